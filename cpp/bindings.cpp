@@ -1,0 +1,271 @@
+// Python bindings: check numpy buffers (dtype, contiguity, shape), call plain C++, release the
+// GIL around native work. No logic lives here.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "activation.h"
+#include "cpu.h"
+#include "dense.h"
+#include "dropout.h"
+#include "gemm.h"
+#include "loss.h"
+#include "program.h"
+#include "rng.h"
+
+namespace py = pybind11;
+using bc::Program;
+
+namespace {
+
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// A C-contiguous float32 array of `rows` x `per_sample` values; never converted (a silent copy
+// would hide writes and cost a copy per batch).
+const float* f32(const py::array& a, const char* what, size_t* rows, size_t per_sample = 0) {
+  if (!py::isinstance<py::array_t<float>>(a) || !(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(what) + " must be a C-contiguous float32 array, got dtype " +
+                          py::str(a.dtype()).cast<std::string>());
+  size_t r = a.ndim() ? static_cast<size_t>(a.shape(0)) : 1;
+  if (per_sample && r * per_sample != static_cast<size_t>(a.size()))
+    throw py::value_error(std::string(what) + " must have " + std::to_string(per_sample) +
+                          " values per sample, got shape " + shape_str(a));
+  if (rows) *rows = r;
+  return static_cast<const float*>(a.data());
+}
+
+float* f32_mut(py::array& a, const char* what, size_t* rows, size_t per_sample = 0) {
+  if (!a.writeable()) throw py::value_error(std::string(what) + " must be writeable");
+  f32(a, what, rows, per_sample);
+  return static_cast<float*>(a.mutable_data());
+}
+
+py::array_t<float> view(py::handle owner, float* data, size_t n) {
+  return py::array_t<float>({static_cast<py::ssize_t>(n)}, {sizeof(float)}, data, owner);
+}
+
+bc::BatchData batch(Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
+                    const py::object& idx, size_t start, int count) {
+  bc::BatchData d;
+  d.start = start;
+  d.count = count;
+  const auto& in = p.inputs();
+  if (xs.size() != in.size())
+    throw py::value_error("the model expects " + std::to_string(in.size()) + " input arrays, got " +
+                          std::to_string(xs.size()));
+  for (size_t k = 0; k < in.size(); ++k) {
+    size_t rows;
+    d.x.push_back(f32(xs[k].cast<py::array>(), "input", &rows, p.per_sample(in[k])));
+    if (k && rows != d.n_rows) throw py::value_error("all input arrays need the same number of samples");
+    d.n_rows = rows;
+  }
+  if (!ys.is_none())
+    for (auto y : ys.cast<py::list>()) {
+      size_t rows;
+      py::array a = y.cast<py::array>();
+      d.y.push_back(f32(a, "target", &rows));
+      if (rows != d.n_rows) throw py::value_error("targets need as many samples as the inputs");
+      d.y_width.push_back(rows ? a.size() / rows : 0);
+    }
+  if (!sw.is_none()) {
+    size_t rows;
+    d.sample_weight = f32(sw.cast<py::array>(), "sample_weight", &rows, 1);
+    if (rows != d.n_rows) throw py::value_error("sample_weight needs one weight per sample");
+  }
+  if (count < 0) throw py::value_error("batch size must be >= 0");
+  if (idx.is_none()) {
+    if (start + count > d.n_rows) throw py::value_error("batch rows out of range");
+  } else {
+    py::array a = idx.cast<py::array>();
+    if (!py::isinstance<py::array_t<int64_t>>(a) || !(a.flags() & py::array::c_style) || a.ndim() != 1)
+      throw py::value_error("idx must be a 1-D C-contiguous int64 array");
+    if (start + count > static_cast<size_t>(a.size())) throw py::value_error("batch rows out of range");
+    d.idx = static_cast<const int64_t*>(a.data());
+  }
+  return d;
+}
+
+double* stats_ptr(py::array& stats, const Program& p) {
+  if (!py::isinstance<py::array_t<double>>(stats) || !(stats.flags() & py::array::c_style) ||
+      !stats.writeable() || static_cast<size_t>(stats.size()) < p.stats_size())
+    throw py::value_error("stats must be a writeable float64 array of " + std::to_string(p.stats_size()) + " values");
+  return static_cast<double*>(stats.mutable_data());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "bigcore native core: kernels and the program runtime";
+
+  py::class_<bc::OptimArgs>(m, "OptimArgs")
+      .def(py::init<>())
+      .def_readwrite("kind", &bc::OptimArgs::kind)
+      .def_readwrite("lr", &bc::OptimArgs::lr)
+      .def_readwrite("alpha", &bc::OptimArgs::alpha)
+      .def_readwrite("beta1", &bc::OptimArgs::beta1)
+      .def_readwrite("beta2", &bc::OptimArgs::beta2)
+      .def_readwrite("eps", &bc::OptimArgs::eps)
+      .def_readwrite("momentum", &bc::OptimArgs::momentum)
+      .def_readwrite("rho", &bc::OptimArgs::rho)
+      .def_readwrite("nesterov", &bc::OptimArgs::nesterov)
+      .def_readwrite("amsgrad", &bc::OptimArgs::amsgrad)
+      .def_readwrite("centered", &bc::OptimArgs::centered)
+      .def_readwrite("weight_decay", &bc::OptimArgs::weight_decay)
+      .def_readwrite("clipnorm", &bc::OptimArgs::clipnorm)
+      .def_readwrite("clipvalue", &bc::OptimArgs::clipvalue)
+      .def_readwrite("global_clipnorm", &bc::OptimArgs::global_clipnorm);
+
+  py::class_<Program>(m, "Program")
+      .def(py::init<>())
+      .def("add_tensor", &Program::add_tensor, py::arg("per_sample"), py::arg("is_input") = false)
+      .def("add_param", &Program::add_param, py::arg("n"), py::arg("l1") = 0.0f,
+           py::arg("l2") = 0.0f, py::arg("trainable") = true)
+      .def("add_dense", [](Program& p, int in, int out, size_t w, long b, int K, int N, int act) {
+        if (K <= 0 || N <= 0) throw py::value_error("Dense needs positive sizes");
+        p.add_op(std::make_unique<bc::DenseOp>(in, out, w, b, K, N, act));
+      })
+      .def("add_activation", [](Program& p, int in, int out, int act, int width) {
+        if (width <= 0 || p.per_sample(in) % width) throw py::value_error("bad activation width");
+        p.add_op(std::make_unique<bc::ActivationOp>(in, out, act, width));
+      })
+      .def("add_dropout", [](Program& p, int in, int out, float rate, uint64_t stream) {
+        p.add_op(std::make_unique<bc::DropoutOp>(in, out, rate, stream));
+      })
+      .def("set_inputs", &Program::set_inputs)
+      .def("set_outputs", &Program::set_outputs)
+      .def("finalize", &Program::finalize)
+      .def("per_sample", &Program::per_sample)
+      .def_property_readonly("arena_size", &Program::arena_size)
+      .def_property_readonly("stats_size", &Program::stats_size)
+      .def("params", [](py::object self) {
+        Program& p = self.cast<Program&>();
+        return view(self, p.params(), p.arena_size());
+      })
+      .def("grads", [](py::object self) {
+        Program& p = self.cast<Program&>();
+        return view(self, p.grads(), p.arena_size());
+      })
+      .def("opt_slot", [](py::object self, int s) {
+        Program& p = self.cast<Program&>();
+        if (s < 0 || s >= p.opt_slots()) throw py::index_error("no such optimizer slot");
+        return view(self, p.opt_slot(s), p.arena_size());
+      })
+      .def("set_losses", [](Program& p, const std::vector<py::tuple>& specs) {
+        std::vector<bc::LossSpec> v;
+        for (const auto& t : specs) {
+          bc::LossSpec s;
+          s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
+          s.C = t[3].cast<int>(); s.weight = t[4].cast<float>(); s.from_logits = t[5].cast<bool>();
+          s.label_smoothing = t[6].cast<float>();
+          v.push_back(s);
+        }
+        p.set_losses(v);
+      })
+      .def("set_metrics", [](Program& p, const std::vector<py::tuple>& specs) {
+        std::vector<bc::MetricSpec> v;
+        for (const auto& t : specs) {
+          bc::MetricSpec s;
+          s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
+          s.C = t[3].cast<int>(); s.threshold = t[4].cast<float>();
+          v.push_back(s);
+        }
+        p.set_metrics(v);
+      })
+      .def("set_optimizer", [](Program& p, int slots, float init) {
+        p.set_optimizer(bc::OptimArgs{}, slots, init);
+      })
+      .def("regularization_loss", &Program::regularization_loss)
+      .def("train_step", [](Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
+                            const py::object& idx, size_t start, int count, const bc::OptimArgs& a,
+                            uint64_t seed, uint64_t step, py::array stats) {
+        bc::BatchData d = batch(p, xs, ys, sw, idx, start, count);
+        double* s = stats_ptr(stats, p);
+        py::gil_scoped_release release;
+        p.train_step(d, a, seed, step, s);
+      })
+      .def("evaluate_step", [](Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
+                               const py::object& idx, size_t start, int count, py::array stats) {
+        bc::BatchData d = batch(p, xs, ys, sw, idx, start, count);
+        double* s = stats_ptr(stats, p);
+        py::gil_scoped_release release;
+        p.evaluate_step(d, s);
+      })
+      .def("predict_step", [](Program& p, const py::list& xs, size_t start, int count, const py::list& outs) {
+        bc::BatchData d = batch(p, xs, py::none(), py::none(), py::none(), start, count);
+        std::vector<float*> o;
+        const auto& ot = p.outputs();
+        if (outs.size() != ot.size()) throw py::value_error("predict needs one output array per model output");
+        for (size_t k = 0; k < ot.size(); ++k) {
+          py::array a = outs[k].cast<py::array>();
+          size_t rows;
+          o.push_back(f32_mut(a, "output", &rows, p.per_sample(ot[k])));
+          if (rows < start + count) throw py::value_error("output array has too few rows");
+        }
+        py::gil_scoped_release release;
+        p.predict_step(d, o);
+      });
+
+  m.def("fill_uniform", [](py::array out, uint64_t seed, uint64_t stream, float low, float high) {
+    size_t n;
+    float* p = f32_mut(out, "out", &n);
+    bc::fill_uniform(p, out.size(), bc::rng_key(seed, stream, 0), low, high);
+  });
+  m.def("fill_normal", [](py::array out, uint64_t seed, uint64_t stream, float mean, float stddev,
+                          bool truncated) {
+    size_t n;
+    float* p = f32_mut(out, "out", &n);
+    bc::fill_normal(p, out.size(), bc::rng_key(seed, stream, 0), mean, stddev, truncated);
+  });
+  m.def("permutation", [](size_t n, uint64_t seed, uint64_t stream, uint64_t epoch) {
+    py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
+    bc::permutation(out.mutable_data(), n, bc::rng_key(seed, stream, epoch));
+    return out;
+  });
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("set_num_threads expects n >= 1, got " + std::to_string(n));
+    bc::set_num_threads(n);
+  });
+  m.def("get_num_threads", &bc::get_num_threads);
+  m.def("cpu_features", &bc::cpu_features);
+  m.def("best_isa", &bc::best_isa);
+  m.def("set_isa", &bc::set_isa);
+  m.def("current_isa", [] { return std::string(bc::kernels().name); });
+  m.def("blas_info", [] { return std::string(bc::blas_info()); });
+
+  // Kernel entry points for tests and benchmarks: each runs one kernel of the table in use.
+  m.def("bias_act_forward", [](py::array y, py::object b, int act) {
+    size_t rows;
+    float* yp = f32_mut(y, "y", &rows);
+    int N = static_cast<int>(y.ndim() == 2 ? y.shape(1) : y.size());
+    const float* bp = nullptr;
+    if (!b.is_none()) {
+      size_t br;
+      bp = f32(b.cast<py::array>(), "b", &br, 0);
+      if (b.cast<py::array>().size() != N) throw py::value_error("bias must have N values");
+    }
+    bc::kernels().bias_act_forward(yp, bp, static_cast<int>(y.size() / N), N, act);
+  });
+  m.def("act_backward", [](py::array dy, py::array y, int act) {
+    size_t rows;
+    float* d = f32_mut(dy, "dy", &rows);
+    const float* yp = f32(y, "y", &rows);
+    if (dy.size() != y.size() || y.ndim() != 2) throw py::value_error("dy and y must be (B, N) alike");
+    bc::kernels().act_backward(d, yp, static_cast<int>(y.shape(0)), static_cast<int>(y.shape(1)), act);
+  });
+  m.def("gemm", [](bool ta, bool tb, py::array A, py::array B, py::array C, float alpha, float beta) {
+    size_t r;
+    if (A.ndim() != 2 || B.ndim() != 2 || C.ndim() != 2) throw py::value_error("gemm takes 2-D arrays");
+    const float* a = f32(A, "A", &r);
+    const float* b = f32(B, "B", &r);
+    float* c = f32_mut(C, "C", &r);
+    int M = static_cast<int>(ta ? A.shape(1) : A.shape(0)), K = static_cast<int>(ta ? A.shape(0) : A.shape(1));
+    int K2 = static_cast<int>(tb ? B.shape(1) : B.shape(0)), N = static_cast<int>(tb ? B.shape(0) : B.shape(1));
+    if (K != K2 || C.shape(0) != M || C.shape(1) != N) throw py::value_error("gemm shapes do not match");
+    py::gil_scoped_release release;
+    bc::gemm(ta, tb, M, N, K, alpha, a, static_cast<int>(A.shape(1)), b, static_cast<int>(B.shape(1)), beta, c, N);
+  });
+}

@@ -1,0 +1,6 @@
+// The kernel table for the avx512 path; compiler flags for this file are set in CMakeLists.txt.
+#include "isa_impl.h"
+
+namespace bc {
+void fill_kernels_avx512(Kernels& k) { fill_from_impl(k, "avx512"); }
+}  // namespace bc

@@ -1,0 +1,6 @@
+// The kernel table for the ref path; compiler flags for this file are set in CMakeLists.txt.
+#include "isa_impl.h"
+
+namespace bc {
+void fill_kernels_ref(Kernels& k) { fill_from_impl(k, "ref"); }
+}  // namespace bc

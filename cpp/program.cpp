@@ -1,0 +1,365 @@
+#include "program.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "gemm.h"
+#include "loss.h"
+
+namespace bc {
+
+namespace {
+constexpr size_t kAlign = 16;         // segments start on 64-byte boundaries
+constexpr size_t kUpdateChunk = 1 << 15;  // optimizer pass: parallel over 32K-float chunks
+}  // namespace
+
+int Program::add_tensor(size_t per_sample, bool is_input) {
+  BC_CHECK(per_sample > 0, "a tensor needs at least one value per sample");
+  tensors_.emplace_back();
+  tensors_.back().per_sample = per_sample;
+  tensors_.back().is_input = is_input;
+  planned_ = false;
+  capacity_ = 0;
+  return static_cast<int>(tensors_.size()) - 1;
+}
+
+size_t Program::add_param(size_t n, float l1, float l2, bool trainable) {
+  BC_CHECK(!finalized_, "parameters cannot be added after finalize()");
+  size_t off = (param_count_ + kAlign - 1) / kAlign * kAlign;
+  segs_.push_back({off, n, l1, l2, trainable});
+  param_count_ = off + n;
+  return off;
+}
+
+void Program::add_op(std::unique_ptr<Op> op) {
+  for (int t : op->in) BC_CHECK(t >= 0 && t < n_tensors(), "op input names an unknown tensor");
+  for (int t : op->out) BC_CHECK(t >= 0 && t < n_tensors(), "op output names an unknown tensor");
+  for (size_t p : op->params) BC_CHECK(p < param_count_ || param_count_ == 0, "op names an unknown parameter");
+  ops_.push_back(std::move(op));
+  planned_ = false;
+}
+
+void Program::set_inputs(const std::vector<int>& t) {
+  for (int i : t) BC_CHECK(i >= 0 && i < n_tensors() && tensors_[i].is_input, "not an input tensor");
+  inputs_ = t;
+}
+
+void Program::set_outputs(const std::vector<int>& t) {
+  for (int i : t) BC_CHECK(i >= 0 && i < n_tensors(), "output names an unknown tensor");
+  outputs_ = t;
+}
+
+void Program::finalize() {
+  BC_CHECK(!finalized_, "finalize() was already called");
+  size_t n = (param_count_ + kAlign - 1) / kAlign * kAlign;
+  params_.resize(n);
+  grads_.resize(n);
+  finalized_ = true;
+}
+
+void Program::set_losses(const std::vector<LossSpec>& l) {
+  for (const auto& s : l) {
+    BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "loss names an unknown tensor");
+    BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "loss width does not divide the tensor");
+  }
+  losses_ = l;
+  planned_ = false;
+}
+
+void Program::set_metrics(const std::vector<MetricSpec>& m) {
+  for (const auto& s : m) {
+    BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
+    BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
+  }
+  metrics_ = m;
+}
+
+void Program::set_optimizer(const OptimArgs& /*base*/, int slots, float slot_init) {
+  BC_CHECK(finalized_, "set_optimizer() needs a finalized program");
+  BC_CHECK(slots >= 0 && slots <= 3, "an optimizer has at most 3 state slots");
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.clear();
+  state_.resize(slots);
+  for (auto& s : state_) {
+    s.resize(params_.size());
+    for (size_t i = 0; i < s.size(); ++i) s.data()[i] = slot_init;
+  }
+}
+
+// Decides, once per configuration, which losses fuse with their producer's activation and
+// which gradients each op assigns or accumulates (see op.h).
+void Program::plan() {
+  std::vector<int> consumers(tensors_.size(), 0), loss_count(tensors_.size(), 0);
+  std::vector<Op*> producer(tensors_.size(), nullptr);
+  for (auto& op : ops_) {
+    for (int t : op->in) consumers[t]++;
+    for (int t : op->out) producer[t] = op.get();
+    op->loss_gives_dz = false;
+  }
+  for (auto& l : losses_) loss_count[l.tensor]++;
+  for (auto& l : losses_) {
+    l.fused_act = -1;
+    Op* p = producer[l.tensor];
+    if (!p || l.from_logits || consumers[l.tensor] || loss_count[l.tensor] != 1) continue;
+    int act = p->fusable_act();
+    bool cce = l.kind == LOSS_CCE || l.kind == LOSS_SPARSE_CCE;
+    if ((cce && act == ACT_SOFTMAX) || (l.kind == LOSS_BCE && act == ACT_SIGMOID)) {
+      l.fused_act = act;
+      p->loss_gives_dz = true;
+    }
+  }
+  zero_before_backward_.clear();
+  std::set<int> reached;
+  for (auto& l : losses_) reached.insert(l.tensor);
+  std::set<size_t> written;
+  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
+    Op& op = **it;
+    op.need_dx.assign(op.in.size(), 0);
+    op.accum_dx.assign(op.in.size(), 0);
+    op.accum_dw.assign(op.params.size(), 0);
+    bool any = false;
+    for (int t : op.out) any = any || reached.count(t);
+    op.skip_backward = !any;
+    if (!any) continue;
+    for (int t : op.out)
+      if (!reached.count(t)) zero_before_backward_.push_back(t);
+    for (size_t i = 0; i < op.in.size(); ++i) {
+      int t = op.in[i];
+      if (tensors_[t].is_input) continue;
+      op.need_dx[i] = 1;
+      op.accum_dx[i] = reached.count(t) ? 1 : 0;
+      reached.insert(t);
+    }
+    for (size_t j = 0; j < op.params.size(); ++j) {
+      op.accum_dw[j] = written.count(op.params[j]) ? 1 : 0;
+      written.insert(op.params[j]);
+    }
+  }
+  // Segments no op writes keep a zero gradient.
+  std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+  planned_ = true;
+}
+
+void Program::ensure_capacity(int B, bool training) {
+  if (B <= capacity_ && (!training || grads_ready_)) return;
+  int cap = std::max(B, capacity_);
+  for (auto& t : tensors_) {
+    if (cap > capacity_) t.val.resize(cap * t.per_sample);
+    if (training && !t.is_input) t.grad.resize(cap * t.per_sample);
+  }
+  if (training) grads_ready_ = true;
+  capacity_ = cap;
+}
+
+// Copies the batch rows (gathered through idx when shuffled) into the input tensors.
+void Program::load_inputs(const BatchData& d) {
+  BC_CHECK(d.x.size() == inputs_.size(), "the model expects " + std::to_string(inputs_.size()) +
+                                             " input arrays, got " + std::to_string(d.x.size()));
+  for (size_t k = 0; k < inputs_.size(); ++k) {
+    size_t ps = tensors_[inputs_[k]].per_sample;
+    float* dst = tensors_[inputs_[k]].val.data();
+    for (int i = 0; i < d.count; ++i) {
+      int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
+      BC_CHECK(r >= 0 && static_cast<size_t>(r) < d.n_rows, "batch row index out of range");
+      std::memcpy(dst + i * ps, d.x[k] + r * ps, ps * sizeof(float));
+    }
+  }
+}
+
+void Program::load_targets(const BatchData& d) {
+  targets_.resize(d.y.size());
+  for (size_t k = 0; k < d.y.size(); ++k) {
+    size_t w = d.y_width[k];
+    targets_[k].resize(d.count * w);
+    for (int i = 0; i < d.count; ++i) {
+      int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
+      std::memcpy(targets_[k].data() + i * w, d.y[k] + r * w, w * sizeof(float));
+    }
+  }
+}
+
+void Program::forward(bool training) {
+  ctx_.tensors = &tensors_;
+  ctx_.params = params_.data();
+  ctx_.grads = grads_.data();
+  ctx_.training = training;
+  for (auto& op : ops_) op->forward(ctx_);
+}
+
+// Keras's "sum_over_batch_size": each loss is the mean over all its rows (samples x timesteps).
+double Program::compute_losses(const BatchData& d, bool want_grad) {
+  std::vector<char> assigned(tensors_.size(), 0);
+  double total = 0.0;
+  for (const auto& l : losses_) {
+    BC_CHECK(l.target >= 0 && static_cast<size_t>(l.target) < targets_.size(),
+             "a loss names a target array that was not given");
+    const size_t ps = tensors_[l.tensor].per_sample;
+    const int per = static_cast<int>(ps / l.C);  // rows per sample (timesteps)
+    const int rows = d.count * per;
+    const size_t want = l.kind == LOSS_SPARSE_CCE ? ps / l.C : ps;
+    BC_CHECK(d.y_width[l.target] == want, "target width " + std::to_string(d.y_width[l.target]) +
+                                              " does not match the output (expected " + std::to_string(want) + ")");
+    const float* sw = nullptr;
+    if (d.sample_weight) {
+      sample_weight_.resize(rows);
+      for (int r = 0; r < rows; ++r) {
+        int i = r / per;
+        int64_t src = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
+        sample_weight_[r] = d.sample_weight[src];
+      }
+      sw = sample_weight_.data();
+    }
+    float* dst = tensors_[l.tensor].grad.data();
+    bool add = want_grad && assigned[l.tensor];
+    if (!want_grad || add) {
+      loss_scratch_.resize(static_cast<size_t>(rows) * l.C);
+      dst = loss_scratch_.data();
+    }
+    double s = loss_forward_backward(dst, tensors_[l.tensor].val.data(), targets_[l.target].data(), sw,
+                                     rows, l.C, l.kind, l.from_logits, l.fused_act,
+                                     l.label_smoothing, l.weight / rows);
+    if (add) {
+      float* g = tensors_[l.tensor].grad.data();
+      for (size_t i = 0; i < loss_scratch_.size(); ++i) g[i] += loss_scratch_[i];
+    }
+    assigned[l.tensor] = 1;
+    total += l.weight * s / rows;
+  }
+  return total;
+}
+
+void Program::backward() {
+  for (int t : zero_before_backward_)
+    std::memset(tensors_[t].grad.data(), 0, ctx_.B * tensors_[t].per_sample * sizeof(float));
+  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it)
+    if (!(*it)->skip_backward) (*it)->backward(ctx_);
+}
+
+double Program::regularization_loss() {
+  double total = 0.0;
+  for (const auto& s : segs_) {
+    if (s.l1 == 0.0f && s.l2 == 0.0f) continue;
+    double a = 0.0, q = 0.0;
+    kernels().abs_sq_sum(params_.data() + s.offset, s.size, &a, &q);
+    total += s.l1 * a + s.l2 * q;
+  }
+  return total;
+}
+
+// Regularizer gradients, clipping, then one fused update per chunk of every trainable segment.
+void Program::update(const OptimArgs& a) {
+  const Kernels& k = kernels();
+  float* w = params_.data();
+  float* g = grads_.data();
+  for (const auto& s : segs_)
+    if (s.trainable && (s.l1 != 0.0f || s.l2 != 0.0f))
+      k.reg_grad(g + s.offset, w + s.offset, s.size, s.l1, s.l2);
+  if (a.clipvalue > 0.0f)
+    for (const auto& s : segs_)
+      for (size_t i = s.offset; i < s.offset + s.size; ++i)
+        g[i] = std::min(std::max(g[i], -a.clipvalue), a.clipvalue);
+  if (a.clipnorm > 0.0f || a.global_clipnorm > 0.0f) {
+    std::vector<double> sq(segs_.size());
+    double total = 0.0;
+    for (size_t i = 0; i < segs_.size(); ++i) {
+      double unused;
+      k.abs_sq_sum(g + segs_[i].offset, segs_[i].size, &unused, &sq[i]);
+      if (segs_[i].trainable) total += sq[i];
+    }
+    for (size_t i = 0; i < segs_.size(); ++i) {
+      double norm = a.global_clipnorm > 0.0f ? std::sqrt(total) : std::sqrt(sq[i]);
+      double c = a.global_clipnorm > 0.0f ? a.global_clipnorm : a.clipnorm;
+      if (norm <= c) continue;
+      float f = static_cast<float>(c / norm);
+      for (size_t j = segs_[i].offset; j < segs_[i].offset + segs_[i].size; ++j) g[j] *= f;
+    }
+  }
+  struct Chunk { size_t off, n; };
+  std::vector<Chunk> chunks;
+  for (const auto& s : segs_)
+    if (s.trainable)
+      for (size_t o = 0; o < s.size; o += kUpdateChunk)
+        chunks.push_back({s.offset + o, std::min(kUpdateChunk, s.size - o)});
+  float* s1 = state_.size() > 0 ? state_[0].data() : nullptr;
+  float* s2 = state_.size() > 1 ? state_[1].data() : nullptr;
+  float* s3 = state_.size() > 2 ? state_[2].data() : nullptr;
+  auto run = [&](const Chunk& c) {
+    k.optim_update(w + c.off, g + c.off, s1 ? s1 + c.off : nullptr, s2 ? s2 + c.off : nullptr,
+                   s3 ? s3 + c.off : nullptr, c.n, a);
+  };
+  const int n = static_cast<int>(chunks.size());
+  const int threads = std::min(get_num_threads(), n);
+  if (threads > 1 && param_count_ > 2 * kUpdateChunk) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int i = 0; i < n; ++i) run(chunks[i]);
+  } else {
+    for (int i = 0; i < n; ++i) run(chunks[i]);
+  }
+}
+
+void Program::count_metrics(const BatchData& d, double* stats) {
+  for (size_t m = 0; m < metrics_.size(); ++m) {
+    const auto& s = metrics_[m];
+    BC_CHECK(s.target >= 0 && static_cast<size_t>(s.target) < targets_.size(),
+             "a metric names a target array that was not given");
+    const int rows = d.count * static_cast<int>(tensors_[s.tensor].per_sample / s.C);
+    stats[1 + 2 * m] = 0.0;
+    stats[2 + 2 * m] = 0.0;
+    metric_update(tensors_[s.tensor].val.data(), targets_[s.target].data(), rows, s.C, s.kind,
+                  s.threshold, &stats[1 + 2 * m], &stats[2 + 2 * m]);
+  }
+}
+
+void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, uint64_t step_id,
+                         double* stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  BC_CHECK(finalized_, "the program is not finalized");
+  BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
+  BC_CHECK(d.count > 0, "a training batch needs at least one sample");
+  if (!planned_) plan();
+  ensure_capacity(d.count, true);
+  ctx_.B = d.count;
+  ctx_.seed = seed;
+  ctx_.step = step_id;
+  load_inputs(d);
+  load_targets(d);
+  forward(true);
+  stats[0] = compute_losses(d, true) + regularization_loss();
+  count_metrics(d, stats);
+  backward();
+  update(a);
+}
+
+void Program::evaluate_step(const BatchData& d, double* stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
+  if (!planned_) plan();
+  if (d.count <= 0) return;
+  ensure_capacity(d.count, false);
+  ctx_.B = d.count;
+  load_inputs(d);
+  load_targets(d);
+  forward(false);
+  stats[0] = compute_losses(d, false) + regularization_loss();
+  count_metrics(d, stats);
+}
+
+void Program::predict_step(const BatchData& d, const std::vector<float*>& outs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  BC_CHECK(outs.size() == outputs_.size(), "predict needs one output array per model output");
+  if (d.count <= 0) return;
+  ensure_capacity(d.count, false);
+  ctx_.B = d.count;
+  load_inputs(d);
+  forward(false);
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    size_t ps = tensors_[outputs_[k]].per_sample;
+    std::memcpy(outs[k] + d.start * ps, tensors_[outputs_[k]].val.data(), d.count * ps * sizeof(float));
+  }
+}
+
+}  // namespace bc

@@ -1,0 +1,111 @@
+// The native program: an ordered op list over pre-sized tensors, one flat parameter arena,
+// one gradient arena of the same layout, and the optimizer state. One call runs one batch.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cpu.h"
+#include "op.h"
+
+namespace bc {
+
+// One parameter tensor in the arena, with what the optimizer pass needs to know of it.
+struct Segment {
+  size_t offset = 0, size = 0;
+  float l1 = 0.0f, l2 = 0.0f;
+  bool trainable = true;
+};
+
+struct LossSpec {
+  int tensor = 0, target = 0, kind = 0;  // target: index into the batch's target arrays
+  int C = 1;                             // width of the last axis
+  float weight = 1.0f, label_smoothing = 0.0f;
+  bool from_logits = false;
+  int fused_act = -1;                    // set by plan()
+};
+
+struct MetricSpec {
+  int tensor = 0, target = 0, kind = 0, C = 1;
+  float threshold = 0.5f;
+};
+
+// A batch as raw pointers into caller-owned arrays (validated by the binding).
+struct BatchData {
+  std::vector<const float*> x;       // per model input: (n_rows, per_sample)
+  std::vector<const float*> y;       // per target: (n_rows, width)
+  std::vector<size_t> y_width;
+  const float* sample_weight = nullptr;  // (n_rows) or null
+  size_t n_rows = 0;                 // rows in the caller's arrays
+  const int64_t* idx = nullptr;      // row indices, or null for rows start..start+count-1
+  size_t start = 0;
+  int count = 0;
+};
+
+class Program {
+ public:
+  // -- building --
+  int add_tensor(size_t per_sample, bool is_input);
+  size_t add_param(size_t n, float l1, float l2, bool trainable);  // returns the arena offset
+  void add_op(std::unique_ptr<Op> op);
+  void set_inputs(const std::vector<int>& t);
+  void set_outputs(const std::vector<int>& t);
+  void finalize();  // allocates the arenas; no more params after this
+
+  // -- compiling --
+  void set_losses(const std::vector<LossSpec>& l);
+  void set_metrics(const std::vector<MetricSpec>& m);
+  void set_optimizer(const OptimArgs& base, int slots, float slot_init);
+
+  // -- running (each takes the program's lock) --
+  // stats out: [loss incl. regularization, then (sum, count) per metric]
+  void train_step(const BatchData& d, const OptimArgs& step, uint64_t seed, uint64_t step_id,
+                  double* stats);
+  void evaluate_step(const BatchData& d, double* stats);  // same stats layout, no update
+  // outs: per model output, a (n_out_rows, per_sample) array; rows start..start+count written.
+  void predict_step(const BatchData& d, const std::vector<float*>& outs);
+
+  float* params() { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  float* opt_slot(int s) { return state_[s].data(); }
+  size_t arena_size() const { return params_.size(); }
+  int opt_slots() const { return static_cast<int>(state_.size()); }
+  const std::vector<int>& inputs() const { return inputs_; }
+  const std::vector<int>& outputs() const { return outputs_; }
+  size_t per_sample(int t) const { return tensors_.at(t).per_sample; }
+  int n_tensors() const { return static_cast<int>(tensors_.size()); }
+  size_t stats_size() const { return 1 + 2 * metrics_.size(); }
+  double regularization_loss();
+
+ private:
+  void ensure_capacity(int B, bool training);
+  void load_inputs(const BatchData& d);
+  void forward(bool training);
+  void load_targets(const BatchData& d);
+  double compute_losses(const BatchData& d, bool want_grad);
+  void backward();
+  void update(const OptimArgs& step);
+  void count_metrics(const BatchData& d, double* stats);
+  void plan();
+
+  std::vector<Tensor> tensors_;
+  std::vector<std::unique_ptr<Op>> ops_;
+  std::vector<Segment> segs_;
+  std::vector<int> inputs_, outputs_;
+  std::vector<int> zero_before_backward_;  // outputs of reached ops that no loss reaches
+  std::vector<std::vector<float>> targets_;  // this batch's targets, gathered
+  std::vector<float> sample_weight_;         // per row of the loss tensor
+  std::vector<float> loss_scratch_;
+  std::vector<LossSpec> losses_;
+  std::vector<MetricSpec> metrics_;
+  AlignedBuf params_, grads_;
+  std::vector<AlignedBuf> state_;
+  size_t param_count_ = 0;
+  bool finalized_ = false, planned_ = false;
+  int capacity_ = 0;
+  bool grads_ready_ = false;
+  Ctx ctx_;
+  std::mutex mu_;
+};
+
+}  // namespace bc

@@ -1,0 +1,37 @@
+// Counter-based random numbers: value i of stream `key` is a pure function of (key, i), so
+// initialization, shuffling and dropout do not depend on thread count or call order.
+// static inline: the per-ISA files include this header too, and internal linkage keeps their
+// differently-compiled copies from merging at link time.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace bc {
+
+static inline uint64_t mix64(uint64_t z) {  // splitmix64 finalizer
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// A stream key from a seed and two stream coordinates (e.g. layer id and step).
+static inline uint64_t rng_key(uint64_t seed, uint64_t a, uint64_t b) {
+  return mix64(mix64(mix64(seed) ^ a) + b);
+}
+
+static inline uint64_t rng_u64(uint64_t key, uint64_t i) { return mix64(key ^ mix64(i)); }
+
+// Uniform in [0, 1) with 24 random bits: exactly representable in float32.
+static inline float rng_uniform(uint64_t key, uint64_t i) {
+  return static_cast<float>(rng_u64(key, i) >> 40) * (1.0f / 16777216.0f);
+}
+
+// out (n) ~ U[low, high)
+void fill_uniform(float* out, size_t n, uint64_t key, float low, float high);
+// out (n) ~ N(mean, stddev), truncated at 2 stddev when `truncated` (Keras's TruncatedNormal).
+void fill_normal(float* out, size_t n, uint64_t key, float mean, float stddev, bool truncated);
+// out (n) = a permutation of 0..n-1 (Fisher-Yates driven by the stream).
+void permutation(int64_t* out, size_t n, uint64_t key);
+
+}  // namespace bc
