@@ -1,0 +1,71 @@
+"""Run-time settings: CPU paths, threads, device.
+
+Determinism: the same seed gives bit-identical weights, losses and predictions whatever
+`set_num_threads` says. Each GEMM is cut into tiles whose shape depends on the problem only, and
+every reduction of ours sums in a fixed order. What changes results: another CPU path
+(`set_cpu_isa`: the BLAS and the GEMM kernels differ by ISA) or another machine.
+"""
+
+from bigcore._native import _core
+
+_device = "cpu"
+
+
+def cpu_features():
+    """What the CPU offers and which kernel path runs: {'features': [...], 'isa': ..., 'best_isa': ...}."""
+    return {
+        "features": _core.cpu_features().split(),
+        "isa": _core.current_isa(),
+        "best_isa": _core.best_isa(),
+        "blas": _core.blas_info(),
+    }
+
+
+def set_cpu_isa(isa):
+    """Forces a kernel path: 'ref' (portable), 'avx2' or 'avx512'; raises if the CPU lacks it."""
+    if not isinstance(isa, str):
+        raise TypeError(f"set_cpu_isa expects a string, got {type(isa).__name__}")
+    _core.set_isa(isa)
+
+
+def set_num_threads(n):
+    """Threads for bigcore's own loops and GEMM tiles (the BLAS itself runs one thread per tile)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads expects an int, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads():
+    return _core.get_num_threads()
+
+
+def cuda_available():
+    """True when the CUDA module was built and sees a GPU."""
+    try:
+        from bigcore import _cuda
+    except ImportError:
+        return False
+    return _cuda.device_count() > 0
+
+
+def list_devices():
+    devices = ["cpu"]
+    if cuda_available():
+        from bigcore import _cuda
+
+        devices += [f"cuda:{i}" for i in range(_cuda.device_count())]
+    return devices
+
+
+def set_device(device):
+    """'cpu' or 'cuda'; models compiled afterwards run there."""
+    global _device
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"set_device expects 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not cuda_available():
+        raise RuntimeError("set_device('cuda'): no CUDA backend (built without nvcc, or no GPU visible)")
+    _device = device
+
+
+def get_device():
+    return _device

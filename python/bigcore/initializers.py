@@ -1,0 +1,212 @@
+"""Keras's initializers, drawn from bigcore's counter-based RNG (same seed, same weights)."""
+
+import math
+
+import numpy as np
+
+from bigcore import _random
+from bigcore._native import _core
+
+
+class Initializer:
+    def __call__(self, shape, dtype="float32"):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class _Seeded(Initializer):
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def _key(self):
+        """(seed, stream): an explicit seed gives the same values each call, as in Keras."""
+        if self.seed is not None:
+            return int(self.seed), 0
+        return _random.seed(), _random.next_stream()
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype="float32"):
+        return np.zeros(shape, np.float32)
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype="float32"):
+        return np.ones(shape, np.float32)
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = float(value)
+
+    def __call__(self, shape, dtype="float32"):
+        return np.full(shape, self.value, np.float32)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class RandomUniform(_Seeded):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def __call__(self, shape, dtype="float32"):
+        out = np.empty(shape, np.float32)
+        _core.fill_uniform(out, *self._key(), self.minval, self.maxval)
+        return out
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class RandomNormal(_Seeded):
+    _truncated = False
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype="float32"):
+        out = np.empty(shape, np.float32)
+        _core.fill_normal(out, *self._key(), self.mean, self.stddev, self._truncated)
+        return out
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class TruncatedNormal(RandomNormal):
+    _truncated = True
+
+
+def _fans(shape):
+    if len(shape) < 1:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class VarianceScaling(_Seeded):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(f"Invalid mode: {mode!r}; expected fan_in, fan_out or fan_avg")
+        if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+            raise ValueError(f"Invalid distribution: {distribution!r}")
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def __call__(self, shape, dtype="float32"):
+        fan_in, fan_out = _fans(tuple(shape))
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        var = self.scale / max(1.0, n)
+        out = np.empty(shape, np.float32)
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * var)
+            _core.fill_uniform(out, *self._key(), -limit, limit)
+        else:
+            truncated = self.distribution == "truncated_normal"
+            # 0.8796...: stddev of a unit normal truncated at 2 sigma (Keras's constant)
+            std = math.sqrt(var) / (0.87962566103423978 if truncated else 1.0)
+            _core.fill_normal(out, *self._key(), 0.0, std, truncated)
+        return out
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "seed": self.seed}
+
+
+def _variant(name, scale, mode, distribution):
+    def __init__(self, seed=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+    return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config})
+
+
+GlorotUniform = _variant("GlorotUniform", 1.0, "fan_avg", "uniform")
+GlorotNormal = _variant("GlorotNormal", 1.0, "fan_avg", "truncated_normal")
+HeUniform = _variant("HeUniform", 2.0, "fan_in", "uniform")
+HeNormal = _variant("HeNormal", 2.0, "fan_in", "truncated_normal")
+LecunUniform = _variant("LecunUniform", 1.0, "fan_in", "uniform")
+LecunNormal = _variant("LecunNormal", 1.0, "fan_in", "truncated_normal")
+
+
+class Orthogonal(_Seeded):
+    """QR of a normal matrix, as Keras does; initialization time only, not a training step."""
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype="float32"):
+        rows = math.prod(shape[:-1])
+        cols = shape[-1]
+        flat = np.empty((max(rows, cols), min(rows, cols)), np.float32)
+        _core.fill_normal(flat, *self._key(), 0.0, 1.0, False)
+        q, r = np.linalg.qr(flat.astype(np.float64))
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).astype(np.float32).reshape(shape)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype="float32"):
+        return (self.gain * np.eye(*shape)).astype(np.float32)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+_ALIASES = {
+    "zeros": Zeros, "ones": Ones, "constant": Constant, "random_uniform": RandomUniform,
+    "random_normal": RandomNormal, "truncated_normal": TruncatedNormal,
+    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
+    "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal, "identity": Identity, "variance_scaling": VarianceScaling,
+}
+_BY_CLASS = {cls.__name__: cls for cls in _ALIASES.values()}
+
+
+def get(identifier):
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, str):
+        key = identifier if identifier in _ALIASES else identifier
+        cls = _ALIASES.get(key) or _BY_CLASS.get(identifier)
+        if cls is None:
+            raise ValueError(f"Unknown initializer: {identifier!r}")
+        return cls()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret initializer: {identifier!r}")
+
+
+def serialize(init):
+    return {"class_name": type(init).__name__, "config": init.get_config()}
+
+
+def deserialize(config):
+    cls = _BY_CLASS.get(config.get("class_name"))
+    if cls is None:
+        raise ValueError(f"Unknown initializer: {config.get('class_name')!r}")
+    return cls.from_config(config.get("config", {}))

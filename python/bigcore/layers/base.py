@@ -1,0 +1,198 @@
+"""Layer, Weight and the symbolic tensors layers are called on.
+
+A layer holds configuration; build(input_shape) creates its weights; lower() adds its native
+ops to a program. When a model is built its weights move into the program's parameter arena and
+become views of it, so the native training step updates them in place.
+"""
+
+import math
+import re
+
+import numpy as np
+
+from bigcore import initializers, regularizers
+
+_name_counts = {}
+
+
+def _unique_name(base):
+    n = _name_counts.get(base, 0)
+    _name_counts[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _snake(name):
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Weight:
+    """A layer variable: `value` is a float32 array, owned or a view of the parameter arena."""
+
+    def __init__(self, name, shape, initializer, regularizer=None, trainable=True, constraint=None):
+        self.name = name
+        self.shape = tuple(int(s) for s in shape)
+        self.value = np.ascontiguousarray(initializer(self.shape), dtype=np.float32).reshape(self.shape)
+        self.regularizer = regularizer
+        self.trainable = trainable
+        self.constraint = constraint
+
+    def numpy(self):
+        return self.value.copy()
+
+    def assign(self, v):
+        v = np.asarray(v, dtype=np.float32)
+        if v.shape != self.shape:
+            raise ValueError(f"Weight {self.name!r} has shape {self.shape}, got a value of shape {v.shape}")
+        self.value[...] = v
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value.astype(dtype) if dtype else self.value.copy()
+
+    def __repr__(self):
+        return f"<Weight {self.name} shape={self.shape}>"
+
+
+class KerasTensor:
+    """A symbolic tensor: shape (batch first, None), dtype, and the layer call that made it."""
+
+    def __init__(self, shape, dtype="float32", node=None, index=0, name=None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+
+class Node:
+    """One call of a layer on symbolic inputs."""
+
+    def __init__(self, layer, inputs, outputs):
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+
+
+def shape_str(shape):
+    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Layer:
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None,
+                 batch_input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        self.name = name or _unique_name(_snake(type(self).__name__))
+        self.trainable = trainable
+        self.built = False
+        self._weights = []
+        self._inbound = []
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            input_shape = tuple(batch_input_shape)[1:]
+        self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self.input_shape = None
+        self.output_shape = None
+
+    # -- life cycle --
+    def build(self, input_shape):
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True,
+                   constraint=None):
+        w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer),
+                   regularizers.get(regularizer), trainable and self.trainable, constraint)
+        self._weights.append(w)
+        return w
+
+    def __call__(self, inputs, **kwargs):
+        xs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if not all(isinstance(x, KerasTensor) for x in xs):
+            return self._call_eager(inputs)
+        shapes = [x.shape for x in xs]
+        in_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+        self._check_input(in_shape)
+        if not self.built:
+            self.build(in_shape)
+            self.built = True
+        self.input_shape = in_shape
+        out_shape = self.compute_output_shape(in_shape)
+        multi = isinstance(out_shape, list)
+        outs = [KerasTensor(s, name=f"{self.name}/out{i}") for i, s in enumerate(out_shape if multi else [out_shape])]
+        node = Node(self, xs, outs)
+        for i, o in enumerate(outs):
+            o.node, o.index = node, i
+        self._inbound.append(node)
+        self.output_shape = out_shape
+        return outs if multi else outs[0]
+
+    def _check_input(self, shape):
+        """Raises a Keras-style ValueError when `shape` cannot feed this layer."""
+
+    def _call_eager(self, inputs):
+        """Runs this one layer on numpy input through a one-layer model (native ops)."""
+        from bigcore.models.functional import Model
+        from bigcore.layers.core import Input
+
+        x = np.asarray(inputs)
+        inp = Input(shape=x.shape[1:])
+        model = Model(inp, self(inp))
+        return model.predict_on_batch(x)
+
+    # -- weights --
+    @property
+    def weights(self):
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self._weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self._weights if not w.trainable]
+
+    def get_weights(self):
+        return [w.numpy() for w in self._weights]
+
+    def set_weights(self, weights):
+        if len(weights) != len(self._weights):
+            raise ValueError(f"Layer {self.name!r} expects {len(self._weights)} weights, "
+                             f"but received {len(weights)} weights")
+        for w, v in zip(self._weights, weights):
+            w.assign(v)
+
+    def count_params(self):
+        return sum(math.prod(w.shape) for w in self._weights)
+
+    # -- lowering --
+    def lower(self, prog, inputs, outputs):
+        """Adds this layer's ops to `prog` (models/lowering.py); returns output tensor ids."""
+        raise NotImplementedError(f"{type(self).__name__} has no native lowering")
+
+    def fusable_activation(self):
+        return None
+
+    # -- config --
+    def get_config(self):
+        cfg = {"name": self.name, "trainable": self.trainable}
+        if self._input_shape_arg is not None:
+            cfg["input_shape"] = self._input_shape_arg
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -1,0 +1,158 @@
+"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
+
+import math
+
+from bigcore import _random, activations, initializers, regularizers
+from bigcore.layers.base import KerasTensor, Layer, Node, shape_str
+
+
+class InputLayer(Layer):
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kw):
+        super().__init__(name=name, **kw)
+        if shape is None:
+            raise ValueError("Input needs a shape, e.g. Input(shape=(784,))")
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        for s in shape:
+            if s is not None and (not isinstance(s, int) or s <= 0):
+                raise ValueError(f"Input shape must hold positive ints or None. Received: shape={shape}")
+        self.shape = shape
+        self.batch_size = batch_size
+        self.dtype = dtype or "float32"
+        self.built = True
+        self.output = KerasTensor((batch_size,) + shape, self.dtype, name=self.name)
+        self.output.node = Node(self, [], [self.output])
+        self.output_shape = self.output.shape
+
+    def get_config(self):
+        return {"name": self.name, "shape": self.shape, "batch_size": self.batch_size, "dtype": self.dtype}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None):
+    """A symbolic model input, as keras.Input."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name).output
+
+
+class Dense(Layer):
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kw):
+        super().__init__(**kw)
+        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+            raise ValueError(f"Received an invalid value for `units`, expected a positive integer. Received: units={units!r}")
+        if activity_regularizer is not None or kernel_constraint is not None or bias_constraint is not None:
+            raise ValueError("Dense: activity_regularizer and constraints are not supported yet")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel = self.bias = None
+
+    def build(self, input_shape):
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(f"Dense {self.name!r} needs a known last input dimension, got {shape_str(input_shape)}")
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
+                                      self.kernel_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+        self.built = True
+
+    def _check_input(self, shape):
+        if self.kernel is not None and (len(shape) < 2 or shape[-1] != self.kernel.shape[0]):
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 of input '
+                f"shape to have value {self.kernel.shape[0]}, but received input with shape {shape_str(shape)}")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def fusable_activation(self):
+        return self.activation
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        b = prog.param(self.bias) if self.use_bias else -1
+        prog.native.add_dense(inputs[0], out, prog.param(self.kernel), b, self.kernel.shape[0],
+                              self.units, activations.native_id(self.activation))
+        return [out]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kw):
+        super().__init__(**kw)
+        self.activation = activations.get(activation)
+
+    def fusable_activation(self):
+        return self.activation
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        prog.native.add_activation(inputs[0], out, activations.native_id(self.activation),
+                                   outputs[0].shape[-1])
+        return [out]
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
+
+
+class Dropout(Layer):
+    def __init__(self, rate, noise_shape=None, seed=None, **kw):
+        super().__init__(**kw)
+        if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"Invalid value received for argument `rate`. Expected a float value "
+                             f"between 0 and 1. Received: rate={rate!r}")
+        if noise_shape is not None:
+            raise ValueError("Dropout: noise_shape is not supported yet")
+        self.rate = float(rate)
+        self.seed = seed
+        self._stream = seed if seed is not None else _random.next_stream()
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        prog.native.add_dropout(inputs[0], out, self.rate, self._stream)
+        return [out]
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class Flatten(Layer):
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        n = None if any(s is None for s in rest) else math.prod(rest)
+        return (input_shape[0], n)
+
+    def lower(self, prog, inputs, outputs):
+        return inputs  # row-major: the same buffer seen with another shape
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape, **kw):
+        super().__init__(**kw)
+        self.target_shape = tuple(target_shape)
+
+    def compute_output_shape(self, input_shape):
+        n = math.prod(input_shape[1:])
+        shape = list(self.target_shape)
+        if -1 in shape:
+            known = math.prod(s for s in shape if s != -1)
+            shape[shape.index(-1)] = n // known
+        if math.prod(shape) != n:
+            raise ValueError(f"Reshape {self.name!r}: cannot reshape {shape_str(input_shape)} to {self.target_shape}")
+        return (input_shape[0],) + tuple(shape)
+
+    def lower(self, prog, inputs, outputs):
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape}

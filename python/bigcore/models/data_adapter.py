@@ -1,0 +1,107 @@
+"""Checks and converts user arrays once per fit/evaluate/predict call (never per batch)."""
+
+import numpy as np
+
+from bigcore.layers.base import shape_str
+
+
+def _as_list(x, names, what):
+    if isinstance(x, dict):
+        missing = [n for n in names if n not in x]
+        if missing:
+            raise ValueError(f"Missing {what} data for {missing}; got keys {sorted(x)}")
+        return [x[n] for n in names]
+    if isinstance(x, (list, tuple)):
+        if len(x) != len(names):
+            raise ValueError(f"The model expects {len(names)} {what} arrays, got {len(x)}")
+        return list(x)
+    if len(names) != 1:
+        raise ValueError(f"The model expects {len(names)} {what} arrays, got one")
+    return [x]
+
+
+def _numeric(a, what):
+    if hasattr(a, "__array__") or isinstance(a, (list, tuple, np.ndarray)):
+        arr = np.asarray(a)
+    else:
+        raise TypeError(f"{what} must be a numpy array (or array-like), got {type(a).__name__}")
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must hold numbers, got an array of dtype {arr.dtype}")
+    return arr
+
+
+def prepare_inputs(model, x):
+    """Returns float32 C-contiguous arrays, one per model input, checked against the input shapes."""
+    if x is None:
+        raise ValueError("x is None: pass the input data")
+    ins = model._inputs
+    arrays = _as_list(x, [t.node.layer.name for t in ins], "input")
+    out = []
+    for i, (a, t) in enumerate(zip(arrays, ins)):
+        a = _numeric(a, f"Input {i}")
+        expected = t.shape
+        if a.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], a.shape[1:])):
+            raise ValueError(f'Input {i} of layer "{model.name}" is incompatible with the layer: '
+                             f"expected shape={shape_str(expected)}, found shape={shape_str(a.shape)}")
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise ValueError(f"Input {i} contains NaN or inf (first at index {tuple(int(b) for b in bad)})")
+        out.append(a)
+    n = {a.shape[0] for a in out}
+    if len(n) > 1:
+        raise ValueError(f"All input arrays must have the same number of samples, got {sorted(n)}")
+    return out
+
+
+def prepare_targets(model, y, n):
+    """Returns float32 (n, width) target arrays, one per output, checked against the losses."""
+    if y is None:
+        raise ValueError("y is None: fit and evaluate need targets")
+    outs = model._outputs
+    arrays = _as_list(y, [t.node.layer.name for t in outs], "target")
+    result = []
+    for k, (a, t, loss) in enumerate(zip(arrays, outs, model._losses)):
+        a = _numeric(a, f"Target {k}")
+        if a.shape[0] != n:
+            raise ValueError(f"Data cardinality is ambiguous: x has {n} samples but y has {a.shape[0]}")
+        C = t.shape[-1]
+        if loss.sparse:
+            if a.ndim == len(t.shape) and a.shape[-1] == 1:
+                a = a.reshape(a.shape[:-1])
+            if a.shape[1:] != tuple(t.shape[1:-1]):
+                raise ValueError(f"{loss.name} expects integer labels of shape {shape_str((None,) + tuple(t.shape[1:-1]))}, "
+                                 f"got {shape_str(a.shape)}")
+            if a.size and (a.min() < 0 or a.max() >= C or (a.dtype.kind == "f" and np.any(a != np.floor(a)))):
+                raise ValueError(f"{loss.name} expects integer labels in [0, {C}), got values in "
+                                 f"[{a.min()}, {a.max()}]")
+        elif a.shape[1:] != tuple(t.shape[1:]):
+            if a.ndim == 1 and t.shape[1:] == (1,):
+                a = a.reshape(-1, 1)
+            else:
+                raise ValueError(f"{loss.name} expects targets of shape {shape_str(t.shape)}, got {shape_str(a.shape)}")
+        a = np.ascontiguousarray(a.reshape(n, -1) if n else a.reshape(0, max(1, a[0:0].size)), dtype=np.float32)
+        if a.size and not np.isfinite(a).all():
+            raise ValueError(f"Target {k} contains NaN or inf")
+        result.append(a)
+    return result
+
+
+def sample_weights(model, ys, n, sample_weight, class_weight):
+    """One float32 weight per sample, or None."""
+    sw = None
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float32).reshape(-1)
+        if sw.shape[0] != n:
+            raise ValueError(f"sample_weight must have one value per sample ({n}), got {sw.shape[0]}")
+    if class_weight is not None:
+        if len(ys) != 1:
+            raise ValueError("class_weight is only supported for models with one output")
+        y = ys[0]
+        cls = y[:, 0] if model._losses[0].sparse else np.argmax(y, axis=1)
+        table = np.ones(int(max(class_weight) + 1 if class_weight else 1), np.float32)
+        for c, w in class_weight.items():
+            table[int(c)] = w
+        cw = table[np.clip(cls.astype(np.int64), 0, len(table) - 1)]
+        sw = cw if sw is None else sw * cw
+    return None if sw is None else np.ascontiguousarray(sw, dtype=np.float32)

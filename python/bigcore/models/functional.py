@@ -1,0 +1,158 @@
+"""Model: a directed acyclic graph of layer calls from Input tensors to outputs."""
+
+import math
+
+import numpy as np
+
+from bigcore.layers.base import KerasTensor, Layer, _unique_name
+from bigcore.layers.core import InputLayer
+from bigcore.models import lowering, summary
+from bigcore.models.trainer import Trainer
+
+
+def _topological_nodes(outputs):
+    """The layer calls that produce `outputs`, each after the calls it depends on."""
+    order, seen = [], set()
+
+    def visit(kt):
+        node = kt.node
+        if node is None:
+            raise ValueError(f"{kt!r} was not produced by a layer call on an Input")
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        for t in node.inputs:
+            visit(t)
+        order.append(node)
+
+    for kt in outputs:
+        visit(kt)
+    return order
+
+
+class Model(Trainer, Layer):
+    def __init__(self, inputs=None, outputs=None, name=None, **kw):
+        Layer.__init__(self, name=name or _unique_name("functional"), **kw)
+        Trainer.__init__(self)
+        self._inputs = self._outputs = None
+        self._nodes = []
+        if inputs is not None:
+            self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs, outputs):
+        self._single_input = not isinstance(inputs, (list, tuple, dict))
+        self._single_output = not isinstance(outputs, (list, tuple, dict))
+        ins = list(inputs.values()) if isinstance(inputs, dict) else ([inputs] if self._single_input else list(inputs))
+        outs = list(outputs.values()) if isinstance(outputs, dict) else ([outputs] if self._single_output else list(outputs))
+        for t in ins + outs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"Model inputs and outputs must be symbolic tensors (from bigcore.Input), got {type(t).__name__}")
+        nodes = _topological_nodes(outs)
+        for t in ins:
+            if not isinstance(t.node.layer, InputLayer):
+                raise ValueError(f"Model inputs must come from bigcore.Input; {t!r} does not")
+        reached = {id(n.layer) for n in nodes if isinstance(n.layer, InputLayer)}
+        missing = [n.layer.name for n in nodes if isinstance(n.layer, InputLayer) and id(n.layer) not in {id(t.node.layer) for t in ins}]
+        if missing:
+            raise ValueError(f"Graph disconnected: the outputs depend on input(s) {missing} not passed to Model")
+        del reached
+        self._inputs, self._outputs = ins, outs
+        self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
+        self.built = True
+        self._program = None
+
+    # -- graph facts --
+    @property
+    def inputs(self):
+        return list(self._inputs or [])
+
+    @property
+    def outputs(self):
+        return list(self._outputs or [])
+
+    @property
+    def layers(self):
+        seen, out = set(), []
+        for t in self._inputs or []:
+            if id(t.node.layer) not in seen:
+                seen.add(id(t.node.layer))
+                out.append(t.node.layer)
+        for n in self._nodes:
+            if id(n.layer) not in seen:
+                seen.add(id(n.layer))
+                out.append(n.layer)
+        return out
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: {[l.name for l in self.layers]}")
+
+    @property
+    def _weights_all(self):
+        seen, out = set(), []
+        for layer in self.layers:
+            for w in layer.weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def weights(self):
+        return self._weights_all
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self._weights_all if w.trainable]
+
+    def get_weights(self):
+        self._ensure_built()
+        return [w.numpy() for w in self._weights_all]
+
+    def set_weights(self, weights):
+        self._ensure_built()
+        ws = self._weights_all
+        if len(weights) != len(ws):
+            raise ValueError(f"You called `set_weights(weights)` on model {self.name!r} with a weight list of "
+                             f"length {len(weights)}, but the model was expecting {len(ws)} weights.")
+        for w, v in zip(ws, weights):
+            w.assign(v)
+
+    def count_params(self):
+        self._ensure_built()
+        return sum(math.prod(w.shape) for w in self._weights_all)
+
+    def summary(self, print_fn=None, line_length=None):
+        self._ensure_built()
+        text = summary.render(self, line_length)
+        (print_fn or print)(text)
+
+    # -- the native program --
+    def _ensure_built(self, x=None):
+        if self._inputs is None:
+            raise ValueError(f"Model {self.name!r} has not been built: it has no inputs yet")
+
+    def _native(self):
+        self._ensure_built()
+        if self._program is None:
+            self._program = lowering.lower(self._inputs, self._nodes, self._outputs)
+            self._on_program_created()
+        return self._program
+
+    def __call__(self, inputs, **kwargs):
+        if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], KerasTensor)):
+            raise NotImplementedError("calling a Model on symbolic tensors (nested models) is not supported yet")
+        return self.predict_on_batch(inputs)
+
+    def get_config(self):
+        from bigcore.models import serialization
+
+        return serialization.functional_config(self)
+
+
+def _as_arrays(x):
+    return [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]

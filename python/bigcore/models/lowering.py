@@ -1,0 +1,51 @@
+"""Lowers a model's layer graph to one native program (cpp/program.h)."""
+
+import math
+
+from bigcore._native import _core
+
+
+class Lowering:
+    """What a layer's lower() sees: tensor and parameter allocation plus the native program."""
+
+    def __init__(self):
+        self.native = _core.Program()
+        self._param_of = {}   # id(Weight) -> arena offset
+        self.weights = []     # (Weight, offset), in allocation order
+
+    def tensor(self, kt, is_input=False):
+        rest = kt.shape[1:]
+        if any(s is None for s in rest):
+            raise ValueError(f"bigcore needs fixed sample shapes; tensor {kt.name!r} has shape {kt.shape}")
+        return self.native.add_tensor(math.prod(rest) if rest else 1, is_input)
+
+    def param(self, w):
+        if id(w) not in self._param_of:
+            reg = w.regularizer
+            off = self.native.add_param(math.prod(w.shape), reg.l1 if reg else 0.0,
+                                        reg.l2 if reg else 0.0, w.trainable)
+            self._param_of[id(w)] = off
+            self.weights.append((w, off))
+        return self._param_of[id(w)]
+
+
+def lower(inputs, nodes, outputs):
+    """inputs/outputs: KerasTensors; nodes: layer calls in topological order."""
+    low = Lowering()
+    tid = {id(kt): low.tensor(kt, is_input=True) for kt in inputs}
+    for node in nodes:
+        ins = [tid[id(t)] for t in node.inputs]
+        outs = node.layer.lower(low, ins, node.outputs)
+        for kt, t in zip(node.outputs, outs):
+            tid[id(kt)] = t
+    low.native.set_inputs([tid[id(kt)] for kt in inputs])
+    low.native.set_outputs([tid[id(kt)] for kt in outputs])
+    low.native.finalize()
+    # Weights move into the arena and become views of it.
+    arena = low.native.params()
+    for w, off in low.weights:
+        n = math.prod(w.shape)
+        arena[off:off + n] = w.value.reshape(-1)
+        w.value = arena[off:off + n].reshape(w.shape)
+    low.output_ids = [tid[id(kt)] for kt in outputs]
+    return low

@@ -1,0 +1,78 @@
+"""Sequential: a stack of layers, lowered through the same graph as the functional Model."""
+
+import numpy as np
+
+from bigcore.layers.base import KerasTensor, Layer, _unique_name
+from bigcore.layers.core import Input, InputLayer
+from bigcore.models.functional import Model
+
+
+class Sequential(Model):
+    def __init__(self, layers=None, name=None, **kw):
+        super().__init__(name=name or _unique_name("sequential"), **kw)
+        self._stack = []
+        self._input_tensor = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
+            if self._stack or self._input_tensor is not None:
+                raise ValueError("An Input can only be the first element of a Sequential model")
+            self._input_tensor = layer
+        elif isinstance(layer, InputLayer):
+            self._input_tensor = layer.output
+        elif isinstance(layer, Layer):
+            self._stack.append(layer)
+        else:
+            raise TypeError(f"Only layers can be added to a Sequential model, got {layer!r}")
+        self._inputs = None
+        self.built = False
+        self._program = None
+        if self._input_tensor is not None or (self._stack and self._stack[0]._input_shape_arg is not None):
+            self.build()
+
+    def pop(self):
+        if not self._stack:
+            raise TypeError("There are no layers in the model.")
+        layer = self._stack.pop()
+        self._inputs, self.built, self._program = None, False, None
+        if self._stack:
+            self.build()
+        return layer
+
+    def build(self, input_shape=None):
+        if self._input_tensor is not None:
+            inp = self._input_tensor
+        elif self._stack and self._stack[0]._input_shape_arg is not None:
+            inp = Input(shape=self._stack[0]._input_shape_arg)
+            self._input_tensor = inp
+        elif input_shape is not None:
+            inp = Input(shape=tuple(input_shape)[1:])
+        else:
+            raise ValueError(f"Sequential model {self.name!r} cannot be built without an input shape: "
+                             "add an Input, pass input_shape to the first layer, or call fit/predict")
+        if not self._stack:
+            raise ValueError(f"Sequential model {self.name!r} has no layers")
+        x = inp
+        for layer in self._stack:
+            x = layer(x)
+        self._init_graph(inp, x)
+
+    def _build_from(self, x):
+        if self._inputs is None and x is not None:
+            self.build((None,) + np.shape(x)[1:])
+
+    def _ensure_built(self, x=None):
+        if self._inputs is None:
+            raise ValueError(f"Sequential model {self.name!r} has not been built yet: give the first layer an "
+                             "input_shape, start with an Input, or call fit/predict on data first")
+
+    @property
+    def layers(self):
+        return list(self._stack)
+
+    def get_config(self):
+        from bigcore.models import serialization
+
+        return serialization.sequential_config(self)

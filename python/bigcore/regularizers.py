@@ -1,0 +1,72 @@
+"""Weight regularizers: their loss and gradient are computed natively in the training step."""
+
+
+class Regularizer:
+    l1 = 0.0
+    l2 = 0.0
+
+    def __call__(self, x):
+        import numpy as np
+
+        x = np.asarray(x, dtype=np.float64)
+        return float(self.l1 * np.abs(x).sum() + self.l2 * np.square(x).sum())
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class L1L2(Regularizer):
+    def __init__(self, l1=0.0, l2=0.0):
+        for name, v in (("l1", l1), ("l2", l2)):
+            if not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"{name} must be a non-negative number. Received: {name}={v!r}")
+        self.l1, self.l2 = float(l1), float(l2)
+
+
+class L1(L1L2):
+    def __init__(self, l1=0.01):
+        super().__init__(l1=l1)
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    def __init__(self, l2=0.01):
+        super().__init__(l2=l2)
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+def l1(l1=0.01):
+    return L1(l1)
+
+
+def l2(l2=0.01):
+    return L2(l2)
+
+
+def l1_l2(l1=0.01, l2=0.01):
+    return L1L2(l1, l2)
+
+
+_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
+
+
+def get(identifier):
+    if identifier is None or isinstance(identifier, Regularizer):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    if isinstance(identifier, dict):
+        return _BY_NAME[identifier["class_name"]].from_config(identifier.get("config", {}))
+    raise ValueError(f"Could not interpret regularizer: {identifier!r}")
+
+
+def serialize(reg):
+    return None if reg is None else {"class_name": type(reg).__name__, "config": reg.get_config()}
