@@ -29,7 +29,7 @@ class Sequential(Model):
         self._inputs = None
         self.built = False
         self._program = None
-        if self._input_tensor is not None or (self._stack and self._stack[0]._input_shape_arg is not None):
+        if self._stack and (self._input_tensor is not None or self._stack[0]._input_shape_arg is not None):
             self.build()
 
     def pop(self):

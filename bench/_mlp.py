@@ -1,0 +1,62 @@
+"""The benchmark MLP (784-128-128-10, relu, relu, softmax; Adam; sparse categorical CE), shared
+by bench_mlp.py and compare_torch.py, plus the raw native train-step call that fit() makes."""
+
+import numpy as np
+
+import bigcore
+from bigcore import layers
+from bigcore._native import _core
+from bigcore.models import data_adapter
+
+SIZES = (784, 128, 128, 10)
+
+
+def build_mlp(seed=0):
+    """A fresh compiled MLP; the same seed gives the same weights (and, trained, the same bits)."""
+    bigcore.utils.set_random_seed(seed)
+    # Functional form: Sequential([Input(...), Dense, ...]) is the Keras idiom, but the
+    # Input-first Sequential path raised "has no layers" when this was written.
+    inp = bigcore.Input((SIZES[0],))
+    h = layers.Dense(SIZES[1], activation="relu")(inp)
+    h = layers.Dense(SIZES[2], activation="relu")(h)
+    out = layers.Dense(SIZES[3], activation="softmax")(h)
+    model = bigcore.Model(inp, out)
+    model.compile(optimizer=bigcore.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def train_flops(batch):
+    """FLOPs of one training step: forward 2*B*sum(in*out), backward twice that, less the
+    input gradient of the first layer (nothing consumes it)."""
+    weights = sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
+    forward = 2 * batch * weights
+    return 3 * forward - 2 * batch * SIZES[0] * SIZES[1]
+
+
+def random_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, SIZES[-1], n)
+    return x, y
+
+
+class RawTrainer:
+    """The per-batch native call of Trainer.fit without the Python loop around it (no callbacks,
+    no logs): `step(start, count)` trains on rows idx[start:start+count] of one epoch's shuffle."""
+
+    def __init__(self, model, x, y, epoch=0):
+        self.model = model
+        self.xs = data_adapter.prepare_inputs(model, x)
+        self.n = self.xs[0].shape[0]
+        model._native()
+        self.ys = data_adapter.prepare_targets(model, y, self.n)
+        self.native = model._program.native
+        self.opt = model.optimizer
+        self.idx = _core.permutation(self.n, model._seed, model._shuffle_stream, epoch)
+
+    def step(self, start, count):
+        opt = self.opt
+        self.native.train_step(self.xs, self.ys, None, self.idx, start, count, opt.step_args(),
+                               self.model._seed, opt.iterations, self.model._stats)
+        opt.iterations += 1
