@@ -8,6 +8,10 @@
 #include "cpu.h"
 #include "dense.h"
 #include "dropout.h"
+#include "embedding.h"
+#include "gru.h"
+#include "lstm.h"
+#include "merge.h"
 #include "gemm.h"
 #include "loss.h"
 #include "program.h"
@@ -135,6 +139,31 @@ PYBIND11_MODULE(_core, m) {
       .def("add_dropout", [](Program& p, int in, int out, float rate, uint64_t stream) {
         p.add_op(std::make_unique<bc::DropoutOp>(in, out, rate, stream));
       })
+      .def("add_embedding", [](Program& p, int ids, int out, int mask, size_t table, int V, int E) {
+        p.add_op(std::make_unique<bc::EmbeddingOp>(ids, out, mask, table, V, E));
+      })
+      .def("add_recurrent", [](Program& p, const std::string& kind, int x, int mask, const std::vector<int>& outs,
+                               size_t w, size_t r, long b, int D, int U, int T, int act, int ract,
+                               bool return_sequences, bool return_state, bool go_backwards,
+                               bool zero_output_for_mask, bool output_in_input_order, float dropout,
+                               float recurrent_dropout, uint64_t stream) {
+        bc::RnnConfig c;
+        c.D = D; c.U = U; c.T = T; c.act = act; c.ract = ract;
+        c.return_sequences = return_sequences; c.return_state = return_state; c.go_backwards = go_backwards;
+        c.zero_output_for_mask = zero_output_for_mask; c.output_in_input_order = output_in_input_order;
+        c.has_mask = mask >= 0; c.dropout = dropout; c.recurrent_dropout = recurrent_dropout; c.stream = stream;
+        if (kind == "lstm") p.add_op(std::make_unique<bc::LstmOp>(c, x, mask, outs, w, r, b));
+        else if (kind == "gru") p.add_op(std::make_unique<bc::GruOp>(c, x, mask, outs, w, r, b));
+        else throw py::value_error("unknown recurrent kind '" + kind + "'");
+      })
+      .def("add_concat", [](Program& p, const std::vector<int>& ins, int out, const std::vector<int>& widths) {
+        p.add_op(std::make_unique<bc::ConcatOp>(ins, out, widths));
+      })
+      .def("add_merge", [](Program& p, const std::vector<int>& ins, int out, int mode) {
+        for (int t : ins)
+          if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
+        p.add_op(std::make_unique<bc::AddOp>(ins, out, mode));
+      })
       .def("set_inputs", &Program::set_inputs)
       .def("set_outputs", &Program::set_outputs)
       .def("finalize", &Program::finalize)
@@ -161,6 +190,7 @@ PYBIND11_MODULE(_core, m) {
           s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
           s.C = t[3].cast<int>(); s.weight = t[4].cast<float>(); s.from_logits = t[5].cast<bool>();
           s.label_smoothing = t[6].cast<float>();
+          s.mask = t.size() > 7 ? t[7].cast<int>() : -1;
           v.push_back(s);
         }
         p.set_losses(v);
@@ -171,6 +201,7 @@ PYBIND11_MODULE(_core, m) {
           bc::MetricSpec s;
           s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
           s.C = t[3].cast<int>(); s.threshold = t[4].cast<float>();
+          s.mask = t.size() > 5 ? t[5].cast<int>() : -1;
           v.push_back(s);
         }
         p.set_metrics(v);
@@ -224,6 +255,27 @@ PYBIND11_MODULE(_core, m) {
     py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
     bc::permutation(out.mutable_data(), n, bc::rng_key(seed, stream, epoch));
     return out;
+  });
+  // The batch loss of one loss kind on numpy arrays (losses.Loss.__call__), Keras-reduced.
+  m.def("loss_value", [](py::array pred, py::array target, py::object sw, int kind, int C, bool from_logits,
+                         float label_smoothing) {
+    size_t rows, trows;
+    const float* p = f32(pred, "y_pred", &rows, static_cast<size_t>(C));
+    const float* t = f32(target, "y_true", &trows);
+    size_t want = kind == bc::LOSS_SPARSE_CCE ? 1 : static_cast<size_t>(C);
+    if (trows != rows || static_cast<size_t>(target.size()) != rows * want)
+      throw py::value_error("y_true has shape " + shape_str(target) + ", expected " + std::to_string(rows) +
+                            " rows of " + std::to_string(want));
+    const float* w = nullptr;
+    if (!sw.is_none()) {
+      size_t wr;
+      w = f32(sw.cast<py::array>(), "sample_weight", &wr, 1);
+      if (wr != rows) throw py::value_error("sample_weight needs one value per row");
+    }
+    std::vector<float> grad(rows * C);
+    double s = bc::loss_forward_backward(grad.data(), p, t, w, static_cast<int>(rows), C, kind, from_logits, -1,
+                                         label_smoothing, 1.0f);
+    return rows ? s / rows : 0.0;
   });
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("set_num_threads expects n >= 1, got " + std::to_string(n));

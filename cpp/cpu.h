@@ -36,6 +36,15 @@ struct Kernels {
                        const OptimArgs& a);
   // sum(|w|) and sum(w^2) in a fixed order (regularization loss).
   void (*abs_sq_sum)(const float* w, size_t n, double* abs_sum, double* sq_sum);
+  // Recurrent cells, one sample row per call (isa_rnn_impl.h has the shapes).
+  void (*lstm_row_forward)(float* z, float* c, float* h, const float* c_prev, int U, int act, int ract);
+  void (*lstm_row_backward)(float* dz, float* dc, const float* gates, const float* c,
+                            const float* c_prev, const float* dh, int U, int act, int ract);
+  void (*gru_row_forward)(float* x, float* rec, float* h, const float* h_prev, const float* brec,
+                          int U, int act, int ract);
+  void (*gru_row_backward)(float* dx, float* drec, float* dh_prev, const float* gates,
+                           const float* rec, const float* h_prev, const float* dh, int U, int act,
+                           int ract);
   // y = x * keep / (1 - rate) with keep drawn from the counter-based RNG at (key, i).
   void (*dropout_forward)(float* y, unsigned char* keep, const float* x, size_t n, float rate,
                           uint64_t key);

@@ -77,7 +77,8 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
                       trans_b ? CblasTrans : CblasNoTrans, m, n, K, alpha, a, lda, b, ldb, beta,
                       C + static_cast<size_t>(i0) * ldc + j0, ldc);
   };
-  int threads = std::min(get_num_threads(), tiles);
+  // Inside a parallel region (an RNN chunk) the tiles run on the calling thread.
+  int threads = omp_in_parallel() ? 1 : std::min(get_num_threads(), tiles);
   if (threads <= 1) {
     for (int idx = 0; idx < tiles; ++idx) run(idx);
     return;

@@ -134,10 +134,14 @@ int argmax(const float* x, int C) {
 }
 }  // namespace
 
-void metric_update(const float* pred, const float* target, int rows, int C, int kind,
-                   float threshold, double* sum, double* count) {
-  double s = 0.0;
+void metric_update(const float* pred, const float* target, const float* row_weight, int rows,
+                   int C, int kind, float threshold, double* sum, double* count) {
+  double s = 0.0, n = 0.0;
   for (int r = 0; r < rows; ++r) {
+    const double w = row_weight ? row_weight[r] : 1.0;
+    n += w;
+    if (w == 0.0) continue;
+    const double before = s;
     const float* p = pred + static_cast<size_t>(r) * C;
     const float* t = target + static_cast<size_t>(r) * C;
     switch (kind) {
@@ -166,9 +170,10 @@ void metric_update(const float* pred, const float* target, int rows, int C, int 
       default:
         throw std::invalid_argument("unknown metric kind " + std::to_string(kind));
     }
+    s = before + w * (s - before);
   }
   *sum += s;
-  *count += rows;
+  *count += n;
 }
 
 }  // namespace bc

@@ -20,8 +20,9 @@ double loss_forward_backward(float* dpred, const float* pred, const float* targe
                              const float* sample_weight, int rows, int C, int kind,
                              bool from_logits, int fused_act, float label_smoothing, float scale);
 
-// Adds this batch's numerator to *sum and denominator to *count.
-void metric_update(const float* pred, const float* target, int rows, int C, int kind,
-                   float threshold, double* sum, double* count);
+// Adds this batch's numerator to *sum and denominator to *count; row_weight (rows) may be
+// null (Keras weights metrics by the mask of masked timesteps).
+void metric_update(const float* pred, const float* target, const float* row_weight, int rows,
+                   int C, int kind, float threshold, double* sum, double* count);
 
 }  // namespace bc

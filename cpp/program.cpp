@@ -190,6 +190,37 @@ void Program::forward(bool training) {
   for (auto& op : ops_) op->forward(ctx_);
 }
 
+// Per-row weights of a loss or metric on `tensor`: the sample weight (losses only) times the
+// mask, or null when neither applies. *total: the Keras denominator (rows, or the mask's sum).
+const float* Program::row_weights(const BatchData& d, int tensor, int C, int mask, bool use_sw,
+                                  double* total) {
+  const int per = static_cast<int>(tensors_[tensor].per_sample / C);  // rows per sample
+  const int rows = d.count * per;
+  *total = rows;
+  const bool sw = use_sw && d.sample_weight;
+  if (!sw && mask < 0) return nullptr;
+  BC_CHECK(mask < 0 || tensors_[mask].per_sample == static_cast<size_t>(per),
+           "a mask must have one value per timestep of the output");
+  row_weight_.resize(rows);
+  double msum = 0.0;
+  for (int r = 0; r < rows; ++r) {
+    float w = 1.0f;
+    if (sw) {
+      int i = r / per;
+      int64_t src = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
+      w = d.sample_weight[src];
+    }
+    if (mask >= 0) {
+      float m = tensors_[mask].val.data()[r];
+      w *= m;
+      msum += m;
+    }
+    row_weight_[r] = w;
+  }
+  if (mask >= 0) *total = msum;
+  return row_weight_.data();
+}
+
 // Keras's "sum_over_batch_size": each loss is the mean over all its rows (samples x timesteps).
 double Program::compute_losses(const BatchData& d, bool want_grad) {
   std::vector<char> assigned(tensors_.size(), 0);
@@ -203,16 +234,8 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
     const size_t want = l.kind == LOSS_SPARSE_CCE ? ps / l.C : ps;
     BC_CHECK(d.y_width[l.target] == want, "target width " + std::to_string(d.y_width[l.target]) +
                                               " does not match the output (expected " + std::to_string(want) + ")");
-    const float* sw = nullptr;
-    if (d.sample_weight) {
-      sample_weight_.resize(rows);
-      for (int r = 0; r < rows; ++r) {
-        int i = r / per;
-        int64_t src = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
-        sample_weight_[r] = d.sample_weight[src];
-      }
-      sw = sample_weight_.data();
-    }
+    double denom = rows;
+    const float* sw = row_weights(d, l.tensor, l.C, l.mask, true, &denom);
     float* dst = tensors_[l.tensor].grad.data();
     bool add = want_grad && assigned[l.tensor];
     if (!want_grad || add) {
@@ -221,13 +244,13 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
     }
     double s = loss_forward_backward(dst, tensors_[l.tensor].val.data(), targets_[l.target].data(), sw,
                                      rows, l.C, l.kind, l.from_logits, l.fused_act,
-                                     l.label_smoothing, l.weight / rows);
+                                     l.label_smoothing, denom > 0 ? l.weight / denom : 0.0f);
     if (add) {
       float* g = tensors_[l.tensor].grad.data();
       for (size_t i = 0; i < loss_scratch_.size(); ++i) g[i] += loss_scratch_[i];
     }
     assigned[l.tensor] = 1;
-    total += l.weight * s / rows;
+    total += denom > 0 ? l.weight * s / denom : 0.0;
   }
   return total;
 }
@@ -309,7 +332,9 @@ void Program::count_metrics(const BatchData& d, double* stats) {
     const int rows = d.count * static_cast<int>(tensors_[s.tensor].per_sample / s.C);
     stats[1 + 2 * m] = 0.0;
     stats[2 + 2 * m] = 0.0;
-    metric_update(tensors_[s.tensor].val.data(), targets_[s.target].data(), rows, s.C, s.kind,
+    double unused;
+    const float* w = row_weights(d, s.tensor, s.C, s.mask, false, &unused);
+    metric_update(tensors_[s.tensor].val.data(), targets_[s.target].data(), w, rows, s.C, s.kind,
                   s.threshold, &stats[1 + 2 * m], &stats[2 + 2 * m]);
   }
 }

@@ -22,11 +22,12 @@ struct LossSpec {
   int C = 1;                             // width of the last axis
   float weight = 1.0f, label_smoothing = 0.0f;
   bool from_logits = false;
+  int mask = -1;                         // a (B, T) mask tensor: masked rows do not count
   int fused_act = -1;                    // set by plan()
 };
 
 struct MetricSpec {
-  int tensor = 0, target = 0, kind = 0, C = 1;
+  int tensor = 0, target = 0, kind = 0, C = 1, mask = -1;
   float threshold = 0.5f;
 };
 
@@ -94,7 +95,8 @@ class Program {
   std::vector<int> inputs_, outputs_;
   std::vector<int> zero_before_backward_;  // outputs of reached ops that no loss reaches
   std::vector<std::vector<float>> targets_;  // this batch's targets, gathered
-  std::vector<float> sample_weight_;         // per row of the loss tensor
+  std::vector<float> row_weight_;            // per row of the loss tensor: sample weight x mask
+  const float* row_weights(const BatchData& d, int tensor, int C, int mask, bool use_sw, double* total);
   std::vector<float> loss_scratch_;
   std::vector<LossSpec> losses_;
   std::vector<MetricSpec> metrics_;

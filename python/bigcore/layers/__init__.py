@@ -2,8 +2,12 @@
 
 from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from bigcore.layers.embedding import Embedding
+from bigcore.layers.merging import Add, Average, Concatenate, Multiply
+from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
 
-_CLASSES = {c.__name__: c for c in (Activation, Dense, Dropout, Flatten, InputLayer, Reshape)}
+_CLASSES = {c.__name__: c for c in (Activation, Add, Average, Bidirectional, Concatenate, Dense, Dropout,
+                                    Embedding, Flatten, GRU, InputLayer, LSTM, Multiply, Reshape)}
 
 
 def get_class(name):
@@ -17,5 +21,6 @@ def register(cls):
     return cls
 
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "KerasTensor",
-           "Layer", "Reshape", "Weight", "get_class", "register"]
+__all__ = ["Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense", "Dropout", "Embedding",
+           "Flatten", "GRU", "Input", "InputLayer", "KerasTensor", "LSTM", "Layer", "Multiply", "Reshape",
+           "Weight", "get_class", "register"]

@@ -61,6 +61,7 @@ class KerasTensor:
         self.node = node
         self.index = index
         self.name = name
+        self._mask = None  # a (batch, timesteps) KerasTensor when the values carry a Keras mask
 
     @property
     def ndim(self):
@@ -84,6 +85,8 @@ def shape_str(shape):
 
 
 class Layer:
+    supports_masking = False  # passes its first input's mask on unchanged
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None,
                  batch_input_shape=None, **kwargs):
         if kwargs:
@@ -132,9 +135,16 @@ class Layer:
         node = Node(self, xs, outs)
         for i, o in enumerate(outs):
             o.node, o.index = node, i
+        masks = self.compute_mask(xs, [x._mask for x in xs])
+        for o, m in zip(outs, masks if isinstance(masks, list) else [masks] * len(outs)):
+            o._mask = m
         self._inbound.append(node)
         self.output_shape = out_shape
         return outs if multi else outs[0]
+
+    def compute_mask(self, inputs, masks):
+        """The output mask (a KerasTensor or None, or a list per output)."""
+        return masks[0] if self.supports_masking and masks else None
 
     def _check_input(self, shape):
         """Raises a Keras-style ValueError when `shape` cannot feed this layer."""

@@ -33,6 +33,8 @@ def Input(shape=None, batch_size=None, dtype=None, name=None):
 
 
 class Dense(Layer):
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kw):
@@ -88,6 +90,8 @@ class Dense(Layer):
 
 
 class Activation(Layer):
+    supports_masking = True
+
     def __init__(self, activation, **kw):
         super().__init__(**kw)
         self.activation = activations.get(activation)
@@ -106,6 +110,8 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
+    supports_masking = True
+
     def __init__(self, rate, noise_shape=None, seed=None, **kw):
         super().__init__(**kw)
         if not isinstance(rate, (int, float)) or not 0 <= rate < 1:

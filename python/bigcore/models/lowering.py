@@ -11,7 +11,18 @@ class Lowering:
     def __init__(self):
         self.native = _core.Program()
         self._param_of = {}   # id(Weight) -> arena offset
+        self._tensor_of = {}  # id(KerasTensor) -> native tensor id
         self.weights = []     # (Weight, offset), in allocation order
+
+    def bind(self, kt, tensor_id):
+        self._tensor_of[id(kt)] = tensor_id
+
+    def id(self, kt):
+        return self._tensor_of[id(kt)]
+
+    def mask_id(self, kt):
+        """The native id of kt's Keras mask, or -1."""
+        return -1 if kt._mask is None else self._tensor_of[id(kt._mask)]
 
     def tensor(self, kt, is_input=False):
         rest = kt.shape[1:]
@@ -32,14 +43,16 @@ class Lowering:
 def lower(inputs, nodes, outputs):
     """inputs/outputs: KerasTensors; nodes: layer calls in topological order."""
     low = Lowering()
-    tid = {id(kt): low.tensor(kt, is_input=True) for kt in inputs}
+    for kt in inputs:
+        low.bind(kt, low.tensor(kt, is_input=True))
     for node in nodes:
-        ins = [tid[id(t)] for t in node.inputs]
+        ins = [low.id(t) for t in node.inputs]
+        low.node = node
         outs = node.layer.lower(low, ins, node.outputs)
         for kt, t in zip(node.outputs, outs):
-            tid[id(kt)] = t
-    low.native.set_inputs([tid[id(kt)] for kt in inputs])
-    low.native.set_outputs([tid[id(kt)] for kt in outputs])
+            low.bind(kt, t)
+    low.native.set_inputs([low.id(kt) for kt in inputs])
+    low.native.set_outputs([low.id(kt) for kt in outputs])
     low.native.finalize()
     # Weights move into the arena and become views of it.
     arena = low.native.params()
@@ -47,5 +60,6 @@ def lower(inputs, nodes, outputs):
         n = math.prod(w.shape)
         arena[off:off + n] = w.value.reshape(-1)
         w.value = arena[off:off + n].reshape(w.shape)
-    low.output_ids = [tid[id(kt)] for kt in outputs]
+    low.output_ids = [low.id(kt) for kt in outputs]
+    low.output_mask_ids = [low.mask_id(kt) for kt in outputs]
     return low

@@ -52,8 +52,9 @@ class Trainer:
         self._losses = [losses_module.get(l) for l in self._per_output(loss, "loss")]
         weights = self._per_output(loss_weights, "loss_weights") if loss_weights is not None else [1.0] * len(self._losses)
         ids = self._program.output_ids
-        native.set_losses([(ids[k], k, l.kind, self._outputs[k].shape[-1], float(w), l.from_logits, l.label_smoothing)
-                           for k, (l, w) in enumerate(zip(self._losses, weights))])
+        masks = self._program.output_mask_ids
+        native.set_losses([(ids[k], k, l.kind, self._outputs[k].shape[-1], float(w), l.from_logits,
+                            l.label_smoothing, masks[k]) for k, (l, w) in enumerate(zip(self._losses, weights))])
         self._metrics = []
         if metrics is not None:
             per = metrics if isinstance(metrics, dict) or (len(self._outputs) > 1 and metrics and isinstance(metrics[0], (list, tuple))) else [metrics] * len(self._outputs)
@@ -61,7 +62,7 @@ class Trainer:
             for k, ms in enumerate(per):
                 for m in (ms or []) if isinstance(ms, (list, tuple)) else [ms]:
                     self._metrics.append((k, metrics_module.get(m, self._losses[k], self._outputs[k].shape[-1])))
-        native.set_metrics([(ids[k], k, m.kind, self._outputs[k].shape[-1], float(m.threshold))
+        native.set_metrics([(ids[k], k, m.kind, self._outputs[k].shape[-1], float(m.threshold), masks[k])
                             for k, m in self._metrics])
         native.set_optimizer(self.optimizer.slots, self.optimizer.slot_init)
         self._stats = np.zeros(native.stats_size, np.float64)

@@ -1,0 +1,87 @@
+#include "gru.h"
+
+#include <cstring>
+
+#include "cpu.h"
+#include "gemm.h"
+
+namespace bc {
+
+GruOp::GruOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& out_t, size_t w,
+             size_t r, long b)
+    : RecurrentOp(cfg, 3, 1, x_t, mask_t, out_t, w, r, b) {}
+
+// Buffers are sized here, before the chunks run on threads.
+void GruOp::forward(Ctx& c) {
+  const size_t n = static_cast<size_t>(c.B) * cfg_.T * 3 * cfg_.U;
+  if (R_.size() < n) R_.resize(n);
+  RecurrentOp::forward(c);
+}
+
+void GruOp::backward(Ctx& c) {
+  const size_t n = static_cast<size_t>(c.B) * cfg_.T * 3 * cfg_.U;
+  if (dR_.size() < n) dR_.resize(n);
+  if (dhd_.size() < static_cast<size_t>(c.B) * cfg_.U) dhd_.resize(static_cast<size_t>(c.B) * cfg_.U);
+  RecurrentOp::backward(c);
+}
+
+void GruOp::chunk_forward(Ctx& c, int b0, int b1) {
+  const int T = cfg_.T, U = cfg_.U, GU = 3 * U, n = b1 - b0;
+  const Kernels& k = kernels();
+  float *Z = Z_.data(), *H = H_.data(), *R = R_.data();
+  const float* brec = b_ >= 0 ? c.params + b_ + GU : nullptr;
+  for (int s = 0; s < T; ++s) {
+    const int t = tin(s), tp = s ? tin(s - 1) : -1;
+    for (int b = b0; b < b1; ++b) load_hprev(b, s, tp >= 0 ? H + row(b, tp) * U : nullptr);
+    if (s)
+      gemm(false, false, n, GU, U, 1.0f, Hprev_.data() + row(b0, t) * U, T * U, c.params + r_, GU,
+           0.0f, R + row(b0, t) * GU, T * GU);
+    else
+      for (int b = b0; b < b1; ++b) std::memset(R + row(b, t) * GU, 0, GU * sizeof(float));
+    for (int b = b0; b < b1; ++b) {
+      const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();
+      if (masked(c, b, t)) {
+        std::memcpy(H + row(b, t) * U, hp, U * sizeof(float));
+        continue;
+      }
+      k.gru_row_forward(Z + row(b, t) * GU, R + row(b, t) * GU, H + row(b, t) * U, hp, brec, U,
+                        cfg_.act, cfg_.ract);
+    }
+  }
+}
+
+void GruOp::chunk_backward(Ctx& c, int b0, int b1) {
+  const int T = cfg_.T, U = cfg_.U, GU = 3 * U, n = b1 - b0;
+  const Kernels& k = kernels();
+  float *dZ = dZ_.data(), *dR = dR_.data(), *H = H_.data();
+  const bool rdrop = training_ && cfg_.recurrent_dropout > 0.0f;
+  for (int s = T - 1; s >= 0; --s) {
+    const int t = tin(s), tp = s ? tin(s - 1) : -1;
+    for (int b = b0; b < b1; ++b) {
+      float* dh = dh_.data() + static_cast<size_t>(b) * U;
+      if (const float* dy = dy_row(c, b, s))
+        for (int j = 0; j < U; ++j) dh[j] += dy[j];
+      if (masked(c, b, t)) {
+        std::memset(dZ + row(b, t) * GU, 0, GU * sizeof(float));
+        std::memset(dR + row(b, t) * GU, 0, GU * sizeof(float));
+        continue;
+      }
+      const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();
+      k.gru_row_backward(dZ + row(b, t) * GU, dR + row(b, t) * GU, dhd_.data() + static_cast<size_t>(b) * U,
+                         Z_.data() + row(b, t) * GU, R_.data() + row(b, t) * GU, hp, dh, U, cfg_.act, cfg_.ract);
+    }
+    if (!s) break;
+    gemm(false, true, n, U, GU, 1.0f, dR + row(b0, t) * GU, T * GU, c.params + r_, GU, 0.0f,
+         tmp_.data() + static_cast<size_t>(b0) * U, U);
+    for (int b = b0; b < b1; ++b) {
+      if (masked(c, b, t)) continue;
+      float* dh = dh_.data() + static_cast<size_t>(b) * U;
+      const float* g = tmp_.data() + static_cast<size_t>(b) * U;
+      const float* d = dhd_.data() + static_cast<size_t>(b) * U;
+      const float* m = rdrop ? rmask_.data() + static_cast<size_t>(b) * U : nullptr;
+      for (int j = 0; j < U; ++j) dh[j] = (m ? g[j] * m[j] : g[j]) + d[j];
+    }
+  }
+}
+
+}  // namespace bc

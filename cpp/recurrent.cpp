@@ -1,0 +1,168 @@
+#include "recurrent.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "activation.h"
+#include "cpu.h"
+#include "gemm.h"
+#include "rng.h"
+
+namespace bc {
+
+namespace {
+// Rows per chunk of the time loop: a function of the batch size only, so the bits never depend
+// on the thread count; small batches stay in one chunk (GEMMs of fewer rows lose efficiency).
+int chunk_rows(int B) {
+  if (B <= 16) return B;
+  int c = (B + 3) / 4;
+  return std::max(16, (c + 7) / 8 * 8);
+}
+
+void keep_mask(std::vector<float>& m, size_t n, float rate, uint64_t key) {
+  m.resize(n);
+  const float scale = 1.0f / (1.0f - rate);
+  for (size_t i = 0; i < n; ++i) m[i] = rng_uniform(key, i) >= rate ? scale : 0.0f;
+}
+
+template <class F>
+void for_chunks(int B, int chunk, F&& f) {
+  const int n = (B + chunk - 1) / chunk;
+  const int threads = std::min(get_num_threads(), n);
+  if (threads > 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int i = 0; i < n; ++i) f(i * chunk, std::min(B, (i + 1) * chunk));
+  } else {
+    for (int i = 0; i < n; ++i) f(i * chunk, std::min(B, (i + 1) * chunk));
+  }
+}
+}  // namespace
+
+RecurrentOp::RecurrentOp(const RnnConfig& cfg, int gates, int n_states, int x_t, int mask_t,
+                         const std::vector<int>& out_t, size_t w, size_t r, long b)
+    : cfg_(cfg), G_(gates), w_(w), r_(r), b_(b) {
+  BC_CHECK(cfg.D > 0 && cfg.U > 0 && cfg.T > 0, "recurrent layer sizes must be positive");
+  BC_CHECK(cfg.dropout >= 0.0f && cfg.dropout < 1.0f && cfg.recurrent_dropout >= 0.0f &&
+               cfg.recurrent_dropout < 1.0f, "dropout rates must be in [0, 1)");
+  BC_CHECK(out_t.size() == static_cast<size_t>(1 + (cfg.return_state ? n_states : 0)),
+           "recurrent layer: wrong number of outputs");
+  in = {x_t};
+  if (cfg.has_mask) in.push_back(mask_t);
+  out = out_t;
+  params = {w, r};
+  if (b >= 0) params.push_back(static_cast<size_t>(b));
+  zeros_.assign(static_cast<size_t>(G_) * cfg.U, 0.0f);
+}
+
+void RecurrentOp::load_hprev(int b, int s, const float* h_prev) {
+  const int U = cfg_.U;
+  float* dst = Hprev_.data() + row(b, tin(s)) * U;
+  if (!h_prev) {
+    std::memset(dst, 0, U * sizeof(float));
+  } else if (training_ && cfg_.recurrent_dropout > 0.0f) {
+    const float* m = rmask_.data() + static_cast<size_t>(b) * U;
+    for (int j = 0; j < U; ++j) dst[j] = h_prev[j] * m[j];
+  } else {
+    std::memcpy(dst, h_prev, U * sizeof(float));
+  }
+}
+
+float* RecurrentOp::dy_row(Ctx& c, int b, int s) {
+  const int U = cfg_.U, t = tin(s);
+  if (cfg_.return_sequences) {
+    if (cfg_.zero_output_for_mask && masked(c, b, t)) return nullptr;
+    int p = cfg_.output_in_input_order ? t : s;
+    return c.grad(out[0]) + row(b, p) * U;
+  }
+  return s == cfg_.T - 1 ? c.grad(out[0]) + static_cast<size_t>(b) * U : nullptr;
+}
+
+// x (B, T, D) -> Z = x W + b for every timestep in one GEMM, then the time loop in chunks.
+void RecurrentOp::forward(Ctx& c) {
+  const int B = c.B, T = cfg_.T, D = cfg_.D, U = cfg_.U, GU = G_ * U;
+  const size_t rows = static_cast<size_t>(B) * T;
+  if (Z_.size() < rows * GU) {
+    Z_.resize(rows * GU);
+    H_.resize(rows * U);
+    Hprev_.resize(rows * U);
+  }
+  training_ = c.training;
+  chunk_ = chunk_rows(B);
+  const float* x = c.val(in[0]);
+  if (training_ && cfg_.dropout > 0.0f) {
+    keep_mask(dmask_, static_cast<size_t>(B) * D, cfg_.dropout, rng_key(c.seed, cfg_.stream, c.step));
+    if (xin_.size() < rows * D) xin_.resize(rows * D);
+    for (size_t i = 0; i < rows; ++i) {
+      const float* m = dmask_.data() + (i / T) * D;
+      for (int j = 0; j < D; ++j) xin_.data()[i * D + j] = x[i * D + j] * m[j];
+    }
+    x = xin_.data();
+  }
+  if (training_ && cfg_.recurrent_dropout > 0.0f)
+    keep_mask(rmask_, static_cast<size_t>(B) * U, cfg_.recurrent_dropout,
+              rng_key(c.seed, cfg_.stream ^ 0x9e3779b97f4a7c15ULL, c.step));
+  gemm(false, false, static_cast<int>(rows), GU, D, 1.0f, x, D, c.params + w_, GU, 0.0f, Z_.data(), GU);
+  if (b_ >= 0) kernels().bias_act_forward(Z_.data(), c.params + b_, static_cast<int>(rows), GU, ACT_LINEAR);
+  for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
+
+  float* y = c.val(out[0]);
+  const int last = tin(T - 1);
+  for (int b = 0; b < B; ++b) {
+    if (cfg_.return_sequences) {
+      for (int s = 0; s < T; ++s) {
+        int t = tin(s), p = cfg_.output_in_input_order ? t : s;
+        float* dst = y + row(b, p) * U;
+        if (cfg_.zero_output_for_mask && masked(c, b, t)) std::memset(dst, 0, U * sizeof(float));
+        else std::memcpy(dst, H_.data() + row(b, t) * U, U * sizeof(float));
+      }
+    } else {
+      std::memcpy(y + static_cast<size_t>(b) * U, H_.data() + row(b, last) * U, U * sizeof(float));
+    }
+    if (cfg_.return_state)
+      std::memcpy(c.val(out[1]) + static_cast<size_t>(b) * U, H_.data() + row(b, last) * U, U * sizeof(float));
+  }
+}
+
+void RecurrentOp::backward(Ctx& c) {
+  const int B = c.B, T = cfg_.T, D = cfg_.D, U = cfg_.U, GU = G_ * U;
+  const int rows = B * T;
+  if (dZ_.size() < static_cast<size_t>(rows) * GU) dZ_.resize(static_cast<size_t>(rows) * GU);
+  if (dh_.size() < static_cast<size_t>(B) * U) {
+    dh_.resize(static_cast<size_t>(B) * U);
+    tmp_.resize(static_cast<size_t>(B) * U);
+  }
+  if (cfg_.return_state) std::memcpy(dh_.data(), c.grad(out[1]), static_cast<size_t>(B) * U * sizeof(float));
+  else std::memset(dh_.data(), 0, static_cast<size_t>(B) * U * sizeof(float));
+  for_chunks(B, chunk_, [&](int b0, int b1) { chunk_backward(c, b0, b1); });
+
+  const bool dropped = training_ && cfg_.dropout > 0.0f;
+  const float* x = dropped ? xin_.data() : c.val(in[0]);
+  gemm(true, false, D, GU, rows, 1.0f, x, D, dZ_.data(), GU, accum_dw[0] ? 1.0f : 0.0f, c.grads + w_, GU);
+  gemm(true, false, U, GU, rows, 1.0f, Hprev_.data(), U, rec_grad(), GU, accum_dw[1] ? 1.0f : 0.0f,
+       c.grads + r_, GU);
+  if (b_ >= 0) {
+    kernels().col_sum(c.grads + b_, dZ_.data(), rows, GU, accum_dw[2]);
+    if (G_ == 3)  // GRU (reset_after): the recurrent half of the bias
+      kernels().col_sum(c.grads + b_ + GU, rec_grad(), rows, GU, accum_dw[2]);
+  }
+  if (!need_dx[0]) return;
+  float* dx = c.grad(in[0]);
+  if (!dropped) {
+    gemm(false, true, rows, D, GU, 1.0f, dZ_.data(), GU, c.params + w_, GU, accum_dx[0] ? 1.0f : 0.0f, dx, D);
+    return;
+  }
+  // dx = (dZ W^T) * input mask; xin_ is free again and holds the product
+  gemm(false, true, rows, D, GU, 1.0f, dZ_.data(), GU, c.params + w_, GU, 0.0f, xin_.data(), D);
+  for (int i = 0; i < rows; ++i) {
+    const float* m = dmask_.data() + static_cast<size_t>(i / T) * D;
+    for (int j = 0; j < D; ++j) {
+      float v = xin_.data()[static_cast<size_t>(i) * D + j] * m[j];
+      float& d = dx[static_cast<size_t>(i) * D + j];
+      d = accum_dx[0] ? d + v : v;
+    }
+  }
+}
+
+}  // namespace bc

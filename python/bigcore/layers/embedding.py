@@ -1,0 +1,50 @@
+"""Embedding: integer ids -> vectors, with Keras's mask_zero."""
+
+from bigcore import initializers, regularizers
+from bigcore.layers.base import KerasTensor, Layer
+
+
+class Embedding(Layer):
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, input_length=None, **kw):
+        super().__init__(**kw)
+        for name, v in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"Both `input_dim` and `output_dim` should be positive. Received {name}={v!r}")
+        if embeddings_constraint is not None:
+            raise ValueError("Embedding: embeddings_constraint is not supported yet")
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.embeddings_initializer = initializers.get(
+            "random_uniform" if embeddings_initializer == "uniform" else embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.mask_zero = bool(mask_zero)
+        self.input_length = input_length
+        self.embeddings = None
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer, self.embeddings_regularizer)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def compute_mask(self, inputs, masks):
+        if not self.mask_zero:
+            return None
+        return KerasTensor(inputs[0].shape, name=f"{self.name}/mask")
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        mask_kt = outputs[0]._mask
+        mask = prog.tensor(mask_kt) if mask_kt is not None else -1
+        if mask_kt is not None:
+            prog.bind(mask_kt, mask)
+        prog.native.add_embedding(inputs[0], out, mask, prog.param(self.embeddings), self.input_dim, self.output_dim)
+        return [out]
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+                "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+                "mask_zero": self.mask_zero}

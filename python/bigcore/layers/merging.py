@@ -1,0 +1,73 @@
+"""Merge layers: Concatenate (last axis), Add, Average, Multiply."""
+
+from bigcore.layers.base import KerasTensor, Layer, shape_str
+
+
+class _Merge(Layer):
+    mode = None
+
+    def _check_input(self, shapes):
+        if not isinstance(shapes, list) or len(shapes) < 2:
+            raise ValueError(f"A merge layer should be called on a list of at least 2 inputs. Got: {shapes}")
+
+    def compute_output_shape(self, shapes):
+        if any(s != shapes[0] for s in shapes):
+            raise ValueError(f'Layer "{self.name}" expects inputs of one shape, got '
+                             f"{', '.join(shape_str(s) for s in shapes)}")
+        return shapes[0]
+
+    def compute_mask(self, inputs, masks):
+        present = [m for m in masks if m is not None]
+        if not present:
+            return None
+        if len(present) == 1:
+            return present[0]
+        return KerasTensor(present[0].shape, name=f"{self.name}/mask")
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        self._lower_op(prog, inputs, out)
+        mask_kt = outputs[0]._mask
+        kts = prog.node.inputs
+        present = [prog.mask_id(kt) for kt in kts if kt._mask is not None]
+        if mask_kt is not None and len(present) > 1:  # the masks' logical and, as their product
+            m = prog.tensor(mask_kt)
+            prog.native.add_merge(present, m, 2)
+            prog.bind(mask_kt, m)
+        return [out]
+
+    def _lower_op(self, prog, inputs, out):
+        prog.native.add_merge(inputs, out, self.mode)
+
+
+class Add(_Merge):
+    mode = 0
+
+
+class Average(_Merge):
+    mode = 1
+
+
+class Multiply(_Merge):
+    mode = 2
+
+
+class Concatenate(_Merge):
+    def __init__(self, axis=-1, **kw):
+        super().__init__(**kw)
+        self.axis = axis
+
+    def compute_output_shape(self, shapes):
+        rank = len(shapes[0])
+        if self.axis not in (-1, rank - 1):
+            raise ValueError(f'Layer "{self.name}": only axis=-1 (the features axis) is supported, got axis={self.axis}')
+        if any(len(s) != rank or s[:-1] != shapes[0][:-1] for s in shapes):
+            raise ValueError(f'A `Concatenate` layer requires inputs with matching shapes except for the concatenation '
+                             f"axis. Received: input_shape={[shape_str(s) for s in shapes]}")
+        return shapes[0][:-1] + (sum(s[-1] for s in shapes),)
+
+    def _lower_op(self, prog, inputs, out):
+        prog.native.add_concat(inputs, out, [kt.shape[-1] for kt in prog.node.inputs])
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

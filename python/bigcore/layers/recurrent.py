@@ -1,0 +1,241 @@
+"""LSTM, GRU and Bidirectional on the native recurrent kernels (cpp/lstm.cpp, cpp/gru.cpp).
+
+Weights use Keras's layout, so get_weights()/set_weights() exchange with Keras unchanged:
+LSTM kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U), gates i, f, c, o;
+GRU (reset_after=True) kernel (D, 3U), recurrent_kernel (U, 3U), bias (2, 3U), gates z, r, h.
+Dropout: one input mask and one recurrent mask per sample, shared by the gates and reused at
+every timestep of a batch (Keras draws one mask per gate when recurrent_dropout is set; the
+distribution of each gate's mask is the same).
+"""
+
+from bigcore import _random, activations, initializers, regularizers
+from bigcore.layers.base import KerasTensor, Layer, shape_str
+
+
+class _RNN(Layer):
+    kind = None
+    gates = None
+    n_states = 1
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+                 dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, use_cudnn="auto", **kw):
+        super().__init__(**kw)
+        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+            raise ValueError(f"Received an invalid value for argument `units`, expected a positive integer, got {units!r}")
+        if stateful:
+            raise ValueError(f"{type(self).__name__}: stateful=True is not supported yet")
+        if any(c is not None for c in (activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint)):
+            raise ValueError(f"{type(self).__name__}: activity regularizers and constraints are not supported yet")
+        for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1). Received: {name}={rate}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        if "softmax" in (self.activation, self.recurrent_activation):
+            raise ValueError(f"{type(self).__name__}: softmax is not a supported cell activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.dropout, self.recurrent_dropout, self.seed = float(dropout), float(recurrent_dropout), seed
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.unroll, self.use_cudnn = unroll, use_cudnn
+        self._stream = seed if seed is not None else _random.next_stream()
+        # set by Bidirectional on its backward copy
+        self.zero_output_for_mask = False
+        self._output_in_input_order = False
+        self.kernel = self.recurrent_kernel = self.bias = None
+
+    def _check_input(self, shape):
+        if len(shape) != 3 or shape[1] is None or shape[2] is None:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected a 3-D input '
+                             f"(batch, timesteps, features) with known timesteps and features, got {shape_str(shape)}")
+        if self.kernel is not None and shape[2] != self.kernel.shape[0]:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 of '
+                             f"input shape to have value {self.kernel.shape[0]}, got {shape_str(shape)}")
+
+    def _bias_value(self, shape):
+        return self.bias_initializer(shape)
+
+    def build(self, input_shape):
+        G, U = self.gates, self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], G * U), self.kernel_initializer, self.kernel_regularizer)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (U, G * U), self.recurrent_initializer,
+                                                self.recurrent_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", self._bias_shape(), self._bias_value, self.bias_regularizer)
+        self.built = True
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def compute_output_shape(self, input_shape):
+        B, T = input_shape[0], input_shape[1]
+        out = (B, T, self.units) if self.return_sequences else (B, self.units)
+        if self.return_state:
+            return [out] + [(B, self.units)] * self.n_states
+        return out
+
+    def compute_mask(self, inputs, masks):
+        mask = masks[0] if self.return_sequences else None
+        return [mask] + [None] * self.n_states if self.return_state else mask
+
+    def lower(self, prog, inputs, outputs):
+        x_kt = prog.node.inputs[0]
+        outs = [prog.tensor(kt) for kt in outputs]
+        T, D = x_kt.shape[1], x_kt.shape[2]
+        prog.native.add_recurrent(
+            self.kind, inputs[0], prog.mask_id(x_kt), outs, prog.param(self.kernel), prog.param(self.recurrent_kernel),
+            prog.param(self.bias) if self.use_bias else -1, D, self.units, T,
+            activations.native_id(self.activation), activations.native_id(self.recurrent_activation),
+            self.return_sequences, self.return_state, self.go_backwards, self.zero_output_for_mask,
+            self._output_in_input_order, self.dropout, self.recurrent_dropout, self._stream)
+        return outs
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "recurrent_activation": self.recurrent_activation, "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
+                "return_sequences": self.return_sequences, "return_state": self.return_state,
+                "go_backwards": self.go_backwards}
+
+
+class LSTM(_RNN):
+    kind = "lstm"
+    gates = 4
+    n_states = 2
+
+    def __init__(self, units, unit_forget_bias=True, **kw):
+        super().__init__(units, **kw)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _bias_value(self, shape):
+        if not self.unit_forget_bias:
+            return self.bias_initializer(shape)
+        U = self.units
+        b = self.bias_initializer((4 * U,))
+        b[U:2 * U] = 1.0  # Keras: ones for the forget gate, bias_initializer elsewhere
+        return b
+
+    def get_config(self):
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRU(_RNN):
+    kind = "gru"
+    gates = 3
+    n_states = 1
+
+    def __init__(self, units, reset_after=True, **kw):
+        super().__init__(units, **kw)
+        if not reset_after:
+            raise ValueError("GRU: only reset_after=True (Keras's default layout) is supported")
+        self.reset_after = True
+
+    def _bias_shape(self):
+        return (2, 3 * self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "reset_after": self.reset_after}
+
+
+class Bidirectional(Layer):
+    """Runs a copy of `layer` forward and one backward over time and merges their outputs."""
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kw):
+        if not isinstance(layer, _RNN):
+            raise ValueError(f"Bidirectional expects an LSTM or GRU layer, got {layer!r}")
+        if merge_mode not in ("concat", "sum", "ave", "mul", None):
+            raise ValueError(f"Invalid merge_mode: {merge_mode!r}. Merge mode should be one of "
+                             "{'sum', 'mul', 'ave', 'concat', None}")
+        kw.setdefault("name", f"bidirectional_{layer.name}")
+        super().__init__(**kw)
+        self.merge_mode = merge_mode
+        self.layer = layer
+        cfg = layer.get_config()
+        cfg.pop("input_shape", None)
+        self.forward_layer = type(layer)(**{**cfg, "name": f"forward_{layer.name}"})
+        if backward_layer is None:
+            backward_layer = type(layer)(**{**cfg, "name": f"backward_{layer.name}", "go_backwards": not layer.go_backwards})
+        self.backward_layer = backward_layer
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.zero_output_for_mask = sub.return_sequences
+        self.backward_layer._output_in_input_order = self.backward_layer.return_sequences
+        self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+        if weights is not None:
+            raise ValueError("Bidirectional(weights=...) is not supported; use set_weights()")
+
+    def build(self, input_shape):
+        self.forward_layer.build(input_shape)
+        self.backward_layer.build(input_shape)
+        self._weights = self.forward_layer.weights + self.backward_layer.weights
+        self.built = True
+
+    def _check_input(self, shape):
+        self.forward_layer._check_input(shape)
+
+    def compute_output_shape(self, input_shape):
+        f = self.forward_layer.compute_output_shape(input_shape)
+        out, states = (f[0], f[1:]) if self.return_state else (f, [])
+        if self.merge_mode == "concat":
+            out = out[:-1] + (2 * out[-1],)
+        outs = [out, out] if self.merge_mode is None else [out]
+        if self.return_state:
+            return outs + list(states) * 2
+        return outs if self.merge_mode is None else out
+
+    def compute_mask(self, inputs, masks):
+        mask = masks[0] if self.return_sequences else None
+        n = (2 if self.merge_mode is None else 1) + (2 * self.forward_layer.n_states if self.return_state else 0)
+        return [mask] + [None] * (n - 1) if n > 1 else mask
+
+    def lower(self, prog, inputs, outputs):
+        x_kt = prog.node.inputs[0]
+        results = []
+        for sub in (self.forward_layer, self.backward_layer):
+            f_shape = sub.compute_output_shape(x_kt.shape)
+            shapes = f_shape if isinstance(f_shape, list) else [f_shape]
+            kts = [KerasTensor(s, name=f"{sub.name}/out{i}") for i, s in enumerate(shapes)]
+            results.append(sub.lower(prog, inputs, kts))  # prog.node is still ours: same input
+        fwd, bwd = results
+        ns = self.forward_layer.n_states if self.return_state else 0
+        if self.merge_mode is None:
+            merged = [fwd[0], bwd[0]]
+        else:
+            out = prog.tensor(outputs[0])
+            if self.merge_mode == "concat":
+                U = self.forward_layer.units
+                prog.native.add_concat([fwd[0], bwd[0]], out, [U, U])
+            else:
+                prog.native.add_merge([fwd[0], bwd[0]], out, {"sum": 0, "ave": 1, "mul": 2}[self.merge_mode])
+            merged = [out]
+        return merged + fwd[1:1 + ns] + bwd[1:1 + ns]
+
+    def get_config(self):
+        from bigcore.models.serialization import layer_config
+
+        return {**super().get_config(), "layer": layer_config(self.layer), "merge_mode": self.merge_mode}
+
+    @classmethod
+    def from_config(cls, config):
+        from bigcore.models.serialization import layer_from_config
+
+        config = dict(config)
+        config["layer"] = layer_from_config(config["layer"])
+        return cls(**config)
+

@@ -1,0 +1,514 @@
+"""plot_model, model_to_dot and plot_history: pictures of a model's graph and of a training run.
+
+plot_model draws with Graphviz (pydot + the `dot` program) when both are there, as Keras does;
+otherwise it draws the same boxes and edges itself with matplotlib, so `pip install "bigcore[plot]"`
+is enough. Both paths draw from one description of the graph (_graph), so they show the same
+things: one table per layer, "name (ClassName)" on black, then activation / shapes / dtype /
+trainable cells, and one edge per layer-to-layer connection.
+"""
+
+import html
+import math
+import os
+import shutil
+from collections import namedtuple
+
+_INSTALL = ('run `pip install "bigcore[plot]"` (pydot + matplotlib: enough on its own), and optionally '
+            "`apt-get install graphviz` (the `dot` program) for Graphviz's layout")
+
+# One table cell: runs of (text, bold), fill colour, text colour, font size in points.
+_Cell = namedtuple("_Cell", "runs fill color size")
+# One layer's box: `key` names the pydot node (str(id(layer)), as Keras); rows of cells, top to
+# bottom; a one-cell row spans the table.
+_Box = namedtuple("_Box", "key rows")
+
+
+def _import_pydot():
+    try:
+        import pydot
+    except ImportError:
+        return None
+    return pydot
+
+
+def _import_matplotlib():
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    return matplotlib
+
+
+def _have_graphviz():
+    return _import_pydot() is not None and shutil.which("dot") is not None
+
+
+# --- what is drawn ------------------------------------------------------------------------------
+
+def _shape_text(shapes):
+    shapes = [tuple(s) for s in shapes]
+    return "?" if not shapes else str(shapes[0]) if len(shapes) == 1 else str(shapes)
+
+
+def _agreed(texts):
+    """The text all calls of a layer agree on; "?" for a shared layer called on different shapes."""
+    return texts[0] if len(set(texts)) == 1 else "?"
+
+
+def _activation_name(layer):
+    act = layer.activation
+    return getattr(act, "name", None) or getattr(act, "__name__", None) or str(act)
+
+
+def _layer_rows(layer, nodes, show_shapes, show_dtype, show_layer_names, show_layer_activations,
+                show_trainable, is_input):
+    cls = type(layer).__name__
+    title = [(layer.name, True), (f" ({cls})", False)] if show_layer_names else [(cls, True)]
+    rows = [[_Cell(title, "black", "white", 16)]]
+    if show_layer_activations and getattr(layer, "activation", None) is not None:
+        rows.append([_Cell([("Activation: ", False), (_activation_name(layer), True)], "white", "black", 14)])
+    cells = []
+    if show_shapes:
+        if not is_input:
+            shape = _agreed([_shape_text([t.shape for t in n.inputs]) for n in nodes])
+            cells.append(_Cell([("Input shape: ", False), (shape, True)], "white", "black", 14))
+        shape = _agreed([_shape_text([t.shape for t in n.outputs]) for n in nodes])
+        cells.append(_Cell([("Output shape: ", False), (shape, True)], "white", "black", 14))
+    if show_dtype:
+        dtype = _agreed([", ".join(str(t.dtype) for t in n.outputs) for n in nodes])
+        cells.append(_Cell([("Output dtype: ", False), (dtype, True)], "white", "black", 14))
+    if show_trainable and layer.weights:
+        cells.append(_Cell([("Trainable", True)], "forestgreen", "white", 14) if layer.trainable
+                     else _Cell([("Non-trainable", True)], "firebrick", "white", 14))
+    if cells:
+        rows.append(cells)
+    return rows
+
+
+def _graph(model, **show):
+    """(boxes, edges): one box per layer in topological order, edges as (from, to) box indices.
+
+    A Sequential model draws no box for its input, as in Keras; a functional one does.
+    """
+    from bigcore.layers.core import InputLayer
+    from bigcore.models.sequential import Sequential
+
+    if not hasattr(model, "_nodes"):
+        raise TypeError(f"plot_model expects a bigcore Model or Sequential. Received: {type(model).__name__}")
+    if getattr(model, "_inputs", None) is None:
+        raise ValueError(f"Model {model.name!r} has not yet been built. Build the model first by giving it an "
+                         "input shape (an Input, or input_shape on the first layer) or by calling it on data.")
+    skip_inputs = isinstance(model, Sequential)
+    calls = [t.node for t in model._inputs] + list(model._nodes)
+    index, layers, nodes_of = {}, [], {}
+    for node in calls:
+        layer = node.layer
+        if skip_inputs and isinstance(layer, InputLayer):
+            continue
+        if id(layer) not in index:
+            index[id(layer)] = len(layers)
+            layers.append(layer)
+        nodes_of.setdefault(id(layer), []).append(node)
+    edges = []
+    for node in model._nodes:
+        for t in node.inputs:
+            edge = (index.get(id(t.node.layer)), index[id(node.layer)])
+            if edge[0] is not None and edge not in edges:
+                edges.append(edge)
+    boxes = [_Box(str(id(layer)), _layer_rows(layer, nodes_of[id(layer)], is_input=isinstance(layer, InputLayer),
+                                              **show)) for layer in layers]
+    return boxes, edges
+
+
+# --- the Graphviz path ------------------------------------------------------------------------
+
+def _html_label(rows):
+    span = max(len(r) for r in rows)
+
+    def td(cell, colspan):
+        text = "".join(f"<b>{html.escape(s)}</b>" if bold else html.escape(s) for s, bold in cell.runs)
+        attrs = f' colspan="{colspan}"' if colspan > 1 else ""
+        return (f'<td{attrs} bgcolor="{cell.fill}"><font point-size="{cell.size}" color="{cell.color}">'
+                f"{text}</font></td>")
+
+    body = "".join("<tr>" + "".join(td(c, span if len(r) == 1 else 1) for c in r) + "</tr>" for r in rows)
+    return f'<<table border="0" cellborder="1" bgcolor="black" cellpadding="10">{body}</table>>'
+
+
+def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB",
+                 expand_nested=False, dpi=200, subgraph=False, show_layer_activations=False,
+                 show_trainable=False, splines="ortho"):
+    """The model's graph as a pydot.Dot (a pydot.Cluster when subgraph=True), drawn as Keras draws it.
+
+    expand_nested has nothing to expand yet: bigcore models do not nest.
+    """
+    pydot = _import_pydot()
+    if pydot is None:
+        raise ImportError(f"model_to_dot needs pydot: {_INSTALL}")
+    boxes, edges = _graph(model, show_shapes=show_shapes, show_dtype=show_dtype, show_layer_names=show_layer_names,
+                          show_layer_activations=show_layer_activations, show_trainable=show_trainable)
+    if subgraph:
+        dot = pydot.Cluster(style="dashed", graph_name=model.name)
+        dot.set("label", model.name)
+        dot.set("labeljust", "l")
+    else:
+        dot = pydot.Dot()
+        dot.set("rankdir", rankdir)
+        dot.set("concentrate", True)
+        dot.set("dpi", dpi)
+        dot.set("splines", splines)
+        dot.set_node_defaults(shape="record")
+    for box in boxes:
+        node = pydot.Node(box.key, label=_html_label(box.rows))
+        node.set("fontname", "Helvetica")
+        node.set("border", "0")
+        node.set("margin", "0")
+        dot.add_node(node)
+    for s, d in edges:
+        edge = pydot.Edge(boxes[s].key, boxes[d].key)
+        edge.set("penwidth", "2")
+        dot.add_edge(edge)
+    return dot
+
+
+# --- the matplotlib path: a small layered (Sugiyama-style) layout -------------------------------
+
+_FONT = "DejaVu Sans"  # ships with matplotlib: same metrics everywhere, no missing-font fallback
+_PAD, _SPACING = 10.0, 2.0  # Keras's table: cellpadding 10, Graphviz's default cellspacing 2 (pt)
+_GAP_ORDER, _GAP_DUMMY, _GAP_RANK, _TRACK, _MARGIN = 30.0, 12.0, 40.0, 10.0, 12.0
+
+
+def _run_widths(cell):
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    return [text_to_path.get_text_width_height_descent(
+        s, FontProperties(family=_FONT, size=cell.size, weight="bold" if bold else "normal"), ismath=False)[0]
+        for s, bold in cell.runs]
+
+
+def _box_geometry(rows):
+    """(width, height, rows of (cell, cell width, cell height)) of one table, in points."""
+    sized = [[(c, sum(_run_widths(c)) + 2 * _PAD, 1.25 * c.size + 2 * _PAD) for c in r] for r in rows]
+    width = max(sum(w for _, w, _ in r) + _SPACING * (len(r) + 1) for r in sized)
+    out = []
+    for r in sized:
+        extra = (width - sum(w for _, w, _ in r) - _SPACING * (len(r) + 1)) / len(r)
+        h = max(h for _, _, h in r)
+        out.append([(c, w + extra, h) for c, w, _ in r])
+    height = sum(r[0][2] for r in out) + _SPACING * (len(out) + 1)
+    return width, height, out
+
+
+def _ranks(n, edges):
+    """Longest-path layering; edges pointing backwards (shared layers) are laid out reversed."""
+    fwd = [(s, d, False) if s < d else (d, s, True) for s, d in edges if s != d]
+    rank = [0] * n
+    for s, d, _ in sorted(fwd, key=lambda e: e[1]):
+        rank[d] = max(rank[d], rank[s] + 1)
+    return rank, fwd
+
+
+def _order(layers, pred, succ):
+    """Barycenter sweeps to reduce crossings; keeps the best ordering seen."""
+    def crossings():
+        pos = {v: i for layer in layers for i, v in enumerate(layer)}
+        c = 0
+        for layer in layers[:-1]:
+            es = [(pos[u], pos[v]) for u in layer for v in succ[u]]
+            c += sum((a - x) * (b - y) < 0 for i, (a, b) in enumerate(es) for x, y in es[i + 1:])
+        return c
+
+    best, best_c = [list(layer) for layer in layers], crossings()
+    for sweep in range(8):
+        down = sweep % 2 == 0
+        for r in (range(1, len(layers)) if down else range(len(layers) - 2, -1, -1)):
+            ref = {v: i for i, v in enumerate(layers[r - 1 if down else r + 1])}
+            nbr = pred if down else succ
+            here = {v: i for i, v in enumerate(layers[r])}
+            layers[r].sort(key=lambda v: sum(ref[u] for u in nbr[v]) / len(nbr[v]) if nbr[v] else here[v])
+        c = crossings()
+        if c < best_c:
+            best, best_c = [list(layer) for layer in layers], c
+    return best
+
+
+def _place(layers, size, real, pred, succ):
+    """Positions along each layer: near the mean of the neighbours, never closer than sizes + gap."""
+    x = {}
+
+    def sep(a, b):
+        return (size[a] + size[b]) / 2 + (_GAP_ORDER if real[a] and real[b] else _GAP_DUMMY)
+
+    def fit(layer, want):  # average of the leftmost and rightmost feasible solutions: also feasible
+        left, right = list(want), list(want)
+        for i in range(1, len(layer)):
+            left[i] = max(want[i], left[i - 1] + sep(layer[i - 1], layer[i]))
+        for i in range(len(layer) - 2, -1, -1):
+            right[i] = min(want[i], right[i + 1] - sep(layer[i], layer[i + 1]))
+        for v, a, b in zip(layer, left, right):
+            x[v] = (a + b) / 2
+
+    for layer in layers:
+        fit(layer, [0.0] * len(layer))
+    for _ in range(6):
+        for down in (True, False):
+            for layer in (layers[1:] if down else layers[-2::-1]):
+                nbr = pred if down else succ
+                fit(layer, [sum(x[u] for u in nbr[v]) / len(nbr[v]) if nbr[v] else x[v] for v in layer])
+    return x
+
+
+def _ports(chains, x, so):
+    """Where each chain leaves its first box and enters its last.
+
+    Edges leave a box from one point (a fan-out draws as a tree) and enter it at points spread
+    along its side, ordered like their sources, so a merge shows one arrowhead per input.
+    """
+    start, inc, end = {}, {}, {}
+    for k, (c, _) in enumerate(chains):
+        start[k] = x[c[0]]
+        inc.setdefault(c[-1], []).append((x[c[-2]], k))
+    for v, items in inc.items():
+        items.sort()
+        step = min(24.0, 0.6 * so[v] / (len(items) - 1)) if len(items) > 1 else 0.0
+        for i, (_, k) in enumerate(items):
+            end[k] = x[v] + (i - (len(items) - 1) / 2) * step
+    return start, end
+
+
+def _layout(sizes, edges, rankdir, splines):
+    """Box centres and edge polylines, in points, for boxes of `sizes` [(w, h)] and `edges`.
+
+    Layers by longest path from the inputs; long edges pass through dummy nodes so they route
+    around boxes. Coordinates are worked out along the layer (o) and across layers (r), then mapped
+    to the page for rankdir TB / BT / LR / RL.
+    """
+    horizontal = rankdir in ("LR", "RL")
+    n = len(sizes)
+    so = [h if horizontal else w for w, h in sizes]  # size along a layer
+    sr = [w if horizontal else h for w, h in sizes]  # size across it
+    rank, fwd = _ranks(n, edges)
+    vrank, real = list(rank), [True] * n
+    pred, succ = [[] for _ in range(n)], [[] for _ in range(n)]
+    chains = []
+    for s, d, flipped in fwd:
+        chain = [s]
+        for r in range(rank[s] + 1, rank[d]):
+            vrank.append(r)
+            real.append(False)
+            pred.append([])
+            succ.append([])
+            so.append(0.0)
+            sr.append(0.0)
+            chain.append(len(vrank) - 1)
+        chain.append(d)
+        for a, b in zip(chain, chain[1:]):
+            succ[a].append(b)
+            pred[b].append(a)
+        chains.append((chain, flipped))
+    layers = [[] for _ in range(max(vrank, default=0) + 1)]
+    for v, r in enumerate(vrank):
+        layers[r].append(v)
+    layers = _order(layers, pred, succ)
+    x = _place(layers, so, real, pred, succ)
+    start, end = _ports(chains, x, so)
+
+    # Orthogonal edges turn on a track in the gap after their layer. Overlapping turns share a
+    # track only when they leave the same box (a tree); the gap grows to hold the tracks.
+    thick = [max((sr[v] for v in layer), default=0.0) for layer in layers]
+    tracks = [[] for _ in layers]
+    turns = {}
+    for k, (chain, _) in enumerate(chains):
+        for j in range(len(chain) - 1):
+            a = start[k] if j == 0 else x[chain[j]]
+            b = end[k] if j == len(chain) - 2 else x[chain[j + 1]]
+            if splines == "ortho" and abs(a - b) > 0.5:
+                lo, hi = min(a, b), max(a, b)
+                gap = tracks[vrank[chain[j]]]
+                t = 0
+                while t < len(gap) and any(lo <= h2 + 1 and l2 <= hi + 1 and chain[0] != c0
+                                           for l2, h2, c0 in gap[t]):
+                    t += 1
+                if t == len(gap):
+                    gap.append([])
+                gap[t].append((lo, hi, chain[0]))
+                turns[k, j] = t
+    gaps = [max(_GAP_RANK, (len(t) + 1) * _TRACK) for t in tracks]
+    centre = [thick[0] / 2]
+    for r in range(1, len(layers)):
+        centre.append(centre[-1] + thick[r - 1] / 2 + gaps[r - 1] + thick[r] / 2)
+
+    paths = []
+    for k, (chain, flipped) in enumerate(chains):
+        s, d = chain[0], chain[-1]
+        pts = [(start[k], centre[vrank[s]] + sr[s] / 2)]
+        for j in range(len(chain) - 1):
+            a = pts[-1][0]
+            b = end[k] if j == len(chain) - 2 else x[chain[j + 1]]
+            r = vrank[chain[j]]
+            if (k, j) in turns:
+                t = centre[r] + thick[r] / 2 + gaps[r] * (turns[k, j] + 1) / (len(tracks[r]) + 1)
+                pts += [(a, t), (b, t)]
+            nxt = chain[j + 1]
+            if nxt == d:
+                pts.append((b, centre[vrank[d]] - sr[d] / 2))
+            else:
+                pts += [(b, centre[r + 1] - thick[r + 1] / 2), (b, centre[r + 1] + thick[r + 1] / 2)]
+        paths.append(pts[::-1] if flipped else pts)
+
+    def page(o, r):
+        return {"TB": (o, -r), "BT": (o, r), "LR": (r, -o), "RL": (-r, -o)}[rankdir]
+
+    centres = [page(x[v], centre[rank[v]]) for v in range(n)]
+    paths = [[page(o, r) for o, r in pts] for pts in paths]
+    xs = [c[0] + s * w / 2 for c, (w, _) in zip(centres, sizes) for s in (-1, 1)] or [0.0]
+    ys = [c[1] + s * h / 2 for c, (_, h) in zip(centres, sizes) for s in (-1, 1)] or [0.0]
+    dx, dy = _MARGIN - min(xs), _MARGIN - min(ys)
+    centres = [(cx + dx, cy + dy) for cx, cy in centres]
+    paths = [[(px + dx, py + dy) for px, py in pts] for pts in paths]
+    return centres, paths, (max(xs) - min(xs) + 2 * _MARGIN, max(ys) - min(ys) + 2 * _MARGIN)
+
+
+def _draw_table(ax, cx, cy, geometry):
+    from matplotlib.patches import Rectangle
+
+    width, height, rows = geometry
+    left, top = cx - width / 2, cy + height / 2
+    ax.add_patch(Rectangle((left, top - height), width, height, facecolor="black", edgecolor="black", zorder=2))
+    y = top - _SPACING
+    for row in rows:
+        h = row[0][2]
+        x = left + _SPACING
+        for cell, w, _ in row:
+            ax.add_patch(Rectangle((x, y - h), w, h, facecolor=cell.fill, edgecolor="black", lw=1, zorder=3))
+            widths = _run_widths(cell)
+            tx = x + (w - sum(widths)) / 2
+            for (s, bold), rw in zip(cell.runs, widths):
+                ax.text(tx, y - h / 2 - 0.36 * cell.size, s, fontsize=cell.size, family=_FONT, color=cell.color,
+                        fontweight="bold" if bold else "normal", ha="left", va="baseline", zorder=4,
+                        parse_math=False)
+                tx += rw
+            x += w + _SPACING
+        y -= h + _SPACING
+
+
+def _figure(boxes, edges, rankdir, splines):
+    """The model drawn as a matplotlib Figure (not registered with pyplot), 1 data unit = 1 pt."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path
+
+    geometry = [_box_geometry(b.rows) for b in boxes]
+    centres, paths, (width, height) = _layout([g[:2] for g in geometry], edges, rankdir, splines)
+    fig = Figure(figsize=(width / 72, height / 72))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.set_axis_off()
+    for pts in paths:
+        pts = [p for i, p in enumerate(pts) if i == 0 or p != pts[i - 1]]
+        ax.add_patch(FancyArrowPatch(path=Path(pts), arrowstyle="-|>,head_length=0.5,head_width=0.25",
+                                     mutation_scale=20, lw=2, color="black", joinstyle="miter", zorder=1))
+    for (cx, cy), g in zip(centres, geometry):
+        _draw_table(ax, cx, cy, g)
+    return fig
+
+
+def _save(fig, to_file, ext, dpi):
+    import matplotlib
+
+    supported = fig.canvas.get_supported_filetypes()
+    if ext not in supported:
+        raise ValueError(f"Cannot write {to_file!r}: without Graphviz, plot_model writes "
+                         f"{', '.join(sorted(supported))}. Received extension: {ext!r}")
+    # Agg images stop at 2**16 pixels a side: lower the resolution of a very large drawing instead.
+    dpi = min(dpi, 60000 / max(fig.get_size_inches()))
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG keeps text as text, so it can be found
+        fig.savefig(to_file, format=ext, dpi=dpi, facecolor="white")
+
+
+# --- entry points -------------------------------------------------------------------------------
+
+def _notebook_image(to_file, ext):
+    try:
+        from IPython import display
+    except ImportError:
+        return None
+    if ext in ("png", "jpg", "jpeg", "gif"):
+        return display.Image(filename=to_file)
+    return display.SVG(filename=to_file) if ext == "svg" else None
+
+
+def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, show_layer_names=True,
+               rankdir="TB", expand_nested=False, dpi=200, show_layer_activations=False, show_trainable=False,
+               splines="ortho"):
+    """Draws the model's graph into `to_file` (format from its extension: png, svg, pdf, dot, ...).
+
+    Uses Graphviz when pydot and the `dot` program are installed, else draws the same picture with
+    matplotlib. Returns an IPython Image when IPython is there (shown inline in notebooks), else None.
+    `splines` is "ortho" (right angles, the Keras default) or another Graphviz value (straight lines
+    without Graphviz). expand_nested has nothing to expand yet: bigcore models do not nest.
+    """
+    if rankdir not in ("TB", "BT", "LR", "RL"):
+        raise ValueError(f'rankdir must be "TB", "LR", "BT" or "RL". Received: rankdir={rankdir!r}')
+    show = dict(show_shapes=show_shapes, show_dtype=show_dtype, show_layer_names=show_layer_names,
+                show_layer_activations=show_layer_activations, show_trainable=show_trainable)
+    boxes, edges = _graph(model, **show)
+    to_file = os.fspath(to_file)
+    ext = os.path.splitext(to_file)[1][1:].lower() or "png"
+    if _have_graphviz() or (ext in ("dot", "gv") and _import_pydot() is not None):
+        dot = model_to_dot(model, rankdir=rankdir, dpi=dpi, splines=splines, **show)
+        dot.write(to_file, format="raw" if ext in ("dot", "gv") else ext)
+    elif ext in ("dot", "gv"):
+        raise ImportError(f"Writing a .{ext} file needs pydot: {_INSTALL}")
+    elif _import_matplotlib() is not None:
+        _save(_figure(boxes, edges, rankdir, splines), to_file, ext, dpi)
+    else:
+        raise ImportError(f"plot_model needs pydot and Graphviz, or matplotlib: {_INSTALL}")
+    return _notebook_image(to_file, ext)
+
+
+def plot_history(history, to_file="history.png", metrics=None):
+    """Plots training curves: one panel per metric, train and validation values per epoch.
+
+    `history` is what model.fit returns (a History) or its `.history` dict. `metrics` picks names
+    ("loss", "accuracy", ...); default all. Writes `to_file` (format from its extension) unless it is
+    None, and returns the matplotlib Figure. Validation run every k-th epoch (validation_freq) is
+    drawn at epochs k, 2k, ...
+    """
+    logs = getattr(history, "history", history)
+    if not hasattr(logs, "items") or not logs:
+        raise ValueError("plot_history expects a History (what model.fit returns) or its non-empty .history "
+                         f"dict. Received: {history!r}")
+    names = list(dict.fromkeys(k[4:] if k.startswith("val_") else k for k in logs))
+    metrics = names if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [m for m in metrics if m not in names]
+    if unknown or not metrics:
+        raise ValueError(f"plot_history: no values recorded for {unknown or metrics}. Available: {names}")
+    if _import_matplotlib() is None:
+        raise ImportError('plot_history needs matplotlib: run `pip install "bigcore[plot]"`')
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    cols = min(len(metrics), 3)
+    rows = math.ceil(len(metrics) / cols)
+    fig = Figure(figsize=(4.5 * cols, 3.6 * rows), layout="constrained")
+    n = max(len(v) for v in logs.values())
+    for i, name in enumerate(metrics):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for key, label in ((name, "train"), ("val_" + name, "validation")):
+            values = list(logs.get(key, []))
+            if values:
+                epochs = [round((j + 1) * n / len(values)) for j in range(len(values))]
+                ax.plot(epochs, values, marker="o", markersize=3, label=label)
+        ax.set_title(name.replace("_", " ").capitalize())
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle("Training history")
+    if to_file is not None:
+        fig.savefig(os.fspath(to_file), dpi=100)
+    return fig
