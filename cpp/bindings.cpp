@@ -293,6 +293,7 @@ PYBIND11_MODULE(_core, m) {
     size_t rows;
     float* yp = f32_mut(y, "y", &rows);
     int N = static_cast<int>(y.ndim() == 2 ? y.shape(1) : y.size());
+    if (y.size() == 0) return;  // nothing to do (and no division by an empty axis)
     const float* bp = nullptr;
     if (!b.is_none()) {
       size_t br;

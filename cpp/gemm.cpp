@@ -60,9 +60,12 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
           const float* B, int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return;
   blas_init();
-  if (K <= 0) {  // BLAS leaves C scaled by beta; do the same without calling it
+  if (K <= 0) {  // C = beta * C, and beta == 0 overwrites (NaN in C does not survive), as BLAS
     for (int i = 0; i < M; ++i)
-      for (int j = 0; j < N; ++j) C[static_cast<size_t>(i) * ldc + j] *= beta;
+      for (int j = 0; j < N; ++j) {
+        float& c = C[static_cast<size_t>(i) * ldc + j];
+        c = beta == 0.0f ? 0.0f : c * beta;
+      }
     return;
   }
   const Tiling t = plan(M, N, K);

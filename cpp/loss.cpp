@@ -54,15 +54,21 @@ double cce_row(float* d, const float* p, const float* t, int row, int C, bool sp
     tsum += tj;
     if (tj != 0.0f) loss -= tj * std::log(clip_p(static_cast<float>(p[j] / psum)));
   }
-  for (int j = 0; j < C; ++j) {
-    float tj = target_at(t, row, j, C, sparse, ls);
-    if (fused) {  // softmax then cross-entropy: dL/dz = p * sum(t) - t
-      d[j] = s * (p[j] * static_cast<float>(tsum) - tj);
-    } else {      // dL/dp through the clip (zero where clipped), renormalization ignored
-      float q = static_cast<float>(p[j] / psum);
-      d[j] = (q > kEps && q < 1.0f - kEps) ? -s * tj / q : 0.0f;
-    }
+  if (fused) {  // softmax then cross-entropy: dL/dz = p * sum(t) - t
+    for (int j = 0; j < C; ++j)
+      d[j] = s * (p[j] * static_cast<float>(tsum) - target_at(t, row, j, C, sparse, ls));
+    return loss;
   }
+  // dL/dp through q = p / sum(p) and the clip (whose gradient is zero where it clips):
+  // with g_j = dL/dq_j, dL/dp_k = (g_k - sum_j g_j q_j) / sum(p)
+  double gq = 0.0;
+  for (int j = 0; j < C; ++j) {
+    float q = static_cast<float>(p[j] / psum);
+    float g = (q > kEps && q < 1.0f - kEps) ? -target_at(t, row, j, C, sparse, ls) / q : 0.0f;
+    d[j] = g;
+    gq += static_cast<double>(g) * q;
+  }
+  for (int j = 0; j < C; ++j) d[j] = s * static_cast<float>((d[j] - gq) / psum);
   return loss;
 }
 

@@ -265,7 +265,7 @@ void Program::backward() {
 double Program::regularization_loss() {
   double total = 0.0;
   for (const auto& s : segs_) {
-    if (s.l1 == 0.0f && s.l2 == 0.0f) continue;
+    if (!s.trainable || (s.l1 == 0.0f && s.l2 == 0.0f)) continue;  // Keras: trainable weights only
     double a = 0.0, q = 0.0;
     kernels().abs_sq_sum(params_.data() + s.offset, s.size, &a, &q);
     total += s.l1 * a + s.l2 * q;

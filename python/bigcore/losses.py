@@ -29,12 +29,16 @@ class Loss:
         """The batch loss on numpy arrays, computed by the same native kernel as training."""
         from bigcore._native import _core
 
-        y_pred = np.ascontiguousarray(y_pred, dtype=np.float32)
+        y_pred = np.asarray(y_pred, dtype=np.float32)
         C = y_pred.shape[-1] if y_pred.ndim else 1
-        y_true = np.ascontiguousarray(y_true, dtype=np.float32)
-        sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, np.float32)
-        return _core.loss_value(y_pred.reshape(-1, C), y_true.reshape(y_pred.shape[0] if y_pred.ndim > 1 else 1, -1),
-                                sw, self.kind, C, self.from_logits, self.label_smoothing)
+        rows = y_pred.size // C if C else 0
+        y_true = np.ascontiguousarray(y_true, dtype=np.float32).reshape(rows, 1 if self.sparse else C)
+        sw = None
+        if sample_weight is not None:  # one weight per sample, repeated over any timesteps
+            sw = np.asarray(sample_weight, np.float32).reshape(-1)
+            sw = np.ascontiguousarray(np.repeat(sw, rows // max(1, sw.size)))
+        return _core.loss_value(np.ascontiguousarray(y_pred.reshape(rows, C)), y_true, sw, self.kind, C,
+                                self.from_logits, self.label_smoothing)
 
 
 class _Probabilistic(Loss):

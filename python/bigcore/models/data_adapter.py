@@ -98,10 +98,14 @@ def sample_weights(model, ys, n, sample_weight, class_weight):
         if len(ys) != 1:
             raise ValueError("class_weight is only supported for models with one output")
         y = ys[0]
-        cls = y[:, 0] if model._losses[0].sparse else np.argmax(y, axis=1)
-        table = np.ones(int(max(class_weight) + 1 if class_weight else 1), np.float32)
+        # Keras: class ids from sparse labels, a rounded single column, or the argmax of one-hot rows
+        if model._losses[0].sparse or y.shape[1] == 1:
+            cls = np.round(y[:, 0]).astype(np.int64)
+        else:
+            cls = np.argmax(y, axis=1)
+        table = np.ones(max([int(c) for c in class_weight] + [int(cls.max(initial=0))]) + 1, np.float32)
         for c, w in class_weight.items():
             table[int(c)] = w
-        cw = table[np.clip(cls.astype(np.int64), 0, len(table) - 1)]
+        cw = table[cls]
         sw = cw if sw is None else sw * cw
     return None if sw is None else np.ascontiguousarray(sw, dtype=np.float32)

@@ -233,21 +233,24 @@ def _order(layers, pred, succ):
     return best
 
 
-def _place(layers, size, real, pred, succ):
-    """Positions along each layer: near the mean of the neighbours, never closer than sizes + gap."""
+def _fit(want, gaps):
+    """Positions in order, gaps[i] apart at least, near `want`: the mean of the leftmost and the
+    rightmost feasible solutions, which is feasible too."""
+    left, right = list(want), list(want)
+    for i in range(1, len(want)):
+        left[i] = max(want[i], left[i - 1] + gaps[i - 1])
+    for i in range(len(want) - 2, -1, -1):
+        right[i] = min(want[i], right[i + 1] - gaps[i])
+    return [(a + b) / 2 for a, b in zip(left, right)]
+
+
+def _place(layers, sep, pred, succ):
+    """Positions along each layer: near the mean of the neighbours, never closer than sep(a, b)."""
     x = {}
 
-    def sep(a, b):
-        return (size[a] + size[b]) / 2 + (_GAP_ORDER if real[a] and real[b] else _GAP_DUMMY)
-
-    def fit(layer, want):  # average of the leftmost and rightmost feasible solutions: also feasible
-        left, right = list(want), list(want)
-        for i in range(1, len(layer)):
-            left[i] = max(want[i], left[i - 1] + sep(layer[i - 1], layer[i]))
-        for i in range(len(layer) - 2, -1, -1):
-            right[i] = min(want[i], right[i + 1] - sep(layer[i], layer[i + 1]))
-        for v, a, b in zip(layer, left, right):
-            x[v] = (a + b) / 2
+    def fit(layer, want):
+        for v, p in zip(layer, _fit(want, [sep(a, b) for a, b in zip(layer, layer[1:])])):
+            x[v] = p
 
     for layer in layers:
         fit(layer, [0.0] * len(layer))
@@ -259,21 +262,82 @@ def _place(layers, size, real, pred, succ):
     return x
 
 
+def _straighten(chains, layers, sep, x):
+    """Moves the dummy nodes of each long edge onto one line where the neighbours leave room."""
+    where = {v: (layer, i) for layer in layers for i, v in enumerate(layer)}
+
+    def fits(d, c):
+        layer, i = where[d]
+        return ((i == 0 or c >= x[layer[i - 1]] + sep(layer[i - 1], d) - 1e-6) and
+                (i == len(layer) - 1 or c <= x[layer[i + 1]] - sep(d, layer[i + 1]) + 1e-6))
+
+    for chain, _ in chains:
+        dummies = chain[1:-1]
+        for c in sorted({x[d] for d in dummies}, key=lambda c: sum(abs(x[d] - c) for d in dummies)):
+            if all(fits(d, c) for d in dummies):
+                for d in dummies:
+                    x[d] = c
+                break
+
+
+def _place(layers, sep, pred, succ):
+    """Positions along each layer: near the mean of the neighbours, never closer than sep(a, b)."""
+    x = {}
+
+    def fit(layer, want):
+        for v, p in zip(layer, _fit(want, [sep(a, b) for a, b in zip(layer, layer[1:])])):
+            x[v] = p
+
+    for layer in layers:
+        fit(layer, [0.0] * len(layer))
+    for _ in range(6):
+        for down in (True, False):
+            for layer in (layers[1:] if down else layers[-2::-1]):
+                nbr = pred if down else succ
+                fit(layer, [sum(x[u] for u in nbr[v]) / len(nbr[v]) if nbr[v] else x[v] for v in layer])
+    return x
+
+
+def _straighten(chains, layers, sep, x):
+    """Moves the dummy nodes of each long edge onto one line where the neighbours leave room."""
+    where = {v: (layer, i) for layer in layers for i, v in enumerate(layer)}
+
+    def fits(d, c):
+        layer, i = where[d]
+        return ((i == 0 or c >= x[layer[i - 1]] + sep(layer[i - 1], d) - 1e-6) and
+                (i == len(layer) - 1 or c <= x[layer[i + 1]] - sep(d, layer[i + 1]) + 1e-6))
+
+    for chain, _ in chains:
+        dummies = chain[1:-1]
+        for c in sorted({x[d] for d in dummies}, key=lambda c: sum(abs(x[d] - c) for d in dummies)):
+            if all(fits(d, c) for d in dummies):
+                for d in dummies:
+                    x[d] = c
+                break
+
+
 def _ports(chains, x, so):
     """Where each chain leaves its first box and enters its last.
 
-    Edges leave a box from one point (a fan-out draws as a tree) and enter it at points spread
-    along its side, ordered like their sources, so a merge shows one arrowhead per input.
+    Edges leave a box from one point (a fan-out draws as a tree). A box with several inputs takes
+    them at points spread along its side, in the order of their sources and straight below a
+    source where there is room, so a merge shows one arrowhead per input.
     """
     start, inc, end = {}, {}, {}
     for k, (c, _) in enumerate(chains):
         start[k] = x[c[0]]
         inc.setdefault(c[-1], []).append((x[c[-2]], k))
     for v, items in inc.items():
+        if len(items) == 1:
+            end[items[0][1]] = x[v]
+            continue
         items.sort()
-        step = min(24.0, 0.6 * so[v] / (len(items) - 1)) if len(items) > 1 else 0.0
-        for i, (_, k) in enumerate(items):
-            end[k] = x[v] + (i - (len(items) - 1) / 2) * step
+        lo, hi = x[v] - 0.35 * so[v], x[v] + 0.35 * so[v]
+        step = min(24.0, 0.6 * so[v] / (len(items) - 1))
+        pos = _fit([min(max(src, lo), hi) for src, _ in items], [step] * (len(items) - 1))
+        shift = min(hi - pos[-1], 0.0) + max(lo - pos[0], 0.0)
+        for p, (_, k) in zip(pos, items):
+            end[k] = p + shift
     return start, end
 
 
@@ -311,7 +375,12 @@ def _layout(sizes, edges, rankdir, splines):
     for v, r in enumerate(vrank):
         layers[r].append(v)
     layers = _order(layers, pred, succ)
-    x = _place(layers, so, real, pred, succ)
+
+    def sep(a, b):
+        return (so[a] + so[b]) / 2 + (_GAP_ORDER if real[a] and real[b] else _GAP_DUMMY)
+
+    x = _place(layers, sep, pred, succ)
+    _straighten(chains, layers, sep, x)
     start, end = _ports(chains, x, so)
 
     # Orthogonal edges turn on a track in the gap after their layer. Overlapping turns share a

@@ -1,0 +1,58 @@
+"""Shared fixtures: a fixed seed, thread-count and CPU-path restoration, and Keras on torch.
+
+Keras and PyTorch are optional: tests that need them take the `keras` / `torch` fixtures and are
+skipped where they are not installed (CI has neither).
+"""
+
+import os
+import sys
+
+import pytest
+
+import bigcore
+
+
+@pytest.fixture
+def seed():
+    """Seeds bigcore's RNG (initializers, shuffles, dropout) with 0; returns the seed."""
+    bigcore.utils.set_random_seed(0)
+    return 0
+
+
+@pytest.fixture
+def restore_threads():
+    """Yields the current thread count and puts it back afterwards, whatever the test set."""
+    n = bigcore.config.get_num_threads()
+    yield n
+    bigcore.config.set_num_threads(n)
+
+
+@pytest.fixture
+def restore_isa():
+    """Yields the current CPU path and puts it back afterwards."""
+    isa = bigcore.config.cpu_features()["isa"]
+    yield isa
+    bigcore.config.set_cpu_isa(isa)
+
+
+def import_keras():
+    """Keras 3 on the torch backend, or a skip when either is missing or Keras runs elsewhere."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "torch"
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    if not keras.__version__.startswith("3."):
+        pytest.skip(f"needs Keras 3, found {keras.__version__}")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"Keras was already imported with the {keras.backend.backend()!r} backend")
+    return keras
+
+
+@pytest.fixture(scope="session")
+def keras():
+    return import_keras()
+
+
+@pytest.fixture(scope="session")
+def torch():
+    return pytest.importorskip("torch")
