@@ -251,6 +251,13 @@ PYBIND11_MODULE(_core, m) {
     float* p = f32_mut(out, "out", &n);
     bc::fill_normal(p, out.size(), bc::rng_key(seed, stream, 0), mean, stddev, truncated);
   });
+  m.def("fill_orthogonal", [](py::array out, uint64_t seed, uint64_t stream, float gain) {
+    size_t n;
+    float* p = f32_mut(out, "out", &n);
+    if (out.ndim() != 2) throw py::value_error("fill_orthogonal expects a 2-D array");
+    bc::fill_orthogonal(p, static_cast<int>(out.shape(0)), static_cast<int>(out.shape(1)),
+                        bc::rng_key(seed, stream, 0), gain);
+  });
   m.def("permutation", [](size_t n, uint64_t seed, uint64_t stream, uint64_t epoch) {
     py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
     bc::permutation(out.mutable_data(), n, bc::rng_key(seed, stream, epoch));

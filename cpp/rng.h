@@ -31,6 +31,10 @@ static inline float rng_uniform(uint64_t key, uint64_t i) {
 void fill_uniform(float* out, size_t n, uint64_t key, float low, float high);
 // out (n) ~ N(mean, stddev), truncated at 2 stddev when `truncated` (Keras's TruncatedNormal).
 void fill_normal(float* out, size_t n, uint64_t key, float mean, float stddev, bool truncated);
+// out (rows, cols) = gain * an orthogonal matrix (orthonormal rows or columns, whichever fits):
+// the Q of a Householder QR of a standard-normal matrix, signs fixed by diag(R), as Keras's
+// Orthogonal initializer. Native so that it never runs another library's threaded LAPACK.
+void fill_orthogonal(float* out, int rows, int cols, uint64_t key, float gain);
 // out (n) = a permutation of 0..n-1 (Fisher-Yates driven by the stream).
 void permutation(int64_t* out, size_t n, uint64_t key);
 

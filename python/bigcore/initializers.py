@@ -143,22 +143,18 @@ LecunNormal = _variant("LecunNormal", 1.0, "fan_in", "truncated_normal")
 
 
 class Orthogonal(_Seeded):
-    """QR of a normal matrix, as Keras does; initialization time only, not a training step."""
+    """Keras's Orthogonal: Q of the QR of a normal matrix (native Householder QR)."""
 
     def __init__(self, gain=1.0, seed=None):
         super().__init__(seed)
         self.gain = gain
 
     def __call__(self, shape, dtype="float32"):
-        rows = math.prod(shape[:-1])
-        cols = shape[-1]
-        flat = np.empty((max(rows, cols), min(rows, cols)), np.float32)
-        _core.fill_normal(flat, *self._key(), 0.0, 1.0, False)
-        q, r = np.linalg.qr(flat.astype(np.float64))
-        q *= np.sign(np.diag(r))
-        if rows < cols:
-            q = q.T
-        return (self.gain * q).astype(np.float32).reshape(shape)
+        if len(shape) < 2:
+            raise ValueError(f"The Orthogonal initializer needs a shape of rank >= 2, got {tuple(shape)}")
+        out = np.empty((math.prod(shape[:-1]), shape[-1]), np.float32)
+        _core.fill_orthogonal(out, *self._key(), self.gain)
+        return out.reshape(shape)
 
     def get_config(self):
         return {"gain": self.gain, "seed": self.seed}

@@ -23,3 +23,9 @@ def to_categorical(x, num_classes=None):
     out = np.zeros(x.shape + (n,), np.float32)
     np.put_along_axis(out, x[..., None], 1.0, axis=-1)
     return out
+
+
+from bigcore.utils.plotting import model_to_dot, plot_history, plot_model  # noqa: E402
+from bigcore.utils.sequence import pad_sequences  # noqa: E402
+
+__all__ = ["model_to_dot", "pad_sequences", "plot_history", "plot_model", "set_random_seed", "to_categorical"]

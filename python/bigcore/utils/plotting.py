@@ -280,42 +280,6 @@ def _straighten(chains, layers, sep, x):
                 break
 
 
-def _place(layers, sep, pred, succ):
-    """Positions along each layer: near the mean of the neighbours, never closer than sep(a, b)."""
-    x = {}
-
-    def fit(layer, want):
-        for v, p in zip(layer, _fit(want, [sep(a, b) for a, b in zip(layer, layer[1:])])):
-            x[v] = p
-
-    for layer in layers:
-        fit(layer, [0.0] * len(layer))
-    for _ in range(6):
-        for down in (True, False):
-            for layer in (layers[1:] if down else layers[-2::-1]):
-                nbr = pred if down else succ
-                fit(layer, [sum(x[u] for u in nbr[v]) / len(nbr[v]) if nbr[v] else x[v] for v in layer])
-    return x
-
-
-def _straighten(chains, layers, sep, x):
-    """Moves the dummy nodes of each long edge onto one line where the neighbours leave room."""
-    where = {v: (layer, i) for layer in layers for i, v in enumerate(layer)}
-
-    def fits(d, c):
-        layer, i = where[d]
-        return ((i == 0 or c >= x[layer[i - 1]] + sep(layer[i - 1], d) - 1e-6) and
-                (i == len(layer) - 1 or c <= x[layer[i + 1]] - sep(d, layer[i + 1]) + 1e-6))
-
-    for chain, _ in chains:
-        dummies = chain[1:-1]
-        for c in sorted({x[d] for d in dummies}, key=lambda c: sum(abs(x[d] - c) for d in dummies)):
-            if all(fits(d, c) for d in dummies):
-                for d in dummies:
-                    x[d] = c
-                break
-
-
 def _ports(chains, x, so):
     """Where each chain leaves its first box and enters its last.
 
@@ -332,13 +296,64 @@ def _ports(chains, x, so):
             end[items[0][1]] = x[v]
             continue
         items.sort()
-        lo, hi = x[v] - 0.35 * so[v], x[v] + 0.35 * so[v]
+        lo, hi = x[v] - 0.4 * so[v], x[v] + 0.4 * so[v]
         step = min(24.0, 0.6 * so[v] / (len(items) - 1))
         pos = _fit([min(max(src, lo), hi) for src, _ in items], [step] * (len(items) - 1))
-        shift = min(hi - pos[-1], 0.0) + max(lo - pos[0], 0.0)
-        for p, (_, k) in zip(pos, items):
-            end[k] = p + shift
+        for i in range(len(pos)):  # back onto the side: (n-1) steps fit between lo and hi
+            pos[i] = max(pos[i], lo + i * step, pos[i - 1] + step if i else lo)
+        for i in range(len(pos) - 1, -1, -1):
+            pos[i] = min(pos[i], hi if i == len(pos) - 1 else pos[i + 1] - step)
+        for p, (src, k) in zip(pos, items):
+            end[k] = src if abs(p - src) < 4 and lo <= src <= hi else p  # no little jog before the arrow
     return start, end
+
+
+def _route(chains, layers, vrank, x, sr, start, end, splines):
+    """Each chain's polyline as (o, r) points, and each layer's centre across the layers.
+
+    Orthogonal edges turn on a track in the gap after their layer. Overlapping turns share a
+    track only when they leave the same box (a tree); the gap grows to hold the tracks.
+    """
+    thick = [max((sr[v] for v in layer), default=0.0) for layer in layers]
+    tracks = [[] for _ in layers]
+    turns = {}
+    for k, (chain, _) in enumerate(chains):
+        for j in range(len(chain) - 1):
+            a = start[k] if j == 0 else x[chain[j]]
+            b = end[k] if j == len(chain) - 2 else x[chain[j + 1]]
+            if splines == "ortho" and abs(a - b) > 0.5:
+                lo, hi = min(a, b), max(a, b)
+                gap = tracks[vrank[chain[j]]]
+                t = 0
+                while t < len(gap) and any(lo <= h2 + 1 and l2 <= hi + 1 and chain[0] != c0
+                                           for l2, h2, c0 in gap[t]):
+                    t += 1
+                if t == len(gap):
+                    gap.append([])
+                gap[t].append((lo, hi, chain[0]))
+                turns[k, j] = t
+    gaps = [max(_GAP_RANK, (len(t) + 1) * _TRACK) for t in tracks]
+    centre = [thick[0] / 2]
+    for r in range(1, len(layers)):
+        centre.append(centre[-1] + thick[r - 1] / 2 + gaps[r - 1] + thick[r] / 2)
+
+    paths = []
+    for k, (chain, flipped) in enumerate(chains):
+        s, d = chain[0], chain[-1]
+        pts = [(start[k], centre[vrank[s]] + sr[s] / 2)]
+        for j in range(len(chain) - 1):
+            a = pts[-1][0]
+            b = end[k] if j == len(chain) - 2 else x[chain[j + 1]]
+            r = vrank[chain[j]]
+            if (k, j) in turns:
+                t = centre[r] + thick[r] / 2 + gaps[r] * (turns[k, j] + 1) / (len(tracks[r]) + 1)
+                pts += [(a, t), (b, t)]
+            if chain[j + 1] == d:
+                pts.append((b, centre[vrank[d]] - sr[d] / 2))
+            else:  # through a dummy node: straight across its layer
+                pts += [(b, centre[r + 1] - thick[r + 1] / 2), (b, centre[r + 1] + thick[r + 1] / 2)]
+        paths.append(pts[::-1] if flipped else pts)
+    return paths, centre
 
 
 def _layout(sizes, edges, rankdir, splines):
@@ -382,49 +397,7 @@ def _layout(sizes, edges, rankdir, splines):
     x = _place(layers, sep, pred, succ)
     _straighten(chains, layers, sep, x)
     start, end = _ports(chains, x, so)
-
-    # Orthogonal edges turn on a track in the gap after their layer. Overlapping turns share a
-    # track only when they leave the same box (a tree); the gap grows to hold the tracks.
-    thick = [max((sr[v] for v in layer), default=0.0) for layer in layers]
-    tracks = [[] for _ in layers]
-    turns = {}
-    for k, (chain, _) in enumerate(chains):
-        for j in range(len(chain) - 1):
-            a = start[k] if j == 0 else x[chain[j]]
-            b = end[k] if j == len(chain) - 2 else x[chain[j + 1]]
-            if splines == "ortho" and abs(a - b) > 0.5:
-                lo, hi = min(a, b), max(a, b)
-                gap = tracks[vrank[chain[j]]]
-                t = 0
-                while t < len(gap) and any(lo <= h2 + 1 and l2 <= hi + 1 and chain[0] != c0
-                                           for l2, h2, c0 in gap[t]):
-                    t += 1
-                if t == len(gap):
-                    gap.append([])
-                gap[t].append((lo, hi, chain[0]))
-                turns[k, j] = t
-    gaps = [max(_GAP_RANK, (len(t) + 1) * _TRACK) for t in tracks]
-    centre = [thick[0] / 2]
-    for r in range(1, len(layers)):
-        centre.append(centre[-1] + thick[r - 1] / 2 + gaps[r - 1] + thick[r] / 2)
-
-    paths = []
-    for k, (chain, flipped) in enumerate(chains):
-        s, d = chain[0], chain[-1]
-        pts = [(start[k], centre[vrank[s]] + sr[s] / 2)]
-        for j in range(len(chain) - 1):
-            a = pts[-1][0]
-            b = end[k] if j == len(chain) - 2 else x[chain[j + 1]]
-            r = vrank[chain[j]]
-            if (k, j) in turns:
-                t = centre[r] + thick[r] / 2 + gaps[r] * (turns[k, j] + 1) / (len(tracks[r]) + 1)
-                pts += [(a, t), (b, t)]
-            nxt = chain[j + 1]
-            if nxt == d:
-                pts.append((b, centre[vrank[d]] - sr[d] / 2))
-            else:
-                pts += [(b, centre[r + 1] - thick[r + 1] / 2), (b, centre[r + 1] + thick[r + 1] / 2)]
-        paths.append(pts[::-1] if flipped else pts)
+    paths, centre = _route(chains, layers, vrank, x, sr, start, end, splines)
 
     def page(o, r):
         return {"TB": (o, -r), "BT": (o, r), "LR": (r, -o), "RL": (-r, -o)}[rankdir]
@@ -564,14 +537,16 @@ def plot_history(history, to_file="history.png", metrics=None):
     rows = math.ceil(len(metrics) / cols)
     fig = Figure(figsize=(4.5 * cols, 3.6 * rows), layout="constrained")
     n = max(len(v) for v in logs.values())
+    epoch = list(getattr(history, "epoch", []))
+    epochs = [e + 1 for e in epoch] if len(epoch) == n else list(range(1, n + 1))
     for i, name in enumerate(metrics):
         ax = fig.add_subplot(rows, cols, i + 1)
-        for key, label in ((name, "train"), ("val_" + name, "validation")):
+        for key, label, color in ((name, "train", "C0"), ("val_" + name, "validation", "C1")):
             values = list(logs.get(key, []))
             if values:
-                epochs = [round((j + 1) * n / len(values)) for j in range(len(values))]
-                ax.plot(epochs, values, marker="o", markersize=3, label=label)
-        ax.set_title(name.replace("_", " ").capitalize())
+                at = [epochs[round((j + 1) * n / len(values)) - 1] for j in range(len(values))]
+                ax.plot(at, values, marker="o", markersize=3, color=color, label=label)
+        ax.set_title(name)
         ax.set_xlabel("Epoch")
         ax.set_ylabel(name)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
