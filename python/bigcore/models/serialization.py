@@ -1,0 +1,82 @@
+"""Model and layer configs as JSON-ready dicts (Keras's shapes): get_config / from_config."""
+
+from bigcore import layers as layers_module
+from bigcore.layers.core import InputLayer
+
+
+def layer_config(layer):
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def layer_from_config(d):
+    if not isinstance(d, dict) or "class_name" not in d:
+        raise ValueError(f"Not a layer config: {d!r}")
+    return layers_module.get_class(d["class_name"]).from_config(dict(d.get("config", {})))
+
+
+def _node_index(layer, node):
+    return next(i for i, n in enumerate(layer._inbound) if n is node) if layer._inbound else 0
+
+
+def _ref(kt):
+    layer = kt.node.layer
+    return [layer.name, 0 if isinstance(layer, InputLayer) else _node_index(layer, kt.node), kt.index]
+
+
+def functional_config(model):
+    entries, seen = [], {}
+    for t in model._inputs:
+        layer = t.node.layer
+        seen[id(layer)] = {**layer_config(layer), "name": layer.name, "inbound_nodes": []}
+        entries.append(seen[id(layer)])
+    for node in model._nodes:
+        layer = node.layer
+        if id(layer) not in seen:
+            seen[id(layer)] = {**layer_config(layer), "name": layer.name, "inbound_nodes": []}
+            entries.append(seen[id(layer)])
+        seen[id(layer)]["inbound_nodes"].append([_ref(t) for t in node.inputs])
+    return {"name": model.name, "layers": entries,
+            "input_layers": [_ref(t) for t in model._inputs],
+            "output_layers": [_ref(t) for t in model._outputs],
+            "single_input": model._single_input, "single_output": model._single_output}
+
+
+def sequential_config(model):
+    entries = []
+    if model._input_tensor is not None:
+        entries.append(layer_config(model._input_tensor.node.layer))
+    entries += [layer_config(layer) for layer in model._stack]
+    return {"name": model.name, "layers": entries}
+
+
+def model_from_config(class_name, config):
+    from bigcore.models.functional import Model
+    from bigcore.models.sequential import Sequential
+
+    if class_name == "Sequential":
+        return Sequential([_as_added(layer_from_config(d)) for d in config["layers"]], name=config.get("name"))
+    if class_name not in ("Functional", "Model"):
+        raise ValueError(f"Unknown model class: {class_name!r}")
+    made, outputs_of = {}, {}
+    for d in config["layers"]:
+        layer = layer_from_config(d)
+        made[d["name"]] = layer
+        if isinstance(layer, InputLayer):
+            outputs_of[(d["name"], 0)] = [layer.output]
+    for d in config["layers"]:
+        layer = made[d["name"]]
+        for i, refs in enumerate(d.get("inbound_nodes", [])):
+            try:
+                ins = [outputs_of[(name, node)][idx] for name, node, idx in refs]
+            except KeyError as e:
+                raise ValueError(f"Layer {d['name']!r} refers to an unknown input {e}") from None
+            out = layer(ins if len(ins) > 1 else ins[0])
+            outputs_of[(d["name"], i)] = out if isinstance(out, list) else [out]
+    ins = [outputs_of[(n, k)][i] for n, k, i in config["input_layers"]]
+    outs = [outputs_of[(n, k)][i] for n, k, i in config["output_layers"]]
+    return Model(ins[0] if config.get("single_input", len(ins) == 1) else ins,
+                 outs[0] if config.get("single_output", len(outs) == 1) else outs, name=config.get("name"))
+
+
+def _as_added(layer):
+    return layer.output if isinstance(layer, InputLayer) else layer
