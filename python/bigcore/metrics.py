@@ -9,6 +9,11 @@ SPARSE_CAT_ACC, CAT_ACC, BIN_ACC, MSE, MAE = 0, 1, 2, 3, 4
 class Metric:
     kind = None
     _direction = "up"
+    stats_width = 2  # values the native step returns per batch: (numerator, denominator)
+
+    def result(self, acc):
+        """The metric from its counts summed over the batches so far."""
+        return acc[0] / acc[1] if acc[1] else 0.0
 
     def __init__(self, name=None, threshold=0.5):
         self.name = name or _losses._snake(type(self).__name__)

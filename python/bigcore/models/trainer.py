@@ -84,11 +84,6 @@ class Trainer:
     def _build_from(self, x):
         """Sequential builds lazily from the first data it sees."""
 
-    def _logs(self, loss_sum, seen, msum, mcount, prefix=""):
-        logs = {prefix + "loss": loss_sum / seen if seen else float("nan")}
-        for name, s, c in zip(self.metrics_names[1:], msum, mcount):
-            logs[prefix + name] = s / c if c else 0.0
-        return logs
 
     # -- fit --
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -131,20 +126,15 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             idx = _core.permutation(n, self._seed, self._shuffle_stream, epoch) if shuffle else None
-            loss_sum, seen = 0.0, 0
-            msum, mcount = [0.0] * len(self._metrics), [0.0] * len(self._metrics)
+            tracker = _Tracker(self)
             for step in range(steps):
                 cbs.on_train_batch_begin(step)
                 start = step * batch_size
                 count = min(batch_size, n - start)
                 train_step(xs, ys, sw, idx, start, count, opt.step_args(), self._seed, opt.iterations, stats)
                 opt.iterations += 1
-                loss_sum += stats[0] * count
-                seen += count
-                for i in range(len(msum)):
-                    msum[i] += stats[1 + 2 * i]
-                    mcount[i] += stats[2 + 2 * i]
-                logs = self._logs(loss_sum, seen, msum, mcount)
+                tracker.update(stats, count)
+                logs = tracker.logs()
                 cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
@@ -164,23 +154,16 @@ class Trainer:
         native = self._program.native
         n = xs[0].shape[0]
         stats = np.zeros(native.stats_size, np.float64)
-        loss_sum, seen = 0.0, 0
-        msum, mcount = [0.0] * len(self._metrics), [0.0] * len(self._metrics)
-        logs = {}
+        tracker = _Tracker(self, prefix)
         for step, start in enumerate(range(0, n, batch_size)):
             if cbs:
                 cbs.on_test_batch_begin(step)
             count = min(batch_size, n - start)
             native.evaluate_step(xs, ys, sw, None, start, count, stats)
-            loss_sum += stats[0] * count
-            seen += count
-            for i in range(len(msum)):
-                msum[i] += stats[1 + 2 * i]
-                mcount[i] += stats[2 + 2 * i]
+            tracker.update(stats, count)
             if cbs:
-                logs = self._logs(loss_sum, seen, msum, mcount)
-                cbs.on_test_batch_end(step, logs)
-        return self._logs(loss_sum, seen, msum, mcount, prefix)
+                cbs.on_test_batch_end(step, tracker.logs())
+        return tracker.logs()
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
@@ -239,9 +222,9 @@ class Trainer:
         opt = self.optimizer
         self._program.native.train_step(xs, ys, sw, None, 0, n, opt.step_args(), self._seed, opt.iterations, self._stats)
         opt.iterations += 1
-        s = self._stats
-        logs = self._logs(s[0] * n, n, [s[1 + 2 * i] for i in range(len(self._metrics))],
-                          [s[2 + 2 * i] for i in range(len(self._metrics))])
+        tracker = _Tracker(self)
+        tracker.update(self._stats, n)
+        logs = tracker.logs()
         if return_dict:
             return logs
         values = [logs[k] for k in self.metrics_names]
@@ -250,6 +233,32 @@ class Trainer:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         return self.evaluate(x, y, batch_size=max(1, _num_rows(x)), verbose=0, sample_weight=sample_weight,
                              return_dict=return_dict)
+
+
+class _Tracker:
+    """Running means over an epoch: the loss weighted by batch size, each metric reduced from the
+    counts the native step returns (stats = [loss, metric 0's counts, metric 1's counts, ...])."""
+
+    def __init__(self, model, prefix=""):
+        self.names = [prefix + n for n in model.metrics_names]
+        self.metrics = [m for _, m in model._metrics]
+        self.loss_sum, self.seen = 0.0, 0
+        self.acc = [0.0] * sum(m.stats_width for m in self.metrics)
+
+    def update(self, stats, count):
+        self.loss_sum += stats[0] * count
+        self.seen += count
+        acc = self.acc
+        for i in range(len(acc)):
+            acc[i] += stats[1 + i]
+
+    def logs(self):
+        out = {self.names[0]: self.loss_sum / self.seen if self.seen else float("nan")}
+        off = 0
+        for name, m in zip(self.names[1:], self.metrics):
+            out[name] = m.result(self.acc[off:off + m.stats_width])
+            off += m.stats_width
+        return out
 
 
 def _num_rows(x):
