@@ -11,6 +11,7 @@ import http.client
 import os
 import tempfile
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -43,6 +44,26 @@ def search_dirs(name: str, *extra: Path) -> list[Path]:
     dirs.append(cache_dir(name))
     dirs.extend(Path(d) for d in extra)
     return dirs
+
+
+def resolve(name: str, path: str) -> tuple[list[Path], str, Path]:
+    """Keras's `path` argument: (folders to look in, file name, download destination).
+
+    An absolute path (after `~` expansion) is used as is; a relative one is looked for in
+    search_dirs(name) and downloaded into the cache.
+    """
+    target = Path(path).expanduser()
+    if target.is_absolute():
+        return [target.parent], target.name, target
+    return search_dirs(name), str(path), cache_dir(name) / path
+
+
+def first_file(dirs: list[Path], name: str) -> Path | None:
+    """The first `folder / name` that is a file, in folder order."""
+    for folder in dirs:
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 def find_file(folder: Path, stem: str) -> Path | None:
@@ -104,12 +125,69 @@ def load_idx(path: Path, ndim: int) -> np.ndarray:
     return array
 
 
+_NPZ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def read_npz(path: Path, keys) -> dict:
+    """The named arrays of an .npz archive (missing ones are absent from the dict).
+
+    allow_pickle=False: a data file must never be able to run code on load, so an object
+    array is a ValueError. Every failure to read is a ValueError naming the file.
+    """
+    try:
+        # We own the file handle because np.load leaks its own when the zip is corrupt.
+        with open(path, "rb") as f:
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single .npy array, not an .npz archive")
+            with data:
+                return {key: data[key] for key in keys if key in data.files}
+    except _NPZ_ERRORS as exc:
+        raise ValueError(f"{path}: not a readable .npz file ({exc})") from exc
+
+
+def npz_headers(path: Path) -> dict:
+    """{array name: (shape, dtype)} of an .npz archive, from the .npy headers alone.
+
+    Reads no array data and unpickles nothing, so it can inspect files (e.g. pickled
+    object arrays) that read_npz refuses.
+    """
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                with archive.open(member) as fp:
+                    version = np.lib.format.read_magic(fp)
+                    # Format 3.0 differs from 2.0 only in the header's text encoding.
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(fp)
+                headers[member[: -len(".npy")]] = (shape, dtype)
+    except _NPZ_ERRORS as exc:
+        raise ValueError(f"{path}: not a readable .npz file ({exc})") from exc
+    return headers
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_md5(path: Path) -> str:
+    """For files whose only published checksum is an MD5 (Keras's imdb_word_index.json)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+file_md5.algorithm = "MD5"  # named in _verify's mismatch message
 
 
 def content_sha256(path: Path) -> str:
@@ -154,20 +232,22 @@ def _verify(path: Path, name: str, expected: str, digest) -> None:
     except ValueError as exc:  # e.g. an HTML error page saved instead of gzip data
         raise ValueError(f"downloaded {name} is unreadable: {exc}") from exc
     if actual != expected:
+        algorithm = getattr(digest, "algorithm", "SHA-256")
         raise ValueError(
-            f"SHA-256 mismatch for downloaded {name}: expected {expected}, got {actual}; "
+            f"{algorithm} mismatch for downloaded {name}: expected {expected}, got {actual}; "
             "the bad download was deleted"
         )
 
 
-def not_found(dataset: str, dirs: list[Path], files: list[str], cause: Exception) -> OSError:
+def not_found(dataset: str, dirs: list[Path], files: list[str], cause: Exception,
+              forms: str = " (plain or .gz)") -> OSError:
     """The error for 'no local copy and no download', naming every place looked at."""
     hint = f"set {ENV_VAR} to a folder holding them"
     if dataset == "fashion-mnist":
         hint = f"run `apt-get install dataset-fashion-mnist`, or {hint}"
     where = "\n  ".join(str(d) for d in dirs)
     return FileNotFoundError(
-        f"{dataset}: could not find {', '.join(files)} (plain or .gz) in:\n  {where}\n"
+        f"{dataset}: could not find {', '.join(files)}{forms} in:\n  {where}\n"
         f"and the download failed ({cause}).\nTo fix: {hint}."
     )
 

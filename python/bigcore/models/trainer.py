@@ -6,8 +6,8 @@ import numpy as np
 
 from bigcore import _random, callbacks as callbacks_module, losses as losses_module
 from bigcore import metrics as metrics_module, optimizers
-from bigcore._native import _core
-from bigcore.models import data_adapter
+from bigcore.data import SHUFFLE_STREAM, Dataset
+from bigcore.models import batches, data_adapter
 
 
 class Trainer:
@@ -20,7 +20,7 @@ class Trainer:
         self._metrics = []          # (output index, Metric)
         self._program = None
         self._seed = _random.seed()
-        self._shuffle_stream = _random.next_stream()
+        self._shuffle_stream = SHUFFLE_STREAM  # the shuffle order is a function of (seed, epoch)
 
     # -- compile --
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
@@ -85,52 +85,81 @@ class Trainer:
         """Sequential builds lazily from the first data it sees."""
 
 
+    # -- batch sources --
+    def _batches(self, x, y, sample_weight, class_weight, batch_size, shuffle, steps, with_targets=True):
+        """Arrays, memory-mapped arrays, a Dataset or a generator -> a batch source (models/batches.py)."""
+        if isinstance(x, Dataset) or batches._is_iterator(x):
+            if y is not None:
+                raise ValueError("When x is a Dataset or a generator, y must be None: the batches carry the targets")
+            return batches.StreamBatches.from_source(self, x, steps, with_targets, class_weight)
+        self._native()
+        if batches.is_streamed(x):
+            return batches.StreamBatches.from_memmap(self, x, y, sample_weight, batch_size, shuffle, self._seed,
+                                                     with_targets, class_weight)
+        xs = data_adapter.prepare_inputs(self, x)
+        n = xs[0].shape[0]
+        if not with_targets:
+            return batches.ArrayBatches(xs, None, None, batch_size, False, self._seed)
+        ys = data_adapter.prepare_targets(self, y, n)
+        sw = data_adapter.sample_weights(self, ys, n, sample_weight, class_weight)
+        return batches.ArrayBatches(xs, ys, sw, batch_size, shuffle, self._seed)
+
+    def _build_from_any(self, x):
+        if self._inputs is not None:
+            return
+        if isinstance(x, Dataset):  # an unbuilt Sequential learns its input shape from a first batch
+            first = next(iter(x))
+            x = first[0] if isinstance(first, tuple) else first
+        elif batches._is_iterator(x):
+            return
+        self._build_from(x)
+
     # -- fit --
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1):
-        self._build_from(x)
+        self._build_from_any(x)
         self._require_compiled("fit")
         batch_size = _check_batch_size(batch_size)
-        xs = data_adapter.prepare_inputs(self, x)
-        n = xs[0].shape[0]
         self._native()
-        ys = data_adapter.prepare_targets(self, y, n)
-        sw = data_adapter.sample_weights(self, ys, n, sample_weight, class_weight)
+        train = self._batches(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch)
         val = None
         if validation_data is not None:
-            vx, vy = validation_data[0], validation_data[1]
-            vsw = validation_data[2] if len(validation_data) > 2 else None
-            vxs = data_adapter.prepare_inputs(self, vx)
-            val = (vxs, data_adapter.prepare_targets(self, vy, vxs[0].shape[0]), vsw)
+            vb = validation_batch_size or batch_size
+            if isinstance(validation_data, (tuple, list)):
+                vx, vy = validation_data[0], validation_data[1]
+                vsw = validation_data[2] if len(validation_data) > 2 else None
+                val = self._batches(vx, vy, vsw, None, vb, False, validation_steps)
+            else:
+                val = self._batches(validation_data, None, None, None, vb, False, validation_steps)
         elif validation_split:
+            if not isinstance(train, batches.ArrayBatches):
+                raise ValueError("validation_split is only supported for array inputs; pass validation_data instead")
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            cut = int(n * (1.0 - validation_split))
-            val = ([a[cut:] for a in xs], [a[cut:] for a in ys], None if sw is None else sw[cut:])
-            xs, ys, sw, n = [a[:cut] for a in xs], [a[:cut] for a in ys], None if sw is None else sw[:cut], cut
-        if n == 0:
+            cut = int(train.n * (1.0 - validation_split))
+            sw = train.sw
+            val = batches.ArrayBatches([a[cut:] for a in train.xs], [a[cut:] for a in train.ys],
+                                       None if sw is None else sw[cut:], validation_batch_size or batch_size,
+                                       False, self._seed)
+            train = batches.ArrayBatches([a[:cut] for a in train.xs], [a[:cut] for a in train.ys],
+                                         None if sw is None else sw[:cut], batch_size, shuffle, self._seed)
+        if isinstance(train, batches.ArrayBatches) and train.n == 0:
             raise ValueError("fit() got no training samples")
-        steps = math.ceil(n / batch_size)
-        if steps_per_epoch is not None:
-            steps = min(steps, int(steps_per_epoch))
+        steps = train.steps if steps_per_epoch is None else int(steps_per_epoch)
         verbose = 1 if verbose == "auto" else verbose
         cbs = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                             model=self, verbose=verbose, epochs=epochs, steps=steps)
-        native = self._program.native
-        train_step, stats, opt = native.train_step, self._stats, self.optimizer
+        train_step, stats, opt = self._program.native.train_step, self._stats, self.optimizer
         self.stop_training = False
         cbs.on_train_begin()
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
-            idx = _core.permutation(n, self._seed, self._shuffle_stream, epoch) if shuffle else None
             tracker = _Tracker(self)
-            for step in range(steps):
+            for step, (xs, ys, sw, idx, start, count) in enumerate(train.epoch(epoch, steps_per_epoch)):
                 cbs.on_train_batch_begin(step)
-                start = step * batch_size
-                count = min(batch_size, n - start)
                 train_step(xs, ys, sw, idx, start, count, opt.step_args(), self._seed, opt.iterations, stats)
                 opt.iterations += 1
                 tracker.update(stats, count)
@@ -140,8 +169,7 @@ class Trainer:
                     break
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % validation_freq == 0:
-                vb = validation_batch_size or batch_size
-                epoch_logs.update(self._run_evaluate(val[0], val[1], val[2], vb, None, prefix="val_"))
+                epoch_logs.update(self._run_evaluate(val, None, prefix="val_"))
             cbs.on_epoch_end(epoch, epoch_logs)
             logs = epoch_logs
             if self.stop_training:
@@ -150,16 +178,14 @@ class Trainer:
         return self.history
 
     # -- evaluate --
-    def _run_evaluate(self, xs, ys, sw, batch_size, cbs, prefix=""):
+    def _run_evaluate(self, source, cbs, prefix=""):
         native = self._program.native
-        n = xs[0].shape[0]
         stats = np.zeros(native.stats_size, np.float64)
         tracker = _Tracker(self, prefix)
-        for step, start in enumerate(range(0, n, batch_size)):
+        for step, (xs, ys, sw, idx, start, count) in enumerate(source.epoch(0)):
             if cbs:
                 cbs.on_test_batch_begin(step)
-            count = min(batch_size, n - start)
-            native.evaluate_step(xs, ys, sw, None, start, count, stats)
+            native.evaluate_step(xs, ys, sw, idx, start, count, stats)
             tracker.update(stats, count)
             if cbs:
                 cbs.on_test_batch_end(step, tracker.logs())
@@ -167,19 +193,16 @@ class Trainer:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
-        self._build_from(x)
+        self._build_from_any(x)
         self._require_compiled("evaluate")
         batch_size = _check_batch_size(batch_size)
-        xs = data_adapter.prepare_inputs(self, x)
-        n = xs[0].shape[0]
         self._native()
-        ys = data_adapter.prepare_targets(self, y, n)
-        sw = data_adapter.sample_weights(self, ys, n, sample_weight, None)
+        source = self._batches(x, y, sample_weight, None, batch_size, False, steps)
         verbose = 1 if verbose == "auto" else verbose
         cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                                            epochs=1, steps=math.ceil(n / batch_size))
+                                            epochs=1, steps=source.steps)
         cbs.on_test_begin()
-        logs = self._run_evaluate(xs, ys, sw, batch_size, cbs)
+        logs = self._run_evaluate(source, cbs)
         cbs.on_test_end(logs)
         if return_dict:
             return logs
@@ -188,22 +211,33 @@ class Trainer:
 
     # -- predict --
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        self._build_from(x)
+        self._build_from_any(x)
         batch_size = _check_batch_size(batch_size)
-        xs = data_adapter.prepare_inputs(self, x)
         native = self._native().native
-        n = xs[0].shape[0]
-        outs = [np.empty((n,) + tuple(t.shape[1:]), np.float32) for t in self._outputs]
+        source = self._batches(x, None, None, None, batch_size, False, steps, with_targets=False)
         verbose = 1 if verbose == "auto" else verbose
         cbs = None
         if verbose or callbacks:
             cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                                                epochs=1, steps=math.ceil(n / batch_size))
+                                                epochs=1, steps=source.steps)
             cbs.on_predict_begin()
-        for step, start in enumerate(range(0, n, batch_size)):
-            native.predict_step(xs, start, min(batch_size, n - start), outs)
-            if cbs:
-                cbs.on_predict_batch_end(step, {"outputs": outs})
+        shapes = [tuple(t.shape[1:]) for t in self._outputs]
+        if isinstance(source, batches.ArrayBatches):  # one output array, filled in place batch by batch
+            outs = [np.empty((source.n,) + s, np.float32) for s in shapes]
+            for step, (xs, _, _, _, start, count) in enumerate(source.epoch(0)):
+                native.predict_step(xs, start, count, outs)
+                if cbs:
+                    cbs.on_predict_batch_end(step, {"outputs": outs})
+        else:
+            parts = []
+            for step, (xs, _, _, _, _, count) in enumerate(source.epoch(0)):
+                part = [np.empty((count,) + s, np.float32) for s in shapes]
+                native.predict_step(xs, 0, count, part)
+                parts.append(part)
+                if cbs:
+                    cbs.on_predict_batch_end(step, {"outputs": part})
+            outs = [np.concatenate([p[k] for p in parts]) if parts else np.empty((0,) + s, np.float32)
+                    for k, s in enumerate(shapes)]
         if cbs:
             cbs.on_predict_end()
         return outs[0] if self._single_output else outs

@@ -1,0 +1,257 @@
+"""bigcore.data.Dataset: a small tf.data-style input pipeline that yields numpy arrays.
+
+A pipeline that starts from arrays (`from_tensor_slices`) and is shuffled with a buffer at least
+as large as the data and then batched stays vectorized: each batch is one fancy-index of the
+arrays, not a Python loop over samples. `prefetch` runs the upstream pipeline on a background
+thread, so loading overlaps the native training step (which releases the GIL).
+"""
+
+import concurrent.futures
+import itertools
+import queue
+import threading
+
+import numpy as np
+
+from bigcore._native import _core
+
+AUTOTUNE = -1
+INFINITE = -1
+UNKNOWN = -2
+SHUFFLE_STREAM = 0  # the stream of every shuffle; model.fit(shuffle=True) uses it too
+
+
+def _flatten(structure):
+    if isinstance(structure, dict):
+        return [structure[k] for k in sorted(structure)], ("dict", sorted(structure))
+    if isinstance(structure, (tuple, list)):
+        return list(structure), ("tuple", len(structure))
+    return [structure], ("single", None)
+
+
+def _pack(flat, how):
+    kind, info = how
+    if kind == "dict":
+        return dict(zip(info, flat))
+    if kind == "tuple":
+        return tuple(flat)
+    return flat[0]
+
+
+class Dataset:
+    """An iterable pipeline; each `__iter__` starts a new pass (a new epoch for shuffles)."""
+
+    def __init__(self, make_iter, cardinality=UNKNOWN, slices=None):
+        self._make_iter = make_iter
+        self._cardinality = cardinality
+        self._slices = slices  # (flat arrays, how, order function or None) while still vectorizable
+        self._passes = 0
+
+    # -- sources --
+    @staticmethod
+    def from_tensor_slices(tensors):
+        flat, how = _flatten(tensors)
+        flat = [np.asarray(a) for a in flat]
+        n = {len(a) for a in flat}
+        if len(n) != 1:
+            raise ValueError(f"from_tensor_slices: all arrays need the same first dimension, got {sorted(n)}")
+        n = n.pop()
+
+        def make_iter():
+            for i in range(n):
+                yield _pack([a[i] for a in flat], how)
+
+        return Dataset(make_iter, n, slices=(flat, how, None))
+
+    @staticmethod
+    def from_generator(generator, output_signature=None, output_types=None, output_shapes=None, args=None):
+        if not callable(generator):
+            raise TypeError("from_generator expects a callable that returns an iterator (e.g. a generator function)")
+        return Dataset(lambda: iter(generator(*(args or ()))), UNKNOWN)
+
+    @staticmethod
+    def range(*args):
+        r = range(*args)
+        return Dataset.from_tensor_slices(np.arange(r.start, r.stop, r.step, dtype=np.int64))
+
+    # -- transformations --
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True):
+        if not isinstance(buffer_size, int) or buffer_size < 1:
+            raise ValueError(f"shuffle: buffer_size must be a positive int, got {buffer_size!r}")
+        from bigcore import _random
+
+        seed = _random.seed() if seed is None else int(seed)
+        state = {"passes": 0}
+
+        def epoch():
+            e = state["passes"] if reshuffle_each_iteration else 0
+            state["passes"] += 1
+            return e
+
+        if self._slices is not None and self._slices[2] is None and buffer_size >= self._cardinality:
+            flat, how, _ = self._slices
+            n = self._cardinality
+
+            def order():
+                return _core.permutation(n, seed, SHUFFLE_STREAM, epoch())
+
+            def make_iter():
+                idx = order()
+                for i in idx:
+                    yield _pack([a[i] for a in flat], how)
+
+            return Dataset(make_iter, n, slices=(flat, how, order))
+
+        upstream = self._make_iter
+
+        def make_buffered():  # tf.data's buffer shuffle, driven by the counter-based RNG
+            rng = np.random.default_rng([seed, epoch()])
+            buf = []
+            for el in upstream():
+                if len(buf) < buffer_size:
+                    buf.append(el)
+                    continue
+                j = int(rng.integers(len(buf)))
+                yield buf[j]
+                buf[j] = el
+            while buf:
+                yield buf.pop(int(rng.integers(len(buf))))
+
+        return Dataset(make_buffered, self._cardinality)
+
+    def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None, deterministic=None):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch: batch_size must be a positive int, got {batch_size!r}")
+        card = self._cardinality
+        if card >= 0:
+            card = card // batch_size if drop_remainder else -(-card // batch_size)
+        if self._slices is not None:
+            flat, how, order = self._slices
+            n = self._cardinality
+
+            def make_iter():
+                idx = order() if order else None
+                stop = n - n % batch_size if drop_remainder else n
+                for s in range(0, stop, batch_size):
+                    sel = idx[s:s + batch_size] if idx is not None else slice(s, s + batch_size)
+                    yield _pack([a[sel] for a in flat], how)
+
+            return Dataset(make_iter, card)
+        upstream = self._make_iter
+
+        def make_batches():
+            it = upstream()
+            while True:
+                chunk = list(itertools.islice(it, batch_size))
+                if not chunk or (drop_remainder and len(chunk) < batch_size):
+                    return
+                flat0, how = _flatten(chunk[0])
+                cols = [np.stack([_flatten(el)[0][k] for el in chunk]) for k in range(len(flat0))]
+                yield _pack(cols, how)
+
+        return Dataset(make_batches, card)
+
+    def map(self, map_func, num_parallel_calls=None, deterministic=None):
+        upstream = self._make_iter
+
+        def call(el):
+            return map_func(*el) if isinstance(el, tuple) else map_func(el)
+
+        if num_parallel_calls in (None, 1):
+            return Dataset(lambda: (call(el) for el in upstream()), self._cardinality)
+        workers = 4 if num_parallel_calls == AUTOTUNE else int(num_parallel_calls)
+
+        def make_iter():  # order-preserving thread pool, at most 2*workers elements in flight
+            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+                pending = []
+                for el in upstream():
+                    pending.append(pool.submit(call, el))
+                    if len(pending) >= 2 * workers:
+                        yield pending.pop(0).result()
+                for f in pending:
+                    yield f.result()
+
+        return Dataset(make_iter, self._cardinality)
+
+    def repeat(self, count=None):
+        upstream = self._make_iter
+
+        def make_iter():
+            for _ in itertools.count() if count is None or count < 0 else range(count):
+                yield from upstream()
+
+        card = INFINITE if count is None or count < 0 else (self._cardinality * count if self._cardinality >= 0 else UNKNOWN)
+        return Dataset(make_iter, card)
+
+    def take(self, count):
+        upstream = self._make_iter
+        if self._cardinality >= 0:
+            card = min(count, self._cardinality)
+        else:
+            card = count if self._cardinality == INFINITE else UNKNOWN
+        return Dataset(lambda: itertools.islice(upstream(), count), card)
+
+    def prefetch(self, buffer_size=AUTOTUNE):
+        size = 2 if buffer_size in (None, AUTOTUNE) else max(1, int(buffer_size))
+        upstream = self._make_iter
+        return Dataset(lambda: _Prefetcher(upstream(), size), self._cardinality)
+
+    # -- consumption --
+    def __iter__(self):
+        self._passes += 1
+        return iter(self._make_iter())
+
+    def as_numpy_iterator(self):
+        return iter(self)
+
+    def cardinality(self):
+        return self._cardinality
+
+    def __len__(self):
+        if self._cardinality < 0:
+            raise TypeError("The length of this Dataset is unknown or infinite")
+        return self._cardinality
+
+
+class _Prefetcher:
+    """Runs an iterator on a daemon thread, `size` elements ahead; errors are re-raised here."""
+
+    _DONE = object()
+
+    def __init__(self, it, size):
+        self._q = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(it,), daemon=True)
+        self._thread.start()
+
+    def _run(self, it):
+        try:
+            for el in it:
+                while not self._stop.is_set():
+                    try:
+                        self._q.put((el, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+            self._q.put((self._DONE, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            self._q.put((self._DONE, e))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        el, err = self._q.get()
+        if el is self._DONE:
+            if err is not None:
+                raise err
+            raise StopIteration
+        return el
+
+    def close(self):
+        self._stop.set()
+
+    def __del__(self):
+        self._stop.set()

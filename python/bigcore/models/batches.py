@@ -1,0 +1,110 @@
+"""Where fit/evaluate/predict get their batches from.
+
+In-memory arrays are checked and converted once; the native step then gathers each batch's rows
+itself (through the shuffled index), so nothing per batch happens in Python. Datasets,
+generators and memory-mapped arrays are converted batch by batch as they arrive.
+"""
+
+import math
+
+import numpy as np
+
+from bigcore.data import SHUFFLE_STREAM, Dataset
+from bigcore._native import _core
+from bigcore.models import data_adapter
+
+
+def is_streamed(x):
+    """True for inputs that arrive batch by batch rather than as whole arrays."""
+    if isinstance(x, Dataset) or _is_iterator(x):
+        return True
+    flat = list(x.values()) if isinstance(x, dict) else (list(x) if isinstance(x, (list, tuple)) else [x])
+    return any(isinstance(a, np.memmap) for a in flat)
+
+
+def _is_iterator(x):
+    return hasattr(x, "__next__") or (hasattr(x, "__iter__") and not isinstance(x, (np.ndarray, list, tuple, dict)))
+
+
+class ArrayBatches:
+    """Whole arrays: yields (xs, ys, sw, idx, start, count) views for the native gather."""
+
+    def __init__(self, xs, ys, sw, batch_size, shuffle, seed):
+        self.xs, self.ys, self.sw = xs, ys, sw
+        self.n = xs[0].shape[0]
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.steps = math.ceil(self.n / batch_size)
+
+    def epoch(self, epoch, limit=None):
+        idx = _core.permutation(self.n, self.seed, SHUFFLE_STREAM, epoch) if self.shuffle else None
+        for step in range(self.steps if limit is None else min(limit, self.steps)):
+            start = step * self.batch_size
+            yield self.xs, self.ys, self.sw, idx, start, min(self.batch_size, self.n - start)
+
+
+class StreamBatches:
+    """Batches converted as they arrive. make_epoch(epoch) returns the epoch's iterator of
+    (x, y[, sample_weight]) tuples (or x alone when there are no targets); steps: batches per
+    epoch, or None to run until it ends. `persistent`: a generator that goes on across epochs."""
+
+    def __init__(self, model, make_epoch, steps, with_targets, class_weight=None, persistent=False):
+        self.model, self.make_epoch, self.with_targets = model, make_epoch, with_targets
+        self.steps, self.class_weight, self.persistent = steps, class_weight, persistent
+
+    @classmethod
+    def from_source(cls, model, source, steps, with_targets, class_weight=None):
+        if isinstance(source, Dataset):
+            card = source.cardinality()
+            return cls(model, lambda e: iter(source), steps if steps is not None else (card if card >= 0 else None),
+                       with_targets, class_weight)
+        it = iter(source)
+        return cls(model, lambda e: it, steps, with_targets, class_weight, persistent=True)
+
+    @classmethod
+    def from_memmap(cls, model, x, y, sw, batch_size, shuffle, seed, with_targets, class_weight=None):
+        """Memory-mapped arrays: batches in the same order as ArrayBatches, read when needed."""
+        flat_x = isinstance(x, (list, tuple))
+        n = len(x[0] if flat_x else x)
+
+        def make_epoch(epoch):
+            idx = _core.permutation(n, seed, SHUFFLE_STREAM, epoch) if shuffle else np.arange(n)
+            for s in range(0, n, batch_size):
+                rows = idx[s:s + batch_size]
+                xb = [a[rows] for a in x] if flat_x else x[rows]
+                if not with_targets:
+                    yield xb
+                    continue
+                yb = [a[rows] for a in y] if isinstance(y, (list, tuple)) else y[rows]
+                yield (xb, yb) if sw is None else (xb, yb, np.asarray(sw)[rows])
+
+        return cls(model, make_epoch, math.ceil(n / batch_size), with_targets, class_weight)
+
+    def epoch(self, epoch, limit=None):
+        it = self.make_epoch(epoch)
+        steps = limit if limit is not None else self.steps
+        step = 0
+        while steps is None or step < steps:
+            try:
+                batch = next(it)
+            except StopIteration:
+                if self.persistent and steps is not None:
+                    raise ValueError(f"The generator ran out of data after {step} batches of an epoch of "
+                                     f"{steps} steps; make it loop, or lower steps_per_epoch") from None
+                return
+            xs, ys, sw = self._convert(batch)
+            yield xs, ys, sw, None, 0, xs[0].shape[0]
+            step += 1
+
+    def _convert(self, batch):
+        if self.with_targets:
+            if not isinstance(batch, tuple) or len(batch) not in (2, 3):
+                raise ValueError("A training/evaluation batch must be a tuple (x, y) or (x, y, sample_weight), "
+                                 f"got {type(batch).__name__}")
+            xs = data_adapter.prepare_inputs(self.model, batch[0])
+            n = xs[0].shape[0]
+            ys = data_adapter.prepare_targets(self.model, batch[1], n)
+            sw = data_adapter.sample_weights(self.model, ys, n, batch[2] if len(batch) == 3 else None,
+                                             self.class_weight)
+            return xs, ys, sw
+        x = batch[0] if isinstance(batch, tuple) else batch
+        return data_adapter.prepare_inputs(self.model, x), None, None
