@@ -1,5 +1,19 @@
 """Ready-made data sets returned as numpy arrays, like `keras.datasets`."""
 
-from . import fashion_mnist, mnist
+import importlib
 
-__all__ = ["fashion_mnist", "mnist"]
+from . import boston_housing, fashion_mnist, mnist
+
+__all__ = ["boston_housing", "fashion_mnist", "imdb", "mnist"]
+
+
+def __getattr__(name):
+    # imdb is imported on first use, not here: `python -m bigcore.datasets.imdb --convert`
+    # runs it as __main__, and runpy warns when the package has already imported it.
+    if name == "imdb":
+        return importlib.import_module(f"{__name__}.imdb")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -24,7 +24,10 @@ def render(model, line_length=None):
         return "".join(str(v)[:w - 1].ljust(w) for v, (_, w) in zip(values, cols)).rstrip()
 
     lines = [f'Model: "{model.name}"', "_" * width, row([c for c, _ in cols]), "=" * width]
-    entries = [(t.node.layer, t.node) for t in model._inputs] + [(n.layer, n) for n in model._nodes]
+    from bigcore.models.sequential import Sequential
+
+    inputs = [] if isinstance(model, Sequential) else [(t.node.layer, t.node) for t in model._inputs]
+    entries = inputs + [(n.layer, n) for n in model._nodes]  # Keras lists no InputLayer for Sequential
     seen = set()
     for layer, node in entries:
         out = node.outputs[0].shape if len(node.outputs) == 1 else [o.shape for o in node.outputs]

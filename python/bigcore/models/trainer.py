@@ -54,7 +54,8 @@ class Trainer:
         ids = self._program.output_ids
         masks = self._program.output_mask_ids
         native.set_losses([(ids[k], k, l.kind, self._outputs[k].shape[-1], float(w), l.from_logits,
-                            l.label_smoothing, masks[k]) for k, (l, w) in enumerate(zip(self._losses, weights))])
+                            l.label_smoothing, masks[k], l.native_param(self._outputs[k].shape))
+                           for k, (l, w) in enumerate(zip(self._losses, weights))])
         self._metrics = []
         if metrics is not None:
             per = metrics if isinstance(metrics, dict) or (len(self._outputs) > 1 and metrics and isinstance(metrics[0], (list, tuple))) else [metrics] * len(self._outputs)
@@ -62,8 +63,8 @@ class Trainer:
             for k, ms in enumerate(per):
                 for m in (ms or []) if isinstance(ms, (list, tuple)) else [ms]:
                     self._metrics.append((k, metrics_module.get(m, self._losses[k], self._outputs[k].shape[-1])))
-        native.set_metrics([(ids[k], k, m.kind, self._outputs[k].shape[-1], float(m.threshold), masks[k])
-                            for k, m in self._metrics])
+        native.set_metrics([(ids[k], k, m.kind, self._outputs[k].shape[-1], float(m.threshold), masks[k],
+                             m.native_args()) for k, m in self._metrics])
         native.set_optimizer(self.optimizer.slots, self.optimizer.slot_init)
         self._stats = np.zeros(native.stats_size, np.float64)
 
@@ -243,7 +244,15 @@ class Trainer:
         return outs[0] if self._single_output else outs
 
     def predict_on_batch(self, x):
-        return self.predict(x, batch_size=max(1, _num_rows(x)), verbose=0)
+        """One native call on one batch: the serving path (no callbacks, no batching loop)."""
+        self._build_from(x)
+        native = self._native().native
+        xs = data_adapter.prepare_inputs(self, x)
+        n = xs[0].shape[0]
+        outs = [np.empty((n,) + tuple(t.shape[1:]), np.float32) for t in self._outputs]
+        if n:
+            native.predict_step(xs, 0, n, outs)
+        return outs[0] if self._single_output else outs
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         self._build_from(x)
