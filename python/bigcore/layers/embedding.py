@@ -11,6 +11,8 @@ class Embedding(Layer):
         for name, v in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"Both `input_dim` and `output_dim` should be positive. Received {name}={v!r}")
+        if input_dim > 2 ** 24:  # ids travel as float32, exact up to 2**24
+            raise ValueError(f"Embedding supports input_dim up to 2**24 = 16777216. Received: input_dim={input_dim}")
         if embeddings_constraint is not None:
             raise ValueError("Embedding: embeddings_constraint is not supported yet")
         self.input_dim, self.output_dim = input_dim, output_dim

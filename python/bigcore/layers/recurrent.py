@@ -163,6 +163,9 @@ class Bidirectional(Layer):
         if merge_mode not in ("concat", "sum", "ave", "mul", None):
             raise ValueError(f"Invalid merge_mode: {merge_mode!r}. Merge mode should be one of "
                              "{'sum', 'mul', 'ave', 'concat', None}")
+        if layer.go_backwards:
+            raise ValueError("Bidirectional expects a layer with go_backwards=False (it makes the backward copy "
+                             "itself); as in Keras 3")
         kw.setdefault("name", f"bidirectional_{layer.name}")
         super().__init__(**kw)
         self.merge_mode = merge_mode
@@ -175,6 +178,7 @@ class Bidirectional(Layer):
         self.backward_layer = backward_layer
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = sub.return_sequences
+        # Keras re-reverses the backward sequence so both halves line up in input order
         self.backward_layer._output_in_input_order = self.backward_layer.return_sequences
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
         if weights is not None:
@@ -201,8 +205,9 @@ class Bidirectional(Layer):
 
     def compute_mask(self, inputs, masks):
         mask = masks[0] if self.return_sequences else None
-        n = (2 if self.merge_mode is None else 1) + (2 * self.forward_layer.n_states if self.return_state else 0)
-        return [mask] + [None] * (n - 1) if n > 1 else mask
+        outs = [mask] * (2 if self.merge_mode is None else 1)  # both sequences when not merged, as Keras
+        states = [None] * (2 * self.forward_layer.n_states if self.return_state else 0)
+        return outs + states if len(outs) + len(states) > 1 else mask
 
     def lower(self, prog, inputs, outputs):
         x_kt = prog.node.inputs[0]

@@ -1,0 +1,175 @@
+"""NumPy references (float64, one timestep at a time) for the sequence layers: LSTM, GRU,
+Bidirectional, Embedding and the merge layers, as Keras 3 computes them.
+
+Written to be read: each cell is the textbook formula over Keras's weight layout, and the time
+loop is keras/src/backend/*/rnn.py's masking rule spelled out.
+
+Layouts (Keras's, which bigcore shares):
+  LSTM kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,) or None; gate blocks i, f, c, o.
+  GRU (reset_after=True) kernel (D, 3U), recurrent_kernel (U, 3U), bias (2, 3U) or None
+      (row 0 the input bias, row 1 the recurrent bias); gate blocks z, r, h.
+Shapes: x (B, T, D), mask (B, T) of 0/1 or bools, outputs (B, T, U) or (B, U).
+
+Masking (Keras): at a masked step the states pass through unchanged and the output is the
+carried h (h of the last unmasked step, zeros before the first), or zeros when
+zero_output_for_mask (what Bidirectional sets on both directions when return_sequences).
+go_backwards processes t = T-1 .. 0 and returns the sequence in processing order; the final
+states are those after the last processed step.
+"""
+
+import numpy as np
+
+from reference import act_forward
+
+MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+
+def _f64(a):
+    return None if a is None else np.asarray(a, np.float64)
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def lstm_cell(x_t, states, kernel, recurrent_kernel, bias, activation="tanh", recurrent_activation="sigmoid"):
+    """x_t (B, D), states [h (B, U), c (B, U)] -> (h, [h, c])."""
+    h_prev, c_prev = states
+    U = h_prev.shape[-1]
+    z = x_t @ kernel + h_prev @ recurrent_kernel
+    if bias is not None:
+        z = z + bias
+    i = act_forward(z[:, :U], recurrent_activation)
+    f = act_forward(z[:, U:2 * U], recurrent_activation)
+    g = act_forward(z[:, 2 * U:3 * U], activation)
+    o = act_forward(z[:, 3 * U:], recurrent_activation)
+    c = f * c_prev + i * g
+    h = o * act_forward(c, activation)
+    return h, [h, c]
+
+
+def gru_cell(x_t, states, kernel, recurrent_kernel, bias, activation="tanh", recurrent_activation="sigmoid"):
+    """reset_after=True. x_t (B, D), states [h (B, U)] -> (h, [h])."""
+    (h_prev,) = states
+    U = h_prev.shape[-1]
+    xp = x_t @ kernel            # (B, 3U): x W for the z, r, h blocks
+    rp = h_prev @ recurrent_kernel  # (B, 3U): h_prev U for the same blocks
+    if bias is not None:
+        xp = xp + bias[0]
+        rp = rp + bias[1]
+    z = act_forward(xp[:, :U] + rp[:, :U], recurrent_activation)
+    r = act_forward(xp[:, U:2 * U] + rp[:, U:2 * U], recurrent_activation)
+    hh = act_forward(xp[:, 2 * U:] + r * rp[:, 2 * U:], activation)
+    h = z * h_prev + (1.0 - z) * hh
+    return h, [h]
+
+
+CELLS = {"lstm": (lstm_cell, 2), "gru": (gru_cell, 1)}
+
+
+# --------------------------------------------------------------------------- the time loop
+
+
+def rnn_forward(kind, x, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
+                recurrent_activation="sigmoid", return_sequences=False, return_state=False,
+                go_backwards=False, zero_output_for_mask=False):
+    """An LSTM ("lstm") or GRU ("gru") layer over x (B, T, D).
+
+    Returns y, or [y, *final_states] when return_state ([y, h, c] for LSTM, [y, h] for GRU).
+    y is (B, T, U) in processing order when return_sequences, else the last processed output (B, U).
+    """
+    cell, n_states = CELLS[kind]
+    x = _f64(x)
+    kernel, recurrent_kernel, bias = _f64(kernel), _f64(recurrent_kernel), _f64(bias)
+    B, T, _ = x.shape
+    U = recurrent_kernel.shape[0]
+    m = np.ones((B, T), bool) if mask is None else np.asarray(mask).astype(bool)
+    states = [np.zeros((B, U)) for _ in range(n_states)]
+    prev_out = np.zeros((B, U))
+    outs = []
+    order = range(T - 1, -1, -1) if go_backwards else range(T)
+    for t in order:
+        h, new_states = cell(x[:, t], states, kernel, recurrent_kernel, bias, activation, recurrent_activation)
+        keep = m[:, t][:, None]
+        states = [np.where(keep, n, s) for n, s in zip(new_states, states)]
+        out = np.where(keep, h, 0.0 if zero_output_for_mask else prev_out)
+        prev_out = np.where(keep, h, prev_out)
+        outs.append(out)
+    y = np.stack(outs, axis=1) if return_sequences else outs[-1]
+    return [y] + states if return_state else y
+
+
+def lstm_forward(x, kernel, recurrent_kernel, bias=None, **kw):
+    return rnn_forward("lstm", x, kernel, recurrent_kernel, bias, **kw)
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias=None, **kw):
+    return rnn_forward("gru", x, kernel, recurrent_kernel, bias, **kw)
+
+
+def merge(mode, a, b):
+    """Bidirectional's (and the merge layers') combination of two outputs."""
+    if mode == "concat":
+        return np.concatenate([a, b], axis=-1)
+    if mode == "sum":
+        return a + b
+    if mode == "ave":
+        return (a + b) / 2.0
+    if mode == "mul":
+        return a * b
+    raise ValueError(f"unknown merge mode {mode!r}")
+
+
+def bidirectional_forward(kind, x, forward_weights, backward_weights, mask=None, merge_mode="concat",
+                          return_sequences=False, return_state=False, go_backwards=False, **cell_kw):
+    """Keras's Bidirectional around an LSTM/GRU: a forward copy and a go_backwards copy.
+
+    *_weights: (kernel, recurrent_kernel, bias or None). The backward copy's sequence is flipped
+    back to input order when return_sequences; both copies zero their output at masked steps
+    when return_sequences. Returns the merged output ([fwd, bwd] for merge_mode None), followed by
+    the forward then the backward final states when return_state.
+    """
+    common = dict(mask=mask, return_sequences=return_sequences, return_state=True,
+                  zero_output_for_mask=return_sequences, **cell_kw)
+    fwd = rnn_forward(kind, x, *forward_weights, go_backwards=go_backwards, **common)
+    bwd = rnn_forward(kind, x, *backward_weights, go_backwards=not go_backwards, **common)
+    yf, yb = fwd[0], bwd[0]
+    if return_sequences:
+        yb = yb[:, ::-1]
+    out = [yf, yb] if merge_mode is None else [merge(merge_mode, yf, yb)]
+    if not return_state:
+        return out if merge_mode is None else out[0]
+    return out + fwd[1:] + bwd[1:]
+
+
+# --------------------------------------------------------------------------- embedding, dense
+
+
+def embedding_forward(ids, table, mask_zero=False):
+    """ids (B, T) ints -> (vectors (B, T, E), mask (B, T) bools or None)."""
+    ids = np.asarray(ids).astype(np.int64)
+    return _f64(table)[ids], (ids != 0) if mask_zero else None
+
+
+def dense_forward(x, kernel, bias=None, activation="linear"):
+    z = _f64(x) @ _f64(kernel)
+    if bias is not None:
+        z = z + _f64(bias)
+    return act_forward(z, activation)
+
+
+# --------------------------------------------------------------------------- masked losses
+
+
+def masked_mean(values, mask=None):
+    """Keras 3's sum_over_batch_size with a mask: sum(l * m) / sum(m) (0 when all masked)."""
+    values = np.asarray(values, np.float64)
+    if mask is None:
+        return float(values.mean())
+    m = np.asarray(mask, np.float64)
+    s = m.sum()
+    return float((values * m).sum() / s) if s else 0.0
+
+
+def mse_rows(y_true, y_pred):
+    """Per-row mean squared error over the last axis."""
+    return ((_f64(y_pred) - _f64(y_true)) ** 2).mean(-1)
