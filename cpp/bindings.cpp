@@ -127,7 +127,8 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<>())
       .def("add_tensor", &Program::add_tensor, py::arg("per_sample"), py::arg("is_input") = false)
       .def("add_param", &Program::add_param, py::arg("n"), py::arg("l1") = 0.0f,
-           py::arg("l2") = 0.0f, py::arg("trainable") = true)
+           py::arg("l2") = 0.0f, py::arg("trainable") = true, py::arg("max_norm") = 0.0f,
+           py::arg("rows") = 1)
       .def("add_dense", [](Program& p, int in, int out, size_t w, long b, int K, int N, int act) {
         if (K <= 0 || N <= 0) throw py::value_error("Dense needs positive sizes");
         p.add_op(std::make_unique<bc::DenseOp>(in, out, w, b, K, N, act));
@@ -191,6 +192,7 @@ PYBIND11_MODULE(_core, m) {
           s.C = t[3].cast<int>(); s.weight = t[4].cast<float>(); s.from_logits = t[5].cast<bool>();
           s.label_smoothing = t[6].cast<float>();
           s.mask = t.size() > 7 ? t[7].cast<int>() : -1;
+          s.param = t.size() > 8 ? t[8].cast<float>() : 0.0f;
           v.push_back(s);
         }
         p.set_losses(v);
@@ -200,8 +202,16 @@ PYBIND11_MODULE(_core, m) {
         for (const auto& t : specs) {
           bc::MetricSpec s;
           s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
-          s.C = t[3].cast<int>(); s.threshold = t[4].cast<float>();
+          s.C = t[3].cast<int>(); s.params.threshold = t[4].cast<float>();
           s.mask = t.size() > 5 ? t[5].cast<int>() : -1;
+          if (t.size() > 6) {  // {"k", "thresholds", "evenly", "from_logits", "class_id"}, each optional
+            py::dict a = t[6].cast<py::dict>();
+            if (a.contains("k")) s.params.k = a["k"].cast<int>();
+            if (a.contains("thresholds")) s.params.thresholds = a["thresholds"].cast<std::vector<float>>();
+            if (a.contains("evenly")) s.params.evenly = a["evenly"].cast<bool>();
+            if (a.contains("from_logits")) s.params.from_logits = a["from_logits"].cast<bool>();
+            if (a.contains("class_id")) s.params.class_id = a["class_id"].cast<int>();
+          }
           v.push_back(s);
         }
         p.set_metrics(v);
@@ -265,7 +275,7 @@ PYBIND11_MODULE(_core, m) {
   });
   // The batch loss of one loss kind on numpy arrays (losses.Loss.__call__), Keras-reduced.
   m.def("loss_value", [](py::array pred, py::array target, py::object sw, int kind, int C, bool from_logits,
-                         float label_smoothing) {
+                         float label_smoothing, float param) {
     size_t rows, trows;
     const float* p = f32(pred, "y_pred", &rows, static_cast<size_t>(C));
     const float* t = f32(target, "y_true", &trows);
@@ -281,9 +291,10 @@ PYBIND11_MODULE(_core, m) {
     }
     std::vector<float> grad(rows * C);
     double s = bc::loss_forward_backward(grad.data(), p, t, w, static_cast<int>(rows), C, kind, from_logits, -1,
-                                         label_smoothing, 1.0f);
+                                         label_smoothing, param, 1.0f);
     return rows ? s / rows : 0.0;
-  });
+  }, py::arg("y_pred"), py::arg("y_true"), py::arg("sample_weight"), py::arg("kind"), py::arg("C"),
+     py::arg("from_logits") = false, py::arg("label_smoothing") = 0.0f, py::arg("param") = 0.0f);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("set_num_threads expects n >= 1, got " + std::to_string(n));
     bc::set_num_threads(n);

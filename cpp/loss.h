@@ -1,28 +1,52 @@
 // Losses with their gradients, and the metrics counted natively per batch.
 #pragma once
 #include <cstddef>
+#include <vector>
 
 namespace bc {
 
 // Ids shared with Python (losses.py / metrics.py mirror them).
-enum LossKind : int { LOSS_MSE = 0, LOSS_MAE = 1, LOSS_BCE = 2, LOSS_CCE = 3, LOSS_SPARSE_CCE = 4 };
+enum LossKind : int {
+  LOSS_MSE = 0, LOSS_MAE = 1, LOSS_BCE = 2, LOSS_CCE = 3, LOSS_SPARSE_CCE = 4,
+  LOSS_HUBER = 5, LOSS_KLD = 6, LOSS_HINGE = 7, LOSS_SQUARED_HINGE = 8, LOSS_COSINE = 9
+};
 enum MetricKind : int {
-  MET_SPARSE_CAT_ACC = 0, MET_CAT_ACC = 1, MET_BIN_ACC = 2, MET_MSE = 3, MET_MAE = 4
+  MET_SPARSE_CAT_ACC = 0, MET_CAT_ACC = 1, MET_BIN_ACC = 2, MET_MSE = 3, MET_MAE = 4,
+  MET_TOP_K = 5, MET_SPARSE_TOP_K = 6,
+  MET_CONFUSION = 7  // tp, fp, tn, fn at each threshold (Precision, Recall, AUC)
 };
 
 // pred (rows, C), target (rows, C) or (rows) class ids for sparse -> dpred (rows, C).
 // Returns the summed per-row loss; the reduction is Keras's: mean over the last axis
-// (MSE/MAE/BCE), then the caller divides by rows. dpred gets d(scale * sum)/dpred.
+// (MSE/MAE/BCE/Huber/hinges), sum over it (CCE/KLD/cosine), then the caller divides by rows.
+// dpred gets d(scale * sum)/dpred.
 // fused_act: the activation that produced pred (ACT_SOFTMAX/ACT_SIGMOID) when the loss may
 // write dL/dz for the pre-activation z instead (then dpred receives dz); -1 otherwise.
-// sample_weight (rows) may be null.
+// param: the loss's own number (Huber's delta); sample_weight (rows) may be null.
 double loss_forward_backward(float* dpred, const float* pred, const float* target,
                              const float* sample_weight, int rows, int C, int kind,
-                             bool from_logits, int fused_act, float label_smoothing, float scale);
+                             bool from_logits, int fused_act, float label_smoothing, float param,
+                             float scale);
 
-// Adds this batch's numerator to *sum and denominator to *count; row_weight (rows) may be
-// null (Keras weights metrics by the mask of masked timesteps).
+// What a metric needs beyond its kind.
+struct MetricParams {
+  float threshold = 0.5f;         // binary accuracy
+  int k = 5;                      // top-k accuracies
+  std::vector<float> thresholds;  // confusion counts, ascending
+  bool evenly = false;            // thresholds are i / (n - 1) (ends may be nudged by epsilon):
+                                  // Keras then buckets predictions instead of comparing
+  bool from_logits = false;       // confusion counts of sigmoid(pred)
+  int class_id = -1;              // confusion counts of one column only
+};
+
+// Values metric_update adds per batch: (sum, count), or 4 per threshold for MET_CONFUSION.
+size_t metric_width(int kind, const MetricParams& p);
+
+// Adds this batch's counts to out[0 .. metric_width); row_weight (rows) may be null (Keras
+// weights metrics by the mask of masked timesteps).
+// Sum metrics: out = (weighted sum of the per-row values, sum of row weights).
+// MET_CONFUSION: out = (tp[T], fp[T], tn[T], fn[T]), each value of a row weighted by its row.
 void metric_update(const float* pred, const float* target, const float* row_weight, int rows,
-                   int C, int kind, float threshold, double* sum, double* count);
+                   int C, int kind, const MetricParams& p, double* out);
 
 }  // namespace bc

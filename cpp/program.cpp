@@ -27,10 +27,12 @@ int Program::add_tensor(size_t per_sample, bool is_input) {
   return static_cast<int>(tensors_.size()) - 1;
 }
 
-size_t Program::add_param(size_t n, float l1, float l2, bool trainable) {
+size_t Program::add_param(size_t n, float l1, float l2, bool trainable, float max_norm, size_t rows) {
   BC_CHECK(!finalized_, "parameters cannot be added after finalize()");
+  BC_CHECK(rows > 0 && n % rows == 0, "a constrained parameter's rows must divide its size");
+  BC_CHECK(max_norm >= 0.0f, "max_norm must be >= 0");
   size_t off = (param_count_ + kAlign - 1) / kAlign * kAlign;
-  segs_.push_back({off, n, l1, l2, trainable});
+  segs_.push_back({off, n, l1, l2, trainable, max_norm, rows});
   param_count_ = off + n;
   return off;
 }
@@ -74,8 +76,24 @@ void Program::set_metrics(const std::vector<MetricSpec>& m) {
   for (const auto& s : m) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
+    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_CONFUSION, "unknown metric kind " + std::to_string(s.kind));
+    const auto& th = s.params.thresholds;
+    if (s.kind == MET_TOP_K || s.kind == MET_SPARSE_TOP_K)
+      BC_CHECK(s.params.k >= 1, "top-k accuracy needs k >= 1, got " + std::to_string(s.params.k));
+    if (s.kind == MET_CONFUSION) {
+      BC_CHECK(!th.empty() && (!s.params.evenly || th.size() >= 2), "confusion counts need thresholds");
+      BC_CHECK(!s.params.evenly || std::is_sorted(th.begin(), th.end()), "evenly spaced thresholds must be ascending");
+      BC_CHECK(s.params.class_id < s.C, "class_id " + std::to_string(s.params.class_id) +
+                                            " is out of range for an output of width " + std::to_string(s.C));
+    }
   }
   metrics_ = m;
+}
+
+size_t Program::stats_size() const {
+  size_t n = 1;
+  for (const auto& s : metrics_) n += metric_width(s.kind, s.params);
+  return n;
 }
 
 void Program::set_optimizer(const OptimArgs& /*base*/, int slots, float slot_init) {
@@ -244,7 +262,7 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
     }
     double s = loss_forward_backward(dst, tensors_[l.tensor].val.data(), targets_[l.target].data(), sw,
                                      rows, l.C, l.kind, l.from_logits, l.fused_act,
-                                     l.label_smoothing, denom > 0 ? l.weight / denom : 0.0f);
+                                     l.label_smoothing, l.param, denom > 0 ? l.weight / denom : 0.0f);
     if (add) {
       float* g = tensors_[l.tensor].grad.data();
       for (size_t i = 0; i < loss_scratch_.size(); ++i) g[i] += loss_scratch_[i];
@@ -324,18 +342,44 @@ void Program::update(const OptimArgs& a) {
   }
 }
 
+// Keras MaxNorm(axis=0): w (rows, cols) column j scaled by clip(norm_j, 0, max) / (eps + norm_j).
+void Program::apply_constraints() {
+  for (const auto& s : segs_) {
+    if (!s.trainable || s.max_norm <= 0.0f) continue;
+    float* w = params_.data() + s.offset;
+    const size_t cols = s.size / s.rows;
+    std::vector<double> norm(cols, 0.0);
+    for (size_t i = 0; i < s.rows; ++i)
+      for (size_t j = 0; j < cols; ++j) norm[j] += static_cast<double>(w[i * cols + j]) * w[i * cols + j];
+    std::vector<float> scale(cols);
+    for (size_t j = 0; j < cols; ++j) {
+      float n = static_cast<float>(std::sqrt(norm[j]));
+      scale[j] = std::min(n, s.max_norm) / (1e-7f + n);
+    }
+    for (size_t i = 0; i < s.rows; ++i)
+      for (size_t j = 0; j < cols; ++j) w[i * cols + j] *= scale[j];
+  }
+}
+
+// stats[1..]: each metric's metric_width() values, in order.
 void Program::count_metrics(const BatchData& d, double* stats) {
-  for (size_t m = 0; m < metrics_.size(); ++m) {
-    const auto& s = metrics_[m];
+  double* out = stats + 1;
+  for (const auto& s : metrics_) {
     BC_CHECK(s.target >= 0 && static_cast<size_t>(s.target) < targets_.size(),
              "a metric names a target array that was not given");
-    const int rows = d.count * static_cast<int>(tensors_[s.tensor].per_sample / s.C);
-    stats[1 + 2 * m] = 0.0;
-    stats[2 + 2 * m] = 0.0;
+    const size_t ps = tensors_[s.tensor].per_sample;
+    const bool sparse = s.kind == MET_SPARSE_CAT_ACC || s.kind == MET_SPARSE_TOP_K;
+    const size_t want = sparse ? ps / s.C : ps;
+    BC_CHECK(d.y_width[s.target] == want, std::string(sparse ? "a sparse" : "a") + " metric expects targets of width " +
+                                              std::to_string(want) + ", got " + std::to_string(d.y_width[s.target]));
+    const int rows = d.count * static_cast<int>(ps / s.C);
+    const size_t width = metric_width(s.kind, s.params);
+    std::fill(out, out + width, 0.0);
     double unused;
     const float* w = row_weights(d, s.tensor, s.C, s.mask, false, &unused);
     metric_update(tensors_[s.tensor].val.data(), targets_[s.target].data(), w, rows, s.C, s.kind,
-                  s.threshold, &stats[1 + 2 * m], &stats[2 + 2 * m]);
+                  s.params, out);
+    out += width;
   }
 }
 
@@ -357,6 +401,7 @@ void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, 
   count_metrics(d, stats);
   backward();
   update(a);
+  apply_constraints();
 }
 
 void Program::evaluate_step(const BatchData& d, double* stats) {

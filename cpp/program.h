@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu.h"
+#include "loss.h"
 #include "op.h"
 
 namespace bc {
@@ -15,12 +16,15 @@ struct Segment {
   size_t offset = 0, size = 0;
   float l1 = 0.0f, l2 = 0.0f;
   bool trainable = true;
+  float max_norm = 0.0f;  // Keras MaxNorm(axis=0) after each update (0: none)
+  size_t rows = 1;        // the norms run over the first axis: (rows, size / rows)
 };
 
 struct LossSpec {
   int tensor = 0, target = 0, kind = 0;  // target: index into the batch's target arrays
   int C = 1;                             // width of the last axis
   float weight = 1.0f, label_smoothing = 0.0f;
+  float param = 0.0f;                    // the loss's own number (Huber's delta)
   bool from_logits = false;
   int mask = -1;                         // a (B, T) mask tensor: masked rows do not count
   int fused_act = -1;                    // set by plan()
@@ -28,7 +32,7 @@ struct LossSpec {
 
 struct MetricSpec {
   int tensor = 0, target = 0, kind = 0, C = 1, mask = -1;
-  float threshold = 0.5f;
+  MetricParams params;  // threshold, k, thresholds, ... (loss.h)
 };
 
 // A batch as raw pointers into caller-owned arrays (validated by the binding).
@@ -47,7 +51,8 @@ class Program {
  public:
   // -- building --
   int add_tensor(size_t per_sample, bool is_input);
-  size_t add_param(size_t n, float l1, float l2, bool trainable);  // returns the arena offset
+  // Returns the arena offset. max_norm > 0 constrains each column of (rows, n / rows).
+  size_t add_param(size_t n, float l1, float l2, bool trainable, float max_norm = 0.0f, size_t rows = 1);
   void add_op(std::unique_ptr<Op> op);
   void set_inputs(const std::vector<int>& t);
   void set_outputs(const std::vector<int>& t);
@@ -59,7 +64,7 @@ class Program {
   void set_optimizer(const OptimArgs& base, int slots, float slot_init);
 
   // -- running (each takes the program's lock) --
-  // stats out: [loss incl. regularization, then (sum, count) per metric]
+  // stats out: [loss incl. regularization, then metric_width() values per metric]
   void train_step(const BatchData& d, const OptimArgs& step, uint64_t seed, uint64_t step_id,
                   double* stats);
   void evaluate_step(const BatchData& d, double* stats);  // same stats layout, no update
@@ -75,7 +80,7 @@ class Program {
   const std::vector<int>& outputs() const { return outputs_; }
   size_t per_sample(int t) const { return tensors_.at(t).per_sample; }
   int n_tensors() const { return static_cast<int>(tensors_.size()); }
-  size_t stats_size() const { return 1 + 2 * metrics_.size(); }
+  size_t stats_size() const;
   double regularization_loss();
 
  private:
@@ -86,6 +91,7 @@ class Program {
   double compute_losses(const BatchData& d, bool want_grad);
   void backward();
   void update(const OptimArgs& step);
+  void apply_constraints();
   void count_metrics(const BatchData& d, double* stats);
   void plan();
 

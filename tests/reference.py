@@ -351,3 +351,170 @@ def numerical_grad(f, x, h=1e-6):
 def assert_grad_close(f, x, analytic, rtol=1e-6, atol=1e-8, h=1e-6):
     """Checks an analytic gradient of f at x against central differences."""
     np.testing.assert_allclose(analytic, numerical_grad(f, x, h), rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------------- more losses
+# Keras 3's Huber, KLDivergence, Hinge, SquaredHinge and CosineSimilarity (keras/src/losses/losses.py),
+# reduced like the losses above: a value per row, then the mean over all rows.
+
+MORE_LOSSES = ("huber", "kl_divergence", "hinge", "squared_hinge", "cosine_similarity")
+
+
+def hinge_labels(y_true):
+    """Keras's convert_binary_labels_to_hinge: if *every* label of the batch is 0 or 1, map to -1/1."""
+    t = np.asarray(y_true, np.float64)
+    return 2.0 * t - 1.0 if np.all((t == 0) | (t == 1)) else t
+
+
+def _more_row_loss_and_grad(kind, t, p, delta):
+    """Per-row loss (rows,) and dl/dp (rows, C) for t, p of shape (rows, C)."""
+    C = p.shape[-1]
+    if kind == "huber":
+        e = p - t
+        quad = np.abs(e) <= delta
+        l = np.where(quad, 0.5 * e * e, delta * np.abs(e) - 0.5 * delta * delta)
+        return l.mean(-1), np.where(quad, e, delta * np.sign(e)) / C
+    if kind == "kl_divergence":
+        tc, pc = np.clip(t, EPSILON, 1.0), np.clip(p, EPSILON, 1.0)
+        inside = (p >= EPSILON) & (p <= 1.0)  # the clip passes its gradient at the bounds
+        return (tc * np.log(tc / pc)).sum(-1), np.where(inside, -tc / pc, 0.0)
+    if kind in ("hinge", "squared_hinge"):
+        m = np.maximum(1.0 - t * p, 0.0)  # t already in -1/1 form
+        if kind == "hinge":
+            return m.mean(-1), np.where(m > 0, -t, 0.0) / C
+        return (m * m).mean(-1), -2.0 * m * t / C
+    if kind == "cosine_similarity":
+        # normalize(x) = x * min(1 / |x|, 1 / eps)
+        rt = np.minimum(1.0 / np.sqrt((t * t).sum(-1, keepdims=True)), 1.0 / EPSILON)
+        inv = 1.0 / np.sqrt((p * p).sum(-1, keepdims=True))
+        rp = np.minimum(inv, 1.0 / EPSILON)
+        dot = (t * p).sum(-1, keepdims=True)
+        g = np.where(inv < 1.0 / EPSILON, -rt * rp * (t - dot * rp * rp * p), -rt * rp * t)
+        return -(dot * rt * rp)[:, 0], g
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def more_loss_and_grad(kind, y_true, y_pred, delta=1.0, sample_weight=None):
+    """Like loss_and_grad, for MORE_LOSSES: (batch loss, dloss/dy_pred)."""
+    p = np.asarray(y_pred, np.float64)
+    C = p.shape[-1]
+    t = np.asarray(y_true, np.float64)
+    if kind in ("hinge", "squared_hinge"):
+        t = hinge_labels(t)
+    p2, t2 = p.reshape(-1, C), t.reshape(-1, C)
+    rows = p2.shape[0]
+    l, g = _more_row_loss_and_grad(kind, t2, p2, delta)
+    w = np.ones(rows)
+    if sample_weight is not None:
+        w = np.repeat(np.asarray(sample_weight, np.float64), rows // np.shape(sample_weight)[0])
+    return float((w * l).sum() / rows), (g * w[:, None] / rows).reshape(p.shape)
+
+
+# --------------------------------------------------------------------------- more metrics
+
+
+def top_k_accuracy(y_true, y_pred, k=5, sparse=False):
+    """Keras's (sparse_)top_k_categorical_accuracy, averaged over all rows: a hit when fewer than k
+    scores are strictly above the target's (ties count as hits)."""
+    p = np.asarray(y_pred, np.float64)
+    C = p.shape[-1]
+    p = p.reshape(-1, C)
+    target = np.asarray(y_true).reshape(-1) if sparse else np.asarray(y_true).reshape(-1, C).argmax(-1)
+    target = target.astype(np.int64)
+    score = p[np.arange(len(p)), target]
+    return float(((p > score[:, None]).sum(-1) < k).mean())
+
+
+def confusion_counts(y_true, y_pred, thresholds):
+    """(tp, fp, tn, fn) per threshold over every value, a prediction positive where
+    float32(pred) > float32(threshold) (Keras's variables are float32), a label where nonzero."""
+    p = np.asarray(y_pred, np.float32).reshape(-1)
+    label = np.asarray(y_true).reshape(-1) != 0
+    th = np.asarray(thresholds, np.float32)
+    pos = p[None, :] > th[:, None]
+    tp = (pos & label).sum(1)
+    fp = (pos & ~label).sum(1)
+    return (tp.astype(np.float64), fp.astype(np.float64),
+            (~pos & ~label).sum(1).astype(np.float64), (~pos & label).sum(1).astype(np.float64))
+
+
+def auc_thresholds(num_thresholds):
+    """Keras's AUC thresholds: num_thresholds - 2 evenly spaced in (0, 1) and the ends -eps, 1 + eps."""
+    inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+    return [-EPSILON] + inner + [1.0 + EPSILON]
+
+
+def _ratio(a, b):
+    a, b = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
+    out = np.zeros(a.shape)
+    np.divide(a, b, out=out, where=b != 0)
+    return out
+
+
+def auc_from_counts(tp, fp, tn, fn, curve="ROC", summation_method="interpolation"):
+    """Keras's AUC.result() from counts at ascending thresholds, term for term."""
+    if curve == "PR" and summation_method == "interpolation":
+        dtp = tp[:-1] - tp[1:]
+        p = tp + fp
+        dp = p[:-1] - p[1:]
+        slope = _ratio(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - slope * p[1:]
+        safe = np.where((p[:-1] > 0) & (p[1:] > 0), _ratio(p[:-1], np.maximum(p[1:], 0)), 1.0)
+        return float(_ratio(slope * (dtp + intercept * np.log(safe)), np.maximum(tp[1:] + fn[1:], 0)).sum())
+    recall = _ratio(tp, tp + fn)
+    if curve == "ROC":
+        x, y = _ratio(fp, fp + tn), recall
+    elif curve == "PR":
+        x, y = recall, _ratio(tp, tp + fp)
+    else:  # PRGAIN
+        scale = _ratio(tp + fn, tn + fp)
+        x = np.maximum(np.where(tp == 0, 0.0, 1.0 - scale * _ratio(fn, tp)), 0.0)
+        y = np.where(tp == 0, 1.0, 1.0 - scale * _ratio(fp, tp))
+    heights = {"interpolation": (y[:-1] + y[1:]) / 2.0, "minoring": np.minimum(y[:-1], y[1:]),
+               "majoring": np.maximum(y[:-1], y[1:])}[summation_method]
+    return float(((x[:-1] - x[1:]) * heights).sum())
+
+
+def roc_auc_exact(y_true, y_score):
+    """The exact ROC AUC (Mann-Whitney: the chance a positive outscores a negative, ties half)."""
+    s = np.asarray(y_score, np.float64).reshape(-1)
+    label = np.asarray(y_true).reshape(-1) != 0
+    pos, neg = s[label], s[~label]
+    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum())
+                 / (len(pos) * len(neg)))
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def schedule_value(kind, step, **kw):
+    """Keras's learning-rate schedules, written from their docstring formulas."""
+    if kind == "ExponentialDecay":
+        p = step / kw["decay_steps"]
+        p = np.floor(p) if kw.get("staircase") else p
+        return kw["initial_learning_rate"] * kw["decay_rate"] ** p
+    if kind == "InverseTimeDecay":
+        p = step / kw["decay_steps"]
+        p = np.floor(p) if kw.get("staircase") else p
+        return kw["initial_learning_rate"] / (1 + kw["decay_rate"] * p)
+    if kind == "PiecewiseConstantDecay":
+        b, v = kw["boundaries"], kw["values"]
+        return v[int(np.searchsorted(b, step, side="left"))]  # values[i] for b[i-1] < step <= b[i]
+    if kind == "PolynomialDecay":
+        lr0, end, power, ds = (kw["initial_learning_rate"], kw.get("end_learning_rate", 1e-4),
+                               kw.get("power", 1.0), kw["decay_steps"])
+        if kw.get("cycle"):
+            ds = ds * max(1.0, np.ceil(step / ds))
+        else:
+            step = min(step, ds)
+        return (lr0 - end) * (1 - step / ds) ** power + end
+    if kind == "CosineDecay":
+        lr0, ds, alpha = kw["initial_learning_rate"], kw["decay_steps"], kw.get("alpha", 0.0)
+        target, ws = kw.get("warmup_target"), kw.get("warmup_steps", 0)
+        if target is None:
+            target, ws = lr0, 0
+        elif step < ws:
+            return lr0 + (target - lr0) * step / ws
+        s = min(step - ws, ds)
+        return target * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * s / ds)) + alpha)
+    raise ValueError(kind)

@@ -6,6 +6,7 @@ precomputes, per hook, the bound methods of the callbacks that override it and c
 """
 
 import csv
+import itertools
 import math
 import numbers
 import os
@@ -384,6 +385,28 @@ _DOWN = ("loss", "error", "mse", "mae", "mape", "msle", "crossentropy", "hinge",
          "poisson", "logcosh", "huber", "false_positives", "false_negatives")
 
 
+def _monitor_sign(monitor, mode, model, who):
+    """+1 when lower `monitor` values are better, -1 when higher are (mode 'auto': from the name,
+    or the direction of the model's metric of that name)."""
+    if mode != "auto":
+        return 1 if mode == "min" else -1
+    name = monitor.removeprefix("val_")
+    if name == "loss" or name.endswith("_loss"):
+        return 1
+    metrics = list(getattr(model, "metrics", None) or ())
+    metrics += [m[-1] if isinstance(m, tuple) else m for m in getattr(model, "_metrics", None) or ()]
+    for m in metrics:
+        if getattr(m, "name", None) == name and hasattr(m, "_direction"):
+            return -1 if m._direction == "up" else 1
+    if any(s in name for s in _UP):
+        return -1
+    if any(s in name for s in _DOWN):
+        return 1
+    raise ValueError(
+        f"{who} cannot tell whether monitor={monitor!r} should be minimized or "
+        "maximized. Pass mode='min' or mode='max'.")
+
+
 class EarlyStopping(Callback):
     """Stops training when `monitor` has not improved by `min_delta` for `patience` epochs."""
 
@@ -405,21 +428,7 @@ class EarlyStopping(Callback):
         self.on_train_begin()
 
     def _direction(self):
-        if self.mode != "auto":
-            return 1 if self.mode == "min" else -1
-        name = self.monitor.removeprefix("val_")
-        if name == "loss" or name.endswith("_loss"):
-            return 1
-        for m in getattr(self.model, "metrics", None) or ():
-            if getattr(m, "name", None) == name and hasattr(m, "_direction"):
-                return -1 if m._direction == "up" else 1
-        if any(s in name for s in _UP):
-            return -1
-        if any(s in name for s in _DOWN):
-            return 1
-        raise ValueError(
-            f"EarlyStopping cannot tell whether monitor={self.monitor!r} should be minimized or "
-            "maximized. Pass mode='min' or mode='max'.")
+        return _monitor_sign(self.monitor, self.mode, self.model, "EarlyStopping")
 
     def _improves(self, value, reference):
         # min: value < reference - min_delta; max: value > reference + min_delta.
@@ -581,3 +590,312 @@ def _csv_value(v):
     if isinstance(v, np.ndarray) and v.ndim > 0 or isinstance(v, (list, tuple)):
         return f'"[{", ".join(map(str, np.ravel(v)))}]"'
     return v
+
+
+# --- checkpoints, learning-rate plateaus, TensorBoard -------------------------------------------
+
+def _is_scalar(v):
+    return isinstance(v, numbers.Real) or (isinstance(v, np.ndarray) and v.ndim == 0)
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (`.bigcore`) or its weights (`.weights.safetensors`) every epoch or every
+    `save_freq` batches; `filepath` may hold `{epoch:02d}`, `{batch}` and log keys (`{val_loss:.2f}`).
+    With save_best_only, only when `monitor` improves on the best value so far."""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        from bigcore import saving
+
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"ModelCheckpoint mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
+            mode = "auto"
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
+                                     or save_freq <= 0):
+            raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are 'epoch' or "
+                             "a positive integer")
+        self.filepath = os.fspath(filepath)
+        suffix = saving.WEIGHTS_SUFFIX if save_weights_only else saving.MODEL_SUFFIX
+        if not self.filepath.endswith(suffix):
+            what = "save_weights_only=True" if save_weights_only else "save_weights_only=False"
+            raise ValueError(f"With {what}, the filepath given to ModelCheckpoint must end in `{suffix}`. "
+                             f"Received: filepath={self.filepath}")
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.mode = mode
+        self.save_freq = save_freq
+        self.best = initial_value_threshold
+        self.sign = None  # +1: lower is better; set when first needed (the model knows its metrics)
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._current_epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._should_save_on_batch(batch):
+            self._save_model(self._current_epoch, batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save_model(epoch, None, logs)
+
+    def _should_save_on_batch(self, batch):
+        if self.save_freq == "epoch":
+            return False
+        # batch restarts at 0 each epoch
+        added = batch + 1 if batch <= self._last_batch_seen else batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += added
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def _get_file_path(self, epoch, batch, logs):
+        try:
+            if batch is None or "batch" in logs:
+                return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
+        except KeyError as e:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {e}') from None
+
+    def _save_model(self, epoch, batch, logs):
+        logs = logs or {}
+        path = self._get_file_path(epoch, batch, logs)
+        if os.path.isdir(path):
+            raise OSError("Please specify a non-directory filepath for ModelCheckpoint. Filepath used is "
+                          f"an existing directory: {path}")
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"Can save best model only with {self.monitor} available, skipping.",
+                              stacklevel=2)
+                return
+            if not _is_scalar(current):
+                warnings.warn("Can save best model only when `monitor` is a scalar value. Received: "
+                              f"{current}. Falling back to `save_best_only=False`.", stacklevel=2)
+            else:
+                current = float(current)
+                if self.sign is None:
+                    self.sign = _monitor_sign(self.monitor, self.mode, self.model, "ModelCheckpoint")
+                if self.best is not None and not self.sign * (current - self.best) < 0:
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                    return
+                if self.verbose > 0:
+                    best = "inf" if self.best is None and self.sign > 0 else (
+                        "-inf" if self.best is None else f"{self.best:.5f}")
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                          f"saving model to {path}")
+                self.best = current
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        self._write(path)
+
+    def _write(self, path):
+        from bigcore import saving
+
+        dirname = os.path.dirname(path)
+        if dirname:
+            os.makedirs(dirname, exist_ok=True)
+        if self.save_weights_only:
+            saving.save_weights(self.model, path, overwrite=True)
+        else:
+            saving.save_model(self.model, path, overwrite=True)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by `factor` when `monitor` has not improved by `min_delta` for
+    `patience` epochs; then waits `cooldown` epochs; never goes below `min_lr`."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__()
+        if kwargs:
+            raise TypeError(f"Unrecognized arguments for ReduceLROnPlateau: {sorted(kwargs)}")
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"Learning rate reduction mode {mode} is unknown, fallback to auto mode.",
+                          stacklevel=2)
+            mode = "auto"
+        self.monitor = monitor
+        self.factor = factor
+        self.patience = patience
+        self.verbose = verbose
+        self.mode = mode
+        self.min_delta = abs(min_delta)
+        self.cooldown = cooldown
+        self.min_lr = min_lr
+        self.sign = None
+        self._reset()
+
+    def _reset(self):
+        self.best = None
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def _learning_rate(self):
+        opt = self.model.optimizer
+        lr = getattr(opt, "_learning_rate", opt.learning_rate)  # the schedule itself, if there is one
+        if not _is_scalar(lr):
+            raise TypeError(
+                "ReduceLROnPlateau: this optimizer was created with a learning-rate schedule "
+                f"({type(lr).__name__}) as its `learning_rate`, hence its learning rate is not settable. "
+                "Instantiate the optimizer with a float `learning_rate` to use ReduceLROnPlateau.")
+        return float(lr)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        old_lr = self._learning_rate()
+        logs["learning_rate"] = old_lr
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is "
+                          f"not available. Available metrics are: {','.join(logs)}.", stacklevel=2)
+            return
+        current = float(current)
+        if self.sign is None:
+            self.sign = _monitor_sign(self.monitor, self.mode, self.model, "ReduceLROnPlateau")
+        if self.best is None:
+            self.best = math.inf * self.sign
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.sign * (current - self.best) < -self.min_delta:
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                # Keras keeps the rate in float32: compare in that precision
+                if old_lr > float(np.float32(self.min_lr)):
+                    new_lr = max(old_lr * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new_lr
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+_WRITER_IDS = itertools.count()
+_TENSORBOARD_HINT = "pip install tensorboardX  (or: pip install 'bigcore[tensorboard]')"
+
+
+class TensorBoard(Callback):
+    """Writes TensorBoard event files through tensorboardX: `log_dir/train` and
+    `log_dir/validation`, scalars `epoch_<name>` per epoch (step = epoch) and, with update_freq
+    'batch' or N, `batch_<name>` every N batches (step = global batch count); weight histograms
+    every `histogram_freq` epochs; with write_graph, the model's JSON config as the text summary
+    'keras', as Keras writes it."""
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=False, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0,
+                 embeddings_freq=0, embeddings_metadata=None):
+        super().__init__()
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as e:
+            raise ImportError(f"TensorBoard needs the tensorboardX package: {_TENSORBOARD_HINT}") from e
+        for name, value, default in (("write_images", write_images, False), ("profile_batch", profile_batch, 0),
+                                     ("embeddings_freq", embeddings_freq, 0),
+                                     ("embeddings_metadata", embeddings_metadata, None)):
+            if value != default:
+                raise ValueError(f"TensorBoard: {name} is not supported by bigcore. Received: {name}={value!r}")
+        if update_freq == "batch":
+            update_freq = 1
+        if update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(update_freq, int)
+                                       or update_freq <= 0):
+            raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive integer. "
+                             f"Received: update_freq={update_freq!r}")
+        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) or histogram_freq < 0:
+            raise ValueError(f"TensorBoard: histogram_freq must be a non-negative integer. "
+                             f"Received: histogram_freq={histogram_freq!r}")
+        self._SummaryWriter = SummaryWriter
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = update_freq
+        self._train_writer = self._val_writer = None
+        self._global_train_batch = 0
+
+    def on_train_begin(self, logs=None):
+        self._close()
+        # tensorboardX names a file by time (in seconds) and host: a second fit within the same
+        # second would overwrite the first one's file without a suffix of its own
+        suffix = f".{os.getpid()}.{next(_WRITER_IDS)}"
+        self._train_writer = self._SummaryWriter(os.path.join(self.log_dir, "train"), filename_suffix=suffix)
+        self._val_writer = self._SummaryWriter(os.path.join(self.log_dir, "validation"), filename_suffix=suffix)
+        self._global_train_batch = 0
+        if self.write_graph and self.model is not None:
+            from bigcore import saving
+
+            self._train_writer.add_text("keras", saving.model_to_json(self.model), 0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._epoch_batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._global_train_batch += 1
+        self._epoch_batches = getattr(self, "_epoch_batches", 0) + 1
+        if self.update_freq == "epoch" or self._global_train_batch % self.update_freq:
+            return
+        for name, value in (logs or {}).items():
+            if _is_scalar(value):
+                self._train_writer.add_scalar("batch_" + name, float(value), self._global_train_batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        lr = self._learning_rate()
+        if lr is not None:
+            train["learning_rate"] = lr
+        if self.write_steps_per_second:
+            elapsed = time.perf_counter() - getattr(self, "_epoch_start", time.perf_counter())
+            train["steps_per_second"] = self._epoch_batches / elapsed if elapsed > 0 else 0.0
+        for writer, values in ((self._train_writer, train), (self._val_writer, val)):
+            for name, value in values.items():
+                if _is_scalar(value):
+                    writer.add_scalar("epoch_" + name, float(value), epoch)
+        iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
+        if val and iterations is not None:
+            for name, value in val.items():
+                if _is_scalar(value):
+                    self._val_writer.add_scalar(f"evaluation_{name}_vs_iterations", float(value), int(iterations))
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            for w in getattr(self.model, "weights", ()):
+                self._train_writer.add_histogram(getattr(w, "name", "weight"), np.asarray(w, np.float32), epoch)
+        self._train_writer.flush()
+        self._val_writer.flush()
+
+    def _learning_rate(self):
+        opt = getattr(self.model, "optimizer", None)
+        lr = getattr(opt, "learning_rate", None)
+        if lr is None:
+            return None
+        if callable(lr):
+            lr = lr(getattr(opt, "iterations", 0))
+        return float(lr) if _is_scalar(lr) else None
+
+    def on_train_end(self, logs=None):
+        self._close()
+
+    def _close(self):
+        for w in (self._train_writer, self._val_writer):
+            if w is not None:
+                w.close()
+        self._train_writer = self._val_writer = None

@@ -1,9 +1,12 @@
 """Losses (Keras names and reductions); the training step computes them natively (cpp/loss.cpp)."""
 
+import re
+
 import numpy as np
 
 # Native ids (cpp/loss.h: LossKind)
 MSE, MAE, BCE, CCE, SPARSE_CCE = 0, 1, 2, 3, 4
+HUBER, KLD, HINGE, SQUARED_HINGE, COSINE = 5, 6, 7, 8, 9
 
 
 class Loss:
@@ -25,6 +28,11 @@ class Loss:
     def from_config(cls, config):
         return cls(**config)
 
+    def native_param(self, output_shape):
+        """The loss's own number for the native kernel (Huber's delta), after checking that the
+        loss fits an output of this shape."""
+        return 0.0
+
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The batch loss on numpy arrays, computed by the same native kernel as training."""
         from bigcore._native import _core
@@ -38,7 +46,7 @@ class Loss:
             sw = np.asarray(sample_weight, np.float32).reshape(-1)
             sw = np.ascontiguousarray(np.repeat(sw, rows // max(1, sw.size)))
         return _core.loss_value(np.ascontiguousarray(y_pred.reshape(rows, C)), y_true, sw, self.kind, C,
-                                self.from_logits, self.label_smoothing)
+                                self.from_logits, self.label_smoothing, self.native_param(y_pred.shape))
 
 
 class _Probabilistic(Loss):
@@ -83,9 +91,77 @@ class SparseCategoricalCrossentropy(_Probabilistic):
         return cfg
 
 
+class Huber(Loss):
+    """0.5 * e^2 where |e| <= delta, else delta * |e| - 0.5 * delta^2, e = y_pred - y_true."""
+
+    kind = HUBER
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss"):
+        super().__init__(name=name, reduction=reduction)
+        self.delta = float(delta)
+
+    def native_param(self, output_shape):
+        return self.delta
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+class KLDivergence(Loss):
+    """sum(y_true * log(y_true / y_pred)) over the last axis, both clipped to [1e-7, 1]."""
+
+    kind = KLD
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence"):
+        super().__init__(name=name, reduction=reduction)
+
+
+class Hinge(Loss):
+    """mean(max(1 - y_true * y_pred, 0)); labels that are all 0/1 in a batch become -1/1."""
+
+    kind = HINGE
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge"):
+        super().__init__(name=name, reduction=reduction)
+
+
+class SquaredHinge(Loss):
+    """mean(max(1 - y_true * y_pred, 0)^2); labels that are all 0/1 in a batch become -1/1."""
+
+    kind = SQUARED_HINGE
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge"):
+        super().__init__(name=name, reduction=reduction)
+
+
+class CosineSimilarity(Loss):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred)) along `axis` (the last axis natively)."""
+
+    kind = COSINE
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity"):
+        super().__init__(name=name, reduction=reduction)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"CosineSimilarity expects an integer axis. Received: axis={axis!r}")
+        self.axis = int(axis)
+
+    def native_param(self, output_shape):
+        rank = len(output_shape)
+        if self.axis not in (-1, rank - 1):
+            raise ValueError(f"CosineSimilarity computes along the last axis of the output; an output of "
+                             f"shape {tuple(output_shape)} needs axis=-1 or axis={rank - 1}. "
+                             f"Received: axis={self.axis}")
+        return 0.0
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
 def _snake(name):
-    out = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-    return out
+    """Keras's to_snake_case: "KLDivergence" -> "kl_divergence", "AUC" -> "auc"."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 _ALIASES = {
@@ -93,6 +169,10 @@ _ALIASES = {
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "huber": Huber, "huber_loss": Huber,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "KLD": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "cosine_similarity": CosineSimilarity,
 }
 _BY_CLASS = {c.__name__: c for c in _ALIASES.values()}
 
@@ -104,7 +184,7 @@ def get(identifier):
         cls = _ALIASES.get(identifier) or _BY_CLASS.get(identifier)
         if cls is None:
             raise ValueError(f"Unknown loss: {identifier!r}. Supported: {', '.join(sorted(_ALIASES))}")
-        return cls(name=identifier if identifier in _ALIASES else None)
+        return cls(name=identifier) if identifier in _ALIASES else cls()
     if isinstance(identifier, dict):
         return deserialize(identifier)
     raise ValueError(f"Could not interpret loss: {identifier!r}")
@@ -126,3 +206,8 @@ mean_absolute_error = mae = MeanAbsoluteError()
 binary_crossentropy = BinaryCrossentropy()
 categorical_crossentropy = CategoricalCrossentropy()
 sparse_categorical_crossentropy = SparseCategoricalCrossentropy()
+huber = Huber()
+kl_divergence = kld = KLD = KLDivergence()
+hinge = Hinge()
+squared_hinge = SquaredHinge()
+cosine_similarity = CosineSimilarity()

@@ -1,9 +1,16 @@
-"""Metrics counted natively per batch (cpp/loss.cpp: metric_update); Python keeps the running means."""
+"""Metrics counted natively per batch (cpp/loss.cpp: metric_update); Python sums the counts over
+the batches and reduces them (`result`), so a metric over several batches equals the metric over
+all their rows."""
+
+import numpy as np
 
 from bigcore import losses as _losses
 
 # Native ids (cpp/loss.h: MetricKind)
 SPARSE_CAT_ACC, CAT_ACC, BIN_ACC, MSE, MAE = 0, 1, 2, 3, 4
+TOP_K, SPARSE_TOP_K, CONFUSION = 5, 6, 7
+
+EPSILON = 1e-7  # Keras's backend.epsilon()
 
 
 class Metric:
@@ -18,6 +25,10 @@ class Metric:
     def __init__(self, name=None, threshold=0.5):
         self.name = name or _losses._snake(type(self).__name__)
         self.threshold = threshold
+
+    def native_args(self):
+        """What the native counter needs beyond kind and threshold (program.h: MetricParams)."""
+        return {}
 
     def get_config(self):
         return {"name": self.name}
@@ -51,16 +62,208 @@ class MeanAbsoluteError(Metric):
     _direction = "down"
 
 
+class TopKCategoricalAccuracy(Metric):
+    """How often the one-hot target's class is among the k highest predictions (ties count)."""
+
+    kind = TOP_K
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy"):
+        super().__init__(name=name)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"{type(self).__name__} expects an integer k >= 1. Received: k={k!r}")
+        self.k = int(k)
+
+    def native_args(self):
+        return {"k": self.k}
+
+    def get_config(self):
+        return {"name": self.name, "k": self.k}
+
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
+    """How often the integer target is among the k highest predictions (ties count)."""
+
+    kind = SPARSE_TOP_K
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy"):
+        super().__init__(k=k, name=name)
+
+
+# --- confusion-matrix metrics: the native step counts tp, fp, tn, fn at each threshold ---------
+
+
+def _evenly_spaced(thresholds):
+    """Keras's is_evenly_distributed_thresholds: the counts may then be bucketed."""
+    n = len(thresholds)
+    if n < 3:
+        return False
+    even = np.arange(n, dtype=np.float32) / (n - 1)
+    return bool(np.allclose(thresholds, even, atol=EPSILON))
+
+
+def _parse_thresholds(thresholds, default=0.5):
+    values = [default] if thresholds is None else (
+        list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) else [thresholds])
+    if not values:
+        raise ValueError("thresholds must not be empty")
+    bad = [t for t in values if t is None or not 0.0 <= float(t) <= 1.0]
+    if bad:
+        raise ValueError(f"Threshold values must be in [0, 1]. Received: {bad}")
+    return [float(t) for t in values]
+
+
+def _divide_no_nan(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)
+
+
+class _ConfusionMetric(Metric):
+    kind = CONFUSION
+
+    def __init__(self, name, thresholds, evenly, class_id=None, from_logits=False):
+        super().__init__(name=name)
+        if class_id is not None and (isinstance(class_id, bool) or not isinstance(class_id, (int, np.integer))
+                                     or class_id < 0):
+            raise ValueError(f"class_id must be a non-negative integer. Received: class_id={class_id!r}")
+        self.class_id = class_id
+        self._thresholds = thresholds
+        self._evenly = evenly
+        self._from_logits = bool(from_logits)
+        self.stats_width = 4 * len(thresholds)
+
+    def native_args(self):
+        return {"thresholds": list(self._thresholds), "evenly": self._evenly, "from_logits": self._from_logits,
+                "class_id": -1 if self.class_id is None else int(self.class_id)}
+
+    def _counts(self, acc):
+        """(tp, fp, tn, fn), each one value per threshold."""
+        return np.asarray(acc, np.float64).reshape(4, len(self._thresholds))
+
+
+class Precision(_ConfusionMetric):
+    """tp / (tp + fp), a prediction being positive where it is above the threshold (0.5)."""
+
+    def __init__(self, thresholds=None, class_id=None, name="precision"):
+        self.init_thresholds = thresholds
+        self.thresholds = _parse_thresholds(thresholds)
+        super().__init__(name, self.thresholds, _evenly_spaced(self.thresholds), class_id)
+
+    def result(self, acc):
+        tp, fp, _, _ = self._counts(acc)
+        r = _divide_no_nan(tp, tp + fp)
+        return float(r[0]) if len(self.thresholds) == 1 else [float(v) for v in r]
+
+    def get_config(self):
+        return {"name": self.name, "thresholds": self.init_thresholds, "class_id": self.class_id}
+
+
+class Recall(Precision):
+    """tp / (tp + fn), a prediction being positive where it is above the threshold (0.5)."""
+
+    def __init__(self, thresholds=None, class_id=None, name="recall"):
+        super().__init__(thresholds=thresholds, class_id=class_id, name=name)
+
+    def result(self, acc):
+        tp, _, _, fn = self._counts(acc)
+        r = _divide_no_nan(tp, tp + fn)
+        return float(r[0]) if len(self.thresholds) == 1 else [float(v) for v in r]
+
+
+_CURVES = {"roc": "ROC", "pr": "PR", "prgain": "PRGAIN"}
+_SUMMATIONS = ("interpolation", "majoring", "minoring")
+
+
+class AUC(_ConfusionMetric):
+    """Area under the ROC or PR curve, by a Riemann sum over `num_thresholds` thresholds, as
+    Keras computes it (the 'interpolation' PR sum is Davis & Goadrich's)."""
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name="auc",
+                 thresholds=None, from_logits=False):
+        if str(curve).lower() not in _CURVES:
+            raise ValueError(f'Invalid `curve` argument value "{curve}". Expected one of: ROC, PR, PRGAIN')
+        if str(summation_method).lower() not in _SUMMATIONS:
+            raise ValueError(f'Invalid `summation_method` argument value "{summation_method}". '
+                             f"Expected one of: {', '.join(_SUMMATIONS)}")
+        self.curve = _CURVES[str(curve).lower()]
+        self.summation_method = str(summation_method).lower()
+        self._init_from_thresholds = thresholds is not None
+        if thresholds is not None:
+            inner = sorted(_parse_thresholds(thresholds))
+            self.num_thresholds = len(inner) + 2
+            evenly = _evenly_spaced([0.0] + inner + [1.0])
+        else:
+            if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, (int, np.integer)) \
+                    or num_thresholds <= 1:
+                raise ValueError(f"Argument `num_thresholds` must be an integer > 1. "
+                                 f"Received: num_thresholds={num_thresholds}")
+            self.num_thresholds = int(num_thresholds)
+            inner = [(i + 1) * 1.0 / (self.num_thresholds - 1) for i in range(self.num_thresholds - 2)]
+            evenly = True
+        # end points below 0 and above 1 so that every prediction in [0, 1] is counted
+        super().__init__(name, [0.0 - EPSILON] + inner + [1.0 + EPSILON], evenly, from_logits=from_logits)
+
+    @property
+    def thresholds(self):
+        return list(self._thresholds)
+
+    def result(self, acc):
+        tp, fp, tn, fn = self._counts(acc)
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self._interpolate_pr_auc(tp, fp, fn)
+        recall = _divide_no_nan(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, fp + tn), recall
+        elif self.curve == "PR":
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        else:  # PRGAIN
+            scale = _divide_no_nan(tp + fn, tn + fp)
+            recall_gain = np.where(tp == 0, 0.0, 1.0 - scale * _divide_no_nan(fn, tp))
+            precision_gain = np.where(tp == 0, 1.0, 1.0 - scale * _divide_no_nan(fp, tp))
+            x, y = np.maximum(recall_gain, 0.0), precision_gain
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2.0
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[:-1], y[1:])
+        else:
+            heights = np.maximum(y[:-1], y[1:])
+        return float(np.sum((x[:-1] - x[1:]) * heights))
+
+    @staticmethod
+    def _interpolate_pr_auc(tp, fp, fn):
+        """Keras's closed form: precision varies linearly in tp and p = tp + fp between thresholds."""
+        dtp = tp[:-1] - tp[1:]
+        p = tp + fp
+        dp = p[:-1] - p[1:]
+        slope = _divide_no_nan(dtp, np.maximum(dp, 0.0))
+        intercept = tp[1:] - slope * p[1:]
+        ratio = np.where((p[:-1] > 0) & (p[1:] > 0), _divide_no_nan(p[:-1], np.maximum(p[1:], 0.0)), 1.0)
+        increments = _divide_no_nan(slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0.0))
+        return float(np.sum(increments))
+
+    def get_config(self):
+        config = {"num_thresholds": self.num_thresholds, "curve": self.curve,
+                  "summation_method": self.summation_method, "name": self.name,
+                  "from_logits": self._from_logits}
+        if self._init_from_thresholds:
+            config["thresholds"] = self.thresholds[1:-1]
+        return config
+
+
 _ALIASES = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "categorical_accuracy": CategoricalAccuracy, "binary_accuracy": BinaryAccuracy,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "precision": Precision, "recall": Recall, "auc": AUC,
 }
+_ALIASES.update({cls.__name__: cls for cls in list(_ALIASES.values())})
 
 
 def get(identifier, loss=None, output_width=None):
-    """Resolves a metric; 'accuracy'/'acc' picks the variant that fits the loss, as Keras does."""
+    """Resolves a metric; 'accuracy'/'acc' picks the variant that fits the loss, as Keras does.
+    A metric named by a string takes that string as its name (Keras's compile does the same)."""
     if isinstance(identifier, Metric):
         return identifier
     if identifier in ("accuracy", "acc"):

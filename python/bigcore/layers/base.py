@@ -5,14 +5,28 @@ ops to a program. When a model is built its weights move into the program's para
 become views of it, so the native training step updates them in place.
 """
 
+import contextlib
+import contextvars
 import math
 import re
 
 import numpy as np
 
-from bigcore import initializers, regularizers
+from bigcore import constraints, initializers, regularizers
 
 _name_counts = {}
+_budget = contextvars.ContextVar("weight_budget", default=None)
+
+
+@contextlib.contextmanager
+def weight_budget(nbytes):
+    """While active, add_weight refuses to allocate more than `nbytes` of weights in all: a model
+    file's config cannot allocate beyond what its weights member holds (bigcore/saving.py)."""
+    token = _budget.set([int(nbytes)])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
 
 
 def _unique_name(base):
@@ -113,8 +127,15 @@ class Layer:
 
     def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True,
                    constraint=None):
+        budget = _budget.get()
+        if budget is not None:
+            need = 4 * math.prod(int(s) for s in shape)
+            if need > budget[0]:
+                raise ValueError(f"Layer {self.name!r}: weight {name!r} of shape {tuple(shape)} needs {need} bytes, "
+                                 f"more than the {budget[0]} bytes left in the file being loaded")
+            budget[0] -= need
         w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer),
-                   regularizers.get(regularizer), trainable and self.trainable, constraint)
+                   regularizers.get(regularizer), trainable and self.trainable, constraints.get(constraint))
         self._weights.append(w)
         return w
 

@@ -2,7 +2,7 @@
 
 import math
 
-from bigcore import _random, activations, initializers, regularizers
+from bigcore import _random, activations, constraints, initializers, regularizers
 from bigcore.layers.base import KerasTensor, Layer, Node, shape_str
 
 
@@ -41,8 +41,8 @@ class Dense(Layer):
         super().__init__(**kw)
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(f"Received an invalid value for `units`, expected a positive integer. Received: units={units!r}")
-        if activity_regularizer is not None or kernel_constraint is not None or bias_constraint is not None:
-            raise ValueError("Dense: activity_regularizer and constraints are not supported yet")
+        if activity_regularizer is not None:
+            raise ValueError("Dense: activity_regularizer is not supported yet")
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -50,15 +50,18 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
 
     def build(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise ValueError(f"Dense {self.name!r} needs a known last input dimension, got {shape_str(input_shape)}")
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
-                                      self.kernel_regularizer)
+                                      self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
+                                        constraint=self.bias_constraint)
         self.built = True
 
     def _check_input(self, shape):
@@ -86,7 +89,9 @@ class Dense(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Activation(Layer):

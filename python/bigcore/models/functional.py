@@ -153,6 +153,27 @@ class Model(Trainer, Layer):
 
         return serialization.functional_config(self)
 
+    # -- saving (bigcore/saving.py) --
+    def save(self, filepath, overwrite=True):
+        from bigcore import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        from bigcore import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        from bigcore import saving
+
+        saving.load_weights(self, filepath)
+
+    def to_json(self, **kwargs):
+        from bigcore import saving
+
+        return saving.model_to_json(self, **kwargs)
+
 
 def _as_arrays(x):
     return [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]

@@ -32,9 +32,9 @@ class Lowering:
 
     def param(self, w):
         if id(w) not in self._param_of:
-            reg = w.regularizer
-            off = self.native.add_param(math.prod(w.shape), reg.l1 if reg else 0.0,
-                                        reg.l2 if reg else 0.0, w.trainable)
+            reg, con = w.regularizer, w.constraint
+            off = self.native.add_param(math.prod(w.shape), reg.l1 if reg else 0.0, reg.l2 if reg else 0.0,
+                                        w.trainable, con.max_value if con else 0.0, w.shape[0] if w.shape else 1)
             self._param_of[id(w)] = off
             self.weights.append((w, off))
         return self._param_of[id(w)]

@@ -286,12 +286,17 @@ class _Tracker:
         self.names = [prefix + n for n in model.metrics_names]
         self.metrics = [m for _, m in model._metrics]
         self.loss_sum, self.seen = 0.0, 0
-        self.acc = [0.0] * sum(m.stats_width for m in self.metrics)
+        width = sum(m.stats_width for m in self.metrics)
+        # a Python list is the cheaper accumulator for a few counts, numpy for AUC's hundreds
+        self.acc = np.zeros(width) if width > 16 else [0.0] * width
 
     def update(self, stats, count):
         self.loss_sum += stats[0] * count
         self.seen += count
         acc = self.acc
+        if isinstance(acc, np.ndarray):
+            acc += stats[1:1 + len(acc)]
+            return
         for i in range(len(acc)):
             acc[i] += stats[1 + i]
 

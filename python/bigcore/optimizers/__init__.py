@@ -4,6 +4,7 @@ parameter arena (cpp/isa_impl.h: optim_update). Python only evaluates the per-st
 import math
 
 from bigcore._native import _core
+from bigcore.optimizers import schedules
 
 SGD_KIND, ADAM_KIND, RMSPROP_KIND, ADAGRAD_KIND = 0, 1, 2, 3
 
@@ -19,15 +20,27 @@ class Optimizer:
             raise TypeError(f"Unknown argument(s) for {type(self).__name__}: {sorted(kwargs)}")
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of clipnorm, clipvalue and global_clipnorm can be set.")
-        self.learning_rate = learning_rate
+        self._learning_rate = learning_rate  # a float or a schedule
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self._args = _core.OptimArgs()
 
+    @property
+    def learning_rate(self):
+        """The rate the next step uses (a schedule is evaluated at the current iteration), as Keras."""
+        return self._current_lr()
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if callable(self._learning_rate) and not callable(value):
+            raise TypeError("This optimizer was created with a learning rate schedule, so its learning rate "
+                            "cannot be set to a number (Keras behaves the same)")
+        self._learning_rate = value
+
     def _current_lr(self):
-        lr = self.learning_rate
+        lr = self._learning_rate
         return float(lr(self.iterations) if callable(lr) else lr)
 
     def _fill(self, a, lr):
@@ -47,18 +60,21 @@ class Optimizer:
         return a
 
     def get_config(self):
-        lr = self.learning_rate
+        lr = self._learning_rate
         return {"name": self.name, "learning_rate": lr if not callable(lr) else _schedule_config(lr),
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                 "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
 
     @classmethod
     def from_config(cls, config):
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):  # a serialized schedule
+            config = {**config, "learning_rate": schedules.deserialize(lr)}
         return cls(**config)
 
 
 def _schedule_config(s):
-    return {"class_name": type(s).__name__, "config": s.get_config()}
+    return schedules.serialize(s)
 
 
 class SGD(Optimizer):
