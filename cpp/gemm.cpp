@@ -15,6 +15,10 @@ std::atomic<int> g_threads{0};
 // ~2 MFLOP per tile: big enough that the BLAS call overhead (~1 us) stays small, small enough
 // that a batch-32 MLP layer splits over the cores.
 constexpr double kTileFlops = 2.0e6;
+// Below this a GEMM runs its tiles on the calling thread: waking a second thread costs more than
+// it saves (measured: the batch-32 MLP step is no faster on 2 threads), and a busy machine makes
+// every fork/join a scheduling gamble.
+constexpr double kParallelFlops = 1.6e7;
 
 struct Tiling {
   int tm, tn;  // tile sizes
@@ -81,7 +85,8 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
                       C + static_cast<size_t>(i0) * ldc + j0, ldc);
   };
   // Inside a parallel region (an RNN chunk) the tiles run on the calling thread.
-  int threads = omp_in_parallel() ? 1 : std::min(get_num_threads(), tiles);
+  const bool small = 2.0 * M * N * static_cast<double>(K) < kParallelFlops;
+  int threads = omp_in_parallel() || small ? 1 : std::min(get_num_threads(), tiles);
   if (threads <= 1) {
     for (int idx = 0; idx < tiles; ++idx) run(idx);
     return;

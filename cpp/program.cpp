@@ -15,6 +15,7 @@ namespace bc {
 namespace {
 constexpr size_t kAlign = 16;         // segments start on 64-byte boundaries
 constexpr size_t kUpdateChunk = 1 << 15;  // optimizer pass: parallel over 32K-float chunks
+constexpr size_t kParallelUpdate = 1 << 20;  // ... for arenas of 1M floats and up (smaller: ~0.1 ms)
 }  // namespace
 
 int Program::add_tensor(size_t per_sample, bool is_input) {
@@ -334,7 +335,7 @@ void Program::update(const OptimArgs& a) {
   };
   const int n = static_cast<int>(chunks.size());
   const int threads = std::min(get_num_threads(), n);
-  if (threads > 1 && param_count_ > 2 * kUpdateChunk) {
+  if (threads > 1 && param_count_ >= kParallelUpdate) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int i = 0; i < n; ++i) run(chunks[i]);
   } else {
