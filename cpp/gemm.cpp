@@ -12,39 +12,30 @@ namespace {
 
 std::atomic<int> g_threads{0};
 
-// ~2 MFLOP per tile: big enough that the BLAS call overhead (~1 us) stays small, small enough
-// that a batch-32 MLP layer splits over the cores.
-constexpr double kTileFlops = 2.0e6;
-// Below this a GEMM runs its tiles on the calling thread: waking a second thread costs more than
-// it saves (measured: the batch-32 MLP step is no faster on 2 threads), and a busy machine makes
-// every fork/join a scheduling gamble.
+// Below kParallelFlops a GEMM is one BLAS call on the calling thread: waking a second thread
+// costs more than it saves (the batch-32 MLP step is no faster on 2 threads), and every tile
+// repacks its operands. Above it the output is cut into 2 tiles, 4 from kFourTileFlops: few and
+// large, since each tile packs the shared operand again (a 48-tile plan spent a fifth of an
+// LSTM step copying).
 constexpr double kParallelFlops = 1.6e7;
+constexpr double kFourTileFlops = 1.28e8;
 
 struct Tiling {
   int tm, tn;  // tile sizes
   int nm, nn;  // tile counts
 };
 
+// Splits the longer output side into `tiles` pieces (rows in multiples of 8, columns of 16).
 Tiling plan(int M, int N, int K) {
-  double flops = 2.0 * M * N * static_cast<double>(K);
-  int want = static_cast<int>(std::min(64.0, std::max(1.0, flops / kTileFlops)));
+  const double flops = 2.0 * M * N * static_cast<double>(K);
+  const int tiles = flops < kParallelFlops ? 1 : (flops < kFourTileFlops ? 2 : 4);
   Tiling t{M, N, 1, 1};
-  // Split the wider side first, keeping tiles a multiple of 16 columns / 8 rows.
-  if (N >= M) {
-    t.nn = std::max(1, std::min(want, N / 16));
-    t.tn = ((N + t.nn - 1) / t.nn + 15) / 16 * 16;
-    t.nn = (N + t.tn - 1) / t.tn;
-    int rest = want / t.nn;
-    t.nm = std::max(1, std::min(rest, M / 8));
-    t.tm = ((M + t.nm - 1) / t.nm + 7) / 8 * 8;
+  if (tiles == 1) return t;
+  if (M >= N) {
+    t.tm = std::max(8, ((M + tiles - 1) / tiles + 7) / 8 * 8);
     t.nm = (M + t.tm - 1) / t.tm;
   } else {
-    t.nm = std::max(1, std::min(want, M / 8));
-    t.tm = ((M + t.nm - 1) / t.nm + 7) / 8 * 8;
-    t.nm = (M + t.tm - 1) / t.tm;
-    int rest = want / t.nm;
-    t.nn = std::max(1, std::min(rest, N / 16));
-    t.tn = ((N + t.nn - 1) / t.nn + 15) / 16 * 16;
+    t.tn = std::max(16, ((N + tiles - 1) / tiles + 15) / 16 * 16);
     t.nn = (N + t.tn - 1) / t.tn;
   }
   return t;
@@ -85,8 +76,7 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
                       C + static_cast<size_t>(i0) * ldc + j0, ldc);
   };
   // Inside a parallel region (an RNN chunk) the tiles run on the calling thread.
-  const bool small = 2.0 * M * N * static_cast<double>(K) < kParallelFlops;
-  int threads = omp_in_parallel() || small ? 1 : std::min(get_num_threads(), tiles);
+  int threads = omp_in_parallel() ? 1 : std::min(get_num_threads(), tiles);
   if (threads <= 1) {
     for (int idx = 0; idx < tiles; ++idx) run(idx);
     return;
