@@ -5,6 +5,14 @@ import pytest
 import bigcore
 
 
+def pytest_collect_file(file_path, parent):
+    """Collects bench_*.py too, so `pytest bench --benchmark-only` runs every suite here."""
+    if (file_path.suffix == ".py" and file_path.name.startswith("bench_")
+            and not parent.session.isinitpath(file_path)):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
 def pytest_addoption(parser):
     parser.addoption("--bigcore-threads", type=int, default=None,
                      help="bigcore.config.set_num_threads(N) before benchmarking (default: bigcore's default)")

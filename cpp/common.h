@@ -14,7 +14,26 @@
     if (!(cond)) throw std::invalid_argument(std::string(msg)); \
   } while (0)
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
 namespace bc {
+
+// Flushes denormals to zero (FTZ and DAZ) in this thread while alive and restores the caller's
+// floating-point state on exit. Adam's moments of a weight whose gradient stays zero decay into
+// denormals after ~700 steps, and denormal arithmetic made the MLP step 3x slower; TensorFlow
+// flushes the same way. Scoped per native call, so the Python process is never switched.
+class FlushDenormals {
+ public:
+#if defined(__x86_64__) || defined(__i386__)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned saved_;
+#endif
+};
 
 // Activation ids; the numbers are part of the Python <-> native contract (config.py mirrors them).
 enum Act : int { ACT_LINEAR = 0, ACT_RELU = 1, ACT_SIGMOID = 2, ACT_TANH = 3, ACT_SOFTMAX = 4 };

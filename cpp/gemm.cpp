@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "cblas.h"
+#include "common.h"
 
 namespace bc {
 namespace {
@@ -66,6 +67,7 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   const Tiling t = plan(M, N, K);
   const int tiles = t.nm * t.nn;
   auto run = [&](int idx) {
+    FlushDenormals ftz;  // as the calling thread (program.cpp), on worker threads too
     int i0 = (idx / t.nn) * t.tm, j0 = (idx % t.nn) * t.tn;
     int m = std::min(t.tm, M - i0), n = std::min(t.tn, N - j0);
     // Row i0 of op(A): A + i0*lda (no trans) or column i0 of A (trans); same for op(B).

@@ -330,6 +330,7 @@ void Program::update(const OptimArgs& a) {
   float* s2 = state_.size() > 1 ? state_[1].data() : nullptr;
   float* s3 = state_.size() > 2 ? state_[2].data() : nullptr;
   auto run = [&](const Chunk& c) {
+    FlushDenormals ftz;  // worker threads too
     k.optim_update(w + c.off, g + c.off, s1 ? s1 + c.off : nullptr, s2 ? s2 + c.off : nullptr,
                    s3 ? s3 + c.off : nullptr, c.n, a);
   };
@@ -387,6 +388,7 @@ void Program::count_metrics(const BatchData& d, double* stats) {
 void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, uint64_t step_id,
                          double* stats) {
   std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
   BC_CHECK(finalized_, "the program is not finalized");
   BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
   BC_CHECK(d.count > 0, "a training batch needs at least one sample");
@@ -407,6 +409,7 @@ void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, 
 
 void Program::evaluate_step(const BatchData& d, double* stats) {
   std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
   BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
   if (!planned_) plan();
   if (d.count <= 0) return;
@@ -421,6 +424,7 @@ void Program::evaluate_step(const BatchData& d, double* stats) {
 
 void Program::predict_step(const BatchData& d, const std::vector<float*>& outs) {
   std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
   BC_CHECK(outs.size() == outputs_.size(), "predict needs one output array per model output");
   if (d.count <= 0) return;
   ensure_capacity(d.count, false);

@@ -33,7 +33,10 @@ void for_chunks(int B, int chunk, F&& f) {
   const int threads = std::min(get_num_threads(), n);
   if (threads > 1) {
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int i = 0; i < n; ++i) f(i * chunk, std::min(B, (i + 1) * chunk));
+    for (int i = 0; i < n; ++i) {
+      FlushDenormals ftz;  // as the calling thread (program.cpp)
+      f(i * chunk, std::min(B, (i + 1) * chunk));
+    }
   } else {
     for (int i = 0; i < n; ++i) f(i * chunk, std::min(B, (i + 1) * chunk));
   }

@@ -438,3 +438,19 @@ def test_permutation_is_uniform():
     expect = epochs / n
     sd = np.sqrt(epochs * (1 / n) * (1 - 1 / n))
     assert np.all(np.abs(counts - expect) < 5 * sd)
+
+
+def test_native_steps_flush_denormals_but_restore_the_callers_fp_state():
+    """Denormals are flushed inside a native step (Adam moments decaying towards zero stay fast)
+    and the caller's floating-point environment is untouched afterwards."""
+    import bigcore
+    from bigcore import layers, optimizers
+
+    tiny = np.float32(1e-38)
+    assert tiny * np.float32(1e-3) != 0  # numpy makes a denormal before ...
+    m = bigcore.Sequential([layers.Dense(1, use_bias=False, kernel_initializer="zeros", input_shape=(1,))])
+    m.compile(optimizer=optimizers.SGD(learning_rate=1.0), loss="mse")
+    # a gradient of 2 * 1e-20 * (1e-20 * w - y): tiny * tiny is a denormal, flushed to zero
+    m.train_on_batch(np.full((1, 1), 1e-20, np.float32), np.full((1, 1), 1e-20, np.float32))
+    assert m.get_weights()[0][0, 0] == 0.0
+    assert tiny * np.float32(1e-3) != 0  # ... and after the native call
