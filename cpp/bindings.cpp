@@ -15,6 +15,8 @@
 #include "gemm.h"
 #include "loss.h"
 #include "program.h"
+#include "qdense.h"
+#include "quant.h"
 #include "rng.h"
 
 namespace py = pybind11;
@@ -164,6 +166,17 @@ PYBIND11_MODULE(_core, m) {
         for (int t : ins)
           if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
         p.add_op(std::make_unique<bc::AddOp>(ins, out, mode));
+      })
+      .def("add_qdense", [](Program& p, int in, int out, const py::array& wq, const py::array& scale, long b,
+                            int act, float x_scale) {
+        if (!py::isinstance<py::array_t<int8_t>>(wq) || !(wq.flags() & py::array::c_style) || wq.ndim() != 2)
+          throw py::value_error("add_qdense: wq must be a C-contiguous int8 (K, N) array");
+        size_t n;
+        const float* s = f32(scale, "scale", &n);
+        if (scale.ndim() != 1 || scale.shape(0) != wq.shape(1)) throw py::value_error("add_qdense: scale must be (N,)");
+        const int K = static_cast<int>(wq.shape(0)), N = static_cast<int>(wq.shape(1));
+        p.add_op(std::make_unique<bc::QDenseOp>(in, out, static_cast<const int8_t*>(wq.data()), s, b, K, N, act,
+                                                x_scale));
       })
       .def("set_inputs", &Program::set_inputs)
       .def("set_outputs", &Program::set_outputs)
@@ -339,4 +352,92 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release release;
     bc::gemm(ta, tb, M, N, K, alpha, a, static_cast<int>(A.shape(1)), b, static_cast<int>(B.shape(1)), beta, c, N);
   });
+  // int8 kernels (cpp/quant.h), for tests, benchmarks and the quantized runtime.
+  auto i8 = [](const py::array& a, const char* what) {
+    if (!py::isinstance<py::array_t<int8_t>>(a) || !(a.flags() & py::array::c_style) || a.ndim() != 2)
+      throw py::value_error(std::string(what) + " must be a 2-D C-contiguous int8 array, got dtype " +
+                            py::str(a.dtype()).cast<std::string>() + " and shape " + shape_str(a));
+    return static_cast<const int8_t*>(a.data());
+  };
+  auto f32_2d = [](const py::array& a, const char* what) {
+    size_t rows;
+    const float* p = f32(a, what, &rows);
+    if (a.ndim() != 2) throw py::value_error(std::string(what) + " must be 2-D, got shape " + shape_str(a));
+    return p;
+  };
+  auto dim = [](const py::array& a, int i) { return static_cast<int>(a.shape(i)); };
+  py::class_<bc::QLinear>(m, "QLinear")
+      .def(py::init([f32_2d, dim](const py::array& W) {
+             const float* w = f32_2d(W, "W");
+             py::gil_scoped_release release;
+             return bc::QLinear(w, dim(W, 0), dim(W, 1));
+           }), py::arg("W"), "Quantizes W (K, N) float32 per output column and packs it.")
+      .def_static("from_int8", [i8, dim](const py::array& wq, const py::array& scale) {
+             const int8_t* w = i8(wq, "wq");
+             size_t n;
+             const float* s = f32(scale, "scale", &n);
+             if (scale.ndim() != 1 || scale.shape(0) != wq.shape(1))
+               throw py::value_error("scale must have shape (" + std::to_string(wq.shape(1)) + ",), got " +
+                                     shape_str(scale));
+             return bc::QLinear(w, s, dim(wq, 0), dim(wq, 1));
+           }, py::arg("wq"), py::arg("scale"), "Packs already-quantized weights wq (K, N) in [-127, 127].")
+      .def_property_readonly("K", &bc::QLinear::K)
+      .def_property_readonly("N", &bc::QLinear::N)
+      .def_property_readonly("packed_bytes", &bc::QLinear::packed_bytes)
+      .def("scales", [](const bc::QLinear& q) {
+        py::array_t<float> out(q.N());
+        std::copy(q.scales(), q.scales() + q.N(), out.mutable_data());
+        return out;
+      })
+      .def("weights_q", [](const bc::QLinear& q) {
+        py::array_t<int8_t> out({q.K(), q.N()});
+        q.unpack(out.mutable_data());
+        return out;
+      })
+      .def("acc", [i8, dim](const bc::QLinear& q, const py::array& xq) {
+        const int8_t* x = i8(xq, "xq");
+        if (dim(xq, 1) != q.K())
+          throw py::value_error("xq must have shape (M, " + std::to_string(q.K()) + "), got " + shape_str(xq));
+        py::array_t<int32_t> out({dim(xq, 0), q.N()});
+        int32_t* o = out.mutable_data();
+        py::gil_scoped_release release;
+        q.acc(o, x, dim(xq, 0));
+        return out;
+      }, py::arg("xq"), "acc (M, N) int32 = xq (M, K) @ W_q, exact.")
+      .def("forward", [f32_2d, dim](const bc::QLinear& q, const py::array& x, const py::object& bias, int act,
+                                   float x_scale) {
+        const float* xp = f32_2d(x, "x");
+        if (dim(x, 1) != q.K())
+          throw py::value_error("x must have shape (M, " + std::to_string(q.K()) + "), got " + shape_str(x));
+        const float* b = nullptr;
+        if (!bias.is_none()) {
+          py::array ba = bias.cast<py::array>();
+          size_t n;
+          b = f32(ba, "bias", &n);
+          if (ba.ndim() != 1 || ba.shape(0) != q.N())
+            throw py::value_error("bias must have shape (" + std::to_string(q.N()) + ",), got " + shape_str(ba));
+        }
+        py::array_t<float> out({dim(x, 0), q.N()});
+        float* o = out.mutable_data();
+        py::gil_scoped_release release;
+        q.forward(o, xp, b, dim(x, 0), act, x_scale);
+        return out;
+      }, py::arg("x"), py::arg("bias") = py::none(), py::arg("act") = 0, py::arg("x_scale") = 0.0f,
+         "y (M, N) = act(int8 x @ W_q * scales + bias); x_scale > 0 fixes the activation scale.");
+  m.def("quantize_rows", [f32_2d, dim](const py::array& x, float x_scale) {
+    const float* xp = f32_2d(x, "x");
+    py::array_t<int8_t> q({dim(x, 0), dim(x, 1)});
+    py::array_t<float> s(dim(x, 0));
+    int8_t* qp = q.mutable_data();
+    float* sp = s.mutable_data();
+    {
+      py::gil_scoped_release release;
+      bc::quantize_rows(qp, sp, xp, dim(x, 0), dim(x, 1), x_scale);
+    }
+    return py::make_tuple(q, s);
+  }, py::arg("x"), py::arg("x_scale") = 0.0f, "(x_q int8 (M, K), scale float32 (M)) from x (M, K).");
+  m.def("quant_isa", &bc::quant_isa);
+  m.def("quant_best_isa", &bc::quant_best_isa);
+  m.def("quant_isa_supported", &bc::quant_isa_supported);
+  m.def("quant_set_isa", &bc::quant_set_isa);
 }

@@ -19,6 +19,7 @@ inline float exp_f(float x) {  // Cephes expf: ~1 ulp on [-87, 88]
   x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   float n = (x * 1.44269504088896341f + magic) - magic;
+  n = n == n ? n : 0.0f;  // NaN: keep the integer conversion defined; NaN still flows through r
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -78,7 +79,7 @@ void bias_act_forward(float* y, const float* b, int B, int N, int act) {
       for (int j = 0; j < N; ++j) r[j] += b[j];
     switch (act) {
       case ACT_RELU:
-        for (int j = 0; j < N; ++j) r[j] = r[j] > 0.0f ? r[j] : 0.0f;
+        for (int j = 0; j < N; ++j) r[j] = r[j] < 0.0f ? 0.0f : r[j];  // NaN passes, as Keras
         break;
       case ACT_SIGMOID:
         for (int j = 0; j < N; ++j) r[j] = sigmoid_f(r[j]);

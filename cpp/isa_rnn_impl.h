@@ -10,7 +10,7 @@ namespace {
 void act_inplace(float* x, int n, int act) {
   switch (act) {
     case ACT_RELU:
-      for (int j = 0; j < n; ++j) x[j] = x[j] > 0.0f ? x[j] : 0.0f;
+      for (int j = 0; j < n; ++j) x[j] = x[j] < 0.0f ? 0.0f : x[j];  // NaN passes
       break;
     case ACT_SIGMOID:
       for (int j = 0; j < n; ++j) x[j] = sigmoid_f(x[j]);

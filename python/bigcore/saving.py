@@ -144,7 +144,7 @@ def _weight_tensors(model):
     if not weights:
         return {}
     # get_weights(): the public read, which a device backend keeps in sync with its arena
-    return {_weight_key(i, w): np.ascontiguousarray(v, dtype=np.float32)
+    return {_weight_key(i, w): np.ascontiguousarray(v, dtype=w.dtype)
             for i, (w, v) in enumerate(zip(weights, model.get_weights()))}
 
 
@@ -389,7 +389,7 @@ def _read_tensors(path, zf, infos, name, limit):
 
 
 def _parse_tensors(path, name, data):
-    """Checks the safetensors header (float32 only, sizes consistent) then decodes it."""
+    """Checks the safetensors header (float32 or int8 only, sizes consistent) then decodes it."""
     where = f"{path}: {name}"
     if len(data) < 8:
         raise ValueError(f"{where} is truncated: {len(data)} bytes, too short for a safetensors header")
@@ -406,19 +406,22 @@ def _parse_tensors(path, name, data):
     for key, spec in header.items():
         if key == "__metadata__":
             continue
-        if not isinstance(spec, dict) or spec.get("dtype") != "F32":
-            raise ValueError(f"{where}: tensor {key!r} is {_short(spec)}; expected dtype F32")
+        if not isinstance(spec, dict) or spec.get("dtype") not in _ITEMSIZE:
+            raise ValueError(f"{where}: tensor {key!r} is {_short(spec)}; expected dtype F32 or I8")
         shape, offsets = spec.get("shape"), spec.get("data_offsets")
         if (not isinstance(shape, list) or not all(_is_count(d) for d in shape)
                 or not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets)):
             raise ValueError(f"{where}: tensor {key!r} has a malformed shape or data_offsets: {_short(spec)}")
-        if not offsets[0] <= offsets[1] <= body or offsets[1] - offsets[0] != 4 * math.prod(shape):
+        if not offsets[0] <= offsets[1] <= body or offsets[1] - offsets[0] != _ITEMSIZE[spec["dtype"]] * math.prod(shape):
             raise ValueError(f"{where}: tensor {key!r} claims shape {shape} at bytes {offsets}, which the "
                              f"{body}-byte data section does not hold")
     try:
         return safetensors.numpy.load(bytes(data))
     except safetensors.SafetensorError as e:
         raise ValueError(f"{where} is not a valid safetensors file ({e})") from None
+
+
+_ITEMSIZE = {"F32": 4, "I8": 1}  # float weights, and the int8 weights of quantized layers
 
 
 def _is_count(v):
@@ -442,6 +445,9 @@ def _assign_weights(path, model, tensors, what):
         if value.shape != w.shape:
             raise ValueError(f"{path}: tensor {by_index[i]!r} has shape {value.shape}, but weight "
                              f"{w.name!r} of model {model.name!r} has shape {w.shape}")
+        if value.dtype != getattr(w, "dtype", np.float32):
+            raise ValueError(f"{path}: tensor {by_index[i]!r} holds {value.dtype}, but weight {w.name!r} of "
+                             f"model {model.name!r} holds {w.dtype}")
     if weights:
         model.set_weights([tensors[by_index[i]] for i in range(len(weights))])
 

@@ -42,10 +42,11 @@ def _snake(name):
 class Weight:
     """A layer variable: `value` is a float32 array, owned or a view of the parameter arena."""
 
-    def __init__(self, name, shape, initializer, regularizer=None, trainable=True, constraint=None):
+    def __init__(self, name, shape, initializer, regularizer=None, trainable=True, constraint=None, dtype="float32"):
         self.name = name
         self.shape = tuple(int(s) for s in shape)
-        self.value = np.ascontiguousarray(initializer(self.shape), dtype=np.float32).reshape(self.shape)
+        self.dtype = np.dtype(dtype)  # float32 weights live in the arena; int8 ones (quantized) with their op
+        self.value = np.ascontiguousarray(initializer(self.shape), dtype=self.dtype).reshape(self.shape)
         self.regularizer = regularizer
         self.trainable = trainable
         self.constraint = constraint
@@ -54,7 +55,10 @@ class Weight:
         return self.value.copy()
 
     def assign(self, v):
-        v = np.asarray(v, dtype=np.float32)
+        v = np.asarray(v)
+        if self.dtype.kind == "i" and v.dtype != self.dtype:
+            raise ValueError(f"Weight {self.name!r} holds {self.dtype} values, got an array of {v.dtype}")
+        v = v.astype(self.dtype, copy=False)
         if v.shape != self.shape:
             raise ValueError(f"Weight {self.name!r} has shape {self.shape}, got a value of shape {v.shape}")
         self.value[...] = v
@@ -126,16 +130,16 @@ class Layer:
         return input_shape
 
     def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True,
-                   constraint=None):
+                   constraint=None, dtype="float32"):
         budget = _budget.get()
         if budget is not None:
-            need = 4 * math.prod(int(s) for s in shape)
+            need = np.dtype(dtype).itemsize * math.prod(int(s) for s in shape)
             if need > budget[0]:
                 raise ValueError(f"Layer {self.name!r}: weight {name!r} of shape {tuple(shape)} needs {need} bytes, "
                                  f"more than the {budget[0]} bytes left in the file being loaded")
             budget[0] -= need
         w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer),
-                   regularizers.get(regularizer), trainable and self.trainable, constraints.get(constraint))
+                   regularizers.get(regularizer), trainable and self.trainable, constraints.get(constraint), dtype)
         self._weights.append(w)
         return w
 

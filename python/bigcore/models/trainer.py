@@ -161,8 +161,7 @@ class Trainer:
             tracker = _Tracker(self)
             for step, (xs, ys, sw, idx, start, count) in enumerate(train.epoch(epoch, steps_per_epoch)):
                 cbs.on_train_batch_begin(step)
-                train_step(xs, ys, sw, idx, start, count, opt.step_args(), self._seed, opt.iterations, stats)
-                opt.iterations += 1
+                _step(train_step, opt, (xs, ys, sw, idx, start, count), self._seed, stats)
                 tracker.update(stats, count)
                 logs = tracker.logs()
                 cbs.on_train_batch_end(step, logs)
@@ -263,8 +262,7 @@ class Trainer:
         ys = data_adapter.prepare_targets(self, y, n)
         sw = data_adapter.sample_weights(self, ys, n, sample_weight, class_weight)
         opt = self.optimizer
-        self._program.native.train_step(xs, ys, sw, None, 0, n, opt.step_args(), self._seed, opt.iterations, self._stats)
-        opt.iterations += 1
+        _step(self._program.native.train_step, opt, (xs, ys, sw, None, 0, n), self._seed, self._stats)
         tracker = _Tracker(self)
         tracker.update(self._stats, n)
         logs = tracker.logs()
@@ -276,6 +274,19 @@ class Trainer:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         return self.evaluate(x, y, batch_size=max(1, _num_rows(x)), verbose=0, sample_weight=sample_weight,
                              return_dict=return_dict)
+
+
+def _step(train_step, opt, batch, seed, stats):
+    """One native training step, counted before the call: a KeyboardInterrupt that arrives while it
+    runs (the GIL is released) surfaces once the step has completed, so the count must already
+    include it; an error raised by the step itself (bad labels) happens before any update."""
+    args, step = opt.step_args(), opt.iterations
+    opt.iterations = step + 1
+    try:
+        train_step(*batch, args, seed, step, stats)
+    except Exception:
+        opt.iterations = step
+        raise
 
 
 class _Tracker:

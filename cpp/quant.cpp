@@ -1,0 +1,372 @@
+// int8 linear layers: weight quantization and packing, the portable reference kernels
+// (quant_ref: they define the result), run-time dispatch and the threading. quant.h has the scheme.
+#include "quant.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cpu.h"
+#include "gemm.h"
+
+namespace bc {
+
+AlignedBytes::AlignedBytes(size_t n) : n_(n) {
+  if (n == 0) return;
+  p_ = static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64));
+  if (!p_) throw std::bad_alloc();
+  std::memset(p_, 0, n);
+}
+
+namespace {
+
+// ---- quant_ref: plain loops, the definition of every result ----------------------------------
+
+void quantize_rows_ref(uint8_t* xq, float* scale, const float* x, int M, int K, int Kp,
+                       float x_scale, int offset) {
+  for (int m = 0; m < M; ++m) {
+    const float* r = x + static_cast<size_t>(m) * K;
+    uint8_t* q = xq + static_cast<size_t>(m) * Kp;
+    float amax = 0.0f;
+    bool bad = false;
+    for (int k = 0; k < K; ++k) {
+      float a = std::fabs(r[k]);
+      bad |= !(a <= 3.40282347e38f);  // NaN or Inf
+      amax = a > amax ? a : amax;
+    }
+    const QuantScale s = quant_scale(amax, bad, x_scale);
+    scale[m] = s.t;
+    for (int k = 0; k < K; ++k) {
+      float v = bad ? 0.0f : r[k] * s.r;
+      v = v < -127.0f ? -127.0f : (v > 127.0f ? 127.0f : v);
+      const int8_t i = static_cast<int8_t>(std::round(v));  // half away from zero
+      q[k] = static_cast<uint8_t>(i) ^ offset;  // + offset, mod 256
+    }
+    for (int k = K; k < Kp; ++k) q[k] = static_cast<uint8_t>(offset);
+  }
+}
+
+// The epilogue for one element, written once: the SIMD paths do the same float ops in order.
+inline void store_ref(const QTile& t, int m, int n, int32_t a) {
+  const size_t i = static_cast<size_t>(m) * t.N + n;
+  if (t.acc) {
+    t.acc[i] = a;
+    return;
+  }
+  float v = static_cast<float>(a) * (t.x_scale[m] * t.w_scale[n]);
+  if (t.bias) v += t.bias[n];
+  if (t.relu) v = v < 0.0f ? 0.0f : v;  // NaN passes, as in Keras
+  t.y[i] = v;
+}
+
+void tile_ref(const QTile& t) {
+  for (int b = t.b0; b < t.b1; ++b) {
+    const int8_t* wb = t.w + static_cast<size_t>(b) * t.Kp * 16;
+    const int cols = std::min(16, t.N - 16 * b);
+    for (int m = 0; m < t.M; ++m) {
+      const int8_t* x = reinterpret_cast<const int8_t*>(t.xq + static_cast<size_t>(m) * t.Kp);
+      int32_t s[16] = {0};  // (x_offset 0: the bytes are x_q)
+      for (int g = 0; g < t.Kp / 4; ++g)
+        for (int c = 0; c < 16; ++c)
+          for (int i = 0; i < 4; ++i) s[c] += int32_t{x[4 * g + i]} * wb[64 * g + 4 * c + i];
+      for (int c = 0; c < cols; ++c) store_ref(t, m, 16 * b + c, s[c]);
+    }
+  }
+}
+
+// ---- dispatch ------------------------------------------------------------------------------
+
+bool cpu_has(const char* f) {
+  __builtin_cpu_init();
+  const std::string s(f);
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (s == "avx2") return avx2;
+  if (s == "avxvnni") return avx2 && __builtin_cpu_supports("avxvnni");
+  if (s == "avx512vnni")
+    return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return false;
+}
+
+QuantKernels make(const std::string& isa) {
+  QuantKernels k{};
+  if (isa == "avx512vnni") fill_quant_avx512vnni(k);
+  else if (isa == "avxvnni") fill_quant_avxvnni(k);
+  else if (isa == "avx2") fill_quant_avx2(k);
+  else fill_quant_ref(k);
+  return k;
+}
+
+QuantKernels& table() {
+  static QuantKernels k = make(quant_best_isa());
+  return k;
+}
+
+// ---- tiling and threads ----------------------------------------------------------------------
+
+// ~0.5 M multiply-adds per tile (tens of microseconds): worth an OpenMP hand-off, small enough
+// that a batch-1 1024x1024 layer splits over the cores.
+constexpr double kTileMacs = 5.0e5;
+constexpr int kRowQuantum = 24;   // tile rows: a multiple of every kernel's row count (4, 6)
+constexpr int kBlockQuantum = 4;  // tile columns: multiples of 64
+
+struct Plan {
+  int tm, tb;  // rows and 16-column blocks per tile
+  int nm, nb;  // tile counts
+};
+
+Plan plan(int M, int N, int K) {
+  const int blocks = (N + 15) / 16, groups = (blocks + kBlockQuantum - 1) / kBlockQuantum;
+  const double macs = static_cast<double>(M) * N * K;
+  const int want = static_cast<int>(std::min(64.0, std::max(1.0, macs / kTileMacs)));
+  Plan p{};
+  int nb = std::min(want, groups);
+  p.tb = (groups + nb - 1) / nb * kBlockQuantum;
+  p.nb = (blocks + p.tb - 1) / p.tb;
+  int nm = std::max(1, std::min(want / p.nb, M / kRowQuantum));
+  p.tm = ((M + nm - 1) / nm + kRowQuantum - 1) / kRowQuantum * kRowQuantum;
+  p.nm = (M + p.tm - 1) / p.tm;
+  return p;
+}
+
+int threads_for(int work_items) {
+  return omp_in_parallel() ? 1 : std::max(1, std::min(get_num_threads(), work_items));
+}
+
+// Runs the tiles of t (rows [0, t.M), blocks [0, Np/16)) from inside a parallel region: an
+// orphaned `omp for` shares them out. Rows are the inner index, so each thread gets whole column
+// panels (the same ones call after call, which keeps its part of W in its own L2 at batch 1).
+void run_tiles(const QTile& t, const Plan& p, const QuantKernels& k) {
+  const int tiles = p.nm * p.nb;
+  const int blocks = (t.N + 15) / 16;
+#pragma omp for schedule(static)
+  for (int idx = 0; idx < tiles; ++idx) {
+    const int i0 = (idx % p.nm) * p.tm, b0 = (idx / p.nm) * p.tb;
+    QTile s = t;
+    s.M = std::min(p.tm, t.M - i0);
+    s.xq = t.xq + static_cast<size_t>(i0) * t.Kp;
+    s.b0 = b0;
+    s.b1 = std::min(blocks, b0 + p.tb);
+    if (t.acc) s.acc = t.acc + static_cast<size_t>(i0) * t.N;
+    if (t.y) {
+      s.y = t.y + static_cast<size_t>(i0) * t.N;
+      s.x_scale = t.x_scale + i0;
+    }
+    k.tile(s);
+  }
+}
+
+// Scratch for one call's quantized activations, owned by the calling thread.
+struct Scratch {
+  std::vector<uint8_t> xq;
+  std::vector<float> t;
+};
+Scratch& scratch(size_t bytes, size_t rows) {
+  static thread_local Scratch s;
+  if (s.xq.size() < bytes) s.xq.resize(bytes);
+  if (s.t.size() < rows) s.t.resize(rows);
+  return s;
+}
+
+void check_shape(int K, int N) {
+  BC_CHECK(K >= 1 && N >= 1, "QLinear expects K >= 1 and N >= 1, got K=" + std::to_string(K) +
+                                 ", N=" + std::to_string(N));
+  BC_CHECK(K <= kQuantMaxK, "QLinear supports K <= " + std::to_string(kQuantMaxK) +
+                                " (int32 accumulators), got K=" + std::to_string(K));
+}
+
+void check_x_scale(float x_scale) {
+  BC_CHECK(x_scale == 0.0f || (x_scale >= 1.17549435e-38f && x_scale <= 3.40282347e38f),
+           "x_scale must be 0 (dynamic) or a finite float >= FLT_MIN, got " +
+               std::to_string(x_scale));
+}
+
+}  // namespace
+
+void fill_quant_ref(QuantKernels& k) {
+  k.name = "ref";
+  k.x_offset = 0;
+  k.quantize_rows = quantize_rows_ref;
+  k.tile = tile_ref;
+}
+
+bool quant_isa_supported(const std::string& isa) {
+  if (isa == "ref") return true;
+  return (isa == "avx2" || isa == "avxvnni" || isa == "avx512vnni") && cpu_has(isa.c_str());
+}
+
+std::string quant_best_isa() {
+  for (const char* isa : {"avx512vnni", "avxvnni", "avx2"})
+    if (quant_isa_supported(isa)) return isa;
+  return "ref";
+}
+
+std::string quant_isa() { return table().name; }
+
+void quant_set_isa(const std::string& isa) {
+  BC_CHECK(isa == "ref" || isa == "avx2" || isa == "avxvnni" || isa == "avx512vnni",
+           "quant_set_isa expects one of 'ref', 'avx2', 'avxvnni', 'avx512vnni', got '" + isa +
+               "'");
+  BC_CHECK(quant_isa_supported(isa), "this CPU cannot run the '" + isa + "' int8 path (features: " +
+                                         cpu_features() + ")");
+  table() = make(isa);
+}
+
+// ---- QLinear ---------------------------------------------------------------------------------
+
+QLinear::QLinear(const float* W, int K, int N) : K_(K), N_(N) {
+  check_shape(K, N);
+  std::vector<int8_t> wq(static_cast<size_t>(K) * N);
+  scale_.assign((N + 15) / 16 * 16, 0.0f);
+  for (int n = 0; n < N; ++n) {
+    float amax = 0.0f;
+    for (int k = 0; k < K; ++k) {
+      float a = std::fabs(W[static_cast<size_t>(k) * N + n]);
+      BC_CHECK(a <= 3.40282347e38f,
+               "QLinear: weights must be finite, got " +
+                   std::to_string(W[static_cast<size_t>(k) * N + n]) + " at [" +
+                   std::to_string(k) + ", " + std::to_string(n) + "]");
+      amax = std::max(amax, a);
+    }
+    const QuantScale s = quant_scale(amax, false, 0.0f);
+    scale_[n] = s.t;
+    for (int k = 0; k < K; ++k) {
+      float v = W[static_cast<size_t>(k) * N + n] * s.r;
+      v = v < -127.0f ? -127.0f : (v > 127.0f ? 127.0f : v);
+      wq[static_cast<size_t>(k) * N + n] = static_cast<int8_t>(std::round(v));
+    }
+  }
+  pack(wq.data());
+}
+
+QLinear::QLinear(const int8_t* wq, const float* scale, int K, int N) : K_(K), N_(N) {
+  check_shape(K, N);
+  for (size_t i = 0; i < static_cast<size_t>(K) * N; ++i)
+    BC_CHECK(wq[i] != -128,
+             "QLinear: int8 weights must lie in [-127, 127], got -128 at flat index " +
+                 std::to_string(i));
+  scale_.assign((N + 15) / 16 * 16, 0.0f);
+  for (int n = 0; n < N; ++n) {
+    BC_CHECK(scale[n] > 0.0f && scale[n] <= 3.40282347e38f,
+             "QLinear: weight scales must be finite and > 0, got " + std::to_string(scale[n]) +
+                 " for column " + std::to_string(n));
+    scale_[n] = scale[n];
+  }
+  pack(wq);
+}
+
+void QLinear::pack(const int8_t* wq) {
+  Kp_ = (K_ + 3) / 4 * 4;
+  Np_ = (N_ + 15) / 16 * 16;
+  w_ = AlignedBytes(static_cast<size_t>(Kp_) * Np_);
+  corr_.assign(Np_, 0);
+  int8_t* w = reinterpret_cast<int8_t*>(w_.data());
+  for (int k = 0; k < K_; ++k)
+    for (int n = 0; n < N_; ++n) {
+      const int8_t v = wq[static_cast<size_t>(k) * N_ + n];
+      w[(static_cast<size_t>(n / 16) * (Kp_ / 4) + k / 4) * 64 + 4 * (n % 16) + k % 4] = v;
+      corr_[n] += 128 * v;
+    }
+}
+
+void QLinear::unpack(int8_t* wq) const {
+  const int8_t* w = reinterpret_cast<const int8_t*>(w_.data());
+  for (int k = 0; k < K_; ++k)
+    for (int n = 0; n < N_; ++n)
+      wq[static_cast<size_t>(k) * N_ + n] =
+          w[(static_cast<size_t>(n / 16) * (Kp_ / 4) + k / 4) * 64 + 4 * (n % 16) + k % 4];
+}
+
+void QLinear::acc(int32_t* acc, const int8_t* xq, int M) const {
+  BC_CHECK(M >= 0, "QLinear.acc expects M >= 0");
+  if (M == 0) return;
+  const QuantKernels& k = table();
+  Scratch& s = scratch(static_cast<size_t>(M) * Kp_, 0);
+  const uint8_t off = static_cast<uint8_t>(k.x_offset);
+  for (int m = 0; m < M; ++m) {  // x_q + offset, padded: the byte form the path reads
+    uint8_t* d = s.xq.data() + static_cast<size_t>(m) * Kp_;
+    const uint8_t* r = reinterpret_cast<const uint8_t*>(xq) + static_cast<size_t>(m) * K_;
+    for (int j = 0; j < K_; ++j) d[j] = r[j] ^ off;  // +128 on an int8 is a flip of the top bit
+    for (int j = K_; j < Kp_; ++j) d[j] = off;
+  }
+  QTile t{};
+  t.xq = s.xq.data();
+  t.M = M;
+  t.Kp = Kp_;
+  t.w = reinterpret_cast<const int8_t*>(w_.data());
+  t.corr = corr_.data();
+  t.N = N_;
+  t.b0 = 0;
+  t.b1 = Np_ / 16;
+  t.acc = acc;
+  const Plan p = plan(M, N_, K_);
+  const int threads = threads_for(p.nm * p.nb);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  run_tiles(t, p, k);
+}
+
+void QLinear::forward(float* y, const float* x, const float* b, int M, int act, float x_scale,
+                      float* row_scale) const {
+  BC_CHECK(M >= 0, "QLinear.forward expects M >= 0");
+  BC_CHECK(act >= ACT_LINEAR && act <= ACT_SOFTMAX, "QLinear.forward: unknown activation id " +
+                                                        std::to_string(act));
+  check_x_scale(x_scale);
+  if (M == 0) return;
+  const QuantKernels& k = table();
+  Scratch& s = scratch(static_cast<size_t>(M) * Kp_, M);
+  QTile t{};
+  t.xq = s.xq.data();
+  t.M = M;
+  t.Kp = Kp_;
+  t.w = reinterpret_cast<const int8_t*>(w_.data());
+  t.corr = corr_.data();
+  t.N = N_;
+  t.b0 = 0;
+  t.b1 = Np_ / 16;
+  t.y = y;
+  t.x_scale = s.t.data();
+  t.w_scale = scale_.data();
+  t.bias = b;
+  t.relu = act == ACT_RELU;
+  const Plan p = plan(M, N_, K_);
+  // Rows are quantized in chunks of ~16 KB of input, then the tiles run, then the activations
+  // that need whole rows (softmax) or a transcendental; one parallel region for all three.
+  const int rows_per_chunk = std::max(1, 4096 / K_);
+  const int chunks = (M + rows_per_chunk - 1) / rows_per_chunk;
+  const bool post_act = act != ACT_LINEAR && act != ACT_RELU;
+  const int threads = threads_for(std::max(chunks, p.nm * p.nb));
+  const Kernels& ew = kernels();
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+#pragma omp for schedule(static)
+    for (int c = 0; c < chunks; ++c) {
+      const int m0 = c * rows_per_chunk, rows = std::min(rows_per_chunk, M - m0);
+      k.quantize_rows(s.xq.data() + static_cast<size_t>(m0) * Kp_, s.t.data() + m0,
+                      x + static_cast<size_t>(m0) * K_, rows, K_, Kp_, x_scale, k.x_offset);
+    }
+    run_tiles(t, p, k);
+    if (post_act) {
+      const int rpc = std::max(1, 4096 / N_), n = (M + rpc - 1) / rpc;
+#pragma omp for schedule(static)
+      for (int c = 0; c < n; ++c)
+        ew.bias_act_forward(y + static_cast<size_t>(c) * rpc * N_, nullptr,
+                            std::min(rpc, M - c * rpc), N_, act);
+    }
+  }
+  if (row_scale) std::copy(s.t.data(), s.t.data() + M, row_scale);
+}
+
+void quantize_rows(int8_t* xq, float* scale, const float* x, int M, int K, float x_scale) {
+  BC_CHECK(M >= 0 && K >= 1, "quantize_rows expects M >= 0 and K >= 1");
+  check_x_scale(x_scale);
+  const QuantKernels& k = table();
+  const int Kp = (K + 3) / 4 * 4;
+  Scratch& s = scratch(static_cast<size_t>(M) * Kp, 0);
+  k.quantize_rows(s.xq.data(), scale, x, M, K, Kp, x_scale, 0);
+  for (int m = 0; m < M; ++m)
+    std::memcpy(xq + static_cast<size_t>(m) * K, s.xq.data() + static_cast<size_t>(m) * Kp, K);
+}
+
+}  // namespace bc

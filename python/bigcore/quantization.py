@@ -1,0 +1,109 @@
+"""int8 quantized inference: `quantize(model)` returns a new model whose Dense layers run an exact
+int8 x int8 -> int32 GEMM (cpp/quant.h) with per-output-channel weight scales and per-row dynamic
+activation scales (or scales calibrated from data); everything else is unchanged.
+
+    qmodel = bigcore.quantization.quantize(model)                       # dynamic activation scales
+    qmodel = bigcore.quantization.quantize(model, calibration_data=x)   # static, from data
+"""
+
+import numpy as np
+
+from bigcore import activations, layers as layers_module
+from bigcore._native import _core
+from bigcore.layers.core import Dense
+from bigcore.models import serialization
+
+
+@layers_module.register
+class QuantizedDense(Dense):
+    """A Dense layer whose kernel is int8 (K, N) with a float32 scale per output column."""
+
+    def __init__(self, units, activation_scale=0.0, **kw):
+        for key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint"):
+            kw.pop(key, None)
+        super().__init__(units, **kw)
+        self.activation_scale = float(activation_scale)  # 0: per-row dynamic
+
+    def build(self, input_shape):
+        K = input_shape[-1]
+        self.kernel = self.add_weight("kernel", (K, self.units), "zeros", trainable=False, dtype="int8")
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, trainable=False)
+        self.kernel_scale = self.add_weight("kernel_scale", (self.units,), "ones", trainable=False)
+        self.built = True
+
+    def fusable_activation(self):
+        return None
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        b = prog.param(self.bias) if self.use_bias else -1
+        prog.native.add_qdense(inputs[0], out, self.kernel.value, self.kernel_scale.value, b,
+                               activations.native_id(self.activation), self.activation_scale)
+        return [out]
+
+    def get_config(self):
+        cfg = super().get_config()
+        for key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint"):
+            cfg.pop(key, None)
+        return {**cfg, "activation_scale": self.activation_scale}
+
+
+def quantize_weights(kernel):
+    """float (K, N) -> (int8 (K, N), float32 scales (N)) by the per-column symmetric rule of quant.h."""
+    q = _core.QLinear(np.ascontiguousarray(kernel, dtype=np.float32))
+    return q.weights_q(), q.scales()
+
+
+def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch_size=256):
+    """A new model with every Dense layer quantized to int8; the original is left untouched."""
+    if dtype != "int8":
+        raise ValueError(f"quantize supports dtype='int8' only, got {dtype!r}")
+    if not per_channel:
+        raise ValueError("quantize supports per_channel=True only (one scale per output column)")
+    model._ensure_built()
+    from bigcore.models.sequential import Sequential
+
+    class_name = "Sequential" if isinstance(model, Sequential) else "Functional"
+    config = model.get_config()
+    scales = _calibrate(model, calibration_data, batch_size) if calibration_data is not None else {}
+    for entry in config["layers"]:
+        if entry["class_name"] == "Dense":
+            entry["class_name"] = "QuantizedDense"
+            entry["config"]["activation_scale"] = scales.get(entry["config"]["name"], 0.0)
+    qmodel = serialization.model_from_config(class_name, config)
+    weights = []
+    for layer, qlayer in zip(_layers(model), _layers(qmodel)):
+        if isinstance(layer, Dense) and not isinstance(layer, QuantizedDense):
+            wq, s = quantize_weights(layer.kernel.value)
+            weights += [wq] + ([layer.bias.numpy()] if layer.use_bias else []) + [s]
+        else:
+            weights += layer.get_weights()
+        del qlayer
+    qmodel.set_weights(weights)
+    if model.compiled:
+        loss, metrics, loss_weights = model._compile_args
+        qmodel.compile(optimizer=type(model.optimizer)(), loss=loss, metrics=metrics, loss_weights=loss_weights)
+    qmodel._quantized = True
+    return qmodel
+
+
+def _layers(model):
+    return [layer for layer in model.layers if not isinstance(layer, layers_module.InputLayer)]
+
+
+def _calibrate(model, x, batch_size):
+    """Static activation scales: max |input| over the data of each Dense layer, / 127."""
+    from bigcore.models.functional import Model
+
+    nodes = [n for n in model._nodes if isinstance(n.layer, Dense)]
+    if not nodes:
+        return {}
+    probe = Model(model._inputs if not model._single_input else model._inputs[0], [n.inputs[0] for n in nodes])
+    outs = probe.predict(x, batch_size=batch_size, verbose=0)
+    outs = outs if isinstance(outs, list) else [outs]
+    scales = {}
+    for node, a in zip(nodes, outs):
+        peak = float(np.abs(a).max()) if a.size else 0.0
+        scales[node.layer.name] = max(peak / 127.0, float(np.finfo(np.float32).tiny)) if peak > 0 else 1.0
+    return scales
