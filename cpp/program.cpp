@@ -15,7 +15,7 @@ namespace bc {
 namespace {
 constexpr size_t kAlign = 16;         // segments start on 64-byte boundaries
 constexpr size_t kUpdateChunk = 1 << 15;  // optimizer pass: parallel over 32K-float chunks
-constexpr size_t kParallelUpdate = 1 << 20;  // ... for arenas of 1M floats and up (smaller: ~0.1 ms)
+constexpr size_t kParallelUpdate = 1 << 18;  // ... for arenas of 256K floats and up (~1 MB per array)
 }  // namespace
 
 int Program::add_tensor(size_t per_sample, bool is_input) {
