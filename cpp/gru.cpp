@@ -51,16 +51,14 @@ void GruOp::chunk_forward(Ctx& c, int b0, int b1) {
 }
 
 void GruOp::chunk_backward(Ctx& c, int b0, int b1) {
-  const int T = cfg_.T, U = cfg_.U, GU = 3 * U, n = b1 - b0;
+  const int T = cfg_.T, U = cfg_.U, GU = 3 * U;
   const Kernels& k = kernels();
   float *dZ = dZ_.data(), *dR = dR_.data(), *H = H_.data();
-  const bool rdrop = training_ && cfg_.recurrent_dropout > 0.0f;
   for (int s = T - 1; s >= 0; --s) {
     const int t = tin(s), tp = s ? tin(s - 1) : -1;
+    add_dy(c, b0, b1, s);
     for (int b = b0; b < b1; ++b) {
       float* dh = dh_.data() + static_cast<size_t>(b) * U;
-      if (const float* dy = dy_row(c, b, s))
-        for (int j = 0; j < U; ++j) dh[j] += dy[j];
       if (masked(c, b, t)) {
         std::memset(dZ + row(b, t) * GU, 0, GU * sizeof(float));
         std::memset(dR + row(b, t) * GU, 0, GU * sizeof(float));
@@ -70,17 +68,7 @@ void GruOp::chunk_backward(Ctx& c, int b0, int b1) {
       k.gru_row_backward(dZ + row(b, t) * GU, dR + row(b, t) * GU, dhd_.data() + static_cast<size_t>(b) * U,
                          Z_.data() + row(b, t) * GU, R_.data() + row(b, t) * GU, hp, dh, U, cfg_.act, cfg_.ract);
     }
-    if (!s) break;
-    gemm(false, true, n, U, GU, 1.0f, dR + row(b0, t) * GU, T * GU, c.params + r_, GU, 0.0f,
-         tmp_.data() + static_cast<size_t>(b0) * U, U);
-    for (int b = b0; b < b1; ++b) {
-      if (masked(c, b, t)) continue;
-      float* dh = dh_.data() + static_cast<size_t>(b) * U;
-      const float* g = tmp_.data() + static_cast<size_t>(b) * U;
-      const float* d = dhd_.data() + static_cast<size_t>(b) * U;
-      const float* m = rdrop ? rmask_.data() + static_cast<size_t>(b) * U : nullptr;
-      for (int j = 0; j < U; ++j) dh[j] = (m ? g[j] * m[j] : g[j]) + d[j];
-    }
+    if (s) dh_prev(c, b0, b1, t, dR, dhd_.data());  // plus the direct path through z * h_prev
   }
 }
 

@@ -52,10 +52,9 @@ void LstmOp::chunk_forward(Ctx& c, int b0, int b1) {
 }
 
 void LstmOp::chunk_backward(Ctx& c, int b0, int b1) {
-  const int T = cfg_.T, U = cfg_.U, GU = 4 * U, n = b1 - b0;
+  const int T = cfg_.T, U = cfg_.U, GU = 4 * U;
   const Kernels& k = kernels();
   float *dZ = dZ_.data(), *C = C_.data();
-  const bool rdrop = training_ && cfg_.recurrent_dropout > 0.0f;
   for (int b = b0; b < b1; ++b) {
     float* dc = dc_.data() + static_cast<size_t>(b) * U;
     if (cfg_.return_state) std::memcpy(dc, c.grad(out[2]) + static_cast<size_t>(b) * U, U * sizeof(float));
@@ -63,29 +62,17 @@ void LstmOp::chunk_backward(Ctx& c, int b0, int b1) {
   }
   for (int s = T - 1; s >= 0; --s) {
     const int t = tin(s), tp = s ? tin(s - 1) : -1;
+    add_dy(c, b0, b1, s);
     for (int b = b0; b < b1; ++b) {
-      float* dh = dh_.data() + static_cast<size_t>(b) * U;
-      if (const float* dy = dy_row(c, b, s))
-        for (int j = 0; j < U; ++j) dh[j] += dy[j];
-      if (masked(c, b, t)) {
+      if (masked(c, b, t)) {  // the state passed through: dh and dc carry on unchanged
         std::memset(dZ + row(b, t) * GU, 0, GU * sizeof(float));
         continue;
       }
       const float* cp = tp >= 0 ? C + row(b, tp) * U : zeros_.data();
       k.lstm_row_backward(dZ + row(b, t) * GU, dc_.data() + static_cast<size_t>(b) * U, Z_.data() + row(b, t) * GU,
-                          C + row(b, t) * U, cp, dh, U, cfg_.act, cfg_.ract);
+                          C + row(b, t) * U, cp, dh_.data() + static_cast<size_t>(b) * U, U, cfg_.act, cfg_.ract);
     }
-    if (!s) break;
-    // dh_prev = dZ_t R^T (times the recurrent mask); masked rows carry dh unchanged
-    gemm(false, true, n, U, GU, 1.0f, dZ + row(b0, t) * GU, T * GU, c.params + r_, GU, 0.0f,
-         tmp_.data() + static_cast<size_t>(b0) * U, U);
-    for (int b = b0; b < b1; ++b) {
-      if (masked(c, b, t)) continue;
-      float* dh = dh_.data() + static_cast<size_t>(b) * U;
-      const float* g = tmp_.data() + static_cast<size_t>(b) * U;
-      const float* m = rdrop ? rmask_.data() + static_cast<size_t>(b) * U : nullptr;
-      for (int j = 0; j < U; ++j) dh[j] = m ? g[j] * m[j] : g[j];
-    }
+    if (s) dh_prev(c, b0, b1, t, dZ, nullptr);
   }
 }
 

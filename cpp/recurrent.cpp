@@ -82,6 +82,30 @@ float* RecurrentOp::dy_row(Ctx& c, int b, int s) {
   return s == cfg_.T - 1 ? c.grad(out[0]) + static_cast<size_t>(b) * U : nullptr;
 }
 
+void RecurrentOp::add_dy(Ctx& c, int b0, int b1, int s) {
+  const int U = cfg_.U;
+  for (int b = b0; b < b1; ++b)
+    if (const float* dy = dy_row(c, b, s)) {
+      float* dh = dh_.data() + static_cast<size_t>(b) * U;
+      for (int j = 0; j < U; ++j) dh[j] += dy[j];
+    }
+}
+
+void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct) {
+  const int T = cfg_.T, U = cfg_.U, GU = G_ * U;
+  gemm(false, true, b1 - b0, U, GU, 1.0f, drec + row(b0, t) * GU, T * GU, c.params + r_, GU, 0.0f,
+       tmp_.data() + static_cast<size_t>(b0) * U, U);
+  const bool rdrop = training_ && cfg_.recurrent_dropout > 0.0f;
+  for (int b = b0; b < b1; ++b) {
+    if (masked(c, b, t)) continue;
+    float* dh = dh_.data() + static_cast<size_t>(b) * U;
+    const float* g = tmp_.data() + static_cast<size_t>(b) * U;
+    const float* m = rdrop ? rmask_.data() + static_cast<size_t>(b) * U : nullptr;
+    const float* d = direct ? direct + static_cast<size_t>(b) * U : nullptr;
+    for (int j = 0; j < U; ++j) dh[j] = (m ? g[j] * m[j] : g[j]) + (d ? d[j] : 0.0f);
+  }
+}
+
 // x (B, T, D) -> Z = x W + b for every timestep in one GEMM, then the time loop in chunks.
 void RecurrentOp::forward(Ctx& c) {
   const int B = c.B, T = cfg_.T, D = cfg_.D, U = cfg_.U, GU = G_ * U;

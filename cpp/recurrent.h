@@ -43,6 +43,12 @@ class RecurrentOp : public Op {
   // h_prev * recurrent-dropout mask into Hprev row (b, t); zeros at the first step.
   void load_hprev(int b, int s, const float* h_prev);
   float* dy_row(Ctx& c, int b, int s);  // dL/dy for the output of step s, or null
+  // dh (rows b0..b1) += dL/dy of step s; returns nothing, the caller then runs its cell backward.
+  void add_dy(Ctx& c, int b0, int b1, int s);
+  // dh for step s - 1: drec_t R^T (one GEMM for the chunk) times the recurrent mask, plus
+  // `direct` (B, U) when not null; masked rows carry dh unchanged. drec: the rows of input
+  // time t in the buffer that multiplies R.
+  void dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct);
 
   RnnConfig cfg_;
   int G_;             // gates
