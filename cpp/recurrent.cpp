@@ -17,7 +17,7 @@ namespace {
 // on the thread count; small batches stay in one chunk (GEMMs of fewer rows lose efficiency).
 int chunk_rows(int B) {
   if (B <= 16) return B;
-  int c = (B + 3) / 4;
+  int c = (B + 1) / 2;
   return std::max(16, (c + 7) / 8 * 8);
 }
 
