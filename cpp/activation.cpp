@@ -33,4 +33,32 @@ void ActivationOp::backward(Ctx& c) {
   if (need_dx[0]) add_or_copy(c.grad(in[0]), d, n, accum_dx[0]);
 }
 
+ActivityRegOp::ActivityRegOp(int in_t, int out_t, float l1, float l2) : l1_(l1), l2_(l2) {
+  BC_CHECK(l1 >= 0.0f && l2 >= 0.0f, "activity regularization factors must be >= 0");
+  in = {in_t};
+  out = {out_t};
+}
+
+void ActivityRegOp::forward(Ctx& c) {
+  const size_t n = c.B * c.per_sample(in[0]);
+  const float* x = c.val(in[0]);
+  std::memcpy(c.val(out[0]), x, n * sizeof(float));
+  double a = 0.0, q = 0.0;
+  kernels().abs_sq_sum(x, n, &a, &q);
+  c.extra_loss += (l1_ * a + l2_ * q) / c.B;
+}
+
+void ActivityRegOp::backward(Ctx& c) {
+  if (!need_dx[0]) return;
+  const size_t n = c.B * c.per_sample(in[0]);
+  const float* x = c.val(in[0]);
+  const float* d = c.grad(out[0]);
+  float* dx = c.grad(in[0]);
+  const float l1 = l1_ / c.B, l2x2 = 2.0f * l2_ / c.B;
+  for (size_t i = 0; i < n; ++i) {
+    float g = d[i] + l2x2 * x[i] + l1 * (x[i] > 0.0f ? 1.0f : (x[i] < 0.0f ? -1.0f : 0.0f));
+    dx[i] = accum_dx[0] ? dx[i] + g : g;
+  }
+}
+
 }  // namespace bc

@@ -139,6 +139,9 @@ PYBIND11_MODULE(_core, m) {
         if (width <= 0 || p.per_sample(in) % width) throw py::value_error("bad activation width");
         p.add_op(std::make_unique<bc::ActivationOp>(in, out, act, width));
       })
+      .def("add_activity_reg", [](Program& p, int in, int out, float l1, float l2) {
+        p.add_op(std::make_unique<bc::ActivityRegOp>(in, out, l1, l2));
+      })
       .def("add_dropout", [](Program& p, int in, int out, float rate, uint64_t stream) {
         p.add_op(std::make_unique<bc::DropoutOp>(in, out, rate, stream));
       })

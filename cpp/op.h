@@ -23,6 +23,7 @@ struct Ctx {
   bool training = false;
   uint64_t seed = 0;      // with `step`, keys the dropout streams
   uint64_t step = 0;
+  double extra_loss = 0.0;  // penalties ops add in forward (activity regularizers)
   float* val(int t) { return (*tensors)[t].val.data(); }
   float* grad(int t) { return (*tensors)[t].grad.data(); }
   size_t per_sample(int t) const { return (*tensors)[t].per_sample; }

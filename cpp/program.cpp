@@ -202,6 +202,7 @@ void Program::load_targets(const BatchData& d) {
 }
 
 void Program::forward(bool training) {
+  ctx_.extra_loss = 0.0;
   ctx_.tensors = &tensors_;
   ctx_.params = params_.data();
   ctx_.grads = grads_.data();
@@ -400,7 +401,7 @@ void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, 
   load_inputs(d);
   load_targets(d);
   forward(true);
-  stats[0] = compute_losses(d, true) + regularization_loss();
+  stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
   backward();
   update(a);
@@ -418,7 +419,7 @@ void Program::evaluate_step(const BatchData& d, double* stats) {
   load_inputs(d);
   load_targets(d);
   forward(false);
-  stats[0] = compute_losses(d, false) + regularization_loss();
+  stats[0] = compute_losses(d, false) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
 }
 

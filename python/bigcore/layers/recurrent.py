@@ -28,8 +28,8 @@ class _RNN(Layer):
             raise ValueError(f"Received an invalid value for argument `units`, expected a positive integer, got {units!r}")
         if stateful:
             raise ValueError(f"{type(self).__name__}: stateful=True is not supported yet")
-        if any(c is not None for c in (activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint)):
-            raise ValueError(f"{type(self).__name__}: activity regularizers and constraints are not supported yet")
+        if any(c is not None for c in (kernel_constraint, recurrent_constraint, bias_constraint)):
+            raise ValueError(f"{type(self).__name__}: weight constraints are not supported on recurrent layers yet")
         for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"{name} must be in [0, 1). Received: {name}={rate}")
@@ -45,6 +45,7 @@ class _RNN(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.dropout, self.recurrent_dropout, self.seed = float(dropout), float(recurrent_dropout), seed
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -110,6 +111,7 @@ class _RNN(Layer):
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
                 "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
                 "go_backwards": self.go_backwards}

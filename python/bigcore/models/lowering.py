@@ -49,6 +49,11 @@ def lower(inputs, nodes, outputs):
         ins = [low.id(t) for t in node.inputs]
         low.node = node
         outs = node.layer.lower(low, ins, node.outputs)
+        reg = getattr(node.layer, "activity_regularizer", None)
+        if reg is not None:  # Keras: (l1 * sum|y| + l2 * sum y^2) / batch on the layer's (first) output
+            penalized = low.tensor(node.outputs[0])
+            low.native.add_activity_reg(outs[0], penalized, reg.l1, reg.l2)
+            outs = [penalized] + list(outs[1:])
         for kt, t in zip(node.outputs, outs):
             low.bind(kt, t)
     low.native.set_inputs([low.id(kt) for kt in inputs])
