@@ -163,14 +163,17 @@ void Program::plan() {
   planned_ = true;
 }
 
+// Values are sized for the largest batch seen; gradients, once training has started, always
+// for the same capacity (an inference batch larger than any training batch grows both).
 void Program::ensure_capacity(int B, bool training) {
-  if (B <= capacity_ && (!training || grads_ready_)) return;
-  int cap = std::max(B, capacity_);
+  const bool grads = training || grads_ready_;
+  if (B <= capacity_ && grads == grads_ready_) return;
+  const int cap = std::max(B, capacity_);
   for (auto& t : tensors_) {
     if (cap > capacity_) t.val.resize(cap * t.per_sample);
-    if (training && !t.is_input) t.grad.resize(cap * t.per_sample);
+    if (grads && !t.is_input && (cap > capacity_ || !grads_ready_)) t.grad.resize(cap * t.per_sample);
   }
-  if (training) grads_ready_ = true;
+  grads_ready_ = grads;
   capacity_ = cap;
 }
 

@@ -99,7 +99,12 @@ class CallbackList(Callback):
 
     def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
         super().__init__()
+        if isinstance(callbacks, (str, bytes)) or (callbacks is not None and not hasattr(callbacks, "__iter__")):
+            raise TypeError(f"callbacks must be a list of bigcore.callbacks.Callback objects, got {callbacks!r}")
         self.callbacks = list(callbacks) if callbacks else []
+        for c in self.callbacks:
+            if not isinstance(c, Callback):
+                raise TypeError(f"callbacks must be bigcore.callbacks.Callback objects, got {c!r}")
         self._history = next((c for c in self.callbacks if isinstance(c, History)), None)
         self._progbar = next((c for c in self.callbacks if isinstance(c, ProgbarLogger)), None)
         if add_history and self._history is None:

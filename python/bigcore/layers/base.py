@@ -109,6 +109,8 @@ class Layer:
                  batch_input_shape=None, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(f"Argument `name` must be a non-empty string without '/'. Received: name={name!r}")
         self.name = name or _unique_name(_snake(type(self).__name__))
         self.trainable = trainable
         self.built = False

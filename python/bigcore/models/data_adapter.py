@@ -88,24 +88,40 @@ def prepare_targets(model, y, n):
 
 
 def sample_weights(model, ys, n, sample_weight, class_weight):
-    """One float32 weight per sample, or None."""
+    """One float32 weight per sample, or None. Weights must be finite real numbers."""
     sw = None
     if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=np.float32).reshape(-1)
+        a = _numeric(sample_weight, "sample_weight")
+        if a.dtype.kind == "c":
+            raise TypeError(f"sample_weight must hold real numbers, got an array of dtype {a.dtype}")
+        sw = np.asarray(a, dtype=np.float32).reshape(-1)
         if sw.shape[0] != n:
             raise ValueError(f"sample_weight must have one value per sample ({n}), got {sw.shape[0]}")
+        if not np.isfinite(sw).all():
+            raise ValueError("sample_weight contains NaN or inf")
     if class_weight is not None:
         if len(ys) != 1:
             raise ValueError("class_weight is only supported for models with one output")
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class id: weight}}, got {type(class_weight).__name__}")
+        weights = {}
+        for c, w in class_weight.items():
+            if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0:
+                raise ValueError(f"class_weight keys must be non-negative class ids, got {c!r}")
+            if isinstance(w, bool) or not isinstance(w, (int, float, np.number)) or not np.isfinite(w):
+                raise ValueError(f"class_weight values must be finite numbers, got {c!r}: {w!r}")
+            weights[int(c)] = float(w)
         y = ys[0]
         # Keras: class ids from sparse labels, a rounded single column, or the argmax of one-hot rows
         if model._losses[0].sparse or y.shape[1] == 1:
-            cls = np.round(y[:, 0]).astype(np.int64)
+            cls = np.round(y[:, 0])
+            if cls.size and (cls.min() < 0 or cls.max() > np.iinfo(np.int32).max):
+                raise ValueError(f"class_weight needs class ids as labels, got values in [{cls.min()}, {cls.max()}]")
+            cls = cls.astype(np.int64)
         else:
             cls = np.argmax(y, axis=1)
-        table = np.ones(max([int(c) for c in class_weight] + [int(cls.max(initial=0))]) + 1, np.float32)
-        for c, w in class_weight.items():
-            table[int(c)] = w
-        cw = table[cls]
+        # classes missing from the dict weigh 1, as in Keras; the table spans only ids that occur
+        present, inverse = np.unique(cls, return_inverse=True)
+        cw = np.array([weights.get(int(c), 1.0) for c in present], np.float32)[inverse.reshape(-1)]
         sw = cw if sw is None else sw * cw
     return None if sw is None else np.ascontiguousarray(sw, dtype=np.float32)

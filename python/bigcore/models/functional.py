@@ -56,6 +56,10 @@ class Model(Trainer, Layer):
         if missing:
             raise ValueError(f"Graph disconnected: the outputs depend on input(s) {missing} not passed to Model")
         del reached
+        names = {}
+        for layer in [t.node.layer for t in ins] + [n.layer for n in nodes]:
+            if names.setdefault(layer.name, layer) is not layer:  # saving keys layers by name
+                raise ValueError(f'The name "{layer.name}" is used 2 times in the model. All layer names should be unique.')
         self._inputs, self._outputs = ins, outs
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
         self.built = True

@@ -123,6 +123,9 @@ class Trainer:
         self._build_from_any(x)
         self._require_compiled("fit")
         batch_size = _check_batch_size(batch_size)
+        for name, v, low in (("epochs", epochs, 0), ("initial_epoch", initial_epoch, 0), ("validation_freq", validation_freq, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError(f"fit expects {name} to be an int >= {low}. Received: {name}={v!r}")
         self._native()
         train = self._batches(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch)
         val = None
@@ -272,7 +275,9 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        return self.evaluate(x, y, batch_size=max(1, _num_rows(x)), verbose=0, sample_weight=sample_weight,
+        self._build_from(x)
+        n = data_adapter.prepare_inputs(self, x)[0].shape[0]  # checks x before anything indexes it
+        return self.evaluate(x, y, batch_size=max(1, n), verbose=0, sample_weight=sample_weight,
                              return_dict=return_dict)
 
 
@@ -318,11 +323,6 @@ class _Tracker:
             out[name] = m.result(self.acc[off:off + m.stats_width])
             off += m.stats_width
         return out
-
-
-def _num_rows(x):
-    first = next(iter(x.values())) if isinstance(x, dict) else (x[0] if isinstance(x, (list, tuple)) else x)
-    return len(first)
 
 
 def _check_batch_size(batch_size):
