@@ -202,7 +202,7 @@ def main():
         print(f"    {size + ' ' + cell:<12}" + "; ".join(f"{name} {fmt(st)} / {fmt(pr)}"
                                                        for name, (st, pr) in times.items()))
     print()
-    print(f"  FLOPs per train step / predict batch (M): "
+    print("  FLOPs per train step / predict batch (M): "
           + ", ".join(f"{size} {cell} {train_flops(size, cell) / 1e6:.0f} / {forward_flops(size, cell) / 1e6:.0f}"
                       for size, cell, _ in details))
     print(f"  load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f}, on {os.cpu_count()} CPUs")

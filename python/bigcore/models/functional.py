@@ -2,8 +2,6 @@
 
 import math
 
-import numpy as np
-
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
 from bigcore.layers.core import InputLayer
 from bigcore.models import lowering, summary
@@ -51,11 +49,10 @@ class Model(Trainer, Layer):
         for t in ins:
             if not isinstance(t.node.layer, InputLayer):
                 raise ValueError(f"Model inputs must come from bigcore.Input; {t!r} does not")
-        reached = {id(n.layer) for n in nodes if isinstance(n.layer, InputLayer)}
-        missing = [n.layer.name for n in nodes if isinstance(n.layer, InputLayer) and id(n.layer) not in {id(t.node.layer) for t in ins}]
+        given = {id(t.node.layer) for t in ins}
+        missing = [n.layer.name for n in nodes if isinstance(n.layer, InputLayer) and id(n.layer) not in given]
         if missing:
             raise ValueError(f"Graph disconnected: the outputs depend on input(s) {missing} not passed to Model")
-        del reached
         names = {}
         for layer in [t.node.layer for t in ins] + [n.layer for n in nodes]:
             if names.setdefault(layer.name, layer) is not layer:  # saving keys layers by name
@@ -178,6 +175,3 @@ class Model(Trainer, Layer):
 
         return saving.model_to_json(self, **kwargs)
 
-
-def _as_arrays(x):
-    return [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]

@@ -1,6 +1,5 @@
 """compile / fit / evaluate / predict: short Python loops that make one native call per batch."""
 
-import math
 
 import numpy as np
 
