@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -38,37 +40,41 @@ class FlushDenormals {
 // Activation ids; the numbers are part of the Python <-> native contract (config.py mirrors them).
 enum Act : int { ACT_LINEAR = 0, ACT_RELU = 1, ACT_SIGMOID = 2, ACT_TANH = 3, ACT_SOFTMAX = 4 };
 
-// A float buffer aligned to 64 bytes so every SIMD path may use aligned loads on row starts.
-class AlignedBuf {
+// A buffer of T aligned to 64 bytes so every SIMD path may use aligned loads on row starts
+// (floats for tensors and arenas, bytes for packed int8 weights).
+template <class T>
+class AlignedArray {
  public:
-  AlignedBuf() = default;
-  explicit AlignedBuf(size_t n) { resize(n); }
-  AlignedBuf(const AlignedBuf&) = delete;
-  AlignedBuf& operator=(const AlignedBuf&) = delete;
-  AlignedBuf(AlignedBuf&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
-  AlignedBuf& operator=(AlignedBuf&& o) noexcept {
+  AlignedArray() = default;
+  explicit AlignedArray(size_t n) { resize(n); }
+  AlignedArray(const AlignedArray&) = delete;
+  AlignedArray& operator=(const AlignedArray&) = delete;
+  AlignedArray(AlignedArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+  AlignedArray& operator=(AlignedArray&& o) noexcept {
     std::swap(p_, o.p_);
     std::swap(n_, o.n_);
     return *this;
   }
-  ~AlignedBuf() { std::free(p_); }
+  ~AlignedArray() { std::free(p_); }
   void resize(size_t n) {  // contents are zeroed
     std::free(p_);
     p_ = nullptr;
     n_ = n;
     if (n == 0) return;
-    size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-    p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+    size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+    p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
     if (!p_) throw std::bad_alloc();
-    for (size_t i = 0; i < n; ++i) p_[i] = 0.0f;
+    std::memset(static_cast<void*>(p_), 0, n * sizeof(T));
   }
-  float* data() { return p_; }
-  const float* data() const { return p_; }
+  T* data() { return p_; }
+  const T* data() const { return p_; }
   size_t size() const { return n_; }
 
  private:
-  float* p_ = nullptr;
+  T* p_ = nullptr;
   size_t n_ = 0;
 };
+
+using AlignedBuf = AlignedArray<float>;
 
 }  // namespace bc

@@ -13,13 +13,6 @@
 
 namespace bc {
 
-AlignedBytes::AlignedBytes(size_t n) : n_(n) {
-  if (n == 0) return;
-  p_ = static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64));
-  if (!p_) throw std::bad_alloc();
-  std::memset(p_, 0, n);
-}
-
 namespace {
 
 // ---- quant_ref: plain loops, the definition of every result ----------------------------------
@@ -291,8 +284,17 @@ void QLinear::acc(int32_t* acc, const int8_t* xq, int M) const {
     for (int j = 0; j < K_; ++j) d[j] = r[j] ^ off;  // +128 on an int8 is a flip of the top bit
     for (int j = K_; j < Kp_; ++j) d[j] = off;
   }
+  QTile t = tile_over(s.xq.data(), M);
+  t.acc = acc;
+  const Plan p = plan(M, N_, K_);
+  const int threads = threads_for(p.nm * p.nb);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  run_tiles(t, p, k);
+}
+
+QTile QLinear::tile_over(const uint8_t* xq, int M) const {
   QTile t{};
-  t.xq = s.xq.data();
+  t.xq = xq;
   t.M = M;
   t.Kp = Kp_;
   t.w = reinterpret_cast<const int8_t*>(w_.data());
@@ -300,11 +302,7 @@ void QLinear::acc(int32_t* acc, const int8_t* xq, int M) const {
   t.N = N_;
   t.b0 = 0;
   t.b1 = Np_ / 16;
-  t.acc = acc;
-  const Plan p = plan(M, N_, K_);
-  const int threads = threads_for(p.nm * p.nb);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  run_tiles(t, p, k);
+  return t;
 }
 
 void QLinear::forward(float* y, const float* x, const float* b, int M, int act, float x_scale,
@@ -316,15 +314,7 @@ void QLinear::forward(float* y, const float* x, const float* b, int M, int act, 
   if (M == 0) return;
   const QuantKernels& k = table();
   Scratch& s = scratch(static_cast<size_t>(M) * Kp_, M);
-  QTile t{};
-  t.xq = s.xq.data();
-  t.M = M;
-  t.Kp = Kp_;
-  t.w = reinterpret_cast<const int8_t*>(w_.data());
-  t.corr = corr_.data();
-  t.N = N_;
-  t.b0 = 0;
-  t.b1 = Np_ / 16;
+  QTile t = tile_over(s.xq.data(), M);
   t.y = y;
   t.x_scale = s.t.data();
   t.w_scale = scale_.data();

@@ -50,28 +50,10 @@ namespace bc {
 
 constexpr int kQuantMaxK = 65536;  // the overflow bound above
 
-// A byte buffer aligned to 64 bytes (packed weights are read one zmm at a time).
-class AlignedBytes {
- public:
-  AlignedBytes() = default;
-  explicit AlignedBytes(size_t n);  // zeroed
-  AlignedBytes(AlignedBytes&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
-  AlignedBytes& operator=(AlignedBytes&& o) noexcept {
-    std::swap(p_, o.p_);
-    std::swap(n_, o.n_);
-    return *this;
-  }
-  AlignedBytes(const AlignedBytes&) = delete;
-  AlignedBytes& operator=(const AlignedBytes&) = delete;
-  ~AlignedBytes() { std::free(p_); }
-  uint8_t* data() { return p_; }
-  const uint8_t* data() const { return p_; }
-  size_t size() const { return n_; }
+// Packed weights are read one zmm at a time: a 64-byte aligned byte buffer.
+using AlignedBytes = AlignedArray<uint8_t>;
 
- private:
-  uint8_t* p_ = nullptr;
-  size_t n_ = 0;
-};
+struct QTile;  // one output tile of the kernel interface (below)
 
 // One quantized linear layer: W (K, N) packed once; forward() quantizes x per call. acc() and
 // forward() may run concurrently from several threads (scratch is per calling thread); called
@@ -99,6 +81,7 @@ class QLinear {
 
  private:
   void pack(const int8_t* wq);
+  QTile tile_over(const uint8_t* xq, int M) const;  // all column blocks for M rows of xq
   int K_, N_, Kp_, Np_;
   AlignedBytes w_;              // the packed layout above
   std::vector<float> scale_;    // s (Np), zero-padded
