@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "activation.h"
+#include "bindings_batch.h"
 #include "cpu.h"
 #include "dense.h"
 #include "dropout.h"
@@ -103,6 +104,13 @@ double* stats_ptr(py::array& stats, const Program& p) {
 }
 
 }  // namespace
+
+bc::BatchData bind_batch(Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
+                         const py::object& idx, size_t start, int count) {
+  return batch(p, xs, ys, sw, idx, start, count);
+}
+double* bind_stats(py::array& stats, const Program& p) { return stats_ptr(stats, p); }
+void bind_distributed(py::module_& m);  // bindings_distributed.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "bigcore native core: kernels and the program runtime";
@@ -443,4 +451,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("quant_best_isa", &bc::quant_best_isa);
   m.def("quant_isa_supported", &bc::quant_isa_supported);
   m.def("quant_set_isa", &bc::quant_set_isa);
+  bind_distributed(m);
 }

@@ -45,9 +45,9 @@ struct Kernels {
   void (*gru_row_backward)(float* dx, float* drec, float* dh_prev, const float* gates,
                            const float* rec, const float* h_prev, const float* dh, int U, int act,
                            int ract);
-  // y = x * keep / (1 - rate) with keep drawn from the counter-based RNG at (key, i).
+  // y = x * keep / (1 - rate) with keep drawn from the counter-based RNG at (key, first + i).
   void (*dropout_forward)(float* y, unsigned char* keep, const float* x, size_t n, float rate,
-                          uint64_t key);
+                          uint64_t key, uint64_t first);
 };
 
 void fill_kernels_ref(Kernels& k);

@@ -23,7 +23,7 @@ void DropoutOp::forward(Ctx& c) {
   }
   keep_.resize(n);
   kernels().dropout_forward(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_,
-                            rng_key(c.seed, stream_, c.step));
+                            rng_key(c.seed, stream_, c.step), c.row0 * c.per_sample(in[0]));
 }
 
 void DropoutOp::backward(Ctx& c) {

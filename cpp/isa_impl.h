@@ -237,10 +237,10 @@ void abs_sq_sum(const float* w, size_t n, double* abs_sum, double* sq_sum) {
 }
 
 void dropout_forward(float* y, unsigned char* keep, const float* x, size_t n, float rate,
-                     uint64_t key) {
+                     uint64_t key, uint64_t first) {
   const float denom = 1.0f - rate;
   for (size_t i = 0; i < n; ++i) {
-    unsigned char k = rng_uniform(key, i) >= rate;
+    unsigned char k = rng_uniform(key, first + i) >= rate;
     keep[i] = k;
     y[i] = k ? x[i] / denom : 0.0f;
   }

@@ -23,6 +23,7 @@ struct Ctx {
   bool training = false;
   uint64_t seed = 0;      // with `step`, keys the dropout streams
   uint64_t step = 0;
+  uint64_t row0 = 0;      // global index of this batch's first row (a data-parallel rank's slice)
   double extra_loss = 0.0;  // penalties ops add in forward (activity regularizers)
   float* val(int t) { return (*tensors)[t].val.data(); }
   float* grad(int t) { return (*tensors)[t].grad.data(); }

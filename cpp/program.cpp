@@ -389,10 +389,9 @@ void Program::count_metrics(const BatchData& d, double* stats) {
   }
 }
 
-void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, uint64_t step_id,
-                         double* stats) {
-  std::lock_guard<std::mutex> lock(mu_);
-  FlushDenormals ftz;
+// Caller holds the lock.
+void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0,
+                               double* stats) {
   BC_CHECK(finalized_, "the program is not finalized");
   BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
   BC_CHECK(d.count > 0, "a training batch needs at least one sample");
@@ -401,14 +400,55 @@ void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, 
   ctx_.B = d.count;
   ctx_.seed = seed;
   ctx_.step = step_id;
+  ctx_.row0 = row0;
   load_inputs(d);
   load_targets(d);
   forward(true);
   stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
   backward();
+}
+
+void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, uint64_t step_id,
+                         double* stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
+  forward_backward(d, seed, step_id, 0, stats);
   update(a);
   apply_constraints();
+}
+
+void Program::compute_gradients(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0,
+                                float grad_scale, double* stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
+  BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
+  if (d.count == 0) {  // a rank whose slice of a short last batch is empty adds nothing
+    BC_CHECK(finalized_, "the program is not finalized");
+    std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+    std::fill(stats, stats + stats_size(), 0.0);
+    return;
+  }
+  forward_backward(d, seed, step_id, row0, stats);
+  if (grad_scale != 1.0f) scale_grads(grad_scale);
+}
+
+void Program::apply_update(const OptimArgs& a, float grad_scale) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
+  BC_CHECK(finalized_ && planned_, "apply_update() needs gradients from compute_gradients() first");
+  BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
+  if (grad_scale != 1.0f) scale_grads(grad_scale);
+  update(a);
+  apply_constraints();
+}
+
+// g *= s over the trainable segments (the rest never reach the optimizer).
+void Program::scale_grads(float s) {
+  float* g = grads_.data();
+  for (const auto& seg : segs_)
+    if (seg.trainable)
+      for (size_t i = seg.offset; i < seg.offset + seg.size; ++i) g[i] *= s;
 }
 
 void Program::evaluate_step(const BatchData& d, double* stats) {

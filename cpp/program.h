@@ -67,6 +67,15 @@ class Program {
   // stats out: [loss incl. regularization, then metric_width() values per metric]
   void train_step(const BatchData& d, const OptimArgs& step, uint64_t seed, uint64_t step_id,
                   double* stats);
+  // Data-parallel training splits train_step in two around the all-reduce of grads():
+  // compute_gradients runs forward, loss, metrics and backward only (grads() holds this batch's
+  // gradient times grad_scale; row0 is the batch's first row in the global batch, so dropout
+  // draws what one process would); an empty batch (count 0) gives zero gradients and stats.
+  // apply_update scales grads() by grad_scale (1 / ranks for a sum all-reduce), then runs
+  // regularizer gradients, clipping, the optimizer pass and constraints, as train_step does.
+  void compute_gradients(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0,
+                         float grad_scale, double* stats);
+  void apply_update(const OptimArgs& step, float grad_scale);
   void evaluate_step(const BatchData& d, double* stats);  // same stats layout, no update
   // outs: per model output, a (n_out_rows, per_sample) array; rows start..start+count written.
   void predict_step(const BatchData& d, const std::vector<float*>& outs);
@@ -90,6 +99,8 @@ class Program {
   void load_targets(const BatchData& d);
   double compute_losses(const BatchData& d, bool want_grad);
   void backward();
+  void forward_backward(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0, double* stats);
+  void scale_grads(float s);
   void update(const OptimArgs& step);
   void apply_constraints();
   void count_metrics(const BatchData& d, double* stats);

@@ -21,10 +21,11 @@ int chunk_rows(int B) {
   return std::max(16, (c + 7) / 8 * 8);
 }
 
-void keep_mask(std::vector<float>& m, size_t n, float rate, uint64_t key) {
+// first: the stream index of m[0] (a data-parallel rank's rows continue the global batch's)
+void keep_mask(std::vector<float>& m, size_t n, float rate, uint64_t key, uint64_t first) {
   m.resize(n);
   const float scale = 1.0f / (1.0f - rate);
-  for (size_t i = 0; i < n; ++i) m[i] = rng_uniform(key, i) >= rate ? scale : 0.0f;
+  for (size_t i = 0; i < n; ++i) m[i] = rng_uniform(key, first + i) >= rate ? scale : 0.0f;
 }
 
 template <class F>
@@ -119,7 +120,8 @@ void RecurrentOp::forward(Ctx& c) {
   chunk_ = chunk_rows(B);
   const float* x = c.val(in[0]);
   if (training_ && cfg_.dropout > 0.0f) {
-    keep_mask(dmask_, static_cast<size_t>(B) * D, cfg_.dropout, rng_key(c.seed, cfg_.stream, c.step));
+    keep_mask(dmask_, static_cast<size_t>(B) * D, cfg_.dropout, rng_key(c.seed, cfg_.stream, c.step),
+              c.row0 * D);
     if (xin_.size() < rows * D) xin_.resize(rows * D);
     for (size_t i = 0; i < rows; ++i) {
       const float* m = dmask_.data() + (i / T) * D;
@@ -129,7 +131,7 @@ void RecurrentOp::forward(Ctx& c) {
   }
   if (training_ && cfg_.recurrent_dropout > 0.0f)
     keep_mask(rmask_, static_cast<size_t>(B) * U, cfg_.recurrent_dropout,
-              rng_key(c.seed, cfg_.stream ^ 0x9e3779b97f4a7c15ULL, c.step));
+              rng_key(c.seed, cfg_.stream ^ 0x9e3779b97f4a7c15ULL, c.step), c.row0 * U);
   gemm(false, false, static_cast<int>(rows), GU, D, 1.0f, x, D, c.params + w_, GU, 0.0f, Z_.data(), GU);
   if (b_ >= 0) kernels().bias_act_forward(Z_.data(), c.params + b_, static_cast<int>(rows), GU, ACT_LINEAR);
   for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });

@@ -6,6 +6,7 @@ import numpy as np
 from bigcore import _random, callbacks as callbacks_module, losses as losses_module
 from bigcore import metrics as metrics_module, optimizers
 from bigcore.data import SHUFFLE_STREAM, Dataset
+from bigcore.distributed import strategy as distribution
 from bigcore.models import batches, data_adapter
 
 
@@ -20,14 +21,19 @@ class Trainer:
         self._program = None
         self._seed = _random.seed()
         self._shuffle_stream = SHUFFLE_STREAM  # the shuffle order is a function of (seed, epoch)
+        self._strategy = distribution.current_strategy()  # a model built in strategy.scope() keeps it
 
     # -- compile --
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, distribute=None, **kwargs):
         unknown = set(kwargs) - {"run_eagerly", "jit_compile", "steps_per_execution", "weighted_metrics", "auto_scale_loss"}
         if unknown:
             raise TypeError(f"Invalid keyword argument(s) in compile(): {sorted(unknown)}")
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
+        if distribute is not None and not isinstance(distribute, distribution.DataParallel):
+            raise TypeError("compile expects distribute to be a bigcore.distributed.DataParallel or None. "
+                            f"Received: distribute={distribute!r}")
+        self._strategy = distribute or distribution.current_strategy() or self._strategy
         self.optimizer = optimizers.get(optimizer)
         self._compile_args = (loss, metrics, loss_weights)
         self.compiled = True
@@ -81,6 +87,11 @@ class Trainer:
         return ["loss"] + [f"{self._outputs[k].node.layer.name}_{m.name}" if multi else m.name for k, m in self._metrics]
 
     # -- helpers --
+    def _dist(self):
+        """The DataParallel strategy when training across several processes, else None."""
+        s = self._strategy
+        return s if s is not None and s.world_size > 1 else None
+
     def _build_from(self, x):
         """Sequential builds lazily from the first data it sees."""
 
@@ -126,6 +137,9 @@ class Trainer:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise ValueError(f"fit expects {name} to be an int >= {low}. Received: {name}={v!r}")
         self._native()
+        dist = self._dist()
+        if dist:  # before the batches take the seed: rank 0's seed, weights and optimizer state
+            dist.sync_model(self)
         train = self._batches(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch)
         val = None
         if validation_data is not None:
@@ -152,6 +166,10 @@ class Trainer:
             raise ValueError("fit() got no training samples")
         steps = train.steps if steps_per_epoch is None else int(steps_per_epoch)
         verbose = 1 if verbose == "auto" else verbose
+        if dist:
+            dist.check_same("fit", samples=train.n if isinstance(train, batches.ArrayBatches) else -1,
+                            steps=-1 if steps is None else steps, batch_size=batch_size, epochs=epochs)
+            callbacks, verbose = dist.local_callbacks(callbacks), verbose if dist.rank == 0 else 0
         cbs = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                             model=self, verbose=verbose, epochs=epochs, steps=steps)
         train_step, stats, opt = self._program.native.train_step, self._stats, self.optimizer
@@ -161,9 +179,13 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             tracker = _Tracker(self)
-            for step, (xs, ys, sw, idx, start, count) in enumerate(train.epoch(epoch, steps_per_epoch)):
+            for step, batch in enumerate(train.epoch(epoch, steps_per_epoch)):
                 cbs.on_train_batch_begin(step)
-                _step(train_step, opt, (xs, ys, sw, idx, start, count), self._seed, stats)
+                if dist is None:
+                    _step(train_step, opt, batch, self._seed, stats)
+                    count = batch[5]
+                else:
+                    count = dist.train_step(self, batch, stats)
                 tracker.update(stats, count)
                 logs = tracker.logs()
                 cbs.on_train_batch_end(step, logs)
@@ -184,13 +206,20 @@ class Trainer:
         native = self._program.native
         stats = np.zeros(native.stats_size, np.float64)
         tracker = _Tracker(self, prefix)
-        for step, (xs, ys, sw, idx, start, count) in enumerate(source.epoch(0)):
+        dist = self._dist()
+        for step, batch in enumerate(source.epoch(0)):
             if cbs:
                 cbs.on_test_batch_begin(step)
-            native.evaluate_step(xs, ys, sw, idx, start, count, stats)
-            tracker.update(stats, count)
+            if dist is not None:  # this rank's slice; the totals are summed over ranks below
+                batch = dist.evaluate_slice(batch)
+            xs, ys, sw, idx, start, count = batch
+            if dist is None or count:
+                native.evaluate_step(xs, ys, sw, idx, start, count, stats)
+                tracker.update(stats, count)
             if cbs:
                 cbs.on_test_batch_end(step, tracker.logs())
+        if dist is not None:
+            dist.reduce_tracker(tracker, prefix + "evaluation")
         return tracker.logs()
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
@@ -201,6 +230,9 @@ class Trainer:
         self._native()
         source = self._batches(x, y, sample_weight, None, batch_size, False, steps)
         verbose = 1 if verbose == "auto" else verbose
+        dist = self._dist()
+        if dist:
+            callbacks, verbose = dist.local_callbacks(callbacks), verbose if dist.rank == 0 else 0
         cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                                             epochs=1, steps=source.steps)
         cbs.on_test_begin()
@@ -264,7 +296,13 @@ class Trainer:
         ys = data_adapter.prepare_targets(self, y, n)
         sw = data_adapter.sample_weights(self, ys, n, sample_weight, class_weight)
         opt = self.optimizer
-        _step(self._program.native.train_step, opt, (xs, ys, sw, None, 0, n), self._seed, self._stats)
+        dist = self._dist()
+        if dist is None:
+            _step(self._program.native.train_step, opt, (xs, ys, sw, None, 0, n), self._seed, self._stats)
+        else:
+            if getattr(self, "_dist_synced", None) is not self._program.native:
+                dist.sync_model(self)
+            dist.train_step(self, (xs, ys, sw, None, 0, n), self._stats)
         tracker = _Tracker(self)
         tracker.update(self._stats, n)
         logs = tracker.logs()
