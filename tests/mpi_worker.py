@@ -36,6 +36,11 @@ def make_model(dropout, optimizer="adam"):
     return model
 
 
+def dataset(x, y):
+    """The same batches as a bigcore.data pipeline (converted batch by batch, not gathered natively)."""
+    return bigcore.data.Dataset.from_tensor_slices((x, y)).batch(40)
+
+
 def train(out, dropout):
     """fit on the global batch 40 (20 per rank) with validation and rank-0-only writers."""
     strategy = distributed.DataParallel(timeout=60)
@@ -48,15 +53,19 @@ def train(out, dropout):
     stop = bigcore.callbacks.EarlyStopping(monitor="loss", patience=100, verbose=1)
     h = model.fit(x, y, batch_size=40, epochs=3, verbose=2, validation_split=0.2, callbacks=[csv, ckpt, stop])
     ev = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+    with strategy.scope():
+        streamed = make_model(dropout)
+    streamed.fit(dataset(x, y), epochs=2, verbose=0)
     np.savez(os.path.join(out, f"rank{r}.npz"), params=model._program.native.params(),
+             streamed=streamed._program.native.params(),
              loss=h.history["loss"], accuracy=h.history["accuracy"], val_loss=h.history["val_loss"],
              val_accuracy=h.history["val_accuracy"], eval_loss=ev["loss"], eval_accuracy=ev["accuracy"],
              world=distributed.world_size())
 
 
 def hang(out):
-    """Rank 1 never reaches fit: rank 0's first collective must fail within the timeout."""
-    strategy = distributed.DataParallel(timeout=3)
+    """Rank 1 never reaches fit: rank 0's first collective must raise within the timeout."""
+    strategy = distributed.DataParallel(timeout=3, catchable=True)
     x, y = make_data()
     with strategy.scope():
         model = make_model(0.0)
@@ -72,7 +81,7 @@ def hang(out):
 
 
 def skip_step(out):
-    """Rank 1 runs one step fewer than rank 0: rank 0's last all-reduce must time out."""
+    """Rank 1 runs one step fewer than rank 0: rank 0's watchdog must abort its last all-reduce."""
     strategy = distributed.DataParallel(timeout=3)
     x, y = make_data()
     with strategy.scope():

@@ -189,14 +189,16 @@ def _reference(dropout):
     model = mpi_worker.make_model(dropout)
     h = model.fit(x, y, batch_size=40, epochs=3, verbose=0, validation_split=0.2).history
     ev = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
-    return _program(model).params().copy(), h, ev
+    streamed = mpi_worker.make_model(dropout)
+    streamed.fit(mpi_worker.dataset(x, y), epochs=2, verbose=0)
+    return _program(model).params().copy(), h, ev, _program(streamed).params().copy()
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_two_ranks_match_one_process_at_the_global_batch(tmp_path, dropout):
     r, _ = _mpirun(["train", str(dropout)], tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    params, hist, ev = _reference(dropout)
+    params, hist, ev, streamed = _reference(dropout)
     ranks = [np.load(tmp_path / f"rank{k}.npz") for k in range(2)]
     assert int(ranks[0]["world"]) == 2
     np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])  # the ranks never drift apart
@@ -206,6 +208,7 @@ def test_two_ranks_match_one_process_at_the_global_batch(tmp_path, dropout):
         np.testing.assert_allclose(ranks[0][k], hist[k], rtol=1e-5, err_msg=k)
     assert float(ranks[0]["eval_loss"]) == pytest.approx(ev["loss"], rel=1e-5)
     assert float(ranks[0]["eval_accuracy"]) == ev["accuracy"]
+    np.testing.assert_allclose(ranks[0]["streamed"], streamed, rtol=1e-5, atol=2e-6)  # a Dataset, sliced
     # rank 0 alone prints and writes
     assert r.stdout.count("Epoch 1/3") == 1 and r.stdout.count("Epoch 3/3") == 1, r.stdout
     assert (tmp_path / "log_rank0.csv").exists() and not (tmp_path / "log_rank1.csv").exists()

@@ -26,15 +26,17 @@ def current_strategy():
 class DataParallel:
     """Data-parallel training across the processes of an MPI job (one process: plain training).
 
-    timeout: seconds any collective may wait for the other ranks before a DistributedError.
+    timeout: seconds any collective may wait for the other ranks. Past it, the job is aborted
+    with a DistributedError message; catchable=True makes it an exception raised in this process
+    first (non-blocking collectives polled from Python: slower for arenas of 100K floats and up).
     Use as `with strategy.scope():` around building and compiling the model, or pass
     `compile(..., distribute=strategy)`.
     """
 
-    def __init__(self, timeout=runtime.DEFAULT_TIMEOUT):
+    def __init__(self, timeout=runtime.DEFAULT_TIMEOUT, catchable=False):
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"DataParallel expects timeout to be a number of seconds > 0. Received: timeout={timeout!r}")
-        self.timeout = float(timeout)
+        self.timeout, self.catchable = float(timeout), bool(catchable)
         self.comm = runtime.initialize()
         self.rank, self.world_size = self.comm.rank, self.comm.size
         self.comm_seconds, self.comm_calls = 0.0, 0  # time spent in training-step all-reduces
@@ -65,7 +67,7 @@ class DataParallel:
         opt = model.optimizer
         head = np.array([model._seed, opt.iterations if opt else 0], np.int64)
         bufs = [head, native.params()] + [native.opt_slot(s) for s in range(opt.slots if opt else 0)]
-        self.comm.broadcast(bufs, "broadcasting rank 0's weights", self.timeout)
+        self.comm.broadcast(bufs, "broadcasting rank 0's weights", self.timeout, self.catchable)
         model._seed = int(head[0])
         if opt:
             opt.iterations = int(head[1])
@@ -75,7 +77,7 @@ class DataParallel:
         """Raises on every rank when the ranks disagree on any of `values` (ints)."""
         v = np.array(list(values.values()), np.int64)
         mx = np.concatenate([v, -v])  # max over ranks of v and of -v: all equal iff max(v) == min(v)
-        self.comm.allreduce_max([mx], what, self.timeout)
+        self.comm.allreduce_max([mx], what, self.timeout, self.catchable)
         n = len(v)
         bad = [k for i, k in enumerate(values) if mx[i] != -mx[n + i]]
         if bad:
@@ -101,33 +103,27 @@ class DataParallel:
         except Exception:
             opt.iterations = step
             raise
-        red[0] = stats[0] * n
-        red[1] = n
-        red[2:] = stats[1:]
+        _pack(red, stats, n)
         t = time.perf_counter()
-        self.comm.allreduce_sum([grads, red], f"the gradient all-reduce of step {step}", self.timeout)
+        self.comm.allreduce_sum([grads, red], f"the gradient all-reduce of step {step}", self.timeout,
+                                self.catchable)
         self.comm_seconds += time.perf_counter() - t
         self.comm_calls += 1
         native.apply_update(args, 1.0 / self.world_size)
-        stats[0] = red[0] / red[1]
-        stats[1:] = red[2:]
-        return count
+        return _unpack(red, stats)
 
-    def evaluate_slice(self, batch):
+    def evaluate_step(self, model, batch, stats):
+        """Evaluates this rank's slice of a batch; stats become the whole batch's. Returns its size."""
         xs, ys, sw, idx, start, count = batch
         first, n, _ = self.shard(start, count)
-        return xs, ys, sw, idx, first, n
-
-    def reduce_tracker(self, tracker, what="evaluation"):
-        """Sums a _Tracker's running totals (loss x samples, samples, metric counts) over ranks."""
-        acc = tracker.acc
-        buf = np.array([tracker.loss_sum, tracker.seen] + list(acc), np.float64)
-        self.comm.allreduce_sum([buf], f"the {what} reduction", self.timeout)
-        tracker.loss_sum, tracker.seen = buf[0], int(buf[1])
-        if isinstance(acc, np.ndarray):
-            acc[:] = buf[2:]
+        _, red = self._buffers(model)
+        if n:
+            model._program.native.evaluate_step(xs, ys, sw, idx, first, n, stats)
         else:
-            acc[:] = [float(x) for x in buf[2:]]
+            stats[:] = 0.0
+        _pack(red, stats, n)
+        self.comm.allreduce_sum([red], "the evaluation reduction", self.timeout, self.catchable)
+        return _unpack(red, stats)
 
     def local_callbacks(self, callbacks):
         """Ranks other than 0 drop the callbacks that write (progress bar, checkpoints, logs) and
@@ -151,6 +147,19 @@ class DataParallel:
             cached = (native, native.grads(), np.zeros(native.stats_size + 1, np.float64))
             model._dist_buffers = cached
         return cached[1], cached[2]
+
+
+def _pack(red, stats, n):
+    """[loss x rows, rows, metric counts...]: what sums across ranks into the global batch's."""
+    red[0] = stats[0] * n
+    red[1] = n
+    red[2:] = stats[1:]
+
+
+def _unpack(red, stats):
+    stats[0] = red[0] / red[1] if red[1] else 0.0
+    stats[1:] = red[2:]
+    return int(red[1])
 
 
 __all__ = ["DataParallel", "DistributedError", "current_strategy"]

@@ -210,16 +210,14 @@ class Trainer:
         for step, batch in enumerate(source.epoch(0)):
             if cbs:
                 cbs.on_test_batch_begin(step)
-            if dist is not None:  # this rank's slice; the totals are summed over ranks below
-                batch = dist.evaluate_slice(batch)
-            xs, ys, sw, idx, start, count = batch
-            if dist is None or count:
+            if dist is None:
+                xs, ys, sw, idx, start, count = batch
                 native.evaluate_step(xs, ys, sw, idx, start, count, stats)
-                tracker.update(stats, count)
+            else:  # this rank's slice, the stats summed over ranks
+                count = dist.evaluate_step(self, batch, stats)
+            tracker.update(stats, count)
             if cbs:
                 cbs.on_test_batch_end(step, tracker.logs())
-        if dist is not None:
-            dist.reduce_tracker(tracker, prefix + "evaluation")
         return tracker.logs()
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
