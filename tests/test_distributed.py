@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import bigcore
-from bigcore import distributed, layers
-from bigcore._native import _core
+from bigcore import distributed
 
 sys.path.insert(0, os.path.dirname(__file__))
 import mpi_worker  # noqa: E402

@@ -71,10 +71,6 @@ def _install_abort_hooks(comm):
     atexit.register(lambda: comm.abort(1) if comm.failed else None)
 
 
-def communicator():
-    return initialize()
-
-
 def rank():
     """This process's rank, 0 .. world_size() - 1 (0 for a single process)."""
     return initialize().rank
