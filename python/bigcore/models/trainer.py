@@ -152,6 +152,10 @@ class Trainer:
             raise ValueError("fit() got no training samples")
         steps = train.steps if steps_per_epoch is None else int(steps_per_epoch)
         verbose = 1 if verbose == "auto" else verbose
+        if self._program.pruned:  # the pruning schedules advance with the optimizer's steps
+            from bigcore.compression.pruning import with_pruning_callback
+
+            callbacks = with_pruning_callback(self, callbacks)
         cbs = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                             model=self, verbose=verbose, epochs=epochs, steps=steps)
         train_step, stats, opt = self._program.native.train_step, self._stats, self.optimizer
@@ -264,6 +268,10 @@ class Trainer:
         ys = data_adapter.prepare_targets(self, y, n)
         sw = data_adapter.sample_weights(self, ys, n, sample_weight, class_weight)
         opt = self.optimizer
+        if self._program.pruned:
+            from bigcore.compression.pruning import pruning_step
+
+            pruning_step(self)
         _step(self._program.native.train_step, opt, (xs, ys, sw, None, 0, n), self._seed, self._stats)
         tracker = _Tracker(self)
         tracker.update(self._stats, n)
