@@ -30,7 +30,8 @@ void prune_apply(float* w, const uint8_t* keep, size_t n) {
 
 size_t prune_count(size_t n, double sparsity) {
   BC_CHECK(sparsity >= 0.0 && sparsity < 1.0, "sparsity must be in [0, 1), got " + std::to_string(sparsity));
-  const auto kept = static_cast<size_t>(std::llround(static_cast<double>(n) * (1.0 - sparsity)));
+  // tf.math.round, as tfmot: halves go to the even neighbour (nearbyint in the default mode)
+  const auto kept = static_cast<size_t>(std::nearbyint(static_cast<double>(n) * (1.0 - sparsity)));
   return n - std::min(kept, n);
 }
 

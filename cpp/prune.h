@@ -17,7 +17,8 @@ void prune_magnitude_mask(uint8_t* keep, const float* w, size_t n, size_t n_prun
 // w (n) <- keep ? w : +0.0 (a select, not a product: -0.0 and NaN become +0.0 too).
 void prune_apply(float* w, const uint8_t* keep, size_t n);
 
-// How many of n entries a sparsity in [0, 1) prunes: n - round(n * (1 - sparsity)), as tfmot.
+// How many of n entries a sparsity in [0, 1) prunes: n - round_half_even(n * (1 - sparsity)), as
+// tfmot (which rounds with tf.math.round), computed in double precision.
 size_t prune_count(size_t n, double sparsity);
 
 // The masks of one program, keyed by the arena offset of the segment they cover.

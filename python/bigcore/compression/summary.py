@@ -16,7 +16,9 @@ def _kernel_like(weights):
 
 def summary(model, print_fn=None):
     """Prints a table and returns its rows: dicts with layer, type, params, nonzero, sparsity
-    (share of exact zeros in the kernels), dense_bytes, stored_bytes, ratio; the last row totals."""
+    (share of exact zeros in the kernels), dense_bytes (the weights dense, in their own dtypes),
+    stored_bytes (the weight payload save_model writes), ratio (dense / stored), float32_ratio
+    (the same parameters as dense float32 / stored) and pruned; the last row totals all weights."""
     from bigcore.layers.core import InputLayer
 
     model._ensure_built()
@@ -37,22 +39,24 @@ def summary(model, print_fn=None):
                      "params": sum(v.size for v in values.values()), "nonzero": nonzero,
                      "sparsity": zeros_k / n_k if n_k else 0.0, "dense_bytes": dense, "stored_bytes": stored,
                      "ratio": dense / stored if stored else (1.0 if not dense else math.inf),
+                     "float32_ratio": 4 * sum(v.size for v in values.values()) / stored if stored else 1.0,
                      "pruned": getattr(layer, "_pruning", None) is not None})
     total = {"layer": "total", "type": "", "params": sum(r["params"] for r in rows),
              "nonzero": sum(r["nonzero"] for r in rows), "dense_bytes": sum(r["dense_bytes"] for r in rows),
              "stored_bytes": sum(r["stored_bytes"] for r in rows), "pruned": any(r["pruned"] for r in rows)}
     total["sparsity"] = 1.0 - total["nonzero"] / total["params"] if total["params"] else 0.0
     total["ratio"] = total["dense_bytes"] / total["stored_bytes"] if total["stored_bytes"] else 1.0
+    total["float32_ratio"] = 4 * total["params"] / total["stored_bytes"] if total["stored_bytes"] else 1.0
     rows.append(total)
     (print_fn or print)(_table(model, rows))
     return rows
 
 
 def _table(model, rows):
-    head = ("Layer (type)", "Params", "Sparsity", "Dense bytes", "Stored bytes", "Ratio")
+    head = ("Layer (type)", "Params", "Sparsity", "Dense bytes", "Stored bytes", "Ratio", "vs float32")
     body = [(r["layer"] + (f" ({r['type']})" if r["type"] else "") + (" *" if r["pruned"] and r["type"] else ""),
              f"{r['params']:,}", f"{100 * r['sparsity']:.1f}%", f"{r['dense_bytes']:,}", f"{r['stored_bytes']:,}",
-             f"{r['ratio']:.2f}x") for r in rows]
+             f"{r['ratio']:.2f}x", f"{r['float32_ratio']:.2f}x") for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     line = "-" * len(fmt(head))
