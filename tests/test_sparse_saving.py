@@ -178,14 +178,52 @@ def test_include_optimizer_false(tmp_path, seed):
     loaded.fit(np.ones((4, 8), np.float32), np.zeros(4), verbose=0)
 
 
-def test_saving_an_unstripped_pruned_model_keeps_the_zeros(tmp_path, seed):
+def test_a_model_saved_while_pruning_resumes_bit_identically(tmp_path, seed):
     x = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
-    pruned = compression.prune_low_magnitude(mlp((8, 32, 2)), target_sparsity=0.9)
-    pruned.fit(x, (x[:, 0] > 0).astype(np.int64), epochs=1, verbose=0)
-    pruned.save(tmp_path / "p.bigcore")
+    y = (x[:, 0] > 0).astype(np.int64)
+    schedule = compression.PolynomialDecay(0.0, 0.9, begin_step=0, end_step=12, frequency=2)
+    model = compression.prune_low_magnitude(mlp((8, 32, 2)), pruning_schedule=schedule)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)  # 8 steps: part way through the schedule
+    model.save(tmp_path / "p.bigcore")
+    _, config = weights_member(tmp_path / "p.bigcore")
+    assert config["pruning"][model.layers[0].name]["schedule"]["class_name"] == "PolynomialDecay"
     loaded = saving.load_model(tmp_path / "p.bigcore")
-    assert_bit_equal(pruned, loaded)
-    assert not compression.is_pruned(loaded)  # the masks are not saved: strip_pruning is implied
+    assert_bit_equal(model, loaded)
+    assert compression.is_pruned(loaded)
+    for (_, a), (_, b) in zip(model._program.pruned, loaded._program.pruned):
+        for off_a, off_b in zip(a, b):
+            np.testing.assert_array_equal(_core.program_mask(model._program.native, off_a),
+                                          _core.program_mask(loaded._program.native, off_b))
+    model.fit(x, y, epochs=5, batch_size=16, verbose=0, initial_epoch=2)
+    loaded.fit(x, y, epochs=5, batch_size=16, verbose=0, initial_epoch=2)  # steps 8..19: the schedule ends at 12
+    assert_bit_equal(model, loaded)
+    k = loaded.layers[0].kernel.numpy()
+    assert int((k == 0).sum()) == k.size - int(np.round(k.size * 0.1))
+    stripped = compression.strip_pruning(loaded)
+    stripped.save(tmp_path / "s.bigcore")
+    assert "pruning" not in weights_member(tmp_path / "s.bigcore")[1]
+
+
+def test_bad_pruning_state_is_refused(tmp_path, seed):
+    model = compression.prune_low_magnitude(mlp((8, 4, 2)))
+    model.save(tmp_path / "p.bigcore")
+    first = model.layers[0].name
+    for edit, match in ((lambda c: c["pruning"].update(nosuch=c["pruning"][first]), "'nosuch'"),
+                        (lambda c: c["pruning"][first].update(schedule={"class_name": "os.system"}),
+                         "Not a pruning schedule"),
+                        (lambda c: c["pruning"][first]["schedule"]["config"].update(target_sparsity=1.5),
+                         "target_sparsity"),
+                        (lambda c: c.update(pruning=[1]), "must be an object")):
+        with zipfile.ZipFile(tmp_path / "p.bigcore") as zf:
+            items = {n: zf.read(n) for n in zf.namelist()}
+        config = json.loads(items[saving.CONFIG])
+        edit(config)
+        items[saving.CONFIG] = json.dumps(config).encode()
+        with zipfile.ZipFile(tmp_path / "bad.bigcore", "w") as zf:
+            for n, d in items.items():
+                zf.writestr(n, d)
+        with pytest.raises(ValueError, match=match):
+            saving.load_model(tmp_path / "bad.bigcore")
 
 
 def test_loader_budget_counts_what_sparse_layouts_decode_to(tmp_path, seed, monkeypatch):

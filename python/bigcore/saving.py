@@ -9,6 +9,9 @@
     optimizer.safetensors       the native optimizer slots ("slot_%d", one arena each), present
                                 when the model is compiled and its program exists
 
+A model saved while pruning (bigcore.compression) also carries "pruning" in config.json: each
+pruned layer's schedule; its masks come back from the zero pattern of the weights.
+
 With the optimizer slots and iterations, the seed and the random streams (shuffle, dropout),
 training resumed from a file continues bit for bit as if it had never stopped.
 
@@ -63,7 +66,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     Each weight is stored dense or, when smaller, as a bitmask or CSR layout of its non-zero entries
     (compression/storage.py); loading gives back the same bits. include_optimizer=False leaves out
     the optimizer's state (the model loads compiled, with a fresh optimizer)."""
-    from bigcore.compression import storage
+    from bigcore.compression import pruning, storage
 
     path = _check_suffix(filepath, MODEL_SUFFIX, "save")
     _check_overwrite(path, overwrite)
@@ -75,6 +78,9 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     config = {"format": FORMAT, "format_version": 2 if sparse else 1, "class_name": _class_name(model),
               "config": model.get_config(), "compile_config": compile_config,
               "training_state": _training_state(model)}
+    pruning_state = pruning.saved_state(model) if model.built and getattr(model, "_inputs", None) else None
+    if pruning_state is not None:  # readers before format_version 2 ignore it and load a plain model
+        config["pruning"] = pruning_state
     members = [(CONFIG, _json_bytes(config), zipfile.ZIP_DEFLATED),
                (WEIGHTS, _tensors_bytes(weights), zipfile.ZIP_STORED)]
     slots = _optimizer_tensors(model) if include_optimizer else None
@@ -104,6 +110,8 @@ def load_model(filepath, custom_objects=None, compile=True):
                                  f"the {limit} it can legitimately hold")
             tensors = storage.decode_all(f"{path}: {WEIGHTS}", _parse_tensors(path, WEIGHTS, data), model.weights)
             _assign_weights(path, model, tensors, WEIGHTS)
+            if config.get("pruning") is not None:  # before compile makes the program that holds the masks
+                _restore_pruning(path, model, config["pruning"])
             compile_config = config.get("compile_config")
             if compile and compile_config is not None:
                 _compile_from(path, model, compile_config)
@@ -486,6 +494,15 @@ def _assign_weights(path, model, tensors, what):
                              f"model {model.name!r} holds {w.dtype}")
     if weights:
         model.set_weights([tensors[by_index[i]] for i in range(len(weights))])
+
+
+def _restore_pruning(path, model, state):
+    from bigcore.compression import pruning
+
+    try:
+        pruning.restore_state(model, state)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: {CONFIG}: {e}") from None
 
 
 def _restore_training_state(path, model, state):

@@ -10,6 +10,9 @@ What is pruned: the kernels of Dense layers and the kernel and recurrent_kernel 
 training step applies them right after the optimizer update and constraints, so momentum or Adam
 cannot move a pruned weight; on schedule steps a native kernel recomputes each mask from |w|
 (ties broken by position), so a mask depends on the weights alone, never on the thread count.
+
+A model saved while pruning keeps its schedules (config.json "pruning"); on loading, each mask
+already computed is rebuilt from the zero pattern of the saved weights, so fit goes on pruning.
 """
 
 import numpy as np
@@ -134,6 +137,35 @@ def strip_pruning(model):
 
 def is_pruned(model):
     return any(getattr(layer, "_pruning", None) is not None for layer in _layers(model))
+
+
+def saved_state(model):
+    """{layer name: {"schedule": ..., "pruned": bool}} for save_model, or None when nothing is pruned."""
+    from bigcore.compression import schedules
+
+    state = {layer.name: {"schedule": schedules.serialize(layer._pruning.schedule), "pruned": layer._pruning.pruned}
+             for layer in _layers(model) if getattr(layer, "_pruning", None) is not None}
+    return state or None
+
+
+def restore_state(model, state):
+    """Marks the layers that saved_state named, before the model's program exists: the masks are
+    rebuilt from the zero pattern of the loaded weights where a mask had been computed."""
+    from bigcore.compression import schedules
+
+    if not isinstance(state, dict):
+        raise ValueError(f"the pruning state must be an object, got {type(state).__name__}")
+    by_name = {layer.name: layer for layer in _layers(model)}
+    for name, entry in state.items():
+        layer = by_name.get(name)
+        if layer is None or not _prunable(layer):
+            raise ValueError(f"the pruning state names layer {name!r}, which the model does not have as a "
+                             "prunable layer")
+        if not isinstance(entry, dict) or not isinstance(entry.get("pruned"), bool):
+            raise ValueError(f"bad pruning state for layer {name!r}: {entry!r}")
+        spec = _Pruning(schedules.deserialize(entry.get("schedule")))
+        spec.pruned = entry["pruned"]
+        layer._pruning = spec
 
 
 def pruning_step(model):
