@@ -8,9 +8,8 @@ update every 100 steps (tfmot's default frequency). Prints ms per step and the r
 import argparse
 import time
 
-import numpy as np
-
 import bigcore
+import numpy as np
 from bigcore import compression, layers
 
 

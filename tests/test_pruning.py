@@ -4,14 +4,12 @@ bad input, functional and Sequential models, and bit-identical results across th
 
 import math
 
+import bigcore
 import numpy as np
 import pytest
-
-import bigcore
 from bigcore import compression, layers
 from bigcore._native import _core
 from bigcore.compression import ConstantSparsity, PolynomialDecay
-
 
 # --- NumPy references -------------------------------------------------------------------------
 
@@ -98,7 +96,7 @@ def test_mask_kernel_rejects_non_float32():
 def test_constant_sparsity_matches_tfmot():
     for begin, end, freq in ((0, -1, 100), (10, 55, 7), (3, 3, 1)):
         s = ConstantSparsity(0.8, begin_step=begin, end_step=end, frequency=freq)
-        for step in range(0, 400):
+        for step in range(400):
             assert s(step) == (tfmot_should_prune(step, begin, end, freq), 0.8)
 
 

@@ -121,7 +121,8 @@ def load_model(filepath, custom_objects=None, compile=True):
 
 
 def save_weights(model, filepath, overwrite=True):
-    """Writes model.weights, in order, to one .weights.safetensors file."""
+    """Writes model.weights, in order, to one .weights.safetensors file (always dense: a plain
+    safetensors file that other tools read; save_model is the one that stores sparse layouts)."""
     path = _check_suffix(filepath, WEIGHTS_SUFFIX, "save_weights")
     _check_overwrite(path, overwrite)
     data = _tensors_bytes(_weight_tensors(model))

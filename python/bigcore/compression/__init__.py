@@ -7,7 +7,13 @@ takes when saved. Prune -> fine-tune -> strip -> quantize is one pipeline (bigco
     summary(small); small.save("small.bigcore")      # sparse int8 kernels stored as bitmask/CSR
 """
 
-from bigcore.compression.pruning import UpdatePruningStep, is_pruned, prunable_weights, prune_low_magnitude, strip_pruning
+from bigcore.compression.pruning import (
+           UpdatePruningStep,
+           is_pruned,
+           prunable_weights,
+           prune_low_magnitude,
+           strip_pruning,
+)
 from bigcore.compression.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
 from bigcore.compression.summary import summary
 

@@ -17,7 +17,8 @@ already computed is rebuilt from the zero pattern of the saved weights, so fit g
 
 import numpy as np
 
-from bigcore import callbacks as callbacks_module, optimizers
+from bigcore import callbacks as callbacks_module
+from bigcore import optimizers
 from bigcore._native import _core
 from bigcore.compression.schedules import ConstantSparsity, PruningSchedule
 from bigcore.layers.base import Layer

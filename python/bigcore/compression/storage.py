@@ -64,9 +64,9 @@ def encode(index, name, value):
     value = np.ascontiguousarray(value)
     layout, _ = choose(value)
     if layout == "dense":
-        return {"%04d:%s" % (index, name): value}
+        return {f"{index:04d}:{name}": value}
     nz = _nonzero(value)
-    key = lambda part: "%04d.%s:%s" % (index, part, name)  # noqa: E731
+    key = lambda part: f"{index:04d}.{part}:{name}"
     values = value.reshape(-1)[nz]
     if layout == "bitmask":
         return {key("mask"): np.packbits(nz, bitorder="little"), key("values"): values}
@@ -140,7 +140,7 @@ def decode_all(where, tensors, weights):
             raise ValueError(f"{where}: weight {idx} is stored as parts {sorted(parts)} under names {sorted(names)}; "
                              "expected one name with parts mask+values (bitmask) or indptr+indices+values (csr)")
         w = weights[int(idx)]
-        dense_key = "%s:%s" % (idx, names.pop())
+        dense_key = f"{idx}:{names.pop()}"
         if dense_key in out:
             raise ValueError(f"{where}: weight {idx} is stored both dense and as {layout}")
         arrays = {p: v for p, (_, _, v) in parts.items()}

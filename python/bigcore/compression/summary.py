@@ -58,7 +58,7 @@ def _table(model, rows):
              f"{r['params']:,}", f"{100 * r['sparsity']:.1f}%", f"{r['dense_bytes']:,}", f"{r['stored_bytes']:,}",
              f"{r['ratio']:.2f}x", f"{r['float32_ratio']:.2f}x") for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     line = "-" * len(fmt(head))
     out = [f'Compression summary: "{model.name}"  (* pruned; sparsity over kernels; the total row over all weights)',
            line, fmt(head), line] + [fmt(b) for b in body[:-1]] + [line, fmt(body[-1])]
