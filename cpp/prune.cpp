@@ -7,21 +7,48 @@
 
 namespace bc {
 
-// Sort key: |w|'s bits above the index. For non-NaN floats the bits of |w| order as |w| does,
-// and every NaN's bits lie above +inf's, so the keys form a total order with no ties.
+namespace {
+// |w|'s bits: for non-NaN floats they order as |w| does, and every NaN's lie above +inf's.
+inline uint32_t mag_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b & 0x7fffffffu;
+}
+}  // namespace
+
+// Radix select on the 31 magnitude bits, 11 + 10 + 10 bits at a time: each pass histograms the
+// entries that share the prefix found so far and picks the bucket holding the n_prune-th smallest,
+// which gives the exact threshold T. Entries below T are pruned, then entries equal to T in index
+// order until n_prune: the same answer as sorting by (|w|, index), in four streaming passes.
 void prune_magnitude_mask(uint8_t* keep, const float* w, size_t n, size_t n_prune) {
   BC_CHECK(n_prune <= n, "cannot prune more entries than the tensor has");
-  BC_CHECK(n < (size_t(1) << 32), "a pruned tensor must have fewer than 2^32 entries");
-  std::fill(keep, keep + n, uint8_t{1});
-  if (n_prune == 0) return;
-  std::vector<uint64_t> key(n);
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, w + i, 4);
-    key[i] = (static_cast<uint64_t>(bits & 0x7fffffffu) << 32) | i;
+  if (n_prune == 0) {
+    std::fill(keep, keep + n, uint8_t{1});
+    return;
   }
-  if (n_prune < n) std::nth_element(key.begin(), key.begin() + (n_prune - 1), key.end());
-  for (size_t j = 0; j < n_prune; ++j) keep[key[j] & 0xffffffffu] = 0;
+  constexpr int kShift[3] = {20, 10, 0}, kBits[3] = {11, 10, 10};
+  std::vector<size_t> hist;
+  uint32_t prefix = 0;
+  size_t below = 0;  // entries known to lie below the prefix's range
+  for (int level = 0; level < 3; ++level) {
+    const int shift = kShift[level], top = shift + kBits[level];
+    const uint32_t want = prefix >> top;  // top == 31: every entry matches
+    hist.assign(size_t(1) << kBits[level], 0);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t m = mag_bits(w[i]);
+      if ((static_cast<uint64_t>(m) >> top) == want) hist[(m >> shift) & ((1u << kBits[level]) - 1)]++;
+    }
+    uint32_t b = 0;
+    while (below + hist[b] < n_prune) below += hist[b++];
+    prefix |= b << shift;
+  }
+  size_t ties = n_prune - below;  // entries equal to the threshold still to prune, lowest index first
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t m = mag_bits(w[i]);
+    const bool tie = m == prefix && ties > 0;
+    ties -= tie;
+    keep[i] = (m < prefix || tie) ? 0 : 1;
+  }
 }
 
 void prune_apply(float* w, const uint8_t* keep, size_t n) {
