@@ -66,6 +66,25 @@ def test_mask_kernel_breaks_ties_by_position():
         assert int((keep == 0).sum()) == ref_count(w.size, s)
 
 
+DISTRIBUTIONS = {
+    "all equal": lambda rng, n: np.full(n, -0.75, np.float32),
+    "one radix bucket": lambda rng, n: (1.0 + rng.integers(0, 50, n) * np.finfo(np.float32).eps).astype(np.float32),
+    "denormals and zeros": lambda rng, n: (rng.integers(-5, 6, n) * np.float32(1e-45)).astype(np.float32),
+    "wide range": lambda rng, n: (rng.standard_normal(n) * 10.0 ** rng.integers(-30, 30, n)).astype(np.float32),
+    "specials": lambda rng, n: rng.choice(np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 1e-40],
+                                                   np.float32), n),
+}
+
+
+@pytest.mark.parametrize("dist", sorted(DISTRIBUTIONS))
+@pytest.mark.parametrize("sparsity", [0.3, 0.5, 0.9])
+def test_mask_kernel_on_hard_distributions(dist, sparsity):
+    rng = np.random.default_rng(5)
+    w = DISTRIBUTIONS[dist](rng, 20011)
+    keep = _core.prune_magnitude_mask(w, sparsity)
+    np.testing.assert_array_equal(keep, ref_mask(w, sparsity))
+
+
 def test_mask_kernel_ranks_nan_and_inf_as_largest():
     w = np.array([np.nan, 1.0, -np.inf, 0.5, 2.0, np.nan, 0.1, 3.0], np.float32)
     keep = _core.prune_magnitude_mask(w, 0.5)
