@@ -23,6 +23,8 @@
 namespace py = pybind11;
 using bc::Program;
 
+void bind_prune(py::module_& m);  // bindings_prune.cpp
+
 namespace {
 
 std::string shape_str(const py::array& a) {
@@ -114,6 +116,7 @@ void bind_distributed(py::module_& m);  // bindings_distributed.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "bigcore native core: kernels and the program runtime";
+  bind_prune(m);
 
   py::class_<bc::OptimArgs>(m, "OptimArgs")
       .def(py::init<>())

@@ -367,6 +367,39 @@ void Program::apply_constraints() {
   }
 }
 
+const Segment& Program::segment_at(size_t offset) const {
+  for (const auto& s : segs_)
+    if (s.offset == offset) return s;
+  throw std::invalid_argument("no parameter starts at arena offset " + std::to_string(offset));
+}
+
+void Program::add_mask(size_t offset, bool from_nonzero) {
+  std::lock_guard<std::mutex> lock(mu_);
+  BC_CHECK(finalized_, "masks need a finalized program");
+  masks_.add(params_.data(), offset, segment_at(offset).size, from_nonzero);
+}
+
+size_t Program::update_mask(size_t offset, double sparsity) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return masks_.update(params_.data(), offset, sparsity);
+}
+
+void Program::set_mask(size_t offset, const uint8_t* keep, size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  masks_.set(params_.data(), offset, keep, n);
+}
+
+std::vector<uint8_t> Program::mask(size_t offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto& m = masks_.get(offset);
+  return std::vector<uint8_t>(m.keep.data(), m.keep.data() + m.size);
+}
+
+void Program::clear_masks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  masks_.clear();
+}
+
 // stats[1..]: each metric's metric_width() values, in order.
 void Program::count_metrics(const BatchData& d, double* stats) {
   double* out = stats + 1;
@@ -416,6 +449,7 @@ void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, 
   forward_backward(d, seed, step_id, 0, stats);
   update(a);
   apply_constraints();
+  masks_.apply(params_.data());  // pruned weights stay exactly zero, whatever the optimizer did
 }
 
 void Program::compute_gradients(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0,

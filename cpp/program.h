@@ -8,6 +8,7 @@
 #include "cpu.h"
 #include "loss.h"
 #include "op.h"
+#include "prune.h"
 
 namespace bc {
 
@@ -92,6 +93,13 @@ class Program {
   size_t stats_size() const;
   double regularization_loss();
 
+  // -- pruning (prune.h): masks kept through every training step --
+  void add_mask(size_t offset, bool from_nonzero);   // offset: a segment's, as add_param returned
+  size_t update_mask(size_t offset, double sparsity); // returns the entries pruned
+  void set_mask(size_t offset, const uint8_t* keep, size_t n);
+  std::vector<uint8_t> mask(size_t offset);
+  void clear_masks();
+
  private:
   void ensure_capacity(int B, bool training);
   void load_inputs(const BatchData& d);
@@ -104,6 +112,7 @@ class Program {
   void update(const OptimArgs& step);
   void apply_constraints();
   void count_metrics(const BatchData& d, double* stats);
+  const Segment& segment_at(size_t offset) const;
   void plan();
 
   std::vector<Tensor> tensors_;
@@ -118,6 +127,7 @@ class Program {
   std::vector<LossSpec> losses_;
   std::vector<MetricSpec> metrics_;
   AlignedBuf params_, grads_;
+  PruneMasks masks_;
   std::vector<AlignedBuf> state_;
   size_t param_count_ = 0;
   bool finalized_ = false, planned_ = false;

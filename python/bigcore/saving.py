@@ -1,10 +1,16 @@
 """Saving and loading models: a `.bigcore` file is a zip of JSON and safetensors, never a pickle.
 
-    config.json                 {"format": "bigcore", "format_version": 1, "class_name", "config",
+    config.json                 {"format": "bigcore", "format_version": 1 or 2, "class_name", "config",
                                  "compile_config", "training_state"}
-    model.weights.safetensors   model.weights in order, keyed "%04d:<weight name>", float32
+    model.weights.safetensors   model.weights in order, keyed "%04d:<weight name>", float32 (int8
+                                for quantized kernels); from format_version 2 a tensor with many
+                                zeros (a pruned kernel) is stored as a bitmask or CSR layout of its
+                                non-zero values when that is smaller (compression/storage.py)
     optimizer.safetensors       the native optimizer slots ("slot_%d", one arena each), present
                                 when the model is compiled and its program exists
+
+A model saved while pruning (bigcore.compression) also carries "pruning" in config.json: each
+pruned layer's schedule; its masks come back from the zero pattern of the weights.
 
 With the optimizer slots and iterations, the seed and the random streams (shuffle, dropout),
 training resumed from a file continues bit for bit as if it had never stopped.
@@ -34,7 +40,7 @@ from bigcore import metrics as metrics_module
 from bigcore import optimizers
 
 FORMAT = "bigcore"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sparse weight layouts; files without them are still written as 1
 CONFIG = "config.json"
 WEIGHTS = "model.weights.safetensors"
 OPTIMIZER = "optimizer.safetensors"
@@ -54,16 +60,30 @@ _INFLATION_SLACK = 1 << 20
 
 # --- public API (attached to Model as methods) ------------------------------------------------
 
-def save_model(model, filepath, overwrite=True):
-    """Writes `model` (architecture, weights, compile settings, optimizer state) to a .bigcore file."""
+def save_model(model, filepath, overwrite=True, include_optimizer=True):
+    """Writes `model` (architecture, weights, compile settings, optimizer state) to a .bigcore file.
+
+    Each weight is stored dense or, when smaller, as a bitmask or CSR layout of its non-zero entries
+    (compression/storage.py); loading gives back the same bits. include_optimizer=False leaves out
+    the optimizer's state (the model loads compiled, with a fresh optimizer)."""
+    from bigcore.compression import pruning, storage
+
     path = _check_suffix(filepath, MODEL_SUFFIX, "save")
     _check_overwrite(path, overwrite)
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "class_name": _class_name(model),
-              "config": model.get_config(), "compile_config": _compile_config(model),
+    weights, sparse = storage.encode_all(_weight_tensors(model))
+    compile_config = _compile_config(model)
+    if compile_config is not None and not include_optimizer:
+        compile_config["optimizer_state"] = False
+        compile_config["optimizer"]["iterations"] = 0
+    config = {"format": FORMAT, "format_version": 2 if sparse else 1, "class_name": _class_name(model),
+              "config": model.get_config(), "compile_config": compile_config,
               "training_state": _training_state(model)}
+    pruning_state = pruning.saved_state(model) if model.built and getattr(model, "_inputs", None) else None
+    if pruning_state is not None:  # readers before format_version 2 ignore it and load a plain model
+        config["pruning"] = pruning_state
     members = [(CONFIG, _json_bytes(config), zipfile.ZIP_DEFLATED),
-               (WEIGHTS, _tensors_bytes(_weight_tensors(model)), zipfile.ZIP_STORED)]
-    slots = _optimizer_tensors(model)
+               (WEIGHTS, _tensors_bytes(weights), zipfile.ZIP_STORED)]
+    slots = _optimizer_tensors(model) if include_optimizer else None
     if slots is not None:
         members.append((OPTIMIZER, _tensors_bytes(slots), zipfile.ZIP_STORED))
     _atomic_write(path, lambda f: _write_zip(f, members))
@@ -71,25 +91,38 @@ def save_model(model, filepath, overwrite=True):
 
 def load_model(filepath, custom_objects=None, compile=True):
     """Rebuilds the model saved by save_model; compiled with its optimizer state if compile=True."""
+    from bigcore.compression import storage
+
     path = os.fspath(filepath)
     with _open_archive(path) as (zf, infos):
         config = _read_config(path, zf, infos)
+        info = infos[WEIGHTS]
+        data = _read_member(path, zf, info, info.file_size)  # bounded by the inflation check
         # The config cannot make the model allocate more weight bytes than the weights member
-        # declares (itself bounded by the file's size through the inflation check).
-        with _custom_scope(custom_objects), _weight_budget(infos[WEIGHTS].file_size):
+        # declares (itself bounded by the file's size through the inflation check), plus what its
+        # sparse layouts can at most decode to.
+        with _custom_scope(custom_objects), _weight_budget(info.file_size + storage.extra_budget(_header(data))):
             model = _model_from(path, config["class_name"], config["config"])
             _restore_training_state(path, model, config.get("training_state"))
-            _assign_weights(path, model, _read_tensors(path, zf, infos, WEIGHTS, _weights_limit(model)),
-                            WEIGHTS)
+            limit = _weights_limit(model)
+            if info.file_size > limit:
+                raise ValueError(f"{path}: the member {WEIGHTS!r} declares {info.file_size} bytes, more than "
+                                 f"the {limit} it can legitimately hold")
+            tensors = storage.decode_all(f"{path}: {WEIGHTS}", _parse_tensors(path, WEIGHTS, data), model.weights)
+            _assign_weights(path, model, tensors, WEIGHTS)
+            if config.get("pruning") is not None:  # before compile makes the program that holds the masks
+                _restore_pruning(path, model, config["pruning"])
             compile_config = config.get("compile_config")
             if compile and compile_config is not None:
                 _compile_from(path, model, compile_config)
-                _restore_optimizer(path, model, zf, infos)
+                if compile_config.get("optimizer_state", True) is not False or OPTIMIZER in infos:
+                    _restore_optimizer(path, model, zf, infos)
     return model
 
 
 def save_weights(model, filepath, overwrite=True):
-    """Writes model.weights, in order, to one .weights.safetensors file."""
+    """Writes model.weights, in order, to one .weights.safetensors file (always dense: a plain
+    safetensors file that other tools read; save_model is the one that stores sparse layouts)."""
     path = _check_suffix(filepath, WEIGHTS_SUFFIX, "save_weights")
     _check_overwrite(path, overwrite)
     data = _tensors_bytes(_weight_tensors(model))
@@ -388,6 +421,16 @@ def _read_tensors(path, zf, infos, name, limit):
     return _parse_tensors(path, name, _read_member(path, zf, infos[name], limit))
 
 
+def _header(data):
+    """The safetensors header of `data` as a dict, or {} when it is not readable (parsing reports why)."""
+    try:
+        (n,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + n].decode("utf-8")) if n <= len(data) - 8 else {}
+    except (struct.error, UnicodeDecodeError, ValueError, RecursionError):
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
 def _parse_tensors(path, name, data):
     """Checks the safetensors header (float32 or int8 only, sizes consistent) then decodes it."""
     where = f"{path}: {name}"
@@ -407,7 +450,8 @@ def _parse_tensors(path, name, data):
         if key == "__metadata__":
             continue
         if not isinstance(spec, dict) or spec.get("dtype") not in _ITEMSIZE:
-            raise ValueError(f"{where}: tensor {key!r} is {_short(spec)}; expected dtype F32 or I8")
+            raise ValueError(f"{where}: tensor {key!r} is {_short(spec)}; expected dtype F32 or I8 "
+                             "(U8, U16, I32 for sparse layouts)")
         shape, offsets = spec.get("shape"), spec.get("data_offsets")
         if (not isinstance(shape, list) or not all(_is_count(d) for d in shape)
                 or not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets)):
@@ -421,7 +465,8 @@ def _parse_tensors(path, name, data):
         raise ValueError(f"{where} is not a valid safetensors file ({e})") from None
 
 
-_ITEMSIZE = {"F32": 4, "I8": 1}  # float weights, and the int8 weights of quantized layers
+# float weights, the int8 weights of quantized layers, and the masks and indices of sparse layouts
+_ITEMSIZE = {"F32": 4, "I8": 1, "U8": 1, "U16": 2, "I32": 4}
 
 
 def _is_count(v):
@@ -450,6 +495,15 @@ def _assign_weights(path, model, tensors, what):
                              f"model {model.name!r} holds {w.dtype}")
     if weights:
         model.set_weights([tensors[by_index[i]] for i in range(len(weights))])
+
+
+def _restore_pruning(path, model, state):
+    from bigcore.compression import pruning
+
+    try:
+        pruning.restore_state(model, state)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: {CONFIG}: {e}") from None
 
 
 def _restore_training_state(path, model, state):
@@ -533,6 +587,8 @@ def _restore_optimizer(path, model, zf, infos):
         raise ValueError(f"{path}: {OPTIMIZER} holds tensors {sorted(tensors)}, but {type(model.optimizer).__name__} "
                          f"needs {expected}")
     for i, key in enumerate(expected):
+        if tensors[key].dtype != np.float32:
+            raise ValueError(f"{path}: {OPTIMIZER} tensor {key!r} holds {tensors[key].dtype}, expected float32")
         if tensors[key].shape != (n,):
             raise ValueError(f"{path}: {OPTIMIZER} tensor {key!r} has shape {tensors[key].shape}, but the "
                              f"model's parameter arena has {n} values")

@@ -155,10 +155,10 @@ class Model(Trainer, Layer):
         return serialization.functional_config(self)
 
     # -- saving (bigcore/saving.py) --
-    def save(self, filepath, overwrite=True):
+    def save(self, filepath, overwrite=True, include_optimizer=True):
         from bigcore import saving
 
-        saving.save_model(self, filepath, overwrite=overwrite)
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath, overwrite=True):
         from bigcore import saving

@@ -13,6 +13,7 @@ class Lowering:
         self._param_of = {}   # id(Weight) -> arena offset
         self._tensor_of = {}  # id(KerasTensor) -> native tensor id
         self.weights = []     # (Weight, offset), in allocation order
+        self.pruned = []      # (pruning spec, [arena offsets]) of pruned layers (compression/pruning.py)
 
     def bind(self, kt, tensor_id):
         self._tensor_of[id(kt)] = tensor_id
@@ -65,6 +66,12 @@ def lower(inputs, nodes, outputs):
         n = math.prod(w.shape)
         arena[off:off + n] = w.value.reshape(-1)
         w.value = arena[off:off + n].reshape(w.shape)
+    attached = set()
+    for node in nodes:  # pruning masks cover arena segments, so they come after the move
+        spec = getattr(node.layer, "_pruning", None)
+        if spec is not None and id(node.layer) not in attached:
+            attached.add(id(node.layer))
+            spec.attach(low, node.layer)
     low.output_ids = [low.id(kt) for kt in outputs]
     low.output_mask_ids = [low.mask_id(kt) for kt in outputs]
     return low
