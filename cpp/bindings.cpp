@@ -104,6 +104,8 @@ double* stats_ptr(py::array& stats, const Program& p) {
 
 }  // namespace
 
+void bind_qrecurrent(py::module_& m);  // bindings_qrecurrent.cpp
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "bigcore native core: kernels and the program runtime";
 
@@ -443,4 +445,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("quant_best_isa", &bc::quant_best_isa);
   m.def("quant_isa_supported", &bc::quant_isa_supported);
   m.def("quant_set_isa", &bc::quant_set_isa);
+  bind_qrecurrent(m);
 }
