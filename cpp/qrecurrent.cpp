@@ -34,33 +34,21 @@ void QRecurrentOp<Float>::input_projection(Ctx& c, const float* x, int rows) {
               x_scale_);
 }
 
-// The chunk's rows of h and of the output are strided (rows of (B, T, .) buffers): gathered into
-// and scattered from this thread's scratch unless one row makes them contiguous already.
+// h's rows are strided (rows of the (B, T, U) buffer): gathered into this thread's scratch unless
+// one row makes them contiguous already. The product goes straight into out's strided rows.
 template <class Float>
 void QRecurrentOp<Float>::recurrent_matmul(Ctx&, const float* h, int ldh, int n, float* out,
                                            int ldo, bool add) {
-  const int U = this->cfg_.U, GU = this->G_ * U;
-  static thread_local std::vector<float> hbuf, obuf;
+  const int U = this->cfg_.U;
   if (n > 1 && ldh != U) {
+    static thread_local std::vector<float> hbuf;
     if (hbuf.size() < static_cast<size_t>(n) * U) hbuf.resize(static_cast<size_t>(n) * U);
     for (int i = 0; i < n; ++i)
       std::memcpy(hbuf.data() + static_cast<size_t>(i) * U, h + static_cast<size_t>(i) * ldh,
                   U * sizeof(float));
     h = hbuf.data();
   }
-  const bool direct = !add && (n == 1 || ldo == GU);
-  if (!direct && obuf.size() < static_cast<size_t>(n) * GU) obuf.resize(static_cast<size_t>(n) * GU);
-  float* y = direct ? out : obuf.data();
-  R_->forward(y, h, nullptr, n, ACT_LINEAR, 0.0f);
-  if (direct) return;
-  for (int i = 0; i < n; ++i) {
-    float* o = out + static_cast<size_t>(i) * ldo;
-    const float* r = y + static_cast<size_t>(i) * GU;
-    if (add)
-      for (int j = 0; j < GU; ++j) o[j] += r[j];
-    else
-      std::memcpy(o, r, GU * sizeof(float));
-  }
+  R_->forward_into(out, ldo, add, h, n);
 }
 
 template class QRecurrentOp<LstmOp>;

@@ -51,7 +51,8 @@ inline void store_ref(const QTile& t, int m, int n, int32_t a) {
   float v = static_cast<float>(a) * (t.x_scale[m] * t.w_scale[n]);
   if (t.bias) v += t.bias[n];
   if (t.relu) v = v < 0.0f ? 0.0f : v;  // NaN passes, as in Keras
-  t.y[i] = v;
+  float& y = t.y[static_cast<size_t>(m) * t.ldy + n];
+  y = t.add ? y + v : v;
 }
 
 void tile_ref(const QTile& t) {
@@ -144,7 +145,7 @@ void run_tiles(const QTile& t, const Plan& p, const QuantKernels& k) {
     s.b1 = std::min(blocks, b0 + p.tb);
     if (t.acc) s.acc = t.acc + static_cast<size_t>(i0) * t.N;
     if (t.y) {
-      s.y = t.y + static_cast<size_t>(i0) * t.N;
+      s.y = t.y + static_cast<size_t>(i0) * t.ldy;
       s.x_scale = t.x_scale + i0;
     }
     k.tile(s);
@@ -312,14 +313,40 @@ void QLinear::forward(float* y, const float* x, const float* b, int M, int act, 
                                                         std::to_string(act));
   check_x_scale(x_scale);
   if (M == 0) return;
+  QTile t{};
+  t.y = y;
+  t.ldy = N_;
+  t.bias = b;
+  t.relu = act == ACT_RELU;
+  run(t, x, M, act, x_scale);
+  if (row_scale) std::copy(t.x_scale, t.x_scale + M, row_scale);
+}
+
+void QLinear::forward_into(float* y, int ldy, bool add, const float* x, int M) const {
+  BC_CHECK(M >= 0 && ldy >= N_, "QLinear.forward_into expects M >= 0 and ldy >= N");
+  if (M == 0) return;
+  QTile t{};
+  t.y = y;
+  t.ldy = ldy;
+  t.add = add;
+  run(t, x, M, ACT_LINEAR, 0.0f);
+}
+
+// Quantizes x into this thread's scratch, then runs the tiles of t (its y, ldy, bias, relu, add
+// set by the caller); t.x_scale points at the scratch's row scales afterwards.
+void QLinear::run(QTile& out, const float* x, int M, int act, float x_scale) const {
   const QuantKernels& k = table();
   Scratch& s = scratch(static_cast<size_t>(M) * Kp_, M);
   QTile t = tile_over(s.xq.data(), M);
-  t.y = y;
+  t.y = out.y;
+  t.ldy = out.ldy;
+  t.add = out.add;
+  t.bias = out.bias;
+  t.relu = out.relu;
   t.x_scale = s.t.data();
   t.w_scale = scale_.data();
-  t.bias = b;
-  t.relu = act == ACT_RELU;
+  out.x_scale = s.t.data();
+  float* y = t.y;
   const Plan p = plan(M, N_, K_);
   // Rows are quantized in chunks of ~16 KB of input, then the tiles run, then the activations
   // that need whole rows (softmax) or a transcendental; one parallel region for all three.
@@ -345,7 +372,6 @@ void QLinear::forward(float* y, const float* x, const float* b, int M, int act, 
                             std::min(rpc, M - c * rpc), N_, act);
     }
   }
-  if (row_scale) std::copy(s.t.data(), s.t.data() + M, row_scale);
 }
 
 void quantize_rows(int8_t* xq, float* scale, const float* x, int M, int K, float x_scale) {
