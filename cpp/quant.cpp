@@ -129,14 +129,41 @@ int threads_for(int work_items) {
   return omp_in_parallel() ? 1 : std::max(1, std::min(get_num_threads(), work_items));
 }
 
-// Runs the tiles of t (rows [0, t.M), blocks [0, Np/16)) from inside a parallel region: an
-// orphaned `omp for` shares them out. Rows are the inner index, so each thread gets whole column
-// panels (the same ones call after call, which keeps its part of W in its own L2 at batch 1).
-void run_tiles(const QTile& t, const Plan& p, const QuantKernels& k) {
-  const int tiles = p.nm * p.nb;
+// Runs f(id, nt) on each member of a team of `threads`, or on the calling thread alone when one:
+// even a one-thread parallel region cost libgomp and futex calls worth ~1 us per call, more than
+// a batch-1 recurrent step's whole int8 product.
+template <class F>
+void team(int threads, F&& f) {
+  if (threads <= 1) {
+    f(0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  f(omp_get_thread_num(), omp_get_num_threads());
+}
+
+inline void barrier(int nt) {
+  if (nt > 1) {
+#pragma omp barrier
+  }
+}
+
+// Member id's share [lo, hi) of n items: contiguous blocks, the same ones call after call.
+struct Range {
+  int lo, hi;
+};
+inline Range share(int n, int id, int nt) {
+  return {static_cast<int>(static_cast<long>(n) * id / nt),
+          static_cast<int>(static_cast<long>(n) * (id + 1) / nt)};
+}
+
+// Member id's tiles of t (rows [0, t.M), blocks [0, Np/16)). Rows are the inner index, so each
+// thread gets whole column panels (the same ones call after call, which keeps its part of W in
+// its own L2 at batch 1).
+void run_tiles(const QTile& t, const Plan& p, const QuantKernels& k, int id, int nt) {
+  const Range r = share(p.nm * p.nb, id, nt);
   const int blocks = (t.N + 15) / 16;
-#pragma omp for schedule(static)
-  for (int idx = 0; idx < tiles; ++idx) {
+  for (int idx = r.lo; idx < r.hi; ++idx) {
     const int i0 = (idx % p.nm) * p.tm, b0 = (idx / p.nm) * p.tb;
     QTile s = t;
     s.M = std::min(p.tm, t.M - i0);
@@ -288,9 +315,7 @@ void QLinear::acc(int32_t* acc, const int8_t* xq, int M) const {
   QTile t = tile_over(s.xq.data(), M);
   t.acc = acc;
   const Plan p = plan(M, N_, K_);
-  const int threads = threads_for(p.nm * p.nb);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  run_tiles(t, p, k);
+  team(threads_for(p.nm * p.nb), [&](int id, int nt) { run_tiles(t, p, k, id, nt); });
 }
 
 QTile QLinear::tile_over(const uint8_t* xq, int M) const {
@@ -353,25 +378,24 @@ void QLinear::run(QTile& out, const float* x, int M, int act, float x_scale) con
   const int rows_per_chunk = std::max(1, 4096 / K_);
   const int chunks = (M + rows_per_chunk - 1) / rows_per_chunk;
   const bool post_act = act != ACT_LINEAR && act != ACT_RELU;
-  const int threads = threads_for(std::max(chunks, p.nm * p.nb));
   const Kernels& ew = kernels();
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-#pragma omp for schedule(static)
-    for (int c = 0; c < chunks; ++c) {
+  team(threads_for(std::max(chunks, p.nm * p.nb)), [&](int id, int nt) {
+    const Range rc = share(chunks, id, nt);
+    for (int c = rc.lo; c < rc.hi; ++c) {
       const int m0 = c * rows_per_chunk, rows = std::min(rows_per_chunk, M - m0);
       k.quantize_rows(s.xq.data() + static_cast<size_t>(m0) * Kp_, s.t.data() + m0,
                       x + static_cast<size_t>(m0) * K_, rows, K_, Kp_, x_scale, k.x_offset);
     }
-    run_tiles(t, p, k);
-    if (post_act) {
-      const int rpc = std::max(1, 4096 / N_), n = (M + rpc - 1) / rpc;
-#pragma omp for schedule(static)
-      for (int c = 0; c < n; ++c)
-        ew.bias_act_forward(y + static_cast<size_t>(c) * rpc * N_, nullptr,
-                            std::min(rpc, M - c * rpc), N_, act);
-    }
-  }
+    barrier(nt);
+    run_tiles(t, p, k, id, nt);
+    if (!post_act) return;
+    barrier(nt);
+    const int rpc = std::max(1, 4096 / N_), n = (M + rpc - 1) / rpc;
+    const Range ra = share(n, id, nt);
+    for (int c = ra.lo; c < ra.hi; ++c)
+      ew.bias_act_forward(y + static_cast<size_t>(c) * rpc * N_, nullptr,
+                          std::min(rpc, M - c * rpc), N_, act);
+  });
 }
 
 void quantize_rows(int8_t* xq, float* scale, const float* x, int M, int K, float x_scale) {
