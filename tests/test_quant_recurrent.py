@@ -340,3 +340,25 @@ def test_bad_activation_scale_and_arrays_are_refused():
     with pytest.raises(ValueError, match="kind"):
         _core.add_qrecurrent(prog, "rnn", x, -1, [out], *ok.values(), -1, 5, 4, 3, 3, 2,
                              False, False, False, False, False, 0.0)
+
+
+def test_new_int8_weights_take_effect_after_predict(tmp_path):
+    """The ops hold copies of the int8 kernels and scales: assigning them (set_weights,
+    load_weights) after the model ran must re-lower it, never leave the old copies in use."""
+    model, x = _lstm()
+    model.compile(optimizer="adam", loss="mse")
+    q = quantize(model)
+    before = q.predict(x, verbose=0)
+    path = str(tmp_path / "q.weights.safetensors")
+    q.save_weights(path)
+    ws = q.get_weights()
+    ws = [(w // 2).astype(np.int8) if w.dtype == np.int8 else w for w in ws]
+    q.set_weights(ws)
+    fresh = quantize(model)
+    fresh.set_weights(ws)
+    halved = q.predict(x, verbose=0)
+    assert np.abs(halved - before).max() > 1e-3
+    np.testing.assert_array_equal(halved, fresh.predict(x, verbose=0))
+    q.load_weights(path)
+    np.testing.assert_array_equal(q.predict(x, verbose=0), before)
+    assert np.isfinite(q.evaluate(x, np.zeros((len(x), 3), np.float32), verbose=0))
