@@ -100,9 +100,12 @@ QuantKernels& table() {
 
 // ---- tiling and threads ----------------------------------------------------------------------
 
-// ~0.5 M multiply-adds per tile (tens of microseconds): worth an OpenMP hand-off, small enough
-// that a batch-1 1024x1024 layer splits over the cores.
+// ~0.5 M multiply-adds per tile (a few microseconds with VNNI). Products below 4 M (under ~15 us
+// on one core: a batch-1 1024x1024 layer, a recurrent step) stay in one tile on the calling
+// thread: an OpenMP hand-off costs microseconds on an idle machine and milliseconds on a busy
+// one (seen: 1024x1024 at batch 1, 7 us on one thread, 18 ms on two with the cores shared).
 constexpr double kTileMacs = 5.0e5;
+constexpr double kParallelMacs = 4.0e6;
 constexpr int kRowQuantum = 24;   // tile rows: a multiple of every kernel's row count (4, 6)
 constexpr int kBlockQuantum = 4;  // tile columns: multiples of 64
 
@@ -114,7 +117,8 @@ struct Plan {
 Plan plan(int M, int N, int K) {
   const int blocks = (N + 15) / 16, groups = (blocks + kBlockQuantum - 1) / kBlockQuantum;
   const double macs = static_cast<double>(M) * N * K;
-  const int want = static_cast<int>(std::min(64.0, std::max(1.0, macs / kTileMacs)));
+  const int want =
+      macs < kParallelMacs ? 1 : static_cast<int>(std::min(64.0, std::max(1.0, macs / kTileMacs)));
   Plan p{};
   int nb = std::min(want, groups);
   p.tb = (groups + nb - 1) / nb * kBlockQuantum;
