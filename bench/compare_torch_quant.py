@@ -181,7 +181,10 @@ def main():
         torch.set_num_threads(threads)
     batches = [int(b) for b in args.batches.split(",")]
     parts = args.parts.split(",")
-    load = lambda: " ".join(f"{v:.2f}" for v in os.getloadavg())  # noqa: E731
+
+    def load():
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
     feats = bigcore.config.cpu_features()
     print(f"bigcore {bigcore.__version__} (float isa {feats['isa']}, int8 path "
           f"{bigcore._native._core.quant_isa()}); "

@@ -94,13 +94,16 @@ def int8_steps(kind, qlayer, x, h_seq, mask=None, go_backwards=False):
     xq, t = quantize_rows_np(x.reshape(B * T, D), qlayer.activation_scale)
     xp = epilogue_np(imatmul(xq, wq), t, s, b_in, ACT["linear"]).reshape(B, T, G * U)
     keep = np.ones((B, T), bool) if mask is None else mask
+
+    def sig(v):
+        return act_forward(v, "sigmoid")
+
     order = range(T - 1, -1, -1) if go_backwards else range(T)
     h_prev, c = np.zeros((B, U), np.float32), np.zeros((B, U))
     outs = []
     for step, ti in enumerate(order):
         hq, th = quantize_rows_np(h_prev)
         rec = epilogue_np(imatmul(hq, rq), th, rs, None, ACT["linear"])
-        sig = lambda v: act_forward(v, "sigmoid")  # noqa: E731
         if kind == "lstm":
             z = (xp[:, ti] + rec).astype(np.float64)  # Z += h R in float32, as the GEMM's beta = 1
             i, f, g, o = (z[:, k * U:(k + 1) * U] for k in range(4))
@@ -327,11 +330,11 @@ def test_bad_activation_scale_and_arrays_are_refused():
     prog = _core.Program()
     x = prog.add_tensor(3 * 5, True)
     out = prog.add_tensor(4, False)
-    ok = dict(wq=np.zeros((5, 16), np.int8), w_scale=np.ones(16, np.float32), rq=np.zeros((4, 16), np.int8),
-              r_scale=np.ones(16, np.float32))
-    bad_cases = [dict(wq=np.zeros((5, 16), np.float32)), dict(wq=np.zeros((5, 12), np.int8)),
-                 dict(rq=np.zeros((4, 16), np.int16)), dict(w_scale=np.ones(15, np.float32)),
-                 dict(r_scale=np.ones(16, np.float64)), dict(r_scale=np.zeros(16, np.float32))]
+    ok = {"wq": np.zeros((5, 16), np.int8), "w_scale": np.ones(16, np.float32), "rq": np.zeros((4, 16), np.int8),
+          "r_scale": np.ones(16, np.float32)}
+    bad_cases = [{"wq": np.zeros((5, 16), np.float32)}, {"wq": np.zeros((5, 12), np.int8)},
+                 {"rq": np.zeros((4, 16), np.int16)}, {"w_scale": np.ones(15, np.float32)},
+                 {"r_scale": np.ones(16, np.float64)}, {"r_scale": np.zeros(16, np.float32)}]
     for case in bad_cases:
         args = {**ok, **case}
         with pytest.raises(ValueError):
