@@ -46,10 +46,11 @@ def float_model(kind, D, U, T, mask=False, seed=0, **rnn_kw):
         inp = x = layers.Input(shape=(T, D))
     layer = RNN[kind](U, **rnn_kw)
     model = bigcore.Model(inp, layer(x))
-    rng = np.random.default_rng(seed + 1)
-    ws = layer.get_weights()
-    ws[2] = rng.normal(scale=0.5, size=ws[2].shape).astype(np.float32)
-    layer.set_weights(ws)
+    if layer.use_bias:
+        rng = np.random.default_rng(seed + 1)
+        ws = layer.get_weights()
+        ws[2] = rng.normal(scale=0.5, size=ws[2].shape).astype(np.float32)
+        layer.set_weights(ws)
     return model, layer
 
 
@@ -87,9 +88,9 @@ def int8_steps(kind, qlayer, x, h_seq, mask=None, go_backwards=False):
     h_prev = the native output of the previous processed step (h_seq, processing order)."""
     wq, rq = qlayer.kernel.value, qlayer.recurrent_kernel.value
     s, rs = qlayer.kernel_scale.value, qlayer.recurrent_scale.value
-    bias = qlayer.bias.value
     B, T, D = x.shape
     U, G = rq.shape[0], rq.shape[1] // rq.shape[0]
+    bias = qlayer.bias.value if qlayer.use_bias else np.zeros((G * U,) if kind == "lstm" else (2, G * U), np.float32)
     b_in = bias if kind == "lstm" else bias[0]
     xq, t = quantize_rows_np(x.reshape(B * T, D), qlayer.activation_scale)
     xp = epilogue_np(imatmul(xq, wq), t, s, b_in, ACT["linear"]).reshape(B, T, G * U)
@@ -161,6 +162,17 @@ def test_steps_match_the_int8_reference(qisa, kind, B, T, D, U, go_backwards, ma
         np.testing.assert_allclose(c[0], c_ref, rtol=0, atol=1e-5)
     if mask and B > 2:  # a fully masked row keeps its zero state
         assert not seq[-1].any() and not h[-1].any()
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_without_bias(kind):
+    B, T, D, U = 5, 4, 7, 6
+    model, _ = float_model(kind, D, U, T, return_sequences=True, use_bias=False)
+    q = quantize(model)
+    assert q.layers[-1].bias is None and len(q.layers[-1].weights) == 4
+    x = inputs(B, T, D)
+    seq = q.predict(x, verbose=0)
+    np.testing.assert_allclose(seq, int8_steps(kind, q.layers[-1], x, seq)[0], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
