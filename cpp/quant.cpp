@@ -383,7 +383,9 @@ void QLinear::run(QTile& out, const float* x, int M, int act, float x_scale) con
   const int chunks = (M + rows_per_chunk - 1) / rows_per_chunk;
   const bool post_act = act != ACT_LINEAR && act != ACT_RELU;
   const Kernels& ew = kernels();
-  team(threads_for(std::max(chunks, p.nm * p.nb)), [&](int id, int nt) {
+  // One tile (a product below kParallelMacs): quantizing its rows in parallel does not pay either.
+  const int tiles = p.nm * p.nb;
+  team(threads_for(tiles == 1 ? 1 : std::max(chunks, tiles)), [&](int id, int nt) {
     const Range rc = share(chunks, id, nt);
     for (int c = rc.lo; c < rc.hi; ++c) {
       const int m0 = c * rows_per_chunk, rows = std::min(rows_per_chunk, M - m0);
