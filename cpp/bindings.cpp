@@ -113,6 +113,7 @@ bc::BatchData bind_batch(Program& p, const py::list& xs, const py::object& ys, c
 }
 double* bind_stats(py::array& stats, const Program& p) { return stats_ptr(stats, p); }
 void bind_distributed(py::module_& m);  // bindings_distributed.cpp
+void bind_qrecurrent(py::module_& m);  // bindings_qrecurrent.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "bigcore native core: kernels and the program runtime";
@@ -455,4 +456,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("quant_isa_supported", &bc::quant_isa_supported);
   m.def("quant_set_isa", &bc::quant_set_isa);
   bind_distributed(m);
+  bind_qrecurrent(m);
 }

@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "cpu.h"
-#include "gemm.h"
 
 namespace bc {
 
@@ -34,8 +33,7 @@ void GruOp::chunk_forward(Ctx& c, int b0, int b1) {
     const int t = tin(s), tp = s ? tin(s - 1) : -1;
     for (int b = b0; b < b1; ++b) load_hprev(b, s, tp >= 0 ? H + row(b, tp) * U : nullptr);
     if (s)
-      gemm(false, false, n, GU, U, 1.0f, Hprev_.data() + row(b0, t) * U, T * U, c.params + r_, GU,
-           0.0f, R + row(b0, t) * GU, T * GU);
+      recurrent_matmul(c, Hprev_.data() + row(b0, t) * U, T * U, n, R + row(b0, t) * GU, T * GU, false);
     else
       for (int b = b0; b < b1; ++b) std::memset(R + row(b, t) * GU, 0, GU * sizeof(float));
     for (int b = b0; b < b1; ++b) {

@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "cpu.h"
-#include "gemm.h"
 
 namespace bc {
 
@@ -36,8 +35,7 @@ void LstmOp::chunk_forward(Ctx& c, int b0, int b1) {
     const int t = tin(s), tp = s ? tin(s - 1) : -1;
     for (int b = b0; b < b1; ++b) load_hprev(b, s, tp >= 0 ? H + row(b, tp) * U : nullptr);
     if (s)
-      gemm(false, false, n, GU, U, 1.0f, Hprev_.data() + row(b0, t) * U, T * U, c.params + r_, GU,
-           1.0f, Z + row(b0, t) * GU, T * GU);
+      recurrent_matmul(c, Hprev_.data() + row(b0, t) * U, T * U, n, Z + row(b0, t) * GU, T * GU, true);
     for (int b = b0; b < b1; ++b) {
       const float* cp = tp >= 0 ? C + row(b, tp) * U : zeros_.data();
       const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();

@@ -51,7 +51,8 @@ inline void store_ref(const QTile& t, int m, int n, int32_t a) {
   float v = static_cast<float>(a) * (t.x_scale[m] * t.w_scale[n]);
   if (t.bias) v += t.bias[n];
   if (t.relu) v = v < 0.0f ? 0.0f : v;  // NaN passes, as in Keras
-  t.y[i] = v;
+  float& y = t.y[static_cast<size_t>(m) * t.ldy + n];
+  y = t.add ? y + v : v;
 }
 
 void tile_ref(const QTile& t) {
@@ -99,9 +100,12 @@ QuantKernels& table() {
 
 // ---- tiling and threads ----------------------------------------------------------------------
 
-// ~0.5 M multiply-adds per tile (tens of microseconds): worth an OpenMP hand-off, small enough
-// that a batch-1 1024x1024 layer splits over the cores.
+// ~0.5 M multiply-adds per tile (a few microseconds with VNNI). Products below 4 M (under ~15 us
+// on one core: a batch-1 1024x1024 layer, a recurrent step) stay in one tile on the calling
+// thread: an OpenMP hand-off costs microseconds on an idle machine and milliseconds on a busy
+// one (seen: 1024x1024 at batch 1, 7 us on one thread, 18 ms on two with the cores shared).
 constexpr double kTileMacs = 5.0e5;
+constexpr double kParallelMacs = 4.0e6;
 constexpr int kRowQuantum = 24;   // tile rows: a multiple of every kernel's row count (4, 6)
 constexpr int kBlockQuantum = 4;  // tile columns: multiples of 64
 
@@ -113,7 +117,8 @@ struct Plan {
 Plan plan(int M, int N, int K) {
   const int blocks = (N + 15) / 16, groups = (blocks + kBlockQuantum - 1) / kBlockQuantum;
   const double macs = static_cast<double>(M) * N * K;
-  const int want = static_cast<int>(std::min(64.0, std::max(1.0, macs / kTileMacs)));
+  const int want =
+      macs < kParallelMacs ? 1 : static_cast<int>(std::min(64.0, std::max(1.0, macs / kTileMacs)));
   Plan p{};
   int nb = std::min(want, groups);
   p.tb = (groups + nb - 1) / nb * kBlockQuantum;
@@ -128,14 +133,41 @@ int threads_for(int work_items) {
   return omp_in_parallel() ? 1 : std::max(1, std::min(get_num_threads(), work_items));
 }
 
-// Runs the tiles of t (rows [0, t.M), blocks [0, Np/16)) from inside a parallel region: an
-// orphaned `omp for` shares them out. Rows are the inner index, so each thread gets whole column
-// panels (the same ones call after call, which keeps its part of W in its own L2 at batch 1).
-void run_tiles(const QTile& t, const Plan& p, const QuantKernels& k) {
-  const int tiles = p.nm * p.nb;
+// Runs f(id, nt) on each member of a team of `threads`, or on the calling thread alone when one:
+// even a one-thread parallel region cost libgomp and futex calls worth ~1 us per call, more than
+// a batch-1 recurrent step's whole int8 product.
+template <class F>
+void team(int threads, F&& f) {
+  if (threads <= 1) {
+    f(0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  f(omp_get_thread_num(), omp_get_num_threads());
+}
+
+inline void barrier(int nt) {
+  if (nt > 1) {
+#pragma omp barrier
+  }
+}
+
+// Member id's share [lo, hi) of n items: contiguous blocks, the same ones call after call.
+struct Range {
+  int lo, hi;
+};
+inline Range share(int n, int id, int nt) {
+  return {static_cast<int>(static_cast<long>(n) * id / nt),
+          static_cast<int>(static_cast<long>(n) * (id + 1) / nt)};
+}
+
+// Member id's tiles of t (rows [0, t.M), blocks [0, Np/16)). Rows are the inner index, so each
+// thread gets whole column panels (the same ones call after call, which keeps its part of W in
+// its own L2 at batch 1).
+void run_tiles(const QTile& t, const Plan& p, const QuantKernels& k, int id, int nt) {
+  const Range r = share(p.nm * p.nb, id, nt);
   const int blocks = (t.N + 15) / 16;
-#pragma omp for schedule(static)
-  for (int idx = 0; idx < tiles; ++idx) {
+  for (int idx = r.lo; idx < r.hi; ++idx) {
     const int i0 = (idx % p.nm) * p.tm, b0 = (idx / p.nm) * p.tb;
     QTile s = t;
     s.M = std::min(p.tm, t.M - i0);
@@ -144,7 +176,7 @@ void run_tiles(const QTile& t, const Plan& p, const QuantKernels& k) {
     s.b1 = std::min(blocks, b0 + p.tb);
     if (t.acc) s.acc = t.acc + static_cast<size_t>(i0) * t.N;
     if (t.y) {
-      s.y = t.y + static_cast<size_t>(i0) * t.N;
+      s.y = t.y + static_cast<size_t>(i0) * t.ldy;
       s.x_scale = t.x_scale + i0;
     }
     k.tile(s);
@@ -287,9 +319,7 @@ void QLinear::acc(int32_t* acc, const int8_t* xq, int M) const {
   QTile t = tile_over(s.xq.data(), M);
   t.acc = acc;
   const Plan p = plan(M, N_, K_);
-  const int threads = threads_for(p.nm * p.nb);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  run_tiles(t, p, k);
+  team(threads_for(p.nm * p.nb), [&](int id, int nt) { run_tiles(t, p, k, id, nt); });
 }
 
 QTile QLinear::tile_over(const uint8_t* xq, int M) const {
@@ -312,40 +342,66 @@ void QLinear::forward(float* y, const float* x, const float* b, int M, int act, 
                                                         std::to_string(act));
   check_x_scale(x_scale);
   if (M == 0) return;
+  QTile t{};
+  t.y = y;
+  t.ldy = N_;
+  t.bias = b;
+  t.relu = act == ACT_RELU;
+  run(t, x, M, act, x_scale);
+  if (row_scale) std::copy(t.x_scale, t.x_scale + M, row_scale);
+}
+
+void QLinear::forward_into(float* y, int ldy, bool add, const float* x, int M) const {
+  BC_CHECK(M >= 0 && ldy >= N_, "QLinear.forward_into expects M >= 0 and ldy >= N");
+  if (M == 0) return;
+  QTile t{};
+  t.y = y;
+  t.ldy = ldy;
+  t.add = add;
+  run(t, x, M, ACT_LINEAR, 0.0f);
+}
+
+// Quantizes x into this thread's scratch, then runs the tiles of t (its y, ldy, bias, relu, add
+// set by the caller); t.x_scale points at the scratch's row scales afterwards.
+void QLinear::run(QTile& out, const float* x, int M, int act, float x_scale) const {
   const QuantKernels& k = table();
   Scratch& s = scratch(static_cast<size_t>(M) * Kp_, M);
   QTile t = tile_over(s.xq.data(), M);
-  t.y = y;
+  t.y = out.y;
+  t.ldy = out.ldy;
+  t.add = out.add;
+  t.bias = out.bias;
+  t.relu = out.relu;
   t.x_scale = s.t.data();
   t.w_scale = scale_.data();
-  t.bias = b;
-  t.relu = act == ACT_RELU;
+  out.x_scale = s.t.data();
+  float* y = t.y;
   const Plan p = plan(M, N_, K_);
   // Rows are quantized in chunks of ~16 KB of input, then the tiles run, then the activations
   // that need whole rows (softmax) or a transcendental; one parallel region for all three.
   const int rows_per_chunk = std::max(1, 4096 / K_);
   const int chunks = (M + rows_per_chunk - 1) / rows_per_chunk;
   const bool post_act = act != ACT_LINEAR && act != ACT_RELU;
-  const int threads = threads_for(std::max(chunks, p.nm * p.nb));
   const Kernels& ew = kernels();
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-#pragma omp for schedule(static)
-    for (int c = 0; c < chunks; ++c) {
+  // One tile (a product below kParallelMacs): quantizing its rows in parallel does not pay either.
+  const int tiles = p.nm * p.nb;
+  team(threads_for(tiles == 1 ? 1 : std::max(chunks, tiles)), [&](int id, int nt) {
+    const Range rc = share(chunks, id, nt);
+    for (int c = rc.lo; c < rc.hi; ++c) {
       const int m0 = c * rows_per_chunk, rows = std::min(rows_per_chunk, M - m0);
       k.quantize_rows(s.xq.data() + static_cast<size_t>(m0) * Kp_, s.t.data() + m0,
                       x + static_cast<size_t>(m0) * K_, rows, K_, Kp_, x_scale, k.x_offset);
     }
-    run_tiles(t, p, k);
-    if (post_act) {
-      const int rpc = std::max(1, 4096 / N_), n = (M + rpc - 1) / rpc;
-#pragma omp for schedule(static)
-      for (int c = 0; c < n; ++c)
-        ew.bias_act_forward(y + static_cast<size_t>(c) * rpc * N_, nullptr,
-                            std::min(rpc, M - c * rpc), N_, act);
-    }
-  }
-  if (row_scale) std::copy(s.t.data(), s.t.data() + M, row_scale);
+    barrier(nt);
+    run_tiles(t, p, k, id, nt);
+    if (!post_act) return;
+    barrier(nt);
+    const int rpc = std::max(1, 4096 / N_), n = (M + rpc - 1) / rpc;
+    const Range ra = share(n, id, nt);
+    for (int c = ra.lo; c < ra.hi; ++c)
+      ew.bias_act_forward(y + static_cast<size_t>(c) * rpc * N_, nullptr,
+                          std::min(rpc, M - c * rpc), N_, act);
+  });
 }
 
 void quantize_rows(int8_t* xq, float* scale, const float* x, int M, int K, float x_scale) {

@@ -78,9 +78,14 @@ class QLinear {
   // dynamically. row_scale (M), when not null, receives each row's t.
   void forward(float* y, const float* x, const float* b, int M, int act, float x_scale = 0.0f,
                float* row_scale = nullptr) const;
+  // y (M rows of stride ldy >= N) = or, when `add`, += quantized x (M, K) @ W_q * scales, with
+  // per-row dynamic scales, no bias, no activation: a recurrent layer's h R written straight
+  // into its strided gate buffer (qrecurrent.h), the sum in the epilogue (y + v, one rounding).
+  void forward_into(float* y, int ldy, bool add, const float* x, int M) const;
 
  private:
   void pack(const int8_t* wq);
+  void run(QTile& t, const float* x, int M, int act, float x_scale) const;  // forward's body
   QTile tile_over(const uint8_t* xq, int M) const;  // all column blocks for M rows of xq
   int K_, N_, Kp_, Np_;
   AlignedBytes w_;              // the packed layout above
@@ -108,9 +113,11 @@ struct QTile {
   int M, Kp;
   const int8_t* w;          // packed weights; block b starts at w + b * Kp * 16
   const int32_t* corr;      // (Np) 128 * colsum, subtracted when x_offset is 128
-  int N, b0, b1;            // N: the output row stride and the last valid column + 1
+  int N, b0, b1;            // N: the last valid column + 1 and acc's row stride
   int32_t* acc;             // (M, N) int32 output (rows of this tile), or null and then
-  float* y;                 // (M, N) float output with the epilogue:
+  float* y;                 // (M, ldy) float output with the epilogue:
+  int ldy;                  // y's row stride (>= N)
+  bool add;                 // y += the result (after bias and relu) instead of y =
   const float* x_scale;     // (M) t
   const float* w_scale;     // (Np) s
   const float* bias;        // (N) or null
@@ -144,7 +151,7 @@ static inline QuantScale quant_scale(float absmax, bool non_finite, float x_scal
 
 // The AVX2 epilogue for rows [i0, i0 + rows) x block b from acc (rows, 16), shared by the avx2
 // and avxvnni paths (defined in quant_avx2.cpp): minus 128 * colsum when offset, then the int32
-// store or scale, bias, relu, masked to the N valid columns.
+// store or scale, bias, relu (and + y when t.add), masked to the N valid columns.
 void store_block_avx2(const QTile& t, const int32_t* acc, int i0, int rows, int b, bool offset);
 
 void fill_quant_ref(QuantKernels& k);

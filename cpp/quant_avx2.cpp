@@ -158,7 +158,9 @@ void store_block_avx2(const QTile& t, const int32_t* acc, int i0, int R, int b, 
                                _mm256_mul_ps(_mm256_set1_ps(t.x_scale[i0 + r]), ws));
       if (t.bias) v = _mm256_add_ps(v, bias);
       if (t.relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);  // 0 > v ? 0 : v: NaN passes
-      _mm256_maskstore_ps(t.y + static_cast<size_t>(i0 + r) * t.N + n0, mk, v);
+      float* y = t.y + static_cast<size_t>(i0 + r) * t.ldy + n0;
+      if (t.add) v = _mm256_add_ps(_mm256_maskload_ps(y, mk), v);
+      _mm256_maskstore_ps(y, mk, v);
     }
   }
 }

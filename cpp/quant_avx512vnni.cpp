@@ -126,7 +126,9 @@ void store(const QTile& t, const int32_t* acc, int i0, int R, int b, int B) {
                                _mm512_mul_ps(_mm512_set1_ps(t.x_scale[i0 + r]), ws));
       if (t.bias) v = _mm512_add_ps(v, bias);
       if (t.relu) v = _mm512_max_ps(_mm512_setzero_ps(), v);  // 0 > v ? 0 : v: NaN passes
-      _mm512_mask_storeu_ps(t.y + static_cast<size_t>(i0 + r) * t.N + n0, mk, v);
+      float* y = t.y + static_cast<size_t>(i0 + r) * t.ldy + n0;
+      if (t.add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, y), v);
+      _mm512_mask_storeu_ps(y, mk, v);
     }
   }
 }

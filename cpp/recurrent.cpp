@@ -107,6 +107,17 @@ void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, cons
   }
 }
 
+void RecurrentOp::input_projection(Ctx& c, const float* x, int rows) {
+  const int D = cfg_.D, GU = G_ * cfg_.U;
+  gemm(false, false, rows, GU, D, 1.0f, x, D, c.params + w_, GU, 0.0f, Z_.data(), GU);
+  if (b_ >= 0) kernels().bias_act_forward(Z_.data(), c.params + b_, rows, GU, ACT_LINEAR);
+}
+
+void RecurrentOp::recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo, bool add) {
+  const int U = cfg_.U, GU = G_ * U;
+  gemm(false, false, n, GU, U, 1.0f, h, ldh, c.params + r_, GU, add ? 1.0f : 0.0f, out, ldo);
+}
+
 // x (B, T, D) -> Z = x W + b for every timestep in one GEMM, then the time loop in chunks.
 void RecurrentOp::forward(Ctx& c) {
   const int B = c.B, T = cfg_.T, D = cfg_.D, U = cfg_.U, GU = G_ * U;
@@ -132,8 +143,7 @@ void RecurrentOp::forward(Ctx& c) {
   if (training_ && cfg_.recurrent_dropout > 0.0f)
     keep_mask(rmask_, static_cast<size_t>(B) * U, cfg_.recurrent_dropout,
               rng_key(c.seed, cfg_.stream ^ 0x9e3779b97f4a7c15ULL, c.step), c.row0 * U);
-  gemm(false, false, static_cast<int>(rows), GU, D, 1.0f, x, D, c.params + w_, GU, 0.0f, Z_.data(), GU);
-  if (b_ >= 0) kernels().bias_act_forward(Z_.data(), c.params + b_, static_cast<int>(rows), GU, ACT_LINEAR);
+  input_projection(c, x, static_cast<int>(rows));
   for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
 
   float* y = c.val(out[0]);

@@ -34,6 +34,11 @@ class RecurrentOp : public Op {
   virtual void chunk_forward(Ctx& c, int b0, int b1) = 0;
   virtual void chunk_backward(Ctx& c, int b0, int b1) = 0;
   virtual float* rec_grad() = 0;  // the buffer whose rows multiply the recurrent kernel
+  // The two matmuls, pluggable (qrecurrent.h runs them int8); the float ones are sgemm:
+  // Z (rows, G*U) = x (rows, D) W + b (the first G*U of b), every timestep at once;
+  // out (n, G*U; row stride ldo) (+)= h (n, U; row stride ldh) R, added when `add`.
+  virtual void input_projection(Ctx& c, const float* x, int rows);
+  virtual void recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo, bool add);
 
   int tin(int s) const { return cfg_.go_backwards ? cfg_.T - 1 - s : s; }
   bool masked(const Ctx& c, int b, int t) const {

@@ -1,6 +1,8 @@
-"""int8 quantized inference: `quantize(model)` returns a new model whose Dense layers run an exact
-int8 x int8 -> int32 GEMM (cpp/quant.h) with per-output-channel weight scales and per-row dynamic
-activation scales (or scales calibrated from data); everything else is unchanged.
+"""int8 quantized inference: `quantize(model)` returns a new model whose Dense, LSTM and GRU layers
+(also inside Bidirectional) run an exact int8 x int8 -> int32 GEMM (cpp/quant.h) with
+per-output-channel weight scales and per-row dynamic activation scales (or input scales calibrated
+from data); everything else is unchanged. LSTM/GRU quantize both matmuls, the input projection and
+the recurrent one (layers/quantized_recurrent.py); their hidden state keeps per-row dynamic scales.
 
     qmodel = bigcore.quantization.quantize(model)                       # dynamic activation scales
     qmodel = bigcore.quantization.quantize(model, calibration_data=x)   # static, from data
@@ -11,7 +13,12 @@ import numpy as np
 from bigcore import activations, layers as layers_module
 from bigcore._native import _core
 from bigcore.layers.core import Dense
+from bigcore.layers.quantized_recurrent import QuantizedGRU, QuantizedLSTM, _QuantizedRNN
+from bigcore.layers.recurrent import Bidirectional, _RNN
 from bigcore.models import serialization
+
+__all__ = ["QuantizedDense", "QuantizedGRU", "QuantizedLSTM", "quantize", "quantize_weights"]
+_QUANTIZED = {"Dense": "QuantizedDense", "LSTM": "QuantizedLSTM", "GRU": "QuantizedGRU"}
 
 
 @layers_module.register
@@ -56,7 +63,7 @@ def quantize_weights(kernel):
 
 
 def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch_size=256):
-    """A new model with every Dense layer quantized to int8; the original is left untouched."""
+    """A new model with every Dense, LSTM and GRU layer quantized to int8; the original is left untouched."""
     if dtype != "int8":
         raise ValueError(f"quantize supports dtype='int8' only, got {dtype!r}")
     if not per_channel:
@@ -68,19 +75,9 @@ def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch
     config = model.get_config()
     scales = _calibrate(model, calibration_data, batch_size) if calibration_data is not None else {}
     for entry in config["layers"]:
-        if entry["class_name"] == "Dense":
-            entry["class_name"] = "QuantizedDense"
-            entry["config"]["activation_scale"] = scales.get(entry["config"]["name"], 0.0)
+        _quantize_entry(entry, scales)
     qmodel = serialization.model_from_config(class_name, config)
-    weights = []
-    for layer, qlayer in zip(_layers(model), _layers(qmodel)):
-        if isinstance(layer, Dense) and not isinstance(layer, QuantizedDense):
-            wq, s = quantize_weights(layer.kernel.value)
-            weights += [wq] + ([layer.bias.numpy()] if layer.use_bias else []) + [s]
-        else:
-            weights += layer.get_weights()
-        del qlayer
-    qmodel.set_weights(weights)
+    qmodel.set_weights([w for layer in _layers(model) for w in _quantized_weights(layer)])
     if model.compiled:
         loss, metrics, loss_weights = model._compile_args
         qmodel.compile(optimizer=type(model.optimizer)(), loss=loss, metrics=metrics, loss_weights=loss_weights)
@@ -88,15 +85,40 @@ def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch
     return qmodel
 
 
+def _quantize_entry(entry, scales, name=None):
+    """Renames a float layer's config to its int8 class, with its calibrated input scale (or 0)."""
+    if entry["class_name"] == "Bidirectional":
+        _quantize_entry(entry["config"]["layer"], scales, entry["config"]["name"])
+    elif entry["class_name"] in _QUANTIZED:
+        entry["class_name"] = _QUANTIZED[entry["class_name"]]
+        entry["config"]["activation_scale"] = scales.get(name or entry["config"]["name"], 0.0)
+
+
+def _quantized_weights(layer):
+    """The weights of the quantized twin of `layer`, in its weight order."""
+    if isinstance(layer, Bidirectional):
+        return _quantized_weights(layer.forward_layer) + _quantized_weights(layer.backward_layer)
+    bias = [layer.bias.numpy()] if getattr(layer, "use_bias", False) else []
+    if isinstance(layer, Dense) and not isinstance(layer, QuantizedDense):
+        wq, s = quantize_weights(layer.kernel.value)
+        return [wq] + bias + [s]
+    if isinstance(layer, _RNN) and not isinstance(layer, _QuantizedRNN):
+        wq, s = quantize_weights(layer.kernel.value)
+        rq, rs = quantize_weights(layer.recurrent_kernel.value)
+        return [wq, rq] + bias + [s, rs]
+    return layer.get_weights()
+
+
 def _layers(model):
     return [layer for layer in model.layers if not isinstance(layer, layers_module.InputLayer)]
 
 
 def _calibrate(model, x, batch_size):
-    """Static activation scales: max |input| over the data of each Dense layer, / 127."""
+    """Static activation scales: max |input| over the data of each Dense, LSTM, GRU or Bidirectional
+    layer, / 127 (a recurrent layer's hidden state stays dynamic)."""
     from bigcore.models.functional import Model
 
-    nodes = [n for n in model._nodes if isinstance(n.layer, Dense)]
+    nodes = [n for n in model._nodes if isinstance(n.layer, (Dense, _RNN, Bidirectional))]
     if not nodes:
         return {}
     probe = Model(model._inputs if not model._single_input else model._inputs[0], [n.inputs[0] for n in nodes])

@@ -50,6 +50,7 @@ class Weight:
         self.regularizer = regularizer
         self.trainable = trainable
         self.constraint = constraint
+        self.on_assign = None  # set by a model whose native ops hold a copy of this weight (int8)
 
     def numpy(self):
         return self.value.copy()
@@ -62,6 +63,8 @@ class Weight:
         if v.shape != self.shape:
             raise ValueError(f"Weight {self.name!r} has shape {self.shape}, got a value of shape {v.shape}")
         self.value[...] = v
+        if self.on_assign is not None:
+            self.on_assign()
 
     def __array__(self, dtype=None, copy=None):
         return self.value.astype(dtype) if dtype else self.value.copy()

@@ -1,6 +1,7 @@
 """Model: a directed acyclic graph of layer calls from Input tensors to outputs."""
 
 import math
+import weakref
 
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
 from bigcore.layers.core import InputLayer
@@ -141,8 +142,23 @@ class Model(Trainer, Layer):
         self._ensure_built()
         if self._program is None:
             self._program = lowering.lower(self._inputs, self._nodes, self._outputs)
+            self._watch_held_weights()
             self._on_program_created()
         return self._program
+
+    def _watch_held_weights(self):
+        """Weights that ops copied when lowered (a quantized layer's int8 kernels and scales), not
+        arena views: assigning one makes the program stale, so the next call lowers the model again."""
+        in_arena = {id(w) for w, _ in self._program.weights}
+        model = weakref.ref(self)
+
+        def stale():
+            if model() is not None:
+                model()._program = None
+
+        for w in self._weights_all:
+            if id(w) not in in_arena:
+                w.on_assign = stale
 
     def __call__(self, inputs, **kwargs):
         if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], KerasTensor)):
