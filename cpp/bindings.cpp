@@ -22,6 +22,8 @@
 namespace py = pybind11;
 using bc::Program;
 
+void bind_sparse(py::module_& m);  // bindings_sparse.cpp
+
 namespace {
 
 std::string shape_str(const py::array& a) {
@@ -443,4 +445,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("quant_best_isa", &bc::quant_best_isa);
   m.def("quant_isa_supported", &bc::quant_isa_supported);
   m.def("quant_set_isa", &bc::quant_set_isa);
+  bind_sparse(m);
 }

@@ -1,0 +1,197 @@
+// Sparse Dense kernels for AVX2 + FMA (flags in CMakeLists.txt): a 16-lane slice step is two ymm
+// (rows path: two gathers of x and two FMAs); the cols path holds 8 rows of a column per ymm.
+// sparse.h has the layout and why every path gives the reference's bits.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "sparse.h"
+
+namespace bc {
+namespace {
+
+inline __m256i load_idx8(const uint16_t* p) {
+  return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+inline __m256i tail_mask8(int n) {  // lanes i < n set
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// ---- rows path ---------------------------------------------------------------------------------
+
+void f32_rows(const SpTile& t) {
+  const SellPattern& p = *t.p;
+  const float* x = static_cast<const float*>(t.x);
+  for (int m = 0; m < t.M; ++m) {
+    const float* xr = x + static_cast<size_t>(m) * t.ld;
+    float* yr = t.y + static_cast<size_t>(m) * p.N;
+    for (int s = t.s0; s < t.s1; ++s) {
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+      for (int j = p.ptr[s]; j < p.ptr[s + 1]; ++j) {
+        const size_t e = static_cast<size_t>(j) * 16;
+        const uint16_t* ix = p.idx.data() + e;
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(t.vf + e), _mm256_i32gather_ps(xr, load_idx8(ix), 4), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(t.vf + e + 8), _mm256_i32gather_ps(xr, load_idx8(ix + 8), 4), a1);
+      }
+      const int rest = p.N - 16 * s;
+      _mm256_maskstore_ps(yr + 16 * s, tail_mask8(rest), a0);
+      if (rest > 8) _mm256_maskstore_ps(yr + 16 * s + 8, tail_mask8(rest - 8), a1);
+    }
+  }
+}
+
+// x w exactly (x_q in the low 16 bits of each int32, 0 above; w sign-extended), 8 lanes.
+inline __m256i q8_step8(const int8_t* w, const int32_t* x, const uint16_t* idx) {
+  const __m256i w32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w)));
+  return _mm256_madd_epi16(_mm256_i32gather_epi32(reinterpret_cast<const int*>(x), load_idx8(idx), 4), w32);
+}
+
+// The int8 epilogue on 8 lanes: float(acc) * (t * s) + b, relu; masked store.
+inline void q8_store8(float* y, __m256i acc, __m256 t, __m256 s, const float* bias, bool relu, __m256i k) {
+  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(t, s));
+  if (bias) v = _mm256_add_ps(v, _mm256_maskload_ps(bias, k));
+  if (relu) v = _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+  _mm256_maskstore_ps(y, k, v);
+}
+
+void q8_rows(const SpTile& t) {
+  const SellPattern& p = *t.p;
+  const int32_t* x = static_cast<const int32_t*>(t.x);
+  for (int m = 0; m < t.M; ++m) {
+    const int32_t* xr = x + static_cast<size_t>(m) * t.ld;
+    float* yr = t.y + static_cast<size_t>(m) * p.N;
+    const __m256 tm = _mm256_set1_ps(t.x_scale[m]);
+    for (int s = t.s0; s < t.s1; ++s) {
+      __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+      for (int j = p.ptr[s]; j < p.ptr[s + 1]; ++j) {
+        const size_t e = static_cast<size_t>(j) * 16;
+        a0 = _mm256_add_epi32(a0, q8_step8(t.vq + e, xr, p.idx.data() + e));
+        a1 = _mm256_add_epi32(a1, q8_step8(t.vq + e + 8, xr, p.idx.data() + e + 8));
+      }
+      const int rest = p.N - 16 * s;
+      const float* b = t.bias ? t.bias + 16 * s : nullptr;
+      q8_store8(yr + 16 * s, a0, tm, _mm256_loadu_ps(t.w_scale + 16 * s), b, t.relu, tail_mask8(rest));
+      if (rest > 8)
+        q8_store8(yr + 16 * s + 8, a1, tm, _mm256_loadu_ps(t.w_scale + 16 * s + 8), b ? b + 8 : nullptr, t.relu,
+                  tail_mask8(rest - 8));
+    }
+  }
+}
+
+// ---- cols path: V ymm = 8 V rows of one column -------------------------------------------------
+
+inline void store_col(float* y, int N, int n, int M, const float* v) {
+  for (int m = 0; m < M; ++m) y[static_cast<size_t>(m) * N + n] = v[m];
+}
+
+// One column's chain over its entries [j0, L) into a (V ymm), entries at stride 16.
+template <int V>
+inline void f32_chain(__m256* a, const SpTile& t, size_t e, int count) {
+  const float* xT = static_cast<const float*>(t.x);
+  for (int i = 0; i < count; ++i, e += 16) {
+    const float* xr = xT + static_cast<size_t>(t.p->idx[e]) * t.ld;
+    const __m256 w = _mm256_set1_ps(t.vf[e]);
+    for (int v = 0; v < V; ++v) a[v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(xr + 8 * v), a[v]);
+  }
+}
+
+template <int V>
+void f32_cols_v(const SpTile& t) {
+  const SellPattern& p = *t.p;
+  const float* xT = static_cast<const float*>(t.x);
+  constexpr bool kPair = V <= 4;  // two columns side by side while registers allow: latency
+  alignas(32) float out[2][V * 8];
+  for (int s = t.s0; s < t.s1; ++s) {
+    const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
+    for (int c = 0; c < 16 && 16 * s + c < p.N; c += kPair ? 2 : 1) {
+      const int n = 16 * s + c;
+      const bool two = kPair && c + 1 < 16 && n + 1 < p.N;
+      const int L0 = p.len[n], L1 = two ? p.len[n + 1] : 0, L = std::min(L0, L1);
+      __m256 a[V], b[V];
+      for (int v = 0; v < V; ++v) a[v] = b[v] = _mm256_setzero_ps();
+      int j = 0;
+      for (; j < L; ++j) {
+        const size_t e = base + static_cast<size_t>(j) * 16 + c;
+        const float* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+        const float* x1 = xT + static_cast<size_t>(p.idx[e + 1]) * t.ld;
+        const __m256 w0 = _mm256_set1_ps(t.vf[e]), w1 = _mm256_set1_ps(t.vf[e + 1]);
+        for (int v = 0; v < V; ++v) {
+          a[v] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x0 + 8 * v), a[v]);
+          b[v] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x1 + 8 * v), b[v]);
+        }
+      }
+      f32_chain<V>(a, t, base + static_cast<size_t>(j) * 16 + c, L0 - j);
+      if (two) f32_chain<V>(b, t, base + static_cast<size_t>(j) * 16 + c + 1, L1 - j);
+      for (int v = 0; v < V; ++v) {
+        _mm256_store_ps(out[0] + 8 * v, a[v]);
+        _mm256_store_ps(out[1] + 8 * v, b[v]);
+      }
+      store_col(t.y, p.N, n, t.M, out[0]);
+      if (two) store_col(t.y, p.N, n + 1, t.M, out[1]);
+    }
+  }
+}
+
+template <int V>
+void q8_cols_v(const SpTile& t) {
+  const SellPattern& p = *t.p;
+  const int32_t* xT = static_cast<const int32_t*>(t.x);
+  alignas(32) float out[V * 8];
+  for (int s = t.s0; s < t.s1; ++s) {
+    const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
+    for (int c = 0; c < 16 && 16 * s + c < p.N; ++c) {
+      const int n = 16 * s + c, L = p.len[n];
+      __m256i a[V];
+      for (int v = 0; v < V; ++v) a[v] = _mm256_setzero_si256();
+      for (int j = 0; j < L; ++j) {
+        const size_t e = base + static_cast<size_t>(j) * 16 + c;
+        const int32_t* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+        const __m256i w0 = _mm256_set1_epi32(t.vq[e]);
+        for (int v = 0; v < V; ++v)
+          a[v] = _mm256_add_epi32(
+              a[v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0 + 8 * v)), w0));
+      }
+      const __m256 sn = _mm256_set1_ps(t.w_scale[n]);
+      const __m256 bn = _mm256_set1_ps(t.bias ? t.bias[n] : 0.0f);
+      for (int v = 0; v < V; ++v) {
+        const __m256 tv = _mm256_maskload_ps(t.x_scale + 8 * v, tail_mask8(t.M - 8 * v));
+        __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(a[v]), _mm256_mul_ps(tv, sn));
+        if (t.bias) y = _mm256_add_ps(y, bn);
+        if (t.relu) y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_LT_OQ));
+        _mm256_store_ps(out + 8 * v, y);
+      }
+      store_col(t.y, p.N, n, t.M, out);
+    }
+  }
+}
+
+void f32_cols(const SpTile& t) {
+  switch (t.ld / 16) {
+    case 1: return f32_cols_v<2>(t);
+    case 2: return f32_cols_v<4>(t);
+    case 3: return f32_cols_v<6>(t);
+    default: return f32_cols_v<8>(t);
+  }
+}
+
+void q8_cols(const SpTile& t) {
+  switch (t.ld / 16) {
+    case 1: return q8_cols_v<2>(t);
+    case 2: return q8_cols_v<4>(t);
+    case 3: return q8_cols_v<6>(t);
+    default: return q8_cols_v<8>(t);
+  }
+}
+
+}  // namespace
+
+void fill_sparse_avx2(SparseKernels& k) {
+  k.name = "avx2";
+  k.f32_rows = f32_rows;
+  k.f32_cols = f32_cols;
+  k.q8_rows = q8_rows;
+  k.q8_cols = q8_cols;
+}
+
+}  // namespace bc

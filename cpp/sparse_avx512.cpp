@@ -1,0 +1,214 @@
+// Sparse Dense kernels for AVX-512 (flags in CMakeLists.txt): one zmm is one 16-lane slice step
+// (rows path: a gather of x and an FMA) or 16 rows of one column (cols path). sparse.h has the
+// layout and why every path gives the reference's bits.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "sparse.h"
+
+namespace bc {
+namespace {
+
+inline __m512i load_idx(const uint16_t* p) {
+  return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1); }
+
+// ---- rows path: two slices at a time (independent chains), each step one gather + FMA --------
+
+void f32_rows(const SpTile& t) {
+  const SellPattern& p = *t.p;
+  const float* x = static_cast<const float*>(t.x);
+  for (int m = 0; m < t.M; ++m) {
+    const float* xr = x + static_cast<size_t>(m) * t.ld;
+    float* yr = t.y + static_cast<size_t>(m) * p.N;
+    for (int s = t.s0; s < t.s1; s += 2) {
+      const bool two = s + 1 < t.s1;
+      const int b0 = p.ptr[s], L0 = p.ptr[s + 1] - b0;
+      const int b1 = two ? p.ptr[s + 1] : 0, L1 = two ? p.ptr[s + 2] - b1 : 0;
+      __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+      const int L = std::min(L0, L1);
+      int j = 0;
+      for (; j < L; ++j) {
+        const size_t e0 = static_cast<size_t>(b0 + j) * 16, e1 = static_cast<size_t>(b1 + j) * 16;
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(t.vf + e0), _mm512_i32gather_ps(load_idx(p.idx.data() + e0), xr, 4), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(t.vf + e1), _mm512_i32gather_ps(load_idx(p.idx.data() + e1), xr, 4), a1);
+      }
+      for (int i = j; i < L0; ++i) {
+        const size_t e = static_cast<size_t>(b0 + i) * 16;
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(t.vf + e), _mm512_i32gather_ps(load_idx(p.idx.data() + e), xr, 4), a0);
+      }
+      for (int i = j; i < L1; ++i) {
+        const size_t e = static_cast<size_t>(b1 + i) * 16;
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(t.vf + e), _mm512_i32gather_ps(load_idx(p.idx.data() + e), xr, 4), a1);
+      }
+      _mm512_mask_storeu_ps(yr + 16 * s, tail_mask(p.N - 16 * s), a0);
+      if (two) _mm512_mask_storeu_ps(yr + 16 * s + 16, tail_mask(p.N - 16 * s - 16), a1);
+    }
+  }
+}
+
+// The int8 epilogue on 16 lanes: float(acc) * (t * s) + b, relu; then masked store.
+inline void q8_store16(float* y, __m512i acc, __m512 t, __m512 s, const float* bias, bool relu, __mmask16 k) {
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(t, s));
+  if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, bias));
+  if (relu) v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps());
+  _mm512_mask_storeu_ps(y, k, v);
+}
+
+// x w exactly: x holds x_q in its low 16 bits (0 above), w is sign-extended: x w + 0 * sign(w).
+inline __m512i q8_step(const int8_t* w, const int32_t* x, const uint16_t* idx) {
+  const __m512i w32 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+  return _mm512_madd_epi16(_mm512_i32gather_epi32(load_idx(idx), x, 4), w32);
+}
+
+void q8_rows(const SpTile& t) {
+  const SellPattern& p = *t.p;
+  const int32_t* x = static_cast<const int32_t*>(t.x);
+  for (int m = 0; m < t.M; ++m) {
+    const int32_t* xr = x + static_cast<size_t>(m) * t.ld;
+    float* yr = t.y + static_cast<size_t>(m) * p.N;
+    const __m512 tm = _mm512_set1_ps(t.x_scale[m]);
+    for (int s = t.s0; s < t.s1; ++s) {
+      __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();  // integer: any order
+      int j = p.ptr[s];
+      for (; j + 2 <= p.ptr[s + 1]; j += 2) {
+        const size_t e = static_cast<size_t>(j) * 16;
+        a0 = _mm512_add_epi32(a0, q8_step(t.vq + e, xr, p.idx.data() + e));
+        a1 = _mm512_add_epi32(a1, q8_step(t.vq + e + 16, xr, p.idx.data() + e + 16));
+      }
+      if (j < p.ptr[s + 1]) a0 = _mm512_add_epi32(a0, q8_step(t.vq + 16 * size_t(j), xr, p.idx.data() + 16 * size_t(j)));
+      const __mmask16 k = tail_mask(p.N - 16 * s);
+      q8_store16(yr + 16 * s, _mm512_add_epi32(a0, a1), tm, _mm512_loadu_ps(t.w_scale + 16 * s),
+                 t.bias ? t.bias + 16 * s : nullptr, t.relu, k);
+    }
+  }
+}
+
+// ---- cols path: V zmm = 16 V rows of one column, two columns at a time -----------------------
+
+// Writes the V * 16 row sums of column n (rows [0, M)) into y, stride N.
+inline void store_col(float* y, int N, int n, int M, const float* v) {
+  for (int m = 0; m < M; ++m) y[static_cast<size_t>(m) * N + n] = v[m];
+}
+
+template <int V>
+void f32_cols_v(const SpTile& t) {
+  const SellPattern& p = *t.p;
+  const float* xT = static_cast<const float*>(t.x);
+  alignas(64) float out[2][V * 16];
+  for (int s = t.s0; s < t.s1; ++s) {
+    const int base = p.ptr[s];
+    for (int c = 0; c < 16 && 16 * s + c < p.N; c += 2) {
+      const int n = 16 * s + c;
+      const bool two = c + 1 < 16 && n + 1 < p.N;
+      const int L0 = p.len[n], L1 = two ? p.len[n + 1] : 0, L = std::min(L0, L1);
+      __m512 a[V], b[V];
+      for (int v = 0; v < V; ++v) a[v] = b[v] = _mm512_setzero_ps();
+      int j = 0;
+      for (; j < L; ++j) {
+        const size_t e = static_cast<size_t>(base + j) * 16 + c;
+        const float* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+        const float* x1 = xT + static_cast<size_t>(p.idx[e + 1]) * t.ld;
+        const __m512 w0 = _mm512_set1_ps(t.vf[e]), w1 = _mm512_set1_ps(t.vf[e + 1]);
+        for (int v = 0; v < V; ++v) {
+          a[v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0 + 16 * v), a[v]);
+          b[v] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1 + 16 * v), b[v]);
+        }
+      }
+      for (int i = j; i < L0; ++i) {
+        const size_t e = static_cast<size_t>(base + i) * 16 + c;
+        const float* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+        const __m512 w0 = _mm512_set1_ps(t.vf[e]);
+        for (int v = 0; v < V; ++v) a[v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0 + 16 * v), a[v]);
+      }
+      for (int i = j; i < L1; ++i) {
+        const size_t e = static_cast<size_t>(base + i) * 16 + c + 1;
+        const float* x1 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+        const __m512 w1 = _mm512_set1_ps(t.vf[e]);
+        for (int v = 0; v < V; ++v) b[v] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1 + 16 * v), b[v]);
+      }
+      for (int v = 0; v < V; ++v) {
+        _mm512_store_ps(out[0] + 16 * v, a[v]);
+        _mm512_store_ps(out[1] + 16 * v, b[v]);
+      }
+      store_col(t.y, p.N, n, t.M, out[0]);
+      if (two) store_col(t.y, p.N, n + 1, t.M, out[1]);
+    }
+  }
+}
+
+template <int V>
+void q8_cols_v(const SpTile& t) {
+  const SellPattern& p = *t.p;
+  const int32_t* xT = static_cast<const int32_t*>(t.x);
+  alignas(64) float out[V * 16];
+  for (int s = t.s0; s < t.s1; ++s) {
+    const int base = p.ptr[s];
+    for (int c = 0; c < 16 && 16 * s + c < p.N; ++c) {
+      const int n = 16 * s + c, L = p.len[n];
+      __m512i a[V], b[V];
+      for (int v = 0; v < V; ++v) a[v] = b[v] = _mm512_setzero_si512();
+      int j = 0;
+      for (; j + 2 <= L; j += 2) {  // two entries of one column: independent integer sums
+        const size_t e = static_cast<size_t>(base + j) * 16 + c;
+        const int32_t* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+        const int32_t* x1 = xT + static_cast<size_t>(p.idx[e + 16]) * t.ld;
+        const __m512i w0 = _mm512_set1_epi32(t.vq[e]), w1 = _mm512_set1_epi32(t.vq[e + 16]);
+        for (int v = 0; v < V; ++v) {
+          a[v] = _mm512_add_epi32(a[v], _mm512_madd_epi16(_mm512_loadu_si512(x0 + 16 * v), w0));
+          b[v] = _mm512_add_epi32(b[v], _mm512_madd_epi16(_mm512_loadu_si512(x1 + 16 * v), w1));
+        }
+      }
+      if (j < L) {
+        const size_t e = static_cast<size_t>(base + j) * 16 + c;
+        const int32_t* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+        const __m512i w0 = _mm512_set1_epi32(t.vq[e]);
+        for (int v = 0; v < V; ++v) a[v] = _mm512_add_epi32(a[v], _mm512_madd_epi16(_mm512_loadu_si512(x0 + 16 * v), w0));
+      }
+      const __m512 sn = _mm512_set1_ps(t.w_scale[n]);
+      const __m512 bn = _mm512_set1_ps(t.bias ? t.bias[n] : 0.0f);
+      for (int v = 0; v < V; ++v) {
+        const __mmask16 k = tail_mask(t.M - 16 * v);
+        const __m512 tv = _mm512_maskz_loadu_ps(k, t.x_scale + 16 * v);
+        __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a[v], b[v])), _mm512_mul_ps(tv, sn));
+        if (t.bias) y = _mm512_add_ps(y, bn);
+        if (t.relu) y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ), y, _mm512_setzero_ps());
+        _mm512_store_ps(out + 16 * v, y);
+      }
+      store_col(t.y, p.N, n, t.M, out);
+    }
+  }
+}
+
+void f32_cols(const SpTile& t) {
+  switch (t.ld / 16) {
+    case 1: return f32_cols_v<1>(t);
+    case 2: return f32_cols_v<2>(t);
+    case 3: return f32_cols_v<3>(t);
+    default: return f32_cols_v<4>(t);
+  }
+}
+
+void q8_cols(const SpTile& t) {
+  switch (t.ld / 16) {
+    case 1: return q8_cols_v<1>(t);
+    case 2: return q8_cols_v<2>(t);
+    case 3: return q8_cols_v<3>(t);
+    default: return q8_cols_v<4>(t);
+  }
+}
+
+}  // namespace
+
+void fill_sparse_avx512(SparseKernels& k) {
+  k.name = "avx512";
+  k.f32_rows = f32_rows;
+  k.f32_cols = f32_cols;
+  k.q8_rows = q8_rows;
+  k.q8_cols = q8_cols;
+}
+
+}  // namespace bc
