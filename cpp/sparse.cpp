@@ -194,28 +194,23 @@ std::vector<T>& scratch(size_t n) {
   return s;
 }
 
-// The activation buffer: rows path (M, K + 1), cols path per row tile r (K + 1, tm) at
-// r * (K + 1) * tm. Column / entry K is zero. get(m, k) gives the value of x[m][k].
-template <class T, class Get>
-void stage(T* buf, const Plan& q, int M, int K, int r, Get get) {
+// The activation buffer from x (M, K) (float, or int32 holding x_q): rows path (M, K + 1); cols
+// path per row tile r, (K + 1, tm) at r * (K + 1) * tm. Column / row K and the rows past M are zero.
+template <class T>
+void stage(T* buf, const T* x, const Plan& q, int M, int K, int r) {
   const int m0 = r * q.tm, rows = std::min(q.tm, M - m0);
   if (!q.cols) {
     for (int m = 0; m < rows; ++m) {
       T* d = buf + static_cast<size_t>(m0 + m) * (K + 1);
-      for (int k = 0; k < K; ++k) d[k] = get(m0 + m, k);
+      std::copy(x + static_cast<size_t>(m0 + m) * K, x + static_cast<size_t>(m0 + m + 1) * K, d);
       d[K] = T(0);
     }
     return;
   }
   T* d = buf + static_cast<size_t>(r) * (K + 1) * q.tm;
-  constexpr int kb = 64;  // blocked transpose: kb values of one row at a time
-  for (int k0 = 0; k0 < K; k0 += kb) {
-    const int k1 = std::min(K, k0 + kb);
-    for (int m = 0; m < rows; ++m)
-      for (int k = k0; k < k1; ++k) d[static_cast<size_t>(k) * q.tm + m] = get(m0 + m, k);
-  }
+  transpose32(d, q.tm, x + static_cast<size_t>(m0) * K, K, rows, K);
   for (int k = 0; k <= K; ++k)
-    for (int m = (k == K ? 0 : rows); m < q.tm; ++m) d[static_cast<size_t>(k) * q.tm + m] = T(0);
+    std::fill(d + static_cast<size_t>(k) * q.tm + (k == K ? 0 : rows), d + static_cast<size_t>(k + 1) * q.tm, T(0));
 }
 
 // Runs every tile of t (rows [0, M), all slices) from inside a parallel region.
@@ -299,7 +294,7 @@ void SparseLinear::forward(float* y, const float* x, const float* b, int M, int 
     FlushDenormals ftz;  // every thread, the caller too: the bits must not depend on which ran a tile
 #pragma omp for schedule(static)
     for (int r = 0; r < q.nm; ++r)
-      stage(buf, q, M, K, r, [x, K](int m, int kk) { return x[static_cast<size_t>(m) * K + kk]; });
+      stage(buf, x, q, M, K, r);
     run_tiles(t, q, K, q.cols ? k.f32_cols : k.f32_rows, sizeof(float));
     if (b || act != ACT_LINEAR) bias_act_rows(y, b, M, N, act);
   }
@@ -353,6 +348,7 @@ void QSparseLinear::forward(float* y, const float* x, const float* b, int M, int
   const int rows_per_chunk = std::max(1, 4096 / K), chunks = (M + rows_per_chunk - 1) / rows_per_chunk;
   const int threads = threads_for(std::max(chunks, q.nm * q.ns));
   const int8_t* xqp = xq.data();
+  int32_t* x32 = scratch<int32_t, 1>(static_cast<size_t>(M) * K).data();
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     FlushDenormals ftz;
@@ -363,10 +359,11 @@ void QSparseLinear::forward(float* y, const float* x, const float* b, int M, int
                     rows, K, x_scale);
     }
 #pragma omp for schedule(static)
-    for (int r = 0; r < q.nm; ++r)
-      stage(buf, q, M, K, r, [xqp, K](int m, int kk) {
-        return static_cast<int32_t>(static_cast<uint16_t>(xqp[static_cast<size_t>(m) * K + kk]));
-      });
+    for (int r = 0; r < q.nm; ++r) {  // x_q as the low 16 bits of an int32, then the layout
+      const size_t m0 = static_cast<size_t>(r) * q.tm, n = std::min<size_t>(q.tm, M - m0) * K;
+      for (size_t i = 0; i < n; ++i) x32[m0 * K + i] = static_cast<uint16_t>(xqp[m0 * K + i]);
+      stage(buf, x32 + 0, q, M, K, r);
+    }
     run_tiles(t, q, K, q.cols ? k.q8_cols : k.q8_rows, sizeof(int32_t));
     if (post_act) bias_act_rows(y, nullptr, M, N, act);
   }

@@ -81,10 +81,6 @@ void q8_rows(const SpTile& t) {
 
 // ---- cols path: V ymm = 8 V rows of one column -------------------------------------------------
 
-inline void store_col(float* y, int N, int n, int M, const float* v) {
-  for (int m = 0; m < M; ++m) y[static_cast<size_t>(m) * N + n] = v[m];
-}
-
 // One column's chain over its entries [j0, L) into a (V ymm), entries at stride 16.
 template <int V>
 inline void f32_chain(__m256* a, const SpTile& t, size_t e, int count) {
@@ -101,7 +97,7 @@ void f32_cols_v(const SpTile& t) {
   const SellPattern& p = *t.p;
   const float* xT = static_cast<const float*>(t.x);
   constexpr bool kPair = V <= 4;  // two columns side by side while registers allow: latency
-  alignas(32) float out[2][V * 8];
+  alignas(64) float outT[16][V * 8];
   for (int s = t.s0; s < t.s1; ++s) {
     const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
     for (int c = 0; c < 16 && 16 * s + c < p.N; c += kPair ? 2 : 1) {
@@ -124,12 +120,11 @@ void f32_cols_v(const SpTile& t) {
       f32_chain<V>(a, t, base + static_cast<size_t>(j) * 16 + c, L0 - j);
       if (two) f32_chain<V>(b, t, base + static_cast<size_t>(j) * 16 + c + 1, L1 - j);
       for (int v = 0; v < V; ++v) {
-        _mm256_store_ps(out[0] + 8 * v, a[v]);
-        _mm256_store_ps(out[1] + 8 * v, b[v]);
+        _mm256_store_ps(outT[c] + 8 * v, a[v]);
+        if (two) _mm256_store_ps(outT[c + 1] + 8 * v, b[v]);
       }
-      store_col(t.y, p.N, n, t.M, out[0]);
-      if (two) store_col(t.y, p.N, n + 1, t.M, out[1]);
     }
+    store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 8);
   }
 }
 
@@ -137,7 +132,7 @@ template <int V>
 void q8_cols_v(const SpTile& t) {
   const SellPattern& p = *t.p;
   const int32_t* xT = static_cast<const int32_t*>(t.x);
-  alignas(32) float out[V * 8];
+  alignas(64) float outT[16][V * 8];
   for (int s = t.s0; s < t.s1; ++s) {
     const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
     for (int c = 0; c < 16 && 16 * s + c < p.N; ++c) {
@@ -159,10 +154,10 @@ void q8_cols_v(const SpTile& t) {
         __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(a[v]), _mm256_mul_ps(tv, sn));
         if (t.bias) y = _mm256_add_ps(y, bn);
         if (t.relu) y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_LT_OQ));
-        _mm256_store_ps(out + 8 * v, y);
+        _mm256_store_ps(outT[c] + 8 * v, y);
       }
-      store_col(t.y, p.N, n, t.M, out);
     }
+    store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 8);
   }
 }
 

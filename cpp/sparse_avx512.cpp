@@ -89,16 +89,11 @@ void q8_rows(const SpTile& t) {
 
 // ---- cols path: V zmm = 16 V rows of one column, two columns at a time -----------------------
 
-// Writes the V * 16 row sums of column n (rows [0, M)) into y, stride N.
-inline void store_col(float* y, int N, int n, int M, const float* v) {
-  for (int m = 0; m < M; ++m) y[static_cast<size_t>(m) * N + n] = v[m];
-}
-
 template <int V>
 void f32_cols_v(const SpTile& t) {
   const SellPattern& p = *t.p;
   const float* xT = static_cast<const float*>(t.x);
-  alignas(64) float out[2][V * 16];
+  alignas(64) float outT[16][V * 16];
   for (int s = t.s0; s < t.s1; ++s) {
     const int base = p.ptr[s];
     for (int c = 0; c < 16 && 16 * s + c < p.N; c += 2) {
@@ -131,12 +126,11 @@ void f32_cols_v(const SpTile& t) {
         for (int v = 0; v < V; ++v) b[v] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1 + 16 * v), b[v]);
       }
       for (int v = 0; v < V; ++v) {
-        _mm512_store_ps(out[0] + 16 * v, a[v]);
-        _mm512_store_ps(out[1] + 16 * v, b[v]);
+        _mm512_store_ps(outT[c] + 16 * v, a[v]);
+        if (two) _mm512_store_ps(outT[c + 1] + 16 * v, b[v]);
       }
-      store_col(t.y, p.N, n, t.M, out[0]);
-      if (two) store_col(t.y, p.N, n + 1, t.M, out[1]);
     }
+    store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 16);
   }
 }
 
@@ -144,7 +138,7 @@ template <int V>
 void q8_cols_v(const SpTile& t) {
   const SellPattern& p = *t.p;
   const int32_t* xT = static_cast<const int32_t*>(t.x);
-  alignas(64) float out[V * 16];
+  alignas(64) float outT[16][V * 16];
   for (int s = t.s0; s < t.s1; ++s) {
     const int base = p.ptr[s];
     for (int c = 0; c < 16 && 16 * s + c < p.N; ++c) {
@@ -176,10 +170,10 @@ void q8_cols_v(const SpTile& t) {
         __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a[v], b[v])), _mm512_mul_ps(tv, sn));
         if (t.bias) y = _mm512_add_ps(y, bn);
         if (t.relu) y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ), y, _mm512_setzero_ps());
-        _mm512_store_ps(out + 16 * v, y);
+        _mm512_store_ps(outT[c] + 16 * v, y);
       }
-      store_col(t.y, p.N, n, t.M, out);
     }
+    store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 16);
   }
 }
 
