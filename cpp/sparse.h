@@ -14,10 +14,11 @@
 //   16 contiguous outputs. Per-element formats (CSR of W) would scatter into y instead, and
 //   blocked formats (BSR) are almost never empty for unstructured (magnitude) pruning: a 1x16
 //   block at 90% sparsity holds a non-zero 81% of the time.
-// - batch >= kColsMinRows (cols path): x is transposed per tile of up to 64 rows into
-//   xT (K + 1, rows); each entry (k, w) of a column is then one broadcast of w and one FMA per 16
-//   rows against the contiguous row xT[k], the column's sums for 64 rows held in registers. The
-//   lane's real length skips its padding.
+// - batch >= kColsMinRows (cols path): x is transposed per tile of 16 rows into xT (K + 1, 16);
+//   each entry (k, w) of a column is then one broadcast of w and one FMA (two on AVX2) against the
+//   contiguous row xT[k], the column's 16 sums in a register, several columns side by side for
+//   the FMA latency. The lane's real length skips its padding. (Tiles of 16 rows beat 32 and 64:
+//   xT stays in L1/L2; the column sums are stored a slice at a time, transposed into y.)
 // Both paths compute every output as the same chain, acc = fma(w_j, x[k_j], acc) for the column's
 // entries in increasing k from acc = +0 (padding is fma(0, 0, acc) = acc: acc is never -0). So a
 // result does not depend on the path, the batch it came in, the tiling, the thread count or the
@@ -30,7 +31,7 @@
 // The SIMD paths multiply with vpmaddwd on (x_q as the low 16 bits, 0 above) x (w sign-extended):
 // x w + 0 * sign(w), exact.
 //
-// Threads: the output is cut into tiles (row tiles of up to 64 x slice ranges) whose shape depends
+// Threads: the output is cut into tiles (row tiles of 16 x slice ranges) whose shape depends
 // on (M, N, nnz) only; one OpenMP loop runs them. Each output is one tile's chain, so the bits
 // never depend on the thread count. The path follows bigcore.config.set_cpu_isa (kernels().name).
 #pragma once
@@ -57,7 +58,7 @@ struct SellPattern {
 
 // One output tile: rows [0, M) against slices [s0, s1).
 //   rows path: x is (M, K + 1) with x[m][K] = 0, y rows of stride N;
-//   cols path: x is xT (K + 1, ld) with row K zero, M <= 64 valid columns of it.
+//   cols path: x is xT (K + 1, ld = 16) with row K zero, M <= 16 valid columns of it.
 // Float kernels store the raw sums; int8 ones the epilogue of quant.h (x_scale, w_scale, bias, relu).
 struct SpTile {
   const SellPattern* p;

@@ -79,49 +79,40 @@ void q8_rows(const SpTile& t) {
   }
 }
 
-// ---- cols path: V ymm = 8 V rows of one column -------------------------------------------------
+// ---- cols path: two ymm = the 16 rows of a tile for one column -------------------------------
 
-// One column's chain over its entries [j0, L) into a (V ymm), entries at stride 16.
-template <int V>
-inline void f32_chain(__m256* a, const SpTile& t, size_t e, int count) {
-  const float* xT = static_cast<const float*>(t.x);
-  for (int i = 0; i < count; ++i, e += 16) {
-    const float* xr = xT + static_cast<size_t>(t.p->idx[e]) * t.ld;
-    const __m256 w = _mm256_set1_ps(t.vf[e]);
-    for (int v = 0; v < V; ++v) a[v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(xr + 8 * v), a[v]);
-  }
-}
-
-template <int V>
+// Lanes [c, c + P) of a slice side by side (P independent chains: FMA latency), V vectors = 8 V rows each.
+template <int V, int P>
 void f32_cols_v(const SpTile& t) {
   const SellPattern& p = *t.p;
   const float* xT = static_cast<const float*>(t.x);
-  constexpr bool kPair = V <= 4;  // two columns side by side while registers allow: latency
   alignas(64) float outT[16][V * 8];
   for (int s = t.s0; s < t.s1; ++s) {
     const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
-    for (int c = 0; c < 16 && 16 * s + c < p.N; c += kPair ? 2 : 1) {
-      const int n = 16 * s + c;
-      const bool two = kPair && c + 1 < 16 && n + 1 < p.N;
-      const int L0 = p.len[n], L1 = two ? p.len[n + 1] : 0, L = std::min(L0, L1);
-      __m256 a[V], b[V];
-      for (int v = 0; v < V; ++v) a[v] = b[v] = _mm256_setzero_ps();
-      int j = 0;
-      for (; j < L; ++j) {
+    const int32_t* len = p.len.data() + 16 * s;  // lanes past N have length 0
+    for (int c = 0; c < 16; c += P) {
+      __m256 a[P][V];
+      int L = len[c];
+      for (int l = 0; l < P; ++l) {
+        L = std::min(L, len[c + l]);
+        for (int v = 0; v < V; ++v) a[l][v] = _mm256_setzero_ps();
+      }
+      for (int j = 0; j < L; ++j) {
         const size_t e = base + static_cast<size_t>(j) * 16 + c;
-        const float* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-        const float* x1 = xT + static_cast<size_t>(p.idx[e + 1]) * t.ld;
-        const __m256 w0 = _mm256_set1_ps(t.vf[e]), w1 = _mm256_set1_ps(t.vf[e + 1]);
-        for (int v = 0; v < V; ++v) {
-          a[v] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x0 + 8 * v), a[v]);
-          b[v] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x1 + 8 * v), b[v]);
+        for (int l = 0; l < P; ++l) {
+          const float* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
+          const __m256 w = _mm256_set1_ps(t.vf[e + l]);
+          for (int v = 0; v < V; ++v) a[l][v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(xr + 8 * v), a[l][v]);
         }
       }
-      f32_chain<V>(a, t, base + static_cast<size_t>(j) * 16 + c, L0 - j);
-      if (two) f32_chain<V>(b, t, base + static_cast<size_t>(j) * 16 + c + 1, L1 - j);
-      for (int v = 0; v < V; ++v) {
-        _mm256_store_ps(outT[c] + 8 * v, a[v]);
-        if (two) _mm256_store_ps(outT[c + 1] + 8 * v, b[v]);
+      for (int l = 0; l < P; ++l) {
+        for (int j = L; j < len[c + l]; ++j) {
+          const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
+          const float* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+          const __m256 w = _mm256_set1_ps(t.vf[e]);
+          for (int v = 0; v < V; ++v) a[l][v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(xr + 8 * v), a[l][v]);
+        }
+        for (int v = 0; v < V; ++v) _mm256_store_ps(outT[c + l] + 8 * v, a[l][v]);
       }
     }
     store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 8);
@@ -161,23 +152,9 @@ void q8_cols_v(const SpTile& t) {
   }
 }
 
-void f32_cols(const SpTile& t) {
-  switch (t.ld / 16) {
-    case 1: return f32_cols_v<2>(t);
-    case 2: return f32_cols_v<4>(t);
-    case 3: return f32_cols_v<6>(t);
-    default: return f32_cols_v<8>(t);
-  }
-}
+void f32_cols(const SpTile& t) { f32_cols_v<2, 4>(t); }  // ld = kRowTile = 16: two ymm per column
 
-void q8_cols(const SpTile& t) {
-  switch (t.ld / 16) {
-    case 1: return q8_cols_v<2>(t);
-    case 2: return q8_cols_v<4>(t);
-    case 3: return q8_cols_v<6>(t);
-    default: return q8_cols_v<8>(t);
-  }
-}
+void q8_cols(const SpTile& t) { q8_cols_v<2>(t); }
 
 }  // namespace
 

@@ -87,47 +87,40 @@ void q8_rows(const SpTile& t) {
   }
 }
 
-// ---- cols path: V zmm = 16 V rows of one column, two columns at a time -----------------------
+// ---- cols path: one zmm = the 16 rows of a tile for one column ------------------------------
 
-template <int V>
+// Lanes [c, c + P) of a slice side by side (P independent chains: FMA latency), V vectors = 16 V rows each.
+template <int V, int P>
 void f32_cols_v(const SpTile& t) {
   const SellPattern& p = *t.p;
   const float* xT = static_cast<const float*>(t.x);
   alignas(64) float outT[16][V * 16];
   for (int s = t.s0; s < t.s1; ++s) {
-    const int base = p.ptr[s];
-    for (int c = 0; c < 16 && 16 * s + c < p.N; c += 2) {
-      const int n = 16 * s + c;
-      const bool two = c + 1 < 16 && n + 1 < p.N;
-      const int L0 = p.len[n], L1 = two ? p.len[n + 1] : 0, L = std::min(L0, L1);
-      __m512 a[V], b[V];
-      for (int v = 0; v < V; ++v) a[v] = b[v] = _mm512_setzero_ps();
-      int j = 0;
-      for (; j < L; ++j) {
-        const size_t e = static_cast<size_t>(base + j) * 16 + c;
-        const float* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-        const float* x1 = xT + static_cast<size_t>(p.idx[e + 1]) * t.ld;
-        const __m512 w0 = _mm512_set1_ps(t.vf[e]), w1 = _mm512_set1_ps(t.vf[e + 1]);
-        for (int v = 0; v < V; ++v) {
-          a[v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0 + 16 * v), a[v]);
-          b[v] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1 + 16 * v), b[v]);
+    const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
+    const int32_t* len = p.len.data() + 16 * s;  // lanes past N have length 0
+    for (int c = 0; c < 16; c += P) {
+      __m512 a[P][V];
+      int L = len[c];
+      for (int l = 0; l < P; ++l) {
+        L = std::min(L, len[c + l]);
+        for (int v = 0; v < V; ++v) a[l][v] = _mm512_setzero_ps();
+      }
+      for (int j = 0; j < L; ++j) {
+        const size_t e = base + static_cast<size_t>(j) * 16 + c;
+        for (int l = 0; l < P; ++l) {
+          const float* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
+          const __m512 w = _mm512_set1_ps(t.vf[e + l]);
+          for (int v = 0; v < V; ++v) a[l][v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xr + 16 * v), a[l][v]);
         }
       }
-      for (int i = j; i < L0; ++i) {
-        const size_t e = static_cast<size_t>(base + i) * 16 + c;
-        const float* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-        const __m512 w0 = _mm512_set1_ps(t.vf[e]);
-        for (int v = 0; v < V; ++v) a[v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0 + 16 * v), a[v]);
-      }
-      for (int i = j; i < L1; ++i) {
-        const size_t e = static_cast<size_t>(base + i) * 16 + c + 1;
-        const float* x1 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-        const __m512 w1 = _mm512_set1_ps(t.vf[e]);
-        for (int v = 0; v < V; ++v) b[v] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1 + 16 * v), b[v]);
-      }
-      for (int v = 0; v < V; ++v) {
-        _mm512_store_ps(outT[c] + 16 * v, a[v]);
-        if (two) _mm512_store_ps(outT[c + 1] + 16 * v, b[v]);
+      for (int l = 0; l < P; ++l) {
+        for (int j = L; j < len[c + l]; ++j) {
+          const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
+          const float* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+          const __m512 w = _mm512_set1_ps(t.vf[e]);
+          for (int v = 0; v < V; ++v) a[l][v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xr + 16 * v), a[l][v]);
+        }
+        for (int v = 0; v < V; ++v) _mm512_store_ps(outT[c + l] + 16 * v, a[l][v]);
       }
     }
     store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 16);
@@ -177,23 +170,9 @@ void q8_cols_v(const SpTile& t) {
   }
 }
 
-void f32_cols(const SpTile& t) {
-  switch (t.ld / 16) {
-    case 1: return f32_cols_v<1>(t);
-    case 2: return f32_cols_v<2>(t);
-    case 3: return f32_cols_v<3>(t);
-    default: return f32_cols_v<4>(t);
-  }
-}
+void f32_cols(const SpTile& t) { f32_cols_v<1, 8>(t); }  // ld = kRowTile = 16: one zmm per column
 
-void q8_cols(const SpTile& t) {
-  switch (t.ld / 16) {
-    case 1: return q8_cols_v<1>(t);
-    case 2: return q8_cols_v<2>(t);
-    case 3: return q8_cols_v<3>(t);
-    default: return q8_cols_v<4>(t);
-  }
-}
+void q8_cols(const SpTile& t) { q8_cols_v<1>(t); }
 
 }  // namespace
 

@@ -148,7 +148,7 @@ def test_float_bits_independent_of_isa_batch_and_threads(restore_isa, restore_th
             if want is None:
                 want = y
             np.testing.assert_array_equal(y, want, err_msg=f"isa={isa} threads={threads}")
-        # rows path (M < 4) and cols path (tiles of up to 64 rows) give each row the same bits
+        # rows path (M < 4) and cols path (tiles of 16 rows) give each row the same bits
         for lo, hi in ((0, 1), (7, 9), (10, 13), (20, 24), (40, 105), (149, 150)):
             np.testing.assert_array_equal(s.forward(np.ascontiguousarray(x[lo:hi])), want[lo:hi],
                                           err_msg=f"isa={isa} rows {lo}:{hi}")
