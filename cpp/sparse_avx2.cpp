@@ -119,33 +119,48 @@ void f32_cols_v(const SpTile& t) {
   }
 }
 
-template <int V>
+// As f32_cols_v: lanes [c, c + P) side by side, V vectors = 8 V rows; exact int32 sums.
+template <int V, int P>
 void q8_cols_v(const SpTile& t) {
   const SellPattern& p = *t.p;
   const int32_t* xT = static_cast<const int32_t*>(t.x);
   alignas(64) float outT[16][V * 8];
   for (int s = t.s0; s < t.s1; ++s) {
     const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
-    for (int c = 0; c < 16 && 16 * s + c < p.N; ++c) {
-      const int n = 16 * s + c, L = p.len[n];
-      __m256i a[V];
-      for (int v = 0; v < V; ++v) a[v] = _mm256_setzero_si256();
+    const int32_t* len = p.len.data() + 16 * s;
+    for (int c = 0; c < 16; c += P) {
+      __m256i a[P][V];
+      int L = len[c];
+      for (int l = 0; l < P; ++l) {
+        L = std::min(L, len[c + l]);
+        for (int v = 0; v < V; ++v) a[l][v] = _mm256_setzero_si256();
+      }
       for (int j = 0; j < L; ++j) {
         const size_t e = base + static_cast<size_t>(j) * 16 + c;
-        const int32_t* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-        const __m256i w0 = _mm256_set1_epi32(t.vq[e]);
-        for (int v = 0; v < V; ++v)
-          a[v] = _mm256_add_epi32(
-              a[v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0 + 8 * v)), w0));
+        for (int l = 0; l < P; ++l) {
+          const int32_t* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
+          const __m256i w = _mm256_set1_epi32(t.vq[e + l]);
+          for (int v = 0; v < V; ++v) a[l][v] = _mm256_add_epi32(a[l][v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 8 * v)), w));
+        }
       }
-      const __m256 sn = _mm256_set1_ps(t.w_scale[n]);
-      const __m256 bn = _mm256_set1_ps(t.bias ? t.bias[n] : 0.0f);
-      for (int v = 0; v < V; ++v) {
-        const __m256 tv = _mm256_maskload_ps(t.x_scale + 8 * v, tail_mask8(t.M - 8 * v));
-        __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(a[v]), _mm256_mul_ps(tv, sn));
-        if (t.bias) y = _mm256_add_ps(y, bn);
-        if (t.relu) y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_LT_OQ));
-        _mm256_store_ps(outT[c] + 8 * v, y);
+      for (int l = 0; l < P; ++l) {
+        for (int j = L; j < len[c + l]; ++j) {
+          const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
+          const int32_t* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+          const __m256i w = _mm256_set1_epi32(t.vq[e]);
+          for (int v = 0; v < V; ++v) a[l][v] = _mm256_add_epi32(a[l][v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 8 * v)), w));
+        }
+        const int n = 16 * s + c + l;
+        if (n >= p.N) continue;
+        const __m256 sn = _mm256_set1_ps(t.w_scale[n]);
+        const __m256 bn = _mm256_set1_ps(t.bias ? t.bias[n] : 0.0f);
+        for (int v = 0; v < V; ++v) {
+          const __m256 tv = _mm256_maskload_ps(t.x_scale + 8 * v, tail_mask8(t.M - 8 * v));
+          __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(a[l][v]), _mm256_mul_ps(tv, sn));
+          if (t.bias) y = _mm256_add_ps(y, bn);
+          if (t.relu) y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_LT_OQ));
+          _mm256_store_ps(outT[c + l] + 8 * v, y);
+        }
       }
     }
     store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 8);
@@ -154,7 +169,7 @@ void q8_cols_v(const SpTile& t) {
 
 void f32_cols(const SpTile& t) { f32_cols_v<2, 4>(t); }  // ld = kRowTile = 16: two ymm per column
 
-void q8_cols(const SpTile& t) { q8_cols_v<2>(t); }
+void q8_cols(const SpTile& t) { q8_cols_v<2, 4>(t); }
 
 }  // namespace
 

@@ -127,43 +127,48 @@ void f32_cols_v(const SpTile& t) {
   }
 }
 
-template <int V>
+// As f32_cols_v: lanes [c, c + P) side by side, V vectors = 16 V rows; exact int32 sums.
+template <int V, int P>
 void q8_cols_v(const SpTile& t) {
   const SellPattern& p = *t.p;
   const int32_t* xT = static_cast<const int32_t*>(t.x);
   alignas(64) float outT[16][V * 16];
   for (int s = t.s0; s < t.s1; ++s) {
-    const int base = p.ptr[s];
-    for (int c = 0; c < 16 && 16 * s + c < p.N; ++c) {
-      const int n = 16 * s + c, L = p.len[n];
-      __m512i a[V], b[V];
-      for (int v = 0; v < V; ++v) a[v] = b[v] = _mm512_setzero_si512();
-      int j = 0;
-      for (; j + 2 <= L; j += 2) {  // two entries of one column: independent integer sums
-        const size_t e = static_cast<size_t>(base + j) * 16 + c;
-        const int32_t* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-        const int32_t* x1 = xT + static_cast<size_t>(p.idx[e + 16]) * t.ld;
-        const __m512i w0 = _mm512_set1_epi32(t.vq[e]), w1 = _mm512_set1_epi32(t.vq[e + 16]);
-        for (int v = 0; v < V; ++v) {
-          a[v] = _mm512_add_epi32(a[v], _mm512_madd_epi16(_mm512_loadu_si512(x0 + 16 * v), w0));
-          b[v] = _mm512_add_epi32(b[v], _mm512_madd_epi16(_mm512_loadu_si512(x1 + 16 * v), w1));
+    const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
+    const int32_t* len = p.len.data() + 16 * s;
+    for (int c = 0; c < 16; c += P) {
+      __m512i a[P][V];
+      int L = len[c];
+      for (int l = 0; l < P; ++l) {
+        L = std::min(L, len[c + l]);
+        for (int v = 0; v < V; ++v) a[l][v] = _mm512_setzero_si512();
+      }
+      for (int j = 0; j < L; ++j) {
+        const size_t e = base + static_cast<size_t>(j) * 16 + c;
+        for (int l = 0; l < P; ++l) {
+          const int32_t* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
+          const __m512i w = _mm512_set1_epi32(t.vq[e + l]);
+          for (int v = 0; v < V; ++v) a[l][v] = _mm512_add_epi32(a[l][v], _mm512_madd_epi16(_mm512_loadu_si512(xr + 16 * v), w));
         }
       }
-      if (j < L) {
-        const size_t e = static_cast<size_t>(base + j) * 16 + c;
-        const int32_t* x0 = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-        const __m512i w0 = _mm512_set1_epi32(t.vq[e]);
-        for (int v = 0; v < V; ++v) a[v] = _mm512_add_epi32(a[v], _mm512_madd_epi16(_mm512_loadu_si512(x0 + 16 * v), w0));
-      }
-      const __m512 sn = _mm512_set1_ps(t.w_scale[n]);
-      const __m512 bn = _mm512_set1_ps(t.bias ? t.bias[n] : 0.0f);
-      for (int v = 0; v < V; ++v) {
-        const __mmask16 k = tail_mask(t.M - 16 * v);
-        const __m512 tv = _mm512_maskz_loadu_ps(k, t.x_scale + 16 * v);
-        __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a[v], b[v])), _mm512_mul_ps(tv, sn));
-        if (t.bias) y = _mm512_add_ps(y, bn);
-        if (t.relu) y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ), y, _mm512_setzero_ps());
-        _mm512_store_ps(outT[c] + 16 * v, y);
+      for (int l = 0; l < P; ++l) {
+        for (int j = L; j < len[c + l]; ++j) {
+          const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
+          const int32_t* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
+          const __m512i w = _mm512_set1_epi32(t.vq[e]);
+          for (int v = 0; v < V; ++v) a[l][v] = _mm512_add_epi32(a[l][v], _mm512_madd_epi16(_mm512_loadu_si512(xr + 16 * v), w));
+        }
+        const int n = 16 * s + c + l;
+        if (n >= p.N) continue;
+        const __m512 sn = _mm512_set1_ps(t.w_scale[n]);
+        const __m512 bn = _mm512_set1_ps(t.bias ? t.bias[n] : 0.0f);
+        for (int v = 0; v < V; ++v) {
+          const __m512 tv = _mm512_maskz_loadu_ps(tail_mask(t.M - 16 * v), t.x_scale + 16 * v);
+          __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(a[l][v]), _mm512_mul_ps(tv, sn));
+          if (t.bias) y = _mm512_add_ps(y, bn);
+          if (t.relu) y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ), y, _mm512_setzero_ps());
+          _mm512_store_ps(outT[c + l] + 16 * v, y);
+        }
       }
     }
     store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 16);
@@ -172,7 +177,7 @@ void q8_cols_v(const SpTile& t) {
 
 void f32_cols(const SpTile& t) { f32_cols_v<1, 8>(t); }  // ld = kRowTile = 16: one zmm per column
 
-void q8_cols(const SpTile& t) { q8_cols_v<1>(t); }
+void q8_cols(const SpTile& t) { q8_cols_v<1, 8>(t); }
 
 }  // namespace
 
