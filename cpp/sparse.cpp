@@ -313,17 +313,22 @@ QSparseLinear::QSparseLinear(const int8_t* wq, const float* scale, int K, int N)
     BC_CHECK(scale[n] > 0.0f && scale[n] <= 3.40282347e38f,
              "QSparseLinear: weight scales must be finite and > 0, got " + std::to_string(scale[n]) +
                  " for column " + std::to_string(n));
-  p_ = build(wq, K, N, val_);
+  std::vector<int8_t> v8;
+  p_ = build(wq, K, N, v8);
+  val_.assign(v8.begin(), v8.end());
+  val_.push_back(0);
   scale_.assign(static_cast<size_t>(p_.S) * 16, 0.0f);
   std::copy(scale, scale + N, scale_.begin());
 }
 
 size_t QSparseLinear::bytes() const {
-  return val_.size() * (sizeof(int8_t) + sizeof(uint16_t)) + (p_.len.size() + p_.ptr.size()) * sizeof(int32_t) +
+  return val_.size() * (sizeof(int16_t) + sizeof(uint16_t)) + (p_.len.size() + p_.ptr.size()) * sizeof(int32_t) +
          scale_.size() * sizeof(float);
 }
 
-void QSparseLinear::to_dense(int8_t* wq) const { unbuild(p_, val_, wq); }
+void QSparseLinear::to_dense(int8_t* wq) const {
+  unbuild(p_, std::vector<int8_t>(val_.begin(), val_.end() - 1), wq);
+}
 
 void QSparseLinear::forward(float* y, const float* x, const float* b, int M, int act, float x_scale) const {
   check_forward(M, act, "QSparseLinear");

@@ -28,8 +28,8 @@
 // int8: the scheme of quant.h exactly: x quantized per row (or by a fixed x_scale) by the same
 // rule, acc[m, n] = sum x_q[m, k] W_q[k, n] over the non-zeros of W_q (exact int32: the zeros add
 // nothing), y = act(float(acc) * (t_m * s_n) + b_n), relu as y < 0 ? 0 : y: bit-equal to QLinear.
-// The SIMD paths multiply with vpmaddwd on (x_q as the low 16 bits, 0 above) x (w sign-extended):
-// x w + 0 * sign(w), exact.
+// The SIMD paths multiply with vpmaddwd on (x_q as the low 16 bits, 0 above) x (w as int16 in the
+// low 16 bits, anything above): x w + 0 * (the high half), exact.
 //
 // Threads: the output is cut into tiles (row tiles of 16 x slice ranges) whose shape depends
 // on (M, N, nnz) only; one OpenMP loop runs them. Each output is one tile's chain, so the bits
@@ -63,7 +63,7 @@ struct SellPattern {
 struct SpTile {
   const SellPattern* p;
   const float* vf;          // float values, or
-  const int8_t* vq;         // int8 values
+  const int16_t* vq;        // int8 values, held as int16 (see QSparseLinear)
   const void* x;            // float, or int32 holding x_q in its low 16 bits (0 above)
   int M, ld, s0, s1;
   float* y;                 // (M, N) output rows of this tile
@@ -162,7 +162,9 @@ class QSparseLinear {
 
  private:
   SellPattern p_;
-  std::vector<int8_t> val_;
+  // The int8 values as int16, one spare at the end: the cols path broadcasts a 32-bit load of a
+  // value (a load, not a shuffle); its high half meets x's zero high half in vpmaddwd.
+  std::vector<int16_t> val_;
   std::vector<float> scale_;  // (S * 16), zero-padded
 };
 

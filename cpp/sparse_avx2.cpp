@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "sparse.h"
 
@@ -12,6 +13,13 @@ namespace {
 
 inline __m256i load_idx8(const uint16_t* p) {
   return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// The int16 value and the next one as an int32 (little-endian: the value in the low half).
+inline int32_t load32(const int16_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
 }
 
 inline __m256i tail_mask8(int n) {  // lanes i < n set
@@ -42,8 +50,8 @@ void f32_rows(const SpTile& t) {
 }
 
 // x w exactly (x_q in the low 16 bits of each int32, 0 above; w sign-extended), 8 lanes.
-inline __m256i q8_step8(const int8_t* w, const int32_t* x, const uint16_t* idx) {
-  const __m256i w32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w)));
+inline __m256i q8_step8(const int16_t* w, const int32_t* x, const uint16_t* idx) {
+  const __m256i w32 = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
   return _mm256_madd_epi16(_mm256_i32gather_epi32(reinterpret_cast<const int*>(x), load_idx8(idx), 4), w32);
 }
 
@@ -139,7 +147,7 @@ void q8_cols_v(const SpTile& t) {
         const size_t e = base + static_cast<size_t>(j) * 16 + c;
         for (int l = 0; l < P; ++l) {
           const int32_t* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
-          const __m256i w = _mm256_set1_epi32(t.vq[e + l]);
+          const __m256i w = _mm256_set1_epi32(load32(t.vq + e + l));
           for (int v = 0; v < V; ++v) a[l][v] = _mm256_add_epi32(a[l][v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 8 * v)), w));
         }
       }
@@ -147,7 +155,7 @@ void q8_cols_v(const SpTile& t) {
         for (int j = L; j < len[c + l]; ++j) {
           const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
           const int32_t* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-          const __m256i w = _mm256_set1_epi32(t.vq[e]);
+          const __m256i w = _mm256_set1_epi32(load32(t.vq + e));
           for (int v = 0; v < V; ++v) a[l][v] = _mm256_add_epi32(a[l][v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 8 * v)), w));
         }
         const int n = 16 * s + c + l;

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "sparse.h"
 
@@ -12,6 +13,13 @@ namespace {
 
 inline __m512i load_idx(const uint16_t* p) {
   return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// The int16 value and the next one as an int32 (little-endian: the value in the low half).
+inline int32_t load32(const int16_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
 }
 
 inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1); }
@@ -59,8 +67,8 @@ inline void q8_store16(float* y, __m512i acc, __m512 t, __m512 s, const float* b
 }
 
 // x w exactly: x holds x_q in its low 16 bits (0 above), w is sign-extended: x w + 0 * sign(w).
-inline __m512i q8_step(const int8_t* w, const int32_t* x, const uint16_t* idx) {
-  const __m512i w32 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+inline __m512i q8_step(const int16_t* w, const int32_t* x, const uint16_t* idx) {
+  const __m512i w32 = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
   return _mm512_madd_epi16(_mm512_i32gather_epi32(load_idx(idx), x, 4), w32);
 }
 
@@ -147,7 +155,7 @@ void q8_cols_v(const SpTile& t) {
         const size_t e = base + static_cast<size_t>(j) * 16 + c;
         for (int l = 0; l < P; ++l) {
           const int32_t* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
-          const __m512i w = _mm512_set1_epi32(t.vq[e + l]);
+          const __m512i w = _mm512_set1_epi32(load32(t.vq + e + l));
           for (int v = 0; v < V; ++v) a[l][v] = _mm512_add_epi32(a[l][v], _mm512_madd_epi16(_mm512_loadu_si512(xr + 16 * v), w));
         }
       }
@@ -155,7 +163,7 @@ void q8_cols_v(const SpTile& t) {
         for (int j = L; j < len[c + l]; ++j) {
           const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
           const int32_t* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-          const __m512i w = _mm512_set1_epi32(t.vq[e]);
+          const __m512i w = _mm512_set1_epi32(load32(t.vq + e));
           for (int v = 0; v < V; ++v) a[l][v] = _mm512_add_epi32(a[l][v], _mm512_madd_epi16(_mm512_loadu_si512(xr + 16 * v), w));
         }
         const int n = 16 * s + c + l;
