@@ -24,6 +24,7 @@ namespace py = pybind11;
 using bc::Program;
 
 void bind_prune(py::module_& m);  // bindings_prune.cpp
+void bind_sparse(py::module_& m);  // bindings_sparse.cpp
 
 namespace {
 
@@ -457,4 +458,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("quant_set_isa", &bc::quant_set_isa);
   bind_distributed(m);
   bind_qrecurrent(m);
+  bind_sparse(m);
 }

@@ -1,0 +1,71 @@
+"""Sparse Dense layers for inference (cpp/sparse.h): the weights and config of Dense / QuantizedDense,
+run by a kernel that skips the kernel's zeros. Built by `bigcore.sparse_select.sparsify(model)`, which
+keeps them only where they are faster on this CPU; a saved model loads them back by class name.
+
+The layer keeps the kernel (K, N) as an ordinary weight, zeros included, so get_weights / set_weights
+and files are those of the dense layer; the native op compresses it when the model is lowered.
+"""
+
+from bigcore import activations, layers as layers_module
+from bigcore._native import _core
+from bigcore.layers.core import Dense
+from bigcore.quantization import QuantizedDense
+
+MAX_INPUT_DIM = 65535  # kSparseMaxK: the kernel's 16-bit row indices
+
+
+def _check_input_dim(layer, K):
+    if K > MAX_INPUT_DIM:
+        raise ValueError(f"{type(layer).__name__} {layer.name!r} supports an input dimension of at most "
+                         f"{MAX_INPUT_DIM}, got {K}")
+
+
+@layers_module.register
+class SparseDense(Dense):
+    """Dense for inference with a float32 kernel stored sparse: y = act(x @ W + b), skipping W's zeros.
+    Results equal Dense's up to float round-off (sums run in another order). Training is refused."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        _check_input_dim(self, self.kernel.shape[0])
+        # Held by the op, not the arena (like QuantizedDense's int8 kernel): not trainable.
+        self.kernel.trainable = False
+        if self.use_bias:
+            self.bias.trainable = False
+
+    def fusable_activation(self):
+        return None
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        b = prog.param(self.bias) if self.use_bias else -1
+        _core.add_sparse_dense(prog.native, inputs[0], out, self.kernel.value, b,
+                               activations.native_id(self.activation))
+        return [out]
+
+    def sparsity(self):
+        """The fraction of zeros in the kernel."""
+        return _zero_fraction(self.kernel.value)
+
+
+@layers_module.register
+class QuantizedSparseDense(QuantizedDense):
+    """QuantizedDense whose int8 kernel is stored sparse; bit-equal outputs (the int32 sums are exact)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        _check_input_dim(self, self.kernel.shape[0])
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        b = prog.param(self.bias) if self.use_bias else -1
+        _core.add_qsparse_dense(prog.native, inputs[0], out, self.kernel.value, self.kernel_scale.value, b,
+                                activations.native_id(self.activation), self.activation_scale)
+        return [out]
+
+    def sparsity(self):
+        return _zero_fraction(self.kernel.value)
+
+
+def _zero_fraction(w):
+    return float((w == 0).sum()) / w.size if w.size else 0.0
