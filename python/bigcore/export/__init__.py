@@ -1,0 +1,58 @@
+"""Model export: `model.export("model.onnx")` writes an ONNX model (needs the `onnx` extra).
+
+    model.export("model.onnx")                         # format from the extension
+    model.export("model", format="onnx")
+    proto = bigcore.export.to_onnx(model)              # an onnx.ModelProto, in memory
+
+The ONNX graph has a dynamic batch dimension ("batch"), one input per model Input (float32, or
+int64 ids for an Input that only feeds Embedding layers) and one output per model output, named
+after the layers. Dropout is the identity. Masks from Embedding(mask_zero=True) are honoured by
+LSTM / GRU / Bidirectional whatever the padding (see onnx_recurrent.py).
+
+int8 models from bigcore.quantization.quantize export with standard integer ops (MatMulInteger):
+  int8_activations="per_row" (default): each row of a QuantizedDense input is quantized to int8
+    with its own scale max|row| / 127, exactly as bigcore does (Abs, ReduceMax, Div, Mul, Clip,
+    Round, Cast): the int8 values and int32 sums are bigcore's, except where x * 127 / max|row| lies
+    exactly halfway between two integers (ONNX rounds ties to even, bigcore away from zero).
+  int8_activations="per_tensor": DynamicQuantizeLinear (uint8, one scale and zero point for the
+    whole input tensor, i.e. the whole batch), which onnxruntime fuses into DynamicQuantizeMatMul.
+    Each activation is then off by at most s_t = (max(x, 0) - min(x, 0)) / 255 (half a step of
+    rounding, up to half a step more at the clipped ends through the rounded zero point) where
+    bigcore's is off by at most max|row| / 254, so |y_onnx - y_bigcore| <= sum_k |w_kn| (s_t +
+    max|row| / 254); and a sample's output depends on the other samples of the batch.
+A layer has a rule only for its exact class; quantized recurrent layers have none yet (export the
+float model); any other layer raises NotImplementedError naming it.
+"""
+
+import os
+
+from bigcore.export.onnx_graph import OPSET
+
+
+def to_onnx(model, opset=OPSET, int8_activations="per_row"):
+    """The model as an onnx.ModelProto, checked by onnx.checker."""
+    from bigcore.export import onnx_graph
+
+    return onnx_graph.build(model, int8_activations=int8_activations, opset=opset)
+
+
+def export(model, filepath, format=None, opset=OPSET, int8_activations="per_row", verbose=None):
+    """Writes `model` to `filepath`. format: "onnx", or None to take it from the extension."""
+    filepath = os.fspath(filepath)
+    if format in (None, ""):
+        ext = os.path.splitext(filepath)[1].lower()
+        if ext != ".onnx":
+            raise ValueError(f"Cannot tell the export format from {filepath!r}: pass format='onnx' or use a .onnx "
+                             f"file name. Received extension: {ext!r}")
+        format = "onnx"
+    if format != "onnx":
+        raise ValueError(f"bigcore exports format='onnx' only. Received: format={format!r}")
+    proto = to_onnx(model, opset=opset, int8_activations=int8_activations)
+    import onnx
+
+    onnx.save_model(proto, filepath)
+    if verbose:
+        print(f"Saved the model as ONNX (opset {opset}) to {filepath}")
+
+
+__all__ = ["OPSET", "export", "to_onnx"]
