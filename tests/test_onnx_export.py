@@ -35,15 +35,16 @@ def predict(model, xs):
     return out if isinstance(out, list) else [out]
 
 
-def check(model, make_inputs, atol=1e-5, **kw):
-    """Exports `model` once and compares onnxruntime with model.predict at every batch size."""
+def check(model, make_inputs, atol=1e-5, reference=None, **kw):
+    """Exports `model` once and compares onnxruntime with model.predict (or reference.predict) at
+    every batch size."""
     proto, sess = session(model, **kw)
     dims = [i.type.tensor_type.shape.dim[0] for i in proto.graph.input] + \
            [o.type.tensor_type.shape.dim[0] for o in proto.graph.output]
     assert all(d.dim_param == "batch" for d in dims)  # the batch dimension is symbolic
     for b in BATCHES:
         xs = make_inputs(b)
-        got, want = run(sess, xs), predict(model, xs)
+        got, want = run(sess, xs), predict(model if reference is None else reference, xs)
         assert len(got) == len(want)
         for g, w in zip(got, want):
             assert g.shape == w.shape
@@ -222,8 +223,8 @@ def test_int8_per_row_gives_bigcores_integers():
 def test_int8_calibrated_scale_and_3d_input():
     inp = bigcore.Input(shape=(5,))
     x = layers.Embedding(30, 8)(inp)
-    x = layers.LSTM(6, return_sequences=True)(x)
-    out = layers.Dense(4, activation="softmax")(layers.Dense(6, activation="relu")(x))
+    x = layers.Dense(6, activation="relu")(x)  # on (batch, 5, 8): rows are (sample, timestep)
+    out = layers.Dense(4, activation="softmax")(layers.Flatten()(x))
     model = randomize(bigcore.Model(inp, out), scale=0.3)
     calib = ids(5, 30, seed=9)(64)[0]
     for q in (quantize(model), quantize(model, calibration_data=calib)):
@@ -261,17 +262,90 @@ class Scale(layers.Layer):
         raise AssertionError("not reached")
 
 
-class QuantizedLSTM(layers.LSTM):
-    """Stands in for a quantized recurrent layer."""
+class MyLSTM(layers.LSTM):
+    """A subclass may compute something else: it has no rule of its own."""
 
 
 def test_unsupported_layers_are_named():
     model = bigcore.Sequential([layers.Input(shape=(4,)), layers.Dense(3), Scale(name="my_scale")])
     with pytest.raises(NotImplementedError, match=r'layer "my_scale" \(Scale\).*Supported layers: .*Dense'):
         bigcore.export.to_onnx(model)
-    model = bigcore.Sequential([layers.Input(shape=(3, 4)), QuantizedLSTM(2, name="qlstm")])
-    with pytest.raises(NotImplementedError, match=r'"qlstm" \(QuantizedLSTM\).*Export the float model'):
+    model = bigcore.Sequential([layers.Input(shape=(3, 4)), layers.Bidirectional(MyLSTM(2, name="mine"))])
+    with pytest.raises(NotImplementedError, match=r'"forward_mine" \(MyLSTM\)'):
         bigcore.export.to_onnx(model)
+
+
+class Int8LSTM(layers.LSTM):
+    """An LSTM with int8 kernels and per-column scales, as quantize() makes them (no native op:
+    only exported here)."""
+
+    def build(self, input_shape):
+        GU, U = 4 * self.units, self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], GU), "zeros", trainable=False, dtype="int8")
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (U, GU), "zeros", trainable=False, dtype="int8")
+        self.bias = self.add_weight("bias", (GU,), "zeros", trainable=False)
+        self.kernel_scale = self.add_weight("kernel_scale", (GU,), "ones", trainable=False)
+        self.recurrent_scale = self.add_weight("recurrent_scale", (GU,), "ones", trainable=False)
+        self.built = True
+
+
+def recurrent_model(lstm):
+    inp = bigcore.Input(shape=(6,))
+    x = layers.Embedding(12, 4, mask_zero=True)(inp)
+    x = layers.Bidirectional(lstm(3, return_sequences=True, name="bi"))(x)
+    return bigcore.Model(inp, lstm(2, name="last")(x))
+
+
+def dequantized(layer):
+    """A layer's weights with each int8 kernel times its scales (float LSTM/GRU order)."""
+    if isinstance(layer, layers.Bidirectional):
+        return dequantized(layer.forward_layer) + dequantized(layer.backward_layer)
+    if getattr(layer, "recurrent_scale", None) is None:
+        return layer.get_weights()
+    k, rk = layer.kernel.numpy().astype(np.float32), layer.recurrent_kernel.numpy().astype(np.float32)
+    return [k * layer.kernel_scale.numpy(), rk * layer.recurrent_scale.numpy()] + \
+           ([layer.bias.numpy()] if layer.use_bias else [])
+
+
+def float_twin(qmodel, model):
+    """`model` (the float architecture of qmodel) given qmodel's weights, dequantized."""
+    model.set_weights([w for layer in qmodel.layers for w in dequantized(layer)])
+    return model
+
+
+def test_int8_recurrent_layers_export_as_float_only_when_asked():
+    qmodel = recurrent_model(Int8LSTM)
+    rng = np.random.default_rng(0)
+    qmodel.set_weights([rng.integers(-127, 128, w.shape).astype(np.int8) if w.dtype == np.int8 else
+                        rng.uniform(0.002, 0.01, w.shape).astype(np.float32) if "scale" in w.name else
+                        rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in qmodel.weights])
+    with pytest.raises(NotImplementedError, match=r'"forward_bi" \(Int8LSTM\).*quantized_recurrent="float"'):
+        bigcore.export.to_onnx(qmodel)
+    reference = float_twin(qmodel, recurrent_model(layers.LSTM))
+    check(qmodel, ids(6, 12, "holes"), quantized_recurrent="float", reference=reference)
+    with pytest.raises(ValueError, match="quantized_recurrent"):
+        bigcore.export.to_onnx(qmodel, quantized_recurrent="int8")
+
+
+def test_quantized_lstm_gru_from_quantize():
+    """Where quantize() makes int8 LSTM/GRU layers: refused by default, float with dequantized
+    weights on request, near the int8 model's own answers."""
+    if not hasattr(bigcore.quantization, "QuantizedLSTM"):
+        pytest.skip("this bigcore's quantize() keeps LSTM/GRU in float")
+
+    def build():
+        inp = bigcore.Input(shape=(7,))
+        x = layers.Embedding(20, 6, mask_zero=True)(inp)
+        x = layers.LSTM(5, return_sequences=True)(x)
+        x = layers.Bidirectional(layers.GRU(4, return_sequences=True))(x)
+        return bigcore.Model(inp, layers.GRU(3, go_backwards=True)(x))
+
+    qmodel = quantize(randomize(build(), scale=0.4))
+    with pytest.raises(NotImplementedError, match='quantized_recurrent="float"'):
+        bigcore.export.to_onnx(qmodel)
+    _, sess = check(qmodel, ids(7, 20, "pre"), quantized_recurrent="float", reference=float_twin(qmodel, build()))
+    x = ids(7, 20, "pre", seed=8)(7)
+    assert np.abs(run(sess, x)[0] - qmodel.predict(x[0], verbose=0)).max() < 0.05  # int8 rounding only
 
 
 def test_model_export_writes_a_file(tmp_path):

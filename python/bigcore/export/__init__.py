@@ -20,8 +20,13 @@ int8 models from bigcore.quantization.quantize export with standard integer ops 
     rounding, up to half a step more at the clipped ends through the rounded zero point) where
     bigcore's is off by at most max|row| / 254, so |y_onnx - y_bigcore| <= sum_k |w_kn| (s_t +
     max|row| / 254); and a sample's output depends on the other samples of the batch.
-A layer has a rule only for its exact class; quantized recurrent layers have none yet (export the
-float model); any other layer raises NotImplementedError naming it.
+Layers calibrated with quantize(..., calibration_data=...) keep their one static scale in both
+modes. ONNX has no int8 LSTM/GRU op: int8 LSTM/GRU layers (quantize() converts them where bigcore
+has int8 recurrent layers) raise NotImplementedError unless quantized_recurrent="float", which
+exports them as float LSTM/GRU ops with the dequantized weights (int8 value * column scale). That
+skips bigcore's int8 rounding of the input and of the hidden state at every step, so the outputs
+differ from the int8 model's by about that rounding (they are usually nearer the float model's).
+A layer has a rule only for its exact class; any other layer raises NotImplementedError naming it.
 """
 
 import os
@@ -29,14 +34,16 @@ import os
 from bigcore.export.onnx_graph import OPSET
 
 
-def to_onnx(model, opset=OPSET, int8_activations="per_row"):
+def to_onnx(model, opset=OPSET, int8_activations="per_row", quantized_recurrent="error"):
     """The model as an onnx.ModelProto, checked by onnx.checker."""
     from bigcore.export import onnx_graph
 
-    return onnx_graph.build(model, int8_activations=int8_activations, opset=opset)
+    return onnx_graph.build(model, int8_activations=int8_activations, quantized_recurrent=quantized_recurrent,
+                            opset=opset)
 
 
-def export(model, filepath, format=None, opset=OPSET, int8_activations="per_row", verbose=None):
+def export(model, filepath, format=None, opset=OPSET, int8_activations="per_row", quantized_recurrent="error",
+           verbose=None):
     """Writes `model` to `filepath`. format: "onnx", or None to take it from the extension."""
     filepath = os.fspath(filepath)
     if format in (None, ""):
@@ -47,7 +54,7 @@ def export(model, filepath, format=None, opset=OPSET, int8_activations="per_row"
         format = "onnx"
     if format != "onnx":
         raise ValueError(f"bigcore exports format='onnx' only. Received: format={format!r}")
-    proto = to_onnx(model, opset=opset, int8_activations=int8_activations)
+    proto = to_onnx(model, opset=opset, int8_activations=int8_activations, quantized_recurrent=quantized_recurrent)
     import onnx
 
     onnx.save_model(proto, filepath)

@@ -23,7 +23,7 @@ class Graph:
 
     def __init__(self, int8_activations):
         self.onnx = _onnx()
-        self.int8_activations = int8_activations
+        self.int8_activations = int8_activations  # how QuantizedDense quantizes its input
         self.nodes, self.initializers = [], []
         self._used = set()
         self._value = {}  # id(KerasTensor) -> ONNX value name, for tensors and masks alike
@@ -89,27 +89,28 @@ def _dims(shape):
     return ["batch"] + [int(s) for s in shape[1:]]
 
 
-def build(model, int8_activations="per_row", opset=OPSET):
+def build(model, int8_activations="per_row", quantized_recurrent="error", opset=OPSET):
     """The model as an onnx.ModelProto (checked with onnx.checker)."""
     from bigcore.export import onnx_layers
 
     if int8_activations not in ("per_row", "per_tensor"):
         raise ValueError(f"int8_activations must be 'per_row' or 'per_tensor'. Received: {int8_activations!r}")
+    if quantized_recurrent not in ("error", "float"):
+        raise ValueError(f"quantized_recurrent must be 'error' or 'float'. Received: {quantized_recurrent!r}")
     if opset < OPSET:
         raise ValueError(f"ONNX export writes opset {OPSET} or newer. Received: opset={opset}")
     model._ensure_built()
     onnx = _onnx()
     helper, T = onnx.helper, onnx.TensorProto
     g = Graph(int8_activations)
-    for node in model._nodes:  # every layer checked before any is converted: one error, naming the layer
-        onnx_layers.converter(node.layer)
+    rules = [onnx_layers.converter(n.layer, quantized_recurrent) for n in model._nodes]  # checks all first
     graph_inputs = []
     for kt in model._inputs:
         name = g.name(kt.node.layer.name)
         graph_inputs.append(helper.make_tensor_value_info(name, _input_dtype(kt, model._nodes), _dims(kt.shape)))
         g.bind(kt, name)
-    for node in model._nodes:
-        outs = onnx_layers.converter(node.layer)(g, node.layer, [g.value(t) for t in node.inputs], node)
+    for node, rule in zip(model._nodes, rules):
+        outs = rule(g, node.layer, [g.value(t) for t in node.inputs], node)
         for kt, v in zip(node.outputs, outs):
             g.bind(kt, v)
     graph_outputs = []

@@ -120,15 +120,34 @@ def _rules():
             recurrent.Bidirectional: onnx_recurrent.bidirectional}
 
 
-def converter(layer):
+def _recurrent_rule(layer, quantized_recurrent):
+    """Whether an LSTM/GRU (alone or inside Bidirectional) can be exported: a float one always; an
+    int8 one (quantize() makes them, with int8 kernels and per-column scales) only as float."""
+    if type(layer) in (recurrent.LSTM, recurrent.GRU):
+        return True
+    int8 = isinstance(layer, (recurrent.LSTM, recurrent.GRU)) and layer.kernel is not None and \
+        layer.kernel.dtype == np.int8 and hasattr(layer, "recurrent_scale")
+    if int8 and quantized_recurrent == "float":
+        return True
+    if int8:
+        raise NotImplementedError(
+            f'ONNX export of layer "{layer.name}" ({type(layer).__name__}): ONNX has no int8 LSTM/GRU op. '
+            'Pass quantized_recurrent="float" to export it as a float LSTM/GRU with the dequantized weights '
+            "(int8 value * scale; the per-step int8 rounding of inputs and hidden state is then skipped), "
+            "or export the model before quantizing it.")
+    return False
+
+
+def converter(layer, quantized_recurrent="error"):
     """The rule for `layer`'s exact class: a subclass may compute something else, so it is refused."""
     rules = _rules()
-    if type(layer) in rules:
+    subs = [layer.forward_layer, layer.backward_layer] if type(layer) is recurrent.Bidirectional else [layer]
+    bad = [sub for sub in subs if isinstance(sub, recurrent._RNN) and not _recurrent_rule(sub, quantized_recurrent)]
+    if not bad and isinstance(layer, recurrent._RNN):
+        return rules[recurrent.LSTM]
+    if not bad and type(layer) in rules:
         return rules[type(layer)]
+    layer = (bad or [layer])[0]
     cls = type(layer).__name__
-    if cls.startswith("Quantized"):
-        raise NotImplementedError(
-            f'ONNX export does not support layer "{layer.name}" ({cls}) yet: only QuantizedDense has an int8 ONNX '
-            "form. Export the float model before quantizing it, or quantize only its Dense layers.")
     raise NotImplementedError(f'ONNX export does not support layer "{layer.name}" ({cls}). '
                               f"Supported layers: {', '.join(sorted(c.__name__ for c in rules))}.")

@@ -1,4 +1,4 @@
-"""ONNX rules for LSTM, GRU and Bidirectional.
+"""ONNX rules for LSTM, GRU and Bidirectional (int8 ones as float, with dequantized weights).
 
 Weights: Keras keeps kernel (D, G*U) with gates i, f, c, o (LSTM) or z, r, h (GRU); ONNX wants
 W (1, G*U, D), R (1, G*U, U) with gates i, o, f, c or z, r, h, and B = [input bias, recurrent
@@ -25,6 +25,9 @@ def _weights(layer):
     """(W, R, B or None) in ONNX's layout for one direction."""
     U = layer.units
     k, rk = layer.kernel.numpy(), layer.recurrent_kernel.numpy()
+    if k.dtype == np.int8:  # an int8 layer exported as float (quantized_recurrent="float")
+        k = k.astype(np.float32) * layer.kernel_scale.numpy()
+        rk = rk.astype(np.float32) * layer.recurrent_scale.numpy()
     if isinstance(layer, LSTM):
         order = [0, 3, 1, 2]  # Keras i, f, c, o -> ONNX i, o, f, c
 
