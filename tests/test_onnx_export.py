@@ -191,6 +191,16 @@ def test_merged_masks_are_anded():
     check(randomize(bigcore.Model([a, b], out)), lambda n: make_a(n) + make_b(n))
 
 
+def test_shared_recurrent_layers_on_two_inputs():
+    a, b = bigcore.Input(shape=(6,), name="query"), bigcore.Input(shape=(6,), name="document")
+    embed, lstm = layers.Embedding(25, 5, mask_zero=True), layers.LSTM(4)
+    qa, da = lstm(embed(a)), lstm(embed(b))
+    score = layers.Dense(1, activation="sigmoid")(layers.Concatenate()([qa, da, layers.Multiply()([qa, da])]))
+    model = randomize(bigcore.Model([a, b], [score, layers.Dense(3, activation="softmax")(qa)]))
+    make_a, make_b = ids(6, 25, "post", seed=3), ids(6, 25, "pre", seed=4)
+    check(model, lambda n: make_a(n) + make_b(n))
+
+
 def test_text_lstm_seed_model():
     from bigcore.examples import text_lstm
 
