@@ -25,7 +25,8 @@ modes. ONNX has no int8 LSTM/GRU op: int8 LSTM/GRU layers (quantize() converts t
 has int8 recurrent layers) raise NotImplementedError unless quantized_recurrent="float", which
 exports them as float LSTM/GRU ops with the dequantized weights (int8 value * column scale). That
 skips bigcore's int8 rounding of the input and of the hidden state at every step, so the outputs
-differ from the int8 model's by about that rounding (they are usually nearer the float model's).
+differ from the int8 model's by about that rounding (seen: 0.005 at most on the probabilities of
+the seed text model, int8 and float alike; the same per-token accuracy).
 A layer has a rule only for its exact class; any other layer raises NotImplementedError naming it.
 """
 
