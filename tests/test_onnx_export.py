@@ -8,7 +8,7 @@ import pytest
 
 import bigcore
 from bigcore import layers
-from bigcore.quantization import quantize
+from bigcore.quantization import QuantizedDense, quantize
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -261,6 +261,28 @@ def test_int8_per_tensor_within_its_rounding_bound():
         assert np.abs(got - want).max() > 0  # it really is another quantization
     with pytest.raises(ValueError, match="int8_activations"):
         bigcore.export.to_onnx(q, int8_activations="per_channel")
+
+
+@pytest.mark.parametrize("opset", [17, 18, 21])
+def test_opsets(opset):
+    """Ops whose signature changed across opsets (ReduceMax's axes, ...) are written for the one asked."""
+    inp = bigcore.Input(shape=(6,))
+    x = layers.Embedding(15, 4, mask_zero=True)(inp)
+    x = layers.Bidirectional(layers.GRU(3, return_sequences=True))(x)
+    x = QuantizedDense(4, activation="relu")(layers.LSTM(5)(x))
+    model = bigcore.Model(inp, layers.Dense(2, activation="softmax")(x))
+    rng = np.random.default_rng(opset)
+    model.set_weights([rng.integers(-127, 128, w.shape).astype(np.int8) if w.dtype == np.int8 else
+                       rng.uniform(0.01, 0.02, w.shape).astype(np.float32) if "scale" in w.name else
+                       rng.normal(scale=0.4, size=w.shape).astype(np.float32) for w in model.weights])
+    proto, _ = check(model, ids(6, 15, "holes"), opset=opset, atol=1e-6)
+    assert proto.opset_import[0].version == opset
+
+
+def test_opset_out_of_range():
+    model = bigcore.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+    with pytest.raises(ValueError, match="opsets 17 to"):
+        bigcore.export.to_onnx(model, opset=16)
 
 
 # --- errors and files ---------------------------------------------------------------------------

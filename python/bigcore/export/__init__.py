@@ -4,6 +4,7 @@
     model.export("model", format="onnx")
     proto = bigcore.export.to_onnx(model)              # an onnx.ModelProto, in memory
 
+opset: 17 (the default; onnxruntime 1.12 and newer run it) up to the onnx package's newest.
 The ONNX graph has a dynamic batch dimension ("batch"), one input per model Input (float32, or
 int64 ids for an Input that only feeds Embedding layers) and one output per model output, named
 after the layers. Dropout is the identity. Masks from Embedding(mask_zero=True) are honoured by

@@ -7,7 +7,7 @@ per-layer rules live in onnx_layers.py and onnx_recurrent.py.
 
 import numpy as np
 
-OPSET = 17  # ONNX 1.12 / onnxruntime 1.12 and newer; ReduceMax takes `axes` as an attribute here
+OPSET = 17  # the default: ONNX 1.12 / onnxruntime 1.12 and newer
 
 
 def _onnx():
@@ -21,8 +21,9 @@ def _onnx():
 class Graph:
     """The ONNX graph under construction: nodes, constants, and the values of the model's tensors."""
 
-    def __init__(self, int8_activations):
+    def __init__(self, int8_activations, opset=OPSET):
         self.onnx = _onnx()
+        self.opset = opset
         self.int8_activations = int8_activations  # how QuantizedDense quantizes its input
         self.nodes, self.initializers = [], []
         self._used = set()
@@ -69,6 +70,12 @@ class Graph:
         op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}[act]
         return self.op(op, [x], hint, **({"axis": -1} if act == "softmax" else {}))
 
+    def reduce_max(self, x, axis, hint):
+        """ReduceMax over one axis, keeping it: `axes` is an attribute before opset 18, an input after."""
+        if self.opset < 18:
+            return self.op("ReduceMax", [x], hint, axes=[axis], keepdims=1)
+        return self.op("ReduceMax", [x, self.int64([axis], f"{hint}_axes")], hint, keepdims=1)
+
     def int64(self, values, hint="shape"):
         return self.const(np.asarray(values, np.int64), hint)
 
@@ -97,12 +104,14 @@ def build(model, int8_activations="per_row", quantized_recurrent="error", opset=
         raise ValueError(f"int8_activations must be 'per_row' or 'per_tensor'. Received: {int8_activations!r}")
     if quantized_recurrent not in ("error", "float"):
         raise ValueError(f"quantized_recurrent must be 'error' or 'float'. Received: {quantized_recurrent!r}")
-    if opset < OPSET:
-        raise ValueError(f"ONNX export writes opset {OPSET} or newer. Received: opset={opset}")
-    model._ensure_built()
     onnx = _onnx()
+    newest = onnx.defs.onnx_opset_version()
+    if not OPSET <= opset <= newest:
+        raise ValueError(f"ONNX export writes opsets {OPSET} to {newest} (this onnx package's newest). "
+                         f"Received: opset={opset}")
+    model._ensure_built()
     helper, T = onnx.helper, onnx.TensorProto
-    g = Graph(int8_activations)
+    g = Graph(int8_activations, opset)
     rules = [onnx_layers.converter(n.layer, quantized_recurrent) for n in model._nodes]  # checks all first
     graph_inputs = []
     for kt in model._inputs:

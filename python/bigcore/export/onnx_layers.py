@@ -27,7 +27,7 @@ def _quantize_per_row(g, x, layer):
         scale = g.const(np.float32(layer.activation_scale), f"{n}/x_scale")
         recip = g.const(np.float32(1.0) / np.float32(layer.activation_scale), f"{n}/x_recip")
     else:
-        amax = g.op("ReduceMax", [g.op("Abs", [x], f"{n}/abs")], f"{n}/absmax", axes=[-1], keepdims=1)
+        amax = g.reduce_max(g.op("Abs", [x], f"{n}/abs"), -1, f"{n}/absmax")
         zero, q = g.const(np.float32(0), f"{n}/zero"), g.const(np.float32(127), f"{n}/q127")
         amax = g.op("Where", [g.op("Greater", [amax, zero], f"{n}/nonzero"), amax, q], f"{n}/absmax_safe")
         scale = g.op("Div", [amax, q], f"{n}/x_scale")
