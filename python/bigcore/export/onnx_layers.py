@@ -39,10 +39,11 @@ def _quantize_per_row(g, x, layer):
 
 
 def quantized_dense(g, layer, ins, node):
-    """int8 x int8 -> int32 with MatMulInteger, then float(acc) * (x_scale * w_scale) + bias, the
-    order bigcore's epilogue uses. int8_activations='per_tensor' quantizes the input instead with
-    DynamicQuantizeLinear (uint8, one scale and zero point for the whole batch), the pattern
-    onnxruntime fuses into DynamicQuantizeMatMul."""
+    """int8 x int8 -> int32 with MatMulInteger, then float(acc) * w_scale * x_scale + bias (bigcore
+    multiplies by x_scale * w_scale at once: the outputs may differ by an ulp).
+    int8_activations='per_tensor' quantizes the input instead with DynamicQuantizeLinear (uint8,
+    one scale and zero point for the whole batch), the pattern onnxruntime fuses into
+    DynamicQuantizeMatMul."""
     n = layer.name
     wq = g.const(layer.kernel.numpy(), f"{n}/kernel_int8")
     if g.int8_activations == "per_tensor" and layer.activation_scale == 0:
