@@ -13,14 +13,21 @@ LSTM / GRU / Bidirectional whatever the padding (see onnx_recurrent.py).
 int8 models from bigcore.quantization.quantize export with standard integer ops (MatMulInteger):
   int8_activations="per_row" (default): each row of a QuantizedDense input is quantized to int8
     with its own scale max|row| / 127, exactly as bigcore does (Abs, ReduceMax, Div, Mul, Clip,
-    Round, Cast): the int8 values and int32 sums are bigcore's, except where x * 127 / max|row| lies
-    exactly halfway between two integers (ONNX rounds ties to even, bigcore away from zero).
+    Round, Cast), and multiplied as uint8 - 128 by the int8 weights + 128 (uint8 x uint8, the
+    integer kernel of onnxruntime that is exact on every CPU): the int32 sums are bigcore's, except
+    where x * 127 / max|row| lies exactly halfway between two integers (ONNX rounds ties to even,
+    bigcore away from zero), and outputs may differ by an ulp. onnxruntime runs it slower than
+    the float model at large batches (its uint8 x uint8 kernel has no VNNI path).
   int8_activations="per_tensor": DynamicQuantizeLinear (uint8, one scale and zero point for the
-    whole input tensor, i.e. the whole batch), which onnxruntime fuses into DynamicQuantizeMatMul.
-    Each activation is then off by at most s_t = (max(x, 0) - min(x, 0)) / 255 (half a step of
-    rounding, up to half a step more at the clipped ends through the rounded zero point) where
-    bigcore's is off by at most max|row| / 254, so |y_onnx - y_bigcore| <= sum_k |w_kn| (s_t +
-    max|row| / 254); and a sample's output depends on the other samples of the batch.
+    whole input tensor, i.e. the whole batch) against the int8 weights: the pattern that
+    onnxruntime.quantization.quantize_dynamic writes and onnxruntime fuses into
+    DynamicQuantizeMatMul, several times faster. Each activation is then off by at most
+    s_t = (max(x, 0) - min(x, 0)) / 255 (half a step of rounding, up to half a step more at the
+    clipped ends through the rounded zero point) where bigcore's is off by at most max|row| / 254,
+    so |y_onnx - y_bigcore| <= sum_k |w_kn| (s_t + max|row| / 254); a sample's output depends on
+    the other samples of the batch; and on x86 CPUs with AVX2 but no VNNI, onnxruntime's uint8 x
+    int8 kernel saturates 16-bit pair sums (2 * 255 * 127 > 32767), outside that bound (the
+    reason for quantize_dynamic's reduce_range).
 Layers calibrated with quantize(..., calibration_data=...) keep their one static scale in both
 modes. ONNX has no int8 LSTM/GRU op: int8 LSTM/GRU layers (quantize() converts them where bigcore
 has int8 recurrent layers) raise NotImplementedError unless quantized_recurrent="float", which

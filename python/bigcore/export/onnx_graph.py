@@ -39,7 +39,7 @@ class Graph:
 
     def const(self, array, hint="const"):
         name = self.name(hint)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.array(array, order="C"), name))  # 0-d stays 0-d
         return name
 
     def op(self, op_type, inputs, hint=None, outputs=1, **attrs):

@@ -16,8 +16,9 @@ def dense(g, layer, ins, node):
 
 
 def _quantize_per_row(g, x, layer):
-    """x (..., K) -> (int8 values, float scale (..., 1)), as bigcore's quantize_rows_ref: scale
-    max|row| / 127 (1 for an all-zero row), values round(clip(x * 127 / max|row|, -127, 127)).
+    """x (..., K) -> (int8 values + 128 as uint8, float scale (..., 1)), as bigcore's
+    quantize_rows_ref: scale max|row| / 127 (1 for an all-zero row), values
+    round(clip(x * 127 / max|row|, -127, 127)).
 
     ONNX's Round breaks ties to even where bigcore's breaks them away from zero: a value lying
     exactly on k + 0.5 can differ by one step, nothing else differs.
@@ -34,29 +35,36 @@ def _quantize_per_row(g, x, layer):
         recip = g.op("Div", [q, amax], f"{n}/x_recip")
     lo, hi = g.const(np.float32(-127), f"{n}/lo"), g.const(np.float32(127), f"{n}/hi")
     v = g.op("Clip", [g.op("Mul", [x, recip], f"{n}/scaled"), lo, hi], f"{n}/clipped")
-    xq = g.op("Cast", [g.op("Round", [v], f"{n}/rounded")], f"{n}/x_int8", to=g.onnx.TensorProto.INT8)
-    return xq, None, scale
+    v = g.op("Add", [g.op("Round", [v], f"{n}/rounded"), g.const(np.float32(128), f"{n}/offset")], f"{n}/shifted")
+    return g.op("Cast", [v], f"{n}/x_uint8", to=g.onnx.TensorProto.UINT8), scale
 
 
 def quantized_dense(g, layer, ins, node):
-    """int8 x int8 -> int32 with MatMulInteger, then float(acc) * w_scale * x_scale + bias (bigcore
-    multiplies by x_scale * w_scale at once: the outputs may differ by an ulp).
+    """bigcore's int8 x int8 -> int32 sums with MatMulInteger, then float(acc) * w_scale * x_scale
+    + bias (bigcore multiplies by x_scale * w_scale at once: the outputs may differ by an ulp).
     int8_activations='per_tensor' quantizes the input instead with DynamicQuantizeLinear (uint8,
-    one scale and zero point for the whole batch), the pattern onnxruntime fuses into
-    DynamicQuantizeMatMul."""
+    one scale and zero point for the whole batch) against the int8 weights, the pattern
+    onnxruntime fuses into DynamicQuantizeMatMul."""
     n = layer.name
-    wq = g.const(layer.kernel.numpy(), f"{n}/kernel_int8")
+    wq = layer.kernel.numpy()
+    w_scale = g.const(layer.kernel_scale.numpy(), f"{n}/kernel_scale")
     if g.int8_activations == "per_tensor" and layer.activation_scale == 0:
         xq, scale, zp = g.op("DynamicQuantizeLinear", [ins[0]], f"{n}/dql", outputs=3)
-    else:
-        xq, zp, scale = _quantize_per_row(g, ins[0], layer)
-    acc = g.op("MatMulInteger", [xq, wq] + ([zp] if zp else []), f"{n}/matmul_int")
-    acc = g.op("Cast", [acc], f"{n}/acc_float", to=g.onnx.TensorProto.FLOAT)
-    w_scale = g.const(layer.kernel_scale.numpy(), f"{n}/kernel_scale")
-    if zp:  # one activation scale: the pattern onnxruntime fuses into DynamicQuantizeMatMul
+        acc = g.op("MatMulInteger", [xq, g.const(wq, f"{n}/kernel_int8"), zp], f"{n}/matmul_int")
+        acc = g.op("Cast", [acc], f"{n}/acc_float", to=g.onnx.TensorProto.FLOAT)
+        # one activation scale: the pattern onnxruntime fuses into DynamicQuantizeMatMul
         y = g.op("Mul", [acc, g.op("Mul", [scale, w_scale], f"{n}/out_scale")], f"{n}/dequant")
-    else:  # a scale per row: two Muls, as onnxruntime's MatMulIntegerToFloat fusion of
-        # acc * (x_scale * w_scale) would read x_scale as one number (seen in onnxruntime 1.32)
+    else:
+        # uint8 x uint8 with zero points 128: the int32 sums of int8 x int8, exact. onnxruntime's
+        # int8 x int8 kernel is several times slower, and its uint8 x int8 one (vpmaddubsw on AVX2
+        # without VNNI) saturates 16-bit pair sums of values near 255 and 127.
+        xq, scale = _quantize_per_row(g, ins[0], layer)
+        wu = (wq.astype(np.int16) + 128).astype(np.uint8)
+        zp = g.const(np.uint8(128), f"{n}/zero_point")
+        acc = g.op("MatMulInteger", [xq, g.const(wu, f"{n}/kernel_uint8"), zp, zp], f"{n}/matmul_int")
+        acc = g.op("Cast", [acc], f"{n}/acc_float", to=g.onnx.TensorProto.FLOAT)
+        # two Muls: onnxruntime fuses acc * (x_scale * w_scale) into MatMulIntegerToFloat, which
+        # reads x_scale as one number (seen in onnxruntime 1.32)
         y = g.op("Mul", [g.op("Mul", [acc, w_scale], f"{n}/dequant_cols"), scale], f"{n}/dequant")
     if layer.use_bias:
         y = g.op("Add", [y, g.const(layer.bias.numpy(), f"{n}/bias")], f"{n}/bias_add")
