@@ -289,6 +289,34 @@ def test_plot_model_with_matplotlib(tmp_path, drawn):
     assert {"concat", " (Concatenate)", "sigmoid", "Trainable", "float32"} <= set(texts(drawn[-1]))
 
 
+def assert_drawn_png(path, min_ink=0.01, max_ink=0.6):
+    """A real PNG with a white background and some dark drawing on it (text, frames, arrows)."""
+    from matplotlib.image import imread
+
+    png_size(path)
+    rgb = imread(path)[..., :3]
+    ink = (rgb.mean(axis=-1) < 0.5).mean()
+    assert (rgb > 0.95).all(axis=-1).mean() > 0.3, "mostly white background"
+    assert min_ink < ink < max_ink, f"dark pixels: {ink:.3f}"
+
+
+@needs_mpl
+@pytest.mark.parametrize("make", [sequential_model, merge_model])
+@pytest.mark.parametrize("rankdir", ["TB", "LR"])
+def test_fallback_files_have_the_format_and_a_drawing(tmp_path, drawn, make, rankdir):
+    """No `dot` on PATH: PNG, SVG and PDF by extension, each a real file of that format."""
+    model = make()
+    plotting.plot_model(model, tmp_path / "m.png", show_shapes=True, rankdir=rankdir, dpi=72)
+    assert_drawn_png(tmp_path / "m.png")
+    plotting.plot_model(model, tmp_path / "m.svg", show_shapes=True, rankdir=rankdir)
+    svg = (tmp_path / "m.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and model.layers[-1].name in svg
+    plotting.plot_model(model, tmp_path / "m.pdf", show_shapes=True, rankdir=rankdir)
+    pdf = (tmp_path / "m.pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-" and pdf.rstrip().endswith(b"%%EOF") and len(pdf) > 2000
+    assert len(drawn) == 3
+
+
 @needs_mpl
 def test_matplotlib_output_formats(tmp_path, drawn):
     svg = tmp_path / "m.svg"
@@ -352,11 +380,36 @@ def test_plot_history(tmp_path):
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
     for ax in fig.axes:
         assert ax.get_xlabel() == "Epoch" and ax.get_ylabel() == ax.get_title()
-        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "validation"]
-        train, val = ax.get_lines()
+        assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["train", "validation"]
+        train, val = curves(ax)["train"], curves(ax)["validation"]
         assert list(train.get_xdata()) == [1, 2, 3, 4, 5, 6] and list(val.get_xdata()) == [1, 2, 3, 4, 5, 6]
     assert fig.get_suptitle() == "Training history"
-    assert list(fig.axes[0].get_lines()[1].get_ydata()) == make_history().history["val_loss"]
+    assert list(curves(fig.axes[0])["validation"].get_ydata()) == make_history().history["val_loss"]
+
+
+def curves(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+@needs_mpl
+def test_plot_history_marks_the_best_epoch(tmp_path):
+    """The best validation epoch: lowest for a loss, highest for an accuracy; train when no validation."""
+    logs = {"loss": [1.0, 0.6, 0.4, 0.3, 0.25], "val_loss": [1.1, 0.7, 0.5, 0.6, 0.8],
+            "accuracy": [0.5, 0.6, 0.7, 0.8, 0.9], "val_accuracy": [0.5, 0.7, 0.6, 0.65, 0.55],
+            "mae": [3.0, 2.0, 2.5, 2.2, 2.1]}
+    fig = plotting.plot_history(logs, tmp_path / "h.png")
+    best = {}
+    for ax in fig.axes:
+        (label,) = [k for k in curves(ax) if k.startswith("best")]
+        star = curves(ax)[label]
+        best[ax.get_title()] = (label, list(star.get_xdata()), list(star.get_ydata()))
+        vlines = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+        assert len(vlines) == 1 and list(vlines[0].get_xdata()) == [star.get_xdata()[0]] * 2
+    assert best == {"loss": ("best: epoch 3 (0.5)", [3], [0.5]), "accuracy": ("best: epoch 2 (0.7)", [2], [0.7]),
+                    "mae": ("best: epoch 2 (2)", [2], [2.0])}
+    fig = plotting.plot_history(logs, None, mark_best=False)
+    assert not any(k.startswith("best") for ax in fig.axes for k in curves(ax))
+    assert_drawn_png(tmp_path / "h.png")
 
 
 @needs_mpl

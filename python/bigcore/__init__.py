@@ -3,11 +3,11 @@
 __version__ = "0.1.0"
 
 from bigcore import (activations, callbacks, compression, config, constraints, data, datasets, distributed,  # noqa: E402
-                     initializers, layers, losses, metrics, models, optimizers, quantization, regularizers, saving,
-                     sparse_select, utils)
+                     export, initializers, layers, losses, metrics, models, optimizers, quantization, regularizers,
+                     saving, sparse_select, utils)
 from bigcore.layers import Input  # noqa: E402
 from bigcore.models import Model, Sequential  # noqa: E402
 
 __all__ = ["Input", "Model", "Sequential", "activations", "callbacks", "compression", "config", "constraints", "data",
-           "datasets", "distributed", "initializers", "layers", "losses", "metrics", "models", "optimizers", "quantization",
-           "regularizers", "saving", "sparse_select", "utils"]
+           "datasets", "distributed", "export", "initializers", "layers", "losses", "metrics", "models", "optimizers",
+           "quantization", "regularizers", "saving", "sparse_select", "utils"]

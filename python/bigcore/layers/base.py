@@ -36,7 +36,9 @@ def _unique_name(base):
 
 
 def _snake(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras's to_snake_case, for default layer names: "LSTM" -> "lstm", "InputLayer" -> "input_layer"."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class Weight:

@@ -186,6 +186,13 @@ class Model(Trainer, Layer):
 
         saving.load_weights(self, filepath)
 
+    def export(self, filepath, format=None, verbose=None, **kwargs):
+        """Writes the model for deployment; format "onnx" (or None: from a .onnx extension).
+        See bigcore.export for the options (opset, int8_activations)."""
+        from bigcore import export
+
+        export.export(self, filepath, format=format, verbose=verbose, **kwargs)
+
     def to_json(self, **kwargs):
         from bigcore import saving
 

@@ -466,7 +466,9 @@ def _save(fig, to_file, ext, dpi):
                          f"{', '.join(sorted(supported))}. Received extension: {ext!r}")
     # Agg images stop at 2**16 pixels a side: lower the resolution of a very large drawing instead.
     dpi = min(dpi, 60000 / max(fig.get_size_inches()))
-    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG keeps text as text, so it can be found
+    # SVG keeps text as text, so it can be found; no hinting, so glyphs take the widths the boxes
+    # were measured with (hinted text at 72-100 dpi runs wider and the runs of a cell touch)
+    with matplotlib.rc_context({"svg.fonttype": "none", "text.hinting": "no_hinting"}):
         fig.savefig(to_file, format=ext, dpi=dpi, facecolor="white")
 
 
@@ -511,13 +513,25 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
     return _notebook_image(to_file, ext)
 
 
-def plot_history(history, to_file="history.png", metrics=None):
+_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1")  # Keras's mode="auto" for EarlyStopping
+
+
+def _best(name, values):
+    """Index of the best value: the highest for accuracy-like metrics, else the lowest (a loss)."""
+    pick = max if any(s in name for s in _HIGHER_IS_BETTER) else min
+    finite = [(v, i) for i, v in enumerate(values) if math.isfinite(v)]
+    return pick(finite, key=lambda p: p[0])[1] if finite else None
+
+
+def plot_history(history, to_file="history.png", metrics=None, mark_best=True):
     """Plots training curves: one panel per metric, train and validation values per epoch.
 
     `history` is what model.fit returns (a History) or its `.history` dict. `metrics` picks names
-    ("loss", "accuracy", ...); default all. Writes `to_file` (format from its extension) unless it is
-    None, and returns the matplotlib Figure. Validation run every k-th epoch (validation_freq) is
-    drawn at epochs k, 2k, ...
+    ("loss", "accuracy", ...); default all. With mark_best, each panel marks its best epoch (from
+    the validation curve when there is one, else the training curve; the highest value for
+    accuracy-like metrics, the lowest otherwise, as EarlyStopping's mode="auto"). Writes `to_file`
+    (format from its extension) unless it is None, and returns the matplotlib Figure. Validation
+    run every k-th epoch (validation_freq) is drawn at epochs k, 2k, ...
     """
     logs = getattr(history, "history", history)
     if not hasattr(logs, "items") or not logs:
@@ -541,11 +555,20 @@ def plot_history(history, to_file="history.png", metrics=None):
     epochs = [e + 1 for e in epoch] if len(epoch) == n else list(range(1, n + 1))
     for i, name in enumerate(metrics):
         ax = fig.add_subplot(rows, cols, i + 1)
+        judged = None
         for key, label, color in ((name, "train", "C0"), ("val_" + name, "validation", "C1")):
-            values = list(logs.get(key, []))
+            values = [float(v) for v in logs.get(key, [])]
             if values:
                 at = [epochs[round((j + 1) * n / len(values)) - 1] for j in range(len(values))]
                 ax.plot(at, values, marker="o", markersize=3, color=color, label=label)
+                judged = (at, values, color)
+        if mark_best and judged is not None:
+            at, values, color = judged
+            j = _best(name, values)
+            if j is not None:
+                ax.axvline(at[j], color="0.5", linestyle="--", linewidth=1, zorder=0)
+                ax.plot([at[j]], [values[j]], marker="*", markersize=13, color=color, markeredgecolor="black",
+                        linestyle="none", label=f"best: epoch {at[j]} ({values[j]:.4g})")
         ax.set_title(name)
         ax.set_xlabel("Epoch")
         ax.set_ylabel(name)
