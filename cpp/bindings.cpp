@@ -22,6 +22,8 @@
 namespace py = pybind11;
 using bc::Program;
 
+void bind_infer(py::module_& m);  // bindings_infer.cpp
+
 namespace {
 
 std::string shape_str(const py::array& a) {
@@ -106,6 +108,7 @@ double* stats_ptr(py::array& stats, const Program& p) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "bigcore native core: kernels and the program runtime";
+  bind_infer(m);
 
   py::class_<bc::OptimArgs>(m, "OptimArgs")
       .def(py::init<>())
