@@ -16,8 +16,8 @@ std::atomic<int> g_threads{0};
 
 // Below kParallelFlops a GEMM is one BLAS call on the calling thread: waking a second thread
 // costs more than it saves (the batch-32 MLP step is no faster on 2 threads), and every tile
-// (8 MFLOP, not 16: the seed MLP's 256x128x128 layer on 2 tiles took batch-256 predict 294 -> 267 us)
-// repacks its operands. Above it the output is cut into 2 tiles, 4 from kFourTileFlops: few and
+// repacks its operands (8 MFLOP, not 16: the seed MLP's 256x128x128 layer on 2 tiles took
+// batch-256 predict from 294 to 267 us). Above it the output is cut into 2 tiles, 4 from kFourTileFlops: few and
 // large, since each tile packs the shared operand again (a 48-tile plan spent a fifth of an
 // LSTM step copying).
 constexpr double kParallelFlops = 8e6;
