@@ -7,7 +7,9 @@
 Issue 10 ("serving a model from Python"): the seed MLP (784-128-128-10, relu, relu, softmax) and
 the seed LSTM (Input((100,)) -> Embedding(10000, 64) -> LSTM(64) -> Dense(2, softmax), last
 timestep only) at batch 1, 8 and 256, float32. Target: at batch 1 at least 3x faster than PyTorch
-for both models, never slower at any batch size.
+for both models, never slower at any batch size. int8 rows (bigcore.quantization.quantize against
+torch's quantize_dynamic) follow each model's float32 rows; the LSTM's appear once quantize()
+converts LSTM layers, and are skipped until then.
 
 Per model and batch size it times, on the same input (numpy float32 for bigcore; a prebuilt torch
 tensor for torch, float32 or int64 token ids):
@@ -27,6 +29,7 @@ import argparse
 import os
 import statistics
 import time
+import warnings
 
 import numpy as np
 
@@ -123,8 +126,26 @@ def time_variants(variants, args, batch):
     return {name: statistics.median(v) for name, v in times.items()}, per_round * args.rounds
 
 
-def bench(kind, batch, args):
+def int8_model(kind):
+    """bigcore.quantization.quantize(seed model), or None while quantize() leaves the model's
+    main layer (LSTM for the LSTM model) in float32: its int8 row then is skipped."""
     model = bigcore_mlp() if kind == "mlp" else bigcore_lstm()
+    q = bigcore.quantization.quantize(model)
+    main = "Dense" if kind == "mlp" else "LSTM"
+    before = [type(layer).__name__ for layer in model.layers]
+    after = [type(layer).__name__ for layer in q.layers]
+    changed = any(b == main and a != b for b, a in zip(before, after))
+    return q if changed else None
+
+
+def torch_int8(tmodel):
+    with warnings.catch_warnings():  # torch 2.x marks eager dynamic quantization deprecated (torchao)
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(tmodel, {torch.nn.Linear, torch.nn.LSTM}, dtype=torch.qint8)
+
+
+def bench(kind, batch, args, int8=False):
+    model = (int8_model(kind) if int8 else None) or (bigcore_mlp() if kind == "mlp" else bigcore_lstm())
     x, xt = inputs(kind, batch)
     native = model._native().native
     out = [np.empty((batch,) + tuple(model._outputs[0].shape[1:]), np.float32)]
@@ -139,6 +160,8 @@ def bench(kind, batch, args):
     if torch is not None:
         torch.manual_seed(0)
         tmodel = (torch_mlp() if kind == "mlp" else TorchLSTM().eval())
+        if int8:
+            tmodel = torch_int8(tmodel)
 
         def torch_forward():
             with torch.inference_mode():
@@ -146,8 +169,8 @@ def bench(kind, batch, args):
 
         variants["torch"] = torch_forward
         # Same arithmetic, so the outputs must agree once the weights do (a check on the setup,
-        # not a timing): copy bigcore's weights into torch for one comparison.
-        check = agreement(kind, model, tmodel, x, xt)
+        # not a timing): copy bigcore's weights into torch for one comparison (float32 only).
+        check = None if int8 else agreement(kind, model, tmodel, x, xt)
     else:
         check = None
     med, calls = time_variants(variants, args, batch)
@@ -222,13 +245,16 @@ def main():
     print("median us per call; overhead = path - native; t/x = torch / path (> 1: bigcore faster)")
     names = {"mlp": f"MLP {'-'.join(map(str, MLP_SIZES))}",
              "lstm": f"LSTM Embedding({VOCAB},{EMBED})-LSTM({UNITS})-Dense(2), T={T}"}
-    for kind in kinds:
-        print(f"\n{names[kind]}, float32")
+    for kind, int8 in [(k, q) for k in kinds for q in (False, True)]:
+        if int8 and int8_model(kind) is None:
+            print(f"\n{names[kind]}, int8: skipped (bigcore.quantization.quantize leaves its main layer in float32)")
+            continue
+        print(f"\n{names[kind]}, " + ("int8 (torch: quantize_dynamic qint8)" if int8 else "float32"))
         print(f"  {'batch':>5}{'calls':>7}{'native':>10}{'on_batch':>10}{'model(x)':>10}{'predict':>10}"
               f"{'overhead on_batch/call/predict':>32}" + (f"{'torch':>10}{'t/native':>9}{'t/on_batch':>11}"
                                                           f"{'t/call':>8}{'t/predict':>10}" if torch else ""))
         for batch in batches:
-            med, calls, check = bench(kind, batch, args)
+            med, calls, check = bench(kind, batch, args, int8)
             nat = med["native"]
             paths = [med["predict_on_batch"], med["model(x)"], med["predict"]]
             line = (f"  {batch:>5}{calls:>7}{nat:>10.1f}" + "".join(f"{p:>10.1f}" for p in paths)
@@ -236,12 +262,9 @@ def main():
             if torch is not None:
                 t = med["torch"]
                 line += f"{t:>10.1f}{t / nat:>9.2f}{t / paths[0]:>11.2f}{t / paths[1]:>8.2f}{t / paths[2]:>10.2f}"
-                if check > 1e-4:
+                if check is not None and check > 1e-4:
                     line += f"   (outputs differ from torch by {check:.1e}: check the setup)"
             print(line)
-        # int8 (issue "Model compression"): once bigcore's quantized models land, time them here at
-        # the same batch sizes against torch.ao.quantization.quantize_dynamic(model, {nn.Linear,
-        # nn.LSTM}, dtype=torch.qint8), with the same columns and ratios.
     if args.profile:
         for kind in kinds:
             print(f"\npredict_on_batch at batch 1, {names[kind]}: median us of each part")

@@ -25,6 +25,7 @@ using bc::Program;
 
 void bind_prune(py::module_& m);  // bindings_prune.cpp
 void bind_sparse(py::module_& m);  // bindings_sparse.cpp
+void bind_infer(py::module_& m);  // bindings_infer.cpp
 
 namespace {
 
@@ -99,6 +100,22 @@ bc::BatchData batch(Program& p, const py::list& xs, const py::object& ys, const 
   return d;
 }
 
+// "Input k contains NaN or inf (first at index (i, j, ...))", the index in the caller's array.
+std::string nonfinite_message(const py::list& xs, const bc::NonFiniteInput& e) {
+  py::array a = xs[e.input].cast<py::array>();
+  std::vector<size_t> idx(a.ndim());
+  size_t flat = e.offset;
+  for (py::ssize_t d = a.ndim() - 1; d >= 1; --d) {
+    idx[d] = flat % a.shape(d);
+    flat /= a.shape(d);
+  }
+  idx[0] = e.row;
+  std::string s = "(";
+  for (size_t d = 0; d < idx.size(); ++d) s += (d ? ", " : "") + std::to_string(idx[d]);
+  return "Input " + std::to_string(e.input) + " contains NaN or inf (first at index " + s +
+         (idx.size() == 1 ? ",))" : "))");
+}
+
 double* stats_ptr(py::array& stats, const Program& p) {
   if (!py::isinstance<py::array_t<double>>(stats) || !(stats.flags() & py::array::c_style) ||
       !stats.writeable() || static_cast<size_t>(stats.size()) < p.stats_size())
@@ -119,6 +136,7 @@ void bind_qrecurrent(py::module_& m);  // bindings_qrecurrent.cpp
 PYBIND11_MODULE(_core, m) {
   m.doc() = "bigcore native core: kernels and the program runtime";
   bind_prune(m);
+  bind_infer(m);
 
   py::class_<bc::OptimArgs>(m, "OptimArgs")
       .def(py::init<>())
@@ -264,8 +282,10 @@ PYBIND11_MODULE(_core, m) {
         py::gil_scoped_release release;
         p.evaluate_step(d, s);
       })
-      .def("predict_step", [](Program& p, const py::list& xs, size_t start, int count, const py::list& outs) {
+      .def("predict_step", [](Program& p, const py::list& xs, size_t start, int count, const py::list& outs,
+                              bool check_finite) {
         bc::BatchData d = batch(p, xs, py::none(), py::none(), py::none(), start, count);
+        d.check_finite = check_finite;
         std::vector<float*> o;
         const auto& ot = p.outputs();
         if (outs.size() != ot.size()) throw py::value_error("predict needs one output array per model output");
@@ -275,9 +295,13 @@ PYBIND11_MODULE(_core, m) {
           o.push_back(f32_mut(a, "output", &rows, p.per_sample(ot[k])));
           if (rows < start + count) throw py::value_error("output array has too few rows");
         }
-        py::gil_scoped_release release;
-        p.predict_step(d, o);
-      });
+        try {
+          py::gil_scoped_release release;
+          p.predict_step(d, o);
+        } catch (const bc::NonFiniteInput& e) {
+          throw py::value_error(nonfinite_message(xs, e));
+        }
+      }, py::arg("xs"), py::arg("start"), py::arg("count"), py::arg("outs"), py::arg("check_finite") = false);
 
   m.def("fill_uniform", [](py::array out, uint64_t seed, uint64_t stream, float low, float high) {
     size_t n;

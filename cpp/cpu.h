@@ -48,6 +48,10 @@ struct Kernels {
   // y = x * keep / (1 - rate) with keep drawn from the counter-based RNG at (key, first + i).
   void (*dropout_forward)(float* y, unsigned char* keep, const float* x, size_t n, float rate,
                           uint64_t key, uint64_t first);
+  // y (M,N) (+)= x (M,K) @ W (K,N) for a few rows, each output summed in k order, no FMA: the same
+  // bits on every ISA and for any rows beside it (isa_small_gemm_impl.h). gemm() calls it.
+  void (*small_gemm)(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N,
+                     int K, bool accumulate);
 };
 
 void fill_kernels_ref(Kernels& k);

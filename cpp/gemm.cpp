@@ -7,6 +7,7 @@
 
 #include "cblas.h"
 #include "common.h"
+#include "cpu.h"
 
 namespace bc {
 namespace {
@@ -15,11 +16,22 @@ std::atomic<int> g_threads{0};
 
 // Below kParallelFlops a GEMM is one BLAS call on the calling thread: waking a second thread
 // costs more than it saves (the batch-32 MLP step is no faster on 2 threads), and every tile
-// repacks its operands. Above it the output is cut into 2 tiles, 4 from kFourTileFlops: few and
+// repacks its operands (8 MFLOP, not 16: the seed MLP's 256x128x128 layer on 2 tiles took
+// batch-256 predict from 294 to 267 us). Above it the output is cut into 2 tiles, 4 from kFourTileFlops: few and
 // large, since each tile packs the shared operand again (a 48-tile plan spent a fifth of an
 // LSTM step copying).
-constexpr double kParallelFlops = 1.6e7;
+constexpr double kParallelFlops = 8e6;
 constexpr double kFourTileFlops = 1.28e8;
+
+// Up to kSmallGemmRows rows (batch-1 serving, an RNN step at batch 1 or 2) go to the small-M kernel
+// (isa_small_gemm_impl.h): no packing and no BLAS call overhead, about 25% faster at one row, and
+// a row's bits do not depend on the rows beside it. It needs the FMA instruction to be both fast
+// and the same on every ISA path; a CPU without it keeps the BLAS (whose kernels differ there anyway).
+constexpr int kSmallGemmRows = 2;
+const bool kHasFma = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("fma") != 0;
+}();
 
 struct Tiling {
   int tm, tn;  // tile sizes
@@ -62,6 +74,11 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
         float& c = C[static_cast<size_t>(i) * ldc + j];
         c = beta == 0.0f ? 0.0f : c * beta;
       }
+    return;
+  }
+  if (M <= kSmallGemmRows && kHasFma && !trans_a && !trans_b && alpha == 1.0f && (beta == 0.0f || beta == 1.0f)) {
+    FlushDenormals ftz;  // as the BLAS tiles below
+    kernels().small_gemm(C, ldc, A, lda, B, ldb, M, N, K, beta == 1.0f);
     return;
   }
   const Tiling t = plan(M, N, K);

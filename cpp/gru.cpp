@@ -13,7 +13,7 @@ GruOp::GruOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& 
 // Buffers are sized here, before the chunks run on threads.
 void GruOp::forward(Ctx& c) {
   const size_t n = static_cast<size_t>(c.B) * cfg_.T * 3 * cfg_.U;
-  if (R_.size() < n) R_.resize(n);
+  if (R_.size() < n) R_.resize(n);  // (B, 3U) would do for step_proj_ inference; sized for either
   RecurrentOp::forward(c);
 }
 
@@ -31,18 +31,24 @@ void GruOp::chunk_forward(Ctx& c, int b0, int b1) {
   const float* brec = b_ >= 0 ? c.params + b_ + GU : nullptr;
   for (int s = 0; s < T; ++s) {
     const int t = tin(s), tp = s ? tin(s - 1) : -1;
-    for (int b = b0; b < b1; ++b) load_hprev(b, s, tp >= 0 ? H + row(b, tp) * U : nullptr);
-    if (s)
-      recurrent_matmul(c, Hprev_.data() + row(b0, t) * U, T * U, n, R + row(b0, t) * GU, T * GU, false);
-    else
-      for (int b = b0; b < b1; ++b) std::memset(R + row(b, t) * GU, 0, GU * sizeof(float));
+    if (step_proj_) project_step(c, b0, b1, t);
+    if (s) {
+      int ld;
+      const float* hp = rec_rows(b0, b1, s, &ld);
+      recurrent_matmul(c, hp, ld, n, R + srow(b0, t) * GU, sld() * GU, false);
+    } else {
+      for (int b = b0; b < b1; ++b) {
+        if (training_) load_hprev(b, s, nullptr);
+        std::memset(R + srow(b, t) * GU, 0, GU * sizeof(float));
+      }
+    }
     for (int b = b0; b < b1; ++b) {
       const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();
       if (masked(c, b, t)) {
         std::memcpy(H + row(b, t) * U, hp, U * sizeof(float));
         continue;
       }
-      k.gru_row_forward(Z + row(b, t) * GU, R + row(b, t) * GU, H + row(b, t) * U, hp, brec, U,
+      k.gru_row_forward(Z + srow(b, t) * GU, R + srow(b, t) * GU, H + row(b, t) * U, hp, brec, U,
                         cfg_.act, cfg_.ract);
     }
   }

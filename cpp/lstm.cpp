@@ -33,9 +33,14 @@ void LstmOp::chunk_forward(Ctx& c, int b0, int b1) {
   float *Z = Z_.data(), *H = H_.data(), *C = C_.data();
   for (int s = 0; s < T; ++s) {
     const int t = tin(s), tp = s ? tin(s - 1) : -1;
-    for (int b = b0; b < b1; ++b) load_hprev(b, s, tp >= 0 ? H + row(b, tp) * U : nullptr);
-    if (s)
-      recurrent_matmul(c, Hprev_.data() + row(b0, t) * U, T * U, n, Z + row(b0, t) * GU, T * GU, true);
+    if (step_proj_) project_step(c, b0, b1, t);
+    if (s) {
+      int ld;
+      const float* hp = rec_rows(b0, b1, s, &ld);
+      recurrent_matmul(c, hp, ld, n, Z + srow(b0, t) * GU, sld() * GU, true);
+    } else if (training_) {
+      for (int b = b0; b < b1; ++b) load_hprev(b, s, nullptr);
+    }
     for (int b = b0; b < b1; ++b) {
       const float* cp = tp >= 0 ? C + row(b, tp) * U : zeros_.data();
       const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();
@@ -44,7 +49,7 @@ void LstmOp::chunk_forward(Ctx& c, int b0, int b1) {
         std::memcpy(H + row(b, t) * U, hp, U * sizeof(float));
         continue;
       }
-      k.lstm_row_forward(Z + row(b, t) * GU, C + row(b, t) * U, H + row(b, t) * U, cp, U, cfg_.act, cfg_.ract);
+      k.lstm_row_forward(Z + srow(b, t) * GU, C + row(b, t) * U, H + row(b, t) * U, cp, U, cfg_.act, cfg_.ract);
     }
   }
 }

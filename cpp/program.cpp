@@ -177,6 +177,23 @@ void Program::ensure_capacity(int B, bool training) {
   capacity_ = cap;
 }
 
+namespace {
+// Index of the first NaN or inf in x (n), or n: an OR over the exponent test vectorizes, and the
+// search for the index runs only when something was found.
+size_t first_nonfinite(const float* x, size_t n) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    bad |= (u & 0x7f800000u) == 0x7f800000u;
+  }
+  if (!bad) return n;
+  size_t i = 0;
+  while (std::isfinite(x[i])) ++i;
+  return i;
+}
+}  // namespace
+
 // Copies the batch rows (gathered through idx when shuffled) into the input tensors.
 void Program::load_inputs(const BatchData& d) {
   BC_CHECK(d.x.size() == inputs_.size(), "the model expects " + std::to_string(inputs_.size()) +
@@ -188,6 +205,10 @@ void Program::load_inputs(const BatchData& d) {
       int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
       BC_CHECK(r >= 0 && static_cast<size_t>(r) < d.n_rows, "batch row index out of range");
       std::memcpy(dst + i * ps, d.x[k] + r * ps, ps * sizeof(float));
+      if (d.check_finite) {
+        size_t j = first_nonfinite(dst + i * ps, ps);  // the copy is in cache
+        if (j < ps) throw NonFiniteInput(static_cast<int>(k), static_cast<size_t>(r), j);
+      }
     }
   }
 }

@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <vector>
 
 #include "cpu.h"
@@ -46,6 +47,16 @@ struct BatchData {
   const int64_t* idx = nullptr;      // row indices, or null for rows start..start+count-1
   size_t start = 0;
   int count = 0;
+  bool check_finite = false;         // predict: reject NaN/inf inputs while copying them in
+};
+
+// An input value that is NaN or inf (BatchData::check_finite): input `input`, caller's row `row`,
+// `offset` within that row's values. The binding turns it into a ValueError naming the index.
+struct NonFiniteInput : std::invalid_argument {
+  NonFiniteInput(int input, size_t row, size_t offset)
+      : std::invalid_argument("input contains NaN or inf"), input(input), row(row), offset(offset) {}
+  int input;
+  size_t row, offset;
 };
 
 class Program {

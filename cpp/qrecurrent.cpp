@@ -27,11 +27,19 @@ void QRecurrentOp<Float>::backward(Ctx&) {
       "a quantized model is for inference: train the float model, then quantize it");
 }
 
-// x (rows, D) -> Z (rows, G*U), the bias's first G*U values added in the epilogue
+// x (rows, D) with row stride ldx -> z (rows, G*U), the bias's first G*U values added in the
+// epilogue; strided rows (one step of a large batch) are gathered first, as QLinear wants them dense.
 template <class Float>
-void QRecurrentOp<Float>::input_projection(Ctx& c, const float* x, int rows) {
-  W_->forward(this->Z_.data(), x, this->b_ >= 0 ? c.params + this->b_ : nullptr, rows, ACT_LINEAR,
-              x_scale_);
+void QRecurrentOp<Float>::input_projection(Ctx& c, const float* x, int ldx, int rows, float* z) {
+  const int D = this->cfg_.D;
+  if (rows > 1 && ldx != D) {
+    static thread_local std::vector<float> xbuf;
+    if (xbuf.size() < static_cast<size_t>(rows) * D) xbuf.resize(static_cast<size_t>(rows) * D);
+    for (int i = 0; i < rows; ++i)
+      std::memcpy(xbuf.data() + static_cast<size_t>(i) * D, x + static_cast<size_t>(i) * ldx, D * sizeof(float));
+    x = xbuf.data();
+  }
+  W_->forward(z, x, this->b_ >= 0 ? c.params + this->b_ : nullptr, rows, ACT_LINEAR, x_scale_);
 }
 
 // h's rows are strided (rows of the (B, T, U) buffer): gathered into this thread's scratch unless

@@ -30,7 +30,7 @@ class QRecurrentOp : public Float {
   void backward(Ctx& c) override;
 
  protected:
-  void input_projection(Ctx& c, const float* x, int rows) override;
+  void input_projection(Ctx& c, const float* x, int ldx, int rows, float* z) override;
   void recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo,
                         bool add) override;
 

@@ -21,6 +21,9 @@ int chunk_rows(int B) {
   return std::max(16, (c + 7) / 8 * 8);
 }
 
+// Inference keeps every step's projection (B*T*G*U floats) only below this many bytes.
+constexpr size_t kAllStepsBytes = size_t(2) << 20;
+
 // first: the stream index of m[0] (a data-parallel rank's rows continue the global batch's)
 void keep_mask(std::vector<float>& m, size_t n, float rate, uint64_t key, uint64_t first) {
   m.resize(n);
@@ -73,6 +76,20 @@ void RecurrentOp::load_hprev(int b, int s, const float* h_prev) {
   }
 }
 
+// Inference with a large batch: this step's rows only, into the front of Z_ (srow/sld).
+void RecurrentOp::project_step(Ctx& c, int b0, int b1, int t) {
+  const int D = cfg_.D, GU = G_ * cfg_.U;
+  input_projection(c, c.val(in[0]) + row(b0, t) * D, cfg_.T * D, b1 - b0, Z_.data() + static_cast<size_t>(b0) * GU);
+}
+
+const float* RecurrentOp::rec_rows(int b0, int b1, int s, int* ld) {
+  const int U = cfg_.U, t = tin(s), tp = tin(s - 1);
+  *ld = cfg_.T * U;
+  if (!training_) return H_.data() + row(b0, tp) * U;
+  for (int b = b0; b < b1; ++b) load_hprev(b, s, H_.data() + row(b, tp) * U);
+  return Hprev_.data() + row(b0, t) * U;
+}
+
 float* RecurrentOp::dy_row(Ctx& c, int b, int s) {
   const int U = cfg_.U, t = tin(s);
   if (cfg_.return_sequences) {
@@ -107,10 +124,10 @@ void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, cons
   }
 }
 
-void RecurrentOp::input_projection(Ctx& c, const float* x, int rows) {
+void RecurrentOp::input_projection(Ctx& c, const float* x, int ldx, int rows, float* z) {
   const int D = cfg_.D, GU = G_ * cfg_.U;
-  gemm(false, false, rows, GU, D, 1.0f, x, D, c.params + w_, GU, 0.0f, Z_.data(), GU);
-  if (b_ >= 0) kernels().bias_act_forward(Z_.data(), c.params + b_, rows, GU, ACT_LINEAR);
+  gemm(false, false, rows, GU, D, 1.0f, x, ldx, c.params + w_, GU, 0.0f, z, GU);
+  if (b_ >= 0) kernels().bias_act_forward(z, c.params + b_, rows, GU, ACT_LINEAR);
 }
 
 void RecurrentOp::recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo, bool add) {
@@ -122,12 +139,11 @@ void RecurrentOp::recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float
 void RecurrentOp::forward(Ctx& c) {
   const int B = c.B, T = cfg_.T, D = cfg_.D, U = cfg_.U, GU = G_ * U;
   const size_t rows = static_cast<size_t>(B) * T;
-  if (Z_.size() < rows * GU) {
-    Z_.resize(rows * GU);
-    H_.resize(rows * U);
-    Hprev_.resize(rows * U);
-  }
   training_ = c.training;
+  step_proj_ = !training_ && rows * GU * sizeof(float) > kAllStepsBytes;
+  if (Z_.size() < (step_proj_ ? static_cast<size_t>(B) : rows) * GU) Z_.resize((step_proj_ ? B : rows) * GU);
+  if (H_.size() < rows * U) H_.resize(rows * U);
+  if (training_ && Hprev_.size() < rows * U) Hprev_.resize(rows * U);
   chunk_ = chunk_rows(B);
   const float* x = c.val(in[0]);
   if (training_ && cfg_.dropout > 0.0f) {
@@ -143,7 +159,7 @@ void RecurrentOp::forward(Ctx& c) {
   if (training_ && cfg_.recurrent_dropout > 0.0f)
     keep_mask(rmask_, static_cast<size_t>(B) * U, cfg_.recurrent_dropout,
               rng_key(c.seed, cfg_.stream ^ 0x9e3779b97f4a7c15ULL, c.step), c.row0 * U);
-  input_projection(c, x, static_cast<int>(rows));
+  if (!step_proj_) input_projection(c, x, D, static_cast<int>(rows), Z_.data());
   for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
 
   float* y = c.val(out[0]);

@@ -37,7 +37,7 @@ class RecurrentOp : public Op {
   // The two matmuls, pluggable (qrecurrent.h runs them int8); the float ones are sgemm:
   // Z (rows, G*U) = x (rows, D) W + b (the first G*U of b), every timestep at once;
   // out (n, G*U; row stride ldo) (+)= h (n, U; row stride ldh) R, added when `add`.
-  virtual void input_projection(Ctx& c, const float* x, int rows);
+  virtual void input_projection(Ctx& c, const float* x, int ldx, int rows, float* z);
   virtual void recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo, bool add);
 
   int tin(int s) const { return cfg_.go_backwards ? cfg_.T - 1 - s : s; }
@@ -45,6 +45,15 @@ class RecurrentOp : public Op {
     return cfg_.has_mask && (*c.tensors)[in[1]].val.data()[static_cast<size_t>(b) * cfg_.T + t] == 0.0f;
   }
   size_t row(int b, int t) const { return static_cast<size_t>(b) * cfg_.T + t; }
+  // Row of (b, t) in the per-step buffers (Z_, GRU's R_) and their row stride: (B, T, .) when all
+  // steps are kept, (B, .) when step_proj_ reuses one row per sample.
+  size_t srow(int b, int t) const { return step_proj_ ? static_cast<size_t>(b) : row(b, t); }
+  int sld() const { return step_proj_ ? 1 : cfg_.T; }
+  // step_proj_ only: Z rows b0..b1 <- x_t W + b for input time t.
+  void project_step(Ctx& c, int b0, int b1, int t);
+  // The rows b0.. that step s multiplies by R, and their stride: Hprev_ (filled here) when
+  // training, which backward needs; in inference h_prev itself, read where it lies in H_.
+  const float* rec_rows(int b0, int b1, int s, int* ld);
   // h_prev * recurrent-dropout mask into Hprev row (b, t); zeros at the first step.
   void load_hprev(int b, int s, const float* h_prev);
   float* dy_row(Ctx& c, int b, int s);  // dL/dy for the output of step s, or null
@@ -61,6 +70,9 @@ class RecurrentOp : public Op {
   long b_;
   int chunk_ = 1;     // rows per chunk, a function of B only
   bool training_ = false;
+  // Inference on a large batch: the input projection runs per step into a (B, G*U) Z_ that stays
+  // in cache, rather than as one (B*T, G*U) GEMM whose result streams through memory ~5 times.
+  bool step_proj_ = false;
   AlignedBuf xin_;    // x after input dropout (training only)
   AlignedBuf Z_, dZ_; // (B, T, G*U): projections, then gate activations; their gradient
   AlignedBuf H_;      // (B, T, U) h after each input time

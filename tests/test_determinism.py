@@ -6,7 +6,7 @@ loss histories (per batch and per epoch, compared with ==) and bit-identical pre
 sizes 1, 7 and 256 (predict, predict_on_batch and model(x)).
 
 The threaded paths run only where there is something to split (cpp/gemm.cpp, cpp/recurrent.cpp):
-- a GEMM is cut into tiles from 2*M*N*K >= 16 MFLOP: the MLP at batch 256 (256x784 @ 784x128 forward,
+- a GEMM is cut into tiles from 2*M*N*K >= 8 MFLOP: the MLP at batch 256 (256x784 @ 784x128 forward,
   784x256 @ 256x128 weight gradient) and the recurrent models at batch 128 (the input projection
   B*T x D @ D x 4U and its weight gradient) get there; batch 32 and 64 do not;
 - the recurrent time loop runs in batch chunks of chunk_rows(B) rows on threads: B=32 gives 2

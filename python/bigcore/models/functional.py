@@ -3,6 +3,8 @@
 import math
 import weakref
 
+import numpy as np
+
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
 from bigcore.layers.core import InputLayer
 from bigcore.models import lowering, summary
@@ -161,6 +163,8 @@ class Model(Trainer, Layer):
                 w.on_assign = stale
 
     def __call__(self, inputs, **kwargs):
+        if type(inputs) is np.ndarray and not kwargs:  # serving: numpy in, numpy out
+            return self.predict_on_batch(inputs)
         if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], KerasTensor)):
             raise NotImplementedError("calling a Model on symbolic tensors (nested models) is not supported yet")
         return self.predict_on_batch(inputs)

@@ -1,0 +1,130 @@
+"""The small-M GEMM (cpp/isa_small_gemm_impl.h): the batch-1 serving path of Dense and the RNN step.
+
+Against a float64 NumPy reference on every ISA path this CPU runs, with odd sizes so the partial
+column vectors, the narrower column blocks and the 1-3 leftover rows all run; bit for bit the same
+on every path; a row's result independent of the rows beside it; and gemm() sends up to two rows
+of a plain product to it.
+"""
+
+import numpy as np
+import pytest
+
+from bigcore._native import _core
+
+ISAS = ("ref", "avx2", "avx512")
+
+
+def _supported(isa):
+    try:
+        _core.set_isa(isa)
+        return True
+    except ValueError:
+        return False
+    finally:
+        _core.set_isa(_core.best_isa())
+
+
+SUPPORTED = [i for i in ISAS if _supported(i)]
+SIZES = [(1, 1, 1), (1, 10, 128), (1, 256, 64), (1, 128, 784), (2, 17, 5), (3, 33, 129), (4, 100, 7),
+         (5, 257, 64), (7, 15, 31), (9, 1000, 3), (1, 16, 0)]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    if request.param not in SUPPORTED:
+        pytest.skip(f"this CPU cannot run {request.param}")
+    _core.set_isa(request.param)
+    yield request.param
+    _core.set_isa(_core.best_isa())
+
+
+def _operands(M, N, K, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((M, K), dtype=np.float32)
+    W = rng.standard_normal((K, N), dtype=np.float32)
+    y = rng.standard_normal((M, N), dtype=np.float32)
+    return x, W, y
+
+
+def _check_close(got, x, W, y0):
+    """|got - exact| within K+1 float32 roundings of the sum of |terms|."""
+    exact = x.astype(np.float64) @ W.astype(np.float64) + (0.0 if y0 is None else y0.astype(np.float64))
+    scale = np.abs(x).astype(np.float64) @ np.abs(W).astype(np.float64) + (0.0 if y0 is None else np.abs(y0))
+    bound = (x.shape[1] + 1) * 2.0 ** -24 * scale + 1e-30
+    assert np.all(np.abs(got - exact) <= bound), f"max error {np.max(np.abs(got - exact) - bound)} over the bound"
+
+
+@pytest.mark.parametrize("M,N,K", SIZES)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_matches_reference(isa, M, N, K, accumulate):
+    x, W, y0 = _operands(M, N, K)
+    y = y0.copy() if accumulate else np.full((M, N), np.nan, np.float32)  # overwritten, never read
+    _core.small_gemm(x, W, y, accumulate)
+    _check_close(y, x, W, y0 if accumulate else None)
+
+
+@pytest.mark.parametrize("M,N,K", SIZES)
+def test_every_isa_gives_the_same_bits(M, N, K):
+    x, W, y0 = _operands(M, N, K, seed=1)
+    got = {}
+    try:
+        for isa in SUPPORTED:
+            _core.set_isa(isa)
+            y = y0.copy()
+            _core.small_gemm(x, W, y, True)
+            got[isa] = y
+    finally:
+        _core.set_isa(_core.best_isa())
+    for isa, y in got.items():
+        assert y.tobytes() == got["ref"].tobytes(), f"{isa} differs from ref"
+
+
+def test_sum_runs_in_k_order_with_one_rounding_per_term(isa):
+    """1 + 2^-24 + 2^-24: summed in k order with fused multiply-adds each step rounds back to 1
+    (ties to even); any other grouping, (2^-24 + 2^-24) first, gives 1 + 2^-23."""
+    x = np.array([[1.0, 1.0, 1.0]], np.float32)
+    W = np.array([[1.0], [2.0 ** -24], [2.0 ** -24]], np.float32).repeat(37, axis=1)
+    y = np.zeros((1, 37), np.float32)
+    _core.small_gemm(x, W, y)
+    assert np.all(y == 1.0)
+    # one rounding per term: x*w + a is fused, so (1 + 2^-12)^2 - 1 keeps its 2^-24 term
+    x = np.array([[1.0 + 2.0 ** -12]], np.float32)
+    W = np.full((1, 19), 1.0 + 2.0 ** -12, np.float32)
+    y = np.full((1, 19), -1.0, np.float32)
+    _core.small_gemm(x, W, y, True)
+    assert np.all(y == np.float32(2.0 ** -11 + 2.0 ** -24))
+
+
+def test_a_row_does_not_depend_on_the_rows_beside_it(isa):
+    x, W, _ = _operands(9, 77, 50, seed=2)
+    whole = np.empty((9, 77), np.float32)
+    _core.small_gemm(x, W, whole)
+    for i in range(9):
+        one = np.empty((1, 77), np.float32)
+        _core.small_gemm(x[i:i + 1], W, one)
+        assert one.tobytes() == whole[i:i + 1].tobytes(), f"row {i}"
+
+
+@pytest.mark.parametrize("M", [1, 2])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_gemm_sends_one_or_two_rows_here(M, beta):
+    if "fma" not in _core.cpu_features().split():
+        pytest.skip("without FMA gemm() keeps the BLAS for every size")
+    x, W, y0 = _operands(M, 300, 70, seed=3)
+    via_gemm, direct = y0.copy(), y0.copy()
+    _core.gemm(False, False, x, W, via_gemm, 1.0, beta)
+    _core.small_gemm(x, W, direct, beta == 1.0)
+    assert via_gemm.tobytes() == direct.tobytes()
+
+
+def test_rejects_bad_arrays():
+    x, W, y = _operands(2, 3, 4)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        _core.small_gemm(x, W, np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        _core.small_gemm(x.astype(np.float64), W, y)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.small_gemm(x, np.asfortranarray(W), y)
+    y.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        _core.small_gemm(x, W, y)
