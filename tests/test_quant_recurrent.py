@@ -273,6 +273,17 @@ def test_rows_do_not_depend_on_the_batch():
         np.testing.assert_array_equal(q.predict(x[lo:hi], verbose=0), full[lo:hi])
 
 
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_large_batches_project_step_by_step_with_the_same_bits(kind):
+    # B*T*G*U floats over 2 MB: the input projection runs per step on strided rows (recurrent.cpp)
+    model, _ = float_model(kind, 10, 64, 20, mask=True, return_sequences=True)
+    q = quantize(model)
+    x = inputs(160, 20, 10, mask=True)
+    full = q.predict(x, batch_size=160, verbose=0)
+    for lo, hi in [(0, 8), (77, 80), (152, 160)]:
+        np.testing.assert_array_equal(q.predict(x[lo:hi], verbose=0), full[lo:hi])
+
 def _mlp():
     bigcore.utils.set_random_seed(2)
     m = bigcore.Sequential([layers.Input(shape=(300,)), layers.Dense(200, activation="relu"),
