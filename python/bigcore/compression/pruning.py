@@ -119,9 +119,11 @@ def prune_low_magnitude(to_prune, target_sparsity=None, pruning_schedule=None):
     raise TypeError(f"prune_low_magnitude expects a bigcore layer or model. Received: {to_prune!r}")
 
 
-def strip_pruning(model):
+def strip_pruning(model, sparse_kernels=False):
     """A copy of `model` with the pruned zeros baked into plain weights and no masks (compiled the
-    same way, with a fresh optimizer, when `model` was compiled)."""
+    same way, with a fresh optimizer, when `model` was compiled). sparse_kernels=True: for deployment,
+    Dense layers whose sparse kernel a micro-benchmark on this CPU shows faster become SparseDense
+    (inference only; bigcore.sparse_select.sparsify, its decisions in model.sparsify_report)."""
     from bigcore.models.functional import Model
 
     if not isinstance(model, Model):
@@ -133,7 +135,12 @@ def strip_pruning(model):
             for off in offsets:
                 mask = _core.program_mask(program.native, off)
                 program.native.params()[off:off + mask.size][mask == 0] = 0.0
-    return _clone(model)
+    stripped = _clone(model)
+    if sparse_kernels:
+        from bigcore.sparse_select import sparsify
+
+        stripped = sparsify(stripped)
+    return stripped
 
 
 def is_pruned(model):
