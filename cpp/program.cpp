@@ -496,6 +496,7 @@ void Program::apply_update(const OptimArgs& a, float grad_scale) {
   if (grad_scale != 1.0f) scale_grads(grad_scale);
   update(a);
   apply_constraints();
+  masks_.apply(params_.data());  // as train_step: pruning and data parallelism together
 }
 
 // g *= s over the trainable segments (the rest never reach the optimizer).

@@ -48,6 +48,26 @@ def test_split_step_equals_train_step_bit_for_bit(optimizer):
     np.testing.assert_array_equal(pa.params(), pb.params())
 
 
+def test_split_step_keeps_pruned_weights_zero():
+    from bigcore import compression
+
+    x, y = mpi_worker.make_data()
+    model = mpi_worker.make_model(0.0, "adam")
+    pruned = compression.prune_low_magnitude(model, pruning_schedule=compression.ConstantSparsity(0.5, 0, frequency=1))
+    pruned.fit(x[:40], y[:40], batch_size=40, epochs=1, verbose=0)  # masks in place, slots built
+    p = _program(pruned)
+    kernel = pruned.layers[0].kernel
+    zero = kernel.numpy() == 0
+    assert zero.mean() >= 0.49
+    stats = np.zeros(p.stats_size)
+    for step in range(3):
+        p.compute_gradients(*_batch_args(pruned, x, y, 40, 40), seed=1, step=step, row0=0, grad_scale=1.0,
+                            stats=stats)
+        p.apply_update(pruned.optimizer.step_args(), 1.0)
+    w = kernel.numpy()
+    assert np.all(w[zero] == 0) and np.all(w[~zero] != 0)
+
+
 def test_apply_update_scales_the_gradient_not_the_regularizer():
     x, y = mpi_worker.make_data()
     model = mpi_worker.make_model(0.0, bigcore.optimizers.SGD(learning_rate=0.1))
