@@ -15,13 +15,6 @@ inline __m256i load_idx8(const uint16_t* p) {
   return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-// The int16 value and the next one as an int32 (little-endian: the value in the low half).
-inline int32_t load32(const int16_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 inline __m256i tail_mask8(int n) {  // lanes i < n set
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
@@ -87,97 +80,36 @@ void q8_rows(const SpTile& t) {
   }
 }
 
-// ---- cols path: two ymm = the 16 rows of a tile for one column -------------------------------
+// ---- cols path: two ymm = the 16 rows of a tile for one column (sparse_cols_impl.h) ----------
 
-// Lanes [c, c + P) of a slice side by side (P independent chains: FMA latency), V vectors = 8 V rows each.
-template <int V, int P>
-void f32_cols_v(const SpTile& t) {
-  const SellPattern& p = *t.p;
-  const float* xT = static_cast<const float*>(t.x);
-  alignas(64) float outT[16][V * 8];
-  for (int s = t.s0; s < t.s1; ++s) {
-    const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
-    const int32_t* len = p.len.data() + 16 * s;  // lanes past N have length 0
-    for (int c = 0; c < 16; c += P) {
-      __m256 a[P][V];
-      int L = len[c];
-      for (int l = 0; l < P; ++l) {
-        L = std::min(L, len[c + l]);
-        for (int v = 0; v < V; ++v) a[l][v] = _mm256_setzero_ps();
-      }
-      for (int j = 0; j < L; ++j) {
-        const size_t e = base + static_cast<size_t>(j) * 16 + c;
-        for (int l = 0; l < P; ++l) {
-          const float* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
-          const __m256 w = _mm256_set1_ps(t.vf[e + l]);
-          for (int v = 0; v < V; ++v) a[l][v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(xr + 8 * v), a[l][v]);
-        }
-      }
-      for (int l = 0; l < P; ++l) {
-        for (int j = L; j < len[c + l]; ++j) {
-          const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
-          const float* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-          const __m256 w = _mm256_set1_ps(t.vf[e]);
-          for (int v = 0; v < V; ++v) a[l][v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(xr + 8 * v), a[l][v]);
-        }
-        for (int v = 0; v < V; ++v) _mm256_store_ps(outT[c + l] + 8 * v, a[l][v]);
-      }
-    }
-    store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 8);
+struct Vec {
+  static constexpr int W = 8;
+  using F = __m256;
+  using I = __m256i;
+  static F zero() { return _mm256_setzero_ps(); }
+  static F splat(float w) { return _mm256_set1_ps(w); }
+  static F fmadd(F w, const float* x, F a) { return _mm256_fmadd_ps(w, _mm256_loadu_ps(x), a); }
+  static void store(float* y, F v) { _mm256_store_ps(y, v); }
+  static I izero() { return _mm256_setzero_si256(); }
+  static I isplat(int32_t w) { return _mm256_set1_epi32(w); }
+  static I madd_add(I a, const int32_t* x, I w) {
+    return _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)), w));
   }
-}
-
-// As f32_cols_v: lanes [c, c + P) side by side, V vectors = 8 V rows; exact int32 sums.
-template <int V, int P>
-void q8_cols_v(const SpTile& t) {
-  const SellPattern& p = *t.p;
-  const int32_t* xT = static_cast<const int32_t*>(t.x);
-  alignas(64) float outT[16][V * 8];
-  for (int s = t.s0; s < t.s1; ++s) {
-    const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
-    const int32_t* len = p.len.data() + 16 * s;
-    for (int c = 0; c < 16; c += P) {
-      __m256i a[P][V];
-      int L = len[c];
-      for (int l = 0; l < P; ++l) {
-        L = std::min(L, len[c + l]);
-        for (int v = 0; v < V; ++v) a[l][v] = _mm256_setzero_si256();
-      }
-      for (int j = 0; j < L; ++j) {
-        const size_t e = base + static_cast<size_t>(j) * 16 + c;
-        for (int l = 0; l < P; ++l) {
-          const int32_t* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
-          const __m256i w = _mm256_set1_epi32(load32(t.vq + e + l));
-          for (int v = 0; v < V; ++v) a[l][v] = _mm256_add_epi32(a[l][v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 8 * v)), w));
-        }
-      }
-      for (int l = 0; l < P; ++l) {
-        for (int j = L; j < len[c + l]; ++j) {
-          const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
-          const int32_t* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-          const __m256i w = _mm256_set1_epi32(load32(t.vq + e));
-          for (int v = 0; v < V; ++v) a[l][v] = _mm256_add_epi32(a[l][v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 8 * v)), w));
-        }
-        const int n = 16 * s + c + l;
-        if (n >= p.N) continue;
-        const __m256 sn = _mm256_set1_ps(t.w_scale[n]);
-        const __m256 bn = _mm256_set1_ps(t.bias ? t.bias[n] : 0.0f);
-        for (int v = 0; v < V; ++v) {
-          const __m256 tv = _mm256_maskload_ps(t.x_scale + 8 * v, tail_mask8(t.M - 8 * v));
-          __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(a[l][v]), _mm256_mul_ps(tv, sn));
-          if (t.bias) y = _mm256_add_ps(y, bn);
-          if (t.relu) y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_LT_OQ));
-          _mm256_store_ps(outT[c + l] + 8 * v, y);
-        }
-      }
-    }
-    store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 8);
+  // float(acc) * (x_scale * s) + b, relu, for the rows < rows_left of x_scale
+  static void q8_out(float* y, I acc, const float* x_scale, int rows_left, float s, float b, bool has_b, bool relu) {
+    const __m256 tv = _mm256_maskload_ps(x_scale, tail_mask8(rows_left));
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(tv, _mm256_set1_ps(s)));
+    if (has_b) v = _mm256_add_ps(v, _mm256_set1_ps(b));
+    if (relu) v = _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+    _mm256_store_ps(y, v);
   }
-}
+};
 
-void f32_cols(const SpTile& t) { f32_cols_v<2, 4>(t); }  // ld = kRowTile = 16: two ymm per column
+#include "sparse_cols_impl.h"
 
-void q8_cols(const SpTile& t) { q8_cols_v<2, 4>(t); }
+void f32_cols(const SpTile& t) { f32_cols_v<Vec, 2, 4>(t); }  // ld = kRowTile = 16: two ymm per column
+
+void q8_cols(const SpTile& t) { q8_cols_v<Vec, 2, 4>(t); }
 
 }  // namespace
 

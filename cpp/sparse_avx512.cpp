@@ -15,13 +15,6 @@ inline __m512i load_idx(const uint16_t* p) {
   return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// The int16 value and the next one as an int32 (little-endian: the value in the low half).
-inline int32_t load32(const int16_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1); }
 
 // ---- rows path: two slices at a time (independent chains), each step one gather + FMA --------
@@ -95,97 +88,34 @@ void q8_rows(const SpTile& t) {
   }
 }
 
-// ---- cols path: one zmm = the 16 rows of a tile for one column ------------------------------
+// ---- cols path: one zmm = the 16 rows of a tile for one column (sparse_cols_impl.h) ----------
 
-// Lanes [c, c + P) of a slice side by side (P independent chains: FMA latency), V vectors = 16 V rows each.
-template <int V, int P>
-void f32_cols_v(const SpTile& t) {
-  const SellPattern& p = *t.p;
-  const float* xT = static_cast<const float*>(t.x);
-  alignas(64) float outT[16][V * 16];
-  for (int s = t.s0; s < t.s1; ++s) {
-    const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
-    const int32_t* len = p.len.data() + 16 * s;  // lanes past N have length 0
-    for (int c = 0; c < 16; c += P) {
-      __m512 a[P][V];
-      int L = len[c];
-      for (int l = 0; l < P; ++l) {
-        L = std::min(L, len[c + l]);
-        for (int v = 0; v < V; ++v) a[l][v] = _mm512_setzero_ps();
-      }
-      for (int j = 0; j < L; ++j) {
-        const size_t e = base + static_cast<size_t>(j) * 16 + c;
-        for (int l = 0; l < P; ++l) {
-          const float* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
-          const __m512 w = _mm512_set1_ps(t.vf[e + l]);
-          for (int v = 0; v < V; ++v) a[l][v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xr + 16 * v), a[l][v]);
-        }
-      }
-      for (int l = 0; l < P; ++l) {
-        for (int j = L; j < len[c + l]; ++j) {
-          const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
-          const float* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-          const __m512 w = _mm512_set1_ps(t.vf[e]);
-          for (int v = 0; v < V; ++v) a[l][v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xr + 16 * v), a[l][v]);
-        }
-        for (int v = 0; v < V; ++v) _mm512_store_ps(outT[c + l] + 16 * v, a[l][v]);
-      }
-    }
-    store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 16);
+struct Vec {
+  static constexpr int W = 16;
+  using F = __m512;
+  using I = __m512i;
+  static F zero() { return _mm512_setzero_ps(); }
+  static F splat(float w) { return _mm512_set1_ps(w); }
+  static F fmadd(F w, const float* x, F a) { return _mm512_fmadd_ps(w, _mm512_loadu_ps(x), a); }
+  static void store(float* y, F v) { _mm512_store_ps(y, v); }
+  static I izero() { return _mm512_setzero_si512(); }
+  static I isplat(int32_t w) { return _mm512_set1_epi32(w); }
+  static I madd_add(I a, const int32_t* x, I w) { return _mm512_add_epi32(a, _mm512_madd_epi16(_mm512_loadu_si512(x), w)); }
+  // float(acc) * (x_scale * s) + b, relu, for the rows < rows_left of x_scale
+  static void q8_out(float* y, I acc, const float* x_scale, int rows_left, float s, float b, bool has_b, bool relu) {
+    const __m512 tv = _mm512_maskz_loadu_ps(tail_mask(rows_left), x_scale);
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(tv, _mm512_set1_ps(s)));
+    if (has_b) v = _mm512_add_ps(v, _mm512_set1_ps(b));
+    if (relu) v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps());
+    _mm512_store_ps(y, v);
   }
-}
+};
 
-// As f32_cols_v: lanes [c, c + P) side by side, V vectors = 16 V rows; exact int32 sums.
-template <int V, int P>
-void q8_cols_v(const SpTile& t) {
-  const SellPattern& p = *t.p;
-  const int32_t* xT = static_cast<const int32_t*>(t.x);
-  alignas(64) float outT[16][V * 16];
-  for (int s = t.s0; s < t.s1; ++s) {
-    const size_t base = static_cast<size_t>(p.ptr[s]) * 16;
-    const int32_t* len = p.len.data() + 16 * s;
-    for (int c = 0; c < 16; c += P) {
-      __m512i a[P][V];
-      int L = len[c];
-      for (int l = 0; l < P; ++l) {
-        L = std::min(L, len[c + l]);
-        for (int v = 0; v < V; ++v) a[l][v] = _mm512_setzero_si512();
-      }
-      for (int j = 0; j < L; ++j) {
-        const size_t e = base + static_cast<size_t>(j) * 16 + c;
-        for (int l = 0; l < P; ++l) {
-          const int32_t* xr = xT + static_cast<size_t>(p.idx[e + l]) * t.ld;
-          const __m512i w = _mm512_set1_epi32(load32(t.vq + e + l));
-          for (int v = 0; v < V; ++v) a[l][v] = _mm512_add_epi32(a[l][v], _mm512_madd_epi16(_mm512_loadu_si512(xr + 16 * v), w));
-        }
-      }
-      for (int l = 0; l < P; ++l) {
-        for (int j = L; j < len[c + l]; ++j) {
-          const size_t e = base + static_cast<size_t>(j) * 16 + c + l;
-          const int32_t* xr = xT + static_cast<size_t>(p.idx[e]) * t.ld;
-          const __m512i w = _mm512_set1_epi32(load32(t.vq + e));
-          for (int v = 0; v < V; ++v) a[l][v] = _mm512_add_epi32(a[l][v], _mm512_madd_epi16(_mm512_loadu_si512(xr + 16 * v), w));
-        }
-        const int n = 16 * s + c + l;
-        if (n >= p.N) continue;
-        const __m512 sn = _mm512_set1_ps(t.w_scale[n]);
-        const __m512 bn = _mm512_set1_ps(t.bias ? t.bias[n] : 0.0f);
-        for (int v = 0; v < V; ++v) {
-          const __m512 tv = _mm512_maskz_loadu_ps(tail_mask(t.M - 16 * v), t.x_scale + 16 * v);
-          __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(a[l][v]), _mm512_mul_ps(tv, sn));
-          if (t.bias) y = _mm512_add_ps(y, bn);
-          if (t.relu) y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ), y, _mm512_setzero_ps());
-          _mm512_store_ps(outT[c + l] + 16 * v, y);
-        }
-      }
-    }
-    store_slice(t.y, p.N, 16 * s, t.M, outT[0], V * 16);
-  }
-}
+#include "sparse_cols_impl.h"
 
-void f32_cols(const SpTile& t) { f32_cols_v<1, 8>(t); }  // ld = kRowTile = 16: one zmm per column
+void f32_cols(const SpTile& t) { f32_cols_v<Vec, 1, 8>(t); }  // ld = kRowTile = 16: one zmm per column
 
-void q8_cols(const SpTile& t) { q8_cols_v<1, 8>(t); }
+void q8_cols(const SpTile& t) { q8_cols_v<Vec, 1, 8>(t); }
 
 }  // namespace
 
