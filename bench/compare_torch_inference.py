@@ -27,13 +27,11 @@ overhead at batch 1 into its parts.
 
 import argparse
 import os
-import statistics
-import time
 import warnings
 
-import numpy as np
-
+import _timing
 import bigcore
+import numpy as np
 from bigcore import layers
 from bigcore.models import data_adapter
 
@@ -104,26 +102,10 @@ def inputs(kind, batch, seed=0):
 
 # -- timing --
 
-def per_call_us(fn):
-    t = time.perf_counter_ns()
-    fn()
-    return (time.perf_counter_ns() - t) / 1e3
-
-
 def time_variants(variants, args, batch):
-    """{name: median us} over calls split into rounds; the variants alternate round by round."""
-    for fn in variants.values():  # warm-up (first calls allocate per-batch-size buffers)
-        for _ in range(5):
-            fn()
-    one = max(statistics.median(per_call_us(fn) for _ in range(5)) for fn in variants.values())
+    """{name: median us}, calls: fewer calls above batch 1, where each costs more."""
     calls = args.calls if batch == 1 else args.calls // 2
-    calls = max(30, min(calls, int(args.budget * 1e6 / max(one, 1e-3))))
-    per_round = max(1, calls // args.rounds)
-    times = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, fn in variants.items():
-            times[name] += [per_call_us(fn) for _ in range(per_round)]
-    return {name: statistics.median(v) for name, v in times.items()}, per_round * args.rounds
+    return _timing.time_variants(variants, calls, args.budget, args.rounds)
 
 
 def int8_model(kind):

@@ -26,13 +26,11 @@ all alike; on a shared machine read them as rough. Threads: both libraries use -
 
 import argparse
 import os
-import statistics
-import time
 import warnings
 
-import numpy as np
-
+import _timing
 import bigcore
+import numpy as np
 from bigcore import layers
 from bigcore.quantization import quantize
 
@@ -58,25 +56,9 @@ def parse_args():
 
 # -- timing --
 
-def per_call_us(fn):
-    t = time.perf_counter_ns()
-    fn()
-    return (time.perf_counter_ns() - t) / 1e3
-
-
 def time_variants(variants, args):
     """{name: median us}; the variants alternate round by round."""
-    for fn in variants.values():  # warm-up: first calls size buffers
-        for _ in range(3):
-            fn()
-    one = max(statistics.median(per_call_us(fn) for _ in range(3)) for fn in variants.values())
-    calls = max(10, min(args.calls, int(args.budget * 1e6 / max(one, 1e-3))))
-    per_round = max(1, calls // args.rounds)
-    times = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, fn in variants.items():
-            times[name] += [per_call_us(fn) for _ in range(per_round)]
-    return {name: statistics.median(v) for name, v in times.items()}
+    return _timing.time_variants(variants, args.calls, args.budget, args.rounds, warm=3, min_calls=10)[0]
 
 
 def native_call(model, x):
