@@ -35,6 +35,7 @@ import safetensors
 import safetensors.numpy
 
 from bigcore import layers as layers_module
+from bigcore.layers import base as layer_base
 from bigcore import losses as losses_module
 from bigcore import metrics as metrics_module
 from bigcore import optimizers
@@ -101,7 +102,7 @@ def load_model(filepath, custom_objects=None, compile=True):
         # The config cannot make the model allocate more weight bytes than the weights member
         # declares (itself bounded by the file's size through the inflation check), plus what its
         # sparse layouts can at most decode to.
-        with _custom_scope(custom_objects), _weight_budget(info.file_size + storage.extra_budget(_header(data))):
+        with _custom_scope(custom_objects), layer_base.weight_budget(info.file_size + storage.extra_budget(_header(data))):
             model = _model_from(path, config["class_name"], config["config"])
             _restore_training_state(path, model, config.get("training_state"))
             limit = _weights_limit(model)
@@ -600,14 +601,6 @@ def _require_built(model, what):
     if getattr(model, "_inputs", True) is None:
         raise ValueError(f"Model {model.name!r} must be built before {what}(): give it an input shape or "
                          "call it on data first")
-
-
-def _weight_budget(nbytes):
-    """layers.base.weight_budget where the layers have it: add_weight refuses to allocate past it."""
-    from bigcore.layers import base
-
-    budget = getattr(base, "weight_budget", None)
-    return budget(nbytes) if budget is not None else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
