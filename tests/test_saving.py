@@ -22,6 +22,7 @@ import safetensors.numpy
 
 import bigcore
 from bigcore import layers, losses, metrics, optimizers, saving
+from bigcore.saving import archive, model_state
 
 RNG = np.random.default_rng(1234)
 X8 = RNG.normal(size=(96, 8)).astype(np.float32)
@@ -295,7 +296,7 @@ def test_resume_without_optimizer_state_differs(tmp_path):
 
 def test_resume_without_random_streams_differs(tmp_path, monkeypatch):
     """...and so does losing the seed and dropout streams."""
-    monkeypatch.setattr(saving, "_restore_training_state", lambda path, model, state: None)
+    monkeypatch.setattr(model_state, "restore_training_state", lambda path, model, state: None)
     straight, resumed, _ = _resume_pair(tmp_path, mlp, X8, Y3)
     assert any(not np.array_equal(u, v) for u, v in zip(straight.get_weights(), resumed.get_weights()))
 
@@ -303,7 +304,7 @@ def test_resume_without_random_streams_differs(tmp_path, monkeypatch):
 # --- atomic writes ----------------------------------------------------------------------------------
 
 def _failing_write_zip(exc):
-    real = saving._write_zip
+    real = archive.write_zip
 
     def write(f, members):
         real(f, members[:1])  # config.json reaches the disk, then the "disk" fails
@@ -320,7 +321,7 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, seed, monkeypatch, ex
     path = saved(tmp_path, model)
     before = path.read_bytes()
     model.fit(X8, Y3, epochs=1, verbose=0)  # new weights that the failed save must not half-write
-    monkeypatch.setattr(saving, "_write_zip", _failing_write_zip(exc))
+    monkeypatch.setattr(archive, "write_zip", _failing_write_zip(exc))
     with pytest.raises(type(exc)):
         saving.save_model(model, path)
     assert path.read_bytes() == before
@@ -341,8 +342,8 @@ def test_failed_save_weights_leaves_previous_file_intact(tmp_path, seed, monkeyp
     def boom(path, write):
         real_atomic(path, lambda f: (f.write(b"partial"), (_ for _ in ()).throw(OSError("EIO"))))
 
-    real_atomic = saving._atomic_write
-    monkeypatch.setattr(saving, "_atomic_write", boom)
+    real_atomic = archive.atomic_write
+    monkeypatch.setattr(archive, "atomic_write", boom)
     with pytest.raises(OSError, match="EIO"):
         saving.save_weights(model, path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == [path.name]

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from bigcore import callbacks as cb
 from bigcore.distributed import runtime
 from bigcore.distributed.communicator import DistributedError
 
@@ -130,7 +131,6 @@ class DataParallel:
         keep EarlyStopping & co. (they steer training, identically on every rank), silenced."""
         if self.rank == 0 or not isinstance(callbacks, (list, tuple)):
             return callbacks
-        from bigcore import callbacks as cb
         writers = tuple(getattr(cb, n) for n in ("ProgbarLogger", "ModelCheckpoint", "CSVLogger", "TensorBoard",
                                                  "BackupAndRestore") if hasattr(cb, n))
         kept = [c for c in callbacks if not isinstance(c, writers)]

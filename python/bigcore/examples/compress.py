@@ -16,6 +16,7 @@ import time
 
 import bigcore
 from bigcore import compression, layers
+from bigcore.sparse_select import format_report
 
 
 def _mlp():
@@ -85,8 +86,6 @@ def main(argv=None):
         print(f"{name:<12} {r['accuracy']:>13.4f} {r['delta_points']:>+10.2f} {r['bytes']:>11,} {r['ratio']:>9.2f}x")
     print(f"(control: the float32 model fine-tuned {args.finetune_epochs} more epochs without pruning reaches "
           f"{control_acc:.4f})")
-    from bigcore.sparse_select import format_report
-
     for name, m in stages[1:]:
         print(f"kernels chosen for {name} (time per call on this CPU):")
         print(format_report(m.sparsify_report))
