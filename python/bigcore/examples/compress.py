@@ -55,7 +55,7 @@ def main(argv=None):
     schedule = compression.PolynomialDecay(0.0, args.sparsity, begin_step=0, end_step=steps_per_epoch, frequency=100)
     pruned = compression.prune_low_magnitude(model, pruning_schedule=schedule)  # a copy, compiled with a fresh Adam
     pruned.fit(x_train, y_train, epochs=args.finetune_epochs, batch_size=args.batch_size, validation_split=0.2,
-               verbose=fit_verbose)  # UpdatePruningStep is added by fit
+               verbose=fit_verbose)  # the masks follow the schedule (a program step hook)
     stripped = compression.strip_pruning(pruned, sparse_kernels=True)  # sparse kernels where faster here
     # control: the float model fine-tuned as long without pruning (what the extra epochs alone give)
     control = compression.pruning._clone(model)

@@ -31,7 +31,7 @@ def set_eager_runner(runner):
 @contextlib.contextmanager
 def weight_budget(nbytes):
     """While active, add_weight refuses to allocate more than `nbytes` of weights in all: a model
-    file's config cannot allocate beyond what its weights member holds (bigcore/saving.py)."""
+    file's config cannot allocate beyond what its weights member holds (bigcore/saving/api.py)."""
     token = _budget.set([int(nbytes)])
     try:
         yield
