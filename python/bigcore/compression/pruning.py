@@ -68,7 +68,7 @@ class _MaskUpdate:
 
 def _mark(layer, spec):
     layer._pruning = spec
-    layer._program_hooks = (spec,)
+    layer._program_hooks = tuple(layer._program_hooks) + (spec,)
 
 
 def pruned_segments(program):
