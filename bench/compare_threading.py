@@ -37,6 +37,7 @@ import statistics
 import time
 
 import numpy as np
+import scipy_openblas32
 
 import bigcore
 from bigcore._native import _core
@@ -93,8 +94,6 @@ class OpenBLAS:
     """scipy_openblas32 through ctypes: the library bigcore links (checked in /proc/self/maps)."""
 
     def __init__(self):
-        import scipy_openblas32
-
         path = os.path.join(scipy_openblas32.get_lib_dir(), "libscipy_openblas.so")
         self.lib = ctypes.CDLL(path)
         self.same_as_bigcore = self._loaded_once(path)

@@ -11,10 +11,13 @@ Without torch installed it prints bigcore's figures alone.
 """
 
 import argparse
+import ctypes
+import os
 import statistics
 import time
 
 import numpy as np
+import scipy_openblas32
 
 import bigcore
 from bigcore._native import _core
@@ -143,11 +146,6 @@ def openblas_gflops(shape, threads, reps=7):
     """The same through scipy_cblas_sgemm itself, with OpenBLAS's own threads: the BLAS's limit
     without bigcore's tiling. None where the library cannot be reached."""
     try:
-        import ctypes
-        import os
-
-        import scipy_openblas32
-
         lib = ctypes.CDLL(os.path.join(scipy_openblas32.get_lib_dir(), "libscipy_openblas.so"))
         sgemm = lib.scipy_cblas_sgemm
     except (ImportError, OSError, AttributeError):

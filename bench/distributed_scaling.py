@@ -21,6 +21,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bigcore  # noqa: E402
+from bigcore import distributed  # noqa: E402
+from _mlp import build_mlp, synthetic_data  # noqa: E402
+
 SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000)
 MPI_ENV = dict(OMPI_MCA_btl="self,vader", OMPI_MCA_rmaps_base_oversubscribe="1",
                OMPI_MCA_btl_vader_single_copy_mechanism="none", OMPI_ALLOW_RUN_AS_ROOT="1",
@@ -31,10 +35,6 @@ MPI_ENV = dict(OMPI_MCA_btl="self,vader", OMPI_MCA_rmaps_base_oversubscribe="1",
 
 def worker_fit(a):
     """Throughput of fit: one warm-up epoch of 20 steps, then a.epochs timed epochs."""
-    import bigcore
-    from bigcore import distributed
-    from _mlp import build_mlp, synthetic_data
-
     strategy = distributed.DataParallel(catchable=a.catchable)
     if a.threads:
         bigcore.config.set_num_threads(a.threads)
@@ -60,8 +60,6 @@ def worker_fit(a):
 def worker_allreduce(a):
     """Median seconds of one in-place sum all-reduce per arena size, as training runs it
     (blocking + watchdog) and polled (catchable=True); ranks enter together (a barrier)."""
-    from bigcore import distributed
-
     comm = distributed.initialize()
     world = comm.comm
     out = []

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from bigcore import callbacks as cbmod
+from bigcore.callbacks import progbar as cbmod
 from bigcore.callbacks import (
     Callback,
     CallbackList,

@@ -370,9 +370,6 @@ def test_int8_recurrent_layers_export_as_float_only_when_asked():
 def test_quantized_lstm_gru_from_quantize():
     """Where quantize() makes int8 LSTM/GRU layers: refused by default, float with dequantized
     weights on request, near the int8 model's own answers."""
-    if not hasattr(bigcore.quantization, "QuantizedLSTM"):
-        pytest.skip("this bigcore's quantize() keeps LSTM/GRU in float")
-
     def build():
         inp = bigcore.Input(shape=(7,))
         x = layers.Embedding(20, 6, mask_zero=True)(inp)

@@ -17,7 +17,7 @@ import pytest
 import bigcore
 from bigcore import layers
 from bigcore.callbacks import History
-from bigcore.utils import plotting
+from bigcore.utils import layout, plotting
 
 HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 HAVE_PYDOT = importlib.util.find_spec("pydot") is not None
@@ -110,7 +110,7 @@ def test_shared_layer_draws_once_with_an_edge_back():
     boxes, edges = plotting._graph(model, **SHOW_NAMES)
     assert [box_text(b) for b in boxes] == [["x (InputLayer)"], ["shared (Dense)"], ["middle (Dense)"]]
     assert edges == [(0, 1), (1, 2), (2, 1)]
-    centres, paths, _ = plotting._layout([(100, 40)] * 3, edges, "TB", "ortho")
+    centres, paths, _ = layout.layout([(100, 40)] * 3, edges, "TB", "ortho")
     assert centres[0][1] > centres[1][1] > centres[2][1]
     back = paths[2]  # laid out downwards, drawn from middle up into shared
     assert back[0][1] == centres[2][1] + 20 and back[-1][1] == centres[1][1] - 20
@@ -144,7 +144,7 @@ def test_layout_keeps_boxes_apart_and_edges_on_their_boxes(rankdir, splines):
         n = rnd.randint(1, 25)
         sizes = [(rnd.uniform(80, 400), rnd.uniform(40, 120)) for _ in range(n)]
         edges = sorted({(rnd.randrange(d), d) for d in range(1, n) for _ in range(rnd.randint(1, 3))})
-        centres, paths, (width, height) = plotting._layout(sizes, edges, rankdir, splines)
+        centres, paths, (width, height) = layout.layout(sizes, edges, rankdir, splines)
         boxes = [(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2) for (cx, cy), (w, h) in zip(centres, sizes)]
         for i, a in enumerate(boxes):
             assert a[0] >= 0 and a[1] >= 0 and a[2] <= width and a[3] <= height
@@ -164,9 +164,9 @@ def test_layout_keeps_boxes_apart_and_edges_on_their_boxes(rankdir, splines):
 
 def test_layout_direction():
     sizes, edges = [(100, 50)] * 3, [(0, 1), (1, 2)]
-    (a, b, c), _, (w, h) = plotting._layout(sizes, edges, "TB", "ortho")
+    (a, b, c), _, (w, h) = layout.layout(sizes, edges, "TB", "ortho")
     assert a[1] > b[1] > c[1] and a[0] == b[0] == c[0] and h > w
-    (a, b, c), _, (w, h) = plotting._layout(sizes, edges, "LR", "line")
+    (a, b, c), _, (w, h) = layout.layout(sizes, edges, "LR", "line")
     assert a[0] < b[0] < c[0] and a[1] == b[1] == c[1] and w > h
 
 

@@ -10,6 +10,7 @@ import pytest
 from bigcore import compression, layers
 from bigcore._native import _core
 from bigcore.compression import ConstantSparsity, PolynomialDecay
+from bigcore.compression.pruning import pruned_segments
 
 # --- NumPy references -------------------------------------------------------------------------
 
@@ -178,7 +179,7 @@ def kernels(model):
 
 def masks(model):
     program = model._program
-    return [_core.program_mask(program.native, off) for _, offs in program.pruned for off in offs]
+    return [_core.program_mask(program.native, off) for _, offs in pruned_segments(program) for off in offs]
 
 
 @pytest.mark.parametrize("optimizer", [
@@ -298,7 +299,7 @@ def test_strip_pruning(seed):
     pruned = compression.prune_low_magnitude(mlp(), target_sparsity=0.5)
     pruned.fit(x, y, epochs=2, batch_size=32, verbose=0)
     stripped = compression.strip_pruning(pruned)
-    assert not compression.is_pruned(stripped) and stripped._program.pruned == []
+    assert not compression.is_pruned(stripped) and stripped._program.step_hooks == []
     assert all(not hasattr(layer, "_pruning") for layer in stripped.layers)
     for a, b in zip(pruned.get_weights(), stripped.get_weights()):
         np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
@@ -342,7 +343,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="already called"):
         compression.prune_low_magnitude(used)
     # native entry points check their arguments too
-    off = pruned._program.pruned[0][1][0]  # the first kernel's arena offset
+    off = pruned_segments(pruned._program)[0][1][0]  # the first kernel's arena offset
     with pytest.raises(ValueError, match="no pruning mask"):
         _core.program_update_mask(model._native().native, off, 0.5)
     with pytest.raises(ValueError, match="sparsity must be in"):

@@ -1,5 +1,9 @@
 """Activation names and their native ids (cpp/common.h: enum Act)."""
 
+import numpy as np
+
+from bigcore._native import _core
+
 _IDS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
 
 
@@ -24,10 +28,6 @@ def native_id(name):
 
 def _make(name):
     def fn(x):
-        import numpy as np
-
-        from bigcore._native import _core
-
         x = np.asarray(x, dtype=np.float32)
         y = np.array(x.reshape(-1, x.shape[-1] if x.ndim else 1), order="C")
         _core.bias_act_forward(y, None, _IDS[name])

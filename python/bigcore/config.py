@@ -39,21 +39,26 @@ def get_num_threads():
     return _core.get_num_threads()
 
 
+def _cuda_module():
+    """bigcore._cuda, or None where bigcore was built without CUDA (imported on first use: it
+    starts the CUDA runtime)."""
+    try:
+        from bigcore import _cuda  # noqa: PLC0415  (optional: built only with CUDA)
+    except ImportError:
+        return None
+    return _cuda
+
+
 def cuda_available():
     """True when the CUDA module was built and sees a GPU."""
-    try:
-        from bigcore import _cuda
-    except ImportError:
-        return False
-    return _cuda.device_count() > 0
+    cuda = _cuda_module()
+    return cuda is not None and cuda.device_count() > 0
 
 
 def list_devices():
     devices = ["cpu"]
     if cuda_available():
-        from bigcore import _cuda
-
-        devices += [f"cuda:{i}" for i in range(_cuda.device_count())]
+        devices += [f"cuda:{i}" for i in range(_cuda_module().device_count())]
     return devices
 
 

@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 
+from bigcore import _random
 from bigcore._native import _core
 
 AUTOTUNE = -1
@@ -78,8 +79,6 @@ class Dataset:
     def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True):
         if not isinstance(buffer_size, int) or buffer_size < 1:
             raise ValueError(f"shuffle: buffer_size must be a positive int, got {buffer_size!r}")
-        from bigcore import _random
-
         seed = _random.seed() if seed is None else int(seed)
         state = {"passes": 0}
 

@@ -4,6 +4,8 @@ import re
 
 import numpy as np
 
+from bigcore._native import _core
+
 # Native ids (cpp/loss.h: LossKind)
 MSE, MAE, BCE, CCE, SPARSE_CCE = 0, 1, 2, 3, 4
 HUBER, KLD, HINGE, SQUARED_HINGE, COSINE = 5, 6, 7, 8, 9
@@ -35,8 +37,6 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The batch loss on numpy arrays, computed by the same native kernel as training."""
-        from bigcore._native import _core
-
         y_pred = np.asarray(y_pred, dtype=np.float32)
         C = y_pred.shape[-1] if y_pred.ndim else 1
         rows = y_pred.size // C if C else 0

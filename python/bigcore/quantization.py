@@ -10,56 +10,16 @@ the recurrent one (layers/quantized_recurrent.py); their hidden state keeps per-
 
 import numpy as np
 
-from bigcore import activations, layers as layers_module
-from bigcore._native import _core
-from bigcore.layers.core import Dense
+from bigcore.layers.core import Dense, InputLayer
+from bigcore.layers.quantized import QuantizedDense, quantize_weights
 from bigcore.layers.quantized_recurrent import QuantizedGRU, QuantizedLSTM, _QuantizedRNN
 from bigcore.layers.recurrent import Bidirectional, _RNN
-from bigcore.models import serialization
+from bigcore.layers.registry import layer_config, layer_from_config
+from bigcore.models import Model, clone_model
+from bigcore.sparse_select import sparsify
 
 __all__ = ["QuantizedDense", "QuantizedGRU", "QuantizedLSTM", "quantize", "quantize_weights"]
 _QUANTIZED = {"Dense": "QuantizedDense", "SparseDense": "QuantizedDense", "LSTM": "QuantizedLSTM", "GRU": "QuantizedGRU"}
-
-
-@layers_module.register
-class QuantizedDense(Dense):
-    """A Dense layer whose kernel is int8 (K, N) with a float32 scale per output column."""
-
-    def __init__(self, units, activation_scale=0.0, **kw):
-        for key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint"):
-            kw.pop(key, None)
-        super().__init__(units, **kw)
-        self.activation_scale = float(activation_scale)  # 0: per-row dynamic
-
-    def build(self, input_shape):
-        K = input_shape[-1]
-        self.kernel = self.add_weight("kernel", (K, self.units), "zeros", trainable=False, dtype="int8")
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, trainable=False)
-        self.kernel_scale = self.add_weight("kernel_scale", (self.units,), "ones", trainable=False)
-        self.built = True
-
-    def fusable_activation(self):
-        return None
-
-    def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
-        b = prog.param(self.bias) if self.use_bias else -1
-        prog.native.add_qdense(inputs[0], out, self.kernel.value, self.kernel_scale.value, b,
-                               activations.native_id(self.activation), self.activation_scale)
-        return [out]
-
-    def get_config(self):
-        cfg = super().get_config()
-        for key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint"):
-            cfg.pop(key, None)
-        return {**cfg, "activation_scale": self.activation_scale}
-
-
-def quantize_weights(kernel):
-    """float (K, N) -> (int8 (K, N), float32 scales (N)) by the per-column symmetric rule of quant.h."""
-    q = _core.QLinear(np.ascontiguousarray(kernel, dtype=np.float32))
-    return q.weights_q(), q.scales()
 
 
 def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch_size=256, sparse_kernels=True):
@@ -71,22 +31,20 @@ def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch
     if not per_channel:
         raise ValueError("quantize supports per_channel=True only (one scale per output column)")
     model._ensure_built()
-    from bigcore.models.sequential import Sequential
-
-    class_name = "Sequential" if isinstance(model, Sequential) else "Functional"
-    config = model.get_config()
     scales = _calibrate(model, calibration_data, batch_size) if calibration_data is not None else {}
-    for entry in config["layers"]:
+
+    def int8_twin(layer):  # the layer's config under its int8 class, with its input scale
+        entry = layer_config(layer)
         _quantize_entry(entry, scales)
-    qmodel = serialization.model_from_config(class_name, config)
+        return layer_from_config(entry)
+
+    qmodel = clone_model(model, clone_function=int8_twin)
     qmodel.set_weights([w for layer in _layers(model) for w in _quantized_weights(layer)])
     if model.compiled:
         loss, metrics, loss_weights = model._compile_args
         qmodel.compile(optimizer=type(model.optimizer)(), loss=loss, metrics=metrics, loss_weights=loss_weights)
     qmodel._quantized = True
     if sparse_kernels:
-        from bigcore.sparse_select import sparsify
-
         qmodel = sparsify(qmodel)
     return qmodel
 
@@ -116,14 +74,12 @@ def _quantized_weights(layer):
 
 
 def _layers(model):
-    return [layer for layer in model.layers if not isinstance(layer, layers_module.InputLayer)]
+    return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
 
 
 def _calibrate(model, x, batch_size):
     """Static activation scales: max |input| over the data of each Dense, LSTM, GRU or Bidirectional
     layer, / 127 (a recurrent layer's hidden state stays dynamic)."""
-    from bigcore.models.functional import Model
-
     nodes = [n for n in model._nodes if isinstance(n.layer, (Dense, _RNN, Bidirectional))]
     if not nodes:
         return {}

@@ -1,13 +1,13 @@
 """Weight regularizers: their loss and gradient are computed natively in the training step."""
 
+import numpy as np
+
 
 class Regularizer:
     l1 = 0.0
     l2 = 0.0
 
     def __call__(self, x):
-        import numpy as np
-
         x = np.asarray(x, dtype=np.float64)
         return float(self.l1 * np.abs(x).sum() + self.l2 * np.square(x).sum())
 

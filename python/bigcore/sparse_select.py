@@ -14,12 +14,13 @@ import time
 
 import numpy as np
 
-from bigcore import layers as layers_module
+from bigcore import activations
 from bigcore._native import _core
-from bigcore.layers.core import Dense
+from bigcore.layers.core import Dense, InputLayer
+from bigcore.layers.quantized import QuantizedDense
+from bigcore.layers.registry import layer_config, layer_from_config
 from bigcore.layers.sparse import MAX_INPUT_DIM, QuantizedSparseDense, SparseDense
-from bigcore.models import serialization
-from bigcore.quantization import QuantizedDense
+from bigcore.models import clone_model
 
 _SPARSE_OF = {"Dense": "SparseDense", "QuantizedDense": "QuantizedSparseDense"}
 
@@ -58,14 +59,13 @@ def sparsify(model, min_speedup=1.1, batch_size=None, min_sparsity=0.5, timer=No
               for layer in layers if _candidate(layer)]
     chosen = {d.layer for d in report if d.sparse}
 
-    from bigcore.models.sequential import Sequential
-
-    class_name = "Sequential" if isinstance(model, Sequential) else "Functional"
-    config = model.get_config()
-    for entry in config["layers"]:
+    def sparse_twin(layer):  # a chosen layer's config under its sparse class
+        entry = layer_config(layer)
         if entry["config"].get("name") in chosen:
             entry["class_name"] = _SPARSE_OF[entry["class_name"]]
-    smodel = serialization.model_from_config(class_name, config)
+        return layer_from_config(entry)
+
+    smodel = clone_model(model, clone_function=sparse_twin)
     smodel.set_weights(model.get_weights())  # the sparse layers hold the same weights, in the same order
     if model.compiled:
         loss, metrics, loss_weights = model._compile_args
@@ -121,7 +121,7 @@ def measure(layer, batch_size, min_time=0.005, rounds=5):
 # ---- helpers ---------------------------------------------------------------------------------------
 
 def _layers(model):
-    return [layer for layer in model.layers if not isinstance(layer, layers_module.InputLayer)]
+    return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
 
 
 def _candidate(layer):
@@ -152,8 +152,6 @@ def _decide(layer, batches, min_speedup, min_sparsity, timer):
 
 def _program(layer, K, N, bias, sparse):
     """A one-op native program running `layer`'s dense or sparse kernel, bias included."""
-    from bigcore import activations
-
     p = _core.Program()
     x_t, y_t = p.add_tensor(K, True), p.add_tensor(N)
     b = p.add_param(N, trainable=False) if bias is not None else -1

@@ -16,6 +16,7 @@ from bigcore.compression.pruning import (
 )
 from bigcore.compression.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
 from bigcore.compression.summary import summary
+from bigcore.saving import storage  # noqa: F401  (bigcore.compression.storage before saving/ held it)
 
 __all__ = ["ConstantSparsity", "PolynomialDecay", "PruningSchedule", "UpdatePruningStep", "is_pruned",
            "prunable_weights", "prune_low_magnitude", "strip_pruning", "summary"]

@@ -2,7 +2,7 @@
 to exactly zero on the schedule's steps, and stay zero through every later training step.
 
     pruned = bigcore.compression.prune_low_magnitude(model, pruning_schedule=PolynomialDecay(0.0, 0.8, 0, 2000))
-    pruned.fit(x, y, epochs=2)            # UpdatePruningStep is added to fit's callbacks automatically
+    pruned.fit(x, y, epochs=2)            # the masks follow the schedule (a program step hook)
     final = bigcore.compression.strip_pruning(pruned)   # a plain model, zeros baked in
 
 What is pruned: the kernels of Dense layers and the kernel and recurrent_kernel of LSTM and GRU
@@ -10,25 +10,32 @@ What is pruned: the kernels of Dense layers and the kernel and recurrent_kernel 
 training step applies them right after the optimizer update and constraints, so momentum or Adam
 cannot move a pruned weight; on schedule steps a native kernel recomputes each mask from |w|
 (ties broken by position), so a mask depends on the weights alone, never on the thread count.
+The schedules run as program step hooks (models/lowering.py): before each native training step
+of fit or train_on_batch, at the optimizer's iteration count.
 
-A model saved while pruning keeps its schedules (config.json "pruning"); on loading, each mask
-already computed is rebuilt from the zero pattern of the saved weights, so fit goes on pruning.
+A model saved while pruning keeps its schedules (config.json "pruning", a saving-state hook); on
+loading, each mask already computed is rebuilt from the zero pattern of the saved weights, so fit
+goes on pruning.
 """
 
 import numpy as np
 
 from bigcore import callbacks as callbacks_module
-from bigcore import optimizers
+from bigcore import optimizers, saving
 from bigcore._native import _core
+from bigcore.compression import schedules
 from bigcore.compression.schedules import ConstantSparsity, PruningSchedule
 from bigcore.layers.base import Layer
-from bigcore.layers.core import Dense
+from bigcore.layers.core import Dense, InputLayer
+from bigcore.layers.quantized import QuantizedDense
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
-from bigcore.quantization import QuantizedDense
+from bigcore.models import Model, clone_model
+from bigcore.sparse_select import sparsify
 
 
 class _Pruning:
-    """What a pruned layer carries: its schedule, and whether a mask was ever computed."""
+    """What a pruned layer carries: its schedule, and whether a mask was ever computed. It is the
+    layer's program hook: attached when a program is made, it adds the masks and a step hook."""
 
     def __init__(self, schedule):
         self.schedule = schedule
@@ -41,7 +48,33 @@ class _Pruning:
             off = low._param_of[id(w)]
             _core.program_add_mask(low.native, off, self.pruned)
             offsets.append(off)
-        low.pruned.append((self, offsets))
+        low.step_hooks.append(_MaskUpdate(self, offsets))
+
+
+class _MaskUpdate:
+    """A program step hook: recomputes one layer's masks when its schedule fires at `step`."""
+
+    def __init__(self, spec, offsets):
+        self.spec = spec
+        self.offsets = offsets  # the arena offsets of the layer's pruned weights
+
+    def __call__(self, program, step):
+        fire, sparsity = self.spec.schedule(step)
+        if fire:
+            for off in self.offsets:
+                _core.program_update_mask(program.native, off, sparsity)
+            self.spec.pruned = True
+
+
+def _mark(layer, spec):
+    layer._pruning = spec
+    layer._program_hooks = tuple(layer._program_hooks) + (spec,)
+
+
+def pruned_segments(program):
+    """[(pruning spec, [arena offsets])] of the pruned layers of a program (a models/lowering.py
+    Lowering), in the order its step hooks run."""
+    return [(h.spec, h.offsets) for h in program.step_hooks if isinstance(h, _MaskUpdate)]
 
 
 def _prunable(layer):
@@ -89,8 +122,6 @@ def prune_low_magnitude(to_prune, target_sparsity=None, pruning_schedule=None):
         0.8 when neither it nor pruning_schedule is given.
     pruning_schedule: a ConstantSparsity or PolynomialDecay.
     """
-    from bigcore.models.functional import Model
-
     schedule = _schedule(target_sparsity, pruning_schedule)
     if isinstance(to_prune, Model):
         to_prune._ensure_built()
@@ -103,7 +134,7 @@ def prune_low_magnitude(to_prune, target_sparsity=None, pruning_schedule=None):
         def mark(clone):  # before the clone is compiled, so that its program carries the masks
             for layer in _layers(clone):
                 if _prunable(layer):
-                    layer._pruning = _Pruning(schedule)
+                    _mark(layer, _Pruning(schedule))
 
         return _clone(to_prune, mark)
     if isinstance(to_prune, Layer):
@@ -114,7 +145,7 @@ def prune_low_magnitude(to_prune, target_sparsity=None, pruning_schedule=None):
         if to_prune._inbound:
             raise ValueError(f"Layer {to_prune.name!r} was already called in a model; prune the model instead, "
                              "or wrap the layer before calling it")
-        to_prune._pruning = _Pruning(schedule)
+        _mark(to_prune, _Pruning(schedule))
         return to_prune
     raise TypeError(f"prune_low_magnitude expects a bigcore layer or model. Received: {to_prune!r}")
 
@@ -124,21 +155,17 @@ def strip_pruning(model, sparse_kernels=False):
     same way, with a fresh optimizer, when `model` was compiled). sparse_kernels=True: for deployment,
     Dense layers whose sparse kernel a micro-benchmark on this CPU shows faster become SparseDense
     (inference only; bigcore.sparse_select.sparsify, its decisions in model.sparsify_report)."""
-    from bigcore.models.functional import Model
-
     if not isinstance(model, Model):
         raise TypeError(f"strip_pruning expects a bigcore model. Received: {model!r}")
     model._ensure_built()
     program = model._program
     if program is not None:  # the arena already holds the zeros; copy them out through the masks too
-        for spec, offsets in program.pruned:
+        for spec, offsets in pruned_segments(program):
             for off in offsets:
                 mask = _core.program_mask(program.native, off)
                 program.native.params()[off:off + mask.size][mask == 0] = 0.0
     stripped = _clone(model)
     if sparse_kernels:
-        from bigcore.sparse_select import sparsify
-
         stripped = sparsify(stripped)
     return stripped
 
@@ -149,8 +176,6 @@ def is_pruned(model):
 
 def saved_state(model):
     """{layer name: {"schedule": ..., "pruned": bool}} for save_model, or None when nothing is pruned."""
-    from bigcore.compression import schedules
-
     state = {layer.name: {"schedule": schedules.serialize(layer._pruning.schedule), "pruned": layer._pruning.pruned}
              for layer in _layers(model) if getattr(layer, "_pruning", None) is not None}
     return state or None
@@ -159,8 +184,6 @@ def saved_state(model):
 def restore_state(model, state):
     """Marks the layers that saved_state named, before the model's program exists: the masks are
     rebuilt from the zero pattern of the loaded weights where a mask had been computed."""
-    from bigcore.compression import schedules
-
     if not isinstance(state, dict):
         raise ValueError(f"the pruning state must be an object, got {type(state).__name__}")
     by_name = {layer.name: layer for layer in _layers(model)}
@@ -173,56 +196,24 @@ def restore_state(model, state):
             raise ValueError(f"bad pruning state for layer {name!r}: {entry!r}")
         spec = _Pruning(schedules.deserialize(entry.get("schedule")))
         spec.pruned = entry["pruned"]
-        layer._pruning = spec
+        _mark(layer, spec)
 
 
-def pruning_step(model):
-    """Recomputes the masks whose schedule fires at the current step (the optimizer's iterations)."""
-    program = model._program
-    if program is None or not program.pruned:
-        return
-    step = int(model.optimizer.iterations)
-    for spec, offsets in program.pruned:
-        fire, sparsity = spec.schedule(step)
-        if fire:
-            for off in offsets:
-                _core.program_update_mask(program.native, off, sparsity)
-            spec.pruned = True
+saving.register_state("pruning", saved_state, restore_state)
 
 
 class UpdatePruningStep(callbacks_module.Callback):
-    """Drives the pruning schedules from fit (tfmot's callback of the same name). fit adds it by
-    itself to a model with pruned layers; passing it explicitly is allowed and changes nothing."""
-
-    def on_train_batch_begin(self, batch, logs=None):
-        pruning_step(self.model)
-
-
-def with_pruning_callback(model, callbacks):
-    """fit's callbacks plus UpdatePruningStep when the model prunes and none was given."""
-    program = model._program
-    if program is None or not getattr(program, "pruned", None):
-        return callbacks
-    if isinstance(callbacks, (list, tuple)) and any(isinstance(c, UpdatePruningStep) for c in callbacks):
-        return callbacks
-    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        return callbacks  # CallbackList reports the type error
-    return list(callbacks or []) + [UpdatePruningStep()]
+    """tfmot's callback of the same name, kept so tfmot code runs unchanged: it does nothing, since
+    fit and train_on_batch drive the pruning schedules themselves (program step hooks)."""
 
 
 def _layers(model):
-    from bigcore.layers.core import InputLayer
-
     return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
 
 
 def _clone(model, prepare=None):
     """A new model from the config and current weights; compiled like `model` with a fresh optimizer."""
-    from bigcore.models import serialization
-    from bigcore.models.sequential import Sequential
-
-    class_name = "Sequential" if isinstance(model, Sequential) else "Functional"
-    clone = serialization.model_from_config(class_name, model.get_config())
+    clone = clone_model(model)
     clone.set_weights(model.get_weights())
     if prepare is not None:
         prepare(clone)
@@ -231,4 +222,3 @@ def _clone(model, prepare=None):
         opt = optimizers.deserialize(optimizers.serialize(model.optimizer))
         clone.compile(optimizer=opt, loss=loss, metrics=metrics, loss_weights=loss_weights)
     return clone
-

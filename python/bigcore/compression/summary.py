@@ -1,11 +1,12 @@
 """bigcore.compression.summary(model): per layer, how many parameters, how sparse, and how many
-bytes the layer's weights take dense and as save_model stores them (compression/storage.py)."""
+bytes the layer's weights take dense and as save_model stores them (bigcore/saving/storage.py)."""
 
 import math
 
 import numpy as np
 
-from bigcore.compression import storage
+from bigcore.layers.core import InputLayer
+from bigcore.saving import storage
 
 
 def _kernel_like(weights):
@@ -19,8 +20,6 @@ def summary(model, print_fn=None):
     (share of exact zeros in the kernels), dense_bytes (the weights dense, in their own dtypes),
     stored_bytes (the weight payload save_model writes), ratio (dense / stored), float32_ratio
     (the same parameters as dense float32 / stored) and pruned; the last row totals all weights."""
-    from bigcore.layers.core import InputLayer
-
     model._ensure_built()
     rows, seen = [], set()
     for layer in model.layers:

@@ -10,9 +10,10 @@ made once from Keras's file by a command the user runs on purpose:
 
     python -m bigcore.datasets.imdb --convert ~/.bigcore/datasets/imdb/imdb.npz
 
-That command (`convert`) is the only code in bigcore that unpickles anything, and it
-does so with an unpickler that can rebuild numpy arrays and plain lists of ints and
-nothing else (no functions, no other classes), after warning that it trusts the file.
+That command (`convert`, in imdb_convert.py) is the only code in bigcore that
+unpickles anything, and it does so with an unpickler that can rebuild numpy arrays
+and plain lists of ints and nothing else (no functions, no other classes), after
+warning that it trusts the file.
 
 FORMAT of `<name>_bigcore.npz` (no object arrays; np.load(allow_pickle=False) reads it):
     format_version   int32 scalar, 1
@@ -26,18 +27,14 @@ FORMAT of `<name>_bigcore.npz` (no object arrays; np.load(allow_pickle=False) re
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
-import pickle
 import sys
-import tempfile
-import zipfile
 from pathlib import Path, PurePath
 
 import numpy as np
 
 from . import _files
+from .imdb_convert import FORMAT_VERSION, SPLITS, convert, native_name
 
 NAME = "imdb"
 _ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -48,25 +45,14 @@ WORD_INDEX_URL = _ORIGIN + "imdb_word_index.json"
 # Keras publishes only an MD5 for the word index. It is plain JSON, parsed with json.load,
 # so a substituted file could give wrong words but could never run code.
 WORD_INDEX_MD5 = "bfafd718b763782e994055a2d397834f"
-
-FORMAT_VERSION = 1
-_SPLITS = ("train", "test")
 _NATIVE_KEYS = ("format_version",) + tuple(
-    f"{key}_{split}{part}" for split in _SPLITS
+    f"{key}_{split}{part}" for split in SPLITS
     for key, part in (("x", "_tokens"), ("x", "_offsets"), ("y", ""))
 )
-_KERAS_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 class PickledFileError(ValueError):
     """Only Keras's pickled imdb.npz was found; it must be converted once (see message)."""
-
-
-def native_name(name: str) -> str:
-    """`imdb.npz` -> `imdb_bigcore.npz`: the pickle-free file made from a Keras file."""
-    pure = PurePath(name)
-    stem = pure.name[: -len(".npz")] if pure.name.endswith(".npz") else pure.name
-    return str(pure.with_name(f"{stem}_bigcore.npz"))
 
 
 # ---- load_data -------------------------------------------------------------------------
@@ -167,7 +153,7 @@ def _load_native(path: Path) -> dict:
             f"{FORMAT_VERSION}; convert Keras's imdb.npz again"
         )
     data = {}
-    for split in _SPLITS:
+    for split in SPLITS:
         tokens, offsets = arrays[f"x_{split}_tokens"], arrays[f"x_{split}_offsets"]
         labels = arrays[f"y_{split}"]
         _check_split(tokens, offsets, labels, f"{path} ({split})")
@@ -201,7 +187,7 @@ def _prepare(data, num_words, skip_top, maxlen, seed, start_char, oov_char, inde
     """Keras's load_data algorithm, on flat token arrays instead of Python lists."""
     rng = np.random.RandomState(seed)
     sets = []
-    for split in _SPLITS:
+    for split in SPLITS:
         tokens, offsets, labels = data[split]
         indices = np.arange(len(labels))
         rng.shuffle(indices)
@@ -278,122 +264,6 @@ def get_word_index(path="imdb_word_index.json"):
     ):
         raise ValueError(f"{found}: expected a JSON object mapping words to integer ranks")
     return index
-
-
-# ---- The one-time conversion of Keras's file ----------------------------------------------
-
-
-def _reconstruct():
-    try:
-        from numpy._core.multiarray import _reconstruct  # numpy >= 2
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Rebuilds numpy arrays (and the lists and ints inside them), refuses everything else.
-
-    A numpy object array pickles as _reconstruct(ndarray, ...) plus a dtype; the IMDB
-    reviews inside it are plain lists of ints, which need no global at all. Any other
-    global, which is how a malicious pickle would run code, is an UnpicklingError.
-    """
-
-    _ALLOWED = {
-        ("numpy", "ndarray"): lambda: np.ndarray,
-        ("numpy", "dtype"): lambda: np.dtype,
-        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in self._ALLOWED:
-            return self._ALLOWED[module, name]()
-        raise pickle.UnpicklingError(
-            f"refusing to unpickle {module}.{name}: an IMDB file holds only numpy arrays "
-            "of lists of ints, so this file is corrupt or malicious"
-        )
-
-
-def _read_keras_npz(path: Path) -> dict:
-    """Keras's imdb.npz as arrays: numeric members without pickle, object ones restricted."""
-    arrays = {}
-    with zipfile.ZipFile(path) as archive:
-        for member in archive.namelist():
-            key = member[: -len(".npy")]
-            if not member.endswith(".npy") or key not in _KERAS_KEYS:
-                continue
-            fp = io.BytesIO(archive.read(member))
-            version = np.lib.format.read_magic(fp)
-            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0)
-            _, _, dtype = read(fp)
-            if dtype.hasobject:
-                array = _ArrayUnpickler(fp, encoding="latin1").load()
-                if not isinstance(array, np.ndarray):
-                    raise ValueError(f"{path}: {member} is a pickled "
-                                     f"{type(array).__name__}, not an array")
-            else:
-                fp.seek(0)
-                array = np.lib.format.read_array(fp, allow_pickle=False)
-            arrays[key] = array
-    missing = [key for key in _KERAS_KEYS if key not in arrays]
-    if missing:
-        raise ValueError(f"{path}: missing arrays {missing}, expected {list(_KERAS_KEYS)}")
-    return arrays
-
-
-def _flatten(reviews: np.ndarray, labels: np.ndarray, source: str):
-    if reviews.ndim != 1 or labels.ndim != 1 or len(reviews) != len(labels):
-        raise ValueError(f"{source}: expected n reviews and n labels, "
-                         f"got shapes {reviews.shape} and {labels.shape}")
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"{source}: labels must be integers, got {labels.dtype}")
-    parts = []
-    for i, review in enumerate(reviews):
-        words = np.asarray(review)
-        if words.ndim != 1 or (words.size and words.dtype.kind not in "iu"):
-            raise ValueError(f"{source}: review {i} is not a list of ints "
-                             f"({words.dtype}, shape {words.shape})")
-        parts.append(words.astype(np.int64))
-    tokens = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    if tokens.size and (tokens.min() < 0 or tokens.max() > np.iinfo(np.int32).max):
-        raise ValueError(f"{source}: word indexes must lie in 0..2**31-1")
-    offsets = np.zeros(len(parts) + 1, np.int64)
-    np.cumsum([len(p) for p in parts], out=offsets[1:])
-    return tokens.astype(np.int32), offsets, labels
-
-
-def convert(source, output=None) -> Path:
-    """Write the pickle-free `<stem>_bigcore.npz` from Keras's pickled imdb.npz.
-
-    The only code in bigcore that unpickles: see _ArrayUnpickler for what it allows.
-    `output` defaults to `<stem>_bigcore.npz` beside `source`. The file is written to a
-    temporary name and renamed, so a crash never leaves a half-written file behind.
-    """
-    source = Path(source).expanduser()
-    output = Path(output).expanduser() if output else source.parent / native_name(source.name)
-    try:
-        arrays = _read_keras_npz(source)
-    except (pickle.UnpicklingError, EOFError, OSError, zipfile.BadZipFile,
-            AttributeError, TypeError, IndexError, KeyError) as exc:
-        raise ValueError(f"{source}: cannot convert ({type(exc).__name__}: {exc})") from exc
-    out = {"format_version": np.array(FORMAT_VERSION, np.int32)}
-    for split in _SPLITS:
-        tokens, offsets, labels = _flatten(arrays[f"x_{split}"], arrays[f"y_{split}"],
-                                           f"{source} ({split})")
-        out[f"x_{split}_tokens"], out[f"x_{split}_offsets"], out[f"y_{split}"] = (
-            tokens, offsets, labels)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **out)
-        os.replace(tmp, output)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return output
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(

@@ -33,7 +33,7 @@ class DistributedError(RuntimeError):
 def import_mpi():
     """mpi4py.MPI (importing it initializes MPI), or an ImportError saying what to install."""
     try:
-        from mpi4py import MPI
+        from mpi4py import MPI  # noqa: PLC0415  (optional: the distributed extra; importing it starts MPI)
     except ImportError as e:
         raise ImportError(f"{INSTALL_HINT}. ({e})") from e
     return MPI

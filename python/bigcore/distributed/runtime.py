@@ -9,6 +9,7 @@ import atexit
 import os
 import sys
 
+from bigcore import config
 from bigcore.distributed.communicator import LocalCommunicator, MPICommunicator, import_mpi
 
 # Variables MPI launchers set in each process they start (Open MPI, MPICH/Hydra and Intel MPI,
@@ -45,7 +46,6 @@ def initialize(num_threads="auto"):
         return _comm
     comm = MPICommunicator(MPI, world)
     if num_threads is not None:
-        from bigcore import config
         if num_threads == "auto":
             local = world.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
             num_threads = max(1, len(os.sched_getaffinity(0)) // local) if hasattr(os, "sched_getaffinity") \

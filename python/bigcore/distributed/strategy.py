@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from bigcore import callbacks as cb
 from bigcore.distributed import runtime
 from bigcore.distributed.communicator import DistributedError
 
@@ -130,9 +131,7 @@ class DataParallel:
         keep EarlyStopping & co. (they steer training, identically on every rank), silenced."""
         if self.rank == 0 or not isinstance(callbacks, (list, tuple)):
             return callbacks
-        from bigcore import callbacks as cb
-        writers = tuple(getattr(cb, n) for n in ("ProgbarLogger", "ModelCheckpoint", "CSVLogger", "TensorBoard",
-                                                 "BackupAndRestore") if hasattr(cb, n))
+        writers = (cb.ProgbarLogger, cb.ModelCheckpoint, cb.CSVLogger, cb.TensorBoard)
         kept = [c for c in callbacks if not isinstance(c, writers)]
         for c in kept:
             if isinstance(c, cb.Callback) and getattr(c, "verbose", 0):

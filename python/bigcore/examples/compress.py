@@ -16,6 +16,7 @@ import time
 
 import bigcore
 from bigcore import compression, layers
+from bigcore.sparse_select import format_report
 
 
 def _mlp():
@@ -54,7 +55,7 @@ def main(argv=None):
     schedule = compression.PolynomialDecay(0.0, args.sparsity, begin_step=0, end_step=steps_per_epoch, frequency=100)
     pruned = compression.prune_low_magnitude(model, pruning_schedule=schedule)  # a copy, compiled with a fresh Adam
     pruned.fit(x_train, y_train, epochs=args.finetune_epochs, batch_size=args.batch_size, validation_split=0.2,
-               verbose=fit_verbose)  # UpdatePruningStep is added by fit
+               verbose=fit_verbose)  # the masks follow the schedule (a program step hook)
     stripped = compression.strip_pruning(pruned, sparse_kernels=True)  # sparse kernels where faster here
     # control: the float model fine-tuned as long without pruning (what the extra epochs alone give)
     control = compression.pruning._clone(model)
@@ -85,8 +86,6 @@ def main(argv=None):
         print(f"{name:<12} {r['accuracy']:>13.4f} {r['delta_points']:>+10.2f} {r['bytes']:>11,} {r['ratio']:>9.2f}x")
     print(f"(control: the float32 model fine-tuned {args.finetune_epochs} more epochs without pruning reaches "
           f"{control_acc:.4f})")
-    from bigcore.sparse_select import format_report
-
     for name, m in stages[1:]:
         print(f"kernels chosen for {name} (time per call on this CPU):")
         print(format_report(m.sparsify_report))

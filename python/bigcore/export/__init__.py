@@ -40,13 +40,12 @@ A layer has a rule only for its exact class; any other layer raises NotImplement
 
 import os
 
+from bigcore.export import onnx_graph
 from bigcore.export.onnx_graph import OPSET
 
 
 def to_onnx(model, opset=OPSET, int8_activations="per_row", quantized_recurrent="error"):
     """The model as an onnx.ModelProto, checked by onnx.checker."""
-    from bigcore.export import onnx_graph
-
     return onnx_graph.build(model, int8_activations=int8_activations, quantized_recurrent=quantized_recurrent,
                             opset=opset)
 
@@ -64,9 +63,7 @@ def export(model, filepath, format=None, opset=OPSET, int8_activations="per_row"
     if format != "onnx":
         raise ValueError(f"bigcore exports format='onnx' only. Received: format={format!r}")
     proto = to_onnx(model, opset=opset, int8_activations=int8_activations, quantized_recurrent=quantized_recurrent)
-    import onnx
-
-    onnx.save_model(proto, filepath)
+    onnx_graph.onnx_module().save_model(proto, filepath)
     if verbose:
         print(f"Saved the model as ONNX (opset {opset}) to {filepath}")
 

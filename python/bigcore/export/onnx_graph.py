@@ -7,12 +7,18 @@ per-layer rules live in onnx_layers.py and onnx_recurrent.py.
 
 import numpy as np
 
+from bigcore import activations
+from bigcore._version import __version__
+from bigcore.export import onnx_layers
+from bigcore.layers.embedding import Embedding
+
 OPSET = 17  # the default: ONNX 1.12 / onnxruntime 1.12 and newer
 
 
-def _onnx():
+def onnx_module():
+    """The onnx package, imported when an export needs it (the onnx extra is optional)."""
     try:
-        import onnx
+        import onnx  # noqa: PLC0415  (optional: the onnx extra)
     except ImportError:
         raise ImportError('ONNX export needs the onnx package: run `pip install "bigcore[onnx]"`') from None
     return onnx
@@ -22,7 +28,7 @@ class Graph:
     """The ONNX graph under construction: nodes, constants, and the values of the model's tensors."""
 
     def __init__(self, int8_activations, opset=OPSET):
-        self.onnx = _onnx()
+        self.onnx = onnx_module()
         self.opset = opset
         self.int8_activations = int8_activations  # how QuantizedDense quantizes its input
         self.nodes, self.initializers = [], []
@@ -62,8 +68,6 @@ class Graph:
 
     # -- small helpers used by several layers --
     def activation(self, x, name, hint):
-        from bigcore import activations
-
         act = activations.get(name)
         if act == "linear":
             return x
@@ -83,9 +87,7 @@ class Graph:
 def _input_dtype(kt, nodes):
     """ONNX element type of a model input: int64 ids when it only feeds Embedding layers (or the
     Input was declared with an integer dtype), else float32."""
-    from bigcore.layers.embedding import Embedding
-
-    T = _onnx().TensorProto
+    T = onnx_module().TensorProto
     if str(kt.dtype).startswith(("int", "uint")):
         return T.INT64
     users = [n.layer for n in nodes if any(t is kt for t in n.inputs)]
@@ -98,13 +100,11 @@ def _dims(shape):
 
 def build(model, int8_activations="per_row", quantized_recurrent="error", opset=OPSET):
     """The model as an onnx.ModelProto (checked with onnx.checker)."""
-    from bigcore.export import onnx_layers
-
     if int8_activations not in ("per_row", "per_tensor"):
         raise ValueError(f"int8_activations must be 'per_row' or 'per_tensor'. Received: {int8_activations!r}")
     if quantized_recurrent not in ("error", "float"):
         raise ValueError(f"quantized_recurrent must be 'error' or 'float'. Received: {quantized_recurrent!r}")
-    onnx = _onnx()
+    onnx = onnx_module()
     newest = onnx.defs.onnx_opset_version()
     if not OPSET <= opset <= newest:
         raise ValueError(f"ONNX export writes opsets {OPSET} to {newest} (this onnx package's newest). "
@@ -130,8 +130,6 @@ def build(model, int8_activations="per_row", quantized_recurrent="error", opset=
         g.nodes.append(helper.make_node("Identity", [g.value(kt)], [name], name=g.name(f"{name}_out")))
         graph_outputs.append(helper.make_tensor_value_info(name, T.FLOAT, _dims(kt.shape)))
     graph = helper.make_graph(g.nodes, model.name, graph_inputs, graph_outputs, g.initializers)
-    from bigcore import __version__
-
     proto = helper.make_model(graph, producer_name="bigcore", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", opset)])
     proto.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])

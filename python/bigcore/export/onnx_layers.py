@@ -5,7 +5,9 @@ returns the output values; the recurrent ones are in onnx_recurrent.py.
 
 import numpy as np
 
+from bigcore.export import onnx_recurrent
 from bigcore.layers import core, embedding, merging, recurrent
+from bigcore.layers.quantized import QuantizedDense
 
 
 def dense(g, layer, ins, node):
@@ -119,9 +121,6 @@ def merge(g, layer, ins, node):
 
 
 def _rules():
-    from bigcore.export import onnx_recurrent
-    from bigcore.quantization import QuantizedDense
-
     return {QuantizedDense: quantized_dense, core.Dense: dense, core.Activation: activation,
             core.Dropout: identity, core.Flatten: flatten, core.Reshape: reshape, embedding.Embedding: embedding_,
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,

@@ -1,25 +1,18 @@
-"""Keras layers on native kernels."""
+"""Keras layers on native kernels.
 
+One module per family; each class registers itself (layers/registry.py) where it is defined, and
+this package imports every module, so every layer is findable by name once bigcore is imported.
+The int8 and sparse layers (quantized.py, quantized_recurrent.py, sparse.py) are made by
+bigcore.quantization and bigcore.sparse_select, which re-export them, and load back by name.
+"""
+
+from bigcore.layers import quantized, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
 from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.embedding import Embedding
 from bigcore.layers.merging import Add, Average, Concatenate, Multiply
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
-
-_CLASSES = {c.__name__: c for c in (Activation, Add, Average, Bidirectional, Concatenate, Dense, Dropout,
-                                    Embedding, Flatten, GRU, InputLayer, LSTM, Multiply, Reshape)}
-
-
-def get_class(name):
-    if name not in _CLASSES:
-        raise ValueError(f"Unknown layer: {name!r}")
-    return _CLASSES[name]
-
-
-def register(cls):
-    _CLASSES[cls.__name__] = cls
-    return cls
-
+from bigcore.layers.registry import get_class, register
 
 __all__ = ["Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense", "Dropout", "Embedding",
            "Flatten", "GRU", "Input", "InputLayer", "KerasTensor", "LSTM", "Layer", "Multiply", "Reshape",

@@ -16,12 +16,22 @@ from bigcore import constraints, initializers, regularizers
 
 _name_counts = {}
 _budget = contextvars.ContextVar("weight_budget", default=None)
+# The eager-call hook: runner(layer, inputs) -> numpy outputs, for `layer(numpy_array)`. A layer
+# runs through a model's native program, and models live above layers, so bigcore.models installs
+# it (set_eager_runner) rather than this module importing them.
+_eager_runner = None
+
+
+def set_eager_runner(runner):
+    """Installs runner(layer, inputs), which Layer.__call__ uses on non-symbolic inputs."""
+    global _eager_runner
+    _eager_runner = runner
 
 
 @contextlib.contextmanager
 def weight_budget(nbytes):
     """While active, add_weight refuses to allocate more than `nbytes` of weights in all: a model
-    file's config cannot allocate beyond what its weights member holds (bigcore/saving.py)."""
+    file's config cannot allocate beyond what its weights member holds (bigcore/saving/api.py)."""
     token = _budget.set([int(nbytes)])
     try:
         yield
@@ -109,6 +119,9 @@ def shape_str(shape):
 
 class Layer:
     supports_masking = False  # passes its first input's mask on unchanged
+    # Objects whose attach(lowering, layer) runs once the layer's weights sit in a program's arena
+    # (models/lowering.py); they may add program step hooks (compression/pruning.py: the masks).
+    _program_hooks = ()
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None,
                  batch_input_shape=None, **kwargs):
@@ -182,14 +195,11 @@ class Layer:
         """Raises a Keras-style ValueError when `shape` cannot feed this layer."""
 
     def _call_eager(self, inputs):
-        """Runs this one layer on numpy input through a one-layer model (native ops)."""
-        from bigcore.models.functional import Model
-        from bigcore.layers.core import Input
-
-        x = np.asarray(inputs)
-        inp = Input(shape=x.shape[1:])
-        model = Model(inp, self(inp))
-        return model.predict_on_batch(x)
+        """Runs this one layer on numpy input (native ops), through the runner bigcore.models installs."""
+        if _eager_runner is None:
+            raise RuntimeError(f"{type(self).__name__} {self.name!r} was called on numpy input, but no eager "
+                               "runner is installed: import bigcore (bigcore.models installs it)")
+        return _eager_runner(self, inputs)
 
     # -- weights --
     @property

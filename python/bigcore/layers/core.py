@@ -4,8 +4,10 @@ import math
 
 from bigcore import _random, activations, constraints, initializers, regularizers
 from bigcore.layers.base import KerasTensor, Layer, Node, shape_str
+from bigcore.layers.registry import register
 
 
+@register
 class InputLayer(Layer):
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kw):
         super().__init__(name=name, **kw)
@@ -32,6 +34,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None):
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name).output
 
 
+@register
 class Dense(Layer):
     supports_masking = True
 
@@ -94,6 +97,7 @@ class Dense(Layer):
                 "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
+@register
 class Activation(Layer):
     supports_masking = True
 
@@ -114,6 +118,7 @@ class Activation(Layer):
         return {**super().get_config(), "activation": self.activation}
 
 
+@register
 class Dropout(Layer):
     supports_masking = True
 
@@ -137,6 +142,7 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
+@register
 class Flatten(Layer):
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
@@ -147,6 +153,7 @@ class Flatten(Layer):
         return inputs  # row-major: the same buffer seen with another shape
 
 
+@register
 class Reshape(Layer):
     def __init__(self, target_shape, **kw):
         super().__init__(**kw)

@@ -2,8 +2,10 @@
 
 from bigcore import initializers, regularizers
 from bigcore.layers.base import KerasTensor, Layer
+from bigcore.layers.registry import register
 
 
+@register
 class Embedding(Layer):
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, **kw):

@@ -1,6 +1,7 @@
 """Merge layers: Concatenate (last axis), Add, Average, Multiply."""
 
 from bigcore.layers.base import KerasTensor, Layer, shape_str
+from bigcore.layers.registry import register
 
 
 class _Merge(Layer):
@@ -40,18 +41,22 @@ class _Merge(Layer):
         prog.native.add_merge(inputs, out, self.mode)
 
 
+@register
 class Add(_Merge):
     mode = 0
 
 
+@register
 class Average(_Merge):
     mode = 1
 
 
+@register
 class Multiply(_Merge):
     mode = 2
 
 
+@register
 class Concatenate(_Merge):
     def __init__(self, axis=-1, **kw):
         super().__init__(**kw)

@@ -11,8 +11,8 @@ import math
 
 from bigcore import activations
 from bigcore._native import _core
-from bigcore.layers import register
 from bigcore.layers.recurrent import GRU, LSTM
+from bigcore.layers.registry import register
 
 
 class _QuantizedRNN:

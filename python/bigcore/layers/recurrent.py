@@ -10,6 +10,7 @@ distribution of each gate's mask is the same).
 
 from bigcore import _random, activations, initializers, regularizers
 from bigcore.layers.base import KerasTensor, Layer, shape_str
+from bigcore.layers.registry import layer_config, layer_from_config, register
 
 
 class _RNN(Layer):
@@ -117,6 +118,7 @@ class _RNN(Layer):
                 "go_backwards": self.go_backwards}
 
 
+@register
 class LSTM(_RNN):
     kind = "lstm"
     gates = 4
@@ -138,6 +140,7 @@ class LSTM(_RNN):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
+@register
 class GRU(_RNN):
     kind = "gru"
     gates = 3
@@ -156,6 +159,7 @@ class GRU(_RNN):
         return {**super().get_config(), "reset_after": self.reset_after}
 
 
+@register
 class Bidirectional(Layer):
     """Runs a copy of `layer` forward and one backward over time and merges their outputs."""
 
@@ -234,14 +238,10 @@ class Bidirectional(Layer):
         return merged + fwd[1:1 + ns] + bwd[1:1 + ns]
 
     def get_config(self):
-        from bigcore.models.serialization import layer_config
-
         return {**super().get_config(), "layer": layer_config(self.layer), "merge_mode": self.merge_mode}
 
     @classmethod
     def from_config(cls, config):
-        from bigcore.models.serialization import layer_from_config
-
         config = dict(config)
         config["layer"] = layer_from_config(config["layer"])
         return cls(**config)

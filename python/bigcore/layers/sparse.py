@@ -6,10 +6,11 @@ The layer keeps the kernel (K, N) as an ordinary weight, zeros included, so get_
 and files are those of the dense layer; the native op compresses it when the model is lowered.
 """
 
-from bigcore import activations, layers as layers_module
+from bigcore import activations
 from bigcore._native import _core
 from bigcore.layers.core import Dense
-from bigcore.quantization import QuantizedDense
+from bigcore.layers.quantized import QuantizedDense
+from bigcore.layers.registry import register
 
 MAX_INPUT_DIM = 65535  # kSparseMaxK: the kernel's 16-bit row indices
 
@@ -20,7 +21,7 @@ def _check_input_dim(layer, K):
                          f"{MAX_INPUT_DIM}, got {K}")
 
 
-@layers_module.register
+@register
 class SparseDense(Dense):
     """Dense for inference with a float32 kernel stored sparse: y = act(x @ W + b), skipping W's zeros.
     Results equal Dense's up to float round-off (sums run in another order). Training is refused."""
@@ -48,7 +49,7 @@ class SparseDense(Dense):
         return _zero_fraction(self.kernel.value)
 
 
-@layers_module.register
+@register
 class QuantizedSparseDense(QuantizedDense):
     """QuantizedDense whose int8 kernel is stored sparse; bit-equal outputs (the int32 sums are exact)."""
 

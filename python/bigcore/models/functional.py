@@ -5,9 +5,12 @@ import weakref
 
 import numpy as np
 
+from bigcore import export as export_module, saving
+from bigcore.layers import base as layer_base
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
-from bigcore.layers.core import InputLayer
-from bigcore.models import lowering, summary
+from bigcore.layers.core import Input, InputLayer
+from bigcore.layers.registry import layer_from_config, register_model
+from bigcore.models import lowering, serialization, summary
 from bigcore.models.trainer import Trainer
 
 
@@ -31,7 +34,10 @@ def _topological_nodes(outputs):
     return order
 
 
+@register_model("Functional", "Model")
 class Model(Trainer, Layer):
+    _summary_lists_inputs = True  # Keras lists a functional model's InputLayers in summary(), not a Sequential's
+
     def __init__(self, inputs=None, outputs=None, name=None, **kw):
         Layer.__init__(self, name=name or _unique_name("functional"), **kw)
         Trainer.__init__(self)
@@ -132,7 +138,7 @@ class Model(Trainer, Layer):
 
     def summary(self, print_fn=None, line_length=None):
         self._ensure_built()
-        text = summary.render(self, line_length)
+        text = summary.render(self, line_length, list_inputs=self._summary_lists_inputs)
         (print_fn or print)(text)
 
     # -- the native program --
@@ -170,35 +176,45 @@ class Model(Trainer, Layer):
         return self.predict_on_batch(inputs)
 
     def get_config(self):
-        from bigcore.models import serialization
-
         return serialization.functional_config(self)
 
-    # -- saving (bigcore/saving.py) --
-    def save(self, filepath, overwrite=True, include_optimizer=True):
-        from bigcore import saving
+    @classmethod
+    def from_config(cls, config):
+        """A new functional model (fresh weights) from get_config()'s dict."""
+        return cls._from_config(config, layer_from_config)
 
+    @classmethod
+    def _from_config(cls, config, make_layer):
+        """make_layer(entry) -> the layer for one entry of config["layers"] (clone_model's hook)."""
+        inputs, outputs = serialization.functional_graph(config, make_layer)
+        return cls(inputs, outputs, name=config.get("name"))
+
+    # -- saving (bigcore/saving) and export (bigcore/export) --
+    def save(self, filepath, overwrite=True, include_optimizer=True):
         saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath, overwrite=True):
-        from bigcore import saving
-
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
-        from bigcore import saving
-
         saving.load_weights(self, filepath)
 
     def export(self, filepath, format=None, verbose=None, **kwargs):
         """Writes the model for deployment; format "onnx" (or None: from a .onnx extension).
         See bigcore.export for the options (opset, int8_activations)."""
-        from bigcore import export
-
-        export.export(self, filepath, format=format, verbose=verbose, **kwargs)
+        export_module.export(self, filepath, format=format, verbose=verbose, **kwargs)
 
     def to_json(self, **kwargs):
-        from bigcore import saving
-
         return saving.model_to_json(self, **kwargs)
+
+
+def _run_eagerly(layer, inputs):
+    """layer(numpy): runs the one layer through a one-layer model (native ops)."""
+    x = np.asarray(inputs)
+    inp = Input(shape=x.shape[1:])
+    model = Model(inp, layer(inp))
+    return model.predict_on_batch(x)
+
+
+layer_base.set_eager_runner(_run_eagerly)
 

@@ -13,7 +13,10 @@ class Lowering:
         self._param_of = {}   # id(Weight) -> arena offset
         self._tensor_of = {}  # id(KerasTensor) -> native tensor id
         self.weights = []     # (Weight, offset), in allocation order
-        self.pruned = []      # (pruning spec, [arena offsets]) of pruned layers (compression/pruning.py)
+        # Program step hooks: hook(program, step) runs before each native training step, in this
+        # order, with step = the optimizer's iterations (fit, train_on_batch). A layer's
+        # _program_hooks add them when attached (compression/pruning.py: the pruning schedules).
+        self.step_hooks = []
 
     def bind(self, kt, tensor_id):
         self._tensor_of[id(kt)] = tensor_id
@@ -67,11 +70,11 @@ def lower(inputs, nodes, outputs):
         arena[off:off + n] = w.value.reshape(-1)
         w.value = arena[off:off + n].reshape(w.shape)
     attached = set()
-    for node in nodes:  # pruning masks cover arena segments, so they come after the move
-        spec = getattr(node.layer, "_pruning", None)
-        if spec is not None and id(node.layer) not in attached:
+    for node in nodes:  # hooks may cover arena segments (pruning masks), so they come after the move
+        if node.layer._program_hooks and id(node.layer) not in attached:
             attached.add(id(node.layer))
-            spec.attach(low, node.layer)
+            for hook in node.layer._program_hooks:
+                hook.attach(low, node.layer)
     low.output_ids = [low.id(kt) for kt in outputs]
     low.output_mask_ids = [low.mask_id(kt) for kt in outputs]
     return low

@@ -4,10 +4,15 @@ import numpy as np
 
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
 from bigcore.layers.core import Input, InputLayer
+from bigcore.layers.registry import register_model
+from bigcore.models import serialization
 from bigcore.models.functional import Model
 
 
+@register_model("Sequential")
 class Sequential(Model):
+    _summary_lists_inputs = False
+
     def __init__(self, layers=None, name=None, **kw):
         super().__init__(name=name or _unique_name("sequential"), **kw)
         self._stack = []
@@ -73,6 +78,8 @@ class Sequential(Model):
         return list(self._stack)
 
     def get_config(self):
-        from bigcore.models import serialization
-
         return serialization.sequential_config(self)
+
+    @classmethod
+    def _from_config(cls, config, make_layer):
+        return cls(serialization.sequential_layers(config, make_layer), name=config.get("name"))

@@ -1,17 +1,14 @@
-"""Model and layer configs as JSON-ready dicts (Keras's shapes): get_config / from_config."""
+"""Model configs as JSON-ready dicts (Keras's shapes), and the graph they describe.
 
-from bigcore import layers as layers_module
+Layer configs and the class registry are in layers/registry.py; Model.from_config and
+Sequential.from_config (functional.py, sequential.py) rebuild a model from these dicts.
+"""
+
 from bigcore.layers.core import InputLayer
+from bigcore.layers.registry import layer_config, layer_from_config, model_from_config
 
-
-def layer_config(layer):
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
-
-
-def layer_from_config(d):
-    if not isinstance(d, dict) or "class_name" not in d:
-        raise ValueError(f"Not a layer config: {d!r}")
-    return layers_module.get_class(d["class_name"]).from_config(dict(d.get("config", {})))
+__all__ = ["functional_config", "functional_graph", "layer_config", "layer_from_config", "model_from_config",
+           "sequential_config", "sequential_layers"]
 
 
 def _node_index(layer, node):
@@ -49,17 +46,12 @@ def sequential_config(model):
     return {"name": model.name, "layers": entries}
 
 
-def model_from_config(class_name, config):
-    from bigcore.models.functional import Model
-    from bigcore.models.sequential import Sequential
-
-    if class_name == "Sequential":
-        return Sequential([_as_added(layer_from_config(d)) for d in config["layers"]], name=config.get("name"))
-    if class_name not in ("Functional", "Model"):
-        raise ValueError(f"Unknown model class: {class_name!r}")
+def functional_graph(config, make_layer=layer_from_config):
+    """(inputs, outputs) to pass to Model: every layer made first, by make_layer(entry) in the
+    config's order, then called on its inbound nodes in that order."""
     made, outputs_of = {}, {}
     for d in config["layers"]:
-        layer = layer_from_config(d)
+        layer = make_layer(d)
         made[d["name"]] = layer
         if isinstance(layer, InputLayer):
             outputs_of[(d["name"], 0)] = [layer.output]
@@ -74,8 +66,13 @@ def model_from_config(class_name, config):
             outputs_of[(d["name"], i)] = out if isinstance(out, list) else [out]
     ins = [outputs_of[(n, k)][i] for n, k, i in config["input_layers"]]
     outs = [outputs_of[(n, k)][i] for n, k, i in config["output_layers"]]
-    return Model(ins[0] if config.get("single_input", len(ins) == 1) else ins,
-                 outs[0] if config.get("single_output", len(outs) == 1) else outs, name=config.get("name"))
+    return (ins[0] if config.get("single_input", len(ins) == 1) else ins,
+            outs[0] if config.get("single_output", len(outs) == 1) else outs)
+
+
+def sequential_layers(config, make_layer=layer_from_config):
+    """What to pass to Sequential: each entry's layer (an InputLayer as its output tensor)."""
+    return [_as_added(make_layer(d)) for d in config["layers"]]
 
 
 def _as_added(layer):

@@ -13,7 +13,8 @@ def _bytes(n):
         b /= 1024
 
 
-def render(model, line_length=None):
+def render(model, line_length=None, list_inputs=True):
+    """The table; list_inputs=False leaves out the InputLayer rows (as Keras does for Sequential)."""
     functional = any(len(n.inputs) > 1 for n in model._nodes) or len(model._inputs) > 1
     cols = [("Layer (type)", 34), ("Output Shape", 26), ("Param #", 12)]
     if functional:
@@ -24,9 +25,7 @@ def render(model, line_length=None):
         return "".join(str(v)[:w - 1].ljust(w) for v, (_, w) in zip(values, cols)).rstrip()
 
     lines = [f'Model: "{model.name}"', "_" * width, row([c for c, _ in cols]), "=" * width]
-    from bigcore.models.sequential import Sequential
-
-    inputs = [] if isinstance(model, Sequential) else [(t.node.layer, t.node) for t in model._inputs]
+    inputs = [(t.node.layer, t.node) for t in model._inputs] if list_inputs else []
     entries = inputs + [(n.layer, n) for n in model._nodes]  # Keras lists no InputLayer for Sequential
     seen = set()
     for layer, node in entries:

@@ -11,7 +11,7 @@ are their own dense tensor). Chosen per tensor; decoding restores the exact bits
 
 "Zero" means all bits zero: -0.0 is stored as a value, so decoding gives back the same bits.
 CSR is offered only for rows of at most 65536 columns and where it keeps at least 1/1024 of the
-dense bytes, so the loader can bound what a file declares (saving.py's allocation budget).
+dense bytes, so the loader can bound what a file declares (load_model's allocation budget, api.py).
 Packing and unpacking are vectorized numpy (this runs at save/load time only).
 """
 

@@ -1,0 +1,175 @@
+"""save_model / load_model, save_weights / load_weights, model_to_json / model_from_json, and the
+saving-state hooks through which packages above saving keep their own state in config.json."""
+
+import contextlib
+import json
+import os
+import zipfile
+
+from bigcore import losses as losses_module
+from bigcore.layers import base as layer_base
+from bigcore.layers import registry
+from bigcore.saving import archive, model_state, storage
+from bigcore.saving.archive import CONFIG, FORMAT, MODEL_SUFFIX, OPTIMIZER, WEIGHTS, WEIGHTS_SUFFIX
+
+# Saving-state hooks: name -> (save, restore); see register_state.
+_STATES = {}
+_RESERVED = ("format", "format_version", "class_name", "config", "compile_config", "training_state")
+
+
+def register_state(name, save, restore):
+    """Keeps a package's own model state in config.json under the top-level key `name`.
+
+    save(model) -> a JSON-ready value, or None to write nothing (asked of built models only).
+    restore(model, value) runs while loading, after the weights are set and before the model is
+    compiled (so before its program exists); it raises ValueError or TypeError on a bad value,
+    which load_model reports with the file's name. compression/pruning keeps its schedules so.
+    """
+    if not isinstance(name, str) or name in _RESERVED:
+        raise ValueError(f"register_state: {name!r} is not a free config.json key (reserved: {list(_RESERVED)})")
+    if not (callable(save) and callable(restore)):
+        raise TypeError(f"register_state expects save and restore functions. Received: {save!r}, {restore!r}")
+    _STATES[name] = (save, restore)
+
+
+def save_model(model, filepath, overwrite=True, include_optimizer=True):
+    """Writes `model` (architecture, weights, compile settings, optimizer state) to a .bigcore file.
+
+    Each weight is stored dense or, when smaller, as a bitmask or CSR layout of its non-zero entries
+    (storage.py); loading gives back the same bits. include_optimizer=False leaves out the
+    optimizer's state (the model loads compiled, with a fresh optimizer)."""
+    path = archive.check_suffix(filepath, MODEL_SUFFIX, "save")
+    archive.check_overwrite(path, overwrite)
+    weights, sparse = storage.encode_all(model_state.weight_tensors(model))
+    compile_config = model_state.compile_config(model)
+    if compile_config is not None and not include_optimizer:
+        compile_config["optimizer_state"] = False
+        compile_config["optimizer"]["iterations"] = 0
+    config = {"format": FORMAT, "format_version": 2 if sparse else 1,
+              "class_name": registry.model_class_name(model), "config": model.get_config(),
+              "compile_config": compile_config, "training_state": model_state.training_state(model)}
+    if model.built and getattr(model, "_inputs", None):
+        for name, (save, _) in _STATES.items():
+            state = save(model)
+            if state is not None:  # readers that do not know the key ignore it and load a plain model
+                config[name] = state
+    members = [(CONFIG, archive.json_bytes(config), zipfile.ZIP_DEFLATED),
+               (WEIGHTS, archive.tensors_bytes(weights), zipfile.ZIP_STORED)]
+    slots = model_state.optimizer_tensors(model) if include_optimizer else None
+    if slots is not None:
+        members.append((OPTIMIZER, archive.tensors_bytes(slots), zipfile.ZIP_STORED))
+    archive.atomic_write(path, lambda f: archive.write_zip(f, members))
+
+
+def load_model(filepath, custom_objects=None, compile=True):
+    """Rebuilds the model saved by save_model; compiled with its optimizer state if compile=True."""
+    path = os.fspath(filepath)
+    with archive.open_archive(path) as (zf, infos):
+        config = archive.read_config(path, zf, infos)
+        info = infos[WEIGHTS]
+        data = archive.read_member(path, zf, info, info.file_size)  # bounded by the inflation check
+        # The config cannot make the model allocate more weight bytes than the weights member
+        # declares (itself bounded by the file's size through the inflation check), plus what its
+        # sparse layouts can at most decode to.
+        budget = info.file_size + storage.extra_budget(archive.header(data))
+        with _custom_scope(custom_objects), layer_base.weight_budget(budget):
+            model = _model_from(path, config["class_name"], config["config"])
+            model_state.restore_training_state(path, model, config.get("training_state"))
+            limit = model_state.weights_limit(model)
+            if info.file_size > limit:
+                raise ValueError(f"{path}: the member {WEIGHTS!r} declares {info.file_size} bytes, more than "
+                                 f"the {limit} it can legitimately hold")
+            tensors = storage.decode_all(f"{path}: {WEIGHTS}", archive.parse_tensors(path, WEIGHTS, data),
+                                         model.weights)
+            model_state.assign_weights(path, model, tensors, WEIGHTS)
+            for name, (_, restore) in _STATES.items():  # before compile makes the program
+                if config.get(name) is not None:
+                    try:
+                        restore(model, config[name])
+                    except (ValueError, TypeError) as e:
+                        raise ValueError(f"{path}: {CONFIG}: {e}") from None
+            compile_config = config.get("compile_config")
+            if compile and compile_config is not None:
+                model_state.compile_from(path, model, compile_config)
+                if compile_config.get("optimizer_state", True) is not False or OPTIMIZER in infos:
+                    model_state.restore_optimizer(path, model, zf, infos)
+    return model
+
+
+def save_weights(model, filepath, overwrite=True):
+    """Writes model.weights, in order, to one .weights.safetensors file (always dense: a plain
+    safetensors file that other tools read; save_model is the one that stores sparse layouts)."""
+    path = archive.check_suffix(filepath, WEIGHTS_SUFFIX, "save_weights")
+    archive.check_overwrite(path, overwrite)
+    data = archive.tensors_bytes(model_state.weight_tensors(model))
+    archive.atomic_write(path, lambda f: f.write(data))
+
+
+def load_weights(model, filepath):
+    """Sets model.weights from a file written by save_weights (matched by position and shape)."""
+    path = archive.check_suffix(filepath, WEIGHTS_SUFFIX, "load_weights")
+    if not os.path.isfile(path):
+        raise ValueError(f"File not found: filepath={path}. Please ensure the file is an accessible "
+                         f"`{WEIGHTS_SUFFIX}` file.")
+    model_state.require_built(model, "load_weights")
+    limit = model_state.weights_limit(model)
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path}: the file is larger than the {limit} bytes the weights of model "
+                         f"{model.name!r} can take; it is not this model's weights file")
+    model_state.assign_weights(path, model, archive.parse_tensors(path, os.path.basename(path), data),
+                               "weights file")
+
+
+def model_to_json(model, **kwargs):
+    """The model's architecture as a JSON string (no weights); kwargs go to json.dumps."""
+    return archive.json_dumps({"class_name": registry.model_class_name(model), "config": model.get_config()},
+                              **kwargs)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """Rebuilds a model (freshly initialized weights) from model_to_json's string."""
+    try:
+        d = json.loads(json_string)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"model_from_json expects a JSON string from model.to_json(): {e}") from None
+    if not isinstance(d, dict) or not isinstance(d.get("class_name"), str) or not isinstance(d.get("config"), dict):
+        raise ValueError('model_from_json expects {"class_name": ..., "config": {...}}, '
+                         f"got {archive.short(d)}")
+    with _custom_scope(custom_objects):
+        return _model_from("model_from_json", d["class_name"], d["config"])
+
+
+def _model_from(path, class_name, config):
+    try:
+        return registry.model_from_config(class_name, config)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
+            RecursionError, OverflowError) as e:
+        raise ValueError(f"{path}: the model config cannot be rebuilt: {type(e).__name__}: {e}") from None
+
+
+@contextlib.contextmanager
+def _custom_scope(custom_objects):
+    """Makes custom layer and loss classes findable by name while a config is rebuilt."""
+    if not custom_objects:
+        yield
+        return
+    layers = {name: obj for name, obj in custom_objects.items()
+              if isinstance(obj, type) and issubclass(obj, layer_base.Layer)}
+    losses = {name: obj for name, obj in custom_objects.items()
+              if isinstance(obj, type) and issubclass(obj, losses_module.Loss)}
+    saved = [(name, losses_module._BY_CLASS.get(name, _MISSING)) for name in losses]
+    losses_module._BY_CLASS.update(losses)
+    try:
+        with registry.custom_classes(layers):
+            yield
+    finally:
+        for name, old in reversed(saved):
+            if old is _MISSING:
+                losses_module._BY_CLASS.pop(name, None)
+            else:
+                losses_module._BY_CLASS[name] = old
+
+
+_MISSING = object()

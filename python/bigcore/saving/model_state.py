@@ -1,0 +1,214 @@
+"""What a .bigcore file holds of a model besides its architecture, and how it goes back: the
+weights, the compile settings and optimizer slots, and the random streams (seed, shuffle,
+dropout), so that training resumed from a file continues bit for bit."""
+
+import numpy as np
+
+from bigcore import losses as losses_module
+from bigcore import metrics as metrics_module
+from bigcore import optimizers
+from bigcore.layers.base import Layer
+from bigcore.saving.archive import CONFIG, OPTIMIZER, is_count, read_tensors, short, tensor_limit
+
+
+# --- what is saved ----------------------------------------------------------------------------
+
+def weight_tensors(model):
+    weights = model.weights
+    if not weights:
+        return {}
+    # get_weights(): the public read, which a device backend keeps in sync with its arena
+    return {_weight_key(i, w): np.ascontiguousarray(v, dtype=w.dtype)
+            for i, (w, v) in enumerate(zip(weights, model.get_weights()))}
+
+
+def _weight_key(i, w):
+    return "%04d:%s" % (i, w.name)
+
+
+def optimizer_tensors(model):
+    """The native optimizer slots, or None when there is no optimizer state to save."""
+    if not getattr(model, "compiled", False) or getattr(model, "_inputs", None) is None or model.optimizer.slots == 0:
+        return None
+    # A compiled model that was built after compile() (Sequential.add) has no program yet; make it,
+    # as its first fit or predict would, so that the file holds the state a load will expect.
+    program = model._native()
+    return {f"slot_{i}": np.array(program.native.opt_slot(i), dtype=np.float32)
+            for i in range(model.optimizer.slots)}
+
+
+def compile_config(model):
+    if not getattr(model, "compiled", False):
+        return None
+    loss, metrics, loss_weights = model._compile_args
+    opt = optimizers.serialize(model.optimizer)
+    opt["iterations"] = int(model.optimizer.iterations)
+    return {"optimizer": opt, "loss": _serialize_tree(loss, "loss"),
+            "metrics": _serialize_tree(metrics, "metric"), "loss_weights": loss_weights}
+
+
+def _serialize_tree(value, what):
+    """Strings stay names; loss/metric objects become {"module", "class_name", "config"}."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_serialize_tree(v, what) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _serialize_tree(v, what) for k, v in value.items()}
+    if isinstance(value, losses_module.Loss):
+        return {"module": "bigcore.losses", **losses_module.serialize(value)}
+    if isinstance(value, metrics_module.Metric):
+        return {"module": "bigcore.metrics", "class_name": type(value).__name__, "config": value.get_config()}
+    raise ValueError(f"Cannot save the compiled {what} {value!r}: only names and bigcore loss/metric "
+                     "objects can be saved")
+
+
+def _sublayers(layer, path, seen):
+    """(path, layer) for `layer` and the layers it wraps (Bidirectional's forward/backward copies)."""
+    if id(layer) in seen:
+        return
+    seen.add(id(layer))
+    yield path, layer
+    for attr in sorted(vars(layer)):
+        sub = getattr(layer, attr)
+        if isinstance(sub, Layer) and not attr.startswith("__"):
+            yield from _sublayers(sub, f"{path}/{attr}", seen)
+
+
+def _streams(model):
+    seen = set()
+    for layer in model.layers:
+        for path, sub in _sublayers(layer, layer.name, seen):
+            if isinstance(getattr(sub, "_stream", None), int):
+                yield path, sub
+
+
+def training_state(model):
+    return {"seed": int(model._seed), "shuffle_stream": int(model._shuffle_stream),
+            "layer_streams": {path: int(sub._stream) for path, sub in _streams(model)}}
+
+
+# --- what is restored -------------------------------------------------------------------------
+
+def weights_limit(model):
+    return tensor_limit([w.shape for w in model.weights])
+
+
+def assign_weights(path, model, tensors, what):
+    weights = model.weights
+    if len(tensors) != len(weights):
+        raise ValueError(f"{path}: the {what} holds {len(tensors)} tensors, but model {model.name!r} has "
+                         f"{len(weights)} weights")
+    by_index = {}
+    for key in tensors:
+        idx, _, _ = key.partition(":")
+        if not idx.isdigit() or int(idx) >= len(weights) or int(idx) in by_index:
+            raise ValueError(f"{path}: unexpected tensor {key!r} in the {what}; model {model.name!r} has "
+                             f"{len(weights)} weights keyed 0000:<name> .. {len(weights) - 1:04d}:<name>")
+        by_index[int(idx)] = key
+    for i, w in enumerate(weights):
+        value = tensors[by_index[i]]
+        if value.shape != w.shape:
+            raise ValueError(f"{path}: tensor {by_index[i]!r} has shape {value.shape}, but weight "
+                             f"{w.name!r} of model {model.name!r} has shape {w.shape}")
+        if value.dtype != getattr(w, "dtype", np.float32):
+            raise ValueError(f"{path}: tensor {by_index[i]!r} holds {value.dtype}, but weight {w.name!r} of "
+                             f"model {model.name!r} holds {w.dtype}")
+    if weights:
+        model.set_weights([tensors[by_index[i]] for i in range(len(weights))])
+
+
+def restore_training_state(path, model, state):
+    if state is None:
+        return
+    seed, shuffle, streams = state.get("seed"), state.get("shuffle_stream"), state.get("layer_streams", {})
+    if not (_is_u64(seed) and _is_u64(shuffle) and isinstance(streams, dict)):
+        raise ValueError(f"{path}: malformed training_state in {CONFIG}: {short(state)}")
+    layers = dict(_streams(model))
+    for key, stream in streams.items():
+        if key not in layers or not _is_u64(stream):
+            raise ValueError(f"{path}: training_state names a random stream {key!r}={short(stream)} that "
+                             "the model does not have")
+    missing = sorted(set(layers) - set(streams))
+    if missing:
+        raise ValueError(f"{path}: training_state lacks the random streams of {missing}")
+    for key, stream in streams.items():
+        layers[key]._stream = stream
+    model._seed, model._shuffle_stream = seed, shuffle
+
+
+def _is_u64(v):
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 64
+
+
+def compile_from(path, model, cc):
+    try:
+        opt_cfg = dict(cc["optimizer"])
+        iterations = opt_cfg.pop("iterations", 0)
+        if not is_count(iterations):
+            raise ValueError(f"bad optimizer iterations {iterations!r}")
+        optimizer = optimizers.deserialize(opt_cfg)  # learning-rate schedules included
+        model.compile(optimizer=optimizer, loss=_deserialize_tree(cc["loss"], "loss"),
+                      metrics=_deserialize_tree(cc.get("metrics"), "metric"), loss_weights=cc.get("loss_weights"))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+        raise ValueError(f"{path}: the compile_config cannot be restored: {type(e).__name__}: {e}") from None
+    optimizer.iterations = iterations
+
+
+def _deserialize_tree(value, what):
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, list):
+        return [_deserialize_tree(v, what) for v in value]
+    if not isinstance(value, dict):
+        raise ValueError(f"bad {what} entry {short(value)}")
+    if "class_name" in value and "config" in value:
+        config = value["config"]
+        if not isinstance(config, dict):
+            raise ValueError(f"bad {what} config {short(config)}")
+        if value.get("module") == "bigcore.metrics" or (what == "metric" and "module" not in value):
+            cls = _metric_class(value["class_name"])
+            return cls.from_config(config) if hasattr(cls, "from_config") else cls(**config)
+        return losses_module.deserialize({"class_name": value["class_name"], "config": config})
+    return {k: _deserialize_tree(v, what) for k, v in value.items()}
+
+
+def _metric_class(name):
+    cls = getattr(metrics_module, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, metrics_module.Metric)):
+        raise ValueError(f"Unknown metric: {name!r}")
+    return cls
+
+
+def restore_optimizer(path, model, zf, infos):
+    """Writes the saved slots into the native optimizer state (same layout: same config)."""
+    program = getattr(model, "_program", None)
+    slots = model.optimizer.slots
+    if program is None or slots == 0:
+        if OPTIMIZER in infos:
+            raise ValueError(f"{path}: {OPTIMIZER} is present, but the restored model has no optimizer "
+                             "state to receive it")
+        return
+    if OPTIMIZER not in infos:
+        raise ValueError(f"{path}: the member {OPTIMIZER!r} is missing; the optimizer state cannot be restored "
+                         "(load with compile=False to get the model without it)")
+    n = program.native.arena_size
+    tensors = read_tensors(path, zf, infos, OPTIMIZER, tensor_limit([(n,)] * slots))
+    expected = [f"slot_{i}" for i in range(slots)]
+    if sorted(tensors) != sorted(expected):
+        raise ValueError(f"{path}: {OPTIMIZER} holds tensors {sorted(tensors)}, but {type(model.optimizer).__name__} "
+                         f"needs {expected}")
+    for i, key in enumerate(expected):
+        if tensors[key].dtype != np.float32:
+            raise ValueError(f"{path}: {OPTIMIZER} tensor {key!r} holds {tensors[key].dtype}, expected float32")
+        if tensors[key].shape != (n,):
+            raise ValueError(f"{path}: {OPTIMIZER} tensor {key!r} has shape {tensors[key].shape}, but the "
+                             f"model's parameter arena has {n} values")
+    for i, key in enumerate(expected):
+        program.native.opt_slot(i)[...] = tensors[key]
+
+
+def require_built(model, what):
+    if getattr(model, "_inputs", True) is None:
+        raise ValueError(f"Model {model.name!r} must be built before {what}(): give it an input shape or "
+                         "call it on data first")
