@@ -1,7 +1,8 @@
-"""Shared fixtures: a fixed seed, thread-count and CPU-path restoration, and Keras on torch.
+"""Shared fixtures: a fixed seed, thread-count and CPU-path restoration, one test per CPU path,
+and Keras on torch.
 
 Keras and PyTorch are optional: tests that need them take the `keras` / `torch` fixtures and are
-skipped where they are not installed (CI has neither).
+skipped where they are not installed (CI installs both: the compare extra).
 """
 
 import os
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 import bigcore
+import cpu_paths
 
 
 @pytest.fixture
@@ -33,6 +35,23 @@ def restore_isa():
     isa = bigcore.config.cpu_features()["isa"]
     yield isa
     bigcore.config.set_cpu_isa(isa)
+
+
+@pytest.fixture(scope="session")
+def supported_isas():
+    """The float CPU paths this CPU runs ("ref" first); take restore_isa beside it to switch."""
+    return cpu_paths.supported_isas()
+
+
+@pytest.fixture(params=cpu_paths.FLOAT_ISAS)
+def isa(request, restore_isa):
+    """Runs the test once per CPU path, forced by set_cpu_isa (skipped where this CPU lacks it)."""
+    try:
+        bigcore.config.set_cpu_isa(request.param)
+    except ValueError as e:
+        pytest.skip(f"this CPU cannot run {request.param!r}: {e}")
+    assert bigcore.config.cpu_features()["isa"] == request.param
+    return request.param
 
 
 def import_keras():

@@ -56,11 +56,11 @@ import numpy as np
 import pytest
 
 import bigcore
+import cpu_paths
 import reference as ref
 import reference_rnn as rref
 from bigcore import optimizers
 
-FLOAT_ISAS = ("ref", "avx2", "avx512")  # the float kernel paths bigcore.config.set_cpu_isa can force
 KERAS_WARNING = "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
 
 
@@ -328,9 +328,7 @@ def check_build_and_shapes(case):
 def check_forward(case, isas=True):
     """predict() against the reference; on every float CPU path this machine runs when isas."""
     layer, model, _ = case.build()
-    paths = [None]
-    if isas:
-        paths = [i for i in FLOAT_ISAS if _isa_supported(i)]
+    paths = cpu_paths.supported_isas() if isas else [None]
     before = bigcore.config.cpu_features()["isa"]
     try:
         for isa in paths:
@@ -343,17 +341,6 @@ def check_forward(case, isas=True):
                 assert g.shape == w.shape, f"output {i}: shape {g.shape}, reference {w.shape}"
                 np.testing.assert_allclose(g, w, rtol=case.rtol, atol=case.atol,
                                            err_msg=f"output {i} against the reference (CPU path {isa})")
-    finally:
-        bigcore.config.set_cpu_isa(before)
-
-
-def _isa_supported(isa):
-    before = bigcore.config.cpu_features()["isa"]
-    try:
-        bigcore.config.set_cpu_isa(isa)
-        return True
-    except ValueError:
-        return False
     finally:
         bigcore.config.set_cpu_isa(before)
 

@@ -7,10 +7,11 @@ import contextlib
 import numpy as np
 
 from bigcore._native import _core
+from reference import ACT_IDS, act_forward
 
 QISAS = ("ref", "avx2", "avxvnni", "avx512vnni")
 SUPPORTED = [i for i in QISAS if _core.quant_isa_supported(i)]
-ACT = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}  # activation ids (common.h)
+ACT = ACT_IDS  # activation ids (common.h)
 
 
 @contextlib.contextmanager
@@ -92,8 +93,6 @@ def qdense_forward(x, wq, bias, scale, activation="linear", x_scale=0.0):
     fused = activation if activation in ("linear", "relu") else "linear"
     y = epilogue_np(imatmul(xq, wq), t, np.asarray(scale, np.float32), b, ACT[fused]).reshape(x.shape[:-1] + (N,))
     if fused != activation:
-        from reference import act_forward
-
         return act_forward(y, activation)
     return y
 
@@ -104,8 +103,6 @@ def qrnn_steps(kind, x, wq, rq, bias, scale, recurrent_scale, h_seq, mask=None, 
     processing order: teacher forcing, tests/test_quant_recurrent.py says why). x (B, T, D) float32
     values; wq (D, G*U), rq (U, G*U) int8; bias (G*U) for LSTM, (2, G*U) for GRU, or None.
     Returns (each step's output (B, T, U) in processing order, the final cell state (B, U))."""
-    from reference import act_forward
-
     x = np.asarray(x, np.float32)
     B, T, D = x.shape
     U, G = rq.shape[0], rq.shape[1] // rq.shape[0]
