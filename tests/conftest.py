@@ -2,7 +2,8 @@
 and Keras on torch.
 
 Keras and PyTorch are optional: tests that need them take the `keras` / `torch` fixtures and are
-skipped where they are not installed (CI installs both: the compare extra).
+skipped where they are not installed, or with --no-parity (CI installs both, the compare extra,
+and runs them in its first stage).
 """
 
 import os
@@ -54,6 +55,18 @@ def isa(request, restore_isa):
     return request.param
 
 
+def pytest_addoption(parser):
+    parser.addoption("--no-parity", action="store_true",
+                     help="skip the comparisons with Keras and PyTorch even where they are installed (the "
+                          "sanitizer stage of .ci/run: their own native code is not ours to check, and slow "
+                          "under AddressSanitizer)")
+
+
+def _no_parity(config):
+    if config.getoption("--no-parity"):
+        pytest.skip("--no-parity: Keras and PyTorch comparisons are off")
+
+
 def import_keras():
     """Keras 3 on the torch backend, or a skip when either is missing or Keras runs elsewhere."""
     if "keras" not in sys.modules:
@@ -68,10 +81,12 @@ def import_keras():
 
 
 @pytest.fixture(scope="session")
-def keras():
+def keras(pytestconfig):
+    _no_parity(pytestconfig)
     return import_keras()
 
 
 @pytest.fixture(scope="session")
-def torch():
+def torch(pytestconfig):
+    _no_parity(pytestconfig)
     return pytest.importorskip("torch")
