@@ -219,6 +219,7 @@ class LayerCase:
         layer, _, _ = self.build()
         self.weights = (weights(rng) if weights is not None else
                         random_weights([(w.shape, w.dtype) for w in layer.weights], rng))
+        assert len(self.weights) == len(layer.weights), "weights() gives another number of weights"
         self.weights = [np.asarray(w, dtype=lw.dtype) for w, lw in zip(self.weights, layer.weights)]
 
     # -- models --
@@ -280,8 +281,8 @@ class LayerCase:
     def loss(self, outputs, targets, masks, weights=None, layer=None):
         """MSE summed over outputs, each the (masked) mean over its rows, plus the weight penalties."""
         assert len(outputs) == len(targets) == len(masks)
-        total = sum(rref.masked_mean(rref.mse_rows(t, o), m if m is not None and o.ndim == m.ndim + 1 else None)
-                    for o, t, m in zip(outputs, targets, masks))
+        assert all(m is None or o.shape[:-1] == m.shape for o, m in zip(outputs, masks)), "a mask per row"
+        total = sum(rref.masked_mean(rref.mse_rows(t, o), m) for o, t, m in zip(outputs, targets, masks))
         if layer is not None:
             for w, value in zip(layer.weights, weights):
                 if w.regularizer is not None and w.trainable:
