@@ -64,8 +64,8 @@ def test_dense_without_bias(request):
 
 
 @pytest.mark.parametrize("kernel_reg,bias_reg", [
-    (regularizers.l1(0.05), None), (None, regularizers.l2(0.2)), (regularizers.l1_l2(0.02, 0.05), regularizers.l1(0.1))],
-    ids=["l1_kernel", "l2_bias", "l1_l2_kernel_l1_bias"])
+    (regularizers.l1(0.05), None), (None, regularizers.l2(0.2)),
+    (regularizers.l1_l2(0.02, 0.05), regularizers.l1(0.1))], ids=["l1_kernel", "l2_bias", "l1_l2_kernel_l1_bias"])
 def test_dense_regularizers(request, kernel_reg, bias_reg):
     run_layer_test(layers.Dense, {"units": 3, "activation": "tanh", "kernel_regularizer": kernel_reg,
                                   "bias_regularizer": bias_reg}, (B, 5), dense_ref("tanh"),

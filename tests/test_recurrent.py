@@ -3,8 +3,8 @@ references in tests/reference_rnn.py, against PyTorch and Keras 3 where installe
 gradients against central differences.
 
 Gradients are read off one SGD step: with learning_rate=1 and no momentum, w_after = w - g, so
-g = w_before - w_after (the rule in tests/layer_test.py). Ids for masked models carry zeros at the start, the middle and the end
-of rows, and one row is all zeros (fully masked).
+g = w_before - w_after (the rule in tests/layer_test.py). Ids for masked models carry zeros at the
+start, the middle and the end of rows, and one row is all zeros (fully masked).
 """
 
 import numpy as np
