@@ -1,7 +1,9 @@
-"""Shared fixtures: a fixed seed, thread-count and CPU-path restoration, and Keras on torch.
+"""Shared fixtures: a fixed seed, thread-count and CPU-path restoration, one test per CPU path,
+and Keras on torch.
 
 Keras and PyTorch are optional: tests that need them take the `keras` / `torch` fixtures and are
-skipped where they are not installed (CI has neither).
+skipped where they are not installed, or with --no-parity (CI installs both, the compare extra,
+and runs them in its first stage).
 """
 
 import os
@@ -10,6 +12,7 @@ import sys
 import pytest
 
 import bigcore
+import cpu_paths
 
 
 @pytest.fixture
@@ -35,6 +38,35 @@ def restore_isa():
     bigcore.config.set_cpu_isa(isa)
 
 
+@pytest.fixture(scope="session")
+def supported_isas():
+    """The float CPU paths this CPU runs ("ref" first); take restore_isa beside it to switch."""
+    return cpu_paths.supported_isas()
+
+
+@pytest.fixture(params=cpu_paths.FLOAT_ISAS)
+def isa(request, restore_isa):
+    """Runs the test once per CPU path, forced by set_cpu_isa (skipped where this CPU lacks it)."""
+    try:
+        bigcore.config.set_cpu_isa(request.param)
+    except ValueError as e:
+        pytest.skip(f"this CPU cannot run {request.param!r}: {e}")
+    assert bigcore.config.cpu_features()["isa"] == request.param
+    return request.param
+
+
+def pytest_addoption(parser):
+    parser.addoption("--no-parity", action="store_true",
+                     help="skip the comparisons with Keras and PyTorch even where they are installed (the "
+                          "sanitizer stage of .ci/run: their own native code is not ours to check, and slow "
+                          "under AddressSanitizer)")
+
+
+def _no_parity(config):
+    if config.getoption("--no-parity"):
+        pytest.skip("--no-parity: Keras and PyTorch comparisons are off")
+
+
 def import_keras():
     """Keras 3 on the torch backend, or a skip when either is missing or Keras runs elsewhere."""
     if "keras" not in sys.modules:
@@ -49,10 +81,12 @@ def import_keras():
 
 
 @pytest.fixture(scope="session")
-def keras():
+def keras(pytestconfig):
+    _no_parity(pytestconfig)
     return import_keras()
 
 
 @pytest.fixture(scope="session")
-def torch():
+def torch(pytestconfig):
+    _no_parity(pytestconfig)
     return pytest.importorskip("torch")

@@ -173,3 +173,36 @@ def masked_mean(values, mask=None):
 def mse_rows(y_true, y_pred):
     """Per-row mean squared error over the last axis."""
     return ((_f64(y_pred) - _f64(y_true)) ** 2).mean(-1)
+
+
+# --------------------------------------------------------------------------- merge layers with masks
+
+
+def keras_merge(mode, xs, masks):
+    """Add ("sum"), Average ("ave"), Multiply ("mul") or Concatenate ("concat") of xs as Keras 3
+    computes them with masks (keras/src/layers/merging): Multiply takes 1 for each input at its
+    masked steps and, when every input is masked, gives 0 where no input is unmasked."""
+    xs = [_f64(x) for x in xs]
+    masks = list(masks) if masks is not None else [None] * len(xs)
+    if mode == "concat":
+        return np.concatenate(xs, axis=-1)
+    if mode == "mul":
+        out = np.ones_like(xs[0])
+        for x, m in zip(xs, masks):
+            out = out * (x if m is None else np.where(np.asarray(m)[..., None], x, 1.0))
+        any_mask = keras_merge_mask(mode, xs, masks)
+        return out if any_mask is None else np.where(any_mask[..., None], out, 0.0)
+    out = sum(xs)
+    return out / len(xs) if mode == "ave" else out
+
+
+def keras_merge_mask(mode, xs, masks):
+    """The output mask of a Keras 3 merge: the *or* of the masks. Add, Average and Multiply give none
+    unless every input is masked; Concatenate counts an unmasked input as unmasked everywhere."""
+    masks = list(masks) if masks is not None else [None] * len(xs)
+    if all(m is None for m in masks):
+        return None
+    if mode != "concat" and any(m is None for m in masks):
+        return None
+    present = [np.ones(np.shape(x)[:-1], bool) if m is None else np.asarray(m, bool) for x, m in zip(xs, masks)]
+    return np.logical_or.reduce(present)

@@ -12,37 +12,13 @@ import textwrap
 import numpy as np
 import pytest
 
+import bigcore
 import reference as ref
 from bigcore._native import _core
 
 ISAS = ("ref", "avx2", "avx512")
 ACT_ID = ref.ACT_IDS
 SHAPES = [(1, 1), (7, 37), (3, 1025), (2, 2100), (5, 16)]
-
-
-def _supported(isa):
-    try:
-        _core.set_isa(isa)
-        return True
-    except ValueError:
-        return False
-    finally:
-        _core.set_isa(_core.best_isa())
-
-
-SUPPORTED_ISAS = [i for i in ISAS if _supported(i)]
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    """Runs the test on one forced ISA path; skips paths this CPU rejects; restores the best."""
-    try:
-        _core.set_isa(request.param)
-    except ValueError as e:
-        pytest.skip(f"CPU cannot run {request.param}: {e}")
-    assert _core.current_isa() == request.param
-    yield request.param
-    _core.set_isa(_core.best_isa())
 
 
 def _inputs(shape, act, seed=0):
@@ -172,24 +148,22 @@ def test_backward_relu_at_zero_is_zero(isa):
 # ---------------------------------------------------------------- every ISA, same bits
 
 
-@pytest.mark.skipif(len(SUPPORTED_ISAS) < 2, reason="only one ISA path on this CPU")
 @pytest.mark.parametrize("shape", [(7, 37), (3, 1025), (2, 2100), (4, 3)], ids=str)
 @pytest.mark.parametrize("act", ref.ACTIVATIONS)
-def test_isa_paths_bit_identical(act, shape):
+def test_isa_paths_bit_identical(restore_isa, supported_isas, act, shape):
+    if len(supported_isas) < 2:
+        pytest.skip("only one ISA path on this CPU")
     rng = np.random.default_rng(5)
     z = _inputs(shape, act)
     b = rng.standard_normal(shape[1]).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
     results = {}
-    try:
-        for isa in SUPPORTED_ISAS:
-            _core.set_isa(isa)
-            y = _native_forward(z, act, b)
-            dz = dy.copy()
-            _core.act_backward(dz, y, ACT_ID[act])
-            results[isa] = (y, dz)
-    finally:
-        _core.set_isa(_core.best_isa())
+    for isa in supported_isas:
+        bigcore.config.set_cpu_isa(isa)
+        y = _native_forward(z, act, b)
+        dz = dy.copy()
+        _core.act_backward(dz, y, ACT_ID[act])
+        results[isa] = (y, dz)
     y0, dz0 = results["ref"]
     for isa, (y, dz) in results.items():
         assert y.tobytes() == y0.tobytes(), f"forward differs between ref and {isa}"

@@ -16,20 +16,14 @@ import pytest
 import bigcore
 import reference as ref
 from bigcore import layers, losses, metrics, optimizers
+from dense_training import LOSS_CLASSES, DenseTraining, make_targets, ref_loss_and_grad
+from layer_test import compile_for_gradients, sgd_gradients
 
 # Keras 3 on torch 2.13 + NumPy 2 warns from its own predict internals (see test_parity.py).
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 N, K_IN, C_OUT, T_STEPS = 9, 5, 4, 3
-
-NEW_LOSSES = {
-    "huber": losses.Huber,
-    "kl_divergence": losses.KLDivergence,
-    "hinge": losses.Hinge,
-    "squared_hinge": losses.SquaredHinge,
-    "cosine_similarity": losses.CosineSimilarity,
-}
 
 # (loss, activation of the Dense layer, target kind, loss arguments)
 CASES = {
@@ -49,62 +43,9 @@ CASES = {
 }
 
 
-def targets(kind, lead, C, rng):
-    shape = tuple(lead) + (C,)
-    if kind == "real":
-        return rng.standard_normal(shape).astype(np.float32)
-    if kind == "unit":
-        return rng.uniform(0.05, 0.95, shape).astype(np.float32)
-    if kind == "binary":
-        return rng.integers(0, 2, shape).astype(np.float32)
-    if kind == "pm1":
-        return (2 * rng.integers(0, 2, shape) - 1).astype(np.float32)
-    if kind == "onehot":
-        return ref.one_hot(rng.integers(0, C, lead), C).astype(np.float32)
-    if kind == "simplex":
-        return rng.dirichlet(np.ones(C), lead).astype(np.float32)
-    if kind == "sparse":
-        return rng.integers(0, C, lead).astype(np.float32)
-    raise ValueError(kind)
-
-
-def ref_loss(kind, y, pred, kw, sample_weight=None):
-    return ref.more_loss_and_grad(kind, y, pred, delta=kw.get("delta", 1.0), sample_weight=sample_weight)
-
-
-class DenseCase:
+def dense_case(case, opt=("SGD", {"learning_rate": 0.2}), T=None, n=N, seed=0):
     """One Dense layer with known weights, trained by train_on_batch, and its float64 reference."""
-
-    def __init__(self, case, opt=("SGD", {"learning_rate": 0.2}), T=None, n=N, seed=0):
-        self.kind, self.act, target_kind, self.kw = case
-        rng = np.random.default_rng(seed)
-        lead = (n,) if T is None else (n, T)
-        self.x = rng.standard_normal(lead + (K_IN,)).astype(np.float32)
-        self.y = targets(target_kind, lead, C_OUT, rng)
-        self.W = (rng.standard_normal((K_IN, C_OUT)) * 0.5).astype(np.float32)
-        self.b = (rng.standard_normal(C_OUT) * 0.1).astype(np.float32)
-        bigcore.utils.set_random_seed(seed)
-        self.model = bigcore.Sequential([layers.Dense(C_OUT, activation=self.act,
-                                                      input_shape=(K_IN,) if T is None else (T, K_IN))])
-        self.model.compile(optimizer=getattr(optimizers, opt[0])(**opt[1]), loss=NEW_LOSSES[self.kind](**self.kw))
-        self.model.set_weights([self.W, self.b])
-        self.ref_opt = getattr(ref, opt[0])(**opt[1])
-        self.weights = [self.W.astype(np.float64), self.b.astype(np.float64)]
-
-    def ref_step(self, sample_weight=None):
-        W, b = self.weights
-        pred = ref.dense_forward(self.x, W, b, self.act)
-        loss, dpred = ref_loss(self.kind, self.y, pred, self.kw, sample_weight)
-        _, dW, db = ref.dense_backward(self.x, W, pred, dpred, self.act)
-        self.weights = self.ref_opt.apply(self.weights, [dW, db])
-        return loss
-
-    def step(self, sample_weight=None):
-        want = self.ref_step(sample_weight)
-        got = self.model.train_on_batch(self.x, self.y, sample_weight=sample_weight)
-        assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
-        for g, w, name in zip(self.model.get_weights(), self.weights, ("kernel", "bias")):
-            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=f"{name} after the update")
+    return DenseTraining(case, opt, T=T, n=n, k_in=K_IN, c_out=C_OUT, seed=seed)
 
 
 # ---------------------------------------------------------------- the reference itself
@@ -118,15 +59,15 @@ def test_reference_gradient_central_differences(case, T):
     rng = np.random.default_rng(1)
     lead = (N,) if T is None else (N, T)
     x = rng.standard_normal(lead + (K_IN,))
-    y = targets(target_kind, lead, C_OUT, rng)
+    y = make_targets(target_kind, lead, C_OUT, rng)
     W, b = rng.standard_normal((K_IN, C_OUT)) * 0.5, rng.standard_normal(C_OUT) * 0.1
     sw = rng.uniform(0.5, 2.0, N)
 
     def loss_of(W_, b_):
-        return ref_loss(kind, y, ref.dense_forward(x, W_, b_, act), kw, sw)[0]
+        return ref_loss_and_grad(kind, y, ref.dense_forward(x, W_, b_, act), kw, sw)[0]
 
     pred = ref.dense_forward(x, W, b, act)
-    _, dpred = ref_loss(kind, y, pred, kw, sw)
+    _, dpred = ref_loss_and_grad(kind, y, pred, kw, sw)
     _, dW, db = ref.dense_backward(x, W, pred, dpred, act)
     ref.assert_grad_close(lambda v: loss_of(v, b), W, dW, rtol=1e-5, atol=1e-8)
     ref.assert_grad_close(lambda v: loss_of(W, v), b, db, rtol=1e-5, atol=1e-8)
@@ -157,7 +98,7 @@ def test_reference_values_by_hand():
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 @pytest.mark.parametrize("T", [None, T_STEPS], ids=["2d", "3d"])
 def test_sgd_steps_match_reference(case, T):
-    s = DenseCase(case, T=T)
+    s = dense_case(case, T=T)
     for _ in range(3):
         s.step()
 
@@ -166,7 +107,7 @@ def test_sgd_steps_match_reference(case, T):
                                                      "squared_hinge_pm1", "cosine")],
                          ids=["huber", "kld", "hinge", "squared_hinge", "cosine"])
 def test_adam_steps_with_sample_weight(case):
-    s = DenseCase(case, opt=("Adam", {"learning_rate": 0.05}))
+    s = dense_case(case, opt=("Adam", {"learning_rate": 0.05}))
     sw = np.linspace(0.0, 2.0, N).astype(np.float32)
     for _ in range(3):
         s.step(sample_weight=sw)
@@ -179,18 +120,17 @@ def test_native_gradient_central_differences(case):
     kind, act, target_kind, kw = case
     rng = np.random.default_rng(2)
     n = 6
-    y = targets(target_kind, (n,), C_OUT, rng)
+    y = make_targets(target_kind, (n,), C_OUT, rng)
     pred = rng.standard_normal((n, C_OUT))
     if kind == "kl_divergence":
         pred = rng.uniform(0.05, 0.9, (n, C_OUT))
     pred = pred.astype(np.float32)
     bigcore.utils.set_random_seed(0)
     m = bigcore.Sequential([layers.Dense(C_OUT, use_bias=False, input_shape=(n,))])
-    m.compile(optimizer=optimizers.SGD(1.0), loss=NEW_LOSSES[kind](**kw))
+    compile_for_gradients(m, LOSS_CLASSES[kind](**kw))
     m.set_weights([pred])
-    m.train_on_batch(np.eye(n, dtype=np.float32), y)
-    native_grad = pred.astype(np.float64) - m.get_weights()[0]
-    numeric = ref.numerical_grad(lambda p: ref_loss(kind, y, p, kw)[0], pred.astype(np.float64))
+    _, (native_grad,) = sgd_gradients(m, np.eye(n, dtype=np.float32), y)
+    numeric = ref.numerical_grad(lambda p: ref_loss_and_grad(kind, y, p, kw)[0], pred.astype(np.float64))
     np.testing.assert_allclose(native_grad, numeric, rtol=1e-4, atol=1e-6)
 
 
@@ -200,12 +140,12 @@ def test_loss_object_on_arrays(case, T):
     kind, act, target_kind, kw = case
     rng = np.random.default_rng(3)
     lead = (N,) if T is None else (N, T)
-    y = targets(target_kind, lead, C_OUT, rng)
+    y = make_targets(target_kind, lead, C_OUT, rng)
     pred = ref.act_forward(rng.standard_normal(lead + (C_OUT,)), act).astype(np.float32)
     sw = rng.uniform(0.5, 2.0, N).astype(np.float32)
-    loss = NEW_LOSSES[kind](**kw)
-    assert float(loss(y, pred)) == pytest.approx(ref_loss(kind, y, pred, kw)[0], rel=1e-5, abs=1e-7)
-    assert float(loss(y, pred, sample_weight=sw)) == pytest.approx(ref_loss(kind, y, pred, kw, sw)[0],
+    loss = LOSS_CLASSES[kind](**kw)
+    assert float(loss(y, pred)) == pytest.approx(ref_loss_and_grad(kind, y, pred, kw)[0], rel=1e-5, abs=1e-7)
+    assert float(loss(y, pred, sample_weight=sw)) == pytest.approx(ref_loss_and_grad(kind, y, pred, kw, sw)[0],
                                                                    rel=1e-5, abs=1e-7)
 
 
@@ -218,10 +158,10 @@ def test_hinge_label_conversion_is_decided_per_batch():
 
 
 def test_evaluate_over_batches_is_the_whole_set_loss():
-    s = DenseCase(CASES["cosine"], n=23)
+    s = dense_case(CASES["cosine"], n=23)
     got = s.model.evaluate(s.x, s.y, batch_size=8, verbose=0)
     pred = ref.dense_forward(s.x, s.W, s.b, s.act)
-    assert got == pytest.approx(ref_loss("cosine_similarity", s.y, pred, {})[0], rel=1e-5)
+    assert got == pytest.approx(ref_loss_and_grad("cosine_similarity", s.y, pred, {})[0], rel=1e-5)
 
 
 def test_masked_timesteps_do_not_count_in_new_losses():
@@ -301,7 +241,7 @@ def test_loss_values_match_keras(keras, case, T):
     name, kw, act, target_kind = KERAS_LOSSES[case]
     rng = np.random.default_rng(5)
     lead = (N,) if T is None else (N, T)
-    y = targets(target_kind, lead, C_OUT, rng)
+    y = make_targets(target_kind, lead, C_OUT, rng)
     pred = ref.act_forward(rng.standard_normal(lead + (C_OUT,)), act).astype(np.float32)
     sw = rng.uniform(0.0, 2.0, N).astype(np.float32)
     ours, theirs = getattr(losses, name)(**kw), getattr(keras.losses, name)(**kw)
@@ -322,7 +262,7 @@ def test_training_matches_keras(keras, case, opt):
     opt_name, opt_kw = KERAS_OPTIMIZERS[opt]
     rng = np.random.default_rng(6)
     x = (0.5 * rng.standard_normal((4 * 8, 6))).astype(np.float32)
-    y = targets(target_kind, (4 * 8,), C_OUT, rng)
+    y = make_targets(target_kind, (4 * 8,), C_OUT, rng)
     bigcore.utils.set_random_seed(2)
     m = bigcore.Sequential([layers.Dense(8, activation="tanh", input_shape=(6,)), layers.Dense(C_OUT, activation=act)])
     m.compile(optimizer=getattr(optimizers, opt_name)(**opt_kw), loss=getattr(losses, name)(**kw))

@@ -18,8 +18,7 @@ import bigcore
 from bigcore import layers
 from bigcore._native import _core
 from bigcore.quantization import QuantizedGRU, QuantizedLSTM, quantize
-from reference import act_forward
-from reference_quant import ACT, QISAS, SUPPORTED, epilogue_np, forced, imatmul, quantize_rows_np, quantize_weights_np
+from reference_quant import QISAS, SUPPORTED, forced, qrnn_steps, quantize_weights_np
 
 RNN = {"lstm": layers.LSTM, "gru": layers.GRU}
 QRNN = {"lstm": QuantizedLSTM, "gru": QuantizedGRU}
@@ -81,46 +80,13 @@ def layer_input(model, x, mask):
     return table[x.astype(np.int64)], x != 0
 
 
-# ---- the reference: one step of int8 math, h_prev from the native layer -------------------------
+# ---- the reference: one step of int8 math, h_prev from the native layer (reference_quant.py) ------
 
 def int8_steps(kind, qlayer, x, h_seq, mask=None, go_backwards=False):
-    """Each step's output and the final cell state, computed as cpp/qrecurrent.h does, with
-    h_prev = the native output of the previous processed step (h_seq, processing order)."""
-    wq, rq = qlayer.kernel.value, qlayer.recurrent_kernel.value
-    s, rs = qlayer.kernel_scale.value, qlayer.recurrent_scale.value
-    B, T, D = x.shape
-    U, G = rq.shape[0], rq.shape[1] // rq.shape[0]
-    bias = qlayer.bias.value if qlayer.use_bias else np.zeros((G * U,) if kind == "lstm" else (2, G * U), np.float32)
-    b_in = bias if kind == "lstm" else bias[0]
-    xq, t = quantize_rows_np(x.reshape(B * T, D), qlayer.activation_scale)
-    xp = epilogue_np(imatmul(xq, wq), t, s, b_in, ACT["linear"]).reshape(B, T, G * U)
-    keep = np.ones((B, T), bool) if mask is None else mask
-
-    def sig(v):
-        return act_forward(v, "sigmoid")
-
-    order = range(T - 1, -1, -1) if go_backwards else range(T)
-    h_prev, c = np.zeros((B, U), np.float32), np.zeros((B, U))
-    outs = []
-    for step, ti in enumerate(order):
-        hq, th = quantize_rows_np(h_prev)
-        rec = epilogue_np(imatmul(hq, rq), th, rs, None, ACT["linear"])
-        if kind == "lstm":
-            z = (xp[:, ti] + rec).astype(np.float64)  # Z += h R in float32, as the GEMM's beta = 1
-            i, f, g, o = (z[:, k * U:(k + 1) * U] for k in range(4))
-            c_new = sig(f) * c + sig(i) * np.tanh(g)
-            h_new = sig(o) * np.tanh(c_new)
-        else:
-            a, r = xp[:, ti].astype(np.float64), rec.astype(np.float64) + bias[1]
-            zg = sig(a[:, :U] + r[:, :U])
-            rg = sig(a[:, U:2 * U] + r[:, U:2 * U])
-            hh = np.tanh(a[:, 2 * U:] + rg * r[:, 2 * U:])
-            h_new, c_new = zg * h_prev + (1 - zg) * hh, c
-        k = keep[:, ti][:, None]
-        outs.append(np.where(k, h_new, h_prev))
-        c = np.where(k, c_new, c)
-        h_prev = h_seq[:, step]
-    return np.stack(outs, axis=1), c
+    """Each step's output and the final cell state of `qlayer`, as cpp/qrecurrent.h computes them."""
+    return qrnn_steps(kind, x, qlayer.kernel.value, qlayer.recurrent_kernel.value,
+                      qlayer.bias.value if qlayer.use_bias else None, qlayer.kernel_scale.value,
+                      qlayer.recurrent_scale.value, h_seq, mask, go_backwards, qlayer.activation_scale)
 
 
 # ---- tests ------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@ references in tests/reference_rnn.py, against PyTorch and Keras 3 where installe
 gradients against central differences.
 
 Gradients are read off one SGD step: with learning_rate=1 and no momentum, w_after = w - g, so
-g = w_before - w_after. Ids for masked models carry zeros at the start, the middle and the end
-of rows, and one row is all zeros (fully masked).
+g = w_before - w_after (the rule in tests/layer_test.py). Ids for masked models carry zeros at the
+start, the middle and the end of rows, and one row is all zeros (fully masked).
 """
 
 import numpy as np
@@ -14,6 +14,7 @@ import bigcore
 import reference as ref
 import reference_rnn as rref
 from bigcore import layers, optimizers
+from layer_test import assert_gradients_close, compile_for_gradients, fd_gradients, sgd_gradients
 
 # Keras 3 on torch 2.13 + NumPy 2 warns from its own predict/fit internals (an __array__ without
 # copy=); pyproject turns warnings into errors, so this one third-party warning is let through.
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.filterwarnings(
 T, D, V = 7, 5, 11          # timesteps, features, vocabulary
 RTOL, ATOL = 1e-4, 2e-5     # float32 native vs float64 reference, forward
 RNN = {"lstm": layers.LSTM, "gru": layers.GRU}
-ISAS = ("ref", "avx2", "avx512")
 
 
 # --- data and weights -------------------------------------------------------------------------
@@ -337,25 +337,16 @@ def test_config_round_trip_gives_the_same_layer(seed, make):
 
 # --- (1b) every CPU path, every thread count ----------------------------------------------------
 
-def use_isa(isa):
-    try:
-        bigcore.config.set_cpu_isa(isa)
-    except ValueError as e:
-        pytest.skip(f"this CPU cannot run {isa!r}: {e}")
-
-
 def train_steps(model, x, y, steps=2):
     for i in range(steps):
         model.train_on_batch(x, y)
     return model.get_weights()
 
 
-@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("kind,bidi", [("lstm", False), ("gru", False), ("lstm", True), ("gru", True)])
-def test_every_isa_and_thread_count(restore_isa, restore_threads, isa, kind, bidi):
+def test_every_isa_and_thread_count(restore_threads, isa, kind, bidi):
     """Each path matches the reference; 1, 2 and 3 threads give bit-identical predictions and
     training (B=40 runs the time loop in three row chunks)."""
-    use_isa(isa)
     kw = dict(return_sequences=True, return_state=True, go_backwards=not bidi)
     ids = masked_ids(40, seed=3)
     preds, trained = [], []
@@ -379,30 +370,8 @@ def test_every_isa_and_thread_count(restore_isa, restore_threads, isa, kind, bid
 
 # --- (2) gradients by central differences ----------------------------------------------------
 
-def sgd_gradients(model, x, y):
-    """(loss before the step, the gradient of every weight) from one SGD(lr=1) step."""
-    before = [w.astype(np.float64) for w in model.get_weights()]
-    loss = model.train_on_batch(x, y)
-    return loss, [b - a for b, a in zip(before, model.get_weights())]
-
-
-def fd_gradients(loss_fn, weights, h=1e-6):
-    """Central differences of loss_fn(list of float64 weights) wrt each weight."""
-    ws = [np.asarray(w, np.float64) for w in weights]
-    return [ref.numerical_grad(lambda wi, i=i: loss_fn(ws[:i] + [wi] + ws[i + 1:]), ws[i], h)
-            for i in range(len(ws))]
-
-
-def assert_gradients_close(got, want, names=None):
-    assert len(got) == len(want)
-    for i, (g, w) in enumerate(zip(got, want)):
-        scale = max(np.abs(w).max(), 1e-3)
-        np.testing.assert_allclose(g, w, rtol=1e-3, atol=2e-4 * scale,
-                                   err_msg=f"gradient of weight {names[i] if names else i}")
-
-
 def check_gradients(model, x, y, loss_fn, loss="mse"):
-    model.compile(optimizer=optimizers.SGD(learning_rate=1.0, momentum=0.0), loss=loss)
+    compile_for_gradients(model, loss)
     ws = model.get_weights()
     value, got = sgd_gradients(model, x, y)
     np.testing.assert_allclose(value, loss_fn([w.astype(np.float64) for w in ws]), rtol=1e-5)
@@ -470,10 +439,8 @@ def test_gradients_match_finite_differences(seed, kind, case):
     check_gradients(*grad_chain_case(kind, **GRAD_CASES[case]))
 
 
-@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_gradients_on_every_isa(restore_isa, seed, isa, kind):
-    use_isa(isa)
+def test_gradients_on_every_isa(seed, isa, kind):
     check_gradients(*grad_chain_case(kind, masking=True, return_sequences=True, go_backwards=True))
 
 

@@ -374,6 +374,8 @@ _KILL_CHILD = textwrap.dedent("""
     model = bigcore.Sequential([layers.Input((64,)), layers.Dense(512), layers.Dense(512), layers.Dense(4)])
     model.compile(optimizer="adam", loss="mse")
     path = sys.argv[1]
+    for w in model.weights:  # save i holds i everywhere: a kill before the loop's first save leaves 0s
+        w.value[...] = 0
     saving.save_model(model, path)
     print("ready", flush=True)
     i = 0

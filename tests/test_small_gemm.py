@@ -9,33 +9,11 @@ of a plain product to it.
 import numpy as np
 import pytest
 
+import bigcore
 from bigcore._native import _core
 
-ISAS = ("ref", "avx2", "avx512")
-
-
-def _supported(isa):
-    try:
-        _core.set_isa(isa)
-        return True
-    except ValueError:
-        return False
-    finally:
-        _core.set_isa(_core.best_isa())
-
-
-SUPPORTED = [i for i in ISAS if _supported(i)]
 SIZES = [(1, 1, 1), (1, 10, 128), (1, 256, 64), (1, 128, 784), (2, 17, 5), (3, 33, 129), (4, 100, 7),
          (5, 257, 64), (7, 15, 31), (9, 1000, 3), (1, 16, 0)]
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    if request.param not in SUPPORTED:
-        pytest.skip(f"this CPU cannot run {request.param}")
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(_core.best_isa())
 
 
 def _operands(M, N, K, seed=0):
@@ -64,17 +42,14 @@ def test_matches_reference(isa, M, N, K, accumulate):
 
 
 @pytest.mark.parametrize("M,N,K", SIZES)
-def test_every_isa_gives_the_same_bits(M, N, K):
+def test_every_isa_gives_the_same_bits(restore_isa, supported_isas, M, N, K):
     x, W, y0 = _operands(M, N, K, seed=1)
     got = {}
-    try:
-        for isa in SUPPORTED:
-            _core.set_isa(isa)
-            y = y0.copy()
-            _core.small_gemm(x, W, y, True)
-            got[isa] = y
-    finally:
-        _core.set_isa(_core.best_isa())
+    for isa in supported_isas:
+        bigcore.config.set_cpu_isa(isa)
+        y = y0.copy()
+        _core.small_gemm(x, W, y, True)
+        got[isa] = y
     for isa, y in got.items():
         assert y.tobytes() == got["ref"].tobytes(), f"{isa} differs from ref"
 

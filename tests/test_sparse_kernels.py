@@ -16,34 +16,15 @@ from bigcore._native import _core
 from bigcore.layers.sparse import QuantizedSparseDense, SparseDense
 from bigcore.quantization import QuantizedDense, quantize
 from bigcore.sparse_select import SparseDecision, format_report, measure, sparsify
+import reference as ref
 
-ISAS = ("ref", "avx2", "avx512")
-ACT = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
+ACT = ref.ACT_IDS
 F32_EPS = float(np.finfo(np.float32).eps)
 
 
-def isa_supported(isa):
-    before = _core.current_isa()
-    try:
-        _core.set_isa(isa)
-        return True
-    except ValueError:
-        return False
-    finally:
-        _core.set_isa(before)
-
-
-SUPPORTED = [i for i in ISAS if isa_supported(i)]
-
-
-@pytest.fixture(params=ISAS)
-def isa(request, restore_isa):
-    """Runs the test on one forced path (float and sparse kernels follow set_cpu_isa)."""
-    if request.param not in SUPPORTED:
-        pytest.skip(f"this CPU cannot run the {request.param} path")
-    bigcore.config.set_cpu_isa(request.param)
-    assert _core.sparse_isa() == request.param
-    return request.param
+def test_sparse_kernels_follow_set_cpu_isa(isa):
+    """The float and sparse kernels both follow set_cpu_isa (the conftest `isa` fixture forces it)."""
+    assert _core.sparse_isa() == isa
 
 
 def sparse_matrix(rng, K, N, sparsity, dtype=np.float32):
@@ -134,13 +115,13 @@ def test_float_layout_round_trip_and_counts():
 
 # ---- float kernel: one result whatever the path, batch, threads ------------------------------------
 
-def test_float_bits_independent_of_isa_batch_and_threads(restore_isa, restore_threads):
+def test_float_bits_independent_of_isa_batch_and_threads(restore_isa, supported_isas, restore_threads):
     rng = np.random.default_rng(6)
     w = sparse_matrix(rng, 300, 260, 0.8)
     x = rng.standard_normal((150, 300)).astype(np.float32)
     s = _core.SparseLinear(w)
     want = None
-    for isa in SUPPORTED:
+    for isa in supported_isas:
         bigcore.config.set_cpu_isa(isa)
         for threads in (1, 2, 3):
             bigcore.config.set_num_threads(threads)
@@ -243,13 +224,13 @@ def test_int8_zero_weights_and_empty_columns(isa):
     np.testing.assert_array_equal(z.forward(x, b, ACT["relu"]), np.broadcast_to(np.maximum(b, 0), (8, 40)))
 
 
-def test_int8_bits_independent_of_isa_and_threads(restore_isa, restore_threads):
+def test_int8_bits_independent_of_isa_and_threads(restore_isa, supported_isas, restore_threads):
     rng = np.random.default_rng(11)
     dense = _core.QLinear(sparse_matrix(rng, 200, 300, 0.9))
     q = _core.QSparseLinear(dense.weights_q(), dense.scales())
     x = rng.standard_normal((140, 200)).astype(np.float32)
     want = dense.forward(x, None, 0, 0.0)
-    for isa in SUPPORTED:
+    for isa in supported_isas:
         bigcore.config.set_cpu_isa(isa)
         for threads in (1, 2, 3):
             bigcore.config.set_num_threads(threads)

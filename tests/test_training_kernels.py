@@ -10,19 +10,11 @@ import pytest
 
 import bigcore
 import reference as ref
-from bigcore import layers, losses, metrics, optimizers, regularizers
-from bigcore._native import _core
+from bigcore import layers, metrics, optimizers, regularizers
+from dense_training import LOSS_CLASSES, REGULARIZERS, DenseTraining, make_targets
 
 N_SAMPLES, K_IN, C_OUT, T_STEPS = 7, 5, 3, 4
 ATOL = 1e-5
-
-LOSS_CLASSES = {
-    "mse": losses.MeanSquaredError,
-    "mae": losses.MeanAbsoluteError,
-    "binary_crossentropy": losses.BinaryCrossentropy,
-    "categorical_crossentropy": losses.CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": losses.SparseCategoricalCrossentropy,
-}
 
 # (loss, activation of the Dense layer, target kind, loss arguments)
 LOSS_CASES = {
@@ -50,15 +42,10 @@ LOSS_CASES = {
     "cce_sigmoid_unfused": ("categorical_crossentropy", "sigmoid", "onehot", {}),
 }
 
-# Cases where bigcore is known to be wrong (the reference gradient is checked on them too).
-KNOWN_BUGS = {}
-
 
 def loss_params(keys=None):
-    """LOSS_CASES as pytest params, with the known bugs marked xfail."""
-    return [pytest.param(LOSS_CASES[k], id=k, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[k])]
-                         if k in KNOWN_BUGS else [])
-            for k in (keys or LOSS_CASES)]
+    """LOSS_CASES as pytest params."""
+    return [pytest.param(LOSS_CASES[k], id=k) for k in (keys or LOSS_CASES)]
 
 
 # (class name in both bigcore.optimizers and reference, constructor arguments)
@@ -83,86 +70,6 @@ OPTIMIZER_CASES = {
                                                 "epsilon": 1e-3}),
     "sgd_weight_decay": ("SGD", {"learning_rate": 0.1, "momentum": 0.5, "weight_decay": 0.3}),
 }
-
-REGULARIZERS = {"l1": (0.03, 0.0), "l2": (0.0, 0.05), "l1_l2": (0.02, 0.04)}
-
-
-def _bigcore_regularizer(name):
-    if name is None:
-        return None
-    l1, l2 = REGULARIZERS[name]
-    return {"l1": lambda: regularizers.l1(l1), "l2": lambda: regularizers.l2(l2),
-            "l1_l2": lambda: regularizers.l1_l2(l1, l2)}[name]()
-
-
-def make_targets(kind, lead_shape, C, rng):
-    """lead_shape: (batch,) or (batch, T); class ids for 'sparse', else (..., C)."""
-    shape = tuple(lead_shape) + (C,)
-    if kind == "real":
-        return rng.standard_normal(shape).astype(np.float32)
-    if kind == "unit":
-        return rng.uniform(0.05, 0.95, shape).astype(np.float32)
-    if kind == "binary":
-        return rng.integers(0, 2, shape).astype(np.float32)
-    if kind == "onehot":
-        return ref.one_hot(rng.integers(0, C, lead_shape), C).astype(np.float32)
-    if kind == "simplex":
-        return rng.dirichlet(np.ones(C), lead_shape).astype(np.float32)
-    if kind == "sparse":
-        return rng.integers(0, C, lead_shape).astype(np.float32)
-    raise ValueError(kind)
-
-
-class Setup:
-    """A one-Dense model with known weights and the float64 reference of the same training."""
-
-    def __init__(self, loss_case, opt_case=("SGD", {"learning_rate": 0.1}), T=None, reg=None,
-                 bias_reg=None, n=N_SAMPLES, seed=0, opt_extra=None):
-        kind, self.act, target_kind, self.loss_kw = loss_case
-        self.kind = kind
-        rng = np.random.default_rng(seed)
-        lead = (n,) if T is None else (n, T)
-        self.x = rng.standard_normal(lead + (K_IN,)).astype(np.float32)
-        self.y = make_targets(target_kind, lead, C_OUT, rng)
-        self.W = (rng.standard_normal((K_IN, C_OUT)) * 0.5).astype(np.float32)
-        self.b = (rng.standard_normal(C_OUT) * 0.1).astype(np.float32)
-        self.reg = REGULARIZERS[reg] if reg else (0.0, 0.0)
-        self.bias_reg = REGULARIZERS[bias_reg] if bias_reg else (0.0, 0.0)
-
-        bigcore.utils.set_random_seed(seed)
-        in_shape = (K_IN,) if T is None else (T, K_IN)
-        self.model = bigcore.Sequential([layers.Dense(
-            C_OUT, activation=self.act, input_shape=in_shape,
-            kernel_regularizer=_bigcore_regularizer(reg), bias_regularizer=_bigcore_regularizer(bias_reg))])
-        opt_name, opt_kw = opt_case
-        opt_kw = {**opt_kw, **(opt_extra or {})}
-        self.model.compile(optimizer=getattr(optimizers, opt_name)(**opt_kw),
-                           loss=LOSS_CLASSES[kind](**self.loss_kw))
-        self.model.set_weights([self.W, self.b])
-        self.ref_opt = getattr(ref, opt_name)(**opt_kw)
-        self.ref_weights = [self.W.astype(np.float64), self.b.astype(np.float64)]
-
-    def ref_loss_and_grads(self, sample_weight=None):
-        W, b = self.ref_weights
-        pred = ref.dense_forward(self.x, W, b, self.act)
-        loss, dpred = ref.loss_and_grad(self.kind, self.y, pred, sample_weight=sample_weight, **self.loss_kw)
-        loss += ref.regularization_loss([W], *self.reg) + ref.regularization_loss([b], *self.bias_reg)
-        _, dW, db = ref.dense_backward(self.x, W, pred, dpred, self.act)
-        dW += ref.regularizer_grad(W, *self.reg)
-        db += ref.regularizer_grad(b, *self.bias_reg)
-        return loss, [dW, db]
-
-    def step(self, sample_weight=None):
-        """One train_on_batch and one reference step; checks the loss and the new weights."""
-        want_loss, grads = self.ref_loss_and_grads(sample_weight)
-        got_loss = self.model.train_on_batch(self.x, self.y, sample_weight=sample_weight)
-        np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5, atol=ATOL)
-        self.ref_weights = self.ref_opt.apply(self.ref_weights, grads)
-        got = self.model.get_weights()
-        for g, w, name in zip(got, self.ref_weights, ("kernel", "bias")):
-            np.testing.assert_allclose(g, w, rtol=1e-5, atol=ATOL, err_msg=f"{name} after the update")
-        return grads
-
 
 # ---------------------------------------------------------------- the reference itself
 
@@ -227,7 +134,7 @@ def test_reference_optimizers_by_hand():
 @pytest.mark.parametrize("loss_case", loss_params())
 @pytest.mark.parametrize("T", [None, T_STEPS], ids=["2d", "3d"])
 def test_loss_and_sgd_steps(loss_case, T):
-    s = Setup(loss_case, T=T)
+    s = DenseTraining(loss_case, T=T)
     for _ in range(3):
         s.step()
 
@@ -236,7 +143,7 @@ def test_loss_and_sgd_steps(loss_case, T):
 @pytest.mark.parametrize("T", [None, T_STEPS], ids=["2d", "3d"])
 def test_sample_weight(loss_case, T):
     """Per-sample weights scale each sample's rows; the mean stays over all rows."""
-    s = Setup(loss_case, T=T)
+    s = DenseTraining(loss_case, T=T)
     sw = np.array([0.5, 2.0, 1.0, 0.0, 3.0, 1.5, 0.25], np.float32)
     for _ in range(2):
         s.step(sample_weight=sw)
@@ -245,7 +152,7 @@ def test_sample_weight(loss_case, T):
 @pytest.mark.parametrize("loss_case", loss_params(["cce_softmax", "sparse_softmax", "bce_sigmoid"]))
 def test_evaluate_loss_matches_reference(loss_case):
     """evaluate() over several batches (one partial) = the loss on all rows, no update."""
-    s = Setup(loss_case, n=23)
+    s = DenseTraining(loss_case, n=23)
     want, _ = s.ref_loss_and_grads()
     got = s.model.evaluate(s.x, s.y, batch_size=8, verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=ATOL)
@@ -277,7 +184,7 @@ def test_loss_object_called_on_arrays(loss_case, T):
 @pytest.mark.parametrize("opt_case", OPTIMIZER_CASES.values(), ids=OPTIMIZER_CASES.keys())
 @pytest.mark.parametrize("loss_case", loss_params(["mse", "cce_softmax"]))
 def test_optimizer_steps(opt_case, loss_case):
-    s = Setup(loss_case, opt_case)
+    s = DenseTraining(loss_case, opt_case)
     for _ in range(3):
         s.step()
 
@@ -285,10 +192,10 @@ def test_optimizer_steps(opt_case, loss_case):
 def test_amsgrad_case_exercises_v_hat():
     """The amsgrad case must differ from plain Adam, or its test could not catch a missing max()."""
     name, kw = OPTIMIZER_CASES["adam_amsgrad"]
-    plain = Setup(LOSS_CASES["mse"], (name, {**kw, "amsgrad": False}))
+    plain = DenseTraining(LOSS_CASES["mse"], (name, {**kw, "amsgrad": False}))
     for _ in range(3):
         plain.step()
-    ams = Setup(LOSS_CASES["mse"], (name, kw))
+    ams = DenseTraining(LOSS_CASES["mse"], (name, kw))
     for _ in range(3):
         ams.step()
     assert np.abs(plain.model.get_weights()[0] - ams.model.get_weights()[0]).max() > 1e-4
@@ -296,7 +203,7 @@ def test_amsgrad_case_exercises_v_hat():
 
 def test_learning_rate_schedule_callable():
     """A callable learning rate is evaluated at each iteration."""
-    s = Setup(LOSS_CASES["mse"], ("SGD", {"learning_rate": lambda it: 0.1 / (1 + it)}))
+    s = DenseTraining(LOSS_CASES["mse"], ("SGD", {"learning_rate": lambda it: 0.1 / (1 + it)}))
     for it in range(3):
         s.ref_opt.lr = 0.1 / (1 + it)
         s.step()
@@ -309,22 +216,22 @@ def test_learning_rate_schedule_callable():
 @pytest.mark.parametrize("opt_case", [OPTIMIZER_CASES[k] for k in ("sgd", "adam", "rmsprop_centered")],
                          ids=["sgd", "adam", "rmsprop_centered"])
 def test_kernel_regularizer(reg, opt_case):
-    s = Setup(LOSS_CASES["cce_softmax"], opt_case, reg=reg)
+    s = DenseTraining(LOSS_CASES["cce_softmax"], opt_case, reg=reg)
     for _ in range(3):
         s.step()
 
 
 @pytest.mark.parametrize("reg", REGULARIZERS)
 def test_bias_regularizer_3d(reg):
-    s = Setup(LOSS_CASES["sparse_softmax"], OPTIMIZER_CASES["sgd_momentum"], T=T_STEPS, reg="l2", bias_reg=reg)
+    s = DenseTraining(LOSS_CASES["sparse_softmax"], OPTIMIZER_CASES["sgd_momentum"], T=T_STEPS, reg="l2", bias_reg=reg)
     for _ in range(2):
         s.step()
 
 
 def test_regularized_loss_includes_penalty_exactly():
     """The returned loss minus the data loss is l1 * sum|W| + l2 * sum W^2 of the pre-step weights."""
-    plain = Setup(LOSS_CASES["mse"])
-    reg = Setup(LOSS_CASES["mse"], reg="l1_l2")
+    plain = DenseTraining(LOSS_CASES["mse"])
+    reg = DenseTraining(LOSS_CASES["mse"], reg="l1_l2")
     l1, l2 = REGULARIZERS["l1_l2"]
     penalty = l1 * np.abs(reg.W.astype(np.float64)).sum() + l2 * np.square(reg.W.astype(np.float64)).sum()
     diff = reg.model.train_on_batch(reg.x, reg.y) - plain.model.train_on_batch(plain.x, plain.y)
@@ -333,7 +240,7 @@ def test_regularized_loss_includes_penalty_exactly():
 
 def test_l1_gradient_at_zero_weight_is_zero():
     """sign(0) = 0: an exactly-zero weight gets no l1 push, only its data gradient."""
-    s = Setup(LOSS_CASES["mse"], reg="l1")
+    s = DenseTraining(LOSS_CASES["mse"], reg="l1")
     s.W[0, :] = 0.0
     s.model.set_weights([s.W, s.b])
     s.ref_weights = [s.W.astype(np.float64), s.b.astype(np.float64)]
@@ -390,7 +297,7 @@ CLIP_CASES = {
                          ids=["sgd_momentum", "adam", "rmsprop"])
 @pytest.mark.parametrize("reg", [None, "l2"])
 def test_gradient_clipping(clip, opt_case, reg):
-    s = Setup(LOSS_CASES["cce_logits"], opt_case, reg=reg, opt_extra=clip)
+    s = DenseTraining(LOSS_CASES["cce_logits"], opt_case, reg=reg, opt_extra=clip)
     _, grads = s.ref_loss_and_grads()
     norms = [np.sqrt((g * g).sum()) for g in grads]
     # the case must actually clip (else it tests nothing)
@@ -406,7 +313,7 @@ def test_gradient_clipping(clip, opt_case, reg):
 
 def test_clipnorm_cases_clip_per_tensor():
     """clipnorm_both clips kernel and bias; clipnorm_kernel_only leaves the bias alone."""
-    _, grads = Setup(LOSS_CASES["cce_logits"]).ref_loss_and_grads()
+    _, grads = DenseTraining(LOSS_CASES["cce_logits"]).ref_loss_and_grads()
     kernel_norm, bias_norm = (np.sqrt((g * g).sum()) for g in grads)
     assert min(kernel_norm, bias_norm) > CLIP_CASES["clipnorm_both"]["clipnorm"]
     assert kernel_norm > CLIP_CASES["clipnorm_kernel_only"]["clipnorm"] > bias_norm
@@ -420,22 +327,16 @@ def test_only_one_clipping_option():
 # ---------------------------------------------------------------- determinism across ISA paths
 
 
-def test_training_bit_identical_on_every_isa():
+def test_training_bit_identical_on_every_isa(restore_isa, supported_isas):
     """The fused update, regularizer gradient and losses give the same bits on every ISA path."""
-    results = {}
-    try:
-        for isa in ("ref", "avx2", "avx512"):
-            try:
-                _core.set_isa(isa)
-            except ValueError:
-                continue
-            s = Setup(LOSS_CASES["sparse_softmax"], OPTIMIZER_CASES["adamw"], T=T_STEPS, reg="l1_l2")
-            losses_seen = [s.model.train_on_batch(s.x, s.y) for _ in range(3)]
-            results[isa] = (losses_seen, [w.tobytes() for w in s.model.get_weights()])
-    finally:
-        _core.set_isa(_core.best_isa())
-    if len(results) < 2:
+    if len(supported_isas) < 2:
         pytest.skip("only one ISA path on this CPU")
+    results = {}
+    for isa in supported_isas:
+        bigcore.config.set_cpu_isa(isa)
+        s = DenseTraining(LOSS_CASES["sparse_softmax"], OPTIMIZER_CASES["adamw"], T=T_STEPS, reg="l1_l2")
+        losses_seen = [s.model.train_on_batch(s.x, s.y) for _ in range(3)]
+        results[isa] = (losses_seen, [w.tobytes() for w in s.model.get_weights()])
     first = results["ref"]
     for isa, r in results.items():
         assert r == first, f"training on {isa} differs from ref"
@@ -466,7 +367,7 @@ def test_training_bit_identical_across_thread_counts(restore_threads):
 
 
 def _evaluate_logs(loss_case, metric_list, T=None, n=23, seed=2):
-    s = Setup(loss_case, T=T, n=n, seed=seed)
+    s = DenseTraining(loss_case, T=T, n=n, seed=seed)
     s.model.compile(optimizer="sgd", loss=LOSS_CLASSES[s.kind](**s.loss_kw), metrics=metric_list)
     s.model.set_weights([s.W, s.b])
     logs = s.model.evaluate(s.x, s.y, batch_size=8, verbose=0, return_dict=True)
@@ -511,7 +412,7 @@ def test_regression_metrics_on_evaluate(T):
 
 
 def test_train_on_batch_metrics_are_before_the_update():
-    s = Setup(LOSS_CASES["sparse_softmax"], n=23)
+    s = DenseTraining(LOSS_CASES["sparse_softmax"], n=23)
     s.model.compile(optimizer=optimizers.SGD(learning_rate=0.5), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     s.model.set_weights([s.W, s.b])

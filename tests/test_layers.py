@@ -1,0 +1,423 @@
+"""Every layer through the one harness (tests/layer_test.py): build and shapes, forward against the
+NumPy references, masks, gradients by central differences, thread counts, config and file round
+trips, and Keras 3 parity where Keras is installed.
+
+Deeper checks of a family stay in its own file: test_recurrent.py (every option of LSTM / GRU /
+Bidirectional, every CPU path, dropout), test_quant_recurrent.py and test_quant_kernels.py (int8 on
+every int8 path), test_sparse_kernels.py, test_training_kernels.py (losses and optimizers).
+"""
+
+import numpy as np
+import pytest
+
+import bigcore
+import reference as ref
+import reference_quant as qref
+import reference_rnn as rref
+from bigcore import layers, regularizers
+from bigcore.layers.sparse import QuantizedSparseDense, SparseDense
+from bigcore.quantization import QuantizedDense, QuantizedGRU, QuantizedLSTM
+from layer_test import KERAS_WARNING, compile_for_gradients, pass_mask, run_layer_test, sgd_gradients
+
+pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
+
+B, T, D, U = 4, 5, 3, 3   # batch, timesteps, features, units: small for finite differences
+BM = 5                    # a masked batch: one row of each mask_pattern kind
+
+
+def optional_keras(request):
+    """The keras fixture, or None where Keras is missing: the harness then skips only its parity part."""
+    try:
+        return request.getfixturevalue("keras")
+    except pytest.skip.Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- Dense, Activation
+
+
+def dense_ref(act, use_bias=True):
+    return lambda w, x, mask: ref.dense_forward(x, w[0], w[1] if use_bias else None, act)
+
+
+@pytest.mark.parametrize("act", ref.ACTIVATIONS)
+def test_dense_2d(request, act):
+    run_layer_test(layers.Dense, {"units": 4, "activation": act}, (B, 5), dense_ref(act),
+                   weight_shapes=[(5, 4), (4,)], keras=optional_keras(request))
+
+
+@pytest.mark.parametrize("act", ["linear", "tanh", "softmax"])
+def test_dense_3d(request, act):
+    run_layer_test(layers.Dense, {"units": 4, "activation": act}, (B, T, D), dense_ref(act),
+                   weight_shapes=[(D, 4), (4,)], keras=optional_keras(request))
+
+
+def test_dense_3d_masked(request):
+    """Dense computes every step and passes the mask on; the loss skips the masked steps."""
+    run_layer_test(layers.Dense, {"units": 4, "activation": "relu"}, (BM, T, D), dense_ref("relu"),
+                   weight_shapes=[(D, 4), (4,)], masked=True, output_mask=pass_mask, keras=optional_keras(request))
+
+
+def test_dense_without_bias(request):
+    run_layer_test(layers.Dense, {"units": 3, "activation": "sigmoid", "use_bias": False}, (B, 6),
+                   dense_ref("sigmoid", use_bias=False), weight_shapes=[(6, 3)], keras=optional_keras(request))
+
+
+@pytest.mark.parametrize("kernel_reg,bias_reg", [
+    (regularizers.l1(0.05), None), (None, regularizers.l2(0.2)),
+    (regularizers.l1_l2(0.02, 0.05), regularizers.l1(0.1))], ids=["l1_kernel", "l2_bias", "l1_l2_kernel_l1_bias"])
+def test_dense_regularizers(request, kernel_reg, bias_reg):
+    run_layer_test(layers.Dense, {"units": 3, "activation": "tanh", "kernel_regularizer": kernel_reg,
+                                  "bias_regularizer": bias_reg}, (B, 5), dense_ref("tanh"),
+                   weight_shapes=[(5, 3), (3,)], keras=optional_keras(request))
+
+
+@pytest.mark.parametrize("act", ref.ACTIVATIONS)
+def test_activation(request, act):
+    run_layer_test(layers.Activation, {"activation": act}, (B, 6), lambda w, x, mask: ref.act_forward(x, act),
+                   weight_shapes=[], keras=optional_keras(request))
+
+
+def test_activation_3d_masked(request):
+    run_layer_test(layers.Activation, {"activation": "tanh"}, (BM, T, D),
+                   lambda w, x, mask: ref.act_forward(x, "tanh"), weight_shapes=[], masked=True,
+                   output_mask=pass_mask, keras=optional_keras(request))
+
+
+# --------------------------------------------------------------------------- Dropout, Flatten, Reshape
+
+
+def identity(w, x, mask):
+    return x
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.75])
+def test_dropout(request, rate):
+    run_layer_test(layers.Dropout, {"rate": rate, "seed": 3}, (BM, T, D), identity, weight_shapes=[],
+                   masked=True, output_mask=pass_mask, training_differs=True, keras=optional_keras(request))
+
+
+def test_dropout_rate_zero_is_the_identity_in_training(request):
+    run_layer_test(layers.Dropout, {"rate": 0.0}, (B, 6), identity, weight_shapes=[], keras=optional_keras(request))
+
+
+@pytest.mark.parametrize("rate", [0.25, 0.5])
+def test_dropout_training_keeps_and_scales(rate):
+    """In training each value is kept with probability 1 - rate and scaled by 1 / (1 - rate), or
+    zeroed: with an MSE loss, dL/dx = keep * dL/dy / (1 - rate), and the loss is that of
+    y = keep * x / (1 - rate); in inference y = x."""
+    n, width = 64, 16
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, width)).astype(np.float32)
+    target = rng.standard_normal((n, width)).astype(np.float32)
+    # identity rows in, x as the kernel: row r of the kernel's gradient is sample r's input gradient
+    inp = bigcore.Input((n,))
+    table = layers.Dense(width, use_bias=False)
+    model = bigcore.Model(inp, layers.Dropout(rate, seed=1)(table(inp)))
+    table.set_weights([x])
+    compile_for_gradients(model)
+    loss, (gx,) = sgd_gradients(model, np.eye(n, dtype=np.float32), target)
+    keep = gx != 0
+    assert 0.5 * (1 - rate) < keep.mean() < 1.5 * (1 - rate)
+    y = np.where(keep, x.astype(np.float64) / (1 - rate), 0.0)
+    assert loss == pytest.approx(((y - target) ** 2).mean(), rel=1e-5)
+    want = np.where(keep, 2.0 * (y - target) / y.size / (1 - rate), 0.0)
+    np.testing.assert_allclose(gx, want, rtol=1e-4, atol=3e-7)  # w_before - w_after: float32 rounding of w
+    np.testing.assert_array_equal(model.predict(np.eye(n, dtype=np.float32), verbose=0), table.get_weights()[0])
+
+
+@pytest.mark.parametrize("shape", [(B, 6), (B, T, D), (B, 2, 3, 2)], ids=["2d", "3d", "4d"])
+def test_flatten(request, shape):
+    run_layer_test(layers.Flatten, {}, shape, lambda w, x, mask: x.reshape(len(x), -1), weight_shapes=[],
+                   keras=optional_keras(request))
+
+
+@pytest.mark.parametrize("shape,target", [((B, 6), (2, 3)), ((B, 12), (-1, 4)), ((B, T, D), (15,)),
+                                          ((B, 2, 6), (3, -1, 2))], ids=["2d_3d", "infer", "3d_2d", "3d_4d"])
+def test_reshape(request, shape, target):
+    def reshape(w, x, mask):
+        return x.reshape((len(x),) + target)
+
+    run_layer_test(layers.Reshape, {"target_shape": target}, shape, reshape, weight_shapes=[],
+                   keras=optional_keras(request))
+
+
+# --------------------------------------------------------------------------- Embedding
+
+V, E = 7, 3
+
+
+def embedding_ref(w, x, mask):
+    return rref.embedding_forward(x, w[0])[0]
+
+
+def test_embedding(request):
+    run_layer_test(layers.Embedding, {"input_dim": V, "output_dim": E}, (B, T), embedding_ref,
+                   weight_shapes=[(V, E)], int_inputs=V, keras=optional_keras(request))
+
+
+def test_embedding_mask_zero(request):
+    """Id 0 masks its step; it still looks up row 0."""
+    run_layer_test(layers.Embedding, {"input_dim": V, "output_dim": E, "mask_zero": True}, (BM, T), embedding_ref,
+                   weight_shapes=[(V, E)], int_inputs=V, masked=True, output_mask=lambda x, mask: x != 0,
+                   keras=optional_keras(request))
+
+
+def test_embedding_regularizer(request):
+    run_layer_test(layers.Embedding, {"input_dim": V, "output_dim": E, "embeddings_regularizer": regularizers.l2(0.1)},
+                   (B, T), embedding_ref, weight_shapes=[(V, E)], int_inputs=V, keras=optional_keras(request))
+
+
+# --------------------------------------------------------------------------- LSTM, GRU, Bidirectional
+
+RNN = {"LSTM": layers.LSTM, "GRU": layers.GRU}
+GATES = {"LSTM": 4, "GRU": 3}
+
+
+def rnn_shapes(kind, use_bias=True, d=D, u=U):
+    G = GATES[kind]
+    bias = [] if not use_bias else [(4 * u,)] if kind == "LSTM" else [(2, 3 * u)]
+    return [(d, G * u), (u, G * u)] + bias
+
+
+def rnn_mask(return_sequences, return_state, kind, sequences=1, directions=1):
+    """Keras: the input mask on the sequence output(s), none on the states (of each direction)."""
+    n_states = (2 if kind == "LSTM" else 1) * directions if return_state else 0
+
+    def rule(x, mask):
+        out = [mask if return_sequences else None] * sequences + [None] * n_states
+        return out if len(out) > 1 else out[0]
+    return rule
+
+
+RNN_CASES = {  # (constructor arguments, masked)
+    "last": ({}, False),
+    "sequences_masked": ({"return_sequences": True}, True),
+    "state_backwards": ({"return_state": True, "go_backwards": True}, False),
+    "all_masked": ({"return_sequences": True, "return_state": True, "go_backwards": True}, True),
+    "no_bias_relu": ({"use_bias": False, "activation": "relu", "recurrent_activation": "tanh",
+                      "return_sequences": True}, True),
+}
+
+
+def rnn_ref(kind, kw):
+    keys = ("activation", "recurrent_activation", "return_sequences", "return_state", "go_backwards")
+    cell = {k: kw[k] for k in keys if k in kw}
+    n = 3 if kw.get("use_bias", True) else 2
+
+    def forward(w, x, mask):
+        return rref.rnn_forward(kind.lower(), x, w[0], w[1], w[2] if n == 3 else None, mask=mask, **cell)
+    return forward
+
+
+@pytest.mark.parametrize("case", RNN_CASES)
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent(request, kind, case):
+    kw, masked = RNN_CASES[case]
+    kw = {"units": U, **kw}
+    run_layer_test(RNN[kind], kw, (BM if masked else B, T, D), rnn_ref(kind, kw),
+                   weight_shapes=rnn_shapes(kind, kw.get("use_bias", True)), masked=masked,
+                   output_mask=rnn_mask(kw.get("return_sequences", False), kw.get("return_state", False), kind),
+                   atol=2e-5, rtol=1e-4, keras=optional_keras(request))
+
+
+def test_gru_reset_after_is_keras_layout(request):
+    kw = {"units": U, "reset_after": True, "return_sequences": True}
+    run_layer_test(layers.GRU, kw, (B, T, D), rnn_ref("GRU", kw), weight_shapes=rnn_shapes("GRU"),
+                   output_mask=rnn_mask(True, False, "GRU"), atol=2e-5, rtol=1e-4, keras=optional_keras(request))
+
+
+BIDI_CASES = {  # (inner kind, merge_mode, inner arguments, masked)
+    "concat_lstm": ("LSTM", "concat", {}, False),
+    "sum_gru_sequences_masked": ("GRU", "sum", {"return_sequences": True}, True),
+    "ave_lstm_masked": ("LSTM", "ave", {}, True),
+    "mul_gru_sequences": ("GRU", "mul", {"return_sequences": True}, False),
+    "none_lstm_sequences_masked": ("LSTM", None, {"return_sequences": True}, True),
+    "concat_gru_state": ("GRU", "concat", {"return_state": True}, True),
+    "none_lstm_state_sequences": ("LSTM", None, {"return_state": True, "return_sequences": True}, False),
+}
+
+
+@pytest.mark.parametrize("case", BIDI_CASES)
+def test_bidirectional(request, case):
+    kind, merge_mode, kw, masked = BIDI_CASES[case]
+    kw = {"units": U, **kw}
+    n = len(rnn_shapes(kind))
+
+    def forward(w, x, mask):
+        return rref.bidirectional_forward(kind.lower(), x, w[:n], w[n:], mask=mask, merge_mode=merge_mode,
+                                          return_sequences=kw.get("return_sequences", False),
+                                          return_state=kw.get("return_state", False))
+
+    run_layer_test(layers.Bidirectional, {"layer": RNN[kind](**kw), "merge_mode": merge_mode},
+                   (BM if masked else B, T, D), forward, weight_shapes=rnn_shapes(kind) * 2, masked=masked,
+                   output_mask=rnn_mask(kw.get("return_sequences", False), kw.get("return_state", False), kind,
+                                        sequences=1 if merge_mode else 2, directions=2),
+                   atol=2e-5, rtol=1e-4, keras=optional_keras(request))
+
+
+# --------------------------------------------------------------------------- merge layers
+
+MERGES = {"sum": layers.Add, "ave": layers.Average, "mul": layers.Multiply, "concat": layers.Concatenate}
+
+
+def merge_ref(mode):
+    return lambda w, x, mask: rref.keras_merge(mode, x, mask)
+
+
+def merge_mask(mode):
+    return lambda x, mask: rref.keras_merge_mask(mode, x, mask)
+
+
+@pytest.mark.parametrize("mode", MERGES)
+@pytest.mark.parametrize("shapes", [[(B, 5), (B, 5)], [(B, T, 2)] * 3], ids=["2_inputs_2d", "3_inputs_3d"])
+def test_merge(request, mode, shapes):
+    run_layer_test(MERGES[mode], {}, shapes, merge_ref(mode), weight_shapes=[], keras=optional_keras(request))
+
+
+def test_concatenate_of_different_widths(request):
+    run_layer_test(layers.Concatenate, {"axis": -1}, [(B, 2), (B, 5), (B, 1)], merge_ref("concat"), weight_shapes=[],
+                   keras=optional_keras(request))
+
+
+def other_mask():
+    """A second mask pattern, unlike layer_test.mask_pattern's on every row but the fully masked one."""
+    m = np.ones((BM, T), bool)
+    m[0, 1:3] = False
+    m[1, -1] = False
+    m[2, :1] = False
+    m[3] = False
+    m[4, T // 2:] = False
+    return m
+
+
+MERGE_BUG = ("bigcore merges masks as tf.keras 2 did (the AND of the masks present; one mask passes alone); "
+             "Keras 3 ORs them, drops the mask of Add/Average/Multiply when an input has none, counts an "
+             "unmasked input of Concatenate as unmasked everywhere, and in Multiply takes 1 for a masked "
+             "input and 0 where every input is masked (keras/src/layers/merging)")
+MASKED_MERGE_CASES = {  # mode, masks of the two inputs, passes in bigcore today
+    "sum_same_masks": ("sum", [True, True], True),
+    "ave_same_masks": ("ave", [True, True], True),
+    "concat_same_masks": ("concat", [True, True], True),
+    "mul_same_masks": ("mul", [True, True], False),
+    "sum_other_masks": ("sum", [True, "other"], False),
+    "ave_other_masks": ("ave", [True, "other"], False),
+    "mul_other_masks": ("mul", [True, "other"], False),
+    "concat_other_masks": ("concat", [True, "other"], False),
+    "sum_one_masked": ("sum", [True, False], False),
+    "mul_one_masked": ("mul", [True, False], False),
+    "concat_one_masked": ("concat", [True, False], False),
+}
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(k, marks=[] if ok else [pytest.mark.xfail(strict=True, reason=MERGE_BUG)])
+    for k, (_, _, ok) in MASKED_MERGE_CASES.items()])
+def test_merge_masked(request, case):
+    """Keras 3's mask rules for the merge layers (reference_rnn.keras_merge)."""
+    mode, masked, _ = MASKED_MERGE_CASES[case]
+    masked = [other_mask() if m == "other" else m for m in masked]
+    run_layer_test(MERGES[mode], {}, [(BM, T, 2)] * 2, merge_ref(mode), weight_shapes=[], masked=masked,
+                   output_mask=merge_mask(mode), keras=optional_keras(request))
+
+
+# --------------------------------------------------------------------------- int8 and sparse layers
+# Inference only: no gradients; int8 results are exact where quant.h's epilogue is, so atol 0 there.
+
+
+def int8_dense_weights(K, N, use_bias=True):
+    def make(rng):
+        kernel = rng.integers(-127, 128, (K, N)).astype(np.int8)
+        bias = [(0.3 * rng.standard_normal(N)).astype(np.float32)] if use_bias else []
+        return [kernel] + bias + [rng.uniform(0.002, 0.02, N).astype(np.float32)]
+    return make
+
+
+QDENSE_CASES = {  # (constructor arguments, input shape, masked)
+    "linear": ({"units": 4}, (B, 6), False),
+    "relu_3d_masked": ({"units": 4, "activation": "relu"}, (BM, T, D), True),
+    "tanh": ({"units": 5, "activation": "tanh"}, (B, 6), False),
+    "softmax_no_bias": ({"units": 5, "activation": "softmax", "use_bias": False}, (B, 6), False),
+    "calibrated_scale": ({"units": 4, "activation_scale": 0.02}, (B, 6), False),
+}
+
+
+@pytest.mark.parametrize("cls", [QuantizedDense, QuantizedSparseDense])
+@pytest.mark.parametrize("case", QDENSE_CASES)
+def test_quantized_dense(cls, case):
+    kw, shape, masked = QDENSE_CASES[case]
+    K, N, use_bias = shape[-1], kw["units"], kw.get("use_bias", True)
+    act = kw.get("activation", "linear")
+
+    def forward(w, x, mask):
+        return qref.qdense_forward(x, w[0], w[1] if use_bias else None, w[-1], act, kw.get("activation_scale", 0.0))
+
+    exact = act in ("linear", "relu")
+    run_layer_test(cls, kw, shape, forward, weight_shapes=[(K, N)] + ([(N,)] if use_bias else []) + [(N,)],
+                   n_trainable=0, weights=int8_dense_weights(K, N, use_bias), masked=masked,
+                   output_mask=pass_mask if masked else None, gradients=False,
+                   rtol=0 if exact else 1e-6, atol=0 if exact else 1e-6)
+
+
+QRNN = {"LSTM": QuantizedLSTM, "GRU": QuantizedGRU}
+QRNN_CASES = {  # (constructor arguments, masked): sequences always, for the step-by-step reference
+    "forward": ({}, False),
+    "backwards_masked": ({"go_backwards": True}, True),
+    "state_masked": ({"return_state": True}, True),
+    "no_bias_calibrated": ({"use_bias": False, "activation_scale": 0.02}, False),
+}
+
+
+def int8_rnn_weights(kind, use_bias):
+    G = GATES[kind]
+
+    def make(rng):
+        ws = [rng.integers(-127, 128, (D, G * U)).astype(np.int8), rng.integers(-127, 128, (U, G * U)).astype(np.int8)]
+        if use_bias:
+            ws.append((0.5 * rng.standard_normal((G * U,) if kind == "LSTM" else (2, G * U))).astype(np.float32))
+        return ws + [rng.uniform(0.002, 0.01, G * U).astype(np.float32) for _ in range(2)]
+    return make
+
+
+@pytest.mark.parametrize("case", QRNN_CASES)
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_quantized_recurrent(kind, case):
+    kw, masked = QRNN_CASES[case]
+    kw = {"units": U, "return_sequences": True, **kw}
+    use_bias = kw.get("use_bias", True)
+
+    def forward(w, x, mask, native):
+        bias = w[2] if use_bias else None
+        seq, c = qref.qrnn_steps(kind.lower(), x, w[0], w[1], bias, w[-2], w[-1], native[0], mask,
+                                 kw.get("go_backwards", False), kw.get("activation_scale", 0.0))
+        if not kw.get("return_state"):
+            return seq
+        return [seq, seq[:, -1]] + ([c] if kind == "LSTM" else [])
+
+    G = GATES[kind]
+    run_layer_test(QRNN[kind], kw, (BM if masked else B, T, D), forward,
+                   weight_shapes=rnn_shapes(kind, use_bias) + [(G * U,), (G * U,)], n_trainable=0,
+                   weights=int8_rnn_weights(kind, use_bias), masked=masked,
+                   output_mask=rnn_mask(True, kw.get("return_state", False), kind), gradients=False,
+                   rtol=0, atol=1e-5)
+
+
+def sparse_weights(K, N):
+    def make(rng):
+        kernel = rng.standard_normal((K, N)).astype(np.float32) / np.sqrt(K)
+        kernel[rng.random((K, N)) < 0.7] = 0
+        return [kernel, (0.5 * rng.standard_normal(N)).astype(np.float32)]
+    return make
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "softmax"])
+def test_sparse_dense(request, act):
+    run_layer_test(SparseDense, {"units": 6, "activation": act}, (B, 9), dense_ref(act), weight_shapes=[(9, 6), (6,)],
+                   n_trainable=0, weights=sparse_weights(9, 6), gradients=False, keras=optional_keras(request),
+                   keras_class="Dense")
+
+
+def test_sparse_dense_3d_masked(request):
+    run_layer_test(SparseDense, {"units": 4, "activation": "tanh"}, (BM, T, 8), dense_ref("tanh"),
+                   weight_shapes=[(8, 4), (4,)], n_trainable=0, weights=sparse_weights(8, 4), masked=True,
+                   output_mask=pass_mask, gradients=False, keras=optional_keras(request), keras_class="Dense")
