@@ -1,4 +1,4 @@
-"""The small-M GEMM (cpp/isa_small_gemm_impl.h): the batch-1 serving path of Dense and the RNN step.
+"""The small-M GEMM (cpp/kernels/float/small_gemm.h): the batch-1 serving path of Dense and the RNN step.
 
 Against a float64 NumPy reference on every ISA path this CPU runs, with odd sizes so the partial
 column vectors, the narrower column blocks and the 1-3 leftover rows all run; bit for bit the same

@@ -1,5 +1,5 @@
 """Optimizers with Keras's arguments and update rules, applied by one fused native pass over the
-parameter arena (cpp/isa_impl.h: optim_update). Python only evaluates the per-step scalars."""
+parameter arena (cpp/kernels/float/body.h: optim_update). Python only evaluates the per-step scalars."""
 
 import math
 
