@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import reference as ref
+import bigcore
 from bigcore._native import _core
 
 ISAS = ("ref", "avx2", "avx512")
@@ -20,29 +21,18 @@ ACT_ID = ref.ACT_IDS
 SHAPES = [(1, 1), (7, 37), (3, 1025), (2, 2100), (5, 16)]
 
 
-def _supported(isa):
-    try:
-        _core.set_isa(isa)
-        return True
-    except ValueError:
-        return False
-    finally:
-        _core.set_isa(_core.best_isa())
-
-
-SUPPORTED_ISAS = [i for i in ISAS if _supported(i)]
+SUPPORTED_ISAS = [i for i in ISAS if i in bigcore.config.cpu_features()["supported"]]
 
 
 @pytest.fixture(params=ISAS)
-def isa(request):
-    """Runs the test on one forced ISA path; skips paths this CPU rejects; restores the best."""
+def isa(request, restore_isa):
+    """Runs the test on one forced float path; skips paths this CPU rejects."""
     try:
-        _core.set_isa(request.param)
+        bigcore.config.set_cpu_isa(request.param)
     except ValueError as e:
         pytest.skip(f"CPU cannot run {request.param}: {e}")
-    assert _core.current_isa() == request.param
-    yield request.param
-    _core.set_isa(_core.best_isa())
+    assert bigcore.config.cpu_features()["paths"]["float"] == request.param
+    return request.param
 
 
 def _inputs(shape, act, seed=0):
@@ -175,37 +165,55 @@ def test_backward_relu_at_zero_is_zero(isa):
 @pytest.mark.skipif(len(SUPPORTED_ISAS) < 2, reason="only one ISA path on this CPU")
 @pytest.mark.parametrize("shape", [(7, 37), (3, 1025), (2, 2100), (4, 3)], ids=str)
 @pytest.mark.parametrize("act", ref.ACTIVATIONS)
-def test_isa_paths_bit_identical(act, shape):
+def test_isa_paths_bit_identical(restore_isa, act, shape):
     rng = np.random.default_rng(5)
     z = _inputs(shape, act)
     b = rng.standard_normal(shape[1]).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
     results = {}
-    try:
-        for isa in SUPPORTED_ISAS:
-            _core.set_isa(isa)
-            y = _native_forward(z, act, b)
-            dz = dy.copy()
-            _core.act_backward(dz, y, ACT_ID[act])
-            results[isa] = (y, dz)
-    finally:
-        _core.set_isa(_core.best_isa())
+    for isa in SUPPORTED_ISAS:
+        bigcore.config.set_cpu_isa(isa)
+        y = _native_forward(z, act, b)
+        dz = dy.copy()
+        _core.act_backward(dz, y, ACT_ID[act])
+        results[isa] = (y, dz)
     y0, dz0 = results["ref"]
     for isa, (y, dz) in results.items():
         assert y.tobytes() == y0.tobytes(), f"forward differs between ref and {isa}"
         assert dz.tobytes() == dz0.tobytes(), f"backward differs between ref and {isa}"
 
 
-def test_set_isa_rejects_unknown_and_reports_current():
+def test_set_isa_rejects_unknown_and_reports_current(restore_isa):
+    features = bigcore.config.cpu_features()
     with pytest.raises(ValueError, match="ref"):
-        _core.set_isa("sse9")
-    assert _core.best_isa() in ISAS
-    assert _core.current_isa() == _core.best_isa()
-    _core.set_isa("ref")
-    try:
-        assert _core.current_isa() == "ref"
-    finally:
-        _core.set_isa(_core.best_isa())
+        bigcore.config.set_cpu_isa("sse9")
+    assert bigcore.config.cpu_features()["isa"] == features["isa"]
+    assert features["best_isa"] == features["supported"][-1]
+    assert features["paths"]["float"] in ISAS
+    bigcore.config.set_cpu_isa("ref")
+    assert bigcore.config.cpu_features()["paths"]["float"] == "ref"
+
+
+# set_cpu_isa's names and the (float, int8, sparse) paths each gives (config.py documents the table)
+ISA_TABLE = {"ref": ("ref", "ref", "ref"), "avx2": ("avx2", "avx2", "avx2"),
+             "avxvnni": ("avx2", "avxvnni", "avx2"), "avx512": ("avx512", "avx2", "avx512"),
+             "avx512vnni": ("avx512", "avx512vnni", "avx512")}
+
+
+def test_one_switch_sets_every_kernel_family(restore_isa):
+    features = bigcore.config.cpu_features()
+    assert features["supported"][0] == "ref" and set(features["supported"]) <= set(ISA_TABLE)
+    assert features["paths"] == dict(zip(("float", "int8", "sparse"), ISA_TABLE[features["isa"]]))
+    for name in features["supported"]:
+        bigcore.config.set_cpu_isa(name)
+        now = bigcore.config.cpu_features()
+        assert now["isa"] == name
+        assert now["paths"] == dict(zip(("float", "int8", "sparse"), ISA_TABLE[name])), name
+    for name in set(ISA_TABLE) - set(features["supported"]):
+        before = bigcore.config.cpu_features()
+        with pytest.raises(ValueError, match=f"cannot run set_cpu_isa\\('{name}'\\): it lacks"):
+            bigcore.config.set_cpu_isa(name)
+        assert bigcore.config.cpu_features()["paths"] == before["paths"]  # nothing half-switched
 
 
 # ---------------------------------------------------------------- binding checks

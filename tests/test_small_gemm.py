@@ -9,33 +9,23 @@ of a plain product to it.
 import numpy as np
 import pytest
 
+import bigcore
 from bigcore._native import _core
 
 ISAS = ("ref", "avx2", "avx512")
 
 
-def _supported(isa):
-    try:
-        _core.set_isa(isa)
-        return True
-    except ValueError:
-        return False
-    finally:
-        _core.set_isa(_core.best_isa())
-
-
-SUPPORTED = [i for i in ISAS if _supported(i)]
+SUPPORTED = [i for i in ISAS if i in bigcore.config.cpu_features()["supported"]]
 SIZES = [(1, 1, 1), (1, 10, 128), (1, 256, 64), (1, 128, 784), (2, 17, 5), (3, 33, 129), (4, 100, 7),
          (5, 257, 64), (7, 15, 31), (9, 1000, 3), (1, 16, 0)]
 
 
 @pytest.fixture(params=ISAS)
-def isa(request):
+def isa(request, restore_isa):
     if request.param not in SUPPORTED:
         pytest.skip(f"this CPU cannot run {request.param}")
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(_core.best_isa())
+    bigcore.config.set_cpu_isa(request.param)
+    return request.param
 
 
 def _operands(M, N, K, seed=0):
@@ -64,17 +54,14 @@ def test_matches_reference(isa, M, N, K, accumulate):
 
 
 @pytest.mark.parametrize("M,N,K", SIZES)
-def test_every_isa_gives_the_same_bits(M, N, K):
+def test_every_isa_gives_the_same_bits(restore_isa, M, N, K):
     x, W, y0 = _operands(M, N, K, seed=1)
     got = {}
-    try:
-        for isa in SUPPORTED:
-            _core.set_isa(isa)
-            y = y0.copy()
-            _core.small_gemm(x, W, y, True)
-            got[isa] = y
-    finally:
-        _core.set_isa(_core.best_isa())
+    for isa in SUPPORTED:
+        bigcore.config.set_cpu_isa(isa)
+        y = y0.copy()
+        _core.small_gemm(x, W, y, True)
+        got[isa] = y
     for isa, y in got.items():
         assert y.tobytes() == got["ref"].tobytes(), f"{isa} differs from ref"
 
@@ -108,7 +95,7 @@ def test_a_row_does_not_depend_on_the_rows_beside_it(isa):
 @pytest.mark.parametrize("M", [1, 2])
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 def test_gemm_sends_one_or_two_rows_here(M, beta):
-    if "fma" not in _core.cpu_features().split():
+    if "fma" not in bigcore.config.cpu_features()["features"]:
         pytest.skip("without FMA gemm() keeps the BLAS for every size")
     x, W, y0 = _operands(M, 300, 70, seed=3)
     via_gemm, direct = y0.copy(), y0.copy()

@@ -22,27 +22,16 @@ ACT = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
 F32_EPS = float(np.finfo(np.float32).eps)
 
 
-def isa_supported(isa):
-    before = _core.current_isa()
-    try:
-        _core.set_isa(isa)
-        return True
-    except ValueError:
-        return False
-    finally:
-        _core.set_isa(before)
-
-
-SUPPORTED = [i for i in ISAS if isa_supported(i)]
+SUPPORTED = [i for i in ISAS if i in bigcore.config.cpu_features()["supported"]]
 
 
 @pytest.fixture(params=ISAS)
 def isa(request, restore_isa):
-    """Runs the test on one forced path (float and sparse kernels follow set_cpu_isa)."""
+    """Runs the test on one forced sparse path."""
     if request.param not in SUPPORTED:
         pytest.skip(f"this CPU cannot run the {request.param} path")
     bigcore.config.set_cpu_isa(request.param)
-    assert _core.sparse_isa() == request.param
+    assert bigcore.config.cpu_features()["paths"]["sparse"] == request.param
     return request.param
 
 

@@ -11,7 +11,6 @@ import pytest
 import bigcore
 import reference as ref
 from bigcore import layers, losses, metrics, optimizers, regularizers
-from bigcore._native import _core
 
 N_SAMPLES, K_IN, C_OUT, T_STEPS = 7, 5, 3, 4
 ATOL = 1e-5
@@ -420,20 +419,17 @@ def test_only_one_clipping_option():
 # ---------------------------------------------------------------- determinism across ISA paths
 
 
-def test_training_bit_identical_on_every_isa():
+def test_training_bit_identical_on_every_isa(restore_isa):
     """The fused update, regularizer gradient and losses give the same bits on every ISA path."""
     results = {}
-    try:
-        for isa in ("ref", "avx2", "avx512"):
-            try:
-                _core.set_isa(isa)
-            except ValueError:
-                continue
-            s = Setup(LOSS_CASES["sparse_softmax"], OPTIMIZER_CASES["adamw"], T=T_STEPS, reg="l1_l2")
-            losses_seen = [s.model.train_on_batch(s.x, s.y) for _ in range(3)]
-            results[isa] = (losses_seen, [w.tobytes() for w in s.model.get_weights()])
-    finally:
-        _core.set_isa(_core.best_isa())
+    for isa in ("ref", "avx2", "avx512"):
+        try:
+            bigcore.config.set_cpu_isa(isa)
+        except ValueError:
+            continue
+        s = Setup(LOSS_CASES["sparse_softmax"], OPTIMIZER_CASES["adamw"], T=T_STEPS, reg="l1_l2")
+        losses_seen = [s.model.train_on_batch(s.x, s.y) for _ in range(3)]
+        results[isa] = (losses_seen, [w.tobytes() for w in s.model.get_weights()])
     if len(results) < 2:
         pytest.skip("only one ISA path on this CPU")
     first = results["ref"]

@@ -6,9 +6,7 @@
 
 #include "bindings/bindings.h"
 #include "isa/isa.h"
-#include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
-#include "kernels/quant/quant.h"
 
 namespace py = pybind11;
 
@@ -18,13 +16,13 @@ void bind_config(py::module_& m) {
     bc::set_num_threads(n);
   }, py::arg("n"));
   m.def("get_num_threads", &bc::get_num_threads);
-  m.def("cpu_features", &bc::isa::feature_names);
-  m.def("best_isa", &bc::best_isa);
-  m.def("set_isa", &bc::set_isa, py::arg("name"));
-  m.def("current_isa", [] { return std::string(bc::kernels().name); });
+  m.def("cpu_features", &bc::isa::feature_names, "The CPU's features, space-separated.");
+  m.def("set_isa", &bc::isa::set_isa, py::arg("name"),
+        "Gives every kernel family its best path within the name's features (cpp/isa/isa.h has the table).");
+  m.def("isa", &bc::isa::current, "The set_isa name in force.");
+  m.def("best_isa", &bc::isa::best, "The name in force at load: the highest this CPU runs.");
+  m.def("isa_names", &bc::isa::names, "Every name set_isa accepts, lowest first.");
+  m.def("isa_supported", &bc::isa::supported, py::arg("name"), "Whether this CPU runs the name's features.");
+  m.def("isa_paths", &bc::isa::paths, "(family, path in use) for every kernel family.");
   m.def("blas_info", [] { return std::string(bc::blas_info()); });
-  m.def("quant_isa", &bc::quant_isa);
-  m.def("quant_best_isa", &bc::quant_best_isa);
-  m.def("quant_isa_supported", &bc::quant_isa_supported, py::arg("name"));
-  m.def("quant_set_isa", &bc::quant_set_isa, py::arg("name"));
 }

@@ -87,8 +87,6 @@ void bind_sparse(py::module_& m) {
       }, py::arg("x"), py::arg("bias") = py::none(), py::arg("act") = 0, py::arg("x_scale") = 0.0f,
          "y (M, N) = act(int8 x @ W_q * scales + bias), bit-equal to QLinear.forward.");
 
-  m.def("sparse_isa", &bc::sparse_isa, "The sparse kernels' path: follows set_isa ('ref', 'avx2', 'avx512').");
-
   // Ops of the native program (free functions: program.cpp binds the Program class).
   m.def("add_sparse_dense", [](bc::Program& p, int in, int out, const py::array& W, long b, int act) {
     const float* w = arrays::checked<float>(W, "add_sparse_dense: W", 2);

@@ -58,9 +58,6 @@ void fill_kernels_ref(Kernels& k);
 void fill_kernels_avx2(Kernels& k);
 void fill_kernels_avx512(Kernels& k);
 
-const Kernels& kernels();            // the table in use
-std::string best_isa();              // the best path this CPU can run
-void set_isa(const std::string& isa); // "ref" | "avx2" | "avx512"; throws if the CPU can't
-bool isa_supported(const std::string& isa);
+const Kernels& kernels();  // the table of the path in use (cpp/isa/ picks it)
 
 }  // namespace bc

@@ -16,33 +16,34 @@ namespace bc {
 
 namespace {
 
-// ---- dispatch ------------------------------------------------------------------------------
-
-// The features each path needs, best path first.
-struct Path {
-  const char* name;
-  unsigned needs;
-};
-constexpr Path kPaths[] = {
-    {"avx512vnni", isa::AVX512VNNI | isa::AVX512 | isa::AVX2 | isa::FMA},
-    {"avxvnni", isa::AVXVNNI | isa::AVX2 | isa::FMA},
-    {"avx2", isa::AVX2 | isa::FMA},
-    {"ref", 0},
-};
-
-QuantKernels make(const std::string& isa) {
-  QuantKernels k{};
-  if (isa == "avx512vnni") fill_quant_avx512vnni(k);
-  else if (isa == "avxvnni") fill_quant_avxvnni(k);
-  else if (isa == "avx2") fill_quant_avx2(k);
-  else fill_quant_ref(k);
-  return k;
-}
+// ---- dispatch: one table, filled with the path cpp/isa/ picks -------------------------------
 
 QuantKernels& table() {
-  static QuantKernels k = make(quant_best_isa());
+  static QuantKernels k = [] {
+    QuantKernels t{};
+    fill_quant_ref(t);
+    return t;
+  }();
   return k;
 }
+
+void install(const char* path) {
+  QuantKernels k{};
+  const std::string p = path;
+  if (p == "avx512vnni") fill_quant_avx512vnni(k);
+  else if (p == "avxvnni") fill_quant_avxvnni(k);
+  else if (p == "avx2") fill_quant_avx2(k);
+  else fill_quant_ref(k);
+  table() = k;
+}
+
+[[maybe_unused]] const bool registered = isa::add_family(
+    {"int8",
+     {{"avx512vnni", isa::AVX512VNNI | isa::AVX512 | isa::AVX2 | isa::FMA},
+      {"avxvnni", isa::AVXVNNI | isa::AVX2 | isa::FMA},
+      {"avx2", isa::AVX2 | isa::FMA},
+      {"ref", 0}},
+     install});
 
 // ---- tiling and threads ----------------------------------------------------------------------
 
@@ -155,29 +156,6 @@ void check_x_scale(float x_scale) {
 }
 
 }  // namespace
-
-bool quant_isa_supported(const std::string& name) {
-  for (const Path& p : kPaths)
-    if (name == p.name) return isa::has(p.needs);
-  return false;
-}
-
-std::string quant_best_isa() {
-  for (const Path& p : kPaths)
-    if (isa::has(p.needs)) return p.name;
-  return "ref";
-}
-
-std::string quant_isa() { return table().name; }
-
-void quant_set_isa(const std::string& name) {
-  BC_CHECK(name == "ref" || name == "avx2" || name == "avxvnni" || name == "avx512vnni",
-           "quant_set_isa expects one of 'ref', 'avx2', 'avxvnni', 'avx512vnni', got '" + name +
-               "'");
-  BC_CHECK(quant_isa_supported(name), "this CPU cannot run the '" + name +
-                                          "' int8 path (features: " + isa::feature_names() + ")");
-  table() = make(name);
-}
 
 // ---- QLinear ---------------------------------------------------------------------------------
 

@@ -97,12 +97,7 @@ class QLinear {
 // at least FLT_MIN so that 1 / t is finite).
 void quantize_rows(int8_t* xq, float* scale, const float* x, int M, int K, float x_scale = 0.0f);
 
-// The CPU path: "ref" | "avx2" | "avxvnni" | "avx512vnni". The best one the CPU runs is chosen
-// on first use; quant_set_isa forces another (tests, benchmarks) and throws if the CPU can't.
-std::string quant_isa();
-std::string quant_best_isa();
-bool quant_isa_supported(const std::string& isa);
-void quant_set_isa(const std::string& isa);
+// The CPU path ("ref" | "avx2" | "avxvnni" | "avx512vnni") is the one cpp/isa/ picks.
 
 // ---- The per-ISA kernel interface (quant.cpp dispatches, quant_<isa>.cpp implement) ----------
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "isa/isa.h"
 #include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/quant/quant.h"
@@ -15,22 +16,28 @@ namespace bc {
 
 namespace {
 
-// ---- dispatch: the sparse path follows the float kernels' table ------------------------------
+// ---- dispatch: one table, filled with the path cpp/isa/ picks -------------------------------
 
-const SparseKernels& table() {
-  static SparseKernels ref{}, avx2{}, avx512{};
-  static const bool filled = [] {
-    fill_sparse_ref(ref);
-    if (isa_supported("avx2")) fill_sparse_avx2(avx2);
-    if (isa_supported("avx512")) fill_sparse_avx512(avx512);
-    return true;
+SparseKernels& table() {
+  static SparseKernels k = [] {
+    SparseKernels t{};
+    fill_sparse_ref(t);
+    return t;
   }();
-  (void)filled;
-  const std::string isa = kernels().name;  // set_isa never picks a path the CPU cannot run
-  if (isa == "avx512") return avx512;
-  if (isa == "avx2") return avx2;
-  return ref;
+  return k;
 }
+
+void install(const char* path) {
+  SparseKernels k{};
+  const std::string p = path;
+  if (p == "avx512") fill_sparse_avx512(k);
+  else if (p == "avx2") fill_sparse_avx2(k);
+  else fill_sparse_ref(k);
+  table() = k;
+}
+
+[[maybe_unused]] const bool registered = isa::add_family(
+    {"sparse", {{"avx512", isa::AVX512 | isa::AVX2 | isa::FMA}, {"avx2", isa::AVX2 | isa::FMA}, {"ref", 0}}, install});
 
 // ---- building the pattern ---------------------------------------------------------------------
 
@@ -173,8 +180,6 @@ void bias_act_rows(float* y, const float* b, int M, int N, int act) {
 }
 
 }  // namespace
-
-std::string sparse_isa() { return table().name; }
 
 // ---- SparseLinear ----------------------------------------------------------------------------
 

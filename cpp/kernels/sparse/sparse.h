@@ -33,7 +33,7 @@
 //
 // Threads: the output is cut into tiles (row tiles of 16 x slice ranges) whose shape depends
 // on (M, N, nnz) only; one OpenMP loop runs them. Each output is one tile's chain, so the bits
-// never depend on the thread count. The path follows bigcore.config.set_cpu_isa (kernels().name).
+// never depend on the thread count. The path (ref, avx2, avx512) is the one cpp/isa/ picks.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -167,8 +167,5 @@ class QSparseLinear {
   std::vector<int16_t> val_;
   std::vector<float> scale_;  // (S * 16), zero-padded
 };
-
-// The sparse path: follows the float kernels' table ("ref" | "avx2" | "avx512").
-std::string sparse_isa();
 
 }  // namespace bc
