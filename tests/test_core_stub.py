@@ -45,8 +45,8 @@ def _module_defs():
         if inspect.isclass(obj):
             members = {}
             for m, raw in vars(obj).items():
-                if m.startswith("_") and m != "__init__":
-                    continue
+                if m.startswith("_") and (m != "__init__" or not re.match(r"\w+\(", raw.__doc__ or "")):
+                    continue  # a class without a constructor binding keeps Python's default __init__
                 members[m] = None if isinstance(raw, property) and raw.fset is not None else (
                     ["self"] if isinstance(raw, property) else _params(getattr(obj, m)))
             out[name] = members

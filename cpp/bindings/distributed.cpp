@@ -12,19 +12,18 @@ using bc::Program;
 
 void bind_distributed(py::module_& m) {
   auto cls = py::reinterpret_borrow<py::class_<Program>>(m.attr("Program"));
-  cls.def("compute_gradients", [](Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
-                                  const py::object& idx, size_t start, int count, uint64_t seed, uint64_t step,
-                                  uint64_t row0, float grad_scale, py::array stats) {
-        bc::BatchData d = batch_data(p, xs, ys, sw, idx, start, count);
+  cls.def("compute_gradients", [](Program& p, const BatchSource& src, const py::object& idx, size_t start, int count,
+                                  uint64_t seed, uint64_t step, uint64_t row0, float grad_scale, py::array stats) {
+        bc::BatchData d = src.batch(p, idx, start, count);
         double* s = stats_buffer(stats, p);
         py::gil_scoped_release release;
         p.compute_gradients(d, seed, step, row0, grad_scale, s);
-      }, py::arg("xs"), py::arg("ys"), py::arg("sw"), py::arg("idx"), py::arg("start"), py::arg("count"),
-      py::arg("seed"), py::arg("step"), py::arg("row0"), py::arg("grad_scale"), py::arg("stats"),
+      }, py::arg("src"), py::arg("idx"), py::arg("start"), py::arg("count"), py::arg("seed"), py::arg("step"),
+      py::arg("row0"), py::arg("grad_scale"), py::arg("stats"),
       "Forward, loss, metrics and backward of one batch; grads() then holds its gradient x grad_scale.");
-  cls.def("apply_update", [](Program& p, const bc::OptimArgs& a, float grad_scale) {
+  cls.def("apply_update", [](Program& p, double lr, uint64_t step, float grad_scale) {
         py::gil_scoped_release release;
-        p.apply_update(a, grad_scale);
-      }, py::arg("args"), py::arg("grad_scale"),
-      "grads() *= grad_scale, then regularizers, clipping, the optimizer pass and constraints.");
+        p.apply_update(lr, step, grad_scale);
+      }, py::arg("lr"), py::arg("step"), py::arg("grad_scale"),
+      "grads() *= grad_scale, then regularizers, clipping, the optimizer pass at rate lr and constraints.");
 }

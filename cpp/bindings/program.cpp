@@ -20,11 +20,9 @@ namespace py = pybind11;
 using bc::Program;
 
 void bind_program(py::module_& m) {
-  py::class_<bc::OptimArgs>(m, "OptimArgs")
+  py::class_<bc::OptimArgs>(m, "OptimArgs", "The optimizer's constants, sent once (set_optimizer).")
       .def(py::init<>())
       .def_readwrite("kind", &bc::OptimArgs::kind)
-      .def_readwrite("lr", &bc::OptimArgs::lr)
-      .def_readwrite("alpha", &bc::OptimArgs::alpha)
       .def_readwrite("beta1", &bc::OptimArgs::beta1)
       .def_readwrite("beta2", &bc::OptimArgs::beta2)
       .def_readwrite("eps", &bc::OptimArgs::eps)
@@ -37,6 +35,11 @@ void bind_program(py::module_& m) {
       .def_readwrite("clipnorm", &bc::OptimArgs::clipnorm)
       .def_readwrite("clipvalue", &bc::OptimArgs::clipvalue)
       .def_readwrite("global_clipnorm", &bc::OptimArgs::global_clipnorm);
+
+  py::class_<BatchSource>(m, "BatchSource", "The arrays of one fit/evaluate/predict call, checked once (Program.bind).")
+      .def("set_outputs", &BatchSource::set_outputs, py::arg("outs"),
+           "Binds predict's output arrays (one per model output, as many rows as the inputs).")
+      .def_property_readonly("rows", &BatchSource::rows);
 
   py::class_<Program>(m, "Program")
       .def(py::init<>())
@@ -145,45 +148,56 @@ void bind_program(py::module_& m) {
         }
         p.set_metrics(v);
       }, py::arg("specs"))
-      .def("set_optimizer", [](Program& p, int slots, float init) {
-        p.set_optimizer(bc::OptimArgs{}, slots, init);
-      }, py::arg("slots"), py::arg("slot_init"))
+      .def("set_optimizer", &Program::set_optimizer, py::arg("args"), py::arg("slots"), py::arg("slot_init"),
+           "The optimizer's constants and fresh state slots (slot_init in each).")
+      .def("set_optimizer_args", &Program::set_optimizer_args, py::arg("args"),
+           "New optimizer constants (a hyper-parameter changed); the state slots are kept.")
       .def("regularization_loss", &Program::regularization_loss)
-      .def("train_step", [](Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
-                            const py::object& idx, size_t start, int count, const bc::OptimArgs& a,
-                            uint64_t seed, uint64_t step, py::array stats) {
-        bc::BatchData d = batch_data(p, xs, ys, sw, idx, start, count);
+      .def("bind", [](const Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
+                      const py::object& outs) { return BatchSource(p, xs, ys, sw, outs); },
+           py::arg("xs"), py::arg("ys") = py::none(), py::arg("sw") = py::none(), py::arg("outs") = py::none(),
+           py::keep_alive<0, 1>(),
+           "Checks the arrays of a fit/evaluate/predict call once; the steps then take (idx, start, count).")
+      .def("train_step", [](Program& p, const BatchSource& src, const py::object& idx, size_t start, int count,
+                            double lr, uint64_t seed, uint64_t step, py::array stats) {
+        bc::BatchData d = src.batch(p, idx, start, count);
         double* s = stats_buffer(stats, p);
         py::gil_scoped_release release;
-        p.train_step(d, a, seed, step, s);
-      }, py::arg("xs"), py::arg("ys"), py::arg("sw"), py::arg("idx"), py::arg("start"), py::arg("count"),
-         py::arg("args"), py::arg("seed"), py::arg("step"), py::arg("stats"))
-      .def("evaluate_step", [](Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
-                               const py::object& idx, size_t start, int count, py::array stats) {
-        bc::BatchData d = batch_data(p, xs, ys, sw, idx, start, count);
+        p.train_step(d, lr, seed, step, s);
+      }, py::arg("src"), py::arg("idx"), py::arg("start"), py::arg("count"), py::arg("lr"), py::arg("seed"),
+         py::arg("step"), py::arg("stats"),
+         "Forward, loss, metrics, backward and the update at rate lr on rows idx[start:start+count] (idx None: "
+         "start:start+count); step: the optimizer's iteration count before it.")
+      .def("evaluate_step", [](Program& p, const BatchSource& src, const py::object& idx, size_t start, int count,
+                               py::array stats) {
+        bc::BatchData d = src.batch(p, idx, start, count);
         double* s = stats_buffer(stats, p);
         py::gil_scoped_release release;
         p.evaluate_step(d, s);
-      }, py::arg("xs"), py::arg("ys"), py::arg("sw"), py::arg("idx"), py::arg("start"), py::arg("count"),
-         py::arg("stats"))
-      .def("predict_step", [](Program& p, const py::list& xs, size_t start, int count, const py::list& outs,
-                              bool check_finite) {
-        bc::BatchData d = batch_data(p, xs, py::none(), py::none(), py::none(), start, count);
+      }, py::arg("src"), py::arg("idx"), py::arg("start"), py::arg("count"), py::arg("stats"))
+      .def("predict_rows", [](Program& p, const BatchSource& src, size_t start, int count, bool check_finite) {
+        bc::BatchData d = src.batch(p, py::none(), start, count);
         d.check_finite = check_finite;
-        std::vector<float*> o;
-        const auto& ot = p.outputs();
-        if (outs.size() != ot.size()) throw py::value_error("predict needs one output array per model output");
-        for (size_t k = 0; k < ot.size(); ++k) {
-          py::array a = arrays::as_array(outs[k], "output");
-          size_t rows;
-          o.push_back(arrays::samples_mut(a, "output", &rows, p.per_sample(ot[k])));
-          if (rows < start + count) throw py::value_error("output array has too few rows");
-        }
+        const std::vector<float*>& o = src.outputs(p, start, count);
         try {
           py::gil_scoped_release release;
           p.predict_step(d, o);
         } catch (const bc::NonFiniteInput& e) {
-          throw py::value_error(nonfinite_message(xs, e));
+          throw py::value_error(src.nonfinite_message(e));
         }
-      }, py::arg("xs"), py::arg("start"), py::arg("count"), py::arg("outs"), py::arg("check_finite") = false);
+      }, py::arg("src"), py::arg("start"), py::arg("count"), py::arg("check_finite") = false,
+         "Rows start:start+count of the source's inputs into the same rows of its output arrays.")
+      .def("predict_step", [](Program& p, const py::list& xs, size_t start, int count, const py::list& outs,
+                              bool check_finite) {
+        const BatchSource src(p, xs, py::none(), py::none(), outs);
+        bc::BatchData d = src.batch(p, py::none(), start, count);
+        d.check_finite = check_finite;
+        try {
+          py::gil_scoped_release release;
+          p.predict_step(d, src.outputs(p, start, count));
+        } catch (const bc::NonFiniteInput& e) {
+          throw py::value_error(src.nonfinite_message(e));
+        }
+      }, py::arg("xs"), py::arg("start"), py::arg("count"), py::arg("outs"), py::arg("check_finite") = false,
+         "predict_rows in one call, the arrays checked with it: the serving path (one batch per call).");
 }

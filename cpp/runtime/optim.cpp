@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "kernels/gemm/gemm.h"
 
@@ -14,9 +15,36 @@ constexpr size_t kUpdateChunk = 1 << 15;     // parallel over 32K-float chunks
 constexpr size_t kParallelUpdate = 1 << 18;  // ... for arenas of 256K floats and up (~1 MB per array)
 }  // namespace
 
+void check_optim_args(const OptimArgs& o) {
+  BC_CHECK(o.kind >= OPT_SGD && o.kind <= OPT_ADAGRAD, "unknown optimizer kind " + std::to_string(o.kind));
+}
+
+UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step) {
+  UpdateArgs u;
+  u.kind = o.kind;
+  u.lr = static_cast<float>(lr);
+  u.beta1 = static_cast<float>(o.beta1);
+  u.beta2 = static_cast<float>(o.beta2);
+  u.eps = o.eps;
+  u.momentum = o.momentum;
+  u.rho = o.rho;
+  u.nesterov = o.nesterov;
+  u.amsgrad = o.amsgrad;
+  u.centered = o.centered;
+  u.weight_decay = o.weight_decay;
+  if (o.kind == OPT_ADAM) {
+    const double t = static_cast<double>(step) + 1.0;
+    const double correction = 1.0 - std::pow(o.beta1, t);
+    BC_CHECK(correction != 0.0, "Adam's bias correction 1 - beta_1^t is 0 (beta_1 = " + std::to_string(o.beta1) +
+                                    "): beta_1 must be < 1");
+    u.alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(o.beta2, t)) / correction);
+  }
+  return u;
+}
+
 // Regularizer gradients, clipping, then one fused update per chunk of every trainable segment.
-void optimizer_update(const std::vector<Segment>& segs, float* w, float* g,
-                      std::vector<AlignedBuf>& state, size_t n_params, const OptimArgs& a) {
+void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std::vector<AlignedBuf>& state,
+                      size_t n_params, const OptimArgs& a, const UpdateArgs& u) {
   const Kernels& k = kernels();
   for (const auto& s : segs)
     if (s.trainable && (s.l1 != 0.0f || s.l2 != 0.0f))
@@ -53,7 +81,7 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g,
   auto run = [&](const Chunk& c) {
     FlushDenormals ftz;  // worker threads too
     k.optim_update(w + c.off, g + c.off, s1 ? s1 + c.off : nullptr, s2 ? s2 + c.off : nullptr,
-                   s3 ? s3 + c.off : nullptr, c.n, a);
+                   s3 ? s3 + c.off : nullptr, c.n, u);
   };
   const int n = static_cast<int>(chunks.size());
   const int threads = std::min(get_num_threads(), n);

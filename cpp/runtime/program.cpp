@@ -95,16 +95,24 @@ size_t Program::stats_size() const {
   return n;
 }
 
-void Program::set_optimizer(const OptimArgs& /*base*/, int slots, float slot_init) {
+void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
   BC_CHECK(finalized_, "set_optimizer() needs a finalized program");
   BC_CHECK(slots >= 0 && slots <= 3, "an optimizer has at most 3 state slots");
+  check_optim_args(base);
   std::lock_guard<std::mutex> lock(mu_);
+  optim_ = base;
   state_.clear();
   state_.resize(slots);
   for (auto& s : state_) {
     s.resize(params_.size());
     for (size_t i = 0; i < s.size(); ++i) s.data()[i] = slot_init;
   }
+}
+
+void Program::set_optimizer_args(const OptimArgs& base) {
+  check_optim_args(base);
+  std::lock_guard<std::mutex> lock(mu_);
+  optim_ = base;
 }
 
 // Decides, once per configuration, which losses fuse with their producer's activation and
@@ -194,15 +202,15 @@ size_t first_nonfinite(const float* x, size_t n) {
 
 // Copies the batch rows (gathered through idx when shuffled) into the input tensors.
 void Program::load_inputs(const BatchData& d) {
-  BC_CHECK(d.x.size() == inputs_.size(), "the model expects " + std::to_string(inputs_.size()) +
-                                             " input arrays, got " + std::to_string(d.x.size()));
+  BC_CHECK(d.arrays->x.size() == inputs_.size(), "the model expects " + std::to_string(inputs_.size()) +
+                                             " input arrays, got " + std::to_string(d.arrays->x.size()));
   for (size_t k = 0; k < inputs_.size(); ++k) {
     size_t ps = tensors_[inputs_[k]].per_sample;
     float* dst = tensors_[inputs_[k]].val.data();
     for (int i = 0; i < d.count; ++i) {
       int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
-      BC_CHECK(r >= 0 && static_cast<size_t>(r) < d.n_rows, "batch row index out of range");
-      std::memcpy(dst + i * ps, d.x[k] + r * ps, ps * sizeof(float));
+      BC_CHECK(r >= 0 && static_cast<size_t>(r) < d.arrays->n_rows, "batch row index out of range");
+      std::memcpy(dst + i * ps, d.arrays->x[k] + r * ps, ps * sizeof(float));
       if (d.check_finite) {
         size_t j = first_nonfinite(dst + i * ps, ps);  // the copy is in cache
         if (j < ps) throw NonFiniteInput(static_cast<int>(k), static_cast<size_t>(r), j);
@@ -212,13 +220,13 @@ void Program::load_inputs(const BatchData& d) {
 }
 
 void Program::load_targets(const BatchData& d) {
-  targets_.resize(d.y.size());
-  for (size_t k = 0; k < d.y.size(); ++k) {
-    size_t w = d.y_width[k];
+  targets_.resize(d.arrays->y.size());
+  for (size_t k = 0; k < d.arrays->y.size(); ++k) {
+    size_t w = d.arrays->y_width[k];
     targets_[k].resize(d.count * w);
     for (int i = 0; i < d.count; ++i) {
       int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
-      std::memcpy(targets_[k].data() + i * w, d.y[k] + r * w, w * sizeof(float));
+      std::memcpy(targets_[k].data() + i * w, d.arrays->y[k] + r * w, w * sizeof(float));
     }
   }
 }
@@ -239,7 +247,7 @@ const float* Program::row_weights(const BatchData& d, int tensor, int C, int mas
   const int per = static_cast<int>(tensors_[tensor].per_sample / C);  // rows per sample
   const int rows = d.count * per;
   *total = rows;
-  const bool sw = use_sw && d.sample_weight;
+  const bool sw = use_sw && d.arrays->sample_weight;
   if (!sw && mask < 0) return nullptr;
   BC_CHECK(mask < 0 || tensors_[mask].per_sample == static_cast<size_t>(per),
            "a mask must have one value per timestep of the output");
@@ -250,7 +258,7 @@ const float* Program::row_weights(const BatchData& d, int tensor, int C, int mas
     if (sw) {
       int i = r / per;
       int64_t src = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
-      w = d.sample_weight[src];
+      w = d.arrays->sample_weight[src];
     }
     if (mask >= 0) {
       float m = tensors_[mask].val.data()[r];
@@ -274,7 +282,7 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
     const int per = static_cast<int>(ps / l.C);  // rows per sample (timesteps)
     const int rows = d.count * per;
     const size_t want = l.kind == LOSS_SPARSE_CCE ? ps / l.C : ps;
-    BC_CHECK(d.y_width[l.target] == want, "target width " + std::to_string(d.y_width[l.target]) +
+    BC_CHECK(d.arrays->y_width[l.target] == want, "target width " + std::to_string(d.arrays->y_width[l.target]) +
                                               " does not match the output (expected " + std::to_string(want) + ")");
     double denom = rows;
     const float* sw = row_weights(d, l.tensor, l.C, l.mask, true, &denom);
@@ -315,8 +323,8 @@ double Program::regularization_loss() {
   return total;
 }
 
-void Program::update(const OptimArgs& a) {
-  optimizer_update(segs_, params_.data(), grads_.data(), state_, param_count_, a);
+void Program::update(const UpdateArgs& u) {
+  optimizer_update(segs_, params_.data(), grads_.data(), state_, param_count_, optim_, u);
 }
 
 void Program::apply_constraints() { apply_max_norm(segs_, params_.data()); }
@@ -363,8 +371,8 @@ void Program::count_metrics(const BatchData& d, double* stats) {
     const size_t ps = tensors_[s.tensor].per_sample;
     const bool sparse = s.kind == MET_SPARSE_CAT_ACC || s.kind == MET_SPARSE_TOP_K;
     const size_t want = sparse ? ps / s.C : ps;
-    BC_CHECK(d.y_width[s.target] == want, std::string(sparse ? "a sparse" : "a") + " metric expects targets of width " +
-                                              std::to_string(want) + ", got " + std::to_string(d.y_width[s.target]));
+    BC_CHECK(d.arrays->y_width[s.target] == want, std::string(sparse ? "a sparse" : "a") + " metric expects targets of width " +
+                                              std::to_string(want) + ", got " + std::to_string(d.arrays->y_width[s.target]));
     const int rows = d.count * static_cast<int>(ps / s.C);
     const size_t width = metric_width(s.kind, s.params);
     std::fill(out, out + width, 0.0);
@@ -377,7 +385,7 @@ void Program::count_metrics(const BatchData& d, double* stats) {
 }
 
 // Caller holds the lock.
-void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0,
+void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step, uint64_t row0,
                                double* stats) {
   BC_CHECK(finalized_, "the program is not finalized");
   BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
@@ -386,7 +394,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step_
   ensure_capacity(d.count, true);
   ctx_.B = d.count;
   ctx_.seed = seed;
-  ctx_.step = step_id;
+  ctx_.step = step;
   ctx_.row0 = row0;
   load_inputs(d);
   load_targets(d);
@@ -396,17 +404,17 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step_
   backward();
 }
 
-void Program::train_step(const BatchData& d, const OptimArgs& a, uint64_t seed, uint64_t step_id,
-                         double* stats) {
+void Program::train_step(const BatchData& d, double lr, uint64_t seed, uint64_t step, double* stats) {
   std::lock_guard<std::mutex> lock(mu_);
   FlushDenormals ftz;
-  forward_backward(d, seed, step_id, 0, stats);
-  update(a);
+  const UpdateArgs u = update_args(optim_, lr, step);  // before any work: a bad rate changes nothing
+  forward_backward(d, seed, step, 0, stats);
+  update(u);
   apply_constraints();
   masks_.apply(params_.data());  // pruned weights stay exactly zero, whatever the optimizer did
 }
 
-void Program::compute_gradients(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0,
+void Program::compute_gradients(const BatchData& d, uint64_t seed, uint64_t step, uint64_t row0,
                                 float grad_scale, double* stats) {
   std::lock_guard<std::mutex> lock(mu_);
   FlushDenormals ftz;
@@ -417,17 +425,18 @@ void Program::compute_gradients(const BatchData& d, uint64_t seed, uint64_t step
     std::fill(stats, stats + stats_size(), 0.0);
     return;
   }
-  forward_backward(d, seed, step_id, row0, stats);
+  forward_backward(d, seed, step, row0, stats);
   if (grad_scale != 1.0f) scale_grads(grad_scale);
 }
 
-void Program::apply_update(const OptimArgs& a, float grad_scale) {
+void Program::apply_update(double lr, uint64_t step, float grad_scale) {
   std::lock_guard<std::mutex> lock(mu_);
   FlushDenormals ftz;
   BC_CHECK(finalized_ && planned_, "apply_update() needs gradients from compute_gradients() first");
   BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
+  const UpdateArgs u = update_args(optim_, lr, step);
   if (grad_scale != 1.0f) scale_grads(grad_scale);
-  update(a);
+  update(u);
   apply_constraints();
   masks_.apply(params_.data());  // as train_step: pruning and data parallelism together
 }

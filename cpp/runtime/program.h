@@ -28,14 +28,21 @@ struct MetricSpec {
   MetricParams params;  // threshold, k, thresholds, ... (loss.h)
 };
 
-// A batch as raw pointers into caller-owned arrays (validated by the binding).
-struct BatchData {
+// The caller's arrays of one fit / evaluate / predict call as raw pointers (validated by the
+// binding once per call, not per batch).
+struct BatchArrays {
   std::vector<const float*> x;       // per model input: (n_rows, per_sample)
   std::vector<const float*> y;       // per target: (n_rows, width)
   std::vector<size_t> y_width;
   const float* sample_weight = nullptr;  // (n_rows) or null
   size_t n_rows = 0;                 // rows in the caller's arrays
-  const int64_t* idx = nullptr;      // row indices, or null for rows start..start+count-1
+};
+
+// One batch: rows idx[start .. start + count) of the arrays, or start .. start + count - 1 when
+// idx is null (the binding checks that idx holds them; load_inputs checks each row index).
+struct BatchData {
+  const BatchArrays* arrays = nullptr;
+  const int64_t* idx = nullptr;
   size_t start = 0;
   int count = 0;
   bool check_finite = false;         // predict: reject NaN/inf inputs while copying them in
@@ -64,21 +71,24 @@ class Program {
   // -- compiling --
   void set_losses(const std::vector<LossSpec>& l);
   void set_metrics(const std::vector<MetricSpec>& m);
+  // The optimizer's constants (sent once, and again only when one changes) and its state slots.
   void set_optimizer(const OptimArgs& base, int slots, float slot_init);
+  void set_optimizer_args(const OptimArgs& base);  // the constants only; the state is kept
 
   // -- running (each takes the program's lock) --
-  // stats out: [loss incl. regularization, then metric_width() values per metric]
-  void train_step(const BatchData& d, const OptimArgs& step, uint64_t seed, uint64_t step_id,
-                  double* stats);
+  // stats out: [loss incl. regularization, then metric_width() values per metric]. step: the
+  // optimizer's iteration count before this step (Adam's t is step + 1; with seed, it keys the
+  // dropout streams); lr: the learning rate for it (a schedule's value, evaluated in Python).
+  void train_step(const BatchData& d, double lr, uint64_t seed, uint64_t step, double* stats);
   // Data-parallel training splits train_step in two around the all-reduce of grads():
   // compute_gradients runs forward, loss, metrics and backward only (grads() holds this batch's
   // gradient times grad_scale; row0 is the batch's first row in the global batch, so dropout
   // draws what one process would); an empty batch (count 0) gives zero gradients and stats.
   // apply_update scales grads() by grad_scale (1 / ranks for a sum all-reduce), then runs
   // regularizer gradients, clipping, the optimizer pass and constraints, as train_step does.
-  void compute_gradients(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0,
+  void compute_gradients(const BatchData& d, uint64_t seed, uint64_t step, uint64_t row0,
                          float grad_scale, double* stats);
-  void apply_update(const OptimArgs& step, float grad_scale);
+  void apply_update(double lr, uint64_t step, float grad_scale);
   void evaluate_step(const BatchData& d, double* stats);  // same stats layout, no update
   // outs: per model output, a (n_out_rows, per_sample) array; rows start..start+count written.
   void predict_step(const BatchData& d, const std::vector<float*>& outs);
@@ -111,7 +121,7 @@ class Program {
   void backward();
   void forward_backward(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0, double* stats);
   void scale_grads(float s);
-  void update(const OptimArgs& step);
+  void update(const UpdateArgs& u);
   void apply_constraints();
   void count_metrics(const BatchData& d, double* stats);
   const Segment& segment_at(size_t offset) const;
@@ -131,6 +141,7 @@ class Program {
   AlignedBuf params_, grads_;
   PruneMasks masks_;
   std::vector<AlignedBuf> state_;
+  OptimArgs optim_;
   size_t param_count_ = 0;
   bool finalized_ = false, planned_ = false;
   int capacity_ = 0;

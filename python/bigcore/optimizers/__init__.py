@@ -1,7 +1,9 @@
 """Optimizers with Keras's arguments and update rules, applied by one fused native pass over the
-parameter arena (cpp/kernels/float/body.h: optim_update). Python only evaluates the per-step scalars."""
+parameter arena (cpp/kernels/float/body.h: optim_update). The constants cross to the native program
+once (`native_args`, at compile) and again only when one is set; per step Python hands over the
+learning rate (a schedule's value) and the step count, and the native side derives the rest."""
 
-import math
+import weakref
 
 from bigcore._native import _core
 from bigcore.optimizers import schedules
@@ -25,7 +27,14 @@ class Optimizer:
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
-        self._args = _core.OptimArgs()
+        self._sent = (None, -1)  # (weakref to the native program, _version) of the constants it holds
+
+    def __setattr__(self, name, value):
+        # Keras reads every hyper-parameter at every step, so one set after compile must reach the
+        # native program before the next step: each set counts as a new version (_send_to).
+        object.__setattr__(self, name, value)
+        if name not in ("iterations", "_sent", "_version"):
+            object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)
 
     @property
     def learning_rate(self):
@@ -43,21 +52,30 @@ class Optimizer:
         lr = self._learning_rate
         return float(lr(self.iterations) if callable(lr) else lr)
 
-    def _fill(self, a, lr):
-        """Sets the step's scalars beyond lr on the native argument block."""
+    def _fill(self, a):
+        """Sets this optimizer's own constants on the native argument block."""
 
-    def step_args(self):
-        """The native argument block for the next update (called once per training step)."""
-        a = self._args
-        lr = self._current_lr()
+    def native_args(self):
+        """The constants of the native update (everything but the learning rate and the step)."""
+        a = _core.OptimArgs()
         a.kind = self.kind
-        a.lr = lr
         a.weight_decay = float(self.weight_decay or 0.0)
         a.clipnorm = float(self.clipnorm or 0.0)
         a.clipvalue = float(self.clipvalue or 0.0)
         a.global_clipnorm = float(self.global_clipnorm or 0.0)
-        self._fill(a, lr)
+        self._fill(a)
         return a
+
+    def _mark_sent(self, native):
+        """`native` holds this optimizer's constants as they are now (set_optimizer at compile)."""
+        self._sent = (weakref.ref(native), self._version)
+
+    def _send_to(self, native):
+        """Before a step: sends the constants again if one was set since `native` got them."""
+        ref, version = self._sent
+        if version != self._version or ref is None or ref() is not native:
+            native.set_optimizer_args(self.native_args())
+            self._mark_sent(native)
 
     def get_config(self):
         lr = self._learning_rate
@@ -87,7 +105,7 @@ class SGD(Optimizer):
             raise ValueError(f"`momentum` must be a float between [0, 1]. Received: momentum={momentum}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
-    def _fill(self, a, lr):
+    def _fill(self, a):
         a.momentum, a.nesterov = self.momentum, self.nesterov
 
     def get_config(self):
@@ -102,10 +120,9 @@ class Adam(Optimizer):
         super().__init__(learning_rate=learning_rate, **kw)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, bool(amsgrad)
 
-    def _fill(self, a, lr):
-        t = self.iterations + 1
-        # Keras: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t); eps added after sqrt(v)
-        a.alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+    def _fill(self, a):
+        # Keras: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), computed natively per step (in
+        # double, from these betas); eps added after sqrt(v)
         a.beta1, a.beta2, a.eps, a.amsgrad = self.beta_1, self.beta_2, self.epsilon, self.amsgrad
 
     def get_config(self):
@@ -126,7 +143,7 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate=learning_rate, **kw)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, bool(centered)
 
-    def _fill(self, a, lr):
+    def _fill(self, a):
         a.rho, a.momentum, a.eps, a.centered = self.rho, self.momentum, self.epsilon, self.centered
 
     def get_config(self):
@@ -143,7 +160,7 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
         self.slot_init = initial_accumulator_value
 
-    def _fill(self, a, lr):
+    def _fill(self, a):
         a.eps = self.epsilon
 
     def get_config(self):
