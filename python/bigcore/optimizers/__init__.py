@@ -11,10 +11,33 @@ from bigcore.optimizers import schedules
 SGD_KIND, ADAM_KIND, RMSPROP_KIND, ADAGRAD_KIND = 0, 1, 2, 3
 
 
+class _Constant:
+    """A hyper-parameter of the native update (native_args). Keras reads them at every step, so
+    setting one, after compile too, makes a new version of the constants, which the next step
+    sends to the native program (Optimizer._send_to). `iterations` and the learning rate are
+    plain attributes: they cross with every step anyway."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = value
+        obj.__dict__["_version"] = obj.__dict__.get("_version", 0) + 1
+
+
 class Optimizer:
     kind = None
     slots = 0          # arena-sized state buffers
     slot_init = 0.0
+    weight_decay, clipnorm, clipvalue, global_clipnorm = _Constant(), _Constant(), _Constant(), _Constant()
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None, **kwargs):
@@ -28,13 +51,6 @@ class Optimizer:
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self._sent = (None, -1)  # (weakref to the native program, _version) of the constants it holds
-
-    def __setattr__(self, name, value):
-        # Keras reads every hyper-parameter at every step, so one set after compile must reach the
-        # native program before the next step: each set counts as a new version (_send_to).
-        object.__setattr__(self, name, value)
-        if name not in ("iterations", "_sent", "_version"):
-            object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)
 
     @property
     def learning_rate(self):
@@ -98,6 +114,7 @@ def _schedule_config(s):
 class SGD(Optimizer):
     kind = SGD_KIND
     slots = 1
+    momentum, nesterov = _Constant(), _Constant()
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
@@ -115,6 +132,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     kind = ADAM_KIND
     slots = 3  # m, v, v_hat (amsgrad)
+    beta_1, beta_2, epsilon, amsgrad = _Constant(), _Constant(), _Constant(), _Constant()
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
@@ -138,6 +156,7 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     kind = RMSPROP_KIND
     slots = 3  # velocity, momentum, average gradient (centered)
+    rho, momentum, epsilon, centered = _Constant(), _Constant(), _Constant(), _Constant()
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
@@ -154,6 +173,7 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     kind = ADAGRAD_KIND
     slots = 1
+    epsilon = _Constant()
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
