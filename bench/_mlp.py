@@ -66,9 +66,10 @@ class RawTrainer:
         self.native = model._program.native
         self.opt = model.optimizer
         self.idx = _core.permutation(self.n, model._seed, model._shuffle_stream, epoch)
+        self.src = self.native.bind(self.xs, self.ys)  # the arrays checked once, as fit does
 
     def step(self, start, count):
         opt = self.opt
-        self.native.train_step(self.xs, self.ys, None, self.idx, start, count, opt.step_args(),
-                               self.model._seed, opt.iterations, self.model._stats)
+        self.native.train_step(self.src, self.idx, start, count, opt._current_lr(), self.model._seed,
+                               opt.iterations, self.model._stats)
         opt.iterations += 1

@@ -13,10 +13,11 @@ the path into extra_info.
 import numpy as np
 import pytest
 
+import bigcore
 from bigcore._native import _core
 
 SHAPES = [(784, 128, 1), (784, 128, 256), (1024, 1024, 1), (1024, 1024, 64)]  # K, N, M
-QISAS = [i for i in ("ref", "avx2", "avxvnni", "avx512vnni") if _core.quant_isa_supported(i)]
+QISAS = [i for i in ("ref", "avx2", "avxvnni", "avx512vnni") if i in bigcore.config.cpu_features()["supported"]]
 RELU = 1
 
 
@@ -40,10 +41,10 @@ def _gops(benchmark, bigcore_threads, K, N, M, path):
 
 @pytest.fixture
 def quant_isa(request):
-    before = _core.quant_isa()
-    _core.quant_set_isa(request.param)
+    before = bigcore.config.cpu_features()["isa"]
+    bigcore.config.set_cpu_isa(request.param)  # each int8 path's name selects it
     yield request.param
-    _core.quant_set_isa(before)
+    bigcore.config.set_cpu_isa(before)
 
 
 @pytest.mark.parametrize("quant_isa", QISAS, indirect=True)
@@ -71,7 +72,7 @@ def test_float_dense(benchmark, bigcore_threads, K, N, M):
     dense()
     benchmark.group = f"{K}x{N} M={M}"
     benchmark(dense)
-    _gops(benchmark, bigcore_threads, K, N, M, f"fp32 {_core.current_isa()}")
+    _gops(benchmark, bigcore_threads, K, N, M, f"fp32 {bigcore.config.cpu_features()['paths']['float']}")
 
 
 @pytest.mark.parametrize("K,N,M", SHAPES, ids=[f"{k}x{n}-M{m}" for k, n, m in SHAPES])

@@ -44,8 +44,8 @@ def main():
         bigcore.config.set_cpu_isa(a.isa)
     feats = bigcore.config.cpu_features()
     K, N = a.size
-    print(f"# {K}x{N} relu, threads={bigcore.config.get_num_threads()}, path={feats['isa']}, "
-          f"int8 path={bigcore._native._core.quant_isa()}")
+    print(f"# {K}x{N} relu, threads={bigcore.config.get_num_threads()}, path={feats['paths']['sparse']}, "
+          f"int8 path={feats['paths']['int8']}")
     head = f"{'dtype':7} {'sparsity':>8} {'batch':>5} {'dense us':>10} {'sparse us':>10} {'ratio':>6}  winner"
     print(head)
     print("-" * len(head))

@@ -82,7 +82,7 @@ def bigcore_predict_latency(args, x):
 
 def bigcore_profile(args, x, y):
     """Per-step microseconds (medians over repeats, one epoch each) of: the native train_step call
-    alone, a bare loop around it (the optimizer's argument block, counters), and fit's loop
+    alone, a bare loop around it (the learning rate, counters), and fit's loop
     (callbacks, logs, and once per fit the input checks); plus the native call's time early and
     late in the epoch, and batch-1 predict native vs predict_on_batch."""
     n, B = len(x), args.batch_size
@@ -93,10 +93,10 @@ def bigcore_profile(args, x, y):
         native, model, opt = raw.native, raw.model, raw.opt
         per_call = []
         for s in range(steps):
-            a = opt.step_args()
+            lr = opt._current_lr()
             t = time.perf_counter()
-            native.train_step(raw.xs, raw.ys, None, raw.idx, s * B, min(B, n - s * B), a, model._seed,
-                              opt.iterations, model._stats)
+            native.train_step(raw.src, raw.idx, s * B, min(B, n - s * B), lr, model._seed, opt.iterations,
+                              model._stats)
             per_call.append(time.perf_counter() - t)
             opt.iterations += 1
         calls.append(sum(per_call) / steps)

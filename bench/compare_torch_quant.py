@@ -168,8 +168,8 @@ def main():
         return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
     feats = bigcore.config.cpu_features()
-    print(f"bigcore {bigcore.__version__} (float isa {feats['isa']}, int8 path "
-          f"{bigcore._native._core.quant_isa()}); "
+    print(f"bigcore {bigcore.__version__} (float path {feats['paths']['float']}, int8 path "
+          f"{feats['paths']['int8']}); "
           + (f"torch {torch.__version__} (quantized engine {torch.backends.quantized.engine})"
              if torch is not None else "torch: not installed -- bigcore figures only"))
     print(f"threads {threads} (both); {os.cpu_count()} CPUs; load average {load()}")

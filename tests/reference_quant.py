@@ -1,27 +1,33 @@
-"""NumPy references for the int8 kernels (cpp/quant.h): every float32 step as quant.h writes it,
-integer products in int64; and `forced(isa)`, which runs a block on one int8 CPU path.
+"""NumPy references for the int8 kernels (cpp/kernels/quant/quant.h): every float32 step as
+quant.h writes it, integer products in int64; and `forced(isa)`, which runs a block on one int8
+CPU path (bigcore.config.set_cpu_isa: each int8 path's name selects it).
 """
 
 import contextlib
 
 import numpy as np
 
-from bigcore._native import _core
+import bigcore
 from reference import ACT_IDS, act_forward
 
 QISAS = ("ref", "avx2", "avxvnni", "avx512vnni")
-SUPPORTED = [i for i in QISAS if _core.quant_isa_supported(i)]
+SUPPORTED = [i for i in QISAS if i in bigcore.config.cpu_features()["supported"]]
 ACT = ACT_IDS  # activation ids (common.h)
+
+
+def int8_path():
+    return bigcore.config.cpu_features()["paths"]["int8"]
 
 
 @contextlib.contextmanager
 def forced(isa):
-    before = _core.quant_isa()
-    _core.quant_set_isa(isa)
+    before = bigcore.config.cpu_features()["isa"]
+    bigcore.config.set_cpu_isa(isa)
     try:
+        assert int8_path() == isa
         yield isa
     finally:
-        _core.quant_set_isa(before)
+        bigcore.config.set_cpu_isa(before)
 
 
 def round_half_away(v):

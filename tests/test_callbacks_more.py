@@ -245,7 +245,7 @@ def test_reduce_lr_on_plateau_errors_and_missing_monitor():
 def test_reduce_lr_on_plateau_in_a_real_fit(seed):
     model = mlp(lr=0.01)
     seen = []
-    record = LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(model.optimizer.step_args().lr))
+    record = LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(model.optimizer.learning_rate))
     history = model.fit(X, Y, epochs=5, batch_size=32, verbose=0, callbacks=[
         record, Script("val_loss", [1.0] * 5), ReduceLROnPlateau(patience=1, factor=0.5, min_lr=0.002)])
     assert history.history["learning_rate"] == pytest.approx([0.01, 0.01, 0.005, 0.0025, 0.002])

@@ -24,7 +24,8 @@ def _program(model):
 
 
 def _batch_args(model, x, y, start, count):
-    return [x], [y.reshape(-1, 1).astype(np.float32)], None, None, start, count
+    """(source, idx, start, count): the arrays bound to the model's program, rows start:start+count."""
+    return _program(model).bind([x], [y.reshape(-1, 1).astype(np.float32)]), None, start, count
 
 
 # -- the split step, one process --
@@ -39,11 +40,11 @@ def test_split_step_equals_train_step_bit_for_bit(optimizer):
     pa, pb = _program(a), _program(b)
     sa, sb = np.zeros(pa.stats_size), np.zeros(pb.stats_size)
     for step in range(3):
-        batch = _batch_args(a, x, y, 40 * step, 40)
-        args = a.optimizer.step_args()
-        pa.train_step(*batch, args, 5, step, sa)
-        pb.compute_gradients(*batch, seed=5, step=step, row0=0, grad_scale=1.0, stats=sb)
-        pb.apply_update(args, 1.0)
+        lr = a.optimizer.learning_rate
+        pa.train_step(*_batch_args(a, x, y, 40 * step, 40), lr, 5, step, sa)
+        pb.compute_gradients(*_batch_args(b, x, y, 40 * step, 40), seed=5, step=step, row0=0, grad_scale=1.0,
+                             stats=sb)
+        pb.apply_update(lr, step, 1.0)
         np.testing.assert_array_equal(sa, sb)
     np.testing.assert_array_equal(pa.params(), pb.params())
 
@@ -63,7 +64,7 @@ def test_split_step_keeps_pruned_weights_zero():
     for step in range(3):
         p.compute_gradients(*_batch_args(pruned, x, y, 40, 40), seed=1, step=step, row0=0, grad_scale=1.0,
                             stats=stats)
-        p.apply_update(pruned.optimizer.step_args(), 1.0)
+        p.apply_update(pruned.optimizer.learning_rate, step, 1.0)
     w = kernel.numpy()
     assert np.all(w[zero] == 0) and np.all(w[~zero] != 0)
 
@@ -82,7 +83,7 @@ def test_apply_update_scales_the_gradient_not_the_regularizer():
     kernel = model.layers[0].kernel  # the only regularized weight: l2 = 1e-2
     assert np.shares_memory(kernel.value, p.params())
     n, lo = kernel.value.size, (kernel.value.ctypes.data - p.params().ctypes.data) // 4
-    p.apply_update(model.optimizer.step_args(), 0.25)  # grads hold 3 g: the update uses 0.75 g + 2 l2 w
+    p.apply_update(model.optimizer.learning_rate, 0, 0.25)  # grads hold 3 g: the update uses 0.75 g + 2 l2 w
     expect = w0.astype(np.float64) - 0.1 * 0.75 * g.astype(np.float64)
     expect[lo:lo + n] -= 0.1 * 2 * 1e-2 * w0[lo:lo + n]
     np.testing.assert_allclose(p.params(), expect, rtol=1e-5, atol=1e-7)

@@ -170,16 +170,37 @@ def test_isa_paths_bit_identical(restore_isa, supported_isas, act, shape):
         assert dz.tobytes() == dz0.tobytes(), f"backward differs between ref and {isa}"
 
 
-def test_set_isa_rejects_unknown_and_reports_current():
+def test_set_isa_rejects_unknown_and_reports_current(restore_isa):
+    features = bigcore.config.cpu_features()
     with pytest.raises(ValueError, match="ref"):
-        _core.set_isa("sse9")
-    assert _core.best_isa() in ISAS
-    assert _core.current_isa() == _core.best_isa()
-    _core.set_isa("ref")
-    try:
-        assert _core.current_isa() == "ref"
-    finally:
-        _core.set_isa(_core.best_isa())
+        bigcore.config.set_cpu_isa("sse9")
+    assert bigcore.config.cpu_features()["isa"] == features["isa"]
+    assert features["best_isa"] == features["supported"][-1]
+    assert features["paths"]["float"] in ISAS
+    bigcore.config.set_cpu_isa("ref")
+    assert bigcore.config.cpu_features()["paths"]["float"] == "ref"
+
+
+# set_cpu_isa's names and the (float, int8, sparse) paths each gives (config.py documents the table)
+ISA_TABLE = {"ref": ("ref", "ref", "ref"), "avx2": ("avx2", "avx2", "avx2"),
+             "avxvnni": ("avx2", "avxvnni", "avx2"), "avx512": ("avx512", "avx2", "avx512"),
+             "avx512vnni": ("avx512", "avx512vnni", "avx512")}
+
+
+def test_one_switch_sets_every_kernel_family(restore_isa):
+    features = bigcore.config.cpu_features()
+    assert features["supported"][0] == "ref" and set(features["supported"]) <= set(ISA_TABLE)
+    assert features["paths"] == dict(zip(("float", "int8", "sparse"), ISA_TABLE[features["isa"]]))
+    for name in features["supported"]:
+        bigcore.config.set_cpu_isa(name)
+        now = bigcore.config.cpu_features()
+        assert now["isa"] == name
+        assert now["paths"] == dict(zip(("float", "int8", "sparse"), ISA_TABLE[name])), name
+    for name in set(ISA_TABLE) - set(features["supported"]):
+        before = bigcore.config.cpu_features()
+        with pytest.raises(ValueError, match=f"cannot run set_cpu_isa\\('{name}'\\): it lacks"):
+            bigcore.config.set_cpu_isa(name)
+        assert bigcore.config.cpu_features()["paths"] == before["paths"]  # nothing half-switched
 
 
 # ---------------------------------------------------------------- binding checks

@@ -14,7 +14,7 @@ import pytest
 
 import bigcore
 from bigcore._native import _core
-from reference_quant import (ACT, QISAS, SUPPORTED, epilogue_np, forced, imatmul, quantize_rows_np,
+from reference_quant import (ACT, QISAS, SUPPORTED, epilogue_np, forced, imatmul, int8_path, quantize_rows_np,
                              quantize_weights_np)
 
 MAX_K = 65536  # kQuantMaxK: the int32 overflow bound in quant.h
@@ -24,10 +24,10 @@ F32_EPS = float(np.finfo(np.float32).eps)
 @pytest.fixture(params=QISAS)
 def qisa(request):
     """Runs the test on one forced int8 path; skips paths this CPU cannot run."""
-    if not _core.quant_isa_supported(request.param):
+    if request.param not in SUPPORTED:
         pytest.skip(f"this CPU cannot run the {request.param} int8 path")
     with forced(request.param):
-        assert _core.quant_isa() == request.param
+        assert int8_path() == request.param
         yield request.param
 
 
@@ -305,17 +305,18 @@ def test_rows_do_not_depend_on_the_batch(qisa):
 
 # ---- dispatch and errors ----------------------------------------------------------------------
 
-def test_dispatch_reports_and_forces_paths():
-    assert _core.quant_best_isa() in SUPPORTED
-    assert "ref" in SUPPORTED and _core.quant_isa() in SUPPORTED
+def test_dispatch_reports_and_forces_paths(restore_isa):
+    bigcore.config.set_cpu_isa(bigcore.config.cpu_features()["best_isa"])
+    assert int8_path() == max(SUPPORTED, key=QISAS.index)  # the best int8 path the CPU runs
+    assert "ref" in SUPPORTED
     for isa in SUPPORTED:
         with forced(isa):
-            assert _core.quant_isa() == isa
+            assert int8_path() == isa
     with pytest.raises(ValueError, match="one of 'ref', 'avx2'"):
-        _core.quant_set_isa("sse9")
+        bigcore.config.set_cpu_isa("sse9")
     for isa in set(QISAS) - set(SUPPORTED):
         with pytest.raises(ValueError, match="cannot run"):
-            _core.quant_set_isa(isa)
+            bigcore.config.set_cpu_isa(isa)
 
 
 def test_bad_inputs_raise_value_error():

@@ -26,7 +26,7 @@ QRNN = {"lstm": QuantizedLSTM, "gru": QuantizedGRU}
 
 @pytest.fixture(params=QISAS)
 def qisa(request):
-    if not _core.quant_isa_supported(request.param):
+    if request.param not in SUPPORTED:
         pytest.skip(f"this CPU cannot run the {request.param} int8 path")
     with forced(request.param):
         yield request.param

@@ -698,7 +698,7 @@ def test_terminate_on_nan_stops_at_the_poisoned_batch(raise_error, capsys):
 
 def test_nan_weights_behind_a_relu_are_not_hidden():
     """ReLU passes NaN (as Keras), so NaN weights behind it show in the predictions and stop training
-    through TerminateOnNaN at the first batch (fixed in cpp/isa_impl.h: relu mapped NaN to 0)."""
+    through TerminateOnNaN at the first batch (fixed in cpp/kernels/float/body.h: relu mapped NaN to 0)."""
     model = _mlp(seed=1)
     x, y = _data(32)
     k = model.layers[0].kernel

@@ -1,4 +1,4 @@
-"""The small-M GEMM (cpp/isa_small_gemm_impl.h): the batch-1 serving path of Dense and the RNN step.
+"""The small-M GEMM (cpp/kernels/float/small_gemm.h): the batch-1 serving path of Dense and the RNN step.
 
 Against a float64 NumPy reference on every ISA path this CPU runs, with odd sizes so the partial
 column vectors, the narrower column blocks and the 1-3 leftover rows all run; bit for bit the same
@@ -83,7 +83,7 @@ def test_a_row_does_not_depend_on_the_rows_beside_it(isa):
 @pytest.mark.parametrize("M", [1, 2])
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 def test_gemm_sends_one_or_two_rows_here(M, beta):
-    if "fma" not in _core.cpu_features().split():
+    if "fma" not in bigcore.config.cpu_features()["features"]:
         pytest.skip("without FMA gemm() keeps the BLAS for every size")
     x, W, y0 = _operands(M, 300, 70, seed=3)
     via_gemm, direct = y0.copy(), y0.copy()

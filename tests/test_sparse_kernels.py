@@ -24,7 +24,7 @@ F32_EPS = float(np.finfo(np.float32).eps)
 
 def test_sparse_kernels_follow_set_cpu_isa(isa):
     """The float and sparse kernels both follow set_cpu_isa (the conftest `isa` fixture forces it)."""
-    assert _core.sparse_isa() == isa
+    assert bigcore.config.cpu_features()["paths"]["sparse"] == isa
 
 
 def sparse_matrix(rng, K, N, sparsity, dtype=np.float32):

@@ -12,17 +12,38 @@ _device = "cpu"
 
 
 def cpu_features():
-    """What the CPU offers and which kernel path runs: {'features': [...], 'isa': ..., 'best_isa': ...}."""
+    """What the CPU offers and which kernel paths run.
+
+    {'features': CPU feature names, 'isa': the set_cpu_isa name in force, 'best_isa': the one in
+    force at import (the highest this CPU runs), 'supported': the names this CPU runs,
+    'paths': {'float': ..., 'int8': ..., 'sparse': ...} (what each kernel family runs),
+    'blas': the BLAS build}.
+    """
     return {
         "features": _core.cpu_features().split(),
-        "isa": _core.current_isa(),
+        "isa": _core.isa(),
         "best_isa": _core.best_isa(),
+        "supported": [n for n in _core.isa_names() if _core.isa_supported(n)],
+        "paths": dict(sorted(_core.isa_paths())),
         "blas": _core.blas_info(),
     }
 
 
 def set_cpu_isa(isa):
-    """Forces a kernel path: 'ref' (portable), 'avx2' or 'avx512'; raises if the CPU lacks it."""
+    """Forces the CPU path of every kernel family; raises ValueError if the CPU lacks it.
+
+    Each name is a set of instructions; every family runs its best path that needs nothing
+    beyond it, so each family's paths are all reachable by the path's own name:
+
+        name          float    int8         sparse
+        'ref'         ref      ref          ref        (portable C++)
+        'avx2'        avx2     avx2         avx2       (AVX2 + FMA)
+        'avxvnni'     avx2     avxvnni      avx2       (+ AVX-VNNI)
+        'avx512'      avx512   avx2         avx512     (+ AVX-512 F/BW/DQ/VL)
+        'avx512vnni'  avx512   avx512vnni   avx512     (+ AVX-512 VNNI)
+
+    At import the highest name the CPU runs is in force (`cpu_features()['best_isa']`).
+    """
     if not isinstance(isa, str):
         raise TypeError(f"set_cpu_isa expects a string, got {type(isa).__name__}")
     _core.set_isa(isa)

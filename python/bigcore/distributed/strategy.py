@@ -87,9 +87,9 @@ class DataParallel:
                              "and arguments; each takes its own slice of every batch.")
 
     def train_step(self, model, batch, stats):
-        """One step on this rank's slice of a global batch; stats become the global batch's.
-        Returns the global batch size."""
-        xs, ys, sw, idx, start, count = batch
+        """One step on this rank's slice of a global batch (source, idx, start, count); stats
+        become the global batch's. Returns the global batch size."""
+        src, idx, start, count = batch
         native = model._program.native
         grads, red = self._buffers(model)
         first, n, row0 = self.shard(start, count)
@@ -97,10 +97,11 @@ class DataParallel:
         # unequal (a short last batch): slice r's weighs n_r / count, i.e. n_r * ranks / count here
         local_scale = 1.0 if count % self.world_size == 0 else n * self.world_size / count
         opt = model.optimizer
-        args, step = opt.step_args(), opt.iterations
+        opt._send_to(native)  # the constants, if one was set since they last crossed
+        lr, step = opt._current_lr(), opt.iterations
         opt.iterations = step + 1
         try:
-            native.compute_gradients(xs, ys, sw, idx, first, n, model._seed, step, row0, local_scale, stats)
+            native.compute_gradients(src, idx, first, n, model._seed, step, row0, local_scale, stats)
         except Exception:
             opt.iterations = step
             raise
@@ -110,16 +111,16 @@ class DataParallel:
                                 self.catchable)
         self.comm_seconds += time.perf_counter() - t
         self.comm_calls += 1
-        native.apply_update(args, 1.0 / self.world_size)
+        native.apply_update(lr, step, 1.0 / self.world_size)
         return _unpack(red, stats)
 
     def evaluate_step(self, model, batch, stats):
         """Evaluates this rank's slice of a batch; stats become the whole batch's. Returns its size."""
-        xs, ys, sw, idx, start, count = batch
+        src, idx, start, count = batch
         first, n, _ = self.shard(start, count)
         _, red = self._buffers(model)
         if n:
-            model._program.native.evaluate_step(xs, ys, sw, idx, first, n, stats)
+            model._program.native.evaluate_step(src, idx, first, n, stats)
         else:
             stats[:] = 0.0
         _pack(red, stats, n)

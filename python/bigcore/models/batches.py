@@ -1,8 +1,11 @@
 """Where fit/evaluate/predict get their batches from.
 
-In-memory arrays are checked and converted once; the native step then gathers each batch's rows
-itself (through the shuffled index), so nothing per batch happens in Python. Datasets,
-generators and memory-mapped arrays are converted batch by batch as they arrive.
+A batch is (source, idx, start, count): the rows idx[start:start + count] (idx None: start:start +
+count) of a native batch source, the arrays bound to the program and checked once
+(`Program.bind`). In-memory arrays are converted and bound once per call; the native step then
+gathers each batch's rows itself (through the shuffled index), so nothing about the arrays is
+done per batch. Datasets, generators and memory-mapped arrays are converted and bound batch by
+batch as they arrive.
 """
 
 import math
@@ -27,19 +30,26 @@ def _is_iterator(x):
 
 
 class ArrayBatches:
-    """Whole arrays: yields (xs, ys, sw, idx, start, count) views for the native gather."""
+    """Whole arrays, bound once to the native program `native`: yields (source, idx, start, count)."""
 
-    def __init__(self, xs, ys, sw, batch_size, shuffle, seed):
-        self.xs, self.ys, self.sw = xs, ys, sw
+    def __init__(self, native, xs, ys, sw, batch_size, shuffle, seed):
+        self.native, self.xs, self.ys, self.sw = native, xs, ys, sw
         self.n = xs[0].shape[0]
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.steps = math.ceil(self.n / batch_size)
+        self._source = None
+
+    def bind(self, outs=None):
+        """The native source of these arrays (and of predict's output arrays `outs`)."""
+        self._source = self.native.bind(self.xs, self.ys, self.sw, outs)
+        return self._source
 
     def epoch(self, epoch, limit=None):
+        source = self._source or self.bind()
         idx = _core.permutation(self.n, self.seed, SHUFFLE_STREAM, epoch) if self.shuffle else None
         for step in range(self.steps if limit is None else min(limit, self.steps)):
             start = step * self.batch_size
-            yield self.xs, self.ys, self.sw, idx, start, min(self.batch_size, self.n - start)
+            yield source, idx, start, min(self.batch_size, self.n - start)
 
 
 class StreamBatches:
@@ -92,7 +102,7 @@ class StreamBatches:
                                      f"{steps} steps; make it loop, or lower steps_per_epoch") from None
                 return
             xs, ys, sw = self._convert(batch)
-            yield xs, ys, sw, None, 0, xs[0].shape[0]
+            yield self.model._program.native.bind(xs, ys, sw), None, 0, xs[0].shape[0]
             step += 1
 
     def _convert(self, batch):

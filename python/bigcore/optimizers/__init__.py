@@ -1,7 +1,9 @@
 """Optimizers with Keras's arguments and update rules, applied by one fused native pass over the
-parameter arena (cpp/isa_impl.h: optim_update). Python only evaluates the per-step scalars."""
+parameter arena (cpp/kernels/float/body.h: optim_update). The constants cross to the native program
+once (`native_args`, at compile) and again only when one is set; per step Python hands over the
+learning rate (a schedule's value) and the step count, and the native side derives the rest."""
 
-import math
+import weakref
 
 from bigcore._native import _core
 from bigcore.optimizers import schedules
@@ -9,10 +11,33 @@ from bigcore.optimizers import schedules
 SGD_KIND, ADAM_KIND, RMSPROP_KIND, ADAGRAD_KIND = 0, 1, 2, 3
 
 
+class _Constant:
+    """A hyper-parameter of the native update (native_args). Keras reads them at every step, so
+    setting one, after compile too, makes a new version of the constants, which the next step
+    sends to the native program (Optimizer._send_to). `iterations` and the learning rate are
+    plain attributes: they cross with every step anyway."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = value
+        obj.__dict__["_version"] = obj.__dict__.get("_version", 0) + 1
+
+
 class Optimizer:
     kind = None
     slots = 0          # arena-sized state buffers
     slot_init = 0.0
+    weight_decay, clipnorm, clipvalue, global_clipnorm = _Constant(), _Constant(), _Constant(), _Constant()
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None, **kwargs):
@@ -25,7 +50,7 @@ class Optimizer:
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
-        self._args = _core.OptimArgs()
+        self._sent = (None, -1)  # (weakref to the native program, _version) of the constants it holds
 
     @property
     def learning_rate(self):
@@ -43,21 +68,30 @@ class Optimizer:
         lr = self._learning_rate
         return float(lr(self.iterations) if callable(lr) else lr)
 
-    def _fill(self, a, lr):
-        """Sets the step's scalars beyond lr on the native argument block."""
+    def _fill(self, a):
+        """Sets this optimizer's own constants on the native argument block."""
 
-    def step_args(self):
-        """The native argument block for the next update (called once per training step)."""
-        a = self._args
-        lr = self._current_lr()
+    def native_args(self):
+        """The constants of the native update (everything but the learning rate and the step)."""
+        a = _core.OptimArgs()
         a.kind = self.kind
-        a.lr = lr
         a.weight_decay = float(self.weight_decay or 0.0)
         a.clipnorm = float(self.clipnorm or 0.0)
         a.clipvalue = float(self.clipvalue or 0.0)
         a.global_clipnorm = float(self.global_clipnorm or 0.0)
-        self._fill(a, lr)
+        self._fill(a)
         return a
+
+    def _mark_sent(self, native):
+        """`native` holds this optimizer's constants as they are now (set_optimizer at compile)."""
+        self._sent = (weakref.ref(native), self._version)
+
+    def _send_to(self, native):
+        """Before a step: sends the constants again if one was set since `native` got them."""
+        ref, version = self._sent
+        if version != self._version or ref is None or ref() is not native:
+            native.set_optimizer_args(self.native_args())
+            self._mark_sent(native)
 
     def get_config(self):
         lr = self._learning_rate
@@ -80,6 +114,7 @@ def _schedule_config(s):
 class SGD(Optimizer):
     kind = SGD_KIND
     slots = 1
+    momentum, nesterov = _Constant(), _Constant()
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
@@ -87,7 +122,7 @@ class SGD(Optimizer):
             raise ValueError(f"`momentum` must be a float between [0, 1]. Received: momentum={momentum}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
-    def _fill(self, a, lr):
+    def _fill(self, a):
         a.momentum, a.nesterov = self.momentum, self.nesterov
 
     def get_config(self):
@@ -97,15 +132,15 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     kind = ADAM_KIND
     slots = 3  # m, v, v_hat (amsgrad)
+    beta_1, beta_2, epsilon, amsgrad = _Constant(), _Constant(), _Constant(), _Constant()
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, bool(amsgrad)
 
-    def _fill(self, a, lr):
-        t = self.iterations + 1
-        # Keras: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t); eps added after sqrt(v)
-        a.alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+    def _fill(self, a):
+        # Keras: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), computed natively per step (in
+        # double, from these betas); eps added after sqrt(v)
         a.beta1, a.beta2, a.eps, a.amsgrad = self.beta_1, self.beta_2, self.epsilon, self.amsgrad
 
     def get_config(self):
@@ -121,12 +156,13 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     kind = RMSPROP_KIND
     slots = 3  # velocity, momentum, average gradient (centered)
+    rho, momentum, epsilon, centered = _Constant(), _Constant(), _Constant(), _Constant()
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, bool(centered)
 
-    def _fill(self, a, lr):
+    def _fill(self, a):
         a.rho, a.momentum, a.eps, a.centered = self.rho, self.momentum, self.epsilon, self.centered
 
     def get_config(self):
@@ -137,13 +173,14 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     kind = ADAGRAD_KIND
     slots = 1
+    epsilon = _Constant()
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
         self.slot_init = initial_accumulator_value
 
-    def _fill(self, a, lr):
+    def _fill(self, a):
         a.eps = self.epsilon
 
     def get_config(self):

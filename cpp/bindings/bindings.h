@@ -1,0 +1,13 @@
+// One bind_* function per binding file; module.cpp calls each once. Binding files call none of
+// each other's functions (program-level helpers they share sit in batch.h and arrays.h).
+#pragma once
+#include <pybind11/pybind11.h>
+
+void bind_config(pybind11::module_& m);       // config.cpp: threads, CPU paths, BLAS
+void bind_program(pybind11::module_& m);      // program.cpp: OptimArgs, Program (ops, steps)
+void bind_distributed(pybind11::module_& m);  // distributed.cpp: Program's split step (after bind_program)
+void bind_kernels(pybind11::module_& m);      // kernels.cpp: kernels on numpy arrays, QLinear
+void bind_infer(pybind11::module_& m);        // infer.cpp: the small-M GEMM
+void bind_prune(pybind11::module_& m);        // prune.cpp: masks
+void bind_qrecurrent(pybind11::module_& m);   // qrecurrent.cpp: int8 LSTM/GRU ops
+void bind_sparse(pybind11::module_& m);       // sparse.cpp: sparse kernels and ops

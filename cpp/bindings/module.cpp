@@ -1,0 +1,15 @@
+// The bigcore._core module: each binding file adds its part. Bindings only translate: numpy
+// buffers checked (arrays.h), plain C++ called with the GIL released, results out.
+#include "bindings/bindings.h"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "bigcore native core: kernels and the program runtime";
+  bind_config(m);
+  bind_kernels(m);
+  bind_infer(m);
+  bind_program(m);
+  bind_distributed(m);  // methods of the Program class bind_program made
+  bind_prune(m);
+  bind_qrecurrent(m);
+  bind_sparse(m);
+}

@@ -1,0 +1,203 @@
+// The Program class: building ops into it, compiling losses/metrics/optimizer, running steps.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings/arrays.h"
+#include "bindings/batch.h"
+#include "bindings/bindings.h"
+#include "ops/activation.h"
+#include "ops/dense.h"
+#include "ops/dropout.h"
+#include "ops/embedding.h"
+#include "ops/gru.h"
+#include "ops/lstm.h"
+#include "ops/merge.h"
+#include "ops/qdense.h"
+#include "runtime/program.h"
+
+namespace py = pybind11;
+using bc::Program;
+
+void bind_program(py::module_& m) {
+  py::class_<bc::OptimArgs>(m, "OptimArgs", "The optimizer's constants, sent once (set_optimizer).")
+      .def(py::init<>())
+      .def_readwrite("kind", &bc::OptimArgs::kind)
+      .def_readwrite("beta1", &bc::OptimArgs::beta1)
+      .def_readwrite("beta2", &bc::OptimArgs::beta2)
+      .def_readwrite("eps", &bc::OptimArgs::eps)
+      .def_readwrite("momentum", &bc::OptimArgs::momentum)
+      .def_readwrite("rho", &bc::OptimArgs::rho)
+      .def_readwrite("nesterov", &bc::OptimArgs::nesterov)
+      .def_readwrite("amsgrad", &bc::OptimArgs::amsgrad)
+      .def_readwrite("centered", &bc::OptimArgs::centered)
+      .def_readwrite("weight_decay", &bc::OptimArgs::weight_decay)
+      .def_readwrite("clipnorm", &bc::OptimArgs::clipnorm)
+      .def_readwrite("clipvalue", &bc::OptimArgs::clipvalue)
+      .def_readwrite("global_clipnorm", &bc::OptimArgs::global_clipnorm);
+
+  py::class_<BatchSource>(m, "BatchSource", "The arrays of one fit/evaluate/predict call, checked once (Program.bind).")
+      .def("set_outputs", &BatchSource::set_outputs, py::arg("outs"),
+           "Binds predict's output arrays (one per model output, as many rows as the inputs).")
+      .def_property_readonly("rows", &BatchSource::rows);
+
+  py::class_<Program>(m, "Program")
+      .def(py::init<>())
+      .def("add_tensor", &Program::add_tensor, py::arg("per_sample"), py::arg("is_input") = false)
+      .def("add_param", &Program::add_param, py::arg("n"), py::arg("l1") = 0.0f,
+           py::arg("l2") = 0.0f, py::arg("trainable") = true, py::arg("max_norm") = 0.0f,
+           py::arg("rows") = 1)
+      .def("add_dense", [](Program& p, int in, int out, size_t w, long b, int K, int N, int act) {
+        if (K <= 0 || N <= 0) throw py::value_error("Dense needs positive sizes");
+        p.add_op(std::make_unique<bc::DenseOp>(in, out, w, b, K, N, act));
+      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("K"), py::arg("N"), py::arg("act"))
+      .def("add_activation", [](Program& p, int in, int out, int act, int width) {
+        if (width <= 0 || p.per_sample(in) % width) throw py::value_error("bad activation width");
+        p.add_op(std::make_unique<bc::ActivationOp>(in, out, act, width));
+      }, py::arg("x"), py::arg("out"), py::arg("act"), py::arg("width"))
+      .def("add_activity_reg", [](Program& p, int in, int out, float l1, float l2) {
+        p.add_op(std::make_unique<bc::ActivityRegOp>(in, out, l1, l2));
+      }, py::arg("x"), py::arg("out"), py::arg("l1"), py::arg("l2"))
+      .def("add_dropout", [](Program& p, int in, int out, float rate, uint64_t stream) {
+        p.add_op(std::make_unique<bc::DropoutOp>(in, out, rate, stream));
+      }, py::arg("x"), py::arg("out"), py::arg("rate"), py::arg("stream"))
+      .def("add_embedding", [](Program& p, int ids, int out, int mask, size_t table, int V, int E) {
+        p.add_op(std::make_unique<bc::EmbeddingOp>(ids, out, mask, table, V, E));
+      }, py::arg("ids"), py::arg("out"), py::arg("mask"), py::arg("table"), py::arg("V"), py::arg("E"))
+      .def("add_recurrent", [](Program& p, const std::string& kind, int x, int mask, const std::vector<int>& outs,
+                               size_t w, size_t r, long b, int D, int U, int T, int act, int ract,
+                               bool return_sequences, bool return_state, bool go_backwards,
+                               bool zero_output_for_mask, bool output_in_input_order, float dropout,
+                               float recurrent_dropout, uint64_t stream) {
+        bc::RnnConfig c;
+        c.D = D; c.U = U; c.T = T; c.act = act; c.ract = ract;
+        c.return_sequences = return_sequences; c.return_state = return_state; c.go_backwards = go_backwards;
+        c.zero_output_for_mask = zero_output_for_mask; c.output_in_input_order = output_in_input_order;
+        c.has_mask = mask >= 0; c.dropout = dropout; c.recurrent_dropout = recurrent_dropout; c.stream = stream;
+        if (kind == "lstm") p.add_op(std::make_unique<bc::LstmOp>(c, x, mask, outs, w, r, b));
+        else if (kind == "gru") p.add_op(std::make_unique<bc::GruOp>(c, x, mask, outs, w, r, b));
+        else throw py::value_error("unknown recurrent kind '" + kind + "'");
+      }, py::arg("kind"), py::arg("x"), py::arg("mask"), py::arg("outs"), py::arg("w"), py::arg("r"), py::arg("b"),
+         py::arg("D"), py::arg("U"), py::arg("T"), py::arg("act"), py::arg("ract"), py::arg("return_sequences"),
+         py::arg("return_state"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
+         py::arg("output_in_input_order"), py::arg("dropout"), py::arg("recurrent_dropout"), py::arg("stream"))
+      .def("add_concat", [](Program& p, const std::vector<int>& ins, int out, const std::vector<int>& widths) {
+        p.add_op(std::make_unique<bc::ConcatOp>(ins, out, widths));
+      }, py::arg("ins"), py::arg("out"), py::arg("widths"))
+      .def("add_merge", [](Program& p, const std::vector<int>& ins, int out, int mode) {
+        for (int t : ins)
+          if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
+        p.add_op(std::make_unique<bc::AddOp>(ins, out, mode));
+      }, py::arg("ins"), py::arg("out"), py::arg("mode"))
+      .def("add_qdense", [](Program& p, int in, int out, const py::array& wq, const py::array& scale, long b,
+                            int act, float x_scale) {
+        const int8_t* w = arrays::checked<int8_t>(wq, "add_qdense: wq", 2);
+        const float* s = arrays::shaped<float>(scale, "add_qdense: scale", {wq.shape(1)});
+        p.add_op(std::make_unique<bc::QDenseOp>(in, out, w, s, b, arrays::dim(wq, 0), arrays::dim(wq, 1), act,
+                                                x_scale));
+      }, py::arg("x"), py::arg("out"), py::arg("wq"), py::arg("scale"), py::arg("b"), py::arg("act"),
+         py::arg("x_scale"))
+      .def("set_inputs", &Program::set_inputs, py::arg("tensors"))
+      .def("set_outputs", &Program::set_outputs, py::arg("tensors"))
+      .def("finalize", &Program::finalize)
+      .def("per_sample", &Program::per_sample, py::arg("tensor"))
+      .def_property_readonly("arena_size", &Program::arena_size)
+      .def_property_readonly("stats_size", &Program::stats_size)
+      .def("params", [](py::object self) {
+        Program& p = self.cast<Program&>();
+        return arrays::view(self, p.params(), p.arena_size());
+      })
+      .def("grads", [](py::object self) {
+        Program& p = self.cast<Program&>();
+        return arrays::view(self, p.grads(), p.arena_size());
+      })
+      .def("opt_slot", [](py::object self, int s) {
+        Program& p = self.cast<Program&>();
+        if (s < 0 || s >= p.opt_slots()) throw py::index_error("no such optimizer slot");
+        return arrays::view(self, p.opt_slot(s), p.arena_size());
+      }, py::arg("slot"))
+      .def("set_losses", [](Program& p, const std::vector<py::tuple>& specs) {
+        std::vector<bc::LossSpec> v;
+        for (const auto& t : specs) {
+          bc::LossSpec s;
+          s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
+          s.C = t[3].cast<int>(); s.weight = t[4].cast<float>(); s.from_logits = t[5].cast<bool>();
+          s.label_smoothing = t[6].cast<float>();
+          s.mask = t.size() > 7 ? t[7].cast<int>() : -1;
+          s.param = t.size() > 8 ? t[8].cast<float>() : 0.0f;
+          v.push_back(s);
+        }
+        p.set_losses(v);
+      }, py::arg("specs"))
+      .def("set_metrics", [](Program& p, const std::vector<py::tuple>& specs) {
+        std::vector<bc::MetricSpec> v;
+        for (const auto& t : specs) {
+          bc::MetricSpec s;
+          s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
+          s.C = t[3].cast<int>(); s.params.threshold = t[4].cast<float>();
+          s.mask = t.size() > 5 ? t[5].cast<int>() : -1;
+          if (t.size() > 6) {  // {"k", "thresholds", "evenly", "from_logits", "class_id"}, each optional
+            py::dict a = t[6].cast<py::dict>();
+            if (a.contains("k")) s.params.k = a["k"].cast<int>();
+            if (a.contains("thresholds")) s.params.thresholds = a["thresholds"].cast<std::vector<float>>();
+            if (a.contains("evenly")) s.params.evenly = a["evenly"].cast<bool>();
+            if (a.contains("from_logits")) s.params.from_logits = a["from_logits"].cast<bool>();
+            if (a.contains("class_id")) s.params.class_id = a["class_id"].cast<int>();
+          }
+          v.push_back(s);
+        }
+        p.set_metrics(v);
+      }, py::arg("specs"))
+      .def("set_optimizer", &Program::set_optimizer, py::arg("args"), py::arg("slots"), py::arg("slot_init"),
+           "The optimizer's constants and fresh state slots (slot_init in each).")
+      .def("set_optimizer_args", &Program::set_optimizer_args, py::arg("args"),
+           "New optimizer constants (a hyper-parameter changed); the state slots are kept.")
+      .def("regularization_loss", &Program::regularization_loss)
+      .def("bind", [](const Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
+                      const py::object& outs) { return BatchSource(p, xs, ys, sw, outs); },
+           py::arg("xs"), py::arg("ys") = py::none(), py::arg("sw") = py::none(), py::arg("outs") = py::none(),
+           py::keep_alive<0, 1>(),
+           "Checks the arrays of a fit/evaluate/predict call once; the steps then take (idx, start, count).")
+      .def("train_step", [](Program& p, const BatchSource& src, const py::object& idx, size_t start, int count,
+                            double lr, uint64_t seed, uint64_t step, py::array stats) {
+        bc::BatchData d = src.batch(p, idx, start, count);
+        double* s = stats_buffer(stats, p);
+        py::gil_scoped_release release;
+        p.train_step(d, lr, seed, step, s);
+      }, py::arg("src"), py::arg("idx"), py::arg("start"), py::arg("count"), py::arg("lr"), py::arg("seed"),
+         py::arg("step"), py::arg("stats"),
+         "Forward, loss, metrics, backward and the update at rate lr on rows idx[start:start+count] (idx None: "
+         "start:start+count); step: the optimizer's iteration count before it.")
+      .def("evaluate_step", [](Program& p, const BatchSource& src, const py::object& idx, size_t start, int count,
+                               py::array stats) {
+        bc::BatchData d = src.batch(p, idx, start, count);
+        double* s = stats_buffer(stats, p);
+        py::gil_scoped_release release;
+        p.evaluate_step(d, s);
+      }, py::arg("src"), py::arg("idx"), py::arg("start"), py::arg("count"), py::arg("stats"))
+      .def("predict_rows", [](Program& p, const BatchSource& src, size_t start, int count, bool check_finite) {
+        bc::BatchData d = src.batch(p, py::none(), start, count);
+        d.check_finite = check_finite;
+        const std::vector<float*>& o = src.outputs(p, start, count);
+        try {
+          py::gil_scoped_release release;
+          p.predict_step(d, o);
+        } catch (const bc::NonFiniteInput& e) {
+          throw py::value_error(src.nonfinite_message(e));
+        }
+      }, py::arg("src"), py::arg("start"), py::arg("count"), py::arg("check_finite") = false,
+         "Rows start:start+count of the source's inputs into the same rows of its output arrays.")
+      .def("predict_step", [](Program& p, const py::list& xs, size_t start, int count, const py::list& outs,
+                              bool check_finite) {
+        const BatchSource src(p, xs, py::none(), py::none(), outs);
+        bc::BatchData d = src.batch(p, py::none(), start, count);
+        d.check_finite = check_finite;
+        try {
+          py::gil_scoped_release release;
+          p.predict_step(d, src.outputs(p, start, count));
+        } catch (const bc::NonFiniteInput& e) {
+          throw py::value_error(src.nonfinite_message(e));
+        }
+      }, py::arg("xs"), py::arg("start"), py::arg("count"), py::arg("outs"), py::arg("check_finite") = false,
+         "predict_rows in one call, the arrays checked with it: the serving path (one batch per call).");
+}

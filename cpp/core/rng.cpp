@@ -1,0 +1,90 @@
+#include "core/rng.h"
+
+#include <cmath>
+#include <vector>
+
+namespace bc {
+
+void fill_uniform(float* out, size_t n, uint64_t key, float low, float high) {
+  for (size_t i = 0; i < n; ++i) out[i] = low + (high - low) * rng_uniform(key, i);
+}
+
+namespace {
+// Standard normal draw j for element i (Box-Muller on two 53-bit uniforms).
+double normal_draw(uint64_t key, uint64_t i, uint64_t j) {
+  uint64_t c = i * 64 + j;  // up to 64 redraws per element for the truncated case
+  double u1 = ((rng_u64(key, 2 * c) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
+  double u2 = (rng_u64(key, 2 * c + 1) >> 11) * (1.0 / 9007199254740992.0);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
+}  // namespace
+
+void fill_normal(float* out, size_t n, uint64_t key, float mean, float stddev, bool truncated) {
+  for (size_t i = 0; i < n; ++i) {
+    double z = normal_draw(key, i, 0);
+    for (uint64_t j = 1; truncated && std::fabs(z) > 2.0 && j < 64; ++j) z = normal_draw(key, i, j);
+    if (truncated && std::fabs(z) > 2.0) z = 0.0;  // 0.05^64: never in practice
+    out[i] = static_cast<float>(mean + stddev * z);
+  }
+}
+
+void fill_orthogonal(float* out, int rows, int cols, uint64_t key, float gain) {
+  // QR of A (m, n) with m >= n: A is the transpose when rows < cols.
+  const int m = rows >= cols ? rows : cols, n = rows >= cols ? cols : rows;
+  std::vector<double> a(static_cast<size_t>(m) * n), q(static_cast<size_t>(m) * n, 0.0), v(m);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = normal_draw(key, i, 0);
+  std::vector<std::vector<double>> hs;  // Householder vectors
+  std::vector<double> sign(n);
+  for (int k = 0; k < n; ++k) {
+    double norm = 0.0;
+    for (int i = k; i < m; ++i) norm += a[i * n + k] * a[i * n + k];
+    norm = std::sqrt(norm);
+    double alpha = a[k * n + k] > 0 ? -norm : norm;  // R[k][k] = alpha
+    sign[k] = alpha < 0 ? -1.0 : 1.0;
+    std::vector<double> h(m, 0.0);
+    for (int i = k; i < m; ++i) h[i] = a[i * n + k];
+    h[k] -= alpha;
+    double hn = 0.0;
+    for (int i = k; i < m; ++i) hn += h[i] * h[i];
+    if (hn > 0.0)
+      for (int j = k; j < n; ++j) {  // a <- (I - 2 h h^T / |h|^2) a
+        double d = 0.0;
+        for (int i = k; i < m; ++i) d += h[i] * a[i * n + j];
+        d = 2.0 * d / hn;
+        for (int i = k; i < m; ++i) a[i * n + j] -= d * h[i];
+      }
+    hs.push_back(h);
+  }
+  // Q = H_0 H_1 ... H_{n-1} applied to the first n columns of I, then columns scaled by sign(R_kk)
+  for (int j = 0; j < n; ++j) q[static_cast<size_t>(j) * n + j] = 1.0;
+  for (int k = n - 1; k >= 0; --k) {
+    const auto& h = hs[k];
+    double hn = 0.0;
+    for (int i = k; i < m; ++i) hn += h[i] * h[i];
+    if (hn == 0.0) continue;
+    for (int j = 0; j < n; ++j) {
+      double d = 0.0;
+      for (int i = k; i < m; ++i) d += h[i] * q[static_cast<size_t>(i) * n + j];
+      d = 2.0 * d / hn;
+      for (int i = k; i < m; ++i) q[static_cast<size_t>(i) * n + j] -= d * h[i];
+    }
+  }
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double val = gain * q[static_cast<size_t>(i) * n + j] * sign[j];
+      if (rows >= cols) out[static_cast<size_t>(i) * cols + j] = static_cast<float>(val);
+      else out[static_cast<size_t>(j) * cols + i] = static_cast<float>(val);
+    }
+}
+
+void permutation(int64_t* out, size_t n, uint64_t key) {
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<int64_t>(i);
+  for (size_t i = n; i > 1; --i) {
+    size_t j = static_cast<size_t>(rng_u64(key, i) % i);
+    int64_t t = out[i - 1];
+    out[i - 1] = out[j];
+    out[j] = t;
+  }
+}
+
+}  // namespace bc

@@ -1,0 +1,12 @@
+// The float kernel table for the avx2 path (compiled with the AVX2 flags: CMakeLists.txt sets them by file name).
+#include "kernels/float/body.h"
+#include "kernels/float/rnn.h"
+#include "kernels/float/small_gemm.h"
+
+namespace bc {
+void fill_kernels_avx2(Kernels& k) {
+  fill_from_impl(k, "avx2");
+  fill_rnn_from_impl(k);
+  fill_small_gemm_from_impl(k);
+}
+}  // namespace bc

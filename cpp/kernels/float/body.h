@@ -1,0 +1,261 @@
+// Kernel bodies compiled once per ISA: ref.cpp (baseline x86-64), avx2.cpp and avx512.cpp
+// include this file with their own compiler flags. Everything here sits in an
+// anonymous namespace so the per-ISA copies never merge at link time. The loops are written
+// for the auto-vectorizer with a fixed operation order (FMA contraction is off), so every
+// path gives the same bits as the reference.
+#pragma once
+#include <cmath>
+#include <cstring>
+
+#include "core/rng.h"
+#include "kernels/float/float.h"
+
+namespace bc {
+namespace {
+
+constexpr int kLanes = 16;  // fixed reduction width, independent of the ISA
+
+inline float exp_f(float x) {  // Cephes expf: ~1 ulp on [-87, 88]
+  x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  float n = (x * 1.44269504088896341f + magic) - magic;
+  n = n == n ? n : 0.0f;  // NaN: keep the integer conversion defined; NaN still flows through r
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+
+inline float tanh_f(float x) {
+  float ax = std::fabs(x);
+  float e = exp_f(-2.0f * ax);
+  float big = (1.0f - e) / (1.0f + e);
+  float z = x * x;  // Cephes tanhf polynomial near 0, where 1 - e cancels
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  float small = ax + ax * z * p;
+  float t = ax < 0.625f ? small : big;
+  return x < 0.0f ? -t : t;
+}
+
+// Sum of x (n) in kLanes fixed lanes, then a fixed tree: same bits on every ISA.
+inline float lane_sum(const float* x, int n) {
+  float acc[kLanes] = {0};
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l];
+  for (int l = 0; i < n; ++i, ++l) acc[l] += x[i];
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  return acc[0];
+}
+
+void softmax_row(float* y, int N) {
+  float m = y[0];
+  for (int j = 1; j < N; ++j) m = y[j] > m ? y[j] : m;
+  for (int j = 0; j < N; ++j) y[j] = exp_f(y[j] - m);
+  float inv = 1.0f / lane_sum(y, N);
+  for (int j = 0; j < N; ++j) y[j] *= inv;
+}
+
+void bias_act_forward(float* y, const float* b, int B, int N, int act) {
+  for (int i = 0; i < B; ++i) {
+    float* r = y + static_cast<size_t>(i) * N;
+    if (b)
+      for (int j = 0; j < N; ++j) r[j] += b[j];
+    switch (act) {
+      case ACT_RELU:
+        for (int j = 0; j < N; ++j) r[j] = r[j] < 0.0f ? 0.0f : r[j];  // NaN passes, as Keras
+        break;
+      case ACT_SIGMOID:
+        for (int j = 0; j < N; ++j) r[j] = sigmoid_f(r[j]);
+        break;
+      case ACT_TANH:
+        for (int j = 0; j < N; ++j) r[j] = tanh_f(r[j]);
+        break;
+      case ACT_SOFTMAX:
+        softmax_row(r, N);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void act_backward(float* dy, const float* y, int B, int N, int act) {
+  size_t n = static_cast<size_t>(B) * N;
+  switch (act) {
+    case ACT_RELU:
+      for (size_t i = 0; i < n; ++i) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+      break;
+    case ACT_SIGMOID:
+      for (size_t i = 0; i < n; ++i) dy[i] *= y[i] * (1.0f - y[i]);
+      break;
+    case ACT_TANH:
+      for (size_t i = 0; i < n; ++i) dy[i] *= 1.0f - y[i] * y[i];
+      break;
+    case ACT_SOFTMAX:
+      for (int i = 0; i < B; ++i) {
+        float* d = dy + static_cast<size_t>(i) * N;
+        const float* s = y + static_cast<size_t>(i) * N;
+        float prod[kLanes * 64];  // rows up to 1024 wide in one pass, else in chunks
+        float dot = 0.0f;
+        for (int j0 = 0; j0 < N; j0 += kLanes * 64) {
+          int m = N - j0 < kLanes * 64 ? N - j0 : kLanes * 64;
+          for (int j = 0; j < m; ++j) prod[j] = d[j0 + j] * s[j0 + j];
+          dot += lane_sum(prod, m);
+        }
+        for (int j = 0; j < N; ++j) d[j] = s[j] * (d[j] - dot);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void col_sum(float* out, const float* x, int B, int N, bool accumulate) {
+  if (!accumulate)
+    for (int j = 0; j < N; ++j) out[j] = 0.0f;
+  for (int i = 0; i < B; ++i) {
+    const float* r = x + static_cast<size_t>(i) * N;
+    for (int j = 0; j < N; ++j) out[j] += r[j];
+  }
+}
+
+// Keras's update rules, term for term (keras/src/optimizers/*.py).
+void reg_grad(float* g, const float* w, size_t n, float l1, float l2) {
+  const float l2x2 = 2.0f * l2;
+  for (size_t i = 0; i < n; ++i) {
+    float sgn = w[i] > 0.0f ? 1.0f : (w[i] < 0.0f ? -1.0f : 0.0f);
+    g[i] += l2x2 * w[i] + l1 * sgn;
+  }
+}
+
+void optim_update(float* w, float* g, float* s1, float* s2, float* s3, size_t n,
+                  const UpdateArgs& a) {
+  if (a.weight_decay != 0.0f) {
+    const float wd = a.weight_decay * a.lr;
+    for (size_t i = 0; i < n; ++i) w[i] -= w[i] * wd;
+  }
+  const float lr = a.lr;
+  switch (a.kind) {
+    case OPT_SGD:
+      if (a.momentum == 0.0f) {
+        for (size_t i = 0; i < n; ++i) w[i] -= g[i] * lr;
+      } else if (a.nesterov) {
+        const float mu = a.momentum;
+        for (size_t i = 0; i < n; ++i) {
+          s1[i] = s1[i] * mu - g[i] * lr;
+          w[i] += s1[i] * mu - g[i] * lr;
+        }
+      } else {
+        const float mu = a.momentum;
+        for (size_t i = 0; i < n; ++i) {
+          s1[i] = s1[i] * mu - g[i] * lr;
+          w[i] += s1[i];
+        }
+      }
+      break;
+    case OPT_ADAM: {
+      const float c1 = 1.0f - a.beta1, c2 = 1.0f - a.beta2, alpha = a.alpha, eps = a.eps;
+      if (a.amsgrad) {
+        for (size_t i = 0; i < n; ++i) {
+          s1[i] += (g[i] - s1[i]) * c1;
+          s2[i] += (g[i] * g[i] - s2[i]) * c2;
+          s3[i] = s3[i] > s2[i] ? s3[i] : s2[i];
+          w[i] -= (s1[i] * alpha) / (std::sqrt(s3[i]) + eps);
+        }
+      } else {
+        for (size_t i = 0; i < n; ++i) {
+          s1[i] += (g[i] - s1[i]) * c1;
+          s2[i] += (g[i] * g[i] - s2[i]) * c2;
+          w[i] -= (s1[i] * alpha) / (std::sqrt(s2[i]) + eps);
+        }
+      }
+      break;
+    }
+    case OPT_RMSPROP: {
+      const float rho = a.rho, c = 1.0f - a.rho, eps = a.eps, mu = a.momentum;
+      for (size_t i = 0; i < n; ++i) {
+        s1[i] = rho * s1[i] + c * (g[i] * g[i]);
+        float den = s1[i] + eps;
+        if (a.centered) {
+          s3[i] = rho * s3[i] + c * g[i];
+          den = s1[i] - s3[i] * s3[i] + eps;
+        }
+        float inc = lr * g[i] * (1.0f / std::sqrt(den));
+        if (mu > 0.0f) {
+          s2[i] = mu * s2[i] + inc;
+          w[i] -= s2[i];
+        } else {
+          w[i] -= inc;
+        }
+      }
+      break;
+    }
+    case OPT_ADAGRAD: {
+      const float eps = a.eps;
+      for (size_t i = 0; i < n; ++i) {
+        s1[i] += g[i] * g[i];
+        w[i] -= lr * g[i] / std::sqrt(s1[i] + eps);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void abs_sq_sum(const float* w, size_t n, double* abs_sum, double* sq_sum) {
+  double sa = 0.0, ss = 0.0;
+  float pa[kLanes * 16], ps[kLanes * 16];
+  for (size_t i0 = 0; i0 < n; i0 += kLanes * 16) {
+    int m = static_cast<int>(n - i0 < kLanes * 16 ? n - i0 : kLanes * 16);
+    for (int j = 0; j < m; ++j) {
+      pa[j] = std::fabs(w[i0 + j]);
+      ps[j] = w[i0 + j] * w[i0 + j];
+    }
+    sa += lane_sum(pa, m);
+    ss += lane_sum(ps, m);
+  }
+  *abs_sum = sa;
+  *sq_sum = ss;
+}
+
+void dropout_forward(float* y, unsigned char* keep, const float* x, size_t n, float rate,
+                     uint64_t key, uint64_t first) {
+  const float denom = 1.0f - rate;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char k = rng_uniform(key, first + i) >= rate;
+    keep[i] = k;
+    y[i] = k ? x[i] / denom : 0.0f;
+  }
+}
+
+void fill_from_impl(Kernels& k, const char* name) {
+  k.name = name;
+  k.bias_act_forward = bias_act_forward;
+  k.act_backward = act_backward;
+  k.col_sum = col_sum;
+  k.reg_grad = reg_grad;
+  k.optim_update = optim_update;
+  k.abs_sq_sum = abs_sq_sum;
+  k.dropout_forward = dropout_forward;
+}
+
+}  // namespace
+}  // namespace bc

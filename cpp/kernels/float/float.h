@@ -1,0 +1,63 @@
+// The float kernels: one table of pointers per ISA path (ref.cpp, avx2.cpp, avx512.cpp compile
+// the bodies of body.h, rnn.h and small_gemm.h with their own flags), one of them in use.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/common.h"
+
+namespace bc {
+
+// What the fused optimizer update reads for one step over one arena segment.
+enum OptimKind : int { OPT_SGD = 0, OPT_ADAM = 1, OPT_RMSPROP = 2, OPT_ADAGRAD = 3 };
+struct UpdateArgs {
+  int kind = OPT_SGD;
+  float lr = 0.01f;        // learning rate for this step
+  float alpha = 0.01f;     // Adam: lr * sqrt(1 - b2^t) / (1 - b1^t)
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
+  float momentum = 0.0f;   // SGD and RMSprop momentum
+  float rho = 0.9f;        // RMSprop
+  bool nesterov = false, amsgrad = false, centered = false;
+  float weight_decay = 0.0f;  // decoupled (AdamW-style), applied as w -= w * wd * lr
+};
+
+struct Kernels {
+  const char* name;
+  // y (B,N) <- act(y + b), b (N) may be null; softmax acts on each row.
+  void (*bias_act_forward)(float* y, const float* b, int B, int N, int act);
+  // dy (B,N) <- dL/dz given y = act(z) and dy = dL/dy, in place.
+  void (*act_backward)(float* dy, const float* y, int B, int N, int act);
+  // out (N) (+)= column sums of x (B,N), rows summed in order 0..B-1 whatever the ISA.
+  void (*col_sum)(float* out, const float* x, int B, int N, bool accumulate);
+  // g (n) += d/dw (l1 * sum|w| + l2 * sum w^2), the regularizers' gradient.
+  void (*reg_grad)(float* g, const float* w, size_t n, float l1, float l2);
+  // One fused optimizer step on a segment: w (n), g (n), optimizer state s1, s2, s3 (n each).
+  void (*optim_update)(float* w, float* g, float* s1, float* s2, float* s3, size_t n,
+                       const UpdateArgs& a);
+  // sum(|w|) and sum(w^2) in a fixed order (regularization loss).
+  void (*abs_sq_sum)(const float* w, size_t n, double* abs_sum, double* sq_sum);
+  // Recurrent cells, one sample row per call (rnn.h has the shapes).
+  void (*lstm_row_forward)(float* z, float* c, float* h, const float* c_prev, int U, int act, int ract);
+  void (*lstm_row_backward)(float* dz, float* dc, const float* gates, const float* c,
+                            const float* c_prev, const float* dh, int U, int act, int ract);
+  void (*gru_row_forward)(float* x, float* rec, float* h, const float* h_prev, const float* brec,
+                          int U, int act, int ract);
+  void (*gru_row_backward)(float* dx, float* drec, float* dh_prev, const float* gates,
+                           const float* rec, const float* h_prev, const float* dh, int U, int act,
+                           int ract);
+  // y = x * keep / (1 - rate) with keep drawn from the counter-based RNG at (key, first + i).
+  void (*dropout_forward)(float* y, unsigned char* keep, const float* x, size_t n, float rate,
+                          uint64_t key, uint64_t first);
+  // y (M,N) (+)= x (M,K) @ W (K,N) for a few rows, each output summed in k order, no FMA: the same
+  // bits on every ISA and for any rows beside it (small_gemm.h). gemm() calls it.
+  void (*small_gemm)(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N,
+                     int K, bool accumulate);
+};
+
+void fill_kernels_ref(Kernels& k);
+void fill_kernels_avx2(Kernels& k);
+void fill_kernels_avx512(Kernels& k);
+
+const Kernels& kernels();  // the table of the path in use (cpp/isa/ picks it)
+
+}  // namespace bc

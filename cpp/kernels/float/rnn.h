@@ -1,0 +1,155 @@
+// Recurrent cell pointwise kernels, one row (sample) at a time; included by the per-ISA files
+// after body.h (same anonymous namespace rules: see there).
+#pragma once
+#include "kernels/float/body.h"
+
+namespace bc {
+namespace {
+
+// x (n) <- act(x); the switch sits outside the loops so each loop vectorizes.
+void act_inplace(float* x, int n, int act) {
+  switch (act) {
+    case ACT_RELU:
+      for (int j = 0; j < n; ++j) x[j] = x[j] < 0.0f ? 0.0f : x[j];  // NaN passes
+      break;
+    case ACT_SIGMOID:
+      for (int j = 0; j < n; ++j) x[j] = sigmoid_f(x[j]);
+      break;
+    case ACT_TANH:
+      for (int j = 0; j < n; ++j) x[j] = tanh_f(x[j]);
+      break;
+    default:
+      break;
+  }
+}
+
+// d (n) <- d * act'(z), given y = act(z)
+void mul_act_grad(float* d, const float* y, int n, int act) {
+  switch (act) {
+    case ACT_RELU:
+      for (int j = 0; j < n; ++j) d[j] = y[j] > 0.0f ? d[j] : 0.0f;
+      break;
+    case ACT_SIGMOID:
+      for (int j = 0; j < n; ++j) d[j] *= y[j] * (1.0f - y[j]);
+      break;
+    case ACT_TANH:
+      for (int j = 0; j < n; ++j) d[j] *= 1.0f - y[j] * y[j];
+      break;
+    default:
+      break;
+  }
+}
+
+constexpr int kBlock = 256;  // units per pass through the stack buffers below
+
+// The LSTM cell for Keras's default activations (tanh, sigmoid) in one pass over the units: the
+// same operations per element as the general path below (so the same bits), without its five
+// passes over short rows (the pointwise work was a quarter of an inference step).
+void lstm_row_forward_tanh_sigmoid(float* z, float* __restrict c, float* __restrict h,
+                                   const float* __restrict c_prev, int U) {
+  float* __restrict zi = z;  // the four gate rows never overlap
+  float* __restrict zf = z + U;
+  float* __restrict zc = z + 2 * U;
+  float* __restrict zo = z + 3 * U;
+  for (int j = 0; j < U; ++j) {
+    const float i = sigmoid_f(zi[j]), f = sigmoid_f(zf[j]), g = tanh_f(zc[j]), o = sigmoid_f(zo[j]);
+    zi[j] = i;
+    zf[j] = f;
+    zc[j] = g;
+    zo[j] = o;
+    const float cj = f * c_prev[j] + i * g;
+    c[j] = cj;
+    h[j] = tanh_f(cj) * o;
+  }
+}
+
+// LSTM, gates i, f, c, o (Keras order). z (4U): pre-activations in, gate activations out;
+// c_prev (U) -> c, h (U).
+void lstm_row_forward(float* z, float* c, float* h, const float* c_prev, int U, int act, int ract) {
+  if (act == ACT_TANH && ract == ACT_SIGMOID) return lstm_row_forward_tanh_sigmoid(z, c, h, c_prev, U);
+  act_inplace(z, 2 * U, ract);  // i, f
+  act_inplace(z + 2 * U, U, act);
+  act_inplace(z + 3 * U, U, ract);
+  const float *zi = z, *zf = z + U, *zc = z + 2 * U, *zo = z + 3 * U;
+  for (int j = 0; j < U; ++j) c[j] = zf[j] * c_prev[j] + zi[j] * zc[j];
+  for (int j = 0; j < U; ++j) h[j] = c[j];
+  act_inplace(h, U, act);
+  for (int j = 0; j < U; ++j) h[j] *= zo[j];
+}
+
+// gates (4U) from the forward; c, c_prev (U); dh (U): dL/dh; dc (U): in dL/dc from the next
+// step, out dL/dc_prev; dz (4U) out: dL/d(pre-activations).
+void lstm_row_backward(float* dz, float* dc, const float* gates, const float* c, const float* c_prev,
+                       const float* dh, int U, int act, int ract) {
+  float tc[kBlock], dct[kBlock];
+  for (int j0 = 0; j0 < U; j0 += kBlock) {
+    const int n = U - j0 < kBlock ? U - j0 : kBlock;
+    const float *gi = gates + j0, *gf = gates + U + j0, *gc = gates + 2 * U + j0, *go = gates + 3 * U + j0;
+    float *di = dz + j0, *df = dz + U + j0, *dg = dz + 2 * U + j0, *dout = dz + 3 * U + j0;
+    const float *cj = c + j0, *cp = c_prev + j0, *dhj = dh + j0;
+    float* dcj = dc + j0;
+    for (int j = 0; j < n; ++j) tc[j] = cj[j];
+    act_inplace(tc, n, act);
+    for (int j = 0; j < n; ++j) dct[j] = dhj[j] * go[j];
+    mul_act_grad(dct, tc, n, act);
+    for (int j = 0; j < n; ++j) {
+      dct[j] += dcj[j];
+      dout[j] = dhj[j] * tc[j];
+      di[j] = dct[j] * gc[j];
+      dg[j] = dct[j] * gi[j];
+      df[j] = dct[j] * cp[j];
+      dcj[j] = dct[j] * gf[j];
+    }
+    mul_act_grad(dout, go, n, ract);
+    mul_act_grad(di, gi, n, ract);
+    mul_act_grad(dg, gc, n, act);
+    mul_act_grad(df, gf, n, ract);
+  }
+}
+
+// GRU (reset_after=True), gates z, r, h. x (3U): input projection + input bias in, (z, r, hh)
+// out; rec (3U): h_prev @ U (recurrent bias added here, in place); h_prev (U) -> h (U).
+void gru_row_forward(float* x, float* rec, float* h, const float* h_prev, const float* brec, int U,
+                     int act, int ract) {
+  if (brec)
+    for (int j = 0; j < 3 * U; ++j) rec[j] += brec[j];
+  for (int j = 0; j < 2 * U; ++j) x[j] += rec[j];  // z, r pre-activations
+  act_inplace(x, 2 * U, ract);
+  float *xz = x, *xr = x + U, *xh = x + 2 * U;
+  const float* rh = rec + 2 * U;
+  for (int j = 0; j < U; ++j) xh[j] += xr[j] * rh[j];
+  act_inplace(xh, U, act);
+  for (int j = 0; j < U; ++j) h[j] = xz[j] * h_prev[j] + (1.0f - xz[j]) * xh[j];
+}
+
+// gates (z, r, hh), rec (3U, with bias), h_prev, dh (U) -> dx (3U), drec (3U),
+// dh_prev (U) = the direct part dh * z (the recurrent GEMM adds the rest).
+void gru_row_backward(float* dx, float* drec, float* dh_prev, const float* gates, const float* rec,
+                      const float* h_prev, const float* dh, int U, int act, int ract) {
+  const float *z = gates, *r = gates + U, *hh = gates + 2 * U, *rh = rec + 2 * U;
+  float *dzp = dx, *drp = dx + U, *dah = dx + 2 * U;
+  for (int j = 0; j < U; ++j) {
+    dzp[j] = dh[j] * (h_prev[j] - hh[j]);
+    dah[j] = dh[j] * (1.0f - z[j]);
+    dh_prev[j] = dh[j] * z[j];
+  }
+  mul_act_grad(dzp, z, U, ract);
+  mul_act_grad(dah, hh, U, act);
+  for (int j = 0; j < U; ++j) drp[j] = dah[j] * rh[j];
+  mul_act_grad(drp, r, U, ract);
+  for (int j = 0; j < U; ++j) {
+    drec[j] = dzp[j];
+    drec[U + j] = drp[j];
+    drec[2 * U + j] = dah[j] * r[j];
+  }
+}
+
+void fill_rnn_from_impl(Kernels& k) {
+  k.lstm_row_forward = lstm_row_forward;
+  k.lstm_row_backward = lstm_row_backward;
+  k.gru_row_forward = gru_row_forward;
+  k.gru_row_backward = gru_row_backward;
+}
+
+}  // namespace
+}  // namespace bc

@@ -1,0 +1,120 @@
+#include "kernels/gemm/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "cblas.h"
+#include "core/common.h"
+#include "isa/isa.h"
+#include "kernels/float/float.h"
+
+namespace bc {
+namespace {
+
+std::atomic<int> g_threads{0};
+
+// Below kParallelFlops a GEMM is one BLAS call on the calling thread: waking a second thread
+// costs more than it saves (the batch-32 MLP step is no faster on 2 threads), and every tile
+// repacks its operands (8 MFLOP, not 16: the seed MLP's 256x128x128 layer on 2 tiles took
+// batch-256 predict from 294 to 267 us). Above it the output is cut into 2 tiles, 4 from kFourTileFlops: few and
+// large, since each tile packs the shared operand again (a 48-tile plan spent a fifth of an
+// LSTM step copying).
+constexpr double kParallelFlops = 8e6;
+constexpr double kFourTileFlops = 1.28e8;
+
+// Up to kSmallGemmRows rows (batch-1 serving, an RNN step at batch 1 or 2) go to the small-M kernel
+// (kernels/float/small_gemm.h): no packing and no BLAS call overhead, about 25% faster at one row, and
+// a row's bits do not depend on the rows beside it. It needs the FMA instruction to be both fast
+// and the same on every ISA path; a CPU without it keeps the BLAS (whose kernels differ there anyway).
+constexpr int kSmallGemmRows = 2;
+const bool kHasFma = isa::has(isa::FMA);
+
+struct Tiling {
+  int tm, tn;  // tile sizes
+  int nm, nn;  // tile counts
+};
+
+// Splits the longer output side into `tiles` pieces (rows in multiples of 8, columns of 16).
+Tiling plan(int M, int N, int K) {
+  const double flops = 2.0 * M * N * static_cast<double>(K);
+  const int tiles = flops < kParallelFlops ? 1 : (flops < kFourTileFlops ? 2 : 4);
+  Tiling t{M, N, 1, 1};
+  if (tiles == 1) return t;
+  if (M >= N) {
+    t.tm = std::max(8, ((M + tiles - 1) / tiles + 7) / 8 * 8);
+    t.nm = (M + t.tm - 1) / t.tm;
+  } else {
+    t.tn = std::max(16, ((N + tiles - 1) / tiles + 15) / 16 * 16);
+    t.nn = (N + t.tn - 1) / t.tn;
+  }
+  return t;
+}
+
+void blas_init() {
+  static bool done = [] {
+    scipy_openblas_set_num_threads(1);  // bigcore owns the threading
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+          const float* B, int ldb, float beta, float* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  blas_init();
+  if (K <= 0) {  // C = beta * C, and beta == 0 overwrites (NaN in C does not survive), as BLAS
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        float& c = C[static_cast<size_t>(i) * ldc + j];
+        c = beta == 0.0f ? 0.0f : c * beta;
+      }
+    return;
+  }
+  if (M <= kSmallGemmRows && kHasFma && !trans_a && !trans_b && alpha == 1.0f && (beta == 0.0f || beta == 1.0f)) {
+    FlushDenormals ftz;  // as the BLAS tiles below
+    kernels().small_gemm(C, ldc, A, lda, B, ldb, M, N, K, beta == 1.0f);
+    return;
+  }
+  const Tiling t = plan(M, N, K);
+  const int tiles = t.nm * t.nn;
+  auto run = [&](int idx) {
+    FlushDenormals ftz;  // as the calling thread (program.cpp), on worker threads too
+    int i0 = (idx / t.nn) * t.tm, j0 = (idx % t.nn) * t.tn;
+    int m = std::min(t.tm, M - i0), n = std::min(t.tn, N - j0);
+    // Row i0 of op(A): A + i0*lda (no trans) or column i0 of A (trans); same for op(B).
+    const float* a = trans_a ? A + i0 : A + static_cast<size_t>(i0) * lda;
+    const float* b = trans_b ? B + static_cast<size_t>(j0) * ldb : B + j0;
+    scipy_cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                      trans_b ? CblasTrans : CblasNoTrans, m, n, K, alpha, a, lda, b, ldb, beta,
+                      C + static_cast<size_t>(i0) * ldc + j0, ldc);
+  };
+  // Inside a parallel region (an RNN chunk) the tiles run on the calling thread.
+  int threads = omp_in_parallel() ? 1 : std::min(get_num_threads(), tiles);
+  if (threads <= 1) {
+    for (int idx = 0; idx < tiles; ++idx) run(idx);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int idx = 0; idx < tiles; ++idx) run(idx);
+}
+
+void set_num_threads(int n) {
+  blas_init();
+  g_threads = std::max(1, n);
+}
+
+int get_num_threads() {
+  int n = g_threads.load();
+  return n > 0 ? n : omp_get_num_procs();
+}
+
+const char* blas_info() {
+  blas_init();
+  return scipy_openblas_get_config();
+}
+
+}  // namespace bc

@@ -1,0 +1,42 @@
+#include "ops/dense.h"
+
+#include <cstring>
+
+#include "kernels/float/float.h"
+#include "kernels/gemm/gemm.h"
+
+namespace bc {
+
+DenseOp::DenseOp(int in_t, int out_t, size_t w, long b, int K, int N, int act)
+    : b_(b), K_(K), N_(N), act_(act) {
+  in = {in_t};
+  out = {out_t};
+  params = {w};
+  if (b >= 0) params.push_back(static_cast<size_t>(b));
+}
+
+// in (rows, K), W (K, N), b (N) -> out (rows, N); rows = B * (timesteps, for 3-D input)
+void DenseOp::forward(Ctx& c) {
+  const int rows = c.B * static_cast<int>(c.per_sample(in[0]) / K_);
+  const float* x = c.val(in[0]);
+  float* y = c.val(out[0]);
+  const float* W = c.params + params[0];
+  gemm(false, false, rows, N_, K_, 1.0f, x, K_, W, N_, 0.0f, y, N_);
+  kernels().bias_act_forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, N_, act_);
+}
+
+// dout (rows, N) -> dW (K, N), db (N), din (rows, K); dout becomes dz in place.
+void DenseOp::backward(Ctx& c) {
+  const int rows = c.B * static_cast<int>(c.per_sample(in[0]) / K_);
+  const float* x = c.val(in[0]);
+  float* dz = c.grad(out[0]);
+  if (!loss_gives_dz) kernels().act_backward(dz, c.val(out[0]), rows, N_, act_);
+  gemm(true, false, K_, N_, rows, 1.0f, x, K_, dz, N_, accum_dw[0] ? 1.0f : 0.0f,
+       c.grads + params[0], N_);
+  if (b_ >= 0) kernels().col_sum(c.grads + b_, dz, rows, N_, accum_dw[1]);
+  if (need_dx[0])
+    gemm(false, true, rows, K_, N_, 1.0f, dz, N_, c.params + params[0], N_,
+         accum_dx[0] ? 1.0f : 0.0f, c.grad(in[0]), K_);
+}
+
+}  // namespace bc

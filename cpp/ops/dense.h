@@ -1,0 +1,20 @@
+// Dense: out = act(in @ W + b) over the last axis; in (rows, K), W (K, N), b (N) -> out (rows, N)
+#pragma once
+#include "runtime/op.h"
+
+namespace bc {
+
+class DenseOp : public Op {
+ public:
+  // w, b: arena offsets (b < 0: no bias); K, N: in/out features; act: an Act id.
+  DenseOp(int in_t, int out_t, size_t w, long b, int K, int N, int act);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+  int fusable_act() const override { return act_; }
+
+ private:
+  long b_;
+  int K_, N_, act_;
+};
+
+}  // namespace bc

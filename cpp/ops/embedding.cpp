@@ -1,0 +1,49 @@
+#include "ops/embedding.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+namespace bc {
+
+EmbeddingOp::EmbeddingOp(int ids_t, int out_t, int mask_t, size_t table, int V, int E) : V_(V), E_(E) {
+  BC_CHECK(V > 0 && E > 0, "Embedding sizes must be positive");
+  in = {ids_t};
+  out = {out_t};
+  if (mask_t >= 0) out.push_back(mask_t);
+  params = {table};
+}
+
+void EmbeddingOp::forward(Ctx& c) {
+  const size_t n = c.B * c.per_sample(in[0]);
+  const float* ids = c.val(in[0]);
+  const float* table = c.params + params[0];
+  float* y = c.val(out[0]);
+  for (size_t i = 0; i < n; ++i) {
+    const float v = ids[i];
+    if (!(v >= 0.0f && v < static_cast<float>(V_)) || v != std::floor(v))
+      throw std::invalid_argument("Embedding expects integer ids in [0, " + std::to_string(V_) +
+                                  "), got " + std::to_string(v));
+    std::memcpy(y + i * E_, table + static_cast<size_t>(v) * E_, E_ * sizeof(float));
+  }
+  if (out.size() > 1) {
+    float* m = c.val(out[1]);
+    for (size_t i = 0; i < n; ++i) m[i] = ids[i] != 0.0f ? 1.0f : 0.0f;
+  }
+}
+
+// dtable (V, E): rows scattered in order i = 0..n-1, so the sum order is fixed.
+void EmbeddingOp::backward(Ctx& c) {
+  const size_t n = c.B * c.per_sample(in[0]);
+  const float* ids = c.val(in[0]);
+  const float* dy = c.grad(out[0]);
+  float* g = c.grads + params[0];
+  if (!accum_dw[0]) std::memset(g, 0, static_cast<size_t>(V_) * E_ * sizeof(float));
+  for (size_t i = 0; i < n; ++i) {
+    float* row = g + static_cast<size_t>(ids[i]) * E_;
+    const float* d = dy + i * E_;
+    for (int j = 0; j < E_; ++j) row[j] += d[j];
+  }
+}
+
+}  // namespace bc

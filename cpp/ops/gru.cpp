@@ -1,0 +1,79 @@
+#include "ops/gru.h"
+
+#include <cstring>
+
+#include "kernels/float/float.h"
+
+namespace bc {
+
+GruOp::GruOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& out_t, size_t w,
+             size_t r, long b)
+    : RecurrentOp(cfg, 3, 1, x_t, mask_t, out_t, w, r, b) {}
+
+// Buffers are sized here, before the chunks run on threads.
+void GruOp::forward(Ctx& c) {
+  const size_t n = static_cast<size_t>(c.B) * cfg_.T * 3 * cfg_.U;
+  if (R_.size() < n) R_.resize(n);  // (B, 3U) would do for step_proj_ inference; sized for either
+  RecurrentOp::forward(c);
+}
+
+void GruOp::backward(Ctx& c) {
+  const size_t n = static_cast<size_t>(c.B) * cfg_.T * 3 * cfg_.U;
+  if (dR_.size() < n) dR_.resize(n);
+  if (dhd_.size() < static_cast<size_t>(c.B) * cfg_.U) dhd_.resize(static_cast<size_t>(c.B) * cfg_.U);
+  RecurrentOp::backward(c);
+}
+
+void GruOp::chunk_forward(Ctx& c, int b0, int b1) {
+  const int T = cfg_.T, U = cfg_.U, GU = 3 * U, n = b1 - b0;
+  const Kernels& k = kernels();
+  float *Z = Z_.data(), *H = H_.data(), *R = R_.data();
+  const float* brec = b_ >= 0 ? c.params + b_ + GU : nullptr;
+  for (int s = 0; s < T; ++s) {
+    const int t = tin(s), tp = s ? tin(s - 1) : -1;
+    if (step_proj_) project_step(c, b0, b1, t);
+    if (s) {
+      int ld;
+      const float* hp = rec_rows(b0, b1, s, &ld);
+      recurrent_matmul(c, hp, ld, n, R + srow(b0, t) * GU, sld() * GU, false);
+    } else {
+      for (int b = b0; b < b1; ++b) {
+        if (training_) load_hprev(b, s, nullptr);
+        std::memset(R + srow(b, t) * GU, 0, GU * sizeof(float));
+      }
+    }
+    for (int b = b0; b < b1; ++b) {
+      const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();
+      if (masked(c, b, t)) {
+        std::memcpy(H + row(b, t) * U, hp, U * sizeof(float));
+        continue;
+      }
+      k.gru_row_forward(Z + srow(b, t) * GU, R + srow(b, t) * GU, H + row(b, t) * U, hp, brec, U,
+                        cfg_.act, cfg_.ract);
+    }
+  }
+}
+
+void GruOp::chunk_backward(Ctx& c, int b0, int b1) {
+  const int T = cfg_.T, U = cfg_.U, GU = 3 * U;
+  const Kernels& k = kernels();
+  float *dZ = dZ_.data(), *dR = dR_.data(), *H = H_.data();
+  for (int s = T - 1; s >= 0; --s) {
+    const int t = tin(s), tp = s ? tin(s - 1) : -1;
+    add_dy(c, b0, b1, s);
+    for (int b = b0; b < b1; ++b) {
+      float* dh = dh_.data() + static_cast<size_t>(b) * U;
+      if (masked(c, b, t)) {
+        std::memset(dZ + row(b, t) * GU, 0, GU * sizeof(float));
+        std::memset(dR + row(b, t) * GU, 0, GU * sizeof(float));
+        continue;
+      }
+      const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();
+      k.gru_row_backward(dZ + row(b, t) * GU, dR + row(b, t) * GU, dhd_.data() + static_cast<size_t>(b) * U,
+                         Z_.data() + row(b, t) * GU, R_.data() + row(b, t) * GU, hp, dh, U, cfg_.act, cfg_.ract);
+    }
+    if (s) dh_prev(c, b0, b1, t, dR, dhd_.data());  // plus the direct path through z * h_prev
+  }
+}
+
+}  // namespace bc

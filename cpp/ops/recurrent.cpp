@@ -1,0 +1,223 @@
+#include "ops/recurrent.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/rng.h"
+#include "kernels/float/float.h"
+#include "kernels/gemm/gemm.h"
+#include "ops/activation.h"
+
+namespace bc {
+
+namespace {
+// Rows per chunk of the time loop: a function of the batch size only, so the bits never depend
+// on the thread count; small batches stay in one chunk (GEMMs of fewer rows lose efficiency).
+int chunk_rows(int B) {
+  if (B <= 16) return B;
+  int c = (B + 1) / 2;
+  return std::max(16, (c + 7) / 8 * 8);
+}
+
+// Inference keeps every step's projection (B*T*G*U floats) only below this many bytes.
+constexpr size_t kAllStepsBytes = size_t(2) << 20;
+
+// first: the stream index of m[0] (a data-parallel rank's rows continue the global batch's)
+void keep_mask(std::vector<float>& m, size_t n, float rate, uint64_t key, uint64_t first) {
+  m.resize(n);
+  const float scale = 1.0f / (1.0f - rate);
+  for (size_t i = 0; i < n; ++i) m[i] = rng_uniform(key, first + i) >= rate ? scale : 0.0f;
+}
+
+template <class F>
+void for_chunks(int B, int chunk, F&& f) {
+  const int n = (B + chunk - 1) / chunk;
+  const int threads = std::min(get_num_threads(), n);
+  if (threads > 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int i = 0; i < n; ++i) {
+      FlushDenormals ftz;  // as the calling thread (program.cpp)
+      f(i * chunk, std::min(B, (i + 1) * chunk));
+    }
+  } else {
+    for (int i = 0; i < n; ++i) f(i * chunk, std::min(B, (i + 1) * chunk));
+  }
+}
+}  // namespace
+
+RecurrentOp::RecurrentOp(const RnnConfig& cfg, int gates, int n_states, int x_t, int mask_t,
+                         const std::vector<int>& out_t, size_t w, size_t r, long b)
+    : cfg_(cfg), G_(gates), w_(w), r_(r), b_(b) {
+  BC_CHECK(cfg.D > 0 && cfg.U > 0 && cfg.T > 0, "recurrent layer sizes must be positive");
+  BC_CHECK(cfg.dropout >= 0.0f && cfg.dropout < 1.0f && cfg.recurrent_dropout >= 0.0f &&
+               cfg.recurrent_dropout < 1.0f, "dropout rates must be in [0, 1)");
+  BC_CHECK(out_t.size() == static_cast<size_t>(1 + (cfg.return_state ? n_states : 0)),
+           "recurrent layer: wrong number of outputs");
+  in = {x_t};
+  if (cfg.has_mask) in.push_back(mask_t);
+  out = out_t;
+  params = {w, r};
+  if (b >= 0) params.push_back(static_cast<size_t>(b));
+  zeros_.assign(static_cast<size_t>(G_) * cfg.U, 0.0f);
+}
+
+void RecurrentOp::load_hprev(int b, int s, const float* h_prev) {
+  const int U = cfg_.U;
+  float* dst = Hprev_.data() + row(b, tin(s)) * U;
+  if (!h_prev) {
+    std::memset(dst, 0, U * sizeof(float));
+  } else if (training_ && cfg_.recurrent_dropout > 0.0f) {
+    const float* m = rmask_.data() + static_cast<size_t>(b) * U;
+    for (int j = 0; j < U; ++j) dst[j] = h_prev[j] * m[j];
+  } else {
+    std::memcpy(dst, h_prev, U * sizeof(float));
+  }
+}
+
+// Inference with a large batch: this step's rows only, into the front of Z_ (srow/sld).
+void RecurrentOp::project_step(Ctx& c, int b0, int b1, int t) {
+  const int D = cfg_.D, GU = G_ * cfg_.U;
+  input_projection(c, c.val(in[0]) + row(b0, t) * D, cfg_.T * D, b1 - b0, Z_.data() + static_cast<size_t>(b0) * GU);
+}
+
+const float* RecurrentOp::rec_rows(int b0, int b1, int s, int* ld) {
+  const int U = cfg_.U, t = tin(s), tp = tin(s - 1);
+  *ld = cfg_.T * U;
+  if (!training_) return H_.data() + row(b0, tp) * U;
+  for (int b = b0; b < b1; ++b) load_hprev(b, s, H_.data() + row(b, tp) * U);
+  return Hprev_.data() + row(b0, t) * U;
+}
+
+float* RecurrentOp::dy_row(Ctx& c, int b, int s) {
+  const int U = cfg_.U, t = tin(s);
+  if (cfg_.return_sequences) {
+    if (cfg_.zero_output_for_mask && masked(c, b, t)) return nullptr;
+    int p = cfg_.output_in_input_order ? t : s;
+    return c.grad(out[0]) + row(b, p) * U;
+  }
+  return s == cfg_.T - 1 ? c.grad(out[0]) + static_cast<size_t>(b) * U : nullptr;
+}
+
+void RecurrentOp::add_dy(Ctx& c, int b0, int b1, int s) {
+  const int U = cfg_.U;
+  for (int b = b0; b < b1; ++b)
+    if (const float* dy = dy_row(c, b, s)) {
+      float* dh = dh_.data() + static_cast<size_t>(b) * U;
+      for (int j = 0; j < U; ++j) dh[j] += dy[j];
+    }
+}
+
+void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct) {
+  const int T = cfg_.T, U = cfg_.U, GU = G_ * U;
+  gemm(false, true, b1 - b0, U, GU, 1.0f, drec + row(b0, t) * GU, T * GU, c.params + r_, GU, 0.0f,
+       tmp_.data() + static_cast<size_t>(b0) * U, U);
+  const bool rdrop = training_ && cfg_.recurrent_dropout > 0.0f;
+  for (int b = b0; b < b1; ++b) {
+    if (masked(c, b, t)) continue;
+    float* dh = dh_.data() + static_cast<size_t>(b) * U;
+    const float* g = tmp_.data() + static_cast<size_t>(b) * U;
+    const float* m = rdrop ? rmask_.data() + static_cast<size_t>(b) * U : nullptr;
+    const float* d = direct ? direct + static_cast<size_t>(b) * U : nullptr;
+    for (int j = 0; j < U; ++j) dh[j] = (m ? g[j] * m[j] : g[j]) + (d ? d[j] : 0.0f);
+  }
+}
+
+void RecurrentOp::input_projection(Ctx& c, const float* x, int ldx, int rows, float* z) {
+  const int D = cfg_.D, GU = G_ * cfg_.U;
+  gemm(false, false, rows, GU, D, 1.0f, x, ldx, c.params + w_, GU, 0.0f, z, GU);
+  if (b_ >= 0) kernels().bias_act_forward(z, c.params + b_, rows, GU, ACT_LINEAR);
+}
+
+void RecurrentOp::recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo, bool add) {
+  const int U = cfg_.U, GU = G_ * U;
+  gemm(false, false, n, GU, U, 1.0f, h, ldh, c.params + r_, GU, add ? 1.0f : 0.0f, out, ldo);
+}
+
+// x (B, T, D) -> Z = x W + b for every timestep in one GEMM, then the time loop in chunks.
+void RecurrentOp::forward(Ctx& c) {
+  const int B = c.B, T = cfg_.T, D = cfg_.D, U = cfg_.U, GU = G_ * U;
+  const size_t rows = static_cast<size_t>(B) * T;
+  training_ = c.training;
+  step_proj_ = !training_ && rows * GU * sizeof(float) > kAllStepsBytes;
+  if (Z_.size() < (step_proj_ ? static_cast<size_t>(B) : rows) * GU) Z_.resize((step_proj_ ? B : rows) * GU);
+  if (H_.size() < rows * U) H_.resize(rows * U);
+  if (training_ && Hprev_.size() < rows * U) Hprev_.resize(rows * U);
+  chunk_ = chunk_rows(B);
+  const float* x = c.val(in[0]);
+  if (training_ && cfg_.dropout > 0.0f) {
+    keep_mask(dmask_, static_cast<size_t>(B) * D, cfg_.dropout, rng_key(c.seed, cfg_.stream, c.step),
+              c.row0 * D);
+    if (xin_.size() < rows * D) xin_.resize(rows * D);
+    for (size_t i = 0; i < rows; ++i) {
+      const float* m = dmask_.data() + (i / T) * D;
+      for (int j = 0; j < D; ++j) xin_.data()[i * D + j] = x[i * D + j] * m[j];
+    }
+    x = xin_.data();
+  }
+  if (training_ && cfg_.recurrent_dropout > 0.0f)
+    keep_mask(rmask_, static_cast<size_t>(B) * U, cfg_.recurrent_dropout,
+              rng_key(c.seed, cfg_.stream ^ 0x9e3779b97f4a7c15ULL, c.step), c.row0 * U);
+  if (!step_proj_) input_projection(c, x, D, static_cast<int>(rows), Z_.data());
+  for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
+
+  float* y = c.val(out[0]);
+  const int last = tin(T - 1);
+  for (int b = 0; b < B; ++b) {
+    if (cfg_.return_sequences) {
+      for (int s = 0; s < T; ++s) {
+        int t = tin(s), p = cfg_.output_in_input_order ? t : s;
+        float* dst = y + row(b, p) * U;
+        if (cfg_.zero_output_for_mask && masked(c, b, t)) std::memset(dst, 0, U * sizeof(float));
+        else std::memcpy(dst, H_.data() + row(b, t) * U, U * sizeof(float));
+      }
+    } else {
+      std::memcpy(y + static_cast<size_t>(b) * U, H_.data() + row(b, last) * U, U * sizeof(float));
+    }
+    if (cfg_.return_state)
+      std::memcpy(c.val(out[1]) + static_cast<size_t>(b) * U, H_.data() + row(b, last) * U, U * sizeof(float));
+  }
+}
+
+void RecurrentOp::backward(Ctx& c) {
+  const int B = c.B, T = cfg_.T, D = cfg_.D, U = cfg_.U, GU = G_ * U;
+  const int rows = B * T;
+  if (dZ_.size() < static_cast<size_t>(rows) * GU) dZ_.resize(static_cast<size_t>(rows) * GU);
+  if (dh_.size() < static_cast<size_t>(B) * U) {
+    dh_.resize(static_cast<size_t>(B) * U);
+    tmp_.resize(static_cast<size_t>(B) * U);
+  }
+  if (cfg_.return_state) std::memcpy(dh_.data(), c.grad(out[1]), static_cast<size_t>(B) * U * sizeof(float));
+  else std::memset(dh_.data(), 0, static_cast<size_t>(B) * U * sizeof(float));
+  for_chunks(B, chunk_, [&](int b0, int b1) { chunk_backward(c, b0, b1); });
+
+  const bool dropped = training_ && cfg_.dropout > 0.0f;
+  const float* x = dropped ? xin_.data() : c.val(in[0]);
+  gemm(true, false, D, GU, rows, 1.0f, x, D, dZ_.data(), GU, accum_dw[0] ? 1.0f : 0.0f, c.grads + w_, GU);
+  gemm(true, false, U, GU, rows, 1.0f, Hprev_.data(), U, rec_grad(), GU, accum_dw[1] ? 1.0f : 0.0f,
+       c.grads + r_, GU);
+  if (b_ >= 0) {
+    kernels().col_sum(c.grads + b_, dZ_.data(), rows, GU, accum_dw[2]);
+    if (G_ == 3)  // GRU (reset_after): the recurrent half of the bias
+      kernels().col_sum(c.grads + b_ + GU, rec_grad(), rows, GU, accum_dw[2]);
+  }
+  if (!need_dx[0]) return;
+  float* dx = c.grad(in[0]);
+  if (!dropped) {
+    gemm(false, true, rows, D, GU, 1.0f, dZ_.data(), GU, c.params + w_, GU, accum_dx[0] ? 1.0f : 0.0f, dx, D);
+    return;
+  }
+  // dx = (dZ W^T) * input mask; xin_ is free again and holds the product
+  gemm(false, true, rows, D, GU, 1.0f, dZ_.data(), GU, c.params + w_, GU, 0.0f, xin_.data(), D);
+  for (int i = 0; i < rows; ++i) {
+    const float* m = dmask_.data() + static_cast<size_t>(i / T) * D;
+    for (int j = 0; j < D; ++j) {
+      float v = xin_.data()[static_cast<size_t>(i) * D + j] * m[j];
+      float& d = dx[static_cast<size_t>(i) * D + j];
+      d = accum_dx[0] ? d + v : v;
+    }
+  }
+}
+
+}  // namespace bc

@@ -1,0 +1,86 @@
+// What LSTM and GRU share: the input projection for all timesteps in one GEMM, the time loop
+// run in fixed batch chunks (independent rows, so chunks run on threads without changing any
+// bits), masking, dropout masks, the output layout and the weight-gradient GEMMs.
+//
+// x (B, T, D), mask (B, T) optional -> y (B, T, U) or (B, U) [, h_T (B, U) [, c_T (B, U)]]
+// kernel W (D, G*U), recurrent kernel R (U, G*U), bias (G*U, or 2*G*U for GRU) with G gates.
+#pragma once
+#include <vector>
+
+#include "runtime/op.h"
+
+namespace bc {
+
+struct RnnConfig {
+  int D = 0, U = 0, T = 0;
+  int act = ACT_TANH, ract = ACT_SIGMOID;
+  bool return_sequences = false, return_state = false, go_backwards = false;
+  bool zero_output_for_mask = false;   // Keras's Bidirectional sets it with return_sequences
+  bool output_in_input_order = false;  // a go_backwards layer inside Bidirectional
+  bool has_mask = false;
+  float dropout = 0.0f, recurrent_dropout = 0.0f;
+  uint64_t stream = 0;
+};
+
+class RecurrentOp : public Op {
+ public:
+  RecurrentOp(const RnnConfig& cfg, int gates, int n_states, int x_t, int mask_t,
+              const std::vector<int>& out_t, size_t w, size_t r, long b);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+
+ protected:
+  // The time loop over rows b0..b1 (forward fills Z/H; backward fills dZ and dRec).
+  virtual void chunk_forward(Ctx& c, int b0, int b1) = 0;
+  virtual void chunk_backward(Ctx& c, int b0, int b1) = 0;
+  virtual float* rec_grad() = 0;  // the buffer whose rows multiply the recurrent kernel
+  // The two matmuls, pluggable (qrecurrent.h runs them int8); the float ones are sgemm:
+  // Z (rows, G*U) = x (rows, D) W + b (the first G*U of b), every timestep at once;
+  // out (n, G*U; row stride ldo) (+)= h (n, U; row stride ldh) R, added when `add`.
+  virtual void input_projection(Ctx& c, const float* x, int ldx, int rows, float* z);
+  virtual void recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo, bool add);
+
+  int tin(int s) const { return cfg_.go_backwards ? cfg_.T - 1 - s : s; }
+  bool masked(const Ctx& c, int b, int t) const {
+    return cfg_.has_mask && (*c.tensors)[in[1]].val.data()[static_cast<size_t>(b) * cfg_.T + t] == 0.0f;
+  }
+  size_t row(int b, int t) const { return static_cast<size_t>(b) * cfg_.T + t; }
+  // Row of (b, t) in the per-step buffers (Z_, GRU's R_) and their row stride: (B, T, .) when all
+  // steps are kept, (B, .) when step_proj_ reuses one row per sample.
+  size_t srow(int b, int t) const { return step_proj_ ? static_cast<size_t>(b) : row(b, t); }
+  int sld() const { return step_proj_ ? 1 : cfg_.T; }
+  // step_proj_ only: Z rows b0..b1 <- x_t W + b for input time t.
+  void project_step(Ctx& c, int b0, int b1, int t);
+  // The rows b0.. that step s multiplies by R, and their stride: Hprev_ (filled here) when
+  // training, which backward needs; in inference h_prev itself, read where it lies in H_.
+  const float* rec_rows(int b0, int b1, int s, int* ld);
+  // h_prev * recurrent-dropout mask into Hprev row (b, t); zeros at the first step.
+  void load_hprev(int b, int s, const float* h_prev);
+  float* dy_row(Ctx& c, int b, int s);  // dL/dy for the output of step s, or null
+  // dh (rows b0..b1) += dL/dy of step s; returns nothing, the caller then runs its cell backward.
+  void add_dy(Ctx& c, int b0, int b1, int s);
+  // dh for step s - 1: drec_t R^T (one GEMM for the chunk) times the recurrent mask, plus
+  // `direct` (B, U) when not null; masked rows carry dh unchanged. drec: the rows of input
+  // time t in the buffer that multiplies R.
+  void dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct);
+
+  RnnConfig cfg_;
+  int G_;             // gates
+  size_t w_, r_;
+  long b_;
+  int chunk_ = 1;     // rows per chunk, a function of B only
+  bool training_ = false;
+  // Inference on a large batch: the input projection runs per step into a (B, G*U) Z_ that stays
+  // in cache, rather than as one (B*T, G*U) GEMM whose result streams through memory ~5 times.
+  bool step_proj_ = false;
+  AlignedBuf xin_;    // x after input dropout (training only)
+  AlignedBuf Z_, dZ_; // (B, T, G*U): projections, then gate activations; their gradient
+  AlignedBuf H_;      // (B, T, U) h after each input time
+  AlignedBuf Hprev_;  // (B, T, U) h_prev * recurrent mask, as multiplied by R
+  AlignedBuf dh_;     // (B, U) running dL/dh
+  AlignedBuf tmp_;    // (B, U) recurrent GEMM result in backward
+  std::vector<float> dmask_, rmask_;  // (B, D), (B, U): scaled keep masks
+  std::vector<float> zeros_;
+};
+
+}  // namespace bc

@@ -1,0 +1,52 @@
+// The native program's building blocks: tensors (pre-sized activation buffers) and ops.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "core/common.h"
+
+namespace bc {
+
+// One activation tensor: `rows` samples of `per_sample` floats, plus its gradient.
+struct Tensor {
+  size_t per_sample = 0;
+  AlignedBuf val, grad;
+  bool is_input = false;  // model inputs get no gradient
+};
+
+// What one forward/backward call sees.
+struct Ctx {
+  std::vector<Tensor>* tensors = nullptr;
+  float* params = nullptr;
+  float* grads = nullptr;
+  int B = 0;              // samples in this batch
+  bool training = false;
+  uint64_t seed = 0;      // with `step`, keys the dropout streams
+  uint64_t step = 0;
+  uint64_t row0 = 0;      // global index of this batch's first row (a data-parallel rank's slice)
+  double extra_loss = 0.0;  // penalties ops add in forward (activity regularizers)
+  float* val(int t) { return (*tensors)[t].val.data(); }
+  float* grad(int t) { return (*tensors)[t].grad.data(); }
+  size_t per_sample(int t) const { return (*tensors)[t].per_sample; }
+};
+
+// Gradient rule: an op assigns (=) the gradients it is first to reach in backward order and
+// adds (+=) to those another op already wrote; the program decides which, once (plan()).
+class Op {
+ public:
+  virtual ~Op() = default;
+  virtual void forward(Ctx& c) = 0;
+  virtual void backward(Ctx& c) = 0;
+  // The activation applied last, when a loss may fuse its gradient with it (softmax/sigmoid).
+  virtual int fusable_act() const { return -1; }
+
+  std::vector<int> in, out;         // tensor ids
+  std::vector<size_t> params;       // arena offsets of the segments this op reads
+  std::vector<char> accum_dx;       // per input
+  std::vector<char> need_dx;        // per input
+  std::vector<char> accum_dw;       // per param segment
+  bool loss_gives_dz = false;       // the loss wrote dL/dz: skip the activation's backward
+  bool skip_backward = false;       // no loss depends on this op's outputs
+};
+
+}  // namespace bc

@@ -1,0 +1,115 @@
+#include "runtime/optim.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels/gemm/gemm.h"
+
+namespace bc {
+
+namespace {
+constexpr size_t kUpdateChunk = 1 << 15;     // parallel over 32K-float chunks
+constexpr size_t kParallelUpdate = 1 << 18;  // ... for arenas of 256K floats and up (~1 MB per array)
+}  // namespace
+
+void check_optim_args(const OptimArgs& o) {
+  BC_CHECK(o.kind >= OPT_SGD && o.kind <= OPT_ADAGRAD, "unknown optimizer kind " + std::to_string(o.kind));
+}
+
+UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step) {
+  UpdateArgs u;
+  u.kind = o.kind;
+  u.lr = static_cast<float>(lr);
+  u.beta1 = static_cast<float>(o.beta1);
+  u.beta2 = static_cast<float>(o.beta2);
+  u.eps = o.eps;
+  u.momentum = o.momentum;
+  u.rho = o.rho;
+  u.nesterov = o.nesterov;
+  u.amsgrad = o.amsgrad;
+  u.centered = o.centered;
+  u.weight_decay = o.weight_decay;
+  if (o.kind == OPT_ADAM) {
+    const double t = static_cast<double>(step) + 1.0;
+    const double correction = 1.0 - std::pow(o.beta1, t);
+    BC_CHECK(correction != 0.0, "Adam's bias correction 1 - beta_1^t is 0 (beta_1 = " + std::to_string(o.beta1) +
+                                    "): beta_1 must be < 1");
+    u.alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(o.beta2, t)) / correction);
+  }
+  return u;
+}
+
+// Regularizer gradients, clipping, then one fused update per chunk of every trainable segment.
+void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std::vector<AlignedBuf>& state,
+                      size_t n_params, const OptimArgs& a, const UpdateArgs& u) {
+  const Kernels& k = kernels();
+  for (const auto& s : segs)
+    if (s.trainable && (s.l1 != 0.0f || s.l2 != 0.0f))
+      k.reg_grad(g + s.offset, w + s.offset, s.size, s.l1, s.l2);
+  if (a.clipvalue > 0.0f)
+    for (const auto& s : segs)
+      for (size_t i = s.offset; i < s.offset + s.size; ++i)
+        g[i] = std::min(std::max(g[i], -a.clipvalue), a.clipvalue);
+  if (a.clipnorm > 0.0f || a.global_clipnorm > 0.0f) {
+    std::vector<double> sq(segs.size());
+    double total = 0.0;
+    for (size_t i = 0; i < segs.size(); ++i) {
+      double unused;
+      k.abs_sq_sum(g + segs[i].offset, segs[i].size, &unused, &sq[i]);
+      if (segs[i].trainable) total += sq[i];
+    }
+    for (size_t i = 0; i < segs.size(); ++i) {
+      double norm = a.global_clipnorm > 0.0f ? std::sqrt(total) : std::sqrt(sq[i]);
+      double c = a.global_clipnorm > 0.0f ? a.global_clipnorm : a.clipnorm;
+      if (norm <= c) continue;
+      float f = static_cast<float>(c / norm);
+      for (size_t j = segs[i].offset; j < segs[i].offset + segs[i].size; ++j) g[j] *= f;
+    }
+  }
+  struct Chunk { size_t off, n; };
+  std::vector<Chunk> chunks;
+  for (const auto& s : segs)
+    if (s.trainable)
+      for (size_t o = 0; o < s.size; o += kUpdateChunk)
+        chunks.push_back({s.offset + o, std::min(kUpdateChunk, s.size - o)});
+  float* s1 = state.size() > 0 ? state[0].data() : nullptr;
+  float* s2 = state.size() > 1 ? state[1].data() : nullptr;
+  float* s3 = state.size() > 2 ? state[2].data() : nullptr;
+  auto run = [&](const Chunk& c) {
+    FlushDenormals ftz;  // worker threads too
+    k.optim_update(w + c.off, g + c.off, s1 ? s1 + c.off : nullptr, s2 ? s2 + c.off : nullptr,
+                   s3 ? s3 + c.off : nullptr, c.n, u);
+  };
+  const int n = static_cast<int>(chunks.size());
+  const int threads = std::min(get_num_threads(), n);
+  if (threads > 1 && n_params >= kParallelUpdate) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int i = 0; i < n; ++i) run(chunks[i]);
+  } else {
+    for (int i = 0; i < n; ++i) run(chunks[i]);
+  }
+}
+
+// Keras MaxNorm(axis=0): w (rows, cols) column j scaled by clip(norm_j, 0, max) / (eps + norm_j).
+void apply_max_norm(const std::vector<Segment>& segs, float* arena) {
+  for (const auto& s : segs) {
+    if (!s.trainable || s.max_norm <= 0.0f) continue;
+    float* w = arena + s.offset;
+    const size_t cols = s.size / s.rows;
+    std::vector<double> norm(cols, 0.0);
+    for (size_t i = 0; i < s.rows; ++i)
+      for (size_t j = 0; j < cols; ++j) norm[j] += static_cast<double>(w[i * cols + j]) * w[i * cols + j];
+    std::vector<float> scale(cols);
+    for (size_t j = 0; j < cols; ++j) {
+      float n = static_cast<float>(std::sqrt(norm[j]));
+      scale[j] = std::min(n, s.max_norm) / (1e-7f + n);
+    }
+    for (size_t i = 0; i < s.rows; ++i)
+      for (size_t j = 0; j < cols; ++j) w[i * cols + j] *= scale[j];
+  }
+}
+
+}  // namespace bc

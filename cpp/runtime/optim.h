@@ -1,0 +1,54 @@
+// The optimizer pass over the parameter arena, after the gradients of one step: regularizer
+// gradients, gradient clipping, one fused update (kernels/float: optim_update) per chunk of every
+// trainable segment, then the MaxNorm constraints.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/common.h"
+#include "kernels/float/float.h"
+
+namespace bc {
+
+// One parameter tensor in the arena, with what the optimizer pass needs to know of it.
+struct Segment {
+  size_t offset = 0, size = 0;
+  float l1 = 0.0f, l2 = 0.0f;
+  bool trainable = true;
+  float max_norm = 0.0f;  // Keras MaxNorm(axis=0) after each update (0: none)
+  size_t rows = 1;        // the norms run over the first axis: (rows, size / rows)
+};
+
+// The optimizer as compiled: its constants cross from Python once (Program::set_optimizer) and
+// again only when one changes; per step only the learning rate and the step count do.
+struct OptimArgs {
+  int kind = OPT_SGD;
+  // double: Adam's bias correction is computed from these as Keras (and Python's float) does it;
+  // the update itself reads them as float.
+  double beta1 = 0.9, beta2 = 0.999;
+  float eps = 1e-7f;
+  float momentum = 0.0f;   // SGD and RMSprop
+  float rho = 0.9f;        // RMSprop
+  bool nesterov = false, amsgrad = false, centered = false;
+  float weight_decay = 0.0f;  // decoupled (AdamW-style)
+  // Gradient clipping as Keras does it, before the update (0: off).
+  float clipnorm = 0.0f, clipvalue = 0.0f, global_clipnorm = 0.0f;
+};
+
+// Throws unless `o` names a known kind.
+void check_optim_args(const OptimArgs& o);
+
+// The fused update's arguments for the step after `step` steps (Adam: t = step + 1,
+// alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t) in double, then float) at learning rate lr.
+// Throws if Adam's bias correction would divide by zero (beta1 = 1).
+UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step);
+
+// w, g: the arenas (n_params floats in use); state: the optimizer's 0 to 3 slots, arena-sized.
+// Regularizer gradients, then o's clipping, then the fused update with u.
+void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std::vector<AlignedBuf>& state,
+                      size_t n_params, const OptimArgs& o, const UpdateArgs& u);
+
+// Keras MaxNorm(axis=0) on every trainable segment that has one.
+void apply_max_norm(const std::vector<Segment>& segs, float* w);
+
+}  // namespace bc

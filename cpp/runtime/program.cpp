@@ -1,0 +1,482 @@
+#include "runtime/program.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "kernels/gemm/gemm.h"
+#include "kernels/loss/loss.h"
+
+namespace bc {
+
+namespace {
+constexpr size_t kAlign = 16;  // segments start on 64-byte boundaries
+}  // namespace
+
+int Program::add_tensor(size_t per_sample, bool is_input) {
+  BC_CHECK(per_sample > 0, "a tensor needs at least one value per sample");
+  tensors_.emplace_back();
+  tensors_.back().per_sample = per_sample;
+  tensors_.back().is_input = is_input;
+  planned_ = false;
+  capacity_ = 0;
+  return static_cast<int>(tensors_.size()) - 1;
+}
+
+size_t Program::add_param(size_t n, float l1, float l2, bool trainable, float max_norm, size_t rows) {
+  BC_CHECK(!finalized_, "parameters cannot be added after finalize()");
+  BC_CHECK(rows > 0 && n % rows == 0, "a constrained parameter's rows must divide its size");
+  BC_CHECK(max_norm >= 0.0f, "max_norm must be >= 0");
+  size_t off = (param_count_ + kAlign - 1) / kAlign * kAlign;
+  segs_.push_back({off, n, l1, l2, trainable, max_norm, rows});
+  param_count_ = off + n;
+  return off;
+}
+
+void Program::add_op(std::unique_ptr<Op> op) {
+  for (int t : op->in) BC_CHECK(t >= 0 && t < n_tensors(), "op input names an unknown tensor");
+  for (int t : op->out) BC_CHECK(t >= 0 && t < n_tensors(), "op output names an unknown tensor");
+  for (size_t p : op->params) BC_CHECK(p < param_count_ || param_count_ == 0, "op names an unknown parameter");
+  ops_.push_back(std::move(op));
+  planned_ = false;
+}
+
+void Program::set_inputs(const std::vector<int>& t) {
+  for (int i : t) BC_CHECK(i >= 0 && i < n_tensors() && tensors_[i].is_input, "not an input tensor");
+  inputs_ = t;
+}
+
+void Program::set_outputs(const std::vector<int>& t) {
+  for (int i : t) BC_CHECK(i >= 0 && i < n_tensors(), "output names an unknown tensor");
+  outputs_ = t;
+}
+
+void Program::finalize() {
+  BC_CHECK(!finalized_, "finalize() was already called");
+  size_t n = (param_count_ + kAlign - 1) / kAlign * kAlign;
+  params_.resize(n);
+  grads_.resize(n);
+  finalized_ = true;
+}
+
+void Program::set_losses(const std::vector<LossSpec>& l) {
+  for (const auto& s : l) {
+    BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "loss names an unknown tensor");
+    BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "loss width does not divide the tensor");
+  }
+  losses_ = l;
+  planned_ = false;
+}
+
+void Program::set_metrics(const std::vector<MetricSpec>& m) {
+  for (const auto& s : m) {
+    BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
+    BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
+    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_CONFUSION, "unknown metric kind " + std::to_string(s.kind));
+    const auto& th = s.params.thresholds;
+    if (s.kind == MET_TOP_K || s.kind == MET_SPARSE_TOP_K)
+      BC_CHECK(s.params.k >= 1, "top-k accuracy needs k >= 1, got " + std::to_string(s.params.k));
+    if (s.kind == MET_CONFUSION) {
+      BC_CHECK(!th.empty() && (!s.params.evenly || th.size() >= 2), "confusion counts need thresholds");
+      BC_CHECK(!s.params.evenly || std::is_sorted(th.begin(), th.end()), "evenly spaced thresholds must be ascending");
+      BC_CHECK(s.params.class_id < s.C, "class_id " + std::to_string(s.params.class_id) +
+                                            " is out of range for an output of width " + std::to_string(s.C));
+    }
+  }
+  metrics_ = m;
+}
+
+size_t Program::stats_size() const {
+  size_t n = 1;
+  for (const auto& s : metrics_) n += metric_width(s.kind, s.params);
+  return n;
+}
+
+void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
+  BC_CHECK(finalized_, "set_optimizer() needs a finalized program");
+  BC_CHECK(slots >= 0 && slots <= 3, "an optimizer has at most 3 state slots");
+  check_optim_args(base);
+  std::lock_guard<std::mutex> lock(mu_);
+  optim_ = base;
+  state_.clear();
+  state_.resize(slots);
+  for (auto& s : state_) {
+    s.resize(params_.size());
+    for (size_t i = 0; i < s.size(); ++i) s.data()[i] = slot_init;
+  }
+}
+
+void Program::set_optimizer_args(const OptimArgs& base) {
+  check_optim_args(base);
+  std::lock_guard<std::mutex> lock(mu_);
+  optim_ = base;
+}
+
+// Decides, once per configuration, which losses fuse with their producer's activation and
+// which gradients each op assigns or accumulates (see op.h).
+void Program::plan() {
+  std::vector<int> consumers(tensors_.size(), 0), loss_count(tensors_.size(), 0);
+  std::vector<Op*> producer(tensors_.size(), nullptr);
+  for (auto& op : ops_) {
+    for (int t : op->in) consumers[t]++;
+    for (int t : op->out) producer[t] = op.get();
+    op->loss_gives_dz = false;
+  }
+  for (auto& l : losses_) loss_count[l.tensor]++;
+  for (auto& l : losses_) {
+    l.fused_act = -1;
+    Op* p = producer[l.tensor];
+    if (!p || l.from_logits || consumers[l.tensor] || loss_count[l.tensor] != 1) continue;
+    int act = p->fusable_act();
+    bool cce = l.kind == LOSS_CCE || l.kind == LOSS_SPARSE_CCE;
+    if ((cce && act == ACT_SOFTMAX) || (l.kind == LOSS_BCE && act == ACT_SIGMOID)) {
+      l.fused_act = act;
+      p->loss_gives_dz = true;
+    }
+  }
+  zero_before_backward_.clear();
+  std::set<int> reached;
+  for (auto& l : losses_) reached.insert(l.tensor);
+  std::set<size_t> written;
+  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
+    Op& op = **it;
+    op.need_dx.assign(op.in.size(), 0);
+    op.accum_dx.assign(op.in.size(), 0);
+    op.accum_dw.assign(op.params.size(), 0);
+    bool any = false;
+    for (int t : op.out) any = any || reached.count(t);
+    op.skip_backward = !any;
+    if (!any) continue;
+    for (int t : op.out)
+      if (!reached.count(t)) zero_before_backward_.push_back(t);
+    for (size_t i = 0; i < op.in.size(); ++i) {
+      int t = op.in[i];
+      if (tensors_[t].is_input) continue;
+      op.need_dx[i] = 1;
+      op.accum_dx[i] = reached.count(t) ? 1 : 0;
+      reached.insert(t);
+    }
+    for (size_t j = 0; j < op.params.size(); ++j) {
+      op.accum_dw[j] = written.count(op.params[j]) ? 1 : 0;
+      written.insert(op.params[j]);
+    }
+  }
+  // Segments no op writes keep a zero gradient.
+  std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+  planned_ = true;
+}
+
+// Values are sized for the largest batch seen; gradients, once training has started, always
+// for the same capacity (an inference batch larger than any training batch grows both).
+void Program::ensure_capacity(int B, bool training) {
+  const bool grads = training || grads_ready_;
+  if (B <= capacity_ && grads == grads_ready_) return;
+  const int cap = std::max(B, capacity_);
+  for (auto& t : tensors_) {
+    if (cap > capacity_) t.val.resize(cap * t.per_sample);
+    if (grads && !t.is_input && (cap > capacity_ || !grads_ready_)) t.grad.resize(cap * t.per_sample);
+  }
+  grads_ready_ = grads;
+  capacity_ = cap;
+}
+
+namespace {
+// Index of the first NaN or inf in x (n), or n: an OR over the exponent test vectorizes, and the
+// search for the index runs only when something was found.
+size_t first_nonfinite(const float* x, size_t n) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    bad |= (u & 0x7f800000u) == 0x7f800000u;
+  }
+  if (!bad) return n;
+  size_t i = 0;
+  while (std::isfinite(x[i])) ++i;
+  return i;
+}
+}  // namespace
+
+// Copies the batch rows (gathered through idx when shuffled) into the input tensors.
+void Program::load_inputs(const BatchData& d) {
+  BC_CHECK(d.arrays->x.size() == inputs_.size(), "the model expects " + std::to_string(inputs_.size()) +
+                                             " input arrays, got " + std::to_string(d.arrays->x.size()));
+  for (size_t k = 0; k < inputs_.size(); ++k) {
+    size_t ps = tensors_[inputs_[k]].per_sample;
+    float* dst = tensors_[inputs_[k]].val.data();
+    for (int i = 0; i < d.count; ++i) {
+      int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
+      BC_CHECK(r >= 0 && static_cast<size_t>(r) < d.arrays->n_rows, "batch row index out of range");
+      std::memcpy(dst + i * ps, d.arrays->x[k] + r * ps, ps * sizeof(float));
+      if (d.check_finite) {
+        size_t j = first_nonfinite(dst + i * ps, ps);  // the copy is in cache
+        if (j < ps) throw NonFiniteInput(static_cast<int>(k), static_cast<size_t>(r), j);
+      }
+    }
+  }
+}
+
+void Program::load_targets(const BatchData& d) {
+  targets_.resize(d.arrays->y.size());
+  for (size_t k = 0; k < d.arrays->y.size(); ++k) {
+    size_t w = d.arrays->y_width[k];
+    targets_[k].resize(d.count * w);
+    for (int i = 0; i < d.count; ++i) {
+      int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
+      std::memcpy(targets_[k].data() + i * w, d.arrays->y[k] + r * w, w * sizeof(float));
+    }
+  }
+}
+
+void Program::forward(bool training) {
+  ctx_.extra_loss = 0.0;
+  ctx_.tensors = &tensors_;
+  ctx_.params = params_.data();
+  ctx_.grads = grads_.data();
+  ctx_.training = training;
+  for (auto& op : ops_) op->forward(ctx_);
+}
+
+// Per-row weights of a loss or metric on `tensor`: the sample weight (losses only) times the
+// mask, or null when neither applies. *total: the Keras denominator (rows, or the mask's sum).
+const float* Program::row_weights(const BatchData& d, int tensor, int C, int mask, bool use_sw,
+                                  double* total) {
+  const int per = static_cast<int>(tensors_[tensor].per_sample / C);  // rows per sample
+  const int rows = d.count * per;
+  *total = rows;
+  const bool sw = use_sw && d.arrays->sample_weight;
+  if (!sw && mask < 0) return nullptr;
+  BC_CHECK(mask < 0 || tensors_[mask].per_sample == static_cast<size_t>(per),
+           "a mask must have one value per timestep of the output");
+  row_weight_.resize(rows);
+  double msum = 0.0;
+  for (int r = 0; r < rows; ++r) {
+    float w = 1.0f;
+    if (sw) {
+      int i = r / per;
+      int64_t src = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
+      w = d.arrays->sample_weight[src];
+    }
+    if (mask >= 0) {
+      float m = tensors_[mask].val.data()[r];
+      w *= m;
+      msum += m;
+    }
+    row_weight_[r] = w;
+  }
+  if (mask >= 0) *total = msum;
+  return row_weight_.data();
+}
+
+// Keras's "sum_over_batch_size": each loss is the mean over all its rows (samples x timesteps).
+double Program::compute_losses(const BatchData& d, bool want_grad) {
+  std::vector<char> assigned(tensors_.size(), 0);
+  double total = 0.0;
+  for (const auto& l : losses_) {
+    BC_CHECK(l.target >= 0 && static_cast<size_t>(l.target) < targets_.size(),
+             "a loss names a target array that was not given");
+    const size_t ps = tensors_[l.tensor].per_sample;
+    const int per = static_cast<int>(ps / l.C);  // rows per sample (timesteps)
+    const int rows = d.count * per;
+    const size_t want = l.kind == LOSS_SPARSE_CCE ? ps / l.C : ps;
+    BC_CHECK(d.arrays->y_width[l.target] == want, "target width " + std::to_string(d.arrays->y_width[l.target]) +
+                                              " does not match the output (expected " + std::to_string(want) + ")");
+    double denom = rows;
+    const float* sw = row_weights(d, l.tensor, l.C, l.mask, true, &denom);
+    float* dst = tensors_[l.tensor].grad.data();
+    bool add = want_grad && assigned[l.tensor];
+    if (!want_grad || add) {
+      loss_scratch_.resize(static_cast<size_t>(rows) * l.C);
+      dst = loss_scratch_.data();
+    }
+    double s = loss_forward_backward(dst, tensors_[l.tensor].val.data(), targets_[l.target].data(), sw,
+                                     rows, l.C, l.kind, l.from_logits, l.fused_act,
+                                     l.label_smoothing, l.param, denom > 0 ? l.weight / denom : 0.0f);
+    if (add) {
+      float* g = tensors_[l.tensor].grad.data();
+      for (size_t i = 0; i < loss_scratch_.size(); ++i) g[i] += loss_scratch_[i];
+    }
+    assigned[l.tensor] = 1;
+    total += denom > 0 ? l.weight * s / denom : 0.0;
+  }
+  return total;
+}
+
+void Program::backward() {
+  for (int t : zero_before_backward_)
+    std::memset(tensors_[t].grad.data(), 0, ctx_.B * tensors_[t].per_sample * sizeof(float));
+  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it)
+    if (!(*it)->skip_backward) (*it)->backward(ctx_);
+}
+
+double Program::regularization_loss() {
+  double total = 0.0;
+  for (const auto& s : segs_) {
+    if (!s.trainable || (s.l1 == 0.0f && s.l2 == 0.0f)) continue;  // Keras: trainable weights only
+    double a = 0.0, q = 0.0;
+    kernels().abs_sq_sum(params_.data() + s.offset, s.size, &a, &q);
+    total += s.l1 * a + s.l2 * q;
+  }
+  return total;
+}
+
+void Program::update(const UpdateArgs& u) {
+  optimizer_update(segs_, params_.data(), grads_.data(), state_, param_count_, optim_, u);
+}
+
+void Program::apply_constraints() { apply_max_norm(segs_, params_.data()); }
+
+const Segment& Program::segment_at(size_t offset) const {
+  for (const auto& s : segs_)
+    if (s.offset == offset) return s;
+  throw std::invalid_argument("no parameter starts at arena offset " + std::to_string(offset));
+}
+
+void Program::add_mask(size_t offset, bool from_nonzero) {
+  std::lock_guard<std::mutex> lock(mu_);
+  BC_CHECK(finalized_, "masks need a finalized program");
+  masks_.add(params_.data(), offset, segment_at(offset).size, from_nonzero);
+}
+
+size_t Program::update_mask(size_t offset, double sparsity) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return masks_.update(params_.data(), offset, sparsity);
+}
+
+void Program::set_mask(size_t offset, const uint8_t* keep, size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  masks_.set(params_.data(), offset, keep, n);
+}
+
+std::vector<uint8_t> Program::mask(size_t offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto& m = masks_.get(offset);
+  return std::vector<uint8_t>(m.keep.data(), m.keep.data() + m.size);
+}
+
+void Program::clear_masks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  masks_.clear();
+}
+
+// stats[1..]: each metric's metric_width() values, in order.
+void Program::count_metrics(const BatchData& d, double* stats) {
+  double* out = stats + 1;
+  for (const auto& s : metrics_) {
+    BC_CHECK(s.target >= 0 && static_cast<size_t>(s.target) < targets_.size(),
+             "a metric names a target array that was not given");
+    const size_t ps = tensors_[s.tensor].per_sample;
+    const bool sparse = s.kind == MET_SPARSE_CAT_ACC || s.kind == MET_SPARSE_TOP_K;
+    const size_t want = sparse ? ps / s.C : ps;
+    BC_CHECK(d.arrays->y_width[s.target] == want, std::string(sparse ? "a sparse" : "a") + " metric expects targets of width " +
+                                              std::to_string(want) + ", got " + std::to_string(d.arrays->y_width[s.target]));
+    const int rows = d.count * static_cast<int>(ps / s.C);
+    const size_t width = metric_width(s.kind, s.params);
+    std::fill(out, out + width, 0.0);
+    double unused;
+    const float* w = row_weights(d, s.tensor, s.C, s.mask, false, &unused);
+    metric_update(tensors_[s.tensor].val.data(), targets_[s.target].data(), w, rows, s.C, s.kind,
+                  s.params, out);
+    out += width;
+  }
+}
+
+// Caller holds the lock.
+void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step, uint64_t row0,
+                               double* stats) {
+  BC_CHECK(finalized_, "the program is not finalized");
+  BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
+  BC_CHECK(d.count > 0, "a training batch needs at least one sample");
+  if (!planned_) plan();
+  ensure_capacity(d.count, true);
+  ctx_.B = d.count;
+  ctx_.seed = seed;
+  ctx_.step = step;
+  ctx_.row0 = row0;
+  load_inputs(d);
+  load_targets(d);
+  forward(true);
+  stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
+  count_metrics(d, stats);
+  backward();
+}
+
+void Program::train_step(const BatchData& d, double lr, uint64_t seed, uint64_t step, double* stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
+  const UpdateArgs u = update_args(optim_, lr, step);  // before any work: a bad rate changes nothing
+  forward_backward(d, seed, step, 0, stats);
+  update(u);
+  apply_constraints();
+  masks_.apply(params_.data());  // pruned weights stay exactly zero, whatever the optimizer did
+}
+
+void Program::compute_gradients(const BatchData& d, uint64_t seed, uint64_t step, uint64_t row0,
+                                float grad_scale, double* stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
+  BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
+  if (d.count == 0) {  // a rank whose slice of a short last batch is empty adds nothing
+    BC_CHECK(finalized_, "the program is not finalized");
+    std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+    std::fill(stats, stats + stats_size(), 0.0);
+    return;
+  }
+  forward_backward(d, seed, step, row0, stats);
+  if (grad_scale != 1.0f) scale_grads(grad_scale);
+}
+
+void Program::apply_update(double lr, uint64_t step, float grad_scale) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
+  BC_CHECK(finalized_ && planned_, "apply_update() needs gradients from compute_gradients() first");
+  BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
+  const UpdateArgs u = update_args(optim_, lr, step);
+  if (grad_scale != 1.0f) scale_grads(grad_scale);
+  update(u);
+  apply_constraints();
+  masks_.apply(params_.data());  // as train_step: pruning and data parallelism together
+}
+
+// g *= s over the trainable segments (the rest never reach the optimizer).
+void Program::scale_grads(float s) {
+  float* g = grads_.data();
+  for (const auto& seg : segs_)
+    if (seg.trainable)
+      for (size_t i = seg.offset; i < seg.offset + seg.size; ++i) g[i] *= s;
+}
+
+void Program::evaluate_step(const BatchData& d, double* stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
+  BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
+  if (!planned_) plan();
+  if (d.count <= 0) return;
+  ensure_capacity(d.count, false);
+  ctx_.B = d.count;
+  load_inputs(d);
+  load_targets(d);
+  forward(false);
+  stats[0] = compute_losses(d, false) + regularization_loss() + ctx_.extra_loss;
+  count_metrics(d, stats);
+}
+
+void Program::predict_step(const BatchData& d, const std::vector<float*>& outs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushDenormals ftz;
+  BC_CHECK(outs.size() == outputs_.size(), "predict needs one output array per model output");
+  if (d.count <= 0) return;
+  ensure_capacity(d.count, false);
+  ctx_.B = d.count;
+  load_inputs(d);
+  forward(false);
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    size_t ps = tensors_[outputs_[k]].per_sample;
+    std::memcpy(outs[k] + d.start * ps, tensors_[outputs_[k]].val.data(), d.count * ps * sizeof(float));
+  }
+}
+
+}  // namespace bc

@@ -1,0 +1,153 @@
+// The native program: an ordered op list over pre-sized tensors, one flat parameter arena,
+// one gradient arena of the same layout, and the optimizer state. One call runs one batch.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/loss/loss.h"
+#include "kernels/prune/prune.h"
+#include "runtime/op.h"
+#include "runtime/optim.h"
+
+namespace bc {
+
+struct LossSpec {
+  int tensor = 0, target = 0, kind = 0;  // target: index into the batch's target arrays
+  int C = 1;                             // width of the last axis
+  float weight = 1.0f, label_smoothing = 0.0f;
+  float param = 0.0f;                    // the loss's own number (Huber's delta)
+  bool from_logits = false;
+  int mask = -1;                         // a (B, T) mask tensor: masked rows do not count
+  int fused_act = -1;                    // set by plan()
+};
+
+struct MetricSpec {
+  int tensor = 0, target = 0, kind = 0, C = 1, mask = -1;
+  MetricParams params;  // threshold, k, thresholds, ... (loss.h)
+};
+
+// The caller's arrays of one fit / evaluate / predict call as raw pointers (validated by the
+// binding once per call, not per batch).
+struct BatchArrays {
+  std::vector<const float*> x;       // per model input: (n_rows, per_sample)
+  std::vector<const float*> y;       // per target: (n_rows, width)
+  std::vector<size_t> y_width;
+  const float* sample_weight = nullptr;  // (n_rows) or null
+  size_t n_rows = 0;                 // rows in the caller's arrays
+};
+
+// One batch: rows idx[start .. start + count) of the arrays, or start .. start + count - 1 when
+// idx is null (the binding checks that idx holds them; load_inputs checks each row index).
+struct BatchData {
+  const BatchArrays* arrays = nullptr;
+  const int64_t* idx = nullptr;
+  size_t start = 0;
+  int count = 0;
+  bool check_finite = false;         // predict: reject NaN/inf inputs while copying them in
+};
+
+// An input value that is NaN or inf (BatchData::check_finite): input `input`, caller's row `row`,
+// `offset` within that row's values. The binding turns it into a ValueError naming the index.
+struct NonFiniteInput : std::invalid_argument {
+  NonFiniteInput(int input, size_t row, size_t offset)
+      : std::invalid_argument("input contains NaN or inf"), input(input), row(row), offset(offset) {}
+  int input;
+  size_t row, offset;
+};
+
+class Program {
+ public:
+  // -- building --
+  int add_tensor(size_t per_sample, bool is_input);
+  // Returns the arena offset. max_norm > 0 constrains each column of (rows, n / rows).
+  size_t add_param(size_t n, float l1, float l2, bool trainable, float max_norm = 0.0f, size_t rows = 1);
+  void add_op(std::unique_ptr<Op> op);
+  void set_inputs(const std::vector<int>& t);
+  void set_outputs(const std::vector<int>& t);
+  void finalize();  // allocates the arenas; no more params after this
+
+  // -- compiling --
+  void set_losses(const std::vector<LossSpec>& l);
+  void set_metrics(const std::vector<MetricSpec>& m);
+  // The optimizer's constants (sent once, and again only when one changes) and its state slots.
+  void set_optimizer(const OptimArgs& base, int slots, float slot_init);
+  void set_optimizer_args(const OptimArgs& base);  // the constants only; the state is kept
+
+  // -- running (each takes the program's lock) --
+  // stats out: [loss incl. regularization, then metric_width() values per metric]. step: the
+  // optimizer's iteration count before this step (Adam's t is step + 1; with seed, it keys the
+  // dropout streams); lr: the learning rate for it (a schedule's value, evaluated in Python).
+  void train_step(const BatchData& d, double lr, uint64_t seed, uint64_t step, double* stats);
+  // Data-parallel training splits train_step in two around the all-reduce of grads():
+  // compute_gradients runs forward, loss, metrics and backward only (grads() holds this batch's
+  // gradient times grad_scale; row0 is the batch's first row in the global batch, so dropout
+  // draws what one process would); an empty batch (count 0) gives zero gradients and stats.
+  // apply_update scales grads() by grad_scale (1 / ranks for a sum all-reduce), then runs
+  // regularizer gradients, clipping, the optimizer pass and constraints, as train_step does.
+  void compute_gradients(const BatchData& d, uint64_t seed, uint64_t step, uint64_t row0,
+                         float grad_scale, double* stats);
+  void apply_update(double lr, uint64_t step, float grad_scale);
+  void evaluate_step(const BatchData& d, double* stats);  // same stats layout, no update
+  // outs: per model output, a (n_out_rows, per_sample) array; rows start..start+count written.
+  void predict_step(const BatchData& d, const std::vector<float*>& outs);
+
+  float* params() { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  float* opt_slot(int s) { return state_[s].data(); }
+  size_t arena_size() const { return params_.size(); }
+  int opt_slots() const { return static_cast<int>(state_.size()); }
+  const std::vector<int>& inputs() const { return inputs_; }
+  const std::vector<int>& outputs() const { return outputs_; }
+  size_t per_sample(int t) const { return tensors_.at(t).per_sample; }
+  int n_tensors() const { return static_cast<int>(tensors_.size()); }
+  size_t stats_size() const;
+  double regularization_loss();
+
+  // -- pruning (prune.h): masks kept through every training step --
+  void add_mask(size_t offset, bool from_nonzero);   // offset: a segment's, as add_param returned
+  size_t update_mask(size_t offset, double sparsity); // returns the entries pruned
+  void set_mask(size_t offset, const uint8_t* keep, size_t n);
+  std::vector<uint8_t> mask(size_t offset);
+  void clear_masks();
+
+ private:
+  void ensure_capacity(int B, bool training);
+  void load_inputs(const BatchData& d);
+  void forward(bool training);
+  void load_targets(const BatchData& d);
+  double compute_losses(const BatchData& d, bool want_grad);
+  void backward();
+  void forward_backward(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0, double* stats);
+  void scale_grads(float s);
+  void update(const UpdateArgs& u);
+  void apply_constraints();
+  void count_metrics(const BatchData& d, double* stats);
+  const Segment& segment_at(size_t offset) const;
+  void plan();
+
+  std::vector<Tensor> tensors_;
+  std::vector<std::unique_ptr<Op>> ops_;
+  std::vector<Segment> segs_;
+  std::vector<int> inputs_, outputs_;
+  std::vector<int> zero_before_backward_;  // outputs of reached ops that no loss reaches
+  std::vector<std::vector<float>> targets_;  // this batch's targets, gathered
+  std::vector<float> row_weight_;            // per row of the loss tensor: sample weight x mask
+  const float* row_weights(const BatchData& d, int tensor, int C, int mask, bool use_sw, double* total);
+  std::vector<float> loss_scratch_;
+  std::vector<LossSpec> losses_;
+  std::vector<MetricSpec> metrics_;
+  AlignedBuf params_, grads_;
+  PruneMasks masks_;
+  std::vector<AlignedBuf> state_;
+  OptimArgs optim_;
+  size_t param_count_ = 0;
+  bool finalized_ = false, planned_ = false;
+  int capacity_ = 0;
+  bool grads_ready_ = false;
+  Ctx ctx_;
+  std::mutex mu_;
+};
+
+}  // namespace bc
