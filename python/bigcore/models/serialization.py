@@ -11,16 +11,20 @@ __all__ = ["functional_config", "functional_graph", "layer_config", "layer_from_
            "sequential_config", "sequential_layers"]
 
 
-def _node_index(layer, node):
-    return next(i for i, n in enumerate(layer._inbound) if n is node) if layer._inbound else 0
+def _node_index(layer, node, kept):
+    """The node's index among the layer's calls that belong to the model (`kept`: their ids), as
+    Keras numbers them: a layer shared with another model has calls this model does not hold."""
+    own = [n for n in layer._inbound if id(n) in kept]
+    return next(i for i, n in enumerate(own) if n is node) if own else 0
 
 
-def _ref(kt):
+def _ref(kt, kept):
     layer = kt.node.layer
-    return [layer.name, 0 if isinstance(layer, InputLayer) else _node_index(layer, kt.node), kt.index]
+    return [layer.name, 0 if isinstance(layer, InputLayer) else _node_index(layer, kt.node, kept), kt.index]
 
 
 def functional_config(model):
+    kept = {id(n) for n in model._nodes}
     entries, seen = [], {}
     for t in model._inputs:
         layer = t.node.layer
@@ -31,10 +35,10 @@ def functional_config(model):
         if id(layer) not in seen:
             seen[id(layer)] = {**layer_config(layer), "name": layer.name, "inbound_nodes": []}
             entries.append(seen[id(layer)])
-        seen[id(layer)]["inbound_nodes"].append([_ref(t) for t in node.inputs])
+        seen[id(layer)]["inbound_nodes"].append([_ref(t, kept) for t in node.inputs])
     return {"name": model.name, "layers": entries,
-            "input_layers": [_ref(t) for t in model._inputs],
-            "output_layers": [_ref(t) for t in model._outputs],
+            "input_layers": [_ref(t, kept) for t in model._inputs],
+            "output_layers": [_ref(t, kept) for t in model._outputs],
             "single_input": model._single_input, "single_output": model._single_output}
 
 
