@@ -59,6 +59,7 @@ bool HomeLock::try_lock_all(Program* self) {
   programs_.erase(std::unique(programs_.begin(), programs_.end()), programs_.end());
   for (std::mutex* m : programs_) m->lock();
   for (ParamCell* c : cells_) c->mu_.lock();
+  locked_ = true;
   // Pinned: each cell's home is now a program locked here or none (its storage, under its mutex).
   // A home that changed between the look and the locks may not be: look again.
   for (ParamCell* c : cells_) {
@@ -74,11 +75,11 @@ bool HomeLock::try_lock_all(Program* self) {
 }
 
 void HomeLock::unlock_all() {
+  if (!locked_) return;
   for (ParamCell* c : cells_) c->mu_.unlock();
   for (std::mutex* m : programs_)
     if (m != kept_) m->unlock();
-  cells_.clear();
-  programs_.clear();
+  locked_ = false;
 }
 
 void HomeLock::keep_only(std::mutex* m) {

@@ -67,6 +67,7 @@ class HomeLock {
   std::vector<std::mutex*> programs_;           // locked, in address order
   std::vector<ParamCell*> cells_;               // sorted, unique
   std::mutex* kept_ = nullptr;
+  bool locked_ = false;
 };
 
 // Several cells read or written at once, each where it lives, under one HomeLock: a model's
