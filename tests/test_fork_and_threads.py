@@ -109,6 +109,76 @@ def test_fork_pool_workers_predict_and_fit_after_the_parent_ran_two_threads():
     assert res["parent_threads"] == 2
 
 
+_FORK_WHILE_BUSY = """
+    import json, multiprocessing as mp, threading
+    import numpy as np
+    import bigcore
+    from bigcore import layers, optimizers
+
+    bigcore.config.set_num_threads(2)
+    bigcore.utils.set_random_seed(0)
+    inp = bigcore.Input((64,))
+    code = layers.Dense(256, activation="tanh")(inp)
+    ae = bigcore.Model(inp, layers.Dense(64)(layers.Dense(256, activation="relu")(code)))
+    enc = bigcore.Model(inp, code)
+    ae.compile(optimizer=optimizers.SGD(1e-3), loss="mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 64)).astype(np.float32)
+    sets = [[rng.normal(scale=0.1, size=w.shape).astype(np.float32) for w in ae.weights] for _ in range(3)]
+
+    def consistent(model, forward):
+        got = model.predict(x, batch_size=128, verbose=0)
+        return bool(np.allclose(got, forward(model.get_weights()), atol=1e-4))
+
+    enc_forward = lambda w: np.tanh(x.astype(np.float64) @ w[0] + w[1])
+
+    def work(i):
+        ok = consistent(enc, enc_forward)
+        ae.fit(x, x, batch_size=128, epochs=1, verbose=0)
+        return ok and consistent(enc, enc_forward)
+
+    stop, errors, counts = threading.Event(), [], [0, 0, 0]
+
+    def loop(k, fn):
+        def run():
+            try:
+                while not stop.is_set():
+                    fn()
+                    counts[k] += 1
+            except Exception as e:
+                errors.append(f"{type(e).__name__}: {e}")
+        return threading.Thread(target=run)
+
+    busy = [loop(0, lambda: enc.predict(x, batch_size=128, verbose=0)),
+            loop(1, lambda: ae.fit(x, x, batch_size=128, epochs=1, verbose=0)),
+            loop(2, lambda: ae.set_weights(sets[counts[2] % 3]))]
+    for t in busy:
+        t.start()
+    results = []
+    try:
+        for _ in range(ROUNDS):   # the parent's threads hold program locks most of the time
+            with mp.get_context("fork").Pool(2, maxtasksperchild=1) as pool:
+                results += pool.map_async(work, range(4)).get(timeout=POOL_TIMEOUT)
+    finally:
+        stop.set()
+        for t in busy:
+            t.join(60)
+    print(json.dumps({"results": results, "errors": errors, "counts": counts}))
+"""
+
+
+def test_fork_while_other_threads_predict_fit_and_set_weights():
+    """Workers forked while the parent's threads are inside native steps (holding program locks)
+    and writing weights start with every lock free: they predict and fit, consistently."""
+    code = _FORK_WHILE_BUSY.replace("POOL_TIMEOUT", "300" if SANITIZED else "60").replace("ROUNDS", "3" if SANITIZED else "8")
+    r = _child(code, timeout=900)
+    assert r.returncode == 0, f"the fork test failed or hung (rc {r.returncode}):\n{r.stderr[-3000:]}"
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert not res["errors"], res["errors"]
+    assert res["results"] and all(res["results"]), res
+    assert min(res["counts"]) > 0, res
+
+
 @pytest.mark.parametrize("env, expected", [
     ({"BIGCORE_NUM_THREADS": "3"}, 3),
     ({"OMP_NUM_THREADS": "3"}, 3),

@@ -5,21 +5,72 @@
 #include <set>
 #include <thread>
 
+#include <pthread.h>
+
 #include "runtime/program.h"
 
 namespace bc {
 
 namespace {
+
 void copy_floats(float* dst, const float* src, size_t n) {
   if (n) std::memcpy(dst, src, n * sizeof(float));
 }
+
+// The fork gate: sections open, forks under way, and this thread's depth in the gate.
+std::atomic<int> g_open{0};
+std::atomic<int> g_forking{0};
+thread_local int t_depth = 0;
+
+void before_fork() {
+  g_forking.fetch_add(1);
+  while (g_open.load() != 0) std::this_thread::yield();  // the sections open finish; no new one starts
+}
+void after_fork_parent() { g_forking.fetch_sub(1); }
+void after_fork_child() { g_forking.store(0); }  // the forking thread is the child's only one
+
+const bool g_gate_registered = [] {
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  return true;
+}();
+
+void enter_gate() {
+  for (;;) {  // announce, then look (both sequentially consistent): a fork sees us or we see it
+    while (g_forking.load() != 0) std::this_thread::yield();
+    g_open.fetch_add(1);
+    if (g_forking.load() == 0) return;
+    g_open.fetch_sub(1);
+  }
+}
 }  // namespace
+
+ForkGate::ForkGate() {
+  (void)g_gate_registered;
+  if (t_depth++ == 0) enter_gate();
+}
+
+void ForkGate::pause() {
+  if (t_depth == 0) {
+    std::this_thread::yield();
+    return;
+  }
+  g_open.fetch_sub(1);
+  std::this_thread::yield();
+  enter_gate();
+}
+
+ForkGate::~ForkGate() {
+  if (--t_depth == 0) g_open.fetch_sub(1);
+}
+
+ParamLock::ParamLock(ParamHomes& homes, Program& self) : lock_(homes.lock(self)) {}
 
 ParamCell::ParamCell(const float* init, size_t n) : n_(n), storage_(std::make_shared<AlignedBuf>(n)) {
   copy_floats(storage_->data(), init, n);
 }
 
 ParamCell::Place ParamCell::place() {
+  ForkGate gate;
   for (;;) {
     {
       std::lock_guard<std::mutex> g(mu_);
@@ -29,7 +80,7 @@ ParamCell::Place ParamCell::place() {
         return {std::move(p), data};
       }
     }
-    std::this_thread::yield();  // the home is being destroyed: ~Program hands the value over
+    ForkGate::pause();  // the home is being destroyed: ~Program hands the value over
   }
 }
 
@@ -38,7 +89,7 @@ ParamCell::Place ParamCell::place() {
 HomeLock::HomeLock(const std::vector<ParamCell*>& cells, Program* self) : cells_(cells) {
   std::sort(cells_.begin(), cells_.end());
   cells_.erase(std::unique(cells_.begin(), cells_.end()), cells_.end());
-  while (!try_lock_all(self)) std::this_thread::yield();
+  while (!try_lock_all(self)) ForkGate::pause();  // no lock is held here
 }
 
 HomeLock::~HomeLock() { unlock_all(); }  // then keep_ goes (a last reference may end a program)
@@ -93,12 +144,14 @@ float* HomeLock::data(ParamCell* c) const {
 
 void read_cells(const std::vector<ParamCell*>& cells, const std::vector<float*>& out) {
   BC_CHECK(cells.size() == out.size(), "read_cells needs one output per cell");
+  ForkGate gate;
   HomeLock h(cells, nullptr);
   for (size_t i = 0; i < cells.size(); ++i) copy_floats(out[i], h.data(cells[i]), cells[i]->size());
 }
 
 void write_cells(const std::vector<ParamCell*>& cells, const std::vector<const float*>& in) {
   BC_CHECK(cells.size() == in.size(), "write_cells needs one value per cell");
+  ForkGate gate;
   HomeLock h(cells, nullptr);
   for (size_t i = 0; i < cells.size(); ++i) copy_floats(h.data(cells[i]), in[i], cells[i]->size());
 }
@@ -124,7 +177,7 @@ void ParamHomes::link(Program& self, const std::vector<std::pair<size_t, std::sh
   spare_ = std::make_shared<AlignedBuf>();
   links_ = std::move(v);
   stolen_.store(true);
-  lock(self);  // brings every value home; the lock is released on return
+  ParamLock brought_home(*this, self);  // every value comes home
 }
 
 std::unique_lock<std::mutex> ParamHomes::lock(Program& self) {
@@ -159,6 +212,7 @@ void ParamHomes::claim(Program& self) {
 void ParamHomes::release(Program& self) noexcept {
   // No one else can reach self now (every user holds a shared_ptr), so its arena is moved, not
   // copied, to the cells it is home of; spare_ was allocated at link() so nothing allocates here.
+  ForkGate gate;
   bool moved = false;
   for (const auto& l : links_) {
     ParamCell* c = l.cell.get();

@@ -5,9 +5,10 @@
 // brings back what another program took (with both programs' locks held), so no update is lost and
 // every step sees one consistent set of weights.
 //
-// Locks: program mutexes first, in address order, then cell mutexes, in address order; nothing
-// takes a program mutex while holding a cell's. A cell's home changes only with the old and the new
-// home's mutexes and the cell's own held, so holding a program's mutex pins the cells it is home of.
+// Locks: the fork gate (below) first, then program mutexes, in address order, then cell mutexes,
+// in address order; nothing takes a program mutex while holding a cell's. A cell's home changes only
+// with the old and the new home's mutexes and the cell's own held, so holding a program's mutex pins
+// the cells it is home of.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -21,6 +22,36 @@
 namespace bc {
 
 class Program;
+
+// fork() while another thread holds a program's or a cell's mutex would leave the child a lock no
+// thread will ever release. Every section that takes one runs inside the gate (re-entrant per
+// thread); a fork (pthread_atfork) waits until no section is open and keeps new ones out until it
+// is done, so the child starts with every lock free.
+class ForkGate {
+ public:
+  ForkGate();
+  ~ForkGate();
+  // Yields the CPU while waiting for another thread; a caller inside the gate, holding no lock,
+  // steps out meanwhile (that other thread may be waiting to enter while a fork is under way).
+  static void pause();
+  ForkGate(const ForkGate&) = delete;
+  ForkGate& operator=(const ForkGate&) = delete;
+};
+
+class ParamHomes;
+
+// A program's lock, held inside the fork gate, taken with the linked weights brought home first
+// (Program::lock_params).
+class ParamLock {
+ public:
+  ParamLock(ParamHomes& homes, Program& self);
+  ParamLock(const ParamLock&) = delete;
+  ParamLock& operator=(const ParamLock&) = delete;
+
+ private:
+  ForkGate gate_;
+  std::unique_lock<std::mutex> lock_;
+};
 
 // The value of one float32 weight, wherever it lives.
 class ParamCell {
@@ -81,8 +112,9 @@ class ParamHomes {
   // Links segment `offset` (n floats) of self's arena to each cell and makes self the home of
   // every one (copying the current values in). self must be owned by a std::shared_ptr.
   void link(Program& self, const std::vector<std::pair<size_t, std::shared_ptr<ParamCell>>>& links);
-  // Takes self's lock; when another program has taken one of self's cells since self last held
-  // it, brings the value back first. Unshared or untouched: one flag test.
+  // Takes self's lock (the caller is inside the fork gate); when another program has taken one of
+  // self's cells since self last held it, brings the value back first. Unshared or untouched: one
+  // flag test.
   std::unique_lock<std::mutex> lock(Program& self);
   // From ~Program: the values self holds stay in self's arena, now owned by the cells.
   void release(Program& self) noexcept;

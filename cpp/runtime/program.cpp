@@ -116,14 +116,14 @@ void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
   }
   for (auto& s : state)
     for (size_t i = 0; i < s.size(); ++i) s.data()[i] = slot_init;
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   optim_ = base;
   state_ = std::move(state);
 }
 
 void Program::set_optimizer_args(const OptimArgs& base) {
   check_optim_args(base);
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   optim_ = base;
 }
 
@@ -404,13 +404,13 @@ void Program::set_mask(size_t offset, const uint8_t* keep, size_t n) {
 }
 
 std::vector<uint8_t> Program::mask(size_t offset) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   const auto& m = masks_.get(offset);
   return std::vector<uint8_t>(m.keep.data(), m.keep.data() + m.size);
 }
 
 void Program::clear_masks() {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   masks_.clear();
 }
 

@@ -81,8 +81,9 @@ class Program : public std::enable_shared_from_this<Program> {
   void link_params(const std::vector<std::pair<size_t, std::shared_ptr<ParamCell>>>& links) {
     homes_.link(*this, links);
   }
-  // The program's lock, taken with every linked weight's value brought home first.
-  std::unique_lock<std::mutex> lock_params() { return homes_.lock(*this); }
+  // The program's lock (inside the fork gate), taken with every linked weight's value brought home
+  // first (param_home.h).
+  ParamLock lock_params() { return ParamLock(homes_, *this); }
 
   // -- compiling --
   void set_losses(const std::vector<LossSpec>& l);
