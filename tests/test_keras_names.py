@@ -19,6 +19,9 @@ import pytest
 
 import bigcore
 from bigcore import layers
+from layer_test import KERAS_WARNING
+
+pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
 
 
 # --- keras.config ------------------------------------------------------------------------------

@@ -11,7 +11,10 @@ import pytest
 
 import bigcore
 from bigcore import layers
+from layer_test import KERAS_WARNING
 from bigcore.layers.preprocessing import hashes
+
+pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
 
 
 def _keras_out(y):

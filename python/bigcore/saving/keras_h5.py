@@ -14,6 +14,9 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 OVERHEAD_BASE = 1 << 20
 OVERHEAD_PER_ENTRY = 16 << 10
 _KINDS = "fiub"  # float, signed, unsigned, bool
+# what h5py raises on a damaged file (an overflowing size field surfaces as OverflowError)
+_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, OverflowError, IndexError, AttributeError,
+           SystemError, MemoryError)
 
 
 def h5py_module():
@@ -38,8 +41,8 @@ def open_bytes(where, data):
         raise ValueError(f"{where} is not an HDF5 file (no HDF5 signature)")
     try:
         return h5py.File(io.BytesIO(data), "r")
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
-        raise ValueError(f"{where} is not a readable HDF5 file ({e})") from None
+    except _ERRORS as e:
+        raise ValueError(f"{where} is not a readable HDF5 file ({type(e).__name__}: {e})") from None
 
 
 def read_bounded(path, limit, what):
@@ -58,8 +61,8 @@ def read_bounded(path, limit, what):
 def _link_ok(h5py, parent, name, where):
     try:
         link = parent.get(name, default=None, getlink=True)
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
-        raise ValueError(f"{where}: cannot read the entry {name!r} ({e})") from None
+    except _ERRORS as e:
+        raise ValueError(f"{where}: cannot read the entry {name!r} ({type(e).__name__}: {e})") from None
     if link is None:
         return False
     if not isinstance(link, h5py.HardLink):
@@ -79,8 +82,8 @@ def group(parent, path, where, required=True):
             return None
         try:
             node = node[part]
-        except (OSError, ValueError, RuntimeError, KeyError) as e:
-            raise ValueError(f"{where}: cannot open {path!r} ({e})") from None
+        except _ERRORS as e:
+            raise ValueError(f"{where}: cannot open {path!r} ({type(e).__name__}: {e})") from None
     if not isinstance(node, h5py.Group):
         raise ValueError(f"{where}: {path!r} is not a group")
     return node
@@ -88,15 +91,18 @@ def group(parent, path, where, required=True):
 
 def keys(grp, where):
     try:
-        return list(grp.keys())
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{where}: cannot list {grp.name!r} ({e})") from None
+        return [k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k) for k in grp.keys()]
+    except _ERRORS as e:
+        raise ValueError(f"{where}: cannot list the group ({type(e).__name__}: {e})") from None
 
 
 def dataset(grp, key, where, shape=None):
-    """The numeric dataset `key` of `grp` as a NumPy array (of `shape` when given)."""
+    """The numeric dataset `key` of `grp` as a NumPy array (of `shape` when given; "vector": 1-D)."""
     h5py = h5py_module()
-    name = f"{grp.name}/{key}"
+    try:
+        name = f"{grp.name}/{key}"
+    except _ERRORS:
+        name = key
     if not _link_ok(h5py, grp, key, where):
         raise ValueError(f"{where}: the dataset {name!r} is missing")
     try:
@@ -109,15 +115,20 @@ def dataset(grp, key, where, shape=None):
             raise ValueError(f"{where}: {name!r} is a virtual dataset; refused")
         if ds.dtype.kind not in _KINDS or ds.dtype.itemsize > 8:
             raise ValueError(f"{where}: {name!r} holds {ds.dtype}, not numbers")
-        if shape is not None and tuple(ds.shape) != tuple(shape):
+        if shape == "vector":
+            if ds.ndim != 1:
+                raise ValueError(f"{where}: {name!r} has shape {tuple(ds.shape)}, but the model expects a vector")
+        elif shape is not None and tuple(ds.shape) != tuple(shape):
             raise ValueError(f"{where}: {name!r} has shape {tuple(ds.shape)}, but the model expects {tuple(shape)}")
         if ds.shape is None or math.prod(ds.shape) > (1 << 34):
             raise ValueError(f"{where}: {name!r} has an unreadable shape {ds.shape}")
         return np.array(ds[()])
-    except ValueError:
-        raise
-    except (OSError, RuntimeError, KeyError, TypeError) as e:
+    except ValueError as e:
+        if str(e).startswith(str(where)):
+            raise
         raise ValueError(f"{where}: cannot read {name!r} ({e})") from None
+    except _ERRORS as e:
+        raise ValueError(f"{where}: cannot read {name!r} ({type(e).__name__}: {e})") from None
 
 
 def attr(obj, key, where, default=None):
@@ -126,8 +137,8 @@ def attr(obj, key, where, default=None):
         if key not in obj.attrs:
             return default
         value = obj.attrs[key]
-    except (OSError, ValueError, RuntimeError, TypeError) as e:
-        raise ValueError(f"{where}: cannot read the attribute {key!r} ({e})") from None
+    except _ERRORS as e:
+        raise ValueError(f"{where}: cannot read the attribute {key!r} ({type(e).__name__}: {e})") from None
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     if isinstance(value, np.ndarray) and value.size == 0:

@@ -32,7 +32,8 @@ class Slot:
     and how to set it (None: read and checked, then dropped)."""
 
     def __init__(self, key, shape, get, put, dtype=np.float32):
-        self.key, self.shape, self.get, self.put, self.dtype = key, tuple(shape), get, put, np.dtype(dtype)
+        self.key, self.get, self.put, self.dtype = key, get, put, np.dtype(dtype)
+        self.shape = None if shape is None else tuple(shape)  # None: any 1-D length
 
 
 def _weight_slots(weights):
@@ -68,13 +69,22 @@ def layer_slots(layer):
 
 
 def _idf_slots(lookup):
-    if lookup.output_mode != "tf_idf" or lookup._idf is None:
+    """tf_idf lookups keep their IDF weights (one per index) as a variable named "idf_weights"."""
+    if lookup.output_mode != "tf_idf":
         return []
+    depth = lookup.max_tokens if lookup.pad_to_max_tokens else lookup._frozen_vocab_size
+    if lookup._idf is not None:
+        depth = len(lookup._idf)
+
+    def get():
+        if lookup._idf is None:
+            raise ValueError(f"{type(lookup).__name__} {lookup.name!r} (tf_idf) has no vocabulary to save yet")
+        return lookup._idf
 
     def put(value):
         lookup._idf = np.asarray(value, np.float32)
 
-    return [Slot("idf_weights", lookup._idf.shape, lambda: lookup._idf, put)]
+    return [Slot("idf_weights", (depth,) if depth is not None else None, get, put)]
 
 
 def _functional_order(model):
@@ -199,7 +209,8 @@ def write(model, f, include_optimizer=True):
 
 def value_bytes(model, include_optimizer=True):
     groups = _groups(model, include_optimizer)
-    total = sum(int(np.prod(s.shape)) * 8 for _, _, slots in groups for s in slots)
+    total = sum(int(np.prod(s.shape if s.shape is not None else (1 << 24,))) * 8 for _, _, slots in groups
+                for s in slots)
     return len(groups) + sum(len(slots) for _, _, slots in groups), total
 
 
@@ -229,7 +240,7 @@ def read(where, model, f, optimizer="if present"):
             raise ValueError(f"{where}: {path!r} holds the variables {sorted(have)}, but the model expects "
                              f"{sorted(want)} ({len(want)} variables)")
         for s in slots:
-            pending.append((s, keras_h5.dataset(grp, s.key, where, s.shape)))
+            pending.append((s, keras_h5.dataset(grp, s.key, where, s.shape if s.shape is not None else "vector")))
     for s, value in pending:
         if s.put is not None:
             s.put(value.astype(s.dtype, copy=False) if s.dtype.kind == "f" else value)
