@@ -444,3 +444,26 @@ def test_mutated_files_never_crash(tmp_path, good_keras):
     run = subprocess.run([sys.executable, "-c", script] + [str(tmp_path / f"m{i}.keras") for i in range(40)],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_every_layer_kind_and_compile_setting_both_ways(keras, tmp_path, seed):
+    """Reshape, Multiply, Concatenate, Activation, Flatten, Average; Adagrad; an AUC metric."""
+    a, b = keras.Input((12,)), keras.Input((4, 3))
+    x = keras.layers.Reshape((4, 3))(keras.layers.Dense(12, activation="relu")(a))
+    c = keras.layers.Concatenate()([keras.layers.Multiply()([x, b]), b])
+    h = keras.layers.Activation("tanh")(keras.layers.Flatten()(c))
+    out = keras.layers.Dense(2, activation="sigmoid")(keras.layers.Average()([keras.layers.Dense(5)(h),
+                                                                              keras.layers.Dense(5)(h)]))
+    km = keras.Model([a, b], out)
+    km.compile(keras.optimizers.Adagrad(0.1), "binary_crossentropy", metrics=[keras.metrics.AUC(name="auc"), "accuracy"])
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(10, 12)).astype(np.float32), rng.normal(size=(10, 4, 3)).astype(np.float32)]
+    y = rng.integers(0, 2, (10, 2)).astype(np.float32)
+    km.fit(xs, y, verbose=0)
+    km.save(tmp_path / "misc.keras")
+    ours = bigcore.models.load_model(tmp_path / "misc.keras")
+    assert ours.metrics_names == ["loss", "auc", "accuracy"]
+    _close(ours.predict(xs, verbose=0), km.predict(xs, verbose=0))
+    _one_more_step(km, ours, xs, y)
+    ours.save(tmp_path / "back.keras")
+    _close(keras.models.load_model(tmp_path / "back.keras").predict(xs, verbose=0), ours.predict(xs, verbose=0))

@@ -10,6 +10,8 @@ value, any layer class bigcore lacks and any Keras operation other than the mask
 
 import inspect
 
+from bigcore import losses as losses_module
+from bigcore import metrics as metrics_module
 from bigcore.layers import registry
 from bigcore.layers.base import Layer
 from bigcore.layers.core import InputLayer
@@ -21,7 +23,7 @@ _NEUTRAL = {"quantization_config": (None,), "lora_rank": (None,), "lora_alpha": 
             "input_length": (None,), "synchronized": (False,), "pad_to_aspect_ratio": (False,),
             "embeddings_constraint": (None,), "kernel_constraint": (None,), "bias_constraint": (None,),
             "recurrent_constraint": (None,), "build_input_shape": None, "implementation": None,
-            "time_major": (False,)}
+            "time_major": (False,), "data_format": ("channels_last", None)}
 _ALWAYS_DROP = {"zero_output_for_mask", "shared_object_id", "registered_name", "module"}
 _SERIALIZED_KEYS = ("module", "class_name", "config", "registered_name")
 FLOAT_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
@@ -380,17 +382,35 @@ def compile_from_keras(cc, where):
         raise ValueError(f"{where}: compile_config must be an object")
     if cc.get("weighted_metrics"):
         raise ValueError(f"{where}: weighted_metrics are not supported by bigcore's compile")
-    return (_clean_optimizer(cc.get("optimizer"), where), _objects_from_keras(cc.get("loss")),
-            _objects_from_keras(cc.get("metrics")), cc.get("loss_weights"))
+    return (_clean_optimizer(cc.get("optimizer"), where), _objects_from_keras(cc.get("loss"), where, "loss"),
+            _objects_from_keras(cc.get("metrics"), where, "metric"), cc.get("loss_weights"))
 
 
-def _objects_from_keras(value):
+# Keras loss / metric arguments -> the values that change nothing here
+_OBJECT_NEUTRAL = {"reduction": ("sum_over_batch_size", None), "dtype": None, "ignore_class": (None,),
+                   "multi_label": (False,), "num_labels": (None,), "label_weights": (None,), "axis": (-1, None),
+                   "top_k": (None,)}
+
+
+def _objects_from_keras(value, where="", kind=None):
     if isinstance(value, dict) and "class_name" in value and "config" in value:
-        return {"class_name": value["class_name"], "config": {
-            k: v for k, v in dict(value.get("config") or {}).items()
-            if not (k in ("reduction", "dtype", "ignore_class") and v in (None, "sum_over_batch_size", "float32"))}}
+        name = value["class_name"]
+        module = losses_module if kind == "loss" else metrics_module
+        cls = getattr(module, str(name), None)
+        config = dict(value.get("config") or {})
+        accepted = _accepted(cls) if isinstance(cls, type) else None
+        if accepted is not None:
+            for key in list(config):
+                if key not in accepted:
+                    neutral = _OBJECT_NEUTRAL.get(key, ())
+                    if neutral is None or config[key] in neutral:
+                        del config[key]
+                    else:
+                        raise ValueError(f"{where}: the {kind} {name} uses {key}={config[key]!r}, which bigcore does "
+                                         "not support")
+        return {"class_name": name, "config": config}
     if isinstance(value, list):
-        return [_objects_from_keras(v) for v in value]
+        return [_objects_from_keras(v, where, kind) for v in value]
     if isinstance(value, dict):
-        return {k: _objects_from_keras(v) for k, v in value.items()}
+        return {k: _objects_from_keras(v, where, kind) for k, v in value.items()}
     return value
