@@ -239,8 +239,7 @@ def load_legacy_h5(path, compile=True):
     if not os.path.isfile(path):
         raise ValueError(f"File not found: filepath={path}. Please ensure the file is an accessible `.h5` file.")
     size = os.path.getsize(path)
-    data = keras_h5.read_bounded(path, size, "the file")
-    with keras_h5.open_bytes(path, data) as f:
+    with keras_h5.open_path(path) as f:
         text = keras_h5.attr(f, "model_config", path)
         if not isinstance(text, str):
             raise ValueError(f"{path}: no model_config attribute: the file holds no model (a weights file? "

@@ -45,6 +45,23 @@ def open_bytes(where, data):
         raise ValueError(f"{where} is not a readable HDF5 file ({type(e).__name__}: {e})") from None
 
 
+def open_path(path):
+    """An h5py.File on disk (read lazily: a legacy model file is read before its model is known, so
+    its size bounds nothing; each dataset is checked against the model's shapes before it is read)."""
+    h5py = h5py_module()
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the file ({e})") from None
+    if head != HDF5_SIGNATURE:
+        raise ValueError(f"{path} is not an HDF5 file (no HDF5 signature)")
+    try:
+        return h5py.File(path, "r")
+    except _ERRORS as e:
+        raise ValueError(f"{path} is not a readable HDF5 file ({type(e).__name__}: {e})") from None
+
+
 def read_bounded(path, limit, what):
     """The bytes of the file at `path`, refused when larger than `limit`."""
     try:
@@ -131,12 +148,25 @@ def dataset(grp, key, where, shape=None):
         raise ValueError(f"{where}: cannot read {name!r} ({type(e).__name__}: {e})") from None
 
 
+MAX_ATTRIBUTE = 64 << 20  # as the .bigcore reader bounds config.json
+
+
 def attr(obj, key, where, default=None):
-    """A string or small array attribute (decoded), or default."""
+    """A string or array attribute (decoded), or default; refused past MAX_ATTRIBUTE bytes."""
     try:
         if key not in obj.attrs:
             return default
+        try:
+            size = obj.attrs.get_id(key).get_storage_size()
+        except RuntimeError:  # HDF5 reports an empty attribute's size as an error
+            size = 0
+        if size > MAX_ATTRIBUTE:
+            raise ValueError(f"{where}: the attribute {key!r} holds {size} bytes, more than the {MAX_ATTRIBUTE} read")
         value = obj.attrs[key]
+    except ValueError as e:
+        if str(e).startswith(str(where)):
+            raise
+        raise ValueError(f"{where}: cannot read the attribute {key!r} ({e})") from None
     except _ERRORS as e:
         raise ValueError(f"{where}: cannot read the attribute {key!r} ({type(e).__name__}: {e})") from None
     if isinstance(value, bytes):
