@@ -467,3 +467,24 @@ def test_every_layer_kind_and_compile_setting_both_ways(keras, tmp_path, seed):
     _one_more_step(km, ours, xs, y)
     ours.save(tmp_path / "back.keras")
     _close(keras.models.load_model(tmp_path / "back.keras").predict(xs, verbose=0), ours.predict(xs, verbose=0))
+
+
+def test_keras_preprocessing_layers_in_archives(keras, tmp_path, seed):
+    """Rescaling, Discretization, CategoryEncoding (and Normalization above) saved by Keras run on
+    bigcore's input side, and back."""
+    a = keras.Input((4,))
+    d = keras.layers.Discretization(bin_boundaries=[0.0, 1.0, 2.0], output_mode="count")(a)
+    km = keras.Model(a, keras.layers.Dense(2)(keras.layers.Concatenate()(
+        [keras.layers.Rescaling(0.5, offset=1.0)(a), d])))
+    km.save(tmp_path / "pre.keras")
+    x = np.random.default_rng(0).normal(1, 1, (6, 4)).astype(np.float32)
+    ours = bigcore.models.load_model(tmp_path / "pre.keras")
+    assert sorted(n.layer.name for n in ours._front_nodes) == ["discretization", "rescaling"]
+    _close(ours.predict(x, verbose=0), km.predict(x, verbose=0))
+    ours.save(tmp_path / "back.keras")
+    _close(keras.models.load_model(tmp_path / "back.keras").predict(x, verbose=0), km.predict(x, verbose=0))
+    ids = keras.Input((3,), dtype="int32")
+    km2 = keras.Model(ids, keras.layers.Dense(2)(keras.layers.CategoryEncoding(6, output_mode="multi_hot")(ids)))
+    km2.save(tmp_path / "ce.keras")
+    xi = np.array([[0, 1, 5], [2, 2, 3]])
+    _close(bigcore.models.load_model(tmp_path / "ce.keras").predict(xi, verbose=0), km2.predict(xi, verbose=0))

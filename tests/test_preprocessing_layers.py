@@ -11,8 +11,8 @@ import pytest
 
 import bigcore
 from bigcore import layers
-from layer_test import KERAS_WARNING
 from bigcore.layers.preprocessing import hashes
+from layer_test import KERAS_WARNING
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
 

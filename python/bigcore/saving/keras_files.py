@@ -36,9 +36,11 @@ def _h5_bytes(model, include_optimizer):
     return buf.getvalue()
 
 
-def _weights_limit(model, include_optimizer):
-    entries, nbytes = keras_weights.value_bytes(model, include_optimizer)
-    return keras_h5.size_limit(entries, nbytes)
+def _weights_limit(model):
+    """The most bytes a Keras weights file of this model can take: its variables and an optimizer's
+    (at most three slots per trainable variable, whatever optimizer wrote the file)."""
+    entries, nbytes = keras_weights.value_bytes(model, include_optimizer=False)
+    return keras_h5.size_limit(4 * entries, 4 * nbytes)
 
 
 # --- .weights.h5 -----------------------------------------------------------------------------------
@@ -59,7 +61,7 @@ def load_weights(model, path):
                          f"`{WEIGHTS_H5_SUFFIX}` file.")
     model_state.require_built(model, "load_weights")
     compiled = getattr(model, "compiled", False)
-    data = keras_h5.read_bounded(path, _weights_limit(model, compiled), f"the weights of model {model.name!r}")
+    data = keras_h5.read_bounded(path, _weights_limit(model), f"the weights of model {model.name!r}")
     with keras_h5.open_bytes(path, data) as f:
         if keras_h5.group(f, "model_weights", path, required=False) is not None or "layer_names" in f.attrs:
             _read_legacy_weights(path, model, f)
@@ -219,8 +221,7 @@ def load_model(path, compile=True):
             model = _build(path, config)
         cc = config.get("compile_config")
         compiled = bool(compile and cc)
-        limit = _weights_limit(model, False) + (_weights_limit(model, True) if compiled else 0)
-        data = archive.read_member(path, zf, info, limit)
+        data = archive.read_member(path, zf, info, _weights_limit(model))
         with keras_h5.open_bytes(f"{path}: {WEIGHTS}", data) as h5:
             # tf_idf weights first (from the HDF5 file), then the vocabularies they belong to
             keras_weights.read(f"{path}: {WEIGHTS}", model, h5, optimizer=False)
