@@ -488,3 +488,22 @@ def test_keras_preprocessing_layers_in_archives(keras, tmp_path, seed):
     km2.save(tmp_path / "ce.keras")
     xi = np.array([[0, 1, 5], [2, 2, 3]])
     _close(bigcore.models.load_model(tmp_path / "ce.keras").predict(xi, verbose=0), km2.predict(xi, verbose=0))
+
+
+def test_schedules_and_unbuilt_optimizers(keras, tmp_path, seed):
+    km = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    km.compile(keras.optimizers.Adam(learning_rate=keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)), "mse")
+    km.save(tmp_path / "untrained.keras")  # Keras writes only `iterations` for an optimizer it has not built
+    ours = bigcore.models.load_model(tmp_path / "untrained.keras")
+    assert ours.optimizer.iterations == 0
+    assert isinstance(ours.optimizer._learning_rate, bigcore.optimizers.schedules.ExponentialDecay)
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+    km.fit(x, y, verbose=0)
+    km.save(tmp_path / "trained.keras")
+    ours = bigcore.models.load_model(tmp_path / "trained.keras")
+    assert ours.optimizer.iterations == 1
+    assert ours.optimizer.learning_rate == pytest.approx(float(km.optimizer.learning_rate), rel=1e-6)
+    _one_more_step(km, ours, x, y)
+    ours.save(tmp_path / "back.keras")
+    back = keras.models.load_model(tmp_path / "back.keras")
+    assert int(back.optimizer.iterations) == 2

@@ -235,6 +235,11 @@ def read(where, model, f, optimizer="if present"):
             continue
         grp = keras_h5.group(f, path, where, required=bool(slots))
         have = set(keras_h5.keys(grp, where)) if grp is not None else set()
+        if path == "optimizer/vars":
+            # iterations, and the learning rate unless a schedule gives it
+            base = slots[:1 if callable(model.optimizer._learning_rate) else 2]
+            if have == {s.key for s in base}:  # an optimizer Keras had not built yet: no slots
+                slots = base
         want = {s.key for s in slots}
         if have != want:
             raise ValueError(f"{where}: {path!r} holds the variables {sorted(have)}, but the model expects "
