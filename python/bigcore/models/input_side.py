@@ -29,7 +29,7 @@ def split(inputs, nodes, outputs):
     front, rest = [], []
     for node in nodes:
         if _input_side(node.layer):
-            if not all(id(t) in available for t in node.inputs):
+            if not all(id(t) in available for t in node.parents):
                 raise ValueError(f"{type(node.layer).__name__} {node.layer.name!r} runs on the input side (in NumPy, "
                                  "before the native program), so it must take the model's inputs or the outputs of "
                                  "other preprocessing layers, not those of a native layer")
@@ -38,7 +38,7 @@ def split(inputs, nodes, outputs):
         else:
             rest.append(node)
     native_inputs, seen = [], set()
-    for t in [t for n in rest for t in n.inputs] + list(outputs):
+    for t in [t for n in rest for t in n.parents] + list(outputs):  # keyword tensors (initial_state) too
         if id(t) in available and id(t) not in seen:
             seen.add(id(t))
             native_inputs.append(t)

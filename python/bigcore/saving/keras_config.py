@@ -143,25 +143,17 @@ def layer_to_keras(layer, input_shape=None):
 
 
 def _json_shape(shape):
+    if shape is None:
+        return None
     if isinstance(shape, list):
         return [_json_shape(s) for s in shape]
     return [None if d is None else int(d) for d in shape]
 
 
 # --- models ----------------------------------------------------------------------------------------
-
-def _tensor(kt):
-    node = kt.node
-    layer = node.layer
-    index = 0 if isinstance(layer, InputLayer) else next(i for i, n in enumerate(layer._inbound) if n is node)
-    return {"class_name": "__keras_tensor__",
-            "config": {"shape": _json_shape(kt.shape), "dtype": kt.dtype or "float32",
-                       "keras_history": [layer.name, index, kt.index]}}
-
-
-def _history(kt):
-    return _tensor(kt)["config"]["keras_history"]
-
+# bigcore's functional config is Keras 3's (models/serialization.py: inbound nodes of
+# {"args", "kwargs"} with __keras_tensor__ references), so a model goes across by translating each
+# layer entry and, from Keras, dropping the mask operations Keras records.
 
 def model_to_keras(model):
     """The model's config.json entry as Keras 3 writes it (Sequential or Functional)."""
@@ -176,76 +168,39 @@ def model_to_keras(model):
                   "build_input_shape": _json_shape(inp.shape)}
         return {"module": "keras", "class_name": "Sequential", "config": config, "registered_name": None,
                 "build_config": {"input_shape": _json_shape(inp.shape)}}
-    entries, seen = [], {}
-    for kt in model._inputs:
-        layer = kt.node.layer
-        seen[id(layer)] = {**layer_to_keras(layer), "name": layer.name, "inbound_nodes": []}
-        entries.append(seen[id(layer)])
-    for node in model._nodes:
-        layer = node.layer
-        if id(layer) not in seen:
-            shapes = [t.shape for t in node.inputs]
-            seen[id(layer)] = {**layer_to_keras(layer, shapes if len(shapes) > 1 else shapes[0]), "name": layer.name,
-                               "inbound_nodes": []}
-            entries.append(seen[id(layer)])
-        args = [_tensor(t) for t in node.inputs]
-        seen[id(layer)]["inbound_nodes"].append({"args": [args if len(args) > 1 else args[0]], "kwargs": {}})
-    ins, outs = [_history(t) for t in model._inputs], [_history(t) for t in model._outputs]
-    config = {"name": model.name, "trainable": True, "layers": entries,
-              "input_layers": ins[0] if model._single_input else ins,
-              "output_layers": outs[0] if model._single_output else outs}
-    return {"module": "keras.src.models.functional", "class_name": "Functional", "config": config,
+    config = model.get_config()
+    by_name = {layer.name: layer for layer in model.layers}
+    entries = []
+    for entry in config["layers"]:
+        layer = by_name[entry["name"]]
+        node = layer._inbound[0] if layer._inbound else None
+        shapes = [t.shape for t in node.inputs] if node is not None and node.inputs else None
+        keras_entry = layer_to_keras(layer, None if not shapes else (shapes if len(shapes) > 1 else shapes[0]))
+        entries.append({**keras_entry, "name": entry["name"], "inbound_nodes": entry.get("inbound_nodes", [])})
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": {**{k: v for k, v in config.items() if k != "layers"}, "layers": entries},
             "registered_name": "Functional"}
 
 
-def _refs(value, where, label):
-    """The keras_history triples of a node argument (one tensor or a list of them)."""
-    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
-        history = (value.get("config") or {}).get("keras_history")
-        if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)
-                and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in history[1:])):
-            raise ValueError(f"{where}: {label}: bad keras_history {str(history)[:80]}")
-        return [list(history)]
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        return [r for v in value for r in _refs(v, where, label)]
-    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):  # Keras 2's [name, node, index]
-        return [list(value[:3])]
-    raise ValueError(f"{where}: {label}: a call argument bigcore does not take: {str(value)[:120]}")
-
-
-def _node_refs(node, where, label, masks):
-    """One inbound node (Keras 3 {"args", "kwargs"}, or Keras 2's list of [name, node, index, kwargs])
-    -> the [name, node, index] refs of its inputs; `masks` collects the mask arguments."""
-    if isinstance(node, dict):
-        args, kwargs = node.get("args") or [], node.get("kwargs") or {}
-        if not isinstance(args, list) or len(args) != 1 or not isinstance(kwargs, dict):
-            raise ValueError(f"{where}: {label}: a call with arguments {str(args)[:120]} is not supported")
-        refs = _refs(args[0], where, label)
-    elif isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
-        refs, kwargs = [], {}
-        for item in node:
-            if not (isinstance(item, list) and len(item) >= 3):
-                raise ValueError(f"{where}: {label}: bad inbound node {str(item)[:80]}")
-            refs.append(list(item[:3]))
-            if len(item) > 3 and isinstance(item[3], dict):
-                kwargs.update(item[3])
-    else:
-        raise ValueError(f"{where}: {label}: bad inbound node {str(node)[:80]}")
-    for key, value in kwargs.items():
-        if key == "mask" and value is not None:
-            masks.append((label, _refs(value, where, label)))
-        elif key == "training" and value in (None, False):
-            continue  # a layer without randomness runs alike; checked after the build
-        elif value is not None:
-            raise ValueError(f"{where}: {label}: the call argument {key}={str(value)[:60]} is not supported")
-    return refs
+def _tensor_refs(value):
+    """The keras_history triples of the __keras_tensor__ references inside value."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            history = (value.get("config") or {}).get("keras_history")
+            return [history] if isinstance(history, list) and history else []
+        return [r for v in value.values() for r in _tensor_refs(v)]
+    if isinstance(value, list):
+        if len(value) >= 3 and isinstance(value[0], str) and all(isinstance(v, int) for v in value[1:3]):
+            return [value]
+        return [r for v in value for r in _tensor_refs(v)]
+    return []
 
 
 def _keras_mask_ops(layers, where):
-    """Keras records the mask of Embedding(mask_zero=True) as NotEqual(ids, 0) nodes: their names."""
+    """Keras records the mask of Embedding(mask_zero=True) as NotEqual(ids, 0) operations: their names."""
     ops = set()
     for d in layers:
-        if d.get("class_name") != "NotEqual":
+        if not isinstance(d, dict) or d.get("class_name") != "NotEqual":
             continue
         nodes = d.get("inbound_nodes") or []
         ok = len(nodes) == 1 and isinstance(nodes[0], dict) and len(nodes[0].get("args") or []) == 2 \
@@ -257,17 +212,30 @@ def _keras_mask_ops(layers, where):
     return ops
 
 
-def _triples(value, where, what):
-    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
-        return [value], True
-    if isinstance(value, list) and value and all(isinstance(v, list) and len(v) == 3 for v in value):
-        return [list(v) for v in value], False
-    raise ValueError(f"{where}: bad {what}: {str(value)[:120]}")
+def _strip_mask_ops(name, node, mask_ops, where, masks):
+    """A Keras 3 node without the `mask=` argument Keras recorded from a NotEqual operation (bigcore
+    propagates that mask itself; check_masks verifies it is there)."""
+    if not isinstance(node, dict) or not isinstance(node.get("kwargs"), dict):
+        return node
+    kwargs = dict(node["kwargs"])
+    mask = kwargs.get("mask")
+    refs = _tensor_refs(mask) if mask is not None else []
+    if refs and all(r[0] in mask_ops for r in refs):
+        if "initial_state" in kwargs:
+            raise ValueError(f"{where}: layer {name!r} takes both an initial_state and the mask of an Embedding; "
+                             "bigcore does not load that combination from Keras files yet")
+        del kwargs["mask"]
+        masks.append(name)
+    if any(r[0] in mask_ops for r in _tensor_refs({"args": node.get("args"), "kwargs": kwargs})):
+        raise ValueError(f"{where}: layer {name!r} takes a Keras NotEqual operation as an input; bigcore has no "
+                         "such layer")
+    return {**node, "kwargs": kwargs}
 
 
 def functional_from_keras(config, where, custom=()):
-    """Keras's functional config -> bigcore's (layers with [[name, node, index], ...] inbound
-    nodes), plus the list of (layer, refs) mask arguments to check once built."""
+    """Keras's functional config -> bigcore's (the same layout, layer entries translated, mask
+    operations dropped), the names of the layers whose Keras mask bigcore must propagate, and the
+    mask operations' names."""
     layers = config.get("layers")
     if not isinstance(layers, list):
         raise ValueError(f"{where}: the functional config has no list of layers")
@@ -280,20 +248,14 @@ def functional_from_keras(config, where, custom=()):
             continue
         entry = layer_from_keras(d, where, custom)
         name = d.get("name", entry["config"].get("name"))
-        entry["config"]["name"] = name
+        entry["config"]["name"] = entry["name"] = name
         nodes = d.get("inbound_nodes") or []
         if not isinstance(nodes, list):
             raise ValueError(f"{where}: layer {name!r}: bad inbound_nodes")
-        entry["name"] = name
-        entry["inbound_nodes"] = [_node_refs(n, where, f"layer {name!r}", masks) for n in nodes]
-        for refs in entry["inbound_nodes"]:
-            if any(r[0] in mask_ops for r in refs):
-                raise ValueError(f"{where}: layer {name!r} takes a Keras mask operation as an input")
+        entry["inbound_nodes"] = [_strip_mask_ops(name, n, mask_ops, where, masks) for n in nodes]
         out.append(entry)
-    ins, single_in = _triples(config.get("input_layers"), where, "input_layers")
-    outs, single_out = _triples(config.get("output_layers"), where, "output_layers")
-    return {"name": config.get("name"), "layers": out, "input_layers": ins, "output_layers": outs,
-            "single_input": single_in, "single_output": single_out}, masks, mask_ops
+    keep = {k: v for k, v in config.items() if k in ("name", "input_layers", "output_layers")}
+    return {**keep, "layers": out}, masks, mask_ops
 
 
 def sequential_from_keras(config, where, custom=()):
@@ -310,15 +272,11 @@ def sequential_from_keras(config, where, custom=()):
 
 
 def check_masks(model, masks, mask_ops, where):
-    """Each mask Keras passed explicitly must be one bigcore computes itself: from a NotEqual(ids, 0)
-    operation, and present on the layer's input."""
-    for label, refs in masks:
-        if not all(r[0] in mask_ops for r in refs):
-            raise ValueError(f"{where}: {label} is called with an explicit mask; bigcore takes masks only from "
-                             "Embedding(mask_zero=True)")
-        layer = model.get_layer(label.split("'")[1])
+    """Each layer Keras handed an Embedding's mask explicitly must get it from bigcore's propagation."""
+    for name in masks:
+        layer = model.get_layer(name)
         if not any(t._mask is not None for n in layer._inbound for t in n.inputs):
-            raise ValueError(f"{where}: {label} is given a mask that bigcore does not compute for it")
+            raise ValueError(f"{where}: layer {name!r} is given a mask that bigcore does not compute for it")
 
 
 # --- compile ---------------------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 archive, and `.weights.h5` files), both ways.
 
 Keras addresses a layer by its class, not its name: the layers of model.layers (a functional
-model's InputLayers included, in Keras's graph order: by depth from the outputs, then first
-reached) are `layers/<snake_case class name>[_<n>]`, each layer's variables `.../vars/0, 1, ...`
+model's InputLayers included, in Keras's graph order, which bigcore's model.layers follows) are `layers/<snake_case class name>[_<n>]`, each layer's variables `.../vars/0, 1, ...`
 and a sub-layer's under its attribute (`lstm/cell`, `bidirectional/forward_layer/cell`). The
 optimizer's variables are `optimizer/vars/<i>`: iterations, the learning rate (unless a schedule
 gives it), then its slots per trainable variable in Keras's order. Nothing is read by pickle;
@@ -87,41 +86,11 @@ def _idf_slots(lookup):
     return [Slot("idf_weights", (depth,) if depth is not None else None, get, put)]
 
 
-def _functional_order(model):
-    """model.layers in Keras's order (keras/src/ops/function.py map_graph): decreasing depth from
-    the outputs, ties by the order a depth-first walk from the outputs first reaches them."""
-    finished, nodes, index = set(), [], {}
-
-    def visit(kt):
-        node = kt.node
-        if id(node) in finished:
-            return
-        index.setdefault(id(node.layer), len(index))
-        for t in node.inputs:
-            visit(t)
-        finished.add(id(node))
-        nodes.append(node)
-
-    for t in model._outputs:
-        visit(t)
-    node_depth, layer_depth, layers = {}, {}, {}
-    for node in reversed(nodes):
-        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
-        layers[id(node.layer)] = node.layer
-        for t in node.inputs:
-            node_depth[id(t.node)] = max(depth + 1, node_depth.get(id(t.node), 0))
-    for t in model._inputs:  # an input no output depends on
-        if id(t.node.layer) not in layer_depth:
-            layer_depth[id(t.node.layer)], index[id(t.node.layer)], layers[id(t.node.layer)] = 0, -1, t.node.layer
-    return [layers[k] for k in sorted(layers, key=lambda k: (-layer_depth[k], index[k]))]
-
-
 def layer_paths(model):
     """[(path, layer)] for model.layers in Keras's layout."""
-    # a Sequential: its stack, without the InputLayer (Keras's Sequential.layers); a functional
-    # model: every layer, InputLayers included
-    ordered = list(model._stack) if hasattr(model, "_stack") else _functional_order(model)
+    # Keras's model.layers: a Sequential's stack without the InputLayer; a functional model's
+    # layers, InputLayers included, in Keras's graph order (models/functional.py keeps it)
+    ordered = list(model.layers)
     used, out = {}, []
     for layer in ordered:
         base = snake(type(layer).__name__)
