@@ -245,6 +245,19 @@ def test_text_dataset_modes(text_dir):
         read(subset="training")
 
 
+def test_text_dataset_feeds_a_text_model(text_dir, seed):
+    train = bigcore.utils.text_dataset_from_directory(text_dir, batch_size=4, seed=3, verbose=False)
+    vectorize = layers.TextVectorization(max_tokens=30, output_sequence_length=5)
+    vectorize.adapt(train.map(lambda x, y: x))
+    inp = bigcore.Input(shape=(1,), dtype="string")
+    out = layers.Dense(2, activation="softmax")(layers.Flatten()(layers.Embedding(30, 4)(vectorize(inp))))
+    model = bigcore.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(train, epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 3 and "review" in vectorize.get_vocabulary()
+    assert model.predict(train.map(lambda x, y: x), verbose=0).shape == (11, 2)
+
+
 # --- split_dataset ---------------------------------------------------------------------------------
 
 def _keras_split_reference(n, left, right, shuffle, seed):

@@ -330,8 +330,9 @@ def test_text_classifier_from_raw_strings_saved_and_reloaded(tmp_path, seed):
     probe = np.array([["really good fun"], ["awful and boring"], ["unseen words"]], dtype=object)
     before = model.predict(probe, verbose=0)
     assert before[0].argmax() == 1 and before[1].argmax() == 0
-    # the same as feeding the vectorized ids to the native part of the model by hand
     np.testing.assert_allclose(model.predict(probe, verbose=0), model(probe), rtol=1e-6)
+    # strings of shape (batch,), as text_dataset_from_directory yields them, for Input(shape=(1,))
+    np.testing.assert_array_equal(model.predict(probe[:, 0], verbose=0), model.predict(probe, verbose=0))
     model.save(tmp_path / "clf.bigcore")
     loaded = bigcore.models.load_model(tmp_path / "clf.bigcore")
     np.testing.assert_array_equal(loaded.predict(probe, verbose=0), before)

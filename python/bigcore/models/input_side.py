@@ -74,6 +74,12 @@ def check_raw_input(i, a, t, model_name):
     else:
         a = np.asarray(a)
     expected = t.shape
+    # Keras's functional models adjust an input's rank by one trailing axis of 1 (strings of shape
+    # (batch,) from text_dataset_from_directory for an Input(shape=(1,)), and back)
+    if a.ndim == len(expected) - 1 and expected[-1] == 1:
+        a = a[..., None]
+    elif a.ndim == len(expected) + 1 and a.shape[-1] == 1:
+        a = a[..., 0]
     if a.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], a.shape[1:])):
         raise ValueError(f'Input {i} of layer "{model_name}" is incompatible with the layer: expected '
                          f"shape={shape_str(expected)}, found shape={shape_str(a.shape)}")
