@@ -64,7 +64,7 @@ def _clean_object(obj):
     return out
 
 
-def layer_from_keras(entry, where, custom=()):
+def layer_from_keras(entry, where):
     """A Keras layer entry of config.json -> bigcore's {"class_name", "config"}, or a ValueError
     naming the layer and what bigcore does not take."""
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
@@ -102,7 +102,7 @@ def layer_from_keras(entry, where, custom=()):
                 raise ValueError(f"{label}: bigcore does not support {key}={value!r}")
         elif isinstance(value, dict) and "class_name" in value and "config" in value:
             if key in ("layer", "backward_layer"):
-                config[key] = layer_from_keras(value, where, custom)
+                config[key] = layer_from_keras(value, where)
             else:
                 config[key] = _clean_object(value)
     if name == "Bidirectional" and "backward_layer" in config:
@@ -232,7 +232,7 @@ def _strip_mask_ops(name, node, mask_ops, where, masks):
     return {**node, "kwargs": kwargs}
 
 
-def functional_from_keras(config, where, custom=()):
+def functional_from_keras(config, where):
     """Keras's functional config -> bigcore's (the same layout, layer entries translated, mask
     operations dropped), the names of the layers whose Keras mask bigcore must propagate, and the
     mask operations' names."""
@@ -246,7 +246,7 @@ def functional_from_keras(config, where, custom=()):
             raise ValueError(f"{where}: not a layer entry: {str(d)[:80]}")
         if d.get("name") in mask_ops:
             continue
-        entry = layer_from_keras(d, where, custom)
+        entry = layer_from_keras(d, where)
         name = d.get("name", entry["config"].get("name"))
         entry["config"]["name"] = entry["name"] = name
         nodes = d.get("inbound_nodes") or []
@@ -258,11 +258,11 @@ def functional_from_keras(config, where, custom=()):
     return {**keep, "layers": out}, masks, mask_ops
 
 
-def sequential_from_keras(config, where, custom=()):
+def sequential_from_keras(config, where):
     layers = config.get("layers")
     if not isinstance(layers, list):
         raise ValueError(f"{where}: the Sequential config has no list of layers")
-    entries = [layer_from_keras(d, where, custom) for d in layers]
+    entries = [layer_from_keras(d, where) for d in layers]
     if entries and entries[0]["class_name"] != "InputLayer":
         shape = config.get("build_input_shape") or (layers[0].get("build_config") or {}).get("input_shape")
         if isinstance(shape, list) and len(shape) >= 2:

@@ -3,7 +3,7 @@
 import numpy as np
 
 from bigcore.layers.preprocessing import hashes
-from bigcore.layers.preprocessing.base import InputSideLayer, check_int, encode_categorical, encoded_shape
+from bigcore.layers.preprocessing.base import InputSideLayer, check_int, encode_categorical
 from bigcore.layers.registry import register
 
 

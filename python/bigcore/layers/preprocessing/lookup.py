@@ -5,7 +5,6 @@ import collections
 
 import numpy as np
 
-from bigcore.layers.preprocessing import hashes
 from bigcore.layers.preprocessing.base import InputSideLayer, batches_of, check_int, encode_categorical, encoded_shape
 from bigcore.layers.preprocessing.hashing import hash_buckets, parse_salt
 from bigcore.layers.registry import register
@@ -384,4 +383,4 @@ class IntegerLookup(IndexLookup):
         return config
 
 
-__all__ = ["IndexLookup", "IntegerLookup", "StringLookup", "hashes"]
+__all__ = ["IndexLookup", "IntegerLookup", "StringLookup"]
