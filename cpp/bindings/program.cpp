@@ -158,13 +158,14 @@ void bind_program(py::module_& m) {
           s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
           s.C = t[3].cast<int>(); s.params.threshold = t[4].cast<float>();
           s.mask = t.size() > 5 ? t[5].cast<int>() : -1;
-          if (t.size() > 6) {  // {"k", "thresholds", "evenly", "from_logits", "class_id"}, each optional
+          if (t.size() > 6) {  // {"k", "thresholds", "evenly", "from_logits", "class_id", "row_max"}, each optional
             py::dict a = t[6].cast<py::dict>();
             if (a.contains("k")) s.params.k = a["k"].cast<int>();
             if (a.contains("thresholds")) s.params.thresholds = a["thresholds"].cast<std::vector<float>>();
             if (a.contains("evenly")) s.params.evenly = a["evenly"].cast<bool>();
             if (a.contains("from_logits")) s.params.from_logits = a["from_logits"].cast<bool>();
             if (a.contains("class_id")) s.params.class_id = a["class_id"].cast<int>();
+            if (a.contains("row_max")) s.params.row_max = a["row_max"].cast<bool>();
           }
           v.push_back(s);
         }

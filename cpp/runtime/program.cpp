@@ -83,7 +83,7 @@ void Program::set_metrics(const std::vector<MetricSpec>& m) {
   for (const auto& s : m) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
-    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_CONFUSION, "unknown metric kind " + std::to_string(s.kind));
+    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_CLASS_COUNTS, "unknown metric kind " + std::to_string(s.kind));
     const auto& th = s.params.thresholds;
     if (s.kind == MET_TOP_K || s.kind == MET_SPARSE_TOP_K)
       BC_CHECK(s.params.k >= 1, "top-k accuracy needs k >= 1, got " + std::to_string(s.params.k));
@@ -99,7 +99,7 @@ void Program::set_metrics(const std::vector<MetricSpec>& m) {
 
 size_t Program::stats_size() const {
   size_t n = 1;
-  for (const auto& s : metrics_) n += metric_width(s.kind, s.params);
+  for (const auto& s : metrics_) n += metric_width(s.kind, s.params, s.C);
   return n;
 }
 
@@ -426,7 +426,7 @@ void Program::count_metrics(const BatchData& d, double* stats) {
     BC_CHECK(d.arrays->y_width[s.target] == want, std::string(sparse ? "a sparse" : "a") + " metric expects targets of width " +
                                               std::to_string(want) + ", got " + std::to_string(d.arrays->y_width[s.target]));
     const int rows = d.count * static_cast<int>(ps / s.C);
-    const size_t width = metric_width(s.kind, s.params);
+    const size_t width = metric_width(s.kind, s.params, s.C);
     std::fill(out, out + width, 0.0);
     double unused;
     const float* w = row_weights(d, s.tensor, s.C, s.mask, false, &unused);

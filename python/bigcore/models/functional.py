@@ -10,7 +10,7 @@ from bigcore.layers import base as layer_base
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
 from bigcore.layers.core import Input, InputLayer
 from bigcore.layers.registry import layer_from_config, register_model
-from bigcore.models import lowering, serialization, summary
+from bigcore.models import input_side, lowering, serialization, summary
 from bigcore.models.trainer import Trainer
 
 
@@ -79,6 +79,7 @@ class Model(Trainer, Layer):
         Trainer.__init__(self)
         self._inputs = self._outputs = None
         self._nodes = []
+        self._front_nodes, self._native_inputs, self._native_nodes = [], None, []  # models/input_side.py
         if inputs is not None:
             self._init_graph(inputs, outputs)
 
@@ -106,6 +107,7 @@ class Model(Trainer, Layer):
         self._inputs, self._outputs = ins, outs
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
         self._layers = _keras_layer_order(ins, nodes, first_seen)
+        self._front_nodes, self._native_inputs, self._native_nodes = input_side.split(ins, self._nodes, outs)
         self.built = True
         self._program = None
 
@@ -177,7 +179,9 @@ class Model(Trainer, Layer):
     def _native(self):
         self._ensure_built()
         if self._program is None:
-            self._program = lowering.lower(self._inputs, self._nodes, self._outputs)
+            if self._front_nodes:
+                input_side.check_lowerable(self)
+            self._program = lowering.lower(self._native_inputs, self._native_nodes, self._outputs)
             self._watch_held_weights()
             self._on_program_created()
         return self._program
@@ -186,6 +190,7 @@ class Model(Trainer, Layer):
         """Weights that ops copied when lowered (a quantized layer's int8 kernels and scales), not
         arena views: assigning one makes the program stale, so the next call lowers the model again."""
         in_arena = {id(w) for w, _ in self._program.weights}
+        in_arena.update(id(w) for n in self._front_nodes for w in n.layer.weights)  # read in NumPy, never copied
         model = weakref.ref(self)
 
         def stale():
