@@ -71,6 +71,21 @@ def test_steps_must_be_positive_integers(method, arg, value):
     assert unchanged(model, before) and model.optimizer.iterations == 0
 
 
+def test_steps_limit_evaluate_predict_and_validation_on_arrays_too():
+    """steps= was silently ignored for array inputs: evaluate and predict ran every batch. Keras
+    runs the first `steps` batches."""
+    model = small_model()
+    x, y = data(10)
+    assert model.evaluate(x, y, batch_size=4, steps=1, verbose=0) == model.evaluate(x[:4], y[:4], verbose=0)
+    got = model.predict(x, batch_size=4, steps=2, verbose=0)
+    assert got.shape == (8, 2)
+    np.testing.assert_array_equal(got, model.predict(x[:8], verbose=0))
+    history = model.fit(x, y, batch_size=4, epochs=1, validation_data=(x, y), validation_steps=1, verbose=0)
+    model2 = small_model()
+    model2.set_weights(model.get_weights())
+    assert history.history["val_loss"][0] == pytest.approx(model2.evaluate(x[:4], y[:4], verbose=0), rel=1e-6)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_a_non_finite_learning_rate_is_refused_where_it_is_given(bad):
     with pytest.raises(ValueError, match=r"`learning_rate` must be finite.*Received: learning_rate="):
