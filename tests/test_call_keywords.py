@@ -337,3 +337,19 @@ def test_layer_order_is_keras(keras):
         return [l.name for l in api.Model([a, b], L.Dense(1, name="out")(L.Add(name="add")([right, left]))).layers]
 
     assert names(bigcore) == names(keras)
+
+
+def test_summary_and_plot_show_keyword_tensors_as_inputs(seed):
+    """Keras's summary counts a call's keyword tensors among its inputs ("Connected to")."""
+    a, b = bigcore.Input((5, 3), name="a"), bigcore.Input((4, 2), name="b")
+    _, h, c = layers.LSTM(4, return_state=True, name="enc")(a)
+    model = bigcore.Model([a, b], layers.LSTM(4, name="dec")(b, initial_state=[h, c]))
+    lines = []
+    model.summary(print_fn=lines.append)
+    row = next(line for line in lines[0].splitlines() if line.startswith("dec (LSTM)"))
+    assert row.split()[-3:] == ["b,", "enc,", "enc"]
+    show = dict(show_shapes=False, show_dtype=False, show_layer_names=True, show_layer_activations=False,
+                show_trainable=False)
+    boxes, edges = bigcore.utils.plotting._graph(model, **show)
+    order = ["a", "b"] + [n.layer.name for n in model._nodes]  # the plot's boxes: inputs, then the calls
+    assert len(boxes) == 4 and (order.index("enc"), order.index("dec")) in edges
