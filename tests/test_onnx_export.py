@@ -329,6 +329,19 @@ def test_unsupported_layers_are_named():
         bigcore.export.to_onnx(model)
 
 
+def test_explicit_mask_is_refused_and_training_is_not():
+    """A layer exported without its explicit mask= would answer differently from predict: the export
+    refuses the call, naming the keyword and the layer (initial_state: tests/test_initial_state.py).
+    training= is no refusal (export is inference, as predict)."""
+    x_in, m_in = layers.Input(shape=(3, 2)), layers.Input(shape=(3,))
+    model = bigcore.Model([x_in, m_in], layers.GRU(2, name="masked")(x_in, mask=m_in))
+    with pytest.raises(NotImplementedError, match=r"\['mask'\] yet \(layer 'masked'\)"):
+        bigcore.export.to_onnx(model)
+    x_in = layers.Input(shape=(4,))
+    model = bigcore.Model(x_in, layers.Dense(2)(layers.Dropout(0.5)(x_in, training=True)))
+    check(model, lambda n: [np.ones((n, 4), np.float32)])
+
+
 class Int8LSTM(layers.LSTM):
     """An LSTM with int8 kernels and per-column scales, as quantize() makes them (no native op:
     only exported here)."""
