@@ -47,6 +47,9 @@ class Op {
   std::vector<char> accum_dw;       // per param segment
   bool loss_gives_dz = false;       // the loss wrote dL/dz: skip the activation's backward
   bool skip_backward = false;       // no loss depends on this op's outputs
+  // The mode of its layer call's `training=` (Keras), in force when a run gives none (a model
+  // called with training=None); fit, evaluate and predict give theirs.
+  bool call_training = false;
 };
 
 }  // namespace bc

@@ -255,19 +255,26 @@ void Program::load_targets(const BatchData& d) {
   }
 }
 
-void Program::forward(bool training) {
+void Program::forward(int mode) {
   ctx_.extra_loss = 0.0;
   ctx_.tensors = &tensors_;
   ctx_.params = params_.data();
   ctx_.grads = grads_.data();
-  ctx_.training = training;
+  // mode 0 / 1: every op in inference / training; -1: each op as its layer call's training= says
   for (auto& op : ops_) {
+    ctx_.training = mode < 0 ? op->call_training : mode > 0;
     try {
       op->forward(ctx_);
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(op_memory_message(*op, "forward"));
     }
   }
+}
+
+void Program::set_call_training(size_t first_op, bool training) {
+  auto lock = lock_params();  // the program's lock, inside the fork gate like every other section
+  BC_CHECK(first_op <= ops_.size(), "set_call_training: no op " + std::to_string(first_op));
+  for (size_t i = first_op; i < ops_.size(); ++i) ops_[i]->call_training = training;
 }
 
 std::string Program::tensor_label(int t) const {
@@ -450,7 +457,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
   ctx_.row0 = row0;
   load_inputs(d);
   load_targets(d);
-  forward(true);
+  forward(1);
   stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
   backward();
@@ -511,20 +518,27 @@ void Program::evaluate_step(const BatchData& d, double* stats) {
   ctx_.B = d.count;
   load_inputs(d);
   load_targets(d);
-  forward(false);
+  forward(0);
   stats[0] = compute_losses(d, false) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
 }
 
-void Program::predict_step(const BatchData& d, const std::vector<float*>& outs) {
+void Program::predict_step(const BatchData& d, const std::vector<float*>& outs, int mode, uint64_t seed,
+                           uint64_t step) {
   auto lock = lock_params();
   FlushDenormals ftz;
   BC_CHECK(outs.size() == outputs_.size(), "predict needs one output array per model output");
+  BC_CHECK(mode >= -1 && mode <= 1, "predict_step: mode must be -1, 0 or 1");
   if (d.count <= 0) return;
   ensure_capacity(d.count, false);
   ctx_.B = d.count;
+  if (mode != 0) {
+    ctx_.seed = seed;
+    ctx_.step = step;
+    ctx_.row0 = 0;
+  }
   load_inputs(d);
-  forward(false);
+  forward(mode);
   for (size_t k = 0; k < outputs_.size(); ++k) {
     size_t ps = tensors_[outputs_[k]].per_sample;
     std::memcpy(outs[k] + d.start * ps, tensors_[outputs_[k]].val.data(), d.count * ps * sizeof(float));

@@ -453,10 +453,16 @@ _ALIASES = {
 _ALIASES.update({cls.__name__: cls for cls in list(_ALIASES.values())})
 
 
+CONCRETE_EXAMPLES = "'accuracy', 'mse', bigcore.metrics.Precision()"
+
+
 def get(identifier, loss=None, output_width=None):
     """Resolves a metric; 'accuracy'/'acc' picks the variant that fits the loss, as Keras does.
     A metric named by a string takes that string as its name (Keras's compile does the same)."""
     if isinstance(identifier, Metric):
+        if identifier.kind is None:
+            raise ValueError(f"{type(identifier).__name__} is an abstract metric class that computes nothing: pass "
+                             f"a concrete metric (e.g. {CONCRETE_EXAMPLES})")
         identifier._set_output_width(output_width)
         return identifier
     if identifier in ("accuracy", "acc"):

@@ -34,11 +34,13 @@ def _is_iterator(x):
 class ArrayBatches:
     """Whole arrays, bound once to the native program `native`: yields (source, idx, start, count)."""
 
-    def __init__(self, native, xs, ys, sw, batch_size, shuffle, seed):
+    def __init__(self, native, xs, ys, sw, batch_size, shuffle, seed, limit=None):
         self.native, self.xs, self.ys, self.sw = native, xs, ys, sw
         self.n = xs[0].shape[0]
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.steps = math.ceil(self.n / batch_size)
+        if limit is not None:  # steps= of evaluate / predict, validation_steps: the first `limit` batches
+            self.steps = min(self.steps, limit)
         self._source = None
 
     def bind(self, outs=None):

@@ -51,14 +51,19 @@ def prepare_inputs(model, x):
             raise ValueError(f'Input {i} of layer "{model.name}" is incompatible with the layer: '
                              f"expected shape={shape_str(expected)}, found shape={shape_str(a.shape)}")
         a = np.ascontiguousarray(a, dtype=np.float32)
-        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
-            bad = np.argwhere(~np.isfinite(a))[0]
-            raise ValueError(f"Input {i} contains NaN or inf (first at index {tuple(int(b) for b in bad)})")
+        _check_finite(a, f"Input {i}")
         out.append(a)
     n = {a.shape[0] for a in out}
     if len(n) > 1:
         raise ValueError(f"All input arrays must have the same number of samples, got {sorted(n)}")
     return out
+
+
+def _check_finite(a, what, hint=""):
+    """Raises naming the index of the first NaN or inf in a (a float array)."""
+    if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise ValueError(f"{what} contains NaN or inf (first at index {tuple(int(b) for b in bad)}){hint}")
 
 
 def prepare_targets(model, y, n):
@@ -70,9 +75,10 @@ def prepare_targets(model, y, n):
     result = []
     for k, (a, t, loss) in enumerate(zip(arrays, outs, model._losses)):
         a = _numeric(a, f"Target {k}")
+        C = t.shape[-1]
+        _check_finite(a, f"Target {k}", f"; {loss.name} expects integer labels in [0, {C})" if loss.sparse else "")
         if a.shape[0] != n:
             raise ValueError(f"Data cardinality is ambiguous: x has {n} samples but y has {a.shape[0]}")
-        C = t.shape[-1]
         if loss.sparse:
             if a.ndim == len(t.shape) and a.shape[-1] == 1:
                 a = a.reshape(a.shape[:-1])
@@ -88,8 +94,7 @@ def prepare_targets(model, y, n):
             else:
                 raise ValueError(f"{loss.name} expects targets of shape {shape_str(t.shape)}, got {shape_str(a.shape)}")
         a = np.ascontiguousarray(a.reshape(n, -1) if n else a.reshape(0, max(1, a[0:0].size)), dtype=np.float32)
-        if a.size and not np.isfinite(a).all():
-            raise ValueError(f"Target {k} contains NaN or inf")
+        _check_finite(a, f"Target {k}")
         result.append(a)
     return result
 

@@ -70,11 +70,27 @@ def _keras_layer_order(inputs, nodes, first_seen):
     return sorted(layers.values(), key=lambda l: (-layer_depth[id(l)], first_seen[id(l)]))
 
 
+def _defines_call(cls):
+    """True when a Model subclass has its own call() (Keras's subclassing API)."""
+    return any("call" in vars(c) for c in cls.__mro__ if c is not Model and issubclass(c, Model))
+
+
+def _subclassing_error(cls):
+    """The one place that says subclassed models are not supported yet (until they are)."""
+    return NotImplementedError(
+        f"{cls.__name__}: subclassed models (a bigcore.Model subclass that defines call()) are not supported "
+        "yet. Build the same network with the functional API: inputs = bigcore.Input(shape=...); outputs = "
+        "layers...(inputs); model = bigcore.Model(inputs, outputs); or stack layers in bigcore.Sequential([...]). "
+        "Layers, compile, fit and saving work the same on those.")
+
+
 @register_model("Functional", "Model")
 class Model(Trainer, Layer):
     _summary_lists_inputs = True  # Keras lists a functional model's InputLayers in summary(), not a Sequential's
 
     def __init__(self, inputs=None, outputs=None, name=None, **kw):
+        if _defines_call(type(self)):
+            raise _subclassing_error(type(self))
         Layer.__init__(self, name=name or _unique_name("functional"), **kw)
         Trainer.__init__(self)
         self._inputs = self._outputs = None
@@ -174,7 +190,8 @@ class Model(Trainer, Layer):
     # -- the native program --
     def _ensure_built(self, x=None):
         if self._inputs is None:
-            raise ValueError(f"Model {self.name!r} has not been built: it has no inputs yet")
+            raise ValueError(f"Model {self.name!r} has not been built: it has no inputs yet. Create it as "
+                             "bigcore.Model(inputs, outputs) from bigcore.Input tensors, or use bigcore.Sequential")
 
     def _native(self):
         self._ensure_built()
@@ -201,12 +218,20 @@ class Model(Trainer, Layer):
             if id(w) not in in_arena:
                 w.on_assign = stale
 
-    def __call__(self, inputs, **kwargs):
-        if type(inputs) is np.ndarray and not kwargs:  # serving: numpy in, numpy out
-            return self.predict_on_batch(inputs)
+    call_keywords = ("training", "mask")  # Keras's Functional.call(inputs, training=None, mask=None)
+
+    def __call__(self, inputs, *args, **kwargs):
+        if type(inputs) is np.ndarray and not kwargs and not args:  # serving: numpy in, numpy out
+            return self._forward_batch(inputs, -1)
+        kwargs = self._bind_call_args(args, kwargs)
         if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], KerasTensor)):
             raise NotImplementedError("calling a Model on symbolic tensors (nested models) is not supported yet")
-        return self.predict_on_batch(inputs)
+        if "mask" in kwargs:
+            raise NotImplementedError(f"Model {self.name!r}: calling a model with mask= is not supported yet; give "
+                                      "the masks to the layers inside the model (Embedding(mask_zero=True), or an "
+                                      "RNN call's mask=)")
+        training = kwargs.get("training")
+        return self._forward_batch(inputs, -1 if training is None else int(training))
 
     def get_config(self):
         return serialization.functional_config(self)
@@ -261,7 +286,7 @@ def _run_eagerly(layer, inputs, kwargs):
 
     call_kwargs = {k: (v if k == "training" else symbolic(v)) for k, v in kwargs.items()}
     model = Model(model_inputs if len(arrays) > 1 else inp, layer(inp, **call_kwargs))
-    return model.predict_on_batch(arrays if len(arrays) > 1 else x)
+    return model._forward_batch(arrays if len(arrays) > 1 else x, -1)  # the call's training= holds
 
 
 layer_base.set_eager_runner(_run_eagerly)

@@ -17,6 +17,7 @@ class Lowering:
         # order, with step = the optimizer's iterations (fit, train_on_batch). A layer's
         # _program_hooks add them when attached (compression/pruning.py: the pruning schedules).
         self.step_hooks = []
+        self.call_training = False  # some layer call was made with training=True
 
     def bind(self, kt, tensor_id):
         self._tensor_of[id(kt)] = tensor_id
@@ -63,12 +64,16 @@ def lower(inputs, nodes, outputs):
     for node in nodes:
         ins = [low.id(t) for t in node.inputs]
         low.node = node
+        first_op = low.native.n_ops
         outs = node.layer.lower(low, ins, node.outputs)
         reg = getattr(node.layer, "activity_regularizer", None)
         if reg is not None:  # Keras: (l1 * sum|y| + l2 * sum y^2) / batch on the layer's (first) output
             penalized = low.tensor(node.outputs[0])
             low.native.add_activity_reg(outs[0], penalized, reg.l1, reg.l2)
             outs = [penalized] + list(outs[1:])
+        if node.call_kwargs.get("training"):  # the call's mode, for runs that give none (model(x))
+            low.native.set_call_training(first_op, True)
+            low.call_training = True
         for kt, t in zip(node.outputs, outs):
             low.bind(kt, t)
     low.native.set_inputs([low.id(kt) for kt in inputs])
