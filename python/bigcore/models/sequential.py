@@ -5,7 +5,7 @@ import numpy as np
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
 from bigcore.layers.core import Input, InputLayer
 from bigcore.layers.registry import register_model
-from bigcore.models import serialization
+from bigcore.models import input_side, serialization
 from bigcore.models.functional import Model
 
 
@@ -55,6 +55,11 @@ class Sequential(Model):
         self._nodes.append(out.node)
         self._layers.append(layer)
         self._outputs = [out]
+        if self._front_nodes or getattr(layer, "input_side", False):  # the input side's cut may move
+            self._front_nodes, self._native_inputs, self._native_nodes = input_side.split(
+                self._inputs, self._nodes, self._outputs)
+        else:
+            self._native_nodes.append(out.node)
 
     def pop(self):
         if not self._stack:
