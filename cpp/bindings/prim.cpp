@@ -14,8 +14,9 @@ using bc::Program;
 
 namespace {
 
-bool is_int(const py::handle& o) {
-  return py::isinstance<py::int_>(o) || (!py::isinstance<py::float_>(o) && py::hasattr(o, "__index__"));
+bool is_int(const py::handle& o) {  // Python and NumPy integers (an array has __index__ too)
+  return py::isinstance<py::int_>(o) ||
+         (!py::isinstance<py::float_>(o) && !py::isinstance<py::array>(o) && py::hasattr(o, "__index__"));
 }
 
 int64_t as_int(const py::handle& o) { return py::int_(py::reinterpret_borrow<py::object>(o)).cast<int64_t>(); }
