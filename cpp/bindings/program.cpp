@@ -68,19 +68,25 @@ void bind_program(py::module_& m) {
                                size_t w, size_t r, long b, int D, int U, int T, int act, int ract,
                                bool return_sequences, bool return_state, bool go_backwards,
                                bool zero_output_for_mask, bool output_in_input_order, float dropout,
-                               float recurrent_dropout, uint64_t stream) {
+                               float recurrent_dropout, uint64_t stream, const std::vector<int>& initial_state) {
         bc::RnnConfig c;
         c.D = D; c.U = U; c.T = T; c.act = act; c.ract = ract;
         c.return_sequences = return_sequences; c.return_state = return_state; c.go_backwards = go_backwards;
         c.zero_output_for_mask = zero_output_for_mask; c.output_in_input_order = output_in_input_order;
         c.has_mask = mask >= 0; c.dropout = dropout; c.recurrent_dropout = recurrent_dropout; c.stream = stream;
-        if (kind == "lstm") p.add_op(std::make_unique<bc::LstmOp>(c, x, mask, outs, w, r, b));
-        else if (kind == "gru") p.add_op(std::make_unique<bc::GruOp>(c, x, mask, outs, w, r, b));
+        for (int t : initial_state)
+          if (t < 0 || t >= p.n_tensors() || p.per_sample(t) != static_cast<size_t>(U))
+            throw py::value_error("add_recurrent: an initial state must be a tensor of " + std::to_string(U) +
+                                  " values per sample");
+        const auto& s0 = initial_state;
+        if (kind == "lstm") p.add_op(std::make_unique<bc::LstmOp>(c, x, mask, s0, outs, w, r, b));
+        else if (kind == "gru") p.add_op(std::make_unique<bc::GruOp>(c, x, mask, s0, outs, w, r, b));
         else throw py::value_error("unknown recurrent kind '" + kind + "'");
       }, py::arg("kind"), py::arg("x"), py::arg("mask"), py::arg("outs"), py::arg("w"), py::arg("r"), py::arg("b"),
          py::arg("D"), py::arg("U"), py::arg("T"), py::arg("act"), py::arg("ract"), py::arg("return_sequences"),
          py::arg("return_state"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
-         py::arg("output_in_input_order"), py::arg("dropout"), py::arg("recurrent_dropout"), py::arg("stream"))
+         py::arg("output_in_input_order"), py::arg("dropout"), py::arg("recurrent_dropout"), py::arg("stream"),
+         py::arg("initial_state") = std::vector<int>())
       .def("add_concat", [](Program& p, const std::vector<int>& ins, int out, const std::vector<int>& widths) {
         p.add_op(std::make_unique<bc::ConcatOp>(ins, out, widths));
       }, py::arg("ins"), py::arg("out"), py::arg("widths"))

@@ -16,14 +16,14 @@ from bigcore import constraints, initializers, regularizers
 
 _name_counts = {}
 _budget = contextvars.ContextVar("weight_budget", default=None)
-# The eager-call hook: runner(layer, inputs) -> numpy outputs, for `layer(numpy_array)`. A layer
+# The eager-call hook: runner(layer, inputs, call_kwargs) -> numpy outputs, for `layer(numpy_array)`. A layer
 # runs through a model's native program, and models live above layers, so bigcore.models installs
 # it (set_eager_runner) rather than this module importing them.
 _eager_runner = None
 
 
 def set_eager_runner(runner):
-    """Installs runner(layer, inputs), which Layer.__call__ uses on non-symbolic inputs."""
+    """Installs runner(layer, inputs, call_kwargs), which Layer.__call__ uses on non-symbolic inputs."""
     global _eager_runner
     _eager_runner = runner
 
@@ -104,13 +104,36 @@ class KerasTensor:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
 
-class Node:
-    """One call of a layer on symbolic inputs."""
+def flat_tensors(value):
+    """The KerasTensors in a call keyword's value (a tensor, or a list/tuple of them), in order."""
+    if isinstance(value, KerasTensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in flat_tensors(v)]
+    return []
 
-    def __init__(self, layer, inputs, outputs):
+
+class Node:
+    """One call of a layer on symbolic inputs. call_kwargs: the keywords the call was given
+    (Keras's call arguments: initial_state=[h, c], mask=m, training=True); the tensors among them
+    are graph edges too (`parents`)."""
+
+    def __init__(self, layer, inputs, outputs, call_kwargs=None, list_input=None):
         self.layer = layer
         self.inputs = list(inputs)
         self.outputs = list(outputs)
+        self.call_kwargs = dict(call_kwargs or {})
+        # whether the layer was called on a list of tensors (merge layers) rather than on one
+        self.list_input = len(self.inputs) > 1 if list_input is None else bool(list_input)
+
+    @property
+    def parents(self):
+        """Every tensor the call reads: the inputs, then the tensors among its keywords by keyword
+        name (Keras's flattening order of (args, kwargs))."""
+        if not self.call_kwargs:
+            return self.inputs
+        kw = self.call_kwargs
+        return self.inputs + [t for k in sorted(kw) for t in flat_tensors(kw[k])]
 
 
 def shape_str(shape):
@@ -119,6 +142,10 @@ def shape_str(shape):
 
 class Layer:
     supports_masking = False  # passes its first input's mask on unchanged
+    # The keywords this layer's call takes beyond its inputs, in Keras's order (a positional
+    # argument after the inputs binds to them in this order). Keras accepts `training` on every
+    # layer; any other keyword raises TypeError naming it and the layer.
+    call_keywords = ("training",)
     # Objects whose attach(lowering, layer) runs once the layer's weights sit in a program's arena
     # (models/lowering.py); they may add program step hooks (compression/pruning.py: the masks).
     _program_hooks = ()
@@ -163,13 +190,19 @@ class Layer:
         self._weights.append(w)
         return w
 
-    def __call__(self, inputs, **kwargs):
+    def __call__(self, inputs, *args, **kwargs):
+        kwargs = self._bind_call_args(args, kwargs)
         xs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        if not all(isinstance(x, KerasTensor) for x in xs):
-            return self._call_eager(inputs)
+        symbolic = [isinstance(x, KerasTensor) for x in xs]
+        if not any(symbolic) and not any(flat_tensors(v) for v in kwargs.values()):
+            return self._call_eager(inputs, kwargs)
+        if not all(symbolic):
+            raise TypeError(f"Layer {self.name!r} ({type(self).__name__}) was called on a mix of symbolic tensors "
+                            "and arrays: pass all inputs as bigcore.Input tensors (or all as arrays)")
         shapes = [x.shape for x in xs]
         in_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self._check_input(in_shape)
+        self._check_call_kwargs(xs, kwargs)
         if not self.built:
             self.build(in_shape)
             self.built = True
@@ -177,15 +210,44 @@ class Layer:
         out_shape = self.compute_output_shape(in_shape)
         multi = isinstance(out_shape, list)
         outs = [KerasTensor(s, name=f"{self.name}/out{i}") for i, s in enumerate(out_shape if multi else [out_shape])]
-        node = Node(self, xs, outs)
+        node = Node(self, xs, outs, kwargs, list_input=isinstance(inputs, (list, tuple)))
         for i, o in enumerate(outs):
             o.node, o.index = node, i
-        masks = self.compute_mask(xs, [x._mask for x in xs])
+        in_masks = [x._mask for x in xs]
+        if kwargs.get("mask") is not None:  # an explicit mask overrides the propagated one
+            in_masks[0] = kwargs["mask"]
+        masks = self.compute_mask(xs, in_masks)
         for o, m in zip(outs, masks if isinstance(masks, list) else [masks] * len(outs)):
             o._mask = m
         self._inbound.append(node)
         self.output_shape = out_shape
         return outs if multi else outs[0]
+
+    def _bind_call_args(self, args, kwargs):
+        """The call's keywords (positional extras bound in call_keywords order), None values
+        dropped (Keras: None means the default); TypeError for a keyword the call does not take."""
+        names = self.call_keywords
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__}.call() of layer {self.name!r} takes the inputs and at most "
+                            f"{len(names)} more argument(s) ({', '.join(names)}); got {1 + len(args)} positional")
+        bound = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names:
+                accepted = ", ".join(f"`{n}`" for n in names)
+                raise TypeError(f"{type(self).__name__}.call() got an unexpected keyword argument {k!r} (layer "
+                                f"{self.name!r}). It accepts: {accepted}")
+            if k in bound:
+                raise TypeError(f"{type(self).__name__}.call() of layer {self.name!r} got multiple values for "
+                                f"argument {k!r}")
+            bound[k] = v
+        training = bound.get("training")
+        if training is not None and not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"Layer {self.name!r}: `training` must be True, False or None. Received: "
+                            f"training={training!r}")
+        return {k: (bool(v) if k == "training" else v) for k, v in bound.items() if v is not None}
+
+    def _check_call_kwargs(self, xs, kwargs):
+        """Raises when a symbolic call's keywords do not fit its inputs (layers with keywords)."""
 
     def compute_mask(self, inputs, masks):
         """The output mask (a KerasTensor or None, or a list per output)."""
@@ -194,12 +256,12 @@ class Layer:
     def _check_input(self, shape):
         """Raises a Keras-style ValueError when `shape` cannot feed this layer."""
 
-    def _call_eager(self, inputs):
+    def _call_eager(self, inputs, kwargs):
         """Runs this one layer on numpy input (native ops), through the runner bigcore.models installs."""
         if _eager_runner is None:
             raise RuntimeError(f"{type(self).__name__} {self.name!r} was called on numpy input, but no eager "
                                "runner is installed: import bigcore (bigcore.models installs it)")
-        return _eager_runner(self, inputs)
+        return _eager_runner(self, inputs, kwargs)
 
     # -- weights --
     @property

@@ -28,6 +28,12 @@ class Lowering:
         """The native id of kt's Keras mask, or -1."""
         return -1 if kt._mask is None else self._tensor_of[id(kt._mask)]
 
+    def input_mask_id(self):
+        """The mask the current node's layer applies to its first input: the call's explicit
+        `mask=` tensor, else the mask that input carries; -1 for none."""
+        explicit = self.node.call_kwargs.get("mask")
+        return self.id(explicit) if explicit is not None else self.mask_id(self.node.inputs[0])
+
     def tensor(self, kt, is_input=False):
         rest = kt.shape[1:]
         if any(s is None for s in rest):
