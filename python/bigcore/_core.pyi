@@ -56,7 +56,8 @@ class Program:
     def add_prim(self, kind: str, inputs: Sequence[int], outputs: Sequence[int], attrs: dict[str, Any] = {}) -> None:
         """Adds primitive `kind` (see prim_kinds()) reading tensors `inputs` and writing `outputs`; attrs as the kind takes them. Unknown kinds or attrs, and output tensors whose shapes the kind would not produce, raise ValueError."""
     def add_qdense(self, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, act: int, x_scale: float) -> None: ...
-    def add_recurrent(self, kind: str, x: int, mask: int, outs: Sequence[int], w: int, r: int, b: int, D: int, U: int, T: int, act: int, ract: int, return_sequences: bool, return_state: bool, go_backwards: bool, zero_output_for_mask: bool, output_in_input_order: bool, dropout: float, recurrent_dropout: float, stream: int, initial_state: Sequence[int] = []) -> None: ...
+    def add_recurrent(self, kind: str, x: int, mask: int, outs: Sequence[int], w: int, r: int, b: int, D: int, U: int, T: int, act: int, ract: int, return_sequences: bool, return_state: bool, go_backwards: bool, zero_output_for_mask: bool, output_in_input_order: bool, dropout: float, recurrent_dropout: float, stream: int, initial_state: Sequence[int] = []) -> None:
+        """Adds an LSTM ("lstm") or GRU ("gru") op; T: x's timesteps when fixed (checked), 0 when symbolic. The op reads T from x's resolved shape per call."""
     def add_shaped_tensor(self, shape: Sequence[int], is_input: bool = False, batched: bool = True) -> int:
         """A tensor with this shape of its non-batch axes (a length >= 1 or ~s per axis); batched=False: no batch axis."""
     def add_symbol(self, name: str = '') -> int:
@@ -159,7 +160,7 @@ class SparseLinear:
 
 def act_backward(dy: NDArray[Any], y: NDArray[Any], act: int) -> None: ...
 def add_qrecurrent(program: Program, kind: str, x: int, mask: int, outs: Sequence[int], wq: NDArray[Any], w_scale: NDArray[Any], rq: NDArray[Any], r_scale: NDArray[Any], b: int, D: int, U: int, T: int, act: int, ract: int, return_sequences: bool, return_state: bool, go_backwards: bool, zero_output_for_mask: bool, output_in_input_order: bool, x_scale: float, initial_state: Sequence[int] = []) -> None:
-    """Adds an int8 LSTM or GRU op (inference only) to the program; initial_state: the h_0 (and c_0) tensors, or none for zeros."""
+    """Adds an int8 LSTM or GRU op (inference only) to the program; initial_state: the h_0 (and c_0) tensors, or none for zeros. T: as add_recurrent (0: symbolic)."""
 def add_qsparse_dense(program: Program, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, act: int, x_scale: float) -> None: ...
 def add_sparse_dense(program: Program, x: int, out: int, W: NDArray[Any], b: int, act: int) -> None: ...
 def best_isa() -> str:
