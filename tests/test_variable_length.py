@@ -313,3 +313,18 @@ def test_wrong_fixed_axis_and_mismatched_targets_are_refused(seed):
         model.predict(normal((2, 4, 5)), verbose=0)
     with pytest.raises(ValueError, match="target width"):
         model.train_on_batch(normal((2, 4, 3)), normal((2, 5, 2)))
+
+
+def test_sequential_and_save_load_keep_the_variable_length(seed, tmp_path):
+    model = bigcore.Sequential([bigcore.Input((None,)), layers.Embedding(V, 4, mask_zero=True),
+                                layers.GRU(5, return_sequences=True), layers.Dense(2)])
+    randomize(model, seed=14)
+    xs = [padded_ids(3, T, T) for T in (4, 10)]
+    want = [model.predict(x, verbose=0) for x in xs]
+    assert [w.shape for w in want] == [(3, 4, 2), (3, 10, 2)]
+    path = str(tmp_path / "m.bigcore")
+    model.save(path)
+    loaded = bigcore.saving.load_model(path)
+    assert loaded.inputs[0].shape == (None, None)
+    for x, w in zip(xs, want):
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), w)
