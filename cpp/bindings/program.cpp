@@ -79,6 +79,8 @@ void bind_program(py::module_& m) {
                                bool return_sequences, bool return_state, bool go_backwards,
                                bool zero_output_for_mask, bool output_in_input_order, float dropout,
                                float recurrent_dropout, uint64_t stream, const std::vector<int>& initial_state) {
+        if (D <= 0 || U <= 0 || T < 0) throw py::value_error("add_recurrent: D and U must be positive, T >= 0");
+        check_timesteps(p, "add_recurrent", x, D, T);
         bc::RnnConfig c;
         c.D = D; c.U = U; c.T = T; c.act = act; c.ract = ract;
         c.return_sequences = return_sequences; c.return_state = return_state; c.go_backwards = go_backwards;

@@ -23,6 +23,9 @@ int Program::add_tensor(size_t per_sample, bool is_input) {
   tensors_.emplace_back();
   tensors_.back().per_sample = per_sample;
   tensors_.back().is_input = is_input;
+  tensors_.back().dims = {Dim{static_cast<int64_t>(per_sample), -1}};
+  tensors_.back().shape.nd = 1;
+  tensors_.back().shape.d[0] = static_cast<int64_t>(per_sample);
   planned_ = false;
   capacity_ = 0;
   return static_cast<int>(tensors_.size()) - 1;
@@ -53,6 +56,7 @@ void Program::set_inputs(const std::vector<int>& t) {
 
 void Program::set_outputs(const std::vector<int>& t) {
   for (int i : t) BC_CHECK(i >= 0 && i < n_tensors(), "output names an unknown tensor");
+  for (int i : t) BC_CHECK(tensors_[i].batched, "a model output has a batch axis");
   outputs_ = t;
 }
 
@@ -73,6 +77,7 @@ void Program::finalize() {
 void Program::set_losses(const std::vector<LossSpec>& l) {
   for (const auto& s : l) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "loss names an unknown tensor");
+    BC_CHECK(tensors_[s.tensor].batched && (s.mask < 0 || tensors_[s.mask].batched), "a loss's tensors have a batch axis");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "loss width does not divide the tensor");
   }
   losses_ = l;
@@ -82,6 +87,7 @@ void Program::set_losses(const std::vector<LossSpec>& l) {
 void Program::set_metrics(const std::vector<MetricSpec>& m) {
   for (const auto& s : m) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
+    BC_CHECK(tensors_[s.tensor].batched && (s.mask < 0 || tensors_[s.mask].batched), "a metric's tensors have a batch axis");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
     BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_CLASS_COUNTS, "unknown metric kind " + std::to_string(s.kind));
     const auto& th = s.params.thresholds;
@@ -167,6 +173,13 @@ void Program::plan() {
     for (size_t i = 0; i < op.in.size(); ++i) {
       int t = op.in[i];
       if (tensors_[t].is_input) continue;
+      if (tensors_[t].alias >= 0) {  // a weight read as a tensor: its gradient is the arena's segment
+        const size_t seg = static_cast<size_t>(tensors_[t].alias);
+        op.need_dx[i] = 1;
+        op.accum_dx[i] = written.count(seg) ? 1 : 0;
+        written.insert(seg);
+        continue;
+      }
       op.need_dx[i] = 1;
       op.accum_dx[i] = reached.count(t) ? 1 : 0;
       reached.insert(t);
@@ -181,30 +194,36 @@ void Program::plan() {
   planned_ = true;
 }
 
-// Values are sized for the largest batch seen; gradients, once training has started, always
-// for the same capacity (an inference batch larger than any training batch grows both).
+// Values are sized for the largest batch (and run-time shape) seen; gradients, once training has
+// started, always for the same capacity (an inference batch larger than any training batch grows
+// both). Buffers only grow. Weights read as tensors live in the arenas.
 void Program::ensure_capacity(int B, bool training) {
   const bool grads = training || grads_ready_;
-  if (B <= capacity_ && grads == grads_ready_) return;
+  if (B <= capacity_ && grads == grads_ready_ && !shapes_.resized) return;
   const int cap = std::max(B, capacity_);
   size_t k = 0;  // a failed resize leaves the buffer as it was, so capacity_ stays true
   try {
     for (; k < tensors_.size(); ++k) {
       Tensor& t = tensors_[k];
-      if (cap > capacity_) t.val.resize(cap * t.per_sample);
-      if (grads && !t.is_input && (cap > capacity_ || !grads_ready_)) t.grad.resize(cap * t.per_sample);
+      if (t.alias >= 0) continue;
+      const size_t n = (t.batched ? cap : 1) * t.per_sample;
+      if (t.val.size() < n) t.val.resize(n);
+      if (grads && !t.is_input && t.grad.size() < n) t.grad.resize(n);
     }
   } catch (const std::bad_alloc&) {
     size_t total = 0;
-    for (const auto& t : tensors_) total += cap * t.per_sample * sizeof(float) * (grads && !t.is_input ? 2 : 1);
-    throw OutOfMemory("cannot allocate " + std::to_string(cap * tensors_[k].per_sample * sizeof(float)) +
-                      " bytes for " + tensor_label(static_cast<int>(k)) + " (a batch of " + std::to_string(cap) +
+    for (const auto& t : tensors_)
+      if (t.alias < 0) total += (t.batched ? cap : 1) * t.per_sample * sizeof(float) * (grads && !t.is_input ? 2 : 1);
+    const size_t rows = tensors_[k].batched ? cap : 1;
+    throw OutOfMemory("cannot allocate " + std::to_string(rows * tensors_[k].per_sample * sizeof(float)) +
+                      " bytes for " + tensor_label(static_cast<int>(k)) + " (a batch of " + std::to_string(rows) +
                       " samples x " + std::to_string(tensors_[k].per_sample) + " values); the batch's activations " +
                       (grads ? "and their gradients " : "") + "need " + std::to_string(total) +
                       " bytes in all: use a smaller batch_size");
   }
   grads_ready_ = grads;
   capacity_ = cap;
+  shapes_.resized = false;
 }
 
 namespace {
@@ -360,7 +379,7 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
 
 void Program::backward() {
   for (int t : zero_before_backward_)
-    std::memset(tensors_[t].grad.data(), 0, ctx_.B * tensors_[t].per_sample * sizeof(float));
+    if (tensors_[t].alias < 0) std::memset(tensors_[t].grad.data(), 0, ctx_.numel(t) * sizeof(float));
   for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
     if ((*it)->skip_backward) continue;
     try {
@@ -450,6 +469,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
   BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
   BC_CHECK(d.count > 0, "a training batch needs at least one sample");
   if (!planned_) plan();
+  apply_symbols(d.arrays->sym);
   ensure_capacity(d.count, true);
   ctx_.B = d.count;
   ctx_.seed = seed;
@@ -514,6 +534,7 @@ void Program::evaluate_step(const BatchData& d, double* stats) {
   BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
   if (!planned_) plan();
   if (d.count <= 0) return;
+  apply_symbols(d.arrays->sym);
   ensure_capacity(d.count, false);
   ctx_.B = d.count;
   load_inputs(d);
@@ -530,6 +551,7 @@ void Program::predict_step(const BatchData& d, const std::vector<float*>& outs, 
   BC_CHECK(outs.size() == outputs_.size(), "predict needs one output array per model output");
   BC_CHECK(mode >= -1 && mode <= 1, "predict_step: mode must be -1, 0 or 1");
   if (d.count <= 0) return;
+  apply_symbols(d.arrays->sym);
   ensure_capacity(d.count, false);
   ctx_.B = d.count;
   if (mode != 0) {

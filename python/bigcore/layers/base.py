@@ -195,6 +195,7 @@ def shape_str(shape):
 
 class Layer:
     supports_masking = False  # passes its first input's mask on unchanged
+    supports_variable_length = False  # True: lower() handles variable-length (None) axes (models/lowering.py)
     # The keywords this layer's call takes beyond its inputs, in Keras's order (a positional
     # argument after the inputs binds to them in this order). Keras accepts `training` on every
     # layer; any other keyword raises TypeError naming it and the layer.

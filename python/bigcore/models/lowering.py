@@ -18,6 +18,10 @@ class Lowering:
         # _program_hooks add them when attached (compression/pruning.py: the pruning schedules).
         self.step_hooks = []
         self.call_training = False  # some layer call was made with training=True
+        self.node = None      # the layer call being lowered
+        # Native ids of the tensors with variable-length axes -> their templates (one int per non-batch
+        # axis: n >= 1, or ~s for symbol s); fixed-shape tensors are not listed.
+        self._symbolic = {}
 
     def bind(self, kt, tensor_id):
         self._tensor_of[id(kt)] = tensor_id
@@ -35,16 +39,65 @@ class Lowering:
         explicit = self.node.call_kwargs.get("mask")
         return self.id(explicit) if explicit is not None else self.mask_id(self.node.inputs[0])
 
-    def tensor(self, kt, is_input=False):
-        rest = kt.shape[1:]
-        if any(s is None for s in rest):
-            raise ValueError(f"bigcore needs fixed sample shapes; tensor {kt.name!r} has shape {kt.shape}")
-        t = self.native.add_tensor(math.prod(rest) if rest else 1, is_input)
+    def tensor(self, kt, is_input=False, dims=None):
+        """A native tensor for kt. Fixed shapes give a plain tensor of prod(shape[1:]) values per
+        sample. Variable-length axes (None) get symbols: a model input's each its own (its value comes
+        from the arrays of each call); a layer output's the symbol at the same axis of the current
+        call's inputs (the layer must declare supports_variable_length). dims: an explicit template
+        (n >= 1, or ~s for symbol s, per non-batch axis) for layers whose lengths move between axes."""
+        rest = tuple(kt.shape[1:])
+        if dims is None:
+            dims = self._template(kt, rest, is_input)
+        if dims is None:
+            t = self.native.add_tensor(math.prod(rest) if rest else 1, is_input)
+        else:
+            t = self.native.add_shaped_tensor(list(dims), is_input)
+            if any(d < 0 for d in dims):
+                self._symbolic[t] = tuple(dims)
         layer = kt.node.layer if kt.node is not None else None
         what = "input" if is_input else "the output"
         self.native.set_label(t, f"{what} of layer {layer.name!r} ({type(layer).__name__})" if layer is not None
                               else f"tensor {kt.name!r}")  # for out-of-memory messages
         return t
+
+    def dims(self, tensor_id):
+        """The template of a native tensor with variable-length axes (ints, ~s for symbol s), or None
+        when its shape is fixed."""
+        return self._symbolic.get(tensor_id)
+
+    def _template(self, kt, rest, is_input):
+        if all(s is not None for s in rest):
+            return None
+        if is_input:
+            return [~self.native.add_symbol(f"axis {i + 1} of {kt.name!r}") if s is None else s
+                    for i, s in enumerate(rest)]
+        layer = self.node.layer if self.node is not None else None
+        if layer is None or not getattr(layer, "supports_variable_length", False):
+            who = f"layer {layer.name!r} ({type(layer).__name__})" if layer is not None else "this model"
+            raise ValueError(f"{who} does not support variable-length axes yet: tensor {kt.name!r} has shape "
+                             f"{kt.shape}; give the Input a fixed shape")
+        ins = [self._symbolic.get(self.id(t)) for t in self.node.inputs]
+        out = []
+        for i, s in enumerate(rest):
+            if s is not None:
+                out.append(s)
+                continue
+            sym = next((d[i] for d in ins if d is not None and i < len(d) and d[i] < 0), None)
+            if sym is None:
+                raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}): axis {i + 1} of its output "
+                                 f"{kt.name!r} (shape {kt.shape}) has no variable-length input axis to follow")
+            out.append(sym)
+        return out
+
+    def check_lengths(self, node):
+        """Refuses a layer that reads a variable-length tensor unless it declares it handles one."""
+        if getattr(node.layer, "supports_variable_length", False):
+            return
+        for kt in node.inputs:
+            if self.id(kt) in self._symbolic:
+                raise ValueError(f"layer {node.layer.name!r} ({type(node.layer).__name__}) does not support "
+                                 f"variable-length axes yet: its input {kt.name!r} has shape {kt.shape}; give the "
+                                 "Input a fixed shape")
 
     def param(self, w):
         if id(w) not in self._param_of:
@@ -65,6 +118,7 @@ def lower(inputs, nodes, outputs):
         ins = [low.id(t) for t in node.inputs]
         low.node = node
         first_op = low.native.n_ops
+        low.check_lengths(node)
         outs = node.layer.lower(low, ins, node.outputs)
         reg = getattr(node.layer, "activity_regularizer", None)
         if reg is not None:  # Keras: (l1 * sum|y| + l2 * sum y^2) / batch on the layer's (first) output
@@ -94,4 +148,6 @@ def lower(inputs, nodes, outputs):
                 hook.attach(low, node.layer)
     low.output_ids = [low.id(kt) for kt in outputs]
     low.output_mask_ids = [low.mask_id(kt) for kt in outputs]
+    low.output_shapes = [tuple(kt.shape[1:]) for kt in outputs]
+    low.variable_outputs = any(None in s for s in low.output_shapes)  # predict sizes them per call
     return low
