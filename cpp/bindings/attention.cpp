@@ -13,6 +13,7 @@
 #include "kernels/attention/attention.h"
 #include "kernels/norm/norm.h"
 #include "ops/attention.h"
+#include "ops/global_pool.h"
 #include "ops/norm.h"
 #include "runtime/program.h"
 
@@ -44,7 +45,8 @@ const float* optional_mask(const py::object& m, const char* what, const std::vec
 }
 
 bc::AttnMasks attn_masks(const bc::AttnDims& d, const py::object& qmask, const py::object& kmask,
-                         const py::object& kmask2, const py::object& amask, bool causal, bool zero_full_rows) {
+                         const py::object& kmask2, const py::object& amask, bool causal, bool zero_full_rows,
+                         bool qmask_zero_rows) {
   bc::AttnMasks m;
   m.qmask = optional_mask(qmask, "qmask", {d.B, d.Tq});
   m.kmask = optional_mask(kmask, "kmask", {d.B, d.S});
@@ -52,6 +54,7 @@ bc::AttnMasks attn_masks(const bc::AttnDims& d, const py::object& qmask, const p
   m.amask = optional_mask(amask, "amask", {d.B, d.Tq, d.S});
   m.causal = causal;
   m.zero_full_rows = zero_full_rows;
+  m.qmask_zero_rows = qmask_zero_rows;
   return m;
 }
 
@@ -66,10 +69,10 @@ bc::AttnDropout attn_dropout(float rate, uint64_t seed, uint64_t stream, uint64_
 void bind_attention_kernels(py::module_& m) {
   m.def("attention_forward", [](const py::array& q, const py::array& k, const py::array& v, float scale,
                                 const py::object& qmask, const py::object& kmask, const py::object& kmask2,
-                                const py::object& amask, bool causal, bool zero_full_rows, bool return_probs,
-                                float dropout, uint64_t seed, uint64_t stream, uint64_t step) {
+                                const py::object& amask, bool causal, bool zero_full_rows, bool qmask_zero_rows,
+                                bool return_probs, float dropout, uint64_t seed, uint64_t stream, uint64_t step) {
     const bc::AttnDims d = attn_dims(q, k, v);
-    const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
+    const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows, qmask_zero_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
     py::array_t<float> o({d.B, d.Tq, d.Nq, d.Hv}), lse({d.B, d.Nq, d.Tq});
     py::array_t<float> probs(return_probs ? std::vector<py::ssize_t>{d.B, d.Nq, d.Tq, d.S}
@@ -84,17 +87,19 @@ void bind_attention_kernels(py::module_& m) {
     return py::make_tuple(o, lse, return_probs ? py::object(probs) : py::object(py::none()));
   }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("scale"), py::arg("qmask") = py::none(),
      py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(), py::arg("amask") = py::none(),
-     py::arg("causal") = false, py::arg("zero_full_rows") = false, py::arg("return_probs") = false,
+     py::arg("causal") = false, py::arg("zero_full_rows") = false, py::arg("qmask_zero_rows") = false,
+     py::arg("return_probs") = false,
      py::arg("dropout") = 0.0f, py::arg("seed") = 0, py::arg("stream") = 0, py::arg("step") = 0,
      "(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention.");
 
   m.def("attention_backward", [](const py::array& dout, const py::array& q, const py::array& k, const py::array& v,
                                  const py::array& o, const py::array& lse, float scale, const py::object& qmask,
                                  const py::object& kmask, const py::object& kmask2, const py::object& amask,
-                                 bool causal, bool zero_full_rows, const py::object& probs, const py::object& dprobs,
-                                 float dropout, uint64_t seed, uint64_t stream, uint64_t step) {
+                                 bool causal, bool zero_full_rows, bool qmask_zero_rows, const py::object& probs,
+                                 const py::object& dprobs, float dropout, uint64_t seed, uint64_t stream,
+                                 uint64_t step) {
     const bc::AttnDims d = attn_dims(q, k, v);
-    const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
+    const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows, qmask_zero_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
     const float* dp = arrays::shaped<float>(dout, "dout", {d.B, d.Tq, d.Nq, d.Hv});
     const float* opp = arrays::shaped<float>(o, "o", {d.B, d.Tq, d.Nq, d.Hv});
@@ -114,7 +119,7 @@ void bind_attention_kernels(py::module_& m) {
   }, py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("lse"), py::arg("scale"),
      py::arg("qmask") = py::none(), py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(),
      py::arg("amask") = py::none(), py::arg("causal") = false, py::arg("zero_full_rows") = false,
-     py::arg("probs") = py::none(), py::arg("dprobs") = py::none(), py::arg("dropout") = 0.0f, py::arg("seed") = 0,
+     py::arg("qmask_zero_rows") = false, py::arg("probs") = py::none(), py::arg("dprobs") = py::none(), py::arg("dropout") = 0.0f, py::arg("seed") = 0,
      py::arg("stream") = 0, py::arg("step") = 0, "(dq, dk, dv) of attention_forward's output given dout.");
 
   m.def("norm_forward", [](const py::array& x, const py::object& res, const py::object& gamma,
@@ -159,16 +164,26 @@ void bind_ops(py::module_& m) {
   auto cls = py::reinterpret_borrow<py::class_<Program>>(m.attr("Program"));
   cls.def("add_attention", [](Program& p, int q, int k, int v, int o, int probs, int qmask, int kmask, int kmask2,
                               int amask, int num_heads, int num_kv_heads, int head_dim, int value_dim, float scale,
-                              bool causal, bool zero_full_rows, float dropout, uint64_t stream) {
+                              bool causal, bool zero_full_rows, bool qmask_zero_rows, float dropout,
+                              uint64_t stream) {
     bc::AttentionConfig c;
     c.Nq = num_heads, c.Nkv = num_kv_heads, c.H = head_dim, c.Hv = value_dim, c.scale = scale;
-    c.causal = causal, c.zero_full_rows = zero_full_rows, c.dropout = dropout, c.stream = stream;
+    c.causal = causal, c.zero_full_rows = zero_full_rows, c.qmask_zero_rows = qmask_zero_rows;
+    c.dropout = dropout, c.stream = stream;
     p.add_op(std::make_unique<bc::AttentionOp>(c, q, k, v, qmask, kmask, kmask2, amask, o, probs));
   }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("probs"), py::arg("qmask"), py::arg("kmask"),
      py::arg("kmask2"), py::arg("amask"), py::arg("num_heads"), py::arg("num_kv_heads"), py::arg("head_dim"),
-     py::arg("value_dim"), py::arg("scale"), py::arg("causal"), py::arg("zero_full_rows"), py::arg("dropout"),
-     py::arg("stream"),
+     py::arg("value_dim"), py::arg("scale"), py::arg("causal"), py::arg("zero_full_rows"),
+     py::arg("qmask_zero_rows"), py::arg("dropout"), py::arg("stream"),
      "Fused attention over projected q (B, Tq, heads*head_dim), k, v; probs/mask ids -1 when absent.");
+  cls.def("add_scale", [](Program& p, int x, int out, size_t w) {
+    if (p.per_sample(x) != p.per_sample(out)) throw py::value_error("add_scale: x and out differ in size");
+    p.add_op(std::make_unique<bc::ScaleOp>(x, out, w));
+  }, py::arg("x"), py::arg("out"), py::arg("w"), "out = x * w[0], w a one-value arena segment.");
+  cls.def("add_global_pool", [](Program& p, int x, int mask, int out, int channels, bool max, bool channels_first) {
+    p.add_op(std::make_unique<bc::GlobalPoolOp>(x, mask, out, channels, max, channels_first));
+  }, py::arg("x"), py::arg("mask"), py::arg("out"), py::arg("channels"), py::arg("max"), py::arg("channels_first"),
+     "Mean (masked when mask >= 0) or max of x over its steps.");
   cls.def("add_norm", [](Program& p, int x, int res, int out, long gamma, long beta, int width, float eps, bool rms) {
     p.add_op(std::make_unique<bc::NormOp>(x, res, out, gamma, beta, width, eps, rms));
   }, py::arg("x"), py::arg("res"), py::arg("out"), py::arg("gamma"), py::arg("beta"), py::arg("width"), py::arg("eps"),

@@ -56,6 +56,7 @@ AttnMasks masks_of(Ctx& c, const std::vector<int>& in, int qm, int km, int km2, 
   m.amask = am >= 0 ? c.val(in[am]) : nullptr;
   m.causal = cfg.causal;
   m.zero_full_rows = cfg.zero_full_rows;
+  m.qmask_zero_rows = cfg.qmask_zero_rows;
   return m;
 }
 
@@ -98,6 +99,39 @@ void AttentionOp::backward(Ctx& c) {
                      probs_ ? c.grad(out[1]) : nullptr, probs_ ? c.val(out[1]) : nullptr, c.val(in[0]),
                      c.val(in[1]), c.val(in[2]), c.val(out[0]), lse_.data(), d,
                      masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale, dropout_of(c, cfg_));
+}
+
+ScaleOp::ScaleOp(int x, int y, size_t w) {
+  in = {x};
+  out = {y};
+  params = {w};
+}
+
+void ScaleOp::forward(Ctx& c) {
+  const size_t n = c.B * c.per_sample(in[0]);
+  const float w = c.params[params[0]];
+  const float* x = c.val(in[0]);
+  float* y = c.val(out[0]);
+  for (size_t i = 0; i < n; ++i) y[i] = x[i] * w;
+}
+
+// dw (+)= sum dy * x in index order; dx (+)= dy * w.
+void ScaleOp::backward(Ctx& c) {
+  const size_t n = c.B * c.per_sample(in[0]);
+  const float w = c.params[params[0]];
+  const float* x = c.val(in[0]);
+  const float* dy = c.grad(out[0]);
+  double s = 0.0;
+  for (size_t i = 0; i < n; ++i) s += static_cast<double>(dy[i]) * x[i];
+  float* g = c.grads + params[0];
+  *g = accum_dw[0] ? *g + static_cast<float>(s) : static_cast<float>(s);
+  if (!need_dx[0]) return;
+  float* dx = c.grad(in[0]);
+  if (accum_dx[0]) {
+    for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * w;
+  } else {
+    for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * w;
+  }
 }
 
 }  // namespace bc

@@ -12,7 +12,7 @@ namespace bc {
 struct AttentionConfig {
   int Nq = 1, Nkv = 1, H = 0, Hv = 0;
   float scale = 1.0f;
-  bool causal = false, zero_full_rows = false;
+  bool causal = false, zero_full_rows = false, qmask_zero_rows = false;
   float dropout = 0.0f;
   uint64_t stream = 0;  // keys the dropout stream with (seed, step)
 };
@@ -31,6 +31,14 @@ class AttentionOp : public Op {
   bool probs_ = false;
   std::vector<float> lse_;
   void dims(const Ctx& c, int* Tq, int* S) const;
+};
+
+// y = x * w[0]: a trainable scalar times a tensor (Keras Attention's use_scale on the query).
+class ScaleOp : public Op {
+ public:
+  ScaleOp(int x, int y, size_t w);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
 };
 
 }  // namespace bc

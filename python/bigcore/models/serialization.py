@@ -20,6 +20,14 @@ def _ref(kt):
     return [layer.name, 0 if isinstance(layer, InputLayer) else _node_index(layer, kt.node), kt.index]
 
 
+def _node_entry(node):
+    """A call's inputs as references; a call that recorded its keyword arguments (node.call_args:
+    which call argument each input is, and the flags) keeps them beside: {"args", "kwargs"}."""
+    refs = [_ref(t) for t in node.inputs]
+    args = getattr(node, "call_args", None)
+    return refs if args is None else {"args": refs, "kwargs": args}
+
+
 def functional_config(model):
     entries, seen = [], {}
     for t in model._inputs:
@@ -31,7 +39,7 @@ def functional_config(model):
         if id(layer) not in seen:
             seen[id(layer)] = {**layer_config(layer), "name": layer.name, "inbound_nodes": []}
             entries.append(seen[id(layer)])
-        seen[id(layer)]["inbound_nodes"].append([_ref(t) for t in node.inputs])
+        seen[id(layer)]["inbound_nodes"].append(_node_entry(node))
     return {"name": model.name, "layers": entries,
             "input_layers": [_ref(t) for t in model._inputs],
             "output_layers": [_ref(t) for t in model._outputs],
@@ -57,12 +65,19 @@ def functional_graph(config, make_layer=layer_from_config):
             outputs_of[(d["name"], 0)] = [layer.output]
     for d in config["layers"]:
         layer = made[d["name"]]
-        for i, refs in enumerate(d.get("inbound_nodes", [])):
+        for i, entry in enumerate(d.get("inbound_nodes", [])):
+            refs, call_args = (entry["args"], entry["kwargs"]) if isinstance(entry, dict) else (entry, None)
             try:
                 ins = [outputs_of[(name, node)][idx] for name, node, idx in refs]
             except KeyError as e:
                 raise ValueError(f"Layer {d['name']!r} refers to an unknown input {e}") from None
-            out = layer(ins if len(ins) > 1 else ins[0])
+            if call_args is None:
+                out = layer(ins if len(ins) > 1 else ins[0])
+            elif hasattr(layer, "call_recorded"):  # the layer replays a call with keyword arguments
+                out = layer.call_recorded(ins, call_args)
+            else:
+                raise ValueError(f"Layer {d['name']!r} ({type(layer).__name__}) cannot replay a call with keyword "
+                                 f"arguments {sorted(call_args)}")
             outputs_of[(d["name"], i)] = out if isinstance(out, list) else [out]
     ins = [outputs_of[(n, k)][i] for n, k, i in config["input_layers"]]
     outs = [outputs_of[(n, k)][i] for n, k, i in config["output_layers"]]
