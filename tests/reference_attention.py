@@ -98,3 +98,32 @@ def norm_backward(dy, x, res=None, gamma=None, eps=1e-3, rms=False):
     ds = rstd * (g - a - xhat * (g * xhat).mean(-1, keepdims=True))
     axes = tuple(range(dy.ndim - 1))
     return ds, (dy * xhat).sum(axes), dy.sum(axes)
+
+
+def projections_forward(w, query, value, key, num_heads, key_dim, value_dim, use_bias=True):
+    """q, k, v after Keras's EinsumDense projections (weights in MultiHeadAttention's order)."""
+    it = iter(w)
+    out = []
+    for x in (query, key, value):
+        kernel = next(it)
+        y = np.einsum("btd,dnh->btnh", np.asarray(x, np.float64), kernel)
+        out.append(y + next(it) if use_bias else y)
+    return out, list(it)
+
+
+def mha_forward(w, xs, masks, num_heads, key_dim, value_dim=None, use_bias=True, causal=False, zero_full=False,
+                scores=False, num_kv_heads=None):
+    """MultiHeadAttention (or GroupQueryAttention: num_kv_heads) as Keras computes it, float64.
+    xs: [query, value] or [query, value, key]; masks: the inputs' Keras masks (or None)."""
+    query, value = xs[0], xs[1]
+    key = xs[2] if len(xs) > 2 else value
+    qm, vm = masks[0], masks[1]
+    km = masks[2] if len(xs) > 2 else None
+    (q, k, v), rest = projections_forward(w, query, value, key, num_heads, key_dim, value_dim or key_dim, use_bias)
+    m = {"qmask": qm, "kmask": vm, "kmask2": km, "causal": causal}
+    o, p, _ = attention_forward(q, k, v, 1.0 / np.sqrt(key_dim), m, zero_full)
+    kernel = rest[0]
+    y = np.einsum("btnh,nh...->bt...", o, kernel)
+    if use_bias:
+        y = y + rest[1]
+    return [y, p] if scores else y

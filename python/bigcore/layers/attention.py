@@ -71,7 +71,7 @@ class _AttentionCall(Layer):
 
     # The list Layer.__call__ passes (shapes or tensors, in node order) as a dict by argument name.
     def _named(self, items, args=None):
-        args = args or self._pending
+        args = args or self._args()
         return dict(zip(args["tensors"], items))
 
     def build(self, input_shape):
@@ -99,11 +99,27 @@ class _AttentionCall(Layer):
             raise ValueError(f"{type(self).__name__}: attention_mask must be (batch, {q[1]}, {v[1]}) "
                              f"(batch, query steps, key steps); got {shape_str(s['attention_mask'])}")
 
-    def compute_output_shape(self, input_shape):
-        s = self._named(input_shape)
+    def _args(self):
+        """The call being made, else the latest recorded one, else a plain (query, value) call."""
+        if self._pending is not None:
+            return self._pending
+        if self._inbound:
+            return self._inbound[-1].call_args
+        return {"tensors": ["query", "value", "key"], "return_attention_scores": False}
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        """Keras's signature; also takes the list of the call's input shapes (Layer.__call__)."""
+        args = self._args()
+        if value_shape is None and not isinstance(query_shape, list):
+            value_shape = query_shape  # one shape: self-attention
+        if value_shape is not None:
+            shapes = [query_shape, value_shape] + ([key_shape] if key_shape is not None else [])
+            s = dict(zip(("query", "value", "key"), shapes))
+        else:
+            s = self._named(query_shape, args)
         q, v = s["query"], s["value"]
         out = tuple(q[:-1]) + self._output_tail(q)
-        if self._pending["return_attention_scores"]:
+        if args["return_attention_scores"]:
             return [out, (q[0], self._num_query_heads(), q[1], v[1])]
         return out
 
@@ -111,7 +127,7 @@ class _AttentionCall(Layer):
         """The query's Keras mask on the output (never on the scores)."""
         q = self._named(inputs)["query"]
         m = q._mask
-        return [m, None] if self._pending["return_attention_scores"] else m
+        return [m, None] if self._args()["return_attention_scores"] else m
 
     # -- the projections --
     def _sublayer(self, name, equation, output_shape, bias_axes, input_shape):

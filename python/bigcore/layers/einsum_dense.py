@@ -47,14 +47,15 @@ def parse_equation(equation, bias_axes, input_shape, output_shape, name):
                          f"{shape_str(input_shape)}")
     dims = dict(zip(x, input_shape[elided:]))
     partial = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
-    if len(partial) != len(y) - 1:
-        raise ValueError(f"EinsumDense {name!r}: output_shape {partial} must give the {len(y) - 1} output axes "
-                         f"after the batch of {equation!r}")
-    out_dims = {}
-    for c, s in zip(y[1:], partial):
-        out_dims[c] = s
+    # As Keras: output_shape gives the output spec's axes after the batch (every axis of the spec
+    # when an ellipsis on the left holds the batch).
+    spec = y if left else y[1:]
+    if len(partial) != len(spec):
+        raise ValueError(f"EinsumDense {name!r}: output_shape {partial} must give the {len(spec)} output axes "
+                         f"{'of' if left else 'after the batch of'} {equation!r}")
+    out_dims = dict(zip(spec, partial))
     for c in new:
-        if c == y[0] or not isinstance(out_dims.get(c), int) or out_dims[c] <= 0:
+        if (c == y[0] and not left) or not isinstance(out_dims.get(c), int) or out_dims[c] <= 0:
             raise ValueError(f"EinsumDense {name!r}: output_shape must give a positive size for axis {c!r} of "
                              f"{equation!r}. Received: output_shape={output_shape}")
         dims[c] = out_dims[c]
