@@ -295,3 +295,148 @@ def test_swish_is_silu_and_gelu_function():
     x = np.linspace(-5, 5, 101, dtype=np.float32)
     np.testing.assert_allclose(bigcore.activations.gelu(x), gelu_ref(x), atol=2e-6)
     np.testing.assert_allclose(bigcore.activations.gelu(x, approximate=True), gelu_ref(x, True), atol=2e-6)
+
+
+# --------------------------------------------------------------------------- Attention (Luong)
+
+
+def luong_ref(scale=False, causal=False, scores=False):
+    def reference(w, x, mask):
+        q, v = x[0], x[1]
+        k = x[2] if len(x) > 2 else v
+        qm, vm = (mask[0], mask[1]) if isinstance(mask, list) else (None, None)
+        s = np.einsum("bid,bjd->bij", q, k) * (w[0] if scale else 1.0)
+        allow = aref.allowed(q.shape[0], q.shape[1], k.shape[1], kmask=vm, causal=causal)[:, 0]
+        # Keras subtracts 1e9 from the blanked scores: they get no weight, and a row with every key
+        # blanked is uniform (in float32, s - 1e9 is -1e9 for every |s| < 32)
+        s = np.where(allow, s, -np.inf)
+        full = ~allow.any(-1, keepdims=True)
+        s = np.where(full, 0.0, s)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        o = p @ v
+        if qm is not None:
+            o = np.where(np.asarray(qm, bool)[..., None], o, 0.0)
+        return [o, p] if scores else o
+    return reference
+
+
+@pytest.mark.parametrize("use_scale", [False, True], ids=["plain", "scaled"])
+def test_attention_layer(request, use_scale):
+    run_layer_test(layers.Attention, {"use_scale": use_scale}, [(B, T, D), (B, S, 4), (B, S, D)], luong_ref(use_scale),
+                   weight_shapes=[()] if use_scale else [], weights=SCALE_WEIGHT if use_scale else None,
+                   keras=optional_keras(request))
+
+
+def SCALE_WEIGHT(rng):  # noqa: N802  (the harness's weights() for the one scalar)
+    return [np.array(1.3, np.float32)]
+
+
+def test_attention_layer_masked_causal_scores(request):
+    """Keras's masks: the value mask blanks keys, the query mask zeroes output rows but not their
+    weights; causal; the weights returned. Step 0 stays unmasked: with it masked, causal row 0 has no
+    key, and Keras's autograd then sends its scores a gradient the output does not have (softmax of
+    s - 1e9 in float32 forgets s); test_attention_layer_blank_rows covers such rows."""
+    m = np.array([[t == 0 or (t + r) % 3 for t in range(T)] for r in range(BM)])
+    run_layer_test(layers.Attention, {"use_scale": True}, [(BM, T, D), (BM, T, D)],
+                   luong_ref(True, causal=True, scores=True), weight_shapes=[()], weights=SCALE_WEIGHT, masked=m,
+                   call=lambda layer, f: layer(f, use_causal_mask=True, return_attention_scores=True),
+                   output_mask=lambda x, mask: [mask[0], None], keras=optional_keras(request))
+
+
+def test_attention_layer_blank_rows(request):
+    """mask_pattern's rows: keys all masked (uniform weights, as Keras's -1e9 gives in float32) and
+    queries masked (rows 0); Keras's outputs, without Adam (see above)."""
+    run_layer_test(layers.Attention, {}, [(BM, T, D), (BM, S, D)], luong_ref(scores=True), weight_shapes=[],
+                   masked=True, call=lambda layer, f: layer(f, return_attention_scores=True),
+                   output_mask=lambda x, mask: [mask[0], None], keras=optional_keras(request))
+
+
+def test_attention_layer_refuses_concat_and_bad_calls():
+    with pytest.raises(ValueError, match="concat"):
+        layers.Attention(score_mode="concat")
+    with pytest.raises(ValueError, match="score_mode"):
+        layers.Attention(score_mode="additive")
+    x = bigcore.Input((T, D))
+    with pytest.raises(ValueError, match="list of inputs"):
+        layers.Attention()(x)
+
+
+# --------------------------------------------------------------------------- masks and attention_mask
+
+
+def test_mha_attention_mask_and_explicit_masks_against_keras(keras):
+    """attention_mask (batch, Tq, S) as a model input, and value_mask / key_mask given explicitly,
+    ANDed with the Embedding masks and the causal mask as Keras does."""
+    rng = np.random.default_rng(3)
+
+    def build(lib):
+        qi, vi, ai = lib.Input((T,)), lib.Input((T,)), lib.Input((T, T))
+        q = lib.layers.Embedding(11, 4, mask_zero=True)(qi)
+        v = lib.layers.Embedding(11, 4, mask_zero=True)(vi)
+        mha = lib.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+        o = mha(q, v, key=v, attention_mask=ai, use_causal_mask=True)
+        return lib.Model([qi, vi, ai], o)
+
+    ours, theirs = build(bigcore), build(keras)
+    weights = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in ours.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    ids_q = rng.integers(0, 11, (6, T))
+    ids_v = rng.integers(0, 11, (6, T))
+    amask = (rng.random((6, T, T)) > 0.3).astype(np.float32)
+    got = ours.predict([ids_q.astype(np.float32), ids_v.astype(np.float32), amask], verbose=0)
+    want = keras_predict(theirs, [ids_q, ids_v, amask])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def keras_predict(model, x):
+    return np.asarray(model.predict(x, verbose=0))
+
+
+def test_mha_saves_and_loads_its_call_arguments(tmp_path):
+    inp = bigcore.Input((T, D))
+    mha = layers.MultiHeadAttention(num_heads=2, key_dim=2)
+    out, w = mha(inp, inp, use_causal_mask=True, return_attention_scores=True)
+    model = bigcore.Model(inp, [out, w])
+    x = np.random.default_rng(0).standard_normal((3, T, D)).astype(np.float32)
+    path = str(tmp_path / "m.bigcore")
+    model.save(path)
+    loaded = bigcore.models.load_model(path)
+    for a, b in zip(model.predict(x, verbose=0), loaded.predict(x, verbose=0)):
+        np.testing.assert_array_equal(a, b)
+    assert np.all(np.triu(loaded.predict(x, verbose=0)[1][0, 0], 1) == 0), "the loaded call is causal"
+
+
+# --------------------------------------------------------------------------- a task that needs attention
+
+
+def copy_task(rng, N, n, vocab):
+    first = rng.integers(1, vocab, (N, n))
+    seq = np.concatenate([first, first], axis=1)
+    pos = np.tile(np.arange(2 * n - 1), (N, 1))
+    return [seq[:, :-1].astype(np.float32), pos.astype(np.float32)], seq[:, 1:].astype(np.float32)
+
+
+def test_causal_model_learns_to_copy_the_first_half():
+    """Sequences of 2n tokens whose second half repeats the first: a causal Transformer predicts each
+    token of the second half from the one n - 1 steps back, which only attention can fetch."""
+    bigcore.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    n, vocab, L = 6, 10, 11
+    x, y = copy_task(rng, 4000, n, vocab)
+    tok_in, pos_in = bigcore.Input((L,)), bigcore.Input((L,))
+    h = layers.Add()([layers.Embedding(vocab, 32)(tok_in), layers.Embedding(L, 32)(pos_in)])
+    a = layers.MultiHeadAttention(num_heads=2, key_dim=16)(h, h, use_causal_mask=True)
+    h = layers.LayerNormalization()(layers.Add()([h, a]))
+    f = layers.Dense(64, activation="gelu")(h)
+    h = layers.LayerNormalization()(layers.Add()([h, layers.Dense(32)(f)]))
+    model = bigcore.Model([tok_in, pos_in], layers.Dense(vocab, activation="softmax")(h))
+    model.compile(optimizer=bigcore.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=64, epochs=12, verbose=0)
+    xt, yt = copy_task(np.random.default_rng(2), 500, n, vocab)
+    pred = model.predict(xt, verbose=0).argmax(-1)
+    second = slice(n - 1, L)
+    acc = (pred[:, second] == yt[:, second]).mean()
+    assert acc > 0.9, f"copy accuracy {acc:.3f} (chance 1/9)"
+    assert (pred[:, : n - 1] == yt[:, : n - 1]).mean() < 0.3, "the first half is random: no model predicts it"

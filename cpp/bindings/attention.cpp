@@ -45,8 +45,7 @@ const float* optional_mask(const py::object& m, const char* what, const std::vec
 }
 
 bc::AttnMasks attn_masks(const bc::AttnDims& d, const py::object& qmask, const py::object& kmask,
-                         const py::object& kmask2, const py::object& amask, bool causal, bool zero_full_rows,
-                         bool qmask_zero_rows) {
+                         const py::object& kmask2, const py::object& amask, bool causal, bool zero_full_rows) {
   bc::AttnMasks m;
   m.qmask = optional_mask(qmask, "qmask", {d.B, d.Tq});
   m.kmask = optional_mask(kmask, "kmask", {d.B, d.S});
@@ -54,7 +53,6 @@ bc::AttnMasks attn_masks(const bc::AttnDims& d, const py::object& qmask, const p
   m.amask = optional_mask(amask, "amask", {d.B, d.Tq, d.S});
   m.causal = causal;
   m.zero_full_rows = zero_full_rows;
-  m.qmask_zero_rows = qmask_zero_rows;
   return m;
 }
 
@@ -69,10 +67,10 @@ bc::AttnDropout attn_dropout(float rate, uint64_t seed, uint64_t stream, uint64_
 void bind_attention_kernels(py::module_& m) {
   m.def("attention_forward", [](const py::array& q, const py::array& k, const py::array& v, float scale,
                                 const py::object& qmask, const py::object& kmask, const py::object& kmask2,
-                                const py::object& amask, bool causal, bool zero_full_rows, bool qmask_zero_rows,
-                                bool return_probs, float dropout, uint64_t seed, uint64_t stream, uint64_t step) {
+                                const py::object& amask, bool causal, bool zero_full_rows, bool return_probs,
+                                float dropout, uint64_t seed, uint64_t stream, uint64_t step) {
     const bc::AttnDims d = attn_dims(q, k, v);
-    const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows, qmask_zero_rows);
+    const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
     py::array_t<float> o({d.B, d.Tq, d.Nq, d.Hv}), lse({d.B, d.Nq, d.Tq});
     py::array_t<float> probs(return_probs ? std::vector<py::ssize_t>{d.B, d.Nq, d.Tq, d.S}
@@ -87,19 +85,17 @@ void bind_attention_kernels(py::module_& m) {
     return py::make_tuple(o, lse, return_probs ? py::object(probs) : py::object(py::none()));
   }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("scale"), py::arg("qmask") = py::none(),
      py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(), py::arg("amask") = py::none(),
-     py::arg("causal") = false, py::arg("zero_full_rows") = false, py::arg("qmask_zero_rows") = false,
-     py::arg("return_probs") = false,
+     py::arg("causal") = false, py::arg("zero_full_rows") = false, py::arg("return_probs") = false,
      py::arg("dropout") = 0.0f, py::arg("seed") = 0, py::arg("stream") = 0, py::arg("step") = 0,
      "(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention.");
 
   m.def("attention_backward", [](const py::array& dout, const py::array& q, const py::array& k, const py::array& v,
                                  const py::array& o, const py::array& lse, float scale, const py::object& qmask,
                                  const py::object& kmask, const py::object& kmask2, const py::object& amask,
-                                 bool causal, bool zero_full_rows, bool qmask_zero_rows, const py::object& probs,
-                                 const py::object& dprobs, float dropout, uint64_t seed, uint64_t stream,
-                                 uint64_t step) {
+                                 bool causal, bool zero_full_rows, const py::object& probs, const py::object& dprobs,
+                                 float dropout, uint64_t seed, uint64_t stream, uint64_t step) {
     const bc::AttnDims d = attn_dims(q, k, v);
-    const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows, qmask_zero_rows);
+    const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
     const float* dp = arrays::shaped<float>(dout, "dout", {d.B, d.Tq, d.Nq, d.Hv});
     const float* opp = arrays::shaped<float>(o, "o", {d.B, d.Tq, d.Nq, d.Hv});
@@ -119,7 +115,7 @@ void bind_attention_kernels(py::module_& m) {
   }, py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("lse"), py::arg("scale"),
      py::arg("qmask") = py::none(), py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(),
      py::arg("amask") = py::none(), py::arg("causal") = false, py::arg("zero_full_rows") = false,
-     py::arg("qmask_zero_rows") = false, py::arg("probs") = py::none(), py::arg("dprobs") = py::none(), py::arg("dropout") = 0.0f, py::arg("seed") = 0,
+     py::arg("probs") = py::none(), py::arg("dprobs") = py::none(), py::arg("dropout") = 0.0f, py::arg("seed") = 0,
      py::arg("stream") = 0, py::arg("step") = 0, "(dq, dk, dv) of attention_forward's output given dout.");
 
   m.def("norm_forward", [](const py::array& x, const py::object& res, const py::object& gamma,

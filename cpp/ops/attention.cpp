@@ -1,5 +1,6 @@
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/rng.h"
@@ -50,13 +51,12 @@ void AttentionOp::dims(const Ctx& c, int* Tq, int* S) const {
 namespace {
 AttnMasks masks_of(Ctx& c, const std::vector<int>& in, int qm, int km, int km2, int am, const AttentionConfig& cfg) {
   AttnMasks m;
-  m.qmask = qm >= 0 ? c.val(in[qm]) : nullptr;
+  m.qmask = qm >= 0 && !cfg.qmask_zero_rows ? c.val(in[qm]) : nullptr;
   m.kmask = km >= 0 ? c.val(in[km]) : nullptr;
   m.kmask2 = km2 >= 0 ? c.val(in[km2]) : nullptr;
   m.amask = am >= 0 ? c.val(in[am]) : nullptr;
   m.causal = cfg.causal;
   m.zero_full_rows = cfg.zero_full_rows;
-  m.qmask_zero_rows = cfg.qmask_zero_rows;
   return m;
 }
 
@@ -83,6 +83,13 @@ void AttentionOp::forward(Ctx& c) {
   attention_forward(c.val(out[0]), lse_.data(), probs_ ? c.val(out[1]) : nullptr, c.val(in[0]), c.val(in[1]),
                     c.val(in[2]), d, masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale,
                     dropout_of(c, cfg_));
+  if (cfg_.qmask_zero_rows && qmask_ >= 0) {  // output rows the query mask blanks are 0
+    const float* qm = c.val(in[qmask_]);
+    const size_t w = static_cast<size_t>(cfg_.Nq) * cfg_.Hv;
+    float* o = c.val(out[0]);
+    for (size_t r = 0; r < static_cast<size_t>(d.B) * d.Tq; ++r)
+      if (qm[r] == 0.0f) std::fill_n(o + r * w, w, 0.0f);
+  }
 }
 
 void AttentionOp::backward(Ctx& c) {
@@ -95,7 +102,16 @@ void AttentionOp::backward(Ctx& c) {
   d.Hv = cfg_.Hv;
   float* g[3];
   for (int i = 0; i < 3; ++i) g[i] = need_dx[i] ? c.grad(in[i]) : nullptr;
-  attention_backward(g[0], g[1], g[2], accum_dx[0], accum_dx[1], accum_dx[2], c.grad(out[0]),
+  const float* dout = c.grad(out[0]);
+  if (cfg_.qmask_zero_rows && qmask_ >= 0) {  // those rows' gradient stops at the zeroing
+    const float* qm = c.val(in[qmask_]);
+    const size_t w = static_cast<size_t>(cfg_.Nq) * cfg_.Hv, rows = static_cast<size_t>(d.B) * d.Tq;
+    dout_.assign(dout, dout + rows * w);
+    for (size_t r = 0; r < rows; ++r)
+      if (qm[r] == 0.0f) std::fill_n(dout_.data() + r * w, w, 0.0f);
+    dout = dout_.data();
+  }
+  attention_backward(g[0], g[1], g[2], accum_dx[0], accum_dx[1], accum_dx[2], dout,
                      probs_ ? c.grad(out[1]) : nullptr, probs_ ? c.val(out[1]) : nullptr, c.val(in[0]),
                      c.val(in[1]), c.val(in[2]), c.val(out[0]), lse_.data(), d,
                      masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale, dropout_of(c, cfg_));

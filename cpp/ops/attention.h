@@ -12,7 +12,10 @@ namespace bc {
 struct AttentionConfig {
   int Nq = 1, Nkv = 1, H = 0, Hv = 0;
   float scale = 1.0f;
-  bool causal = false, zero_full_rows = false, qmask_zero_rows = false;
+  bool causal = false, zero_full_rows = false;
+  // The query mask does not mask the weights; it zeroes the output rows it blanks (Keras's Attention
+  // layer). Otherwise it blanks whole rows of weights (MultiHeadAttention).
+  bool qmask_zero_rows = false;
   float dropout = 0.0f;
   uint64_t stream = 0;  // keys the dropout stream with (seed, step)
 };
@@ -29,7 +32,7 @@ class AttentionOp : public Op {
   AttentionConfig cfg_;
   int qmask_ = -1, kmask_ = -1, kmask2_ = -1, amask_ = -1;  // positions in `in`
   bool probs_ = false;
-  std::vector<float> lse_;
+  std::vector<float> lse_, dout_;
   void dims(const Ctx& c, int* Tq, int* S) const;
 };
 

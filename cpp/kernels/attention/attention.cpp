@@ -92,11 +92,6 @@ const float* build_allow(float* allow, float* row_ok, float* col_ok, const AttnD
   return allow;
 }
 
-// A row that attends to nothing gives 0 (true) or the mean of every value (attention.h).
-bool zero_row(const AttnMasks& m, const AttnDims& d, int b, int i) {
-  return m.zero_full_rows || (m.qmask_zero_rows && m.qmask && m.qmask[static_cast<size_t>(b) * d.Tq + i] == 0.0f);
-}
-
 // Per-thread work space of one task.
 struct Scratch {
   std::vector<float> qs, kt, vt, s, p, dp, t, acc_k, acc_v, out, allow, keep, m, l, alpha, row_ok, col_ok, lz;
@@ -177,7 +172,7 @@ void forward_task(Scratch& w, float* o, float* lse, float* probs, const float* q
     if (w.m[r] == kNegInf) {  // the row attends to nothing
       *z = kNegInf;
       for (int h = 0; h < d.Hv; ++h) dst[h] = 0.0f;
-      if (!zero_row(m, d, b, i0 + r)) {  // the mean of every value, summed in key order
+      if (!m.zero_full_rows) {  // the mean of every value, summed in key order
         for (int j = 0; j < d.S; ++j)
           for (int h = 0; h < d.Hv; ++h) dst[h] += vb[static_cast<size_t>(j) * st.v + h];
         for (int h = 0; h < d.Hv; ++h) dst[h] /= static_cast<float>(d.S);
@@ -201,7 +196,7 @@ void forward_task(Scratch& w, float* o, float* lse, float* probs, const float* q
       float* dst = probs + ((static_cast<size_t>(b) * d.Nq + n) * d.Tq + i0 + r) * d.S + j0;
       const float* src = w.s.data() + static_cast<size_t>(r) * kBc;
       if (lz[r] == kNegInf) {
-        const float u = zero_row(m, d, b, i0 + r) ? 0.0f : 1.0f / static_cast<float>(d.S);
+        const float u = m.zero_full_rows ? 0.0f : 1.0f / static_cast<float>(d.S);
         std::fill(dst, dst + C, u);
       } else {
         std::copy(src, src + C, dst);
@@ -260,7 +255,7 @@ void backward_task(Scratch& w, float* dq, float* dk, float* dv, bool acc_k, bool
             float* dst = w.p.data() + static_cast<size_t>(r) * kBc;
             const float* src = w.s.data() + static_cast<size_t>(r) * kBc;
             const float* kp = w.keep.data() + static_cast<size_t>(r) * kBc;
-            if (lse[head_row + i0 + r] == kNegInf) std::fill_n(dst, C, zero_row(m, d, b, i0 + r) ? 0.0f : uniform);
+            if (lse[head_row + i0 + r] == kNegInf) std::fill_n(dst, C, m.zero_full_rows ? 0.0f : uniform);
             else if (dropped) for (int c = 0; c < C; ++c) dst[c] = src[c] * kp[c];
             else std::copy(src, src + C, dst);
           }

@@ -39,9 +39,6 @@ struct AttnMasks {
   // additive -inf-like mask does (Keras's dot_product_attention path). Its gradient reaches only
   // the values (the scores do not change the output).
   bool zero_full_rows = false;
-  // Rows the query mask masks give 0 whatever zero_full_rows says (Keras's Attention layer zeroes
-  // them after the fact; MultiHeadAttention folds the query mask into the attention mask).
-  bool qmask_zero_rows = false;
 };
 
 // Dropout on the attention weights: weight (b, n, i, j) is kept when

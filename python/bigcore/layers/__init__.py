@@ -7,7 +7,7 @@ bigcore.quantization and bigcore.sparse_select, which re-export them, and load b
 """
 
 from bigcore.layers import quantized, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
-from bigcore.layers.attention import GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
+from bigcore.layers.attention import Attention, GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
 from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.einsum_dense import EinsumDense
@@ -19,7 +19,7 @@ from bigcore.layers.merging import Add, Average, Concatenate, Multiply
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
 from bigcore.layers.registry import get_class, register
 
-__all__ = ["Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense", "Dropout", "EinsumDense",
+__all__ = ["Activation", "Add", "Attention", "Average", "Bidirectional", "Concatenate", "Dense", "Dropout", "EinsumDense",
            "Embedding", "Flatten", "GRU", "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
            "GlobalMaxPooling1D", "GroupQueryAttention", "GroupedQueryAttention", "Input", "InputLayer", "KerasTensor",
            "LSTM", "Layer", "LayerNormalization", "MultiHeadAttention", "Multiply", "RMSNormalization", "Reshape",

@@ -366,3 +366,128 @@ class GroupQueryAttention(_AttentionCall):
 
 
 GroupedQueryAttention = GroupQueryAttention
+
+
+@register
+class Attention(Layer):
+    """Keras's dot-product Attention layer: called on [query, value] or [query, value, key], masks
+    [query_mask, value_mask] (default: the inputs' Keras masks). scores = query . key (times the
+    trainable `scale` when use_scale); keys the value mask blanks out get no weight; output rows the
+    query mask blanks out are 0. One fused attention op (one head)."""
+
+    supports_masking = True
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kw):
+        super().__init__(**kw)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError("Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. "
+                             f"Received: score_mode={score_mode}")
+        if score_mode == "concat":
+            raise ValueError("Attention: score_mode='concat' is not supported by bigcore yet (only 'dot')")
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"Attention: dropout must be in [0, 1). Received: dropout={dropout!r}")
+        self.use_scale, self.score_mode, self.dropout, self.seed = bool(use_scale), score_mode, float(dropout), seed
+        self._stream = seed if seed is not None else _random.next_stream()
+        self.scale = None
+        self._pending = None
+
+    def __call__(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False,
+                 **kwargs):
+        if kwargs:
+            raise TypeError(f"Attention.call() got unexpected keyword arguments {sorted(kwargs)}")
+        if not isinstance(inputs, (list, tuple)) or not 2 <= len(inputs) <= 3:
+            raise ValueError("Attention layer must be called on a list of inputs, namely [query, value] or "
+                             f"[query, value, key]. Received: inputs={inputs}.")
+        if mask is not None and (not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3):
+            raise ValueError(f"Attention layer mask must be a list, namely [query_mask, value_mask]. "
+                             f"Received: mask={mask}.")
+        if training not in (None, False):
+            raise ValueError(f"Attention: training=True at call time is not supported (the model's mode "
+                             f"decides). Received: training={training!r}")
+        names = ["query", "value"] + (["key"] if len(inputs) == 3 else [])
+        tensors = list(inputs)
+        for name, m in zip(("query_mask", "value_mask"), mask or ()):
+            if m is not None:
+                names.append(name)
+                tensors.append(m)
+        self._pending = {"tensors": names, "return_attention_scores": bool(return_attention_scores),
+                         "use_causal_mask": bool(use_causal_mask), "training": training}
+        try:
+            out = Layer.__call__(self, tensors)
+        finally:
+            args, self._pending = self._pending, None
+        self._inbound[-1].call_args = args
+        return out
+
+    def call_recorded(self, tensors, call_args):
+        named = dict(zip(call_args["tensors"], tensors))
+        inputs = [named[n] for n in ("query", "value", "key") if n in named]
+        mask = [named.get("query_mask"), named.get("value_mask")] if ("query_mask" in named or
+                                                                      "value_mask" in named) else None
+        return self(inputs, mask=mask, training=call_args["training"],
+                    return_attention_scores=call_args["return_attention_scores"],
+                    use_causal_mask=call_args["use_causal_mask"])
+
+    def _args(self):
+        if self._pending is not None:
+            return self._pending
+        if self._inbound:
+            return self._inbound[-1].call_args
+        return {"tensors": ["query", "value", "key"], "return_attention_scores": False}
+
+    def _named(self, items, args=None):
+        return dict(zip((args or self._args())["tensors"], items))
+
+    def build(self, input_shape):
+        if self.use_scale:
+            self.scale = self.add_weight("scale", (), "ones")
+        self.built = True
+
+    def _check_input(self, shapes):
+        s = self._named(shapes)
+        q, v = s["query"], s["value"]
+        k = s.get("key", v)
+        if len(q) != 3 or len(v) != 3 or len(k) != 3:
+            raise ValueError("Attention takes 3-D (batch, steps, features) query, value and key; got "
+                             f"{[shape_str(x) for x in (q, v, k)]}")
+        if q[-1] != k[-1] or v[1] != k[1]:
+            raise ValueError(f"Attention: query {shape_str(q)} and key {shape_str(k)} need the same features, "
+                             f"value {shape_str(v)} and key the same steps")
+
+    def compute_output_shape(self, input_shape):
+        args = self._args()
+        s = self._named(input_shape, args) if isinstance(input_shape[0], (list, tuple)) else {}
+        q, v = s["query"], s["value"]
+        out = tuple(q[:-1]) + (v[-1],)
+        return [out, tuple(q[:-1]) + (v[1],)] if args["return_attention_scores"] else out
+
+    def compute_mask(self, inputs, masks):
+        named = self._named(inputs)
+        m = named["query_mask"] if "query_mask" in named else named["query"]._mask
+        return [m, None] if self._args()["return_attention_scores"] else m
+
+    def lower(self, prog, inputs, outputs):
+        args = prog.node.call_args
+        ids = self._named(inputs, args)
+        kts = self._named(prog.node.inputs, args)
+        q = ids["query"]
+        if self.scale is not None:  # (q * scale) . k == (q . k) * scale
+            scaled = prog.tensor(kts["query"])
+            prog.native.add_scale(q, scaled, prog.param(self.scale))
+            q = scaled
+        dim, vdim = kts["query"].shape[-1], kts["value"].shape[-1]
+        qmask = ids["query_mask"] if "query_mask" in ids else prog.mask_id(kts["query"])
+        kmask = ids["value_mask"] if "value_mask" in ids else prog.mask_id(kts["value"])
+        scores = args["return_attention_scores"]
+        out = prog.tensor(outputs[0])
+        probs = prog.tensor(outputs[1]) if scores else -1
+        dropout = 0.0 if args["training"] is False else self.dropout
+        # Keras adds -1e9 to the blanked scores, so a row with every key blanked is uniform (the mean of
+        # the values); then it zeroes the rows the query mask blanks.
+        prog.native.add_attention(q, ids.get("key", ids["value"]), ids["value"], out, probs, qmask, kmask, -1, -1,
+                                  1, 1, dim, vdim, 1.0, args["use_causal_mask"], False, True, dropout, self._stream)
+        return [out, probs] if scores else [out]
+
+    def get_config(self):
+        return {**super().get_config(), "use_scale": self.use_scale, "score_mode": self.score_mode,
+                "dropout": self.dropout, "seed": self.seed}
