@@ -6,7 +6,7 @@ The int8 and sparse layers (quantized.py, quantized_recurrent.py, sparse.py) are
 bigcore.quantization and bigcore.sparse_select, which re-export them, and load back by name.
 """
 
-from bigcore.layers import quantized, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
+from bigcore.layers import quantized, quantized_attention, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
 from bigcore.layers.attention import Attention, GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
 from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
