@@ -11,6 +11,7 @@ import bigcore
 import reference as ref
 import reference_attention as aref
 from bigcore import layers, regularizers
+import test_plotting as tp
 from layer_test import KERAS_WARNING, pass_mask, run_layer_test
 from test_layers import optional_keras
 
@@ -440,3 +441,29 @@ def test_causal_model_learns_to_copy_the_first_half():
     acc = (pred[:, second] == yt[:, second]).mean()
     assert acc > 0.9, f"copy accuracy {acc:.3f} (chance 1/9)"
     assert (pred[:, : n - 1] == yt[:, : n - 1]).mean() < 0.3, "the first half is random: no model predicts it"
+
+
+# --------------------------------------------------------------------------- summary and plot_model
+
+
+def classifier(lib):
+    inp = lib.Input((T,), name="tokens")
+    x = lib.layers.Embedding(20, 8, name="embed")(inp)  # no mask: Keras would draw its mask ops too
+    a = lib.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(x, x)
+    h = lib.layers.LayerNormalization(name="norm")(lib.layers.Add(name="residual")([x, a]))
+    y = lib.layers.GlobalAveragePooling1D(name="pool")(h)
+    return lib.Model(inp, lib.layers.Dense(2, activation="softmax", name="probs")(y))
+
+
+def test_summary_and_plot_model_show_the_transformer_layers(keras):
+    ours, theirs = classifier(bigcore), classifier(keras)
+    lines = []
+    ours.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    for name, cls in (("mha", "MultiHeadAttention"), ("norm", "LayerNormalization"), ("pool", "GlobalAverage")):
+        assert f"{name} ({cls}" in text
+    assert ours.count_params() == theirs.count_params()
+    assert f"{theirs.get_layer('mha').count_params()}" in text.split("mha (")[1].split("\n")[0]
+    if tp.HAVE_PYDOT:
+        assert tp.dot_graph(bigcore.utils.model_to_dot(ours, **tp.SHOW_NAMES)) == \
+            tp.dot_graph(keras.utils.model_to_dot(theirs, **tp.SHOW_NAMES))

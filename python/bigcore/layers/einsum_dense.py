@@ -18,7 +18,8 @@ from bigcore.layers.registry import register
 
 
 def parse_equation(equation, bias_axes, input_shape, output_shape, name):
-    """(kernel_shape, bias_shape or None, full output shape, K, N) for a GEMM-shaped equation."""
+    """(kernel_shape, bias_shape or None, full output shape, K, N, number of new axes) for a
+    GEMM-shaped equation."""
     if not isinstance(equation, str):
         raise ValueError(f"EinsumDense {name!r}: equation must be a string. Received: equation={equation!r}")
     eq = equation.replace(" ", "")
@@ -78,7 +79,8 @@ def parse_equation(equation, bias_axes, input_shape, output_shape, name):
                              f"({''.join(new)!r}); got {bias_axes!r}")
         bias_shape = tuple(dims[c] for c in new)
     kernel_shape = tuple(dims[c] for c in w)
-    return kernel_shape, bias_shape, full, math.prod(dims[c] for c in contracted), math.prod(dims[c] for c in new)
+    return (kernel_shape, bias_shape, full, math.prod(dims[c] for c in contracted), math.prod(dims[c] for c in new),
+            len(new))
 
 
 @register
@@ -108,14 +110,14 @@ class EinsumDense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
-        self._K = self._N = None
+        self._K = self._N = self._n_new = None
         self.full_output_shape = None
 
     def _analyze(self, input_shape):
         return parse_equation(self.equation, self.bias_axes, input_shape, self.partial_output_shape, self.name)
 
     def build(self, input_shape):
-        kernel_shape, bias_shape, full, K, N = self._analyze(input_shape)
+        kernel_shape, bias_shape, full, K, N, n_new = self._analyze(input_shape)
         init = self.kernel_initializer
         if isinstance(init, initializers.VarianceScaling):
             # Keras gives EinsumDense's VarianceScaling the kernel's input and output axes: the fans
@@ -127,7 +129,7 @@ class EinsumDense(Layer):
         if bias_shape is not None:
             self.bias = self.add_weight("bias", bias_shape, self.bias_initializer, self.bias_regularizer,
                                         constraint=self.bias_constraint)
-        self._K, self._N = K, N
+        self._K, self._N, self._n_new = K, N, n_new
         self.full_output_shape = full
         self.built = True
 

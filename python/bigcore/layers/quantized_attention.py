@@ -24,12 +24,12 @@ class QuantizedEinsumDense(EinsumDense):
         self.activation_scale = float(activation_scale)  # 0: per-row dynamic
 
     def build(self, input_shape):
-        kernel_shape, bias_shape, full, K, N = self._analyze(input_shape)
+        kernel_shape, bias_shape, full, K, N, n_new = self._analyze(input_shape)
         self.kernel = self.add_weight("kernel", kernel_shape, "zeros", trainable=False, dtype="int8")
         if bias_shape is not None:
             self.bias = self.add_weight("bias", bias_shape, self.bias_initializer, trainable=False)
         self.kernel_scale = self.add_weight("kernel_scale", (N,), "ones", trainable=False)
-        self._K, self._N = K, N
+        self._K, self._N, self._n_new = K, N, n_new
         self.full_output_shape = full
         self.built = True
 
