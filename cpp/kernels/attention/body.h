@@ -48,16 +48,31 @@ inline float lane_sum(const float* x, int n) {
   return acc[0];
 }
 
+// The largest allowed value of x (n) (-inf when none): kLanes running maxima, so the loop vectorizes
+// (a max does not depend on the order).
+inline float lane_max(const float* x, const float* allow, int n) {
+  float acc[kLanes];
+  for (int l = 0; l < kLanes; ++l) acc[l] = kNegInf;
+  int i = 0;
+  if (allow) {
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) acc[l] = (allow[i + l] != 0.0f && x[i + l] > acc[l]) ? x[i + l] : acc[l];
+    for (int l = 0; i < n; ++i, ++l) acc[l] = (allow[i] != 0.0f && x[i] > acc[l]) ? x[i] : acc[l];
+  } else {
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) acc[l] = x[i + l] > acc[l] ? x[i + l] : acc[l];
+    for (int l = 0; i < n; ++i, ++l) acc[l] = x[i] > acc[l] ? x[i] : acc[l];
+  }
+  float mx = acc[0];
+  for (int l = 1; l < kLanes; ++l) mx = acc[l] > mx ? acc[l] : mx;
+  return mx;
+}
+
 void online_softmax(float* s, const float* allow, int R, int C, int ld, float* m, float* l, float* alpha) {
   for (int r = 0; r < R; ++r) {
     float* row = s + static_cast<size_t>(r) * ld;
     const float* a = allow ? allow + static_cast<size_t>(r) * ld : nullptr;
-    float mx = kNegInf;
-    if (a) {
-      for (int j = 0; j < C; ++j) mx = (a[j] != 0.0f && row[j] > mx) ? row[j] : mx;
-    } else {
-      for (int j = 0; j < C; ++j) mx = row[j] > mx ? row[j] : mx;
-    }
+    const float mx = lane_max(row, a, C);
     const float m_new = m[r] > mx ? m[r] : mx;
     if (m_new == kNegInf) {  // nothing allowed yet in this row
       alpha[r] = 0.0f;
