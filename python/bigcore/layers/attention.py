@@ -25,6 +25,14 @@ def _fresh(init):
     return initializers.get(initializers.serialize(init)) if isinstance(init, initializers.Initializer) else init
 
 
+def _flags(call_args):
+    """The call's flags as keywords, those left at their defaults omitted (Keras records what was given)."""
+    out = {k: True for k in ("return_attention_scores", "use_causal_mask") if call_args[k]}
+    if call_args["training"] is not None:
+        out["training"] = call_args["training"]
+    return out
+
+
 class _AttentionCall(Layer):
     """The call convention shared by MultiHeadAttention and GroupQueryAttention: keyword tensors and
     flags are recorded on the node (node.call_args) so lowering and saving see them."""
@@ -63,11 +71,12 @@ class _AttentionCall(Layer):
         node.call_args = args
         return out
 
-    def call_recorded(self, tensors, call_args):
-        """Calls the layer again as a node recorded it (models/serialization.py: loading a model)."""
-        named = dict(zip(call_args["tensors"], tensors))
-        return self(**named, return_attention_scores=call_args["return_attention_scores"],
-                    use_causal_mask=call_args["use_causal_mask"], training=call_args["training"])
+    def keras_call(self, node):
+        """Keras 3's record of the call: (query, value) positional, the other tensors and the flags
+        given as keywords."""
+        named = dict(zip(node.call_args["tensors"], node.inputs))
+        args = [named.pop("query"), named.pop("value")]
+        return args, {**named, **_flags(node.call_args)}
 
     # The list Layer.__call__ passes (shapes or tensors, in node order) as a dict by argument name.
     def _named(self, items, args=None):
@@ -419,14 +428,14 @@ class Attention(Layer):
         self._inbound[-1].call_args = args
         return out
 
-    def call_recorded(self, tensors, call_args):
-        named = dict(zip(call_args["tensors"], tensors))
-        inputs = [named[n] for n in ("query", "value", "key") if n in named]
-        mask = [named.get("query_mask"), named.get("value_mask")] if ("query_mask" in named or
-                                                                      "value_mask" in named) else None
-        return self(inputs, mask=mask, training=call_args["training"],
-                    return_attention_scores=call_args["return_attention_scores"],
-                    use_causal_mask=call_args["use_causal_mask"])
+    def keras_call(self, node):
+        """Keras 3's record of the call: the [query, value(, key)] list, mask=[query_mask, value_mask]
+        and the flags given."""
+        named = dict(zip(node.call_args["tensors"], node.inputs))
+        kwargs = _flags(node.call_args)
+        if "query_mask" in named or "value_mask" in named:
+            kwargs["mask"] = [named.get("query_mask"), named.get("value_mask")]
+        return [[named[n] for n in ("query", "value", "key") if n in named]], kwargs
 
     def _args(self):
         if self._pending is not None:
