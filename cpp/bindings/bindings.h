@@ -13,3 +13,4 @@ void bind_prune(pybind11::module_& m);        // prune.cpp: masks
 void bind_qrecurrent(pybind11::module_& m);   // qrecurrent.cpp: int8 LSTM/GRU ops
 void bind_sparse(pybind11::module_& m);       // sparse.cpp: sparse kernels and ops
 void bind_attention(pybind11::module_& m);    // attention.cpp: attention / norm ops and kernels (after bind_program)
+void bind_decode(pybind11::module_& m);       // decode.cpp: Decoder (token-by-token inference, KV cache)

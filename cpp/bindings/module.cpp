@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   bind_qrecurrent(m);
   bind_sparse(m);
   bind_attention(m);  // methods of the Program class bind_program made
+  bind_decode(m);
 }

@@ -12,6 +12,30 @@ class BatchSource:
     def set_outputs(self, outs: Any) -> None:
         """Binds predict's output arrays (one per model output, as many rows as the inputs)."""
 
+class Decoder:
+    def __init__(self, max_len: int) -> None: ...
+    def add_add(self, ins: Sequence[int], out: int) -> None: ...
+    def add_attention(self, in: int, out: int, Wq: NDArray[Any], bq: Any, Wk: NDArray[Any], bk: Any, Wv: NDArray[Any], bv: Any, Wo: NDArray[Any], bo: Any, Nq: int, Nkv: int, H: int, Hv: int) -> None: ...
+    def add_buffer(self, width: int) -> int:
+        """A one-row buffer; returns its index."""
+    def add_dense(self, in: int, out: int, W: NDArray[Any], b: Any, act: int) -> None: ...
+    def add_embedding(self, in: int, out: int, table: NDArray[Any]) -> None: ...
+    def add_norm(self, in: int, out: int, gamma: Any, beta: Any, eps: float, rms: bool) -> None: ...
+    def add_position(self, out: int) -> None: ...
+    def add_token(self, out: int) -> None: ...
+    def feed(self, tokens: Sequence[int], out: int) -> None:
+        """Runs the next positions with these tokens (a prompt), in one call."""
+    @property
+    def max_len(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    def reset(self) -> None:
+        """Forgets the cached positions."""
+    def sample(self, token: int, out: int, temperature: float, top_k: int, seed: int, index: int) -> int:
+        """Runs the next position with this token and picks the next one from buffer `out` (the logits)."""
+    def step(self, token: int, out: int) -> NDArray[np.float32]:
+        """Runs the next position with this token; a copy of buffer `out`."""
+
 class OptimArgs:
     def __init__(self) -> None: ...
     amsgrad: bool
@@ -198,6 +222,8 @@ def quantize_rows(x: NDArray[Any], x_scale: float = 0.0) -> tuple[NDArray[np.int
     """(x_q int8 (M, K), scale float32 (M)) from x (M, K)."""
 def read_cells(cells: Sequence[ParamCell]) -> list[Any]:
     """Copies of the cells' values, all read under one lock: one consistent set."""
+def sample_token(logits: NDArray[Any], temperature: float, top_k: int, seed: int, index: int) -> int:
+    """The token sample_token picks from these logits (Decoder.sample's rule)."""
 def set_isa(name: str) -> None:
     """Gives every kernel family its best path within the name's features (cpp/isa/isa.h has the table)."""
 def set_num_threads(n: Any) -> None: ...
