@@ -37,7 +37,7 @@ void bind_decode(py::module_& m) {
             d.add_embedding(in, out, matrix(table, "table", table.shape(0), d.width(out)),
                             static_cast<int>(table.shape(0)));
           },
-          py::arg("in"), py::arg("out"), py::arg("table"))
+          py::arg("x"), py::arg("out"), py::arg("table"))
       .def("add_add", &bc::Decoder::add_add, py::arg("ins"), py::arg("out"))
       .def(
           "add_norm",
@@ -45,14 +45,14 @@ void bind_decode(py::module_& m) {
             d.add_norm(in, out, arrays::optional_vector(gamma, "gamma", d.width(out)),
                        arrays::optional_vector(beta, "beta", d.width(out)), eps, rms);
           },
-          py::arg("in"), py::arg("out"), py::arg("gamma"), py::arg("beta"), py::arg("eps"), py::arg("rms"))
+          py::arg("x"), py::arg("out"), py::arg("gamma"), py::arg("beta"), py::arg("eps"), py::arg("rms"))
       .def(
           "add_dense",
           [](bc::Decoder& d, int in, int out, const py::array& W, const py::object& b, int act) {
             d.add_dense(in, out, matrix(W, "W", d.width(in), d.width(out)),
                         arrays::optional_vector(b, "b", d.width(out)), act);
           },
-          py::arg("in"), py::arg("out"), py::arg("W"), py::arg("b"), py::arg("act"))
+          py::arg("x"), py::arg("out"), py::arg("W"), py::arg("b"), py::arg("act"))
       .def(
           "add_attention",
           [](bc::Decoder& d, int in, int out, const py::array& Wq, const py::object& bq, const py::array& Wk,
@@ -65,7 +65,7 @@ void bind_decode(py::module_& m) {
                             matrix(Wo, "Wo", Nq * Hv, d.width(out)), arrays::optional_vector(bo, "bo", d.width(out)),
                             Nq, Nkv, H, Hv);
           },
-          py::arg("in"), py::arg("out"), py::arg("Wq"), py::arg("bq"), py::arg("Wk"), py::arg("bk"), py::arg("Wv"),
+          py::arg("x"), py::arg("out"), py::arg("Wq"), py::arg("bq"), py::arg("Wk"), py::arg("bk"), py::arg("Wv"),
           py::arg("bv"), py::arg("Wo"), py::arg("bo"), py::arg("Nq"), py::arg("Nkv"), py::arg("H"), py::arg("Hv"))
       .def("reset", &bc::Decoder::reset, "Forgets the cached positions.")
       .def_property_readonly("position", &bc::Decoder::position)
