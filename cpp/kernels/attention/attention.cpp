@@ -46,6 +46,8 @@ void install(const char* path) {
     {"attention", {{"avx512", isa::AVX512 | isa::AVX2 | isa::FMA}, {"avx2", isa::AVX2 | isa::FMA}, {"ref", 0}},
      install});
 
+constexpr double kSerialFlops = 1e6;  // below this an attention call stays on one thread
+
 int threads_for(int items) { return omp_in_parallel() ? 1 : std::max(1, std::min(get_num_threads(), items)); }
 
 void check(const AttnDims& d) {
@@ -314,7 +316,10 @@ void attention_forward(float* o, float* lse, float* probs, const float* q, const
   BC_CHECK(drop.rate >= 0.0f && drop.rate < 1.0f, "attention dropout must be in [0, 1)");
   const int tiles = (d.Tq + kBr - 1) / kBr;
   const long tasks = static_cast<long>(d.B) * d.Nq * tiles;
-  const int threads = threads_for(static_cast<int>(std::min<long>(tasks, 1 << 20)));
+  // A small call (one query row of a decoding step) runs on the calling thread: waking the team
+  // costs more than its work.
+  const double flops = 2.0 * d.B * d.Nq * d.Tq * static_cast<double>(d.S) * (d.H + d.Hv);
+  const int threads = flops < kSerialFlops ? 1 : threads_for(static_cast<int>(std::min<long>(tasks, 1 << 20)));
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     FlushDenormals ftz;

@@ -109,7 +109,8 @@ def main(argv=None):
     start = time.perf_counter()
     model.fit([x, positions], y, epochs=1, batch_size=args.batch_size, verbose=args.verbose)
     seconds = time.perf_counter() - start
-    val_loss = model.evaluate([xv, positions[:len(xv)]], yv.astype(np.float32), verbose=0)
+    val_positions = np.tile(np.arange(C, dtype=np.float32), (len(xv), 1))
+    val_loss = model.evaluate([xv, val_positions], yv.astype(np.float32), verbose=0)
     val_loss = float(val_loss[0] if isinstance(val_loss, (list, tuple)) else val_loss)
     unigram = np.bincount(train, minlength=len(chars)) / len(train)
     unigram_bits = -np.sum(unigram * np.log2(np.maximum(unigram, 1e-12)))
