@@ -9,7 +9,7 @@ import os
 
 import bigcore
 from bigcore import layers
-from bigcore.examples import text_lstm
+from bigcore.examples import text_lstm, text_transformer
 from bigcore.layers import base
 
 
@@ -44,6 +44,15 @@ def main(argv=None):
                              dpi=90)
     history = lstm.fit(x, y, epochs=10, batch_size=32, validation_split=0.2, verbose=0)
     bigcore.utils.plot_history(history, out("text_lstm_history.png"))
+
+    draw_text_transformer(out("text_transformer_model.png"))
+
+
+def draw_text_transformer(path):
+    """The text Transformer example's graph (two inputs, the block's residual branches)."""
+    base._name_counts.clear()
+    bigcore.utils.plot_model(text_transformer.build_transformer(), path, show_shapes=True,
+                             show_layer_activations=True, dpi=80)
 
 
 if __name__ == "__main__":

@@ -81,8 +81,11 @@ void bind_float(py::module_& m) {
     float* d = arrays::writeable<float>(dy, "dy");
     const float* yp = arrays::checked<float>(y, "y");
     if (dy.size() != y.size() || y.ndim() != 2) throw py::value_error("dy and y must be (B, N) alike");
-    bc::kernels().act_backward(d, yp, dim(y, 0), dim(y, 1), act);
-  }, py::arg("dy"), py::arg("y"), py::arg("act"));
+    if (act < bc::ACT_LINEAR || act > bc::ACT_LAST) throw py::value_error("unknown activation id " + std::to_string(act));
+    if (bc::act_needs_input(act)) bc::kernels().act_backward_z(d, yp, dim(y, 0), dim(y, 1), act);
+    else bc::kernels().act_backward(d, yp, dim(y, 0), dim(y, 1), act);
+  }, py::arg("dy"), py::arg("y"), py::arg("act"),
+     "dy <- dL/dz in place; y: the activation's output, or its input z for GELU and SiLU (act_needs_input).");
   m.def("gemm", [](bool ta, bool tb, py::array A, py::array B, py::array C, float alpha, float beta) {
     if (A.ndim() != 2 || B.ndim() != 2 || C.ndim() != 2) throw py::value_error("gemm takes 2-D arrays");
     const float* a = arrays::checked<float>(A, "A");

@@ -15,4 +15,6 @@ PYBIND11_MODULE(_core, m) {
   bind_sparse(m);
   bind_shapes(m);  // methods of the Program class bind_program made
   bind_prim(m);
+  bind_attention(m);
+  bind_decode(m);
 }

@@ -44,7 +44,13 @@ struct OutOfMemory : std::runtime_error {
 };
 
 // Activation ids; the numbers are part of the Python <-> native contract (config.py mirrors them).
-enum Act : int { ACT_LINEAR = 0, ACT_RELU = 1, ACT_SIGMOID = 2, ACT_TANH = 3, ACT_SOFTMAX = 4 };
+enum Act : int {
+  ACT_LINEAR = 0, ACT_RELU = 1, ACT_SIGMOID = 2, ACT_TANH = 3, ACT_SOFTMAX = 4,
+  ACT_GELU = 5, ACT_GELU_TANH = 6, ACT_SILU = 7,  // GELU exact (erf) and tanh-approximated; SiLU (swish)
+  ACT_LAST = ACT_SILU
+};
+// Activations whose derivative needs the input z, not the output y (act_backward_z).
+inline bool act_needs_input(int act) { return act >= ACT_GELU && act <= ACT_LAST; }
 
 // A buffer of T aligned to 64 bytes so every SIMD path may use aligned loads on row starts
 // (floats for tensors and arenas, bytes for packed int8 weights).

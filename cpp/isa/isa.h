@@ -10,7 +10,8 @@
 //   avxvnni      AVX2 FMA AVX-VNNI         avx2     avxvnni     avx2
 //   avx512       AVX2 FMA AVX-512          avx512   avx2        avx512
 //   avx512vnni   AVX2 FMA AVX-512 +VNNI    avx512   avx512vnni  avx512
-// so every path of every family is reachable by the name of the path itself. At load the last
+// so every path of every family is reachable by the name of the path itself (attention and norm
+// follow the float column). At load the last
 // name of this list the CPU runs is in force (AVX-512 = F, BW, DQ and VL).
 #pragma once
 #include <string>

@@ -28,8 +28,12 @@ void ActivationOp::forward(Ctx& c) {
 void ActivationOp::backward(Ctx& c) {
   size_t n = c.B * c.per_sample(in[0]);
   float* d = c.grad(out[0]);
-  if (!loss_gives_dz)
+  if (loss_gives_dz) {
+  } else if (act_needs_input(act_)) {
+    kernels().act_backward_z(d, c.val(in[0]), static_cast<int>(n / width_), width_, act_);
+  } else {
     kernels().act_backward(d, c.val(out[0]), static_cast<int>(n / width_), width_, act_);
+  }
   if (need_dx[0]) add_or_copy(c.grad(in[0]), d, n, accum_dx[0]);
 }
 

@@ -22,7 +22,13 @@ void DenseOp::forward(Ctx& c) {
   float* y = c.val(out[0]);
   const float* W = c.params + params[0];
   gemm(false, false, rows, N_, K_, 1.0f, x, K_, W, N_, 0.0f, y, N_);
-  kernels().bias_act_forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, N_, act_);
+  if (!act_needs_input(act_)) {
+    kernels().bias_act_forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, N_, act_);
+    return;
+  }
+  kernels().bias_act_forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, N_, ACT_LINEAR);
+  if (c.training) z_.assign(y, y + static_cast<size_t>(rows) * N_);
+  kernels().bias_act_forward(y, nullptr, rows, N_, act_);
 }
 
 // dout (rows, N) -> dW (K, N), db (N), din (rows, K); dout becomes dz in place.
@@ -30,7 +36,13 @@ void DenseOp::backward(Ctx& c) {
   const int rows = c.B * static_cast<int>(c.per_sample(in[0]) / K_);
   const float* x = c.val(in[0]);
   float* dz = c.grad(out[0]);
-  if (!loss_gives_dz) kernels().act_backward(dz, c.val(out[0]), rows, N_, act_);
+  if (loss_gives_dz) {
+  } else if (act_needs_input(act_)) {
+    BC_CHECK(z_.size() == static_cast<size_t>(rows) * N_, "Dense backward without a training forward");
+    kernels().act_backward_z(dz, z_.data(), rows, N_, act_);
+  } else {
+    kernels().act_backward(dz, c.val(out[0]), rows, N_, act_);
+  }
   gemm(true, false, K_, N_, rows, 1.0f, x, K_, dz, N_, accum_dw[0] ? 1.0f : 0.0f,
        c.grads + params[0], N_);
   if (b_ >= 0) kernels().col_sum(c.grads + b_, dz, rows, N_, accum_dw[1]);

@@ -1,5 +1,7 @@
 // Dense: out = act(in @ W + b) over the last axis; in (rows, K), W (K, N), b (N) -> out (rows, N)
 #pragma once
+#include <vector>
+
 #include "runtime/op.h"
 
 namespace bc {
@@ -15,6 +17,7 @@ class DenseOp : public Op {
  private:
   long b_;
   int K_, N_, act_;
+  std::vector<float> z_;  // the pre-activation, kept for the activations whose gradient needs it
 };
 
 }  // namespace bc

@@ -12,7 +12,7 @@ void refuse_training() {
 
 SparseDenseOp::SparseDenseOp(int in_t, int out_t, const float* W, long b, int K, int N, int act)
     : s_(std::make_unique<SparseLinear>(W, K, N)), b_(b), K_(K), act_(act) {
-  BC_CHECK(act >= ACT_LINEAR && act <= ACT_SOFTMAX, "SparseDense: unknown activation id " + std::to_string(act));
+  BC_CHECK(act >= ACT_LINEAR && act <= ACT_LAST, "SparseDense: unknown activation id " + std::to_string(act));
   in = {in_t};
   out = {out_t};
   if (b >= 0) params = {static_cast<size_t>(b)};
@@ -29,7 +29,7 @@ void SparseDenseOp::backward(Ctx&) { refuse_training(); }
 QSparseDenseOp::QSparseDenseOp(int in_t, int out_t, const int8_t* wq, const float* scale, long b, int K, int N,
                                int act, float x_scale)
     : s_(std::make_unique<QSparseLinear>(wq, scale, K, N)), b_(b), K_(K), act_(act), x_scale_(x_scale) {
-  BC_CHECK(act >= ACT_LINEAR && act <= ACT_SOFTMAX, "QSparseDense: unknown activation id " + std::to_string(act));
+  BC_CHECK(act >= ACT_LINEAR && act <= ACT_LAST, "QSparseDense: unknown activation id " + std::to_string(act));
   BC_CHECK(x_scale == 0.0f || (x_scale >= 1.17549435e-38f && x_scale <= 3.40282347e38f),
            "QSparseDense: x_scale must be 0 (dynamic) or a finite float >= FLT_MIN, got " + std::to_string(x_scale));
   in = {in_t};

@@ -12,6 +12,30 @@ class BatchSource:
     def set_outputs(self, outs: Any) -> None:
         """Binds predict's output arrays (one per model output, as many rows as the inputs)."""
 
+class Decoder:
+    def __init__(self, max_len: int) -> None: ...
+    def add_add(self, ins: Sequence[int], out: int) -> None: ...
+    def add_attention(self, x: int, out: int, Wq: NDArray[Any], bq: Any, Wk: NDArray[Any], bk: Any, Wv: NDArray[Any], bv: Any, Wo: NDArray[Any], bo: Any, Nq: int, Nkv: int, H: int, Hv: int) -> None: ...
+    def add_buffer(self, width: int) -> int:
+        """A one-row buffer; returns its index."""
+    def add_dense(self, x: int, out: int, W: NDArray[Any], b: Any, act: int) -> None: ...
+    def add_embedding(self, x: int, out: int, table: NDArray[Any]) -> None: ...
+    def add_norm(self, x: int, out: int, gamma: Any, beta: Any, eps: float, rms: bool) -> None: ...
+    def add_position(self, out: int) -> None: ...
+    def add_token(self, out: int) -> None: ...
+    def feed(self, tokens: Sequence[int], out: int) -> None:
+        """Runs the next positions with these tokens (a prompt), in one call."""
+    @property
+    def max_len(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    def reset(self) -> None:
+        """Forgets the cached positions."""
+    def sample(self, token: int, out: int, temperature: float, top_k: int, seed: int, index: int) -> int:
+        """Runs the next position with this token and picks the next one from buffer `out` (the logits)."""
+    def step(self, token: int, out: int) -> NDArray[np.float32]:
+        """Runs the next position with this token; a copy of buffer `out`."""
+
 class OptimArgs:
     def __init__(self) -> None: ...
     amsgrad: bool
@@ -45,23 +69,30 @@ class Program:
     def __init__(self) -> None: ...
     def add_activation(self, x: int, out: int, act: int, width: int) -> None: ...
     def add_activity_reg(self, x: int, out: int, l1: float, l2: float) -> None: ...
+    def add_attention(self, q: int, k: int, v: int, out: int, probs: int, qmask: int, kmask: int, kmask2: int, amask: int, num_heads: int, num_kv_heads: int, head_dim: int, value_dim: int, scale: float, causal: bool, zero_full_rows: bool, qmask_zero_rows: bool, dropout: float, stream: int) -> None:
+        """Fused attention over projected q (B, Tq, heads*head_dim), k, v; probs/mask ids -1 when absent."""
     def add_concat(self, ins: Sequence[int], out: int, widths: Sequence[int]) -> None: ...
     def add_dense(self, x: int, out: int, w: int, b: int, K: int, N: int, act: int) -> None: ...
     def add_derived_symbol(self, kind: str, syms: Sequence[int], consts: Sequence[Any] = []) -> int:
         """A symbol computed from earlier ones: 'affine' [s], [a, b, d] -> (a*s + b) // d; 'sum' [s, t]; 'prod' [s, t]; 'broadcast' [s, t] (equal, or one is 1); 'slice' [s], [start, stop, step] -> len(range(*slice(...).indices(s))), None allowed for start/stop."""
     def add_dropout(self, x: int, out: int, rate: float, stream: int) -> None: ...
     def add_embedding(self, ids: int, out: int, mask: int, table: int, V: int, E: int) -> None: ...
+    def add_global_pool(self, x: int, mask: int, out: int, channels: int, max: bool, channels_first: bool) -> None:
+        """Mean (masked when mask >= 0) or max of x over its steps."""
     def add_mask_or(self, masks: Sequence[int], out: int, unmasked_input: bool) -> None:
         """out = the or of the masks (all ones when unmasked_input): a Keras 3 merge's mask."""
     def add_masked_mul(self, ins: Sequence[int], masks: Sequence[int], out: int) -> None:
         """Keras 3's Multiply of masked inputs (a masked step counts as 1); masks: per input, a mask tensor or -1."""
     def add_merge(self, ins: Sequence[int], out: int, mode: int) -> None: ...
+    def add_norm(self, x: int, res: int, out: int, gamma: int, beta: int, width: int, eps: float, rms: bool) -> None:
+        """LayerNorm (or RMSNorm) over the last `width` values of x (+ res, when res >= 0)."""
     def add_param(self, n: int, l1: float = 0.0, l2: float = 0.0, trainable: bool = True, max_norm: float = 0.0, rows: int = 1) -> int: ...
     def add_prim(self, kind: str, inputs: Sequence[int], outputs: Sequence[int], attrs: dict[str, Any] = {}) -> None:
         """Adds primitive `kind` (see prim_kinds()) reading tensors `inputs` and writing `outputs`; attrs as the kind takes them. Unknown kinds or attrs, and output tensors whose shapes the kind would not produce, raise ValueError."""
     def add_qdense(self, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, act: int, x_scale: float) -> None: ...
-    def add_recurrent(self, kind: str, x: int, mask: int, outs: Sequence[int], w: int, r: int, b: int, D: int, U: int, T: int, act: int, ract: int, return_sequences: bool, return_state: bool, go_backwards: bool, zero_output_for_mask: bool, output_in_input_order: bool, dropout: float, recurrent_dropout: float, stream: int, initial_state: Sequence[int] = []) -> None:
-        """Adds an LSTM ("lstm") or GRU ("gru") op; T: x's timesteps when fixed (checked), 0 when symbolic. The op reads T from x's resolved shape per call."""
+    def add_recurrent(self, kind: str, x: int, mask: int, outs: Sequence[int], w: int, r: int, b: int, D: int, U: int, T: int, act: int, ract: int, return_sequences: bool, return_state: bool, go_backwards: bool, zero_output_for_mask: bool, output_in_input_order: bool, dropout: float, recurrent_dropout: float, stream: int, initial_state: Sequence[int] = []) -> None: ...
+    def add_scale(self, x: int, out: int, w: int) -> None:
+        """out = x * w[0], w a one-value arena segment."""
     def add_shaped_tensor(self, shape: Sequence[int], is_input: bool = False, batched: bool = True) -> int:
         """A tensor with this shape of its non-batch axes (a length >= 1 or ~s per axis); batched=False: no batch axis."""
     def add_symbol(self, name: str = '') -> int:
@@ -85,6 +116,7 @@ class Program:
         """[(arena offset, ParamCell)]: each segment becomes the home of the cell's value (copied in); the program then shares it with every other program linking the cell."""
     @property
     def n_ops(self) -> int: ...
+    @property
     def n_symbols(self) -> int: ...
     def opt_slot(self, slot: int) -> NDArray[np.float32]: ...
     def params(self) -> NDArray[np.float32]: ...
@@ -94,10 +126,10 @@ class Program:
     def predict_step(self, xs: list[Any], start: int, count: int, outs: list[Any], check_finite: bool = False, mode: int = 0, seed: int = 0, step: int = 0) -> None:
         """predict_rows in one call, the arrays checked with it: the serving path (one batch per call). mode: 0 inference, 1 training (dropout keyed by seed and step), -1 as each layer call's training= says."""
     def regularization_loss(self) -> float: ...
-    def set_call_training(self, first_op: int, training: bool) -> None:
-        """Ops first_op.. (one layer call's) run in training mode when a run gives no mode (predict_step mode -1)."""
     def resolve_symbols(self, input_shapes: Sequence[Sequence[int]]) -> list[int]:
         """Every symbol's value for model inputs with these non-batch shapes (one per input)."""
+    def set_call_training(self, first_op: int, training: bool) -> None:
+        """Ops first_op.. (one layer call's) run in training mode when a run gives no mode (predict_step mode -1)."""
     def set_inputs(self, tensors: Sequence[int]) -> None: ...
     def set_label(self, tensor: int, label: str) -> None:
         """What the tensor is, for out-of-memory messages."""
@@ -165,11 +197,16 @@ class SparseLinear:
     def nnz(self) -> int: ...
     def to_dense(self) -> NDArray[np.float32]: ...
 
-def act_backward(dy: NDArray[Any], y: NDArray[Any], act: int) -> None: ...
+def act_backward(dy: NDArray[Any], y: NDArray[Any], act: int) -> None:
+    """dy <- dL/dz in place; y: the activation's output, or its input z for GELU and SiLU (act_needs_input)."""
 def add_qrecurrent(program: Program, kind: str, x: int, mask: int, outs: Sequence[int], wq: NDArray[Any], w_scale: NDArray[Any], rq: NDArray[Any], r_scale: NDArray[Any], b: int, D: int, U: int, T: int, act: int, ract: int, return_sequences: bool, return_state: bool, go_backwards: bool, zero_output_for_mask: bool, output_in_input_order: bool, x_scale: float, initial_state: Sequence[int] = []) -> None:
-    """Adds an int8 LSTM or GRU op (inference only) to the program; initial_state: the h_0 (and c_0) tensors, or none for zeros. T: as add_recurrent (0: symbolic)."""
+    """Adds an int8 LSTM or GRU op (inference only) to the program; initial_state: the h_0 (and c_0) tensors, or none for zeros."""
 def add_qsparse_dense(program: Program, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, act: int, x_scale: float) -> None: ...
 def add_sparse_dense(program: Program, x: int, out: int, W: NDArray[Any], b: int, act: int) -> None: ...
+def attention_backward(dout: NDArray[Any], q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], o: NDArray[Any], lse: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, probs: Any = None, dprobs: Any = None, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """(dq, dk, dv) of attention_forward's output given dout."""
+def attention_forward(q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, return_probs: bool = False, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0) -> tuple[NDArray[np.float32], NDArray[np.float32], Any]:
+    """(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention."""
 def best_isa() -> str:
     """The name in force at load: the highest this CPU runs."""
 def bias_act_forward(y: NDArray[Any], b: Any, act: int) -> None: ...
@@ -194,6 +231,10 @@ def isa_supported(name: str) -> bool:
 def loss_value(y_pred: NDArray[Any], y_true: NDArray[Any], sample_weight: Any, kind: int, C: int, from_logits: bool = False, label_smoothing: float = 0.0, param: float = 0.0) -> float: ...
 def max_threads() -> int:
     """The most set_num_threads accepts."""
+def norm_backward(dy: NDArray[Any], x: NDArray[Any], res: Any, mean: NDArray[Any], rstd: NDArray[Any], gamma: Any = None, rms: bool = False) -> tuple[NDArray[np.float32], NDArray[np.float32], Any]:
+    """(dx (= dres), dgamma, dbeta or None) of norm_forward given dy."""
+def norm_forward(x: NDArray[Any], res: Any = None, gamma: Any = None, beta: Any = None, eps: float = 0.0010000000474974513, rms: bool = False) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """(y, mean, rstd) of layer (or RMS) normalization of x (+ res)."""
 def permutation(n: int, seed: int, stream: int, epoch: int) -> NDArray[np.int64]: ...
 def prim_backward(kind: str, attrs: dict[str, Any], arrays: list[Any], grads: list[Any]) -> list[Any]:
     """The gradients of primitive `kind`'s inputs for these output gradients (zeros where the kind has none)."""
@@ -212,6 +253,8 @@ def quantize_rows(x: NDArray[Any], x_scale: float = 0.0) -> tuple[NDArray[np.int
     """(x_q int8 (M, K), scale float32 (M)) from x (M, K)."""
 def read_cells(cells: Sequence[ParamCell]) -> list[Any]:
     """Copies of the cells' values, all read under one lock: one consistent set."""
+def sample_token(logits: NDArray[Any], temperature: float, top_k: int, seed: int, index: int) -> int:
+    """The token sample_token picks from these logits (Decoder.sample's rule)."""
 def set_isa(name: str) -> None:
     """Gives every kernel family its best path within the name's features (cpp/isa/isa.h has the table)."""
 def set_num_threads(n: Any) -> None: ...

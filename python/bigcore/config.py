@@ -19,7 +19,8 @@ def cpu_features():
 
     {'features': CPU feature names, 'isa': the set_cpu_isa name in force, 'best_isa': the one in
     force at import (the highest this CPU runs), 'supported': the names this CPU runs,
-    'paths': {'float': ..., 'int8': ..., 'sparse': ...} (what each kernel family runs),
+    'paths': {'float': ..., 'int8': ..., 'sparse': ..., 'attention': ..., 'norm': ...} (what each
+    kernel family runs),
     'blas': the BLAS build}.
     """
     return {
@@ -44,6 +45,8 @@ def set_cpu_isa(isa):
         'avxvnni'     avx2     avxvnni      avx2       (+ AVX-VNNI)
         'avx512'      avx512   avx2         avx512     (+ AVX-512 F/BW/DQ/VL)
         'avx512vnni'  avx512   avx512vnni   avx512     (+ AVX-512 VNNI)
+
+    The attention and norm families follow the float column.
 
     At import the highest name the CPU runs is in force (`cpu_features()['best_isa']`).
     """

@@ -1,5 +1,6 @@
-"""int8 quantized inference: `quantize(model)` returns a new model whose Dense, LSTM and GRU layers
-(also inside Bidirectional) run an exact int8 x int8 -> int32 GEMM (cpp/quant.h) with
+"""int8 quantized inference: `quantize(model)` returns a new model whose Dense, EinsumDense, LSTM and
+GRU layers (also inside Bidirectional) and the projections of MultiHeadAttention and
+GroupQueryAttention run an exact int8 x int8 -> int32 GEMM (cpp/quant.h) with
 per-output-channel weight scales and per-row dynamic activation scales (or input scales calibrated
 from data); everything else is unchanged. LSTM/GRU quantize both matmuls, the input projection and
 the recurrent one (layers/quantized_recurrent.py); their hidden state keeps per-row dynamic scales.
@@ -10,20 +11,31 @@ the recurrent one (layers/quantized_recurrent.py); their hidden state keeps per-
 
 import numpy as np
 
+from bigcore.layers.attention import _AttentionCall
 from bigcore.layers.core import Dense, InputLayer
+from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.quantized import QuantizedDense, quantize_weights
+from bigcore.layers.quantized_attention import (QuantizedEinsumDense, QuantizedGroupQueryAttention,
+                                                QuantizedMultiHeadAttention, int8_kernel_matrix)
 from bigcore.layers.quantized_recurrent import QuantizedGRU, QuantizedLSTM, _QuantizedRNN
 from bigcore.layers.recurrent import Bidirectional, _RNN
 from bigcore.layers.registry import layer_config, layer_from_config
 from bigcore.models import Model, clone_model
 from bigcore.sparse_select import sparsify
 
-__all__ = ["QuantizedDense", "QuantizedGRU", "QuantizedLSTM", "quantize", "quantize_weights"]
-_QUANTIZED = {"Dense": "QuantizedDense", "SparseDense": "QuantizedDense", "LSTM": "QuantizedLSTM", "GRU": "QuantizedGRU"}
+__all__ = ["QuantizedDense", "QuantizedEinsumDense", "QuantizedGRU", "QuantizedGroupQueryAttention", "QuantizedLSTM",
+           "QuantizedMultiHeadAttention", "quantize", "quantize_weights"]
+_QUANTIZED = {"Dense": "QuantizedDense", "SparseDense": "QuantizedDense", "LSTM": "QuantizedLSTM", "GRU": "QuantizedGRU",
+              "EinsumDense": "QuantizedEinsumDense", "MultiHeadAttention": "QuantizedMultiHeadAttention",
+              "GroupQueryAttention": "QuantizedGroupQueryAttention"}
+# Layers whose projections keep per-row dynamic activation scales (their inner inputs are not
+# model tensors a calibration run could read).
+_DYNAMIC_ONLY = ("QuantizedMultiHeadAttention", "QuantizedGroupQueryAttention")
 
 
 def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch_size=256, sparse_kernels=True):
-    """A new model with every Dense, LSTM and GRU layer quantized to int8; the original is left untouched.
+    """A new model with every Dense, EinsumDense, LSTM and GRU layer and the projections of every
+    MultiHeadAttention and GroupQueryAttention quantized to int8; the original is left untouched.
     sparse_kernels: int8 Dense layers with at least half zeros (pruned) take the sparse int8 kernel where
     a micro-benchmark on this CPU shows it faster (bigcore.sparse_select.sparsify); False: never."""
     if dtype != "int8":
@@ -55,13 +67,21 @@ def _quantize_entry(entry, scales, name=None):
         _quantize_entry(entry["config"]["layer"], scales, entry["config"]["name"])
     elif entry["class_name"] in _QUANTIZED:
         entry["class_name"] = _QUANTIZED[entry["class_name"]]
-        entry["config"]["activation_scale"] = scales.get(name or entry["config"]["name"], 0.0)
+        if entry["class_name"] not in _DYNAMIC_ONLY:
+            entry["config"]["activation_scale"] = scales.get(name or entry["config"]["name"], 0.0)
 
 
 def _quantized_weights(layer):
     """The weights of the quantized twin of `layer`, in its weight order."""
     if isinstance(layer, Bidirectional):
         return _quantized_weights(layer.forward_layer) + _quantized_weights(layer.backward_layer)
+    if isinstance(layer, EinsumDense) and not isinstance(layer, QuantizedEinsumDense):
+        wq, s = quantize_weights(int8_kernel_matrix(layer))
+        return [wq.reshape(layer.kernel.shape)] + ([layer.bias.numpy()] if layer.bias is not None else []) + [s]
+    if isinstance(layer, _AttentionCall) and not isinstance(layer, (QuantizedMultiHeadAttention,
+                                                                     QuantizedGroupQueryAttention)):
+        return [w for sub in (layer.query_dense, layer.key_dense, layer.value_dense, layer.output_dense)
+                for w in _quantized_weights(sub)]
     bias = [layer.bias.numpy()] if getattr(layer, "use_bias", False) else []
     if isinstance(layer, Dense) and not isinstance(layer, QuantizedDense):
         wq, s = quantize_weights(layer.kernel.value)
@@ -80,7 +100,7 @@ def _layers(model):
 def _calibrate(model, x, batch_size):
     """Static activation scales: max |input| over the data of each Dense, LSTM, GRU or Bidirectional
     layer, / 127 (a recurrent layer's hidden state stays dynamic)."""
-    nodes = [n for n in model._nodes if isinstance(n.layer, (Dense, _RNN, Bidirectional))]
+    nodes = [n for n in model._nodes if isinstance(n.layer, (Dense, EinsumDense, _RNN, Bidirectional))]
     if not nodes:
         return {}
     probe = Model(model._inputs if not model._single_input else model._inputs[0], [n.inputs[0] for n in nodes])

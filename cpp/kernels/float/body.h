@@ -14,6 +14,50 @@
 namespace bc {
 namespace {
 
+// erf: the rational approximation XLA and Eigen use (odd/even polynomials, ~2 ulp on [-4, 4]).
+inline float erf_f(float x) {
+  x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+  const float x2 = x * x;
+  float p = -2.72614225801306e-10f;
+  p = p * x2 + 2.77068142495902e-08f;
+  p = p * x2 + -2.10102402082508e-06f;
+  p = p * x2 + -5.69250639462346e-05f;
+  p = p * x2 + -7.34990630326855e-04f;
+  p = p * x2 + -2.95459980854025e-03f;
+  p = p * x2 + -1.60960333262415e-02f;
+  float q = -1.45660718464996e-05f;
+  q = q * x2 + -2.13374055278905e-04f;
+  q = q * x2 + -1.68282697438203e-03f;
+  q = q * x2 + -7.37332916720468e-03f;
+  q = q * x2 + -1.42647390514189e-02f;
+  return (x * p) / q;
+}
+
+constexpr float kSqrtHalf = 0.70710678118654752f, kInvSqrt2Pi = 0.39894228040143268f;
+constexpr float kSqrt2OverPi = 0.79788456080286536f, kGeluC = 0.044715f;
+
+inline float gelu_f(float z) { return 0.5f * z * (1.0f + erf_f(z * kSqrtHalf)); }
+inline float gelu_tanh_f(float z) { return 0.5f * z * (1.0f + tanh_f(kSqrt2OverPi * (z + kGeluC * z * z * z))); }
+inline float silu_f(float z) { return z * sigmoid_f(z); }
+
+// d act / dz at z, for the activations that need z.
+inline float act_grad_z(float z, int act) {
+  switch (act) {
+    case ACT_GELU:
+      return 0.5f * (1.0f + erf_f(z * kSqrtHalf)) + z * kInvSqrt2Pi * exp_f(-0.5f * z * z);
+    case ACT_GELU_TANH: {
+      const float t = tanh_f(kSqrt2OverPi * (z + kGeluC * z * z * z));
+      return 0.5f * (1.0f + t) + 0.5f * z * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluC * z * z);
+    }
+    case ACT_SILU: {
+      const float s = sigmoid_f(z);
+      return s * (1.0f + z * (1.0f - s));
+    }
+    default:
+      return 1.0f;
+  }
+}
+
 void softmax_row(float* y, int N) {
   float m = y[0];
   for (int j = 1; j < N; ++j) m = y[j] > m ? y[j] : m;
@@ -39,6 +83,15 @@ void bias_act_forward(float* y, const float* b, int B, int N, int act) {
         break;
       case ACT_SOFTMAX:
         softmax_row(r, N);
+        break;
+      case ACT_GELU:
+        for (int j = 0; j < N; ++j) r[j] = gelu_f(r[j]);
+        break;
+      case ACT_GELU_TANH:
+        for (int j = 0; j < N; ++j) r[j] = gelu_tanh_f(r[j]);
+        break;
+      case ACT_SILU:
+        for (int j = 0; j < N; ++j) r[j] = silu_f(r[j]);
         break;
       default:
         break;
@@ -71,6 +124,23 @@ void act_backward(float* dy, const float* y, int B, int N, int act) {
         }
         for (int j = 0; j < N; ++j) d[j] = s[j] * (d[j] - dot);
       }
+      break;
+    default:
+      break;
+  }
+}
+
+void act_backward_z(float* dy, const float* z, int B, int N, int act) {
+  const size_t n = static_cast<size_t>(B) * N;
+  switch (act) {  // one loop per activation, so each vectorizes
+    case ACT_GELU:
+      for (size_t i = 0; i < n; ++i) dy[i] *= act_grad_z(z[i], ACT_GELU);
+      break;
+    case ACT_GELU_TANH:
+      for (size_t i = 0; i < n; ++i) dy[i] *= act_grad_z(z[i], ACT_GELU_TANH);
+      break;
+    case ACT_SILU:
+      for (size_t i = 0; i < n; ++i) dy[i] *= act_grad_z(z[i], ACT_SILU);
       break;
     default:
       break;
@@ -200,6 +270,7 @@ void fill_from_impl(Kernels& k, const char* name) {
   k.name = name;
   k.bias_act_forward = bias_act_forward;
   k.act_backward = act_backward;
+  k.act_backward_z = act_backward_z;
   k.col_sum = col_sum;
   k.reg_grad = reg_grad;
   k.optim_update = optim_update;

@@ -27,6 +27,8 @@ struct Kernels {
   void (*bias_act_forward)(float* y, const float* b, int B, int N, int act);
   // dy (B,N) <- dL/dz given y = act(z) and dy = dL/dy, in place.
   void (*act_backward)(float* dy, const float* y, int B, int N, int act);
+  // The same from the input z, for the activations act_needs_input() names (GELU, SiLU).
+  void (*act_backward_z)(float* dy, const float* z, int B, int N, int act);
   // out (N) (+)= column sums of x (B,N), rows summed in order 0..B-1 whatever the ISA.
   void (*col_sum)(float* out, const float* x, int B, int N, bool accumulate);
   // g (n) += d/dw (l1 * sum|w| + l2 * sum w^2), the regularizers' gradient.

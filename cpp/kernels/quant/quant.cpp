@@ -256,7 +256,7 @@ QTile QLinear::tile_over(const uint8_t* xq, int M) const {
 void QLinear::forward(float* y, const float* x, const float* b, int M, int act, float x_scale,
                       float* row_scale) const {
   BC_CHECK(M >= 0, "QLinear.forward expects M >= 0");
-  BC_CHECK(act >= ACT_LINEAR && act <= ACT_SOFTMAX, "QLinear.forward: unknown activation id " +
+  BC_CHECK(act >= ACT_LINEAR && act <= ACT_LAST, "QLinear.forward: unknown activation id " +
                                                         std::to_string(act));
   check_x_scale(x_scale);
   if (M == 0) return;

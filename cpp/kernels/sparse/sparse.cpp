@@ -166,7 +166,7 @@ void run_tiles(const SpTile& t, const Plan& q, int K, void (*kern)(const SpTile&
 
 void check_forward(int M, int act, const char* what) {
   BC_CHECK(M >= 0, std::string(what) + ".forward expects M >= 0, got " + std::to_string(M));
-  BC_CHECK(act >= ACT_LINEAR && act <= ACT_SOFTMAX,
+  BC_CHECK(act >= ACT_LINEAR && act <= ACT_LAST,
            std::string(what) + ".forward: unknown activation id " + std::to_string(act));
 }
 

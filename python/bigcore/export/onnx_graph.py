@@ -35,6 +35,7 @@ class Graph:
         self.ml_used = False  # a node of the ai.onnx.ml domain (LabelEncoder) was added
         self._used = set()
         self._value = {}  # id(KerasTensor) -> ONNX value name, for tensors and masks alike
+        self.rules = onnx_layers._rules()  # by exact layer class (a rule may call another's)
 
     def name(self, hint):
         hint = "".join(c if c.isalnum() or c in "_./-" else "_" for c in hint) or "v"
@@ -72,8 +73,27 @@ class Graph:
         act = activations.get(name)
         if act == "linear":
             return x
+        if act in ("gelu", "gelu_approximate", "silu"):
+            return self._gelu_silu(x, act, hint)
         op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}[act]
         return self.op(op, [x], hint, **({"axis": -1} if act == "softmax" else {}))
+
+    def _gelu_silu(self, x, act, hint):
+        """x * sigmoid(x); GELU as 0.5 x (1 + erf(x / sqrt 2)) or its tanh form (ONNX's Gelu op
+        comes with opset 20)."""
+        if act == "silu":
+            return self.op("Mul", [x, self.op("Sigmoid", [x], f"{hint}/sigmoid")], hint)
+        c = lambda v, h: self.const(np.float32(v), f"{hint}/{h}")  # noqa: E731
+        if act == "gelu":
+            inner = self.op("Erf", [self.op("Mul", [x, c(0.70710678118654752, "rsqrt2")], f"{hint}/scaled")],
+                            f"{hint}/erf")
+        else:
+            cube = self.op("Mul", [self.op("Mul", [x, x], f"{hint}/sq"), x], f"{hint}/cube")
+            arg = self.op("Add", [x, self.op("Mul", [cube, c(0.044715, "k")], f"{hint}/kcube")], f"{hint}/poly")
+            inner = self.op("Tanh", [self.op("Mul", [arg, c(0.79788456080286536, "s2pi")], f"{hint}/arg")],
+                            f"{hint}/tanh")
+        half = self.op("Mul", [x, c(0.5, "half")], f"{hint}/half_x")
+        return self.op("Mul", [half, self.op("Add", [inner, c(1.0, "one")], f"{hint}/one_plus")], hint)
 
     def reduce_max(self, x, axis, hint):
         """ReduceMax over one axis, keeping it: `axes` is an attribute before opset 18, an input after."""

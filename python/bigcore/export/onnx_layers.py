@@ -3,11 +3,15 @@ Flatten, Reshape, Embedding and the merges. Each rule takes (graph, layer, input
 returns the output values; the recurrent ones are in onnx_recurrent.py.
 """
 
+import types
+
 import numpy as np
 
-from bigcore.export import onnx_preprocessing, onnx_recurrent
+from bigcore.export import onnx_preprocessing, onnx_recurrent, onnx_transformer
 from bigcore.layers import core, embedding, merging, recurrent
 from bigcore.layers.quantized import QuantizedDense
+from bigcore.layers.quantized_attention import (QuantizedEinsumDense, QuantizedGroupQueryAttention,
+                                                QuantizedMultiHeadAttention)
 
 
 def dense(g, layer, ins, node):
@@ -73,6 +77,17 @@ def quantized_dense(g, layer, ins, node):
     return [g.activation(y, layer.activation, f"{n}/{layer.activation}")]
 
 
+def quantized_einsum_dense(g, layer, ins, node=None):
+    """The int8 GEMM of quantized_dense between the EinsumDense reshapes (onnx_transformer.py)."""
+    as_dense = types.SimpleNamespace(
+        name=layer.name, kernel=types.SimpleNamespace(numpy=lambda: layer.kernel.numpy().reshape(layer._K, layer._N)),
+        kernel_scale=layer.kernel_scale, activation_scale=layer.activation_scale, use_bias=layer.bias is not None,
+        bias=types.SimpleNamespace(numpy=lambda: layer.bias.numpy().reshape(-1)) if layer.bias is not None else None,
+        activation=layer.activation)
+    y = quantized_dense(g, as_dense, [onnx_transformer.flatten_in(g, layer, ins[0])], node)[0]
+    return [onnx_transformer.unflatten_out(g, layer, y)]
+
+
 def activation(g, layer, ins, node):
     return [g.activation(ins[0], layer.activation, layer.name)]
 
@@ -136,7 +151,9 @@ def merge(g, layer, ins, node):
 
 
 def _rules():
-    return {QuantizedDense: quantized_dense, core.Dense: dense, core.Activation: activation,
+    return {**onnx_transformer.rules(), QuantizedEinsumDense: quantized_einsum_dense,
+            QuantizedMultiHeadAttention: onnx_transformer.multi_head_attention,
+            QuantizedGroupQueryAttention: onnx_transformer.multi_head_attention, QuantizedDense: quantized_dense, core.Dense: dense, core.Activation: activation,
             core.Dropout: identity, core.Flatten: flatten, core.Reshape: reshape, embedding.Embedding: embedding_,
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,

@@ -6,17 +6,24 @@ The int8 and sparse layers (quantized.py, quantized_recurrent.py, sparse.py) are
 bigcore.quantization and bigcore.sparse_select, which re-export them, and load back by name.
 """
 
-from bigcore.layers import quantized, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
+from bigcore.layers import quantized, quantized_attention, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
+from bigcore.layers.attention import Attention, GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
 from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.embedding import Embedding
+from bigcore.layers.global_pooling import (GlobalAveragePooling1D, GlobalAvgPool1D, GlobalMaxPool1D,
+                                           GlobalMaxPooling1D)
+from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalization
 from bigcore.layers.merging import Add, Average, Concatenate, Multiply
 from bigcore.layers.preprocessing import (CategoryEncoding, Discretization, Hashing, IntegerLookup, Normalization,
                                           Rescaling, StringLookup, TextVectorization)
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
 from bigcore.layers.registry import get_class, register
 
-__all__ = ["Activation", "Add", "Average", "Bidirectional", "CategoryEncoding", "Concatenate", "Dense",
-           "Discretization", "Dropout", "Embedding", "Flatten", "GRU", "Hashing", "Input", "InputLayer", "IntegerLookup",
-           "KerasTensor", "LSTM", "Layer", "Multiply", "Normalization", "Rescaling", "Reshape", "StringLookup",
-           "TextVectorization", "Weight", "get_class", "register"]
+__all__ = ["Activation", "Add", "Attention", "Average", "Bidirectional", "CategoryEncoding", "Concatenate", "Dense",
+           "Discretization", "Dropout", "EinsumDense", "Embedding", "Flatten", "GRU", "GlobalAveragePooling1D",
+           "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "GroupQueryAttention", "GroupedQueryAttention",
+           "Hashing", "Input", "InputLayer", "IntegerLookup", "KerasTensor", "LSTM", "Layer", "LayerNormalization",
+           "MultiHeadAttention", "Multiply", "Normalization", "RMSNormalization", "Rescaling", "Reshape",
+           "StringLookup", "TextVectorization", "Weight", "get_class", "register"]

@@ -307,6 +307,11 @@ class Layer:
     def _check_call_kwargs(self, xs, kwargs):
         """Raises when a symbolic call's keywords do not fit its inputs (layers with keywords)."""
 
+    def keras_call(self, node):
+        """(args, kwargs) of one of this layer's calls as Keras 3 records it (models/serialization.py);
+        calling the layer with them again makes the same call."""
+        return [node.inputs if node.list_input else node.inputs[0]], node.call_kwargs
+
     def compute_mask(self, inputs, masks):
         """The output mask (a KerasTensor or None, or a list per output)."""
         return masks[0] if self.supports_masking and masks else None

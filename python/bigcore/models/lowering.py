@@ -3,6 +3,7 @@
 import math
 
 from bigcore._native import _core
+from bigcore.layers.merging import Add
 
 
 class Lowering:
@@ -109,13 +110,44 @@ class Lowering:
         return self._param_of[id(w)]
 
 
+def _residual_fusions(nodes, outputs):
+    """{id(norm node): Add node} where a layer that takes `fuse_residual` (LayerNormalization,
+    RMSNormalization) reads an Add of two tensors that nothing else reads: the norm then gets the
+    Add's two inputs and adds them in its own pass (kernels/norm), and the Add is not lowered."""
+    readers, producer = {}, {}
+    for node in nodes:
+        for t in node.inputs:
+            readers[id(t)] = readers.get(id(t), 0) + 1
+        for t in node.outputs:
+            producer[id(t)] = node
+    out_ids = {id(t) for t in outputs}
+    fused = {}
+    for node in nodes:
+        if not getattr(node.layer, "fuse_residual", False) or len(node.inputs) != 1:
+            continue
+        t = node.inputs[0]
+        add = producer.get(id(t))
+        if (add is None or type(add.layer) is not Add or len(add.inputs) != 2 or readers[id(t)] != 1
+                or id(t) in out_ids or getattr(add.layer, "activity_regularizer", None) is not None):
+            continue
+        if t._mask is not None and all(t._mask is not x._mask for x in add.inputs):
+            continue  # the Add made a mask of its own: it must run
+        fused[id(node)] = add
+    return fused
+
+
 def lower(inputs, nodes, outputs):
     """inputs/outputs: KerasTensors; nodes: layer calls in topological order."""
     low = Lowering()
     for kt in inputs:
         low.bind(kt, low.tensor(kt, is_input=True))
+    fused = _residual_fusions(nodes, outputs)
+    skipped = {id(add) for add in fused.values()}
     for node in nodes:
-        ins = [low.id(t) for t in node.inputs]
+        if id(node) in skipped:
+            continue
+        add = fused.get(id(node))
+        ins = [low.id(t) for t in (add.inputs if add is not None else node.inputs)]
         low.node = node
         first_op = low.native.n_ops
         low.check_lengths(node)

@@ -58,8 +58,8 @@ def functional_config(model):
     for layer in model.layers:  # Keras's order (functional.py: self.operations)
         nodes = sorted(calls.get(id(layer), []), key=lambda n: indices[id(n)])
         entries.append({**layer_config(layer), "name": layer.name, "inbound_nodes": [
-            {"args": [value(n.inputs if n.list_input else n.inputs[0])],
-             "kwargs": {k: value(v) for k, v in n.call_kwargs.items()}} for n in nodes]})
+            {"args": value(args), "kwargs": {k: value(v) for k, v in kwargs.items()}}
+            for args, kwargs in (layer.keras_call(n) for n in nodes)]})
 
     def refs(tensors, single):
         return ref(tensors[0]) if single else [ref(t) for t in tensors]

@@ -18,7 +18,7 @@ def weight_tensors(model):
     if not weights:
         return {}
     # get_weights(): the public read, which a device backend keeps in sync with its arena
-    return {_weight_key(i, w): np.ascontiguousarray(v, dtype=w.dtype)
+    return {_weight_key(i, w): np.ascontiguousarray(v, dtype=w.dtype).reshape(w.shape)  # 0-D stays 0-D
             for i, (w, v) in enumerate(zip(weights, model.get_weights()))}
 
 

@@ -61,7 +61,7 @@ def choose(value):
 
 def encode(index, name, value):
     """{key: array} storing weight number `index` called `name` in its smallest layout."""
-    value = np.ascontiguousarray(value)
+    value = np.ascontiguousarray(value).reshape(np.shape(value))  # a scalar weight stays 0-D
     layout, _ = choose(value)
     if layout == "dense":
         return {f"{index:04d}:{name}": value}

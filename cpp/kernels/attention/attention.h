@@ -1,0 +1,87 @@
+// Scaled dot-product attention, forward and backward, FlashAttention style: the (Tq, S) score
+// matrix of a head is never held whole; the forward walks key tiles with an online softmax and
+// keeps one log-sum-exp per query row, the backward recomputes each score tile from it.
+//
+// Layouts (row-major, batch first, heads interleaved as Keras's projections leave them):
+//   q (B, Tq, Nq, H), k (B, S, Nkv, H), v (B, S, Nkv, Hv) -> o (B, Tq, Nq, Hv), lse (B, Nq, Tq),
+//   probs (B, Nq, Tq, S) only when the caller asks for the attention weights.
+// Query head n reads key/value head n / (Nq / Nkv) (grouped-query attention; Nq == Nkv is MHA).
+//
+// Determinism: the forward runs tasks of (batch, head, query tile), the backward tasks of
+// (batch, key/value head); every sum inside a task has a fixed order and the tiles have fixed
+// sizes, so the bits do not depend on the thread count. The products go through the float
+// family's small_gemm (one fused multiply-add per term, k in order) and the elementwise tile
+// work below is written lane by lane with a fixed order, so every ISA path gives the same bits.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/common.h"
+
+namespace bc {
+
+struct AttnDims {
+  int B = 0, Tq = 0, S = 0;  // batch, query length, key length
+  int Nq = 1, Nkv = 1;       // query heads, key/value heads (Nq % Nkv == 0)
+  int H = 0, Hv = 0;         // key and value head sizes
+};
+
+// What a query row may attend to: every given mask must allow the pair. Mask values are floats,
+// 0 = masked (Keras's boolean masks, as the program carries them).
+struct AttnMasks {
+  const float* qmask = nullptr;   // (B, Tq): a masked query row attends to nothing
+  const float* kmask = nullptr;   // (B, S): the value's mask
+  const float* kmask2 = nullptr;  // (B, S): the key's mask
+  const float* amask = nullptr;   // (B, Tq, S): attention_mask
+  bool causal = false;            // key j > query i masked (Keras: top-left aligned)
+  // A row that may attend to nothing: true gives 0 (Keras's explicit softmax path, taken with
+  // dropout or returned scores); false gives the mean of every value, as a fused kernel's
+  // additive -inf-like mask does (Keras's dot_product_attention path). Its gradient reaches only
+  // the values (the scores do not change the output).
+  bool zero_full_rows = false;
+};
+
+// Dropout on the attention weights: weight (b, n, i, j) is kept when
+// rng_uniform(key, ((row0 + b) * Nq + n) * Tq * S + i * S + j) >= rate, then scaled by 1 / (1 - rate).
+struct AttnDropout {
+  float rate = 0.0f;
+  uint64_t key = 0;
+  uint64_t row0 = 0;  // the batch's first row in the global batch (data parallel)
+};
+
+// o, lse (lse[row] = -inf marks a row that attends to nothing); probs may be null.
+void attention_forward(float* o, float* lse, float* probs, const float* q, const float* k, const float* v,
+                       const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop);
+
+// Gradients of q, k, v (each may be null: not needed), assigned or accumulated (acc_*). dprobs:
+// the gradient of the returned weights (null when none were returned or nothing reads them); it
+// needs probs.
+void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
+                        const float* dprobs, const float* probs, const float* q, const float* k, const float* v,
+                        const float* o, const float* lse, const AttnDims& d, const AttnMasks& m, float scale,
+                        const AttnDropout& drop);
+
+// Per-ISA elementwise work on one tile of R rows x C columns (leading dimension ld); body.h.
+struct AttnKernels {
+  const char* name;
+  // Online softmax: s holds scores in, unnormalized weights out (0 where allow is 0; allow may be
+  // null: all allowed). m, l: the running row max and sum (in/out); alpha (out): the factor that
+  // rescales what was accumulated before this tile (0 while a row has seen nothing allowed).
+  void (*online_softmax)(float* s, const float* allow, int R, int C, int ld, float* m, float* l, float* alpha);
+  // s (scores) -> exp(s - lse[r]) where allowed, else 0 (lse finite).
+  void (*probs_from_lse)(float* s, const float* allow, int R, int C, int ld, const float* lse);
+  // keep (R, C) = 1 / (1 - rate) or 0, from the counter-based RNG at idx0[r] + j.
+  void (*dropout_scale)(float* keep, int R, int C, int ld, const uint64_t* idx0, uint64_t key, float rate);
+  // ds = p * (dp - D[r]) * scale in place of dp (dp already scaled by keep and grown by dA).
+  void (*softmax_grad)(float* dp, const float* p, int R, int C, int ld, const float* D, float scale);
+  // out[r] = sum_j a[r, j] * b[r, j], fixed lanes.
+  void (*row_dot)(float* out, const float* a, int lda, const float* b, int ldb, int R, int C);
+};
+
+void fill_attention_ref(AttnKernels& k);
+void fill_attention_avx2(AttnKernels& k);
+void fill_attention_avx512(AttnKernels& k);
+
+const AttnKernels& attention_kernels();  // the path in use (cpp/isa/ picks it)
+
+}  // namespace bc

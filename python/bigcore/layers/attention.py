@@ -1,0 +1,502 @@
+"""MultiHeadAttention and GroupQueryAttention (Keras's names, arguments and weight layouts).
+
+Each lowers to the EinsumDense projections (one GEMM each, layers/einsum_dense.py), one fused
+attention op (cpp/kernels/attention: online softmax over key tiles, masks inside, no T x S matrix
+kept) and the output projection. The masks Keras combines are passed to the op as they are: the
+query's Keras mask, the value's and the key's, attention_mask (batch, Tq, S) and the causal flag.
+
+A row of the attention matrix that every mask blanks out gives what Keras gives: the mean of every
+value on Keras's fused path (no dropout, no returned scores), 0 on its explicit one.
+"""
+
+import math
+
+from bigcore import _random, constraints, initializers, regularizers
+from bigcore.layers.base import KerasTensor, Layer, shape_str
+from bigcore.layers.einsum_dense import EinsumDense
+from bigcore.layers.registry import register
+
+# The tensors an attention call may take, in the order a node keeps them.
+_TENSOR_ARGS = ("query", "value", "key", "query_mask", "value_mask", "key_mask", "attention_mask")
+
+
+def _fresh(init):
+    """A new initializer object of the same config (each projection draws its own values)."""
+    return initializers.get(initializers.serialize(init)) if isinstance(init, initializers.Initializer) else init
+
+
+def _flags(call_args):
+    """The call's flags as keywords, those left at their defaults omitted (Keras records what was given)."""
+    out = {k: True for k in ("return_attention_scores", "use_causal_mask") if call_args[k]}
+    if call_args["training"] is not None:
+        out["training"] = call_args["training"]
+    return out
+
+
+class _AttentionCall(Layer):
+    """The call convention shared by MultiHeadAttention and GroupQueryAttention: keyword tensors and
+    flags are recorded on the node (node.call_args) so lowering and saving see them."""
+
+    supports_masking = True
+    _takes_query_mask = False  # GroupQueryAttention reads an explicit query_mask; MHA the query's own
+
+    def __call__(self, query, value=None, key=None, query_mask=None, value_mask=None, key_mask=None,
+                 attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False,
+                 **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}.call() got unexpected keyword arguments {sorted(kwargs)}")
+        if value is None:
+            raise ValueError(f"{type(self).__name__} needs `query` and `value` (and optionally `key`). "
+                             "Received: value=None")
+        given = {"query": query, "value": value, "key": key, "value_mask": value_mask, "key_mask": key_mask,
+                 "attention_mask": attention_mask}
+        if self._takes_query_mask:
+            given["query_mask"] = query_mask
+        names = [n for n in _TENSOR_ARGS if given.get(n) is not None]
+        tensors = [given[n] for n in names]
+        if not all(isinstance(t, KerasTensor) for t in tensors):
+            raise TypeError(f"{type(self).__name__} {self.name!r} is called on symbolic tensors (bigcore.Input) "
+                            "inside a model; calling it on arrays is not supported yet")
+        if training not in (None, False):
+            raise ValueError(f"{type(self).__name__}: training=True at call time is not supported (the model's "
+                             f"mode decides). Received: training={training!r}")
+        self._pending = {"tensors": names, "return_attention_scores": bool(return_attention_scores),
+                         "use_causal_mask": bool(use_causal_mask), "training": training}
+        try:
+            out = Layer.__call__(self, tensors)
+        finally:
+            args = self._pending
+            self._pending = None
+        node = self._inbound[-1]
+        node.call_args = args
+        return out
+
+    def keras_call(self, node):
+        """Keras 3's record of the call: (query, value) positional, the other tensors and the flags
+        given as keywords."""
+        named = dict(zip(node.call_args["tensors"], node.inputs))
+        args = [named.pop("query"), named.pop("value")]
+        return args, {**named, **_flags(node.call_args)}
+
+    # The list Layer.__call__ passes (shapes or tensors, in node order) as a dict by argument name.
+    def _named(self, items, args=None):
+        args = args or self._args()
+        return dict(zip(args["tensors"], items))
+
+    def build(self, input_shape):
+        s = self._named(input_shape)
+        for name in ("query", "value", "key"):
+            if name in s and (len(s[name]) != 3 or s[name][-1] is None):
+                raise ValueError(f"{type(self).__name__} {self.name!r} takes 3-D {name} (batch, steps, features) "
+                                 f"with a known last axis; got {shape_str(s[name])}")
+        self._build(s["query"], s["value"], s.get("key", s["value"]))
+        self.built = True
+
+    def _check_input(self, shapes):
+        s = self._named(shapes)
+        q, v, k = s["query"], s["value"], s.get("key", s["value"])
+        if len(v) == len(k) == 3 and v[1] is not None and k[1] is not None and v[1] != k[1]:
+            raise ValueError("All dimensions of `value` and `key`, except the last one, must be equal. "
+                             f"Received: value_shape={shape_str(v)} and key_shape={shape_str(k)}")
+        for name in ("query_mask", "value_mask", "key_mask"):
+            if name in s:
+                steps = (q if name == "query_mask" else v)[1]
+                if len(s[name]) != 2 or s[name][1] != steps:
+                    raise ValueError(f"{type(self).__name__}: {name} must be (batch, {steps}); got "
+                                     f"{shape_str(s[name])}")
+        if "attention_mask" in s and tuple(s["attention_mask"][1:]) != (q[1], v[1]):
+            raise ValueError(f"{type(self).__name__}: attention_mask must be (batch, {q[1]}, {v[1]}) "
+                             f"(batch, query steps, key steps); got {shape_str(s['attention_mask'])}")
+
+    def _args(self):
+        """The call being made, else the latest recorded one, else a plain (query, value) call."""
+        if self._pending is not None:
+            return self._pending
+        if self._inbound:
+            return self._inbound[-1].call_args
+        return {"tensors": ["query", "value", "key"], "return_attention_scores": False}
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        """Keras's signature; also takes the list of the call's input shapes (Layer.__call__)."""
+        args = self._args()
+        if value_shape is None and not isinstance(query_shape, list):
+            value_shape = query_shape  # one shape: self-attention
+        if value_shape is not None:
+            shapes = [query_shape, value_shape] + ([key_shape] if key_shape is not None else [])
+            s = dict(zip(("query", "value", "key"), shapes))
+        else:
+            s = self._named(query_shape, args)
+        q, v = s["query"], s["value"]
+        out = tuple(q[:-1]) + self._output_tail(q)
+        if args["return_attention_scores"]:
+            return [out, (q[0], self._num_query_heads(), q[1], v[1])]
+        return out
+
+    def compute_mask(self, inputs, masks):
+        """The query's Keras mask on the output (never on the scores)."""
+        q = self._named(inputs)["query"]
+        m = q._mask
+        return [m, None] if self._args()["return_attention_scores"] else m
+
+    # -- the projections --
+    def _sublayer(self, name, equation, output_shape, bias_axes, input_shape):
+        layer = EinsumDense(equation, output_shape=output_shape, bias_axes=bias_axes if self.use_bias else None,
+                            kernel_initializer=_fresh(self.kernel_initializer),
+                            bias_initializer=_fresh(self.bias_initializer),
+                            kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
+                            kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint,
+                            activity_regularizer=self._activity_regularizer, name=name)
+        layer.build(tuple(input_shape))
+        for w in layer.weights:
+            w.name = f"{self.name}/{w.name}"
+            self._weights.append(w)
+        return layer
+
+    @staticmethod
+    def _project(prog, layer, x, shape):
+        """Lowers one projection on tensor id x; returns the id of its output (shape: KerasTensor's)."""
+        out = layer.lower(prog, [x], [KerasTensor(shape)])[0]
+        reg = layer.activity_regularizer
+        if reg is not None:
+            penalized = prog.tensor(KerasTensor(shape))
+            prog.native.add_activity_reg(out, penalized, reg.l1, reg.l2)
+            out = penalized
+        return out
+
+    def lower(self, prog, inputs, outputs):
+        node = prog.node
+        args = node.call_args
+        ids = self._named(inputs, args)
+        kts = self._named(node.inputs, args)
+        q, v = kts["query"], kts["value"]
+        k = kts.get("key", v)
+        Tq, S = q.shape[1], v.shape[1]
+        qp = self._project(prog, self._query_dense, ids["query"], (None, Tq) + self._query_dense.full_output_shape[2:])
+        kp = self._project(prog, self._key_dense, ids.get("key", ids["value"]),
+                           (None, S) + self._key_dense.full_output_shape[2:])
+        vp = self._project(prog, self._value_dense, ids["value"], (None, S) + self._value_dense.full_output_shape[2:])
+        Nq, Nkv, H, Hv = self._heads()
+        att = prog.tensor(KerasTensor((None, Tq, Nq * Hv)))
+        scores = args["return_attention_scores"]
+        probs = prog.tensor(outputs[1]) if scores else -1
+
+        def mask(name, kt):
+            if name in ids:
+                return ids[name]
+            return prog.mask_id(kt) if kt is not None else -1
+
+        qmask = ids["query_mask"] if "query_mask" in ids else prog.mask_id(q)
+        kmask = mask("value_mask", v)
+        kmask2 = mask("key_mask", kts.get("key"))
+        dropout = 0.0 if args["training"] is False else float(self.dropout)
+        # Keras takes its explicit softmax path (a blank row gives 0) with dropout or returned scores,
+        # else its fused dot_product_attention (a blank row gives the mean of the values).
+        zero_rows = self.dropout > 0 or scores
+        prog.native.add_attention(qp, kp, vp, att, probs, qmask, kmask, kmask2, ids.get("attention_mask", -1),
+                                  Nq, Nkv, H, Hv, 1.0 / math.sqrt(H), args["use_causal_mask"], zero_rows, False,
+                                  dropout, self._stream)
+        out = self._output_dense.lower(prog, [att], [outputs[0]])[0]
+        reg = self._output_dense.activity_regularizer
+        if reg is not None:
+            penalized = prog.tensor(outputs[0])
+            prog.native.add_activity_reg(out, penalized, reg.l1, reg.l2)
+            out = penalized
+        return [out, probs] if scores else [out]
+
+    def _common_config(self):
+        return {"dropout": self.dropout, "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self._activity_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint), "seed": self.seed}
+
+    def _init_common(self, dropout, use_bias, sliding_window, flash_attention, kernel_initializer, bias_initializer,
+                     kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint,
+                     use_gate, seed):
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"Invalid value received for argument `dropout`. Expected a float value between 0 "
+                             f"and 1. Received: dropout={dropout!r}")
+        if sliding_window is not None:
+            raise ValueError(f"{type(self).__name__}: sliding_window is not supported by bigcore yet. "
+                             f"Received: sliding_window={sliding_window!r}")
+        if use_gate:
+            raise ValueError(f"{type(self).__name__}: use_gate=True is not supported by bigcore yet")
+        if flash_attention and dropout > 0:
+            raise ValueError("Dropout is not supported when flash attention is enabled. Please set dropout to 0.0 "
+                             "to use flash attention.")
+        self.dropout = float(dropout)
+        self.use_bias = bool(use_bias)
+        self.flash_attention = flash_attention
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        # kept private: Keras gives it to the projections, and the lowering would apply a public one
+        # to the layer's output again
+        self._activity_regularizer = regularizers.get(activity_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.seed = seed
+        self._stream = seed if seed is not None else _random.next_stream()
+        self._pending = None
+        self._query_dense = self._key_dense = self._value_dense = self._output_dense = None
+
+    @property
+    def query_dense(self):
+        return self._query_dense
+
+    @property
+    def key_dense(self):
+        return self._key_dense
+
+    @property
+    def value_dense(self):
+        return self._value_dense
+
+    @property
+    def output_dense(self):
+        return self._output_dense
+
+
+@register
+class MultiHeadAttention(_AttentionCall):
+    """Keras's MultiHeadAttention on (batch, steps, features) tensors, attention over the steps."""
+
+    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
+                 attention_axes=None, sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, use_gate=False, seed=None, **kw):
+        for name, v in (("num_heads", num_heads), ("key_dim", key_dim)):
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"Received an invalid value for argument `{name}`, expected a positive integer. "
+                                 f"Received: {name}={v}")
+        if value_dim is not None and (isinstance(value_dim, bool) or not isinstance(value_dim, int) or value_dim <= 0):
+            raise ValueError("Received an invalid value for argument `value_dim`, expected a positive integer or "
+                             f"`None`. Received: value_dim={value_dim}")
+        super().__init__(**kw)
+        self._init_common(dropout, use_bias, sliding_window, flash_attention, kernel_initializer, bias_initializer,
+                          kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
+                          bias_constraint, use_gate, seed)
+        self.num_heads, self.key_dim = num_heads, key_dim
+        self.value_dim = value_dim if value_dim else key_dim
+        if output_shape:
+            output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
+        self._output_shape = output_shape or None
+        if isinstance(attention_axes, int):
+            attention_axes = (attention_axes,)
+        elif attention_axes is not None and not isinstance(attention_axes, (list, tuple)):
+            raise ValueError(f"`attention_axes` must be an int, list, or tuple.Received: attention_axes={attention_axes}")
+        if attention_axes is not None and tuple(attention_axes) not in ((1,), (-3,)):
+            raise ValueError("MultiHeadAttention: bigcore attends over the steps axis of (batch, steps, features) "
+                             f"inputs only (attention_axes=None or (1,)). Received: attention_axes={attention_axes}")
+        self.attention_axes = None if attention_axes is None else tuple(attention_axes)
+
+    def _build(self, q, v, k):
+        N, H, Hv = self.num_heads, self.key_dim, self.value_dim
+        self._query_dense = self._sublayer("query", "abc,cde->abde", (None, N, H), "de", q)
+        self._key_dense = self._sublayer("key", "abc,cde->abde", (None, N, H), "de", k)
+        self._value_dense = self._sublayer("value", "abc,cde->abde", (None, N, Hv), "de", v)
+        tail = self._output_tail(q)
+        letters = "abcdefgh"[4:4 + len(tail)]
+        self._output_dense = self._sublayer("attention_output", f"abcd,cd{letters}->ab{letters}", (None,) + tail,
+                                            letters, (q[0], q[1], N, Hv))
+
+    def _output_tail(self, q):
+        return tuple(self._output_shape) if self._output_shape else (q[-1],)
+
+    def _num_query_heads(self):
+        return self.num_heads
+
+    def _heads(self):
+        return self.num_heads, self.num_heads, self.key_dim, self.value_dim
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
+                "value_dim": self.value_dim, "output_shape": self._output_shape,
+                "attention_axes": self.attention_axes, **self._common_config()}
+
+
+@register
+class GroupQueryAttention(_AttentionCall):
+    """Keras's GroupQueryAttention (GroupedQueryAttention): num_query_heads heads share
+    num_key_value_heads key/value heads; the key/value heads are read in place, never repeated."""
+
+    _takes_query_mask = True
+
+    def __init__(self, head_dim, num_query_heads, num_key_value_heads, dropout=0.0, use_bias=True,
+                 sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, use_gate=False, seed=None, **kw):
+        for name, v in (("head_dim", head_dim), ("num_query_heads", num_query_heads),
+                        ("num_key_value_heads", num_key_value_heads)):
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"Received an invalid value for argument `{name}`, expected a positive integer. "
+                                 f"Received: {name}={v}")
+        if num_query_heads % num_key_value_heads != 0:
+            raise ValueError("`num_query_heads` must be divisible by `num_key_value_heads`.")
+        super().__init__(**kw)
+        self._init_common(dropout, use_bias, sliding_window, flash_attention, kernel_initializer, bias_initializer,
+                          kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
+                          bias_constraint, use_gate, seed)
+        self.head_dim = head_dim
+        self.num_query_heads, self.num_key_value_heads = num_query_heads, num_key_value_heads
+
+    def _check_input(self, shapes):
+        super()._check_input(shapes)
+        s = self._named(shapes)
+        if s["query"][-1] != s["value"][-1]:
+            raise ValueError("The last dimension of `query_shape` and `value_shape` must be equal, but are "
+                             f"{s['query'][-1]}, {s['value'][-1]}. Received: query_shape={shape_str(s['query'])}, "
+                             f"value_shape={shape_str(s['value'])}")
+
+    def _build(self, q, v, k):
+        Nq, Nkv, H = self.num_query_heads, self.num_key_value_heads, self.head_dim
+        self._query_dense = self._sublayer("query", "bqm,muh->bquh", (None, Nq, H), "uh", q)
+        self._key_dense = self._sublayer("key", "bkm,mvh->bkvh", (None, Nkv, H), "vh", k)
+        self._value_dense = self._sublayer("value", "bkm,mvh->bkvh", (None, Nkv, H), "vh", v)
+        self._output_dense = self._sublayer("attention_output", "bquh,uhm->bqm", (None, q[-1]), "m",
+                                            (q[0], q[1], Nq, H))
+
+    def _output_tail(self, q):
+        return (q[-1],)
+
+    def _num_query_heads(self):
+        return self.num_query_heads
+
+    def _heads(self):
+        return self.num_query_heads, self.num_key_value_heads, self.head_dim, self.head_dim
+
+    def get_config(self):
+        return {**super().get_config(), "head_dim": self.head_dim, "num_query_heads": self.num_query_heads,
+                "num_key_value_heads": self.num_key_value_heads, **self._common_config()}
+
+
+GroupedQueryAttention = GroupQueryAttention
+
+
+@register
+class Attention(Layer):
+    """Keras's dot-product Attention layer: called on [query, value] or [query, value, key], masks
+    [query_mask, value_mask] (default: the inputs' Keras masks). scores = query . key (times the
+    trainable `scale` when use_scale); keys the value mask blanks out get no weight; output rows the
+    query mask blanks out are 0. One fused attention op (one head)."""
+
+    supports_masking = True
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kw):
+        super().__init__(**kw)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError("Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. "
+                             f"Received: score_mode={score_mode}")
+        if score_mode == "concat":
+            raise ValueError("Attention: score_mode='concat' is not supported by bigcore yet (only 'dot')")
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"Attention: dropout must be in [0, 1). Received: dropout={dropout!r}")
+        self.use_scale, self.score_mode, self.dropout, self.seed = bool(use_scale), score_mode, float(dropout), seed
+        self._stream = seed if seed is not None else _random.next_stream()
+        self.scale = None
+        self._pending = None
+
+    def __call__(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False,
+                 **kwargs):
+        if kwargs:
+            raise TypeError(f"Attention.call() got unexpected keyword arguments {sorted(kwargs)}")
+        if not isinstance(inputs, (list, tuple)) or not 2 <= len(inputs) <= 3:
+            raise ValueError("Attention layer must be called on a list of inputs, namely [query, value] or "
+                             f"[query, value, key]. Received: inputs={inputs}.")
+        if mask is not None and (not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3):
+            raise ValueError(f"Attention layer mask must be a list, namely [query_mask, value_mask]. "
+                             f"Received: mask={mask}.")
+        if training not in (None, False):
+            raise ValueError(f"Attention: training=True at call time is not supported (the model's mode "
+                             f"decides). Received: training={training!r}")
+        names = ["query", "value"] + (["key"] if len(inputs) == 3 else [])
+        tensors = list(inputs)
+        for name, m in zip(("query_mask", "value_mask"), mask or ()):
+            if m is not None:
+                names.append(name)
+                tensors.append(m)
+        self._pending = {"tensors": names, "return_attention_scores": bool(return_attention_scores),
+                         "use_causal_mask": bool(use_causal_mask), "training": training}
+        try:
+            out = Layer.__call__(self, tensors)
+        finally:
+            args, self._pending = self._pending, None
+        self._inbound[-1].call_args = args
+        return out
+
+    def keras_call(self, node):
+        """Keras 3's record of the call: the [query, value(, key)] list, mask=[query_mask, value_mask]
+        and the flags given."""
+        named = dict(zip(node.call_args["tensors"], node.inputs))
+        kwargs = _flags(node.call_args)
+        if "query_mask" in named or "value_mask" in named:
+            kwargs["mask"] = [named.get("query_mask"), named.get("value_mask")]
+        return [[named[n] for n in ("query", "value", "key") if n in named]], kwargs
+
+    def _args(self):
+        if self._pending is not None:
+            return self._pending
+        if self._inbound:
+            return self._inbound[-1].call_args
+        return {"tensors": ["query", "value", "key"], "return_attention_scores": False}
+
+    def _named(self, items, args=None):
+        return dict(zip((args or self._args())["tensors"], items))
+
+    def build(self, input_shape):
+        if self.use_scale:
+            self.scale = self.add_weight("scale", (), "ones")
+        self.built = True
+
+    def _check_input(self, shapes):
+        s = self._named(shapes)
+        q, v = s["query"], s["value"]
+        k = s.get("key", v)
+        if len(q) != 3 or len(v) != 3 or len(k) != 3:
+            raise ValueError("Attention takes 3-D (batch, steps, features) query, value and key; got "
+                             f"{[shape_str(x) for x in (q, v, k)]}")
+        if q[-1] != k[-1] or v[1] != k[1]:
+            raise ValueError(f"Attention: query {shape_str(q)} and key {shape_str(k)} need the same features, "
+                             f"value {shape_str(v)} and key the same steps")
+
+    def compute_output_shape(self, input_shape):
+        args = self._args()
+        s = self._named(input_shape, args) if isinstance(input_shape[0], (list, tuple)) else {}
+        q, v = s["query"], s["value"]
+        out = tuple(q[:-1]) + (v[-1],)
+        return [out, tuple(q[:-1]) + (v[1],)] if args["return_attention_scores"] else out
+
+    def compute_mask(self, inputs, masks):
+        named = self._named(inputs)
+        m = named["query_mask"] if "query_mask" in named else named["query"]._mask
+        return [m, None] if self._args()["return_attention_scores"] else m
+
+    def lower(self, prog, inputs, outputs):
+        args = prog.node.call_args
+        ids = self._named(inputs, args)
+        kts = self._named(prog.node.inputs, args)
+        q = ids["query"]
+        if self.scale is not None:  # (q * scale) . k == (q . k) * scale
+            scaled = prog.tensor(kts["query"])
+            prog.native.add_scale(q, scaled, prog.param(self.scale))
+            q = scaled
+        dim, vdim = kts["query"].shape[-1], kts["value"].shape[-1]
+        qmask = ids["query_mask"] if "query_mask" in ids else prog.mask_id(kts["query"])
+        kmask = ids["value_mask"] if "value_mask" in ids else prog.mask_id(kts["value"])
+        scores = args["return_attention_scores"]
+        out = prog.tensor(outputs[0])
+        probs = prog.tensor(outputs[1]) if scores else -1
+        dropout = 0.0 if args["training"] is False else self.dropout
+        # Keras adds -1e9 to the blanked scores, so a row with every key blanked is uniform (the mean of
+        # the values); then it zeroes the rows the query mask blanks.
+        prog.native.add_attention(q, ids.get("key", ids["value"]), ids["value"], out, probs, qmask, kmask, -1, -1,
+                                  1, 1, dim, vdim, 1.0, args["use_causal_mask"], False, True, dropout, self._stream)
+        return [out, probs] if scores else [out]
+
+    def get_config(self):
+        return {**super().get_config(), "use_scale": self.use_scale, "score_mode": self.score_mode,
+                "dropout": self.dropout, "seed": self.seed}
