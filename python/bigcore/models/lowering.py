@@ -94,8 +94,8 @@ class Lowering:
         """Refuses a layer that reads a variable-length tensor unless it declares it handles one."""
         if getattr(node.layer, "supports_variable_length", False):
             return
-        for kt in node.inputs:
-            if self.id(kt) in self._symbolic:
+        for kt in node.inputs:  # a tensor a fusion left unbound (a residual Add in a norm) has no id
+            if self._tensor_of.get(id(kt), -1) in self._symbolic:
                 raise ValueError(f"layer {node.layer.name!r} ({type(node.layer).__name__}) does not support "
                                  f"variable-length axes yet: its input {kt.name!r} has shape {kt.shape}; give the "
                                  "Input a fixed shape")
