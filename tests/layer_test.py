@@ -204,8 +204,9 @@ class LayerCase:
 
     def __init__(self, layer_cls, init_kwargs, input_shape, reference, weight_shapes, output_mask=None,
                  masked=False, int_inputs=None, weights=None, input_scale=1.0, n_trainable=None,
-                 rtol=1e-5, atol=1e-5, seed=0):
+                 rtol=1e-5, atol=1e-5, seed=0, train_reference=None):
         self.layer_cls, self.init_kwargs = layer_cls, init_kwargs
+        self.train_reference = train_reference
         self.multi = isinstance(input_shape, list)
         shapes = input_shape if self.multi else [input_shape]
         maskeds = masked if isinstance(masked, list) else [masked] * len(shapes)
@@ -252,14 +253,16 @@ class LayerCase:
     def _arg(self, values):
         return values if self.multi else values[0]
 
-    def forward(self, weights=None, tables=None, native=None):
-        """The reference's outputs (a list), float64; weights/tables default to the case's."""
+    def forward(self, weights=None, tables=None, native=None, training=False):
+        """The reference's outputs (a list), float64; weights/tables default to the case's; training:
+        the training-mode reference when the case has one (BatchNormalization's batch statistics)."""
         weights = self.weights if weights is None else weights
         weights = [np.asarray(w, np.float64) if np.asarray(w).dtype.kind == "f" else np.asarray(w) for w in weights]
         it = iter(tables) if tables is not None else None
         xs = [i.values(next(it) if (it is not None and i.table is not None) else None) for i in self.inputs]
         kw = {"native": native} if native is not None else {}
-        return _as_list(self.reference(weights, self._arg(xs), self._arg([i.mask for i in self.inputs]), **kw))
+        fn = self.train_reference if training and self.train_reference is not None else self.reference
+        return _as_list(fn(weights, self._arg(xs), self._arg([i.mask for i in self.inputs]), **kw))
 
     def takes_native(self):
         return "native" in inspect.signature(self.reference).parameters
@@ -375,7 +378,7 @@ def check_gradients(case):
         weights = list(case.weights)
         for i, w in zip(idx, ws[n_tab:]):
             weights[i] = w
-        return case.loss(case.forward(weights, ws[:n_tab]), targets, masks, weights, layer)
+        return case.loss(case.forward(weights, ws[:n_tab], training=True), targets, masks, weights, layer)
 
     start = case.tables() + [case.weights[i] for i in idx]
     value, grads = sgd_gradients(model, case.x, case.y(targets))
@@ -527,7 +530,7 @@ def check_keras(case, keras, keras_class=None, adam=True):
 def run_layer_test(layer_cls, init_kwargs, input_shape, reference, *, weight_shapes, output_mask=None,
                    masked=False, int_inputs=None, weights=None, input_scale=1.0, n_trainable=None,
                    rtol=1e-5, atol=1e-5, gradients=True, training_differs=False, keras=None,
-                   keras_class=None, keras_adam=True, seed=0):
+                   keras_class=None, keras_adam=True, seed=0, train_reference=None):
     """Runs every check of this module's docstring on one layer configuration; returns the LayerCase.
 
     layer_cls, init_kwargs: the layer (a fresh deep copy of init_kwargs for each model built).
@@ -543,9 +546,11 @@ def run_layer_test(layer_cls, init_kwargs, input_shape, reference, *, weight_sha
     gradients: False for inference-only layers (int8, sparse); training_differs: Dropout.
     keras: the Keras module (the `keras` fixture) for parity, or None; keras_class: Keras's name of
         the layer when it differs; keras_adam: compare three Adam steps too.
+    train_reference(w, x, mask): the forward in training mode where it differs from inference and is
+        deterministic (BatchNormalization's batch statistics); the gradient check differentiates it.
     """
     case = LayerCase(layer_cls, init_kwargs, input_shape, reference, weight_shapes, output_mask, masked,
-                     int_inputs, weights, input_scale, n_trainable, rtol, atol, seed)
+                     int_inputs, weights, input_scale, n_trainable, rtol, atol, seed, train_reference)
     trainable = gradients and bool(case.new_layer().trainable) and (n_trainable is None or n_trainable > 0)
     check_build_and_shapes(case)
     check_forward(case)

@@ -11,3 +11,4 @@ void bind_infer(pybind11::module_& m);        // infer.cpp: the small-M GEMM
 void bind_prune(pybind11::module_& m);        // prune.cpp: masks
 void bind_qrecurrent(pybind11::module_& m);   // qrecurrent.cpp: int8 LSTM/GRU ops
 void bind_sparse(pybind11::module_& m);       // sparse.cpp: sparse kernels and ops
+void bind_conv(pybind11::module_& m);         // conv.cpp: Program's conv, pooling, norm ops (after bind_program)

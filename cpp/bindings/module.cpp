@@ -12,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
   bind_prune(m);
   bind_qrecurrent(m);
   bind_sparse(m);
+  bind_conv(m);  // methods of the Program class bind_program made
 }

@@ -1,4 +1,4 @@
-"""int8 quantized inference: `quantize(model)` returns a new model whose Dense, LSTM and GRU layers
+"""int8 quantized inference: `quantize(model)` returns a new model whose Dense, Conv1D/Conv2D, LSTM and GRU layers
 (also inside Bidirectional) run an exact int8 x int8 -> int32 GEMM (cpp/quant.h) with
 per-output-channel weight scales and per-row dynamic activation scales (or input scales calibrated
 from data); everything else is unchanged. LSTM/GRU quantize both matmuls, the input projection and
@@ -10,7 +10,9 @@ the recurrent one (layers/quantized_recurrent.py); their hidden state keeps per-
 
 import numpy as np
 
+from bigcore.layers.convolutional import _Conv
 from bigcore.layers.core import Dense, InputLayer
+from bigcore.layers.quantized_conv import QuantizedConv1D, QuantizedConv2D, _QuantizedConv
 from bigcore.layers.quantized import QuantizedDense, quantize_weights
 from bigcore.layers.quantized_recurrent import QuantizedGRU, QuantizedLSTM, _QuantizedRNN
 from bigcore.layers.recurrent import Bidirectional, _RNN
@@ -18,12 +20,14 @@ from bigcore.layers.registry import layer_config, layer_from_config
 from bigcore.models import Model, clone_model
 from bigcore.sparse_select import sparsify
 
-__all__ = ["QuantizedDense", "QuantizedGRU", "QuantizedLSTM", "quantize", "quantize_weights"]
-_QUANTIZED = {"Dense": "QuantizedDense", "SparseDense": "QuantizedDense", "LSTM": "QuantizedLSTM", "GRU": "QuantizedGRU"}
+__all__ = ["QuantizedConv1D", "QuantizedConv2D", "QuantizedDense", "QuantizedGRU", "QuantizedLSTM", "quantize",
+           "quantize_weights"]
+_QUANTIZED = {"Dense": "QuantizedDense", "SparseDense": "QuantizedDense", "LSTM": "QuantizedLSTM", "GRU": "QuantizedGRU",
+              "Conv1D": "QuantizedConv1D", "Conv2D": "QuantizedConv2D"}
 
 
 def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch_size=256, sparse_kernels=True):
-    """A new model with every Dense, LSTM and GRU layer quantized to int8; the original is left untouched.
+    """A new model with every Dense, Conv1D/Conv2D (groups=1), LSTM and GRU layer quantized to int8; the original is left untouched.
     sparse_kernels: int8 Dense layers with at least half zeros (pruned) take the sparse int8 kernel where
     a micro-benchmark on this CPU shows it faster (bigcore.sparse_select.sparsify); False: never."""
     if dtype != "int8":
@@ -53,6 +57,8 @@ def _quantize_entry(entry, scales, name=None):
     """Renames a float layer's config to its int8 class, with its calibrated input scale (or 0)."""
     if entry["class_name"] == "Bidirectional":
         _quantize_entry(entry["config"]["layer"], scales, entry["config"]["name"])
+    elif entry["class_name"] in ("Conv1D", "Conv2D") and entry["config"].get("groups", 1) != 1:
+        return  # grouped convolutions stay float
     elif entry["class_name"] in _QUANTIZED:
         entry["class_name"] = _QUANTIZED[entry["class_name"]]
         entry["config"]["activation_scale"] = scales.get(name or entry["config"]["name"], 0.0)
@@ -66,6 +72,9 @@ def _quantized_weights(layer):
     if isinstance(layer, Dense) and not isinstance(layer, QuantizedDense):
         wq, s = quantize_weights(layer.kernel.value)
         return [wq] + bias + [s]
+    if isinstance(layer, _Conv) and not isinstance(layer, _QuantizedConv) and layer.groups == 1:
+        wq, s = quantize_weights(layer.kernel.value.reshape(-1, layer.filters))
+        return [wq.reshape(layer.kernel.shape)] + bias + [s]
     if isinstance(layer, _RNN) and not isinstance(layer, _QuantizedRNN):
         wq, s = quantize_weights(layer.kernel.value)
         rq, rs = quantize_weights(layer.recurrent_kernel.value)
@@ -80,7 +89,7 @@ def _layers(model):
 def _calibrate(model, x, batch_size):
     """Static activation scales: max |input| over the data of each Dense, LSTM, GRU or Bidirectional
     layer, / 127 (a recurrent layer's hidden state stays dynamic)."""
-    nodes = [n for n in model._nodes if isinstance(n.layer, (Dense, _RNN, Bidirectional))]
+    nodes = [n for n in model._nodes if isinstance(n.layer, (Dense, _RNN, Bidirectional, _Conv))]
     if not nodes:
         return {}
     probe = Model(model._inputs if not model._single_input else model._inputs[0], [n.inputs[0] for n in nodes])

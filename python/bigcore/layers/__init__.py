@@ -6,14 +6,30 @@ The int8 and sparse layers (quantized.py, quantized_recurrent.py, sparse.py) are
 bigcore.quantization and bigcore.sparse_select, which re-export them, and load back by name.
 """
 
-from bigcore.layers import quantized, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
+from bigcore.layers import quantized, quantized_conv, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
+from bigcore.layers.activations import ELU, PReLU, ReLU, LeakyReLU, Softmax
 from bigcore.layers.base import KerasTensor, Layer, Weight
+from bigcore.layers.convolutional import Conv1D, Conv2D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.embedding import Embedding
 from bigcore.layers.merging import Add, Average, Concatenate, Multiply
+from bigcore.layers.normalization import BatchNormalization
+from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                                    GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
 from bigcore.layers.registry import get_class, register
 
 __all__ = ["Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense", "Dropout", "Embedding",
            "Flatten", "GRU", "Input", "InputLayer", "KerasTensor", "LSTM", "Layer", "Multiply", "Reshape",
            "Weight", "get_class", "register"]
+
+# ConvNets and the everyday Keras layer set (with Keras's aliases)
+Convolution1D, Convolution2D = Conv1D, Conv2D
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+__all__ += ["AvgPool1D", "AvgPool2D", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "Conv1D",
+            "Conv2D", "Convolution1D", "Convolution2D", "ELU", "GlobalAvgPool1D", "GlobalAvgPool2D",
+            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "LeakyReLU", "MaxPool1D", "MaxPool2D", "MaxPooling1D",
+            "MaxPooling2D", "PReLU", "ReLU", "Softmax"]
