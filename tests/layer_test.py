@@ -472,6 +472,8 @@ def _same_meaning(ours, theirs, path):
         for k, v in ours.items():
             if k == "name":  # Keras renames what it wraps ("forward_lstm")
                 continue
+            if v is None and k not in theirs:  # Keras leaves out unset options (activity_regularizer)
+                continue
             assert k in theirs, f"{path}.{k}: Keras has no such key"
             _same_meaning(v, theirs[k], f"{path}.{k}")
     elif isinstance(ours, (list, tuple)):

@@ -144,3 +144,35 @@ def im2col(x, kernel_size, strides=1, padding="valid", dilation_rate=1):
     row-major order, channels innermost (a Keras kernel (*k, C, F) reshaped to (-1, F) multiplies it)."""
     taps, _ = _windows(np.asarray(x, np.float64), kernel_size, strides, dilation_rate, padding, 0.0)
     return np.concatenate([xs for _, xs in taps], axis=-1)
+
+
+def layer_norm(x, gamma, beta, n_axes=1, epsilon=1e-3):
+    """Over the last n_axes axes of each sample; gamma/beta have their shape."""
+    x = np.asarray(x, np.float64)
+    axes = tuple(range(x.ndim - n_axes, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    y = (x - mean) / np.sqrt(var + epsilon)
+    if gamma is not None:
+        y = y * gamma
+    return y + beta if beta is not None else y
+
+
+def group_norm(x, gamma, beta, groups, epsilon=1e-3):
+    """Channels last: each sample's channels in `groups`, each normalized over its positions and channels."""
+    x = np.asarray(x, np.float64)
+    C = x.shape[-1]
+    g = x.reshape(x.shape[:-1] + (groups, C // groups))
+    axes = tuple(range(1, g.ndim - 2)) + (g.ndim - 1,)
+    mean = g.mean(axis=axes, keepdims=True)
+    var = g.var(axis=axes, keepdims=True)
+    y = ((g - mean) / np.sqrt(var + epsilon)).reshape(x.shape)
+    if gamma is not None:
+        y = y * gamma
+    return y + beta if beta is not None else y
+
+
+def unit_norm(x, n_axes=1):
+    x = np.asarray(x, np.float64)
+    axes = tuple(range(x.ndim - n_axes, x.ndim))
+    return x * np.minimum(1.0 / np.sqrt((x * x).sum(axis=axes, keepdims=True)), 1e12)

@@ -12,3 +12,4 @@ void bind_prune(pybind11::module_& m);        // prune.cpp: masks
 void bind_qrecurrent(pybind11::module_& m);   // qrecurrent.cpp: int8 LSTM/GRU ops
 void bind_sparse(pybind11::module_& m);       // sparse.cpp: sparse kernels and ops
 void bind_conv(pybind11::module_& m);         // conv.cpp: Program's conv, pooling, norm ops (after bind_program)
+void bind_layer_ops(pybind11::module_& m);    // layer_ops.cpp: index maps, noise, norms, TimeDistributed (after bind_program)

@@ -13,4 +13,5 @@ PYBIND11_MODULE(_core, m) {
   bind_qrecurrent(m);
   bind_sparse(m);
   bind_conv(m);  // methods of the Program class bind_program made
+  bind_layer_ops(m);
 }

@@ -67,6 +67,9 @@ class Program {
   void set_inputs(const std::vector<int>& t);
   void set_outputs(const std::vector<int>& t);
   void finalize();  // allocates the arenas; no more params after this
+  // Moves the ops out: a program built only to collect a wrapped layer's ops over its own tensor
+  // table (TimeDistributed, ops/fold.h), whose parameters live in another program's arena.
+  std::vector<std::unique_ptr<Op>> take_ops();
 
   // -- compiling --
   void set_losses(const std::vector<LossSpec>& l);

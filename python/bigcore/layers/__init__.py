@@ -12,12 +12,17 @@ from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.convolutional import Conv1D, Conv2D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.embedding import Embedding
+from bigcore.layers.masking import Masking
 from bigcore.layers.merging import Add, Average, Concatenate, Multiply
-from bigcore.layers.normalization import BatchNormalization
+from bigcore.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
+from bigcore.layers.normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
 from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
                                     GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
 from bigcore.layers.registry import get_class, register
+from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,
+                                      ZeroPadding1D, ZeroPadding2D)
+from bigcore.layers.wrappers import TimeDistributed
 
 __all__ = ["Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense", "Dropout", "Embedding",
            "Flatten", "GRU", "Input", "InputLayer", "KerasTensor", "LSTM", "Layer", "Multiply", "Reshape",
@@ -32,4 +37,7 @@ __all__ += ["AvgPool1D", "AvgPool2D", "AveragePooling1D", "AveragePooling2D", "B
             "Conv2D", "Convolution1D", "Convolution2D", "ELU", "GlobalAvgPool1D", "GlobalAvgPool2D",
             "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
             "GlobalMaxPooling1D", "GlobalMaxPooling2D", "LeakyReLU", "MaxPool1D", "MaxPool2D", "MaxPooling1D",
-            "MaxPooling2D", "PReLU", "ReLU", "Softmax"]
+            "MaxPooling2D", "PReLU", "ReLU", "Softmax",
+            "AlphaDropout", "Cropping1D", "Cropping2D", "GaussianDropout", "GaussianNoise", "GroupNormalization",
+            "LayerNormalization", "Masking", "Permute", "RepeatVector", "SpatialDropout1D", "SpatialDropout2D",
+            "TimeDistributed", "UnitNormalization", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D"]

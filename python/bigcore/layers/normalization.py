@@ -7,6 +7,8 @@ trainable=False freezes the layer as Keras does: it then normalizes with the mov
 training too, and they stay put.
 """
 
+import math
+
 from bigcore import constraints, initializers, regularizers
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.registry import register
@@ -97,3 +99,152 @@ class BatchNormalization(Layer):
                 "gamma_constraint": constraints.serialize(self.gamma_constraint),
                 "synchronized": self.synchronized, "renorm": self.renorm,
                 "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum}
+
+
+def _trailing_axes(axis, shape, layer):
+    """axis (an int or a list) as the trailing axes it must be (channels last): their sizes' product."""
+    rank = len(shape)
+    axes = sorted(a % rank for a in (axis if isinstance(axis, (list, tuple)) else [axis]))
+    if not axes or axes[0] == 0 or axes != list(range(axes[0], rank)):
+        raise ValueError(f"{layer}: only the trailing feature axes can be normalized (channels last), got "
+                         f"axis={axis} for an input of shape {shape_str(shape)}")
+    return axes
+
+
+class _PerSampleNorm(Layer):
+    """Shared by LayerNormalization and GroupNormalization: gamma and beta over the normalized channels."""
+    supports_masking = True
+
+    def _init_weights_args(self, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                           gamma_regularizer, beta_constraint, gamma_constraint):
+        if epsilon <= 0:
+            raise ValueError(f"{type(self).__name__}: epsilon must be > 0. Received: epsilon={epsilon!r}")
+        self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.gamma = self.beta = None
+
+    def _add_weights(self, shape):
+        if self.scale:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
+        if self.center:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, self.beta_regularizer,
+                                        constraint=self.beta_constraint)
+        self.built = True
+
+    def _lower(self, prog, inputs, outputs, C, groups):
+        out = prog.tensor(outputs[0])
+        prog.native.add_norm(inputs[0], out, C, groups, prog.param(self.gamma) if self.scale else -1,
+                             prog.param(self.beta) if self.center else -1, self.epsilon)
+        return [out]
+
+    def _weights_config(self):
+        return {"epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+
+
+@register
+class LayerNormalization(_PerSampleNorm):
+    """Each position normalized over the `axis` values (trailing axes), biased variance; gamma and beta
+    have those axes' shape."""
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, rms_scaling=False, **kw):
+        super().__init__(**kw)
+        if rms_scaling:
+            raise ValueError("LayerNormalization: rms_scaling=True is deprecated in Keras and not supported "
+                             "(keras.layers.RMSNormalization is the layer for it)")
+        if not (isinstance(axis, int) or (isinstance(axis, (list, tuple)) and all(isinstance(a, int) for a in axis))):
+            raise TypeError(f"Expected an int or a list/tuple of ints for the argument 'axis', but received: {axis!r}")
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+        self._init_weights_args(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                                gamma_regularizer, beta_constraint, gamma_constraint)
+
+    def _check_input(self, shape):
+        if any(s is None for s in shape[1:]):
+            raise ValueError(f"LayerNormalization {self.name!r} needs known sizes, got {shape_str(shape)}")
+        _trailing_axes(self.axis, shape, f"LayerNormalization {self.name!r}")
+
+    def build(self, input_shape):
+        axes = _trailing_axes(self.axis, input_shape, f"LayerNormalization {self.name!r}")
+        self._add_weights(tuple(input_shape[a] for a in axes))
+
+    def lower(self, prog, inputs, outputs):
+        shape = outputs[0].shape
+        axes = _trailing_axes(self.axis, shape, self.name)
+        return self._lower(prog, inputs, outputs, math.prod(shape[a] for a in axes), 0)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, **self._weights_config()}
+
+
+@register
+class GroupNormalization(_PerSampleNorm):
+    """Each sample's channels cut into `groups` (-1: one per channel, instance normalization); each group
+    normalized over all its positions and channels."""
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kw):
+        super().__init__(**kw)
+        if isinstance(groups, bool) or not isinstance(groups, int) or (groups <= 0 and groups != -1):
+            raise ValueError(f"Received an invalid value for argument `groups`, expected a positive integer (or "
+                             f"`-1` for instance normalization). Received: groups={groups}")
+        self.groups, self.axis = groups, axis
+        self._init_weights_args(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                                gamma_regularizer, beta_constraint, gamma_constraint)
+
+    def _check_input(self, shape):
+        if self.axis not in (-1, len(shape) - 1) or shape[-1] is None:
+            raise ValueError(f"GroupNormalization {self.name!r}: only the last axis (channels last, known) is "
+                             f"supported, got axis={self.axis} for {shape_str(shape)}")
+        groups = shape[-1] if self.groups == -1 else self.groups
+        if shape[-1] < groups:
+            raise ValueError(f"Number of groups ({groups}) cannot be more than the number of channels ({shape[-1]}).")
+        if shape[-1] % groups:
+            raise ValueError(f"Number of groups ({groups}) must be a multiple of the number of channels "
+                             f"({shape[-1]}).")
+
+    def build(self, input_shape):
+        if self.groups == -1:
+            self.groups = input_shape[-1]
+        self._add_weights((input_shape[-1],))
+
+    def lower(self, prog, inputs, outputs):
+        return self._lower(prog, inputs, outputs, outputs[0].shape[-1], self.groups)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis, **self._weights_config()}
+
+
+@register
+class UnitNormalization(Layer):
+    """x / max(||x||, 1e-12) over the `axis` values (trailing axes)."""
+    supports_masking = True
+
+    def __init__(self, axis=-1, **kw):
+        super().__init__(**kw)
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+
+    def _check_input(self, shape):
+        _trailing_axes(self.axis, shape, f"UnitNormalization {self.name!r}")
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        shape = outputs[0].shape
+        prog.native.add_unit_norm(inputs[0], out, math.prod(shape[a] for a in _trailing_axes(self.axis, shape, "")))
+        return [out]
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

@@ -1,0 +1,30 @@
+"""Masking (Keras): positions whose values all equal mask_value are masked (and zeroed); the mask
+(batch, positions) reaches the layers after it (cpp/ops/gather.h: MaskingOp)."""
+
+from bigcore.layers.base import KerasTensor, Layer
+from bigcore.layers.registry import register
+
+
+@register
+class Masking(Layer):
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kw):
+        super().__init__(**kw)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)):
+            raise ValueError(f"Masking: mask_value must be a number. Received: mask_value={mask_value!r}")
+        self.mask_value = float(mask_value)
+
+    def compute_mask(self, inputs, masks):
+        return KerasTensor(inputs[0].shape[:-1], name=f"{self.name}/mask")
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        mask_kt = outputs[0]._mask
+        mask = prog.tensor(mask_kt)
+        prog.bind(mask_kt, mask)
+        prog.native.add_masking(inputs[0], out, mask, outputs[0].shape[-1], self.mask_value)
+        return [out]
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}
