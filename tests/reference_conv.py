@@ -176,3 +176,52 @@ def unit_norm(x, n_axes=1):
     x = np.asarray(x, np.float64)
     axes = tuple(range(x.ndim - n_axes, x.ndim))
     return x * np.minimum(1.0 / np.sqrt((x * x).sum(axis=axes, keepdims=True)), 1e12)
+
+
+def transpose_pads(k, s, d, padding, output_padding):
+    """(left, right) zero padding of the stride-upsampled input (Keras's rule, its JAX backend)."""
+    eff = (k - 1) * d + 1
+    if padding == "valid":
+        op = max(eff, s) - eff if output_padding is None else output_padding
+        return eff - 1, eff - 1 + op
+    pad = s + eff - 2 if output_padding is None else eff + eff % 2 - 2 + output_padding
+    left = min(pad // 2 + pad % 2, eff - 1)
+    return left, pad - left
+
+
+def conv_transpose_forward(x, kernel, bias=None, strides=1, padding="valid", output_padding=None,
+                           dilation_rate=1, activation="linear"):
+    """x (B, *n, C), kernel (*k, F, C) -> (B, *out, F): every input value scatters x * kernel[tap] to
+    output position i * s + tap * d - (eff - 1 - left)."""
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    rank = x.ndim - 2
+    ks = kernel.shape[:rank]
+    s, d = _tuple(strides, rank), _tuple(dilation_rate, rank)
+    op = (None,) * rank if output_padding is None else _tuple(output_padding, rank)
+    lr = [transpose_pads(k, si, di, padding, p) for k, si, di, p in zip(ks, s, d, op)]
+    eff = [(k - 1) * di + 1 for k, di in zip(ks, d)]
+    out = [(n - 1) * si + 1 + a + b - e + 1 for n, si, (a, b), e in zip(x.shape[1:-1], s, lr, eff)]
+    shift = [e - 1 - a for e, (a, _) in zip(eff, lr)]
+    y = np.zeros((x.shape[0],) + tuple(out) + (kernel.shape[-2],))
+    for i in np.ndindex(*x.shape[1:-1]):
+        for tap in np.ndindex(*ks):
+            o = tuple(ii * si + t * di - sh for ii, si, t, di, sh in zip(i, s, tap, d, shift))
+            if all(0 <= oo < n for oo, n in zip(o, out)):
+                y[(slice(None),) + o] += x[(slice(None),) + i] @ kernel[tap].T
+    if bias is not None:
+        y = y + bias
+    return ref.act_forward(y, activation)
+
+
+def depthwise_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, activation="linear"):
+    """kernel (*k, C, M): output channel c * M + m is input channel c's window times kernel[..., c, m]."""
+    kernel = np.asarray(kernel, np.float64)
+    C, M = kernel.shape[-2:]
+    grouped = kernel.reshape(kernel.shape[:-2] + (1, C * M))
+    return conv_forward(x, grouped, bias, strides, padding, dilation_rate, groups=C, activation=activation)
+
+
+def separable_forward(x, dw, pw, bias=None, strides=1, padding="valid", dilation_rate=1, activation="linear"):
+    mid = depthwise_forward(x, dw, None, strides, padding, dilation_rate)
+    return conv_forward(mid, pw, bias, activation=activation)

@@ -435,3 +435,36 @@ def test_quantize_converts_convolutions():
     want, got = model.predict(x, verbose=0), q.predict(x, verbose=0)
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
     assert not np.array_equal(got, want)
+
+
+def test_fold_batch_norm_and_quantize_fold_it():
+    """Conv2D -> BatchNormalization -> ReLU and Dense -> BatchNormalization: fold_batch_norm gives a model
+    without them (Identity in their place) that predicts as the original; quantize() folds them too."""
+    bigcore.utils.set_random_seed(0)
+    inp = bigcore.Input((8, 8, 3))
+    h = layers.Conv2D(6, 3, use_bias=False)(inp)
+    h = layers.BatchNormalization()(h)
+    h = layers.ReLU()(h)
+    h = layers.Conv2D(4, 3, activation="relu")(h)
+    h = layers.BatchNormalization(center=False)(h)  # after a relu: not folded
+    h = layers.Flatten()(h)
+    h = layers.Dense(5)(h)
+    out = layers.BatchNormalization(scale=False)(h)
+    model = bigcore.Model(inp, out)
+    rng = np.random.default_rng(0)
+    ws = []
+    for w in model.weights:
+        v = rng.normal(scale=0.5, size=w.shape).astype(np.float32)
+        ws.append(np.abs(v) + 0.3 if w.name.endswith("moving_variance") else v)
+    model.set_weights(ws)
+    x = rng.normal(size=(5, 8, 8, 3)).astype(np.float32)
+    folded = bigcore.quantization.fold_batch_norm(model)
+    kinds = [type(layer).__name__ for layer in folded.layers[1:]]
+    assert kinds == ["Conv2D", "Identity", "ReLU", "Conv2D", "BatchNormalization", "Flatten", "Dense", "Identity"]
+    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+    q = bigcore.quantization.quantize(model)
+    qk = [type(layer).__name__ for layer in q.layers[1:]]
+    assert qk == ["QuantizedConv2D", "Identity", "ReLU", "QuantizedConv2D", "BatchNormalization", "Flatten",
+                  "QuantizedDense", "Identity"]
+    want = model.predict(x, verbose=0)
+    assert np.abs(q.predict(x, verbose=0) - want).max() < 0.05 * np.abs(want).max()

@@ -7,6 +7,7 @@
 #include "bindings/bindings.h"
 #include "ops/batchnorm.h"
 #include "ops/conv.h"
+#include "ops/conv_transpose.h"
 #include "ops/pointwise.h"
 #include "ops/pool.h"
 #include "ops/qconv.h"
@@ -42,6 +43,20 @@ void bind_conv(py::module_& m) {
         p.add_op(std::make_unique<bc::ConvOp>(in, out, w, b, g, F, groups, act));
       }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("groups"),
       py::arg("act"), "Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL).");
+  cls.def("add_conv_transpose", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
+                                   int F, int act) {
+        bc::ConvGeom g = make_geom(geom);
+        check_sizes(p, in, out, static_cast<size_t>(g.out_positions()) * F, g.in_size(), "ConvTranspose");
+        p.add_op(std::make_unique<bc::ConvTransposeOp>(in, out, w, b, g, F, act));
+      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("act"),
+      "Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the "
+      "output here), F: input channels.");
+  cls.def("add_depthwise_conv", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
+                                   int M, int act) {
+        bc::ConvGeom g = make_geom(geom);
+        check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C * M, "DepthwiseConv");
+        p.add_op(std::make_unique<bc::DepthwiseConvOp>(in, out, w, b, g, M, act));
+      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("M"), py::arg("act"));
   cls.def("add_qconv", [](Program& p, int in, int out, const py::array& wq, const py::array& scale, long b,
                           const std::vector<int>& geom, int act, float x_scale) {
         bc::ConvGeom g = make_geom(geom);

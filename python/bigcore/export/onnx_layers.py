@@ -5,7 +5,7 @@ returns the output values; the recurrent ones are in onnx_recurrent.py.
 
 import numpy as np
 
-from bigcore.export import onnx_recurrent
+from bigcore.export import onnx_conv, onnx_recurrent
 from bigcore.layers import core, embedding, merging, recurrent
 from bigcore.layers.quantized import QuantizedDense
 
@@ -121,7 +121,7 @@ def merge(g, layer, ins, node):
 
 
 def _rules():
-    return {QuantizedDense: quantized_dense, core.Dense: dense, core.Activation: activation,
+    return {**onnx_conv.rules(), QuantizedDense: quantized_dense, core.Dense: dense, core.Activation: activation,
             core.Dropout: identity, core.Flatten: flatten, core.Reshape: reshape, embedding.Embedding: embedding_,
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,
@@ -159,3 +159,6 @@ def converter(layer, quantized_recurrent="error"):
     cls = type(layer).__name__
     raise NotImplementedError(f'ONNX export does not support layer "{layer.name}" ({cls}). '
                               f"Supported layers: {', '.join(sorted(c.__name__ for c in rules))}.")
+
+
+onnx_conv.set_rule_lookup(converter)  # TimeDistributed's wrapped layer takes its rule from here

@@ -9,9 +9,12 @@ bigcore.quantization and bigcore.sparse_select, which re-export them, and load b
 from bigcore.layers import quantized, quantized_conv, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
 from bigcore.layers.activations import ELU, PReLU, ReLU, LeakyReLU, Softmax
 from bigcore.layers.base import KerasTensor, Layer, Weight
+from bigcore.layers.conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D,
+                                          SeparableConv1D, SeparableConv2D)
 from bigcore.layers.convolutional import Conv1D, Conv2D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.embedding import Embedding
+from bigcore.layers.identity import Identity
 from bigcore.layers.masking import Masking
 from bigcore.layers.merging import Add, Average, Concatenate, Multiply
 from bigcore.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
@@ -40,4 +43,9 @@ __all__ += ["AvgPool1D", "AvgPool2D", "AveragePooling1D", "AveragePooling2D", "B
             "MaxPooling2D", "PReLU", "ReLU", "Softmax",
             "AlphaDropout", "Cropping1D", "Cropping2D", "GaussianDropout", "GaussianNoise", "GroupNormalization",
             "LayerNormalization", "Masking", "Permute", "RepeatVector", "SpatialDropout1D", "SpatialDropout2D",
-            "TimeDistributed", "UnitNormalization", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D"]
+            "TimeDistributed", "UnitNormalization", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
+            "Conv1DTranspose", "Conv2DTranspose", "Convolution2DTranspose", "DepthwiseConv1D", "DepthwiseConv2D",
+            "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D"]
+__all__ += ["Identity"]
+Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
