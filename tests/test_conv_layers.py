@@ -61,6 +61,24 @@ def test_conv1d(request, extra):
                    keras=optional_keras(request))
 
 
+GEMM_PATH = [  # windows of more than 32 values: im2col + the tiled GEMM (smaller ones run the direct kernels)
+    (layers.Conv1D, {"filters": 5, "kernel_size": 3, "padding": "causal", "dilation_rate": 2}, (3, 9, 12)),
+    (layers.Conv1D, {"filters": 6, "kernel_size": 3, "strides": 2, "padding": "same", "groups": 2,
+                     "activation": "relu"}, (3, 9, 24)),
+    (layers.Conv2D, {"filters": 4, "kernel_size": 3, "padding": "same", "strides": 2}, (2, 7, 6, 5)),
+    (layers.Conv2D, {"filters": 4, "kernel_size": 1, "groups": 2}, (2, 4, 5, 70)),
+]
+
+
+@pytest.mark.parametrize("cls,kw,shape", GEMM_PATH, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_conv_gemm_path(request, cls, kw, shape):
+    rank = len(shape) - 2
+    k = (kw["kernel_size"],) * rank
+    run_layer_test(cls, kw, shape, conv_ref(kw), weight_shapes=conv_shapes(k, shape[-1], kw["filters"],
+                                                                           kw.get("groups", 1)),
+                   rtol=2e-5, atol=2e-5, keras=optional_keras(request))
+
+
 def test_conv1d_pointwise_and_regularized(request):
     """kernel_size 1 (the GEMM on the input itself, no im2col), L2 on the kernel and bias."""
     kw = {"filters": 5, "kernel_size": 1, "kernel_regularizer": regularizers.l2(0.01),

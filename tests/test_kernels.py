@@ -182,20 +182,21 @@ def test_set_isa_rejects_unknown_and_reports_current(restore_isa):
 
 
 # set_cpu_isa's names and the (float, int8, sparse) paths each gives (config.py documents the table)
-ISA_TABLE = {"ref": ("ref", "ref", "ref"), "avx2": ("avx2", "avx2", "avx2"),
-             "avxvnni": ("avx2", "avxvnni", "avx2"), "avx512": ("avx512", "avx2", "avx512"),
-             "avx512vnni": ("avx512", "avx512vnni", "avx512")}
+FAMILIES = ("float", "int8", "sparse", "conv")
+ISA_TABLE = {"ref": ("ref", "ref", "ref", "ref"), "avx2": ("avx2", "avx2", "avx2", "avx2"),
+             "avxvnni": ("avx2", "avxvnni", "avx2", "avx2"), "avx512": ("avx512", "avx2", "avx512", "avx512"),
+             "avx512vnni": ("avx512", "avx512vnni", "avx512", "avx512")}
 
 
 def test_one_switch_sets_every_kernel_family(restore_isa):
     features = bigcore.config.cpu_features()
     assert features["supported"][0] == "ref" and set(features["supported"]) <= set(ISA_TABLE)
-    assert features["paths"] == dict(zip(("float", "int8", "sparse"), ISA_TABLE[features["isa"]]))
+    assert features["paths"] == dict(zip(FAMILIES, ISA_TABLE[features["isa"]]))
     for name in features["supported"]:
         bigcore.config.set_cpu_isa(name)
         now = bigcore.config.cpu_features()
         assert now["isa"] == name
-        assert now["paths"] == dict(zip(("float", "int8", "sparse"), ISA_TABLE[name])), name
+        assert now["paths"] == dict(zip(FAMILIES, ISA_TABLE[name])), name
     for name in set(ISA_TABLE) - set(features["supported"]):
         before = bigcore.config.cpu_features()
         with pytest.raises(ValueError, match=f"cannot run set_cpu_isa\\('{name}'\\): it lacks"):

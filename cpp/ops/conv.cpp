@@ -17,6 +17,10 @@ namespace {
 // (col2im writes only its own samples); forward splits rows of a small batch across threads too.
 constexpr double kItemFloats = 160e3;
 constexpr double kSplitFlops = 2e6;  // a forward pass above this runs on at least two items
+// Up to this many window values (KH*KW*Cg) the direct kernels beat im2col + GEMM: a GEMM with so
+// short a K is bound by writing its output, and im2col copies a few floats per row (a first layer
+// on gray or RGB images, a Conv1D on one channel).
+constexpr long kDirectMaxK = 32;
 }  // namespace
 
 ConvOp::ConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, int groups, int act)
@@ -27,6 +31,7 @@ ConvOp::ConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, 
   Cg_ = g.C / groups;
   Fg_ = F / groups;
   Kc_ = static_cast<long>(g.KH) * g.KW * Cg_;
+  direct_ = Kc_ <= kDirectMaxK;
   in = {in_t};
   out = {out_t};
   params = {w};
@@ -45,6 +50,10 @@ void ConvOp::forward_rows(Ctx& c, long r0, long r1, float* col) {
   const float* W = c.params + params[0];
   const int rows = static_cast<int>(r1 - r0);
   for (int j = 0; j < groups_; ++j) {
+    if (direct_) {
+      conv_kernels().direct_conv_forward(y + j * Fg_, F_, x, W + j * Fg_, F_, g_, j * Cg_, Cg_, Fg_, r0, r1);
+      continue;
+    }
     const float* A = col;
     long lda = Kc_;
     if (g_.is_pointwise()) {
@@ -67,7 +76,7 @@ void ConvOp::forward(Ctx& c) {
   const int items = static_cast<int>((R + per - 1) / per);
   const int threads = std::max(1, get_num_threads());
   if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(threads);
-  const size_t need = g_.is_pointwise() ? 0 : static_cast<size_t>(std::min(per, R) * Kc_);
+  const size_t need = g_.is_pointwise() || direct_ ? 0 : static_cast<size_t>(std::min(per, R) * Kc_);
   for (int t = 0; t < std::min(threads, items); ++t) scratch(t, need);
   parallel_items(items, [&](int i) {
     const long r0 = i * per, r1 = std::min(R, r0 + per);
@@ -85,7 +94,8 @@ void ConvOp::backward(Ctx& c) {
   if (parts_.size() < part * items) parts_.resize(part * items);
   const int threads = std::max(1, get_num_threads());
   if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(threads);
-  const size_t need = g_.is_pointwise() ? 0 : static_cast<size_t>(spi) * P * Kc_;
+  const bool cols = !g_.is_pointwise() && (!direct_ || need_dx[0]);
+  const size_t need = cols ? static_cast<size_t>(spi) * P * Kc_ : 0;
   for (int t = 0; t < std::min(threads, items); ++t) scratch(t, need);
   const float* x = c.val(in[0]);
   float* dz_all = c.grad(out[0]);
@@ -103,16 +113,21 @@ void ConvOp::backward(Ctx& c) {
     if (b_ >= 0) kernels().col_sum(dW + Kc_ * F_, dz, rows, F_, false);
     float* col = scratch_[omp_get_thread_num()].data();
     for (int j = 0; j < groups_; ++j) {
-      const float* A = col;
-      long lda = Kc_;
-      if (g_.is_pointwise()) {
-        A = x + r0 * g_.C + j * Cg_;
-        lda = g_.C;
+      if (direct_) {
+        conv_kernels().direct_conv_backward_weight(dW + j * Fg_, F_, dz + j * Fg_, F_, x, g_, j * Cg_, Cg_, Fg_, r0,
+                                                   r1, false);
       } else {
-        im2col(col, x, g_, j * Cg_, Cg_, r0, r1);
+        const float* A = col;
+        long lda = Kc_;
+        if (g_.is_pointwise()) {
+          A = x + r0 * g_.C + j * Cg_;
+          lda = g_.C;
+        } else {
+          im2col(col, x, g_, j * Cg_, Cg_, r0, r1);
+        }
+        gemm(true, false, static_cast<int>(Kc_), Fg_, rows, 1.0f, A, static_cast<int>(lda), dz + j * Fg_, F_, 0.0f,
+             dW + j * Fg_, F_);
       }
-      gemm(true, false, static_cast<int>(Kc_), Fg_, rows, 1.0f, A, static_cast<int>(lda), dz + j * Fg_, F_, 0.0f,
-           dW + j * Fg_, F_);
       if (!dx_wanted) continue;
       if (g_.is_pointwise()) {
         gemm(false, true, rows, Cg_, Fg_, 1.0f, dz + j * Fg_, F_, W + j * Fg_, F_, acc_dx ? 1.0f : 0.0f,

@@ -25,6 +25,7 @@ class ConvOp : public Op {
   long b_;
   int F_, groups_, act_, Cg_, Fg_;
   long Kc_;
+  bool direct_;  // a small window (Kc_ <= kDirectMaxK): the direct kernels, no im2col
   std::vector<AlignedBuf> scratch_;
   AlignedBuf parts_;
 };

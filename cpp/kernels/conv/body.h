@@ -242,9 +242,62 @@ void depthwise_backward_weight_impl(float* dw, const float* dy, const float* x, 
     }
 }
 
+// Blocks of kFBlock output channels, each accumulated in a fixed-size local array the compiler keeps
+// in vector registers; the window's values are read again per block (they are few).
+constexpr int kFBlock = 16;
+
+void direct_conv_forward_impl(float* y, long ldy, const float* x, const float* W, long ldw, const ConvGeom& g,
+                              int c0, int Cg, int F, long r0, long r1) {
+  const long P = g.out_positions();
+  for (long r = r0; r < r1; ++r) {
+    const int b = static_cast<int>(r / P), p = static_cast<int>(r % P);
+    const Taps t = taps(g, p / g.OW, p % g.OW);
+    float* out = y + (r - r0) * ldy;
+    for (int f0 = 0; f0 < F; f0 += kFBlock) {
+      const int nf = std::min(kFBlock, F - f0);
+      float acc[kFBlock] = {0};
+      for (int kh = t.kh0; kh < t.kh1; ++kh)
+        for (int kw = t.kw0; kw < t.kw1; ++kw) {
+          const float* s = pixel(x, g, b, t.ih0 + kh * g.DH, t.iw0 + kw * g.DW) + c0;
+          const float* w = W + static_cast<long>((kh * g.KW + kw) * Cg) * ldw + f0;
+          if (nf == kFBlock) {
+            for (int c = 0; c < Cg; ++c, w += ldw)
+              for (int j = 0; j < kFBlock; ++j) acc[j] += s[c] * w[j];
+          } else {
+            for (int c = 0; c < Cg; ++c, w += ldw)
+              for (int j = 0; j < nf; ++j) acc[j] += s[c] * w[j];
+          }
+        }
+      for (int j = 0; j < nf; ++j) out[f0 + j] = acc[j];
+    }
+  }
+}
+
+void direct_conv_backward_weight_impl(float* dW, long ldw, const float* dz, long ldz, const float* x,
+                                      const ConvGeom& g, int c0, int Cg, int F, long r0, long r1, bool accumulate) {
+  const long P = g.out_positions();
+  const int taps_n = g.KH * g.KW;
+  if (!accumulate)
+    for (long k = 0; k < static_cast<long>(taps_n) * Cg; ++k) std::memset(dW + k * ldw, 0, F * sizeof(float));
+  for (long r = r0; r < r1; ++r) {
+    const int b = static_cast<int>(r / P), p = static_cast<int>(r % P);
+    const Taps t = taps(g, p / g.OW, p % g.OW);
+    const float* d = dz + (r - r0) * ldz;
+    for (int kh = t.kh0; kh < t.kh1; ++kh)
+      for (int kw = t.kw0; kw < t.kw1; ++kw) {
+        const float* s = pixel(x, g, b, t.ih0 + kh * g.DH, t.iw0 + kw * g.DW) + c0;
+        float* w = dW + static_cast<long>((kh * g.KW + kw) * Cg) * ldw;
+        for (int c = 0; c < Cg; ++c, w += ldw)
+          for (int f = 0; f < F; ++f) w[f] += s[c] * d[f];
+      }
+  }
+}
+
 void fill_conv_from_impl(ConvKernels& k, const char* name) {
   k.name = name;
   k.col2im = col2im_impl;
+  k.direct_conv_forward = direct_conv_forward_impl;
+  k.direct_conv_backward_weight = direct_conv_backward_weight_impl;
   k.max_pool_forward = max_pool_forward_impl;
   k.max_pool_backward = max_pool_backward_impl;
   k.avg_pool_forward = avg_pool_forward_impl;

@@ -46,6 +46,14 @@ struct ConvKernels {
   // y <- the mean over each window's positions inside the input (padding is not counted).
   void (*avg_pool_forward)(float* y, const float* x, const ConvGeom& g, int b0, int b1);
   void (*avg_pool_backward)(float* dx, const float* dy, const ConvGeom& g, int b0, int b1, bool accumulate);
+  // Direct convolution for small windows (few taps x channels, where im2col + GEMM spends its time
+  // copying): y (rows r0..r1 of the batch's output positions, ldy) = the window of input channels
+  // c0..c0+Cg times W (KH*KW*Cg rows, F columns, ldw), summed in (kh, kw, c) order; no bias.
+  void (*direct_conv_forward)(float* y, long ldy, const float* x, const float* W, long ldw, const ConvGeom& g,
+                              int c0, int Cg, int F, long r0, long r1);
+  // dW (KH*KW*Cg, F, ldw) (+)= sum over rows r0..r1 (in order) of the window times dz (ldz).
+  void (*direct_conv_backward_weight)(float* dW, long ldw, const float* dz, long ldz, const float* x,
+                                      const ConvGeom& g, int c0, int Cg, int F, long r0, long r1, bool accumulate);
   // Depthwise: y (batch, OH, OW, C*M) = sum over the window of x[..., c] * w[kh, kw, c, m] (+ b),
   // channel c*M + m, summed in (kh, kw) order; w (KH, KW, C, M), b (C*M) or null.
   void (*depthwise_forward)(float* y, const float* x, const float* w, const float* b, const ConvGeom& g, int M,
