@@ -242,54 +242,98 @@ void depthwise_backward_weight_impl(float* dw, const float* dy, const float* x, 
     }
 }
 
-// Blocks of kFBlock output channels, each accumulated in a fixed-size local array the compiler keeps
-// in vector registers; the window's values are read again per block (they are few).
-constexpr int kFBlock = 16;
+// 16 floats as one value the compiler keeps in registers (one zmm, two ymm or four xmm by the
+// path's flags); the lanes are independent, so every path gives the same bits.
+typedef float vf16 __attribute__((vector_size(64)));
+constexpr int kLanes16 = 16;
+inline vf16 load16(const float* p) {
+  vf16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store16(float* p, vf16 v) { __builtin_memcpy(p, &v, sizeof v); }
 
-void direct_conv_forward_impl(float* y, long ldy, const float* x, const float* W, long ldw, const ConvGeom& g,
-                              int c0, int Cg, int F, long r0, long r1) {
-  const long P = g.out_positions();
-  for (long r = r0; r < r1; ++r) {
-    const int b = static_cast<int>(r / P), p = static_cast<int>(r % P);
-    const Taps t = taps(g, p / g.OW, p % g.OW);
-    float* out = y + (r - r0) * ldy;
-    for (int f0 = 0; f0 < F; f0 += kFBlock) {
-      const int nf = std::min(kFBlock, F - f0);
-      float acc[kFBlock] = {0};
-      for (int kh = t.kh0; kh < t.kh1; ++kh)
-        for (int kw = t.kw0; kw < t.kw1; ++kw) {
-          const float* s = pixel(x, g, b, t.ih0 + kh * g.DH, t.iw0 + kw * g.DW) + c0;
-          const float* w = W + static_cast<long>((kh * g.KW + kw) * Cg) * ldw + f0;
-          if (nf == kFBlock) {
-            for (int c = 0; c < Cg; ++c, w += ldw)
-              for (int j = 0; j < kFBlock; ++j) acc[j] += s[c] * w[j];
-          } else {
-            for (int c = 0; c < Cg; ++c, w += ldw)
-              for (int j = 0; j < nf; ++j) acc[j] += s[c] * w[j];
-          }
-        }
-      for (int j = 0; j < nf; ++j) out[f0 + j] = acc[j];
+// The window of output position (oh, ow) of sample b, channels c0..c0+Cg: KH*KW*Cg values in im2col's
+// order, padding 0.
+inline void gather_window(float* win, const float* x, const ConvGeom& g, int b, int oh, int ow, int c0, int Cg) {
+  const int ih0 = oh * g.SH - g.PT, iw0 = ow * g.SW - g.PL;
+  for (int kh = 0; kh < g.KH; ++kh) {
+    const int ih = ih0 + kh * g.DH;
+    for (int kw = 0; kw < g.KW; ++kw, win += Cg) {
+      const int iw = iw0 + kw * g.DW;
+      if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) {
+        for (int c = 0; c < Cg; ++c) win[c] = 0.0f;
+      } else {
+        const float* s = pixel(x, g, b, ih, iw) + c0;
+        for (int c = 0; c < Cg; ++c) win[c] = s[c];
+      }
     }
   }
 }
 
+// Output positions r0..r1 as (b, oh, ow), stepped without divisions.
+struct RowWalk {
+  int b, oh, ow;
+  const ConvGeom& g;
+  RowWalk(const ConvGeom& geom, long r) : g(geom) {
+    const long P = geom.out_positions();
+    b = static_cast<int>(r / P);
+    const int p = static_cast<int>(r % P);
+    oh = p / geom.OW;
+    ow = p % geom.OW;
+  }
+  void next() {
+    if (++ow < g.OW) return;
+    ow = 0;
+    if (++oh < g.OH) return;
+    oh = 0;
+    ++b;
+  }
+};
+
+constexpr int kMaxDirectK = 64;  // the window buffer; ConvOp sends at most 32
+
+// y[r, f] = sum over k of win[k] * W[k, f], k ascending, for 16 filters at a time.
+void direct_conv_forward_impl(float* y, long ldy, const float* x, const float* W, long ldw, const ConvGeom& g,
+                              int c0, int Cg, int F, long r0, long r1) {
+  const int K = g.KH * g.KW * Cg;
+  float win[kMaxDirectK];
+  RowWalk at(g, r0);
+  for (long r = r0; r < r1; ++r, at.next()) {
+    gather_window(win, x, g, at.b, at.oh, at.ow, c0, Cg);
+    float* out = y + (r - r0) * ldy;
+    int f0 = 0;
+    for (; f0 + kLanes16 <= F; f0 += kLanes16) {
+      vf16 acc = {};
+      for (int k = 0; k < K; ++k) acc += win[k] * load16(W + k * ldw + f0);
+      store16(out + f0, acc);
+    }
+    for (; f0 < F; ++f0) {
+      float acc = 0.0f;
+      for (int k = 0; k < K; ++k) acc += win[k] * W[k * ldw + f0];
+      out[f0] = acc;
+    }
+  }
+}
+
+// dW[k, f] (+)= win[k] * dz[r, f], rows in order.
 void direct_conv_backward_weight_impl(float* dW, long ldw, const float* dz, long ldz, const float* x,
                                       const ConvGeom& g, int c0, int Cg, int F, long r0, long r1, bool accumulate) {
-  const long P = g.out_positions();
-  const int taps_n = g.KH * g.KW;
+  const int K = g.KH * g.KW * Cg;
   if (!accumulate)
-    for (long k = 0; k < static_cast<long>(taps_n) * Cg; ++k) std::memset(dW + k * ldw, 0, F * sizeof(float));
-  for (long r = r0; r < r1; ++r) {
-    const int b = static_cast<int>(r / P), p = static_cast<int>(r % P);
-    const Taps t = taps(g, p / g.OW, p % g.OW);
+    for (int k = 0; k < K; ++k) std::memset(dW + k * ldw, 0, F * sizeof(float));
+  float win[kMaxDirectK];
+  RowWalk at(g, r0);
+  for (long r = r0; r < r1; ++r, at.next()) {
+    gather_window(win, x, g, at.b, at.oh, at.ow, c0, Cg);
     const float* d = dz + (r - r0) * ldz;
-    for (int kh = t.kh0; kh < t.kh1; ++kh)
-      for (int kw = t.kw0; kw < t.kw1; ++kw) {
-        const float* s = pixel(x, g, b, t.ih0 + kh * g.DH, t.iw0 + kw * g.DW) + c0;
-        float* w = dW + static_cast<long>((kh * g.KW + kw) * Cg) * ldw;
-        for (int c = 0; c < Cg; ++c, w += ldw)
-          for (int f = 0; f < F; ++f) w[f] += s[c] * d[f];
-      }
+    int f0 = 0;
+    for (; f0 + kLanes16 <= F; f0 += kLanes16) {
+      const vf16 dv = load16(d + f0);
+      for (int k = 0; k < K; ++k) store16(dW + k * ldw + f0, load16(dW + k * ldw + f0) + win[k] * dv);
+    }
+    for (; f0 < F; ++f0)
+      for (int k = 0; k < K; ++k) dW[k * ldw + f0] += win[k] * d[f0];
   }
 }
 

@@ -46,7 +46,7 @@ struct ConvKernels {
   // y <- the mean over each window's positions inside the input (padding is not counted).
   void (*avg_pool_forward)(float* y, const float* x, const ConvGeom& g, int b0, int b1);
   void (*avg_pool_backward)(float* dx, const float* dy, const ConvGeom& g, int b0, int b1, bool accumulate);
-  // Direct convolution for small windows (few taps x channels, where im2col + GEMM spends its time
+  // Direct convolution for small windows (KH*KW*Cg <= 64 values, the ops send <= 32; where im2col + GEMM spends its time
   // copying): y (rows r0..r1 of the batch's output positions, ldy) = the window of input channels
   // c0..c0+Cg times W (KH*KW*Cg rows, F columns, ldw), summed in (kh, kw, c) order; no bias.
   void (*direct_conv_forward)(float* y, long ldy, const float* x, const float* W, long ldw, const ConvGeom& g,
