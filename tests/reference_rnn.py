@@ -71,11 +71,13 @@ CELLS = {"lstm": (lstm_cell, 2), "gru": (gru_cell, 1)}
 
 def rnn_forward(kind, x, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
                 recurrent_activation="sigmoid", return_sequences=False, return_state=False,
-                go_backwards=False, zero_output_for_mask=False):
+                go_backwards=False, zero_output_for_mask=False, initial_state=None):
     """An LSTM ("lstm") or GRU ("gru") layer over x (B, T, D).
 
     Returns y, or [y, *final_states] when return_state ([y, h, c] for LSTM, [y, h] for GRU).
     y is (B, T, U) in processing order when return_sequences, else the last processed output (B, U).
+    initial_state: [h0, c0] (LSTM) or [h0] (GRU), each (B, U); zeros when None. The output before
+    the first unmasked step is zeros even then (Keras's prev_output starts at zeros).
     """
     cell, n_states = CELLS[kind]
     x = _f64(x)
@@ -83,7 +85,11 @@ def rnn_forward(kind, x, kernel, recurrent_kernel, bias=None, mask=None, activat
     B, T, _ = x.shape
     U = recurrent_kernel.shape[0]
     m = np.ones((B, T), bool) if mask is None else np.asarray(mask).astype(bool)
-    states = [np.zeros((B, U)) for _ in range(n_states)]
+    if initial_state is None:
+        states = [np.zeros((B, U)) for _ in range(n_states)]
+    else:
+        assert len(initial_state) == n_states
+        states = [_f64(s) for s in initial_state]
     prev_out = np.zeros((B, U))
     outs = []
     order = range(T - 1, -1, -1) if go_backwards else range(T)
@@ -120,18 +126,23 @@ def merge(mode, a, b):
 
 
 def bidirectional_forward(kind, x, forward_weights, backward_weights, mask=None, merge_mode="concat",
-                          return_sequences=False, return_state=False, go_backwards=False, **cell_kw):
+                          return_sequences=False, return_state=False, go_backwards=False, initial_state=None,
+                          **cell_kw):
     """Keras's Bidirectional around an LSTM/GRU: a forward copy and a go_backwards copy.
 
     *_weights: (kernel, recurrent_kernel, bias or None). The backward copy's sequence is flipped
     back to input order when return_sequences; both copies zero their output at masked steps
     when return_sequences. Returns the merged output ([fwd, bwd] for merge_mode None), followed by
-    the forward then the backward final states when return_state.
+    the forward then the backward final states when return_state. initial_state: the forward
+    copy's states then the backward copy's (Keras splits the list in halves).
     """
     common = dict(mask=mask, return_sequences=return_sequences, return_state=True,
                   zero_output_for_mask=return_sequences, **cell_kw)
-    fwd = rnn_forward(kind, x, *forward_weights, go_backwards=go_backwards, **common)
-    bwd = rnn_forward(kind, x, *backward_weights, go_backwards=not go_backwards, **common)
+    half = None if initial_state is None else len(initial_state) // 2
+    fwd = rnn_forward(kind, x, *forward_weights, go_backwards=go_backwards,
+                      initial_state=None if half is None else initial_state[:half], **common)
+    bwd = rnn_forward(kind, x, *backward_weights, go_backwards=not go_backwards,
+                      initial_state=None if half is None else initial_state[half:], **common)
     yf, yb = fwd[0], bwd[0]
     if return_sequences:
         yb = yb[:, ::-1]

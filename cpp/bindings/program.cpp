@@ -41,7 +41,17 @@ void bind_program(py::module_& m) {
            "Binds predict's output arrays (one per model output, as many rows as the inputs).")
       .def_property_readonly("rows", &BatchSource::rows);
 
-  py::class_<Program>(m, "Program")
+  // Failed allocations that say what they were for (core/common.h).
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const bc::OutOfMemory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    }
+  });
+
+  // Held by shared_ptr: weight cells reach the program that is their home (runtime/param_home.h).
+  py::class_<Program, std::shared_ptr<Program>>(m, "Program")
       .def(py::init<>())
       .def("add_tensor", &Program::add_tensor, py::arg("per_sample"), py::arg("is_input") = false)
       .def("add_param", &Program::add_param, py::arg("n"), py::arg("l1") = 0.0f,
@@ -68,19 +78,25 @@ void bind_program(py::module_& m) {
                                size_t w, size_t r, long b, int D, int U, int T, int act, int ract,
                                bool return_sequences, bool return_state, bool go_backwards,
                                bool zero_output_for_mask, bool output_in_input_order, float dropout,
-                               float recurrent_dropout, uint64_t stream) {
+                               float recurrent_dropout, uint64_t stream, const std::vector<int>& initial_state) {
         bc::RnnConfig c;
         c.D = D; c.U = U; c.T = T; c.act = act; c.ract = ract;
         c.return_sequences = return_sequences; c.return_state = return_state; c.go_backwards = go_backwards;
         c.zero_output_for_mask = zero_output_for_mask; c.output_in_input_order = output_in_input_order;
         c.has_mask = mask >= 0; c.dropout = dropout; c.recurrent_dropout = recurrent_dropout; c.stream = stream;
-        if (kind == "lstm") p.add_op(std::make_unique<bc::LstmOp>(c, x, mask, outs, w, r, b));
-        else if (kind == "gru") p.add_op(std::make_unique<bc::GruOp>(c, x, mask, outs, w, r, b));
+        for (int t : initial_state)
+          if (t < 0 || t >= p.n_tensors() || p.per_sample(t) != static_cast<size_t>(U))
+            throw py::value_error("add_recurrent: an initial state must be a tensor of " + std::to_string(U) +
+                                  " values per sample");
+        const auto& s0 = initial_state;
+        if (kind == "lstm") p.add_op(std::make_unique<bc::LstmOp>(c, x, mask, s0, outs, w, r, b));
+        else if (kind == "gru") p.add_op(std::make_unique<bc::GruOp>(c, x, mask, s0, outs, w, r, b));
         else throw py::value_error("unknown recurrent kind '" + kind + "'");
       }, py::arg("kind"), py::arg("x"), py::arg("mask"), py::arg("outs"), py::arg("w"), py::arg("r"), py::arg("b"),
          py::arg("D"), py::arg("U"), py::arg("T"), py::arg("act"), py::arg("ract"), py::arg("return_sequences"),
          py::arg("return_state"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
-         py::arg("output_in_input_order"), py::arg("dropout"), py::arg("recurrent_dropout"), py::arg("stream"))
+         py::arg("output_in_input_order"), py::arg("dropout"), py::arg("recurrent_dropout"), py::arg("stream"),
+         py::arg("initial_state") = std::vector<int>())
       .def("add_concat", [](Program& p, const std::vector<int>& ins, int out, const std::vector<int>& widths) {
         p.add_op(std::make_unique<bc::ConcatOp>(ins, out, widths));
       }, py::arg("ins"), py::arg("out"), py::arg("widths"))
@@ -99,12 +115,18 @@ void bind_program(py::module_& m) {
          py::arg("x_scale"))
       .def("set_inputs", &Program::set_inputs, py::arg("tensors"))
       .def("set_outputs", &Program::set_outputs, py::arg("tensors"))
+      .def("set_label", &Program::set_label, py::arg("tensor"), py::arg("label"),
+           "What the tensor is, for out-of-memory messages.")
       .def("finalize", &Program::finalize)
       .def("per_sample", &Program::per_sample, py::arg("tensor"))
       .def_property_readonly("arena_size", &Program::arena_size)
       .def_property_readonly("stats_size", &Program::stats_size)
       .def("params", [](py::object self) {
         Program& p = self.cast<Program&>();
+        {
+          py::gil_scoped_release release;
+          p.lock_params();  // the linked weights' current values, brought home
+        }
         return arrays::view(self, p.params(), p.arena_size());
       })
       .def("grads", [](py::object self) {
@@ -136,13 +158,14 @@ void bind_program(py::module_& m) {
           s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
           s.C = t[3].cast<int>(); s.params.threshold = t[4].cast<float>();
           s.mask = t.size() > 5 ? t[5].cast<int>() : -1;
-          if (t.size() > 6) {  // {"k", "thresholds", "evenly", "from_logits", "class_id"}, each optional
+          if (t.size() > 6) {  // {"k", "thresholds", "evenly", "from_logits", "class_id", "row_max"}, each optional
             py::dict a = t[6].cast<py::dict>();
             if (a.contains("k")) s.params.k = a["k"].cast<int>();
             if (a.contains("thresholds")) s.params.thresholds = a["thresholds"].cast<std::vector<float>>();
             if (a.contains("evenly")) s.params.evenly = a["evenly"].cast<bool>();
             if (a.contains("from_logits")) s.params.from_logits = a["from_logits"].cast<bool>();
             if (a.contains("class_id")) s.params.class_id = a["class_id"].cast<int>();
+            if (a.contains("row_max")) s.params.row_max = a["row_max"].cast<bool>();
           }
           v.push_back(s);
         }
@@ -152,7 +175,11 @@ void bind_program(py::module_& m) {
            "The optimizer's constants and fresh state slots (slot_init in each).")
       .def("set_optimizer_args", &Program::set_optimizer_args, py::arg("args"),
            "New optimizer constants (a hyper-parameter changed); the state slots are kept.")
-      .def("regularization_loss", &Program::regularization_loss)
+      .def("regularization_loss", [](Program& p) {
+        py::gil_scoped_release release;
+        auto lock = p.lock_params();
+        return p.regularization_loss();
+      })
       .def("bind", [](const Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
                       const py::object& outs) { return BatchSource(p, xs, ys, sw, outs); },
            py::arg("xs"), py::arg("ys") = py::none(), py::arg("sw") = py::none(), py::arg("outs") = py::none(),

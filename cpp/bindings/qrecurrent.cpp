@@ -16,7 +16,7 @@ void bind_qrecurrent(py::module_& m) {
                              const py::array& wq, const py::array& w_scale, const py::array& rq,
                              const py::array& r_scale, long b, int D, int U, int T, int act, int ract,
                              bool return_sequences, bool return_state, bool go_backwards, bool zero_output_for_mask,
-                             bool output_in_input_order, float x_scale) {
+                             bool output_in_input_order, float x_scale, const std::vector<int>& initial_state) {
     if (kind != "lstm" && kind != "gru") throw py::value_error("unknown recurrent kind '" + kind + "'");
     if (D <= 0 || U <= 0 || T <= 0) throw py::value_error("add_qrecurrent: D, U and T must be positive");
     const py::ssize_t GU = static_cast<py::ssize_t>(kind == "lstm" ? 4 : 3) * U;
@@ -29,11 +29,14 @@ void bind_qrecurrent(py::module_& m) {
     c.return_sequences = return_sequences; c.return_state = return_state; c.go_backwards = go_backwards;
     c.zero_output_for_mask = zero_output_for_mask; c.output_in_input_order = output_in_input_order;
     c.has_mask = mask >= 0;
-    if (kind == "lstm") p.add_op(std::make_unique<bc::QLstmOp>(c, x, mask, outs, w, ws, r, rs, b, x_scale));
-    else p.add_op(std::make_unique<bc::QGruOp>(c, x, mask, outs, w, ws, r, rs, b, x_scale));
+    const auto& s0 = initial_state;
+    if (kind == "lstm") p.add_op(std::make_unique<bc::QLstmOp>(c, x, mask, s0, outs, w, ws, r, rs, b, x_scale));
+    else p.add_op(std::make_unique<bc::QGruOp>(c, x, mask, s0, outs, w, ws, r, rs, b, x_scale));
   }, py::arg("program"), py::arg("kind"), py::arg("x"), py::arg("mask"), py::arg("outs"), py::arg("wq"),
      py::arg("w_scale"), py::arg("rq"), py::arg("r_scale"), py::arg("b"), py::arg("D"), py::arg("U"), py::arg("T"),
      py::arg("act"), py::arg("ract"), py::arg("return_sequences"), py::arg("return_state"), py::arg("go_backwards"),
      py::arg("zero_output_for_mask"), py::arg("output_in_input_order"), py::arg("x_scale"),
-     "Adds an int8 LSTM or GRU op (inference only) to the program.");
+     py::arg("initial_state") = std::vector<int>(),
+     "Adds an int8 LSTM or GRU op (inference only) to the program; initial_state: the h_0 (and "
+     "c_0) tensors, or none for zeros.");
 }

@@ -6,9 +6,9 @@
 
 namespace bc {
 
-GruOp::GruOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& out_t, size_t w,
-             size_t r, long b)
-    : RecurrentOp(cfg, 3, 1, x_t, mask_t, out_t, w, r, b) {}
+GruOp::GruOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& state_t,
+             const std::vector<int>& out_t, size_t w, size_t r, long b)
+    : RecurrentOp(cfg, 3, 1, x_t, mask_t, state_t, out_t, w, r, b) {}
 
 // Buffers are sized here, before the chunks run on threads.
 void GruOp::forward(Ctx& c) {
@@ -32,9 +32,9 @@ void GruOp::chunk_forward(Ctx& c, int b0, int b1) {
   for (int s = 0; s < T; ++s) {
     const int t = tin(s), tp = s ? tin(s - 1) : -1;
     if (step_proj_) project_step(c, b0, b1, t);
-    if (s) {
+    if (s || state0_ >= 0) {
       int ld;
-      const float* hp = rec_rows(b0, b1, s, &ld);
+      const float* hp = rec_rows(c, b0, b1, s, &ld);
       recurrent_matmul(c, hp, ld, n, R + srow(b0, t) * GU, sld() * GU, false);
     } else {
       for (int b = b0; b < b1; ++b) {
@@ -43,7 +43,7 @@ void GruOp::chunk_forward(Ctx& c, int b0, int b1) {
       }
     }
     for (int b = b0; b < b1; ++b) {
-      const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();
+      const float* hp = tp >= 0 ? H + row(b, tp) * U : state0(c, 0, b);
       if (masked(c, b, t)) {
         std::memcpy(H + row(b, t) * U, hp, U * sizeof(float));
         continue;
@@ -68,12 +68,13 @@ void GruOp::chunk_backward(Ctx& c, int b0, int b1) {
         std::memset(dR + row(b, t) * GU, 0, GU * sizeof(float));
         continue;
       }
-      const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();
+      const float* hp = tp >= 0 ? H + row(b, tp) * U : state0(c, 0, b);
       k.gru_row_backward(dZ + row(b, t) * GU, dR + row(b, t) * GU, dhd_.data() + static_cast<size_t>(b) * U,
                          Z_.data() + row(b, t) * GU, R_.data() + row(b, t) * GU, hp, dh, U, cfg_.act, cfg_.ract);
     }
-    if (s) dh_prev(c, b0, b1, t, dR, dhd_.data());  // plus the direct path through z * h_prev
+    if (s || state0_ >= 0) dh_prev(c, b0, b1, t, dR, dhd_.data());  // plus the direct path through z * h_prev
   }
+  if (state0_ >= 0) state0_grad(c, 0, b0, b1, dh_.data());  // dh now holds dL/dh_0
 }
 
 }  // namespace bc

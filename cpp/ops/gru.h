@@ -7,7 +7,8 @@ namespace bc {
 
 class GruOp : public RecurrentOp {
  public:
-  GruOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& out_t, size_t w, size_t r, long b);
+  GruOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& state_t,
+        const std::vector<int>& out_t, size_t w, size_t r, long b);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
 

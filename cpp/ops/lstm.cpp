@@ -6,9 +6,9 @@
 
 namespace bc {
 
-LstmOp::LstmOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& out_t, size_t w,
-               size_t r, long b)
-    : RecurrentOp(cfg, 4, 2, x_t, mask_t, out_t, w, r, b) {}
+LstmOp::LstmOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& state_t,
+               const std::vector<int>& out_t, size_t w, size_t r, long b)
+    : RecurrentOp(cfg, 4, 2, x_t, mask_t, state_t, out_t, w, r, b) {}
 
 void LstmOp::backward(Ctx& c) {
   if (dc_.size() < static_cast<size_t>(c.B) * cfg_.U) dc_.resize(static_cast<size_t>(c.B) * cfg_.U);
@@ -34,16 +34,16 @@ void LstmOp::chunk_forward(Ctx& c, int b0, int b1) {
   for (int s = 0; s < T; ++s) {
     const int t = tin(s), tp = s ? tin(s - 1) : -1;
     if (step_proj_) project_step(c, b0, b1, t);
-    if (s) {
+    if (s || state0_ >= 0) {
       int ld;
-      const float* hp = rec_rows(b0, b1, s, &ld);
+      const float* hp = rec_rows(c, b0, b1, s, &ld);
       recurrent_matmul(c, hp, ld, n, Z + srow(b0, t) * GU, sld() * GU, true);
     } else if (training_) {
       for (int b = b0; b < b1; ++b) load_hprev(b, s, nullptr);
     }
     for (int b = b0; b < b1; ++b) {
-      const float* cp = tp >= 0 ? C + row(b, tp) * U : zeros_.data();
-      const float* hp = tp >= 0 ? H + row(b, tp) * U : zeros_.data();
+      const float* cp = tp >= 0 ? C + row(b, tp) * U : state0(c, 1, b);
+      const float* hp = tp >= 0 ? H + row(b, tp) * U : state0(c, 0, b);
       if (masked(c, b, t)) {  // the state passes through a masked step unchanged
         std::memcpy(C + row(b, t) * U, cp, U * sizeof(float));
         std::memcpy(H + row(b, t) * U, hp, U * sizeof(float));
@@ -71,11 +71,15 @@ void LstmOp::chunk_backward(Ctx& c, int b0, int b1) {
         std::memset(dZ + row(b, t) * GU, 0, GU * sizeof(float));
         continue;
       }
-      const float* cp = tp >= 0 ? C + row(b, tp) * U : zeros_.data();
+      const float* cp = tp >= 0 ? C + row(b, tp) * U : state0(c, 1, b);
       k.lstm_row_backward(dZ + row(b, t) * GU, dc_.data() + static_cast<size_t>(b) * U, Z_.data() + row(b, t) * GU,
                           C + row(b, t) * U, cp, dh_.data() + static_cast<size_t>(b) * U, U, cfg_.act, cfg_.ract);
     }
-    if (s) dh_prev(c, b0, b1, t, dZ, nullptr);
+    if (s || state0_ >= 0) dh_prev(c, b0, b1, t, dZ, nullptr);
+  }
+  if (state0_ >= 0) {  // dh, dc now hold dL/dh_0, dL/dc_0
+    state0_grad(c, 0, b0, b1, dh_.data());
+    state0_grad(c, 1, b0, b1, dc_.data());
   }
 }
 

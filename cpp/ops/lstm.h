@@ -1,4 +1,5 @@
-// LSTM (Keras layout, gates i, f, c, o): see recurrent.h for shapes. Extra state output c_T.
+// LSTM (Keras layout, gates i, f, c, o): see recurrent.h for shapes. Extra state output c_T
+// (and initial state input c_0).
 #pragma once
 #include "ops/recurrent.h"
 
@@ -6,8 +7,8 @@ namespace bc {
 
 class LstmOp : public RecurrentOp {
  public:
-  LstmOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& out_t, size_t w,
-         size_t r, long b);
+  LstmOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& state_t,
+         const std::vector<int>& out_t, size_t w, size_t r, long b);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
 

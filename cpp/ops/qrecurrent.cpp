@@ -7,10 +7,10 @@ namespace bc {
 
 template <class Float>
 QRecurrentOp<Float>::QRecurrentOp(const RnnConfig& cfg, int x_t, int mask_t,
-                                  const std::vector<int>& out_t, const int8_t* wq,
-                                  const float* w_scale, const int8_t* rq, const float* r_scale,
-                                  long b, float x_scale)
-    : Float(cfg, x_t, mask_t, out_t, 0, 0, b), x_scale_(x_scale) {
+                                  const std::vector<int>& state_t, const std::vector<int>& out_t,
+                                  const int8_t* wq, const float* w_scale, const int8_t* rq,
+                                  const float* r_scale, long b, float x_scale)
+    : Float(cfg, x_t, mask_t, state_t, out_t, 0, 0, b), x_scale_(x_scale) {
   BC_CHECK(x_scale == 0.0f || (x_scale >= 1.17549435e-38f && x_scale <= 3.40282347e38f),
            "a calibrated input scale must be 0 (dynamic) or a finite float >= FLT_MIN, got " +
                std::to_string(x_scale));

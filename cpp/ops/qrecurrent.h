@@ -24,7 +24,8 @@ class QRecurrentOp : public Float {
  public:
   // wq (D, G*U), w_scale (G*U), rq (U, G*U), r_scale (G*U); b: arena offset or < 0;
   // x_scale > 0: a calibrated input scale, 0: per-row dynamic.
-  QRecurrentOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& out_t,
+  QRecurrentOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& state_t,
+               const std::vector<int>& out_t,
                const int8_t* wq, const float* w_scale, const int8_t* rq, const float* r_scale,
                long b, float x_scale);
   void backward(Ctx& c) override;

@@ -48,15 +48,23 @@ void for_chunks(int B, int chunk, F&& f) {
 }  // namespace
 
 RecurrentOp::RecurrentOp(const RnnConfig& cfg, int gates, int n_states, int x_t, int mask_t,
-                         const std::vector<int>& out_t, size_t w, size_t r, long b)
+                         const std::vector<int>& state_t, const std::vector<int>& out_t, size_t w,
+                         size_t r, long b)
     : cfg_(cfg), G_(gates), w_(w), r_(r), b_(b) {
   BC_CHECK(cfg.D > 0 && cfg.U > 0 && cfg.T > 0, "recurrent layer sizes must be positive");
   BC_CHECK(cfg.dropout >= 0.0f && cfg.dropout < 1.0f && cfg.recurrent_dropout >= 0.0f &&
                cfg.recurrent_dropout < 1.0f, "dropout rates must be in [0, 1)");
   BC_CHECK(out_t.size() == static_cast<size_t>(1 + (cfg.return_state ? n_states : 0)),
            "recurrent layer: wrong number of outputs");
+  BC_CHECK(state_t.empty() || state_t.size() == static_cast<size_t>(n_states),
+           "recurrent layer: expected " + std::to_string(n_states) + " initial state tensors, got " +
+               std::to_string(state_t.size()));
   in = {x_t};
   if (cfg.has_mask) in.push_back(mask_t);
+  if (!state_t.empty()) {
+    state0_ = static_cast<int>(in.size());
+    in.insert(in.end(), state_t.begin(), state_t.end());
+  }
   out = out_t;
   params = {w, r};
   if (b >= 0) params.push_back(static_cast<size_t>(b));
@@ -82,16 +90,39 @@ void RecurrentOp::project_step(Ctx& c, int b0, int b1, int t) {
   input_projection(c, c.val(in[0]) + row(b0, t) * D, cfg_.T * D, b1 - b0, Z_.data() + static_cast<size_t>(b0) * GU);
 }
 
-const float* RecurrentOp::rec_rows(int b0, int b1, int s, int* ld) {
-  const int U = cfg_.U, t = tin(s), tp = tin(s - 1);
+const float* RecurrentOp::rec_rows(Ctx& c, int b0, int b1, int s, int* ld) {
+  const int U = cfg_.U, t = tin(s);
+  if (s == 0) {  // the initial state's rows (callers ask only when there is one)
+    if (!training_) {
+      *ld = U;
+      return state0(c, 0, b0);
+    }
+    for (int b = b0; b < b1; ++b) load_hprev(b, 0, state0(c, 0, b));
+  } else {
+    const int tp = tin(s - 1);
+    *ld = cfg_.T * U;
+    if (!training_) return H_.data() + row(b0, tp) * U;
+    for (int b = b0; b < b1; ++b) load_hprev(b, s, H_.data() + row(b, tp) * U);
+  }
   *ld = cfg_.T * U;
-  if (!training_) return H_.data() + row(b0, tp) * U;
-  for (int b = b0; b < b1; ++b) load_hprev(b, s, H_.data() + row(b, tp) * U);
   return Hprev_.data() + row(b0, t) * U;
+}
+
+void RecurrentOp::state0_grad(Ctx& c, int k, int b0, int b1, const float* d) {
+  const size_t i = static_cast<size_t>(state0_ + k), U = cfg_.U;
+  if (!need_dx[i]) return;
+  float* g = c.grad(in[i]) + b0 * U;
+  const size_t n = static_cast<size_t>(b1 - b0) * U;
+  if (accum_dx[i]) {
+    for (size_t j = 0; j < n; ++j) g[j] += d[b0 * U + j];
+  } else {
+    std::memcpy(g, d + b0 * U, n * sizeof(float));
+  }
 }
 
 float* RecurrentOp::dy_row(Ctx& c, int b, int s) {
   const int U = cfg_.U, t = tin(s);
+  if (lead_masked(b, s)) return nullptr;  // that output was zeros, not h
   if (cfg_.return_sequences) {
     if (cfg_.zero_output_for_mask && masked(c, b, t)) return nullptr;
     int p = cfg_.output_in_input_order ? t : s;
@@ -160,6 +191,16 @@ void RecurrentOp::forward(Ctx& c) {
     keep_mask(rmask_, static_cast<size_t>(B) * U, cfg_.recurrent_dropout,
               rng_key(c.seed, cfg_.stream ^ 0x9e3779b97f4a7c15ULL, c.step), c.row0 * U);
   if (!step_proj_) input_projection(c, x, D, static_cast<int>(rows), Z_.data());
+  first_real_.clear();
+  if (state0_ >= 0 && cfg_.has_mask) {
+    first_real_.assign(B, T);
+    for (int b = 0; b < B; ++b)
+      for (int s = 0; s < T; ++s)
+        if (!masked(c, b, tin(s))) {
+          first_real_[b] = s;
+          break;
+        }
+  }
   for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
 
   float* y = c.val(out[0]);
@@ -169,9 +210,12 @@ void RecurrentOp::forward(Ctx& c) {
       for (int s = 0; s < T; ++s) {
         int t = tin(s), p = cfg_.output_in_input_order ? t : s;
         float* dst = y + row(b, p) * U;
-        if (cfg_.zero_output_for_mask && masked(c, b, t)) std::memset(dst, 0, U * sizeof(float));
+        if ((cfg_.zero_output_for_mask && masked(c, b, t)) || lead_masked(b, s))
+          std::memset(dst, 0, U * sizeof(float));
         else std::memcpy(dst, H_.data() + row(b, t) * U, U * sizeof(float));
       }
+    } else if (lead_masked(b, T - 1)) {
+      std::memset(y + static_cast<size_t>(b) * U, 0, U * sizeof(float));
     } else {
       std::memcpy(y + static_cast<size_t>(b) * U, H_.data() + row(b, last) * U, U * sizeof(float));
     }
@@ -191,6 +235,8 @@ void RecurrentOp::backward(Ctx& c) {
   if (cfg_.return_state) std::memcpy(dh_.data(), c.grad(out[1]), static_cast<size_t>(B) * U * sizeof(float));
   else std::memset(dh_.data(), 0, static_cast<size_t>(B) * U * sizeof(float));
   for_chunks(B, chunk_, [&](int b0, int b1) { chunk_backward(c, b0, b1); });
+  if (cfg_.has_mask && need_dx[1] && !accum_dx[1])  // a mask gets no gradient (Keras casts it to bool)
+    std::memset(c.grad(in[1]), 0, static_cast<size_t>(B) * T * sizeof(float));
 
   const bool dropped = training_ && cfg_.dropout > 0.0f;
   const float* x = dropped ? xin_.data() : c.val(in[0]);

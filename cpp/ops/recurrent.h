@@ -2,8 +2,10 @@
 // run in fixed batch chunks (independent rows, so chunks run on threads without changing any
 // bits), masking, dropout masks, the output layout and the weight-gradient GEMMs.
 //
-// x (B, T, D), mask (B, T) optional -> y (B, T, U) or (B, U) [, h_T (B, U) [, c_T (B, U)]]
+// x (B, T, D), mask (B, T) optional, initial states h_0 [, c_0] (B, U) optional (Keras's
+// initial_state; zeros when absent) -> y (B, T, U) or (B, U) [, h_T (B, U) [, c_T (B, U)]]
 // kernel W (D, G*U), recurrent kernel R (U, G*U), bias (G*U, or 2*G*U for GRU) with G gates.
+// Inputs in order: x, [mask], [h_0, (c_0)]; backward writes dL/dh_0 (and dL/dc_0) when asked.
 #pragma once
 #include <vector>
 
@@ -24,8 +26,10 @@ struct RnnConfig {
 
 class RecurrentOp : public Op {
  public:
+  // state_t: the initial-state tensors (none, or n_states of them)
   RecurrentOp(const RnnConfig& cfg, int gates, int n_states, int x_t, int mask_t,
-              const std::vector<int>& out_t, size_t w, size_t r, long b);
+              const std::vector<int>& state_t, const std::vector<int>& out_t, size_t w, size_t r,
+              long b);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
 
@@ -52,11 +56,19 @@ class RecurrentOp : public Op {
   // step_proj_ only: Z rows b0..b1 <- x_t W + b for input time t.
   void project_step(Ctx& c, int b0, int b1, int t);
   // The rows b0.. that step s multiplies by R, and their stride: Hprev_ (filled here) when
-  // training, which backward needs; in inference h_prev itself, read where it lies in H_.
-  const float* rec_rows(int b0, int b1, int s, int* ld);
+  // training, which backward needs; in inference h_prev itself, read where it lies in H_ (or,
+  // at s = 0, in the initial-state input).
+  const float* rec_rows(Ctx& c, int b0, int b1, int s, int* ld);
+  // Row b of initial state k (0: h, 1: LSTM's c): the input tensor's, or zeros.
+  const float* state0(Ctx& c, int k, int b) {
+    return state0_ < 0 ? zeros_.data() : c.val(in[state0_ + k]) + static_cast<size_t>(b) * cfg_.U;
+  }
+  // Writes (or adds, as the plan says) `d` (B, U) into the gradient of initial state k.
+  void state0_grad(Ctx& c, int k, int b0, int b1, const float* d);
   // h_prev * recurrent-dropout mask into Hprev row (b, t); zeros at the first step.
   void load_hprev(int b, int s, const float* h_prev);
   float* dy_row(Ctx& c, int b, int s);  // dL/dy for the output of step s, or null
+  bool lead_masked(int b, int s) const { return !first_real_.empty() && s < first_real_[b]; }
   // dh (rows b0..b1) += dL/dy of step s; returns nothing, the caller then runs its cell backward.
   void add_dy(Ctx& c, int b0, int b1, int s);
   // dh for step s - 1: drec_t R^T (one GEMM for the chunk) times the recurrent mask, plus
@@ -68,6 +80,7 @@ class RecurrentOp : public Op {
   int G_;             // gates
   size_t w_, r_;
   long b_;
+  int state0_ = -1;   // index in `in` of h_0 (c_0 follows), or -1: zero initial states
   int chunk_ = 1;     // rows per chunk, a function of B only
   bool training_ = false;
   // Inference on a large batch: the input projection runs per step into a (B, G*U) Z_ that stays
@@ -81,6 +94,9 @@ class RecurrentOp : public Op {
   AlignedBuf tmp_;    // (B, U) recurrent GEMM result in backward
   std::vector<float> dmask_, rmask_;  // (B, D), (B, U): scaled keep masks
   std::vector<float> zeros_;
+  // With initial states and a mask: per row, the first step s that is not masked (T if none).
+  // Keras's output before it is zeros, not the carried initial state.
+  std::vector<int> first_real_;
 };
 
 }  // namespace bc

@@ -4,12 +4,14 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/loss/loss.h"
 #include "kernels/prune/prune.h"
 #include "runtime/op.h"
 #include "runtime/optim.h"
+#include "runtime/param_home.h"
 
 namespace bc {
 
@@ -57,8 +59,13 @@ struct NonFiniteInput : std::invalid_argument {
   size_t row, offset;
 };
 
-class Program {
+class Program : public std::enable_shared_from_this<Program> {
  public:
+  Program() = default;
+  ~Program();  // the weights this program is home of stay in its arena, handed to their cells
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
   // -- building --
   int add_tensor(size_t per_sample, bool is_input);
   // Returns the arena offset. max_norm > 0 constrains each column of (rows, n / rows).
@@ -66,10 +73,20 @@ class Program {
   void add_op(std::unique_ptr<Op> op);
   void set_inputs(const std::vector<int>& t);
   void set_outputs(const std::vector<int>& t);
+  // What a tensor is, in out-of-memory messages ("the output of layer 'dense' (Dense)").
+  void set_label(int t, const std::string& label);
   void finalize();  // allocates the arenas; no more params after this
   // Moves the ops out: a program built only to collect a wrapped layer's ops over its own tensor
   // table (TimeDistributed, ops/fold.h), whose parameters live in another program's arena.
   std::vector<std::unique_ptr<Op>> take_ops();
+  // Makes segment `offset` the home of a weight's cell, for each pair (param_home.h): the program
+  // then reads and trains the one value every program linking the cell shares.
+  void link_params(const std::vector<std::pair<size_t, std::shared_ptr<ParamCell>>>& links) {
+    homes_.link(*this, links);
+  }
+  // The program's lock (inside the fork gate), taken with every linked weight's value brought home
+  // first (param_home.h).
+  ParamLock lock_params() { return ParamLock(homes_, *this); }
 
   // -- compiling --
   void set_losses(const std::vector<LossSpec>& l);
@@ -128,12 +145,15 @@ class Program {
   void apply_constraints();
   void count_metrics(const BatchData& d, double* stats);
   const Segment& segment_at(size_t offset) const;
+  std::string tensor_label(int t) const;
+  std::string op_memory_message(const Op& op, const char* pass) const;
   void plan();
 
   std::vector<Tensor> tensors_;
   std::vector<std::unique_ptr<Op>> ops_;
   std::vector<Segment> segs_;
   std::vector<int> inputs_, outputs_;
+  std::vector<std::string> labels_;  // per tensor, may be empty (set_label)
   std::vector<int> zero_before_backward_;  // outputs of reached ops that no loss reaches
   std::vector<std::vector<float>> targets_;  // this batch's targets, gathered
   std::vector<float> row_weight_;            // per row of the loss tensor: sample weight x mask
@@ -151,6 +171,10 @@ class Program {
   bool grads_ready_ = false;
   Ctx ctx_;
   std::mutex mu_;
+  ParamHomes homes_;
+  friend class ParamHomes;
+  friend class ParamCell;
+  friend class HomeLock;
 };
 
 }  // namespace bc

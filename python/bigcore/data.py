@@ -135,7 +135,7 @@ class Dataset:
                     sel = idx[s:s + batch_size] if idx is not None else slice(s, s + batch_size)
                     yield _pack([a[sel] for a in flat], how)
 
-            return Dataset(make_iter, card)
+            return Dataset(make_iter, card)._batched(batch_size)
         upstream = self._make_iter
 
         def make_batches():
@@ -148,7 +148,11 @@ class Dataset:
                 cols = [np.stack([_flatten(el)[0][k] for el in chunk]) for k in range(len(flat0))]
                 yield _pack(cols, how)
 
-        return Dataset(make_batches, card)
+        return Dataset(make_batches, card)._batched(batch_size)
+
+    def _batched(self, batch_size):
+        self._batch_size = batch_size  # read by utils.split_dataset, as Keras reads tf.data's
+        return self
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None):
         upstream = self._make_iter

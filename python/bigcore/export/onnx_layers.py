@@ -5,7 +5,7 @@ returns the output values; the recurrent ones are in onnx_recurrent.py.
 
 import numpy as np
 
-from bigcore.export import onnx_conv, onnx_recurrent
+from bigcore.export import onnx_conv, onnx_preprocessing, onnx_recurrent
 from bigcore.layers import core, embedding, merging, recurrent
 from bigcore.layers.quantized import QuantizedDense
 
@@ -125,7 +125,7 @@ def _rules():
             core.Dropout: identity, core.Flatten: flatten, core.Reshape: reshape, embedding.Embedding: embedding_,
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,
-            recurrent.Bidirectional: onnx_recurrent.bidirectional}
+            recurrent.Bidirectional: onnx_recurrent.bidirectional, **onnx_preprocessing.RULES}
 
 
 def _recurrent_rule(layer, quantized_recurrent):

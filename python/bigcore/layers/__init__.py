@@ -21,15 +21,18 @@ from bigcore.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise, S
 from bigcore.layers.normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
 from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
                                     GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
+from bigcore.layers.preprocessing import (CategoryEncoding, Discretization, Hashing, IntegerLookup, Normalization,
+                                          Rescaling, StringLookup, TextVectorization)
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
 from bigcore.layers.registry import get_class, register
 from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,
                                       ZeroPadding1D, ZeroPadding2D)
 from bigcore.layers.wrappers import TimeDistributed
 
-__all__ = ["Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense", "Dropout", "Embedding",
-           "Flatten", "GRU", "Input", "InputLayer", "KerasTensor", "LSTM", "Layer", "Multiply", "Reshape",
-           "Weight", "get_class", "register"]
+__all__ = ["Activation", "Add", "Average", "Bidirectional", "CategoryEncoding", "Concatenate", "Dense",
+           "Discretization", "Dropout", "Embedding", "Flatten", "GRU", "Hashing", "Input", "InputLayer", "IntegerLookup",
+           "KerasTensor", "LSTM", "Layer", "Multiply", "Normalization", "Rescaling", "Reshape", "StringLookup",
+           "TextVectorization", "Weight", "get_class", "register"]
 
 # ConvNets and the everyday Keras layer set (with Keras's aliases)
 Convolution1D, Convolution2D = Conv1D, Conv2D

@@ -36,16 +36,16 @@ class _QuantizedRNN:
         self.recurrent_scale = self.add_weight("recurrent_scale", (GU,), "ones", trainable=False)
         self.built = True
 
-    def lower(self, prog, inputs, outputs):
+    def _lower_rnn(self, prog, x, mask, states, outputs):
         x_kt = prog.node.inputs[0]
         outs = [prog.tensor(kt) for kt in outputs]
         T, D = x_kt.shape[1], x_kt.shape[2]
         _core.add_qrecurrent(
-            prog.native, self.kind, inputs[0], prog.mask_id(x_kt), outs, self.kernel.value, self.kernel_scale.value,
+            prog.native, self.kind, x, mask, outs, self.kernel.value, self.kernel_scale.value,
             self.recurrent_kernel.value, self.recurrent_scale.value, prog.param(self.bias) if self.use_bias else -1,
             D, self.units, T, activations.native_id(self.activation),
             activations.native_id(self.recurrent_activation), self.return_sequences, self.return_state,
-            self.go_backwards, self.zero_output_for_mask, self._output_in_input_order, self.activation_scale)
+            self.go_backwards, self.zero_output_for_mask, self._output_in_input_order, self.activation_scale, states)
         return outs
 
     def get_config(self):

@@ -9,14 +9,54 @@ distribution of each gate's mask is the same).
 """
 
 from bigcore import _random, activations, initializers, regularizers
-from bigcore.layers.base import KerasTensor, Layer, shape_str
+from bigcore.layers.base import KerasTensor, Layer, flat_tensors, shape_str
 from bigcore.layers.registry import layer_config, layer_from_config, register
+
+
+def _check_rnn_kwargs(layer, x, kwargs, n_states, units, what):
+    """Keras's checks of an RNN call's keywords: `mask` one value per (sample, timestep) of x;
+    `initial_state` n_states symbolic tensors of shape (batch, units)."""
+    mask = kwargs.get("mask")
+    if mask is not None:
+        if not isinstance(mask, KerasTensor):
+            raise TypeError(f"Layer {layer.name!r}: `mask` must be a symbolic tensor when the layer is called on "
+                            f"symbolic inputs. Received: mask={mask!r}")
+        if len(mask.shape) != 2 or mask.shape[1] != x.shape[1]:
+            raise ValueError(f"Layer {layer.name!r}: `mask` must have shape (batch, timesteps) = "
+                             f"{shape_str((None, x.shape[1]))}, got {shape_str(mask.shape)}")
+    if "initial_state" not in kwargs:
+        return
+    states = kwargs["initial_state"]
+    flat = flat_tensors(states)
+    given = states if isinstance(states, (list, tuple)) else [states]
+    if len(flat) != len(given):
+        raise TypeError(f"Layer {layer.name!r}: `initial_state` must be symbolic tensors when the layer is called on "
+                        f"symbolic inputs. Received: initial_state={states!r}")
+    if len(flat) != n_states:
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) expects {n_states} initial state "
+                         f"tensor(s) ({what}), got {len(flat)}")
+    for i, t in enumerate(flat):
+        if len(t.shape) != 2 or t.shape[1] != units:
+            raise ValueError(f"Layer {layer.name!r}: initial state {i} must have shape (batch, {units}), got "
+                             f"{shape_str(t.shape)}")
+
+
+def _call_mask(prog):
+    """The mask the recurrent computation of the node being lowered applies (a tensor id, or -1).
+    Keras 3 hands a layer the propagated mask only when the call has one tensor argument
+    (layers/layer.py __call__, step 6): with `initial_state` the propagated mask is not applied
+    (the output still carries it), an explicit `mask=` always is."""
+    kw = prog.node.call_kwargs
+    if "initial_state" in kw and "mask" not in kw:
+        return -1
+    return prog.input_mask_id()
 
 
 class _RNN(Layer):
     kind = None
     gates = None
     n_states = 1
+    call_keywords = ("initial_state", "mask", "training")
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
@@ -91,16 +131,24 @@ class _RNN(Layer):
         mask = masks[0] if self.return_sequences else None
         return [mask] + [None] * self.n_states if self.return_state else mask
 
+    def _check_call_kwargs(self, xs, kwargs):
+        _check_rnn_kwargs(self, xs[0], kwargs, self.n_states, self.units, "[h, c]" if self.n_states == 2 else "[h]")
+
     def lower(self, prog, inputs, outputs):
+        states = [prog.id(t) for t in flat_tensors(prog.node.call_kwargs.get("initial_state"))]
+        return self._lower_rnn(prog, inputs[0], _call_mask(prog), states, outputs)
+
+    def _lower_rnn(self, prog, x, mask, states, outputs):
+        """Adds the op: x, mask (-1: none) and the initial states (none: zeros) are tensor ids."""
         x_kt = prog.node.inputs[0]
         outs = [prog.tensor(kt) for kt in outputs]
         T, D = x_kt.shape[1], x_kt.shape[2]
         prog.native.add_recurrent(
-            self.kind, inputs[0], prog.mask_id(x_kt), outs, prog.param(self.kernel), prog.param(self.recurrent_kernel),
+            self.kind, x, mask, outs, prog.param(self.kernel), prog.param(self.recurrent_kernel),
             prog.param(self.bias) if self.use_bias else -1, D, self.units, T,
             activations.native_id(self.activation), activations.native_id(self.recurrent_activation),
             self.return_sequences, self.return_state, self.go_backwards, self.zero_output_for_mask,
-            self._output_in_input_order, self.dropout, self.recurrent_dropout, self._stream)
+            self._output_in_input_order, self.dropout, self.recurrent_dropout, self._stream, states)
         return outs
 
     def get_config(self):
@@ -161,7 +209,10 @@ class GRU(_RNN):
 
 @register
 class Bidirectional(Layer):
-    """Runs a copy of `layer` forward and one backward over time and merges their outputs."""
+    """Runs a copy of `layer` forward and one backward over time and merges their outputs.
+    initial_state: the forward layer's states, then the backward layer's (Keras's split in halves)."""
+
+    call_keywords = ("initial_state", "mask", "training")
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kw):
         if not isinstance(layer, _RNN):
@@ -199,6 +250,11 @@ class Bidirectional(Layer):
     def _check_input(self, shape):
         self.forward_layer._check_input(shape)
 
+    def _check_call_kwargs(self, xs, kwargs):
+        f = self.forward_layer
+        _check_rnn_kwargs(self, xs[0], kwargs, 2 * f.n_states, f.units,
+                          "forward h, c, backward h, c" if f.n_states == 2 else "forward h, backward h")
+
     def compute_output_shape(self, input_shape):
         f = self.forward_layer.compute_output_shape(input_shape)
         out, states = (f[0], f[1:]) if self.return_state else (f, [])
@@ -217,12 +273,15 @@ class Bidirectional(Layer):
 
     def lower(self, prog, inputs, outputs):
         x_kt = prog.node.inputs[0]
+        states = [prog.id(t) for t in flat_tensors(prog.node.call_kwargs.get("initial_state"))]
+        half = len(states) // 2
+        mask = _call_mask(prog)
         results = []
-        for sub in (self.forward_layer, self.backward_layer):
+        for sub, sub_states in ((self.forward_layer, states[:half]), (self.backward_layer, states[half:])):
             f_shape = sub.compute_output_shape(x_kt.shape)
             shapes = f_shape if isinstance(f_shape, list) else [f_shape]
             kts = [KerasTensor(s, name=f"{sub.name}/out{i}") for i, s in enumerate(shapes)]
-            results.append(sub.lower(prog, inputs, kts))  # prog.node is still ours: same input
+            results.append(sub._lower_rnn(prog, inputs[0], mask, sub_states, kts))  # prog.node is still ours
         fwd, bwd = results
         ns = self.forward_layer.n_states if self.return_state else 0
         if self.merge_mode is None:

@@ -3,6 +3,7 @@
 import numpy as np
 
 from bigcore.layers.base import shape_str
+from bigcore.models import input_side
 
 
 def _as_list(x, names, what):
@@ -36,6 +37,12 @@ def prepare_inputs(model, x):
         raise ValueError("x is None: pass the input data")
     ins = model._inputs
     arrays = _as_list(x, [t.node.layer.name for t in ins], "input")
+    if getattr(model, "_front_nodes", None):  # preprocessing layers first: raw arrays -> the native inputs
+        arrays = [input_side.check_raw_input(i, a, t, model.name) for i, (a, t) in enumerate(zip(arrays, ins))]
+        n = {len(a) for a in arrays}
+        if len(n) > 1:
+            raise ValueError(f"All input arrays must have the same number of samples, got {sorted(n)}")
+        arrays, ins = input_side.run(model, arrays), model._native_inputs
     out = []
     for i, (a, t) in enumerate(zip(arrays, ins)):
         a = _numeric(a, f"Input {i}")

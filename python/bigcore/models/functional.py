@@ -10,28 +10,64 @@ from bigcore.layers import base as layer_base
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
 from bigcore.layers.core import Input, InputLayer
 from bigcore.layers.registry import layer_from_config, register_model
-from bigcore.models import lowering, serialization, summary
+from bigcore.models import input_side, lowering, serialization, summary
 from bigcore.models.trainer import Trainer
 
 
-def _topological_nodes(outputs):
-    """The layer calls that produce `outputs`, each after the calls it depends on."""
-    order, seen = [], set()
+def _producer(kt):
+    if not isinstance(kt, KerasTensor) or kt.node is None:
+        raise ValueError(f"{kt!r} was not produced by a layer call on an Input")
+    return kt.node
 
-    def visit(kt):
-        node = kt.node
-        if node is None:
-            raise ValueError(f"{kt!r} was not produced by a layer call on an Input")
-        if id(node) in seen:
-            return
+
+def _topological_nodes(outputs, first_seen=None):
+    """The layer calls that produce `outputs`, each after the calls it depends on (the tensors
+    among a call's keywords included): a depth-first post-order, walked with an explicit stack so
+    a graph of any depth fits (no recursion limit). first_seen, if given, receives id(layer) ->
+    the DFS pre-order index at which the layer was first reached (Keras's traversal index)."""
+    order, seen = [], set()
+    first_seen = {} if first_seen is None else first_seen
+
+    def enter(node):
         seen.add(id(node))
-        for t in node.inputs:
-            visit(t)
-        order.append(node)
+        first_seen.setdefault(id(node.layer), len(first_seen))
+        return node, iter(node.parents)
 
     for kt in outputs:
-        visit(kt)
+        root = _producer(kt)
+        if id(root) in seen:
+            continue
+        stack = [enter(root)]
+        while stack:
+            node, pending = stack[-1]
+            for t in pending:
+                child = _producer(t)
+                if id(child) not in seen:
+                    stack.append(enter(child))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
     return order
+
+
+def _keras_layer_order(inputs, nodes, first_seen):
+    """The layers in Keras's order (ops/function.py map_graph): by depth from the outputs,
+    deepest first (a layer's depth is the largest of its calls'), ties in DFS traversal order.
+    It is model.layers's and so get_weights()'s order, which must match Keras's to exchange
+    weights. nodes: the calls in post-order (InputLayer calls included)."""
+    node_depth, layer_depth, layers = {}, {}, {}
+    for node in reversed(nodes):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        layers[id(node.layer)] = node.layer
+        for t in node.parents:
+            node_depth[id(t.node)] = max(depth + 1, node_depth.get(id(t.node), 0))
+    for t in inputs:  # an input no output depends on
+        if id(t.node.layer) not in layers:
+            layers[id(t.node.layer)] = t.node.layer
+            layer_depth[id(t.node.layer)], first_seen[id(t.node.layer)] = 0, -1
+    return sorted(layers.values(), key=lambda l: (-layer_depth[id(l)], first_seen[id(l)]))
 
 
 @register_model("Functional", "Model")
@@ -43,6 +79,7 @@ class Model(Trainer, Layer):
         Trainer.__init__(self)
         self._inputs = self._outputs = None
         self._nodes = []
+        self._front_nodes, self._native_inputs, self._native_nodes = [], None, []  # models/input_side.py
         if inputs is not None:
             self._init_graph(inputs, outputs)
 
@@ -54,7 +91,8 @@ class Model(Trainer, Layer):
         for t in ins + outs:
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model inputs and outputs must be symbolic tensors (from bigcore.Input), got {type(t).__name__}")
-        nodes = _topological_nodes(outs)
+        first_seen = {}
+        nodes = _topological_nodes(outs, first_seen)
         for t in ins:
             if not isinstance(t.node.layer, InputLayer):
                 raise ValueError(f"Model inputs must come from bigcore.Input; {t!r} does not")
@@ -68,6 +106,8 @@ class Model(Trainer, Layer):
                 raise ValueError(f'The name "{layer.name}" is used 2 times in the model. All layer names should be unique.')
         self._inputs, self._outputs = ins, outs
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
+        self._layers = _keras_layer_order(ins, nodes, first_seen)
+        self._front_nodes, self._native_inputs, self._native_nodes = input_side.split(ins, self._nodes, outs)
         self.built = True
         self._program = None
 
@@ -82,16 +122,7 @@ class Model(Trainer, Layer):
 
     @property
     def layers(self):
-        seen, out = set(), []
-        for t in self._inputs or []:
-            if id(t.node.layer) not in seen:
-                seen.add(id(t.node.layer))
-                out.append(t.node.layer)
-        for n in self._nodes:
-            if id(n.layer) not in seen:
-                seen.add(id(n.layer))
-                out.append(n.layer)
-        return out
+        return list(self._layers) if self._inputs is not None else []
 
     def get_layer(self, name=None, index=None):
         if index is not None:
@@ -121,7 +152,7 @@ class Model(Trainer, Layer):
 
     def get_weights(self):
         self._ensure_built()
-        return [w.numpy() for w in self._weights_all]
+        return layer_base.read_weights(self._weights_all)  # one consistent set, under one native lock
 
     def set_weights(self, weights):
         self._ensure_built()
@@ -129,8 +160,7 @@ class Model(Trainer, Layer):
         if len(weights) != len(ws):
             raise ValueError(f"You called `set_weights(weights)` on model {self.name!r} with a weight list of "
                              f"length {len(weights)}, but the model was expecting {len(ws)} weights.")
-        for w, v in zip(ws, weights):
-            w.assign(v)
+        layer_base.write_weights(ws, weights)  # all checked, then written in one locked native call
 
     def count_params(self):
         self._ensure_built()
@@ -149,7 +179,9 @@ class Model(Trainer, Layer):
     def _native(self):
         self._ensure_built()
         if self._program is None:
-            self._program = lowering.lower(self._inputs, self._nodes, self._outputs)
+            if self._front_nodes:
+                input_side.check_lowerable(self)
+            self._program = lowering.lower(self._native_inputs, self._native_nodes, self._outputs)
             self._watch_held_weights()
             self._on_program_created()
         return self._program
@@ -158,6 +190,7 @@ class Model(Trainer, Layer):
         """Weights that ops copied when lowered (a quantized layer's int8 kernels and scales), not
         arena views: assigning one makes the program stale, so the next call lowers the model again."""
         in_arena = {id(w) for w, _ in self._program.weights}
+        in_arena.update(id(w) for n in self._front_nodes for w in n.layer.weights)  # read in NumPy, never copied
         model = weakref.ref(self)
 
         def stale():
@@ -208,12 +241,27 @@ class Model(Trainer, Layer):
         return saving.model_to_json(self, **kwargs)
 
 
-def _run_eagerly(layer, inputs):
-    """layer(numpy): runs the one layer through a one-layer model (native ops)."""
+def _run_eagerly(layer, inputs, kwargs):
+    """layer(numpy, **kwargs): runs the one layer through a one-layer model (native ops); the
+    arrays among the keywords (initial_state, mask) become inputs of that model too."""
     x = np.asarray(inputs)
     inp = Input(shape=x.shape[1:])
-    model = Model(inp, layer(inp))
-    return model.predict_on_batch(x)
+    arrays, model_inputs = [x], [inp]
+
+    def symbolic(v):
+        if isinstance(v, (list, tuple)):
+            return [symbolic(a) for a in v]
+        a = np.asarray(v)
+        if a.ndim < 1:
+            raise TypeError(f"Layer {layer.name!r}: a call argument must be an array with a batch axis, got {v!r}")
+        t = Input(shape=a.shape[1:])
+        arrays.append(a)
+        model_inputs.append(t)
+        return t
+
+    call_kwargs = {k: (v if k == "training" else symbolic(v)) for k, v in kwargs.items()}
+    model = Model(model_inputs if len(arrays) > 1 else inp, layer(inp, **call_kwargs))
+    return model.predict_on_batch(arrays if len(arrays) > 1 else x)
 
 
 layer_base.set_eager_runner(_run_eagerly)

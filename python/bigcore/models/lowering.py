@@ -28,11 +28,22 @@ class Lowering:
         """The native id of kt's Keras mask, or -1."""
         return -1 if kt._mask is None else self._tensor_of[id(kt._mask)]
 
+    def input_mask_id(self):
+        """The mask the current node's layer applies to its first input: the call's explicit
+        `mask=` tensor, else the mask that input carries; -1 for none."""
+        explicit = self.node.call_kwargs.get("mask")
+        return self.id(explicit) if explicit is not None else self.mask_id(self.node.inputs[0])
+
     def tensor(self, kt, is_input=False):
         rest = kt.shape[1:]
         if any(s is None for s in rest):
             raise ValueError(f"bigcore needs fixed sample shapes; tensor {kt.name!r} has shape {kt.shape}")
-        return self.native.add_tensor(math.prod(rest) if rest else 1, is_input)
+        t = self.native.add_tensor(math.prod(rest) if rest else 1, is_input)
+        layer = kt.node.layer if kt.node is not None else None
+        what = "input" if is_input else "the output"
+        self.native.set_label(t, f"{what} of layer {layer.name!r} ({type(layer).__name__})" if layer is not None
+                              else f"tensor {kt.name!r}")  # for out-of-memory messages
+        return t
 
     def param(self, w):
         if id(w) not in self._param_of:
@@ -62,13 +73,14 @@ def lower(inputs, nodes, outputs):
             low.bind(kt, t)
     low.native.set_inputs([low.id(kt) for kt in inputs])
     low.native.set_outputs([low.id(kt) for kt in outputs])
-    low.native.finalize()
-    # Weights move into the arena and become views of it.
-    arena = low.native.params()
-    for w, off in low.weights:
-        n = math.prod(w.shape)
-        arena[off:off + n] = w.value.reshape(-1)
-        w.value = arena[off:off + n].reshape(w.shape)
+    try:
+        low.native.finalize()
+    except MemoryError as e:
+        big = max(low.weights, key=lambda p: math.prod(p[0].shape), default=None)
+        raise MemoryError(f"{e}" + (f" (the largest weight: {big[0].name!r} of shape {big[0].shape})" if big else "")) from None
+    # The arena becomes the home of each weight's value (cpp/runtime/param_home.h), shared with every
+    # other program that lowers the same layer.
+    low.native.link_params([(off, w._cell) for w, off in low.weights])
     attached = set()
     for node in nodes:  # hooks may cover arena segments (pruning masks), so they come after the move
         if node.layer._program_hooks and id(node.layer) not in attached:
