@@ -77,6 +77,33 @@ def test_masking_forward_and_gradients(request):
                    output_mask=lambda x, mask: np.ones(x.shape[:-1], bool), keras=optional_keras(request))
 
 
+def test_explicit_mask_keyword_like_keras(keras):
+    """BatchNormalization, GlobalAveragePooling1D and Softmax take `mask=` in their call (Keras's
+    signature; its files write `"mask": null`): an explicit mask input overrides none, as Keras.
+    BatchNormalization is run in training mode (the mask picks the moments) through a Dense after."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5, 6, 3)).astype(np.float32)
+    m = mask_pattern(5, 6)
+
+    def build(lib):
+        inp, m_in = lib.Input((6, 3)), lib.Input((6,), dtype="bool" if lib is keras else "float32")
+        bn = lib.layers.BatchNormalization()(inp, mask=m_in, training=True)
+        pooled = lib.layers.GlobalAveragePooling1D()(inp, mask=m_in)
+        scores = lib.layers.Softmax()(lib.layers.Reshape((6,))(lib.layers.Dense(1)(inp)), mask=m_in)
+        return lib.Model([inp, m_in], [bn, pooled, scores])
+
+    ours, theirs = build(bigcore), build(keras)
+    theirs.set_weights(ours.get_weights())
+    got = ours.predict([x, m.astype(np.float32)], verbose=0)
+    want = theirs([x, m], training=False)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, np.asarray(b.detach()), rtol=1e-5, atol=1e-5)
+    keep, rows = m[..., None], m.any(1)  # a fully masked row's mean is NaN (Keras)
+    np.testing.assert_allclose(got[1][rows], (x * keep).sum(1)[rows] / keep.sum(1)[rows], rtol=1e-5)
+    with pytest.raises(TypeError, match="`mask` must be a symbolic tensor"):
+        layers.GlobalAveragePooling1D()(bigcore.Input((6, 3)), mask=m)
+
+
 def test_masking_feeds_an_lstm_like_keras(keras):
     """Rows of zeros are masked: zeroed, and skipped by the LSTM after; the same answer as Keras."""
     rng = np.random.default_rng(0)

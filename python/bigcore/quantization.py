@@ -17,7 +17,7 @@ from bigcore.layers.normalization import BatchNormalization
 from bigcore.layers.quantized_conv import QuantizedConv1D, QuantizedConv2D, _QuantizedConv
 from bigcore.layers.quantized import QuantizedDense, quantize_weights
 from bigcore.layers.quantized_recurrent import QuantizedGRU, QuantizedLSTM, _QuantizedRNN
-from bigcore.layers.recurrent import Bidirectional, _RNN
+from bigcore.layers.recurrent import Bidirectional, SimpleRNN, _RNN
 from bigcore.layers.registry import layer_config, layer_from_config
 from bigcore.models import Model, clone_model
 from bigcore.sparse_select import sparsify
@@ -29,8 +29,8 @@ _QUANTIZED = {"Dense": "QuantizedDense", "SparseDense": "QuantizedDense", "LSTM"
 
 
 def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch_size=256, sparse_kernels=True):
-    """A new model with every Dense, Conv1D/Conv2D (groups=1), LSTM and GRU layer quantized to int8; the
-    original is left untouched. A BatchNormalization right after a Conv or Dense is folded into it first
+    """A new model with every Dense, Conv1D/Conv2D (groups=1), LSTM and GRU layer quantized to int8 (SimpleRNN
+    stays float); the original is left untouched. A BatchNormalization right after a Conv or Dense is folded into it first
     (fold_batch_norm), so the int8 kernel carries it.
     sparse_kernels: int8 Dense layers with at least half zeros (pruned) take the sparse int8 kernel where
     a micro-benchmark on this CPU shows it faster (bigcore.sparse_select.sparsify); False: never."""
@@ -134,7 +134,7 @@ def _quantized_weights(layer):
     if isinstance(layer, _Conv) and not isinstance(layer, _QuantizedConv) and layer.groups == 1:
         wq, s = quantize_weights(layer.kernel.value.reshape(-1, layer.filters))
         return [wq.reshape(layer.kernel.shape)] + bias + [s]
-    if isinstance(layer, _RNN) and not isinstance(layer, _QuantizedRNN):
+    if isinstance(layer, _RNN) and not isinstance(layer, (_QuantizedRNN, SimpleRNN)):  # SimpleRNN stays float
         wq, s = quantize_weights(layer.kernel.value)
         rq, rs = quantize_weights(layer.recurrent_kernel.value)
         return [wq, rq] + bias + [s, rs]

@@ -125,13 +125,14 @@ def _rules():
             core.Dropout: identity, core.Flatten: flatten, core.Reshape: reshape, embedding.Embedding: embedding_,
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,
+            recurrent.SimpleRNN: onnx_recurrent.rnn,
             recurrent.Bidirectional: onnx_recurrent.bidirectional, **onnx_preprocessing.RULES}
 
 
 def _recurrent_rule(layer, quantized_recurrent):
-    """Whether an LSTM/GRU (alone or inside Bidirectional) can be exported: a float one always; an
+    """Whether a SimpleRNN/LSTM/GRU (alone or inside Bidirectional) can be exported: a float one always; an
     int8 one (quantize() makes them, with int8 kernels and per-column scales) only as float."""
-    if type(layer) in (recurrent.LSTM, recurrent.GRU):
+    if type(layer) in (recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU):
         return True
     int8 = isinstance(layer, (recurrent.LSTM, recurrent.GRU)) and layer.kernel is not None and \
         layer.kernel.dtype == np.int8 and hasattr(layer, "recurrent_scale")

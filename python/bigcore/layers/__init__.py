@@ -23,7 +23,7 @@ from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAv
                                     GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
 from bigcore.layers.preprocessing import (CategoryEncoding, Discretization, Hashing, IntegerLookup, Normalization,
                                           Rescaling, StringLookup, TextVectorization)
-from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
+from bigcore.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from bigcore.layers.registry import get_class, register
 from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,
                                       ZeroPadding1D, ZeroPadding2D)
@@ -49,6 +49,6 @@ __all__ += ["AvgPool1D", "AvgPool2D", "AveragePooling1D", "AveragePooling2D", "B
             "TimeDistributed", "UnitNormalization", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
             "Conv1DTranspose", "Conv2DTranspose", "Convolution2DTranspose", "DepthwiseConv1D", "DepthwiseConv2D",
             "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D"]
-__all__ += ["Identity"]
+__all__ += ["Identity", "SimpleRNN"]
 Convolution2DTranspose = Conv2DTranspose
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D

@@ -7,6 +7,7 @@ import numpy as np
 
 from bigcore import constraints, initializers, regularizers
 from bigcore.layers.base import Layer, shape_str
+from bigcore.layers.masking import TakesMask
 from bigcore.layers.registry import register
 
 
@@ -133,7 +134,7 @@ class PReLU(Layer):
 
 
 @register
-class Softmax(Layer):
+class Softmax(TakesMask, Layer):
     """Softmax over `axis` (an int). A mask of the input's shape (e.g. (batch, T) scores with an
     Embedding's mask) sends masked values to 0, as Keras; a mask that does not broadcast raises."""
     supports_masking = True
@@ -154,10 +155,11 @@ class Softmax(Layer):
         kt = prog.node.inputs[0]
         dims = list(kt.shape[1:])
         ax = self.axis % len(kt.shape) - 1
-        mask = prog.mask_id(kt)
-        if mask >= 0 and tuple(kt._mask.shape[1:]) != tuple(dims):
+        mask = prog.input_mask_id()
+        mkt = prog.node.call_kwargs.get("mask") or kt._mask
+        if mask >= 0 and tuple(mkt.shape[1:]) != tuple(dims):
             raise ValueError(f"The `mask` must be broadcastable to `inputs`. Received: inputs.shape="
-                             f"{shape_str(kt.shape)}, mask.shape={shape_str(kt._mask.shape)}")
+                             f"{shape_str(kt.shape)}, mask.shape={shape_str(mkt.shape)}")
         prog.native.add_softmax(inputs[0], out, mask, math.prod(dims[:ax]), dims[ax], math.prod(dims[ax + 1:]))
         return [out]
 

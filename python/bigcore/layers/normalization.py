@@ -11,11 +11,12 @@ import math
 
 from bigcore import constraints, initializers, regularizers
 from bigcore.layers.base import Layer, shape_str
+from bigcore.layers.masking import TakesMask
 from bigcore.layers.registry import register
 
 
 @register
-class BatchNormalization(Layer):
+class BatchNormalization(TakesMask, Layer):
     supports_masking = True
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
@@ -75,7 +76,7 @@ class BatchNormalization(Layer):
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
         kt = prog.node.inputs[0]
-        mask = prog.mask_id(kt)
+        mask = prog.input_mask_id()
         if mask >= 0 and len(kt.shape) != 3:
             raise ValueError(f"BatchNormalization {self.name!r}: the mask provided should be one dimension less "
                              f"than the inputs. Received: inputs.shape={shape_str(kt.shape)}")

@@ -11,6 +11,7 @@ import math
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.convolutional import (output_length, standardize_data_format, standardize_padding,
                                           standardize_tuple, window_geometry)
+from bigcore.layers.masking import TakesMask
 from bigcore.layers.registry import register
 
 _MAX, _AVG = 0, 1
@@ -111,7 +112,7 @@ class _GlobalPooling(Layer):
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
         kt = prog.node.inputs[0]
-        mask = prog.mask_id(kt) if self.supports_masking else -1
+        mask = prog.input_mask_id() if self.supports_masking else -1
         prog.native.add_global_pool(inputs[0], out, mask, math.prod(kt.shape[1:-1]), kt.shape[-1], self.mode)
         return [out]
 
@@ -120,7 +121,7 @@ class _GlobalPooling(Layer):
 
 
 @register
-class GlobalAveragePooling1D(_GlobalPooling):
+class GlobalAveragePooling1D(TakesMask, _GlobalPooling):
     """With a mask (batch, steps): the mean over the unmasked steps (NaN when none is, as Keras)."""
     rank, mode = 1, _AVG
     supports_masking = True
