@@ -204,9 +204,10 @@ class LayerCase:
 
     def __init__(self, layer_cls, init_kwargs, input_shape, reference, weight_shapes, output_mask=None,
                  masked=False, int_inputs=None, weights=None, input_scale=1.0, n_trainable=None,
-                 rtol=1e-5, atol=1e-5, seed=0, call=None):
+                 rtol=1e-5, atol=1e-5, seed=0, call=None, train_reference=None):
         self.layer_cls, self.init_kwargs = layer_cls, init_kwargs
         self.call = call
+        self.train_reference = train_reference
         self.multi = isinstance(input_shape, list)
         shapes = input_shape if self.multi else [input_shape]
         maskeds = masked if isinstance(masked, list) else [masked] * len(shapes)
@@ -259,14 +260,16 @@ class LayerCase:
     def _arg(self, values):
         return values if self.multi else values[0]
 
-    def forward(self, weights=None, tables=None, native=None):
-        """The reference's outputs (a list), float64; weights/tables default to the case's."""
+    def forward(self, weights=None, tables=None, native=None, training=False):
+        """The reference's outputs (a list), float64; weights/tables default to the case's; training:
+        the training-mode reference when the case has one (BatchNormalization's batch statistics)."""
         weights = self.weights if weights is None else weights
         weights = [np.asarray(w, np.float64) if np.asarray(w).dtype.kind == "f" else np.asarray(w) for w in weights]
         it = iter(tables) if tables is not None else None
         xs = [i.values(next(it) if (it is not None and i.table is not None) else None) for i in self.inputs]
         kw = {"native": native} if native is not None else {}
-        return _as_list(self.reference(weights, self._arg(xs), self._arg([i.mask for i in self.inputs]), **kw))
+        fn = self.train_reference if training and self.train_reference is not None else self.reference
+        return _as_list(fn(weights, self._arg(xs), self._arg([i.mask for i in self.inputs]), **kw))
 
     def takes_native(self):
         return "native" in inspect.signature(self.reference).parameters
@@ -382,7 +385,7 @@ def check_gradients(case):
         weights = list(case.weights)
         for i, w in zip(idx, ws[n_tab:]):
             weights[i] = w
-        return case.loss(case.forward(weights, ws[:n_tab]), targets, masks, weights, layer)
+        return case.loss(case.forward(weights, ws[:n_tab], training=True), targets, masks, weights, layer)
 
     start = case.tables() + [case.weights[i] for i in idx]
     value, grads = sgd_gradients(model, case.x, case.y(targets))
@@ -476,6 +479,8 @@ def _same_meaning(ours, theirs, path):
         for k, v in ours.items():
             if k == "name":  # Keras renames what it wraps ("forward_lstm")
                 continue
+            if v is None and k not in theirs:  # Keras leaves out unset options (activity_regularizer)
+                continue
             assert k in theirs, f"{path}.{k}: Keras has no such key"
             _same_meaning(v, theirs[k], f"{path}.{k}")
     elif isinstance(ours, (list, tuple)):
@@ -536,7 +541,7 @@ def check_keras(case, keras, keras_class=None, adam=True, adam_skip=()):
 def run_layer_test(layer_cls, init_kwargs, input_shape, reference, *, weight_shapes, output_mask=None,
                    masked=False, int_inputs=None, weights=None, input_scale=1.0, n_trainable=None,
                    rtol=1e-5, atol=1e-5, gradients=True, training_differs=False, keras=None,
-                   keras_class=None, keras_adam=True, keras_adam_skip=(), seed=0, call=None):
+                   keras_class=None, keras_adam=True, keras_adam_skip=(), seed=0, call=None, train_reference=None):
     """Runs every check of this module's docstring on one layer configuration; returns the LayerCase.
 
     layer_cls, init_kwargs: the layer (a fresh deep copy of init_kwargs for each model built).
@@ -559,9 +564,11 @@ def run_layer_test(layer_cls, init_kwargs, input_shape, reference, *, weight_sha
         key bias: softmax ignores a constant added to a row); Adam turns each side's rounding noise
         into steps of up to the learning rate, so their values after Adam are not compared (the
         gradient check has already found their gradient zero).
+    train_reference(w, x, mask): the forward in training mode where it differs from inference and is
+        deterministic (BatchNormalization's batch statistics); the gradient check differentiates it.
     """
     case = LayerCase(layer_cls, init_kwargs, input_shape, reference, weight_shapes, output_mask, masked,
-                     int_inputs, weights, input_scale, n_trainable, rtol, atol, seed, call)
+                     int_inputs, weights, input_scale, n_trainable, rtol, atol, seed, call, train_reference)
     trainable = gradients and bool(case.new_layer().trainable) and (n_trainable is None or n_trainable > 0)
     check_build_and_shapes(case)
     check_forward(case)

@@ -1,10 +1,11 @@
-"""NumPy references (float64, one timestep at a time) for the sequence layers: LSTM, GRU,
+"""NumPy references (float64, one timestep at a time) for the sequence layers: SimpleRNN, LSTM, GRU,
 Bidirectional, Embedding and the merge layers, as Keras 3 computes them.
 
 Written to be read: each cell is the textbook formula over Keras's weight layout, and the time
 loop is keras/src/backend/*/rnn.py's masking rule spelled out.
 
 Layouts (Keras's, which bigcore shares):
+  SimpleRNN kernel (D, U), recurrent_kernel (U, U), bias (U,) or None.
   LSTM kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,) or None; gate blocks i, f, c, o.
   GRU (reset_after=True) kernel (D, 3U), recurrent_kernel (U, 3U), bias (2, 3U) or None
       (row 0 the input bias, row 1 the recurrent bias); gate blocks z, r, h.
@@ -63,7 +64,18 @@ def gru_cell(x_t, states, kernel, recurrent_kernel, bias, activation="tanh", rec
     return h, [h]
 
 
-CELLS = {"lstm": (lstm_cell, 2), "gru": (gru_cell, 1)}
+def simple_rnn_cell(x_t, states, kernel, recurrent_kernel, bias, activation="tanh", recurrent_activation=None):
+    """x_t (B, D), states [h (B, U)] -> (h, [h]); Keras's SimpleRNN has no recurrent_activation
+    (the argument is there only so the time loop calls every cell alike)."""
+    (h_prev,) = states
+    z = x_t @ kernel + h_prev @ recurrent_kernel
+    if bias is not None:
+        z = z + bias
+    h = act_forward(z, activation)
+    return h, [h]
+
+
+CELLS = {"lstm": (lstm_cell, 2), "gru": (gru_cell, 1), "simple_rnn": (simple_rnn_cell, 1)}
 
 
 # --------------------------------------------------------------------------- the time loop

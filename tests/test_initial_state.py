@@ -1,4 +1,4 @@
-"""`initial_state` on LSTM, GRU and Bidirectional: the state tensors enter the native recurrent
+"""`initial_state` on SimpleRNN, LSTM, GRU and Bidirectional: the state tensors enter the native recurrent
 op, its gradients flow back into whatever produced them, and the encoder-decoder (seq2seq)
 pattern matches Keras 3.
 
@@ -18,8 +18,10 @@ from layer_test import assert_gradients_close, compile_for_gradients, fd_gradien
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
-RNN = {"lstm": layers.LSTM, "gru": layers.GRU}
-N_STATES = {"lstm": 2, "gru": 1}
+RNN = {"lstm": layers.LSTM, "gru": layers.GRU, "simple_rnn": layers.SimpleRNN}
+N_STATES = {"lstm": 2, "gru": 1, "simple_rnn": 1}
+KINDS = list(RNN)
+KERAS_RNN = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}
 
 
 def normal(shape, seed=0, scale=1.0):
@@ -85,7 +87,7 @@ def state_call_data(masking, B, T, D, seed):
     return [normal((B, T, D), seed)], None
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("masking", ["none", "propagated", "explicit"])
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["fwd", "bwd"])
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "seq"])
@@ -115,7 +117,7 @@ def test_forward_from_given_states_matches_reference(seed, kind, masking, go_bac
         assert outs[0]._mask is x._mask
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", None])
 def test_bidirectional_splits_the_states_in_halves(seed, kind, merge_mode):
     T, D, U, B = 5, 3, 4, 7
@@ -134,7 +136,7 @@ def test_bidirectional_splits_the_states_in_halves(seed, kind, merge_mode):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5, err_msg=f"output {i}")
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_eager_call_takes_state_arrays(seed, kind):
     """layer(numpy, initial_state=[numpy arrays]) as Keras's eager call."""
     T, D, U, B = 4, 3, 5, 6
@@ -198,7 +200,7 @@ GRAD_CASES = {
 }
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("case", list(GRAD_CASES))
 def test_state_gradients_match_finite_differences(seed, kind, case):
     opts = GRAD_CASES[case]
@@ -210,7 +212,7 @@ def test_state_gradients_match_finite_differences(seed, kind, case):
 
     names = [w.name for w in model.weights]
     makers = [first_weight(model, l) for l in state_layers(model)]
-    r = first_weight(model, of_type(model, (layers.LSTM, layers.GRU, layers.Bidirectional)))
+    r = first_weight(model, of_type(model, (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)))
     head = first_weight(model, model.layers[-1])
     emb = first_weight(model, of_type(model, layers.Embedding)) if masking == "propagated" else None
 
@@ -248,7 +250,7 @@ def seq2seq(kind, T_enc=6, T_dec=5, D=4, U=5, C=4):
     return bigcore.Model([enc_in, dec_in], layers.Dense(C, activation="softmax", name="head")(y))
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_seq2seq_holds_and_trains_the_encoder(seed, kind):
     """The decoder's initial state is the encoder's final state: the model holds the encoder's
     weights, and its gradients (central differences) reach them through the states. The ids
@@ -289,7 +291,7 @@ def test_seq2seq_holds_and_trains_the_encoder(seed, kind):
         assert np.abs(got[i]).max() > 1e-4, names[i]
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_states_with_recurrent_dropout_train_reproducibly(restore_threads, kind):
     """Recurrent dropout applies to the given initial state as to every h_prev (Keras's cell); the
     same seed gives the same bits with 1 and 3 threads (B=40: three row chunks)."""
@@ -315,7 +317,7 @@ def test_states_with_recurrent_dropout_train_reproducibly(restore_threads, kind)
 # --- Keras 3 parity -----------------------------------------------------------------------------
 
 def keras_seq2seq(keras, kind, T_enc=6, T_dec=5, D=4, U=5, C=4):
-    rnn = keras.layers.LSTM if kind == "lstm" else keras.layers.GRU
+    rnn = getattr(keras.layers, KERAS_RNN[kind])
     enc_in, dec_in = keras.Input((T_enc,), dtype="int32"), keras.Input((T_dec,), dtype="int32")
     enc = rnn(U, return_state=True)(keras.layers.Embedding(V, D, mask_zero=True)(enc_in))
     y = rnn(U, return_sequences=True)(keras.layers.Embedding(V, D, mask_zero=True)(dec_in),
@@ -323,7 +325,7 @@ def keras_seq2seq(keras, kind, T_enc=6, T_dec=5, D=4, U=5, C=4):
     return keras.Model([enc_in, dec_in], keras.layers.Dense(C, activation="softmax")(y))
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_seq2seq_matches_keras(keras, seed, kind):
     """The same weights give the same predictions; three Adam steps give the same losses,
     accuracies and weights."""
@@ -350,7 +352,7 @@ def test_seq2seq_matches_keras(keras, seed, kind):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5, err_msg=f"weight {i}")
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_bidirectional_states_match_keras(keras, seed, kind):
     T, D, U, B = 5, 3, 4, 6
     n = 2 * N_STATES[kind]
@@ -359,7 +361,7 @@ def test_bidirectional_states_match_keras(keras, seed, kind):
     model = bigcore.Model([x_in] + s_in, layers.Bidirectional(RNN[kind](U, return_sequences=True))(x, initial_state=s_in))
     kx = keras.Input((T,), dtype="int32")
     ks = [keras.Input((U,)) for _ in range(n)]
-    rnn = keras.layers.LSTM if kind == "lstm" else keras.layers.GRU
+    rnn = getattr(keras.layers, KERAS_RNN[kind])
     kout = keras.layers.Bidirectional(rnn(U, return_sequences=True))(
         keras.layers.Embedding(V, D, mask_zero=True)(kx), initial_state=ks)
     km = keras.Model([kx] + ks, kout)
@@ -373,7 +375,7 @@ def test_bidirectional_states_match_keras(keras, seed, kind):
 
 # --- int8 ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])  # quantize() leaves SimpleRNN float
 def test_quantized_seq2seq_uses_the_states(seed, kind):
     """quantize() keeps the call keywords: the int8 decoder starts from the encoder's states. Its
     predictions stay near the float model's, and far from a decoder started at zeros."""

@@ -507,3 +507,39 @@ def test_schedules_and_unbuilt_optimizers(keras, tmp_path, seed):
     ours.save(tmp_path / "back.keras")
     back = keras.models.load_model(tmp_path / "back.keras")
     assert int(back.optimizer.iterations) == 2
+
+
+def _keras_conv_rnn_model(keras):
+    """Conv1D + BatchNormalization + pooling, then SimpleRNN and Bidirectional(SimpleRNN) over the
+    pooled sequence, then a global pooling of a Conv2D branch: the everyday layers in Keras files."""
+    seq = keras.Input((12, 3), name="seq")
+    h = keras.layers.Conv1D(6, 3, padding="same", activation="relu")(seq)
+    h = keras.layers.BatchNormalization()(h)
+    h = keras.layers.MaxPooling1D(2)(h)
+    h = keras.layers.SimpleRNN(5, return_sequences=True)(h)
+    h = keras.layers.Bidirectional(keras.layers.SimpleRNN(4, activation="relu"))(h)
+    img = keras.Input((8, 8, 2), name="img")
+    g = keras.layers.Conv2D(4, 3, activation="relu")(img)
+    g = keras.layers.GlobalAveragePooling2D()(g)
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.Concatenate()([h, g]))
+    model = keras.Model([seq, img], out)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_keras_archive_with_conv_batchnorm_and_simple_rnn(keras, tmp_path, seed):
+    """Keras -> bigcore -> Keras: the moving statistics and SimpleRNN weights come along both ways."""
+    rng = np.random.default_rng(3)
+    x = [rng.normal(size=(16, 12, 3)).astype(np.float32), rng.normal(size=(16, 8, 8, 2)).astype(np.float32)]
+    y = rng.integers(0, 3, 16)
+    km = _keras_conv_rnn_model(keras)
+    km.fit(x, y, epochs=2, batch_size=8, verbose=0, shuffle=False)
+    km.save(tmp_path / "k.keras")
+    ours = bigcore.models.load_model(tmp_path / "k.keras")
+    want = km.predict(x, verbose=0)
+    _close(ours.predict(x, verbose=0), want)
+    bn = [layer for layer in ours.layers if type(layer).__name__ == "BatchNormalization"][0]
+    assert np.abs(bn.moving_mean.numpy()).max() > 0  # Keras's trained statistics, not the initial zeros
+    ours.save(tmp_path / "ours.keras")
+    back = keras.models.load_model(tmp_path / "ours.keras")
+    _close(back.predict(x, verbose=0), want)

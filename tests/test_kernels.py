@@ -181,12 +181,12 @@ def test_set_isa_rejects_unknown_and_reports_current(restore_isa):
     assert bigcore.config.cpu_features()["paths"]["float"] == "ref"
 
 
-# set_cpu_isa's names and the (float, int8, sparse, attention, norm) paths each gives (config.py documents the table)
-FAMILIES = ("float", "int8", "sparse", "attention", "norm")
-ISA_TABLE = {"ref": ("ref", "ref", "ref", "ref", "ref"), "avx2": ("avx2", "avx2", "avx2", "avx2", "avx2"),
-             "avxvnni": ("avx2", "avxvnni", "avx2", "avx2", "avx2"),
-             "avx512": ("avx512", "avx2", "avx512", "avx512", "avx512"),
-             "avx512vnni": ("avx512", "avx512vnni", "avx512", "avx512", "avx512")}
+# set_cpu_isa's names and the (float, int8, sparse, attention, norm, conv) paths each gives (config.py documents the table)
+FAMILIES = ("float", "int8", "sparse", "attention", "norm", "conv")
+ISA_TABLE = {"ref": ("ref", "ref", "ref", "ref", "ref", "ref"), "avx2": ("avx2", "avx2", "avx2", "avx2", "avx2", "avx2"),
+             "avxvnni": ("avx2", "avxvnni", "avx2", "avx2", "avx2", "avx2"),
+             "avx512": ("avx512", "avx2", "avx512", "avx512", "avx512", "avx512"),
+             "avx512vnni": ("avx512", "avx512vnni", "avx512", "avx512", "avx512", "avx512")}
 
 
 def test_one_switch_sets_every_kernel_family(restore_isa):

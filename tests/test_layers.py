@@ -170,13 +170,13 @@ def test_embedding_regularizer(request):
 
 # --------------------------------------------------------------------------- LSTM, GRU, Bidirectional
 
-RNN = {"LSTM": layers.LSTM, "GRU": layers.GRU}
-GATES = {"LSTM": 4, "GRU": 3}
+RNN = {"LSTM": layers.LSTM, "GRU": layers.GRU, "SimpleRNN": layers.SimpleRNN}
+GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
 
 
 def rnn_shapes(kind, use_bias=True, d=D, u=U):
     G = GATES[kind]
-    bias = [] if not use_bias else [(4 * u,)] if kind == "LSTM" else [(2, 3 * u)]
+    bias = [] if not use_bias else [(2, 3 * u)] if kind == "GRU" else [(G * u,)]
     return [(d, G * u), (u, G * u)] + bias
 
 
@@ -206,14 +206,19 @@ def rnn_ref(kind, kw):
     n = 3 if kw.get("use_bias", True) else 2
 
     def forward(w, x, mask):
-        return rref.rnn_forward(kind.lower(), x, w[0], w[1], w[2] if n == 3 else None, mask=mask, **cell)
+        return rref.rnn_forward(REF_KIND[kind], x, w[0], w[1], w[2] if n == 3 else None, mask=mask, **cell)
     return forward
 
 
+REF_KIND = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
+
+
 @pytest.mark.parametrize("case", RNN_CASES)
-@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
 def test_recurrent(request, kind, case):
     kw, masked = RNN_CASES[case]
+    if kind == "SimpleRNN":  # Keras's SimpleRNN has one activation
+        kw = {k: v for k, v in kw.items() if k != "recurrent_activation"}
     kw = {"units": U, **kw}
     run_layer_test(RNN[kind], kw, (BM if masked else B, T, D), rnn_ref(kind, kw),
                    weight_shapes=rnn_shapes(kind, kw.get("use_bias", True)), masked=masked,
@@ -235,6 +240,9 @@ BIDI_CASES = {  # (inner kind, merge_mode, inner arguments, masked)
     "none_lstm_sequences_masked": ("LSTM", None, {"return_sequences": True}, True),
     "concat_gru_state": ("GRU", "concat", {"return_state": True}, True),
     "none_lstm_state_sequences": ("LSTM", None, {"return_state": True, "return_sequences": True}, False),
+    "concat_simple_rnn_state_sequences_masked": ("SimpleRNN", "concat", {"return_state": True,
+                                                                        "return_sequences": True}, True),
+    "ave_simple_rnn": ("SimpleRNN", "ave", {}, False),
 }
 
 
@@ -245,7 +253,7 @@ def test_bidirectional(request, case):
     n = len(rnn_shapes(kind))
 
     def forward(w, x, mask):
-        return rref.bidirectional_forward(kind.lower(), x, w[:n], w[n:], mask=mask, merge_mode=merge_mode,
+        return rref.bidirectional_forward(REF_KIND[kind], x, w[:n], w[n:], mask=mask, merge_mode=merge_mode,
                                           return_sequences=kw.get("return_sequences", False),
                                           return_state=kw.get("return_state", False))
 

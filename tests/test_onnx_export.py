@@ -139,7 +139,7 @@ def test_embedding_is_a_gather_with_int64_ids():
 
 # --- recurrent ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", [layers.LSTM, layers.GRU])
+@pytest.mark.parametrize("kind", [layers.LSTM, layers.GRU, layers.SimpleRNN])
 @pytest.mark.parametrize("return_sequences", [False, True])
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_rnn_float_inputs(kind, return_sequences, go_backwards):
@@ -157,7 +157,7 @@ def test_rnn_activations_and_no_bias(kind, act, rec_act):
     check(randomize(model, scale=0.3), normal((5, 3)))
 
 
-@pytest.mark.parametrize("kind", [layers.LSTM, layers.GRU])
+@pytest.mark.parametrize("kind", [layers.LSTM, layers.GRU, layers.SimpleRNN])
 @pytest.mark.parametrize("padding", ["post", "pre", "holes"])
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_rnn_with_masks(kind, padding, go_backwards):
@@ -181,6 +181,23 @@ def test_bidirectional(merge_mode, return_sequences, padding):
     gru = layers.Bidirectional(layers.GRU(2, return_sequences=return_sequences), merge_mode=merge_mode)(x)
     gru = gru if isinstance(gru, list) else [gru]
     check(randomize(bigcore.Model(inp, out + gru)), ids(7, 15, padding))
+
+
+@pytest.mark.parametrize("act", ["relu", "linear", "sigmoid"])
+def test_simple_rnn_activations_and_no_bias(act):
+    """SimpleRNN is ONNX's RNN op (one activation; Keras's single bias as ONNX's input half)."""
+    model = bigcore.Sequential([layers.Input(shape=(5, 3)), layers.SimpleRNN(4, activation=act, return_sequences=True),
+                                layers.SimpleRNN(3, use_bias=False)])
+    proto, _ = check(randomize(model, scale=0.3), normal((5, 3)))
+    assert [n.op_type for n in proto.graph.node].count("RNN") == 2
+
+
+@pytest.mark.parametrize("padding", [None, "holes"])
+def test_bidirectional_simple_rnn(padding):
+    inp = bigcore.Input(shape=(7,))
+    x = layers.Embedding(15, 4, mask_zero=padding is not None)(inp)
+    out = layers.Bidirectional(layers.SimpleRNN(3, return_sequences=True, return_state=True), merge_mode="concat")(x)
+    check(randomize(bigcore.Model(inp, out)), ids(7, 15, padding))
 
 
 @pytest.mark.parametrize("merge", [layers.Add, layers.Multiply, layers.Concatenate])

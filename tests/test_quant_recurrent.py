@@ -354,3 +354,26 @@ def test_new_int8_weights_take_effect_after_predict(tmp_path):
     q.load_weights(path)
     np.testing.assert_array_equal(q.predict(x, verbose=0), before)
     assert np.isfinite(q.evaluate(x, np.zeros((len(x), 3), np.float32), verbose=0))
+
+
+@pytest.mark.parametrize("bidi", [False, True])
+def test_simple_rnn_stays_float_in_quantize(bidi):
+    """quantize() converts the LSTM and Dense around a SimpleRNN and leaves the SimpleRNN float
+    (weights and outputs unchanged), inside Bidirectional too."""
+    inp = bigcore.Input((6, 4))
+    rnn = layers.SimpleRNN(5, return_sequences=True)
+    x = (layers.Bidirectional(rnn) if bidi else rnn)(inp)
+    model = bigcore.Model(inp, [x, layers.Dense(3)(layers.LSTM(4)(x))])
+    x_in = np.random.default_rng(0).standard_normal((7, 6, 4)).astype(np.float32)
+    q = quantize(model)
+    kinds = [type(layer).__name__ for layer in q.layers]
+    assert "QuantizedLSTM" in kinds and "QuantizedDense" in kinds
+    first = q.layers[1]
+    assert type(first).__name__ == ("Bidirectional" if bidi else "SimpleRNN")
+    for a, b in zip(first.get_weights(), model.layers[1].get_weights()):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+    (seq, out), (qseq, qout) = model.predict(x_in, verbose=0), q.predict(x_in, verbose=0)
+    np.testing.assert_array_equal(qseq, seq)
+    assert np.abs(qout - out).max() > 0  # the int8 LSTM and Dense did run
+    np.testing.assert_allclose(qout, out, atol=0.05)

@@ -176,8 +176,8 @@ void bind_ops(py::module_& m) {
     if (p.per_sample(x) != p.per_sample(out)) throw py::value_error("add_scale: x and out differ in size");
     p.add_op(std::make_unique<bc::ScaleOp>(x, out, w));
   }, py::arg("x"), py::arg("out"), py::arg("w"), "out = x * w[0], w a one-value arena segment.");
-  cls.def("add_global_pool", [](Program& p, int x, int mask, int out, int channels, bool max, bool channels_first) {
-    p.add_op(std::make_unique<bc::GlobalPoolOp>(x, mask, out, channels, max, channels_first));
+  cls.def("add_global_pool_1d", [](Program& p, int x, int mask, int out, int channels, bool max, bool channels_first) {
+    p.add_op(std::make_unique<bc::GlobalPool1DOp>(x, mask, out, channels, max, channels_first));
   }, py::arg("x"), py::arg("mask"), py::arg("out"), py::arg("channels"), py::arg("max"), py::arg("channels_first"),
      "Mean (masked when mask >= 0) or max of x over its steps.");
   cls.def("add_norm", [](Program& p, int x, int res, int out, long gamma, long beta, int width, float eps, bool rms) {

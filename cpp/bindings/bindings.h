@@ -16,3 +16,5 @@ void bind_shapes(pybind11::module_& m);       // shapes.cpp: Program's run-time 
 void bind_prim(pybind11::module_& m);         // prim.cpp: primitives, Program.add_prim (after bind_program)
 void bind_attention(pybind11::module_& m);    // attention.cpp: attention / norm ops and kernels (after bind_program)
 void bind_decode(pybind11::module_& m);       // decode.cpp: Decoder (token-by-token inference, KV cache)
+void bind_conv(pybind11::module_& m);         // conv.cpp: Program's conv, pooling, norm ops (after bind_program)
+void bind_layer_ops(pybind11::module_& m);    // layer_ops.cpp: index maps, noise, norms, TimeDistributed (after bind_program)

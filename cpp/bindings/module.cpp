@@ -17,4 +17,6 @@ PYBIND11_MODULE(_core, m) {
   bind_prim(m);
   bind_attention(m);
   bind_decode(m);
+  bind_conv(m);
+  bind_layer_ops(m);
 }

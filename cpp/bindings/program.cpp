@@ -14,6 +14,7 @@
 #include "ops/lstm.h"
 #include "ops/merge.h"
 #include "ops/qdense.h"
+#include "ops/simple_rnn.h"
 #include "runtime/program.h"
 
 namespace py = pybind11;
@@ -93,6 +94,7 @@ void bind_program(py::module_& m) {
         const auto& s0 = initial_state;
         if (kind == "lstm") p.add_op(std::make_unique<bc::LstmOp>(c, x, mask, s0, outs, w, r, b));
         else if (kind == "gru") p.add_op(std::make_unique<bc::GruOp>(c, x, mask, s0, outs, w, r, b));
+        else if (kind == "simple_rnn") p.add_op(std::make_unique<bc::SimpleRnnOp>(c, x, mask, s0, outs, w, r, b));
         else throw py::value_error("unknown recurrent kind '" + kind + "'");
       }, py::arg("kind"), py::arg("x"), py::arg("mask"), py::arg("outs"), py::arg("w"), py::arg("r"), py::arg("b"),
          py::arg("D"), py::arg("U"), py::arg("T"), py::arg("act"), py::arg("ract"), py::arg("return_sequences"),

@@ -1,15 +1,15 @@
 // CPU features, detected once, and the one switch that picks the path of every kernel family.
 // Nothing else in cpp/ queries the CPU or chooses a path.
 //
-// Kernel families (kernels/float, kernels/quant, kernels/sparse) register their paths here, best
+// Kernel families (kernels/float, kernels/quant, kernels/sparse, kernels/conv) register their paths here, best
 // first, each with the features it needs; set_isa(name) gives every family the best of its paths
 // that needs no feature beyond the name's set:
-//   name         features                  float    int8        sparse
-//   ref          (baseline x86-64)         ref      ref         ref
-//   avx2         AVX2 FMA                  avx2     avx2        avx2
-//   avxvnni      AVX2 FMA AVX-VNNI         avx2     avxvnni     avx2
-//   avx512       AVX2 FMA AVX-512          avx512   avx2        avx512
-//   avx512vnni   AVX2 FMA AVX-512 +VNNI    avx512   avx512vnni  avx512
+//   name         features                  float    int8        sparse   conv
+//   ref          (baseline x86-64)         ref      ref         ref      ref
+//   avx2         AVX2 FMA                  avx2     avx2        avx2     avx2
+//   avxvnni      AVX2 FMA AVX-VNNI         avx2     avxvnni     avx2     avx2
+//   avx512       AVX2 FMA AVX-512          avx512   avx2        avx512   avx512
+//   avx512vnni   AVX2 FMA AVX-512 +VNNI    avx512   avx512vnni  avx512   avx512
 // so every path of every family is reachable by the name of the path itself (attention and norm
 // follow the float column). At load the last
 // name of this list the CPU runs is in force (AVX-512 = F, BW, DQ and VL).

@@ -4,7 +4,7 @@
 
 namespace bc {
 
-GlobalPoolOp::GlobalPoolOp(int x, int mask, int out_t, int C, bool max, bool channels_first)
+GlobalPool1DOp::GlobalPool1DOp(int x, int mask, int out_t, int C, bool max, bool channels_first)
     : C_(C), max_(max), channels_first_(channels_first), masked_(mask >= 0) {
   BC_CHECK(C > 0, "global pooling needs a positive channel count");
   BC_CHECK(!(max && mask >= 0), "global max pooling takes no mask (Keras ignores it)");
@@ -14,12 +14,12 @@ GlobalPoolOp::GlobalPoolOp(int x, int mask, int out_t, int C, bool max, bool cha
 }
 
 // Index of element (b, t, ch) of x: steps-major, or channels-major when channels_first.
-size_t GlobalPoolOp::at(int b, int t, int ch, int T) const {
+size_t GlobalPool1DOp::at(int b, int t, int ch, int T) const {
   const size_t base = static_cast<size_t>(b) * T * C_;
   return base + (channels_first_ ? static_cast<size_t>(ch) * T + t : static_cast<size_t>(t) * C_ + ch);
 }
 
-void GlobalPoolOp::forward(Ctx& c) {
+void GlobalPool1DOp::forward(Ctx& c) {
   BC_CHECK(c.per_sample(in[0]) % C_ == 0, "global pooling: input width is not a multiple of the channels");
   const int T = static_cast<int>(c.per_sample(in[0]) / C_);
   const float* x = c.val(in[0]);
@@ -52,7 +52,7 @@ void GlobalPoolOp::forward(Ctx& c) {
   }
 }
 
-void GlobalPoolOp::backward(Ctx& c) {
+void GlobalPool1DOp::backward(Ctx& c) {
   if (!need_dx[0]) return;
   const int T = static_cast<int>(c.per_sample(in[0]) / C_);
   const float* m = masked_ ? c.val(in[1]) : nullptr;

@@ -8,9 +8,9 @@
 
 namespace bc {
 
-class GlobalPoolOp : public Op {
+class GlobalPool1DOp : public Op {
  public:
-  GlobalPoolOp(int x, int mask, int out, int C, bool max, bool channels_first);
+  GlobalPool1DOp(int x, int mask, int out, int C, bool max, bool channels_first);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
 

@@ -49,6 +49,13 @@ void Program::add_op(std::unique_ptr<Op> op) {
   planned_ = false;
 }
 
+std::vector<std::unique_ptr<Op>> Program::take_ops() {
+  planned_ = false;
+  std::vector<std::unique_ptr<Op>> ops = std::move(ops_);
+  ops_.clear();
+  return ops;
+}
+
 void Program::set_inputs(const std::vector<int>& t) {
   for (int i : t) BC_CHECK(i >= 0 && i < n_tensors() && tensors_[i].is_input, "not an input tensor");
   inputs_ = t;

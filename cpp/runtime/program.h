@@ -77,6 +77,9 @@ class Program : public std::enable_shared_from_this<Program> {
   // What a tensor is, in out-of-memory messages ("the output of layer 'dense' (Dense)").
   void set_label(int t, const std::string& label);
   void finalize();  // allocates the arenas; no more params after this
+  // Moves the ops out: a program built only to collect a wrapped layer's ops over its own tensor
+  // table (TimeDistributed, ops/fold.h), whose parameters live in another program's arena.
+  std::vector<std::unique_ptr<Op>> take_ops();
   // Makes segment `offset` the home of a weight's cell, for each pair (param_home.h): the program
   // then reads and trains the one value every program linking the cell shares.
   void link_params(const std::vector<std::pair<size_t, std::shared_ptr<ParamCell>>>& links) {

@@ -71,33 +71,59 @@ class Program:
     def add_activity_reg(self, x: int, out: int, l1: float, l2: float) -> None: ...
     def add_attention(self, q: int, k: int, v: int, out: int, probs: int, qmask: int, kmask: int, kmask2: int, amask: int, num_heads: int, num_kv_heads: int, head_dim: int, value_dim: int, scale: float, causal: bool, zero_full_rows: bool, qmask_zero_rows: bool, dropout: float, stream: int) -> None:
         """Fused attention over projected q (B, Tq, heads*head_dim), k, v; probs/mask ids -1 when absent."""
+    def add_batchnorm(self, x: int, out: int, mask: int, C: int, gamma: int, beta: int, moving_mean: int, moving_var: int, momentum: float, epsilon: float, frozen: bool) -> None: ...
     def add_concat(self, ins: Sequence[int], out: int, widths: Sequence[int]) -> None: ...
+    def add_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int) -> None:
+        """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL)."""
+    def add_conv_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:
+        """Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the output here), F: input channels."""
     def add_dense(self, x: int, out: int, w: int, b: int, K: int, N: int, act: int) -> None: ...
+    def add_depthwise_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], M: int, act: int) -> None: ...
     def add_derived_symbol(self, kind: str, syms: Sequence[int], consts: Sequence[Any] = []) -> int:
         """A symbol computed from earlier ones: 'affine' [s], [a, b, d] -> (a*s + b) // d; 'sum' [s, t]; 'prod' [s, t]; 'broadcast' [s, t] (equal, or one is 1); 'slice' [s], [start, stop, step] -> len(range(*slice(...).indices(s))), None allowed for start/stop."""
     def add_dropout(self, x: int, out: int, rate: float, stream: int) -> None: ...
+    def add_elu(self, x: int, out: int, alpha: float) -> None: ...
     def add_embedding(self, ids: int, out: int, mask: int, table: int, V: int, E: int) -> None: ...
-    def add_global_pool(self, x: int, mask: int, out: int, channels: int, max: bool, channels_first: bool) -> None:
+    def add_gather(self, x: int, out: int, index: Sequence[int]) -> None:
+        """out[b, i] = x[b, index[i]] (index -1: 0); backward adds in i order."""
+    def add_global_pool(self, x: int, out: int, mask: int, P: int, C: int, mode: int) -> None: ...
+    def add_global_pool_1d(self, x: int, mask: int, out: int, channels: int, max: bool, channels_first: bool) -> None:
         """Mean (masked when mask >= 0) or max of x over its steps."""
+    def add_group_norm(self, x: int, out: int, C: int, groups: int, gamma: int, beta: int, epsilon: float) -> None:
+        """groups 0: LayerNormalization over each position's C values; else GroupNormalization."""
     def add_mask_or(self, masks: Sequence[int], out: int, unmasked_input: bool) -> None:
         """out = the or of the masks (all ones when unmasked_input): a Keras 3 merge's mask."""
     def add_masked_mul(self, ins: Sequence[int], masks: Sequence[int], out: int) -> None:
         """Keras 3's Multiply of masked inputs (a masked step counts as 1); masks: per input, a mask tensor or -1."""
+    def add_masking(self, x: int, out: int, mask_out: int, width: int, mask_value: float) -> None: ...
     def add_merge(self, ins: Sequence[int], out: int, mode: int) -> None: ...
+    def add_noise(self, x: int, out: int, kind: int, amount: float, channels: int, stream: int) -> None:
+        """kind: 0 GaussianNoise (amount: stddev), 1 GaussianDropout, 2 AlphaDropout, 3 SpatialDropout (rate)."""
     def add_norm(self, x: int, res: int, out: int, gamma: int, beta: int, width: int, eps: float, rms: bool) -> None:
         """LayerNorm (or RMSNorm) over the last `width` values of x (+ res, when res >= 0)."""
     def add_param(self, n: int, l1: float = 0.0, l2: float = 0.0, trainable: bool = True, max_norm: float = 0.0, rows: int = 1) -> int: ...
+    def add_pool(self, x: int, out: int, geom: Sequence[int], mode: int) -> None:
+        """mode: 0 max, 1 average."""
+    def add_prelu(self, x: int, out: int, alpha: int, index: Sequence[int], n_alpha: int) -> None: ...
     def add_prim(self, kind: str, inputs: Sequence[int], outputs: Sequence[int], attrs: dict[str, Any] = {}) -> None:
         """Adds primitive `kind` (see prim_kinds()) reading tensors `inputs` and writing `outputs`; attrs as the kind takes them. Unknown kinds or attrs, and output tensors whose shapes the kind would not produce, raise ValueError."""
+    def add_qconv(self, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, geom: Sequence[int], act: int, x_scale: float) -> None:
+        """int8 Conv1D/Conv2D (groups 1): wq (KH*KW*C, F), scale (F)."""
     def add_qdense(self, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, act: int, x_scale: float) -> None: ...
     def add_recurrent(self, kind: str, x: int, mask: int, outs: Sequence[int], w: int, r: int, b: int, D: int, U: int, T: int, act: int, ract: int, return_sequences: bool, return_state: bool, go_backwards: bool, zero_output_for_mask: bool, output_in_input_order: bool, dropout: float, recurrent_dropout: float, stream: int, initial_state: Sequence[int] = []) -> None: ...
+    def add_relu(self, x: int, out: int, negative_slope: float, max_value: float, threshold: float) -> None:
+        """Keras relu(x, negative_slope, max_value (< 0: none), threshold)."""
     def add_scale(self, x: int, out: int, w: int) -> None:
         """out = x * w[0], w a one-value arena segment."""
     def add_shaped_tensor(self, shape: Sequence[int], is_input: bool = False, batched: bool = True) -> int:
         """A tensor with this shape of its non-batch axes (a length >= 1 or ~s per axis); batched=False: no batch axis."""
+    def add_softmax(self, x: int, out: int, mask: int, outer: int, n: int, inner: int) -> None: ...
     def add_symbol(self, name: str = '') -> int:
         """A new input symbol (a length that the model input arrays give per call); returns its id s. A shape names it as ~s."""
     def add_tensor(self, per_sample: int, is_input: bool = False) -> int: ...
+    def add_time_distributed(self, sub: Program, x: int, out: int, in_local: int, out_local: int, T: int) -> None:
+        """Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) into one op over the folded time axis of x -> out."""
+    def add_unit_norm(self, x: int, out: int, width: int) -> None: ...
     def add_weight_tensor(self, offset: int, shape: Sequence[int]) -> int:
         """The weight at arena offset `offset` (from add_param) as a batch-less tensor: read in place, its gradient added into the gradient arena."""
     def apply_update(self, lr: float, step: int, grad_scale: float) -> None:

@@ -19,7 +19,7 @@ def cpu_features():
 
     {'features': CPU feature names, 'isa': the set_cpu_isa name in force, 'best_isa': the one in
     force at import (the highest this CPU runs), 'supported': the names this CPU runs,
-    'paths': {'float': ..., 'int8': ..., 'sparse': ..., 'attention': ..., 'norm': ...} (what each
+    'paths': {'float': ..., 'int8': ..., 'sparse': ..., 'attention': ..., 'norm': ..., 'conv': ...} (what each
     kernel family runs),
     'blas': the BLAS build}.
     """
@@ -46,7 +46,7 @@ def set_cpu_isa(isa):
         'avx512'      avx512   avx2         avx512     (+ AVX-512 F/BW/DQ/VL)
         'avx512vnni'  avx512   avx512vnni   avx512     (+ AVX-512 VNNI)
 
-    The attention and norm families follow the float column.
+    The attention, norm and conv families follow the float column.
 
     At import the highest name the CPU runs is in force (`cpu_features()['best_isa']`).
     """

@@ -7,7 +7,7 @@ import types
 
 import numpy as np
 
-from bigcore.export import onnx_preprocessing, onnx_recurrent, onnx_transformer
+from bigcore.export import onnx_conv, onnx_preprocessing, onnx_recurrent, onnx_transformer
 from bigcore.layers import core, embedding, merging, recurrent
 from bigcore.layers.quantized import QuantizedDense
 from bigcore.layers.quantized_attention import (QuantizedEinsumDense, QuantizedGroupQueryAttention,
@@ -151,19 +151,20 @@ def merge(g, layer, ins, node):
 
 
 def _rules():
-    return {**onnx_transformer.rules(), QuantizedEinsumDense: quantized_einsum_dense,
+    return {**onnx_conv.rules(), **onnx_transformer.rules(), QuantizedEinsumDense: quantized_einsum_dense,
             QuantizedMultiHeadAttention: onnx_transformer.multi_head_attention,
             QuantizedGroupQueryAttention: onnx_transformer.multi_head_attention, QuantizedDense: quantized_dense, core.Dense: dense, core.Activation: activation,
             core.Dropout: identity, core.Flatten: flatten, core.Reshape: reshape, embedding.Embedding: embedding_,
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,
+            recurrent.SimpleRNN: onnx_recurrent.rnn,
             recurrent.Bidirectional: onnx_recurrent.bidirectional, **onnx_preprocessing.RULES}
 
 
 def _recurrent_rule(layer, quantized_recurrent):
-    """Whether an LSTM/GRU (alone or inside Bidirectional) can be exported: a float one always; an
+    """Whether a SimpleRNN/LSTM/GRU (alone or inside Bidirectional) can be exported: a float one always; an
     int8 one (quantize() makes them, with int8 kernels and per-column scales) only as float."""
-    if type(layer) in (recurrent.LSTM, recurrent.GRU):
+    if type(layer) in (recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU):
         return True
     int8 = isinstance(layer, (recurrent.LSTM, recurrent.GRU)) and layer.kernel is not None and \
         layer.kernel.dtype == np.int8 and hasattr(layer, "recurrent_scale")
@@ -191,3 +192,6 @@ def converter(layer, quantized_recurrent="error"):
     cls = type(layer).__name__
     raise NotImplementedError(f'ONNX export does not support layer "{layer.name}" ({cls}). '
                               f"Supported layers: {', '.join(sorted(c.__name__ for c in rules))}.")
+
+
+onnx_conv.set_rule_lookup(converter)  # TimeDistributed's wrapped layer takes its rule from here

@@ -1,9 +1,10 @@
-"""ONNX rules for LSTM, GRU and Bidirectional (int8 ones as float, with dequantized weights).
+"""ONNX rules for SimpleRNN, LSTM, GRU and Bidirectional (int8 ones as float, with dequantized weights).
 
 Weights: Keras keeps kernel (D, G*U) with gates i, f, c, o (LSTM) or z, r, h (GRU); ONNX wants
 W (1, G*U, D), R (1, G*U, U) with gates i, o, f, c or z, r, h, and B = [input bias, recurrent
 bias]. Keras's GRU (reset_after=True) is ONNX's linear_before_reset=1. Activations map to ONNX's
 (f, g, h) = (recurrent_activation, activation, activation); "linear" is Affine(alpha=1, beta=0).
+SimpleRNN is ONNX's RNN: W (1, U, D), R (1, U, U), B = [bias, zeros], activations [activation].
 
 Masks (Keras semantics: a masked step leaves the state alone and repeats the previous output)
 become ONNX's sequence_lens, which only skips a tail of padding. So the valid steps of each sample
@@ -16,7 +17,7 @@ return_sequences).
 
 import numpy as np
 
-from bigcore.layers.recurrent import LSTM
+from bigcore.layers.recurrent import GRU, LSTM
 
 _ACT = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "linear": "Affine"}
 
@@ -38,8 +39,10 @@ def _weights(layer):
         b = None
         if layer.use_bias:
             b = np.concatenate([gates(layer.bias.numpy()), np.zeros(4 * U, np.float32)])
-    else:
+    elif isinstance(layer, GRU):
         b = layer.bias.numpy().reshape(-1) if layer.use_bias else None  # (2, 3U): [input; recurrent]
+    else:  # SimpleRNN: one bias, ONNX's recurrent half zero
+        b = np.concatenate([layer.bias.numpy(), np.zeros(U, np.float32)]) if layer.use_bias else None
     W, R = k.T[None], rk.T[None]
     return np.ascontiguousarray(W), np.ascontiguousarray(R), None if b is None else b[None]
 
@@ -91,19 +94,22 @@ def _direction(g, layer, x, mask, T):
         x, count, c, mi = _compact(g, x, mask, n, T)
         seq_lens = g.op("Cast", [count], f"{n}/sequence_lens", to=T_.INT32)
     xt = g.op("Transpose", [x], f"{n}/time_major", perm=[1, 0, 2])
-    lstm = isinstance(layer, LSTM)
-    acts = [layer.recurrent_activation, layer.activation] + ([layer.activation] if lstm else [])
+    lstm, gru = isinstance(layer, LSTM), isinstance(layer, GRU)
+    if lstm or gru:
+        acts = [layer.recurrent_activation, layer.activation] + ([layer.activation] if lstm else [])
+    else:
+        acts = [layer.activation]
     attrs = {"hidden_size": layer.units, "direction": "reverse" if layer.go_backwards else "forward",
              "activations": [_ACT[a] for a in acts]}
     if "linear" in acts:
         k = acts.count("linear")
         attrs.update(activation_alpha=[1.0] * k, activation_beta=[0.0] * k)
-    if not lstm:
+    if gru:
         attrs["linear_before_reset"] = 1
     ins = [xt, g.const(W, f"{n}/W"), g.const(R, f"{n}/R"), g.const(B, f"{n}/B") if B is not None else "", seq_lens]
     while ins[-1] == "":
         ins.pop()
-    outs = g.op("LSTM" if lstm else "GRU", ins, n, outputs=3 if lstm else 2, **attrs)
+    outs = g.op("LSTM" if lstm else "GRU" if gru else "RNN", ins, n, outputs=3 if lstm else 2, **attrs)
     axis0 = g.int64([0], f"{n}/axis0")
     states = [g.op("Squeeze", [s, axis0], f"{n}/state{i}") for i, s in enumerate(outs[1:])]
     if not layer.return_sequences:

@@ -6,24 +6,54 @@ The int8 and sparse layers (quantized.py, quantized_recurrent.py, sparse.py) are
 bigcore.quantization and bigcore.sparse_select, which re-export them, and load back by name.
 """
 
-from bigcore.layers import quantized, quantized_attention, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
+from bigcore.layers import quantized, quantized_attention, quantized_conv, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
+from bigcore.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from bigcore.layers.attention import Attention, GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
 from bigcore.layers.base import KerasTensor, Layer, Weight
+from bigcore.layers.conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D,
+                                          SeparableConv1D, SeparableConv2D)
+from bigcore.layers.convolutional import Conv1D, Conv2D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.embedding import Embedding
-from bigcore.layers.global_pooling import (GlobalAveragePooling1D, GlobalAvgPool1D, GlobalMaxPool1D,
-                                           GlobalMaxPooling1D)
+from bigcore.layers.global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
+from bigcore.layers.identity import Identity
 from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalization
+from bigcore.layers.masking import Masking
 from bigcore.layers.merging import Add, Average, Concatenate, Multiply
+from bigcore.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
+from bigcore.layers.normalization import BatchNormalization, GroupNormalization, UnitNormalization
+from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
+                                    MaxPooling1D, MaxPooling2D)
 from bigcore.layers.preprocessing import (CategoryEncoding, Discretization, Hashing, IntegerLookup, Normalization,
                                           Rescaling, StringLookup, TextVectorization)
-from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
+from bigcore.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from bigcore.layers.registry import get_class, register
+from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,
+                                      ZeroPadding1D, ZeroPadding2D)
+from bigcore.layers.wrappers import TimeDistributed
 
-__all__ = ["Activation", "Add", "Attention", "Average", "Bidirectional", "CategoryEncoding", "Concatenate", "Dense",
-           "Discretization", "Dropout", "EinsumDense", "Embedding", "Flatten", "GRU", "GlobalAveragePooling1D",
-           "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "GroupQueryAttention", "GroupedQueryAttention",
-           "Hashing", "Input", "InputLayer", "IntegerLookup", "KerasTensor", "LSTM", "Layer", "LayerNormalization",
-           "MultiHeadAttention", "Multiply", "Normalization", "RMSNormalization", "Rescaling", "Reshape",
-           "StringLookup", "TextVectorization", "Weight", "get_class", "register"]
+# Keras's aliases
+Convolution1D, Convolution2D = Conv1D, Conv2D
+Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+
+__all__ = sorted(["Activation", "Add", "AlphaDropout", "Attention", "AvgPool1D", "AvgPool2D", "AveragePooling1D",
+                  "AveragePooling2D", "Average", "BatchNormalization", "Bidirectional", "CategoryEncoding",
+                  "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Convolution1D",
+                  "Convolution2D", "Convolution2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv1D",
+                  "DepthwiseConv2D", "Discretization", "Dropout", "ELU", "EinsumDense", "Embedding", "Flatten", "GRU",
+                  "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+                  "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
+                  "GlobalMaxPooling2D", "GroupNormalization", "GroupQueryAttention", "GroupedQueryAttention",
+                  "Hashing", "Identity", "Input", "InputLayer", "IntegerLookup", "KerasTensor", "LSTM", "Layer",
+                  "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D", "MaxPooling1D",
+                  "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
+                  "RMSNormalization", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
+                  "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN", "Softmax",
+                  "SpatialDropout1D", "SpatialDropout2D", "StringLookup", "TextVectorization", "TimeDistributed",
+                  "UnitNormalization", "UpSampling1D", "UpSampling2D", "Weight", "ZeroPadding1D", "ZeroPadding2D",
+                  "get_class", "register"])

@@ -5,6 +5,7 @@ gives 0 / 0, as Keras); the max ignores it, as Keras does. Neither passes a mask
 """
 
 from bigcore.layers.base import Layer, shape_str
+from bigcore.layers.masking import TakesMask
 from bigcore.layers.registry import register
 
 
@@ -37,9 +38,9 @@ class _GlobalPooling1D(Layer):
     def lower(self, prog, inputs, outputs):
         kt = prog.node.inputs[0]
         channels = kt.shape[-1] if self.data_format == "channels_last" else kt.shape[1]
-        mask = -1 if self._max else prog.mask_id(kt)
+        mask = -1 if self._max else prog.input_mask_id()
         out = prog.tensor(outputs[0])
-        prog.native.add_global_pool(inputs[0], mask, out, channels, self._max, self.data_format == "channels_first")
+        prog.native.add_global_pool_1d(inputs[0], mask, out, channels, self._max, self.data_format == "channels_first")
         return [out]
 
     def get_config(self):
@@ -47,7 +48,7 @@ class _GlobalPooling1D(Layer):
 
 
 @register
-class GlobalAveragePooling1D(_GlobalPooling1D):
+class GlobalAveragePooling1D(TakesMask, _GlobalPooling1D):
     supports_masking = True  # reads the mask; passes none on (compute_mask)
 
 

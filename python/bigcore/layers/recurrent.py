@@ -1,6 +1,8 @@
-"""LSTM, GRU and Bidirectional on the native recurrent kernels (cpp/lstm.cpp, cpp/gru.cpp).
+"""SimpleRNN, LSTM, GRU and Bidirectional on the native recurrent op (cpp/ops/recurrent.h and its
+cells simple_rnn.cpp, lstm.cpp, gru.cpp).
 
 Weights use Keras's layout, so get_weights()/set_weights() exchange with Keras unchanged:
+SimpleRNN kernel (D, U), recurrent_kernel (U, U), bias (U);
 LSTM kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U), gates i, f, c, o;
 GRU (reset_after=True) kernel (D, 3U), recurrent_kernel (U, 3U), bias (2, 3U), gates z, r, h.
 Dropout: one input mask and one recurrent mask per sample, shared by the gates and reused at
@@ -209,6 +211,27 @@ class GRU(_RNN):
 
 
 @register
+class SimpleRNN(_RNN):
+    """h_t = activation(x_t kernel + bias + h_{t-1} recurrent_kernel); Keras's arguments (no
+    recurrent_activation: Keras's SimpleRNN has none, and refuses it as an unknown keyword)."""
+
+    kind = "simple_rnn"
+    gates = 1
+    n_states = 1
+
+    def __init__(self, units, activation="tanh", **kw):
+        if "recurrent_activation" in kw:  # as the base Layer refuses any keyword it does not know
+            raise TypeError(f"Unrecognized keyword arguments passed to SimpleRNN: "
+                            f"{{'recurrent_activation': {kw['recurrent_activation']!r}}}")
+        super().__init__(units, activation=activation, **kw)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["recurrent_activation"]
+        return config
+
+
+@register
 class Bidirectional(Layer):
     """Runs a copy of `layer` forward and one backward over time and merges their outputs.
     initial_state: the forward layer's states, then the backward layer's (Keras's split in halves)."""
@@ -218,7 +241,7 @@ class Bidirectional(Layer):
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kw):
         if not isinstance(layer, _RNN):
-            raise ValueError(f"Bidirectional expects an LSTM or GRU layer, got {layer!r}")
+            raise ValueError(f"Bidirectional expects a SimpleRNN, LSTM or GRU layer, got {layer!r}")
         if merge_mode not in ("concat", "sum", "ave", "mul", None):
             raise ValueError(f"Invalid merge_mode: {merge_mode!r}. Merge mode should be one of "
                              "{'sum', 'mul', 'ave', 'concat', None}")

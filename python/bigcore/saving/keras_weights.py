@@ -50,7 +50,7 @@ def layer_slots(layer):
     """[(sub-path, [Slot])] of a layer in Keras's layout (sub-path "" is the layer's own vars)."""
     _check_keras_form(layer)
     name = type(layer).__name__
-    if name in ("LSTM", "GRU"):
+    if name in ("SimpleRNN", "LSTM", "GRU"):
         return [("", []), ("cell", _weight_slots(layer.weights))]
     if name == "Bidirectional":
         return [("", []), ("backward_layer", []), ("backward_layer/cell", _weight_slots(layer.backward_layer.weights)),

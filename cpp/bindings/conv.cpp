@@ -1,0 +1,113 @@
+// Program methods for the convolution-family ops (ConvNets and the everyday Keras layers):
+// convolutions, pooling, batch normalization and the activation layers that take numbers.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings/arrays.h"
+#include "bindings/bindings.h"
+#include "ops/batchnorm.h"
+#include "ops/conv.h"
+#include "ops/conv_transpose.h"
+#include "ops/pointwise.h"
+#include "ops/pool.h"
+#include "ops/qconv.h"
+#include "runtime/program.h"
+
+namespace py = pybind11;
+using bc::Program;
+
+namespace {
+
+// geom: (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL)
+bc::ConvGeom make_geom(const std::vector<int>& v) {
+  if (v.size() != 13) throw py::value_error("a window geometry has 13 numbers, got " + std::to_string(v.size()));
+  bc::ConvGeom g;
+  g.H = v[0]; g.W = v[1]; g.C = v[2]; g.OH = v[3]; g.OW = v[4]; g.KH = v[5]; g.KW = v[6];
+  g.SH = v[7]; g.SW = v[8]; g.DH = v[9]; g.DW = v[10]; g.PT = v[11]; g.PL = v[12];
+  return g;
+}
+
+void check_sizes(const Program& p, int in, int out, size_t in_size, size_t out_size, const char* what) {
+  if (p.per_sample(in) != in_size || p.per_sample(out) != out_size)
+    throw py::value_error(std::string(what) + ": the tensors' sizes do not match the geometry");
+}
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  auto cls = py::reinterpret_borrow<py::class_<Program>>(m.attr("Program"));
+  cls.def("add_conv", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom, int F,
+                         int groups, int act) {
+        bc::ConvGeom g = make_geom(geom);
+        check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * F, "Conv");
+        p.add_op(std::make_unique<bc::ConvOp>(in, out, w, b, g, F, groups, act));
+      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("groups"),
+      py::arg("act"), "Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL).");
+  cls.def("add_conv_transpose", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
+                                   int F, int act) {
+        bc::ConvGeom g = make_geom(geom);
+        check_sizes(p, in, out, static_cast<size_t>(g.out_positions()) * F, g.in_size(), "ConvTranspose");
+        p.add_op(std::make_unique<bc::ConvTransposeOp>(in, out, w, b, g, F, act));
+      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("act"),
+      "Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the "
+      "output here), F: input channels.");
+  cls.def("add_depthwise_conv", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
+                                   int M, int act) {
+        bc::ConvGeom g = make_geom(geom);
+        check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C * M, "DepthwiseConv");
+        p.add_op(std::make_unique<bc::DepthwiseConvOp>(in, out, w, b, g, M, act));
+      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("M"), py::arg("act"));
+  cls.def("add_qconv", [](Program& p, int in, int out, const py::array& wq, const py::array& scale, long b,
+                          const std::vector<int>& geom, int act, float x_scale) {
+        bc::ConvGeom g = make_geom(geom);
+        const long Kc = static_cast<long>(g.KH) * g.KW * g.C;
+        const int8_t* w = arrays::checked<int8_t>(wq, "add_qconv: wq", 2);
+        if (wq.shape(0) != Kc) throw py::value_error("add_qconv: wq must have KH * KW * C rows");
+        const int F = arrays::dim(wq, 1);
+        const float* s = arrays::shaped<float>(scale, "add_qconv: scale", {wq.shape(1)});
+        check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * F, "QuantizedConv");
+        p.add_op(std::make_unique<bc::QConvOp>(in, out, w, s, b, g, F, act, x_scale));
+      }, py::arg("x"), py::arg("out"), py::arg("wq"), py::arg("scale"), py::arg("b"), py::arg("geom"),
+      py::arg("act"), py::arg("x_scale"), "int8 Conv1D/Conv2D (groups 1): wq (KH*KW*C, F), scale (F).");
+  cls.def("add_pool", [](Program& p, int in, int out, const std::vector<int>& geom, int mode) {
+        bc::ConvGeom g = make_geom(geom);
+        check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C, "Pooling");
+        p.add_op(std::make_unique<bc::PoolOp>(in, out, g, mode));
+      }, py::arg("x"), py::arg("out"), py::arg("geom"), py::arg("mode"), "mode: 0 max, 1 average.");
+  cls.def("add_global_pool", [](Program& p, int in, int out, int mask, int P, int C, int mode) {
+        check_sizes(p, in, out, static_cast<size_t>(P) * C, C, "GlobalPooling");
+        if (mask >= 0 && p.per_sample(mask) != static_cast<size_t>(P))
+          throw py::value_error("GlobalPooling: the mask needs one value per position");
+        p.add_op(std::make_unique<bc::GlobalPoolOp>(in, out, mask, P, C, mode));
+      }, py::arg("x"), py::arg("out"), py::arg("mask"), py::arg("P"), py::arg("C"), py::arg("mode"));
+  cls.def("add_batchnorm", [](Program& p, int in, int out, int mask, int C, long gamma, long beta, size_t mm,
+                              size_t mv, float momentum, float epsilon, bool frozen) {
+        if (C <= 0 || p.per_sample(in) % C || p.per_sample(out) != p.per_sample(in))
+          throw py::value_error("BatchNormalization: the channel count does not divide the input");
+        if (mask >= 0 && p.per_sample(mask) != p.per_sample(in) / C)
+          throw py::value_error("BatchNormalization: the mask needs one value per position");
+        bc::BatchNormArgs a;
+        a.C = C; a.gamma = gamma; a.beta = beta; a.moving_mean = mm; a.moving_var = mv;
+        a.momentum = momentum; a.epsilon = epsilon; a.frozen = frozen;
+        p.add_op(std::make_unique<bc::BatchNormOp>(in, out, mask, a));
+      }, py::arg("x"), py::arg("out"), py::arg("mask"), py::arg("C"), py::arg("gamma"), py::arg("beta"),
+      py::arg("moving_mean"), py::arg("moving_var"), py::arg("momentum"), py::arg("epsilon"), py::arg("frozen"));
+  cls.def("add_relu", [](Program& p, int in, int out, float slope, float max_value, float threshold) {
+        p.add_op(std::make_unique<bc::ReluOp>(in, out, slope, max_value, threshold));
+      }, py::arg("x"), py::arg("out"), py::arg("negative_slope"), py::arg("max_value"), py::arg("threshold"),
+      "Keras relu(x, negative_slope, max_value (< 0: none), threshold).");
+  cls.def("add_elu", [](Program& p, int in, int out, float alpha) {
+        p.add_op(std::make_unique<bc::EluOp>(in, out, alpha));
+      }, py::arg("x"), py::arg("out"), py::arg("alpha"));
+  cls.def("add_prelu", [](Program& p, int in, int out, size_t alpha, std::vector<int32_t> index, int n_alpha) {
+        if (index.size() != p.per_sample(in)) throw py::value_error("PReLU: one alpha index per value of a sample");
+        p.add_op(std::make_unique<bc::PReluOp>(in, out, alpha, std::move(index), n_alpha));
+      }, py::arg("x"), py::arg("out"), py::arg("alpha"), py::arg("index"), py::arg("n_alpha"));
+  cls.def("add_softmax", [](Program& p, int in, int out, int mask, int outer, int n, int inner) {
+        if (p.per_sample(in) != static_cast<size_t>(outer) * n * inner)
+          throw py::value_error("Softmax: outer * n * inner must be the input's size per sample");
+        if (mask >= 0 && p.per_sample(mask) != p.per_sample(in))
+          throw py::value_error("Softmax: the mask must have the input's shape");
+        p.add_op(std::make_unique<bc::SoftmaxOp>(in, out, mask, outer, n, inner));
+      }, py::arg("x"), py::arg("out"), py::arg("mask"), py::arg("outer"), py::arg("n"), py::arg("inner"));
+}

@@ -1,0 +1,58 @@
+// Program methods for the everyday Keras layers that are not convolutions: index maps (RepeatVector,
+// Permute, padding, cropping, upsampling), Masking, regularizing noise, Layer/Group/Unit
+// normalization, and TimeDistributed (the ops of a sub-program folded over time).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings/bindings.h"
+#include "ops/fold.h"
+#include "ops/gather.h"
+#include "ops/group_norm.h"
+#include "ops/noise.h"
+#include "runtime/program.h"
+
+namespace py = pybind11;
+using bc::Program;
+
+void bind_layer_ops(py::module_& m) {
+  auto cls = py::reinterpret_borrow<py::class_<Program>>(m.attr("Program"));
+  cls.def("add_gather", [](Program& p, int in, int out, std::vector<int32_t> index) {
+        if (index.size() != p.per_sample(out)) throw py::value_error("gather: one index per output value of a sample");
+        p.add_op(std::make_unique<bc::GatherOp>(in, out, std::move(index), p.per_sample(in)));
+      }, py::arg("x"), py::arg("out"), py::arg("index"),
+      "out[b, i] = x[b, index[i]] (index -1: 0); backward adds in i order.");
+  cls.def("add_masking", [](Program& p, int in, int out, int mask_out, int width, float mask_value) {
+        if (width <= 0 || p.per_sample(in) % width || p.per_sample(mask_out) != p.per_sample(in) / width)
+          throw py::value_error("Masking: the mask needs one value per position of `width` values");
+        p.add_op(std::make_unique<bc::MaskingOp>(in, out, mask_out, width, mask_value));
+      }, py::arg("x"), py::arg("out"), py::arg("mask_out"), py::arg("width"), py::arg("mask_value"));
+  cls.def("add_noise", [](Program& p, int in, int out, int kind, float amount, int channels, uint64_t stream) {
+        if (kind == bc::NOISE_SPATIAL_DROPOUT && (channels <= 0 || p.per_sample(in) % channels))
+          throw py::value_error("SpatialDropout: the channels must divide the input");
+        p.add_op(std::make_unique<bc::NoiseOp>(in, out, kind, amount, channels, stream));
+      }, py::arg("x"), py::arg("out"), py::arg("kind"), py::arg("amount"), py::arg("channels"), py::arg("stream"),
+      "kind: 0 GaussianNoise (amount: stddev), 1 GaussianDropout, 2 AlphaDropout, 3 SpatialDropout (rate).");
+  cls.def("add_group_norm", [](Program& p, int in, int out, int C, int groups, long gamma, long beta, float epsilon) {
+        if (C <= 0 || p.per_sample(in) % C) throw py::value_error("normalization: C must divide the input");
+        p.add_op(std::make_unique<bc::GroupNormOp>(in, out, C, groups, gamma, beta, epsilon));
+      }, py::arg("x"), py::arg("out"), py::arg("C"), py::arg("groups"), py::arg("gamma"), py::arg("beta"),
+      py::arg("epsilon"), "groups 0: LayerNormalization over each position's C values; else GroupNormalization.");
+  cls.def("add_unit_norm", [](Program& p, int in, int out, int width) {
+        if (width <= 0 || p.per_sample(in) % width) throw py::value_error("UnitNormalization: bad width");
+        p.add_op(std::make_unique<bc::UnitNormOp>(in, out, width));
+      }, py::arg("x"), py::arg("out"), py::arg("width"));
+  cls.def("add_time_distributed", [](Program& p, Program& sub, int in, int out, int in_local, int out_local,
+                                     int T) {
+        if (&p == &sub) throw py::value_error("TimeDistributed: the inner ops need their own program");
+        if (in_local < 0 || in_local >= sub.n_tensors() || out_local < 0 || out_local >= sub.n_tensors())
+          throw py::value_error("TimeDistributed: unknown inner tensor");
+        if (T <= 0 || p.per_sample(in) != T * sub.per_sample(in_local) ||
+            p.per_sample(out) != T * sub.per_sample(out_local))
+          throw py::value_error("TimeDistributed: the outer tensors must hold T inner steps");
+        std::vector<size_t> sizes;
+        for (int t = 0; t < sub.n_tensors(); ++t) sizes.push_back(sub.per_sample(t));
+        p.add_op(std::make_unique<bc::FoldOp>(sub.take_ops(), sizes, in_local, out_local, in, out, T));
+      }, py::arg("sub"), py::arg("x"), py::arg("out"), py::arg("in_local"), py::arg("out_local"), py::arg("T"),
+      "Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) "
+      "into one op over the folded time axis of x -> out.");
+}

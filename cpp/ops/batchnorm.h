@@ -1,0 +1,38 @@
+// BatchNormalization (Keras) over the last axis: in (rows, C) -> out (rows, C), rows = B x positions.
+// Training: the batch's mean and biased variance (over the rows the mask keeps), and the moving
+// statistics (non-trainable arena segments) move: m = m * momentum + stat * (1 - momentum).
+// Inference, or frozen (Keras: trainable=False): the moving statistics.
+// y = (x - mean) * (gamma / sqrt(var + eps)) + beta
+#pragma once
+#include <vector>
+
+#include "runtime/op.h"
+
+namespace bc {
+
+struct BatchNormArgs {
+  int C = 1;
+  long gamma = -1, beta = -1;       // arena offsets, -1: scale / center off
+  size_t moving_mean = 0, moving_var = 0;
+  float momentum = 0.99f, epsilon = 1e-3f;
+  bool frozen = false;              // always the moving statistics, and they never move
+};
+
+class BatchNormOp : public Op {
+ public:
+  // mask_t: a (B, positions) mask or -1.
+  BatchNormOp(int in_t, int out_t, int mask_t, const BatchNormArgs& a);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+
+ private:
+  void batch_stats(Ctx& c, long rows, const float* x, const float* w);
+  BatchNormArgs a_;
+  bool masked_;
+  bool used_batch_ = false;                // the last forward normalized with batch statistics
+  std::vector<float> mean_, inv_, count_;  // per channel: what forward used; count: the divisor
+  std::vector<double> acc_;                // per-item partial sums
+  std::vector<float> part_;
+};
+
+}  // namespace bc

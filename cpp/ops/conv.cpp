@@ -1,0 +1,146 @@
+#include "ops/conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <string>
+
+#include "kernels/float/float.h"
+#include "kernels/gemm/gemm.h"
+#include "ops/parallel.h"
+
+namespace bc {
+
+namespace {
+// Floats of one work item's buffers (its im2col columns and outputs): about L2-sized, so the
+// columns are still in cache when the GEMM packs them. Whole samples per item in backward
+// (col2im writes only its own samples); forward splits rows of a small batch across threads too.
+constexpr double kItemFloats = 160e3;
+constexpr double kSplitFlops = 2e6;  // a forward pass above this runs on at least two items
+// Up to this many window values (KH*KW*Cg) the direct kernels beat im2col + GEMM: a GEMM with so
+// short a K is bound by writing its output, and im2col copies a few floats per row (a first layer
+// on gray or RGB images, a Conv1D on one channel).
+constexpr long kDirectMaxK = 32;
+}  // namespace
+
+ConvOp::ConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, int groups, int act)
+    : g_(g), b_(b), F_(F), groups_(groups), act_(act) {
+  check_geom(g, "Conv");
+  BC_CHECK(F > 0 && groups > 0 && F % groups == 0 && g.C % groups == 0,
+           "Conv: filters and input channels must be positive multiples of groups");
+  Cg_ = g.C / groups;
+  Fg_ = F / groups;
+  Kc_ = static_cast<long>(g.KH) * g.KW * Cg_;
+  direct_ = Kc_ <= kDirectMaxK;
+  in = {in_t};
+  out = {out_t};
+  params = {w};
+  if (b >= 0) params.push_back(static_cast<size_t>(b));
+}
+
+float* ConvOp::scratch(int thread, size_t n) {
+  if (scratch_[thread].size() < n) scratch_[thread].resize(n);
+  return scratch_[thread].data();
+}
+
+// Output rows r0..r1 of the batch (position r: sample r / (OH*OW)); col: scratch for their columns.
+void ConvOp::forward_rows(Ctx& c, long r0, long r1, float* col) {
+  const float* x = c.val(in[0]);
+  float* y = c.val(out[0]) + r0 * F_;
+  const float* W = c.params + params[0];
+  const int rows = static_cast<int>(r1 - r0);
+  for (int j = 0; j < groups_; ++j) {
+    if (direct_) {
+      conv_kernels().direct_conv_forward(y + j * Fg_, F_, x, W + j * Fg_, F_, g_, j * Cg_, Cg_, Fg_, r0, r1);
+      continue;
+    }
+    const float* A = col;
+    long lda = Kc_;
+    if (g_.is_pointwise()) {
+      A = x + r0 * g_.C + j * Cg_;
+      lda = g_.C;
+    } else {
+      im2col(col, x, g_, j * Cg_, Cg_, r0, r1);
+    }
+    gemm(false, false, rows, Fg_, static_cast<int>(Kc_), 1.0f, A, static_cast<int>(lda), W + j * Fg_, F_, 0.0f,
+         y + j * Fg_, F_);
+  }
+  kernels().bias_act_forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, F_, act_);
+}
+
+void ConvOp::forward(Ctx& c) {
+  const long P = g_.out_positions(), R = c.B * P;
+  const double row_floats = static_cast<double>(std::max<long>(Kc_, F_));
+  long per = std::max<long>(16, static_cast<long>(kItemFloats / row_floats) / 8 * 8);
+  if (R <= per && 2.0 * R * Kc_ * F_ > kSplitFlops) per = std::max<long>(8, (R + 15) / 16 * 8);  // two items
+  const int items = static_cast<int>((R + per - 1) / per);
+  const int threads = std::max(1, get_num_threads());
+  if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(threads);
+  const size_t need = g_.is_pointwise() || direct_ ? 0 : static_cast<size_t>(std::min(per, R) * Kc_);
+  for (int t = 0; t < std::min(threads, items); ++t) scratch(t, need);
+  parallel_items(items, [&](int i) {
+    const long r0 = i * per, r1 = std::min(R, r0 + per);
+    forward_rows(c, r0, r1, scratch_[omp_get_thread_num()].data());
+  });
+}
+
+// Per item of whole samples: dz (act backward), then for each group the item's columns, its part
+// of dW and db, and dcol = dz W^T scattered back by col2im. The parts are summed in item order.
+void ConvOp::backward(Ctx& c) {
+  const long P = g_.out_positions();
+  const int spi = samples_per_item(c.B, static_cast<double>(P) * std::max<long>(Kc_, F_), kItemFloats);
+  const int items = (c.B + spi - 1) / spi;
+  const size_t part = static_cast<size_t>(Kc_) * F_ + F_;  // dW then db
+  if (parts_.size() < part * items) parts_.resize(part * items);
+  const int threads = std::max(1, get_num_threads());
+  if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(threads);
+  const bool cols = !g_.is_pointwise() && (!direct_ || need_dx[0]);
+  const size_t need = cols ? static_cast<size_t>(spi) * P * Kc_ : 0;
+  for (int t = 0; t < std::min(threads, items); ++t) scratch(t, need);
+  const float* x = c.val(in[0]);
+  float* dz_all = c.grad(out[0]);
+  const float* W = c.params + params[0];
+  const bool dx_wanted = need_dx[0];
+  float* dx = dx_wanted ? c.grad(in[0]) : nullptr;
+  const bool acc_dx = dx_wanted && accum_dx[0];
+  parallel_items(items, [&](int i) {
+    const int b0 = i * spi, b1 = std::min(c.B, b0 + spi);
+    const long r0 = b0 * P, r1 = b1 * P;
+    const int rows = static_cast<int>(r1 - r0);
+    float* dz = dz_all + r0 * F_;
+    if (!loss_gives_dz) kernels().act_backward(dz, c.val(out[0]) + r0 * F_, rows, F_, act_);
+    float* dW = parts_.data() + i * part;
+    if (b_ >= 0) kernels().col_sum(dW + Kc_ * F_, dz, rows, F_, false);
+    float* col = scratch_[omp_get_thread_num()].data();
+    for (int j = 0; j < groups_; ++j) {
+      if (direct_) {
+        conv_kernels().direct_conv_backward_weight(dW + j * Fg_, F_, dz + j * Fg_, F_, x, g_, j * Cg_, Cg_, Fg_, r0,
+                                                   r1, false);
+      } else {
+        const float* A = col;
+        long lda = Kc_;
+        if (g_.is_pointwise()) {
+          A = x + r0 * g_.C + j * Cg_;
+          lda = g_.C;
+        } else {
+          im2col(col, x, g_, j * Cg_, Cg_, r0, r1);
+        }
+        gemm(true, false, static_cast<int>(Kc_), Fg_, rows, 1.0f, A, static_cast<int>(lda), dz + j * Fg_, F_, 0.0f,
+             dW + j * Fg_, F_);
+      }
+      if (!dx_wanted) continue;
+      if (g_.is_pointwise()) {
+        gemm(false, true, rows, Cg_, Fg_, 1.0f, dz + j * Fg_, F_, W + j * Fg_, F_, acc_dx ? 1.0f : 0.0f,
+             dx + r0 * g_.C + j * Cg_, g_.C);
+      } else {
+        gemm(false, true, rows, static_cast<int>(Kc_), Fg_, 1.0f, dz + j * Fg_, F_, W + j * Fg_, F_, 0.0f, col,
+             static_cast<int>(Kc_));
+        conv_kernels().col2im(dx, col, g_, j * Cg_, Cg_, b0, b1, acc_dx);
+      }
+    }
+  });
+  sum_parts(c.grads + params[0], parts_.data(), items, part, static_cast<size_t>(Kc_) * F_, accum_dw[0]);
+  if (b_ >= 0) sum_parts(c.grads + b_, parts_.data() + Kc_ * F_, items, part, F_, accum_dw[1]);
+}
+
+}  // namespace bc

@@ -1,0 +1,33 @@
+// Convolution (Keras Conv1D/Conv2D, channels last, groups): im2col over chunks of whole samples into
+// the tiled GEMM, bias + activation in the epilogue while the chunk is in cache.
+// in (B, H, W, C), kernel (KH, KW, C/groups, F), bias (F) -> out (B, OH, OW, F)
+#pragma once
+#include <vector>
+
+#include "kernels/conv/conv.h"
+#include "runtime/op.h"
+
+namespace bc {
+
+class ConvOp : public Op {
+ public:
+  // w, b: arena offsets (b < 0: no bias); act: an Act id.
+  ConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, int groups, int act);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+  int fusable_act() const override { return act_; }
+
+ private:
+  void forward_rows(Ctx& c, long r0, long r1, float* col);
+  float* scratch(int thread, size_t n);
+
+  ConvGeom g_;
+  long b_;
+  int F_, groups_, act_, Cg_, Fg_;
+  long Kc_;
+  bool direct_;  // a small window (Kc_ <= kDirectMaxK): the direct kernels, no im2col
+  std::vector<AlignedBuf> scratch_;
+  AlignedBuf parts_;
+};
+
+}  // namespace bc

@@ -1,0 +1,35 @@
+// TimeDistributed: the wrapped layer's ops run once over the folded time axis, (B, T, ...) seen as
+// (B*T, ...): no copies, the wrapper lends the outer tensors' buffers to its own tensor table
+// (whose per-sample sizes are one timestep's) for the length of each call, and runs the ops with a
+// batch of B*T. Inner ops see masks of none; their gradient flags are planned here, from the
+// wrapper's (the program plans the wrapper as one op).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "runtime/op.h"
+
+namespace bc {
+
+class FoldOp : public Op {
+ public:
+  // ops: built over a table of `sizes` (per timestep), whose tensor in_local / out_local stand for
+  // the outer in_t / out_t; T: timesteps.
+  FoldOp(std::vector<std::unique_ptr<Op>> ops, const std::vector<size_t>& sizes, int in_local, int out_local,
+         int in_t, int out_t, int T);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+  int fusable_act() const override;
+
+ private:
+  Ctx inner(Ctx& c, bool training);
+  void lend(Ctx& c);  // swaps the outer buffers in (and, called again, back out)
+  void plan();
+
+  std::vector<std::unique_ptr<Op>> ops_;
+  std::vector<Tensor> local_;
+  std::vector<int> zero_before_backward_;
+  int in_local_, out_local_, T_;
+};
+
+}  // namespace bc

@@ -1,0 +1,20 @@
+#include "ops/parallel.h"
+
+#include <cstring>
+
+namespace bc {
+
+void sum_parts(float* dst, const float* parts, int k, size_t stride, size_t n, bool accumulate) {
+  const int t = omp_in_parallel() || n < 4096 ? 1 : std::min(get_num_threads(), 2);
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
+  for (long i0 = 0; i0 < static_cast<long>(n); i0 += 1024) {
+    const size_t i1 = std::min(n, static_cast<size_t>(i0) + 1024);
+    for (size_t i = i0; i < i1; ++i) {
+      float s = accumulate ? dst[i] : 0.0f;
+      for (int p = 0; p < k; ++p) s += parts[p * stride + i];
+      dst[i] = s;
+    }
+  }
+}
+
+}  // namespace bc

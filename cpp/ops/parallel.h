@@ -1,0 +1,40 @@
+// Parallel loops over work items whose partition depends on the problem only (never on the thread
+// count): each item's result is the same whichever thread runs it, so the bits are too.
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+
+#include "core/common.h"
+#include "kernels/gemm/gemm.h"
+
+namespace bc {
+
+// fn(i) for i in [0, n), on up to get_num_threads() threads; on the calling thread alone inside a
+// parallel region or for a single item. fn must not throw.
+template <class Fn>
+void parallel_items(int n, Fn&& fn) {
+  const int t = omp_in_parallel() ? 1 : std::min(get_num_threads(), n);
+  if (t <= 1) {
+    for (int i = 0; i < n; ++i) fn(i);
+    return;
+  }
+#pragma omp parallel num_threads(t)
+  {
+    FlushDenormals ftz;  // as the calling thread (program.cpp)
+#pragma omp for schedule(dynamic, 1)
+    for (int i = 0; i < n; ++i) fn(i);
+  }
+}
+
+// Whole samples per work item so that one item's buffers hold about `target` floats
+// (per_sample floats each): at least 1, at most B.
+inline int samples_per_item(int B, double per_sample, double target) {
+  const double s = per_sample > 0 ? target / per_sample : B;
+  return std::max(1, std::min(B, static_cast<int>(s)));
+}
+
+// dst (n) (+)= the sum of parts[0..k) (each n floats, `stride` apart), added in part order.
+void sum_parts(float* dst, const float* parts, int k, size_t stride, size_t n, bool accumulate);
+
+}  // namespace bc

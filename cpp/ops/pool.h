@@ -1,0 +1,40 @@
+// Pooling (Keras MaxPooling1D/2D, AveragePooling1D/2D and the global poolings), channels last.
+// in (B, H, W, C) -> out (B, OH, OW, C); global: in (B, P, C) -> out (B, C).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kernels/conv/conv.h"
+#include "runtime/op.h"
+
+namespace bc {
+
+enum PoolMode : int { POOL_MAX = 0, POOL_AVG = 1 };
+
+class PoolOp : public Op {
+ public:
+  PoolOp(int in_t, int out_t, const ConvGeom& g, int mode);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+
+ private:
+  ConvGeom g_;
+  int mode_;
+  std::vector<int32_t> arg_;  // max: where each output's gradient goes (training)
+};
+
+// Over all P positions of each sample; mask (B, P) (avg only; -1: none): the mean over the
+// unmasked positions (Keras: their sum over their count, NaN when none is).
+class GlobalPoolOp : public Op {
+ public:
+  GlobalPoolOp(int in_t, int out_t, int mask_t, int P, int C, int mode);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+
+ private:
+  int P_, C_, mode_;
+  bool masked_;
+  std::vector<int32_t> arg_;
+};
+
+}  // namespace bc

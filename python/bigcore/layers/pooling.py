@@ -1,0 +1,129 @@
+"""Pooling layers on the native window kernels (cpp/ops/pool.h), channels last: MaxPooling1D/2D,
+AveragePooling1D/2D, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D.
+
+"same" padding follows Keras's TensorFlow and JAX backends: padding never wins a max and is not
+counted in an average. (Keras's torch backend pads the asymmetric case by repeating the edge, so
+there its AveragePooling with padding="same" and an odd total padding counts the edge twice.)
+"""
+
+import math
+
+from bigcore.layers.base import Layer, shape_str
+from bigcore.layers.convolutional import (output_length, standardize_data_format, standardize_padding,
+                                          standardize_tuple, window_geometry)
+from bigcore.layers.registry import register
+
+_MAX, _AVG = 0, 1
+
+
+class _Pooling(Layer):
+    rank = None
+    mode = None
+
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kw):
+        super().__init__(**kw)
+        self.pool_size = standardize_tuple(pool_size, self.rank, "pool_size")
+        self.strides = self.pool_size if strides is None else standardize_tuple(strides, self.rank, "strides")
+        self.padding = standardize_padding(padding)
+        self.data_format = standardize_data_format(data_format)
+
+    def _check_input(self, shape):
+        if len(shape) != self.rank + 2 or any(s is None for s in shape[1:]):
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim={self.rank + 2} (batch, *spatial, channels) with known sizes, "
+                             f"found shape={shape_str(shape)}")
+        out = self.compute_output_shape(shape)
+        if any(s <= 0 for s in out[1:]):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: pool_size {self.pool_size} is larger than the "
+                             f"input {shape_str(shape)} (padding='valid')")
+
+    def compute_output_shape(self, input_shape):
+        spatial = [output_length(n, k, s, 1, self.padding)
+                   for n, k, s in zip(input_shape[1:-1], self.pool_size, self.strides)]
+        return (input_shape[0],) + tuple(spatial) + (input_shape[-1],)
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        geom = window_geometry(prog.node.inputs[0].shape, outputs[0].shape, self.pool_size, self.strides,
+                               (1,) * self.rank, self.padding)
+        prog.native.add_pool(inputs[0], out, geom, self.mode)
+        return [out]
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "padding": self.padding,
+                "strides": self.strides, "data_format": self.data_format}
+
+
+@register
+class MaxPooling1D(_Pooling):
+    rank, mode = 1, _MAX
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+@register
+class MaxPooling2D(_Pooling):
+    rank, mode = 2, _MAX
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+@register
+class AveragePooling1D(_Pooling):
+    rank, mode = 1, _AVG
+
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+@register
+class AveragePooling2D(_Pooling):
+    rank, mode = 2, _AVG
+
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+class _GlobalPooling(Layer):
+    rank = None
+    mode = None
+
+    def __init__(self, data_format=None, keepdims=False, **kw):
+        super().__init__(**kw)
+        self.data_format = standardize_data_format(data_format)
+        self.keepdims = bool(keepdims)
+
+    def _check_input(self, shape):
+        if len(shape) != self.rank + 2 or any(s is None for s in shape[1:]):
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim={self.rank + 2} with known sizes, found shape={shape_str(shape)}")
+
+    def compute_output_shape(self, input_shape):
+        if self.keepdims:
+            return (input_shape[0],) + (1,) * self.rank + (input_shape[-1],)
+        return (input_shape[0], input_shape[-1])
+
+    def compute_mask(self, inputs, masks):
+        return None
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        kt = prog.node.inputs[0]
+        mask = prog.input_mask_id() if self.supports_masking else -1
+        prog.native.add_global_pool(inputs[0], out, mask, math.prod(kt.shape[1:-1]), kt.shape[-1], self.mode)
+        return [out]
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
+
+
+@register
+class GlobalAveragePooling2D(_GlobalPooling):
+    rank, mode = 2, _AVG
+
+
+@register
+class GlobalMaxPooling2D(_GlobalPooling):
+    rank, mode = 2, _MAX

@@ -1,0 +1,210 @@
+"""Layers that move values without arithmetic: RepeatVector, Permute, ZeroPadding1D/2D, Cropping1D/2D,
+UpSampling1D/2D (nearest). Each lowers to one native gather (cpp/ops/gather.h) whose per-sample
+index map is the layer's own NumPy operation applied to the indices of a sample (padding: -1, a 0).
+As in Keras, none of them passes a mask on.
+"""
+
+import math
+
+import numpy as np
+
+from bigcore.layers.base import Layer, shape_str
+from bigcore.layers.convolutional import standardize_data_format, standardize_tuple
+from bigcore.layers.registry import register
+
+
+class _IndexMap(Layer):
+    """A layer whose output is a fixed rearrangement of its input: subclasses give `_move(ids)`, the
+    NumPy operation on one sample's (batch-free) array of value indices."""
+    ndim = None  # the input rank Keras expects (batch included), or None for any
+
+    def _check_input(self, shape):
+        if self.ndim is not None and len(shape) != self.ndim:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim={self.ndim}, found ndim={len(shape)}. Full shape received: {shape_str(shape)}")
+        if any(s is None for s in shape[1:]):
+            raise ValueError(f"{type(self).__name__} {self.name!r} needs known sizes, got {shape_str(shape)}")
+
+    def compute_output_shape(self, input_shape):
+        ids = np.zeros(tuple(input_shape[1:]), np.int8)
+        return (input_shape[0],) + self._move(ids).shape
+
+    def compute_mask(self, inputs, masks):
+        return None
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        shape = tuple(prog.node.inputs[0].shape[1:])
+        ids = np.arange(math.prod(shape), dtype=np.int32).reshape(shape)
+        prog.native.add_gather(inputs[0], out, self._move(ids).reshape(-1).tolist())
+        return [out]
+
+
+@register
+class RepeatVector(_IndexMap):
+    ndim = 2
+
+    def __init__(self, n, **kw):
+        super().__init__(**kw)
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"Expected an integer value for `n`, got {type(n)}.")
+        if n <= 0:
+            raise ValueError(f"RepeatVector: n must be positive. Received: n={n}")
+        self.n = n
+
+    def _move(self, ids):
+        return np.broadcast_to(ids, (self.n,) + ids.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+@register
+class Permute(_IndexMap):
+    def __init__(self, dims, **kw):
+        super().__init__(**kw)
+        self.dims = tuple(dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"Invalid permutation argument `dims` for Permute Layer. The set of indices in `dims` "
+                             f"must be consecutive and start from 1. Received dims={dims}")
+
+    def _check_input(self, shape):
+        super()._check_input(shape)
+        if len(shape) != len(self.dims) + 1:
+            raise ValueError(f"Permute {self.name!r}: dims={self.dims} does not fit an input of shape {shape_str(shape)}")
+
+    def _move(self, ids):
+        return np.transpose(ids, [d - 1 for d in self.dims])
+
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims}
+
+
+def _pairs(value, name):
+    """Keras's 2-D padding/cropping argument: an int, 2 ints (symmetric per axis) or 2 pairs."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"`{name}` cannot be negative. Received: {name}={value}.")
+        return ((value, value), (value, value))
+    if not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"`{name}` should be either an int, a tuple of 2 ints or a tuple of 2 tuples of 2 ints. "
+                         f"Received: {name}={value}.")
+    return (standardize_tuple(value[0], 2, f"1st entry of {name}", allow_zero=True),
+            standardize_tuple(value[1], 2, f"2nd entry of {name}", allow_zero=True))
+
+
+@register
+class ZeroPadding1D(_IndexMap):
+    ndim = 3
+
+    def __init__(self, padding=1, data_format=None, **kw):
+        super().__init__(**kw)
+        self.data_format = standardize_data_format(data_format)
+        self.padding = standardize_tuple(padding, 2, "padding", allow_zero=True)
+
+    def _move(self, ids):
+        return np.pad(ids, (self.padding, (0, 0)), constant_values=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
+
+
+@register
+class ZeroPadding2D(_IndexMap):
+    ndim = 4
+
+    def __init__(self, padding=(1, 1), data_format=None, **kw):
+        super().__init__(**kw)
+        self.data_format = standardize_data_format(data_format)
+        self.padding = _pairs(padding, "padding")
+
+    def _move(self, ids):
+        return np.pad(ids, self.padding + ((0, 0),), constant_values=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
+
+
+@register
+class Cropping1D(_IndexMap):
+    ndim = 3
+
+    def __init__(self, cropping=(1, 1), **kw):
+        super().__init__(**kw)
+        self.cropping = standardize_tuple(cropping, 2, "cropping", allow_zero=True)
+
+    def _check_input(self, shape):
+        super()._check_input(shape)
+        if sum(self.cropping) >= shape[1]:
+            raise ValueError(f"`cropping` parameter of `Cropping1D` layer must be smaller than the input length. "
+                             f"Received: input_shape={shape_str(shape)}, cropping={self.cropping}")
+
+    def _move(self, ids):
+        return ids[self.cropping[0]:ids.shape[0] - self.cropping[1]]
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping}
+
+
+@register
+class Cropping2D(_IndexMap):
+    ndim = 4
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kw):
+        super().__init__(**kw)
+        self.data_format = standardize_data_format(data_format)
+        self.cropping = _pairs(cropping, "cropping")
+
+    def _check_input(self, shape):
+        super()._check_input(shape)
+        if sum(self.cropping[0]) >= shape[1] or sum(self.cropping[1]) >= shape[2]:
+            raise ValueError(f"Values in `cropping` argument should be smaller than the corresponding spatial "
+                             f"dimension of the input. Received: input_shape={shape_str(shape)}, "
+                             f"cropping={self.cropping}")
+
+    def _move(self, ids):
+        (t, b), (le, r) = self.cropping
+        return ids[t:ids.shape[0] - b, le:ids.shape[1] - r]
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping, "data_format": self.data_format}
+
+
+@register
+class UpSampling1D(_IndexMap):
+    ndim = 3
+
+    def __init__(self, size=2, **kw):
+        super().__init__(**kw)
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
+        if size <= 0:
+            raise ValueError(f"Argument `size` should be a positive integer. Received: size={size}")
+        self.size = size
+
+    def _move(self, ids):
+        return np.repeat(ids, self.size, axis=0)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+@register
+class UpSampling2D(_IndexMap):
+    ndim = 4
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kw):
+        super().__init__(**kw)
+        self.data_format = standardize_data_format(data_format)
+        self.size = standardize_tuple(size, 2, "size")
+        self.interpolation = interpolation.lower() if isinstance(interpolation, str) else interpolation
+        if self.interpolation != "nearest":
+            raise ValueError(f"UpSampling2D: bigcore supports interpolation='nearest' only. "
+                             f"Received: interpolation={interpolation!r}")
+
+    def _move(self, ids):
+        return np.repeat(np.repeat(ids, self.size[0], axis=0), self.size[1], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "data_format": self.data_format,
+                "interpolation": self.interpolation}
