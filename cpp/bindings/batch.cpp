@@ -12,10 +12,16 @@ BatchSource::BatchSource(const bc::Program& p, const py::list& xs, const py::obj
   if (xs.size() != in.size())
     throw py::value_error("the model expects " + std::to_string(in.size()) + " input arrays, got " +
                           std::to_string(xs.size()));
+  for (size_t k = 0; k < in.size(); ++k) inputs_.push_back(arrays::as_array(xs[k], "input"));
+  if (p.symbols().size()) {  // run-time shapes: the symbols' values from the arrays' axes
+    std::vector<std::vector<int64_t>> dims;
+    for (const auto& a : inputs_) dims.emplace_back(a.shape() + std::min<py::ssize_t>(a.ndim(), 1), a.shape() + a.ndim());
+    arrays_.sym = p.resolve_symbols(dims);
+  }
   for (size_t k = 0; k < in.size(); ++k) {
     size_t rows;
-    inputs_.push_back(arrays::as_array(xs[k], "input"));
-    arrays_.x.push_back(arrays::samples(inputs_.back(), "input", &rows, p.per_sample(in[k])));
+    const size_t ps = arrays_.sym.empty() ? p.per_sample(in[k]) : p.resolved_shape(in[k], arrays_.sym).numel();
+    arrays_.x.push_back(arrays::samples(inputs_[k], "input", &rows, ps));
     if (k && rows != arrays_.n_rows) throw py::value_error("all input arrays need the same number of samples");
     arrays_.n_rows = rows;
   }
@@ -51,7 +57,8 @@ void BatchSource::set_outputs(const py::object& outs) {
   for (size_t k = 0; k < ot.size(); ++k) {
     arrays.push_back(arrays::as_array(o[k], "output"));
     size_t rows;
-    data.push_back(arrays::samples_mut(arrays.back(), "output", &rows, p.per_sample(ot[k])));
+    const size_t ps = arrays_.sym.empty() ? p.per_sample(ot[k]) : p.resolved_shape(ot[k], arrays_.sym).numel();
+    data.push_back(arrays::samples_mut(arrays.back(), "output", &rows, ps));
     min_rows = std::min(min_rows, rows);
   }
   outs_ = std::move(arrays);  // only once all are checked

@@ -11,3 +11,5 @@ void bind_infer(pybind11::module_& m);        // infer.cpp: the small-M GEMM
 void bind_prune(pybind11::module_& m);        // prune.cpp: masks
 void bind_qrecurrent(pybind11::module_& m);   // qrecurrent.cpp: int8 LSTM/GRU ops
 void bind_sparse(pybind11::module_& m);       // sparse.cpp: sparse kernels and ops
+void bind_shapes(pybind11::module_& m);       // shapes.cpp: Program's run-time shapes (after bind_program)
+void bind_prim(pybind11::module_& m);         // prim.cpp: primitives, Program.add_prim (after bind_program)

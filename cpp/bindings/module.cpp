@@ -12,4 +12,6 @@ PYBIND11_MODULE(_core, m) {
   bind_prune(m);
   bind_qrecurrent(m);
   bind_sparse(m);
+  bind_shapes(m);  // methods of the Program class bind_program made
+  bind_prim(m);
 }

@@ -4,14 +4,21 @@
 #include <vector>
 
 #include "core/common.h"
+#include "runtime/shapes.h"
 
 namespace bc {
 
-// One activation tensor: `rows` samples of `per_sample` floats, plus its gradient.
+// One activation tensor: `rows` samples of `per_sample` floats, plus its gradient. Its shape
+// (shapes.h) is a template over the non-batch axes, resolved per call; per_sample is the product
+// of the resolved axes. A batch-less tensor (a weight read as a tensor, a constant) has one row.
 struct Tensor {
   size_t per_sample = 0;
   AlignedBuf val, grad;
   bool is_input = false;  // model inputs get no gradient
+  bool batched = true;    // false: no batch axis
+  long alias = -1;        // >= 0: a weight's arena offset; values and gradient live in the arenas
+  std::vector<Dim> dims;  // the template of the non-batch axes
+  Shape shape;            // dims resolved for this call (no batch axis)
 };
 
 // What one forward/backward call sees.
@@ -25,9 +32,28 @@ struct Ctx {
   uint64_t step = 0;
   uint64_t row0 = 0;      // global index of this batch's first row (a data-parallel rank's slice)
   double extra_loss = 0.0;  // penalties ops add in forward (activity regularizers)
-  float* val(int t) { return (*tensors)[t].val.data(); }
-  float* grad(int t) { return (*tensors)[t].grad.data(); }
+  uint64_t shape_epoch = 0;  // changes whenever a symbol's value does (shapes.h)
+  float* val(int t) {
+    Tensor& x = (*tensors)[t];
+    return x.alias >= 0 ? params + x.alias : x.val.data();
+  }
+  float* grad(int t) {
+    Tensor& x = (*tensors)[t];
+    return x.alias >= 0 ? grads + x.alias : x.grad.data();
+  }
   size_t per_sample(int t) const { return (*tensors)[t].per_sample; }
+  size_t rows(int t) const { return (*tensors)[t].batched ? static_cast<size_t>(B) : 1; }
+  size_t numel(int t) const { return rows(t) * per_sample(t); }
+  // The resolved shape, the batch axis (B) first for a batched tensor.
+  Shape shape(int t) const {
+    const Tensor& x = (*tensors)[t];
+    if (!x.batched) return x.shape;
+    Shape s;
+    s.nd = x.shape.nd + 1;
+    s.d[0] = B;
+    for (int i = 0; i < x.shape.nd; ++i) s.d[i + 1] = x.shape.d[i];
+    return s;
+  }
 };
 
 // Gradient rule: an op assigns (=) the gradients it is first to reach in backward order and

@@ -21,6 +21,9 @@ int Program::add_tensor(size_t per_sample, bool is_input) {
   tensors_.emplace_back();
   tensors_.back().per_sample = per_sample;
   tensors_.back().is_input = is_input;
+  tensors_.back().dims = {Dim{static_cast<int64_t>(per_sample), -1}};
+  tensors_.back().shape.nd = 1;
+  tensors_.back().shape.d[0] = static_cast<int64_t>(per_sample);
   planned_ = false;
   capacity_ = 0;
   return static_cast<int>(tensors_.size()) - 1;
@@ -51,6 +54,7 @@ void Program::set_inputs(const std::vector<int>& t) {
 
 void Program::set_outputs(const std::vector<int>& t) {
   for (int i : t) BC_CHECK(i >= 0 && i < n_tensors(), "output names an unknown tensor");
+  for (int i : t) BC_CHECK(tensors_[i].batched, "a model output has a batch axis");
   outputs_ = t;
 }
 
@@ -65,6 +69,7 @@ void Program::finalize() {
 void Program::set_losses(const std::vector<LossSpec>& l) {
   for (const auto& s : l) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "loss names an unknown tensor");
+    BC_CHECK(tensors_[s.tensor].batched && (s.mask < 0 || tensors_[s.mask].batched), "a loss's tensors have a batch axis");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "loss width does not divide the tensor");
   }
   losses_ = l;
@@ -74,6 +79,7 @@ void Program::set_losses(const std::vector<LossSpec>& l) {
 void Program::set_metrics(const std::vector<MetricSpec>& m) {
   for (const auto& s : m) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
+    BC_CHECK(tensors_[s.tensor].batched && (s.mask < 0 || tensors_[s.mask].batched), "a metric's tensors have a batch axis");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
     BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_CONFUSION, "unknown metric kind " + std::to_string(s.kind));
     const auto& th = s.params.thresholds;
@@ -155,6 +161,13 @@ void Program::plan() {
     for (size_t i = 0; i < op.in.size(); ++i) {
       int t = op.in[i];
       if (tensors_[t].is_input) continue;
+      if (tensors_[t].alias >= 0) {  // a weight read as a tensor: its gradient is the arena's segment
+        const size_t seg = static_cast<size_t>(tensors_[t].alias);
+        op.need_dx[i] = 1;
+        op.accum_dx[i] = written.count(seg) ? 1 : 0;
+        written.insert(seg);
+        continue;
+      }
       op.need_dx[i] = 1;
       op.accum_dx[i] = reached.count(t) ? 1 : 0;
       reached.insert(t);
@@ -169,18 +182,22 @@ void Program::plan() {
   planned_ = true;
 }
 
-// Values are sized for the largest batch seen; gradients, once training has started, always
-// for the same capacity (an inference batch larger than any training batch grows both).
+// Values are sized for the largest batch (and run-time shape) seen; gradients, once training has
+// started, always for the same capacity (an inference batch larger than any training batch grows
+// both). Buffers only grow. Weights read as tensors live in the arenas.
 void Program::ensure_capacity(int B, bool training) {
   const bool grads = training || grads_ready_;
-  if (B <= capacity_ && grads == grads_ready_) return;
+  if (B <= capacity_ && grads == grads_ready_ && !shapes_.resized) return;
   const int cap = std::max(B, capacity_);
   for (auto& t : tensors_) {
-    if (cap > capacity_) t.val.resize(cap * t.per_sample);
-    if (grads && !t.is_input && (cap > capacity_ || !grads_ready_)) t.grad.resize(cap * t.per_sample);
+    if (t.alias >= 0) continue;
+    const size_t n = (t.batched ? cap : 1) * t.per_sample;
+    if (t.val.size() < n) t.val.resize(n);
+    if (grads && !t.is_input && t.grad.size() < n) t.grad.resize(n);
   }
   grads_ready_ = grads;
   capacity_ = cap;
+  shapes_.resized = false;
 }
 
 namespace {
@@ -307,7 +324,7 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
 
 void Program::backward() {
   for (int t : zero_before_backward_)
-    std::memset(tensors_[t].grad.data(), 0, ctx_.B * tensors_[t].per_sample * sizeof(float));
+    if (tensors_[t].alias < 0) std::memset(tensors_[t].grad.data(), 0, ctx_.numel(t) * sizeof(float));
   for (auto it = ops_.rbegin(); it != ops_.rend(); ++it)
     if (!(*it)->skip_backward) (*it)->backward(ctx_);
 }
@@ -391,6 +408,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
   BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
   BC_CHECK(d.count > 0, "a training batch needs at least one sample");
   if (!planned_) plan();
+  apply_symbols(d.arrays->sym);
   ensure_capacity(d.count, true);
   ctx_.B = d.count;
   ctx_.seed = seed;
@@ -455,6 +473,7 @@ void Program::evaluate_step(const BatchData& d, double* stats) {
   BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
   if (!planned_) plan();
   if (d.count <= 0) return;
+  apply_symbols(d.arrays->sym);
   ensure_capacity(d.count, false);
   ctx_.B = d.count;
   load_inputs(d);
@@ -469,6 +488,7 @@ void Program::predict_step(const BatchData& d, const std::vector<float*>& outs) 
   FlushDenormals ftz;
   BC_CHECK(outs.size() == outputs_.size(), "predict needs one output array per model output");
   if (d.count <= 0) return;
+  apply_symbols(d.arrays->sym);
   ensure_capacity(d.count, false);
   ctx_.B = d.count;
   load_inputs(d);

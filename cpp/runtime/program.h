@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/loss/loss.h"
@@ -36,6 +37,7 @@ struct BatchArrays {
   std::vector<size_t> y_width;
   const float* sample_weight = nullptr;  // (n_rows) or null
   size_t n_rows = 0;                 // rows in the caller's arrays
+  std::vector<int64_t> sym;          // the symbols' values for these arrays (Program::resolve_symbols)
 };
 
 // One batch: rows idx[start .. start + count) of the arrays, or start .. start + count - 1 when
@@ -112,7 +114,29 @@ class Program {
   std::vector<uint8_t> mask(size_t offset);
   void clear_masks();
 
+  // -- run-time shapes (shapes.cpp; shapes.h says how shapes resolve) --
+  int add_symbol(const std::string& name);
+  int add_derived_symbol(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts);
+  // A tensor with this template of its non-batch axes; batched = false: no batch axis, one row.
+  int add_shaped_tensor(const std::vector<Dim>& dims, bool is_input, bool batched);
+  // A batch-less tensor that is the weight at arena offset `offset` (a segment of add_param, with
+  // as many values as dims): ops read the parameter arena in place and write the gradient arena.
+  int add_weight_tensor(size_t offset, const std::vector<int64_t>& dims);
+  const Symbols& symbols() const { return shapes_.symbols; }
+  const std::vector<Dim>& dims(int t) const { return tensors_.at(t).dims; }
+  bool batched(int t) const { return tensors_.at(t).batched; }
+  bool is_input(int t) const { return tensors_.at(t).is_input; }
+  bool is_weight(int t) const { return tensors_.at(t).alias >= 0; }
+  // The symbols' values for model inputs whose arrays have these non-batch shapes (one per input);
+  // throws invalid_argument naming the input and axis that do not fit. Empty without symbols.
+  std::vector<int64_t> resolve_symbols(const std::vector<std::vector<int64_t>>& input_dims) const;
+  Shape resolved_shape(int t, const std::vector<int64_t>& sym) const;  // non-batch axes
+  // Tensor t's full shape with every input symbol at kProbeValue and the batch at kProbeBatch:
+  // what an op's build-time shape check sees (ops/prim.h).
+  Shape probe_shape(int t) const;
+
  private:
+  void apply_symbols(const std::vector<int64_t>& sym);  // per call, before the buffers are sized
   void ensure_capacity(int B, bool training);
   void load_inputs(const BatchData& d);
   void forward(bool training);
@@ -148,6 +172,7 @@ class Program {
   bool grads_ready_ = false;
   Ctx ctx_;
   std::mutex mu_;
+  ShapeState shapes_;
 };
 
 }  // namespace bc
