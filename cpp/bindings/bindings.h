@@ -13,3 +13,4 @@ void bind_qrecurrent(pybind11::module_& m);   // qrecurrent.cpp: int8 LSTM/GRU o
 void bind_sparse(pybind11::module_& m);       // sparse.cpp: sparse kernels and ops
 void bind_shapes(pybind11::module_& m);       // shapes.cpp: Program's run-time shapes (after bind_program)
 void bind_prim(pybind11::module_& m);         // prim.cpp: primitives, Program.add_prim (after bind_program)
+void bind_traced(pybind11::module_& m);       // traced.cpp: loss terms, op modes (after bind_program)

@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   bind_sparse(m);
   bind_shapes(m);  // methods of the Program class bind_program made
   bind_prim(m);
+  bind_traced(m);  // methods of the Program class bind_program made
 }

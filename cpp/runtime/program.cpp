@@ -47,6 +47,12 @@ void Program::add_op(std::unique_ptr<Op> op) {
   planned_ = false;
 }
 
+void Program::set_op_mode(int start, int end, int mode) {
+  BC_CHECK(mode >= 0 && mode <= 2, "op mode must be 0 (always), 1 (training) or 2 (inference)");
+  BC_CHECK(0 <= start && start <= end && end <= n_ops(), "op range out of bounds");
+  for (int i = start; i < end; ++i) ops_[i]->mode = mode;
+}
+
 void Program::set_inputs(const std::vector<int>& t) {
   for (int i : t) BC_CHECK(i >= 0 && i < n_tensors() && tensors_[i].is_input, "not an input tensor");
   inputs_ = t;
@@ -152,7 +158,7 @@ void Program::plan() {
     op.need_dx.assign(op.in.size(), 0);
     op.accum_dx.assign(op.in.size(), 0);
     op.accum_dw.assign(op.params.size(), 0);
-    bool any = false;
+    bool any = op.is_loss_term();
     for (int t : op.out) any = any || reached.count(t);
     op.skip_backward = !any;
     if (!any) continue;
@@ -254,7 +260,9 @@ void Program::forward(bool training) {
   ctx_.params = params_.data();
   ctx_.grads = grads_.data();
   ctx_.training = training;
-  for (auto& op : ops_) op->forward(ctx_);
+  const int skip = training ? 2 : 1;
+  for (auto& op : ops_)
+    if (op->mode != skip) op->forward(ctx_);
 }
 
 // Per-row weights of a loss or metric on `tensor`: the sample weight (losses only) times the
@@ -325,8 +333,20 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
 void Program::backward() {
   for (int t : zero_before_backward_)
     if (tensors_[t].alias < 0) std::memset(tensors_[t].grad.data(), 0, ctx_.numel(t) * sizeof(float));
-  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it)
-    if (!(*it)->skip_backward) (*it)->backward(ctx_);
+  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
+    Op& op = **it;
+    if (op.skip_backward) continue;
+    if (op.mode == 2) {  // an inference-only op did not run: the gradients it would start are zero
+      for (size_t i = 0; i < op.in.size(); ++i)
+        if (op.need_dx[i] && !op.accum_dx[i]) std::memset(ctx_.grad(op.in[i]), 0, ctx_.numel(op.in[i]) * sizeof(float));
+      for (size_t j = 0; j < op.params.size(); ++j)
+        if (!op.accum_dw[j])
+          for (const auto& s : segs_)
+            if (s.offset == op.params[j]) std::memset(grads_.data() + s.offset, 0, s.size * sizeof(float));
+      continue;
+    }
+    op.backward(ctx_);
+  }
 }
 
 double Program::regularization_loss() {

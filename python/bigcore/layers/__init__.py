@@ -7,13 +7,15 @@ bigcore.quantization and bigcore.sparse_select, which re-export them, and load b
 """
 
 from bigcore.layers import quantized, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
+from bigcore.layers import tracing  # noqa: F401  (installs the tracer of custom layers' call())
 from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.embedding import Embedding
+from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.merging import Add, Average, Concatenate, Multiply
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
 from bigcore.layers.registry import get_class, register
 
 __all__ = ["Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense", "Dropout", "Embedding",
-           "Flatten", "GRU", "Input", "InputLayer", "KerasTensor", "LSTM", "Layer", "Multiply", "Reshape",
+           "Flatten", "GRU", "Input", "InputLayer", "KerasTensor", "LSTM", "Lambda", "Layer", "Multiply", "Reshape",
            "Weight", "get_class", "register"]

@@ -45,4 +45,5 @@ def _all_layers(model):
     held = getattr(model, "_input_tensor", None)  # a Sequential's Input, also before it is built
     if held is not None:
         inputs.append(held.node.layer)
-    return inputs + [layer for layer in model.layers if not isinstance(layer, InputLayer)]
+    layers = model.layers if not hasattr(model, "_graph_layers") or hasattr(model, "_stack") else model._graph_layers
+    return inputs + [layer for layer in layers if not isinstance(layer, InputLayer)]
