@@ -235,6 +235,9 @@ BAD = [
     ("arange", {"start": 0}, [], "needs the attribute 'stop' outside a program"),
     ("eye", {"N": 0}, [], "N and M must be >= 1"),
     ("zeros", {"shape": [2, 0]}, [], "lengths >= 1"),
+    ("zeros", {"shape": [1 << 30, 1 << 30]}, [], r"more than 2\^40 values"),
+    ("eye", {"N": 1 << 32}, [], r"more than 2\^40 values"),
+    ("tile", {"repeats": [1 << 30, 1 << 30]}, [np.ones((2, 2), np.float32)], r"more than 2\^40 values"),
     ("add", {}, [np.ones((0, 3), np.float32), np.ones(3, np.float32)], "empty arrays are not supported"),
     ("add", {"x": object()}, [np.ones(3, np.float32)] * 2, "has a type bigcore does not take"),
 ]

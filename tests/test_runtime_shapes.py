@@ -115,6 +115,14 @@ def test_derived_symbols():
         p.resolve_symbols([[2], [2]])  # T[2:] is empty
     t2 = p.add_shaped_tensor([~two_t, 3])
     assert p.tensor_shape(t2, p.resolve_symbols([[5], [5]])) == (10, 3)
+    q = _core.Program()
+    U, V = q.add_symbol("U"), q.add_symbol("V")
+    bc = q.add_derived_symbol("broadcast", [U, V])
+    q.set_inputs([q.add_shaped_tensor([~U], is_input=True), q.add_shaped_tensor([~V], is_input=True)])
+    assert q.resolve_symbols([[1], [4]])[bc] == 4
+    huge = q.add_derived_symbol("affine", [U], [1 << 62, 0, 1])
+    with pytest.raises(ValueError, match=f"s{huge} overflows"):
+        q.resolve_symbols([[3], [1]])
 
 
 def test_bad_declarations_raise():
@@ -144,6 +152,8 @@ def test_bad_declarations_raise():
         p.set_losses([(c, 0, LOSS_MSE, 3, 1.0, False, 0.0)])
     with pytest.raises(ValueError, match="symbolic"):
         p.tensor_shape(p.add_shaped_tensor([~T, 2]))
+    with pytest.raises(ValueError, match=r"more than 2\^40 values"):
+        p.add_shaped_tensor([1 << 39, 1 << 39])
     with pytest.raises(ValueError, match="no parameter starts"):
         p.add_weight_tensor(12345, [2, 2])
     w = p.add_param(6)

@@ -186,3 +186,42 @@ def test_variable_length_text_subclassed():
         want = np.exp(z - z.max(-1, keepdims=True))
         want /= want.sum(-1, keepdims=True)
         np.testing.assert_allclose(m.predict(ids, verbose=0), want, rtol=1e-4, atol=1e-6)
+
+
+def make_seq2seq(lib):
+    L = lib.layers
+
+    class Seq2Seq(lib.Model):
+        """Encoder LSTM's final states start a decoder LSTM; per-step softmax over the target vocabulary."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.src_embed = L.Embedding(20, 8)
+            self.tgt_embed = L.Embedding(20, 8)
+            self.encoder = L.LSTM(12, return_state=True)
+            self.decoder = L.LSTM(12, return_sequences=True)
+            self.head = L.Dense(20, activation="softmax")
+
+        def call(self, inputs):
+            src, tgt = inputs
+            _, h, c = self.encoder(self.src_embed(src))
+            return self.head(self.decoder(self.tgt_embed(tgt), initial_state=[h, c]))
+
+    return Seq2Seq
+
+
+def test_seq2seq_initial_state_variable_lengths_keras_parity(keras):
+    bigcore.utils.set_random_seed(4)
+    m = make_seq2seq(bigcore)()
+    m.build([(None, None), (None, None)])  # source and target lengths free and independent
+    rng = np.random.default_rng(6)
+    k = make_seq2seq(keras)()
+    k([rng.integers(0, 20, (2, 5)).astype("float32"), rng.integers(0, 20, (2, 3)).astype("float32")])
+    assert [w.shape for w in m.get_weights()] == [tuple(w.shape) for w in k.get_weights()]
+    k.set_weights(m.get_weights())
+    for ts, tt in ((7, 4), (3, 9), (5, 5)):
+        src = rng.integers(0, 20, (4, ts)).astype(np.float32)
+        tgt = rng.integers(0, 20, (4, tt)).astype(np.float32)
+        got = m.predict([src, tgt], verbose=0)
+        assert got.shape == (4, tt, 20)
+        np.testing.assert_allclose(got, keras.ops.convert_to_numpy(k([src, tgt])), rtol=1e-4, atol=1e-6)

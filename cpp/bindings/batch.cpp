@@ -116,3 +116,14 @@ double* stats_buffer(py::array& stats, const bc::Program& p) {
     throw py::value_error("stats must be a writeable float64 array of " + std::to_string(p.stats_size()) + " values");
   return static_cast<double*>(stats.mutable_data());
 }
+
+// T > 0: x must hold (T, D) per sample when its shape is fixed; 0: x's length is symbolic. Either
+// way the op reads T from x's resolved shape per call.
+void check_timesteps(const bc::Program& p, const char* what, int x, int D, int T) {
+  if (x < 0 || x >= p.n_tensors()) throw py::value_error(std::string(what) + ": unknown input tensor");
+  bool symbolic = false;
+  for (const auto& d : p.dims(x)) symbolic = symbolic || d.sym >= 0;
+  if (!symbolic && T > 0 && p.per_sample(x) != static_cast<size_t>(T) * D)
+    throw py::value_error(std::string(what) + ": the input holds " + std::to_string(p.per_sample(x)) +
+                          " values per sample, not T * D = " + std::to_string(static_cast<size_t>(T) * D));
+}

@@ -41,3 +41,7 @@ class BatchSource {
 
 // The stats buffer of a step: a writeable float64 array of at least p.stats_size() values.
 double* stats_buffer(py::array& stats, const bc::Program& p);
+
+// add_recurrent / add_qrecurrent: T > 0 must match x's fixed shape (T, D); 0 means x's length is
+// symbolic. The op reads T from x's resolved shape per call either way.
+void check_timesteps(const bc::Program& p, const char* what, int x, int D, int T);

@@ -6,6 +6,7 @@
 void bind_config(pybind11::module_& m);       // config.cpp: threads, CPU paths, BLAS
 void bind_program(pybind11::module_& m);      // program.cpp: OptimArgs, Program (ops, steps)
 void bind_distributed(pybind11::module_& m);  // distributed.cpp: Program's split step (after bind_program)
+void bind_param_home(pybind11::module_& m);   // param_home.cpp: weight cells, Program.link_params
 void bind_kernels(pybind11::module_& m);      // kernels.cpp: kernels on numpy arrays, QLinear
 void bind_infer(pybind11::module_& m);        // infer.cpp: the small-M GEMM
 void bind_prune(pybind11::module_& m);        // prune.cpp: masks

@@ -11,7 +11,7 @@ namespace py = pybind11;
 using bc::Program;
 
 void bind_distributed(py::module_& m) {
-  auto cls = py::reinterpret_borrow<py::class_<Program>>(m.attr("Program"));
+  auto cls = py::reinterpret_borrow<py::class_<Program, std::shared_ptr<Program>>>(m.attr("Program"));
   cls.def("compute_gradients", [](Program& p, const BatchSource& src, const py::object& idx, size_t start, int count,
                                   uint64_t seed, uint64_t step, uint64_t row0, float grad_scale, py::array stats) {
         bc::BatchData d = src.batch(p, idx, start, count);

@@ -9,6 +9,7 @@ PYBIND11_MODULE(_core, m) {
   bind_infer(m);
   bind_program(m);
   bind_distributed(m);  // methods of the Program class bind_program made
+  bind_param_home(m);   // weight cells, and Program.link_params (after bind_program)
   bind_prune(m);
   bind_qrecurrent(m);
   bind_sparse(m);

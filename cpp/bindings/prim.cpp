@@ -117,7 +117,7 @@ py::list to_numpy(std::vector<bc::HostArray>&& v) {
 }  // namespace
 
 void bind_prim(py::module_& m) {
-  auto cls = py::reinterpret_borrow<py::class_<Program>>(m.attr("Program"));
+  auto cls = py::reinterpret_borrow<py::class_<Program, std::shared_ptr<Program>>>(m.attr("Program"));
   cls.def("add_prim", [](Program& p, const std::string& kind, const std::vector<int>& inputs,
                          const std::vector<int>& outputs, const py::dict& attrs) {
         bc::Attrs a = to_attrs(kind, attrs);

@@ -41,7 +41,17 @@ void bind_program(py::module_& m) {
            "Binds predict's output arrays (one per model output, as many rows as the inputs).")
       .def_property_readonly("rows", &BatchSource::rows);
 
-  py::class_<Program>(m, "Program")
+  // Failed allocations that say what they were for (core/common.h).
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const bc::OutOfMemory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    }
+  });
+
+  // Held by shared_ptr: weight cells reach the program that is their home (runtime/param_home.h).
+  py::class_<Program, std::shared_ptr<Program>>(m, "Program")
       .def(py::init<>())
       .def("add_tensor", &Program::add_tensor, py::arg("per_sample"), py::arg("is_input") = false)
       .def("add_param", &Program::add_param, py::arg("n"), py::arg("l1") = 0.0f,
@@ -69,6 +79,8 @@ void bind_program(py::module_& m) {
                                bool return_sequences, bool return_state, bool go_backwards,
                                bool zero_output_for_mask, bool output_in_input_order, float dropout,
                                float recurrent_dropout, uint64_t stream, const std::vector<int>& initial_state) {
+        if (D <= 0 || U <= 0 || T < 0) throw py::value_error("add_recurrent: D and U must be positive, T >= 0");
+        check_timesteps(p, "add_recurrent", x, D, T);
         bc::RnnConfig c;
         c.D = D; c.U = U; c.T = T; c.act = act; c.ract = ract;
         c.return_sequences = return_sequences; c.return_state = return_state; c.go_backwards = go_backwards;
@@ -105,12 +117,18 @@ void bind_program(py::module_& m) {
          py::arg("x_scale"))
       .def("set_inputs", &Program::set_inputs, py::arg("tensors"))
       .def("set_outputs", &Program::set_outputs, py::arg("tensors"))
+      .def("set_label", &Program::set_label, py::arg("tensor"), py::arg("label"),
+           "What the tensor is, for out-of-memory messages.")
       .def("finalize", &Program::finalize)
       .def("per_sample", &Program::per_sample, py::arg("tensor"))
       .def_property_readonly("arena_size", &Program::arena_size)
       .def_property_readonly("stats_size", &Program::stats_size)
       .def("params", [](py::object self) {
         Program& p = self.cast<Program&>();
+        {
+          py::gil_scoped_release release;
+          p.lock_params();  // the linked weights' current values, brought home
+        }
         return arrays::view(self, p.params(), p.arena_size());
       })
       .def("grads", [](py::object self) {
@@ -158,7 +176,11 @@ void bind_program(py::module_& m) {
            "The optimizer's constants and fresh state slots (slot_init in each).")
       .def("set_optimizer_args", &Program::set_optimizer_args, py::arg("args"),
            "New optimizer constants (a hyper-parameter changed); the state slots are kept.")
-      .def("regularization_loss", &Program::regularization_loss)
+      .def("regularization_loss", [](Program& p) {
+        py::gil_scoped_release release;
+        auto lock = p.lock_params();
+        return p.regularization_loss();
+      })
       .def("bind", [](const Program& p, const py::list& xs, const py::object& ys, const py::object& sw,
                       const py::object& outs) { return BatchSource(p, xs, ys, sw, outs); },
            py::arg("xs"), py::arg("ys") = py::none(), py::arg("sw") = py::none(), py::arg("outs") = py::none(),

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/arrays.h"
+#include "bindings/batch.h"
 #include "bindings/bindings.h"
 #include "ops/qrecurrent.h"
 #include "runtime/program.h"
@@ -18,7 +19,8 @@ void bind_qrecurrent(py::module_& m) {
                              bool return_sequences, bool return_state, bool go_backwards, bool zero_output_for_mask,
                              bool output_in_input_order, float x_scale, const std::vector<int>& initial_state) {
     if (kind != "lstm" && kind != "gru") throw py::value_error("unknown recurrent kind '" + kind + "'");
-    if (D <= 0 || U <= 0 || T <= 0) throw py::value_error("add_qrecurrent: D, U and T must be positive");
+    if (D <= 0 || U <= 0 || T < 0) throw py::value_error("add_qrecurrent: D and U must be positive, T >= 0");
+    check_timesteps(p, "add_qrecurrent", x, D, T);
     const py::ssize_t GU = static_cast<py::ssize_t>(kind == "lstm" ? 4 : 3) * U;
     const int8_t* w = arrays::shaped<int8_t>(wq, "add_qrecurrent: wq", {D, GU});
     const int8_t* r = arrays::shaped<int8_t>(rq, "add_qrecurrent: rq", {U, GU});

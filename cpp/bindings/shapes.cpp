@@ -42,7 +42,7 @@ const std::vector<std::pair<std::string, int>> kSymKinds = {
 }  // namespace
 
 void bind_shapes(py::module_& m) {
-  auto cls = py::reinterpret_borrow<py::class_<Program>>(m.attr("Program"));
+  auto cls = py::reinterpret_borrow<py::class_<Program, std::shared_ptr<Program>>>(m.attr("Program"));
   cls.def("add_symbol", &Program::add_symbol, py::arg("name") = "",
           "A new input symbol (a length that the model input arrays give per call); returns its id s. "
           "A shape names it as ~s.");

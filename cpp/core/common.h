@@ -37,6 +37,12 @@ class FlushDenormals {
 #endif
 };
 
+// An allocation that failed, saying what it was for and how many bytes it asked; the bindings
+// raise it as MemoryError.
+struct OutOfMemory : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Activation ids; the numbers are part of the Python <-> native contract (config.py mirrors them).
 enum Act : int { ACT_LINEAR = 0, ACT_RELU = 1, ACT_SIGMOID = 2, ACT_TANH = 3, ACT_SOFTMAX = 4 };
 
@@ -56,15 +62,18 @@ class AlignedArray {
     return *this;
   }
   ~AlignedArray() { std::free(p_); }
-  void resize(size_t n) {  // contents are zeroed
+  void resize(size_t n) {  // contents are zeroed; when the allocation fails, the buffer is as it was
+    T* p = nullptr;
+    if (n) {
+      if (n > (SIZE_MAX - 63) / sizeof(T)) throw std::bad_alloc();
+      size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+      p = static_cast<T*>(std::aligned_alloc(64, bytes));
+      if (!p) throw std::bad_alloc();
+      std::memset(static_cast<void*>(p), 0, n * sizeof(T));
+    }
     std::free(p_);
-    p_ = nullptr;
+    p_ = p;
     n_ = n;
-    if (n == 0) return;
-    size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
-    p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-    if (!p_) throw std::bad_alloc();
-    std::memset(static_cast<void*>(p_), 0, n * sizeof(T));
   }
   T* data() { return p_; }
   const T* data() const { return p_; }

@@ -15,6 +15,9 @@ EmbeddingOp::EmbeddingOp(int ids_t, int out_t, int mask_t, size_t table, int V, 
 }
 
 void EmbeddingOp::forward(Ctx& c) {
+  // The ids' length may be symbolic: the output and mask follow it (checked per call, a compare).
+  BC_CHECK(c.per_sample(out[0]) == c.per_sample(in[0]) * E_ && (out.size() < 2 || c.per_sample(out[1]) == c.per_sample(in[0])),
+           "Embedding: the output tensors do not match the ids' length");
   const size_t n = c.B * c.per_sample(in[0]);
   const float* ids = c.val(in[0]);
   const float* table = c.params + params[0];

@@ -12,6 +12,7 @@ GruOp::GruOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& 
 
 // Buffers are sized here, before the chunks run on threads.
 void GruOp::forward(Ctx& c) {
+  set_length(c);  // T for this call, before the buffers are sized
   const size_t n = static_cast<size_t>(c.B) * cfg_.T * 3 * cfg_.U;
   if (R_.size() < n) R_.resize(n);  // (B, 3U) would do for step_proj_ inference; sized for either
   RecurrentOp::forward(c);

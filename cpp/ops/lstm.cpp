@@ -16,6 +16,7 @@ void LstmOp::backward(Ctx& c) {
 }
 
 void LstmOp::forward(Ctx& c) {
+  set_length(c);  // T for this call, before the buffers are sized
   const size_t rows = static_cast<size_t>(c.B) * cfg_.T;
   if (C_.size() < rows * cfg_.U) C_.resize(rows * cfg_.U);
   RecurrentOp::forward(c);

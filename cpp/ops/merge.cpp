@@ -18,7 +18,12 @@ ConcatOp::ConcatOp(const std::vector<int>& ins, int out_t, const std::vector<int
 }
 
 void ConcatOp::forward(Ctx& c) {
-  const size_t rows = c.B * (c.per_sample(out[0]) / total_);
+  const size_t per = c.per_sample(out[0]) / total_;  // rows per sample (timesteps of a sequence)
+  for (size_t k = 0; k < in.size(); ++k)  // lengths are checked per call: they may be symbolic
+    BC_CHECK(c.per_sample(in[k]) == per * widths_[k],
+             "Concatenate: input " + std::to_string(k) + " has " + std::to_string(c.per_sample(in[k]) / widths_[k]) +
+                 " rows per sample, the output " + std::to_string(per));
+  const size_t rows = c.B * per;
   float* y = c.val(out[0]);
   size_t off = 0;
   for (size_t k = 0; k < in.size(); ++k) {
@@ -51,6 +56,11 @@ AddOp::AddOp(const std::vector<int>& ins, int out_t, int mode) : mode_(mode) {
 }
 
 void AddOp::forward(Ctx& c) {
+  for (size_t k = 0; k < in.size(); ++k)  // lengths are checked per call: they may be symbolic
+    BC_CHECK(c.per_sample(in[k]) == c.per_sample(out[0]),
+             "a merge layer's inputs differ in size for these inputs: input " + std::to_string(k) + " has " +
+                 std::to_string(c.per_sample(in[k])) + " values per sample, the output " +
+                 std::to_string(c.per_sample(out[0])));
   const size_t n = c.B * c.per_sample(out[0]);
   float* y = c.val(out[0]);
   std::memcpy(y, c.val(in[0]), n * sizeof(float));

@@ -114,6 +114,7 @@ void PrimOp::check(const std::vector<Shape>& in, const std::vector<Shape>& decla
   std::vector<Shape> o = declared;
   infer(in, o);
   for (size_t j = 0; j < o.size(); ++j) {
+    checked_numel(o[j], "prim '" + kind_ + "': output " + std::to_string(j));
     if (declared[j].nd >= 0 && o[j] != declared[j]) {
       std::string ins;
       for (size_t i = 0; i < in.size(); ++i) ins += (i ? ", " : "") + in[i].str();
@@ -239,6 +240,7 @@ void run_eager(Eager& e, const std::string& kind, const Attrs& attrs, const std:
   }
   for (auto& s : out_shapes) s.nd = -1;
   op.infer(in_shapes, out_shapes);
+  for (int j = 0; j < n_out; ++j) checked_numel(out_shapes[j], "prim '" + kind + "': output " + std::to_string(j));
   e.tensors.resize(n_in + n_out);
   for (int k = 0; k < n_in + n_out; ++k) {
     Tensor& t = e.tensors[k];

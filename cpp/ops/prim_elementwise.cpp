@@ -83,8 +83,11 @@ class DropoutPrim : public PrimOp {
       return;
     }
     keep_.resize(n);
+    // a batched tensor's stream continues the global batch's (data parallel); a batch-less one is
+    // the same on every rank
+    const uint64_t first = (*c.tensors)[in[0]].batched ? c.row0 * c.per_sample(in[0]) : 0;
     kernels().dropout_forward(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_, rng_key(c.seed, stream_, c.step),
-                              c.row0 * c.per_sample(in[0]));
+                              first);
   }
   void run_backward(Ctx& c) override {
     if (!need_dx[0]) return;
@@ -148,8 +151,15 @@ class BinaryPrim : public PrimOp {
   void run_backward(Ctx& c) override {
     const size_t n_out = static_cast<size_t>(out_[0].numel());
     GradTarget t[2];
+    const float* g = c.grad(out[0]);
+    // add's gradients, and subtract's first, are g itself: a broadcast operand sums g directly
+    const bool is_g[2] = {op_ == B_ADD || op_ == B_SUB, op_ == B_ADD};
     for (int i = 0; i < 2; ++i) {
       if (!need_dx[i]) continue;
+      if (is_g[i] && static_cast<size_t>(in_[i].numel()) != n_out) {
+        reduce_to(c.grad(in[i]), accum_dx[i], g, out_[0], in_[i], scratch_);
+        continue;
+      }
       if (static_cast<size_t>(in_[i].numel()) == n_out) {
         t[i].full = c.grad(in[i]);
         t[i].acc = accum_dx[i];
@@ -161,7 +171,8 @@ class BinaryPrim : public PrimOp {
     }
     // x op x: both parts land in one gradient; the plan (program.cpp) has the second one add, and
     // the kernel writes a row's first part before adding its second.
-    const float *a = c.val(in[0]), *b = c.val(in[1]), *g = c.grad(out[0]), *y = c.val(out[0]);
+    if (!t[0].full && !t[1].full) return;
+    const float *a = c.val(in[0]), *b = c.val(in[1]), *y = c.val(out[0]);
     const PrimKernels& k = prim_kernels();
     const int sa = static_cast<int>(walk_.inner_stride(0)), sb = static_cast<int>(walk_.inner_stride(1));
     for_walk(walk_, 8, [&](int64_t o, const int64_t* off, int64_t n) {

@@ -3,7 +3,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "core/rng.h"
 #include "kernels/float/float.h"
@@ -51,7 +53,7 @@ RecurrentOp::RecurrentOp(const RnnConfig& cfg, int gates, int n_states, int x_t,
                          const std::vector<int>& state_t, const std::vector<int>& out_t, size_t w,
                          size_t r, long b)
     : cfg_(cfg), G_(gates), w_(w), r_(r), b_(b) {
-  BC_CHECK(cfg.D > 0 && cfg.U > 0 && cfg.T > 0, "recurrent layer sizes must be positive");
+  BC_CHECK(cfg.D > 0 && cfg.U > 0 && cfg.T >= 0, "recurrent layer sizes must be positive");
   BC_CHECK(cfg.dropout >= 0.0f && cfg.dropout < 1.0f && cfg.recurrent_dropout >= 0.0f &&
                cfg.recurrent_dropout < 1.0f, "dropout rates must be in [0, 1)");
   BC_CHECK(out_t.size() == static_cast<size_t>(1 + (cfg.return_state ? n_states : 0)),
@@ -69,6 +71,21 @@ RecurrentOp::RecurrentOp(const RnnConfig& cfg, int gates, int n_states, int x_t,
   params = {w, r};
   if (b >= 0) params.push_back(static_cast<size_t>(b));
   zeros_.assign(static_cast<size_t>(G_) * cfg.U, 0.0f);
+}
+
+void RecurrentOp::set_length(Ctx& c) {
+  const size_t D = cfg_.D, U = cfg_.U, ps = c.per_sample(in[0]);
+  BC_CHECK(ps % D == 0 && ps >= D, "recurrent layer: an input of " + std::to_string(ps) +
+                                       " values per sample is not (timesteps, " + std::to_string(D) + ")");
+  BC_CHECK(ps / D <= static_cast<size_t>(INT32_MAX), "recurrent layer: too many timesteps");
+  const size_t T = ps / D;
+  if (cfg_.has_mask)
+    BC_CHECK(c.per_sample(in[1]) == T, "recurrent layer: the mask has " + std::to_string(c.per_sample(in[1])) +
+                                           " steps per sample, but the input has " + std::to_string(T));
+  BC_CHECK(c.per_sample(out[0]) == (cfg_.return_sequences ? T * U : U),
+           "recurrent layer: the output tensor does not hold (" + std::string(cfg_.return_sequences ? "T, " : "") +
+               std::to_string(U) + ") values per sample for T = " + std::to_string(T));
+  cfg_.T = static_cast<int>(T);
 }
 
 void RecurrentOp::load_hprev(int b, int s, const float* h_prev) {
@@ -168,6 +185,7 @@ void RecurrentOp::recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float
 
 // x (B, T, D) -> Z = x W + b for every timestep in one GEMM, then the time loop in chunks.
 void RecurrentOp::forward(Ctx& c) {
+  set_length(c);
   const int B = c.B, T = cfg_.T, D = cfg_.D, U = cfg_.U, GU = G_ * U;
   const size_t rows = static_cast<size_t>(B) * T;
   training_ = c.training;

@@ -14,7 +14,8 @@
 namespace bc {
 
 struct RnnConfig {
-  int D = 0, U = 0, T = 0;
+  int D = 0, U = 0;
+  int T = 0;  // this call's timesteps: set from x's resolved shape at each forward (set_length)
   int act = ACT_TANH, ract = ACT_SIGMOID;
   bool return_sequences = false, return_state = false, go_backwards = false;
   bool zero_output_for_mask = false;   // Keras's Bidirectional sets it with return_sequences
@@ -44,6 +45,9 @@ class RecurrentOp : public Op {
   virtual void input_projection(Ctx& c, const float* x, int ldx, int rows, float* z);
   virtual void recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo, bool add);
 
+  // T (cfg_.T) from x's resolved shape for this call, the mask's and outputs' shapes checked
+  // against it: a variable-length input gives another T per call. Forward calls it first.
+  void set_length(Ctx& c);
   int tin(int s) const { return cfg_.go_backwards ? cfg_.T - 1 - s : s; }
   bool masked(const Ctx& c, int b, int t) const {
     return cfg_.has_mask && (*c.tensors)[in[1]].val.data()[static_cast<size_t>(b) * cfg_.T + t] == 0.0f;

@@ -16,6 +16,8 @@ namespace {
 constexpr size_t kAlign = 16;  // segments start on 64-byte boundaries
 }  // namespace
 
+Program::~Program() { homes_.release(*this); }
+
 int Program::add_tensor(size_t per_sample, bool is_input) {
   BC_CHECK(per_sample > 0, "a tensor needs at least one value per sample");
   tensors_.emplace_back();
@@ -67,8 +69,14 @@ void Program::set_outputs(const std::vector<int>& t) {
 void Program::finalize() {
   BC_CHECK(!finalized_, "finalize() was already called");
   size_t n = (param_count_ + kAlign - 1) / kAlign * kAlign;
-  params_.resize(n);
-  grads_.resize(n);
+  try {
+    params_.resize(n);
+    grads_.resize(n);
+  } catch (const std::bad_alloc&) {
+    params_.resize(0);
+    throw OutOfMemory("cannot allocate the parameter arena: " + std::to_string(n) + " weights and as many "
+                      "gradients need " + std::to_string(2 * n * sizeof(float)) + " bytes");
+  }
   finalized_ = true;
 }
 
@@ -111,19 +119,23 @@ void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
   BC_CHECK(finalized_, "set_optimizer() needs a finalized program");
   BC_CHECK(slots >= 0 && slots <= 3, "an optimizer has at most 3 state slots");
   check_optim_args(base);
-  std::lock_guard<std::mutex> lock(mu_);
-  optim_ = base;
-  state_.clear();
-  state_.resize(slots);
-  for (auto& s : state_) {
-    s.resize(params_.size());
-    for (size_t i = 0; i < s.size(); ++i) s.data()[i] = slot_init;
+  std::vector<AlignedBuf> state(slots);  // all or nothing: a failed allocation leaves the old state
+  try {
+    for (auto& s : state) s.resize(params_.size());
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory("cannot allocate the optimizer state: " + std::to_string(slots) + " slots of " +
+                      std::to_string(params_.size() * sizeof(float)) + " bytes");
   }
+  for (auto& s : state)
+    for (size_t i = 0; i < s.size(); ++i) s.data()[i] = slot_init;
+  auto lock = lock_params();
+  optim_ = base;
+  state_ = std::move(state);
 }
 
 void Program::set_optimizer_args(const OptimArgs& base) {
   check_optim_args(base);
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   optim_ = base;
 }
 
@@ -195,11 +207,25 @@ void Program::ensure_capacity(int B, bool training) {
   const bool grads = training || grads_ready_;
   if (B <= capacity_ && grads == grads_ready_ && !shapes_.resized) return;
   const int cap = std::max(B, capacity_);
-  for (auto& t : tensors_) {
-    if (t.alias >= 0) continue;
-    const size_t n = (t.batched ? cap : 1) * t.per_sample;
-    if (t.val.size() < n) t.val.resize(n);
-    if (grads && !t.is_input && t.grad.size() < n) t.grad.resize(n);
+  size_t k = 0;  // a failed resize leaves the buffer as it was, so capacity_ stays true
+  try {
+    for (; k < tensors_.size(); ++k) {
+      Tensor& t = tensors_[k];
+      if (t.alias >= 0) continue;
+      const size_t n = (t.batched ? cap : 1) * t.per_sample;
+      if (t.val.size() < n) t.val.resize(n);
+      if (grads && !t.is_input && t.grad.size() < n) t.grad.resize(n);
+    }
+  } catch (const std::bad_alloc&) {
+    size_t total = 0;
+    for (const auto& t : tensors_)
+      if (t.alias < 0) total += (t.batched ? cap : 1) * t.per_sample * sizeof(float) * (grads && !t.is_input ? 2 : 1);
+    const size_t rows = tensors_[k].batched ? cap : 1;
+    throw OutOfMemory("cannot allocate " + std::to_string(rows * tensors_[k].per_sample * sizeof(float)) +
+                      " bytes for " + tensor_label(static_cast<int>(k)) + " (a batch of " + std::to_string(rows) +
+                      " samples x " + std::to_string(tensors_[k].per_sample) + " values); the batch's activations " +
+                      (grads ? "and their gradients " : "") + "need " + std::to_string(total) +
+                      " bytes in all: use a smaller batch_size");
   }
   grads_ready_ = grads;
   capacity_ = cap;
@@ -260,9 +286,31 @@ void Program::forward(bool training) {
   ctx_.params = params_.data();
   ctx_.grads = grads_.data();
   ctx_.training = training;
-  const int skip = training ? 2 : 1;
-  for (auto& op : ops_)
-    if (op->mode != skip) op->forward(ctx_);
+  const int skip = training ? 2 : 1;  // Op::mode: train-only ops skip inference and vice versa
+  for (auto& op : ops_) {
+    if (op->mode == skip) continue;
+    try {
+      op->forward(ctx_);
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(op_memory_message(*op, "forward"));
+    }
+  }
+}
+
+std::string Program::tensor_label(int t) const {
+  return t < static_cast<int>(labels_.size()) && !labels_[t].empty() ? labels_[t] : "tensor " + std::to_string(t);
+}
+
+void Program::set_label(int t, const std::string& label) {
+  BC_CHECK(t >= 0 && t < n_tensors(), "set_label names an unknown tensor");
+  if (labels_.size() < tensors_.size()) labels_.resize(tensors_.size());
+  labels_[t] = label;
+}
+
+std::string Program::op_memory_message(const Op& op, const char* pass) const {
+  return "out of memory in the " + std::string(pass) + " pass of the op making " +
+         (op.out.empty() ? std::string("no output") : tensor_label(op.out[0])) + " (a batch of " +
+         std::to_string(ctx_.B) + " samples): use a smaller batch_size";
 }
 
 // Per-row weights of a loss or metric on `tensor`: the sample weight (losses only) times the
@@ -345,7 +393,11 @@ void Program::backward() {
             if (s.offset == op.params[j]) std::memset(grads_.data() + s.offset, 0, s.size * sizeof(float));
       continue;
     }
-    op.backward(ctx_);
+    try {
+      op.backward(ctx_);
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(op_memory_message(op, "backward"));
+    }
   }
 }
 
@@ -373,29 +425,29 @@ const Segment& Program::segment_at(size_t offset) const {
 }
 
 void Program::add_mask(size_t offset, bool from_nonzero) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   BC_CHECK(finalized_, "masks need a finalized program");
   masks_.add(params_.data(), offset, segment_at(offset).size, from_nonzero);
 }
 
 size_t Program::update_mask(size_t offset, double sparsity) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   return masks_.update(params_.data(), offset, sparsity);
 }
 
 void Program::set_mask(size_t offset, const uint8_t* keep, size_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   masks_.set(params_.data(), offset, keep, n);
 }
 
 std::vector<uint8_t> Program::mask(size_t offset) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   const auto& m = masks_.get(offset);
   return std::vector<uint8_t>(m.keep.data(), m.keep.data() + m.size);
 }
 
 void Program::clear_masks() {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   masks_.clear();
 }
 
@@ -443,7 +495,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
 }
 
 void Program::train_step(const BatchData& d, double lr, uint64_t seed, uint64_t step, double* stats) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();  // a shared layer's weights, if another model took them, come home first
   FlushDenormals ftz;
   const UpdateArgs u = update_args(optim_, lr, step);  // before any work: a bad rate changes nothing
   forward_backward(d, seed, step, 0, stats);
@@ -454,7 +506,7 @@ void Program::train_step(const BatchData& d, double lr, uint64_t seed, uint64_t 
 
 void Program::compute_gradients(const BatchData& d, uint64_t seed, uint64_t step, uint64_t row0,
                                 float grad_scale, double* stats) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   FlushDenormals ftz;
   BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
   if (d.count == 0) {  // a rank whose slice of a short last batch is empty adds nothing
@@ -468,7 +520,7 @@ void Program::compute_gradients(const BatchData& d, uint64_t seed, uint64_t step
 }
 
 void Program::apply_update(double lr, uint64_t step, float grad_scale) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   FlushDenormals ftz;
   BC_CHECK(finalized_ && planned_, "apply_update() needs gradients from compute_gradients() first");
   BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
@@ -488,7 +540,7 @@ void Program::scale_grads(float s) {
 }
 
 void Program::evaluate_step(const BatchData& d, double* stats) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   FlushDenormals ftz;
   BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
   if (!planned_) plan();
@@ -504,7 +556,7 @@ void Program::evaluate_step(const BatchData& d, double* stats) {
 }
 
 void Program::predict_step(const BatchData& d, const std::vector<float*>& outs) {
-  std::lock_guard<std::mutex> lock(mu_);
+  auto lock = lock_params();
   FlushDenormals ftz;
   BC_CHECK(outs.size() == outputs_.size(), "predict needs one output array per model output");
   if (d.count <= 0) return;

@@ -11,6 +11,7 @@
 #include "kernels/prune/prune.h"
 #include "runtime/op.h"
 #include "runtime/optim.h"
+#include "runtime/param_home.h"
 
 namespace bc {
 
@@ -59,8 +60,13 @@ struct NonFiniteInput : std::invalid_argument {
   size_t row, offset;
 };
 
-class Program {
+class Program : public std::enable_shared_from_this<Program> {
  public:
+  Program() = default;
+  ~Program();  // the weights this program is home of stay in its arena, handed to their cells
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
   // -- building --
   int add_tensor(size_t per_sample, bool is_input);
   // Returns the arena offset. max_norm > 0 constrains each column of (rows, n / rows).
@@ -72,7 +78,17 @@ class Program {
   void set_op_mode(int start, int end, int mode);
   void set_inputs(const std::vector<int>& t);
   void set_outputs(const std::vector<int>& t);
+  // What a tensor is, in out-of-memory messages ("the output of layer 'dense' (Dense)").
+  void set_label(int t, const std::string& label);
   void finalize();  // allocates the arenas; no more params after this
+  // Makes segment `offset` the home of a weight's cell, for each pair (param_home.h): the program
+  // then reads and trains the one value every program linking the cell shares.
+  void link_params(const std::vector<std::pair<size_t, std::shared_ptr<ParamCell>>>& links) {
+    homes_.link(*this, links);
+  }
+  // The program's lock (inside the fork gate), taken with every linked weight's value brought home
+  // first (param_home.h).
+  ParamLock lock_params() { return ParamLock(homes_, *this); }
 
   // -- compiling --
   void set_losses(const std::vector<LossSpec>& l);
@@ -153,12 +169,15 @@ class Program {
   void apply_constraints();
   void count_metrics(const BatchData& d, double* stats);
   const Segment& segment_at(size_t offset) const;
+  std::string tensor_label(int t) const;
+  std::string op_memory_message(const Op& op, const char* pass) const;
   void plan();
 
   std::vector<Tensor> tensors_;
   std::vector<std::unique_ptr<Op>> ops_;
   std::vector<Segment> segs_;
   std::vector<int> inputs_, outputs_;
+  std::vector<std::string> labels_;  // per tensor, may be empty (set_label)
   std::vector<int> zero_before_backward_;  // outputs of reached ops that no loss reaches
   std::vector<std::vector<float>> targets_;  // this batch's targets, gathered
   std::vector<float> row_weight_;            // per row of the loss tensor: sample weight x mask
@@ -177,6 +196,10 @@ class Program {
   Ctx ctx_;
   std::mutex mu_;
   ShapeState shapes_;
+  ParamHomes homes_;
+  friend class ParamHomes;
+  friend class ParamCell;
+  friend class HomeLock;
 };
 
 }  // namespace bc

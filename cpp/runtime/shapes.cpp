@@ -23,6 +23,16 @@ std::string Shape::str() const {
   return s + (nd == 1 ? ",)" : ")");
 }
 
+int64_t checked_numel(const Shape& s, const std::string& what) {
+  int64_t n = 1;
+  for (int i = 0; i < s.nd; ++i) {
+    BC_CHECK(s.d[i] >= 0 && (s.d[i] == 0 || n <= kMaxValue / s.d[i]),
+             what + " would hold more than 2^40 values (shape " + s.str() + ")");
+    n *= s.d[i];
+  }
+  return n;
+}
+
 void slice_range(int64_t n, int64_t start, int64_t stop, int64_t step, int64_t* first, int64_t* len) {
   BC_CHECK(step != 0 && step != kNone, "a slice step cannot be 0");
   const int64_t lower = step > 0 ? 0 : -1, upper = step > 0 ? n : n - 1;
@@ -76,14 +86,18 @@ void Symbols::derive(std::vector<int64_t>& v, bool lenient) const {
     switch (d.kind) {
       case SYM_INPUT:
         continue;
-      case SYM_AFFINE:
-        x = floor_div(d.k[0] * v[d.s] + d.k[1], d.k[2]);
+      case SYM_AFFINE: {
+        int64_t ax;
+        BC_CHECK(!__builtin_mul_overflow(d.k[0], v[d.s], &ax) && !__builtin_add_overflow(ax, d.k[1], &ax),
+                 "dimension " + name(i) + " overflows");
+        x = floor_div(ax, d.k[2]);
         break;
+      }
       case SYM_SUM:
-        x = v[d.s] + v[d.t];
+        x = v[d.s] + v[d.t];  // each at most 2^40
         break;
       case SYM_PROD:
-        x = v[d.s] * v[d.t];
+        BC_CHECK(!__builtin_mul_overflow(v[d.s], v[d.t], &x), "dimension " + name(i) + " overflows");
         break;
       case SYM_BCAST: {
         const int64_t a = v[d.s], b = v[d.t];
@@ -145,7 +159,7 @@ int Program::add_shaped_tensor(const std::vector<Dim>& dims, bool is_input, bool
   t.dims = dims;
   // Until a call resolves them, symbols hold their probe values (a stand-in for checks at build time).
   t.shape = resolved_shape_of(t.dims, symbolic ? probe_values(shapes_.symbols) : std::vector<int64_t>());
-  t.per_sample = static_cast<size_t>(t.shape.numel());
+  t.per_sample = static_cast<size_t>(checked_numel(t.shape, "a tensor"));
   tensors_.push_back(std::move(t));
   planned_ = false;
   capacity_ = 0;
@@ -256,7 +270,7 @@ void Program::apply_symbols(const std::vector<int64_t>& sym) {
     for (const Dim& d : t.dims) symbolic = symbolic || d.sym >= 0;
     if (!symbolic) continue;
     t.shape = resolved_shape_of(t.dims, sym);
-    const size_t ps = static_cast<size_t>(t.shape.numel());
+    const size_t ps = static_cast<size_t>(checked_numel(t.shape, "a tensor"));
     if (ps != t.per_sample) shapes_.resized = true;
     t.per_sample = ps;
   }

@@ -86,6 +86,9 @@ struct ShapeState {
 
 inline int64_t dim_value(const Dim& d, const std::vector<int64_t>& sym) { return d.sym < 0 ? d.c : sym[d.sym]; }
 Shape resolved_shape_of(const std::vector<Dim>& dims, const std::vector<int64_t>& sym);
+// The number of values of s; throws invalid_argument above 2^40 (no tensor is that large, and
+// products of long axes must not overflow into a small buffer).
+int64_t checked_numel(const Shape& s, const std::string& what);
 
 // Python's slice(start, stop, step).indices(n) (kNone for None): the first index and the length.
 void slice_range(int64_t n, int64_t start, int64_t stop, int64_t step, int64_t* first, int64_t* len);

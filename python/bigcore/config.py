@@ -6,6 +6,9 @@ every reduction of ours sums in a fixed order. What changes results: another CPU
 (`set_cpu_isa`: the BLAS and the GEMM kernels differ by ISA) or another machine.
 """
 
+import os
+import warnings
+
 from bigcore._native import _core
 
 _device = "cpu"
@@ -50,7 +53,12 @@ def set_cpu_isa(isa):
 
 
 def set_num_threads(n):
-    """Threads for bigcore's own loops and GEMM tiles (the BLAS itself runs one thread per tile)."""
+    """Threads for bigcore's own loops and GEMM tiles (the BLAS itself runs one thread per tile).
+
+    The default is $BIGCORE_NUM_THREADS, else $OMP_NUM_THREADS (its first entry), else one per CPU.
+    A process forked after bigcore ran with several threads (multiprocessing's "fork" start method,
+    data-loader workers) runs single-threaded, as PyTorch does: GNU OpenMP cannot start threads
+    there; asking it for more raises RuntimeError."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads expects an int, got {n!r}")
     _core.set_num_threads(n)
@@ -58,6 +66,26 @@ def set_num_threads(n):
 
 def get_num_threads():
     return _core.get_num_threads()
+
+
+def _threads_from_environment():
+    """The default thread count from $BIGCORE_NUM_THREADS, then $OMP_NUM_THREADS (the first entry
+    of its per-level list, "4,2"), as numpy's and PyTorch's users expect; a value that is not a
+    count in range is ignored with a warning naming it."""
+    for var in ("BIGCORE_NUM_THREADS", "OMP_NUM_THREADS"):
+        raw = os.environ.get(var, "").strip()
+        if not raw:
+            continue
+        first = raw.split(",")[0].strip()
+        n = int(first) if first.isdigit() else 0
+        if 1 <= n <= _core.max_threads():
+            _core.set_num_threads(n)
+            return
+        warnings.warn(f"bigcore ignores {var}={raw!r}: expected a thread count from 1 to {_core.max_threads()}",
+                      RuntimeWarning, stacklevel=2)
+
+
+_threads_from_environment()
 
 
 def _cuda_module():

@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 
 #include "cblas.h"
 #include "core/common.h"
@@ -12,8 +11,6 @@
 
 namespace bc {
 namespace {
-
-std::atomic<int> g_threads{0};
 
 // Below kParallelFlops a GEMM is one BLAS call on the calling thread: waking a second thread
 // costs more than it saves (the batch-32 MLP step is no faster on 2 threads), and every tile
@@ -100,16 +97,6 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   }
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int idx = 0; idx < tiles; ++idx) run(idx);
-}
-
-void set_num_threads(int n) {
-  blas_init();
-  g_threads = std::max(1, n);
-}
-
-int get_num_threads() {
-  int n = g_threads.load();
-  return n > 0 ? n : omp_get_num_procs();
 }
 
 const char* blas_info() {

@@ -1,6 +1,8 @@
 // GEMM through the BLAS, with bigcore's own deterministic threading.
 #pragma once
 
+#include "core/threads.h"  // set_num_threads / get_num_threads, which the tiles follow
+
 namespace bc {
 
 // C (M,N) = alpha * op(A) @ op(B) + beta * C, row-major; op(A) is (M,K), op(B) is (K,N).
@@ -9,8 +11,6 @@ namespace bc {
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc);
 
-void set_num_threads(int n);  // OpenMP threads for our loops and GEMM tiles
-int get_num_threads();
 const char* blas_info();      // the BLAS build and the core kernel it selected
 
 }  // namespace bc

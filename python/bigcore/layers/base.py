@@ -1,8 +1,10 @@
 """Layer, Weight and the symbolic tensors layers are called on.
 
 A layer holds configuration; build(input_shape) creates its weights; lower() adds its native
-ops to a program. When a model is built its weights move into the program's parameter arena and
-become views of it, so the native training step updates them in place.
+ops to a program. A float32 weight's value is a native cell (cpp/runtime/param_home.h) with one
+home at a time: the arena of the program that used it last (its steps update it in place), or the
+cell's own storage. Every model containing the layer reads and trains that one value, as a Keras
+variable is shared by every model containing its layer.
 """
 
 import contextlib
@@ -14,6 +16,7 @@ import re
 import numpy as np
 
 from bigcore import constraints, initializers, regularizers
+from bigcore._native import _core
 from bigcore.layers import dims as dims_module
 
 _name_counts = {}
@@ -70,29 +73,56 @@ def _snake(name):
 
 
 class Weight:
-    """A layer variable: `value` is a float32 array, owned or a view of the parameter arena."""
+    """A layer variable. A float32 weight's value lives in a native cell shared by every program
+    that lowers it (`value`: a view of it where it lives now); reads and writes go through the
+    cell under its home program's lock. Other dtypes (a quantized layer's int8) are plain arrays."""
 
     def __init__(self, name, shape, initializer, regularizer=None, trainable=True, constraint=None, dtype="float32"):
         self.name = name
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)  # float32 weights live in the arena; int8 ones (quantized) with their op
-        self.value = np.ascontiguousarray(initializer(self.shape), dtype=self.dtype).reshape(self.shape)
+        value = np.ascontiguousarray(initializer(self.shape), dtype=self.dtype).reshape(self.shape)
+        self._cell = _core.ParamCell(value.reshape(-1)) if self.dtype == np.float32 else None
+        self._value = None if self._cell is not None else value
+        self._view, self._view_version = None, -1
         self.regularizer = regularizer
         self.trainable = trainable
         self.constraint = constraint
         self.on_assign = None  # set by a model whose native ops hold a copy of this weight (int8)
 
-    def numpy(self):
-        return self.value.copy()
+    @property
+    def value(self):
+        """The value where it lives now, as an array of `shape` (a view: writes land in it)."""
+        cell = self._cell
+        if cell is None:
+            return self._value
+        version = cell.version
+        if version != self._view_version:  # it moved to another home since the last look
+            self._view = cell.view().reshape(self.shape)
+            self._view_version = version
+        return self._view
 
-    def assign(self, v):
+    def numpy(self):
+        if self._cell is None:
+            return self._value.copy()
+        return self._cell.read().reshape(self.shape)
+
+    def _checked(self, v):
+        """v as this weight's dtype, shape and a C-contiguous array, or a ValueError saying why not."""
         v = np.asarray(v)
         if self.dtype.kind == "i" and v.dtype != self.dtype:
             raise ValueError(f"Weight {self.name!r} holds {self.dtype} values, got an array of {v.dtype}")
         v = v.astype(self.dtype, copy=False)
         if v.shape != self.shape:
             raise ValueError(f"Weight {self.name!r} has shape {self.shape}, got a value of shape {v.shape}")
-        self.value[...] = v
+        return np.ascontiguousarray(v)
+
+    def assign(self, v):
+        v = self._checked(v)
+        if self._cell is None:
+            self._value[...] = v
+        else:
+            self._cell.write(v.reshape(-1))
         if self.on_assign is not None:
             self.on_assign()
 
@@ -101,6 +131,29 @@ class Weight:
 
     def __repr__(self):
         return f"<Weight {self.name} shape={self.shape}>"
+
+
+def read_weights(weights):
+    """Copies of the weights' values, the float32 ones read under one native lock: a consistent set
+    even while another thread trains a model that holds them."""
+    cells = [w._cell for w in weights if w._cell is not None]
+    read = iter(_core.read_cells(cells))
+    return [next(read).reshape(w.shape) if w._cell is not None else w._value.copy() for w in weights]
+
+
+def write_weights(weights, values):
+    """Sets each weight to its value (all checked first), the float32 ones in one locked native call:
+    a concurrent predict or train step sees all the old values or all the new ones."""
+    values = [w._checked(v) for w, v in zip(weights, values)]
+    cells = [(w._cell, v.reshape(-1)) for w, v in zip(weights, values) if w._cell is not None]
+    if cells:
+        _core.write_cells([c for c, _ in cells], [v for _, v in cells])
+    for w, v in zip(weights, values):
+        if w._cell is None:
+            w._value[...] = v
+    for w in weights:
+        if w.on_assign is not None:
+            w.on_assign()
 
 
 class KerasTensor:
@@ -304,6 +357,7 @@ def shape_str(shape):
 
 class Layer:
     supports_masking = False  # passes its first input's mask on unchanged
+    supports_variable_length = False  # True: lower() handles variable-length (None) axes (models/lowering.py)
     # The keywords this layer's call takes beyond its inputs, in Keras's order (a positional
     # argument after the inputs binds to them in this order). Keras accepts `training` on every
     # layer; any other keyword raises TypeError naming it and the layer.
@@ -402,14 +456,18 @@ class Layer:
                 i += 1
                 name = f"variable_{i}"
         budget = _budget.get()
+        need = np.dtype(dtype).itemsize * math.prod(int(s) for s in shape)
         if budget is not None:
-            need = np.dtype(dtype).itemsize * math.prod(int(s) for s in shape)
             if need > budget[0]:
                 raise ValueError(f"Layer {self.name!r}: weight {name!r} of shape {tuple(shape)} needs {need} bytes, "
                                  f"more than the {budget[0]} bytes left in the file being loaded")
             budget[0] -= need
-        w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer),
-                   regularizers.get(regularizer), trainable and self.trainable, constraints.get(constraint), dtype)
+        try:
+            w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer),
+                       regularizers.get(regularizer), trainable and self.trainable, constraints.get(constraint), dtype)
+        except MemoryError:
+            raise MemoryError(f"Layer {self.name!r} ({type(self).__name__}): weight {name!r} of shape {tuple(shape)} "
+                              f"needs {need} bytes, which cannot be allocated") from None
         self._weights.append(w)
         return w
 

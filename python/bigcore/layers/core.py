@@ -42,6 +42,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None):
 @register
 class Dense(Layer):
     supports_masking = True
+    supports_variable_length = True  # its op reads the length per call (models/lowering.py)
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
@@ -105,6 +106,7 @@ class Dense(Layer):
 @register
 class Activation(Layer):
     supports_masking = True
+    supports_variable_length = True  # its op reads the length per call (models/lowering.py)
 
     def __init__(self, activation, **kw):
         super().__init__(**kw)
@@ -126,6 +128,7 @@ class Activation(Layer):
 @register
 class Dropout(Layer):
     supports_masking = True
+    supports_variable_length = True  # its op reads the length per call (models/lowering.py)
 
     def __init__(self, rate, noise_shape=None, seed=None, **kw):
         super().__init__(**kw)

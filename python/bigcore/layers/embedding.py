@@ -7,6 +7,8 @@ from bigcore.layers.registry import register
 
 @register
 class Embedding(Layer):
+    supports_variable_length = True  # its op reads the length per call (models/lowering.py)
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, **kw):
         super().__init__(**kw)

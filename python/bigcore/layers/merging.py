@@ -6,6 +6,7 @@ from bigcore.layers.registry import register
 
 class _Merge(Layer):
     mode = None
+    supports_variable_length = True  # its ops check the lengths per call
 
     def _check_input(self, shapes):
         if not isinstance(shapes, list) or len(shapes) < 2:

@@ -39,7 +39,7 @@ class _QuantizedRNN:
     def _lower_rnn(self, prog, x, mask, states, outputs):
         x_kt = prog.node.inputs[0]
         outs = [prog.tensor(kt) for kt in outputs]
-        T, D = x_kt.shape[1], x_kt.shape[2]
+        T, D = x_kt.shape[1] or 0, x_kt.shape[2]  # T 0: variable length, read per call by the op
         _core.add_qrecurrent(
             prog.native, self.kind, x, mask, outs, self.kernel.value, self.kernel_scale.value,
             self.recurrent_kernel.value, self.recurrent_scale.value, prog.param(self.bias) if self.use_bias else -1,

@@ -53,6 +53,7 @@ def _call_mask(prog):
 
 
 class _RNN(Layer):
+    supports_variable_length = True  # the op reads T per call (lowering.py)
     kind = None
     gates = None
     n_states = 1
@@ -98,9 +99,9 @@ class _RNN(Layer):
         self.kernel = self.recurrent_kernel = self.bias = None
 
     def _check_input(self, shape):
-        if len(shape) != 3 or shape[1] is None or shape[2] is None:
+        if len(shape) != 3 or shape[2] is None:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected a 3-D input '
-                             f"(batch, timesteps, features) with known timesteps and features, got {shape_str(shape)}")
+                             f"(batch, timesteps, features) with known features, got {shape_str(shape)}")
         if self.kernel is not None and shape[2] != self.kernel.shape[0]:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 of '
                              f"input shape to have value {self.kernel.shape[0]}, got {shape_str(shape)}")
@@ -142,7 +143,7 @@ class _RNN(Layer):
         """Adds the op: x, mask (-1: none) and the initial states (none: zeros) are tensor ids."""
         x_kt = prog.node.inputs[0]
         outs = [prog.tensor(kt) for kt in outputs]
-        T, D = x_kt.shape[1], x_kt.shape[2]
+        T, D = x_kt.shape[1] or 0, x_kt.shape[2]  # T 0: variable length, read per call by the op
         prog.native.add_recurrent(
             self.kind, x, mask, outs, prog.param(self.kernel), prog.param(self.recurrent_kernel),
             prog.param(self.bias) if self.use_bias else -1, D, self.units, T,
@@ -213,6 +214,7 @@ class Bidirectional(Layer):
     initial_state: the forward layer's states, then the backward layer's (Keras's split in halves)."""
 
     call_keywords = ("initial_state", "mask", "training")
+    supports_variable_length = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kw):
         if not isinstance(layer, _RNN):

@@ -33,12 +33,11 @@ def get_class(name, registered_name=None):
 
 def register_object(obj, registered_name):
     """Makes obj (a layer or model class, a function) findable by its registered name "package>name"
-    and by its plain name (bigcore.saving.register_keras_serializable)."""
-    plain = registered_name.split(">", 1)[-1]
-    for key in (registered_name, plain):
-        _OBJECTS[key] = obj
-        if isinstance(obj, type) and hasattr(obj, "get_config") and hasattr(obj, "from_config"):
-            _LAYERS[key] = obj
+    (bigcore.saving.register_keras_serializable). Not by its plain name, as in Keras: two packages
+    may register classes of one name."""
+    _OBJECTS[registered_name] = obj
+    if isinstance(obj, type) and hasattr(obj, "get_config") and hasattr(obj, "from_config"):
+        _LAYERS[registered_name] = obj
     obj._registered_name = registered_name
     return obj
 

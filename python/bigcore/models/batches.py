@@ -60,6 +60,7 @@ class StreamBatches:
     def __init__(self, model, make_epoch, steps, with_targets, class_weight=None, persistent=False):
         self.model, self.make_epoch, self.with_targets = model, make_epoch, with_targets
         self.steps, self.class_weight, self.persistent = steps, class_weight, persistent
+        self.current_xs = None
 
     @classmethod
     def from_source(cls, model, source, steps, with_targets, class_weight=None):
@@ -102,6 +103,7 @@ class StreamBatches:
                                      f"{steps} steps; make it loop, or lower steps_per_epoch") from None
                 return
             xs, ys, sw = self._convert(batch)
+            self.current_xs = xs  # predict sizes this batch's outputs from them (variable lengths)
             yield self.model._program.native.bind(xs, ys, sw), None, 0, xs[0].shape[0]
             step += 1
 

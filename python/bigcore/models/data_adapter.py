@@ -54,6 +54,12 @@ def prepare_inputs(model, x):
     return out
 
 
+def _fits(got, expected):
+    """Whether a shape fits an expected one whose None axes take any length (variable-length
+    outputs: the native step checks the length against the inputs')."""
+    return len(got) == len(expected) and all(e is None or e == g for g, e in zip(got, expected))
+
+
 def prepare_targets(model, y, n):
     """Returns float32 (n, width) target arrays, one per output, checked against the losses."""
     if y is None:
@@ -69,13 +75,13 @@ def prepare_targets(model, y, n):
         if loss.sparse:
             if a.ndim == len(t.shape) and a.shape[-1] == 1:
                 a = a.reshape(a.shape[:-1])
-            if a.shape[1:] != tuple(t.shape[1:-1]):
+            if not _fits(a.shape[1:], tuple(t.shape[1:-1])):
                 raise ValueError(f"{loss.name} expects integer labels of shape {shape_str((None,) + tuple(t.shape[1:-1]))}, "
                                  f"got {shape_str(a.shape)}")
             if a.size and (a.min() < 0 or a.max() >= C or (a.dtype.kind == "f" and np.any(a != np.floor(a)))):
                 raise ValueError(f"{loss.name} expects integer labels in [0, {C}), got values in "
                                  f"[{a.min()}, {a.max()}]")
-        elif a.shape[1:] != tuple(t.shape[1:]):
+        elif not _fits(a.shape[1:], tuple(t.shape[1:])):
             if a.ndim == 1 and t.shape[1:] == (1,):
                 a = a.reshape(-1, 1)
             else:

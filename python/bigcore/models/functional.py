@@ -72,6 +72,7 @@ def _keras_layer_order(inputs, nodes, first_seen):
 
 @register_model("Functional", "Model")
 class Model(Trainer, Layer):
+    supports_variable_length = True  # called as a layer, its own layers are checked where inlined
     _summary_lists_inputs = True  # Keras lists a functional model's InputLayers in summary(), not a Sequential's
 
     def __init__(self, inputs=None, outputs=None, name=None, **kw):
@@ -174,7 +175,7 @@ class Model(Trainer, Layer):
 
     def get_weights(self):
         self._ensure_built()
-        return [w.numpy() for w in self._weights_all]
+        return layer_base.read_weights(self._weights_all)  # one consistent set, under one native lock
 
     def set_weights(self, weights):
         self._ensure_built()
@@ -182,8 +183,7 @@ class Model(Trainer, Layer):
         if len(weights) != len(ws):
             raise ValueError(f"You called `set_weights(weights)` on model {self.name!r} with a weight list of "
                              f"length {len(weights)}, but the model was expecting {len(ws)} weights.")
-        for w, v in zip(ws, weights):
-            w.assign(v)
+        layer_base.write_weights(ws, weights)  # all checked, then written in one locked native call
 
     def count_params(self):
         self._ensure_built()

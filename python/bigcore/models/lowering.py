@@ -89,6 +89,8 @@ class Lowering:
             if not dims.is_dim(d):
                 out.append(int(d))
                 continue
+            if d.kind == "unknown":
+                d = self._follow_input(kt, i, d)
             try:
                 out.append(~self.symbol(d))
             except ValueError as e:
@@ -96,12 +98,43 @@ class Lowering:
                     from None
         return out
 
+    def _follow_input(self, kt, i, d):
+        """A length a layer left undefined (a tensor it made inside its lower(), e.g. Bidirectional's
+        halves) at non-batch axis i: that of the current call's inputs at the same axis, when the
+        layer declares its op reads lengths per call (supports_variable_length)."""
+        layer = self.node.layer if self.node is not None else None
+        if layer is None or not getattr(layer, "supports_variable_length", False):
+            return d
+        for x in self.node.inputs:
+            if i < len(x._dims) and dims.is_dim(x._dims[i]) and x._dims[i].kind != "unknown":
+                return x._dims[i]
+        return d
+
     def tensor(self, kt, is_input=False):
+        """A native tensor for kt, its template from kt's lengths (a model input's run-time lengths
+        become input symbols); labelled for out-of-memory messages."""
         if is_input:
             for d in kt._dims:
                 if dims.is_dim(d) and d not in self._symbol_of:
-                    self._symbol_of[d] = self.native.add_symbol(d.name or "")
-        return self.native.add_shaped_tensor(self.template(kt), is_input, kt._batched)
+                    self._symbol_of[d] = self.native.add_symbol(d.name or f"an axis of {kt.name!r}")
+        t = self.native.add_shaped_tensor(self.template(kt), is_input, kt._batched)
+        layer = kt.node.layer if kt.node is not None else None
+        what = "input" if is_input else "the output"
+        self.native.set_label(t, f"{what} of layer {layer.name!r} ({type(layer).__name__})" if layer is not None
+                              else f"tensor {kt.name!r}")
+        return t
+
+    def check_lengths(self, node):
+        """Refuses a built-in layer that reads a tensor with run-time lengths unless it declares that
+        its op reads the lengths per call (supports_variable_length); recorded ops and traced custom
+        layers always do (their shapes are templates)."""
+        layer = node.layer
+        if getattr(layer, "supports_variable_length", False) or getattr(node, "graphs", None) is not None:
+            return
+        for kt in node.inputs:
+            if any(dims.is_dim(d) for d in kt._dims):
+                raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) does not support variable-length "
+                                 f"axes yet: its input {kt.name!r} has shape {kt.shape}; give the Input a fixed shape")
 
     def param(self, w):
         if id(w) not in self._param_of:
@@ -133,6 +166,7 @@ class Lowering:
                 for kt, t in zip(fused.outputs, outs):
                     self.bind(kt, t)
                 continue
+            self.check_lengths(node)
             outs = self._lower_call(node)
             reg = getattr(node.layer, "activity_regularizer", None)
             if reg is not None:  # Keras: (l1 * sum|y| + l2 * sum y^2) / batch on the layer's (first) output
@@ -214,13 +248,14 @@ def lower(inputs, nodes, outputs, losses=()):
         low.add_loss(low.id(t), t)
     low.native.set_inputs([low.id(kt) for kt in inputs])
     low.native.set_outputs([low.id(kt) for kt in outputs])
-    low.native.finalize()
-    # Weights move into the arena and become views of it.
-    arena = low.native.params()
-    for w, off in low.weights:
-        n = math.prod(w.shape)
-        arena[off:off + n] = w.value.reshape(-1)
-        w.value = arena[off:off + n].reshape(w.shape)
+    try:
+        low.native.finalize()
+    except MemoryError as e:
+        big = max(low.weights, key=lambda p: math.prod(p[0].shape), default=None)
+        raise MemoryError(f"{e}" + (f" (the largest weight: {big[0].name!r} of shape {big[0].shape})" if big else "")) from None
+    # The arena becomes the home of each weight's value (cpp/runtime/param_home.h), shared with every
+    # other program that lowers the same layer.
+    low.native.link_params([(off, w._cell) for w, off in low.weights])
     attached = set()
     for node in nodes:  # hooks may cover arena segments (pruning masks), so they come after the move
         if node.layer._program_hooks and id(node.layer) not in attached:
@@ -229,4 +264,6 @@ def lower(inputs, nodes, outputs, losses=()):
                 hook.attach(low, node.layer)
     low.output_ids = [low.id(kt) for kt in outputs]
     low.output_mask_ids = [low.mask_id(kt) for kt in outputs]
+    low.output_shapes = [tuple(kt.shape[1:]) for kt in outputs]
+    low.variable_outputs = any(None in s for s in low.output_shapes)  # predict sizes them per call
     return low

@@ -97,6 +97,7 @@ class OpLayer(Layer):
     """One recorded primitive: `kind` with `attrs` (JSON-ready) on its input tensors."""
 
     config_module = "bigcore.ops"
+    supports_variable_length = True  # a primitive re-derives its shapes per call from the templates
 
     def __init__(self, kind, attrs=None, name=None, **kw):
         super().__init__(name=name or _unique_name(kind), **kw)

@@ -1,0 +1,16 @@
+// The thread count of bigcore's OpenMP loops and GEMM tiles, and what fork() does to it.
+//
+// GNU OpenMP keeps its worker threads after a parallel region; a child made by fork() inherits the
+// pool's bookkeeping but not the threads, and its first region with more than one thread waits for
+// them forever. So, as PyTorch does, a process forked after bigcore may have started threads runs
+// single-threaded (pthread_atfork); its results are the same bits, whatever the thread count.
+#pragma once
+
+namespace bc {
+
+void set_num_threads(int n);  // n in [1, max_threads()]; a forked child (above) takes only 1
+int get_num_threads();
+int max_threads();            // the most set_num_threads accepts: 4 per CPU, and at least 64
+bool forked_single_threaded();  // true in a child forked after bigcore may have started threads
+
+}  // namespace bc
