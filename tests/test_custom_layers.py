@@ -389,3 +389,16 @@ def test_get_config_from_config_and_save_load(tmp_path):
     m2.fit(xs, np.zeros((3, 2), np.float32), epochs=1, verbose=0)  # the optimizer state came back too
     names = [entry.get("registered_name") for entry in json.loads(m.to_json())["config"]["layers"]]
     assert "tests>Scaled" in names
+
+
+def test_keras_files_take_custom_layers_and_refuse_recorded_ops(tmp_path):
+    x = bigcore.Input((4,))
+    m = bigcore.Model(x, Unregistered(units=2, name="u")(Scaled(3.0, name="s")(x)))
+    path = str(tmp_path / "custom.keras")
+    m.save(path)
+    m2 = bigcore.saving.load_model(path, custom_objects={"Unregistered": Unregistered})
+    xs = np.random.default_rng(8).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(m2.predict(xs, verbose=0), m.predict(xs, verbose=0))
+    bare = bigcore.Model(x, ops.relu(x) + 1.0)
+    with pytest.raises(ValueError, match=r"bigcore.ops operations recorded in its graph \(relu"):
+        bare.save(str(tmp_path / "ops.keras"))

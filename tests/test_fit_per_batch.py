@@ -95,14 +95,20 @@ def test_a_hyper_parameter_set_after_compile_takes_effect_at_the_next_step(make,
     assert not _same_weights(changed, untouched)
 
 
-def test_adam_with_beta_1_one_raises_before_any_update():
+def test_adam_with_beta_1_one_is_refused_where_it_is_given():
+    """Adam(beta_1=1) divides by 1 - beta_1^t = 0: refused by the constructor, and by a later set,
+    which leaves the optimizer and the model as they were."""
+    with pytest.raises(ValueError, match=r"`beta_1` must be in \[0, 1\). Received: beta_1=1.0"):
+        optimizers.Adam(beta_1=1.0)
     x, y = _data()
-    model = _model(optimizers.Adam(beta_1=1.0))
+    model = _model(optimizers.Adam())
     before = model.get_weights()
-    with pytest.raises(ValueError, match="beta_1 must be < 1"):
-        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    assert model.optimizer.iterations == 0
-    assert all(np.array_equal(u, v) for u, v in zip(before, model.get_weights()))
+    with pytest.raises(ValueError, match=r"`beta_1` must be in \[0, 1\)"):
+        model.optimizer.beta_1 = 1.0
+    assert model.optimizer.beta_1 == 0.9
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert model.optimizer.iterations > 0
+    assert not any(np.array_equal(u, v) for u, v in zip(before, model.get_weights()))
 
 
 # -- metrics, reduced when read ---------------------------------------------------------------

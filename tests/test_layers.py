@@ -291,31 +291,25 @@ def other_mask():
     return m
 
 
-MERGE_BUG = ("bigcore merges masks as tf.keras 2 did (the AND of the masks present; one mask passes alone); "
-             "Keras 3 ORs them, drops the mask of Add/Average/Multiply when an input has none, counts an "
-             "unmasked input of Concatenate as unmasked everywhere, and in Multiply takes 1 for a masked "
-             "input and 0 where every input is masked (keras/src/layers/merging)")
-MASKED_MERGE_CASES = {  # mode, masks of the two inputs, passes in bigcore today
-    "sum_same_masks": ("sum", [True, True], True),
-    "ave_same_masks": ("ave", [True, True], True),
-    "concat_same_masks": ("concat", [True, True], True),
-    "mul_same_masks": ("mul", [True, True], False),
-    "sum_other_masks": ("sum", [True, "other"], False),
-    "ave_other_masks": ("ave", [True, "other"], False),
-    "mul_other_masks": ("mul", [True, "other"], False),
-    "concat_other_masks": ("concat", [True, "other"], False),
-    "sum_one_masked": ("sum", [True, False], False),
-    "mul_one_masked": ("mul", [True, False], False),
-    "concat_one_masked": ("concat", [True, False], False),
+MASKED_MERGE_CASES = {  # mode, masks of the two inputs
+    "sum_same_masks": ("sum", [True, True]),
+    "ave_same_masks": ("ave", [True, True]),
+    "concat_same_masks": ("concat", [True, True]),
+    "mul_same_masks": ("mul", [True, True]),
+    "sum_other_masks": ("sum", [True, "other"]),
+    "ave_other_masks": ("ave", [True, "other"]),
+    "mul_other_masks": ("mul", [True, "other"]),
+    "concat_other_masks": ("concat", [True, "other"]),
+    "sum_one_masked": ("sum", [True, False]),
+    "mul_one_masked": ("mul", [True, False]),
+    "concat_one_masked": ("concat", [True, False]),
 }
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(k, marks=[] if ok else [pytest.mark.xfail(strict=True, reason=MERGE_BUG)])
-    for k, (_, _, ok) in MASKED_MERGE_CASES.items()])
+@pytest.mark.parametrize("case", list(MASKED_MERGE_CASES))
 def test_merge_masked(request, case):
     """Keras 3's mask rules for the merge layers (reference_rnn.keras_merge)."""
-    mode, masked, _ = MASKED_MERGE_CASES[case]
+    mode, masked = MASKED_MERGE_CASES[case]
     masked = [other_mask() if m == "other" else m for m in masked]
     run_layer_test(MERGES[mode], {}, [(BM, T, 2)] * 2, merge_ref(mode), weight_shapes=[], masked=masked,
                    output_mask=merge_mask(mode), keras=optional_keras(request))

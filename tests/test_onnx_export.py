@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import bigcore
+import reference_rnn as rref
 from bigcore import layers
 from bigcore.quantization import QuantizedDense, quantize
 
@@ -182,13 +183,26 @@ def test_bidirectional(merge_mode, return_sequences, padding):
     check(randomize(bigcore.Model(inp, out + gru)), ids(7, 15, padding))
 
 
-def test_merged_masks_are_anded():
+@pytest.mark.parametrize("merge", [layers.Add, layers.Multiply, layers.Concatenate])
+@pytest.mark.parametrize("b_masked", [True, False])
+def test_merged_masks_are_keras_3s(merge, b_masked):
+    """Keras 3's merge masks (the or; Concatenate's unmasked input unmasks everywhere; Multiply's
+    masked steps count as 1) in the exported graph as in bigcore."""
     a, b = bigcore.Input(shape=(6,), name="a"), bigcore.Input(shape=(6,), name="b")
     ea = layers.Embedding(10, 4, mask_zero=True)(a)
-    eb = layers.Embedding(10, 4, mask_zero=True)(b)
-    out = layers.GRU(3, return_sequences=True)(layers.Add()([ea, eb]))
+    eb = layers.Embedding(10, 4, mask_zero=b_masked)(b)
+    out = layers.GRU(3, return_sequences=True)(merge()([ea, eb]))
     make_a, make_b = ids(6, 10, "holes", seed=5), ids(6, 10, "post", seed=6)
-    check(randomize(bigcore.Model([a, b], out)), lambda n: make_a(n) + make_b(n))
+    model = randomize(bigcore.Model([a, b], out))
+    proto, sess = check(model, lambda n: make_a(n) + make_b(n))
+    xa, xb = make_a(7)[0], make_b(7)[0]  # and both are Keras 3's (reference_rnn)
+    wa, wb, *gru = model.get_weights()
+    va, ma = rref.embedding_forward(xa, wa, True)
+    vb, mb = rref.embedding_forward(xb, wb, b_masked)
+    mode = {layers.Add: "sum", layers.Multiply: "mul", layers.Concatenate: "concat"}[merge]
+    want = rref.gru_forward(rref.keras_merge(mode, [va, vb], [ma, mb]), *gru, return_sequences=True,
+                            mask=rref.keras_merge_mask(mode, [va, vb], [ma, mb]))
+    np.testing.assert_allclose(run(sess, [xa, xb])[0], want, rtol=1e-4, atol=2e-5)
 
 
 def test_shared_recurrent_layers_on_two_inputs():
@@ -313,6 +327,19 @@ def test_unsupported_layers_are_named():
     model = bigcore.Sequential([layers.Input(shape=(3, 4)), layers.Bidirectional(MyLSTM(2, name="mine"))])
     with pytest.raises(NotImplementedError, match=r'"forward_mine" \(MyLSTM\)'):
         bigcore.export.to_onnx(model)
+
+
+def test_explicit_mask_is_refused_and_training_is_not():
+    """A layer exported without its explicit mask= would answer differently from predict: the export
+    refuses the call, naming the keyword and the layer (initial_state: tests/test_initial_state.py).
+    training= is no refusal (export is inference, as predict)."""
+    x_in, m_in = layers.Input(shape=(3, 2)), layers.Input(shape=(3,))
+    model = bigcore.Model([x_in, m_in], layers.GRU(2, name="masked")(x_in, mask=m_in))
+    with pytest.raises(NotImplementedError, match=r"\['mask'\] yet \(layer 'masked'\)"):
+        bigcore.export.to_onnx(model)
+    x_in = layers.Input(shape=(4,))
+    model = bigcore.Model(x_in, layers.Dense(2)(layers.Dropout(0.5)(x_in, training=True)))
+    check(model, lambda n: [np.ones((n, 4), np.float32)])
 
 
 class Int8LSTM(layers.LSTM):

@@ -226,18 +226,38 @@ def test_embedding_accepts_float_and_int_ids(seed):
         np.testing.assert_array_equal(model.predict(a, verbose=0), table[ids])
 
 
-def test_merge_of_two_masks_is_their_and(seed):
-    """Add of two masked embeddings: the LSTM sees the logical and of both masks (Keras)."""
+@pytest.mark.parametrize("mode", ["sum", "mul", "concat"])
+def test_merge_of_two_masks_is_their_or(request, seed, mode):
+    """A merge of two masked embeddings: the LSTM sees the logical or of both masks (Keras 3;
+    tf.keras 2 took their and), and Multiply counts a masked input as 1. Checked against the
+    reference and, where installed, against Keras."""
     a, b = bigcore.Input((T,)), bigcore.Input((T,))
     ea, eb = layers.Embedding(V, D, mask_zero=True), layers.Embedding(V, D, mask_zero=True)
     lstm = layers.LSTM(3, return_sequences=True)
-    model = bigcore.Model([a, b], lstm(layers.Add()([ea(a), eb(b)])))
-    randomize(model)
+    merged = MERGES[mode]()([ea(a), eb(b)])
+    model = bigcore.Model([a, b], lstm(merged))
+    ws = randomize(model)
     ids_a, ids_b = masked_ids(9, seed=0), masked_ids(9, seed=1)[::-1].copy()
     xa, ma = rref.embedding_forward(ids_a, ea.get_weights()[0], True)
     xb, mb = rref.embedding_forward(ids_b, eb.get_weights()[0], True)
-    want = rref.lstm_forward(xa + xb, *lstm.get_weights(), mask=ma & mb, return_sequences=True)
-    assert_outputs_close(model.predict([ids_a, ids_b], verbose=0), want)
+    mask = rref.keras_merge_mask(mode, [xa, xb], [ma, mb])
+    assert np.array_equal(mask, ma | mb) and not np.array_equal(mask, ma & mb)
+    want = rref.lstm_forward(rref.keras_merge(mode, [xa, xb], [ma, mb]), *lstm.get_weights(), mask=mask,
+                             return_sequences=True)
+    got = model.predict([ids_a, ids_b], verbose=0)
+    assert_outputs_close(got, want)
+    try:
+        keras = request.getfixturevalue("keras")
+    except pytest.skip.Exception:
+        return
+    ka, kb = keras.Input((T,), dtype="int32"), keras.Input((T,), dtype="int32")
+    kmerge = {"sum": keras.layers.Add, "mul": keras.layers.Multiply, "concat": keras.layers.Concatenate}[mode]
+    k_out = keras.layers.LSTM(3, return_sequences=True)(kmerge()([keras.layers.Embedding(V, D, mask_zero=True)(ka),
+                                                                   keras.layers.Embedding(V, D, mask_zero=True)(kb)]))
+    km = keras.Model([ka, kb], k_out)
+    km.set_weights(ws)
+    assert_outputs_close(got, np.asarray(km.predict([ids_a.astype(np.int32), ids_b.astype(np.int32)], verbose=0)),
+                         rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -887,7 +907,8 @@ def test_merge_of_a_tensor_with_itself(seed, mode):
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("mode", ["sum", "mul", "concat"])
 def test_gradients_with_merged_masks(seed, kind, mode):
-    """Two masked embeddings merged: the RNN sees the and of the masks, in training too."""
+    """Two masked embeddings merged: the RNN sees the or of the masks (Keras 3), and Multiply's
+    masked steps count as 1, in training too (the loss masked by the or)."""
     a, b = bigcore.Input((GT,)), bigcore.Input((GT,))
     ea, eb = layers.Embedding(V, GD, mask_zero=True), layers.Embedding(V, GD, mask_zero=True)
     rnn = RNN[kind](GU, return_sequences=True)
@@ -899,8 +920,10 @@ def test_gradients_with_merged_masks(seed, kind, mode):
     def loss_fn(ws):
         xa, ma = rref.embedding_forward(ids[0], ws[0], True)
         xb, mb = rref.embedding_forward(ids[1], ws[1], True)
-        h = rref.rnn_forward(kind, rref.merge(mode, xa, xb), *ws[2:5], mask=ma & mb, return_sequences=True)
-        return rref.masked_mean(rref.mse_rows(y, rref.dense_forward(h, ws[5], ws[6])), ma & mb)
+        mask = rref.keras_merge_mask(mode, [xa, xb], [ma, mb])
+        h = rref.rnn_forward(kind, rref.keras_merge(mode, [xa, xb], [ma, mb]), *ws[2:5], mask=mask,
+                             return_sequences=True)
+        return rref.masked_mean(rref.mse_rows(y, rref.dense_forward(h, ws[5], ws[6])), mask)
 
     check_gradients(model, ids, y, loss_fn)
 

@@ -354,10 +354,11 @@ def test_overwrite_false_and_suffixes(tmp_path, seed):
     path = saved(tmp_path, model)
     with pytest.raises(FileExistsError):
         saving.save_model(model, path, overwrite=False)
-    for bad in ("m.keras", "m.zip", "m.bigcore.tmp"):
+    # .keras and .weights.h5 are Keras's files (tests/test_keras_files.py); these are nobody's
+    for bad in ("m.pkl", "m.zip", "m.bigcore.tmp"):
         with pytest.raises(ValueError, match=r"\.bigcore"):
             saving.save_model(model, tmp_path / bad)
-    for bad in ("w.safetensors", "w.weights.h5"):
+    for bad in ("w.safetensors", "w.weights.npz"):
         with pytest.raises(ValueError, match=r"\.weights\.safetensors"):
             saving.save_weights(model, tmp_path / bad)
         with pytest.raises(ValueError, match=r"\.weights\.safetensors"):

@@ -264,3 +264,20 @@ def test_weight_value_follows_the_model_that_trained_last():
     for m, f in ((enc, f_enc), (ae, f_ae)):
         assert np.all(m.get_weights()[2] == 0.25)
         _assert_predicts_its_weights(m, f, x)
+
+
+def test_model_calls_with_training_read_the_shared_weights():
+    """model(x, training=...) on arrays runs its own native forward (training mode keeps Dropout on):
+    with shared layers, every mode reads the value the last fit left, as predict does."""
+    (a, e), _ = _autoencoder()
+    ae, f_ae, x, _ = a
+    enc, f_enc, _, _ = e
+    ae.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+    x64 = x.astype(np.float64)
+    enc(x, training=True)  # enc's program takes the weights first
+    ae.fit(x, x, batch_size=8, epochs=2, verbose=0)
+    for kw in ({}, {"training": True}, {"training": False}):  # no Dropout here: every mode is the same forward
+        np.testing.assert_allclose(enc(x, **kw), f_enc(enc.get_weights(), x64), rtol=2e-5, atol=2e-6, err_msg=str(kw))
+    ae.fit(x, x, batch_size=8, epochs=1, verbose=0)
+    np.testing.assert_allclose(ae(x, training=True), f_ae(ae.get_weights(), x64), rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(enc(x, training=True), f_enc(ae.get_weights()[:4], x64), rtol=2e-5, atol=2e-6)

@@ -107,6 +107,25 @@ void bind_program(py::module_& m) {
           if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
         p.add_op(std::make_unique<bc::AddOp>(ins, out, mode));
       }, py::arg("ins"), py::arg("out"), py::arg("mode"))
+      .def("add_masked_mul", [](Program& p, const std::vector<int>& ins, const std::vector<int>& masks, int out) {
+        for (int t : ins)
+          if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
+        size_t width = 0;
+        for (int m : masks)
+          if (m >= 0) {
+            if (width && p.per_sample(m) != width) throw py::value_error("Multiply: the masks differ in shape");
+            width = p.per_sample(m);
+          }
+        if (!width || p.per_sample(out) % width) throw py::value_error("Multiply: a mask must have one value per step");
+        p.add_op(std::make_unique<bc::MaskedMulOp>(ins, masks, out));
+      }, py::arg("ins"), py::arg("masks"), py::arg("out"),
+         "Keras 3's Multiply of masked inputs (a masked step counts as 1); masks: per input, a mask tensor or -1.")
+      .def("add_mask_or", [](Program& p, const std::vector<int>& masks, int out, bool unmasked_input) {
+        for (int m : masks)
+          if (p.per_sample(m) != p.per_sample(out)) throw py::value_error("merged masks must have the same shape");
+        p.add_op(std::make_unique<bc::MaskOrOp>(masks, out, unmasked_input));
+      }, py::arg("masks"), py::arg("out"), py::arg("unmasked_input"),
+         "out = the or of the masks (all ones when unmasked_input): a Keras 3 merge's mask.")
       .def("add_qdense", [](Program& p, int in, int out, const py::array& wq, const py::array& scale, long b,
                             int act, float x_scale) {
         const int8_t* w = arrays::checked<int8_t>(wq, "add_qdense: wq", 2);
@@ -160,13 +179,14 @@ void bind_program(py::module_& m) {
           s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
           s.C = t[3].cast<int>(); s.params.threshold = t[4].cast<float>();
           s.mask = t.size() > 5 ? t[5].cast<int>() : -1;
-          if (t.size() > 6) {  // {"k", "thresholds", "evenly", "from_logits", "class_id"}, each optional
+          if (t.size() > 6) {  // {"k", "thresholds", "evenly", "from_logits", "class_id", "row_max"}, each optional
             py::dict a = t[6].cast<py::dict>();
             if (a.contains("k")) s.params.k = a["k"].cast<int>();
             if (a.contains("thresholds")) s.params.thresholds = a["thresholds"].cast<std::vector<float>>();
             if (a.contains("evenly")) s.params.evenly = a["evenly"].cast<bool>();
             if (a.contains("from_logits")) s.params.from_logits = a["from_logits"].cast<bool>();
             if (a.contains("class_id")) s.params.class_id = a["class_id"].cast<int>();
+            if (a.contains("row_max")) s.params.row_max = a["row_max"].cast<bool>();
           }
           v.push_back(s);
         }
@@ -216,16 +236,22 @@ void bind_program(py::module_& m) {
       }, py::arg("src"), py::arg("start"), py::arg("count"), py::arg("check_finite") = false,
          "Rows start:start+count of the source's inputs into the same rows of its output arrays.")
       .def("predict_step", [](Program& p, const py::list& xs, size_t start, int count, const py::list& outs,
-                              bool check_finite) {
+                              bool check_finite, int mode, uint64_t seed, uint64_t step) {
         const BatchSource src(p, xs, py::none(), py::none(), outs);
         bc::BatchData d = src.batch(p, py::none(), start, count);
         d.check_finite = check_finite;
+        if (mode < -1 || mode > 1) throw py::value_error("predict_step: mode must be -1, 0 or 1");
         try {
           py::gil_scoped_release release;
-          p.predict_step(d, src.outputs(p, start, count));
+          p.predict_step(d, src.outputs(p, start, count), mode, seed, step);
         } catch (const bc::NonFiniteInput& e) {
           throw py::value_error(src.nonfinite_message(e));
         }
       }, py::arg("xs"), py::arg("start"), py::arg("count"), py::arg("outs"), py::arg("check_finite") = false,
-         "predict_rows in one call, the arrays checked with it: the serving path (one batch per call).");
+         py::arg("mode") = 0, py::arg("seed") = 0, py::arg("step") = 0,
+         "predict_rows in one call, the arrays checked with it: the serving path (one batch per call). mode: "
+         "0 inference, 1 training (dropout keyed by seed and step), -1 as each layer call's training= says.")
+      .def("set_call_training", &Program::set_call_training, py::arg("first_op"), py::arg("training"),
+           "Ops first_op.. (one layer call's) run in training mode when a run gives no mode (predict_step mode -1).")
+      .def_property_readonly("n_ops", &Program::n_ops);
 }

@@ -42,10 +42,9 @@ void bind_traced(py::module_& m) {
   cls.def("add_select_training", [](Program& p, int a, int b, int out) {
         p.add_op(std::make_unique<bc::SelectTrainingOp>(a, b, out));
       }, py::arg("a"), py::arg("b"), py::arg("out"), "out = a in training, b in inference.");
-  cls.def_property_readonly("n_ops", &Program::n_ops, "How many ops the program has so far.");
   cls.def("op_kinds", [](const Program& p) {
         std::vector<std::string> out;
-        for (int i = 0; i < p.n_ops(); ++i) out.push_back(op_kind(p.op(i)));
+        for (int i = 0; i < static_cast<int>(p.n_ops()); ++i) out.push_back(op_kind(p.op(i)));
         return out;
       }, "Each op's kind in program order: 'prim:<kind>' for a primitive, else its class ('DenseOp').");
   cls.def("set_op_mode", &Program::set_op_mode, py::arg("start"), py::arg("end"), py::arg("mode"),

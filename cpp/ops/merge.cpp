@@ -92,4 +92,93 @@ void AddOp::backward(Ctx& c) {
   }
 }
 
+namespace {
+// A mask tensor's gradient, when an op is asked for it: zeros (Keras casts masks to bool).
+void zero_mask_grads(Ctx& c, const Op& op, size_t first) {
+  for (size_t k = first; k < op.in.size(); ++k)
+    if (op.need_dx[k] && !op.accum_dx[k])
+      std::memset(c.grad(op.in[k]), 0, c.B * c.per_sample(op.in[k]) * sizeof(float));
+}
+}  // namespace
+
+MaskedMulOp::MaskedMulOp(const std::vector<int>& ins, const std::vector<int>& masks, int out_t) {
+  BC_CHECK(ins.size() >= 2 && masks.size() == ins.size(), "Multiply: one mask (or -1) per input");
+  in = ins;
+  out = {out_t};
+  n_in_ = ins.size();
+  all_masked_ = true;
+  for (int m : masks) {
+    if (m < 0) {
+      mask_at_.push_back(-1);
+      all_masked_ = false;
+    } else {
+      mask_at_.push_back(static_cast<int>(in.size()));
+      in.push_back(m);
+    }
+  }
+  BC_CHECK(in.size() > n_in_, "Multiply with masks needs a masked input");
+}
+
+float MaskedMulOp::factor(Ctx& c, int k, size_t i, size_t per) const {
+  const int m = mask_at_[k];
+  if (m >= 0 && c.val(in[m])[i / per] == 0.0f) return 1.0f;
+  return c.val(in[k])[i];
+}
+
+bool MaskedMulOp::open(Ctx& c, size_t r) const {
+  if (!all_masked_) return true;
+  for (size_t k = 0; k < n_in_; ++k)
+    if (c.val(in[mask_at_[k]])[r] != 0.0f) return true;
+  return false;
+}
+
+void MaskedMulOp::forward(Ctx& c) {
+  const size_t n = c.B * c.per_sample(out[0]), per = c.per_sample(out[0]) / c.per_sample(in[n_in_]);
+  float* y = c.val(out[0]);
+  for (size_t i = 0; i < n; ++i) {
+    float v = factor(c, 0, i, per);
+    for (size_t k = 1; k < n_in_; ++k) v *= factor(c, static_cast<int>(k), i, per);
+    y[i] = open(c, i / per) ? v : 0.0f;
+  }
+}
+
+void MaskedMulOp::backward(Ctx& c) {
+  const size_t n = c.B * c.per_sample(out[0]), per = c.per_sample(out[0]) / c.per_sample(in[n_in_]);
+  const float* dy = c.grad(out[0]);
+  for (size_t k = 0; k < n_in_; ++k) {
+    if (!need_dx[k]) continue;
+    float* dx = c.grad(in[k]);
+    const int m = mask_at_[k];
+    for (size_t i = 0; i < n; ++i) {
+      float g = 0.0f;  // a masked step's value was replaced by 1: no gradient
+      if ((m < 0 || c.val(in[m])[i / per] != 0.0f) && open(c, i / per)) {
+        g = dy[i];
+        for (size_t j = 0; j < n_in_; ++j)
+          if (j != k) g *= factor(c, static_cast<int>(j), i, per);
+      }
+      dx[i] = accum_dx[k] ? dx[i] + g : g;
+    }
+  }
+  zero_mask_grads(c, *this, n_in_);
+}
+
+MaskOrOp::MaskOrOp(const std::vector<int>& masks, int out_t, bool unmasked_input)
+    : unmasked_input_(unmasked_input) {
+  BC_CHECK(!masks.empty(), "a merged mask needs an input mask");
+  in = masks;
+  out = {out_t};
+}
+
+void MaskOrOp::forward(Ctx& c) {
+  const size_t n = c.B * c.per_sample(out[0]);
+  float* y = c.val(out[0]);
+  for (size_t i = 0; i < n; ++i) {
+    bool any = unmasked_input_;
+    for (size_t k = 0; k < in.size() && !any; ++k) any = c.val(in[k])[i] != 0.0f;
+    y[i] = any ? 1.0f : 0.0f;
+  }
+}
+
+void MaskOrOp::backward(Ctx& c) { zero_mask_grads(c, *this, 0); }
+
 }  // namespace bc

@@ -29,4 +29,33 @@ class AddOp : public Op {
   int mode_;
 };
 
+// Keras 3's Multiply of masked inputs: each input counts as 1 at its masked steps, and when every
+// input is masked the product is 0 where none is unmasked. ins (n) each; masks[k]: input k's mask
+// ((rows) of 0/1, one per n / rows values), or -1 for none.
+class MaskedMulOp : public Op {
+ public:
+  MaskedMulOp(const std::vector<int>& ins, const std::vector<int>& masks, int out_t);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+
+ private:
+  float factor(Ctx& c, int k, size_t i, size_t per) const;  // input k's value at i, or 1 where masked
+  bool open(Ctx& c, size_t r) const;  // row r of the output counts (some input unmasked there)
+  std::vector<int> mask_at_;  // per value input: its mask's index in `in`, or -1
+  size_t n_in_ = 0;
+  bool all_masked_ = false;
+};
+
+// The Keras 3 mask of a merge: the or of the input masks ((rows) of 0/1 each); all ones when
+// `unmasked_input` (Concatenate counts an unmasked input as unmasked everywhere).
+class MaskOrOp : public Op {
+ public:
+  MaskOrOp(const std::vector<int>& masks, int out_t, bool unmasked_input);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;  // masks carry no gradient: zeros
+
+ private:
+  bool unmasked_input_;
+};
+
 }  // namespace bc

@@ -79,6 +79,9 @@ class Op {
   // When it runs (Program::set_op_mode): 0 always; 1 in training only, 2 in inference only (the two
   // traces of a custom call() that branches on `training`, joined by a SelectTrainingOp).
   int mode = 0;
+  // The mode of its layer call's `training=` (Keras), in force when a run gives none (a model
+  // called with training=None); fit, evaluate and predict give theirs.
+  bool call_training = false;
 };
 
 }  // namespace bc

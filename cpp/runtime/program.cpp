@@ -51,7 +51,7 @@ void Program::add_op(std::unique_ptr<Op> op) {
 
 void Program::set_op_mode(int start, int end, int mode) {
   BC_CHECK(mode >= 0 && mode <= 2, "op mode must be 0 (always), 1 (training) or 2 (inference)");
-  BC_CHECK(0 <= start && start <= end && end <= n_ops(), "op range out of bounds");
+  BC_CHECK(0 <= start && start <= end && end <= static_cast<int>(n_ops()), "op range out of bounds");
   for (int i = start; i < end; ++i) ops_[i]->mode = mode;
 }
 
@@ -95,7 +95,7 @@ void Program::set_metrics(const std::vector<MetricSpec>& m) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
     BC_CHECK(tensors_[s.tensor].batched && (s.mask < 0 || tensors_[s.mask].batched), "a metric's tensors have a batch axis");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
-    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_CONFUSION, "unknown metric kind " + std::to_string(s.kind));
+    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_CLASS_COUNTS, "unknown metric kind " + std::to_string(s.kind));
     const auto& th = s.params.thresholds;
     if (s.kind == MET_TOP_K || s.kind == MET_SPARSE_TOP_K)
       BC_CHECK(s.params.k >= 1, "top-k accuracy needs k >= 1, got " + std::to_string(s.params.k));
@@ -111,7 +111,7 @@ void Program::set_metrics(const std::vector<MetricSpec>& m) {
 
 size_t Program::stats_size() const {
   size_t n = 1;
-  for (const auto& s : metrics_) n += metric_width(s.kind, s.params);
+  for (const auto& s : metrics_) n += metric_width(s.kind, s.params, s.C);
   return n;
 }
 
@@ -280,21 +280,29 @@ void Program::load_targets(const BatchData& d) {
   }
 }
 
-void Program::forward(bool training) {
+void Program::forward(int mode) {
   ctx_.extra_loss = 0.0;
   ctx_.tensors = &tensors_;
   ctx_.params = params_.data();
   ctx_.grads = grads_.data();
-  ctx_.training = training;
-  const int skip = training ? 2 : 1;  // Op::mode: train-only ops skip inference and vice versa
+  // mode 0 / 1: every op in inference / training; -1: each op as its layer call's training= says.
+  // An op of one mode only (Op::mode, a traced call() that branches on training) skips the other.
   for (auto& op : ops_) {
-    if (op->mode == skip) continue;
+    const bool training = mode < 0 ? op->call_training : mode > 0;
+    if (op->mode == (training ? 2 : 1)) continue;
+    ctx_.training = training;
     try {
       op->forward(ctx_);
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(op_memory_message(*op, "forward"));
     }
   }
+}
+
+void Program::set_call_training(size_t first_op, bool training) {
+  auto lock = lock_params();  // the program's lock, inside the fork gate like every other section
+  BC_CHECK(first_op <= ops_.size(), "set_call_training: no op " + std::to_string(first_op));
+  for (size_t i = first_op; i < ops_.size(); ++i) ops_[i]->call_training = training;
 }
 
 std::string Program::tensor_label(int t) const {
@@ -463,7 +471,7 @@ void Program::count_metrics(const BatchData& d, double* stats) {
     BC_CHECK(d.arrays->y_width[s.target] == want, std::string(sparse ? "a sparse" : "a") + " metric expects targets of width " +
                                               std::to_string(want) + ", got " + std::to_string(d.arrays->y_width[s.target]));
     const int rows = d.count * static_cast<int>(ps / s.C);
-    const size_t width = metric_width(s.kind, s.params);
+    const size_t width = metric_width(s.kind, s.params, s.C);
     std::fill(out, out + width, 0.0);
     double unused;
     const float* w = row_weights(d, s.tensor, s.C, s.mask, false, &unused);
@@ -488,7 +496,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
   ctx_.row0 = row0;
   load_inputs(d);
   load_targets(d);
-  forward(true);
+  forward(1);
   stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
   backward();
@@ -550,21 +558,28 @@ void Program::evaluate_step(const BatchData& d, double* stats) {
   ctx_.B = d.count;
   load_inputs(d);
   load_targets(d);
-  forward(false);
+  forward(0);
   stats[0] = compute_losses(d, false) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
 }
 
-void Program::predict_step(const BatchData& d, const std::vector<float*>& outs) {
+void Program::predict_step(const BatchData& d, const std::vector<float*>& outs, int mode, uint64_t seed,
+                           uint64_t step) {
   auto lock = lock_params();
   FlushDenormals ftz;
   BC_CHECK(outs.size() == outputs_.size(), "predict needs one output array per model output");
+  BC_CHECK(mode >= -1 && mode <= 1, "predict_step: mode must be -1, 0 or 1");
   if (d.count <= 0) return;
   apply_symbols(d.arrays->sym);
   ensure_capacity(d.count, false);
   ctx_.B = d.count;
+  if (mode != 0) {
+    ctx_.seed = seed;
+    ctx_.step = step;
+    ctx_.row0 = 0;
+  }
   load_inputs(d);
-  forward(false);
+  forward(mode);
   for (size_t k = 0; k < outputs_.size(); ++k) {
     size_t ps = tensors_[outputs_[k]].per_sample;
     std::memcpy(outs[k] + d.start * ps, tensors_[outputs_[k]].val.data(), d.count * ps * sizeof(float));

@@ -72,7 +72,6 @@ class Program : public std::enable_shared_from_this<Program> {
   // Returns the arena offset. max_norm > 0 constrains each column of (rows, n / rows).
   size_t add_param(size_t n, float l1, float l2, bool trainable, float max_norm = 0.0f, size_t rows = 1);
   void add_op(std::unique_ptr<Op> op);
-  int n_ops() const { return static_cast<int>(ops_.size()); }
   const Op& op(int i) const { return *ops_.at(i); }
   // Ops [start, end) run only in training (mode 1) or only in inference (mode 2); see Op::mode.
   void set_op_mode(int start, int end, int mode);
@@ -113,7 +112,13 @@ class Program : public std::enable_shared_from_this<Program> {
   void apply_update(double lr, uint64_t step, float grad_scale);
   void evaluate_step(const BatchData& d, double* stats);  // same stats layout, no update
   // outs: per model output, a (n_out_rows, per_sample) array; rows start..start+count written.
-  void predict_step(const BatchData& d, const std::vector<float*>& outs);
+  // mode: 0 inference, 1 training (dropout on, keyed by seed and step), -1 each op as its layer
+  // call's training= says (set_call_training; inference where the call gave none).
+  void predict_step(const BatchData& d, const std::vector<float*>& outs, int mode = 0, uint64_t seed = 0,
+                    uint64_t step = 0);
+  // Ops first_op.. (those one layer call added) run in training mode when a run gives no mode.
+  void set_call_training(size_t first_op, bool training);
+  size_t n_ops() const { return ops_.size(); }
 
   float* params() { return params_.data(); }
   float* grads() { return grads_.data(); }
@@ -159,7 +164,7 @@ class Program : public std::enable_shared_from_this<Program> {
   void apply_symbols(const std::vector<int64_t>& sym);  // per call, before the buffers are sized
   void ensure_capacity(int B, bool training);
   void load_inputs(const BatchData& d);
-  void forward(bool training);
+  void forward(int mode);  // 0 / 1: inference / training for every op; -1: each op's call_training
   void load_targets(const BatchData& d);
   double compute_losses(const BatchData& d, bool want_grad);
   void backward();

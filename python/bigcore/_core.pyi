@@ -53,6 +53,10 @@ class Program:
     def add_embedding(self, ids: int, out: int, mask: int, table: int, V: int, E: int) -> None: ...
     def add_loss_term(self, x: int) -> None:
         """Adds sum(x) to the training loss (add_loss); x's gradient is 1."""
+    def add_mask_or(self, masks: Sequence[int], out: int, unmasked_input: bool) -> None:
+        """out = the or of the masks (all ones when unmasked_input): a Keras 3 merge's mask."""
+    def add_masked_mul(self, ins: Sequence[int], masks: Sequence[int], out: int) -> None:
+        """Keras 3's Multiply of masked inputs (a masked step counts as 1); masks: per input, a mask tensor or -1."""
     def add_merge(self, ins: Sequence[int], out: int, mode: int) -> None: ...
     def add_param(self, n: int, l1: float = 0.0, l2: float = 0.0, trainable: bool = True, max_norm: float = 0.0, rows: int = 1) -> int: ...
     def add_prim(self, kind: str, inputs: Sequence[int], outputs: Sequence[int], attrs: dict[str, Any] = {}) -> None:
@@ -93,11 +97,13 @@ class Program:
     def per_sample(self, tensor: int) -> int: ...
     def predict_rows(self, src: BatchSource, start: int, count: int, check_finite: bool = False) -> None:
         """Rows start:start+count of the source's inputs into the same rows of its output arrays."""
-    def predict_step(self, xs: list[Any], start: int, count: int, outs: list[Any], check_finite: bool = False) -> None:
-        """predict_rows in one call, the arrays checked with it: the serving path (one batch per call)."""
+    def predict_step(self, xs: list[Any], start: int, count: int, outs: list[Any], check_finite: bool = False, mode: int = 0, seed: int = 0, step: int = 0) -> None:
+        """predict_rows in one call, the arrays checked with it: the serving path (one batch per call). mode: 0 inference, 1 training (dropout keyed by seed and step), -1 as each layer call's training= says."""
     def regularization_loss(self) -> float: ...
     def resolve_symbols(self, input_shapes: Sequence[Sequence[int]]) -> list[int]:
         """Every symbol's value for model inputs with these non-batch shapes (one per input)."""
+    def set_call_training(self, first_op: int, training: bool) -> None:
+        """Ops first_op.. (one layer call's) run in training mode when a run gives no mode (predict_step mode -1)."""
     def set_inputs(self, tensors: Sequence[int]) -> None: ...
     def set_label(self, tensor: int, label: str) -> None:
         """What the tensor is, for out-of-memory messages."""

@@ -123,3 +123,94 @@ def set_device(device):
 
 def get_device():
     return _device
+
+
+# --- Keras's keras.config switches ------------------------------------------------------------
+# Keras scripts call these; where a switch means nothing here (bigcore does not rewrite
+# tracebacks, computes in float32 and has one image layout) it keeps its value and changes nothing
+# else, so a script that sets and reads it back still works.
+
+_switches = {"traceback_filtering": True, "interactive_logging": True, "unsafe_deserialization": False}
+_FLOATX = "float32"
+_epsilon = 1e-7
+
+
+def enable_traceback_filtering():
+    """Keras trims its own frames from tracebacks; bigcore never does (a no-op kept for scripts)."""
+    _switches["traceback_filtering"] = True
+
+
+def disable_traceback_filtering():
+    """A no-op kept for Keras scripts: bigcore's tracebacks are never filtered."""
+    _switches["traceback_filtering"] = False
+
+
+def is_traceback_filtering_enabled():
+    return _switches["traceback_filtering"]
+
+
+def enable_interactive_logging():
+    """Progress bars and messages go to stdout (the default)."""
+    _switches["interactive_logging"] = True
+
+
+def disable_interactive_logging():
+    """Progress bars and messages go to the `logging` module's "bigcore" logger (at INFO) instead of
+    stdout, with no in-place redraws, as Keras sends them to absl logging."""
+    _switches["interactive_logging"] = False
+
+
+def is_interactive_logging_enabled():
+    return _switches["interactive_logging"]
+
+
+def enable_unsafe_deserialization():
+    """A no-op kept for Keras scripts: bigcore never deserializes code (no lambdas, no pickle), so
+    there is nothing unsafe to allow."""
+    _switches["unsafe_deserialization"] = True
+
+
+def backend():
+    """The name of the backend: "bigcore" (Keras answers "tensorflow", "jax", "torch"...)."""
+    return "bigcore"
+
+
+def floatx():
+    return _FLOATX
+
+
+def set_floatx(value):
+    """Only "float32" is accepted: bigcore computes in float32 (int8 through quantization)."""
+    if value != _FLOATX:
+        raise ValueError(f"bigcore computes in float32 only. Received: floatx={value!r}")
+
+
+def epsilon():
+    """The fuzz factor Keras adds in divisions; bigcore's losses and metrics use 1e-7 natively, so
+    set_epsilon accepts only that value."""
+    return _epsilon
+
+
+def set_epsilon(value):
+    if value != _epsilon:
+        raise ValueError(f"bigcore's native losses and metrics use epsilon=1e-7. Received: epsilon={value!r}")
+
+
+def image_data_format():
+    return "channels_last"
+
+
+def set_image_data_format(data_format):
+    if data_format != "channels_last":
+        raise ValueError(f"bigcore lays images out channels_last only. Received: data_format={data_format!r}")
+
+
+def dtype_policy():
+    return _FLOATX
+
+
+def set_dtype_policy(policy):
+    name = getattr(policy, "name", policy)
+    if name != _FLOATX:
+        raise ValueError(f"bigcore computes in float32 only (use bigcore.quantization for int8). "
+                         f"Received: policy={name!r}")

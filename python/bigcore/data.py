@@ -39,6 +39,30 @@ def _pack(flat, how):
     return flat[0]
 
 
+def _stack_elements(chunk, first):
+    """One batch from the elements `chunk` (stream indices first, first + 1, ...): each component
+    stacked; elements of different structures or shapes are refused naming both."""
+    flat0, how = _flatten(chunk[0])
+    flats = []
+    for i, el in enumerate(chunk):
+        flat, el_how = _flatten(el)
+        if el_how != how:
+            raise ValueError(f"Dataset.batch: element {first + i} has the structure {el_how}, but element {first} "
+                             f"of the same batch has {how}: every element must have the same structure")
+        flats.append([np.asarray(v) for v in flat])
+    cols = []
+    for k in range(len(flat0)):
+        shape0 = flats[0][k].shape
+        for i, flat in enumerate(flats):
+            if flat[k].shape != shape0:
+                part = f" (component {k})" if len(flat0) > 1 else ""
+                raise ValueError(f"Dataset.batch: element {first + i} has shape {flat[k].shape}{part}, but element "
+                                 f"{first} of the same batch has shape {shape0}: the elements of a batch must have "
+                                 "one shape (pad or crop them first, e.g. with .map)")
+        cols.append(np.stack([flat[k] for flat in flats]))
+    return _pack(cols, how)
+
+
 class Dataset:
     """An iterable pipeline; each `__iter__` starts a new pass (a new epoch for shuffles)."""
 
@@ -135,20 +159,24 @@ class Dataset:
                     sel = idx[s:s + batch_size] if idx is not None else slice(s, s + batch_size)
                     yield _pack([a[sel] for a in flat], how)
 
-            return Dataset(make_iter, card)
+            return Dataset(make_iter, card)._batched(batch_size)
         upstream = self._make_iter
 
         def make_batches():
             it = upstream()
+            first = 0  # the stream index of the chunk's first element
             while True:
                 chunk = list(itertools.islice(it, batch_size))
                 if not chunk or (drop_remainder and len(chunk) < batch_size):
                     return
-                flat0, how = _flatten(chunk[0])
-                cols = [np.stack([_flatten(el)[0][k] for el in chunk]) for k in range(len(flat0))]
-                yield _pack(cols, how)
+                yield _stack_elements(chunk, first)
+                first += len(chunk)
 
-        return Dataset(make_batches, card)
+        return Dataset(make_batches, card)._batched(batch_size)
+
+    def _batched(self, batch_size):
+        self._batch_size = batch_size  # read by utils.split_dataset, as Keras reads tf.data's
+        return self
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None):
         upstream = self._make_iter

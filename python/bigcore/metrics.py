@@ -8,7 +8,7 @@ from bigcore import losses as _losses
 
 # Native ids (cpp/loss.h: MetricKind)
 SPARSE_CAT_ACC, CAT_ACC, BIN_ACC, MSE, MAE = 0, 1, 2, 3, 4
-TOP_K, SPARSE_TOP_K, CONFUSION = 5, 6, 7
+TOP_K, SPARSE_TOP_K, CONFUSION, CLASS_COUNTS = 5, 6, 7, 8
 
 EPSILON = 1e-7  # Keras's backend.epsilon()
 
@@ -29,6 +29,9 @@ class Metric:
     def native_args(self):
         """What the native counter needs beyond kind and threshold (program.h: MetricParams)."""
         return {}
+
+    def _set_output_width(self, width):
+        """compile tells each metric the width of the output it counts (F-scores count per class)."""
 
     def get_config(self):
         return {"name": self.name}
@@ -169,6 +172,192 @@ class Recall(Precision):
         return float(r[0]) if len(self.thresholds) == 1 else [float(v) for v in r]
 
 
+class _ConditionCount(_ConfusionMetric):
+    """One count of the confusion matrix at each threshold (0.5 unless given), weighted by the
+    sample weights: a float for one threshold, a list for several (Keras's array)."""
+
+    _which = None  # index in (tp, fp, tn, fn)
+
+    def __init__(self, thresholds=None, name=None):
+        self.init_thresholds = thresholds
+        self.thresholds = _parse_thresholds(thresholds)
+        super().__init__(name, self.thresholds, _evenly_spaced(self.thresholds))
+
+    def result(self, acc):
+        r = self._counts(acc)[self._which]
+        return float(r[0]) if len(self.thresholds) == 1 else [float(v) for v in r]
+
+    def get_config(self):
+        return {"name": self.name, "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConditionCount):
+    _which = 0
+
+
+class FalsePositives(_ConditionCount):
+    _which = 1
+
+
+class TrueNegatives(_ConditionCount):
+    _which = 2
+
+
+class FalseNegatives(_ConditionCount):
+    _which = 3
+
+
+class _AtConstraint(_ConfusionMetric):
+    """The best of one rate over the thresholds where another rate reaches `value` (Keras's
+    SensitivitySpecificityBase): counts at num_thresholds evenly spaced thresholds in [0, 1]."""
+
+    _arg = None  # the constructor's name for `value`
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"Argument `{self._arg}` must be in the range [0, 1]. Received: {self._arg}={value}")
+        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, (int, np.integer)) or num_thresholds <= 0:
+            raise ValueError(f"Argument `num_thresholds` must be an integer > 0. Received: num_thresholds={num_thresholds}")
+        self.value, self.num_thresholds = value, int(num_thresholds)
+        if num_thresholds == 1:
+            thresholds, evenly = [0.5], False
+        else:
+            thresholds = [0.0] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1.0]
+            evenly = True
+        self.thresholds = thresholds
+        super().__init__(name, thresholds, evenly, class_id)
+
+    def _rates(self, acc):
+        # in float32, as Keras's variables: a rate that sits on `value` compares as it does there
+        tp, fp, tn, fn = self._counts(acc).astype(np.float32)
+
+        def rate(a, b):
+            return np.divide(a, a + b, out=np.zeros_like(a), where=(a + b) != 0)
+
+        return {"recall": rate(tp, fn), "precision": rate(tp, fp), "specificity": rate(tn, fp)}
+
+    def _best(self, acc, constrained, dependent):
+        r = self._rates(acc)
+        feasible = r[constrained] >= np.float32(self.value)
+        return float(np.max(np.where(feasible, r[dependent], 0.0), initial=0.0))
+
+    def get_config(self):
+        return {"name": self.name, "class_id": self.class_id, "num_thresholds": self.num_thresholds,
+                self._arg: self.value}
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity (recall) where the specificity is >= `specificity`."""
+
+    _arg = "specificity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None):
+        super().__init__(specificity, num_thresholds, class_id, name)
+
+    def result(self, acc):
+        return self._best(acc, "specificity", "recall")
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity where the sensitivity (recall) is >= `sensitivity`."""
+
+    _arg = "sensitivity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name)
+
+    def result(self, acc):
+        return self._best(acc, "recall", "specificity")
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision where the recall is >= `recall`."""
+
+    _arg = "recall"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None):
+        super().__init__(recall, num_thresholds, class_id, name)
+
+    def result(self, acc):
+        return self._best(acc, "recall", "precision")
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall where the precision is >= `precision` (0 when no threshold reaches it)."""
+
+    _arg = "precision"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None):
+        super().__init__(precision, num_thresholds, class_id, name)
+
+    def result(self, acc):
+        return self._best(acc, "precision", "recall")
+
+
+class FBetaScore(Metric):
+    """(1 + beta^2) * precision * recall / (beta^2 * precision + recall), per class from counts of
+    each class (a prediction is positive above `threshold`, or where it is its row's max when
+    threshold is None); average None (one score per class), "micro" (over all counts), "macro"
+    (the mean of the class scores) or "weighted" (weighted by each class's support)."""
+
+    kind = CLASS_COUNTS
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score"):
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError("Invalid `average` argument value. Expected one of: {None, 'micro', 'macro', "
+                             f"'weighted'}}. Received: average={average}")
+        if not isinstance(beta, float) or beta <= 0.0:
+            raise ValueError(f"Invalid `beta` argument value. It should be a Python float > 0. Received: beta={beta!r}")
+        if threshold is not None and (not isinstance(threshold, float) or not 0.0 < threshold <= 1.0):
+            raise ValueError("Invalid `threshold` argument value. It should be a Python float with "
+                             f"0 < threshold <= 1. Received: threshold={threshold!r}")
+        super().__init__(name=name, threshold=0.5 if threshold is None else threshold)
+        self.average, self.beta, self.init_threshold = average, beta, threshold
+        self._classes = None
+
+    def _set_output_width(self, width):
+        self._classes = int(width)
+
+    @property
+    def stats_width(self):
+        if self._classes is None:
+            raise RuntimeError(f"{type(self).__name__} counts per class: compile the model with it first")
+        return 4 * self._classes
+
+    def native_args(self):
+        return {"row_max": self.init_threshold is None}
+
+    def result(self, acc):
+        tp, fp, _, fn = np.asarray(acc, np.float64).reshape(4, -1)
+        support = tp + fn
+        if self.average == "micro":
+            tp, fp, fn = tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True)
+        precision = tp / (tp + fp + EPSILON)
+        recall = tp / (tp + fn + EPSILON)
+        b2 = self.beta ** 2
+        score = (1 + b2) * precision * recall / (b2 * precision + recall + EPSILON)
+        if self.average == "weighted":
+            return float(np.sum(score * support / (support.sum() + EPSILON)))
+        if self.average is not None:
+            return float(np.mean(score))
+        return score.astype(np.float32)
+
+    def get_config(self):
+        return {"name": self.name, "average": self.average, "beta": self.beta, "threshold": self.init_threshold}
+
+
+class F1Score(FBetaScore):
+    """FBetaScore with beta = 1: the harmonic mean of precision and recall."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score"):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
 _CURVES = {"roc": "ROC", "pr": "PR", "prgain": "PRGAIN"}
 _SUMMATIONS = ("interpolation", "majoring", "minoring")
 
@@ -257,14 +446,24 @@ _ALIASES = {
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     "precision": Precision, "recall": Recall, "auc": AUC,
+    "f1_score": F1Score, "fbeta_score": FBetaScore,
+    "true_positives": TruePositives, "false_positives": FalsePositives,
+    "true_negatives": TrueNegatives, "false_negatives": FalseNegatives,
 }
 _ALIASES.update({cls.__name__: cls for cls in list(_ALIASES.values())})
+
+
+CONCRETE_EXAMPLES = "'accuracy', 'mse', bigcore.metrics.Precision()"
 
 
 def get(identifier, loss=None, output_width=None):
     """Resolves a metric; 'accuracy'/'acc' picks the variant that fits the loss, as Keras does.
     A metric named by a string takes that string as its name (Keras's compile does the same)."""
     if isinstance(identifier, Metric):
+        if identifier.kind is None:
+            raise ValueError(f"{type(identifier).__name__} is an abstract metric class that computes nothing: pass "
+                             f"a concrete metric (e.g. {CONCRETE_EXAMPLES})")
+        identifier._set_output_width(output_width)
         return identifier
     if identifier in ("accuracy", "acc"):
         if isinstance(loss, _losses.SparseCategoricalCrossentropy):
@@ -273,5 +472,7 @@ def get(identifier, loss=None, output_width=None):
             return BinaryAccuracy(name=identifier)
         return CategoricalAccuracy(name=identifier)
     if isinstance(identifier, str) and identifier in _ALIASES:
-        return _ALIASES[identifier](name=identifier)
+        metric = _ALIASES[identifier](name=identifier)
+        metric._set_output_width(output_width)
+        return metric
     raise ValueError(f"Unknown metric: {identifier!r}. Supported: accuracy, {', '.join(sorted(_ALIASES))}")

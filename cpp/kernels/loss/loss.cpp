@@ -288,16 +288,44 @@ void confusion_update(const float* pred, const float* target, const float* row_w
     tn[i] += neg_total - neg_above;
   }
 }
+
+// Per class j: q = 1 where the prediction is positive (above the threshold, or the row's max and
+// not ~0 with row_max), then tp[j] += w q t, fp[j] += w q (1 - t), tn[j] += w (1 - q)(1 - t),
+// fn[j] += w (1 - q) t: Keras's FBetaScore.update_state, summed in double.
+void class_counts_update(const float* pred, const float* target, const float* row_weight, int rows,
+                         int C, const MetricParams& mp, double* out) {
+  double *tp = out, *fp = out + C, *tn = out + 2 * C, *fn = out + 3 * C;
+  for (int r = 0; r < rows; ++r) {
+    const double w = row_weight ? row_weight[r] : 1.0;
+    const float* p = pred + static_cast<size_t>(r) * C;
+    const float* t = target + static_cast<size_t>(r) * C;
+    float top = p[0];
+    for (int j = 1; j < C; ++j) top = std::max(top, p[j]);
+    for (int j = 0; j < C; ++j) {
+      const bool pos = mp.row_max ? (p[j] >= top && std::fabs(p[j]) > 1e-9f) : p[j] > mp.threshold;
+      const double q = pos ? 1.0 : 0.0, y = t[j];
+      tp[j] += w * q * y;
+      fp[j] += w * q * (1.0 - y);
+      tn[j] += w * (1.0 - q) * (1.0 - y);
+      fn[j] += w * (1.0 - q) * y;
+    }
+  }
+}
 }  // namespace
 
-size_t metric_width(int kind, const MetricParams& p) {
-  return kind == MET_CONFUSION ? 4 * p.thresholds.size() : 2;
+size_t metric_width(int kind, const MetricParams& p, int C) {
+  if (kind == MET_CONFUSION) return 4 * p.thresholds.size();
+  return kind == MET_CLASS_COUNTS ? 4 * static_cast<size_t>(C) : 2;
 }
 
 void metric_update(const float* pred, const float* target, const float* row_weight, int rows,
                    int C, int kind, const MetricParams& mp, double* out) {
   if (kind == MET_CONFUSION) {
     confusion_update(pred, target, row_weight, rows, C, mp, out);
+    return;
+  }
+  if (kind == MET_CLASS_COUNTS) {
+    class_counts_update(pred, target, row_weight, rows, C, mp, out);
     return;
   }
   double s = 0.0, n = 0.0;

@@ -13,7 +13,8 @@ enum LossKind : int {
 enum MetricKind : int {
   MET_SPARSE_CAT_ACC = 0, MET_CAT_ACC = 1, MET_BIN_ACC = 2, MET_MSE = 3, MET_MAE = 4,
   MET_TOP_K = 5, MET_SPARSE_TOP_K = 6,
-  MET_CONFUSION = 7  // tp, fp, tn, fn at each threshold (Precision, Recall, AUC)
+  MET_CONFUSION = 7,    // tp, fp, tn, fn at each threshold (Precision, Recall, AUC)
+  MET_CLASS_COUNTS = 8  // tp, fp, tn, fn of each class at one threshold or the row's max (F1Score)
 };
 
 // pred (rows, C), target (rows, C) or (rows) class ids for sparse -> dpred (rows, C).
@@ -37,15 +38,20 @@ struct MetricParams {
                                   // Keras then buckets predictions instead of comparing
   bool from_logits = false;       // confusion counts of sigmoid(pred)
   int class_id = -1;              // confusion counts of one column only
+  bool row_max = false;           // class counts: positive where the row's max (Keras's F-score
+                                  // with threshold=None), not where above `threshold`
 };
 
-// Values metric_update adds per batch: (sum, count), or 4 per threshold for MET_CONFUSION.
-size_t metric_width(int kind, const MetricParams& p);
+// Values metric_update adds per batch: (sum, count), 4 per threshold for MET_CONFUSION, 4 per
+// class (C) for MET_CLASS_COUNTS.
+size_t metric_width(int kind, const MetricParams& p, int C);
 
 // Adds this batch's counts to out[0 .. metric_width); row_weight (rows) may be null (Keras
 // weights metrics by the mask of masked timesteps).
 // Sum metrics: out = (weighted sum of the per-row values, sum of row weights).
 // MET_CONFUSION: out = (tp[T], fp[T], tn[T], fn[T]), each value of a row weighted by its row.
+// MET_CLASS_COUNTS: out = (tp[C], fp[C], tn[C], fn[C]) with Keras's F-score arithmetic: for the
+// 0/1 prediction q and the target t (which may be soft), tp += w q t, fp += w q (1 - t), ...
 void metric_update(const float* pred, const float* target, const float* row_weight, int rows,
                    int C, int kind, const MetricParams& p, double* out);
 

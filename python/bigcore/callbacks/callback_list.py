@@ -70,58 +70,84 @@ class CallbackList(Callback):
             for c in self.callbacks:
                 c.set_params(params)
 
+    # Keras hands every hook a dict: {} where the loop has no logs to give (the begin hooks). The
+    # dict is made only when some callback overrides the hook.
     def on_train_begin(self, logs=None):
-        for f in self._hooks["on_train_begin"]:
-            f(logs)
+        self._call("on_train_begin", logs)
 
     def on_train_end(self, logs=None):
-        for f in self._hooks["on_train_end"]:
-            f(logs)
+        self._call("on_train_end", logs)
 
     def on_epoch_begin(self, epoch, logs=None):
-        for f in self._hooks["on_epoch_begin"]:
-            f(epoch, logs)
+        self._call_batch("on_epoch_begin", epoch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        for f in self._hooks["on_epoch_end"]:
-            f(epoch, logs)
+        self._call_batch("on_epoch_end", epoch, logs)
 
-    def on_train_batch_begin(self, batch, logs=None):
-        for f in self._hooks["on_train_batch_begin"]:
-            f(batch, logs)
+    def on_train_batch_begin(self, batch, logs=None):  # per batch: the loop inlined
+        hooks = self._hooks["on_train_batch_begin"]
+        if hooks:
+            logs = {} if logs is None else logs
+            for f in hooks:
+                f(batch, logs)
 
-    def on_train_batch_end(self, batch, logs=None):
-        for f in self._hooks["on_train_batch_end"]:
-            f(batch, logs)
+    def on_train_batch_end(self, batch, logs=None):  # per batch: the loop inlined
+        hooks = self._hooks["on_train_batch_end"]
+        if hooks:
+            logs = {} if logs is None else logs
+            for f in hooks:
+                f(batch, logs)
 
     def on_test_begin(self, logs=None):
-        for f in self._hooks["on_test_begin"]:
-            f(logs)
+        self._call("on_test_begin", logs)
 
     def on_test_end(self, logs=None):
-        for f in self._hooks["on_test_end"]:
-            f(logs)
+        self._call("on_test_end", logs)
 
-    def on_test_batch_begin(self, batch, logs=None):
-        for f in self._hooks["on_test_batch_begin"]:
-            f(batch, logs)
+    def on_test_batch_begin(self, batch, logs=None):  # per batch: the loop inlined
+        hooks = self._hooks["on_test_batch_begin"]
+        if hooks:
+            logs = {} if logs is None else logs
+            for f in hooks:
+                f(batch, logs)
 
-    def on_test_batch_end(self, batch, logs=None):
-        for f in self._hooks["on_test_batch_end"]:
-            f(batch, logs)
+    def on_test_batch_end(self, batch, logs=None):  # per batch: the loop inlined
+        hooks = self._hooks["on_test_batch_end"]
+        if hooks:
+            logs = {} if logs is None else logs
+            for f in hooks:
+                f(batch, logs)
 
     def on_predict_begin(self, logs=None):
-        for f in self._hooks["on_predict_begin"]:
-            f(logs)
+        self._call("on_predict_begin", logs)
 
     def on_predict_end(self, logs=None):
-        for f in self._hooks["on_predict_end"]:
-            f(logs)
+        self._call("on_predict_end", logs)
 
-    def on_predict_batch_begin(self, batch, logs=None):
-        for f in self._hooks["on_predict_batch_begin"]:
-            f(batch, logs)
+    def on_predict_batch_begin(self, batch, logs=None):  # per batch: the loop inlined
+        hooks = self._hooks["on_predict_batch_begin"]
+        if hooks:
+            logs = {} if logs is None else logs
+            for f in hooks:
+                f(batch, logs)
 
-    def on_predict_batch_end(self, batch, logs=None):
-        for f in self._hooks["on_predict_batch_end"]:
-            f(batch, logs)
+    def on_predict_batch_end(self, batch, logs=None):  # per batch: the loop inlined
+        hooks = self._hooks["on_predict_batch_end"]
+        if hooks:
+            logs = {} if logs is None else logs
+            for f in hooks:
+                f(batch, logs)
+
+    def _call(self, hook, logs):
+        hooks = self._hooks[hook]
+        if hooks:
+            logs = {} if logs is None else logs
+            for f in hooks:
+                f(logs)
+
+    def _call_batch(self, hook, index, logs):
+        hooks = self._hooks[hook]
+        if hooks:
+            logs = {} if logs is None else logs
+            for f in hooks:
+                f(index, logs)

@@ -1,9 +1,11 @@
 """ProgbarLogger: the Keras 2 style progress bar. It checks one clock per batch and formats text
 only when it redraws (at most every 50 ms, and only on a terminal or in a notebook)."""
 
+import logging
 import sys
 import time
 
+from bigcore import config
 from bigcore.callbacks.base import Callback
 
 _BAR_WIDTH = 30
@@ -12,6 +14,8 @@ _REDRAW_S = 0.05
 
 def _live_stdout():
     """In-place redraws only on a terminal or in a notebook; a file or pipe gets final lines."""
+    if not config.is_interactive_logging_enabled():
+        return False
     out = sys.stdout
     if "ipykernel" in type(out).__module__:
         return True
@@ -115,6 +119,9 @@ class ProgbarLogger(Callback):
     def _write(self, start, line, end):
         pad = " " * (self._width - len(line)) if start == "\r" else ""
         self._width = 0 if end else len(line)
+        if not config.is_interactive_logging_enabled():  # Keras sends these to absl logging then
+            logging.getLogger("bigcore").info(line)
+            return
         sys.stdout.write(start + line + pad + end)
         sys.stdout.flush()
 

@@ -1,4 +1,5 @@
-"""Callbacks that write files: ModelCheckpoint (through model.save / save_weights), CSVLogger and
+"""Callbacks that write files: ModelCheckpoint (through model.save / save_weights: .bigcore and
+.weights.safetensors, or Keras's .keras and .weights.h5), CSVLogger and
 TensorBoard (event files through tensorboardX)."""
 
 import csv
@@ -81,11 +82,12 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are 'epoch' or "
                              "a positive integer")
         self.filepath = os.fspath(filepath)
-        suffix = WEIGHTS_SUFFIX if save_weights_only else MODEL_SUFFIX
-        if not self.filepath.endswith(suffix):
+        # bigcore's own files, or Keras's (`.keras`, `.weights.h5`: bigcore.saving.keras_files)
+        suffixes = (WEIGHTS_SUFFIX, ".weights.h5") if save_weights_only else (MODEL_SUFFIX, ".keras")
+        if not self.filepath.endswith(suffixes):
             what = "save_weights_only=True" if save_weights_only else "save_weights_only=False"
-            raise ValueError(f"With {what}, the filepath given to ModelCheckpoint must end in `{suffix}`. "
-                             f"Received: filepath={self.filepath}")
+            raise ValueError(f"With {what}, the filepath given to ModelCheckpoint must end in "
+                             f"{' or '.join(f'`{x}`' for x in suffixes)}. Received: filepath={self.filepath}")
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = save_best_only

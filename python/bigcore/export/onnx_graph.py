@@ -9,7 +9,7 @@ import numpy as np
 
 from bigcore import activations
 from bigcore._version import __version__
-from bigcore.export import onnx_layers
+from bigcore.export import onnx_layers, onnx_preprocessing
 from bigcore.layers.embedding import Embedding
 
 OPSET = 17  # the default: ONNX 1.12 / onnxruntime 1.12 and newer
@@ -32,6 +32,7 @@ class Graph:
         self.opset = opset
         self.int8_activations = int8_activations  # how QuantizedDense quantizes its input
         self.nodes, self.initializers = [], []
+        self.ml_used = False  # a node of the ai.onnx.ml domain (LabelEncoder) was added
         self._used = set()
         self._value = {}  # id(KerasTensor) -> ONNX value name, for tensors and masks alike
 
@@ -85,13 +86,17 @@ class Graph:
 
 
 def _input_dtype(kt, nodes):
-    """ONNX element type of a model input: int64 ids when it only feeds Embedding layers (or the
-    Input was declared with an integer dtype), else float32."""
+    """ONNX element type of a model input: strings for a string Input, int64 ids when it only feeds
+    Embedding layers and integer lookups (or the Input was declared with an integer dtype), else
+    float32."""
     T = onnx_module().TensorProto
+    if kt.dtype == "string":
+        return T.STRING
     if str(kt.dtype).startswith(("int", "uint")):
         return T.INT64
     users = [n.layer for n in nodes if any(t is kt for t in n.inputs)]
-    return T.INT64 if users and all(isinstance(u, Embedding) for u in users) else T.FLOAT
+    int_users = (Embedding,) + onnx_preprocessing.INT_INPUTS
+    return T.INT64 if users and all(isinstance(u, int_users) for u in users) else T.FLOAT
 
 
 def _dims(shape):
@@ -135,8 +140,9 @@ def build(model, int8_activations="per_row", quantized_recurrent="error", opset=
         g.nodes.append(helper.make_node("Identity", [g.value(kt)], [name], name=g.name(f"{name}_out")))
         graph_outputs.append(helper.make_tensor_value_info(name, T.FLOAT, _dims(kt.shape)))
     graph = helper.make_graph(g.nodes, model.name, graph_inputs, graph_outputs, g.initializers)
-    proto = helper.make_model(graph, producer_name="bigcore", producer_version=__version__,
-                              opset_imports=[helper.make_opsetid("", opset)])
-    proto.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+    opsets = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(onnx_preprocessing.ML_DOMAIN, 2)]
+                                                 if g.ml_used else [])
+    proto = helper.make_model(graph, producer_name="bigcore", producer_version=__version__, opset_imports=opsets)
+    proto.ir_version = helper.find_min_ir_version_for(opsets)
     onnx.checker.check_model(proto, full_check=True)
     return proto

@@ -5,7 +5,7 @@ returns the output values; the recurrent ones are in onnx_recurrent.py.
 
 import numpy as np
 
-from bigcore.export import onnx_recurrent
+from bigcore.export import onnx_preprocessing, onnx_recurrent
 from bigcore.layers import core, embedding, merging, recurrent
 from bigcore.layers.quantized import QuantizedDense
 
@@ -100,23 +100,38 @@ def embedding_(g, layer, ins, node):
 
 
 def merge(g, layer, ins, node):
+    """Keras 3's merges (layers/merging.py): the output mask is the or of the input masks (all
+    true when Concatenate has an unmasked input); Multiply takes 1 at an input's masked steps and
+    0 where every input is masked and none is unmasked."""
     n = layer.name
+    masks = [g.mask(kt) for kt in node.inputs]
+    present = [m for m in masks if m is not None]
+    mul = isinstance(layer, merging.Multiply)
+    if mul and present:
+        one = g.const(np.float32(1.0), f"{n}/one")
+        ins = [x if m is None else g.op("Where", [g.op("Unsqueeze", [m, g.int64([-1], f"{n}/ax{i}")], f"{n}/m{i}"),
+                                                 x, one], f"{n}/x{i}") for i, (x, m) in enumerate(zip(ins, masks))]
     if isinstance(layer, merging.Concatenate):
         y = g.op("Concat", ins, n, axis=-1)
     else:
-        op = "Mul" if isinstance(layer, merging.Multiply) else "Add"
+        op = "Mul" if mul else "Add"
         y = ins[0]
         for i, x in enumerate(ins[1:]):
             y = g.op(op, [y, x], f"{n}/{op.lower()}{i}")
         if isinstance(layer, merging.Average):
             y = g.op("Mul", [y, g.const(np.float32(1.0 / len(ins)), f"{n}/inv_n")], n)
-    masks = [g.mask(kt) for kt in node.inputs if kt._mask is not None]
     out_mask = node.outputs[0]._mask
-    if out_mask is not None and len(masks) > 1:  # the Keras mask of a merge: all inputs present
-        m = masks[0]
-        for i, other in enumerate(masks[1:]):
-            m = g.op("And", [m, other], f"{n}/mask{i}")
+    if out_mask is not None and all(out_mask is not kt._mask for kt in node.inputs):
+        m = present[0]
+        for i, other in enumerate(present[1:]):
+            m = g.op("Or", [m, other], f"{n}/mask{i}")
+        if len(present) < len(masks):  # Concatenate with an unmasked input: true everywhere
+            m = g.op("Or", [m, g.op("Not", [m], f"{n}/not")], f"{n}/all")
         g.bind(out_mask, m)
+    if mul and out_mask is not None:
+        zero = g.const(np.float32(0.0), f"{n}/zero")
+        y = g.op("Where", [g.op("Unsqueeze", [g.mask(node.outputs[0]), g.int64([-1], f"{n}/axm")], f"{n}/m"), y, zero],
+                 f"{n}/masked")
     return [y]
 
 
@@ -125,7 +140,7 @@ def _rules():
             core.Dropout: identity, core.Flatten: flatten, core.Reshape: reshape, embedding.Embedding: embedding_,
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,
-            recurrent.Bidirectional: onnx_recurrent.bidirectional}
+            recurrent.Bidirectional: onnx_recurrent.bidirectional, **onnx_preprocessing.RULES}
 
 
 def _recurrent_rule(layer, quantized_recurrent):

@@ -13,9 +13,12 @@ from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, Inpu
 from bigcore.layers.embedding import Embedding
 from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.merging import Add, Average, Concatenate, Multiply
+from bigcore.layers.preprocessing import (CategoryEncoding, Discretization, Hashing, IntegerLookup, Normalization,
+                                          Rescaling, StringLookup, TextVectorization)
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional
 from bigcore.layers.registry import get_class, register
 
-__all__ = ["Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense", "Dropout", "Embedding",
-           "Flatten", "GRU", "Input", "InputLayer", "KerasTensor", "LSTM", "Lambda", "Layer", "Multiply", "Reshape",
-           "Weight", "get_class", "register"]
+__all__ = ["Activation", "Add", "Average", "Bidirectional", "CategoryEncoding", "Concatenate", "Dense",
+           "Discretization", "Dropout", "Embedding", "Flatten", "GRU", "Hashing", "Input", "InputLayer", "IntegerLookup",
+           "KerasTensor", "LSTM", "Lambda", "Layer", "Multiply", "Normalization", "Rescaling", "Reshape",
+           "StringLookup", "TextVectorization", "Weight", "get_class", "register"]

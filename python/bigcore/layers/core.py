@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 from bigcore import _random, activations, constraints, initializers, regularizers
 from bigcore.layers import dims
 from bigcore.layers.base import KerasTensor, Layer, Node, shape_str
@@ -165,13 +167,27 @@ class Flatten(Layer):
 class Reshape(Layer):
     def __init__(self, target_shape, **kw):
         super().__init__(**kw)
-        self.target_shape = tuple(target_shape)
+        shape = (target_shape,) if isinstance(target_shape, (int, np.integer)) else target_shape
+        try:
+            shape = tuple(shape)
+        except TypeError:
+            raise TypeError(f"Reshape expects `target_shape` to be a tuple of ints. Received: "
+                            f"target_shape={target_shape!r}") from None
+        if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < -1 for s in shape):
+            raise ValueError("Each dimension in `target_shape` must be a non-negative integer, or `-1` for a single "
+                             f"unknown dimension. Received: target_shape={target_shape!r}")
+        if list(shape).count(-1) > 1:
+            raise ValueError("There must be at most one unknown dimension (-1) in `target_shape`. Received: "
+                             f"target_shape={target_shape!r}")
+        self.target_shape = tuple(int(s) for s in shape)
 
     def compute_output_shape(self, input_shape):
         n = math.prod(input_shape[1:])
         shape = list(self.target_shape)
         if -1 in shape:
             known = math.prod(s for s in shape if s != -1)
+            if known == 0 or n % known:
+                raise ValueError(f"Reshape {self.name!r}: cannot reshape {shape_str(input_shape)} to {self.target_shape}")
             shape[shape.index(-1)] = n // known
         if math.prod(shape) != n:
             raise ValueError(f"Reshape {self.name!r}: cannot reshape {shape_str(input_shape)} to {self.target_shape}")

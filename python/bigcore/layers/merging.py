@@ -1,4 +1,10 @@
-"""Merge layers: Concatenate (last axis), Add, Average, Multiply."""
+"""Merge layers: Concatenate (last axis), Add, Average, Multiply.
+
+Masks as Keras 3 merges them (keras/src/layers/merging): the output mask is the *or* of the
+input masks; Add, Average and Multiply give none when an input has none; Concatenate counts an
+unmasked input as unmasked everywhere. Multiply takes 1 for an input at its masked steps and, when
+every input is masked, gives 0 where none is unmasked.
+"""
 
 from bigcore.layers.base import KerasTensor, Layer, shape_str
 from bigcore.layers.registry import register
@@ -18,12 +24,14 @@ class _Merge(Layer):
                              f"{', '.join(shape_str(s) for s in shapes)}")
         return shapes[0]
 
+    _unmasked_counts_everywhere = False  # Concatenate's rule
+
     def compute_mask(self, inputs, masks):
         present = [m for m in masks if m is not None]
-        if not present:
+        if not present or (len(present) < len(masks) and not self._unmasked_counts_everywhere):
             return None
-        if len(present) == 1:
-            return present[0]
+        if len(present) == len(masks) and all(m is present[0] for m in present):
+            return present[0]  # the or of one mask with itself
         return KerasTensor(present[0].shape, name=f"{self.name}/mask")
 
     def lower(self, prog, inputs, outputs):
@@ -31,10 +39,10 @@ class _Merge(Layer):
         self._lower_op(prog, inputs, out)
         mask_kt = outputs[0]._mask
         kts = prog.node.inputs
-        present = [prog.mask_id(kt) for kt in kts if kt._mask is not None]
-        if mask_kt is not None and len(present) > 1:  # the masks' logical and, as their product
+        if mask_kt is not None and all(mask_kt is not kt._mask for kt in kts):  # a new mask: the or
             m = prog.tensor(mask_kt)
-            prog.native.add_merge(present, m, 2)
+            prog.native.add_mask_or([prog.mask_id(kt) for kt in kts if kt._mask is not None], m,
+                                    any(kt._mask is None for kt in kts))
             prog.bind(mask_kt, m)
         return [out]
 
@@ -56,9 +64,18 @@ class Average(_Merge):
 class Multiply(_Merge):
     mode = 2
 
+    def _lower_op(self, prog, inputs, out):
+        kts = prog.node.inputs
+        if all(kt._mask is None for kt in kts):
+            prog.native.add_merge(inputs, out, self.mode)
+        else:
+            prog.native.add_masked_mul(inputs, [prog.mask_id(kt) for kt in kts], out)
+
 
 @register
 class Concatenate(_Merge):
+    _unmasked_counts_everywhere = True
+
     def __init__(self, axis=-1, **kw):
         super().__init__(**kw)
         self.axis = axis

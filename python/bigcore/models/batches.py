@@ -8,10 +8,12 @@ done per batch. Datasets, generators and memory-mapped arrays are converted and 
 batch as they arrive.
 """
 
+import itertools
 import math
 
 import numpy as np
 
+from bigcore import py_dataset
 from bigcore.data import SHUFFLE_STREAM, Dataset
 from bigcore._native import _core
 from bigcore.models import data_adapter
@@ -32,11 +34,13 @@ def _is_iterator(x):
 class ArrayBatches:
     """Whole arrays, bound once to the native program `native`: yields (source, idx, start, count)."""
 
-    def __init__(self, native, xs, ys, sw, batch_size, shuffle, seed):
+    def __init__(self, native, xs, ys, sw, batch_size, shuffle, seed, limit=None):
         self.native, self.xs, self.ys, self.sw = native, xs, ys, sw
         self.n = xs[0].shape[0]
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.steps = math.ceil(self.n / batch_size)
+        if limit is not None:  # steps= of evaluate / predict, validation_steps: the first `limit` batches
+            self.steps = min(self.steps, limit)
         self._source = None
 
     def bind(self, outs=None):
@@ -63,13 +67,36 @@ class StreamBatches:
         self.current_xs = None
 
     @classmethod
-    def from_source(cls, model, source, steps, with_targets, class_weight=None):
+    def from_source(cls, model, source, steps, with_targets, class_weight=None, shuffle=False):
+        if isinstance(source, py_dataset.PyDataset):
+            return cls.from_py_dataset(model, source, steps, with_targets, class_weight, shuffle)
         if isinstance(source, Dataset):
             card = source.cardinality()
             return cls(model, lambda e: iter(source), steps if steps is not None else (card if card >= 0 else None),
                        with_targets, class_weight)
         it = iter(source)
         return cls(model, lambda e: it, steps, with_targets, class_weight, persistent=True)
+
+    @classmethod
+    def from_py_dataset(cls, model, ds, steps, with_targets, class_weight=None, shuffle=False):
+        """A PyDataset: its batches by index (shuffled per epoch with fit(shuffle=True), as Keras),
+        on its workers; on_epoch_begin / on_epoch_end around each pass."""
+        n = ds.num_batches
+        seed = model._seed
+
+        def make_epoch(epoch):
+            ds.on_epoch_begin()
+            try:
+                if n is None:
+                    order = itertools.count()
+                else:
+                    order = _core.permutation(n, seed, SHUFFLE_STREAM, epoch) if shuffle else range(n)
+                for batch in py_dataset.batches(ds, (int(i) for i in order)):
+                    yield _standardize(batch)
+            finally:
+                ds.on_epoch_end()
+
+        return cls(model, make_epoch, steps if steps is not None else n, with_targets, class_weight)
 
     @classmethod
     def from_memmap(cls, model, x, y, sw, batch_size, shuffle, seed, with_targets, class_weight=None):
@@ -94,18 +121,22 @@ class StreamBatches:
         it = self.make_epoch(epoch)
         steps = limit if limit is not None else self.steps
         step = 0
-        while steps is None or step < steps:
-            try:
-                batch = next(it)
-            except StopIteration:
-                if self.persistent and steps is not None:
-                    raise ValueError(f"The generator ran out of data after {step} batches of an epoch of "
-                                     f"{steps} steps; make it loop, or lower steps_per_epoch") from None
-                return
-            xs, ys, sw = self._convert(batch)
-            self.current_xs = xs  # predict sizes this batch's outputs from them (variable lengths)
-            yield self.model._program.native.bind(xs, ys, sw), None, 0, xs[0].shape[0]
-            step += 1
+        try:
+            while steps is None or step < steps:
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    if self.persistent and steps is not None:
+                        raise ValueError(f"The generator ran out of data after {step} batches of an epoch of "
+                                         f"{steps} steps; make it loop, or lower steps_per_epoch") from None
+                    return
+                xs, ys, sw = self._convert(batch)
+                self.current_xs = xs  # predict sizes this batch's outputs from them (variable lengths)
+                yield self.model._program.native.bind(xs, ys, sw), None, 0, xs[0].shape[0]
+                step += 1
+        finally:
+            if not self.persistent and hasattr(it, "close"):  # ends a cut-short epoch (PyDataset.on_epoch_end)
+                it.close()
 
     def _convert(self, batch):
         if self.with_targets:
@@ -120,3 +151,15 @@ class StreamBatches:
             return xs, ys, sw
         x = batch[0] if isinstance(batch, tuple) else batch
         return data_adapter.prepare_inputs(self.model, x), None, None
+
+
+def _standardize(batch):
+    """A PyDataset batch as fit reads it: a list becomes a tuple, a lone array a 1-tuple (Keras)."""
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    if not isinstance(batch, tuple):
+        batch = (batch,)
+    if not 1 <= len(batch) <= 3:
+        raise ValueError("PyDataset.__getitem__() must return x, (x,), (x, y) or (x, y, sample_weight). "
+                         f"Received a tuple of {len(batch)} items")
+    return batch

@@ -3,6 +3,7 @@
 import numpy as np
 
 from bigcore.layers.base import shape_str
+from bigcore.models import input_side
 
 
 def _as_list(x, names, what):
@@ -36,6 +37,12 @@ def prepare_inputs(model, x):
         raise ValueError("x is None: pass the input data")
     ins = model._inputs
     arrays = _as_list(x, [t.node.layer.name for t in ins], "input")
+    if getattr(model, "_front_nodes", None):  # preprocessing layers first: raw arrays -> the native inputs
+        arrays = [input_side.check_raw_input(i, a, t, model.name) for i, (a, t) in enumerate(zip(arrays, ins))]
+        n = {len(a) for a in arrays}
+        if len(n) > 1:
+            raise ValueError(f"All input arrays must have the same number of samples, got {sorted(n)}")
+        arrays, ins = input_side.run(model, arrays), model._native_inputs
     out = []
     for i, (a, t) in enumerate(zip(arrays, ins)):
         a = _numeric(a, f"Input {i}")
@@ -44,9 +51,7 @@ def prepare_inputs(model, x):
             raise ValueError(f'Input {i} of layer "{model.name}" is incompatible with the layer: '
                              f"expected shape={shape_str(expected)}, found shape={shape_str(a.shape)}")
         a = np.ascontiguousarray(a, dtype=np.float32)
-        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
-            bad = np.argwhere(~np.isfinite(a))[0]
-            raise ValueError(f"Input {i} contains NaN or inf (first at index {tuple(int(b) for b in bad)})")
+        _check_finite(a, f"Input {i}")
         out.append(a)
     n = {a.shape[0] for a in out}
     if len(n) > 1:
@@ -60,6 +65,13 @@ def _fits(got, expected):
     return len(got) == len(expected) and all(e is None or e == g for g, e in zip(got, expected))
 
 
+def _check_finite(a, what, hint=""):
+    """Raises naming the index of the first NaN or inf in a (a float array)."""
+    if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise ValueError(f"{what} contains NaN or inf (first at index {tuple(int(b) for b in bad)}){hint}")
+
+
 def prepare_targets(model, y, n):
     """Returns float32 (n, width) target arrays, one per output, checked against the losses."""
     if y is None:
@@ -69,9 +81,10 @@ def prepare_targets(model, y, n):
     result = []
     for k, (a, t, loss) in enumerate(zip(arrays, outs, model._losses)):
         a = _numeric(a, f"Target {k}")
+        C = t.shape[-1]
+        _check_finite(a, f"Target {k}", f"; {loss.name} expects integer labels in [0, {C})" if loss.sparse else "")
         if a.shape[0] != n:
             raise ValueError(f"Data cardinality is ambiguous: x has {n} samples but y has {a.shape[0]}")
-        C = t.shape[-1]
         if loss.sparse:
             if a.ndim == len(t.shape) and a.shape[-1] == 1:
                 a = a.reshape(a.shape[:-1])
@@ -87,8 +100,7 @@ def prepare_targets(model, y, n):
             else:
                 raise ValueError(f"{loss.name} expects targets of shape {shape_str(t.shape)}, got {shape_str(a.shape)}")
         a = np.ascontiguousarray(a.reshape(n, -1) if n else a.reshape(0, max(1, a[0:0].size)), dtype=np.float32)
-        if a.size and not np.isfinite(a).all():
-            raise ValueError(f"Target {k} contains NaN or inf")
+        _check_finite(a, f"Target {k}")
         result.append(a)
     return result
 

@@ -10,7 +10,7 @@ from bigcore.layers import base as layer_base
 from bigcore.layers.base import KerasTensor, Layer, _snake, _traces_call, _unique_name
 from bigcore.layers.core import Input, InputLayer
 from bigcore.layers.registry import layer_from_config, register_model
-from bigcore.models import lowering, serialization, subclassed, summary
+from bigcore.models import input_side, lowering, serialization, subclassed, summary
 from bigcore.models.trainer import Trainer
 
 
@@ -85,6 +85,7 @@ class Model(Trainer, Layer):
         self._graph_layers = []
         self._model_losses = []  # add_loss tensors of a subclassed model's call()
         self._subclassed = subclassed  # a Model subclass with call(): traced when first built
+        self._front_nodes, self._native_inputs, self._native_nodes = [], None, []  # models/input_side.py
         if inputs is not None:
             self._init_graph(inputs, outputs)
 
@@ -115,6 +116,7 @@ class Model(Trainer, Layer):
         self._model_losses = list(losses)
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
         self._graph_layers = _keras_layer_order(ins, nodes, first_seen)
+        self._front_nodes, self._native_inputs, self._native_nodes = input_side.split(ins, self._nodes, outs)
         self.built = True
         self._program = None
 
@@ -224,12 +226,15 @@ class Model(Trainer, Layer):
             if self._subclassed:
                 raise ValueError(f"Model {self.name!r} ({type(self).__name__}) has not been built yet: call build(input_"
                                  "shape), or fit / predict / the model on data first")
-            raise ValueError(f"Model {self.name!r} has not been built: it has no inputs yet")
+            raise ValueError(f"Model {self.name!r} has not been built: it has no inputs yet. Create it as "
+                             "bigcore.Model(inputs, outputs) from bigcore.Input tensors, or use bigcore.Sequential")
 
     def _native(self):
         self._ensure_built()
         if self._program is None:
-            self._program = lowering.lower(self._inputs, self._nodes, self._outputs, self._model_losses)
+            if self._front_nodes:
+                input_side.check_lowerable(self)
+            self._program = lowering.lower(self._native_inputs, self._native_nodes, self._outputs, self._model_losses)
             self._watch_held_weights()
             self._on_program_created()
         return self._program
@@ -238,6 +243,7 @@ class Model(Trainer, Layer):
         """Weights that ops copied when lowered (a quantized layer's int8 kernels and scales), not
         arena views: assigning one makes the program stale, so the next call lowers the model again."""
         in_arena = {id(w) for w, _ in self._program.weights}
+        in_arena.update(id(w) for n in self._front_nodes for w in n.layer.weights)  # read in NumPy, never copied
         model = weakref.ref(self)
 
         def stale():
@@ -248,17 +254,20 @@ class Model(Trainer, Layer):
             if id(w) not in in_arena:
                 w.on_assign = stale
 
+    call_keywords = ("training", "mask")  # Keras's Functional.call(inputs, training=None, mask=None)
+
     def __call__(self, inputs, *args, **kwargs):
-        if type(inputs) is np.ndarray and not args and not kwargs:  # serving: numpy in, numpy out
-            return self.predict_on_batch(inputs)
-        unknown = set(kwargs) - {"training", "mask"}
-        if args or unknown:
-            raise TypeError(f"Model {self.name!r} takes the inputs and the keywords `training`, `mask`. Received: "
-                            f"{len(args)} more positional, keywords {sorted(unknown)}")
-        if subclassed.any_symbolic(inputs):
+        if type(inputs) is np.ndarray and not kwargs and not args:  # serving: numpy in, numpy out
+            return self._forward_batch(inputs, -1)
+        kwargs = self._bind_call_args(args, kwargs)
+        if subclassed.any_symbolic(inputs):  # a model called as a layer (nested): one node of the caller's graph
             return subclassed.call_symbolic(self, inputs, kwargs)
-        self._build_from(inputs)
-        return self.predict_on_batch(inputs)
+        if "mask" in kwargs:
+            raise NotImplementedError(f"Model {self.name!r}: calling a model with mask= is not supported yet; give "
+                                      "the masks to the layers inside the model (Embedding(mask_zero=True), or an "
+                                      "RNN call's mask=)")
+        training = kwargs.get("training")
+        return self._forward_batch(inputs, -1 if training is None else int(training))
 
     def lower(self, prog, inputs, outputs):
         """A model called as a layer: its graph, inlined with its inputs bound to the caller's tensors."""
@@ -325,7 +334,7 @@ def _run_eagerly(layer, inputs, kwargs):
 
     call_kwargs = {k: (v if k == "training" else symbolic(v)) for k, v in kwargs.items()}
     model = Model(model_inputs if len(arrays) > 1 else inp, layer(inp, **call_kwargs))
-    return model.predict_on_batch(arrays if len(arrays) > 1 else x)
+    return model._forward_batch(arrays if len(arrays) > 1 else x, -1)  # the call's training= holds
 
 
 layer_base.set_eager_runner(_run_eagerly)

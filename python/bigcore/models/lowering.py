@@ -36,6 +36,7 @@ class Lowering:
         # _program_hooks add them when attached (compression/pruning.py: the pruning schedules).
         self.step_hooks = []
         self.loss_terms = 0   # add_loss tensors lowered
+        self.call_training = False  # some layer call was made with training=True
 
     # -- tensors --
     def bind(self, kt, tensor_id):
@@ -167,12 +168,16 @@ class Lowering:
                     self.bind(kt, t)
                 continue
             self.check_lengths(node)
+            first_op = self.native.n_ops
             outs = self._lower_call(node)
             reg = getattr(node.layer, "activity_regularizer", None)
             if reg is not None:  # Keras: (l1 * sum|y| + l2 * sum y^2) / batch on the layer's (first) output
                 penalized = self.tensor(node.outputs[0])
                 self.native.add_activity_reg(outs[0], penalized, reg.l1, reg.l2)
                 outs = [penalized] + list(outs[1:])
+            if node.call_kwargs.get("training") is True:  # the call's mode, for runs that give none (model(x))
+                self.native.set_call_training(first_op, True)
+                self.call_training = True
             for kt, t in zip(node.outputs, outs):
                 self.bind(kt, t)
 

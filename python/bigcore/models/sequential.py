@@ -5,7 +5,7 @@ import numpy as np
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
 from bigcore.layers.core import Input, InputLayer
 from bigcore.layers.registry import register_model
-from bigcore.models import serialization
+from bigcore.models import input_side, serialization
 from bigcore.models.functional import Model
 
 
@@ -21,6 +21,9 @@ class Sequential(Model):
             self.add(layer)
 
     def add(self, layer):
+        if isinstance(layer, Layer) and not isinstance(layer, InputLayer) and self._inputs is not None:
+            self._extend(layer)
+            return
         if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
             if self._stack or self._input_tensor is not None:
                 raise ValueError("An Input can only be the first element of a Sequential model")
@@ -36,6 +39,27 @@ class Sequential(Model):
         self._program = None
         if self._stack and (self._input_tensor is not None or self._stack[0]._input_shape_arg is not None):
             self.build()
+
+    def _extend(self, layer):
+        """Adds `layer` to a built model by calling it on the current output alone and appending
+        that one call to the graph: rebuilding the whole stack would call every layer again
+        (quadratic in the depth, and each earlier layer would collect a stale call per add)."""
+        if any(l.name == layer.name for l in self._graph_layers):
+            raise ValueError(f'The name "{layer.name}" is used 2 times in the model. All layer names should be unique.')
+        out = layer(self._outputs[0])
+        self._stack.append(layer)
+        self._program = None
+        if isinstance(out, list):  # the general checks (Sequential layers have one output)
+            self._init_graph(self._inputs[0], out)
+            return
+        self._nodes.append(out.node)
+        self._graph_layers.append(layer)
+        self._outputs = [out]
+        if self._front_nodes or getattr(layer, "input_side", False):  # the input side's cut may move
+            self._front_nodes, self._native_inputs, self._native_nodes = input_side.split(
+                self._inputs, self._nodes, self._outputs)
+        else:
+            self._native_nodes.append(out.node)
 
     def pop(self):
         if not self._stack:

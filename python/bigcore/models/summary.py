@@ -15,7 +15,8 @@ def _bytes(n):
 
 def render(model, line_length=None, list_inputs=True):
     """The table; list_inputs=False leaves out the InputLayer rows (as Keras does for Sequential)."""
-    functional = any(len(n.inputs) > 1 for n in model._nodes) or len(model._inputs) > 1
+    # the tensors among a call's keywords (initial_state, mask) count as its inputs, as in Keras
+    functional = any(len(n.parents) > 1 for n in model._nodes) or len(model._inputs) > 1
     cols = [("Layer (type)", 34), ("Output Shape", 26), ("Param #", 12)]
     if functional:
         cols.append(("Connected to", 30))
@@ -36,7 +37,7 @@ def render(model, line_length=None, list_inputs=True):
         kind = layer.serialized_name() if hasattr(layer, "serialized_name") else type(layer).__name__  # ops as Keras: Add
         vals = [f"{layer.name} ({kind})", out_s, params]
         if functional:
-            vals.append(", ".join(t.node.layer.name for t in node.inputs))
+            vals.append(", ".join(t.node.layer.name for t in node.parents))
         lines.append(row(vals))
     total = sum(math.prod(w.shape) for w in model.weights)
     train = sum(math.prod(w.shape) for w in model.weights if w.trainable)

@@ -3,6 +3,8 @@ parameter arena (cpp/kernels/float/body.h: optim_update). The constants cross to
 once (`native_args`, at compile) and again only when one is set; per step Python hands over the
 learning rate (a schedule's value) and the step count, and the native side derives the rest."""
 
+import math
+import numbers
 import weakref
 
 from bigcore._native import _core
@@ -11,11 +13,63 @@ from bigcore.optimizers import schedules
 SGD_KIND, ADAM_KIND, RMSPROP_KIND, ADAGRAD_KIND = 0, 1, 2, 3
 
 
+def _number(name, value, optional=False):
+    """value as a float: a finite real number (None too when optional)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"Argument `{name}` must be a finite number{' or None' if optional else ''}. "
+                         f"Received: {name}={value!r}")
+    return float(value)
+
+
+def _in_unit(low_open=False, high_open=True):
+    """A check: a number in [0, 1), or (0, 1] etc."""
+    def check(name, value):
+        v = _number(name, value)
+        if (v <= 0.0 if low_open else v < 0.0) or (v >= 1.0 if high_open else v > 1.0):
+            interval = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
+            raise ValueError(f"Argument `{name}` must be in {interval}. Received: {name}={value!r}")
+        return v
+    return check
+
+
+def _non_negative(name, value):
+    v = _number(name, value)
+    if v < 0.0:
+        raise ValueError(f"Argument `{name}` must be >= 0. Received: {name}={value!r}")
+    return v
+
+
+def _positive_or_none(name, value):
+    v = _number(name, value, optional=True)
+    if v is not None and v <= 0.0:
+        raise ValueError(f"Argument `{name}` must be > 0 or None. Received: {name}={value!r}")
+    return v
+
+
+def _check_learning_rate(value):
+    """A schedule (callable), or a finite number: a NaN or infinite rate trains every weight to NaN."""
+    if callable(value):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError("Argument `learning_rate` must be a float or a LearningRateSchedule. "
+                         f"Received: learning_rate={value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"Argument `learning_rate` must be finite: a NaN or infinite rate trains every weight to "
+                         f"NaN. Received: learning_rate={value!r}")
+    return value
+
+
 class _Constant:
     """A hyper-parameter of the native update (native_args). Keras reads them at every step, so
     setting one, after compile too, makes a new version of the constants, which the next step
     sends to the native program (Optimizer._send_to). `iterations` and the learning rate are
-    plain attributes: they cross with every step anyway."""
+    plain attributes: they cross with every step anyway. check(name, value) -> the value to keep,
+    or raises: run at construction and at every later set."""
+
+    def __init__(self, check=None):
+        self.check = check
 
     def __set_name__(self, owner, name):
         self.name = name
@@ -29,6 +83,8 @@ class _Constant:
             raise AttributeError(self.name) from None
 
     def __set__(self, obj, value):
+        if self.check is not None:
+            value = self.check(self.name, value)
         obj.__dict__[self.name] = value
         obj.__dict__["_version"] = obj.__dict__.get("_version", 0) + 1
 
@@ -37,7 +93,9 @@ class Optimizer:
     kind = None
     slots = 0          # arena-sized state buffers
     slot_init = 0.0
-    weight_decay, clipnorm, clipvalue, global_clipnorm = _Constant(), _Constant(), _Constant(), _Constant()
+    weight_decay = _Constant(lambda name, v: None if v is None else _non_negative(name, v))
+    clipnorm, clipvalue, global_clipnorm = (_Constant(_positive_or_none), _Constant(_positive_or_none),
+                                            _Constant(_positive_or_none))
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None, **kwargs):
@@ -45,7 +103,7 @@ class Optimizer:
             raise TypeError(f"Unknown argument(s) for {type(self).__name__}: {sorted(kwargs)}")
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of clipnorm, clipvalue and global_clipnorm can be set.")
-        self._learning_rate = learning_rate  # a float or a schedule
+        self._learning_rate = _check_learning_rate(learning_rate)  # a float or a schedule
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.name = name or type(self).__name__.lower()
@@ -62,11 +120,17 @@ class Optimizer:
         if callable(self._learning_rate) and not callable(value):
             raise TypeError("This optimizer was created with a learning rate schedule, so its learning rate "
                             "cannot be set to a number (Keras behaves the same)")
-        self._learning_rate = value
+        self._learning_rate = _check_learning_rate(value)
 
     def _current_lr(self):
         lr = self._learning_rate
-        return float(lr(self.iterations) if callable(lr) else lr)
+        if not callable(lr):
+            return float(lr)
+        value = float(lr(self.iterations))
+        if not math.isfinite(value):  # refused before the step: no weight changes
+            raise ValueError(f"The learning-rate schedule {type(lr).__name__} gave {value} at step {self.iterations}: "
+                             "a learning rate must be finite (a NaN or infinite rate trains every weight to NaN)")
+        return value
 
     def _fill(self, a):
         """Sets this optimizer's own constants on the native argument block."""
@@ -114,13 +178,11 @@ def _schedule_config(s):
 class SGD(Optimizer):
     kind = SGD_KIND
     slots = 1
-    momentum, nesterov = _Constant(), _Constant()
+    momentum, nesterov = _Constant(_in_unit(high_open=False)), _Constant()
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"`momentum` must be a float between [0, 1]. Received: momentum={momentum}")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.momentum, self.nesterov = momentum, bool(nesterov)
 
     def _fill(self, a):
         a.momentum, a.nesterov = self.momentum, self.nesterov
@@ -132,7 +194,8 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     kind = ADAM_KIND
     slots = 3  # m, v, v_hat (amsgrad)
-    beta_1, beta_2, epsilon, amsgrad = _Constant(), _Constant(), _Constant(), _Constant()
+    # beta_1 = 1 divides by 1 - beta_1^t = 0; beta_2 = 1 makes every step 0
+    beta_1, beta_2, epsilon, amsgrad = _Constant(_in_unit()), _Constant(_in_unit()), _Constant(_non_negative), _Constant()
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
@@ -156,7 +219,8 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     kind = RMSPROP_KIND
     slots = 3  # velocity, momentum, average gradient (centered)
-    rho, momentum, epsilon, centered = _Constant(), _Constant(), _Constant(), _Constant()
+    rho = _Constant(_in_unit())  # rho = 1 never moves the average from 0
+    momentum, epsilon, centered = _Constant(_in_unit(high_open=False)), _Constant(_non_negative), _Constant()
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
@@ -173,10 +237,11 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     kind = ADAGRAD_KIND
     slots = 1
-    epsilon = _Constant()
+    epsilon = _Constant(_non_negative)
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
+        initial_accumulator_value = _non_negative("initial_accumulator_value", initial_accumulator_value)
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
         self.slot_init = initial_accumulator_value
 

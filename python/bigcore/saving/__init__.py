@@ -25,6 +25,10 @@ defect into a ValueError that names the file and what is wrong.
     model_state.py   what is saved of a model besides its config, and how it is restored
     archive.py       the container: atomic writes, the hardened reader
     storage.py       how one weight tensor is stored: dense, bitmask or CSR
+
+Keras's files go through the same functions, chosen by suffix: `.keras` archives and `.weights.h5`
+both ways, legacy Keras 2 `.h5` model files read (keras_files.py; config.json in keras_config.py,
+the variable layout in keras_weights.py, HDF5 through h5py in keras_h5.py).
 """
 
 from bigcore.saving import storage

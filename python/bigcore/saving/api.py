@@ -9,7 +9,7 @@ import zipfile
 from bigcore import losses as losses_module
 from bigcore.layers import base as layer_base
 from bigcore.layers import registry
-from bigcore.saving import archive, model_state, storage
+from bigcore.saving import archive, keras_files, model_state, storage
 from bigcore.saving.archive import CONFIG, FORMAT, MODEL_SUFFIX, OPTIMIZER, WEIGHTS, WEIGHTS_SUFFIX
 
 # Saving-state hooks: name -> (save, restore); see register_state.
@@ -66,7 +66,17 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
 
     Each weight is stored dense or, when smaller, as a bitmask or CSR layout of its non-zero entries
     (storage.py); loading gives back the same bits. include_optimizer=False leaves out the
-    optimizer's state (the model loads compiled, with a fresh optimizer)."""
+    optimizer's state (the model loads compiled, with a fresh optimizer).
+
+    A path ending in `.keras` writes a Keras 3 archive instead (keras_files.py): what Keras keeps
+    (architecture, weights, compile settings, optimizer state, vocabularies), not bigcore's exact
+    resume state, int8 or sparse storage."""
+    path = os.fspath(filepath)
+    if isinstance(path, str) and path.endswith(keras_files.KERAS_SUFFIX):
+        return keras_files.save_model(model, path, overwrite=overwrite, include_optimizer=include_optimizer)
+    if isinstance(path, str) and path.endswith(keras_files.LEGACY_SUFFIXES):
+        raise ValueError(f"bigcore does not write Keras 2's legacy .h5 model format; save as `.keras` (Keras 3) or "
+                         f"`{MODEL_SUFFIX}`. Received: filepath={path}")
     path = archive.check_suffix(filepath, MODEL_SUFFIX, "save")
     archive.check_overwrite(path, overwrite)
     weights, sparse = storage.encode_all(model_state.weight_tensors(model))
@@ -97,8 +107,14 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
 
 
 def load_model(filepath, custom_objects=None, compile=True):
-    """Rebuilds the model saved by save_model; compiled with its optimizer state if compile=True."""
+    """Rebuilds the model saved by save_model; compiled with its optimizer state if compile=True.
+    Reads Keras 3 `.keras` archives and legacy Keras 2 `.h5` model files too (keras_files.py)."""
     path = os.fspath(filepath)
+    if isinstance(path, str) and path.endswith((keras_files.KERAS_SUFFIX,) + keras_files.LEGACY_SUFFIXES):
+        with _custom_scope(custom_objects):
+            if path.endswith(keras_files.KERAS_SUFFIX):
+                return keras_files.load_model(path, compile=compile)
+            return keras_files.load_legacy_h5(path, compile=compile)
     with archive.open_archive(path) as (zf, infos):
         config = archive.read_config(path, zf, infos)
         info = infos[WEIGHTS]
@@ -138,7 +154,11 @@ def load_model(filepath, custom_objects=None, compile=True):
 
 def save_weights(model, filepath, overwrite=True):
     """Writes model.weights, in order, to one .weights.safetensors file (always dense: a plain
-    safetensors file that other tools read; save_model is the one that stores sparse layouts)."""
+    safetensors file that other tools read; save_model is the one that stores sparse layouts), or,
+    for a `.weights.h5` path, Keras 3's weights file (and the optimizer's state when compiled)."""
+    path = os.fspath(filepath)
+    if isinstance(path, str) and path.endswith(keras_files.WEIGHTS_H5_SUFFIX):
+        return keras_files.save_weights(model, path, overwrite=overwrite)
     path = archive.check_suffix(filepath, WEIGHTS_SUFFIX, "save_weights")
     archive.check_overwrite(path, overwrite)
     data = archive.tensors_bytes(model_state.weight_tensors(model))
@@ -146,7 +166,11 @@ def save_weights(model, filepath, overwrite=True):
 
 
 def load_weights(model, filepath):
-    """Sets model.weights from a file written by save_weights (matched by position and shape)."""
+    """Sets model.weights from a file written by save_weights (matched by position and shape), or
+    from a Keras `.weights.h5` file (Keras 3's layout, or Keras 2's by layer name)."""
+    path = os.fspath(filepath)
+    if isinstance(path, str) and path.endswith((keras_files.WEIGHTS_H5_SUFFIX,) + keras_files.LEGACY_SUFFIXES):
+        return keras_files.load_weights(model, path)
     path = archive.check_suffix(filepath, WEIGHTS_SUFFIX, "load_weights")
     if not os.path.isfile(path):
         raise ValueError(f"File not found: filepath={path}. Please ensure the file is an accessible "

@@ -202,6 +202,9 @@ def _metric_class(name):
     cls = getattr(metrics_module, str(name), None)
     if not (isinstance(cls, type) and issubclass(cls, metrics_module.Metric)):
         raise ValueError(f"Unknown metric: {name!r}")
+    if cls.kind is None or str(name).startswith("_"):
+        raise ValueError(f"the metric entry names {name!r}, an abstract metric class that computes nothing; "
+                         f"an entry must name a concrete metric (e.g. {metrics_module.CONCRETE_EXAMPLES})")
     return cls
 
 

@@ -25,7 +25,15 @@ def to_categorical(x, num_classes=None):
     return out
 
 
+from bigcore.py_dataset import PyDataset, Sequence  # noqa: E402
+from bigcore.utils.dataset_split import split_dataset  # noqa: E402
+from bigcore.utils.file_utils import get_file  # noqa: E402
 from bigcore.utils.plotting import model_to_dot, plot_history, plot_model  # noqa: E402
+from bigcore.utils.progbar import Progbar  # noqa: E402
 from bigcore.utils.sequence import pad_sequences  # noqa: E402
+from bigcore.utils.text_dataset import text_dataset_from_directory  # noqa: E402
+from bigcore.utils.timeseries import timeseries_dataset_from_array  # noqa: E402
 
-__all__ = ["model_to_dot", "pad_sequences", "plot_history", "plot_model", "set_random_seed", "to_categorical"]
+__all__ = ["Progbar", "PyDataset", "Sequence", "get_file", "model_to_dot", "pad_sequences", "plot_history",
+           "plot_model", "set_random_seed", "split_dataset", "text_dataset_from_directory",
+           "timeseries_dataset_from_array", "to_categorical"]

@@ -115,7 +115,7 @@ def _graph(model, **show):
         nodes_of.setdefault(id(layer), []).append(node)
     edges = []
     for node in model._nodes:
-        for t in node.inputs:
+        for t in node.parents:  # keyword tensors (initial_state, mask) are edges too
             edge = (index.get(id(t.node.layer)), index[id(node.layer)])
             if edge[0] is not None and edge not in edges:
                 edges.append(edge)

@@ -1,0 +1,381 @@
+"""Keras 3's config.json <-> bigcore configs: the layer configs both ways (Keras's extra keys,
+dtype policies, module names; InputLayer's batch_shape), Sequential and functional models (Keras
+3's inbound nodes of `__keras_tensor__` arguments), and the compile configuration.
+
+Keras writes keys bigcore has no use for; each is dropped only where its value means what bigcore
+does anyway (`quantization_config: null`, `sparse: false`, a float32 dtype policy...). Any other
+value, any layer class bigcore lacks and any Keras operation other than the masks Keras records
+(`NotEqual(x, 0)` of an Embedding's ids, which bigcore computes itself) is refused by name.
+"""
+
+import inspect
+
+from bigcore import losses as losses_module
+from bigcore import metrics as metrics_module
+from bigcore.layers import registry
+from bigcore.layers.base import Layer
+from bigcore.layers.core import InputLayer
+
+# Keras-only keys -> the values that change nothing here
+_NEUTRAL = {"quantization_config": (None,), "lora_rank": (None,), "lora_alpha": (None,), "sparse": (False,),
+            "ragged": (False,), "optional": (False,), "activity_regularizer": (None,), "unroll": (False,),
+            "stateful": (False,), "use_cudnn": ("auto", True, False), "autocast": (True, False),
+            "input_length": (None,), "synchronized": (False,), "pad_to_aspect_ratio": (False,),
+            "embeddings_constraint": (None,), "kernel_constraint": (None,), "bias_constraint": (None,),
+            "recurrent_constraint": (None,), "build_input_shape": None, "implementation": None,
+            "time_major": (False,), "data_format": ("channels_last", None)}
+_ALWAYS_DROP = {"zero_output_for_mask", "shared_object_id", "registered_name", "module"}
+_SERIALIZED_KEYS = ("module", "class_name", "config", "registered_name")
+FLOAT_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                "registered_name": None}
+
+
+def _accepted(cls):
+    """The keyword arguments cls's constructor chain takes (None: anything, a **kwargs sink)."""
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names
+        if klass is Layer:
+            return names
+    return None
+
+
+def _policy_name(dtype):
+    if isinstance(dtype, dict):
+        cfg = dtype.get("config")
+        return cfg.get("name") if isinstance(cfg, dict) else None
+    return dtype
+
+
+def _clean_object(obj):
+    """A nested serialized object (initializer, regularizer, constraint) as bigcore reads it:
+    Keras's bookkeeping keys dropped, and config keys Keras adds as null."""
+    if not isinstance(obj, dict) or "class_name" not in obj:
+        return obj
+    out = {"class_name": obj["class_name"], "config": dict(obj.get("config") or {})}
+    out["config"] = {k: v for k, v in out["config"].items()
+                     if not (v is None and k in ("input_axes", "output_axes"))}
+    return out
+
+
+def layer_from_keras(entry, where):
+    """A Keras layer entry of config.json -> bigcore's {"class_name", "config"}, or a ValueError
+    naming the layer and what bigcore does not take."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
+            or not isinstance(entry.get("config"), dict):
+        raise ValueError(f"{where}: not a layer entry: {str(entry)[:120]}")
+    name = entry["class_name"]
+    try:
+        registered = entry.get("registered_name")
+        cls = registry.get_class(name, registered if isinstance(registered, str) else None)
+    except ValueError:
+        module = entry.get("module") or "?"
+        raise ValueError(f"{where}: bigcore has no layer {name!r} (Keras module {module!r}); a model holding it cannot "
+                         "be loaded (custom layers: pass them in custom_objects)") from None
+    config = dict(entry["config"])
+    label = f"{where}: layer {config.get('name', '?')!r} ({name})"
+    if cls is InputLayer:
+        batch_shape = config.pop("batch_shape", None) or config.pop("batch_input_shape", None)
+        if batch_shape is not None:
+            config["shape"], config["batch_size"] = tuple(batch_shape[1:]), batch_shape[0]
+        config["dtype"] = _policy_name(config.get("dtype")) or "float32"
+    else:
+        dtype = _policy_name(config.pop("dtype", None))
+        if dtype not in (None, "float32") and not getattr(cls, "input_side", False):
+            raise ValueError(f"{label} computes in {dtype}; bigcore computes in float32 (int8 through "
+                             "bigcore.quantization)")
+    accepted = _accepted(cls)
+    for key in list(config):
+        value = config[key]
+        if key in _ALWAYS_DROP:
+            del config[key]
+        elif accepted is not None and key not in accepted:
+            neutral = _NEUTRAL.get(key, ())
+            if neutral is None or value in neutral:
+                del config[key]
+            else:
+                raise ValueError(f"{label}: bigcore does not support {key}={value!r}")
+        elif isinstance(value, dict) and "class_name" in value and "config" in value:
+            if key in ("layer", "backward_layer"):
+                config[key] = layer_from_keras(value, where)
+            else:
+                config[key] = _clean_object(value)
+    if name == "Bidirectional" and "backward_layer" in config:
+        _check_backward(label, config)
+    out = {"class_name": name, "config": config}
+    if registry.registered_name(cls) is not None:
+        out["registered_name"] = registry.registered_name(cls)
+    return out
+
+
+def _check_backward(label, config):
+    """Keras writes the backward copy it made; bigcore makes the same one. Another is refused."""
+    fwd, bwd = config["layer"], config.pop("backward_layer")
+    same = {k: v for k, v in bwd["config"].items() if k not in ("name", "go_backwards")} == \
+        {k: v for k, v in fwd["config"].items() if k not in ("name", "go_backwards")}
+    if bwd["class_name"] != fwd["class_name"] or not same or not bwd["config"].get("go_backwards", True):
+        raise ValueError(f"{label}: a backward_layer other than the reversed copy of `layer` is not supported")
+
+
+def layer_to_keras(layer, input_shape=None):
+    """bigcore layer -> Keras's layer entry (module, class_name, config, registered_name, build_config)."""
+    cfg = layer.get_config()
+    if isinstance(layer, InputLayer):
+        config = {"batch_shape": [cfg.get("batch_size")] + list(cfg["shape"]), "dtype": cfg.get("dtype") or "float32",
+                  "sparse": False, "ragged": False, "name": cfg["name"]}
+    else:
+        config = {k: v for k, v in cfg.items() if k != "input_shape"}
+        if not getattr(layer, "input_side", False):
+            config["dtype"] = dict(FLOAT_POLICY)
+        for key in ("layer", "backward_layer"):
+            if isinstance(config.get(key), dict) and "class_name" in config[key]:
+                sub = getattr(layer, "forward_layer" if key == "layer" else "backward_layer")
+                config[key] = layer_to_keras(sub, input_shape)
+        if type(layer).__name__ == "Bidirectional":
+            config["layer"]["config"]["name"] = layer.forward_layer.name
+            config["backward_layer"] = layer_to_keras(layer.backward_layer, input_shape)
+    entry = {"module": "keras.layers", "class_name": type(layer).__name__, "config": config, "registered_name": None}
+    custom = registry.registered_name(type(layer))
+    if custom is not None:  # a registered custom class: Keras finds it by "package>name"
+        entry.update(module=type(layer).__module__, registered_name=custom)
+    if input_shape is not None and not isinstance(layer, InputLayer):
+        entry["build_config"] = {"input_shape": _json_shape(input_shape)}
+    return entry
+
+
+def _json_shape(shape):
+    if shape is None:
+        return None
+    if isinstance(shape, list):
+        return [_json_shape(s) for s in shape]
+    return [None if d is None else int(d) for d in shape]
+
+
+# --- models ----------------------------------------------------------------------------------------
+# bigcore's functional config is Keras 3's (models/serialization.py: inbound nodes of
+# {"args", "kwargs"} with __keras_tensor__ references), so a model goes across by translating each
+# layer entry and, from Keras, dropping the mask operations Keras records.
+
+def model_to_keras(model):
+    """The model's config.json entry as Keras 3 writes it (Sequential or Functional)."""
+    if hasattr(model, "_stack"):
+        inp = model._inputs[0]
+        layers = [layer_to_keras(inp.node.layer)]
+        shape = inp.shape
+        for layer in model._stack:
+            layers.append(layer_to_keras(layer, shape))
+            shape = layer.output_shape
+        config = {"name": model.name, "trainable": True, "dtype": dict(FLOAT_POLICY), "layers": layers,
+                  "build_input_shape": _json_shape(inp.shape)}
+        return {"module": "keras", "class_name": "Sequential", "config": config, "registered_name": None,
+                "build_config": {"input_shape": _json_shape(inp.shape)}}
+    config = model.get_config()
+    by_name = {layer.name: layer for layer in model.layers}
+    entries = []
+    for entry in config["layers"]:
+        layer = by_name[entry["name"]]
+        node = layer._inbound[0] if layer._inbound else None
+        shapes = [t.shape for t in node.inputs] if node is not None and node.inputs else None
+        keras_entry = layer_to_keras(layer, None if not shapes else (shapes if len(shapes) > 1 else shapes[0]))
+        entries.append({**keras_entry, "name": entry["name"], "inbound_nodes": entry.get("inbound_nodes", [])})
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": {**{k: v for k, v in config.items() if k != "layers"}, "layers": entries},
+            "registered_name": "Functional"}
+
+
+def _tensor_refs(value):
+    """The keras_history triples of the __keras_tensor__ references inside value."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            history = (value.get("config") or {}).get("keras_history")
+            return [history] if isinstance(history, list) and history else []
+        return [r for v in value.values() for r in _tensor_refs(v)]
+    if isinstance(value, list):
+        if len(value) >= 3 and isinstance(value[0], str) and all(isinstance(v, int) for v in value[1:3]):
+            return [value]
+        return [r for v in value for r in _tensor_refs(v)]
+    return []
+
+
+def _keras_mask_ops(layers, where):
+    """Keras records the mask of Embedding(mask_zero=True) as NotEqual(ids, 0) operations: their names."""
+    ops = set()
+    for d in layers:
+        if not isinstance(d, dict) or d.get("class_name") != "NotEqual":
+            continue
+        nodes = d.get("inbound_nodes") or []
+        ok = len(nodes) == 1 and isinstance(nodes[0], dict) and len(nodes[0].get("args") or []) == 2 \
+            and nodes[0]["args"][1] == 0
+        if not ok:
+            raise ValueError(f"{where}: the Keras operation {d.get('name')!r} (NotEqual) is not a mask of zero ids; "
+                             "bigcore has no such layer")
+        ops.add(d.get("name"))
+    return ops
+
+
+def _strip_mask_ops(name, node, mask_ops, where, masks):
+    """A Keras 3 node without the `mask=` argument Keras recorded from a NotEqual operation (bigcore
+    propagates that mask itself; check_masks verifies it is there)."""
+    if not isinstance(node, dict) or not isinstance(node.get("kwargs"), dict):
+        return node
+    kwargs = dict(node["kwargs"])
+    mask = kwargs.get("mask")
+    refs = _tensor_refs(mask) if mask is not None else []
+    if refs and all(r[0] in mask_ops for r in refs):
+        if "initial_state" in kwargs:
+            raise ValueError(f"{where}: layer {name!r} takes both an initial_state and the mask of an Embedding; "
+                             "bigcore does not load that combination from Keras files yet")
+        del kwargs["mask"]
+        masks.append(name)
+    if any(r[0] in mask_ops for r in _tensor_refs({"args": node.get("args"), "kwargs": kwargs})):
+        raise ValueError(f"{where}: layer {name!r} takes a Keras NotEqual operation as an input; bigcore has no "
+                         "such layer")
+    return {**node, "kwargs": kwargs}
+
+
+def functional_from_keras(config, where):
+    """Keras's functional config -> bigcore's (the same layout, layer entries translated, mask
+    operations dropped), the names of the layers whose Keras mask bigcore must propagate, and the
+    mask operations' names."""
+    layers = config.get("layers")
+    if not isinstance(layers, list):
+        raise ValueError(f"{where}: the functional config has no list of layers")
+    mask_ops = _keras_mask_ops(layers, where)
+    out, masks = [], []
+    for d in layers:
+        if not isinstance(d, dict):
+            raise ValueError(f"{where}: not a layer entry: {str(d)[:80]}")
+        if d.get("name") in mask_ops:
+            continue
+        entry = layer_from_keras(d, where)
+        name = d.get("name", entry["config"].get("name"))
+        entry["config"]["name"] = entry["name"] = name
+        nodes = d.get("inbound_nodes") or []
+        if not isinstance(nodes, list):
+            raise ValueError(f"{where}: layer {name!r}: bad inbound_nodes")
+        entry["inbound_nodes"] = [_strip_mask_ops(name, n, mask_ops, where, masks) for n in nodes]
+        out.append(entry)
+    keep = {k: v for k, v in config.items() if k in ("name", "input_layers", "output_layers")}
+    return {**keep, "layers": out}, masks, mask_ops
+
+
+def sequential_from_keras(config, where):
+    layers = config.get("layers")
+    if not isinstance(layers, list):
+        raise ValueError(f"{where}: the Sequential config has no list of layers")
+    entries = [layer_from_keras(d, where) for d in layers]
+    if entries and entries[0]["class_name"] != "InputLayer":
+        shape = config.get("build_input_shape") or (layers[0].get("build_config") or {}).get("input_shape")
+        if isinstance(shape, list) and len(shape) >= 2:
+            entries.insert(0, {"class_name": "InputLayer", "config": {"shape": tuple(shape[1:]),
+                                                                      "name": f"{config.get('name', 'model')}_input"}})
+    return {"name": config.get("name"), "layers": entries}
+
+
+def check_masks(model, masks, mask_ops, where):
+    """Each layer Keras handed an Embedding's mask explicitly must get it from bigcore's propagation."""
+    for name in masks:
+        layer = model.get_layer(name)
+        if not any(t._mask is not None for n in layer._inbound for t in n.inputs):
+            raise ValueError(f"{where}: layer {name!r} is given a mask that bigcore does not compute for it")
+
+
+# --- compile ---------------------------------------------------------------------------------------
+
+_OPTIMIZER_NEUTRAL = {"use_ema": (False,), "ema_momentum": None, "ema_overwrite_frequency": (None,),
+                      "loss_scale_factor": (None,), "gradient_accumulation_steps": (None,), "is_legacy_optimizer": None,
+                      "jit_compile": None, "decay": (0.0, None)}
+
+
+def compile_to_keras(model):
+    """The compile_config Keras's compile_from_config takes, or None for an uncompiled model."""
+    if not getattr(model, "compiled", False):
+        return None
+    loss, metrics, loss_weights = model._compile_args
+    opt = model.optimizer
+    config = opt.get_config()
+    if isinstance(config.get("learning_rate"), dict):
+        config["learning_rate"] = {**config["learning_rate"], "module": "keras.optimizers.schedules",
+                                   "registered_name": None}
+    optimizer = {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": config,
+                 "registered_name": None}
+    return {"optimizer": optimizer, "loss": _objects_to_keras(loss, "keras.losses"), "loss_weights": loss_weights,
+            "metrics": _objects_to_keras(metrics, "keras.metrics"), "weighted_metrics": None, "run_eagerly": False,
+            "steps_per_execution": 1, "jit_compile": False}
+
+
+def _objects_to_keras(value, module):
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_objects_to_keras(v, module) for v in value]
+    if isinstance(value, dict):
+        return {k: _objects_to_keras(v, module) for k, v in value.items()}
+    if hasattr(value, "get_config"):
+        return {"module": module, "class_name": type(value).__name__, "config": value.get_config(),
+                "registered_name": None}
+    raise ValueError(f"Cannot write the compiled object {value!r} into a Keras file")
+
+
+def _clean_optimizer(entry, where):
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise ValueError(f"{where}: bad optimizer entry in compile_config: {str(entry)[:120]}")
+    name = entry.get("class_name")
+    config = dict(entry["config"])
+    for key, neutral in _OPTIMIZER_NEUTRAL.items():
+        if key in config:
+            if neutral is not None and config[key] not in neutral:
+                raise ValueError(f"{where}: the optimizer {name} uses {key}={config[key]!r}, which bigcore does not "
+                                 "support")
+            del config[key]
+    lr = config.get("learning_rate")
+    if isinstance(lr, dict):
+        config["learning_rate"] = {"class_name": lr.get("class_name"), "config": lr.get("config") or {}}
+    return {"class_name": name, "config": config}
+
+
+def compile_from_keras(cc, where):
+    """Keras's compile_config -> (optimizer config for bigcore.optimizers.deserialize, loss, metrics,
+    loss_weights)."""
+    if not isinstance(cc, dict):
+        raise ValueError(f"{where}: compile_config must be an object")
+    if cc.get("weighted_metrics"):
+        raise ValueError(f"{where}: weighted_metrics are not supported by bigcore's compile")
+    return (_clean_optimizer(cc.get("optimizer"), where), _objects_from_keras(cc.get("loss"), where, "loss"),
+            _objects_from_keras(cc.get("metrics"), where, "metric"), cc.get("loss_weights"))
+
+
+# Keras loss / metric arguments -> the values that change nothing here
+_OBJECT_NEUTRAL = {"reduction": ("sum_over_batch_size", None), "dtype": None, "ignore_class": (None,),
+                   "multi_label": (False,), "num_labels": (None,), "label_weights": (None,), "axis": (-1, None),
+                   "top_k": (None,)}
+
+
+def _objects_from_keras(value, where="", kind=None):
+    if isinstance(value, dict) and "class_name" in value and "config" in value:
+        name = value["class_name"]
+        module = losses_module if kind == "loss" else metrics_module
+        cls = getattr(module, str(name), None)
+        config = dict(value.get("config") or {})
+        accepted = _accepted(cls) if isinstance(cls, type) else None
+        if accepted is not None:
+            for key in list(config):
+                if key not in accepted:
+                    neutral = _OBJECT_NEUTRAL.get(key, ())
+                    if neutral is None or config[key] in neutral:
+                        del config[key]
+                    else:
+                        raise ValueError(f"{where}: the {kind} {name} uses {key}={config[key]!r}, which bigcore does "
+                                         "not support")
+        return {"class_name": name, "config": config}
+    if isinstance(value, list):
+        return [_objects_from_keras(v, where, kind) for v in value]
+    if isinstance(value, dict):
+        return {k: _objects_from_keras(v, where, kind) for k, v in value.items()}
+    return value

@@ -1,0 +1,221 @@
+"""A bigcore model's state in Keras 3's weights layout (the `model.weights.h5` of a `.keras`
+archive, and `.weights.h5` files), both ways.
+
+Keras addresses a layer by its class, not its name: the layers of model.layers (a functional
+model's InputLayers included, in Keras's graph order, which bigcore's model.layers follows) are `layers/<snake_case class name>[_<n>]`, each layer's variables `.../vars/0, 1, ...`
+and a sub-layer's under its attribute (`lstm/cell`, `bidirectional/forward_layer/cell`). The
+optimizer's variables are `optimizer/vars/<i>`: iterations, the learning rate (unless a schedule
+gives it), then its slots per trainable variable in Keras's order. Nothing is read by pickle;
+every dataset must have the shape the model expects.
+"""
+
+import re
+
+import numpy as np
+
+from bigcore import optimizers
+from bigcore.saving import keras_h5
+
+_REFUSED = ("QuantizedDense", "QuantizedSparseDense", "SparseDense", "QuantizedLSTM", "QuantizedGRU")
+
+
+def snake(name):
+    """Keras's naming.to_snake_case."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+class Slot:
+    """One Keras variable of a layer or optimizer: its key, shape, how to read it from the model
+    and how to set it (None: read and checked, then dropped)."""
+
+    def __init__(self, key, shape, get, put, dtype=np.float32):
+        self.key, self.get, self.put, self.dtype = key, get, put, np.dtype(dtype)
+        self.shape = None if shape is None else tuple(shape)  # None: any 1-D length
+
+
+def _weight_slots(weights):
+    return [Slot(str(i), w.shape, w.numpy, w.assign) for i, w in enumerate(weights)]
+
+
+def _check_keras_form(layer):
+    name = type(layer).__name__
+    if name in _REFUSED or getattr(layer, "_program_hooks", ()):
+        raise ValueError(f"Layer {layer.name!r} ({name}) has no Keras form (int8, sparse and pruning layers exist in "
+                         "bigcore only): save the model as .bigcore, or save it before quantizing or pruning it")
+
+
+def layer_slots(layer):
+    """[(sub-path, [Slot])] of a layer in Keras's layout (sub-path "" is the layer's own vars)."""
+    _check_keras_form(layer)
+    name = type(layer).__name__
+    if name in ("LSTM", "GRU"):
+        return [("", []), ("cell", _weight_slots(layer.weights))]
+    if name == "Bidirectional":
+        return [("", []), ("backward_layer", []), ("backward_layer/cell", _weight_slots(layer.backward_layer.weights)),
+                ("forward_layer", []), ("forward_layer/cell", _weight_slots(layer.forward_layer.weights))]
+    if name == "Normalization":
+        if layer.adapt_mean is None:
+            return [("", [])]
+        return [("", _weight_slots([layer.adapt_mean, layer.adapt_variance]) +
+                 [Slot("2", (), lambda: np.int32(0), None, np.int32)])]  # Keras's legacy count, always 0
+    if name in ("StringLookup", "IntegerLookup"):
+        return [("", _idf_slots(layer))]
+    if name == "TextVectorization":
+        return [("", _idf_slots(layer._lookup_layer)), ("_lookup_layer", _idf_slots(layer._lookup_layer))]
+    return [("", _weight_slots(layer.weights))]
+
+
+def _idf_slots(lookup):
+    """tf_idf lookups keep their IDF weights (one per index) as a variable named "idf_weights"."""
+    if lookup.output_mode != "tf_idf":
+        return []
+    depth = lookup.max_tokens if lookup.pad_to_max_tokens else lookup._frozen_vocab_size
+    if lookup._idf is not None:
+        depth = len(lookup._idf)
+
+    def get():
+        if lookup._idf is None:
+            raise ValueError(f"{type(lookup).__name__} {lookup.name!r} (tf_idf) has no vocabulary to save yet")
+        return lookup._idf
+
+    def put(value):
+        lookup._idf = np.asarray(value, np.float32)
+
+    return [Slot("idf_weights", (depth,) if depth is not None else None, get, put)]
+
+
+def layer_paths(model):
+    """[(path, layer)] for model.layers in Keras's layout."""
+    # Keras's model.layers: a Sequential's stack without the InputLayer; a functional model's
+    # layers, InputLayers included, in Keras's graph order (models/functional.py keeps it)
+    ordered = list(model.layers)
+    used, out = {}, []
+    for layer in ordered:
+        base = snake(type(layer).__name__)
+        if base in used:
+            used[base] += 1
+            name = f"{base}_{used[base]}"
+        else:
+            used[base] = 0
+            name = base
+        out.append((f"layers/{name}", layer))
+    return out
+
+
+# --- the optimizer ---------------------------------------------------------------------------------
+
+def optimizer_slots(model):
+    """[Slot] of the compiled model's optimizer in Keras's order, or [] when it has no state yet."""
+    opt = getattr(model, "optimizer", None)
+    if opt is None or not getattr(model, "compiled", False):
+        return []
+    program = model._native()
+    offsets = {id(w): off for w, off in program.weights}
+    trainable = [w for w in model.weights if w.trainable and id(w) in offsets]
+    slots = [Slot("0", (), lambda: np.int64(opt.iterations), lambda v: setattr(opt, "iterations", int(v)), np.int64)]
+    if not callable(opt._learning_rate):
+        def set_lr(v):
+            opt.learning_rate = float(v)
+        slots.append(Slot("1", (), lambda: np.float32(opt.learning_rate), set_lr))
+
+    def per_var(slot_index):
+        out = []
+        for w in trainable:
+            off, n = offsets[id(w)], int(np.prod(w.shape))
+
+            def get(off=off, n=n, shape=w.shape):
+                return np.array(program.native.opt_slot(slot_index)[off:off + n]).reshape(shape)
+
+            def put(v, off=off, n=n):
+                program.native.opt_slot(slot_index)[off:off + n] = np.asarray(v, np.float32).reshape(-1)
+
+            out.append((w.shape, get, put))
+        return out
+
+    kinds = []
+    if isinstance(opt, optimizers.Adam):
+        m, v = per_var(0), per_var(1)
+        kinds = [x for pair in zip(m, v) for x in pair] + (per_var(2) if opt.amsgrad else [])
+    elif isinstance(opt, optimizers.RMSprop):
+        kinds = per_var(0) + (per_var(1) if opt.momentum > 0 else []) + (per_var(2) if opt.centered else [])
+    elif isinstance(opt, optimizers.SGD):
+        kinds = per_var(0) if opt.momentum != 0 else []
+    elif isinstance(opt, optimizers.Adagrad):
+        kinds = per_var(0)
+    else:
+        raise ValueError(f"The optimizer {type(opt).__name__} has no Keras variable layout here")
+    for shape, get, put in kinds:
+        slots.append(Slot(str(len(slots)), shape, get, put))
+    return slots
+
+
+# --- writing and reading ---------------------------------------------------------------------------
+
+def _groups(model, include_optimizer):
+    """[(group path, name attribute, [Slot])] of everything the file holds."""
+    out = [("vars", model.name, [])]
+    for path, layer in layer_paths(model):
+        for sub, slots in layer_slots(layer):
+            name = f"{snake(type(layer).__name__)}_{sub.split('/')[-1]}" if sub else layer.name
+            out.append((f"{path}/{sub}/vars" if sub else f"{path}/vars", name, slots))
+    if include_optimizer:
+        slots = optimizer_slots(model)
+        if slots:
+            out.append(("optimizer/vars", model.optimizer.name, slots))
+    return out
+
+
+def write(model, f, include_optimizer=True):
+    """Writes the model's variables (and its optimizer's) into the open h5py.File `f`."""
+    for path, name, slots in _groups(model, include_optimizer):
+        grp = f.create_group(path)
+        grp.attrs["name"] = name
+        for s in slots:
+            grp.create_dataset(s.key, data=np.asarray(s.get(), dtype=s.dtype))
+
+
+def value_bytes(model, include_optimizer=True):
+    groups = _groups(model, include_optimizer)
+    total = sum(int(np.prod(s.shape if s.shape is not None else (1 << 24,))) * 8 for _, _, slots in groups
+                for s in slots)
+    return len(groups) + sum(len(slots) for _, _, slots in groups), total
+
+
+def read(where, model, f, optimizer="if present"):
+    """Sets the model's variables from the open h5py.File `f`; optimizer: True (the file must hold
+    the optimizer's state), False (ignored) or "if present". Nothing is set unless every value
+    checks out."""
+    groups = _groups(model, optimizer is not False and getattr(model, "compiled", False))
+    layers = keras_h5.group(f, "layers", where, required=False)
+    expected = {p.split("/")[1] for p, _, _ in groups if p.startswith("layers/")}
+    present = set(keras_h5.keys(layers, where)) if layers is not None else set()
+    extra = sorted(present - expected)
+    if extra:
+        raise ValueError(f"{where}: the file holds layers {extra} that model {model.name!r} does not have (Keras names "
+                         f"a layer by its class: the model has {sorted(expected)}); it is not this model's weights")
+    pending = []
+    for path, _, slots in groups:
+        if path == "vars":
+            continue
+        if path == "optimizer/vars" and optimizer == "if present" and keras_h5.group(
+                f, "optimizer", where, required=False) is None:
+            continue
+        grp = keras_h5.group(f, path, where, required=bool(slots))
+        have = set(keras_h5.keys(grp, where)) if grp is not None else set()
+        if path == "optimizer/vars":
+            # iterations, and the learning rate unless a schedule gives it
+            base = slots[:1 if callable(model.optimizer._learning_rate) else 2]
+            if have == {s.key for s in base}:  # an optimizer Keras had not built yet: no slots
+                slots = base
+        want = {s.key for s in slots}
+        if have != want:
+            raise ValueError(f"{where}: {path!r} holds the variables {sorted(have)}, but the model expects "
+                             f"{sorted(want)} ({len(want)} variables)")
+        for s in slots:
+            pending.append((s, keras_h5.dataset(grp, s.key, where, s.shape if s.shape is not None else "vector")))
+    for s, value in pending:
+        if s.put is not None:
+            s.put(value.astype(s.dtype, copy=False) if s.dtype.kind == "f" else value)
+
