@@ -225,3 +225,14 @@ def test_seq2seq_initial_state_variable_lengths_keras_parity(keras):
         got = m.predict([src, tgt], verbose=0)
         assert got.shape == (4, tt, 20)
         np.testing.assert_allclose(got, keras.ops.convert_to_numpy(k([src, tgt])), rtol=1e-4, atol=1e-6)
+
+
+def test_quantize_a_subclassed_model():
+    bigcore.utils.set_random_seed(5)
+    m = make_classifier(bigcore)()
+    m.build((None, 5))
+    x, _ = _data()
+    q = bigcore.quantization.quantize(m)
+    kinds = {type(layer).__name__ for layer in q.layers}
+    assert "Dense" not in kinds and any("Quant" in k for k in kinds), kinds  # its traced graph, int8 Dense
+    np.testing.assert_allclose(q.predict(x, verbose=0), m.predict(x, verbose=0), atol=0.02)

@@ -6,6 +6,7 @@ clone_function swaps some layers for others; they copy the weights and compile t
 
 from bigcore.layers.core import InputLayer
 from bigcore.layers.registry import layer_config, layer_from_config, model_class, model_class_name
+from bigcore.models import serialization
 
 
 def _fresh_layer(layer):
@@ -36,6 +37,8 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     def make_layer(entry):
         return clone_function(originals[entry["config"]["name"]])
 
+    if getattr(model, "_subclassed", False):  # its traced graph, cloned as the functional model it is
+        return model_class("Functional")._from_config(serialization.functional_config(model), make_layer)
     return model_class(model_class_name(model))._from_config(model.get_config(), make_layer)
 
 
