@@ -402,3 +402,32 @@ def test_keras_files_take_custom_layers_and_refuse_recorded_ops(tmp_path):
     bare = bigcore.Model(x, ops.relu(x) + 1.0)
     with pytest.raises(ValueError, match=r"bigcore.ops operations recorded in its graph \(relu"):
         bare.save(str(tmp_path / "ops.keras"))
+
+
+def test_masks_reach_call_and_pass_through():
+    seen = []
+
+    class Scale(layers.Layer):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.supports_masking = True  # the mask passes through to the LSTM, as in Keras
+
+        def call(self, x, mask=None):
+            seen.append(mask)
+            return x * 2.0
+
+    bigcore.utils.set_random_seed(2)
+    ids = bigcore.Input((6,))
+    emb = layers.Embedding(10, 4, mask_zero=True)
+    lstm = layers.LSTM(3)
+    with_custom = bigcore.Model(ids, lstm(Scale()(emb(ids))))
+    assert seen and seen[0] is not None and seen[0].shape == (None, 6)
+    plain = bigcore.Model(ids, lstm(layers.Lambda(lambda t: t * 2.0)(emb(ids))))  # Lambda: no mask support
+    x = np.array([[3, 4, 5, 0, 0, 0], [1, 2, 3, 4, 5, 6]], np.float32)
+    masked = with_custom.predict(x, verbose=0)
+    unmasked = plain.predict(x, verbose=0)
+    np.testing.assert_allclose(masked[1], unmasked[1], rtol=1e-5, atol=1e-6)  # nothing masked in row 1
+    assert not np.allclose(masked[0], unmasked[0])  # row 0 stops at its 3 tokens only with the mask
+    ids3 = bigcore.Input((3,))  # the same layers on row 0's three real tokens alone
+    short = bigcore.Model(ids3, lstm(Scale()(emb(ids3))))
+    np.testing.assert_allclose(short.predict(x[:1, :3], verbose=0), masked[:1], rtol=1e-5, atol=1e-6)
