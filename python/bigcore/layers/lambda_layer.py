@@ -30,8 +30,16 @@ def _function_from(cfg, what):
         raise ValueError(f"Lambda: the {what} in this file is Python bytecode (a Keras lambda); bigcore never runs code "
                          "from a file. Define the function, register it with "
                          "@bigcore.saving.register_keras_serializable() and save the model again")
+    if isinstance(cfg, str):  # a registered function's name, or Keras 2's base64 bytecode
+        fn = registry.get_object(cfg)
+        if fn is not None:
+            return fn
+        shown = cfg if len(cfg) <= 60 else cfg[:57] + "..."
+        raise ValueError(f"layer 'Lambda': its {what} {shown!r} is Python bytecode or the name of a function that is not "
+                         "registered; bigcore never runs code from a file. Define the function, register it with "
+                         "@bigcore.saving.register_keras_serializable() (or give it in custom_objects) and save again")
     if not isinstance(cfg, dict):
-        raise ValueError(f"Lambda: bad {what} config {cfg!r}")
+        raise ValueError(f"layer 'Lambda': bad {what} config {str(cfg)[:60]!r}")
     for key in (cfg.get("registered_name"), cfg.get("config")):
         fn = registry.get_object(key) if isinstance(key, str) else None
         if fn is not None:
