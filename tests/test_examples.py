@@ -42,3 +42,14 @@ def test_text_lstm_beats_the_majority_baseline(capsys):
     out = capsys.readouterr().out
     majority = float(out.split("majority label: ")[1].split(")")[0])
     assert accuracy > majority + 0.02
+
+
+def test_custom_layers_example_learns_and_round_trips(capsys, tmp_path):
+    from bigcore.examples import custom_layers
+
+    path = str(tmp_path / "text.bigcore")
+    accuracy = custom_layers.main(["--epochs", "4", "--samples", "1200", "--verbose", "0", "--save", path])
+    out = capsys.readouterr().out
+    majority = float(out.split("majority label: ")[1].split(")")[0])
+    assert accuracy > majority + 0.05
+    assert "reloaded predictions identical: True" in out

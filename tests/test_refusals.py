@@ -289,7 +289,8 @@ def test_non_finite_targets_are_refused_with_the_index(bad):
             call()
 
 
-def test_a_subclassed_model_says_it_is_not_supported_and_what_to_use():
+def test_an_unbuilt_subclassed_or_empty_model_says_how_to_build_it():
+    # subclassed models are supported since #17 (tests/test_subclassed.py): unbuilt, they say how to build
     class TwoLayers(bigcore.Model):
         def __init__(self):
             super().__init__()
@@ -298,10 +299,14 @@ def test_a_subclassed_model_says_it_is_not_supported_and_what_to_use():
         def call(self, x):
             return self.hidden(x)
 
-    with pytest.raises(NotImplementedError, match=r"TwoLayers: subclassed models \(a bigcore.Model subclass that "
-                                                  r"defines call\(\)\) are not supported yet.*bigcore.Model\(inputs, "
-                                                  r"outputs\).*bigcore.Sequential"):
-        TwoLayers()
+    with pytest.raises(ValueError, match=r"TwoLayers\) has not been built yet: call build\(input_shape\), or fit / "
+                                         r"predict / the model on data first"):
+        TwoLayers().count_params()
+    m = TwoLayers()
+    x = np.ones((2, 3), np.float32)
+    assert m.predict(x, verbose=0).shape == (2, 4)  # predict builds it from the data
+    k, b = m.hidden.get_weights()
+    np.testing.assert_allclose(m.predict(x, verbose=0), x @ k + b, rtol=1e-6)
     with pytest.raises(ValueError, match=r"has not been built: it has no inputs yet. Create it as "
                                          r"bigcore.Model\(inputs, outputs\)"):
         bigcore.Model().predict(np.ones((2, 3)))

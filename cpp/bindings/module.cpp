@@ -19,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   bind_decode(m);
   bind_conv(m);
   bind_layer_ops(m);
+  bind_traced(m);
 }

@@ -65,6 +65,9 @@ class Op {
   virtual void backward(Ctx& c) = 0;
   // The activation applied last, when a loss may fuse its gradient with it (softmax/sigmoid).
   virtual int fusable_act() const { return -1; }
+  // True for an op whose forward adds to Ctx::extra_loss (a traced add_loss term): the backward
+  // plan starts from it as from a loss.
+  virtual bool is_loss_term() const { return false; }
 
   std::vector<int> in, out;         // tensor ids
   std::vector<size_t> params;       // arena offsets of the segments this op reads
@@ -73,6 +76,9 @@ class Op {
   std::vector<char> accum_dw;       // per param segment
   bool loss_gives_dz = false;       // the loss wrote dL/dz: skip the activation's backward
   bool skip_backward = false;       // no loss depends on this op's outputs
+  // When it runs (Program::set_op_mode): 0 always; 1 in training only, 2 in inference only (the two
+  // traces of a custom call() that branches on `training`, joined by a SelectTrainingOp).
+  int mode = 0;
   // The mode of its layer call's `training=` (Keras), in force when a run gives none (a model
   // called with training=None); fit, evaluate and predict give theirs.
   bool call_training = false;

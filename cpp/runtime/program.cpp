@@ -56,6 +56,12 @@ std::vector<std::unique_ptr<Op>> Program::take_ops() {
   return ops;
 }
 
+void Program::set_op_mode(int start, int end, int mode) {
+  BC_CHECK(mode >= 0 && mode <= 2, "op mode must be 0 (always), 1 (training) or 2 (inference)");
+  BC_CHECK(0 <= start && start <= end && end <= static_cast<int>(n_ops()), "op range out of bounds");
+  for (int i = start; i < end; ++i) ops_[i]->mode = mode;
+}
+
 void Program::set_inputs(const std::vector<int>& t) {
   for (int i : t) BC_CHECK(i >= 0 && i < n_tensors() && tensors_[i].is_input, "not an input tensor");
   inputs_ = t;
@@ -171,7 +177,7 @@ void Program::plan() {
     op.need_dx.assign(op.in.size(), 0);
     op.accum_dx.assign(op.in.size(), 0);
     op.accum_dw.assign(op.params.size(), 0);
-    bool any = false;
+    bool any = op.is_loss_term();
     for (int t : op.out) any = any || reached.count(t);
     op.skip_backward = !any;
     if (!any) continue;
@@ -286,9 +292,12 @@ void Program::forward(int mode) {
   ctx_.tensors = &tensors_;
   ctx_.params = params_.data();
   ctx_.grads = grads_.data();
-  // mode 0 / 1: every op in inference / training; -1: each op as its layer call's training= says
+  // mode 0 / 1: every op in inference / training; -1: each op as its layer call's training= says.
+  // An op of one mode only (Op::mode, a traced call() that branches on training) skips the other.
   for (auto& op : ops_) {
-    ctx_.training = mode < 0 ? op->call_training : mode > 0;
+    const bool training = mode < 0 ? op->call_training : mode > 0;
+    if (op->mode == (training ? 2 : 1)) continue;
+    ctx_.training = training;
     try {
       op->forward(ctx_);
     } catch (const std::bad_alloc&) {
@@ -388,11 +397,21 @@ void Program::backward() {
   for (int t : zero_before_backward_)
     if (tensors_[t].alias < 0) std::memset(tensors_[t].grad.data(), 0, ctx_.numel(t) * sizeof(float));
   for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
-    if ((*it)->skip_backward) continue;
+    Op& op = **it;
+    if (op.skip_backward) continue;
+    if (op.mode == 2) {  // an inference-only op did not run: the gradients it would start are zero
+      for (size_t i = 0; i < op.in.size(); ++i)
+        if (op.need_dx[i] && !op.accum_dx[i]) std::memset(ctx_.grad(op.in[i]), 0, ctx_.numel(op.in[i]) * sizeof(float));
+      for (size_t j = 0; j < op.params.size(); ++j)
+        if (!op.accum_dw[j])
+          for (const auto& s : segs_)
+            if (s.offset == op.params[j]) std::memset(grads_.data() + s.offset, 0, s.size * sizeof(float));
+      continue;
+    }
     try {
-      (*it)->backward(ctx_);
+      op.backward(ctx_);
     } catch (const std::bad_alloc&) {
-      throw OutOfMemory(op_memory_message(**it, "backward"));
+      throw OutOfMemory(op_memory_message(op, "backward"));
     }
   }
 }

@@ -72,6 +72,9 @@ class Program : public std::enable_shared_from_this<Program> {
   // Returns the arena offset. max_norm > 0 constrains each column of (rows, n / rows).
   size_t add_param(size_t n, float l1, float l2, bool trainable, float max_norm = 0.0f, size_t rows = 1);
   void add_op(std::unique_ptr<Op> op);
+  const Op& op(int i) const { return *ops_.at(i); }
+  // Ops [start, end) run only in training (mode 1) or only in inference (mode 2); see Op::mode.
+  void set_op_mode(int start, int end, int mode);
   void set_inputs(const std::vector<int>& t);
   void set_outputs(const std::vector<int>& t);
   // What a tensor is, in out-of-memory messages ("the output of layer 'dense' (Dense)").

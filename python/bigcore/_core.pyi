@@ -91,6 +91,8 @@ class Program:
         """Mean (masked when mask >= 0) or max of x over its steps."""
     def add_group_norm(self, x: int, out: int, C: int, groups: int, gamma: int, beta: int, epsilon: float) -> None:
         """groups 0: LayerNormalization over each position's C values; else GroupNormalization."""
+    def add_loss_term(self, x: int) -> None:
+        """Adds sum(x) to the training loss (add_loss); x's gradient is 1."""
     def add_mask_or(self, masks: Sequence[int], out: int, unmasked_input: bool) -> None:
         """out = the or of the masks (all ones when unmasked_input): a Keras 3 merge's mask."""
     def add_masked_mul(self, ins: Sequence[int], masks: Sequence[int], out: int) -> None:
@@ -115,6 +117,8 @@ class Program:
         """Keras relu(x, negative_slope, max_value (< 0: none), threshold)."""
     def add_scale(self, x: int, out: int, w: int) -> None:
         """out = x * w[0], w a one-value arena segment."""
+    def add_select_training(self, a: int, b: int, out: int) -> None:
+        """out = a in training, b in inference."""
     def add_shaped_tensor(self, shape: Sequence[int], is_input: bool = False, batched: bool = True) -> int:
         """A tensor with this shape of its non-batch axes (a length >= 1 or ~s per axis); batched=False: no batch axis."""
     def add_softmax(self, x: int, out: int, mask: int, outer: int, n: int, inner: int) -> None: ...
@@ -144,6 +148,8 @@ class Program:
     def n_ops(self) -> int: ...
     @property
     def n_symbols(self) -> int: ...
+    def op_kinds(self) -> list[str]:
+        """Each op's kind in program order: 'prim:<kind>' for a primitive, else its class ('DenseOp')."""
     def opt_slot(self, slot: int) -> NDArray[np.float32]: ...
     def params(self) -> NDArray[np.float32]: ...
     def per_sample(self, tensor: int) -> int: ...
@@ -161,6 +167,8 @@ class Program:
         """What the tensor is, for out-of-memory messages."""
     def set_losses(self, specs: Sequence[tuple[Any, ...]]) -> None: ...
     def set_metrics(self, specs: Sequence[tuple[Any, ...]]) -> None: ...
+    def set_op_mode(self, start: int, end: int, mode: int) -> None:
+        """Ops [start, end) run always (0), in training only (1) or in inference only (2)."""
     def set_optimizer(self, args: OptimArgs, slots: int, slot_init: float) -> None:
         """The optimizer's constants and fresh state slots (slot_init in each)."""
     def set_optimizer_args(self, args: OptimArgs) -> None:

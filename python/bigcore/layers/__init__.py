@@ -7,6 +7,7 @@ bigcore.quantization and bigcore.sparse_select, which re-export them, and load b
 """
 
 from bigcore.layers import quantized, quantized_attention, quantized_conv, quantized_recurrent, sparse  # noqa: F401  (registers their classes)
+from bigcore.layers import tracing  # noqa: F401  (installs the tracer of custom layers' call())
 from bigcore.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from bigcore.layers.attention import Attention, GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
 from bigcore.layers.base import KerasTensor, Layer, Weight
@@ -18,6 +19,7 @@ from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.embedding import Embedding
 from bigcore.layers.global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from bigcore.layers.identity import Identity
+from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalization
 from bigcore.layers.masking import Masking
 from bigcore.layers.merging import Add, Average, Concatenate, Multiply
@@ -49,7 +51,7 @@ __all__ = sorted(["Activation", "Add", "AlphaDropout", "Attention", "AvgPool1D",
                   "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
                   "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
                   "GlobalMaxPooling2D", "GroupNormalization", "GroupQueryAttention", "GroupedQueryAttention",
-                  "Hashing", "Identity", "Input", "InputLayer", "IntegerLookup", "KerasTensor", "LSTM", "Layer",
+                  "Hashing", "Identity", "Input", "InputLayer", "IntegerLookup", "KerasTensor", "LSTM", "Lambda", "Layer",
                   "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D", "MaxPooling1D",
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
                   "RMSNormalization", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",

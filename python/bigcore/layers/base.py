@@ -9,6 +9,7 @@ variable is shared by every model containing its layer.
 
 import contextlib
 import contextvars
+import inspect
 import math
 import re
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from bigcore import constraints, initializers, regularizers
 from bigcore._native import _core
+from bigcore.layers import dims as dims_module
 
 _name_counts = {}
 _budget = contextvars.ContextVar("weight_budget", default=None)
@@ -23,6 +25,22 @@ _budget = contextvars.ContextVar("weight_budget", default=None)
 # runs through a model's native program, and models live above layers, so bigcore.models installs
 # it (set_eager_runner) rather than this module importing them.
 _eager_runner = None
+# The trace a custom layer's call() is running in (layers/tracing.py): every Node made meanwhile
+# joins it, so the layer's recorded subgraph is known without a graph walk.
+_trace = contextvars.ContextVar("bigcore_trace", default=None)
+# The call tracer (layers/tracing.py installs it): tracer(layer, inputs, args, kwargs) runs a custom
+# layer's call() on symbolic inputs.
+_call_tracer = None
+
+
+def active_trace():
+    """The trace of the custom call() running now, or None."""
+    return _trace.get()
+
+
+def set_call_tracer(tracer):
+    global _call_tracer
+    _call_tracer = tracer
 
 
 def set_eager_runner(runner):
@@ -139,10 +157,26 @@ def write_weights(weights, values):
 
 
 class KerasTensor:
-    """A symbolic tensor: shape (batch first, None), dtype, and the layer call that made it."""
+    """A symbolic tensor: shape (batch first, None), dtype, and the layer call that made it.
 
-    def __init__(self, shape, dtype="float32", node=None, index=0, name=None):
-        self.shape = tuple(shape)
+    _dims: the non-batch axes, each an int or a Dim (layers/dims.py: a length known when the model
+    runs; `shape` shows it as None). _batched: False for a tensor without a batch axis (a weight
+    read inside a traced call, a constant), whose shape has no leading None. Python operators and
+    indexing record bigcore.ops calls (through the tensor-ops hook, set_tensor_ops)."""
+
+    __array_ufunc__ = None  # numpy defers to the reflected operators (array + tensor records an add)
+
+    def __init__(self, shape, dtype="float32", node=None, index=0, name=None, dims=None, batched=True):
+        shape = tuple(shape) if shape is not None else ()
+        if dims is None:
+            rest = shape[1:] if batched else shape
+            dims = tuple(dims_module.unknown() if s is None else int(s) for s in rest)
+        else:
+            dims = tuple(dims)
+            shape = ((shape[0] if batched and shape else None),) * batched + tuple(dims_module.public(d) for d in dims)
+        self.shape = shape
+        self._dims = dims
+        self._batched = bool(batched)
         self.dtype = dtype
         self.node = node
         self.index = index
@@ -153,8 +187,96 @@ class KerasTensor:
     def ndim(self):
         return len(self.shape)
 
+    @property
+    def full_dims(self):
+        """Every axis as the shape rules of bigcore.ops see it: dims.BATCH first when batched."""
+        return ((dims_module.BATCH,) if self._batched else ()) + self._dims
+
     def __repr__(self):
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    # A symbolic tensor has no value: Python cannot branch on it, index with it or convert it.
+    def __bool__(self):
+        raise TypeError(_no_value("used as a Python bool (`if x:`, `and`, `or`, `not`)"))
+
+    def __index__(self):
+        raise TypeError(_no_value("used as a Python int (an index, a range bound)"))
+
+    __int__ = __index__
+
+    def __float__(self):
+        raise TypeError(_no_value("converted to a Python float"))
+
+    def __iter__(self):
+        raise TypeError(_no_value("iterated over (index it, or use bigcore.ops.split / unstack)"))
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(_no_value("converted to a NumPy array"))
+
+    def numpy(self):
+        raise TypeError(_no_value("converted to a NumPy array"))
+
+
+_NO_VALUE = ("a symbolic tensor has no value while the model is traced; Python control flow on tensor values "
+             "cannot be traced: use bigcore.ops.where (or ops.cond on a Python value)")
+
+
+def _no_value(what):
+    return f"A symbolic KerasTensor was {what}: {_NO_VALUE}"
+
+
+# The tensor-ops hook: bigcore.ops (which sits above the layers) installs the module whose functions
+# KerasTensor's and Weight's operators call (set_tensor_ops).
+_tensor_ops = None
+
+
+def set_tensor_ops(module):
+    """Installs the module (bigcore.ops) that Python operators on tensors and weights record with."""
+    global _tensor_ops
+    _tensor_ops = module
+
+
+def _ops():
+    if _tensor_ops is None:
+        raise RuntimeError("operators on symbolic tensors need bigcore.ops: import bigcore")
+    return _tensor_ops
+
+
+def _binary(name, reflected=False):
+    if reflected:
+        def op(self, other):
+            return getattr(_ops(), name)(other, self)
+    else:
+        def op(self, other):
+            return getattr(_ops(), name)(self, other)
+    op.__name__ = f"__{'r' if reflected else ''}{name}__"
+    return op
+
+
+def _unary(name):
+    def op(self):
+        return getattr(_ops(), name)(self)
+    return op
+
+
+def _install_operators(cls, comparisons):
+    """Keras's tensor operators on cls, each recording (or computing) the bigcore.ops call."""
+    for dunder, name in (("add", "add"), ("sub", "subtract"), ("mul", "multiply"), ("truediv", "divide"),
+                         ("floordiv", "floor_divide"), ("mod", "mod"), ("pow", "power"), ("matmul", "matmul"),
+                         ("and", "logical_and"), ("or", "logical_or"), ("xor", "logical_xor")):
+        setattr(cls, f"__{dunder}__", _binary(name))
+        setattr(cls, f"__r{dunder}__", _binary(name, reflected=True))
+    for dunder, name in (("neg", "negative"), ("pos", "_positive"), ("abs", "absolute"), ("invert", "logical_not")):
+        setattr(cls, f"__{dunder}__", _unary(name))
+    if comparisons:  # not __eq__: tensors stay hashable and comparable by identity, as in Keras
+        for dunder, name in (("lt", "less"), ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal"),
+                             ("ne", "not_equal")):
+            setattr(cls, f"__{dunder}__", _binary(name))
+    cls.__getitem__ = lambda self, key: _ops()._getitem(self, key)
+    cls.__round__ = lambda self, ndigits=None: _ops().round(self, ndigits or 0)
+
+
+_install_operators(KerasTensor, comparisons=True)
 
 
 def flat_tensors(value):
@@ -178,6 +300,9 @@ class Node:
         self.call_kwargs = dict(call_kwargs or {})
         # whether the layer was called on a list of tensors (merge layers) rather than on one
         self.list_input = len(self.inputs) > 1 if list_input is None else bool(list_input)
+        trace = _trace.get()
+        if trace is not None:
+            trace.nodes.append(self)
 
     @property
     def parents(self):
@@ -187,6 +312,43 @@ class Node:
             return self.inputs
         kw = self.call_kwargs
         return self.inputs + [t for k in sorted(kw) for t in flat_tensors(kw[k])]
+
+
+# Attributes of bigcore's own classes that hold layers without owning them (a functional model's
+# layer list, a Sequential's stack, Bidirectional's copies): not tracked as sub-layers.
+_UNTRACKED = frozenset({"_layers", "_stack", "_inbound", "_nodes", "_inputs", "_outputs", "_input_tensor",
+                        "_program", "_traced_graph", "_graph_layers"})
+
+
+def _jsonable(v, depth=0):
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if depth < 16 and isinstance(v, (list, tuple)):
+        return all(_jsonable(x, depth + 1) for x in v)
+    if depth < 16 and isinstance(v, dict):
+        return all(isinstance(k, str) and _jsonable(x, depth + 1) for k, x in v.items())
+    return False
+
+
+def _inherit_dims(shape, x):
+    """The lengths of a built-in layer's output of `shape`: a None at an axis where the input x has
+    a run-time length is that length (the layers keep (batch, timesteps, ...) aligned); any other
+    None is a length nothing defines."""
+    out = []
+    for i, d in enumerate(tuple(shape)[1:]):
+        if d is not None:
+            out.append(d)
+        elif i < len(x._dims) and dims_module.is_dim(x._dims[i]):
+            out.append(x._dims[i])
+        else:
+            out.append(dims_module.unknown())
+    return tuple(out)
+
+
+def _traces_call(cls):
+    """A custom layer: its class defines call() and no native lowering of its own (layers/tracing.py);
+    or a Model subclass with call() (a model's lower() inlines a graph: it is marked _lowers_graph)."""
+    return getattr(cls, "call", None) is not None and (cls.lower is Layer.lower or getattr(cls.lower, "_lowers_graph", False))
 
 
 def shape_str(shape):
@@ -204,8 +366,28 @@ class Layer:
     # (models/lowering.py); they may add program step hooks (compression/pruning.py: the masks).
     _program_hooks = ()
 
+    def __new__(cls, *args, **kwargs):
+        obj = super().__new__(cls)
+        # A custom layer's (or subclassed model's) constructor arguments: Keras's auto config, what
+        # get_config() gives when the class does not write its own.
+        obj._init_args = None
+        if _traces_call(cls) and cls.__init__ is not Layer.__init__:
+            try:
+                bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+            except TypeError:
+                return obj
+            params = inspect.signature(cls.__init__).parameters
+            found = {}
+            for k, v in list(bound.arguments.items())[1:]:
+                if params[k].kind == inspect.Parameter.VAR_KEYWORD:
+                    found.update(v)
+                elif params[k].kind != inspect.Parameter.VAR_POSITIONAL:
+                    found[k] = v
+            obj._init_args = found
+        return obj
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None,
-                 batch_input_shape=None, **kwargs):
+                 batch_input_shape=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
@@ -222,6 +404,8 @@ class Layer:
         self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
         self.input_shape = None
         self.output_shape = None
+        if activity_regularizer is not None:  # Keras's base-layer argument (built-in layers set their own)
+            self.activity_regularizer = regularizers.get(activity_regularizer)
 
     # -- life cycle --
     def build(self, input_shape):
@@ -230,8 +414,47 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True,
-                   constraint=None, dtype="float32"):
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
+                   regularizer=None, constraint=None, aggregation="none", overwrite_with_gradient=False, name=None):
+        """Keras 3's add_weight(shape, initializer, dtype, trainable, autocast, regularizer, constraint,
+        aggregation, overwrite_with_gradient, name); bigcore's own layers call it positionally as
+        add_weight(name, shape, initializer, regularizer, trainable, constraint, dtype)."""
+        if args and isinstance(args[0], str):
+            if len(args) > 7:
+                raise TypeError(f"add_weight() takes at most 7 positional arguments ({len(args)} given)")
+            legacy = dict(zip(("name", "shape", "initializer", "regularizer", "trainable", "constraint", "dtype"), args))
+            name, shape = legacy["name"], legacy.get("shape", shape)
+            initializer = legacy.get("initializer", initializer)
+            regularizer = legacy.get("regularizer", regularizer)
+            trainable = legacy.get("trainable", trainable)
+            constraint = legacy.get("constraint", constraint)
+            dtype = legacy.get("dtype", dtype)
+        elif args:
+            keys = ("shape", "initializer", "dtype", "trainable", "autocast", "regularizer", "constraint",
+                    "aggregation", "overwrite_with_gradient", "name")
+            if len(args) > len(keys):
+                raise TypeError(f"add_weight() takes at most {len(keys)} positional arguments ({len(args)} given)")
+            given = dict(zip(keys, args))
+            shape, initializer = given.get("shape", shape), given.get("initializer", initializer)
+            dtype, trainable = given.get("dtype", dtype), given.get("trainable", trainable)
+            regularizer, constraint = given.get("regularizer", regularizer), given.get("constraint", constraint)
+            aggregation, name = given.get("aggregation", aggregation), given.get("name", name)
+            overwrite_with_gradient = given.get("overwrite_with_gradient", overwrite_with_gradient)
+        if overwrite_with_gradient:
+            raise ValueError(f"Layer {self.name!r}: add_weight(overwrite_with_gradient=True) is not supported by bigcore")
+        if aggregation not in ("none", "mean", "sum", "only_first_replica", None):
+            raise ValueError(f"Layer {self.name!r}: add_weight(aggregation={aggregation!r}): expected one of 'none', "
+                             "'mean', 'sum', 'only_first_replica'")
+        dtype = "float32" if dtype is None else (dtype if isinstance(dtype, str) else np.dtype(dtype).name)
+        shape = () if shape is None else tuple(int(s) for s in shape)
+        if initializer is None:  # Keras: glorot_uniform for floats, zeros otherwise
+            initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
+        if name is None:  # Keras names unnamed variables "variable", "variable_1", ...
+            taken = {w.name.rsplit("/", 1)[-1] for w in self._weights}
+            name, i = "variable", 0
+            while name in taken:
+                i += 1
+                name = f"variable_{i}"
         budget = _budget.get()
         need = np.dtype(dtype).itemsize * math.prod(int(s) for s in shape)
         if budget is not None:
@@ -249,6 +472,8 @@ class Layer:
         return w
 
     def __call__(self, inputs, *args, **kwargs):
+        if _call_tracer is not None and _traces_call(type(self)):  # a custom layer: its call() is traced
+            return _call_tracer(self, inputs, args, kwargs)
         kwargs = self._bind_call_args(args, kwargs)
         xs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         symbolic = [isinstance(x, KerasTensor) for x in xs]
@@ -267,7 +492,8 @@ class Layer:
         self.input_shape = in_shape
         out_shape = self.compute_output_shape(in_shape)
         multi = isinstance(out_shape, list)
-        outs = [KerasTensor(s, name=f"{self.name}/out{i}") for i, s in enumerate(out_shape if multi else [out_shape])]
+        outs = [KerasTensor(s, name=f"{self.name}/out{i}", dims=_inherit_dims(s, xs[0]))
+                for i, s in enumerate(out_shape if multi else [out_shape])]
         node = Node(self, xs, outs, kwargs, list_input=isinstance(inputs, (list, tuple)))
         for i, o in enumerate(outs):
             o.node, o.index = node, i
@@ -277,6 +503,8 @@ class Layer:
         masks = self.compute_mask(xs, in_masks)
         for o, m in zip(outs, masks if isinstance(masks, list) else [masks] * len(outs)):
             o._mask = m
+            if m is not None and m.node is None:  # a mask a layer made: its run-time lengths are its input's
+                m._dims = _inherit_dims(m.shape, xs[0])
         self._inbound.append(node)
         self.output_shape = out_shape
         return outs if multi else outs[0]
@@ -299,6 +527,9 @@ class Layer:
                                 f"argument {k!r}")
             bound[k] = v
         training = bound.get("training")
+        if getattr(training, "_bigcore_training_flag", False):  # a traced call's training: the program's mode
+            bound.pop("training")
+            training = None
         if training is not None and not isinstance(training, (bool, np.bool_)):
             raise TypeError(f"Layer {self.name!r}: `training` must be True, False or None. Received: "
                             f"training={training!r}")
@@ -329,28 +560,98 @@ class Layer:
     # -- weights --
     @property
     def weights(self):
-        return list(self._weights)
+        """Keras's order: this layer's own weights (trainable, then not), then each tracked sub-layer's
+        (custom layers: the layers assigned as attributes, also in lists and dicts), each weight once."""
+        if not _traces_call(type(self)):
+            return list(self._weights)
+        out, seen = [], set()
+        own = [w for w in self._weights if w.trainable] + [w for w in self._weights if not w.trainable]
+        for w in own + [w for layer in self._tracked_layers() for w in layer.weights]:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        return out
 
     @property
     def trainable_weights(self):
-        return [w for w in self._weights if w.trainable]
+        return [w for w in self.weights if w.trainable] if self.trainable else []
 
     @property
     def non_trainable_weights(self):
-        return [w for w in self._weights if not w.trainable]
+        return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
+
+    def _tracked_layers(self):
+        """The layers held in this layer's attributes (directly, or in lists, tuples and dicts), in the
+        order the attributes were first set, as Keras tracks them."""
+        out, seen = [], {id(self)}
+
+        def visit(v, depth=0):
+            if isinstance(v, Layer):
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+            elif isinstance(v, (list, tuple)) and depth < 8:
+                for x in v:
+                    visit(x, depth + 1)
+            elif isinstance(v, dict) and depth < 8:
+                for x in v.values():
+                    visit(x, depth + 1)
+
+        for k, v in vars(self).items():
+            if k not in _UNTRACKED:
+                visit(v)
+        return out
 
     def get_weights(self):
-        return [w.numpy() for w in self._weights]
+        return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights):
-        if len(weights) != len(self._weights):
-            raise ValueError(f"Layer {self.name!r} expects {len(self._weights)} weights, "
-                             f"but received {len(weights)} weights")
-        for w, v in zip(self._weights, weights):
+        ws = self.weights
+        if len(weights) != len(ws):
+            raise ValueError(f"Layer {self.name!r} expects {len(ws)} weights, but received {len(weights)} weights")
+        for w, v in zip(ws, weights):
             w.assign(v)
 
     def count_params(self):
-        return sum(math.prod(w.shape) for w in self._weights)
+        return sum(math.prod(w.shape) for w in self.weights)
+
+    # -- activity losses --
+    def add_loss(self, loss):
+        """Adds `loss` (a tensor computed in call(), or from the layer's weights) to the training loss,
+        summed as Keras sums added losses. Only inside a traced call()."""
+        trace = _trace.get()
+        if trace is None:
+            raise RuntimeError(f"Layer {self.name!r}: add_loss() is recorded while call() is traced (when the layer "
+                               "is called on symbolic tensors, e.g. while a model is built)")
+        t = _ops().convert_to_tensor(loss) if not isinstance(loss, KerasTensor) else loss
+        trace.losses.append(t)
+
+    # -- the calls that made this layer's outputs (Keras's layer.input / layer.output) --
+    def _only_node(self, what):
+        if not self._inbound:
+            raise AttributeError(f"Layer {self.name!r} has never been called and thus has no defined {what}.")
+        if len(self._inbound) > 1:
+            raise AttributeError(f"Layer {self.name!r} has multiple inbound nodes, hence the notion of \"layer {what}\" "
+                                 f"is ill-defined. Use `get_{what}_at(node_index)` instead.")
+        return self._inbound[0]
+
+    @property
+    def input(self):
+        node = self._only_node("input")
+        return node.inputs if node.list_input else node.inputs[0]
+
+    @property
+    def output(self):
+        node = self._only_node("output")
+        return node.outputs if len(node.outputs) > 1 else node.outputs[0]
+
+    def get_input_at(self, node_index):
+        node = self._inbound[node_index]
+        return node.inputs if node.list_input else node.inputs[0]
+
+    def get_output_at(self, node_index):
+        node = self._inbound[node_index]
+        return node.outputs if len(node.outputs) > 1 else node.outputs[0]
 
     # -- lowering --
     def lower(self, prog, inputs, outputs):
@@ -365,7 +666,22 @@ class Layer:
         cfg = {"name": self.name, "trainable": self.trainable}
         if self._input_shape_arg is not None:
             cfg["input_shape"] = self._input_shape_arg
+        if type(self).get_config is Layer.get_config and _traces_call(type(self)):
+            cfg = {**self._auto_config(), **cfg}
         return cfg
+
+    def _auto_config(self):
+        """Keras's auto config of a custom class: its constructor arguments, when JSON can hold them."""
+        args = getattr(self, "_init_args", None)
+        if args is None or type(self).__init__ is Layer.__init__:
+            return {}
+        bad = [k for k, v in args.items() if not _jsonable(v)]
+        if bad:
+            raise NotImplementedError(
+                f"{type(self).__name__} (layer {self.name!r}) takes constructor arguments that a config cannot hold "
+                f"({', '.join(bad)}): override get_config() to return them as plain values (and from_config() to "
+                "rebuild them), as Keras requires")
+        return dict(args)
 
     @classmethod
     def from_config(cls, config):

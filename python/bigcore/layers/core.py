@@ -5,12 +5,15 @@ import math
 import numpy as np
 
 from bigcore import _random, activations, constraints, initializers, regularizers
+from bigcore.layers import dims
 from bigcore.layers.base import KerasTensor, Layer, Node, shape_str
 from bigcore.layers.registry import register
 
 
 @register
 class InputLayer(Layer):
+    output = None  # the input tensor itself (an attribute here, not Layer's inbound-node property)
+
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kw):
         super().__init__(name=name, **kw)
         if shape is None:
@@ -23,7 +26,9 @@ class InputLayer(Layer):
         self.batch_size = batch_size
         self.dtype = dtype or "float32"
         self.built = True
-        self.output = KerasTensor((batch_size,) + shape, self.dtype, name=self.name)
+        # a length given as None is one the data gives per batch: a Dim of its own (layers/dims.py)
+        lengths = tuple(dims.input_dim(f"{self.name}[{i + 1}]") if s is None else s for i, s in enumerate(shape))
+        self.output = KerasTensor((batch_size,) + shape, self.dtype, name=self.name, dims=lengths)
         self.output.node = Node(self, [], [self.output])
         self.output_shape = self.output.shape
 

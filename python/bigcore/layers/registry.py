@@ -12,6 +12,8 @@ import contextlib
 _LAYERS = {}  # class name -> layer class
 _MODELS = {}  # name a file uses ("Sequential", "Functional", "Model") -> model class
 _MODEL_NAMES = {}  # model class -> the name files use for it
+_MODULES = {}  # a config's "module" -> the class that reads entries of it (bigcore.ops: OpLayer)
+_OBJECTS = {}  # registered name ("package>name", and the plain name) -> a registered function or class
 _MISSING = object()
 
 
@@ -21,25 +23,52 @@ def register(cls):
     return cls
 
 
-def get_class(name):
-    if name not in _LAYERS:
-        raise ValueError(f"Unknown layer: {name!r}")
-    return _LAYERS[name]
+def get_class(name, registered_name=None):
+    for key in (registered_name, name):
+        if key is not None and key in _LAYERS:
+            return _LAYERS[key]
+    raise ValueError(f"Unknown layer: {name!r}. A custom layer class must be given to load_model(custom_objects="
+                     f"{{{name!r}: {name}}}) or registered with @bigcore.saving.register_keras_serializable()")
+
+
+def register_object(obj, registered_name):
+    """Makes obj (a layer or model class, a function) findable by its registered name "package>name"
+    (bigcore.saving.register_keras_serializable). Not by its plain name, as in Keras: two packages
+    may register classes of one name."""
+    _OBJECTS[registered_name] = obj
+    if isinstance(obj, type) and hasattr(obj, "get_config") and hasattr(obj, "from_config"):
+        _LAYERS[registered_name] = obj
+    obj._registered_name = registered_name
+    return obj
+
+
+def registered_name(obj):
+    """The name a file gives obj: "package>name" when registered, else its own name."""
+    return getattr(obj, "_registered_name", None) if "_registered_name" in getattr(obj, "__dict__", {}) else None
+
+
+def get_object(name):
+    """A registered (or custom_objects) function or class by name, or None."""
+    return _OBJECTS.get(name)
 
 
 @contextlib.contextmanager
-def custom_classes(classes):
-    """Registers {name: layer class} while the block runs (load_model's custom_objects)."""
+def custom_classes(classes, objects=None):
+    """Registers {name: layer class} (and {name: function}) while the block runs (load_model's custom_objects)."""
+    objects = objects or {}
     saved = [(name, _LAYERS.get(name, _MISSING)) for name in classes]
+    saved_obj = [(name, _OBJECTS.get(name, _MISSING)) for name in objects]
     _LAYERS.update(classes)
+    _OBJECTS.update(objects)
     try:
         yield
     finally:
-        for name, old in reversed(saved):
-            if old is _MISSING:
-                _LAYERS.pop(name, None)
-            else:
-                _LAYERS[name] = old
+        for table, entries in ((_LAYERS, saved), (_OBJECTS, saved_obj)):
+            for name, old in reversed(entries):
+                if old is _MISSING:
+                    table.pop(name, None)
+                else:
+                    table[name] = old
 
 
 def register_model(name, *aliases):
@@ -54,7 +83,10 @@ def register_model(name, *aliases):
 
 
 def model_class_name(model):
-    """The name a file gives `model`'s class: that of the nearest registered class it derives from."""
+    """The name a file gives `model`'s class: a subclassed model's own class (its registered name
+    when registered), else that of the nearest registered class it derives from."""
+    if getattr(model, "_subclassed", False):
+        return registered_name(type(model)) or type(model).__name__
     for cls in type(model).__mro__:
         if cls in _MODEL_NAMES:
             return _MODEL_NAMES[cls]
@@ -62,9 +94,14 @@ def model_class_name(model):
 
 
 def model_class(name):
-    if name not in _MODELS:
-        raise ValueError(f"Unknown model class: {name!r}")
-    return _MODELS[name]
+    if name in _MODELS:
+        return _MODELS[name]
+    cls = _LAYERS.get(name)  # a subclassed model: registered, or given in custom_objects
+    if cls is not None and hasattr(cls, "_native"):
+        return cls
+    raise ValueError(f"Unknown model class: {name!r}. A subclassed model's class must be given to load_model("
+                     f"custom_objects={{{name!r}: {name.split('>')[-1]}}}) or registered with "
+                     "@bigcore.saving.register_keras_serializable()")
 
 
 def model_from_config(class_name, config):
@@ -72,11 +109,26 @@ def model_from_config(class_name, config):
     return model_class(class_name).from_config(config)
 
 
+def register_module(module, cls):
+    """Entries of a config that name `module` (bigcore.ops's recorded operations, as Keras writes
+    {"module": "keras.src.ops.numpy", "class_name": "Add"}) are read by cls.from_config."""
+    _MODULES[module] = cls
+
+
 def layer_config(layer):
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    module = getattr(layer, "config_module", None)
+    if module is not None:
+        return {"module": module, "class_name": layer.serialized_name(), "config": layer.get_config()}
+    out = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    name = registered_name(type(layer))
+    if name is not None:
+        out["registered_name"] = name
+    return out
 
 
 def layer_from_config(d):
     if not isinstance(d, dict) or "class_name" not in d:
         raise ValueError(f"Not a layer config: {d!r}")
-    return get_class(d["class_name"]).from_config(dict(d.get("config", {})))
+    if d.get("module") in _MODULES:
+        return _MODULES[d["module"]].from_config(dict(d.get("config", {})))
+    return get_class(d["class_name"], d.get("registered_name")).from_config(dict(d.get("config", {})))

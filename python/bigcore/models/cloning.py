@@ -6,6 +6,7 @@ clone_function swaps some layers for others; they copy the weights and compile t
 
 from bigcore.layers.core import InputLayer
 from bigcore.layers.registry import layer_config, layer_from_config, model_class, model_class_name
+from bigcore.models import serialization
 
 
 def _fresh_layer(layer):
@@ -36,6 +37,8 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     def make_layer(entry):
         return clone_function(originals[entry["config"]["name"]])
 
+    if getattr(model, "_subclassed", False):  # its traced graph, cloned as the functional model it is
+        return model_class("Functional")._from_config(serialization.functional_config(model), make_layer)
     return model_class(model_class_name(model))._from_config(model.get_config(), make_layer)
 
 
@@ -45,4 +48,5 @@ def _all_layers(model):
     held = getattr(model, "_input_tensor", None)  # a Sequential's Input, also before it is built
     if held is not None:
         inputs.append(held.node.layer)
-    return inputs + [layer for layer in model.layers if not isinstance(layer, InputLayer)]
+    layers = model.layers if not hasattr(model, "_graph_layers") or hasattr(model, "_stack") else model._graph_layers
+    return inputs + [layer for layer in layers if not isinstance(layer, InputLayer)]

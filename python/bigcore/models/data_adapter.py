@@ -59,17 +59,17 @@ def prepare_inputs(model, x):
     return out
 
 
+def _fits(got, expected):
+    """Whether a shape fits an expected one whose None axes take any length (variable-length
+    outputs: the native step checks the length against the inputs')."""
+    return len(got) == len(expected) and all(e is None or e == g for g, e in zip(got, expected))
+
+
 def _check_finite(a, what, hint=""):
     """Raises naming the index of the first NaN or inf in a (a float array)."""
     if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
         bad = np.argwhere(~np.isfinite(a))[0]
         raise ValueError(f"{what} contains NaN or inf (first at index {tuple(int(b) for b in bad)}){hint}")
-
-
-def _fits(got, expected):
-    """Whether a shape fits an expected one whose None axes take any length (variable-length
-    outputs: the native step checks the length against the inputs')."""
-    return len(got) == len(expected) and all(e is None or e == g for g, e in zip(got, expected))
 
 
 def prepare_targets(model, y, n):

@@ -7,10 +7,10 @@ import numpy as np
 
 from bigcore import export as export_module, saving
 from bigcore.layers import base as layer_base
-from bigcore.layers.base import KerasTensor, Layer, _unique_name
+from bigcore.layers.base import KerasTensor, Layer, _snake, _traces_call, _unique_name
 from bigcore.layers.core import Input, InputLayer
 from bigcore.layers.registry import layer_from_config, register_model
-from bigcore.models import input_side, lowering, serialization, summary
+from bigcore.models import input_side, lowering, serialization, subclassed, summary
 from bigcore.models.trainer import Trainer
 
 
@@ -70,36 +70,27 @@ def _keras_layer_order(inputs, nodes, first_seen):
     return sorted(layers.values(), key=lambda l: (-layer_depth[id(l)], first_seen[id(l)]))
 
 
-def _defines_call(cls):
-    """True when a Model subclass has its own call() (Keras's subclassing API)."""
-    return any("call" in vars(c) for c in cls.__mro__ if c is not Model and issubclass(c, Model))
-
-
-def _subclassing_error(cls):
-    """The one place that says subclassed models are not supported yet (until they are)."""
-    return NotImplementedError(
-        f"{cls.__name__}: subclassed models (a bigcore.Model subclass that defines call()) are not supported "
-        "yet. Build the same network with the functional API: inputs = bigcore.Input(shape=...); outputs = "
-        "layers...(inputs); model = bigcore.Model(inputs, outputs); or stack layers in bigcore.Sequential([...]). "
-        "Layers, compile, fit and saving work the same on those.")
-
-
 @register_model("Functional", "Model")
 class Model(Trainer, Layer):
+    supports_variable_length = True  # called as a layer, its own layers are checked where inlined
     _summary_lists_inputs = True  # Keras lists a functional model's InputLayers in summary(), not a Sequential's
 
     def __init__(self, inputs=None, outputs=None, name=None, **kw):
-        if _defines_call(type(self)):
-            raise _subclassing_error(type(self))
-        Layer.__init__(self, name=name or _unique_name("functional"), **kw)
+        subclassed = _traces_call(type(self)) and inputs is None
+        default = _snake(type(self).__name__) if subclassed else "functional"
+        Layer.__init__(self, name=name or _unique_name(default), **kw)
         Trainer.__init__(self)
         self._inputs = self._outputs = None
         self._nodes = []
+        self._graph_layers = []
+        self._model_losses = []  # add_loss tensors of a subclassed model's call()
+        self._subclassed = subclassed  # a Model subclass with call(): traced when first built
         self._front_nodes, self._native_inputs, self._native_nodes = [], None, []  # models/input_side.py
         if inputs is not None:
             self._init_graph(inputs, outputs)
 
-    def _init_graph(self, inputs, outputs):
+    def _init_graph(self, inputs, outputs, losses=()):
+        """losses: add_loss tensors of a subclassed model's call(): their nodes join the graph."""
         self._single_input = not isinstance(inputs, (list, tuple, dict))
         self._single_output = not isinstance(outputs, (list, tuple, dict))
         ins = list(inputs.values()) if isinstance(inputs, dict) else ([inputs] if self._single_input else list(inputs))
@@ -108,7 +99,7 @@ class Model(Trainer, Layer):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model inputs and outputs must be symbolic tensors (from bigcore.Input), got {type(t).__name__}")
         first_seen = {}
-        nodes = _topological_nodes(outs, first_seen)
+        nodes = _topological_nodes(outs + list(losses), first_seen)
         for t in ins:
             if not isinstance(t.node.layer, InputLayer):
                 raise ValueError(f"Model inputs must come from bigcore.Input; {t!r} does not")
@@ -121,8 +112,10 @@ class Model(Trainer, Layer):
             if names.setdefault(layer.name, layer) is not layer:  # saving keys layers by name
                 raise ValueError(f'The name "{layer.name}" is used 2 times in the model. All layer names should be unique.')
         self._inputs, self._outputs = ins, outs
+        self._output_structure = outputs
+        self._model_losses = list(losses)
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
-        self._layers = _keras_layer_order(ins, nodes, first_seen)
+        self._graph_layers = _keras_layer_order(ins, nodes, first_seen)
         self._front_nodes, self._native_inputs, self._native_nodes = input_side.split(ins, self._nodes, outs)
         self.built = True
         self._program = None
@@ -138,7 +131,21 @@ class Model(Trainer, Layer):
 
     @property
     def layers(self):
-        return list(self._layers) if self._inputs is not None else []
+        """Keras's model.layers: a subclassed model's tracked layers (its attributes, in the order
+        set), else the graph's layers in Keras's order; recorded ops are not layers."""
+        if self._subclassed:
+            return self._tracked_layers()
+        return [layer for layer in self._graph_layers if getattr(layer, "config_module", None) is None]
+
+    @property
+    def input(self):
+        self._ensure_built()
+        return self._inputs[0] if self._single_input else list(self._inputs)
+
+    @property
+    def output(self):
+        self._ensure_built()
+        return self._outputs[0] if self._single_output else list(self._outputs)
 
     def get_layer(self, name=None, index=None):
         if index is not None:
@@ -150,6 +157,8 @@ class Model(Trainer, Layer):
 
     @property
     def _weights_all(self):
+        if self._subclassed:  # Keras's order: own weights, then each tracked layer's
+            return Layer.weights.fget(self)
         seen, out = set(), []
         for layer in self.layers:
             for w in layer.weights:
@@ -187,9 +196,36 @@ class Model(Trainer, Layer):
         text = summary.render(self, line_length, list_inputs=self._summary_lists_inputs)
         (print_fn or print)(text)
 
+    # -- subclassed models: call() traced once into the graph --
+    def build(self, input_shape=None):
+        """A subclassed model traces call() on Input tensors of input_shape (batch first; None for
+        the batch and for lengths the data gives per batch; a list or dict of shapes for several
+        inputs). A functional model is built already."""
+        if self._subclassed and self._inputs is None:
+            if input_shape is None:
+                raise ValueError(f"Model {self.name!r}: build() needs the input shape, e.g. build((None, 784))")
+            subclassed.trace(self, input_shape)
+
+    def _build_from(self, x):
+        if self._subclassed and self._inputs is None and x is not None:
+            subclassed.build_from_data(self, x)
+
+    def get_build_config(self):
+        """What load_model needs to build a subclassed model before setting its weights."""
+        if not self._subclassed or self._inputs is None:
+            return None
+        return {"input_shape": subclassed.input_shapes(self)}
+
+    def build_from_config(self, config):
+        if config and "input_shape" in config and self._inputs is None:
+            subclassed.build(self, subclassed.shape_spec(config["input_shape"]))
+
     # -- the native program --
     def _ensure_built(self, x=None):
         if self._inputs is None:
+            if self._subclassed:
+                raise ValueError(f"Model {self.name!r} ({type(self).__name__}) has not been built yet: call build(input_"
+                                 "shape), or fit / predict / the model on data first")
             raise ValueError(f"Model {self.name!r} has not been built: it has no inputs yet. Create it as "
                              "bigcore.Model(inputs, outputs) from bigcore.Input tensors, or use bigcore.Sequential")
 
@@ -198,7 +234,7 @@ class Model(Trainer, Layer):
         if self._program is None:
             if self._front_nodes:
                 input_side.check_lowerable(self)
-            self._program = lowering.lower(self._native_inputs, self._native_nodes, self._outputs)
+            self._program = lowering.lower(self._native_inputs, self._native_nodes, self._outputs, self._model_losses)
             self._watch_held_weights()
             self._on_program_created()
         return self._program
@@ -224,8 +260,8 @@ class Model(Trainer, Layer):
         if type(inputs) is np.ndarray and not kwargs and not args:  # serving: numpy in, numpy out
             return self._forward_batch(inputs, -1)
         kwargs = self._bind_call_args(args, kwargs)
-        if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], KerasTensor)):
-            raise NotImplementedError("calling a Model on symbolic tensors (nested models) is not supported yet")
+        if subclassed.any_symbolic(inputs):  # a model called as a layer (nested): one node of the caller's graph
+            return subclassed.call_symbolic(self, inputs, kwargs)
         if "mask" in kwargs:
             raise NotImplementedError(f"Model {self.name!r}: calling a model with mask= is not supported yet; give "
                                       "the masks to the layers inside the model (Embedding(mask_zero=True), or an "
@@ -233,12 +269,24 @@ class Model(Trainer, Layer):
         training = kwargs.get("training")
         return self._forward_batch(inputs, -1 if training is None else int(training))
 
+    def lower(self, prog, inputs, outputs):
+        """A model called as a layer: its graph, inlined with its inputs bound to the caller's tensors."""
+        return subclassed.lower_nested(self, prog, inputs, outputs)
+
+    lower._lowers_graph = True  # a Model subclass with call() is still traced (layers/base.py _traces_call)
+
     def get_config(self):
+        if self._subclassed:  # Keras: the name, trainable and (unless get_config is the user's) the constructor's arguments
+            auto = self._auto_config() if type(self).get_config is Model.get_config else {}
+            return {**auto, "name": self.name, "trainable": self.trainable}
         return serialization.functional_config(self)
 
     @classmethod
     def from_config(cls, config):
-        """A new functional model (fresh weights) from get_config()'s dict."""
+        """A new model (fresh weights) from get_config()'s dict: a functional model's graph, or a
+        subclassed model's constructor arguments."""
+        if _traces_call(cls) and not ("layers" in config and "input_layers" in config):
+            return cls(**config)
         return cls._from_config(config, layer_from_config)
 
     @classmethod

@@ -1,9 +1,23 @@
-"""Lowers a model's layer graph to one native program (cpp/program.h)."""
+"""Lowers a model's layer graph to one native program (cpp/runtime/program.h).
+
+Tensors are shaped: each native tensor gets its template of non-batch axes, a constant or a
+symbol per axis (runtime/shapes.h). A model input's axis given as None is an input symbol; the
+lengths derived from it (a slice, a concatenation, a reshape) are derived symbols, made once
+per distinct length (layers/dims.py).
+
+Subgraphs are lowered in place: a custom layer's traced call (node.graphs, layers/tracing.py)
+and a model called as a layer (its own graph, its input lengths mapped to the caller's), each in
+a scope of its own, its inputs bound to the caller's tensors. Fusion (fusion.py) turns a
+matmul + bias + activation of weights into the Dense op, and a final softmax / sigmoid into the
+activation op a cross-entropy loss fuses with.
+"""
 
 import math
 
 from bigcore._native import _core
+from bigcore.layers import dims
 from bigcore.layers.merging import Add
+from bigcore.models import fusion
 
 
 class Lowering:
@@ -12,27 +26,36 @@ class Lowering:
     def __init__(self):
         self.native = _core.Program()
         self._param_of = {}   # id(Weight) -> arena offset
-        self._tensor_of = {}  # id(KerasTensor) -> native tensor id
+        self._weight_tensor_of = {}  # id(Weight) -> native tensor reading it
+        self._scopes = [{}]   # id(KerasTensor) -> native tensor id, innermost scope last
+        self._symbol_of = {}  # Dim (in the model's own terms) -> native symbol id
+        self._dim_env = [{}]  # a nested model's input lengths -> the caller's
         self.weights = []     # (Weight, offset), in allocation order
+        self.node = None
         # Program step hooks: hook(program, step) runs before each native training step, in this
         # order, with step = the optimizer's iterations (fit, train_on_batch). A layer's
         # _program_hooks add them when attached (compression/pruning.py: the pruning schedules).
         self.step_hooks = []
+        self.loss_terms = 0   # add_loss tensors lowered
         self.call_training = False  # some layer call was made with training=True
-        self.node = None      # the layer call being lowered
-        # Native ids of the tensors with variable-length axes -> their templates (one int per non-batch
-        # axis: n >= 1, or ~s for symbol s); fixed-shape tensors are not listed.
-        self._symbolic = {}
 
+    # -- tensors --
     def bind(self, kt, tensor_id):
-        self._tensor_of[id(kt)] = tensor_id
+        self._scopes[-1][id(kt)] = tensor_id
 
     def id(self, kt):
-        return self._tensor_of[id(kt)]
+        try:
+            return self._scopes[-1][id(kt)]
+        except KeyError:
+            raise ValueError(f"tensor {kt.name!r} is not computed before it is used (is it an input of the model?)") \
+                from None
+
+    def has(self, kt):
+        return id(kt) in self._scopes[-1]
 
     def mask_id(self, kt):
         """The native id of kt's Keras mask, or -1."""
-        return -1 if kt._mask is None else self._tensor_of[id(kt._mask)]
+        return -1 if kt._mask is None else self.id(kt._mask)
 
     def input_mask_id(self):
         """The mask the current node's layer applies to its first input: the call's explicit
@@ -40,65 +63,80 @@ class Lowering:
         explicit = self.node.call_kwargs.get("mask")
         return self.id(explicit) if explicit is not None else self.mask_id(self.node.inputs[0])
 
-    def tensor(self, kt, is_input=False, dims=None):
-        """A native tensor for kt. Fixed shapes give a plain tensor of prod(shape[1:]) values per
-        sample. Variable-length axes (None) get symbols: a model input's each its own (its value comes
-        from the arrays of each call); a layer output's the symbol at the same axis of the current
-        call's inputs (the layer must declare supports_variable_length). dims: an explicit template
-        (n >= 1, or ~s for symbol s, per non-batch axis) for layers whose lengths move between axes."""
-        rest = tuple(kt.shape[1:])
-        if dims is None:
-            dims = self._template(kt, rest, is_input)
-        if dims is None:
-            t = self.native.add_tensor(math.prod(rest) if rest else 1, is_input)
+    def symbol(self, d):
+        """The native symbol of a run-time length (made on first use)."""
+        d = dims.substitute(d, self._dim_env[-1])
+        if d in self._symbol_of:
+            return self._symbol_of[d]
+        if d.kind == "input":
+            raise ValueError(f"a tensor's length {d!r} comes from an Input that is not an input of this model")
+        if d.kind == "unknown" or d is dims.BATCH:
+            raise ValueError("a length known only when the model runs cannot be derived (a layer declared it None)")
+        syms = [self.symbol(a) if dims.is_dim(a) else None for a in d.args]
+        if d.kind == "affine":
+            s = self.native.add_derived_symbol("affine", [syms[0]], list(d.args[1:]))
+        elif d.kind in ("sum", "prod", "broadcast"):
+            s = self.native.add_derived_symbol(d.kind, syms)
+        elif d.kind == "slice":
+            s = self.native.add_derived_symbol("slice", [syms[0]], list(d.args[1:]))
         else:
-            t = self.native.add_shaped_tensor(list(dims), is_input)
-            if any(d < 0 for d in dims):
-                self._symbolic[t] = tuple(dims)
+            raise ValueError(f"no native symbol for the length {d!r}")
+        self._symbol_of[d] = s
+        return s
+
+    def template(self, kt):
+        """kt's non-batch axes as add_shaped_tensor takes them (n >= 1, or ~symbol)."""
+        out = []
+        for i, d in enumerate(kt._dims):
+            if not dims.is_dim(d):
+                out.append(int(d))
+                continue
+            if d.kind == "unknown":
+                d = self._follow_input(kt, i, d)
+            try:
+                out.append(~self.symbol(d))
+            except ValueError as e:
+                raise ValueError(f"cannot lower tensor {kt.name!r} of shape {kt.shape}: axis {i + kt._batched}: {e}") \
+                    from None
+        return out
+
+    def _follow_input(self, kt, i, d):
+        """A length a layer left undefined (a tensor it made inside its lower(), e.g. Bidirectional's
+        halves) at non-batch axis i: that of the current call's inputs at the same axis, when the
+        layer declares its op reads lengths per call (supports_variable_length)."""
+        layer = self.node.layer if self.node is not None else None
+        if layer is None or not getattr(layer, "supports_variable_length", False):
+            return d
+        for x in self.node.inputs:
+            if i < len(x._dims) and dims.is_dim(x._dims[i]) and x._dims[i].kind != "unknown":
+                return x._dims[i]
+        return d
+
+    def tensor(self, kt, is_input=False):
+        """A native tensor for kt, its template from kt's lengths (a model input's run-time lengths
+        become input symbols); labelled for out-of-memory messages."""
+        if is_input:
+            for d in kt._dims:
+                if dims.is_dim(d) and d not in self._symbol_of:
+                    self._symbol_of[d] = self.native.add_symbol(d.name or f"an axis of {kt.name!r}")
+        t = self.native.add_shaped_tensor(self.template(kt), is_input, kt._batched)
         layer = kt.node.layer if kt.node is not None else None
         what = "input" if is_input else "the output"
         self.native.set_label(t, f"{what} of layer {layer.name!r} ({type(layer).__name__})" if layer is not None
-                              else f"tensor {kt.name!r}")  # for out-of-memory messages
+                              else f"tensor {kt.name!r}")
         return t
 
-    def dims(self, tensor_id):
-        """The template of a native tensor with variable-length axes (ints, ~s for symbol s), or None
-        when its shape is fixed."""
-        return self._symbolic.get(tensor_id)
-
-    def _template(self, kt, rest, is_input):
-        if all(s is not None for s in rest):
-            return None
-        if is_input:
-            return [~self.native.add_symbol(f"axis {i + 1} of {kt.name!r}") if s is None else s
-                    for i, s in enumerate(rest)]
-        layer = self.node.layer if self.node is not None else None
-        if layer is None or not getattr(layer, "supports_variable_length", False):
-            who = f"layer {layer.name!r} ({type(layer).__name__})" if layer is not None else "this model"
-            raise ValueError(f"{who} does not support variable-length axes yet: tensor {kt.name!r} has shape "
-                             f"{kt.shape}; give the Input a fixed shape")
-        ins = [self._symbolic.get(self.id(t)) for t in self.node.inputs]
-        out = []
-        for i, s in enumerate(rest):
-            if s is not None:
-                out.append(s)
-                continue
-            sym = next((d[i] for d in ins if d is not None and i < len(d) and d[i] < 0), None)
-            if sym is None:
-                raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}): axis {i + 1} of its output "
-                                 f"{kt.name!r} (shape {kt.shape}) has no variable-length input axis to follow")
-            out.append(sym)
-        return out
-
     def check_lengths(self, node):
-        """Refuses a layer that reads a variable-length tensor unless it declares it handles one."""
-        if getattr(node.layer, "supports_variable_length", False):
+        """Refuses a built-in layer that reads a tensor with run-time lengths unless it declares that
+        its op reads the lengths per call (supports_variable_length); recorded ops and traced custom
+        layers always do (their shapes are templates)."""
+        layer = node.layer
+        if getattr(layer, "supports_variable_length", False) or getattr(node, "graphs", None) is not None:
             return
-        for kt in node.inputs:  # a tensor a fusion left unbound (a residual Add in a norm) has no id
-            if self._tensor_of.get(id(kt), -1) in self._symbolic:
-                raise ValueError(f"layer {node.layer.name!r} ({type(node.layer).__name__}) does not support "
-                                 f"variable-length axes yet: its input {kt.name!r} has shape {kt.shape}; give the "
-                                 "Input a fixed shape")
+        for kt in node.inputs:
+            if any(dims.is_dim(d) for d in kt._dims):
+                raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) does not support variable-length "
+                                 f"axes yet: its input {kt.name!r} has shape {kt.shape}; give the Input a fixed shape")
 
     def param(self, w):
         if id(w) not in self._param_of:
@@ -109,8 +147,109 @@ class Lowering:
             self.weights.append((w, off))
         return self._param_of[id(w)]
 
+    def weight_tensor(self, w):
+        """w as a batch-less tensor aliasing its arena segment (ops read weights in place)."""
+        if id(w) not in self._weight_tensor_of:
+            self._weight_tensor_of[id(w)] = self.native.add_weight_tensor(self.param(w), list(w.shape) or [1])
+        return self._weight_tensor_of[id(w)]
 
-def _residual_fusions(nodes, outputs):
+    # -- graphs --
+    def lower_nodes(self, nodes, protected=()):
+        """Lowers layer calls in order (each one's inputs already bound). protected: ids of tensors
+        read from outside these nodes (outputs, losses, masks), which fusion must keep."""
+        plan = fusion.plan(nodes, protected)
+        residual = _residual_fusions(nodes, protected)
+        skipped = {id(add) for add in residual.values()}
+        for node in nodes:
+            if id(node) in plan.skip or id(node) in skipped:
+                continue
+            self.node = node
+            fused = plan.fused.get(id(node))
+            if fused is not None:
+                outs = fused.lower(self)
+                for kt, t in zip(fused.outputs, outs):
+                    self.bind(kt, t)
+                continue
+            self.check_lengths(node)
+            first_op = self.native.n_ops
+            add = residual.get(id(node))
+            if add is not None:  # the norm reads the Add's two inputs and adds them in its own pass
+                outs = node.layer.lower(self, [self.id(t) for t in add.inputs], node.outputs)
+            else:
+                outs = self._lower_call(node)
+            reg = getattr(node.layer, "activity_regularizer", None)
+            if reg is not None:  # Keras: (l1 * sum|y| + l2 * sum y^2) / batch on the layer's (first) output
+                penalized = self.tensor(node.outputs[0])
+                self.native.add_activity_reg(outs[0], penalized, reg.l1, reg.l2)
+                outs = [penalized] + list(outs[1:])
+            if node.call_kwargs.get("training") is True:  # the call's mode, for runs that give none (model(x))
+                self.native.set_call_training(first_op, True)
+                self.call_training = True
+            for kt, t in zip(node.outputs, outs):
+                self.bind(kt, t)
+
+    def _lower_call(self, node):
+        graphs = getattr(node, "graphs", None)
+        if graphs is not None:
+            return self.lower_traced(node, graphs)
+        return node.layer.lower(self, [self.id(t) for t in node.inputs], node.outputs)
+
+    def lower_graph(self, bindings, nodes, outputs, masks=(), losses=(), dim_env=None):
+        """Lowers a closed subgraph in a scope of its own: bindings (inner tensor, native id) give its
+        inputs; returns the native ids of `outputs` and of `masks` (None stays None)."""
+        env = dict(self._dim_env[-1])
+        for k, v in (dim_env or {}).items():
+            env[k] = dims.substitute(v, self._dim_env[-1])
+        self._scopes.append({})
+        self._dim_env.append(env)
+        saved = self.node
+        try:
+            for kt, t in bindings:
+                self.bind(kt, t)
+            keep = {id(t) for t in list(outputs) + [m for m in masks if m is not None] + list(losses)}
+            self.lower_nodes(nodes, keep)
+            for t in losses:
+                self.add_loss(self.id(t), t)
+            return [self.id(t) for t in outputs], [None if m is None else self.id(m) for m in masks]
+        finally:
+            self.node = saved
+            self._scopes.pop()
+            self._dim_env.pop()
+
+    def lower_traced(self, node, graphs):
+        """A custom layer's call (layers/tracing.py): its recorded subgraph, or its two subgraphs
+        (training / inference) when call() branches on `training`."""
+        if None in graphs:
+            outs, masks = self._lower_one(node, graphs[None])
+        else:
+            start = self.native.n_ops
+            outs_t, masks = self._lower_one(node, graphs[True])
+            mid = self.native.n_ops
+            outs_i, _ = self._lower_one(node, graphs[False])
+            self.native.set_op_mode(start, mid, 1)
+            self.native.set_op_mode(mid, self.native.n_ops, 2)
+            outs = []
+            for kt, a, b in zip(node.outputs, outs_t, outs_i):
+                out = self.tensor(kt)
+                self.native.add_select_training(a, b, out)
+                outs.append(out)
+        for kt, m in zip(node.outputs, masks):
+            if kt._mask is not None and m is not None and not self.has(kt._mask):
+                self.bind(kt._mask, m)
+        return outs
+
+    def _lower_one(self, node, g):
+        bindings = [(ph, self.id(outer)) for ph, outer in g.bindings]
+        return self.lower_graph(bindings, g.nodes, g.outputs, g.masks, g.losses)
+
+    def add_loss(self, t, kt):
+        """An add_loss tensor: its sum joins the training loss (Keras sums added losses)."""
+        self.native.add_loss_term(t)
+        self.loss_terms += 1
+
+
+
+def _residual_fusions(nodes, protected):
     """{id(norm node): Add node} where a layer that takes `fuse_residual` (LayerNormalization,
     RMSNormalization) reads an Add of two tensors that nothing else reads: the norm then gets the
     Add's two inputs and adds them in its own pass (kernels/norm), and the Add is not lowered."""
@@ -120,7 +259,6 @@ def _residual_fusions(nodes, outputs):
             readers[id(t)] = readers.get(id(t), 0) + 1
         for t in node.outputs:
             producer[id(t)] = node
-    out_ids = {id(t) for t in outputs}
     fused = {}
     for node in nodes:
         if not getattr(node.layer, "fuse_residual", False) or len(node.inputs) != 1:
@@ -128,7 +266,7 @@ def _residual_fusions(nodes, outputs):
         t = node.inputs[0]
         add = producer.get(id(t))
         if (add is None or type(add.layer) is not Add or len(add.inputs) != 2 or readers[id(t)] != 1
-                or id(t) in out_ids or getattr(add.layer, "activity_regularizer", None) is not None):
+                or id(t) in protected or getattr(add.layer, "activity_regularizer", None) is not None):
             continue
         if t._mask is not None and all(t._mask is not x._mask for x in add.inputs):
             continue  # the Add made a mask of its own: it must run
@@ -136,32 +274,16 @@ def _residual_fusions(nodes, outputs):
     return fused
 
 
-def lower(inputs, nodes, outputs):
-    """inputs/outputs: KerasTensors; nodes: layer calls in topological order."""
+def lower(inputs, nodes, outputs, losses=()):
+    """inputs/outputs: KerasTensors; nodes: layer calls in topological order; losses: add_loss
+    tensors of the graph (a subclassed model's call())."""
     low = Lowering()
     for kt in inputs:
         low.bind(kt, low.tensor(kt, is_input=True))
-    fused = _residual_fusions(nodes, outputs)
-    skipped = {id(add) for add in fused.values()}
-    for node in nodes:
-        if id(node) in skipped:
-            continue
-        add = fused.get(id(node))
-        ins = [low.id(t) for t in (add.inputs if add is not None else node.inputs)]
-        low.node = node
-        first_op = low.native.n_ops
-        low.check_lengths(node)
-        outs = node.layer.lower(low, ins, node.outputs)
-        reg = getattr(node.layer, "activity_regularizer", None)
-        if reg is not None:  # Keras: (l1 * sum|y| + l2 * sum y^2) / batch on the layer's (first) output
-            penalized = low.tensor(node.outputs[0])
-            low.native.add_activity_reg(outs[0], penalized, reg.l1, reg.l2)
-            outs = [penalized] + list(outs[1:])
-        if node.call_kwargs.get("training"):  # the call's mode, for runs that give none (model(x))
-            low.native.set_call_training(first_op, True)
-            low.call_training = True
-        for kt, t in zip(node.outputs, outs):
-            low.bind(kt, t)
+    keep = {id(t) for t in list(outputs) + list(losses)} | {id(t._mask) for t in outputs if t._mask is not None}
+    low.lower_nodes(nodes, keep)
+    for t in losses:
+        low.add_loss(low.id(t), t)
     low.native.set_inputs([low.id(kt) for kt in inputs])
     low.native.set_outputs([low.id(kt) for kt in outputs])
     try:

@@ -44,7 +44,7 @@ class Sequential(Model):
         """Adds `layer` to a built model by calling it on the current output alone and appending
         that one call to the graph: rebuilding the whole stack would call every layer again
         (quadratic in the depth, and each earlier layer would collect a stale call per add)."""
-        if any(l.name == layer.name for l in self._layers):
+        if any(l.name == layer.name for l in self._graph_layers):
             raise ValueError(f'The name "{layer.name}" is used 2 times in the model. All layer names should be unique.')
         out = layer(self._outputs[0])
         self._stack.append(layer)
@@ -53,7 +53,7 @@ class Sequential(Model):
             self._init_graph(self._inputs[0], out)
             return
         self._nodes.append(out.node)
-        self._layers.append(layer)
+        self._graph_layers.append(layer)
         self._outputs = [out]
         if self._front_nodes or getattr(layer, "input_side", False):  # the input side's cut may move
             self._front_nodes, self._native_inputs, self._native_nodes = input_side.split(

@@ -55,7 +55,7 @@ def functional_config(model):
     for node in model._nodes:
         calls.setdefault(id(node.layer), []).append(node)
     entries = []
-    for layer in model.layers:  # Keras's order (functional.py: self.operations)
+    for layer in model._graph_layers:  # Keras's order (functional.py: self.operations), ops included
         nodes = sorted(calls.get(id(layer), []), key=lambda n: indices[id(n)])
         entries.append({**layer_config(layer), "name": layer.name, "inbound_nodes": [
             {"args": value(args), "kwargs": {k: value(v) for k, v in kwargs.items()}}

@@ -34,7 +34,8 @@ def render(model, line_length=None, list_inputs=True):
         out_s = shape_str(out) if isinstance(out, tuple) else ", ".join(shape_str(s) for s in out)
         params = layer.count_params() if id(layer) not in seen else 0
         seen.add(id(layer))
-        vals = [f"{layer.name} ({type(layer).__name__})", out_s, params]
+        kind = layer.serialized_name() if hasattr(layer, "serialized_name") else type(layer).__name__  # ops as Keras: Add
+        vals = [f"{layer.name} ({kind})", out_s, params]
         if functional:
             vals.append(", ".join(t.node.layer.name for t in node.parents))
         lines.append(row(vals))

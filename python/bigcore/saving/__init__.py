@@ -32,11 +32,12 @@ the variable layout in keras_weights.py, HDF5 through h5py in keras_h5.py).
 """
 
 from bigcore.saving import storage
-from bigcore.saving.api import (load_model, load_weights, model_from_json, model_to_json, register_state,
+from bigcore.saving.api import (get_registered_name, get_registered_object, load_model, load_weights,
+                                model_from_json, model_to_json, register_keras_serializable, register_state,
                                 save_model, save_weights)
 from bigcore.saving.archive import (CONFIG, FORMAT, FORMAT_VERSION, MODEL_SUFFIX, OPTIMIZER, WEIGHTS,
                                     WEIGHTS_SUFFIX)
 
 __all__ = ["CONFIG", "FORMAT", "FORMAT_VERSION", "MODEL_SUFFIX", "OPTIMIZER", "WEIGHTS", "WEIGHTS_SUFFIX",
-           "load_model", "load_weights", "model_from_json", "model_to_json", "register_state", "save_model",
-           "save_weights", "storage"]
+           "get_registered_name", "get_registered_object", "load_model", "load_weights", "model_from_json",
+           "model_to_json", "register_keras_serializable", "register_state", "save_model", "save_weights", "storage"]

@@ -14,7 +14,36 @@ from bigcore.saving.archive import CONFIG, FORMAT, MODEL_SUFFIX, OPTIMIZER, WEIG
 
 # Saving-state hooks: name -> (save, restore); see register_state.
 _STATES = {}
-_RESERVED = ("format", "format_version", "class_name", "config", "compile_config", "training_state")
+_RESERVED = ("format", "format_version", "class_name", "config", "compile_config", "training_state", "build_config",
+             "registered_name")
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """Class (or function) decorator, as Keras's: registers the object under "package>name" (name:
+    the object's own by default), so load_model and model_from_json find a custom layer, a
+    subclassed model or a Lambda's function without custom_objects."""
+    if not isinstance(package, str) or ">" in package:
+        raise ValueError(f"register_keras_serializable: package must be a string without '>'. Received: {package!r}")
+
+    def decorate(obj):
+        registered = f"{package}>{name or obj.__name__}"
+        if isinstance(obj, type) and not hasattr(obj, "get_config"):
+            raise ValueError(f"Cannot register {obj!r}: a class must have get_config()")
+        return registry.register_object(obj, registered)
+
+    return decorate
+
+
+def get_registered_name(obj):
+    """The name a file gives obj: "package>name" when registered, else its __name__."""
+    return registry.registered_name(obj) or getattr(obj, "__name__", type(obj).__name__)
+
+
+def get_registered_object(name, custom_objects=None, module_objects=None):
+    for table in (custom_objects or {}, registry._OBJECTS, module_objects or {}):
+        if name in table:
+            return table[name]
+    return None
 
 
 def register_state(name, save, restore):
@@ -58,6 +87,12 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     config = {"format": FORMAT, "format_version": 2 if sparse else 1,
               "class_name": registry.model_class_name(model), "config": model.get_config(),
               "compile_config": compile_config, "training_state": model_state.training_state(model)}
+    build_config = model.get_build_config() if hasattr(model, "get_build_config") else None
+    if build_config is not None:  # a subclassed model is built from it before its weights are set
+        config["build_config"] = build_config
+    name = registry.registered_name(type(model))
+    if name is not None:
+        config["registered_name"] = name
     if model.built and getattr(model, "_inputs", None):
         for name, (save, _) in _STATES.items():
             state = save(model)
@@ -89,7 +124,12 @@ def load_model(filepath, custom_objects=None, compile=True):
         # sparse layouts can at most decode to.
         budget = info.file_size + storage.extra_budget(archive.header(data))
         with _custom_scope(custom_objects), layer_base.weight_budget(budget):
-            model = _model_from(path, config["class_name"], config["config"])
+            class_name = config.get("registered_name") or config["class_name"]
+            try:
+                registry.model_class(class_name)
+            except ValueError as e:
+                raise ValueError(f"{path}: unknown model class {archive.short(class_name)} in {CONFIG}: {e}") from None
+            model = _model_from(path, class_name, config["config"], config.get("build_config"))
             model_state.restore_training_state(path, model, config.get("training_state"))
             limit = model_state.weights_limit(model)
             if info.file_size > limit:
@@ -165,9 +205,12 @@ def model_from_json(json_string, custom_objects=None):
         return _model_from("model_from_json", d["class_name"], d["config"])
 
 
-def _model_from(path, class_name, config):
+def _model_from(path, class_name, config, build_config=None):
     try:
-        return registry.model_from_config(class_name, config)
+        model = registry.model_from_config(class_name, config)
+        if build_config is not None and hasattr(model, "build_from_config"):
+            model.build_from_config(build_config)
+        return model
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
             RecursionError, OverflowError) as e:
         raise ValueError(f"{path}: the model config cannot be rebuilt: {type(e).__name__}: {e}") from None
@@ -181,12 +224,13 @@ def _custom_scope(custom_objects):
         return
     layers = {name: obj for name, obj in custom_objects.items()
               if isinstance(obj, type) and issubclass(obj, layer_base.Layer)}
+    functions = {name: obj for name, obj in custom_objects.items() if callable(obj) and not isinstance(obj, type)}
     losses = {name: obj for name, obj in custom_objects.items()
               if isinstance(obj, type) and issubclass(obj, losses_module.Loss)}
     saved = [(name, losses_module._BY_CLASS.get(name, _MISSING)) for name in losses]
     losses_module._BY_CLASS.update(losses)
     try:
-        with registry.custom_classes(layers):
+        with registry.custom_classes(layers, functions):
             yield
     finally:
         for name, old in reversed(saved):

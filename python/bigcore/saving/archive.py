@@ -188,7 +188,8 @@ def read_config(path, zf, infos):
     if version > FORMAT_VERSION:
         raise ValueError(f"{path} has format_version {version}; this bigcore reads up to {FORMAT_VERSION}. "
                          "Upgrade bigcore to load it.")
-    if config.get("class_name") not in ("Sequential", "Functional", "Model"):
+    # a subclassed model names its own class: the registry checks it (load_model, custom_objects in scope)
+    if not isinstance(config.get("class_name"), str) or not config["class_name"]:
         raise ValueError(f"{path}: unknown model class {short(config.get('class_name'))} in {CONFIG}")
     if not isinstance(config.get("config"), dict):
         raise ValueError(f"{path}: {CONFIG} has no model config")

@@ -72,7 +72,8 @@ def layer_from_keras(entry, where):
         raise ValueError(f"{where}: not a layer entry: {str(entry)[:120]}")
     name = entry["class_name"]
     try:
-        cls = registry.get_class(name)
+        registered = entry.get("registered_name")
+        cls = registry.get_class(name, registered if isinstance(registered, str) else None)
     except ValueError:
         module = entry.get("module") or "?"
         raise ValueError(f"{where}: bigcore has no layer {name!r} (Keras module {module!r}); a model holding it cannot "
@@ -107,7 +108,10 @@ def layer_from_keras(entry, where):
                 config[key] = _clean_object(value)
     if name == "Bidirectional" and "backward_layer" in config:
         _check_backward(label, config)
-    return {"class_name": name, "config": config}
+    out = {"class_name": name, "config": config}
+    if registry.registered_name(cls) is not None:
+        out["registered_name"] = registry.registered_name(cls)
+    return out
 
 
 def _check_backward(label, config):
@@ -137,6 +141,9 @@ def layer_to_keras(layer, input_shape=None):
             config["layer"]["config"]["name"] = layer.forward_layer.name
             config["backward_layer"] = layer_to_keras(layer.backward_layer, input_shape)
     entry = {"module": "keras.layers", "class_name": type(layer).__name__, "config": config, "registered_name": None}
+    custom = registry.registered_name(type(layer))
+    if custom is not None:  # a registered custom class: Keras finds it by "package>name"
+        entry.update(module=type(layer).__module__, registered_name=custom)
     if input_shape is not None and not isinstance(layer, InputLayer):
         entry["build_config"] = {"input_shape": _json_shape(input_shape)}
     return entry

@@ -88,6 +88,11 @@ def save_model(model, path, overwrite=True, include_optimizer=True):
     and modules, the weights (and the optimizer's state), the learned vocabularies."""
     archive.check_overwrite(path, overwrite)
     model_state.require_built(model, "save")
+    ops_ = [layer.name for layer in getattr(model, "_graph_layers", []) if getattr(layer, "config_module", None)]
+    if ops_ or getattr(model, "_subclassed", False):  # bigcore.ops nodes have no Keras config writer yet
+        what = f"bigcore.ops operations recorded in its graph ({', '.join(ops_[:5])})" if ops_ else "a subclassed model"
+        raise ValueError(f"{path}: bigcore cannot write {what} to a Keras .keras file yet; save it as "
+                         f"`{archive.MODEL_SUFFIX}`, or move the ops into a custom Layer's call()")
     config = keras_config.model_to_keras(model)
     compile_config = keras_config.compile_to_keras(model)
     if compile_config is not None:

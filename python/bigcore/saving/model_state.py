@@ -7,6 +7,7 @@ import numpy as np
 from bigcore import losses as losses_module
 from bigcore import metrics as metrics_module
 from bigcore import optimizers
+from bigcore.layers import base as layer_base
 from bigcore.layers.base import Layer
 from bigcore.saving.archive import CONFIG, OPTIMIZER, is_count, read_tensors, short, tensor_limit
 
@@ -75,10 +76,34 @@ def _sublayers(layer, path, seen):
             yield from _sublayers(sub, f"{path}/{attr}", seen)
 
 
+def _top_paths(model):
+    """(path, layer) for the model's layers: a functional model's by layer name; a subclassed
+    model's by attribute ("drop", "blocks/0"), as its layers' auto names differ after a load."""
+    if not getattr(model, "_subclassed", False):
+        return [(layer.name, layer) for layer in model.layers]
+    out = []
+
+    def visit(v, path, depth=0):
+        if isinstance(v, Layer):
+            out.append((path, v))
+        elif isinstance(v, (list, tuple)) and depth < 8:
+            for i, x in enumerate(v):
+                visit(x, f"{path}/{i}", depth + 1)
+        elif isinstance(v, dict) and depth < 8:
+            for k, x in v.items():
+                visit(x, f"{path}/{k}", depth + 1)
+
+    tracked = {id(layer) for layer in model.layers}
+    for attr, v in vars(model).items():
+        if attr not in layer_base._UNTRACKED:  # the model's own bookkeeping (its graph's layer list, ...)
+            visit(v, attr)
+    return [(p, layer) for p, layer in out if id(layer) in tracked]
+
+
 def _streams(model):
     seen = set()
-    for layer in model.layers:
-        for path, sub in _sublayers(layer, layer.name, seen):
+    for top, layer in _top_paths(model):
+        for path, sub in _sublayers(layer, top, seen):
             if isinstance(getattr(sub, "_stream", None), int):
                 yield path, sub
 

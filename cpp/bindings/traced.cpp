@@ -1,0 +1,52 @@
+// What traced custom layers need of the Program beyond the primitives (ops/traced.h): loss terms,
+// op modes (training / inference only) and the select that joins the two traces.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include "bindings/bindings.h"
+#include "ops/prim.h"
+#include "ops/traced.h"
+#include "runtime/program.h"
+
+namespace py = pybind11;
+using bc::Program;
+
+namespace {
+
+// What op i is: "prim:<kind>" for a primitive, else its C++ class without the namespace ("DenseOp"),
+// so tests can check what a traced layer lowered to (fusion).
+std::string op_kind(const bc::Op& op) {
+  if (auto* p = dynamic_cast<const bc::PrimOp*>(&op)) return "prim:" + p->kind();
+  int status = 0;
+  char* d = abi::__cxa_demangle(typeid(op).name(), nullptr, nullptr, &status);
+  std::string name = status == 0 && d ? d : typeid(op).name();
+  std::free(d);
+  const size_t colon = name.rfind("::");
+  return colon == std::string::npos ? name : name.substr(colon + 2);
+}
+
+}  // namespace
+
+void bind_traced(py::module_& m) {
+  auto cls = py::reinterpret_borrow<py::class_<Program>>(m.attr("Program"));
+  cls.def("add_loss_term", [](Program& p, int x) { p.add_op(std::make_unique<bc::LossTermOp>(x)); },
+          py::arg("x"), "Adds sum(x) to the training loss (add_loss); x's gradient is 1.");
+  cls.def("add_select_training", [](Program& p, int a, int b, int out) {
+        p.add_op(std::make_unique<bc::SelectTrainingOp>(a, b, out));
+      }, py::arg("a"), py::arg("b"), py::arg("out"), "out = a in training, b in inference.");
+  cls.def("op_kinds", [](const Program& p) {
+        std::vector<std::string> out;
+        for (int i = 0; i < static_cast<int>(p.n_ops()); ++i) out.push_back(op_kind(p.op(i)));
+        return out;
+      }, "Each op's kind in program order: 'prim:<kind>' for a primitive, else its class ('DenseOp').");
+  cls.def("set_op_mode", &Program::set_op_mode, py::arg("start"), py::arg("end"), py::arg("mode"),
+          "Ops [start, end) run always (0), in training only (1) or in inference only (2).");
+}

@@ -1,0 +1,53 @@
+#include "ops/traced.h"
+
+#include <cstring>
+
+namespace bc {
+
+LossTermOp::LossTermOp(int x) { in = {x}; }
+
+// x (rows, per_sample): summed in one fixed order, so the loss does not depend on the threads.
+void LossTermOp::forward(Ctx& c) {
+  const size_t n = c.numel(in[0]);
+  const float* x = c.val(in[0]);
+  double s = 0.0;
+  for (size_t i = 0; i < n; ++i) s += x[i];
+  c.extra_loss += s;
+}
+
+void LossTermOp::backward(Ctx& c) {
+  if (!need_dx[0]) return;
+  const size_t n = c.numel(in[0]);
+  float* dx = c.grad(in[0]);
+  if (accum_dx[0])
+    for (size_t i = 0; i < n; ++i) dx[i] += 1.0f;
+  else
+    for (size_t i = 0; i < n; ++i) dx[i] = 1.0f;
+}
+
+SelectTrainingOp::SelectTrainingOp(int a, int b, int o) {
+  in = {a, b};
+  out = {o};
+}
+
+void SelectTrainingOp::forward(Ctx& c) {
+  const int src = c.training ? in[0] : in[1];
+  BC_CHECK(c.numel(src) == c.numel(out[0]), "select_training: the branch and the output differ in size");
+  std::memcpy(c.val(out[0]), c.val(src), c.numel(out[0]) * sizeof(float));
+}
+
+// Backward runs in training only: the training branch gets the gradient, the other none.
+void SelectTrainingOp::backward(Ctx& c) {
+  const size_t n = c.numel(out[0]);
+  const float* g = c.grad(out[0]);
+  if (need_dx[0]) {
+    float* da = c.grad(in[0]);
+    if (accum_dx[0])
+      for (size_t i = 0; i < n; ++i) da[i] += g[i];
+    else
+      std::memcpy(da, g, n * sizeof(float));
+  }
+  if (need_dx[1] && !accum_dx[1]) std::memset(c.grad(in[1]), 0, c.numel(in[1]) * sizeof(float));
+}
+
+}  // namespace bc

@@ -1,0 +1,50 @@
+"""bigcore.ops: Keras 3's ops (keras.ops) on bigcore's native primitives.
+
+On numpy arrays (and Python numbers) an op computes at once with the native kernels and returns
+a numpy array (float32; bool and int32 results as Keras types them). On symbolic tensors (a
+model's KerasTensors, or a layer's weights while a custom call() is traced) it records a node of
+the model's graph and returns a KerasTensor; the model lowers the node to its native primitive.
+KerasTensor's Python operators (+ - * / // % ** @, unary -, abs, comparisons but ==) and NumPy
+indexing record these ops too.
+
+The package sits just above bigcore.layers in the import layering (pyproject.toml): it records
+nodes of the layers' graph types (KerasTensor, Node, Layer). Tensor operators reach it through
+the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed below.
+
+    node.py      apply(): run or record; OpLayer (one recorded primitive), WeightRead, constants
+    shapes.py    the primitives' shape rules on symbolic shapes
+    numpy.py     elementwise maths, reductions, layout, creation (keras.ops.numpy)
+    nn.py        activations, softmax, one_hot, normalize, moments, dropout (keras.ops.nn)
+    core.py      shape, convert_to_tensor/numpy, stop_gradient, cond, slice (keras.ops.core)
+    math.py      logsumexp, erf, rsqrt; linalg.py: norm
+    einsum.py    einsum / tensordot as transpose + reshape + batched matmul
+    indexing.py  x[...] as slice + squeeze + expand_dims (or take)
+"""
+
+import sys
+
+from bigcore.layers import base as _base
+from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, is_tensor, shape, slice,
+                              stop_gradient)
+from bigcore.ops.indexing import getitem as _getitem
+from bigcore.ops.linalg import norm
+from bigcore.ops.math import erf, logsumexp, rsqrt
+from bigcore.ops.nn import (dropout, elu, gelu, hard_sigmoid, hard_silu, hard_swish, leaky_relu, log_sigmoid,
+                            log_softmax, moments, normalize, one_hot, relu, relu6, selu, sigmoid, silu, softmax,
+                            softplus, softsign, swish)
+from bigcore.ops.node import OpLayer, WeightRead
+from bigcore.ops.numpy import (_positive, abs, absolute, add, all, amax, amin, any, append, arange, argmax, argmin,
+                               average, broadcast_to, cast, ceil, clip, concatenate, copy, cos, count_nonzero, cumprod,
+                               cumsum, divide, divide_no_nan, dot, einsum, empty, equal, exp, expand_dims, expm1, eye,
+                               flip, floor, floor_divide, full, full_like, greater, greater_equal, identity, inner, less,
+                               less_equal, log,
+                               log1p, log2, log10, logical_and, logical_not, logical_or, logical_xor, matmul, max,
+                               maximum, mean, min, minimum, mod, moveaxis, multiply, ndim, negative, not_equal, ones,
+                               ones_like, outer, pad, power, prod, ravel, reciprocal, repeat, reshape, roll, round,
+                               sign, sin, size, split, sqrt, square, squeeze, stack, std, subtract, sum, swapaxes, take,
+                               take_along_axis, tanh, tensordot, tile, transpose, tril, triu, true_divide, unstack, var,
+                               vdot, where, zeros, zeros_like)
+
+_base.set_tensor_ops(sys.modules[__name__])
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("sys",)]

@@ -1,0 +1,246 @@
+"""How an op runs: at once on arrays, or recorded as a graph node on symbolic tensors.
+
+`apply(kind, args, attrs)` is the one entry every function of bigcore.ops goes through. On numpy
+arrays and Python numbers it runs the native primitive `kind` (_core.prim_forward, the very
+kernels a program runs) and returns a numpy array. When an argument is a KerasTensor, or a
+layer's Weight while a custom call() is being traced, it records a node instead: an `OpLayer`
+(a Layer without weights, so the graph walk, summary, saving and lowering see one kind of node)
+called on the arguments, constants becoming `constant` nodes and weights `WeightRead` nodes,
+and returns KerasTensors whose shapes follow the primitive's rule (shapes.py).
+"""
+
+import numpy as np
+
+from bigcore._native import _core
+from bigcore.layers import registry
+from bigcore.layers.base import KerasTensor, Layer, Node, Weight, _unique_name, active_trace
+from bigcore.layers.dims import BATCH
+from bigcore.ops import shapes
+
+# Keras dtypes of results. Python numbers are "weak": they do not change a tensor's dtype.
+FLOAT_RESULT = {"sqrt", "rsqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "reciprocal", "relu", "relu6",
+                "gelu", "silu", "swish", "sigmoid", "tanh", "softplus", "softsign", "elu", "selu", "leaky_relu",
+                "hard_sigmoid", "hard_silu", "hard_swish", "log_sigmoid", "erf", "divide", "mean", "var", "std",
+                "logsumexp", "norm", "softmax", "log_softmax", "one_hot", "dropout"}
+# attrs that size an eager result but that a program takes from the output tensor's (symbolic) shape
+_PROGRAM_DROPS = {"reshape": ("shape",), "broadcast_to": ("shape",)}
+
+
+def dtype_of(a):
+    if isinstance(a, KerasTensor):
+        return a.dtype
+    if isinstance(a, Weight):
+        return str(a.dtype)
+    if isinstance(a, (bool, np.bool_)):
+        return "weak_bool"
+    if isinstance(a, (int, np.integer)) and not isinstance(a, np.ndarray):
+        return "weak_int"
+    if isinstance(a, float):
+        return "weak_float"
+    kind = np.asarray(a).dtype.kind
+    return {"b": "bool", "i": "int32", "u": "int32"}.get(kind, "float32")
+
+
+def result_dtype(dtypes):
+    """Keras's promotion, reduced to what a float32 program holds: float32, int32 or bool."""
+    strong = [d for d in dtypes if not d.startswith("weak_")]
+    weak = [d[5:] for d in dtypes if d.startswith("weak_")]
+    if any(d.startswith("float") for d in strong):
+        return "float32"
+    if any(d.startswith(("int", "uint")) for d in strong):
+        return "float32" if "float" in weak else "int32"
+    if strong:  # bools
+        return "float32" if "float" in weak else ("int32" if "int" in weak else "bool")
+    if "float" in weak:
+        return "float32"
+    return "int32" if "int" in weak else "bool"
+
+
+def out_dtype(kind, attrs, dtypes):
+    if kind in shapes.BOOL_RESULT:
+        return "bool"
+    if kind in ("argmax", "argmin"):
+        return "int32"
+    if kind == "cast":
+        return attrs["dtype"]
+    if kind in ("zeros", "ones", "full", "eye", "constant", "arange"):
+        return attrs.get("_dtype", "float32")
+    if kind in ("zeros_like", "ones_like", "full_like"):
+        return attrs.get("_dtype") or dtypes[0]
+    if kind in FLOAT_RESULT:
+        return "float32"
+    if kind in ("take", "take_along_axis"):
+        return dtypes[0]
+    if kind == "where":
+        return result_dtype(dtypes[1:])
+    d = result_dtype(dtypes)
+    if kind in ("sum", "prod", "cumsum", "cumprod") and d == "bool":
+        return "int32"
+    return d
+
+
+def _native_attrs(kind, attrs, program):
+    out = {k: v for k, v in attrs.items() if not k.startswith("_")}
+    if program:
+        for k in _PROGRAM_DROPS.get(kind, ()):
+            out.pop(k, None)
+    return out
+
+
+def _tensor_for(shape, dtype, name):
+    batched = bool(shape) and shape[0] is BATCH
+    shapes.check_batch_first(shape, name)
+    return KerasTensor(None, dtype, name=name, dims=shape[1:] if batched else shape, batched=batched)
+
+
+class OpLayer(Layer):
+    """One recorded primitive: `kind` with `attrs` (JSON-ready) on its input tensors."""
+
+    config_module = "bigcore.ops"
+    supports_variable_length = True  # a primitive re-derives its shapes per call from the templates
+
+    def __init__(self, kind, attrs=None, name=None, **kw):
+        super().__init__(name=name or _unique_name(kind), **kw)
+        self.kind = kind
+        self.attrs = dict(attrs or {})
+        self.built = True
+
+    def __call__(self, inputs, **kwargs):
+        if kwargs:
+            raise TypeError(f"op {self.kind!r} ({self.name!r}) takes no keyword arguments. Received: {sorted(kwargs)}")
+        xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        outs = self.record(xs)
+        return outs if len(outs) > 1 or self.kind == "split" else outs[0]
+
+    def record(self, xs):
+        """Adds this op's node on KerasTensors xs; returns its output tensors."""
+        for x in xs:
+            if not isinstance(x, KerasTensor):
+                raise TypeError(f"op {self.kind!r}: inputs must be symbolic tensors here, got {type(x).__name__}")
+        try:
+            out_shapes = shapes.infer(self.kind, self.attrs, [x.full_dims for x in xs])
+        except ValueError as e:
+            msg = str(e)
+            raise ValueError(msg if msg.startswith(self.kind) else f"{self.kind}: {msg}") from None
+        dtype = out_dtype(self.kind, self.attrs, [x.dtype for x in xs])
+        outs = [_tensor_for(s, dtype, f"{self.name}/out{i}" if len(out_shapes) > 1 else self.name)
+                for i, s in enumerate(out_shapes)]
+        node = Node(self, xs, outs, list_input=len(xs) > 1)
+        for i, o in enumerate(outs):
+            o.node, o.index = node, i
+        self._inbound.append(node)
+        return outs
+
+    def lower(self, prog, inputs, outputs):
+        outs = [prog.tensor(kt) for kt in outputs]
+        prog.native.add_prim(self.kind, inputs, outs, _native_attrs(self.kind, self.attrs, True))
+        return outs
+
+    def get_config(self):
+        return {"name": self.name, "kind": self.kind, "attrs": self.attrs}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(config.pop("kind"), config.pop("attrs", {}), **config)
+
+    def serialized_name(self):
+        """The class name a saved config gives this op, as Keras names its operations (Add, Matmul)."""
+        return "".join(p.capitalize() for p in self.kind.split("_"))
+
+
+class WeightRead(OpLayer):
+    """A layer's weight read as a (batch-less) tensor: the node aliases the parameter arena."""
+
+    def __init__(self, weight, name=None):
+        super().__init__("weight", {}, name=name or _unique_name("read_" + weight.name.replace("/", "_")))
+        self.weight = weight
+
+    def record(self, xs):
+        out = KerasTensor(None, str(self.weight.dtype), name=self.name, dims=self.weight.shape, batched=False)
+        node = Node(self, [], [out])
+        out.node = node
+        self._inbound.append(node)
+        return [out]
+
+    def lower(self, prog, inputs, outputs):
+        return [prog.weight_tensor(self.weight)]
+
+    def get_config(self):
+        raise ValueError(f"The model reads weight {self.weight.name!r} directly through bigcore.ops outside a custom "
+                         "layer; such a model cannot be saved as a config. Read it inside a custom Layer's call() "
+                         "(the layer's config is saved and its call traced again when loaded)")
+
+
+registry.register_module("bigcore.ops", OpLayer)
+
+
+def weight_tensor(w):
+    """w as a symbolic tensor: one WeightRead per weight per trace (or a fresh one outside traces)."""
+    trace = active_trace()
+    if trace is not None:
+        kt = trace.weight_reads.get(id(w))
+        if kt is None:
+            kt = trace.weight_reads[id(w)] = WeightRead(w).record([])[0]
+        return kt
+    return WeightRead(w).record([])[0]
+
+
+def constant(value, dtype=None):
+    """A constant tensor (values baked into the program, no batch axis)."""
+    a = np.asarray(value)
+    dt = dtype or {"b": "bool", "i": "int32", "u": "int32"}.get(a.dtype.kind, "float32")
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"bigcore.ops: a constant must hold numbers, got {a.dtype}")
+    a = a.astype(np.float32)
+    return OpLayer("constant", {"value": a.reshape(-1).tolist(), "shape": list(a.shape), "_dtype": dt}).record([])[0]
+
+
+def is_symbolic(args):
+    """Whether an op on these arguments is recorded rather than run."""
+    if any(isinstance(a, KerasTensor) for a in args):
+        return True
+    return active_trace() is not None and any(isinstance(a, Weight) for a in args)
+
+
+def to_symbolic(a):
+    if isinstance(a, KerasTensor):
+        return a
+    if isinstance(a, Weight):
+        return weight_tensor(a)
+    return constant(a, dtype_of(a) if not dtype_of(a).startswith("weak_") else None)
+
+
+def to_array(a):
+    if isinstance(a, Weight):
+        return a.value
+    if isinstance(a, KerasTensor):
+        raise TypeError("bigcore.ops: a symbolic tensor has no value (it was mixed with eager arrays)")
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"bigcore.ops expects numbers (arrays, Python numbers), got {type(a).__name__} of {arr.dtype}")
+    return arr
+
+
+def apply(kind, args, attrs=None, multi=False):
+    """Runs or records primitive `kind` on args (tensors, weights, arrays, numbers); one result, or
+    the list of them when multi."""
+    attrs = dict(attrs or {})
+    if is_symbolic(args):
+        outs = OpLayer(kind, attrs).record([to_symbolic(a) for a in args])
+        return outs if multi else outs[0]
+    arrays = [to_array(a) for a in args]
+    dtype = out_dtype(kind, attrs, [dtype_of(a) for a in args])
+    results = _core.prim_forward(kind, _native_attrs(kind, attrs, False), arrays)
+    results = [_as_dtype(r, dtype) for r in results]
+    return results if multi else results[0]
+
+
+def _as_dtype(r, dtype):
+    if dtype == "bool":
+        return r != 0
+    if dtype.startswith(("int", "uint")):
+        return r.astype(np.int64 if dtype == "int64" else np.int32)
+    if dtype == "float64":
+        return r.astype(np.float64)
+    return r

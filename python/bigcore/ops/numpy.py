@@ -1,0 +1,500 @@
+"""keras.ops's NumPy-style functions: elementwise maths, reductions, layout, creation.
+
+Each runs at once on arrays (returning a numpy array) or records a node on symbolic tensors
+(node.py); the semantics are Keras 3's (keras/src/ops/numpy.py), computed in float32.
+"""
+
+import builtins
+
+import numpy as np
+
+from bigcore.layers.base import KerasTensor, Weight
+from bigcore.ops import einsum as einsum_module
+from bigcore.ops.node import apply, is_symbolic, to_symbolic
+
+# -- elementwise, binary --
+
+
+def _binary(kind):
+    def op(x1, x2):
+        return apply(kind, [x1, x2])
+    op.__name__ = kind
+    op.__doc__ = f"Element-wise `{kind}` with NumPy broadcasting (keras.ops.{kind})."
+    return op
+
+
+add = _binary("add")
+subtract = _binary("subtract")
+multiply = _binary("multiply")
+divide = _binary("divide")
+true_divide = divide
+power = _binary("power")
+maximum = _binary("maximum")
+minimum = _binary("minimum")
+floor_divide = _binary("floor_divide")
+mod = _binary("mod")
+equal = _binary("equal")
+not_equal = _binary("not_equal")
+greater = _binary("greater")
+greater_equal = _binary("greater_equal")
+less = _binary("less")
+less_equal = _binary("less_equal")
+logical_and = _binary("logical_and")
+logical_or = _binary("logical_or")
+logical_xor = _binary("logical_xor")
+
+
+def divide_no_nan(x1, x2):
+    """x1 / x2, 0 where x2 is 0."""
+    zero = equal(x2, 0.0)
+    return where(zero, 0.0, divide(x1, where(zero, 1.0, x2)))
+
+
+# -- elementwise, unary --
+
+
+def _unary(kind):
+    def op(x):
+        return apply(kind, [x])
+    op.__name__ = kind
+    op.__doc__ = f"Element-wise `{kind}` (keras.ops.{kind})."
+    return op
+
+
+negative = _unary("negative")
+absolute = _unary("abs")
+abs = absolute  # noqa: A001  (Keras's name)
+square = _unary("square")
+sqrt = _unary("sqrt")
+exp = _unary("exp")
+expm1 = _unary("expm1")
+log = _unary("log")
+log1p = _unary("log1p")
+sign = _unary("sign")
+sin = _unary("sin")
+cos = _unary("cos")
+reciprocal = _unary("reciprocal")
+floor = _unary("floor")
+ceil = _unary("ceil")
+logical_not = _unary("logical_not")
+tanh = _unary("tanh")
+
+
+def _positive(x):
+    return x if isinstance(x, KerasTensor) else apply("identity", [x])
+
+
+def copy(x):
+    return apply("identity", [x])
+
+
+def log2(x):
+    return multiply(log(x), 1.0 / np.log(2.0))
+
+
+def log10(x):
+    return multiply(log(x), 1.0 / np.log(10.0))
+
+
+def round(x, decimals=0):  # noqa: A001
+    """Half to even, as NumPy; `decimals` places."""
+    if decimals == 0:
+        return apply("round", [x])
+    k = 10.0 ** decimals
+    return divide(apply("round", [multiply(x, k)]), k)
+
+
+def clip(x, x_min, x_max):
+    if isinstance(x_min, (KerasTensor, Weight, np.ndarray)) or isinstance(x_max, (KerasTensor, Weight, np.ndarray)):
+        return minimum(maximum(x, x_min), x_max)
+    return apply("clip", [x], {"x_min": float(x_min), "x_max": float(x_max)})
+
+
+def where(condition, x1=None, x2=None):
+    """x1 where condition is true, else x2 (both broadcast); gradients flow to x1 and x2."""
+    if x1 is None and x2 is None:
+        if is_symbolic([condition]):
+            raise ValueError("ops.where(condition) without x1 and x2 gives indices whose number depends on the values: "
+                             "it cannot be traced into a model")
+        return np.nonzero(np.asarray(condition))
+    if x1 is None or x2 is None:
+        raise ValueError("ops.where: give both x1 and x2, or neither")
+    return apply("where", [condition, x1, x2])
+
+
+# -- reductions --
+
+
+def _axis(axis):
+    if axis is None or isinstance(axis, int):
+        return axis
+    return [int(a) for a in axis]
+
+
+def _reduce(kind):
+    def op(x, axis=None, keepdims=False):
+        return apply(kind, [x], {"axis": _axis(axis), "keepdims": bool(keepdims)})
+    op.__name__ = kind
+    op.__doc__ = f"`{kind}` over `axis` (None: all), keepdims as NumPy (keras.ops.{kind})."
+    return op
+
+
+sum = _reduce("sum")  # noqa: A001
+mean = _reduce("mean")
+var = _reduce("var")
+std = _reduce("std")
+any = _reduce("any")  # noqa: A001
+all = _reduce("all")  # noqa: A001
+
+
+def max(x, axis=None, keepdims=False, initial=None):  # noqa: A001
+    out = apply("max", [x], {"axis": _axis(axis), "keepdims": bool(keepdims)})
+    return out if initial is None else maximum(out, initial)
+
+
+def min(x, axis=None, keepdims=False, initial=None):  # noqa: A001
+    out = apply("min", [x], {"axis": _axis(axis), "keepdims": bool(keepdims)})
+    return out if initial is None else minimum(out, initial)
+
+
+amax, amin = max, min
+
+
+def prod(x, axis=None, keepdims=False, dtype=None):
+    out = apply("prod", [x], {"axis": _axis(axis), "keepdims": bool(keepdims)})
+    return out if dtype is None else cast(out, dtype)
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the first maximum (int32; no gradient)."""
+    if axis is not None and not isinstance(axis, int):
+        raise ValueError(f"argmax: axis must be None or an int. Received: axis={axis!r}")
+    return apply("argmax", [x], {"axis": axis, "keepdims": bool(keepdims)})
+
+
+def argmin(x, axis=None, keepdims=False):
+    if axis is not None and not isinstance(axis, int):
+        raise ValueError(f"argmin: axis must be None or an int. Received: axis={axis!r}")
+    return apply("argmin", [x], {"axis": axis, "keepdims": bool(keepdims)})
+
+
+def cumsum(x, axis=None, dtype=None):
+    out = apply("cumsum", [x], {"axis": axis})
+    return out if dtype is None else cast(out, dtype)
+
+
+def cumprod(x, axis=None, dtype=None):
+    out = apply("cumprod", [x], {"axis": axis})
+    return out if dtype is None else cast(out, dtype)
+
+
+def average(x, axis=None, weights=None):
+    if weights is None:
+        return mean(x, axis=axis)
+    if axis is not None and np.ndim(weights) == 1 and _ndim(x) > 1:
+        shape = [1] * _ndim(x)
+        shape[axis] = -1
+        weights = reshape(weights, shape)
+    return divide(sum(multiply(x, weights), axis=axis), sum(multiply(ones_like(x), weights), axis=axis))
+
+
+# -- casting --
+
+
+def cast(x, dtype):
+    from_ = str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype
+    if from_ in ("float16", "bfloat16"):
+        raise ValueError(f"cast: bigcore computes in float32 and does not hold {from_}")
+    return apply("cast", [x], {"dtype": from_})
+
+
+# -- matrix products --
+
+
+def matmul(x1, x2):
+    """Matrix product with NumPy's rules (batched, broadcast batch axes, 1-D operands)."""
+    return apply("matmul", [x1, x2])
+
+
+def einsum(subscripts, *operands, **kwargs):
+    """Einstein summation, lowered to transpose + reshape + batched matmul (+ sum) (einsum.py)."""
+    if kwargs:
+        raise TypeError(f"einsum: unexpected keyword arguments {sorted(kwargs)}")
+    return einsum_module.einsum(subscripts, *operands)
+
+
+def tensordot(x1, x2, axes=2):
+    return einsum_module.tensordot(x1, x2, axes)
+
+
+def dot(x1, x2):
+    """NumPy's dot: products for scalars, matmul for 1-D/2-D, a sum over x1's last and x2's
+    second-to-last axis otherwise."""
+    a, b = _ndim(x1), _ndim(x2)
+    if a == 0 or b == 0:
+        return multiply(x1, x2)
+    if b == 1 or (a <= 2 and b <= 2):
+        return matmul(x1, x2)
+    return einsum_module.tensordot(x1, x2, ([a - 1], [b - 2]))
+
+
+def inner(x1, x2):
+    a, b = _ndim(x1), _ndim(x2)
+    if a == 0 or b == 0:
+        return multiply(x1, x2)
+    return einsum_module.tensordot(x1, x2, ([a - 1], [b - 1]))
+
+
+def outer(x1, x2):
+    return multiply(reshape(x1, (-1, 1)), reshape(x2, (1, -1)))
+
+
+def vdot(x1, x2):
+    return sum(multiply(reshape(x1, (-1,)), reshape(x2, (-1,))))
+
+
+# -- layout --
+
+
+def _ndim(x):
+    if isinstance(x, (KerasTensor, Weight)):
+        return len(x.shape)
+    return np.ndim(x)
+
+
+def transpose(x, axes=None):
+    return apply("transpose", [x], {"axes": None if axes is None else [int(a) for a in axes]})
+
+
+def moveaxis(x, source, destination):
+    n = _ndim(x)
+    src = [s % n for s in ([source] if isinstance(source, int) else source)]
+    dst = [d % n for d in ([destination] if isinstance(destination, int) else destination)]
+    order = [i for i in range(n) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(x, order)
+
+
+def swapaxes(x, axis1, axis2):
+    n = _ndim(x)
+    order = list(range(n))
+    order[axis1 % n], order[axis2 % n] = order[axis2 % n], order[axis1 % n]
+    return transpose(x, order)
+
+
+def reshape(x, newshape):
+    """newshape: ints, -1 once, None for the batch axis or for a run-time length kept as it is."""
+    if isinstance(newshape, int):
+        newshape = (newshape,)
+    target = [None if s is None else int(s) for s in newshape]
+    if not is_symbolic([x]):
+        target = [-1 if s is None else s for s in target]
+    return apply("reshape", [x], {"shape": target})
+
+
+def ravel(x):
+    return reshape(x, (-1,))
+
+
+def expand_dims(x, axis):
+    return apply("expand_dims", [x], {"axis": _axis(axis)})
+
+
+def squeeze(x, axis=None):
+    return apply("squeeze", [x], {"axis": _axis(axis)})
+
+
+def broadcast_to(x, shape):
+    target = [None if s is None else int(s) for s in shape]
+    if not is_symbolic([x]):
+        target = [-1 if s is None else s for s in target]
+    return apply("broadcast_to", [x], {"shape": target})
+
+
+def concatenate(xs, axis=0):
+    if axis is None:
+        xs, axis = [reshape(x, (-1,)) for x in xs], 0
+    return apply("concatenate", list(xs), {"axis": int(axis)})
+
+
+def append(x1, x2, axis=None):
+    if axis is None:
+        return concatenate([reshape(x1, (-1,)), reshape(x2, (-1,))], 0)
+    return concatenate([x1, x2], axis)
+
+
+def stack(x, axis=0):
+    return apply("stack", list(x), {"axis": int(axis)})
+
+
+def split(x, indices_or_sections, axis=0):
+    ios = indices_or_sections
+    ios = int(ios) if isinstance(ios, (int, np.integer)) else [int(i) for i in ios]
+    return apply("split", [x], {"indices_or_sections": ios, "axis": int(axis)}, multi=True)
+
+
+def unstack(x, num=None, axis=0):
+    n = x.shape[axis] if num is None else num
+    if n is None:
+        raise ValueError("unstack: the axis has a run-time length; give num")
+    return [squeeze(p, axis) for p in split(x, n, axis)]
+
+
+def take(x, indices, axis=None):
+    """x's entries at `indices` along `axis` (None: of the flattened x); negative indices count from
+    the end; indices get no gradient."""
+    return apply("take", [x, indices], {"axis": axis})
+
+
+def take_along_axis(x, indices, axis=None):
+    if axis is None:
+        return apply("take_along_axis", [reshape(x, (-1,)), reshape(indices, (-1,))], {"axis": 0})
+    return apply("take_along_axis", [x, indices], {"axis": int(axis)})
+
+
+def repeat(x, repeats, axis=None):
+    reps = int(repeats) if isinstance(repeats, (int, np.integer)) else [int(r) for r in repeats]
+    return apply("repeat", [x], {"repeats": reps, "axis": axis})
+
+
+def tile(x, repeats):
+    reps = [int(repeats)] if isinstance(repeats, (int, np.integer)) else [int(r) for r in repeats]
+    return apply("tile", [x], {"repeats": reps})
+
+
+def pad(x, pad_width, mode="constant", constant_values=None):
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported. Received: mode={mode!r}")
+    width = np.asarray(pad_width, dtype=np.int64)
+    if width.ndim == 0:
+        width = np.full((_ndim(x), 2), int(width))
+    elif width.ndim == 1:
+        width = np.tile(width.reshape(1, -1) if width.size == 2 else width.reshape(-1, 1), (_ndim(x), 1)) \
+            if width.size in (1, 2) else width
+    return apply("pad", [x], {"pad_width": width.reshape(-1, 2).tolist(),
+                              "constant_values": float(constant_values or 0.0)})
+
+
+def flip(x, axis=None):
+    return apply("flip", [x], {"axis": _axis(axis)})
+
+
+def roll(x, shift, axis=None):
+    if axis is None:
+        return reshape(roll(reshape(x, (-1,)), shift, 0), _shape(x))
+    n = x.shape[axis] if isinstance(x, (KerasTensor, Weight)) else np.shape(x)[axis]
+    if n is None:
+        raise ValueError("roll: the axis has a run-time length")
+    s = shift % n
+    if s == 0:
+        return copy(x)
+    head, tail = split(x, [n - s], axis)
+    return concatenate([tail, head], axis)
+
+
+def tril(x, k=0):
+    return _band(x, k, lower=True)
+
+
+def triu(x, k=0):
+    return _band(x, k, lower=False)
+
+
+def _band(x, k, lower):
+    rows, cols = _shape(x)[-2:]
+    if rows is None or cols is None:
+        raise ValueError("tril/triu: the last two axes need fixed lengths")
+    mask = np.tril(np.ones((rows, cols), np.float32), k) if lower else np.triu(np.ones((rows, cols), np.float32), k)
+    if not is_symbolic([x]):
+        return np.asarray(x) * mask.astype(np.asarray(x).dtype)
+    return where(mask, x, zeros_like(x))
+
+
+def _shape(x):
+    if isinstance(x, (KerasTensor, Weight)):
+        return tuple(x.shape)
+    return np.shape(x)
+
+
+# -- creation --
+
+
+def _dtype_name(dtype, default):
+    if dtype is None:
+        return default
+    return dtype if isinstance(dtype, str) else str(np.dtype(dtype))
+
+
+def _shape_list(shape):
+    return [int(s) for s in ((shape,) if isinstance(shape, (int, np.integer)) else shape)]
+
+
+def zeros(shape, dtype=None):
+    return apply("zeros", [], {"shape": _shape_list(shape), "_dtype": _dtype_name(dtype, "float32")})
+
+
+def ones(shape, dtype=None):
+    return apply("ones", [], {"shape": _shape_list(shape), "_dtype": _dtype_name(dtype, "float32")})
+
+
+def full(shape, fill_value, dtype=None):
+    return apply("full", [], {"shape": _shape_list(shape), "fill_value": float(fill_value),
+                              "_dtype": _dtype_name(dtype, "int32" if isinstance(fill_value, int) else "float32")})
+
+
+def eye(N, M=None, k=0, dtype=None):
+    return apply("eye", [], {"N": int(N), "M": None if M is None else int(M), "k": int(k),
+                             "_dtype": _dtype_name(dtype, "float32")})
+
+
+def identity(n, dtype=None):
+    return eye(n, dtype=dtype)
+
+
+def arange(start, stop=None, step=None, dtype=None):
+    if stop is None:
+        start, stop = 0, start
+    step = 1 if step is None else step
+    if builtins.any(v is None or isinstance(v, KerasTensor) for v in (start, stop, step)):
+        raise ValueError("arange: start, stop and step must be Python numbers (a run-time length cannot size it; "
+                         "positions along a run-time axis: ops.cumsum(ops.ones_like(x), axis) - 1)")
+    ints = builtins.all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
+    conv = int if ints else float
+    return apply("arange", [], {"start": conv(start), "stop": conv(stop), "step": conv(step),
+                                "_dtype": _dtype_name(dtype, "int32" if ints else "float32")})
+
+
+def zeros_like(x, dtype=None):
+    return apply("zeros_like", [x], {"_dtype": dtype and _dtype_name(dtype, None)})
+
+
+def ones_like(x, dtype=None):
+    return apply("ones_like", [x], {"_dtype": dtype and _dtype_name(dtype, None)})
+
+
+def full_like(x, fill_value, dtype=None):
+    return apply("full_like", [x], {"fill_value": float(fill_value), "_dtype": dtype and _dtype_name(dtype, None)})
+
+
+def empty(shape, dtype=None):
+    return zeros(shape, dtype)
+
+
+def size(x):
+    s = _shape(x)
+    return None if builtins.any(d is None for d in s) else int(np.prod(s, dtype=np.int64))
+
+
+def ndim(x):
+    return _ndim(x)
+
+
+def count_nonzero(x, axis=None):
+    return sum(cast(not_equal(x, 0.0), "int32"), axis=axis)
+
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("np", "builtins", "einsum_module", "apply",
+                                                                    "is_symbolic", "to_symbolic", "KerasTensor",
+                                                                    "Weight")]
+__all__.append("_positive")
