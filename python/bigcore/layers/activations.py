@@ -156,7 +156,8 @@ class Softmax(TakesMask, Layer):
         dims = list(kt.shape[1:])
         ax = self.axis % len(kt.shape) - 1
         mask = prog.input_mask_id()
-        mkt = prog.node.call_kwargs.get("mask") or kt._mask
+        mkt = prog.node.call_kwargs.get("mask")
+        mkt = kt._mask if mkt is None else mkt  # `or` would ask a symbolic tensor for a truth value
         if mask >= 0 and tuple(mkt.shape[1:]) != tuple(dims):
             raise ValueError(f"The `mask` must be broadcastable to `inputs`. Received: inputs.shape="
                              f"{shape_str(kt.shape)}, mask.shape={shape_str(mkt.shape)}")
