@@ -191,7 +191,7 @@ def test_weights_h5_with_nested_sublayers_both_ways(keras, tmp_path, kind):
     # the same file layout, path by path: nested Dense sub-layers under the attribute's name
     layout = _layout(tmp_path / "ours.weights.h5")
     assert layout == _layout(tmp_path / "k.weights.h5")
-    top = "layers/gated_block" if kind == "functional" else "layers/gated_block"
+    top = "layers/gated_block"  # Keras names a layer by its class, whatever its name
     for sub in ("gate/vars/0", "proj/vars/0", "proj/vars/1", "mlp/dense/vars/0", "mlp/dense_1/vars/1", "vars/0"):
         assert f"{top}/{sub}" in layout, sub
     assert layout["layers/scale_shift/vars/0"] == (6, 8) and layout["layers/scale_shift/vars/2"] == (8,)
@@ -265,3 +265,36 @@ def test_class_neither_registered_nor_given_is_refused_by_name(keras, tmp_path):
         assert probe not in sys.modules  # the file's module name is never imported
     finally:
         sys.path.remove(str(tmp_path))
+
+
+def _encoder(lib):
+    """A custom layer holding a recurrent sub-layer: Keras nests its cell (layers/<name>/rnn/cell/vars)."""
+    class Encoder(lib.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.rnn = lib.layers.LSTM(units, return_sequences=True)
+            self.out = lib.layers.Dense(units, activation="tanh")
+
+        def call(self, x):
+            return self.out(lib.ops.mean(self.rnn(x), axis=1))
+
+    x = lib.Input((5, 3))
+    return lib.Model(x, lib.layers.Dense(2)(Encoder(4, name="enc")(x)))
+
+
+def test_weights_h5_of_a_custom_layer_holding_an_lstm_both_ways(keras, tmp_path):
+    km, ours = _encoder(keras), _encoder(bigcore)
+    _randomize(km, seed=21)
+    km.save_weights(tmp_path / "k.weights.h5")
+    ours.load_weights(tmp_path / "k.weights.h5")
+    x = np.random.default_rng(4).normal(size=(6, 5, 3)).astype(np.float32)
+    _close(ours.predict(x, verbose=0), km.predict(x, verbose=0))
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    layout = _layout(tmp_path / "ours.weights.h5")
+    assert layout == _layout(tmp_path / "k.weights.h5")
+    assert layout["layers/encoder/rnn/cell/vars/1"] == (4, 16) and "layers/encoder/out/vars/0" in layout
+    _randomize(ours, seed=22)
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    km.load_weights(tmp_path / "ours.weights.h5")
+    _close(km.predict(x, verbose=0), ours.predict(x, verbose=0))
