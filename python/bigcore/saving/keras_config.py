@@ -144,6 +144,10 @@ def layer_to_keras(layer, input_shape=None):
     custom = registry.registered_name(type(layer))
     if custom is not None:  # a registered custom class: Keras finds it by "package>name"
         entry.update(module=type(layer).__module__, registered_name=custom)
+    elif not type(layer).__module__.startswith("bigcore."):
+        # an unregistered custom class, as Keras writes one: its own name (custom_objects' key in
+        # Keras's load_model) and module, never "keras.layers", where Keras would look it up
+        entry.update(module=type(layer).__module__, registered_name=type(layer).__name__)
     if input_shape is not None and not isinstance(layer, InputLayer):
         entry["build_config"] = {"input_shape": _json_shape(input_shape)}
     return entry

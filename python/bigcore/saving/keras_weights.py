@@ -3,7 +3,11 @@ archive, and `.weights.h5` files), both ways.
 
 Keras addresses a layer by its class, not its name: the layers of model.layers (a functional
 model's InputLayers included, in Keras's graph order, which bigcore's model.layers follows) are `layers/<snake_case class name>[_<n>]`, each layer's variables `.../vars/0, 1, ...`
-and a sub-layer's under its attribute (`lstm/cell`, `bidirectional/forward_layer/cell`). The
+and a sub-layer's under its attribute (`lstm/cell`, `bidirectional/forward_layer/cell`). A
+custom layer (a Layer subclass with call()) keeps its own variables, trainable first, in its
+`vars`, and each sub-layer it holds under the attribute's name, as Keras walks them (attributes
+sorted, private ones last; a list or dict attribute's layers named by class like model.layers,
+`blocks/dense_1`; a layer reached twice only where it is first met). The
 optimizer's variables are `optimizer/vars/<i>`: iterations, the learning rate (unless a schedule
 gives it), then its slots per trainable variable in Keras's order. Nothing is read by pickle;
 every dataset must have the shape the model expects.
@@ -14,6 +18,7 @@ import re
 import numpy as np
 
 from bigcore import optimizers
+from bigcore.layers import base as layer_base
 from bigcore.saving import keras_h5
 
 _REFUSED = ("QuantizedDense", "QuantizedSparseDense", "SparseDense", "QuantizedLSTM", "QuantizedGRU")
@@ -46,25 +51,79 @@ def _check_keras_form(layer):
                          "bigcore only): save the model as .bigcore, or save it before quantizing or pruning it")
 
 
-def layer_slots(layer):
-    """[(sub-path, [Slot])] of a layer in Keras's layout (sub-path "" is the layer's own vars)."""
+def layer_slots(layer, seen=None):
+    """[(sub-path, [Slot], group name)] of a layer in Keras's layout (sub-path "" is the layer's own
+    vars). seen: ids of the layers already placed in the file (Keras saves a shared layer once)."""
     _check_keras_form(layer)
     name = type(layer).__name__
+    snake_name = snake(name)
+    if seen is not None:
+        seen.add(id(layer))
+    if layer_base._traces_call(type(layer)):
+        return _custom_slots(layer, seen if seen is not None else {id(layer)})
     if name in ("SimpleRNN", "LSTM", "GRU"):
-        return [("", []), ("cell", _weight_slots(layer.weights))]
+        return [("", [], layer.name), ("cell", _weight_slots(layer.weights), f"{snake_name}_cell")]
     if name == "Bidirectional":
-        return [("", []), ("backward_layer", []), ("backward_layer/cell", _weight_slots(layer.backward_layer.weights)),
-                ("forward_layer", []), ("forward_layer/cell", _weight_slots(layer.forward_layer.weights))]
+        return [("", [], layer.name), ("backward_layer", [], f"{snake_name}_backward_layer"),
+                ("backward_layer/cell", _weight_slots(layer.backward_layer.weights), f"{snake_name}_cell"),
+                ("forward_layer", [], f"{snake_name}_forward_layer"),
+                ("forward_layer/cell", _weight_slots(layer.forward_layer.weights), f"{snake_name}_cell")]
     if name == "Normalization":
         if layer.adapt_mean is None:
-            return [("", [])]
+            return [("", [], layer.name)]
         return [("", _weight_slots([layer.adapt_mean, layer.adapt_variance]) +
-                 [Slot("2", (), lambda: np.int32(0), None, np.int32)])]  # Keras's legacy count, always 0
+                 [Slot("2", (), lambda: np.int32(0), None, np.int32)], layer.name)]  # Keras's legacy count, always 0
     if name in ("StringLookup", "IntegerLookup"):
-        return [("", _idf_slots(layer))]
+        return [("", _idf_slots(layer), layer.name)]
     if name == "TextVectorization":
-        return [("", _idf_slots(layer._lookup_layer)), ("_lookup_layer", _idf_slots(layer._lookup_layer))]
-    return [("", _weight_slots(layer.weights))]
+        return [("", _idf_slots(layer._lookup_layer), layer.name),
+                ("_lookup_layer", _idf_slots(layer._lookup_layer), f"{snake_name}__lookup_layer")]
+    return [("", _weight_slots(layer.weights), layer.name)]
+
+
+def _name_key(attr):
+    """Keras's saving walk visits attributes sorted, private ones last (saving_lib._name_key)."""
+    return f"~{attr}" if attr.startswith("_") else attr
+
+
+def _unique(base, used):
+    if base in used:
+        used[base] += 1
+        return f"{base}_{used[base]}"
+    used[base] = 0
+    return base
+
+
+def _children(value, prefix, depth=0):
+    """[(path, layer)] of the layers in an attribute's value, named as Keras names them: the
+    attribute itself, or inside a list / tuple / dict `<attr>/<snake class>[_<n>]` (a nested
+    container `<attr>/container[_<n>]`)."""
+    if isinstance(value, layer_base.Layer):
+        return [(prefix, value)]
+    if not isinstance(value, (list, tuple, dict)) or depth >= 8:
+        return []
+    out, used = [], {}
+    for item in (value.values() if isinstance(value, dict) else value):
+        if isinstance(item, layer_base.Layer):
+            out.append((f"{prefix}/{_unique(snake(type(item).__name__), used)}", item))
+        elif isinstance(item, (list, tuple, dict)):
+            out += _children(item, f"{prefix}/{_unique('container', used)}", depth + 1)
+    return out
+
+
+def _custom_slots(layer, seen):
+    """A custom layer: its own variables (trainable, then not, as Keras's save_own_variables), then
+    each sub-layer's groups under its attribute path, depth first, in Keras's attribute order."""
+    own = [w for w in layer._weights if w.trainable] + [w for w in layer._weights if not w.trainable]
+    out = [("", _weight_slots(own), layer.name)]
+    attrs = sorted((k for k in vars(layer) if k not in layer_base._UNTRACKED and not k.startswith("__")), key=_name_key)
+    for attr in attrs:
+        for path, sub in _children(vars(layer)[attr], attr):
+            if id(sub) in seen:
+                continue
+            for sub_path, slots, group_name in layer_slots(sub, seen):
+                out.append((f"{path}/{sub_path}" if sub_path else path, slots, group_name))
+    return out
 
 
 def _idf_slots(lookup):
@@ -156,9 +215,11 @@ def optimizer_slots(model):
 def _groups(model, include_optimizer):
     """[(group path, name attribute, [Slot])] of everything the file holds."""
     out = [("vars", model.name, [])]
+    seen = set()
     for path, layer in layer_paths(model):
-        for sub, slots in layer_slots(layer):
-            name = f"{snake(type(layer).__name__)}_{sub.split('/')[-1]}" if sub else layer.name
+        if id(layer) in seen:  # a top-level layer a custom layer already holds: saved where first met
+            continue
+        for sub, slots, name in layer_slots(layer, seen):
             out.append((f"{path}/{sub}/vars" if sub else f"{path}/vars", name, slots))
     if include_optimizer:
         slots = optimizer_slots(model)
