@@ -208,6 +208,23 @@ def test_nested_model_and_variable_length():
                                    model.predict(xs, verbose=0), rtol=1e-5, atol=1e-5)
 
 
+def test_nested_model_called_on_two_lengths():
+    """One model called on two inputs of different run-time lengths: each call reads its own."""
+    inner_in = layers.Input((None, 3))
+    h = layers.Dense(2)(inner_in)
+    inner = bigcore.Model(inner_in, ops.reshape(ops.transpose(h, (0, 2, 1)), (-1, 2, inner_in.shape[1] or -1)))
+    a_in, b_in = layers.Input((None, 3)), layers.Input((None, 3))
+    model = bigcore.Model([a_in, b_in], ops.sum(inner(a_in), axis=-1) - ops.max(inner(b_in), axis=-1))
+    proto = bigcore.export.to_onnx(model)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(10)
+    for b, Ta, Tb in ((1, 2, 6), (4, 7, 3)):
+        xa, xb = rng.normal(size=(b, Ta, 3)).astype(np.float32), rng.normal(size=(b, Tb, 3)).astype(np.float32)
+        names = [i.name for i in sess.get_inputs()]
+        np.testing.assert_allclose(sess.run(None, dict(zip(names, [xa, xb])))[0],
+                                   model.predict([xa, xb], verbose=0), rtol=1e-5, atol=1e-5)
+
+
 def test_primitive_without_rule_is_refused_by_name():
     x_in = layers.Input((4,))
     model = bigcore.Model(x_in, layers.Dense(2)(ops.cumprod(x_in, axis=1)))

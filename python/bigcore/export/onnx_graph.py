@@ -1,5 +1,12 @@
 """Walks a bigcore model's layer graph and builds one ONNX graph from it (onnx.helper only).
 
+The walk descends into subgraphs: a traced custom layer's recorded call (its inference trace when
+call() branches on `training`), a model called as a layer, and so a subclassed model's traced
+graph; recorded bigcore.ops primitives take their rules from onnx_ops.py. Fusion is a lowering
+matter: a matmul + bias + activation the program runs as one Dense op exports as MatMul, Add and
+the activation. A model input's run-time length (`Input(shape=(None, ...))`) is a named symbolic
+ONNX dimension; layers whose rules need fixed lengths (LSTM / GRU, ...) still refuse it.
+
 Each KerasTensor becomes one ONNX value (batch first, the batch dimension symbolic); each Keras
 mask (from Embedding(mask_zero=True)) becomes one bool value of shape (batch, timesteps). The
 per-layer rules live in onnx_layers.py and onnx_recurrent.py.
@@ -227,10 +234,14 @@ def _emit(g, nodes, plan):
                     g.bind(kt._mask, g.value(m))
         elif kind == "model":
             model = node.layer
+            saved = dict(g._dim_src)  # the model may be called again on tensors of other lengths
             for inner, outer in zip(model._inputs, node.inputs):
                 g.bind(inner, g.value(outer))
-                g.add_dims(inner, g.value(outer))
+                for i, d in enumerate(inner._dims):
+                    if dims.is_dim(d):
+                        g._dim_src[d] = (g.value(outer), i + inner._batched)
             _emit(g, model._nodes, rule)
+            g._dim_src = saved
             outs = [g.value(t) for t in model._outputs]
             for kt, inner in zip(node.outputs, model._outputs):
                 if kt._mask is not None and inner._mask is not None:
