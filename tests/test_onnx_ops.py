@@ -8,6 +8,7 @@ import pytest
 
 import bigcore
 from bigcore import layers, ops
+from bigcore.quantization import quantize
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -188,6 +189,26 @@ def test_subclassed_models_export_after_fit():
     branchy = Branchy()
     branchy.build((None, 5))
     check(branchy, normal((5,), seed=8))
+
+
+def test_quantized_subclassed_model_exports():
+    """quantize() clones through the config (the custom layer registered), then the int8 model exports."""
+    bigcore.saving.register_keras_serializable(package="test_onnx_ops")(GatedResidual)
+
+    class Small(Classifier):
+        def call(self, x, training=None):
+            h = self.block(self.inp(x))
+            return self.out(self.drop(ops.relu(h) - h * self.mid(h), training=training))
+
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(32, 5)).astype(np.float32), rng.integers(0, 3, 32)
+    model = Small()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    qmodel = quantize(model)
+    assert "QuantizedDense" in {type(n.layer).__name__ for n in qmodel._nodes}
+    proto = check(qmodel, normal((5,), seed=12), atol=1e-6)
+    assert "MatMulInteger" in _op_types(proto)
 
 
 def test_nested_model_and_variable_length():
