@@ -218,6 +218,7 @@ def test_nested_model_and_variable_length():
     x_in = layers.Input((None, 3))
     h = inner(x_in)
     h = ops.softmax(h, axis=1) + ops.reshape(h, (-1, h.shape[1] or -1, 4)) + ops.zeros_like(h)
+    h = h + ops.cumsum(ops.ones_like(h), axis=1) * 0.5  # positions along the run-time axis
     model = bigcore.Model(x_in, ops.sum(h, axis=1) + ops.max(h, axis=1))
     proto = bigcore.export.to_onnx(model)
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
