@@ -252,3 +252,23 @@ def test_primitive_without_rule_is_refused_by_name():
     model = bigcore.Model(x_in, layers.Dense(2)(ops.cumprod(x_in, axis=1)))
     with pytest.raises(NotImplementedError, match=r"primitive 'cumprod'.*Primitives with a rule: .*matmul"):
         bigcore.export.to_onnx(model)
+
+
+def test_masked_softmax_primitive():
+    """softmax's optional mask input (the Softmax layer's form): -1e9 on the logits where it is 0,
+    against the eager primitive (the native kernel). (model.predict is not the reference here: in
+    a program the mask input of a recorded softmax is ignored at 632a41e; reported to the lead.)"""
+    from bigcore._native import _core
+    from bigcore.ops.node import OpLayer
+
+    x_in, m_in = layers.Input((3, 5)), layers.Input((1, 5))
+    model = bigcore.Model([x_in, m_in], OpLayer("softmax", {"axis": -1})([x_in, m_in]))
+    sess = ort.InferenceSession(bigcore.export.to_onnx(model).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(4, 3, 5)).astype(np.float32)
+    m = (rng.random((4, 1, 5)) > 0.4).astype(np.float32)
+    got = sess.run(None, dict(zip([i.name for i in sess.get_inputs()], [x, m])))[0]
+    want = _core.prim_forward("softmax", {"axis": -1}, [x, m])[0]
+    assert (got[np.broadcast_to(m, x.shape) == 0] == 0).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
