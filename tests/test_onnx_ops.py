@@ -256,8 +256,8 @@ def test_primitive_without_rule_is_refused_by_name():
 
 def test_masked_softmax_primitive():
     """softmax's optional mask input (the Softmax layer's form): -1e9 on the logits where it is 0,
-    against the eager primitive (the native kernel). (model.predict is not the reference here: in
-    a program the mask input of a recorded softmax is ignored at 632a41e; reported to the lead.)"""
+    against the eager primitive (the native kernel) and model.predict (whose fusion of a final
+    softmax into the activation op dropped the mask before this branch)."""
     from bigcore._native import _core
     from bigcore.ops.node import OpLayer
 
@@ -272,3 +272,17 @@ def test_masked_softmax_primitive():
     want = _core.prim_forward("softmax", {"axis": -1}, [x, m])[0]
     assert (got[np.broadcast_to(m, x.shape) == 0] == 0).all()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict([x, m], verbose=0), want, rtol=1e-5, atol=1e-6)
+
+    class MaskedHead(layers.Layer):  # matmul of a weight + masked softmax: not a Dense epilogue
+        def build(self, shape):
+            self.w = self.add_weight(shape=(5, 5), initializer="random_normal", name="w")
+
+        def call(self, x, m):
+            return OpLayer("softmax", {"axis": -1})([ops.matmul(x, self.w), m]) * 1.0
+
+    head = MaskedHead()
+    model = bigcore.Model([x_in, m_in], head(x_in, m_in))
+    want = _core.prim_forward("softmax", {"axis": -1}, [x @ head.w.numpy(), m])[0]
+    np.testing.assert_allclose(model.predict([x, m], verbose=0), want, rtol=1e-5, atol=1e-6)
+    check(model, lambda b: [x[:b], m[:b]], atol=1e-6)
