@@ -36,6 +36,12 @@ skips bigcore's int8 rounding of the input and of the hidden state at every step
 differ from the int8 model's by about that rounding (seen: 0.005 at most on the probabilities of
 the seed text model, int8 and float alike; the same per-token accuracy).
 A layer has a rule only for its exact class; any other layer raises NotImplementedError naming it.
+Recorded bigcore.ops primitives (`x + y`, ops.matmul, slicing, ...) have rules by kind
+(onnx_ops.py): every primitive but cumprod; a primitive without a rule raises NotImplementedError
+naming it. Custom layers (traced call()), Lambda, subclassed models and models called as layers
+export through what they recorded. A run-time length (Input(shape=(None, ...))) becomes a
+symbolic ONNX dimension where the rules allow it (ops, Dense, Embedding, the merges); LSTM / GRU
+and the layers the lowering refuses for variable lengths still need fixed lengths.
 """
 
 import os

@@ -1,5 +1,12 @@
 """Walks a bigcore model's layer graph and builds one ONNX graph from it (onnx.helper only).
 
+The walk descends into subgraphs: a traced custom layer's recorded call (its inference trace when
+call() branches on `training`), a model called as a layer, and so a subclassed model's traced
+graph; recorded bigcore.ops primitives take their rules from onnx_ops.py. Fusion is a lowering
+matter: a matmul + bias + activation the program runs as one Dense op exports as MatMul, Add and
+the activation. A model input's run-time length (`Input(shape=(None, ...))`) is a named symbolic
+ONNX dimension; layers whose rules need fixed lengths (LSTM / GRU, ...) still refuse it.
+
 Each KerasTensor becomes one ONNX value (batch first, the batch dimension symbolic); each Keras
 mask (from Embedding(mask_zero=True)) becomes one bool value of shape (batch, timesteps). The
 per-layer rules live in onnx_layers.py and onnx_recurrent.py.
@@ -9,7 +16,8 @@ import numpy as np
 
 from bigcore import activations
 from bigcore._version import __version__
-from bigcore.export import onnx_layers, onnx_preprocessing
+from bigcore.export import onnx_layers, onnx_ops, onnx_preprocessing
+from bigcore.layers import dims
 from bigcore.layers.embedding import Embedding
 
 OPSET = 17  # the default: ONNX 1.12 / onnxruntime 1.12 and newer
@@ -35,6 +43,8 @@ class Graph:
         self.ml_used = False  # a node of the ai.onnx.ml domain (LabelEncoder) was added
         self._used = set()
         self._value = {}  # id(KerasTensor) -> ONNX value name, for tensors and masks alike
+        self.non_float = {}  # ONNX value name -> element type, for the model inputs that are not float32
+        self._dim_src = {}  # a run-time length (Dim, or dims.BATCH) -> (ONNX value, axis) that has it
         self.rules = onnx_layers._rules()  # by exact layer class (a rule may call another's)
 
     def name(self, hint):
@@ -104,6 +114,48 @@ class Graph:
     def int64(self, values, hint="shape"):
         return self.const(np.asarray(values, np.int64), hint)
 
+    def add_dims(self, kt, value):
+        """Records where kt's run-time lengths (the batch, a model input's None axes) can be read."""
+        for i, d in enumerate(kt.full_dims):
+            if dims.is_dim(d) and d not in self._dim_src:
+                self._dim_src[d] = (value, i)
+
+    def length(self, d, hint):
+        """A 1-D int64 value [d] for a run-time length d: a model input's axis read with Shape, or
+        a sum / product / affine length of those; anything else is refused."""
+        if d in self._dim_src:
+            value, i = self._dim_src[d]
+            return self.op("Shape", [value], hint, start=i, end=i + 1)
+        if d.kind in ("sum", "prod", "broadcast"):
+            a, b = (self.length(x, f"{hint}_{j}") if dims.is_dim(x) else self.int64([x], f"{hint}_{j}")
+                    for j, x in enumerate(d.args))
+            return self.op({"sum": "Add", "prod": "Mul", "broadcast": "Max"}[d.kind], [a, b], hint)
+        if d.kind == "affine" and dims.is_dim(d.args[0]):
+            s, (a, b, q) = self.length(d.args[0], f"{hint}_s"), d.args[1:]
+            v = self.op("Add", [self.op("Mul", [s, self.int64([a], f"{hint}_a")], f"{hint}_as"),
+                                self.int64([b], f"{hint}_b")], f"{hint}_asb")
+            return self.op("Div", [v, self.int64([q], f"{hint}_d")], hint)  # lengths are >= 0: Div floors
+        raise NotImplementedError(f"ONNX export: the run-time length {d!r} has no ONNX rule (only a model input's "
+                                  "lengths and their sums, products and affine maps)")
+
+    def shape_value(self, full_dims, hint, batch=0):
+        """An int64 shape value for a tensor's axes: constants as they are, the batch as `batch`
+        (0: Reshape's "copy the input's", 1: Expand's "keep"), run-time lengths read from the inputs."""
+        if all(d is dims.BATCH or not dims.is_dim(d) for d in full_dims):
+            return self.int64([batch if d is dims.BATCH else int(d) for d in full_dims], hint)
+        parts = [self.int64([batch], f"{hint}_{i}") if d is dims.BATCH else
+                 self.length(d, f"{hint}_{i}") if dims.is_dim(d) else self.int64([int(d)], f"{hint}_{i}")
+                 for i, d in enumerate(full_dims)]
+        return self.op("Concat", parts, hint, axis=0)
+
+    def as_float(self, value, hint):
+        """value as float32 (a model input given as int64 ids, read by a recorded op)."""
+        if value not in self.non_float:
+            return value
+        if self.non_float[value] == self.onnx.TensorProto.STRING:
+            raise NotImplementedError("ONNX export: a recorded op cannot read a string input")
+        return self.op("Cast", [value], hint, to=self.onnx.TensorProto.FLOAT)
+
 
 def _input_dtype(kt, nodes):
     """ONNX element type of a model input: strings for a string Input, int64 ids when it only feeds
@@ -119,8 +171,88 @@ def _input_dtype(kt, nodes):
     return T.INT64 if users and all(isinstance(u, int_users) for u in users) else T.FLOAT
 
 
-def _dims(shape):
-    return ["batch"] + [int(s) for s in shape[1:]]
+def _dims(kt, names):
+    """An input's / output's ONNX dims: "batch", constants, and a name per run-time length (the
+    same name wherever the same length appears, so onnxruntime checks that inputs agree)."""
+    out = ["batch"]
+    for d in kt._dims:
+        if dims.is_dim(d):
+            out.append(names.setdefault(d, d.name if d.name and d.name not in names.values() else f"len{len(names)}"))
+        else:
+            out.append(int(d))
+    return out
+
+
+def _check_call_kwargs(nodes):
+    for n in nodes:  # call keywords the converters do not read yet: refused, not dropped
+        if getattr(n, "graphs", None) is not None:
+            continue  # a traced call: its arguments are bound in its subgraph
+        unread = sorted(k for k in n.call_kwargs if k != "training")  # export is inference: training has no say
+        if unread:
+            raise NotImplementedError(f"ONNX export does not support the call argument(s) {unread} yet (layer "
+                                      f"{n.layer.name!r}); export a model whose layer calls take only their inputs")
+
+
+def _inference_graph(node):
+    """A traced call's subgraph for inference (the one of training=False when call() branches)."""
+    graphs = node.graphs
+    return graphs[None] if None in graphs else graphs[False]
+
+
+def _is_model(layer):
+    return getattr(layer, "_nodes", None) is not None and getattr(layer, "_inputs", None) is not None
+
+
+def _plan(nodes, quantized_recurrent):
+    """The rule of each node, checked before anything is built: a layer's rule, a recorded
+    primitive's, or a walk into a traced custom layer's subgraph / a nested model's graph."""
+    _check_call_kwargs(nodes)
+    plan = []
+    for n in nodes:
+        if getattr(n, "graphs", None) is not None:
+            sub = _inference_graph(n)
+            plan.append(("traced", _plan(sub.nodes, quantized_recurrent)))
+        elif onnx_ops.is_op(n.layer):
+            plan.append(("op", onnx_ops.rule(n.layer)))
+        elif _is_model(n.layer):
+            plan.append(("model", _plan(n.layer._nodes, quantized_recurrent)))
+        else:
+            plan.append(("layer", onnx_layers.converter(n.layer, quantized_recurrent)))
+    return plan
+
+
+def _emit(g, nodes, plan):
+    for node, (kind, rule) in zip(nodes, plan):
+        if kind == "traced":
+            sub = _inference_graph(node)
+            for ph, outer in sub.bindings:
+                g.bind(ph, g.value(outer))
+            _emit(g, sub.nodes, rule)
+            outs = [g.value(t) for t in sub.outputs]
+            for kt, m in zip(node.outputs, sub.masks):
+                if kt._mask is not None and m is not None and id(kt._mask) not in g._value:
+                    g.bind(kt._mask, g.value(m))
+        elif kind == "model":
+            model = node.layer
+            saved = dict(g._dim_src)  # the model may be called again on tensors of other lengths
+            for inner, outer in zip(model._inputs, node.inputs):
+                g.bind(inner, g.value(outer))
+                for i, d in enumerate(inner._dims):
+                    if dims.is_dim(d):
+                        g._dim_src[d] = (g.value(outer), i + inner._batched)
+            _emit(g, model._nodes, rule)
+            g._dim_src = saved
+            outs = [g.value(t) for t in model._outputs]
+            for kt, inner in zip(node.outputs, model._outputs):
+                if kt._mask is not None and inner._mask is not None:
+                    g.bind(kt._mask, g.value(inner._mask))
+        elif kind == "op":
+            ins = [g.as_float(g.value(t), f"{node.layer.name}/in{i}") for i, t in enumerate(node.inputs)]
+            outs = rule(g, node.layer, ins, node)
+        else:
+            outs = rule(g, node.layer, [g.value(t) for t in node.inputs], node)
+        for kt, v in zip(node.outputs, outs):
+            g.bind(kt, v)
 
 
 def build(model, int8_activations="per_row", quantized_recurrent="error", opset=OPSET):
@@ -137,28 +269,24 @@ def build(model, int8_activations="per_row", quantized_recurrent="error", opset=
     model._ensure_built()
     helper, T = onnx.helper, onnx.TensorProto
     g = Graph(int8_activations, opset)
-    for n in model._nodes:  # call keywords the converters do not read yet: refused, not dropped
-        unread = sorted(k for k in n.call_kwargs if k != "training")  # export is inference: training has no say
-        if unread:
-            raise NotImplementedError(f"ONNX export does not support the call argument(s) {unread} yet (layer "
-                                      f"{n.layer.name!r}); export a model whose layer calls take only their inputs")
-    rules = [onnx_layers.converter(n.layer, quantized_recurrent) for n in model._nodes]  # checks all first
-    graph_inputs = []
+    plan = _plan(model._nodes, quantized_recurrent)  # checks all first
+    graph_inputs, names = [], {}
     for kt in model._inputs:
         name = g.name(kt.node.layer.name)
-        graph_inputs.append(helper.make_tensor_value_info(name, _input_dtype(kt, model._nodes), _dims(kt.shape)))
+        dtype = _input_dtype(kt, model._nodes)
+        graph_inputs.append(helper.make_tensor_value_info(name, dtype, _dims(kt, names)))
         g.bind(kt, name)
-    for node, rule in zip(model._nodes, rules):
-        outs = rule(g, node.layer, [g.value(t) for t in node.inputs], node)
-        for kt, v in zip(node.outputs, outs):
-            g.bind(kt, v)
+        g.add_dims(kt, name)
+        if dtype != T.FLOAT:
+            g.non_float[name] = dtype
+    _emit(g, model._nodes, plan)
     graph_outputs = []
     for i, kt in enumerate(model._outputs):
         layer = kt.node.layer
         hint = layer.name if len(kt.node.outputs) == 1 else f"{layer.name}_{kt.index}"
         name = g.name(hint)
         g.nodes.append(helper.make_node("Identity", [g.value(kt)], [name], name=g.name(f"{name}_out")))
-        graph_outputs.append(helper.make_tensor_value_info(name, T.FLOAT, _dims(kt.shape)))
+        graph_outputs.append(helper.make_tensor_value_info(name, T.FLOAT, _dims(kt, names)))
     graph = helper.make_graph(g.nodes, model.name, graph_inputs, graph_outputs, g.initializers)
     opsets = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(onnx_preprocessing.ML_DOMAIN, 2)]
                                                  if g.ml_used else [])

@@ -97,7 +97,8 @@ def plan(nodes, protected):
                 chain.append(user)
                 user = sole_user(last.outputs[0])
         act = "linear"
-        if user is not None and _kind(user) in _ACTS and (_kind(user) != "softmax" or _last_axis(user)):
+        if user is not None and _kind(user) in _ACTS and (_kind(user) != "softmax" or _last_axis(user)) \
+                and len(user.inputs) == 1:  # a softmax with a mask input is no epilogue
             act, last = _ACTS[_kind(user)], user
             chain.append(user)
         for n in chain[1:]:
@@ -110,7 +111,7 @@ def plan(nodes, protected):
                 p.skip.add(id(producer[id(t)]))
     for node in nodes:
         kind = _kind(node)
-        if id(node) in p.skip or id(node) in p.fused or kind not in ("softmax", "sigmoid"):
+        if id(node) in p.skip or id(node) in p.fused or kind not in ("softmax", "sigmoid") or len(node.inputs) > 1:
             continue
         y = node.outputs[0]
         x = node.inputs[0]
