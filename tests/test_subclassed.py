@@ -236,3 +236,30 @@ def test_quantize_a_subclassed_model():
     kinds = {type(layer).__name__ for layer in q.layers}
     assert "Dense" not in kinds and any("Quant" in k for k in kinds), kinds  # its traced graph, int8 Dense
     np.testing.assert_allclose(q.predict(x, verbose=0), m.predict(x, verbose=0), atol=0.02)
+
+
+def test_quantize_and_clone_a_subclassed_model_whose_call_uses_python_constants():
+    """`ops.relu(h) - 0.1` records a constant op with no inputs; the model's config (clone_model,
+    quantize) must call it again on nothing, not index its first input."""
+
+    class Shifted(bigcore.Model):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.hidden = layers.Dense(8)
+            self.out = layers.Dense(3)
+
+        def call(self, x):
+            return self.out(ops.relu(self.hidden(x)) - 0.1)
+
+    bigcore.utils.set_random_seed(6)
+    m = Shifted()
+    m.build((None, 5))
+    x, _ = _data()
+    want = m.predict(x, verbose=0)
+    h = np.maximum(x @ m.hidden.kernel.numpy() + m.hidden.bias.numpy(), 0) - 0.1
+    np.testing.assert_allclose(want, h @ m.out.kernel.numpy() + m.out.bias.numpy(), rtol=1e-5, atol=1e-5)
+    clone = bigcore.models.clone_model(m)
+    clone.set_weights(m.get_weights())
+    np.testing.assert_allclose(clone.predict(x, verbose=0), want, rtol=1e-6, atol=1e-6)
+    q = bigcore.quantization.quantize(m)
+    np.testing.assert_allclose(q.predict(x, verbose=0), want, atol=0.02)

@@ -541,7 +541,9 @@ class Layer:
     def keras_call(self, node):
         """(args, kwargs) of one of this layer's calls as Keras 3 records it (models/serialization.py);
         calling the layer with them again makes the same call."""
-        return [node.inputs if node.list_input else node.inputs[0]], node.call_kwargs
+        if node.list_input or not node.inputs:  # a recorded constant has no inputs: called on []
+            return [list(node.inputs)], node.call_kwargs
+        return [node.inputs[0]], node.call_kwargs
 
     def compute_mask(self, inputs, masks):
         """The output mask (a KerasTensor or None, or a list per output)."""
