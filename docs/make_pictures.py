@@ -49,7 +49,8 @@ def main(argv=None):
 
 
 def draw_text_transformer(path):
-    """The text Transformer example's graph (two inputs, the block's residual branches)."""
+    """The text Transformer example's graph: its two custom layers (token + position embedding, the
+    Transformer block) are one box each, as Keras draws them without expand_nested."""
     base._name_counts.clear()
     bigcore.utils.plot_model(text_transformer.build_transformer(), path, show_shapes=True,
                              show_layer_activations=True, dpi=80)

@@ -431,3 +431,44 @@ def test_masks_reach_call_and_pass_through():
     ids3 = bigcore.Input((3,))  # the same layers on row 0's three real tokens alone
     short = bigcore.Model(ids3, lstm(Scale()(emb(ids3))))
     np.testing.assert_allclose(short.predict(x[:1, :3], verbose=0), masked[:1], rtol=1e-5, atol=1e-6)
+
+
+class _Positions(layers.Layer):
+    """x + table[0..T-1]: an Embedding called on ops.arange inside call() (the Keras guide's position
+    embedding)."""
+
+    def __init__(self, length, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.pos = layers.Embedding(length, dim)
+
+    def call(self, x):
+        return x + self.pos(ops.arange(0, ops.shape(x)[1], 1))
+
+
+def test_a_sublayer_on_arange_positions_is_recorded_and_trained():
+    bigcore.utils.set_random_seed(3)
+    inp = bigcore.Input((5, 4))
+    layer = _Positions(5, 4)
+    model = bigcore.Model(inp, layer(inp))
+    x = np.random.default_rng(0).normal(size=(8, 5, 4)).astype(np.float32)
+    table = layer.pos.embeddings.value.copy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), x + table[None], rtol=1e-6, atol=1e-6)
+    # mean((x + P - y)^2): the gradient reaches P (it was a frozen constant before)
+    model.compile(optimizer=bigcore.optimizers.SGD(0.5), loss="mse")
+    y = np.zeros_like(x)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    grad = 2 * (x + table[None] - y).mean(0) / x[0].size  # mse: the mean over every entry
+    np.testing.assert_allclose(layer.pos.embeddings.value, table - 0.5 * grad, rtol=1e-4, atol=1e-6)
+
+
+def test_a_layer_without_an_unbatched_form_refuses_arrays_inside_call():
+    class Bad(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.d = layers.Dense(3)
+
+        def call(self, x):
+            return x + self.d(np.ones((1, 4), np.float32))
+
+    with pytest.raises(TypeError, match="called on an array inside a custom layer's call"):
+        Bad()(bigcore.Input((4,)))

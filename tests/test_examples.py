@@ -53,3 +53,28 @@ def test_custom_layers_example_learns_and_round_trips(capsys, tmp_path):
     majority = float(out.split("majority label: ")[1].split(")")[0])
     assert accuracy > majority + 0.05
     assert "reloaded predictions identical: True" in out
+
+
+def test_text_transformer_custom_layers_beat_the_majority_label(capsys):
+    from bigcore.examples import text_transformer
+
+    accuracy = text_transformer.main(["--epochs", "3", "--samples", "2000", "--no-lstm", "--verbose", "0"])
+    out = capsys.readouterr().out
+    majority = float(out.split("majority     test accuracy ")[1].split()[0])
+    assert accuracy > majority + 0.03
+    model = text_transformer.build_transformer()
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert "TokenAndPositionEmbedding" in kinds and "TransformerBlock" in kinds  # custom layers, one input
+    assert len(model.inputs) == 1
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/common-licenses"), reason="needs Debian's base-files texts")
+def test_char_gpt_custom_blocks_learn_and_generate(capsys):
+    from bigcore.examples import char_gpt
+
+    bits = char_gpt.main(["--steps", "150", "--d-model", "64", "--sample-chars", "40", "--verbose", "0"])
+    out = capsys.readouterr().out
+    unigram = float(out.split("character frequencies alone: ")[1].split(")")[0])
+    assert bits < unigram - 0.5  # beyond character frequencies (150 steps; 600 reach about 2.7)
+    sample = out.split("with the key/value cache):\n")[1]
+    assert sample.startswith("This License ") and len(sample) >= len("This License ") + 40

@@ -169,3 +169,53 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="outside the embedding"):
         gen.generate([V + 4], 3)
     assert len(gen.generate([1, 2], T - 1, temperature=0)) == T - 1  # exactly fills the cache
+
+
+def custom_gpt(blocks=2, dropout=0.1, seed=0):
+    """The same decoder written as custom layers (examples/text_transformer.py): positions from
+    ops.arange inside call(), pre-norm causal blocks with the residual `+` inside call()."""
+    from bigcore.examples.text_transformer import TokenAndPositionEmbedding, TransformerBlock
+
+    bigcore.utils.set_random_seed(seed)
+    tok = bigcore.Input((T,))
+    x = TokenAndPositionEmbedding(T, V, D)(tok)
+    for _ in range(blocks):
+        x = TransformerBlock(D, 2, 2 * D, dropout, causal=True, pre_norm=True, activation="gelu", epsilon=1e-5,
+                             attention_dropout=dropout)(x)
+    out = layers.Dense(V, kernel_initializer="random_normal")(layers.LayerNormalization(epsilon=1e-5)(x))
+    return bigcore.Model(tok, out)
+
+
+def test_custom_layer_decoder_cached_logits_equal_the_full_model():
+    model = custom_gpt()
+    model.compile(optimizer="adam", loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).integers(0, V, (64, T)).astype(np.float32)
+    model.fit(x, np.roll(x, -1, 1), epochs=2, verbose=0)  # trained: the position table is not its initial one
+    gen = Generator(model)
+    seq = np.random.default_rng(1).integers(0, V, T)
+    np.testing.assert_allclose(gen.logits(seq), full(model, seq), rtol=1e-4, atol=1e-4)
+    # greedy generation equals running the full model on the growing sequence
+    prompt, out = [3, 1, 4], []
+    got = gen.generate(prompt, 6, temperature=0)
+    for _ in range(6):
+        out.append(int(np.argmax(full(model, prompt + out)[-1])))
+    assert got == out
+
+
+def test_custom_layer_ops_generation_cannot_follow_raise():
+    from bigcore import ops
+
+    class Scale(layers.Layer):  # a per-position op generation does not read
+        def call(self, x):
+            return ops.tanh(x)
+
+    class Pooled(layers.Layer):  # mixes positions: not causal
+        def call(self, x):
+            return x + ops.mean(x, axis=1, keepdims=True)
+
+    inp = bigcore.Input((T,))
+    x = layers.Embedding(V, D)(inp)
+    with pytest.raises(ValueError, match="'tanh'"):
+        Generator(bigcore.Model(inp, layers.Dense(V)(Scale()(x))))
+    with pytest.raises(ValueError, match="'mean'"):
+        Generator(bigcore.Model(inp, layers.Dense(V)(Pooled()(x))))

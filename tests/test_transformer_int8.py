@@ -107,3 +107,74 @@ def test_quantized_transformer_saves_and_loads(tmp_path):
     loaded = bigcore.models.load_model(path)
     x = np.random.default_rng(1).standard_normal((3, T, D)).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), qmodel.predict(x, verbose=0))
+
+
+@bigcore.saving.register_keras_serializable(package="tests_int8")
+class _FeedForward(layers.Layer):
+    """A custom layer holding Dense sub-layers in attributes, with a weight of its own:
+    norm(x + gain * ff2(ff1(x)))."""
+
+    def __init__(self, width, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        self.ff1 = layers.Dense(width, activation="relu")
+        self.ff2 = layers.Dense(D)
+        self.norm = layers.LayerNormalization()
+
+    def build(self, input_shape):
+        self.gain = self.add_weight(shape=(D,), initializer="ones", name="gain")
+
+    def call(self, x):
+        return self.norm(x + self.ff2(self.ff1(x)) * self.gain)
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width}
+
+
+def test_quantize_converts_dense_inside_custom_layers():
+    from bigcore.layers.quantized import QuantizedDense
+
+    bigcore.utils.set_random_seed(5)
+    inp = bigcore.Input((T, D))
+    model = bigcore.Model(inp, layers.Dense(3)(_FeedForward(8)(inp)))
+    rng = np.random.default_rng(2)
+    model.set_weights([w + 0.2 * rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
+    qmodel = quantize(model, sparse_kernels=False)
+    ff = qmodel.layers[1]
+    assert type(ff) is _FeedForward
+    assert type(ff.ff1) is QuantizedDense and type(ff.ff2) is QuantizedDense
+    assert ff.ff1.kernel.value.dtype == np.int8 and ff.ff2.kernel.value.dtype == np.int8
+    # the NumPy int8 reference from the twin's own weights
+    x = rng.standard_normal((7, T, D)).astype(np.float32)
+    k1, b1, s1 = ff.ff1.get_weights()
+    k2, b2, s2 = ff.ff2.get_weights()
+    h = qref.qdense_forward(x.reshape(-1, D), k1, b1, s1, "relu").astype(np.float32)
+    f = qref.qdense_forward(h, k2, b2, s2).reshape(7, T, D)
+    g, b = ff.norm.get_weights()
+    y = aref.norm_forward(x + f * ff.gain.value, None, g, b, 1e-3).astype(np.float32)
+    dk, db, ds = qmodel.layers[2].get_weights()
+    want = qref.qdense_forward(y.reshape(-1, D), dk, db, ds).reshape(7, T, 3)
+    got = qmodel.predict(x, verbose=0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    # the int8 weights are the float ones quantized; the float model is left untouched and close
+    np.testing.assert_array_equal(ff.ff1.kernel.value, qref.quantize_weights_np(model.layers[1].ff1.kernel.value)[0])
+    assert model.layers[1].ff1.kernel.value.dtype == np.float32
+    fl = model.predict(x, verbose=0)
+    assert np.abs(got - fl).max() < 0.05 * np.abs(fl).max()
+
+
+def test_quantize_converts_attention_inside_the_example_block():
+    from bigcore.examples.text_transformer import TransformerBlock
+    from bigcore.layers.quantized import QuantizedDense
+
+    bigcore.utils.set_random_seed(6)
+    inp = bigcore.Input((T, D))
+    model = bigcore.Model(inp, TransformerBlock(D, 2, 8, causal=True, pre_norm=True)(inp))
+    qmodel = quantize(model, sparse_kernels=False)
+    block = qmodel.layers[1]
+    assert type(block.att) is QuantizedMultiHeadAttention
+    assert type(block.ff1) is QuantizedDense and type(block.ff2) is QuantizedDense
+    x = np.random.default_rng(3).standard_normal((4, T, D)).astype(np.float32)
+    got, want = qmodel.predict(x, verbose=0), model.predict(x, verbose=0)
+    assert not np.array_equal(got, want)  # the int8 path ran
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()

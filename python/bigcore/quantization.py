@@ -1,6 +1,6 @@
 """int8 quantized inference: `quantize(model)` returns a new model whose Dense, EinsumDense,
 Conv1D/Conv2D, LSTM and GRU layers (also inside Bidirectional) and the projections of MultiHeadAttention
-and GroupQueryAttention run an exact int8 x int8 -> int32 GEMM (cpp/quant.h) with
+and GroupQueryAttention (also the ones a custom layer holds in its attributes) run an exact int8 x int8 -> int32 GEMM (cpp/quant.h) with
 per-output-channel weight scales and per-row dynamic activation scales (or input scales calibrated
 from data); everything else is unchanged. LSTM/GRU quantize both matmuls, the input projection and
 the recurrent one (layers/quantized_recurrent.py); their hidden state keeps per-row dynamic scales.
@@ -23,7 +23,9 @@ from bigcore.layers.quantized_attention import (QuantizedEinsumDense, QuantizedG
                                                 QuantizedMultiHeadAttention, int8_kernel_matrix)
 from bigcore.layers.quantized_recurrent import QuantizedGRU, QuantizedLSTM, _QuantizedRNN
 from bigcore.layers.recurrent import Bidirectional, SimpleRNN, _RNN
+from bigcore.layers.base import Layer
 from bigcore.layers.registry import layer_config, layer_from_config
+from bigcore.layers.tracing import traces_call
 from bigcore.models import Model, clone_model
 from bigcore.sparse_select import sparsify
 
@@ -57,7 +59,10 @@ def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch
     def int8_twin(layer):  # the layer's config under its int8 class, with its input scale
         entry = layer_config(layer)
         _quantize_entry(entry, scales)
-        return layer_from_config(entry)
+        twin = layer_from_config(entry)
+        if traces_call(layer):
+            _quantize_sublayers(twin)
+        return twin
 
     qmodel = clone_model(model, clone_function=int8_twin)
     qmodel.set_weights([w for layer in _layers(model) for w in _quantized_weights(layer)])
@@ -136,8 +141,28 @@ def _quantize_entry(entry, scales, name=None):
             entry["config"]["activation_scale"] = scales.get(name or entry["config"]["name"], 0.0)
 
 
+def _quantize_sublayers(layer):
+    """A custom layer's twin (before its call() is traced): each sub-layer held in an attribute that
+    quantize converts (Dense, EinsumDense, attention, ...) is replaced by its int8 twin, so that the
+    traced call() records the int8 layer; custom sub-layers are walked the same way. Their input
+    scales stay dynamic (per row): their inputs are not model tensors a calibration run reads."""
+    for name, value in list(vars(layer).items()):
+        if name.startswith("_") or not isinstance(value, Layer):
+            continue
+        if traces_call(value):
+            _quantize_sublayers(value)
+            continue
+        entry = layer_config(value)
+        _quantize_entry(entry, {})
+        if entry["class_name"] != type(value).__name__:
+            setattr(layer, name, layer_from_config(entry))
+
+
 def _quantized_weights(layer):
     """The weights of the quantized twin of `layer`, in its weight order."""
+    if traces_call(layer):  # a custom layer: its own weights, then its sub-layers' (Layer.weights' order)
+        own = [w for w in layer._weights if w.trainable] + [w for w in layer._weights if not w.trainable]
+        return [w.numpy() for w in own] + [w for sub in layer._tracked_layers() for w in _quantized_weights(sub)]
     if isinstance(layer, Bidirectional):
         return _quantized_weights(layer.forward_layer) + _quantized_weights(layer.backward_layer)
     if isinstance(layer, EinsumDense) and not isinstance(layer, QuantizedEinsumDense):

@@ -7,9 +7,11 @@ publisher (the Free Software Foundation, the Apache Software Foundation, ...) wh
 verbatim copying and distribution; the example only reads them. The last 10% of the characters
 (by file, in name order) is the validation text.
 
-Model (functional API, built-in layers): token + position Embedding, `--blocks` pre-norm blocks
-(LayerNormalization, causal MultiHeadAttention, residual Add, LayerNormalization, Dense(4 d, gelu),
-Dense(d), residual Add), a final LayerNormalization and Dense(vocabulary) logits.
+Model: the custom layers of examples/text_transformer.py, TokenAndPositionEmbedding (positions
+from ops.arange inside call()) and `--blocks` TransformerBlocks in their pre-norm causal form
+(LayerNormalization, causal MultiHeadAttention, residual add, LayerNormalization, Dense(4 d, gelu),
+Dense(d), residual add), then a final LayerNormalization and Dense(vocabulary) logits. The
+Generator walks the blocks' traced subgraphs (models/generation.py).
 
     python -m bigcore.examples.char_gpt [--steps 600] [--blocks 2] [--d-model 128] [--context 64]
 """
@@ -24,6 +26,7 @@ import numpy as np
 
 import bigcore
 from bigcore import layers
+from bigcore.examples.text_transformer import TokenAndPositionEmbedding, TransformerBlock
 from bigcore.models.generation import Generator
 
 CORPUS = "/usr/share/common-licenses"
@@ -47,20 +50,13 @@ def load_corpus(folder=CORPUS):
 
 
 def build_model(vocab, context, d_model, heads, blocks, dropout=0.1):
-    tok, pos = bigcore.Input((context,), name="tokens"), bigcore.Input((context,), name="positions")
-    x = layers.Add(name="embed")([layers.Embedding(vocab, d_model, name="token_embedding")(tok),
-                                  layers.Embedding(context, d_model, name="position_embedding")(pos)])
+    tok = bigcore.Input((context,), name="tokens")
+    x = TokenAndPositionEmbedding(context, vocab, d_model, name="embed")(tok)
     for i in range(blocks):
-        h = layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_norm1")(x)
-        a = layers.MultiHeadAttention(heads, d_model // heads, dropout=dropout, name=f"block{i}_attention")(
-            h, h, use_causal_mask=True)
-        x = layers.Add(name=f"block{i}_add1")([x, layers.Dropout(dropout)(a)])
-        h = layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_norm2")(x)
-        f = layers.Dense(4 * d_model, activation="gelu", name=f"block{i}_ff1")(h)
-        f = layers.Dropout(dropout)(layers.Dense(d_model, name=f"block{i}_ff2")(f))
-        x = layers.Add(name=f"block{i}_add2")([x, f])
+        x = TransformerBlock(d_model, heads, 4 * d_model, dropout, causal=True, pre_norm=True, activation="gelu",
+                             epsilon=1e-5, attention_dropout=dropout, name=f"block{i}")(x)
     x = layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
-    model = bigcore.Model([tok, pos], layers.Dense(vocab, name="logits")(x), name="char_gpt")
+    model = bigcore.Model(tok, layers.Dense(vocab, name="logits")(x), name="char_gpt")
     model.compile(optimizer=bigcore.optimizers.Adam(3e-3),
                   loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
@@ -104,13 +100,11 @@ def main(argv=None):
     x, y = windows(train, C, args.steps * args.batch_size, rng)
     starts = np.arange(0, len(val) - C - 1, C)  # the validation text in consecutive windows
     xv, yv = val[starts[:, None] + np.arange(C)].astype(np.float32), val[starts[:, None] + np.arange(1, C + 1)]
-    positions = np.tile(np.arange(C, dtype=np.float32), (len(x), 1))
     model = build_model(len(chars), C, args.d_model, args.heads, args.blocks)
     start = time.perf_counter()
-    model.fit([x, positions], y, epochs=1, batch_size=args.batch_size, verbose=args.verbose)
+    model.fit(x, y, epochs=1, batch_size=args.batch_size, verbose=args.verbose)
     seconds = time.perf_counter() - start
-    val_positions = np.tile(np.arange(C, dtype=np.float32), (len(xv), 1))
-    val_loss = model.evaluate([xv, val_positions], yv.astype(np.float32), verbose=0)
+    val_loss = model.evaluate(xv, yv.astype(np.float32), verbose=0)
     val_loss = float(val_loss[0] if isinstance(val_loss, (list, tuple)) else val_loss)
     unigram = np.bincount(train, minlength=len(chars)) / len(train)
     unigram_bits = -np.sum(unigram * np.log2(np.maximum(unigram, 1e-12)))

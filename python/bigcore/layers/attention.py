@@ -57,6 +57,8 @@ class _AttentionCall(Layer):
         if not all(isinstance(t, KerasTensor) for t in tensors):
             raise TypeError(f"{type(self).__name__} {self.name!r} is called on symbolic tensors (bigcore.Input) "
                             "inside a model; calling it on arrays is not supported yet")
+        if getattr(training, "_bigcore_training_flag", False):  # from a traced call(): the model's mode decides
+            training = None
         if training not in (None, False):
             raise ValueError(f"{type(self).__name__}: training=True at call time is not supported (the model's "
                              f"mode decides). Received: training={training!r}")
@@ -410,6 +412,8 @@ class Attention(Layer):
         if mask is not None and (not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3):
             raise ValueError(f"Attention layer mask must be a list, namely [query_mask, value_mask]. "
                              f"Received: mask={mask}.")
+        if getattr(training, "_bigcore_training_flag", False):  # from a traced call(): the model's mode decides
+            training = None
         if training not in (None, False):
             raise ValueError(f"Attention: training=True at call time is not supported (the model's mode "
                              f"decides). Received: training={training!r}")

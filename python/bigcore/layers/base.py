@@ -478,7 +478,9 @@ class Layer:
         xs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         symbolic = [isinstance(x, KerasTensor) for x in xs]
         if not any(symbolic) and not any(flat_tensors(v) for v in kwargs.values()):
-            return self._call_eager(inputs, kwargs)
+            if _trace.get() is None:
+                return self._call_eager(inputs, kwargs)
+            return self._call_on_constant(inputs, kwargs)
         if not all(symbolic):
             raise TypeError(f"Layer {self.name!r} ({type(self).__name__}) was called on a mix of symbolic tensors "
                             "and arrays: pass all inputs as bigcore.Input tensors (or all as arrays)")
@@ -508,6 +510,21 @@ class Layer:
         self._inbound.append(node)
         self.output_shape = out_shape
         return outs if multi else outs[0]
+
+    def _call_on_constant(self, inputs, kwargs):
+        """Inside a custom call() (Keras traces it), a sub-layer called on arrays (ops.arange
+        positions): run now, its weights would be frozen into the program as a constant and never
+        trained, so a layer that can records its call with bigcore.ops (call_unbatched: a tensor
+        without a batch axis); any other refuses."""
+        unbatched = getattr(self, "call_unbatched", None)
+        if unbatched is None or kwargs or isinstance(inputs, (list, tuple)):
+            raise TypeError(f"Layer {self.name!r} ({type(self).__name__}) was called on an array inside a custom "
+                            "layer's call(): it would run once, at trace time, and its output would be frozen into "
+                            "the program. Call it on the call's tensors (or on a tensor computed from them)")
+        if not self.built:
+            self.build(np.shape(inputs))
+            self.built = True
+        return unbatched(inputs)
 
     def _bind_call_args(self, args, kwargs):
         """The call's keywords (positional extras bound in call_keywords order), None values

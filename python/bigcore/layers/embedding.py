@@ -1,6 +1,7 @@
 """Embedding: integer ids -> vectors, with Keras's mask_zero."""
 
 from bigcore import initializers, regularizers
+from bigcore.layers import base
 from bigcore.layers.base import KerasTensor, Layer
 from bigcore.layers.registry import register
 
@@ -31,6 +32,11 @@ class Embedding(Layer):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
                                           self.embeddings_initializer, self.embeddings_regularizer)
         self.built = True
+
+    def call_unbatched(self, ids):
+        """Ids without a batch axis (ops.arange positions inside a custom call()): a gather from
+        the table, recorded with bigcore.ops so that the program trains the table."""
+        return base._ops().take(self.embeddings, ids, axis=0)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)

@@ -9,9 +9,12 @@ The model: inputs (batch, T) of token ids, optionally a second (batch, T) input 
 0..T-1 (a position Embedding reads it), and one output (batch, T, vocabulary) of logits or
 softmax probabilities. Layers between them: Embedding, Add, LayerNormalization / RMSNormalization
 over the last axis, Dense, Dropout (off at inference), and MultiHeadAttention / GroupQueryAttention
-as causal self-attention (use_causal_mask=True, query = value = key, no other masks). Anything else
-raises a ValueError naming the layer: only position-wise layers and causal attention let one
-position be computed from the cache alone.
+as causal self-attention (use_causal_mask=True, query = value = key, no other masks). Custom
+layers (layers/tracing.py) are walked through their recorded subgraphs (the inference-mode one
+when call() branches on training): the same layers inside, the residual `+` (ops add), and the
+position embedding written as Embedding(ops.arange(T)) (a gather of rows 0..T-1, which reads the
+decoder's position). Anything else raises a ValueError naming the layer or op: only position-wise
+layers and causal attention let one position be computed from the cache alone.
 """
 
 import numpy as np
@@ -23,6 +26,7 @@ from bigcore.layers.core import Dense, Dropout, InputLayer
 from bigcore.layers.embedding import Embedding
 from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalization
 from bigcore.layers.merging import Add
+from bigcore.ops import OpLayer, WeightRead
 
 __all__ = ["Generator", "generate"]
 
@@ -67,14 +71,29 @@ class Generator:
             buf[id(ins[1])] = dec.add_buffer(1)
             dec.add_position(buf[id(ins[1])])
         self.softmax_output = False
-        out_kt = model._outputs[0]
-        for node in model._nodes:
+        self._out_kt = model._outputs[0]
+        self._buf, self._positions, self._consts = buf, None, {}
+        self._walk(model._nodes)
+        self._logits = buf[id(self._out_kt)]
+        self.vocabulary = dec_width = self._out_kt.shape[-1]
+        if dec_width is None:
+            raise ValueError("generate: the output's last axis (the vocabulary) must be known")
+
+    def _walk(self, nodes):
+        dec, buf, out_kt = self._dec, self._buf, self._out_kt
+        for node in nodes:
             layer = node.layer
             if isinstance(layer, InputLayer):
                 continue
+            if getattr(node, "graphs", None) is not None:
+                self._add_traced(node)
+                continue
+            if isinstance(layer, OpLayer):
+                self._add_op(node)
+                continue
             if node.call_kwargs:
                 raise _unsupported(layer, f"was called with keywords {sorted(node.call_kwargs)}")
-            src = [buf[id(t)] for t in node.inputs]
+            src = [self._src(layer, t) for t in node.inputs]
             o = node.outputs[0]
             if isinstance(layer, Dropout):
                 buf[id(o)] = src[0]
@@ -106,10 +125,57 @@ class Generator:
                 self._add_attention(layer, node, src[0], out)
             else:
                 raise _unsupported(layer, "is not one of them")
-        self._logits = buf[id(out_kt)]
-        self.vocabulary = dec_width = out_kt.shape[-1]
-        if dec_width is None:
-            raise ValueError("generate: the output's last axis (the vocabulary) must be known")
+
+    def _src(self, layer, t):
+        if id(t) not in self._buf:
+            raise _unsupported(layer, f"reads {t.name!r}, which is not a per-position tensor of the model")
+        return self._buf[id(t)]
+
+    def _add_traced(self, node):
+        """A custom layer's call (layers/tracing.py): its recorded subgraph (the inference-mode one
+        when call() branches on training), its placeholders bound to the call's tensors."""
+        graphs = node.graphs
+        g = graphs[None] if None in graphs else graphs[False]
+        for ph, outer in g.bindings:
+            if id(outer) not in self._buf:
+                raise _unsupported(node.layer, f"reads {outer.name!r} (a Keras mask or a tensor generation does not "
+                                   "compute)")
+            self._buf[id(ph)] = self._buf[id(outer)]
+        self._walk(g.nodes)
+        for o, inner in zip(node.outputs, g.outputs):
+            if id(inner) not in self._buf:
+                raise _unsupported(node.layer, "returns a tensor that is not per-position (batch, T, features)")
+            self._buf[id(o)] = self._buf[id(inner)]
+
+    def _add_op(self, node):
+        """bigcore.ops inside a custom layer: weights and constants are remembered; the position
+        embedding table.take(arange(T)) reads the decoder's position; `add` is the residual sum."""
+        layer, o = node.layer, node.outputs[0]
+        kind = layer.kind
+        if isinstance(layer, WeightRead):
+            self._consts[id(o)] = layer.weight.value
+        elif kind == "constant":
+            self._consts[id(o)] = np.asarray(layer.attrs["value"], np.float32).reshape(layer.attrs["shape"])
+        elif kind == "take" and layer.attrs.get("axis") == 0 and all(id(t) in self._consts for t in node.inputs):
+            table, idx = (self._consts[id(t)] for t in node.inputs)
+            if idx.ndim != 1 or not np.array_equal(idx, np.arange(len(idx))) or table.ndim != 2:
+                raise _unsupported(layer, "gathers rows other than the positions 0..T-1 (ops.arange)")
+            if len(idx) < self.max_len:
+                raise _unsupported(layer, f"embeds {len(idx)} positions, fewer than max_len={self.max_len}")
+            if self._positions is None:
+                self._positions = self._dec.add_buffer(1)
+                self._dec.add_position(self._positions)
+            out = self._buf[id(o)] = self._dec.add_buffer(table.shape[1])
+            self._dec.add_embedding(self._positions, out, np.ascontiguousarray(table, np.float32))
+        elif kind == "add" and len(node.inputs) == 2:
+            src = [self._src(layer, t) for t in node.inputs]
+            if o.shape[-1] is None or len(o.shape) != 3:
+                raise _unsupported(layer, f"gives {o.shape}, not (batch, T, features)")
+            out = self._buf[id(o)] = self._dec.add_buffer(o.shape[-1])
+            self._dec.add_add(src, out)
+        else:
+            raise _unsupported(layer, f"is the op {kind!r}; inside custom layers generation reads the residual add "
+                               "and the position embedding table.take(ops.arange(T))")
 
     def _add_attention(self, layer, node, src, out):
         args = node.call_args

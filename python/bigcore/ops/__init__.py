@@ -19,11 +19,13 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     math.py      logsumexp, erf, rsqrt; linalg.py: norm
     einsum.py    einsum / tensordot as transpose + reshape + batched matmul
     indexing.py  x[...] as slice + squeeze + expand_dims (or take)
+    attention.py dot_product_attention (keras.ops.nn), composed from the primitives
 """
 
 import sys
 
 from bigcore.layers import base as _base
+from bigcore.ops.attention import dot_product_attention
 from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, is_tensor, shape, slice,
                               stop_gradient)
 from bigcore.ops.indexing import getitem as _getitem
