@@ -114,10 +114,11 @@ def test_conv2d(request, extra):
 
 def test_conv2d_large_batch_is_thread_invariant(restore_threads):
     """Many samples: the work splits into several items, the weight gradient is summed over them in
-    a fixed order; 1 and 2 threads give the same bits and match the reference."""
+    a fixed order; 1 and 2 threads give the same bits (outputs and gradients) and match the reference.
+    Finite differences run on the small cases above: over 31,680 input values here they took minutes."""
     kw = {"filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"}
     run_layer_test(layers.Conv2D, kw, (40, 12, 11, 6), conv_ref(kw), weight_shapes=conv_shapes((3, 3), 6, 8),
-                   rtol=1e-4, atol=1e-4)
+                   rtol=1e-4, atol=1e-4, gradients=False)
 
 
 def test_conv_errors():
