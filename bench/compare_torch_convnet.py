@@ -14,9 +14,12 @@
 Each variant is timed per call, the frameworks alternating in rounds (bench/_timing.py), medians
 reported with GFLOP/s (multiply-adds x 2 of the convolutions and Dense layers; a training step counts
 forward, weight gradient and input gradient, the first layer without one). bigcore's step is its
-user call (train_on_batch / predict_on_batch); --profile adds the native call alone and a per-op
-breakdown is left to perf. Say the load (`uptime`) when you quote numbers: other processes on the
-cores slow both frameworks, and not alike.
+user call (train_on_batch / predict_on_batch); --profile adds the native call alone, and
+bench/profile_ops.py times each native op. Say the load (`uptime`) when you quote numbers: other
+processes on the cores slow both frameworks, and not alike. On a loaded machine with --threads equal
+to the core count, OpenMP's spinning barriers (libgomp's default, in both frameworks) wait out other
+processes' time slices: seen 5-7x slower steps at load 8 on 2 cores; OMP_WAIT_POLICY=passive in the
+environment gives figures near the 1-thread ones there.
 """
 
 import argparse

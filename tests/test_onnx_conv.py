@@ -95,8 +95,70 @@ def test_export_masked_global_average_and_masking():
     check(model, make)
 
 
-def test_quantized_conv_is_refused():
+QUANTIZED = {
+    "conv2d_valid_relu_pool": ((9, 8, 3), lambda: [layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(),
+                                                   layers.Conv2D(5, 2, padding="same"), layers.Flatten(),
+                                                   layers.Dense(3, activation="softmax")]),
+    "conv2d_same_strided_then_dilated": ((9, 8, 3), lambda: [layers.Conv2D(4, (3, 2), strides=(2, 3), padding="same",
+                                                                           use_bias=False),
+                                                             layers.Conv2D(3, 2, dilation_rate=(2, 1),
+                                                                           padding="same")]),
+    "conv1d_causal_dilated": ((10, 3), lambda: [layers.Conv1D(5, 3, padding="causal", dilation_rate=2,
+                                                              activation="tanh")]),
+    "conv1d_same_stride_pointwise": ((10, 3), lambda: [layers.Conv1D(5, 4, strides=3, padding="same"),
+                                                       layers.Conv1D(2, 1)]),
+}
+
+
+@pytest.mark.parametrize("case", QUANTIZED)
+def test_quantized_conv_gives_bigcores_integers(case):
+    """Per-window int8 activations as bigcore quantizes them (the im2col rows): the int32 sums are
+    bigcore's, so the outputs differ by float rounding only, the bound of the int8 Dense export
+    test (tests/test_onnx_export.py). Calibrated (one static scale) as well."""
+    shape, stack = QUANTIZED[case]
+    model = random_weights(model_of(shape, *stack()))
+    calib = inputs(shape, seed=7)(32)[0]
+    for q in (bigcore.quantization.quantize(model), bigcore.quantization.quantize(model, calibration_data=calib)):
+        kinds = {type(layer).__name__ for layer in q.layers}
+        assert kinds & {"QuantizedConv1D", "QuantizedConv2D"}
+        proto, _ = check(q, inputs(shape), atol=1e-6)
+        ops = {n.op_type for n in proto.graph.node}
+        assert "MatMulInteger" in ops and "Conv" not in ops
+
+
+def test_quantized_conv_kernel_is_the_int8_kernel():
     model = random_weights(model_of((6, 6, 2), layers.Conv2D(3, 3), layers.Flatten(), layers.Dense(2)))
     q = bigcore.quantization.quantize(model)
-    with pytest.raises(NotImplementedError, match="QuantizedConv2D"):
-        bigcore.export.to_onnx(q)
+    proto = bigcore.export.to_onnx(q)
+    kernels = {t.name: t for t in proto.graph.initializer if t.data_type == onnx.TensorProto.UINT8 and t.dims}
+    conv = next(layer for layer in q.layers if type(layer).__name__ == "QuantizedConv2D")
+    got = onnx.numpy_helper.to_array(kernels[f"{conv.name}/kernel_uint8"]).astype(np.int16) - 128
+    np.testing.assert_array_equal(got, conv.kernel.numpy().reshape(-1, 3))
+
+
+def test_quantized_conv_per_tensor_within_its_rounding_bound():
+    """DynamicQuantizeLinear over the whole tensor of windows: each activation is off by at most
+    s_t = (max(x, 0) - min(x, 0)) / 255, bigcore's by at most s_row / 2 with s_row = max|window| / 127,
+    so |y_onnx - y_bigcore| <= sum_k |w_kf| (s_t + s_row / 2): the int8 Dense per-tensor bound,
+    k over the window. Weights within 7 bits, as there (onnxruntime's AVX2 kernel saturates)."""
+    model = model_of((7, 3), layers.Conv1D(4, 3, padding="same"))
+    q = bigcore.quantization.quantize(model)
+    rng = np.random.default_rng(0)
+    q.set_weights([rng.integers(-63, 64, (3, 3, 4)).astype(np.int8), rng.normal(size=4).astype(np.float32),
+                   rng.uniform(0.005, 0.02, 4).astype(np.float32)])
+    proto = bigcore.export.to_onnx(q, int8_activations="per_tensor")
+    onnx.checker.check_model(proto, full_check=True)
+    assert "DynamicQuantizeLinear" in {n.op_type for n in proto.graph.node}
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    layer = next(layer for layer in q.layers if type(layer).__name__ == "QuantizedConv1D")
+    w = np.abs(layer.kernel.numpy().reshape(9, 4).astype(np.float64) * layer.kernel_scale.numpy())
+    for b in (1, 7):
+        x = inputs((7, 3), seed=b)(b)[0] * np.linspace(0.1, 3, b, dtype=np.float32)[:, None, None]
+        got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        want = q.predict(x, batch_size=b, verbose=0)
+        s_t = (max(x.max(), 0) - min(x.min(), 0)) / 255
+        xp = np.pad(x, ((0, 0), (1, 1), (0, 0)))  # "same", kernel 3: one step each side
+        s_row = np.stack([np.abs(xp[:, t:t + 3]).max(axis=(1, 2)) for t in range(7)], axis=1)[..., None] / 127
+        bound = (s_t + s_row / 2) * w.sum(axis=0) + 1e-5
+        assert np.all(np.abs(got - want) <= bound)
+        assert np.abs(got - want).max() > 0  # it really is another quantization

@@ -255,5 +255,10 @@ void bind_program(py::module_& m) {
          "0 inference, 1 training (dropout keyed by seed and step), -1 as each layer call's training= says.")
       .def("set_call_training", &Program::set_call_training, py::arg("first_op"), py::arg("training"),
            "Ops first_op.. (one layer call's) run in training mode when a run gives no mode (predict_step mode -1).")
+      .def("set_profile", &Program::set_profile, py::arg("on"),
+           "Time every op's forward and backward from now on (True; resets the totals) or stop (False).")
+      .def("profile", &Program::profile,
+           "[(forward s, backward s, calls)] per op, then the losses and metrics, then the optimizer update.")
+      .def("op_type", &Program::op_type, py::arg("i"), "The C++ class of op i (for profiles).")
       .def_property_readonly("n_ops", &Program::n_ops);
 }

@@ -1,5 +1,6 @@
 #include "ops/global_pool.h"
 
+#include <algorithm>
 #include <string>
 
 namespace bc {
@@ -30,6 +31,17 @@ void GlobalPool1DOp::forward(Ctx& c) {
     float cnt = 0.0f;
     if (!max_) {
       for (int t = 0; t < T; ++t) cnt += m ? (m[static_cast<size_t>(b) * T + t] != 0.0f ? 1.0f : 0.0f) : 1.0f;
+    }
+    if (!max_ && !channels_first_) {  // time outer, channels inner: contiguous rows, each channel summed in time order
+      float* o = y + static_cast<size_t>(b) * C_;
+      std::fill(o, o + C_, 0.0f);
+      for (int t = 0; t < T; ++t) {
+        if (m && m[static_cast<size_t>(b) * T + t] == 0.0f) continue;
+        const float* xr = x + at(b, t, 0, T);
+        for (int ch = 0; ch < C_; ++ch) o[ch] += xr[ch];
+      }
+      for (int ch = 0; ch < C_; ++ch) o[ch] /= cnt;
+      continue;
     }
     for (int ch = 0; ch < C_; ++ch) {
       float* o = y + static_cast<size_t>(b) * C_ + ch;
@@ -63,6 +75,24 @@ void GlobalPool1DOp::backward(Ctx& c) {
     float cnt = 0.0f;
     if (!max_)
       for (int t = 0; t < T; ++t) cnt += m ? (m[static_cast<size_t>(b) * T + t] != 0.0f ? 1.0f : 0.0f) : 1.0f;
+    if (!max_ && !channels_first_) {  // each kept step gets dy / count, a row at a time
+      avg_row_.resize(C_);
+      for (int ch = 0; ch < C_; ++ch) avg_row_[ch] = dy[static_cast<size_t>(b) * C_ + ch] / cnt;
+      for (int t = 0; t < T; ++t) {
+        const bool kept = !m || m[static_cast<size_t>(b) * T + t] != 0.0f;
+        float* dst = dx + at(b, t, 0, T);
+        if (acc && kept) {
+          for (int ch = 0; ch < C_; ++ch) dst[ch] += avg_row_[ch];
+        } else if (acc) {
+          for (int ch = 0; ch < C_; ++ch) dst[ch] += 0.0f;  // as the general rule: -0.0 becomes +0.0
+        } else if (kept) {
+          std::copy(avg_row_.begin(), avg_row_.end(), dst);
+        } else {
+          std::fill(dst, dst + C_, 0.0f);
+        }
+      }
+      continue;
+    }
     for (int t = 0; t < T; ++t)
       for (int ch = 0; ch < C_; ++ch) {
         const float d = dy[static_cast<size_t>(b) * C_ + ch];

@@ -2,7 +2,13 @@
 
 #include <omp.h>
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <typeinfo>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -299,7 +305,15 @@ void Program::forward(int mode) {
     if (op->mode == (training ? 2 : 1)) continue;
     ctx_.training = training;
     try {
-      op->forward(ctx_);
+      if (profile_) {
+        const auto t0 = std::chrono::steady_clock::now();
+        op->forward(ctx_);
+        auto& row = prof_[&op - ops_.data()];
+        row[0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        row[2] += 1;
+      } else {
+        op->forward(ctx_);
+      }
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(op_memory_message(*op, "forward"));
     }
@@ -409,7 +423,13 @@ void Program::backward() {
       continue;
     }
     try {
-      op.backward(ctx_);
+      if (profile_) {
+        const auto t0 = std::chrono::steady_clock::now();
+        op.backward(ctx_);
+        prof_[&*it - ops_.data()][1] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      } else {
+        op.backward(ctx_);
+      }
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(op_memory_message(op, "backward"));
     }
@@ -428,7 +448,27 @@ double Program::regularization_loss() {
 }
 
 void Program::update(const UpdateArgs& u) {
+  const auto t0 = std::chrono::steady_clock::now();
   optimizer_update(segs_, params_.data(), grads_.data(), state_, param_count_, optim_, u);
+  if (profile_) prof_[ops_.size() + 1][0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void Program::set_profile(bool on) {
+  auto lock = lock_params();
+  profile_ = on;
+  prof_.assign(ops_.size() + 2, {0.0, 0.0, 0.0});
+}
+
+std::vector<std::array<double, 3>> Program::profile() const { return prof_; }
+
+std::string Program::op_type(size_t i) const {
+  BC_CHECK(i < ops_.size(), "op index out of range");
+  const Op& op = *ops_[i];
+  int status = 0;
+  char* name = abi::__cxa_demangle(typeid(op).name(), nullptr, nullptr, &status);
+  std::string out = status == 0 && name ? name : typeid(op).name();
+  std::free(name);
+  return out;
 }
 
 void Program::apply_constraints() { apply_max_norm(segs_, params_.data()); }
@@ -504,8 +544,10 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
   load_inputs(d);
   load_targets(d);
   forward(1);
+  const auto t0 = std::chrono::steady_clock::now();
   stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
+  if (profile_) prof_[ops_.size()][0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   backward();
 }
 

@@ -1,6 +1,7 @@
 // The native program: an ordered op list over pre-sized tensors, one flat parameter arena,
 // one gradient arena of the same layout, and the optimizer state. One call runs one batch.
 #pragma once
+#include <array>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -122,6 +123,12 @@ class Program : public std::enable_shared_from_this<Program> {
   // Ops first_op.. (those one layer call added) run in training mode when a run gives no mode.
   void set_call_training(size_t first_op, bool training);
   size_t n_ops() const { return ops_.size(); }
+  // Per-op wall time for profiling (bench/profile_ops.py): when on, every forward/backward of op i
+  // adds to row i of profile() (forward s, backward s, calls); the last two rows are the losses and
+  // metrics, and the optimizer update. Off by default: two clock reads per op when on, none when off.
+  void set_profile(bool on);
+  std::vector<std::array<double, 3>> profile() const;
+  std::string op_type(size_t i) const;
 
   float* params() { return params_.data(); }
   float* grads() { return grads_.data(); }
@@ -183,6 +190,8 @@ class Program : public std::enable_shared_from_this<Program> {
 
   std::vector<Tensor> tensors_;
   std::vector<std::unique_ptr<Op>> ops_;
+  bool profile_ = false;
+  std::vector<std::array<double, 3>> prof_;  // per op, then losses, then update
   std::vector<Segment> segs_;
   std::vector<int> inputs_, outputs_;
   std::vector<std::string> labels_;  // per tensor, may be empty (set_label)

@@ -150,6 +150,8 @@ class Program:
     def n_symbols(self) -> int: ...
     def op_kinds(self) -> list[str]:
         """Each op's kind in program order: 'prim:<kind>' for a primitive, else its class ('DenseOp')."""
+    def op_type(self, i: int) -> str:
+        """The C++ class of op i (for profiles)."""
     def opt_slot(self, slot: int) -> NDArray[np.float32]: ...
     def params(self) -> NDArray[np.float32]: ...
     def per_sample(self, tensor: int) -> int: ...
@@ -157,6 +159,8 @@ class Program:
         """Rows start:start+count of the source's inputs into the same rows of its output arrays."""
     def predict_step(self, xs: list[Any], start: int, count: int, outs: list[Any], check_finite: bool = False, mode: int = 0, seed: int = 0, step: int = 0) -> None:
         """predict_rows in one call, the arrays checked with it: the serving path (one batch per call). mode: 0 inference, 1 training (dropout keyed by seed and step), -1 as each layer call's training= says."""
+    def profile(self) -> list[typing.Annotated[list[float], "FixedSize(3)"]]:
+        """[(forward s, backward s, calls)] per op, then the losses and metrics, then the optimizer update."""
     def regularization_loss(self) -> float: ...
     def resolve_symbols(self, input_shapes: Sequence[Sequence[int]]) -> list[int]:
         """Every symbol's value for model inputs with these non-batch shapes (one per input)."""
@@ -174,6 +178,8 @@ class Program:
     def set_optimizer_args(self, args: OptimArgs) -> None:
         """New optimizer constants (a hyper-parameter changed); the state slots are kept."""
     def set_outputs(self, tensors: Sequence[int]) -> None: ...
+    def set_profile(self, on: bool) -> None:
+        """Time every op's forward and backward from now on (True; resets the totals) or stop (False)."""
     @property
     def stats_size(self) -> int: ...
     def tensor_shape(self, tensor: int, symbols: Any = None) -> tuple[Any, ...]:

@@ -28,6 +28,10 @@ int8 models from bigcore.quantization.quantize export with standard integer ops 
     the other samples of the batch; and on x86 CPUs with AVX2 but no VNNI, onnxruntime's uint8 x
     int8 kernel saturates 16-bit pair sums (2 * 255 * 127 > 32767), outside that bound (the
     reason for quantize_dynamic's reduce_range).
+QuantizedConv1D / QuantizedConv2D export as bigcore runs them: im2col as one Gather (each output
+position's window, padding read as 0) and then the QuantizedDense pattern on those rows, so the
+per_row mode quantizes each window with its own scale, as bigcore does, and per_tensor quantizes
+the whole tensor of windows with DynamicQuantizeLinear (the bound above, k over the window).
 Layers calibrated with quantize(..., calibration_data=...) keep their one static scale in both
 modes. ONNX has no int8 LSTM/GRU op: int8 LSTM/GRU layers (quantize() converts them where bigcore
 has int8 recurrent layers) raise NotImplementedError unless quantized_recurrent="float", which

@@ -44,6 +44,47 @@ def _windowed(g, layer, x, node, op_type, attrs, extra_inputs=()):
     return _to_channels_last(g, y, rank, n)
 
 
+def window_rows(g, layer, x, node):
+    """im2col as one Gather: x (batch, *spatial, C) -> (batch, positions, window) with each window's
+    values in bigcore's im2col order (kernel rows, kernel columns, channels), the padding read as 0
+    from a column appended to the flattened sample; the rows quantized int8 convolutions quantize."""
+    n = layer.name
+    in_shape, out_shape = tuple(node.inputs[0].shape[1:]), tuple(node.outputs[0].shape[1:])
+    spatial, C = in_shape[:-1], in_shape[-1]
+    size = math.prod(in_shape)
+    before = [padding_before(i, k, s, d, layer.padding)
+              for i, k, s, d in zip(spatial, layer.kernel_size, layer.strides, layer.dilation_rate)]
+    # per axis: (out, kernel) input coordinates, then their product over the axes, row-major
+    coords = [np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - b
+              for o, k, s, d, b in zip(out_shape[:-1], layer.kernel_size, layer.strides, layer.dilation_rate, before)]
+    index, valid = np.zeros((1, 1), np.int64), np.ones((1, 1), bool)
+    stride = C
+    for axis in reversed(range(len(spatial))):  # the last axis varies fastest in both orders
+        c = coords[axis]
+        inside = (c >= 0) & (c < spatial[axis])
+        # (outer positions, inner positions) x (outer kernel, inner kernel): new axis outermost
+        index = (c[:, None, :, None] * stride + index[None, :, None, :]).reshape(c.shape[0] * index.shape[0], -1)
+        valid = (inside[:, None, :, None] & valid[None, :, None, :]).reshape(index.shape)
+        stride *= spatial[axis]
+    index = index[:, :, None] + np.arange(C)[None, None, :]
+    index = np.where(valid[:, :, None], index, size).reshape(-1)
+    flat = g.op("Reshape", [x, g.int64([-1, size], f"{n}/flat_shape")], f"{n}/flat")
+    zero = g.op("Mul", [g.op("Slice", [flat, g.int64([0], f"{n}/s0"), g.int64([1], f"{n}/s1"),
+                                       g.int64([1], f"{n}/s_axis")], f"{n}/first"),
+                        g.const(np.float32(0), f"{n}/zero")], f"{n}/zeros")
+    padded = g.op("Concat", [flat, zero], f"{n}/padded", axis=1)
+    cols = g.op("Gather", [padded, g.const(index, f"{n}/im2col_index")], f"{n}/im2col", axis=1)
+    window = math.prod(layer.kernel_size) * C
+    return g.op("Reshape", [cols, g.int64([-1, math.prod(out_shape[:-1]), window], f"{n}/rows_shape")],
+                f"{n}/rows")
+
+
+def unflatten_positions(g, layer, y, node):
+    """(batch, positions, filters) -> the layer's output shape."""
+    return g.op("Reshape", [y, g.int64([-1] + list(node.outputs[0].shape[1:]), f"{layer.name}/out_shape")],
+                f"{layer.name}/unflatten")
+
+
 def conv(g, layer, ins, node):
     rank = layer.rank
     n = layer.name

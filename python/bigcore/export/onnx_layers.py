@@ -1,4 +1,4 @@
-"""ONNX rules for the feed-forward layers: Dense, QuantizedDense (int8), Activation, Dropout,
+"""ONNX rules for the feed-forward layers: Dense, QuantizedDense and QuantizedConv1D/2D (int8), Activation, Dropout,
 Flatten, Reshape, Embedding and the merges. Each rule takes (graph, layer, input values, node) and
 returns the output values; the recurrent ones are in onnx_recurrent.py.
 """
@@ -10,6 +10,7 @@ import numpy as np
 from bigcore.export import onnx_conv, onnx_preprocessing, onnx_recurrent, onnx_transformer
 from bigcore.layers import core, embedding, merging, recurrent
 from bigcore.layers.quantized import QuantizedDense
+from bigcore.layers.quantized_conv import QuantizedConv1D, QuantizedConv2D
 from bigcore.layers.quantized_attention import (QuantizedEinsumDense, QuantizedGroupQueryAttention,
                                                 QuantizedMultiHeadAttention)
 
@@ -88,6 +89,18 @@ def quantized_einsum_dense(g, layer, ins, node=None):
     return [onnx_transformer.unflatten_out(g, layer, y)]
 
 
+def quantized_conv(g, layer, ins, node):
+    """int8 Conv1D / Conv2D as bigcore runs them: im2col rows (onnx_conv.window_rows), each row
+    quantized as QuantizedDense quantizes its input, the int8 GEMM (MatMulInteger) against the
+    (window, filters) kernel, per-filter scales, bias and activation: quantized_dense on the rows."""
+    as_dense = types.SimpleNamespace(
+        name=layer.name, kernel=types.SimpleNamespace(numpy=lambda: layer.kernel.numpy().reshape(-1, layer.filters)),
+        kernel_scale=layer.kernel_scale, activation_scale=layer.activation_scale, use_bias=layer.use_bias,
+        bias=layer.bias if layer.use_bias else None, activation=layer.activation)
+    y = quantized_dense(g, as_dense, [onnx_conv.window_rows(g, layer, ins[0], node)], node)[0]
+    return [onnx_conv.unflatten_positions(g, layer, y, node)]
+
+
 def activation(g, layer, ins, node):
     return [g.activation(ins[0], layer.activation, layer.name)]
 
@@ -153,7 +166,8 @@ def merge(g, layer, ins, node):
 def _rules():
     return {**onnx_conv.rules(), **onnx_transformer.rules(), QuantizedEinsumDense: quantized_einsum_dense,
             QuantizedMultiHeadAttention: onnx_transformer.multi_head_attention,
-            QuantizedGroupQueryAttention: onnx_transformer.multi_head_attention, QuantizedDense: quantized_dense, core.Dense: dense, core.Activation: activation,
+            QuantizedGroupQueryAttention: onnx_transformer.multi_head_attention, QuantizedDense: quantized_dense,
+            QuantizedConv1D: quantized_conv, QuantizedConv2D: quantized_conv, core.Dense: dense, core.Activation: activation,
             core.Dropout: identity, core.Flatten: flatten, core.Reshape: reshape, embedding.Embedding: embedding_,
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,
