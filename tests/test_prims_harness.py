@@ -8,7 +8,15 @@ inputs' probe tables).
 One test id per kind. A case is (call(o, xs) with o = bigcore.ops or keras.ops, the reference on
 float64 arrays, input shapes with the batch first, options). Kinds without a gradient run forward
 only (gradients=False). Constants (no inputs, batch-less) go through as x + constant, since a
-model output must be batched.
+model output must be batched; they run natively at trace time and enter the program as a
+`constant` primitive. test_each_case_lowers_its_kind checks that each case's program really holds
+its kind: bigcore.ops.swish / hard_swish record silu / hard_silu, so those two cases record their
+kind directly; a sigmoid or last-axis softmax that is a model output lowers to the fused activation
+op, so those cases keep the primitive inside the graph.
+
+Known limit found here: a model whose output is (batch,) (a reduction over every non-batch axis)
+fails compile() with pybind11's "Unable to cast Python instance of type NoneType" (the loss reads
+the output's shape[-1]); the var case reduces two axes with keepdims=True.
 """
 
 import math
