@@ -286,8 +286,17 @@ def test_each_case_lowers_its_kind(monkeypatch):
     assert not missing, f"cases that lower no primitive of their kind: {missing}"
 
 
+def optional_keras(request):
+    """Keras, or None (--no-parity, not installed): the native checks run either way."""
+    try:
+        return request.getfixturevalue("keras")
+    except pytest.skip.Exception:
+        return None
+
+
 @pytest.mark.parametrize("kind", sorted(CASES))
-def test_prim_through_harness(kind, keras):
+def test_prim_through_harness(kind, request):
+    keras = optional_keras(request)
     spec = CASES[kind]
     shapes = spec["shapes"]
     multi = isinstance(shapes, list)
