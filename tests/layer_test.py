@@ -148,7 +148,7 @@ class _Input:
     """One model input: its ids (or integer data), the probe that turns ids into the input, and
     the float64 values the layer sees."""
 
-    def __init__(self, shape, rng, masked, vocab, scale):
+    def __init__(self, shape, rng, masked, vocab, scale, input_map=None):
         self.shape = tuple(shape)
         B, dims = self.shape[0], self.shape[1:]
         self.vocab, self.mask = vocab, None
@@ -169,6 +169,8 @@ class _Input:
         else:
             self.ids = np.arange(n).reshape(B, positions)
         self.table = (scale * rng.standard_normal((n, dims[-1]))).astype(np.float32)
+        if input_map is not None:  # the op's domain (log: positive values)
+            self.table = np.asarray(input_map(self.table), np.float32)
 
     @property
     def data(self):
@@ -204,7 +206,7 @@ class LayerCase:
 
     def __init__(self, layer_cls, init_kwargs, input_shape, reference, weight_shapes, output_mask=None,
                  masked=False, int_inputs=None, weights=None, input_scale=1.0, n_trainable=None,
-                 rtol=1e-5, atol=1e-5, seed=0, call=None, train_reference=None):
+                 rtol=1e-5, atol=1e-5, seed=0, call=None, train_reference=None, input_map=None):
         self.layer_cls, self.init_kwargs = layer_cls, init_kwargs
         self.call = call
         self.train_reference = train_reference
@@ -212,7 +214,7 @@ class LayerCase:
         shapes = input_shape if self.multi else [input_shape]
         maskeds = masked if isinstance(masked, list) else [masked] * len(shapes)
         rng = np.random.default_rng(seed)
-        self.inputs = [_Input(s, rng, m, int_inputs, input_scale) for s, m in zip(shapes, maskeds)]
+        self.inputs = [_Input(s, rng, m, int_inputs, input_scale, input_map) for s, m in zip(shapes, maskeds)]
         self.reference, self.output_mask_rule = reference, output_mask
         self.weight_shapes = [tuple(s) for s in weight_shapes]
         self.n_trainable = n_trainable
@@ -495,7 +497,8 @@ def _same_meaning(ours, theirs, path):
 def check_keras(case, keras, keras_class=None, adam=True, adam_skip=()):
     layer, model, outs = case.build()
     cfg = layer.get_config()
-    klayer = getattr(keras.layers, keras_class or case.layer_cls.__name__).from_config(_keras_config(keras, cfg))
+    kcls = keras_class if isinstance(keras_class, type) else getattr(keras.layers, keras_class or case.layer_cls.__name__)
+    klayer = kcls.from_config(_keras_config(keras, cfg))
     kcfg = klayer.get_config()
     for k, v in cfg.items():
         if k not in ("name", "input_shape") and k in kcfg:
@@ -541,7 +544,8 @@ def check_keras(case, keras, keras_class=None, adam=True, adam_skip=()):
 def run_layer_test(layer_cls, init_kwargs, input_shape, reference, *, weight_shapes, output_mask=None,
                    masked=False, int_inputs=None, weights=None, input_scale=1.0, n_trainable=None,
                    rtol=1e-5, atol=1e-5, gradients=True, training_differs=False, keras=None,
-                   keras_class=None, keras_adam=True, keras_adam_skip=(), seed=0, call=None, train_reference=None):
+                   keras_class=None, keras_adam=True, keras_adam_skip=(), seed=0, call=None, train_reference=None,
+                   input_map=None):
     """Runs every check of this module's docstring on one layer configuration; returns the LayerCase.
 
     layer_cls, init_kwargs: the layer (a fresh deep copy of init_kwargs for each model built).
@@ -556,7 +560,8 @@ def run_layer_test(layer_cls, init_kwargs, input_shape, reference, *, weight_sha
     weights(rng): the layer's weight values (default: `random_weights`).
     gradients: False for inference-only layers (int8, sparse); training_differs: Dropout.
     keras: the Keras module (the `keras` fixture) for parity, or None; keras_class: Keras's name of
-        the layer when it differs; keras_adam: compare three Adam steps too.
+        the layer when it differs, or a Keras layer class (a custom layer written with keras.ops);
+        keras_adam: compare three Adam steps too.
     call(layer, feeds): how to call the layer on its (symbolic) inputs, for bigcore and Keras alike
         (default: layer(feeds[0]), or layer(feeds) for several); e.g. lambda l, f: l(f[0], f[1]) for
         layers called with positional or keyword tensors (MultiHeadAttention).
@@ -566,9 +571,12 @@ def run_layer_test(layer_cls, init_kwargs, input_shape, reference, *, weight_sha
         gradient check has already found their gradient zero).
     train_reference(w, x, mask): the forward in training mode where it differs from inference and is
         deterministic (BatchNormalization's batch statistics); the gradient check differentiates it.
+    input_map(table): maps each float input's random values (float32, one row per position) into the
+        layer's domain (log, sqrt: positive values); the mapped values are the input.
     """
     case = LayerCase(layer_cls, init_kwargs, input_shape, reference, weight_shapes, output_mask, masked,
-                     int_inputs, weights, input_scale, n_trainable, rtol, atol, seed, call, train_reference)
+                     int_inputs, weights, input_scale, n_trainable, rtol, atol, seed, call, train_reference,
+                     input_map)
     trainable = gradients and bool(case.new_layer().trainable) and (n_trainable is None or n_trainable > 0)
     check_build_and_shapes(case)
     check_forward(case)
