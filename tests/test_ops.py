@@ -229,3 +229,19 @@ def test_op_errors_are_clear():
         ops.reshape(x, (5, -1))
     with pytest.raises((ValueError, TypeError)):
         ops.sum(np.ones(3), axis=4)
+
+
+def test_a_model_with_a_batch_only_output_compiles_and_trains():
+    """An output of shape (batch,) (ops.sum over the last axis): the loss treats it as one column, as
+    Keras does; compile used to fail inside the native binding."""
+    x = bigcore.Input((5,))
+    m = bigcore.Model(x, ops.sum(layers.Dense(3)(x), axis=-1))
+    m.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    xs, ys = rng.normal(size=(8, 5)).astype(np.float32), rng.normal(size=(8,)).astype(np.float32)
+    p = m.predict(xs, verbose=0)
+    assert p.shape == (8,)
+    np.testing.assert_allclose(m.evaluate(xs, ys, verbose=0), np.mean((p - ys) ** 2), rtol=1e-5)
+    before = m.evaluate(xs, ys, verbose=0)
+    m.fit(xs, ys, epochs=5, verbose=0)
+    assert m.evaluate(xs, ys, verbose=0) < before
