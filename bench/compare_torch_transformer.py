@@ -210,7 +210,7 @@ class TorchGen:
 
     def __init__(self, g, model):
         self.g = g
-        w = {x.name: torch.tensor(np.array(x.value)) for x in model.weights}
+        w = {f"{layer.name}:{x.name}": torch.tensor(np.array(x.value)) for layer in model.layers for x in layer.weights}
         self.w = w
         d, h = g["d"], g["heads"]
         self.H = d // h
@@ -222,22 +222,22 @@ class TorchGen:
     def logits(self, tok):
         g, w, t, F = self.g, self.w, self.t, torch.nn.functional
         d, h, H = g["d"], g["heads"], self.H
-        x = w["token_embedding/embeddings"][tok] + w["position_embedding/embeddings"][t]
+        x = w["embed:token_embedding/embeddings"][tok] + w["embed:position_embedding/embeddings"][t]
         for i in range(g["blocks"]):
             p = f"block{i}"
-            y = F.layer_norm(x, (d,), w[f"{p}_norm1/gamma"], w[f"{p}_norm1/beta"], 1e-5)
-            a = f"{p}_attention"
+            y = F.layer_norm(x, (d,), w[f"{p}:norm1/gamma"], w[f"{p}:norm1/beta"], 1e-5)
+            a = f"{p}:attention"
             q = (y @ w[f"{a}/query/kernel"].reshape(d, d) + w[f"{a}/query/bias"].reshape(d)).view(1, h, 1, H)
             self.K[i][0, :, t] = (y @ w[f"{a}/key/kernel"].reshape(d, d) + w[f"{a}/key/bias"].reshape(d)).view(h, H)
             self.V[i][0, :, t] = (y @ w[f"{a}/value/kernel"].reshape(d, d) + w[f"{a}/value/bias"].reshape(d)).view(h, H)
             o = F.scaled_dot_product_attention(q, self.K[i][:, :, :t + 1], self.V[i][:, :, :t + 1])
             x = x + o.reshape(d) @ w[f"{a}/attention_output/kernel"].reshape(d, d) + w[f"{a}/attention_output/bias"]
-            y = F.layer_norm(x, (d,), w[f"{p}_norm2/gamma"], w[f"{p}_norm2/beta"], 1e-5)
-            f = F.gelu(y @ w[f"{p}_ff1/kernel"] + w[f"{p}_ff1/bias"])
-            x = x + f @ w[f"{p}_ff2/kernel"] + w[f"{p}_ff2/bias"]
-        x = F.layer_norm(x, (d,), w["final_norm/gamma"], w["final_norm/beta"], 1e-5)
+            y = F.layer_norm(x, (d,), w[f"{p}:norm2/gamma"], w[f"{p}:norm2/beta"], 1e-5)
+            f = F.gelu(y @ w[f"{p}:ff1/kernel"] + w[f"{p}:ff1/bias"])
+            x = x + f @ w[f"{p}:ff2/kernel"] + w[f"{p}:ff2/bias"]
+        x = F.layer_norm(x, (d,), w["final_norm:final_norm/gamma"], w["final_norm:final_norm/beta"], 1e-5)
         self.t += 1
-        return x @ w["logits/kernel"] + w["logits/bias"]
+        return x @ w["logits:logits/kernel"] + w["logits:logits/bias"]
 
     def step(self):
         with torch.inference_mode():
