@@ -443,8 +443,12 @@ def test_sigint_during_the_native_step_keeps_weights_and_step_count_together():
 
 
 _SIGINT_CHILD = """
-    import json, sys, numpy as np, bigcore
+    import json, signal, sys, numpy as np, bigcore
     from bigcore import callbacks, layers, optimizers
+
+    # Ctrl-C's KeyboardInterrupt, whatever the runner left: a process started in the background of a
+    # non-interactive shell inherits SIGINT ignored, and then Python never raises it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     bigcore.utils.set_random_seed(0)
     m = bigcore.Sequential([layers.LSTM(64, input_shape=(30, 16), dropout=0.1), layers.Dense(5, activation="softmax")])
