@@ -9,44 +9,12 @@
 
 #include "core/rng.h"
 #include "kernels/attention/attention.h"
+#include "kernels/float/math.h"  // kLanes, exp_f, lane_sum (shared, same bits)
 
 namespace bc {
 namespace {
 
-constexpr int kLanes = 16;  // fixed reduction width, independent of the ISA
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-inline float exp_f(float x) {  // Cephes expf: ~1 ulp on [-87, 88]
-  x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
-  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  float n = (x * 1.44269504088896341f + magic) - magic;
-  n = n == n ? n : 0.0f;  // NaN: keep the integer conversion defined; NaN still flows through r
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
-// Sum of x (n) in kLanes fixed lanes, then a fixed tree: same bits on every ISA.
-inline float lane_sum(const float* x, int n) {
-  float acc[kLanes] = {0};
-  int i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l];
-  for (int l = 0; i < n; ++i, ++l) acc[l] += x[i];
-  for (int w = kLanes / 2; w > 0; w /= 2)
-    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
-  return acc[0];
-}
 
 // The largest allowed value of x (n) (-inf when none): kLanes running maxima, so the loop vectorizes
 // (a max does not depend on the order).

@@ -5,23 +5,11 @@
 #pragma once
 #include <cmath>
 
+#include "kernels/float/math.h"  // kLanes, lane_sum (shared, same bits)
 #include "kernels/norm/norm.h"
 
 namespace bc {
 namespace {
-
-constexpr int kLanes = 16;  // fixed reduction width, independent of the ISA
-
-inline float lane_sum(const float* x, int n) {
-  float acc[kLanes] = {0};
-  int i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l];
-  for (int l = 0; i < n; ++i, ++l) acc[l] += x[i];
-  for (int w = kLanes / 2; w > 0; w /= 2)
-    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
-  return acc[0];
-}
 
 inline float lane_dot(const float* x, const float* y, int n) {
   float acc[kLanes] = {0};
