@@ -359,9 +359,13 @@ void Walk::init(const Shape& out, const std::vector<Shape>& ops) {
     for (int k = 0; k < nops; ++k) {
       const Shape& s = ops[k];
       const int j = i - (out.nd - s.nd);
+      if (j < 0 || s.d[j] == 1) {  // an axis the operand lacks (j < 0: nothing of s to read) or broadcasts
+        ost[k][n] = 0;
+        continue;
+      }
       int64_t stride = 1;
       for (int q = j + 1; q < s.nd; ++q) stride *= s.d[q];
-      ost[k][n] = (j < 0 || s.d[j] == 1) ? 0 : stride;
+      ost[k][n] = stride;
     }
     ++n;
   }

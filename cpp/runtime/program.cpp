@@ -209,7 +209,7 @@ void Program::plan() {
     }
   }
   // Segments no op writes keep a zero gradient.
-  std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+  std::fill_n(grads_.data(), grads_.size(), 0.0f);  // not memset: data() is null when empty
   planned_ = true;
 }
 
@@ -568,7 +568,7 @@ void Program::compute_gradients(const BatchData& d, uint64_t seed, uint64_t step
   BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
   if (d.count == 0) {  // a rank whose slice of a short last batch is empty adds nothing
     BC_CHECK(finalized_, "the program is not finalized");
-    std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+    std::fill_n(grads_.data(), grads_.size(), 0.0f);  // not memset: data() is null when empty
     std::fill(stats, stats + stats_size(), 0.0);
     return;
   }
