@@ -1,6 +1,7 @@
 """Model: a directed acyclic graph of layer calls from Input tensors to outputs."""
 
 import math
+import threading
 import weakref
 
 import numpy as np
@@ -12,6 +13,8 @@ from bigcore.layers.core import Input, InputLayer
 from bigcore.layers.registry import layer_from_config, register_model
 from bigcore.models import input_side, lowering, serialization, subclassed, summary
 from bigcore.models.trainer import Trainer
+
+_LOWER_LOCK = threading.RLock()  # reentrant: lowering a model may lower the models nested in it
 
 
 def _producer(kt):
@@ -230,14 +233,21 @@ class Model(Trainer, Layer):
                              "bigcore.Model(inputs, outputs) from bigcore.Input tensors, or use bigcore.Sequential")
 
     def _native(self):
-        self._ensure_built()
-        if self._program is None:
-            if self._front_nodes:
-                input_side.check_lowerable(self)
-            self._program = lowering.lower(self._native_inputs, self._native_nodes, self._outputs, self._model_losses)
-            self._watch_held_weights()
-            self._on_program_created()
-        return self._program
+        program = self._program
+        if program is not None:
+            return program
+        # Threads whose first call on a model is concurrent lower it once: without the lock each
+        # built its own program, and a batch source bound to one was run by another.
+        with _LOWER_LOCK:
+            self._ensure_built()
+            if self._program is None:
+                if self._front_nodes:
+                    input_side.check_lowerable(self)
+                self._program = lowering.lower(self._native_inputs, self._native_nodes, self._outputs,
+                                               self._model_losses)
+                self._watch_held_weights()
+                self._on_program_created()
+            return self._program
 
     def _watch_held_weights(self):
         """Weights that ops copied when lowered (a quantized layer's int8 kernels and scales), not
