@@ -20,6 +20,24 @@ namespace bc {
 
 namespace {
 constexpr size_t kAlign = 16;  // segments start on 64-byte boundaries
+
+// Adds its scope's wall time to *slot (a profile() entry); with no slot (profiling off) it reads no
+// clock, so the step pays nothing for the profiler.
+class ScopeTimer {
+ public:
+  explicit ScopeTimer(double* slot) : slot_(slot) {
+    if (slot_) t0_ = std::chrono::steady_clock::now();
+  }
+  ~ScopeTimer() {
+    if (slot_) *slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  ScopeTimer(const ScopeTimer&) = delete;
+  ScopeTimer& operator=(const ScopeTimer&) = delete;
+
+ private:
+  double* slot_;
+  std::chrono::steady_clock::time_point t0_;
+};
 }  // namespace
 
 Program::~Program() { homes_.release(*this); }
@@ -305,15 +323,10 @@ void Program::forward(int mode) {
     if (op->mode == (training ? 2 : 1)) continue;
     ctx_.training = training;
     try {
-      if (profile_) {
-        const auto t0 = std::chrono::steady_clock::now();
-        op->forward(ctx_);
-        auto& row = prof_[&op - ops_.data()];
-        row[0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        row[2] += 1;
-      } else {
-        op->forward(ctx_);
-      }
+      const size_t i = static_cast<size_t>(&op - ops_.data());
+      ScopeTimer timer(prof_slot(i, 0));
+      op->forward(ctx_);
+      if (profile_) prof_[i][2] += 1;
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(op_memory_message(*op, "forward"));
     }
@@ -423,13 +436,8 @@ void Program::backward() {
       continue;
     }
     try {
-      if (profile_) {
-        const auto t0 = std::chrono::steady_clock::now();
-        op.backward(ctx_);
-        prof_[&*it - ops_.data()][1] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      } else {
-        op.backward(ctx_);
-      }
+      ScopeTimer timer(prof_slot(static_cast<size_t>(&*it - ops_.data()), 1));
+      op.backward(ctx_);
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(op_memory_message(op, "backward"));
     }
@@ -448,9 +456,8 @@ double Program::regularization_loss() {
 }
 
 void Program::update(const UpdateArgs& u) {
-  const auto t0 = std::chrono::steady_clock::now();
+  ScopeTimer timer(prof_slot(ops_.size() + 1, 0));
   optimizer_update(segs_, params_.data(), grads_.data(), state_, param_count_, optim_, u);
-  if (profile_) prof_[ops_.size() + 1][0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void Program::set_profile(bool on) {
@@ -544,10 +551,11 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
   load_inputs(d);
   load_targets(d);
   forward(1);
-  const auto t0 = std::chrono::steady_clock::now();
-  stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
-  count_metrics(d, stats);
-  if (profile_) prof_[ops_.size()][0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  {
+    ScopeTimer timer(prof_slot(ops_.size(), 0));
+    stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
+    count_metrics(d, stats);
+  }
   backward();
 }
 

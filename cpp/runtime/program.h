@@ -192,6 +192,7 @@ class Program : public std::enable_shared_from_this<Program> {
   std::vector<std::unique_ptr<Op>> ops_;
   bool profile_ = false;
   std::vector<std::array<double, 3>> prof_;  // per op, then losses, then update
+  double* prof_slot(size_t row, int col) { return profile_ ? &prof_[row][col] : nullptr; }
   std::vector<Segment> segs_;
   std::vector<int> inputs_, outputs_;
   std::vector<std::string> labels_;  // per tensor, may be empty (set_label)
