@@ -161,8 +161,8 @@ def _quantize_sublayers(layer):
 def _quantized_weights(layer):
     """The weights of the quantized twin of `layer`, in its weight order."""
     if traces_call(layer):  # a custom layer: its own weights, then its sub-layers' (Layer.weights' order)
-        own = [w for w in layer._weights if w.trainable] + [w for w in layer._weights if not w.trainable]
-        return [w.numpy() for w in own] + [w for sub in layer._tracked_layers() for w in _quantized_weights(sub)]
+        return [w.numpy() for w in layer._own_weights()] + [w for sub in layer._tracked_layers()
+                                                            for w in _quantized_weights(sub)]
     if isinstance(layer, Bidirectional):
         return _quantized_weights(layer.forward_layer) + _quantized_weights(layer.backward_layer)
     if isinstance(layer, EinsumDense) and not isinstance(layer, QuantizedEinsumDense):

@@ -577,6 +577,11 @@ class Layer:
         return _eager_runner(self, inputs, kwargs)
 
     # -- weights --
+    def _own_weights(self):
+        """The weights this layer created itself (not its sub-layers'), trainable first: Keras's
+        order for a custom layer's own variables (Layer.weights, save_own_variables)."""
+        return [w for w in self._weights if w.trainable] + [w for w in self._weights if not w.trainable]
+
     @property
     def weights(self):
         """Keras's order: this layer's own weights (trainable, then not), then each tracked sub-layer's
@@ -584,8 +589,7 @@ class Layer:
         if not _traces_call(type(self)):
             return list(self._weights)
         out, seen = [], set()
-        own = [w for w in self._weights if w.trainable] + [w for w in self._weights if not w.trainable]
-        for w in own + [w for layer in self._tracked_layers() for w in layer.weights]:
+        for w in self._own_weights() + [w for layer in self._tracked_layers() for w in layer.weights]:
             if id(w) not in seen:
                 seen.add(id(w))
                 out.append(w)

@@ -114,8 +114,7 @@ def _children(value, prefix, depth=0):
 def _custom_slots(layer, seen):
     """A custom layer: its own variables (trainable, then not, as Keras's save_own_variables), then
     each sub-layer's groups under its attribute path, depth first, in Keras's attribute order."""
-    own = [w for w in layer._weights if w.trainable] + [w for w in layer._weights if not w.trainable]
-    out = [("", _weight_slots(own), layer.name)]
+    out = [("", _weight_slots(layer._own_weights()), layer.name)]
     attrs = sorted((k for k in vars(layer) if k not in layer_base._UNTRACKED and not k.startswith("__")), key=_name_key)
     for attr in attrs:
         for path, sub in _children(vars(layer)[attr], attr):
