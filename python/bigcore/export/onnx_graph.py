@@ -17,7 +17,7 @@ import numpy as np
 from bigcore import activations
 from bigcore._version import __version__
 from bigcore.export import onnx_layers, onnx_ops, onnx_preprocessing
-from bigcore.layers import dims
+from bigcore.layers import dims, tracing
 from bigcore.layers.embedding import Embedding
 
 OPSET = 17  # the default: ONNX 1.12 / onnxruntime 1.12 and newer
@@ -193,12 +193,6 @@ def _check_call_kwargs(nodes):
                                       f"{n.layer.name!r}); export a model whose layer calls take only their inputs")
 
 
-def _inference_graph(node):
-    """A traced call's subgraph for inference (the one of training=False when call() branches)."""
-    graphs = node.graphs
-    return graphs[None] if None in graphs else graphs[False]
-
-
 def _is_model(layer):
     return getattr(layer, "_nodes", None) is not None and getattr(layer, "_inputs", None) is not None
 
@@ -210,7 +204,7 @@ def _plan(nodes, quantized_recurrent):
     plan = []
     for n in nodes:
         if getattr(n, "graphs", None) is not None:
-            sub = _inference_graph(n)
+            sub = tracing.inference_graph(n)
             plan.append(("traced", _plan(sub.nodes, quantized_recurrent)))
         elif onnx_ops.is_op(n.layer):
             plan.append(("op", onnx_ops.rule(n.layer)))
@@ -224,7 +218,7 @@ def _plan(nodes, quantized_recurrent):
 def _emit(g, nodes, plan):
     for node, (kind, rule) in zip(nodes, plan):
         if kind == "traced":
-            sub = _inference_graph(node)
+            sub = tracing.inference_graph(node)
             for ph, outer in sub.bindings:
                 g.bind(ph, g.value(outer))
             _emit(g, sub.nodes, rule)

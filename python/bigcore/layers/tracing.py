@@ -80,6 +80,13 @@ class TracedGraph:
         self.bindings, self.nodes, self.outputs, self.masks, self.losses = bindings, nodes, outputs, masks, losses
 
 
+def inference_graph(node):
+    """A traced call's subgraph as inference runs it: the one recorded for training=False when
+    call() branches on training (node.graphs is keyed by mode, None when it does not branch)."""
+    graphs = node.graphs
+    return graphs[None] if None in graphs else graphs[False]
+
+
 # ---------------------------------------------------------------------------------------------
 
 

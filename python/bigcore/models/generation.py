@@ -21,6 +21,7 @@ import numpy as np
 
 from bigcore import _random, activations
 from bigcore._native import _core
+from bigcore.layers import tracing
 from bigcore.layers.attention import GroupQueryAttention, MultiHeadAttention
 from bigcore.layers.core import Dense, Dropout, InputLayer
 from bigcore.layers.embedding import Embedding
@@ -134,8 +135,7 @@ class Generator:
     def _add_traced(self, node):
         """A custom layer's call (layers/tracing.py): its recorded subgraph (the inference-mode one
         when call() branches on training), its placeholders bound to the call's tensors."""
-        graphs = node.graphs
-        g = graphs[None] if None in graphs else graphs[False]
+        g = tracing.inference_graph(node)
         for ph, outer in g.bindings:
             if id(outer) not in self._buf:
                 raise _unsupported(node.layer, f"reads {outer.name!r} (a Keras mask or a tensor generation does not "
