@@ -216,18 +216,33 @@ def test_predict_shapes(seed, n):
     np.testing.assert_allclose(p.reshape(n, 6), xr.reshape(n, 20) @ kernel + bias, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.xfail(
-    "avx2" in bigcore.config.cpu_features()["features"], strict=True,
-    reason="bug: a row's prediction depends on the batch it is in. cpp/gemm.cpp plan() sizes tiles from "
-           "M (the batch), and OpenBLAS computes a row differently for different tile heights (small-matrix "
-           "and M-tail micro-kernels), so predict(batch_size=1) != predict(batch_size=1000) by ~6e-7")
-def test_predict_is_batch_size_independent(seed):
-    m = bigcore.Sequential([layers.Dense(128, activation="relu", input_shape=(784,)),
-                            layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
-    x = np.random.default_rng(0).normal(size=(1000, 784)).astype(np.float32)
+def _batch_invariance_model(kind):
+    if kind == "dense":
+        return bigcore.Sequential([layers.Dense(128, activation="relu", input_shape=(784,)),
+                                   layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
+    rnn = {"lstm": layers.LSTM, "gru": layers.GRU}[kind]
+    return bigcore.Sequential([bigcore.Input(shape=(12, 20)), rnn(48, return_sequences=True), rnn(40),
+                               layers.Dense(3)])
+
+
+@pytest.mark.parametrize("kind", ["dense", "lstm", "gru"])
+def test_predict_is_batch_size_independent(seed, isa, restore_threads, kind):
+    """A row's prediction does not depend on the batch it is in, the thread count or how the GEMM
+    is cut (the own kernel sums each output in k order: kernels/float/small_gemm.h); OpenBLAS did
+    (predict(batch_size=1) != predict(batch_size=1000) by ~6e-7, as PyTorch, pytorch#128062)."""
+    m = _batch_invariance_model(kind)
+    n = 1000 if kind == "dense" else 300
+    shape = (n, 784) if kind == "dense" else (n, 12, 20)
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    bigcore.config.set_num_threads(1)
     ref = m.predict(x, batch_size=1, verbose=0)
-    for bs in (7, 1000):
-        assert np.array_equal(m.predict(x, batch_size=bs, verbose=0), ref), f"batch_size={bs}"
+    for threads in (1, 2, 3):
+        bigcore.config.set_num_threads(threads)
+        for bs in (2, 7, 64, n):
+            assert np.array_equal(m.predict(x, batch_size=bs, verbose=0), ref), \
+                f"{kind} on {isa}, batch_size={bs}, {threads} threads"
+    # and a sample alone gives the bits it gets inside a batch
+    assert np.array_equal(m.predict(x[5:6], verbose=0), ref[5:6])
 
 
 def test_predict_is_repeatable_and_on_batch_forms(seed):

@@ -36,4 +36,9 @@ void bind_config(py::module_& m) {
   m.def("isa_supported", &bc::isa::supported, py::arg("name"), "Whether this CPU runs the name's features.");
   m.def("isa_paths", &bc::isa::paths, "(family, path in use) for every kernel family.");
   m.def("blas_info", [] { return std::string(bc::blas_info()); });
+  m.def("set_gemm_mode", [](const std::string& mode) {
+    if (mode != "own" && mode != "blas")
+      throw py::value_error("set_gemm_mode: expected 'own' or 'blas', received '" + mode + "'");
+    bc::set_gemm_mode(mode == "blas" ? 1 : 0);
+  }, py::arg("mode"), "'own': the project's FMA kernel wherever it applies (the default); 'blas': OpenBLAS for every product (benchmarks).");
 }

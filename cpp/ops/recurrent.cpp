@@ -159,7 +159,7 @@ void RecurrentOp::add_dy(Ctx& c, int b0, int b1, int s) {
 
 void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct) {
   const int T = cfg_.T, U = cfg_.U, GU = G_ * U;
-  gemm(false, true, b1 - b0, U, GU, 1.0f, drec + row(b0, t) * GU, T * GU, c.params + r_, GU, 0.0f,
+  gemm(false, false, b1 - b0, U, GU, 1.0f, drec + row(b0, t) * GU, T * GU, Rt_.data(), U, 0.0f,
        tmp_.data() + static_cast<size_t>(b0) * U, U);
   const bool rdrop = training_ && cfg_.recurrent_dropout > 0.0f;
   for (int b = b0; b < b1; ++b) {
@@ -252,6 +252,11 @@ void RecurrentOp::backward(Ctx& c) {
   }
   if (cfg_.return_state) std::memcpy(dh_.data(), c.grad(out[1]), static_cast<size_t>(B) * U * sizeof(float));
   else std::memset(dh_.data(), 0, static_cast<size_t>(B) * U * sizeof(float));
+  // R^T once, so that no step repacks R (the BLAS did, on every step's dh_prev product)
+  if (Rt_.size() < static_cast<size_t>(GU) * U) Rt_.resize(static_cast<size_t>(GU) * U);
+  const float* R = c.params + r_;
+  for (int u = 0; u < U; ++u)
+    for (int g = 0; g < GU; ++g) Rt_.data()[static_cast<size_t>(g) * U + u] = R[static_cast<size_t>(u) * GU + g];
   for_chunks(B, chunk_, [&](int b0, int b1) { chunk_backward(c, b0, b1); });
   if (cfg_.has_mask && need_dx[1] && !accum_dx[1])  // a mask gets no gradient (Keras casts it to bool)
     std::memset(c.grad(in[1]), 0, static_cast<size_t>(B) * T * sizeof(float));

@@ -96,6 +96,7 @@ class RecurrentOp : public Op {
   AlignedBuf Hprev_;  // (B, T, U) h_prev * recurrent mask, as multiplied by R
   AlignedBuf dh_;     // (B, U) running dL/dh
   AlignedBuf tmp_;    // (B, U) recurrent GEMM result in backward
+  AlignedBuf Rt_;     // (G*U, U) R transposed once per backward, read by every step's dh_prev product
   std::vector<float> dmask_, rmask_;  // (B, D), (B, U): scaled keep masks
   std::vector<float> zeros_;
   // With initial states and a mask: per row, the first step s that is not masked (T if none).

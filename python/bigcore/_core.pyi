@@ -295,6 +295,8 @@ def read_cells(cells: Sequence[ParamCell]) -> list[Any]:
     """Copies of the cells' values, all read under one lock: one consistent set."""
 def sample_token(logits: NDArray[Any], temperature: float, top_k: int, seed: int, index: int) -> int:
     """The token sample_token picks from these logits (Decoder.sample's rule)."""
+def set_gemm_mode(mode: str) -> None:
+    """'own': the project's FMA kernel wherever it applies (the default); 'blas': OpenBLAS for every product (benchmarks)."""
 def set_isa(name: str) -> None:
     """Gives every kernel family its best path within the name's features (cpp/isa/isa.h has the table)."""
 def set_num_threads(n: Any) -> None: ...

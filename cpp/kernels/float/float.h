@@ -50,10 +50,13 @@ struct Kernels {
   // y = x * keep / (1 - rate) with keep drawn from the counter-based RNG at (key, first + i).
   void (*dropout_forward)(float* y, unsigned char* keep, const float* x, size_t n, float rate,
                           uint64_t key, uint64_t first);
-  // y (M,N) (+)= x (M,K) @ W (K,N) for a few rows, each output summed in k order, no FMA: the same
-  // bits on every ISA and for any rows beside it (small_gemm.h). gemm() calls it.
+  // y (M,N) (+)= x (M,K) @ W (K,N), each output summed in k order with one FMA per product: the
+  // same bits on every ISA and for any rows beside it (small_gemm.h). Single-threaded.
   void (*small_gemm)(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N,
                      int K, bool accumulate);
+  // The same with op(x) = x (M,K) or, when trans_x, x stored (K,M) (the weight gradients x^T @ dy).
+  void (*fma_gemm)(float* y, int ldy, const float* x, int ldx, bool trans_x, const float* W, int ldw, int M,
+                   int N, int K, bool accumulate);
 };
 
 void fill_kernels_ref(Kernels& k);

@@ -1,14 +1,19 @@
-// The small-M GEMM (a few rows: batch-1 serving, the RNN's per-step recurrent product), compiled
-// once per ISA by the per-ISA files after body.h (same anonymous-namespace rules: see there).
+// bigcore's own float GEMM (the dense layers, the RNN's input and per-step recurrent products, the
+// weight gradients, attention tiles), compiled once per ISA by the per-ISA files after body.h (same
+// anonymous-namespace rules: see there). W is read in its own row-major layout, which is already the
+// kernel's: a panel of W is kKc rows of kL * kPanelV contiguous floats, so nothing is ever repacked.
 //
-// y (M,N) = x (M,K) @ W (K,N), or y += x @ W. Each output starts from 0 (or y) and adds its K
+// y (M,N) = op(x) (M,K) @ W (K,N), or y += op(x) @ W. Each output starts from 0 (or y) and adds its K
 // products in the order k = 0..K-1 with one fused multiply-add each (correctly rounded, so the bits
 // do not depend on the ISA; the ref path calls std::fma). Only the columns are vectorized, so every
-// path gives the same bits, and a row's result does not depend on the other rows in the call.
+// path gives the same bits, and a row's result does not depend on the other rows in the call, on how
+// the caller cuts the product into tiles or on the thread count: a prediction does not depend on the
+// batch it is in.
 // GCC vector extensions hold the accumulators, one register each.
 #pragma once
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/float/body.h"
@@ -68,22 +73,30 @@ typedef float vecu __attribute__((vector_size(sizeof(vec)), aligned(4), may_alia
 BC_INLINE vec load_vec(const float* p) { return *reinterpret_cast<const vecu*>(p); }
 BC_INLINE void store_vec(float* p, vec v) { *reinterpret_cast<vecu*>(p) = v; }
 
-// R rows x (kL * V) columns starting at column 0 of y (n < kL: one partial vector of n columns).
-template <int R, int V>
-BC_INLINE void small_gemm_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int K,
-                                bool acc, int n = kL) {
+// Element (r, k) of op(x): x[r * ldx + k], or x[k * ldx + r] when TA (x stored transposed, K x M).
+template <bool TA>
+BC_INLINE float x_at(const float* x, int ldx, int r, int k) {
+  return TA ? x[static_cast<size_t>(k) * ldx + r] : x[static_cast<size_t>(r) * ldx + k];
+}
+
+// R rows x (kL * V) columns starting at column 0 of y (n < kL: one partial vector of n columns),
+// over k in [k0, k1): the accumulators start from y when `load` (an earlier k block, or y +=),
+// else from 0, so each output still adds its products in the order k = 0..K-1.
+template <int R, int V, bool TA>
+BC_INLINE void small_gemm_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int k0,
+                                int k1, bool load, int n = kL) {
   vec a[R][V];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) {
       const float* yr = y + static_cast<size_t>(r) * ldy + kL * v;
-      a[r][v] = !acc ? vec{} : (n == kL ? load_vec(yr) : load_part(yr, n));
+      a[r][v] = !load ? vec{} : (n == kL ? load_vec(yr) : load_part(yr, n));
     }
-  for (int k = 0; k < K; ++k) {
+  for (int k = k0; k < k1; ++k) {
     const float* w = W + static_cast<size_t>(k) * ldw;
     vec wv[V];
     for (int v = 0; v < V; ++v) wv[v] = n == kL ? load_vec(w + kL * v) : load_part(w + kL * v, n);
     for (int r = 0; r < R; ++r) {
-      const float xr = x[static_cast<size_t>(r) * ldx + k];
+      const float xr = x_at<TA>(x, ldx, r, k);
       for (int v = 0; v < V; ++v) a[r][v] = madd(a[r][v], xr, wv[v]);
     }
   }
@@ -95,42 +108,104 @@ BC_INLINE void small_gemm_block(float* y, int ldy, const float* x, int ldx, cons
     }
 }
 
+// Row r of op(x), for stepping through rows.
+template <bool TA>
+BC_INLINE const float* x_row(const float* x, int ldx, int r) {
+  return TA ? x + r : x + static_cast<size_t>(r) * ldx;
+}
+
 // Columns from j on in blocks of kL * V, then V / 2, ... 1 vectors; returns the first column left.
-template <int R, int V>
-int small_gemm_cols(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int N, int K, bool acc,
-                    int j) {
-  for (; j + kL * V <= N; j += kL * V) small_gemm_block<R, V>(y + j, ldy, x, ldx, W + j, ldw, K, acc);
-  if constexpr (V > 1) return small_gemm_cols<R, V / 2>(y, ldy, x, ldx, W, ldw, N, K, acc, j);
+template <int R, int V, bool TA>
+int small_gemm_cols(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int N, int k0, int k1,
+                    bool load, int j) {
+  for (; j + kL * V <= N; j += kL * V) small_gemm_block<R, V, TA>(y + j, ldy, x, ldx, W + j, ldw, k0, k1, load);
+  if constexpr (V > 1) return small_gemm_cols<R, V / 2, TA>(y, ldy, x, ldx, W, ldw, N, k0, k1, load, j);
   return j;
 }
 
 // R rows, all N columns: kAcc accumulators (R x V) when N allows, enough to hide the add latency.
-template <int R>
-void small_gemm_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int N, int K,
-                     bool acc) {
+template <int R, bool TA>
+void small_gemm_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int N, int k0, int k1,
+                     bool load) {
   constexpr int V = R == 1 ? kAcc : (R == 2 ? kAcc / 2 : kAcc / 4);
-  int j = small_gemm_cols<R, V>(y, ldy, x, ldx, W, ldw, N, K, acc, 0);
-  if (j < N) small_gemm_block<R, 1>(y + j, ldy, x, ldx, W + j, ldw, K, acc, N - j);
+  int j = small_gemm_cols<R, V, TA>(y, ldy, x, ldx, W, ldw, N, k0, k1, load, 0);
+  if (j < N) small_gemm_block<R, 1, TA>(y + j, ldy, x, ldx, W + j, ldw, k0, k1, load, N - j);
 }
 
-// y (M,N) (+)= x (M,K) @ W (K,N), row-major with leading dimensions; rows in groups of 4.
-void small_gemm(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
-                bool accumulate) {
-  int i = 0;
-  for (; i + 4 <= M; i += 4)
-    small_gemm_rows<4>(y + static_cast<size_t>(i) * ldy, ldy, x + static_cast<size_t>(i) * ldx, ldx, W, ldw, N, K,
-                       accumulate);
-  float* yi = y + static_cast<size_t>(i) * ldy;
-  const float* xi = x + static_cast<size_t>(i) * ldx;
-  switch (M - i) {
-    case 3: small_gemm_rows<3>(yi, ldy, xi, ldx, W, ldw, N, K, accumulate); break;
-    case 2: small_gemm_rows<2>(yi, ldy, xi, ldx, W, ldw, N, K, accumulate); break;
-    case 1: small_gemm_rows<1>(yi, ldy, xi, ldx, W, ldw, N, K, accumulate); break;
+// The many-row case, cut for the caches: k in blocks of kKc, and within one, column panels of
+// kL * kPanelV (kKc x panel of W, 32 KB on AVX-512, stays in L1) swept down the rows in groups of
+// kRows (kRows x kPanelV accumulators); rows left over go through small_gemm_rows.
+constexpr int kKc = 128;
+constexpr int kRows = 6;
+constexpr int kPanelV = kAcc / 4;
+
+template <bool TA>
+void gemm_many_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
+                    bool accumulate) {
+  const int Mb = M / kRows * kRows;
+  for (int k0 = 0; k0 < K; k0 += kKc) {
+    const int k1 = std::min(K, k0 + kKc);
+    const bool load = accumulate || k0 > 0;
+    int j = 0;
+    for (; j + kL * kPanelV <= N; j += kL * kPanelV)
+      for (int i = 0; i < Mb; i += kRows)
+        small_gemm_block<kRows, kPanelV, TA>(y + static_cast<size_t>(i) * ldy + j, ldy, x_row<TA>(x, ldx, i), ldx,
+                                             W + j, ldw, k0, k1, load);
+    if (j < N)  // the last columns, fewer than a panel
+      for (int i = 0; i < Mb; i += kRows) {
+        float* yi = y + static_cast<size_t>(i) * ldy;
+        const float* xi = x_row<TA>(x, ldx, i);
+        int jj = small_gemm_cols<kRows, kPanelV / 2, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load, j);
+        if (jj < N) small_gemm_block<kRows, 1, TA>(yi + jj, ldy, xi, ldx, W + jj, ldw, k0, k1, load, N - jj);
+      }
+    float* yi = y + static_cast<size_t>(Mb) * ldy;
+    const float* xi = x_row<TA>(x, ldx, Mb);
+    switch (M - Mb) {
+      case 5: small_gemm_rows<5, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
+      case 4: small_gemm_rows<4, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
+      case 3: small_gemm_rows<3, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
+      case 2: small_gemm_rows<2, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
+      case 1: small_gemm_rows<1, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
+      default: break;
+    }
+  }
+}
+
+// y (M,N) (+)= op(x) (M,K) @ W (K,N), row-major with leading dimensions.
+template <bool TA>
+void fma_gemm_impl(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
+                   bool accumulate) {
+  if (K <= 0) {  // nothing to add: y stays, or becomes 0
+    if (!accumulate)
+      for (int i = 0; i < M; ++i) std::fill_n(y + static_cast<size_t>(i) * ldy, N, 0.0f);
+    return;
+  }
+  if (M >= kRows) return gemm_many_rows<TA>(y, ldy, x, ldx, W, ldw, M, N, K, accumulate);
+  switch (M) {  // a few rows: all of K at once (W streams through once per call)
+    case 5: small_gemm_rows<5, TA>(y, ldy, x, ldx, W, ldw, N, 0, K, accumulate); break;
+    case 4: small_gemm_rows<4, TA>(y, ldy, x, ldx, W, ldw, N, 0, K, accumulate); break;
+    case 3: small_gemm_rows<3, TA>(y, ldy, x, ldx, W, ldw, N, 0, K, accumulate); break;
+    case 2: small_gemm_rows<2, TA>(y, ldy, x, ldx, W, ldw, N, 0, K, accumulate); break;
+    case 1: small_gemm_rows<1, TA>(y, ldy, x, ldx, W, ldw, N, 0, K, accumulate); break;
     default: break;
   }
 }
 
-void fill_small_gemm_from_impl(Kernels& k) { k.small_gemm = small_gemm; }
+void small_gemm(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
+                bool accumulate) {
+  fma_gemm_impl<false>(y, ldy, x, ldx, W, ldw, M, N, K, accumulate);
+}
+
+void fma_gemm(float* y, int ldy, const float* x, int ldx, bool trans_x, const float* W, int ldw, int M, int N, int K,
+              bool accumulate) {
+  if (trans_x) fma_gemm_impl<true>(y, ldy, x, ldx, W, ldw, M, N, K, accumulate);
+  else fma_gemm_impl<false>(y, ldy, x, ldx, W, ldw, M, N, K, accumulate);
+}
+
+void fill_small_gemm_from_impl(Kernels& k) {
+  k.small_gemm = small_gemm;
+  k.fma_gemm = fma_gemm;
+}
 
 }  // namespace
 }  // namespace bc

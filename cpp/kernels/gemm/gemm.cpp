@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "cblas.h"
 #include "core/common.h"
@@ -21,12 +22,14 @@ namespace {
 constexpr double kParallelFlops = 8e6;
 constexpr double kFourTileFlops = 1.28e8;
 
-// Up to kSmallGemmRows rows (batch-1 serving, an RNN step at batch 1 or 2) go to the small-M kernel
-// (kernels/float/small_gemm.h): no packing and no BLAS call overhead, about 25% faster at one row, and
-// a row's bits do not depend on the rows beside it. It needs the FMA instruction to be both fast
-// and the same on every ISA path; a CPU without it keeps the BLAS (whose kernels differ there anyway).
-constexpr int kSmallGemmRows = 2;
+// The project's own kernel (kernels/float/small_gemm.h) takes every product it can: no packing, no
+// BLAS call overhead, and each output summed in k order with one fused multiply-add per product, so a
+// row's bits depend neither on the rows beside it (the batch), nor on the tiles, nor on the thread
+// count. It needs the FMA instruction to be both fast and the same on every ISA path; a CPU without
+// it keeps the BLAS (whose kernels differ there anyway). op(B) = B^T is copied once into B's layout.
 const bool kHasFma = isa::has(isa::FMA);
+constexpr int kOwnTransBRows = 128;
+int g_mode = 0;  // 0: the own kernel where it applies, 1: always the BLAS (benchmarks compare them)
 
 struct Tiling {
   int tm, tn;  // tile sizes
@@ -57,7 +60,50 @@ void blas_init() {
   (void)done;
 }
 
+// op(B) = B^T (B stored N x K) copied to K x N rows, the layout the kernel reads; per thread, reused.
+const float* transposed(const float* B, int ldb, int K, int N) {
+  thread_local std::vector<float> buf;
+  buf.resize(static_cast<size_t>(K) * N);
+  for (int j = 0; j < N; ++j) {
+    const float* b = B + static_cast<size_t>(j) * ldb;
+    for (int k = 0; k < K; ++k) buf[static_cast<size_t>(k) * N + j] = b[k];
+  }
+  return buf.data();
+}
+
+// C (+)= op(A) @ op(B) on the own kernel, cut into one tile per thread (columns in panels of 64, or
+// rows in groups of 6): the cut changes which thread computes an output, never its bits.
+void own_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+              bool accumulate, float* C, int ldc) {
+  if (trans_b) {
+    B = transposed(B, ldb, K, N);
+    ldb = N;
+  }
+  const double flops = 2.0 * M * N * static_cast<double>(K);
+  const int threads = flops < kParallelFlops || omp_in_parallel() ? 1 : get_num_threads();
+  const Kernels& k = kernels();
+  auto run = [&](int m0, int m1, int n0, int n1) {
+    FlushDenormals ftz;  // as the BLAS tiles
+    const float* a = trans_a ? A + m0 : A + static_cast<size_t>(m0) * lda;
+    k.fma_gemm(C + static_cast<size_t>(m0) * ldc + n0, ldc, a, lda, trans_a, B + n0, ldb, m1 - m0, n1 - n0, K,
+               accumulate);
+  };
+  if (threads <= 1) return run(0, M, 0, N);
+  const bool by_cols = N >= 64 * threads;
+  const int unit = by_cols ? 64 : 6, extent = by_cols ? N : M;
+  const int step = ((extent + threads - 1) / threads + unit - 1) / unit * unit;
+  const int tiles = (extent + step - 1) / step;
+#pragma omp parallel for num_threads(std::min(threads, tiles)) schedule(static)
+  for (int t = 0; t < tiles; ++t) {
+    const int lo = t * step, hi = std::min(extent, lo + step);
+    if (by_cols) run(0, M, lo, hi);
+    else run(lo, hi, 0, N);
+  }
+}
+
 }  // namespace
+
+void set_gemm_mode(int mode) { g_mode = mode; }
 
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc) {
@@ -71,9 +117,10 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
       }
     return;
   }
-  if (M <= kSmallGemmRows && kHasFma && !trans_a && !trans_b && alpha == 1.0f && (beta == 0.0f || beta == 1.0f)) {
-    FlushDenormals ftz;  // as the BLAS tiles below
-    kernels().small_gemm(C, ldc, A, lda, B, ldb, M, N, K, beta == 1.0f);
+  // op(B) = B^T under kOwnTransBRows rows: copying B^T costs more than the BLAS's own packing saves
+  // (dx = dy @ W^T at batch 32: 107 us against 89, one thread); backward only, so no row's bits move.
+  if (g_mode == 0 && kHasFma && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && (!trans_b || M >= kOwnTransBRows)) {
+    own_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta == 1.0f, C, ldc);
     return;
   }
   const Tiling t = plan(M, N, K);

@@ -11,6 +11,9 @@ namespace bc {
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc);
 
+// 0: the own FMA kernel wherever it applies (the default), 1: the BLAS for everything (benchmarks).
+void set_gemm_mode(int mode);
+
 const char* blas_info();      // the BLAS build and the core kernel it selected
 
 }  // namespace bc
