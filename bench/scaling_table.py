@@ -243,19 +243,20 @@ def measure(case, mode, size, batch, args):
     return {k: us / 1e3 for k, us in med.items()}, calls
 
 
-HEAD = (f"{'case':<6}{'mode':<9}{'size':>6}{'batch':>7}{'bigcore ms':>13}{'torch ms':>11}{'b/t':>7}"
+HEAD = (f"{'case':<6}{'mode':<9}{'size':>6}{'batch':>7}{'bigcore ms':>13}{'torch ms':>11}{'b/t':>8}"
         f"{'bigcore GFLOP/s':>17}{'torch GFLOP/s':>15}{'calls':>7}")
 
 
 def line(case, mode, size, batch, ms, calls, flops, mark):
     b = ms["bigcore"]
-    text = f"{case:<6}{mode:<9}{size:>6}{batch:>7}{b:>13.3f}"
+    # Every field after a space: 4 (3 for b/t) significant digits can outgrow a column.
+    text = f"{case:<6}{mode:<9}{size:>6}{batch:>7} {b:>12.4g}"
     if "torch" in ms:
         t = ms["torch"]
-        text += f"{t:>11.3f}{b / t:>7.2f}{flops / b / 1e6:>17.1f}{flops / t / 1e6:>15.1f}"
+        text += f" {t:>10.4g} {b / t:>7.3g} {flops / b / 1e6:>16.1f} {flops / t / 1e6:>14.1f}"
     else:
-        text += f"{'-':>11}{'-':>7}{flops / b / 1e6:>17.1f}{'-':>15}"
-    return text + f"{calls:>7}" + (" *" if mark else "")
+        text += f" {'-':>10} {'-':>7} {flops / b / 1e6:>16.1f} {'-':>14}"
+    return text + f" {calls:>6}" + (" *" if mark else "")
 
 
 def main(argv=None):
