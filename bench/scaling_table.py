@@ -237,7 +237,8 @@ def rows(args):
 def measure(case, mode, size, batch, args):
     """({framework: median ms}, calls per framework)."""
     row = Row(case, mode, size, batch, args)
-    warm, min_calls = (1, 3) if args.quick else (2, 5)
+    # warm=1: one untimed call sizes the buffers; _timing then times `warm` more to pick the call count.
+    warm, min_calls = 1, (3 if args.quick else 5)
     med, calls = time_variants(row.steps, calls=2000, budget=args.budget, rounds=args.rounds, warm=warm,
                                min_calls=min_calls)
     return {k: us / 1e3 for k, us in med.items()}, calls
