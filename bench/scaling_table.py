@@ -6,7 +6,7 @@ training step and predict, one process, the same thread count and the same weigh
         [--mlp-widths 128,256,512,1024,2048] [--mlp-batches 1,32,256] [--T 50] [--features 64]
         [--budget 0.4] [--rounds 5] [--quick]
 
-The default run (110 rows) takes a few minutes on a quiet 2-core machine; --quick is a smoke pass
+The default run (110 rows) takes a few minutes on a quiet 2-core machine (549 s seen under load 3-5.7); --quick is a smoke pass
 (fewer sizes unless given, far fewer calls: its figures are not measurements).
 
 Rows:
@@ -169,7 +169,7 @@ def row_data(case, batch, args):
 
 
 class Row:
-    """One row's two frameworks: step() for each, after checking that their predictions agree."""
+    """One row: `steps` {framework: one train step or predict call}, built once their predictions agree."""
 
     def __init__(self, case, mode, size, batch, args):
         self.batch = batch
