@@ -11,27 +11,31 @@ from bigcore.models import data_adapter
 SIZES = (784, 128, 128, 10)
 
 
-def build_mlp(seed=0):
-    """A fresh compiled MLP; the same seed gives the same weights (and, trained, the same bits)."""
+def build_mlp(seed=0, sizes=SIZES):
+    """A fresh compiled MLP (relu between, softmax out); the same seed gives the same weights (and,
+    trained, the same bits). `sizes` (in, hidden..., classes): scaling_table.py widens the hidden."""
     bigcore.utils.set_random_seed(seed)
     # Functional form: Sequential([Input(...), Dense, ...]) is the Keras idiom, but the
     # Input-first Sequential path raised "has no layers" when this was written.
-    inp = bigcore.Input((SIZES[0],))
-    h = layers.Dense(SIZES[1], activation="relu")(inp)
-    h = layers.Dense(SIZES[2], activation="relu")(h)
-    out = layers.Dense(SIZES[3], activation="softmax")(h)
+    inp = h = bigcore.Input((sizes[0],))
+    for width in sizes[1:-1]:
+        h = layers.Dense(width, activation="relu")(h)
+    out = layers.Dense(sizes[-1], activation="softmax")(h)
     model = bigcore.Model(inp, out)
     model.compile(optimizer=bigcore.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
-def train_flops(batch):
+def forward_flops(batch, sizes=SIZES):
+    """Matmul FLOPs of one forward pass: 2*B*sum(in*out)."""
+    return 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def train_flops(batch, sizes=SIZES):
     """FLOPs of one training step: forward 2*B*sum(in*out), backward twice that, less the
     input gradient of the first layer (nothing consumes it)."""
-    weights = sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
-    forward = 2 * batch * weights
-    return 3 * forward - 2 * batch * SIZES[0] * SIZES[1]
+    return 3 * forward_flops(batch, sizes) - 2 * batch * sizes[0] * sizes[1]
 
 
 def synthetic_data(n, seed=0):
