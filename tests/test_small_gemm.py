@@ -1,4 +1,4 @@
-"""The small-M GEMM (cpp/kernels/float/small_gemm.h): the batch-1 serving path of Dense and the RNN step.
+"""The own FMA GEMM (cpp/kernels/float/small_gemm.h): every product gemm() gives it (Dense, the RNN steps, weight gradients), and the batch-1 serving path.
 
 Against a float64 NumPy reference on every ISA path this CPU runs, with odd sizes so the partial
 column vectors, the narrower column blocks and the 1-3 leftover rows all run; bit for bit the same
@@ -103,3 +103,68 @@ def test_rejects_bad_arrays():
     y.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
         _core.small_gemm(x, W, y)
+
+
+# --- the many-row path and gemm()'s routing (every product the own kernel takes) ------------------
+
+# rows past the 6-row blocks (0-5 left over), columns past the 64-wide panels, K past the 128 blocks
+GEMM_SIZES = [(6, 64, 128), (13, 70, 129), (37, 200, 300), (64, 1024, 64), (100, 10, 784), (31, 5, 3),
+              (128, 129, 257), (8, 1, 1)]
+
+
+def _gemm(ta, tb, M, N, K, beta, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((K, M) if ta else (M, K), dtype=np.float32)
+    B = rng.standard_normal((N, K) if tb else (K, N), dtype=np.float32)
+    C0 = rng.standard_normal((M, N), dtype=np.float32)
+    C = C0.copy()
+    _core.gemm(ta, tb, A, B, C, 1.0, beta)
+    return C, (A.T if ta else A), (B.T if tb else B), (C0 if beta else None)
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("M,N,K", GEMM_SIZES)
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_gemm_matches_float64(isa, ta, tb, M, N, K, beta):
+    C, a, b, c0 = _gemm(ta, tb, M, N, K, beta)
+    _check_close(C, np.ascontiguousarray(a), np.ascontiguousarray(b), c0)
+
+
+@pytest.mark.parametrize("ta", [False, True])
+def test_gemm_bits_do_not_depend_on_rows_threads_or_isa(supported_isas, restore_isa, restore_threads, ta):
+    """Each output is one chain of FMAs in k order: the same bits for a row alone or in any batch,
+    on 1-3 threads (the product is cut differently) and on every ISA path."""
+    if "fma" not in bigcore.config.cpu_features()["features"]:
+        pytest.skip("without FMA gemm() keeps the BLAS")
+    rng = np.random.default_rng(5)
+    M, N, K = 300, 700, 260  # above the 2-thread threshold: the threads cut it
+    x = rng.standard_normal((M, K), dtype=np.float32)
+    W = rng.standard_normal((K, N), dtype=np.float32)
+    A = np.ascontiguousarray(x.T) if ta else x
+    want = None
+    for isa in supported_isas:
+        bigcore.config.set_cpu_isa(isa)
+        for threads in (1, 2, 3):
+            bigcore.config.set_num_threads(threads)
+            C = np.empty((M, N), np.float32)
+            _core.gemm(ta, False, A, W, C, 1.0, 0.0)
+            want = C if want is None else want
+            assert C.tobytes() == want.tobytes(), f"{isa}, {threads} threads"
+    for rows in (slice(0, 1), slice(7, 20), slice(290, 300)):
+        part = np.empty((rows.stop - rows.start, N), np.float32)
+        _core.gemm(False, False, np.ascontiguousarray(x[rows]), W, part, 1.0, 0.0)
+        assert part.tobytes() == want[rows].tobytes(), f"rows {rows}"
+
+
+def test_gemm_blas_mode_is_a_choice_of_the_caller():
+    x, W, _ = _operands(50, 60, 70, seed=4)
+    own, blas = np.empty((50, 60), np.float32), np.empty((50, 60), np.float32)
+    try:
+        _core.gemm(False, False, x, W, own, 1.0, 0.0)
+        _core.set_gemm_mode("blas")
+        _core.gemm(False, False, x, W, blas, 1.0, 0.0)
+    finally:
+        _core.set_gemm_mode("own")
+    np.testing.assert_allclose(own, blas, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="expected 'own' or 'blas', received 'fast'"):
+        _core.set_gemm_mode("fast")
