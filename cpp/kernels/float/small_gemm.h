@@ -134,41 +134,49 @@ void small_gemm_rows(float* y, int ldy, const float* x, int ldx, const float* W,
 
 // The many-row case, cut for the caches: k in blocks of kKc, and within one, column panels of
 // kL * kPanelV (kKc x panel of W, 32 KB on AVX-512, stays in L1) swept down the rows in groups of
-// kRows (kRows x kPanelV accumulators); rows left over go through small_gemm_rows.
+// kRows (kRows x kPanelV accumulators).
 constexpr int kKc = 128;
 constexpr int kRows = 6;
 constexpr int kPanelV = kAcc / 4;
 
+// All M rows of one column block of kL * V columns (n < kL: a partial vector), k in [k0, k1):
+// blocks of kRows rows, then the last M % kRows rows while the block of W is still in L1.
+template <int V, bool TA>
+BC_INLINE void gemm_column_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int k0,
+                                 int k1, bool load, int n = kL) {
+  int i = 0;
+  for (; i + kRows <= M; i += kRows)
+    small_gemm_block<kRows, V, TA>(y + static_cast<size_t>(i) * ldy, ldy, x_row<TA>(x, ldx, i), ldx, W, ldw, k0, k1,
+                                   load, n);
+  float* yi = y + static_cast<size_t>(i) * ldy;
+  const float* xi = x_row<TA>(x, ldx, i);
+  switch (M - i) {
+    case 5: small_gemm_block<5, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
+    case 4: small_gemm_block<4, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
+    case 3: small_gemm_block<3, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
+    case 2: small_gemm_block<2, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
+    case 1: small_gemm_block<1, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
+    default: break;
+  }
+}
+
+// Columns from j on in blocks of kL * V, then V / 2, ... 1 vectors, then one partial vector.
+template <int V, bool TA>
+void gemm_columns(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int k0, int k1,
+                  bool load, int j) {
+  for (; j + kL * V <= N; j += kL * V) gemm_column_block<V, TA>(y + j, ldy, x, ldx, W + j, ldw, M, k0, k1, load);
+  if constexpr (V > 1) {
+    gemm_columns<V / 2, TA>(y, ldy, x, ldx, W, ldw, M, N, k0, k1, load, j);
+  } else if (j < N) {
+    gemm_column_block<1, TA>(y + j, ldy, x, ldx, W + j, ldw, M, k0, k1, load, N - j);
+  }
+}
+
 template <bool TA>
 void gemm_many_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
                     bool accumulate) {
-  const int Mb = M / kRows * kRows;
-  for (int k0 = 0; k0 < K; k0 += kKc) {
-    const int k1 = std::min(K, k0 + kKc);
-    const bool load = accumulate || k0 > 0;
-    int j = 0;
-    for (; j + kL * kPanelV <= N; j += kL * kPanelV)
-      for (int i = 0; i < Mb; i += kRows)
-        small_gemm_block<kRows, kPanelV, TA>(y + static_cast<size_t>(i) * ldy + j, ldy, x_row<TA>(x, ldx, i), ldx,
-                                             W + j, ldw, k0, k1, load);
-    if (j < N)  // the last columns, fewer than a panel
-      for (int i = 0; i < Mb; i += kRows) {
-        float* yi = y + static_cast<size_t>(i) * ldy;
-        const float* xi = x_row<TA>(x, ldx, i);
-        int jj = small_gemm_cols<kRows, kPanelV / 2, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load, j);
-        if (jj < N) small_gemm_block<kRows, 1, TA>(yi + jj, ldy, xi, ldx, W + jj, ldw, k0, k1, load, N - jj);
-      }
-    float* yi = y + static_cast<size_t>(Mb) * ldy;
-    const float* xi = x_row<TA>(x, ldx, Mb);
-    switch (M - Mb) {
-      case 5: small_gemm_rows<5, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
-      case 4: small_gemm_rows<4, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
-      case 3: small_gemm_rows<3, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
-      case 2: small_gemm_rows<2, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
-      case 1: small_gemm_rows<1, TA>(yi, ldy, xi, ldx, W, ldw, N, k0, k1, load); break;
-      default: break;
-    }
-  }
+  for (int k0 = 0; k0 < K; k0 += kKc)
+    gemm_columns<kPanelV, TA>(y, ldy, x, ldx, W, ldw, M, N, k0, std::min(K, k0 + kKc), accumulate || k0 > 0, 0);
 }
 
 // y (M,N) (+)= op(x) (M,K) @ W (K,N), row-major with leading dimensions.
