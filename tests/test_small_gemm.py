@@ -6,6 +6,10 @@ on every path; a row's result independent of the rows beside it; and gemm() send
 of a plain product to it.
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -168,3 +172,15 @@ def test_gemm_blas_mode_is_a_choice_of_the_caller():
     np.testing.assert_allclose(own, blas, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="expected 'own' or 'blas', received 'fast'"):
         _core.set_gemm_mode("fast")
+
+
+def test_bigcore_gemm_environment_variable():
+    code = ("import numpy as np, bigcore; from bigcore._native import _core; "
+            "x = np.ones((40, 30), np.float32); W = np.ones((30, 20), np.float32); y = np.zeros((40, 20), np.float32); "
+            "_core.gemm(False, False, x, W, y, 1.0, 0.0); print(float(y.sum()))")
+    env = dict(os.environ, BIGCORE_GEMM="blas")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and float(out.stdout) == 40 * 20 * 30
+    env["BIGCORE_GEMM"] = "fastest"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "BIGCORE_GEMM: expected 'own' or 'blas', received 'fastest'" in out.stderr

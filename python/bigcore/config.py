@@ -2,8 +2,11 @@
 
 Determinism: the same seed gives bit-identical weights, losses and predictions whatever
 `set_num_threads` says. Each GEMM is cut into tiles whose shape depends on the problem only, and
-every reduction of ours sums in a fixed order. What changes results: another CPU path
-(`set_cpu_isa`: the BLAS and the GEMM kernels differ by ISA) or another machine.
+every reduction of ours sums in a fixed order. A prediction does not depend on the batch it is in:
+the own GEMM sums each output in k order with one fused multiply-add per product. What changes
+results: another CPU path (`set_cpu_isa`: the activation kernels differ by ISA), a CPU without FMA
+(the BLAS then runs the GEMMs), or `BIGCORE_GEMM=blas` in the environment at import (OpenBLAS for
+every GEMM, for benchmarks that compare the two; `own`, the default, is the project's kernel).
 """
 
 import os
@@ -12,6 +15,11 @@ import warnings
 from bigcore._native import _core
 
 _device = "cpu"
+
+_gemm = os.environ.get("BIGCORE_GEMM", "own")
+if _gemm not in ("own", "blas"):
+    raise ValueError(f"BIGCORE_GEMM: expected 'own' or 'blas', received {_gemm!r}")
+_core.set_gemm_mode(_gemm)
 
 
 def cpu_features():
