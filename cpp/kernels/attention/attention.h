@@ -49,17 +49,32 @@ struct AttnDropout {
   uint64_t row0 = 0;  // the batch's first row in the global batch (data parallel)
 };
 
-// o, lse (lse[row] = -inf marks a row that attends to nothing); probs may be null.
+// Two ways to the same result (to ~1e-6; each deterministic on its own):
+//   flash: the tiles above, for any length; the scores are recomputed in the backward.
+//   tile:  short sequences (Tq * S small enough for one (batch, head) block to sit in L2, Tq not
+//          tiny): the whole (S, Tq) block of a head at once, keys as rows and queries as columns,
+//          so every product is a small_gemm vectorized over a long axis and the softmax runs down
+//          the columns without horizontal sums; the weights can be kept for the backward (saved).
+//          Sums have other orders than flash's (a column's sum over keys: four partial sums over
+//          j % 4), so its bits differ from flash's, but not between ISA paths or thread counts.
+// Auto picks by shape (attention_uses_tile); the others force a path (tests).
+enum class AttnPath { Auto, Flash, Tile };
+bool attention_uses_tile(const AttnDims& d, AttnPath path = AttnPath::Auto);
+
+// o, lse (lse[row] = -inf marks a row that attends to nothing); probs may be null. saved (tile path
+// only, else ignored; may be null): (B, Nq, S, Tq) receives the weights before dropout (keys as rows)
+// for attention_backward, which then need not recompute them.
 void attention_forward(float* o, float* lse, float* probs, const float* q, const float* k, const float* v,
-                       const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop);
+                       const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop,
+                       AttnPath path = AttnPath::Auto, float* saved = nullptr);
 
 // Gradients of q, k, v (each may be null: not needed), assigned or accumulated (acc_*). dprobs:
 // the gradient of the returned weights (null when none were returned or nothing reads them); it
-// needs probs.
+// needs probs. saved: what the tile path's forward left there, with the same inputs, or null.
 void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
                         const float* dprobs, const float* probs, const float* q, const float* k, const float* v,
                         const float* o, const float* lse, const AttnDims& d, const AttnMasks& m, float scale,
-                        const AttnDropout& drop);
+                        const AttnDropout& drop, AttnPath path = AttnPath::Auto, const float* saved = nullptr);
 
 // Per-ISA elementwise work on one tile of R rows x C columns (leading dimension ld); body.h.
 struct AttnKernels {
@@ -76,6 +91,16 @@ struct AttnKernels {
   void (*softmax_grad)(float* dp, const float* p, int R, int C, int ld, const float* D, float scale);
   // out[r] = sum_j a[r, j] * b[r, j], fixed lanes.
   void (*row_dot)(float* out, const float* a, int lda, const float* b, int ldb, int R, int C);
+  // The tile path's column kernels: s (S x Tq, ld) holds keys as rows and queries as columns.
+  // x (n) = exp(x), exp_f's bits (kernels/float/math.h), vectorized.
+  void (*exp)(float* x, size_t n);
+  // Scores (-inf = masked) -> normalized weights, 0 in a column that allows nothing; lse (Tq) out,
+  // -inf for such a column. work: Tq floats.
+  void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* work);
+  // Scores (-inf = masked) -> exp(s - lse[i]); 0 where masked or lse[i] is -inf.
+  void (*col_probs_from_lse)(float* s, int S, int Tq, int ld, const float* lse);
+  // dp -> p * (dp - D[i]) * scale.
+  void (*col_softmax_grad)(float* dp, const float* p, int S, int Tq, int ld, const float* D, float scale);
 };
 
 void fill_attention_ref(AttnKernels& k);
