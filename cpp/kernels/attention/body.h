@@ -3,6 +3,8 @@
 // Plain loops for the auto-vectorizer with a fixed operation order and FMA contraction off, so
 // every path gives the reference's bits (attention.h).
 #pragma once
+#include <immintrin.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -114,7 +116,8 @@ void row_dot(float* out, const float* a, int lda, const float* b, int ldb, int R
 // ---- the materialized-tile path: keys as rows, queries as columns (attention.h) --------------
 // One vector of kW query columns per step, GCC vector extensions (SSE2 / AVX2 / AVX-512 registers
 // by the file's flags). Every column is its own lane with the same operations in the same order,
-// so the vector width never changes the bits.
+// so the vector width never changes the bits. Each kernel runs its full vectors, then the last
+// n < kW columns with masked loads and stores (by_chunks), both from one generic body.
 #if defined(__AVX512F__)
 constexpr int kW = 16;
 #elif defined(__AVX2__)
@@ -125,24 +128,46 @@ constexpr int kW = 4;
 typedef float vf __attribute__((vector_size(kW * 4)));
 typedef int32_t vi __attribute__((vector_size(kW * 4)));
 typedef float vfu __attribute__((vector_size(kW * 4), aligned(4), may_alias));
+#define BC_ATT_INLINE inline __attribute__((always_inline))
 
-inline vf splat(float x) { return vf{} + x; }
-inline vf load_n(const float* p, int n) {  // n == kW: one unaligned load; else the first n, zeros after
-  if (n == kW) return *reinterpret_cast<const vfu*>(p);
+struct Full {};  // a whole vector of columns
+BC_ATT_INLINE vf splat(float x) { return vf{} + x; }
+BC_ATT_INLINE vf ld(const float* p, Full) { return *reinterpret_cast<const vfu*>(p); }
+BC_ATT_INLINE void st(float* p, vf v, Full) { *reinterpret_cast<vfu*>(p) = v; }
+#if defined(__AVX512F__)
+BC_ATT_INLINE vf ld(const float* p, int n) {
+  return reinterpret_cast<vf>(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p));
+}
+BC_ATT_INLINE void st(float* p, vf v, int n) {
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), reinterpret_cast<__m512>(v));
+}
+#elif defined(__AVX2__)
+BC_ATT_INLINE __m256i lanes_below(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+BC_ATT_INLINE vf ld(const float* p, int n) { return reinterpret_cast<vf>(_mm256_maskload_ps(p, lanes_below(n))); }
+BC_ATT_INLINE void st(float* p, vf v, int n) { _mm256_maskstore_ps(p, lanes_below(n), reinterpret_cast<__m256>(v)); }
+#else
+BC_ATT_INLINE vf ld(const float* p, int n) {
   vf v{};
   for (int l = 0; l < n; ++l) v[l] = p[l];
   return v;
 }
-inline void store_n(float* p, vf v, int n) {
-  if (n == kW) {
-    *reinterpret_cast<vfu*>(p) = v;
-    return;
-  }
+BC_ATT_INLINE void st(float* p, vf v, int n) {
   for (int l = 0; l < n; ++l) p[l] = v[l];
+}
+#endif
+
+// f(i0, Full{}) for each whole vector of columns, then f(i0, n) for the n < kW left.
+template <class F>
+BC_ATT_INLINE void by_chunks(int Tq, F&& f) {
+  int i0 = 0;
+  for (; i0 + kW <= Tq; i0 += kW) f(i0, Full{});
+  if (i0 < Tq) f(i0, Tq - i0);
 }
 
 // exp_f (kernels/float/math.h) lane by lane: the same operations, so the same bits.
-inline vf exp_v(vf x) {
+BC_ATT_INLINE vf exp_v(vf x) {
   x = x < splat(-87.3f) ? splat(-87.3f) : x;
   x = x > splat(88.7f) ? splat(88.7f) : x;
   const vf magic = splat(12582912.0f);
@@ -162,72 +187,75 @@ inline vf exp_v(vf x) {
 }
 
 void exp_inplace(float* x, size_t n) {
-  for (size_t i = 0; i < n; i += kW) {
-    const int c = static_cast<int>(n - i < static_cast<size_t>(kW) ? n - i : kW);
-    store_n(x + i, exp_v(load_n(x + i, c)), c);
-  }
+  size_t i = 0;
+  for (; i + kW <= n; i += kW) st(x + i, exp_v(ld(x + i, Full{})), Full{});
+  if (i < n) st(x + i, exp_v(ld(x + i, static_cast<int>(n - i))), static_cast<int>(n - i));
 }
 
 // s (S x Tq, ld; -inf = masked) -> the weights exp(s - m) / l of each column, 0 in a column that
 // allows nothing (lse -inf). l: four partial sums over the rows j % 4, then (l0 + l1) + (l2 + l3).
-void col_softmax(float* s, int S, int Tq, int ld, float* lse, float* work) {
+void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work) {
   float* inv_l = work;
   const vf ninf = splat(kNegInf);
-  for (int i0 = 0; i0 < Tq; i0 += kW) {
-    const int c = Tq - i0 < kW ? Tq - i0 : kW;
+  by_chunks(Tq, [&](int i0, auto c) {
     vf mx = ninf;
     for (int j = 0; j < S; ++j) {
-      const vf x = load_n(s + static_cast<size_t>(j) * ld + i0, c);
+      const vf x = ld(s + static_cast<size_t>(j) * ld_s + i0, c);
       mx = x > mx ? x : mx;
     }
-    const vf full = mx == ninf ? splat(1.0f) : vf{};
-    mx = mx == ninf ? vf{} : mx;
-    vf acc[4] = {vf{}, vf{}, vf{}, vf{}};
-    for (int j = 0; j < S; ++j) {
-      float* row = s + static_cast<size_t>(j) * ld + i0;
-      const vf x = load_n(row, c);
+    const auto full = mx == ninf;
+    mx = full ? vf{} : mx;
+    auto e_at = [&](int j) {
+      float* row = s + static_cast<size_t>(j) * ld_s + i0;
+      const vf x = ld(row, c);
       const vf e = x == ninf ? vf{} : exp_v(x - mx);
-      acc[j & 3] += e;
-      store_n(row, e, c);
+      st(row, e, c);
+      return e;
+    };
+    vf a0{}, a1{}, a2{}, a3{};
+    int j = 0;
+    for (; j + 4 <= S; j += 4) {
+      a0 += e_at(j);
+      a1 += e_at(j + 1);
+      a2 += e_at(j + 2);
+      a3 += e_at(j + 3);
     }
-    const vf sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    const vf inv = full != vf{} ? vf{} : splat(1.0f) / sum;
-    store_n(inv_l + i0, inv, c);
-    for (int l2 = 0; l2 < c; ++l2)
-      lse[i0 + l2] = full[l2] != 0.0f ? kNegInf : mx[l2] + std::log(sum[l2]);
-  }
+    if (j < S) a0 += e_at(j++);
+    if (j < S) a1 += e_at(j++);
+    if (j < S) a2 += e_at(j++);
+    const vf sum = (a0 + a1) + (a2 + a3);
+    st(inv_l + i0, full ? vf{} : splat(1.0f) / sum, c);
+    float tmp_m[kW], tmp_s[kW];
+    st(tmp_m, mx, Full{});
+    st(tmp_s, sum, Full{});
+    const vf fl = full ? splat(1.0f) : vf{};
+    for (int l = 0; l < kW && i0 + l < Tq; ++l)
+      lse[i0 + l] = fl[l] != 0.0f ? kNegInf : tmp_m[l] + std::log(tmp_s[l]);
+  });
   for (int j = 0; j < S; ++j) {
-    float* row = s + static_cast<size_t>(j) * ld;
-    for (int i0 = 0; i0 < Tq; i0 += kW) {
-      const int c = Tq - i0 < kW ? Tq - i0 : kW;
-      store_n(row + i0, load_n(row + i0, c) * load_n(inv_l + i0, c), c);
-    }
+    float* row = s + static_cast<size_t>(j) * ld_s;
+    by_chunks(Tq, [&](int i0, auto c) { st(row + i0, ld(row + i0, c) * ld(inv_l + i0, c), c); });
   }
 }
 
 // s (S x Tq, ld; -inf = masked) -> exp(s - lse[i]), 0 where masked or lse[i] is -inf.
-void col_probs_from_lse(float* s, int S, int Tq, int ld, const float* lse) {
+void col_probs_from_lse(float* s, int S, int Tq, int ld_s, const float* lse) {
   const vf ninf = splat(kNegInf);
   for (int j = 0; j < S; ++j) {
-    float* row = s + static_cast<size_t>(j) * ld;
-    for (int i0 = 0; i0 < Tq; i0 += kW) {
-      const int c = Tq - i0 < kW ? Tq - i0 : kW;
-      const vf z = load_n(lse + i0, c), x = load_n(row + i0, c);
-      const vf e = (x == ninf) | (z == ninf) ? vf{} : exp_v(x - z);
-      store_n(row + i0, e, c);
-    }
+    float* row = s + static_cast<size_t>(j) * ld_s;
+    by_chunks(Tq, [&](int i0, auto c) {
+      const vf z = ld(lse + i0, c), x = ld(row + i0, c);
+      st(row + i0, (x == ninf) | (z == ninf) ? vf{} : exp_v(x - z), c);
+    });
   }
 }
 
 // dp (S x Tq, ld) -> p * (dp - D[i]) * scale.
-void col_softmax_grad(float* dp, const float* p, int S, int Tq, int ld, const float* D, float scale) {
+void col_softmax_grad(float* dp, const float* p, int S, int Tq, int ld_s, const float* D, float scale) {
   for (int j = 0; j < S; ++j) {
-    float* d = dp + static_cast<size_t>(j) * ld;
-    const float* pr = p + static_cast<size_t>(j) * ld;
-    for (int i0 = 0; i0 < Tq; i0 += kW) {
-      const int c = Tq - i0 < kW ? Tq - i0 : kW;
-      store_n(d + i0, (load_n(pr + i0, c) * (load_n(d + i0, c) - load_n(D + i0, c))) * scale, c);
-    }
+    float* d = dp + static_cast<size_t>(j) * ld_s;
+    const float* pr = p + static_cast<size_t>(j) * ld_s;
+    by_chunks(Tq, [&](int i0, auto c) { st(d + i0, (ld(pr + i0, c) * (ld(d + i0, c) - ld(D + i0, c))) * scale, c); });
   }
 }
 
