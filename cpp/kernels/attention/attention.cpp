@@ -456,6 +456,11 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
   const float* kb = k + static_cast<size_t>(b) * S * st.k + static_cast<size_t>(g) * d.H;
   const float* vb = v + static_cast<size_t>(b) * S * st.v + static_cast<size_t>(g) * d.Hv;
   const bool dropped = drop.rate > 0.0f;
+  // y (S x N) (+)= x (S x Tq) @ W (Tq x N): N is a head's width, the sum runs over the queries.
+  auto narrow = [&](float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
+                    bool acc) {
+    if (!ak.narrow_gemm(y, ldy, x, ldx, W, ldw, M, N, K, acc)) fk.small_gemm(y, ldy, x, ldx, W, ldw, M, N, K, acc);
+  };
   if (dq)
     for (int j = 0; j < S; ++j)
       for (int h = 0; h < d.H; ++h) w.kt[static_cast<size_t>(h) * S + j] = kb[static_cast<size_t>(j) * st.k + h];
@@ -489,7 +494,7 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
         }
         pd = w.s2.data();
       }
-      fk.small_gemm(acc_vbuf.data(), d.Hv, pd, Tq, dout_n, static_cast<int>(st.o), S, d.Hv, Tq, gi > 0);
+      narrow(acc_vbuf.data(), d.Hv, pd, Tq, dout_n, static_cast<int>(st.o), S, d.Hv, Tq, gi > 0);
     }
     if (!dq && !dk) continue;
     for (int i = 0; i < Tq; ++i)
@@ -505,8 +510,8 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
     }
     ak.col_softmax_grad(ds, p, S, Tq, Tq, Dn, scale);  // scale * dS^T
     if (dk)
-      fk.small_gemm(acc_kbuf.data(), d.H, ds, Tq, q + static_cast<size_t>(b) * Tq * st.q + static_cast<size_t>(n) * d.H,
-                    static_cast<int>(st.q), S, d.H, Tq, gi > 0);
+      narrow(acc_kbuf.data(), d.H, ds, Tq, q + static_cast<size_t>(b) * Tq * st.q + static_cast<size_t>(n) * d.H,
+             static_cast<int>(st.q), S, d.H, Tq, gi > 0);
     if (dq) {
       fk.small_gemm(w.ot.data(), Tq, w.kt.data(), S, ds, Tq, d.H, Tq, S, false);  // dQ^T = K^T dS^T
       for (int i = 0; i < Tq; ++i) {

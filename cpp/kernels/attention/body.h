@@ -131,7 +131,14 @@ typedef float vfu __attribute__((vector_size(kW * 4), aligned(4), may_alias));
 #define BC_ATT_INLINE inline __attribute__((always_inline))
 
 struct Full {};  // a whole vector of columns
-BC_ATT_INLINE vf splat(float x) { return vf{} + x; }
+// (not vf{} + x: without -ffast-math that is an add, -0 + 0 being +0)
+#if defined(__AVX512F__)
+BC_ATT_INLINE vf splat(float x) { return reinterpret_cast<vf>(_mm512_set1_ps(x)); }
+#elif defined(__AVX2__)
+BC_ATT_INLINE vf splat(float x) { return reinterpret_cast<vf>(_mm256_set1_ps(x)); }
+#else
+BC_ATT_INLINE vf splat(float x) { return reinterpret_cast<vf>(_mm_set1_ps(x)); }
+#endif
 BC_ATT_INLINE vf ld(const float* p, Full) { return *reinterpret_cast<const vfu*>(p); }
 BC_ATT_INLINE void st(float* p, vf v, Full) { *reinterpret_cast<vfu*>(p) = v; }
 #if defined(__AVX512F__)
@@ -259,6 +266,84 @@ void col_softmax_grad(float* dp, const float* p, int S, int Tq, int ld_s, const 
   }
 }
 
+// a + x * w with one rounding (std::fma's bits on every path, as small_gemm's madd).
+#if defined(__AVX512F__)
+BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
+  return reinterpret_cast<vf>(
+      _mm512_fmadd_ps(reinterpret_cast<__m512>(x), reinterpret_cast<__m512>(w), reinterpret_cast<__m512>(a)));
+}
+#elif defined(__AVX2__)
+BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
+  return reinterpret_cast<vf>(
+      _mm256_fmadd_ps(reinterpret_cast<__m256>(x), reinterpret_cast<__m256>(w), reinterpret_cast<__m256>(a)));
+}
+#else
+BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
+  for (int l = 0; l < kW; ++l) a[l] = std::fma(x[l], w[l], a[l]);
+  return a;
+}
+#endif
+
+// R rows x V vectors of y; the last vector is n columns wide (C: Full or int).
+template <int R, int V, class C>
+BC_ATT_INLINE void narrow_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int K, bool acc,
+                                C n) {
+  vf a[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      const float* yr = y + static_cast<size_t>(r) * ldy + kW * v;
+      a[r][v] = !acc ? vf{} : (v + 1 < V ? ld(yr, Full{}) : ld(yr, n));
+    }
+  for (int k = 0; k < K; ++k) {
+    const float* w = W + static_cast<size_t>(k) * ldw;
+    vf wv[V];
+    for (int v = 0; v < V; ++v) wv[v] = v + 1 < V ? ld(w + kW * v, Full{}) : ld(w + kW * v, n);
+    for (int r = 0; r < R; ++r) {
+      const vf xr = splat(x[static_cast<size_t>(r) * ldx + k]);
+      for (int v = 0; v < V; ++v) a[r][v] = fma_v(a[r][v], xr, wv[v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      float* yr = y + static_cast<size_t>(r) * ldy + kW * v;
+      if (v + 1 < V) st(yr, a[r][v], Full{});
+      else st(yr, a[r][v], n);
+    }
+}
+
+template <int V, class C>
+void narrow_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int K, bool acc, C n) {
+  constexpr int R = V == 1 ? 8 : (V == 2 ? 6 : (V == 3 ? 3 : 2));
+  int i = 0;
+  for (; i + R <= M; i += R)
+    narrow_block<R, V>(y + static_cast<size_t>(i) * ldy, ldy, x + static_cast<size_t>(i) * ldx, ldx, W, ldw, K, acc,
+                       n);
+  for (; i < M; ++i)
+    narrow_block<1, V>(y + static_cast<size_t>(i) * ldy, ldy, x + static_cast<size_t>(i) * ldx, ldx, W, ldw, K, acc,
+                       n);
+}
+
+template <int V>
+void narrow_cols(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int K, bool acc, int n) {
+  if (n == kW) narrow_rows<V>(y, ldy, x, ldx, W, ldw, M, K, acc, Full{});
+  else narrow_rows<V>(y, ldy, x, ldx, W, ldw, M, K, acc, n);
+}
+
+// y (M x N) (+)= x (M x K) @ W (K x N) for N <= 4 kW, with small_gemm's bits (each output: its K
+// products in k order, one fused multiply-add each) but more rows in flight: the tile path's
+// products over queries into a head's few columns (dV, dK), whose long sums would otherwise wait
+// on the add latency. Wider N: false (the caller takes small_gemm).
+bool narrow_gemm(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K, bool acc) {
+  const int V = (N + kW - 1) / kW, n = N - (V - 1) * kW;
+  switch (V) {
+    case 1: narrow_cols<1>(y, ldy, x, ldx, W, ldw, M, K, acc, n); return true;
+    case 2: narrow_cols<2>(y, ldy, x, ldx, W, ldw, M, K, acc, n); return true;
+    case 3: narrow_cols<3>(y, ldy, x, ldx, W, ldw, M, K, acc, n); return true;
+    case 4: narrow_cols<4>(y, ldy, x, ldx, W, ldw, M, K, acc, n); return true;
+    default: return false;
+  }
+}
+
 void fill_attention_from_body(AttnKernels& k, const char* name) {
   k.name = name;
   k.online_softmax = online_softmax;
@@ -270,6 +355,7 @@ void fill_attention_from_body(AttnKernels& k, const char* name) {
   k.col_softmax = col_softmax;
   k.col_probs_from_lse = col_probs_from_lse;
   k.col_softmax_grad = col_softmax_grad;
+  k.narrow_gemm = narrow_gemm;
 }
 
 }  // namespace
