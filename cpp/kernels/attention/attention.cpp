@@ -314,21 +314,37 @@ void backward_task(Scratch& w, float* dq, float* dk, float* dv, bool acc_k, bool
 constexpr size_t kTileMaxScores = 128 * 1024;
 constexpr int kTileMinTq = 16;
 
+// Per-thread work space of the tile path, kept between calls (thread_local: the team's threads
+// persist): a fresh block of 160 KB or more is a fresh mmap, and its page faults and zeroing cost
+// about as much as a head's exp. It only grows, to at most a few blocks of kTileMaxScores.
 struct TileScratch {
-  std::vector<float> qt, kt, vt, dot, ot, s, s2, keep, work, colbias;
-  TileScratch(const AttnDims& d) {
+  std::vector<float> qt, kt, vt, dot, ot, s, s2, keep, work, colbias, acc_k, acc_v;
+  static void grow(std::vector<float>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+  }
+  // need_s: the block when nothing saved holds it; keep: the dropout factors.
+  TileScratch& fit(const AttnDims& d, bool need_s, bool need_keep) {
     const size_t block = static_cast<size_t>(d.S) * d.Tq;
-    qt.resize(static_cast<size_t>(d.H) * d.Tq);
-    kt.resize(static_cast<size_t>(d.H) * d.S);
-    vt.resize(static_cast<size_t>(d.Hv) * d.S);
-    dot.resize(static_cast<size_t>(d.Hv) * d.Tq);
-    ot.resize(static_cast<size_t>(std::max(d.H, d.Hv)) * d.Tq);
-    s.resize(block);
-    s2.resize(block);
-    work.resize(d.Tq);
-    colbias.resize(d.Tq);
+    grow(qt, static_cast<size_t>(d.H) * d.Tq);
+    grow(kt, static_cast<size_t>(d.H) * d.S);
+    grow(vt, static_cast<size_t>(d.Hv) * d.S);
+    grow(dot, static_cast<size_t>(d.Hv) * d.Tq);
+    grow(ot, static_cast<size_t>(std::max(d.H, d.Hv)) * d.Tq);
+    grow(acc_k, static_cast<size_t>(d.S) * d.H);
+    grow(acc_v, static_cast<size_t>(d.S) * d.Hv);
+    if (need_s) grow(s, block);
+    grow(s2, block);
+    if (need_keep) grow(keep, block);
+    grow(work, d.Tq);
+    grow(colbias, d.Tq);
+    return *this;
   }
 };
+
+TileScratch& tile_scratch() {
+  static thread_local TileScratch w;
+  return w;
+}
 
 // qt (H x Tq) = scale * the query rows of head n, transposed.
 void tile_load_qt(float* qt, const float* q, const AttnDims& d, const Rows& st, int b, int n, float scale) {
@@ -446,8 +462,7 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* sav
 void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v,
                    const float* dout, const float* dprobs, const float* saved, const float* q, const float* k,
                    const float* v, const float* lse, const std::vector<float>& D, const AttnDims& d,
-                   const AttnMasks& m, float scale, const AttnDropout& drop, int b, int g,
-                   std::vector<float>& acc_kbuf, std::vector<float>& acc_vbuf) {
+                   const AttnMasks& m, float scale, const AttnDropout& drop, int b, int g) {
   const AttnKernels& ak = table();
   const Kernels& fk = kernels();
   const Rows st(d);
@@ -494,7 +509,7 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
         }
         pd = w.s2.data();
       }
-      narrow(acc_vbuf.data(), d.Hv, pd, Tq, dout_n, static_cast<int>(st.o), S, d.Hv, Tq, gi > 0);
+      narrow(w.acc_v.data(), d.Hv, pd, Tq, dout_n, static_cast<int>(st.o), S, d.Hv, Tq, gi > 0);
     }
     if (!dq && !dk) continue;
     for (int i = 0; i < Tq; ++i)
@@ -510,7 +525,7 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
     }
     ak.col_softmax_grad(ds, p, S, Tq, Tq, Dn, scale);  // scale * dS^T
     if (dk)
-      narrow(acc_kbuf.data(), d.H, ds, Tq, q + static_cast<size_t>(b) * Tq * st.q + static_cast<size_t>(n) * d.H,
+      narrow(w.acc_k.data(), d.H, ds, Tq, q + static_cast<size_t>(b) * Tq * st.q + static_cast<size_t>(n) * d.H,
              static_cast<int>(st.q), S, d.H, Tq, gi > 0);
     if (dq) {
       fk.small_gemm(w.ot.data(), Tq, w.kt.data(), S, ds, Tq, d.H, Tq, S, false);  // dQ^T = K^T dS^T
@@ -527,12 +542,12 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
     const size_t row = static_cast<size_t>(b) * S + j;
     if (dk) {
       float* dst = dk + row * st.k + static_cast<size_t>(g) * d.H;
-      const float* src = acc_kbuf.data() + static_cast<size_t>(j) * d.H;
+      const float* src = w.acc_k.data() + static_cast<size_t>(j) * d.H;
       for (int h = 0; h < d.H; ++h) dst[h] = acc_k ? dst[h] + src[h] : src[h];
     }
     if (dv) {
       float* dst = dv + row * st.v + static_cast<size_t>(g) * d.Hv;
-      const float* src = acc_vbuf.data() + static_cast<size_t>(j) * d.Hv;
+      const float* src = w.acc_v.data() + static_cast<size_t>(j) * d.Hv;
       for (int h = 0; h < d.Hv; ++h) dst[h] = acc_v ? dst[h] + src[h] : src[h];
     }
   }
@@ -559,7 +574,7 @@ void attention_forward(float* o, float* lse, float* probs, const float* q, const
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       FlushDenormals ftz;
-      TileScratch w(d);
+      TileScratch& w = tile_scratch().fit(d, saved == nullptr, false);
 #pragma omp for schedule(static)
       for (long t = 0; t < tasks; ++t)
         tile_forward(w, o, lse, probs, saved, q, k, v, d, m, scale, drop, static_cast<int>(t / d.Nq),
@@ -603,8 +618,7 @@ void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k,
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     FlushDenormals ftz;
-    Scratch w(d);
-    std::vector<float> e(1);
+    float e[1];
 #pragma omp for schedule(static)
     for (long t = 0; t < static_cast<long>(d.B) * d.Nq; ++t) {
       const int b = static_cast<int>(t / d.Nq), n = static_cast<int>(t % d.Nq);
@@ -614,7 +628,7 @@ void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k,
       if (dprobs)
         for (int i = 0; i < d.Tq; ++i) {
           const size_t p0 = (static_cast<size_t>(t) * d.Tq + i) * d.S;
-          ak.row_dot(e.data(), dprobs + p0, d.S, probs + p0, d.S, 1, d.S);
+          ak.row_dot(e, dprobs + p0, d.S, probs + p0, d.S, 1, d.S);
           Dn[i] += e[0];
         }
       if (dq && !acc_q && !tile)  // (the tile path assigns)
@@ -622,15 +636,13 @@ void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k,
           std::fill_n(dq + (static_cast<size_t>(b) * d.Tq + i) * st.q + static_cast<size_t>(n) * d.H, d.H, 0.0f);
     }
     if (tile) {
-      TileScratch tw(d);
-      if (drop.rate > 0.0f) tw.keep.resize(tw.s.size());
-      std::vector<float> acc_kbuf(dk ? static_cast<size_t>(d.S) * d.H : 0),
-          acc_vbuf(dv ? static_cast<size_t>(d.S) * d.Hv : 0);
+      TileScratch& tw = tile_scratch().fit(d, saved == nullptr, drop.rate > 0.0f);
 #pragma omp for schedule(static)
       for (long t = 0; t < tasks; ++t)
         tile_backward(tw, dq, dk, dv, acc_q, acc_k, acc_v, dout, dprobs, saved, q, k, v, lse, D, d, m, scale, drop,
-                      static_cast<int>(t / d.Nkv), static_cast<int>(t % d.Nkv), acc_kbuf, acc_vbuf);
+                      static_cast<int>(t / d.Nkv), static_cast<int>(t % d.Nkv));
     } else {
+      Scratch w(d);
 #pragma omp for schedule(static)
     for (long t = 0; t < tasks; ++t)
       backward_task(w, dq, dk, dv, acc_k, acc_v, dout, dprobs, q, k, v, lse, D, d, m, scale, drop,

@@ -92,7 +92,7 @@ struct AttnKernels {
   // out[r] = sum_j a[r, j] * b[r, j], fixed lanes.
   void (*row_dot)(float* out, const float* a, int lda, const float* b, int ldb, int R, int C);
   // The tile path's column kernels: s (S x Tq, ld) holds keys as rows and queries as columns.
-  // x (n) = exp(x), exp_f's bits (kernels/float/math.h), vectorized.
+  // x (n) = exp(x), vectorized (exp_f's method with fused multiply-adds; same bits on every path).
   void (*exp)(float* x, size_t n);
   // Scores (-inf = masked) -> normalized weights, 0 in a column that allows nothing; lse (Tq) out,
   // -inf for such a column. work: Tq floats.

@@ -173,22 +173,42 @@ BC_ATT_INLINE void by_chunks(int Tq, F&& f) {
   if (i0 < Tq) f(i0, Tq - i0);
 }
 
-// exp_f (kernels/float/math.h) lane by lane: the same operations, so the same bits.
+// a + x * w with one rounding (std::fma's bits on every path, as small_gemm's madd).
+#if defined(__AVX512F__)
+BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
+  return reinterpret_cast<vf>(
+      _mm512_fmadd_ps(reinterpret_cast<__m512>(x), reinterpret_cast<__m512>(w), reinterpret_cast<__m512>(a)));
+}
+#elif defined(__AVX2__)
+BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
+  return reinterpret_cast<vf>(
+      _mm256_fmadd_ps(reinterpret_cast<__m256>(x), reinterpret_cast<__m256>(w), reinterpret_cast<__m256>(a)));
+}
+#else
+BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
+  for (int l = 0; l < kW; ++l) a[l] = std::fma(x[l], w[l], a[l]);
+  return a;
+}
+#endif
+
+// exp_f's method (kernels/float/math.h: Cephes expf, ~1 ulp) with fused multiply-adds, which
+// take a third of its operations; fma_v rounds once on every path, so the bits match across
+// paths (not exp_f's).
 BC_ATT_INLINE vf exp_v(vf x) {
   x = x < splat(-87.3f) ? splat(-87.3f) : x;
   x = x > splat(88.7f) ? splat(88.7f) : x;
   const vf magic = splat(12582912.0f);
-  vf n = (x * 1.44269504088896341f + magic) - magic;
+  vf n = fma_v(magic, x, splat(1.44269504088896341f)) - magic;
   n = n == n ? n : vf{};
-  vf r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
+  vf r = fma_v(x, n, splat(-0.693359375f));
+  r = fma_v(r, n, splat(2.12194440e-4f));
   vf p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
+  p = fma_v(splat(1.3981999507e-3f), p, r);
+  p = fma_v(splat(8.3334519073e-3f), p, r);
+  p = fma_v(splat(4.1665795894e-2f), p, r);
+  p = fma_v(splat(1.6666665459e-1f), p, r);
+  p = fma_v(splat(5.0000001201e-1f), p, r);
+  p = fma_v(r, p, r * r) + 1.0f;
   const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
   return p * reinterpret_cast<vf>(bits);
 }
@@ -265,24 +285,6 @@ void col_softmax_grad(float* dp, const float* p, int S, int Tq, int ld_s, const 
     by_chunks(Tq, [&](int i0, auto c) { st(d + i0, (ld(pr + i0, c) * (ld(d + i0, c) - ld(D + i0, c))) * scale, c); });
   }
 }
-
-// a + x * w with one rounding (std::fma's bits on every path, as small_gemm's madd).
-#if defined(__AVX512F__)
-BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
-  return reinterpret_cast<vf>(
-      _mm512_fmadd_ps(reinterpret_cast<__m512>(x), reinterpret_cast<__m512>(w), reinterpret_cast<__m512>(a)));
-}
-#elif defined(__AVX2__)
-BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
-  return reinterpret_cast<vf>(
-      _mm256_fmadd_ps(reinterpret_cast<__m256>(x), reinterpret_cast<__m256>(w), reinterpret_cast<__m256>(a)));
-}
-#else
-BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
-  for (int l = 0; l < kW; ++l) a[l] = std::fma(x[l], w[l], a[l]);
-  return a;
-}
-#endif
 
 // R rows x V vectors of y; the last vector is n columns wide (C: Full or int).
 template <int R, int V, class C>
