@@ -421,7 +421,7 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* sav
   const size_t head = static_cast<size_t>(b) * d.Nq + n;
   const float* kb = k + static_cast<size_t>(b) * S * st.k + static_cast<size_t>(g) * d.H;
   const float* vb = v + static_cast<size_t>(b) * S * st.v + static_cast<size_t>(g) * d.Hv;
-  float* s = saved ? saved + head * S * Tq : w.s.data();
+  float* s = w.s.data();  // (copied to saved at the end, around the caches)
   float* z = lse + head * Tq;
   tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
   tile_scores(w, s, kb, d, st, m, b);
@@ -435,6 +435,7 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* sav
   for (int j = 0; j < S; ++j)
     for (int h = 0; h < d.Hv; ++h) w.vt[static_cast<size_t>(h) * S + j] = vb[static_cast<size_t>(j) * st.v + h];
   fk.small_gemm(w.ot.data(), Tq, w.vt.data(), S, pd, Tq, d.Hv, Tq, S, false);  // o^T (Hv x Tq)
+  if (saved) ak.stream_copy(saved + head * S * Tq, s, static_cast<size_t>(S) * Tq);
   for (int i = 0; i < Tq; ++i) {
     float* dst = o + (static_cast<size_t>(b) * Tq + i) * st.o + static_cast<size_t>(n) * d.Hv;
     if (z[i] == kNegInf) {  // the row attends to nothing: as the flash path
@@ -574,7 +575,7 @@ void attention_forward(float* o, float* lse, float* probs, const float* q, const
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       FlushDenormals ftz;
-      TileScratch& w = tile_scratch().fit(d, saved == nullptr, false);
+      TileScratch& w = tile_scratch().fit(d, true, false);
 #pragma omp for schedule(static)
       for (long t = 0; t < tasks; ++t)
         tile_forward(w, o, lse, probs, saved, q, k, v, d, m, scale, drop, static_cast<int>(t / d.Nq),

@@ -105,6 +105,8 @@ struct AttnKernels {
   // of this path; returns false, doing nothing, above that).
   bool (*narrow_gemm)(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
                       bool acc);
+  // dst (n) = src, by streaming stores where the path has them (bypassing the caches).
+  void (*stream_copy)(float* dst, const float* src, size_t n);
 };
 
 void fill_attention_ref(AttnKernels& k);

@@ -346,6 +346,27 @@ bool narrow_gemm(float* y, int ldy, const float* x, int ldx, const float* W, int
   }
 }
 
+// dst (n) = src with streaming stores where the ISA has them: the tile path's kept weights are
+// read back only in the backward, after the rest of the step has passed through the caches, so
+// writing them around the caches saves reading the lines in first.
+void stream_copy(float* dst, const float* src, size_t n) {
+#if defined(__AVX512F__) || defined(__AVX2__)
+  size_t i = 0;
+  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) % (kW * 4)) != 0; ++i) dst[i] = src[i];
+  for (; i + kW <= n; i += kW) {
+#if defined(__AVX512F__)
+    _mm512_stream_ps(dst + i, reinterpret_cast<__m512>(ld(src + i, Full{})));
+#else
+    _mm256_stream_ps(dst + i, reinterpret_cast<__m256>(ld(src + i, Full{})));
+#endif
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+  _mm_sfence();
+#else
+  std::memcpy(dst, src, n * sizeof(float));
+#endif
+}
+
 void fill_attention_from_body(AttnKernels& k, const char* name) {
   k.name = name;
   k.online_softmax = online_softmax;
@@ -358,6 +379,7 @@ void fill_attention_from_body(AttnKernels& k, const char* name) {
   k.col_probs_from_lse = col_probs_from_lse;
   k.col_softmax_grad = col_softmax_grad;
   k.narrow_gemm = narrow_gemm;
+  k.stream_copy = stream_copy;
 }
 
 }  // namespace
