@@ -1,15 +1,16 @@
-// Scaled dot-product attention, forward and backward, FlashAttention style: the (Tq, S) score
-// matrix of a head is never held whole; the forward walks key tiles with an online softmax and
-// keeps one log-sum-exp per query row, the backward recomputes each score tile from it.
+// Scaled dot-product attention, forward and backward, two ways (AttnPath below). Flash: the
+// (Tq, S) score matrix of a head is never held whole; the forward walks key tiles with an online
+// softmax and keeps one log-sum-exp per query row, the backward recomputes each score tile from
+// it. Tile, for short sequences: a head's whole block at once, its weights kept for the backward.
 //
 // Layouts (row-major, batch first, heads interleaved as Keras's projections leave them):
 //   q (B, Tq, Nq, H), k (B, S, Nkv, H), v (B, S, Nkv, Hv) -> o (B, Tq, Nq, Hv), lse (B, Nq, Tq),
 //   probs (B, Nq, Tq, S) only when the caller asks for the attention weights.
 // Query head n reads key/value head n / (Nq / Nkv) (grouped-query attention; Nq == Nkv is MHA).
 //
-// Determinism: the forward runs tasks of (batch, head, query tile), the backward tasks of
-// (batch, key/value head); every sum inside a task has a fixed order and the tiles have fixed
-// sizes, so the bits do not depend on the thread count. The products go through the float
+// Determinism: the forward runs tasks of (batch, head, query tile) (tile path: (batch, head)), the
+// backward tasks of (batch, key/value head); every sum inside a task has a fixed order and the
+// tiles have fixed sizes, so the bits do not depend on the thread count. The products go through the float
 // family's small_gemm (one fused multiply-add per term, k in order) and the elementwise tile
 // work below is written lane by lane with a fixed order, so every ISA path gives the same bits.
 #pragma once
