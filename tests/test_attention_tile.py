@@ -197,3 +197,13 @@ def test_saved_is_refused_where_the_tile_path_does_not_run():
         _core.attention_forward(q, k, v, SCALE, path="tile", saved=np.zeros((3, 1, 5, 9), np.float32))
     with pytest.raises(ValueError, match="'auto', 'flash' or 'tile'"):
         _core.attention_forward(q, k, v, SCALE, path="fast")
+    o, lse, _, saved = _tile_forward(q, k, v, {})
+    with pytest.raises(ValueError, match="saved must be writeable"):
+        saved.flags.writeable = False
+        _core.attention_forward(q, k, v, SCALE, path="tile", saved=saved)
+    # the backward only reads it
+    dout = np.ones_like(o)
+    want = _backward(dout, q, k, v, o, lse, {})
+    got = _backward(dout, q, k, v, o, lse, {}, saved=saved)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

@@ -72,12 +72,12 @@ bc::AttnPath attn_path(const std::string& path) {
 }
 
 // The tile path's kept weights (B, Nq, S, Tq): only where that path runs.
-float* saved_weights(const py::object& saved, const bc::AttnDims& d, bc::AttnPath path) {
+float* saved_weights(const py::object& saved, const bc::AttnDims& d, bc::AttnPath path, bool write) {
   if (saved.is_none()) return nullptr;
   if (!bc::attention_uses_tile(d, path))
     throw py::value_error("saved: the weights are kept only on the tile path, which these sizes do not take");
   py::array a = arrays::as_array(saved, "saved");
-  if (!a.writeable()) throw py::value_error("saved must be writeable");
+  if (write && !a.writeable()) throw py::value_error("saved must be writeable");
   return const_cast<float*>(arrays::shaped<float>(a, "saved", {d.B, d.Nq, d.S, d.Tq}));
 }
 
@@ -106,7 +106,7 @@ void bind_attention_kernels(py::module_& m) {
     const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
     const bc::AttnPath ap = attn_path(path);
-    float* sp = saved_weights(saved, d, ap);
+    float* sp = saved_weights(saved, d, ap, true);
     py::array_t<float> o({d.B, d.Tq, d.Nq, d.Hv}), lse({d.B, d.Nq, d.Tq});
     py::array_t<float> probs(return_probs ? std::vector<py::ssize_t>{d.B, d.Nq, d.Tq, d.S}
                                           : std::vector<py::ssize_t>{0});
@@ -137,7 +137,7 @@ void bind_attention_kernels(py::module_& m) {
     const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
     const bc::AttnPath ap = attn_path(path);
-    const float* sp = saved_weights(saved, d, ap);
+    const float* sp = saved_weights(saved, d, ap, false);
     const float* dp = arrays::shaped<float>(dout, "dout", {d.B, d.Tq, d.Nq, d.Hv});
     const float* opp = arrays::shaped<float>(o, "o", {d.B, d.Tq, d.Nq, d.Hv});
     const float* lp = arrays::shaped<float>(lse, "lse", {d.B, d.Nq, d.Tq});
