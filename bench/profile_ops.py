@@ -2,6 +2,9 @@
 
     PYTHONPATH=python python bench/profile_ops.py [--case conv1d_train] [--threads 2] [--steps 30]
 
+Cases: conv1d_train, convnet_train (compare_torch_convnet.py), text_train (the keras-io text
+classifier of compare_torch_transformer.py).
+
 Prints each op's forward and backward milliseconds per step, then the losses and the optimizer
 update, with the step's total. Say the load (`uptime`) with the numbers: the cores are shared.
 """
@@ -14,20 +17,26 @@ import numpy as np
 
 import bigcore
 import compare_torch_convnet as cases
+import compare_torch_transformer as transformer
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--case", default="conv1d_train", choices=["conv1d_train", "convnet_train"])
+    p.add_argument("--case", default="conv1d_train", choices=["conv1d_train", "convnet_train", "text_train"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
     args = p.parse_args()
     bigcore.config.set_num_threads(args.threads)
     bigcore.utils.set_random_seed(0)
-    x, y, info = cases.case_inputs(args.case, np.random.default_rng(0))
-    model = cases.bigcore_conv1d(info["T"], 2) if args.case == "conv1d_train" else cases.bigcore_convnet()
-    step = cases.bigcore_trainer(model, x, y)
-    native = model._native().native
+    if args.case == "text_train":
+        c = transformer.CASES["text"]
+        run = transformer.BigcoreRun(c, *transformer.data(c, 8 * c["batch"]))
+        step, native, info = run.step, run.raw.native, {"flops": transformer.train_flops(c)}
+    else:
+        x, y, info = cases.case_inputs(args.case, np.random.default_rng(0))
+        model = cases.bigcore_conv1d(info["T"], 2) if args.case == "conv1d_train" else cases.bigcore_convnet()
+        step = cases.bigcore_trainer(model, x, y)
+        native = model._native().native
     step()
     native.set_profile(True)
     t0 = time.perf_counter()

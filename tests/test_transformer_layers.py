@@ -10,6 +10,7 @@ import pytest
 import bigcore
 import reference as ref
 import reference_attention as aref
+from bigcore._native import _core
 from bigcore import layers, regularizers
 import test_plotting as tp
 from layer_test import KERAS_WARNING, pass_mask, run_layer_test
@@ -90,6 +91,22 @@ def test_mha_padding_masks(request):
 def test_mha_self_attention_masked_causal(request):
     mha_case(request, {"num_heads": 2, "key_dim": 2}, (BM, T, D), self_call(use_causal_mask=True),
              self_attention=True, masked=True, causal=True)
+
+
+@pytest.mark.parametrize("case", ["self_causal_masked", "cross_masked", "scores"])
+def test_mha_long_sequences_take_the_tile_path(request, case):
+    """Sequences long enough for the attention kernels' tile path (which the op runs with the training
+    forward's weights kept for the backward): the same Keras parity, outputs and Adam steps."""
+    T2, S2 = 20, 23
+    assert _core.attention_uses_tile(B, T2, S2, 2, 2, 2, 2) and _core.attention_uses_tile(B, T2, T2, 2, 2, 2, 2)
+    init = {"num_heads": 2, "key_dim": 2}
+    if case == "self_causal_masked":
+        mha_case(request, init, (BM, T2, D), self_call(use_causal_mask=True), self_attention=True, masked=True,
+                 causal=True)
+    elif case == "cross_masked":
+        mha_case(request, init, [(BM, T2, D), (BM, S2, 4)], cross_call(), masked=True)
+    else:
+        mha_case(request, init, [(B, T2, D), (B, T2, 4)], cross_call(return_attention_scores=True), scores=True)
 
 
 def test_mha_return_attention_scores(request):

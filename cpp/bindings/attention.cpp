@@ -64,14 +64,49 @@ bc::AttnDropout attn_dropout(float rate, uint64_t seed, uint64_t stream, uint64_
   return drop;
 }
 
+bc::AttnPath attn_path(const std::string& path) {
+  if (path == "auto") return bc::AttnPath::Auto;
+  if (path == "flash") return bc::AttnPath::Flash;
+  if (path == "tile") return bc::AttnPath::Tile;
+  throw py::value_error("attention path must be 'auto', 'flash' or 'tile', received '" + path + "'");
+}
+
+// The tile path's kept weights (B, Nq, S, Tq): only where that path runs.
+float* saved_weights(const py::object& saved, const bc::AttnDims& d, bc::AttnPath path, bool write) {
+  if (saved.is_none()) return nullptr;
+  if (!bc::attention_uses_tile(d, path))
+    throw py::value_error("saved: the weights are kept only on the tile path, which these sizes do not take");
+  py::array a = arrays::as_array(saved, "saved");
+  if (write && !a.writeable()) throw py::value_error("saved must be writeable");
+  return const_cast<float*>(arrays::shaped<float>(a, "saved", {d.B, d.Nq, d.S, d.Tq}));
+}
+
 void bind_attention_kernels(py::module_& m) {
+  m.def("attention_uses_tile", [](int B, int Tq, int S, int Nq, int Nkv, int H, int Hv) {
+    bc::AttnDims d;
+    d.B = B, d.Tq = Tq, d.S = S, d.Nq = Nq, d.Nkv = Nkv, d.H = H, d.Hv = Hv;
+    return bc::attention_uses_tile(d);
+  }, py::arg("B"), py::arg("Tq"), py::arg("S"), py::arg("Nq"), py::arg("Nkv"), py::arg("H"), py::arg("Hv"),
+     "Whether attention of these sizes takes the materialized-tile path (else flash).");
+  m.def("attention_exp", [](const py::array& x) {
+    const float* xp = arrays::checked<float>(x, "x", 1);
+    const size_t n = static_cast<size_t>(dim(x, 0));
+    py::array_t<float> y(static_cast<py::ssize_t>(n));
+    float* yp = y.mutable_data();
+    std::copy(xp, xp + n, yp);
+    bc::attention_kernels().exp(yp, n);
+    return y;
+  }, py::arg("x"), "exp of a float32 vector by the attention kernels' vectorized exp (the path in use).");
   m.def("attention_forward", [](const py::array& q, const py::array& k, const py::array& v, float scale,
                                 const py::object& qmask, const py::object& kmask, const py::object& kmask2,
                                 const py::object& amask, bool causal, bool zero_full_rows, bool return_probs,
-                                float dropout, uint64_t seed, uint64_t stream, uint64_t step) {
+                                float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path,
+                                const py::object& saved) {
     const bc::AttnDims d = attn_dims(q, k, v);
     const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
+    const bc::AttnPath ap = attn_path(path);
+    float* sp = saved_weights(saved, d, ap, true);
     py::array_t<float> o({d.B, d.Tq, d.Nq, d.Hv}), lse({d.B, d.Nq, d.Tq});
     py::array_t<float> probs(return_probs ? std::vector<py::ssize_t>{d.B, d.Nq, d.Tq, d.S}
                                           : std::vector<py::ssize_t>{0});
@@ -80,23 +115,29 @@ void bind_attention_kernels(py::module_& m) {
                 *vp = static_cast<const float*>(v.data());
     {
       py::gil_scoped_release release;
-      bc::attention_forward(op, lp, pp, qp, kp, vp, d, mk, scale, drop);
+      bc::attention_forward(op, lp, pp, qp, kp, vp, d, mk, scale, drop, ap, sp);
     }
     return py::make_tuple(o, lse, return_probs ? py::object(probs) : py::object(py::none()));
   }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("scale"), py::arg("qmask") = py::none(),
      py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(), py::arg("amask") = py::none(),
      py::arg("causal") = false, py::arg("zero_full_rows") = false, py::arg("return_probs") = false,
      py::arg("dropout") = 0.0f, py::arg("seed") = 0, py::arg("stream") = 0, py::arg("step") = 0,
-     "(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention.");
+     py::arg("path") = "auto", py::arg("saved") = py::none(),
+     "(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention. "
+     "path: 'auto', 'flash' or 'tile'; saved: a float32 (B, Nq, S, Tq) array the tile path fills with the "
+     "weights, for attention_backward.");
 
   m.def("attention_backward", [](const py::array& dout, const py::array& q, const py::array& k, const py::array& v,
                                  const py::array& o, const py::array& lse, float scale, const py::object& qmask,
                                  const py::object& kmask, const py::object& kmask2, const py::object& amask,
                                  bool causal, bool zero_full_rows, const py::object& probs, const py::object& dprobs,
-                                 float dropout, uint64_t seed, uint64_t stream, uint64_t step) {
+                                 float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path,
+                                 const py::object& saved) {
     const bc::AttnDims d = attn_dims(q, k, v);
     const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
+    const bc::AttnPath ap = attn_path(path);
+    const float* sp = saved_weights(saved, d, ap, false);
     const float* dp = arrays::shaped<float>(dout, "dout", {d.B, d.Tq, d.Nq, d.Hv});
     const float* opp = arrays::shaped<float>(o, "o", {d.B, d.Tq, d.Nq, d.Hv});
     const float* lp = arrays::shaped<float>(lse, "lse", {d.B, d.Nq, d.Tq});
@@ -109,14 +150,17 @@ void bind_attention_kernels(py::module_& m) {
                 *vp = static_cast<const float*>(v.data());
     {
       py::gil_scoped_release release;
-      bc::attention_backward(dqp, dkp, dvp, false, false, false, dp, dpp, pp, qp, kp, vp, opp, lp, d, mk, scale, drop);
+      bc::attention_backward(dqp, dkp, dvp, false, false, false, dp, dpp, pp, qp, kp, vp, opp, lp, d, mk, scale, drop,
+                             ap, sp);
     }
     return py::make_tuple(dq, dk, dv);
   }, py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("lse"), py::arg("scale"),
      py::arg("qmask") = py::none(), py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(),
      py::arg("amask") = py::none(), py::arg("causal") = false, py::arg("zero_full_rows") = false,
      py::arg("probs") = py::none(), py::arg("dprobs") = py::none(), py::arg("dropout") = 0.0f, py::arg("seed") = 0,
-     py::arg("stream") = 0, py::arg("step") = 0, "(dq, dk, dv) of attention_forward's output given dout.");
+     py::arg("stream") = 0, py::arg("step") = 0, py::arg("path") = "auto", py::arg("saved") = py::none(),
+     "(dq, dk, dv) of attention_forward's output given dout. path as attention_forward's; saved: the weights "
+     "its tile path kept (else they are recomputed).");
 
   m.def("norm_forward", [](const py::array& x, const py::object& res, const py::object& gamma,
                            const py::object& beta, float eps, bool rms) {

@@ -80,9 +80,12 @@ void AttentionOp::forward(Ctx& c) {
   d.H = cfg_.H;
   d.Hv = cfg_.Hv;
   lse_.resize(static_cast<size_t>(d.B) * d.Nq * d.Tq);
+  const size_t block = static_cast<size_t>(d.B) * d.Nq * d.Tq * d.S;
+  have_saved_ = c.training && attention_uses_tile(d) && block <= kMaxSaved;
+  if (have_saved_) saved_.resize(block);
   attention_forward(c.val(out[0]), lse_.data(), probs_ ? c.val(out[1]) : nullptr, c.val(in[0]), c.val(in[1]),
                     c.val(in[2]), d, masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale,
-                    dropout_of(c, cfg_));
+                    dropout_of(c, cfg_), AttnPath::Auto, have_saved_ ? saved_.data() : nullptr);
   if (cfg_.qmask_zero_rows && qmask_ >= 0) {  // output rows the query mask blanks are 0
     const float* qm = c.val(in[qmask_]);
     const size_t w = static_cast<size_t>(cfg_.Nq) * cfg_.Hv;
@@ -114,7 +117,8 @@ void AttentionOp::backward(Ctx& c) {
   attention_backward(g[0], g[1], g[2], accum_dx[0], accum_dx[1], accum_dx[2], dout,
                      probs_ ? c.grad(out[1]) : nullptr, probs_ ? c.val(out[1]) : nullptr, c.val(in[0]),
                      c.val(in[1]), c.val(in[2]), c.val(out[0]), lse_.data(), d,
-                     masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale, dropout_of(c, cfg_));
+                     masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale, dropout_of(c, cfg_),
+                     AttnPath::Auto, have_saved_ ? saved_.data() : nullptr);
 }
 
 ScaleOp::ScaleOp(int x, int y, size_t w) {

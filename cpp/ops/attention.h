@@ -1,6 +1,7 @@
 // Attention: q (B, Tq, Nq*H), k (B, S, Nkv*H), v (B, S, Nkv*Hv) -> o (B, Tq, Nq*Hv) and, when asked,
 // the weights (B, Nq, Tq, S). The projections around it are DenseOps; this op is the fused
-// softmax(q k^T * scale + masks) v of kernels/attention (no T x S matrix kept).
+// softmax(q k^T * scale + masks) v of kernels/attention: short sequences keep the weights of a
+// training forward for the backward (the tile path), longer ones keep no T x S matrix (flash).
 #pragma once
 #include <vector>
 
@@ -33,6 +34,11 @@ class AttentionOp : public Op {
   int qmask_ = -1, kmask_ = -1, kmask2_ = -1, amask_ = -1;  // positions in `in`
   bool probs_ = false;
   std::vector<float> lse_, dout_;
+  // The tile path's weights from a training forward, for the backward (attention.h); empty when
+  // the flash path runs or they would take more than kMaxSaved floats.
+  std::vector<float> saved_;
+  bool have_saved_ = false;
+  static constexpr size_t kMaxSaved = size_t{16} << 20;  // 64 MB
   void dims(const Ctx& c, int* Tq, int* S) const;
 };
 

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/rng.h"
 #include "isa/isa.h"
 #include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
@@ -306,14 +307,282 @@ void backward_task(Scratch& w, float* dq, float* dk, float* dv, bool acc_k, bool
   }
 }
 
+// ---- the materialized-tile path (attention.h): per (batch, head) the whole (S, Tq) block ---------
+
+// Tq * S of one head at most (512 KB of scores: the block and its gradient stay in a 1 MB L2), and
+// enough query columns to fill the vectors.
+constexpr size_t kTileMaxScores = 128 * 1024;
+constexpr int kTileMinTq = 16;
+
+// Per-thread work space of the tile path, kept between calls (thread_local: the team's threads
+// persist): a fresh block of 160 KB or more is a fresh mmap, and its page faults and zeroing cost
+// about as much as a head's exp. It only grows, to at most a few blocks of kTileMaxScores.
+struct TileScratch {
+  std::vector<float> qt, kt, vt, dot, ot, s, s2, keep, work, colbias, acc_k, acc_v;
+  static void grow(std::vector<float>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+  }
+  // need_s: the block when nothing saved holds it; keep: the dropout factors.
+  TileScratch& fit(const AttnDims& d, bool need_s, bool need_keep) {
+    const size_t block = static_cast<size_t>(d.S) * d.Tq;
+    grow(qt, static_cast<size_t>(d.H) * d.Tq);
+    grow(kt, static_cast<size_t>(d.H) * d.S);
+    grow(vt, static_cast<size_t>(d.Hv) * d.S);
+    grow(dot, static_cast<size_t>(d.Hv) * d.Tq);
+    grow(ot, static_cast<size_t>(std::max(d.H, d.Hv)) * d.Tq);
+    grow(acc_k, static_cast<size_t>(d.S) * d.H);
+    grow(acc_v, static_cast<size_t>(d.S) * d.Hv);
+    if (need_s) grow(s, block);
+    grow(s2, block);
+    if (need_keep) grow(keep, block);
+    grow(work, d.Tq);
+    grow(colbias, d.Tq);
+    return *this;
+  }
+};
+
+TileScratch& tile_scratch() {
+  static thread_local TileScratch w;
+  return w;
+}
+
+// qt (H x Tq) = scale * the query rows of head n, transposed.
+void tile_load_qt(float* qt, const float* q, const AttnDims& d, const Rows& st, int b, int n, float scale) {
+  for (int i = 0; i < d.Tq; ++i) {
+    const float* src = q + (static_cast<size_t>(b) * d.Tq + i) * st.q + static_cast<size_t>(n) * d.H;
+    for (int h = 0; h < d.H; ++h) qt[static_cast<size_t>(h) * d.Tq + i] = src[h] * scale;
+  }
+}
+
+// s (S x Tq) = K (S x H) @ qt, then -inf where a mask forbids the pair. Causal: rows j0.. of a
+// block of keys skip the columns before j0 (all masked); each score is the same k-ordered sum
+// whatever the columns beside it (small_gemm), so the skipping changes no bits.
+void tile_scores(TileScratch& w, float* s, const float* kb, const AttnDims& d, const Rows& st, const AttnMasks& m,
+                 int b) {
+  const Kernels& fk = kernels();
+  const int Tq = d.Tq, S = d.S;
+  if (!m.causal) {
+    fk.small_gemm(s, Tq, kb, static_cast<int>(st.k), w.qt.data(), Tq, S, Tq, d.H, false);
+  } else {
+    constexpr int kRows = 16;
+    for (int j0 = 0; j0 < S; j0 += kRows) {
+      const int R = std::min(kRows, S - j0), c0 = std::min(j0, Tq);
+      float* sj = s + static_cast<size_t>(j0) * Tq;
+      for (int r = 0; r < R; ++r) std::fill_n(sj + static_cast<size_t>(r) * Tq, c0, kNegInf);
+      if (c0 < Tq)
+        fk.small_gemm(sj + c0, Tq, kb + static_cast<size_t>(j0) * st.k, static_cast<int>(st.k), w.qt.data() + c0, Tq,
+                      R, Tq - c0, d.H, false);
+      for (int r = 0; r < R; ++r)  // key j0 + r > query i
+        std::fill(sj + static_cast<size_t>(r) * Tq + c0, sj + static_cast<size_t>(r) * Tq + std::min(Tq, j0 + r),
+                  kNegInf);
+    }
+  }
+  bool qmasked = false;
+  for (int i = 0; i < Tq; ++i) {
+    const bool off = m.qmask && m.qmask[static_cast<size_t>(b) * Tq + i] == 0.0f;
+    w.colbias[i] = off ? kNegInf : 0.0f;
+    qmasked = qmasked || off;
+  }
+  for (int j = 0; j < S; ++j) {
+    float* row = s + static_cast<size_t>(j) * Tq;
+    const size_t bj = static_cast<size_t>(b) * S + j;
+    if ((m.kmask && m.kmask[bj] == 0.0f) || (m.kmask2 && m.kmask2[bj] == 0.0f)) {
+      std::fill_n(row, Tq, kNegInf);
+      continue;
+    }
+    if (qmasked)
+      for (int i = 0; i < Tq; ++i) row[i] += w.colbias[i];  // + 0 keeps the bits, + -inf masks
+    if (m.amask) {
+      const float* am = m.amask + static_cast<size_t>(b) * Tq * S + j;
+      for (int i = 0; i < Tq; ++i)
+        if (am[static_cast<size_t>(i) * S] == 0.0f) row[i] = kNegInf;
+    }
+  }
+}
+
+// keep (S x Tq) = 1 / (1 - rate) or 0: the draws of attention.h's AttnDropout, transposed.
+void tile_keep(float* keep, const AttnDims& d, const AttnDropout& drop, int b, int n) {
+  const float inv = 1.0f / (1.0f - drop.rate);
+  const uint64_t base = (static_cast<uint64_t>(drop.row0 + b) * d.Nq + n) * d.Tq * d.S;
+  for (int i = 0; i < d.Tq; ++i) {
+    const uint64_t bi = base + static_cast<uint64_t>(i) * d.S;
+    for (int j = 0; j < d.S; ++j)
+      keep[static_cast<size_t>(j) * d.Tq + i] = rng_uniform(drop.key, bi + j) >= drop.rate ? inv : 0.0f;
+  }
+}
+
+void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* saved, const float* q, const float* k,
+                  const float* v, const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop, int b,
+                  int n) {
+  const AttnKernels& ak = table();
+  const Kernels& fk = kernels();
+  const Rows st(d);
+  const int Tq = d.Tq, S = d.S, g = n / (d.Nq / d.Nkv);
+  const size_t head = static_cast<size_t>(b) * d.Nq + n;
+  const float* kb = k + static_cast<size_t>(b) * S * st.k + static_cast<size_t>(g) * d.H;
+  const float* vb = v + static_cast<size_t>(b) * S * st.v + static_cast<size_t>(g) * d.Hv;
+  float* s = w.s.data();  // (copied to saved at the end, around the caches)
+  float* z = lse + head * Tq;
+  tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
+  tile_scores(w, s, kb, d, st, m, b);
+  ak.col_softmax(s, S, Tq, Tq, z, w.work.data());
+  const float* pd = s;  // the weights the values see
+  if (drop.rate > 0.0f) {
+    tile_keep(w.s2.data(), d, drop, b, n);
+    for (size_t e = 0; e < static_cast<size_t>(S) * Tq; ++e) w.s2[e] *= s[e];
+    pd = w.s2.data();
+  }
+  for (int j = 0; j < S; ++j)
+    for (int h = 0; h < d.Hv; ++h) w.vt[static_cast<size_t>(h) * S + j] = vb[static_cast<size_t>(j) * st.v + h];
+  fk.small_gemm(w.ot.data(), Tq, w.vt.data(), S, pd, Tq, d.Hv, Tq, S, false);  // o^T (Hv x Tq)
+  if (saved) ak.stream_copy(saved + head * S * Tq, s, static_cast<size_t>(S) * Tq);
+  for (int i = 0; i < Tq; ++i) {
+    float* dst = o + (static_cast<size_t>(b) * Tq + i) * st.o + static_cast<size_t>(n) * d.Hv;
+    if (z[i] == kNegInf) {  // the row attends to nothing: as the flash path
+      for (int h = 0; h < d.Hv; ++h) dst[h] = 0.0f;
+      if (!m.zero_full_rows) {
+        for (int j = 0; j < S; ++j)
+          for (int h = 0; h < d.Hv; ++h) dst[h] += vb[static_cast<size_t>(j) * st.v + h];
+        for (int h = 0; h < d.Hv; ++h) dst[h] /= static_cast<float>(S);
+      }
+      continue;
+    }
+    for (int h = 0; h < d.Hv; ++h) dst[h] = w.ot[static_cast<size_t>(h) * Tq + i];
+  }
+  if (!probs) return;
+  const float u = m.zero_full_rows ? 0.0f : 1.0f / static_cast<float>(S);
+  for (int i = 0; i < Tq; ++i) {
+    float* dst = probs + (head * Tq + i) * S;
+    if (z[i] == kNegInf) std::fill_n(dst, S, u);
+    else
+      for (int j = 0; j < S; ++j) dst[j] = s[static_cast<size_t>(j) * Tq + i];
+  }
+}
+
+// Every query head of key/value head g in batch row b; D: dout . o (+ dprobs . probs) per row.
+void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v,
+                   const float* dout, const float* dprobs, const float* saved, const float* q, const float* k,
+                   const float* v, const float* lse, const std::vector<float>& D, const AttnDims& d,
+                   const AttnMasks& m, float scale, const AttnDropout& drop, int b, int g) {
+  const AttnKernels& ak = table();
+  const Kernels& fk = kernels();
+  const Rows st(d);
+  const int Tq = d.Tq, S = d.S, group = d.Nq / d.Nkv;
+  const size_t block = static_cast<size_t>(S) * Tq;
+  const float* kb = k + static_cast<size_t>(b) * S * st.k + static_cast<size_t>(g) * d.H;
+  const float* vb = v + static_cast<size_t>(b) * S * st.v + static_cast<size_t>(g) * d.Hv;
+  const bool dropped = drop.rate > 0.0f;
+  // y (S x N) (+)= x (S x Tq) @ W (Tq x N): N is a head's width, the sum runs over the queries.
+  auto narrow = [&](float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
+                    bool acc) {
+    if (!ak.narrow_gemm(y, ldy, x, ldx, W, ldw, M, N, K, acc)) fk.small_gemm(y, ldy, x, ldx, W, ldw, M, N, K, acc);
+  };
+  if (dq)
+    for (int j = 0; j < S; ++j)
+      for (int h = 0; h < d.H; ++h) w.kt[static_cast<size_t>(h) * S + j] = kb[static_cast<size_t>(j) * st.k + h];
+  for (int gi = 0; gi < group; ++gi) {
+    const int n = g * group + gi;
+    const size_t head = static_cast<size_t>(b) * d.Nq + n;
+    const float* z = lse + head * Tq;
+    const float* Dn = D.data() + head * Tq;
+    const float* p = saved ? saved + head * block : w.s.data();
+    if (!saved) {  // the weights again, from the scores and lse
+      tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
+      tile_scores(w, w.s.data(), kb, d, st, m, b);
+      ak.col_probs_from_lse(w.s.data(), S, Tq, Tq, z);
+    }
+    bool any_full = false;
+    for (int i = 0; i < Tq; ++i) any_full = any_full || z[i] == kNegInf;
+    if (dropped) tile_keep(w.keep.data(), d, drop, b, n);
+    const float* dout_n = dout + static_cast<size_t>(b) * Tq * st.o + static_cast<size_t>(n) * d.Hv;
+    if (dv) {
+      const float* pd = p;  // the weights the values saw: dropout, the mean rows
+      if (dropped || (any_full && !m.zero_full_rows)) {
+        const float u = m.zero_full_rows ? 0.0f : 1.0f / static_cast<float>(S);
+        for (int j = 0; j < S; ++j) {
+          float* dst = w.s2.data() + static_cast<size_t>(j) * Tq;
+          const float* src = p + static_cast<size_t>(j) * Tq;
+          const float* kp = w.keep.data() + static_cast<size_t>(j) * Tq;
+          for (int i = 0; i < Tq; ++i) dst[i] = dropped ? src[i] * kp[i] : src[i];
+          if (any_full)
+            for (int i = 0; i < Tq; ++i)
+              if (z[i] == kNegInf) dst[i] = u;
+        }
+        pd = w.s2.data();
+      }
+      narrow(w.acc_v.data(), d.Hv, pd, Tq, dout_n, static_cast<int>(st.o), S, d.Hv, Tq, gi > 0);
+    }
+    if (!dq && !dk) continue;
+    for (int i = 0; i < Tq; ++i)
+      for (int h = 0; h < d.Hv; ++h) w.dot[static_cast<size_t>(h) * Tq + i] = dout_n[static_cast<size_t>(i) * st.o + h];
+    float* ds = w.s2.data();
+    fk.small_gemm(ds, Tq, vb, static_cast<int>(st.v), w.dot.data(), Tq, S, Tq, d.Hv, false);  // dP^T = V dO^T
+    if (dropped)
+      for (size_t e = 0; e < block; ++e) ds[e] *= w.keep[e];
+    if (dprobs) {
+      const float* da = dprobs + head * Tq * S;
+      for (int j = 0; j < S; ++j)
+        for (int i = 0; i < Tq; ++i) ds[static_cast<size_t>(j) * Tq + i] += da[static_cast<size_t>(i) * S + j];
+    }
+    ak.col_softmax_grad(ds, p, S, Tq, Tq, Dn, scale);  // scale * dS^T
+    if (dk)
+      narrow(w.acc_k.data(), d.H, ds, Tq, q + static_cast<size_t>(b) * Tq * st.q + static_cast<size_t>(n) * d.H,
+             static_cast<int>(st.q), S, d.H, Tq, gi > 0);
+    if (dq) {
+      fk.small_gemm(w.ot.data(), Tq, w.kt.data(), S, ds, Tq, d.H, Tq, S, false);  // dQ^T = K^T dS^T
+      for (int i = 0; i < Tq; ++i) {
+        float* dst = dq + (static_cast<size_t>(b) * Tq + i) * st.q + static_cast<size_t>(n) * d.H;
+        for (int h = 0; h < d.H; ++h) {
+          const float x = w.ot[static_cast<size_t>(h) * Tq + i];
+          dst[h] = acc_q ? dst[h] + x : x;
+        }
+      }
+    }
+  }
+  for (int j = 0; j < S; ++j) {
+    const size_t row = static_cast<size_t>(b) * S + j;
+    if (dk) {
+      float* dst = dk + row * st.k + static_cast<size_t>(g) * d.H;
+      const float* src = w.acc_k.data() + static_cast<size_t>(j) * d.H;
+      for (int h = 0; h < d.H; ++h) dst[h] = acc_k ? dst[h] + src[h] : src[h];
+    }
+    if (dv) {
+      float* dst = dv + row * st.v + static_cast<size_t>(g) * d.Hv;
+      const float* src = w.acc_v.data() + static_cast<size_t>(j) * d.Hv;
+      for (int h = 0; h < d.Hv; ++h) dst[h] = acc_v ? dst[h] + src[h] : src[h];
+    }
+  }
+}
+
 }  // namespace
 
 const AttnKernels& attention_kernels() { return table(); }
 
+bool attention_uses_tile(const AttnDims& d, AttnPath path) {
+  if (path != AttnPath::Auto) return path == AttnPath::Tile;
+  return d.Tq >= kTileMinTq && static_cast<size_t>(d.Tq) * d.S <= kTileMaxScores;
+}
+
 void attention_forward(float* o, float* lse, float* probs, const float* q, const float* k, const float* v,
-                       const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop) {
+                       const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop, AttnPath path,
+                       float* saved) {
   check(d);
   BC_CHECK(drop.rate >= 0.0f && drop.rate < 1.0f, "attention dropout must be in [0, 1)");
+  if (attention_uses_tile(d, path)) {
+    const long tasks = static_cast<long>(d.B) * d.Nq;
+    const double flops = 2.0 * d.B * d.Nq * d.Tq * static_cast<double>(d.S) * (d.H + d.Hv);
+    const int threads = flops < kSerialFlops ? 1 : threads_for(static_cast<int>(std::min<long>(tasks, 1 << 20)));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      FlushDenormals ftz;
+      TileScratch& w = tile_scratch().fit(d, true, false);
+#pragma omp for schedule(static)
+      for (long t = 0; t < tasks; ++t)
+        tile_forward(w, o, lse, probs, saved, q, k, v, d, m, scale, drop, static_cast<int>(t / d.Nq),
+                     static_cast<int>(t % d.Nq));
+    }
+    return;
+  }
   const int tiles = (d.Tq + kBr - 1) / kBr;
   const long tasks = static_cast<long>(d.B) * d.Nq * tiles;
   // A small call (one query row of a decoding step) runs on the calling thread: waking the team
@@ -336,11 +605,12 @@ void attention_forward(float* o, float* lse, float* probs, const float* q, const
 void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
                         const float* dprobs, const float* probs, const float* q, const float* k, const float* v,
                         const float* o, const float* lse, const AttnDims& d, const AttnMasks& m, float scale,
-                        const AttnDropout& drop) {
+                        const AttnDropout& drop, AttnPath path, const float* saved) {
   check(d);
   BC_CHECK(!dprobs || probs, "attention_backward: the weights' gradient needs the weights");
   const Rows st(d);
   const AttnKernels& ak = table();
+  const bool tile = attention_uses_tile(d, path);
   // D[row] = dout . o (+ dprobs . probs): the softmax gradient's row term, once per query row.
   const size_t rows = static_cast<size_t>(d.B) * d.Nq * d.Tq;
   std::vector<float> D(rows);
@@ -349,8 +619,7 @@ void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k,
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     FlushDenormals ftz;
-    Scratch w(d);
-    std::vector<float> e(1);
+    float e[1];
 #pragma omp for schedule(static)
     for (long t = 0; t < static_cast<long>(d.B) * d.Nq; ++t) {
       const int b = static_cast<int>(t / d.Nq), n = static_cast<int>(t % d.Nq);
@@ -360,17 +629,26 @@ void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k,
       if (dprobs)
         for (int i = 0; i < d.Tq; ++i) {
           const size_t p0 = (static_cast<size_t>(t) * d.Tq + i) * d.S;
-          ak.row_dot(e.data(), dprobs + p0, d.S, probs + p0, d.S, 1, d.S);
+          ak.row_dot(e, dprobs + p0, d.S, probs + p0, d.S, 1, d.S);
           Dn[i] += e[0];
         }
-      if (dq && !acc_q)
+      if (dq && !acc_q && !tile)  // (the tile path assigns)
         for (int i = 0; i < d.Tq; ++i)
           std::fill_n(dq + (static_cast<size_t>(b) * d.Tq + i) * st.q + static_cast<size_t>(n) * d.H, d.H, 0.0f);
     }
+    if (tile) {
+      TileScratch& tw = tile_scratch().fit(d, saved == nullptr, drop.rate > 0.0f);
+#pragma omp for schedule(static)
+      for (long t = 0; t < tasks; ++t)
+        tile_backward(tw, dq, dk, dv, acc_q, acc_k, acc_v, dout, dprobs, saved, q, k, v, lse, D, d, m, scale, drop,
+                      static_cast<int>(t / d.Nkv), static_cast<int>(t % d.Nkv));
+    } else {
+      Scratch w(d);
 #pragma omp for schedule(static)
     for (long t = 0; t < tasks; ++t)
       backward_task(w, dq, dk, dv, acc_k, acc_v, dout, dprobs, q, k, v, lse, D, d, m, scale, drop,
                     static_cast<int>(t / d.Nkv), static_cast<int>(t % d.Nkv));
+    }
   }
 }
 

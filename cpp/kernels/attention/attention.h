@@ -1,15 +1,16 @@
-// Scaled dot-product attention, forward and backward, FlashAttention style: the (Tq, S) score
-// matrix of a head is never held whole; the forward walks key tiles with an online softmax and
-// keeps one log-sum-exp per query row, the backward recomputes each score tile from it.
+// Scaled dot-product attention, forward and backward, two ways (AttnPath below). Flash: the
+// (Tq, S) score matrix of a head is never held whole; the forward walks key tiles with an online
+// softmax and keeps one log-sum-exp per query row, the backward recomputes each score tile from
+// it. Tile, for short sequences: a head's whole block at once, its weights kept for the backward.
 //
 // Layouts (row-major, batch first, heads interleaved as Keras's projections leave them):
 //   q (B, Tq, Nq, H), k (B, S, Nkv, H), v (B, S, Nkv, Hv) -> o (B, Tq, Nq, Hv), lse (B, Nq, Tq),
 //   probs (B, Nq, Tq, S) only when the caller asks for the attention weights.
 // Query head n reads key/value head n / (Nq / Nkv) (grouped-query attention; Nq == Nkv is MHA).
 //
-// Determinism: the forward runs tasks of (batch, head, query tile), the backward tasks of
-// (batch, key/value head); every sum inside a task has a fixed order and the tiles have fixed
-// sizes, so the bits do not depend on the thread count. The products go through the float
+// Determinism: the forward runs tasks of (batch, head, query tile) (tile path: (batch, head)), the
+// backward tasks of (batch, key/value head); every sum inside a task has a fixed order and the
+// tiles have fixed sizes, so the bits do not depend on the thread count. The products go through the float
 // family's small_gemm (one fused multiply-add per term, k in order) and the elementwise tile
 // work below is written lane by lane with a fixed order, so every ISA path gives the same bits.
 #pragma once
@@ -49,17 +50,32 @@ struct AttnDropout {
   uint64_t row0 = 0;  // the batch's first row in the global batch (data parallel)
 };
 
-// o, lse (lse[row] = -inf marks a row that attends to nothing); probs may be null.
+// Two ways to the same result (to ~1e-6; each deterministic on its own):
+//   flash: the tiles above, for any length; the scores are recomputed in the backward.
+//   tile:  short sequences (Tq * S small enough for one (batch, head) block to sit in L2, Tq not
+//          tiny): the whole (S, Tq) block of a head at once, keys as rows and queries as columns,
+//          so every product is a small_gemm vectorized over a long axis and the softmax runs down
+//          the columns without horizontal sums; the weights can be kept for the backward (saved).
+//          Sums have other orders than flash's (a column's sum over keys: four partial sums over
+//          j % 4), so its bits differ from flash's, but not between ISA paths or thread counts.
+// Auto picks by shape (attention_uses_tile); the others force a path (tests).
+enum class AttnPath { Auto, Flash, Tile };
+bool attention_uses_tile(const AttnDims& d, AttnPath path = AttnPath::Auto);
+
+// o, lse (lse[row] = -inf marks a row that attends to nothing); probs may be null. saved (tile path
+// only, else ignored; may be null): (B, Nq, S, Tq) receives the weights before dropout (keys as rows)
+// for attention_backward, which then need not recompute them.
 void attention_forward(float* o, float* lse, float* probs, const float* q, const float* k, const float* v,
-                       const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop);
+                       const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop,
+                       AttnPath path = AttnPath::Auto, float* saved = nullptr);
 
 // Gradients of q, k, v (each may be null: not needed), assigned or accumulated (acc_*). dprobs:
 // the gradient of the returned weights (null when none were returned or nothing reads them); it
-// needs probs.
+// needs probs. saved: what the tile path's forward left there, with the same inputs, or null.
 void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
                         const float* dprobs, const float* probs, const float* q, const float* k, const float* v,
                         const float* o, const float* lse, const AttnDims& d, const AttnMasks& m, float scale,
-                        const AttnDropout& drop);
+                        const AttnDropout& drop, AttnPath path = AttnPath::Auto, const float* saved = nullptr);
 
 // Per-ISA elementwise work on one tile of R rows x C columns (leading dimension ld); body.h.
 struct AttnKernels {
@@ -76,6 +92,22 @@ struct AttnKernels {
   void (*softmax_grad)(float* dp, const float* p, int R, int C, int ld, const float* D, float scale);
   // out[r] = sum_j a[r, j] * b[r, j], fixed lanes.
   void (*row_dot)(float* out, const float* a, int lda, const float* b, int ldb, int R, int C);
+  // The tile path's column kernels: s (S x Tq, ld) holds keys as rows and queries as columns.
+  // x (n) = exp(x), vectorized (exp_f's method with fused multiply-adds; same bits on every path).
+  void (*exp)(float* x, size_t n);
+  // Scores (-inf = masked) -> normalized weights, 0 in a column that allows nothing; lse (Tq) out,
+  // -inf for such a column. work: Tq floats.
+  void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* work);
+  // Scores (-inf = masked) -> exp(s - lse[i]); 0 where masked or lse[i] is -inf.
+  void (*col_probs_from_lse)(float* s, int S, int Tq, int ld, const float* lse);
+  // dp -> p * (dp - D[i]) * scale.
+  void (*col_softmax_grad)(float* dp, const float* p, int S, int Tq, int ld, const float* D, float scale);
+  // small_gemm's y (M x N) (+)= x (M x K) @ W (K x N), same bits, for few columns (N up to 4 vectors
+  // of this path; returns false, doing nothing, above that).
+  bool (*narrow_gemm)(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
+                      bool acc);
+  // dst (n) = src, by streaming stores where the path has them (bypassing the caches).
+  void (*stream_copy)(float* dst, const float* src, size_t n);
 };
 
 void fill_attention_ref(AttnKernels& k);

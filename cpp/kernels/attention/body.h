@@ -3,7 +3,10 @@
 // Plain loops for the auto-vectorizer with a fixed operation order and FMA contraction off, so
 // every path gives the reference's bits (attention.h).
 #pragma once
+#include <immintrin.h>
+
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -110,6 +113,260 @@ void row_dot(float* out, const float* a, int lda, const float* b, int ldb, int R
   }
 }
 
+// ---- the materialized-tile path: keys as rows, queries as columns (attention.h) --------------
+// One vector of kW query columns per step, GCC vector extensions (SSE2 / AVX2 / AVX-512 registers
+// by the file's flags). Every column is its own lane with the same operations in the same order,
+// so the vector width never changes the bits. Each kernel runs its full vectors, then the last
+// n < kW columns with masked loads and stores (by_chunks), both from one generic body.
+#if defined(__AVX512F__)
+constexpr int kW = 16;
+#elif defined(__AVX2__)
+constexpr int kW = 8;
+#else
+constexpr int kW = 4;
+#endif
+typedef float vf __attribute__((vector_size(kW * 4)));
+typedef int32_t vi __attribute__((vector_size(kW * 4)));
+typedef float vfu __attribute__((vector_size(kW * 4), aligned(4), may_alias));
+#define BC_ATT_INLINE inline __attribute__((always_inline))
+
+struct Full {};  // a whole vector of columns
+// (not vf{} + x: without -ffast-math that is an add, -0 + 0 being +0)
+#if defined(__AVX512F__)
+BC_ATT_INLINE vf splat(float x) { return reinterpret_cast<vf>(_mm512_set1_ps(x)); }
+#elif defined(__AVX2__)
+BC_ATT_INLINE vf splat(float x) { return reinterpret_cast<vf>(_mm256_set1_ps(x)); }
+#else
+BC_ATT_INLINE vf splat(float x) { return reinterpret_cast<vf>(_mm_set1_ps(x)); }
+#endif
+BC_ATT_INLINE vf ld(const float* p, Full) { return *reinterpret_cast<const vfu*>(p); }
+BC_ATT_INLINE void st(float* p, vf v, Full) { *reinterpret_cast<vfu*>(p) = v; }
+#if defined(__AVX512F__)
+BC_ATT_INLINE vf ld(const float* p, int n) {
+  return reinterpret_cast<vf>(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p));
+}
+BC_ATT_INLINE void st(float* p, vf v, int n) {
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), reinterpret_cast<__m512>(v));
+}
+#elif defined(__AVX2__)
+BC_ATT_INLINE __m256i lanes_below(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+BC_ATT_INLINE vf ld(const float* p, int n) { return reinterpret_cast<vf>(_mm256_maskload_ps(p, lanes_below(n))); }
+BC_ATT_INLINE void st(float* p, vf v, int n) { _mm256_maskstore_ps(p, lanes_below(n), reinterpret_cast<__m256>(v)); }
+#else
+BC_ATT_INLINE vf ld(const float* p, int n) {
+  vf v{};
+  for (int l = 0; l < n; ++l) v[l] = p[l];
+  return v;
+}
+BC_ATT_INLINE void st(float* p, vf v, int n) {
+  for (int l = 0; l < n; ++l) p[l] = v[l];
+}
+#endif
+
+// f(i0, Full{}) for each whole vector of columns, then f(i0, n) for the n < kW left.
+template <class F>
+BC_ATT_INLINE void by_chunks(int Tq, F&& f) {
+  int i0 = 0;
+  for (; i0 + kW <= Tq; i0 += kW) f(i0, Full{});
+  if (i0 < Tq) f(i0, Tq - i0);
+}
+
+// a + x * w with one rounding (std::fma's bits on every path, as small_gemm's madd).
+#if defined(__AVX512F__)
+BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
+  return reinterpret_cast<vf>(
+      _mm512_fmadd_ps(reinterpret_cast<__m512>(x), reinterpret_cast<__m512>(w), reinterpret_cast<__m512>(a)));
+}
+#elif defined(__AVX2__)
+BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
+  return reinterpret_cast<vf>(
+      _mm256_fmadd_ps(reinterpret_cast<__m256>(x), reinterpret_cast<__m256>(w), reinterpret_cast<__m256>(a)));
+}
+#else
+BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
+  for (int l = 0; l < kW; ++l) a[l] = std::fma(x[l], w[l], a[l]);
+  return a;
+}
+#endif
+
+// exp_f's method (kernels/float/math.h: Cephes expf, ~1 ulp) with fused multiply-adds, which
+// take a third of its operations; fma_v rounds once on every path, so the bits match across
+// paths (not exp_f's).
+BC_ATT_INLINE vf exp_v(vf x) {
+  x = x < splat(-87.3f) ? splat(-87.3f) : x;
+  x = x > splat(88.7f) ? splat(88.7f) : x;
+  const vf magic = splat(12582912.0f);
+  vf n = fma_v(magic, x, splat(1.44269504088896341f)) - magic;
+  n = n == n ? n : vf{};
+  vf r = fma_v(x, n, splat(-0.693359375f));
+  r = fma_v(r, n, splat(2.12194440e-4f));
+  vf p = splat(1.9875691500e-4f);
+  p = fma_v(splat(1.3981999507e-3f), p, r);
+  p = fma_v(splat(8.3334519073e-3f), p, r);
+  p = fma_v(splat(4.1665795894e-2f), p, r);
+  p = fma_v(splat(1.6666665459e-1f), p, r);
+  p = fma_v(splat(5.0000001201e-1f), p, r);
+  p = fma_v(r, p, r * r) + 1.0f;
+  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+  return p * reinterpret_cast<vf>(bits);
+}
+
+void exp_inplace(float* x, size_t n) {
+  size_t i = 0;
+  for (; i + kW <= n; i += kW) st(x + i, exp_v(ld(x + i, Full{})), Full{});
+  if (i < n) st(x + i, exp_v(ld(x + i, static_cast<int>(n - i))), static_cast<int>(n - i));
+}
+
+// s (S x Tq, ld; -inf = masked) -> the weights exp(s - m) / l of each column, 0 in a column that
+// allows nothing (lse -inf). l: four partial sums over the rows j % 4, then (l0 + l1) + (l2 + l3).
+void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work) {
+  float* inv_l = work;
+  const vf ninf = splat(kNegInf);
+  by_chunks(Tq, [&](int i0, auto c) {
+    vf mx = ninf;
+    for (int j = 0; j < S; ++j) {
+      const vf x = ld(s + static_cast<size_t>(j) * ld_s + i0, c);
+      mx = x > mx ? x : mx;
+    }
+    const auto full = mx == ninf;
+    mx = full ? vf{} : mx;
+    auto e_at = [&](int j) {
+      float* row = s + static_cast<size_t>(j) * ld_s + i0;
+      const vf x = ld(row, c);
+      const vf e = x == ninf ? vf{} : exp_v(x - mx);
+      st(row, e, c);
+      return e;
+    };
+    vf a0{}, a1{}, a2{}, a3{};
+    int j = 0;
+    for (; j + 4 <= S; j += 4) {
+      a0 += e_at(j);
+      a1 += e_at(j + 1);
+      a2 += e_at(j + 2);
+      a3 += e_at(j + 3);
+    }
+    if (j < S) a0 += e_at(j++);
+    if (j < S) a1 += e_at(j++);
+    if (j < S) a2 += e_at(j++);
+    const vf sum = (a0 + a1) + (a2 + a3);
+    st(inv_l + i0, full ? vf{} : splat(1.0f) / sum, c);
+    float tmp_m[kW], tmp_s[kW];
+    st(tmp_m, mx, Full{});
+    st(tmp_s, sum, Full{});
+    const vf fl = full ? splat(1.0f) : vf{};
+    for (int l = 0; l < kW && i0 + l < Tq; ++l)
+      lse[i0 + l] = fl[l] != 0.0f ? kNegInf : tmp_m[l] + std::log(tmp_s[l]);
+  });
+  for (int j = 0; j < S; ++j) {
+    float* row = s + static_cast<size_t>(j) * ld_s;
+    by_chunks(Tq, [&](int i0, auto c) { st(row + i0, ld(row + i0, c) * ld(inv_l + i0, c), c); });
+  }
+}
+
+// s (S x Tq, ld; -inf = masked) -> exp(s - lse[i]), 0 where masked or lse[i] is -inf.
+void col_probs_from_lse(float* s, int S, int Tq, int ld_s, const float* lse) {
+  const vf ninf = splat(kNegInf);
+  for (int j = 0; j < S; ++j) {
+    float* row = s + static_cast<size_t>(j) * ld_s;
+    by_chunks(Tq, [&](int i0, auto c) {
+      const vf z = ld(lse + i0, c), x = ld(row + i0, c);
+      st(row + i0, (x == ninf) | (z == ninf) ? vf{} : exp_v(x - z), c);
+    });
+  }
+}
+
+// dp (S x Tq, ld) -> p * (dp - D[i]) * scale.
+void col_softmax_grad(float* dp, const float* p, int S, int Tq, int ld_s, const float* D, float scale) {
+  for (int j = 0; j < S; ++j) {
+    float* d = dp + static_cast<size_t>(j) * ld_s;
+    const float* pr = p + static_cast<size_t>(j) * ld_s;
+    by_chunks(Tq, [&](int i0, auto c) { st(d + i0, (ld(pr + i0, c) * (ld(d + i0, c) - ld(D + i0, c))) * scale, c); });
+  }
+}
+
+// R rows x V vectors of y; the last vector is n columns wide (C: Full or int).
+template <int R, int V, class C>
+BC_ATT_INLINE void narrow_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int K, bool acc,
+                                C n) {
+  vf a[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      const float* yr = y + static_cast<size_t>(r) * ldy + kW * v;
+      a[r][v] = !acc ? vf{} : (v + 1 < V ? ld(yr, Full{}) : ld(yr, n));
+    }
+  for (int k = 0; k < K; ++k) {
+    const float* w = W + static_cast<size_t>(k) * ldw;
+    vf wv[V];
+    for (int v = 0; v < V; ++v) wv[v] = v + 1 < V ? ld(w + kW * v, Full{}) : ld(w + kW * v, n);
+    for (int r = 0; r < R; ++r) {
+      const vf xr = splat(x[static_cast<size_t>(r) * ldx + k]);
+      for (int v = 0; v < V; ++v) a[r][v] = fma_v(a[r][v], xr, wv[v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      float* yr = y + static_cast<size_t>(r) * ldy + kW * v;
+      if (v + 1 < V) st(yr, a[r][v], Full{});
+      else st(yr, a[r][v], n);
+    }
+}
+
+template <int V, class C>
+void narrow_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int K, bool acc, C n) {
+  constexpr int R = V == 1 ? 8 : (V == 2 ? 6 : (V == 3 ? 3 : 2));
+  int i = 0;
+  for (; i + R <= M; i += R)
+    narrow_block<R, V>(y + static_cast<size_t>(i) * ldy, ldy, x + static_cast<size_t>(i) * ldx, ldx, W, ldw, K, acc,
+                       n);
+  for (; i < M; ++i)
+    narrow_block<1, V>(y + static_cast<size_t>(i) * ldy, ldy, x + static_cast<size_t>(i) * ldx, ldx, W, ldw, K, acc,
+                       n);
+}
+
+template <int V>
+void narrow_cols(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int K, bool acc, int n) {
+  if (n == kW) narrow_rows<V>(y, ldy, x, ldx, W, ldw, M, K, acc, Full{});
+  else narrow_rows<V>(y, ldy, x, ldx, W, ldw, M, K, acc, n);
+}
+
+// y (M x N) (+)= x (M x K) @ W (K x N) for N <= 4 kW, with small_gemm's bits (each output: its K
+// products in k order, one fused multiply-add each) but more rows in flight: the tile path's
+// products over queries into a head's few columns (dV, dK), whose long sums would otherwise wait
+// on the add latency. Wider N: false (the caller takes small_gemm).
+bool narrow_gemm(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K, bool acc) {
+  const int V = (N + kW - 1) / kW, n = N - (V - 1) * kW;
+  switch (V) {
+    case 1: narrow_cols<1>(y, ldy, x, ldx, W, ldw, M, K, acc, n); return true;
+    case 2: narrow_cols<2>(y, ldy, x, ldx, W, ldw, M, K, acc, n); return true;
+    case 3: narrow_cols<3>(y, ldy, x, ldx, W, ldw, M, K, acc, n); return true;
+    case 4: narrow_cols<4>(y, ldy, x, ldx, W, ldw, M, K, acc, n); return true;
+    default: return false;
+  }
+}
+
+// dst (n) = src with streaming stores where the ISA has them: the tile path's kept weights are
+// read back only in the backward, after the rest of the step has passed through the caches, so
+// writing them around the caches saves reading the lines in first.
+void stream_copy(float* dst, const float* src, size_t n) {
+#if defined(__AVX512F__) || defined(__AVX2__)
+  size_t i = 0;
+  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) % (kW * 4)) != 0; ++i) dst[i] = src[i];
+  for (; i + kW <= n; i += kW) {
+#if defined(__AVX512F__)
+    _mm512_stream_ps(dst + i, reinterpret_cast<__m512>(ld(src + i, Full{})));
+#else
+    _mm256_stream_ps(dst + i, reinterpret_cast<__m256>(ld(src + i, Full{})));
+#endif
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+  _mm_sfence();
+#else
+  std::memcpy(dst, src, n * sizeof(float));
+#endif
+}
+
 void fill_attention_from_body(AttnKernels& k, const char* name) {
   k.name = name;
   k.online_softmax = online_softmax;
@@ -117,6 +374,12 @@ void fill_attention_from_body(AttnKernels& k, const char* name) {
   k.dropout_scale = dropout_scale;
   k.softmax_grad = softmax_grad;
   k.row_dot = row_dot;
+  k.exp = exp_inplace;
+  k.col_softmax = col_softmax;
+  k.col_probs_from_lse = col_probs_from_lse;
+  k.col_softmax_grad = col_softmax_grad;
+  k.narrow_gemm = narrow_gemm;
+  k.stream_copy = stream_copy;
 }
 
 }  // namespace

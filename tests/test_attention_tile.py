@@ -1,0 +1,209 @@
+"""The attention kernels' materialized-tile path (cpp/kernels/attention, AttnPath::Tile): forward and
+backward against the float64 reference (tests/reference_attention.py) and against central
+differences of the kernel's own forward, on every CPU path; the weights kept for the backward
+(saved) against recomputing them; agreement with the flash path on the same inputs; 1 / 2 / 3
+threads and every CPU path bit-identical; the vectorized exp against float64; which shapes take it."""
+
+import numpy as np
+import pytest
+
+import bigcore
+import reference_attention as aref
+from bigcore._native import _core
+from test_attention_kernels import SCALE, _data, _keep, _masks
+
+# (B, Tq, S, Nq, Nkv, H, Hv): odd sizes so the vector tails run; GQA; Tq < S, Tq > S, Tq < 16 lanes.
+SHAPES = {
+    "gqa": (2, 19, 23, 4, 2, 3, 5),
+    "wide": (2, 37, 70, 2, 1, 5, 3),
+    "tall": (1, 66, 17, 2, 2, 16, 16),
+    "narrow": (3, 5, 9, 1, 1, 4, 4),
+}
+MASK_KINDS = ["none", "c", "qk", "qkc", "k2a", "qk2ac"]
+
+
+def _tile_forward(q, k, v, masks, zero_full=False, probs=False, dropout=0.0, seed=0, saved=True, path="tile"):
+    B, Tq, Nq = q.shape[:3]
+    sv = np.full((B, Nq, k.shape[1], Tq), np.nan, np.float32) if saved else None
+    o, lse, p = _core.attention_forward(q, k, v, SCALE, zero_full_rows=zero_full, return_probs=probs,
+                                        dropout=dropout, seed=seed, stream=3, step=0, path=path, saved=sv, **masks)
+    return o, lse, p, sv
+
+
+def _backward(dout, q, k, v, o, lse, masks, zero_full=False, probs=None, dprobs=None, dropout=0.0, seed=0,
+              path="tile", saved=None):
+    return _core.attention_backward(dout, q, k, v, o, lse, SCALE, zero_full_rows=zero_full, probs=probs,
+                                    dprobs=dprobs, dropout=dropout, seed=seed, stream=3, step=0, path=path,
+                                    saved=saved, **masks)
+
+
+def _close_grads(got, want, rtol=1e-4):
+    for name, g, w in zip("qkv", got, want):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=2e-5 * max(1.0, np.abs(w).max()), err_msg=f"d{name}")
+
+
+@pytest.mark.parametrize("zero_full", [False, True], ids=["uniform_rows", "zero_rows"])
+@pytest.mark.parametrize("mask", MASK_KINDS)
+@pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
+def test_tile_forward_backward_against_reference(isa, shape, mask, zero_full):
+    dims = SHAPES[shape]
+    rng, q, k, v = _data(dims, seed=11)
+    masks = _masks(mask, dims, rng)
+    o, lse, probs, saved = _tile_forward(q, k, v, masks, zero_full, probs=True)
+    want, p, full = aref.attention_forward(q, k, v, SCALE, masks, zero_full)
+    np.testing.assert_allclose(o, want, rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(probs, p, rtol=1e-5, atol=1e-7)
+    assert np.all(np.isneginf(lse) == full)
+    # saved: the weights before dropout, keys as rows; 0 in a row that attends to nothing
+    np.testing.assert_allclose(saved, np.where(full[..., None], 0.0, p).transpose(0, 1, 3, 2), rtol=1e-5, atol=1e-7)
+    dout = rng.standard_normal(o.shape).astype(np.float32)
+    dprobs = rng.standard_normal(probs.shape).astype(np.float32)
+    for dp in (None, dprobs):
+        want = aref.attention_backward(dout, q, k, v, SCALE, masks, zero_full, dprobs=dp)
+        for sv in (saved, None):  # kept weights, or recomputed from lse
+            _close_grads(_backward(dout, q, k, v, o, lse, masks, zero_full, probs, dp, saved=sv), want)
+
+
+@pytest.mark.parametrize("mask", ["none", "qkc", "k2a"])
+def test_tile_dropout_follows_the_flash_paths_keep_pattern(isa, mask):
+    """The same counter-based draws as the flash path (the keep factor of weight (b, n, i, j) is draw
+    ((b * Nq + n) * Tq + i) * S + j): the reference with those factors matches both paths."""
+    dims = SHAPES["wide"]
+    rng, q, k, v = _data(dims, seed=12)
+    masks = _masks(mask, dims, rng)
+    rate = 0.3
+    keep = _keep(dims, rate, seed=9)
+    o, lse, _, saved = _tile_forward(q, k, v, masks, zero_full=True, dropout=rate, seed=9)
+    want, _, _ = aref.attention_forward(q, k, v, SCALE, masks, True, keep)
+    np.testing.assert_allclose(o, want, rtol=1e-5, atol=2e-6)
+    dout = rng.standard_normal(o.shape).astype(np.float32)
+    want = aref.attention_backward(dout, q, k, v, SCALE, masks, True, keep)
+    for sv in (saved, None):
+        _close_grads(_backward(dout, q, k, v, o, lse, masks, True, dropout=rate, seed=9, saved=sv), want)
+    flash = _core.attention_forward(q, k, v, SCALE, zero_full_rows=True, dropout=rate, seed=9, stream=3, step=0,
+                                    path="flash", **masks)[0]
+    np.testing.assert_allclose(o, flash, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mask", ["none", "qkc", "k2a"])
+def test_tile_gradients_are_central_differences_of_its_forward(mask):
+    """The tile backward against central differences of the tile forward itself (float32, so a
+    loose tolerance), through a loss on the output and on the weights, with dropout."""
+    dims = (1, 17, 19, 2, 1, 3, 4)
+    rng, q, k, v = _data(dims, seed=13)
+    masks = _masks(mask, dims, rng)
+    w_o = rng.standard_normal((dims[0], dims[1], dims[3], dims[6])).astype(np.float32)
+    w_p = rng.standard_normal((dims[0], dims[3], dims[1], dims[2])).astype(np.float32)
+
+    def loss(qq, kk, vv):
+        o, _, p, _ = _tile_forward(qq, kk, vv, masks, probs=True, dropout=0.2, seed=3, saved=False)
+        return float((o.astype(np.float64) * w_o).sum() + (p.astype(np.float64) * w_p).sum())
+
+    o, lse, p, saved = _tile_forward(q, k, v, masks, probs=True, dropout=0.2, seed=3)
+    got = _backward(w_o, q, k, v, o, lse, masks, probs=p, dprobs=w_p, dropout=0.2, seed=3, saved=saved)
+    args = [q, k, v]
+    eps = 1e-2
+    for i, name in enumerate("qkv"):
+        x = args[i]
+        flat = x.reshape(-1)
+        for idx in rng.choice(flat.size, size=min(12, flat.size), replace=False):
+            old = flat[idx]
+            flat[idx] = old + eps
+            up = loss(*args)
+            flat[idx] = old - eps
+            down = loss(*args)
+            flat[idx] = old
+            fd = (up - down) / (2 * eps)
+            g = got[i].reshape(-1)[idx]
+            assert abs(g - fd) <= 2e-2 * max(1.0, abs(fd)), f"d{name}[{idx}]: {g} vs {fd}"
+
+
+@pytest.mark.parametrize("zero_full", [False, True], ids=["uniform_rows", "zero_rows"])
+@pytest.mark.parametrize("mask,dropout", [("none", 0.0), ("c", 0.0), ("qk2ac", 0.0), ("qkc", 0.25)])
+@pytest.mark.parametrize("shape", ["gqa", "tall"])
+def test_tile_and_flash_agree(shape, mask, dropout, zero_full):
+    dims = SHAPES[shape]
+    rng, q, k, v = _data(dims, seed=14)
+    masks = _masks(mask, dims, rng)
+    res = {}
+    for path in ("flash", "tile"):
+        o, lse, p, saved = _tile_forward(q, k, v, masks, zero_full, probs=True, dropout=dropout, seed=2, path=path,
+                                         saved=path == "tile")
+        dout = np.random.default_rng(1).standard_normal(o.shape).astype(np.float32)
+        dp = np.random.default_rng(2).standard_normal(p.shape).astype(np.float32)
+        res[path] = (o, lse, p) + tuple(_backward(dout, q, k, v, o, lse, masks, zero_full, p, dp, dropout=dropout,
+                                                  seed=2, path=path, saved=saved))
+    for name, a, b in zip(["o", "lse", "probs", "dq", "dk", "dv"], res["flash"], res["tile"]):
+        np.testing.assert_allclose(b, a, rtol=2e-6, atol=1e-6 * np.abs(a[np.isfinite(a)]).max(initial=1.0),
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("mask,probs,dropout,saved",
+                         [("none", False, 0.0, True), ("qkc", True, 0.0, False), ("k2a", True, 0.2, True),
+                          ("qk2ac", False, 0.1, False)])
+def test_tile_threads_and_paths_bit_identical(restore_isa, supported_isas, mask, probs, dropout, saved):
+    dims = (3, 45, 38, 4, 2, 9, 7)
+    rng, q, k, v = _data(dims, seed=15)
+    masks = _masks(mask, dims, rng)
+    dout = rng.standard_normal((3, 45, 4, 7)).astype(np.float32)
+    dpr = rng.standard_normal((3, 4, 45, 38)).astype(np.float32) if probs else None
+    results = {}
+    before = bigcore.config.get_num_threads()
+    try:
+        for isa in supported_isas:
+            bigcore.config.set_cpu_isa(isa)
+            for n in (1, 2, 3):
+                bigcore.config.set_num_threads(n)
+                o, lse, p, sv = _tile_forward(q, k, v, masks, probs=probs, dropout=dropout, seed=5, saved=saved)
+                grads = _backward(dout, q, k, v, o, lse, masks, probs=p, dprobs=dpr, dropout=dropout, seed=5,
+                                  saved=sv)
+                out = (o, lse) + tuple(grads) + ((p,) if probs else ()) + ((sv,) if saved else ())
+                results[isa, n] = [a.tobytes() for a in out]
+    finally:
+        bigcore.config.set_num_threads(before)
+    first = next(iter(results.values()))
+    for key, r in results.items():
+        assert r == first, f"{key} differs from {next(iter(results))}"
+
+
+def test_exp_is_accurate_on_every_path(isa):
+    """The tile path's vectorized exp: within 2 float32 ulps of float64 exp over the range a softmax
+    uses, odd lengths so the vector tail runs."""
+    x = np.concatenate([np.linspace(-87.0, 88.0, 200_001), np.linspace(-1e-3, 1e-3, 1001), [0.0, -0.0]])
+    x = x.astype(np.float32)
+    got = _core.attention_exp(x)
+    want = np.exp(x.astype(np.float64))
+    rel = np.abs(got - want) / want
+    assert rel.max() < 2.5e-7, rel.max()
+    assert got[-1] == 1.0 and got[-2] == 1.0
+    edge = _core.attention_exp(np.array([-200.0, 200.0, np.nan], np.float32))
+    assert 0.0 < edge[0] < 2e-38 and edge[1] == np.inf and np.isnan(edge[2])  # clamped below, overflows above
+
+
+def test_which_shapes_take_the_tile_path():
+    assert _core.attention_uses_tile(32, 200, 200, 2, 2, 16, 16)  # the keras-io text classifier
+    assert _core.attention_uses_tile(2, 16, 16, 2, 2, 8, 8)
+    assert not _core.attention_uses_tile(1, 1, 64, 4, 4, 32, 32)  # a decoding step: one query
+    assert not _core.attention_uses_tile(1, 1024, 1024, 4, 4, 32, 32)  # too long: flash
+
+
+def test_saved_is_refused_where_the_tile_path_does_not_run():
+    dims = SHAPES["narrow"]
+    _, q, k, v = _data(dims)
+    sv = np.zeros((3, 1, 9, 5), np.float32)
+    with pytest.raises(ValueError, match="tile path"):
+        _core.attention_forward(q, k, v, SCALE, path="flash", saved=sv)
+    with pytest.raises(ValueError, match="saved must have shape"):
+        _core.attention_forward(q, k, v, SCALE, path="tile", saved=np.zeros((3, 1, 5, 9), np.float32))
+    with pytest.raises(ValueError, match="'auto', 'flash' or 'tile'"):
+        _core.attention_forward(q, k, v, SCALE, path="fast")
+    o, lse, _, saved = _tile_forward(q, k, v, {})
+    with pytest.raises(ValueError, match="saved must be writeable"):
+        saved.flags.writeable = False
+        _core.attention_forward(q, k, v, SCALE, path="tile", saved=saved)
+    # the backward only reads it
+    dout = np.ones_like(o)
+    want = _backward(dout, q, k, v, o, lse, {})
+    got = _backward(dout, q, k, v, o, lse, {}, saved=saved)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
