@@ -10,7 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import bigcore
+
 REPO = Path(__file__).resolve().parents[1]
+# the bigcore this process imported (the installed one in CI, python/ in a dev build)
+PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(bigcore.__file__)))
 BENCH = REPO / "bench"
 sys.path.append(str(BENCH))
 import scaling_table  # noqa: E402  (bench/ is a script folder, not a package)
@@ -21,7 +25,7 @@ T, FEATURES, UNITS, BATCHES, WIDTHS, MLP_BATCHES = 4, 8, (8, 16), (1, 3), (16,),
 
 
 def run_script(*argv):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "python"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PKG_ROOT, os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, str(BENCH / "scaling_table.py"), *argv], capture_output=True, text=True,
                           env=env, cwd=REPO, timeout=600)
 
