@@ -37,6 +37,37 @@ class FlushDenormals {
 #endif
 };
 
+// dst[j * ldd + i] = src[i * lds + j] for i < R, j < C: 32-bit values (float or int32) moved as
+// bits, in 4x4 SSE blocks (the sparse kernels' x and y, op(B) = B^T for the own GEMM, an RNN's R^T).
+// static: each ISA's translation unit keeps its own copy.
+static inline void transpose32(void* dst_, int ldd, const void* src_, int lds, int R, int C) {
+  float* dst = static_cast<float*>(dst_);
+  const float* src = static_cast<const float*>(src_);
+  const int R4 = R / 4 * 4;
+  // dst rows outer: each group of 4 destination rows is written whole before the next, so strided
+  // destinations (rows of y 4 KB apart) are not evicted and fetched again between partial writes.
+  for (int j = 0; j < C; j += 4) {
+    if (j + 4 > C) {
+      for (int jj = j; jj < C; ++jj)
+        for (int i = 0; i < R; ++i) dst[static_cast<size_t>(jj) * ldd + i] = src[static_cast<size_t>(i) * lds + jj];
+      break;
+    }
+    float* d = dst + static_cast<size_t>(j) * ldd;
+    for (int i = 0; i < R4; i += 4) {
+      const float* s = src + static_cast<size_t>(i) * lds + j;
+      __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + lds);
+      __m128 r2 = _mm_loadu_ps(s + 2 * lds), r3 = _mm_loadu_ps(s + 3 * lds);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(d + i, r0);
+      _mm_storeu_ps(d + ldd + i, r1);
+      _mm_storeu_ps(d + 2 * ldd + i, r2);
+      _mm_storeu_ps(d + 3 * ldd + i, r3);
+    }
+    for (int i = R4; i < R; ++i)
+      for (int k = 0; k < 4; ++k) d[static_cast<size_t>(k) * ldd + i] = src[static_cast<size_t>(i) * lds + j + k];
+  }
+}
+
 // An allocation that failed, saying what it was for and how many bytes it asked; the bindings
 // raise it as MemoryError.
 struct OutOfMemory : std::runtime_error {

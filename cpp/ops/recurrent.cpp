@@ -254,9 +254,7 @@ void RecurrentOp::backward(Ctx& c) {
   else std::memset(dh_.data(), 0, static_cast<size_t>(B) * U * sizeof(float));
   // R^T once, so that no step repacks R (the BLAS did, on every step's dh_prev product)
   if (Rt_.size() < static_cast<size_t>(GU) * U) Rt_.resize(static_cast<size_t>(GU) * U);
-  const float* R = c.params + r_;
-  for (int u = 0; u < U; ++u)
-    for (int g = 0; g < GU; ++g) Rt_.data()[static_cast<size_t>(g) * U + u] = R[static_cast<size_t>(u) * GU + g];
+  transpose32(Rt_.data(), U, c.params + r_, GU, U, GU);
   for_chunks(B, chunk_, [&](int b0, int b1) { chunk_backward(c, b0, b1); });
   if (cfg_.has_mask && need_dx[1] && !accum_dx[1])  // a mask gets no gradient (Keras casts it to bool)
     std::memset(c.grad(in[1]), 0, static_cast<size_t>(B) * T * sizeof(float));

@@ -127,9 +127,23 @@ void pack_t(float* dst, const float* src, size_t ld_src, int C, int W) {  // dst
     for (int w = 0; w < W; ++w) dst[static_cast<size_t>(w) * kBc + c] = src[static_cast<size_t>(c) * ld_src + w];
 }
 
-void transpose(float* dst, int ldd, const float* src, int lds, int R, int C) {  // dst (C x R) = src (R x C)^T
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) dst[static_cast<size_t>(c) * ldd + r] = src[static_cast<size_t>(r) * lds + c];
+// dk, dv rows j0 .. j0 + C of key/value head g in batch row b (+)= acc_k, acc_v (C rows of H, Hv):
+// both backward paths end with this write-back.
+void write_kv_grads(float* dk, float* dv, bool acc_k, bool acc_v, const float* gk, const float* gv, const AttnDims& d,
+                    const Rows& st, int b, int g, int j0, int C) {
+  for (int c = 0; c < C; ++c) {
+    const size_t row = static_cast<size_t>(b) * d.S + j0 + c;
+    if (dk) {
+      float* dst = dk + row * st.k + static_cast<size_t>(g) * d.H;
+      const float* src = gk + static_cast<size_t>(c) * d.H;
+      for (int h = 0; h < d.H; ++h) dst[h] = acc_k ? dst[h] + src[h] : src[h];
+    }
+    if (dv) {
+      float* dst = dv + row * st.v + static_cast<size_t>(g) * d.Hv;
+      const float* src = gv + static_cast<size_t>(c) * d.Hv;
+      for (int h = 0; h < d.Hv; ++h) dst[h] = acc_v ? dst[h] + src[h] : src[h];
+    }
+  }
 }
 
 void dropout_tile(const AttnKernels& ak, Scratch& w, const AttnDims& d, const AttnDropout& drop, int b, int n,
@@ -266,7 +280,7 @@ void backward_task(Scratch& w, float* dq, float* dk, float* dv, bool acc_k, bool
         }
         const float* dout_i = dout + (static_cast<size_t>(b) * d.Tq + i0) * st.o + static_cast<size_t>(n) * d.Hv;
         if (dv) {
-          transpose(w.t.data(), kBr, pd, kBc, R, C);
+          transpose32(w.t.data(), kBr, pd, kBc, R, C);
           fk.small_gemm(w.acc_v.data(), d.Hv, w.t.data(), kBr, dout_i, st.o, C, d.Hv, R, true);
         }
         if (!want_qk) continue;
@@ -284,26 +298,14 @@ void backward_task(Scratch& w, float* dq, float* dk, float* dv, bool acc_k, bool
           fk.small_gemm(dq + (static_cast<size_t>(b) * d.Tq + i0) * st.q + static_cast<size_t>(n) * d.H, st.q,
                         w.dp.data(), kBc, kb + static_cast<size_t>(j0) * st.k, st.k, R, d.H, C, true);
         if (dk) {
-          transpose(w.t.data(), kBr, w.dp.data(), kBc, R, C);
+          transpose32(w.t.data(), kBr, w.dp.data(), kBc, R, C);
           fk.small_gemm(w.acc_k.data(), d.H, w.t.data(), kBr,
                         q + (static_cast<size_t>(b) * d.Tq + i0) * st.q + static_cast<size_t>(n) * d.H, st.q, C, d.H,
                         R, true);
         }
       }
     }
-    for (int c = 0; c < C; ++c) {
-      const size_t row = static_cast<size_t>(b) * d.S + j0 + c;
-      if (dk) {
-        float* dst = dk + row * st.k + static_cast<size_t>(g) * d.H;
-        const float* src = w.acc_k.data() + static_cast<size_t>(c) * d.H;
-        for (int h = 0; h < d.H; ++h) dst[h] = acc_k ? dst[h] + src[h] : src[h];
-      }
-      if (dv) {
-        float* dst = dv + row * st.v + static_cast<size_t>(g) * d.Hv;
-        const float* src = w.acc_v.data() + static_cast<size_t>(c) * d.Hv;
-        for (int h = 0; h < d.Hv; ++h) dst[h] = acc_v ? dst[h] + src[h] : src[h];
-      }
-    }
+    write_kv_grads(dk, dv, acc_k, acc_v, w.acc_k.data(), w.acc_v.data(), d, st, b, g, j0, C);
   }
 }
 
@@ -539,19 +541,7 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
       }
     }
   }
-  for (int j = 0; j < S; ++j) {
-    const size_t row = static_cast<size_t>(b) * S + j;
-    if (dk) {
-      float* dst = dk + row * st.k + static_cast<size_t>(g) * d.H;
-      const float* src = w.acc_k.data() + static_cast<size_t>(j) * d.H;
-      for (int h = 0; h < d.H; ++h) dst[h] = acc_k ? dst[h] + src[h] : src[h];
-    }
-    if (dv) {
-      float* dst = dv + row * st.v + static_cast<size_t>(g) * d.Hv;
-      const float* src = w.acc_v.data() + static_cast<size_t>(j) * d.Hv;
-      for (int h = 0; h < d.Hv; ++h) dst[h] = acc_v ? dst[h] + src[h] : src[h];
-    }
-  }
+  write_kv_grads(dk, dv, acc_k, acc_v, w.acc_k.data(), w.acc_v.data(), d, st, b, g, 0, S);
 }
 
 }  // namespace

@@ -64,10 +64,7 @@ void blas_init() {
 const float* transposed(const float* B, int ldb, int K, int N) {
   thread_local std::vector<float> buf;
   buf.resize(static_cast<size_t>(K) * N);
-  for (int j = 0; j < N; ++j) {
-    const float* b = B + static_cast<size_t>(j) * ldb;
-    for (int k = 0; k < K; ++k) buf[static_cast<size_t>(k) * N + j] = b[k];
-  }
+  transpose32(buf.data(), N, B, ldb, N, K);
   return buf.data();
 }
 
