@@ -1,12 +1,35 @@
 #include "ops/dropout.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/rng.h"
 #include "kernels/float/float.h"
 #include "ops/activation.h"
+#include "ops/parallel.h"
 
 namespace bc {
+
+namespace {
+constexpr size_t kChunk = 1 << 15;  // values per work item: below two of them one thread does all
+
+int chunks(size_t n) { return static_cast<int>((n + kChunk - 1) / kChunk); }
+}  // namespace
+
+void dropout_apply(float* y, unsigned char* keep, const float* x, size_t n, float rate, uint64_t key,
+                   uint64_t first) {
+  parallel_items(chunks(n), [&](int i) {
+    const size_t a = static_cast<size_t>(i) * kChunk, m = std::min(kChunk, n - a);
+    kernels().dropout_forward(y + a, keep + a, x + a, m, rate, key, first + a);
+  });
+}
+
+void dropout_grad(float* dx, const unsigned char* keep, const float* dy, size_t n, float rate, bool accumulate) {
+  parallel_items(chunks(n), [&](int i) {
+    const size_t a = static_cast<size_t>(i) * kChunk, m = std::min(kChunk, n - a);
+    kernels().dropout_backward(dx + a, keep + a, dy + a, m, rate, accumulate);
+  });
+}
 
 DropoutOp::DropoutOp(int in_t, int out_t, float rate, uint64_t stream)
     : rate_(rate), stream_(stream) {
@@ -22,21 +45,14 @@ void DropoutOp::forward(Ctx& c) {
     return;
   }
   keep_.resize(n);
-  kernels().dropout_forward(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_,
+  dropout_apply(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_,
                             rng_key(c.seed, stream_, c.step), c.row0 * c.per_sample(in[0]));
 }
 
 void DropoutOp::backward(Ctx& c) {
   if (!need_dx[0]) return;
   size_t n = c.B * c.per_sample(in[0]);
-  const float* d = c.grad(out[0]);
-  float* dx = c.grad(in[0]);
-  const float denom = 1.0f - rate_;
-  if (accum_dx[0]) {
-    for (size_t i = 0; i < n; ++i) dx[i] += keep_[i] ? d[i] / denom : 0.0f;
-  } else {
-    for (size_t i = 0; i < n; ++i) dx[i] = keep_[i] ? d[i] / denom : 0.0f;
-  }
+  dropout_grad(c.grad(in[0]), keep_.data(), c.grad(out[0]), n, rate_, accum_dx[0]);
 }
 
 }  // namespace bc

@@ -6,6 +6,12 @@
 
 namespace bc {
 
+// The float kernel's dropout forward and backward over n values, cut into fixed chunks run on the
+// team (the draws are counter-based, so the bits do not depend on the cut or the thread count).
+void dropout_apply(float* y, unsigned char* keep, const float* x, size_t n, float rate, uint64_t key,
+                   uint64_t first);
+void dropout_grad(float* dx, const unsigned char* keep, const float* dy, size_t n, float rate, bool accumulate);
+
 class DropoutOp : public Op {
  public:
   // stream: a per-layer id so that two Dropout layers draw different masks.

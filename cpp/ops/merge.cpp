@@ -82,11 +82,19 @@ void AddOp::backward(Ctx& c) {
   for (size_t k = 0; k < in.size(); ++k) {
     if (!need_dx[k]) continue;
     float* dx = c.grad(in[k]);
+    if (mode_ == 0 && !accum_dx[k]) {  // the common case (residuals, embeddings): a copy
+      std::memcpy(dx, dy, n * sizeof(float));
+      continue;
+    }
+    if (mode_ != 2) {  // separate tight loops: these vectorize, the general one below does not
+      if (accum_dx[k]) for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * scale;
+      else for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * scale;
+      continue;
+    }
     for (size_t i = 0; i < n; ++i) {
       float g = dy[i] * scale;
-      if (mode_ == 2)  // product rule: the other factors
-        for (size_t m = 0; m < in.size(); ++m)
-          if (m != k) g *= c.val(in[m])[i];
+      for (size_t m = 0; m < in.size(); ++m)  // product rule: the other factors
+        if (m != k) g *= c.val(in[m])[i];
       dx[i] = accum_dx[k] ? dx[i] + g : g;
     }
   }

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "kernels/float/float.h"
 #include "kernels/prim/prim.h"
+#include "ops/dropout.h"
 #include "ops/prim_families.h"
 
 namespace bc {
@@ -86,7 +87,7 @@ class DropoutPrim : public PrimOp {
     // a batched tensor's stream continues the global batch's (data parallel); a batch-less one is
     // the same on every rank
     const uint64_t first = (*c.tensors)[in[0]].batched ? c.row0 * c.per_sample(in[0]) : 0;
-    kernels().dropout_forward(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_, rng_key(c.seed, stream_, c.step),
+    dropout_apply(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_, rng_key(c.seed, stream_, c.step),
                               first);
   }
   void run_backward(Ctx& c) override {
@@ -94,12 +95,12 @@ class DropoutPrim : public PrimOp {
     const size_t n = c.numel(in[0]);
     const float* g = c.grad(out[0]);
     float* dx = c.grad(in[0]);
-    const float denom = 1.0f - rate_;
     const bool acc = accum_dx[0];
-    for (size_t i = 0; i < n; ++i) {
-      const float v = !training_ ? g[i] : (keep_[i] ? g[i] / denom : 0.0f);
-      dx[i] = acc ? dx[i] + v : v;
+    if (training_) {
+      dropout_grad(dx, keep_.data(), g, n, rate_, acc);
+      return;
     }
+    for (size_t i = 0; i < n; ++i) dx[i] = acc ? dx[i] + g[i] : g[i];
   }
 
  private:

@@ -50,6 +50,9 @@ struct Kernels {
   // y = x * keep / (1 - rate) with keep drawn from the counter-based RNG at (key, first + i).
   void (*dropout_forward)(float* y, unsigned char* keep, const float* x, size_t n, float rate,
                           uint64_t key, uint64_t first);
+  // dx (+)= keep ? dy / (1 - rate) : 0.
+  void (*dropout_backward)(float* dx, const unsigned char* keep, const float* dy, size_t n, float rate,
+                           bool accumulate);
   // y (M,N) (+)= x (M,K) @ W (K,N), each output summed in k order with one FMA per product: the
   // same bits on every ISA and for any rows beside it (small_gemm.h). Single-threaded.
   void (*small_gemm)(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N,
