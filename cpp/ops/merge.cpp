@@ -1,8 +1,10 @@
 #include "ops/merge.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ops/activation.h"
+#include "ops/parallel.h"
 
 namespace bc {
 
@@ -82,8 +84,12 @@ void AddOp::backward(Ctx& c) {
   for (size_t k = 0; k < in.size(); ++k) {
     if (!need_dx[k]) continue;
     float* dx = c.grad(in[k]);
-    if (mode_ == 0 && !accum_dx[k]) {  // the common case (residuals, embeddings): a copy
-      std::memcpy(dx, dy, n * sizeof(float));
+    if (mode_ == 0 && !accum_dx[k]) {  // the common case (residuals, embeddings): a copy, on the team
+      constexpr size_t kChunk = size_t(1) << 15;
+      parallel_items(static_cast<int>((n + kChunk - 1) / kChunk), [&](int i) {
+        const size_t a = static_cast<size_t>(i) * kChunk;
+        std::memcpy(dx + a, dy + a, std::min(kChunk, n - a) * sizeof(float));
+      });
       continue;
     }
     if (mode_ != 2) {  // separate tight loops: these vectorize, the general one below does not

@@ -48,17 +48,34 @@ inline float tanh_f(float x) {
   return x < 0.0f ? -t : t;
 }
 
-// Sum of x (n) in kLanes fixed lanes, then a fixed tree: same bits on every ISA.
-inline float lane_sum(const float* x, int n) {
-  float acc[kLanes] = {0};
-  int i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l];
-  for (int l = 0; i < n; ++i, ++l) acc[l] += x[i];
-  for (int w = kLanes / 2; w > 0; w /= 2)
-    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
-  return acc[0];
+// kLanes floats as one GCC vector (one zmm, two ymm or four xmm by the file's flags): the running
+// lane sums stay in registers instead of an array on the stack.
+typedef float lanes_v __attribute__((vector_size(kLanes * 4)));
+typedef float lanes_half __attribute__((vector_size(kLanes * 2)));
+typedef float lanes_quarter __attribute__((vector_size(kLanes)));
+typedef float lanes_vu __attribute__((vector_size(kLanes * 4), aligned(4), may_alias));
+static_assert(kLanes == 16, "lane_tree's shuffles are written for 16 lanes");
+
+// The fixed tree over the lanes: lane l += lane l + w for w = 8, 4, 2, 1 (each add as the scalar
+// loop would do it, so the same bits).
+inline float lane_tree(lanes_v a) {
+  const lanes_half b = __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7) +
+                       __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15);
+  const lanes_quarter c = __builtin_shufflevector(b, b, 0, 1, 2, 3) + __builtin_shufflevector(b, b, 4, 5, 6, 7);
+  return (c[0] + c[2]) + (c[1] + c[3]);
 }
+
+// x (n) as running lane sums: lane l adds x[i] for i % kLanes == l, in order from +0.
+inline lanes_v lane_acc(const float* x, int n) {
+  lanes_v acc = {};
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes) acc += *reinterpret_cast<const lanes_vu*>(x + i);
+  for (int l = 0; i < n; ++i, ++l) acc[l] += x[i];
+  return acc;
+}
+
+// Sum of x (n) in kLanes fixed lanes, then a fixed tree: same bits on every ISA.
+inline float lane_sum(const float* x, int n) { return lane_tree(lane_acc(x, n)); }
 
 }  // namespace
 }  // namespace bc

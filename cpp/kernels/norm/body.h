@@ -12,14 +12,12 @@ namespace bc {
 namespace {
 
 inline float lane_dot(const float* x, const float* y, int n) {
-  float acc[kLanes] = {0};
+  lanes_v acc = {};
   int i = 0;
   for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l] * y[i + l];
+    acc += *reinterpret_cast<const lanes_vu*>(x + i) * *reinterpret_cast<const lanes_vu*>(y + i);
   for (int l = 0; i < n; ++i, ++l) acc[l] += x[i] * y[i];
-  for (int w = kLanes / 2; w > 0; w /= 2)
-    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
-  return acc[0];
+  return lane_tree(acc);
 }
 
 void rows_forward(float* y, float* mean, float* rstd, const float* x, const float* res, const float* gamma,
