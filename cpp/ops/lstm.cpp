@@ -1,8 +1,12 @@
 #include "ops/lstm.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/float/float.h"
+#include "kernels/gemm/gemm.h"
 
 namespace bc {
 
@@ -25,6 +29,68 @@ void LstmOp::forward(Ctx& c) {
     for (int b = 0; b < c.B; ++b)
       std::memcpy(c.val(out[2]) + static_cast<size_t>(b) * U, C_.data() + row(b, last) * U, U * sizeof(float));
   }
+}
+
+namespace {
+// The unit split (split_forward) serves inference on one chunk of at most this many rows, with at
+// least kSplitUnits units per thread and R small enough that each thread's slice stays in L2.
+constexpr int kSplitMaxRows = 16, kSplitUnits = 16, kSplitMaxUnits = 256;
+}  // namespace
+
+// Inference on a few rows (batch-1 serving), where the chunked loop would leave all but one thread
+// idle: the units are split between the threads, each packing its slice of R once per call (its
+// units' columns of the four gates, side by side) and running every step on it, with one barrier
+// per step for h. Each gate value is the same k-ordered chain of fused multiply-adds as the
+// GEMM's own kernel gives the chunked loop (gemm_is_own), and the cell maths is per unit, so the
+// bits are the chunked loop's.
+bool LstmOp::split_forward(Ctx& c) {
+  const int B = c.B, T = cfg_.T, U = cfg_.U, GU = 4 * U;
+  if (training_ || step_proj_ || B < 1 || B > kSplitMaxRows || chunk_ < B || T < 2 || U > kSplitMaxUnits ||
+      !float_products() || !gemm_is_own() || omp_in_parallel())
+    return false;
+  const int P = std::min(get_num_threads(), U / kSplitUnits);
+  if (P < 2) return false;
+  const int W4max = 4 * ((U + P - 1) / P);
+  const size_t per_thread = static_cast<size_t>(U + B) * W4max;
+  if (split_.size() < P * per_thread) split_.resize(P * per_thread);
+  const Kernels& k = kernels();
+  const float* R = c.params + r_;
+  float *Z = Z_.data(), *H = H_.data(), *C = C_.data();
+#pragma omp parallel num_threads(P)
+  {
+    FlushDenormals ftz;  // as the calling thread (program.cpp)
+    const int p = omp_get_thread_num();
+    const int u0 = U * p / P, Up = U * (p + 1) / P - u0, W4 = 4 * Up;
+    float* rs = split_.data() + p * per_thread;  // (U, 4 Up): this thread's columns of R
+    float* z = rs + static_cast<size_t>(U) * W4max;  // (B, 4 Up): its gate rows of the step
+    for (int r = 0; r < U; ++r)
+      for (int g = 0; g < 4; ++g)
+        std::memcpy(rs + static_cast<size_t>(r) * W4 + g * Up, R + static_cast<size_t>(r) * GU + g * U + u0,
+                    Up * sizeof(float));
+    for (int s = 0; s < T; ++s) {
+      const int t = tin(s), tp = s ? tin(s - 1) : -1;
+      for (int b = 0; b < B; ++b)
+        for (int g = 0; g < 4; ++g)
+          std::memcpy(z + static_cast<size_t>(b) * W4 + g * Up, Z + row(b, t) * GU + g * U + u0, Up * sizeof(float));
+      if (s || state0_ >= 0) {
+        const float* hp = s ? H + row(0, tp) * U : state0(c, 0, 0);
+        k.fma_gemm(z, W4, hp, s ? T * U : U, false, rs, W4, B, W4, U, true);
+      }
+      for (int b = 0; b < B; ++b) {
+        const float* cp = (tp >= 0 ? C + row(b, tp) * U : state0(c, 1, b)) + u0;
+        const float* hp = (tp >= 0 ? H + row(b, tp) * U : state0(c, 0, b)) + u0;
+        float *cb = C + row(b, t) * U + u0, *hb = H + row(b, t) * U + u0;
+        if (masked(c, b, t)) {  // the state passes through a masked step unchanged
+          std::memcpy(cb, cp, Up * sizeof(float));
+          std::memcpy(hb, hp, Up * sizeof(float));
+          continue;
+        }
+        k.lstm_row_forward(z + static_cast<size_t>(b) * W4, cb, hb, cp, Up, cfg_.act, cfg_.ract);
+      }
+#pragma omp barrier
+    }
+  }
+  return true;
 }
 
 // Per step: Z_t += h_prev R (one GEMM for the chunk), then the fused cell kernel per row.

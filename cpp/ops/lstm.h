@@ -1,6 +1,8 @@
 // LSTM (Keras layout, gates i, f, c, o): see recurrent.h for shapes. Extra state output c_T
 // (and initial state input c_0).
 #pragma once
+#include <vector>
+
 #include "ops/recurrent.h"
 
 namespace bc {
@@ -16,10 +18,12 @@ class LstmOp : public RecurrentOp {
   void chunk_forward(Ctx& c, int b0, int b1) override;
   void chunk_backward(Ctx& c, int b0, int b1) override;
   float* rec_grad() override { return dZ_.data(); }
+  bool split_forward(Ctx& c) override;
 
  private:
   AlignedBuf C_;   // (B, T, U) cell state after each input time
   AlignedBuf dc_;  // (B, U) running dL/dc
+  std::vector<float> split_;  // split_forward's per-thread packed R slices and gate rows
 };
 
 }  // namespace bc

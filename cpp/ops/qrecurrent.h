@@ -34,6 +34,7 @@ class QRecurrentOp : public Float {
   void input_projection(Ctx& c, const float* x, int ldx, int rows, float* z) override;
   void recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo,
                         bool add) override;
+  bool float_products() const override { return false; }
 
  private:
   std::unique_ptr<QLinear> W_, R_;

@@ -219,7 +219,7 @@ void RecurrentOp::forward(Ctx& c) {
           break;
         }
   }
-  for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
+  if (!split_forward(c)) for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
 
   float* y = c.val(out[0]);
   const int last = tin(T - 1);

@@ -39,6 +39,10 @@ class RecurrentOp : public Op {
   virtual void chunk_forward(Ctx& c, int b0, int b1) = 0;
   virtual void chunk_backward(Ctx& c, int b0, int b1) = 0;
   virtual float* rec_grad() = 0;  // the buffer whose rows multiply the recurrent kernel
+  // The whole forward time loop another way (LSTM's unit split); false: not taken, run the chunks.
+  virtual bool split_forward(Ctx&) { return false; }
+  // Whether recurrent_matmul is the float GEMM (int8 layers replace it).
+  virtual bool float_products() const { return true; }
   // The two matmuls, pluggable (qrecurrent.h runs them int8); the float ones are sgemm:
   // Z (rows, G*U) = x (rows, D) W + b (the first G*U of b), every timestep at once;
   // out (n, G*U; row stride ldo) (+)= h (n, U; row stride ldh) R, added when `add`.

@@ -102,6 +102,8 @@ void own_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, i
 
 void set_gemm_mode(int mode) { g_mode = mode; }
 
+bool gemm_is_own() { return g_mode == 0 && kHasFma; }
+
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return;

@@ -14,6 +14,10 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
 // 0: the own FMA kernel wherever it applies (the default), 1: the BLAS for everything (benchmarks).
 void set_gemm_mode(int mode);
 
+// Whether gemm gives C = A @ B (+ C) (alpha 1, no transposes) to the own FMA kernel: then a caller
+// may run the Kernels table's fma_gemm on pieces of the product itself and get the same bits.
+bool gemm_is_own();
+
 const char* blas_info();      // the BLAS build and the core kernel it selected
 
 }  // namespace bc

@@ -1,0 +1,79 @@
+"""LSTM inference on a few rows with threads to spare splits the units between the threads
+(cpp/ops/lstm.cpp, split_forward): each thread runs its units' gate columns and cells, one barrier a
+step. It must give the chunked loop's bits (one thread, or more than 16 rows), whatever the thread
+count, the split (units not a multiple of a vector or of the threads), masks, initial states,
+direction and activations, and match the float64 reference."""
+
+import numpy as np
+import pytest
+
+import bigcore
+import reference_rnn as rref
+from bigcore import layers
+
+T, D = 9, 7
+
+
+def model(U, masked, states, **kw):
+    x_in = bigcore.Input((T, D))
+    ins = [x_in]
+    call = {}
+    if masked:
+        m_in = bigcore.Input((T,))
+        ins.append(m_in)
+        call["mask"] = m_in
+    if states:
+        s_in = [bigcore.Input((U,)), bigcore.Input((U,))]
+        ins += s_in
+        call["initial_state"] = s_in
+    lstm = layers.LSTM(U, return_sequences=True, return_state=True, **kw)
+    m = bigcore.Model(ins, lstm(x_in, **call))
+    rng = np.random.default_rng(U)
+    m.set_weights([rng.normal(scale=0.4, size=w.shape).astype(np.float32) for w in m.get_weights()])
+    return m, lstm
+
+
+def inputs(B, U, masked, states, seed=0):
+    rng = np.random.default_rng(seed)
+    xs = [rng.normal(size=(B, T, D)).astype(np.float32)]
+    if masked:
+        m = (rng.random((B, T)) > 0.3).astype(np.float32)
+        m[0, :3] = 0  # a row masked at the start
+        xs.append(m)
+    if states:
+        xs += [rng.normal(size=(B, U)).astype(np.float32) for _ in range(2)]
+    return xs
+
+
+@pytest.mark.parametrize("U", [32, 40, 64, 100, 256])
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+@pytest.mark.parametrize("states", [False, True], ids=["zero_state", "given_state"])
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["fwd", "bwd"])
+def test_split_gives_the_chunked_loops_bits(restore_threads, U, masked, states, go_backwards):
+    m, _ = model(U, masked, states, go_backwards=go_backwards)
+    xs = inputs(40, U, masked, states)
+    bigcore.config.set_num_threads(1)
+    want = m.predict(xs, batch_size=40, verbose=0)  # one thread: the chunked loop
+    for threads in (2, 3, 4):
+        bigcore.config.set_num_threads(threads)
+        for bs in (1, 5, 16):  # one chunk of at most 16 rows: the split
+            got = m.predict(xs, batch_size=bs, verbose=0)
+            for i, (g, w) in enumerate(zip(got, want)):
+                np.testing.assert_array_equal(g, w, err_msg=f"output {i}, {threads} threads, batch {bs}")
+
+
+@pytest.mark.parametrize("activation,recurrent_activation", [("relu", "sigmoid"), ("tanh", "sigmoid")])
+def test_split_matches_the_reference(restore_threads, isa, activation, recurrent_activation):
+    U = 48
+    m, lstm = model(U, True, True, activation=activation, recurrent_activation=recurrent_activation)
+    xs = inputs(3, U, True, True, seed=4)
+    bigcore.config.set_num_threads(3)
+    got = m.predict(xs, batch_size=3, verbose=0)
+    want = rref.rnn_forward("lstm", xs[0], *lstm.get_weights(), mask=xs[1].astype(bool), initial_state=xs[2:],
+                            return_sequences=True, return_state=True, activation=activation,
+                            recurrent_activation=recurrent_activation)
+    for i, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5, err_msg=f"output {i}")
+    bigcore.config.set_num_threads(1)
+    for g, w in zip(m.predict(xs, batch_size=3, verbose=0), got):
+        np.testing.assert_array_equal(g, w)
