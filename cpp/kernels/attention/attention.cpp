@@ -350,10 +350,9 @@ TileScratch& tile_scratch() {
 
 // qt (H x Tq) = scale * the query rows of head n, transposed.
 void tile_load_qt(float* qt, const float* q, const AttnDims& d, const Rows& st, int b, int n, float scale) {
-  for (int i = 0; i < d.Tq; ++i) {
-    const float* src = q + (static_cast<size_t>(b) * d.Tq + i) * st.q + static_cast<size_t>(n) * d.H;
-    for (int h = 0; h < d.H; ++h) qt[static_cast<size_t>(h) * d.Tq + i] = src[h] * scale;
-  }
+  transpose32(qt, d.Tq, q + static_cast<size_t>(b) * d.Tq * st.q + static_cast<size_t>(n) * d.H,
+              static_cast<int>(st.q), d.Tq, d.H);
+  for (size_t e = 0; e < static_cast<size_t>(d.H) * d.Tq; ++e) qt[e] *= scale;
 }
 
 // s (S x Tq) = K (S x H) @ qt, then -inf where a mask forbids the pair. Causal: rows j0.. of a
@@ -434,22 +433,20 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* sav
     for (size_t e = 0; e < static_cast<size_t>(S) * Tq; ++e) w.s2[e] *= s[e];
     pd = w.s2.data();
   }
-  for (int j = 0; j < S; ++j)
-    for (int h = 0; h < d.Hv; ++h) w.vt[static_cast<size_t>(h) * S + j] = vb[static_cast<size_t>(j) * st.v + h];
+  transpose32(w.vt.data(), S, vb, static_cast<int>(st.v), S, d.Hv);
   fk.small_gemm(w.ot.data(), Tq, w.vt.data(), S, pd, Tq, d.Hv, Tq, S, false);  // o^T (Hv x Tq)
   if (saved) ak.stream_copy(saved + head * S * Tq, s, static_cast<size_t>(S) * Tq);
+  transpose32(o + static_cast<size_t>(b) * Tq * st.o + static_cast<size_t>(n) * d.Hv, static_cast<int>(st.o),
+              w.ot.data(), Tq, d.Hv, Tq);
   for (int i = 0; i < Tq; ++i) {
+    if (z[i] != kNegInf) continue;
     float* dst = o + (static_cast<size_t>(b) * Tq + i) * st.o + static_cast<size_t>(n) * d.Hv;
-    if (z[i] == kNegInf) {  // the row attends to nothing: as the flash path
-      for (int h = 0; h < d.Hv; ++h) dst[h] = 0.0f;
-      if (!m.zero_full_rows) {
-        for (int j = 0; j < S; ++j)
-          for (int h = 0; h < d.Hv; ++h) dst[h] += vb[static_cast<size_t>(j) * st.v + h];
-        for (int h = 0; h < d.Hv; ++h) dst[h] /= static_cast<float>(S);
-      }
-      continue;
+    for (int h = 0; h < d.Hv; ++h) dst[h] = 0.0f;  // the row attends to nothing: as the flash path
+    if (!m.zero_full_rows) {
+      for (int j = 0; j < S; ++j)
+        for (int h = 0; h < d.Hv; ++h) dst[h] += vb[static_cast<size_t>(j) * st.v + h];
+      for (int h = 0; h < d.Hv; ++h) dst[h] /= static_cast<float>(S);
     }
-    for (int h = 0; h < d.Hv; ++h) dst[h] = w.ot[static_cast<size_t>(h) * Tq + i];
   }
   if (!probs) return;
   const float u = m.zero_full_rows ? 0.0f : 1.0f / static_cast<float>(S);
@@ -479,9 +476,7 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
                     bool acc) {
     if (!ak.narrow_gemm(y, ldy, x, ldx, W, ldw, M, N, K, acc)) fk.small_gemm(y, ldy, x, ldx, W, ldw, M, N, K, acc);
   };
-  if (dq)
-    for (int j = 0; j < S; ++j)
-      for (int h = 0; h < d.H; ++h) w.kt[static_cast<size_t>(h) * S + j] = kb[static_cast<size_t>(j) * st.k + h];
+  if (dq) transpose32(w.kt.data(), S, kb, static_cast<int>(st.k), S, d.H);
   for (int gi = 0; gi < group; ++gi) {
     const int n = g * group + gi;
     const size_t head = static_cast<size_t>(b) * d.Nq + n;
@@ -515,8 +510,7 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
       narrow(w.acc_v.data(), d.Hv, pd, Tq, dout_n, static_cast<int>(st.o), S, d.Hv, Tq, gi > 0);
     }
     if (!dq && !dk) continue;
-    for (int i = 0; i < Tq; ++i)
-      for (int h = 0; h < d.Hv; ++h) w.dot[static_cast<size_t>(h) * Tq + i] = dout_n[static_cast<size_t>(i) * st.o + h];
+    transpose32(w.dot.data(), Tq, dout_n, static_cast<int>(st.o), Tq, d.Hv);
     float* ds = w.s2.data();
     fk.small_gemm(ds, Tq, vb, static_cast<int>(st.v), w.dot.data(), Tq, S, Tq, d.Hv, false);  // dP^T = V dO^T
     if (dropped)
@@ -532,11 +526,13 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
              static_cast<int>(st.q), S, d.H, Tq, gi > 0);
     if (dq) {
       fk.small_gemm(w.ot.data(), Tq, w.kt.data(), S, ds, Tq, d.H, Tq, S, false);  // dQ^T = K^T dS^T
-      for (int i = 0; i < Tq; ++i) {
-        float* dst = dq + (static_cast<size_t>(b) * Tq + i) * st.q + static_cast<size_t>(n) * d.H;
-        for (int h = 0; h < d.H; ++h) {
-          const float x = w.ot[static_cast<size_t>(h) * Tq + i];
-          dst[h] = acc_q ? dst[h] + x : x;
+      float* dqn = dq + static_cast<size_t>(b) * Tq * st.q + static_cast<size_t>(n) * d.H;
+      if (!acc_q) {
+        transpose32(dqn, static_cast<int>(st.q), w.ot.data(), Tq, d.H, Tq);
+      } else {
+        for (int i = 0; i < Tq; ++i) {
+          float* dst = dqn + static_cast<size_t>(i) * st.q;
+          for (int h = 0; h < d.H; ++h) dst[h] += w.ot[static_cast<size_t>(h) * Tq + i];
         }
       }
     }
