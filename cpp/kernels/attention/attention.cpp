@@ -422,11 +422,12 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* sav
   const size_t head = static_cast<size_t>(b) * d.Nq + n;
   const float* kb = k + static_cast<size_t>(b) * S * st.k + static_cast<size_t>(g) * d.H;
   const float* vb = v + static_cast<size_t>(b) * S * st.v + static_cast<size_t>(g) * d.Hv;
-  float* s = w.s.data();  // (copied to saved at the end, around the caches)
+  float* s = w.s.data();
   float* z = lse + head * Tq;
   tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
   tile_scores(w, s, kb, d, st, m, b);
-  ak.col_softmax(s, S, Tq, Tq, z, w.work.data());
+  float* copy = saved ? saved + head * S * Tq : nullptr;  // the weights kept for the backward
+  ak.col_softmax(s, S, Tq, Tq, z, w.work.data(), copy);
   const float* pd = s;  // the weights the values see
   if (drop.rate > 0.0f) {
     tile_keep(w.s2.data(), d, drop, b, n);
@@ -435,7 +436,6 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* sav
   }
   transpose32(w.vt.data(), S, vb, static_cast<int>(st.v), S, d.Hv);
   fk.small_gemm(w.ot.data(), Tq, w.vt.data(), S, pd, Tq, d.Hv, Tq, S, false);  // o^T (Hv x Tq)
-  if (saved) ak.stream_copy(saved + head * S * Tq, s, static_cast<size_t>(S) * Tq);
   transpose32(o + static_cast<size_t>(b) * Tq * st.o + static_cast<size_t>(n) * d.Hv, static_cast<int>(st.o),
               w.ot.data(), Tq, d.Hv, Tq);
   for (int i = 0; i < Tq; ++i) {

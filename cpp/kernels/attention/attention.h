@@ -96,8 +96,9 @@ struct AttnKernels {
   // x (n) = exp(x), vectorized (exp_f's method with fused multiply-adds; same bits on every path).
   void (*exp)(float* x, size_t n);
   // Scores (-inf = masked) -> normalized weights, 0 in a column that allows nothing; lse (Tq) out,
-  // -inf for such a column. work: Tq floats.
-  void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* work);
+  // -inf for such a column. work: Tq floats. copy (S x Tq, may be null) receives the weights too,
+  // by streaming stores.
+  void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* work, float* copy);
   // Scores (-inf = masked) -> exp(s - lse[i]); 0 where masked or lse[i] is -inf.
   void (*col_probs_from_lse)(float* s, int S, int Tq, int ld, const float* lse);
   // dp -> p * (dp - D[i]) * scale.
@@ -106,8 +107,6 @@ struct AttnKernels {
   // of this path; returns false, doing nothing, above that).
   bool (*narrow_gemm)(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
                       bool acc);
-  // dst (n) = src, by streaming stores where the path has them (bypassing the caches).
-  void (*stream_copy)(float* dst, const float* src, size_t n);
 };
 
 void fill_attention_ref(AttnKernels& k);

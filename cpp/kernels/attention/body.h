@@ -219,9 +219,35 @@ void exp_inplace(float* x, size_t n) {
   if (i < n) st(x + i, exp_v(ld(x + i, static_cast<int>(n - i))), static_cast<int>(n - i));
 }
 
+// dst (n) = src with streaming stores where the ISA has them: the tile path's kept weights are
+// read back only in the backward, after the rest of the step has passed through the caches, so
+// writing them around the caches saves reading the lines in first. No fence: the caller fences once (stream_fence).
+void stream_rows(float* dst, const float* src, size_t n) {
+#if defined(__AVX512F__) || defined(__AVX2__)
+  size_t i = 0;
+  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) % (kW * 4)) != 0; ++i) dst[i] = src[i];
+  for (; i + kW <= n; i += kW) {
+#if defined(__AVX512F__)
+    _mm512_stream_ps(dst + i, reinterpret_cast<__m512>(ld(src + i, Full{})));
+#else
+    _mm256_stream_ps(dst + i, reinterpret_cast<__m256>(ld(src + i, Full{})));
+#endif
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+#else
+  std::memcpy(dst, src, n * sizeof(float));
+#endif
+}
+
+void stream_fence() {
+#if defined(__AVX512F__) || defined(__AVX2__)
+  _mm_sfence();
+#endif
+}
+
 // s (S x Tq, ld; -inf = masked) -> the weights exp(s - m) / l of each column, 0 in a column that
 // allows nothing (lse -inf). l: four partial sums over the rows j % 4, then (l0 + l1) + (l2 + l3).
-void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work) {
+void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work, float* copy) {
   float* inv_l = work;
   const vf ninf = splat(kNegInf);
   by_chunks(Tq, [&](int i0, auto c) {
@@ -262,7 +288,9 @@ void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work) {
   for (int j = 0; j < S; ++j) {
     float* row = s + static_cast<size_t>(j) * ld_s;
     by_chunks(Tq, [&](int i0, auto c) { st(row + i0, ld(row + i0, c) * ld(inv_l + i0, c), c); });
+    if (copy) stream_rows(copy + static_cast<size_t>(j) * Tq, row, Tq);  // the row is still in L1
   }
+  if (copy) stream_fence();
 }
 
 // s (S x Tq, ld; -inf = masked) -> exp(s - lse[i]), 0 where masked or lse[i] is -inf.
@@ -346,27 +374,6 @@ bool narrow_gemm(float* y, int ldy, const float* x, int ldx, const float* W, int
   }
 }
 
-// dst (n) = src with streaming stores where the ISA has them: the tile path's kept weights are
-// read back only in the backward, after the rest of the step has passed through the caches, so
-// writing them around the caches saves reading the lines in first.
-void stream_copy(float* dst, const float* src, size_t n) {
-#if defined(__AVX512F__) || defined(__AVX2__)
-  size_t i = 0;
-  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) % (kW * 4)) != 0; ++i) dst[i] = src[i];
-  for (; i + kW <= n; i += kW) {
-#if defined(__AVX512F__)
-    _mm512_stream_ps(dst + i, reinterpret_cast<__m512>(ld(src + i, Full{})));
-#else
-    _mm256_stream_ps(dst + i, reinterpret_cast<__m256>(ld(src + i, Full{})));
-#endif
-  }
-  for (; i < n; ++i) dst[i] = src[i];
-  _mm_sfence();
-#else
-  std::memcpy(dst, src, n * sizeof(float));
-#endif
-}
-
 void fill_attention_from_body(AttnKernels& k, const char* name) {
   k.name = name;
   k.online_softmax = online_softmax;
@@ -379,7 +386,6 @@ void fill_attention_from_body(AttnKernels& k, const char* name) {
   k.col_probs_from_lse = col_probs_from_lse;
   k.col_softmax_grad = col_softmax_grad;
   k.narrow_gemm = narrow_gemm;
-  k.stream_copy = stream_copy;
 }
 
 }  // namespace
