@@ -54,15 +54,15 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
     if n % k:
         raise ValueError(f"dot_product_attention: the query heads ({n}) must be a multiple of the key/value heads "
                          f"({k})")
-    if k != n:  # grouped-query: each key/value head serves n // k consecutive query heads
-        key = _np_ops.repeat(key, n // k, axis=2)
-        value = _np_ops.repeat(value, n // k, axis=2)
     scale = 1.0 / math.sqrt(qs[3]) if scale is None else float(scale)
     if bias is None and _fusable(query, key, value, mask):
         if mask is not None and not isinstance(mask, (KerasTensor, Weight)):
             mask = np.asarray(mask).astype(bool)
         args = [query, key, value] + ([] if mask is None else [mask])
         return _node.apply("dot_product_attention", args, {"scale": scale, "is_causal": bool(is_causal)})
+    if k != n:  # grouped-query: each key/value head serves n // k consecutive query heads
+        key = _np_ops.repeat(key, n // k, axis=2)
+        value = _np_ops.repeat(value, n // k, axis=2)
     q = _np_ops.transpose(query, (0, 2, 1, 3))                               # (B, N, T, H)
     logits = _np_ops.matmul(q, _np_ops.transpose(key, (0, 2, 3, 1))) * scale  # (B, N, T, S)
     if bias is not None:
