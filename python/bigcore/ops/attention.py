@@ -5,7 +5,11 @@ attention layers' kernel) can express a call exactly, it is one `dot_product_att
 score matrix and its backward is the kernel's. Anything else (a bias, a mask that differs
 between heads, key/value batches that broadcast) is composed from the primitives (batched matmul,
 softmax, where), with their gradients. Either way it runs at once on arrays or records nodes on
-symbolic tensors, like every op."""
+symbolic tensors, like every op.
+
+A query whose every key is masked gets the mean of the values, as Keras's large negative fill
+gives. Its gradient is the exact derivative on both paths: it reaches the values only, where
+torch's autograd (Keras on torch) also sends one into the scores, whose effect was rounded away."""
 
 import math
 
