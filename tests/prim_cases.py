@@ -55,6 +55,56 @@ def _gelu_tanh(x):
     return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
 
 
+def sdpa(q, k, v, mask=None, scale=None, causal=False):
+    """keras.ops.dot_product_attention in float64: q (B, T, N, H), k (B, S, K, H), v (B, S, K, Hv),
+    query head n on key/value head n // (N / K); a blanked score is Keras's large negative, so a
+    row with nothing to attend is uniform (the mean of the values)."""
+    B, T, N, H = q.shape
+    S, K = k.shape[1], k.shape[2]
+    scale = 1 / np.sqrt(H) if scale is None else scale
+    kk, vv = np.repeat(k, N // K, axis=2), np.repeat(v, N // K, axis=2)
+    s = np.einsum("btnh,bsnh->bnts", q, kk) * scale
+    keep = np.ones((B, N, T, S), bool)
+    if mask is not None:
+        keep &= np.broadcast_to(np.asarray(mask) != 0, (B, N, T, S))
+    if causal:
+        keep &= np.tril(np.ones((T, S), bool))
+    s = np.where(keep, s, np.finfo(np.float32).max * -0.7)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    return np.einsum("bnts,bsnh->btnh", w / w.sum(-1, keepdims=True), vv)
+
+
+def _attention_cases(add):
+    """dot_product_attention: MHA, grouped-query, causal with T == S, T > S, T < S, masks of several
+    broadcast shapes (a fully masked row among them), the tile path (T >= 16) and the flash path
+    over several key tiles (S > 64)."""
+    def qkv(seed, B, T, S, N, K, H, Hv):
+        return [rnd(seed, (B, T, N, H)), rnd(seed + 1, (B, S, K, H)), rnd(seed + 2, (B, S, K, Hv))]
+
+    def m(seed, shape, p=0.35):
+        return (np.random.default_rng(seed).random(shape) > p).astype(np.float32)
+
+    row_off = np.ones((5, 6), np.float32)
+    row_off[2] = 0.0  # query 2 attends to nothing: the mean of the values
+    specs = [
+        ("mha", qkv(100, 2, 5, 6, 4, 4, 3, 2), None, {"scale": 0.4}),
+        ("gqa_causal", qkv(110, 2, 6, 6, 4, 2, 3, 3), None, {"scale": 0.5, "is_causal": True}),
+        ("mqa_causal_t_gt_s", qkv(120, 1, 7, 4, 2, 1, 3, 3), None, {"scale": 0.6, "is_causal": True}),
+        ("causal_t_lt_s", qkv(130, 2, 3, 6, 2, 2, 4, 3), None, {"scale": 0.5, "is_causal": True}),
+        ("mask_ts_full_row", qkv(140, 2, 5, 6, 2, 1, 3, 3), row_off, {"scale": 0.5}),
+        ("mask_b11s", qkv(150, 2, 5, 6, 4, 2, 3, 3), m(151, (2, 1, 1, 6)), {"scale": 0.5}),
+        ("mask_b1ts_causal", qkv(160, 2, 5, 6, 2, 2, 3, 3), m(161, (2, 1, 5, 6)), {"scale": 0.5, "is_causal": True}),
+        ("mask_1ts", qkv(170, 2, 5, 6, 2, 2, 3, 3), m(171, (1, 5, 6)), {"scale": 0.5}),
+        ("mask_s", qkv(175, 2, 5, 6, 2, 2, 3, 3), m(176, (6,)), {"scale": 0.5}),
+        ("tile", qkv(180, 2, 17, 9, 2, 1, 3, 4), m(181, (2, 1, 17, 9)), {"scale": 0.5, "is_causal": True}),
+        ("flash_key_tiles", qkv(190, 1, 3, 70, 2, 1, 2, 2), m(191, (1, 1, 1, 70)), {"scale": 0.5}),
+    ]
+    for name, ins, mask, attrs in specs:
+        def ref(q, k, v, mask=None, a=attrs):
+            return sdpa(q, k, v, mask, a["scale"], a.get("is_causal", False))
+        add((f"dpa_{name}", "dot_product_attention", attrs, ins + ([] if mask is None else [mask]), ref, [0, 1, 2]))
+
+
 def _split(x, ios, axis):
     return np.split(x, ios, axis=axis)
 
@@ -206,6 +256,7 @@ def cases():
           ((1, 17, 9), (9, 33))]
     for i, (sa, sb) in enumerate(mm):
         add((f"matmul_{i}", "matmul", {}, [rnd(40 + i, sa), rnd(60 + i, sb)], np.matmul, None))
+    _attention_cases(add)
     # layout
     x4 = rnd(70, (2, 3, 4, 5))
     add(("transpose_rev", "transpose", {}, [x4], np.transpose, None))
@@ -297,6 +348,12 @@ BIG = [
     ("matmul_bcast", "matmul", {}, [rnd(15, (16, 64, 65)), rnd(16, (1, 65, 129))]),
     ("matmul_left_bcast", "matmul", {}, [rnd(15, (64, 65)), rnd(16, (16, 65, 129))]),
     ("matmul_fold", "matmul", {}, [rnd(15, (32, 50, 65)), rnd(16, (65, 129))]),
+    ("attention_tile", "dot_product_attention", {"scale": 0.25, "is_causal": True},
+     [rnd(22, (4, 64, 4, 16)), rnd(23, (4, 80, 2, 16)), rnd(24, (4, 80, 2, 16)),
+      (rnd(25, (4, 1, 1, 80)) > -1.5).astype(np.float32)]),
+    ("attention_flash", "dot_product_attention", {"scale": 0.25},
+     [rnd(26, (2, 200, 4, 16)), rnd(27, (2, 700, 4, 16)), rnd(28, (2, 700, 4, 8)),
+      (rnd(29, (700,)) > -1.5).astype(np.float32)]),
     ("transpose", "transpose", {"axes": [1, 0, 2]}, [rnd(17, (300, 400, 3))]),
     ("take", "take", {"axis": 0}, [rnd(18, (1000, 300)), ids(19, (700,), 1000)]),
     ("broadcast_to", "broadcast_to", {"shape": [400, 300, 5]}, [rnd(20, (300, 1))]),

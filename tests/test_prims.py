@@ -10,12 +10,13 @@ import pytest
 import bigcore
 import cpu_paths
 from bigcore import _core
-from prim_cases import BIG, CASES, distinct, rnd
+from prim_cases import BIG, CASES, distinct, rnd, sdpa
 
 NO_GRAD = {"sign", "floor", "ceil", "round", "logical_not", "floor_divide", "equal", "not_equal", "greater",
            "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor", "any", "all", "argmax",
            "argmin", "one_hot", "stop_gradient", "zeros_like", "ones_like", "full_like"}
-NO_GRAD_INPUT = {("where", 0), ("take", 1), ("take_along_axis", 1), ("softmax", 1), ("log_softmax", 1)}
+NO_GRAD_INPUT = {("where", 0), ("take", 1), ("take_along_axis", 1), ("softmax", 1), ("log_softmax", 1),
+                 ("dot_product_attention", 3)}
 
 
 def _list(r):
@@ -132,6 +133,7 @@ def test_big_cases_are_right():
             "cumsum": lambda: np.cumsum(x[0], 1), "matmul": lambda: np.matmul(x[0], x[1]),
             "transpose": lambda: np.transpose(x[0], (1, 0, 2)), "take": lambda: x[0][x[1].astype(int)],
             "broadcast_to": lambda: np.broadcast_to(x[0], (400, 300, 5)), "slice": lambda: x[0][::2, 1::3],
+            "dot_product_attention": lambda: sdpa(*x, scale=attrs["scale"], causal=attrs.get("is_causal", False)),
         }[kind]()
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * (1 + np.abs(want).max()), err_msg=name)
 

@@ -4,9 +4,28 @@
 #include <string>
 
 #include "core/rng.h"
-#include "kernels/attention/attention.h"
 
 namespace bc {
+
+void AttentionRun::forward(float* o, float* probs, const float* q, const float* k, const float* v,
+                           const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop,
+                           bool training) {
+  lse_.resize(static_cast<size_t>(d.B) * d.Nq * d.Tq);
+  const size_t block = static_cast<size_t>(d.B) * d.Nq * d.Tq * d.S;
+  have_saved_ = training && attention_uses_tile(d) && block <= kMaxSaved;
+  if (have_saved_) saved_.resize(block);
+  attention_forward(o, lse_.data(), probs, q, k, v, d, m, scale, drop, AttnPath::Auto,
+                    have_saved_ ? saved_.data() : nullptr);
+}
+
+void AttentionRun::backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
+                            const float* dprobs, const float* probs, const float* q, const float* k, const float* v,
+                            const float* o, const AttnDims& d, const AttnMasks& m, float scale,
+                            const AttnDropout& drop) const {
+  BC_CHECK(lse_.size() == static_cast<size_t>(d.B) * d.Nq * d.Tq, "attention: backward without its forward");
+  attention_backward(dq, dk, dv, acc_q, acc_k, acc_v, dout, dprobs, probs, q, k, v, o, lse_.data(), d, m, scale,
+                     drop, AttnPath::Auto, have_saved_ ? saved_.data() : nullptr);
+}
 
 AttentionOp::AttentionOp(const AttentionConfig& cfg, int q, int k, int v, int qmask, int kmask, int kmask2,
                          int amask, int o, int probs)
@@ -79,13 +98,8 @@ void AttentionOp::forward(Ctx& c) {
   d.Nkv = cfg_.Nkv;
   d.H = cfg_.H;
   d.Hv = cfg_.Hv;
-  lse_.resize(static_cast<size_t>(d.B) * d.Nq * d.Tq);
-  const size_t block = static_cast<size_t>(d.B) * d.Nq * d.Tq * d.S;
-  have_saved_ = c.training && attention_uses_tile(d) && block <= kMaxSaved;
-  if (have_saved_) saved_.resize(block);
-  attention_forward(c.val(out[0]), lse_.data(), probs_ ? c.val(out[1]) : nullptr, c.val(in[0]), c.val(in[1]),
-                    c.val(in[2]), d, masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale,
-                    dropout_of(c, cfg_), AttnPath::Auto, have_saved_ ? saved_.data() : nullptr);
+  run_.forward(c.val(out[0]), probs_ ? c.val(out[1]) : nullptr, c.val(in[0]), c.val(in[1]), c.val(in[2]), d,
+               masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale, dropout_of(c, cfg_), c.training);
   if (cfg_.qmask_zero_rows && qmask_ >= 0) {  // output rows the query mask blanks are 0
     const float* qm = c.val(in[qmask_]);
     const size_t w = static_cast<size_t>(cfg_.Nq) * cfg_.Hv;
@@ -114,11 +128,9 @@ void AttentionOp::backward(Ctx& c) {
       if (qm[r] == 0.0f) std::fill_n(dout_.data() + r * w, w, 0.0f);
     dout = dout_.data();
   }
-  attention_backward(g[0], g[1], g[2], accum_dx[0], accum_dx[1], accum_dx[2], dout,
-                     probs_ ? c.grad(out[1]) : nullptr, probs_ ? c.val(out[1]) : nullptr, c.val(in[0]),
-                     c.val(in[1]), c.val(in[2]), c.val(out[0]), lse_.data(), d,
-                     masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale, dropout_of(c, cfg_),
-                     AttnPath::Auto, have_saved_ ? saved_.data() : nullptr);
+  run_.backward(g[0], g[1], g[2], accum_dx[0], accum_dx[1], accum_dx[2], dout, probs_ ? c.grad(out[1]) : nullptr,
+                probs_ ? c.val(out[1]) : nullptr, c.val(in[0]), c.val(in[1]), c.val(in[2]), c.val(out[0]), d,
+                masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale, dropout_of(c, cfg_));
 }
 
 ScaleOp::ScaleOp(int x, int y, size_t w) {

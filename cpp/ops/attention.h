@@ -6,9 +6,31 @@
 #include <vector>
 
 #include "core/common.h"
+#include "kernels/attention/attention.h"
 #include "runtime/op.h"
 
 namespace bc {
+
+// One fused attention call's forward and backward (kernels/attention/), holding what the forward
+// leaves for the backward: the rows' log-sum-exp and, in training on the tile path, the weights.
+// AttentionOp and the dot_product_attention primitive (prim_attention.cpp) both run through it.
+class AttentionRun {
+ public:
+  void forward(float* o, float* probs, const float* q, const float* k, const float* v, const AttnDims& d,
+               const AttnMasks& m, float scale, const AttnDropout& drop, bool training);
+  // The same inputs, masks and dims as the forward just before.
+  void backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
+                const float* dprobs, const float* probs, const float* q, const float* k, const float* v,
+                const float* o, const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop) const;
+
+ private:
+  std::vector<float> lse_;
+  // The tile path's weights from a training forward (attention.h); empty when the flash path
+  // runs or they would take more than kMaxSaved floats.
+  std::vector<float> saved_;
+  bool have_saved_ = false;
+  static constexpr size_t kMaxSaved = size_t{16} << 20;  // 64 MB
+};
 
 struct AttentionConfig {
   int Nq = 1, Nkv = 1, H = 0, Hv = 0;
@@ -33,12 +55,8 @@ class AttentionOp : public Op {
   AttentionConfig cfg_;
   int qmask_ = -1, kmask_ = -1, kmask2_ = -1, amask_ = -1;  // positions in `in`
   bool probs_ = false;
-  std::vector<float> lse_, dout_;
-  // The tile path's weights from a training forward, for the backward (attention.h); empty when
-  // the flash path runs or they would take more than kMaxSaved floats.
-  std::vector<float> saved_;
-  bool have_saved_ = false;
-  static constexpr size_t kMaxSaved = size_t{16} << 20;  // 64 MB
+  AttentionRun run_;
+  std::vector<float> dout_;
   void dims(const Ctx& c, int* Tq, int* S) const;
 };
 

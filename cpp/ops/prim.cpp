@@ -179,8 +179,8 @@ const PrimInfo kPrims[] = {
     {"var", 1, 1, 1}, {"std", 1, 1, 1}, {"logsumexp", 1, 1, 1}, {"norm", 1, 1, 1}, {"any", 1, 1, 1},
     {"all", 1, 1, 1}, {"argmax", 1, 1, 1}, {"argmin", 1, 1, 1}, {"softmax", 1, 2, 1}, {"log_softmax", 1, 2, 1},
     {"cumsum", 1, 1, 1}, {"cumprod", 1, 1, 1},
-    // matmul (prim_matmul.cpp)
-    {"matmul", 2, 2, 1},
+    // matmul (prim_matmul.cpp); fused attention (prim_attention.cpp)
+    {"matmul", 2, 2, 1}, {"dot_product_attention", 3, 4, 1},
     // layout (prim_layout.cpp)
     {"transpose", 1, 1, 1}, {"reshape", 1, 1, 1}, {"expand_dims", 1, 1, 1}, {"squeeze", 1, 1, 1},
     {"concatenate", 1, -1, 1}, {"stack", 1, -1, 1}, {"split", 1, 1, -1}, {"slice", 1, 1, 1}, {"take", 2, 2, 1},
@@ -213,6 +213,7 @@ std::unique_ptr<PrimOp> make_prim(const std::string& kind, const Attrs& attrs, i
   if (!op) op = make_matmul_prim(kind, attrs, n_in);
   if (!op) op = make_layout_prim(kind, attrs, n_in, n_out);
   if (!op) op = make_const_prim(kind, attrs, n_in);
+  if (!op) op = make_attention_prim(kind, attrs, n_in);
   BC_CHECK(op, "prim '" + kind + "' has no implementation");  // kPrims and the families disagree
   attrs.done();
   BC_CHECK(n_out < 0 || n_out == op->n_outputs(), "prim '" + kind + "' has " + std::to_string(op->n_outputs()) +

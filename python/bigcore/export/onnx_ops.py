@@ -10,6 +10,7 @@ come from the tensors' templates: constants, the batch, or a model input's run-t
 
 import numpy as np
 
+from bigcore.export import onnx_transformer
 from bigcore.layers import dims
 from bigcore.layers.dims import BATCH
 
@@ -216,6 +217,33 @@ def matmul(g, layer, ins, node):
     return [g.op("MatMul", ins, layer.name)]
 
 
+def _causal(g, n, t, s):
+    """The bool (T, S) tril(ones) of is_causal: a constant, or Trilu over run-time lengths."""
+    if not dims.is_dim(t) and not dims.is_dim(s):
+        return g.const(np.tril(np.ones((t, s), bool)), f"{n}/causal")
+    ones = g.op("Expand", [_f(g, 1, f"{n}/one"), g.shape_value((t, s), f"{n}/causal_shape")], f"{n}/causal_ones")
+    return _to_bool(g, g.op("Trilu", [ones], f"{n}/causal_tril", upper=0), f"{n}/causal")
+
+
+def dot_product_attention(g, layer, ins, node):
+    """The fused primitive as MatMul / Softmax (onnx_transformer.attend): key/value heads repeated
+    for grouped-query attention; the mask and is_causal blank scores with Keras's large negative,
+    so a row with nothing to attend gets the mean of the values, as in the kernel."""
+    n, a = layer.name, layer.attrs
+    qd, kd, vd = (t.full_dims for t in node.inputs[:3])
+    groups = qd[2] // kd[2]
+    k = onnx_transformer.repeat_heads(g, ins[1], groups, qd[2], qd[3], f"{n}/k_rep")
+    v = onnx_transformer.repeat_heads(g, ins[2], groups, qd[2], vd[3], f"{n}/v_rep")
+    allow = None if len(ins) < 4 else _to_bool(g, ins[3], f"{n}/mask")
+    if a.get("is_causal"):
+        tri = _causal(g, n, qd[1], kd[1])
+        allow = tri if allow is None else g.op("And", [allow, tri], f"{n}/mask_and_causal")
+    heads = onnx_transformer.heads_first
+    ctx, _ = onnx_transformer.attend(g, n, heads(g, ins[0], f"{n}/q_heads"), heads(g, k, f"{n}/k_heads"),
+                                     heads(g, v, f"{n}/v_heads"), float(a["scale"]), allow, False)
+    return [heads(g, ctx, n)]
+
+
 def transpose(g, layer, ins, node):
     axes = layer.attrs.get("axes")
     nd = _ndim(node)
@@ -400,6 +428,7 @@ RULES = {**{k: unary for k in list(_UNARY) + ["identity", "stop_gradient", "drop
          **{k: reduction for k in ("sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "any", "all",
                                    "norm", "argmax", "argmin")},
          "where": where, "softmax": softmax, "log_softmax": softmax, "cumsum": cumsum, "matmul": matmul,
+         "dot_product_attention": dot_product_attention,
          "transpose": transpose, "reshape": reshape, "expand_dims": expand_dims, "squeeze": squeeze,
          "broadcast_to": broadcast_to, "concatenate": concatenate, "stack": stack, "split": split, "slice": slice_,
          "flip": flip, "take": take, "take_along_axis": take_along_axis, "one_hot": one_hot, "tile": tile,

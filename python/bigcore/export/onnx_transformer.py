@@ -65,7 +65,7 @@ def _allow(g, n, q_len, s_len, qmask=None, kmasks=(), amask=None, causal=False):
     return allow
 
 
-def _attend(g, n, q, k, v, scale, allow, zero_rows):
+def attend(g, n, q, k, v, scale, allow, zero_rows):
     """q (B, N, Tq, H), k (B, N, S, H), v (B, N, S, Hv) -> (output (B, N, Tq, Hv), weights)."""
     kt = g.op("Transpose", [k], f"{n}/k_t", perm=[0, 1, 3, 2])
     if scale != 1.0:
@@ -79,11 +79,11 @@ def _attend(g, n, q, k, v, scale, allow, zero_rows):
     return g.op("MatMul", [p, v], f"{n}/context"), p
 
 
-def _heads_first(g, x, hint):
+def heads_first(g, x, hint):
     return g.op("Transpose", [x], hint, perm=[0, 2, 1, 3])
 
 
-def _repeat_heads(g, x, groups, heads, dim, hint):
+def repeat_heads(g, x, groups, heads, dim, hint):
     """(B, S, Nkv, H) -> (B, S, Nkv * groups, H), each head repeated `groups` times in place."""
     if groups == 1:
         return x
@@ -105,16 +105,16 @@ def multi_head_attention(g, layer, ins, node):
     k = einsum_dense(g, layer.key_dense, [ids.get("key", ids["value"])])[0]
     v = einsum_dense(g, layer.value_dense, [ids["value"]])[0]
     Nq, Nkv, H, Hv = layer._heads()
-    k = _repeat_heads(g, k, Nq // Nkv, Nq, H, f"{n}/k_rep")
-    v = _repeat_heads(g, v, Nq // Nkv, Nq, Hv, f"{n}/v_rep")
+    k = repeat_heads(g, k, Nq // Nkv, Nq, H, f"{n}/k_rep")
+    v = repeat_heads(g, v, Nq // Nkv, Nq, Hv, f"{n}/v_rep")
     qmask = ids.get("query_mask", g.mask(qk))
     kmasks = [m for m in (ids.get("value_mask", g.mask(vk)),
                           ids.get("key_mask", g.mask(kts["key"]) if "key" in kts else None)) if m is not None]
     allow = _allow(g, n, qk.shape[1], vk.shape[1], qmask, kmasks, ids.get("attention_mask"), args["use_causal_mask"])
     scores = args["return_attention_scores"]
-    ctx, p = _attend(g, n, _heads_first(g, q, f"{n}/q_t"), _heads_first(g, k, f"{n}/k_heads"),
-                     _heads_first(g, v, f"{n}/v_t"), 1.0 / math.sqrt(H), allow, layer.dropout > 0 or scores)
-    out = einsum_dense(g, layer.output_dense, [_heads_first(g, ctx, f"{n}/ctx_t")])[0]
+    ctx, p = attend(g, n, heads_first(g, q, f"{n}/q_t"), heads_first(g, k, f"{n}/k_heads"),
+                    heads_first(g, v, f"{n}/v_t"), 1.0 / math.sqrt(H), allow, layer.dropout > 0 or scores)
+    out = einsum_dense(g, layer.output_dense, [heads_first(g, ctx, f"{n}/ctx_t")])[0]
     return [out, p] if scores else [out]
 
 
@@ -134,7 +134,7 @@ def dot_attention(g, layer, ins, node):
     vm = ids.get("value_mask", g.mask(kts["value"]))
     allow = _allow(g, n, kts["query"].shape[1], kts["value"].shape[1], None, [vm] if vm is not None else [], None,
                    args["use_causal_mask"])
-    ctx, p = _attend(g, n, q4, k4, v4, 1.0, allow, False)
+    ctx, p = attend(g, n, q4, k4, v4, 1.0, allow, False)
     sq = g.int64([1], f"{n}/squeeze_axis")
     out = g.op("Squeeze", [ctx, sq], f"{n}/context3")
     qm = ids.get("query_mask", g.mask(kts["query"]))

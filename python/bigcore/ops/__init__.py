@@ -19,7 +19,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     math.py      logsumexp, erf, rsqrt; linalg.py: norm
     einsum.py    einsum / tensordot as transpose + reshape + batched matmul
     indexing.py  x[...] as slice + squeeze + expand_dims (or take)
-    attention.py dot_product_attention (keras.ops.nn), composed from the primitives
+    attention.py dot_product_attention (keras.ops.nn): the fused attention primitive, or composed
 """
 
 import sys

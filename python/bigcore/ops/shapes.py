@@ -302,6 +302,11 @@ def infer(kind, attrs, shapes):
         return [s[0]]
     if kind == "matmul":
         return [check_batch_first(_matmul(s[0], s[1]), kind)]
+    if kind == "dot_product_attention":  # q (B, T, N, H), k, v (B, S, K, Hv) [, mask] -> (B, T, N, Hv)
+        if any(len(x) != 4 for x in s[:3]):
+            raise ValueError("dot_product_attention: query, key and value must be 4-D. Received: "
+                             + ", ".join(show(x) for x in s[:3]))
+        return [tuple(s[0][:3]) + (s[2][3],)]
     if kind == "transpose":
         axes = attrs.get("axes")
         axes = list(range(len(s[0])))[::-1] if axes is None else [axis_of(a, len(s[0]), kind) for a in axes]
