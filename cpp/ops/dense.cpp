@@ -4,6 +4,7 @@
 
 #include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
+#include "ops/parallel.h"
 
 namespace bc {
 
@@ -22,13 +23,16 @@ void DenseOp::forward(Ctx& c) {
   float* y = c.val(out[0]);
   const float* W = c.params + params[0];
   gemm(false, false, rows, N_, K_, 1.0f, x, K_, W, N_, 0.0f, y, N_);
+  const float* bias = b_ >= 0 ? c.params + b_ : nullptr;
+  const Kernels& k = kernels();
+  const size_t N = static_cast<size_t>(N_);
   if (!act_needs_input(act_)) {
-    kernels().bias_act_forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, N_, act_);
+    parallel_rows(rows, N_, [&](int r0, int r1) { k.bias_act_forward(y + r0 * N, bias, r1 - r0, N_, act_); });
     return;
   }
-  kernels().bias_act_forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, N_, ACT_LINEAR);
+  parallel_rows(rows, N_, [&](int r0, int r1) { k.bias_act_forward(y + r0 * N, bias, r1 - r0, N_, ACT_LINEAR); });
   if (c.training) z_.assign(y, y + static_cast<size_t>(rows) * N_);
-  kernels().bias_act_forward(y, nullptr, rows, N_, act_);
+  parallel_rows(rows, N_, [&](int r0, int r1) { k.bias_act_forward(y + r0 * N, nullptr, r1 - r0, N_, act_); });
 }
 
 // dout (rows, N) -> dW (K, N), db (N), din (rows, K); dout becomes dz in place.
@@ -39,9 +43,15 @@ void DenseOp::backward(Ctx& c) {
   if (loss_gives_dz) {
   } else if (act_needs_input(act_)) {
     BC_CHECK(z_.size() == static_cast<size_t>(rows) * N_, "Dense backward without a training forward");
-    kernels().act_backward_z(dz, z_.data(), rows, N_, act_);
+    const float* z = z_.data();
+    parallel_rows(rows, N_, [&](int r0, int r1) {
+      kernels().act_backward_z(dz + static_cast<size_t>(r0) * N_, z + static_cast<size_t>(r0) * N_, r1 - r0, N_, act_);
+    });
   } else {
-    kernels().act_backward(dz, c.val(out[0]), rows, N_, act_);
+    const float* y = c.val(out[0]);
+    parallel_rows(rows, N_, [&](int r0, int r1) {
+      kernels().act_backward(dz + static_cast<size_t>(r0) * N_, y + static_cast<size_t>(r0) * N_, r1 - r0, N_, act_);
+    });
   }
   gemm(true, false, K_, N_, rows, 1.0f, x, K_, dz, N_, accum_dw[0] ? 1.0f : 0.0f,
        c.grads + params[0], N_);

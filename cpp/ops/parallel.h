@@ -27,6 +27,14 @@ void parallel_items(int n, Fn&& fn) {
   }
 }
 
+// fn(r0, r1) over rows [0, rows) of `width` floats in fixed chunks of about 16K floats, on the team:
+// for row-wise elementwise work (bias and activation after a GEMM), whose bits do not depend on the cut.
+template <class Fn>
+void parallel_rows(int rows, int width, Fn&& fn) {
+  const int per = std::max(1, (1 << 14) / std::max(1, width));
+  parallel_items((rows + per - 1) / per, [&](int i) { fn(i * per, std::min(rows, (i + 1) * per)); });
+}
+
 // Whole samples per work item so that one item's buffers hold about `target` floats
 // (per_sample floats each): at least 1, at most B.
 inline int samples_per_item(int B, double per_sample, double target) {
