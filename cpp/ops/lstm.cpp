@@ -3,7 +3,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 #include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
@@ -35,12 +37,26 @@ namespace {
 // The unit split (split_forward) serves inference on one chunk of at most this many rows, with at
 // least kSplitUnits units per thread and R small enough that each thread's slice stays in L2.
 constexpr int kSplitMaxRows = 16, kSplitUnits = 16, kSplitMaxUnits = 256;
+
+// Waits until flag >= target: spinning first (the other core is a step's work away), then yielding,
+// so that a thread waiting on a descheduled one (a loaded machine) gives it the core.
+inline void wait_at_least(const std::atomic<int>& flag, int target) {
+  for (int spins = 0; flag.load(std::memory_order_acquire) < target; ++spins) {
+    if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
 }  // namespace
 
 // Inference on a few rows (batch-1 serving), where the chunked loop would leave all but one thread
 // idle: the units are split between the threads, each packing its slice of R once per call (its
-// units' columns of the four gates, side by side) and running every step on it, with one barrier
-// per step for h. Each gate value is the same k-ordered chain of fused multiply-adds as the
+// units' columns of the four gates, side by side) and running every step on it, waiting each step
+// for the others' slices of h. Each gate value is the same k-ordered chain of fused multiply-adds as the
 // GEMM's own kernel gives the chunked loop (gemm_is_own), and the cell maths is per unit, so the
 // bits are the chunked loop's.
 bool LstmOp::split_forward(Ctx& c) {
@@ -48,7 +64,8 @@ bool LstmOp::split_forward(Ctx& c) {
   if (training_ || step_proj_ || B < 1 || B > kSplitMaxRows || chunk_ < B || T < 2 || U > kSplitMaxUnits ||
       !float_products() || !gemm_is_own() || omp_in_parallel())
     return false;
-  const int P = std::min(get_num_threads(), U / kSplitUnits);
+  // (no more threads than processors: each waits on the others every step)
+  const int P = std::min({get_num_threads(), U / kSplitUnits, omp_get_num_procs()});
   if (P < 2) return false;
   const int W4max = 4 * ((U + P - 1) / P);
   const size_t per_thread = static_cast<size_t>(U + B) * W4max;
@@ -56,6 +73,12 @@ bool LstmOp::split_forward(Ctx& c) {
   const Kernels& k = kernels();
   const float* R = c.params + r_;
   float *Z = Z_.data(), *H = H_.data(), *C = C_.data();
+  // Each thread counts the steps whose h slice it has written; a step waits only for the others'
+  // counts (one cache line each), lighter than a team barrier, and h is the only value shared.
+  struct alignas(64) Done {
+    std::atomic<int> steps{0};
+  };
+  std::vector<Done> done(P);
 #pragma omp parallel num_threads(P)
   {
     FlushDenormals ftz;  // as the calling thread (program.cpp)
@@ -73,6 +96,8 @@ bool LstmOp::split_forward(Ctx& c) {
         for (int g = 0; g < 4; ++g)
           std::memcpy(z + static_cast<size_t>(b) * W4 + g * Up, Z + row(b, t) * GU + g * U + u0, Up * sizeof(float));
       if (s || state0_ >= 0) {
+        for (int q = 0; q < P; ++q)  // h of step s - 1, whole
+          wait_at_least(done[q].steps, s);
         const float* hp = s ? H + row(0, tp) * U : state0(c, 0, 0);
         k.fma_gemm(z, W4, hp, s ? T * U : U, false, rs, W4, B, W4, U, true);
       }
@@ -87,7 +112,7 @@ bool LstmOp::split_forward(Ctx& c) {
         }
         k.lstm_row_forward(z + static_cast<size_t>(b) * W4, cb, hb, cp, Up, cfg_.act, cfg_.ract);
       }
-#pragma omp barrier
+      done[p].steps.store(s + 1, std::memory_order_release);
     }
   }
   return true;

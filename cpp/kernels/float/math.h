@@ -58,24 +58,22 @@ static_assert(kLanes == 16, "lane_tree's shuffles are written for 16 lanes");
 
 // The fixed tree over the lanes: lane l += lane l + w for w = 8, 4, 2, 1 (each add as the scalar
 // loop would do it, so the same bits).
-inline float lane_tree(lanes_v a) {
+inline float lane_tree(const lanes_v& a) {  // (by reference: no vector in the ABI)
   const lanes_half b = __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7) +
                        __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15);
   const lanes_quarter c = __builtin_shufflevector(b, b, 0, 1, 2, 3) + __builtin_shufflevector(b, b, 4, 5, 6, 7);
   return (c[0] + c[2]) + (c[1] + c[3]);
 }
 
-// x (n) as running lane sums: lane l adds x[i] for i % kLanes == l, in order from +0.
-inline lanes_v lane_acc(const float* x, int n) {
+// Sum of x (n) in kLanes fixed lanes (lane l adds x[i] for i % kLanes == l, in order from +0),
+// then the fixed tree: same bits on every ISA.
+inline float lane_sum(const float* x, int n) {
   lanes_v acc = {};
   int i = 0;
   for (; i + kLanes <= n; i += kLanes) acc += *reinterpret_cast<const lanes_vu*>(x + i);
   for (int l = 0; i < n; ++i, ++l) acc[l] += x[i];
-  return acc;
+  return lane_tree(acc);
 }
-
-// Sum of x (n) in kLanes fixed lanes, then a fixed tree: same bits on every ISA.
-inline float lane_sum(const float* x, int n) { return lane_tree(lane_acc(x, n)); }
 
 }  // namespace
 }  // namespace bc
