@@ -160,7 +160,7 @@ class Flatten(Layer):
         return (input_shape[0], n)
 
     def lower(self, prog, inputs, outputs):
-        return inputs  # row-major: the same buffer seen with another shape
+        return [prog.view(inputs[0], outputs[0])]  # row-major: the same buffer seen with another shape
 
 
 @register
@@ -194,7 +194,7 @@ class Reshape(Layer):
         return (input_shape[0],) + tuple(shape)
 
     def lower(self, prog, inputs, outputs):
-        return inputs
+        return [prog.view(inputs[0], outputs[0])]
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}
