@@ -219,3 +219,42 @@ def test_save_load_round_trip_with_a_custom_layer_after_reshape(tmp_path):
         m.save(path)
         m2 = bigcore.saving.load_model(path, custom_objects={"SwapMix": SwapMix})
         np.testing.assert_array_equal(m2.predict(x, verbose=0), want)
+
+
+def variable_length_model(lib):
+    """A run-time length (None) through Reshape(-1) and Flatten into ops over the derived lengths."""
+    o = lib.ops
+    x = lib.Input((None, 8))
+    h = lib.L.Dense(8, activation="tanh")(x)
+    r = lib.L.Reshape((-1, 4))(h)                                  # (2T, 4)
+    a = o.mean(o.transpose(r, (0, 2, 1)), axis=2)                  # (4,)
+    f = o.max(lib.L.Flatten()(h), axis=1, keepdims=True)           # (1,) from (8T,)
+    return lib.Model(x, lib.L.Dense(2, activation="softmax")(lib.L.Concatenate()([a, f])))
+
+
+def test_variable_length_reshape_and_flatten_match_keras(keras):
+    bigcore.utils.set_random_seed(6)
+    m, k = variable_length_model(_Lib(bigcore)), variable_length_model(_Lib(keras))
+    assert m.layers[2].output.shape == (None, None, 4)
+    k.set_weights(m.get_weights())
+    rng = np.random.default_rng(7)
+    for T in (3, 5, 1):  # one program, its lengths per call
+        x = rng.normal(size=(4, T, 8)).astype(np.float32)
+        np.testing.assert_allclose(m.predict(x, verbose=0), k.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    x, y = rng.normal(size=(16, 5, 8)).astype(np.float32), rng.integers(0, 2, 16)
+    for model, lib in ((m, bigcore), (k, keras)):
+        model.compile(lib.optimizers.Adam(learning_rate=0.01), "sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(m.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    x2 = rng.normal(size=(3, 2, 8)).astype(np.float32)
+    np.testing.assert_allclose(m.predict(x2, verbose=0), k.predict(x2, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_variable_length_reshape_errors():
+    x = bigcore.Input((None, 8))
+    with pytest.raises(ValueError, match=r"needs -1 in target_shape"):
+        layers.Reshape((4, 4))(x)
+    with pytest.raises(ValueError, match=r"not certainly a multiple of 3"):
+        layers.Reshape((-1, 3))(x)
+    assert layers.Reshape((2, -1))(x).shape == (None, 2, None)
