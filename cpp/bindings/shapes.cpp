@@ -64,6 +64,16 @@ void bind_shapes(py::module_& m) {
         return p.add_shaped_tensor(to_dims(p, shape), is_input, batched);
       }, py::arg("shape"), py::arg("is_input") = false, py::arg("batched") = true,
       "A tensor with this shape of its non-batch axes (a length >= 1 or ~s per axis); batched=False: no batch axis.");
+  cls.def("add_view_tensor", [](Program& p, int base, const std::vector<int64_t>& shape) {
+        return p.add_view_tensor(base, to_dims(p, shape));
+      }, py::arg("base"), py::arg("shape"),
+      "Tensor `base` seen with another shape of its non-batch axes (as add_shaped_tensor takes them), the same size: "
+      "no op and no copy; ops reading it see this shape, its values and gradient are base's.");
+  cls.def("view_of", [](const Program& p, int t) {
+        if (t < 0 || t >= p.n_tensors()) throw py::value_error("unknown tensor " + std::to_string(t));
+        return p.view_of(t);
+      }, py::arg("tensor"), "The tensor a view (add_view_tensor) is of, or -1.");
+  cls.def_property_readonly("n_tensors", &Program::n_tensors);
   cls.def("add_weight_tensor", &Program::add_weight_tensor, py::arg("offset"), py::arg("shape"),
           "The weight at arena offset `offset` (from add_param) as a batch-less tensor: read in place, its gradient "
           "added into the gradient arena.");

@@ -92,13 +92,24 @@ class AlignedArray {
   explicit AlignedArray(size_t n) { resize(n); }
   AlignedArray(const AlignedArray&) = delete;
   AlignedArray& operator=(const AlignedArray&) = delete;
-  AlignedArray(AlignedArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+  AlignedArray(AlignedArray&& o) noexcept : p_(o.p_), n_(o.n_), owned_(o.owned_) { o.p_ = nullptr; o.n_ = 0; }
   AlignedArray& operator=(AlignedArray&& o) noexcept {
     std::swap(p_, o.p_);
     std::swap(n_, o.n_);
+    std::swap(owned_, o.owned_);
     return *this;
   }
-  ~AlignedArray() { std::free(p_); }
+  ~AlignedArray() {
+    if (owned_) std::free(p_);
+  }
+  // Another buffer's memory, not owned (a tensor that is another seen with a new shape, Program's
+  // views): the owner must outlive it and stay the same size while it is borrowed.
+  void borrow(T* p, size_t n) {
+    if (owned_) std::free(p_);
+    p_ = p;
+    n_ = n;
+    owned_ = false;
+  }
   void resize(size_t n) {  // contents are zeroed; when the allocation fails, the buffer is as it was
     T* p = nullptr;
     if (n) {
@@ -108,9 +119,10 @@ class AlignedArray {
       if (!p) throw std::bad_alloc();
       std::memset(static_cast<void*>(p), 0, n * sizeof(T));
     }
-    std::free(p_);
+    if (owned_) std::free(p_);
     p_ = p;
     n_ = n;
+    owned_ = true;
   }
   T* data() { return p_; }
   const T* data() const { return p_; }
@@ -119,6 +131,7 @@ class AlignedArray {
  private:
   T* p_ = nullptr;
   size_t n_ = 0;
+  bool owned_ = true;
 };
 
 using AlignedBuf = AlignedArray<float>;

@@ -17,6 +17,7 @@ struct Tensor {
   bool is_input = false;  // model inputs get no gradient
   bool batched = true;    // false: no batch axis
   long alias = -1;        // >= 0: a weight's arena offset; values and gradient live in the arenas
+  int view = -1;          // >= 0: the tensor this one is, seen with another shape (its buffers borrowed)
   std::vector<Dim> dims;  // the template of the non-batch axes
   Shape shape;            // dims resolved for this call (no batch axis)
 };

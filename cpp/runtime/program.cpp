@@ -87,7 +87,7 @@ void Program::set_op_mode(int start, int end, int mode) {
 }
 
 void Program::set_inputs(const std::vector<int>& t) {
-  for (int i : t) BC_CHECK(i >= 0 && i < n_tensors() && tensors_[i].is_input, "not an input tensor");
+  for (int i : t) BC_CHECK(i >= 0 && i < n_tensors() && tensors_[i].is_input && tensors_[i].view < 0, "not an input tensor");
   inputs_ = t;
 }
 
@@ -175,16 +175,17 @@ void Program::set_optimizer_args(const OptimArgs& base) {
 void Program::plan() {
   std::vector<int> consumers(tensors_.size(), 0), loss_count(tensors_.size(), 0);
   std::vector<Op*> producer(tensors_.size(), nullptr);
+  // A view shares its tensor's gradient: what reads or reaches a view counts for the tensor (root).
   for (auto& op : ops_) {
-    for (int t : op->in) consumers[t]++;
+    for (int t : op->in) consumers[root(t)]++;
     for (int t : op->out) producer[t] = op.get();
     op->loss_gives_dz = false;
   }
-  for (auto& l : losses_) loss_count[l.tensor]++;
+  for (auto& l : losses_) loss_count[root(l.tensor)]++;
   for (auto& l : losses_) {
     l.fused_act = -1;
-    Op* p = producer[l.tensor];
-    if (!p || l.from_logits || consumers[l.tensor] || loss_count[l.tensor] != 1) continue;
+    Op* p = producer[l.tensor];  // none for a view: its last axis need not be the activation's
+    if (!p || l.from_logits || consumers[l.tensor] || loss_count[root(l.tensor)] != 1) continue;
     int act = p->fusable_act();
     bool cce = l.kind == LOSS_CCE || l.kind == LOSS_SPARSE_CCE;
     if ((cce && act == ACT_SOFTMAX) || (l.kind == LOSS_BCE && act == ACT_SIGMOID)) {
@@ -194,7 +195,7 @@ void Program::plan() {
   }
   zero_before_backward_.clear();
   std::set<int> reached;
-  for (auto& l : losses_) reached.insert(l.tensor);
+  for (auto& l : losses_) reached.insert(root(l.tensor));
   std::set<size_t> written;
   for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
     Op& op = **it;
@@ -218,8 +219,8 @@ void Program::plan() {
         continue;
       }
       op.need_dx[i] = 1;
-      op.accum_dx[i] = reached.count(t) ? 1 : 0;
-      reached.insert(t);
+      op.accum_dx[i] = reached.count(root(t)) ? 1 : 0;
+      reached.insert(root(t));
     }
     for (size_t j = 0; j < op.params.size(); ++j) {
       op.accum_dw[j] = written.count(op.params[j]) ? 1 : 0;
@@ -242,7 +243,7 @@ void Program::ensure_capacity(int B, bool training) {
   try {
     for (; k < tensors_.size(); ++k) {
       Tensor& t = tensors_[k];
-      if (t.alias >= 0) continue;
+      if (t.alias >= 0 || t.view >= 0) continue;
       const size_t n = (t.batched ? cap : 1) * t.per_sample;
       if (t.val.size() < n) t.val.resize(n);
       if (grads && !t.is_input && t.grad.size() < n) t.grad.resize(n);
@@ -250,7 +251,7 @@ void Program::ensure_capacity(int B, bool training) {
   } catch (const std::bad_alloc&) {
     size_t total = 0;
     for (const auto& t : tensors_)
-      if (t.alias < 0) total += (t.batched ? cap : 1) * t.per_sample * sizeof(float) * (grads && !t.is_input ? 2 : 1);
+      if (t.alias < 0 && t.view < 0) total += (t.batched ? cap : 1) * t.per_sample * sizeof(float) * (grads && !t.is_input ? 2 : 1);
     const size_t rows = tensors_[k].batched ? cap : 1;
     throw OutOfMemory("cannot allocate " + std::to_string(rows * tensors_[k].per_sample * sizeof(float)) +
                       " bytes for " + tensor_label(static_cast<int>(k)) + " (a batch of " + std::to_string(rows) +
@@ -258,6 +259,12 @@ void Program::ensure_capacity(int B, bool training) {
                       (grads ? "and their gradients " : "") + "need " + std::to_string(total) +
                       " bytes in all: use a smaller batch_size");
   }
+  for (Tensor& t : tensors_)  // after every resize: the views' tensors may have moved
+    if (t.view >= 0 && t.alias < 0) {
+      Tensor& r = tensors_[t.view];
+      t.val.borrow(r.val.data(), r.val.size());
+      t.grad.borrow(r.grad.data(), r.grad.size());
+    }
   grads_ready_ = grads;
   capacity_ = cap;
   shapes_.resized = false;
@@ -429,7 +436,7 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
     double denom = rows;
     const float* sw = row_weights(d, l.tensor, l.C, l.mask, true, &denom);
     float* dst = tensors_[l.tensor].grad.data();
-    bool add = want_grad && assigned[l.tensor];
+    bool add = want_grad && assigned[root(l.tensor)];  // a view's gradient is its tensor's
     if (!want_grad || add) {
       loss_scratch_.resize(static_cast<size_t>(rows) * l.C);
       dst = loss_scratch_.data();
@@ -441,7 +448,7 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
       float* g = tensors_[l.tensor].grad.data();
       for (size_t i = 0; i < loss_scratch_.size(); ++i) g[i] += loss_scratch_[i];
     }
-    assigned[l.tensor] = 1;
+    assigned[root(l.tensor)] = 1;
     total += denom > 0 ? l.weight * s / denom : 0.0;
   }
   return total;

@@ -154,6 +154,10 @@ class Program : public std::enable_shared_from_this<Program> {
   int add_derived_symbol(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts);
   // A tensor with this template of its non-batch axes; batched = false: no batch axis, one row.
   int add_shaped_tensor(const std::vector<Dim>& dims, bool is_input, bool batched);
+  // Tensor `base` seen with another template of the same size (Reshape, Flatten): no op and no copy.
+  // Its values and gradient are base's buffers (ensure_capacity lends them); ops that read it see
+  // these dims. A view of a view is one of the first tensor.
+  int add_view_tensor(int base, const std::vector<Dim>& dims);
   // A batch-less tensor that is the weight at arena offset `offset` (a segment of add_param, with
   // as many values as dims): ops read the parameter arena in place and write the gradient arena.
   int add_weight_tensor(size_t offset, const std::vector<int64_t>& dims);
@@ -162,6 +166,7 @@ class Program : public std::enable_shared_from_this<Program> {
   bool batched(int t) const { return tensors_.at(t).batched; }
   bool is_input(int t) const { return tensors_.at(t).is_input; }
   bool is_weight(int t) const { return tensors_.at(t).alias >= 0; }
+  int view_of(int t) const { return tensors_.at(t).view; }  // -1: a tensor of its own
   // The symbols' values for model inputs whose arrays have these non-batch shapes (one per input);
   // throws invalid_argument naming the input and axis that do not fit. Empty without symbols.
   std::vector<int64_t> resolve_symbols(const std::vector<std::vector<int64_t>>& input_dims) const;
@@ -184,6 +189,7 @@ class Program : public std::enable_shared_from_this<Program> {
   void apply_constraints();
   void count_metrics(const BatchData& d, double* stats);
   const Segment& segment_at(size_t offset) const;
+  int root(int t) const { return tensors_[t].view >= 0 ? tensors_[t].view : t; }
   std::string tensor_label(int t) const;
   std::string op_memory_message(const Op& op, const char* pass) const;
   void plan();

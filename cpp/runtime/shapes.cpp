@@ -183,6 +183,21 @@ int Program::add_weight_tensor(size_t offset, const std::vector<int64_t>& dims) 
   return t;
 }
 
+int Program::add_view_tensor(int base, const std::vector<Dim>& dims) {
+  BC_CHECK(base >= 0 && base < n_tensors(), "add_view_tensor: unknown tensor " + std::to_string(base));
+  const int r = root(base);
+  const bool batched = tensors_[r].batched;
+  int t = add_shaped_tensor(dims, false, batched);
+  Tensor& v = tensors_[t];
+  const Tensor& b = tensors_[r];
+  BC_CHECK(v.per_sample == b.per_sample, "add_view_tensor: a view holds " + std::to_string(v.per_sample) +
+                                             " values per sample, its tensor " + std::to_string(b.per_sample));
+  v.view = r;
+  v.is_input = b.is_input;  // a model input's view gets no gradient either
+  v.alias = b.alias;        // a weight's view reads the arenas too
+  return t;
+}
+
 Shape resolved_shape_of(const std::vector<Dim>& dims, const std::vector<int64_t>& sym) {
   Shape s;
   s.nd = static_cast<int>(dims.size());
@@ -274,6 +289,9 @@ void Program::apply_symbols(const std::vector<int64_t>& sym) {
     if (ps != t.per_sample) shapes_.resized = true;
     t.per_sample = ps;
   }
+  for (const auto& t : tensors_)
+    BC_CHECK(t.view < 0 || t.per_sample == tensors_[t.view].per_sample,
+             "a reshaped tensor's size does not match its input's for these inputs");
   for (const auto& l : losses_)
     BC_CHECK(tensors_[l.tensor].per_sample % l.C == 0, "a loss's width does not divide its output for these inputs");
   for (const auto& m : metrics_)

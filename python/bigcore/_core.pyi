@@ -128,6 +128,8 @@ class Program:
     def add_time_distributed(self, sub: Program, x: int, out: int, in_local: int, out_local: int, T: int) -> None:
         """Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) into one op over the folded time axis of x -> out."""
     def add_unit_norm(self, x: int, out: int, width: int) -> None: ...
+    def add_view_tensor(self, base: int, shape: Sequence[int]) -> int:
+        """Tensor `base` seen with another shape of its non-batch axes (as add_shaped_tensor takes them), the same size: no op and no copy; ops reading it see this shape, its values and gradient are base's."""
     def add_weight_tensor(self, offset: int, shape: Sequence[int]) -> int:
         """The weight at arena offset `offset` (from add_param) as a batch-less tensor: read in place, its gradient added into the gradient arena."""
     def apply_update(self, lr: float, step: int, grad_scale: float) -> None:
@@ -148,6 +150,8 @@ class Program:
     def n_ops(self) -> int: ...
     @property
     def n_symbols(self) -> int: ...
+    @property
+    def n_tensors(self) -> int: ...
     def op_kinds(self) -> list[str]:
         """Each op's kind in program order: 'prim:<kind>' for a primitive, else its class ('DenseOp')."""
     def op_type(self, i: int) -> str:
@@ -186,6 +190,8 @@ class Program:
         """The non-batch shape of a tensor for these symbol values (resolve_symbols); a template of constants needs none."""
     def train_step(self, src: BatchSource, idx: Any, start: int, count: int, lr: float, seed: int, step: int, stats: NDArray[Any]) -> None:
         """Forward, loss, metrics, backward and the update at rate lr on rows idx[start:start+count] (idx None: start:start+count); step: the optimizer's iteration count before it."""
+    def view_of(self, tensor: int) -> int:
+        """The tensor a view (add_view_tensor) is of, or -1."""
 
 class QLinear:
     @property

@@ -494,7 +494,7 @@ class Layer:
         self.input_shape = in_shape
         out_shape = self.compute_output_shape(in_shape)
         multi = isinstance(out_shape, list)
-        outs = [KerasTensor(s, name=f"{self.name}/out{i}", dims=_inherit_dims(s, xs[0]))
+        outs = [KerasTensor(s, name=f"{self.name}/out{i}", dims=self._output_dims(s, xs))
                 for i, s in enumerate(out_shape if multi else [out_shape])]
         node = Node(self, xs, outs, kwargs, list_input=isinstance(inputs, (list, tuple)))
         for i, o in enumerate(outs):
@@ -568,6 +568,12 @@ class Layer:
 
     def _check_input(self, shape):
         """Raises a Keras-style ValueError when `shape` cannot feed this layer."""
+
+    def _output_dims(self, shape, xs):
+        """The run-time lengths of an output of `shape` (layers/dims.py): by default, a None at an axis
+        where the first input has a run-time length is that length. A layer that moves lengths to
+        other axes (Reshape, Flatten) derives its own."""
+        return _inherit_dims(shape, xs[0])
 
     def _call_eager(self, inputs, kwargs):
         """Runs this one layer on numpy input (native ops), through the runner bigcore.models installs."""

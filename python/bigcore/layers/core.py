@@ -154,13 +154,18 @@ class Dropout(Layer):
 
 @register
 class Flatten(Layer):
+    supports_variable_length = True  # a view: its length is the product of the input's (layers/dims.py)
+
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
         n = None if any(s is None for s in rest) else math.prod(rest)
         return (input_shape[0], n)
 
+    def _output_dims(self, shape, xs):
+        return (dims.product(xs[0]._dims),)
+
     def lower(self, prog, inputs, outputs):
-        return inputs  # row-major: the same buffer seen with another shape
+        return [prog.view(inputs[0], outputs[0])]  # row-major: the same buffer seen with another shape
 
 
 @register
@@ -181,7 +186,14 @@ class Reshape(Layer):
                              f"target_shape={target_shape!r}")
         self.target_shape = tuple(int(s) for s in shape)
 
+    supports_variable_length = True  # a view; a run-time length goes to the -1 axis (_output_dims)
+
     def compute_output_shape(self, input_shape):
+        if any(s is None for s in input_shape[1:]):  # the -1 axis takes the run-time length
+            if -1 not in self.target_shape:
+                raise ValueError(f"Reshape {self.name!r}: an input with a run-time length {shape_str(input_shape)} "
+                                 f"needs -1 in target_shape for it. Received: target_shape={self.target_shape}")
+            return (input_shape[0],) + tuple(None if s == -1 else s for s in self.target_shape)
         n = math.prod(input_shape[1:])
         shape = list(self.target_shape)
         if -1 in shape:
@@ -193,8 +205,19 @@ class Reshape(Layer):
             raise ValueError(f"Reshape {self.name!r}: cannot reshape {shape_str(input_shape)} to {self.target_shape}")
         return (input_shape[0],) + tuple(shape)
 
+    def _output_dims(self, shape, xs):
+        if -1 not in self.target_shape or not any(dims.is_dim(d) for d in xs[0]._dims):
+            return super()._output_dims(shape, xs)
+        known = math.prod(s for s in self.target_shape if s != -1)
+        n = dims.exact_div(dims.product(xs[0]._dims), known)
+        if n is None:
+            raise ValueError(f"Reshape {self.name!r}: the input's {shape_str(xs[0].shape)} values per sample are not "
+                             f"certainly a multiple of {known} for every run-time length, so target_shape="
+                             f"{self.target_shape} cannot hold them")
+        return tuple(n if s == -1 else s for s in self.target_shape)
+
     def lower(self, prog, inputs, outputs):
-        return inputs
+        return [prog.view(inputs[0], outputs[0])]
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}

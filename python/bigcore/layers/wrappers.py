@@ -25,6 +25,9 @@ class _Folded:
         rest = kt.shape[1:]
         return self.native.add_tensor(math.prod(rest) if rest else 1, False)
 
+    def view(self, t, kt):
+        return t  # one timestep's tensors are flat: a reshape within it changes nothing
+
     def param(self, w):
         return self._outer.param(w)
 
@@ -78,8 +81,8 @@ class TimeDistributed(Layer):
         folded = _Folded(prog, Node(self.layer, [inner_in], [inner_out]))
         local_in = folded.tensor(inner_in)
         local_out = self.layer.lower(folded, [local_in], [inner_out])[0]
-        if local_out == local_in:  # a pure reshape (Flatten, Reshape): the same buffer
-            return [inputs[0]]
+        if local_out == local_in:  # a pure reshape (Flatten, Reshape): the same buffer, the output's shape
+            return [prog.view(inputs[0], outputs[0])]
         out = prog.tensor(outputs[0])
         prog.native.add_time_distributed(folded.native, inputs[0], out, local_in, local_out, x_kt.shape[1])
         return [out]

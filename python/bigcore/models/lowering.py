@@ -126,6 +126,15 @@ class Lowering:
                               else f"tensor {kt.name!r}")
         return t
 
+    def view(self, t, kt):
+        """Native tensor t seen with kt's shape (Reshape, Flatten): no op and no copy, its buffers are
+        t's, and every op that reads it (a primitive, a traced call()) sees kt's shape."""
+        v = self.native.add_view_tensor(t, self.template(kt))
+        layer = kt.node.layer if kt.node is not None else None
+        self.native.set_label(v, f"the output of layer {layer.name!r} ({type(layer).__name__})" if layer is not None
+                              else f"tensor {kt.name!r}")
+        return v
+
     def check_lengths(self, node):
         """Refuses a built-in layer that reads a tensor with run-time lengths unless it declares that
         its op reads the lengths per call (supports_variable_length); recorded ops and traced custom
