@@ -13,16 +13,10 @@ import pytest
 
 import bigcore
 from bigcore import layers, ops
+from test_custom_layers import _Lib
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
-
-
-class _Lib:
-    def __init__(self, mod):
-        self.mod, self.ops, self.L = mod, mod.ops, mod.layers
-        self.Input = mod.Input if hasattr(mod, "Input") else mod.layers.Input
-        self.Model = mod.Model
 
 
 _CUSTOM = {}
@@ -33,7 +27,7 @@ def custom_layers(lib):
     framework (saving finds them by name)."""
     if lib.mod in _CUSTOM:
         return _CUSTOM[lib.mod]
-    o, L = lib.ops, lib.L
+    o, L = lib.ops, lib.layers
 
     class SwapMix(L.Layer):
         def __init__(self, units, **kw):
@@ -57,11 +51,11 @@ def transpose_model(lib):
     """Dense -> Reshape -> custom transpose + matmul -> Flatten -> Dense (the reported failure)."""
     SwapMix = custom_layers(lib)
     x = lib.Input((12,))
-    h = lib.L.Dense(12, activation="tanh")(x)
-    h = lib.L.Reshape((3, 4))(h)
+    h = lib.layers.Dense(12, activation="tanh")(x)
+    h = lib.layers.Reshape((3, 4))(h)
     h = SwapMix(5, name="swap")(h)  # (4, 5)
-    h = lib.L.Flatten()(h)
-    return lib.Model(x, lib.L.Dense(3, activation="softmax")(h))
+    h = lib.layers.Flatten()(h)
+    return lib.Model(x, lib.layers.Dense(3, activation="softmax")(h))
 
 
 def reduce_model(lib):
@@ -69,42 +63,42 @@ def reduce_model(lib):
     reshaped tensor's source read a second time (its gradient comes back both ways), Reshape with -1."""
     o = lib.ops
     x = lib.Input((12,))
-    h = lib.L.Dense(12, activation="tanh")(x)
-    r = lib.L.Reshape((-1, 4))(h)                      # (3, 4)
+    h = lib.layers.Dense(12, activation="tanh")(x)
+    r = lib.layers.Reshape((-1, 4))(h)                      # (3, 4)
     s = o.sum(r, axis=2)                               # (3,)
     g = o.matmul(r, o.transpose(r, (0, 2, 1)))         # (3, 3)
-    both = lib.L.Concatenate()([s, lib.L.Flatten()(g), h])
-    return lib.Model(x, lib.L.Dense(2, activation="softmax")(both))
+    both = lib.layers.Concatenate()([s, lib.layers.Flatten()(g), h])
+    return lib.Model(x, lib.layers.Dense(2, activation="softmax")(both))
 
 
 def sequential_model(lib):
     SwapMix = custom_layers(lib)
-    return lib.mod.Sequential([lib.Input((12,)), lib.L.Dense(12), lib.L.Reshape((3, 4)), SwapMix(2),
-                               lib.L.Flatten(), lib.L.Dense(3, activation="softmax")])
+    return lib.mod.Sequential([lib.Input((12,)), lib.layers.Dense(12), lib.layers.Reshape((3, 4)), SwapMix(2),
+                               lib.layers.Flatten(), lib.layers.Dense(3, activation="softmax")])
 
 
 def flatten_softmax_model(lib):
     """Flatten then a softmax over the flattened axis: over the old shape's last axis it would run per
     row of 4 and give a wrong answer silently."""
     x = lib.Input((3, 4))
-    h = lib.L.Dense(4)(x)
-    h = lib.ops.softmax(lib.L.Flatten()(h), axis=-1)
-    return lib.Model(x, lib.L.Dense(3, activation="softmax")(h))
+    h = lib.layers.Dense(4)(x)
+    h = lib.ops.softmax(lib.layers.Flatten()(h), axis=-1)
+    return lib.Model(x, lib.layers.Dense(3, activation="softmax")(h))
 
 
 def repeat_permute_model(lib):
     """RepeatVector -> Reshape -> Permute -> op over an axis; TimeDistributed(Reshape) -> op."""
     o = lib.ops
     x = lib.Input((6,))
-    h = lib.L.Dense(6)(x)
-    rep = lib.L.RepeatVector(2)(h)                                  # (2, 6)
-    r = lib.L.Reshape((2, 3, 2))(rep)                               # (2, 3, 2)
-    p = lib.L.Permute((3, 1, 2))(r)                                 # (2, 2, 3)
+    h = lib.layers.Dense(6)(x)
+    rep = lib.layers.RepeatVector(2)(h)                                  # (2, 6)
+    r = lib.layers.Reshape((2, 3, 2))(rep)                               # (2, 3, 2)
+    p = lib.layers.Permute((3, 1, 2))(r)                                 # (2, 2, 3)
     a = o.max(p, axis=3)                                            # (2, 2)
-    t = lib.L.TimeDistributed(lib.L.Reshape((3, 2)))(rep)           # (2, 3, 2)
+    t = lib.layers.TimeDistributed(lib.layers.Reshape((3, 2)))(rep)           # (2, 3, 2)
     b = o.mean(t, axis=3)                                           # (2, 3)
-    return lib.Model(x, lib.L.Dense(3, activation="softmax")(
-        lib.L.Concatenate()([lib.L.Flatten()(a), lib.L.Flatten()(b)])))
+    return lib.Model(x, lib.layers.Dense(3, activation="softmax")(
+        lib.layers.Concatenate()([lib.layers.Flatten()(a), lib.layers.Flatten()(b)])))
 
 
 BUILDS = [transpose_model, reduce_model, sequential_model, flatten_softmax_model, repeat_permute_model]
@@ -159,9 +153,9 @@ def test_loss_on_a_reshaped_output_and_output_of_an_input_view(keras):
     """The model's output is a view (the loss writes the shared gradient); a view of a model input."""
     def build(lib):
         x = lib.Input((12,))
-        flat_in = lib.L.Reshape((3, 4))(x)
-        h = lib.L.Dense(12, activation="tanh")(lib.L.Flatten()(flat_in))
-        out = lib.L.Reshape((3, 4))(h)
+        flat_in = lib.layers.Reshape((3, 4))(x)
+        h = lib.layers.Dense(12, activation="tanh")(lib.layers.Flatten()(flat_in))
+        out = lib.layers.Reshape((3, 4))(h)
         return lib.Model(x, [out, lib.ops.sum(out, axis=2)])
 
     bigcore.utils.set_random_seed(4)
@@ -225,11 +219,11 @@ def variable_length_model(lib):
     """A run-time length (None) through Reshape(-1) and Flatten into ops over the derived lengths."""
     o = lib.ops
     x = lib.Input((None, 8))
-    h = lib.L.Dense(8, activation="tanh")(x)
-    r = lib.L.Reshape((-1, 4))(h)                                  # (2T, 4)
+    h = lib.layers.Dense(8, activation="tanh")(x)
+    r = lib.layers.Reshape((-1, 4))(h)                                  # (2T, 4)
     a = o.mean(o.transpose(r, (0, 2, 1)), axis=2)                  # (4,)
-    f = o.max(lib.L.Flatten()(h), axis=1, keepdims=True)           # (1,) from (8T,)
-    return lib.Model(x, lib.L.Dense(2, activation="softmax")(lib.L.Concatenate()([a, f])))
+    f = o.max(lib.layers.Flatten()(h), axis=1, keepdims=True)           # (1,) from (8T,)
+    return lib.Model(x, lib.layers.Dense(2, activation="softmax")(lib.layers.Concatenate()([a, f])))
 
 
 def test_variable_length_reshape_and_flatten_match_keras(keras):
