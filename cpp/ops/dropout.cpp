@@ -1,6 +1,5 @@
 #include "ops/dropout.h"
 
-#include <algorithm>
 #include <cstring>
 
 #include "core/rng.h"
@@ -12,21 +11,17 @@ namespace bc {
 
 namespace {
 constexpr size_t kChunk = 1 << 15;  // values per work item: below two of them one thread does all
-
-int chunks(size_t n) { return static_cast<int>((n + kChunk - 1) / kChunk); }
 }  // namespace
 
 void dropout_apply(float* y, unsigned char* keep, const float* x, size_t n, float rate, uint64_t key,
                    uint64_t first) {
-  parallel_items(chunks(n), [&](int i) {
-    const size_t a = static_cast<size_t>(i) * kChunk, m = std::min(kChunk, n - a);
+  parallel_spans(n, kChunk, [&](size_t a, size_t m) {
     kernels().dropout_forward(y + a, keep + a, x + a, m, rate, key, first + a);
   });
 }
 
 void dropout_grad(float* dx, const unsigned char* keep, const float* dy, size_t n, float rate, bool accumulate) {
-  parallel_items(chunks(n), [&](int i) {
-    const size_t a = static_cast<size_t>(i) * kChunk, m = std::min(kChunk, n - a);
+  parallel_spans(n, kChunk, [&](size_t a, size_t m) {
     kernels().dropout_backward(dx + a, keep + a, dy + a, m, rate, accumulate);
   });
 }
@@ -45,8 +40,8 @@ void DropoutOp::forward(Ctx& c) {
     return;
   }
   keep_.resize(n);
-  dropout_apply(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_,
-                            rng_key(c.seed, stream_, c.step), c.row0 * c.per_sample(in[0]));
+  dropout_apply(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_, rng_key(c.seed, stream_, c.step),
+                c.row0 * c.per_sample(in[0]));
 }
 
 void DropoutOp::backward(Ctx& c) {

@@ -1,6 +1,5 @@
 #include "ops/merge.h"
 
-#include <algorithm>
 #include <cstring>
 
 #include "ops/activation.h"
@@ -85,11 +84,7 @@ void AddOp::backward(Ctx& c) {
     if (!need_dx[k]) continue;
     float* dx = c.grad(in[k]);
     if (mode_ == 0 && !accum_dx[k]) {  // the common case (residuals, embeddings): a copy, on the team
-      constexpr size_t kChunk = size_t(1) << 15;
-      parallel_items(static_cast<int>((n + kChunk - 1) / kChunk), [&](int i) {
-        const size_t a = static_cast<size_t>(i) * kChunk;
-        std::memcpy(dx + a, dy + a, std::min(kChunk, n - a) * sizeof(float));
-      });
+      parallel_spans(n, size_t(1) << 15, [&](size_t a, size_t m) { std::memcpy(dx + a, dy + a, m * sizeof(float)); });
       continue;
     }
     if (mode_ != 2) {  // separate tight loops: these vectorize, the general one below does not

@@ -27,12 +27,23 @@ void parallel_items(int n, Fn&& fn) {
   }
 }
 
+// fn(a, m) over [0, n) in fixed spans [a, a + m) of `span` (the last shorter), on the team: for
+// elementwise work whose bits do not depend on the cut.
+template <class Fn>
+void parallel_spans(size_t n, size_t span, Fn&& fn) {
+  parallel_items(static_cast<int>((n + span - 1) / span), [&](int i) {
+    const size_t a = static_cast<size_t>(i) * span;
+    fn(a, std::min(span, n - a));
+  });
+}
+
 // fn(r0, r1) over rows [0, rows) of `width` floats in fixed chunks of about 16K floats, on the team:
-// for row-wise elementwise work (bias and activation after a GEMM), whose bits do not depend on the cut.
+// row-wise elementwise work (bias and activation after a GEMM).
 template <class Fn>
 void parallel_rows(int rows, int width, Fn&& fn) {
-  const int per = std::max(1, (1 << 14) / std::max(1, width));
-  parallel_items((rows + per - 1) / per, [&](int i) { fn(i * per, std::min(rows, (i + 1) * per)); });
+  const size_t per = static_cast<size_t>(std::max(1, (1 << 14) / std::max(1, width)));
+  parallel_spans(static_cast<size_t>(rows), per,
+                 [&](size_t a, size_t m) { fn(static_cast<int>(a), static_cast<int>(a + m)); });
 }
 
 // Whole samples per work item so that one item's buffers hold about `target` floats

@@ -87,8 +87,7 @@ class DropoutPrim : public PrimOp {
     // a batched tensor's stream continues the global batch's (data parallel); a batch-less one is
     // the same on every rank
     const uint64_t first = (*c.tensors)[in[0]].batched ? c.row0 * c.per_sample(in[0]) : 0;
-    dropout_apply(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_, rng_key(c.seed, stream_, c.step),
-                              first);
+    dropout_apply(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_, rng_key(c.seed, stream_, c.step), first);
   }
   void run_backward(Ctx& c) override {
     if (!need_dx[0]) return;

@@ -12,7 +12,7 @@
 
 #include "core/rng.h"
 #include "kernels/attention/attention.h"
-#include "kernels/float/math.h"  // kLanes, exp_f, lane_sum (shared, same bits)
+#include "kernels/float/math.h"  // kLanes, exp_f, lane_sum, lane_dot (shared, same bits)
 
 namespace bc {
 namespace {
@@ -99,18 +99,8 @@ void softmax_grad(float* dp, const float* p, int R, int C, int ld, const float* 
 }
 
 void row_dot(float* out, const float* a, int lda, const float* b, int ldb, int R, int C) {
-  for (int r = 0; r < R; ++r) {
-    const float* x = a + static_cast<size_t>(r) * lda;
-    const float* y = b + static_cast<size_t>(r) * ldb;
-    float acc[kLanes] = {0};
-    int j = 0;
-    for (; j + kLanes <= C; j += kLanes)
-      for (int q = 0; q < kLanes; ++q) acc[q] += x[j + q] * y[j + q];
-    for (int q = 0; j < C; ++j, ++q) acc[q] += x[j] * y[j];
-    for (int w = kLanes / 2; w > 0; w /= 2)
-      for (int q = 0; q < w; ++q) acc[q] += acc[q + w];
-    out[r] = acc[0];
-  }
+  for (int r = 0; r < R; ++r)
+    out[r] = lane_dot(a + static_cast<size_t>(r) * lda, b + static_cast<size_t>(r) * ldb, C);
 }
 
 // ---- the materialized-tile path: keys as rows, queries as columns (attention.h) --------------

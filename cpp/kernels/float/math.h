@@ -75,5 +75,15 @@ inline float lane_sum(const float* x, int n) {
   return lane_tree(acc);
 }
 
+// Sum of x[i] * y[i] (n) in the same lanes and tree.
+inline float lane_dot(const float* x, const float* y, int n) {
+  lanes_v acc = {};
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    acc += *reinterpret_cast<const lanes_vu*>(x + i) * *reinterpret_cast<const lanes_vu*>(y + i);
+  for (int l = 0; i < n; ++i, ++l) acc[l] += x[i] * y[i];
+  return lane_tree(acc);
+}
+
 }  // namespace
 }  // namespace bc

@@ -5,20 +5,11 @@
 #pragma once
 #include <cmath>
 
-#include "kernels/float/math.h"  // kLanes, lane_sum (shared, same bits)
+#include "kernels/float/math.h"  // kLanes, lane_sum, lane_dot (shared, same bits)
 #include "kernels/norm/norm.h"
 
 namespace bc {
 namespace {
-
-inline float lane_dot(const float* x, const float* y, int n) {
-  lanes_v acc = {};
-  int i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    acc += *reinterpret_cast<const lanes_vu*>(x + i) * *reinterpret_cast<const lanes_vu*>(y + i);
-  for (int l = 0; i < n; ++i, ++l) acc[l] += x[i] * y[i];
-  return lane_tree(acc);
-}
 
 void rows_forward(float* y, float* mean, float* rstd, const float* x, const float* res, const float* gamma,
                   const float* beta, int R, int C, float eps, bool rms) {
