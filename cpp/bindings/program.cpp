@@ -20,6 +20,16 @@
 namespace py = pybind11;
 using bc::Program;
 
+namespace {
+// A recurrent layer reading an Embedding's output directly learns the ids and the table, for its
+// inference memo (ops/projection_memo.h). The Embedding still runs: others may read its output.
+void fold_embedding(const Program& p, bc::RecurrentOp& op, int x) {
+  for (size_t i = 0; i < p.n_ops(); ++i)
+    if (const auto* e = dynamic_cast<const bc::EmbeddingOp*>(&p.op(static_cast<int>(i))))
+      if (e->out[0] == x) op.fold_embedding(e->in[0], e->params[0], e->vocab());
+}
+}  // namespace
+
 void bind_program(py::module_& m) {
   py::class_<bc::OptimArgs>(m, "OptimArgs", "The optimizer's constants, sent once (set_optimizer).")
       .def(py::init<>())
@@ -92,10 +102,13 @@ void bind_program(py::module_& m) {
             throw py::value_error("add_recurrent: an initial state must be a tensor of " + std::to_string(U) +
                                   " values per sample");
         const auto& s0 = initial_state;
-        if (kind == "lstm") p.add_op(std::make_unique<bc::LstmOp>(c, x, mask, s0, outs, w, r, b));
-        else if (kind == "gru") p.add_op(std::make_unique<bc::GruOp>(c, x, mask, s0, outs, w, r, b));
-        else if (kind == "simple_rnn") p.add_op(std::make_unique<bc::SimpleRnnOp>(c, x, mask, s0, outs, w, r, b));
+        std::unique_ptr<bc::RecurrentOp> op;
+        if (kind == "lstm") op = std::make_unique<bc::LstmOp>(c, x, mask, s0, outs, w, r, b);
+        else if (kind == "gru") op = std::make_unique<bc::GruOp>(c, x, mask, s0, outs, w, r, b);
+        else if (kind == "simple_rnn") op = std::make_unique<bc::SimpleRnnOp>(c, x, mask, s0, outs, w, r, b);
         else throw py::value_error("unknown recurrent kind '" + kind + "'");
+        fold_embedding(p, *op, x);
+        p.add_op(std::move(op));
       }, py::arg("kind"), py::arg("x"), py::arg("mask"), py::arg("outs"), py::arg("w"), py::arg("r"), py::arg("b"),
          py::arg("D"), py::arg("U"), py::arg("T"), py::arg("act"), py::arg("ract"), py::arg("return_sequences"),
          py::arg("return_state"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),

@@ -9,6 +9,7 @@ class EmbeddingOp : public Op {
   EmbeddingOp(int ids_t, int out_t, int mask_t, size_t table, int V, int E);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
+  int vocab() const { return V_; }
 
  private:
   int V_, E_;

@@ -72,7 +72,7 @@ bool LstmOp::split_forward(Ctx& c) {
   if (split_.size() < P * per_thread) split_.resize(P * per_thread);
   const Kernels& k = kernels();
   const float* R = c.params + r_;
-  float *Z = Z_.data(), *H = H_.data(), *C = C_.data();
+  float *H = H_.data(), *C = C_.data();
   // Each thread counts the steps whose h slice it has written; a step waits only for the others'
   // counts (one cache line each), lighter than a team barrier, and h is the only value shared.
   struct alignas(64) Done {
@@ -94,7 +94,7 @@ bool LstmOp::split_forward(Ctx& c) {
       const int t = tin(s), tp = s ? tin(s - 1) : -1;
       for (int b = 0; b < B; ++b)
         for (int g = 0; g < 4; ++g)
-          std::memcpy(z + static_cast<size_t>(b) * W4 + g * Up, Z + row(b, t) * GU + g * U + u0, Up * sizeof(float));
+          std::memcpy(z + static_cast<size_t>(b) * W4 + g * Up, proj_row(b, t) + g * U + u0, Up * sizeof(float));
       if (s || state0_ >= 0) {
         for (int q = 0; q < P; ++q)  // h of step s - 1, whole
           wait_at_least(done[q].steps, s);

@@ -172,6 +172,25 @@ void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, cons
   }
 }
 
+void RecurrentOp::fold_embedding(int ids_t, size_t table, int V) {
+  BC_CHECK(V > 0, "fold_embedding: the vocabulary must not be empty");
+  fold_ids_ = ids_t;
+  fold_table_ = table;
+  fold_V_ = V;
+}
+
+bool RecurrentOp::memo_projection(Ctx& c, int rows) {
+  const size_t D = cfg_.D, GU = static_cast<size_t>(G_) * cfg_.U;
+  // The memo's rows have the unfolded bits only on the own GEMM; int8 layers project otherwise.
+  if (fold_ids_ < 0 || training_ || !float_products() || !gemm_is_own() || !ProjectionMemo::fits(fold_V_, D, GU))
+    return false;
+  if (!(*c.tensors)[fold_ids_].batched || c.per_sample(fold_ids_) * D != c.per_sample(in[0])) return false;
+  if (!memo_) memo_ = std::make_unique<ProjectionMemo>();
+  return memo_->lookup(c.val(fold_ids_), static_cast<size_t>(rows), c.params + w_, b_ >= 0 ? c.params + b_ : nullptr,
+                       c.params + fold_table_, fold_V_, D, GU,
+                       [&](const float* x, int m, float* z) { input_projection(c, x, cfg_.D, m, z); });
+}
+
 void RecurrentOp::input_projection(Ctx& c, const float* x, int ldx, int rows, float* z) {
   const int D = cfg_.D, GU = G_ * cfg_.U;
   gemm(false, false, rows, GU, D, 1.0f, x, ldx, c.params + w_, GU, 0.0f, z, GU);
@@ -208,7 +227,8 @@ void RecurrentOp::forward(Ctx& c) {
   if (training_ && cfg_.recurrent_dropout > 0.0f)
     keep_mask(rmask_, static_cast<size_t>(B) * U, cfg_.recurrent_dropout,
               rng_key(c.seed, cfg_.stream ^ 0x9e3779b97f4a7c15ULL, c.step), c.row0 * U);
-  if (!step_proj_) input_projection(c, x, D, static_cast<int>(rows), Z_.data());
+  memo_rows_ = !step_proj_ && memo_projection(c, static_cast<int>(rows));
+  if (!step_proj_ && !memo_rows_) input_projection(c, x, D, static_cast<int>(rows), Z_.data());
   first_real_.clear();
   if (state0_ >= 0 && cfg_.has_mask) {
     first_real_.assign(B, T);
@@ -219,7 +239,12 @@ void RecurrentOp::forward(Ctx& c) {
           break;
         }
   }
-  if (!split_forward(c)) for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
+  if (!split_forward(c)) {
+    if (memo_rows_) memo_->gather(Z_.data());  // the chunks add into Z_ in place
+    memo_rows_ = false;
+    for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
+  }
+  memo_rows_ = false;
 
   float* y = c.val(out[0]);
   const int last = tin(T - 1);

@@ -7,8 +7,10 @@
 // kernel W (D, G*U), recurrent kernel R (U, G*U), bias (G*U, or 2*G*U for GRU) with G gates.
 // Inputs in order: x, [mask], [h_0, (c_0)]; backward writes dL/dh_0 (and dL/dc_0) when asked.
 #pragma once
+#include <memory>
 #include <vector>
 
+#include "ops/projection_memo.h"
 #include "runtime/op.h"
 
 namespace bc {
@@ -33,6 +35,9 @@ class RecurrentOp : public Op {
               long b);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
+  // x is the output of an Embedding of V ids (tensor ids_t) over the table at arena offset `table`:
+  // inference may then take each row's projection from a memo (projection_memo.h).
+  void fold_embedding(int ids_t, size_t table, int V);
 
  protected:
   // The time loop over rows b0..b1 (forward fills Z/H; backward fills dZ and dRec).
@@ -61,6 +66,13 @@ class RecurrentOp : public Op {
   // steps are kept, (B, .) when step_proj_ reuses one row per sample.
   size_t srow(int b, int t) const { return step_proj_ ? static_cast<size_t>(b) : row(b, t); }
   int sld() const { return step_proj_ ? 1 : cfg_.T; }
+  // Inference with an Embedding before it: the projected rows made ready in the memo (memo_rows_);
+  // false when not taken.
+  bool memo_projection(Ctx& c, int rows);
+  // The projection of (b, t) as this forward holds it: the memo's row, or Z_'s.
+  const float* proj_row(int b, int t) const {
+    return memo_rows_ ? memo_->row(row(b, t)) : Z_.data() + row(b, t) * static_cast<size_t>(G_) * cfg_.U;
+  }
   // step_proj_ only: Z rows b0..b1 <- x_t W + b for input time t.
   void project_step(Ctx& c, int b0, int b1, int t);
   // The rows b0.. that step s multiplies by R, and their stride: Hprev_ (filled here) when
@@ -103,6 +115,11 @@ class RecurrentOp : public Op {
   AlignedBuf Rt_;     // (G*U, U) R transposed once per backward, read by every step's dh_prev product
   std::vector<float> dmask_, rmask_;  // (B, D), (B, U): scaled keep masks
   std::vector<float> zeros_;
+  int fold_ids_ = -1;  // fold_embedding's ids tensor, or -1
+  size_t fold_table_ = 0;
+  int fold_V_ = 0;
+  std::unique_ptr<ProjectionMemo> memo_;
+  bool memo_rows_ = false;  // this forward's projections are in the memo, not Z_
   // With initial states and a mask: per row, the first step s that is not masked (T if none).
   // Keras's output before it is zeros, not the carried initial state.
   std::vector<int> first_real_;
