@@ -12,11 +12,13 @@ namespace {
 constexpr int kLanes = 16;  // fixed reduction width, independent of the ISA
 
 inline float exp_f(float x) {  // Cephes expf: ~1 ulp on [-87, 88]
-  x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+  // The clamps send NaN to a bound and the last line gives it back: with a NaN test in the middle
+  // (n == n), GCC duplicated the whole polynomial for the NaN case and ran both under masks.
+  float xc = x > -87.3f ? x : -87.3f;
+  xc = xc < 88.7f ? xc : 88.7f;
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  float n = (x * 1.44269504088896341f + magic) - magic;
-  n = n == n ? n : 0.0f;  // NaN: keep the integer conversion defined; NaN still flows through r
-  float r = x - n * 0.693359375f;
+  float n = (xc * 1.44269504088896341f + magic) - magic;
+  float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -28,7 +30,7 @@ inline float exp_f(float x) {  // Cephes expf: ~1 ulp on [-87, 88]
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return x == x ? p * scale : x + x;  // NaN in, NaN out (quieted, as arithmetic on it would)
 }
 
 inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
