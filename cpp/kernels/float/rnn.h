@@ -77,10 +77,34 @@ void lstm_row_forward(float* z, float* c, float* h, const float* c_prev, int U, 
   for (int j = 0; j < U; ++j) h[j] *= zo[j];
 }
 
+// lstm_row_backward for (tanh, sigmoid) in one pass: the general path's operations per element,
+// in its order (so the same bits). The general path's middle loop stayed scalar (too many rows
+// that might alias), a quarter of the seed LSTM's backward. The rows are separate buffers and
+// element j touches only index j, hence ivdep (restrict-qualified rows did not vectorize on GCC 12).
+void lstm_row_backward_tanh_sigmoid(float* dz, float* dc, const float* gates, const float* c, const float* c_prev,
+                                    const float* dh, int U) {
+  const float *gi = gates, *gf = gates + U, *gc = gates + 2 * U, *go = gates + 3 * U;
+  float *di = dz, *df = dz + U, *dg = dz + 2 * U, *dout = dz + 3 * U;
+#pragma GCC ivdep
+  for (int j = 0; j < U; ++j) {
+    const float tc = tanh_f(c[j]);
+    float dct = dh[j] * go[j];
+    dct *= 1.0f - tc * tc;
+    dct += dc[j];
+    const float o = dh[j] * tc, i = dct * gc[j], g = dct * gi[j], f = dct * c_prev[j];
+    dc[j] = dct * gf[j];
+    dout[j] = o * (go[j] * (1.0f - go[j]));
+    di[j] = i * (gi[j] * (1.0f - gi[j]));
+    dg[j] = g * (1.0f - gc[j] * gc[j]);
+    df[j] = f * (gf[j] * (1.0f - gf[j]));
+  }
+}
+
 // gates (4U) from the forward; c, c_prev (U); dh (U): dL/dh; dc (U): in dL/dc from the next
 // step, out dL/dc_prev; dz (4U) out: dL/d(pre-activations).
 void lstm_row_backward(float* dz, float* dc, const float* gates, const float* c, const float* c_prev,
                        const float* dh, int U, int act, int ract) {
+  if (act == ACT_TANH && ract == ACT_SIGMOID) return lstm_row_backward_tanh_sigmoid(dz, dc, gates, c, c_prev, dh, U);
   float tc[kBlock], dct[kBlock];
   for (int j0 = 0; j0 < U; j0 += kBlock) {
     const int n = U - j0 < kBlock ? U - j0 : kBlock;
