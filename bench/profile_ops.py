@@ -3,7 +3,7 @@
     PYTHONPATH=python python bench/profile_ops.py [--case conv1d_train] [--threads 2] [--steps 30]
 
 Cases: conv1d_train, convnet_train (compare_torch_convnet.py), text_train (the keras-io text
-classifier of compare_torch_transformer.py).
+classifier of compare_torch_transformer.py), lstm_train (the seed LSTM step of compare_torch_lstm.py).
 
 Prints each op's forward and backward milliseconds per step, then the losses and the optimizer
 update, with the step's total. Say the load (`uptime`) with the numbers: the cores are shared.
@@ -17,12 +17,13 @@ import numpy as np
 
 import bigcore
 import compare_torch_convnet as cases
+import compare_torch_lstm as lstm
 import compare_torch_transformer as transformer
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--case", default="conv1d_train", choices=["conv1d_train", "convnet_train", "text_train"])
+    p.add_argument("--case", default="conv1d_train", choices=["conv1d_train", "convnet_train", "text_train", "lstm_train"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
     args = p.parse_args()
@@ -32,6 +33,9 @@ def main():
         c = transformer.CASES["text"]
         run = transformer.BigcoreRun(c, *transformer.data(c, 8 * c["batch"]))
         step, native, info = run.step, run.raw.native, {"flops": transformer.train_flops(c)}
+    elif args.case == "lstm_train":
+        run = lstm.BigcoreRun("text", "lstm", *lstm.synthetic_data("text"), 0)
+        step, native, info = run.step, run.raw.native, {"flops": lstm.train_flops("text", "lstm")}
     else:
         x, y, info = cases.case_inputs(args.case, np.random.default_rng(0))
         model = cases.bigcore_conv1d(info["T"], 2) if args.case == "conv1d_train" else cases.bigcore_convnet()
