@@ -90,6 +90,35 @@ def test_forward_special_values_exact(isa):
     np.testing.assert_allclose(sm, 0.2, rtol=1e-7)
 
 
+def test_exp_family_nonfinite_and_clamp_edges(restore_isa, supported_isas):
+    """sigmoid and tanh (kernels/float/math.h's exp_f: clamped to [-87.3, 88.7], NaN handed back at
+    the end) on NaN, infinities, the clamp bounds and tanh's branch point: NaN stays NaN, the rest
+    matches float64 (outside the denormal range, which native steps flush), on every ISA path with
+    the same bits (NaN's sign aside). Rows of 16 and 37 reach the vector loops and their tails."""
+    special = [np.nan, np.inf, -np.inf, 88.7, 88.71, -87.3, -87.31, 1e30, -1e30, 0.625, -0.625,
+               20.0, -20.0, 44.35, -44.35, 3.0]
+    results = {}
+    for width in (16, 37):
+        z = np.resize(np.array(special, np.float32), (3, width))
+        z[1] = np.roll(z[1], 5)
+        for isa in supported_isas:
+            bigcore.config.set_cpu_isa(isa)
+            for act, fn in (("sigmoid", lambda v: 1.0 / (1.0 + np.exp(-v))), ("tanh", np.tanh)):
+                y = _native_forward(z, act)
+                with np.errstate(over="ignore"):
+                    want = fn(z.astype(np.float64))
+                nan = np.isnan(z)
+                assert np.isnan(y[nan]).all(), f"{act} on {isa}: NaN in, not NaN out"
+                tiny = np.abs(want) < np.finfo(np.float32).tiny
+                np.testing.assert_allclose(y[~nan & ~tiny], want[~nan & ~tiny], rtol=2e-6, atol=0,
+                                           err_msg=f"{act} on {isa}")
+                assert (np.abs(y[tiny]) < np.finfo(np.float32).tiny).all()
+                # (a NaN's sign bit may differ between paths: no value depends on it)
+                results.setdefault((width, act), {})[isa] = np.where(nan, np.float32(np.nan), y).tobytes()
+    for key, by_isa in results.items():
+        assert len(set(by_isa.values())) == 1, f"{key}: the ISA paths differ"
+
+
 def test_odd_function_symmetry(isa):
     """tanh(-x) = -tanh(x) and sigmoid(-x) = 1 - sigmoid(x), kernel against itself."""
     x = np.linspace(-12, 12, 1001, dtype=np.float32).reshape(7, -1)[:, :143].copy()
