@@ -64,6 +64,22 @@ def test_tile_forward_backward_against_reference(isa, shape, mask, zero_full):
             _close_grads(_backward(dout, q, k, v, o, lse, masks, zero_full, probs, dp, saved=sv), want)
 
 
+@pytest.mark.parametrize("mask", MASK_KINDS)
+def test_tile_forward_same_bits_whether_it_keeps_the_weights(isa, mask):
+    """Kept for the backward, the block is built where the backward reads it, not in scratch: the
+    output, lse and returned weights have the same bits as without keeping, and what was kept is
+    the returned weights transposed (0 in a row that attends to nothing)."""
+    dims = SHAPES["wide"]
+    rng, q, k, v = _data(dims, seed=15)
+    masks = _masks(mask, dims, rng)
+    kept = _tile_forward(q, k, v, masks, probs=True, saved=True)
+    plain = _tile_forward(q, k, v, masks, probs=True, saved=False)
+    for name, a, b in zip(["o", "lse", "probs"], kept[:3], plain[:3]):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    full = np.isneginf(kept[1])
+    np.testing.assert_array_equal(kept[3], np.where(full[..., None], 0.0, kept[2]).transpose(0, 1, 3, 2))
+
+
 @pytest.mark.parametrize("mask", ["none", "qkc", "k2a"])
 def test_tile_dropout_follows_the_flash_paths_keep_pattern(isa, mask):
     """The same counter-based draws as the flash path (the keep factor of weight (b, n, i, j) is draw

@@ -422,12 +422,13 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* sav
   const size_t head = static_cast<size_t>(b) * d.Nq + n;
   const float* kb = k + static_cast<size_t>(b) * S * st.k + static_cast<size_t>(g) * d.H;
   const float* vb = v + static_cast<size_t>(b) * S * st.v + static_cast<size_t>(g) * d.Hv;
-  float* s = w.s.data();
+  // Kept for the backward: the block is built in place where the backward reads it (one pass
+  // fewer than building it in scratch and copying; the same operations, so the same bits).
+  float* s = saved ? saved + head * S * Tq : w.s.data();
   float* z = lse + head * Tq;
   tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
   tile_scores(w, s, kb, d, st, m, b);
-  float* copy = saved ? saved + head * S * Tq : nullptr;  // the weights kept for the backward
-  ak.col_softmax(s, S, Tq, Tq, z, w.work.data(), copy);
+  ak.col_softmax(s, S, Tq, Tq, z, w.work.data());
   const float* pd = s;  // the weights the values see
   if (drop.rate > 0.0f) {
     tile_keep(w.s2.data(), d, drop, b, n);
@@ -561,7 +562,7 @@ void attention_forward(float* o, float* lse, float* probs, const float* q, const
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       FlushDenormals ftz;
-      TileScratch& w = tile_scratch().fit(d, true, false);
+      TileScratch& w = tile_scratch().fit(d, saved == nullptr, false);
 #pragma omp for schedule(static)
       for (long t = 0; t < tasks; ++t)
         tile_forward(w, o, lse, probs, saved, q, k, v, d, m, scale, drop, static_cast<int>(t / d.Nq),

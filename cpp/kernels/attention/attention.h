@@ -96,8 +96,8 @@ struct AttnKernels {
   // x (n) = exp(x), vectorized (exp_f's method with fused multiply-adds; same bits on every path).
   void (*exp)(float* x, size_t n);
   // Scores (-inf = masked) -> normalized weights, 0 in a column that allows nothing; lse (Tq) out,
-  // -inf for such a column. work: Tq floats. copy (S x Tq, may be null) receives the weights too.
-  void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* work, float* copy);
+  // -inf for such a column. work: Tq floats.
+  void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* work);
   // Scores (-inf = masked) -> exp(s - lse[i]); 0 where masked or lse[i] is -inf.
   void (*col_probs_from_lse)(float* s, int S, int Tq, int ld, const float* lse);
   // dp -> p * (dp - D[i]) * scale.

@@ -7,7 +7,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 
 #include "core/rng.h"
@@ -211,7 +210,7 @@ void exp_inplace(float* x, size_t n) {
 
 // s (S x Tq, ld; -inf = masked) -> the weights exp(s - m) / l of each column, 0 in a column that
 // allows nothing (lse -inf). l: four partial sums over the rows j % 4, then (l0 + l1) + (l2 + l3).
-void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work, float* copy) {
+void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work) {
   float* inv_l = work;
   const vf ninf = splat(kNegInf);
   by_chunks(Tq, [&](int i0, auto c) {
@@ -251,11 +250,10 @@ void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work, flo
   });
   for (int j = 0; j < S; ++j) {
     float* row = s + static_cast<size_t>(j) * ld_s;
+    // Plain stores, not streaming ones: a block kept for the backward (10 MB at the keras-io text
+    // classifier's sizes) then often survives in L3 until the backward reads it; streaming it to
+    // DRAM measured 8-9% slower on the whole training step.
     by_chunks(Tq, [&](int i0, auto c) { st(row + i0, ld(row + i0, c) * ld(inv_l + i0, c), c); });
-    // Plain stores, not streaming ones: the block (10 MB at the keras-io text classifier's sizes)
-    // then often survives in L3 until the backward reads it; streaming it to DRAM measured 8-9%
-    // slower on the whole training step.
-    if (copy) std::memcpy(copy + static_cast<size_t>(j) * Tq, row, Tq * sizeof(float));
   }
 }
 
