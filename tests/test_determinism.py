@@ -110,7 +110,8 @@ def test_mlp_with_dropout_bit_identical_across_threads(restore_threads, batch_si
 
 
 def test_mlp_batch256_tiled_gemms_bit_identical_across_threads(restore_threads):
-    """Batch 256: the first layer's forward and weight-gradient GEMMs (51 MFLOP) run as 2 tiles."""
+    """Batch 256: the first layer's forward and weight-gradient GEMMs (51 MFLOP) run as 2 tiles, and
+    so the Adam update of its 118K parameters runs in chunks on threads too (runtime/optim.cpp)."""
     x, y = _mlp_data()
     _assert_same_for_all_thread_counts(lambda: _mlp(0.2), x, y, 256, 20)  # 8 steps an epoch, 160 steps
 

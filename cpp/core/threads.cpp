@@ -14,6 +14,7 @@ namespace {
 std::atomic<int> g_threads{0};          // 0: one per CPU
 std::atomic<bool> g_may_have_threads{false};  // a count > 1 was handed out: OpenMP's pool may exist
 std::atomic<bool> g_forked{false};      // forked after that: the pool's threads are gone
+std::atomic<unsigned long> g_team_uses{0};
 
 void on_fork_child() {
   if (g_may_have_threads.load(std::memory_order_relaxed)) g_forked.store(true, std::memory_order_relaxed);
@@ -29,6 +30,10 @@ const bool g_atfork_registered = [] {
 int max_threads() { return std::max(64, 4 * omp_get_num_procs()); }
 
 bool forked_single_threaded() { return g_forked.load(std::memory_order_relaxed); }
+
+void note_team_used() { g_team_uses.fetch_add(1, std::memory_order_relaxed); }
+
+unsigned long team_uses() { return g_team_uses.load(std::memory_order_relaxed); }
 
 void set_num_threads(int n) {
   if (n < 1 || n > max_threads())

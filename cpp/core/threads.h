@@ -13,4 +13,11 @@ int get_num_threads();
 int max_threads();            // the most set_num_threads accepts: 4 per CPU, and at least 64
 bool forked_single_threaded();  // true in a child forked after bigcore may have started threads
 
+// A count of the GEMMs that ran on several threads: a step that started some left the team's
+// threads spinning, so a small parallel loop after it is cheap; in a step that started none they
+// may sleep, and waking them (in this VM: up to ~0.2 ms) costs more than a small loop saves.
+// Only a scheduling hint: no result depends on it.
+void note_team_used();
+unsigned long team_uses();
+
 }  // namespace bc

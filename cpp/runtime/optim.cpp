@@ -11,8 +11,13 @@
 namespace bc {
 
 namespace {
-constexpr size_t kUpdateChunk = 1 << 15;     // parallel over 32K-float chunks
-constexpr size_t kParallelUpdate = 1 << 18;  // ... for arenas of 256K floats and up (~1 MB per array)
+// Parallel over 8K-float chunks (enough of them to balance two threads on the seed MLP's 118K
+// parameters), for arenas of 256K floats and up (~1 MB per array), or of 32K and up in a step whose
+// GEMMs already woke the team (core/threads.h): the batch-256 MLP's update 90 -> 57 us; in a
+// single-threaded step (batch 32) waking the team for it measured 25 -> 200 us.
+constexpr size_t kUpdateChunk = 1 << 13;
+constexpr size_t kParallelUpdate = 1 << 18;
+constexpr size_t kParallelUpdateAwake = 1 << 15;
 }  // namespace
 
 void check_optim_args(const OptimArgs& o) {
@@ -44,7 +49,7 @@ UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step) {
 
 // Regularizer gradients, clipping, then one fused update per chunk of every trainable segment.
 void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std::vector<AlignedBuf>& state,
-                      size_t n_params, const OptimArgs& a, const UpdateArgs& u) {
+                      size_t n_params, const OptimArgs& a, const UpdateArgs& u, bool team_awake) {
   const Kernels& k = kernels();
   for (const auto& s : segs)
     if (s.trainable && (s.l1 != 0.0f || s.l2 != 0.0f))
@@ -85,7 +90,7 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std:
   };
   const int n = static_cast<int>(chunks.size());
   const int threads = std::min(get_num_threads(), n);
-  if (threads > 1 && n_params >= kParallelUpdate) {
+  if (threads > 1 && (n_params >= kParallelUpdate || (team_awake && n_params >= kParallelUpdateAwake))) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int i = 0; i < n; ++i) run(chunks[i]);
   } else {

@@ -44,9 +44,10 @@ void check_optim_args(const OptimArgs& o);
 UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step);
 
 // w, g: the arenas (n_params floats in use); state: the optimizer's 0 to 3 slots, arena-sized.
-// Regularizer gradients, then o's clipping, then the fused update with u.
+// Regularizer gradients, then o's clipping, then the fused update with u. team_awake: the step
+// ran parallel GEMMs (optim.cpp: a smaller arena then goes parallel too; the bits never depend on it).
 void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std::vector<AlignedBuf>& state,
-                      size_t n_params, const OptimArgs& o, const UpdateArgs& u);
+                      size_t n_params, const OptimArgs& o, const UpdateArgs& u, bool team_awake = false);
 
 // Keras MaxNorm(axis=0) on every trainable segment that has one.
 void apply_max_norm(const std::vector<Segment>& segs, float* w);

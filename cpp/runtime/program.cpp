@@ -491,7 +491,7 @@ double Program::regularization_loss() {
 
 void Program::update(const UpdateArgs& u) {
   ScopeTimer timer(prof_slot(ops_.size() + 1, 0));
-  optimizer_update(segs_, params_.data(), grads_.data(), state_, param_count_, optim_, u);
+  optimizer_update(segs_, params_.data(), grads_.data(), state_, param_count_, optim_, u, team_awake_);
 }
 
 void Program::set_profile(bool on) {
@@ -584,6 +584,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
   ctx_.row0 = row0;
   load_inputs(d);
   load_targets(d);
+  const unsigned long team_uses_before = team_uses();
   forward(1);
   {
     ScopeTimer timer(prof_slot(ops_.size(), 0));
@@ -591,6 +592,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
     count_metrics(d, stats);
   }
   backward();
+  team_awake_ = team_uses() != team_uses_before;
 }
 
 void Program::train_step(const BatchData& d, double lr, uint64_t seed, uint64_t step, double* stats) {

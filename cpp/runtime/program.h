@@ -215,6 +215,7 @@ class Program : public std::enable_shared_from_this<Program> {
   OptimArgs optim_;
   size_t param_count_ = 0;
   bool finalized_ = false, planned_ = false;
+  bool team_awake_ = false;  // the last forward_backward ran parallel GEMMs (a scheduling hint: optim.h)
   int capacity_ = 0;
   bool grads_ready_ = false;
   Ctx ctx_;

@@ -90,6 +90,7 @@ void own_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, i
   const int unit = by_cols ? 64 : 6, extent = by_cols ? N : M;
   const int step = ((extent + threads - 1) / threads + unit - 1) / unit * unit;
   const int tiles = (extent + step - 1) / step;
+  note_team_used();
 #pragma omp parallel for num_threads(std::min(threads, tiles)) schedule(static)
   for (int t = 0; t < tiles; ++t) {
     const int lo = t * step, hi = std::min(extent, lo + step);
@@ -141,6 +142,7 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
     for (int idx = 0; idx < tiles; ++idx) run(idx);
     return;
   }
+  note_team_used();
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int idx = 0; idx < tiles; ++idx) run(idx);
 }
