@@ -5,6 +5,7 @@ cause nor the fix (issue 15). Keras 3's behaviour is the reference where it has 
 import json
 import os
 import sys
+import warnings
 import zipfile
 
 import numpy as np
@@ -310,3 +311,25 @@ def test_an_unbuilt_subclassed_or_empty_model_says_how_to_build_it():
     with pytest.raises(ValueError, match=r"has not been built: it has no inputs yet. Create it as "
                                          r"bigcore.Model\(inputs, outputs\)"):
         bigcore.Model().predict(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_input_finite_check_exact_when_the_sum_overflows(dtype):
+    """The check sums first (a finite sum clears the array): finite values whose sum overflows must
+    still pass, and +inf beside -inf (sum NaN), or one NaN among huge values, must still be refused
+    with the first index; no overflow warning either way."""
+    from bigcore.models import data_adapter
+
+    big = np.finfo(dtype).max / 2
+    a = np.full((40, 3), big, dtype)
+    a[::2] *= -1 if dtype == np.float16 else 1  # float16: mixed signs too
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data_adapter._check_finite(a, "Input 0")  # finite: no error
+        for bad_at, values in [((7, 2), [np.inf]), ((3, 0), [np.inf, -np.inf]), ((39, 1), [np.nan])]:
+            b = a.copy()
+            b[bad_at] = values[0]
+            if len(values) > 1:
+                b[bad_at[0] + 1, 0] = values[1]
+            with pytest.raises(ValueError, match=rf"Input 0 contains NaN or inf \(first at index \({bad_at[0]}, {bad_at[1]}\)\)"):
+                data_adapter._check_finite(b, "Input 0")
