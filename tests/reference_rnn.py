@@ -209,6 +209,21 @@ def keras_merge(mode, xs, masks):
     masks = list(masks) if masks is not None else [None] * len(xs)
     if mode == "concat":
         return np.concatenate(xs, axis=-1)
+    if mode == "sub":
+        return xs[0] - xs[1]
+    if mode in ("max", "min"):  # Keras's _apply_merge_op_and_or_mask, written out
+        op = np.maximum if mode == "max" else np.minimum
+        full = lambda m, x: None if m is None else np.broadcast_to(np.asarray(m, bool)[..., None], x.shape)
+        out, out_m = xs[0], full(masks[0], xs[0])
+        for x, m in zip(xs[1:], masks[1:]):
+            m = full(m, x)
+            if m is not None:
+                x = np.where(m, x, out)
+            if out_m is not None:
+                out = np.where(out_m, out, x)
+            out_m = np.logical_or(out_m, m) if m is not None and out_m is not None else None
+            out = op(out, x)
+        return out
     if mode == "mul":
         out = np.ones_like(xs[0])
         for x, m in zip(xs, masks):

@@ -266,7 +266,8 @@ def test_bidirectional(request, case):
 
 # --------------------------------------------------------------------------- merge layers
 
-MERGES = {"sum": layers.Add, "ave": layers.Average, "mul": layers.Multiply, "concat": layers.Concatenate}
+MERGES = {"sum": layers.Add, "ave": layers.Average, "mul": layers.Multiply, "concat": layers.Concatenate,
+          "sub": layers.Subtract, "max": layers.Maximum, "min": layers.Minimum}
 
 
 def merge_ref(mode):
@@ -280,6 +281,8 @@ def merge_mask(mode):
 @pytest.mark.parametrize("mode", MERGES)
 @pytest.mark.parametrize("shapes", [[(B, 5), (B, 5)], [(B, T, 2)] * 3], ids=["2_inputs_2d", "3_inputs_3d"])
 def test_merge(request, mode, shapes):
+    if mode == "sub" and len(shapes) != 2:
+        shapes = shapes[:2]  # exactly two inputs
     run_layer_test(MERGES[mode], {}, shapes, merge_ref(mode), weight_shapes=[], keras=optional_keras(request))
 
 
@@ -311,6 +314,14 @@ MASKED_MERGE_CASES = {  # mode, masks of the two inputs
     "sum_one_masked": ("sum", [True, False]),
     "mul_one_masked": ("mul", [True, False]),
     "concat_one_masked": ("concat", [True, False]),
+    "sub_other_masks": ("sub", [True, "other"]),
+    "sub_one_masked": ("sub", [False, True]),
+    "max_other_masks": ("max", [True, "other"]),
+    "max_first_masked": ("max", [True, False]),
+    "max_second_masked": ("max", [False, "other"]),
+    "min_other_masks": ("min", [True, "other"]),
+    "min_same_masks": ("min", [True, True]),
+    "min_second_masked": ("min", [False, True]),
 }
 
 
@@ -423,3 +434,24 @@ def test_sparse_dense_3d_masked(request):
     run_layer_test(SparseDense, {"units": 4, "activation": "tanh"}, (BM, T, 8), dense_ref("tanh"),
                    weight_shapes=[(8, 4), (4,)], n_trainable=0, weights=sparse_weights(8, 4), masked=True,
                    output_mask=pass_mask, gradients=False, keras=optional_keras(request), keras_class="Dense")
+
+
+def test_merge_functional_forms_are_the_layers():
+    """Keras's layers.add / subtract / ... make the layer (with its keywords) and call it at once."""
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    x1, x2 = bigcore.Input((3,)), bigcore.Input((3,))
+    funcs = {"add": (layers.add, layers.Add, a + b), "subtract": (layers.subtract, layers.Subtract, a - b),
+             "average": (layers.average, layers.Average, (a + b) / 2), "multiply": (layers.multiply, layers.Multiply, a * b),
+             "maximum": (layers.maximum, layers.Maximum, np.maximum(a, b)),
+             "minimum": (layers.minimum, layers.Minimum, np.minimum(a, b)),
+             "concatenate": (layers.concatenate, layers.Concatenate, np.concatenate([a, b], -1))}
+    for name, (fn, cls, want) in funcs.items():
+        y = fn([x1, x2], name=f"my_{name}")
+        assert type(y.node.layer) is cls and y.node.layer.name == f"my_{name}"
+        got = bigcore.Model([x1, x2], y).predict([a, b], verbose=0)
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
+    with pytest.raises(ValueError, match="exactly 2 inputs"):
+        layers.subtract([x1, x2, x1])
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        layers.maximum([x1])

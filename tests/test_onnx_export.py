@@ -200,7 +200,8 @@ def test_bidirectional_simple_rnn(padding):
     check(randomize(bigcore.Model(inp, out)), ids(7, 15, padding))
 
 
-@pytest.mark.parametrize("merge", [layers.Add, layers.Multiply, layers.Concatenate])
+@pytest.mark.parametrize("merge", [layers.Add, layers.Multiply, layers.Concatenate, layers.Subtract, layers.Maximum,
+                                   layers.Minimum])
 @pytest.mark.parametrize("b_masked", [True, False])
 def test_merged_masks_are_keras_3s(merge, b_masked):
     """Keras 3's merge masks (the or; Concatenate's unmasked input unmasks everywhere; Multiply's
@@ -216,7 +217,8 @@ def test_merged_masks_are_keras_3s(merge, b_masked):
     wa, wb, *gru = model.get_weights()
     va, ma = rref.embedding_forward(xa, wa, True)
     vb, mb = rref.embedding_forward(xb, wb, b_masked)
-    mode = {layers.Add: "sum", layers.Multiply: "mul", layers.Concatenate: "concat"}[merge]
+    mode = {layers.Add: "sum", layers.Multiply: "mul", layers.Concatenate: "concat", layers.Subtract: "sub",
+            layers.Maximum: "max", layers.Minimum: "min"}[merge]
     want = rref.gru_forward(rref.keras_merge(mode, [va, vb], [ma, mb]), *gru, return_sequences=True,
                             mask=rref.keras_merge_mask(mode, [va, vb], [ma, mb]))
     np.testing.assert_allclose(run(sess, [xa, xb])[0], want, rtol=1e-4, atol=2e-5)

@@ -135,6 +135,24 @@ void bind_program(py::module_& m) {
         p.add_op(std::make_unique<bc::MaskedMulOp>(ins, masks, out));
       }, py::arg("ins"), py::arg("masks"), py::arg("out"),
          "Keras 3's Multiply of masked inputs (a masked step counts as 1); masks: per input, a mask tensor or -1.")
+      .def("add_extremum", [](Program& p, const std::vector<int>& ins, const std::vector<int>& masks, int out,
+                              bool is_max) {
+        if (ins.size() < 2 || masks.size() != ins.size())
+          throw py::value_error("add_extremum: at least 2 inputs and one mask (or -1) per input");
+        for (int t : ins)
+          if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
+        size_t width = 0;
+        for (int m : masks)
+          if (m >= 0) {
+            if (width && p.per_sample(m) != width) throw py::value_error("Maximum / Minimum: the masks differ in shape");
+            width = p.per_sample(m);
+          }
+        if (width && p.per_sample(out) % width)
+          throw py::value_error("Maximum / Minimum: a mask must have one value per step");
+        p.add_op(std::make_unique<bc::ExtremumOp>(ins, masks, out, is_max));
+      }, py::arg("ins"), py::arg("masks"), py::arg("out"), py::arg("is_max"),
+         "Keras 3's Maximum (is_max) or Minimum: a fold of torch.maximum / minimum with Keras's rule for masked "
+         "inputs; masks: per input, a mask tensor or -1.")
       .def("add_mask_or", [](Program& p, const std::vector<int>& masks, int out, bool unmasked_input) {
         for (int m : masks)
           if (p.per_sample(m) != p.per_sample(out)) throw py::value_error("merged masks must have the same shape");

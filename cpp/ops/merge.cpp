@@ -51,7 +51,8 @@ void ConcatOp::backward(Ctx& c) {
 
 AddOp::AddOp(const std::vector<int>& ins, int out_t, int mode) : mode_(mode) {
   BC_CHECK(ins.size() >= 2, "a merge layer needs at least 2 inputs");
-  BC_CHECK(mode >= 0 && mode <= 2, "unknown merge mode");
+  BC_CHECK(mode >= 0 && mode <= 3, "unknown merge mode");
+  BC_CHECK(mode != 3 || ins.size() == 2, "Subtract needs exactly 2 inputs");
   in = ins;
   out = {out_t};
 }
@@ -68,6 +69,7 @@ void AddOp::forward(Ctx& c) {
   for (size_t k = 1; k < in.size(); ++k) {
     const float* x = c.val(in[k]);
     if (mode_ == 2) for (size_t i = 0; i < n; ++i) y[i] *= x[i];
+    else if (mode_ == 3) for (size_t i = 0; i < n; ++i) y[i] -= x[i];
     else for (size_t i = 0; i < n; ++i) y[i] += x[i];
   }
   if (mode_ == 1) {
@@ -85,6 +87,11 @@ void AddOp::backward(Ctx& c) {
     float* dx = c.grad(in[k]);
     if (mode_ == 0 && !accum_dx[k]) {  // the common case (residuals, embeddings): a copy, on the team
       parallel_spans(n, size_t(1) << 15, [&](size_t a, size_t m) { std::memcpy(dx + a, dy + a, m * sizeof(float)); });
+      continue;
+    }
+    if (mode_ == 3 && k == 1) {  // the subtrahend
+      if (accum_dx[k]) for (size_t i = 0; i < n; ++i) dx[i] -= dy[i];
+      else for (size_t i = 0; i < n; ++i) dx[i] = -dy[i];
       continue;
     }
     if (mode_ != 2) {  // separate tight loops: these vectorize, the general one below does not
@@ -167,6 +174,87 @@ void MaskedMulOp::backward(Ctx& c) {
       }
       dx[i] = accum_dx[k] ? dx[i] + g : g;
     }
+  }
+  zero_mask_grads(c, *this, n_in_);
+}
+
+ExtremumOp::ExtremumOp(const std::vector<int>& ins, const std::vector<int>& masks, int out_t, bool is_max)
+    : max_(is_max) {
+  BC_CHECK(ins.size() >= 2 && masks.size() == ins.size(), "Maximum / Minimum: at least 2 inputs, one mask (or -1) each");
+  in = ins;
+  out = {out_t};
+  n_in_ = ins.size();
+  for (int m : masks) {
+    mask_at_.push_back(m < 0 ? -1 : static_cast<int>(in.size()));
+    if (m >= 0) in.push_back(m);
+  }
+}
+
+int ExtremumOp::mask_of(Ctx& c, size_t k, size_t r) const {
+  const int m = mask_at_[k];
+  return m < 0 ? -1 : (c.val(in[m])[r] != 0.0f ? 1 : 0);
+}
+
+float ExtremumOp::pick(float a, float b) const {  // torch.maximum / minimum: NaN wins
+  if (a != a || b != b) return a + b;
+  return max_ ? (a > b ? a : b) : (a < b ? a : b);
+}
+
+void ExtremumOp::forward(Ctx& c) {
+  for (size_t k = 0; k < n_in_; ++k)  // lengths are checked per call: they may be symbolic
+    BC_CHECK(c.per_sample(in[k]) == c.per_sample(out[0]),
+             "a merge layer's inputs differ in size for these inputs: input " + std::to_string(k) + " has " +
+                 std::to_string(c.per_sample(in[k])) + " values per sample, the output " +
+                 std::to_string(c.per_sample(out[0])));
+  const size_t per_row = in.size() > n_in_ ? c.per_sample(out[0]) / c.per_sample(in[n_in_]) : 1;
+  const size_t n = c.B * c.per_sample(out[0]);
+  float* y = c.val(out[0]);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t r = i / per_row;
+    float o = c.val(in[0])[i];
+    int om = mask_of(c, 0, r);
+    for (size_t k = 1; k < n_in_; ++k) {
+      const int m = mask_of(c, k, r);
+      const float x = m == 0 ? o : c.val(in[k])[i];
+      if (om == 0) o = x;
+      om = (m >= 0 && om >= 0) ? (m | om) : -1;
+      o = pick(o, x);
+    }
+    y[i] = o;
+  }
+}
+
+void ExtremumOp::backward(Ctx& c) {
+  const size_t per_row = in.size() > n_in_ ? c.per_sample(out[0]) / c.per_sample(in[n_in_]) : 1;
+  const size_t n = c.B * c.per_sample(out[0]);
+  const float* dy = c.grad(out[0]);
+  for (size_t k = 0; k < n_in_; ++k)
+    if (need_dx[k] && !accum_dx[k]) std::memset(c.grad(in[k]), 0, n * sizeof(float));
+  struct Step { float a, b; int m, om; };
+  std::vector<Step> steps(n_in_);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t r = i / per_row;
+    float o = c.val(in[0])[i];
+    int om = mask_of(c, 0, r);
+    for (size_t k = 1; k < n_in_; ++k) {  // the forward again, keeping each step's operands
+      const int m = mask_of(c, k, r);
+      const float x = m == 0 ? o : c.val(in[k])[i];
+      if (om == 0) o = x;
+      steps[k] = {o, x, m, om};
+      om = (m >= 0 && om >= 0) ? (m | om) : -1;
+      o = pick(o, x);
+    }
+    float g = dy[i];  // the gradient of the running result after step k
+    for (size_t k = n_in_ - 1; k >= 1; --k) {
+      const Step& s = steps[k];
+      const bool tie = s.a == s.b, a_loses = max_ ? s.a < s.b : s.a > s.b, b_loses = max_ ? s.a > s.b : s.a < s.b;
+      const float ga = a_loses ? 0.0f : (tie ? g * 0.5f : g), gb = b_loses ? 0.0f : (tie ? g * 0.5f : g);
+      const float gx = gb + (s.om == 0 ? ga : 0.0f);        // x's value also stood in for the running result
+      const float gprev = (s.om == 0 ? 0.0f : ga) + (s.m == 0 ? gx : 0.0f);  // a masked x took its value
+      if (s.m != 0 && need_dx[k]) c.grad(in[k])[i] += gx;
+      g = gprev;
+    }
+    if (need_dx[0]) c.grad(in[0])[i] += g;
   }
   zero_mask_grads(c, *this, n_in_);
 }

@@ -18,7 +18,7 @@ class ConcatOp : public Op {
   int total_ = 0;
 };
 
-// ins (n) each -> out (n) = sum; mode 0: sum, 1: average, 2: multiply
+// ins (n) each -> out (n); mode 0: sum, 1: average, 2: multiply, 3: ins[0] - ins[1] (exactly 2)
 class AddOp : public Op {
  public:
   AddOp(const std::vector<int>& ins, int out_t, int mode);
@@ -44,6 +44,26 @@ class MaskedMulOp : public Op {
   std::vector<int> mask_at_;  // per value input: its mask's index in `in`, or -1
   size_t n_in_ = 0;
   bool all_masked_ = false;
+};
+
+// Keras 3's Maximum / Minimum: a left fold of torch.maximum (minimum) over ins (n values each),
+// with Keras's rule for masked inputs (keras/src/layers/merging/base_merge.py,
+// _apply_merge_op_and_or_mask): at an input's masked steps it takes the running result's value, and
+// at the running result's masked steps (while every input so far is masked) the input's value. A
+// tie sends half the gradient to each side, NaN the whole of it to both, as torch's backward does.
+// masks[k]: input k's mask ((rows) of 0/1, one per n / rows values), or -1 for none.
+class ExtremumOp : public Op {
+ public:
+  ExtremumOp(const std::vector<int>& ins, const std::vector<int>& masks, int out_t, bool is_max);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+
+ private:
+  int mask_of(Ctx& c, size_t k, size_t r) const;  // input k's mask at row r: 1, 0, or -1 (none)
+  float pick(float a, float b) const;
+  std::vector<int> mask_at_;  // per value input: its mask's index in `in`, or -1
+  size_t n_in_ = 0;
+  bool max_ = true;
 };
 
 // The Keras 3 mask of a merge: the or of the input masks ((rows) of 0/1 each); all ones when

@@ -141,6 +141,20 @@ def merge(g, layer, ins, node):
                                                  x, one], f"{n}/x{i}") for i, (x, m) in enumerate(zip(ins, masks))]
     if isinstance(layer, merging.Concatenate):
         y = g.op("Concat", ins, n, axis=-1)
+    elif isinstance(layer, merging.Subtract):
+        y = g.op("Sub", ins, n)
+    elif isinstance(layer, (merging.Maximum, merging.Minimum)):  # a left fold with Keras's mask rule
+        op = "Max" if isinstance(layer, merging.Maximum) else "Min"
+        steps = [None if m is None else g.op("Unsqueeze", [m, g.int64([-1], f"{n}/ax{i}")], f"{n}/m{i}")
+                 for i, m in enumerate(masks)]
+        y, ym = ins[0], steps[0]
+        for i, (x, m) in enumerate(zip(ins[1:], steps[1:])):
+            if m is not None:  # a masked step of x takes the running value
+                x = g.op("Where", [m, x, y], f"{n}/x{i}")
+            if ym is not None:  # a masked step of the running value takes x's
+                y = g.op("Where", [ym, y, x], f"{n}/y{i}")
+            ym = g.op("Or", [ym, m], f"{n}/ym{i}") if m is not None and ym is not None else None
+            y = g.op(op, [y, x], f"{n}/{op.lower()}{i}")
     else:
         op = "Mul" if mul else "Add"
         y = ins[0]
@@ -170,6 +184,7 @@ def _rules():
             QuantizedConv1D: quantized_conv, QuantizedConv2D: quantized_conv, core.Dense: dense, core.Activation: activation,
             core.Dropout: identity, core.Flatten: flatten, core.Reshape: reshape, embedding.Embedding: embedding_,
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,
+            merging.Subtract: merge, merging.Maximum: merge, merging.Minimum: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,
             recurrent.SimpleRNN: onnx_recurrent.rnn,
             recurrent.Bidirectional: onnx_recurrent.bidirectional, **onnx_preprocessing.RULES}

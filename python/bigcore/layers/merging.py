@@ -1,9 +1,12 @@
-"""Merge layers: Concatenate (last axis), Add, Average, Multiply.
+"""Merge layers: Concatenate (last axis), Add, Subtract, Average, Multiply, Maximum, Minimum, and
+Keras's functional forms (add, subtract, ...: the layer, made and called at once).
 
 Masks as Keras 3 merges them (keras/src/layers/merging): the output mask is the *or* of the
-input masks; Add, Average and Multiply give none when an input has none; Concatenate counts an
+input masks; the elementwise merges give none when an input has none; Concatenate counts an
 unmasked input as unmasked everywhere. Multiply takes 1 for an input at its masked steps and, when
-every input is masked, gives 0 where none is unmasked.
+every input is masked, gives 0 where none is unmasked. Maximum and Minimum fold left; at an input's
+masked steps it takes the running result's value, and at the running result's masked steps the
+input's (ops/merge.h, ExtremumOp). Subtract's values ignore the masks, as Keras's do.
 """
 
 from bigcore.layers.base import KerasTensor, Layer, shape_str
@@ -56,8 +59,39 @@ class Add(_Merge):
 
 
 @register
+class Subtract(_Merge):
+    """inputs[0] - inputs[1]: exactly two inputs."""
+
+    mode = 3
+
+    def _check_input(self, shapes):
+        super()._check_input(shapes)
+        if len(shapes) != 2:
+            raise ValueError(f"A `Subtract` layer should be called on exactly 2 inputs. Received: "
+                             f"input_shape={[shape_str(s) for s in shapes]}")
+
+
+@register
 class Average(_Merge):
     mode = 1
+
+
+class _Extremum(_Merge):
+    is_max = True
+
+    def _lower_op(self, prog, inputs, out):
+        masks = [prog.mask_id(kt) if kt._mask is not None else -1 for kt in prog.node.inputs]
+        prog.native.add_extremum(inputs, masks, out, self.is_max)
+
+
+@register
+class Maximum(_Extremum):
+    is_max = True
+
+
+@register
+class Minimum(_Extremum):
+    is_max = False
 
 
 @register
@@ -94,3 +128,21 @@ class Concatenate(_Merge):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+def _functional(cls):
+    def make_and_call(inputs, **kwargs):
+        return cls(**kwargs)(inputs)
+
+    make_and_call.__name__ = cls.__name__.lower()
+    make_and_call.__doc__ = f"Keras's functional interface to `{cls.__name__}`: `{cls.__name__}(**kwargs)(inputs)`."
+    return make_and_call
+
+
+add, subtract, average, multiply = _functional(Add), _functional(Subtract), _functional(Average), _functional(Multiply)
+maximum, minimum = _functional(Maximum), _functional(Minimum)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """Keras's functional interface to `Concatenate`: `Concatenate(axis=axis, **kwargs)(inputs)`."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
