@@ -93,8 +93,9 @@ def test_functional_two_inputs_two_outputs(seed):
     pr3, pc3 = m.predict({"a": xa, "b": xb}, verbose=0)
     assert np.array_equal(pr, pr3) and np.array_equal(pc, pc3)
 
-    expected = np.mean((pr.astype(np.float64) - yr) ** 2) + 0.5 * sparse_ce(pc, yc).mean()
-    assert m.evaluate([xa, xb], [yr, yc], verbose=0) == pytest.approx(expected, rel=1e-5)
+    mse, ce = np.mean((pr.astype(np.float64) - yr) ** 2), sparse_ce(pc, yc).mean()
+    # Keras 3 with several outputs: [loss, then each output's unweighted loss]
+    assert m.evaluate([xa, xb], [yr, yc], verbose=0) == pytest.approx([mse + 0.5 * ce, mse, ce], rel=1e-5)
 
 
 def test_two_outputs_from_one_trunk_train_both_heads(seed):
@@ -110,8 +111,10 @@ def test_two_outputs_from_one_trunk_train_both_heads(seed):
 
     pr, pc = m.predict(x, verbose=0)
     expected = 2.0 * np.mean((pr.astype(np.float64) - yr) ** 2) + sparse_ce(pc, y).mean()
-    before = m.evaluate(x, {"reg": yr, "cls": y}, verbose=0)
-    assert before == pytest.approx(expected, rel=1e-5)
+    before = m.evaluate(x, {"reg": yr, "cls": y}, verbose=0, return_dict=True)
+    assert before == pytest.approx({"loss": expected, "reg_loss": np.mean((pr.astype(np.float64) - yr) ** 2),
+                                    "cls_loss": sparse_ce(pc, y).mean()}, rel=1e-5)
+    before = before["loss"]
 
     mse0, ce0 = np.mean((pr - yr) ** 2), sparse_ce(pc, y).mean()
     m.fit(x, [yr, y], epochs=30, batch_size=32, verbose=0)

@@ -1126,8 +1126,11 @@ def test_bidirectional_merge_none_masks_both_outputs(seed):
     tf_, tb = normal(yf.shape, 1), normal(yb.shape, 2)
     model.compile(optimizer=optimizers.SGD(0.1), loss="mse")
     m = ids != 0
-    want = rref.masked_mean(rref.mse_rows(tf_, yf), m) + rref.masked_mean(rref.mse_rows(tb, yb), m)
-    assert model.evaluate(ids, [tf_, tb], batch_size=9, verbose=0) == pytest.approx(want, rel=1e-5)
+    parts = [rref.masked_mean(rref.mse_rows(tf_, yf), m), rref.masked_mean(rref.mse_rows(tb, yb), m)]
+    # Keras 3 lists [loss, each output's loss]; both outputs are one layer's, so both losses carry its
+    # name ("<layer>_loss") and, as in Keras, the later one is what that name reports
+    assert model.evaluate(ids, [tf_, tb], batch_size=9, verbose=0) == pytest.approx([sum(parts), parts[1], parts[1]],
+                                                                                   rel=1e-5)
 
 
 def test_fully_masked_batch_has_zero_loss_and_no_gradient(seed):

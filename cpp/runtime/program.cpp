@@ -143,7 +143,16 @@ void Program::set_metrics(const std::vector<MetricSpec>& m) {
 size_t Program::stats_size() const {
   size_t n = 1;
   for (const auto& s : metrics_) n += metric_width(s.kind, s.params, s.C);
-  return n;
+  return n + (losses_.size() > 1 ? losses_.size() : 0);
+}
+
+// After the metrics, with several losses: each loss's unweighted value (Keras logs them as
+// "<output>_loss") times the batch's rows, so that sums over batches (and ranks) stay means.
+void Program::write_loss_parts(const BatchData& d, double* stats) const {
+  if (losses_.size() < 2) return;
+  size_t off = 1;
+  for (const auto& s : metrics_) off += metric_width(s.kind, s.params, s.C);
+  for (size_t i = 0; i < losses_.size(); ++i) stats[off + i] = loss_parts_[i] * d.count;
 }
 
 void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
@@ -424,7 +433,9 @@ const float* Program::row_weights(const BatchData& d, int tensor, int C, int mas
 double Program::compute_losses(const BatchData& d, bool want_grad) {
   std::vector<char> assigned(tensors_.size(), 0);
   double total = 0.0;
-  for (const auto& l : losses_) {
+  loss_parts_.assign(losses_.size(), 0.0);
+  for (size_t li = 0; li < losses_.size(); ++li) {
+    const auto& l = losses_[li];
     BC_CHECK(l.target >= 0 && static_cast<size_t>(l.target) < targets_.size(),
              "a loss names a target array that was not given");
     const size_t ps = tensors_[l.tensor].per_sample;
@@ -449,6 +460,7 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
       for (size_t i = 0; i < loss_scratch_.size(); ++i) g[i] += loss_scratch_[i];
     }
     assigned[root(l.tensor)] = 1;
+    loss_parts_[li] = denom > 0 ? s / denom : 0.0;
     total += denom > 0 ? l.weight * s / denom : 0.0;
   }
   return total;
@@ -590,6 +602,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
     ScopeTimer timer(prof_slot(ops_.size(), 0));
     stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
     count_metrics(d, stats);
+    write_loss_parts(d, stats);
   }
   backward();
   team_awake_ = team_uses() != team_uses_before;
@@ -654,6 +667,7 @@ void Program::evaluate_step(const BatchData& d, double* stats) {
   forward(0);
   stats[0] = compute_losses(d, false) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
+  write_loss_parts(d, stats);
 }
 
 void Program::predict_step(const BatchData& d, const std::vector<float*>& outs, int mode, uint64_t seed,

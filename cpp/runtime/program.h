@@ -188,6 +188,7 @@ class Program : public std::enable_shared_from_this<Program> {
   void update(const UpdateArgs& u);
   void apply_constraints();
   void count_metrics(const BatchData& d, double* stats);
+  void write_loss_parts(const BatchData& d, double* stats) const;
   const Segment& segment_at(size_t offset) const;
   int root(int t) const { return tensors_[t].view >= 0 ? tensors_[t].view : t; }
   std::string tensor_label(int t) const;
@@ -207,6 +208,7 @@ class Program : public std::enable_shared_from_this<Program> {
   std::vector<float> row_weight_;            // per row of the loss tensor: sample weight x mask
   const float* row_weights(const BatchData& d, int tensor, int C, int mask, bool use_sw, double* total);
   std::vector<float> loss_scratch_;
+  std::vector<double> loss_parts_;  // each loss's unweighted value in the last step (write_loss_parts)
   std::vector<LossSpec> losses_;
   std::vector<MetricSpec> metrics_;
   AlignedBuf params_, grads_;

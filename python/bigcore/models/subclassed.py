@@ -181,7 +181,7 @@ def call_symbolic(model, inputs, kwargs):
     for i, o in enumerate(outs):
         o.node, o.index = node, i
     model._inbound.append(node)
-    return outs[0] if model._single_output else outs
+    return model._structured(outs)
 
 
 def lower_nested(model, prog, inputs, outputs):

@@ -1,0 +1,76 @@
+"""A model with several outputs as Keras 3 reports it: each output's (unweighted) loss in the logs
+as "<output>_loss" beside the weighted total, listed after the metrics by evaluate(), and predict()
+returning the outputs in the structure the model was built with (a dict stays a dict)."""
+
+import numpy as np
+import pytest
+
+import bigcore
+from bigcore import layers
+from layer_test import KERAS_WARNING
+
+
+def _data(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 6)).astype(np.float32)
+    y_reg = (x[:, :1] * 0.5 + 0.1).astype(np.float32)
+    y_cls = rng.integers(0, 3, n)
+    return x, y_reg, y_cls
+
+
+def _build(lib, dict_outputs):
+    inp = lib.Input((6,), name="x")
+    h = lib.layers.Dense(8, activation="tanh", name="hidden")(inp)
+    reg = lib.layers.Dense(1, name="reg")(h)
+    cls = lib.layers.Dense(3, activation="softmax", name="cls")(h)
+    outputs = {"reg": reg, "cls": cls} if dict_outputs else [reg, cls]
+    model = lib.Model(inp, outputs)
+    model.compile(optimizer=lib.optimizers.SGD(0.1), loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"},
+                  loss_weights={"reg": 1.0, "cls": 0.3}, metrics={"cls": ["accuracy"]})
+    return model
+
+
+@pytest.mark.filterwarnings(KERAS_WARNING)  # Keras's predict on torch
+@pytest.mark.parametrize("dict_outputs", [True, False], ids=["dict", "list"])
+def test_per_output_losses_and_structure_match_keras(keras, dict_outputs):
+    x, y_reg, y_cls = _data()
+    ours = _build(bigcore, dict_outputs)
+    theirs = _build(keras, dict_outputs)
+    for name in ("hidden", "reg", "cls"):  # by name: Keras orders a dict's outputs by key
+        theirs.get_layer(name).set_weights(ours.get_layer(name).get_weights())
+    y = {"reg": y_reg, "cls": y_cls}
+    h_ours = ours.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    h_theirs = theirs.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    assert set(h_ours) == set(h_theirs) and {"reg_loss", "cls_loss"} <= set(h_ours)
+    for k in h_theirs:
+        np.testing.assert_allclose(h_ours[k], h_theirs[k], rtol=2e-5, atol=1e-6, err_msg=k)
+    # the total is the weighted sum of the parts (per batch, so per epoch too)
+    np.testing.assert_allclose(h_ours["loss"], np.add(h_ours["reg_loss"], 0.3 * np.asarray(h_ours["cls_loss"])),
+                               rtol=1e-5)
+    ev_ours = ours.evaluate(x, y, batch_size=20, verbose=0, return_dict=True)
+    ev_theirs = theirs.evaluate(x, y, batch_size=20, verbose=0, return_dict=True)
+    assert set(ev_ours) == set(ev_theirs)
+    for k in ev_theirs:
+        np.testing.assert_allclose(ev_ours[k], ev_theirs[k], rtol=2e-5, atol=1e-6, err_msg=k)
+    # the list form: loss, the losses one by one, then the metrics, as Keras orders them
+    listed = ours.evaluate(x, y, batch_size=20, verbose=0)
+    assert ours.metrics_names == ["loss", "reg_loss", "cls_loss", "cls_accuracy"]
+    np.testing.assert_allclose(listed, [ev_ours[k] for k in ours.metrics_names])
+    np.testing.assert_allclose(listed, theirs.evaluate(x, y, batch_size=20, verbose=0), rtol=2e-5, atol=1e-6)
+    p_ours, p_theirs = ours.predict(x, verbose=0), theirs.predict(x, verbose=0)
+    assert type(p_ours) is type(p_theirs)
+    if dict_outputs:
+        assert set(p_ours) == {"reg", "cls"}
+        for k in p_theirs:
+            np.testing.assert_allclose(p_ours[k], p_theirs[k], rtol=1e-5, atol=1e-6)
+        assert set(ours.predict_on_batch(x[:5])) == {"reg", "cls"} and set(ours(x[:5])) == {"reg", "cls"}
+
+
+def test_one_output_logs_no_per_output_loss():
+    x, y_reg, _ = _data()
+    inp = bigcore.Input((6,))
+    model = bigcore.Model(inp, layers.Dense(1, name="reg")(inp))
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    history = model.fit(x, y_reg, epochs=1, verbose=0).history
+    assert set(history) == {"loss", "mae"}
+    assert model.metrics_names == ["loss", "mae"]
