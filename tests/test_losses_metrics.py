@@ -602,3 +602,21 @@ def test_sparse_metric_on_one_hot_targets_is_an_error():
     m = _classifier(4, [metrics.SparseTopKCategoricalAccuracy(k=2)])
     with pytest.raises(ValueError, match="targets of width 1"):
         m.evaluate(x, ref.one_hot(rng.integers(0, 4, 8), 4), verbose=0)
+
+
+def test_root_mean_squared_error_matches_keras(keras):
+    """RootMeanSquaredError (and its string name) over batches: the root of the mean over every value."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((50, K_IN)).astype(np.float32)
+    y = rng.standard_normal((50, 3)).astype(np.float32)
+    inp = bigcore.Input((K_IN,))
+    m = bigcore.Model(inp, layers.Dense(3)(inp))
+    m.compile(optimizer="sgd", loss="mse", metrics=[metrics.RootMeanSquaredError(), "root_mean_squared_error", "mse"])
+    logs = m.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    pred = m.predict(x, verbose=0).astype(np.float64)
+    km = keras.metrics.RootMeanSquaredError()
+    for i in range(0, 50, 16):
+        km.update_state(y[i:i + 16], pred[i:i + 16])
+    assert logs["root_mean_squared_error"] == pytest.approx(float(km.result()), rel=1e-6)
+    assert logs["root_mean_squared_error"] == pytest.approx(np.sqrt(np.mean((pred - y) ** 2)), rel=1e-6)
+    assert logs["root_mean_squared_error"] == pytest.approx(np.sqrt(logs["mse"]), rel=1e-12)

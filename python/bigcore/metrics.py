@@ -60,6 +60,13 @@ class MeanSquaredError(Metric):
     _direction = "down"
 
 
+class RootMeanSquaredError(MeanSquaredError):
+    """The square root of the mean squared error over every value seen (Keras: sqrt of the mean)."""
+
+    def result(self, acc):
+        return float(np.sqrt(acc[0] / acc[1])) if acc[1] else 0.0
+
+
 class MeanAbsoluteError(Metric):
     kind = MAE
     _direction = "down"
@@ -442,6 +449,7 @@ _ALIASES = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "categorical_accuracy": CategoricalAccuracy, "binary_accuracy": BinaryAccuracy,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "root_mean_squared_error": RootMeanSquaredError,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
