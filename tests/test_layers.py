@@ -455,3 +455,30 @@ def test_merge_functional_forms_are_the_layers():
         layers.subtract([x1, x2, x1])
     with pytest.raises(ValueError, match="at least 2 inputs"):
         layers.maximum([x1])
+
+
+@pytest.mark.parametrize("axis,shapes", [(1, [(B, 2, 3), (B, 4, 3)]), (-2, [(B, 3, 2), (B, 1, 2), (B, 2, 2)]),
+                                         (1, [(B, 2, 3, 2), (B, 1, 3, 2)]), (2, [(B, 2, 3, 2), (B, 2, 1, 2)])],
+                         ids=["time", "minus2_three_inputs", "rows_4d", "cols_4d"])
+def test_concatenate_on_other_axes(request, axis, shapes):
+    run_layer_test(layers.Concatenate, {"axis": axis}, shapes,
+                   lambda w, x, mask: np.concatenate(x, axis=axis), weight_shapes=[], keras=optional_keras(request))
+
+
+def test_concatenate_other_axes_refusals_and_variable_lengths():
+    a, b = bigcore.Input((None, 3)), bigcore.Input((None, 3))
+    cat = layers.Concatenate(axis=1)([a, b])
+    assert cat.shape == (None, None, 3)
+    model = bigcore.Model([a, b], cat)
+    xa, xb = np.ones((2, 4, 3), np.float32), np.full((2, 2, 3), 2.0, np.float32)
+    np.testing.assert_array_equal(model.predict([xa, xb], verbose=0), np.concatenate([xa, xb], axis=1))
+    with pytest.raises(ValueError, match="batch axis"):
+        layers.Concatenate(axis=0)([a, b])
+    with pytest.raises(ValueError, match="axis must be an int"):
+        layers.Concatenate(axis=3)([a, b])
+    with pytest.raises(ValueError, match="matching shapes"):
+        layers.Concatenate(axis=1)([bigcore.Input((2, 3)), bigcore.Input((2, 4))])
+    ids = bigcore.Input((5,))
+    emb = layers.Embedding(10, 3, mask_zero=True)(ids)
+    with pytest.raises(ValueError, match="masked inputs along axis 1"):
+        layers.Concatenate(axis=1)([emb, emb])

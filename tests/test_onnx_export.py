@@ -447,3 +447,9 @@ def test_model_export_writes_a_file(tmp_path):
         model.export(tmp_path / "m.onnx", format="tf_saved_model")
     with pytest.raises(ValueError, match="has not been built"):
         bigcore.Sequential([layers.Dense(2)]).export(tmp_path / "x.onnx")
+
+
+def test_concatenate_on_the_time_axis():
+    a, b = bigcore.Input(shape=(3, 4), name="a"), bigcore.Input(shape=(2, 4), name="b")
+    cat = layers.Concatenate(axis=1)([layers.Dense(4)(a), b])
+    check(randomize(bigcore.Model([a, b], layers.Dense(2)(cat))), normal((3, 4), (2, 4)))

@@ -140,7 +140,7 @@ def merge(g, layer, ins, node):
         ins = [x if m is None else g.op("Where", [g.op("Unsqueeze", [m, g.int64([-1], f"{n}/ax{i}")], f"{n}/m{i}"),
                                                  x, one], f"{n}/x{i}") for i, (x, m) in enumerate(zip(ins, masks))]
     if isinstance(layer, merging.Concatenate):
-        y = g.op("Concat", ins, n, axis=-1)
+        y = g.op("Concat", ins, n, axis=layer._axis(len(node.inputs[0].shape)))
     elif isinstance(layer, merging.Subtract):
         y = g.op("Sub", ins, n)
     elif isinstance(layer, (merging.Maximum, merging.Minimum)):  # a left fold with Keras's mask rule

@@ -1,4 +1,4 @@
-"""Merge layers: Concatenate (last axis), Add, Subtract, Average, Multiply, Maximum, Minimum, and
+"""Merge layers: Concatenate (any axis but the batch's), Add, Subtract, Average, Multiply, Maximum, Minimum, and
 Keras's functional forms (add, subtract, ...: the layer, made and called at once).
 
 Masks as Keras 3 merges them (keras/src/layers/merging): the output mask is the *or* of the
@@ -9,6 +9,9 @@ masked steps it takes the running result's value, and at the running result's ma
 input's (ops/merge.h, ExtremumOp). Subtract's values ignore the masks, as Keras's do.
 """
 
+import numpy as np
+
+from bigcore.layers import dims as dims_module
 from bigcore.layers.base import KerasTensor, Layer, shape_str
 from bigcore.layers.registry import register
 
@@ -114,17 +117,48 @@ class Concatenate(_Merge):
         super().__init__(**kw)
         self.axis = axis
 
+    def _axis(self, rank):
+        """The axis counted with the batch axis, as Keras counts it."""
+        if isinstance(self.axis, bool) or not isinstance(self.axis, (int, np.integer)) or not -rank <= self.axis < rank:
+            raise ValueError(f'Layer "{self.name}": axis must be an int in [{-rank}, {rank}) for inputs of rank {rank}, '
+                             f"got axis={self.axis!r}")
+        axis = int(self.axis) % rank
+        if axis == 0:
+            raise ValueError(f'Layer "{self.name}": cannot concatenate along the batch axis (axis={self.axis})')
+        return axis
+
     def compute_output_shape(self, shapes):
         rank = len(shapes[0])
-        if self.axis not in (-1, rank - 1):
-            raise ValueError(f'Layer "{self.name}": only axis=-1 (the features axis) is supported, got axis={self.axis}')
-        if any(len(s) != rank or s[:-1] != shapes[0][:-1] for s in shapes):
+        axis = self._axis(rank)
+        if any(len(s) != rank or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
             raise ValueError(f'A `Concatenate` layer requires inputs with matching shapes except for the concatenation '
                              f"axis. Received: input_shape={[shape_str(s) for s in shapes]}")
-        return shapes[0][:-1] + (sum(s[-1] for s in shapes),)
+        total = None if any(s[axis] is None for s in shapes) else sum(s[axis] for s in shapes)
+        return shapes[0][:axis] + (total,) + shapes[0][axis + 1:]
+
+    def _output_dims(self, shape, xs):
+        """The concatenated axis's run-time length is the sum of the inputs' (layers/dims.py)."""
+        axis = self._axis(len(shape)) - 1
+        out = list(xs[0]._dims)
+        total = 0
+        for x in xs:
+            total = dims_module.add(total, x._dims[axis])
+        out[axis] = total
+        return tuple(out)
+
+    def compute_mask(self, inputs, masks):
+        if self._axis(len(inputs[0].shape)) != len(inputs[0].shape) - 1 and any(m is not None for m in masks):
+            raise ValueError(f'Layer "{self.name}": concatenating masked inputs along axis {self.axis} (not the last '
+                             "axis) is not supported; concatenate along the last axis, or drop the masks first")
+        return super().compute_mask(inputs, masks)
 
     def _lower_op(self, prog, inputs, out):
-        prog.native.add_concat(inputs, out, [kt.shape[-1] for kt in prog.node.inputs])
+        kts = prog.node.inputs
+        axis = self._axis(len(kts[0].shape))
+        if axis == len(kts[0].shape) - 1:
+            prog.native.add_concat(inputs, out, [kt.shape[-1] for kt in kts])
+        else:  # the primitive bigcore.ops.concatenate records
+            prog.native.add_prim("concatenate", inputs, [out], {"axis": axis})
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
