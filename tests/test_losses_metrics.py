@@ -620,3 +620,41 @@ def test_root_mean_squared_error_matches_keras(keras):
     assert logs["root_mean_squared_error"] == pytest.approx(float(km.result()), rel=1e-6)
     assert logs["root_mean_squared_error"] == pytest.approx(np.sqrt(np.mean((pred - y) ** 2)), rel=1e-6)
     assert logs["root_mean_squared_error"] == pytest.approx(np.sqrt(logs["mse"]), rel=1e-12)
+
+
+LOSS_METRICS = {  # metric (string or factory), keras class and arguments, output activation, target kind
+    "binary_crossentropy": ("binary_crossentropy", ("BinaryCrossentropy", {}), "sigmoid", "binary"),
+    "bce_logits_smoothed": (lambda: metrics.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
+                            ("BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.1}), None, "binary"),
+    "categorical_crossentropy": ("categorical_crossentropy", ("CategoricalCrossentropy", {}), "softmax", "onehot"),
+    "cce_logits": (lambda: metrics.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2),
+                   ("CategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.2}), None, "onehot"),
+    "sparse_categorical_crossentropy": ("sparse_categorical_crossentropy", ("SparseCategoricalCrossentropy", {}),
+                                        "softmax", "sparse"),
+    "kl_divergence": ("kl_divergence", ("KLDivergence", {}), "softmax", "soft"),
+    "hinge": ("hinge", ("Hinge", {}), "tanh", "binary"),
+    "squared_hinge": (lambda: metrics.SquaredHinge(), ("SquaredHinge", {}), "tanh", "binary"),
+}
+
+
+@pytest.mark.parametrize("case", list(LOSS_METRICS))
+def test_loss_metrics_match_keras(keras, case):
+    """Keras's loss-function metrics over several batches: the mean of the loss over every row."""
+    metric, (kname, kkw), act, kind = LOSS_METRICS[case]
+    C = 4
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((50, K_IN)).astype(np.float32)
+    labels = rng.integers(0, C, 50)
+    y = {"binary": rng.integers(0, 2, (50, C)).astype(np.float32), "onehot": ref.one_hot(labels, C),
+         "sparse": labels, "soft": rng.dirichlet(np.ones(C), 50).astype(np.float32)}[kind]
+    inp = bigcore.Input((K_IN,))
+    m = bigcore.Model(inp, layers.Dense(C, activation=act)(inp))
+    m.compile(optimizer="sgd", loss="mse" if kind != "sparse" else "sparse_categorical_crossentropy",
+              metrics=[metric() if callable(metric) else metric])
+    name = m.metrics_names[1]
+    logs = m.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    pred = m.predict(x, verbose=0)
+    km = getattr(keras.metrics, kname)(**kkw)
+    for i in range(0, 50, 16):
+        km.update_state(y[i:i + 16], pred[i:i + 16])
+    assert logs[name] == pytest.approx(float(km.result()), rel=1e-5, abs=1e-6)

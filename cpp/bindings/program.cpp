@@ -220,6 +220,9 @@ void bind_program(py::module_& m) {
             if (a.contains("from_logits")) s.params.from_logits = a["from_logits"].cast<bool>();
             if (a.contains("class_id")) s.params.class_id = a["class_id"].cast<int>();
             if (a.contains("row_max")) s.params.row_max = a["row_max"].cast<bool>();
+            if (a.contains("loss_kind")) s.params.loss_kind = a["loss_kind"].cast<int>();
+            if (a.contains("label_smoothing")) s.params.label_smoothing = a["label_smoothing"].cast<float>();
+            if (a.contains("loss_param")) s.params.loss_param = a["loss_param"].cast<float>();
           }
           v.push_back(s);
         }

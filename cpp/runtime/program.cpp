@@ -126,7 +126,9 @@ void Program::set_metrics(const std::vector<MetricSpec>& m) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
     BC_CHECK(tensors_[s.tensor].batched && (s.mask < 0 || tensors_[s.mask].batched), "a metric's tensors have a batch axis");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
-    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_CLASS_COUNTS, "unknown metric kind " + std::to_string(s.kind));
+    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_LOSS, "unknown metric kind " + std::to_string(s.kind));
+    BC_CHECK(s.kind != MET_LOSS || (s.params.loss_kind >= LOSS_MSE && s.params.loss_kind <= LOSS_COSINE),
+             "a loss metric needs a known loss kind, got " + std::to_string(s.params.loss_kind));
     const auto& th = s.params.thresholds;
     if (s.kind == MET_TOP_K || s.kind == MET_SPARSE_TOP_K)
       BC_CHECK(s.params.k >= 1, "top-k accuracy needs k >= 1, got " + std::to_string(s.params.k));
@@ -566,7 +568,8 @@ void Program::count_metrics(const BatchData& d, double* stats) {
     BC_CHECK(s.target >= 0 && static_cast<size_t>(s.target) < targets_.size(),
              "a metric names a target array that was not given");
     const size_t ps = tensors_[s.tensor].per_sample;
-    const bool sparse = s.kind == MET_SPARSE_CAT_ACC || s.kind == MET_SPARSE_TOP_K;
+    const bool sparse = s.kind == MET_SPARSE_CAT_ACC || s.kind == MET_SPARSE_TOP_K ||
+                        (s.kind == MET_LOSS && s.params.loss_kind == LOSS_SPARSE_CCE);
     const size_t want = sparse ? ps / s.C : ps;
     BC_CHECK(d.arrays->y_width[s.target] == want, std::string(sparse ? "a sparse" : "a") + " metric expects targets of width " +
                                               std::to_string(want) + ", got " + std::to_string(d.arrays->y_width[s.target]));

@@ -8,7 +8,7 @@ from bigcore import losses as _losses
 
 # Native ids (cpp/loss.h: MetricKind)
 SPARSE_CAT_ACC, CAT_ACC, BIN_ACC, MSE, MAE = 0, 1, 2, 3, 4
-TOP_K, SPARSE_TOP_K, CONFUSION, CLASS_COUNTS = 5, 6, 7, 8
+TOP_K, SPARSE_TOP_K, CONFUSION, CLASS_COUNTS, LOSS = 5, 6, 7, 8, 9
 
 EPSILON = 1e-7  # Keras's backend.epsilon()
 
@@ -65,6 +65,69 @@ class RootMeanSquaredError(MeanSquaredError):
 
     def result(self, acc):
         return float(np.sqrt(acc[0] / acc[1])) if acc[1] else 0.0
+
+
+class _LossMean(Metric):
+    """Keras's loss-function metrics: the loss's mean over the rows seen, by the training loss's
+    own kernel (cpp/kernels/loss: MET_LOSS)."""
+
+    kind = LOSS
+    _direction = "down"
+    loss_class = None
+
+    def __init__(self, name=None, **loss_kwargs):
+        super().__init__(name=name)
+        self._loss = self.loss_class(**loss_kwargs)
+        self._loss_kwargs = dict(loss_kwargs)
+
+    def native_args(self):
+        return {"loss_kind": self._loss.kind, "from_logits": self._loss.from_logits,
+                "label_smoothing": self._loss.label_smoothing, "loss_param": 0.0}
+
+    def get_config(self):
+        return {"name": self.name, **self._loss_kwargs}
+
+
+class BinaryCrossentropy(_LossMean):
+    loss_class = _losses.BinaryCrossentropy
+
+    def __init__(self, name="binary_crossentropy", from_logits=False, label_smoothing=0.0):
+        super().__init__(name=name, from_logits=from_logits, label_smoothing=label_smoothing)
+
+
+class CategoricalCrossentropy(_LossMean):
+    loss_class = _losses.CategoricalCrossentropy
+
+    def __init__(self, name="categorical_crossentropy", from_logits=False, label_smoothing=0.0):
+        super().__init__(name=name, from_logits=from_logits, label_smoothing=label_smoothing)
+
+
+class SparseCategoricalCrossentropy(_LossMean):
+    loss_class = _losses.SparseCategoricalCrossentropy
+
+    def __init__(self, name="sparse_categorical_crossentropy", from_logits=False):
+        super().__init__(name=name, from_logits=from_logits)
+
+
+class KLDivergence(_LossMean):
+    loss_class = _losses.KLDivergence
+
+    def __init__(self, name="kl_divergence"):
+        super().__init__(name=name)
+
+
+class Hinge(_LossMean):
+    loss_class = _losses.Hinge
+
+    def __init__(self, name="hinge"):
+        super().__init__(name=name)
+
+
+class SquaredHinge(_LossMean):
+    loss_class = _losses.SquaredHinge
+
+    def __init__(self, name="squared_hinge"):
+        super().__init__(name=name)
 
 
 class MeanAbsoluteError(Metric):
@@ -450,6 +513,9 @@ _ALIASES = {
     "categorical_accuracy": CategoricalAccuracy, "binary_accuracy": BinaryAccuracy,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "root_mean_squared_error": RootMeanSquaredError,
+    "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy, "kl_divergence": KLDivergence,
+    "kld": KLDivergence, "hinge": Hinge, "squared_hinge": SquaredHinge,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,

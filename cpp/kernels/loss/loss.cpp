@@ -328,6 +328,15 @@ void metric_update(const float* pred, const float* target, const float* row_weig
     class_counts_update(pred, target, row_weight, rows, C, mp, out);
     return;
   }
+  if (kind == MET_LOSS) {  // the loss kernel itself, its gradient discarded (scale 0)
+    std::vector<float> scratch(static_cast<size_t>(rows) * C);
+    out[0] += loss_forward_backward(scratch.data(), pred, target, row_weight, rows, C, mp.loss_kind, mp.from_logits,
+                                    -1, mp.label_smoothing, mp.loss_param, 0.0f);
+    double n = 0.0;
+    for (int r = 0; r < rows; ++r) n += row_weight ? row_weight[r] : 1.0;
+    out[1] += n;
+    return;
+  }
   double s = 0.0, n = 0.0;
   for (int r = 0; r < rows; ++r) {
     const double w = row_weight ? row_weight[r] : 1.0;

@@ -14,7 +14,8 @@ enum MetricKind : int {
   MET_SPARSE_CAT_ACC = 0, MET_CAT_ACC = 1, MET_BIN_ACC = 2, MET_MSE = 3, MET_MAE = 4,
   MET_TOP_K = 5, MET_SPARSE_TOP_K = 6,
   MET_CONFUSION = 7,    // tp, fp, tn, fn at each threshold (Precision, Recall, AUC)
-  MET_CLASS_COUNTS = 8  // tp, fp, tn, fn of each class at one threshold or the row's max (F1Score)
+  MET_CLASS_COUNTS = 8,  // tp, fp, tn, fn of each class at one threshold or the row's max (F1Score)
+  MET_LOSS = 9           // a loss function's mean over the rows (Keras's crossentropy, KL, hinge metrics)
 };
 
 // pred (rows, C), target (rows, C) or (rows) class ids for sparse -> dpred (rows, C).
@@ -40,6 +41,9 @@ struct MetricParams {
   int class_id = -1;              // confusion counts of one column only
   bool row_max = false;           // class counts: positive where the row's max (Keras's F-score
                                   // with threshold=None), not where above `threshold`
+  int loss_kind = -1;             // MET_LOSS: the LossKind, with from_logits and these two
+  float label_smoothing = 0.0f;
+  float loss_param = 0.0f;
 };
 
 // Values metric_update adds per batch: (sum, count), 4 per threshold for MET_CONFUSION, 4 per
