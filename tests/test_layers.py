@@ -482,3 +482,38 @@ def test_concatenate_other_axes_refusals_and_variable_lengths():
     emb = layers.Embedding(10, 3, mask_zero=True)(ids)
     with pytest.raises(ValueError, match="masked inputs along axis 1"):
         layers.Concatenate(axis=1)([emb, emb])
+
+
+def dot_ref(axes, normalize):
+    def forward(w, x, mask):
+        a, b = (np.asarray(v, np.float64) for v in x)
+        ax = axes if isinstance(axes, (list, tuple)) else (axes, axes)
+        ax = [d % v.ndim for d, v in zip(ax, (a, b))]
+        if normalize:
+            a = a * np.minimum(1 / np.sqrt((a * a).sum(ax[0], keepdims=True)), 1e7)
+            b = b * np.minimum(1 / np.sqrt((b * b).sum(ax[1], keepdims=True)), 1e7)
+        out = np.stack([np.tensordot(a[i], b[i], axes=(ax[0] - 1, ax[1] - 1)) for i in range(len(a))])
+        return out.reshape(len(a), 1) if out.ndim == 1 else out
+    return forward
+
+
+@pytest.mark.parametrize("axes,shapes", [(1, [(B, 5), (B, 5)]), (-1, [(B, T, 4), (B, 3, 4)]), ((1, 1), [(B, T, 3), (B, T, 2)]),
+                                         ((2, 1), [(B, 3, 4), (B, 4)])],
+                         ids=["vectors", "last_axes", "time_axes", "matrix_vector"])
+@pytest.mark.parametrize("normalize", [False, True], ids=["plain", "normalized"])
+def test_dot(request, axes, shapes, normalize):
+    run_layer_test(layers.Dot, {"axes": axes, "normalize": normalize}, shapes, dot_ref(axes, normalize),
+                   weight_shapes=[], keras=optional_keras(request))
+
+
+def test_dot_refusals():
+    a, b = bigcore.Input((3, 4)), bigcore.Input((5, 4))
+    with pytest.raises(ValueError, match="Incompatible input shapes"):
+        layers.Dot(axes=1)([a, b])
+    with pytest.raises(ValueError, match="batch axis"):
+        layers.Dot(axes=0)([a, b])
+    with pytest.raises(ValueError, match="2 inputs"):
+        layers.Dot(axes=2)([a, b, a])
+    with pytest.raises(TypeError, match="axes"):
+        layers.Dot(axes="last")
+    assert layers.dot([a, b], axes=2).shape == (None, 3, 5)

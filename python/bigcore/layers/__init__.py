@@ -22,8 +22,8 @@ from bigcore.layers.identity import Identity
 from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalization
 from bigcore.layers.masking import Masking
-from bigcore.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
-                                    concatenate, maximum, minimum, multiply, subtract)
+from bigcore.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
+                                    concatenate, dot, maximum, minimum, multiply, subtract)
 from bigcore.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
 from bigcore.layers.normalization import BatchNormalization, GroupNormalization, UnitNormalization
 from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
@@ -59,5 +59,5 @@ __all__ = sorted(["Activation", "Add", "AlphaDropout", "Attention", "AvgPool1D",
                   "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN", "Softmax",
                   "SpatialDropout1D", "SpatialDropout2D", "StringLookup", "TextVectorization", "TimeDistributed",
                   "UnitNormalization", "UpSampling1D", "UpSampling2D", "Weight", "ZeroPadding1D", "ZeroPadding2D",
-                  "get_class", "register", "Maximum", "Minimum", "Subtract", "add", "average", "concatenate",
+                  "get_class", "register", "Dot", "Maximum", "Minimum", "Subtract", "add", "average", "concatenate", "dot",
                   "maximum", "minimum", "multiply", "subtract"])

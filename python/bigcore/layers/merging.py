@@ -1,5 +1,5 @@
-"""Merge layers: Concatenate (any axis but the batch's), Add, Subtract, Average, Multiply, Maximum, Minimum, and
-Keras's functional forms (add, subtract, ...: the layer, made and called at once).
+"""Merge layers: Concatenate (any axis but the batch's), Add, Subtract, Average, Multiply, Maximum, Minimum, Dot,
+and Keras's functional forms (add, subtract, ...: the layer, made and called at once).
 
 Masks as Keras 3 merges them (keras/src/layers/merging): the output mask is the *or* of the
 input masks; the elementwise merges give none when an input has none; Concatenate counts an
@@ -11,6 +11,7 @@ input's (ops/merge.h, ExtremumOp). Subtract's values ignore the masks, as Keras'
 
 import numpy as np
 
+from bigcore.layers import base
 from bigcore.layers import dims as dims_module
 from bigcore.layers.base import KerasTensor, Layer, shape_str
 from bigcore.layers.registry import register
@@ -164,6 +165,80 @@ class Concatenate(_Merge):
         return {**super().get_config(), "axis": self.axis}
 
 
+_LETTERS = "bcdefghijklmnopqrstuvwxy"
+
+
+@register
+class Dot(Layer):
+    """Keras's Dot: the batch_dot of two inputs over one axis each, optionally of their L2-normalized
+    values (Keras 3's normalize: x * min(rsqrt(sum(x^2)), 1 / 1e-7)). A rank-1 result becomes
+    (batch, 1). Its call() records bigcore.ops (through the tensor-ops hook), so it lowers as a custom
+    layer does: einsum's transposes and one batched matmul."""
+
+    def __init__(self, axes, normalize=False, **kw):
+        super().__init__(**kw)
+        if isinstance(axes, bool) or not isinstance(axes, (int, np.integer, list, tuple)):
+            raise TypeError(f"Invalid type for argument `axes`: it should be a list or an int. Received: axes={axes!r}")
+        if isinstance(axes, (list, tuple)) and (len(axes) != 2 or not all(
+                isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes)):
+            raise ValueError(f"Invalid format for argument `axes`: it should contain two integers. Received: axes={axes}")
+        self.axes = [int(a) for a in axes] if isinstance(axes, (list, tuple)) else int(axes)
+        self.normalize = bool(normalize)
+
+    def _resolved_axes(self, shapes):
+        if not isinstance(shapes, (list, tuple)) or len(shapes) != 2 or not all(isinstance(s, tuple) for s in shapes):
+            raise ValueError(f"A `Dot` layer should be called on a list of 2 inputs. Received: input_shape={shapes}")
+        pair = self.axes if isinstance(self.axes, list) else [self.axes, self.axes]
+        axes = []
+        for a, s in zip(pair, shapes):
+            if len(s) < 2 or not -len(s) <= a < len(s) or a % len(s) == 0:
+                raise ValueError(f'Layer "{self.name}": axes={self.axes} do not fit inputs of shapes '
+                                 f"{[shape_str(t) for t in shapes]} (the batch axis cannot be an axis of the product)")
+            axes.append(a % len(s))
+        d1, d2 = shapes[0][axes[0]], shapes[1][axes[1]]
+        if d1 is None or d2 is None or d1 != d2:
+            raise ValueError(f"Incompatible input shapes: axis values {d1} (at axis {axes[0]}) != {d2} (at axis "
+                             f"{axes[1]}). Full input shapes: {shape_str(shapes[0])}, {shape_str(shapes[1])}")
+        return axes
+
+    def compute_output_shape(self, shapes):
+        a1, a2 = self._resolved_axes(shapes)
+        out = (shapes[0][0],) + tuple(d for i, d in enumerate(shapes[0]) if i not in (0, a1)) + \
+            tuple(d for i, d in enumerate(shapes[1]) if i not in (0, a2))
+        return out if len(out) > 1 else out + (1,)
+
+    def call(self, inputs):
+        ops = base._ops()
+        a1, a2 = self._resolved_axes([tuple(t.shape) for t in inputs] if isinstance(inputs, (list, tuple)) else inputs)
+        x1, x2 = inputs
+        if self.normalize:
+            x1, x2 = self._l2_normalize(ops, x1, a1), self._l2_normalize(ops, x2, a2)
+        r1, r2 = len(x1.shape), len(x2.shape)
+        if r1 - 1 + r2 - 2 > len(_LETTERS):
+            raise ValueError(f'Layer "{self.name}": inputs of rank {r1} and {r2} have too many axes')
+        free = iter(_LETTERS)
+        s1 = ["a"] + [None] * (r1 - 1)
+        for i in range(1, r1):
+            s1[i] = "z" if i == a1 else next(free)
+        s2 = ["a"] + [None] * (r2 - 1)
+        for i in range(1, r2):
+            s2[i] = "z" if i == a2 else next(free)
+        out = "a" + "".join(c for c in s1[1:] if c != "z") + "".join(c for c in s2[1:] if c != "z")
+        y = ops.einsum(f"{''.join(s1)},{''.join(s2)}->{out}", x1, x2)
+        return ops.expand_dims(y, 1) if len(out) == 1 else y
+
+    def compute_mask(self, inputs, mask=None):
+        return None  # Keras: the product mixes steps of both inputs; no mask follows it
+
+    @staticmethod
+    def _l2_normalize(ops, x, axis):
+        inv = ops.minimum(ops.rsqrt(ops.sum(ops.square(x), axis=axis, keepdims=True)), 1.0 / 1e-7)
+        return ops.multiply(x, inv)
+
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
+
+
 def _functional(cls):
     def make_and_call(inputs, **kwargs):
         return cls(**kwargs)(inputs)
@@ -180,3 +255,8 @@ maximum, minimum = _functional(Maximum), _functional(Minimum)
 def concatenate(inputs, axis=-1, **kwargs):
     """Keras's functional interface to `Concatenate`: `Concatenate(axis=axis, **kwargs)(inputs)`."""
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    """Keras's functional interface to `Dot`: `Dot(axes=axes, normalize=normalize, **kwargs)(inputs)`."""
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
