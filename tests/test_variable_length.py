@@ -300,10 +300,8 @@ def test_quantized_rnn_follows_the_length(seed, kind):
 
 def test_layers_without_variable_length_support_say_so():
     x_in = bigcore.Input((None, 4))
-    model = bigcore.Model(x_in, layers.GlobalAveragePooling1D()(x_in))
-    with pytest.raises(ValueError, match=r"layer 'global_average_pooling1d.*' \(GlobalAveragePooling1D\) does not "
-                                         r"support variable-length axes"):
-        model.predict(normal((2, 3, 4)), verbose=0)
+    with pytest.raises(ValueError, match=r"conv1d.*known sizes"):
+        layers.Conv1D(2, 3)(x_in)
     flat = bigcore.Model(x_in, layers.Flatten()(x_in))  # Flatten does (a view: tests/test_reshape_views.py)
     x = normal((2, 3, 4))
     np.testing.assert_array_equal(flat.predict(x, verbose=0), x.reshape(2, 12))
@@ -332,3 +330,45 @@ def test_sequential_and_save_load_keep_the_variable_length(seed, tmp_path):
     assert loaded.inputs[0].shape == (None, None)
     for x, w in zip(xs, want):
         np.testing.assert_array_equal(loaded.predict(x, verbose=0), w)
+
+
+def pooled_text_model(T, pool):
+    inp = bigcore.Input((T,))
+    x = layers.Embedding(V, 4, mask_zero=True)(inp)
+    x = layers.Dense(5, activation="tanh")(x)
+    pooled = {"avg": layers.GlobalAveragePooling1D(), "max": layers.GlobalMaxPooling1D()}[pool](x)
+    return bigcore.Model(inp, layers.Dense(3, activation="softmax")(pooled))
+
+
+@pytest.mark.parametrize("pool", ["avg", "max"])
+def test_global_pooling_follows_the_length(seed, pool):
+    """Embedding(mask_zero) -> Dense -> global pooling on Input((None,)): the bits of programs lowered
+    for each length, training step by step (the average skips masked steps)."""
+    model = pooled_text_model(None, pool)
+    model.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
+    randomize(model, seed=3)
+    for x, y in batches([4, 9, 2, 9]):
+        twin = pooled_text_model(x.shape[1], pool)
+        twin.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
+        twin.set_weights(model.get_weights())
+        np.testing.assert_array_equal(model.predict(x, verbose=0), twin.predict(x, verbose=0))
+        assert model.train_on_batch(x, y) == twin.train_on_batch(x, y)
+        for a, b in zip(model.get_weights(), twin.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'global_max_pooling1d.*does not support masking:UserWarning")
+@pytest.mark.parametrize("pool", ["avg", "max"])
+def test_global_pooling_on_variable_lengths_matches_keras(keras, seed, pool):
+    model = pooled_text_model(None, pool)
+    ws = randomize(model, seed=4)
+    kin = keras.Input((None,), dtype="int32")
+    kx = keras.layers.Dense(5, activation="tanh")(keras.layers.Embedding(V, 4, mask_zero=True)(kin))
+    kx = {"avg": keras.layers.GlobalAveragePooling1D(), "max": keras.layers.GlobalMaxPooling1D()}[pool](kx)
+    km = keras.Model(kin, keras.layers.Dense(3, activation="softmax")(kx))
+    km.set_weights(ws)
+    for T in (5, 11):
+        x, _ = next(batches([T], B=6, seed=T))
+        x[:, 0] = np.maximum(x[:, 0], 1)  # no row fully masked (Keras's average divides by zero there)
+        np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x.astype(np.int32), verbose=0)),
+                                   rtol=1e-5, atol=1e-6)

@@ -11,6 +11,7 @@ from bigcore.layers.registry import register
 
 class _GlobalPooling1D(Layer):
     _max = False
+    supports_variable_length = True  # its op reads the steps per call (cpp/ops/global_pool.cpp)
 
     def __init__(self, data_format=None, keepdims=False, **kw):
         super().__init__(**kw)
@@ -25,6 +26,8 @@ class _GlobalPooling1D(Layer):
         if len(shape) != 3:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=3, '
                              f"found ndim={len(shape)}. Full shape received: {shape_str(shape)}")
+        if (shape[-1] if self.data_format == "channels_last" else shape[1]) is None:
+            raise ValueError(f'Layer "{self.name}" needs a known number of channels; got shape {shape_str(shape)}')
 
     def compute_output_shape(self, input_shape):
         channels = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
