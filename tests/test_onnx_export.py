@@ -453,3 +453,19 @@ def test_concatenate_on_the_time_axis():
     a, b = bigcore.Input(shape=(3, 4), name="a"), bigcore.Input(shape=(2, 4), name="b")
     cat = layers.Concatenate(axis=1)([layers.Dense(4)(a), b])
     check(randomize(bigcore.Model([a, b], layers.Dense(2)(cat))), normal((3, 4), (2, 4)))
+
+
+@pytest.mark.parametrize("padding,strides", [("valid", 2), ("same", 1), ("same", 2), ("causal", 1)])
+def test_conv1d_over_a_run_time_length(padding, strides):
+    """Input((None,)) -> Embedding -> Conv1D -> 1-D pooling -> GlobalMaxPooling1D: pads that hold for every length
+    (same: SAME_UPPER, Keras's odd padding at the end); onnxruntime agrees at several lengths."""
+    inp = bigcore.Input(shape=(None,))
+    x = layers.Embedding(11, 4)(inp)
+    x = layers.Conv1D(6, 3, strides=strides, padding=padding, activation="relu")(x)
+    x = layers.MaxPooling1D(2, padding="same")(x) if padding != "valid" else layers.AveragePooling1D(2, strides=1)(x)
+    x = layers.AveragePooling1D(3, strides=2, padding="same")(x)
+    model = randomize(bigcore.Model(inp, layers.Dense(2)(layers.GlobalMaxPooling1D()(x))))
+    _, sess = session(model)
+    for T in (5, 9, 10):
+        xs = [np.random.default_rng(T).integers(0, 11, (3, T)).astype(np.int64)]
+        np.testing.assert_allclose(run(sess, xs)[0], predict(model, xs)[0], rtol=1e-5, atol=1e-6)

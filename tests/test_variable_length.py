@@ -300,8 +300,10 @@ def test_quantized_rnn_follows_the_length(seed, kind):
 
 def test_layers_without_variable_length_support_say_so():
     x_in = bigcore.Input((None, 4))
-    with pytest.raises(ValueError, match=r"conv1d.*known sizes"):
-        layers.Conv1D(2, 3)(x_in)
+    model = bigcore.Model(x_in, layers.BatchNormalization()(x_in))
+    with pytest.raises(ValueError, match=r"layer 'batch_normalization.*' \(BatchNormalization\) does not "
+                                         r"support variable-length axes"):
+        model.predict(normal((2, 3, 4)), verbose=0)
     flat = bigcore.Model(x_in, layers.Flatten()(x_in))  # Flatten does (a view: tests/test_reshape_views.py)
     x = normal((2, 3, 4))
     np.testing.assert_array_equal(flat.predict(x, verbose=0), x.reshape(2, 12))
@@ -372,3 +374,62 @@ def test_global_pooling_on_variable_lengths_matches_keras(keras, seed, pool):
         x[:, 0] = np.maximum(x[:, 0], 1)  # no row fully masked (Keras's average divides by zero there)
         np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x.astype(np.int32), verbose=0)),
                                    rtol=1e-5, atol=1e-6)
+
+
+def text_cnn(T, lib=bigcore, dtype="float32"):
+    """Keras's text-CNN pattern: Input((None,)) -> Embedding -> Conv1D (valid, strides 2) -> MaxPooling1D
+    (same) -> Conv1D (same, dilation 2) -> AveragePooling1D (valid) -> Conv1D (causal) ->
+    GlobalMaxPooling1D -> Dense."""
+    inp = lib.Input((T,), dtype=dtype)
+    x = lib.layers.Embedding(V, 4)(inp)
+    x = lib.layers.Conv1D(6, 3, strides=2, activation="relu")(x)
+    x = lib.layers.MaxPooling1D(2, padding="same")(x)
+    x = lib.layers.Conv1D(5, 3, padding="same", dilation_rate=2, activation="tanh")(x)
+    x = lib.layers.AveragePooling1D(2, strides=1)(x)
+    x = lib.layers.Conv1D(4, 2, padding="causal")(x)
+    return lib.Model(inp, lib.layers.Dense(3, activation="softmax")(lib.layers.GlobalMaxPooling1D()(x)))
+
+
+def test_conv1d_follows_the_length(seed):
+    """SGD steps on lengths 7, 12, 9, 12: the variable-length program's outputs, losses and weights
+    are the bits of programs lowered for each length."""
+    model = text_cnn(None)
+    model.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
+    randomize(model, seed=5)
+    for x, y in batches([7, 12, 9, 12]):
+        twin = text_cnn(x.shape[1])
+        twin.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
+        twin.set_weights(model.get_weights())
+        np.testing.assert_array_equal(model.predict(x, verbose=0), twin.predict(x, verbose=0))
+        assert model.train_on_batch(x, y) == twin.train_on_batch(x, y)
+        for a, b in zip(model.get_weights(), twin.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_conv1d_on_variable_lengths_matches_keras(keras, seed):
+    model = text_cnn(None)
+    ws = randomize(model, seed=6)
+    km = text_cnn(None, keras, "int32")
+    km.set_weights(ws)
+    for T in (8, 13):
+        x, _ = next(batches([T], B=5, seed=T))
+        np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x.astype(np.int32), verbose=0)),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_conv1d_refuses_inputs_shorter_than_its_window():
+    inp = bigcore.Input((None, 2))
+    model = bigcore.Model(inp, layers.Conv1D(3, 5)(inp))
+    assert model.predict(normal((2, 5, 2)), verbose=0).shape == (2, 1, 3)
+    with pytest.raises(ValueError, match=r"resolves to 0 for these inputs"):  # the output would have no steps
+        model.predict(normal((2, 4, 2)), verbose=0)
+    with pytest.raises(ValueError, match="known sizes"):
+        layers.Conv2D(3, 2)(bigcore.Input((None, 4, 2)))
+
+
+def test_int8_conv1d_refuses_a_run_time_length():
+    from bigcore.quantization import quantize
+
+    q = quantize(text_cnn(None))
+    with pytest.raises(ValueError, match="int8 convolution needs a fixed length"):
+        q.predict(np.ones((2, 7), np.float32), verbose=0)

@@ -37,12 +37,20 @@ void check_sizes(const Program& p, int in, int out, size_t in_size, size_t out_s
 void bind_conv(py::module_& m) {
   auto cls = py::reinterpret_borrow<py::class_<Program>>(m.attr("Program"));
   cls.def("add_conv", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom, int F,
-                         int groups, int act) {
+                         int groups, int act, int var_pad) {
         bc::ConvGeom g = make_geom(geom);
+        if (var_pad >= 0) {  // a run-time length: W, OW, PL from the tensors (checked per call); here at their probe sizes
+          if (g.C <= 0 || F <= 0 || p.per_sample(in) % g.C || p.per_sample(out) % F)
+            throw py::value_error("Conv: the tensors' sizes do not match the channels");
+          bc::set_conv1d_length(g, static_cast<long>(p.per_sample(in) / g.C), static_cast<long>(p.per_sample(out) / F),
+                                var_pad);
+        }
         check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * F, "Conv");
-        p.add_op(std::make_unique<bc::ConvOp>(in, out, w, b, g, F, groups, act));
+        p.add_op(std::make_unique<bc::ConvOp>(in, out, w, b, g, F, groups, act, var_pad));
       }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("groups"),
-      py::arg("act"), "Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL).");
+      py::arg("act"), py::arg("var_pad") = -1,
+      "Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time "
+      "length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call.");
   cls.def("add_conv_transpose", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
                                    int F, int act) {
         bc::ConvGeom g = make_geom(geom);
@@ -69,11 +77,18 @@ void bind_conv(py::module_& m) {
         p.add_op(std::make_unique<bc::QConvOp>(in, out, w, s, b, g, F, act, x_scale));
       }, py::arg("x"), py::arg("out"), py::arg("wq"), py::arg("scale"), py::arg("b"), py::arg("geom"),
       py::arg("act"), py::arg("x_scale"), "int8 Conv1D/Conv2D (groups 1): wq (KH*KW*C, F), scale (F).");
-  cls.def("add_pool", [](Program& p, int in, int out, const std::vector<int>& geom, int mode) {
+  cls.def("add_pool", [](Program& p, int in, int out, const std::vector<int>& geom, int mode, int var_pad) {
         bc::ConvGeom g = make_geom(geom);
+        if (var_pad >= 0) {  // a run-time length: W, OW, PL from the tensors (checked per call); here at their probe sizes
+          if (g.C <= 0 || p.per_sample(in) % g.C || p.per_sample(out) % g.C)
+            throw py::value_error("Pooling: the tensors' sizes do not match the channels");
+          bc::set_conv1d_length(g, static_cast<long>(p.per_sample(in) / g.C), static_cast<long>(p.per_sample(out) / g.C),
+                                var_pad);
+        }
         check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C, "Pooling");
-        p.add_op(std::make_unique<bc::PoolOp>(in, out, g, mode));
-      }, py::arg("x"), py::arg("out"), py::arg("geom"), py::arg("mode"), "mode: 0 max, 1 average.");
+        p.add_op(std::make_unique<bc::PoolOp>(in, out, g, mode, var_pad));
+      }, py::arg("x"), py::arg("out"), py::arg("geom"), py::arg("mode"), py::arg("var_pad") = -1,
+      "mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length (0 valid, 1 same).");
   cls.def("add_global_pool", [](Program& p, int in, int out, int mask, int P, int C, int mode) {
         check_sizes(p, in, out, static_cast<size_t>(P) * C, C, "GlobalPooling");
         if (mask >= 0 && p.per_sample(mask) != static_cast<size_t>(P))

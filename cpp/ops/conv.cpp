@@ -23,9 +23,11 @@ constexpr double kSplitFlops = 2e6;  // a forward pass above this runs on at lea
 constexpr long kDirectMaxK = 32;
 }  // namespace
 
-ConvOp::ConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, int groups, int act)
-    : g_(g), b_(b), F_(F), groups_(groups), act_(act) {
+ConvOp::ConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, int groups, int act, int var_pad)
+    : g_(g), b_(b), F_(F), groups_(groups), act_(act), var_pad_(var_pad) {
   check_geom(g, "Conv");
+  BC_CHECK(var_pad >= -1 && var_pad <= 2 && (var_pad < 0 || (g.H == 1 && g.OH == 1 && g.KH == 1)),
+           "Conv: a run-time length is for Conv1D only (var_pad -1, 0, 1 or 2)");
   BC_CHECK(F > 0 && groups > 0 && F % groups == 0 && g.C % groups == 0,
            "Conv: filters and input channels must be positive multiples of groups");
   Cg_ = g.C / groups;
@@ -36,6 +38,12 @@ ConvOp::ConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, 
   out = {out_t};
   params = {w};
   if (b >= 0) params.push_back(static_cast<size_t>(b));
+}
+
+void ConvOp::resolve_length(Ctx& c) {
+  if (var_pad_ >= 0)
+    set_conv1d_length(g_, static_cast<long>(c.per_sample(in[0]) / g_.C), static_cast<long>(c.per_sample(out[0]) / F_),
+                      var_pad_);
 }
 
 float* ConvOp::scratch(int thread, size_t n) {
@@ -69,6 +77,7 @@ void ConvOp::forward_rows(Ctx& c, long r0, long r1, float* col) {
 }
 
 void ConvOp::forward(Ctx& c) {
+  resolve_length(c);
   const long P = g_.out_positions(), R = c.B * P;
   const double row_floats = static_cast<double>(std::max<long>(Kc_, F_));
   long per = std::max<long>(16, static_cast<long>(kItemFloats / row_floats) / 8 * 8);
@@ -87,6 +96,7 @@ void ConvOp::forward(Ctx& c) {
 // Per item of whole samples: dz (act backward), then for each group the item's columns, its part
 // of dW and db, and dcol = dz W^T scattered back by col2im. The parts are summed in item order.
 void ConvOp::backward(Ctx& c) {
+  resolve_length(c);
   const long P = g_.out_positions();
   const int spi = samples_per_item(c.B, static_cast<double>(P) * std::max<long>(Kc_, F_), kItemFloats);
   const int items = (c.B + spi - 1) / spi;

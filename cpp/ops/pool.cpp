@@ -13,14 +13,24 @@ namespace {
 constexpr double kItemFloats = 256e3;  // floats of input per work item
 }  // namespace
 
-PoolOp::PoolOp(int in_t, int out_t, const ConvGeom& g, int mode) : g_(g), mode_(mode) {
+PoolOp::PoolOp(int in_t, int out_t, const ConvGeom& g, int mode, int var_pad)
+    : g_(g), mode_(mode), var_pad_(var_pad) {
   check_geom(g, "Pooling");
   BC_CHECK(mode == POOL_MAX || mode == POOL_AVG, "Pooling: unknown mode");
+  BC_CHECK(var_pad >= -1 && var_pad <= 1 && (var_pad < 0 || (g.H == 1 && g.OH == 1 && g.KH == 1)),
+           "Pooling: a run-time length is for 1-D pooling only (var_pad -1, 0 or 1)");
   in = {in_t};
   out = {out_t};
 }
 
+void PoolOp::resolve_length(Ctx& c) {
+  if (var_pad_ >= 0)
+    set_conv1d_length(g_, static_cast<long>(c.per_sample(in[0]) / g_.C), static_cast<long>(c.per_sample(out[0]) / g_.C),
+                      var_pad_);
+}
+
 void PoolOp::forward(Ctx& c) {
+  resolve_length(c);
   const int spi = samples_per_item(c.B, static_cast<double>(g_.in_size()), kItemFloats);
   const int items = (c.B + spi - 1) / spi;
   const float* x = c.val(in[0]);
@@ -40,6 +50,7 @@ void PoolOp::forward(Ctx& c) {
 
 void PoolOp::backward(Ctx& c) {
   if (!need_dx[0]) return;
+  resolve_length(c);
   const int spi = samples_per_item(c.B, static_cast<double>(g_.in_size()), kItemFloats);
   const int items = (c.B + spi - 1) / spi;
   const float* dy = c.grad(out[0]);

@@ -13,13 +13,17 @@ enum PoolMode : int { POOL_MAX = 0, POOL_AVG = 1 };
 
 class PoolOp : public Op {
  public:
-  PoolOp(int in_t, int out_t, const ConvGeom& g, int mode);
+  // var_pad >= 0: a 1-D pooling over a run-time length, its W, OW and padding derived per call
+  // (ops/conv.h: set_conv1d_length; 0 valid, 1 same).
+  PoolOp(int in_t, int out_t, const ConvGeom& g, int mode, int var_pad = -1);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
 
  private:
+  void resolve_length(Ctx& c);
   ConvGeom g_;
   int mode_;
+  int var_pad_ = -1;
   std::vector<int32_t> arg_;  // max: where each output's gradient goes (training)
 };
 

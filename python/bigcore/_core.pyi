@@ -73,8 +73,8 @@ class Program:
         """Fused attention over projected q (B, Tq, heads*head_dim), k, v; probs/mask ids -1 when absent."""
     def add_batchnorm(self, x: int, out: int, mask: int, C: int, gamma: int, beta: int, moving_mean: int, moving_var: int, momentum: float, epsilon: float, frozen: bool) -> None: ...
     def add_concat(self, ins: Sequence[int], out: int, widths: Sequence[int]) -> None: ...
-    def add_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int) -> None:
-        """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL)."""
+    def add_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int, var_pad: int = -1) -> None:
+        """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call."""
     def add_conv_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:
         """Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the output here), F: input channels."""
     def add_dense(self, x: int, out: int, w: int, b: int, K: int, N: int, act: int) -> None: ...
@@ -106,8 +106,8 @@ class Program:
     def add_norm(self, x: int, res: int, out: int, gamma: int, beta: int, width: int, eps: float, rms: bool) -> None:
         """LayerNorm (or RMSNorm) over the last `width` values of x (+ res, when res >= 0)."""
     def add_param(self, n: int, l1: float = 0.0, l2: float = 0.0, trainable: bool = True, max_norm: float = 0.0, rows: int = 1) -> int: ...
-    def add_pool(self, x: int, out: int, geom: Sequence[int], mode: int) -> None:
-        """mode: 0 max, 1 average."""
+    def add_pool(self, x: int, out: int, geom: Sequence[int], mode: int, var_pad: int = -1) -> None:
+        """mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length (0 valid, 1 same)."""
     def add_prelu(self, x: int, out: int, alpha: int, index: Sequence[int], n_alpha: int) -> None: ...
     def add_prim(self, kind: str, inputs: Sequence[int], outputs: Sequence[int], attrs: dict[str, Any] = {}) -> None:
         """Adds primitive `kind` (see prim_kinds()) reading tensors `inputs` and writing `outputs`; attrs as the kind takes them. Unknown kinds or attrs, and output tensors whose shapes the kind would not produce, raise ValueError."""

@@ -2,6 +2,7 @@
 // geometry check and im2col (a copy: the same code on every path).
 #include "kernels/conv/conv.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -34,6 +35,22 @@ void install(const char* path) {
 }  // namespace
 
 const ConvKernels& conv_kernels() { return table(); }
+
+void set_conv1d_length(ConvGeom& g, long W, long OW, int pad) {
+  const long eff = static_cast<long>(g.DW) * (g.KW - 1) + 1;
+  const long want = pad == 0 ? (W >= eff ? (W - eff) / g.SW + 1 : 0) : (W - 1) / g.SW + 1;
+  BC_CHECK(W >= 1 && want >= 1, "Conv1D/pooling: the input has " + std::to_string(W) +
+                                    " steps, fewer than the window spans (" + std::to_string(eff) +
+                                    "): give it longer sequences or padding='same'");
+  BC_CHECK(OW == want, "Conv1D/pooling: the output has " + std::to_string(OW) + " steps for an input of " +
+                           std::to_string(W) + ", expected " + std::to_string(want));
+  BC_CHECK(W < 2147483647L / std::max(1, g.C), "Conv1D/pooling: a sample is too large (2^31 values)");
+  g.W = static_cast<int>(W);
+  g.OW = static_cast<int>(OW);
+  g.PL = pad == 0 ? 0
+                  : (pad == 2 ? static_cast<int>(eff - 1)
+                              : static_cast<int>(std::max<long>(0, (OW - 1) * g.SW + eff - W) / 2));
+}
 
 void check_geom(const ConvGeom& g, const char* what) {
   const std::string w = what;

@@ -24,6 +24,11 @@ struct ConvGeom {
 
 void check_geom(const ConvGeom& g, const char* what);  // throws std::invalid_argument
 
+// A 1-D window op's geometry for an input of W steps and an output of OW (checked against Keras's
+// padding pad: 0 valid, 1 same, 2 causal): sets g.W, g.OW and the padding before, g.PL. For the ops
+// over run-time lengths (Conv1D, 1-D pooling), per call.
+void set_conv1d_length(ConvGeom& g, long W, long OW, int pad);
+
 // col (r1 - r0, KH*KW*Cg) <- the windows of output positions r0..r1 of the batch (position r is
 // sample r / (OH*OW)), input channels c0 .. c0+Cg of x (batch, H, W, C); padding gives 0.
 // Column (kh*KW + kw)*Cg + c: the row order of a Keras kernel (KH, KW, Cg, F).

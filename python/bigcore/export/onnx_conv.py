@@ -92,9 +92,16 @@ def conv(g, layer, ins, node):
     w = np.transpose(w, [rank + 1, rank] + list(range(rank)))  # (*k, Cg, F) -> (F, Cg, *k)
     inputs = [g.const(w, f"{n}/kernel")] + ([g.const(layer.bias.numpy(), f"{n}/bias")] if layer.use_bias else [])
     attrs = {"kernel_shape": list(layer.kernel_size), "strides": list(layer.strides),
-             "dilations": list(layer.dilation_rate), "group": layer.groups,
-             "pads": _pads(node.inputs[0].shape, node.outputs[0].shape, layer.kernel_size, layer.strides,
-                           layer.dilation_rate, layer.padding)}
+             "dilations": list(layer.dilation_rate), "group": layer.groups}
+    if None in node.inputs[0].shape[1:-1]:  # a Conv1D over a run-time length: pads that hold for any length
+        eff = (layer.kernel_size[0] - 1) * layer.dilation_rate[0] + 1
+        if layer.padding == "same":
+            attrs["auto_pad"] = "SAME_UPPER"  # Keras's "same": the odd padding at the end, per length
+        else:
+            attrs["pads"] = [eff - 1 if layer.padding == "causal" else 0, 0]
+    else:
+        attrs["pads"] = _pads(node.inputs[0].shape, node.outputs[0].shape, layer.kernel_size, layer.strides,
+                              layer.dilation_rate, layer.padding)
     y = _windowed(g, layer, ins[0], node, "Conv", attrs, inputs)
     return [g.activation(y, layer.activation, f"{n}/{layer.activation}")]
 
@@ -155,9 +162,12 @@ def separable(g, layer, ins, node):
 
 def pool(g, layer, ins, node):
     op_type = "MaxPool" if layer.mode == pooling._MAX else "AveragePool"
-    attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides),
-             "pads": _pads(node.inputs[0].shape, node.outputs[0].shape, layer.pool_size, layer.strides,
-                           (1,) * layer.rank, layer.padding)}
+    attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides)}
+    if None in node.inputs[0].shape[1:-1]:  # 1-D over a run-time length: pads that hold for any length
+        attrs.update({"auto_pad": "SAME_UPPER"} if layer.padding == "same" else {"pads": [0, 0]})
+    else:
+        attrs["pads"] = _pads(node.inputs[0].shape, node.outputs[0].shape, layer.pool_size, layer.strides,
+                              (1,) * layer.rank, layer.padding)
     if op_type == "AveragePool":
         attrs["count_include_pad"] = 0  # the padding is not counted, as bigcore
     return [_windowed(g, layer, ins[0], node, op_type, attrs)]

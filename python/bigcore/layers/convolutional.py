@@ -7,6 +7,7 @@ dilation_rate * (kernel_size - 1) steps at the start.
 """
 
 from bigcore import activations, constraints, initializers, regularizers
+from bigcore.layers import dims as dims_module
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.registry import register
 
@@ -120,10 +121,11 @@ class _Conv(Layer):
         self.kernel = self.bias = None
 
     def _check_input(self, shape):
-        if len(shape) != self.rank + 2 or any(s is None for s in shape[1:]):
+        # Conv1D takes a run-time length (Input(shape=(None, C))); the channels, and Conv2D's sizes, must be known
+        if len(shape) != self.rank + 2 or shape[-1] is None or (self.rank > 1 and any(s is None for s in shape[1:])):
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"ndim={self.rank + 2} (batch, *spatial, channels) with known sizes, "
-                             f"found shape={shape_str(shape)}")
+                             f"ndim={self.rank + 2} (batch, *spatial, channels) with known sizes"
+                             f"{' (Conv1D: all but the steps)' if self.rank == 1 else ''}, found shape={shape_str(shape)}")
         if shape[-1] % self.groups:
             raise ValueError(f"The number of input channels must be evenly divisible by the number of groups. "
                              f"Received groups={self.groups}, but the input has {shape[-1]} channels "
@@ -159,12 +161,30 @@ class _Conv(Layer):
         return window_geometry(in_shape, out_shape, self.kernel_size, self.strides, self.dilation_rate,
                                self.padding)
 
+    def _output_dims(self, shape, xs):
+        """Conv1D over a run-time length: the output's is Keras's output size of it (layers/dims.py)."""
+        dims = super()._output_dims(shape, xs)
+        if self.rank == 1 and dims_module.is_dim(xs[0]._dims[0]):
+            eff = self.dilation_rate[0] * (self.kernel_size[0] - 1) + 1
+            s = self.strides[0]
+            first = dims_module.affine(xs[0]._dims[0], 1, s - eff, s) if self.padding == "valid" else \
+                dims_module.affine(xs[0]._dims[0], 1, s - 1, s)
+            dims = (first,) + tuple(dims[1:])
+        return dims
+
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
-        geom = self.geometry(prog.node.inputs[0].shape, outputs[0].shape)
+        in_shape = prog.node.inputs[0].shape
+        var_pad = -1
+        if self.rank == 1 and in_shape[1] is None:  # the op derives W, OW and the padding per call
+            var_pad = {"valid": 0, "same": 1, "causal": 2}[self.padding]
+            eff = self.dilation_rate[0] * (self.kernel_size[0] - 1) + 1
+            in_shape = (in_shape[0], eff, in_shape[2])
+        out_shape = self.compute_output_shape(in_shape)
+        geom = self.geometry(in_shape, out_shape)
         prog.native.add_conv(inputs[0], out, prog.param(self.kernel), b, geom, self.filters, self.groups,
-                             activations.native_id(self.activation))
+                             activations.native_id(self.activation), var_pad)
         return [out]
 
     def get_config(self):
@@ -184,6 +204,7 @@ class _Conv(Layer):
 @register
 class Conv1D(_Conv):
     rank = 1
+    supports_variable_length = True  # a run-time length (None steps): the op derives its geometry per call
 
 
 @register

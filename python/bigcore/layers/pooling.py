@@ -8,6 +8,7 @@ there its AveragePooling with padding="same" and an odd total padding counts the
 
 import math
 
+from bigcore.layers import dims as dims_module
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.convolutional import (output_length, standardize_data_format, standardize_padding,
                                           standardize_tuple, window_geometry)
@@ -28,12 +29,13 @@ class _Pooling(Layer):
         self.data_format = standardize_data_format(data_format)
 
     def _check_input(self, shape):
-        if len(shape) != self.rank + 2 or any(s is None for s in shape[1:]):
+        # 1-D pooling takes a run-time length (Input(shape=(None, C))); the channels, and 2-D sizes, must be known
+        if len(shape) != self.rank + 2 or shape[-1] is None or (self.rank > 1 and any(s is None for s in shape[1:])):
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"ndim={self.rank + 2} (batch, *spatial, channels) with known sizes, "
-                             f"found shape={shape_str(shape)}")
+                             f"ndim={self.rank + 2} (batch, *spatial, channels) with known sizes"
+                             f"{' (1-D: all but the steps)' if self.rank == 1 else ''}, found shape={shape_str(shape)}")
         out = self.compute_output_shape(shape)
-        if any(s <= 0 for s in out[1:]):
+        if any(s is not None and s <= 0 for s in out[1:]):
             raise ValueError(f"{type(self).__name__} {self.name!r}: pool_size {self.pool_size} is larger than the "
                              f"input {shape_str(shape)} (padding='valid')")
 
@@ -42,11 +44,28 @@ class _Pooling(Layer):
                    for n, k, s in zip(input_shape[1:-1], self.pool_size, self.strides)]
         return (input_shape[0],) + tuple(spatial) + (input_shape[-1],)
 
+    @property
+    def supports_variable_length(self):  # 1-D: the op derives its geometry per call
+        return self.rank == 1
+
+    def _output_dims(self, shape, xs):
+        """1-D pooling over a run-time length: the output's is Keras's output size of it (layers/dims.py)."""
+        dims = super()._output_dims(shape, xs)
+        if self.rank == 1 and dims_module.is_dim(xs[0]._dims[0]):
+            k, s = self.pool_size[0], self.strides[0]
+            b = s - k if self.padding == "valid" else s - 1
+            dims = (dims_module.affine(xs[0]._dims[0], 1, b, s),) + tuple(dims[1:])
+        return dims
+
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
-        geom = window_geometry(prog.node.inputs[0].shape, outputs[0].shape, self.pool_size, self.strides,
+        in_shape, var_pad = prog.node.inputs[0].shape, -1
+        if self.rank == 1 and in_shape[1] is None:  # the op derives W, OW and the padding per call
+            var_pad = 0 if self.padding == "valid" else 1
+            in_shape = (in_shape[0], self.pool_size[0], in_shape[2])
+        geom = window_geometry(in_shape, self.compute_output_shape(in_shape), self.pool_size, self.strides,
                                (1,) * self.rank, self.padding)
-        prog.native.add_pool(inputs[0], out, geom, self.mode)
+        prog.native.add_pool(inputs[0], out, geom, self.mode, var_pad)
         return [out]
 
     def get_config(self):

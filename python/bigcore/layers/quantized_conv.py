@@ -9,6 +9,7 @@ same answer. Grouped convolutions stay float.
 import math
 
 from bigcore import activations
+from bigcore.layers.base import shape_str
 from bigcore.layers.convolutional import Conv1D, Conv2D
 from bigcore.layers.registry import register
 
@@ -35,6 +36,10 @@ class _QuantizedConv:
         return None
 
     def lower(self, prog, inputs, outputs):
+        if None in prog.node.inputs[0].shape[1:]:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: the int8 convolution needs a fixed length; its "
+                             f"input has shape {shape_str(prog.node.inputs[0].shape)}. Give the Input a fixed length "
+                             "or keep this layer float")
         out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
         geom = self.geometry(prog.node.inputs[0].shape, outputs[0].shape)
