@@ -300,8 +300,8 @@ def test_quantized_rnn_follows_the_length(seed, kind):
 
 def test_layers_without_variable_length_support_say_so():
     x_in = bigcore.Input((None, 4))
-    model = bigcore.Model(x_in, layers.BatchNormalization()(x_in))
-    with pytest.raises(ValueError, match=r"layer 'batch_normalization.*' \(BatchNormalization\) does not "
+    model = bigcore.Model(x_in, layers.SpatialDropout1D(0.2)(x_in))
+    with pytest.raises(ValueError, match=r"layer 'spatial_dropout1d.*' \(SpatialDropout1D\) does not "
                                          r"support variable-length axes"):
         model.predict(normal((2, 3, 4)), verbose=0)
     flat = bigcore.Model(x_in, layers.Flatten()(x_in))  # Flatten does (a view: tests/test_reshape_views.py)
@@ -433,3 +433,31 @@ def test_int8_conv1d_refuses_a_run_time_length():
     q = quantize(text_cnn(None))
     with pytest.raises(ValueError, match="int8 convolution needs a fixed length"):
         q.predict(np.ones((2, 7), np.float32), verbose=0)
+
+
+def normed_model(T):
+    """Input((None, 3)) -> Dense -> BatchNormalization -> LayerNormalization on (x + Dense(x)) (the
+    fused residual) -> RMSNormalization -> GRU: the normalizations read the rows per call."""
+    inp = bigcore.Input((T, 3))
+    h = layers.Dense(4)(inp)
+    h = layers.BatchNormalization()(h)
+    h = layers.LayerNormalization()(layers.Add()([h, layers.Dense(4)(h)]))
+    h = layers.RMSNormalization()(h)
+    return bigcore.Model(inp, layers.Dense(2)(layers.GRU(3)(h)))
+
+
+def test_normalizations_follow_the_length(seed):
+    """SGD steps on lengths 3, 8, 1, 8: outputs, losses, weights (BatchNormalization's moving
+    statistics among them) are the bits of programs lowered for each length."""
+    model = normed_model(None)
+    model.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+    randomize(model, seed=7)
+    for i, T in enumerate([3, 8, 1, 8]):
+        x, y = normal((6, T, 3), seed=i), normal((6, 2), seed=10 + i)
+        twin = normed_model(T)
+        twin.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+        twin.set_weights(model.get_weights())
+        np.testing.assert_array_equal(model.predict(x, verbose=0), twin.predict(x, verbose=0))
+        assert model.train_on_batch(x, y) == twin.train_on_batch(x, y)
+        for a, b in zip(model.get_weights(), twin.get_weights()):
+            np.testing.assert_array_equal(a, b)

@@ -44,6 +44,7 @@ def _check_axis_arg(axis):
 
 class _Norm(Layer):
     supports_masking = True
+    supports_variable_length = True  # the normalized axes are known; the op reads the rows per call
     fuse_residual = True  # models/lowering.py may hand this layer an Add's two inputs
     _rms = False
 

@@ -18,6 +18,7 @@ from bigcore.layers.registry import register
 @register
 class BatchNormalization(TakesMask, Layer):
     supports_masking = True
+    supports_variable_length = True  # the channels are known; the op reads the rows per call
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
