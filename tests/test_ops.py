@@ -106,7 +106,9 @@ def test_eager_op_on_keras_parity(keras):
     x, y = rand(2, 3, 4), rand(4, 3)
     for fn in (lambda o: o.matmul(x, y), lambda o: o.gelu(x), lambda o: o.gelu(x, approximate=False),
                lambda o: o.silu(x), lambda o: o.elu(x), lambda o: o.std(x, axis=(0, 2), keepdims=True),
-               lambda o: o.logsumexp(x, axis=1), lambda o: o.norm(x, axis=-1), lambda o: o.erf(x)):
+               lambda o: o.logsumexp(x, axis=1), lambda o: o.norm(x, axis=-1), lambda o: o.erf(x),
+               lambda o: o.normalize(x, axis=1), lambda o: o.normalize(x * 1e-9, axis=-1),
+               lambda o: o.normalize(x, axis=-1, order=1), lambda o: o.normalize(x * 1e-9, axis=0, order=1)):
         np.testing.assert_allclose(fn(ops), keras.ops.convert_to_numpy(fn(keras.ops)), rtol=1e-5, atol=1e-6)
 
 

@@ -1,6 +1,7 @@
 """keras.ops's neural-network functions: activations, softmax, one_hot, normalization helpers."""
 
 from bigcore import _random
+from bigcore.ops import math as _math_ops
 from bigcore.ops import numpy as _np_ops
 from bigcore.ops.node import apply
 
@@ -66,8 +67,14 @@ def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
 
 
 def normalize(x, axis=-1, order=2, epsilon=None):
-    """x / max(||x||, epsilon) along axis (Keras's ops.normalize)."""
-    eps = 1e-12 if epsilon is None else epsilon
+    """Keras 3's ops.normalize along axis: for order 2, x * min(rsqrt(sum(x^2)), 1 / epsilon); else
+    x / max(||x||_order, epsilon); epsilon defaults to Keras's backend epsilon, 1e-7."""
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise ValueError(f"Argument `order` must be an int >= 1. Received: order={order!r}")
+    eps = 1e-7 if epsilon is None else epsilon
+    if order == 2:
+        inv = _np_ops.minimum(_math_ops.rsqrt(_np_ops.sum(_np_ops.square(x), axis=axis, keepdims=True)), 1.0 / eps)
+        return _np_ops.multiply(x, inv)
     norm = apply("norm", [x], {"ord": order, "axis": axis, "keepdims": True})
     return _np_ops.divide(x, _np_ops.maximum(norm, eps))
 
