@@ -172,6 +172,30 @@ def batches(lengths, B=8, seed=0):
         yield ids, rng.integers(0, 3, B).astype(np.float32)
 
 
+def assert_steps_match_fixed_twins(build, data, optimizer, loss, weight_seed):
+    """Trains build(None) batch by batch; before each step a twin lowered for that batch's length, with
+    the same weights, gives the same outputs, and its step the same loss and weights, bit for bit."""
+    model = build(None)
+    model.compile(optimizer=optimizer(), loss=loss)
+    randomize(model, seed=weight_seed)
+    for x, y in data:
+        twin = build(x.shape[1])
+        twin.compile(optimizer=optimizer(), loss=loss)
+        twin.set_weights(model.get_weights())
+        np.testing.assert_array_equal(model.predict(x, verbose=0), twin.predict(x, verbose=0))
+        assert model.train_on_batch(x, y) == twin.train_on_batch(x, y)
+        for a, b in zip(model.get_weights(), twin.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def assert_matches_keras_on_lengths(model, km, lengths, B, prepare=lambda x: x):
+    """model and the Keras model km (the same weights) predict alike on padded batches of these lengths."""
+    for T in lengths:
+        x = prepare(next(batches([T], B=B, seed=T))[0])
+        np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x.astype(np.int32), verbose=0)),
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_text_model_fits_batches_of_different_lengths(seed):
     """Input((None,)) -> Embedding(mask_zero) -> LSTM -> Dropout -> Dense: one fit over a generator of
     lengths 3..12 trains in one program; the loss falls; predict and evaluate take any length."""
@@ -198,16 +222,8 @@ def test_text_model_fits_batches_of_different_lengths(seed):
 def test_text_model_matches_fixed_programs_step_by_step(seed):
     """SGD on batches of lengths 4, 9, 2, 9: the variable-length program's losses and weights are the
     bits of a program lowered for each length."""
-    model = text_model(None)
-    model.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
-    randomize(model, seed=8)
-    for x, y in batches([4, 9, 2, 9]):
-        twin = text_model(x.shape[1])
-        twin.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
-        twin.set_weights(model.get_weights())
-        assert model.train_on_batch(x, y) == twin.train_on_batch(x, y)
-        for a, b in zip(model.get_weights(), twin.get_weights()):
-            np.testing.assert_array_equal(a, b)
+    assert_steps_match_fixed_twins(text_model, batches([4, 9, 2, 9]), lambda: optimizers.SGD(0.3),
+                                   "sparse_categorical_crossentropy", 8)
 
 
 def test_text_model_matches_keras(keras, seed):
@@ -218,10 +234,7 @@ def test_text_model_matches_keras(keras, seed):
     kx = keras.layers.LSTM(6)(keras.layers.Embedding(V, 4, mask_zero=True)(kin))
     km = keras.Model(kin, keras.layers.Dense(3, activation="softmax")(kx))
     km.set_weights(ws)
-    for T in (5, 11):
-        x, _ = next(batches([T], B=6, seed=T))
-        np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x.astype(np.int32), verbose=0)),
-                                   rtol=1e-5, atol=1e-6)
+    assert_matches_keras_on_lengths(model, km, (5, 11), B=6)
 
 
 def test_threads_do_not_change_the_bits(seed, restore_threads):
@@ -346,17 +359,8 @@ def pooled_text_model(T, pool):
 def test_global_pooling_follows_the_length(seed, pool):
     """Embedding(mask_zero) -> Dense -> global pooling on Input((None,)): the bits of programs lowered
     for each length, training step by step (the average skips masked steps)."""
-    model = pooled_text_model(None, pool)
-    model.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
-    randomize(model, seed=3)
-    for x, y in batches([4, 9, 2, 9]):
-        twin = pooled_text_model(x.shape[1], pool)
-        twin.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
-        twin.set_weights(model.get_weights())
-        np.testing.assert_array_equal(model.predict(x, verbose=0), twin.predict(x, verbose=0))
-        assert model.train_on_batch(x, y) == twin.train_on_batch(x, y)
-        for a, b in zip(model.get_weights(), twin.get_weights()):
-            np.testing.assert_array_equal(a, b)
+    assert_steps_match_fixed_twins(lambda T: pooled_text_model(T, pool), batches([4, 9, 2, 9]),
+                                   lambda: optimizers.SGD(0.3), "sparse_categorical_crossentropy", 3)
 
 
 @pytest.mark.filterwarnings("ignore:Layer 'global_max_pooling1d.*does not support masking:UserWarning")
@@ -369,11 +373,12 @@ def test_global_pooling_on_variable_lengths_matches_keras(keras, seed, pool):
     kx = {"avg": keras.layers.GlobalAveragePooling1D(), "max": keras.layers.GlobalMaxPooling1D()}[pool](kx)
     km = keras.Model(kin, keras.layers.Dense(3, activation="softmax")(kx))
     km.set_weights(ws)
-    for T in (5, 11):
-        x, _ = next(batches([T], B=6, seed=T))
-        x[:, 0] = np.maximum(x[:, 0], 1)  # no row fully masked (Keras's average divides by zero there)
-        np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x.astype(np.int32), verbose=0)),
-                                   rtol=1e-5, atol=1e-6)
+
+    def no_row_fully_masked(x):  # Keras's average divides by zero there
+        x[:, 0] = np.maximum(x[:, 0], 1)
+        return x
+
+    assert_matches_keras_on_lengths(model, km, (5, 11), B=6, prepare=no_row_fully_masked)
 
 
 def text_cnn(T, lib=bigcore, dtype="float32"):
@@ -393,17 +398,8 @@ def text_cnn(T, lib=bigcore, dtype="float32"):
 def test_conv1d_follows_the_length(seed):
     """SGD steps on lengths 7, 12, 9, 12: the variable-length program's outputs, losses and weights
     are the bits of programs lowered for each length."""
-    model = text_cnn(None)
-    model.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
-    randomize(model, seed=5)
-    for x, y in batches([7, 12, 9, 12]):
-        twin = text_cnn(x.shape[1])
-        twin.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy")
-        twin.set_weights(model.get_weights())
-        np.testing.assert_array_equal(model.predict(x, verbose=0), twin.predict(x, verbose=0))
-        assert model.train_on_batch(x, y) == twin.train_on_batch(x, y)
-        for a, b in zip(model.get_weights(), twin.get_weights()):
-            np.testing.assert_array_equal(a, b)
+    assert_steps_match_fixed_twins(text_cnn, batches([7, 12, 9, 12]), lambda: optimizers.SGD(0.3),
+                                   "sparse_categorical_crossentropy", 5)
 
 
 def test_conv1d_on_variable_lengths_matches_keras(keras, seed):
@@ -411,10 +407,7 @@ def test_conv1d_on_variable_lengths_matches_keras(keras, seed):
     ws = randomize(model, seed=6)
     km = text_cnn(None, keras, "int32")
     km.set_weights(ws)
-    for T in (8, 13):
-        x, _ = next(batches([T], B=5, seed=T))
-        np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x.astype(np.int32), verbose=0)),
-                                   rtol=1e-5, atol=1e-6)
+    assert_matches_keras_on_lengths(model, km, (8, 13), B=5)
 
 
 def test_conv1d_refuses_inputs_shorter_than_its_window():
@@ -449,15 +442,5 @@ def normed_model(T):
 def test_normalizations_follow_the_length(seed):
     """SGD steps on lengths 3, 8, 1, 8: outputs, losses, weights (BatchNormalization's moving
     statistics among them) are the bits of programs lowered for each length."""
-    model = normed_model(None)
-    model.compile(optimizer=optimizers.SGD(0.1), loss="mse")
-    randomize(model, seed=7)
-    for i, T in enumerate([3, 8, 1, 8]):
-        x, y = normal((6, T, 3), seed=i), normal((6, 2), seed=10 + i)
-        twin = normed_model(T)
-        twin.compile(optimizer=optimizers.SGD(0.1), loss="mse")
-        twin.set_weights(model.get_weights())
-        np.testing.assert_array_equal(model.predict(x, verbose=0), twin.predict(x, verbose=0))
-        assert model.train_on_batch(x, y) == twin.train_on_batch(x, y)
-        for a, b in zip(model.get_weights(), twin.get_weights()):
-            np.testing.assert_array_equal(a, b)
+    data = [(normal((6, T, 3), seed=i), normal((6, 2), seed=10 + i)) for i, T in enumerate([3, 8, 1, 8])]
+    assert_steps_match_fixed_twins(normed_model, data, lambda: optimizers.SGD(0.1), "mse", 7)

@@ -32,6 +32,17 @@ void check_sizes(const Program& p, int in, int out, size_t in_size, size_t out_s
     throw py::value_error(std::string(what) + ": the tensors' sizes do not match the geometry");
 }
 
+// A 1-D window op over a run-time length (var_pad >= 0): W, OW and the padding from the tensors at
+// their probe sizes (the op derives them again per call); out_channels: the output's last axis.
+void set_run_time_length(const Program& p, int in, int out, int out_channels, int var_pad, bc::ConvGeom& g,
+                         const char* what) {
+  if (var_pad < 0) return;
+  if (g.C <= 0 || out_channels <= 0 || p.per_sample(in) % g.C || p.per_sample(out) % out_channels)
+    throw py::value_error(std::string(what) + ": the tensors' sizes do not match the channels");
+  bc::set_conv1d_length(g, static_cast<long>(p.per_sample(in) / g.C), static_cast<long>(p.per_sample(out) / out_channels),
+                        var_pad);
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m) {
@@ -39,12 +50,7 @@ void bind_conv(py::module_& m) {
   cls.def("add_conv", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom, int F,
                          int groups, int act, int var_pad) {
         bc::ConvGeom g = make_geom(geom);
-        if (var_pad >= 0) {  // a run-time length: W, OW, PL from the tensors (checked per call); here at their probe sizes
-          if (g.C <= 0 || F <= 0 || p.per_sample(in) % g.C || p.per_sample(out) % F)
-            throw py::value_error("Conv: the tensors' sizes do not match the channels");
-          bc::set_conv1d_length(g, static_cast<long>(p.per_sample(in) / g.C), static_cast<long>(p.per_sample(out) / F),
-                                var_pad);
-        }
+        set_run_time_length(p, in, out, F, var_pad, g, "Conv");
         check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * F, "Conv");
         p.add_op(std::make_unique<bc::ConvOp>(in, out, w, b, g, F, groups, act, var_pad));
       }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("groups"),
@@ -79,12 +85,7 @@ void bind_conv(py::module_& m) {
       py::arg("act"), py::arg("x_scale"), "int8 Conv1D/Conv2D (groups 1): wq (KH*KW*C, F), scale (F).");
   cls.def("add_pool", [](Program& p, int in, int out, const std::vector<int>& geom, int mode, int var_pad) {
         bc::ConvGeom g = make_geom(geom);
-        if (var_pad >= 0) {  // a run-time length: W, OW, PL from the tensors (checked per call); here at their probe sizes
-          if (g.C <= 0 || p.per_sample(in) % g.C || p.per_sample(out) % g.C)
-            throw py::value_error("Pooling: the tensors' sizes do not match the channels");
-          bc::set_conv1d_length(g, static_cast<long>(p.per_sample(in) / g.C), static_cast<long>(p.per_sample(out) / g.C),
-                                var_pad);
-        }
+        set_run_time_length(p, in, out, g.C, var_pad, g, "Pooling");
         check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C, "Pooling");
         p.add_op(std::make_unique<bc::PoolOp>(in, out, g, mode, var_pad));
       }, py::arg("x"), py::arg("out"), py::arg("geom"), py::arg("mode"), py::arg("var_pad") = -1,

@@ -3,6 +3,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <string>
+#include <vector>
+
 #include "bindings/arrays.h"
 #include "bindings/batch.h"
 #include "bindings/bindings.h"
@@ -27,6 +30,22 @@ void fold_embedding(const Program& p, bc::RecurrentOp& op, int x) {
   for (size_t i = 0; i < p.n_ops(); ++i)
     if (const auto* e = dynamic_cast<const bc::EmbeddingOp*>(&p.op(static_cast<int>(i))))
       if (e->out[0] == x) op.fold_embedding(e->in[0], e->params[0], e->vocab());
+}
+
+// A merge's inputs, each of out's shape, and their masks (one per input, -1 for none), of one width
+// that divides out's values per sample (one per step). Returns that width, 0 when none is masked.
+size_t merged_mask_width(const Program& p, const std::vector<int>& ins, const std::vector<int>& masks, int out,
+                         const std::string& what) {
+  for (int t : ins)
+    if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
+  size_t width = 0;
+  for (int m : masks)
+    if (m >= 0) {
+      if (width && p.per_sample(m) != width) throw py::value_error(what + ": the masks differ in shape");
+      width = p.per_sample(m);
+    }
+  if (width && p.per_sample(out) % width) throw py::value_error(what + ": a mask must have one value per step");
+  return width;
 }
 }  // namespace
 
@@ -118,20 +137,12 @@ void bind_program(py::module_& m) {
         p.add_op(std::make_unique<bc::ConcatOp>(ins, out, widths));
       }, py::arg("ins"), py::arg("out"), py::arg("widths"))
       .def("add_merge", [](Program& p, const std::vector<int>& ins, int out, int mode) {
-        for (int t : ins)
-          if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
+        merged_mask_width(p, ins, {}, out, "a merge");
         p.add_op(std::make_unique<bc::AddOp>(ins, out, mode));
       }, py::arg("ins"), py::arg("out"), py::arg("mode"))
       .def("add_masked_mul", [](Program& p, const std::vector<int>& ins, const std::vector<int>& masks, int out) {
-        for (int t : ins)
-          if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
-        size_t width = 0;
-        for (int m : masks)
-          if (m >= 0) {
-            if (width && p.per_sample(m) != width) throw py::value_error("Multiply: the masks differ in shape");
-            width = p.per_sample(m);
-          }
-        if (!width || p.per_sample(out) % width) throw py::value_error("Multiply: a mask must have one value per step");
+        if (!merged_mask_width(p, ins, masks, out, "Multiply"))
+          throw py::value_error("Multiply: a mask must have one value per step");
         p.add_op(std::make_unique<bc::MaskedMulOp>(ins, masks, out));
       }, py::arg("ins"), py::arg("masks"), py::arg("out"),
          "Keras 3's Multiply of masked inputs (a masked step counts as 1); masks: per input, a mask tensor or -1.")
@@ -139,16 +150,7 @@ void bind_program(py::module_& m) {
                               bool is_max) {
         if (ins.size() < 2 || masks.size() != ins.size())
           throw py::value_error("add_extremum: at least 2 inputs and one mask (or -1) per input");
-        for (int t : ins)
-          if (p.per_sample(t) != p.per_sample(out)) throw py::value_error("merged tensors must have the same shape");
-        size_t width = 0;
-        for (int m : masks)
-          if (m >= 0) {
-            if (width && p.per_sample(m) != width) throw py::value_error("Maximum / Minimum: the masks differ in shape");
-            width = p.per_sample(m);
-          }
-        if (width && p.per_sample(out) % width)
-          throw py::value_error("Maximum / Minimum: a mask must have one value per step");
+        merged_mask_width(p, ins, masks, out, "Maximum / Minimum");
         p.add_op(std::make_unique<bc::ExtremumOp>(ins, masks, out, is_max));
       }, py::arg("ins"), py::arg("masks"), py::arg("out"), py::arg("is_max"),
          "Keras 3's Maximum (is_max) or Minimum: a fold of torch.maximum / minimum with Keras's rule for masked "

@@ -206,44 +206,37 @@ void ExtremumOp::forward(Ctx& c) {
              "a merge layer's inputs differ in size for these inputs: input " + std::to_string(k) + " has " +
                  std::to_string(c.per_sample(in[k])) + " values per sample, the output " +
                  std::to_string(c.per_sample(out[0])));
-  const size_t per_row = in.size() > n_in_ ? c.per_sample(out[0]) / c.per_sample(in[n_in_]) : 1;
-  const size_t n = c.B * c.per_sample(out[0]);
+  const size_t per_row = values_per_mask(c), n = c.B * c.per_sample(out[0]);
   float* y = c.val(out[0]);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t r = i / per_row;
-    float o = c.val(in[0])[i];
-    int om = mask_of(c, 0, r);
-    for (size_t k = 1; k < n_in_; ++k) {
-      const int m = mask_of(c, k, r);
-      const float x = m == 0 ? o : c.val(in[k])[i];
-      if (om == 0) o = x;
-      om = (m >= 0 && om >= 0) ? (m | om) : -1;
-      o = pick(o, x);
-    }
-    y[i] = o;
+  for (size_t i = 0; i < n; ++i) y[i] = fold(c, i, i / per_row, nullptr);
+}
+
+size_t ExtremumOp::values_per_mask(Ctx& c) const {
+  return in.size() > n_in_ ? c.per_sample(out[0]) / c.per_sample(in[n_in_]) : 1;
+}
+
+float ExtremumOp::fold(Ctx& c, size_t i, size_t r, Step* steps) const {
+  float o = c.val(in[0])[i];
+  int om = mask_of(c, 0, r);
+  for (size_t k = 1; k < n_in_; ++k) {
+    const int m = mask_of(c, k, r);
+    const float x = m == 0 ? o : c.val(in[k])[i];
+    if (om == 0) o = x;
+    if (steps) steps[k] = {o, x, m, om};
+    om = (m >= 0 && om >= 0) ? (m | om) : -1;
+    o = pick(o, x);
   }
+  return o;
 }
 
 void ExtremumOp::backward(Ctx& c) {
-  const size_t per_row = in.size() > n_in_ ? c.per_sample(out[0]) / c.per_sample(in[n_in_]) : 1;
-  const size_t n = c.B * c.per_sample(out[0]);
+  const size_t per_row = values_per_mask(c), n = c.B * c.per_sample(out[0]);
   const float* dy = c.grad(out[0]);
   for (size_t k = 0; k < n_in_; ++k)
     if (need_dx[k] && !accum_dx[k]) std::memset(c.grad(in[k]), 0, n * sizeof(float));
-  struct Step { float a, b; int m, om; };
   std::vector<Step> steps(n_in_);
   for (size_t i = 0; i < n; ++i) {
-    const size_t r = i / per_row;
-    float o = c.val(in[0])[i];
-    int om = mask_of(c, 0, r);
-    for (size_t k = 1; k < n_in_; ++k) {  // the forward again, keeping each step's operands
-      const int m = mask_of(c, k, r);
-      const float x = m == 0 ? o : c.val(in[k])[i];
-      if (om == 0) o = x;
-      steps[k] = {o, x, m, om};
-      om = (m >= 0 && om >= 0) ? (m | om) : -1;
-      o = pick(o, x);
-    }
+    fold(c, i, i / per_row, steps.data());  // the forward again, keeping each step's operands
     float g = dy[i];  // the gradient of the running result after step k
     for (size_t k = n_in_ - 1; k >= 1; --k) {
       const Step& s = steps[k];

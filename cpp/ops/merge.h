@@ -59,8 +59,12 @@ class ExtremumOp : public Op {
   void backward(Ctx& c) override;
 
  private:
+  struct Step { float a, b; int m, om; };  // one step of the fold: its operands, x's mask, the running mask
   int mask_of(Ctx& c, size_t k, size_t r) const;  // input k's mask at row r: 1, 0, or -1 (none)
   float pick(float a, float b) const;
+  size_t values_per_mask(Ctx& c) const;  // values of out per mask value (1 without masks)
+  // Value i of the output; steps (n_in_, may be null) receives each step k >= 1's operands.
+  float fold(Ctx& c, size_t i, size_t r, Step* steps) const;
   std::vector<int> mask_at_;  // per value input: its mask's index in `in`, or -1
   size_t n_in_ = 0;
   bool max_ = true;

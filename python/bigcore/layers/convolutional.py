@@ -49,12 +49,33 @@ def standardize_data_format(data_format):
 
 
 def output_length(n, k, stride, dilation, padding):
-    """Keras's output size along one spatial axis (None stays None)."""
+    """Keras's output size along one spatial axis (None stays None; a run-time length, a Dim of
+    layers/dims.py, gives the Dim of the output's)."""
     if n is None:
         return None
-    if padding == "valid":
-        return (n - dilation * (k - 1) - 1) // stride + 1
-    return (n - 1) // stride + 1  # same, causal
+    if padding == "valid":  # (n - eff) // stride + 1
+        return dims_module.affine(n, 1, stride - dilation * (k - 1) - 1, stride)
+    return dims_module.affine(n, 1, stride - 1, stride)  # same, causal: (n - 1) // stride + 1
+
+
+_VAR_PAD = {"valid": 0, "same": 1, "causal": 2}  # the native ops' var_pad (kernels/conv: set_conv1d_length)
+
+
+def run_time_geometry_shape(in_shape, k, dilation, padding):
+    """(in_shape, var_pad) for a 1-D window op: var_pad -1 for a fixed length; for a run-time one (None
+    steps) the op derives W, OW and the padding per call, and the geometry handed to it is formed at
+    the window's span."""
+    if len(in_shape) != 3 or in_shape[1] is not None:
+        return in_shape, -1
+    return (in_shape[0], dilation * (k - 1) + 1, in_shape[2]), _VAR_PAD[padding]
+
+
+def run_time_output_dims(dims, x, k, stride, dilation, padding):
+    """A 1-D window op's output dims (layers/base.py _output_dims) with the steps axis, when the input
+    x has a run-time length there, the Dim Keras's output size of it gives."""
+    if len(x._dims) == 2 and dims_module.is_dim(x._dims[0]):
+        return (output_length(x._dims[0], k, stride, dilation, padding),) + tuple(dims[1:])
+    return dims
 
 
 def padding_before(n, k, stride, dilation, padding):
@@ -162,27 +183,18 @@ class _Conv(Layer):
                                self.padding)
 
     def _output_dims(self, shape, xs):
-        """Conv1D over a run-time length: the output's is Keras's output size of it (layers/dims.py)."""
         dims = super()._output_dims(shape, xs)
-        if self.rank == 1 and dims_module.is_dim(xs[0]._dims[0]):
-            eff = self.dilation_rate[0] * (self.kernel_size[0] - 1) + 1
-            s = self.strides[0]
-            first = dims_module.affine(xs[0]._dims[0], 1, s - eff, s) if self.padding == "valid" else \
-                dims_module.affine(xs[0]._dims[0], 1, s - 1, s)
-            dims = (first,) + tuple(dims[1:])
-        return dims
+        if self.rank > 1:
+            return dims
+        return run_time_output_dims(dims, xs[0], self.kernel_size[0], self.strides[0], self.dilation_rate[0],
+                                    self.padding)
 
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
-        in_shape = prog.node.inputs[0].shape
-        var_pad = -1
-        if self.rank == 1 and in_shape[1] is None:  # the op derives W, OW and the padding per call
-            var_pad = {"valid": 0, "same": 1, "causal": 2}[self.padding]
-            eff = self.dilation_rate[0] * (self.kernel_size[0] - 1) + 1
-            in_shape = (in_shape[0], eff, in_shape[2])
-        out_shape = self.compute_output_shape(in_shape)
-        geom = self.geometry(in_shape, out_shape)
+        in_shape, var_pad = run_time_geometry_shape(prog.node.inputs[0].shape, self.kernel_size[0],
+                                                    self.dilation_rate[0], self.padding)
+        geom = self.geometry(in_shape, self.compute_output_shape(in_shape))
         prog.native.add_conv(inputs[0], out, prog.param(self.kernel), b, geom, self.filters, self.groups,
                              activations.native_id(self.activation), var_pad)
         return [out]

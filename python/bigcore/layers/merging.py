@@ -171,7 +171,7 @@ _LETTERS = "bcdefghijklmnopqrstuvwxy"
 @register
 class Dot(Layer):
     """Keras's Dot: the batch_dot of two inputs over one axis each, optionally of their L2-normalized
-    values (Keras 3's normalize: x * min(rsqrt(sum(x^2)), 1 / 1e-7)). A rank-1 result becomes
+    values (Keras 3's ops.normalize: x * min(rsqrt(sum(x^2)), 1 / 1e-7)). A rank-1 result becomes
     (batch, 1). Its call() records bigcore.ops (through the tensor-ops hook), so it lowers as a custom
     layer does: einsum's transposes and one batched matmul."""
 
@@ -211,29 +211,21 @@ class Dot(Layer):
         ops = base._ops()
         a1, a2 = self._resolved_axes([tuple(t.shape) for t in inputs] if isinstance(inputs, (list, tuple)) else inputs)
         x1, x2 = inputs
-        if self.normalize:
-            x1, x2 = self._l2_normalize(ops, x1, a1), self._l2_normalize(ops, x2, a2)
+        if self.normalize:  # Keras 3's normalize, as bigcore.ops computes it
+            x1, x2 = ops.normalize(x1, axis=a1), ops.normalize(x2, axis=a2)
         r1, r2 = len(x1.shape), len(x2.shape)
         if r1 - 1 + r2 - 2 > len(_LETTERS):
             raise ValueError(f'Layer "{self.name}": inputs of rank {r1} and {r2} have too many axes')
+        # einsum subscripts: "a" the batch, "z" the summed axis, a letter of its own for each other axis
         free = iter(_LETTERS)
-        s1 = ["a"] + [None] * (r1 - 1)
-        for i in range(1, r1):
-            s1[i] = "z" if i == a1 else next(free)
-        s2 = ["a"] + [None] * (r2 - 1)
-        for i in range(1, r2):
-            s2[i] = "z" if i == a2 else next(free)
-        out = "a" + "".join(c for c in s1[1:] if c != "z") + "".join(c for c in s2[1:] if c != "z")
-        y = ops.einsum(f"{''.join(s1)},{''.join(s2)}->{out}", x1, x2)
+        s1 = "a" + "".join("z" if i == a1 else next(free) for i in range(1, r1))
+        s2 = "a" + "".join("z" if i == a2 else next(free) for i in range(1, r2))
+        out = "a" + (s1[1:] + s2[1:]).replace("z", "")
+        y = ops.einsum(f"{s1},{s2}->{out}", x1, x2)
         return ops.expand_dims(y, 1) if len(out) == 1 else y
 
     def compute_mask(self, inputs, mask=None):
         return None  # Keras: the product mixes steps of both inputs; no mask follows it
-
-    @staticmethod
-    def _l2_normalize(ops, x, axis):
-        inv = ops.minimum(ops.rsqrt(ops.sum(ops.square(x), axis=axis, keepdims=True)), 1.0 / 1e-7)
-        return ops.multiply(x, inv)
 
     def get_config(self):
         return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}

@@ -8,10 +8,10 @@ there its AveragePooling with padding="same" and an odd total padding counts the
 
 import math
 
-from bigcore.layers import dims as dims_module
 from bigcore.layers.base import Layer, shape_str
-from bigcore.layers.convolutional import (output_length, standardize_data_format, standardize_padding,
-                                          standardize_tuple, window_geometry)
+from bigcore.layers.convolutional import (output_length, run_time_geometry_shape, run_time_output_dims,
+                                          standardize_data_format, standardize_padding, standardize_tuple,
+                                          window_geometry)
 from bigcore.layers.registry import register
 
 _MAX, _AVG = 0, 1
@@ -49,20 +49,13 @@ class _Pooling(Layer):
         return self.rank == 1
 
     def _output_dims(self, shape, xs):
-        """1-D pooling over a run-time length: the output's is Keras's output size of it (layers/dims.py)."""
         dims = super()._output_dims(shape, xs)
-        if self.rank == 1 and dims_module.is_dim(xs[0]._dims[0]):
-            k, s = self.pool_size[0], self.strides[0]
-            b = s - k if self.padding == "valid" else s - 1
-            dims = (dims_module.affine(xs[0]._dims[0], 1, b, s),) + tuple(dims[1:])
-        return dims
+        return dims if self.rank > 1 else run_time_output_dims(dims, xs[0], self.pool_size[0], self.strides[0], 1,
+                                                                self.padding)
 
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
-        in_shape, var_pad = prog.node.inputs[0].shape, -1
-        if self.rank == 1 and in_shape[1] is None:  # the op derives W, OW and the padding per call
-            var_pad = 0 if self.padding == "valid" else 1
-            in_shape = (in_shape[0], self.pool_size[0], in_shape[2])
+        in_shape, var_pad = run_time_geometry_shape(prog.node.inputs[0].shape, self.pool_size[0], 1, self.padding)
         geom = window_geometry(in_shape, self.compute_output_shape(in_shape), self.pool_size, self.strides,
                                (1,) * self.rank, self.padding)
         prog.native.add_pool(inputs[0], out, geom, self.mode, var_pad)
