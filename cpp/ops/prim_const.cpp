@@ -1,8 +1,8 @@
 // Constants: values fixed when the program is built (batch-less outputs), or shaped like another
 // tensor (the _like forms, symbolic lengths resolved per call). No gradient.
 //
-// constant   value (a flat list), shape                     zeros / ones  shape
-// full       shape, fill_value                              eye  N, M (N), k (0)
+// constant   value (a flat list), shape                     zeros / ones  shape (optional as stop)
+// full       shape (optional as stop), fill_value           eye  N, M (N), k (0)
 // arange     start (0), stop (optional: else the output tensor's length), step (1) -> (n,)
 // zeros_like / ones_like  x -> x's shape                    full_like  x, fill_value
 #include <cmath>
@@ -34,6 +34,8 @@ class ConstPrim : public PrimOp {
       out[0] = in[0];
     } else if (mode_ == ARANGE && !has_stop_) {
       BC_CHECK(out[0].nd == 1, "prim 'arange' needs the attribute 'stop' outside a program (or a 1-D output tensor)");
+    } else if (mode_ == FILL && !has_stop_) {  // a shape of run-time lengths: the output tensor's, per call
+      BC_CHECK(out[0].nd >= 0, "prim '" + kind_ + "' needs the attribute 'shape' outside a program");
     } else {
       out[0] = shape_;
     }
@@ -83,7 +85,8 @@ std::unique_ptr<PrimOp> make_const_prim(const std::string& kind, const Attrs& a,
              "prim 'constant': " + std::to_string(op->values_.size()) + " values for shape " + op->shape_.str());
   } else if (kind == "zeros" || kind == "ones" || kind == "full") {
     op = std::make_unique<ConstPrim>(kind, ConstPrim::FILL);
-    op->shape_ = shape_attr(a, "shape");
+    op->has_stop_ = a.has("shape");
+    if (op->has_stop_) op->shape_ = shape_attr(a, "shape");
     op->fill_ = kind == "zeros" ? 0.0 : (kind == "ones" ? 1.0 : a.get_float("fill_value"));
   } else if (kind == "zeros_like" || kind == "ones_like" || kind == "full_like") {
     op = std::make_unique<ConstPrim>(kind, ConstPrim::LIKE);

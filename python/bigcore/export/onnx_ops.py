@@ -217,14 +217,6 @@ def matmul(g, layer, ins, node):
     return [g.op("MatMul", ins, layer.name)]
 
 
-def _causal(g, n, t, s):
-    """The bool (T, S) tril(ones) of is_causal: a constant, or Trilu over run-time lengths."""
-    if not dims.is_dim(t) and not dims.is_dim(s):
-        return g.const(np.tril(np.ones((t, s), bool)), f"{n}/causal")
-    ones = g.op("Expand", [_f(g, 1, f"{n}/one"), g.shape_value((t, s), f"{n}/causal_shape")], f"{n}/causal_ones")
-    return _to_bool(g, g.op("Trilu", [ones], f"{n}/causal_tril", upper=0), f"{n}/causal")
-
-
 def dot_product_attention(g, layer, ins, node):
     """The fused primitive as MatMul / Softmax (onnx_transformer.attend): key/value heads repeated
     for grouped-query attention; the mask and is_causal blank scores with Keras's large negative,
@@ -236,7 +228,7 @@ def dot_product_attention(g, layer, ins, node):
     v = onnx_transformer.repeat_heads(g, ins[2], groups, qd[2], vd[3], f"{n}/v_rep")
     allow = None if len(ins) < 4 else _to_bool(g, ins[3], f"{n}/mask")
     if a.get("is_causal"):
-        tri = _causal(g, n, qd[1], kd[1])
+        tri = onnx_transformer.causal(g, n, qd[1], kd[1])
         allow = tri if allow is None else g.op("And", [allow, tri], f"{n}/mask_and_causal")
     heads = onnx_transformer.heads_first
     ctx, _ = onnx_transformer.attend(g, n, heads(g, ins[0], f"{n}/q_heads"), heads(g, k, f"{n}/k_heads"),
@@ -393,6 +385,9 @@ def pad(g, layer, ins, node):
 
 def constant(g, layer, ins, node):
     k, a, n = layer.kind, layer.attrs, layer.name
+    shape = node.outputs[0].full_dims
+    if any(dims.is_dim(d) for d in shape):  # sized by run-time lengths: computed from the inputs' shapes
+        return [_run_time_constant(g, k, a, n, shape)]
     if k == "constant":
         v = np.asarray(a["value"], np.float32).reshape(a["shape"])
     elif k in ("zeros", "ones"):
@@ -402,12 +397,24 @@ def constant(g, layer, ins, node):
     elif k == "eye":
         v = np.eye(a["N"], a.get("M") or a["N"], a.get("k", 0), dtype=np.float32)
     else:  # arange
-        length = node.outputs[0].full_dims[0]
-        if dims.is_dim(length):
-            raise NotImplementedError(f"ONNX export of op {n!r} (arange): a run-time length has no rule")
+        length = shape[0]
         start, step = a.get("start", 0), a.get("step", 1)
         v = (np.float32(start) + np.arange(length, dtype=np.float32) * np.float32(step)).astype(np.float32)
     return [g.const(v, n)]
+
+
+def _run_time_constant(g, k, a, n, shape):
+    """arange up to a run-time length (Range), or zeros / ones / full of a run-time shape (Expand)."""
+    if k == "arange":
+        start, step = _f(g, a.get("start", 0), f"{n}/start"), _f(g, a.get("step", 1), f"{n}/step")
+        count = _to_float(g, g.length(shape[0], f"{n}/count"), f"{n}/count_f")
+        stop = g.op("Add", [start, g.op("Mul", [count, step], f"{n}/span")], f"{n}/stop1")
+        stop = g.op("Squeeze", [stop, g.int64([0], f"{n}/axis")], f"{n}/stop")
+        return g.op("Range", [start, stop, step], n)
+    if k not in ("zeros", "ones", "full"):
+        raise NotImplementedError(f"ONNX export of op {n!r} ({k}): a run-time length has no rule")
+    v = {"zeros": 0.0, "ones": 1.0}.get(k, a.get("fill_value"))
+    return g.op("Expand", [_f(g, v, f"{n}/value"), g.shape_value(shape, f"{n}/shape", batch=1)], n)
 
 
 def like(g, layer, ins, node):

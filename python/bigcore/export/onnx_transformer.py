@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from bigcore.layers import attention, global_pooling, layer_normalization
+from bigcore.layers import attention, dims, global_pooling, layer_normalization
 from bigcore.layers.einsum_dense import EinsumDense
 
 _BLANK = np.float32(-3.38953e38 * 0.7)  # what a fused kernel adds to a blanked score (Keras's torch backend)
@@ -43,25 +43,40 @@ def einsum_dense(g, layer, ins, node=None):
     return [unflatten_out(g, layer, g.activation(y, layer.activation, f"{n}/{layer.activation}"))]
 
 
-def _allow(g, n, q_len, s_len, qmask=None, kmasks=(), amask=None, causal=False):
-    """The bool (batch or 1, 1, Tq, S) of the pairs every mask allows, or None when nothing is masked."""
+def causal(g, n, t, s):
+    """The bool (T, S) tril(ones) of a causal mask: a constant, or Trilu over run-time lengths (Dims)."""
+    if not dims.is_dim(t) and not dims.is_dim(s):
+        return g.const(np.tril(np.ones((t, s), bool)), f"{n}/causal")
+    ones = g.op("Expand", [g.const(np.float32(1), f"{n}/one"), g.shape_value((t, s), f"{n}/causal_shape")],
+                f"{n}/causal_ones")
+    return g.op("Cast", [g.op("Trilu", [ones], f"{n}/causal_tril", upper=0)], f"{n}/causal", to=g.onnx.TensorProto.BOOL)
+
+
+def _allow(g, n, q_len, s_len, qmask=None, kmasks=(), amask=None, causal_mask=False, amask_rank=3):
+    """The bool (batch or 1, 1, Tq, S) of the pairs every mask allows, or None when nothing is masked.
+    q_len, s_len: ints or run-time lengths (Dims); amask: (B, Tq, S) or a shape that broadcasts to it."""
     allow = None
 
     def both(a, b, hint):
         return b if a is None else g.op("And", [a, b], hint)
 
+    def as_bool(m, hint):  # a mask computed by ops inside a custom call() is a float tensor of the graph
+        return g.op("Cast", [m], hint, to=g.onnx.TensorProto.BOOL)
+
     if qmask is not None:  # (B, Tq) -> (B, 1, Tq, 1)
-        allow = both(allow, g.op("Unsqueeze", [qmask, g.int64([1, 3], f"{n}/q_axes")], f"{n}/qmask4"), f"{n}/and_q")
+        q4 = g.op("Unsqueeze", [as_bool(qmask, f"{n}/qmask_b"), g.int64([1, 3], f"{n}/q_axes")], f"{n}/qmask4")
+        allow = both(allow, q4, f"{n}/and_q")
     for i, km in enumerate(kmasks):  # (B, S) -> (B, 1, 1, S)
-        allow = both(allow, g.op("Unsqueeze", [km, g.int64([1, 2], f"{n}/k_axes{i}")], f"{n}/kmask4_{i}"),
-                     f"{n}/and_k{i}")
-    if amask is not None:  # (B, Tq, S) float -> bool (B, 1, Tq, S)
+        k4 = g.op("Unsqueeze", [as_bool(km, f"{n}/kmask_b{i}"), g.int64([1, 2], f"{n}/k_axes{i}")], f"{n}/kmask4_{i}")
+        allow = both(allow, k4, f"{n}/and_k{i}")
+    if amask is not None:  # (B, Tq, S) float -> bool (B, 1, Tq, S); a 2-D (Tq, S) -> (1, 1, Tq, S)
         zero = g.const(np.float32(0), f"{n}/zero")
         a = g.op("Not", [g.op("Equal", [amask, zero], f"{n}/amask_zero")], f"{n}/amask_bool")
-        allow = both(allow, g.op("Unsqueeze", [a, g.int64([1], f"{n}/a_axes")], f"{n}/amask4"), f"{n}/and_a")
-    if causal:
-        tri = np.tril(np.ones((q_len, s_len), bool))[None, None]
-        allow = both(allow, g.const(tri, f"{n}/causal"), f"{n}/and_causal")
+        axes = [1] if amask_rank == 3 else [0, 1]
+        allow = both(allow, g.op("Unsqueeze", [a, g.int64(axes, f"{n}/a_axes")], f"{n}/amask4"), f"{n}/and_a")
+    if causal_mask:
+        tri = g.op("Unsqueeze", [causal(g, n, q_len, s_len), g.int64([0, 1], f"{n}/c_axes")], f"{n}/causal4")
+        allow = both(allow, tri, f"{n}/and_causal")
     return allow
 
 
@@ -110,7 +125,8 @@ def multi_head_attention(g, layer, ins, node):
     qmask = ids.get("query_mask", g.mask(qk))
     kmasks = [m for m in (ids.get("value_mask", g.mask(vk)),
                           ids.get("key_mask", g.mask(kts["key"]) if "key" in kts else None)) if m is not None]
-    allow = _allow(g, n, qk.shape[1], vk.shape[1], qmask, kmasks, ids.get("attention_mask"), args["use_causal_mask"])
+    allow = _allow(g, n, qk._dims[0], vk._dims[0], qmask, kmasks, ids.get("attention_mask"), args["use_causal_mask"],
+                   len(kts["attention_mask"].shape) if "attention_mask" in kts else 3)
     scores = args["return_attention_scores"]
     ctx, p = attend(g, n, heads_first(g, q, f"{n}/q_t"), heads_first(g, k, f"{n}/k_heads"),
                     heads_first(g, v, f"{n}/v_t"), 1.0 / math.sqrt(H), allow, layer.dropout > 0 or scores)
@@ -132,7 +148,7 @@ def dot_attention(g, layer, ins, node):
     one = g.int64([1], f"{n}/head_axis")
     q4, k4, v4 = (g.op("Unsqueeze", [t, one], f"{n}/{h}4") for t, h in ((q, "q"), (k, "k"), (v, "v")))
     vm = ids.get("value_mask", g.mask(kts["value"]))
-    allow = _allow(g, n, kts["query"].shape[1], kts["value"].shape[1], None, [vm] if vm is not None else [], None,
+    allow = _allow(g, n, kts["query"]._dims[0], kts["value"]._dims[0], None, [vm] if vm is not None else [], None,
                    args["use_causal_mask"])
     ctx, p = attend(g, n, q4, k4, v4, 1.0, allow, False)
     sq = g.int64([1], f"{n}/squeeze_axis")

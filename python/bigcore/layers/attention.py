@@ -12,7 +12,8 @@ value on Keras's fused path (no dropout, no returned scores), 0 on its explicit 
 import math
 
 from bigcore import _random, constraints, initializers, regularizers
-from bigcore.layers.base import KerasTensor, Layer, shape_str
+from bigcore.layers import dims
+from bigcore.layers.base import KerasTensor, Layer, _ops, active_trace, shape_str
 from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.registry import register
 
@@ -38,6 +39,7 @@ class _AttentionCall(Layer):
     flags are recorded on the node (node.call_args) so lowering and saving see them."""
 
     supports_masking = True
+    supports_variable_length = True  # the op reads Tq and S per call; lower() sizes every tensor by them
     _takes_query_mask = False  # GroupQueryAttention reads an explicit query_mask; MHA the query's own
 
     def __call__(self, query, value=None, key=None, query_mask=None, value_mask=None, key_mask=None,
@@ -54,6 +56,8 @@ class _AttentionCall(Layer):
             given["query_mask"] = query_mask
         names = [n for n in _TENSOR_ARGS if given.get(n) is not None]
         tensors = [given[n] for n in names]
+        if active_trace() is not None:  # a mask built of arrays inside a custom call(): a constant of the graph
+            tensors = [t if isinstance(t, KerasTensor) else _ops()._constant(t) for t in tensors]
         if not all(isinstance(t, KerasTensor) for t in tensors):
             raise TypeError(f"{type(self).__name__} {self.name!r} is called on symbolic tensors (bigcore.Input) "
                             "inside a model; calling it on arrays is not supported yet")
@@ -106,9 +110,11 @@ class _AttentionCall(Layer):
                 if len(s[name]) != 2 or s[name][1] != steps:
                     raise ValueError(f"{type(self).__name__}: {name} must be (batch, {steps}); got "
                                      f"{shape_str(s[name])}")
-        if "attention_mask" in s and tuple(s["attention_mask"][1:]) != (q[1], v[1]):
-            raise ValueError(f"{type(self).__name__}: attention_mask must be (batch, {q[1]}, {v[1]}) "
-                             f"(batch, query steps, key steps); got {shape_str(s['attention_mask'])}")
+        if "attention_mask" in s:  # Keras broadcasts it against the scores (batch, heads, Tq, S)
+            m = tuple(s["attention_mask"])
+            if len(m) not in (2, 3) or any(a not in (1, b) for a, b in zip(m[-2:], (q[1], v[1]))):
+                raise ValueError(f"{type(self).__name__}: attention_mask must be (batch, {q[1]}, {v[1]}) "
+                                 f"(batch, query steps, key steps), or broadcast to it; got {shape_str(m)}")
 
     def _args(self):
         """The call being made, else the latest recorded one, else a plain (query, value) call."""
@@ -134,6 +140,16 @@ class _AttentionCall(Layer):
             return [out, (q[0], self._num_query_heads(), q[1], v[1])]
         return out
 
+    def _output_dims(self, shape, xs):
+        """The output's steps are the query's, the scores' (heads, Tq, S) the query's and the value's."""
+        named = self._named(xs)
+        tq, s = named["query"]._dims[0], named["value"]._dims[0]
+        if None not in tuple(shape)[1:]:
+            return tuple(shape)[1:]
+        if None in tuple(shape)[2:]:  # the scores (batch, heads, Tq, S): the output's tail is output_shape's ints
+            return (shape[1], tq, s)
+        return (tq,) + tuple(shape[2:])
+
     def compute_mask(self, inputs, masks):
         """The query's Keras mask on the output (never on the scores)."""
         q = self._named(inputs)["query"]
@@ -155,12 +171,14 @@ class _AttentionCall(Layer):
         return layer
 
     @staticmethod
-    def _project(prog, layer, x, shape):
-        """Lowers one projection on tensor id x; returns the id of its output (shape: KerasTensor's)."""
-        out = layer.lower(prog, [x], [KerasTensor(shape)])[0]
+    def _project(prog, layer, x, steps):
+        """Lowers one projection on tensor id x over `steps` (an int or a run-time Dim); returns the id
+        of its output."""
+        kt = KerasTensor(None, dims=(steps,) + tuple(layer.full_output_shape[2:]))
+        out = layer.lower(prog, [x], [kt])[0]
         reg = layer.activity_regularizer
         if reg is not None:
-            penalized = prog.tensor(KerasTensor(shape))
+            penalized = prog.tensor(KerasTensor(None, dims=kt._dims))
             prog.native.add_activity_reg(out, penalized, reg.l1, reg.l2)
             out = penalized
         return out
@@ -172,13 +190,12 @@ class _AttentionCall(Layer):
         kts = self._named(node.inputs, args)
         q, v = kts["query"], kts["value"]
         k = kts.get("key", v)
-        Tq, S = q.shape[1], v.shape[1]
-        qp = self._project(prog, self._query_dense, ids["query"], (None, Tq) + self._query_dense.full_output_shape[2:])
-        kp = self._project(prog, self._key_dense, ids.get("key", ids["value"]),
-                           (None, S) + self._key_dense.full_output_shape[2:])
-        vp = self._project(prog, self._value_dense, ids["value"], (None, S) + self._value_dense.full_output_shape[2:])
+        Tq, S = q._dims[0], v._dims[0]
+        qp = self._project(prog, self._query_dense, ids["query"], Tq)
+        kp = self._project(prog, self._key_dense, ids.get("key", ids["value"]), S)
+        vp = self._project(prog, self._value_dense, ids["value"], S)
         Nq, Nkv, H, Hv = self._heads()
-        att = prog.tensor(KerasTensor((None, Tq, Nq * Hv)))
+        att = prog.tensor(KerasTensor(None, dims=(Tq, Nq * Hv)))
         scores = args["return_attention_scores"]
         probs = prog.tensor(outputs[1]) if scores else -1
 
@@ -194,7 +211,14 @@ class _AttentionCall(Layer):
         # Keras takes its explicit softmax path (a blank row gives 0) with dropout or returned scores,
         # else its fused dot_product_attention (a blank row gives the mean of the values).
         zero_rows = self.dropout > 0 or scores
-        prog.native.add_attention(qp, kp, vp, att, probs, qmask, kmask, kmask2, ids.get("attention_mask", -1),
+        amask = ids.get("attention_mask", -1)
+        if amask >= 0 and kts["attention_mask"].full_dims != (dims.BATCH, Tq, S):
+            # the op reads a (batch, Tq, S) mask: a broadcast one (a causal (1, T, T), a padding
+            # (batch, 1, S)) is expanded first, checked per call by the primitive
+            full = prog.tensor(KerasTensor(None, kts["attention_mask"].dtype, dims=(Tq, S)))
+            prog.native.add_prim("broadcast_to", [amask], [full], {})
+            amask = full
+        prog.native.add_attention(qp, kp, vp, att, probs, qmask, kmask, kmask2, amask,
                                   Nq, Nkv, H, Hv, 1.0 / math.sqrt(H), args["use_causal_mask"], zero_rows, False,
                                   dropout, self._stream)
         out = self._output_dense.lower(prog, [att], [outputs[0]])[0]

@@ -484,6 +484,8 @@ class Layer:
         if not all(symbolic):
             raise TypeError(f"Layer {self.name!r} ({type(self).__name__}) was called on a mix of symbolic tensors "
                             "and arrays: pass all inputs as bigcore.Input tensors (or all as arrays)")
+        if not any(x._batched for x in xs):  # e.g. ops.arange positions over a run-time length
+            return self._call_unbatched(inputs, kwargs)
         shapes = [x.shape for x in xs]
         in_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self._check_input(in_shape)
@@ -510,6 +512,18 @@ class Layer:
         self._inbound.append(node)
         self.output_shape = out_shape
         return outs if multi else outs[0]
+
+    def _call_unbatched(self, inputs, kwargs):
+        """A symbolic tensor without a batch axis: a layer that can records its call with bigcore.ops
+        (call_unbatched); any other refuses, since its op would take the first axis for the batch."""
+        unbatched = getattr(self, "call_unbatched", None)
+        if unbatched is None or kwargs or isinstance(inputs, (list, tuple)):
+            raise TypeError(f"Layer {self.name!r} ({type(self).__name__}) was called on a tensor without a batch "
+                            f"axis ({inputs!r}); it takes batched tensors (batch first)")
+        if not self.built:
+            self.build(tuple(inputs.shape))
+            self.built = True
+        return unbatched(inputs)
 
     def _call_on_constant(self, inputs, kwargs):
         """Inside a custom call() (Keras traces it), a sub-layer called on arrays (ops.arange

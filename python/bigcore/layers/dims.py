@@ -19,6 +19,7 @@ other length; it must stay axis 0 of a tensor (the native program's layout).
 """
 
 import itertools
+import numbers
 
 _ids = itertools.count()
 
@@ -49,8 +50,65 @@ class Dim:
         """The Dims this one is computed from."""
         return [a for a in self.args if isinstance(a, Dim)]
 
+    # Inside a traced call(), ops.shape gives a run-time length as its Dim (Keras gives the int the
+    # backend sees), so the arithmetic Keras code does on lengths yields the derived lengths.
+    def __add__(self, other):
+        other = _length(other)
+        return NotImplemented if other is None else add(self, other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        if isinstance(other, Dim):
+            raise TypeError(f"a run-time length minus another ({self!r} - {other!r}) is not supported")
+        other = _length(other)
+        return NotImplemented if other is None else affine(self, 1, -other)
+
+    def __rsub__(self, other):
+        other = _length(other)
+        return NotImplemented if other is None or isinstance(other, Dim) else affine(self, -1, other)
+
+    def __mul__(self, other):
+        other = _length(other)
+        return NotImplemented if other is None else mul(self, other)
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other):
+        other = _length(other)
+        if isinstance(other, int) and other >= 1:
+            return affine(self, 1, 0, other)
+        return NotImplemented
+
+    def __index__(self):
+        raise TypeError(f"the length {self!r} is known only when the model runs (ops.shape inside a traced "
+                        "call() gives it symbolically): it sizes bigcore.ops (arange, zeros, reshape ...) but has "
+                        "no Python value")
+
+    __int__ = __index__
+
+
+def _length(v):
+    """v as a length operand (a Dim or a Python int; numpy ints too), else None."""
+    if isinstance(v, Dim):
+        return v
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        return int(v)
+    return None
+
 
 BATCH = Dim("batch", ())
+
+
+class Lengths(tuple):
+    """A 1-D int tensor of lengths some of which are run-time ones: what Keras code builds a shape
+    tensor with (ops.concatenate([ops.expand_dims(batch, -1), [1, 1]])) inside a traced call().
+    It holds ints and Dims, and sizes ops (tile, reshape, broadcast_to, zeros) as a tuple would."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"Lengths{tuple(self)!r}"
 
 
 def input_dim(name=""):

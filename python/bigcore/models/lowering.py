@@ -93,6 +93,10 @@ class Lowering:
                 continue
             if d.kind == "unknown":
                 d = self._follow_input(kt, i, d)
+            d = dims.substitute(d, self._dim_env[-1])
+            if not dims.is_dim(d):  # a traced call's length that this call fixes (a nested graph on fixed inputs)
+                out.append(int(d))
+                continue
             try:
                 out.append(~self.symbol(d))
             except ValueError as e:

@@ -88,6 +88,11 @@ class Sequential(Model):
             x = layer(x)
         self._init_graph(inp, x)
 
+    def __call__(self, inputs, *args, **kwargs):
+        if self._inputs is None and isinstance(inputs, KerasTensor):  # Keras builds it on its first call
+            self.build(tuple(inputs.shape))
+        return super().__call__(inputs, *args, **kwargs)
+
     def _build_from(self, x):
         if self._inputs is None and x is not None:
             self.build((None,) + np.shape(x)[1:])

@@ -35,6 +35,7 @@ from bigcore.ops.nn import (dropout, elu, gelu, hard_sigmoid, hard_silu, hard_sw
                             log_softmax, moments, normalize, one_hot, relu, relu6, selu, sigmoid, silu, softmax,
                             softplus, softsign, swish)
 from bigcore.ops.node import OpLayer, WeightRead
+from bigcore.ops.node import constant as _constant  # for layers: arrays given inside a traced call()
 from bigcore.ops.numpy import (_positive, abs, absolute, add, all, amax, amin, any, append, arange, argmax, argmin,
                                average, broadcast_to, cast, ceil, clip, concatenate, copy, cos, count_nonzero, cumprod,
                                cumsum, divide, divide_no_nan, dot, einsum, empty, equal, exp, expand_dims, expm1, eye,

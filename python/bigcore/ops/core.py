@@ -3,12 +3,18 @@
 import numpy as np
 
 from bigcore.layers.base import KerasTensor, Weight, active_trace
+from bigcore.layers.dims import Dim
 from bigcore.ops.node import apply, is_symbolic, weight_tensor
+from bigcore.ops.numpy import as_lengths
 
 
 def shape(x):
-    """The shape as a tuple: None for the batch axis and for lengths known only when the model runs."""
-    if isinstance(x, (KerasTensor, Weight)):
+    """The shape as a tuple. On a symbolic tensor the batch axis and lengths known only when the model
+    runs show as None; inside a traced call() they are their Dims (layers/dims.py), which size
+    arange, zeros, reshape ... as the length Keras's backend would give there."""
+    if isinstance(x, KerasTensor):
+        return tuple(x.full_dims) if active_trace() is not None else tuple(x.shape)
+    if isinstance(x, Weight):
         return tuple(x.shape)
     return tuple(np.shape(x))
 
@@ -24,6 +30,11 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
         raise ValueError("convert_to_tensor: sparse and ragged tensors are not supported")
     if isinstance(x, KerasTensor):
         return x if dtype is None or dtype == x.dtype else _cast(x, dtype)
+    if isinstance(x, Dim):  # a run-time length (ops.shape inside a traced call()) stays one
+        return x
+    lengths = as_lengths(x) if isinstance(x, (list, tuple)) else None
+    if lengths is not None:
+        return lengths
     if isinstance(x, Weight):
         if active_trace() is not None:
             return weight_tensor(x)

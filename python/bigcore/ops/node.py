@@ -137,6 +137,10 @@ class OpLayer(Layer):
         return outs
 
     def get_config(self):
+        if any(k in self.attrs for k in ("_shape", "_length")):
+            raise ValueError(f"op {self.kind!r} ({self.name!r}) is sized by a run-time length (ops.shape inside a "
+                             "traced call()); such an op cannot be saved as a config outside a custom Layer's "
+                             "call() (a custom layer's config is saved and its call traced again when loaded)")
         return {"name": self.name, "kind": self.kind, "attrs": self.attrs}
 
     @classmethod

@@ -9,8 +9,55 @@ import builtins
 import numpy as np
 
 from bigcore.layers.base import KerasTensor, Weight
+from bigcore.layers.dims import Dim, Lengths
 from bigcore.ops import einsum as einsum_module
-from bigcore.ops.node import apply, is_symbolic, to_symbolic
+from bigcore.ops.node import OpLayer, apply, is_symbolic, to_symbolic
+
+
+def _has_dim(values):
+    """Whether a size argument holds a run-time length (a Dim from ops.shape inside a traced call())."""
+    return builtins.any(isinstance(v, Dim) for v in values)
+
+
+def as_lengths(x):
+    """x as a vector of lengths when it holds a run-time one (a Dim, Lengths, or a list or int array
+    mixing them with ints), else None."""
+    if isinstance(x, Dim):
+        return Lengths((x,))
+    if isinstance(x, Lengths):
+        return x
+    if isinstance(x, (list, tuple)) and _has_dim(x):
+        if not builtins.all(isinstance(v, (Dim, int, np.integer)) and not isinstance(v, bool) for v in x):
+            raise ValueError(f"a vector of lengths holds ints and run-time lengths only. Received: {x!r}")
+        return Lengths(v if isinstance(v, Dim) else int(v) for v in x)
+    return None
+
+
+def _length_vector(xs):
+    """The concatenation of xs as lengths when one of them holds a run-time length, else None."""
+    if not builtins.any(isinstance(x, (Dim, Lengths)) for x in xs):
+        return None
+    out = []
+    for x in xs:
+        v = as_lengths(x)
+        if v is None:
+            a = np.asarray(x)
+            if a.ndim != 1 or a.dtype.kind not in "iu":
+                raise ValueError(f"a vector of lengths joins 1-D int vectors only. Received: {x!r}")
+            v = [int(e) for e in a]
+        out.extend(v)
+    return Lengths(out)
+
+
+def _record(kind, attrs, args=()):
+    """A node sized by run-time lengths: recorded even when no argument is symbolic."""
+    return OpLayer(kind, attrs).record([to_symbolic(a) for a in args])[0]
+
+
+def _with_dims(target):
+    """A target shape holding Dims: what the native attribute shows (None there), and the full one."""
+    full = [s if isinstance(s, Dim) or s is None else int(s) for s in target]
+    return [None if isinstance(s, Dim) else s for s in full], full
 
 # -- elementwise, binary --
 
@@ -203,6 +250,10 @@ def average(x, axis=None, weights=None):
 
 def cast(x, dtype):
     from_ = str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype
+    if isinstance(x, (Dim, Lengths)):
+        if not from_.startswith(("int", "uint")):
+            raise ValueError(f"cast: a run-time length ({x!r}) sizes ops but has no value to cast to {from_}")
+        return x
     if from_ in ("float16", "bfloat16"):
         raise ValueError(f"cast: bigcore computes in float32 and does not hold {from_}")
     return apply("cast", [x], {"dtype": from_})
@@ -285,8 +336,11 @@ def swapaxes(x, axis1, axis2):
 
 def reshape(x, newshape):
     """newshape: ints, -1 once, None for the batch axis or for a run-time length kept as it is."""
-    if isinstance(newshape, int):
+    if isinstance(newshape, (int, Dim)):
         newshape = (newshape,)
+    if _has_dim(newshape):
+        shown, full = _with_dims(newshape)
+        return _record("reshape", {"shape": shown, "_shape": full}, [x])
     target = [None if s is None else int(s) for s in newshape]
     if not is_symbolic([x]):
         target = [-1 if s is None else s for s in target]
@@ -298,6 +352,8 @@ def ravel(x):
 
 
 def expand_dims(x, axis):
+    if isinstance(x, Dim) and axis in (0, -1):  # a run-time length as a 1-element vector of lengths
+        return Lengths((x,))
     return apply("expand_dims", [x], {"axis": _axis(axis)})
 
 
@@ -306,6 +362,9 @@ def squeeze(x, axis=None):
 
 
 def broadcast_to(x, shape):
+    if _has_dim(shape):
+        shown, full = _with_dims(shape)
+        return _record("broadcast_to", {"shape": shown, "_shape": full}, [x])
     target = [None if s is None else int(s) for s in shape]
     if not is_symbolic([x]):
         target = [-1 if s is None else s for s in target]
@@ -313,6 +372,9 @@ def broadcast_to(x, shape):
 
 
 def concatenate(xs, axis=0):
+    lengths = _length_vector(xs) if axis in (0, -1) else None
+    if lengths is not None:
+        return lengths
     if axis is None:
         xs, axis = [reshape(x, (-1,)) for x in xs], 0
     return apply("concatenate", list(xs), {"axis": int(axis)})
@@ -325,6 +387,8 @@ def append(x1, x2, axis=None):
 
 
 def stack(x, axis=0):
+    if axis in (0, -1) and _has_dim(x):  # run-time lengths stacked into a vector of lengths
+        return as_lengths(list(x))
     return apply("stack", list(x), {"axis": int(axis)})
 
 
@@ -359,8 +423,21 @@ def repeat(x, repeats, axis=None):
 
 
 def tile(x, repeats):
-    reps = [int(repeats)] if isinstance(repeats, (int, np.integer)) else [int(r) for r in repeats]
-    return apply("tile", [x], {"repeats": reps})
+    if isinstance(repeats, (KerasTensor, np.ndarray)) and not isinstance(repeats, np.ndarray):
+        raise ValueError("tile: repeats must be Python ints (or run-time lengths from ops.shape inside a call()); "
+                         "a tensor of repeats is not supported")
+    reps = [repeats] if isinstance(repeats, (int, np.integer, Dim)) else list(repeats)
+    if _has_dim(reps):  # tiling a length-1 axis by a run-time length is broadcasting it
+        shape = list(_full_shape(x))
+        shape = [1] * (len(reps) - len(shape)) + shape
+        reps = [1] * (len(shape) - len(reps)) + reps
+        for d, r in zip(shape, reps):
+            if isinstance(r, Dim) and d != 1:
+                raise ValueError("tile: a run-time number of repeats is supported along axes of length 1 only. "
+                                 f"Received: repeats {r!r} on an axis of length {d}")
+        x = tile(x, [1 if isinstance(r, Dim) else r for r in reps])
+        return broadcast_to(x, [r if isinstance(r, Dim) else None for r in reps])
+    return apply("tile", [x], {"repeats": [int(r) for r in reps]})
 
 
 def pad(x, pad_width, mode="constant", constant_values=None):
@@ -402,9 +479,13 @@ def triu(x, k=0):
 
 
 def _band(x, k, lower):
-    rows, cols = _shape(x)[-2:]
-    if rows is None or cols is None:
-        raise ValueError("tril/triu: the last two axes need fixed lengths")
+    rows, cols = _full_shape(x)[-2:]
+    if isinstance(rows, Dim) or isinstance(cols, Dim):  # run-time lengths: the band by comparing positions
+        if not isinstance(k, (int, np.integer)):
+            raise ValueError(f"tril/triu: k must be an int. Received: {k!r}")
+        i, j = expand_dims(arange(rows), -1), arange(cols)
+        keep = greater_equal(add(i, int(k)), j) if lower else less_equal(add(i, int(k)), j)
+        return where(keep, x, zeros_like(x))
     mask = np.tril(np.ones((rows, cols), np.float32), k) if lower else np.triu(np.ones((rows, cols), np.float32), k)
     if not is_symbolic([x]):
         return np.asarray(x) * mask.astype(np.asarray(x).dtype)
@@ -415,6 +496,13 @@ def _shape(x):
     if isinstance(x, (KerasTensor, Weight)):
         return tuple(x.shape)
     return np.shape(x)
+
+
+def _full_shape(x):
+    """The shape with the batch axis and run-time lengths as their Dims."""
+    if isinstance(x, KerasTensor):
+        return tuple(x.full_dims)
+    return _shape(x)
 
 
 # -- creation --
@@ -430,17 +518,24 @@ def _shape_list(shape):
     return [int(s) for s in ((shape,) if isinstance(shape, (int, np.integer)) else shape)]
 
 
+def _filled(kind, shape, attrs):
+    shape = (shape,) if isinstance(shape, (int, np.integer, Dim)) else tuple(shape)
+    if _has_dim(shape):  # the program takes the lengths from the output tensor, per call
+        return _record(kind, {**attrs, "_shape": _with_dims(shape)[1]})
+    return apply(kind, [], {**attrs, "shape": _shape_list(shape)})
+
+
 def zeros(shape, dtype=None):
-    return apply("zeros", [], {"shape": _shape_list(shape), "_dtype": _dtype_name(dtype, "float32")})
+    return _filled("zeros", shape, {"_dtype": _dtype_name(dtype, "float32")})
 
 
 def ones(shape, dtype=None):
-    return apply("ones", [], {"shape": _shape_list(shape), "_dtype": _dtype_name(dtype, "float32")})
+    return _filled("ones", shape, {"_dtype": _dtype_name(dtype, "float32")})
 
 
 def full(shape, fill_value, dtype=None):
-    return apply("full", [], {"shape": _shape_list(shape), "fill_value": float(fill_value),
-                              "_dtype": _dtype_name(dtype, "int32" if isinstance(fill_value, int) else "float32")})
+    return _filled("full", shape, {"fill_value": float(fill_value),
+                                   "_dtype": _dtype_name(dtype, "int32" if isinstance(fill_value, int) else "float32")})
 
 
 def eye(N, M=None, k=0, dtype=None):
@@ -456,6 +551,8 @@ def arange(start, stop=None, step=None, dtype=None):
     if stop is None:
         start, stop = 0, start
     step = 1 if step is None else step
+    if isinstance(start, Dim) or isinstance(stop, Dim):
+        return _arange_run_time(start, stop, step, dtype)
     if builtins.any(v is None or isinstance(v, KerasTensor) for v in (start, stop, step)):
         raise ValueError("arange: start, stop and step must be Python numbers (a run-time length cannot size it; "
                          "positions along a run-time axis: ops.cumsum(ops.ones_like(x), axis) - 1)")
@@ -463,6 +560,17 @@ def arange(start, stop=None, step=None, dtype=None):
     conv = int if ints else float
     return apply("arange", [], {"start": conv(start), "stop": conv(stop), "step": conv(step),
                                 "_dtype": _dtype_name(dtype, "int32" if ints else "float32")})
+
+
+def _arange_run_time(start, stop, step, dtype):
+    """arange up to a run-time length (a Dim): ceil((stop - start) / step) values, counted per call."""
+    ints = builtins.all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (start, step))
+    if isinstance(start, Dim) or not ints or step < 1:
+        raise ValueError("arange: with a run-time length, only stop may be one; start and step must be ints, "
+                         f"step >= 1. Received: start={start!r}, stop={stop!r}, step={step!r}")
+    n = (stop + (int(step) - 1 - int(start))) // int(step)
+    return _record("arange", {"start": int(start), "step": int(step), "_length": n,
+                              "_dtype": _dtype_name(dtype, "int32")})
 
 
 def zeros_like(x, dtype=None):

@@ -112,6 +112,8 @@ def _reshape(x, target):
     rest_in = list(x)
     out = []
     if x and x[0] is BATCH:
+        if target and target[0] is BATCH:  # ops.shape(x)[0] inside a traced call()
+            target[0] = None
         if not target or target[0] not in (-1, None):
             raise ValueError(f"reshape: {show(x)} -> {tuple(target)}: the batch axis must stay first; write -1 "
                              "or None for it")
@@ -121,7 +123,10 @@ def _reshape(x, target):
     res = []
     unknown = [i for i, t in enumerate(target) if t is None or t == -1]
     for i, t in enumerate(target):
-        if t is not None and t != -1 and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
+        if t is BATCH:
+            raise ValueError(f"reshape: {show(x)} -> {show(tuple(target))}: the batch axis must stay first")
+        if t is not None and t != -1 and not dims.is_dim(t) and (isinstance(t, bool) or not isinstance(t, int)
+                                                                  or t < 1):
             raise ValueError(f"reshape: lengths must be positive ints, -1 or None. Received: {tuple(target)}")
         res.append(t)
     if len(unknown) > 1:  # None at an axis whose length is a run-time one: that length (ops.shape's None)
@@ -152,6 +157,8 @@ def _reshape(x, target):
 
 def _broadcast_to(x, target):
     target = list(target)
+    if x and x[0] is BATCH and len(target) == len(x) and target[0] is BATCH:
+        target[0] = None
     if x and x[0] is BATCH and len(target) >= len(x) and len(target) - len(x) == 0:
         if target[0] not in (None, -1):
             raise ValueError(f"broadcast_to: the batch axis must stay first; write None for it in {tuple(target)}")
@@ -313,8 +320,8 @@ def infer(kind, attrs, shapes):
         if sorted(axes) != list(range(len(s[0]))):
             raise ValueError(f"transpose: axes {attrs.get('axes')!r} are not a permutation of {len(s[0])} axes")
         return [check_batch_first(tuple(s[0][a] for a in axes), kind)]
-    if kind == "reshape":
-        return [_reshape(s[0], attrs["shape"])]
+    if kind == "reshape":  # _shape: the target with its run-time lengths (Dims), "shape" shows them as None
+        return [_reshape(s[0], attrs.get("_shape", attrs["shape"]))]
     if kind == "expand_dims":
         axes = attrs["axis"] if isinstance(attrs["axis"], (list, tuple)) else [attrs["axis"]]
         nd = len(s[0]) + len(axes)
@@ -333,7 +340,7 @@ def infer(kind, attrs, shapes):
                 raise ValueError(f"squeeze: axis {a} of {show(s[0])} does not have length 1")
         return [tuple(d for i, d in enumerate(s[0]) if i not in axes)]
     if kind == "broadcast_to":
-        return [check_batch_first(_broadcast_to(s[0], attrs["shape"]), kind)]
+        return [check_batch_first(_broadcast_to(s[0], attrs.get("_shape", attrs["shape"])), kind)]
     if kind == "concatenate":
         return [_concat(kind, s, attrs.get("axis", 0))]
     if kind == "stack":
@@ -361,10 +368,12 @@ def infer(kind, attrs, shapes):
     if kind == "pad":
         return [_pad(s[0], attrs["pad_width"])]
     if kind in ("zeros", "ones", "full", "constant"):
-        return [tuple(attrs["shape"])]
+        return [check_batch_first(tuple(attrs.get("_shape", attrs.get("shape"))), kind)]
     if kind == "eye":
         return [(attrs["N"], attrs.get("M") or attrs["N"])]
     if kind == "arange":
+        if "_length" in attrs:  # stop (or start) a run-time length
+            return [(attrs["_length"],)]
         return [(len(range(*_arange_ints(attrs))) if _all_int(attrs) else _arange_len(attrs),)]
     raise ValueError(f"bigcore.ops: no shape rule for primitive {kind!r}")
 
