@@ -74,3 +74,55 @@ def test_one_output_logs_no_per_output_loss():
     history = model.fit(x, y_reg, epochs=1, verbose=0).history
     assert set(history) == {"loss", "mae"}
     assert model.metrics_names == ["loss", "mae"]
+
+
+def _three_outputs(lib, loss, metrics=(("mae",), None, None)):
+    """reg, hidden features (an output only served: its loss None) and cls. (Keras 3.13 drops a
+    metric given to an output after one whose loss is None, so the Keras runs meter reg only.)"""
+    inp = lib.Input((6,), name="x")
+    h = lib.layers.Dense(8, activation="tanh", name="hidden")(inp)
+    reg = lib.layers.Dense(1, name="reg")(h)
+    cls = lib.layers.Dense(3, activation="softmax", name="cls")(h)
+    model = lib.Model(inp, [reg, h, cls])
+    model.compile(optimizer=lib.optimizers.SGD(0.1), loss=loss, metrics=[m and list(m) for m in metrics])
+    return model
+
+
+@pytest.mark.filterwarnings(KERAS_WARNING)
+@pytest.mark.parametrize("targets", ["loss_outputs_only", "every_output"])
+def test_an_output_without_a_loss_takes_no_targets_as_in_keras(keras, targets):
+    """loss=[mse, None, sparse CE]: the targets are those of the outputs with a loss (or one per output,
+    the served one's unread); fit's history, evaluate and the weights match Keras 3's."""
+    x, y_reg, y_cls = _data()
+    loss = ["mse", None, "sparse_categorical_crossentropy"]
+    ours, theirs = _three_outputs(bigcore, loss), _three_outputs(keras, loss)
+    theirs.set_weights(ours.get_weights())
+    y = [y_reg, y_cls] if targets == "loss_outputs_only" else [y_reg, np.zeros((len(x), 8), np.float32), y_cls]
+    h_ours = ours.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    h_theirs = theirs.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    assert set(h_ours) == set(h_theirs) == {"loss", "reg_loss", "cls_loss", "reg_mae"}
+    for k in h_theirs:
+        np.testing.assert_allclose(h_ours[k], h_theirs[k], rtol=2e-5, atol=1e-6, err_msg=k)
+    np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0), rtol=2e-5, atol=1e-6)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
+    assert [p.shape for p in ours.predict(x, verbose=0)] == [(len(x), 1), (len(x), 8), (len(x), 3)]
+
+
+def test_losses_of_none_refusals_and_metrics_of_later_outputs():
+    x, y_reg, y_cls = _data()
+    with pytest.raises(ValueError, match="metric 'accuracy' is given for output 'hidden', whose loss is None"):
+        _three_outputs(bigcore, ["mse", None, None], metrics=(None, ("accuracy",), None))
+    model = _three_outputs(bigcore, ["mse", None, None])
+    h = model.fit(x, y_reg, epochs=1, verbose=0).history  # one loss: no per-output entries
+    assert set(h) == {"loss", "reg_mae"}
+    with pytest.raises(ValueError, match="expects 1 target arrays, got 2"):
+        model.fit(x, [y_reg, y_reg], verbose=0)
+    with pytest.raises(ValueError, match="every output's loss is None"):
+        model.compile(optimizer="sgd", loss=[None, None, None])
+    # a metric on the output after the served one meters that output (its own targets)
+    model = _three_outputs(bigcore, ["mse", None, "sparse_categorical_crossentropy"],
+                           metrics=(None, None, ("accuracy",)))
+    model.fit(x, [y_reg, y_cls], epochs=1, verbose=0)
+    acc = model.evaluate(x, [y_reg, y_cls], verbose=0, return_dict=True)["cls_accuracy"]
+    assert acc == np.mean(np.argmax(model.predict(x, verbose=0)[2], axis=1) == y_cls)

@@ -51,17 +51,19 @@ def test_shape_gives_run_time_lengths_inside_a_call_and_none_outside():
 
 
 def test_positions_over_a_run_time_length():
-    """arange(length), arange(start, length + 2, step) and arithmetic on the length, per call."""
+    """arange(length), arange(start, length + 2, step), arithmetic on the length, and the length as
+    a number, per call."""
     def fn(x):
         n = ops.shape(x)[1]
         a = ops.cast(ops.arange(n), "float32")                        # (T,)
         b = ops.cast(ops.arange(1, n * 2 + 1, 3), "float32")          # ceil(2T / 3) values
         c = ops.cast(ops.arange(0, n - 1), "float32")                 # T - 1 values
-        return ops.sum(x, axis=-1) + a[None, :] + ops.sum(b) + ops.sum(c)
+        return ops.sum(x, axis=-1) + a[None, :] + ops.sum(b) + ops.sum(c) + (n * 10 - a) / n
     m = traced_model(fn, (None, 2))
     for T in (2, 5, 8):
         x = rand(3, T, 2, seed=T)
-        want = x.sum(-1) + np.arange(T) + np.arange(1, 2 * T + 1, 3).sum() + np.arange(0, T - 1).sum()
+        want = x.sum(-1) + np.arange(T) + np.arange(1, 2 * T + 1, 3).sum() + np.arange(0, T - 1).sum() + \
+            (T * 10 - np.arange(T)) / T
         np.testing.assert_allclose(m.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="dimension .* resolves to 0"):
         m.predict(rand(3, 1, 2), verbose=0)  # arange(0, T - 1) is empty at T = 1
@@ -120,6 +122,8 @@ def test_run_time_lengths_refuse_what_they_cannot_size():
         build(lambda x: ops.tile(x, (1, ops.shape(x)[1], 1)))
     with pytest.raises(ValueError, match="no value to cast"):
         build(lambda x: x * ops.cast(ops.shape(x)[1], "float32"))
+    with pytest.raises(ValueError, match="the batch size has no value inside a model"):
+        build(lambda x: x + ops.shape(x)[0])
     with pytest.raises(ValueError, match="batch axis must stay first"):
         build(lambda x: ops.reshape(x, (ops.shape(x)[1], ops.shape(x)[0], 2)))
 
@@ -298,3 +302,57 @@ def test_onnx_export_serves_every_length(build):
         for g, w in zip(got, want):
             assert g.shape == w.shape
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def tiny_gpt(M):
+    """A decoder-only block whose causal mask compares positions with lengths used as numbers
+    (j - n_src + n_dest), tiled over the batch; it serves its hidden states as a second output."""
+    L, O = M.layers, M.ops
+
+    def lower_left(batch, n_dest, n_src):
+        i = O.arange(n_dest)[:, None]
+        j = O.arange(n_src)
+        keep = O.reshape(O.cast(i >= j - n_src + n_dest, "bool"), [1, n_dest, n_src])
+        return O.tile(keep, O.concatenate([O.expand_dims(batch, -1), O.convert_to_tensor([1, 1])], 0))
+
+    class Block(L.Layer):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.att = L.MultiHeadAttention(2, 4)
+            self.norm = L.LayerNormalization(epsilon=1e-6)
+
+        def call(self, x):
+            s = O.shape(x)
+            return self.norm(x + self.att(x, x, attention_mask=lower_left(s[0], s[1], s[1])))
+
+    class Places(L.Layer):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.tok, self.pos = L.Embedding(V, W), L.Embedding(16, W)
+
+        def call(self, ids):
+            return self.tok(ids) + self.pos(O.arange(O.shape(ids)[-1]))
+
+    ids = M.Input((None,), dtype="int32")
+    h = Block()(Places()(ids))
+    return M.Model(ids, [L.Dense(V)(h), h])
+
+
+def test_causal_mask_from_lengths_as_numbers_matches_keras(keras):
+    bigcore.utils.set_random_seed(8)
+    model, km = tiny_gpt(bigcore), tiny_gpt(keras)
+    km.set_weights(model.get_weights())
+    for T in (2, 7):
+        x = np.random.default_rng(T).integers(1, V, (3, T)).astype(np.int32)
+        for got, want in zip(model.predict(x, verbose=0), km.predict(x, verbose=0)):
+            np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-5)
+    loss = [bigcore.losses.SparseCategoricalCrossentropy(from_logits=True), None]
+    model.compile(optimizer=bigcore.optimizers.Adam(0.01), loss=loss)
+    km.compile(optimizer=keras.optimizers.Adam(0.01), loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                                            None])
+    for T in (6, 3):
+        ids = np.random.default_rng(20 + T).integers(1, V, (4, T + 1)).astype(np.int32)
+        np.testing.assert_allclose(model.train_on_batch(ids[:, :-1], ids[:, 1:]),
+                                   km.train_on_batch(ids[:, :-1], ids[:, 1:]), rtol=1e-4)
+    for a, b in zip(model.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-4)

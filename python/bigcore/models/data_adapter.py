@@ -85,10 +85,13 @@ def prepare_targets(model, y, n):
     """Returns float32 (n, width) target arrays, one per output, checked against the losses."""
     if y is None:
         raise ValueError("y is None: fit and evaluate need targets")
-    outs = model._outputs
+    ks = model._loss_outputs  # outputs without a loss take no targets (Keras: one per non-None loss)
+    outs = [model._outputs[k] for k in ks]
+    if isinstance(y, (list, tuple)) and len(ks) < len(model._outputs) == len(y):
+        y = [y[k] for k in ks]  # one target per output: those of outputs without a loss are not read
     arrays = _as_list(y, [t.node.layer.name for t in outs], "target")
     result = []
-    for k, (a, t, loss) in enumerate(zip(arrays, outs, model._losses)):
+    for k, (a, t, loss) in enumerate(zip(arrays, outs, [model._losses[k] for k in ks])):
         a = _numeric(a, f"Target {k}")
         C = t.shape[-1]
         _check_finite(a, f"Target {k}", f"; {loss.name} expects integer labels in [0, {C})" if loss.sparse else "")
@@ -140,7 +143,7 @@ def sample_weights(model, ys, n, sample_weight, class_weight):
             weights[int(c)] = float(w)
         y = ys[0]
         # Keras: class ids from sparse labels, a rounded single column, or the argmax of one-hot rows
-        if model._losses[0].sparse or y.shape[1] == 1:
+        if model._losses[model._loss_outputs[0]].sparse or y.shape[1] == 1:
             cls = np.round(y[:, 0])
             if cls.size and (cls.min() < 0 or cls.max() > np.iinfo(np.int32).max):
                 raise ValueError(f"class_weight needs class ids as labels, got values in [{cls.min()}, {cls.max()}]")

@@ -14,7 +14,7 @@ import numpy as np
 from bigcore._native import _core
 from bigcore.layers import registry
 from bigcore.layers.base import KerasTensor, Layer, Node, Weight, _unique_name, active_trace
-from bigcore.layers.dims import BATCH
+from bigcore.layers.dims import BATCH, Dim
 from bigcore.ops import shapes
 
 # Keras dtypes of results. Python numbers are "weak": they do not change a tensor's dtype.
@@ -29,6 +29,8 @@ _PROGRAM_DROPS = {"reshape": ("shape",), "broadcast_to": ("shape",)}
 def dtype_of(a):
     if isinstance(a, KerasTensor):
         return a.dtype
+    if isinstance(a, Dim):  # a run-time length used as a number: a Python int where Keras runs
+        return "weak_int"
     if isinstance(a, Weight):
         return str(a.dtype)
     if isinstance(a, (bool, np.bool_)):
@@ -202,14 +204,25 @@ def constant(value, dtype=None):
 
 def is_symbolic(args):
     """Whether an op on these arguments is recorded rather than run."""
-    if any(isinstance(a, KerasTensor) for a in args):
+    if any(isinstance(a, (KerasTensor, Dim)) for a in args):
         return True
     return active_trace() is not None and any(isinstance(a, Weight) for a in args)
+
+
+def length_value(d):
+    """A run-time length (ops.shape inside a traced call()) as a 0-d int32 tensor of the graph: the
+    sum of d ones, since no op reads a symbol's value (d is small beside the tensors it sizes)."""
+    if d is BATCH or BATCH in d.depends_on():
+        raise ValueError("the batch size has no value inside a model (it sizes ops: zeros, tile, reshape ...)")
+    ones = OpLayer("ones", {"_shape": [d], "_dtype": "int32"}).record([])[0]
+    return OpLayer("sum", {"axis": None, "keepdims": False}).record([ones])[0]
 
 
 def to_symbolic(a):
     if isinstance(a, KerasTensor):
         return a
+    if isinstance(a, Dim):
+        return length_value(a)
     if isinstance(a, Weight):
         return weight_tensor(a)
     return constant(a, dtype_of(a) if not dtype_of(a).startswith("weak_") else None)
