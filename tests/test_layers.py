@@ -286,6 +286,38 @@ def test_merge(request, mode, shapes):
     run_layer_test(MERGES[mode], {}, shapes, merge_ref(mode), weight_shapes=[], keras=optional_keras(request))
 
 
+def broadcast_merge_ref(mode):
+    """Keras's broadcasting merge: a lower-rank input gains axes after the batch's, then NumPy's rule."""
+    def ref(w, xs, mask):
+        rank = max(x.ndim for x in xs)
+        xs = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in xs]
+        shape = np.broadcast_shapes(*[x.shape for x in xs])
+        return rref.keras_merge(mode, [np.broadcast_to(x, shape) for x in xs], None)
+    return ref
+
+
+@pytest.mark.parametrize("mode", [m for m in MERGES if m != "concat"])
+@pytest.mark.parametrize("shapes", [[(B, T, 2), (B, 1, 2)], [(B, 1, 2), (B, T, 1)], [(B, T, 2), (B, 2)],
+                                    [(B, 2), (B, T, 2), (B, T, 1)]], ids=["steps", "both", "rank", "three"])
+def test_merge_broadcasts_as_keras(request, mode, shapes):
+    """Add, Average, Multiply, Subtract, Maximum, Minimum broadcast their inputs as Keras 3 does
+    (each gradient summed back over the axes it was broadcast along)."""
+    if mode == "sub":
+        shapes = shapes[:2]
+    run_layer_test(MERGES[mode], {}, shapes, broadcast_merge_ref(mode), weight_shapes=[], keras=optional_keras(request))
+
+
+def test_merge_refuses_shapes_that_do_not_broadcast():
+    a, b = bigcore.Input((5, 3)), bigcore.Input((4, 3))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        layers.Add()([a, b])
+    ids = bigcore.Input((1,))
+    masked = layers.Embedding(7, 3, mask_zero=True)(ids)  # (batch, 1, 3) with a mask, broadcast along 5 steps
+    model = bigcore.Model([ids, a], layers.Multiply()([a, masked]))
+    with pytest.raises(ValueError, match="a masked input of shape .None, 1, 3. would be broadcast"):
+        model.predict([np.ones((2, 1)), np.ones((2, 5, 3))], verbose=0)
+
+
 def test_concatenate_of_different_widths(request):
     run_layer_test(layers.Concatenate, {"axis": -1}, [(B, 2), (B, 5), (B, 1)], merge_ref("concat"), weight_shapes=[],
                    keras=optional_keras(request))

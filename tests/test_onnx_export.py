@@ -469,3 +469,12 @@ def test_conv1d_over_a_run_time_length(padding, strides):
     for T in (5, 9, 10):
         xs = [np.random.default_rng(T).integers(0, 11, (3, T)).astype(np.int64)]
         np.testing.assert_allclose(run(sess, xs)[0], predict(model, xs)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("merge", ["Add", "Average", "Multiply", "Subtract", "Maximum", "Minimum"])
+def test_merges_that_broadcast(merge):
+    """(5, 3) with (1, 3) and a lower-rank (3,): Keras's broadcast, the (3,) input expanded after the batch axis."""
+    a, b, c = bigcore.Input((5, 3)), bigcore.Input((1, 3)), bigcore.Input((3,))
+    ins = [a, b] if merge == "Subtract" else [a, b, c]
+    model = bigcore.Model(ins, getattr(layers, merge)()(ins))
+    check(model, normal((5, 3), (1, 3)) if merge == "Subtract" else normal((5, 3), (1, 3), (3,)))

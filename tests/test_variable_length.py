@@ -289,7 +289,9 @@ def test_inputs_of_independent_lengths_must_agree_where_merged():
     model = bigcore.Model([a_in, b_in], layers.Add()([a_in, b_in]))
     x = normal((2, 4, 3))
     np.testing.assert_array_equal(model.predict([x, x], verbose=0), x + x)
-    with pytest.raises(ValueError, match="merge layer's inputs differ in size"):
+    one = normal((2, 1, 3), seed=3)
+    np.testing.assert_array_equal(model.predict([x, one], verbose=0), x + one)  # Keras broadcasts a length of 1
+    with pytest.raises(ValueError, match="shapes do not broadcast: .* = 4 against .* = 5"):
         model.predict([x, normal((2, 5, 3))], verbose=0)
 
 

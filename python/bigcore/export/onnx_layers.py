@@ -135,6 +135,11 @@ def merge(g, layer, ins, node):
     masks = [g.mask(kt) for kt in node.inputs]
     present = [m for m in masks if m is not None]
     mul = isinstance(layer, merging.Multiply)
+    rank = len(node.outputs[0].shape)
+    if not isinstance(layer, merging.Concatenate):  # Keras broadcasts a lower-rank input from after its batch axis
+        ins = [x if len(kt.shape) == rank else
+               g.op("Unsqueeze", [x, g.int64(list(range(1, 1 + rank - len(kt.shape))), f"{n}/expand{i}")],
+                    f"{n}/expanded{i}") for i, (x, kt) in enumerate(zip(ins, node.inputs))]
     if mul and present:
         one = g.const(np.float32(1.0), f"{n}/one")
         ins = [x if m is None else g.op("Where", [g.op("Unsqueeze", [m, g.int64([-1], f"{n}/ax{i}")], f"{n}/m{i}"),

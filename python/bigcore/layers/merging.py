@@ -26,10 +26,55 @@ class _Merge(Layer):
             raise ValueError(f"A merge layer should be called on a list of at least 2 inputs. Got: {shapes}")
 
     def compute_output_shape(self, shapes):
-        if any(s != shapes[0] for s in shapes):
-            raise ValueError(f'Layer "{self.name}" expects inputs of one shape, got '
-                             f"{', '.join(shape_str(s) for s in shapes)}")
-        return shapes[0]
+        """Keras's rule: the non-batch axes broadcast, aligned at the end (a lower-rank input is
+        expanded after its batch axis), each pair equal or one of them 1."""
+        def pick(a, b):
+            if a == b or b == 1:
+                return a
+            if a == 1:
+                return b
+            raise ValueError("unequal")
+        out = tuple(shapes[0][1:])
+        for s in shapes[1:]:
+            out = self._broadcast(out, tuple(s[1:]), shapes, pick)
+        return (shapes[0][0],) + out
+
+    def _broadcast(self, a, b, shapes, pick):
+        if len(a) < len(b):
+            a, b = b, a
+        try:
+            tail = tuple(pick(x, y) for x, y in zip(a[len(a) - len(b):], b))
+        except ValueError:
+            raise ValueError(f'Layer "{self.name}": inputs of shapes {", ".join(shape_str(s) for s in shapes)} '
+                             "do not broadcast (each axis, counted from the last, must be equal or 1; a run-time "
+                             "length only against itself or 1)") from None
+        return tuple(a[:len(a) - len(b)]) + tail
+
+    def _output_dims(self, shape, xs):
+        out = tuple(xs[0]._dims)
+        for x in xs[1:]:
+            out = self._broadcast(out, tuple(x._dims), [t.shape for t in xs], dims_module.broadcast)
+        return out
+
+    def _broadcast_inputs(self, prog, inputs, out_kt):
+        """Inputs of another shape than the output's, broadcast to it (a view with the missing axes
+        after the batch's, then the broadcast_to primitive, whose gradient sums them back)."""
+        kts = prog.node.inputs
+        rank = len(out_kt._dims)
+        result = []
+        for t, kt in zip(inputs, kts):
+            if tuple(kt._dims) == tuple(out_kt._dims):
+                result.append(t)
+                continue
+            if kt._mask is not None:
+                raise ValueError(f'Layer "{self.name}": a masked input of shape {shape_str(kt.shape)} would be '
+                                 f"broadcast to {shape_str(out_kt.shape)}; give the masked inputs the output's shape")
+            if len(kt._dims) < rank:
+                t = prog.view(t, KerasTensor(None, kt.dtype, dims=(1,) * (rank - len(kt._dims)) + tuple(kt._dims)))
+            full = prog.tensor(KerasTensor(None, kt.dtype, dims=out_kt._dims))
+            prog.native.add_prim("broadcast_to", [t], [full], {})
+            result.append(full)
+        return result
 
     _unmasked_counts_everywhere = False  # Concatenate's rule
 
@@ -43,7 +88,7 @@ class _Merge(Layer):
 
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
-        self._lower_op(prog, inputs, out)
+        self._lower_op(prog, self._broadcast_inputs(prog, inputs, outputs[0]), out)
         mask_kt = outputs[0]._mask
         kts = prog.node.inputs
         if mask_kt is not None and all(mask_kt is not kt._mask for kt in kts):  # a new mask: the or
@@ -152,6 +197,9 @@ class Concatenate(_Merge):
             raise ValueError(f'Layer "{self.name}": concatenating masked inputs along axis {self.axis} (not the last '
                              "axis) is not supported; concatenate along the last axis, or drop the masks first")
         return super().compute_mask(inputs, masks)
+
+    def _broadcast_inputs(self, prog, inputs, out_kt):
+        return inputs  # concatenation does not broadcast
 
     def _lower_op(self, prog, inputs, out):
         kts = prog.node.inputs
