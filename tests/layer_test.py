@@ -469,6 +469,8 @@ def _keras_config(keras, cfg):
         if "class_name" in out and "config" in out and hasattr(keras.layers, out["class_name"]):
             out["module"] = "keras.layers"
         return out
+    if isinstance(cfg, list):  # e.g. StackedRNNCells's cells
+        return [_keras_config(keras, v) for v in cfg]
     return cfg
 
 

@@ -116,6 +116,28 @@ def rnn_forward(kind, x, kernel, recurrent_kernel, bias=None, mask=None, activat
     return [y] + states if return_state else y
 
 
+def stacked_rnn_forward(kinds, x, weights, mask=None, return_sequences=False, return_state=False,
+                        zero_output_for_mask=False):
+    """Keras's RNN(StackedRNNCells): at each step the cells run in turn, cell i's output the next
+    one's input; a masked step keeps every cell's states and repeats the last output (or zeros).
+    weights: (kernel, recurrent_kernel, bias) per cell. Returns y, or [y, *each cell's states]."""
+    x = _f64(x)
+    B, T, _ = x.shape
+    m = np.ones((B, T), bool) if mask is None else np.asarray(mask).astype(bool)
+    states = [[np.zeros((B, _f64(w[1]).shape[0]))] * CELLS[k][1] for k, w in zip(kinds, weights)]
+    prev_out = np.zeros((B, _f64(weights[-1][1]).shape[0]))
+    outs = []
+    for t in range(T):
+        h, keep = x[:, t], m[:, t][:, None]
+        for i, (k, (kernel, rk, bias)) in enumerate(zip(kinds, weights)):
+            h, new_states = CELLS[k][0](h, states[i], _f64(kernel), _f64(rk), _f64(bias), "tanh", "sigmoid")
+            states[i] = [np.where(keep, n, s) for n, s in zip(new_states, states[i])]
+        outs.append(np.where(keep, h, 0.0 if zero_output_for_mask else prev_out))
+        prev_out = np.where(keep, h, prev_out)
+    y = np.stack(outs, axis=1) if return_sequences else outs[-1]
+    return [y] + [s for cell_states in states for s in cell_states] if return_state else y
+
+
 def lstm_forward(x, kernel, recurrent_kernel, bias=None, **kw):
     return rnn_forward("lstm", x, kernel, recurrent_kernel, bias, **kw)
 

@@ -543,3 +543,27 @@ def test_keras_archive_with_conv_batchnorm_and_simple_rnn(keras, tmp_path, seed)
     ours.save(tmp_path / "ours.keras")
     back = keras.models.load_model(tmp_path / "ours.keras")
     _close(back.predict(x, verbose=0), want)
+
+
+def _cells_model(M):
+    inp = M.Input((6, 4), name="steps")
+    h = M.layers.RNN(M.layers.LSTMCell(5), return_sequences=True)(inp)
+    h = M.layers.RNN([M.layers.GRUCell(3), M.layers.SimpleRNNCell(2)])(h)
+    return M.Model(inp, M.layers.Dense(1)(h))
+
+
+def test_rnn_of_cells_archives_both_ways(keras, tmp_path, seed):
+    """RNN(cell) and RNN([cells]): Keras's config (StackedRNNCells) and weights layout
+    (rnn/cell/vars, rnn_1/cell/cells/gru_cell/vars), Keras's file read by bigcore and bigcore's by Keras."""
+    x = np.random.default_rng(2).standard_normal((8, 6, 4)).astype(np.float32)
+    y = np.random.default_rng(3).standard_normal((8, 1)).astype(np.float32)
+    km = _cells_model(keras)
+    km.compile(optimizer="adam", loss="mse")
+    km.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    km.save(tmp_path / "k.keras")
+    ours = bigcore.models.load_model(tmp_path / "k.keras")
+    _close(ours.predict(x, verbose=0), km.predict(x, verbose=0))
+    _one_more_step(km, ours, x, y)
+    ours.save(tmp_path / "ours.keras")
+    back = keras.models.load_model(tmp_path / "ours.keras")
+    _close(back.predict(x, verbose=0), ours.predict(x, verbose=0))

@@ -232,6 +232,88 @@ def test_gru_reset_after_is_keras_layout(request):
                    output_mask=rnn_mask(True, False, "GRU"), atol=2e-5, rtol=1e-4, keras=optional_keras(request))
 
 
+CELL_CASES = {  # (cell kinds, RNN arguments, masked)
+    "lstm": (["LSTM"], {}, False),
+    "gru_sequences_masked": (["GRU"], {"return_sequences": True}, True),
+    "simple_rnn_state": (["SimpleRNN"], {"return_state": True}, False),
+    "stacked_gru_lstm": (["GRU", "LSTM"], {}, False),
+    "stacked_all_masked": (["GRU", "SimpleRNN", "GRU"], {"return_sequences": True, "return_state": True}, True),
+    "stacked_lstm_first": (["LSTM", "SimpleRNN"], {}, True),
+    "stacked_zero_output_masked": (["LSTM", "GRU"], {"return_sequences": True, "zero_output_for_mask": True}, True),
+}
+
+
+@pytest.mark.parametrize("case", CELL_CASES)
+def test_rnn_of_cells(request, case):
+    """RNN(cell) and RNN([cells]) (StackedRNNCells) against Keras's step loop written out in NumPy."""
+    kinds, kw, masked = CELL_CASES[case]
+    units = [U, 3, 4][:len(kinds)]
+    cells = [getattr(layers, f"{k}Cell")(u) for k, u in zip(kinds, units)]
+    shapes = [s for i, (k, u) in enumerate(zip(kinds, units)) for s in rnn_shapes(k, d=D if i == 0 else units[i - 1], u=u)]
+
+    def forward(w, x, mask):
+        weights = [w[3 * i:3 * i + 3] for i in range(len(kinds))]
+        return rref.stacked_rnn_forward([REF_KIND[k] for k in kinds], x, weights, mask=mask,
+                                        return_sequences=kw.get("return_sequences", False),
+                                        return_state=kw.get("return_state", False),
+                                        zero_output_for_mask=kw.get("zero_output_for_mask", False))
+
+    def mask_rule(x, mask):
+        n_states = sum(2 if k == "LSTM" else 1 for k in kinds) if kw.get("return_state") else 0
+        out = [mask if kw.get("return_sequences") else None] + [None] * n_states
+        return out if len(out) > 1 else out[0]
+
+    run_layer_test(layers.RNN, {"cell": cells[0] if len(cells) == 1 else cells, **kw}, (BM if masked else B, T, D),
+                   forward, weight_shapes=shapes, masked=masked, output_mask=mask_rule, atol=2e-5, rtol=1e-4,
+                   keras=optional_keras(request))
+
+
+def test_stacked_cells_return_states_grouped_per_cell_as_keras(keras):
+    """RNN([LSTMCell, GRUCell], return_state=True) returns (y, [h, c], h): Keras's structure and values."""
+    def build(M):
+        inp = M.Input((T, D))
+        out = M.layers.RNN([M.layers.LSTMCell(4), M.layers.GRUCell(3)], return_state=True)(inp)
+        return M.Model(inp, out)
+    model, km = build(bigcore), build(keras)
+    assert len(model.outputs) == 4
+    km.set_weights(model.get_weights())
+    x = np.random.default_rng(1).standard_normal((3, T, D)).astype(np.float32)
+    ours, theirs = model.predict(x, verbose=0), km.predict(x, verbose=0)
+    assert len(ours) == len(theirs) == 3 and isinstance(ours[1], list) and len(ours[1]) == 2
+    for a, b in zip([ours[0], *ours[1], ours[2]], [theirs[0], *theirs[1], theirs[2]]):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_rnn_of_cells_is_the_layer_and_refuses_other_cells():
+    """RNN(LSTMCell(u)) gives the LSTM layer's bits with the same weights, Bidirectional(RNN(cell))
+    the Bidirectional LSTM's; a cell class of one's own, calling a cell directly and go_backwards over
+    stacked cells are refused by name."""
+    x = np.random.default_rng(0).standard_normal((3, T, D)).astype(np.float32)
+    inp = bigcore.Input((T, D))
+    cell_model = bigcore.Model(inp, layers.RNN(layers.LSTMCell(U, dropout=0.0), return_sequences=True)(inp))
+    layer_model = bigcore.Model(inp, layers.LSTM(U, return_sequences=True)(inp))
+    layer_model.set_weights(cell_model.get_weights())
+    np.testing.assert_array_equal(cell_model.predict(x, verbose=0), layer_model.predict(x, verbose=0))
+    bidi_cell = bigcore.Model(inp, layers.Bidirectional(layers.RNN(layers.GRUCell(U)))(inp))
+    bidi_layer = bigcore.Model(inp, layers.Bidirectional(layers.GRU(U))(inp))
+    bidi_layer.set_weights(bidi_cell.get_weights())
+    np.testing.assert_array_equal(bidi_cell.predict(x, verbose=0), bidi_layer.predict(x, verbose=0))
+
+    class MyCell(layers.Layer):
+        state_size = 4
+
+        def call(self, inputs, states):
+            return inputs, states
+    with pytest.raises(TypeError, match="a cell of another class .MyCell"):
+        layers.RNN(MyCell())
+    with pytest.raises(NotImplementedError, match="wrap it in layers.RNN"):
+        layers.LSTMCell(3)(inp, [inp])
+    with pytest.raises(ValueError, match="go_backwards=True over stacked cells"):
+        layers.RNN([layers.GRUCell(2), layers.GRUCell(2)], go_backwards=True)
+    with pytest.raises(TypeError, match="does not take `return_sequences`"):
+        layers.LSTMCell(3, return_sequences=True)
+
+
 BIDI_CASES = {  # (inner kind, merge_mode, inner arguments, masked)
     "concat_lstm": ("LSTM", "concat", {}, False),
     "sum_gru_sequences_masked": ("GRU", "sum", {"return_sequences": True}, True),

@@ -478,3 +478,14 @@ def test_merges_that_broadcast(merge):
     ins = [a, b] if merge == "Subtract" else [a, b, c]
     model = bigcore.Model(ins, getattr(layers, merge)()(ins))
     check(model, normal((5, 3), (1, 3)) if merge == "Subtract" else normal((5, 3), (1, 3), (3,)))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_rnn_of_cells(masked):
+    """RNN(LSTMCell) then RNN([GRUCell, SimpleRNNCell]) with states: one ONNX recurrent op per cell."""
+    inp = bigcore.Input((6,) if masked else (6, 4))
+    x = layers.Embedding(9, 4, mask_zero=True)(inp) if masked else inp
+    h = layers.RNN(layers.LSTMCell(5), return_sequences=True)(x)
+    out, s1, s2 = layers.RNN([layers.GRUCell(3), layers.SimpleRNNCell(2)], return_state=True)(h)
+    model = randomize(bigcore.Model(inp, [out, s1, s2]))
+    check(model, ids(6, 9, padding="holes") if masked else normal((6, 4)))

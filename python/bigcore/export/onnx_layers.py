@@ -8,7 +8,7 @@ import types
 import numpy as np
 
 from bigcore.export import onnx_conv, onnx_preprocessing, onnx_recurrent, onnx_transformer
-from bigcore.layers import core, embedding, merging, recurrent
+from bigcore.layers import core, embedding, merging, recurrent, rnn_cells
 from bigcore.layers.quantized import QuantizedDense
 from bigcore.layers.quantized_conv import QuantizedConv1D, QuantizedConv2D
 from bigcore.layers.quantized_attention import (QuantizedEinsumDense, QuantizedGroupQueryAttention,
@@ -191,7 +191,7 @@ def _rules():
             merging.Add: merge, merging.Average: merge, merging.Multiply: merge, merging.Concatenate: merge,
             merging.Subtract: merge, merging.Maximum: merge, merging.Minimum: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,
-            recurrent.SimpleRNN: onnx_recurrent.rnn,
+            recurrent.SimpleRNN: onnx_recurrent.rnn, rnn_cells.RNN: onnx_recurrent.rnn_of_cells,
             recurrent.Bidirectional: onnx_recurrent.bidirectional, **onnx_preprocessing.RULES}
 
 

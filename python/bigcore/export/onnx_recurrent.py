@@ -138,6 +138,16 @@ def rnn(g, layer, ins, node):
     return [out] + (states if layer.return_state else [])
 
 
+def rnn_of_cells(g, layer, ins, node):
+    """RNN(cell) / RNN([cells]): one ONNX recurrent op per cell, each over the whole sequence."""
+    T, mask = _check_time(node), g.mask(node.inputs[0])
+    x, states = ins[0], []
+    for step in layer._steps:
+        x, s = _direction(g, step, x, mask, T)
+        states += s if layer.return_state else []
+    return [x] + states
+
+
 def bidirectional(g, layer, ins, node):
     T = _check_time(node)
     mask = g.mask(node.inputs[0])

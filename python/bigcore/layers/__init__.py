@@ -31,6 +31,7 @@ from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAv
 from bigcore.layers.preprocessing import (CategoryEncoding, Discretization, Hashing, IntegerLookup, Normalization,
                                           Rescaling, StringLookup, TextVectorization)
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from bigcore.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from bigcore.layers.registry import get_class, register
 from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,
                                       ZeroPadding1D, ZeroPadding2D)
@@ -52,12 +53,12 @@ __all__ = sorted(["Activation", "Add", "AlphaDropout", "Attention", "AvgPool1D",
                   "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
                   "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
                   "GlobalMaxPooling2D", "GroupNormalization", "GroupQueryAttention", "GroupedQueryAttention",
-                  "Hashing", "Identity", "Input", "InputLayer", "IntegerLookup", "KerasTensor", "LSTM", "Lambda", "Layer",
+                  "GRUCell", "Hashing", "Identity", "Input", "InputLayer", "IntegerLookup", "KerasTensor", "LSTM", "LSTMCell", "Lambda", "Layer",
                   "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D", "MaxPooling1D",
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
-                  "RMSNormalization", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
-                  "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN", "Softmax",
-                  "SpatialDropout1D", "SpatialDropout2D", "StringLookup", "TextVectorization", "TimeDistributed",
+                  "RMSNormalization", "RNN", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
+                  "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN", "SimpleRNNCell", "Softmax",
+                  "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells", "StringLookup", "TextVectorization", "TimeDistributed",
                   "UnitNormalization", "UpSampling1D", "UpSampling2D", "Weight", "ZeroPadding1D", "ZeroPadding2D",
                   "get_class", "register", "Dot", "Maximum", "Minimum", "Subtract", "add", "average", "concatenate", "dot",
                   "maximum", "minimum", "multiply", "subtract"])

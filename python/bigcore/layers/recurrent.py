@@ -141,9 +141,10 @@ class _RNN(Layer):
         states = [prog.id(t) for t in flat_tensors(prog.node.call_kwargs.get("initial_state"))]
         return self._lower_rnn(prog, inputs[0], _call_mask(prog), states, outputs)
 
-    def _lower_rnn(self, prog, x, mask, states, outputs):
-        """Adds the op: x, mask (-1: none) and the initial states (none: zeros) are tensor ids."""
-        x_kt = prog.node.inputs[0]
+    def _lower_rnn(self, prog, x, mask, states, outputs, x_kt=None):
+        """Adds the op: x, mask (-1: none) and the initial states (none: zeros) are tensor ids;
+        x_kt: x's KerasTensor when it is not the node's input (a stacked cell's)."""
+        x_kt = prog.node.inputs[0] if x_kt is None else x_kt
         outs = [prog.tensor(kt) for kt in outputs]
         T, D = x_kt.shape[1] or 0, x_kt.shape[2]  # T 0: variable length, read per call by the op
         prog.native.add_recurrent(
@@ -240,6 +241,8 @@ class Bidirectional(Layer):
     supports_variable_length = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kw):
+        if not isinstance(layer, _RNN) and hasattr(layer, "_as_recurrent_layer"):  # RNN(cell): its layer
+            layer = layer._as_recurrent_layer()
         if not isinstance(layer, _RNN):
             raise ValueError(f"Bidirectional expects a SimpleRNN, LSTM or GRU layer, got {layer!r}")
         if merge_mode not in ("concat", "sum", "ave", "mul", None):

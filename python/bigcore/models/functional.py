@@ -73,6 +73,12 @@ def _keras_layer_order(inputs, nodes, first_seen):
     return sorted(layers.values(), key=lambda l: (-layer_depth[id(l)], first_seen[id(l)]))
 
 
+def _flatten(items):
+    """A (nested) list of outputs as one list: Keras's RNN over stacked cells returns an LSTM cell's
+    states as a [h, c] list inside its outputs."""
+    return [t for x in items for t in (_flatten(x) if isinstance(x, (list, tuple)) else [x])]
+
+
 @register_model("Functional", "Model")
 class Model(Trainer, Layer):
     supports_variable_length = True  # called as a layer, its own layers are checked where inlined
@@ -97,7 +103,8 @@ class Model(Trainer, Layer):
         self._single_input = not isinstance(inputs, (list, tuple, dict))
         self._single_output = not isinstance(outputs, (list, tuple, dict))
         ins = list(inputs.values()) if isinstance(inputs, dict) else ([inputs] if self._single_input else list(inputs))
-        outs = list(outputs.values()) if isinstance(outputs, dict) else ([outputs] if self._single_output else list(outputs))
+        outs = list(outputs.values()) if isinstance(outputs, dict) else ([outputs] if self._single_output else
+                                                                         _flatten(outputs))
         for t in ins + outs:
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model inputs and outputs must be symbolic tensors (from bigcore.Input), got {type(t).__name__}")

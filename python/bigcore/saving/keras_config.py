@@ -32,6 +32,9 @@ FLOAT_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name
 
 def _accepted(cls):
     """The keyword arguments cls's constructor chain takes (None: anything, a **kwargs sink)."""
+    step = getattr(cls, "layer_class", None)  # a recurrent cell takes its layer's step arguments
+    if step is not None:
+        return _accepted(step)
     names = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -93,7 +96,7 @@ def layer_from_keras(entry, where):
     accepted = _accepted(cls)
     for key in list(config):
         value = config[key]
-        if key in _ALWAYS_DROP:
+        if key in _ALWAYS_DROP and not (key == "zero_output_for_mask" and name == "RNN"):  # RNN's own argument
             del config[key]
         elif accepted is not None and key not in accepted:
             neutral = _NEUTRAL.get(key, ())
@@ -102,10 +105,12 @@ def layer_from_keras(entry, where):
             else:
                 raise ValueError(f"{label}: bigcore does not support {key}={value!r}")
         elif isinstance(value, dict) and "class_name" in value and "config" in value:
-            if key in ("layer", "backward_layer"):
+            if key in ("layer", "backward_layer", "cell"):
                 config[key] = layer_from_keras(value, where)
             else:
                 config[key] = _clean_object(value)
+        elif key == "cells" and isinstance(value, list):  # StackedRNNCells
+            config[key] = [layer_from_keras(v, where) for v in value]
     if name == "Bidirectional" and "backward_layer" in config:
         _check_backward(label, config)
     out = {"class_name": name, "config": config}
@@ -140,6 +145,10 @@ def layer_to_keras(layer, input_shape=None):
         if type(layer).__name__ == "Bidirectional":
             config["layer"]["config"]["name"] = layer.forward_layer.name
             config["backward_layer"] = layer_to_keras(layer.backward_layer, input_shape)
+        if isinstance(config.get("cell"), dict):  # RNN's cell, and a StackedRNNCells's cells
+            config["cell"] = layer_to_keras(layer.cell)
+        if isinstance(config.get("cells"), list):
+            config["cells"] = [layer_to_keras(c) for c in layer.cells]
     entry = {"module": "keras.layers", "class_name": type(layer).__name__, "config": config, "registered_name": None}
     custom = registry.registered_name(type(layer))
     if custom is not None:  # a registered custom class: Keras finds it by "package>name"

@@ -63,6 +63,14 @@ def layer_slots(layer, seen=None):
         return _custom_slots(layer, seen if seen is not None else {id(layer)})
     if name in ("SimpleRNN", "LSTM", "GRU"):
         return [("", [], layer.name), ("cell", _weight_slots(layer.weights), f"{snake_name}_cell")]
+    if name == "RNN":  # Keras: the cell under `cell`, a stack's cells under `cell/cells/<class>[_<n>]`
+        cells = getattr(layer.cell, "cells", None)
+        if cells is None:
+            return [("", [], layer.name), ("cell", _weight_slots(layer.cell.weights), layer.cell.name)]
+        out, used = [("", [], layer.name), ("cell", [], layer.cell.name)], {}
+        for c in cells:
+            out.append((f"cell/cells/{_unique(snake(type(c).__name__), used)}", _weight_slots(c.weights), c.name))
+        return out
     if name == "Bidirectional":
         return [("", [], layer.name), ("backward_layer", [], f"{snake_name}_backward_layer"),
                 ("backward_layer/cell", _weight_slots(layer.backward_layer.weights), f"{snake_name}_cell"),
