@@ -25,6 +25,11 @@ LOSS_CLASSES = {
     "hinge": losses.Hinge,
     "squared_hinge": losses.SquaredHinge,
     "cosine_similarity": losses.CosineSimilarity,
+    "mean_absolute_percentage_error": losses.MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": losses.MeanSquaredLogarithmicError,
+    "log_cosh": losses.LogCosh,
+    "poisson": losses.Poisson,
+    "categorical_hinge": losses.CategoricalHinge,
 }
 
 # (l1, l2) by name

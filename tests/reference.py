@@ -357,7 +357,9 @@ def assert_grad_close(f, x, analytic, rtol=1e-6, atol=1e-8, h=1e-6):
 # Keras 3's Huber, KLDivergence, Hinge, SquaredHinge and CosineSimilarity (keras/src/losses/losses.py),
 # reduced like the losses above: a value per row, then the mean over all rows.
 
-MORE_LOSSES = ("huber", "kl_divergence", "hinge", "squared_hinge", "cosine_similarity")
+MORE_LOSSES = ("huber", "kl_divergence", "hinge", "squared_hinge", "cosine_similarity",
+               "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "log_cosh", "poisson",
+               "categorical_hinge")
 
 
 def hinge_labels(y_true):
@@ -391,6 +393,24 @@ def _more_row_loss_and_grad(kind, t, p, delta):
         dot = (t * p).sum(-1, keepdims=True)
         g = np.where(inv < 1.0 / EPSILON, -rt * rp * (t - dot * rp * rp * p), -rt * rp * t)
         return -(dot * rt * rp)[:, 0], g
+    if kind == "mean_absolute_percentage_error":
+        den = np.maximum(np.abs(t), EPSILON)
+        return 100.0 * (np.abs(t - p) / den).mean(-1), 100.0 * np.sign(p - t) / den / C
+    if kind == "mean_squared_logarithmic_error":
+        lp, lt = np.log(np.maximum(p, EPSILON) + 1.0), np.log(np.maximum(t, EPSILON) + 1.0)
+        return ((lp - lt) ** 2).mean(-1), np.where(p > EPSILON, 2.0 * (lp - lt) / (p + 1.0), 0.0) / C
+    if kind == "log_cosh":
+        x = p - t
+        return np.log(np.cosh(x)).mean(-1), np.tanh(x) / C
+    if kind == "poisson":
+        return (p - t * np.log(p + EPSILON)).mean(-1), (1.0 - t / (p + EPSILON)) / C
+    if kind == "categorical_hinge":
+        neg_terms = (1.0 - t) * p
+        neg = neg_terms.max(-1, keepdims=True)
+        m = neg - (t * p).sum(-1, keepdims=True) + 1.0
+        at_max = neg_terms == neg
+        g = -t + (1.0 - t) * at_max / at_max.sum(-1, keepdims=True)
+        return np.maximum(m, 0.0)[:, 0], np.where(m > 0, g, 0.0)
     raise ValueError(f"unknown loss {kind!r}")
 
 

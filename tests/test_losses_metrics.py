@@ -40,6 +40,12 @@ CASES = {
     "squared_hinge_pm1": ("squared_hinge", "tanh", "pm1", {}),
     "cosine": ("cosine_similarity", "linear", "real", {}),
     "cosine_tanh": ("cosine_similarity", "tanh", "real", {}),
+    "mape": ("mean_absolute_percentage_error", "linear", "real", {}),
+    "msle": ("mean_squared_logarithmic_error", "sigmoid", "unit", {}),
+    "log_cosh": ("log_cosh", "tanh", "real", {}),
+    "poisson": ("poisson", "sigmoid", "unit", {}),
+    "categorical_hinge": ("categorical_hinge", "linear", "onehot", {}),
+    "categorical_hinge_soft": ("categorical_hinge", "tanh", "simplex", {}),
 }
 
 
@@ -122,7 +128,7 @@ def test_native_gradient_central_differences(case):
     n = 6
     y = make_targets(target_kind, (n,), C_OUT, rng)
     pred = rng.standard_normal((n, C_OUT))
-    if kind == "kl_divergence":
+    if kind in ("kl_divergence", "poisson", "mean_squared_logarithmic_error"):  # their domain: positive
         pred = rng.uniform(0.05, 0.9, (n, C_OUT))
     pred = pred.astype(np.float32)
     bigcore.utils.set_random_seed(0)
@@ -232,6 +238,11 @@ KERAS_LOSSES = {  # (bigcore/keras class name, arguments, output activation, tar
     "cce_smoothing": ("CategoricalCrossentropy", {"label_smoothing": 0.2}, "softmax", "onehot"),
     "cce_logits_smoothing": ("CategoricalCrossentropy", {"label_smoothing": 0.3, "from_logits": True},
                              "linear", "onehot"),
+    "mape": ("MeanAbsolutePercentageError", {}, "sigmoid", "unit"),  # targets off 0: steps of 100 / |t|
+    "msle": ("MeanSquaredLogarithmicError", {}, "sigmoid", "unit"),
+    "log_cosh": ("LogCosh", {}, "tanh", "real"),
+    "poisson": ("Poisson", {}, "sigmoid", "unit"),
+    "categorical_hinge": ("CategoricalHinge", {}, "linear", "onehot"),
 }
 
 
@@ -634,6 +645,12 @@ LOSS_METRICS = {  # metric (string or factory), keras class and arguments, outpu
     "kl_divergence": ("kl_divergence", ("KLDivergence", {}), "softmax", "soft"),
     "hinge": ("hinge", ("Hinge", {}), "tanh", "binary"),
     "squared_hinge": (lambda: metrics.SquaredHinge(), ("SquaredHinge", {}), "tanh", "binary"),
+    "mape": ("mape", ("MeanAbsolutePercentageError", {}), None, "real"),
+    "msle": ("msle", ("MeanSquaredLogarithmicError", {}), "sigmoid", "binary"),
+    "logcosh": (lambda: metrics.LogCoshError(), ("LogCoshError", {}), "tanh", "real"),
+    "poisson": ("poisson", ("Poisson", {}), "sigmoid", "binary"),
+    "categorical_hinge": ("categorical_hinge", ("CategoricalHinge", {}), None, "onehot"),
+    "cosine_similarity": ("cosine_similarity", ("CosineSimilarity", {}), None, "real"),
 }
 
 
@@ -646,7 +663,8 @@ def test_loss_metrics_match_keras(keras, case):
     x = rng.standard_normal((50, K_IN)).astype(np.float32)
     labels = rng.integers(0, C, 50)
     y = {"binary": rng.integers(0, 2, (50, C)).astype(np.float32), "onehot": ref.one_hot(labels, C),
-         "sparse": labels, "soft": rng.dirichlet(np.ones(C), 50).astype(np.float32)}[kind]
+         "sparse": labels, "soft": rng.dirichlet(np.ones(C), 50).astype(np.float32),
+         "real": rng.standard_normal((50, C)).astype(np.float32)}[kind]
     inp = bigcore.Input((K_IN,))
     m = bigcore.Model(inp, layers.Dense(C, activation=act)(inp))
     m.compile(optimizer="sgd", loss="mse" if kind != "sparse" else "sparse_categorical_crossentropy",
@@ -658,3 +676,42 @@ def test_loss_metrics_match_keras(keras, case):
     for i in range(0, 50, 16):
         km.update_state(y[i:i + 16], pred[i:i + 16])
     assert logs[name] == pytest.approx(float(km.result()), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("aggregation,regressors", [("uniform_average", 0), ("variance_weighted_average", 0),
+                                                    (None, 0), ("uniform_average", 2)])
+def test_r2_score_over_batches_matches_keras(keras, aggregation, regressors):
+    """R2Score from column sums gathered over batches: Keras's metric updated batch by batch, and the
+    NumPy formula on all rows at once. compile(metrics=...) are unweighted in Keras 3 (weighted_metrics
+    are not), so evaluate's sample_weight leaves it unchanged."""
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal((50, K_IN)).astype(np.float32)
+    y = (x[:, :3] * [1.0, -0.5, 2.0] + 0.3 * rng.standard_normal((50, 3))).astype(np.float32)
+    sw = rng.uniform(0.2, 2.0, 50).astype(np.float32)
+    inp = bigcore.Input((K_IN,))
+    m = bigcore.Model(inp, layers.Dense(3)(inp))
+    m.compile(optimizer="sgd", loss="mse", metrics=[metrics.R2Score(class_aggregation=aggregation,
+                                                                    num_regressors=regressors)])
+    for weights in (None, sw):
+        got = m.evaluate(x, y, sample_weight=weights, batch_size=16, verbose=0, return_dict=True)["r2_score"]
+        pred = m.predict(x, verbose=0)
+        km = keras.metrics.R2Score(class_aggregation=aggregation, num_regressors=regressors)
+        for i in range(0, 50, 16):
+            km.update_state(y[i:i + 16], pred[i:i + 16])
+        np.testing.assert_allclose(got, np.asarray(km.result()), rtol=1e-5, atol=1e-6)
+        if weights is None and aggregation == "uniform_average" and not regressors:
+            by_hand = 1 - ((y - pred) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+            assert got == pytest.approx(float(by_hand.mean()), rel=1e-5)
+
+
+def test_new_loss_and_metric_strings():
+    for alias, cls in [("mape", losses.MeanAbsolutePercentageError), ("MSLE", losses.MeanSquaredLogarithmicError),
+                       ("log_cosh", losses.LogCosh), ("poisson", losses.Poisson),
+                       ("categorical_hinge", losses.CategoricalHinge)]:
+        assert isinstance(losses.get(alias), cls)
+    assert isinstance(metrics.get("r2_score", None, 3), metrics.R2Score)
+    assert isinstance(metrics.get("cosine_similarity", None, 3), metrics.CosineSimilarity)
+    with pytest.raises(ValueError, match="class_aggregation"):
+        metrics.R2Score(class_aggregation="mean")
+    with pytest.raises(ValueError, match="num_regressors"):
+        metrics.R2Score(num_regressors=-1)

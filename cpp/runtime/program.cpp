@@ -126,8 +126,8 @@ void Program::set_metrics(const std::vector<MetricSpec>& m) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
     BC_CHECK(tensors_[s.tensor].batched && (s.mask < 0 || tensors_[s.mask].batched), "a metric's tensors have a batch axis");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
-    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_LOSS, "unknown metric kind " + std::to_string(s.kind));
-    BC_CHECK(s.kind != MET_LOSS || (s.params.loss_kind >= LOSS_MSE && s.params.loss_kind <= LOSS_COSINE),
+    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_R2, "unknown metric kind " + std::to_string(s.kind));
+    BC_CHECK(s.kind != MET_LOSS || (s.params.loss_kind >= LOSS_MSE && s.params.loss_kind <= LOSS_CATEGORICAL_HINGE),
              "a loss metric needs a known loss kind, got " + std::to_string(s.params.loss_kind));
     const auto& th = s.params.thresholds;
     if (s.kind == MET_TOP_K || s.kind == MET_SPARSE_TOP_K)

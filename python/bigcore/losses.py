@@ -9,6 +9,7 @@ from bigcore._native import _core
 # Native ids (cpp/loss.h: LossKind)
 MSE, MAE, BCE, CCE, SPARSE_CCE = 0, 1, 2, 3, 4
 HUBER, KLD, HINGE, SQUARED_HINGE, COSINE = 5, 6, 7, 8, 9
+MAPE, MSLE, LOG_COSH, POISSON, CATEGORICAL_HINGE = 10, 11, 12, 13, 14
 
 
 class Loss:
@@ -157,6 +158,43 @@ class CosineSimilarity(Loss):
         return {**super().get_config(), "axis": self.axis}
 
 
+class _Named(Loss):
+    """A loss whose only arguments are Keras's reduction and name (its default the snake name)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        super().__init__(name=name or _snake(type(self).__name__), reduction=reduction)
+
+
+class MeanAbsolutePercentageError(_Named):
+    """100 * mean(|y_true - y_pred| / max(|y_true|, epsilon))."""
+
+    kind = MAPE
+
+
+class MeanSquaredLogarithmicError(_Named):
+    """mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))^2)."""
+
+    kind = MSLE
+
+
+class LogCosh(_Named):
+    """mean(log(cosh(y_pred - y_true))), computed as x + softplus(-2x) - log 2."""
+
+    kind = LOG_COSH
+
+
+class Poisson(_Named):
+    """mean(y_pred - y_true * log(y_pred + epsilon))."""
+
+    kind = POISSON
+
+
+class CategoricalHinge(_Named):
+    """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)."""
+
+    kind = CATEGORICAL_HINGE
+
+
 def _snake(name):
     """Keras's to_snake_case: "KLDivergence" -> "kl_divergence", "AUC" -> "auc"."""
     name = re.sub(r"\W+", "", name)
@@ -173,6 +211,12 @@ _ALIASES = {
     "kl_divergence": KLDivergence, "kld": KLDivergence, "KLD": KLDivergence,
     "kullback_leibler_divergence": KLDivergence,
     "hinge": Hinge, "squared_hinge": SquaredHinge, "cosine_similarity": CosineSimilarity,
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "log_cosh": LogCosh, "poisson": Poisson, "categorical_hinge": CategoricalHinge,
+    "MSE": MeanSquaredError, "MAE": MeanAbsoluteError,
 }
 _BY_CLASS = {c.__name__: c for c in _ALIASES.values()}
 

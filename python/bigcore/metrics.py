@@ -8,7 +8,7 @@ from bigcore import losses as _losses
 
 # Native ids (cpp/loss.h: MetricKind)
 SPARSE_CAT_ACC, CAT_ACC, BIN_ACC, MSE, MAE = 0, 1, 2, 3, 4
-TOP_K, SPARSE_TOP_K, CONFUSION, CLASS_COUNTS, LOSS = 5, 6, 7, 8, 9
+TOP_K, SPARSE_TOP_K, CONFUSION, CLASS_COUNTS, LOSS, R2 = 5, 6, 7, 8, 9, 10
 
 EPSILON = 1e-7  # Keras's backend.epsilon()
 
@@ -133,6 +133,109 @@ class SquaredHinge(_LossMean):
 class MeanAbsoluteError(Metric):
     kind = MAE
     _direction = "down"
+
+
+class MeanAbsolutePercentageError(_LossMean):
+    loss_class = _losses.MeanAbsolutePercentageError
+
+    def __init__(self, name="mean_absolute_percentage_error"):
+        super().__init__(name=name)
+
+
+class MeanSquaredLogarithmicError(_LossMean):
+    loss_class = _losses.MeanSquaredLogarithmicError
+
+    def __init__(self, name="mean_squared_logarithmic_error"):
+        super().__init__(name=name)
+
+
+class LogCoshError(_LossMean):
+    loss_class = _losses.LogCosh
+
+    def __init__(self, name="logcosh"):
+        super().__init__(name=name)
+
+
+class Poisson(_LossMean):
+    loss_class = _losses.Poisson
+
+    def __init__(self, name="poisson"):
+        super().__init__(name=name)
+
+
+class CategoricalHinge(_LossMean):
+    loss_class = _losses.CategoricalHinge
+
+    def __init__(self, name="categorical_hinge"):
+        super().__init__(name=name)
+
+
+class CosineSimilarity(_LossMean):
+    """The mean cosine similarity of the rows (Keras's metric: the loss's value with its sign flipped)."""
+
+    loss_class = _losses.CosineSimilarity
+    _direction = "up"
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        if axis not in (-1,):
+            raise ValueError(f"CosineSimilarity computes along the last axis; axis must be -1. Received: axis={axis!r}")
+        super().__init__(name=name)
+
+    def result(self, acc):
+        return -acc[0] / acc[1] if acc[1] else 0.0
+
+
+class R2Score(Metric):
+    """Keras's R2Score: 1 - sum (y - p)^2 / sum (y - mean y)^2 per output column, over every row seen;
+    class_aggregation "uniform_average" (the columns' mean), "variance_weighted_average" or None (each
+    column's); num_regressors adjusts it: 1 - (1 - r2) (n - 1) / (n - num_regressors - 1)."""
+
+    kind = R2
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
+        super().__init__(name=name)
+        if class_aggregation not in ("uniform_average", "variance_weighted_average", None):
+            raise ValueError("Invalid value for argument `class_aggregation`. Expected one of {'uniform_average', "
+                             f"'variance_weighted_average', None}}. Received: class_aggregation={class_aggregation!r}")
+        if isinstance(num_regressors, bool) or not isinstance(num_regressors, (int, np.integer)) or num_regressors < 0:
+            raise ValueError("Invalid value for argument `num_regressors`. Expected a value >= 0. "
+                             f"Received: num_regressors={num_regressors!r}")
+        self.class_aggregation, self.num_regressors = class_aggregation, int(num_regressors)
+        self._columns = None
+
+    def _set_output_width(self, width):
+        self._columns = int(width)
+
+    @property
+    def stats_width(self):
+        if self._columns is None:
+            raise RuntimeError("R2Score counts per output column: compile the model with it first")
+        return 4 * self._columns + 1
+
+    def result(self, acc):
+        C = self._columns
+        count, total, squares, sse = (np.asarray(acc[i * C:(i + 1) * C], np.float64) for i in range(4))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = total / count
+            variance = squares - total * mean
+            raw = 1.0 - sse / variance
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation == "uniform_average":
+            r2 = float(np.mean(raw))
+        elif self.class_aggregation == "variance_weighted_average":
+            r2 = float(np.sum(variance * raw) / np.sum(variance))
+        else:
+            r2 = raw
+        if self.num_regressors:
+            n = float(acc[4 * C]) * C  # Keras's num_samples: the values seen, unweighted
+            if self.num_regressors > n - 1 or self.num_regressors == n - 1:
+                return r2  # Keras warns and leaves it unadjusted
+            r2 = 1.0 - (1.0 - r2) * (n - 1.0) / (n - self.num_regressors - 1.0)
+        return r2
+
+    def get_config(self):
+        return {"name": self.name, "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
 
 
 class TopKCategoricalAccuracy(Metric):
@@ -520,6 +623,13 @@ _ALIASES = {
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     "precision": Precision, "recall": Recall, "auc": AUC,
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "log_cosh_error": LogCoshError, "logcosh": LogCoshError, "poisson": Poisson,
+    "categorical_hinge": CategoricalHinge, "cosine_similarity": CosineSimilarity, "r2_score": R2Score,
+    "MSE": MeanSquaredError, "MAE": MeanAbsoluteError,
     "f1_score": F1Score, "fbeta_score": FBetaScore,
     "true_positives": TruePositives, "false_positives": FalsePositives,
     "true_negatives": TrueNegatives, "false_negatives": FalseNegatives,

@@ -162,6 +162,58 @@ double cosine_row(float* d, const float* p, const float* t, int C, float s) {
   return -tp * rt * rp;
 }
 
+// Keras's regression losses of one row, each a mean over the row. Where Keras takes a maximum
+// against epsilon, the gradient passes above it, is halved at a tie (torch.maximum) and is 0 below.
+inline float max_eps_grad(float x) { return x > kEps ? 1.0f : (x == kEps ? 0.5f : 0.0f); }
+
+double regression_row(float* d, const float* p, const float* t, int C, int kind, float s) {
+  double loss = 0.0;
+  const float sc = s / C;
+  for (int j = 0; j < C; ++j) {
+    const float e = p[j] - t[j];
+    switch (kind) {
+      case LOSS_MAPE: {  // 100 |t - p| / max(|t|, eps)
+        const float den = std::max(std::fabs(t[j]), kEps);
+        loss += 100.0 * std::fabs(e) / den;
+        d[j] = sc * 100.0f * (e > 0.0f ? 1.0f : (e < 0.0f ? -1.0f : 0.0f)) / den;
+        break;
+      }
+      case LOSS_MSLE: {  // (log(max(p, eps) + 1) - log(max(t, eps) + 1))^2
+        const float lp = std::log(std::max(p[j], kEps) + 1.0f), lt = std::log(std::max(t[j], kEps) + 1.0f);
+        loss += static_cast<double>(lp - lt) * (lp - lt);
+        d[j] = sc * 2.0f * (lp - lt) * max_eps_grad(p[j]) / (std::max(p[j], kEps) + 1.0f);
+        break;
+      }
+      case LOSS_LOG_COSH:  // x + softplus(-2x) - log 2, x = p - t; its derivative is tanh(x)
+        loss += e + (std::max(-2.0f * e, 0.0f) + std::log1p(std::exp(-std::fabs(2.0f * e)))) - std::log(2.0);
+        d[j] = sc * std::tanh(e);
+        break;
+      default:  // LOSS_POISSON: p - t log(p + eps)
+        loss += p[j] - static_cast<double>(t[j]) * std::log(p[j] + kEps);
+        d[j] = sc * (1.0f - t[j] / (p[j] + kEps));
+        break;
+    }
+  }
+  return loss / C;
+}
+
+// Categorical hinge: max(max_j (1 - t_j) p_j - sum_j t_j p_j + 1, 0); the max's gradient is shared
+// evenly by the columns that attain it (torch.amax, Keras's torch backend).
+double categorical_hinge_row(float* d, const float* p, const float* t, int C, float s) {
+  double pos = 0.0;
+  float neg = -INFINITY;
+  for (int j = 0; j < C; ++j) {
+    pos += static_cast<double>(t[j]) * p[j];
+    neg = std::max(neg, (1.0f - t[j]) * p[j]);
+  }
+  const double m = neg - pos + 1.0;
+  int ties = 0;
+  for (int j = 0; j < C; ++j) ties += (1.0f - t[j]) * p[j] == neg;
+  for (int j = 0; j < C; ++j)
+    d[j] = m > 0.0 ? s * (-t[j] + ((1.0f - t[j]) * p[j] == neg ? (1.0f - t[j]) / ties : 0.0f)) : 0.0f;
+  return std::max(m, 0.0);
+}
+
 // Keras's convert_binary_labels_to_hinge: labels that are all 0 or 1 become -1 or 1.
 bool all_binary(const float* t, size_t n) {
   for (size_t i = 0; i < n; ++i)
@@ -215,6 +267,15 @@ double loss_forward_backward(float* dpred, const float* pred, const float* targe
         break;
       case LOSS_COSINE:
         l = cosine_row(d, p, t, C, s);
+        break;
+      case LOSS_MAPE:
+      case LOSS_MSLE:
+      case LOSS_LOG_COSH:
+      case LOSS_POISSON:
+        l = regression_row(d, p, t, C, kind, s);
+        break;
+      case LOSS_CATEGORICAL_HINGE:
+        l = categorical_hinge_row(d, p, t, C, s);
         break;
       default:
         throw std::invalid_argument("unknown loss kind " + std::to_string(kind));
@@ -315,6 +376,7 @@ void class_counts_update(const float* pred, const float* target, const float* ro
 
 size_t metric_width(int kind, const MetricParams& p, int C) {
   if (kind == MET_CONFUSION) return 4 * p.thresholds.size();
+  if (kind == MET_R2) return 4 * static_cast<size_t>(C) + 1;
   return kind == MET_CLASS_COUNTS ? 4 * static_cast<size_t>(C) : 2;
 }
 
@@ -326,6 +388,22 @@ void metric_update(const float* pred, const float* target, const float* row_weig
   }
   if (kind == MET_CLASS_COUNTS) {
     class_counts_update(pred, target, row_weight, rows, C, mp, out);
+    return;
+  }
+  if (kind == MET_R2) {  // column sums; Python's result() forms Keras's R2 from them
+    for (int r = 0; r < rows; ++r) {
+      const double w = row_weight ? row_weight[r] : 1.0;
+      const float* p = pred + static_cast<size_t>(r) * C;
+      const float* t = target + static_cast<size_t>(r) * C;
+      for (int j = 0; j < C; ++j) {
+        const double e = static_cast<double>(t[j]) - p[j];
+        out[j] += w;
+        out[C + j] += w * t[j];
+        out[2 * C + j] += w * t[j] * t[j];
+        out[3 * C + j] += w * e * e;
+      }
+    }
+    out[4 * C] += rows;  // Keras's adjusted R2 counts the values seen, unweighted
     return;
   }
   if (kind == MET_LOSS) {  // the loss kernel itself, its gradient discarded (scale 0)

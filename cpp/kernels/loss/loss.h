@@ -8,14 +8,16 @@ namespace bc {
 // Ids shared with Python (losses.py / metrics.py mirror them).
 enum LossKind : int {
   LOSS_MSE = 0, LOSS_MAE = 1, LOSS_BCE = 2, LOSS_CCE = 3, LOSS_SPARSE_CCE = 4,
-  LOSS_HUBER = 5, LOSS_KLD = 6, LOSS_HINGE = 7, LOSS_SQUARED_HINGE = 8, LOSS_COSINE = 9
+  LOSS_HUBER = 5, LOSS_KLD = 6, LOSS_HINGE = 7, LOSS_SQUARED_HINGE = 8, LOSS_COSINE = 9,
+  LOSS_MAPE = 10, LOSS_MSLE = 11, LOSS_LOG_COSH = 12, LOSS_POISSON = 13, LOSS_CATEGORICAL_HINGE = 14
 };
 enum MetricKind : int {
   MET_SPARSE_CAT_ACC = 0, MET_CAT_ACC = 1, MET_BIN_ACC = 2, MET_MSE = 3, MET_MAE = 4,
   MET_TOP_K = 5, MET_SPARSE_TOP_K = 6,
   MET_CONFUSION = 7,    // tp, fp, tn, fn at each threshold (Precision, Recall, AUC)
   MET_CLASS_COUNTS = 8,  // tp, fp, tn, fn of each class at one threshold or the row's max (F1Score)
-  MET_LOSS = 9           // a loss function's mean over the rows (Keras's crossentropy, KL, hinge metrics)
+  MET_LOSS = 9,          // a loss function's mean over the rows (Keras's crossentropy, KL, hinge metrics)
+  MET_R2 = 10            // per column: sum w, sum w y, sum w y^2, sum w (y - p)^2; then the rows (R2Score)
 };
 
 // pred (rows, C), target (rows, C) or (rows) class ids for sparse -> dpred (rows, C).
@@ -47,7 +49,7 @@ struct MetricParams {
 };
 
 // Values metric_update adds per batch: (sum, count), 4 per threshold for MET_CONFUSION, 4 per
-// class (C) for MET_CLASS_COUNTS.
+// class (C) for MET_CLASS_COUNTS, 4 per column (C) and the row count for MET_R2.
 size_t metric_width(int kind, const MetricParams& p, int C);
 
 // Adds this batch's counts to out[0 .. metric_width); row_weight (rows) may be null (Keras
