@@ -489,3 +489,28 @@ def test_rnn_of_cells(masked):
     out, s1, s2 = layers.RNN([layers.GRUCell(3), layers.SimpleRNNCell(2)], return_state=True)(h)
     model = randomize(bigcore.Model(inp, [out, s1, s2]))
     check(model, ids(6, 9, padding="holes") if masked else normal((6, 4)))
+
+
+# --- image layers -------------------------------------------------------------------------------
+
+IMAGE_MODELS = [
+    lambda: [layers.RandomFlip(), layers.RandomRotation(0.2), layers.RandomZoom(0.2), layers.RandomTranslation(0.1, 0.1),
+             layers.RandomContrast(0.3), layers.RandomBrightness(0.2)],
+    lambda: [layers.Resizing(7, 13)],
+    lambda: [layers.Resizing(17, 5, interpolation="nearest")],
+    lambda: [layers.Resizing(8, 8, crop_to_aspect_ratio=True)],
+    lambda: [layers.Resizing(6, 6, pad_to_aspect_ratio=True, fill_value=0.5)],
+    lambda: [layers.Resizing(9, 4, pad_to_aspect_ratio=True, interpolation="nearest")],
+    lambda: [layers.CenterCrop(6, 4)],
+    lambda: [layers.CenterCrop(14, 4)],
+    lambda: [layers.RandomCrop(5, 7)],
+    lambda: [layers.RandomFlip(), layers.Resizing(8, 8), layers.Conv2D(3, 3), layers.Flatten(), layers.Dense(2)],
+]
+
+
+@pytest.mark.parametrize("make", IMAGE_MODELS)
+def test_image_layers(make):
+    """Random augmentations export as the identity; Resizing / CenterCrop / RandomCrop (inference)
+    as Slice or Pad then Resize, matching bigcore's (Keras's) outputs."""
+    model = bigcore.Sequential([bigcore.Input((10, 12, 3))] + make())
+    check(model, normal((10, 12, 3)), atol=1e-4)

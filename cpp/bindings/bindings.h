@@ -18,4 +18,5 @@ void bind_attention(pybind11::module_& m);    // attention.cpp: attention / norm
 void bind_decode(pybind11::module_& m);       // decode.cpp: Decoder (token-by-token inference, KV cache)
 void bind_conv(pybind11::module_& m);         // conv.cpp: Program's conv, pooling, norm ops (after bind_program)
 void bind_layer_ops(pybind11::module_& m);    // layer_ops.cpp: index maps, noise, norms, TimeDistributed (after bind_program)
+void bind_image_ops(pybind11::module_& m);    // image_ops.cpp: image preprocessing and augmentation (after bind_program)
 void bind_traced(pybind11::module_& m);       // traced.cpp: loss terms, op modes (after bind_program)

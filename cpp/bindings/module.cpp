@@ -19,5 +19,6 @@ PYBIND11_MODULE(_core, m) {
   bind_decode(m);
   bind_conv(m);
   bind_layer_ops(m);
+  bind_image_ops(m);
   bind_traced(m);
 }

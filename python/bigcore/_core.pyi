@@ -77,6 +77,8 @@ class Program:
         """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call."""
     def add_conv_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:
         """Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the output here), F: input channels."""
+    def add_crop_resize(self, x: int, out: int, H: int, W: int, C: int, OH: int, OW: int, interp: int, fill_value: float, infer_box: typing.Annotated[Sequence[int], "FixedSize(4)"], train_box: typing.Annotated[Sequence[int], "FixedSize(4)"], random: bool, stream: int) -> None:
+        """Boxes (y0, x0, bh, bw) of the input resized to (OH, OW); random: RandomCrop's draw."""
     def add_dense(self, x: int, out: int, w: int, b: int, K: int, N: int, act: int) -> None: ...
     def add_depthwise_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], M: int, act: int) -> None: ...
     def add_derived_symbol(self, kind: str, syms: Sequence[int], consts: Sequence[Any] = []) -> int:
@@ -93,6 +95,10 @@ class Program:
         """Mean (masked when mask >= 0) or max of x over its steps."""
     def add_group_norm(self, x: int, out: int, C: int, groups: int, gamma: int, beta: int, epsilon: float) -> None:
         """groups 0: LayerNormalization over each position's C values; else GroupNormalization."""
+    def add_image_affine(self, x: int, out: int, H: int, W: int, C: int, kind: int, lo: Sequence[float], hi: Sequence[float], same_zoom: bool, interp: int, fill: int, fill_value: float, stream: int) -> None:
+        """kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation."""
+    def add_image_color(self, x: int, out: int, P: int, C: int, kind: int, lower: float, upper: float, lo: float, hi: float, stream: int) -> None:
+        """kind: 0 RandomContrast, 1 RandomBrightness; lower, upper: the factor's range; lo, hi: value_range."""
     def add_loss_term(self, x: int) -> None:
         """Adds sum(x) to the training loss (add_loss); x's gradient is 1."""
     def add_mask_or(self, masks: Sequence[int], out: int, unmasked_input: bool) -> None:
@@ -114,6 +120,8 @@ class Program:
     def add_qconv(self, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, geom: Sequence[int], act: int, x_scale: float) -> None:
         """int8 Conv1D/Conv2D (groups 1): wq (KH*KW*C, F), scale (F)."""
     def add_qdense(self, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, act: int, x_scale: float) -> None: ...
+    def add_random_flip(self, x: int, out: int, H: int, W: int, C: int, mode: int, stream: int) -> None:
+        """mode: 0 horizontal, 1 vertical, 2 both (one draw per sample flips both, as Keras's)."""
     def add_recurrent(self, kind: str, x: int, mask: int, outs: Sequence[int], w: int, r: int, b: int, D: int, U: int, T: int, act: int, ract: int, return_sequences: bool, return_state: bool, go_backwards: bool, zero_output_for_mask: bool, output_in_input_order: bool, dropout: float, recurrent_dropout: float, stream: int, initial_state: Sequence[int] = []) -> None: ...
     def add_relu(self, x: int, out: int, negative_slope: float, max_value: float, threshold: float) -> None:
         """Keras relu(x, negative_slope, max_value (< 0: none), threshold)."""
@@ -272,6 +280,12 @@ def forked_single_threaded() -> bool:
     """True in a child forked after bigcore may have started threads: it runs single-threaded."""
 def gemm(trans_a: bool, trans_b: bool, A: NDArray[Any], B: NDArray[Any], C: NDArray[Any], alpha: float, beta: float) -> None: ...
 def get_num_threads() -> int: ...
+def image_affine(x: NDArray[Any], matrices: NDArray[Any], interp: int, fill: int, fill_value: float, backward: bool = False) -> NDArray[np.float32]:
+    """Each sample of x (B, H, W, C) through its (a0, a1, a2, b0, b1, b2) as Keras's affine_transform; backward: the transpose applied to x (then the output's gradient)."""
+def image_affine_matrix(kind: int, lo: Sequence[float], hi: Sequence[float], same_zoom: bool, u0: float, u1: float, H: int, W: int) -> list[float]:
+    """The matrix an affine augmentation builds from uniforms u0, u1."""
+def image_box_resize(x: NDArray[Any], OH: int, OW: int, box: typing.Annotated[Sequence[int], "FixedSize(4)"], interp: int, fill_value: float, H: int = 0, W: int = 0, backward: bool = False) -> NDArray[np.float32]:
+    """The box (y0, x0, bh, bw) of each sample resized to (OH, OW); backward: x is dy (B, OH, OW, C) and the result the input's gradient (B, H, W, C)."""
 def isa() -> str:
     """The set_isa name in force."""
 def isa_names() -> list[str]:

@@ -7,7 +7,7 @@ import types
 
 import numpy as np
 
-from bigcore.export import onnx_conv, onnx_preprocessing, onnx_recurrent, onnx_transformer
+from bigcore.export import onnx_conv, onnx_image, onnx_preprocessing, onnx_recurrent, onnx_transformer
 from bigcore.layers import core, embedding, merging, recurrent, rnn_cells
 from bigcore.layers.quantized import QuantizedDense
 from bigcore.layers.quantized_conv import QuantizedConv1D, QuantizedConv2D
@@ -192,7 +192,8 @@ def _rules():
             merging.Subtract: merge, merging.Maximum: merge, merging.Minimum: merge,
             recurrent.LSTM: onnx_recurrent.rnn, recurrent.GRU: onnx_recurrent.rnn,
             recurrent.SimpleRNN: onnx_recurrent.rnn, rnn_cells.RNN: onnx_recurrent.rnn_of_cells,
-            recurrent.Bidirectional: onnx_recurrent.bidirectional, **onnx_preprocessing.RULES}
+            recurrent.Bidirectional: onnx_recurrent.bidirectional, **onnx_preprocessing.RULES,
+            **onnx_image.RULES}
 
 
 def _recurrent_rule(layer, quantized_recurrent):

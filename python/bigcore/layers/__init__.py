@@ -19,6 +19,9 @@ from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.embedding import Embedding
 from bigcore.layers.global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from bigcore.layers.identity import Identity
+from bigcore.layers.image_augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+                                               RandomTranslation, RandomZoom)
+from bigcore.layers.image_resizing import CenterCrop, Resizing
 from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalization
 from bigcore.layers.masking import Masking
@@ -46,7 +49,7 @@ GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
 __all__ = sorted(["Activation", "Add", "AlphaDropout", "Attention", "AvgPool1D", "AvgPool2D", "AveragePooling1D",
-                  "AveragePooling2D", "Average", "BatchNormalization", "Bidirectional", "CategoryEncoding",
+                  "AveragePooling2D", "Average", "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop",
                   "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Convolution1D",
                   "Convolution2D", "Convolution2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv1D",
                   "DepthwiseConv2D", "Discretization", "Dropout", "ELU", "EinsumDense", "Embedding", "Flatten", "GRU",
@@ -56,9 +59,11 @@ __all__ = sorted(["Activation", "Add", "AlphaDropout", "Attention", "AvgPool1D",
                   "GRUCell", "Hashing", "Identity", "Input", "InputLayer", "IntegerLookup", "KerasTensor", "LSTM", "LSTMCell", "Lambda", "Layer",
                   "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D", "MaxPooling1D",
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
-                  "RMSNormalization", "RNN", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
-                  "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN", "SimpleRNNCell", "Softmax",
-                  "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells", "StringLookup", "TextVectorization", "TimeDistributed",
+                  "RMSNormalization", "RNN", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
+                  "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape",
+                  "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
+                  "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells",
+                  "StringLookup", "TextVectorization", "TimeDistributed",
                   "UnitNormalization", "UpSampling1D", "UpSampling2D", "Weight", "ZeroPadding1D", "ZeroPadding2D",
                   "get_class", "register", "Dot", "Maximum", "Minimum", "Subtract", "add", "average", "concatenate", "dot",
                   "maximum", "minimum", "multiply", "subtract"])

@@ -1,0 +1,90 @@
+"""NumPy (float64) references of Keras's image transforms, channels last: affine_transform's
+sampling (map_coordinates, order 0/1, the four fill modes) and resize on a crop or pad box
+(torch's F.interpolate: bilinear half-pixel, nearest-exact). Written from the definitions, not
+from bigcore's kernels: reflect is the half-sample symmetric extension (d c b a | a b c d | d c b a).
+"""
+
+import numpy as np
+
+
+def fix_index(i, n, fill):
+    if fill == "reflect":
+        j = np.mod(i, 2 * n)
+        return np.where(j < n, j, 2 * n - 1 - j)
+    if fill == "wrap":
+        return np.mod(i, n)
+    return np.clip(i, 0, n - 1)
+
+
+def _nodes(coord, interp):
+    if interp == "nearest":
+        return [(np.round(coord).astype(np.int64), np.ones_like(coord))]  # half to even, as torch.round
+    lo = np.floor(coord)
+    return [(lo.astype(np.int64), 1.0 - (coord - lo)), (lo.astype(np.int64) + 1, coord - lo)]
+
+
+def affine(x, mats, interp="bilinear", fill="reflect", fill_value=0.0):
+    """x (B, H, W, C); mats (B, 6) = (a0, a1, a2, b0, b1, b2): output (i, j) reads row b0 j + b1 i + b2,
+    column a0 j + a1 i + a2."""
+    x = np.asarray(x, np.float64)
+    B, H, W, C = x.shape
+    ii, jj = np.meshgrid(np.arange(H, dtype=np.float64), np.arange(W, dtype=np.float64), indexing="ij")
+    out = np.zeros_like(x)
+    for b in range(B):
+        a0, a1, a2, b0, b1, b2 = np.asarray(mats[b], np.float64)
+        rows, cols = b0 * jj + b1 * ii + b2, a0 * jj + a1 * ii + a2
+        for ri, wr in _nodes(rows, interp):
+            for ci, wc in _nodes(cols, interp):
+                v = x[b][fix_index(ri, H, fill), fix_index(ci, W, fill)]
+                if fill == "constant":
+                    ok = (ri >= 0) & (ri < H) & (ci >= 0) & (ci < W)
+                    v = np.where(ok[..., None], v, fill_value)
+                out[b] += (wr * wc)[..., None] * v
+    return out
+
+
+def rotation_matrix(turns, H, W):
+    t = np.deg2rad(turns * 360.0)
+    cx, cy = 0.5 * (W - 1), 0.5 * (H - 1)
+    a0, a1, b0, b1 = np.cos(t), -np.sin(t), np.sin(t), np.cos(t)
+    return [a0, a1, cx - cx * a0 - cy * a1, b0, b1, cy - cx * b0 - cy * b1]
+
+
+def zoom_matrix(zh, zw, H, W):
+    return [zw, 0.0, (W - 1) / 2 * (1 - zw), 0.0, zh, (H - 1) / 2 * (1 - zh)]
+
+
+def translation_matrix(dy, dx):
+    return [1.0, 0.0, -dx, 0.0, 1.0, -dy]
+
+
+def _taps(n_in, n_out, interp):
+    o = np.arange(n_out, dtype=np.float64)
+    scale = n_in / n_out
+    if interp == "nearest":
+        i = np.minimum(np.floor((o + 0.5) * scale), n_in - 1).astype(np.int64)
+        return i, i, np.ones(n_out), np.zeros(n_out)
+    s = np.maximum(scale * (o + 0.5) - 0.5, 0.0)
+    i0 = np.floor(s).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = s - i0
+    return i0, i1, 1.0 - w1, w1
+
+
+def resize(x, oh, ow, box=None, interp="bilinear", fill_value=0.0):
+    """The box (y0, x0, bh, bw) of each image (a pad where it leaves the image: fill_value) resized to (oh, ow)."""
+    x = np.asarray(x, np.float64)
+    B, H, W, C = x.shape
+    y0, x0, bh, bw = box if box is not None else (0, 0, H, W)
+    src = np.full((B, bh, bw, C), float(fill_value))
+    r0, r1, c0, c1 = max(0, y0), min(H, y0 + bh), max(0, x0), min(W, x0 + bw)
+    src[:, r0 - y0:r1 - y0, c0 - x0:c1 - x0] = x[:, r0:r1, c0:c1]
+    ra, rb, wa, wb = _taps(bh, oh, interp)
+    ca, cb, va, vb = _taps(bw, ow, interp)
+
+    def at(r, c):
+        return src[:, r][:, :, c]
+
+    wa, wb = wa[None, :, None, None], wb[None, :, None, None]
+    va, vb = va[None, None, :, None], vb[None, None, :, None]
+    return wa * (va * at(ra, ca) + vb * at(ra, cb)) + wb * (va * at(rb, ca) + vb * at(rb, cb))
