@@ -405,3 +405,26 @@ def test_refuses_inputs_that_are_not_images():
         layers.RandomFlip()(bigcore.Input((5, 4)))
     with pytest.raises(ValueError, match="needs known height, width and channels"):
         layers.Resizing(3, 3)(bigcore.Input((None, 4, 3)))
+
+
+def _guide_model(M):
+    """Augmentation inside the model, then Rescaling (Keras's image-classification guides)."""
+    inp = M.Input((12, 12, 3))
+    x = M.Sequential([M.layers.RandomFlip("horizontal"), M.layers.RandomRotation(0.1)])(inp)
+    x = M.layers.Rescaling(1.0 / 255, offset=-0.5)(x)
+    x = M.layers.Conv2D(4, 3, activation="relu")(x)
+    return M.Model(inp, M.layers.Dense(2)(M.layers.GlobalAveragePooling2D()(x)))
+
+
+def test_rescaling_after_augmentation_runs_natively_and_matches_keras(keras):
+    """Rescaling whose input comes from a native layer is a native op (on the inputs it stays in NumPy):
+    Keras's predictions with the same weights, training with the gradient through it, ONNX."""
+    model, km = _guide_model(bigcore), _guide_model(keras)
+    km.set_weights(model.get_weights())
+    x = np.random.default_rng(3).uniform(0, 255, (4, 12, 12, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x, verbose=0)), rtol=1e-5, atol=1e-5)
+    model.compile(optimizer="sgd", loss="mse")
+    assert np.isfinite(model.train_on_batch(x, np.zeros((4, 2), np.float32)))
+    onnx_export = pytest.importorskip("test_onnx_export")
+    _, sess = onnx_export.session(model)
+    np.testing.assert_allclose(onnx_export.run(sess, [x])[0], model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)

@@ -473,9 +473,9 @@ def test_keras_preprocessing_layers_in_archives(keras, tmp_path, seed):
     """Rescaling, Discretization, CategoryEncoding (and Normalization above) saved by Keras run on
     bigcore's input side, and back."""
     a = keras.Input((4,))
-    d = keras.layers.Discretization(bin_boundaries=[0.0, 1.0, 2.0], output_mode="count")(a)
+    d = keras.layers.Discretization(bin_boundaries=[0.0, 1.0, 2.0], output_mode="count", name="discretization")(a)
     km = keras.Model(a, keras.layers.Dense(2)(keras.layers.Concatenate()(
-        [keras.layers.Rescaling(0.5, offset=1.0)(a), d])))
+        [keras.layers.Rescaling(0.5, offset=1.0, name="rescaling")(a), d])))  # names: Keras counts per process
     km.save(tmp_path / "pre.keras")
     x = np.random.default_rng(0).normal(1, 1, (6, 4)).astype(np.float32)
     ours = bigcore.models.load_model(tmp_path / "pre.keras")

@@ -28,8 +28,11 @@ def split(inputs, nodes, outputs):
     available = {id(t) for t in inputs}
     front, rest = [], []
     for node in nodes:
-        if _input_side(node.layer):
-            if not all(id(t) in available for t in node.parents):
+        after_native = not all(id(t) in available for t in node.parents)
+        if _input_side(node.layer) and after_native and getattr(node.layer, "lowers_natively", False):
+            rest.append(node)  # Rescaling after a native layer (augmentation): a native op of the program
+        elif _input_side(node.layer):
+            if after_native:
                 raise ValueError(f"{type(node.layer).__name__} {node.layer.name!r} runs on the input side (in NumPy, "
                                  "before the native program), so it must take the model's inputs or the outputs of "
                                  "other preprocessing layers, not those of a native layer")

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from bigcore.layers.base import KerasTensor
 from bigcore.layers.preprocessing.base import (InputSideLayer, batches_of, check_int, encode_categorical,
                                                encoded_shape)
 from bigcore.layers.registry import register
@@ -127,11 +128,27 @@ class Normalization(InputSideLayer):
 
 @register
 class Rescaling(InputSideLayer):
-    """x * scale + offset (scale and offset: numbers, or arrays broadcast over the last axes)."""
+    """x * scale + offset (scale and offset: numbers, or arrays broadcast over the last axes). On the
+    model's inputs it runs in NumPy; after a native layer (Keras's guides rescale after the
+    augmentation layers) it is two primitives of the program, multiply and add by constants."""
+
+    lowers_natively = True
+    supports_variable_length = True
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale, self.offset = scale, offset
+
+    def lower(self, prog, inputs, outputs):
+        x = inputs[0]
+        for kind, value in (("multiply", self.scale), ("add", self.offset)):
+            v = np.asarray(value, np.float32)
+            c = prog.tensor(KerasTensor(None, dims=v.shape or (1,), batched=False))
+            prog.native.add_prim("constant", [], [c], {"value": v.reshape(-1).tolist(), "shape": list(v.shape or (1,))})
+            y = prog.tensor(outputs[0])
+            prog.native.add_prim(kind, [x, c], [y], {})
+            x = y
+        return [x]
 
     def call(self, inputs):
         x = np.asarray(inputs).astype(np.float32)
