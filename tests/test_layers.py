@@ -284,6 +284,19 @@ def test_stacked_cells_return_states_grouped_per_cell_as_keras(keras):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
+def test_stacked_cells_states_survive_saving(tmp_path):
+    """A model using one state of a grouped [h, c] pair: .bigcore and .keras files give its outputs."""
+    inp = bigcore.Input((T, D))
+    y, lstm_states, gru_state = layers.RNN([layers.LSTMCell(4), layers.GRUCell(3)], return_state=True)(inp)
+    model = bigcore.Model(inp, [y, lstm_states[1], gru_state])
+    x = np.random.default_rng(2).standard_normal((3, T, D)).astype(np.float32)
+    for ext in ("bigcore", "keras"):
+        model.save(tmp_path / f"m.{ext}")
+        loaded = bigcore.models.load_model(tmp_path / f"m.{ext}")
+        for a, b in zip(model.predict(x, verbose=0), loaded.predict(x, verbose=0)):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_rnn_of_cells_is_the_layer_and_refuses_other_cells():
     """RNN(LSTMCell(u)) gives the LSTM layer's bits with the same weights, Bidirectional(RNN(cell))
     the Bidirectional LSTM's; a cell class of one's own, calling a cell directly and go_backwards over

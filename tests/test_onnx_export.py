@@ -514,3 +514,13 @@ def test_image_layers(make):
     as Slice or Pad then Resize, matching bigcore's (Keras's) outputs."""
     model = bigcore.Sequential([bigcore.Input((10, 12, 3))] + make())
     check(model, normal((10, 12, 3)), atol=1e-4)
+
+
+def test_additive_attention_with_masks():
+    """AdditiveAttention (a traced layer: its ops' rules) with Keras masks and a causal mask."""
+    q_in, v_in = bigcore.Input((5,)), bigcore.Input((6,))
+    q = layers.Embedding(9, 4, mask_zero=True)(q_in)
+    v = layers.Embedding(9, 4, mask_zero=True)(v_in)
+    out = layers.AdditiveAttention()([q, v], use_causal_mask=True)
+    model = randomize(bigcore.Model([q_in, v_in], layers.GlobalAveragePooling1D()(out)))
+    check(model, lambda b: [ids(5, 9, padding="post")(b)[0], ids(6, 9, padding="holes", seed=5)(b)[0]])

@@ -370,6 +370,53 @@ def test_attention_layer_blank_rows(request):
                    output_mask=lambda x, mask: [mask[0], None], keras=optional_keras(request))
 
 
+def bahdanau_ref(scale=True, causal=False, scores=False):
+    """Keras's AdditiveAttention: s = sum(scale * tanh(q_i + k_j)), then Luong's masking and softmax."""
+    def reference(w, x, mask):
+        q, v = x[0], x[1]
+        k = x[2] if len(x) > 2 else v
+        qm, vm = (mask[0], mask[1]) if isinstance(mask, list) else (None, None)
+        s = (np.tanh(q[:, :, None, :] + k[:, None, :, :]) * (w[0] if scale else 1.0)).sum(-1)
+        allow = aref.allowed(q.shape[0], q.shape[1], k.shape[1], kmask=vm, causal=causal)[:, 0]
+        s = np.where(allow, s, -np.inf)
+        s = np.where(~allow.any(-1, keepdims=True), 0.0, s)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        o = p @ v
+        if qm is not None:
+            o = np.where(np.asarray(qm, bool)[..., None], o, 0.0)
+        return [o, p] if scores else o
+    return reference
+
+
+@pytest.mark.parametrize("use_scale", [False, True], ids=["plain", "scaled"])
+def test_additive_attention_layer(request, use_scale):
+    run_layer_test(layers.AdditiveAttention, {"use_scale": use_scale}, [(B, T, D), (B, S, 4), (B, S, D)],
+                   bahdanau_ref(use_scale), weight_shapes=[(D,)] if use_scale else [], keras=optional_keras(request))
+
+
+def test_additive_attention_masked_causal_scores(request):
+    m = np.array([[t == 0 or (t + r) % 3 for t in range(T)] for r in range(BM)])
+    run_layer_test(layers.AdditiveAttention, {}, [(BM, T, D), (BM, T, D)], bahdanau_ref(causal=True, scores=True),
+                   weight_shapes=[(D,)], masked=m,
+                   call=lambda layer, f: layer(f, use_causal_mask=True, return_attention_scores=True),
+                   output_mask=lambda x, mask: [mask[0], None], keras=optional_keras(request))
+
+
+def test_additive_attention_on_run_time_lengths():
+    """Query and value of two run-time lengths, causal: the bits of fixed-length twins."""
+    def build(tq, tv):
+        q_in, v_in = bigcore.Input((tq, D)), bigcore.Input((tv, D))
+        return bigcore.Model([q_in, v_in], layers.AdditiveAttention(name="att")([q_in, v_in], use_causal_mask=True))
+    model = build(None, None)
+    rng = np.random.default_rng(4)
+    for tq, tv in ((3, 5), (6, 2)):
+        xs = [rng.standard_normal((2, tq, D)).astype(np.float32), rng.standard_normal((2, tv, D)).astype(np.float32)]
+        twin = build(tq, tv)
+        twin.set_weights(model.get_weights())
+        np.testing.assert_array_equal(model.predict(xs, verbose=0), twin.predict(xs, verbose=0))
+
+
 def test_attention_layer_refuses_concat_and_bad_calls():
     with pytest.raises(ValueError, match="concat"):
         layers.Attention(score_mode="concat")

@@ -333,8 +333,11 @@ def _output_masks(layer, inputs, mask, outputs):
         m = layer.compute_mask(inputs, mask)
     else:
         m = mask
-    flat = _flatten(m) if m is not None else []
-    flat = [x if isinstance(x, KerasTensor) else None for x in flat] or [None]
+    if isinstance(m, (list, tuple)) and len(m) == len(outputs):  # one entry per output, None ones kept
+        flat = [x if isinstance(x, KerasTensor) else None for x in m]
+    else:
+        flat = _flatten(m) if m is not None else []
+        flat = [x if isinstance(x, KerasTensor) else None for x in flat] or [None]
     if len(flat) == 1:
         flat = flat * len(outputs)
     return [o._mask if o._mask is not None else f for o, f in zip(outputs, flat)]

@@ -146,7 +146,7 @@ def functional_graph(config, make_layer=layer_from_config):
                 except _NotYet:
                     break
                 out = made[name](*args, **kwargs)
-                calls[name].append(out if isinstance(out, list) else [out])
+                calls[name].append(_flat(out))
                 nodes.pop(0)
                 progressed = True
             if nodes:
@@ -182,3 +182,11 @@ def sequential_layers(config, make_layer=layer_from_config):
 
 def _as_added(layer):
     return layer.output if isinstance(layer, InputLayer) else layer
+
+
+def _flat(out):
+    """A call's outputs as the config indexes them: flat (an RNN over stacked cells nests an LSTM
+    cell's [h, c]; a traced call may return a tuple)."""
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in _flat(o)]
+    return [out]
