@@ -300,6 +300,10 @@ class LayerCase:
                 if w.regularizer is not None and w.trainable:
                     cfg = w.regularizer.get_config()
                     total += ref.regularization_loss([value], cfg.get("l1", 0.0), cfg.get("l2", 0.0))
+            act = getattr(layer, "activity_regularizer", None)
+            if act is not None:  # Keras's activity penalty on the (first) output, over the batch
+                y = np.asarray(outputs[0], np.float64)
+                total += (act.l1 * np.abs(y).sum() + act.l2 * (y * y).sum()) / y.shape[0]
         return total
 
     def y(self, targets):

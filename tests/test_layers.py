@@ -97,6 +97,29 @@ def test_dropout(request, rate):
                    masked=True, output_mask=pass_mask, training_differs=True, keras=optional_keras(request))
 
 
+@pytest.mark.parametrize("l1,l2", [(0.01, 0.0), (0.0, 0.05), (0.02, 0.03)])
+def test_activity_regularization(request, l1, l2):
+    """The identity, with Keras's activity penalty in the loss (Adam steps against Keras's)."""
+    run_layer_test(layers.ActivityRegularization, {"l1": l1, "l2": l2}, (BM, T, D), identity, weight_shapes=[],
+                   masked=True, output_mask=pass_mask, keras=optional_keras(request))
+
+
+def test_activity_regularization_penalty_in_the_loss():
+    """evaluate's loss is the data loss plus (l1 sum|y| + l2 sum y^2) / batch of the layer's output."""
+    inp = bigcore.Input((4,))
+    h = layers.Dense(3, name="d")(inp)
+    model = bigcore.Model(inp, layers.Dense(1)(layers.ActivityRegularization(l1=0.1, l2=0.2)(h)))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
+    y = np.zeros((8, 1), np.float32)
+    hidden = bigcore.Model(inp, h).predict(x, verbose=0).astype(np.float64)
+    data = float(np.mean((model.predict(x, verbose=0) - y) ** 2))
+    penalty = (0.1 * np.abs(hidden).sum() + 0.2 * (hidden ** 2).sum()) / 8
+    assert model.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(data + penalty, rel=1e-5)
+    with pytest.raises(ValueError, match="l1 must be a number >= 0"):
+        layers.ActivityRegularization(l1=-1.0)
+
+
 def test_dropout_rate_zero_is_the_identity_in_training(request):
     run_layer_test(layers.Dropout, {"rate": 0.0}, (B, 6), identity, weight_shapes=[], keras=optional_keras(request))
 

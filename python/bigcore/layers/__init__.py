@@ -19,7 +19,7 @@ from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, Inpu
 from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.embedding import Embedding
 from bigcore.layers.global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
-from bigcore.layers.identity import Identity
+from bigcore.layers.identity import ActivityRegularization, Identity
 from bigcore.layers.image_augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
                                                RandomTranslation, RandomZoom)
 from bigcore.layers.image_resizing import CenterCrop, Resizing
@@ -49,7 +49,7 @@ MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, Average
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
-__all__ = sorted(["Activation", "Add", "AdditiveAttention", "AlphaDropout", "Attention", "AvgPool1D", "AvgPool2D", "AveragePooling1D",
+__all__ = sorted(["Activation", "ActivityRegularization", "Add", "AdditiveAttention", "AlphaDropout", "Attention", "AvgPool1D", "AvgPool2D", "AveragePooling1D",
                   "AveragePooling2D", "Average", "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop",
                   "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Convolution1D",
                   "Convolution2D", "Convolution2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv1D",
