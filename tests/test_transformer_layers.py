@@ -417,6 +417,26 @@ def test_additive_attention_on_run_time_lengths():
         np.testing.assert_array_equal(model.predict(xs, verbose=0), twin.predict(xs, verbose=0))
 
 
+def test_attention_layers_on_run_time_lengths():
+    """Attention and AdditiveAttention over a run-time query length and another key length, scores
+    returned: the bits of fixed-length twins."""
+    def build(tq, tv, cls):
+        q_in, v_in = bigcore.Input((tq, D)), bigcore.Input((tv, D))
+        out, scores = cls(name="att")([q_in, v_in], return_attention_scores=True)
+        return bigcore.Model([q_in, v_in], [out, scores])
+    rng = np.random.default_rng(5)
+    for cls in (layers.Attention, layers.AdditiveAttention):
+        model = build(None, None, cls)
+        assert model.outputs[1].shape == (None, None, None)
+        for tq, tv in ((3, 5), (6, 2)):
+            xs = [rng.standard_normal((2, tq, D)).astype(np.float32), rng.standard_normal((2, tv, D)).astype(np.float32)]
+            twin = build(tq, tv, cls)
+            twin.set_weights(model.get_weights())
+            for a, b in zip(model.predict(xs, verbose=0), twin.predict(xs, verbose=0)):
+                assert a.shape == b.shape
+                np.testing.assert_array_equal(a, b)
+
+
 def test_attention_layer_refuses_concat_and_bad_calls():
     with pytest.raises(ValueError, match="concat"):
         layers.Attention(score_mode="concat")

@@ -182,6 +182,7 @@ def assert_steps_match_fixed_twins(build, data, optimizer, loss, weight_seed):
         twin = build(x.shape[1])
         twin.compile(optimizer=optimizer(), loss=loss)
         twin.set_weights(model.get_weights())
+        twin.optimizer.iterations = model.optimizer.iterations  # the step the noise layers draw at
         np.testing.assert_array_equal(model.predict(x, verbose=0), twin.predict(x, verbose=0))
         assert model.train_on_batch(x, y) == twin.train_on_batch(x, y)
         for a, b in zip(model.get_weights(), twin.get_weights()):
@@ -315,8 +316,8 @@ def test_quantized_rnn_follows_the_length(seed, kind):
 
 def test_layers_without_variable_length_support_say_so():
     x_in = bigcore.Input((None, 4))
-    model = bigcore.Model(x_in, layers.SpatialDropout1D(0.2)(x_in))
-    with pytest.raises(ValueError, match=r"layer 'spatial_dropout1d.*' \(SpatialDropout1D\) does not "
+    model = bigcore.Model(x_in, layers.GroupNormalization(2)(x_in))
+    with pytest.raises(ValueError, match=r"layer 'group_normalization.*' \(GroupNormalization\) does not "
                                          r"support variable-length axes"):
         model.predict(normal((2, 3, 4)), verbose=0)
     flat = bigcore.Model(x_in, layers.Flatten()(x_in))  # Flatten does (a view: tests/test_reshape_views.py)
@@ -404,6 +405,23 @@ def test_conv1d_follows_the_length(seed):
                                    "sparse_categorical_crossentropy", 5)
 
 
+def noisy_text_model(T):
+    """The noise layers on a run-time length: SpatialDropout1D (one draw per sample and channel),
+    GaussianNoise and GaussianDropout (one per value), seeded."""
+    inp = bigcore.Input((T,))
+    x = layers.Embedding(V, 4)(inp)
+    x = layers.SpatialDropout1D(0.4, seed=2)(x)
+    x = layers.GaussianNoise(0.3, seed=3)(x)
+    x = layers.GaussianDropout(0.2, seed=4)(layers.Conv1D(5, 2, activation="tanh")(x))
+    return bigcore.Model(inp, layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling1D()(x)))
+
+
+def test_noise_layers_follow_the_length(seed):
+    """SGD steps (noise drawn) on lengths 6, 11, 3, 11: the bits of programs lowered for each length."""
+    assert_steps_match_fixed_twins(noisy_text_model, batches([6, 11, 3, 11]), lambda: optimizers.SGD(0.3),
+                                   "sparse_categorical_crossentropy", 9)
+
+
 def test_conv1d_on_variable_lengths_matches_keras(keras, seed):
     model = text_cnn(None)
     ws = randomize(model, seed=6)
@@ -446,3 +464,39 @@ def test_normalizations_follow_the_length(seed):
     statistics among them) are the bits of programs lowered for each length."""
     data = [(normal((6, T, 3), seed=i), normal((6, 2), seed=10 + i)) for i, T in enumerate([3, 8, 1, 8])]
     assert_steps_match_fixed_twins(normed_model, data, lambda: optimizers.SGD(0.1), "mse", 7)
+
+
+def attention_pooling_model(T, lib=bigcore):
+    """A softmax over the features (rows per call) and one over the run-time time axis itself
+    (attention pooling: Dense(1) scores, Reshape((-1,)), Softmax, the weights broadcast over the
+    features by Multiply, GlobalAveragePooling1D); beside it Masking -> LSTM on the raw steps."""
+    L = lib.layers
+    inp = lib.Input((T, 3))
+    h = L.LSTM(4, return_sequences=True)(L.Softmax(axis=-1)(L.Dense(5)(inp)))
+    weights = L.Softmax()(L.Reshape((-1,))(L.Dense(1)(h)))
+    pooled = L.GlobalAveragePooling1D()(L.Multiply()([h, L.Reshape((-1, 1))(weights)]))
+    masked = L.LSTM(2)(L.Masking(0.0)(inp))
+    return lib.Model(inp, L.Dense(3, activation="softmax")(L.Concatenate()([pooled, masked])))
+
+
+def feature_batches(lengths, B=6):
+    rng = np.random.default_rng(4)
+    for T in lengths:
+        x = rng.standard_normal((B, T, 3)).astype(np.float32)
+        x[0, T // 2:] = 0.0  # masked steps at the end of one row
+        yield x, rng.integers(0, 3, B).astype(np.float32)
+
+
+def test_masking_and_softmax_follow_the_length(seed):
+    assert_steps_match_fixed_twins(attention_pooling_model, feature_batches([5, 9, 2, 9]), lambda: optimizers.SGD(0.3),
+                                   "sparse_categorical_crossentropy", 10)
+
+
+def test_masking_and_softmax_on_run_time_lengths_match_keras(keras, seed):
+    model = attention_pooling_model(None)
+    ws = randomize(model, seed=11)
+    km = attention_pooling_model(None, keras)
+    km.set_weights(ws)
+    for x, _ in feature_batches([4, 10]):
+        np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x, verbose=0)), rtol=1e-5,
+                                   atol=1e-6)

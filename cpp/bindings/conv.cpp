@@ -120,9 +120,10 @@ void bind_conv(py::module_& m) {
         p.add_op(std::make_unique<bc::PReluOp>(in, out, alpha, std::move(index), n_alpha));
       }, py::arg("x"), py::arg("out"), py::arg("alpha"), py::arg("index"), py::arg("n_alpha"));
   cls.def("add_softmax", [](Program& p, int in, int out, int mask, int outer, int n, int inner) {
-        if (p.per_sample(in) != static_cast<size_t>(outer) * n * inner)
+        // outer or n 0: a run-time length, checked by the op per call
+        if (outer > 0 && n > 0 && p.per_sample(in) != static_cast<size_t>(outer) * n * inner)
           throw py::value_error("Softmax: outer * n * inner must be the input's size per sample");
-        if (mask >= 0 && p.per_sample(mask) != p.per_sample(in))
+        if (outer > 0 && n > 0 && mask >= 0 && p.per_sample(mask) != p.per_sample(in))
           throw py::value_error("Softmax: the mask must have the input's shape");
         p.add_op(std::make_unique<bc::SoftmaxOp>(in, out, mask, outer, n, inner));
       }, py::arg("x"), py::arg("out"), py::arg("mask"), py::arg("outer"), py::arg("n"), py::arg("inner"));

@@ -140,35 +140,46 @@ void PReluOp::backward(Ctx& c) {
 
 SoftmaxOp::SoftmaxOp(int in_t, int out_t, int mask_t, int outer, int n, int inner)
     : outer_(outer), n_(n), inner_(inner), masked_(mask_t >= 0) {
-  BC_CHECK(outer > 0 && n > 0 && inner > 0, "Softmax: sizes must be positive");
+  BC_CHECK(outer >= 0 && n >= 0 && inner > 0 && (outer > 0 || n > 0),
+           "Softmax: sizes must be positive (outer or n 0: read per call)");
   in = {in_t};
   if (masked_) in.push_back(mask_t);
   out = {out_t};
 }
 
-void SoftmaxOp::forward(Ctx& c) {
+// (the rows before the axis, the axis's length): fixed, or (outer_ or n_ 0) what this call's
+// run-time lengths give.
+std::pair<long, int> SoftmaxOp::sizes(const Ctx& c) const {
   const size_t ps = c.per_sample(in[0]);
-  BC_CHECK(ps == static_cast<size_t>(outer_) * n_ * inner_, "Softmax: the input's size does not match its axes");
+  const size_t known = static_cast<size_t>(outer_ > 0 ? outer_ : 1) * (n_ > 0 ? n_ : 1) * inner_;
+  BC_CHECK(ps % known == 0 && (outer_ > 0 && n_ > 0 ? ps == known : true),
+           "Softmax: the input's size does not match its axes");
+  const size_t rest = ps / known;
+  return {outer_ > 0 ? outer_ : static_cast<long>(rest), n_ > 0 ? n_ : static_cast<int>(rest)};
+}
+
+void SoftmaxOp::forward(Ctx& c) {
+  const auto [outer_n, n] = sizes(c);
   const float* x = c.val(in[0]);
   const float* m = masked_ ? c.val(in[1]) : nullptr;
   float* y = c.val(out[0]);
   const long step = inner_;
-  for (long row = 0; row < static_cast<long>(c.B) * outer_; ++row)
+  for (long row = 0; row < static_cast<long>(c.B) * outer_n; ++row)
     for (int k = 0; k < inner_; ++k) {
-      const long base = row * n_ * inner_ + k;
+      const long base = row * n * inner_ + k;
       auto in_v = [&](int j) {
         const long i = base + j * step;
         return m && m[i] == 0.0f ? -1e9f : x[i];
       };
       float mx = -std::numeric_limits<float>::infinity();
-      for (int j = 0; j < n_; ++j) mx = std::max(mx, in_v(j));
+      for (int j = 0; j < n; ++j) mx = std::max(mx, in_v(j));
       float s = 0.0f;
-      for (int j = 0; j < n_; ++j) {
+      for (int j = 0; j < n; ++j) {
         const float e = std::exp(in_v(j) - mx);
         y[base + j * step] = e;
         s += e;
       }
-      for (int j = 0; j < n_; ++j) {
+      for (int j = 0; j < n; ++j) {
         const long i = base + j * step;
         y[i] = m && m[i] == 0.0f ? 0.0f : y[i] / s;
       }
@@ -184,12 +195,13 @@ void SoftmaxOp::backward(Ctx& c) {
   float* dx = c.grad(in[0]);
   const bool acc = accum_dx[0];
   const long step = inner_;
-  for (long row = 0; row < static_cast<long>(c.B) * outer_; ++row)
+  const auto [outer_n, n] = sizes(c);
+  for (long row = 0; row < static_cast<long>(c.B) * outer_n; ++row)
     for (int k = 0; k < inner_; ++k) {
-      const long base = row * n_ * inner_ + k;
+      const long base = row * n * inner_ + k;
       float dot = 0.0f;
-      for (int j = 0; j < n_; ++j) dot += d[base + j * step] * y[base + j * step];
-      for (int j = 0; j < n_; ++j) {
+      for (int j = 0; j < n; ++j) dot += d[base + j * step] * y[base + j * step];
+      for (int j = 0; j < n; ++j) {
         const long i = base + j * step;
         const float g = m && m[i] == 0.0f ? 0.0f : y[i] * (d[i] - dot);
         dx[i] = acc ? dx[i] + g : g;

@@ -2,6 +2,7 @@
 // any axis, elementwise over in (B, per_sample) -> out (B, per_sample).
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "runtime/op.h"
@@ -50,11 +51,12 @@ class PReluOp : public Op {
 // as the input) or -1: masked values count as -1e9 and come out 0 (Keras).
 class SoftmaxOp : public Op {
  public:
-  SoftmaxOp(int in_t, int out_t, int mask_t, int outer, int n, int inner);
+  SoftmaxOp(int in_t, int out_t, int mask_t, int outer, int n, int inner);  // outer or n 0: per call
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
 
  private:
+  std::pair<long, int> sizes(const Ctx& c) const;
   int outer_, n_, inner_;
   bool masked_;
 };

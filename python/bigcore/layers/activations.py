@@ -21,6 +21,7 @@ def _number(value, name, layer, minimum=None, allow_none=False):
 
 @register
 class ReLU(Layer):
+    supports_variable_length = True  # elementwise / per row: the op reads the size per call
     supports_masking = True
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kw):
@@ -42,6 +43,7 @@ class ReLU(Layer):
 
 @register
 class LeakyReLU(Layer):
+    supports_variable_length = True  # elementwise / per row: the op reads the size per call
     supports_masking = True
 
     def __init__(self, negative_slope=0.3, **kw):
@@ -61,6 +63,7 @@ class LeakyReLU(Layer):
 
 @register
 class ELU(Layer):
+    supports_variable_length = True  # elementwise / per row: the op reads the size per call
     supports_masking = True
 
     def __init__(self, alpha=1.0, **kw):
@@ -138,6 +141,7 @@ class Softmax(TakesMask, Layer):
     """Softmax over `axis` (an int). A mask of the input's shape (e.g. (batch, T) scores with an
     Embedding's mask) sends masked values to 0, as Keras; a mask that does not broadcast raises."""
     supports_masking = True
+    supports_variable_length = True  # one run-time length, on the axis or before it (the op reads it)
 
     def __init__(self, axis=-1, **kw):
         super().__init__(**kw)
@@ -161,7 +165,13 @@ class Softmax(TakesMask, Layer):
         if mask >= 0 and tuple(mkt.shape[1:]) != tuple(dims):
             raise ValueError(f"The `mask` must be broadcastable to `inputs`. Received: inputs.shape="
                              f"{shape_str(kt.shape)}, mask.shape={shape_str(mkt.shape)}")
-        prog.native.add_softmax(inputs[0], out, mask, math.prod(dims[:ax]), dims[ax], math.prod(dims[ax + 1:]))
+        outer, n, inner = dims[:ax], dims[ax], dims[ax + 1:]
+        if None in inner or (None in outer and n is None):
+            raise ValueError(f"Softmax {self.name!r}: one run-time length, on the axis or before it, is supported; "
+                             f"got {shape_str(kt.shape)} for axis {self.axis}")
+        # 0: the op reads that size per call
+        prog.native.add_softmax(inputs[0], out, mask, 0 if None in outer else math.prod(outer), n or 0,
+                                math.prod(inner))
         return [out]
 
     def get_config(self):

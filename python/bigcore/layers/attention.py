@@ -411,6 +411,7 @@ class Attention(Layer):
     query mask blanks out are 0. One fused attention op (one head)."""
 
     supports_masking = True
+    supports_variable_length = True  # the op reads Tq and S per call (the scores' S: set in __call__)
 
     def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kw):
         super().__init__(**kw)
@@ -454,6 +455,8 @@ class Attention(Layer):
         finally:
             args, self._pending = self._pending, None
         self._inbound[-1].call_args = args
+        if return_attention_scores:  # the scores' key axis is the value's length (a run-time one too)
+            out[1]._dims = (out[1]._dims[0], inputs[1]._dims[0])
         return out
 
     def keras_call(self, node):

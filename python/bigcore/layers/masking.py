@@ -27,6 +27,7 @@ class TakesMask:
 @register
 class Masking(Layer):
     supports_masking = True
+    supports_variable_length = True  # the op reads the rows per call
 
     def __init__(self, mask_value=0.0, **kw):
         super().__init__(**kw)

@@ -244,7 +244,7 @@ class Dot(Layer):
                                  f"{[shape_str(t) for t in shapes]} (the batch axis cannot be an axis of the product)")
             axes.append(a % len(s))
         d1, d2 = shapes[0][axes[0]], shapes[1][axes[1]]
-        if d1 is None or d2 is None or d1 != d2:
+        if (d1 is None) != (d2 is None) or d1 != d2:  # two run-time lengths: the product checks them per call
             raise ValueError(f"Incompatible input shapes: axis values {d1} (at axis {axes[0]}) != {d2} (at axis "
                              f"{axes[1]}). Full input shapes: {shape_str(shapes[0])}, {shape_str(shapes[1])}")
         return axes

@@ -21,6 +21,7 @@ def _rate(rate):
 
 class _Noise(Layer):
     supports_masking = True
+    supports_variable_length = True  # the op reads the values per sample per call (cpp/ops/noise.cpp)
     kind = None
 
     def __init__(self, seed=None, **kw):

@@ -197,6 +197,7 @@ class GroupNormalization(_PerSampleNorm):
 @register
 class UnitNormalization(Layer):
     """x / max(||x||, 1e-12) over the `axis` values (trailing axes)."""
+    supports_variable_length = True  # elementwise / per row: the op reads the size per call
     supports_masking = True
 
     def __init__(self, axis=-1, **kw):
@@ -209,7 +210,11 @@ class UnitNormalization(Layer):
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
         shape = outputs[0].shape
-        prog.native.add_unit_norm(inputs[0], out, math.prod(shape[a] for a in _trailing_axes(self.axis, shape, "")))
+        width = [shape[a] for a in _trailing_axes(self.axis, shape, "")]
+        if None in width:
+            raise ValueError(f"UnitNormalization {self.name!r}: the normalized axes need fixed lengths; got "
+                             f"{shape_str(shape)} with axis={self.axis!r}")
+        prog.native.add_unit_norm(inputs[0], out, math.prod(width))
         return [out]
 
     def get_config(self):
