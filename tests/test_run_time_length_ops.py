@@ -356,3 +356,42 @@ def test_causal_mask_from_lengths_as_numbers_matches_keras(keras):
                                    km.train_on_batch(ids[:, :-1], ids[:, 1:]), rtol=1e-4)
     for a, b in zip(model.get_weights(), km.get_weights()):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("equation", ["btd,bsd->bts", "bts,bsd->btd", "bt,btd->bd", "btd,de->bte", "bthd,bshd->bhts"])
+def test_einsum_over_run_time_lengths(equation):
+    """einsum with run-time lengths free (attention scores), contracted (weights . values) or merged:
+    NumPy's einsum at several lengths."""
+    lhs = equation.split("->")[0].split(",")
+
+    def fn(x):
+        B, T = ops.shape(x)[0], ops.shape(x)[1]
+        operands = {"btd": x, "bsd": x * 0.5 + 1.0, "bts": ops.matmul(x, ops.transpose(x, (0, 2, 1))),
+                    "bt": ops.sum(x, axis=-1), "de": ops.reshape(ops.arange(12, dtype="float32"), (3, 4)) * 0.1,
+                    "bthd": ops.reshape(ops.tile(x, (1, 1, 2)), (B, T, 2, 3)),
+                    "bshd": ops.reshape(ops.tile(x * 2.0, (1, 1, 2)), (B, T, 2, 3))}
+        return ops.einsum(equation, *[operands[t] for t in lhs])
+
+    m = traced_model(fn, (None, 3))
+    for T in (2, 5):
+        x = rand(2, T, 3, seed=T)
+        arrays = {"btd": x, "bsd": x * 0.5 + 1.0, "bts": x @ x.transpose(0, 2, 1), "bt": x.sum(-1),
+                  "de": np.arange(12, dtype=np.float32).reshape(3, 4) * 0.1,
+                  "bthd": np.tile(x, (1, 1, 2)).reshape(2, T, 2, 3), "bshd": np.tile(x * 2.0, (1, 1, 2)).reshape(2, T, 2, 3)}
+        want = np.einsum(equation, *[arrays[t] for t in lhs])
+        np.testing.assert_allclose(m.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
+
+
+def test_dot_over_a_run_time_axis_matches_keras(keras):
+    """Dot(axes=1) of softmax weights (batch, T) with values (batch, T, F): attention pooling."""
+    def build(M):
+        inp = M.Input((None, 3))
+        h = M.layers.Dense(4, activation="tanh")(inp)
+        w = M.layers.Softmax()(M.layers.Reshape((-1,))(M.layers.Dense(1)(h)))
+        return M.Model(inp, M.layers.Dot(axes=1)([w, h]))
+    model, km = build(bigcore), build(keras)
+    km.set_weights(model.get_weights())
+    for T in (3, 8):
+        x = rand(2, T, 3, seed=T)
+        np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(km.predict(x, verbose=0)), rtol=1e-5,
+                                   atol=1e-6)

@@ -14,12 +14,16 @@ import string
 
 import numpy as np
 
+from bigcore.layers import dims
 from bigcore.layers.base import KerasTensor, Weight
-from bigcore.ops.node import apply
+from bigcore.ops.node import OpLayer, apply
 
 
 def _shape(x):
-    return tuple(x.shape) if isinstance(x, (KerasTensor, Weight)) else np.shape(x)
+    """Every axis: the batch axis and run-time lengths as their Dims (layers/dims.py)."""
+    if isinstance(x, KerasTensor):
+        return tuple(x.full_dims)
+    return tuple(x.shape) if isinstance(x, Weight) else np.shape(x)
 
 
 def _parse(subscripts, shapes):
@@ -66,6 +70,9 @@ def _transpose(x, labels, order):
 
 
 def _reshape(x, shape):
+    if any(dims.is_dim(d) for d in shape):  # run-time lengths: the target keeps them (ops.reshape's form)
+        shown = [None if dims.is_dim(d) else d for d in shape]
+        return OpLayer("reshape", {"shape": shown, "_shape": list(shape)}).record([x])[0]
     return apply("reshape", [x], {"shape": list(shape)})
 
 
@@ -83,12 +90,10 @@ def _single(x, labels, out):
 
 
 def _prod(ds):
-    n = 1
-    for d in ds:
-        if d is None:
-            return None
-        n *= d
-    return n
+    """The product of lengths; None where it would merge the batch axis with another."""
+    if any(d is dims.BATCH for d in ds):
+        return None if len(ds) > 1 else dims.BATCH
+    return dims.product(ds)
 
 
 def _lead(x, ds):
@@ -110,13 +115,12 @@ def _pair(a, la, b, lb, out_labels):
     sa, sb = _shape(a), _shape(b)
     da = {c: sa[la.index(c)] for c in la}
     db = {c: sb[lb.index(c)] for c in lb}
-    for c in batch + contr:
-        if da[c] is not None and db[c] is not None and da[c] != db[c] and 1 not in (da[c], db[c]):
+    for c in batch + contr:  # two run-time lengths are checked when the model runs (by the matmul)
+        if not dims.is_dim(da[c]) and not dims.is_dim(db[c]) and da[c] != db[c] and 1 not in (da[c], db[c]):
             raise ValueError(f"einsum: label {c!r} has length {da[c]} in one operand and {db[c]} in the other")
     k, n = _prod([da[c] for c in contr]), _prod([db[c] for c in bfree])
-    if k is None or n is None:
-        raise ValueError("einsum: contracting (or merging) an axis whose length is known only when the model runs "
-                         "is not supported")
+    if k is None or n is None or dims.BATCH in (k, n):
+        raise ValueError("einsum: contracting the batch axis, or merging it with another, is not supported")
     bdims_a, bdims_b = [da[c] for c in batch], [db[c] for c in batch]
     afree_dims = [da[c] for c in afree]
     # A: (batch..., A-free... (at least one), K)
