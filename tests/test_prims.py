@@ -260,8 +260,23 @@ def test_bad_backward_calls_raise():
 
 
 def test_every_kind_has_a_case():
-    covered = {c[1] for c in CASES} | {"dropout"}
+    covered = {c[1] for c in CASES} | {"dropout", "random_normal", "random_uniform"}
     assert set(_core.prim_kinds()) == covered
+
+
+def test_random_prims_are_keyed_by_stream_and_shaped():
+    """random_normal / random_uniform on their own: the shape asked, the distribution, a stream per
+    key (the program keys them by step and call too: tests/test_random.py)."""
+    n = _core.prim_forward("random_normal", {"shape": [400, 250], "mean": -1.0, "stddev": 0.5, "stream": 3}, [])[0]
+    assert n.shape == (400, 250) and abs(n.mean() + 1.0) < 0.01 and abs(n.std() - 0.5) < 0.01
+    again = _core.prim_forward("random_normal", {"shape": [400, 250], "mean": -1.0, "stddev": 0.5, "stream": 3}, [])[0]
+    other = _core.prim_forward("random_normal", {"shape": [400, 250], "mean": -1.0, "stddev": 0.5, "stream": 4}, [])[0]
+    np.testing.assert_array_equal(n, again)
+    assert not np.array_equal(n, other)
+    u = _core.prim_forward("random_uniform", {"shape": [1000], "minval": 2.0, "maxval": 2.5, "stream": 1}, [])[0]
+    assert u.min() >= 2.0 and u.max() < 2.5
+    with pytest.raises(ValueError, match="maxval must be above minval"):
+        _core.prim_forward("random_uniform", {"shape": [3], "minval": 1.0, "maxval": 1.0}, [])
 
 
 def test_dropout_is_keyed_and_scaled():

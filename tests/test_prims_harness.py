@@ -256,8 +256,13 @@ def _keras_layer(keras):
     return type("PrimOp", (_make_layer(keras.layers.Layer, keras.ops),), {})
 
 
+# Random draws have no deterministic reference: tests/test_random.py checks their statistics, seeds,
+# fresh values per step and call, and thread-count invariance.
+RANDOM_KINDS = {"random_normal", "random_uniform"}
+
+
 def test_every_kind_has_a_case():
-    assert set(bigcore._core.prim_kinds()) == set(CASES)
+    assert set(bigcore._core.prim_kinds()) - RANDOM_KINDS == set(CASES)
 
 
 def test_each_case_lowers_its_kind(monkeypatch):

@@ -189,6 +189,7 @@ const PrimInfo kPrims[] = {
     // constants (prim_const.cpp)
     {"constant", 0, 0, 1}, {"arange", 0, 0, 1}, {"zeros", 0, 0, 1}, {"ones", 0, 0, 1}, {"full", 0, 0, 1},
     {"eye", 0, 0, 1}, {"zeros_like", 1, 1, 1}, {"ones_like", 1, 1, 1}, {"full_like", 1, 1, 1},
+    {"random_normal", 0, 0, 1}, {"random_uniform", 0, 0, 1},
 };
 }  // namespace
 

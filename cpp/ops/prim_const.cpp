@@ -5,9 +5,14 @@
 // full       shape (optional as stop), fill_value           eye  N, M (N), k (0)
 // arange     start (0), stop (optional: else the output tensor's length), step (1) -> (n,)
 // zeros_like / ones_like  x -> x's shape                    full_like  x, fill_value
+// random_normal  shape (optional as stop), mean, stddev, truncated, stream: N(mean, stddev^2) draws
+// random_uniform shape (optional as stop), minval, maxval, stream: U[minval, maxval) draws
+//   keyed by (seed, stream, step, the batch's first row, the program's forward count): new values
+//   every call, the same for any thread count
 #include <cmath>
 #include <cstring>
 
+#include "core/rng.h"
 #include "ops/prim_families.h"
 
 namespace bc {
@@ -27,14 +32,15 @@ Shape shape_attr(const Attrs& a, const std::string& key) {
 
 class ConstPrim : public PrimOp {
  public:
-  enum Mode { VALUES, FILL, EYE, ARANGE, LIKE };
+  enum Mode { VALUES, FILL, EYE, ARANGE, LIKE, NORMAL, UNIFORM };
   ConstPrim(const std::string& kind, Mode m) : PrimOp(kind), mode_(m) { has_grad_ = false; }
   void infer(const std::vector<Shape>& in, std::vector<Shape>& out) const override {
     if (mode_ == LIKE) {
       out[0] = in[0];
     } else if (mode_ == ARANGE && !has_stop_) {
       BC_CHECK(out[0].nd == 1, "prim 'arange' needs the attribute 'stop' outside a program (or a 1-D output tensor)");
-    } else if (mode_ == FILL && !has_stop_) {  // a shape of run-time lengths: the output tensor's, per call
+    } else if ((mode_ == FILL || mode_ == NORMAL || mode_ == UNIFORM) && !has_stop_) {
+      // a shape of run-time lengths: the output tensor's, per call
       BC_CHECK(out[0].nd >= 0, "prim '" + kind_ + "' needs the attribute 'shape' outside a program");
     } else {
       out[0] = shape_;
@@ -44,7 +50,9 @@ class ConstPrim : public PrimOp {
   Mode mode_;
   Shape shape_;
   std::vector<float> values_;
-  double fill_ = 0.0, start_ = 0.0, step_ = 1.0;
+  double fill_ = 0.0, start_ = 0.0, step_ = 1.0, lo_ = 0.0, hi_ = 1.0;
+  bool truncated_ = false;
+  uint64_t stream_ = 0;
   bool has_stop_ = true;
   int64_t k_ = 0;
 
@@ -68,6 +76,14 @@ class ConstPrim : public PrimOp {
       case ARANGE:
         for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(start_ + static_cast<double>(i) * step_);
         break;
+      case NORMAL:
+      case UNIFORM: {
+        // the call count keeps predict calls (which share the step) from repeating one draw
+        const uint64_t key = rng_key(rng_key(c.seed, stream_, c.step), c.row0, c.calls);
+        if (mode_ == NORMAL) fill_normal(y, n, key, static_cast<float>(lo_), static_cast<float>(hi_), truncated_);
+        else fill_uniform(y, n, key, static_cast<float>(lo_), static_cast<float>(hi_));
+        break;
+      }
     }
   }
   void run_backward(Ctx&) override {}
@@ -111,6 +127,17 @@ std::unique_ptr<PrimOp> make_const_prim(const std::string& kind, const Attrs& a,
       op->shape_.nd = 1;
       op->shape_.d[0] = static_cast<int64_t>(n);
     }
+  } else if (kind == "random_normal" || kind == "random_uniform") {
+    const bool normal = kind == "random_normal";
+    op = std::make_unique<ConstPrim>(kind, normal ? ConstPrim::NORMAL : ConstPrim::UNIFORM);
+    op->has_stop_ = a.has("shape");
+    if (op->has_stop_) op->shape_ = shape_attr(a, "shape");
+    op->lo_ = normal ? a.get_float("mean", 0.0) : a.get_float("minval", 0.0);
+    op->hi_ = normal ? a.get_float("stddev", 1.0) : a.get_float("maxval", 1.0);
+    BC_CHECK(normal ? op->hi_ >= 0.0 : op->hi_ > op->lo_,
+             "prim '" + kind + "': " + (normal ? "stddev must be >= 0" : "maxval must be above minval"));
+    op->truncated_ = normal && a.get_int("truncated", 0) != 0;
+    op->stream_ = static_cast<uint64_t>(a.get_int("stream", 0));
   } else {
     return nullptr;
   }

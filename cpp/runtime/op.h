@@ -32,6 +32,7 @@ struct Ctx {
   uint64_t seed = 0;      // with `step`, keys the dropout streams
   uint64_t step = 0;
   uint64_t row0 = 0;      // global index of this batch's first row (a data-parallel rank's slice)
+  uint64_t calls = 0;     // forward passes so far: random draws (bigcore.random) differ per call
   double extra_loss = 0.0;  // penalties ops add in forward (activity regularizers)
   uint64_t shape_epoch = 0;  // changes whenever a symbol's value does (shapes.h)
   float* val(int t) {

@@ -357,6 +357,7 @@ void Program::load_targets(const BatchData& d) {
 }
 
 void Program::forward(int mode) {
+  ++ctx_.calls;
   ctx_.extra_loss = 0.0;
   ctx_.tensors = &tensors_;
   ctx_.params = params_.data();

@@ -65,7 +65,7 @@ def out_dtype(kind, attrs, dtypes):
         return "int32"
     if kind == "cast":
         return attrs["dtype"]
-    if kind in ("zeros", "ones", "full", "eye", "constant", "arange"):
+    if kind in ("zeros", "ones", "full", "eye", "constant", "arange", "random_normal", "random_uniform"):
         return attrs.get("_dtype", "float32")
     if kind in ("zeros_like", "ones_like", "full_like"):
         return attrs.get("_dtype") or dtypes[0]

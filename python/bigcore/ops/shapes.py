@@ -367,7 +367,7 @@ def infer(kind, attrs, shapes):
         return [check_batch_first(_tile(s[0], attrs["repeats"]), kind)]
     if kind == "pad":
         return [_pad(s[0], attrs["pad_width"])]
-    if kind in ("zeros", "ones", "full", "constant"):
+    if kind in ("zeros", "ones", "full", "constant", "random_normal", "random_uniform"):
         return [check_batch_first(tuple(attrs.get("_shape", attrs.get("shape"))), kind)]
     if kind == "eye":
         return [(attrs["N"], attrs.get("M") or attrs["N"])]
