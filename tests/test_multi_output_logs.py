@@ -126,3 +126,37 @@ def test_losses_of_none_refusals_and_metrics_of_later_outputs():
     model.fit(x, [y_reg, y_cls], epochs=1, verbose=0)
     acc = model.evaluate(x, [y_reg, y_cls], verbose=0, return_dict=True)["cls_accuracy"]
     assert acc == np.mean(np.argmax(model.predict(x, verbose=0)[2], axis=1) == y_cls)
+
+
+def _keyed(lib):
+    """A dict of outputs whose keys are not the output layers' names (Keras matches by the keys)."""
+    inp = lib.Input((6,), name="x")
+    h = lib.layers.Dense(8, activation="tanh", name="hidden")(inp)
+    model = lib.Model(inp, {"price": lib.layers.Dense(1, name="head_a")(h),
+                            "kind": lib.layers.Dense(3, activation="softmax", name="head_b")(h)})
+    model.compile(optimizer=lib.optimizers.SGD(0.1), loss={"price": "mse", "kind": "sparse_categorical_crossentropy"},
+                  loss_weights={"price": 1.0, "kind": 0.5}, metrics={"kind": ["accuracy"], "price": ["mae"]})
+    return model
+
+
+@pytest.mark.filterwarnings(KERAS_WARNING)
+def test_dict_outputs_are_matched_by_their_keys_as_in_keras(keras):
+    """Losses, loss weights, metrics and targets keyed by the output dict's keys; history and evaluate
+    name the logs by those keys, as Keras 3 does; predict returns the keys."""
+    x, y_reg, y_cls = _data()
+    ours, theirs = _keyed(bigcore), _keyed(keras)
+    for name in ("hidden", "head_a", "head_b"):
+        theirs.get_layer(name).set_weights(ours.get_layer(name).get_weights())
+    y = {"price": y_reg, "kind": y_cls}
+    h_ours = ours.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    h_theirs = theirs.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    assert set(h_ours) == set(h_theirs) == {"loss", "price_loss", "kind_loss", "price_mae", "kind_accuracy"}
+    for k in h_theirs:
+        np.testing.assert_allclose(h_ours[k], h_theirs[k], rtol=2e-5, atol=1e-6, err_msg=k)
+    ev_ours = ours.evaluate(x, y, verbose=0, return_dict=True)
+    ev_theirs = theirs.evaluate(x, y, verbose=0, return_dict=True)
+    for k in ev_theirs:
+        np.testing.assert_allclose(ev_ours[k], ev_theirs[k], rtol=2e-5, atol=1e-6, err_msg=k)
+    assert set(ours.predict(x, verbose=0)) == {"price", "kind"}
+    with pytest.raises(ValueError, match="unknown: \\['cost'\\]"):
+        ours.compile(optimizer="sgd", loss={"cost": "mse", "kind": "mse"})

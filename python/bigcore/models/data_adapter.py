@@ -89,7 +89,8 @@ def prepare_targets(model, y, n):
     outs = [model._outputs[k] for k in ks]
     if isinstance(y, (list, tuple)) and len(ks) < len(model._outputs) == len(y):
         y = [y[k] for k in ks]  # one target per output: those of outputs without a loss are not read
-    arrays = _as_list(y, [t.node.layer.name for t in outs], "target")
+    keys = model.output_keys(y)
+    arrays = _as_list(y, [keys[k] for k in ks], "target")
     result = []
     for k, (a, t, loss) in enumerate(zip(arrays, outs, [model._losses[k] for k in ks])):
         a = _numeric(a, f"Target {k}")
