@@ -318,12 +318,13 @@ def test_swish_is_silu_and_gelu_function():
 # --------------------------------------------------------------------------- Attention (Luong)
 
 
-def luong_ref(scale=False, causal=False, scores=False):
+def keras_attention_ref(score, causal=False, scores=False):
+    """Keras's Attention / AdditiveAttention after the scores: score(w, q, k) -> (batch, Tq, Tk)."""
     def reference(w, x, mask):
         q, v = x[0], x[1]
         k = x[2] if len(x) > 2 else v
         qm, vm = (mask[0], mask[1]) if isinstance(mask, list) else (None, None)
-        s = np.einsum("bid,bjd->bij", q, k) * (w[0] if scale else 1.0)
+        s = score(w, q, k)
         allow = aref.allowed(q.shape[0], q.shape[1], k.shape[1], kmask=vm, causal=causal)[:, 0]
         # Keras subtracts 1e9 from the blanked scores: they get no weight, and a row with every key
         # blanked is uniform (in float32, s - 1e9 is -1e9 for every |s| < 32)
@@ -337,6 +338,11 @@ def luong_ref(scale=False, causal=False, scores=False):
             o = np.where(np.asarray(qm, bool)[..., None], o, 0.0)
         return [o, p] if scores else o
     return reference
+
+
+def luong_ref(scale=False, causal=False, scores=False):
+    return keras_attention_ref(lambda w, q, k: np.einsum("bid,bjd->bij", q, k) * (w[0] if scale else 1.0),
+                               causal, scores)
 
 
 @pytest.mark.parametrize("use_scale", [False, True], ids=["plain", "scaled"])
@@ -372,21 +378,9 @@ def test_attention_layer_blank_rows(request):
 
 def bahdanau_ref(scale=True, causal=False, scores=False):
     """Keras's AdditiveAttention: s = sum(scale * tanh(q_i + k_j)), then Luong's masking and softmax."""
-    def reference(w, x, mask):
-        q, v = x[0], x[1]
-        k = x[2] if len(x) > 2 else v
-        qm, vm = (mask[0], mask[1]) if isinstance(mask, list) else (None, None)
-        s = (np.tanh(q[:, :, None, :] + k[:, None, :, :]) * (w[0] if scale else 1.0)).sum(-1)
-        allow = aref.allowed(q.shape[0], q.shape[1], k.shape[1], kmask=vm, causal=causal)[:, 0]
-        s = np.where(allow, s, -np.inf)
-        s = np.where(~allow.any(-1, keepdims=True), 0.0, s)
-        p = np.exp(s - s.max(-1, keepdims=True))
-        p /= p.sum(-1, keepdims=True)
-        o = p @ v
-        if qm is not None:
-            o = np.where(np.asarray(qm, bool)[..., None], o, 0.0)
-        return [o, p] if scores else o
-    return reference
+    return keras_attention_ref(
+        lambda w, q, k: (np.tanh(q[:, :, None, :] + k[:, None, :, :]) * (w[0] if scale else 1.0)).sum(-1),
+        causal, scores)
 
 
 @pytest.mark.parametrize("use_scale", [False, True], ids=["plain", "scaled"])

@@ -171,13 +171,9 @@ void FlipOp::forward(Ctx& c) {
   const uint64_t key = rng_key(c.seed, stream_, c.step);
   flip_.resize(c.B);
   for (int b = 0; b < c.B; ++b) flip_[b] = rng_uniform(key, c.row0 + b) <= 0.5f;  // Keras: u <= 0.5
-  const int spi = samples_per_item(c.B, static_cast<double>(ps), kItemFloats);
-  parallel_items((c.B + spi - 1) / spi, [&](int it) {
-    for (int b = it * spi; b < std::min(c.B, (it + 1) * spi); ++b) {
-      const bool f = flip_[b];
-      flip_sample(x + b * ps, y + b * ps, H_, W_, C_, f && mode_ != FLIP_VERTICAL, f && mode_ != FLIP_HORIZONTAL,
-                  false);
-    }
+  parallel_samples(c.B, static_cast<double>(ps), kItemFloats, [&](int b) {
+    const bool f = flip_[b];
+    flip_sample(x + b * ps, y + b * ps, H_, W_, C_, f && mode_ != FLIP_VERTICAL, f && mode_ != FLIP_HORIZONTAL, false);
   });
 }
 
@@ -190,13 +186,10 @@ void FlipOp::backward(Ctx& c) {
     add_or_copy(dx, d, c.B * ps, accum_dx[0]);
     return;
   }
-  const int spi = samples_per_item(c.B, static_cast<double>(ps), kItemFloats);
-  parallel_items((c.B + spi - 1) / spi, [&](int it) {
-    for (int b = it * spi; b < std::min(c.B, (it + 1) * spi); ++b) {
-      const bool f = flip_[b];
-      flip_sample(d + b * ps, dx + b * ps, H_, W_, C_, f && mode_ != FLIP_VERTICAL, f && mode_ != FLIP_HORIZONTAL,
-                  accum_dx[0]);
-    }
+  parallel_samples(c.B, static_cast<double>(ps), kItemFloats, [&](int b) {
+    const bool f = flip_[b];
+    flip_sample(d + b * ps, dx + b * ps, H_, W_, C_, f && mode_ != FLIP_VERTICAL, f && mode_ != FLIP_HORIZONTAL,
+                accum_dx[0]);
   });
 }
 
@@ -235,10 +228,8 @@ void AffineOp::forward(Ctx& c) {
     affine_matrix(kind_, lo_, hi_, same_zoom_, rng_uniform(key, 2 * r), rng_uniform(key, 2 * r + 1), H_, W_,
                   &m_[b * 6]);
   }
-  const int spi = samples_per_item(c.B, static_cast<double>(ps), kItemFloats);
-  parallel_items((c.B + spi - 1) / spi, [&](int it) {
-    for (int b = it * spi; b < std::min(c.B, (it + 1) * spi); ++b)
-      affine_sample(x + b * ps, y + b * ps, H_, W_, C_, &m_[b * 6], interp_, fill_, fill_value_);
+  parallel_samples(c.B, static_cast<double>(ps), kItemFloats, [&](int b) {
+    affine_sample(x + b * ps, y + b * ps, H_, W_, C_, &m_[b * 6], interp_, fill_, fill_value_);
   });
 }
 
@@ -251,12 +242,9 @@ void AffineOp::backward(Ctx& c) {
     add_or_copy(dx, d, c.B * ps, accum_dx[0]);
     return;
   }
-  const int spi = samples_per_item(c.B, static_cast<double>(ps), kItemFloats);
-  parallel_items((c.B + spi - 1) / spi, [&](int it) {
-    for (int b = it * spi; b < std::min(c.B, (it + 1) * spi); ++b) {
-      if (!accum_dx[0]) std::memset(dx + b * ps, 0, ps * sizeof(float));
-      affine_sample_backward(dx + b * ps, d + b * ps, H_, W_, C_, &m_[b * 6], interp_, fill_);
-    }
+  parallel_samples(c.B, static_cast<double>(ps), kItemFloats, [&](int b) {
+    if (!accum_dx[0]) std::memset(dx + b * ps, 0, ps * sizeof(float));
+    affine_sample_backward(dx + b * ps, d + b * ps, H_, W_, C_, &m_[b * 6], interp_, fill_);
   });
 }
 

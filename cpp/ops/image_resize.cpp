@@ -111,10 +111,8 @@ void CropResizeOp::forward(Ctx& c) {
   const size_t ps = static_cast<size_t>(H_) * W_ * C_, ops = static_cast<size_t>(OH_) * OW_ * C_;
   const float* x = c.val(in[0]);
   float* y = c.val(out[0]);
-  const int spi = samples_per_item(c.B, static_cast<double>(ps + ops), kItemFloats);
-  parallel_items((c.B + spi - 1) / spi, [&](int it) {
-    for (int b = it * spi; b < std::min(c.B, (it + 1) * spi); ++b)
-      box_resize(x + b * ps, y + b * ops, H_, W_, C_, OH_, OW_, box_, interp_, fill_value_);
+  parallel_samples(c.B, static_cast<double>(ps + ops), kItemFloats, [&](int b) {
+    box_resize(x + b * ps, y + b * ops, H_, W_, C_, OH_, OW_, box_, interp_, fill_value_);
   });
 }
 
@@ -123,12 +121,9 @@ void CropResizeOp::backward(Ctx& c) {
   const size_t ps = static_cast<size_t>(H_) * W_ * C_, ops = static_cast<size_t>(OH_) * OW_ * C_;
   const float* d = c.grad(out[0]);
   float* dx = c.grad(in[0]);
-  const int spi = samples_per_item(c.B, static_cast<double>(ps + ops), kItemFloats);
-  parallel_items((c.B + spi - 1) / spi, [&](int it) {
-    for (int b = it * spi; b < std::min(c.B, (it + 1) * spi); ++b) {
-      if (!accum_dx[0]) std::memset(dx + b * ps, 0, ps * sizeof(float));
-      box_resize_backward(dx + b * ps, d + b * ops, H_, W_, C_, OH_, OW_, box_, interp_);
-    }
+  parallel_samples(c.B, static_cast<double>(ps + ops), kItemFloats, [&](int b) {
+    if (!accum_dx[0]) std::memset(dx + b * ps, 0, ps * sizeof(float));
+    box_resize_backward(dx + b * ps, d + b * ops, H_, W_, C_, OH_, OW_, box_, interp_);
   });
 }
 

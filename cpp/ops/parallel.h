@@ -53,6 +53,16 @@ inline int samples_per_item(int B, double per_sample, double target) {
   return std::max(1, std::min(B, static_cast<int>(s)));
 }
 
+// fn(b) for each sample b of B on the team, whole samples per work item (samples_per_item with
+// `per_sample` and `target` floats): per-sample work whose bits do not depend on the cut.
+template <class Fn>
+void parallel_samples(int B, double per_sample, double target, Fn&& fn) {
+  const int spi = samples_per_item(B, per_sample, target);
+  parallel_items((B + spi - 1) / spi, [&](int it) {
+    for (int b = it * spi; b < std::min(B, (it + 1) * spi); ++b) fn(b);
+  });
+}
+
 // dst (n) (+)= the sum of parts[0..k) (each n floats, `stride` apart), added in part order.
 void sum_parts(float* dst, const float* parts, int k, size_t stride, size_t n, bool accumulate);
 

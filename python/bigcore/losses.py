@@ -108,31 +108,29 @@ class Huber(Loss):
         return {**super().get_config(), "delta": self.delta}
 
 
-class KLDivergence(Loss):
+class _Named(Loss):
+    """A loss whose only arguments are Keras's reduction and name (its default the snake name)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        super().__init__(name=name or _snake(type(self).__name__), reduction=reduction)
+
+
+class KLDivergence(_Named):
     """sum(y_true * log(y_true / y_pred)) over the last axis, both clipped to [1e-7, 1]."""
 
     kind = KLD
 
-    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence"):
-        super().__init__(name=name, reduction=reduction)
 
-
-class Hinge(Loss):
+class Hinge(_Named):
     """mean(max(1 - y_true * y_pred, 0)); labels that are all 0/1 in a batch become -1/1."""
 
     kind = HINGE
 
-    def __init__(self, reduction="sum_over_batch_size", name="hinge"):
-        super().__init__(name=name, reduction=reduction)
 
-
-class SquaredHinge(Loss):
+class SquaredHinge(_Named):
     """mean(max(1 - y_true * y_pred, 0)^2); labels that are all 0/1 in a batch become -1/1."""
 
     kind = SQUARED_HINGE
-
-    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge"):
-        super().__init__(name=name, reduction=reduction)
 
 
 class CosineSimilarity(Loss):
@@ -156,13 +154,6 @@ class CosineSimilarity(Loss):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
-
-
-class _Named(Loss):
-    """A loss whose only arguments are Keras's reduction and name (its default the snake name)."""
-
-    def __init__(self, reduction="sum_over_batch_size", name=None):
-        super().__init__(name=name or _snake(type(self).__name__), reduction=reduction)
 
 
 class MeanAbsolutePercentageError(_Named):

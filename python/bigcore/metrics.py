@@ -112,22 +112,13 @@ class SparseCategoricalCrossentropy(_LossMean):
 class KLDivergence(_LossMean):
     loss_class = _losses.KLDivergence
 
-    def __init__(self, name="kl_divergence"):
-        super().__init__(name=name)
-
 
 class Hinge(_LossMean):
     loss_class = _losses.Hinge
 
-    def __init__(self, name="hinge"):
-        super().__init__(name=name)
-
 
 class SquaredHinge(_LossMean):
     loss_class = _losses.SquaredHinge
-
-    def __init__(self, name="squared_hinge"):
-        super().__init__(name=name)
 
 
 class MeanAbsoluteError(Metric):
@@ -138,15 +129,9 @@ class MeanAbsoluteError(Metric):
 class MeanAbsolutePercentageError(_LossMean):
     loss_class = _losses.MeanAbsolutePercentageError
 
-    def __init__(self, name="mean_absolute_percentage_error"):
-        super().__init__(name=name)
-
 
 class MeanSquaredLogarithmicError(_LossMean):
     loss_class = _losses.MeanSquaredLogarithmicError
-
-    def __init__(self, name="mean_squared_logarithmic_error"):
-        super().__init__(name=name)
 
 
 class LogCoshError(_LossMean):
@@ -159,15 +144,9 @@ class LogCoshError(_LossMean):
 class Poisson(_LossMean):
     loss_class = _losses.Poisson
 
-    def __init__(self, name="poisson"):
-        super().__init__(name=name)
-
 
 class CategoricalHinge(_LossMean):
     loss_class = _losses.CategoricalHinge
-
-    def __init__(self, name="categorical_hinge"):
-        super().__init__(name=name)
 
 
 class CosineSimilarity(_LossMean):
