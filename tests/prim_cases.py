@@ -321,6 +321,23 @@ def cases():
     add(("zeros_like", "zeros_like", {}, [x3], np.zeros_like, []))
     add(("ones_like", "ones_like", {}, [x3], np.ones_like, []))
     add(("full_like", "full_like", {"fill_value": 3.0}, [x3], lambda x: np.full_like(x, 3.0), []))
+    # a built-in loss per row (prim_loss.cpp): y_true, y_pred -> (...); y_true's gradient where the loss is a
+    # function of pred - true
+    t, p = rnd(40, (2, 3, 5)), rnd(41, (2, 3, 5))
+    add(("loss_rows_mse", "loss_rows", {"loss_kind": 0}, [t, p], lambda t, p: ((p - t) ** 2).mean(-1), None))
+    add(("loss_rows_huber", "loss_rows", {"loss_kind": 5, "param": 0.7}, [t, p + np.float32(0.011)],
+         lambda t, p: np.where(np.abs(p - t) <= 0.7, 0.5 * (p - t) ** 2, 0.7 * np.abs(p - t) - 0.245).mean(-1), None))
+    labels = ids(42, (2, 3), 5)
+    add(("loss_rows_sparse_cce", "loss_rows", {"loss_kind": 4, "from_logits": True}, [labels, p],
+         lambda t, p: -np.take_along_axis(p - _logsumexp(p, -1, keepdims=True), t.astype(int)[..., None], -1)[..., 0],
+         [1]))
+    pt = rnd(45, (3, 4), 0.05, 0.95)
+    pp = rnd(46, (3, 4), 0.05, 0.95)
+    add(("loss_rows_kld", "loss_rows", {"loss_kind": 6}, [pt, pp], lambda t, p: (t * np.log(t / p)).sum(-1), None))
+    q = rnd(43, (4, 6), 0.05, 0.95)
+    y = (rnd(44, (4, 6), 0, 1) > 0.5).astype(np.float32)
+    add(("loss_rows_bce_smoothed", "loss_rows", {"loss_kind": 2, "label_smoothing": 0.2}, [y, q],
+         lambda t, p: -((t * 0.8 + 0.1) * np.log(p) + (1 - (t * 0.8 + 0.1)) * np.log(1 - p)).mean(-1), [1]))
     return out
 
 

@@ -329,6 +329,71 @@ class Adagrad(Optimizer):
         w -= self.lr * g / np.sqrt(acc + self.eps)
 
 
+class Nadam(Optimizer):
+    n_slots = 2  # m, v
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kw):
+        super().__init__(learning_rate, **kw)
+        self.b1, self.b2, self.eps = beta_1, beta_2, epsilon
+
+    def u(self, t):
+        """Keras's momentum schedule u_t = beta_1 (1 - 0.5 * 0.96^t)."""
+        return self.b1 * (1 - 0.5 * 0.96 ** t)
+
+    def _update(self, w, g, s):
+        m, v = s
+        t = self.iterations + 1
+        product = np.prod([self.u(k) for k in range(1, t + 1)])  # Keras's _u_product after this step
+        m += (g - m) * (1 - self.b1)
+        v += (g * g - v) * (1 - self.b2)
+        m_hat = self.u(t + 1) * m / (1 - product * self.u(t + 1)) + (1 - self.u(t)) * g / (1 - product)
+        w -= m_hat * self.lr / (np.sqrt(v / (1 - self.b2 ** t)) + self.eps)
+
+
+class Adamax(Optimizer):
+    n_slots = 2  # m, u
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kw):
+        super().__init__(learning_rate, **kw)
+        self.b1, self.b2, self.eps = beta_1, beta_2, epsilon
+
+    def _update(self, w, g, s):
+        m, u = s
+        t = self.iterations + 1
+        m += (g - m) * (1 - self.b1)
+        u[...] = np.maximum(self.b2 * u, np.abs(g))
+        w -= self.lr * m / ((1 - self.b1 ** t) * (u + self.eps))
+
+
+class Adadelta(Optimizer):
+    n_slots = 2  # accumulated grad^2, accumulated delta^2
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kw):
+        super().__init__(learning_rate, **kw)
+        self.rho, self.eps = rho, epsilon
+
+    def _update(self, w, g, s):
+        acc_g, acc_d = s
+        rho = self.rho
+        acc_g[...] = rho * acc_g + (1 - rho) * g * g
+        delta = -np.sqrt(acc_d + self.eps) * g / np.sqrt(acc_g + self.eps)
+        acc_d[...] = rho * acc_d + (1 - rho) * delta * delta
+        w += self.lr * delta
+
+
+class Lion(Optimizer):
+    n_slots = 1
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kw):
+        super().__init__(learning_rate, **kw)
+        self.b1, self.b2 = beta_1, beta_2
+
+    def _update(self, w, g, s):
+        m = s[0]
+        w -= self.lr * np.sign(m * self.b1 + g * (1 - self.b1))
+        m[...] = m * self.b2 + g * (1 - self.b2)
+
+
 # --------------------------------------------------------------------------- gradient check
 
 

@@ -70,7 +70,7 @@ def test_affine_kernel_backward_by_finite_differences(fill, interp):
 
 
 RESIZES = [((6, 8), (3, 4), None), ((5, 7), (9, 4), None), ((6, 6), (4, 4), (1, 2, 4, 3)),
-           ((4, 6), (5, 5), (-1, 0, 6, 6)), ((7, 5), (7, 5), None)]
+           ((4, 6), (5, 5), (-1, 0, 6, 6)), ((7, 5), (7, 5), None), ((3, 16), (2, 25), None)]
 
 
 @pytest.mark.parametrize("interp", INTERPS)
@@ -169,8 +169,10 @@ def test_center_crop_layer(request, hw, out):
 
 @pytest.mark.parametrize("kw", [
     {}, {"interpolation": "nearest"}, {"crop_to_aspect_ratio": True}, {"pad_to_aspect_ratio": True, "fill_value": 2.0},
-    {"crop_to_aspect_ratio": True, "interpolation": "nearest"}], ids=str)
-@pytest.mark.parametrize("size", [(16, 12), (5, 9), (20, 21)], ids=str)
+    {"crop_to_aspect_ratio": True, "interpolation": "nearest"},
+    {"pad_to_aspect_ratio": True, "interpolation": "nearest"}], ids=str)
+# (9, 4) padded: 30 rows to 9, where nearest-exact's 1.5 * (30 / 9) sits at a float rounding tie
+@pytest.mark.parametrize("size", [(16, 12), (5, 9), (20, 21), (9, 4)], ids=str)
 def test_resizing_matches_keras(keras, kw, size):
     x = images((3, 10, 14, 3), seed=8, scale=255.0)
     ours = np.asarray(layers.Resizing(*size, **kw)(x))
@@ -193,8 +195,9 @@ RANDOM_LAYERS = [
 
 
 @pytest.mark.parametrize("make", RANDOM_LAYERS)
-def test_random_layers_are_the_identity_in_predict(keras, make):
+def test_random_layers_are_the_identity_in_predict(keras, make, seed):
     x = images((4, 9, 8, 3), seed=10, scale=255.0)
+    keras.utils.set_random_seed(0)  # unseeded, either RandomFlip could leave all 4 images unflipped (1 run in 16)
     for lib in (bigcore, keras):
         m = lib.Sequential([lib.Input((9, 8, 3)), make(lib)])
         np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x)

@@ -243,6 +243,14 @@ def test_text_dataset_modes(text_dir):
         bigcore.utils.text_dataset_from_directory(text_dir, label_mode="binary", class_names=["neg"], verbose=False)
     with pytest.raises(ValueError, match="validation_split"):
         read(subset="training")
+    # Keras's checks, shared with image_dataset_from_directory (tests/test_image_dataset.py)
+    assert len(read(format="tf", batch_size=20)) == 1
+    with pytest.raises(ValueError, match='Expected format="tf"'):
+        read(format="grain")
+    with pytest.raises(ValueError, match="must provide a `seed`"):
+        read(shuffle=True, validation_split=0.3, subset="training")
+    with pytest.raises(ValueError, match="`class_names` cannot be specified"):
+        read(labels=None, class_names=["neg"])
 
 
 def test_text_dataset_feeds_a_text_model(text_dir, seed):

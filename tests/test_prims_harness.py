@@ -187,6 +187,11 @@ CASES = {
         lambda x: sdpa(x[0].reshape(-1, 5, 2, 3), x[1].reshape(-1, 6, 1, 3), x[2].reshape(-1, 6, 1, 2),
                        causal=True).reshape(-1, 5, 4),
         shapes=[(4, 5, 6), (4, 6, 3), (4, 6, 2)]),
+    # a built-in loss per row: class ids (argmax, no gradient) against logits
+    "loss_rows": c(lambda o, x: o.sparse_categorical_crossentropy(o.argmax(x[1], axis=-1), x[0], from_logits=True),
+                   lambda x: -np.take_along_axis(x[0] - _lse(x[0], -1)[..., None],
+                                                 np.argmax(x[1], -1)[..., None], -1)[..., 0],
+                   shapes=[X, X]),
     # layout
     "transpose": c(lambda o, x: o.transpose(x[0], (0, 2, 1)), lambda x: np.transpose(x[0], (0, 2, 1))),
     "reshape": c(lambda o, x: o.reshape(x[0], (-1, 5, 3)), lambda x: x[0].reshape(-1, 5, 3)),

@@ -333,7 +333,7 @@ def test_bad_inputs_raise_value_error():
         lambda: layer.forward(np.ones(8, np.float32)),
         lambda: layer.forward(x, np.ones(4, np.float32)),
         lambda: layer.forward(x, np.ones(5, np.float64)),
-        lambda: layer.forward(x, None, 9),
+        lambda: layer.forward(x, None, 99),  # no such activation id
         lambda: layer.forward(x, None, 0, -1.0),
         lambda: layer.forward(x, None, 0, np.inf),
         lambda: layer.forward(x, None, 0, 1e-39),  # 1 / x_scale would overflow

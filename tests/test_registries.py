@@ -267,7 +267,7 @@ def test_the_version_is_written_once_and_pyproject_reads_it():
 
 
 # The only modules python/bigcore may import inside a function: optional extras and the CUDA module.
-OPTIONAL = {"onnx", "pydot", "matplotlib", "tensorboardX", "mpi4py", "IPython", "h5py", "bigcore._cuda"}
+OPTIONAL = {"onnx", "pydot", "matplotlib", "tensorboardX", "mpi4py", "IPython", "h5py", "PIL", "bigcore._cuda"}
 
 
 def test_no_import_inside_a_function_except_optional_modules():

@@ -248,8 +248,8 @@ def test_bad_input_raises_clear_errors():
         s.forward(np.ones((2, 4), np.float64))
     with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
         s.forward(np.ones((2, 4), np.float32), np.ones(4, np.float32))
-    with pytest.raises(ValueError, match="unknown activation id 9"):
-        s.forward(np.ones((2, 4), np.float32), None, 9)
+    with pytest.raises(ValueError, match="unknown activation id 99"):
+        s.forward(np.ones((2, 4), np.float32), None, 99)
     with pytest.raises(ValueError, match="weights must be finite"):
         _core.SparseLinear(np.array([[1.0, np.nan]], np.float32))
     with pytest.raises(ValueError, match="K <= 65535"):

@@ -46,4 +46,14 @@ py::array_t<float> view(py::handle owner, float* data, size_t n) {
   return py::array_t<float>({static_cast<py::ssize_t>(n)}, {sizeof(float)}, data, owner);
 }
 
+std::vector<float> numbers(py::handle h, const std::string& what) {
+  if (py::isinstance<py::float_>(h) || py::isinstance<py::int_>(h)) return {h.cast<float>()};
+  if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h))
+    throw py::value_error(what + " must be a number or a sequence of numbers, got " +
+                          std::string(Py_TYPE(h.ptr())->tp_name));
+  std::vector<float> v;
+  for (auto x : py::reinterpret_borrow<py::sequence>(h)) v.push_back(x.cast<float>());
+  return v;
+}
+
 }  // namespace arrays

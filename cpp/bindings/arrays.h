@@ -68,4 +68,7 @@ const float* optional_vector(const py::object& v, const std::string& what, py::s
 // A float32 view of native memory that keeps `owner` alive.
 py::array_t<float> view(py::handle owner, float* data, size_t n);
 
+// A loss's own numbers (losses.py: native_param): one number or a sequence of them.
+std::vector<float> numbers(py::handle h, const std::string& what);
+
 }  // namespace arrays

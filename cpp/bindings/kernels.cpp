@@ -2,6 +2,7 @@
 // point per float kernel for tests and benchmarks (the table in use runs it), and the int8 QLinear.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <vector>
 
@@ -43,7 +44,7 @@ void bind_random(py::module_& m) {
 void bind_float(py::module_& m) {
   // The batch loss of one loss kind on numpy arrays (losses.Loss.__call__), Keras-reduced.
   m.def("loss_value", [](py::array pred, py::array target, py::object sw, int kind, int C, bool from_logits,
-                         float label_smoothing, float param) {
+                         float label_smoothing, py::object param) {
     size_t rows, trows;
     const float* p = arrays::samples(pred, "y_pred", &rows, static_cast<size_t>(C));
     const float* t = arrays::samples(target, "y_true", &trows);
@@ -59,15 +60,61 @@ void bind_float(py::module_& m) {
     }
     std::vector<float> grad(rows * C);
     double s = bc::loss_forward_backward(grad.data(), p, t, w, static_cast<int>(rows), C, kind, from_logits, -1,
-                                         label_smoothing, param, 1.0f);
+                                         label_smoothing, arrays::numbers(param, "param"), 1.0f);
     return rows ? s / rows : 0.0;
   }, py::arg("y_pred"), py::arg("y_true"), py::arg("sample_weight"), py::arg("kind"), py::arg("C"),
-     py::arg("from_logits") = false, py::arg("label_smoothing") = 0.0f, py::arg("param") = 0.0f);
+     py::arg("from_logits") = false, py::arg("label_smoothing") = 0.0f, py::arg("param") = py::float_(0.0));
+
+  // One batch's counts of a metric on numpy arrays (metrics.Metric.update_state): the native
+  // counter fit runs. params: as Program.set_metrics takes them.
+  m.def("metric_counts", [](py::array pred, py::array target, py::object row_weight, int kind, int C,
+                            float threshold, py::dict a) {
+    size_t rows, trows;
+    const float* p = arrays::samples(pred, "y_pred", &rows, static_cast<size_t>(C));
+    const float* t = arrays::samples(target, "y_true", &trows);
+    bc::MetricParams mp;
+    mp.threshold = threshold;
+    if (a.contains("k")) mp.k = a["k"].cast<int>();
+    if (a.contains("thresholds")) mp.thresholds = a["thresholds"].cast<std::vector<float>>();
+    if (a.contains("evenly")) mp.evenly = a["evenly"].cast<bool>();
+    if (a.contains("from_logits")) mp.from_logits = a["from_logits"].cast<bool>();
+    if (a.contains("class_id")) mp.class_id = a["class_id"].cast<int>();
+    if (a.contains("row_max")) mp.row_max = a["row_max"].cast<bool>();
+    if (a.contains("loss_kind")) mp.loss_kind = a["loss_kind"].cast<int>();
+    if (a.contains("label_smoothing")) mp.label_smoothing = a["label_smoothing"].cast<float>();
+    if (a.contains("loss_param")) mp.loss_params = arrays::numbers(a["loss_param"], "loss_param");
+    if (kind < bc::MET_SPARSE_CAT_ACC || kind >= bc::MET_VALUES)
+      throw py::value_error("metric_counts: unknown metric kind " + std::to_string(kind));
+    if (kind == bc::MET_CONFUSION && (mp.thresholds.empty() || (mp.evenly && mp.thresholds.size() < 2)))
+      throw py::value_error("metric_counts: confusion counts need thresholds");
+    if ((kind == bc::MET_TOP_K || kind == bc::MET_SPARSE_TOP_K) && mp.k < 1)
+      throw py::value_error("metric_counts: top-k needs k >= 1");
+    if (kind == bc::MET_LOSS && (mp.loss_kind < bc::LOSS_MSE || mp.loss_kind >= bc::LOSS_VALUES))
+      throw py::value_error("metric_counts: a loss metric needs a known loss kind");
+    const bool sparse = kind == bc::MET_SPARSE_CAT_ACC || kind == bc::MET_SPARSE_TOP_K ||
+                        (kind == bc::MET_LOSS && mp.loss_kind == bc::LOSS_SPARSE_CCE);
+    const size_t want = sparse ? 1 : static_cast<size_t>(C);
+    if (trows != rows || static_cast<size_t>(target.size()) != rows * want)
+      throw py::value_error("y_true has shape " + shape_str(target) + ", expected " + std::to_string(rows) +
+                            " rows of " + std::to_string(want));
+    if (mp.class_id >= C) throw py::value_error("class_id is out of range for y_pred's last axis");
+    const float* w = nullptr;
+    if (!row_weight.is_none()) {
+      size_t wr;
+      w = arrays::samples(arrays::as_array(row_weight, "sample_weight"), "sample_weight", &wr, 1);
+      if (wr != rows) throw py::value_error("sample_weight needs one value per row");
+    }
+    std::vector<double> out(bc::metric_width(kind, mp, C), 0.0);
+    bc::metric_update(p, t, w, static_cast<int>(rows), C, kind, mp, out.data());
+    return py::array_t<double>(static_cast<py::ssize_t>(out.size()), out.data());
+  }, py::arg("y_pred"), py::arg("y_true"), py::arg("row_weight"), py::arg("kind"), py::arg("C"),
+     py::arg("threshold") = 0.5f, py::arg("params") = py::dict());
 
   // Test and benchmark entry points: each runs one kernel of the table in use.
   m.def("bias_act_forward", [](py::array y, py::object b, int act) {
     float* yp = arrays::writeable<float>(y, "y");
     int N = static_cast<int>(y.ndim() == 2 ? y.shape(1) : y.size());
+    if (!bc::act_valid(act)) throw py::value_error("unknown activation id " + std::to_string(act));
     if (y.size() == 0) return;  // nothing to do (and no division by an empty axis)
     const float* bp = nullptr;
     if (!b.is_none()) {
@@ -77,15 +124,19 @@ void bind_float(py::module_& m) {
     }
     bc::kernels().bias_act_forward(yp, bp, static_cast<int>(y.size() / N), N, act);
   }, py::arg("y"), py::arg("b"), py::arg("act"));
+  m.def("act_needs_input", [](int act) {
+    if (!bc::act_valid(act)) throw py::value_error("unknown activation id " + std::to_string(act));
+    return bc::act_needs_input(act);
+  }, py::arg("act"), "Whether act_backward takes the activation's input z (else its output y).");
   m.def("act_backward", [](py::array dy, py::array y, int act) {
     float* d = arrays::writeable<float>(dy, "dy");
     const float* yp = arrays::checked<float>(y, "y");
     if (dy.size() != y.size() || y.ndim() != 2) throw py::value_error("dy and y must be (B, N) alike");
-    if (act < bc::ACT_LINEAR || act > bc::ACT_LAST) throw py::value_error("unknown activation id " + std::to_string(act));
+    if (!bc::act_valid(act)) throw py::value_error("unknown activation id " + std::to_string(act));
     if (bc::act_needs_input(act)) bc::kernels().act_backward_z(d, yp, dim(y, 0), dim(y, 1), act);
     else bc::kernels().act_backward(d, yp, dim(y, 0), dim(y, 1), act);
   }, py::arg("dy"), py::arg("y"), py::arg("act"),
-     "dy <- dL/dz in place; y: the activation's output, or its input z for GELU and SiLU (act_needs_input).");
+     "dy <- dL/dz in place; y: the activation's output, or its input z where act_needs_input(act).");
   m.def("gemm", [](bool ta, bool tb, py::array A, py::array B, py::array C, float alpha, float beta) {
     if (A.ndim() != 2 || B.ndim() != 2 || C.ndim() != 2) throw py::value_error("gemm takes 2-D arrays");
     const float* a = arrays::checked<float>(A, "A");

@@ -65,6 +65,14 @@ void bind_program(py::module_& m) {
       .def_readwrite("clipnorm", &bc::OptimArgs::clipnorm)
       .def_readwrite("clipvalue", &bc::OptimArgs::clipvalue)
       .def_readwrite("global_clipnorm", &bc::OptimArgs::global_clipnorm);
+  m.def(
+      "nadam_u_product",
+      [](double beta1, uint64_t t) {
+        bc::NadamProduct fresh;
+        return bc::nadam_u_product(beta1, t, fresh);
+      },
+      py::arg("beta1"), py::arg("t"),
+      "Nadam's momentum-schedule product after t steps (Keras's _u_product), as the update computes it.");
 
   py::class_<BatchSource>(m, "BatchSource", "The arrays of one fit/evaluate/predict call, checked once (Program.bind).")
       .def("set_outputs", &BatchSource::set_outputs, py::arg("outs"),
@@ -202,7 +210,7 @@ void bind_program(py::module_& m) {
           s.C = t[3].cast<int>(); s.weight = t[4].cast<float>(); s.from_logits = t[5].cast<bool>();
           s.label_smoothing = t[6].cast<float>();
           s.mask = t.size() > 7 ? t[7].cast<int>() : -1;
-          s.param = t.size() > 8 ? t[8].cast<float>() : 0.0f;
+          if (t.size() > 8) s.params = arrays::numbers(t[8], "a loss's parameters");
           v.push_back(s);
         }
         p.set_losses(v);
@@ -222,9 +230,10 @@ void bind_program(py::module_& m) {
             if (a.contains("from_logits")) s.params.from_logits = a["from_logits"].cast<bool>();
             if (a.contains("class_id")) s.params.class_id = a["class_id"].cast<int>();
             if (a.contains("row_max")) s.params.row_max = a["row_max"].cast<bool>();
+            if (a.contains("weighted")) s.weighted = a["weighted"].cast<bool>();
             if (a.contains("loss_kind")) s.params.loss_kind = a["loss_kind"].cast<int>();
             if (a.contains("label_smoothing")) s.params.label_smoothing = a["label_smoothing"].cast<float>();
-            if (a.contains("loss_param")) s.params.loss_param = a["loss_param"].cast<float>();
+            if (a.contains("loss_param")) s.params.loss_params = arrays::numbers(a["loss_param"], "loss_param");
           }
           v.push_back(s);
         }

@@ -64,6 +64,13 @@ void bind_shapes(py::module_& m) {
         return p.add_shaped_tensor(to_dims(p, shape), is_input, batched);
       }, py::arg("shape"), py::arg("is_input") = false, py::arg("batched") = true,
       "A tensor with this shape of its non-batch axes (a length >= 1 or ~s per axis); batched=False: no batch axis.");
+  cls.def("add_target_tensor", [](Program& p, int target, const std::vector<int64_t>& shape) {
+        return p.add_target_tensor(target, to_dims(p, shape));
+      }, py::arg("target"), py::arg("shape"),
+      "A batched tensor (non-batch axes as add_shaped_tensor takes them) holding the batch's target array `target` "
+      "in fit and evaluate: a custom loss or metric reads it (ops of mode 3).");
+  cls.def("clear_target_tensors", &Program::clear_target_tensors,
+          "Forgets the target tensors (a new compile retires the traced losses that read them).");
   cls.def("add_view_tensor", [](Program& p, int base, const std::vector<int64_t>& shape) {
         return p.add_view_tensor(base, to_dims(p, shape));
       }, py::arg("base"), py::arg("shape"),

@@ -48,5 +48,6 @@ void bind_traced(py::module_& m) {
         return out;
       }, "Each op's kind in program order: 'prim:<kind>' for a primitive, else its class ('DenseOp').");
   cls.def("set_op_mode", &Program::set_op_mode, py::arg("start"), py::arg("end"), py::arg("mode"),
-          "Ops [start, end) run always (0), in training only (1) or in inference only (2).");
+          "Ops [start, end) run always (0), in training only (1), in inference only (2) or where the batch has "
+          "targets (3: fit and evaluate, not predict), or never (4: retired).");
 }

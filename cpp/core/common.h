@@ -74,14 +74,33 @@ struct OutOfMemory : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Activation ids; the numbers are part of the Python <-> native contract (config.py mirrors them).
+// Activation ids; the numbers are part of the Python <-> native contract (activations.py mirrors
+// them). Keras 3's definitions with its default parameters (keras/src/activations/activations.py):
+// leaky_relu's negative slope 0.2, elu and celu's alpha 1, squareplus's b 4, the shrinks' 0.5.
 enum Act : int {
   ACT_LINEAR = 0, ACT_RELU = 1, ACT_SIGMOID = 2, ACT_TANH = 3, ACT_SOFTMAX = 4,
   ACT_GELU = 5, ACT_GELU_TANH = 6, ACT_SILU = 7,  // GELU exact (erf) and tanh-approximated; SiLU (swish)
-  ACT_LAST = ACT_SILU
+  ACT_ELU = 8, ACT_SELU = 9, ACT_SOFTPLUS = 10, ACT_SOFTSIGN = 11, ACT_EXPONENTIAL = 12, ACT_HARD_SIGMOID = 13,
+  ACT_HARD_SILU = 14, ACT_LEAKY_RELU = 15, ACT_RELU6 = 16, ACT_MISH = 17, ACT_LOG_SIGMOID = 18, ACT_CELU = 19,
+  ACT_LOG_SOFTMAX = 20, ACT_HARD_TANH = 21, ACT_TANH_SHRINK = 22, ACT_SQUAREPLUS = 23, ACT_SOFT_SHRINK = 24,
+  ACT_HARD_SHRINK = 25, ACT_SPARSE_PLUS = 26,
+  ACT_LAST = ACT_SPARSE_PLUS
 };
-// Activations whose derivative needs the input z, not the output y (act_backward_z).
-inline bool act_needs_input(int act) { return act >= ACT_GELU && act <= ACT_LAST; }
+inline bool act_valid(int act) { return act >= ACT_LINEAR && act <= ACT_LAST; }
+// Activations whose derivative needs the input z, not the output y (act_backward_z): y does not
+// give it back exactly (or cheaply).
+inline bool act_needs_input(int act) {
+  switch (act) {
+    case ACT_GELU: case ACT_GELU_TANH: case ACT_SILU: case ACT_ELU: case ACT_SELU: case ACT_SOFTPLUS:
+    case ACT_SOFTSIGN: case ACT_HARD_SILU: case ACT_MISH: case ACT_LOG_SIGMOID: case ACT_CELU:
+    case ACT_TANH_SHRINK: case ACT_SQUAREPLUS: case ACT_SPARSE_PLUS:
+      return true;
+    default:
+      return false;
+  }
+}
+// Activations over a whole row (the last axis), not one value at a time.
+inline bool act_is_rowwise(int act) { return act == ACT_SOFTMAX || act == ACT_LOG_SOFTMAX; }
 
 // A buffer of T aligned to 64 bytes so every SIMD path may use aligned loads on row starts
 // (floats for tensors and arenas, bytes for packed int8 weights).

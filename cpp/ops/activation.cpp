@@ -1,6 +1,7 @@
 #include "ops/activation.h"
 
 #include <cstring>
+#include <string>
 
 #include "kernels/float/float.h"
 
@@ -14,6 +15,7 @@ void add_or_copy(float* dst, const float* src, size_t n, bool accumulate) {
 }
 
 ActivationOp::ActivationOp(int in_t, int out_t, int act, int width) : act_(act), width_(width) {
+  BC_CHECK(act_valid(act), "Activation: unknown activation id " + std::to_string(act));
   in = {in_t};
   out = {out_t};
 }

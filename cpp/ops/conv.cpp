@@ -26,6 +26,7 @@ constexpr long kDirectMaxK = 32;
 ConvOp::ConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, int groups, int act, int var_pad)
     : g_(g), b_(b), F_(F), groups_(groups), act_(act), var_pad_(var_pad) {
   check_geom(g, "Conv");
+  BC_CHECK(act_valid(act), "Conv: unknown activation id " + std::to_string(act));
   BC_CHECK(var_pad >= -1 && var_pad <= 2 && (var_pad < 0 || (g.H == 1 && g.OH == 1 && g.KH == 1)),
            "Conv: a run-time length is for Conv1D only (var_pad -1, 0, 1 or 2)");
   BC_CHECK(F > 0 && groups > 0 && F % groups == 0 && g.C % groups == 0,
@@ -73,7 +74,7 @@ void ConvOp::forward_rows(Ctx& c, long r0, long r1, float* col) {
     gemm(false, false, rows, Fg_, static_cast<int>(Kc_), 1.0f, A, static_cast<int>(lda), W + j * Fg_, F_, 0.0f,
          y + j * Fg_, F_);
   }
-  kernels().bias_act_forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, F_, act_);
+  act_in_.forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, F_, act_, static_cast<size_t>(r0) * F_);
 }
 
 void ConvOp::forward(Ctx& c) {
@@ -87,6 +88,7 @@ void ConvOp::forward(Ctx& c) {
   if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(threads);
   const size_t need = g_.is_pointwise() || direct_ ? 0 : static_cast<size_t>(std::min(per, R) * Kc_);
   for (int t = 0; t < std::min(threads, items); ++t) scratch(t, need);
+  act_in_.prepare(act_, c.training, static_cast<size_t>(R) * F_);
   parallel_items(items, [&](int i) {
     const long r0 = i * per, r1 = std::min(R, r0 + per);
     forward_rows(c, r0, r1, scratch_[omp_get_thread_num()].data());
@@ -118,7 +120,7 @@ void ConvOp::backward(Ctx& c) {
     const long r0 = b0 * P, r1 = b1 * P;
     const int rows = static_cast<int>(r1 - r0);
     float* dz = dz_all + r0 * F_;
-    if (!loss_gives_dz) kernels().act_backward(dz, c.val(out[0]) + r0 * F_, rows, F_, act_);
+    if (!loss_gives_dz) act_in_.backward(dz, c.val(out[0]) + r0 * F_, rows, F_, act_, static_cast<size_t>(r0) * F_);
     float* dW = parts_.data() + i * part;
     if (b_ >= 0) kernels().col_sum(dW + Kc_ * F_, dz, rows, F_, false);
     float* col = scratch_[omp_get_thread_num()].data();

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/conv/conv.h"
+#include "ops/act_input.h"
 #include "runtime/op.h"
 
 namespace bc {
@@ -32,6 +33,7 @@ class ConvOp : public Op {
   int var_pad_ = -1;
   std::vector<AlignedBuf> scratch_;
   AlignedBuf parts_;
+  ActInput act_in_;  // z for the activations whose gradient needs it
 };
 
 }  // namespace bc

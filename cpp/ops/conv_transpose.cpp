@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <string>
 
 #include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
@@ -17,6 +18,7 @@ constexpr double kItemFloats = 160e3;  // one work item's buffers: about L2-size
 ConvTransposeOp::ConvTransposeOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, int act)
     : g_(g), b_(b), F_(F), act_(act) {
   check_geom(g, "ConvTranspose");
+  BC_CHECK(act_valid(act), "ConvTranspose: unknown activation id " + std::to_string(act));
   BC_CHECK(F > 0, "ConvTranspose: the input channel count must be positive");
   Kc_ = static_cast<long>(g.KH) * g.KW * g.C;
   in = {in_t};
@@ -38,14 +40,15 @@ void ConvTransposeOp::forward(Ctx& c) {
   const float* x = c.val(in[0]);
   float* y = c.val(out[0]);
   const float* W = c.params + params[0];
+  act_in_.prepare(act_, c.training, static_cast<size_t>(c.B) * Hout * g_.C);
   parallel_items(items, [&](int i) {
     const int b0 = i * spi, b1 = std::min(c.B, b0 + spi);
     float* col = scratch_[omp_get_thread_num()].data();
     gemm(false, true, static_cast<int>((b1 - b0) * P), static_cast<int>(Kc_), F_, 1.0f, x + b0 * P * F_, F_, W, F_,
          0.0f, col, static_cast<int>(Kc_));
     conv_kernels().col2im(y, col, g_, 0, g_.C, b0, b1, false);
-    kernels().bias_act_forward(y + b0 * Hout * g_.C, b_ >= 0 ? c.params + b_ : nullptr,
-                               static_cast<int>((b1 - b0) * Hout), g_.C, act_);
+    act_in_.forward(y + b0 * Hout * g_.C, b_ >= 0 ? c.params + b_ : nullptr, static_cast<int>((b1 - b0) * Hout),
+                    g_.C, act_, static_cast<size_t>(b0) * Hout * g_.C);
   });
 }
 
@@ -70,7 +73,8 @@ void ConvTransposeOp::backward(Ctx& c) {
     const int b0 = i * spi, b1 = std::min(c.B, b0 + spi);
     const int out_rows = static_cast<int>((b1 - b0) * Hout), rows = static_cast<int>((b1 - b0) * P);
     float* dzi = dz + b0 * Hout * g_.C;
-    if (!loss_gives_dz) kernels().act_backward(dzi, c.val(out[0]) + b0 * Hout * g_.C, out_rows, g_.C, act_);
+    if (!loss_gives_dz)
+      act_in_.backward(dzi, c.val(out[0]) + b0 * Hout * g_.C, out_rows, g_.C, act_, static_cast<size_t>(b0) * Hout * g_.C);
     float* dW = parts_.data() + i * part;
     if (b_ >= 0) kernels().col_sum(dW + Kc_ * F_, dzi, out_rows, g_.C, false);
     float* col = scratch_[omp_get_thread_num()].data();
@@ -88,6 +92,7 @@ void ConvTransposeOp::backward(Ctx& c) {
 DepthwiseConvOp::DepthwiseConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int M, int act)
     : g_(g), b_(b), M_(M), act_(act) {
   check_geom(g, "DepthwiseConv");
+  BC_CHECK(act_valid(act), "DepthwiseConv: unknown activation id " + std::to_string(act));
   BC_CHECK(M > 0, "DepthwiseConv: depth_multiplier must be positive");
   in = {in_t};
   out = {out_t};
@@ -103,10 +108,12 @@ void DepthwiseConvOp::forward(Ctx& c) {
   float* y = c.val(out[0]);
   const float* w = c.params + params[0];
   const float* bias = b_ >= 0 ? c.params + b_ : nullptr;
+  act_in_.prepare(act_, c.training, static_cast<size_t>(c.B) * P * CM);
   parallel_items(items, [&](int i) {
     const int b0 = i * spi, b1 = std::min(c.B, b0 + spi);
     conv_kernels().depthwise_forward(y, x, w, bias, g_, M_, b0, b1);
-    kernels().bias_act_forward(y + b0 * P * CM, nullptr, static_cast<int>((b1 - b0) * P), static_cast<int>(CM), act_);
+    act_in_.forward(y + b0 * P * CM, nullptr, static_cast<int>((b1 - b0) * P), static_cast<int>(CM), act_,
+                    static_cast<size_t>(b0) * P * CM);
   });
 }
 
@@ -125,7 +132,8 @@ void DepthwiseConvOp::backward(Ctx& c) {
     const int b0 = i * spi, b1 = std::min(c.B, b0 + spi);
     const int rows = static_cast<int>((b1 - b0) * P);
     float* dzi = dz + b0 * P * CM;
-    if (!loss_gives_dz) kernels().act_backward(dzi, c.val(out[0]) + b0 * P * CM, rows, static_cast<int>(CM), act_);
+    if (!loss_gives_dz)
+      act_in_.backward(dzi, c.val(out[0]) + b0 * P * CM, rows, static_cast<int>(CM), act_, static_cast<size_t>(b0) * P * CM);
     float* dw = parts_.data() + i * part;
     if (b_ >= 0) kernels().col_sum(dw + nw, dzi, rows, static_cast<int>(CM), false);
     conv_kernels().depthwise_backward_weight(dw, dz, x, g_, M_, b0, b1, false);

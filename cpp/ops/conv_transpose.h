@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/conv/conv.h"
+#include "ops/act_input.h"
 #include "runtime/op.h"
 
 namespace bc {
@@ -28,6 +29,7 @@ class ConvTransposeOp : public Op {
   long Kc_;
   std::vector<AlignedBuf> scratch_;
   AlignedBuf parts_;
+  ActInput act_in_;  // z for the activations whose gradient needs it
 };
 
 // Depthwise: output channel c*M + m = sum over the window of input channel c times w[kh, kw, c, m].
@@ -44,6 +46,7 @@ class DepthwiseConvOp : public Op {
   long b_;
   int M_, act_;
   AlignedBuf parts_;
+  ActInput act_in_;
 };
 
 }  // namespace bc

@@ -1,6 +1,7 @@
 #include "ops/dense.h"
 
 #include <cstring>
+#include <string>
 
 #include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
@@ -10,6 +11,7 @@ namespace bc {
 
 DenseOp::DenseOp(int in_t, int out_t, size_t w, long b, int K, int N, int act)
     : b_(b), K_(K), N_(N), act_(act) {
+  BC_CHECK(act_valid(act), "Dense: unknown activation id " + std::to_string(act));
   in = {in_t};
   out = {out_t};
   params = {w};
@@ -24,15 +26,9 @@ void DenseOp::forward(Ctx& c) {
   const float* W = c.params + params[0];
   gemm(false, false, rows, N_, K_, 1.0f, x, K_, W, N_, 0.0f, y, N_);
   const float* bias = b_ >= 0 ? c.params + b_ : nullptr;
-  const Kernels& k = kernels();
   const size_t N = static_cast<size_t>(N_);
-  if (!act_needs_input(act_)) {
-    parallel_rows(rows, N_, [&](int r0, int r1) { k.bias_act_forward(y + r0 * N, bias, r1 - r0, N_, act_); });
-    return;
-  }
-  parallel_rows(rows, N_, [&](int r0, int r1) { k.bias_act_forward(y + r0 * N, bias, r1 - r0, N_, ACT_LINEAR); });
-  if (c.training) z_.assign(y, y + static_cast<size_t>(rows) * N_);
-  parallel_rows(rows, N_, [&](int r0, int r1) { k.bias_act_forward(y + r0 * N, nullptr, r1 - r0, N_, act_); });
+  act_in_.prepare(act_, c.training, static_cast<size_t>(rows) * N);
+  parallel_rows(rows, N_, [&](int r0, int r1) { act_in_.forward(y + r0 * N, bias, r1 - r0, N_, act_, r0 * N); });
 }
 
 // dout (rows, N) -> dW (K, N), db (N), din (rows, K); dout becomes dz in place.
@@ -40,17 +36,11 @@ void DenseOp::backward(Ctx& c) {
   const int rows = c.B * static_cast<int>(c.per_sample(in[0]) / K_);
   const float* x = c.val(in[0]);
   float* dz = c.grad(out[0]);
-  if (loss_gives_dz) {
-  } else if (act_needs_input(act_)) {
-    BC_CHECK(z_.size() == static_cast<size_t>(rows) * N_, "Dense backward without a training forward");
-    const float* z = z_.data();
-    parallel_rows(rows, N_, [&](int r0, int r1) {
-      kernels().act_backward_z(dz + static_cast<size_t>(r0) * N_, z + static_cast<size_t>(r0) * N_, r1 - r0, N_, act_);
-    });
-  } else {
+  if (!loss_gives_dz) {
     const float* y = c.val(out[0]);
     parallel_rows(rows, N_, [&](int r0, int r1) {
-      kernels().act_backward(dz + static_cast<size_t>(r0) * N_, y + static_cast<size_t>(r0) * N_, r1 - r0, N_, act_);
+      const size_t at = static_cast<size_t>(r0) * N_;
+      act_in_.backward(dz + at, y + at, r1 - r0, N_, act_, at);
     });
   }
   gemm(true, false, K_, N_, rows, 1.0f, x, K_, dz, N_, accum_dw[0] ? 1.0f : 0.0f,

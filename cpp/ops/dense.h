@@ -2,6 +2,7 @@
 #pragma once
 #include <vector>
 
+#include "ops/act_input.h"
 #include "runtime/op.h"
 
 namespace bc {
@@ -17,7 +18,7 @@ class DenseOp : public Op {
  private:
   long b_;
   int K_, N_, act_;
-  std::vector<float> z_;  // the pre-activation, kept for the activations whose gradient needs it
+  ActInput act_in_;  // the pre-activation, kept for the activations whose gradient needs it
 };
 
 }  // namespace bc

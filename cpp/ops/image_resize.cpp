@@ -24,8 +24,9 @@ struct Taps {
 Taps taps(int o, int n_in, int n_out, int interp) {
   const float scale = static_cast<float>(n_in) / static_cast<float>(n_out);
   Taps t;
-  if (interp == INTERP_NEAREST) {  // nearest-exact: floor((o + 0.5) * scale)
-    const int i = n_in == n_out ? o : static_cast<int>(std::floor((o + 0.5) * scale));
+  if (interp == INTERP_NEAREST) {  // nearest-exact: floorf((o + 0.5) * scale), rounded to float first as
+    // torch's floorf does (16 -> 25: 12.5 * 0.64f is 7.9999998 in double, 8 in float)
+    const int i = n_in == n_out ? o : static_cast<int>(std::floor(static_cast<float>((o + 0.5) * scale)));
     t.i0 = t.i1 = std::min(i, n_in - 1);
     t.w0 = 1.0f;
     t.w1 = 0.0f;

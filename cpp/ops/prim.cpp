@@ -190,6 +190,8 @@ const PrimInfo kPrims[] = {
     {"constant", 0, 0, 1}, {"arange", 0, 0, 1}, {"zeros", 0, 0, 1}, {"ones", 0, 0, 1}, {"full", 0, 0, 1},
     {"eye", 0, 0, 1}, {"zeros_like", 1, 1, 1}, {"ones_like", 1, 1, 1}, {"full_like", 1, 1, 1},
     {"random_normal", 0, 0, 1}, {"random_uniform", 0, 0, 1},
+    // a built-in loss per row (prim_loss.cpp)
+    {"loss_rows", 2, 2, 1},
 };
 }  // namespace
 
@@ -215,6 +217,7 @@ std::unique_ptr<PrimOp> make_prim(const std::string& kind, const Attrs& attrs, i
   if (!op) op = make_layout_prim(kind, attrs, n_in, n_out);
   if (!op) op = make_const_prim(kind, attrs, n_in);
   if (!op) op = make_attention_prim(kind, attrs, n_in);
+  if (!op) op = make_loss_prim(kind, attrs, n_in);
   BC_CHECK(op, "prim '" + kind + "' has no implementation");  // kPrims and the families disagree
   attrs.done();
   BC_CHECK(n_out < 0 || n_out == op->n_outputs(), "prim '" + kind + "' has " + std::to_string(op->n_outputs()) +

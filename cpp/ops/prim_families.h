@@ -14,5 +14,6 @@ std::unique_ptr<PrimOp> make_matmul_prim(const std::string& kind, const Attrs& a
 std::unique_ptr<PrimOp> make_layout_prim(const std::string& kind, const Attrs& a, int n_in, int n_out);  // prim_layout.cpp
 std::unique_ptr<PrimOp> make_const_prim(const std::string& kind, const Attrs& a, int n_in);        // prim_const.cpp
 std::unique_ptr<PrimOp> make_attention_prim(const std::string& kind, const Attrs& a, int n_in);    // prim_attention.cpp
+std::unique_ptr<PrimOp> make_loss_prim(const std::string& kind, const Attrs& a, int n_in);         // prim_loss.cpp
 
 }  // namespace bc

@@ -54,6 +54,11 @@ RecurrentOp::RecurrentOp(const RnnConfig& cfg, int gates, int n_states, int x_t,
                          size_t r, long b)
     : cfg_(cfg), G_(gates), w_(w), r_(r), b_(b) {
   BC_CHECK(cfg.D > 0 && cfg.U > 0 && cfg.T >= 0, "recurrent layer sizes must be positive");
+  // The cells differentiate through their outputs (kernels/float/rnn.h), one value at a time.
+  for (int a : {cfg.act, cfg.ract})
+    BC_CHECK(act_valid(a) && !act_needs_input(a) && !act_is_rowwise(a),
+             "recurrent layer: activation id " + std::to_string(a) + " is not one a cell takes (linear, relu, "
+             "sigmoid, tanh, hard_sigmoid, relu6, leaky_relu, hard_tanh, soft_shrink, hard_shrink, exponential)");
   BC_CHECK(cfg.dropout >= 0.0f && cfg.dropout < 1.0f && cfg.recurrent_dropout >= 0.0f &&
                cfg.recurrent_dropout < 1.0f, "dropout rates must be in [0, 1)");
   BC_CHECK(out_t.size() == static_cast<size_t>(1 + (cfg.return_state ? n_states : 0)),

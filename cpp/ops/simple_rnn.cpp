@@ -8,10 +8,7 @@ namespace bc {
 
 SimpleRnnOp::SimpleRnnOp(const RnnConfig& cfg, int x_t, int mask_t, const std::vector<int>& state_t,
                          const std::vector<int>& out_t, size_t w, size_t r, long b)
-    : RecurrentOp(cfg, 1, 1, x_t, mask_t, state_t, out_t, w, r, b) {
-  BC_CHECK(cfg.act == ACT_LINEAR || cfg.act == ACT_RELU || cfg.act == ACT_SIGMOID || cfg.act == ACT_TANH,
-           "SimpleRNN: the activation must be linear, relu, sigmoid or tanh");
-}
+    : RecurrentOp(cfg, 1, 1, x_t, mask_t, state_t, out_t, w, r, b) {}
 
 // Per step: Z_t += h_prev R (one GEMM for the chunk), then h_t = act(Z_t) per row.
 void SimpleRnnOp::chunk_forward(Ctx& c, int b0, int b1) {

@@ -79,7 +79,9 @@ class Op {
   bool loss_gives_dz = false;       // the loss wrote dL/dz: skip the activation's backward
   bool skip_backward = false;       // no loss depends on this op's outputs
   // When it runs (Program::set_op_mode): 0 always; 1 in training only, 2 in inference only (the two
-  // traces of a custom call() that branches on `training`, joined by a SelectTrainingOp).
+  // traces of a custom call() that branches on `training`, joined by a SelectTrainingOp); 3 where
+  // the batch has targets (a custom loss or metric: fit and evaluate, not predict); 4 never (the
+  // traced losses of an earlier compile).
   int mode = 0;
   // The mode of its layer call's `training=` (Keras), in force when a run gives none (a model
   // called with training=None); fit, evaluate and predict give theirs.

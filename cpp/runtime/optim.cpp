@@ -21,10 +21,34 @@ constexpr size_t kParallelUpdateAwake = 1 << 15;
 }  // namespace
 
 void check_optim_args(const OptimArgs& o) {
-  BC_CHECK(o.kind >= OPT_SGD && o.kind <= OPT_ADAGRAD, "unknown optimizer kind " + std::to_string(o.kind));
+  BC_CHECK(o.kind >= OPT_SGD && o.kind <= OPT_LION, "unknown optimizer kind " + std::to_string(o.kind));
 }
 
-UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step) {
+double nadam_u_product(double beta1, uint64_t t, NadamProduct& cache) {
+  FlushDenormals ftz;  // the same bits for every caller (a training step runs with it anyway)
+  if (cache.beta1 != beta1 || cache.t > t) cache = {beta1, 0, 1.0};
+  for (uint64_t k = cache.t + 1; k <= t; ++k) {
+    const double next = cache.value * (beta1 * (1.0 - 0.5 * std::pow(0.96, static_cast<double>(k))));
+    // The factors grow with k (towards beta1 <= 1), so once one leaves the product unchanged (0,
+    // or rounding) every later one does: the loop stops, and a resume at step 10^9 costs no 10^9.
+    if (next == cache.value) break;
+    cache.value = next;
+  }
+  cache.t = t;
+  return cache.value;
+}
+
+namespace {
+// 1 - beta^t, refused where it is 0 (a division by zero in the update).
+double bias_correction(const char* name, const char* arg, double beta, double t) {
+  const double c = 1.0 - std::pow(beta, t);
+  BC_CHECK(c != 0.0, std::string(name) + "'s bias correction 1 - " + arg + "^t is 0 (" + arg + " = " +
+                         std::to_string(beta) + "): " + arg + " must be < 1");
+  return c;
+}
+}  // namespace
+
+UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduct& nadam) {
   UpdateArgs u;
   u.kind = o.kind;
   u.lr = static_cast<float>(lr);
@@ -37,12 +61,21 @@ UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step) {
   u.amsgrad = o.amsgrad;
   u.centered = o.centered;
   u.weight_decay = o.weight_decay;
+  const double t = static_cast<double>(step) + 1.0;
   if (o.kind == OPT_ADAM) {
-    const double t = static_cast<double>(step) + 1.0;
-    const double correction = 1.0 - std::pow(o.beta1, t);
-    BC_CHECK(correction != 0.0, "Adam's bias correction 1 - beta_1^t is 0 (beta_1 = " + std::to_string(o.beta1) +
-                                    "): beta_1 must be < 1");
+    const double correction = bias_correction("Adam", "beta_1", o.beta1, t);
     u.alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(o.beta2, t)) / correction);
+  } else if (o.kind == OPT_ADAMAX) {
+    u.bias = static_cast<float>(bias_correction("Adamax", "beta_1", o.beta1, t));
+  } else if (o.kind == OPT_NADAM) {
+    // Keras: u_t = beta1 (1 - 0.5 * 0.96^t); m_hat = u_{t+1} m / (1 - prod u_1..u_{t+1})
+    //                                              + (1 - u_t) g / (1 - prod u_1..u_t)
+    const double u_t = o.beta1 * (1.0 - 0.5 * std::pow(0.96, t));
+    const double u_next = o.beta1 * (1.0 - 0.5 * std::pow(0.96, t + 1.0));
+    const double product = nadam_u_product(o.beta1, step + 1, nadam);
+    u.nadam_m = static_cast<float>(u_next / (1.0 - product * u_next));
+    u.nadam_g = static_cast<float>((1.0 - u_t) / (1.0 - product));
+    u.bias = static_cast<float>(bias_correction("Nadam", "beta_2", o.beta2, t));
   }
   return u;
 }

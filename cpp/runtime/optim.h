@@ -28,7 +28,7 @@ struct OptimArgs {
   double beta1 = 0.9, beta2 = 0.999;
   float eps = 1e-7f;
   float momentum = 0.0f;   // SGD and RMSprop
-  float rho = 0.9f;        // RMSprop
+  float rho = 0.9f;        // RMSprop, Adadelta
   bool nesterov = false, amsgrad = false, centered = false;
   float weight_decay = 0.0f;  // decoupled (AdamW-style)
   // Gradient clipping as Keras does it, before the update (0: off).
@@ -38,10 +38,22 @@ struct OptimArgs {
 // Throws unless `o` names a known kind.
 void check_optim_args(const OptimArgs& o);
 
-// The fused update's arguments for the step after `step` steps (Adam: t = step + 1,
-// alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t) in double, then float) at learning rate lr.
-// Throws if Adam's bias correction would divide by zero (beta1 = 1).
-UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step);
+// Nadam's running product of momentum-schedule factors after t steps (Keras's _u_product):
+// prod_{k=1..t} beta1 * (1 - 0.5 * 0.96^k), in double. A function of (beta1, t) alone, so a
+// run resumed from a saved step count gets the same bits; `cache` keeps the last (beta1, t,
+// product) so that consecutive steps cost one factor each rather than t.
+struct NadamProduct {
+  double beta1 = -1.0;
+  uint64_t t = 0;
+  double value = 1.0;
+};
+double nadam_u_product(double beta1, uint64_t t, NadamProduct& cache);
+
+// The fused update's arguments for the step after `step` steps (t = step + 1) at learning rate
+// lr. Adam: alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t); Nadam and Adamax: their per-step
+// factors (UpdateArgs); each in double, then float. nadam: Nadam's product cache (the program's).
+// Throws if a bias correction would divide by zero (Adam or Adamax with beta1 = 1).
+UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduct& nadam);
 
 // w, g: the arenas (n_params floats in use); state: the optimizer's 0 to 3 slots, arena-sized.
 // Regularizer gradients, then o's clipping, then the fused update with u. team_awake: the step

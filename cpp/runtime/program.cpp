@@ -81,9 +81,23 @@ std::vector<std::unique_ptr<Op>> Program::take_ops() {
 }
 
 void Program::set_op_mode(int start, int end, int mode) {
-  BC_CHECK(mode >= 0 && mode <= 2, "op mode must be 0 (always), 1 (training) or 2 (inference)");
+  BC_CHECK(mode >= 0 && mode <= 4, "op mode must be 0 (always), 1 (training), 2 (inference), 3 (with targets) or 4 "
+                                  "(never: retired)");
   BC_CHECK(0 <= start && start <= end && end <= static_cast<int>(n_ops()), "op range out of bounds");
   for (int i = start; i < end; ++i) ops_[i]->mode = mode;
+}
+
+int Program::add_target_tensor(int target, const std::vector<Dim>& dims) {
+  BC_CHECK(target >= 0, "a target tensor needs a target index >= 0, got " + std::to_string(target));
+  const int t = add_shaped_tensor(dims, true, true);
+  target_tensors_.emplace_back(t, target);
+  return t;
+}
+
+bool Program::has_loss_terms() const {
+  for (const auto& op : ops_)
+    if (op->is_loss_term() && op->mode != 4) return true;
+  return false;
 }
 
 void Program::set_inputs(const std::vector<int>& t) {
@@ -114,7 +128,9 @@ void Program::finalize() {
 void Program::set_losses(const std::vector<LossSpec>& l) {
   for (const auto& s : l) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "loss names an unknown tensor");
-    BC_CHECK(tensors_[s.tensor].batched && (s.mask < 0 || tensors_[s.mask].batched), "a loss's tensors have a batch axis");
+    BC_CHECK((tensors_[s.tensor].batched || s.kind == LOSS_VALUES) && (s.mask < 0 || tensors_[s.mask].batched),
+             "a loss's tensors have a batch axis");
+    BC_CHECK(s.kind >= LOSS_MSE && s.kind <= LOSS_TVERSKY, "unknown loss kind " + std::to_string(s.kind));
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "loss width does not divide the tensor");
   }
   losses_ = l;
@@ -124,9 +140,13 @@ void Program::set_losses(const std::vector<LossSpec>& l) {
 void Program::set_metrics(const std::vector<MetricSpec>& m) {
   for (const auto& s : m) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "metric names an unknown tensor");
-    BC_CHECK(tensors_[s.tensor].batched && (s.mask < 0 || tensors_[s.mask].batched), "a metric's tensors have a batch axis");
+    BC_CHECK((tensors_[s.tensor].batched || s.kind == MET_VALUES || s.kind == MET_SUMS) &&
+                 (s.mask < 0 || tensors_[s.mask].batched),
+             "a metric's tensors have a batch axis");
+    BC_CHECK(s.kind != MET_SUMS || (!tensors_[s.tensor].batched && static_cast<size_t>(s.C) == tensors_[s.tensor].per_sample),
+             "summed metric numbers are one batch-less tensor of C values");
     BC_CHECK(s.C > 0 && tensors_[s.tensor].per_sample % s.C == 0, "metric width does not divide the tensor");
-    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_R2, "unknown metric kind " + std::to_string(s.kind));
+    BC_CHECK(s.kind >= MET_SPARSE_CAT_ACC && s.kind <= MET_SUMS, "unknown metric kind " + std::to_string(s.kind));
     BC_CHECK(s.kind != MET_LOSS || (s.params.loss_kind >= LOSS_MSE && s.params.loss_kind <= LOSS_CATEGORICAL_HINGE),
              "a loss metric needs a known loss kind, got " + std::to_string(s.params.loss_kind));
     const auto& th = s.params.thresholds;
@@ -354,9 +374,17 @@ void Program::load_targets(const BatchData& d) {
       std::memcpy(targets_[k].data() + i * w, d.arrays->y[k] + r * w, w * sizeof(float));
     }
   }
+  for (const auto& [t, k] : target_tensors_) {
+    BC_CHECK(static_cast<size_t>(k) < targets_.size(), "a custom loss or metric reads target " + std::to_string(k) +
+                                                         ", but the batch has " + std::to_string(targets_.size()));
+    const size_t ps = tensors_[t].per_sample, w = d.arrays->y_width[k];
+    BC_CHECK(ps == w, "target " + std::to_string(k) + " has " + std::to_string(w) + " values per sample, but the "
+                      "custom loss or metric was traced for " + std::to_string(ps));
+    if (d.count > 0) std::memcpy(tensors_[t].val.data(), targets_[k].data(), d.count * w * sizeof(float));
+  }
 }
 
-void Program::forward(int mode) {
+void Program::forward(int mode, bool with_targets) {
   ++ctx_.calls;
   ctx_.extra_loss = 0.0;
   ctx_.tensors = &tensors_;
@@ -366,7 +394,7 @@ void Program::forward(int mode) {
   // An op of one mode only (Op::mode, a traced call() that branches on training) skips the other.
   for (auto& op : ops_) {
     const bool training = mode < 0 ? op->call_training : mode > 0;
-    if (op->mode == (training ? 2 : 1)) continue;
+    if (op->mode == (training ? 2 : 1) || (op->mode == 3 && !with_targets) || op->mode == 4) continue;
     ctx_.training = training;
     try {
       const size_t i = static_cast<size_t>(&op - ops_.data());
@@ -432,6 +460,34 @@ const float* Program::row_weights(const BatchData& d, int tensor, int C, int mas
   return row_weight_.data();
 }
 
+// A custom loss that returned a batch-less value (a loss function that reduced the batch itself):
+// Keras reduces the values times the sample weights over their elements, i.e. the value's mean
+// times the batch's mean sample weight. Returns weight x that; *part: the unweighted value.
+double Program::batch_loss_value(const BatchData& d, const LossSpec& l, bool want_grad, std::vector<char>& assigned,
+                                 double* part) {
+  const size_t n = tensors_[l.tensor].per_sample;
+  double f = 1.0;
+  if (d.arrays->sample_weight) {
+    f = 0.0;
+    for (int i = 0; i < d.count; ++i) {
+      const int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
+      f += d.arrays->sample_weight[r];
+    }
+    f /= d.count;
+  }
+  const float fw = static_cast<float>(f);
+  const bool add = want_grad && assigned[root(l.tensor)];
+  loss_scratch_.resize(n);
+  float* dst = want_grad && !add ? tensors_[l.tensor].grad.data() : loss_scratch_.data();
+  const double v = loss_forward_backward(dst, tensors_[l.tensor].val.data(), nullptr, &fw, 1, static_cast<int>(n),
+                                         LOSS_VALUES, false, -1, 0.0f, LossParams{}, l.weight);
+  if (add)
+    for (size_t i = 0; i < n; ++i) tensors_[l.tensor].grad.data()[i] += loss_scratch_[i];
+  assigned[root(l.tensor)] = 1;
+  *part = v;
+  return l.weight * v;
+}
+
 // Keras's "sum_over_batch_size": each loss is the mean over all its rows (samples x timesteps).
 double Program::compute_losses(const BatchData& d, bool want_grad) {
   std::vector<char> assigned(tensors_.size(), 0);
@@ -439,25 +495,50 @@ double Program::compute_losses(const BatchData& d, bool want_grad) {
   loss_parts_.assign(losses_.size(), 0.0);
   for (size_t li = 0; li < losses_.size(); ++li) {
     const auto& l = losses_[li];
-    BC_CHECK(l.target >= 0 && static_cast<size_t>(l.target) < targets_.size(),
+    if (l.kind == LOSS_VALUES && !tensors_[l.tensor].batched) {
+      total += batch_loss_value(d, l, want_grad, assigned, &loss_parts_[li]);
+      continue;
+    }
+    const bool values = l.kind == LOSS_VALUES;  // computed by the graph: no target
+    BC_CHECK(values || (l.target >= 0 && static_cast<size_t>(l.target) < targets_.size()),
              "a loss names a target array that was not given");
     const size_t ps = tensors_[l.tensor].per_sample;
     const int per = static_cast<int>(ps / l.C);  // rows per sample (timesteps)
     const int rows = d.count * per;
     const size_t want = l.kind == LOSS_SPARSE_CCE ? ps / l.C : ps;
-    BC_CHECK(d.arrays->y_width[l.target] == want, "target width " + std::to_string(d.arrays->y_width[l.target]) +
-                                              " does not match the output (expected " + std::to_string(want) + ")");
+    BC_CHECK(values || d.arrays->y_width[l.target] == want, "target width " +
+             std::to_string(values ? 0 : d.arrays->y_width[l.target]) + " does not match the output (expected " +
+             std::to_string(want) + ")");
     double denom = rows;
     const float* sw = row_weights(d, l.tensor, l.C, l.mask, true, &denom);
+    const float* tgt = values ? nullptr : targets_[l.target].data();
+    if (l.kind == LOSS_SPARSE_CCE && l.params.size() == 2 && l.params[0] != 0.0f) {
+      // ignore_class (Keras): those rows weigh 0 and leave the mean's count, their label read as 0
+      const float ignore = l.params[1];
+      ignore_w_.resize(rows);
+      ignore_t_.assign(tgt, tgt + rows);
+      double valid = 0.0;
+      for (int r = 0; r < rows; ++r) {
+        const bool keep = ignore_t_[r] != ignore;
+        ignore_w_[r] = keep ? (sw ? sw[r] : 1.0f) : 0.0f;  // sw already holds the mask
+        if (keep)
+          valid += l.mask >= 0 ? tensors_[l.mask].val.data()[r] : 1.0f;
+        else
+          ignore_t_[r] = 0.0f;
+      }
+      sw = ignore_w_.data();
+      tgt = ignore_t_.data();
+      denom = valid;
+    }
     float* dst = tensors_[l.tensor].grad.data();
     bool add = want_grad && assigned[root(l.tensor)];  // a view's gradient is its tensor's
     if (!want_grad || add) {
       loss_scratch_.resize(static_cast<size_t>(rows) * l.C);
       dst = loss_scratch_.data();
     }
-    double s = loss_forward_backward(dst, tensors_[l.tensor].val.data(), targets_[l.target].data(), sw,
+    double s = loss_forward_backward(dst, tensors_[l.tensor].val.data(), tgt, sw,
                                      rows, l.C, l.kind, l.from_logits, l.fused_act,
-                                     l.label_smoothing, l.param, denom > 0 ? l.weight / denom : 0.0f);
+                                     l.label_smoothing, l.params, denom > 0 ? l.weight / denom : 0.0f);
     if (add) {
       float* g = tensors_[l.tensor].grad.data();
       for (size_t i = 0; i < loss_scratch_.size(); ++i) g[i] += loss_scratch_[i];
@@ -566,21 +647,31 @@ void Program::clear_masks() {
 void Program::count_metrics(const BatchData& d, double* stats) {
   double* out = stats + 1;
   for (const auto& s : metrics_) {
-    BC_CHECK(s.target >= 0 && static_cast<size_t>(s.target) < targets_.size(),
-             "a metric names a target array that was not given");
     const size_t ps = tensors_[s.tensor].per_sample;
-    const bool sparse = s.kind == MET_SPARSE_CAT_ACC || s.kind == MET_SPARSE_TOP_K ||
-                        (s.kind == MET_LOSS && s.params.loss_kind == LOSS_SPARSE_CCE);
-    const size_t want = sparse ? ps / s.C : ps;
-    BC_CHECK(d.arrays->y_width[s.target] == want, std::string(sparse ? "a sparse" : "a") + " metric expects targets of width " +
-                                              std::to_string(want) + ", got " + std::to_string(d.arrays->y_width[s.target]));
-    const int rows = d.count * static_cast<int>(ps / s.C);
+    const bool batched = tensors_[s.tensor].batched;
+    const float* target = nullptr;
+    int rows = d.count * static_cast<int>(ps / s.C), C = s.C;
+    if (s.kind == MET_VALUES || s.kind == MET_SUMS) {  // values the graph computed: no target
+      if (!batched) {  // one number (or MET_SUMS's C numbers) per batch, as Keras's Mean counts it
+        rows = 1;
+        C = static_cast<int>(ps);
+      }
+    } else {
+      BC_CHECK(s.target >= 0 && static_cast<size_t>(s.target) < targets_.size(),
+               "a metric names a target array that was not given");
+      const bool sparse = s.kind == MET_SPARSE_CAT_ACC || s.kind == MET_SPARSE_TOP_K ||
+                          (s.kind == MET_LOSS && s.params.loss_kind == LOSS_SPARSE_CCE);
+      const size_t want = sparse ? ps / s.C : ps;
+      BC_CHECK(d.arrays->y_width[s.target] == want, std::string(sparse ? "a sparse" : "a") +
+                                                        " metric expects targets of width " + std::to_string(want) +
+                                                        ", got " + std::to_string(d.arrays->y_width[s.target]));
+      target = targets_[s.target].data();
+    }
     const size_t width = metric_width(s.kind, s.params, s.C);
     std::fill(out, out + width, 0.0);
     double unused;
-    const float* w = row_weights(d, s.tensor, s.C, s.mask, false, &unused);
-    metric_update(tensors_[s.tensor].val.data(), targets_[s.target].data(), w, rows, s.C, s.kind,
-                  s.params, out);
+    const float* w = batched ? row_weights(d, s.tensor, s.C, s.mask, s.weighted, &unused) : nullptr;
+    metric_update(tensors_[s.tensor].val.data(), target, w, rows, C, s.kind, s.params, out);
     out += width;
   }
 }
@@ -589,7 +680,7 @@ void Program::count_metrics(const BatchData& d, double* stats) {
 void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step, uint64_t row0,
                                double* stats) {
   BC_CHECK(finalized_, "the program is not finalized");
-  BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
+  BC_CHECK(!losses_.empty() || has_loss_terms(), "the model has no loss: call compile() first");
   BC_CHECK(d.count > 0, "a training batch needs at least one sample");
   if (!planned_) plan();
   apply_symbols(d.arrays->sym);
@@ -601,7 +692,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
   load_inputs(d);
   load_targets(d);
   const unsigned long team_uses_before = team_uses();
-  forward(1);
+  forward(1, true);
   {
     ScopeTimer timer(prof_slot(ops_.size(), 0));
     stats[0] = compute_losses(d, true) + regularization_loss() + ctx_.extra_loss;
@@ -615,7 +706,7 @@ void Program::forward_backward(const BatchData& d, uint64_t seed, uint64_t step,
 void Program::train_step(const BatchData& d, double lr, uint64_t seed, uint64_t step, double* stats) {
   auto lock = lock_params();  // a shared layer's weights, if another model took them, come home first
   FlushDenormals ftz;
-  const UpdateArgs u = update_args(optim_, lr, step);  // before any work: a bad rate changes nothing
+  const UpdateArgs u = update_args(optim_, lr, step, nadam_);  // before any work: a bad rate changes nothing
   forward_backward(d, seed, step, 0, stats);
   update(u);
   apply_constraints();
@@ -642,7 +733,7 @@ void Program::apply_update(double lr, uint64_t step, float grad_scale) {
   FlushDenormals ftz;
   BC_CHECK(finalized_ && planned_, "apply_update() needs gradients from compute_gradients() first");
   BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
-  const UpdateArgs u = update_args(optim_, lr, step);
+  const UpdateArgs u = update_args(optim_, lr, step, nadam_);
   if (grad_scale != 1.0f) scale_grads(grad_scale);
   update(u);
   apply_constraints();
@@ -660,7 +751,7 @@ void Program::scale_grads(float s) {
 void Program::evaluate_step(const BatchData& d, double* stats) {
   auto lock = lock_params();
   FlushDenormals ftz;
-  BC_CHECK(!losses_.empty(), "the model has no loss: call compile() first");
+  BC_CHECK(!losses_.empty() || has_loss_terms(), "the model has no loss: call compile() first");
   if (!planned_) plan();
   if (d.count <= 0) return;
   apply_symbols(d.arrays->sym);
@@ -668,7 +759,7 @@ void Program::evaluate_step(const BatchData& d, double* stats) {
   ctx_.B = d.count;
   load_inputs(d);
   load_targets(d);
-  forward(0);
+  forward(0, true);
   stats[0] = compute_losses(d, false) + regularization_loss() + ctx_.extra_loss;
   count_metrics(d, stats);
   write_loss_parts(d, stats);
@@ -690,7 +781,7 @@ void Program::predict_step(const BatchData& d, const std::vector<float*>& outs, 
     ctx_.row0 = 0;
   }
   load_inputs(d);
-  forward(mode);
+  forward(mode, false);
   for (size_t k = 0; k < outputs_.size(); ++k) {
     size_t ps = tensors_[outputs_[k]].per_sample;
     std::memcpy(outs[k] + d.start * ps, tensors_[outputs_[k]].val.data(), d.count * ps * sizeof(float));

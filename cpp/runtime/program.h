@@ -20,7 +20,7 @@ struct LossSpec {
   int tensor = 0, target = 0, kind = 0;  // target: index into the batch's target arrays
   int C = 1;                             // width of the last axis
   float weight = 1.0f, label_smoothing = 0.0f;
-  float param = 0.0f;                    // the loss's own number (Huber's delta)
+  LossParams params;                     // the loss's own numbers (loss.h)
   bool from_logits = false;
   int mask = -1;                         // a (B, T) mask tensor: masked rows do not count
   int fused_act = -1;                    // set by plan()
@@ -28,6 +28,7 @@ struct LossSpec {
 
 struct MetricSpec {
   int tensor = 0, target = 0, kind = 0, C = 1, mask = -1;
+  bool weighted = false;  // Keras's weighted_metrics: the sample weights weigh its rows too
   MetricParams params;  // threshold, k, thresholds, ... (loss.h)
 };
 
@@ -74,8 +75,16 @@ class Program : public std::enable_shared_from_this<Program> {
   size_t add_param(size_t n, float l1, float l2, bool trainable, float max_norm = 0.0f, size_t rows = 1);
   void add_op(std::unique_ptr<Op> op);
   const Op& op(int i) const { return *ops_.at(i); }
-  // Ops [start, end) run only in training (mode 1) or only in inference (mode 2); see Op::mode.
+  // Ops [start, end) run only in training (mode 1), only in inference (mode 2), or only where the
+  // batch has targets (mode 3: fit and evaluate, not predict), or never (4: retired); see Op::mode.
   void set_op_mode(int start, int end, int mode);
+  // A tensor that holds the batch's target array `target` (its rows gathered as the inputs' are):
+  // a custom loss or metric traced into the program reads it. No gradient.
+  int add_target_tensor(int target, const std::vector<Dim>& dims);
+  // Whether some op adds to the loss itself (add_loss): a model may then train with no compiled loss.
+  bool has_loss_terms() const;
+  // Forgets the target tensors (a new compile retires the traced losses that read them: mode 4).
+  void clear_target_tensors() { target_tensors_.clear(); }
   void set_inputs(const std::vector<int>& t);
   void set_outputs(const std::vector<int>& t);
   // What a tensor is, in out-of-memory messages ("the output of layer 'dense' (Dense)").
@@ -179,9 +188,13 @@ class Program : public std::enable_shared_from_this<Program> {
   void apply_symbols(const std::vector<int64_t>& sym);  // per call, before the buffers are sized
   void ensure_capacity(int B, bool training);
   void load_inputs(const BatchData& d);
-  void forward(int mode);  // 0 / 1: inference / training for every op; -1: each op's call_training
+  // 0 / 1: inference / training for every op; -1: each op's call_training. with_targets: the
+  // batch's targets are loaded (ops of mode 3 run).
+  void forward(int mode, bool with_targets);
   void load_targets(const BatchData& d);
   double compute_losses(const BatchData& d, bool want_grad);
+  double batch_loss_value(const BatchData& d, const LossSpec& l, bool want_grad, std::vector<char>& assigned,
+                          double* part);
   void backward();
   void forward_backward(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0, double* stats);
   void scale_grads(float s);
@@ -205,9 +218,11 @@ class Program : public std::enable_shared_from_this<Program> {
   std::vector<std::string> labels_;  // per tensor, may be empty (set_label)
   std::vector<int> zero_before_backward_;  // outputs of reached ops that no loss reaches
   std::vector<std::vector<float>> targets_;  // this batch's targets, gathered
+  std::vector<std::pair<int, int>> target_tensors_;  // (tensor, target index): add_target_tensor
   std::vector<float> row_weight_;            // per row of the loss tensor: sample weight x mask
   const float* row_weights(const BatchData& d, int tensor, int C, int mask, bool use_sw, double* total);
   std::vector<float> loss_scratch_;
+  std::vector<float> ignore_w_, ignore_t_;  // a sparse loss's ignore_class: row weights, labels
   std::vector<double> loss_parts_;  // each loss's unweighted value in the last step (write_loss_parts)
   std::vector<LossSpec> losses_;
   std::vector<MetricSpec> metrics_;
@@ -215,6 +230,7 @@ class Program : public std::enable_shared_from_this<Program> {
   PruneMasks masks_;
   std::vector<AlignedBuf> state_;
   OptimArgs optim_;
+  NadamProduct nadam_;  // Nadam's product at the last step (a cache: optim.h recomputes it from the step)
   size_t param_count_ = 0;
   bool finalized_ = false, planned_ = false;
   bool team_awake_ = false;  // the last forward_backward ran parallel GEMMs (a scheduling hint: optim.h)

@@ -1,14 +1,27 @@
 """bigcore: Keras-style deep learning whose hot paths are native code."""
 
-from bigcore import (activations, callbacks, compression, config, constraints, data, datasets, distributed,
+from bigcore import (activations, backend, callbacks, compression, config, constraints, data, datasets, distributed,
                      export, initializers, layers, losses, metrics, models, ops, optimizers, preprocessing,
                      quantization, regularizers, saving, sparse_select, utils)
 from bigcore._version import __version__
 from bigcore.ops import random  # keras.random
-from bigcore.layers import Input
+from bigcore.layers import Input, KerasTensor, Layer
 from bigcore.models import Model, Sequential
+# Keras 3's top-level names for the base classes (keras.Layer, keras.Loss, ...)
+from bigcore.initializers import Initializer
+from bigcore.losses import Loss
+from bigcore.metrics import Metric
+from bigcore.optimizers import Optimizer
+from bigcore.regularizers import Regularizer
 
-__all__ = ["Input", "Model", "Sequential", "__version__", "activations", "callbacks", "compression", "config",
+
+def version():
+    """The installed bigcore's version (keras.version())."""
+    return __version__
+
+
+__all__ = ["Initializer", "Input", "KerasTensor", "Layer", "Loss", "Metric", "Model", "Optimizer",
+           "Regularizer", "Sequential", "__version__", "activations", "backend", "callbacks", "compression", "config",
            "constraints", "data", "datasets", "distributed", "export", "initializers", "layers", "losses", "metrics",
            "models", "ops", "optimizers", "preprocessing", "quantization", "random", "regularizers", "saving",
-           "sparse_select", "utils"]
+           "sparse_select", "utils", "version"]

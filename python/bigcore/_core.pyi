@@ -134,6 +134,8 @@ class Program:
     def add_softmax(self, x: int, out: int, mask: int, outer: int, n: int, inner: int) -> None: ...
     def add_symbol(self, name: str = '') -> int:
         """A new input symbol (a length that the model input arrays give per call); returns its id s. A shape names it as ~s."""
+    def add_target_tensor(self, target: int, shape: Sequence[int]) -> int:
+        """A batched tensor (non-batch axes as add_shaped_tensor takes them) holding the batch's target array `target` in fit and evaluate: a custom loss or metric reads it (ops of mode 3)."""
     def add_tensor(self, per_sample: int, is_input: bool = False) -> int: ...
     def add_time_distributed(self, sub: Program, x: int, out: int, in_local: int, out_local: int, T: int) -> None:
         """Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) into one op over the folded time axis of x -> out."""
@@ -148,6 +150,8 @@ class Program:
     def arena_size(self) -> int: ...
     def bind(self, xs: list[Any], ys: Any = None, sw: Any = None, outs: Any = None) -> BatchSource:
         """Checks the arrays of a fit/evaluate/predict call once; the steps then take (idx, start, count)."""
+    def clear_target_tensors(self) -> None:
+        """Forgets the target tensors (a new compile retires the traced losses that read them)."""
     def compute_gradients(self, src: BatchSource, idx: Any, start: int, count: int, seed: int, step: int, row0: int, grad_scale: float, stats: NDArray[Any]) -> None:
         """Forward, loss, metrics and backward of one batch; grads() then holds its gradient x grad_scale."""
     def evaluate_step(self, src: BatchSource, idx: Any, start: int, count: int, stats: NDArray[Any]) -> None: ...
@@ -186,7 +190,7 @@ class Program:
     def set_losses(self, specs: Sequence[tuple[Any, ...]]) -> None: ...
     def set_metrics(self, specs: Sequence[tuple[Any, ...]]) -> None: ...
     def set_op_mode(self, start: int, end: int, mode: int) -> None:
-        """Ops [start, end) run always (0), in training only (1) or in inference only (2)."""
+        """Ops [start, end) run always (0), in training only (1), in inference only (2) or where the batch has targets (3: fit and evaluate, not predict), or never (4: retired)."""
     def set_optimizer(self, args: OptimArgs, slots: int, slot_init: float) -> None:
         """The optimizer's constants and fresh state slots (slot_init in each)."""
     def set_optimizer_args(self, args: OptimArgs) -> None:
@@ -254,7 +258,9 @@ class SparseLinear:
     def to_dense(self) -> NDArray[np.float32]: ...
 
 def act_backward(dy: NDArray[Any], y: NDArray[Any], act: int) -> None:
-    """dy <- dL/dz in place; y: the activation's output, or its input z for GELU and SiLU (act_needs_input)."""
+    """dy <- dL/dz in place; y: the activation's output, or its input z where act_needs_input(act)."""
+def act_needs_input(act: int) -> bool:
+    """Whether act_backward takes the activation's input z (else its output y)."""
 def add_qrecurrent(program: Program, kind: str, x: int, mask: int, outs: Sequence[int], wq: NDArray[Any], w_scale: NDArray[Any], rq: NDArray[Any], r_scale: NDArray[Any], b: int, D: int, U: int, T: int, act: int, ract: int, return_sequences: bool, return_state: bool, go_backwards: bool, zero_output_for_mask: bool, output_in_input_order: bool, x_scale: float, initial_state: Sequence[int] = []) -> None:
     """Adds an int8 LSTM or GRU op (inference only) to the program; initial_state: the h_0 (and c_0) tensors, or none for zeros."""
 def add_qsparse_dense(program: Program, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, act: int, x_scale: float) -> None: ...
@@ -294,9 +300,12 @@ def isa_paths() -> list[tuple[str, str]]:
     """(family, path in use) for every kernel family."""
 def isa_supported(name: str) -> bool:
     """Whether this CPU runs the name's features."""
-def loss_value(y_pred: NDArray[Any], y_true: NDArray[Any], sample_weight: Any, kind: int, C: int, from_logits: bool = False, label_smoothing: float = 0.0, param: float = 0.0) -> float: ...
+def loss_value(y_pred: NDArray[Any], y_true: NDArray[Any], sample_weight: Any, kind: int, C: int, from_logits: bool = False, label_smoothing: float = 0.0, param: Any = 0.0) -> float: ...
 def max_threads() -> int:
     """The most set_num_threads accepts."""
+def metric_counts(y_pred: NDArray[Any], y_true: NDArray[Any], row_weight: Any, kind: int, C: int, threshold: float = 0.5, params: dict[str, Any] = {}) -> NDArray[np.float64]: ...
+def nadam_u_product(beta1: float, t: int) -> float:
+    """Nadam's momentum-schedule product after t steps (Keras's _u_product), as the update computes it."""
 def norm_backward(dy: NDArray[Any], x: NDArray[Any], res: Any, mean: NDArray[Any], rstd: NDArray[Any], gamma: Any = None, rms: bool = False) -> tuple[NDArray[np.float32], NDArray[np.float32], Any]:
     """(dx (= dres), dgamma, dbeta or None) of norm_forward given dy."""
 def norm_forward(x: NDArray[Any], res: Any = None, gamma: Any = None, beta: Any = None, eps: float = 0.0010000000474974513, rms: bool = False) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:

@@ -206,3 +206,12 @@ def deserialize(config):
     if cls is None:
         raise ValueError(f"Unknown initializer: {config.get('class_name')!r}")
     return cls.from_config(config.get("config", {}))
+
+
+# Keras 3 exports each initializer class under its snake-case name too (keras.initializers.he_normal())
+zeros, ones, constant = Zeros, Ones, Constant
+random_uniform, random_normal, truncated_normal = RandomUniform, RandomNormal, TruncatedNormal
+glorot_uniform, glorot_normal, he_uniform, he_normal = GlorotUniform, GlorotNormal, HeUniform, HeNormal
+lecun_uniform, lecun_normal, variance_scaling = LecunUniform, LecunNormal, VarianceScaling
+orthogonal = OrthogonalInitializer = Orthogonal
+identity = IdentityInitializer = Identity

@@ -5,24 +5,93 @@ all their rows."""
 import numpy as np
 
 from bigcore import losses as _losses
+from bigcore._native import _core
 
 # Native ids (cpp/loss.h: MetricKind)
 SPARSE_CAT_ACC, CAT_ACC, BIN_ACC, MSE, MAE = 0, 1, 2, 3, 4
 TOP_K, SPARSE_TOP_K, CONFUSION, CLASS_COUNTS, LOSS, R2 = 5, 6, 7, 8, 9, 10
+VALUES = 11  # the mean of values the program computes (a metric function, traced)
+SUMS = 12    # numbers the program computes, summed over batches (a metric's own update_state, traced)
 
 EPSILON = 1e-7  # Keras's backend.epsilon()
 
 
 class Metric:
+    """Keras's Metric. In compile() the built-in metrics count natively per batch; outside a model
+    update_state(y_true, y_pred, sample_weight) adds a batch's counts by the same native counter,
+    result() reduces them and reset_state() forgets them. A subclass may instead define its own
+    update_state / result with variables from add_variable: eager on arrays, and in compile its
+    update_state is traced once, the tensors its assign_add calls add summed natively per batch."""
+
     kind = None
     _direction = "up"
     stats_width = 2  # values the native step returns per batch: (numerator, denominator)
+    _acc = None      # the counts update_state summed
 
-    def result(self, acc):
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.kind is None:
+            raise NotImplementedError(f"{type(self).__name__} must define update_state()")
+        pred = np.asarray(y_pred, np.float32)
+        C = pred.shape[-1] if pred.ndim > 1 else 1
+        self._set_output_width(C)
+        rows = pred.size // C if C else 0
+        true = np.asarray(y_true, np.float32)
+        sparse = self.kind in (SPARSE_CAT_ACC, SPARSE_TOP_K) or getattr(getattr(self, "_loss", None), "sparse", False)
+        if true.size != rows * (1 if sparse else C):
+            raise ValueError(f"{self.name}: y_true of shape {true.shape} does not match y_pred of shape {pred.shape}")
+        weights = None
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, np.float32).reshape(-1)
+            if sw.size == 0 or rows % sw.size:
+                raise ValueError(f"{self.name}: sample_weight of shape {np.shape(sample_weight)} does not fit "
+                                 f"y_pred of shape {pred.shape}")
+            weights = np.ascontiguousarray(np.repeat(sw, rows // sw.size))
+        counts = _core.metric_counts(np.ascontiguousarray(pred.reshape(rows, C)),
+                                     np.ascontiguousarray(true.reshape(rows, 1 if sparse else C)), weights, self.kind,
+                                     C, float(self.threshold), self.native_args())
+        self._acc = counts if self._acc is None else self._acc + counts
+
+    def result(self):
+        """The metric over every batch given to update_state since the last reset_state."""
+        acc = self._acc if self._acc is not None else np.zeros(self.stats_width)
+        return np.asarray(self._result(acc), np.float32)[()]
+
+    def reset_state(self):
+        self._acc = None
+        for v in getattr(self, "_variables", []):
+            v.assign(v._initial)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """update_state, then result() (Keras's)."""
+        self.update_state(y_true, y_pred, sample_weight=sample_weight)
+        return self.result()
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable of a metric of one's own (eager numpy)."""
+        v = Variable(shape, initializer, name)
+        self.__dict__.setdefault("_variables", []).append(v)
+        return v
+
+    add_weight = add_variable
+
+    @property
+    def variables(self):
+        return list(getattr(self, "_variables", []))
+
+    def _result(self, acc):
         """The metric from its counts summed over the batches so far."""
+        traced = self.__dict__.get("_traced_vars")
+        if traced is not None:  # a metric of its own in compile: its variables hold the summed increments
+            off = 0
+            for var, n in traced:
+                var.assign(var._initial + np.asarray(acc[off:off + n], np.float32).reshape(var.shape))
+                off += n
+            return float(np.asarray(self.result()))
         return acc[0] / acc[1] if acc[1] else 0.0
 
-    def __init__(self, name=None, threshold=0.5):
+    def __init__(self, name=None, threshold=0.5, dtype=None):
+        if dtype not in (None, "float32"):
+            raise ValueError(f"bigcore computes metrics in float32. Received: dtype={dtype!r}")
         self.name = name or _losses._snake(type(self).__name__)
         self.threshold = threshold
 
@@ -35,6 +104,165 @@ class Metric:
 
     def get_config(self):
         return {"name": self.name}
+
+
+class MeanMetricWrapper(Metric):
+    """A metric function fn(y_true, y_pred, **kwargs) -> values, averaged over the rows (Keras's):
+    compile wraps a plain function in one and traces fn into the program (models/custom_losses.py);
+    masked rows of the output do not count."""
+
+    kind = VALUES
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"MeanMetricWrapper expects a callable fn(y_true, y_pred). Received: fn={fn!r}")
+        if dtype not in (None, "float32"):
+            raise ValueError(f"bigcore computes metrics in float32. Received: dtype={dtype!r}")
+        super().__init__(name=name or getattr(fn, "__name__", None) or "mean_metric_wrapper")
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def values(self, y_true, y_pred):
+        """The per-row values (symbolic while compile traces them)."""
+        return self._fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "fn": getattr(self._fn, "__name__", repr(self._fn)), **self._fn_kwargs}
+
+
+class Variable:
+    """A metric's state variable (add_variable): a float32 numpy value with Keras's assign calls."""
+
+    def __init__(self, shape, initializer, name):
+        shape = tuple(shape) if isinstance(shape, (list, tuple)) else (() if shape is None else (int(shape),))
+        if initializer in ("zeros", None):
+            init = np.zeros(shape, np.float32)
+        elif initializer == "ones":
+            init = np.ones(shape, np.float32)
+        elif isinstance(initializer, (int, float)):
+            init = np.full(shape, initializer, np.float32)
+        else:
+            raise ValueError(f"add_variable: initializer {initializer!r} is not supported here; use 'zeros', 'ones' "
+                             "or a number")
+        self.name, self._initial, self.value = name, init, init.copy()
+        self.shape = shape
+
+    def assign(self, v):
+        if _symbolic(v):
+            raise NotImplementedError(f"variable {self.name!r}: compile traces a metric's update_state() with "
+                                      "assign_add / assign_sub only (the sums of a batch); assign() of a tensor "
+                                      "cannot be summed over batches")
+        self.value = np.asarray(v, np.float32).reshape(self.shape).copy()
+
+    def assign_add(self, v):
+        if _symbolic(v):  # compile is tracing update_state: this batch's increment, summed natively
+            _record(self, v)
+            return
+        self.assign(self.value + np.asarray(v, np.float32))
+
+    def assign_sub(self, v):
+        if _symbolic(v):
+            _record(self, -v)
+            return
+        self.assign(self.value - np.asarray(v, np.float32))
+
+    def numpy(self):
+        return self.value.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value.astype(dtype) if dtype is not None else self.value.copy()
+
+    def __float__(self):
+        return float(self.value)
+
+
+# While compile traces a metric's own update_state: the (variable, increment tensor) pairs its
+# assign_add calls make (models/custom_losses.py sums the increments natively, MET_SUMS).
+_recording = None
+
+
+def _symbolic(v):
+    return _losses.hooks.is_symbolic is not None and _losses.hooks.is_symbolic([v])
+
+
+def _record(var, v):
+    if _recording is None:
+        raise NotImplementedError(f"variable {var.name!r}: assign_add of a symbolic tensor outside a compiled "
+                                  "metric's update_state()")
+    _recording.append((var, v))
+
+
+def is_own_metric(m):
+    """A Metric subclass with its own update_state (and result): counted by tracing it."""
+    return isinstance(m, Metric) and m.kind is None and type(m).update_state is not Metric.update_state and \
+        not isinstance(m, (Mean, Sum))
+
+
+def _samplewise(values, sample_weight, reduce=np.mean):
+    """Keras's reduce_to_samplewise_values: values (and weights) to one per sample, the
+    non-batch axes reduced (mean, or sum for Sum); returns (values, weights or None)."""
+    values = np.asarray(values, np.float64)
+    weight = None
+    if sample_weight is not None:
+        weight = np.asarray(sample_weight, np.float64)
+        values, weight = _losses.squeeze_or_expand_to_same_rank(values, weight)
+        if values.ndim > weight.ndim:
+            values = reduce(values, axis=tuple(range(weight.ndim, values.ndim)))
+        weight = np.broadcast_to(weight, values.shape)
+        values = values * weight
+        if weight.ndim > 1:
+            weight = reduce(weight, axis=tuple(range(1, weight.ndim)))
+    if values.ndim > 1:
+        values = reduce(values, axis=tuple(range(1, values.ndim)))
+    return values, weight
+
+
+class Sum(Metric):
+    """The running sum of the values given (weighted by sample_weight)."""
+
+    def update_state(self, values, sample_weight=None):
+        values, _ = _samplewise(values, sample_weight, np.sum)
+        self._acc = (0.0 if self._acc is None else self._acc) + float(np.sum(values))
+
+    def _result(self, acc):
+        return acc if np.ndim(acc) == 0 else 0.0
+
+
+class Mean(Metric):
+    """The running (weighted) mean of the values given: Keras's, per sample."""
+
+    def update_state(self, values, sample_weight=None):
+        values, weight = _samplewise(values, sample_weight)
+        n = float(np.sum(weight)) if weight is not None else (values.shape[0] if values.ndim else 1)
+        total, count = (0.0, 0.0) if self._acc is None else self._acc
+        self._acc = (total + float(np.sum(values)), count + n)
+
+    def _result(self, acc):
+        return acc[0] / acc[1] if acc[1] else 0.0
+
+
+def _wrapper_update(self, y_true, y_pred, sample_weight=None):
+    """MeanMetricWrapper.update_state: the function's values, averaged as Mean does."""
+    values = self.values(np.asarray(y_true, np.float32), np.asarray(y_pred, np.float32))
+    Mean.update_state(self, values, sample_weight)
+
+
+MeanMetricWrapper.update_state = _wrapper_update
+MeanMetricWrapper._result = Mean._result
+
+
+def accuracy(y_true, y_pred):
+    """1 where y_true equals y_pred, else 0 (Keras's keras.metrics.accuracy)."""
+    y_true, y_pred = _losses.squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return _losses.hooks.equal_float(y_true, y_pred) if not isinstance(y_true, np.ndarray) or \
+        not isinstance(y_pred, np.ndarray) else (np.asarray(y_true) == np.asarray(y_pred)).astype(np.float32)
+
+
+class Accuracy(MeanMetricWrapper):
+    """How often y_pred equals y_true exactly (Keras's Accuracy)."""
+
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(accuracy, name=name, dtype=dtype)
 
 
 class SparseCategoricalAccuracy(Metric):
@@ -63,7 +291,7 @@ class MeanSquaredError(Metric):
 class RootMeanSquaredError(MeanSquaredError):
     """The square root of the mean squared error over every value seen (Keras: sqrt of the mean)."""
 
-    def result(self, acc):
+    def _result(self, acc):
         return float(np.sqrt(acc[0] / acc[1])) if acc[1] else 0.0
 
 
@@ -160,7 +388,7 @@ class CosineSimilarity(_LossMean):
             raise ValueError(f"CosineSimilarity computes along the last axis; axis must be -1. Received: axis={axis!r}")
         super().__init__(name=name)
 
-    def result(self, acc):
+    def _result(self, acc):
         return -acc[0] / acc[1] if acc[1] else 0.0
 
 
@@ -191,7 +419,7 @@ class R2Score(Metric):
             raise RuntimeError("R2Score counts per output column: compile the model with it first")
         return 4 * self._columns + 1
 
-    def result(self, acc):
+    def _result(self, acc):
         C = self._columns
         count, total, squares, sse = (np.asarray(acc[i * C:(i + 1) * C], np.float64) for i in range(4))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -303,7 +531,7 @@ class Precision(_ConfusionMetric):
         self.thresholds = _parse_thresholds(thresholds)
         super().__init__(name, self.thresholds, _evenly_spaced(self.thresholds), class_id)
 
-    def result(self, acc):
+    def _result(self, acc):
         tp, fp, _, _ = self._counts(acc)
         r = _divide_no_nan(tp, tp + fp)
         return float(r[0]) if len(self.thresholds) == 1 else [float(v) for v in r]
@@ -318,7 +546,7 @@ class Recall(Precision):
     def __init__(self, thresholds=None, class_id=None, name="recall"):
         super().__init__(thresholds=thresholds, class_id=class_id, name=name)
 
-    def result(self, acc):
+    def _result(self, acc):
         tp, _, _, fn = self._counts(acc)
         r = _divide_no_nan(tp, tp + fn)
         return float(r[0]) if len(self.thresholds) == 1 else [float(v) for v in r]
@@ -335,7 +563,7 @@ class _ConditionCount(_ConfusionMetric):
         self.thresholds = _parse_thresholds(thresholds)
         super().__init__(name, self.thresholds, _evenly_spaced(self.thresholds))
 
-    def result(self, acc):
+    def _result(self, acc):
         r = self._counts(acc)[self._which]
         return float(r[0]) if len(self.thresholds) == 1 else [float(v) for v in r]
 
@@ -406,7 +634,7 @@ class SensitivityAtSpecificity(_AtConstraint):
     def __init__(self, specificity, num_thresholds=200, class_id=None, name=None):
         super().__init__(specificity, num_thresholds, class_id, name)
 
-    def result(self, acc):
+    def _result(self, acc):
         return self._best(acc, "specificity", "recall")
 
 
@@ -418,7 +646,7 @@ class SpecificityAtSensitivity(_AtConstraint):
     def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None):
         super().__init__(sensitivity, num_thresholds, class_id, name)
 
-    def result(self, acc):
+    def _result(self, acc):
         return self._best(acc, "recall", "specificity")
 
 
@@ -430,7 +658,7 @@ class PrecisionAtRecall(_AtConstraint):
     def __init__(self, recall, num_thresholds=200, class_id=None, name=None):
         super().__init__(recall, num_thresholds, class_id, name)
 
-    def result(self, acc):
+    def _result(self, acc):
         return self._best(acc, "recall", "precision")
 
 
@@ -442,7 +670,7 @@ class RecallAtPrecision(_AtConstraint):
     def __init__(self, precision, num_thresholds=200, class_id=None, name=None):
         super().__init__(precision, num_thresholds, class_id, name)
 
-    def result(self, acc):
+    def _result(self, acc):
         return self._best(acc, "precision", "recall")
 
 
@@ -479,7 +707,7 @@ class FBetaScore(Metric):
     def native_args(self):
         return {"row_max": self.init_threshold is None}
 
-    def result(self, acc):
+    def _result(self, acc):
         tp, fp, _, fn = np.asarray(acc, np.float64).reshape(4, -1)
         support = tp + fn
         if self.average == "micro":
@@ -547,7 +775,7 @@ class AUC(_ConfusionMetric):
     def thresholds(self):
         return list(self._thresholds)
 
-    def result(self, acc):
+    def _result(self, acc):
         tp, fp, tn, fn = self._counts(acc)
         if self.curve == "PR" and self.summation_method == "interpolation":
             return self._interpolate_pr_auc(tp, fp, fn)
@@ -619,13 +847,80 @@ _ALIASES.update({cls.__name__: cls for cls in list(_ALIASES.values())})
 CONCRETE_EXAMPLES = "'accuracy', 'mse', bigcore.metrics.Precision()"
 
 
+def _metric_function(cls, name, **options):
+    """Keras's metric function `name`: the value of each sample (eager numpy), counted by cls's
+    native kernel; compile(metrics=[fn]) gives cls itself."""
+
+    def fn(y_true, y_pred, **kwargs):
+        unknown = sorted(set(kwargs) - set(options))
+        if unknown:
+            raise TypeError(f"{name}() got unexpected keyword argument(s) {unknown}; it takes {sorted(options)}")
+        if _losses.hooks.is_symbolic is not None and _losses.hooks.is_symbolic([y_true, y_pred]):
+            raise TypeError(f"metrics.{name} runs on arrays; inside a model pass it to compile(metrics=[...])")
+        pred = np.asarray(y_pred, np.float32)
+        metric = cls(**{**options, **kwargs})
+        rows = pred.shape[:-1] if pred.ndim > 1 else pred.shape
+        per = []
+        true = np.asarray(y_true, np.float32).reshape(int(np.prod(rows)), -1)
+        flat = pred.reshape(int(np.prod(rows)), -1)
+        for i in range(flat.shape[0]):  # one row's counts: its value
+            metric.reset_state()
+            metric.update_state(true[i:i + 1], flat[i:i + 1])
+            per.append(metric.result())
+        return np.asarray(per, np.float32).reshape(rows)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn._bigcore_metric = (cls, options)
+    return fn
+
+
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Keras's binary_accuracy: 1 where (y_pred > threshold) equals y_true, elementwise (eager)."""
+    if _losses.hooks.is_symbolic is not None and _losses.hooks.is_symbolic([y_true, y_pred]):
+        raise TypeError("metrics.binary_accuracy runs on arrays; inside a model pass it to compile(metrics=[...])")
+    y_true, y_pred = _losses.squeeze_or_expand_to_same_rank(np.asarray(y_true, np.float32),
+                                                             np.asarray(y_pred, np.float32))
+    return (y_true == (y_pred > threshold)).astype(np.float32)
+
+
+binary_accuracy._bigcore_metric = (BinaryAccuracy, {"threshold": 0.5})
+categorical_accuracy = _metric_function(CategoricalAccuracy, "categorical_accuracy")
+sparse_categorical_accuracy = _metric_function(SparseCategoricalAccuracy, "sparse_categorical_accuracy")
+top_k_categorical_accuracy = _metric_function(TopKCategoricalAccuracy, "top_k_categorical_accuracy", k=5)
+sparse_top_k_categorical_accuracy = _metric_function(SparseTopKCategoricalAccuracy,
+                                                     "sparse_top_k_categorical_accuracy", k=5)
+# Keras's metrics module re-exports the loss functions (per-sample values; traced in compile)
+mean_squared_error = _losses.mean_squared_error
+mean_absolute_error = _losses.mean_absolute_error
+mean_absolute_percentage_error = _losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = _losses.mean_squared_logarithmic_error
+binary_crossentropy = _losses.binary_crossentropy
+categorical_crossentropy = _losses.categorical_crossentropy
+sparse_categorical_crossentropy = _losses.sparse_categorical_crossentropy
+kl_divergence = _losses.kl_divergence
+poisson = _losses.poisson
+hinge = _losses.hinge
+squared_hinge = _losses.squared_hinge
+categorical_hinge = _losses.categorical_hinge
+log_cosh = _losses.log_cosh
+huber = _losses.huber
+
+
 def get(identifier, loss=None, output_width=None):
     """Resolves a metric; 'accuracy'/'acc' picks the variant that fits the loss, as Keras does.
     A metric named by a string takes that string as its name (Keras's compile does the same)."""
     if isinstance(identifier, Metric):
-        if identifier.kind is None:
+        if type(identifier) is Metric:
             raise ValueError(f"{type(identifier).__name__} is an abstract metric class that computes nothing: pass "
                              f"a concrete metric (e.g. {CONCRETE_EXAMPLES})")
+        if is_own_metric(identifier):  # compile traces its update_state (models/custom_losses.py)
+            return identifier
+        if identifier.kind is None:
+            raise ValueError(f"{type(identifier).__name__} counts in Python (update_state / result of its own, or "
+                             "values given to it), which compile cannot run inside the native step: pass a built-in "
+                             f"metric (e.g. {CONCRETE_EXAMPLES}) or a metric function fn(y_true, y_pred) of bigcore.ops")
         identifier._set_output_width(output_width)
         return identifier
     if identifier in ("accuracy", "acc"):
@@ -638,4 +933,12 @@ def get(identifier, loss=None, output_width=None):
         metric = _ALIASES[identifier](name=identifier)
         metric._set_output_width(output_width)
         return metric
+    if callable(getattr(identifier, "_bigcore_metric", None)) or isinstance(getattr(identifier, "_bigcore_metric", None),
+                                                                              tuple):
+        cls, options = identifier._bigcore_metric  # a built-in metric function: its native metric
+        metric = cls(name=identifier.__name__, **options)
+        metric._set_output_width(output_width)
+        return metric
+    if callable(identifier) and not isinstance(identifier, type):  # a metric function (or a loss function)
+        return MeanMetricWrapper(identifier)
     raise ValueError(f"Unknown metric: {identifier!r}. Supported: accuracy, {', '.join(sorted(_ALIASES))}")

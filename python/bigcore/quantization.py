@@ -68,7 +68,8 @@ def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch
     qmodel.set_weights([w for layer in _layers(model) for w in _quantized_weights(layer)])
     if original.compiled:
         loss, metrics, loss_weights = original._compile_args
-        qmodel.compile(optimizer=type(original.optimizer)(), loss=loss, metrics=metrics, loss_weights=loss_weights)
+        qmodel.compile(optimizer=type(original.optimizer)(), loss=loss, metrics=metrics, loss_weights=loss_weights,
+                       weighted_metrics=getattr(original, "_weighted_metrics_arg", None))
     qmodel._quantized = True
     if sparse_kernels:
         qmodel = sparsify(qmodel)

@@ -69,7 +69,8 @@ def sparsify(model, min_speedup=1.1, batch_size=None, min_sparsity=0.5, timer=No
     smodel.set_weights(model.get_weights())  # the sparse layers hold the same weights, in the same order
     if model.compiled:
         loss, metrics, loss_weights = model._compile_args
-        smodel.compile(optimizer=type(model.optimizer)(), loss=loss, metrics=metrics, loss_weights=loss_weights)
+        smodel.compile(optimizer=type(model.optimizer)(), loss=loss, metrics=metrics, loss_weights=loss_weights,
+                       weighted_metrics=getattr(model, "_weighted_metrics_arg", None))
     if getattr(model, "_quantized", False):
         smodel._quantized = True
     smodel.sparsify_report = report
@@ -155,7 +156,8 @@ def _program(layer, K, N, bias, sparse):
     p = _core.Program()
     x_t, y_t = p.add_tensor(K, True), p.add_tensor(N)
     b = p.add_param(N, trainable=False) if bias is not None else -1
-    act = activations.native_id(layer.activation)
+    # a function of one's own runs after either kernel: the op alone is timed
+    act = activations.native_id("linear" if activations.is_custom(layer.activation) else layer.activation)
     w = layer.kernel.value
     if isinstance(layer, QuantizedDense):
         s = layer.kernel_scale.value

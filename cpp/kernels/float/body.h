@@ -35,26 +35,59 @@ inline float erf_f(float x) {
 
 constexpr float kSqrtHalf = 0.70710678118654752f, kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kSqrt2OverPi = 0.79788456080286536f, kGeluC = 0.044715f;
+constexpr float kSeluAlpha = 1.6732632423543772848f, kSeluScale = 1.0507009873554804934f;
+// Keras 3's defaults for the activations that take a number (keras/src/activations/activations.py):
+// the activation string "leaky_relu" has slope 0.2, the shrinks threshold 0.5, squareplus b = 4.
+constexpr float kLeakySlope = 0.2f, kShrink = 0.5f, kSquareplusB = 4.0f;
 
 inline float gelu_f(float z) { return 0.5f * z * (1.0f + erf_f(z * kSqrtHalf)); }
 inline float gelu_tanh_f(float z) { return 0.5f * z * (1.0f + tanh_f(kSqrt2OverPi * (z + kGeluC * z * z * z))); }
 inline float silu_f(float z) { return z * sigmoid_f(z); }
+// log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow, and exact for large |z|
+inline float softplus_f(float z) { return (z > 0.0f ? z : 0.0f) + log1p_f(exp_f(-std::fabs(z))); }
+inline float elu_f(float z) { return z > 0.0f ? z : expm1_f(z); }  // celu with alpha 1 too
+inline float clip_f(float z, float lo, float hi) { return z < lo ? lo : (z > hi ? hi : z); }  // NaN passes
 
-// d act / dz at z, for the activations that need z.
-inline float act_grad_z(float z, int act) {
+// y (n) <- act(y) for the elementwise activations (row-wise ones: act_forward_row). One loop per
+// activation, so each vectorizes.
+template <class F>
+inline void map_n(float* y, size_t n, F f) {
+  for (size_t i = 0; i < n; ++i) y[i] = f(y[i]);
+}
+
+void act_map(float* y, size_t n, int act) {
   switch (act) {
-    case ACT_GELU:
-      return 0.5f * (1.0f + erf_f(z * kSqrtHalf)) + z * kInvSqrt2Pi * exp_f(-0.5f * z * z);
-    case ACT_GELU_TANH: {
-      const float t = tanh_f(kSqrt2OverPi * (z + kGeluC * z * z * z));
-      return 0.5f * (1.0f + t) + 0.5f * z * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluC * z * z);
-    }
-    case ACT_SILU: {
-      const float s = sigmoid_f(z);
-      return s * (1.0f + z * (1.0f - s));
-    }
-    default:
-      return 1.0f;
+    case ACT_RELU: map_n(y, n, [](float v) { return v < 0.0f ? 0.0f : v; }); break;  // NaN passes, as Keras
+    case ACT_SIGMOID: map_n(y, n, [](float v) { return sigmoid_f(v); }); break;
+    case ACT_TANH: map_n(y, n, [](float v) { return tanh_f(v); }); break;
+    case ACT_GELU: map_n(y, n, [](float v) { return gelu_f(v); }); break;
+    case ACT_GELU_TANH: map_n(y, n, [](float v) { return gelu_tanh_f(v); }); break;
+    case ACT_SILU: map_n(y, n, [](float v) { return silu_f(v); }); break;
+    case ACT_ELU: case ACT_CELU: map_n(y, n, [](float v) { return elu_f(v); }); break;
+    case ACT_SELU: map_n(y, n, [](float v) { return kSeluScale * (v > 0.0f ? v : kSeluAlpha * expm1_f(v)); }); break;
+    case ACT_SOFTPLUS: map_n(y, n, [](float v) { return softplus_f(v); }); break;
+    case ACT_SOFTSIGN: map_n(y, n, [](float v) { return v / (1.0f + std::fabs(v)); }); break;
+    case ACT_EXPONENTIAL: map_n(y, n, [](float v) { return exp_full(v); }); break;
+    case ACT_HARD_SIGMOID: map_n(y, n, [](float v) { return clip_f(v + 3.0f, 0.0f, 6.0f) / 6.0f; }); break;
+    case ACT_HARD_SILU: map_n(y, n, [](float v) { return v * clip_f(v + 3.0f, 0.0f, 6.0f) / 6.0f; }); break;
+    case ACT_LEAKY_RELU: map_n(y, n, [](float v) { return v > 0.0f ? v : v * kLeakySlope; }); break;
+    case ACT_RELU6: map_n(y, n, [](float v) { return clip_f(v, 0.0f, 6.0f); }); break;
+    case ACT_MISH: map_n(y, n, [](float v) { return v * tanh_f(softplus_f(v)); }); break;
+    case ACT_LOG_SIGMOID:  // -softplus(-z)
+      map_n(y, n, [](float v) { return (v < 0.0f ? v : 0.0f) - log1p_f(exp_f(-std::fabs(v))); });
+      break;
+    case ACT_HARD_TANH: map_n(y, n, [](float v) { return clip_f(v, -1.0f, 1.0f); }); break;
+    case ACT_TANH_SHRINK: map_n(y, n, [](float v) { return v - tanh_f(v); }); break;
+    case ACT_SQUAREPLUS: map_n(y, n, [](float v) { return (v + std::sqrt(v * v + kSquareplusB)) / 2.0f; }); break;
+    case ACT_SOFT_SHRINK:  // NaN passes, as torch's
+      map_n(y, n, [](float v) { return v >= -kShrink && v <= kShrink ? 0.0f : (v > kShrink ? v - kShrink : v + kShrink); });
+      break;
+    case ACT_HARD_SHRINK: map_n(y, n, [](float v) { return v >= -kShrink && v <= kShrink ? 0.0f : v; }); break;
+    case ACT_SPARSE_PLUS:
+      map_n(y, n, [](float v) { return v <= -1.0f ? 0.0f : (v < 1.0f ? 0.25f * ((v + 1.0f) * (v + 1.0f)) : v); });
+      break;
+    default:  // linear
+      break;
   }
 }
 
@@ -66,81 +99,143 @@ void softmax_row(float* y, int N) {
   for (int j = 0; j < N; ++j) y[j] *= inv;
 }
 
+// y - max - log(sum exp(y - max)); the exponentials go through a stack buffer, in chunks for
+// long rows, as the softmax gradient's products do.
+void log_softmax_row(float* y, int N) {
+  float m = y[0];
+  for (int j = 1; j < N; ++j) m = y[j] > m ? y[j] : m;
+  for (int j = 0; j < N; ++j) y[j] -= m;
+  float e[kLanes * 64];
+  float sum = 0.0f;
+  for (int j0 = 0; j0 < N; j0 += kLanes * 64) {
+    const int k = N - j0 < kLanes * 64 ? N - j0 : kLanes * 64;
+    for (int j = 0; j < k; ++j) e[j] = exp_f(y[j0 + j]);
+    sum += lane_sum(e, k);
+  }
+  const float lse = log_f(sum);
+  for (int j = 0; j < N; ++j) y[j] -= lse;
+}
+
 void bias_act_forward(float* y, const float* b, int B, int N, int act) {
   for (int i = 0; i < B; ++i) {
     float* r = y + static_cast<size_t>(i) * N;
     if (b)
       for (int j = 0; j < N; ++j) r[j] += b[j];
-    switch (act) {
-      case ACT_RELU:
-        for (int j = 0; j < N; ++j) r[j] = r[j] < 0.0f ? 0.0f : r[j];  // NaN passes, as Keras
-        break;
-      case ACT_SIGMOID:
-        for (int j = 0; j < N; ++j) r[j] = sigmoid_f(r[j]);
-        break;
-      case ACT_TANH:
-        for (int j = 0; j < N; ++j) r[j] = tanh_f(r[j]);
-        break;
-      case ACT_SOFTMAX:
-        softmax_row(r, N);
-        break;
-      case ACT_GELU:
-        for (int j = 0; j < N; ++j) r[j] = gelu_f(r[j]);
-        break;
-      case ACT_GELU_TANH:
-        for (int j = 0; j < N; ++j) r[j] = gelu_tanh_f(r[j]);
-        break;
-      case ACT_SILU:
-        for (int j = 0; j < N; ++j) r[j] = silu_f(r[j]);
-        break;
-      default:
-        break;
-    }
+    if (act == ACT_SOFTMAX) softmax_row(r, N);
+    else if (act == ACT_LOG_SOFTMAX) log_softmax_row(r, N);
+    else act_map(r, static_cast<size_t>(N), act);
+  }
+}
+
+// dy (n) <- dy * act'(z), read off y = act(z), for the elementwise activations that
+// act_needs_input() does not name. Each condition on y is the one on z that Keras's torch backend
+// tests (0 < y < 6 iff 0 < z < 6, ...); hard_sigmoid's z + 3 can round up to 6 for the one float
+// just below 3, where this gives 0 and torch 1/6.
+template <class F>
+inline void grad_n(float* dy, const float* v, size_t n, F f) {
+  for (size_t i = 0; i < n; ++i) dy[i] = f(dy[i], v[i]);
+}
+
+void act_grad_y(float* dy, const float* y, size_t n, int act) {
+  switch (act) {
+    case ACT_RELU: grad_n(dy, y, n, [](float d, float r) { return r > 0.0f ? d : 0.0f; }); break;
+    case ACT_SIGMOID: grad_n(dy, y, n, [](float d, float r) { return d * (r * (1.0f - r)); }); break;
+    case ACT_TANH: grad_n(dy, y, n, [](float d, float r) { return d * (1.0f - r * r); }); break;
+    case ACT_EXPONENTIAL: grad_n(dy, y, n, [](float d, float r) { return d * r; }); break;
+    case ACT_HARD_SIGMOID: grad_n(dy, y, n, [](float d, float r) { return r > 0.0f && r < 1.0f ? d / 6.0f : 0.0f; }); break;
+    case ACT_LEAKY_RELU: grad_n(dy, y, n, [](float d, float r) { return r > 0.0f ? d : d * kLeakySlope; }); break;
+    case ACT_RELU6: grad_n(dy, y, n, [](float d, float r) { return r > 0.0f && r < 6.0f ? d : 0.0f; }); break;
+    case ACT_HARD_TANH: grad_n(dy, y, n, [](float d, float r) { return r > -1.0f && r < 1.0f ? d : 0.0f; }); break;
+    case ACT_SOFT_SHRINK: case ACT_HARD_SHRINK:  // y != 0 iff |z| > 0.5 (z -+ 0.5 is exact there)
+      grad_n(dy, y, n, [](float d, float r) { return r != 0.0f ? d : 0.0f; });
+      break;
+    default:  // linear
+      break;
   }
 }
 
 void act_backward(float* dy, const float* y, int B, int N, int act) {
-  size_t n = static_cast<size_t>(B) * N;
-  switch (act) {
-    case ACT_RELU:
-      for (size_t i = 0; i < n; ++i) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-      break;
-    case ACT_SIGMOID:
-      for (size_t i = 0; i < n; ++i) dy[i] *= y[i] * (1.0f - y[i]);
-      break;
-    case ACT_TANH:
-      for (size_t i = 0; i < n; ++i) dy[i] *= 1.0f - y[i] * y[i];
-      break;
-    case ACT_SOFTMAX:
-      for (int i = 0; i < B; ++i) {
-        float* d = dy + static_cast<size_t>(i) * N;
-        const float* s = y + static_cast<size_t>(i) * N;
-        float prod[kLanes * 64];  // rows up to 1024 wide in one pass, else in chunks
-        float dot = 0.0f;
-        for (int j0 = 0; j0 < N; j0 += kLanes * 64) {
-          int m = N - j0 < kLanes * 64 ? N - j0 : kLanes * 64;
-          for (int j = 0; j < m; ++j) prod[j] = d[j0 + j] * s[j0 + j];
-          dot += lane_sum(prod, m);
-        }
-        for (int j = 0; j < N; ++j) d[j] = s[j] * (d[j] - dot);
+  if (act == ACT_SOFTMAX) {
+    for (int i = 0; i < B; ++i) {
+      float* d = dy + static_cast<size_t>(i) * N;
+      const float* s = y + static_cast<size_t>(i) * N;
+      float prod[kLanes * 64];  // rows up to 1024 wide in one pass, else in chunks
+      float dot = 0.0f;
+      for (int j0 = 0; j0 < N; j0 += kLanes * 64) {
+        int m = N - j0 < kLanes * 64 ? N - j0 : kLanes * 64;
+        for (int j = 0; j < m; ++j) prod[j] = d[j0 + j] * s[j0 + j];
+        dot += lane_sum(prod, m);
       }
-      break;
-    default:
-      break;
+      for (int j = 0; j < N; ++j) d[j] = s[j] * (d[j] - dot);
+    }
+  } else if (act == ACT_LOG_SOFTMAX) {  // dz = dy - softmax * sum(dy), softmax = exp(y)
+    for (int i = 0; i < B; ++i) {
+      float* d = dy + static_cast<size_t>(i) * N;
+      const float* s = y + static_cast<size_t>(i) * N;
+      const float total = lane_sum(d, N);
+      for (int j = 0; j < N; ++j) d[j] -= exp_f(s[j]) * total;
+    }
+  } else {
+    act_grad_y(dy, y, static_cast<size_t>(B) * N, act);
   }
 }
 
+// dy (B, N) <- dy * act'(z) for the activations act_needs_input() names, as Keras's torch
+// backend differentiates them.
 void act_backward_z(float* dy, const float* z, int B, int N, int act) {
   const size_t n = static_cast<size_t>(B) * N;
   switch (act) {  // one loop per activation, so each vectorizes
     case ACT_GELU:
-      for (size_t i = 0; i < n; ++i) dy[i] *= act_grad_z(z[i], ACT_GELU);
+      grad_n(dy, z, n, [](float d, float v) {
+        return d * (0.5f * (1.0f + erf_f(v * kSqrtHalf)) + v * kInvSqrt2Pi * exp_f(-0.5f * v * v));
+      });
       break;
     case ACT_GELU_TANH:
-      for (size_t i = 0; i < n; ++i) dy[i] *= act_grad_z(z[i], ACT_GELU_TANH);
+      grad_n(dy, z, n, [](float d, float v) {
+        const float t = tanh_f(kSqrt2OverPi * (v + kGeluC * v * v * v));
+        return d * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluC * v * v));
+      });
       break;
     case ACT_SILU:
-      for (size_t i = 0; i < n; ++i) dy[i] *= act_grad_z(z[i], ACT_SILU);
+      grad_n(dy, z, n, [](float d, float v) {
+        const float s = sigmoid_f(v);
+        return d * (s * (1.0f + v * (1.0f - s)));
+      });
+      break;
+    case ACT_ELU: case ACT_CELU:
+      grad_n(dy, z, n, [](float d, float v) { return v > 0.0f ? d : d * exp_f(v); });
+      break;
+    case ACT_SELU:
+      grad_n(dy, z, n, [](float d, float v) { return v > 0.0f ? d * kSeluScale : d * (kSeluScale * kSeluAlpha * exp_f(v)); });
+      break;
+    case ACT_SOFTPLUS: grad_n(dy, z, n, [](float d, float v) { return d * sigmoid_f(v); }); break;
+    case ACT_SOFTSIGN:
+      grad_n(dy, z, n, [](float d, float v) {
+        const float q = 1.0f + std::fabs(v);
+        return d / (q * q);
+      });
+      break;
+    case ACT_HARD_SILU:
+      grad_n(dy, z, n, [](float d, float v) { return v < -3.0f ? 0.0f : (v <= 3.0f ? d * (v / 3.0f + 0.5f) : d); });
+      break;
+    case ACT_MISH:
+      grad_n(dy, z, n, [](float d, float v) {
+        const float t = tanh_f(softplus_f(v));
+        return d * (t + v * (1.0f - t * t) * sigmoid_f(v));
+      });
+      break;
+    case ACT_LOG_SIGMOID: grad_n(dy, z, n, [](float d, float v) { return d * sigmoid_f(-v); }); break;
+    case ACT_TANH_SHRINK:
+      grad_n(dy, z, n, [](float d, float v) {
+        const float t = tanh_f(v);
+        return d * (t * t);
+      });
+      break;
+    case ACT_SQUAREPLUS:
+      grad_n(dy, z, n, [](float d, float v) { return d * (0.5f * (1.0f + v / std::sqrt(v * v + kSquareplusB))); });
+      break;
+    case ACT_SPARSE_PLUS:
+      grad_n(dy, z, n, [](float d, float v) { return v <= -1.0f ? 0.0f : (v < 1.0f ? d * (0.5f * (v + 1.0f)) : d); });
       break;
     default:
       break;
@@ -232,6 +327,47 @@ void optim_update(float* w, float* g, float* s1, float* s2, float* s3, size_t n,
       for (size_t i = 0; i < n; ++i) {
         s1[i] += g[i] * g[i];
         w[i] -= lr * g[i] / std::sqrt(s1[i] + eps);
+      }
+      break;
+    }
+    case OPT_NADAM: {  // s1 = m, s2 = v; the momentum-schedule factors come per step (UpdateArgs)
+      const float c1 = 1.0f - a.beta1, c2 = 1.0f - a.beta2, cm = a.nadam_m, cg = a.nadam_g, bias = a.bias,
+                  eps = a.eps;
+      for (size_t i = 0; i < n; ++i) {
+        s1[i] += (g[i] - s1[i]) * c1;
+        s2[i] += (g[i] * g[i] - s2[i]) * c2;
+        const float m_hat = s1[i] * cm + g[i] * cg;
+        w[i] -= (m_hat * lr) / (std::sqrt(s2[i] / bias) + eps);
+      }
+      break;
+    }
+    case OPT_ADAMAX: {  // s1 = m, s2 = u (the decayed infinity norm)
+      const float c1 = 1.0f - a.beta1, b2 = a.beta2, bias = a.bias, eps = a.eps;
+      for (size_t i = 0; i < n; ++i) {
+        s1[i] += (g[i] - s1[i]) * c1;
+        const float decayed = b2 * s2[i], mag = std::fabs(g[i]);
+        s2[i] = decayed > mag ? decayed : mag;
+        w[i] -= (lr * s1[i]) / ((s2[i] + eps) * bias);
+      }
+      break;
+    }
+    case OPT_ADADELTA: {  // s1 = accumulated grad^2, s2 = accumulated delta^2
+      const float rho = a.rho, c = 1.0f - a.rho, eps = a.eps;
+      for (size_t i = 0; i < n; ++i) {
+        s1[i] = rho * s1[i] + c * (g[i] * g[i]);
+        const float delta = -((std::sqrt(s2[i] + eps) * g[i]) / std::sqrt(s1[i] + eps));
+        s2[i] = rho * s2[i] + c * (delta * delta);
+        w[i] += lr * delta;
+      }
+      break;
+    }
+    case OPT_LION: {  // s1 = m; the step reads m before it moves
+      const float b1 = a.beta1, c1 = 1.0f - a.beta1, b2 = a.beta2, c2 = 1.0f - a.beta2;
+      for (size_t i = 0; i < n; ++i) {
+        const float c = s1[i] * b1 + g[i] * c1;
+        const float sign = c > 0.0f ? 1.0f : (c < 0.0f ? -1.0f : c);  // ops.sign: 0 stays 0, NaN stays NaN
+        w[i] -= lr * sign;
+        s1[i] = s1[i] * b2 + g[i] * c2;
       }
       break;
     }

@@ -9,14 +9,21 @@
 namespace bc {
 
 // What the fused optimizer update reads for one step over one arena segment.
-enum OptimKind : int { OPT_SGD = 0, OPT_ADAM = 1, OPT_RMSPROP = 2, OPT_ADAGRAD = 3 };
+enum OptimKind : int {
+  OPT_SGD = 0, OPT_ADAM = 1, OPT_RMSPROP = 2, OPT_ADAGRAD = 3,
+  OPT_NADAM = 4, OPT_ADAMAX = 5, OPT_ADADELTA = 6, OPT_LION = 7
+};
 struct UpdateArgs {
   int kind = OPT_SGD;
   float lr = 0.01f;        // learning rate for this step
   float alpha = 0.01f;     // Adam: lr * sqrt(1 - b2^t) / (1 - b1^t)
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
   float momentum = 0.0f;   // SGD and RMSprop momentum
-  float rho = 0.9f;        // RMSprop
+  float rho = 0.9f;        // RMSprop, Adadelta
+  // Nadam: m_hat = m * nadam_m + g * nadam_g, where nadam_m = u_{t+1} / (1 - u_1..u_{t+1}) and
+  // nadam_g = (1 - u_t) / (1 - u_1..u_t); bias = 1 - beta2^t (Nadam's v_hat = v / bias) or
+  // 1 - beta1^t (Adamax). update_args derives them in double from the step.
+  float nadam_m = 0.0f, nadam_g = 1.0f, bias = 1.0f;
   bool nesterov = false, amsgrad = false, centered = false;
   float weight_decay = 0.0f;  // decoupled (AdamW-style), applied as w -= w * wd * lr
 };

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace bc {
 namespace {
@@ -34,6 +35,65 @@ inline float exp_f(float x) {  // Cephes expf: ~1 ulp on [-87, 88]
 }
 
 inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+
+// exp with float32's overflow and underflow (exp_f alone clamps its argument): inf above
+// log(FLT_MAX), 0 below the normal range (denormals are flushed in native steps anyway).
+inline float exp_full(float x) {
+  const float e = exp_f(x);
+  return x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : (x < -87.33654475f ? 0.0f : e);
+}
+
+// e^x - 1 without exp_f(x) - 1's cancellation near 0: Taylor's series to x^8 for |x| < 0.5 (the
+// rest is below 2^-26 |x|), exp_f(x) - 1 beyond.
+inline float expm1_f(float x) {
+  float p = 1.0f / 40320.0f;
+  p = p * x + 1.0f / 5040.0f;
+  p = p * x + 1.0f / 720.0f;
+  p = p * x + 1.0f / 120.0f;
+  p = p * x + 1.0f / 24.0f;
+  p = p * x + 1.0f / 6.0f;
+  p = p * x + 0.5f;
+  p = p * x + 1.0f;
+  const float small = x * p;
+  const float big = exp_f(x) - 1.0f;
+  return std::fabs(x) < 0.5f ? small : big;
+}
+
+// Cephes logf (~1 ulp) for positive normal x; +inf and NaN pass. The exponent and mantissa are
+// taken apart with integer operations (no frexp call), so loops over it vectorize.
+inline float log_f(float x) {
+  int32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const int32_t e = ((bits >> 23) & 0xff) - 126;  // x = m * 2^e, m in [0.5, 1)
+  bits = (bits & 0x007fffff) | 0x3f000000;
+  float m;
+  std::memcpy(&m, &bits, sizeof m);
+  const bool low = m < 0.70710678118654752f;
+  const float fe = static_cast<float>(low ? e - 1 : e);
+  m = low ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float p = 7.0376836292e-2f;
+  p = p * m - 1.1514610310e-1f;
+  p = p * m + 1.1676998740e-1f;
+  p = p * m - 1.2420140846e-1f;
+  p = p * m + 1.4249322787e-1f;
+  p = p * m - 1.6668057665e-1f;
+  p = p * m + 2.0000714765e-1f;
+  p = p * m - 2.4999993993e-1f;
+  p = p * m + 3.3333331174e-1f;
+  p = p * m * z;
+  p = p + fe * -2.12194440e-4f;
+  p = p - 0.5f * z;
+  const float r = (m + p) + fe * 0.693359375f;
+  return x - x == 0.0f ? r : x + x;  // inf - inf and NaN - NaN are NaN: those come back as they were
+}
+
+// log(1 + u) for u >= 0 without losing a small u to the rounding of 1 + u (Goldberg's
+// correction: w - 1 is exact, and log(w) / (w - 1) varies slowly).
+inline float log1p_f(float u) {
+  const float w = 1.0f + u;
+  return w == 1.0f ? u : log_f(w) * (u / (w - 1.0f));
+}
 
 inline float tanh_f(float x) {
   float ax = std::fabs(x);

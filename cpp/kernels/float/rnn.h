@@ -6,39 +6,10 @@
 namespace bc {
 namespace {
 
-// x (n) <- act(x); the switch sits outside the loops so each loop vectorizes.
-void act_inplace(float* x, int n, int act) {
-  switch (act) {
-    case ACT_RELU:
-      for (int j = 0; j < n; ++j) x[j] = x[j] < 0.0f ? 0.0f : x[j];  // NaN passes
-      break;
-    case ACT_SIGMOID:
-      for (int j = 0; j < n; ++j) x[j] = sigmoid_f(x[j]);
-      break;
-    case ACT_TANH:
-      for (int j = 0; j < n; ++j) x[j] = tanh_f(x[j]);
-      break;
-    default:
-      break;
-  }
-}
-
-// d (n) <- d * act'(z), given y = act(z)
-void mul_act_grad(float* d, const float* y, int n, int act) {
-  switch (act) {
-    case ACT_RELU:
-      for (int j = 0; j < n; ++j) d[j] = y[j] > 0.0f ? d[j] : 0.0f;
-      break;
-    case ACT_SIGMOID:
-      for (int j = 0; j < n; ++j) d[j] *= y[j] * (1.0f - y[j]);
-      break;
-    case ACT_TANH:
-      for (int j = 0; j < n; ++j) d[j] *= 1.0f - y[j] * y[j];
-      break;
-    default:
-      break;
-  }
-}
+// x (n) <- act(x), and d (n) <- d * act'(z) given y = act(z): the elementwise kernels every layer
+// uses (body.h). A cell takes only the activations whose gradient its output gives (the ops check).
+inline void act_inplace(float* x, int n, int act) { act_map(x, static_cast<size_t>(n), act); }
+inline void mul_act_grad(float* d, const float* y, int n, int act) { act_grad_y(d, y, static_cast<size_t>(n), act); }
 
 constexpr int kBlock = 256;  // units per pass through the stack buffers below
 

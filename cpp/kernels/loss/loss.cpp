@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/common.h"
+#include "kernels/loss/focal_overlap.h"
 
 namespace bc {
 namespace {
@@ -225,8 +226,23 @@ bool all_binary(const float* t, size_t n) {
 
 double loss_forward_backward(float* dpred, const float* pred, const float* target,
                              const float* sample_weight, int rows, int C, int kind,
-                             bool from_logits, int fused_act, float label_smoothing, float param,
-                             float scale) {
+                             bool from_logits, int fused_act, float label_smoothing,
+                             const LossParams& params, float scale, float* row_loss) {
+  switch (kind) {  // these reduce their rows themselves (whole-batch overlap, per-row scratch)
+    case LOSS_BINARY_FOCAL:
+    case LOSS_CATEGORICAL_FOCAL:
+      return focal_loss(dpred, pred, target, sample_weight, rows, C, kind == LOSS_CATEGORICAL_FOCAL, from_logits,
+                        label_smoothing, params, scale, row_loss);
+    case LOSS_DICE:
+    case LOSS_TVERSKY:
+      if (row_loss) throw std::invalid_argument("dice and tversky give no loss per row");
+      return overlap_loss(dpred, pred, target, sample_weight, rows, C, kind == LOSS_TVERSKY, params, scale);
+    case LOSS_HUBER:
+      if (params.size() != 1) throw std::invalid_argument("huber takes one parameter (delta)");
+      break;
+    default:
+      break;
+  }
   const bool hinge = kind == LOSS_HINGE || kind == LOSS_SQUARED_HINGE;
   const bool to_pm1 = hinge && all_binary(target, static_cast<size_t>(rows) * C);
   double total = 0.0;
@@ -256,7 +272,7 @@ double loss_forward_backward(float* dpred, const float* pred, const float* targe
                     fused_act == ACT_SOFTMAX, label_smoothing, s);
         break;
       case LOSS_HUBER:
-        l = huber_row(d, p, t, C, param, s);
+        l = huber_row(d, p, t, C, params[0], s);
         break;
       case LOSS_KLD:
         l = kld_row(d, p, t, C, s);
@@ -277,9 +293,17 @@ double loss_forward_backward(float* dpred, const float* pred, const float* targe
       case LOSS_CATEGORICAL_HINGE:
         l = categorical_hinge_row(d, p, t, C, s);
         break;
+      case LOSS_VALUES:
+        for (int j = 0; j < C; ++j) {
+          l += p[j];
+          d[j] = s / C;
+        }
+        l /= C;
+        break;
       default:
         throw std::invalid_argument("unknown loss kind " + std::to_string(kind));
     }
+    if (row_loss) row_loss[r] = static_cast<float>(l);
     total += w * l;
   }
   return total;
@@ -377,6 +401,7 @@ void class_counts_update(const float* pred, const float* target, const float* ro
 size_t metric_width(int kind, const MetricParams& p, int C) {
   if (kind == MET_CONFUSION) return 4 * p.thresholds.size();
   if (kind == MET_R2) return 4 * static_cast<size_t>(C) + 1;
+  if (kind == MET_SUMS) return static_cast<size_t>(C);
   return kind == MET_CLASS_COUNTS ? 4 * static_cast<size_t>(C) : 2;
 }
 
@@ -409,10 +434,25 @@ void metric_update(const float* pred, const float* target, const float* row_weig
   if (kind == MET_LOSS) {  // the loss kernel itself, its gradient discarded (scale 0)
     std::vector<float> scratch(static_cast<size_t>(rows) * C);
     out[0] += loss_forward_backward(scratch.data(), pred, target, row_weight, rows, C, mp.loss_kind, mp.from_logits,
-                                    -1, mp.label_smoothing, mp.loss_param, 0.0f);
+                                    -1, mp.label_smoothing, mp.loss_params, 0.0f);
     double n = 0.0;
     for (int r = 0; r < rows; ++r) n += row_weight ? row_weight[r] : 1.0;
     out[1] += n;
+    return;
+  }
+  if (kind == MET_SUMS) {  // no target: the C numbers themselves (one row: a batch-less tensor)
+    for (int r = 0; r < rows; ++r)
+      for (int j = 0; j < C; ++j) out[j] += pred[static_cast<size_t>(r) * C + j];
+    return;
+  }
+  if (kind == MET_VALUES) {  // no target: the rows' values themselves, weighted by the mask
+    for (int r = 0; r < rows; ++r) {
+      const double w = row_weight ? row_weight[r] : 1.0;
+      double v = 0.0;
+      for (int j = 0; j < C; ++j) v += pred[static_cast<size_t>(r) * C + j];
+      out[0] += w * v / C;
+      out[1] += w;
+    }
     return;
   }
   double s = 0.0, n = 0.0;

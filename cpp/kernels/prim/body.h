@@ -21,13 +21,6 @@ constexpr float kTwoOverSqrtPi = 1.12837916709551257390f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 constexpr float kMaskedLogit = -1e9f;  // Keras's Softmax layer adds this where the mask is 0
 
-// exp with float32's overflow and underflow (exp_f alone clamps its argument): inf above
-// log(FLT_MAX), 0 below the normal range (denormals are flushed in native steps anyway).
-inline float exp_full(float x) {
-  const float e = exp_f(x);
-  return x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : (x < -87.33654475f ? 0.0f : e);
-}
-
 inline float sign_f(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x); }  // NaN and -0 pass
 
 template <class F>

@@ -220,5 +220,6 @@ def _clone(model, prepare=None):
     if getattr(model, "compiled", False):
         loss, metrics, loss_weights = model._compile_args
         opt = optimizers.deserialize(optimizers.serialize(model.optimizer))
-        clone.compile(optimizer=opt, loss=loss, metrics=metrics, loss_weights=loss_weights)
+        clone.compile(optimizer=opt, loss=loss, metrics=metrics, loss_weights=loss_weights,
+                      weighted_metrics=getattr(model, "_weighted_metrics_arg", None))
     return clone

@@ -143,7 +143,7 @@ class DataParallel:
         """The gradient arena as a numpy view (all-reduced in place) and the stats buffer."""
         native = model._program.native
         cached = getattr(model, "_dist_buffers", None)
-        if cached is None or cached[0] is not native:
+        if cached is None or cached[0] is not native or cached[2].size != native.stats_size + 1:
             cached = (native, native.grads(), np.zeros(native.stats_size + 1, np.float64))
             model._dist_buffers = cached
         return cached[1], cached[2]

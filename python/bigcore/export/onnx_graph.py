@@ -32,6 +32,19 @@ def onnx_module():
     return onnx
 
 
+# Activations that are one ONNX operator: (op, attributes), Keras's default parameters.
+_ONE_OP = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "softmax": ("Softmax", {"axis": -1}),
+           "log_softmax": ("LogSoftmax", {"axis": -1}), "elu": ("Elu", {"alpha": 1.0}), "celu": ("Celu", {"alpha": 1.0}),
+           "selu": ("Selu", {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805}),
+           "softplus": ("Softplus", {}), "softsign": ("Softsign", {}), "exponential": ("Exp", {}),
+           "hard_sigmoid": ("HardSigmoid", {"alpha": 1.0 / 6.0, "beta": 0.5}), "hard_silu": ("HardSwish", {}),
+           "leaky_relu": ("LeakyRelu", {"alpha": 0.2}), "soft_shrink": ("Shrink", {"lambd": 0.5, "bias": 0.5}),
+           "hard_shrink": ("Shrink", {"lambd": 0.5, "bias": 0.0})}
+# every activation the export takes (Graph.activation)
+ONNX_ACTIVATIONS = set(_ONE_OP) | {"linear", "gelu", "gelu_approximate", "silu", "relu6", "hard_tanh", "mish",
+                                    "log_sigmoid", "tanh_shrink"}
+
+
 class Graph:
     """The ONNX graph under construction: nodes, constants, and the values of the model's tensors."""
 
@@ -80,13 +93,32 @@ class Graph:
 
     # -- small helpers used by several layers --
     def activation(self, x, name, hint):
+        if activations.is_custom(name):
+            raise ValueError(f"ONNX export: the activation {getattr(name, '__name__', name)!r} ({hint}) is a function "
+                             "of your own, which the export does not take; use a built-in activation")
         act = activations.get(name)
         if act == "linear":
             return x
         if act in ("gelu", "gelu_approximate", "silu"):
             return self._gelu_silu(x, act, hint)
-        op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}[act]
-        return self.op(op, [x], hint, **({"axis": -1} if act == "softmax" else {}))
+        if act in _ONE_OP:
+            op, attrs = _ONE_OP[act]
+            return self.op(op, [x], hint, **attrs)
+        if act in ("relu6", "hard_tanh"):  # Clip takes its bounds as inputs from opset 11
+            lo, hi = (0.0, 6.0) if act == "relu6" else (-1.0, 1.0)
+            return self.op("Clip", [x, self.const(np.float32(lo), f"{hint}/min"), self.const(np.float32(hi), f"{hint}/max")],
+                           hint)
+        if act == "mish" and self.opset < 18:  # the Mish op comes with opset 18
+            return self.op("Mul", [x, self.op("Tanh", [self.op("Softplus", [x], f"{hint}/softplus")], f"{hint}/tanh")],
+                           hint)
+        if act == "mish":
+            return self.op("Mish", [x], hint)
+        if act == "log_sigmoid":  # -softplus(-x)
+            return self.op("Neg", [self.op("Softplus", [self.op("Neg", [x], f"{hint}/neg")], f"{hint}/softplus")], hint)
+        if act == "tanh_shrink":
+            return self.op("Sub", [x, self.op("Tanh", [x], f"{hint}/tanh")], hint)
+        raise ValueError(f"ONNX export: the activation {act!r} ({hint}) has no ONNX operator; supported: "
+                         f"{', '.join(sorted(ONNX_ACTIVATIONS))}")
 
     def _gelu_silu(self, x, act, hint):
         """x * sigmoid(x); GELU as 0.5 x (1 + erf(x / sqrt 2)) or its tanh form (ONNX's Gelu op

@@ -16,9 +16,10 @@ def identity(g, layer, ins, node):
 
 
 def nearest_exact(n_in, n_out):
-    """torch's nearest-exact source indices: floor((o + 0.5) * scale), scale = in / out in float32."""
+    """torch's nearest-exact source indices: floorf((o + 0.5) * scale), scale = in / out in float32
+    and the product rounded to float32 before the floor, as torch's floorf rounds it."""
     scale = np.float64(np.float32(n_in) / np.float32(n_out))
-    return [min(int(np.floor((o + 0.5) * scale)), n_in - 1) for o in range(n_out)]
+    return [min(int(np.floor(np.float32((o + 0.5) * scale))), n_in - 1) for o in range(n_out)]
 
 
 def crop_resize(g, layer, ins, node):

@@ -19,7 +19,27 @@ import numpy as np
 
 from bigcore.layers.recurrent import GRU, LSTM
 
-_ACT = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "linear": "Affine"}
+# Keras activation -> (ONNX RNN activation, its alpha, its beta); None where it takes none
+_ACT = {"sigmoid": ("Sigmoid", None, None), "tanh": ("Tanh", None, None), "relu": ("Relu", None, None),
+        "linear": ("Affine", 1.0, 0.0), "hard_sigmoid": ("HardSigmoid", 1.0 / 6.0, 0.5),
+        "leaky_relu": ("LeakyRelu", 0.2, None)}
+
+
+def _activation_attrs(layer, acts):
+    """The activations, activation_alpha and activation_beta attributes: the alphas (betas) of
+    the activations that take one, in order."""
+    for a in acts:
+        if a not in _ACT:
+            raise ValueError(f"ONNX export: layer {layer.name!r} ({type(layer).__name__}) uses the activation {a!r}, "
+                             f"which ONNX's recurrent operators lack; supported: {', '.join(_ACT)}")
+    attrs = {"activations": [_ACT[a][0] for a in acts]}
+    alphas = [_ACT[a][1] for a in acts if _ACT[a][1] is not None]
+    betas = [_ACT[a][2] for a in acts if _ACT[a][2] is not None]
+    if alphas:
+        attrs["activation_alpha"] = alphas
+    if betas:
+        attrs["activation_beta"] = betas
+    return attrs
 
 
 def _weights(layer):
@@ -100,10 +120,7 @@ def _direction(g, layer, x, mask, T):
     else:
         acts = [layer.activation]
     attrs = {"hidden_size": layer.units, "direction": "reverse" if layer.go_backwards else "forward",
-             "activations": [_ACT[a] for a in acts]}
-    if "linear" in acts:
-        k = acts.count("linear")
-        attrs.update(activation_alpha=[1.0] * k, activation_beta=[0.0] * k)
+             **_activation_attrs(layer, acts)}
     if gru:
         attrs["linear_before_reset"] = 1
     ins = [xt, g.const(W, f"{n}/W"), g.const(R, f"{n}/R"), g.const(B, f"{n}/B") if B is not None else "", seq_lens]

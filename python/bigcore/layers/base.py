@@ -279,6 +279,19 @@ def _install_operators(cls, comparisons):
 _install_operators(KerasTensor, comparisons=True)
 
 
+def _tensor_eq(self, other):
+    """`a == b`: inside a traced call() (a custom layer, loss or metric, which Keras runs on real
+    tensors) the elementwise ops.equal; elsewhere identity, as Keras's KerasTensor (tensors stay
+    hashable and usable in lists and dicts while models are built)."""
+    if active_trace() is not None:
+        return _ops().equal(self, other)
+    return self is other
+
+
+KerasTensor.__eq__ = _tensor_eq
+KerasTensor.__hash__ = object.__hash__
+
+
 def flat_tensors(value):
     """The KerasTensors in a call keyword's value (a tensor, or a list/tuple of them), in order."""
     if isinstance(value, KerasTensor):

@@ -12,6 +12,7 @@ output_padding adds at the end.
 import math
 
 from bigcore import activations, constraints, initializers, regularizers
+from bigcore.layers import activation_fn
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.convolutional import (output_length, standardize_data_format, standardize_padding,
                                           standardize_tuple, window_geometry)
@@ -78,7 +79,7 @@ class _ConvArgs(Layer):
     def _window_config(self):
         return {"kernel_size": self.kernel_size, "strides": self.strides, "padding": self.padding,
                 "data_format": self.data_format, "dilation_rate": self.dilation_rate,
-                "activation": self.activation, "use_bias": self.use_bias,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
                 "activity_regularizer": regularizers.serialize(self.activity_regularizer),
@@ -124,7 +125,6 @@ class _ConvTranspose(_ConvArgs):
         return (input_shape[0],) + tuple(spatial) + (self.filters,)
 
     def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
         in_shape, out_shape = prog.node.inputs[0].shape, outputs[0].shape
         ops = self.output_padding or (None,) * self.rank
         # the forward convolution this is the adjoint of: input = our output, output = our input
@@ -138,9 +138,8 @@ class _ConvTranspose(_ConvArgs):
         geom = [spatial_out[0], spatial_out[1], self.filters, spatial_in[0], spatial_in[1], k[0], k[1], s[0], s[1],
                 d[0], d[1], pads[0], pads[1]]
         b = prog.param(self.bias) if self.use_bias else -1
-        prog.native.add_conv_transpose(inputs[0], out, prog.param(self.kernel), b, geom, in_shape[-1],
-                                       activations.native_id(self.activation))
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_conv_transpose(
+            inputs[0], out, prog.param(self.kernel), b, geom, in_shape[-1], act))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, **self._window_config(),
@@ -216,12 +215,10 @@ class _DepthwiseConv(_Depthwise):
         return (input_shape[0],) + self._spatial_out(input_shape) + (input_shape[-1] * self.depth_multiplier,)
 
     def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
-        prog.native.add_depthwise_conv(inputs[0], out, prog.param(self.kernel), b,
-                                       self._depthwise_geom(prog.node.inputs[0].shape), self.depth_multiplier,
-                                       activations.native_id(self.activation))
-        return [out]
+        geom = self._depthwise_geom(prog.node.inputs[0].shape)
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_depthwise_conv(
+            inputs[0], out, prog.param(self.kernel), b, geom, self.depth_multiplier, act))
 
     def get_config(self):
         return {**super().get_config(), **self._window_config(), **self._depthwise_config()}
@@ -286,14 +283,12 @@ class _SeparableConv(_Depthwise):
         mid = prog.native.add_tensor(CM * math.prod(spatial), False)
         prog.native.add_depthwise_conv(inputs[0], mid, prog.param(self.depthwise_kernel), -1,
                                        self._depthwise_geom(in_shape), self.depth_multiplier, 0)
-        out = prog.tensor(outputs[0])
         ones = [1] * self.rank
         mid_shape = (None,) + spatial + (CM,)
         geom = window_geometry(mid_shape, outputs[0].shape, ones, ones, ones, "valid")
         b = prog.param(self.bias) if self.use_bias else -1
-        prog.native.add_conv(mid, out, prog.param(self.pointwise_kernel), b, geom, self.filters, 1,
-                             activations.native_id(self.activation))
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_conv(
+            mid, out, prog.param(self.pointwise_kernel), b, geom, self.filters, 1, act))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, **self._window_config(), **self._depthwise_config(),

@@ -7,6 +7,7 @@ dilation_rate * (kernel_size - 1) steps at the start.
 """
 
 from bigcore import activations, constraints, initializers, regularizers
+from bigcore.layers import activation_fn
 from bigcore.layers import dims as dims_module
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.registry import register
@@ -190,19 +191,17 @@ class _Conv(Layer):
                                     self.padding)
 
     def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
         in_shape, var_pad = run_time_geometry_shape(prog.node.inputs[0].shape, self.kernel_size[0],
                                                     self.dilation_rate[0], self.padding)
         geom = self.geometry(in_shape, self.compute_output_shape(in_shape))
-        prog.native.add_conv(inputs[0], out, prog.param(self.kernel), b, geom, self.filters, self.groups,
-                             activations.native_id(self.activation), var_pad)
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_conv(
+            inputs[0], out, prog.param(self.kernel), b, geom, self.filters, self.groups, act, var_pad))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate, "groups": self.groups, "activation": self.activation,
+                "dilation_rate": self.dilation_rate, "groups": self.groups, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from bigcore import _random, activations, constraints, initializers, regularizers
-from bigcore.layers import dims
+from bigcore.layers import activation_fn, dims
 from bigcore.layers.base import KerasTensor, Layer, Node, shape_str
 from bigcore.layers.registry import register
 
@@ -87,14 +87,12 @@ class Dense(Layer):
         return self.activation
 
     def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
-        prog.native.add_dense(inputs[0], out, prog.param(self.kernel), b, self.kernel.shape[0],
-                              self.units, activations.native_id(self.activation))
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_dense(
+            inputs[0], out, prog.param(self.kernel), b, self.kernel.shape[0], self.units, act))
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
+        return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
@@ -118,13 +116,15 @@ class Activation(Layer):
         return self.activation
 
     def lower(self, prog, inputs, outputs):
+        if activations.is_custom(self.activation):  # the function alone, on the input
+            return [activation_fn.apply(prog, self, self.activation, prog.node.inputs[0], inputs[0])]
         out = prog.tensor(outputs[0])
         prog.native.add_activation(inputs[0], out, activations.native_id(self.activation),
                                    outputs[0].shape[-1])
         return [out]
 
     def get_config(self):
-        return {**super().get_config(), "activation": self.activation}
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
 @register

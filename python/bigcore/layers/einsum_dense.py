@@ -13,6 +13,7 @@ import math
 import re
 
 from bigcore import activations, constraints, initializers, regularizers
+from bigcore.layers import activation_fn
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.registry import register
 
@@ -148,15 +149,13 @@ class EinsumDense(Layer):
         return self.activation
 
     def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.bias is not None else -1
-        prog.native.add_dense(inputs[0], out, prog.param(self.kernel), b, self._K, self._N,
-                              activations.native_id(self.activation))
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_dense(
+            inputs[0], out, prog.param(self.kernel), b, self._K, self._N, act))
 
     def get_config(self):
         return {**super().get_config(), "equation": self.equation, "output_shape": list(self.partial_output_shape),
-                "activation": self.activation, "bias_axes": self.bias_axes,
+                "activation": activations.serialize(self.activation), "bias_axes": self.bias_axes,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),

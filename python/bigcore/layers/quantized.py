@@ -8,8 +8,8 @@ GRU are in quantized_recurrent.py.
 
 import numpy as np
 
-from bigcore import activations
 from bigcore._native import _core
+from bigcore.layers import activation_fn
 from bigcore.layers.core import Dense
 from bigcore.layers.registry import register
 
@@ -36,11 +36,9 @@ class QuantizedDense(Dense):
         return None
 
     def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
-        prog.native.add_qdense(inputs[0], out, self.kernel.value, self.kernel_scale.value, b,
-                               activations.native_id(self.activation), self.activation_scale)
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_qdense(
+            inputs[0], out, self.kernel.value, self.kernel_scale.value, b, act, self.activation_scale))
 
     def get_config(self):
         cfg = super().get_config()

@@ -9,7 +9,7 @@ float (the fused attention op).
 
 import math
 
-from bigcore import activations
+from bigcore.layers import activation_fn
 from bigcore.layers.attention import GroupQueryAttention, MultiHeadAttention
 from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.registry import register
@@ -37,11 +37,10 @@ class QuantizedEinsumDense(EinsumDense):
         return None
 
     def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.bias is not None else -1
-        prog.native.add_qdense(inputs[0], out, self.kernel.value.reshape(self._K, self._N), self.kernel_scale.value, b,
-                               activations.native_id(self.activation), self.activation_scale)
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_qdense(
+            inputs[0], out, self.kernel.value.reshape(self._K, self._N), self.kernel_scale.value, b, act,
+            self.activation_scale))
 
     def get_config(self):
         cfg = super().get_config()

@@ -8,7 +8,7 @@ same answer. Grouped convolutions stay float.
 
 import math
 
-from bigcore import activations
+from bigcore.layers import activation_fn
 from bigcore.layers.base import shape_str
 from bigcore.layers.convolutional import Conv1D, Conv2D
 from bigcore.layers.registry import register
@@ -40,13 +40,11 @@ class _QuantizedConv:
             raise ValueError(f"{type(self).__name__} {self.name!r}: the int8 convolution needs a fixed length; its "
                              f"input has shape {shape_str(prog.node.inputs[0].shape)}. Give the Input a fixed length "
                              "or keep this layer float")
-        out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
         geom = self.geometry(prog.node.inputs[0].shape, outputs[0].shape)
         wq = self.kernel.value.reshape(math.prod(self.kernel.shape[:-1]), self.filters)
-        prog.native.add_qconv(inputs[0], out, wq, self.kernel_scale.value, b, geom,
-                              activations.native_id(self.activation), self.activation_scale)
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_qconv(
+            inputs[0], out, wq, self.kernel_scale.value, b, geom, act, self.activation_scale))
 
     def get_config(self):
         cfg = super().get_config()

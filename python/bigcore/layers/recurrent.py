@@ -80,8 +80,11 @@ class _RNN(Layer):
         self.units = units
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
-        if "softmax" in (self.activation, self.recurrent_activation):
-            raise ValueError(f"{type(self).__name__}: softmax is not a supported cell activation")
+        for arg, act in (("activation", self.activation), ("recurrent_activation", self.recurrent_activation)):
+            if act not in activations.RECURRENT:  # the cells' kernels differentiate through the gates' values
+                shown = getattr(act, "__name__", act)
+                raise ValueError(f"{type(self).__name__}: {arg}={shown!r} is not supported in a recurrent cell; "
+                                 f"supported: {', '.join(activations.RECURRENT)}")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)

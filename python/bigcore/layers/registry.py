@@ -9,6 +9,8 @@ layer such as Bidirectional) rebuilds layers and models without importing them.
 
 import contextlib
 
+from bigcore import activations
+
 _LAYERS = {}  # class name -> layer class
 _MODELS = {}  # name a file uses ("Sequential", "Functional", "Model") -> model class
 _MODEL_NAMES = {}  # model class -> the name files use for it
@@ -50,6 +52,9 @@ def registered_name(obj):
 def get_object(name):
     """A registered (or custom_objects) function or class by name, or None."""
     return _OBJECTS.get(name)
+
+
+activations.set_object_lookup(get_object)  # a config's activation function of the user's own, by name
 
 
 @contextlib.contextmanager

@@ -6,8 +6,8 @@ The layer keeps the kernel (K, N) as an ordinary weight, zeros included, so get_
 and files are those of the dense layer; the native op compresses it when the model is lowered.
 """
 
-from bigcore import activations
 from bigcore._native import _core
+from bigcore.layers import activation_fn
 from bigcore.layers.core import Dense
 from bigcore.layers.quantized import QuantizedDense
 from bigcore.layers.registry import register
@@ -38,11 +38,9 @@ class SparseDense(Dense):
         return None
 
     def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
-        _core.add_sparse_dense(prog.native, inputs[0], out, self.kernel.value, b,
-                               activations.native_id(self.activation))
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: _core.add_sparse_dense(
+            prog.native, inputs[0], out, self.kernel.value, b, act))
 
     def sparsity(self):
         """The fraction of zeros in the kernel."""
@@ -58,11 +56,9 @@ class QuantizedSparseDense(QuantizedDense):
         _check_input_dim(self, self.kernel.shape[0])
 
     def lower(self, prog, inputs, outputs):
-        out = prog.tensor(outputs[0])
         b = prog.param(self.bias) if self.use_bias else -1
-        _core.add_qsparse_dense(prog.native, inputs[0], out, self.kernel.value, self.kernel_scale.value, b,
-                                activations.native_id(self.activation), self.activation_scale)
-        return [out]
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: _core.add_qsparse_dense(
+            prog.native, inputs[0], out, self.kernel.value, self.kernel_scale.value, b, act, self.activation_scale))
 
     def sparsity(self):
         return _zero_fraction(self.kernel.value)

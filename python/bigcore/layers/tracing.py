@@ -269,7 +269,7 @@ def _trace_once(layer, bound, first_name):
             trace.discard()
             raise
     placeholders = {id(ph) for ph, _ in bindings}
-    nodes = _check_closed(layer, trace, placeholders, flat + [m for m in masks if m is not None] + trace.losses)
+    nodes = check_closed(layer, trace, placeholders, flat + [m for m in masks if m is not None] + trace.losses)
     out_masks = []
     for m in masks:
         if m is None:
@@ -347,7 +347,7 @@ def _supports_masking(layer):
     return bool(layer.supports_masking) or type(layer).compute_mask is not Layer.compute_mask
 
 
-def _check_closed(layer, trace, placeholders, roots):
+def check_closed(layer, trace, placeholders, roots):
     """The trace's nodes that the roots need, in the order made; every tensor they read must be a
     placeholder or made in this trace (not a tensor of the caller's graph captured by the code)."""
     made = {}

@@ -83,6 +83,8 @@ def _check_finite(a, what, hint=""):
 
 def prepare_targets(model, y, n):
     """Returns float32 (n, width) target arrays, one per output, checked against the losses."""
+    if not model._loss_outputs:  # trained on add_loss terms alone: no targets (Keras ignores y)
+        return []
     if y is None:
         raise ValueError("y is None: fit and evaluate need targets")
     ks = model._loss_outputs  # outputs without a loss take no targets (Keras: one per non-None loss)
@@ -92,19 +94,27 @@ def prepare_targets(model, y, n):
     keys = model.output_keys(y)
     arrays = _as_list(y, [keys[k] for k in ks], "target")
     result = []
+    shapes = {}  # output index -> the target's non-batch shape as given (a traced loss's y_true)
     for k, (a, t, loss) in enumerate(zip(arrays, outs, [model._losses[k] for k in ks])):
         a = _numeric(a, f"Target {k}")
         C = t.shape[-1]
-        _check_finite(a, f"Target {k}", f"; {loss.name} expects integer labels in [0, {C})" if loss.sparse else "")
+        _check_finite(a, f"Target {k}", f"; {loss.name} expects integer labels in [0, {C})"
+                      if loss is not None and loss.sparse else "")
         if a.shape[0] != n:
             raise ValueError(f"Data cardinality is ambiguous: x has {n} samples but y has {a.shape[0]}")
-        if loss.sparse:
+        shapes[ks[k]] = tuple(a.shape[1:])
+        if loss is None or loss.custom:  # a function (or the model's compute_loss) reads y_true as given
+            pass
+        elif loss.sparse:
             if a.ndim == len(t.shape) and a.shape[-1] == 1:
                 a = a.reshape(a.shape[:-1])
             if not _fits(a.shape[1:], tuple(t.shape[1:-1])):
                 raise ValueError(f"{loss.name} expects integer labels of shape {shape_str((None,) + tuple(t.shape[1:-1]))}, "
                                  f"got {shape_str(a.shape)}")
-            if a.size and (a.min() < 0 or a.max() >= C or (a.dtype.kind == "f" and np.any(a != np.floor(a)))):
+            ignore = getattr(loss, "ignore_class", None)
+            labels = a if ignore is None else a[a != ignore]  # the ignored label may lie outside [0, C)
+            if labels.size and (labels.min() < 0 or labels.max() >= C or
+                                (labels.dtype.kind == "f" and np.any(labels != np.floor(labels)))):
                 raise ValueError(f"{loss.name} expects integer labels in [0, {C}), got values in "
                                  f"[{a.min()}, {a.max()}]")
         elif not _fits(a.shape[1:], tuple(t.shape[1:])):
@@ -115,11 +125,15 @@ def prepare_targets(model, y, n):
         a = np.ascontiguousarray(a.reshape(n, -1) if n else a.reshape(0, max(1, a[0:0].size)), dtype=np.float32)
         _check_finite(a, f"Target {k}")
         result.append(a)
+    model._targets_seen(shapes)
     return result
 
 
 def sample_weights(model, ys, n, sample_weight, class_weight):
     """One float32 weight per sample, or None. Weights must be finite real numbers."""
+    if (sample_weight is not None or class_weight is not None) and getattr(model, "_own_compute_loss", False):
+        raise ValueError(f"{type(model).__name__} overrides compute_loss(), which bigcore traces with "
+                         "sample_weight=None: fit / evaluate cannot take sample_weight or class_weight for it")
     sw = None
     if sample_weight is not None:
         a = _numeric(sample_weight, "sample_weight")

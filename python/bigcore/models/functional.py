@@ -251,10 +251,26 @@ class Model(Trainer, Layer):
                 if self._front_nodes:
                     input_side.check_lowerable(self)
                 self._program = lowering.lower(self._native_inputs, self._native_nodes, self._outputs,
-                                               self._model_losses)
+                                               self._model_losses, self._held_layer_weights())
                 self._watch_held_weights()
                 self._on_program_created()
             return self._program
+
+    def _held_layer_weights(self):
+        """The weights of layers the model holds as attributes beside its graph (a distiller's
+        teacher) when its own compute_loss may call them: the program's arena gets them up front,
+        since that call is traced only once the targets' shapes are known."""
+        if type(self).compute_loss is Trainer.compute_loss:
+            return []
+        out, seen = [], set()
+        stack = [v for v in vars(self).values() if isinstance(v, Layer) and v is not self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.extend(layer.weights)
+        return out
 
     def _watch_held_weights(self):
         """Weights that ops copied when lowered (a quantized layer's int8 kernels and scales), not

@@ -116,6 +116,8 @@ class Generator:
                 gamma = _values(layer.scale if rms else layer.gamma)
                 dec.add_norm(src[0], out, gamma, None if rms else _values(layer.beta), layer.epsilon, rms)
             elif isinstance(layer, Dense):
+                if activations.is_custom(layer.activation):
+                    raise _unsupported(layer, "has an activation function of its own (the decoder runs native kinds)")
                 act = activations.native_id(layer.activation)
                 if act == _SOFTMAX:
                     if o is not out_kt:

@@ -287,9 +287,10 @@ def _residual_fusions(nodes, protected):
     return fused
 
 
-def lower(inputs, nodes, outputs, losses=()):
+def lower(inputs, nodes, outputs, losses=(), extra_weights=()):
     """inputs/outputs: KerasTensors; nodes: layer calls in topological order; losses: add_loss
-    tensors of the graph (a subclassed model's call())."""
+    tensors of the graph (a subclassed model's call()); extra_weights: weights to give arena
+    segments even if no node reads them yet (what a later traced compute_loss may read)."""
     low = Lowering()
     for kt in inputs:
         low.bind(kt, low.tensor(kt, is_input=True))
@@ -297,6 +298,8 @@ def lower(inputs, nodes, outputs, losses=()):
     low.lower_nodes(nodes, keep)
     for t in losses:
         low.add_loss(low.id(t), t)
+    for w in extra_weights:
+        low.param(w)
     low.native.set_inputs([low.id(kt) for kt in inputs])
     low.native.set_outputs([low.id(kt) for kt in outputs])
     try:

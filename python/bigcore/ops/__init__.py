@@ -20,6 +20,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     einsum.py    einsum / tensordot as transpose + reshape + batched matmul
     indexing.py  x[...] as slice + squeeze + expand_dims (or take)
     attention.py dot_product_attention (keras.ops.nn): the fused attention primitive, or composed
+    loss_calls.py losses called on symbolic tensors (losses.py's hooks): loss_rows, Keras's reduction
 """
 
 import sys
@@ -30,6 +31,7 @@ from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, 
                               stop_gradient)
 from bigcore.ops.indexing import getitem as _getitem
 from bigcore.ops.linalg import norm
+from bigcore.ops.loss_calls import binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy
 from bigcore.ops.math import erf, logsumexp, rsqrt
 from bigcore.ops.nn import (dropout, elu, gelu, hard_sigmoid, hard_silu, hard_swish, leaky_relu, log_sigmoid,
                             log_softmax, moments, normalize, one_hot, relu, relu6, selu, sigmoid, silu, softmax,

@@ -12,7 +12,7 @@ import numpy as np
 from bigcore import _random
 from bigcore.layers.base import active_trace
 from bigcore.layers.dims import Dim
-from bigcore.ops.node import OpLayer, apply
+from bigcore.ops.node import OpLayer, apply, is_symbolic
 from bigcore.ops.nn import dropout  # noqa: F401  (keras.random.dropout)
 
 
@@ -66,3 +66,40 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     return _draw("random_uniform", shape, {"minval": float(minval), "maxval": float(maxval)}, dtype, seed)
+
+
+def _eager_only(name, *args):
+    if any(isinstance(a, (Dim,)) for a in args) or active_trace() is not None or is_symbolic(list(args)):
+        raise NotImplementedError(f"bigcore.random.{name} runs on arrays only (not inside a model's call() yet)")
+
+
+def randint(shape, minval, maxval, dtype="int32", seed=None):
+    """Integers uniform in [minval, maxval) (eager)."""
+    _eager_only("randint", shape)
+    if dtype not in ("int32", "int64", np.int32, np.int64):
+        raise ValueError(f"randint draws integers. Received: dtype={dtype!r}")
+    u = uniform(shape, 0.0, 1.0, seed=seed).astype(np.float64)
+    lo, hi = int(minval), int(maxval)
+    if hi <= lo:
+        raise ValueError(f"randint needs maxval > minval. Received: minval={minval}, maxval={maxval}")
+    return np.minimum(lo + np.floor(u * (hi - lo)), hi - 1).astype(np.dtype(dtype))
+
+
+def shuffle(x, axis=0, seed=None):
+    """x with its slices along `axis` in a random order (eager)."""
+    _eager_only("shuffle", x)
+    x = np.asarray(x)
+    order = np.argsort(uniform((x.shape[axis],), seed=seed), kind="stable")
+    return np.take(x, order, axis=axis)
+
+
+def categorical(logits, num_samples, dtype="int32", seed=None):
+    """num_samples class ids per row of logits (batch, classes), drawn from softmax(logits) (eager:
+    the Gumbel-max trick on uniform draws)."""
+    _eager_only("categorical", logits)
+    logits = np.asarray(logits, np.float64)
+    if logits.ndim != 2:
+        raise ValueError(f"categorical expects logits of shape (batch, classes). Received: {logits.shape}")
+    u = uniform((logits.shape[0], int(num_samples), logits.shape[1]), seed=seed).astype(np.float64)
+    gumbel = -np.log(-np.log(np.clip(u, 1e-12, 1 - 1e-12)))
+    return np.argmax(logits[:, None, :] + gumbel, axis=-1).astype(np.dtype(dtype))

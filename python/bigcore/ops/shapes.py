@@ -314,6 +314,10 @@ def infer(kind, attrs, shapes):
             raise ValueError("dot_product_attention: query, key and value must be 4-D. Received: "
                              + ", ".join(show(x) for x in s[:3]))
         return [tuple(s[0][:3]) + (s[2][3],)]
+    if kind == "loss_rows":  # y_true, y_pred (..., C) -> (...): one loss per row
+        if not s[1]:
+            raise ValueError("loss_rows: y_pred needs at least one axis")
+        return [tuple(s[1][:-1])]
     if kind == "transpose":
         axes = attrs.get("axes")
         axes = list(range(len(s[0])))[::-1] if axes is None else [axis_of(a, len(s[0]), kind) for a in axes]

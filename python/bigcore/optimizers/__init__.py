@@ -11,6 +11,15 @@ from bigcore._native import _core
 from bigcore.optimizers import schedules
 
 SGD_KIND, ADAM_KIND, RMSPROP_KIND, ADAGRAD_KIND = 0, 1, 2, 3
+NADAM_KIND, ADAMAX_KIND, ADADELTA_KIND, LION_KIND = 4, 5, 6, 7
+
+# Keras 3's other BaseOptimizer arguments: an EMA of the weights, loss scaling, gradient
+# accumulation. bigcore runs none of them, so each is taken only where it turns the feature off
+# (Keras's default) and refused by name otherwise; ema_momentum and ema_overwrite_frequency
+# configure the EMA, which Keras too reads only when use_ema is on.
+_KERAS_OFF = {"use_ema": (False, lambda v: not v), "loss_scale_factor": (None, lambda v: v is None),
+              "gradient_accumulation_steps": (None, lambda v: not v)}
+_KERAS_EMA_SETTINGS = ("ema_momentum", "ema_overwrite_frequency")
 
 
 def _number(name, value, optional=False):
@@ -99,6 +108,13 @@ class Optimizer:
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None, **kwargs):
+        for key, (default, is_off) in _KERAS_OFF.items():
+            value = kwargs.pop(key, default)
+            if not is_off(value):
+                raise ValueError(f"Argument `{key}` is not supported by bigcore's {type(self).__name__}: expected "
+                                 f"{key}={default!r} (Keras's default: the feature off). Received: {key}={value!r}")
+        for key in _KERAS_EMA_SETTINGS:
+            kwargs.pop(key, None)
         if kwargs:
             raise TypeError(f"Unknown argument(s) for {type(self).__name__}: {sorted(kwargs)}")
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
@@ -132,8 +148,15 @@ class Optimizer:
                              "a learning rate must be finite (a NaN or infinite rate trains every weight to NaN)")
         return value
 
+    # The optimizer's own constants: (argument name, OptimArgs field, or None for one nothing native
+    # reads), in Keras's config order. _fill sends them; get_config writes them.
+    _fields = ()
+
     def _fill(self, a):
         """Sets this optimizer's own constants on the native argument block."""
+        for name, field in self._fields:
+            if field is not None:
+                setattr(a, field, getattr(self, name))
 
     def native_args(self):
         """The constants of the native update (everything but the learning rate and the step)."""
@@ -161,7 +184,8 @@ class Optimizer:
         lr = self._learning_rate
         return {"name": self.name, "learning_rate": lr if not callable(lr) else _schedule_config(lr),
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
-                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
+                **{name: getattr(self, name) for name, _ in self._fields}}
 
     @classmethod
     def from_config(cls, config):
@@ -178,37 +202,26 @@ def _schedule_config(s):
 class SGD(Optimizer):
     kind = SGD_KIND
     slots = 1
+    _fields = (("momentum", "momentum"), ("nesterov", "nesterov"))
     momentum, nesterov = _Constant(_in_unit(high_open=False)), _Constant()
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
         self.momentum, self.nesterov = momentum, bool(nesterov)
 
-    def _fill(self, a):
-        a.momentum, a.nesterov = self.momentum, self.nesterov
-
-    def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
-
 
 class Adam(Optimizer):
     kind = ADAM_KIND
     slots = 3  # m, v, v_hat (amsgrad)
+    # Keras: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), computed natively per step (in double,
+    # from these betas); eps added after sqrt(v)
+    _fields = (("beta_1", "beta1"), ("beta_2", "beta2"), ("epsilon", "eps"), ("amsgrad", "amsgrad"))
     # beta_1 = 1 divides by 1 - beta_1^t = 0; beta_2 = 1 makes every step 0
     beta_1, beta_2, epsilon, amsgrad = _Constant(_in_unit()), _Constant(_in_unit()), _Constant(_non_negative), _Constant()
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kw):
         super().__init__(learning_rate=learning_rate, **kw)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, bool(amsgrad)
-
-    def _fill(self, a):
-        # Keras: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), computed natively per step (in
-        # double, from these betas); eps added after sqrt(v)
-        a.beta1, a.beta2, a.eps, a.amsgrad = self.beta_1, self.beta_2, self.epsilon, self.amsgrad
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
 
 class AdamW(Adam):
@@ -219,6 +232,7 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     kind = RMSPROP_KIND
     slots = 3  # velocity, momentum, average gradient (centered)
+    _fields = (("rho", "rho"), ("momentum", "momentum"), ("epsilon", "eps"), ("centered", "centered"))
     rho = _Constant(_in_unit())  # rho = 1 never moves the average from 0
     momentum, epsilon, centered = _Constant(_in_unit(high_open=False)), _Constant(_non_negative), _Constant()
 
@@ -226,17 +240,11 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate=learning_rate, **kw)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, bool(centered)
 
-    def _fill(self, a):
-        a.rho, a.momentum, a.eps, a.centered = self.rho, self.momentum, self.epsilon, self.centered
-
-    def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
-                "epsilon": self.epsilon, "centered": self.centered}
-
 
 class Adagrad(Optimizer):
     kind = ADAGRAD_KIND
     slots = 1
+    _fields = (("initial_accumulator_value", None), ("epsilon", "eps"))
     epsilon = _Constant(_non_negative)
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kw):
@@ -245,15 +253,78 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
         self.slot_init = initial_accumulator_value
 
-    def _fill(self, a):
-        a.eps = self.epsilon
 
-    def get_config(self):
-        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon}
+class _SetBeforeTraining(_Constant):
+    """A constant that cannot change once the optimizer has taken a step."""
+
+    def __set__(self, obj, value):
+        before = obj.__dict__.get(self.name, value)
+        if obj.__dict__.get("iterations", 0) and value != before:
+            raise ValueError(f"{type(obj).__name__}'s `{self.name}` cannot change after training started (step "
+                             f"{obj.iterations}): Keras would go on from a running product of the old value, which "
+                             f"bigcore derives from the step count. Received: {self.name}={value!r} (was {before!r})")
+        super().__set__(obj, value)
 
 
-_ALIASES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+class Nadam(Optimizer):
+    """Adam with Nesterov momentum. Keras's momentum-schedule product (_u_product) is no slot here:
+    the native update derives it from beta_1 and the step count (optim.h: nadam_u_product), so a
+    resumed run gets it back from `iterations` (and beta_1 stays as training found it)."""
+    kind = NADAM_KIND
+    slots = 2  # m, v
+    _fields = (("beta_1", "beta1"), ("beta_2", "beta2"), ("epsilon", "eps"))
+    # beta_2 = 1 divides by 1 - beta_2^t = 0 (beta_1 = 1 divides by nothing: 1 - the product stays > 0)
+    beta_1 = _SetBeforeTraining(_in_unit(high_open=False))
+    beta_2, epsilon = _Constant(_in_unit()), _Constant(_non_negative)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kw):
+        super().__init__(learning_rate=learning_rate, **kw)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    @property
+    def _u_product(self):
+        """Keras's running product after `iterations` steps, as the native update computes it."""
+        return _core.nadam_u_product(self.beta_1, self.iterations)
+
+
+class Adamax(Optimizer):
+    kind = ADAMAX_KIND
+    slots = 2  # m, u (the decayed infinity norm)
+    _fields = (("beta_1", "beta1"), ("beta_2", "beta2"), ("epsilon", "eps"))
+    # beta_1 = 1 divides by 1 - beta_1^t = 0; beta_2 = 1 keeps the largest |g| seen, which is sound
+    beta_1, beta_2, epsilon = _Constant(_in_unit()), _Constant(_in_unit(high_open=False)), _Constant(_non_negative)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kw):
+        super().__init__(learning_rate=learning_rate, **kw)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+
+class Adadelta(Optimizer):
+    kind = ADADELTA_KIND
+    slots = 2  # accumulated grad^2, accumulated delta^2
+    _fields = (("rho", "rho"), ("epsilon", "eps"))
+    # rho outside [0, 1] makes the averages negative, and their square roots NaN
+    rho, epsilon = _Constant(_in_unit(high_open=False)), _Constant(_non_negative)
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kw):
+        super().__init__(learning_rate=learning_rate, **kw)
+        self.rho, self.epsilon = rho, epsilon
+
+
+class Lion(Optimizer):
+    kind = LION_KIND
+    slots = 1  # m
+    _fields = (("beta_1", "beta1"), ("beta_2", "beta2"))
+    # Keras refuses beta_1 outside (0, 1] ("the optimizer degenerates to SignSGD")
+    beta_1, beta_2 = _Constant(_in_unit(low_open=True, high_open=False)), _Constant(_in_unit(high_open=False))
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kw):
+        super().__init__(learning_rate=learning_rate, **kw)
+        self.beta_1, self.beta_2 = beta_1, beta_2
+
+
+_ALIASES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "nadam": Nadam,
+            "adamax": Adamax, "adadelta": Adadelta, "lion": Lion}
 
 
 def get(identifier):

@@ -216,9 +216,40 @@ def _model_from(path, class_name, config, build_config=None):
         raise ValueError(f"{path}: the model config cannot be rebuilt: {type(e).__name__}: {e}") from None
 
 
+# Keras's global custom objects (get_custom_objects): what a program puts here is found by every
+# load_model / model_from_json, as if passed in custom_objects.
+_GLOBAL_CUSTOM_OBJECTS = {}
+
+
+def get_custom_objects():
+    """The global dict of custom objects (name -> class or function), Keras's: entries added to it
+    are found when models are loaded."""
+    return _GLOBAL_CUSTOM_OBJECTS
+
+
+@contextlib.contextmanager
+def custom_object_scope(custom_objects):
+    """Within the block, these custom objects are found by name as if registered (Keras's
+    CustomObjectScope)."""
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError(f"custom_object_scope expects a dict of name -> object. Received: {custom_objects!r}")
+    saved = dict(_GLOBAL_CUSTOM_OBJECTS)
+    _GLOBAL_CUSTOM_OBJECTS.update(custom_objects or {})
+    try:
+        yield
+    finally:
+        _GLOBAL_CUSTOM_OBJECTS.clear()
+        _GLOBAL_CUSTOM_OBJECTS.update(saved)
+
+
+CustomObjectScope = custom_object_scope
+
+
 @contextlib.contextmanager
 def _custom_scope(custom_objects):
-    """Makes custom layer and loss classes findable by name while a config is rebuilt."""
+    """Makes custom layer and loss classes findable by name while a config is rebuilt (those given,
+    and the global ones of get_custom_objects / custom_object_scope)."""
+    custom_objects = {**_GLOBAL_CUSTOM_OBJECTS, **(custom_objects or {})}
     if not custom_objects:
         yield
         return

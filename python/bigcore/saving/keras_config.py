@@ -15,6 +15,7 @@ from bigcore import metrics as metrics_module
 from bigcore.layers import registry
 from bigcore.layers.base import Layer
 from bigcore.layers.core import InputLayer
+from bigcore.saving import functions
 
 # Keras-only keys -> the values that change nothing here
 _NEUTRAL = {"quantization_config": (None,), "lora_rank": (None,), "lora_alpha": (None,), "sparse": (False,),
@@ -57,9 +58,11 @@ def _policy_name(dtype):
 
 
 def _clean_object(obj):
-    """A nested serialized object (initializer, regularizer, constraint) as bigcore reads it:
+    """A nested serialized object (initializer, regularizer, constraint, function) as bigcore reads it:
     Keras's bookkeeping keys dropped, and config keys Keras adds as null."""
     if not isinstance(obj, dict) or "class_name" not in obj:
+        return obj
+    if obj["class_name"] == "function":  # a function (an activation of the user's own): found by its name
         return obj
     out = {"class_name": obj["class_name"], "config": dict(obj.get("config") or {})}
     out["config"] = {k: v for k, v in out["config"].items()
@@ -319,7 +322,9 @@ def compile_to_keras(model):
     optimizer = {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": config,
                  "registered_name": None}
     return {"optimizer": optimizer, "loss": _objects_to_keras(loss, "keras.losses"), "loss_weights": loss_weights,
-            "metrics": _objects_to_keras(metrics, "keras.metrics"), "weighted_metrics": None, "run_eagerly": False,
+            "metrics": _objects_to_keras(metrics, "keras.metrics"),
+            "weighted_metrics": _objects_to_keras(getattr(model, "_weighted_metrics_arg", None), "keras.metrics"),
+            "run_eagerly": False,
             "steps_per_execution": 1, "jit_compile": False}
 
 
@@ -333,6 +338,8 @@ def _objects_to_keras(value, module):
     if hasattr(value, "get_config"):
         return {"module": module, "class_name": type(value).__name__, "config": value.get_config(),
                 "registered_name": None}
+    if functions.is_function(value):
+        return functions.to_entry(value, module)
     raise ValueError(f"Cannot write the compiled object {value!r} into a Keras file")
 
 
@@ -355,13 +362,12 @@ def _clean_optimizer(entry, where):
 
 def compile_from_keras(cc, where):
     """Keras's compile_config -> (optimizer config for bigcore.optimizers.deserialize, loss, metrics,
-    loss_weights)."""
+    loss_weights, weighted_metrics)."""
     if not isinstance(cc, dict):
         raise ValueError(f"{where}: compile_config must be an object")
-    if cc.get("weighted_metrics"):
-        raise ValueError(f"{where}: weighted_metrics are not supported by bigcore's compile")
     return (_clean_optimizer(cc.get("optimizer"), where), _objects_from_keras(cc.get("loss"), where, "loss"),
-            _objects_from_keras(cc.get("metrics"), where, "metric"), cc.get("loss_weights"))
+            _objects_from_keras(cc.get("metrics"), where, "metric"), cc.get("loss_weights"),
+            _objects_from_keras(cc.get("weighted_metrics"), where, "metric"))
 
 
 # Keras loss / metric arguments -> the values that change nothing here
@@ -371,6 +377,8 @@ _OBJECT_NEUTRAL = {"reduction": ("sum_over_batch_size", None), "dtype": None, "i
 
 
 def _objects_from_keras(value, where="", kind=None):
+    if functions.is_entry(value):
+        return functions.from_entry(value, kind)
     if isinstance(value, dict) and "class_name" in value and "config" in value:
         name = value["class_name"]
         module = losses_module if kind == "loss" else metrics_module

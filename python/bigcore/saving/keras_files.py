@@ -183,9 +183,9 @@ def _build(path, config):
 
 
 def _compile(path, model, cc):
-    optimizer, loss, metrics, loss_weights = keras_config.compile_from_keras(cc, path)
+    optimizer, loss, metrics, loss_weights, weighted = keras_config.compile_from_keras(cc, path)
     bigcore_cc = {"optimizer": {**optimizer, "iterations": 0}, "loss": loss, "metrics": metrics,
-                  "loss_weights": loss_weights}
+                  "loss_weights": loss_weights, "weighted_metrics": weighted}
     model_state.compile_from(path, model, bigcore_cc)
 
 

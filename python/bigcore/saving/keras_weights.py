@@ -200,10 +200,18 @@ def optimizer_slots(model):
             out.append((w.shape, get, put))
         return out
 
+    def interleaved(a, b):  # Keras's add_optimizer_variables with two names: both slots of a variable in turn
+        return [x for pair in zip(per_var(a), per_var(b)) for x in pair]
+
     kinds = []
     if isinstance(opt, optimizers.Adam):
-        m, v = per_var(0), per_var(1)
-        kinds = [x for pair in zip(m, v) for x in pair] + (per_var(2) if opt.amsgrad else [])
+        kinds = interleaved(0, 1) + (per_var(2) if opt.amsgrad else [])
+    elif isinstance(opt, (optimizers.Adamax, optimizers.Adadelta)):
+        kinds = interleaved(0, 1)
+    elif isinstance(opt, optimizers.Nadam):
+        kinds = interleaved(0, 1)
+    elif isinstance(opt, optimizers.Lion):
+        kinds = per_var(0)
     elif isinstance(opt, optimizers.RMSprop):
         kinds = per_var(0) + (per_var(1) if opt.momentum > 0 else []) + (per_var(2) if opt.centered else [])
     elif isinstance(opt, optimizers.SGD):
@@ -214,6 +222,10 @@ def optimizer_slots(model):
         raise ValueError(f"The optimizer {type(opt).__name__} has no Keras variable layout here")
     for shape, get, put in kinds:
         slots.append(Slot(str(len(slots)), shape, get, put))
+    if isinstance(opt, optimizers.Nadam):
+        # Keras's _u_product, a variable after the slots: written from the step count; on reading its
+        # shape is checked and the value dropped (the update derives it from `iterations`)
+        slots.append(Slot(str(len(slots)), (), lambda: np.float32(opt._u_product), None))
     return slots
 
 

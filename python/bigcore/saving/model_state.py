@@ -9,6 +9,7 @@ from bigcore import metrics as metrics_module
 from bigcore import optimizers
 from bigcore.layers import base as layer_base
 from bigcore.layers.base import Layer
+from bigcore.saving import functions
 from bigcore.saving.archive import CONFIG, OPTIMIZER, is_count, read_tensors, short, tensor_limit
 
 
@@ -44,8 +45,12 @@ def compile_config(model):
     loss, metrics, loss_weights = model._compile_args
     opt = optimizers.serialize(model.optimizer)
     opt["iterations"] = int(model.optimizer.iterations)
-    return {"optimizer": opt, "loss": _serialize_tree(loss, "loss"),
-            "metrics": _serialize_tree(metrics, "metric"), "loss_weights": loss_weights}
+    config = {"optimizer": opt, "loss": _serialize_tree(loss, "loss"),
+              "metrics": _serialize_tree(metrics, "metric"), "loss_weights": loss_weights}
+    weighted = getattr(model, "_weighted_metrics_arg", None)
+    if weighted is not None:
+        config["weighted_metrics"] = _serialize_tree(weighted, "metric")
+    return config
 
 
 def _serialize_tree(value, what):
@@ -60,6 +65,8 @@ def _serialize_tree(value, what):
         return {"module": "bigcore.losses", **losses_module.serialize(value)}
     if isinstance(value, metrics_module.Metric):
         return {"module": "bigcore.metrics", "class_name": type(value).__name__, "config": value.get_config()}
+    if functions.is_function(value):
+        return functions.to_entry(value, "bigcore.losses")
     raise ValueError(f"Cannot save the compiled {what} {value!r}: only names and bigcore loss/metric "
                      "objects can be saved")
 
@@ -174,7 +181,8 @@ def compile_from(path, model, cc):
             raise ValueError(f"bad optimizer iterations {iterations!r}")
         optimizer = optimizers.deserialize(opt_cfg)  # learning-rate schedules included
         model.compile(optimizer=optimizer, loss=_deserialize_tree(cc["loss"], "loss"),
-                      metrics=_deserialize_tree(cc.get("metrics"), "metric"), loss_weights=cc.get("loss_weights"))
+                      metrics=_deserialize_tree(cc.get("metrics"), "metric"), loss_weights=cc.get("loss_weights"),
+                      weighted_metrics=_deserialize_tree(cc.get("weighted_metrics"), "metric"))
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
         raise ValueError(f"{path}: the compile_config cannot be restored: {type(e).__name__}: {e}") from None
     optimizer.iterations = iterations
@@ -185,8 +193,12 @@ def _deserialize_tree(value, what):
         return value
     if isinstance(value, list):
         return [_deserialize_tree(v, what) for v in value]
+    if functions.is_function(value):  # already found (a Keras file's entry)
+        return value
     if not isinstance(value, dict):
         raise ValueError(f"bad {what} entry {short(value)}")
+    if functions.is_entry(value):
+        return functions.from_entry(value, what)
     if "class_name" in value and "config" in value:
         config = value["config"]
         if not isinstance(config, dict):

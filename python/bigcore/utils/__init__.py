@@ -28,12 +28,53 @@ def to_categorical(x, num_classes=None):
 from bigcore.py_dataset import PyDataset, Sequence  # noqa: E402
 from bigcore.utils.dataset_split import split_dataset  # noqa: E402
 from bigcore.utils.file_utils import get_file  # noqa: E402
+from bigcore.utils.image_dataset import image_dataset_from_directory  # noqa: E402
+from bigcore.utils.image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: E402
 from bigcore.utils.plotting import model_to_dot, plot_history, plot_model  # noqa: E402
 from bigcore.utils.progbar import Progbar  # noqa: E402
 from bigcore.utils.sequence import pad_sequences  # noqa: E402
 from bigcore.utils.text_dataset import text_dataset_from_directory  # noqa: E402
 from bigcore.utils.timeseries import timeseries_dataset_from_array  # noqa: E402
 
-__all__ = ["Progbar", "PyDataset", "Sequence", "get_file", "model_to_dot", "pad_sequences", "plot_history",
-           "plot_model", "set_random_seed", "split_dataset", "text_dataset_from_directory",
-           "timeseries_dataset_from_array", "to_categorical"]
+__all__ = ["CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
+           "custom_object_scope", "get_custom_objects", "get_file", "get_registered_name", "get_registered_object",
+           "image_dataset_from_directory", "img_to_array", "is_keras_tensor", "load_img", "model_to_dot", "normalize",
+           "pack_x_y_sample_weight", "pad_sequences", "plot_history", "plot_model", "register_keras_serializable",
+           "save_img", "set_random_seed", "split_dataset", "text_dataset_from_directory",
+           "timeseries_dataset_from_array", "to_categorical", "unpack_x_y_sample_weight"]
+from bigcore.backend import clear_session, is_keras_tensor  # noqa: E402
+from bigcore.saving import (CustomObjectScope, custom_object_scope, get_custom_objects,  # noqa: E402
+                            get_registered_name, get_registered_object, register_keras_serializable)
+
+
+def normalize(x, axis=-1, order=2):
+    """Keras's utils.normalize: x divided by its `order`-norm along `axis` (zero norms left as 0)."""
+    x = np.asarray(x, np.float32)
+    norm = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    return x / np.expand_dims(norm, axis)
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """x, (x, y) or (x, y, sample_weight), as Keras packs a batch; a lone tuple or list x is wrapped."""
+    if y is None:
+        return (x,) if isinstance(x, (tuple, list)) else x
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
+def unpack_x_y_sample_weight(data):
+    """(x, y, sample_weight) from a batch as fit reads it (missing parts None)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data
+    raise ValueError(f"Data is expected to be in format `x`, `(x,)`, `(x, y)`, or `(x, y, sample_weight)`, found: "
+                     f"{data}")
