@@ -48,8 +48,12 @@ def test_trace_reproduces(fresh, kind):
             assert got["weights_sha256"] == want["weights_sha256"]
         else:
             np.testing.assert_allclose(_floats(got["losses"]), _floats(want["losses"]), rtol=1e-4)
-    if SAME_CPU or kind == "int8":  # int8 sums are exact integers on every CPU, but its inputs' scales come from float
+    if SAME_CPU:
         assert got.get("predictions_sha256", "") == want.get("predictions_sha256", "")
+    elif kind == "int8":
+        # int8 sums are exact integers on every CPU, but the float model trained here differs from the
+        # recorded one in the last bits; quantizing the recorded float model must give the same bits.
+        assert _int8_of_recorded_mlp() == want["predictions_sha256"]
     np.testing.assert_allclose(_floats(got["predictions"]), _floats(want["predictions"]), rtol=1e-4, atol=1e-6)
 
 
@@ -64,14 +68,21 @@ def test_fixture_file_loads_and_predicts(fresh, kind):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+def _int8_of_recorded_mlp():
+    model = bigcore.models.load_model(os.path.join(HERE, record.FILES["mlp"]))
+    return record.int8_trace(model, record.mlp()[1][0][:64])[1]["predictions_sha256"]
+
+
 def test_fixture_files_resume_training(fresh):
     """A loaded file carries the optimizer state: one more step from it equals one more step of the
-    model that wrote it."""
+    model that wrote it (on another CPU the model trained here differs from the file's in the last
+    bits, so the step agrees to the traces' round-off instead)."""
     model = bigcore.models.load_model(os.path.join(HERE, record.FILES["mlp"]))
     original = fresh[1]["mlp"][0]
     x, y = record.mlp()[1]
     a = model.train_on_batch(x[:32], y[:32])
     b = original.train_on_batch(x[:32], y[:32])
+    rtol, atol = (1e-5, 1e-7) if SAME_CPU else (1e-4, 1e-6)
     np.testing.assert_allclose(a, b, rtol=1e-6)
     for wa, wb in zip(model.get_weights(), original.get_weights()):
-        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(wa, wb, rtol=rtol, atol=atol)
