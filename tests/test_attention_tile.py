@@ -1,8 +1,8 @@
 """The attention kernels' materialized-tile path (cpp/kernels/attention, AttnPath::Tile): forward and
 backward against the float64 reference (tests/reference_attention.py) and against central
-differences of the kernel's own forward, on every CPU path; the weights kept for the backward
-(saved) against recomputing them; agreement with the flash path on the same inputs; 1 / 2 / 3
-threads and every CPU path bit-identical; the vectorized exp against float64; which shapes take it."""
+differences of the kernel's own forward, on every CPU path; the output the same whether or not the
+weights are returned; agreement with the flash path on the same inputs; 1 / 2 / 3 threads and every
+CPU path bit-identical; the vectorized exp against float64; which shapes take it."""
 
 import numpy as np
 import pytest
@@ -22,19 +22,16 @@ SHAPES = {
 MASK_KINDS = ["none", "c", "qk", "qkc", "k2a", "qk2ac"]
 
 
-def _tile_forward(q, k, v, masks, zero_full=False, probs=False, dropout=0.0, seed=0, saved=True, path="tile"):
-    B, Tq, Nq = q.shape[:3]
-    sv = np.full((B, Nq, k.shape[1], Tq), np.nan, np.float32) if saved else None
-    o, lse, p = _core.attention_forward(q, k, v, SCALE, zero_full_rows=zero_full, return_probs=probs,
-                                        dropout=dropout, seed=seed, stream=3, step=0, path=path, saved=sv, **masks)
-    return o, lse, p, sv
+def _tile_forward(q, k, v, masks, zero_full=False, probs=False, dropout=0.0, seed=0, path="tile"):
+    return _core.attention_forward(q, k, v, SCALE, zero_full_rows=zero_full, return_probs=probs,
+                                   dropout=dropout, seed=seed, stream=3, step=0, path=path, **masks)
 
 
 def _backward(dout, q, k, v, o, lse, masks, zero_full=False, probs=None, dprobs=None, dropout=0.0, seed=0,
-              path="tile", saved=None):
+              path="tile"):
     return _core.attention_backward(dout, q, k, v, o, lse, SCALE, zero_full_rows=zero_full, probs=probs,
                                     dprobs=dprobs, dropout=dropout, seed=seed, stream=3, step=0, path=path,
-                                    saved=saved, **masks)
+                                    **masks)
 
 
 def _close_grads(got, want, rtol=1e-4):
@@ -49,35 +46,35 @@ def test_tile_forward_backward_against_reference(isa, shape, mask, zero_full):
     dims = SHAPES[shape]
     rng, q, k, v = _data(dims, seed=11)
     masks = _masks(mask, dims, rng)
-    o, lse, probs, saved = _tile_forward(q, k, v, masks, zero_full, probs=True)
+    o, lse, probs = _tile_forward(q, k, v, masks, zero_full, probs=True)
     want, p, full = aref.attention_forward(q, k, v, SCALE, masks, zero_full)
     np.testing.assert_allclose(o, want, rtol=1e-5, atol=2e-6)
     np.testing.assert_allclose(probs, p, rtol=1e-5, atol=1e-7)
     assert np.all(np.isneginf(lse) == full)
-    # saved: the weights before dropout, keys as rows; 0 in a row that attends to nothing
-    np.testing.assert_allclose(saved, np.where(full[..., None], 0.0, p).transpose(0, 1, 3, 2), rtol=1e-5, atol=1e-7)
     dout = rng.standard_normal(o.shape).astype(np.float32)
     dprobs = rng.standard_normal(probs.shape).astype(np.float32)
     for dp in (None, dprobs):
         want = aref.attention_backward(dout, q, k, v, SCALE, masks, zero_full, dprobs=dp)
-        for sv in (saved, None):  # kept weights, or recomputed from lse
-            _close_grads(_backward(dout, q, k, v, o, lse, masks, zero_full, probs, dp, saved=sv), want)
+        _close_grads(_backward(dout, q, k, v, o, lse, masks, zero_full, probs, dp), want)
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("mask", MASK_KINDS)
-def test_tile_forward_same_bits_whether_it_keeps_the_weights(isa, mask):
-    """Kept for the backward, the block is built where the backward reads it, not in scratch: the
-    output, lse and returned weights have the same bits as without keeping, and what was kept is
-    the returned weights transposed (0 in a row that attends to nothing)."""
+def test_tile_output_same_bits_whether_or_not_it_returns_the_weights(isa, mask, dropout):
+    """The forward leaves the weights unnormalized and scales the output by 1 / l instead; the
+    returned weights are normalized on their way out. Asking for them changes no bit of o or lse,
+    and they sum to 1 over the keys (0 or uniform in a row that attends to nothing)."""
     dims = SHAPES["wide"]
     rng, q, k, v = _data(dims, seed=15)
     masks = _masks(mask, dims, rng)
-    kept = _tile_forward(q, k, v, masks, probs=True, saved=True)
-    plain = _tile_forward(q, k, v, masks, probs=True, saved=False)
-    for name, a, b in zip(["o", "lse", "probs"], kept[:3], plain[:3]):
+    with_p = _tile_forward(q, k, v, masks, probs=True, dropout=dropout, seed=4)
+    plain = _tile_forward(q, k, v, masks, probs=False, dropout=dropout, seed=4)
+    assert plain[2] is None
+    for name, a, b in zip(["o", "lse"], with_p[:2], plain[:2]):
         np.testing.assert_array_equal(a, b, err_msg=name)
-    full = np.isneginf(kept[1])
-    np.testing.assert_array_equal(kept[3], np.where(full[..., None], 0.0, kept[2]).transpose(0, 1, 3, 2))
+    full = np.isneginf(with_p[1])
+    sums = with_p[2].astype(np.float64).sum(-1)
+    np.testing.assert_allclose(sums[~full], 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize("mask", ["none", "qkc", "k2a"])
@@ -89,13 +86,12 @@ def test_tile_dropout_follows_the_flash_paths_keep_pattern(isa, mask):
     masks = _masks(mask, dims, rng)
     rate = 0.3
     keep = _keep(dims, rate, seed=9)
-    o, lse, _, saved = _tile_forward(q, k, v, masks, zero_full=True, dropout=rate, seed=9)
+    o, lse, _ = _tile_forward(q, k, v, masks, zero_full=True, dropout=rate, seed=9)
     want, _, _ = aref.attention_forward(q, k, v, SCALE, masks, True, keep)
     np.testing.assert_allclose(o, want, rtol=1e-5, atol=2e-6)
     dout = rng.standard_normal(o.shape).astype(np.float32)
     want = aref.attention_backward(dout, q, k, v, SCALE, masks, True, keep)
-    for sv in (saved, None):
-        _close_grads(_backward(dout, q, k, v, o, lse, masks, True, dropout=rate, seed=9, saved=sv), want)
+    _close_grads(_backward(dout, q, k, v, o, lse, masks, True, dropout=rate, seed=9), want)
     flash = _core.attention_forward(q, k, v, SCALE, zero_full_rows=True, dropout=rate, seed=9, stream=3, step=0,
                                     path="flash", **masks)[0]
     np.testing.assert_allclose(o, flash, rtol=1e-5, atol=1e-6)
@@ -112,11 +108,11 @@ def test_tile_gradients_are_central_differences_of_its_forward(mask):
     w_p = rng.standard_normal((dims[0], dims[3], dims[1], dims[2])).astype(np.float32)
 
     def loss(qq, kk, vv):
-        o, _, p, _ = _tile_forward(qq, kk, vv, masks, probs=True, dropout=0.2, seed=3, saved=False)
+        o, _, p = _tile_forward(qq, kk, vv, masks, probs=True, dropout=0.2, seed=3)
         return float((o.astype(np.float64) * w_o).sum() + (p.astype(np.float64) * w_p).sum())
 
-    o, lse, p, saved = _tile_forward(q, k, v, masks, probs=True, dropout=0.2, seed=3)
-    got = _backward(w_o, q, k, v, o, lse, masks, probs=p, dprobs=w_p, dropout=0.2, seed=3, saved=saved)
+    o, lse, p = _tile_forward(q, k, v, masks, probs=True, dropout=0.2, seed=3)
+    got = _backward(w_o, q, k, v, o, lse, masks, probs=p, dprobs=w_p, dropout=0.2, seed=3)
     args = [q, k, v]
     eps = 1e-2
     for i, name in enumerate("qkv"):
@@ -143,21 +139,19 @@ def test_tile_and_flash_agree(shape, mask, dropout, zero_full):
     masks = _masks(mask, dims, rng)
     res = {}
     for path in ("flash", "tile"):
-        o, lse, p, saved = _tile_forward(q, k, v, masks, zero_full, probs=True, dropout=dropout, seed=2, path=path,
-                                         saved=path == "tile")
+        o, lse, p = _tile_forward(q, k, v, masks, zero_full, probs=True, dropout=dropout, seed=2, path=path)
         dout = np.random.default_rng(1).standard_normal(o.shape).astype(np.float32)
         dp = np.random.default_rng(2).standard_normal(p.shape).astype(np.float32)
         res[path] = (o, lse, p) + tuple(_backward(dout, q, k, v, o, lse, masks, zero_full, p, dp, dropout=dropout,
-                                                  seed=2, path=path, saved=saved))
+                                                  seed=2, path=path))
     for name, a, b in zip(["o", "lse", "probs", "dq", "dk", "dv"], res["flash"], res["tile"]):
         np.testing.assert_allclose(b, a, rtol=2e-6, atol=1e-6 * np.abs(a[np.isfinite(a)]).max(initial=1.0),
                                    err_msg=name)
 
 
-@pytest.mark.parametrize("mask,probs,dropout,saved",
-                         [("none", False, 0.0, True), ("qkc", True, 0.0, False), ("k2a", True, 0.2, True),
-                          ("qk2ac", False, 0.1, False)])
-def test_tile_threads_and_paths_bit_identical(restore_isa, supported_isas, mask, probs, dropout, saved):
+@pytest.mark.parametrize("mask,probs,dropout",
+                         [("none", False, 0.0), ("qkc", True, 0.0), ("k2a", True, 0.2), ("qk2ac", False, 0.1)])
+def test_tile_threads_and_paths_bit_identical(restore_isa, supported_isas, mask, probs, dropout):
     dims = (3, 45, 38, 4, 2, 9, 7)
     rng, q, k, v = _data(dims, seed=15)
     masks = _masks(mask, dims, rng)
@@ -170,10 +164,9 @@ def test_tile_threads_and_paths_bit_identical(restore_isa, supported_isas, mask,
             bigcore.config.set_cpu_isa(isa)
             for n in (1, 2, 3):
                 bigcore.config.set_num_threads(n)
-                o, lse, p, sv = _tile_forward(q, k, v, masks, probs=probs, dropout=dropout, seed=5, saved=saved)
-                grads = _backward(dout, q, k, v, o, lse, masks, probs=p, dprobs=dpr, dropout=dropout, seed=5,
-                                  saved=sv)
-                out = (o, lse) + tuple(grads) + ((p,) if probs else ()) + ((sv,) if saved else ())
+                o, lse, p = _tile_forward(q, k, v, masks, probs=probs, dropout=dropout, seed=5)
+                grads = _backward(dout, q, k, v, o, lse, masks, probs=p, dprobs=dpr, dropout=dropout, seed=5)
+                out = (o, lse) + tuple(grads) + ((p,) if probs else ())
                 results[isa, n] = [a.tobytes() for a in out]
     finally:
         bigcore.config.set_num_threads(before)
@@ -203,23 +196,7 @@ def test_which_shapes_take_the_tile_path():
     assert not _core.attention_uses_tile(1, 1024, 1024, 4, 4, 32, 32)  # too long: flash
 
 
-def test_saved_is_refused_where_the_tile_path_does_not_run():
-    dims = SHAPES["narrow"]
-    _, q, k, v = _data(dims)
-    sv = np.zeros((3, 1, 9, 5), np.float32)
-    with pytest.raises(ValueError, match="tile path"):
-        _core.attention_forward(q, k, v, SCALE, path="flash", saved=sv)
-    with pytest.raises(ValueError, match="saved must have shape"):
-        _core.attention_forward(q, k, v, SCALE, path="tile", saved=np.zeros((3, 1, 5, 9), np.float32))
+def test_unknown_path_is_refused():
+    _, q, k, v = _data(SHAPES["narrow"])
     with pytest.raises(ValueError, match="'auto', 'flash' or 'tile'"):
         _core.attention_forward(q, k, v, SCALE, path="fast")
-    o, lse, _, saved = _tile_forward(q, k, v, {})
-    with pytest.raises(ValueError, match="saved must be writeable"):
-        saved.flags.writeable = False
-        _core.attention_forward(q, k, v, SCALE, path="tile", saved=saved)
-    # the backward only reads it
-    dout = np.ones_like(o)
-    want = _backward(dout, q, k, v, o, lse, {})
-    got = _backward(dout, q, k, v, o, lse, {}, saved=saved)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

@@ -71,16 +71,6 @@ bc::AttnPath attn_path(const std::string& path) {
   throw py::value_error("attention path must be 'auto', 'flash' or 'tile', received '" + path + "'");
 }
 
-// The tile path's kept weights (B, Nq, S, Tq): only where that path runs.
-float* saved_weights(const py::object& saved, const bc::AttnDims& d, bc::AttnPath path, bool write) {
-  if (saved.is_none()) return nullptr;
-  if (!bc::attention_uses_tile(d, path))
-    throw py::value_error("saved: the weights are kept only on the tile path, which these sizes do not take");
-  py::array a = arrays::as_array(saved, "saved");
-  if (write && !a.writeable()) throw py::value_error("saved must be writeable");
-  return const_cast<float*>(arrays::shaped<float>(a, "saved", {d.B, d.Nq, d.S, d.Tq}));
-}
-
 void bind_attention_kernels(py::module_& m) {
   m.def("attention_uses_tile", [](int B, int Tq, int S, int Nq, int Nkv, int H, int Hv) {
     bc::AttnDims d;
@@ -100,13 +90,11 @@ void bind_attention_kernels(py::module_& m) {
   m.def("attention_forward", [](const py::array& q, const py::array& k, const py::array& v, float scale,
                                 const py::object& qmask, const py::object& kmask, const py::object& kmask2,
                                 const py::object& amask, bool causal, bool zero_full_rows, bool return_probs,
-                                float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path,
-                                const py::object& saved) {
+                                float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path) {
     const bc::AttnDims d = attn_dims(q, k, v);
     const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
     const bc::AttnPath ap = attn_path(path);
-    float* sp = saved_weights(saved, d, ap, true);
     py::array_t<float> o({d.B, d.Tq, d.Nq, d.Hv}), lse({d.B, d.Nq, d.Tq});
     py::array_t<float> probs(return_probs ? std::vector<py::ssize_t>{d.B, d.Nq, d.Tq, d.S}
                                           : std::vector<py::ssize_t>{0});
@@ -115,29 +103,26 @@ void bind_attention_kernels(py::module_& m) {
                 *vp = static_cast<const float*>(v.data());
     {
       py::gil_scoped_release release;
-      bc::attention_forward(op, lp, pp, qp, kp, vp, d, mk, scale, drop, ap, sp);
+      bc::attention_forward(op, lp, pp, qp, kp, vp, d, mk, scale, drop, ap);
     }
     return py::make_tuple(o, lse, return_probs ? py::object(probs) : py::object(py::none()));
   }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("scale"), py::arg("qmask") = py::none(),
      py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(), py::arg("amask") = py::none(),
      py::arg("causal") = false, py::arg("zero_full_rows") = false, py::arg("return_probs") = false,
      py::arg("dropout") = 0.0f, py::arg("seed") = 0, py::arg("stream") = 0, py::arg("step") = 0,
-     py::arg("path") = "auto", py::arg("saved") = py::none(),
+     py::arg("path") = "auto",
      "(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention. "
-     "path: 'auto', 'flash' or 'tile'; saved: a float32 (B, Nq, S, Tq) array the tile path fills with the "
-     "weights, for attention_backward.");
+     "path: 'auto', 'flash' or 'tile'.");
 
   m.def("attention_backward", [](const py::array& dout, const py::array& q, const py::array& k, const py::array& v,
                                  const py::array& o, const py::array& lse, float scale, const py::object& qmask,
                                  const py::object& kmask, const py::object& kmask2, const py::object& amask,
                                  bool causal, bool zero_full_rows, const py::object& probs, const py::object& dprobs,
-                                 float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path,
-                                 const py::object& saved) {
+                                 float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path) {
     const bc::AttnDims d = attn_dims(q, k, v);
     const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
     const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
     const bc::AttnPath ap = attn_path(path);
-    const float* sp = saved_weights(saved, d, ap, false);
     const float* dp = arrays::shaped<float>(dout, "dout", {d.B, d.Tq, d.Nq, d.Hv});
     const float* opp = arrays::shaped<float>(o, "o", {d.B, d.Tq, d.Nq, d.Hv});
     const float* lp = arrays::shaped<float>(lse, "lse", {d.B, d.Nq, d.Tq});
@@ -151,16 +136,16 @@ void bind_attention_kernels(py::module_& m) {
     {
       py::gil_scoped_release release;
       bc::attention_backward(dqp, dkp, dvp, false, false, false, dp, dpp, pp, qp, kp, vp, opp, lp, d, mk, scale, drop,
-                             ap, sp);
+                             ap);
     }
     return py::make_tuple(dq, dk, dv);
   }, py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("lse"), py::arg("scale"),
      py::arg("qmask") = py::none(), py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(),
      py::arg("amask") = py::none(), py::arg("causal") = false, py::arg("zero_full_rows") = false,
      py::arg("probs") = py::none(), py::arg("dprobs") = py::none(), py::arg("dropout") = 0.0f, py::arg("seed") = 0,
-     py::arg("stream") = 0, py::arg("step") = 0, py::arg("path") = "auto", py::arg("saved") = py::none(),
-     "(dq, dk, dv) of attention_forward's output given dout. path as attention_forward's; saved: the weights "
-     "its tile path kept (else they are recomputed).");
+     py::arg("stream") = 0, py::arg("step") = 0, py::arg("path") = "auto",
+     "(dq, dk, dv) of attention_forward's output given dout (the weights recomputed from lse). path as "
+     "attention_forward's.");
 
   m.def("norm_forward", [](const py::array& x, const py::object& res, const py::object& gamma,
                            const py::object& beta, float eps, bool rms) {

@@ -8,14 +8,9 @@
 namespace bc {
 
 void AttentionRun::forward(float* o, float* probs, const float* q, const float* k, const float* v,
-                           const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop,
-                           bool training) {
+                           const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop) {
   lse_.resize(static_cast<size_t>(d.B) * d.Nq * d.Tq);
-  const size_t block = static_cast<size_t>(d.B) * d.Nq * d.Tq * d.S;
-  have_saved_ = training && attention_uses_tile(d) && block <= kMaxSaved;
-  if (have_saved_) saved_.resize(block);
-  attention_forward(o, lse_.data(), probs, q, k, v, d, m, scale, drop, AttnPath::Auto,
-                    have_saved_ ? saved_.data() : nullptr);
+  attention_forward(o, lse_.data(), probs, q, k, v, d, m, scale, drop, AttnPath::Auto);
 }
 
 void AttentionRun::backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
@@ -24,7 +19,7 @@ void AttentionRun::backward(float* dq, float* dk, float* dv, bool acc_q, bool ac
                             const AttnDropout& drop) const {
   BC_CHECK(lse_.size() == static_cast<size_t>(d.B) * d.Nq * d.Tq, "attention: backward without its forward");
   attention_backward(dq, dk, dv, acc_q, acc_k, acc_v, dout, dprobs, probs, q, k, v, o, lse_.data(), d, m, scale,
-                     drop, AttnPath::Auto, have_saved_ ? saved_.data() : nullptr);
+                     drop, AttnPath::Auto);
 }
 
 AttentionOp::AttentionOp(const AttentionConfig& cfg, int q, int k, int v, int qmask, int kmask, int kmask2,
@@ -99,7 +94,7 @@ void AttentionOp::forward(Ctx& c) {
   d.H = cfg_.H;
   d.Hv = cfg_.Hv;
   run_.forward(c.val(out[0]), probs_ ? c.val(out[1]) : nullptr, c.val(in[0]), c.val(in[1]), c.val(in[2]), d,
-               masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale, dropout_of(c, cfg_), c.training);
+               masks_of(c, in, qmask_, kmask_, kmask2_, amask_, cfg_), cfg_.scale, dropout_of(c, cfg_));
   if (cfg_.qmask_zero_rows && qmask_ >= 0) {  // output rows the query mask blanks are 0
     const float* qm = c.val(in[qmask_]);
     const size_t w = static_cast<size_t>(cfg_.Nq) * cfg_.Hv;

@@ -12,12 +12,12 @@
 namespace bc {
 
 // One fused attention call's forward and backward (kernels/attention/), holding what the forward
-// leaves for the backward: the rows' log-sum-exp and, in training on the tile path, the weights.
+// leaves for the backward: the rows' log-sum-exp (both paths recompute the weights from it).
 // AttentionOp and the dot_product_attention primitive (prim_attention.cpp) both run through it.
 class AttentionRun {
  public:
   void forward(float* o, float* probs, const float* q, const float* k, const float* v, const AttnDims& d,
-               const AttnMasks& m, float scale, const AttnDropout& drop, bool training);
+               const AttnMasks& m, float scale, const AttnDropout& drop);
   // The same inputs, masks and dims as the forward just before.
   void backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
                 const float* dprobs, const float* probs, const float* q, const float* k, const float* v,
@@ -25,11 +25,6 @@ class AttentionRun {
 
  private:
   std::vector<float> lse_;
-  // The tile path's weights from a training forward (attention.h); empty when the flash path
-  // runs or they would take more than kMaxSaved floats.
-  std::vector<float> saved_;
-  bool have_saved_ = false;
-  static constexpr size_t kMaxSaved = size_t{16} << 20;  // 64 MB
 };
 
 struct AttentionConfig {

@@ -101,7 +101,7 @@ class DotProductAttentionPrim : public PrimOp {
 
   void run_forward(Ctx& c) override {
     run_.forward(c.val(out[0]), nullptr, c.val(in[0]), c.val(in[1]), c.val(in[2]), d_, masks(c, true), scale_,
-                 AttnDropout{}, c.training);
+                 AttnDropout{});
   }
 
   void run_backward(Ctx& c) override {

@@ -265,12 +265,12 @@ def add_qrecurrent(program: Program, kind: str, x: int, mask: int, outs: Sequenc
     """Adds an int8 LSTM or GRU op (inference only) to the program; initial_state: the h_0 (and c_0) tensors, or none for zeros."""
 def add_qsparse_dense(program: Program, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, act: int, x_scale: float) -> None: ...
 def add_sparse_dense(program: Program, x: int, out: int, W: NDArray[Any], b: int, act: int) -> None: ...
-def attention_backward(dout: NDArray[Any], q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], o: NDArray[Any], lse: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, probs: Any = None, dprobs: Any = None, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0, path: str = 'auto', saved: Any = None) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-    """(dq, dk, dv) of attention_forward's output given dout. path as attention_forward's; saved: the weights its tile path kept (else they are recomputed)."""
+def attention_backward(dout: NDArray[Any], q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], o: NDArray[Any], lse: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, probs: Any = None, dprobs: Any = None, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0, path: str = 'auto') -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """(dq, dk, dv) of attention_forward's output given dout (the weights recomputed from lse). path as attention_forward's."""
 def attention_exp(x: NDArray[Any]) -> NDArray[np.float32]:
     """exp of a float32 vector by the attention kernels' vectorized exp (the path in use)."""
-def attention_forward(q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, return_probs: bool = False, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0, path: str = 'auto', saved: Any = None) -> tuple[NDArray[np.float32], NDArray[np.float32], Any]:
-    """(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention. path: 'auto', 'flash' or 'tile'; saved: a float32 (B, Nq, S, Tq) array the tile path fills with the weights, for attention_backward."""
+def attention_forward(q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, return_probs: bool = False, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0, path: str = 'auto') -> tuple[NDArray[np.float32], NDArray[np.float32], Any]:
+    """(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention. path: 'auto', 'flash' or 'tile'."""
 def attention_uses_tile(B: int, Tq: int, S: int, Nq: int, Nkv: int, H: int, Hv: int) -> bool:
     """Whether attention of these sizes takes the materialized-tile path (else flash)."""
 def best_isa() -> str:

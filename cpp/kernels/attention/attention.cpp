@@ -324,8 +324,8 @@ struct TileScratch {
   static void grow(std::vector<float>& v, size_t n) {
     if (v.size() < n) v.resize(n);
   }
-  // need_s: the block when nothing saved holds it; keep: the dropout factors.
-  TileScratch& fit(const AttnDims& d, bool need_s, bool need_keep) {
+  // keep: the dropout factors.
+  TileScratch& fit(const AttnDims& d, bool need_keep) {
     const size_t block = static_cast<size_t>(d.S) * d.Tq;
     grow(qt, static_cast<size_t>(d.H) * d.Tq);
     grow(kt, static_cast<size_t>(d.H) * d.S);
@@ -334,7 +334,7 @@ struct TileScratch {
     grow(ot, static_cast<size_t>(std::max(d.H, d.Hv)) * d.Tq);
     grow(acc_k, static_cast<size_t>(d.S) * d.H);
     grow(acc_v, static_cast<size_t>(d.S) * d.Hv);
-    if (need_s) grow(s, block);
+    grow(s, block);
     grow(s2, block);
     if (need_keep) grow(keep, block);
     grow(work, d.Tq);
@@ -412,8 +412,8 @@ void tile_keep(float* keep, const AttnDims& d, const AttnDropout& drop, int b, i
   }
 }
 
-void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* saved, const float* q, const float* k,
-                  const float* v, const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop, int b,
+void tile_forward(TileScratch& w, float* o, float* lse, float* probs, const float* q, const float* k, const float* v,
+                  const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop, int b,
                   int n) {
   const AttnKernels& ak = table();
   const Kernels& fk = kernels();
@@ -422,21 +422,24 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* sav
   const size_t head = static_cast<size_t>(b) * d.Nq + n;
   const float* kb = k + static_cast<size_t>(b) * S * st.k + static_cast<size_t>(g) * d.H;
   const float* vb = v + static_cast<size_t>(b) * S * st.v + static_cast<size_t>(g) * d.Hv;
-  // Kept for the backward: the block is built in place where the backward reads it (one pass
-  // fewer than building it in scratch and copying; the same operations, so the same bits).
-  float* s = saved ? saved + head * S * Tq : w.s.data();
+  float* s = w.s.data();
   float* z = lse + head * Tq;
+  const float* inv_l = w.work.data();
   tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
   tile_scores(w, s, kb, d, st, m, b);
-  ak.col_softmax(s, S, Tq, Tq, z, w.work.data());
-  const float* pd = s;  // the weights the values see
+  ak.col_softmax(s, S, Tq, Tq, z, w.work.data());  // unnormalized: the output is scaled instead
+  const float* pd = s;  // the (unnormalized) weights the values see
   if (drop.rate > 0.0f) {
     tile_keep(w.s2.data(), d, drop, b, n);
     for (size_t e = 0; e < static_cast<size_t>(S) * Tq; ++e) w.s2[e] *= s[e];
     pd = w.s2.data();
   }
   transpose32(w.vt.data(), S, vb, static_cast<int>(st.v), S, d.Hv);
-  fk.small_gemm(w.ot.data(), Tq, w.vt.data(), S, pd, Tq, d.Hv, Tq, S, false);  // o^T (Hv x Tq)
+  fk.small_gemm(w.ot.data(), Tq, w.vt.data(), S, pd, Tq, d.Hv, Tq, S, false);  // o^T (Hv x Tq), times l
+  for (int h = 0; h < d.Hv; ++h) {
+    float* row = w.ot.data() + static_cast<size_t>(h) * Tq;
+    for (int i = 0; i < Tq; ++i) row[i] *= inv_l[i];
+  }
   transpose32(o + static_cast<size_t>(b) * Tq * st.o + static_cast<size_t>(n) * d.Hv, static_cast<int>(st.o),
               w.ot.data(), Tq, d.Hv, Tq);
   for (int i = 0; i < Tq; ++i) {
@@ -455,13 +458,13 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, float* sav
     float* dst = probs + (head * Tq + i) * S;
     if (z[i] == kNegInf) std::fill_n(dst, S, u);
     else
-      for (int j = 0; j < S; ++j) dst[j] = s[static_cast<size_t>(j) * Tq + i];
+      for (int j = 0; j < S; ++j) dst[j] = s[static_cast<size_t>(j) * Tq + i] * inv_l[i];
   }
 }
 
 // Every query head of key/value head g in batch row b; D: dout . o (+ dprobs . probs) per row.
 void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v,
-                   const float* dout, const float* dprobs, const float* saved, const float* q, const float* k,
+                   const float* dout, const float* dprobs, const float* q, const float* k,
                    const float* v, const float* lse, const std::vector<float>& D, const AttnDims& d,
                    const AttnMasks& m, float scale, const AttnDropout& drop, int b, int g) {
   const AttnKernels& ak = table();
@@ -483,12 +486,10 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
     const size_t head = static_cast<size_t>(b) * d.Nq + n;
     const float* z = lse + head * Tq;
     const float* Dn = D.data() + head * Tq;
-    const float* p = saved ? saved + head * block : w.s.data();
-    if (!saved) {  // the weights again, from the scores and lse
-      tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
-      tile_scores(w, w.s.data(), kb, d, st, m, b);
-      ak.col_probs_from_lse(w.s.data(), S, Tq, Tq, z);
-    }
+    const float* p = w.s.data();  // the weights again, from the scores and lse
+    tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
+    tile_scores(w, w.s.data(), kb, d, st, m, b);
+    ak.col_probs_from_lse(w.s.data(), S, Tq, Tq, z);
     bool any_full = false;
     for (int i = 0; i < Tq; ++i) any_full = any_full || z[i] == kNegInf;
     if (dropped) tile_keep(w.keep.data(), d, drop, b, n);
@@ -551,8 +552,7 @@ bool attention_uses_tile(const AttnDims& d, AttnPath path) {
 }
 
 void attention_forward(float* o, float* lse, float* probs, const float* q, const float* k, const float* v,
-                       const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop, AttnPath path,
-                       float* saved) {
+                       const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop, AttnPath path) {
   check(d);
   BC_CHECK(drop.rate >= 0.0f && drop.rate < 1.0f, "attention dropout must be in [0, 1)");
   if (attention_uses_tile(d, path)) {
@@ -562,10 +562,10 @@ void attention_forward(float* o, float* lse, float* probs, const float* q, const
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       FlushDenormals ftz;
-      TileScratch& w = tile_scratch().fit(d, saved == nullptr, false);
+      TileScratch& w = tile_scratch().fit(d, false);
 #pragma omp for schedule(static)
       for (long t = 0; t < tasks; ++t)
-        tile_forward(w, o, lse, probs, saved, q, k, v, d, m, scale, drop, static_cast<int>(t / d.Nq),
+        tile_forward(w, o, lse, probs, q, k, v, d, m, scale, drop, static_cast<int>(t / d.Nq),
                      static_cast<int>(t % d.Nq));
     }
     return;
@@ -592,7 +592,7 @@ void attention_forward(float* o, float* lse, float* probs, const float* q, const
 void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
                         const float* dprobs, const float* probs, const float* q, const float* k, const float* v,
                         const float* o, const float* lse, const AttnDims& d, const AttnMasks& m, float scale,
-                        const AttnDropout& drop, AttnPath path, const float* saved) {
+                        const AttnDropout& drop, AttnPath path) {
   check(d);
   BC_CHECK(!dprobs || probs, "attention_backward: the weights' gradient needs the weights");
   const Rows st(d);
@@ -624,10 +624,10 @@ void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k,
           std::fill_n(dq + (static_cast<size_t>(b) * d.Tq + i) * st.q + static_cast<size_t>(n) * d.H, d.H, 0.0f);
     }
     if (tile) {
-      TileScratch& tw = tile_scratch().fit(d, saved == nullptr, drop.rate > 0.0f);
+      TileScratch& tw = tile_scratch().fit(d, drop.rate > 0.0f);
 #pragma omp for schedule(static)
       for (long t = 0; t < tasks; ++t)
-        tile_backward(tw, dq, dk, dv, acc_q, acc_k, acc_v, dout, dprobs, saved, q, k, v, lse, D, d, m, scale, drop,
+        tile_backward(tw, dq, dk, dv, acc_q, acc_k, acc_v, dout, dprobs, q, k, v, lse, D, d, m, scale, drop,
                       static_cast<int>(t / d.Nkv), static_cast<int>(t % d.Nkv));
     } else {
       Scratch w(d);

@@ -1,7 +1,8 @@
 // Scaled dot-product attention, forward and backward, two ways (AttnPath below). Flash: the
 // (Tq, S) score matrix of a head is never held whole; the forward walks key tiles with an online
 // softmax and keeps one log-sum-exp per query row, the backward recomputes each score tile from
-// it. Tile, for short sequences: a head's whole block at once, its weights kept for the backward.
+// it. Tile, for short sequences: one head's whole block at a time (at most kTileMaxScores, in L2),
+// its weights recomputed in the backward as flash's are: nothing of size Tq x S outlives a task.
 //
 // Layouts (row-major, batch first, heads interleaved as Keras's projections leave them):
 //   q (B, Tq, Nq, H), k (B, S, Nkv, H), v (B, S, Nkv, Hv) -> o (B, Tq, Nq, Hv), lse (B, Nq, Tq),
@@ -55,27 +56,25 @@ struct AttnDropout {
 //   tile:  short sequences (Tq * S small enough for one (batch, head) block to sit in L2, Tq not
 //          tiny): the whole (S, Tq) block of a head at once, keys as rows and queries as columns,
 //          so every product is a small_gemm vectorized over a long axis and the softmax runs down
-//          the columns without horizontal sums; the weights can be kept for the backward (saved).
+//          the columns without horizontal sums; the backward recomputes the block from lse.
 //          Sums have other orders than flash's (a column's sum over keys: four partial sums over
 //          j % 4), so its bits differ from flash's, but not between ISA paths or thread counts.
 // Auto picks by shape (attention_uses_tile); the others force a path (tests).
 enum class AttnPath { Auto, Flash, Tile };
 bool attention_uses_tile(const AttnDims& d, AttnPath path = AttnPath::Auto);
 
-// o, lse (lse[row] = -inf marks a row that attends to nothing); probs may be null. saved (tile path
-// only, else ignored; may be null): (B, Nq, S, Tq) receives the weights before dropout (keys as rows)
-// for attention_backward, which then need not recompute them.
+// o, lse (lse[row] = -inf marks a row that attends to nothing); probs may be null.
 void attention_forward(float* o, float* lse, float* probs, const float* q, const float* k, const float* v,
                        const AttnDims& d, const AttnMasks& m, float scale, const AttnDropout& drop,
-                       AttnPath path = AttnPath::Auto, float* saved = nullptr);
+                       AttnPath path = AttnPath::Auto);
 
 // Gradients of q, k, v (each may be null: not needed), assigned or accumulated (acc_*). dprobs:
 // the gradient of the returned weights (null when none were returned or nothing reads them); it
-// needs probs. saved: what the tile path's forward left there, with the same inputs, or null.
+// needs probs.
 void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k, bool acc_v, const float* dout,
                         const float* dprobs, const float* probs, const float* q, const float* k, const float* v,
                         const float* o, const float* lse, const AttnDims& d, const AttnMasks& m, float scale,
-                        const AttnDropout& drop, AttnPath path = AttnPath::Auto, const float* saved = nullptr);
+                        const AttnDropout& drop, AttnPath path = AttnPath::Auto);
 
 // Per-ISA elementwise work on one tile of R rows x C columns (leading dimension ld); body.h.
 struct AttnKernels {
@@ -95,9 +94,10 @@ struct AttnKernels {
   // The tile path's column kernels: s (S x Tq, ld) holds keys as rows and queries as columns.
   // x (n) = exp(x), vectorized (exp_f's method with fused multiply-adds; same bits on every path).
   void (*exp)(float* x, size_t n);
-  // Scores (-inf = masked) -> normalized weights, 0 in a column that allows nothing; lse (Tq) out,
-  // -inf for such a column. work: Tq floats.
-  void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* work);
+  // Scores (-inf = masked) -> exp(s - max) of each column, left unnormalized (the caller scales
+  // what it makes of them by inv_l: Tq products instead of a pass over the block); 0 where masked.
+  // lse (Tq) out, -inf for a column that allows nothing; inv_l (Tq) out: 1 / the column's sum, 0 there.
+  void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* inv_l);
   // Scores (-inf = masked) -> exp(s - lse[i]); 0 where masked or lse[i] is -inf.
   void (*col_probs_from_lse)(float* s, int S, int Tq, int ld, const float* lse);
   // dp -> p * (dp - D[i]) * scale.

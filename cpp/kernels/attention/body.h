@@ -208,10 +208,9 @@ void exp_inplace(float* x, size_t n) {
   if (i < n) st(x + i, exp_v(ld(x + i, static_cast<int>(n - i))), static_cast<int>(n - i));
 }
 
-// s (S x Tq, ld; -inf = masked) -> the weights exp(s - m) / l of each column, 0 in a column that
-// allows nothing (lse -inf). l: four partial sums over the rows j % 4, then (l0 + l1) + (l2 + l3).
-void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work) {
-  float* inv_l = work;
+// s (S x Tq, ld; -inf = masked) -> exp(s - m) of each column, unnormalized; inv_l = 1 / l, 0 in a
+// column that allows nothing (lse -inf). l: four partial sums over the rows j % 4, then (l0 + l1) + (l2 + l3).
+void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* inv_l) {
   const vf ninf = splat(kNegInf);
   by_chunks(Tq, [&](int i0, auto c) {
     vf mx = ninf;
@@ -248,13 +247,6 @@ void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* work) {
     for (int l = 0; l < kW && i0 + l < Tq; ++l)
       lse[i0 + l] = fl[l] != 0.0f ? kNegInf : tmp_m[l] + std::log(tmp_s[l]);
   });
-  for (int j = 0; j < S; ++j) {
-    float* row = s + static_cast<size_t>(j) * ld_s;
-    // Plain stores, not streaming ones: a block kept for the backward (10 MB at the keras-io text
-    // classifier's sizes) then often survives in L3 until the backward reads it; streaming it to
-    // DRAM measured 8-9% slower on the whole training step.
-    by_chunks(Tq, [&](int i0, auto c) { st(row + i0, ld(row + i0, c) * ld(inv_l + i0, c), c); });
-  }
 }
 
 // s (S x Tq, ld; -inf = masked) -> exp(s - lse[i]), 0 where masked or lse[i] is -inf.
