@@ -324,8 +324,7 @@ struct TileScratch {
   static void grow(std::vector<float>& v, size_t n) {
     if (v.size() < n) v.resize(n);
   }
-  // keep: the dropout factors.
-  TileScratch& fit(const AttnDims& d, bool need_keep) {
+  TileScratch& fit(const AttnDims& d) {
     const size_t block = static_cast<size_t>(d.S) * d.Tq;
     grow(qt, static_cast<size_t>(d.H) * d.Tq);
     grow(kt, static_cast<size_t>(d.H) * d.S);
@@ -336,7 +335,7 @@ struct TileScratch {
     grow(acc_v, static_cast<size_t>(d.S) * d.Hv);
     grow(s, block);
     grow(s2, block);
-    if (need_keep) grow(keep, block);
+    grow(keep, block);  // the dropout factors, then the weights the values saw
     grow(work, d.Tq);
     grow(colbias, d.Tq);
     return *this;
@@ -486,43 +485,44 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
     const size_t head = static_cast<size_t>(b) * d.Nq + n;
     const float* z = lse + head * Tq;
     const float* Dn = D.data() + head * Tq;
-    const float* p = w.s.data();  // the weights again, from the scores and lse
+    float* p = w.s.data();  // the weights again, from the scores and lse
     tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
-    tile_scores(w, w.s.data(), kb, d, st, m, b);
-    ak.col_probs_from_lse(w.s.data(), S, Tq, Tq, z);
+    tile_scores(w, p, kb, d, st, m, b);
     bool any_full = false;
     for (int i = 0; i < Tq; ++i) any_full = any_full || z[i] == kNegInf;
     if (dropped) tile_keep(w.keep.data(), d, drop, b, n);
     const float* dout_n = dout + static_cast<size_t>(b) * Tq * st.o + static_cast<size_t>(n) * d.Hv;
+    float* ds = w.s2.data();
+    if (dq || dk) {
+      transpose32(w.dot.data(), Tq, dout_n, static_cast<int>(st.o), Tq, d.Hv);
+      fk.small_gemm(ds, Tq, vb, static_cast<int>(st.v), w.dot.data(), Tq, S, Tq, d.Hv, false);  // dP^T = V dO^T
+      if (dropped)
+        for (size_t e = 0; e < block; ++e) ds[e] *= w.keep[e];
+      if (dprobs) {
+        const float* da = dprobs + head * Tq * S;
+        for (int j = 0; j < S; ++j)
+          for (int i = 0; i < Tq; ++i) ds[static_cast<size_t>(j) * Tq + i] += da[static_cast<size_t>(i) * S + j];
+      }
+      ak.col_probs_grad(p, ds, S, Tq, Tq, z, Dn, scale);  // p, and scale * dS^T, in one pass
+    } else {
+      ak.col_probs_from_lse(p, S, Tq, Tq, z);
+    }
     if (dv) {
-      const float* pd = p;  // the weights the values saw: dropout, the mean rows
+      const float* pd = p;  // the weights the values saw: dropout, the mean rows (built in keep's place)
       if (dropped || (any_full && !m.zero_full_rows)) {
         const float u = m.zero_full_rows ? 0.0f : 1.0f / static_cast<float>(S);
         for (int j = 0; j < S; ++j) {
-          float* dst = w.s2.data() + static_cast<size_t>(j) * Tq;
+          float* dst = w.keep.data() + static_cast<size_t>(j) * Tq;
           const float* src = p + static_cast<size_t>(j) * Tq;
-          const float* kp = w.keep.data() + static_cast<size_t>(j) * Tq;
-          for (int i = 0; i < Tq; ++i) dst[i] = dropped ? src[i] * kp[i] : src[i];
+          for (int i = 0; i < Tq; ++i) dst[i] = dropped ? src[i] * dst[i] : src[i];
           if (any_full)
             for (int i = 0; i < Tq; ++i)
               if (z[i] == kNegInf) dst[i] = u;
         }
-        pd = w.s2.data();
+        pd = w.keep.data();
       }
       narrow(w.acc_v.data(), d.Hv, pd, Tq, dout_n, static_cast<int>(st.o), S, d.Hv, Tq, gi > 0);
     }
-    if (!dq && !dk) continue;
-    transpose32(w.dot.data(), Tq, dout_n, static_cast<int>(st.o), Tq, d.Hv);
-    float* ds = w.s2.data();
-    fk.small_gemm(ds, Tq, vb, static_cast<int>(st.v), w.dot.data(), Tq, S, Tq, d.Hv, false);  // dP^T = V dO^T
-    if (dropped)
-      for (size_t e = 0; e < block; ++e) ds[e] *= w.keep[e];
-    if (dprobs) {
-      const float* da = dprobs + head * Tq * S;
-      for (int j = 0; j < S; ++j)
-        for (int i = 0; i < Tq; ++i) ds[static_cast<size_t>(j) * Tq + i] += da[static_cast<size_t>(i) * S + j];
-    }
-    ak.col_softmax_grad(ds, p, S, Tq, Tq, Dn, scale);  // scale * dS^T
     if (dk)
       narrow(w.acc_k.data(), d.H, ds, Tq, q + static_cast<size_t>(b) * Tq * st.q + static_cast<size_t>(n) * d.H,
              static_cast<int>(st.q), S, d.H, Tq, gi > 0);
@@ -562,7 +562,7 @@ void attention_forward(float* o, float* lse, float* probs, const float* q, const
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       FlushDenormals ftz;
-      TileScratch& w = tile_scratch().fit(d, false);
+      TileScratch& w = tile_scratch().fit(d);
 #pragma omp for schedule(static)
       for (long t = 0; t < tasks; ++t)
         tile_forward(w, o, lse, probs, q, k, v, d, m, scale, drop, static_cast<int>(t / d.Nq),
@@ -624,7 +624,7 @@ void attention_backward(float* dq, float* dk, float* dv, bool acc_q, bool acc_k,
           std::fill_n(dq + (static_cast<size_t>(b) * d.Tq + i) * st.q + static_cast<size_t>(n) * d.H, d.H, 0.0f);
     }
     if (tile) {
-      TileScratch& tw = tile_scratch().fit(d, drop.rate > 0.0f);
+      TileScratch& tw = tile_scratch().fit(d);
 #pragma omp for schedule(static)
       for (long t = 0; t < tasks; ++t)
         tile_backward(tw, dq, dk, dv, acc_q, acc_k, acc_v, dout, dprobs, q, k, v, lse, D, d, m, scale, drop,

@@ -100,8 +100,8 @@ struct AttnKernels {
   void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* inv_l);
   // Scores (-inf = masked) -> exp(s - lse[i]); 0 where masked or lse[i] is -inf.
   void (*col_probs_from_lse)(float* s, int S, int Tq, int ld, const float* lse);
-  // dp -> p * (dp - D[i]) * scale.
-  void (*col_softmax_grad)(float* dp, const float* p, int S, int Tq, int ld, const float* D, float scale);
+  // col_probs_from_lse's p into s, and dp -> p * (dp - D[i]) * scale, in one pass.
+  void (*col_probs_grad)(float* s, float* dp, int S, int Tq, int ld, const float* lse, const float* D, float scale);
   // small_gemm's y (M x N) (+)= x (M x K) @ W (K x N), same bits, for few columns (N up to 4 vectors
   // of this path; returns false, doing nothing, above that).
   bool (*narrow_gemm)(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,

@@ -261,12 +261,18 @@ void col_probs_from_lse(float* s, int S, int Tq, int ld_s, const float* lse) {
   }
 }
 
-// dp (S x Tq, ld) -> p * (dp - D[i]) * scale.
-void col_softmax_grad(float* dp, const float* p, int S, int Tq, int ld_s, const float* D, float scale) {
+// s (scores) -> p = exp(s - lse[i]) (as col_probs_from_lse) and dp (S x Tq, ld) -> p * (dp - D[i]) * scale.
+void col_probs_grad(float* s, float* dp, int S, int Tq, int ld_s, const float* lse, const float* D, float scale) {
+  const vf ninf = splat(kNegInf);
   for (int j = 0; j < S; ++j) {
+    float* row = s + static_cast<size_t>(j) * ld_s;
     float* d = dp + static_cast<size_t>(j) * ld_s;
-    const float* pr = p + static_cast<size_t>(j) * ld_s;
-    by_chunks(Tq, [&](int i0, auto c) { st(d + i0, (ld(pr + i0, c) * (ld(d + i0, c) - ld(D + i0, c))) * scale, c); });
+    by_chunks(Tq, [&](int i0, auto c) {
+      const vf z = ld(lse + i0, c), x = ld(row + i0, c);
+      const vf p = (x == ninf) | (z == ninf) ? vf{} : exp_v(x - z);
+      st(row + i0, p, c);
+      st(d + i0, (p * (ld(d + i0, c) - ld(D + i0, c))) * scale, c);
+    });
   }
 }
 
@@ -340,7 +346,7 @@ void fill_attention_from_body(AttnKernels& k, const char* name) {
   k.exp = exp_inplace;
   k.col_softmax = col_softmax;
   k.col_probs_from_lse = col_probs_from_lse;
-  k.col_softmax_grad = col_softmax_grad;
+  k.col_probs_grad = col_probs_grad;
   k.narrow_gemm = narrow_gemm;
 }
 
