@@ -200,3 +200,17 @@ def test_unknown_path_is_refused():
     _, q, k, v = _data(SHAPES["narrow"])
     with pytest.raises(ValueError, match="'auto', 'flash' or 'tile'"):
         _core.attention_forward(q, k, v, SCALE, path="fast")
+
+
+@pytest.mark.parametrize("path,T", [("tile", 20), ("flash", 20), ("flash", 300)])
+def test_a_nan_score_row_gives_nan_not_an_empty_row(isa, path, T):
+    """A query row whose every score is NaN once took the 'attends to nothing' branch (the row max
+    skips NaN, so it stayed -inf) and gave a finite output: NaN in must be NaN out, on both paths."""
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.standard_normal((1, T, 1, 4)).astype(np.float32) for _ in range(3))
+    q[0, 3, 0, 1] = np.nan
+    o, lse, p = _core.attention_forward(q, k, v, SCALE, return_probs=True, path=path)
+    assert np.isnan(o[0, 3]).all() and np.isnan(lse[0, 0, 3]) and np.isnan(p[0, 0, 3]).all()
+    assert np.isfinite(np.delete(o, 3, axis=1)).all()
+    dq, dk, dv = _core.attention_backward(np.ones_like(o), q, k, v, o, lse, SCALE, path=path)
+    assert np.isnan(dq[0, 3]).all() and np.isnan(dk).any() and np.isnan(dv).any()

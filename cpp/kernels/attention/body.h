@@ -44,7 +44,14 @@ void online_softmax(float* s, const float* allow, int R, int C, int ld, float* m
     const float* a = allow ? allow + static_cast<size_t>(r) * ld : nullptr;
     const float mx = lane_max(row, a, C);
     const float m_new = m[r] > mx ? m[r] : mx;
-    if (m_new == kNegInf) {  // nothing allowed yet in this row
+    if (m_new == kNegInf) {  // nothing allowed yet in this row, or only NaN scores (the max skips them)
+      bool nan = false;
+      for (int j = 0; j < C; ++j) nan = nan || ((!a || a[j] != 0.0f) && row[j] != row[j]);
+      if (nan) {  // NaN from here on: alpha and l NaN make the output and lse NaN
+        alpha[r] = l[r] = m[r] = std::numeric_limits<float>::quiet_NaN();
+        for (int j = 0; j < C; ++j) row[j] = alpha[r];
+        continue;
+      }
       alpha[r] = 0.0f;
       for (int j = 0; j < C; ++j) row[j] = 0.0f;
       continue;
@@ -183,12 +190,15 @@ BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
 // exp_f's method (kernels/float/math.h: Cephes expf, ~1 ulp) with fused multiply-adds, which
 // take a third of its operations; fma_v rounds once on every path, so the bits match across
 // paths (not exp_f's).
+// kNonPositive: x <= 0 or NaN (a score minus its column's max or lse): no upper clamp, and no
+// guard on n, since a NaN x already makes the polynomial, so the result, NaN. The same bits there.
+template <bool kNonPositive = false>
 BC_ATT_INLINE vf exp_v(vf x) {
   x = x < splat(-87.3f) ? splat(-87.3f) : x;
-  x = x > splat(88.7f) ? splat(88.7f) : x;
+  if constexpr (!kNonPositive) x = x > splat(88.7f) ? splat(88.7f) : x;
   const vf magic = splat(12582912.0f);
   vf n = fma_v(magic, x, splat(1.44269504088896341f)) - magic;
-  n = n == n ? n : vf{};
+  if constexpr (!kNonPositive) n = n == n ? n : vf{};
   vf r = fma_v(x, n, splat(-0.693359375f));
   r = fma_v(r, n, splat(2.12194440e-4f));
   vf p = splat(1.9875691500e-4f);
@@ -218,12 +228,11 @@ void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* inv_l) {
       const vf x = ld(s + static_cast<size_t>(j) * ld_s + i0, c);
       mx = x > mx ? x : mx;
     }
-    const auto full = mx == ninf;
-    mx = full ? vf{} : mx;
+    mx = mx == ninf ? vf{} : mx;
     auto e_at = [&](int j) {
       float* row = s + static_cast<size_t>(j) * ld_s + i0;
       const vf x = ld(row, c);
-      const vf e = x == ninf ? vf{} : exp_v(x - mx);
+      const vf e = x == ninf ? vf{} : exp_v<true>(x - mx);
       st(row, e, c);
       return e;
     };
@@ -239,6 +248,9 @@ void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* inv_l) {
     if (j < S) a1 += e_at(j++);
     if (j < S) a2 += e_at(j++);
     const vf sum = (a0 + a1) + (a2 + a3);
+    // Nothing allowed: every score -inf, so the sum is 0 (an allowed max adds exp(0) = 1). A NaN
+    // score (which the max skips, even in a column of nothing else) makes the sum NaN: NaN out.
+    const auto full = sum == vf{};
     st(inv_l + i0, full ? vf{} : splat(1.0f) / sum, c);
     float tmp_m[kW], tmp_s[kW];
     st(tmp_m, mx, Full{});
@@ -256,7 +268,7 @@ void col_probs_from_lse(float* s, int S, int Tq, int ld_s, const float* lse) {
     float* row = s + static_cast<size_t>(j) * ld_s;
     by_chunks(Tq, [&](int i0, auto c) {
       const vf z = ld(lse + i0, c), x = ld(row + i0, c);
-      st(row + i0, (x == ninf) | (z == ninf) ? vf{} : exp_v(x - z), c);
+      st(row + i0, (x == ninf) | (z == ninf) ? vf{} : exp_v<true>(x - z), c);
     });
   }
 }
@@ -269,7 +281,7 @@ void col_probs_grad(float* s, float* dp, int S, int Tq, int ld_s, const float* l
     float* d = dp + static_cast<size_t>(j) * ld_s;
     by_chunks(Tq, [&](int i0, auto c) {
       const vf z = ld(lse + i0, c), x = ld(row + i0, c);
-      const vf p = (x == ninf) | (z == ninf) ? vf{} : exp_v(x - z);
+      const vf p = (x == ninf) | (z == ninf) ? vf{} : exp_v<true>(x - z);
       st(row + i0, p, c);
       st(d + i0, (p * (ld(d + i0, c) - ld(D + i0, c))) * scale, c);
     });
