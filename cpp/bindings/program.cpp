@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -92,9 +93,22 @@ void bind_program(py::module_& m) {
   py::class_<Program, std::shared_ptr<Program>>(m, "Program")
       .def(py::init<>())
       .def("add_tensor", &Program::add_tensor, py::arg("per_sample"), py::arg("is_input") = false)
-      .def("add_param", &Program::add_param, py::arg("n"), py::arg("l1") = 0.0f,
-           py::arg("l2") = 0.0f, py::arg("trainable") = true, py::arg("max_norm") = 0.0f,
-           py::arg("rows") = 1)
+      .def("add_param", [](Program& p, size_t n, float l1, float l2, bool trainable, const std::string& constraint,
+                           float min_value, float max_value, double rate, size_t rows) {
+        static const std::map<std::string, int> kinds = {
+            {"none", bc::CON_NONE}, {"max_norm", bc::CON_MAX_NORM}, {"min_max_norm", bc::CON_MIN_MAX_NORM},
+            {"unit_norm", bc::CON_UNIT_NORM}, {"non_neg", bc::CON_NON_NEG}};
+        auto it = kinds.find(constraint);
+        if (it == kinds.end())
+          throw py::value_error("unknown constraint " + constraint +
+                                "; native constraints: none, max_norm, min_max_norm, unit_norm, non_neg");
+        return p.add_param(n, l1, l2, trainable, bc::ConstraintArgs{it->second, min_value, max_value, rate}, rows);
+      }, py::arg("n"), py::arg("l1") = 0.0f, py::arg("l2") = 0.0f, py::arg("trainable") = true,
+         py::arg("constraint") = "none", py::arg("min_value") = 0.0f, py::arg("max_value") = 0.0f,
+         py::arg("rate") = 1.0, py::arg("rows") = 1,
+         "A parameter of n floats in the arena; returns its offset. constraint (with min_value, max_value, rate) "
+         "applies after each update to each column of (rows, n / rows), as Keras's MaxNorm, MinMaxNorm, UnitNorm "
+         "and NonNeg do.")
       .def("add_dense", [](Program& p, int in, int out, size_t w, long b, int K, int N, int act) {
         if (K <= 0 || N <= 0) throw py::value_error("Dense needs positive sizes");
         p.add_op(std::make_unique<bc::DenseOp>(in, out, w, b, K, N, act));

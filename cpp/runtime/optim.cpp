@@ -131,21 +131,58 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std:
   }
 }
 
-// Keras MaxNorm(axis=0): w (rows, cols) column j scaled by clip(norm_j, 0, max) / (eps + norm_j).
-void apply_max_norm(const std::vector<Segment>& segs, float* arena) {
+void check_constraint(const ConstraintArgs& c) {
+  BC_CHECK(c.kind >= CON_NONE && c.kind <= CON_NON_NEG, "unknown constraint kind " + std::to_string(c.kind));
+  BC_CHECK(std::isfinite(c.min) && std::isfinite(c.max) && std::isfinite(c.rate),
+           "constraint arguments must be finite");
+  if (c.kind == CON_MAX_NORM) BC_CHECK(c.max > 0.0f, "MaxNorm: max_value must be > 0");
+}
+
+namespace {
+
+// The column norms of w seen as (rows, cols): a double sum of squares, then float as Keras's are.
+std::vector<float> column_norms(const float* w, size_t rows, size_t cols) {
+  std::vector<double> sq(cols, 0.0);
+  for (size_t i = 0; i < rows; ++i)
+    for (size_t j = 0; j < cols; ++j) sq[j] += static_cast<double>(w[i * cols + j]) * w[i * cols + j];
+  std::vector<float> norm(cols);
+  for (size_t j = 0; j < cols; ++j) norm[j] = static_cast<float>(std::sqrt(sq[j]));
+  return norm;
+}
+
+}  // namespace
+
+// Keras 3's formulas (keras/src/constraints/constraints.py), epsilon 1e-7 (backend.epsilon()).
+void apply_constraints(const std::vector<Segment>& segs, float* arena) {
+  constexpr float eps = 1e-7f;
   for (const auto& s : segs) {
-    if (!s.trainable || s.max_norm <= 0.0f) continue;
+    const ConstraintArgs& c = s.constraint;
+    if (!s.trainable || c.kind == CON_NONE) continue;
     float* w = arena + s.offset;
-    const size_t cols = s.size / s.rows;
-    std::vector<double> norm(cols, 0.0);
-    for (size_t i = 0; i < s.rows; ++i)
-      for (size_t j = 0; j < cols; ++j) norm[j] += static_cast<double>(w[i * cols + j]) * w[i * cols + j];
+    if (c.kind == CON_NON_NEG) {
+      for (size_t i = 0; i < s.size; ++i) w[i] = std::max(w[i], 0.0f);
+      continue;
+    }
+    const size_t rows = s.rows, cols = s.size / s.rows;
+    const std::vector<float> norm = column_norms(w, rows, cols);
+    if (c.kind == CON_UNIT_NORM) {  // w / (eps + n): a division, as Keras writes it
+      for (size_t i = 0; i < rows; ++i)
+        for (size_t j = 0; j < cols; ++j) w[i * cols + j] /= eps + norm[j];
+      continue;
+    }
     std::vector<float> scale(cols);
     for (size_t j = 0; j < cols; ++j) {
-      float n = static_cast<float>(std::sqrt(norm[j]));
-      scale[j] = std::min(n, s.max_norm) / (1e-7f + n);
+      const float n = norm[j];
+      float desired;
+      if (c.kind == CON_MAX_NORM) {
+        desired = std::min(n, c.max);  // clip(n, 0, max), n >= 0
+      } else {  // MinMaxNorm: clip as torch.clamp does (min above max gives max)
+        desired = static_cast<float>(c.rate) * std::min(std::max(n, c.min), c.max) +
+                  static_cast<float>(1.0 - c.rate) * n;
+      }
+      scale[j] = desired / (eps + n);
     }
-    for (size_t i = 0; i < s.rows; ++i)
+    for (size_t i = 0; i < rows; ++i)
       for (size_t j = 0; j < cols; ++j) w[i * cols + j] *= scale[j];
   }
 }

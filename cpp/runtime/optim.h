@@ -1,6 +1,6 @@
 // The optimizer pass over the parameter arena, after the gradients of one step: regularizer
 // gradients, gradient clipping, one fused update (kernels/float: optim_update) per chunk of every
-// trainable segment, then the MaxNorm constraints.
+// trainable segment, then the weight constraints (Keras's MaxNorm, MinMaxNorm, UnitNorm, NonNeg).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -10,13 +10,33 @@
 
 namespace bc {
 
+// A weight constraint as Keras 3 computes it after each update (keras/src/constraints), on the
+// segment seen as (rows, size / rows): the norms run down each column, in float after a double sum,
+// with Keras's epsilon (1e-7) beside them.
+enum ConstraintKind : int {
+  CON_NONE = 0,
+  CON_MAX_NORM = 1,      // w * clip(n, 0, max) / (eps + n)
+  CON_MIN_MAX_NORM = 2,  // w * (rate * clip(n, min, max) + (1 - rate) * n) / (eps + n)
+  CON_UNIT_NORM = 3,     // w / (eps + n)
+  CON_NON_NEG = 4,       // max(w, 0)
+};
+
+struct ConstraintArgs {
+  int kind = CON_NONE;
+  float min = 0.0f, max = 0.0f;
+  double rate = 1.0;  // double: 1 - rate is taken as Keras (Python) takes it, then float
+};
+
+// Throws unless `c` names a known kind with arguments Keras accepts (max > 0 for MaxNorm).
+void check_constraint(const ConstraintArgs& c);
+
 // One parameter tensor in the arena, with what the optimizer pass needs to know of it.
 struct Segment {
   size_t offset = 0, size = 0;
   float l1 = 0.0f, l2 = 0.0f;
   bool trainable = true;
-  float max_norm = 0.0f;  // Keras MaxNorm(axis=0) after each update (0: none)
-  size_t rows = 1;        // the norms run over the first axis: (rows, size / rows)
+  ConstraintArgs constraint;  // applied after each update (kind CON_NONE: none)
+  size_t rows = 1;            // the norms run over the leading axes: (rows, size / rows)
 };
 
 // The optimizer as compiled: its constants cross from Python once (Program::set_optimizer) and
@@ -61,7 +81,7 @@ UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduc
 void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std::vector<AlignedBuf>& state,
                       size_t n_params, const OptimArgs& o, const UpdateArgs& u, bool team_awake = false);
 
-// Keras MaxNorm(axis=0) on every trainable segment that has one.
-void apply_max_norm(const std::vector<Segment>& segs, float* w);
+// Each trainable segment's constraint, if it has one.
+void apply_constraints(const std::vector<Segment>& segs, float* w);
 
 }  // namespace bc

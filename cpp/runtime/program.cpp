@@ -55,12 +55,13 @@ int Program::add_tensor(size_t per_sample, bool is_input) {
   return static_cast<int>(tensors_.size()) - 1;
 }
 
-size_t Program::add_param(size_t n, float l1, float l2, bool trainable, float max_norm, size_t rows) {
+size_t Program::add_param(size_t n, float l1, float l2, bool trainable, const ConstraintArgs& constraint,
+                          size_t rows) {
   BC_CHECK(!finalized_, "parameters cannot be added after finalize()");
   BC_CHECK(rows > 0 && n % rows == 0, "a constrained parameter's rows must divide its size");
-  BC_CHECK(max_norm >= 0.0f, "max_norm must be >= 0");
+  check_constraint(constraint);
   size_t off = (param_count_ + kAlign - 1) / kAlign * kAlign;
-  segs_.push_back({off, n, l1, l2, trainable, max_norm, rows});
+  segs_.push_back({off, n, l1, l2, trainable, constraint, rows});
   param_count_ = off + n;
   return off;
 }
@@ -608,7 +609,7 @@ std::string Program::op_type(size_t i) const {
   return out;
 }
 
-void Program::apply_constraints() { apply_max_norm(segs_, params_.data()); }
+void Program::apply_constraints() { bc::apply_constraints(segs_, params_.data()); }
 
 const Segment& Program::segment_at(size_t offset) const {
   for (const auto& s : segs_)

@@ -71,8 +71,10 @@ class Program : public std::enable_shared_from_this<Program> {
 
   // -- building --
   int add_tensor(size_t per_sample, bool is_input);
-  // Returns the arena offset. max_norm > 0 constrains each column of (rows, n / rows).
-  size_t add_param(size_t n, float l1, float l2, bool trainable, float max_norm = 0.0f, size_t rows = 1);
+  // Returns the arena offset. A constraint (optim.h) applies after each update to each column of
+  // (rows, n / rows).
+  size_t add_param(size_t n, float l1, float l2, bool trainable, const ConstraintArgs& constraint = {},
+                   size_t rows = 1);
   void add_op(std::unique_ptr<Op> op);
   const Op& op(int i) const { return *ops_.at(i); }
   // Ops [start, end) run only in training (mode 1), only in inference (mode 2), or only where the

@@ -111,7 +111,8 @@ class Program:
         """kind: 0 GaussianNoise (amount: stddev), 1 GaussianDropout, 2 AlphaDropout, 3 SpatialDropout (rate)."""
     def add_norm(self, x: int, res: int, out: int, gamma: int, beta: int, width: int, eps: float, rms: bool) -> None:
         """LayerNorm (or RMSNorm) over the last `width` values of x (+ res, when res >= 0)."""
-    def add_param(self, n: int, l1: float = 0.0, l2: float = 0.0, trainable: bool = True, max_norm: float = 0.0, rows: int = 1) -> int: ...
+    def add_param(self, n: int, l1: float = 0.0, l2: float = 0.0, trainable: bool = True, constraint: str = 'none', min_value: float = 0.0, max_value: float = 0.0, rate: float = 1.0, rows: int = 1) -> int:
+        """A parameter of n floats in the arena; returns its offset. constraint (with min_value, max_value, rate) applies after each update to each column of (rows, n / rows), as Keras's MaxNorm, MinMaxNorm, UnitNorm and NonNeg do."""
     def add_pool(self, x: int, out: int, geom: Sequence[int], mode: int, var_pad: int = -1) -> None:
         """mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length (0 valid, 1 same)."""
     def add_prelu(self, x: int, out: int, alpha: int, index: Sequence[int], n_alpha: int) -> None: ...

@@ -14,6 +14,7 @@ activation op a cross-entropy loss fuses with.
 
 import math
 
+from bigcore import constraints
 from bigcore._native import _core
 from bigcore.layers import dims
 from bigcore.layers.merging import Add
@@ -153,9 +154,10 @@ class Lowering:
 
     def param(self, w):
         if id(w) not in self._param_of:
-            reg, con = w.regularizer, w.constraint
+            reg = w.regularizer
+            con = constraints.native_args(w.constraint, tuple(w.shape), f"weight {w.name!r}")
             off = self.native.add_param(math.prod(w.shape), reg.l1 if reg else 0.0, reg.l2 if reg else 0.0,
-                                        w.trainable, con.max_value if con else 0.0, w.shape[0] if w.shape else 1)
+                                        w.trainable, **con)
             self._param_of[id(w)] = off
             self.weights.append((w, off))
         return self._param_of[id(w)]
