@@ -13,10 +13,12 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
 
     node.py      apply(): run or record; OpLayer (one recorded primitive), WeightRead, constants
     shapes.py    the primitives' shape rules on symbolic shapes
-    numpy.py     elementwise maths, reductions, layout, creation (keras.ops.numpy)
-    nn.py        activations, softmax, one_hot, normalize, moments, dropout (keras.ops.nn)
+    numpy.py     elementwise maths, reductions, layout, creation, sorting and quantiles (keras.ops.numpy):
+                 composed from the primitives where there is none (arctan, sinh, sort as ranks ...)
+    nn.py        activations, softmax, one_hot, normalize, moments, dropout, layer/rms normalization
+                 (keras.ops.nn)
     core.py      shape, convert_to_tensor/numpy, stop_gradient, cond, slice (keras.ops.core)
-    math.py      logsumexp, erf, rsqrt; linalg.py: norm
+    math.py      logsumexp, erf, rsqrt, top_k, in_top_k; linalg.py: norm
     einsum.py    einsum / tensordot as transpose + reshape + batched matmul
     indexing.py  x[...] as slice + squeeze + expand_dims (or take)
     attention.py dot_product_attention (keras.ops.nn): the fused attention primitive, or composed
@@ -32,10 +34,12 @@ from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, 
 from bigcore.ops.indexing import getitem as _getitem
 from bigcore.ops.linalg import norm
 from bigcore.ops.loss_calls import binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy
-from bigcore.ops.math import erf, logsumexp, rsqrt
-from bigcore.ops.nn import (dropout, elu, gelu, hard_sigmoid, hard_silu, hard_swish, leaky_relu, log_sigmoid,
-                            log_softmax, moments, normalize, one_hot, relu, relu6, selu, sigmoid, silu, softmax,
-                            softplus, softsign, swish)
+from bigcore.ops.math import erf, in_top_k, logsumexp, rsqrt, top_k
+from bigcore.ops.nn import (celu, dropout, elu, gelu, glu, hard_shrink, hard_sigmoid, hard_silu, hard_swish,
+                            hard_tanh, layer_normalization, leaky_relu, log_sigmoid, log_softmax, moments, normalize,
+                            one_hot, relu, relu6, rms_normalization, selu, sigmoid, silu, soft_shrink, softmax,
+                            softplus, softsign, sparse_plus, sparse_sigmoid, sparsemax, squareplus, swish,
+                            tanh_shrink, threshold)
 from bigcore.ops.node import OpLayer, WeightRead
 from bigcore.ops.node import constant as _constant  # for layers: arrays given inside a traced call()
 from bigcore.ops.numpy import (_positive, abs, absolute, add, all, amax, amin, any, append, arange, argmax, argmin,
@@ -49,6 +53,11 @@ from bigcore.ops.numpy import (_positive, abs, absolute, add, all, amax, amin, a
                                sign, sin, size, split, sqrt, square, squeeze, stack, std, subtract, sum, swapaxes, take,
                                take_along_axis, tanh, tensordot, tile, transpose, tril, triu, true_divide, unstack, var,
                                vdot, where, zeros, zeros_like)
+from bigcore.ops.numpy import (allclose, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, argsort, cbrt,
+                               cosh, deg2rad, diag, diagonal, diff, dstack, exp2, fliplr, flipud, fmod, heaviside,
+                               hstack, hypot, isclose, isfinite, isinf, isnan, linspace, logaddexp, logspace, median,
+                               meshgrid, nan_to_num, nonzero, percentile, ptp, quantile, rad2deg, rot90, searchsorted,
+                               signbit, sinc, sinh, sort, tan, trace, tri, trunc, unique, vstack)
 
 _base.set_tensor_ops(sys.modules[__name__])
 
