@@ -13,8 +13,10 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
 
     node.py      apply(): run or record; OpLayer (one recorded primitive), WeightRead, constants
     shapes.py    the primitives' shape rules on symbolic shapes
-    numpy.py     elementwise maths, reductions, layout, creation, sorting and quantiles (keras.ops.numpy):
-                 composed from the primitives where there is none (arctan, sinh, sort as ranks ...)
+    numpy.py     elementwise maths, reductions, layout, creation (keras.ops.numpy)
+    elementwise_math.py  more of keras.ops.numpy's maths (isnan ... sinc), composed from the
+                 primitives where there is none (arctan, sinh ...)
+    sorting.py   sort, argsort (ranks by pairwise comparisons in a trace), searchsorted, quantiles
     nn.py        activations, softmax, one_hot, normalize, moments, dropout, layer/rms normalization
                  (keras.ops.nn)
     core.py      shape, convert_to_tensor/numpy, stop_gradient, cond, slice (keras.ops.core)
@@ -53,11 +55,12 @@ from bigcore.ops.numpy import (_positive, abs, absolute, add, all, amax, amin, a
                                sign, sin, size, split, sqrt, square, squeeze, stack, std, subtract, sum, swapaxes, take,
                                take_along_axis, tanh, tensordot, tile, transpose, tril, triu, true_divide, unstack, var,
                                vdot, where, zeros, zeros_like)
-from bigcore.ops.numpy import (allclose, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, argsort, cbrt,
-                               cosh, deg2rad, diag, diagonal, diff, dstack, exp2, fliplr, flipud, fmod, heaviside,
-                               hstack, hypot, isclose, isfinite, isinf, isnan, linspace, logaddexp, logspace, median,
-                               meshgrid, nan_to_num, nonzero, percentile, ptp, quantile, rad2deg, rot90, searchsorted,
-                               signbit, sinc, sinh, sort, tan, trace, tri, trunc, unique, vstack)
+from bigcore.ops.elementwise_math import (allclose, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cbrt,
+                                          cosh, deg2rad, exp2, fmod, heaviside, hypot, isclose, isfinite, isinf,
+                                          isnan, logaddexp, nan_to_num, rad2deg, signbit, sinc, sinh, tan, trunc)
+from bigcore.ops.numpy import (diag, diagonal, diff, dstack, fliplr, flipud, hstack, linspace, logspace, meshgrid,
+                               ptp, rot90, trace, tri, vstack)
+from bigcore.ops.sorting import (argsort, median, nonzero, percentile, quantile, searchsorted, sort, unique)
 
 _base.set_tensor_ops(sys.modules[__name__])
 

@@ -3,6 +3,7 @@
 import numpy as np
 
 from bigcore.ops import numpy as _np_ops
+from bigcore.ops import sorting as _sorting
 from bigcore.ops.node import apply, is_symbolic
 
 
@@ -36,7 +37,7 @@ def top_k(x, k, sorted=True):  # noqa: A002  (Keras's name)
         else:
             idx = np.argsort(-a.astype(np.int64), axis=-1, kind="stable")[..., :k]
         return np.take_along_axis(a, idx, -1), idx.astype(np.int32)
-    order = _np_ops.descending_order(x, -1)
+    order = _sorting.descending_order(x, -1)
     idx = order[..., :k]
     return _np_ops.take_along_axis(x, idx, -1), idx
 
