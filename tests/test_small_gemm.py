@@ -112,8 +112,9 @@ def test_rejects_bad_arrays():
 # --- the many-row path and gemm()'s routing (every product the own kernel takes) ------------------
 
 # rows past the 6-row blocks (0-5 left over), columns past the 64-wide panels, K past the 128 blocks
+# and (from 24 rows, W rows 128 floats apart) the packed panels, in row blocks of 96 (250 rows: 2 + a part)
 GEMM_SIZES = [(6, 64, 128), (13, 70, 129), (37, 200, 300), (64, 1024, 64), (100, 10, 784), (31, 5, 3),
-              (128, 129, 257), (8, 1, 1)]
+              (128, 129, 257), (8, 1, 1), (250, 520, 300), (24, 128, 40)]
 
 
 def _gemm(ta, tb, M, N, K, beta, seed=0):

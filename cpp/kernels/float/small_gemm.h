@@ -1,7 +1,8 @@
 // bigcore's own float GEMM (the dense layers, the RNN's input and per-step recurrent products, the
 // weight gradients, attention tiles), compiled once per ISA by the per-ISA files after body.h (same
-// anonymous-namespace rules: see there). W is read in its own row-major layout, which is already the
-// kernel's: a panel of W is kKc rows of kL * kPanelV contiguous floats, so nothing is ever repacked.
+// anonymous-namespace rules: see there). W is read in its own row-major layout (a panel is kKc rows
+// of kL * kPanelV floats); only a large product packs its panels first (gemm_many_rows), to keep
+// them within a few pages, which changes no product and no order.
 //
 // y (M,N) = op(x) (M,K) @ W (K,N), or y += op(x) @ W. Each output starts from 0 (or y) and adds its K
 // products in the order k = 0..K-1 with one fused multiply-add each (correctly rounded, so the bits
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/float/body.h"
 
@@ -172,11 +174,49 @@ void gemm_columns(float* y, int ldy, const float* x, int ldx, const float* W, in
   }
 }
 
+// Large products, GotoBLAS's way but with the same products in the same order: for each k block,
+// W's full panels are packed side by side (each panel's kKc rows contiguous) once, when W's rows lie
+// far apart and enough row blocks reuse them (read in place, each row of a panel is another page or
+// line: 42 against OpenBLAS's 92 GFLOP/s at 1024^3, one thread); the rows then go in blocks of kMc,
+// whose kKc columns of x stay in L2 while every panel sweeps them.
+constexpr int kPanel = kL * kPanelV;
+constexpr int kMc = 16 * kRows;
+constexpr int kPackMinLdw = 128, kPackMinRows = 4 * kRows;
+
+inline float* pack_buffer(size_t n) {
+  static thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 template <bool TA>
 void gemm_many_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
                     bool accumulate) {
-  for (int k0 = 0; k0 < K; k0 += kKc)
-    gemm_columns<kPanelV, TA>(y, ldy, x, ldx, W, ldw, M, N, k0, std::min(K, k0 + kKc), accumulate || k0 > 0, 0);
+  const int panels = N / kPanel;
+  const bool pack = ldw >= kPackMinLdw && M >= kPackMinRows && panels > 0;
+  for (int k0 = 0; k0 < K; k0 += kKc) {
+    const int k1 = std::min(K, k0 + kKc), kb = k1 - k0;
+    const bool load = accumulate || k0 > 0;
+    if (!pack) {
+      gemm_columns<kPanelV, TA>(y, ldy, x, ldx, W, ldw, M, N, k0, k1, load, 0);
+      continue;
+    }
+    float* pw = pack_buffer(static_cast<size_t>(panels) * kKc * kPanel);
+    for (int p = 0; p < panels; ++p)
+      for (int k = k0; k < k1; ++k)
+        std::copy_n(W + static_cast<size_t>(k) * ldw + static_cast<size_t>(p) * kPanel, kPanel,
+                    pw + (static_cast<size_t>(p) * kKc + (k - k0)) * kPanel);
+    for (int m0 = 0; m0 < M; m0 += kMc) {
+      const int rows = std::min(kMc, M - m0);
+      // op(x)'s rows from m0 and columns from k0: the block then runs k over [0, kb).
+      const float* xm = TA ? x + static_cast<size_t>(k0) * ldx + m0 : x + static_cast<size_t>(m0) * ldx + k0;
+      float* ym = y + static_cast<size_t>(m0) * ldy;
+      for (int p = 0; p < panels; ++p)
+        gemm_column_block<kPanelV, TA>(ym + static_cast<size_t>(p) * kPanel, ldy, xm, ldx,
+                                       pw + static_cast<size_t>(p) * kKc * kPanel, kPanel, rows, 0, kb, load);
+    }
+    if (panels * kPanel < N) gemm_columns<kPanelV, TA>(y, ldy, x, ldx, W, ldw, M, N, k0, k1, load, panels * kPanel);
+  }
 }
 
 // y (M,N) (+)= op(x) (M,K) @ W (K,N), row-major with leading dimensions.
