@@ -130,8 +130,7 @@ _CLASSES = (Constraint, MaxNorm, MinMaxNorm, NonNeg, UnitNorm)
 _SNAKE = {Constraint: "constraint", MaxNorm: "max_norm", MinMaxNorm: "min_max_norm", NonNeg: "non_neg",
           UnitNorm: "unit_norm"}
 _BY_NAME = {cls.__name__: cls for cls in _CLASSES} | {name: cls for cls, name in _SNAKE.items()}
-_NATIVE_KIND = {Constraint: "none", MaxNorm: "max_norm", MinMaxNorm: "min_max_norm", NonNeg: "non_neg",
-                UnitNorm: "unit_norm"}
+_NATIVE_KIND = _SNAKE | {Constraint: "none"}  # the native kinds: the snake-case names, the base class none
 SUPPORTED = "MaxNorm (max_norm), MinMaxNorm (min_max_norm), UnitNorm (unit_norm), NonNeg (non_neg)"
 
 
@@ -145,9 +144,7 @@ def get(identifier):
     """None, a Constraint, a name ("max_norm", "MaxNorm", ...), a class, or a {"class_name", "config"} dict."""
     if identifier is None or isinstance(identifier, Constraint):
         return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier)()
-    if isinstance(identifier, dict):
+    if isinstance(identifier, (str, dict)):
         return deserialize(identifier)
     if isinstance(identifier, type) and issubclass(identifier, Constraint):
         return identifier()

@@ -423,10 +423,10 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, const floa
   const float* vb = v + static_cast<size_t>(b) * S * st.v + static_cast<size_t>(g) * d.Hv;
   float* s = w.s.data();
   float* z = lse + head * Tq;
-  const float* inv_l = w.work.data();
+  float* inv_l = w.work.data();
   tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
   tile_scores(w, s, kb, d, st, m, b);
-  ak.col_softmax(s, S, Tq, Tq, z, w.work.data());  // unnormalized: the output is scaled instead
+  ak.col_softmax(s, S, Tq, Tq, z, inv_l);  // unnormalized: the output is scaled by inv_l instead
   const float* pd = s;  // the (unnormalized) weights the values see
   if (drop.rate > 0.0f) {
     tile_keep(w.s2.data(), d, drop, b, n);
