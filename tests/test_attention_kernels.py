@@ -221,6 +221,68 @@ def test_norm_reference_gradients_are_central_differences(rms):
         np.testing.assert_allclose(db, ref.numerical_grad(lambda a: f(x, res, gamma, a), beta), rtol=1e-6, atol=1e-8)
 
 
+def _lane_sum32(v):
+    """norm.h's row sum in float32, every rounding as the kernels do it: 16 lanes (lane l adds the
+    elements i % 16 == l in order, from +0), then the fixed tree (lanes l + 8, l + 4, then
+    (c0 + c2) + (c1 + c3))."""
+    R, C = v.shape
+    acc = np.zeros((R, 16), np.float32)
+    for i in range(C):
+        acc[:, i % 16] += v[:, i]
+    b = acc[:, :8] + acc[:, 8:]
+    c = b[:, :4] + b[:, 4:]
+    return (c[:, 0] + c[:, 2]) + (c[:, 1] + c[:, 3])
+
+
+def _norm_fixed_order(x, res, gamma, beta, dy, eps, rms):
+    """The kernels' forward and backward as a float32 program in their operation order (norm.h,
+    body.h): the same bits are expected, not just close values."""
+    f = np.float32
+    inv_c = f(1.0) / f(x.shape[1])
+    s = x + res if res is not None else x.copy()
+    mu = np.zeros(len(x), np.float32) if rms else _lane_sum32(s) * inv_c
+    s = s if rms else s - mu[:, None]
+    rstd = f(1.0) / np.sqrt(_lane_sum32(s * s) * inv_c + f(eps))
+    y = s * rstd[:, None]
+    y = y * gamma if gamma is not None else y
+    y = y + beta if beta is not None else y
+    base = x + res if res is not None else x
+    xhat = (base - mu[:, None]) * rstd[:, None]
+    g = dy * gamma if gamma is not None else dy
+    a = np.zeros(len(x), np.float32) if rms else _lane_sum32(g) * inv_c
+    b = _lane_sum32(g * xhat) * inv_c
+    ds = ((g - a[:, None]) - xhat * b[:, None]) * rstd[:, None]
+    sums = []
+    for term in (dy * xhat, dy):  # per block of 64 rows in row order, then the blocks in order
+        out = np.zeros(x.shape[1], np.float32)
+        for r0 in range(0, len(x), 64):
+            part = np.zeros(x.shape[1], np.float32)
+            for r in range(r0, min(r0 + 64, len(x))):
+                part += term[r]
+            out += part
+        sums.append(out)
+    return y, mu, rstd, ds, sums[0], sums[1]
+
+
+# Widths the row-in-registers path takes (16 V, V <= 8) and the generic loops around them.
+@pytest.mark.parametrize("C", [16, 32, 48, 128, 33, 144])
+@pytest.mark.parametrize("rms", [False, True], ids=["layer", "rms"])
+def test_norm_bits_follow_the_documented_order(isa, C, rms):
+    rng = np.random.default_rng(C)
+    rows = 70
+    x = (2.0 * rng.standard_normal((rows, C)) + 0.7).astype(np.float32)
+    res = rng.standard_normal((rows, C)).astype(np.float32)
+    gamma = rng.standard_normal(C).astype(np.float32)
+    beta = None if rms else rng.standard_normal(C).astype(np.float32)
+    dy = rng.standard_normal((rows, C)).astype(np.float32)
+    for r in (res, None):
+        y, mean, rstd = _core.norm_forward(x, r, gamma, beta, 1e-5, rms)
+        dx, dg, db = _core.norm_backward(dy, x, r, mean, rstd, gamma, rms)
+        wy, wmu, wrstd, wds, wg, wb = _norm_fixed_order(x, r, gamma, beta, dy, 1e-5, rms)
+        for got, want in ((y, wy), (rstd, wrstd), (dx, wds), (dg, wg)) + (() if rms else ((mean, wmu), (db, wb))):
+            np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
 def test_norm_threads_and_paths_bit_identical(restore_isa, supported_isas):
     rng = np.random.default_rng(11)
     x = rng.standard_normal((333, 77)).astype(np.float32)
