@@ -185,3 +185,27 @@ def test_bigcore_gemm_environment_variable():
     env["BIGCORE_GEMM"] = "fastest"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "BIGCORE_GEMM: expected 'own' or 'blas', received 'fastest'" in out.stderr
+
+
+# (M, N, K): rows under and over the kernel's row groups and blocks of 96, columns in whole panels
+# and past them, K over one k block of 128; wide enough for the threads to split the columns.
+PACKED_SIZES = [(3, 70, 40), (6, 16, 5), (32, 1024, 256), (50, 200, 300), (100, 130, 129), (7, 33, 1)]
+
+
+@pytest.mark.parametrize("M,N,K", PACKED_SIZES)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_packed_weights_give_the_same_bits(isa, M, N, K, accumulate):
+    """W packed once (the recurrent layers' R per call) gives fma_gemm's bits, on 1 and 2 threads."""
+    x, W, y0 = _operands(M, N, K, seed=3)
+    want = y0.copy()
+    _core.small_gemm(x, W, want, accumulate)
+    _check_close(want, x, W, y0 if accumulate else None)
+    before = bigcore.config.get_num_threads()
+    try:
+        for n in (1, 2):
+            bigcore.config.set_num_threads(n)
+            y = y0.copy() if accumulate else np.full((M, N), np.nan, np.float32)
+            _core.packed_gemm(x, W, y, accumulate)
+            assert y.tobytes() == want.tobytes(), f"{n} threads"
+    finally:
+        bigcore.config.set_num_threads(before)

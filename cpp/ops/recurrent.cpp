@@ -23,6 +23,10 @@ int chunk_rows(int B) {
   return std::max(16, (c + 7) / 8 * 8);
 }
 
+// Rows from which the own GEMM reads W as packed panels (small_gemm.h's kRows): a chunk of fewer
+// reads R in place, so packing it would be wasted.
+constexpr int kPackedRows = 6;
+
 // Inference keeps every step's projection (B*T*G*U floats) only below this many bytes.
 constexpr size_t kAllStepsBytes = size_t(2) << 20;
 
@@ -164,8 +168,11 @@ void RecurrentOp::add_dy(Ctx& c, int b0, int b1, int s) {
 
 void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct) {
   const int T = cfg_.T, U = cfg_.U, GU = G_ * U;
-  gemm(false, false, b1 - b0, U, GU, 1.0f, drec + row(b0, t) * GU, T * GU, Rt_.data(), U, 0.0f,
-       tmp_.data() + static_cast<size_t>(b0) * U, U);
+  if (rtpack_.ready())
+    gemm_packed(b1 - b0, drec + row(b0, t) * GU, T * GU, rtpack_, false, tmp_.data() + static_cast<size_t>(b0) * U, U);
+  else
+    gemm(false, false, b1 - b0, U, GU, 1.0f, drec + row(b0, t) * GU, T * GU, Rt_.data(), U, 0.0f,
+         tmp_.data() + static_cast<size_t>(b0) * U, U);
   const bool rdrop = training_ && cfg_.recurrent_dropout > 0.0f;
   for (int b = b0; b < b1; ++b) {
     if (masked(c, b, t)) continue;
@@ -198,11 +205,13 @@ bool RecurrentOp::memo_projection(Ctx& c, int rows) {
 
 void RecurrentOp::input_projection(Ctx& c, const float* x, int ldx, int rows, float* z) {
   const int D = cfg_.D, GU = G_ * cfg_.U;
-  gemm(false, false, rows, GU, D, 1.0f, x, ldx, c.params + w_, GU, 0.0f, z, GU);
+  if (wpack_.ready()) gemm_packed(rows, x, ldx, wpack_, false, z, GU);
+  else gemm(false, false, rows, GU, D, 1.0f, x, ldx, c.params + w_, GU, 0.0f, z, GU);
   if (b_ >= 0) kernels().bias_act_forward(z, c.params + b_, rows, GU, ACT_LINEAR);
 }
 
 void RecurrentOp::recurrent_matmul(Ctx& c, const float* h, int ldh, int n, float* out, int ldo, bool add) {
+  if (rpack_.ready()) return gemm_packed(n, h, ldh, rpack_, add, out, ldo);
   const int U = cfg_.U, GU = G_ * U;
   gemm(false, false, n, GU, U, 1.0f, h, ldh, c.params + r_, GU, add ? 1.0f : 0.0f, out, ldo);
 }
@@ -247,7 +256,13 @@ void RecurrentOp::forward(Ctx& c) {
   if (!split_forward(c)) {
     if (memo_rows_) memo_->gather(Z_.data());  // the chunks add into Z_ in place
     memo_rows_ = false;
+    if (float_products() && chunk_ >= kPackedRows && T > 1) {
+      rpack_.pack(c.params + r_, GU, U, GU);
+      if (step_proj_) wpack_.pack(c.params + w_, GU, D, GU);  // x_t W at every step too
+    }
     for_chunks(B, chunk_, [&](int b0, int b1) { chunk_forward(c, b0, b1); });
+    rpack_.clear();
+    wpack_.clear();
   }
   memo_rows_ = false;
 
@@ -285,7 +300,9 @@ void RecurrentOp::backward(Ctx& c) {
   // R^T once, so that no step repacks R (the BLAS did, on every step's dh_prev product)
   if (Rt_.size() < static_cast<size_t>(GU) * U) Rt_.resize(static_cast<size_t>(GU) * U);
   transpose32(Rt_.data(), U, c.params + r_, GU, U, GU);
+  if (chunk_ >= kPackedRows && T > 1) rtpack_.pack(Rt_.data(), U, GU, U);
   for_chunks(B, chunk_, [&](int b0, int b1) { chunk_backward(c, b0, b1); });
+  rtpack_.clear();
   if (cfg_.has_mask && need_dx[1] && !accum_dx[1])  // a mask gets no gradient (Keras casts it to bool)
     std::memset(c.grad(in[1]), 0, static_cast<size_t>(B) * T * sizeof(float));
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/gemm/gemm.h"
 #include "ops/projection_memo.h"
 #include "runtime/op.h"
 
@@ -113,6 +114,9 @@ class RecurrentOp : public Op {
   AlignedBuf dh_;     // (B, U) running dL/dh
   AlignedBuf tmp_;    // (B, U) recurrent GEMM result in backward
   AlignedBuf Rt_;     // (G*U, U) R transposed once per backward, read by every step's dh_prev product
+  // R (forward), Rt_ (backward) and, with step_proj_, W packed once per call for the own GEMM, when
+  // the chunks' products have rows enough to read panels: no step repacks them.
+  PackedGemmWeights rpack_, rtpack_, wpack_;
   std::vector<float> dmask_, rmask_;  // (B, D), (B, U): scaled keep masks
   std::vector<float> zeros_;
   int fold_ids_ = -1;  // fold_embedding's ids tensor, or -1

@@ -311,6 +311,7 @@ def norm_backward(dy: NDArray[Any], x: NDArray[Any], res: Any, mean: NDArray[Any
     """(dx (= dres), dgamma, dbeta or None) of norm_forward given dy."""
 def norm_forward(x: NDArray[Any], res: Any = None, gamma: Any = None, beta: Any = None, eps: float = 0.0010000000474974513, rms: bool = False) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
     """(y, mean, rstd) of layer (or RMS) normalization of x (+ res)."""
+def packed_gemm(x: NDArray[Any], W: NDArray[Any], y: NDArray[Any], accumulate: bool = False) -> None: ...
 def permutation(n: int, seed: int, stream: int, epoch: int) -> NDArray[np.int64]: ...
 def prim_backward(kind: str, attrs: dict[str, Any], arrays: list[Any], grads: list[Any]) -> list[Any]:
     """The gradients of primitive `kind`'s inputs for these output gradients (zeros where the kind has none)."""

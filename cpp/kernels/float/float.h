@@ -67,6 +67,14 @@ struct Kernels {
   // The same with op(x) = x (M,K) or, when trans_x, x stored (K,M) (the weight gradients x^T @ dy).
   void (*fma_gemm)(float* y, int ldy, const float* x, int ldx, bool trans_x, const float* W, int ldw, int M,
                    int N, int K, bool accumulate);
+  // fma_gemm's panels of W (K,N) packed once for many products (small_gemm.h: pack_panels writes
+  // K * (N / gemm_panel) * gemm_panel floats), and columns [n0, n1) of the product from them, with
+  // fma_gemm's bits (n0 a multiple of gemm_panel). The layout is this path's: pack with the table
+  // that multiplies.
+  int gemm_panel;
+  void (*pack_panels)(float* pw, const float* W, int ldw, int K, int N);
+  void (*packed_gemm)(float* y, int ldy, const float* x, int ldx, const float* pw, const float* W, int ldw, int M,
+                      int N, int K, int n0, int n1, bool accumulate);
 };
 
 void fill_kernels_ref(Kernels& k);

@@ -250,9 +250,52 @@ void fma_gemm(float* y, int ldy, const float* x, int ldx, bool trans_x, const fl
   else fma_gemm_impl<false>(y, ldy, x, ldx, W, ldw, M, N, K, accumulate);
 }
 
+// W's full panels for all of K in gemm_many_rows's packed layout, once for many products (a
+// recurrent layer's R at every step of a call): k block k0 holds the panels side by side from
+// pw + k0 * panels * kPanel, each its kb rows of kPanel floats. K * (N / kPanel) * kPanel floats.
+void pack_panels(float* pw, const float* W, int ldw, int K, int N) {
+  const int panels = N / kPanel;
+  for (int k0 = 0; k0 < K; k0 += kKc) {
+    const int k1 = std::min(K, k0 + kKc), kb = k1 - k0;
+    float* blk = pw + static_cast<size_t>(k0) * panels * kPanel;
+    for (int p = 0; p < panels; ++p)
+      for (int k = k0; k < k1; ++k)
+        std::copy_n(W + static_cast<size_t>(k) * ldw + static_cast<size_t>(p) * kPanel, kPanel,
+                    blk + (static_cast<size_t>(p) * kb + (k - k0)) * kPanel);
+  }
+}
+
+// Columns [n0, n1) of y (M,N) (+)= x (M,K) @ W (K,N), W's panels read from pw (pack_panels of all
+// its N columns; n0 a multiple of kPanel), the columns past the last full panel from W itself:
+// gemm_many_rows's loops without its packing, so the same bits. A few rows (M < kRows) take W in
+// place, as fma_gemm does.
+void packed_gemm(float* y, int ldy, const float* x, int ldx, const float* pw, const float* W, int ldw, int M, int N,
+                 int K, int n0, int n1, bool accumulate) {
+  if (M < kRows || K <= 0)
+    return fma_gemm_impl<false>(y + n0, ldy, x, ldx, W + n0, ldw, M, n1 - n0, K, accumulate);
+  const int panels = N / kPanel, p0 = n0 / kPanel, pe = std::max(p0, std::min(panels, n1 / kPanel));
+  for (int k0 = 0; k0 < K; k0 += kKc) {
+    const int k1 = std::min(K, k0 + kKc), kb = k1 - k0;
+    const bool load = accumulate || k0 > 0;
+    const float* blk = pw + static_cast<size_t>(k0) * panels * kPanel;
+    for (int m0 = 0; m0 < M; m0 += kMc) {
+      const int rows = std::min(kMc, M - m0);
+      const float* xm = x + static_cast<size_t>(m0) * ldx + k0;
+      float* ym = y + static_cast<size_t>(m0) * ldy;
+      for (int p = p0; p < pe; ++p)
+        gemm_column_block<kPanelV, false>(ym + static_cast<size_t>(p) * kPanel, ldy, xm, ldx,
+                                          blk + static_cast<size_t>(p) * kb * kPanel, kPanel, rows, 0, kb, load);
+    }
+    if (pe * kPanel < n1) gemm_columns<kPanelV, false>(y, ldy, x, ldx, W, ldw, M, n1, k0, k1, load, pe * kPanel);
+  }
+}
+
 void fill_small_gemm_from_impl(Kernels& k) {
   k.small_gemm = small_gemm;
   k.fma_gemm = fma_gemm;
+  k.gemm_panel = kPanel;
+  k.pack_panels = pack_panels;
+  k.packed_gemm = packed_gemm;
 }
 
 }  // namespace

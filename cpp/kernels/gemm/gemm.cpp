@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "cblas.h"
@@ -68,23 +69,13 @@ const float* transposed(const float* B, int ldb, int K, int N) {
   return buf.data();
 }
 
-// C (+)= op(A) @ op(B) on the own kernel, cut into one tile per thread (columns in panels of 64, or
-// rows in groups of 6): the cut changes which thread computes an output, never its bits.
-void own_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
-              bool accumulate, float* C, int ldc) {
-  if (trans_b) {
-    B = transposed(B, ldb, K, N);
-    ldb = N;
-  }
+// The own kernel's product cut into one tile per thread, run(m0, m1, n0, n1) on each: columns in
+// panels of 64 when N is wide enough, else rows in groups of 6. The cut changes which thread
+// computes an output, never its bits.
+template <class Run>
+void own_tiles(int M, int N, int K, Run&& run) {
   const double flops = 2.0 * M * N * static_cast<double>(K);
   const int threads = flops < kParallelFlops || omp_in_parallel() ? 1 : get_num_threads();
-  const Kernels& k = kernels();
-  auto run = [&](int m0, int m1, int n0, int n1) {
-    FlushDenormals ftz;  // as the BLAS tiles
-    const float* a = trans_a ? A + m0 : A + static_cast<size_t>(m0) * lda;
-    k.fma_gemm(C + static_cast<size_t>(m0) * ldc + n0, ldc, a, lda, trans_a, B + n0, ldb, m1 - m0, n1 - n0, K,
-               accumulate);
-  };
   if (threads <= 1) return run(0, M, 0, N);
   const bool by_cols = N >= 64 * threads;
   const int unit = by_cols ? 64 : 6, extent = by_cols ? N : M;
@@ -97,6 +88,21 @@ void own_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, i
     if (by_cols) run(0, M, lo, hi);
     else run(lo, hi, 0, N);
   }
+}
+
+void own_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+              bool accumulate, float* C, int ldc) {
+  if (trans_b) {
+    B = transposed(B, ldb, K, N);
+    ldb = N;
+  }
+  const Kernels& k = kernels();
+  own_tiles(M, N, K, [&](int m0, int m1, int n0, int n1) {
+    FlushDenormals ftz;  // as the BLAS tiles
+    const float* a = trans_a ? A + m0 : A + static_cast<size_t>(m0) * lda;
+    k.fma_gemm(C + static_cast<size_t>(m0) * ldc + n0, ldc, a, lda, trans_a, B + n0, ldb, m1 - m0, n1 - n0, K,
+               accumulate);
+  });
 }
 
 }  // namespace
@@ -145,6 +151,33 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   note_team_used();
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int idx = 0; idx < tiles; ++idx) run(idx);
+}
+
+bool PackedGemmWeights::pack(const float* W, int ldw, int K, int N) {
+  W_ = nullptr;
+  if (!gemm_is_own() || K <= 0 || N <= 0) return false;
+  const Kernels& k = kernels();
+  panels_.resize(static_cast<size_t>(K) * (N / k.gemm_panel) * k.gemm_panel);
+  k.pack_panels(panels_.data(), W, ldw, K, N);
+  W_ = W;
+  isa_ = k.name;
+  ldw_ = ldw;
+  K_ = K;
+  N_ = N;
+  return true;
+}
+
+void gemm_packed(int M, const float* A, int lda, const PackedGemmWeights& w, bool accumulate, float* C, int ldc) {
+  BC_CHECK(w.ready(), "gemm_packed: no weights packed");
+  if (M <= 0) return;
+  const Kernels& k = kernels();
+  if (std::strcmp(w.isa_, k.name) != 0)  // packed for another path's layout (the ISA changed since)
+    return own_gemm(false, false, M, w.N_, w.K_, A, lda, w.W_, w.ldw_, accumulate, C, ldc);
+  own_tiles(M, w.N_, w.K_, [&](int m0, int m1, int n0, int n1) {
+    FlushDenormals ftz;
+    k.packed_gemm(C + static_cast<size_t>(m0) * ldc, ldc, A + static_cast<size_t>(m0) * lda, lda, w.panels_.data(),
+                  w.W_, w.ldw_, m1 - m0, w.N_, w.K_, n0, n1, accumulate);
+  });
 }
 
 const char* blas_info() {

@@ -1,6 +1,8 @@
 // GEMM through the BLAS, with bigcore's own deterministic threading.
 #pragma once
 
+#include <vector>
+
 #include "core/threads.h"  // set_num_threads / get_num_threads, which the tiles follow
 
 namespace bc {
@@ -17,6 +19,29 @@ void set_gemm_mode(int mode);
 // Whether gemm gives C = A @ B (+ C) (alpha 1, no transposes) to the own FMA kernel: then a caller
 // may run the Kernels table's fma_gemm on pieces of the product itself and get the same bits.
 bool gemm_is_own();
+
+// W (K,N) packed once in the own kernel's layout, for many products by it (a recurrent layer's R at
+// every step of a call: each product then streams the panels instead of repacking W).
+class PackedGemmWeights {
+ public:
+  // Packs W (row stride ldw), which must stay in place and unchanged until the last product;
+  // false (nothing packed) where gemm would not take the own kernel.
+  bool pack(const float* W, int ldw, int K, int N);
+  void clear() { W_ = nullptr; }
+  bool ready() const { return W_ != nullptr; }
+
+ private:
+  friend void gemm_packed(int M, const float* A, int lda, const PackedGemmWeights& w, bool accumulate, float* C,
+                          int ldc);
+  std::vector<float> panels_;
+  const float* W_ = nullptr;
+  const char* isa_ = "";  // the path whose layout panels_ has (its kernel table's name)
+  int ldw_ = 0, K_ = 0, N_ = 0;
+};
+
+// C (M,N) (+)= A (M,K) @ W with w packed (ready()): the bits of gemm(false, false, M, N, K, 1, A, lda,
+// W, ldw, accumulate ? 1 : 0, C, ldc), threaded the same way.
+void gemm_packed(int M, const float* A, int lda, const PackedGemmWeights& w, bool accumulate, float* C, int ldc);
 
 const char* blas_info();      // the BLAS build and the core kernel it selected
 
