@@ -6,8 +6,10 @@
     progbar.py         ProgbarLogger
     monitors.py        EarlyStopping, ReduceLROnPlateau, TerminateOnNaN, LearningRateScheduler
     writers.py         ModelCheckpoint, CSVLogger, TensorBoard
+    backup.py          BackupAndRestore
 """
 
+from bigcore.callbacks.backup import BackupAndRestore
 from bigcore.callbacks.base import Callback, LambdaCallback
 from bigcore.callbacks.callback_list import CallbackList
 from bigcore.callbacks.history import History
@@ -15,6 +17,6 @@ from bigcore.callbacks.monitors import EarlyStopping, LearningRateScheduler, Red
 from bigcore.callbacks.progbar import ProgbarLogger
 from bigcore.callbacks.writers import CSVLogger, ModelCheckpoint, TensorBoard
 
-__all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LambdaCallback",
+__all__ = ["BackupAndRestore", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LambdaCallback",
            "LearningRateScheduler", "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau", "TensorBoard",
            "TerminateOnNaN"]

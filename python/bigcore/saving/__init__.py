@@ -34,10 +34,11 @@ the variable layout in keras_weights.py, HDF5 through h5py in keras_h5.py).
 from bigcore.saving import storage
 from bigcore.saving.api import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
                                 get_registered_object, load_model, load_weights, model_from_json, model_to_json,
-                                register_keras_serializable, register_state, save_model, save_weights)
+                                register_keras_serializable, register_state, restore_state, save_model,
+                                save_weights)
 from bigcore.saving.archive import (CONFIG, FORMAT, FORMAT_VERSION, MODEL_SUFFIX, OPTIMIZER, WEIGHTS,
                                     WEIGHTS_SUFFIX)
 
 __all__ = ["CONFIG", "FORMAT", "FORMAT_VERSION", "MODEL_SUFFIX", "OPTIMIZER", "WEIGHTS", "WEIGHTS_SUFFIX",
            "CustomObjectScope", "custom_object_scope", "get_custom_objects", "get_registered_name", "get_registered_object", "load_model", "load_weights", "model_from_json",
-           "model_to_json", "register_keras_serializable", "register_state", "save_model", "save_weights", "storage"]
+           "model_to_json", "register_keras_serializable", "register_state", "restore_state", "save_model", "save_weights", "storage"]

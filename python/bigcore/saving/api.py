@@ -152,6 +152,43 @@ def load_model(filepath, custom_objects=None, compile=True):
     return model
 
 
+def restore_state(model, filepath):
+    """Puts the training state save_model wrote of this very model (a `.bigcore` file) back into it:
+    weights, optimizer slots and iterations, seed and random streams. The model must be compiled
+    as it was when saved and have its program (fit has started); BackupAndRestore resumes so."""
+    path = archive.check_suffix(filepath, MODEL_SUFFIX, "restore_state")
+    if getattr(model, "_program", None) is None or model.optimizer is None:
+        raise ValueError(f"restore_state({path!r}): model {model.name!r} must be compiled and its program "
+                         "built (restore it from fit's on_train_begin, or after a first train_on_batch)")
+    with archive.open_archive(path) as (zf, infos):
+        config = archive.read_config(path, zf, infos)
+        if (config.get("registered_name") or config.get("class_name")) != \
+                (registry.registered_name(type(model)) or registry.model_class_name(model)):
+            raise ValueError(f"{path}: it holds a {archive.short(config.get('class_name'))}, not model "
+                             f"{model.name!r}'s class {registry.model_class_name(model)}")
+        info = infos[WEIGHTS]
+        if info.file_size > model_state.weights_limit(model):
+            raise ValueError(f"{path}: the member {WEIGHTS!r} declares {info.file_size} bytes, more than model "
+                             f"{model.name!r}'s weights can take; it is not this model's file")
+        data = archive.read_member(path, zf, info, info.file_size)
+        tensors = storage.decode_all(f"{path}: {WEIGHTS}", archive.parse_tensors(path, WEIGHTS, data), model.weights)
+        cc = config.get("compile_config")
+        iterations = cc.get("optimizer", {}).get("iterations", 0) if isinstance(cc, dict) else 0
+        if not archive.is_count(iterations):
+            raise ValueError(f"{path}: bad optimizer iterations {archive.short(iterations)} in {CONFIG}")
+        state = config.get("training_state")
+        if isinstance(state, dict) and isinstance(state.get("layer_streams"), dict):
+            # the same model built again in one process has other automatic layer names: its streams
+            # are matched in order (as its weights are), when there are as many
+            saved, own = state["layer_streams"], [p for p, _ in model_state.layer_streams(model)]
+            if set(saved) != set(own) and len(saved) == len(own):
+                state = {**state, "layer_streams": dict(zip(own, saved.values()))}
+        model_state.assign_weights(path, model, tensors, WEIGHTS)
+        model_state.restore_training_state(path, model, state)
+        model_state.restore_optimizer(path, model, zf, infos)
+        model.optimizer.iterations = iterations
+
+
 def save_weights(model, filepath, overwrite=True):
     """Writes model.weights, in order, to one .weights.safetensors file (always dense: a plain
     safetensors file that other tools read; save_model is the one that stores sparse layouts), or,

@@ -107,7 +107,8 @@ def _top_paths(model):
     return [(p, layer) for p, layer in out if id(layer) in tracked]
 
 
-def _streams(model):
+def layer_streams(model):
+    """(path, layer) of every layer with its own random stream, in the model's order."""
     seen = set()
     for top, layer in _top_paths(model):
         for path, sub in _sublayers(layer, top, seen):
@@ -117,7 +118,7 @@ def _streams(model):
 
 def training_state(model):
     return {"seed": int(model._seed), "shuffle_stream": int(model._shuffle_stream),
-            "layer_streams": {path: int(sub._stream) for path, sub in _streams(model)}}
+            "layer_streams": {path: int(sub._stream) for path, sub in layer_streams(model)}}
 
 
 # --- what is restored -------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def restore_training_state(path, model, state):
     seed, shuffle, streams = state.get("seed"), state.get("shuffle_stream"), state.get("layer_streams", {})
     if not (_is_u64(seed) and _is_u64(shuffle) and isinstance(streams, dict)):
         raise ValueError(f"{path}: malformed training_state in {CONFIG}: {short(state)}")
-    layers = dict(_streams(model))
+    layers = dict(layer_streams(model))
     for key, stream in streams.items():
         if key not in layers or not _is_u64(stream):
             raise ValueError(f"{path}: training_state names a random stream {key!r}={short(stream)} that "
