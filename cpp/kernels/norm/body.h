@@ -84,44 +84,64 @@ void rows_backward(float* dx, bool acc_x, float* dres, bool acc_res, float* gsum
   }
 }
 
-// ---- rows of C = 16 V (V <= 8): each row held in V lane vectors -------------------------------
+// ---- rows of C = 16 V (V <= 8): each row held in registers ---------------------------------------
 // The generic loops above run C unknown at compile time: for a Transformer's short rows (d_model 32)
 // their loop set-up and tails cost more than the arithmetic. Here the row stays in registers from
 // load to store, and the weight gradients' partial sums stay in registers across the rows. Every
-// element sees the same operations in the same order as above (lane l of vector v is element
-// 16 v + l; lane sums start from +0 and add the vectors in order), so the bits are the same.
+// element sees the same operations in the same order as above: the kLanes running lane sums are
+// kLanes / kNW vectors of this path's width (element i adds into lane i % kLanes, vectors in order
+// from +0), then lane_tree's fixed tree, so the bits are the same.
 constexpr int kMaxRowVectors = 8;
+#if defined(__AVX512F__)
+constexpr int kNW = 16;
+#elif defined(__AVX2__)
+constexpr int kNW = 8;
+#else
+constexpr int kNW = 4;
+#endif
+constexpr int kAccV = kLanes / kNW;  // vectors of running lane sums
+typedef float nvf __attribute__((vector_size(kNW * 4)));
+typedef float nvfu __attribute__((vector_size(kNW * 4), aligned(4), may_alias));
 
-// References, not values: a vector passed or returned by value changes the ABI by the file's flags.
-BC_NORM_INLINE const lanes_vu& ldv(const float* p) { return *reinterpret_cast<const lanes_vu*>(p); }
-BC_NORM_INLINE lanes_vu& at(float* p) { return *reinterpret_cast<lanes_vu*>(p); }
+BC_NORM_INLINE nvf ldv(const float* p) { return *reinterpret_cast<const nvfu*>(p); }
+BC_NORM_INLINE void stv(float* p, nvf v) { *reinterpret_cast<nvfu*>(p) = v; }
+
+// lane_tree over the kLanes sums held as kAccV vectors.
+BC_NORM_INLINE float tree(const nvf (&acc)[kAccV]) {
+  float t[kLanes];
+  for (int a = 0; a < kAccV; ++a) stv(t + a * kNW, acc[a]);
+  float b[8], c[4];
+  for (int l = 0; l < 8; ++l) b[l] = t[l] + t[l + 8];
+  for (int l = 0; l < 4; ++l) c[l] = b[l] + b[l + 4];
+  return (c[0] + c[2]) + (c[1] + c[3]);
+}
 
 template <int V>
 void rows_forward_v(float* y, float* mean, float* rstd, const float* x, const float* res, const float* gamma,
                     const float* beta, int R, float eps, bool rms) {
-  constexpr int C = V * kLanes;
+  constexpr int C = V * kLanes, NV = C / kNW;
   const float inv_c = 1.0f / static_cast<float>(C);
   for (int r = 0; r < R; ++r) {
     const size_t o = static_cast<size_t>(r) * C;
-    lanes_v s[V];
-    for (int v = 0; v < V; ++v) s[v] = res ? ldv(x + o + v * kLanes) + ldv(res + o + v * kLanes) : ldv(x + o + v * kLanes);
+    nvf s[NV];
+    for (int u = 0; u < NV; ++u) s[u] = res ? ldv(x + o + u * kNW) + ldv(res + o + u * kNW) : ldv(x + o + u * kNW);
     float mu = 0.0f;
     if (!rms) {
-      lanes_v acc = {};
-      for (int v = 0; v < V; ++v) acc += s[v];
-      mu = lane_tree(acc) * inv_c;
-      for (int v = 0; v < V; ++v) s[v] -= mu;
+      nvf acc[kAccV] = {};
+      for (int u = 0; u < NV; ++u) acc[u % kAccV] += s[u];
+      mu = tree(acc) * inv_c;
+      for (int u = 0; u < NV; ++u) s[u] -= mu;
     }
-    lanes_v acc = {};
-    for (int v = 0; v < V; ++v) acc += s[v] * s[v];
-    const float inv = 1.0f / std::sqrt(lane_tree(acc) * inv_c + eps);
+    nvf acc[kAccV] = {};
+    for (int u = 0; u < NV; ++u) acc[u % kAccV] += s[u] * s[u];
+    const float inv = 1.0f / std::sqrt(tree(acc) * inv_c + eps);
     mean[r] = mu;
     rstd[r] = inv;
-    for (int v = 0; v < V; ++v) {
-      lanes_v t = s[v] * inv;
-      if (gamma) t *= ldv(gamma + v * kLanes);
-      if (beta) t += ldv(beta + v * kLanes);
-      at(y + o + v * kLanes) = t;
+    for (int u = 0; u < NV; ++u) {
+      nvf t = s[u] * inv;
+      if (gamma) t *= ldv(gamma + u * kNW);
+      if (beta) t += ldv(beta + u * kNW);
+      stv(y + o + u * kNW, t);
     }
   }
 }
@@ -130,42 +150,42 @@ template <int V>
 void rows_backward_v(float* dx, bool acc_x, float* dres, bool acc_res, float* gsum, float* bsum, const float* dy,
                      const float* x, const float* res, const float* mean, const float* rstd, const float* gamma,
                      int R, bool rms) {
-  constexpr int C = V * kLanes;
+  constexpr int C = V * kLanes, NV = C / kNW;
   const float inv_c = 1.0f / static_cast<float>(C);
-  lanes_v gs[V], bs[V];
-  for (int v = 0; v < V; ++v) {
-    gs[v] = gsum ? ldv(gsum + v * kLanes) : lanes_v{};
-    bs[v] = bsum ? ldv(bsum + v * kLanes) : lanes_v{};
+  nvf gs[NV], bs[NV];
+  for (int u = 0; u < NV; ++u) {
+    gs[u] = gsum ? ldv(gsum + u * kNW) : nvf{};
+    bs[u] = bsum ? ldv(bsum + u * kNW) : nvf{};
   }
   for (int r = 0; r < R; ++r) {
     const size_t o = static_cast<size_t>(r) * C;
     const float mu = mean[r], inv = rstd[r];
-    lanes_v xh[V], g[V];
-    for (int v = 0; v < V; ++v) {
-      const lanes_v s = res ? ldv(x + o + v * kLanes) + ldv(res + o + v * kLanes) : ldv(x + o + v * kLanes);
-      xh[v] = (s - mu) * inv;
-      const lanes_v d = ldv(dy + o + v * kLanes);
-      gs[v] += d * xh[v];
-      bs[v] += d;
-      g[v] = gamma ? d * ldv(gamma + v * kLanes) : d;
+    nvf xh[NV], g[NV];
+    for (int u = 0; u < NV; ++u) {
+      const nvf s = res ? ldv(x + o + u * kNW) + ldv(res + o + u * kNW) : ldv(x + o + u * kNW);
+      xh[u] = (s - mu) * inv;
+      const nvf d = ldv(dy + o + u * kNW);
+      gs[u] += d * xh[u];
+      bs[u] += d;
+      g[u] = gamma ? d * ldv(gamma + u * kNW) : d;
     }
     if (!dx && !dres) continue;
-    lanes_v sa = {}, sb = {};
-    for (int v = 0; v < V; ++v) {
-      sa += g[v];
-      sb += g[v] * xh[v];
+    nvf sa[kAccV] = {}, sb[kAccV] = {};
+    for (int u = 0; u < NV; ++u) {
+      sa[u % kAccV] += g[u];
+      sb[u % kAccV] += g[u] * xh[u];
     }
-    const float a = rms ? 0.0f : lane_tree(sa) * inv_c;
-    const float b = lane_tree(sb) * inv_c;
-    for (int v = 0; v < V; ++v) {
-      const lanes_v d = ((g[v] - a) - xh[v] * b) * inv;
-      if (dx) at(dx + o + v * kLanes) = acc_x ? ldv(dx + o + v * kLanes) + d : d;
-      if (dres) at(dres + o + v * kLanes) = acc_res ? ldv(dres + o + v * kLanes) + d : d;
+    const float a = rms ? 0.0f : tree(sa) * inv_c;
+    const float b = tree(sb) * inv_c;
+    for (int u = 0; u < NV; ++u) {
+      const nvf d = ((g[u] - a) - xh[u] * b) * inv;
+      if (dx) stv(dx + o + u * kNW, acc_x ? ldv(dx + o + u * kNW) + d : d);
+      if (dres) stv(dres + o + u * kNW, acc_res ? ldv(dres + o + u * kNW) + d : d);
     }
   }
-  for (int v = 0; v < V; ++v) {
-    if (gsum) at(gsum + v * kLanes) = gs[v];
-    if (bsum) at(bsum + v * kLanes) = bs[v];
+  for (int u = 0; u < NV; ++u) {
+    if (gsum) stv(gsum + u * kNW, gs[u]);
+    if (bsum) stv(bsum + u * kNW, bs[u]);
   }
 }
 
