@@ -320,17 +320,15 @@ constexpr int kTileMinTq = 16;
 // persist): a fresh block of 160 KB or more is a fresh mmap, and its page faults and zeroing cost
 // about as much as a head's exp. It only grows, to at most a few blocks of kTileMaxScores.
 struct TileScratch {
-  std::vector<float> qt, kt, vt, dot, ot, s, s2, keep, work, colbias, acc_k, acc_v;
+  std::vector<float> qt, dot, ot, s, s2, keep, work, colbias, acc_k, acc_v;
   static void grow(std::vector<float>& v, size_t n) {
     if (v.size() < n) v.resize(n);
   }
   TileScratch& fit(const AttnDims& d) {
     const size_t block = static_cast<size_t>(d.S) * d.Tq;
     grow(qt, static_cast<size_t>(d.H) * d.Tq);
-    grow(kt, static_cast<size_t>(d.H) * d.S);
-    grow(vt, static_cast<size_t>(d.Hv) * d.S);
     grow(dot, static_cast<size_t>(d.Hv) * d.Tq);
-    grow(ot, static_cast<size_t>(std::max(d.H, d.Hv)) * d.Tq);
+    grow(ot, static_cast<size_t>(d.H) * d.Tq);  // dQ's rows before they are added
     grow(acc_k, static_cast<size_t>(d.S) * d.H);
     grow(acc_v, static_cast<size_t>(d.S) * d.Hv);
     grow(s, block);
@@ -433,14 +431,14 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, const floa
     for (size_t e = 0; e < static_cast<size_t>(S) * Tq; ++e) w.s2[e] *= s[e];
     pd = w.s2.data();
   }
-  transpose32(w.vt.data(), S, vb, static_cast<int>(st.v), S, d.Hv);
-  fk.small_gemm(w.ot.data(), Tq, w.vt.data(), S, pd, Tq, d.Hv, Tq, S, false);  // o^T (Hv x Tq), times l
-  for (int h = 0; h < d.Hv; ++h) {
-    float* row = w.ot.data() + static_cast<size_t>(h) * Tq;
-    for (int i = 0; i < Tq; ++i) row[i] *= inv_l[i];
+  // o (Tq x Hv) = P^T V, times l: P is held keys-as-rows, so op(x) = P^T is x stored transposed, and
+  // the rows go straight to the output (the same k-ordered sums as o^T = V^T P would give).
+  float* ob = o + static_cast<size_t>(b) * Tq * st.o + static_cast<size_t>(n) * d.Hv;
+  fk.fma_gemm(ob, static_cast<int>(st.o), pd, Tq, true, vb, static_cast<int>(st.v), Tq, d.Hv, S, false);
+  for (int i = 0; i < Tq; ++i) {
+    float* row = ob + static_cast<size_t>(i) * st.o;
+    for (int h = 0; h < d.Hv; ++h) row[h] *= inv_l[i];
   }
-  transpose32(o + static_cast<size_t>(b) * Tq * st.o + static_cast<size_t>(n) * d.Hv, static_cast<int>(st.o),
-              w.ot.data(), Tq, d.Hv, Tq);
   for (int i = 0; i < Tq; ++i) {
     if (z[i] != kNegInf) continue;
     float* dst = o + (static_cast<size_t>(b) * Tq + i) * st.o + static_cast<size_t>(n) * d.Hv;
@@ -479,7 +477,6 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
                     bool acc) {
     if (!ak.narrow_gemm(y, ldy, x, ldx, W, ldw, M, N, K, acc)) fk.small_gemm(y, ldy, x, ldx, W, ldw, M, N, K, acc);
   };
-  if (dq) transpose32(w.kt.data(), S, kb, static_cast<int>(st.k), S, d.H);
   for (int gi = 0; gi < group; ++gi) {
     const int n = g * group + gi;
     const size_t head = static_cast<size_t>(b) * d.Nq + n;
@@ -526,15 +523,15 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
     if (dk)
       narrow(w.acc_k.data(), d.H, ds, Tq, q + static_cast<size_t>(b) * Tq * st.q + static_cast<size_t>(n) * d.H,
              static_cast<int>(st.q), S, d.H, Tq, gi > 0);
-    if (dq) {
-      fk.small_gemm(w.ot.data(), Tq, w.kt.data(), S, ds, Tq, d.H, Tq, S, false);  // dQ^T = K^T dS^T
+    if (dq) {  // dQ = dS K, dS held transposed (as o in the forward)
       float* dqn = dq + static_cast<size_t>(b) * Tq * st.q + static_cast<size_t>(n) * d.H;
       if (!acc_q) {
-        transpose32(dqn, static_cast<int>(st.q), w.ot.data(), Tq, d.H, Tq);
-      } else {
+        fk.fma_gemm(dqn, static_cast<int>(st.q), ds, Tq, true, kb, static_cast<int>(st.k), Tq, d.H, S, false);
+      } else {  // the sum first, then added: the bits of dq + (its sum)
+        fk.fma_gemm(w.ot.data(), d.H, ds, Tq, true, kb, static_cast<int>(st.k), Tq, d.H, S, false);
         for (int i = 0; i < Tq; ++i) {
           float* dst = dqn + static_cast<size_t>(i) * st.q;
-          for (int h = 0; h < d.H; ++h) dst[h] += w.ot[static_cast<size_t>(h) * Tq + i];
+          for (int h = 0; h < d.H; ++h) dst[h] += w.ot[static_cast<size_t>(i) * d.H + h];
         }
       }
     }
