@@ -168,8 +168,14 @@ def test_sample_count_mismatch(method):
 
 def test_sample_weight_count_mismatch():
     x, y = xy()
-    with pytest.raises(ValueError, match=r"one value per sample \(6\), got 4"):
+    with pytest.raises(ValueError, match=r"one value per sample: shape \(6,\) or \(6, 1\). Received: shape \(4,\)"):
         model().fit(x, y, sample_weight=np.ones(4), verbose=0)
+    # six values, but not one per sample: refused, not read as six per-sample weights
+    with pytest.raises(ValueError, match=r"Received: shape \(3, 2\)"):
+        model().fit(x, y, sample_weight=np.ones((3, 2)), verbose=0)
+    with pytest.raises(ValueError, match="per-timestep"):
+        model().fit(x, y, sample_weight=np.ones((6, 2)), verbose=0)
+    model().fit(x, y, sample_weight=np.ones((6, 1)), verbose=0)  # Keras's column of weights
 
 
 @pytest.mark.parametrize("method", TRAIN_METHODS)

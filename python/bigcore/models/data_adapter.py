@@ -139,9 +139,14 @@ def sample_weights(model, ys, n, sample_weight, class_weight):
         a = _numeric(sample_weight, "sample_weight")
         if a.dtype.kind == "c":
             raise TypeError(f"sample_weight must hold real numbers, got an array of dtype {a.dtype}")
+        shape = np.shape(a)
+        if len(shape) == 0 or shape[0] != n:
+            raise ValueError(f"sample_weight must have one value per sample: shape ({n},) or ({n}, 1). "
+                             f"Received: shape {shape}")
+        if any(d != 1 for d in shape[1:]):  # (n, timesteps): Keras weights each timestep's loss
+            raise ValueError(f"sample_weight of shape {shape}: bigcore takes one weight per sample, shape ({n},) or "
+                             f"({n}, 1); per-timestep (temporal) sample weights are not supported yet")
         sw = np.asarray(a, dtype=np.float32).reshape(-1)
-        if sw.shape[0] != n:
-            raise ValueError(f"sample_weight must have one value per sample ({n}), got {sw.shape[0]}")
         if not np.isfinite(sw).all():
             raise ValueError("sample_weight contains NaN or inf")
     if class_weight is not None:
