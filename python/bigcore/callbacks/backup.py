@@ -103,5 +103,7 @@ class BackupAndRestore(Callback):
         os.replace(tmp, self._metadata_path)
 
     def on_train_end(self, logs=None):
+        # ignore_errors: in a data-parallel fit every rank keeps this callback (the ranks hold the
+        # same state, so they write the same backup) and they remove the directory together
         if self.delete_checkpoint and os.path.isdir(self.backup_dir):
-            shutil.rmtree(self.backup_dir)
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
