@@ -23,10 +23,6 @@ int chunk_rows(int B) {
   return std::max(16, (c + 7) / 8 * 8);
 }
 
-// Rows from which the own GEMM reads W as packed panels (small_gemm.h's kRows): a chunk of fewer
-// reads R in place, so packing it would be wasted.
-constexpr int kPackedRows = 6;
-
 // Inference keeps every step's projection (B*T*G*U floats) only below this many bytes.
 constexpr size_t kAllStepsBytes = size_t(2) << 20;
 
@@ -256,7 +252,7 @@ void RecurrentOp::forward(Ctx& c) {
   if (!split_forward(c)) {
     if (memo_rows_) memo_->gather(Z_.data());  // the chunks add into Z_ in place
     memo_rows_ = false;
-    if (float_products() && chunk_ >= kPackedRows && T > 1) {
+    if (float_products() && T > 1 && gemm_reads_packed(chunk_)) {
       rpack_.pack(c.params + r_, GU, U, GU);
       if (step_proj_) wpack_.pack(c.params + w_, GU, D, GU);  // x_t W at every step too
     }
@@ -300,7 +296,7 @@ void RecurrentOp::backward(Ctx& c) {
   // R^T once, so that no step repacks R (the BLAS did, on every step's dh_prev product)
   if (Rt_.size() < static_cast<size_t>(GU) * U) Rt_.resize(static_cast<size_t>(GU) * U);
   transpose32(Rt_.data(), U, c.params + r_, GU, U, GU);
-  if (chunk_ >= kPackedRows && T > 1) rtpack_.pack(Rt_.data(), U, GU, U);
+  if (T > 1 && gemm_reads_packed(chunk_)) rtpack_.pack(Rt_.data(), U, GU, U);
   for_chunks(B, chunk_, [&](int b0, int b1) { chunk_backward(c, b0, b1); });
   rtpack_.clear();
   if (cfg_.has_mask && need_dx[1] && !accum_dx[1])  // a mask gets no gradient (Keras casts it to bool)

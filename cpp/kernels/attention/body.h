@@ -114,16 +114,10 @@ void row_dot(float* out, const float* a, int lda, const float* b, int ldb, int R
 // by the file's flags). Every column is its own lane with the same operations in the same order,
 // so the vector width never changes the bits. Each kernel runs its full vectors, then the last
 // n < kW columns with masked loads and stores (by_chunks), both from one generic body.
-#if defined(__AVX512F__)
-constexpr int kW = 16;
-#elif defined(__AVX2__)
-constexpr int kW = 8;
-#else
-constexpr int kW = 4;
-#endif
-typedef float vf __attribute__((vector_size(kW * 4)));
+constexpr int kW = kPathW;
+typedef path_vf vf;
 typedef int32_t vi __attribute__((vector_size(kW * 4)));
-typedef float vfu __attribute__((vector_size(kW * 4), aligned(4), may_alias));
+typedef path_vfu vfu;
 #define BC_ATT_INLINE inline __attribute__((always_inline))
 
 struct Full {};  // a whole vector of columns

@@ -72,6 +72,7 @@ struct Kernels {
   // fma_gemm's bits (n0 a multiple of gemm_panel). The layout is this path's: pack with the table
   // that multiplies.
   int gemm_panel;
+  int gemm_packed_min_rows;  // products of fewer rows read W in place (packing would be wasted)
   void (*pack_panels)(float* pw, const float* W, int ldw, int K, int N);
   void (*packed_gemm)(float* y, int ldy, const float* x, int ldx, const float* pw, const float* W, int ldw, int M,
                       int N, int K, int n0, int n1, bool accumulate);

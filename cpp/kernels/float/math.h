@@ -12,6 +12,19 @@ namespace {
 
 constexpr int kLanes = 16;  // fixed reduction width, independent of the ISA
 
+// The widest float vector of the file's flags (SSE2 / AVX2 / AVX-512), as a GCC vector type, for
+// kernels written lane by lane (each lane the same operations in the same order, so the width never
+// changes the bits); path_vfu reads and writes it unaligned.
+#if defined(__AVX512F__)
+constexpr int kPathW = 16;
+#elif defined(__AVX2__)
+constexpr int kPathW = 8;
+#else
+constexpr int kPathW = 4;
+#endif
+typedef float path_vf __attribute__((vector_size(kPathW * 4)));
+typedef float path_vfu __attribute__((vector_size(kPathW * 4), aligned(4), may_alias));
+
 inline float exp_f(float x) {  // Cephes expf: ~1 ulp on [-87, 88]
   // The clamps send NaN to a bound and the last line gives it back: with a NaN test in the middle
   // (n == n), GCC duplicated the whole polynomial for the NaN case and ran both under masks.

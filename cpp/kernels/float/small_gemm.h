@@ -294,6 +294,7 @@ void fill_small_gemm_from_impl(Kernels& k) {
   k.small_gemm = small_gemm;
   k.fma_gemm = fma_gemm;
   k.gemm_panel = kPanel;
+  k.gemm_packed_min_rows = kRows;
   k.pack_panels = pack_panels;
   k.packed_gemm = packed_gemm;
 }

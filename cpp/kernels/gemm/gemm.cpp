@@ -153,6 +153,8 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   for (int idx = 0; idx < tiles; ++idx) run(idx);
 }
 
+bool gemm_reads_packed(int rows) { return gemm_is_own() && rows >= kernels().gemm_packed_min_rows; }
+
 bool PackedGemmWeights::pack(const float* W, int ldw, int K, int N) {
   W_ = nullptr;
   if (!gemm_is_own() || K <= 0 || N <= 0) return false;

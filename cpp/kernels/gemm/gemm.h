@@ -39,6 +39,10 @@ class PackedGemmWeights {
   int ldw_ = 0, K_ = 0, N_ = 0;
 };
 
+// Whether products of this many rows read packed weights (fewer read W in place: packing for them
+// would be wasted).
+bool gemm_reads_packed(int rows);
+
 // C (M,N) (+)= A (M,K) @ W with w packed (ready()): the bits of gemm(false, false, M, N, K, 1, A, lda,
 // W, ldw, accumulate ? 1 : 0, C, ldc), threaded the same way.
 void gemm_packed(int M, const float* A, int lda, const PackedGemmWeights& w, bool accumulate, float* C, int ldc);

@@ -4,6 +4,7 @@
 // so every path gives the reference's bits (norm.h).
 #pragma once
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/float/math.h"  // kLanes, lane_sum, lane_dot (shared, same bits)
 #include "kernels/norm/norm.h"
@@ -92,19 +93,12 @@ void rows_backward(float* dx, bool acc_x, float* dres, bool acc_res, float* gsum
 // kLanes / kNW vectors of this path's width (element i adds into lane i % kLanes, vectors in order
 // from +0), then lane_tree's fixed tree, so the bits are the same.
 constexpr int kMaxRowVectors = 8;
-#if defined(__AVX512F__)
-constexpr int kNW = 16;
-#elif defined(__AVX2__)
-constexpr int kNW = 8;
-#else
-constexpr int kNW = 4;
-#endif
+constexpr int kNW = kPathW;
 constexpr int kAccV = kLanes / kNW;  // vectors of running lane sums
-typedef float nvf __attribute__((vector_size(kNW * 4)));
-typedef float nvfu __attribute__((vector_size(kNW * 4), aligned(4), may_alias));
+typedef path_vf nvf;
 
-BC_NORM_INLINE nvf ldv(const float* p) { return *reinterpret_cast<const nvfu*>(p); }
-BC_NORM_INLINE void stv(float* p, nvf v) { *reinterpret_cast<nvfu*>(p) = v; }
+BC_NORM_INLINE nvf ldv(const float* p) { return *reinterpret_cast<const path_vfu*>(p); }
+BC_NORM_INLINE void stv(float* p, nvf v) { *reinterpret_cast<path_vfu*>(p) = v; }
 
 // lane_tree over the kLanes sums held as kAccV vectors.
 BC_NORM_INLINE float tree(const nvf (&acc)[kAccV]) {
@@ -189,28 +183,14 @@ void rows_backward_v(float* dx, bool acc_x, float* dres, bool acc_res, float* gs
   }
 }
 
-template <int V>
-bool rows_forward_if(int C, float* y, float* mean, float* rstd, const float* x, const float* res, const float* gamma,
-                     const float* beta, int R, float eps, bool rms) {
+// f(std::integral_constant<int, V>) for the V with C == 16 V (V <= kMaxRowVectors); false when none.
+template <int V = 1, class F>
+bool with_row_vectors(int C, F&& f) {
   if constexpr (V > kMaxRowVectors) {
     return false;
   } else {
-    if (C != V * kLanes) return rows_forward_if<V + 1>(C, y, mean, rstd, x, res, gamma, beta, R, eps, rms);
-    rows_forward_v<V>(y, mean, rstd, x, res, gamma, beta, R, eps, rms);
-    return true;
-  }
-}
-
-template <int V>
-bool rows_backward_if(int C, float* dx, bool acc_x, float* dres, bool acc_res, float* gsum, float* bsum,
-                      const float* dy, const float* x, const float* res, const float* mean, const float* rstd,
-                      const float* gamma, int R, bool rms) {
-  if constexpr (V > kMaxRowVectors) {
-    return false;
-  } else {
-    if (C != V * kLanes)
-      return rows_backward_if<V + 1>(C, dx, acc_x, dres, acc_res, gsum, bsum, dy, x, res, mean, rstd, gamma, R, rms);
-    rows_backward_v<V>(dx, acc_x, dres, acc_res, gsum, bsum, dy, x, res, mean, rstd, gamma, R, rms);
+    if (C != V * kLanes) return with_row_vectors<V + 1>(C, f);
+    f(std::integral_constant<int, V>{});
     return true;
   }
 }
@@ -219,14 +199,16 @@ void rows_forward_any(float* y, float* mean, float* rstd, const float* x, const 
                       const float* beta, int R, int C, float eps, bool rms) {
   // In place (y == x, no res) the generic loop's copy is skipped; the vector path reads the row
   // before writing it, so it is safe there too.
-  if (!rows_forward_if<1>(C, y, mean, rstd, x, res, gamma, beta, R, eps, rms))
+  if (!with_row_vectors(C, [&](auto v) { rows_forward_v<v()>(y, mean, rstd, x, res, gamma, beta, R, eps, rms); }))
     rows_forward(y, mean, rstd, x, res, gamma, beta, R, C, eps, rms);
 }
 
 void rows_backward_any(float* dx, bool acc_x, float* dres, bool acc_res, float* gsum, float* bsum, const float* dy,
                        const float* x, const float* res, const float* mean, const float* rstd, const float* gamma,
                        int R, int C, bool rms, float* work) {
-  if (!rows_backward_if<1>(C, dx, acc_x, dres, acc_res, gsum, bsum, dy, x, res, mean, rstd, gamma, R, rms))
+  if (!with_row_vectors(C, [&](auto v) {
+        rows_backward_v<v()>(dx, acc_x, dres, acc_res, gsum, bsum, dy, x, res, mean, rstd, gamma, R, rms);
+      }))
     rows_backward(dx, acc_x, dres, acc_res, gsum, bsum, dy, x, res, mean, rstd, gamma, R, C, rms, work);
 }
 
