@@ -131,10 +131,7 @@ def load_model(filepath, custom_objects=None, compile=True):
                 raise ValueError(f"{path}: unknown model class {archive.short(class_name)} in {CONFIG}: {e}") from None
             model = _model_from(path, class_name, config["config"], config.get("build_config"))
             model_state.restore_training_state(path, model, config.get("training_state"))
-            limit = model_state.weights_limit(model)
-            if info.file_size > limit:
-                raise ValueError(f"{path}: the member {WEIGHTS!r} declares {info.file_size} bytes, more than "
-                                 f"the {limit} it can legitimately hold")
+            _check_weights_size(path, info, model)
             tensors = storage.decode_all(f"{path}: {WEIGHTS}", archive.parse_tensors(path, WEIGHTS, data),
                                          model.weights)
             model_state.assign_weights(path, model, tensors, WEIGHTS)
@@ -152,6 +149,13 @@ def load_model(filepath, custom_objects=None, compile=True):
     return model
 
 
+def _check_weights_size(path, info, model):
+    limit = model_state.weights_limit(model)
+    if info.file_size > limit:
+        raise ValueError(f"{path}: the member {WEIGHTS!r} declares {info.file_size} bytes, more than "
+                         f"the {limit} it can legitimately hold")
+
+
 def restore_state(model, filepath):
     """Puts the training state save_model wrote of this very model (a `.bigcore` file) back into it:
     weights, optimizer slots and iterations, seed and random streams. The model must be compiled
@@ -167,9 +171,7 @@ def restore_state(model, filepath):
             raise ValueError(f"{path}: it holds a {archive.short(config.get('class_name'))}, not model "
                              f"{model.name!r}'s class {registry.model_class_name(model)}")
         info = infos[WEIGHTS]
-        if info.file_size > model_state.weights_limit(model):
-            raise ValueError(f"{path}: the member {WEIGHTS!r} declares {info.file_size} bytes, more than model "
-                             f"{model.name!r}'s weights can take; it is not this model's file")
+        _check_weights_size(path, info, model)  # before reading: a larger member is not this model's
         data = archive.read_member(path, zf, info, info.file_size)
         tensors = storage.decode_all(f"{path}: {WEIGHTS}", archive.parse_tensors(path, WEIGHTS, data), model.weights)
         cc = config.get("compile_config")
