@@ -209,3 +209,36 @@ def test_packed_weights_give_the_same_bits(isa, M, N, K, accumulate):
             assert y.tobytes() == want.tobytes(), f"{n} threads"
     finally:
         bigcore.config.set_num_threads(before)
+
+
+@pytest.mark.parametrize("K,parts", [(2048, 2), (5000, 4), (3100, 3)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_weight_gradient_sum_cut_into_pieces_of_k(supported_isas, restore_isa, restore_threads, K, parts, beta):
+    """op(A) = A^T over many rows into a small output (Dense's dW): the sum is cut into `parts`
+    pieces of K fixed by the shape (gemm.cpp's split_k_gemm); piece 0 is summed into C, the others
+    on their own and added to C in piece order. Those bits exactly, on every thread count and ISA
+    path, and within the float32 error bound of the exact product."""
+    if "fma" not in bigcore.config.cpu_features()["features"]:
+        pytest.skip("without FMA gemm() keeps the BLAS")
+    rng = np.random.default_rng(K)
+    M, N = 32, 40
+    A = rng.standard_normal((K, M), dtype=np.float32)
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    C0 = rng.standard_normal((M, N), dtype=np.float32)
+    step = -(-K // parts)
+    # each piece is under the 2048 rows that would cut it again: one k-ordered chain per output
+    want = C0.copy() if beta else np.zeros((M, N), np.float32)
+    _core.gemm(True, False, np.ascontiguousarray(A[:step]), np.ascontiguousarray(B[:step]), want, 1.0, 1.0)
+    for p in range(1, parts):
+        piece = np.zeros((M, N), np.float32)
+        rows = slice(p * step, min(K, (p + 1) * step))
+        _core.gemm(True, False, np.ascontiguousarray(A[rows]), np.ascontiguousarray(B[rows]), piece, 1.0, 0.0)
+        want += piece
+    _check_close(want, np.ascontiguousarray(A.T), B, C0 if beta else None)
+    for isa in supported_isas:
+        bigcore.config.set_cpu_isa(isa)
+        for threads in (1, 2, 3):
+            bigcore.config.set_num_threads(threads)
+            C = C0.copy()
+            _core.gemm(True, False, A, B, C, 1.0, beta)
+            assert C.tobytes() == want.tobytes(), f"{isa}, {threads} threads"

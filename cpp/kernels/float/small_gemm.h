@@ -193,7 +193,9 @@ template <bool TA>
 void gemm_many_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
                     bool accumulate) {
   const int panels = N / kPanel;
-  const bool pack = ldw >= kPackMinLdw && M >= kPackMinRows && panels > 0;
+  // Also a column slice of a wider W (ldw > N: one head's columns of a projection), whose panel
+  // rows share their cache lines with columns this product never reads.
+  const bool pack = (ldw >= kPackMinLdw || ldw > N) && M >= kPackMinRows && panels > 0;
   for (int k0 = 0; k0 < K; k0 += kKc) {
     const int k1 = std::min(K, k0 + kKc), kb = k1 - k0;
     const bool load = accumulate || k0 > 0;

@@ -90,8 +90,55 @@ void own_tiles(int M, int N, int K, Run&& run) {
   }
 }
 
+// A weight gradient (op(A) = A^T: a sum over a batch's many rows into a small output, as Dense's dW
+// at 6400 rows into 32 x 32) cut into the output's rows gives every thread all K rows of both
+// operands to stream and a few output rows to sum them into (108 GFLOP/s at 6400 x 32 x 32). Its
+// sum is cut instead into k_parts pieces of K, fixed by the shape: piece 0 is summed into C (from C
+// or 0), the others into their own buffers, which are then added to C in piece order: the same
+// bits on any thread count.
+constexpr int kSplitMinK = 1024, kSplitMaxParts = 4;
+constexpr long kSplitMaxOut = 128 * 128;
+
+int k_parts(bool trans_a, bool trans_b, int M, int N, int K) {
+  if (!trans_a || trans_b || static_cast<long>(M) * N > kSplitMaxOut) return 1;
+  return std::min(kSplitMaxParts, K / kSplitMinK);
+}
+
+void split_k_gemm(int parts, int M, int N, int K, const float* A, int lda, const float* B, int ldb, bool accumulate,
+                  float* C, int ldc) {
+  const size_t out = static_cast<size_t>(M) * N;
+  const int step = (K + parts - 1) / parts;
+  std::vector<float> partial(out * (parts - 1));
+  const Kernels& k = kernels();
+  auto run = [&](int p) {
+    FlushDenormals ftz;
+    const int k0 = p * step, kb = std::min(K, k0 + step) - k0;
+    const float* a = A + static_cast<size_t>(k0) * lda;  // rows k0.. of A (K x M)
+    const float* b = B + static_cast<size_t>(k0) * ldb;
+    if (p == 0) k.fma_gemm(C, ldc, a, lda, true, b, ldb, M, N, kb, accumulate);
+    else k.fma_gemm(partial.data() + (p - 1) * out, N, a, lda, true, b, ldb, M, N, kb, false);
+  };
+  const double flops = 2.0 * M * N * static_cast<double>(K);
+  const int threads = flops < kParallelFlops || omp_in_parallel() ? 1 : std::min(get_num_threads(), parts);
+  if (threads <= 1) {
+    for (int p = 0; p < parts; ++p) run(p);
+  } else {
+    note_team_used();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int p = 0; p < parts; ++p) run(p);
+  }
+  for (int p = 1; p < parts; ++p)
+    for (int i = 0; i < M; ++i) {
+      float* c = C + static_cast<size_t>(i) * ldc;
+      const float* q = partial.data() + (p - 1) * out + static_cast<size_t>(i) * N;
+      for (int j = 0; j < N; ++j) c[j] += q[j];
+    }
+}
+
 void own_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
               bool accumulate, float* C, int ldc) {
+  if (const int parts = k_parts(trans_a, trans_b, M, N, K); parts > 1)
+    return split_k_gemm(parts, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
   if (trans_b) {
     B = transposed(B, ldb, K, N);
     ldb = N;
