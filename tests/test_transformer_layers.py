@@ -431,14 +431,44 @@ def test_attention_layers_on_run_time_lengths():
                 np.testing.assert_array_equal(a, b)
 
 
-def test_attention_layer_refuses_concat_and_bad_calls():
-    with pytest.raises(ValueError, match="concat"):
-        layers.Attention(score_mode="concat")
+def concat_ref(scale=False, causal=False, scores=False):
+    """Keras's Attention(score_mode="concat"): s = concat_score_weight * sum(tanh(scale * (q_i + k_j)))
+    (no scale without use_scale); the weights are [scale, concat_score_weight], in that order."""
+    def score(w, q, k):
+        pair = q[:, :, None, :] + k[:, None, :, :]
+        return w[-1] * np.tanh(pair * (w[0] if scale else 1.0)).sum(-1)
+    return keras_attention_ref(score, causal, scores)
+
+
+def CONCAT_WEIGHTS(scale):  # noqa: N802  (scalars other than the initial ones)
+    return lambda rng: ([np.array(0.8, np.float32)] if scale else []) + [np.array(1.4, np.float32)]
+
+
+@pytest.mark.parametrize("use_scale", [False, True], ids=["plain", "scaled"])
+def test_attention_layer_concat_scores(request, use_scale):
+    run_layer_test(layers.Attention, {"use_scale": use_scale, "score_mode": "concat"},
+                   [(B, T, D), (B, S, 4), (B, S, D)], concat_ref(use_scale),
+                   weight_shapes=[(), ()] if use_scale else [()], weights=CONCAT_WEIGHTS(use_scale),
+                   keras=optional_keras(request))
+
+
+def test_attention_layer_concat_masked_causal_scores(request):
+    m = np.array([[t == 0 or (t + r) % 3 for t in range(T)] for r in range(BM)])
+    run_layer_test(layers.Attention, {"use_scale": True, "score_mode": "concat"}, [(BM, T, D), (BM, T, D)],
+                   concat_ref(True, causal=True, scores=True), weight_shapes=[(), ()], weights=CONCAT_WEIGHTS(True),
+                   masked=m, call=lambda layer, f: layer(f, use_causal_mask=True, return_attention_scores=True),
+                   output_mask=lambda x, mask: [mask[0], None], keras=optional_keras(request))
+
+
+def test_attention_layer_refuses_bad_modes_and_calls():
     with pytest.raises(ValueError, match="score_mode"):
         layers.Attention(score_mode="additive")
     x = bigcore.Input((T, D))
-    with pytest.raises(ValueError, match="list of inputs"):
-        layers.Attention()(x)
+    for mode in ("dot", "concat"):
+        with pytest.raises(ValueError, match="list of inputs"):
+            layers.Attention(score_mode=mode)(x)
+    with pytest.raises(ValueError, match="same features"):
+        layers.Attention(score_mode="concat")([x, bigcore.Input((T, D + 1))])
 
 
 # --------------------------------------------------------------------------- masks and attention_mask

@@ -12,7 +12,7 @@ value on Keras's fused path (no dropout, no returned scores), 0 on its explicit 
 import math
 
 from bigcore import _random, constraints, initializers, regularizers
-from bigcore.layers import dims
+from bigcore.layers import base, dims
 from bigcore.layers.base import KerasTensor, Layer, _ops, active_trace, shape_str
 from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.registry import register
@@ -418,17 +418,23 @@ class Attention(Layer):
         if score_mode not in ("dot", "concat"):
             raise ValueError("Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. "
                              f"Received: score_mode={score_mode}")
-        if score_mode == "concat":
-            raise ValueError("Attention: score_mode='concat' is not supported by bigcore yet (only 'dot')")
         if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"Attention: dropout must be in [0, 1). Received: dropout={dropout!r}")
         self.use_scale, self.score_mode, self.dropout, self.seed = bool(use_scale), score_mode, float(dropout), seed
         self._stream = seed if seed is not None else _random.next_stream()
         self.scale = None
+        self.concat_score_weight = None
         self._pending = None
+        self._returns_scores = False  # the latest concat call's return_attention_scores
 
     def __call__(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False,
                  **kwargs):
+        if self.score_mode == "concat":  # traced as a custom layer's call() is (call below)
+            self._returns_scores = bool(return_attention_scores)
+            given = dict(mask=mask, training=training, return_attention_scores=return_attention_scores or None,
+                         use_causal_mask=use_causal_mask or None)  # what the caller gave, as the tracer expects
+            kwargs.update({k: v for k, v in given.items() if v is not None})
+            return base._call_tracer(self, inputs, (), kwargs)
         if kwargs:
             raise TypeError(f"Attention.call() got unexpected keyword arguments {sorted(kwargs)}")
         if not isinstance(inputs, (list, tuple)) or not 2 <= len(inputs) <= 3:
@@ -462,6 +468,8 @@ class Attention(Layer):
     def keras_call(self, node):
         """Keras 3's record of the call: the [query, value(, key)] list, mask=[query_mask, value_mask]
         and the flags given."""
+        if self.score_mode == "concat":  # a traced call: recorded as a custom layer's is
+            return Layer.keras_call(self, node)
         named = dict(zip(node.call_args["tensors"], node.inputs))
         kwargs = _flags(node.call_args)
         if "query_mask" in named or "value_mask" in named:
@@ -481,7 +489,53 @@ class Attention(Layer):
     def build(self, input_shape):
         if self.use_scale:
             self.scale = self.add_weight("scale", (), "ones")
+        if self.score_mode == "concat":
+            self.concat_score_weight = self.add_weight("concat_score_weight", (), "ones")
         self.built = True
+
+    def call(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False):
+        """score_mode='concat' only (the dot mode lowers to the fused op): Keras 3's formulas in
+        bigcore.ops, traced once into the program. scores[b, t, s] = concat_score_weight *
+        sum_d tanh(scale * (q[b, t, d] + k[b, s, d])) (no scale without use_scale); the (batch, Tq,
+        Tv, dim) sum is materialized, as in AdditiveAttention."""
+        ops = _ops()
+        if not isinstance(inputs, (list, tuple)) or not 2 <= len(inputs) <= 3:
+            raise ValueError("Attention layer must be called on a list of inputs, namely [query, value] or "
+                             f"[query, value, key]. Received: inputs={inputs}.")
+        if mask is not None and (not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3):
+            raise ValueError(f"Attention layer mask must be a list, namely [query_mask, value_mask]. "
+                             f"Received: mask={mask}.")
+        q, v = inputs[0], inputs[1]
+        k = inputs[2] if len(inputs) > 2 else v
+        shapes = [tuple(t.shape) for t in (q, v, k)]
+        if any(len(x) != 3 for x in shapes) or shapes[0][-1] != shapes[2][-1] or \
+                (shapes[1][1] is not None and shapes[2][1] is not None and shapes[1][1] != shapes[2][1]):
+            raise ValueError("Attention takes 3-D (batch, steps, features) query, value and key, query and key of "
+                             f"the same features, value and key of the same steps; got {[shape_str(x) for x in shapes]}")
+        q_mask, v_mask = (mask[0], mask[1]) if mask else (None, None)
+        pair = ops.expand_dims(q, -2) + ops.expand_dims(k, -3)  # (batch, Tq, Tv, dim)
+        if self.scale is not None:
+            pair = self.scale * pair
+        scores = self.concat_score_weight * ops.sum(ops.tanh(pair), axis=-1)
+        keep = None
+        if v_mask is not None:
+            keep = ops.expand_dims(ops.cast(v_mask, "bool"), -2)  # (batch, 1, Tv)
+        if use_causal_mask:  # Keras: row index >= column index
+            steps = ops.shape(scores)
+            causal = ops.expand_dims(ops.expand_dims(ops.arange(steps[-2]), -1) >= ops.arange(steps[-1]), 0)
+            keep = causal if keep is None else ops.logical_and(keep, causal)
+        if keep is not None:  # Keras: scores -= 1e9 where the mask blanks the key
+            scores = scores - 1.0e9 * ops.cast(ops.logical_not(keep), "float32")
+        weights = ops.softmax(scores, axis=-1)
+        if self.dropout > 0:
+            weights = ops.dropout(weights, self.dropout, seed=self._stream)
+        out = ops.matmul(weights, v)
+        if q_mask is not None:  # Keras multiplies by the query mask
+            out = out * ops.cast(ops.expand_dims(q_mask, -1), "float32")
+        if return_attention_scores:
+            weights._mask = None  # Keras: the scores carry no mask
+            return out, weights
+        return out
 
     def _check_input(self, shapes):
         s = self._named(shapes)
@@ -495,6 +549,10 @@ class Attention(Layer):
                              f"value {shape_str(v)} and key the same steps")
 
     def compute_output_shape(self, input_shape):
+        if self.score_mode == "concat":
+            q, v = input_shape[0], input_shape[1]
+            out = tuple(q[:-1]) + (v[-1],)
+            return [out, tuple(q[:-1]) + (v[1],)] if self._returns_scores else out
         args = self._args()
         s = self._named(input_shape, args) if isinstance(input_shape[0], (list, tuple)) else {}
         q, v = s["query"], s["value"]
@@ -502,6 +560,9 @@ class Attention(Layer):
         return [out, tuple(q[:-1]) + (v[1],)] if args["return_attention_scores"] else out
 
     def compute_mask(self, inputs, masks):
+        if self.score_mode == "concat":
+            m = masks[0] if masks else None
+            return [m, None] if self._returns_scores else m
         named = self._named(inputs)
         m = named["query_mask"] if "query_mask" in named else named["query"]._mask
         return [m, None] if self._args()["return_attention_scores"] else m
