@@ -34,6 +34,12 @@ def _flags(call_args):
     return out
 
 
+def _eager(layer, inputs, kwargs):
+    """The layer on arrays (a one-layer model, run natively); (output, scores) as Keras's tuple."""
+    out = layer._call_eager(inputs, kwargs)
+    return tuple(out) if isinstance(out, list) else out
+
+
 class _AttentionCall(Layer):
     """The call convention shared by MultiHeadAttention and GroupQueryAttention: keyword tensors and
     flags are recorded on the node (node.call_args) so lowering and saving see them."""
@@ -56,6 +62,10 @@ class _AttentionCall(Layer):
             given["query_mask"] = query_mask
         names = [n for n in _TENSOR_ARGS if given.get(n) is not None]
         tensors = [given[n] for n in names]
+        if active_trace() is None and not any(isinstance(t, KerasTensor) for t in tensors):
+            return _eager(self, query, dict(
+                {n: given[n] for n in names if n != "query"}, training=training,
+                return_attention_scores=bool(return_attention_scores), use_causal_mask=bool(use_causal_mask)))
         if active_trace() is not None:  # a mask built of arrays inside a custom call(): a constant of the graph
             tensors = [t if isinstance(t, KerasTensor) else _ops()._constant(t) for t in tensors]
         if not all(isinstance(t, KerasTensor) for t in tensors):
@@ -429,6 +439,11 @@ class Attention(Layer):
 
     def __call__(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False,
                  **kwargs):
+        if active_trace() is None and isinstance(inputs, (list, tuple)) and \
+                not any(isinstance(t, KerasTensor) for t in list(inputs) + list(mask or [])):
+            return _eager(self, list(inputs), {"mask": mask, "training": training,
+                                               "return_attention_scores": bool(return_attention_scores),
+                                               "use_causal_mask": bool(use_causal_mask), **kwargs})
         if self.score_mode == "concat":  # traced as a custom layer's call() is (call below)
             self._returns_scores = bool(return_attention_scores)
             given = dict(mask=mask, training=training, return_attention_scores=return_attention_scores or None,

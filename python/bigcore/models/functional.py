@@ -348,15 +348,17 @@ class Model(Trainer, Layer):
 
 
 def _run_eagerly(layer, inputs, kwargs):
-    """layer(numpy, **kwargs): runs the one layer through a one-layer model (native ops); the
-    arrays among the keywords (initial_state, mask) become inputs of that model too."""
-    x = np.asarray(inputs)
-    inp = Input(shape=x.shape[1:])
-    arrays, model_inputs = [x], [inp]
+    """layer(numpy, **kwargs): runs the one layer through a one-layer model (native ops). A list of
+    arrays (Add, Attention's [query, value]) is a list of inputs; the arrays among the keywords
+    (initial_state, mask, an attention's value) become inputs of that model too; flags (True/False,
+    None) pass as given."""
+    arrays, model_inputs = [], []
 
     def symbolic(v):
         if isinstance(v, (list, tuple)):
             return [symbolic(a) for a in v]
+        if v is None or isinstance(v, bool):
+            return v
         a = np.asarray(v)
         if a.ndim < 1:
             raise TypeError(f"Layer {layer.name!r}: a call argument must be an array with a batch axis, got {v!r}")
@@ -365,9 +367,12 @@ def _run_eagerly(layer, inputs, kwargs):
         model_inputs.append(t)
         return t
 
+    # a list of arrays is several inputs; a nested list of numbers is one array
+    several = isinstance(inputs, (list, tuple)) and len(inputs) > 0 and all(hasattr(a, "shape") for a in inputs)
+    inp = symbolic(list(inputs) if several else np.asarray(inputs))
     call_kwargs = {k: (v if k == "training" else symbolic(v)) for k, v in kwargs.items()}
-    model = Model(model_inputs if len(arrays) > 1 else inp, layer(inp, **call_kwargs))
-    return model._forward_batch(arrays if len(arrays) > 1 else x, -1)  # the call's training= holds
+    model = Model(model_inputs if len(arrays) > 1 else model_inputs[0], layer(inp, **call_kwargs))
+    return model._forward_batch(arrays if len(arrays) > 1 else arrays[0], -1)  # the call's training= holds
 
 
 layer_base.set_eager_runner(_run_eagerly)
