@@ -223,19 +223,22 @@ def _batch_invariance_model(kind):
     if kind == "dense":
         return bigcore.Sequential([layers.Dense(128, activation="relu", input_shape=(784,)),
                                    layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
+    if kind == "narrow_dense":  # rows cut between threads, bias and activation applied per tile (gemm_then)
+        return bigcore.Sequential([bigcore.Input(shape=(20, 32)), layers.Dense(32, activation="gelu"),
+                                   layers.Dense(24, activation="softmax"), layers.Dense(16)])
     rnn = {"lstm": layers.LSTM, "gru": layers.GRU}[kind]
     return bigcore.Sequential([bigcore.Input(shape=(12, 20)), rnn(48, return_sequences=True), rnn(40),
                                layers.Dense(3)])
 
 
-@pytest.mark.parametrize("kind", ["dense", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["dense", "narrow_dense", "lstm", "gru"])
 def test_predict_is_batch_size_independent(seed, isa, restore_threads, kind):
     """A row's prediction does not depend on the batch it is in, the thread count or how the GEMM
     is cut (the own kernel sums each output in k order: kernels/float/small_gemm.h); OpenBLAS did
     (predict(batch_size=1) != predict(batch_size=1000) by ~6e-7, as PyTorch, pytorch#128062)."""
     m = _batch_invariance_model(kind)
-    n = 1000 if kind == "dense" else 300
-    shape = (n, 784) if kind == "dense" else (n, 12, 20)
+    n = 300 if kind in ("lstm", "gru") else 1000
+    shape = {"dense": (n, 784), "narrow_dense": (n, 20, 32)}.get(kind, (n, 12, 20))
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     bigcore.config.set_num_threads(1)
     ref = m.predict(x, batch_size=1, verbose=0)
@@ -595,3 +598,19 @@ def test_evaluate_verbose_prints_one_bar_line(seed, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
     assert re.match(rf"^3/3 \[={{30}}\] - \d+s \d+(?:us|ms|s)/step - loss: {NUM} - accuracy: {NUM}$", lines[0])
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "softmax", "tanh"])
+def test_narrow_dense_on_many_rows_matches_numpy(restore_threads, act):
+    """Dense(32) over 300 x 20 rows: the product cut into row tiles on 2 threads, each tile's bias and
+    activation applied as soon as it is done (gemm_then), against a float64 NumPy reference."""
+    bigcore.config.set_num_threads(2)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 20, 32)).astype(np.float32)
+    m = bigcore.Sequential([bigcore.Input(shape=(20, 32)), layers.Dense(32, activation=act)])
+    W, b = rng.standard_normal((32, 32)).astype(np.float32) * 0.3, rng.standard_normal(32).astype(np.float32)
+    m.set_weights([W, b])
+    z = x.astype(np.float64) @ W + b
+    want = {"linear": z, "relu": np.maximum(z, 0), "tanh": np.tanh(z),
+            "softmax": np.exp(z - z.max(-1, keepdims=True)) / np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)}
+    np.testing.assert_allclose(m.predict(x, batch_size=300, verbose=0), want[act], rtol=2e-5, atol=2e-6)

@@ -24,11 +24,11 @@ void DenseOp::forward(Ctx& c) {
   const float* x = c.val(in[0]);
   float* y = c.val(out[0]);
   const float* W = c.params + params[0];
-  gemm(false, false, rows, N_, K_, 1.0f, x, K_, W, N_, 0.0f, y, N_);
   const float* bias = b_ >= 0 ? c.params + b_ : nullptr;
   const size_t N = static_cast<size_t>(N_);
   act_in_.prepare(act_, c.training, static_cast<size_t>(rows) * N);
-  parallel_rows(rows, N_, [&](int r0, int r1) { act_in_.forward(y + r0 * N, bias, r1 - r0, N_, act_, r0 * N); });
+  auto act = [&](int r0, int r1) { act_in_.forward(y + r0 * N, bias, r1 - r0, N_, act_, r0 * N); };
+  if (!gemm_then(rows, N_, K_, x, K_, W, N_, y, N_, act)) parallel_rows(rows, N_, act);
 }
 
 // dout (rows, N) -> dW (K, N), db (N), din (rows, K); dout becomes dz in place.
@@ -36,7 +36,7 @@ void DenseOp::backward(Ctx& c) {
   const int rows = c.B * static_cast<int>(c.per_sample(in[0]) / K_);
   const float* x = c.val(in[0]);
   float* dz = c.grad(out[0]);
-  if (!loss_gives_dz) {
+  if (!loss_gives_dz && act_ != ACT_LINEAR) {
     const float* y = c.val(out[0]);
     parallel_rows(rows, N_, [&](int r0, int r1) {
       const size_t at = static_cast<size_t>(r0) * N_;

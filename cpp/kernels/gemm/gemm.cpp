@@ -72,12 +72,18 @@ const float* transposed(const float* B, int ldb, int K, int N) {
 // The own kernel's product cut into one tile per thread, run(m0, m1, n0, n1) on each: columns in
 // panels of 64 when N is wide enough, else rows in groups of 6. The cut changes which thread
 // computes an output, never its bits.
+int own_threads(int M, int N, int K) {
+  const double flops = 2.0 * M * N * static_cast<double>(K);
+  return flops < kParallelFlops || omp_in_parallel() ? 1 : get_num_threads();
+}
+
+bool own_by_cols(int N, int threads) { return N >= 64 * threads; }
+
 template <class Run>
 void own_tiles(int M, int N, int K, Run&& run) {
-  const double flops = 2.0 * M * N * static_cast<double>(K);
-  const int threads = flops < kParallelFlops || omp_in_parallel() ? 1 : get_num_threads();
+  const int threads = own_threads(M, N, K);
   if (threads <= 1) return run(0, M, 0, N);
-  const bool by_cols = N >= 64 * threads;
+  const bool by_cols = own_by_cols(N, threads);
   const int unit = by_cols ? 64 : 6, extent = by_cols ? N : M;
   const int step = ((extent + threads - 1) / threads + unit - 1) / unit * unit;
   const int tiles = (extent + step - 1) / step;
@@ -198,6 +204,27 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   note_team_used();
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int idx = 0; idx < tiles; ++idx) run(idx);
+}
+
+bool gemm_then(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+               const std::function<void(int, int)>& after) {
+  constexpr long kOneThreadPass = 1 << 14;  // outputs one thread's pass takes (parallel_rows' chunk)
+  const int threads = own_threads(M, N, K);
+  const bool fuse = gemm_is_own() && M > 0 && N > 0 && K > 0 &&
+                    (threads > 1 ? !own_by_cols(N, threads) : static_cast<long>(M) * N <= kOneThreadPass);
+  if (!fuse) {
+    gemm(false, false, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+    return false;
+  }
+  blas_init();
+  const Kernels& k = kernels();
+  own_tiles(M, N, K, [&](int m0, int m1, int n0, int n1) {
+    FlushDenormals ftz;
+    k.fma_gemm(C + static_cast<size_t>(m0) * ldc + n0, ldc, A + static_cast<size_t>(m0) * lda, lda, false, B + n0,
+               ldb, m1 - m0, n1 - n0, K, false);
+    after(m0, m1);
+  });
+  return true;
 }
 
 bool gemm_reads_packed(int rows) { return gemm_is_own() && rows >= kernels().gemm_packed_min_rows; }

@@ -1,6 +1,7 @@
 // GEMM through the BLAS, with bigcore's own deterministic threading.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "core/threads.h"  // set_num_threads / get_num_threads, which the tiles follow
@@ -38,6 +39,14 @@ class PackedGemmWeights {
   const char* isa_ = "";  // the path whose layout panels_ has (its kernel table's name)
   int ldw_ = 0, K_ = 0, N_ = 0;
 };
+
+// C (M,N) = A (M,K) @ B (K,N) (row-major, no transposes), then after(r0, r1) on each block of whole
+// rows as soon as it is done, on the thread that computed it (a Dense layer's bias and activation
+// while its rows are in that core's cache, with no second pass over the team). Returns false, with C
+// computed and after never called, where the product is cut by columns, is too small to be cut but
+// has too many outputs for one thread's pass, or goes to the BLAS: the caller then runs its pass.
+bool gemm_then(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+               const std::function<void(int, int)>& after);
 
 // Whether products of this many rows read packed weights (fewer read W in place: packing for them
 // would be wasted).
