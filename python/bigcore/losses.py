@@ -25,6 +25,7 @@ class _Hooks:
     is_symbolic = None  # (values) -> bool
     call = None         # (loss, y_true, y_pred, sample_weight) -> the reduced loss tensor
     rows = None         # (loss, y_true, y_pred) -> a built-in loss per row (the loss_rows primitive)
+    ops = None          # bigcore.ops itself: built-in metrics written in ops (metrics.py's IoU)
 
 
 hooks = _Hooks()

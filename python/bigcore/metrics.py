@@ -2,6 +2,8 @@
 the batches and reduces them (`result`), so a metric over several batches equals the metric over
 all their rows."""
 
+import warnings
+
 import numpy as np
 
 from bigcore import losses as _losses
@@ -942,3 +944,156 @@ def get(identifier, loss=None, output_width=None):
     if callable(identifier) and not isinstance(identifier, type):  # a metric function (or a loss function)
         return MeanMetricWrapper(identifier)
     raise ValueError(f"Unknown metric: {identifier!r}. Supported: accuracy, {', '.join(sorted(_ALIASES))}")
+
+
+# -- intersection over union (Keras 3's keras/src/metrics/iou_metrics.py) -----------------------------
+
+class _IoUBase(Metric):
+    """A (num_classes x num_classes) confusion matrix summed over every batch: rows the true class,
+    columns the predicted one. Its update_state is bigcore.ops, traced once in compile (a metric of
+    its own: models/custom_losses.py sums its increments natively per batch), eager on arrays.
+    As Keras: labels and predictions (after argmax where not sparse) become integers by truncation,
+    ids outside [0, num_classes) and ignore_class count nothing, and with the default integer dtype
+    the sample weights are truncated to integers too."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True, sparse_y_pred=True,
+                 axis=-1):
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+            raise ValueError(f"{type(self).__name__}: num_classes must be a positive integer. "
+                             f"Received: num_classes={num_classes!r}")
+        if dtype not in (None, "int", "int32", "int64", "float32"):
+            raise ValueError(f"{type(self).__name__}: dtype must be an integer dtype or 'float32'. Received: {dtype!r}")
+        if ignore_class is not None and (isinstance(ignore_class, bool) or not isinstance(ignore_class, (int, np.integer))):
+            raise ValueError(f"{type(self).__name__}: ignore_class must be an integer or None. "
+                             f"Received: ignore_class={ignore_class!r}")
+        super().__init__(name=name)
+        self.num_classes, self.ignore_class = int(num_classes), ignore_class
+        self.sparse_y_true, self.sparse_y_pred, self.axis = bool(sparse_y_true), bool(sparse_y_pred), axis
+        self._dtype = dtype
+        self._integer = dtype != "float32"
+        self.total_cm = self.add_variable(shape=(self.num_classes, self.num_classes), name="total_confusion_matrix")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        ops, C = _losses.hooks.ops, self.num_classes
+        if not self.sparse_y_true:
+            y_true = ops.argmax(y_true, axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = ops.argmax(y_pred, axis=self.axis)
+        t, p = ops.cast(ops.cast(y_true, "int32"), "float32"), ops.cast(ops.cast(y_pred, "int32"), "float32")
+        if tuple(t.shape[1:]) != tuple(p.shape[1:]) and int(np.prod(t.shape[1:])) != int(np.prod(p.shape[1:])):
+            raise ValueError(f"{self.name}: y_true of shape {tuple(t.shape)} and y_pred of shape {tuple(p.shape)} "
+                             "give different numbers of labels per sample")
+        per = int(np.prod(p.shape[1:]))  # labels per sample, all flattened as Keras does
+        t, p = ops.reshape(t, (-1, per)), ops.reshape(p, (-1, per))
+        keep = (t >= 0) & (t < C) & (p >= 0) & (p < C)
+        if self.ignore_class is not None:
+            keep = keep & (t != float(self.ignore_class))
+        w = ops.ones_like(t)
+        if sample_weight is not None:
+            if self._integer and "float" in str(getattr(sample_weight, "dtype", "")):
+                warnings.warn("You are passing weight as `float`, but dtype is `int`. This may result in an incorrect "
+                              "weight due to type casting Consider using integer weights.", stacklevel=2)
+            sw = ops.cast(sample_weight, "float32")
+            if self._integer:
+                sw = ops.cast(ops.cast(sw, "int32"), "float32")
+            sw = ops.reshape(sw, (-1, int(np.prod(sw.shape[1:])))) if len(sw.shape) > 1 else ops.expand_dims(sw, -1)
+            w = w * sw  # one weight per sample, or one per label
+        w = ops.where(keep, w, 0.0)
+        true_hot = ops.one_hot(ops.where(keep, t, 0.0), C)
+        pred_hot = ops.one_hot(ops.where(keep, p, 0.0), C) * ops.expand_dims(w, -1)
+        self.total_cm.assign_add(ops.sum(ops.einsum("bpc,bpd->bcd", true_hot, pred_hot), axis=0))
+
+    def reset_state(self):
+        super().reset_state()
+
+    def get_config(self):
+        return {"name": self.name, "num_classes": self.num_classes, "ignore_class": self.ignore_class,
+                "sparse_y_true": self.sparse_y_true, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis,
+                "dtype": self._dtype}
+
+
+class IoU(_IoUBase):
+    """Keras's IoU: for each of target_class_ids, TP / (TP + FP + FN) from the confusion matrix, averaged
+    over the targets whose denominator is not 0 (the others count 0)."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class, sparse_y_true=sparse_y_true,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+        ids = list(target_class_ids)
+        if not ids or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in ids):
+            raise ValueError(f"{type(self).__name__}: target_class_ids must be non-negative class ids. "
+                             f"Received: target_class_ids={target_class_ids!r}")
+        if max(ids) >= num_classes:
+            raise ValueError(f"Target class id {max(ids)} is out of range, which is [0, {num_classes}).")
+        self.target_class_ids = [int(i) for i in ids]
+
+    def result(self):
+        cm = np.asarray(self.total_cm.numpy(), np.float32)
+        tp = np.diag(cm)
+        denominator = (cm.sum(0) + cm.sum(1) - tp)[self.target_class_ids]
+        tp = tp[self.target_class_ids]
+        valid = denominator > 1e-9
+        iou = np.where(valid, tp / (denominator + np.float32(EPSILON)), np.float32(0.0))
+        return np.float32(iou.sum() / (np.float32(valid.sum()) + np.float32(EPSILON)))
+
+    def get_config(self):
+        return {**super().get_config(), "target_class_ids": self.target_class_ids}
+
+
+class BinaryIoU(IoU):
+    """Keras's BinaryIoU: predictions at or above `threshold` are class 1, the others class 0."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(2, target_class_ids, name=name, dtype=dtype)
+        self.threshold = float(threshold)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        ops = _losses.hooks.ops
+        super().update_state(y_true, ops.cast(ops.cast(y_pred, "float32") >= self.threshold, "float32"), sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "target_class_ids": self.target_class_ids, "threshold": self.threshold,
+                "dtype": self._dtype}
+
+
+class MeanIoU(IoU):
+    """Keras's MeanIoU: IoU over every class."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True, sparse_y_pred=True,
+                 axis=-1):
+        super().__init__(num_classes, list(range(num_classes)) if isinstance(num_classes, (int, np.integer)) and
+                         num_classes > 0 else [0], name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["target_class_ids"]
+        return config
+
+
+class OneHotIoU(IoU):
+    """Keras's OneHotIoU: IoU with one-hot y_true (argmax over `axis`)."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None, sparse_y_pred=False,
+                 axis=-1):
+        super().__init__(num_classes, target_class_ids, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """Keras's OneHotMeanIoU: MeanIoU with one-hot y_true (argmax over `axis`)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config

@@ -29,6 +29,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
 
 import sys
 
+from bigcore import losses as _losses
 from bigcore.layers import base as _base
 from bigcore.ops.attention import dot_product_attention
 from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, is_tensor, shape, slice,
@@ -63,5 +64,6 @@ from bigcore.ops.numpy import (diag, diagonal, diff, dstack, fliplr, flipud, hst
 from bigcore.ops.sorting import (argsort, median, nonzero, percentile, quantile, searchsorted, sort, unique)
 
 _base.set_tensor_ops(sys.modules[__name__])
+_losses.hooks.ops = sys.modules[__name__]
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("sys",)]
