@@ -37,7 +37,14 @@ BatchSource::BatchSource(const bc::Program& p, const py::list& xs, const py::obj
   if (!sw.is_none()) {
     size_t rows;
     held_.push_back(arrays::as_array(sw, "sample_weight"));
-    arrays_.sample_weight = arrays::samples(held_.back(), "sample_weight", &rows, 1);
+    const py::array& a = held_.back();
+    // one weight per sample, or one per timestep of the outputs (program.cpp checks them against each output)
+    const size_t width = a.ndim() == 2 ? static_cast<size_t>(a.shape(1)) : 1;
+    if (a.ndim() > 2 || width == 0)
+      throw py::value_error("sample_weight must have shape (samples,) or (samples, timesteps), got " +
+                            std::to_string(a.ndim()) + " axes");
+    arrays_.sample_weight = arrays::samples(a, "sample_weight", &rows, width);
+    arrays_.sw_width = width;
     if (rows != arrays_.n_rows) throw py::value_error("sample_weight needs one weight per sample");
   }
   set_outputs(outs);

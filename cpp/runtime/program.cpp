@@ -441,6 +441,10 @@ const float* Program::row_weights(const BatchData& d, int tensor, int C, int mas
   if (!sw && mask < 0) return nullptr;
   BC_CHECK(mask < 0 || tensors_[mask].per_sample == static_cast<size_t>(per),
            "a mask must have one value per timestep of the output");
+  const size_t width = d.arrays->sw_width;
+  BC_CHECK(!sw || width == 1 || width == static_cast<size_t>(per),
+           "sample_weight has " + std::to_string(width) + " weights per sample, but this output has " +
+               std::to_string(per) + " timesteps: give one weight per sample or one per timestep");
   row_weight_.resize(rows);
   double msum = 0.0;
   for (int r = 0; r < rows; ++r) {
@@ -448,7 +452,7 @@ const float* Program::row_weights(const BatchData& d, int tensor, int C, int mas
     if (sw) {
       int i = r / per;
       int64_t src = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
-      w = d.arrays->sample_weight[src];
+      w = d.arrays->sample_weight[src * width + (width > 1 ? r % per : 0)];
     }
     if (mask >= 0) {
       float m = tensors_[mask].val.data()[r];
@@ -469,12 +473,13 @@ double Program::batch_loss_value(const BatchData& d, const LossSpec& l, bool wan
   const size_t n = tensors_[l.tensor].per_sample;
   double f = 1.0;
   if (d.arrays->sample_weight) {
-    f = 0.0;
+    f = 0.0;  // the mean of every weight of the batch (per timestep too, for temporal weights)
+    const size_t width = d.arrays->sw_width;
     for (int i = 0; i < d.count; ++i) {
       const int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
-      f += d.arrays->sample_weight[r];
+      for (size_t j = 0; j < width; ++j) f += d.arrays->sample_weight[r * width + j];
     }
-    f /= d.count;
+    f /= static_cast<double>(d.count) * width;
   }
   const float fw = static_cast<float>(f);
   const bool add = want_grad && assigned[root(l.tensor)];

@@ -38,7 +38,8 @@ struct BatchArrays {
   std::vector<const float*> x;       // per model input: (n_rows, per_sample)
   std::vector<const float*> y;       // per target: (n_rows, width)
   std::vector<size_t> y_width;
-  const float* sample_weight = nullptr;  // (n_rows) or null
+  const float* sample_weight = nullptr;  // (n_rows, sw_width) or null
+  size_t sw_width = 1;               // 1, or one weight per timestep of the outputs (Keras's temporal weights)
   size_t n_rows = 0;                 // rows in the caller's arrays
   std::vector<int64_t> sym;          // the symbols' values for these arrays (Program::resolve_symbols)
 };

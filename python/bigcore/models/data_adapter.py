@@ -129,8 +129,19 @@ def prepare_targets(model, y, n):
     return result
 
 
+def _timesteps(model):
+    """The rows per sample of each output a compiled loss reads (its axes between batch and last):
+    the widths Keras's temporal sample weights (samples, timesteps) may have."""
+    out = set()
+    for k in getattr(model, "_loss_outputs", range(len(model._outputs))):
+        shape = model._outputs[k].shape
+        out.add(None if any(d is None for d in shape[1:-1]) else int(np.prod(shape[1:-1], dtype=np.int64)))
+    return out
+
+
 def sample_weights(model, ys, n, sample_weight, class_weight):
-    """One float32 weight per sample, or None. Weights must be finite real numbers."""
+    """One float32 weight per sample (n,), or per timestep (n, timesteps) for outputs of that many rows
+    per sample (Keras's temporal weights), or None. Weights must be finite real numbers."""
     if (sample_weight is not None or class_weight is not None) and getattr(model, "_own_compute_loss", False):
         raise ValueError(f"{type(model).__name__} overrides compute_loss(), which bigcore traces with "
                          "sample_weight=None: fit / evaluate cannot take sample_weight or class_weight for it")
@@ -143,10 +154,12 @@ def sample_weights(model, ys, n, sample_weight, class_weight):
         if len(shape) == 0 or shape[0] != n:
             raise ValueError(f"sample_weight must have one value per sample: shape ({n},) or ({n}, 1). "
                              f"Received: shape {shape}")
-        if any(d != 1 for d in shape[1:]):  # (n, timesteps): Keras weights each timestep's loss
-            raise ValueError(f"sample_weight of shape {shape}: bigcore takes one weight per sample, shape ({n},) or "
-                             f"({n}, 1); per-timestep (temporal) sample weights are not supported yet")
-        sw = np.asarray(a, dtype=np.float32).reshape(-1)
+        temporal = len(shape) == 2 and shape[1] != 1
+        if len(shape) > 2 or (temporal and any(t is not None and t != shape[1] for t in _timesteps(model))):
+            raise ValueError(f"sample_weight of shape {shape}: expected one weight per sample, shape ({n},) or "
+                             f"({n}, 1), or one per timestep, ({n}, timesteps) for outputs of that many timesteps "
+                             f"(the outputs here have {sorted(t for t in _timesteps(model) if t is not None)})")
+        sw = np.asarray(a, dtype=np.float32).reshape((n, shape[1]) if temporal else (-1,))
         if not np.isfinite(sw).all():
             raise ValueError("sample_weight contains NaN or inf")
     if class_weight is not None:
@@ -173,5 +186,5 @@ def sample_weights(model, ys, n, sample_weight, class_weight):
         # classes missing from the dict weigh 1, as in Keras; the table spans only ids that occur
         present, inverse = np.unique(cls, return_inverse=True)
         cw = np.array([weights.get(int(c), 1.0) for c in present], np.float32)[inverse.reshape(-1)]
-        sw = cw if sw is None else sw * cw
+        sw = cw if sw is None else sw * (cw[:, None] if sw.ndim == 2 else cw)
     return None if sw is None else np.ascontiguousarray(sw, dtype=np.float32)
