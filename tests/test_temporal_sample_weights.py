@@ -57,7 +57,10 @@ def test_same_loss_and_weights_as_keras(keras):
         model.fit(x, y, sample_weight=sw, batch_size=N, epochs=3, shuffle=False, verbose=0)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    ours.fit(x, y, sample_weight=sw, batch_size=5, epochs=1, shuffle=True, verbose=0)  # shuffled rows keep their weights
+    # shuffled rows keep their weights; the validation split takes the last rows' weights
+    hist = ours.fit(x, y, sample_weight=sw, batch_size=5, epochs=1, shuffle=True, validation_split=0.25, verbose=0)
+    held = ours.evaluate(x[9:], y[9:], sample_weight=sw[9:], verbose=0, return_dict=True)
+    assert hist.history["val_loss"][0] == pytest.approx(held["loss"], rel=1e-6)
 
 
 def test_refuses_weights_that_fit_no_output():
