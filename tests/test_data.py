@@ -5,7 +5,7 @@ import pytest
 
 import bigcore
 from bigcore import layers
-from bigcore.data import Dataset
+from bigcore.data import UNKNOWN, Dataset
 
 
 def xy(n=100, d=6, c=3, seed=0):
@@ -133,3 +133,59 @@ def test_y_with_a_dataset_is_rejected():
     m = mlp()
     with pytest.raises(ValueError, match="y must be None"):
         m.fit(Dataset.from_tensor_slices((x, y)).batch(5), y, verbose=0)
+
+
+def test_cache_replays_the_first_complete_pass():
+    calls = []
+
+    def gen():
+        for i in range(5):
+            calls.append(i)
+            yield np.float32(i), np.int64(i % 2)
+
+    ds = Dataset.from_generator(gen).map(lambda x, y: (x * 2, y)).cache()
+    it = iter(ds)
+    next(it)  # an unfinished pass keeps nothing
+    first = [(float(x), int(y)) for x, y in ds]
+    assert first == [(2.0 * i, i % 2) for i in range(5)]
+    n = len(calls)
+    again = [(float(x), int(y)) for x, y in ds]
+    assert again == first and len(calls) == n  # replayed: the generator did not run again
+    with pytest.raises(ValueError, match="file"):
+        ds.cache("/tmp/somewhere")
+
+
+def test_cache_after_a_shuffle_keeps_that_order_and_before_it_reshuffles():
+    ds = Dataset.range(20)
+    frozen = ds.shuffle(20, seed=3).cache()
+    assert [int(v) for v in frozen] == [int(v) for v in frozen]
+    live = ds.cache().shuffle(20, seed=3)
+    a, b = [int(v) for v in live], [int(v) for v in live]
+    assert sorted(a) == sorted(b) == list(range(20)) and a != b
+    assert ds.cache().cardinality() == 20
+
+
+def test_skip_and_filter():
+    ds = Dataset.from_tensor_slices((np.arange(10), np.arange(10) % 3))
+    assert [int(x) for x, _ in ds.skip(7)] == [7, 8, 9]
+    assert ds.skip(7).cardinality() == 3 and ds.skip(12).cardinality() == 0
+    assert list(ds.skip(-1)) == []
+    kept = ds.filter(lambda x, y: y == 0)
+    assert [int(x) for x, _ in kept] == [0, 3, 6, 9]
+    assert kept.cardinality() == UNKNOWN
+    assert [int(v) for v in Dataset.range(6).filter(lambda v: v > 3)] == [4, 5]
+    with pytest.raises(ValueError, match="one boolean"):
+        list(ds.filter(lambda x, y: np.array([True, False])))
+    with pytest.raises(TypeError, match="callable"):
+        ds.filter(3)
+
+
+def test_fit_on_a_cached_pipeline_trains_as_on_the_plain_one():
+    x, y = xy(60)
+    ds = Dataset.from_tensor_slices((x, y)).batch(16)
+    plain, cached = mlp(4), mlp(4)
+    h1 = plain.fit(ds, epochs=3, verbose=0)
+    h2 = cached.fit(ds.cache().prefetch(), epochs=3, verbose=0)
+    assert h1.history["loss"] == h2.history["loss"]
+    for a, b in zip(plain.get_weights(), cached.get_weights()):
+        np.testing.assert_array_equal(a, b)

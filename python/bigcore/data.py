@@ -218,6 +218,62 @@ class Dataset:
             card = count if self._cardinality == INFINITE else UNKNOWN
         return Dataset(lambda: itertools.islice(upstream(), count), card)
 
+    def skip(self, count):
+        """All but the first `count` elements (tf.data's; a negative count skips everything)."""
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)):
+            raise TypeError(f"skip: count must be an int, got {count!r}")
+        count = int(count)
+        upstream = self._make_iter
+
+        def make_iter():
+            it = upstream()
+            if count < 0:
+                return iter(())
+            return itertools.islice(it, count, None)
+
+        if self._cardinality >= 0:
+            card = 0 if count < 0 else max(0, self._cardinality - count)
+        else:
+            card = self._cardinality if count >= 0 else 0
+        return Dataset(make_iter, card)
+
+    def filter(self, predicate):
+        """The elements for which predicate(*element) (a tuple's components as arguments) is true."""
+        if not callable(predicate):
+            raise TypeError(f"filter: predicate must be callable, got {predicate!r}")
+        upstream = self._make_iter
+
+        def keep(el):
+            v = predicate(*el) if isinstance(el, tuple) else predicate(el)
+            v = np.asarray(v)
+            if v.shape != () or v.dtype != np.bool_:
+                raise ValueError(f"filter: the predicate must return one boolean, got {v.dtype} of shape {v.shape}")
+            return bool(v)
+
+        return Dataset(lambda: (el for el in upstream() if keep(el)), UNKNOWN if self._cardinality >= 0
+                       else self._cardinality)
+
+    def cache(self, filename=""):
+        """Keeps the elements of the first complete pass in memory; later passes replay them (a pass
+        left unfinished keeps nothing, as tf.data). Files (filename) are not supported: refused."""
+        if filename not in ("", None):
+            raise ValueError(f"cache: caching to a file is not supported by bigcore.data (only in memory, "
+                             f"cache()). Received: filename={filename!r}")
+        upstream = self._make_iter
+        store = {"elements": None}
+
+        def make_iter():
+            if store["elements"] is not None:
+                yield from store["elements"]
+                return
+            seen = []
+            for el in upstream():
+                seen.append(el)
+                yield el
+            store["elements"] = seen
+
+        return Dataset(make_iter, self._cardinality)
+
     def prefetch(self, buffer_size=AUTOTUNE):
         size = 2 if buffer_size in (None, AUTOTUNE) else max(1, int(buffer_size))
         upstream = self._make_iter
