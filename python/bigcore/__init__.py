@@ -5,7 +5,7 @@ from bigcore import (activations, backend, callbacks, compression, config, const
                      quantization, regularizers, saving, sparse_select, utils)
 from bigcore._version import __version__
 from bigcore.ops import random  # keras.random
-from bigcore.layers import Input, KerasTensor, Layer
+from bigcore.layers import Input, InputSpec, KerasTensor, Layer
 from bigcore.models import Model, Sequential
 # Keras 3's top-level names for the base classes (keras.Layer, keras.Loss, ...)
 from bigcore.initializers import Initializer
@@ -20,7 +20,7 @@ def version():
     return __version__
 
 
-__all__ = ["Initializer", "Input", "KerasTensor", "Layer", "Loss", "Metric", "Model", "Optimizer",
+__all__ = ["Initializer", "Input", "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model", "Optimizer",
            "Regularizer", "Sequential", "__version__", "activations", "backend", "callbacks", "compression", "config",
            "constraints", "data", "datasets", "distributed", "export", "initializers", "layers", "losses", "metrics",
            "models", "ops", "optimizers", "preprocessing", "quantization", "random", "regularizers", "saving",

@@ -107,6 +107,10 @@ class Metric:
     def get_config(self):
         return {"name": self.name}
 
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
 
 class MeanMetricWrapper(Metric):
     """A metric function fn(y_true, y_pred, **kwargs) -> values, averaged over the rows (Keras's):

@@ -11,6 +11,8 @@ from bigcore.layers import tracing  # noqa: F401  (installs the tracer of custom
 from bigcore.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from bigcore.layers.attention import Attention, GroupedQueryAttention, GroupQueryAttention, MultiHeadAttention
 from bigcore.layers.additive_attention import AdditiveAttention
+from bigcore.layers.input_spec import InputSpec
+from bigcore.layers.registry import deserialize, serialize
 from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D,
                                           SeparableConv1D, SeparableConv2D)
@@ -49,7 +51,7 @@ MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, Average
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 
-__all__ = sorted(["Activation", "ActivityRegularization", "Add", "AdditiveAttention", "AlphaDropout", "Attention", "AvgPool1D", "AvgPool2D", "AveragePooling1D",
+__all__ = sorted(["Activation", "ActivityRegularization", "Add", "AdditiveAttention", "InputSpec", "deserialize", "serialize", "AlphaDropout", "Attention", "AvgPool1D", "AvgPool2D", "AveragePooling1D",
                   "AveragePooling2D", "Average", "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop",
                   "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Convolution1D",
                   "Convolution2D", "Convolution2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv1D",

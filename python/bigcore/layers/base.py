@@ -18,6 +18,7 @@ import numpy as np
 from bigcore import constraints, initializers, regularizers
 from bigcore._native import _core
 from bigcore.layers import dims as dims_module
+from bigcore.layers.input_spec import assert_input_compatibility
 
 _name_counts = {}
 _budget = contextvars.ContextVar("weight_budget", default=None)
@@ -501,6 +502,7 @@ class Layer:
             return self._call_unbatched(inputs, kwargs)
         shapes = [x.shape for x in xs]
         in_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+        assert_input_compatibility(getattr(self, "input_spec", None), inputs, self.name)
         self._check_input(in_shape)
         self._check_call_kwargs(xs, kwargs)
         if not self.built:

@@ -137,3 +137,32 @@ def layer_from_config(d):
     if d.get("module") in _MODULES:
         return _MODULES[d["module"]].from_config(dict(d.get("config", {})))
     return get_class(d["class_name"], d.get("registered_name")).from_config(dict(d.get("config", {})))
+
+
+# Keras's layer entries <-> bigcore's layer configs (saving/keras_config.py, above this module, sets them).
+_keras_entries = {"to": None, "from": None}
+
+
+def set_keras_entries(to_keras, from_keras):
+    _keras_entries.update({"to": to_keras, "from": from_keras})
+
+
+def serialize(layer):
+    """Keras's layers.serialize: the layer's entry as Keras writes it in a .keras file ({"module",
+    "class_name", "config", "registered_name"}), which Keras's layers.deserialize reads too."""
+    if _keras_entries["to"] is None:
+        return layer_config(layer)
+    return _keras_entries["to"](layer)
+
+
+def deserialize(config, custom_objects=None):
+    """Keras's layers.deserialize: a new layer (unbuilt, fresh weights) from an entry of serialize()
+    or of Keras 3 (the keys Keras writes that change nothing here dropped, any other refused by
+    name); the classes (and functions) in custom_objects are found by name meanwhile."""
+    custom_objects = custom_objects or {}
+    classes = {n: c for n, c in custom_objects.items() if isinstance(c, type)}
+    objects = {n: f for n, f in custom_objects.items() if not isinstance(f, type)}
+    with custom_classes(classes, objects):
+        if _keras_entries["from"] is not None and isinstance(config, dict) and isinstance(config.get("config"), dict):
+            config = _keras_entries["from"](config, "layers.deserialize")
+        return layer_from_config(config)

@@ -20,6 +20,7 @@ import inspect
 
 from bigcore.layers import base
 from bigcore.layers.base import KerasTensor, Layer, Node, Weight, shape_str
+from bigcore.layers.input_spec import assert_input_compatibility
 
 
 class BranchOnTraining(Exception):
@@ -175,6 +176,7 @@ def trace_call(layer, inputs, args, kwargs):
         return layer._call_eager(inputs, {k: v for k, v in bound.arguments.items() if k != next(iter(params))})
     training = bound.arguments.get("training")
     _check_training(layer, training)
+    assert_input_compatibility(getattr(layer, "input_spec", None), bound.arguments[next(iter(params))], layer.name)
     _build(layer, sig, bound)
     first_name = next(iter(params))
     first = bound.arguments[first_name]

@@ -38,7 +38,8 @@ from bigcore.saving.api import (CustomObjectScope, custom_object_scope, get_cust
                                 save_weights)
 from bigcore.saving.archive import (CONFIG, FORMAT, FORMAT_VERSION, MODEL_SUFFIX, OPTIMIZER, WEIGHTS,
                                     WEIGHTS_SUFFIX)
+from bigcore.saving.objects import deserialize_keras_object, serialize_keras_object
 
 __all__ = ["CONFIG", "FORMAT", "FORMAT_VERSION", "MODEL_SUFFIX", "OPTIMIZER", "WEIGHTS", "WEIGHTS_SUFFIX",
-           "CustomObjectScope", "custom_object_scope", "get_custom_objects", "get_registered_name", "get_registered_object", "load_model", "load_weights", "model_from_json",
-           "model_to_json", "register_keras_serializable", "register_state", "restore_state", "save_model", "save_weights", "storage"]
+           "CustomObjectScope", "custom_object_scope", "deserialize_keras_object", "get_custom_objects", "get_registered_name", "get_registered_object", "load_model", "load_weights", "model_from_json",
+           "model_to_json", "register_keras_serializable", "register_state", "restore_state", "save_model", "save_weights", "serialize_keras_object", "storage"]

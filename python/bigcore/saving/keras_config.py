@@ -400,3 +400,6 @@ def _objects_from_keras(value, where="", kind=None):
     if isinstance(value, dict):
         return {k: _objects_from_keras(v, where, kind) for k, v in value.items()}
     return value
+
+
+registry.set_keras_entries(layer_to_keras, layer_from_keras)

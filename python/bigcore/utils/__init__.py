@@ -37,14 +37,35 @@ from bigcore.utils.text_dataset import text_dataset_from_directory  # noqa: E402
 from bigcore.utils.timeseries import timeseries_dataset_from_array  # noqa: E402
 
 __all__ = ["CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
-           "custom_object_scope", "get_custom_objects", "get_file", "get_registered_name", "get_registered_object",
+           "custom_object_scope", "deserialize_keras_object", "get_custom_objects", "get_file", "get_source_inputs", "get_registered_name", "get_registered_object",
            "image_dataset_from_directory", "img_to_array", "is_keras_tensor", "load_img", "model_to_dot", "normalize",
            "pack_x_y_sample_weight", "pad_sequences", "plot_history", "plot_model", "register_keras_serializable",
-           "save_img", "set_random_seed", "split_dataset", "text_dataset_from_directory",
+           "save_img", "serialize_keras_object", "set_random_seed", "split_dataset", "text_dataset_from_directory",
            "timeseries_dataset_from_array", "to_categorical", "unpack_x_y_sample_weight"]
 from bigcore.backend import clear_session, is_keras_tensor  # noqa: E402
-from bigcore.saving import (CustomObjectScope, custom_object_scope, get_custom_objects,  # noqa: E402
-                            get_registered_name, get_registered_object, register_keras_serializable)
+from bigcore.layers.base import KerasTensor  # noqa: E402
+from bigcore.saving import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: E402
+                            get_custom_objects, get_registered_name, get_registered_object,
+                            register_keras_serializable, serialize_keras_object)
+
+
+def get_source_inputs(tensor):
+    """Keras's utils.get_source_inputs: the Input tensors `tensor` (a symbolic tensor) is computed
+    from, each once, in the order the graph reaches them."""
+    if not isinstance(tensor, KerasTensor):
+        raise TypeError(f"get_source_inputs expects a symbolic tensor (bigcore.Input or a layer's output), got "
+                        f"{type(tensor).__name__}")
+    out, seen, stack = [], set(), [tensor]
+    while stack:
+        t = stack.pop()
+        node = t.node
+        if node is None or not node.inputs:  # an Input (or a tensor no layer made)
+            if id(t) not in seen:
+                seen.add(id(t))
+                out.append(t)
+            continue
+        stack.extend(reversed(node.inputs))
+    return out
 
 
 def normalize(x, axis=-1, order=2):
