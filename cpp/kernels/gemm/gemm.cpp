@@ -96,18 +96,19 @@ void own_tiles(int M, int N, int K, Run&& run) {
   }
 }
 
-// A weight gradient (op(A) = A^T: a sum over a batch's many rows into a small output, as Dense's dW
-// at 6400 rows into 32 x 32) cut into the output's rows gives every thread all K rows of both
+// A weight gradient (op(A) = A^T: a sum over a batch's many rows into a narrow output, as Dense's
+// dW at 6400 rows into 32 x 32) cut into the output's rows gives every thread all K rows of both
 // operands to stream and a few output rows to sum them into (108 GFLOP/s at 6400 x 32 x 32). Its
-// sum is cut instead into k_parts pieces of K, fixed by the shape: piece 0 is summed into C (from C
-// or 0), the others into their own buffers, which are then added to C in piece order: the same
-// bits on any thread count.
-constexpr int kSplitMinK = 1024, kSplitMaxParts = 4;
+// sum is cut instead into 2 or 4 pieces of K (even counts: the pieces share 2 or 4 threads evenly),
+// fixed by the shape: piece 0 is summed into C (from C or 0), the others into their own buffers,
+// which are then added to C in piece order: the same bits on any thread count. Outputs of 128
+// columns or more keep the column cut, which already shares the work evenly.
+constexpr int kSplitMinK = 2048, kSplitMaxN = 128;
 constexpr long kSplitMaxOut = 128 * 128;
 
 int k_parts(bool trans_a, bool trans_b, int M, int N, int K) {
-  if (!trans_a || trans_b || static_cast<long>(M) * N > kSplitMaxOut) return 1;
-  return std::min(kSplitMaxParts, K / kSplitMinK);
+  if (!trans_a || trans_b || N >= kSplitMaxN || static_cast<long>(M) * N > kSplitMaxOut || K < kSplitMinK) return 1;
+  return K >= 2 * kSplitMinK ? 4 : 2;
 }
 
 void split_k_gemm(int parts, int M, int N, int K, const float* A, int lda, const float* B, int ldb, bool accumulate,
