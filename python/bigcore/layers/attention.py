@@ -413,6 +413,16 @@ class GroupQueryAttention(_AttentionCall):
 GroupedQueryAttention = GroupQueryAttention
 
 
+def _check_lists(inputs, mask):
+    """Keras's Attention call: inputs [query, value(, key)], mask [query_mask, value_mask]."""
+    if not isinstance(inputs, (list, tuple)) or not 2 <= len(inputs) <= 3:
+        raise ValueError("Attention layer must be called on a list of inputs, namely [query, value] or "
+                         f"[query, value, key]. Received: inputs={inputs}.")
+    if mask is not None and (not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3):
+        raise ValueError(f"Attention layer mask must be a list, namely [query_mask, value_mask]. "
+                         f"Received: mask={mask}.")
+
+
 @register
 class Attention(Layer):
     """Keras's dot-product Attention layer: called on [query, value] or [query, value, key], masks
@@ -452,12 +462,7 @@ class Attention(Layer):
             return base._call_tracer(self, inputs, (), kwargs)
         if kwargs:
             raise TypeError(f"Attention.call() got unexpected keyword arguments {sorted(kwargs)}")
-        if not isinstance(inputs, (list, tuple)) or not 2 <= len(inputs) <= 3:
-            raise ValueError("Attention layer must be called on a list of inputs, namely [query, value] or "
-                             f"[query, value, key]. Received: inputs={inputs}.")
-        if mask is not None and (not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3):
-            raise ValueError(f"Attention layer mask must be a list, namely [query_mask, value_mask]. "
-                             f"Received: mask={mask}.")
+        _check_lists(inputs, mask)
         if getattr(training, "_bigcore_training_flag", False):  # from a traced call(): the model's mode decides
             training = None
         if training not in (None, False):
@@ -514,12 +519,7 @@ class Attention(Layer):
         sum_d tanh(scale * (q[b, t, d] + k[b, s, d])) (no scale without use_scale); the (batch, Tq,
         Tv, dim) sum is materialized, as in AdditiveAttention."""
         ops = _ops()
-        if not isinstance(inputs, (list, tuple)) or not 2 <= len(inputs) <= 3:
-            raise ValueError("Attention layer must be called on a list of inputs, namely [query, value] or "
-                             f"[query, value, key]. Received: inputs={inputs}.")
-        if mask is not None and (not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3):
-            raise ValueError(f"Attention layer mask must be a list, namely [query_mask, value_mask]. "
-                             f"Received: mask={mask}.")
+        _check_lists(inputs, mask)
         q, v = inputs[0], inputs[1]
         k = inputs[2] if len(inputs) > 2 else v
         shapes = [tuple(t.shape) for t in (q, v, k)]
