@@ -14,6 +14,7 @@ class DenseOp : public Op {
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
   int fusable_act() const override { return act_; }
+  bool reads_in_place(int slot) const override { return slot == 0; }
 
  private:
   long b_;

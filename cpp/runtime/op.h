@@ -18,6 +18,7 @@ struct Tensor {
   bool batched = true;    // false: no batch axis
   long alias = -1;        // >= 0: a weight's arena offset; values and gradient live in the arenas
   int view = -1;          // >= 0: the tensor this one is, seen with another shape (its buffers borrowed)
+  float* ext = nullptr;   // a predict call's rows read in place from the caller's array (load_inputs)
   std::vector<Dim> dims;  // the template of the non-batch axes
   Shape shape;            // dims resolved for this call (no batch axis)
 };
@@ -37,6 +38,7 @@ struct Ctx {
   uint64_t shape_epoch = 0;  // changes whenever a symbol's value does (shapes.h)
   float* val(int t) {
     Tensor& x = (*tensors)[t];
+    if (x.ext) return x.ext;
     return x.alias >= 0 ? params + x.alias : x.val.data();
   }
   float* grad(int t) {
@@ -70,6 +72,9 @@ class Op {
   // True for an op whose forward adds to Ctx::extra_loss (a traced add_loss term): the backward
   // plan starts from it as from a loss.
   virtual bool is_loss_term() const { return false; }
+  // True where the forward only reads input `slot` as rows of per_sample floats (any alignment):
+  // a model input read by such ops alone is not copied in for predict (Program::load_inputs).
+  virtual bool reads_in_place(int /*slot*/) const { return false; }
 
   std::vector<int> in, out;         // tensor ids
   std::vector<size_t> params;       // arena offsets of the segments this op reads

@@ -190,7 +190,11 @@ class Program : public std::enable_shared_from_this<Program> {
  private:
   void apply_symbols(const std::vector<int64_t>& sym);  // per call, before the buffers are sized
   void ensure_capacity(int B, bool training);
-  void load_inputs(const BatchData& d);
+  // in_place (predict): an input that only ops reading it in place consume (reads_in_place) is
+  // pointed at the caller's rows (Tensor::ext) instead of copied; release_inputs() undoes it.
+  void load_inputs(const BatchData& d, bool in_place = false);
+  bool readable_in_place(int t) const;
+  void release_inputs();
   // 0 / 1: inference / training for every op; -1: each op's call_training. with_targets: the
   // batch's targets are loaded (ops of mode 3 run).
   void forward(int mode, bool with_targets);
