@@ -13,9 +13,10 @@ inline void mul_act_grad(float* d, const float* y, int n, int act) { act_grad_y(
 
 constexpr int kBlock = 256;  // units per pass through the stack buffers below
 
-// The LSTM cell for Keras's default activations (tanh, sigmoid) in one pass over the units: the
-// same operations per element as the general path below (so the same bits), without its five
-// passes over short rows (the pointwise work was a quarter of an inference step).
+// The LSTM cell for Keras's default activations (tanh, sigmoid) in one pass over the units, without
+// the general path's five passes over short rows (the pointwise work was a quarter of an inference
+// step), and with math.h's fused-multiply-add tanh and sigmoid (3% of an inference step at 256 units);
+// the backward below takes the same tanh.
 void lstm_row_forward_tanh_sigmoid(float* z, float* __restrict c, float* __restrict h,
                                    const float* __restrict c_prev, int U) {
   float* __restrict zi = z;  // the four gate rows never overlap
@@ -23,14 +24,14 @@ void lstm_row_forward_tanh_sigmoid(float* z, float* __restrict c, float* __restr
   float* __restrict zc = z + 2 * U;
   float* __restrict zo = z + 3 * U;
   for (int j = 0; j < U; ++j) {
-    const float i = sigmoid_f(zi[j]), f = sigmoid_f(zf[j]), g = tanh_f(zc[j]), o = sigmoid_f(zo[j]);
+    const float i = sigmoid_fma_f(zi[j]), f = sigmoid_fma_f(zf[j]), g = tanh_fma_f(zc[j]), o = sigmoid_fma_f(zo[j]);
     zi[j] = i;
     zf[j] = f;
     zc[j] = g;
     zo[j] = o;
     const float cj = f * c_prev[j] + i * g;
     c[j] = cj;
-    h[j] = tanh_f(cj) * o;
+    h[j] = tanh_fma_f(cj) * o;
   }
 }
 
@@ -58,7 +59,7 @@ void lstm_row_backward_tanh_sigmoid(float* dz, float* dc, const float* gates, co
   float *di = dz, *df = dz + U, *dg = dz + 2 * U, *dout = dz + 3 * U;
 #pragma GCC ivdep
   for (int j = 0; j < U; ++j) {
-    const float tc = tanh_f(c[j]);
+    const float tc = tanh_fma_f(c[j]);
     float dct = dh[j] * go[j];
     dct *= 1.0f - tc * tc;
     dct += dc[j];
