@@ -111,11 +111,11 @@ def test_rejects_bad_arrays():
 
 # --- the many-row path and gemm()'s routing (every product the own kernel takes) ------------------
 
-# rows past the 6-row blocks (0-5 left over), columns past the 64-wide panels, K past the k blocks
+# rows past the 6-row blocks (0-5 left over; 1-3 share the last 6 rows' work: 7, 8, 9), columns past the 64-wide panels, K past the k blocks
 # (128 rows on AVX-512, 256 on AVX2: 600 crosses two)
 # and (from 24 rows, W rows 128 floats apart) the packed panels, in row blocks of 96 (250 rows: 2 + a part)
 GEMM_SIZES = [(6, 64, 128), (13, 70, 129), (37, 200, 300), (64, 1024, 64), (100, 10, 784), (31, 5, 3),
-              (128, 129, 257), (8, 1, 1), (250, 520, 300), (24, 128, 40), (40, 96, 600)]
+              (128, 129, 257), (8, 1, 1), (250, 520, 300), (24, 128, 40), (40, 96, 600), (9, 48, 70)]
 
 
 def _gemm(ta, tb, M, N, K, beta, seed=0):
@@ -190,7 +190,7 @@ def test_bigcore_gemm_environment_variable():
 
 # (M, N, K): rows under and over the kernel's row groups and blocks of 96, columns in whole panels
 # and past them, K over one and two k blocks (128 or 256); wide enough for the threads to split the columns.
-PACKED_SIZES = [(3, 70, 40), (6, 16, 5), (32, 1024, 256), (50, 200, 300), (100, 130, 129), (7, 33, 1), (20, 64, 520)]
+PACKED_SIZES = [(3, 70, 40), (6, 16, 5), (32, 1024, 256), (50, 200, 300), (100, 130, 129), (7, 33, 1), (20, 64, 520), (15, 64, 33)]
 
 
 @pytest.mark.parametrize("M,N,K", PACKED_SIZES)
