@@ -84,9 +84,11 @@ BC_INLINE float x_at(const float* x, int ldx, int r, int k) {
 // R rows x (kL * V) columns starting at column 0 of y (n < kL: one partial vector of n columns),
 // over k in [k0, k1): the accumulators start from y when `load` (an earlier k block, or y +=),
 // else from 0, so each output still adds its products in the order k = 0..K-1.
-template <int R, int V, bool TA>
+// pf: a panel to fetch into the caches meanwhile, a line per k (the next panel of W, so that its
+// first rows group does not wait on L3 line by line).
+template <int R, int V, bool TA, bool PF = false>
 BC_INLINE void small_gemm_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int k0,
-                                int k1, bool load, int n = kL) {
+                                int k1, bool load, int n = kL, const float* pf = nullptr) {
   vec a[R][V];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) {
@@ -95,6 +97,7 @@ BC_INLINE void small_gemm_block(float* y, int ldy, const float* x, int ldx, cons
     }
   for (int k = k0; k < k1; ++k) {
     const float* w = W + static_cast<size_t>(k) * ldw;
+    if constexpr (PF) __builtin_prefetch(pf + static_cast<size_t>(k - k0) * 16, 0, 3);
     vec wv[V];
     for (int v = 0; v < V; ++v) wv[v] = n == kL ? load_vec(w + kL * v) : load_part(w + kL * v, n);
     for (int r = 0; r < R; ++r) {
@@ -152,12 +155,16 @@ constexpr int kPanelV = kAcc / 4;
 // blocks of kRows rows, then the last M % kRows rows while the block of W is still in L1.
 template <int V, bool TA>
 BC_INLINE void gemm_column_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int k0,
-                                 int k1, bool load, int n = kL) {
+                                 int k1, bool load, int n = kL, const float* pf = nullptr) {
   // A last group of 1-3 rows keeps too few accumulators busy (2 rows: half the FMA rate; an LSTM
   // thread's 32 rows end so): it and the last full group are cut evenly instead (7 rows as 4 + 3,
   // 8 as 4 + 4, 9 as 5 + 4). Which group computes a row changes none of its bits.
   const int rest = M % kRows, even = M >= kRows && rest > 0 && rest < 4 ? kRows + rest : rest;
   int i = 0;
+  if (pf && even < M) {
+    small_gemm_block<kRows, V, TA, true>(y, ldy, x_row<TA>(x, ldx, 0), ldx, W, ldw, k0, k1, load, n, pf);
+    i = kRows;
+  }
   for (; i + even < M; i += kRows)
     small_gemm_block<kRows, V, TA>(y + static_cast<size_t>(i) * ldy, ldy, x_row<TA>(x, ldx, i), ldx, W, ldw, k0, k1,
                                    load, n);
@@ -306,7 +313,8 @@ void packed_gemm(float* y, int ldy, const float* x, int ldx, const float* pw, co
       float* ym = y + static_cast<size_t>(m0) * ldy;
       for (int p = p0; p < pe; ++p)
         gemm_column_block<kPanelV, false>(ym + static_cast<size_t>(p) * kPanel, ldy, xm, ldx,
-                                          blk + static_cast<size_t>(p) * kb * kPanel, kPanel, rows, 0, kb, load);
+                                          blk + static_cast<size_t>(p) * kb * kPanel, kPanel, rows, 0, kb, load, kL,
+                                          blk + static_cast<size_t>(p + 1) * kb * kPanel);
     }
     if (pe * kPanel < n1) gemm_columns<kPanelV, false>(y, ldy, x, ldx, W, ldw, M, n1, k0, k1, load, pe * kPanel);
   }
