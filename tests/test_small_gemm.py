@@ -136,6 +136,23 @@ def test_gemm_matches_float64(isa, ta, tb, M, N, K, beta):
     _check_close(C, np.ascontiguousarray(a), np.ascontiguousarray(b), c0)
 
 
+@pytest.mark.parametrize("M,N,K", [(250, 520, 300), (40, 256, 600), (784, 128, 256), (30, 160, 70)])
+def test_trans_a_gives_the_bits_of_the_explicit_transpose(isa, restore_threads, M, N, K):
+    """op(A) = A^T (a weight gradient's x^T dz) is copied group by group where enough column panels
+    reuse it; the sums keep their k order, so the bits are those of the transposed array itself."""
+    if "fma" not in bigcore.config.cpu_features()["features"]:
+        pytest.skip("without FMA gemm() keeps the BLAS")
+    rng = np.random.default_rng(9)
+    A = rng.standard_normal((K, M), dtype=np.float32)
+    W = rng.standard_normal((K, N), dtype=np.float32)
+    for threads in (1, 2):
+        bigcore.config.set_num_threads(threads)
+        got, want = np.empty((M, N), np.float32), np.empty((M, N), np.float32)
+        _core.gemm(True, False, A, W, got, 1.0, 0.0)
+        _core.gemm(False, False, np.ascontiguousarray(A.T), W, want, 1.0, 0.0)
+        assert got.tobytes() == want.tobytes(), f"{threads} threads"
+
+
 @pytest.mark.parametrize("ta", [False, True])
 def test_gemm_bits_do_not_depend_on_rows_threads_or_isa(supported_isas, restore_isa, restore_threads, ta):
     """Each output is one chain of FMAs in k order: the same bits for a row alone or in any batch,

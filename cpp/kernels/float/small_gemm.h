@@ -151,43 +151,50 @@ constexpr int kKc = 256;
 constexpr int kRows = 6;
 constexpr int kPanelV = kAcc / 4;
 
-// All M rows of one column block of kL * V columns (n < kL: a partial vector), k in [k0, k1):
-// blocks of kRows rows, then the last M % kRows rows while the block of W is still in L1.
-template <int V, bool TA>
-BC_INLINE void gemm_column_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int k0,
-                                 int k1, bool load, int n = kL, const float* pf = nullptr) {
-  // A last group of 1-3 rows keeps too few accumulators busy (2 rows: half the FMA rate; an LSTM
-  // thread's 32 rows end so): it and the last full group are cut evenly instead (7 rows as 4 + 3,
-  // 8 as 4 + 4, 9 as 5 + 4). Which group computes a row changes none of its bits.
+// The row groups of a column block, f(first row, rows): kRows at a time, and a last group of 1-3
+// rows, which keeps too few accumulators busy (2 rows: half the FMA rate; an LSTM thread's 32 rows
+// end so), shares the last full group's rows evenly instead (7 rows as 4 + 3, 8 as 4 + 4, 9 as 5 + 4).
+// Which group computes a row changes none of its bits.
+template <class F>
+BC_INLINE void for_row_groups(int M, F&& f) {
   const int rest = M % kRows, even = M >= kRows && rest > 0 && rest < 4 ? kRows + rest : rest;
   int i = 0;
-  if (pf && even < M) {
-    small_gemm_block<kRows, V, TA, true>(y, ldy, x_row<TA>(x, ldx, 0), ldx, W, ldw, k0, k1, load, n, pf);
-    i = kRows;
-  }
-  for (; i + even < M; i += kRows)
-    small_gemm_block<kRows, V, TA>(y + static_cast<size_t>(i) * ldy, ldy, x_row<TA>(x, ldx, i), ldx, W, ldw, k0, k1,
-                                   load, n);
-  auto group = [&](int i0, int rows) {
-    float* yi = y + static_cast<size_t>(i0) * ldy;
-    const float* xi = x_row<TA>(x, ldx, i0);
-    switch (rows) {
-      case 5: small_gemm_block<5, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
-      case 4: small_gemm_block<4, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
-      case 3: small_gemm_block<3, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
-      case 2: small_gemm_block<2, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
-      case 1: small_gemm_block<1, V, TA>(yi, ldy, xi, ldx, W, ldw, k0, k1, load, n); break;
-      default: break;
-    }
-  };
+  for (; i + even < M; i += kRows) f(i, kRows);
   if (M - i > kRows) {
     const int first = (M - i + 1) / 2;
-    group(i, first);
-    group(i + first, M - i - first);
-  } else {
-    group(i, M - i);
+    f(i, first);
+    f(i + first, M - i - first);
+  } else if (M > i) {
+    f(i, M - i);
   }
 }
+
+// All M rows of one column block of kL * V columns (n < kL: a partial vector), k in [k0, k1), by
+// row groups while the block of W is still in L1. pf: the first group fetches it meanwhile
+// (small_gemm_block). PX: x is pack_rows's copy (ldx its kb, k0 = 0), each group read transposed.
+template <int V, bool TA, bool PX = false>
+BC_INLINE void gemm_column_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int k0,
+                                 int k1, bool load, int n = kL, const float* pf = nullptr) {
+  constexpr bool T = TA || PX;
+  for_row_groups(M, [&](int i, int R) __attribute__((always_inline)) {  // n stays a constant kL
+    float* yi = y + static_cast<size_t>(i) * ldy;
+    const float* xi = PX ? x + static_cast<size_t>(i) * ldx : x_row<TA>(x, ldx, i);
+    const int ld = PX ? R : ldx;
+    switch (R) {
+      case 6:
+        if (i == 0 && pf) small_gemm_block<6, V, T, true>(yi, ldy, xi, ld, W, ldw, k0, k1, load, n, pf);
+        else small_gemm_block<6, V, T>(yi, ldy, xi, ld, W, ldw, k0, k1, load, n);
+        break;
+      case 5: small_gemm_block<5, V, T>(yi, ldy, xi, ld, W, ldw, k0, k1, load, n); break;
+      case 4: small_gemm_block<4, V, T>(yi, ldy, xi, ld, W, ldw, k0, k1, load, n); break;
+      case 3: small_gemm_block<3, V, T>(yi, ldy, xi, ld, W, ldw, k0, k1, load, n); break;
+      case 2: small_gemm_block<2, V, T>(yi, ldy, xi, ld, W, ldw, k0, k1, load, n); break;
+      case 1: small_gemm_block<1, V, T>(yi, ldy, xi, ld, W, ldw, k0, k1, load, n); break;
+      default: break;
+    }
+  });
+}
+static_assert(kRows == 6, "gemm_column_block's groups are written for 6 rows");
 
 // Columns from j on in blocks of kL * V, then V / 2, ... 1 vectors, then one partial vector.
 template <int V, bool TA>
@@ -210,11 +217,26 @@ constexpr int kPanel = kL * kPanelV;
 constexpr int kMc = 16 * kRows;
 constexpr int kPackMinLdw = 128, kPackMinRows = 4 * kRows;
 
+template <int Which = 0>  // 0: W's panels, 1: x's rows
 inline float* pack_buffer(size_t n) {
   static thread_local std::vector<float> buf;
   if (buf.size() < n) buf.resize(n);
   return buf.data();
 }
+
+// op(x) = x^T's rows [0, rows), k in [0, kb) (x stored K x M, from the block's corner), copied
+// group by group (for_row_groups): group i's element (r, k) at xp[i * kb + k * R + r], R its rows.
+// In place, a group's kRows values at each k lie in another line of x (ldx floats apart), so a
+// 256-deep block touched 256 lines per group and crowded the W panel out of L1 (Dense's dW).
+inline void pack_rows_t(float* xp, const float* x, int ldx, int rows, int kb) {
+  for_row_groups(rows, [&](int i, int R) {
+    float* g = xp + static_cast<size_t>(i) * kb;
+    for (int k = 0; k < kb; ++k)
+      for (int r = 0; r < R; ++r) g[k * R + r] = x[static_cast<size_t>(k) * ldx + i + r];
+  });
+}
+
+constexpr int kPackRowsMinPanels = 8;  // fewer panels did not repay the copy (128 x 128 x 256 on 2 threads)
 
 template <bool TA>
 void gemm_many_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
@@ -240,6 +262,14 @@ void gemm_many_rows(float* y, int ldy, const float* x, int ldx, const float* W, 
       // op(x)'s rows from m0 and columns from k0: the block then runs k over [0, kb).
       const float* xm = TA ? x + static_cast<size_t>(k0) * ldx + m0 : x + static_cast<size_t>(m0) * ldx + k0;
       float* ym = y + static_cast<size_t>(m0) * ldy;
+      if (TA && panels >= kPackRowsMinPanels) {
+        float* xp = pack_buffer<1>(static_cast<size_t>(kMc) * kKc);
+        pack_rows_t(xp, xm, ldx, rows, kb);
+        for (int p = 0; p < panels; ++p)
+          gemm_column_block<kPanelV, TA, true>(ym + static_cast<size_t>(p) * kPanel, ldy, xp, kb,
+                                               pw + static_cast<size_t>(p) * kKc * kPanel, kPanel, rows, 0, kb, load);
+        continue;
+      }
       for (int p = 0; p < panels; ++p)
         gemm_column_block<kPanelV, TA>(ym + static_cast<size_t>(p) * kPanel, ldy, xm, ldx,
                                        pw + static_cast<size_t>(p) * kKc * kPanel, kPanel, rows, 0, kb, load);
