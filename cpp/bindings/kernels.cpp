@@ -8,6 +8,7 @@
 
 #include "bindings/arrays.h"
 #include "bindings/bindings.h"
+#include "core/finite.h"
 #include "core/rng.h"
 #include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
@@ -137,6 +138,16 @@ void bind_float(py::module_& m) {
     else bc::kernels().act_backward(d, yp, dim(y, 0), dim(y, 1), act);
   }, py::arg("dy"), py::arg("y"), py::arg("act"),
      "dy <- dL/dz in place; y: the activation's output, or its input z where act_needs_input(act).");
+  m.def("first_nonfinite", [](const py::array& a) -> long {
+    const float* x = arrays::checked<float>(a, "a");
+    const size_t n = static_cast<size_t>(a.size());
+    size_t i;
+    {
+      py::gil_scoped_release release;
+      i = bc::first_nonfinite_parallel(x, n);
+    }
+    return i < n ? static_cast<long>(i) : -1L;
+  }, py::arg("a"), "Flat index of the first NaN or inf in a float32 C-contiguous array, or -1 (on the team).");
   m.def("gemm", [](bool ta, bool tb, py::array A, py::array B, py::array C, float alpha, float beta) {
     if (A.ndim() != 2 || B.ndim() != 2 || C.ndim() != 2) throw py::value_error("gemm takes 2-D arrays");
     const float* a = arrays::checked<float>(A, "A");

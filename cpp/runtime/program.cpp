@@ -13,6 +13,7 @@
 #include <cstring>
 #include <set>
 
+#include "core/finite.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/loss/loss.h"
 
@@ -301,23 +302,6 @@ void Program::ensure_capacity(int B, bool training) {
   capacity_ = cap;
   shapes_.resized = false;
 }
-
-namespace {
-// Index of the first NaN or inf in x (n), or n: an OR over the exponent test vectorizes, and the
-// search for the index runs only when something was found.
-size_t first_nonfinite(const float* x, size_t n) {
-  uint32_t bad = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, x + i, sizeof u);
-    bad |= (u & 0x7f800000u) == 0x7f800000u;
-  }
-  if (!bad) return n;
-  size_t i = 0;
-  while (std::isfinite(x[i])) ++i;
-  return i;
-}
-}  // namespace
 
 // Whether input tensor t may be read from the caller's array for a forward pass: no view borrows
 // its buffer, it is no output (copied out of its own buffer), and every op reading it reads it in

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from bigcore._native import _core
 from bigcore.layers.base import shape_str
 from bigcore.models import input_side
 
@@ -68,17 +69,25 @@ def _fits(got, expected):
 def _check_finite(a, what, hint=""):
     """Raises naming the index of the first NaN or inf in a (a float array).
 
-    First the sum: a NaN or inf makes it NaN or inf, so a finite sum clears the array in one
-    reading pass (7 ms for Fashion-MNIST's 47M floats, against 14 for isfinite's boolean array,
-    which was 7% of a batch-256 epoch); a sum that overflows only sends it to the exact check."""
+    A float32 C-contiguous array (what fit copies rows from) is searched natively on the team: one
+    reading pass over both cores, where NumPy's sum took 12 ms for Fashion-MNIST's 47M floats, a
+    twentieth of a batch-256 epoch. Others: first the sum (a NaN or inf makes it NaN or inf, so a
+    finite sum clears the array; one that overflows only goes on to the exact check)."""
     if a.dtype.kind != "f" or not a.size:
         return
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(a.sum()):
+    if a.dtype == np.float32 and a.flags.c_contiguous:
+        i = _core.first_nonfinite(a)
+        if i < 0:
             return
-    if not np.isfinite(a).all():
+        bad = np.unravel_index(i, a.shape)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(a.sum()):
+                return
+        if np.isfinite(a).all():
+            return
         bad = np.argwhere(~np.isfinite(a))[0]
-        raise ValueError(f"{what} contains NaN or inf (first at index {tuple(int(b) for b in bad)}){hint}")
+    raise ValueError(f"{what} contains NaN or inf (first at index {tuple(int(b) for b in bad)}){hint}")
 
 
 def prepare_targets(model, y, n):
