@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -31,7 +32,19 @@ int max_threads() { return std::max(64, 4 * omp_get_num_procs()); }
 
 bool forked_single_threaded() { return g_forked.load(std::memory_order_relaxed); }
 
-void note_team_used() { g_team_uses.fetch_add(1, std::memory_order_relaxed); }
+std::atomic<long long> g_team_last_ns{0};
+
+long long now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void note_team_used() {
+  g_team_uses.fetch_add(1, std::memory_order_relaxed);
+  g_team_last_ns.store(now_ns(), std::memory_order_relaxed);
+}
+
+bool team_spinning() { return now_ns() - g_team_last_ns.load(std::memory_order_relaxed) < 100000; }
 
 unsigned long team_uses() { return g_team_uses.load(std::memory_order_relaxed); }
 

@@ -19,5 +19,8 @@ bool forked_single_threaded();  // true in a child forked after bigcore may have
 // Only a scheduling hint: no result depends on it.
 void note_team_used();
 unsigned long team_uses();
+// Whether a parallel GEMM started within the last 0.1 ms: the team's threads still spin, so even a
+// small product gains from them (their wake-up is what made small products stay on one thread).
+bool team_spinning();
 
 }  // namespace bc

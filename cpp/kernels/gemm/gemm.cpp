@@ -72,9 +72,12 @@ const float* transposed(const float* B, int ldb, int K, int N) {
 // The own kernel's product cut into one tile per thread, run(m0, m1, n0, n1) on each: columns in
 // panels of 64 when N is wide enough, else rows in groups of 6. The cut changes which thread
 // computes an output, never its bits.
+constexpr double kSpinningFlops = 5e5;  // with the team still spinning (team_spinning)
+
 int own_threads(int M, int N, int K) {
   const double flops = 2.0 * M * N * static_cast<double>(K);
-  return flops < kParallelFlops || omp_in_parallel() ? 1 : get_num_threads();
+  if (omp_in_parallel() || flops < kSpinningFlops) return 1;
+  return flops >= kParallelFlops || team_spinning() ? get_num_threads() : 1;
 }
 
 bool own_by_cols(int N, int threads) { return N >= 64 * threads; }
