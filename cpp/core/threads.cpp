@@ -16,6 +16,13 @@ std::atomic<int> g_threads{0};          // 0: one per CPU
 std::atomic<bool> g_may_have_threads{false};  // a count > 1 was handed out: OpenMP's pool may exist
 std::atomic<bool> g_forked{false};      // forked after that: the pool's threads are gone
 std::atomic<unsigned long> g_team_uses{0};
+std::atomic<long long> g_team_last_ns{0};  // when a parallel GEMM last started (team_spinning)
+constexpr long long kSpinNs = 100000;       // the team's threads spin about this long after a region
+
+long long now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 void on_fork_child() {
   if (g_may_have_threads.load(std::memory_order_relaxed)) g_forked.store(true, std::memory_order_relaxed);
@@ -32,19 +39,12 @@ int max_threads() { return std::max(64, 4 * omp_get_num_procs()); }
 
 bool forked_single_threaded() { return g_forked.load(std::memory_order_relaxed); }
 
-std::atomic<long long> g_team_last_ns{0};
-
-long long now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 void note_team_used() {
   g_team_uses.fetch_add(1, std::memory_order_relaxed);
   g_team_last_ns.store(now_ns(), std::memory_order_relaxed);
 }
 
-bool team_spinning() { return now_ns() - g_team_last_ns.load(std::memory_order_relaxed) < 100000; }
+bool team_spinning() { return now_ns() - g_team_last_ns.load(std::memory_order_relaxed) < kSpinNs; }
 
 unsigned long team_uses() { return g_team_uses.load(std::memory_order_relaxed); }
 

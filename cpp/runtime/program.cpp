@@ -354,7 +354,7 @@ void Program::load_inputs(const BatchData& d, bool in_place) {
         const int64_t r = d.idx ? d.idx[d.start + i] : static_cast<int64_t>(d.start + i);
         if (!ext) std::memcpy(dst + i * ps, d.arrays->x[k] + r * ps, ps * sizeof(float));
         if (!d.check_finite) continue;
-        const size_t j = first_nonfinite(dst + i * ps, ps);  // the copy is in cache
+        const size_t j = first_nonfinite(dst + i * ps, ps);  // the row just copied (in cache), or the caller's
         if (j < ps) {
           bad[ch] = j;
           bad_row[ch] = i;

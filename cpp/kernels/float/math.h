@@ -25,29 +25,43 @@ constexpr int kPathW = 4;
 typedef float path_vf __attribute__((vector_size(kPathW * 4)));
 typedef float path_vfu __attribute__((vector_size(kPathW * 4), aligned(4), may_alias));
 
-inline float exp_f(float x) {  // Cephes expf: ~1 ulp on [-87, 88]
+// a * b + c: two roundings (the file's flags never contract them), or one with Fused (std::fma: the
+// instruction where the file's flags have it, glibc's fmaf otherwise; the same bits on every path).
+template <bool Fused>
+inline float madd_f(float a, float b, float c) {
+  if constexpr (Fused) return std::fma(a, b, c);
+  return a * b + c;
+}
+
+// Cephes expf: ~1 ulp on [-87, 88]. Fused: every multiply-add with one rounding (exp_fma_f, for the
+// recurrent cells, whose five exponentials a unit were a sixth of an LSTM inference step).
+template <bool Fused>
+inline float exp_t(float x) {
   // The clamps send NaN to a bound and the last line gives it back: with a NaN test in the middle
   // (n == n), GCC duplicated the whole polynomial for the NaN case and ran both under masks.
   float xc = x > -87.3f ? x : -87.3f;
   xc = xc < 88.7f ? xc : 88.7f;
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  float n = (xc * 1.44269504088896341f + magic) - magic;
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
+  float n = madd_f<Fused>(xc, 1.44269504088896341f, magic) - magic;
+  float r = madd_f<Fused>(n, -0.693359375f, xc);  // xc - n * 0.693359375: the same rounding unfused
+  r = madd_f<Fused>(n, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
+  p = madd_f<Fused>(p, r, 1.3981999507e-3f);
+  p = madd_f<Fused>(p, r, 8.3334519073e-3f);
+  p = madd_f<Fused>(p, r, 4.1665795894e-2f);
+  p = madd_f<Fused>(p, r, 1.6666665459e-1f);
+  p = madd_f<Fused>(p, r, 5.0000001201e-1f);
+  p = madd_f<Fused>(p, r * r, r) + 1.0f;
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return x == x ? p * scale : x + x;  // NaN in, NaN out (quieted, as arithmetic on it would)
 }
 
+inline float exp_f(float x) { return exp_t<false>(x); }
+inline float exp_fma_f(float x) { return exp_t<true>(x); }
 inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+inline float sigmoid_fma_f(float x) { return 1.0f / (1.0f + exp_fma_f(-x)); }
 
 // exp with float32's overflow and underflow (exp_f alone clamps its argument): inf above
 // log(FLT_MAX), 0 below the normal range (denormals are flushed in native steps anyway).
@@ -108,60 +122,24 @@ inline float log1p_f(float u) {
   return w == 1.0f ? u : log_f(w) * (u / (w - 1.0f));
 }
 
-inline float tanh_f(float x) {
+template <bool Fused>
+inline float tanh_t(float x) {
   float ax = std::fabs(x);
-  float e = exp_f(-2.0f * ax);
+  float e = exp_t<Fused>(-2.0f * ax);
   float big = (1.0f - e) / (1.0f + e);
   float z = x * x;  // Cephes tanhf polynomial near 0, where 1 - e cancels
   float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  float small = ax + ax * z * p;
+  p = madd_f<Fused>(p, z, 2.06390887954e-2f);
+  p = madd_f<Fused>(p, z, -5.37397155531e-2f);
+  p = madd_f<Fused>(p, z, 1.33314422036e-1f);
+  p = madd_f<Fused>(p, z, -3.33332819422e-1f);
+  float small = madd_f<Fused>(ax * z, p, ax);
   float t = ax < 0.625f ? small : big;
   return x < 0.0f ? -t : t;
 }
 
-// exp_f and tanh_f with every multiply-add fused (std::fma: one rounding, so the same bits on
-// every path; the instruction where the file's flags have it, glibc's fmaf otherwise): the
-// recurrent cells' five exponentials a unit were a sixth of an LSTM inference step.
-inline float exp_fma_f(float x) {
-  float xc = x > -87.3f ? x : -87.3f;
-  xc = xc < 88.7f ? xc : 88.7f;
-  const float magic = 12582912.0f;
-  float n = std::fma(xc, 1.44269504088896341f, magic) - magic;
-  float r = std::fma(n, -0.693359375f, xc);
-  r = std::fma(n, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  p = std::fma(p, r * r, r) + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return x == x ? p * scale : x + x;
-}
-
-inline float sigmoid_fma_f(float x) { return 1.0f / (1.0f + exp_fma_f(-x)); }
-
-inline float tanh_fma_f(float x) {
-  float ax = std::fabs(x);
-  float e = exp_fma_f(-2.0f * ax);
-  float big = (1.0f - e) / (1.0f + e);
-  float z = x * x;
-  float p = -5.70498872745e-3f;
-  p = std::fma(p, z, 2.06390887954e-2f);
-  p = std::fma(p, z, -5.37397155531e-2f);
-  p = std::fma(p, z, 1.33314422036e-1f);
-  p = std::fma(p, z, -3.33332819422e-1f);
-  float small = std::fma(ax * z, p, ax);
-  float t = ax < 0.625f ? small : big;
-  return x < 0.0f ? -t : t;
-}
+inline float tanh_f(float x) { return tanh_t<false>(x); }
+inline float tanh_fma_f(float x) { return tanh_t<true>(x); }
 
 // kLanes floats as one GCC vector (one zmm, two ymm or four xmm by the file's flags): the running
 // lane sums stay in registers instead of an array on the stack.
