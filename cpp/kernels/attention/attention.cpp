@@ -345,11 +345,13 @@ TileScratch& tile_scratch() {
   return w;
 }
 
-// qt (H x Tq) = scale * the query rows of head n, transposed.
+// qt (H x Tq) = scale * log2(e) * the query rows of head n, transposed: the scores come out in the
+// log2 units the column kernels take (attention.h).
 void tile_load_qt(float* qt, const float* q, const AttnDims& d, const Rows& st, int b, int n, float scale) {
   transpose32(qt, d.Tq, q + static_cast<size_t>(b) * d.Tq * st.q + static_cast<size_t>(n) * d.H,
               static_cast<int>(st.q), d.Tq, d.H);
-  for (size_t e = 0; e < static_cast<size_t>(d.H) * d.Tq; ++e) qt[e] *= scale;
+  const float s2 = scale * 1.44269504088896341f;
+  for (size_t e = 0; e < static_cast<size_t>(d.H) * d.Tq; ++e) qt[e] *= s2;
 }
 
 // s (S x Tq) = K (S x H) @ qt, then -inf where a mask forbids the pair. Causal: rows j0.. of a
@@ -481,6 +483,8 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
     const int n = g * group + gi;
     const size_t head = static_cast<size_t>(b) * d.Nq + n;
     const float* z = lse + head * Tq;
+    float* z2 = w.work.data();  // lse in the scores' log2 units
+    for (int i = 0; i < Tq; ++i) z2[i] = z[i] * 1.44269504088896341f;
     const float* Dn = D.data() + head * Tq;
     float* p = w.s.data();  // the weights again, from the scores and lse
     tile_load_qt(w.qt.data(), q, d, st, b, n, scale);
@@ -500,9 +504,9 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
         for (int j = 0; j < S; ++j)
           for (int i = 0; i < Tq; ++i) ds[static_cast<size_t>(j) * Tq + i] += da[static_cast<size_t>(i) * S + j];
       }
-      ak.col_probs_grad(p, ds, S, Tq, Tq, z, Dn, scale);  // p, and scale * dS^T, in one pass
+      ak.col_probs_grad(p, ds, S, Tq, Tq, z2, Dn, scale);  // p, and scale * dS^T, in one pass
     } else {
-      ak.col_probs_from_lse(p, S, Tq, Tq, z);
+      ak.col_probs_from_lse(p, S, Tq, Tq, z2);
     }
     if (dv) {
       const float* pd = p;  // the weights the values saw: dropout, the mean rows (built in keep's place)

@@ -94,14 +94,17 @@ struct AttnKernels {
   // The tile path's column kernels: s (S x Tq, ld) holds keys as rows and queries as columns.
   // x (n) = exp(x), vectorized (exp_f's method with fused multiply-adds; same bits on every path).
   void (*exp)(float* x, size_t n);
-  // Scores (-inf = masked) -> exp(s - max) of each column, left unnormalized (the caller scales
+  // The column kernels take scores in log2 units (the queries scaled by log2(e) too) and
+  // exponentiate with 2^x: the same weights, and fewer operations than exp (body.h's exp2_v).
+  // Scores (-inf = masked) -> 2^(s - max) of each column, left unnormalized (the caller scales
   // what it makes of them by inv_l: Tq products instead of a pass over the block); 0 where masked.
-  // lse (Tq) out, -inf for a column that allows nothing; inv_l (Tq) out: 1 / the column's sum, 0 there.
+  // lse (Tq) out, natural log, -inf for a column that allows nothing; inv_l (Tq) out: 1 / the
+  // column's sum, 0 there.
   void (*col_softmax)(float* s, int S, int Tq, int ld, float* lse, float* inv_l);
-  // Scores (-inf = masked) -> exp(s - lse[i]); 0 where masked or lse[i] is -inf.
-  void (*col_probs_from_lse)(float* s, int S, int Tq, int ld, const float* lse);
+  // Scores (-inf = masked) -> 2^(s - z2[i]); 0 where masked or z2[i] is -inf. z2 = lse * log2(e).
+  void (*col_probs_from_lse)(float* s, int S, int Tq, int ld, const float* z2);
   // col_probs_from_lse's p into s, and dp -> p * (dp - D[i]) * scale, in one pass.
-  void (*col_probs_grad)(float* s, float* dp, int S, int Tq, int ld, const float* lse, const float* D, float scale);
+  void (*col_probs_grad)(float* s, float* dp, int S, int Tq, int ld, const float* z2, const float* D, float scale);
   // small_gemm's y (M x N) (+)= x (M x K) @ W (K x N), same bits, for few columns (N up to 4 vectors
   // of this path; returns false, doing nothing, above that).
   bool (*narrow_gemm)(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,

@@ -181,18 +181,50 @@ BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
 }
 #endif
 
+// max(a, b) = a > b ? a : b, one instruction (a NaN a gives b; the compare-and-blend GCC makes of
+// the ternary costs two). The same semantics on every path.
+#if defined(__AVX512F__)
+BC_ATT_INLINE vf vmax(vf a, vf b) {
+  return reinterpret_cast<vf>(_mm512_max_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b)));
+}
+#elif defined(__AVX2__)
+BC_ATT_INLINE vf vmax(vf a, vf b) {
+  return reinterpret_cast<vf>(_mm256_max_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b)));
+}
+#else
+BC_ATT_INLINE vf vmax(vf a, vf b) { return reinterpret_cast<vf>(_mm_max_ps(reinterpret_cast<__m128>(a), reinterpret_cast<__m128>(b))); }
+#endif
+
+// 2^x for x <= 0 or NaN (a log2-domain score minus its column's max or log2-sum): Cephes exp2f's
+// polynomial (~1 ulp) on f = x - round(x), then round(x) added to the exponent bits. Against exp_v:
+// no Cody-Waite reduction and no final multiply, 6 multiply-adds instead of 11 multiplies, which is
+// what bounds these loops. x clamped at -125: 2^-125 is still normal, so the exponent add is exact;
+// the scores' -inf is masked by the callers. A NaN x stays NaN (the max keeps it, the add keeps it).
+BC_ATT_INLINE vf exp2_v(vf x) {
+  x = vmax(splat(-125.0f), x);
+  const vf magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const vf n = (x + magic) - magic;
+  const vf f = x - n;  // exact, in [-0.5, 0.5]
+  vf p = splat(1.535336188319500e-4f);
+  p = fma_v(splat(1.339887440266574e-3f), p, f);
+  p = fma_v(splat(9.618437357674640e-3f), p, f);
+  p = fma_v(splat(5.550332471162809e-2f), p, f);
+  p = fma_v(splat(2.402264791363012e-1f), p, f);
+  p = fma_v(splat(6.931472028550421e-1f), p, f);
+  p = fma_v(splat(1.0f), p, f);
+  const vi bits = __builtin_convertvector(n, vi) << 23;
+  return reinterpret_cast<vf>(reinterpret_cast<vi>(p) + bits);
+}
+
 // exp_f's method (kernels/float/math.h: Cephes expf, ~1 ulp) with fused multiply-adds, which
 // take a third of its operations; fma_v rounds once on every path, so the bits match across
 // paths (not exp_f's).
-// kNonPositive: x <= 0 or NaN (a score minus its column's max or lse): no upper clamp, and no
-// guard on n, since a NaN x already makes the polynomial, so the result, NaN. The same bits there.
-template <bool kNonPositive = false>
 BC_ATT_INLINE vf exp_v(vf x) {
   x = x < splat(-87.3f) ? splat(-87.3f) : x;
-  if constexpr (!kNonPositive) x = x > splat(88.7f) ? splat(88.7f) : x;
+  x = x > splat(88.7f) ? splat(88.7f) : x;
   const vf magic = splat(12582912.0f);
   vf n = fma_v(magic, x, splat(1.44269504088896341f)) - magic;
-  if constexpr (!kNonPositive) n = n == n ? n : vf{};
+  n = n == n ? n : vf{};
   vf r = fma_v(x, n, splat(-0.693359375f));
   r = fma_v(r, n, splat(2.12194440e-4f));
   vf p = splat(1.9875691500e-4f);
@@ -212,26 +244,37 @@ void exp_inplace(float* x, size_t n) {
   if (i < n) st(x + i, exp_v(ld(x + i, static_cast<int>(n - i))), static_cast<int>(n - i));
 }
 
-// s (S x Tq, ld; -inf = masked) -> exp(s - m) of each column, unnormalized; inv_l = 1 / l, 0 in a
-// column that allows nothing (lse -inf). l: four partial sums over the rows j % 4, then (l0 + l1) + (l2 + l3).
+// The tile path's scores are in log2 units (the queries are scaled by log2(e) as well), so that its
+// exponentials are exp2_v's: exp2(s2 - m2) = exp(s - m), and lse is handed back in natural units.
+constexpr float kLn2 = 0.693147180559945309f;
+
+// s (S x Tq, ld; log2 units, -inf = masked) -> 2^(s - m) of each column, unnormalized; inv_l = 1 / l,
+// 0 in a column that allows nothing (lse -inf); lse = (m + log2 l) ln 2. l: four partial sums over the
+// rows j % 4, then (l0 + l1) + (l2 + l3); m: four partial maxima (a max does not depend on the order).
 void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* inv_l) {
   const vf ninf = splat(kNegInf);
   by_chunks(Tq, [&](int i0, auto c) {
-    vf mx = ninf;
-    for (int j = 0; j < S; ++j) {
-      const vf x = ld(s + static_cast<size_t>(j) * ld_s + i0, c);
-      mx = x > mx ? x : mx;
+    vf m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;  // vmax(x, m): a NaN score is skipped
+    int j = 0;
+    for (; j + 4 <= S; j += 4) {
+      const float* r = s + static_cast<size_t>(j) * ld_s + i0;
+      m0 = vmax(ld(r, c), m0);
+      m1 = vmax(ld(r + ld_s, c), m1);
+      m2 = vmax(ld(r + 2 * static_cast<size_t>(ld_s), c), m2);
+      m3 = vmax(ld(r + 3 * static_cast<size_t>(ld_s), c), m3);
     }
+    for (; j < S; ++j) m0 = vmax(ld(s + static_cast<size_t>(j) * ld_s + i0, c), m0);
+    vf mx = vmax(vmax(m0, m1), vmax(m2, m3));
     mx = mx == ninf ? vf{} : mx;
     auto e_at = [&](int j) {
       float* row = s + static_cast<size_t>(j) * ld_s + i0;
       const vf x = ld(row, c);
-      const vf e = x == ninf ? vf{} : exp_v<true>(x - mx);
+      const vf e = x == ninf ? vf{} : exp2_v(x - mx);
       st(row, e, c);
       return e;
     };
     vf a0{}, a1{}, a2{}, a3{};
-    int j = 0;
+    j = 0;
     for (; j + 4 <= S; j += 4) {
       a0 += e_at(j);
       a1 += e_at(j + 1);
@@ -242,7 +285,7 @@ void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* inv_l) {
     if (j < S) a1 += e_at(j++);
     if (j < S) a2 += e_at(j++);
     const vf sum = (a0 + a1) + (a2 + a3);
-    // Nothing allowed: every score -inf, so the sum is 0 (an allowed max adds exp(0) = 1). A NaN
+    // Nothing allowed: every score -inf, so the sum is 0 (an allowed max adds 2^0 = 1). A NaN
     // score (which the max skips, even in a column of nothing else) makes the sum NaN: NaN out.
     const auto full = sum == vf{};
     st(inv_l + i0, full ? vf{} : splat(1.0f) / sum, c);
@@ -251,31 +294,32 @@ void col_softmax(float* s, int S, int Tq, int ld_s, float* lse, float* inv_l) {
     st(tmp_s, sum, Full{});
     const vf fl = full ? splat(1.0f) : vf{};
     for (int l = 0; l < kW && i0 + l < Tq; ++l)
-      lse[i0 + l] = fl[l] != 0.0f ? kNegInf : tmp_m[l] + std::log(tmp_s[l]);
+      lse[i0 + l] = fl[l] != 0.0f ? kNegInf : (tmp_m[l] + std::log2(tmp_s[l])) * kLn2;
   });
 }
 
-// s (S x Tq, ld; -inf = masked) -> exp(s - lse[i]), 0 where masked or lse[i] is -inf.
-void col_probs_from_lse(float* s, int S, int Tq, int ld_s, const float* lse) {
+// s (S x Tq, ld; log2 units, -inf = masked) -> 2^(s - z2[i]), 0 where masked or z2[i] is -inf
+// (z2 = lse log2(e): col_softmax's m + log2 l again, to a rounding).
+void col_probs_from_lse(float* s, int S, int Tq, int ld_s, const float* z2) {
   const vf ninf = splat(kNegInf);
   for (int j = 0; j < S; ++j) {
     float* row = s + static_cast<size_t>(j) * ld_s;
     by_chunks(Tq, [&](int i0, auto c) {
-      const vf z = ld(lse + i0, c), x = ld(row + i0, c);
-      st(row + i0, (x == ninf) | (z == ninf) ? vf{} : exp_v<true>(x - z), c);
+      const vf z = ld(z2 + i0, c), x = ld(row + i0, c);
+      st(row + i0, (x == ninf) | (z == ninf) ? vf{} : exp2_v(x - z), c);
     });
   }
 }
 
-// s (scores) -> p = exp(s - lse[i]) (as col_probs_from_lse) and dp (S x Tq, ld) -> p * (dp - D[i]) * scale.
-void col_probs_grad(float* s, float* dp, int S, int Tq, int ld_s, const float* lse, const float* D, float scale) {
+// s (scores) -> p (as col_probs_from_lse) and dp (S x Tq, ld) -> p * (dp - D[i]) * scale.
+void col_probs_grad(float* s, float* dp, int S, int Tq, int ld_s, const float* z2, const float* D, float scale) {
   const vf ninf = splat(kNegInf);
   for (int j = 0; j < S; ++j) {
     float* row = s + static_cast<size_t>(j) * ld_s;
     float* d = dp + static_cast<size_t>(j) * ld_s;
     by_chunks(Tq, [&](int i0, auto c) {
-      const vf z = ld(lse + i0, c), x = ld(row + i0, c);
-      const vf p = (x == ninf) | (z == ninf) ? vf{} : exp_v<true>(x - z);
+      const vf z = ld(z2 + i0, c), x = ld(row + i0, c);
+      const vf p = (x == ninf) | (z == ninf) ? vf{} : exp2_v(x - z);
       st(row + i0, p, c);
       st(d + i0, (p * (ld(d + i0, c) - ld(D + i0, c))) * scale, c);
     });
