@@ -138,6 +138,16 @@ void bind_float(py::module_& m) {
     else bc::kernels().act_backward(d, yp, dim(y, 0), dim(y, 1), act);
   }, py::arg("dy"), py::arg("y"), py::arg("act"),
      "dy <- dL/dz in place; y: the activation's output, or its input z where act_needs_input(act).");
+  m.def("dropout_forward", [](const py::array& x, float rate, uint64_t key, uint64_t first) {
+    const float* xp = arrays::checked<float>(x, "x", 1);
+    if (!(rate >= 0.0f && rate < 1.0f)) throw py::value_error("rate must be in [0, 1)");
+    const size_t n = static_cast<size_t>(x.size());
+    py::array_t<float> y(static_cast<py::ssize_t>(n));
+    py::array_t<uint8_t> keep(static_cast<py::ssize_t>(n));
+    bc::kernels().dropout_forward(y.mutable_data(), keep.mutable_data(), xp, n, rate, key, first);
+    return py::make_tuple(y, keep);
+  }, py::arg("x"), py::arg("rate"), py::arg("key"), py::arg("first"),
+     "(y, keep): Dropout's forward of values first.. of stream key, on the path in use.");
   m.def("first_nonfinite", [](const py::array& a) -> long {
     const float* x = arrays::checked<float>(a, "a");
     const size_t n = static_cast<size_t>(a.size());

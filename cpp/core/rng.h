@@ -27,6 +27,25 @@ static inline float rng_uniform(uint64_t key, uint64_t i) {
   return static_cast<float>(rng_u64(key, i) >> 40) * (1.0f / 16777216.0f);
 }
 
+// The dropout masks' stream, cheaper than rng_uniform: value i of stream `key` is the top 24 bits
+// of two rounds of a 32-bit multiply-xorshift hash (lowbias32), keyed by the key's low half and by
+// its high half mixed with i's high word. On AVX2 the 64-bit multiplies of rng_u64 are emulated
+// (several instructions each, four lanes); these take one instruction for eight lanes, and dropout
+// draws one value per activation. The float kernels vectorize this same function (bit for bit).
+static inline uint32_t hash32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  return x ^ (x >> 16);
+}
+static inline uint32_t drop_key_hi(uint64_t key, uint64_t i) {
+  return static_cast<uint32_t>(key >> 32) ^ (static_cast<uint32_t>(i >> 32) * 0x9e3779b9U);
+}
+static inline uint32_t drop_bits24(uint64_t key, uint64_t i) {
+  return hash32(hash32(static_cast<uint32_t>(i) ^ static_cast<uint32_t>(key)) ^ drop_key_hi(key, i)) >> 8;
+}
+
 // out (n) ~ U[low, high)
 void fill_uniform(float* out, size_t n, uint64_t key, float low, float high);
 // out (n) ~ N(mean, stddev), truncated at 2 stddev when `truncated` (Keras's TruncatedNormal).

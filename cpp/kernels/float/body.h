@@ -4,6 +4,8 @@
 // for the auto-vectorizer with a fixed operation order (FMA contraction is off), so every
 // path gives the same bits as the reference.
 #pragma once
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -419,25 +421,64 @@ void abs_sq_sum(const float* w, size_t n, double* abs_sum, double* sq_sum) {
   *sq_sum = ss;
 }
 
-// In chunks: the first loop draws the uniforms (the 64-bit mixing vectorizes), the second masks;
-// the same bits as drawing one at a time.
+// Dropout's keep flags (n) from a vector of compare results (-1 / 0 per lane): packed to bytes.
+typedef int32_t drop_vi __attribute__((vector_size(kPathW * 4)));
+typedef uint32_t drop_vu __attribute__((vector_size(kPathW * 4)));
+inline void store_keep(unsigned char* keep, drop_vi k) {
+#if defined(__AVX512F__)
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(keep), _mm512_cvtepi32_epi8(reinterpret_cast<__m512i>(k & 1)));
+#elif defined(__AVX2__)
+  const __m256i m = reinterpret_cast<__m256i>(k);
+  const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(keep), _mm_and_si128(_mm_packs_epi16(p16, p16), _mm_set1_epi8(1)));
+#else
+  const __m128i p16 = _mm_packs_epi32(reinterpret_cast<__m128i>(k), reinterpret_cast<__m128i>(k));
+  const int b = _mm_cvtsi128_si32(_mm_and_si128(_mm_packs_epi16(p16, p16), _mm_set1_epi8(1)));
+  std::memcpy(keep, &b, 4);
+#endif
+}
+
+// Value first + i is kept when drop_bits24 (core/rng.h) / 2^24 >= rate, y = x / (1 - rate) there
+// and 0 elsewhere. A vector of kPathW values hashes in 32-bit lanes; a vector whose indices cross a
+// multiple of 2^32 (their high words differ) and the tail take the scalar function: the same bits.
 void dropout_forward(float* __restrict y, unsigned char* __restrict keep, const float* __restrict x, size_t n,
                      float rate, uint64_t key, uint64_t first) {
   const float denom = 1.0f - rate;
-  constexpr size_t kChunk = 256;
-  float u[kChunk];
-  for (size_t i0 = 0; i0 < n; i0 += kChunk) {
-    const size_t m = n - i0 < kChunk ? n - i0 : kChunk;
-    // < 2^24, so the int32 route converts exactly (and vectorizes where uint64 -> float would not)
-    for (size_t j = 0; j < m; ++j)
-      u[j] = static_cast<float>(static_cast<int32_t>(rng_u64(key, first + i0 + j) >> 40)) * (1.0f / 16777216.0f);
-    for (size_t j = 0; j < m; ++j) {
-      const bool k = u[j] >= rate;
-      keep[i0 + j] = k;
-      const float v = x[i0 + j] / denom;
-      y[i0 + j] = k ? v : 0.0f;
+  const uint32_t k_lo = static_cast<uint32_t>(key);
+  drop_vu lane;
+  for (int l = 0; l < kPathW; ++l) lane[l] = static_cast<uint32_t>(l);
+  auto one = [&](size_t i) {
+    const float u = static_cast<float>(static_cast<int32_t>(drop_bits24(key, first + i))) * (1.0f / 16777216.0f);
+    const bool k = u >= rate;
+    keep[i] = k;
+    y[i] = k ? x[i] / denom : 0.0f;
+  };
+  size_t i = 0;
+  for (; i + kPathW <= n; i += kPathW) {
+    const uint64_t e = first + i;
+    if (static_cast<uint32_t>(e) > 0xffffffffU - (kPathW - 1)) {
+      for (int l = 0; l < kPathW; ++l) one(i + l);
+      continue;
     }
+    drop_vu h = (static_cast<uint32_t>(e) + lane) ^ k_lo;
+    h ^= h >> 16;
+    h *= 0x7feb352dU;
+    h ^= h >> 15;
+    h *= 0x846ca68bU;
+    h ^= h >> 16;
+    h ^= drop_key_hi(key, e);
+    h ^= h >> 16;
+    h *= 0x7feb352dU;
+    h ^= h >> 15;
+    h *= 0x846ca68bU;
+    h ^= h >> 16;
+    const path_vf u = __builtin_convertvector(reinterpret_cast<drop_vi>(h >> 8), path_vf) * (1.0f / 16777216.0f);
+    const path_vf v = *reinterpret_cast<const path_vfu*>(x + i) / denom;
+    const drop_vi k = u >= rate;
+    *reinterpret_cast<path_vfu*>(y + i) = k ? v : path_vf{};
+    store_keep(keep + i, k);
   }
+  for (; i < n; ++i) one(i);
 }
 
 void dropout_backward(float* __restrict dx, const unsigned char* __restrict keep, const float* __restrict dy,
