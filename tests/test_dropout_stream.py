@@ -71,3 +71,17 @@ def test_masks_have_the_rate_and_no_correlation():
     counts = np.histogram(u, bins=64, range=(0, 1))[0]
     chi2 = ((counts - n / 64) ** 2 / (n / 64)).sum()
     assert chi2 < 120  # 63 degrees of freedom: p ~ 1e-5 above 120
+
+
+@pytest.mark.parametrize("n", [1, 5, 8, 13, 16, 100, 1027])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_backward_passes_the_kept_gradients_on_every_path(isa, n, accumulate):
+    rng = np.random.default_rng(n)
+    keep = (rng.random(n) < 0.6).astype(np.uint8)
+    dy = rng.standard_normal(n).astype(np.float32)
+    dy[::7] = np.inf  # a dropped inf gradient is 0, not nan
+    dx0 = rng.standard_normal(n).astype(np.float32)
+    dx = dx0.copy()
+    _core.dropout_backward(dx, keep, dy, 0.4, accumulate)
+    g = np.where(keep == 1, dy / np.float32(0.6), np.float32(0.0)).astype(np.float32)
+    np.testing.assert_array_equal(dx, dx0 + g if accumulate else g)

@@ -148,6 +148,16 @@ void bind_float(py::module_& m) {
     return py::make_tuple(y, keep);
   }, py::arg("x"), py::arg("rate"), py::arg("key"), py::arg("first"),
      "(y, keep): Dropout's forward of values first.. of stream key, on the path in use.");
+  m.def("dropout_backward", [](py::array dx, const py::array& keep, const py::array& dy, float rate, bool accumulate) {
+    float* d = arrays::writeable<float>(dx, "dx");
+    const uint8_t* k = arrays::checked<uint8_t>(keep, "keep", 1);
+    const float* g = arrays::checked<float>(dy, "dy", 1);
+    if (dx.ndim() != 1 || dx.size() != dy.size() || keep.size() != dy.size())
+      throw py::value_error("dx, keep and dy must be 1-D and of one length");
+    if (!(rate >= 0.0f && rate < 1.0f)) throw py::value_error("rate must be in [0, 1)");
+    bc::kernels().dropout_backward(d, k, g, static_cast<size_t>(dy.size()), rate, accumulate);
+  }, py::arg("dx"), py::arg("keep"), py::arg("dy"), py::arg("rate"), py::arg("accumulate"),
+     "dx (=|+=) keep ? dy / (1 - rate) : 0 in place, on the path in use.");
   m.def("first_nonfinite", [](const py::array& a) -> long {
     const float* x = arrays::checked<float>(a, "a");
     const size_t n = static_cast<size_t>(a.size());
