@@ -603,3 +603,25 @@ def schedule_value(kind, step, **kw):
         s = min(step - ws, ds)
         return target * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * s / ds)) + alpha)
     raise ValueError(kind)
+
+
+# -- Dropout's mask stream (core/rng.h drop_bits24) --
+
+M32 = np.uint64(0xFFFFFFFF)
+
+
+def hash32(x):
+    """lowbias32 in uint64 arithmetic, kept to 32 bits."""
+    x = x & M32
+    x ^= x >> np.uint64(16)
+    x = (x * np.uint64(0x7FEB352D)) & M32
+    x ^= x >> np.uint64(15)
+    x = (x * np.uint64(0x846CA68B)) & M32
+    return x ^ (x >> np.uint64(16))
+
+
+def dropout_bits24(key, idx):
+    """The 24 bits of draw idx (uint64 array) of stream key: kept when bits / 2^24 >= rate."""
+    key, idx = np.uint64(key), idx.astype(np.uint64)
+    hi = (np.uint64(key >> np.uint64(32)) ^ (((idx >> np.uint64(32)) * np.uint64(0x9E3779B9)) & M32)) & M32
+    return hash32(hash32(idx ^ (key & M32)) ^ hi) >> np.uint64(8)

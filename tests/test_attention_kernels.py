@@ -53,12 +53,12 @@ def _forward(q, k, v, masks, zero_full=False, probs=False, dropout=0.0, seed=0):
                                    seed=seed, stream=3, step=0, **masks)
 
 
-def _keep(shape, rate, seed):
-    """The kernel's dropout factors: uniform draw ((b * Nq + n) * Tq + i) * S + j of the stream
-    (seed, 3, step 0) kept when >= rate (fill_uniform draws the same stream)."""
+def _keep(shape, rate, seed, row0=0):
+    """The kernel's dropout factors: draw ((row0 + b) * Nq + n) * Tq + i) * S + j of Dropout's stream
+    keyed (seed, 3, step 0) kept when >= rate (reference.py's NumPy hash)."""
     B, Tq, S, Nq = shape[:4]
-    u = np.empty(B * Nq * Tq * S, np.float32)
-    _core.fill_uniform(u, seed, 3, 0.0, 1.0)
+    first = np.uint64(row0 * Nq * Tq * S)
+    u = ref.dropout_bits24(_core.rng_key(seed, 3, 0), np.arange(B * Nq * Tq * S, dtype=np.uint64) + first) / 2.0 ** 24
     return np.where(u.reshape(B, Nq, Tq, S) >= rate, 1.0 / (1.0 - np.float32(rate)), 0.0).astype(np.float64)
 
 

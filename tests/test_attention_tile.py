@@ -77,6 +77,26 @@ def test_tile_output_same_bits_whether_or_not_it_returns_the_weights(isa, mask, 
     np.testing.assert_allclose(sums[~full], 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("path", ["tile", "flash"])
+def test_dropout_draws_across_a_multiple_of_2_32(isa, path):
+    """A batch whose draws' indices cross 2^32 (row0: its first row in a data-parallel batch): the
+    kernels' vectors there take the scalar draws, and both paths match the reference's factors."""
+    dims = SHAPES["wide"]
+    B, Tq, S, Nq = dims[:4]
+    row0 = (1 << 32) // (Nq * Tq * S)  # the crossing falls inside row 0's heads or between rows
+    rng, q, k, v = _data(dims, seed=5)
+    keep = _keep(dims, 0.3, seed=9, row0=row0)
+    assert (np.uint64(row0 * Nq * Tq * S) >> np.uint64(32)) != (np.uint64((row0 + B) * Nq * Tq * S) >> np.uint64(32))
+    o, lse, _ = _core.attention_forward(q, k, v, SCALE, zero_full_rows=True, dropout=0.3, seed=9, stream=3, step=0,
+                                        path=path, row0=row0)
+    want, _, _ = aref.attention_forward(q, k, v, SCALE, {}, True, keep)
+    np.testing.assert_allclose(o, want, rtol=1e-5, atol=2e-6)
+    dout = rng.standard_normal(o.shape).astype(np.float32)
+    got = _core.attention_backward(dout, q, k, v, o, lse, SCALE, zero_full_rows=True, dropout=0.3, seed=9, stream=3,
+                                   step=0, path=path, row0=row0)
+    _close_grads(got, aref.attention_backward(dout, q, k, v, SCALE, {}, True, keep))
+
+
 @pytest.mark.parametrize("mask", ["none", "qkc", "k2a"])
 def test_tile_dropout_follows_the_flash_paths_keep_pattern(isa, mask):
     """The same counter-based draws as the flash path (the keep factor of weight (b, n, i, j) is draw

@@ -7,24 +7,7 @@ import numpy as np
 import pytest
 
 from bigcore._native import _core
-
-M32 = np.uint64(0xFFFFFFFF)
-
-
-def hash32(x):
-    """lowbias32 in uint64 arithmetic, kept to 32 bits."""
-    x = x & M32
-    x ^= x >> np.uint64(16)
-    x = (x * np.uint64(0x7FEB352D)) & M32
-    x ^= x >> np.uint64(15)
-    x = (x * np.uint64(0x846CA68B)) & M32
-    return x ^ (x >> np.uint64(16))
-
-
-def bits24(key, idx):
-    key, idx = np.uint64(key), idx.astype(np.uint64)
-    hi = (np.uint64(key >> np.uint64(32)) ^ (((idx >> np.uint64(32)) * np.uint64(0x9E3779B9)) & M32)) & M32
-    return hash32(hash32(idx ^ (key & M32)) ^ hi) >> np.uint64(8)
+from reference import dropout_bits24 as bits24
 
 
 def reference(x, rate, key, first):

@@ -56,11 +56,12 @@ bc::AttnMasks attn_masks(const bc::AttnDims& d, const py::object& qmask, const p
   return m;
 }
 
-bc::AttnDropout attn_dropout(float rate, uint64_t seed, uint64_t stream, uint64_t step) {
+bc::AttnDropout attn_dropout(float rate, uint64_t seed, uint64_t stream, uint64_t step, uint64_t row0) {
   if (!(rate >= 0.0f && rate < 1.0f)) throw py::value_error("attention dropout must be in [0, 1)");
   bc::AttnDropout drop;
   drop.rate = rate;
   drop.key = bc::rng_key(seed, stream, step);
+  drop.row0 = row0;
   return drop;
 }
 
@@ -90,10 +91,11 @@ void bind_attention_kernels(py::module_& m) {
   m.def("attention_forward", [](const py::array& q, const py::array& k, const py::array& v, float scale,
                                 const py::object& qmask, const py::object& kmask, const py::object& kmask2,
                                 const py::object& amask, bool causal, bool zero_full_rows, bool return_probs,
-                                float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path) {
+                                float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path,
+                                uint64_t row0) {
     const bc::AttnDims d = attn_dims(q, k, v);
     const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
-    const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
+    const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step, row0);
     const bc::AttnPath ap = attn_path(path);
     py::array_t<float> o({d.B, d.Tq, d.Nq, d.Hv}), lse({d.B, d.Nq, d.Tq});
     py::array_t<float> probs(return_probs ? std::vector<py::ssize_t>{d.B, d.Nq, d.Tq, d.S}
@@ -110,18 +112,19 @@ void bind_attention_kernels(py::module_& m) {
      py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(), py::arg("amask") = py::none(),
      py::arg("causal") = false, py::arg("zero_full_rows") = false, py::arg("return_probs") = false,
      py::arg("dropout") = 0.0f, py::arg("seed") = 0, py::arg("stream") = 0, py::arg("step") = 0,
-     py::arg("path") = "auto",
+     py::arg("path") = "auto", py::arg("row0") = 0,
      "(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention. "
-     "path: 'auto', 'flash' or 'tile'.");
+     "path: 'auto', 'flash' or 'tile'; row0: the batch's first row in a larger batch (the dropout draws).");
 
   m.def("attention_backward", [](const py::array& dout, const py::array& q, const py::array& k, const py::array& v,
                                  const py::array& o, const py::array& lse, float scale, const py::object& qmask,
                                  const py::object& kmask, const py::object& kmask2, const py::object& amask,
                                  bool causal, bool zero_full_rows, const py::object& probs, const py::object& dprobs,
-                                 float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path) {
+                                 float dropout, uint64_t seed, uint64_t stream, uint64_t step, const std::string& path,
+                                uint64_t row0) {
     const bc::AttnDims d = attn_dims(q, k, v);
     const bc::AttnMasks mk = attn_masks(d, qmask, kmask, kmask2, amask, causal, zero_full_rows);
-    const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step);
+    const bc::AttnDropout drop = attn_dropout(dropout, seed, stream, step, row0);
     const bc::AttnPath ap = attn_path(path);
     const float* dp = arrays::shaped<float>(dout, "dout", {d.B, d.Tq, d.Nq, d.Hv});
     const float* opp = arrays::shaped<float>(o, "o", {d.B, d.Tq, d.Nq, d.Hv});
@@ -143,9 +146,9 @@ void bind_attention_kernels(py::module_& m) {
      py::arg("qmask") = py::none(), py::arg("kmask") = py::none(), py::arg("kmask2") = py::none(),
      py::arg("amask") = py::none(), py::arg("causal") = false, py::arg("zero_full_rows") = false,
      py::arg("probs") = py::none(), py::arg("dprobs") = py::none(), py::arg("dropout") = 0.0f, py::arg("seed") = 0,
-     py::arg("stream") = 0, py::arg("step") = 0, py::arg("path") = "auto",
-     "(dq, dk, dv) of attention_forward's output given dout (the weights recomputed from lse). path as "
-     "attention_forward's.");
+     py::arg("stream") = 0, py::arg("step") = 0, py::arg("path") = "auto", py::arg("row0") = 0,
+     "(dq, dk, dv) of attention_forward's output given dout (the weights recomputed from lse). path and "
+     "row0 as attention_forward's.");
 
   m.def("norm_forward", [](const py::array& x, const py::object& res, const py::object& gamma,
                            const py::object& beta, float eps, bool rms) {

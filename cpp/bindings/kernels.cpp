@@ -35,6 +35,8 @@ void bind_random(py::module_& m) {
     float* p = arrays::writeable<float>(out, "out", 2);
     bc::fill_orthogonal(p, dim(out, 0), dim(out, 1), bc::rng_key(seed, stream, 0), gain);
   }, py::arg("out"), py::arg("seed"), py::arg("stream"), py::arg("gain"));
+  m.def("rng_key", [](uint64_t seed, uint64_t a, uint64_t b) { return bc::rng_key(seed, a, b); },
+        py::arg("seed"), py::arg("a"), py::arg("b"), "The stream key of (seed, a, b), as the ops derive it.");
   m.def("permutation", [](size_t n, uint64_t seed, uint64_t stream, uint64_t epoch) {
     py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
     bc::permutation(out.mutable_data(), n, bc::rng_key(seed, stream, epoch));

@@ -31,8 +31,10 @@ static inline float rng_uniform(uint64_t key, uint64_t i) {
 // of two rounds of a 32-bit multiply-xorshift hash (lowbias32), keyed by the key's low half and by
 // its high half mixed with i's high word. On AVX2 the 64-bit multiplies of rng_u64 are emulated
 // (several instructions each, four lanes); these take one instruction for eight lanes, and dropout
-// draws one value per activation. The float kernels vectorize this same function (bit for bit).
-static inline uint32_t hash32(uint32_t x) {
+// draws one value per activation. A template: U is uint32_t or a GCC vector of them, so the kernels'
+// vector lanes run this same function (bit for bit). Attention's dropout draws from it too.
+template <class U>
+static inline U hash32(U x) {
   x ^= x >> 16;
   x *= 0x7feb352dU;
   x ^= x >> 15;

@@ -266,12 +266,12 @@ def add_qrecurrent(program: Program, kind: str, x: int, mask: int, outs: Sequenc
     """Adds an int8 LSTM or GRU op (inference only) to the program; initial_state: the h_0 (and c_0) tensors, or none for zeros."""
 def add_qsparse_dense(program: Program, x: int, out: int, wq: NDArray[Any], scale: NDArray[Any], b: int, act: int, x_scale: float) -> None: ...
 def add_sparse_dense(program: Program, x: int, out: int, W: NDArray[Any], b: int, act: int) -> None: ...
-def attention_backward(dout: NDArray[Any], q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], o: NDArray[Any], lse: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, probs: Any = None, dprobs: Any = None, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0, path: str = 'auto') -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-    """(dq, dk, dv) of attention_forward's output given dout (the weights recomputed from lse). path as attention_forward's."""
+def attention_backward(dout: NDArray[Any], q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], o: NDArray[Any], lse: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, probs: Any = None, dprobs: Any = None, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0, path: str = 'auto', row0: int = 0) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """(dq, dk, dv) of attention_forward's output given dout (the weights recomputed from lse). path and row0 as attention_forward's."""
 def attention_exp(x: NDArray[Any]) -> NDArray[np.float32]:
     """exp of a float32 vector by the attention kernels' vectorized exp (the path in use)."""
-def attention_forward(q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, return_probs: bool = False, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0, path: str = 'auto') -> tuple[NDArray[np.float32], NDArray[np.float32], Any]:
-    """(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention. path: 'auto', 'flash' or 'tile'."""
+def attention_forward(q: NDArray[Any], k: NDArray[Any], v: NDArray[Any], scale: float, qmask: Any = None, kmask: Any = None, kmask2: Any = None, amask: Any = None, causal: bool = False, zero_full_rows: bool = False, return_probs: bool = False, dropout: float = 0.0, seed: int = 0, stream: int = 0, step: int = 0, path: str = 'auto', row0: int = 0) -> tuple[NDArray[np.float32], NDArray[np.float32], Any]:
+    """(o (B, Tq, Nq, Hv), lse (B, Nq, Tq), probs (B, Nq, Tq, S) or None) of scaled dot-product attention. path: 'auto', 'flash' or 'tile'; row0: the batch's first row in a larger batch (the dropout draws)."""
 def attention_uses_tile(B: int, Tq: int, S: int, Nq: int, Nkv: int, H: int, Hv: int) -> bool:
     """Whether attention of these sizes takes the materialized-tile path (else flash)."""
 def best_isa() -> str:
@@ -336,6 +336,8 @@ def quantize_rows(x: NDArray[Any], x_scale: float = 0.0) -> tuple[NDArray[np.int
     """(x_q int8 (M, K), scale float32 (M)) from x (M, K)."""
 def read_cells(cells: Sequence[ParamCell]) -> list[Any]:
     """Copies of the cells' values, all read under one lock: one consistent set."""
+def rng_key(seed: int, a: int, b: int) -> int:
+    """The stream key of (seed, a, b), as the ops derive it."""
 def sample_token(logits: NDArray[Any], temperature: float, top_k: int, seed: int, index: int) -> int:
     """The token sample_token picks from these logits (Decoder.sample's rule)."""
 def set_gemm_mode(mode: str) -> None:

@@ -98,7 +98,6 @@ const float* build_allow(float* allow, float* row_ok, float* col_ok, const AttnD
 // Per-thread work space of one task.
 struct Scratch {
   std::vector<float> qs, kt, vt, s, p, dp, t, acc_k, acc_v, out, allow, keep, m, l, alpha, row_ok, col_ok, lz;
-  std::vector<uint64_t> idx;
   Scratch(const AttnDims& d) {
     qs.resize(static_cast<size_t>(kBr) * d.H);
     kt.resize(static_cast<size_t>(d.H) * kBc);
@@ -110,7 +109,6 @@ struct Scratch {
     out.resize(static_cast<size_t>(kBr) * d.Hv);
     for (auto* b : {&m, &l, &alpha, &row_ok, &lz}) b->resize(kBr);
     col_ok.resize(kBc);
-    idx.resize(kBr);
   }
 };
 
@@ -148,9 +146,8 @@ void write_kv_grads(float* dk, float* dv, bool acc_k, bool acc_v, const float* g
 
 void dropout_tile(const AttnKernels& ak, Scratch& w, const AttnDims& d, const AttnDropout& drop, int b, int n,
                   int i0, int R, int j0, int C) {
-  for (int r = 0; r < R; ++r)
-    w.idx[r] = ((static_cast<uint64_t>(drop.row0 + b) * d.Nq + n) * d.Tq + i0 + r) * d.S + j0;
-  ak.dropout_scale(w.keep.data(), R, C, kBc, w.idx.data(), drop.key, drop.rate);
+  const uint64_t first = ((static_cast<uint64_t>(drop.row0 + b) * d.Nq + n) * d.Tq + i0) * d.S + j0;
+  ak.dropout_scale(w.keep.data(), R, C, kBc, first, static_cast<uint64_t>(d.S), 1, drop.key, drop.rate);
 }
 
 // One forward task: query rows i0 .. i0 + R of head n in batch row b.
@@ -400,15 +397,11 @@ void tile_scores(TileScratch& w, float* s, const float* kb, const AttnDims& d, c
   }
 }
 
-// keep (S x Tq) = 1 / (1 - rate) or 0: the draws of attention.h's AttnDropout, transposed.
-void tile_keep(float* keep, const AttnDims& d, const AttnDropout& drop, int b, int n) {
-  const float inv = 1.0f / (1.0f - drop.rate);
+// keep (S x Tq) = 1 / (1 - rate) or 0: the draws of attention.h's AttnDropout, transposed (row j,
+// column i is draw base + i * S + j).
+void tile_keep(const AttnKernels& ak, float* keep, const AttnDims& d, const AttnDropout& drop, int b, int n) {
   const uint64_t base = (static_cast<uint64_t>(drop.row0 + b) * d.Nq + n) * d.Tq * d.S;
-  for (int i = 0; i < d.Tq; ++i) {
-    const uint64_t bi = base + static_cast<uint64_t>(i) * d.S;
-    for (int j = 0; j < d.S; ++j)
-      keep[static_cast<size_t>(j) * d.Tq + i] = rng_uniform(drop.key, bi + j) >= drop.rate ? inv : 0.0f;
-  }
+  ak.dropout_scale(keep, d.S, d.Tq, d.Tq, base, 1, static_cast<uint64_t>(d.S), drop.key, drop.rate);
 }
 
 void tile_forward(TileScratch& w, float* o, float* lse, float* probs, const float* q, const float* k, const float* v,
@@ -429,7 +422,7 @@ void tile_forward(TileScratch& w, float* o, float* lse, float* probs, const floa
   ak.col_softmax(s, S, Tq, Tq, z, inv_l);  // unnormalized: the output is scaled by inv_l instead
   const float* pd = s;  // the (unnormalized) weights the values see
   if (drop.rate > 0.0f) {
-    tile_keep(w.s2.data(), d, drop, b, n);
+    tile_keep(ak, w.s2.data(), d, drop, b, n);
     for (size_t e = 0; e < static_cast<size_t>(S) * Tq; ++e) w.s2[e] *= s[e];
     pd = w.s2.data();
   }
@@ -491,7 +484,7 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
     tile_scores(w, p, kb, d, st, m, b);
     bool any_full = false;
     for (int i = 0; i < Tq; ++i) any_full = any_full || z[i] == kNegInf;
-    if (dropped) tile_keep(w.keep.data(), d, drop, b, n);
+    if (dropped) tile_keep(ak, w.keep.data(), d, drop, b, n);
     const float* dout_n = dout + static_cast<size_t>(b) * Tq * st.o + static_cast<size_t>(n) * d.Hv;
     float* ds = w.s2.data();
     if (dq || dk) {

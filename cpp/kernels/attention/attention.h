@@ -43,8 +43,9 @@ struct AttnMasks {
   bool zero_full_rows = false;
 };
 
-// Dropout on the attention weights: weight (b, n, i, j) is kept when
-// rng_uniform(key, ((row0 + b) * Nq + n) * Tq * S + i * S + j) >= rate, then scaled by 1 / (1 - rate).
+// Dropout on the attention weights: weight (b, n, i, j) is kept when draw
+// ((row0 + b) * Nq + n) * Tq * S + i * S + j of Dropout's stream (core/rng.h drop_bits24 / 2^24) is
+// >= rate, then scaled by 1 / (1 - rate).
 struct AttnDropout {
   float rate = 0.0f;
   uint64_t key = 0;
@@ -85,8 +86,10 @@ struct AttnKernels {
   void (*online_softmax)(float* s, const float* allow, int R, int C, int ld, float* m, float* l, float* alpha);
   // s (scores) -> exp(s - lse[r]) where allowed, else 0 (lse finite).
   void (*probs_from_lse)(float* s, const float* allow, int R, int C, int ld, const float* lse);
-  // keep (R, C) = 1 / (1 - rate) or 0, from the counter-based RNG at idx0[r] + j.
-  void (*dropout_scale)(float* keep, int R, int C, int ld, const uint64_t* idx0, uint64_t key, float rate);
+  // keep (R, C) = 1 / (1 - rate) or 0: value (r, c) is draw first + r * row_step + c * col_step of
+  // Dropout's stream (core/rng.h drop_bits24), vectorized along c.
+  void (*dropout_scale)(float* keep, int R, int C, int ld, uint64_t first, uint64_t row_step, uint64_t col_step,
+                        uint64_t key, float rate);
   // ds = p * (dp - D[r]) * scale in place of dp (dp already scaled by keep and grown by dA).
   void (*softmax_grad)(float* dp, const float* p, int R, int C, int ld, const float* D, float scale);
   // out[r] = sum_j a[r, j] * b[r, j], fixed lanes.

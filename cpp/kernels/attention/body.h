@@ -86,14 +86,11 @@ void probs_from_lse(float* s, const float* allow, int R, int C, int ld, const fl
   }
 }
 
-void dropout_scale(float* keep, int R, int C, int ld, const uint64_t* idx0, uint64_t key, float rate) {
-  const float inv = 1.0f / (1.0f - rate);
-  for (int r = 0; r < R; ++r) {
-    float* row = keep + static_cast<size_t>(r) * ld;
-    const uint64_t base = idx0[r];
-    for (int j = 0; j < C; ++j) row[j] = rng_uniform(key, base + j) >= rate ? inv : 0.0f;
-  }
-}
+// dropout_scale (attention.h): a vector of kW columns at a time, their draws' low words hashed in
+// 32-bit lanes as the float kernels' Dropout does; a vector whose indices cross a multiple of 2^32
+// (their high words differ), and the masked tail's lanes, take drop_bits24 itself: the same bits.
+void dropout_scale(float* keep, int R, int C, int ld, uint64_t first, uint64_t row_step, uint64_t col_step,
+                   uint64_t key, float rate);
 
 void softmax_grad(float* dp, const float* p, int R, int C, int ld, const float* D, float scale) {
   for (int r = 0; r < R; ++r) {
@@ -322,6 +319,32 @@ void col_probs_grad(float* s, float* dp, int S, int Tq, int ld_s, const float* z
       const vf p = (x == ninf) | (z == ninf) ? vf{} : exp2_v(x - z);
       st(row + i0, p, c);
       st(d + i0, (p * (ld(d + i0, c) - ld(D + i0, c))) * scale, c);
+    });
+  }
+}
+
+typedef uint32_t vu32 __attribute__((vector_size(kW * 4)));
+
+void dropout_scale(float* keep, int R, int C, int ld, uint64_t first, uint64_t row_step, uint64_t col_step,
+                   uint64_t key, float rate) {
+  const float inv = 1.0f / (1.0f - rate);
+  vu32 lane;
+  for (int l = 0; l < kW; ++l) lane[l] = static_cast<uint32_t>(l) * static_cast<uint32_t>(col_step);
+  for (int r = 0; r < R; ++r) {
+    float* row = keep + static_cast<size_t>(r) * ld;
+    const uint64_t r0 = first + static_cast<uint64_t>(r) * row_step;
+    by_chunks(C, [&](int c0, auto c) {
+      const uint64_t e = r0 + static_cast<uint64_t>(c0) * col_step, last = e + (kW - 1) * col_step;
+      vf u;
+      if ((e >> 32) == (last >> 32)) {
+        const vu32 h = hash32(hash32((static_cast<uint32_t>(e) + lane) ^ static_cast<uint32_t>(key)) ^
+                              drop_key_hi(key, e));
+        u = __builtin_convertvector(reinterpret_cast<vi>(h >> 8), vf) * (1.0f / 16777216.0f);
+      } else {
+        for (int l = 0; l < kW; ++l)
+          u[l] = static_cast<float>(static_cast<int32_t>(drop_bits24(key, e + l * col_step))) * (1.0f / 16777216.0f);
+      }
+      st(row + c0, u >= rate ? splat(inv) : vf{}, c);
     });
   }
 }

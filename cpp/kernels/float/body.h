@@ -460,18 +460,7 @@ void dropout_forward(float* __restrict y, unsigned char* __restrict keep, const 
       for (int l = 0; l < kPathW; ++l) one(i + l);
       continue;
     }
-    drop_vu h = (static_cast<uint32_t>(e) + lane) ^ k_lo;
-    h ^= h >> 16;
-    h *= 0x7feb352dU;
-    h ^= h >> 15;
-    h *= 0x846ca68bU;
-    h ^= h >> 16;
-    h ^= drop_key_hi(key, e);
-    h ^= h >> 16;
-    h *= 0x7feb352dU;
-    h ^= h >> 15;
-    h *= 0x846ca68bU;
-    h ^= h >> 16;
+    const drop_vu h = hash32(hash32((static_cast<uint32_t>(e) + lane) ^ k_lo) ^ drop_key_hi(key, e));
     const path_vf u = __builtin_convertvector(reinterpret_cast<drop_vi>(h >> 8), path_vf) * (1.0f / 16777216.0f);
     const path_vf v = *reinterpret_cast<const path_vfu*>(x + i) / denom;
     const drop_vi k = u >= rate;
