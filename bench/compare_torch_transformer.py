@@ -9,8 +9,9 @@ Cases (both frameworks build the same model, the same shapes and the same FLOPs)
            LayerNorm eps 1e-6), average pooling, Dense(20, relu), Dense(2). Torch: nn.Embedding x2,
            nn.MultiheadAttention(batch_first), nn.LayerNorm, nn.Linear, nn.Dropout.
   encoder: one encoder layer, d_model 256, 4 heads, feed-forward 1024, 128 tokens, batch 32, post-norm,
-           relu, dropout 0.1, then average pooling and Dense(2). Torch: nn.TransformerEncoderLayer
-           (batch_first).
+           relu, dropout 0.1 (where torch's layer has it: on the attention weights, between the
+           feed-forward's layers, on both residual branches), then average pooling and Dense(2).
+           Torch: nn.TransformerEncoderLayer (batch_first).
   generate: char_gpt's model (examples/char_gpt.py: vocabulary 96, context 64, d_model 128, 4 heads,
            2 pre-norm blocks, feed-forward 512, GELU): the latency of one generated token at batch 1
            (top-k 10 sampling), bigcore's Generator (one native call, key/value cache) vs a PyTorch
@@ -45,7 +46,7 @@ except ImportError:
 
 CASES = {
     "text": dict(batch=32, T=200, vocab=20000, d=32, heads=2, ff=32, eps=1e-6),
-    "encoder": dict(batch=32, T=128, vocab=None, d=256, heads=4, ff=1024, eps=1e-5),
+    "encoder": dict(batch=32, T=128, vocab=None, d=256, heads=4, ff=1024, eps=1e-5, inner_dropout=0.1),
 }
 GEN = dict(vocab=96, T=64, d=128, heads=4, blocks=2, ff=512)
 TARGETS = {"text": 0.4, "encoder": 0.7, "generate": 0.3}
@@ -88,11 +89,17 @@ def data(c, n, seed=0):
 # -- bigcore --
 
 def block(x, c, name):
-    """A post-norm Transformer encoder block (keras-io's TransformerBlock / torch's encoder layer)."""
-    a = layers.MultiHeadAttention(num_heads=c["heads"], key_dim=c["d"] // c["heads"], name=f"{name}_mha")(x, x)
+    """A post-norm Transformer encoder block (keras-io's TransformerBlock / torch's encoder layer).
+    inner_dropout (the encoder case): also the dropout nn.TransformerEncoderLayer applies on the
+    attention weights and between the feed-forward's two layers."""
+    inner = c.get("inner_dropout", 0.0)
+    a = layers.MultiHeadAttention(num_heads=c["heads"], key_dim=c["d"] // c["heads"], dropout=inner,
+                                  name=f"{name}_mha")(x, x)
     a = layers.Dropout(0.1)(a)
     x = layers.LayerNormalization(epsilon=c["eps"])(layers.Add()([x, a]))
     f = layers.Dense(c["ff"], activation="relu")(x)
+    if inner:
+        f = layers.Dropout(inner)(f)
     f = layers.Dropout(0.1)(layers.Dense(c["d"])(f))
     return layers.LayerNormalization(epsilon=c["eps"])(layers.Add()([x, f]))
 

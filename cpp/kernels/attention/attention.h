@@ -92,7 +92,7 @@ struct AttnKernels {
                         uint64_t key, float rate);
   // ds = p * (dp - D[r]) * scale in place of dp (dp already scaled by keep and grown by dA).
   void (*softmax_grad)(float* dp, const float* p, int R, int C, int ld, const float* D, float scale);
-  // out[r] = sum_j a[r, j] * b[r, j], fixed lanes.
+  // out[r] = sum_j a[r, j] * b[r, j]: in j order for up to 32 columns, else in fixed lanes (body.h).
   void (*row_dot)(float* out, const float* a, int lda, const float* b, int ldb, int R, int C);
   // The tile path's column kernels: s (S x Tq, ld) holds keys as rows and queries as columns.
   // x (n) = exp(x), vectorized (exp_f's method with fused multiply-adds; same bits on every path).

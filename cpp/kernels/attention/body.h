@@ -101,9 +101,23 @@ void softmax_grad(float* dp, const float* p, int R, int C, int ld, const float* 
   }
 }
 
+// Short rows (a head's width: D = dout . o) add their products in column order, a row at a time:
+// the rows' chains overlap, where lane_dot's horizontal tree cost ~90 cycles a 16-wide row. Long
+// rows (dprobs . probs over the keys) keep lane_dot's lanes. Either way a fixed order per shape.
+constexpr int kRowDotSerialMax = 32;
 void row_dot(float* out, const float* a, int lda, const float* b, int ldb, int R, int C) {
-  for (int r = 0; r < R; ++r)
-    out[r] = lane_dot(a + static_cast<size_t>(r) * lda, b + static_cast<size_t>(r) * ldb, C);
+  if (C > kRowDotSerialMax) {
+    for (int r = 0; r < R; ++r)
+      out[r] = lane_dot(a + static_cast<size_t>(r) * lda, b + static_cast<size_t>(r) * ldb, C);
+    return;
+  }
+  for (int r = 0; r < R; ++r) {
+    const float* ar = a + static_cast<size_t>(r) * lda;
+    const float* br = b + static_cast<size_t>(r) * ldb;
+    float acc = 0.0f;
+    for (int j = 0; j < C; ++j) acc += ar[j] * br[j];
+    out[r] = acc;
+  }
 }
 
 // ---- the materialized-tile path: keys as rows, queries as columns (attention.h) --------------
