@@ -44,8 +44,14 @@ static inline U hash32(U x) {
 static inline uint32_t drop_key_hi(uint64_t key, uint64_t i) {
   return static_cast<uint32_t>(key >> 32) ^ (static_cast<uint32_t>(i >> 32) * 0x9e3779b9U);
 }
+// drop_bits24 of the indices whose high word is i's and whose low words are lo: a uint32_t, or a
+// vector of lanes (the kernels' consecutive or strided indices that share i's high word).
+template <class U>
+static inline U drop_bits24_lo(uint64_t key, uint64_t i, U lo) {
+  return hash32(hash32(lo ^ static_cast<uint32_t>(key)) ^ drop_key_hi(key, i)) >> 8;
+}
 static inline uint32_t drop_bits24(uint64_t key, uint64_t i) {
-  return hash32(hash32(static_cast<uint32_t>(i) ^ static_cast<uint32_t>(key)) ^ drop_key_hi(key, i)) >> 8;
+  return drop_bits24_lo(key, i, static_cast<uint32_t>(i));
 }
 
 // out (n) ~ U[low, high)

@@ -342,12 +342,14 @@ TileScratch& tile_scratch() {
   return w;
 }
 
+constexpr float kLog2e = 1.44269504088896341f;  // the tile path's scores are in log2 units (attention.h)
+
 // qt (H x Tq) = scale * log2(e) * the query rows of head n, transposed: the scores come out in the
 // log2 units the column kernels take (attention.h).
 void tile_load_qt(float* qt, const float* q, const AttnDims& d, const Rows& st, int b, int n, float scale) {
   transpose32(qt, d.Tq, q + static_cast<size_t>(b) * d.Tq * st.q + static_cast<size_t>(n) * d.H,
               static_cast<int>(st.q), d.Tq, d.H);
-  const float s2 = scale * 1.44269504088896341f;
+  const float s2 = scale * kLog2e;
   for (size_t e = 0; e < static_cast<size_t>(d.H) * d.Tq; ++e) qt[e] *= s2;
 }
 
@@ -477,7 +479,7 @@ void tile_backward(TileScratch& w, float* dq, float* dk, float* dv, bool acc_q, 
     const size_t head = static_cast<size_t>(b) * d.Nq + n;
     const float* z = lse + head * Tq;
     float* z2 = w.work.data();  // lse in the scores' log2 units
-    for (int i = 0; i < Tq; ++i) z2[i] = z[i] * 1.44269504088896341f;
+    for (int i = 0; i < Tq; ++i) z2[i] = z[i] * kLog2e;
     const float* Dn = D.data() + head * Tq;
     float* p = w.s.data();  // the weights again, from the scores and lse
     tile_load_qt(w.qt.data(), q, d, st, b, n, scale);

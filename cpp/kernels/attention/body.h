@@ -351,9 +351,8 @@ void dropout_scale(float* keep, int R, int C, int ld, uint64_t first, uint64_t r
       const uint64_t e = r0 + static_cast<uint64_t>(c0) * col_step, last = e + (kW - 1) * col_step;
       vf u;
       if ((e >> 32) == (last >> 32)) {
-        const vu32 h = hash32(hash32((static_cast<uint32_t>(e) + lane) ^ static_cast<uint32_t>(key)) ^
-                              drop_key_hi(key, e));
-        u = __builtin_convertvector(reinterpret_cast<vi>(h >> 8), vf) * (1.0f / 16777216.0f);
+        const vu32 h = drop_bits24_lo(key, e, static_cast<uint32_t>(e) + lane);
+        u = __builtin_convertvector(reinterpret_cast<vi>(h), vf) * (1.0f / 16777216.0f);
       } else {
         for (int l = 0; l < kW; ++l)
           u[l] = static_cast<float>(static_cast<int32_t>(drop_bits24(key, e + l * col_step))) * (1.0f / 16777216.0f);

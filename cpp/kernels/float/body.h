@@ -444,7 +444,6 @@ inline void store_keep(unsigned char* keep, drop_vi k) {
 void dropout_forward(float* __restrict y, unsigned char* __restrict keep, const float* __restrict x, size_t n,
                      float rate, uint64_t key, uint64_t first) {
   const float denom = 1.0f - rate;
-  const uint32_t k_lo = static_cast<uint32_t>(key);
   drop_vu lane;
   for (int l = 0; l < kPathW; ++l) lane[l] = static_cast<uint32_t>(l);
   auto one = [&](size_t i) {
@@ -460,8 +459,8 @@ void dropout_forward(float* __restrict y, unsigned char* __restrict keep, const 
       for (int l = 0; l < kPathW; ++l) one(i + l);
       continue;
     }
-    const drop_vu h = hash32(hash32((static_cast<uint32_t>(e) + lane) ^ k_lo) ^ drop_key_hi(key, e));
-    const path_vf u = __builtin_convertvector(reinterpret_cast<drop_vi>(h >> 8), path_vf) * (1.0f / 16777216.0f);
+    const drop_vu h = drop_bits24_lo(key, e, static_cast<uint32_t>(e) + lane);
+    const path_vf u = __builtin_convertvector(reinterpret_cast<drop_vi>(h), path_vf) * (1.0f / 16777216.0f);
     const path_vf v = *reinterpret_cast<const path_vfu*>(x + i) / denom;
     const drop_vi k = u >= rate;
     *reinterpret_cast<path_vfu*>(y + i) = k ? v : path_vf{};
