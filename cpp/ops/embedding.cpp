@@ -54,8 +54,10 @@ void EmbeddingOp::backward(Ctx& c) {
   const float* dy = c.grad(out[0]);
   float* g = c.grads + params[0];
   // Each part owns a range of table rows and scans every id: a row's sum still runs i = 0..n-1,
-  // whatever the parts and threads.
-  const int parts = static_cast<int>(std::min<size_t>(kParts, (static_cast<size_t>(V_) * E_ + kMinPart - 1) / kMinPart));
+  // whatever the parts and threads. Parts by the table or by the rows added, whichever is larger (a
+  // position embedding: 200 rows, 6400 added).
+  const size_t work = std::max(static_cast<size_t>(V_), n) * E_;
+  const int parts = static_cast<int>(std::min<size_t>({kParts, static_cast<size_t>(V_), (work + kMinPart - 1) / kMinPart}));
   const bool acc = accum_dw[0];
   parallel_items(parts, [&](int p) {
     const size_t r0 = static_cast<size_t>(V_) * p / parts, r1 = static_cast<size_t>(V_) * (p + 1) / parts;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "ops/parallel.h"
+
 namespace bc {
 
 GlobalPool1DOp::GlobalPool1DOp(int x, int mask, int out_t, int C, bool max, bool channels_first)
@@ -27,7 +29,8 @@ void GlobalPool1DOp::forward(Ctx& c) {
   const float* m = masked_ ? c.val(in[1]) : nullptr;
   float* y = c.val(out[0]);
   if (max_) arg_.resize(static_cast<size_t>(c.B) * C_);
-  for (int b = 0; b < c.B; ++b) {
+  // A sample at a time on the team: each output is its own sample's sum in time order.
+  parallel_samples(c.B, static_cast<double>(T) * C_, 1 << 14, [&](int b) {
     float cnt = 0.0f;
     if (!max_) {
       for (int t = 0; t < T; ++t) cnt += m ? (m[static_cast<size_t>(b) * T + t] != 0.0f ? 1.0f : 0.0f) : 1.0f;
@@ -41,7 +44,7 @@ void GlobalPool1DOp::forward(Ctx& c) {
         for (int ch = 0; ch < C_; ++ch) o[ch] += xr[ch];
       }
       for (int ch = 0; ch < C_; ++ch) o[ch] /= cnt;
-      continue;
+      return;
     }
     for (int ch = 0; ch < C_; ++ch) {
       float* o = y + static_cast<size_t>(b) * C_ + ch;
@@ -61,7 +64,7 @@ void GlobalPool1DOp::forward(Ctx& c) {
         *o = s / cnt;
       }
     }
-  }
+  });
 }
 
 void GlobalPool1DOp::backward(Ctx& c) {
@@ -71,27 +74,28 @@ void GlobalPool1DOp::backward(Ctx& c) {
   const float* dy = c.grad(out[0]);
   float* dx = c.grad(in[0]);
   const bool acc = accum_dx[0];
-  for (int b = 0; b < c.B; ++b) {
+  if (!max_ && !channels_first_) avg_row_.resize(static_cast<size_t>(c.B) * C_);
+  parallel_samples(c.B, static_cast<double>(T) * C_, 1 << 14, [&](int b) {
     float cnt = 0.0f;
     if (!max_)
       for (int t = 0; t < T; ++t) cnt += m ? (m[static_cast<size_t>(b) * T + t] != 0.0f ? 1.0f : 0.0f) : 1.0f;
     if (!max_ && !channels_first_) {  // each kept step gets dy / count, a row at a time
-      avg_row_.resize(C_);
-      for (int ch = 0; ch < C_; ++ch) avg_row_[ch] = dy[static_cast<size_t>(b) * C_ + ch] / cnt;
+      float* avg = avg_row_.data() + static_cast<size_t>(b) * C_;
+      for (int ch = 0; ch < C_; ++ch) avg[ch] = dy[static_cast<size_t>(b) * C_ + ch] / cnt;
       for (int t = 0; t < T; ++t) {
         const bool kept = !m || m[static_cast<size_t>(b) * T + t] != 0.0f;
         float* dst = dx + at(b, t, 0, T);
         if (acc && kept) {
-          for (int ch = 0; ch < C_; ++ch) dst[ch] += avg_row_[ch];
+          for (int ch = 0; ch < C_; ++ch) dst[ch] += avg[ch];
         } else if (acc) {
           for (int ch = 0; ch < C_; ++ch) dst[ch] += 0.0f;  // as the general rule: -0.0 becomes +0.0
         } else if (kept) {
-          std::copy(avg_row_.begin(), avg_row_.end(), dst);
+          std::copy(avg, avg + C_, dst);
         } else {
           std::fill(dst, dst + C_, 0.0f);
         }
       }
-      continue;
+      return;
     }
     for (int t = 0; t < T; ++t)
       for (int ch = 0; ch < C_; ++ch) {
@@ -102,7 +106,7 @@ void GlobalPool1DOp::backward(Ctx& c) {
         float& dst = dx[at(b, t, ch, T)];
         dst = acc ? dst + g : g;
       }
-  }
+  });
 }
 
 }  // namespace bc

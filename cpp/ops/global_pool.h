@@ -18,7 +18,7 @@ class GlobalPool1DOp : public Op {
   int C_;
   bool max_, channels_first_, masked_;
   std::vector<int> arg_;  // max: the step of each (sample, channel) maximum
-  std::vector<float> avg_row_;  // average backward: one sample's dy / count
+  std::vector<float> avg_row_;  // average backward: each sample's dy / count
   size_t at(int b, int t, int ch, int T) const;
 };
 

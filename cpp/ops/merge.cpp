@@ -64,18 +64,21 @@ void AddOp::forward(Ctx& c) {
                  std::to_string(c.per_sample(in[k])) + " values per sample, the output " +
                  std::to_string(c.per_sample(out[0])));
   const size_t n = c.B * c.per_sample(out[0]);
-  float* y = c.val(out[0]);
-  std::memcpy(y, c.val(in[0]), n * sizeof(float));
-  for (size_t k = 1; k < in.size(); ++k) {
-    const float* x = c.val(in[k]);
-    if (mode_ == 2) for (size_t i = 0; i < n; ++i) y[i] *= x[i];
-    else if (mode_ == 3) for (size_t i = 0; i < n; ++i) y[i] -= x[i];
-    else for (size_t i = 0; i < n; ++i) y[i] += x[i];
-  }
-  if (mode_ == 1) {
-    const float inv = 1.0f / static_cast<float>(in.size());
-    for (size_t i = 0; i < n; ++i) y[i] *= inv;
-  }
+  float* out_y = c.val(out[0]);
+  const float inv = 1.0f / static_cast<float>(in.size());
+  // Elementwise, so spans on the team (a Transformer's residual adds) keep every element's bits.
+  parallel_spans(n, size_t(1) << 15, [&](size_t a, size_t m) {
+    float* y = out_y + a;
+    std::memcpy(y, c.val(in[0]) + a, m * sizeof(float));
+    for (size_t k = 1; k < in.size(); ++k) {
+      const float* x = c.val(in[k]) + a;
+      if (mode_ == 2) for (size_t i = 0; i < m; ++i) y[i] *= x[i];
+      else if (mode_ == 3) for (size_t i = 0; i < m; ++i) y[i] -= x[i];
+      else for (size_t i = 0; i < m; ++i) y[i] += x[i];
+    }
+    if (mode_ == 1)
+      for (size_t i = 0; i < m; ++i) y[i] *= inv;
+  });
 }
 
 void AddOp::backward(Ctx& c) {

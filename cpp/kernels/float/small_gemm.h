@@ -236,6 +236,12 @@ inline void pack_rows_t(float* xp, const float* x, int ldx, int rows, int kb) {
   });
 }
 
+// x^T read in place (a weight gradient into a narrow W, Dense's dW at 6400 x 32 x 32) with more than
+// one column panel: each panel sweeps the block's kb x M of x again, which at 256 deep (32 KB at M 32)
+// no longer stays in L1 beside the panel; 64 deep it does (6400 x 32 x 32 on one thread 74 -> 87
+// GFLOP/s, 64 x 64 x 1000 122 -> 89 us). One panel reads x once: there the extra reloads of y cost
+// 4-9% (200 x 16 x 200, 128 x 10 x 256), so it keeps kKc.
+constexpr int kKcT = 64;
 constexpr int kPackRowsMinPanels = 8;  // fewer panels did not repay the copy (128 x 128 x 256 on 2 threads)
 
 template <bool TA>
@@ -249,7 +255,9 @@ void gemm_many_rows(float* y, int ldy, const float* x, int ldx, const float* W, 
     const int k1 = std::min(K, k0 + kKc), kb = k1 - k0;
     const bool load = accumulate || k0 > 0;
     if (!pack) {
-      gemm_columns<kPanelV, TA>(y, ldy, x, ldx, W, ldw, M, N, k0, k1, load, 0);
+      const int kc = TA && N > kPanel ? kKcT : kKc;
+      for (int k2 = k0; k2 < k1; k2 += kc)
+        gemm_columns<kPanelV, TA>(y, ldy, x, ldx, W, ldw, M, N, k2, std::min(k1, k2 + kc), load || k2 > k0, 0);
       continue;
     }
     float* pw = pack_buffer(static_cast<size_t>(panels) * kKc * kPanel);
