@@ -153,6 +153,33 @@ def test_trans_a_gives_the_bits_of_the_explicit_transpose(isa, restore_threads, 
         assert got.tobytes() == want.tobytes(), f"{threads} threads"
 
 
+@pytest.mark.parametrize("M,N,K", [(784, 1, 256), (130, 2, 33), (61, 3, 300), (7, 1, 9), (100, 4, 64), (128, 10, 256),
+                                   (57, 5, 17), (200, 12, 40), (33, 11, 1), (16, 6, 700)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_narrow_trans_a_rows_as_lanes_gives_the_column_lane_bits(supported_isas, restore_isa, restore_threads, M, N,
+                                                                  K, beta):
+    """A weight gradient into a few columns (a Dense(1)-(12) head's dW = x^T dz) runs rows as lanes
+    (small_gemm.h's narrow_ta): every output keeps its k-ordered chain of FMAs, so on every ISA path
+    and thread count the bits are those of the explicit transpose through the column-lane kernel,
+    partial row vectors and leftover column chunks included."""
+    if "fma" not in bigcore.config.cpu_features()["features"]:
+        pytest.skip("without FMA gemm() keeps the BLAS")
+    rng = np.random.default_rng(M * 31 + N)
+    A = rng.standard_normal((K, M), dtype=np.float32)
+    W = rng.standard_normal((K, N), dtype=np.float32)
+    C0 = rng.standard_normal((M, N), dtype=np.float32)
+    want = C0.copy()
+    _core.gemm(False, False, np.ascontiguousarray(A.T), W, want, 1.0, beta)
+    _check_close(want, np.ascontiguousarray(A.T), W, C0 if beta else None)
+    for isa in supported_isas:
+        bigcore.config.set_cpu_isa(isa)
+        for threads in (1, 2):
+            bigcore.config.set_num_threads(threads)
+            got = C0.copy()
+            _core.gemm(True, False, A, W, got, 1.0, beta)
+            assert got.tobytes() == want.tobytes(), f"{isa}, {threads} threads"
+
+
 @pytest.mark.parametrize("ta", [False, True])
 def test_gemm_bits_do_not_depend_on_rows_threads_or_isa(supported_isas, restore_isa, restore_threads, ta):
     """Each output is one chain of FMAs in k order: the same bits for a row alone or in any batch,

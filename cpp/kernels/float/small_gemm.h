@@ -286,6 +286,102 @@ void gemm_many_rows(float* y, int ldy, const float* x, int ldx, const float* W, 
   }
 }
 
+// op(x) = x^T into a few columns (a weight gradient into a narrow W: a classifier's or regressor's
+// head, dW = x^T dz at N 1-10), rows as lanes: a row of x (stored K x M) gives kL rows of y per load,
+// each of W's values is broadcast, and every lane does useful work, where the column-lane kernels
+// fill one lane of kL at N 1 (~6 GFLOP/s). Each output still adds its K products in k order with one
+// fused multiply-add each, from 0 or y: the same bits. V vectors of rows x NB columns of
+// accumulators (y's rows lie ldy apart, so they are gathered and scattered once a call); the last
+// vector holds mrem < kL rows when partial.
+#if defined(__AVX512F__)
+constexpr int kNarrowV = 4, kNarrowNB = 6;  // 24 of 32 registers
+#else
+constexpr int kNarrowV = 3, kNarrowNB = 4;  // 12 of 16
+#endif
+constexpr int kNarrowMaxN = 12;
+
+template <int V, int NB>
+BC_INLINE void narrow_ta_block(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int K, bool load,
+                               int mrem) {
+  vec a[V][NB];
+  float t[kL];
+  for (int v = 0; v < V; ++v) {
+    const int rows = v == V - 1 ? mrem : kL;
+    for (int nb = 0; nb < NB; ++nb) {
+      for (int l = 0; l < kL; ++l) t[l] = load && l < rows ? y[static_cast<size_t>(v * kL + l) * ldy + nb] : 0.0f;
+      a[v][nb] = load_vec(t);
+    }
+  }
+  for (int k = 0; k < K; ++k) {
+    const float* xr = x + static_cast<size_t>(k) * ldx;
+    const float* wr = W + static_cast<size_t>(k) * ldw;
+    vec xv[V];
+    for (int v = 0; v < V; ++v) xv[v] = v == V - 1 && mrem < kL ? load_part(xr + v * kL, mrem) : load_vec(xr + v * kL);
+    for (int nb = 0; nb < NB; ++nb) {
+      const float w = wr[nb];
+      for (int v = 0; v < V; ++v) a[v][nb] = madd(a[v][nb], w, xv[v]);
+    }
+  }
+  for (int v = 0; v < V; ++v) {
+    const int rows = v == V - 1 ? mrem : kL;
+    for (int nb = 0; nb < NB; ++nb) {
+      store_vec(t, a[v][nb]);
+      for (int l = 0; l < rows; ++l) y[static_cast<size_t>(v * kL + l) * ldy + nb] = t[l];
+    }
+  }
+}
+
+// Columns [0, N) of a block of V row vectors in chunks of kNarrowNB, then the rest.
+template <int V>
+void narrow_ta_cols(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int N, int K, bool load,
+                    int mrem) {
+  int j = 0;
+  for (; j + kNarrowNB <= N; j += kNarrowNB)
+    narrow_ta_block<V, kNarrowNB>(y + j, ldy, x, ldx, W + j, ldw, K, load, mrem);
+  switch (N - j) {
+    case 5: narrow_ta_block<V, 5>(y + j, ldy, x, ldx, W + j, ldw, K, load, mrem); break;
+    case 4: narrow_ta_block<V, 4>(y + j, ldy, x, ldx, W + j, ldw, K, load, mrem); break;
+    case 3: narrow_ta_block<V, 3>(y + j, ldy, x, ldx, W + j, ldw, K, load, mrem); break;
+    case 2: narrow_ta_block<V, 2>(y + j, ldy, x, ldx, W + j, ldw, K, load, mrem); break;
+    case 1: narrow_ta_block<V, 1>(y + j, ldy, x, ldx, W + j, ldw, K, load, mrem); break;
+    default: break;
+  }
+}
+static_assert(kNarrowNB <= 6, "narrow_ta_cols's remainders are written for chunks of up to 6");
+
+// The last rows of a call (fewer than V vectors): vecs vectors, the last holding mrem rows.
+template <int V>
+void narrow_ta_tail(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int N, int K, bool load,
+                    int vecs, int mrem) {
+  if constexpr (V > 1)
+    if (vecs < V) return narrow_ta_tail<V - 1>(y, ldy, x, ldx, W, ldw, N, K, load, vecs, mrem);
+  narrow_ta_cols<V>(y, ldy, x, ldx, W, ldw, N, K, load, mrem);
+}
+
+// Blocks of V row vectors; fewer columns take more rows at once, so that enough sums are in flight.
+template <int V>
+void narrow_ta_rows(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
+                    bool load) {
+  constexpr int kBlock = V * kL;
+  int i = 0;
+  for (; i + kBlock <= M; i += kBlock)
+    narrow_ta_cols<V>(y + static_cast<size_t>(i) * ldy, ldy, x + i, ldx, W, ldw, N, K, load, kL);
+  if (i == M) return;
+  const int rest = M - i, vecs = (rest + kL - 1) / kL;
+  narrow_ta_tail<V>(y + static_cast<size_t>(i) * ldy, ldy, x + i, ldx, W, ldw, N, K, load, vecs,
+                    rest - (vecs - 1) * kL);
+}
+
+void narrow_ta(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K, bool load) {
+  constexpr int kRegs = kNarrowV * kNarrowNB;  // accumulators
+  switch (N) {
+    case 1: return narrow_ta_rows<8>(y, ldy, x, ldx, W, ldw, M, N, K, load);
+    case 2: return narrow_ta_rows<std::min(8, kRegs / 2)>(y, ldy, x, ldx, W, ldw, M, N, K, load);
+    case 3: return narrow_ta_rows<kRegs / 3>(y, ldy, x, ldx, W, ldw, M, N, K, load);
+    default: return narrow_ta_rows<kNarrowV>(y, ldy, x, ldx, W, ldw, M, N, K, load);
+  }
+}
+
 // y (M,N) (+)= op(x) (M,K) @ W (K,N), row-major with leading dimensions.
 template <bool TA>
 void fma_gemm_impl(float* y, int ldy, const float* x, int ldx, const float* W, int ldw, int M, int N, int K,
@@ -295,6 +391,7 @@ void fma_gemm_impl(float* y, int ldy, const float* x, int ldx, const float* W, i
       for (int i = 0; i < M; ++i) std::fill_n(y + static_cast<size_t>(i) * ldy, N, 0.0f);
     return;
   }
+  if (TA && N <= kNarrowMaxN && M >= kL) return narrow_ta(y, ldy, x, ldx, W, ldw, M, N, K, accumulate);
   if (M >= kRows) return gemm_many_rows<TA>(y, ldy, x, ldx, W, ldw, M, N, K, accumulate);
   switch (M) {  // a few rows: all of K at once (W streams through once per call)
     case 5: small_gemm_rows<5, TA>(y, ldy, x, ldx, W, ldw, N, 0, K, accumulate); break;
