@@ -17,7 +17,7 @@ import bigcore
 from bigcore._native import _core
 
 SIZES = [(1, 1, 1), (1, 10, 128), (1, 256, 64), (1, 128, 784), (2, 17, 5), (3, 33, 129), (4, 100, 7),
-         (5, 257, 64), (7, 15, 31), (9, 1000, 3), (1, 16, 0)]
+         (5, 257, 64), (7, 15, 31), (9, 1000, 3), (1, 16, 0), (20, 13, 50), (30, 27, 9)]
 
 
 def _operands(M, N, K, seed=0):
@@ -111,11 +111,13 @@ def test_rejects_bad_arrays():
 
 # --- the many-row path and gemm()'s routing (every product the own kernel takes) ------------------
 
-# rows past the 6-row blocks (0-5 left over; 1-3 share the last 6 rows' work: 7, 8, 9), columns past the 64-wide panels, K past the k blocks
+# rows past the 6-row blocks (0-5 left over; 1-3 share the last 6 rows' work: 7, 8, 9), columns past the 64-wide panels
+# (9-15 left: a vector and a part), K past the k blocks
 # (128 rows on AVX-512, 256 on AVX2: 600 crosses two)
 # and (from 24 rows, W rows 128 floats apart) the packed panels, in row blocks of 96 (250 rows: 2 + a part)
 GEMM_SIZES = [(6, 64, 128), (13, 70, 129), (37, 200, 300), (64, 1024, 64), (100, 10, 784), (31, 5, 3),
-              (128, 129, 257), (8, 1, 1), (250, 520, 300), (24, 128, 40), (40, 96, 600), (9, 48, 70)]
+              (128, 129, 257), (8, 1, 1), (250, 520, 300), (24, 128, 40), (40, 96, 600), (9, 48, 70),
+              (61, 27, 130), (256, 12, 128)]
 
 
 def _gemm(ta, tb, M, N, K, beta, seed=0):
