@@ -182,6 +182,32 @@ def test_narrow_trans_a_rows_as_lanes_gives_the_column_lane_bits(supported_isas,
             assert got.tobytes() == want.tobytes(), f"{isa}, {threads} threads"
 
 
+@pytest.mark.parametrize("M,N,K", [(70, 1, 128), (256, 1, 784), (16, 2, 33), (65, 3, 9), (130, 4, 300), (17, 4, 1)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_narrow_forward_rows_as_lanes_gives_each_rows_bits_alone(supported_isas, restore_isa, restore_threads, M, N,
+                                                                 K, beta):
+    """x @ W into 1-4 columns (a Dense(1) head's forward): from 16 rows, 1-2 columns transpose x in
+    blocks and run rows as lanes (small_gemm.h's narrow_nt); a row alone, and 3-4 columns, take the
+    column-lane kernel. Each output is the same k-ordered FMA chain either way: the same bits on
+    every ISA and thread count."""
+    if "fma" not in bigcore.config.cpu_features()["features"]:
+        pytest.skip("without FMA gemm() keeps the BLAS")
+    x, W, C0 = _operands(M, N, K, seed=M + 7 * N)
+    want = np.empty((M, N), np.float32)
+    for i in range(M):
+        one = C0[i:i + 1].copy()
+        _core.gemm(False, False, x[i:i + 1], W, one, 1.0, beta)
+        want[i] = one[0]
+    _check_close(want, x, W, C0 if beta else None)
+    for isa in supported_isas:
+        bigcore.config.set_cpu_isa(isa)
+        for threads in (1, 2):
+            bigcore.config.set_num_threads(threads)
+            got = C0.copy()
+            _core.gemm(False, False, x, W, got, 1.0, beta)
+            assert got.tobytes() == want.tobytes(), f"{isa}, {threads} threads"
+
+
 @pytest.mark.parametrize("ta", [False, True])
 def test_gemm_bits_do_not_depend_on_rows_threads_or_isa(supported_isas, restore_isa, restore_threads, ta):
     """Each output is one chain of FMAs in k order: the same bits for a row alone or in any batch,
