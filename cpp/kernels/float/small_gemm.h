@@ -294,7 +294,7 @@ void gemm_many_rows(float* y, int ldy, const float* x, int ldx, const float* W, 
 }
 
 // op(x) = x^T into a few columns (a weight gradient into a narrow W: a classifier's or regressor's
-// head, dW = x^T dz at N 1-10), rows as lanes: a row of x (stored K x M) gives kL rows of y per load,
+// head, dW = x^T dz at N 1-12), rows as lanes: a row of x (stored K x M) gives kL rows of y per load,
 // each of W's values is broadcast, and every lane does useful work, where the column-lane kernels
 // fill one lane of kL at N 1 (~6 GFLOP/s). Each output still adds its K products in k order with one
 // fused multiply-add each, from 0 or y: the same bits. V vectors of rows x NB columns of
