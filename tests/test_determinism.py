@@ -139,3 +139,25 @@ def test_text_rnn_batch128_tiled_gemms_bit_identical_across_threads(restore_thre
     T = 32
     x, y = _text_data(T, n=768)
     _assert_same_for_all_thread_counts(lambda: _text(cell, T), x, y, 128, 25)  # 6 steps an epoch, 150 steps
+
+
+def test_bias_gradient_split_by_columns_matches_float64_and_thread_counts(restore_threads):
+    """A bias gradient over many rows (B x N >= 64K values) is summed on the team in blocks of 16
+    columns (ops/parallel.cpp col_sum_team), 40 = 16 + 16 + 8 here: each column still adds its rows
+    in order, so one SGD step leaves the same bias bits on 1, 2 and 3 threads, and the float64 sum."""
+    rng = np.random.default_rng(3)
+    B, N = 2048, 40
+    x = rng.standard_normal((B, 3)).astype(np.float32)
+    y = rng.standard_normal((B, N)).astype(np.float32)
+    got = {}
+    for t in (1, 2, 3):
+        bigcore.config.set_num_threads(t)
+        bigcore.utils.set_random_seed(0)
+        model = bigcore.Sequential([layers.Input((3,)), layers.Dense(N, kernel_initializer="zeros")])
+        model.compile(optimizer=bigcore.optimizers.SGD(learning_rate=1.0), loss="mse")
+        model.train_on_batch(x, y)
+        got[t] = model.layers[-1].get_weights()[1]
+    assert got[2].tobytes() == got[1].tobytes() and got[3].tobytes() == got[1].tobytes()
+    # zero kernel and bias: z = 0, so dL/db = sum over rows of 2 (0 - y) / (B N); the bias is -that
+    want = (2.0 * y.astype(np.float64)).sum(axis=0) / (B * N)
+    np.testing.assert_allclose(got[1], want, rtol=1e-5, atol=1e-7)

@@ -122,7 +122,7 @@ void ConvOp::backward(Ctx& c) {
     float* dz = dz_all + r0 * F_;
     if (!loss_gives_dz) act_in_.backward(dz, c.val(out[0]) + r0 * F_, rows, F_, act_, static_cast<size_t>(r0) * F_);
     float* dW = parts_.data() + i * part;
-    if (b_ >= 0) kernels().col_sum(dW + Kc_ * F_, dz, rows, F_, false);
+    if (b_ >= 0) kernels().col_sum(dW + Kc_ * F_, dz, rows, F_, F_, false);
     float* col = scratch_[omp_get_thread_num()].data();
     for (int j = 0; j < groups_; ++j) {
       if (direct_) {

@@ -76,7 +76,7 @@ void ConvTransposeOp::backward(Ctx& c) {
     if (!loss_gives_dz)
       act_in_.backward(dzi, c.val(out[0]) + b0 * Hout * g_.C, out_rows, g_.C, act_, static_cast<size_t>(b0) * Hout * g_.C);
     float* dW = parts_.data() + i * part;
-    if (b_ >= 0) kernels().col_sum(dW + Kc_ * F_, dzi, out_rows, g_.C, false);
+    if (b_ >= 0) kernels().col_sum(dW + Kc_ * F_, dzi, out_rows, g_.C, g_.C, false);
     float* col = scratch_[omp_get_thread_num()].data();
     im2col(col, dz, g_, 0, g_.C, b0 * P, b1 * P);
     gemm(true, false, static_cast<int>(Kc_), F_, rows, 1.0f, col, static_cast<int>(Kc_), x + b0 * P * F_, F_, 0.0f,
@@ -135,7 +135,7 @@ void DepthwiseConvOp::backward(Ctx& c) {
     if (!loss_gives_dz)
       act_in_.backward(dzi, c.val(out[0]) + b0 * P * CM, rows, static_cast<int>(CM), act_, static_cast<size_t>(b0) * P * CM);
     float* dw = parts_.data() + i * part;
-    if (b_ >= 0) kernels().col_sum(dw + nw, dzi, rows, static_cast<int>(CM), false);
+    if (b_ >= 0) kernels().col_sum(dw + nw, dzi, rows, static_cast<int>(CM), static_cast<int>(CM), false);
     conv_kernels().depthwise_backward_weight(dw, dz, x, g_, M_, b0, b1, false);
     if (dx) conv_kernels().depthwise_backward_data(dx, dz, w, g_, M_, b0, b1, acc);
   });

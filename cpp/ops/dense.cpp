@@ -45,7 +45,7 @@ void DenseOp::backward(Ctx& c) {
   }
   gemm(true, false, K_, N_, rows, 1.0f, x, K_, dz, N_, accum_dw[0] ? 1.0f : 0.0f,
        c.grads + params[0], N_);
-  if (b_ >= 0) kernels().col_sum(c.grads + b_, dz, rows, N_, accum_dw[1]);
+  if (b_ >= 0) col_sum_team(c.grads + b_, dz, rows, N_, accum_dw[1]);
   if (need_dx[0])
     gemm(false, true, rows, K_, N_, 1.0f, dz, N_, c.params + params[0], N_,
          accum_dx[0] ? 1.0f : 0.0f, c.grad(in[0]), K_);

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "kernels/float/float.h"
+
 namespace bc {
 
 void sum_parts(float* dst, const float* parts, int k, size_t stride, size_t n, bool accumulate) {
@@ -15,6 +17,18 @@ void sum_parts(float* dst, const float* parts, int k, size_t stride, size_t n, b
       dst[i] = s;
     }
   }
+}
+
+void col_sum_team(float* out, const float* x, int B, int N, bool accumulate) {
+  constexpr int kCols = 16;
+  const Kernels& k = kernels();
+  const int blocks = (N + kCols - 1) / kCols;
+  // under ~64K values one thread's pass (~10 us) costs little more than waking the team
+  if (blocks < 2 || static_cast<long>(B) * N < (1L << 16)) return k.col_sum(out, x, B, N, N, accumulate);
+  parallel_items(blocks, [&](int i) {
+    const int j0 = i * kCols;
+    k.col_sum(out + j0, x + j0, B, std::min(kCols, N - j0), N, accumulate);
+  });
 }
 
 }  // namespace bc

@@ -63,6 +63,11 @@ void parallel_samples(int B, double per_sample, double target, Fn&& fn) {
   });
 }
 
+// out (N) (+)= the column sums of x (B x N), each column's rows added in order (kernels' col_sum): a
+// bias gradient. On the team in blocks of 16 columns (a cache line of each row) when there is enough
+// to share: which thread sums a column changes none of its bits.
+void col_sum_team(float* out, const float* x, int B, int N, bool accumulate);
+
 // dst (n) (+)= the sum of parts[0..k) (each n floats, `stride` apart), added in part order.
 void sum_parts(float* dst, const float* parts, int k, size_t stride, size_t n, bool accumulate);
 

@@ -11,6 +11,7 @@
 #include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
 #include "ops/activation.h"
+#include "ops/parallel.h"
 
 namespace bc {
 
@@ -308,9 +309,9 @@ void RecurrentOp::backward(Ctx& c) {
   gemm(true, false, U, GU, rows, 1.0f, Hprev_.data(), U, rec_grad(), GU, accum_dw[1] ? 1.0f : 0.0f,
        c.grads + r_, GU);
   if (b_ >= 0) {
-    kernels().col_sum(c.grads + b_, dZ_.data(), rows, GU, accum_dw[2]);
+    col_sum_team(c.grads + b_, dZ_.data(), rows, GU, accum_dw[2]);
     if (G_ == 3)  // GRU (reset_after): the recurrent half of the bias
-      kernels().col_sum(c.grads + b_ + GU, rec_grad(), rows, GU, accum_dw[2]);
+      col_sum_team(c.grads + b_ + GU, rec_grad(), rows, GU, accum_dw[2]);
   }
   if (!need_dx[0]) return;
   float* dx = c.grad(in[0]);

@@ -275,9 +275,10 @@ inline void col_sum_block(float* out, const float* x, int B, int N, int m, bool 
   for (int j = 0; j < m; ++j) out[j] = acc[j];
 }
 
-void col_sum(float* out, const float* x, int B, int N, bool accumulate) {
-  for (int j0 = 0; j0 < N; j0 += 32)
-    col_sum_block<32>(out + j0, x + j0, B, N, std::min(32, N - j0), accumulate);
+void col_sum(float* out, const float* x, int B, int N, int ld, bool accumulate) {
+  int j0 = 0;
+  for (; j0 + 16 < N; j0 += 32) col_sum_block<32>(out + j0, x + j0, B, ld, std::min(32, N - j0), accumulate);
+  if (j0 < N) col_sum_block<16>(out + j0, x + j0, B, ld, N - j0, accumulate);  // a thread's 16 (col_sum_team)
 }
 
 // Keras's update rules, term for term (keras/src/optimizers/*.py).

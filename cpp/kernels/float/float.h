@@ -36,8 +36,8 @@ struct Kernels {
   void (*act_backward)(float* dy, const float* y, int B, int N, int act);
   // The same from the input z, for the activations act_needs_input() names (GELU, SiLU).
   void (*act_backward_z)(float* dy, const float* z, int B, int N, int act);
-  // out (N) (+)= column sums of x (B,N), rows summed in order 0..B-1 whatever the ISA.
-  void (*col_sum)(float* out, const float* x, int B, int N, bool accumulate);
+  // out (N) (+)= column sums of x (B rows of N, ld apart), rows summed in order 0..B-1 whatever the ISA.
+  void (*col_sum)(float* out, const float* x, int B, int N, int ld, bool accumulate);
   // g (n) += d/dw (l1 * sum|w| + l2 * sum w^2), the regularizers' gradient.
   void (*reg_grad)(float* g, const float* w, size_t n, float l1, float l2);
   // One fused optimizer step on a segment: w (n), g (n), optimizer state s1, s2, s3 (n each).
