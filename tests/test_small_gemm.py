@@ -155,6 +155,17 @@ def test_trans_a_gives_the_bits_of_the_explicit_transpose(isa, restore_threads, 
         assert got.tobytes() == want.tobytes(), f"{threads} threads"
 
 
+def _assert_bits_on_every_path(isas, ta, A, W, C0, beta, want):
+    """gemm(op(A), W) into a copy of C0 gives want's bytes on every ISA path and on 1 and 2 threads."""
+    for isa in isas:
+        bigcore.config.set_cpu_isa(isa)
+        for threads in (1, 2):
+            bigcore.config.set_num_threads(threads)
+            got = C0.copy()
+            _core.gemm(ta, False, A, W, got, 1.0, beta)
+            assert got.tobytes() == want.tobytes(), f"{isa}, {threads} threads"
+
+
 @pytest.mark.parametrize("M,N,K", [(784, 1, 256), (130, 2, 33), (61, 3, 300), (7, 1, 9), (100, 4, 64), (128, 10, 256),
                                    (57, 5, 17), (200, 12, 40), (33, 11, 1), (16, 6, 700)])
 @pytest.mark.parametrize("beta", [0.0, 1.0])
@@ -173,13 +184,7 @@ def test_narrow_trans_a_rows_as_lanes_gives_the_column_lane_bits(supported_isas,
     want = C0.copy()
     _core.gemm(False, False, np.ascontiguousarray(A.T), W, want, 1.0, beta)
     _check_close(want, np.ascontiguousarray(A.T), W, C0 if beta else None)
-    for isa in supported_isas:
-        bigcore.config.set_cpu_isa(isa)
-        for threads in (1, 2):
-            bigcore.config.set_num_threads(threads)
-            got = C0.copy()
-            _core.gemm(True, False, A, W, got, 1.0, beta)
-            assert got.tobytes() == want.tobytes(), f"{isa}, {threads} threads"
+    _assert_bits_on_every_path(supported_isas, True, A, W, C0, beta, want)
 
 
 @pytest.mark.parametrize("M,N,K", [(70, 1, 128), (256, 1, 784), (16, 2, 33), (65, 3, 9), (130, 4, 300), (17, 4, 1)])
@@ -199,13 +204,7 @@ def test_narrow_forward_rows_as_lanes_gives_each_rows_bits_alone(supported_isas,
         _core.gemm(False, False, x[i:i + 1], W, one, 1.0, beta)
         want[i] = one[0]
     _check_close(want, x, W, C0 if beta else None)
-    for isa in supported_isas:
-        bigcore.config.set_cpu_isa(isa)
-        for threads in (1, 2):
-            bigcore.config.set_num_threads(threads)
-            got = C0.copy()
-            _core.gemm(False, False, x, W, got, 1.0, beta)
-            assert got.tobytes() == want.tobytes(), f"{isa}, {threads} threads"
+    _assert_bits_on_every_path(supported_isas, False, x, W, C0, beta, want)
 
 
 @pytest.mark.parametrize("ta", [False, True])
