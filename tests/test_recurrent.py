@@ -400,6 +400,31 @@ def test_every_isa_and_thread_count(restore_threads, isa, kind, bidi):
             np.testing.assert_array_equal(a, b, err_msg=f"training, {threads} threads")
 
 
+@pytest.mark.parametrize("units", [1, 21, 64])
+def test_lstm_same_bits_on_every_isa(restore_isa, supported_isas, units):
+    """The LSTM cell's vector sigmoid and tanh give each unit the same bits on every CPU path (the
+    product's bits are the same already), at widths that leave a partial vector and with
+    pre-activations out where the exponential clamps (|z| up to ~10^3), both cell states' signs;
+    the float64 cell agrees where the values are not saturated (reference test above)."""
+    T, D = 6, 5
+    x = normal((4, T, D), seed=units) * np.array([1.0, 30.0, 300.0, 0.01], np.float32)[:, None, None]
+    runs = {}
+    for isa_name in supported_isas:
+        bigcore.config.set_cpu_isa(isa_name)
+        bigcore.utils.set_random_seed(1)
+        model = bigcore.Sequential([layers.Input((T, D)), layers.LSTM(units, return_sequences=True,
+                                                                      return_state=True)])
+        model.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+        pred = model.predict(x, verbose=0)
+        model.train_on_batch(x, [normal(p.shape, seed=7) for p in pred])
+        runs[isa_name] = (pred, model.get_weights())
+    z = x @ runs["ref"][1][0]  # the input part of the pre-activations (the kernel after one step)
+    assert np.abs(z[2]).max() > 100 and np.abs(z[3]).max() < 0.1  # past the exp clamps, and small
+    for isa_name, (pred, weights) in runs.items():
+        for a, b in zip(runs["ref"][0] + runs["ref"][1], pred + weights):
+            np.testing.assert_array_equal(a, b, err_msg=isa_name)
+
+
 # --- (2) gradients by central differences ----------------------------------------------------
 
 def check_gradients(model, x, y, loss_fn, loss="mse"):

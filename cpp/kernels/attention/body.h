@@ -127,19 +127,11 @@ void row_dot(float* out, const float* a, int lda, const float* b, int ldb, int R
 // n < kW columns with masked loads and stores (by_chunks), both from one generic body.
 constexpr int kW = kPathW;
 typedef path_vf vf;
-typedef int32_t vi __attribute__((vector_size(kW * 4)));
+typedef path_vi vi;
 typedef path_vfu vfu;
 #define BC_ATT_INLINE inline __attribute__((always_inline))
 
 struct Full {};  // a whole vector of columns
-// (not vf{} + x: without -ffast-math that is an add, -0 + 0 being +0)
-#if defined(__AVX512F__)
-BC_ATT_INLINE vf splat(float x) { return reinterpret_cast<vf>(_mm512_set1_ps(x)); }
-#elif defined(__AVX2__)
-BC_ATT_INLINE vf splat(float x) { return reinterpret_cast<vf>(_mm256_set1_ps(x)); }
-#else
-BC_ATT_INLINE vf splat(float x) { return reinterpret_cast<vf>(_mm_set1_ps(x)); }
-#endif
 BC_ATT_INLINE vf ld(const float* p, Full) { return *reinterpret_cast<const vfu*>(p); }
 BC_ATT_INLINE void st(float* p, vf v, Full) { *reinterpret_cast<vfu*>(p) = v; }
 #if defined(__AVX512F__)
@@ -173,38 +165,6 @@ BC_ATT_INLINE void by_chunks(int Tq, F&& f) {
   for (; i0 + kW <= Tq; i0 += kW) f(i0, Full{});
   if (i0 < Tq) f(i0, Tq - i0);
 }
-
-// a + x * w with one rounding (std::fma's bits on every path, as small_gemm's madd).
-#if defined(__AVX512F__)
-BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
-  return reinterpret_cast<vf>(
-      _mm512_fmadd_ps(reinterpret_cast<__m512>(x), reinterpret_cast<__m512>(w), reinterpret_cast<__m512>(a)));
-}
-#elif defined(__AVX2__)
-BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
-  return reinterpret_cast<vf>(
-      _mm256_fmadd_ps(reinterpret_cast<__m256>(x), reinterpret_cast<__m256>(w), reinterpret_cast<__m256>(a)));
-}
-#else
-BC_ATT_INLINE vf fma_v(vf a, vf x, vf w) {
-  for (int l = 0; l < kW; ++l) a[l] = std::fma(x[l], w[l], a[l]);
-  return a;
-}
-#endif
-
-// max(a, b) = a > b ? a : b, one instruction (a NaN a gives b; the compare-and-blend GCC makes of
-// the ternary costs two). The same semantics on every path.
-#if defined(__AVX512F__)
-BC_ATT_INLINE vf vmax(vf a, vf b) {
-  return reinterpret_cast<vf>(_mm512_max_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b)));
-}
-#elif defined(__AVX2__)
-BC_ATT_INLINE vf vmax(vf a, vf b) {
-  return reinterpret_cast<vf>(_mm256_max_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b)));
-}
-#else
-BC_ATT_INLINE vf vmax(vf a, vf b) { return reinterpret_cast<vf>(_mm_max_ps(reinterpret_cast<__m128>(a), reinterpret_cast<__m128>(b))); }
-#endif
 
 // 2^x for x <= 0 or NaN (a log2-domain score minus its column's max or log2-sum): Cephes exp2f's
 // polynomial (~1 ulp) on f = x - round(x), then round(x) added to the exponent bits. Against exp_v:

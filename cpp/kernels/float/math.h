@@ -2,6 +2,8 @@
 // auto-vectorizer with a fixed operation order, so every ISA path gives the same bits. Like the
 // bodies, everything sits in an anonymous namespace (each ISA file compiles its own copy).
 #pragma once
+#include <immintrin.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -24,6 +26,76 @@ constexpr int kPathW = 4;
 #endif
 typedef float path_vf __attribute__((vector_size(kPathW * 4)));
 typedef float path_vfu __attribute__((vector_size(kPathW * 4), aligned(4), may_alias));
+typedef int32_t path_vi __attribute__((vector_size(kPathW * 4)));
+#define BC_PATH_INLINE inline __attribute__((always_inline))
+
+// (not path_vf{} + x: without -ffast-math that is an add, -0 + 0 being +0)
+#if defined(__AVX512F__)
+BC_PATH_INLINE path_vf splat(float x) { return reinterpret_cast<path_vf>(_mm512_set1_ps(x)); }
+#elif defined(__AVX2__)
+BC_PATH_INLINE path_vf splat(float x) { return reinterpret_cast<path_vf>(_mm256_set1_ps(x)); }
+#else
+BC_PATH_INLINE path_vf splat(float x) { return reinterpret_cast<path_vf>(_mm_set1_ps(x)); }
+#endif
+
+// a + x * w with one rounding (std::fma's bits on every path).
+#if defined(__AVX512F__)
+BC_PATH_INLINE path_vf fma_v(path_vf a, path_vf x, path_vf w) {
+  return reinterpret_cast<path_vf>(
+      _mm512_fmadd_ps(reinterpret_cast<__m512>(x), reinterpret_cast<__m512>(w), reinterpret_cast<__m512>(a)));
+}
+#elif defined(__AVX2__)
+BC_PATH_INLINE path_vf fma_v(path_vf a, path_vf x, path_vf w) {
+  return reinterpret_cast<path_vf>(
+      _mm256_fmadd_ps(reinterpret_cast<__m256>(x), reinterpret_cast<__m256>(w), reinterpret_cast<__m256>(a)));
+}
+#else
+BC_PATH_INLINE path_vf fma_v(path_vf a, path_vf x, path_vf w) {
+  for (int l = 0; l < kPathW; ++l) a[l] = std::fma(x[l], w[l], a[l]);
+  return a;
+}
+#endif
+
+// vmax(a, b) = a > b ? a : b and vmin(a, b) = a < b ? a : b, one instruction each (a NaN a gives
+// b), where GCC makes a compare and a blend of the ternary, and of two clamps in a row some ten
+// operations. The same semantics on every path.
+#if defined(__AVX512F__)
+BC_PATH_INLINE path_vf vmax(path_vf a, path_vf b) {
+  return reinterpret_cast<path_vf>(_mm512_max_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b)));
+}
+BC_PATH_INLINE path_vf vmin(path_vf a, path_vf b) {
+  return reinterpret_cast<path_vf>(_mm512_min_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b)));
+}
+#elif defined(__AVX2__)
+BC_PATH_INLINE path_vf vmax(path_vf a, path_vf b) {
+  return reinterpret_cast<path_vf>(_mm256_max_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b)));
+}
+BC_PATH_INLINE path_vf vmin(path_vf a, path_vf b) {
+  return reinterpret_cast<path_vf>(_mm256_min_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b)));
+}
+#else
+BC_PATH_INLINE path_vf vmax(path_vf a, path_vf b) {
+  return reinterpret_cast<path_vf>(_mm_max_ps(reinterpret_cast<__m128>(a), reinterpret_cast<__m128>(b)));
+}
+BC_PATH_INLINE path_vf vmin(path_vf a, path_vf b) {
+  return reinterpret_cast<path_vf>(_mm_min_ps(reinterpret_cast<__m128>(a), reinterpret_cast<__m128>(b)));
+}
+#endif
+
+// n <= kPathW floats from p (the lanes past n zero), and back.
+BC_PATH_INLINE path_vf load_n(const float* p, int n) {
+  if (n == kPathW) return *reinterpret_cast<const path_vfu*>(p);
+  path_vf v{};
+  for (int l = 0; l < n; ++l) v[l] = p[l];
+  return v;
+}
+BC_PATH_INLINE void store_n(float* p, path_vf v, int n) {
+  if (n == kPathW) {
+    *reinterpret_cast<path_vfu*>(p) = v;
+    return;
+  }
+  for (int l = 0; l < n; ++l) p[l] = v[l];
+}
 
 // a * b + c: two roundings (the file's flags never contract them), or one with Fused (std::fma: the
 // instruction where the file's flags have it, glibc's fmaf otherwise; the same bits on every path).
@@ -140,6 +212,41 @@ inline float tanh_t(float x) {
 
 inline float tanh_f(float x) { return tanh_t<false>(x); }
 inline float tanh_fma_f(float x) { return tanh_t<true>(x); }
+
+// exp_fma_f, sigmoid_fma_f and tanh_fma_f on a vector (the recurrent cells): each lane the scalar's
+// operations in its order, the clamps as vmax / vmin (the ternaries' values, NaN too), so the same
+// bits but a NaN's sign; some 20% fewer instructions than GCC's vectorization of the scalars.
+BC_PATH_INLINE path_vf exp_fma_v(path_vf x) {
+  const path_vf xc = vmin(vmax(x, splat(-87.3f)), splat(88.7f));
+  const path_vf magic = splat(12582912.0f);
+  const path_vf n = fma_v(magic, xc, splat(1.44269504088896341f)) - magic;
+  path_vf r = fma_v(xc, n, splat(-0.693359375f));
+  r = fma_v(r, n, splat(2.12194440e-4f));
+  path_vf p = splat(1.9875691500e-4f);
+  p = fma_v(splat(1.3981999507e-3f), p, r);
+  p = fma_v(splat(8.3334519073e-3f), p, r);
+  p = fma_v(splat(4.1665795894e-2f), p, r);
+  p = fma_v(splat(1.6666665459e-1f), p, r);
+  p = fma_v(splat(5.0000001201e-1f), p, r);
+  p = fma_v(r, p, r * r) + 1.0f;
+  const path_vi bits = (__builtin_convertvector(n, path_vi) + 127) << 23;
+  return x == x ? p * reinterpret_cast<path_vf>(bits) : x + x;
+}
+BC_PATH_INLINE path_vf sigmoid_fma_v(path_vf x) { return 1.0f / (1.0f + exp_fma_v(-x)); }
+BC_PATH_INLINE path_vf tanh_fma_v(path_vf x) {
+  const path_vf ax = reinterpret_cast<path_vf>(reinterpret_cast<path_vi>(x) & 0x7fffffff);
+  const path_vf e = exp_fma_v(-2.0f * ax);
+  const path_vf big = (1.0f - e) / (1.0f + e);
+  const path_vf z = x * x;
+  path_vf p = splat(-5.70498872745e-3f);
+  p = fma_v(splat(2.06390887954e-2f), p, z);
+  p = fma_v(splat(-5.37397155531e-2f), p, z);
+  p = fma_v(splat(1.33314422036e-1f), p, z);
+  p = fma_v(splat(-3.33332819422e-1f), p, z);
+  const path_vf small = fma_v(ax, ax * z, p);
+  const path_vf t = ax < 0.625f ? small : big;
+  return x < 0.0f ? -t : t;
+}
 
 // kLanes floats as one GCC vector (one zmm, two ymm or four xmm by the file's flags): the running
 // lane sums stay in registers instead of an array on the stack.

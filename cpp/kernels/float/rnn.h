@@ -14,27 +14,30 @@ inline void mul_act_grad(float* d, const float* y, int n, int act) { act_grad_y(
 constexpr int kBlock = 256;  // units per pass through the stack buffers below
 
 // The LSTM cell for Keras's default activations (tanh, sigmoid), with math.h's fused-multiply-add
-// tanh and sigmoid (the backward below takes the same tanh). Three passes over the units, not one:
-// an exponential is a chain of some twenty dependent operations, and one pass held two such chains
-// back to back (a gate, then tanh(c)) in some 170 instructions, so the core's reorder window covered
-// little more than one unit vector at a time (about 130 cycles per 8 units); short loops of one
-// or two independent chains overlap many vectors. Element j takes the same operations either way.
+// tanh and sigmoid on vectors (the backward below takes the same tanh). Three passes over the units,
+// not one: an exponential is a chain of some twenty dependent operations, and one pass held two such
+// chains back to back (a gate, then tanh(c)), so the core's reorder window covered little more than
+// one unit vector at a time; short loops of one or two independent chains overlap many vectors.
+// Element j takes the same operations either way (a last partial vector padded with zeros).
 void lstm_row_forward_tanh_sigmoid(float* z, float* __restrict c, float* __restrict h,
                                    const float* __restrict c_prev, int U) {
-  float* __restrict zif = z;  // the four gate rows never overlap
-  float* __restrict zc = z + 2 * U;
-  float* __restrict zo = z + 3 * U;
-  for (int j = 0; j < 2 * U; ++j) zif[j] = sigmoid_fma_f(zif[j]);  // i, f
-  for (int j = 0; j < U; ++j) {
-    zc[j] = tanh_fma_f(zc[j]);
-    zo[j] = sigmoid_fma_f(zo[j]);
+  for (int j = 0; j < 2 * U; j += kPathW) {  // i, f
+    const int n = std::min(kPathW, 2 * U - j);
+    store_n(z + j, sigmoid_fma_v(load_n(z + j, n)), n);
   }
-  const float* __restrict zi = z;
-  const float* __restrict zf = z + U;
-  for (int j = 0; j < U; ++j) {
-    const float cj = zf[j] * c_prev[j] + zi[j] * zc[j];
-    c[j] = cj;
-    h[j] = tanh_fma_f(cj) * zo[j];
+  float* zc = z + 2 * U;
+  float* zo = z + 3 * U;
+  for (int j = 0; j < U; j += kPathW) {
+    const int n = std::min(kPathW, U - j);
+    store_n(zc + j, tanh_fma_v(load_n(zc + j, n)), n);
+    store_n(zo + j, sigmoid_fma_v(load_n(zo + j, n)), n);
+  }
+  const float* zf = z + U;
+  for (int j = 0; j < U; j += kPathW) {
+    const int n = std::min(kPathW, U - j);
+    const path_vf cj = load_n(zf + j, n) * load_n(c_prev + j, n) + load_n(z + j, n) * load_n(zc + j, n);
+    store_n(c + j, cj, n);
+    store_n(h + j, tanh_fma_v(cj) * load_n(zo + j, n), n);
   }
 }
 
@@ -53,25 +56,26 @@ void lstm_row_forward(float* z, float* c, float* h, const float* c_prev, int U, 
 }
 
 // lstm_row_backward for (tanh, sigmoid) in one pass: the general path's operations per element,
-// in its order (so the same bits). The general path's middle loop stayed scalar (too many rows
-// that might alias), a quarter of the seed LSTM's backward. The rows are separate buffers and
-// element j touches only index j, hence ivdep (restrict-qualified rows did not vectorize on GCC 12).
+// in its order (so the same bits), on vectors with the forward's tanh_fma_v. The general path's
+// middle loop stayed scalar (too many rows that might alias), a quarter of the seed LSTM's backward.
+// Element j touches only index j of each row, and a vector's loads come before its stores.
 void lstm_row_backward_tanh_sigmoid(float* dz, float* dc, const float* gates, const float* c, const float* c_prev,
                                     const float* dh, int U) {
   const float *gi = gates, *gf = gates + U, *gc = gates + 2 * U, *go = gates + 3 * U;
   float *di = dz, *df = dz + U, *dg = dz + 2 * U, *dout = dz + 3 * U;
-#pragma GCC ivdep
-  for (int j = 0; j < U; ++j) {
-    const float tc = tanh_fma_f(c[j]);
-    float dct = dh[j] * go[j];
+  for (int j = 0; j < U; j += kPathW) {
+    const int n = std::min(kPathW, U - j);
+    const path_vf vi = load_n(gi + j, n), vf = load_n(gf + j, n), vc = load_n(gc + j, n), vo = load_n(go + j, n);
+    const path_vf dhj = load_n(dh + j, n), tc = tanh_fma_v(load_n(c + j, n));
+    path_vf dct = dhj * vo;
     dct *= 1.0f - tc * tc;
-    dct += dc[j];
-    const float o = dh[j] * tc, i = dct * gc[j], g = dct * gi[j], f = dct * c_prev[j];
-    dc[j] = dct * gf[j];
-    dout[j] = o * (go[j] * (1.0f - go[j]));
-    di[j] = i * (gi[j] * (1.0f - gi[j]));
-    dg[j] = g * (1.0f - gc[j] * gc[j]);
-    df[j] = f * (gf[j] * (1.0f - gf[j]));
+    dct += load_n(dc + j, n);
+    const path_vf o = dhj * tc, i = dct * vc, g = dct * vi, f = dct * load_n(c_prev + j, n);
+    store_n(dc + j, dct * vf, n);
+    store_n(dout + j, o * (vo * (1.0f - vo)), n);
+    store_n(di + j, i * (vi * (1.0f - vi)), n);
+    store_n(dg + j, g * (1.0f - vc * vc), n);
+    store_n(df + j, f * (vf * (1.0f - vf)), n);
   }
 }
 
