@@ -441,6 +441,16 @@ void Program::set_call_training(size_t first_op, bool training) {
   for (size_t i = first_op; i < ops_.size(); ++i) ops_[i]->call_training = training;
 }
 
+void Program::set_param_trainable(size_t offset, bool trainable) {
+  auto lock = lock_params();
+  for (Segment& s : segs_)
+    if (s.offset == offset) {
+      s.trainable = trainable;
+      return;
+    }
+  BC_CHECK(false, "set_param_trainable: no parameter at offset " + std::to_string(offset));
+}
+
 std::string Program::tensor_label(int t) const {
   return t < static_cast<int>(labels_.size()) && !labels_[t].empty() ? labels_[t] : "tensor " + std::to_string(t);
 }

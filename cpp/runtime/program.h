@@ -134,6 +134,9 @@ class Program : public std::enable_shared_from_this<Program> {
                     uint64_t step = 0);
   // Ops first_op.. (those one layer call added) run in training mode when a run gives no mode.
   void set_call_training(size_t first_op, bool training);
+  // Whether the optimizer (and the regularizers, constraints, clipping norms) takes the parameter
+  // at `offset` (Keras's layer.trainable changed after lowering); its optimizer slots stay.
+  void set_param_trainable(size_t offset, bool trainable);
   size_t n_ops() const { return ops_.size(); }
   // Per-op wall time for profiling (bench/profile_ops.py): when on, every forward/backward of op i
   // adds to row i of profile() (forward s, backward s, calls); the last two rows are the losses and

@@ -197,6 +197,8 @@ class Program:
     def set_optimizer_args(self, args: OptimArgs) -> None:
         """New optimizer constants (a hyper-parameter changed); the state slots are kept."""
     def set_outputs(self, tensors: Sequence[int]) -> None: ...
+    def set_param_trainable(self, offset: int, trainable: bool) -> None:
+        """Whether the optimizer updates the parameter at this arena offset (a layer's trainable changed)."""
     def set_profile(self, on: bool) -> None:
         """Time every op's forward and backward from now on (True; resets the totals) or stop (False)."""
     @property

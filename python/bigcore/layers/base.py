@@ -21,6 +21,39 @@ from bigcore.layers import dims as dims_module
 from bigcore.layers.input_spec import assert_input_compatibility
 
 _name_counts = {}
+_trainable_epoch = [0]  # counts the changes of any weight's trainable flag
+
+
+def _set_trainable(layer, value, seen):
+    layer.__dict__["_trainable"] = value
+    if "_weights" not in layer.__dict__ or id(layer) in seen:  # (__init__; a layer met again)
+        return
+    seen.add(id(layer))
+    for w in layer._weights:
+        if w._follows_layer:
+            w.trainable = value
+    for sub in layer._trainable_children():
+        _set_trainable(sub, value, seen)
+
+
+def trainable_ids(layer, seen=None, out=None):
+    """The ids of the weights Keras's layer.trainable_weights gives: none under a layer that is not
+    trainable, else each trainable weight of the layer and of its sub-layers (each visited once)."""
+    seen = set() if seen is None else seen
+    out = set() if out is None else out
+    if id(layer) in seen or not layer.trainable:
+        return out
+    seen.add(id(layer))
+    out.update(id(w) for w in layer.__dict__.get("_weights", ()) if w.trainable)
+    for sub in layer._trainable_children():
+        trainable_ids(sub, seen, out)
+    return out
+
+
+def trainable_epoch():
+    """A number that changes whenever a weight's trainable flag does (a program compares it with
+    the one it took its flags at)."""
+    return _trainable_epoch[0]
 _budget = contextvars.ContextVar("weight_budget", default=None)
 # The eager-call hook: runner(layer, inputs, call_kwargs) -> numpy outputs, for `layer(numpy_array)`. A layer
 # runs through a model's native program, and models live above layers, so bigcore.models installs
@@ -87,9 +120,21 @@ class Weight:
         self._value = None if self._cell is not None else value
         self._view, self._view_version = None, -1
         self.regularizer = regularizer
-        self.trainable = trainable
+        self._trainable = bool(trainable)
+        self._follows_layer = bool(trainable)  # add_weight's trainable=: the layer's trainable sets it
         self.constraint = constraint
         self.on_assign = None  # set by a model whose native ops hold a copy of this weight (int8)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        value = bool(value)
+        if value != self._trainable:
+            self._trainable = value
+            _trainable_epoch[0] += 1  # lowered programs take the new flag on their next use
 
     @property
     def value(self):
@@ -421,6 +466,20 @@ class Layer:
         if activity_regularizer is not None:  # Keras's base-layer argument (built-in layers set their own)
             self.activity_regularizer = regularizers.get(activity_regularizer)
 
+    @property
+    def trainable(self):
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        """Keras's setter: the layer, the weights it created as trainable (not its moving statistics)
+        and every sub-layer, recursively. A model's next fit, train_on_batch or compile takes it."""
+        _set_trainable(self, bool(value), set())
+
+    def _trainable_children(self):
+        """The sub-layers a change of trainable reaches."""
+        return self._tracked_layers()
+
     # -- life cycle --
     def build(self, input_shape):
         self.built = True
@@ -482,6 +541,7 @@ class Layer:
         except MemoryError:
             raise MemoryError(f"Layer {self.name!r} ({type(self).__name__}): weight {name!r} of shape {tuple(shape)} "
                               f"needs {need} bytes, which cannot be allocated") from None
+        w._follows_layer = bool(trainable)
         self._weights.append(w)
         return w
 
@@ -615,7 +675,7 @@ class Layer:
     def _own_weights(self):
         """The weights this layer created itself (not its sub-layers'), trainable first: Keras's
         order for a custom layer's own variables (Layer.weights, save_own_variables)."""
-        return [w for w in self._weights if w.trainable] + [w for w in self._weights if not w.trainable]
+        return [w for w in self._weights if w._follows_layer] + [w for w in self._weights if not w._follows_layer]
 
     @property
     def weights(self):
@@ -632,11 +692,15 @@ class Layer:
 
     @property
     def trainable_weights(self):
-        return [w for w in self.weights if w.trainable] if self.trainable else []
+        """Keras's: none when the layer is not trainable, else its trainable weights and each
+        sub-layer's trainable weights (a sub-layer set non-trainable gives none)."""
+        keep = trainable_ids(self)
+        return [w for w in self.weights if id(w) in keep]
 
     @property
     def non_trainable_weights(self):
-        return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
+        keep = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in keep]
 
     def _tracked_layers(self):
         """The layers held in this layer's attributes (directly, or in lists, tuples and dicts), in the

@@ -86,6 +86,7 @@ class BatchNormalization(TakesMask, Layer):
                                   prog.param(self.beta) if self.center else -1,
                                   prog.param(self.moving_mean), prog.param(self.moving_variance),
                                   self.momentum, self.epsilon, not self.trainable)
+        prog.trainable_shaped.append((self, self.trainable))  # frozen statistics: lowered again when it changes
         return [out]
 
     def get_config(self):

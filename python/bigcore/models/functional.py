@@ -183,7 +183,22 @@ class Model(Trainer, Layer):
 
     @property
     def trainable_weights(self):
-        return [w for w in self._weights_all if w.trainable]
+        """Keras's: none when the model is not trainable, else each layer's trainable weights."""
+        keep = layer_base.trainable_ids(self)
+        return [w for w in self._weights_all if id(w) in keep]
+
+    @property
+    def non_trainable_weights(self):
+        keep = {id(w) for w in self.trainable_weights}
+        return [w for w in self._weights_all if id(w) not in keep]
+
+    def _trainable_children(self):
+        seen, out = set(), []
+        for layer in list(self.__dict__.get("_graph_layers", ())) + self._tracked_layers():
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append(layer)
+        return out
 
     def get_weights(self):
         self._ensure_built()
@@ -242,6 +257,8 @@ class Model(Trainer, Layer):
     def _native(self):
         program = self._program
         if program is not None:
+            if program.trainable_epoch != layer_base.trainable_epoch():
+                program = self._sync_trainable(program)
             return program
         # Threads whose first call on a model is concurrent lower it once: without the lock each
         # built its own program, and a batch source bound to one was run by another.
@@ -252,9 +269,28 @@ class Model(Trainer, Layer):
                     input_side.check_lowerable(self)
                 self._program = lowering.lower(self._native_inputs, self._native_nodes, self._outputs,
                                                self._model_losses, self._held_layer_weights())
+                self._sync_trainable(self._program)  # the model's view: a non-trainable ancestor freezes
                 self._watch_held_weights()
                 self._on_program_created()
             return self._program
+
+    def _sync_trainable(self, program):
+        """The program takes the weights' trainable flags as they are now (Keras: a layer's trainable
+        changed since the model was lowered): each arena segment's flag in place, the optimizer's
+        slots kept; a layer whose ops the flag shapes (BatchNormalization: frozen statistics) lowers
+        the model again."""
+        with _LOWER_LOCK:
+            if any(layer.trainable != was for layer, was in program.trainable_shaped):
+                self._program = None
+                return self._native()
+            keep = {id(w) for w in self.trainable_weights}
+            for w, off in program.weights:
+                flag = id(w) in keep
+                if program.param_trainable.get(off) != flag:
+                    program.native.set_param_trainable(off, flag)
+                    program.param_trainable[off] = flag
+            program.trainable_epoch = layer_base.trainable_epoch()
+            return program
 
     def _held_layer_weights(self):
         """The weights of layers the model holds as attributes beside its graph (a distiller's

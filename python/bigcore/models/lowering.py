@@ -16,7 +16,7 @@ import math
 
 from bigcore import constraints
 from bigcore._native import _core
-from bigcore.layers import dims
+from bigcore.layers import base as layer_base, dims
 from bigcore.layers.merging import Add
 from bigcore.models import fusion
 
@@ -32,6 +32,9 @@ class Lowering:
         self._symbol_of = {}  # Dim (in the model's own terms) -> native symbol id
         self._dim_env = [{}]  # a nested model's input lengths -> the caller's
         self.weights = []     # (Weight, offset), in allocation order
+        self.param_trainable = {}  # offset -> the trainable flag its arena segment has
+        self.trainable_shaped = []  # (layer, its trainable when lowered) where that flag shaped its ops
+        self.trainable_epoch = layer_base.trainable_epoch()  # the flags are those of this moment
         self.node = None
         # Program step hooks: hook(program, step) runs before each native training step, in this
         # order, with step = the optimizer's iterations (fit, train_on_batch). A layer's
@@ -159,6 +162,7 @@ class Lowering:
             off = self.native.add_param(math.prod(w.shape), reg.l1 if reg else 0.0, reg.l2 if reg else 0.0,
                                         w.trainable, **con)
             self._param_of[id(w)] = off
+            self.param_trainable[off] = w.trainable
             self.weights.append((w, off))
         return self._param_of[id(w)]
 
