@@ -98,6 +98,12 @@ def model_class_name(model):
     raise ValueError(f"{type(model).__name__} is not a registered bigcore model class")
 
 
+def is_graph_model(obj):
+    """A Sequential or functional model (a layer of another model, saved as its layers), not a
+    subclassed one (saved as a custom layer, by its attributes)."""
+    return not getattr(obj, "_subclassed", False) and any(c in _MODEL_NAMES for c in type(obj).__mro__)
+
+
 def model_class(name):
     if name in _MODELS:
         return _MODELS[name]
@@ -136,6 +142,8 @@ def layer_from_config(d):
         raise ValueError(f"Not a layer config: {d!r}")
     if d.get("module") in _MODULES:
         return _MODULES[d["module"]].from_config(dict(d.get("config", {})))
+    if d["class_name"] in _MODELS and d["class_name"] not in _LAYERS and d.get("registered_name") is None:
+        return model_from_config(d["class_name"], dict(d.get("config", {})))  # a model used as a layer
     return get_class(d["class_name"], d.get("registered_name")).from_config(dict(d.get("config", {})))
 
 

@@ -77,6 +77,14 @@ def layer_from_keras(entry, where):
             or not isinstance(entry.get("config"), dict):
         raise ValueError(f"{where}: not a layer entry: {str(entry)[:120]}")
     name = entry["class_name"]
+    if name == "Sequential" and entry.get("registered_name") is None:  # a model used as a layer
+        return {"class_name": name, "config": sequential_from_keras(entry["config"], where)}
+    if name in ("Functional", "Model") and entry.get("registered_name") in (None, "Functional"):
+        functional, masks, _ = functional_from_keras(entry["config"], where)
+        if masks:
+            raise ValueError(f"{where}: the inner model {entry['config'].get('name')!r} passes an Embedding's mask "
+                             f"to {masks}; bigcore loads that only in the outer model")
+        return {"class_name": "Functional", "config": functional}
     try:
         registered = entry.get("registered_name")
         cls = registry.get_class(name, registered if isinstance(registered, str) else None)
@@ -133,6 +141,11 @@ def _check_backward(label, config):
 
 def layer_to_keras(layer, input_shape=None):
     """bigcore layer -> Keras's layer entry (module, class_name, config, registered_name, build_config)."""
+    if registry.is_graph_model(layer):  # a model used as a layer: its own entry, as Keras nests it
+        entry = model_to_keras(layer)
+        if input_shape is not None:
+            entry["build_config"] = {"input_shape": _json_shape(input_shape)}
+        return entry
     cfg = layer.get_config()
     if isinstance(layer, InputLayer):
         config = {"batch_shape": [cfg.get("batch_size")] + list(cfg["shape"]), "dtype": cfg.get("dtype") or "float32",

@@ -19,6 +19,7 @@ import numpy as np
 
 from bigcore import optimizers
 from bigcore.layers import base as layer_base
+from bigcore.layers import registry
 from bigcore.saving import keras_h5
 
 _REFUSED = ("QuantizedDense", "QuantizedSparseDense", "SparseDense", "QuantizedLSTM", "QuantizedGRU")
@@ -61,6 +62,14 @@ def layer_slots(layer, seen=None):
         seen.add(id(layer))
     if layer_base._traces_call(type(layer)):
         return _custom_slots(layer, seen if seen is not None else {id(layer)})
+    if registry.is_graph_model(layer):  # a Sequential or functional model used as a layer: its layers under `layers/`
+        out = [("", [], layer.name)]
+        for path, sub in layer_paths(layer):
+            if seen is not None and id(sub) in seen:
+                continue
+            for sub_path, slots, group_name in layer_slots(sub, seen):
+                out.append((f"{path}/{sub_path}" if sub_path else path, slots, group_name))
+        return out
     if name in ("SimpleRNN", "LSTM", "GRU"):
         return [("", [], layer.name), ("cell", _weight_slots(layer.weights), f"{snake_name}_cell")]
     if name == "RNN":  # Keras: the cell under `cell`, a stack's cells under `cell/cells/<class>[_<n>]`
@@ -155,11 +164,12 @@ def _idf_slots(lookup):
 def layer_paths(model):
     """[(path, layer)] for model.layers in Keras's layout."""
     # Keras's model.layers: a Sequential's stack without the InputLayer; a functional model's
-    # layers, InputLayers included, in Keras's graph order (models/functional.py keeps it)
+    # layers, InputLayers included, in Keras's graph order (models/functional.py keeps it). A model
+    # among them goes by Keras's class: `sequential`, `functional`.
     ordered = list(model.layers)
     used, out = {}, []
     for layer in ordered:
-        base = snake(type(layer).__name__)
+        base = snake(registry.model_class_name(layer) if registry.is_graph_model(layer) else type(layer).__name__)
         if base in used:
             used[base] += 1
             name = f"{base}_{used[base]}"
