@@ -84,6 +84,20 @@ def test_a_layer_made_trainable_under_a_frozen_model_stays_frozen(seed):
     np.testing.assert_array_equal(w[0], inner.get_weights()[0])
 
 
+def test_an_unbuilt_sequential_and_wrappers_freeze_their_layers(seed):
+    seq = bigcore.Sequential([layers.Dense(3), layers.Dense(2)])
+    seq.trainable = False  # before it has inputs: Keras reaches the layers it holds
+    assert [layer.trainable for layer in seq.layers] == [False, False]
+    x, y = _data(8, 4)
+    seq.compile(optimizer="sgd", loss="mse")
+    seq.fit(x, y, verbose=0)
+    assert _counts(seq) == (0, 4)
+    bidi, td = layers.Bidirectional(layers.LSTM(3)), layers.TimeDistributed(layers.Dense(2))
+    model = bigcore.Sequential([bigcore.Input((5, 4)), bidi, layers.RepeatVector(2), td])
+    bidi.trainable = td.trainable = False
+    assert _counts(model) == (0, 8)
+
+
 def test_frozen_steps_match_keras(keras, seed):
     """Adam, three steps: all trainable, one layer frozen, unfrozen again (its moments kept from the
     first step, the bias correction counting every step): the same weights as Keras after each."""

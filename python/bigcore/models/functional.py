@@ -194,7 +194,9 @@ class Model(Trainer, Layer):
 
     def _trainable_children(self):
         seen, out = set(), []
-        for layer in list(self.__dict__.get("_graph_layers", ())) + self._tracked_layers():
+        # a Sequential's stack, built or not; a functional model's graph
+        layers = list(self.__dict__.get("_stack", ())) + list(self.__dict__.get("_graph_layers", ()))
+        for layer in layers + self._tracked_layers():
             if id(layer) not in seen:
                 seen.add(id(layer))
                 out.append(layer)
