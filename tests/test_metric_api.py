@@ -167,3 +167,59 @@ def test_metric_misuse_is_refused():
         bigcore.metrics.BinaryAccuracy().update_state(BIN_T, BIN_P, sample_weight=np.ones(7))
     with pytest.raises(ValueError, match="float32"):
         bigcore.metrics.Mean(dtype="float16")
+
+
+def _f1(lib):
+    """A metric of one's own whose result() does arithmetic on its variables, as Keras programs write it."""
+    class BinaryF1(lib.metrics.Metric):
+        def __init__(self, name="binary_f1", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.tp = self.add_variable(shape=(), name="tp", initializer="zeros")
+            self.fp = self.add_variable(shape=(), name="fp", initializer="zeros")
+            self.fn = self.add_variable(shape=(), name="fn", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            p = lib.ops.cast(y_pred > 0.5, "float32")
+            t = lib.ops.cast(y_true, "float32")
+            self.tp.assign_add(lib.ops.sum(p * t))
+            self.fp.assign_add(lib.ops.sum(p * (1 - t)))
+            self.fn.assign_add(lib.ops.sum((1 - p) * t))
+
+        def result(self):
+            return 2 * self.tp / (2 * self.tp + self.fp + self.fn + 1e-7)
+
+        def reset_state(self):
+            for v in (self.tp, self.fp, self.fn):
+                v.assign(0.0)
+
+    return BinaryF1
+
+
+def test_a_metric_of_ones_own_with_arithmetic_saved_and_loaded(keras, tmp_path):
+    x = RNG.normal(size=(24, 3)).astype("float32")
+    y = (x.sum(1, keepdims=True) > 0).astype("float32")
+    results = []
+    for lib in (bigcore, keras):
+        m = _f1(lib)()
+        m.update_state(y, 1 / (1 + np.exp(-x[:, :1])))
+        results.append(float(np.asarray(keras.ops.convert_to_numpy(m.result()) if lib is keras else m.result())))
+    assert results[0] == pytest.approx(results[1], rel=1e-6)
+    cls = _f1(bigcore)
+    model = bigcore.Sequential([bigcore.Input((3,)), bigcore.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[cls()])
+    want = model.evaluate(x, y, verbose=0, return_dict=True)
+    for suffix in (".keras", bigcore.saving.MODEL_SUFFIX):
+        path = str(tmp_path / ("m" + suffix))
+        model.save(path)
+        with pytest.raises(ValueError, match="custom_objects"):
+            bigcore.models.load_model(path)
+        back = bigcore.models.load_model(path, custom_objects={"BinaryF1": cls})
+        assert back.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(want)
+    registered = bigcore.saving.register_keras_serializable(package="metric_tests")(_f1(bigcore))
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[registered()])
+    model.save(str(tmp_path / "r.keras"))
+    assert bigcore.models.load_model(str(tmp_path / "r.keras")).evaluate(x, y, verbose=0, return_dict=True) == \
+        pytest.approx(want)
+    m = cls()
+    with pytest.raises(NotImplementedError, match="assign_add"):  # in a traced update_state
+        bigcore.metrics.Variable.__add__(m.tp, bigcore.Input((1,)))

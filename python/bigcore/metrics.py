@@ -181,6 +181,36 @@ class Variable:
     def __float__(self):
         return float(self.value)
 
+    @property
+    def dtype(self):
+        return "float32"
+
+    def __getitem__(self, key):
+        return self.value[key]
+
+    def __len__(self):
+        return len(self.value)
+
+
+def _variable_operator(fn):
+    """Keras variables take arithmetic (result(): `2 * self.tp / (...)`): here on the value now."""
+    def op(self, *other):
+        if other and _symbolic(other[0]):
+            raise NotImplementedError(f"metric variable {self.name!r}: update_state() is traced once, so it changes a "
+                                      "variable with assign_add / assign_sub of the batch's tensors (the variable's "
+                                      "own value is read in result())")
+        return fn(self.value, *(np.asarray(o) for o in other))
+    return op
+
+
+for _name, _fn in {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
+                   "floordiv": np.floor_divide, "mod": np.mod, "pow": np.power}.items():
+    setattr(Variable, f"__{_name}__", _variable_operator(_fn))
+    setattr(Variable, f"__r{_name}__", _variable_operator(lambda a, b, _fn=_fn: _fn(b, a)))
+for _name, _fn in {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+                   "neg": np.negative, "pos": np.positive, "abs": np.abs}.items():
+    setattr(Variable, f"__{_name}__", _variable_operator(_fn))
+
 
 # While compile traces a metric's own update_state: the (variable, increment tensor) pairs its
 # assign_add calls make (models/custom_losses.py sums the increments natively, MET_SUMS).
@@ -851,6 +881,7 @@ _ALIASES.update({cls.__name__: cls for cls in list(_ALIASES.values())})
 
 
 CONCRETE_EXAMPLES = "'accuracy', 'mse', bigcore.metrics.Precision()"
+CUSTOM_CLASSES = {}  # name -> a Metric subclass of the user's (load_model's custom_objects, while it runs)
 
 
 def _metric_function(cls, name, **options):

@@ -7,6 +7,7 @@ import os
 import zipfile
 
 from bigcore import losses as losses_module
+from bigcore import metrics as metrics_module
 from bigcore.layers import base as layer_base
 from bigcore.layers import registry
 from bigcore.saving import archive, keras_files, model_state, storage
@@ -297,17 +298,21 @@ def _custom_scope(custom_objects):
     functions = {name: obj for name, obj in custom_objects.items() if callable(obj) and not isinstance(obj, type)}
     losses = {name: obj for name, obj in custom_objects.items()
               if isinstance(obj, type) and issubclass(obj, losses_module.Loss)}
-    saved = [(name, losses_module._BY_CLASS.get(name, _MISSING)) for name in losses]
-    losses_module._BY_CLASS.update(losses)
+    metrics = {name: obj for name, obj in custom_objects.items()
+               if isinstance(obj, type) and issubclass(obj, metrics_module.Metric)}
+    tables = [(losses_module._BY_CLASS, losses), (metrics_module.CUSTOM_CLASSES, metrics)]
+    saved = [(table, name, table.get(name, _MISSING)) for table, given in tables for name in given]
+    for table, given in tables:
+        table.update(given)
     try:
         with registry.custom_classes(layers, functions):
             yield
     finally:
-        for name, old in reversed(saved):
+        for table, name, old in reversed(saved):
             if old is _MISSING:
-                losses_module._BY_CLASS.pop(name, None)
+                table.pop(name, None)
             else:
-                losses_module._BY_CLASS[name] = old
+                table[name] = old
 
 
 _MISSING = object()

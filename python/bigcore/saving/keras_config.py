@@ -349,8 +349,12 @@ def _objects_to_keras(value, module):
     if isinstance(value, dict):
         return {k: _objects_to_keras(v, module) for k, v in value.items()}
     if hasattr(value, "get_config"):
-        return {"module": module, "class_name": type(value).__name__, "config": value.get_config(),
-                "registered_name": None}
+        entry = {"module": module, "class_name": type(value).__name__, "config": value.get_config(),
+                 "registered_name": None}
+        if not type(value).__module__.startswith("bigcore."):  # a class of the user's, as Keras writes one
+            entry.update(module=type(value).__module__,
+                         registered_name=registry.registered_name(type(value)) or type(value).__name__)
+        return entry
     if functions.is_function(value):
         return functions.to_entry(value, module)
     raise ValueError(f"Cannot write the compiled object {value!r} into a Keras file")
@@ -407,7 +411,10 @@ def _objects_from_keras(value, where="", kind=None):
                     else:
                         raise ValueError(f"{where}: the {kind} {name} uses {key}={config[key]!r}, which bigcore does "
                                          "not support")
-        return {"class_name": name, "config": config}
+        out = {"class_name": name, "config": config}
+        if cls is None and isinstance(value.get("registered_name"), str):  # a registered class of the user's
+            out["registered_name"] = value["registered_name"]
+        return out
     if isinstance(value, list):
         return [_objects_from_keras(v, where, kind) for v in value]
     if isinstance(value, dict):

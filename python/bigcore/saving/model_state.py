@@ -7,7 +7,7 @@ import numpy as np
 from bigcore import losses as losses_module
 from bigcore import metrics as metrics_module
 from bigcore import optimizers
-from bigcore.layers import base as layer_base
+from bigcore.layers import base as layer_base, registry
 from bigcore.layers.base import Layer
 from bigcore.saving import functions
 from bigcore.saving.archive import CONFIG, OPTIMIZER, is_count, read_tensors, short, tensor_limit
@@ -64,7 +64,10 @@ def _serialize_tree(value, what):
     if isinstance(value, losses_module.Loss):
         return {"module": "bigcore.losses", **losses_module.serialize(value)}
     if isinstance(value, metrics_module.Metric):
-        return {"module": "bigcore.metrics", "class_name": type(value).__name__, "config": value.get_config()}
+        entry = {"module": "bigcore.metrics", "class_name": type(value).__name__, "config": value.get_config()}
+        if registry.registered_name(type(value)) is not None:  # a registered class of the user's
+            entry["registered_name"] = registry.registered_name(type(value))
+        return entry
     if functions.is_function(value):
         return functions.to_entry(value, "bigcore.losses")
     raise ValueError(f"Cannot save the compiled {what} {value!r}: only names and bigcore loss/metric "
@@ -205,16 +208,21 @@ def _deserialize_tree(value, what):
         if not isinstance(config, dict):
             raise ValueError(f"bad {what} config {short(config)}")
         if value.get("module") == "bigcore.metrics" or (what == "metric" and "module" not in value):
-            cls = _metric_class(value["class_name"])
+            cls = _metric_class(value["class_name"], value.get("registered_name"))
             return cls.from_config(config) if hasattr(cls, "from_config") else cls(**config)
         return losses_module.deserialize({"class_name": value["class_name"], "config": config})
     return {k: _deserialize_tree(v, what) for k, v in value.items()}
 
 
-def _metric_class(name):
+def _metric_class(name, registered_name=None):
     cls = getattr(metrics_module, str(name), None)
     if not (isinstance(cls, type) and issubclass(cls, metrics_module.Metric)):
-        raise ValueError(f"Unknown metric: {name!r}")
+        # a metric class of the user's: given in custom_objects, or registered (register_keras_serializable)
+        cls = metrics_module.CUSTOM_CLASSES.get(str(name)) or registry.get_object(str(registered_name or name))
+        if isinstance(cls, type) and issubclass(cls, metrics_module.Metric) and cls.kind is None:
+            return cls
+        raise ValueError(f"Unknown metric: {name!r} (a metric class of your own: pass it in load_model's "
+                         f"custom_objects, or register it with @bigcore.saving.register_keras_serializable())")
     if cls.kind is None or str(name).startswith("_"):
         raise ValueError(f"the metric entry names {name!r}, an abstract metric class that computes nothing; "
                          f"an entry must name a concrete metric (e.g. {metrics_module.CONCRETE_EXAMPLES})")
