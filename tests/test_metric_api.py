@@ -223,3 +223,15 @@ def test_a_metric_of_ones_own_with_arithmetic_saved_and_loaded(keras, tmp_path):
     m = cls()
     with pytest.raises(NotImplementedError, match="assign_add"):  # in a traced update_state
         bigcore.metrics.Variable.__add__(m.tp, bigcore.Input((1,)))
+
+
+def test_logs_are_python_floats():
+    """Keras's history and evaluate(return_dict=True) hold Python floats (np.float64 prints otherwise)."""
+    model = bigcore.Sequential([bigcore.Input((4,)), bigcore.layers.Dense(4, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", bigcore.metrics.SparseTopKCategoricalAccuracy(k=2)])
+    h = model.fit(PROBS, IDS, epochs=2, validation_split=0.25, verbose=0).history
+    logs = model.evaluate(PROBS, IDS, verbose=0, return_dict=True)
+    assert all(type(v) is float for values in h.values() for v in values)
+    assert all(type(v) is float for v in logs.values())
+    assert all(type(v) is float for v in model.evaluate(PROBS, IDS, verbose=0))
