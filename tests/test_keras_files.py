@@ -567,3 +567,23 @@ def test_rnn_of_cells_archives_both_ways(keras, tmp_path, seed):
     ours.save(tmp_path / "ours.keras")
     back = keras.models.load_model(tmp_path / "ours.keras")
     _close(back.predict(x, verbose=0), ours.predict(x, verbose=0))
+
+
+def test_time_distributed_both_ways(keras, tmp_path, seed):
+    """Keras keeps the wrapped layer's variables under `time_distributed/layer` (bigcore wrote them flat
+    and could not save the wrapper's entry at all)."""
+    x = np.random.default_rng(5).normal(size=(3, 4, 6, 6, 1)).astype(np.float32)
+    km = keras.Sequential([keras.Input((4, 6, 6, 1)), keras.layers.TimeDistributed(keras.layers.Conv2D(2, 3)),
+                           keras.layers.TimeDistributed(keras.layers.Flatten()), keras.layers.LSTM(3),
+                           keras.layers.RepeatVector(2), keras.layers.TimeDistributed(keras.layers.Dense(2))])
+    km.save(tmp_path / "k.keras")
+    ours = bigcore.models.load_model(tmp_path / "k.keras")
+    _close(ours.predict(x, verbose=0), km.predict(x, verbose=0))
+    for w in ours.weights:
+        w.assign(np.random.default_rng(1).normal(size=w.shape))
+    ours.save(tmp_path / "o.keras")
+    back = keras.models.load_model(tmp_path / "o.keras")
+    _close(back.predict(x, verbose=0), ours.predict(x, verbose=0), atol=1e-4)
+    ours.save_weights(tmp_path / "o.weights.h5")
+    km.load_weights(tmp_path / "o.weights.h5")
+    _close(km.predict(x, verbose=0), ours.predict(x, verbose=0), atol=1e-4)

@@ -156,8 +156,11 @@ def layer_to_keras(layer, input_shape=None):
             config["dtype"] = dict(FLOAT_POLICY)
         for key in ("layer", "backward_layer"):
             if isinstance(config.get(key), dict) and "class_name" in config[key]:
-                sub = getattr(layer, "forward_layer" if key == "layer" else "backward_layer")
-                config[key] = layer_to_keras(sub, input_shape)
+                if key == "backward_layer" or hasattr(layer, "forward_layer"):  # Bidirectional
+                    sub, shape = getattr(layer, "forward_layer" if key == "layer" else "backward_layer"), input_shape
+                else:  # TimeDistributed: the inner layer sees each step
+                    sub, shape = layer.layer, None if input_shape is None else (input_shape[0],) + tuple(input_shape[2:])
+                config[key] = layer_to_keras(sub, shape)
         if type(layer).__name__ == "Bidirectional":
             config["layer"]["config"]["name"] = layer.forward_layer.name
             config["backward_layer"] = layer_to_keras(layer.backward_layer, input_shape)

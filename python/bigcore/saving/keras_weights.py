@@ -85,6 +85,9 @@ def layer_slots(layer, seen=None):
                 ("backward_layer/cell", _weight_slots(layer.backward_layer.weights), f"{snake_name}_cell"),
                 ("forward_layer", [], f"{snake_name}_forward_layer"),
                 ("forward_layer/cell", _weight_slots(layer.forward_layer.weights), f"{snake_name}_cell")]
+    if name == "TimeDistributed":  # Keras: the wrapped layer under its attribute `layer`
+        return [("", [], layer.name)] + [(f"layer/{sub}" if sub else "layer", slots, group)
+                                         for sub, slots, group in layer_slots(layer.layer, seen)]
     if name == "Normalization":
         if layer.adapt_mean is None:
             return [("", [], layer.name)]
