@@ -329,3 +329,31 @@ def test_nadam_resume_without_its_state_differs(tmp_path):
         recompile=lambda m: m.compile(optimizer=optimizers.Nadam(learning_rate=0.01),
                                       loss="sparse_categorical_crossentropy"))
     assert any(not np.array_equal(u, v) for u, v in zip(straight.get_weights(), resumed.get_weights()))
+
+
+def test_learning_rate_and_iterations_read_and_assign_as_keras_variables(keras):
+    """Keras 3 removed backend.set_value: callbacks write optimizer.learning_rate.assign(lr) and read
+    optimizer.iterations.numpy(); both work here, and a rate assigned mid-fit is the one the steps use."""
+    ours, theirs = bigcore.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)
+    for opt in (ours, theirs):
+        opt.learning_rate.assign(0.05)
+    assert float(ours.learning_rate) == pytest.approx(float(keras.ops.convert_to_numpy(theirs.learning_rate)))
+    assert ours.learning_rate.numpy().dtype == np.float32 and ours.iterations.numpy().dtype == np.int64
+
+    class Stop(bigcore.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.optimizer.learning_rate.assign(0.0)  # nothing moves from here on
+
+    model = bigcore.Sequential([bigcore.Input((3,)), bigcore.layers.Dense(2)])
+    model.compile(optimizer=bigcore.optimizers.SGD(0.1), loss="mse")
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    model.fit(x, y, epochs=1, batch_size=4, callbacks=[Stop()], verbose=0)
+    after_one = model.get_weights()
+    assert int(model.optimizer.iterations) == 2 and model.optimizer.iterations.numpy() == 2
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    for a, b in zip(after_one, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    model.optimizer.iterations.assign(0)
+    assert model.optimizer.iterations == 0
+    with pytest.raises(ValueError, match="iterations"):
+        model.optimizer.iterations = -1

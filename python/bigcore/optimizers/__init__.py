@@ -7,6 +7,8 @@ import math
 import numbers
 import weakref
 
+import numpy as np
+
 from bigcore._native import _core
 from bigcore.optimizers import schedules
 
@@ -98,6 +100,36 @@ class _Constant:
         obj.__dict__["_version"] = obj.__dict__.get("_version", 0) + 1
 
 
+class _Rate(float):
+    """optimizer.learning_rate as Keras's variable reads: a float, with numpy() and assign()."""
+
+    def __new__(cls, value, owner):
+        obj = float.__new__(cls, value)
+        obj._owner = owner
+        return obj
+
+    def numpy(self):
+        return np.float32(self)
+
+    def assign(self, value):
+        self._owner.learning_rate = value
+
+
+class _Count(int):
+    """optimizer.iterations as Keras's variable reads: an int, with numpy() and assign()."""
+
+    def __new__(cls, value, owner):
+        obj = int.__new__(cls, value)
+        obj._owner = owner
+        return obj
+
+    def numpy(self):
+        return np.int64(self)
+
+    def assign(self, value):
+        self._owner.iterations = value
+
+
 class Optimizer:
     kind = None
     slots = 0          # arena-sized state buffers
@@ -129,7 +161,18 @@ class Optimizer:
     @property
     def learning_rate(self):
         """The rate the next step uses (a schedule is evaluated at the current iteration), as Keras."""
-        return self._current_lr()
+        return _Rate(self._current_lr(), self)
+
+    @property
+    def iterations(self):
+        """The steps taken (Keras's iterations variable)."""
+        return _Count(self._iterations, self)
+
+    @iterations.setter
+    def iterations(self, value):
+        if isinstance(value, bool) or int(value) != value or value < 0:
+            raise ValueError(f"optimizer.iterations must be a count of steps (an integer >= 0). Received: {value!r}")
+        self._iterations = int(value)
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -259,7 +302,7 @@ class _SetBeforeTraining(_Constant):
 
     def __set__(self, obj, value):
         before = obj.__dict__.get(self.name, value)
-        if obj.__dict__.get("iterations", 0) and value != before:
+        if getattr(obj, "_iterations", 0) and value != before:
             raise ValueError(f"{type(obj).__name__}'s `{self.name}` cannot change after training started (step "
                              f"{obj.iterations}): Keras would go on from a running product of the old value, which "
                              f"bigcore derives from the step count. Received: {self.name}={value!r} (was {before!r})")
