@@ -183,3 +183,39 @@ def test_models_inside_a_model_both_ways_with_keras(keras, tmp_path, seed):
     ours = bigcore.models.load_model(tmp_path / "k.keras")
     np.testing.assert_allclose(ours.predict(x, verbose=0), km.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert _counts(ours) == (len(km.trainable_weights), len(km.non_trainable_weights)) == (6, 2)
+
+
+def _gan(lib):
+    # (no bias before BatchNormalization: its gradient is round-off, which Adam scales up differently
+    # in each framework)
+    gen = lib.Sequential([lib.Input((3,)), lib.layers.Dense(4, activation="tanh")], name="gen")
+    disc = lib.Sequential([lib.Input((4,)), lib.layers.Dense(5, use_bias=False), lib.layers.BatchNormalization(),
+                           lib.layers.Activation("relu"), lib.layers.Dense(1, activation="sigmoid")], name="disc")
+    disc.compile(optimizer=lib.optimizers.Adam(0.01), loss="binary_crossentropy")
+    disc.trainable = False
+    z = lib.Input((3,))
+    gan = lib.Model(z, disc(gen(z)))
+    gan.compile(optimizer=lib.optimizers.Adam(0.01), loss="binary_crossentropy")
+    return gen, disc, gan
+
+
+def test_a_discriminator_frozen_and_thawed_every_step_matches_keras(keras, seed):
+    """The DCGAN recipe: the discriminator (with BatchNormalization) trains on its own, then is frozen
+    inside the combined model for the generator's step, every step. Each toggle keeps both
+    optimizers' state and BatchNormalization's mode follows: the same weights as Keras 3 after each."""
+    rng = np.random.default_rng(3)
+    ours, theirs = _gan(bigcore), _gan(keras)
+    for o, t in zip(ours, theirs):
+        t.set_weights(o.get_weights())
+    for step in range(3):
+        z = rng.normal(size=(8, 3)).astype(np.float32)
+        xb = np.concatenate([rng.normal(1.0, 0.5, (8, 4)), np.tanh(rng.normal(size=(8, 4)))]).astype(np.float32)
+        yb = np.concatenate([np.ones((8, 1)), np.zeros((8, 1))]).astype(np.float32)
+        for gen, disc, gan in (ours, theirs):
+            disc.trainable = True
+            disc.train_on_batch(xb, yb)
+            disc.trainable = False
+            gan.train_on_batch(z, np.ones((8, 1), np.float32))
+        for o, t in zip(ours, theirs):
+            for a, b in zip(o.get_weights(), t.get_weights()):
+                np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5, err_msg=f"step {step}")

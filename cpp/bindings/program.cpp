@@ -314,6 +314,8 @@ void bind_program(py::module_& m) {
          "0 inference, 1 training (dropout keyed by seed and step), -1 as each layer call's training= says.")
       .def("set_param_trainable", &Program::set_param_trainable, py::arg("offset"), py::arg("trainable"),
            "Whether the optimizer updates the parameter at this arena offset (a layer's trainable changed).")
+      .def("set_op_frozen", &Program::set_op_frozen, py::arg("op"), py::arg("frozen"),
+           "Op `op`'s frozen mode (a BatchNormalization whose layer's trainable changed).")
       .def("set_call_training", &Program::set_call_training, py::arg("first_op"), py::arg("training"),
            "Ops first_op.. (one layer call's) run in training mode when a run gives no mode (predict_step mode -1).")
       .def("set_profile", &Program::set_profile, py::arg("on"),

@@ -24,6 +24,10 @@ class BatchNormOp : public Op {
   BatchNormOp(int in_t, int out_t, int mask_t, const BatchNormArgs& a);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
+  bool set_frozen(bool frozen) override {
+    a_.frozen = frozen;
+    return true;
+  }
 
  private:
   void batch_stats(Ctx& c, long rows, const float* x, const float* w);

@@ -75,6 +75,9 @@ class Op {
   // True where the forward only reads input `slot` as rows of per_sample floats (any alignment):
   // a model input read by such ops alone is not copied in for predict (Program::load_inputs).
   virtual bool reads_in_place(int /*slot*/) const { return false; }
+  // Keras's layer.trainable changed after lowering, for an op whose computation it shapes
+  // (BatchNormalization: frozen, its moving statistics only); false where the op has no such mode.
+  virtual bool set_frozen(bool /*frozen*/) { return false; }
 
   std::vector<int> in, out;         // tensor ids
   std::vector<size_t> params;       // arena offsets of the segments this op reads

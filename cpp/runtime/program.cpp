@@ -451,6 +451,12 @@ void Program::set_param_trainable(size_t offset, bool trainable) {
   BC_CHECK(false, "set_param_trainable: no parameter at offset " + std::to_string(offset));
 }
 
+void Program::set_op_frozen(size_t i, bool frozen) {
+  auto lock = lock_params();
+  BC_CHECK(i < ops_.size(), "set_op_frozen: no op " + std::to_string(i));
+  BC_CHECK(ops_[i]->set_frozen(frozen), "set_op_frozen: op " + std::to_string(i) + " has no frozen mode");
+}
+
 std::string Program::tensor_label(int t) const {
   return t < static_cast<int>(labels_.size()) && !labels_[t].empty() ? labels_[t] : "tensor " + std::to_string(t);
 }

@@ -137,6 +137,8 @@ class Program : public std::enable_shared_from_this<Program> {
   // Whether the optimizer (and the regularizers, constraints, clipping norms) takes the parameter
   // at `offset` (Keras's layer.trainable changed after lowering); its optimizer slots stay.
   void set_param_trainable(size_t offset, bool trainable);
+  // Op i's frozen mode (Op::set_frozen; BatchNormalization's layer.trainable changed after lowering).
+  void set_op_frozen(size_t i, bool frozen);
   size_t n_ops() const { return ops_.size(); }
   // Per-op wall time for profiling (bench/profile_ops.py): when on, every forward/backward of op i
   // adds to row i of profile() (forward s, backward s, calls); the last two rows are the losses and

@@ -190,6 +190,8 @@ class Program:
         """What the tensor is, for out-of-memory messages."""
     def set_losses(self, specs: Sequence[tuple[Any, ...]]) -> None: ...
     def set_metrics(self, specs: Sequence[tuple[Any, ...]]) -> None: ...
+    def set_op_frozen(self, op: int, frozen: bool) -> None:
+        """Op `op`'s frozen mode (a BatchNormalization whose layer's trainable changed)."""
     def set_op_mode(self, start: int, end: int, mode: int) -> None:
         """Ops [start, end) run always (0), in training only (1), in inference only (2) or where the batch has targets (3: fit and evaluate, not predict), or never (4: retired)."""
     def set_optimizer(self, args: OptimArgs, slots: int, slot_init: float) -> None:

@@ -81,12 +81,13 @@ class BatchNormalization(TakesMask, Layer):
         if mask >= 0 and len(kt.shape) != 3:
             raise ValueError(f"BatchNormalization {self.name!r}: the mask provided should be one dimension less "
                              f"than the inputs. Received: inputs.shape={shape_str(kt.shape)}")
+        op = prog.native.n_ops
         prog.native.add_batchnorm(inputs[0], out, mask, kt.shape[-1],
                                   prog.param(self.gamma) if self.scale else -1,
                                   prog.param(self.beta) if self.center else -1,
                                   prog.param(self.moving_mean), prog.param(self.moving_variance),
                                   self.momentum, self.epsilon, not self.trainable)
-        prog.trainable_shaped.append((self, self.trainable))  # frozen statistics: lowered again when it changes
+        prog.trainable_shaped.append((self, op))  # frozen statistics follow layer.trainable (its op's mode)
         return [out]
 
     def get_config(self):

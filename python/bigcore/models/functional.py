@@ -279,12 +279,11 @@ class Model(Trainer, Layer):
     def _sync_trainable(self, program):
         """The program takes the weights' trainable flags as they are now (Keras: a layer's trainable
         changed since the model was lowered): each arena segment's flag in place, the optimizer's
-        slots kept; a layer whose ops the flag shapes (BatchNormalization: frozen statistics) lowers
-        the model again."""
+        slots kept, and the frozen mode of the ops the flag shapes (BatchNormalization's moving
+        statistics), so a GAN's discriminator may be frozen and thawed every step."""
         with _LOWER_LOCK:
-            if any(layer.trainable != was for layer, was in program.trainable_shaped):
-                self._program = None
-                return self._native()
+            for layer, op in program.trainable_shaped:
+                program.native.set_op_frozen(op, not layer.trainable)
             keep = {id(w) for w in self.trainable_weights}
             for w, off in program.weights:
                 flag = id(w) in keep

@@ -33,7 +33,7 @@ class Lowering:
         self._dim_env = [{}]  # a nested model's input lengths -> the caller's
         self.weights = []     # (Weight, offset), in allocation order
         self.param_trainable = {}  # offset -> the trainable flag its arena segment has
-        self.trainable_shaped = []  # (layer, its trainable when lowered) where that flag shaped its ops
+        self.trainable_shaped = []  # (layer, op index) where layer.trainable sets the op's frozen mode
         self.trainable_epoch = layer_base.trainable_epoch()  # the flags are those of this moment
         self.node = None
         # Program step hooks: hook(program, step) runs before each native training step, in this
