@@ -219,3 +219,38 @@ def test_a_discriminator_frozen_and_thawed_every_step_matches_keras(keras, seed)
         for o, t in zip(ours, theirs):
             for a, b in zip(o.get_weights(), t.get_weights()):
                 np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5, err_msg=f"step {step}")
+
+
+def test_a_frozen_subclassed_block_saves_and_loads(tmp_path, seed):
+    """A Model subclass used as a layer, frozen after training: its config's trainable=False is read
+    back (it was refused), the optimizer's saved variables are those of the trainable weights, and
+    summary counts what trainable_weights gives."""
+    class Block(bigcore.Model):
+        def __init__(self, units=6, **kw):
+            super().__init__(**kw)
+            self.units = units
+            self.d1, self.d2 = layers.Dense(units, activation="relu"), layers.Dense(units)
+
+        def call(self, x):
+            return x + self.d2(self.d1(x))
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    x, y = _data(16, 6, 1)
+    inp = bigcore.Input((6,))
+    block = Block()
+    model = bigcore.Model(inp, layers.Dense(1)(block(inp)))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, verbose=0)
+    block.trainable = False
+    model.fit(x, y, verbose=0)
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "Trainable params: 7 " in lines[0]
+    for suffix in (".keras", bigcore.saving.MODEL_SUFFIX):
+        path = str(tmp_path / ("m" + suffix))
+        model.save(path)
+        back = bigcore.models.load_model(path, custom_objects={"Block": Block})
+        np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
+        assert _counts(back) == (2, 4)

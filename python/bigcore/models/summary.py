@@ -40,7 +40,7 @@ def render(model, line_length=None, list_inputs=True):
             vals.append(", ".join(t.node.layer.name for t in node.parents))
         lines.append(row(vals))
     total = sum(math.prod(w.shape) for w in model.weights)
-    train = sum(math.prod(w.shape) for w in model.weights if w.trainable)
+    train = sum(math.prod(w.shape) for w in model.trainable_weights)
     lines += ["=" * width, f"Total params: {total:,} ({_bytes(total)})",
               f"Trainable params: {train:,} ({_bytes(train)})",
               f"Non-trainable params: {total - train:,} ({_bytes(total - train)})", "_" * width]

@@ -192,7 +192,8 @@ def optimizer_slots(model):
         return []
     program = model._native()
     offsets = {id(w): off for w, off in program.weights}
-    trainable = [w for w in model.weights if w.trainable and id(w) in offsets]
+    keep = {id(w) for w in model.trainable_weights}  # (none under a layer that is not trainable)
+    trainable = [w for w in model.weights if id(w) in keep and id(w) in offsets]
     slots = [Slot("0", (), lambda: np.int64(opt.iterations), lambda v: setattr(opt, "iterations", int(v)), np.int64)]
     if not callable(opt._learning_rate):
         def set_lr(v):
