@@ -222,7 +222,7 @@ def test_a_metric_of_ones_own_with_arithmetic_saved_and_loaded(keras, tmp_path):
         pytest.approx(want)
     m = cls()
     with pytest.raises(NotImplementedError, match="assign_add"):  # in a traced update_state
-        bigcore.metrics.Variable.__add__(m.tp, bigcore.Input((1,)))
+        bigcore.metrics.Variable.__mul__(m.tp, bigcore.Input((1,)))
 
 
 def test_logs_are_python_floats():
@@ -235,3 +235,42 @@ def test_logs_are_python_floats():
     assert all(type(v) is float for values in h.values() for v in values)
     assert all(type(v) is float for v in logs.values())
     assert all(type(v) is float for v in model.evaluate(PROBS, IDS, verbose=0))
+
+
+def _docstring_true_positives(lib):
+    """Keras 3's own Metric docstring example: `v.assign(v + ops.sum(values))` in update_state."""
+    ops = lib.ops
+
+    class BinaryTruePositives(lib.metrics.Metric):
+        def __init__(self, name="binary_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_variable(shape=(), initializer="zeros", name="true_positives")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_true = ops.cast(y_true, "bool")
+            y_pred = ops.cast(y_pred, "bool")
+            values = ops.cast(ops.logical_and(ops.equal(y_true, True), ops.equal(y_pred, True)), self.dtype)
+            if sample_weight is not None:
+                sample_weight = ops.broadcast_to(ops.cast(sample_weight, self.dtype), ops.shape(values))
+                values = ops.multiply(values, sample_weight)
+            self.true_positives.assign(self.true_positives + ops.sum(values))
+
+        def result(self):
+            return self.true_positives
+
+    return BinaryTruePositives
+
+
+def test_keras_docstring_metric_with_assign_of_a_sum(keras):
+    x = RNG.normal(size=(20, 3)).astype("float32")
+    y = (RNG.random((20, 1)) > 0.5).astype("float32")
+    results = []
+    for lib in (bigcore, keras):
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1, kernel_initializer="ones")])
+        model.compile(optimizer="sgd", loss="mse", metrics=[_docstring_true_positives(lib)()])
+        logs = model.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
+        results.append(float(logs["binary_true_positives"]))
+    assert results[0] == results[1] > 0
+    m = _docstring_true_positives(bigcore)()
+    m.update_state(y, x[:, :1] > 0)  # eagerly, on arrays
+    assert float(m.result()) == float(np.sum((y > 0) & (x[:, :1] > 0)))

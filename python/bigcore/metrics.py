@@ -97,6 +97,11 @@ class Metric:
         self.name = name or _losses._snake(type(self).__name__)
         self.threshold = threshold
 
+    @property
+    def dtype(self):
+        """Keras's compute dtype of the metric (ops.cast(values, self.dtype) in an update_state)."""
+        return "float32"
+
     def native_args(self):
         """What the native counter needs beyond kind and threshold (program.h: MetricParams)."""
         return {}
@@ -154,10 +159,13 @@ class Variable:
         self.shape = shape
 
     def assign(self, v):
-        if _symbolic(v):
+        if isinstance(v, _Increment) and v.var is self:  # Keras's `v.assign(v + batch_sum)`: an assign_add
+            _record(self, v.delta)
+            return
+        if isinstance(v, _Increment) or _symbolic(v):
             raise NotImplementedError(f"variable {self.name!r}: compile traces a metric's update_state() with "
-                                      "assign_add / assign_sub only (the sums of a batch); assign() of a tensor "
-                                      "cannot be summed over batches")
+                                      "assign_add / assign_sub, or assign(v + t), only (the sums of a batch); "
+                                      "assign() of another tensor cannot be summed over batches")
         self.value = np.asarray(v, np.float32).reshape(self.shape).copy()
 
     def assign_add(self, v):
@@ -192,24 +200,53 @@ class Variable:
         return len(self.value)
 
 
-def _variable_operator(fn):
+_TRACED_USE = ("update_state() is traced once, so it changes a variable by the batch's tensors: v.assign_add(t), "
+               "v.assign_sub(t) or v.assign(v + t) (the variable's own value is read in result())")
+
+
+class _Increment:
+    """`var + t` for a tensor t while update_state is traced: only var.assign() takes it (an assign_add
+    of t); sums with more tensors stay increments."""
+
+    def __init__(self, var, delta):
+        self.var, self.delta = var, delta
+
+    def __add__(self, other):
+        if _symbolic(other) or isinstance(other, (int, float, np.ndarray)):
+            return _Increment(self.var, self.delta + other)
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        if _symbolic(other) or isinstance(other, (int, float, np.ndarray)):
+            return _Increment(self.var, self.delta - other)
+        return NotImplemented
+
+    def __getattr__(self, name):
+        raise NotImplementedError(f"metric variable {self.var.name!r}: {_TRACED_USE}")
+
+
+def _variable_operator(fn, name):
     """Keras variables take arithmetic (result(): `2 * self.tp / (...)`): here on the value now."""
     def op(self, *other):
         if other and _symbolic(other[0]):
-            raise NotImplementedError(f"metric variable {self.name!r}: update_state() is traced once, so it changes a "
-                                      "variable with assign_add / assign_sub of the batch's tensors (the variable's "
-                                      "own value is read in result())")
+            if name in ("add", "radd"):
+                return _Increment(self, other[0])
+            if name == "sub":
+                return _Increment(self, -other[0])
+            raise NotImplementedError(f"metric variable {self.name!r}: {_TRACED_USE}")
         return fn(self.value, *(np.asarray(o) for o in other))
     return op
 
 
 for _name, _fn in {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
                    "floordiv": np.floor_divide, "mod": np.mod, "pow": np.power}.items():
-    setattr(Variable, f"__{_name}__", _variable_operator(_fn))
-    setattr(Variable, f"__r{_name}__", _variable_operator(lambda a, b, _fn=_fn: _fn(b, a)))
+    setattr(Variable, f"__{_name}__", _variable_operator(_fn, _name))
+    setattr(Variable, f"__r{_name}__", _variable_operator(lambda a, b, _fn=_fn: _fn(b, a), "r" + _name))
 for _name, _fn in {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
                    "neg": np.negative, "pos": np.positive, "abs": np.abs}.items():
-    setattr(Variable, f"__{_name}__", _variable_operator(_fn))
+    setattr(Variable, f"__{_name}__", _variable_operator(_fn, _name))
 
 
 # While compile traces a metric's own update_state: the (variable, increment tensor) pairs its
