@@ -167,7 +167,7 @@ BC_ATT_INLINE void by_chunks(int Tq, F&& f) {
 }
 
 // 2^x for x <= 0 or NaN (a log2-domain score minus its column's max or log2-sum): Cephes exp2f's
-// polynomial (~1 ulp) on f = x - round(x), then round(x) added to the exponent bits. Against exp_v:
+// polynomial (~1 ulp) on f = x - round(x), then round(x) added to the exponent bits. Against exp_fma_v:
 // no Cody-Waite reduction and no final multiply, 6 multiply-adds instead of 11 multiplies, which is
 // what bounds these loops. x clamped at -125: 2^-125 is still normal, so the exponent add is exact;
 // the scores' -inf is masked by the callers. A NaN x stays NaN (the max keeps it, the add keeps it).
@@ -187,32 +187,12 @@ BC_ATT_INLINE vf exp2_v(vf x) {
   return reinterpret_cast<vf>(reinterpret_cast<vi>(p) + bits);
 }
 
-// exp_f's method (kernels/float/math.h: Cephes expf, ~1 ulp) with fused multiply-adds, which
-// take a third of its operations; fma_v rounds once on every path, so the bits match across
-// paths (not exp_f's).
-BC_ATT_INLINE vf exp_v(vf x) {
-  x = x < splat(-87.3f) ? splat(-87.3f) : x;
-  x = x > splat(88.7f) ? splat(88.7f) : x;
-  const vf magic = splat(12582912.0f);
-  vf n = fma_v(magic, x, splat(1.44269504088896341f)) - magic;
-  n = n == n ? n : vf{};
-  vf r = fma_v(x, n, splat(-0.693359375f));
-  r = fma_v(r, n, splat(2.12194440e-4f));
-  vf p = splat(1.9875691500e-4f);
-  p = fma_v(splat(1.3981999507e-3f), p, r);
-  p = fma_v(splat(8.3334519073e-3f), p, r);
-  p = fma_v(splat(4.1665795894e-2f), p, r);
-  p = fma_v(splat(1.6666665459e-1f), p, r);
-  p = fma_v(splat(5.0000001201e-1f), p, r);
-  p = fma_v(r, p, r * r) + 1.0f;
-  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
-  return p * reinterpret_cast<vf>(bits);
-}
-
+// exp: math.h's exp_fma_v (Cephes expf, ~1 ulp, with fused multiply-adds: fma_v rounds once on
+// every path, so the bits match across paths, not exp_f's).
 void exp_inplace(float* x, size_t n) {
   size_t i = 0;
-  for (; i + kW <= n; i += kW) st(x + i, exp_v(ld(x + i, Full{})), Full{});
-  if (i < n) st(x + i, exp_v(ld(x + i, static_cast<int>(n - i))), static_cast<int>(n - i));
+  for (; i + kW <= n; i += kW) st(x + i, exp_fma_v(ld(x + i, Full{})), Full{});
+  if (i < n) st(x + i, exp_fma_v(ld(x + i, static_cast<int>(n - i))), static_cast<int>(n - i));
 }
 
 // The tile path's scores are in log2 units (the queries are scaled by log2(e) as well), so that its

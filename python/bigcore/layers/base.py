@@ -54,6 +54,8 @@ def trainable_epoch():
     """A number that changes whenever a weight's trainable flag does (a program compares it with
     the one it took its flags at)."""
     return _trainable_epoch[0]
+
+
 _budget = contextvars.ContextVar("weight_budget", default=None)
 # The eager-call hook: runner(layer, inputs, call_kwargs) -> numpy outputs, for `layer(numpy_array)`. A layer
 # runs through a model's native program, and models live above layers, so bigcore.models installs

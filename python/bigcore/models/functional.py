@@ -181,17 +181,6 @@ class Model(Trainer, Layer):
     def weights(self):
         return self._weights_all
 
-    @property
-    def trainable_weights(self):
-        """Keras's: none when the model is not trainable, else each layer's trainable weights."""
-        keep = layer_base.trainable_ids(self)
-        return [w for w in self._weights_all if id(w) in keep]
-
-    @property
-    def non_trainable_weights(self):
-        keep = {id(w) for w in self.trainable_weights}
-        return [w for w in self._weights_all if id(w) not in keep]
-
     def _trainable_children(self):
         seen, out = set(), []
         # a Sequential's stack, built or not; a functional model's graph

@@ -100,34 +100,30 @@ class _Constant:
         obj.__dict__["_version"] = obj.__dict__.get("_version", 0) + 1
 
 
-class _Rate(float):
-    """optimizer.learning_rate as Keras's variable reads: a float, with numpy() and assign()."""
+class _VariableView:
+    """An optimizer variable as Keras's reads: the number (a float or an int), with numpy() in Keras's
+    dtype and assign(), which sets the optimizer's attribute of that name."""
+
+    _attr, _dtype = None, None
 
     def __new__(cls, value, owner):
-        obj = float.__new__(cls, value)
+        obj = super().__new__(cls, value)
         obj._owner = owner
         return obj
 
     def numpy(self):
-        return np.float32(self)
+        return self._dtype(self)
 
     def assign(self, value):
-        self._owner.learning_rate = value
+        setattr(self._owner, self._attr, value)
 
 
-class _Count(int):
-    """optimizer.iterations as Keras's variable reads: an int, with numpy() and assign()."""
+class _Rate(_VariableView, float):
+    _attr, _dtype = "learning_rate", np.float32
 
-    def __new__(cls, value, owner):
-        obj = int.__new__(cls, value)
-        obj._owner = owner
-        return obj
 
-    def numpy(self):
-        return np.int64(self)
-
-    def assign(self, value):
-        self._owner.iterations = value
+class _Count(_VariableView, int):
+    _attr, _dtype = "iterations", np.int64
 
 
 class Optimizer:

@@ -39,7 +39,7 @@ def _accepted(cls):
     names = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
-        if init is None or (isinstance(cls, type) and issubclass(cls, Layer) and not issubclass(klass, Layer)):
+        if init is None or (issubclass(cls, Layer) and not issubclass(klass, Layer)):
             continue  # (a mixin's, such as a model's Trainer: the chain goes on to Layer)
         params = inspect.signature(init).parameters.values()
         names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))

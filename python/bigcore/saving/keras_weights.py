@@ -65,10 +65,8 @@ def layer_slots(layer, seen=None):
     if registry.is_graph_model(layer):  # a Sequential or functional model used as a layer: its layers under `layers/`
         out = [("", [], layer.name)]
         for path, sub in layer_paths(layer):
-            if seen is not None and id(sub) in seen:
-                continue
-            for sub_path, slots, group_name in layer_slots(sub, seen):
-                out.append((f"{path}/{sub_path}" if sub_path else path, slots, group_name))
+            if seen is None or id(sub) not in seen:
+                out += _under(path, sub, seen)
         return out
     if name in ("SimpleRNN", "LSTM", "GRU"):
         return [("", [], layer.name), ("cell", _weight_slots(layer.weights), f"{snake_name}_cell")]
@@ -86,8 +84,7 @@ def layer_slots(layer, seen=None):
                 ("forward_layer", [], f"{snake_name}_forward_layer"),
                 ("forward_layer/cell", _weight_slots(layer.forward_layer.weights), f"{snake_name}_cell")]
     if name == "TimeDistributed":  # Keras: the wrapped layer under its attribute `layer`
-        return [("", [], layer.name)] + [(f"layer/{sub}" if sub else "layer", slots, group)
-                                         for sub, slots, group in layer_slots(layer.layer, seen)]
+        return [("", [], layer.name)] + _under("layer", layer.layer, seen)
     if name == "Normalization":
         if layer.adapt_mean is None:
             return [("", [], layer.name)]
@@ -138,11 +135,14 @@ def _custom_slots(layer, seen):
     attrs = sorted((k for k in vars(layer) if k not in layer_base._UNTRACKED and not k.startswith("__")), key=_name_key)
     for attr in attrs:
         for path, sub in _children(vars(layer)[attr], attr):
-            if id(sub) in seen:
-                continue
-            for sub_path, slots, group_name in layer_slots(sub, seen):
-                out.append((f"{path}/{sub_path}" if sub_path else path, slots, group_name))
+            if id(sub) not in seen:
+                out += _under(path, sub, seen)
     return out
+
+
+def _under(path, layer, seen):
+    """layer_slots of a sub-layer placed at `path` of its parent's groups."""
+    return [(f"{path}/{sub}" if sub else path, slots, group) for sub, slots, group in layer_slots(layer, seen)]
 
 
 def _idf_slots(lookup):
