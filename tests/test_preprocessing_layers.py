@@ -56,6 +56,19 @@ def test_normalization_given_values_and_config(keras):
         ours(np.ones((2, 4)))
 
 
+def test_normalization_axis_none_takes_any_rank(keras):
+    """axis=None learns one mean and variance: adapted on a vector, it normalizes a column or a
+    3-D batch (a structured-data program adapts on a feature column, then calls on (n, 1))."""
+    rng = np.random.default_rng(3)
+    data = rng.normal(5.0, 3.0, size=200).astype(np.float32)
+    ours, theirs = layers.Normalization(axis=None), keras.layers.Normalization(axis=None)
+    ours.adapt(data)
+    theirs.adapt(data)
+    for x in (data[:, None], data.reshape(4, 5, 10), data[:7]):
+        np.testing.assert_allclose(ours(x), _keras_out(theirs(x)), rtol=1e-5, atol=1e-6)
+        assert ours(x).shape == x.shape
+
+
 def test_rescaling_and_category_encoding_match_keras(keras):
     x = np.random.default_rng(0).integers(0, 255, size=(5, 4)).astype(np.uint8)
     for kw in ({"scale": 1 / 255.0}, {"scale": 1 / 127.5, "offset": -1}, {"scale": [0.5, 1, 2, 4], "offset": 3.0}):

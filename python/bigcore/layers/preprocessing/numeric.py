@@ -61,12 +61,17 @@ class Normalization(InputSideLayer):
     def _ensure_built(self, shape):
         if not self.built:
             self.build((None,) + tuple(shape[1:]))
-        elif len(shape) != len(self._build_shape) or any(shape[d] != self._build_shape[d] for d in self._keep):
+        elif self._keep and (len(shape) != len(self._build_shape)  # axis=None: inputs of any rank (Keras)
+                             or any(shape[d] != self._build_shape[d] for d in self._keep)):
             raise ValueError(f"Normalization {self.name!r} was built for inputs of shape {self._build_shape}; "
                              f"received shape {tuple(shape)}")
 
     def _stats(self):
         """(mean, variance), float32, broadcastable over a batch of inputs."""
+        if not self._keep:  # axis=None: scalars, whatever the rank of the inputs
+            mean, var = ((self.input_mean, self.input_variance) if self.input_mean is not None
+                         else (self.adapt_mean.value, self.adapt_variance.value))
+            return np.float32(np.reshape(mean, ())), np.float32(np.reshape(var, ()))
         if self.input_mean is not None:
             mean, var = np.asarray(self.input_mean, np.float32), np.asarray(self.input_variance, np.float32)
             kept = [1] * len(self._broadcast)
