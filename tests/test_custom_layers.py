@@ -465,10 +465,10 @@ def test_a_layer_without_an_unbatched_form_refuses_arrays_inside_call():
     class Bad(layers.Layer):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
-            self.d = layers.Dense(3)
+            self.d = layers.LSTM(4)  # Dense and Embedding have unbatched forms; a recurrent layer has none
 
         def call(self, x):
-            return x + self.d(np.ones((1, 4), np.float32))
+            return x + self.d(np.ones((1, 2, 4), np.float32))
 
     with pytest.raises(TypeError, match="called on an array inside a custom layer's call"):
         Bad()(bigcore.Input((4,)))

@@ -89,6 +89,12 @@ def get(identifier):
                      f"Supported: {_supported()}, or a function")
 
 
+def get_function(name):
+    """The keras.activations function of a built-in's canonical name (on arrays or, inside a
+    traced call, on tensors)."""
+    return _FUNCTIONS[name]
+
+
 def serialize(activation):
     """A built-in's name, or Keras's form of a function of the user's own (by its registered name:
     bigcore never stores code)."""
@@ -306,3 +312,32 @@ _FUNCTIONS = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, gelu
                                       mish, log_sigmoid, celu, log_softmax, hard_tanh, tanh_shrink, squareplus,
                                       soft_shrink, hard_shrink, sparse_plus)}
 _FUNCTIONS["swish"], _FUNCTIONS["hard_swish"] = silu, hard_silu
+
+# keras.activations.relu(x) on a symbolic tensor (inside a custom layer's call()) is recorded as
+# bigcore.ops (which sits above this module and installs the runner: runner(name, x, args, kwargs)).
+_symbolic_runner = None
+
+
+def set_symbolic_runner(fn):
+    global _symbolic_runner
+    _symbolic_runner = fn
+
+
+def _on_tensors(fn, name):
+    """fn, or the runner's ops where x is symbolic (a KerasTensor has `_dims`)."""
+    def on_tensors(x, *args, **kwargs):
+        if _symbolic_runner is not None and hasattr(x, "_dims"):
+            return _symbolic_runner(name, x, args, kwargs)
+        return fn(x, *args, **kwargs)
+
+    for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
+        setattr(on_tensors, attr, getattr(fn, attr))
+    return on_tensors
+
+
+for _name, _fn in list(_FUNCTIONS.items()):  # the module's names and get()'s table stay one object each
+    if _name not in ("swish", "hard_swish"):
+        _FUNCTIONS[_name] = globals()[_name] = _on_tensors(_fn, _name)
+_FUNCTIONS["swish"] = swish = silu = _FUNCTIONS["silu"]
+_FUNCTIONS["hard_swish"] = hard_swish = hard_silu = _FUNCTIONS["hard_silu"]
+threshold = _on_tensors(threshold, "threshold")

@@ -166,6 +166,12 @@ class Weight:
         return np.ascontiguousarray(v)
 
     def assign(self, v):
+        if isinstance(v, KerasTensor):
+            raise NotImplementedError(
+                f"Weight {self.name!r}: assigning a variable inside a traced call() (a state the layer updates "
+                "as it runs, e.g. self.total.assign_add(ops.sum(x, axis=0))) is not supported yet: the program "
+                "cannot write a weight from a computed tensor. Update it outside call() (e.g. in a callback), "
+                "or keep the running value as a layer output")
         v = self._checked(v)
         if self._cell is None:
             self._value[...] = v
@@ -173,6 +179,17 @@ class Weight:
             self._cell.write(v.reshape(-1))
         if self.on_assign is not None:
             self.on_assign()
+
+    def assign_add(self, v):
+        self.assign(self.numpy() + self._operand(v))
+
+    def assign_sub(self, v):
+        self.assign(self.numpy() - self._operand(v))
+
+    def _operand(self, v):
+        if isinstance(v, KerasTensor):
+            self.assign(v)  # the traced case's error
+        return np.asarray(v, dtype=self.dtype)
 
     def __array__(self, dtype=None, copy=None):
         return self.value.astype(dtype) if dtype else self.value.copy()

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from bigcore import _random, activations, constraints, initializers, regularizers
-from bigcore.layers import activation_fn, dims
+from bigcore.layers import activation_fn, base, dims
 from bigcore.layers.base import KerasTensor, Layer, Node, shape_str
 from bigcore.layers.registry import register
 
@@ -14,8 +14,24 @@ from bigcore.layers.registry import register
 class InputLayer(Layer):
     output = None  # the input tensor itself (an attribute here, not Layer's inbound-node property)
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kw):
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, input_tensor=None,
+                 optional=False, name=None, **kw):
         super().__init__(name=name, **kw)
+        if sparse:
+            raise ValueError("Input(sparse=True) needs TensorFlow's sparse tensors; bigcore's inputs are dense arrays")
+        if input_tensor is not None:
+            raise ValueError("Input(tensor=...) wraps a backend tensor, which bigcore does not have; give shape= "
+                             f"instead. Received: tensor={input_tensor!r}")
+        if optional:
+            raise ValueError("Input(optional=True) is not supported: every model input needs an array")
+        if batch_shape is not None:  # Keras: batch_shape is (batch_size,) + shape
+            if shape is not None or batch_size is not None:
+                raise ValueError("Input: give either batch_shape, or shape (and batch_size), not both. Received: "
+                                 f"shape={shape}, batch_size={batch_size}, batch_shape={batch_shape}")
+            batch_shape = tuple(batch_shape)
+            if not batch_shape:
+                raise ValueError("Input: batch_shape needs the batch axis first, e.g. batch_shape=(None, 784)")
+            batch_size, shape = batch_shape[0], batch_shape[1:]
         if shape is None:
             raise ValueError("Input needs a shape, e.g. Input(shape=(784,))")
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -36,9 +52,11 @@ class InputLayer(Layer):
         return {"name": self.name, "shape": self.shape, "batch_size": self.batch_size, "dtype": self.dtype}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None):
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None,
+          optional=False):
     """A symbolic model input, as keras.Input."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name).output
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
+                      input_tensor=tensor, optional=optional, name=name).output
 
 
 @register
@@ -63,6 +81,18 @@ class Dense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
+
+    def call_unbatched(self, x):
+        """A tensor without a batch axis (a state made with ops.zeros inside a custom call()):
+        recorded with bigcore.ops, so that the program trains the weights."""
+        ops = base._ops()
+        y = ops.matmul(x, self.kernel)
+        if self.use_bias:
+            y = y + self.bias
+        act = self.activation
+        if activations.is_custom(act):
+            return act(y)
+        return y if act == "linear" else activations.get_function(act)(y)
 
     def build(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] is None:

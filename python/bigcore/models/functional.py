@@ -388,7 +388,7 @@ def _run_eagerly(layer, inputs, kwargs):
         a = np.asarray(v)
         if a.ndim < 1:
             raise TypeError(f"Layer {layer.name!r}: a call argument must be an array with a batch axis, got {v!r}")
-        t = Input(shape=a.shape[1:])
+        t = Input(batch_shape=a.shape)  # the call's batch size, as Keras's eager call() sees it
         arrays.append(a)
         model_inputs.append(t)
         return t

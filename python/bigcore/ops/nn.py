@@ -2,7 +2,7 @@
 
 import warnings
 
-from bigcore import _random
+from bigcore import _random, activations
 from bigcore.ops import math as _math_ops
 from bigcore.ops import numpy as _np_ops
 from bigcore.ops.node import apply
@@ -218,3 +218,33 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwarg
     if beta is not None:
         res = _np_ops.add(res, _b(beta))
     return _np_ops.add(_np_ops.multiply(x, inv), res)
+
+
+def _keras_relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """keras.activations.relu with its arguments, as ops (activations.relu's definition)."""
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return relu(x)
+    y = _np_ops.where(_np_ops.greater(x, float(threshold)), x, 0.0) if threshold != 0 else _np_ops.maximum(x, 0.0)
+    if max_value is not None:
+        y = _np_ops.clip(y, 0.0, float(max_value))
+    if negative_slope != 0.0:
+        y = _np_ops.subtract(y, _np_ops.multiply(_np_ops.maximum(_np_ops.subtract(float(threshold), x), 0.0),
+                                                 float(negative_slope)))
+    return y
+
+
+# keras.activations' functions on symbolic tensors: the ops of the same definition (activations.gelu
+# defaults to the exact form, ops.gelu to the tanh one, as in Keras)
+_ACTIVATION_OPS = {
+    "linear": lambda x: x, "relu": _keras_relu, "gelu": lambda x, approximate=False: gelu(x, approximate),
+    "gelu_approximate": lambda x: gelu(x, True), "exponential": _np_ops.exp,
+    "mish": lambda x: _np_ops.multiply(x, tanh(softplus(x))),
+}
+
+
+def _activation_on_tensor(name, x, args, kwargs):
+    fn = _ACTIVATION_OPS.get(name) or globals()[name]
+    return fn(x, *args, **kwargs)
+
+
+activations.set_symbolic_runner(_activation_on_tensor)

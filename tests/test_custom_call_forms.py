@@ -1,0 +1,144 @@
+"""Forms a custom layer's call() takes in Keras's guides: keras.activations functions on its tensors,
+a sub-layer run on a state made with ops.zeros from the eager call's batch size, Input(batch_shape),
+and variables updated with assign_add / assign_sub (eagerly; inside call() a clear refusal)."""
+
+from math import erf
+
+import numpy as np
+import pytest
+
+import bigcore
+from bigcore import activations, layers, ops
+
+_NAMES = ["linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "silu", "elu", "selu", "softplus", "softsign",
+          "exponential", "hard_sigmoid", "hard_silu", "leaky_relu", "relu6", "mish", "log_sigmoid", "celu",
+          "log_softmax", "hard_tanh", "tanh_shrink", "squareplus", "soft_shrink", "hard_shrink", "sparse_plus",
+          "swish", "hard_swish"]
+
+
+class _Apply(layers.Layer):
+    def __init__(self, fn, **kw):
+        super().__init__(**kw)
+        self.fn = fn
+
+    def call(self, x):
+        return self.fn(x)
+
+
+@pytest.mark.parametrize("name", _NAMES)
+def test_activation_functions_trace_inside_call(name):
+    """keras.activations.<name>(t) on a call's tensor records the same function as bigcore.ops: the
+    model gives what the function gives on the array (it raised a TypeError on symbolic tensors)."""
+    fn = getattr(activations, name)
+    x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32) * 3
+    inp = bigcore.Input((6,))
+    model = bigcore.Model(inp, _Apply(fn)(inp))
+    np.testing.assert_allclose(model.predict(x, verbose=0), fn(x), rtol=2e-5, atol=2e-6)
+
+
+def test_relu_arguments_and_gelu_default_inside_call():
+    x = np.linspace(-3, 3, 24, dtype=np.float32).reshape(4, 6)
+    for fn in (lambda t: activations.relu(t, negative_slope=0.1, max_value=2.0, threshold=0.5),
+               lambda t: activations.relu(t, threshold=-1.0), lambda t: activations.gelu(t, approximate=True)):
+        inp = bigcore.Input((6,))
+        got = bigcore.Model(inp, _Apply(fn)(inp)).predict(x, verbose=0)
+        np.testing.assert_allclose(got, fn(x), rtol=1e-5, atol=1e-6)
+    # activations.gelu is the exact form (erf), unlike ops.gelu's default
+    inp = bigcore.Input((6,))
+    exact = bigcore.Model(inp, _Apply(activations.gelu)(inp)).predict(x, verbose=0)
+
+    want = np.array([[v * 0.5 * (1 + erf(v / np.sqrt(2))) for v in row] for row in x.astype(np.float64)])
+    np.testing.assert_allclose(exact, want, rtol=1e-5, atol=1e-6)
+
+
+class _StepRNN(layers.Layer):
+    """The functional-API guide's loop: a state from ops.zeros sized by the call's batch, projected
+    by a Dense each step (a sub-layer run on a tensor without a batch axis)."""
+
+    def __init__(self, units):
+        super().__init__()
+        self.units = units
+        self.projection_1 = layers.Dense(units, activation="tanh")
+        self.projection_2 = layers.Dense(units, activation="tanh")
+
+    def call(self, inputs):
+        state = ops.zeros(shape=(inputs.shape[0], self.units))
+        outputs = []
+        for t in range(inputs.shape[1]):
+            y = self.projection_1(inputs[:, t, :]) + self.projection_2(state)
+            state = y
+            outputs.append(y)
+        return ops.stack(outputs, axis=1)
+
+
+def test_eager_call_sees_its_batch_size_and_trains_nothing_frozen():
+    x = np.random.default_rng(1).normal(size=(1, 4, 3)).astype(np.float32)
+    layer = _StepRNN(5)
+    got = np.asarray(layer(x))
+    W1, b1 = (w.numpy().astype(np.float64) for w in layer.projection_1.weights)
+    W2, b2 = (w.numpy().astype(np.float64) for w in layer.projection_2.weights)
+    state, want = np.zeros((1, 5)), []
+    for t in range(4):
+        state = np.tanh(x[:, t].astype(np.float64) @ W1 + b1) + np.tanh(state @ W2 + b2)
+        want.append(state)
+    np.testing.assert_allclose(got, np.stack(want, axis=1), rtol=1e-5, atol=1e-6)
+    # the Dense on the constant state reads the weight: a change shows in the next call
+    layer.projection_2.bias.assign(np.full(5, 0.5, np.float32))
+    assert not np.allclose(np.asarray(layer(x)), got)
+
+
+def test_dense_on_an_unbatched_tensor_trains_its_weights():
+    class Offset(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.proj = layers.Dense(3)
+
+        def call(self, x):
+            return x + self.proj(ops.ones((1, 2)))
+
+    inp = bigcore.Input((3,))
+    model = bigcore.Model(inp, Offset()(inp))
+    model.compile(optimizer=bigcore.optimizers.SGD(0.1), loss="mse")
+    before = [w.numpy() for w in model.weights]
+    model.fit(np.zeros((8, 3), np.float32), np.ones((8, 3), np.float32), epochs=2, verbose=0)
+    after = [w.numpy() for w in model.weights]
+    assert all(not np.allclose(a, b) for a, b in zip(before, after))
+    kernel, bias = after
+    np.testing.assert_allclose(model.predict(np.zeros((2, 3), np.float32), verbose=0),
+                               np.tile(np.ones((1, 2)) @ kernel + bias, (2, 1)), rtol=1e-5, atol=1e-6)
+
+
+def test_input_batch_shape():
+    x = bigcore.Input(batch_shape=(4, 7))
+    assert x.shape == (4, 7)
+    assert bigcore.Input(batch_shape=(None, 2, 3)).shape == (None, 2, 3)
+    with pytest.raises(ValueError, match="not both"):
+        bigcore.Input(shape=(7,), batch_shape=(None, 7))
+    with pytest.raises(ValueError, match="sparse"):
+        bigcore.Input((3,), sparse=True)
+    with pytest.raises(ValueError, match="optional"):
+        bigcore.Input((3,), optional=True)
+    layer = layers.InputLayer(batch_shape=(None, 5))
+    assert layer.output.shape == (None, 5)
+
+
+def test_assign_add_and_sub_eagerly_and_refused_inside_call():
+    dense = layers.Dense(2)
+    dense.build((None, 3))
+    dense.bias.assign_add(np.array([1.0, 2.0]))
+    dense.bias.assign_sub(np.array([0.5, 0.5]))
+    np.testing.assert_array_equal(dense.bias.numpy(), np.array([0.5, 1.5], np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        dense.bias.assign_add(np.ones(3))
+
+    class ComputeSum(layers.Layer):
+        def __init__(self, n):
+            super().__init__()
+            self.total = self.add_weight(initializer="zeros", shape=(n,), trainable=False)
+
+        def call(self, x):
+            self.total.assign_add(ops.sum(x, axis=0))
+            return x
+
+    with pytest.raises(NotImplementedError, match="inside a traced call"):
+        ComputeSum(2)(np.ones((2, 2), np.float32))
