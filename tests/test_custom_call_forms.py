@@ -122,7 +122,7 @@ def test_input_batch_shape():
     assert layer.output.shape == (None, 5)
 
 
-def test_assign_add_and_sub_eagerly_and_refused_inside_call():
+def test_assign_add_and_sub_eagerly():
     dense = layers.Dense(2)
     dense.build((None, 3))
     dense.bias.assign_add(np.array([1.0, 2.0]))
@@ -130,15 +130,84 @@ def test_assign_add_and_sub_eagerly_and_refused_inside_call():
     np.testing.assert_array_equal(dense.bias.numpy(), np.array([0.5, 1.5], np.float32))
     with pytest.raises(ValueError, match="shape"):
         dense.bias.assign_add(np.ones(3))
+    np.testing.assert_array_equal(2 * dense.bias + 1, np.array([2.0, 4.0], np.float32))  # operators on values
 
-    class ComputeSum(layers.Layer):
-        def __init__(self, n):
-            super().__init__()
-            self.total = self.add_weight(initializer="zeros", shape=(n,), trainable=False)
+
+class _ComputeSum(layers.Layer):
+    """The subclassing guide's layer: a non-trainable total updated by every call, returned."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.total = self.add_weight(initializer="zeros", shape=(n,), trainable=False)
+
+    def call(self, x):
+        self.total.assign_add(ops.sum(x, axis=0))
+        return self.total
+
+
+def test_assign_add_inside_call_updates_at_every_eager_call():
+    layer = _ComputeSum(2)
+    x = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    np.testing.assert_array_equal(layer(x), [4.0, 6.0])
+    np.testing.assert_array_equal(layer(x), [8.0, 12.0])
+    np.testing.assert_array_equal(layer.total.numpy(), [8.0, 12.0])
+    assert layer.trainable_weights == [] and layer.non_trainable_weights == [layer.total]
+
+
+class _RunningStats(layers.Layer):
+    """A count and an exponential moving mean, assigned in call() with a weight's own arithmetic; the
+    mean only while training (call() branches on `training`), the count at every call; the output
+    reads the mean from before the assignment."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="count")
+        self.mean = self.add_weight(shape=(3,), initializer="zeros", trainable=False, name="mean")
+
+    def call(self, x, training=None):
+        self.count.assign_add(1.0)
+        before = x - self.mean
+        if training:
+            self.mean.assign(0.9 * self.mean + 0.1 * ops.mean(x, axis=0))
+        return before
+
+
+def test_assignments_run_once_per_batch_in_fit_evaluate_and_predict():
+    stats = _RunningStats()
+    inp = bigcore.Input((3,))
+    model = bigcore.Model(inp, layers.Dense(1)(stats(inp)))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(2).normal(size=(64, 3)).astype(np.float32)
+    model.fit(x, np.zeros((64, 1), np.float32), batch_size=16, epochs=2, shuffle=False, verbose=0)
+    want = np.zeros(3)
+    for _ in range(2):
+        for b in range(4):
+            want = 0.9 * want + 0.1 * x[16 * b:16 * (b + 1)].astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(stats.mean.numpy(), want, rtol=1e-5, atol=1e-6)
+    assert stats.count.numpy() == 8.0
+    model.predict(x, batch_size=32, verbose=0)  # inference: the count moves, the mean does not
+    model.evaluate(x, np.zeros((64, 1), np.float32), batch_size=64, verbose=0)
+    assert stats.count.numpy() == 11.0
+    np.testing.assert_allclose(stats.mean.numpy(), want, rtol=1e-5, atol=1e-6)
+    # the output read the mean as it was before the call's assignment
+    kernel, bias = (w.numpy() for w in model.layers[-1].weights)
+    np.testing.assert_allclose(model.predict(x[:4], verbose=0), (x[:4] - stats.mean.numpy()) @ kernel + bias,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_assignment_refusals():
+    class Batched(layers.Layer):
+        def build(self, shape):
+            self.w = self.add_weight(shape=(3,), initializer="zeros", trainable=False)
 
         def call(self, x):
-            self.total.assign_add(ops.sum(x, axis=0))
+            self.w.assign(x)
             return x
 
-    with pytest.raises(NotImplementedError, match="inside a traced call"):
-        ComputeSum(2)(np.ones((2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"reduce the batch axis"):
+        Batched()(bigcore.Input((3,)))
+    inp = bigcore.Input((3,))
+    dense = layers.Dense(3)
+    dense(inp)
+    with pytest.raises(ValueError, match="outside a custom layer's call"):
+        dense.bias.assign(inp)

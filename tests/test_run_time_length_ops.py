@@ -132,10 +132,10 @@ def test_an_unbatched_tensor_reaches_only_layers_that_take_one():
     class Bad(layers.Layer):
         def __init__(self, **kw):
             super().__init__(**kw)
-            self.dense = layers.Dense(2)
+            self.norm = layers.LayerNormalization()  # Dense and Embedding take one; a norm does not
 
         def call(self, x):
-            return x + self.dense(ops.cast(ops.arange(ops.shape(x)[1]), "float32")[:, None])
+            return x + self.norm(ops.cast(ops.arange(ops.shape(x)[1]), "float32")[:, None])
     with pytest.raises(TypeError, match="without a batch axis"):
         Bad()(bigcore.Input((None, 2)))
 

@@ -42,6 +42,12 @@ void bind_traced(py::module_& m) {
   cls.def("add_select_training", [](Program& p, int a, int b, int out) {
         p.add_op(std::make_unique<bc::SelectTrainingOp>(a, b, out));
       }, py::arg("a"), py::arg("b"), py::arg("out"), "out = a in training, b in inference.");
+  cls.def("add_assign_weight", [](Program& p, int v, int out, size_t offset, size_t n, int mode) {
+        BC_CHECK(n <= p.param_count() && offset <= p.param_count() - n, "add_assign_weight: the segment lies outside the parameter arena");
+        p.add_op(std::make_unique<bc::AssignWeightOp>(v, out, offset, n, mode));
+      }, py::arg("value"), py::arg("out"), py::arg("offset"), py::arg("n"), py::arg("mode"),
+      "The weight at arena [offset, offset + n) = value (mode 0), += value (1) or -= value (2) in each forward; "
+      "out = the new value.");
   cls.def("op_kinds", [](const Program& p) {
         std::vector<std::string> out;
         for (int i = 0; i < static_cast<int>(p.n_ops()); ++i) out.push_back(op_kind(p.op(i)));

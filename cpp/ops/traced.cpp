@@ -1,6 +1,7 @@
 #include "ops/traced.h"
 
 #include <cstring>
+#include <string>
 
 namespace bc {
 
@@ -48,6 +49,34 @@ void SelectTrainingOp::backward(Ctx& c) {
       std::memcpy(da, g, n * sizeof(float));
   }
   if (need_dx[1] && !accum_dx[1]) std::memset(c.grad(in[1]), 0, c.numel(in[1]) * sizeof(float));
+}
+
+AssignWeightOp::AssignWeightOp(int v, int o, size_t offset, size_t n, int mode) : offset_(offset), n_(n), mode_(mode) {
+  BC_CHECK(mode >= kAssign && mode <= kSub, "assign_weight: mode must be 0 (assign), 1 (add) or 2 (sub)");
+  in = {v};
+  out = {o};
+  params = {offset};
+}
+
+// Runs once per forward over the whole batch (the ops run in order on one context), so a call()
+// that sums over the batch updates the weight once per batch, as Keras's call does.
+void AssignWeightOp::forward(Ctx& c) {
+  BC_CHECK(c.numel(in[0]) == n_, "assign_weight: the value has " + std::to_string(c.numel(in[0])) +
+                                     " elements, the weight " + std::to_string(n_));
+  BC_CHECK(c.numel(out[0]) == n_, "assign_weight: the output differs in size from the weight");
+  float* w = c.params + offset_;
+  const float* v = c.val(in[0]);
+  if (mode_ == kAssign)
+    std::memmove(w, v, n_ * sizeof(float));
+  else if (mode_ == kAdd)
+    for (size_t i = 0; i < n_; ++i) w[i] += v[i];
+  else
+    for (size_t i = 0; i < n_; ++i) w[i] -= v[i];
+  std::memcpy(c.val(out[0]), w, n_ * sizeof(float));
+}
+
+void AssignWeightOp::backward(Ctx& c) {
+  if (need_dx[0] && !accum_dx[0]) std::memset(c.grad(in[0]), 0, c.numel(in[0]) * sizeof(float));
 }
 
 }  // namespace bc

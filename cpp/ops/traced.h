@@ -5,7 +5,13 @@
 //                                           a loss, so the gradient reaches x without any output)
 //   SelectTrainingOp    a, b -> out         out = a in training, b in inference (the two traces of a
 //                                           call() that branches on `training`; da = g, db = 0)
+//   AssignWeightOp      v -> out            a weight's arena segment = v, += v or -= v (Keras's
+//                                           variable.assign / assign_add / assign_sub in call()), out
+//                                           = the new value; no gradient reaches v (an assignment is
+//                                           not differentiable in Keras either)
 #pragma once
+#include <cstddef>
+
 #include "runtime/op.h"
 
 namespace bc {
@@ -23,6 +29,18 @@ class SelectTrainingOp : public Op {
   SelectTrainingOp(int a, int b, int out);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
+};
+
+class AssignWeightOp : public Op {
+ public:
+  enum Mode { kAssign = 0, kAdd = 1, kSub = 2 };
+  AssignWeightOp(int v, int out, size_t offset, size_t n, int mode);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+
+ private:
+  size_t offset_, n_;
+  int mode_;
 };
 
 }  // namespace bc

@@ -140,6 +140,7 @@ class Program : public std::enable_shared_from_this<Program> {
   // Op i's frozen mode (Op::set_frozen; BatchNormalization's layer.trainable changed after lowering).
   void set_op_frozen(size_t i, bool frozen);
   size_t n_ops() const { return ops_.size(); }
+  size_t param_count() const { return param_count_; }
   // Per-op wall time for profiling (bench/profile_ops.py): when on, every forward/backward of op i
   // adds to row i of profile() (forward s, backward s, calls); the last two rows are the losses and
   // metrics, and the optimizer update. Off by default: two clock reads per op when on, none when off.

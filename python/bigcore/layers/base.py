@@ -64,6 +64,19 @@ _eager_runner = None
 # The trace a custom layer's call() is running in (layers/tracing.py): every Node made meanwhile
 # joins it, so the layer's recorded subgraph is known without a graph walk.
 _trace = contextvars.ContextVar("bigcore_trace", default=None)
+# True while a layer's build() runs (inside a caller's trace too): its assignments set initial values
+_building = contextvars.ContextVar("bigcore_building", default=False)
+
+
+class building:
+    """The context a build() runs in (see _building)."""
+
+    def __enter__(self):
+        self._token = _building.set(True)
+
+    def __exit__(self, *exc):
+        _building.reset(self._token)
+        return False
 # The call tracer (layers/tracing.py installs it): tracer(layer, inputs, args, kwargs) runs a custom
 # layer's call() on symbolic inputs.
 _call_tracer = None
@@ -165,13 +178,14 @@ class Weight:
             raise ValueError(f"Weight {self.name!r} has shape {self.shape}, got a value of shape {v.shape}")
         return np.ascontiguousarray(v)
 
+    def _recorded(self, v):
+        """Inside a traced call() (not its build()), an assignment is an op of the program: it runs at
+        every call, as Keras's call() does, and later reads in the call see the new value."""
+        return isinstance(v, KerasTensor) or (_trace.get() is not None and not _building.get())
+
     def assign(self, v):
-        if isinstance(v, KerasTensor):
-            raise NotImplementedError(
-                f"Weight {self.name!r}: assigning a variable inside a traced call() (a state the layer updates "
-                "as it runs, e.g. self.total.assign_add(ops.sum(x, axis=0))) is not supported yet: the program "
-                "cannot write a weight from a computed tensor. Update it outside call() (e.g. in a callback), "
-                "or keep the running value as a layer output")
+        if self._recorded(v):
+            return _ops()._assign_weight(self, v, "assign")
         v = self._checked(v)
         if self._cell is None:
             self._value[...] = v
@@ -181,15 +195,14 @@ class Weight:
             self.on_assign()
 
     def assign_add(self, v):
-        self.assign(self.numpy() + self._operand(v))
+        if self._recorded(v):
+            return _ops()._assign_weight(self, v, "add")
+        self.assign(self.numpy() + np.asarray(v, dtype=self.dtype))
 
     def assign_sub(self, v):
-        self.assign(self.numpy() - self._operand(v))
-
-    def _operand(self, v):
-        if isinstance(v, KerasTensor):
-            self.assign(v)  # the traced case's error
-        return np.asarray(v, dtype=self.dtype)
+        if self._recorded(v):
+            return _ops()._assign_weight(self, v, "sub")
+        self.assign(self.numpy() - np.asarray(v, dtype=self.dtype))
 
     def __array__(self, dtype=None, copy=None):
         return self.value.astype(dtype) if dtype else self.value.copy()
@@ -342,6 +355,12 @@ def _install_operators(cls, comparisons):
 
 
 _install_operators(KerasTensor, comparisons=True)
+# Keras variables take the tensor operators: inside a traced call() they record ops on the weight's
+# value (0.9 * self.moving_mean + ...), elsewhere they compute on it. Not == / != (weights stay
+# hashable and compared by identity).
+_install_operators(Weight, comparisons=False)
+for _dunder, _name in (("lt", "less"), ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal")):
+    setattr(Weight, f"__{_dunder}__", _binary(_name))
 
 
 def _tensor_eq(self, other):
@@ -585,7 +604,8 @@ class Layer:
         self._check_input(in_shape)
         self._check_call_kwargs(xs, kwargs)
         if not self.built:
-            self.build(in_shape)
+            with building():
+                self.build(in_shape)
             self.built = True
         self.input_shape = in_shape
         out_shape = self.compute_output_shape(in_shape)
@@ -615,7 +635,8 @@ class Layer:
             raise TypeError(f"Layer {self.name!r} ({type(self).__name__}) was called on a tensor without a batch "
                             f"axis ({inputs!r}); it takes batched tensors (batch first)")
         if not self.built:
-            self.build(tuple(inputs.shape))
+            with building():
+                self.build(tuple(inputs.shape))
             self.built = True
         return unbatched(inputs)
 
@@ -630,7 +651,8 @@ class Layer:
                             "layer's call(): it would run once, at trace time, and its output would be frozen into "
                             "the program. Call it on the call's tensors (or on a tensor computed from them)")
         if not self.built:
-            self.build(np.shape(inputs))
+            with building():
+                self.build(np.shape(inputs))
             self.built = True
         return unbatched(inputs)
 

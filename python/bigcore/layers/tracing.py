@@ -54,6 +54,7 @@ class Trace:
         self.nodes = []
         self.weight_reads = {}  # id(Weight) -> its KerasTensor in this trace
         self.losses = []
+        self.updates = []  # the outputs of weight assignments (they run although nothing reads them)
 
     def __enter__(self):
         self._token = base._trace.set(self)
@@ -151,6 +152,12 @@ def _check_training(layer, value):
 def _build(layer, sig, bound):
     if layer.built:
         return
+    with base.building():
+        _run_build(layer, bound)
+    layer.built = True
+
+
+def _run_build(layer, bound):
     first = next(iter(bound.arguments))
     build = type(layer).build
     if build is not Layer.build:
@@ -164,7 +171,6 @@ def _build(layer, sig, bound):
                 if arg in bound.arguments:
                     shapes[p] = _shapes(bound.arguments[arg])
             layer.build(*([_shapes(bound.arguments[first])] if params[0] not in shapes else []), **shapes)
-    layer.built = True
 
 
 def trace_call(layer, inputs, args, kwargs):
@@ -271,7 +277,8 @@ def _trace_once(layer, bound, first_name):
             trace.discard()
             raise
     placeholders = {id(ph) for ph, _ in bindings}
-    nodes = check_closed(layer, trace, placeholders, flat + [m for m in masks if m is not None] + trace.losses)
+    nodes = check_closed(layer, trace, placeholders,
+                         flat + [m for m in masks if m is not None] + trace.losses + trace.updates)
     out_masks = []
     for m in masks:
         if m is None:
@@ -282,6 +289,7 @@ def _trace_once(layer, bound, first_name):
             out_masks.append(KerasTensor(None, m.dtype, name=f"{layer.name}/mask", dims=m._dims, batched=m._batched))
     _check_declared_shape(layer, bound, first_name, flat)
     graph = TracedGraph(bindings, nodes, flat, masks, list(trace.losses))
+    graph.updates = list(trace.updates)
     graph.out_masks = out_masks
     graph.structure = _structure(result)
     return graph

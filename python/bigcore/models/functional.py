@@ -397,8 +397,31 @@ def _run_eagerly(layer, inputs, kwargs):
     several = isinstance(inputs, (list, tuple)) and len(inputs) > 0 and all(hasattr(a, "shape") for a in inputs)
     inp = symbolic(list(inputs) if several else np.asarray(inputs))
     call_kwargs = {k: (v if k == "training" else symbolic(v)) for k, v in kwargs.items()}
-    model = Model(model_inputs if len(arrays) > 1 else model_inputs[0], layer(inp, **call_kwargs))
-    return model._forward_batch(arrays if len(arrays) > 1 else arrays[0], -1)  # the call's training= holds
+    result = layer(inp, **call_kwargs)
+    flat = list(result) if isinstance(result, (list, tuple)) else [result]
+    unbatched = [isinstance(t, KerasTensor) and not t._batched for t in flat]
+    if any(unbatched):  # e.g. a call() returning a weight it updates: each row of the model's output is it
+        flat = [_with_batch(t, model_inputs[0]) if u else t for t, u in zip(flat, unbatched)]
+        result = type(result)(flat) if isinstance(result, (list, tuple)) else flat[0]
+    model = Model(model_inputs if len(arrays) > 1 else model_inputs[0], result)
+    out = model._forward_batch(arrays if len(arrays) > 1 else arrays[0], -1)  # the call's training= holds
+    if not any(unbatched):
+        return out
+    rows = list(out) if isinstance(out, (list, tuple)) else [out]
+    rows = [r[0] if u else r for r, u in zip(rows, unbatched)]
+    return type(out)(rows) if isinstance(out, (list, tuple)) else rows[0]
+
+
+def _with_batch(t, ref):
+    """The batch-less tensor t repeated over the rows of the batched tensor ref (0 * ref summed per row,
+    plus t): a model output must have a batch axis."""
+    ops = layer_base._ops()
+    zero = ops.zeros_like(ops.cast(ref, "float32"))
+    if len(ref.shape) > 1:
+        zero = ops.sum(zero, axis=tuple(range(1, len(ref.shape))))
+    for _ in range(len(t.shape)):
+        zero = ops.expand_dims(zero, -1)
+    return zero + t
 
 
 layer_base.set_eager_runner(_run_eagerly)

@@ -213,7 +213,7 @@ class Lowering:
             return self.lower_traced(node, graphs)
         return node.layer.lower(self, [self.id(t) for t in node.inputs], node.outputs)
 
-    def lower_graph(self, bindings, nodes, outputs, masks=(), losses=(), dim_env=None):
+    def lower_graph(self, bindings, nodes, outputs, masks=(), losses=(), dim_env=None, updates=()):
         """Lowers a closed subgraph in a scope of its own: bindings (inner tensor, native id) give its
         inputs; returns the native ids of `outputs` and of `masks` (None stays None)."""
         env = dict(self._dim_env[-1])
@@ -225,7 +225,7 @@ class Lowering:
         try:
             for kt, t in bindings:
                 self.bind(kt, t)
-            keep = {id(t) for t in list(outputs) + [m for m in masks if m is not None] + list(losses)}
+            keep = {id(t) for t in list(outputs) + [m for m in masks if m is not None] + list(losses) + list(updates)}
             self.lower_nodes(nodes, keep)
             for t in losses:
                 self.add_loss(self.id(t), t)
@@ -259,7 +259,7 @@ class Lowering:
 
     def _lower_one(self, node, g):
         bindings = [(ph, self.id(outer)) for ph, outer in g.bindings]
-        return self.lower_graph(bindings, g.nodes, g.outputs, g.masks, g.losses)
+        return self.lower_graph(bindings, g.nodes, g.outputs, g.masks, g.losses, updates=getattr(g, "updates", ()))
 
     def add_loss(self, t, kt):
         """An add_loss tensor: its sum joins the training loss (Keras sums added losses)."""

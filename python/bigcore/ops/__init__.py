@@ -44,6 +44,7 @@ from bigcore.ops.nn import (celu, dropout, elu, gelu, glu, hard_shrink, hard_sig
                             softplus, softsign, sparse_plus, sparse_sigmoid, sparsemax, squareplus, swish,
                             tanh_shrink, threshold)
 from bigcore.ops.node import OpLayer, WeightRead
+from bigcore.ops.node import assign_weight as _assign_weight  # Weight.assign inside a traced call()
 from bigcore.ops.node import constant as _constant  # for layers: arrays given inside a traced call()
 from bigcore.ops.numpy import (_positive, abs, absolute, add, all, amax, amin, any, append, arange, argmax, argmin,
                                average, broadcast_to, cast, ceil, clip, concatenate, copy, cos, count_nonzero, cumprod,

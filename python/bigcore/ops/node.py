@@ -13,7 +13,7 @@ import numpy as np
 
 from bigcore._native import _core
 from bigcore.layers import registry
-from bigcore.layers.base import KerasTensor, Layer, Node, Weight, _unique_name, active_trace
+from bigcore.layers.base import KerasTensor, Layer, Node, Weight, _ops, _unique_name, active_trace
 from bigcore.layers.dims import BATCH, Dim
 from bigcore.ops import shapes
 
@@ -177,6 +177,64 @@ class WeightRead(OpLayer):
         raise ValueError(f"The model reads weight {self.weight.name!r} directly through bigcore.ops outside a custom "
                          "layer; such a model cannot be saved as a config. Read it inside a custom Layer's call() "
                          "(the layer's config is saved and its call traced again when loaded)")
+
+
+class AssignWeight(OpLayer):
+    """variable.assign / assign_add / assign_sub inside a traced call(): the program writes the
+    weight's arena segment at each forward; its output is the new value."""
+
+    MODES = {"assign": 0, "add": 1, "sub": 2}
+
+    def __init__(self, weight, mode, name=None):
+        super().__init__("assign_weight", {"mode": mode},
+                         name=name or _unique_name(f"{mode}_" + weight.name.replace("/", "_")))
+        self.weight = weight
+
+    def record(self, xs):
+        out = KerasTensor(None, "float32", name=self.name, dims=self.weight.shape, batched=False)
+        node = Node(self, list(xs), [out])
+        out.node = node
+        self._inbound.append(node)
+        return [out]
+
+    def lower(self, prog, inputs, outputs):
+        out = prog.tensor(outputs[0])
+        prog.native.add_assign_weight(inputs[0], out, prog.param(self.weight), int(np.prod(self.weight.shape)),
+                                      self.MODES[self.attrs["mode"]])
+        return [out]
+
+    def get_config(self):
+        raise ValueError(f"The model assigns weight {self.weight.name!r} through bigcore.ops outside a custom layer; "
+                         "such a model cannot be saved as a config (assign inside a custom Layer's call())")
+
+
+def assign_weight(w, value, mode):
+    """w.assign(value) (mode "assign"), assign_add ("add") or assign_sub ("sub") while a call() is
+    traced: recorded, and the call's later reads of w see the result."""
+    where = f"Weight {w.name!r}: {'assign' if mode == 'assign' else 'assign_' + mode}()"
+    trace = active_trace()
+    if trace is None:
+        raise ValueError(f"{where} got a symbolic tensor outside a custom layer's call(); a weight can take a "
+                         "computed value only inside call() (or an array, eagerly)")
+    if w.dtype != np.float32:
+        raise TypeError(f"{where}: only float32 weights can be assigned inside call(); this one holds {w.dtype}")
+    v = to_symbolic(value)
+    if v.dtype not in ("float32", "weak_float"):
+        v = _ops().cast(v, "float32")
+    shape = tuple(v.shape)
+    if v._batched or shape != tuple(w.shape):
+        if not v._batched and int(np.prod(shape or (1,))) == 1 and w.shape != ():
+            v = _ops().broadcast_to(_ops().reshape(v, ()), w.shape)  # a number assigned to every element
+        elif not v._batched and int(np.prod(shape or (1,))) == int(np.prod(w.shape or (1,))) and 1 >= len(w.shape):
+            v = _ops().reshape(v, w.shape)
+        else:
+            raise ValueError(f"{where}: the value has shape {shape if not v._batched else (None,) + shape}, the weight "
+                             f"{tuple(w.shape)}" + (" (reduce the batch axis first, e.g. ops.sum(x, axis=0))"
+                                                   if v._batched else ""))
+    out = AssignWeight(w, mode).record([v])[0]
+    trace.weight_reads[id(w)] = out
+    trace.updates.append(out)
+    return out
 
 
 registry.register_module("bigcore.ops", OpLayer)
