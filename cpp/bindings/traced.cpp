@@ -48,6 +48,8 @@ void bind_traced(py::module_& m) {
       }, py::arg("value"), py::arg("out"), py::arg("offset"), py::arg("n"), py::arg("mode"),
       "The weight at arena [offset, offset + n) = value (mode 0), += value (1) or -= value (2) in each forward; "
       "out = the new value.");
+  cls.def("last_loss_terms", [](const Program& p) { return p.last_loss_terms(); },
+          "What each add_loss term and activity regularizer added to the loss in the last forward, in op order.");
   cls.def("op_kinds", [](const Program& p) {
         std::vector<std::string> out;
         for (int i = 0; i < static_cast<int>(p.n_ops()); ++i) out.push_back(op_kind(p.op(i)));

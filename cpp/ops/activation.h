@@ -22,6 +22,7 @@ class ActivityRegOp : public Op {
   ActivityRegOp(int in_t, int out_t, float l1, float l2);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
+  bool adds_to_loss() const override { return true; }
 
  private:
   float l1_, l2_;

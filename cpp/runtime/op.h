@@ -72,6 +72,9 @@ class Op {
   // True for an op whose forward adds to Ctx::extra_loss (a traced add_loss term): the backward
   // plan starts from it as from a loss.
   virtual bool is_loss_term() const { return false; }
+  // True for an op whose forward adds to Ctx::extra_loss (a loss term, an activity regularizer): the
+  // program keeps each one's share of the last forward (Keras's layer.losses after an eager call).
+  virtual bool adds_to_loss() const { return is_loss_term(); }
   // True where the forward only reads input `slot` as rows of per_sample floats (any alignment):
   // a model input read by such ops alone is not copied in for predict (Program::load_inputs).
   virtual bool reads_in_place(int /*slot*/) const { return false; }

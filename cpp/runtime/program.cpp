@@ -130,6 +130,8 @@ void Program::finalize() {
 void Program::set_losses(const std::vector<LossSpec>& l) {
   for (const auto& s : l) {
     BC_CHECK(s.tensor >= 0 && s.tensor < n_tensors(), "loss names an unknown tensor");
+    BC_CHECK(!tensors_[s.tensor].is_input, "a loss reads a model input directly: inputs have no gradient buffer "
+                                           "(copy the input to an output tensor first)");
     BC_CHECK((tensors_[s.tensor].batched || s.kind == LOSS_VALUES) && (s.mask < 0 || tensors_[s.mask].batched),
              "a loss's tensors have a batch axis");
     BC_CHECK(s.kind >= LOSS_MSE && s.kind <= LOSS_TVERSKY, "unknown loss kind " + std::to_string(s.kind));
@@ -415,6 +417,7 @@ void Program::load_targets(const BatchData& d) {
 void Program::forward(int mode, bool with_targets) {
   ++ctx_.calls;
   ctx_.extra_loss = 0.0;
+  loss_terms_.clear();
   ctx_.tensors = &tensors_;
   ctx_.params = params_.data();
   ctx_.grads = grads_.data();
@@ -427,7 +430,9 @@ void Program::forward(int mode, bool with_targets) {
     try {
       const size_t i = static_cast<size_t>(&op - ops_.data());
       ScopeTimer timer(prof_slot(i, 0));
+      const double before = ctx_.extra_loss;
       op->forward(ctx_);
+      if (op->adds_to_loss()) loss_terms_.push_back(ctx_.extra_loss - before);
       if (profile_) prof_[i][2] += 1;
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(op_memory_message(*op, "forward"));

@@ -141,6 +141,8 @@ class Program : public std::enable_shared_from_this<Program> {
   void set_op_frozen(size_t i, bool frozen);
   size_t n_ops() const { return ops_.size(); }
   size_t param_count() const { return param_count_; }
+  // What each op that adds to the loss (Op::adds_to_loss) added in the last forward, in op order.
+  const std::vector<double>& last_loss_terms() const { return loss_terms_; }
   // Per-op wall time for profiling (bench/profile_ops.py): when on, every forward/backward of op i
   // adds to row i of profile() (forward s, backward s, calls); the last two rows are the losses and
   // metrics, and the optimizer update. Off by default: two clock reads per op when on, none when off.
@@ -250,6 +252,7 @@ class Program : public std::enable_shared_from_this<Program> {
   int capacity_ = 0;
   bool grads_ready_ = false;
   Ctx ctx_;
+  std::vector<double> loss_terms_;  // last_loss_terms()
   std::mutex mu_;
   ShapeState shapes_;
   ParamHomes homes_;

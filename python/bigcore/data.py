@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from bigcore import _random
+from bigcore import _random, _tensor
 from bigcore._native import _core
 
 AUTOTUNE = -1
@@ -281,11 +281,13 @@ class Dataset:
 
     # -- consumption --
     def __iter__(self):
+        """Each element's arrays as eager tensors (they answer .numpy(), as tf.data's do)."""
         self._passes += 1
-        return iter(self._make_iter())
+        return map(_tensor.wrap, self._make_iter())
 
     def as_numpy_iterator(self):
-        return iter(self)
+        self._passes += 1
+        return iter(self._make_iter())
 
     def cardinality(self):
         return self._cardinality

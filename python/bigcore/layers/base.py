@@ -789,6 +789,14 @@ class Layer:
         t = _ops().convert_to_tensor(loss) if not isinstance(loss, KerasTensor) else loss
         trace.losses.append(t)
 
+    @property
+    def losses(self):
+        """Keras's layer.losses: what add_loss() and activity regularizers added in this layer's last
+        eager call (layer(x) / model(x) on arrays: the call's own terms and its sub-layers', in the
+        order they ran), then each regularized weight's penalty, computed now."""
+        out = [np.float32(v) for v in getattr(self, "_eager_losses", ())]
+        return out + [np.float32(w.regularizer(w.value)) for w in self.weights if w.regularizer is not None]
+
     # -- the calls that made this layer's outputs (Keras's layer.input / layer.output) --
     def _only_node(self, what):
         if not self._inbound:

@@ -6,7 +6,7 @@ import weakref
 
 import numpy as np
 
-from bigcore import export as export_module, saving
+from bigcore import _tensor, export as export_module, saving
 from bigcore.layers import base as layer_base
 from bigcore.layers.base import KerasTensor, Layer, _snake, _traces_call, _unique_name
 from bigcore.layers.core import Input, InputLayer
@@ -316,8 +316,8 @@ class Model(Trainer, Layer):
     call_keywords = ("training", "mask")  # Keras's Functional.call(inputs, training=None, mask=None)
 
     def __call__(self, inputs, *args, **kwargs):
-        if type(inputs) is np.ndarray and not kwargs and not args:  # serving: numpy in, numpy out
-            return self._forward_batch(inputs, -1)
+        if isinstance(inputs, np.ndarray) and not kwargs and not args:  # serving: numpy in, numpy out
+            return _tensor.wrap(self._forward_batch(inputs, -1))
         kwargs = self._bind_call_args(args, kwargs)
         if subclassed.any_symbolic(inputs):  # a model called as a layer (nested): one node of the caller's graph
             return subclassed.call_symbolic(self, inputs, kwargs)
@@ -326,7 +326,7 @@ class Model(Trainer, Layer):
                                       "the masks to the layers inside the model (Embedding(mask_zero=True), or an "
                                       "RNN call's mask=)")
         training = kwargs.get("training")
-        return self._forward_batch(inputs, -1 if training is None else int(training))
+        return _tensor.wrap(self._forward_batch(inputs, -1 if training is None else int(training)))
 
     def lower(self, prog, inputs, outputs):
         """A model called as a layer: its graph, inlined with its inputs bound to the caller's tensors."""
@@ -405,11 +405,12 @@ def _run_eagerly(layer, inputs, kwargs):
         result = type(result)(flat) if isinstance(result, (list, tuple)) else flat[0]
     model = Model(model_inputs if len(arrays) > 1 else model_inputs[0], result)
     out = model._forward_batch(arrays if len(arrays) > 1 else arrays[0], -1)  # the call's training= holds
+    layer._eager_losses = model._eager_losses
     if not any(unbatched):
-        return out
+        return _tensor.wrap(out)
     rows = list(out) if isinstance(out, (list, tuple)) else [out]
     rows = [r[0] if u else r for r, u in zip(rows, unbatched)]
-    return type(out)(rows) if isinstance(out, (list, tuple)) else rows[0]
+    return _tensor.wrap(type(out)(rows) if isinstance(out, (list, tuple)) else rows[0])
 
 
 def _with_batch(t, ref):

@@ -306,7 +306,13 @@ def lower(inputs, nodes, outputs, losses=(), extra_weights=()):
         low.add_loss(low.id(t), t)
     for w in extra_weights:
         low.param(w)
-    low.native.set_inputs([low.id(kt) for kt in inputs])
+    input_ids = [low.id(kt) for kt in inputs]
+    low.native.set_inputs(input_ids)
+    for kt in outputs:
+        if low.id(kt) in input_ids:  # an output that is a model input (Identity, a call returning its input):
+            copy = low.tensor(kt)    # a copy, which a loss can write its gradient to (inputs have none)
+            low.native.add_prim("identity", [low.id(kt)], [copy], {})
+            low.bind(kt, copy)
     low.native.set_outputs([low.id(kt) for kt in outputs])
     try:
         low.native.finalize()

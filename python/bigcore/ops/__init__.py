@@ -29,6 +29,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
 
 import sys
 
+from bigcore import _tensor
 from bigcore import losses as _losses
 from bigcore.layers import base as _base
 from bigcore.ops.attention import dot_product_attention
@@ -63,6 +64,26 @@ from bigcore.ops.elementwise_math import (allclose, arccos, arccosh, arcsin, arc
 from bigcore.ops.numpy import (diag, diagonal, diff, dstack, fliplr, flipud, hstack, linspace, logspace, meshgrid,
                                ptp, rot90, trace, tri, vstack)
 from bigcore.ops.sorting import (argsort, median, nonzero, percentile, quantile, searchsorted, sort, unique)
+
+# On arrays the ops return Keras's eager tensors (arrays with .numpy()); convert_to_numpy a plain array.
+_PLAIN = {"convert_to_numpy", "is_tensor", "shape", "dtype"}
+
+
+def _eager(fn):
+    def op(*args, **kwargs):
+        return _tensor.wrap(fn(*args, **kwargs))
+
+    for attr in ("__name__", "__qualname__", "__doc__", "__module__", "__wrapped__"):
+        if hasattr(fn, attr):
+            setattr(op, attr, getattr(fn, attr))
+    op.__wrapped__ = fn
+    return op
+
+
+for _name, _fn in list(globals().items()):
+    if (not _name.startswith("_") and _name not in _PLAIN and callable(_fn) and not isinstance(_fn, type)
+            and getattr(_fn, "__module__", "").startswith("bigcore.ops")):
+        globals()[_name] = _eager(_fn)
 
 _base.set_tensor_ops(sys.modules[__name__])
 _losses.hooks.ops = sys.modules[__name__]

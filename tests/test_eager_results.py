@@ -1,0 +1,109 @@
+"""What eager calls give back, as in Keras: arrays that answer .numpy() (ops, layer and model calls,
+Dataset iteration), layer.losses / model.losses after an eager call, and models whose output is
+one of their inputs (which crashed the interpreter when trained)."""
+
+import numpy as np
+import pytest
+
+import bigcore
+from bigcore import _core, layers, ops
+
+LOSS_MSE = 0
+
+
+def test_eager_results_answer_numpy():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    a = ops.ones((2, 2))
+    assert isinstance(a, np.ndarray) and type(a.numpy()) is np.ndarray
+    np.testing.assert_array_equal(a.numpy(), np.ones((2, 2), np.float32))
+    np.testing.assert_array_equal(ops.add(x, 1).numpy(), x + 1)
+    parts = ops.split(x, 3, axis=1)
+    assert all(type(p.numpy()) is np.ndarray for p in parts)
+    assert type(ops.convert_to_numpy(x)) is np.ndarray
+    dense = layers.Dense(4)
+    y = dense(x)
+    np.testing.assert_allclose(y.numpy(), x @ dense.kernel.numpy() + dense.bias.numpy(), rtol=1e-6)
+    model = bigcore.Sequential([layers.Input((3,)), dense])
+    np.testing.assert_allclose(model(x).numpy(), y, rtol=1e-6)
+    assert type(model.predict(x, verbose=0)) is np.ndarray  # predict gives plain arrays, as Keras's
+    assert repr(a).startswith("array(")
+    ds = bigcore.data.Dataset.from_tensor_slices((x, np.array([0, 1]))).batch(2)
+    for xb, yb in ds.take(1):
+        np.testing.assert_array_equal(xb.numpy(), x)
+        np.testing.assert_array_equal(yb.numpy(), [0, 1])
+    assert all(type(v) is np.ndarray for v in next(iter(ds.as_numpy_iterator())))
+
+
+class _ActivityReg(layers.Layer):
+    def __init__(self, rate, **kw):
+        super().__init__(**kw)
+        self.rate = rate
+
+    def call(self, x):
+        self.add_loss(self.rate * ops.mean(x))
+        return x
+
+
+class _Outer(layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.reg = _ActivityReg(0.5)
+        self.dense = layers.Dense(2, kernel_regularizer=bigcore.regularizers.L2(0.1))
+
+    def call(self, x):
+        self.add_loss(ops.sum(x))
+        return self.dense(self.reg(x))
+
+
+def test_layer_losses_after_an_eager_call():
+    outer = _Outer()
+    assert outer.losses == []  # not called, no weights yet
+    x = np.array([[1.0, 2.0, 3.0]], np.float32)
+    outer(x)
+    losses = outer.losses
+    kernel = outer.dense.kernel.numpy().astype(np.float64)
+    # the call's terms in the order the program ran them (the sub-layer's first: Keras lists the
+    # layer's own first), then the kernel's penalty (computed now)
+    np.testing.assert_allclose(losses, [0.5 * 2.0, 6.0, 0.1 * np.sum(kernel ** 2)], rtol=1e-6)
+    outer(np.zeros((1, 3), np.float32))  # each call replaces the last one's terms
+    np.testing.assert_allclose(outer.losses[:2], [0.0, 0.0])
+    assert len(outer.losses) == 3
+    act = layers.Dense(2, activity_regularizer=bigcore.regularizers.L1(0.01))
+    y = act(x)
+    np.testing.assert_allclose(act.losses, [0.01 * np.abs(y).sum()], rtol=1e-5)
+
+
+def test_model_losses_after_model_call():
+    inp = bigcore.Input((3,))
+    model = bigcore.Model(inp, _ActivityReg(2.0)(layers.Dense(3, kernel_initializer="ones")(inp)))
+    model(np.ones((2, 3), np.float32))
+    np.testing.assert_allclose(model.losses, [2.0 * 3.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["input", "identity", "traced", "two"])
+def test_an_output_that_is_an_input_trains(case):
+    """Keras trains such a model (the loss has nothing to move but runs); bigcore wrote the loss's
+    gradient into the input, which has no gradient buffer, and crashed."""
+    inp = bigcore.Input((3,))
+    dense = layers.Dense(3)
+    outs = {"input": inp, "identity": layers.Identity()(inp), "traced": _ActivityReg(0.0)(inp),
+            "two": [dense(inp), inp]}[case]
+    model = bigcore.Model(inp, outs)
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 3)).astype(np.float32), rng.random((8, 3)).astype(np.float32)
+    ys = [y, y] if case == "two" else y
+    model.fit(x, ys, epochs=2, batch_size=4, verbose=0)
+    got = model.evaluate(x, ys, verbose=0)
+    want = float(np.mean((x.astype(np.float64) - y) ** 2))
+    np.testing.assert_allclose(got[-1] if case == "two" else got, want, rtol=1e-5)
+
+
+def test_a_loss_on_a_model_input_is_refused_natively():
+    p = _core.Program()
+    x = p.add_shaped_tensor([4], is_input=True)
+    p.set_inputs([x])
+    p.set_outputs([x])
+    p.finalize()
+    with pytest.raises(ValueError, match="model input directly"):
+        p.set_losses([(x, 0, LOSS_MSE, 4, 1.0, False, 0.0)])
