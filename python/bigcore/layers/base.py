@@ -473,6 +473,7 @@ class Layer:
                 bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
             except TypeError:
                 return obj
+            bound.apply_defaults()  # Keras's auto config holds the defaults too
             params = inspect.signature(cls.__init__).parameters
             found = {}
             for k, v in list(bound.arguments.items())[1:]:

@@ -337,7 +337,7 @@ class Model(Trainer, Layer):
     def get_config(self):
         if self._subclassed:  # Keras: the name, trainable and (unless get_config is the user's) the constructor's arguments
             auto = self._auto_config() if type(self).get_config is Model.get_config else {}
-            return {**auto, "name": self.name, "trainable": self.trainable}
+            return {**auto, **subclassed.base_config(self)}
         return serialization.functional_config(self)
 
     @classmethod

@@ -117,6 +117,15 @@ class _CallOf(Layer):
         raise ValueError("the traced call of a subclassed model is not saved; the model's own config is")
 
 
+def base_config(model):
+    """The name and trainable flag of a subclassed model's config, those its __init__ takes (Keras
+    leaves the name out when __init__ has neither `name` nor **kwargs; the flag too, here, so that
+    from_config(get_config()) rebuilds such a model)."""
+    params = inspect.signature(type(model).__init__).parameters
+    sink = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    return {k: v for k, v in (("name", model.name), ("trainable", model.trainable)) if sink or k in params}
+
+
 def build_from_data(model, x):
     """Builds an unbuilt subclassed model from the first data it sees: its shape, the batch free."""
     if isinstance(x, Dataset):
@@ -200,5 +209,5 @@ def lower_nested(model, prog, inputs, outputs):
     return outs
 
 
-__all__ = ["any_symbolic", "build_from_data", "call_symbolic", "input_shapes", "lower_nested",
+__all__ = ["any_symbolic", "base_config", "build_from_data", "call_symbolic", "input_shapes", "lower_nested",
            "shape_spec", "trace"]

@@ -195,7 +195,9 @@ def _json_shape(shape):
 # layer entry and, from Keras, dropping the mask operations Keras records.
 
 def model_to_keras(model):
-    """The model's config.json entry as Keras 3 writes it (Sequential or Functional)."""
+    """The model's config.json entry as Keras 3 writes it (Sequential, Functional or subclassed)."""
+    if getattr(model, "_subclassed", False):
+        return subclassed_to_keras(model)
     if hasattr(model, "_stack"):
         inp = model._inputs[0]
         layers = [layer_to_keras(inp.node.layer)]
@@ -219,6 +221,42 @@ def model_to_keras(model):
     return {"module": "keras.src.models.functional", "class_name": "Functional",
             "config": {**{k: v for k, v in config.items() if k != "layers"}, "layers": entries},
             "registered_name": "Functional"}
+
+
+def subclassed_to_keras(model):
+    """A subclassed model's entry as Keras's serialize_keras_object writes it: its class (module null
+    for a class of __main__), get_config() (the user's, or the constructor's arguments), the
+    registered name ("package>name", or the class's own name) and the shape it was built for."""
+    cls = type(model)
+    return {"module": None if cls.__module__ == "__main__" else cls.__module__, "class_name": cls.__name__,
+            "config": model.get_config(), "registered_name": registry.registered_name(cls) or cls.__name__,
+            "build_config": {"input_shape": _json_shape_tree(model.get_build_config()["input_shape"])}}
+
+
+def _json_shape_tree(shape):
+    """A build shape (a list, a list of them or a dict of them) as JSON lists."""
+    if isinstance(shape, dict):
+        return {str(k): _json_shape_tree(v) for k, v in shape.items()}
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return [_json_shape_tree(s) for s in shape]
+    return _json_shape(tuple(shape))
+
+
+def subclassed_from_keras(entry, where):
+    """A Keras subclassed model's entry -> (its bigcore class, its config with Keras's bookkeeping
+    keys dropped). The class is found as a custom layer's is: by its registered name, or by the name
+    custom_objects gives it."""
+    name, registered = entry["class_name"], entry.get("registered_name")
+    try:
+        cls = registry.get_class(name, registered if isinstance(registered, str) else None)
+    except ValueError:
+        raise ValueError(f"{where}: the model is a subclassed model {name!r} (registered as {registered!r}) and its "
+                         "code is not in the file: register its class with @bigcore.saving.register_keras_serializable"
+                         f" or pass load_model(custom_objects={{{name!r}: {name}}})") from None
+    if not hasattr(cls, "_native"):
+        raise ValueError(f"{where}: the file's model {name!r} names {cls.__name__}, which is a layer class, not a "
+                         "Model subclass")
+    return cls, layer_from_keras(entry, where)["config"]
 
 
 def _tensor_refs(value):

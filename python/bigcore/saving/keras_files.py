@@ -88,12 +88,16 @@ def save_model(model, path, overwrite=True, include_optimizer=True):
     and modules, the weights (and the optimizer's state), the learned vocabularies."""
     archive.check_overwrite(path, overwrite)
     model_state.require_built(model, "save")
-    ops_ = [layer.name for layer in getattr(model, "_graph_layers", []) if getattr(layer, "config_module", None)]
-    if ops_ or getattr(model, "_subclassed", False):  # bigcore.ops nodes have no Keras config writer yet
-        what = f"bigcore.ops operations recorded in its graph ({', '.join(ops_[:5])})" if ops_ else "a subclassed model"
-        raise ValueError(f"{path}: bigcore cannot write {what} to a Keras .keras file yet; save it as "
-                         f"`{archive.MODEL_SUFFIX}`, or move the ops into a custom Layer's call()")
-    config = keras_config.model_to_keras(model)
+    if not getattr(model, "_subclassed", False):  # (a subclassed model's ops are its call()'s: the file has its class)
+        ops_ = [layer.name for layer in getattr(model, "_graph_layers", []) if getattr(layer, "config_module", None)]
+        if ops_:  # bigcore.ops nodes in a functional graph have no Keras config writer yet
+            raise ValueError(f"{path}: bigcore cannot write bigcore.ops operations recorded in its graph "
+                             f"({', '.join(ops_[:5])}) to a Keras .keras file yet; save it as "
+                             f"`{archive.MODEL_SUFFIX}`, or move the ops into a custom Layer's call()")
+    try:
+        config = keras_config.model_to_keras(model)
+    except NotImplementedError as e:  # a subclassed model's constructor arguments no config can hold (Keras's error)
+        raise NotImplementedError(f"{path}: {e}") from None
     compile_config = keras_config.compile_to_keras(model)
     if compile_config is not None:
         config["compile_config"] = compile_config
@@ -172,14 +176,31 @@ def _build(path, config):
             model = registry.model_from_config("Functional", functional)
             keras_config.check_masks(model, masks, mask_ops, path)
             return model
+        if isinstance(cls, str):
+            return _subclassed(path, config)
     except ValueError as e:
         msg = str(e)
         raise ValueError(msg if msg.startswith(str(path)) else f"{path}: the model config cannot be rebuilt: {msg}") \
             from None
     except (TypeError, KeyError, IndexError, AttributeError, NotImplementedError, RecursionError, OverflowError) as e:
         raise ValueError(f"{path}: the model config cannot be rebuilt: {type(e).__name__}: {e}") from None
-    raise ValueError(f"{path}: bigcore loads Sequential and functional Keras models; this one is a {cls!r} "
-                     "(a subclassed model's code is not in the file)")
+    raise ValueError(f"{path}: the model entry has no class_name")
+
+
+def _subclassed(path, config):
+    """A subclassed model: its class (registered, or from custom_objects) rebuilt from its config,
+    then built for the build_config's input shape, so that its weights exist to be read."""
+    cls, inner = keras_config.subclassed_from_keras(config, path)
+    build_config = config.get("build_config")
+    if not isinstance(build_config, dict) or build_config.get("input_shape") is None:
+        raise ValueError(f"{path}: the subclassed model {config['class_name']!r} has no build_config with its input "
+                         "shape (it was saved before it was built), so its weights cannot be placed")
+    model = cls.from_config(inner)
+    model.build_from_config(build_config)
+    if model._inputs is None:
+        raise ValueError(f"{path}: the subclassed model {config['class_name']!r} was not built from its build_config "
+                         f"{build_config!r}")
+    return model
 
 
 def _compile(path, model, cc):

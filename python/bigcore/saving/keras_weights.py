@@ -7,7 +7,9 @@ and a sub-layer's under its attribute (`lstm/cell`, `bidirectional/forward_layer
 custom layer (a Layer subclass with call()) keeps its own variables, trainable first, in its
 `vars`, and each sub-layer it holds under the attribute's name, as Keras walks them (attributes
 sorted, private ones last; a list or dict attribute's layers named by class like model.layers,
-`blocks/dense_1`; a layer reached twice only where it is first met). The
+`blocks/dense_1`; a layer reached twice only where it is first met). A subclassed model is
+saved as such a custom layer at the file's root (`vars`, `dense_layers/dense/vars`, ...), its
+`layers` property one more attribute of Keras's walk. The
 optimizer's variables are `optimizer/vars/<i>`: iterations, the learning rate (unless a schedule
 gives it), then its slots per trainable variable in Keras's order. Nothing is read by pickle;
 every dataset must have the shape the model expects.
@@ -128,15 +130,27 @@ def _children(value, prefix, depth=0):
     return out
 
 
+def _custom_children(layer):
+    """[(path, sub-layer)] of a custom layer (or subclassed model) in Keras's attribute order. A
+    subclassed model's `layers` property is one more attribute to Keras's walk: a layer first met
+    there (held by an attribute sorting after "layers", or a private one) is saved as
+    `layers/<snake class>[_<n>]`."""
+    values = {k: v for k, v in vars(layer).items() if k not in layer_base._UNTRACKED and not k.startswith("__")}
+    if getattr(layer, "_subclassed", False):
+        values["layers"] = layer.layers
+    out = []
+    for attr in sorted(values, key=_name_key):
+        out += _children(values[attr], attr)
+    return out
+
+
 def _custom_slots(layer, seen):
     """A custom layer: its own variables (trainable, then not, as Keras's save_own_variables), then
     each sub-layer's groups under its attribute path, depth first, in Keras's attribute order."""
     out = [("", _weight_slots(layer._own_weights()), layer.name)]
-    attrs = sorted((k for k in vars(layer) if k not in layer_base._UNTRACKED and not k.startswith("__")), key=_name_key)
-    for attr in attrs:
-        for path, sub in _children(vars(layer)[attr], attr):
-            if id(sub) not in seen:
-                out += _under(path, sub, seen)
+    for path, sub in _custom_children(layer):
+        if id(sub) not in seen:
+            out += _under(path, sub, seen)
     return out
 
 
@@ -165,7 +179,14 @@ def _idf_slots(lookup):
 
 
 def layer_paths(model):
-    """[(path, layer)] for model.layers in Keras's layout."""
+    """[(path, layer)] for model.layers in Keras's layout (a subclassed model's: by attribute)."""
+    if getattr(model, "_subclassed", False):
+        seen, out = set(), []
+        for path, layer in _custom_children(model):
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append((path, layer))
+        return out
     # Keras's model.layers: a Sequential's stack without the InputLayer; a functional model's
     # layers, InputLayers included, in Keras's graph order (models/functional.py keeps it). A model
     # among them goes by Keras's class: `sequential`, `functional`.
@@ -247,13 +268,16 @@ def optimizer_slots(model):
 
 def _groups(model, include_optimizer):
     """[(group path, name attribute, [Slot])] of everything the file holds."""
-    out = [("vars", model.name, [])]
-    seen = set()
-    for path, layer in layer_paths(model):
-        if id(layer) in seen:  # a top-level layer a custom layer already holds: saved where first met
-            continue
-        for sub, slots, name in layer_slots(layer, seen):
-            out.append((f"{path}/{sub}/vars" if sub else f"{path}/vars", name, slots))
+    if getattr(model, "_subclassed", False):  # Keras saves it as a custom layer at the file's root
+        out = [(f"{sub}/vars" if sub else "vars", name, slots) for sub, slots, name in layer_slots(model, set())]
+    else:
+        out = [("vars", model.name, [])]
+        seen = set()
+        for path, layer in layer_paths(model):
+            if id(layer) in seen:  # a top-level layer a custom layer already holds: saved where first met
+                continue
+            for sub, slots, name in layer_slots(layer, seen):
+                out.append((f"{path}/{sub}/vars" if sub else f"{path}/vars", name, slots))
     if include_optimizer:
         slots = optimizer_slots(model)
         if slots:
@@ -282,16 +306,22 @@ def read(where, model, f, optimizer="if present"):
     the optimizer's state), False (ignored) or "if present". Nothing is set unless every value
     checks out."""
     groups = _groups(model, optimizer is not False and getattr(model, "compiled", False))
-    layers = keras_h5.group(f, "layers", where, required=False)
-    expected = {p.split("/")[1] for p, _, _ in groups if p.startswith("layers/")}
-    present = set(keras_h5.keys(layers, where)) if layers is not None else set()
+    if getattr(model, "_subclassed", False):  # its layers under their attributes, at the root
+        expected = {p.split("/")[0] for p, _, _ in groups} - {"vars", "optimizer"}
+        present = set(keras_h5.keys(f, where)) - {"vars", "optimizer"}
+        how = "Keras names a subclassed model's layers by attribute"
+    else:
+        layers = keras_h5.group(f, "layers", where, required=False)
+        expected = {p.split("/")[1] for p, _, _ in groups if p.startswith("layers/")}
+        present = set(keras_h5.keys(layers, where)) if layers is not None else set()
+        how = "Keras names a layer by its class"
     extra = sorted(present - expected)
     if extra:
-        raise ValueError(f"{where}: the file holds layers {extra} that model {model.name!r} does not have (Keras names "
-                         f"a layer by its class: the model has {sorted(expected)}); it is not this model's weights")
+        raise ValueError(f"{where}: the file holds layers {extra} that model {model.name!r} does not have ({how}: "
+                         f"the model has {sorted(expected)}); it is not this model's weights")
     pending = []
     for path, _, slots in groups:
-        if path == "vars":
+        if path == "vars" and not slots:  # (a subclassed model keeps its own variables there)
             continue
         if path == "optimizer/vars" and optimizer == "if present" and keras_h5.group(
                 f, "optimizer", where, required=False) is None:
