@@ -614,3 +614,23 @@ def test_narrow_dense_on_many_rows_matches_numpy(restore_threads, act):
     want = {"linear": z, "relu": np.maximum(z, 0), "tanh": np.tanh(z),
             "softmax": np.exp(z - z.max(-1, keepdims=True)) / np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)}
     np.testing.assert_allclose(m.predict(x, batch_size=300, verbose=0), want[act], rtol=2e-5, atol=2e-6)
+
+
+def test_sequential_pop_keeps_or_defers_the_build():
+    """Keras's pop(): a model without an input shape stays unbuilt (it raised); a built one is
+    rebuilt on the same input, its remaining layers' weights kept."""
+    deferred = bigcore.Sequential([layers.Dense(2), layers.Dense(3), layers.Dense(4)])
+    popped = deferred.pop()
+    assert popped.units == 4 and [l.units for l in deferred.layers] == [2, 3]
+    assert deferred(np.ones((1, 5), np.float32)).shape == (1, 3)
+    built = bigcore.Sequential([layers.Input((5,)), layers.Dense(2), layers.Dense(3)])
+    kernel = built.layers[0].kernel.numpy()
+    built.pop()
+    x = np.ones((2, 5), np.float32)
+    np.testing.assert_allclose(built.predict(x, verbose=0), x @ kernel + built.layers[0].bias.numpy(), rtol=1e-6)
+    called = bigcore.Sequential([layers.Dense(2), layers.Dense(3)])
+    called(np.ones((1, 4), np.float32))
+    called.pop()
+    assert called.built and called.predict(np.ones((1, 4), np.float32), verbose=0).shape == (1, 2)
+    with pytest.raises((TypeError, ValueError)):
+        bigcore.Sequential().pop()

@@ -65,9 +65,11 @@ class Sequential(Model):
         if not self._stack:
             raise TypeError("There are no layers in the model.")
         layer = self._stack.pop()
+        shape = tuple(self._inputs[0].shape) if self._inputs else None
         self._inputs, self.built, self._program = None, False, None
-        if self._stack:
-            self.build()
+        if self._stack and (shape is not None or self._input_tensor is not None
+                            or self._stack[0]._input_shape_arg is not None):
+            self.build(shape)  # Keras rebuilds only a model whose input shape is known
         return layer
 
     def build(self, input_shape=None):
