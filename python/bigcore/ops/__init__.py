@@ -20,6 +20,8 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     nn.py        activations, softmax, one_hot, normalize, moments, dropout, layer/rms normalization
                  (keras.ops.nn)
     core.py      shape, convert_to_tensor/numpy, stop_gradient, cond, slice (keras.ops.core)
+    control_flow.py  fori_loop, while_loop, scan, map, switch: unrolled at trace time
+    numpy_extra.py   array, select, multi_hot, nansum, fmax, batch_normalization ... (composed)
     math.py      logsumexp, erf, rsqrt, top_k, in_top_k; linalg.py: norm
     einsum.py    einsum / tensordot as transpose + reshape + batched matmul
     indexing.py  x[...] as slice + squeeze + expand_dims (or take)
@@ -64,6 +66,9 @@ from bigcore.ops.elementwise_math import (allclose, arccos, arccosh, arcsin, arc
 from bigcore.ops.numpy import (diag, diagonal, diff, dstack, fliplr, flipud, hstack, linspace, logspace, meshgrid,
                                ptp, rot90, trace, tri, vstack)
 from bigcore.ops.sorting import (argsort, median, nonzero, percentile, quantile, searchsorted, sort, unique)
+from bigcore.ops.control_flow import fori_loop, map, scan, switch, vectorized_map, while_loop  # noqa: A004
+from bigcore.ops.numpy_extra import (array, batch_normalization, empty_like, erfc, fabs, fmax, fmin, get_item,
+                                     isneginf, isposinf, logaddexp2, multi_hot, nanmean, nansum, saturate_cast, select)
 
 # On arrays the ops return Keras's eager tensors (arrays with .numpy()); convert_to_numpy a plain array.
 _PLAIN = {"convert_to_numpy", "is_tensor", "shape", "dtype"}

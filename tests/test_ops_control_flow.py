@@ -1,0 +1,95 @@
+"""keras.ops's loops and branches (unrolled at trace time) and the composed extras (array, select,
+multi_hot, nansum ...): against Keras 3 on arrays, and inside a traced call() against the same
+functions on arrays."""
+
+import numpy as np
+import pytest
+
+import bigcore
+from bigcore import layers, ops
+
+
+def _np(v):
+    if isinstance(v, (list, tuple)):
+        return [_np(x) for x in v]
+    return np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=np.float64)
+
+
+def _cases(o):
+    x = np.array([[0.5, np.nan, -2.0], [np.inf, 1.0, -np.inf]], np.float32)
+    y = np.array([[1.0, 3.0, np.nan], [0.0, -1.0, 2.0]], np.float32)
+    ids = np.array([[0, 2, 2], [1, 3, 0]], np.int32)
+    return {
+        "fori_loop": lambda: o.fori_loop(1, 5, lambda i, v: v * 2.0 + i, np.float32(1.0)),
+        "while_loop": lambda: o.while_loop(lambda i, v: i < 4, lambda i, v: (i + 1, v * 1.5), (0, np.ones(2, np.float32)))[1],
+        "scan": lambda: o.scan(lambda c, v: (c + v, c * v), np.float32(0.0), np.arange(5, dtype=np.float32)),
+        "scan_reverse": lambda: o.scan(lambda c, v: (c + v, c), np.float32(1.0), np.arange(4, dtype=np.float32),
+                                       reverse=True),
+        "map": lambda: o.map(lambda v: v * v + 1.0, np.arange(4, dtype=np.float32)),
+        "switch": lambda: o.switch(7, [lambda a: a + 1.0, lambda a: a - 1.0], np.float32(3.0)),
+        "select": lambda: o.select([y > 0, x > 0], [y, x], -1.0),
+        "multi_hot": lambda: o.multi_hot(ids, 5),
+        "nansum": lambda: o.nansum(y, axis=1),
+        "nanmean": lambda: o.nanmean(y),
+        "isposinf": lambda: o.isposinf(x),
+        "isneginf": lambda: o.isneginf(x),
+        "fmax": lambda: o.fmax(x, y),
+        "fmin": lambda: o.fmin(x, y),
+        "erfc": lambda: o.erfc(np.linspace(-2, 2, 9, dtype=np.float32)),
+        "logaddexp2": lambda: o.logaddexp2(np.float32([1.0, -3.0]), np.float32([2.0, 0.5])),
+        "batch_normalization": lambda: o.batch_normalization(np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+                                                             np.float32([1, 2, 3]), np.float32([1, 4, 9]), axis=1,
+                                                             offset=np.float32([0, 1, 0]),
+                                                             scale=np.float32([2, 1, 1])),
+        "saturate_cast": lambda: o.saturate_cast(np.float32([300.0, -5.0, 7.0]), "uint8"),
+        "array": lambda: o.array([[1, 2], [3, 4]], dtype="float32"),
+        "empty_like_shape": lambda: o.shape(o.empty_like(x)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_cases(ops)))
+def test_against_keras(keras, name):
+    ours, theirs = _cases(ops)[name](), _cases(keras.ops)[name]()
+    if name == "empty_like_shape":
+        assert tuple(ours) == tuple(theirs)
+        return
+    for a, b in zip(_np(ours) if isinstance(ours, tuple) else [_np(ours)],
+                    _np(theirs) if isinstance(theirs, tuple) else [_np(theirs)]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+class _Composed(layers.Layer):
+    def call(self, x):
+        x = ops.fori_loop(0, 3, lambda i, v: v * 0.5 + ops.cast(i, "float32"), x)
+        x = ops.select([x > 1.0, x < -1.0], [x * 2.0, ops.fmax(x, -1.5)], 0.25)
+        return ops.batch_normalization(x, ops.array([0.5, 0.0, -0.5]), ops.array([1.0, 2.0, 4.0]), axis=-1,
+                                       scale=ops.array([1.0, 2.0, 3.0]))
+
+
+def test_inside_a_traced_call():
+    x = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32) * 3
+    inp = bigcore.Input((3,))
+    model = bigcore.Model(inp, _Composed()(inp))
+    np.testing.assert_allclose(model.predict(x, verbose=0), _Composed()(x), rtol=1e-5, atol=1e-6)
+    want = x.astype(np.float64)
+    for i in range(3):
+        want = want * 0.5 + i
+    want = np.where(want > 1, want * 2, np.where(want < -1, np.fmax(want, -1.5), 0.25))
+    want = (want - [0.5, 0.0, -0.5]) / np.sqrt(np.array([1.0, 2.0, 4.0]) + 1e-3) * [1.0, 2.0, 3.0]
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
+
+
+def test_traced_loops_need_static_trip_counts():
+    class OverBatch(layers.Layer):
+        def call(self, x):
+            return ops.map(lambda row: row * 2.0, x)
+
+    with pytest.raises(ValueError, match="static length"):
+        OverBatch()(bigcore.Input((3,)))
+
+    class SymbolicBound(layers.Layer):
+        def call(self, x):
+            return ops.fori_loop(0, ops.sum(x), lambda i, v: v, x)
+
+    with pytest.raises(TypeError, match="symbolic bound"):
+        SymbolicBound()(bigcore.Input((3,)))
