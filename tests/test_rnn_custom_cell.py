@@ -3,8 +3,8 @@
 return_sequences / return_state / go_backwards / initial_state / masking, and of the weights after
 optimizer steps; two-state cells, get_initial_state, a cell whose call takes `training`, stacks of
 cells of one's own and stacks mixing them with LSTMCell / GRUCell; get_config and saving; the
-layer-test harness; .keras files and ONNX; and the refusals (a run-time sequence length, malformed
-cells, Bidirectional).
+layer-test harness; Bidirectional; .keras files and ONNX; and the refusals (a run-time sequence
+length, malformed cells).
 
 Each cell is written once as a function of the framework (`lib` = bigcore or keras), so both
 models run the very same user code.
@@ -367,26 +367,56 @@ def test_training_argument_reaches_the_cell_as_keras(keras, training):
     _assert_same(m.get_weights(), k.get_weights(), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("masked", [False, True])
-def test_stacks_mixing_builtin_cells_match_keras(keras, masked):
-    """[Minimal, LSTMCell, TwoState, GRUCell]: return_sequences and every cell's states in Keras's
-    structure (a tensor, [h, c], [h, c], a tensor), then weights after Adam steps."""
+@pytest.mark.parametrize("masked,go_backwards,builtin_first", [(False, False, False), (True, False, False),
+                                                               (True, True, False), (True, True, True)])
+def test_stacks_mixing_builtin_cells_match_keras(keras, masked, go_backwards, builtin_first):
+    """[Minimal, LSTMCell, TwoState, GRUCell] (or with a GRUCell first): return_sequences and every
+    cell's states in Keras's structure (a tensor, [h, c], [h, c], a tensor), then Adam steps."""
     def build(lib):
         Minimal_, Two, _, _, _ = make_cells(lib)
         x = lib.Input((T, D))
         h = lib.layers.Masking(0.0)(x) if masked else x
         cells = [Minimal_(3), lib.layers.LSTMCell(4), Two(2), lib.layers.GRUCell(3)]
-        return lib.Model(x, lib.layers.RNN(cells, return_sequences=True, return_state=True)(h))
+        cells = [lib.layers.GRUCell(2)] + cells[:1] if builtin_first else cells
+        return lib.Model(x, lib.layers.RNN(cells, return_sequences=True, return_state=True,
+                                           go_backwards=go_backwards)(h))
     m, k = _models(keras, build)
     x = data(masked=masked)
     ours = m.predict(x, verbose=0)
-    assert [type(o) for o in ours] == [np.ndarray, np.ndarray, list, list, np.ndarray]
+    kinds = [np.ndarray, np.ndarray, np.ndarray] if builtin_first else [np.ndarray, np.ndarray, list, list, np.ndarray]
+    assert [type(o) for o in ours] == kinds
     _assert_same(ours, k.predict(x, verbose=0))
     ys = [np.ones(a.shape, np.float32) for a in _flat(ours)]
     for model, lib in ((m, bigcore), (k, keras)):
         model.compile(lib.optimizers.Adam(learning_rate=0.01), ["mse"] * len(ys))
         for _ in range(2):
             model.train_on_batch(x, ys)
+    _assert_same(m.get_weights(), k.get_weights(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("merge_mode,return_sequences,return_state,stacked", [
+    ("concat", True, False, False), ("sum", False, True, False), (None, True, True, False), ("ave", True, True, True)])
+def test_bidirectional_matches_keras(keras, merge_mode, return_sequences, return_state, stacked):
+    """Bidirectional(RNN(two-state cell)), and over [two-state cell, GRUCell], on a masked Embedding:
+    outputs and states, then an Adam step."""
+    def build(lib):
+        Two = make_cells(lib)[1]
+        ids = lib.Input((T,), dtype="int32")
+        h = lib.layers.Embedding(9, D, mask_zero=True)(ids)
+        cell = [Two(3), lib.layers.GRUCell(2)] if stacked else Two(3)
+        rnn = lib.layers.RNN(cell, return_sequences=return_sequences, return_state=return_state)
+        with keras.saving.custom_object_scope({"TwoStateCell": Two}):  # Keras copies the RNN through its config
+            out = lib.layers.Bidirectional(rnn, merge_mode=merge_mode)(h)
+        return lib.Model(ids, out)
+    m, k = _models(keras, build)
+    ids = np.random.default_rng(3).integers(1, 9, (5, T))
+    ids[0, :2] = ids[1, 3] = ids[2, -1] = 0
+    ours = m.predict(ids, verbose=0)
+    _assert_same(ours, k.predict(ids, verbose=0))
+    ys = [np.ones(a.shape, np.float32) for a in _flat(ours)]
+    for model, lib in ((m, bigcore), (k, keras)):
+        model.compile(lib.optimizers.Adam(learning_rate=0.01), ["mse"] * len(ys))
+        model.train_on_batch(ids, ys)
     _assert_same(m.get_weights(), k.get_weights(), rtol=1e-4, atol=1e-5)
 
 
@@ -410,6 +440,21 @@ def test_cell_with_a_sub_layer_matches_keras_and_exchanges_keras_files(keras, tm
     np.testing.assert_allclose(theirs.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
     theirs.save(tmp_path / "k.keras")
     back = bigcore.models.load_model(tmp_path / "k.keras", custom_objects={"DenseCell": DenseCell})
+    np.testing.assert_allclose(back.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_bidirectional_exchanges_keras_files(keras, tmp_path):
+    """Bidirectional(RNN(custom cell)): a .keras file of bigcore's read by Keras and back."""
+    inp = bigcore.Input((T, D))
+    model = bigcore.Model(inp, layers.Bidirectional(layers.RNN(TwoState(3), return_sequences=True))(inp))
+    random_weights(model)
+    x = data()
+    want = model.predict(x, verbose=0)
+    model.save(tmp_path / "m.keras")
+    theirs = keras.models.load_model(tmp_path / "m.keras", custom_objects={"TwoStateCell": make_cells(_Lib(keras))[1]})
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    theirs.save(tmp_path / "k.keras")
+    back = bigcore.models.load_model(tmp_path / "k.keras", custom_objects={"TwoStateCell": TwoState})
     np.testing.assert_allclose(back.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
 
 
@@ -478,7 +523,7 @@ def test_run_time_length_is_refused_with_the_reason():
     assert layers.RNN(layers.GRUCell(3))(inp).shape == (None, 3)
 
 
-def test_bad_cells_and_bidirectional_are_refused():
+def test_bad_cells_are_refused():
     class NoSize(layers.Layer):
         def call(self, inputs, states):
             return inputs, states
@@ -490,10 +535,6 @@ def test_bad_cells_and_bidirectional_are_refused():
             return states[0], [states[0], states[0]]
     with pytest.raises(ValueError, match="1 state tensor"):
         layers.RNN(WrongStates(3))(bigcore.Input((T, D)))
-    with pytest.raises(ValueError, match="Bidirectional over RNN with a cell of one's own"):
-        layers.Bidirectional(layers.RNN(Minimal(3)))
-    with pytest.raises(ValueError, match="go_backwards=True over stacked cells"):
-        layers.RNN([Minimal(3), layers.GRUCell(2)], go_backwards=True)
     with pytest.raises(ValueError, match="expects 2 initial state"):
         inp = bigcore.Input((T, D))
         layers.RNN(TwoState(3))(inp, initial_state=[bigcore.Input((3,))])

@@ -133,9 +133,9 @@ class RNN(Layer):
         cells = self.cell.cells if isinstance(self.cell, StackedRNNCells) else [_as_cell(self.cell)]
         # any cell of one's own: RNN.call is traced, unrolled over the timesteps (rnn_unroll.py)
         self._unrolled = not all(isinstance(c, _Cell) for c in cells)
-        if go_backwards and len(cells) > 1 and any(isinstance(c, _Cell) for c in cells):
-            raise ValueError("RNN: go_backwards=True over stacked cells is not supported yet for SimpleRNNCell, "
-                             "LSTMCell or GRUCell (cells of one's own only); run one cell per RNN")
+        if go_backwards and len(cells) > 1 and not self._unrolled:
+            raise ValueError("RNN: go_backwards=True over stacked cells is not supported yet when they are all "
+                             "SimpleRNNCell, LSTMCell or GRUCell; run one cell per RNN")
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.unroll = bool(go_backwards), unroll
         self.zero_output_for_mask = bool(zero_output_for_mask)
@@ -145,7 +145,7 @@ class RNN(Layer):
             last = step is getattr(cells[-1], "step", None)
             step.return_sequences = self.return_sequences if last else True
             step.return_state = self.return_state or self._unrolled  # (unrolled: the stack reads each cell's)
-            step.go_backwards = self.go_backwards
+            step.go_backwards = self.go_backwards and not self._unrolled  # (unrolled: the stack reverses the input)
             step.zero_output_for_mask = self.zero_output_for_mask and (last or not self._unrolled)
 
     def __call__(self, inputs, *args, **kwargs):
@@ -172,9 +172,6 @@ class RNN(Layer):
 
     def _as_recurrent_layer(self):
         """The equivalent SimpleRNN / LSTM / GRU layer, unbuilt (Bidirectional(RNN(cell)) runs it)."""
-        if self._unrolled:
-            raise ValueError(f"Bidirectional over RNN with a cell of one's own ({type(self.cell).__name__}) is not "
-                             "supported yet; run two RNN layers, one with go_backwards=True, and merge them")
         if len(self._steps) != 1:
             raise ValueError("Bidirectional over RNN(stacked cells) is not supported yet; wrap one cell per RNN")
         step = self._steps[0]

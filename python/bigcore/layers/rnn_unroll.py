@@ -1,9 +1,10 @@
 """RNN over a cell of one's own (a Layer with call(inputs, states) and state_size), unrolled as
 Keras's `unroll=True` runs it. RNN.call is traced once (layers/tracing.py) and records, for each
-timestep t: the slice x[:, t] (from the end with go_backwards), one call of the cell on it and the
-previous states (traced like any custom layer's call; the cell's weights, built once from the
-step's input shape (batch, features), are read by every step) and the step's masking; then, with
-return_sequences, the outputs stacked on axis 1. The program holds T copies of the step.
+timestep t: the slice x[:, t], one call of the cell on it and the previous states (traced like any
+custom layer's call; the cell's weights, built once from the step's input shape (batch, features),
+are read by every step) and the step's masking; then, with return_sequences, the outputs stacked on
+axis 1. The program holds T copies of the step. go_backwards: the stack runs forward over the
+reversed sequence and mask (the outputs in processing order, as Keras's).
 
 Keras's semantics: state_size an int or a (nested) list of ints; output_size, else the first
 state's size; the cell's get_initial_state(batch_size) when it has one, else zeros; a masked step
@@ -17,7 +18,7 @@ of one's own runs its native op over the sequence between them.
 Not supported: a sequence length known only when the model runs (keras.Input((None, features))).
 The native program is one list of ops without loops, so the number of step copies must be known
 when the model is built, and lowering the model again per length would reset the optimizer's
-state; check_length says so. Nor go_backwards over a stack mixing built-in cells with one's own.
+state; check_length says so.
 """
 
 from bigcore.layers import base, recurrent
@@ -150,9 +151,9 @@ def run(layer, cells, sequences, initial_state, mask):
             got = shape_str(mask.shape) if isinstance(mask, KerasTensor) else repr(mask)
             raise ValueError(f"Layer {layer.name!r}: `mask` must have shape (batch, timesteps) = "
                              f"{shape_str((None, sequences.shape[1]))}, got {got}")
+        if layer.go_backwards:  # the stack runs forward over the reversed sequence
+            mask = ops.flip(mask, axis=1)
         masks = ops.unstack(ops.expand_dims(mask, -1), axis=1)  # per step (batch, 1)
-        if layer.go_backwards:
-            masks = masks[::-1]
     steps = ops.unstack(sequences, axis=1)
     if layer.go_backwards:
         steps = steps[::-1]
@@ -169,6 +170,7 @@ def run(layer, cells, sequences, initial_state, mask):
             cell.step.zero_output_for_mask = layer.zero_output_for_mask and last  # (Bidirectional sets the RNN's)
             outs = cell.step(seq, **kw)
             seq, states, steps = outs[0], outs[1:], None
+            seq._mask = None  # the step's (reversed with go_backwards); the RNN's output takes compute_mask's
             output = seq
         else:
             steps = ops.unstack(seq, axis=1) if steps is None else steps

@@ -78,6 +78,9 @@ def layer_slots(layer, seen=None):
         for c in cells:
             out += _cell_slots(f"cell/cells/{_unique(snake(type(c).__name__), used)}", c, seen)
         return out
+    if name == "Bidirectional" and layer._unrolled:  # over RNN(cell of one's own): the two RNN layers
+        return [("", [], layer.name)] + _under("backward_layer", layer.backward_layer, seen) + \
+            _under("forward_layer", layer.forward_layer, seen)
     if name == "Bidirectional":
         return [("", [], layer.name), ("backward_layer", [], f"{snake_name}_backward_layer"),
                 ("backward_layer/cell", _weight_slots(layer.backward_layer.weights), f"{snake_name}_cell"),
