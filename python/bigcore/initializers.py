@@ -177,6 +177,7 @@ _ALIASES = {
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
     "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
     "orthogonal": Orthogonal, "identity": Identity, "variance_scaling": VarianceScaling,
+    "uniform": RandomUniform, "normal": RandomNormal, "zero": Zeros, "one": Ones,  # Keras's short aliases
 }
 _BY_CLASS = {cls.__name__: cls for cls in _ALIASES.values()}
 

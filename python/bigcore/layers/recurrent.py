@@ -11,8 +11,9 @@ distribution of each gate's mask is the same).
 """
 
 from bigcore import _random, activations, initializers, regularizers
+from bigcore.layers import base, tracing
 from bigcore.layers.base import KerasTensor, Layer, flat_tensors, shape_str
-from bigcore.layers.registry import layer_config, layer_from_config, register
+from bigcore.layers.registry import custom_classes, layer_config, layer_from_config, register
 
 
 def _check_rnn_kwargs(layer, x, kwargs, n_states, units, what):
@@ -238,16 +239,19 @@ class SimpleRNN(_RNN):
 @register
 class Bidirectional(Layer):
     """Runs a copy of `layer` forward and one backward over time and merges their outputs.
-    initial_state: the forward layer's states, then the backward layer's (Keras's split in halves)."""
+    initial_state: the forward layer's states, then the backward layer's (Keras's split in halves).
+    Over an RNN with a cell of one's own (unrolled, layers/rnn_unroll.py) the copies are RNN layers
+    made from its config, and call() below is traced: Keras's Bidirectional.call."""
 
     call_keywords = ("initial_state", "mask", "training")
     supports_variable_length = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kw):
-        if not isinstance(layer, _RNN) and hasattr(layer, "_as_recurrent_layer"):  # RNN(cell): its layer
-            layer = layer._as_recurrent_layer()
-        if not isinstance(layer, _RNN):
-            raise ValueError(f"Bidirectional expects a SimpleRNN, LSTM or GRU layer, got {layer!r}")
+        self._unrolled = bool(getattr(layer, "_unrolled", False))
+        if not isinstance(layer, _RNN) and hasattr(layer, "_as_recurrent_layer") and not self._unrolled:
+            layer = layer._as_recurrent_layer()  # RNN(built-in cell): its layer
+        if not isinstance(layer, _RNN) and not self._unrolled:
+            raise ValueError(f"Bidirectional expects a SimpleRNN, LSTM or GRU layer, or an RNN layer, got {layer!r}")
         if merge_mode not in ("concat", "sum", "ave", "mul", None):
             raise ValueError(f"Invalid merge_mode: {merge_mode!r}. Merge mode should be one of "
                              "{'sum', 'mul', 'ave', 'concat', None}")
@@ -260,9 +264,11 @@ class Bidirectional(Layer):
         self.layer = layer
         cfg = layer.get_config()
         cfg.pop("input_shape", None)
-        self.forward_layer = type(layer)(**{**cfg, "name": f"forward_{layer.name}"})
-        if backward_layer is None:
-            backward_layer = type(layer)(**{**cfg, "name": f"backward_{layer.name}", "go_backwards": not layer.go_backwards})
+        with custom_classes({type(c).__name__: type(c) for c in getattr(layer, "_cells", ())}):  # copies of its cells
+            self.forward_layer = type(layer).from_config({**cfg, "name": f"forward_{layer.name}"})
+            if backward_layer is None:
+                backward_layer = type(layer).from_config({**cfg, "name": f"backward_{layer.name}",
+                                                          "go_backwards": not layer.go_backwards})
         self.backward_layer = backward_layer
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = sub.return_sequences
@@ -272,10 +278,42 @@ class Bidirectional(Layer):
         if weights is not None:
             raise ValueError("Bidirectional(weights=...) is not supported; use set_weights()")
 
+    def __call__(self, inputs, *args, **kwargs):
+        if self._unrolled:
+            return tracing.trace_call(self, inputs, args, kwargs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        """Keras's Bidirectional.call, traced: over RNN layers with cells of one's own."""
+        ops = base._ops()
+        states = flat_tensors(initial_state) if initial_state is not None else []
+        half = len(states) // 2
+        outs = []
+        for sub, given in ((self.forward_layer, states[:half]), (self.backward_layer, states[half:])):
+            kw = {"initial_state": given} if given else {}
+            if mask is not None:
+                kw["mask"] = mask
+            outs.append(sub(sequences, **kw))
+        y, y_rev = outs
+        tail = []
+        if self.return_state:
+            tail, y, y_rev = list(y[1:]) + list(y_rev[1:]), y[0], y_rev[0]
+        if self.return_sequences:
+            y_rev = ops.flip(y_rev, axis=1)
+        if self.merge_mode is None:
+            return [y, y_rev] + tail
+        merged = {"concat": lambda: ops.concatenate([y, y_rev], axis=-1), "sum": lambda: y + y_rev,
+                  "ave": lambda: (y + y_rev) / 2, "mul": lambda: y * y_rev}[self.merge_mode]()
+        return [merged] + tail if self.return_state else merged
+
+    @property
+    def weights(self):
+        return self.forward_layer.weights + self.backward_layer.weights if self._unrolled else list(self._weights)
+
     def build(self, input_shape):
         self.forward_layer.build(input_shape)
         self.backward_layer.build(input_shape)
-        self._weights = self.forward_layer.weights + self.backward_layer.weights
+        self._weights = [] if self._unrolled else self.forward_layer.weights + self.backward_layer.weights
         self.built = True
 
     def _check_input(self, shape):
@@ -297,6 +335,8 @@ class Bidirectional(Layer):
         return outs if self.merge_mode is None else out
 
     def compute_mask(self, inputs, masks):
+        if self._unrolled:  # traced: masks is the call's mask (else the input's own), Keras's previous_mask
+            masks = [masks if masks is not None else getattr(inputs, "_mask", None)]
         mask = masks[0] if self.return_sequences else None
         outs = [mask] * (2 if self.merge_mode is None else 1)  # both sequences when not merged, as Keras
         states = [None] * (2 * self.forward_layer.n_states if self.return_state else 0)

@@ -1,14 +1,17 @@
-"""Keras's cell API: `RNN(cell)` over SimpleRNNCell, LSTMCell, GRUCell or a list of them
-(StackedRNNCells).
+"""Keras's cell API: `RNN(cell)` over SimpleRNNCell, LSTMCell, GRUCell, a cell of one's own, or a
+list of them (StackedRNNCells).
 
 A built-in cell is one step of the matching layer, so `RNN(LSTMCell(u))` runs the LSTM layer's
 native op (layers/recurrent.py) with the cell's weights, in Keras's layout. A stack runs one op per
 cell, each over the whole sequence: cell i's output at step t is cell i+1's input at step t, as in
 Keras's step-by-step loop (a masked step keeps every cell's state and repeats the outputs in both).
-A cell class of the user's own (a call(inputs, states) step) is not supported yet and is refused.
+A cell of one's own (a Layer with call(inputs, states) and state_size, as Keras's guide writes
+them) is unrolled: RNN.call is traced with one traced call of the cell per timestep
+(layers/rnn_unroll.py), so it needs a sequence length known when the model is built
+(keras.Input((T, features))); an Input((None, features)) is refused with a ValueError saying why.
 """
 
-from bigcore.layers import recurrent
+from bigcore.layers import recurrent, rnn_unroll, tracing
 from bigcore.layers.base import KerasTensor, Layer, flat_tensors
 from bigcore.layers.registry import layer_config, layer_from_config, register
 
@@ -73,11 +76,9 @@ class GRUCell(_Cell):
 
 
 def _as_cell(cell):
-    if isinstance(cell, _Cell):
-        return cell
-    raise TypeError(f"RNN runs SimpleRNNCell, LSTMCell, GRUCell or a list of them (StackedRNNCells); a cell of "
-                    f"another class ({type(cell).__name__}: a step of your own) is not supported yet. "
-                    f"Received: cell={cell!r}")
+    if not isinstance(cell, _Cell):
+        rnn_unroll.check_cell(cell)
+    return cell
 
 
 @register
@@ -96,7 +97,7 @@ class StackedRNNCells(Layer):
 
     @property
     def output_size(self):
-        return self.cells[-1].output_size
+        return rnn_unroll.output_size(self.cells[-1])
 
     @property
     def weights(self):
@@ -130,20 +131,26 @@ class RNN(Layer):
             raise ValueError("RNN: stateful=True is not supported yet")
         self.cell = StackedRNNCells(cell) if isinstance(cell, (list, tuple)) else cell
         cells = self.cell.cells if isinstance(self.cell, StackedRNNCells) else [_as_cell(self.cell)]
-        if go_backwards and len(cells) > 1:
-            raise ValueError("RNN: go_backwards=True over stacked cells is not supported yet; run one cell per RNN")
+        # any cell of one's own: RNN.call is traced, unrolled over the timesteps (rnn_unroll.py)
+        self._unrolled = not all(isinstance(c, _Cell) for c in cells)
+        if go_backwards and len(cells) > 1 and not self._unrolled:
+            raise ValueError("RNN: go_backwards=True over stacked cells is not supported yet when they are all "
+                             "SimpleRNNCell, LSTMCell or GRUCell; run one cell per RNN")
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.unroll = bool(go_backwards), unroll
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self._steps = [c.step for c in cells]
-        for i, step in enumerate(self._steps):  # every cell but the last hands its whole sequence on
-            last = i == len(self._steps) - 1
+        self._cells = cells
+        self._steps = [c.step for c in cells if isinstance(c, _Cell)]
+        for step in self._steps:  # every cell but the last hands its whole sequence on
+            last = step is getattr(cells[-1], "step", None)
             step.return_sequences = self.return_sequences if last else True
-            step.return_state = self.return_state
-            step.go_backwards = self.go_backwards
-            step.zero_output_for_mask = self.zero_output_for_mask
+            step.return_state = self.return_state or self._unrolled  # (unrolled: the stack reads each cell's)
+            step.go_backwards = self.go_backwards and not self._unrolled  # (unrolled: the stack reverses the input)
+            step.zero_output_for_mask = self.zero_output_for_mask and (last or not self._unrolled)
 
     def __call__(self, inputs, *args, **kwargs):
+        if self._unrolled:  # Keras's structure comes from call()'s return value
+            return tracing.trace_call(self, inputs, args, kwargs)
         out = super().__call__(inputs, *args, **kwargs)
         if not self.return_state or len(self._steps) == 1:
             return out
@@ -154,6 +161,15 @@ class RNN(Layer):
             at += step.n_states
         return grouped
 
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        """A cell of one's own, unrolled (traced once when the layer is called; rnn_unroll.py). The
+        cells follow the program's mode (`training` is Keras's argument; fit and predict set it)."""
+        return rnn_unroll.run(self, self._cells, sequences, initial_state, mask)
+
+    @property
+    def weights(self):
+        return self.cell.weights if self._unrolled else list(self._weights)
+
     def _as_recurrent_layer(self):
         """The equivalent SimpleRNN / LSTM / GRU layer, unbuilt (Bidirectional(RNN(cell)) runs it)."""
         if len(self._steps) != 1:
@@ -163,9 +179,23 @@ class RNN(Layer):
 
     @property
     def n_states(self):
+        if self._unrolled:
+            return sum(len(rnn_unroll.flat_sizes(c.state_size)) for c in self._cells)
         return sum(s.n_states for s in self._steps)
 
     def build(self, input_shape):
+        if self._unrolled:  # Keras: each cell built on the step's input shape (batch, features)
+            shape = tuple(input_shape)
+            rnn_unroll.check_length(self, shape)
+            for cell in self._cells:
+                if isinstance(cell, _Cell):
+                    cell.step.build(shape)
+                elif not cell.built:
+                    cell.build((shape[0], shape[2]))
+                    cell.built = True
+                shape = shape[:2] + (rnn_unroll.output_size(cell),)
+            self.built = True
+            return
         shape = tuple(input_shape)
         for step in self._steps:
             step.build(shape)
@@ -193,6 +223,12 @@ class RNN(Layer):
 
     def compute_output_shape(self, input_shape):
         B, T = input_shape[0], input_shape[1]
+        if self._unrolled:  # flat, one shape per output tensor
+            U = rnn_unroll.output_size(self._cells[-1])
+            U = U if isinstance(U, int) else None
+            out = (B, T, U) if self.return_sequences else (B, U)
+            sizes = [d for c in self._cells for d in rnn_unroll.flat_sizes(c.state_size)]
+            return [out] + [(B, d) for d in sizes] if self.return_state else out
         U = self._steps[-1].units
         out = (B, T, U) if self.return_sequences else (B, U)
         if self.return_state:
@@ -200,6 +236,8 @@ class RNN(Layer):
         return out
 
     def compute_mask(self, inputs, masks):
+        if self._unrolled:  # traced: masks is the call's mask (else the input's own), Keras's previous_mask
+            masks = [masks if masks is not None else getattr(inputs, "_mask", None)]
         mask = masks[0] if self.return_sequences else None
         return [mask] + [None] * self.n_states if self.return_state else mask
 

@@ -75,11 +75,14 @@ def layer_slots(layer, seen=None):
     if name == "RNN":  # Keras: the cell under `cell`, a stack's cells under `cell/cells/<class>[_<n>]`
         cells = getattr(layer.cell, "cells", None)
         if cells is None:
-            return [("", [], layer.name), ("cell", _weight_slots(layer.cell.weights), layer.cell.name)]
+            return [("", [], layer.name)] + _cell_slots("cell", layer.cell, seen)
         out, used = [("", [], layer.name), ("cell", [], layer.cell.name)], {}
         for c in cells:
-            out.append((f"cell/cells/{_unique(snake(type(c).__name__), used)}", _weight_slots(c.weights), c.name))
+            out += _cell_slots(f"cell/cells/{_unique(snake(type(c).__name__), used)}", c, seen)
         return out
+    if name == "Bidirectional" and layer._unrolled:  # over RNN(cell of one's own): the two RNN layers
+        return [("", [], layer.name)] + _under("backward_layer", layer.backward_layer, seen) + \
+            _under("forward_layer", layer.forward_layer, seen)
     if name == "Bidirectional":
         return [("", [], layer.name), ("backward_layer", [], f"{snake_name}_backward_layer"),
                 ("backward_layer/cell", _weight_slots(layer.backward_layer.weights), f"{snake_name}_cell"),
@@ -152,6 +155,13 @@ def _custom_slots(layer, seen):
         if id(sub) not in seen:
             out += _under(path, sub, seen)
     return out
+
+
+def _cell_slots(path, cell, seen):
+    """An RNN's cell at `path`: a built-in cell's weights, a cell of one's own as a custom layer."""
+    if layer_base._traces_call(type(cell)):
+        return _under(path, cell, seen)
+    return [(path, _weight_slots(cell.weights), cell.name)]
 
 
 def _under(path, layer, seen):
