@@ -211,3 +211,21 @@ def test_assignment_refusals():
     dense(inp)
     with pytest.raises(ValueError, match="outside a custom layer's call"):
         dense.bias.assign(inp)
+
+
+def test_dtype_policies_are_float32_or_refused():
+    """A dtype other than float32 raised nowhere and was ignored; now the layer argument, the global
+    policy and DTypePolicy refuse float16 / bfloat16 / float64 by name (float32 passes, in every form
+    Keras writes it)."""
+    for given in ("float32", np.float32, {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}},
+                  bigcore.DTypePolicy("float32"), None):
+        layers.Dense(2, dtype=given)
+    for bad in ("mixed_float16", "float64", "bfloat16"):
+        with pytest.raises(ValueError, match=f"dtype='{bad}' is not supported"):
+            layers.Dense(2, dtype=bad)
+        with pytest.raises(ValueError, match="float32"):
+            bigcore.mixed_precision.set_global_policy(bad)
+    bigcore.mixed_precision.set_global_policy("float32")
+    policy = bigcore.mixed_precision.global_policy()
+    assert (policy.name, policy.compute_dtype, policy.variable_dtype) == ("float32", "float32", "float32")
+    assert layers.Embedding(5, 2, dtype="float32") is not None

@@ -1,8 +1,8 @@
 """bigcore: Keras-style deep learning whose hot paths are native code."""
 
 from bigcore import (activations, backend, callbacks, compression, config, constraints, data, datasets, distributed,
-                     export, initializers, layers, losses, metrics, models, ops, optimizers, preprocessing,
-                     quantization, regularizers, saving, sparse_select, utils)
+                     export, initializers, layers, losses, metrics, mixed_precision, models, ops, optimizers,
+                     preprocessing, quantization, regularizers, saving, sparse_select, utils)
 from bigcore._version import __version__
 from bigcore.ops import random  # keras.random
 from bigcore.layers import Input, InputSpec, KerasTensor, Layer
@@ -11,6 +11,7 @@ from bigcore.models import Model, Sequential
 from bigcore.initializers import Initializer
 from bigcore.losses import Loss
 from bigcore.metrics import Metric
+from bigcore.mixed_precision import DTypePolicy
 from bigcore.optimizers import Optimizer
 from bigcore.regularizers import Regularizer
 
@@ -20,8 +21,8 @@ def version():
     return __version__
 
 
-__all__ = ["Initializer", "Input", "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model", "Optimizer",
-           "Regularizer", "Sequential", "__version__", "activations", "backend", "callbacks", "compression", "config",
-           "constraints", "data", "datasets", "distributed", "export", "initializers", "layers", "losses", "metrics",
-           "models", "ops", "optimizers", "preprocessing", "quantization", "random", "regularizers", "saving",
-           "sparse_select", "utils", "version"]
+__all__ = ["DTypePolicy", "Initializer", "Input", "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model",
+           "Optimizer", "Regularizer", "Sequential", "__version__", "activations", "backend", "callbacks", "compression",
+           "config", "constraints", "data", "datasets", "distributed", "export", "initializers", "layers", "losses",
+           "metrics", "mixed_precision", "models", "ops", "optimizers", "preprocessing", "quantization", "random",
+           "regularizers", "saving", "sparse_select", "utils", "version"]

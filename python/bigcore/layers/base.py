@@ -452,6 +452,23 @@ def shape_str(shape):
     return "(" + ", ".join("None" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+_OTHER_FLOATS = ("float16", "bfloat16", "float64", "mixed_float16", "mixed_bfloat16")
+
+
+def _check_dtype(layer, dtype):
+    """A layer's dtype= (a name, a NumPy dtype, a DTypePolicy or its config): bigcore computes in
+    float32, so another float compute type raises rather than being ignored."""
+    name = dtype
+    if isinstance(dtype, dict):
+        name = dtype.get("config", {}).get("name", dtype.get("name"))
+    elif dtype is not None and not isinstance(dtype, str):
+        name = getattr(dtype, "name", None) or str(np.dtype(dtype))
+    if name in _OTHER_FLOATS:
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}): dtype={name!r} is not supported; bigcore "
+                         "computes in float32 (use bigcore.quantization for int8). Leave dtype unset or give "
+                         "'float32'")
+
+
 class Layer:
     supports_masking = False  # passes its first input's mask on unchanged
     supports_variable_length = False  # True: lower() handles variable-length (None) axes (models/lowering.py)
@@ -491,6 +508,7 @@ class Layer:
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"Argument `name` must be a non-empty string without '/'. Received: name={name!r}")
         self.name = name or _unique_name(_snake(type(self).__name__))
+        _check_dtype(self, dtype)
         self.trainable = trainable
         self.built = False
         self._weights = []
