@@ -107,3 +107,25 @@ def test_a_loss_on_a_model_input_is_refused_natively():
     p.finalize()
     with pytest.raises(ValueError, match="model input directly"):
         p.set_losses([(x, 0, LOSS_MSE, 4, 1.0, False, 0.0)])
+
+
+def test_eager_masks_as_keras_keras_mask():
+    """The masking guide's eager calls: an Embedding(mask_zero=True) or Masking output carries
+    `_keras_mask`, a layer that keeps masks passes it on, and a recurrent layer called on such an
+    output takes it (the same result as the Sequential model that propagates it)."""
+    padded = np.array([[711, 632, 71, 0, 0], [73, 8, 3215, 55, 927], [83, 91, 1, 0, 0]])
+    emb = layers.Embedding(5000, 8, mask_zero=True)
+    embedded = emb(padded)
+    np.testing.assert_array_equal(embedded._keras_mask, padded != 0)
+    np.testing.assert_array_equal(emb.compute_mask(padded), padded != 0)
+    values = np.tile(padded[..., None], (1, 1, 3)).astype(np.float32)
+    masked = layers.Masking()(values)
+    np.testing.assert_array_equal(masked._keras_mask, padded != 0)
+    passed = layers.Dropout(0.5)(embedded)
+    np.testing.assert_array_equal(passed._keras_mask, padded != 0)
+    lstm = layers.LSTM(4)
+    eager = lstm(embedded)
+    model = bigcore.Sequential([layers.Input((5,)), emb, lstm])
+    np.testing.assert_allclose(eager, model.predict(padded, verbose=0), rtol=1e-5, atol=1e-6)
+    unmasked = lstm(np.asarray(embedded.numpy()))  # the same values without the mask: another result
+    assert not np.allclose(unmasked, eager)

@@ -1,5 +1,7 @@
 """Embedding: integer ids -> vectors, with Keras's mask_zero."""
 
+import numpy as np
+
 from bigcore import initializers, regularizers
 from bigcore.layers import base
 from bigcore.layers.base import KerasTensor, Layer
@@ -41,9 +43,11 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
 
-    def compute_mask(self, inputs, masks):
+    def compute_mask(self, inputs, masks=None):
         if not self.mask_zero:
             return None
+        if not isinstance(inputs, (list, tuple)) or not isinstance(inputs[0], KerasTensor):
+            return np.asarray(inputs) != 0  # Keras's compute_mask(ids) on values: the non-padding ids
         return KerasTensor(inputs[0].shape, name=f"{self.name}/mask")
 
     def lower(self, prog, inputs, outputs):

@@ -1,6 +1,8 @@
 """Masking (Keras): positions whose values all equal mask_value are masked (and zeroed); the mask
 (batch, positions) reaches the layers after it (cpp/ops/gather.h: MaskingOp)."""
 
+import numpy as np
+
 from bigcore.layers.base import KerasTensor, Layer, shape_str
 from bigcore.layers.registry import register
 
@@ -35,7 +37,9 @@ class Masking(Layer):
             raise ValueError(f"Masking: mask_value must be a number. Received: mask_value={mask_value!r}")
         self.mask_value = float(mask_value)
 
-    def compute_mask(self, inputs, masks):
+    def compute_mask(self, inputs, masks=None):
+        if not isinstance(inputs, (list, tuple)) or not isinstance(inputs[0], KerasTensor):
+            return np.any(np.asarray(inputs) != self.mask_value, axis=-1)  # on values (Keras's eager call)
         return KerasTensor(inputs[0].shape[:-1], name=f"{self.name}/mask")
 
     def lower(self, prog, inputs, outputs):

@@ -10,6 +10,8 @@ from bigcore import _tensor, export as export_module, saving
 from bigcore.layers import base as layer_base
 from bigcore.layers.base import KerasTensor, Layer, _snake, _traces_call, _unique_name
 from bigcore.layers.core import Input, InputLayer
+from bigcore.layers.embedding import Embedding
+from bigcore.layers.masking import Masking
 from bigcore.layers.registry import layer_from_config, register_model
 from bigcore.models import input_side, lowering, serialization, subclassed, summary
 from bigcore.models.trainer import Trainer
@@ -395,6 +397,9 @@ def _run_eagerly(layer, inputs, kwargs):
 
     # a list of arrays is several inputs; a nested list of numbers is one array
     several = isinstance(inputs, (list, tuple)) and len(inputs) > 0 and all(hasattr(a, "shape") for a in inputs)
+    in_mask = None if several else getattr(inputs, "_keras_mask", None)
+    if in_mask is not None and "mask" in getattr(layer, "call_keywords", ()) and kwargs.get("mask") is None:
+        kwargs = {**kwargs, "mask": in_mask}  # Keras: an eager tensor's mask goes to the next layer's call
     inp = symbolic(list(inputs) if several else np.asarray(inputs))
     call_kwargs = {k: (v if k == "training" else symbolic(v)) for k, v in kwargs.items()}
     result = layer(inp, **call_kwargs)
@@ -407,10 +412,30 @@ def _run_eagerly(layer, inputs, kwargs):
     out = model._forward_batch(arrays if len(arrays) > 1 else arrays[0], -1)  # the call's training= holds
     layer._eager_losses = model._eager_losses
     if not any(unbatched):
-        return _tensor.wrap(out)
+        return _with_mask(_tensor.wrap(out), layer, inputs, in_mask, several)
     rows = list(out) if isinstance(out, (list, tuple)) else [out]
     rows = [r[0] if u else r for r, u in zip(rows, unbatched)]
     return _tensor.wrap(type(out)(rows) if isinstance(out, (list, tuple)) else rows[0])
+
+
+def _with_mask(out, layer, inputs, in_mask, several):
+    """Keras's `_keras_mask` on an eager output: the mask the layer makes from the values (Embedding
+    with mask_zero, Masking), or the input's, passed through by a layer that keeps masks as they are."""
+    if several or not isinstance(out, np.ndarray):
+        return out
+    if type(layer).compute_mask in _VALUE_MASKS:
+        mask = layer.compute_mask(np.asarray(inputs))
+    elif (in_mask is not None and layer.supports_masking and type(layer).compute_mask is Layer.compute_mask
+          and out.shape[:np.ndim(in_mask)] == np.shape(in_mask)):
+        mask = in_mask
+    else:
+        return out
+    if mask is not None:
+        out._keras_mask = _tensor.wrap(np.asarray(mask))
+    return out
+
+
+_VALUE_MASKS = (Embedding.compute_mask, Masking.compute_mask)
 
 
 def _with_batch(t, ref):
