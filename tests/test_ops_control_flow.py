@@ -93,3 +93,30 @@ def test_traced_loops_need_static_trip_counts():
 
     with pytest.raises(TypeError, match="symbolic bound"):
         SymbolicBound()(bigcore.Input((3,)))
+
+
+def _recommender(lib, users=7, items=5, d=4):
+    inp = lib.Input((2,), dtype="int32")
+    u = lib.layers.Embedding(users, d, name="u")(inp[:, 0])
+    v = lib.layers.Embedding(items, d, name="v")(inp[:, 1])
+    bu = lib.layers.Embedding(users, 1, name="bu")(inp[:, 0])
+    bv = lib.layers.Embedding(items, 1, name="bv")(inp[:, 1])
+    return lib.Model(inp, lib.ops.sigmoid(lib.ops.tensordot(u, v, 2) + bu + bv))
+
+
+def test_tensordot_over_every_axis_with_the_batch_matches_keras(keras):
+    """tensordot(u, v, 2) on two (batch, d) tensors contracts the batch axis too (a scalar per batch,
+    as a keras-io recommender writes it): it raised; now the same outputs and the same weights after
+    SGD steps as Keras 3."""
+    ours, theirs = _recommender(bigcore), _recommender(keras)
+    theirs.set_weights(ours.get_weights())
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.integers(0, 7, 16), rng.integers(0, 5, 16)], axis=1).astype(np.int32)
+    y = rng.random((16, 1)).astype(np.float32)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), _np(theirs(x)), rtol=1e-5)
+    for m in (ours, theirs):
+        m.compile(optimizer=m.__module__.startswith("bigcore") and bigcore.optimizers.SGD(0.5)
+                  or keras.optimizers.SGD(0.5), loss="mse")
+        m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), [w.value for w in theirs.weights]):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-4, atol=1e-6)

@@ -165,6 +165,11 @@ def tensordot(x1, x2, axes=2):
         ax_b = [ax_b] if isinstance(ax_b, int) else list(ax_b)
     if len(ax_a) != len(ax_b):
         raise ValueError(f"tensordot: axes {axes!r} pair unequal numbers of axes")
+    if (a == b == len(ax_a) and [i % a for i in ax_a] == [j % b for j in ax_b]
+            and any(isinstance(x, KerasTensor) and x._batched for x in (x1, x2))):
+        # every axis contracted in order, the batch axis too (a keras-io recommender writes
+        # tensordot(u, v, 2) on two (batch, d) tensors): the sum of the elementwise product, a scalar
+        return apply("sum", [apply("multiply", [x1, x2])], {"axis": None, "keepdims": False})
     letters = iter(string.ascii_letters)
     la = [next(letters) for _ in range(a)]
     lb = [next(letters) for _ in range(b)]
