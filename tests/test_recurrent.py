@@ -1009,9 +1009,8 @@ def test_rnn_rejects_bad_arguments(kw):
         layers.LSTM(**kw)
 
 
-@pytest.mark.parametrize("kw", [dict(units=0), dict(units=3, dropout=1.0), dict(units=3, activation="softmax"),
-                                dict(units=3, stateful=True)])
-def test_simple_rnn_rejects_bad_arguments(kw):
+@pytest.mark.parametrize("kw", [dict(units=0), dict(units=3, dropout=1.0), dict(units=3, activation="softmax")])
+def test_simple_rnn_rejects_bad_arguments(kw):  # stateful=True is supported now (test_stateful_rnn.py)
     with pytest.raises(ValueError):
         layers.SimpleRNN(**kw)
 

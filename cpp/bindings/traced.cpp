@@ -48,6 +48,12 @@ void bind_traced(py::module_& m) {
       }, py::arg("value"), py::arg("out"), py::arg("offset"), py::arg("n"), py::arg("mode"),
       "The weight at arena [offset, offset + n) = value (mode 0), += value (1) or -= value (2) in each forward; "
       "out = the new value.");
+  cls.def("add_weight_rows", [](Program& p, int out, size_t offset, size_t n) {
+        BC_CHECK(n <= p.param_count() && offset <= p.param_count() - n,
+                 "add_weight_rows: the segment lies outside the parameter arena");
+        p.add_op(std::make_unique<bc::WeightRowsOp>(out, offset, n));
+      }, py::arg("out"), py::arg("offset"), py::arg("n"),
+      "out (batch rows) = the weight at arena [offset, offset + n) in each forward; the batch must fill it.");
   cls.def("last_loss_terms", [](const Program& p) { return p.last_loss_terms(); },
           "What each add_loss term and activity regularizer added to the loss in the last forward, in op order.");
   cls.def("op_kinds", [](const Program& p) {

@@ -79,4 +79,16 @@ void AssignWeightOp::backward(Ctx& c) {
   if (need_dx[0] && !accum_dx[0]) std::memset(c.grad(in[0]), 0, c.numel(in[0]) * sizeof(float));
 }
 
+WeightRowsOp::WeightRowsOp(int o, size_t offset, size_t n) : offset_(offset), n_(n) {
+  out = {o};
+  params = {offset};
+}
+
+void WeightRowsOp::forward(Ctx& c) {
+  BC_CHECK(c.numel(out[0]) == n_, "a stateful RNN's states hold " + std::to_string(n_ / c.per_sample(out[0])) +
+                                      " rows (the batch size it was built for), but the batch has " +
+                                      std::to_string(c.B) + " (a stateful layer needs batches of that size)");
+  std::memcpy(c.val(out[0]), c.params + offset_, n_ * sizeof(float));
+}
+
 }  // namespace bc

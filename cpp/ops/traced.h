@@ -9,6 +9,8 @@
 //                                           variable.assign / assign_add / assign_sub in call()), out
 //                                           = the new value; no gradient reaches v (an assignment is
 //                                           not differentiable in Keras either)
+//   WeightRowsOp        -> out              out (batch, n / batch) = a weight's arena segment (a
+//                                           stateful RNN's states; the batch must be the weight's rows)
 #pragma once
 #include <cstddef>
 
@@ -41,6 +43,16 @@ class AssignWeightOp : public Op {
  private:
   size_t offset_, n_;
   int mode_;
+};
+
+class WeightRowsOp : public Op {
+ public:
+  WeightRowsOp(int out, size_t offset, size_t n);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override {}
+
+ private:
+  size_t offset_, n_;
 };
 
 }  // namespace bc

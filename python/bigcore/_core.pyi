@@ -145,6 +145,8 @@ class Program:
     def add_unit_norm(self, x: int, out: int, width: int) -> None: ...
     def add_view_tensor(self, base: int, shape: Sequence[int]) -> int:
         """Tensor `base` seen with another shape of its non-batch axes (as add_shaped_tensor takes them), the same size: no op and no copy; ops reading it see this shape, its values and gradient are base's."""
+    def add_weight_rows(self, out: int, offset: int, n: int) -> None:
+        """out (batch rows) = the weight at arena [offset, offset + n) in each forward; the batch must fill it."""
     def add_weight_tensor(self, offset: int, shape: Sequence[int]) -> int:
         """The weight at arena offset `offset` (from add_param) as a batch-less tensor: read in place, its gradient added into the gradient arena."""
     def apply_update(self, lr: float, step: int, grad_scale: float) -> None:

@@ -53,6 +53,10 @@ def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch
     if not per_channel:
         raise ValueError("quantize supports per_channel=True only (one scale per output column)")
     model._ensure_built()
+    stateful = [layer.name for layer in _layers(model) if getattr(layer, "stateful", False)]
+    if stateful:
+        raise NotImplementedError(f"quantize: stateful recurrent layers ({', '.join(stateful)}) have no int8 form "
+                                  "yet; quantize a copy with stateful=False")
     original, model = model, fold_batch_norm(model) if _bn_folds(model) else model
     scales = _calibrate(model, calibration_data, batch_size) if calibration_data is not None else {}
 

@@ -199,6 +199,9 @@ def _rules():
 def _recurrent_rule(layer, quantized_recurrent):
     """Whether a SimpleRNN/LSTM/GRU (alone or inside Bidirectional) can be exported: a float one always; an
     int8 one (quantize() makes them, with int8 kernels and per-column scales) only as float."""
+    if getattr(layer, "stateful", False):
+        raise NotImplementedError(f"ONNX export: layer {layer.name!r} is stateful (its states carry from one call to "
+                                  "the next), which an ONNX graph cannot hold; export a copy with stateful=False")
     if type(layer) in (recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU):
         return True
     int8 = isinstance(layer, (recurrent.LSTM, recurrent.GRU)) and layer.kernel is not None and \

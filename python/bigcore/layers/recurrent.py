@@ -10,6 +10,8 @@ every timestep of a batch (Keras draws one mask per gate when recurrent_dropout 
 distribution of each gate's mask is the same).
 """
 
+import numpy as np
+
 from bigcore import _random, activations, initializers, regularizers
 from bigcore.layers import base, tracing
 from bigcore.layers.base import KerasTensor, Layer, flat_tensors, shape_str
@@ -71,8 +73,6 @@ class _RNN(Layer):
         super().__init__(**kw)
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(f"Received an invalid value for argument `units`, expected a positive integer, got {units!r}")
-        if stateful:
-            raise ValueError(f"{type(self).__name__}: stateful=True is not supported yet")
         if any(c is not None for c in (kernel_constraint, recurrent_constraint, bias_constraint)):
             raise ValueError(f"{type(self).__name__}: weight constraints are not supported on recurrent layers yet")
         for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
@@ -98,6 +98,9 @@ class _RNN(Layer):
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.unroll, self.use_cudnn = unroll, use_cudnn
+        # stateful: the last states of each call start the next one (Keras's RNN.states: variables
+        # of (batch, units) the layer does not track as weights, so files do not hold them)
+        self.stateful, self.states = bool(stateful), None
         self._stream = seed if seed is not None else _random.next_stream()
         # set by Bidirectional on its backward copy
         self.zero_output_for_mask = False
@@ -122,7 +125,27 @@ class _RNN(Layer):
                                                 self.recurrent_regularizer)
         if self.use_bias:
             self.bias = self.add_weight("bias", self._bias_shape(), self._bias_value, self.bias_regularizer)
+        if self.stateful:
+            self._build_states(input_shape[0])
         self.built = True
+
+    def _build_states(self, batch):
+        if self.states is not None:  # Keras: building again resets them
+            self.reset_state()
+            return
+        if batch is None:
+            raise ValueError(f"Layer {self.name!r}: when using `stateful=True` in a RNN, the batch size must be "
+                             "static (Input(batch_shape=(batch, timesteps, features)) or batch_size=...). Found "
+                             "dynamic batch size: None")
+        self.states = [base.Weight(f"{self.name}/rnn_state", (int(batch), self.units), initializers.get("zeros"),
+                                   trainable=False) for _ in range(self.n_states)]
+
+    def reset_state(self):
+        """Zeros the states of a stateful layer (Keras's reset_state)."""
+        for w in self.states or ():
+            w.assign(np.zeros(w.shape, np.float32))
+
+    reset_states = reset_state
 
     def _bias_shape(self):
         return (self.gates * self.units,)
@@ -143,7 +166,30 @@ class _RNN(Layer):
 
     def lower(self, prog, inputs, outputs):
         states = [prog.id(t) for t in flat_tensors(prog.node.call_kwargs.get("initial_state"))]
-        return self._lower_rnn(prog, inputs[0], _call_mask(prog), states, outputs)
+        if not self.stateful:
+            return self._lower_rnn(prog, inputs[0], _call_mask(prog), states, outputs)
+        return self._lower_stateful(prog, inputs[0], states, outputs)
+
+    def _lower_stateful(self, prog, x, states, outputs):
+        """The op starts from the state variables (unless initial_state is given, as in Keras) and its
+        last states are written back to them (ops/traced.h: WeightRowsOp, AssignWeightOp)."""
+        U, B = self.units, self.states[0].shape[0]
+        if not states:
+            for w in self.states:
+                t = prog.tensor(KerasTensor(None, dims=(U,), name=f"{self.name}/state_in"))
+                prog.native.add_weight_rows(t, prog.param(w), B * U)
+                states.append(t)
+        extra = [] if self.return_state else [KerasTensor(None, dims=(U,), name=f"{self.name}/state_out")
+                                              for _ in self.states]
+        saved, self.return_state = self.return_state, True
+        try:
+            outs = self._lower_rnn(prog, x, _call_mask(prog), states, list(outputs) + extra)
+        finally:
+            self.return_state = saved
+        for w, t in zip(self.states, outs[len(outs) - len(self.states):]):
+            copy = prog.tensor(KerasTensor(None, dims=(B, U), batched=False, name=f"{self.name}/state"))
+            prog.native.add_assign_weight(t, copy, prog.param(w), B * U, 0)
+        return outs[:len(outputs)]
 
     def _lower_rnn(self, prog, x, mask, states, outputs, x_kt=None):
         """Adds the op: x, mask (-1: none) and the initial states (none: zeros) are tensor ids;
@@ -171,7 +217,7 @@ class _RNN(Layer):
                 "activity_regularizer": regularizers.serialize(self.activity_regularizer),
                 "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
-                "go_backwards": self.go_backwards}
+                "go_backwards": self.go_backwards, "stateful": self.stateful}
 
 
 @register

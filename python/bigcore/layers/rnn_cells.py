@@ -56,7 +56,7 @@ class _Cell(Layer):
                                   "supported; wrap it in layers.RNN(cell), which runs it over the sequence natively")
 
     def get_config(self):
-        config = {k: v for k, v in self.step.get_config().items() if k not in _SEQUENCE_ARGS}
+        config = {k: v for k, v in self.step.get_config().items() if k not in _SEQUENCE_ARGS + ("stateful",)}
         return {**config, **Layer.get_config(self)}
 
 
