@@ -229,3 +229,51 @@ def test_dtype_policies_are_float32_or_refused():
     policy = bigcore.mixed_precision.global_policy()
     assert (policy.name, policy.compute_dtype, policy.variable_dtype) == ("float32", "float32", "float32")
     assert layers.Embedding(5, 2, dtype="float32") is not None
+
+
+class _Scaled(layers.Dense):
+    """A Dense subclass with a keras.Variable of its own, set as an attribute."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.scale = bigcore.Variable(np.full((units,), 2.0, np.float32), name="scale")
+
+    def call(self, x):
+        return ops.matmul(x, self.kernel) * self.scale + self.bias
+
+
+def test_keras_variable_as_an_attribute_is_a_weight(tmp_path):
+    v = bigcore.Variable("ones", shape=(2, 3), trainable=False, name="v")
+    assert v.shape == (2, 3) and not v.trainable and v.numpy().sum() == 6
+    with pytest.raises(ValueError, match="needs a `shape`"):
+        bigcore.Variable("zeros")
+    layer = _Scaled(3)
+    inp = bigcore.Input((4,))
+    model = bigcore.Model(inp, layer(inp))
+    assert any(w is layer.scale for w in layer.trainable_weights) and len(layer.weights) == 3
+    x = np.random.default_rng(0).random((8, 4)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), (x @ layer.kernel.numpy()) * 2.0 + layer.bias.numpy(),
+                               rtol=1e-6)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.ones((8, 3), np.float32), verbose=0)
+    assert not np.allclose(layer.scale.numpy(), 2.0)  # trained
+    model.save(str(tmp_path / "m.bigcore"))
+    loaded = bigcore.models.load_model(str(tmp_path / "m.bigcore"), custom_objects={"_Scaled": _Scaled})
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+class _Doubled(layers.Dense):
+    def call(self, x):
+        return 2.0 * super().call(x)
+
+
+def test_a_subclass_of_a_built_in_layer_runs_its_own_call():
+    """A Dense subclass overriding call() ran the native Dense and silently ignored the override;
+    its call() is now traced (super().call(x) records Dense's own maths)."""
+    layer = _Doubled(3, activation="relu")
+    inp = bigcore.Input((4,))
+    model = bigcore.Model(inp, layer(inp))
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    want = 2.0 * np.maximum(x @ layer.kernel.numpy() + layer.bias.numpy(), 0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(layer(x), want, rtol=1e-6, atol=1e-7)

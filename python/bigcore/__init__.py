@@ -6,6 +6,7 @@ from bigcore import (activations, backend, callbacks, compression, config, const
 from bigcore._version import __version__
 from bigcore.ops import random  # keras.random
 from bigcore.layers import Input, InputSpec, KerasTensor, Layer
+from bigcore.layers.base import Variable  # keras.Variable
 from bigcore.models import Model, Sequential
 # Keras 3's top-level names for the base classes (keras.Layer, keras.Loss, ...)
 from bigcore.initializers import Initializer
@@ -25,4 +26,4 @@ __all__ = ["DTypePolicy", "Initializer", "Input", "InputSpec", "KerasTensor", "L
            "Optimizer", "Regularizer", "Sequential", "__version__", "activations", "backend", "callbacks", "compression",
            "config", "constraints", "data", "datasets", "distributed", "export", "initializers", "layers", "losses",
            "metrics", "mixed_precision", "models", "ops", "optimizers", "preprocessing", "quantization", "random",
-           "regularizers", "saving", "sparse_select", "utils", "version"]
+           "regularizers", "saving", "sparse_select", "utils", "Variable", "version"]

@@ -211,6 +211,29 @@ class Weight:
         return f"<Weight {self.name} shape={self.shape}>"
 
 
+class Variable(Weight):
+    """keras.Variable(initializer, shape, dtype, trainable, name): a variable made on its own. Set as
+    a layer's attribute it is one of that layer's weights (Keras tracks it), trained and saved as
+    add_weight's are. initializer: an array-like value (its shape), or an initializer with `shape`."""
+
+    def __init__(self, initializer, shape=None, dtype=None, trainable=True, autocast=True, aggregation="none",
+                 synchronization="auto", name=None):
+        if callable(initializer) or isinstance(initializer, (str, dict)):
+            if shape is None:
+                raise ValueError(f"Variable {name!r}: an initializer needs a `shape`. Received: initializer="
+                                 f"{initializer!r}, shape=None")
+            init = initializers.get(initializer)
+        else:
+            value = np.asarray(initializer, dtype=dtype or np.float32)
+            if shape is not None and tuple(shape) != value.shape:
+                raise ValueError(f"Variable {name!r}: the initial value has shape {value.shape}, but shape={shape}")
+            shape = value.shape
+
+            def init(s):
+                return value.reshape(s).copy()
+        super().__init__(name or "variable", shape, init, trainable=trainable, dtype=dtype or "float32")
+
+
 def read_weights(weights):
     """Copies of the weights' values, the float32 ones read under one native lock: a consistent set
     even while another thread trains a model that holds them."""
@@ -444,8 +467,17 @@ def _inherit_dims(shape, x):
 
 def _traces_call(cls):
     """A custom layer: its class defines call() and no native lowering of its own (layers/tracing.py);
-    or a Model subclass with call() (a model's lower() inlines a graph: it is marked _lowers_graph)."""
-    return getattr(cls, "call", None) is not None and (cls.lower is Layer.lower or getattr(cls.lower, "_lowers_graph", False))
+    or a Model subclass with call() (a model's lower() inlines a graph: it is marked _lowers_graph);
+    or a user's subclass of a built-in layer that overrides call() (which would otherwise be ignored
+    for the built-in op)."""
+    if getattr(cls, "call", None) is None:
+        return False
+    if cls.lower is Layer.lower or getattr(cls.lower, "_lowers_graph", False):
+        return True
+    call_owner = next(k for k in cls.__mro__ if "call" in k.__dict__)
+    lower_owner = next(k for k in cls.__mro__ if "lower" in k.__dict__)
+    return (call_owner is not lower_owner and issubclass(call_owner, lower_owner)
+            and not call_owner.__module__.startswith("bigcore."))
 
 
 def shape_str(shape):
@@ -522,6 +554,12 @@ class Layer:
         self.output_shape = None
         if activity_regularizer is not None:  # Keras's base-layer argument (built-in layers set their own)
             self.activity_regularizer = regularizers.get(activity_regularizer)
+
+    def __setattr__(self, name, value):
+        # Keras tracks a variable set as an attribute (keras.Variable, or one made elsewhere) as a weight
+        if isinstance(value, Weight) and "_weights" in self.__dict__ and not any(w is value for w in self._weights):
+            self._weights.append(value)
+        object.__setattr__(self, name, value)
 
     @property
     def trainable(self):

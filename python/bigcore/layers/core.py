@@ -82,6 +82,11 @@ class Dense(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
 
+    def call(self, x):
+        """Keras's Dense.call, as bigcore.ops (a subclass's call() that calls super().call(x) records
+        it; the layer itself lowers to the fused native op)."""
+        return self.call_unbatched(x)
+
     def call_unbatched(self, x):
         """A tensor without a batch axis (a state made with ops.zeros inside a custom call()):
         recorded with bigcore.ops, so that the program trains the weights."""
