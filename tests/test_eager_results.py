@@ -129,3 +129,31 @@ def test_eager_masks_as_keras_keras_mask():
     np.testing.assert_allclose(eager, model.predict(padded, verbose=0), rtol=1e-5, atol=1e-6)
     unmasked = lstm(np.asarray(embedded.numpy()))  # the same values without the mask: another result
     assert not np.allclose(unmasked, eager)
+
+
+def test_weight_ops_refuse_bad_arguments_through_the_binding():
+    """The ops this stop added (assign a weight, read a weight as batch rows) check what the
+    low-level binding gives them: an arena segment outside the arena, an unknown mode, a value or a
+    batch of the wrong size raise ValueError, never crash."""
+    p = _core.Program()
+    x = p.add_shaped_tensor([4], is_input=True)
+    w = p.add_param(4)
+    new = p.add_shaped_tensor([4], False, False)
+    rows = p.add_shaped_tensor([4])
+    with pytest.raises(ValueError, match="outside the parameter arena"):
+        p.add_assign_weight(x, new, w + 1, 4, 0)
+    with pytest.raises(ValueError, match="outside the parameter arena"):
+        p.add_weight_rows(rows, w, 1 << 40)
+    with pytest.raises(ValueError, match="mode"):
+        p.add_assign_weight(x, new, w, 4, 7)
+    p.add_assign_weight(x, new, w, 4, 1)  # w += x: x (B, 4) must hold 4 values (B = 1)
+    p.add_weight_rows(rows, w, 4)         # rows (B, 4) = w: B = 1 again
+    p.set_inputs([x])
+    p.set_outputs([rows])
+    p.finalize()
+    p.params()[w:w + 4] = np.arange(4, dtype=np.float32)
+    got = np.zeros((1, 4), np.float32)
+    p.predict_step([np.ones((1, 4), np.float32)], 0, 1, [got])
+    np.testing.assert_array_equal(got[0], np.arange(4) + 1.0)
+    with pytest.raises(ValueError, match="elements"):
+        p.predict_step([np.ones((2, 4), np.float32)], 0, 2, [np.zeros((2, 4), np.float32)])
