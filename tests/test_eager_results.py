@@ -157,3 +157,21 @@ def test_weight_ops_refuse_bad_arguments_through_the_binding():
     np.testing.assert_array_equal(got[0], np.arange(4) + 1.0)
     with pytest.raises(ValueError, match="elements"):
         p.predict_step([np.ones((2, 4), np.float32)], 0, 2, [np.zeros((2, 4), np.float32)])
+
+
+def _two_sequences(lib, emb, lstm):
+    i1, i2 = lib.Input((5,)), lib.Input((4,))
+    return lib.Model([i1, i2], lstm(lib.layers.Concatenate(axis=1)([emb(i1), emb(i2)])))
+
+
+def test_concatenated_masked_sequences_match_keras(keras):
+    """Two padded sequences joined along time (Concatenate(axis=1) of Embedding(mask_zero) outputs):
+    Keras concatenates their masks; bigcore refused. The LSTM skips both paddings as Keras's does."""
+    ours = _two_sequences(bigcore, layers.Embedding(10, 4, mask_zero=True), layers.LSTM(3))
+    theirs = _two_sequences(keras, keras.layers.Embedding(10, 4, mask_zero=True), keras.layers.LSTM(3))
+    theirs.set_weights(ours.get_weights())
+    a = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 7], [0, 0, 0, 0, 0]])
+    b = np.array([[8, 0, 0, 0], [9, 9, 0, 0], [2, 3, 0, 0]])
+    got = ours.predict([a, b], verbose=0)
+    want = theirs([a, b])
+    np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -623,8 +623,10 @@ def test_concatenate_other_axes_refusals_and_variable_lengths():
         layers.Concatenate(axis=1)([bigcore.Input((2, 3)), bigcore.Input((2, 4))])
     ids = bigcore.Input((5,))
     emb = layers.Embedding(10, 3, mask_zero=True)(ids)
-    with pytest.raises(ValueError, match="masked inputs along axis 1"):
-        layers.Concatenate(axis=1)([emb, emb])
+    joined = layers.Concatenate(axis=1)([emb, emb])  # both masked: their masks are concatenated too
+    assert joined._mask is not None and joined._mask.shape == (None, 10)
+    with pytest.raises(ValueError, match="masked inputs along axis 1"):  # one without a mask: refused
+        layers.Concatenate(axis=1)([emb, bigcore.Input((5, 3))])
 
 
 def dot_ref(axes, normalize):

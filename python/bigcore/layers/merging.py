@@ -192,11 +192,34 @@ class Concatenate(_Merge):
         out[axis] = total
         return tuple(out)
 
+    def _along_mask_axis(self, inputs, masks):
+        """Sequences concatenated along their (masked) time axis: every input masked over all its
+        axes but the features, with static lengths. Keras's mask is then the masks concatenated."""
+        rank = len(inputs[0].shape)
+        return (rank >= 3 and self._axis(rank) == rank - 2 and all(m is not None for m in masks)
+                and all(tuple(m.shape) == tuple(x.shape[:-1]) for m, x in zip(masks, inputs))
+                and all(d is not None for x in inputs for d in x.shape[1:]))
+
     def compute_mask(self, inputs, masks):
         if self._axis(len(inputs[0].shape)) != len(inputs[0].shape) - 1 and any(m is not None for m in masks):
-            raise ValueError(f'Layer "{self.name}": concatenating masked inputs along axis {self.axis} (not the last '
-                             "axis) is not supported; concatenate along the last axis, or drop the masks first")
+            if self._along_mask_axis(inputs, masks):
+                shape = self.compute_output_shape([tuple(x.shape) for x in inputs])[:-1]
+                return KerasTensor(shape, name=f"{self.name}/mask")
+            raise ValueError(f'Layer "{self.name}": concatenating masked inputs along axis {self.axis} is supported '
+                             "along the last axis, or along the time axis of sequences that are all masked and of "
+                             "static lengths; drop the masks first otherwise")
         return super().compute_mask(inputs, masks)
+
+    def lower(self, prog, inputs, outputs):
+        kts = prog.node.inputs
+        if outputs[0]._mask is None or self._axis(len(kts[0].shape)) == len(kts[0].shape) - 1:
+            return super().lower(prog, inputs, outputs)
+        out = prog.tensor(outputs[0])  # along the time axis: the values, then the masks likewise
+        self._lower_op(prog, inputs, out)
+        mask = prog.tensor(outputs[0]._mask)
+        prog.native.add_concat([prog.mask_id(kt) for kt in kts], mask, [kt.shape[-2] for kt in kts])
+        prog.bind(outputs[0]._mask, mask)
+        return [out]
 
     def _broadcast_inputs(self, prog, inputs, out_kt):
         return inputs  # concatenation does not broadcast
