@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import bigcore
+from keras_file_checks import close as _close, h5_layout as _layout
 from layer_test import KERAS_WARNING
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
@@ -115,18 +116,6 @@ def _compile(lib, model, kind):
     loss = "sparse_categorical_crossentropy" if kind == "functional" else \
         lib.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=lib.optimizers.Adam(0.01), loss=loss)
-
-
-def _close(a, b, atol=1e-5):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=atol)
-
-
-def _layout(path):
-    """{dataset path: shape} of an HDF5 weights file (the `vars` groups' contents)."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj.shape) if isinstance(obj, h5py.Dataset) else None)
-    return out
 
 
 def _one_more_step(km, ours, x, y):

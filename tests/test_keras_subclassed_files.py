@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import bigcore
+from keras_file_checks import close as _close, h5_layout as _layout
 from layer_test import KERAS_WARNING
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
@@ -116,18 +117,6 @@ def _data(n=16):
 def _randomize(model, seed=7):
     rng = np.random.default_rng(seed)
     model.set_weights([rng.normal(0, 0.4, np.shape(w)).astype(np.float32) for w in model.get_weights()])
-
-
-def _close(a, b, atol=1e-5):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=atol)
-
-
-def _layout(path):
-    """{dataset path: shape} of an HDF5 weights file."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj.shape) if isinstance(obj, h5py.Dataset) else None)
-    return out
 
 
 def _archive(path):

@@ -33,6 +33,12 @@ std::string op_kind(const bc::Op& op) {
   return colon == std::string::npos ? name : name.substr(colon + 2);
 }
 
+// A weight's arena segment [offset, offset + n) given through the binding lies inside the arena.
+void check_segment(const Program& p, size_t offset, size_t n, const char* what) {
+  BC_CHECK(n <= p.param_count() && offset <= p.param_count() - n,
+           std::string(what) + ": the segment lies outside the parameter arena");
+}
+
 }  // namespace
 
 void bind_traced(py::module_& m) {
@@ -43,14 +49,13 @@ void bind_traced(py::module_& m) {
         p.add_op(std::make_unique<bc::SelectTrainingOp>(a, b, out));
       }, py::arg("a"), py::arg("b"), py::arg("out"), "out = a in training, b in inference.");
   cls.def("add_assign_weight", [](Program& p, int v, int out, size_t offset, size_t n, int mode) {
-        BC_CHECK(n <= p.param_count() && offset <= p.param_count() - n, "add_assign_weight: the segment lies outside the parameter arena");
+        check_segment(p, offset, n, "add_assign_weight");
         p.add_op(std::make_unique<bc::AssignWeightOp>(v, out, offset, n, mode));
       }, py::arg("value"), py::arg("out"), py::arg("offset"), py::arg("n"), py::arg("mode"),
       "The weight at arena [offset, offset + n) = value (mode 0), += value (1) or -= value (2) in each forward; "
       "out = the new value.");
   cls.def("add_weight_rows", [](Program& p, int out, size_t offset, size_t n) {
-        BC_CHECK(n <= p.param_count() && offset <= p.param_count() - n,
-                 "add_weight_rows: the segment lies outside the parameter arena");
+        check_segment(p, offset, n, "add_weight_rows");
         p.add_op(std::make_unique<bc::WeightRowsOp>(out, offset, n));
       }, py::arg("out"), py::arg("offset"), py::arg("n"),
       "out (batch rows) = the weight at arena [offset, offset + n) in each forward; the batch must fill it.");

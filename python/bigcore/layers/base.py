@@ -77,6 +77,8 @@ class building:
     def __exit__(self, *exc):
         _building.reset(self._token)
         return False
+
+
 # The call tracer (layers/tracing.py installs it): tracer(layer, inputs, args, kwargs) runs a custom
 # layer's call() on symbolic inputs.
 _call_tracer = None

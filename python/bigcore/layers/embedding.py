@@ -50,6 +50,8 @@ class Embedding(Layer):
             return np.asarray(inputs) != 0  # Keras's compute_mask(ids) on values: the non-padding ids
         return KerasTensor(inputs[0].shape, name=f"{self.name}/mask")
 
+    compute_mask.on_values = True  # answers on arrays too (an eager call's _keras_mask: models/functional.py)
+
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
         mask_kt = outputs[0]._mask

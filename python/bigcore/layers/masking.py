@@ -42,6 +42,8 @@ class Masking(Layer):
             return np.any(np.asarray(inputs) != self.mask_value, axis=-1)  # on values (Keras's eager call)
         return KerasTensor(inputs[0].shape[:-1], name=f"{self.name}/mask")
 
+    compute_mask.on_values = True  # answers on arrays too (an eager call's _keras_mask: models/functional.py)
+
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
         mask_kt = outputs[0]._mask

@@ -181,19 +181,16 @@ class _RNN(Layer):
                 states.append(t)
         extra = [] if self.return_state else [KerasTensor(None, dims=(U,), name=f"{self.name}/state_out")
                                               for _ in self.states]
-        saved, self.return_state = self.return_state, True
-        try:
-            outs = self._lower_rnn(prog, x, _call_mask(prog), states, list(outputs) + extra)
-        finally:
-            self.return_state = saved
+        outs = self._lower_rnn(prog, x, _call_mask(prog), states, list(outputs) + extra, return_state=True)
         for w, t in zip(self.states, outs[len(outs) - len(self.states):]):
             copy = prog.tensor(KerasTensor(None, dims=(B, U), batched=False, name=f"{self.name}/state"))
             prog.native.add_assign_weight(t, copy, prog.param(w), B * U, 0)
         return outs[:len(outputs)]
 
-    def _lower_rnn(self, prog, x, mask, states, outputs, x_kt=None):
+    def _lower_rnn(self, prog, x, mask, states, outputs, x_kt=None, return_state=None):
         """Adds the op: x, mask (-1: none) and the initial states (none: zeros) are tensor ids;
-        x_kt: x's KerasTensor when it is not the node's input (a stacked cell's)."""
+        x_kt: x's KerasTensor when it is not the node's input (a stacked cell's); return_state: the
+        op's own (a stateful layer reads its last states), else the layer's."""
         x_kt = prog.node.inputs[0] if x_kt is None else x_kt
         outs = [prog.tensor(kt) for kt in outputs]
         T, D = x_kt.shape[1] or 0, x_kt.shape[2]  # T 0: variable length, read per call by the op
@@ -201,8 +198,9 @@ class _RNN(Layer):
             self.kind, x, mask, outs, prog.param(self.kernel), prog.param(self.recurrent_kernel),
             prog.param(self.bias) if self.use_bias else -1, D, self.units, T,
             activations.native_id(self.activation), activations.native_id(self.recurrent_activation),
-            self.return_sequences, self.return_state, self.go_backwards, self.zero_output_for_mask,
-            self._output_in_input_order, self.dropout, self.recurrent_dropout, self._stream, states)
+            self.return_sequences, self.return_state if return_state is None else return_state, self.go_backwards,
+            self.zero_output_for_mask, self._output_in_input_order, self.dropout, self.recurrent_dropout,
+            self._stream, states)
         return outs
 
     def get_config(self):

@@ -10,8 +10,6 @@ from bigcore import _tensor, export as export_module, saving
 from bigcore.layers import base as layer_base
 from bigcore.layers.base import KerasTensor, Layer, _snake, _traces_call, _unique_name
 from bigcore.layers.core import Input, InputLayer
-from bigcore.layers.embedding import Embedding
-from bigcore.layers.masking import Masking
 from bigcore.layers.registry import layer_from_config, register_model
 from bigcore.models import input_side, lowering, serialization, subclassed, summary
 from bigcore.models.trainer import Trainer
@@ -423,7 +421,7 @@ def _with_mask(out, layer, inputs, in_mask, several):
     with mask_zero, Masking), or the input's, passed through by a layer that keeps masks as they are."""
     if several or not isinstance(out, np.ndarray):
         return out
-    if type(layer).compute_mask in _VALUE_MASKS:
+    if getattr(type(layer).compute_mask, "on_values", False):
         mask = layer.compute_mask(np.asarray(inputs))
     elif (in_mask is not None and layer.supports_masking and type(layer).compute_mask is Layer.compute_mask
           and out.shape[:np.ndim(in_mask)] == np.shape(in_mask)):
@@ -434,8 +432,6 @@ def _with_mask(out, layer, inputs, in_mask, several):
         out._keras_mask = _tensor.wrap(np.asarray(mask))
     return out
 
-
-_VALUE_MASKS = (Embedding.compute_mask, Masking.compute_mask)
 
 
 def _with_batch(t, ref):
