@@ -9,10 +9,16 @@ and runs them in its first stage).
 import os
 import sys
 
-import pytest
+# Idle OpenMP threads sleep instead of spinning (GNU OpenMP, bigcore's and torch's): the README's
+# command runs the suite on one pytest-xdist worker per core, and a worker's spinning team took the
+# other worker's core (the suite on 2 cores: 240 s on one worker, 230 s on two spinning, 147 s on
+# two passive). Set before bigcore or torch loads its OpenMP runtime; no result depends on it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import bigcore
-import cpu_paths
+import pytest  # noqa: E402
+
+import bigcore  # noqa: E402
+import cpu_paths  # noqa: E402
 
 
 @pytest.fixture

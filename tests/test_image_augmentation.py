@@ -140,7 +140,7 @@ def test_collapsed_affine_layers(request, cls, kw, mat):
     ({"height": 8, "width": 5, "interpolation": "nearest"}, (8, 5), lambda H, W: (0, 0, H, W)),
     ({"height": 4, "width": 4, "crop_to_aspect_ratio": True}, (4, 4), lambda H, W: (0, 1, 5, 5)),
     ({"height": 4, "width": 4, "pad_to_aspect_ratio": True, "fill_value": 0.5}, (4, 4), lambda H, W: (-1, 0, 7, 7)),
-], ids=str)
+], ids=lambda v: "box" if callable(v) else str(v))  # ids without addresses: pytest-xdist's workers must agree
 def test_resizing_layer(request, kw, out, box_fn):
     def ref(w, x, mask):
         return iref.resize(x, *out, box_fn(5, 7), kw.get("interpolation", "bilinear"), kw.get("fill_value", 0.0))

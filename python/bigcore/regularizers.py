@@ -14,6 +14,10 @@ class Regularizer:
     def get_config(self):
         return {"l1": self.l1, "l2": self.l2}
 
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
     @classmethod
     def from_config(cls, config):
         return cls(**config)
