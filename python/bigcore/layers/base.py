@@ -287,6 +287,11 @@ class KerasTensor:
         self._mask = None  # a (batch, timesteps) KerasTensor when the values carry a Keras mask
 
     @property
+    def _keras_mask(self):
+        """Keras's name for the mask the values carry (a KerasTensor), None when they carry none."""
+        return self._mask
+
+    @property
     def ndim(self):
         return len(self.shape)
 

@@ -46,6 +46,8 @@ class Embedding(Layer):
     def compute_mask(self, inputs, masks=None):
         if not self.mask_zero:
             return None
+        if isinstance(inputs, KerasTensor):  # a user's call() asks for the mask: an op of the trace
+            return base._ops().not_equal(inputs, 0)
         if not isinstance(inputs, (list, tuple)) or not isinstance(inputs[0], KerasTensor):
             return np.asarray(inputs) != 0  # Keras's compute_mask(ids) on values: the non-padding ids
         return KerasTensor(inputs[0].shape, name=f"{self.name}/mask")

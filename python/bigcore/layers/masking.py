@@ -3,6 +3,7 @@
 
 import numpy as np
 
+from bigcore.layers import base
 from bigcore.layers.base import KerasTensor, Layer, shape_str
 from bigcore.layers.registry import register
 
@@ -38,6 +39,9 @@ class Masking(Layer):
         self.mask_value = float(mask_value)
 
     def compute_mask(self, inputs, masks=None):
+        if isinstance(inputs, KerasTensor):  # a user's call() asks for the mask: an op of the trace
+            ops = base._ops()
+            return ops.any(ops.not_equal(inputs, self.mask_value), axis=-1)
         if not isinstance(inputs, (list, tuple)) or not isinstance(inputs[0], KerasTensor):
             return np.any(np.asarray(inputs) != self.mask_value, axis=-1)  # on values (Keras's eager call)
         return KerasTensor(inputs[0].shape[:-1], name=f"{self.name}/mask")

@@ -272,7 +272,10 @@ def _trace_once(layer, bound, first_name):
             if not flat:
                 raise ValueError(f"Layer {layer.name!r}: call() must return a tensor or a list/tuple of tensors. "
                                  f"Received: {result!r}")
-            masks = _output_masks(layer, call_args[first_name], call_args.get("mask"), flat)
+            previous = call_args.get("mask")  # Keras: the mask given, else the first argument's
+            if previous is None:
+                previous = _map(call_args[first_name], lambda t: t._mask if isinstance(t, KerasTensor) else None)
+            masks = _output_masks(layer, call_args[first_name], previous, flat)
         except BaseException:
             trace.discard()
             raise

@@ -410,7 +410,7 @@ def _run_eagerly(layer, inputs, kwargs):
     out = model._forward_batch(arrays if len(arrays) > 1 else arrays[0], -1)  # the call's training= holds
     layer._eager_losses = model._eager_losses
     if not any(unbatched):
-        return _with_mask(_tensor.wrap(out), layer, inputs, in_mask, several)
+        return _with_mask(_tensor.wrap(out), layer, inputs, kwargs.get("mask", in_mask), several)
     rows = list(out) if isinstance(out, (list, tuple)) else [out]
     rows = [r[0] if u else r for r, u in zip(rows, unbatched)]
     return _tensor.wrap(type(out)(rows) if isinstance(out, (list, tuple)) else rows[0])
@@ -419,17 +419,28 @@ def _run_eagerly(layer, inputs, kwargs):
 def _with_mask(out, layer, inputs, in_mask, several):
     """Keras's `_keras_mask` on an eager output: the mask the layer makes from the values (Embedding
     with mask_zero, Masking), or the input's, passed through by a layer that keeps masks as they are."""
-    if several or not isinstance(out, np.ndarray):
+    if several:
         return out
-    if getattr(type(layer).compute_mask, "on_values", False):
+    outs = list(out) if isinstance(out, (list, tuple)) else [out]
+    compute_mask = type(layer).compute_mask
+    if getattr(compute_mask, "on_values", False):
         mask = layer.compute_mask(np.asarray(inputs))
-    elif (in_mask is not None and layer.supports_masking and type(layer).compute_mask is Layer.compute_mask
-          and out.shape[:np.ndim(in_mask)] == np.shape(in_mask)):
+    elif compute_mask is not Layer.compute_mask and not type(layer).__module__.startswith("bigcore."):
+        mask = layer.compute_mask(inputs, in_mask)  # a user's compute_mask: its ops run on the arrays
+    elif (in_mask is not None and layer.supports_masking and compute_mask is Layer.compute_mask
+          and all(o.shape[:np.ndim(in_mask)] == np.shape(in_mask) for o in outs)):
         mask = in_mask
     else:
         return out
-    if mask is not None:
-        out._keras_mask = _tensor.wrap(np.asarray(mask))
+    if mask is None:
+        return out
+    masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(outs)
+    if len(masks) != len(outs):
+        raise ValueError(f"Layer {layer.name!r}: compute_mask() returned {len(masks)} masks for {len(outs)} "
+                         "outputs; expected one mask (or None) per output")
+    for o, m in zip(outs, masks):
+        if m is not None and isinstance(o, np.ndarray):
+            o._keras_mask = _tensor.wrap(np.asarray(m))
     return out
 
 
