@@ -207,9 +207,11 @@ class Model(Trainer, Layer):
         self._ensure_built()
         return sum(math.prod(w.shape) for w in self._weights_all)
 
-    def summary(self, print_fn=None, line_length=None):
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None):
         self._ensure_built()
-        text = summary.render(self, line_length, list_inputs=self._summary_lists_inputs)
+        text = summary.render(self, line_length, list_inputs=self._summary_lists_inputs, positions=positions,
+                              show_trainable=show_trainable, expand_nested=expand_nested, layer_range=layer_range)
         (print_fn or print)(text)
 
     # -- subclassed models: call() traced once into the graph --

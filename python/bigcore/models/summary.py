@@ -1,6 +1,7 @@
 """model.summary(): the Keras table of layers, output shapes and parameter counts."""
 
 import math
+import re
 
 from bigcore.layers.base import shape_str
 
@@ -13,32 +14,92 @@ def _bytes(n):
         b /= 1024
 
 
-def render(model, line_length=None, list_inputs=True):
-    """The table; list_inputs=False leaves out the InputLayer rows (as Keras does for Sequential)."""
+def _widths(names, line_length, positions):
+    """Column widths: Keras's default split of the line, or its `positions` (fractions of the line
+    when all are at most 1, else absolute end columns)."""
+    base = [34, 26, 12, 30][:3 + ("Connected to" in names)] + ([11] if names[-1] == "Trainable" else [])
+    if positions is None:
+        if line_length is None:
+            return base
+        total = sum(base)
+        ends = [round(line_length * sum(base[:i + 1]) / total) for i in range(len(base))]
+    else:
+        positions = list(positions)
+        if len(positions) != len(names):
+            raise ValueError(f"positions must give one position per column ({len(names)}: {', '.join(names)}). "
+                             f"Received: positions={positions}")
+        length = line_length or sum(base)
+        ends = [round(p * length) if all(q <= 1 for q in positions) else int(p) for p in positions]
+    widths = [e - b for b, e in zip([0] + ends[:-1], ends)]
+    if any(w < 2 for w in widths):
+        raise ValueError(f"summary(): columns of widths {widths} leave no room (line_length={line_length}, "
+                         f"positions={positions})")
+    return widths
+
+
+def _layer_bounds(names, layer_range):
+    """Keras's layer_range: from the first layer whose name matches layer_range[0] (a regular
+    expression, re.match) to the last matching layer_range[1], both included."""
+    if layer_range is None:
+        return 0, len(names)
+    if not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2:
+        raise ValueError(f"layer_range must be a list or tuple of length 2. Received: layer_range={layer_range!r}")
+    if not all(isinstance(r, str) for r in layer_range):
+        raise ValueError(f"layer_range should contain string type only. Received: {layer_range}")
+    lower = [i for i, n in enumerate(names) if re.match(layer_range[0], n)]
+    upper = [i for i, n in enumerate(names) if re.match(layer_range[1], n)]
+    if not lower or not upper:
+        raise ValueError(f"Passed layer_names do not match the layer names in the model. Received: {layer_range}")
+    if min(lower) > max(upper):
+        return min(upper), max(lower) + 1
+    return min(lower), max(upper) + 1
+
+
+def _entries(model, list_inputs):
+    inputs = [(t.node.layer, t.node) for t in model._inputs] if list_inputs else []
+    return inputs + [(n.layer, n) for n in model._nodes]  # Keras lists no InputLayer for Sequential
+
+
+def render(model, line_length=None, list_inputs=True, positions=None, show_trainable=False, expand_nested=False,
+           layer_range=None):
+    """The table; list_inputs=False leaves out the InputLayer rows (as Keras does for Sequential).
+    show_trainable adds Keras's Trainable column (Y / N, - for a layer without weights);
+    expand_nested lists a nested model's layers under it."""
     # the tensors among a call's keywords (initial_state, mask) count as its inputs, as in Keras
     functional = any(len(n.parents) > 1 for n in model._nodes) or len(model._inputs) > 1
-    cols = [("Layer (type)", 34), ("Output Shape", 26), ("Param #", 12)]
-    if functional:
-        cols.append(("Connected to", 30))
+    names = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
+    names += ["Trainable"] if show_trainable else []
+    cols = list(zip(names, _widths(names, line_length, positions)))
     width = sum(w for _, w in cols)
 
     def row(values):
         return "".join(str(v)[:w - 1].ljust(w) for v, (_, w) in zip(values, cols)).rstrip()
 
     lines = [f'Model: "{model.name}"', "_" * width, row([c for c, _ in cols]), "=" * width]
-    inputs = [(t.node.layer, t.node) for t in model._inputs] if list_inputs else []
-    entries = inputs + [(n.layer, n) for n in model._nodes]  # Keras lists no InputLayer for Sequential
+    entries = _entries(model, list_inputs)
+    lo, hi = _layer_bounds([layer.name for layer, _ in entries], layer_range)
     seen = set()
-    for layer, node in entries:
+
+    def add_rows(layer, node, level, connect):
         out = node.outputs[0].shape if len(node.outputs) == 1 else [o.shape for o in node.outputs]
         out_s = shape_str(out) if isinstance(out, tuple) else ", ".join(shape_str(s) for s in out)
         params = layer.count_params() if id(layer) not in seen else 0
         seen.add(id(layer))
         kind = layer.serialized_name() if hasattr(layer, "serialized_name") else type(layer).__name__  # ops as Keras: Add
-        vals = [f"{layer.name} ({kind})", out_s, params]
+        kind = "Functional" if kind == "Model" else kind  # Keras's name for a nested functional model
+        prefix = "   " * level + "└ " if level else ""
+        vals = [f"{prefix}{layer.name} ({kind})", out_s, params]
         if functional:
-            vals.append(", ".join(t.node.layer.name for t in node.parents))
+            vals.append(", ".join(t.node.layer.name for t in node.parents) if connect else "")
+        if show_trainable:
+            vals.append(("Y" if layer.trainable else "N") if layer.weights else "-")
         lines.append(row(vals))
+        if expand_nested and hasattr(layer, "_nodes") and getattr(layer, "_inputs", None) is not None:
+            for sub, sub_node in _entries(layer, False):
+                add_rows(sub, sub_node, level + 1, False)
+
+    for layer, node in entries[lo:hi]:
+        add_rows(layer, node, 0, True)
     total = sum(math.prod(w.shape) for w in model.weights)
     train = sum(math.prod(w.shape) for w in model.trainable_weights)
     lines += ["=" * width, f"Total params: {total:,} ({_bytes(total)})",
