@@ -399,9 +399,13 @@ def test_keras_files_take_custom_layers_and_refuse_recorded_ops(tmp_path):
     m2 = bigcore.saving.load_model(path, custom_objects={"Unregistered": Unregistered})
     xs = np.random.default_rng(8).normal(size=(3, 4)).astype(np.float32)
     np.testing.assert_array_equal(m2.predict(xs, verbose=0), m.predict(xs, verbose=0))
-    bare = bigcore.Model(x, ops.relu(x) + 1.0)
-    with pytest.raises(ValueError, match=r"bigcore.ops operations recorded in its graph \(relu"):
-        bare.save(str(tmp_path / "ops.keras"))
+    bare = bigcore.Model(x, ops.relu(x) + 1.0)  # Keras's operation entries (tests/test_keras_files_ops.py)
+    bare.save(str(tmp_path / "ops.keras"))
+    np.testing.assert_array_equal(bigcore.saving.load_model(str(tmp_path / "ops.keras")).predict(xs, verbose=0),
+                                  np.maximum(xs, 0) + 1.0)
+    no_keras_form = bigcore.Model(x, ops.cumsum(x, axis=-1))
+    with pytest.raises(ValueError, match=r"bigcore.ops operations recorded in its graph \(cumsum"):
+        no_keras_form.save(str(tmp_path / "cumsum.keras"))
 
 
 def test_masks_reach_call_and_pass_through():

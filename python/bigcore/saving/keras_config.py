@@ -15,7 +15,7 @@ from bigcore import metrics as metrics_module
 from bigcore.layers import registry
 from bigcore.layers.base import Layer
 from bigcore.layers.core import InputLayer
-from bigcore.saving import functions
+from bigcore.saving import functions, keras_ops
 
 # Keras-only keys -> the values that change nothing here
 _NEUTRAL = {"quantization_config": (None,), "lora_rank": (None,), "lora_alpha": (None,), "sparse": (False,),
@@ -210,14 +210,18 @@ def model_to_keras(model):
         return {"module": "keras", "class_name": "Sequential", "config": config, "registered_name": None,
                 "build_config": {"input_shape": _json_shape(inp.shape)}}
     config = model.get_config()
-    by_name = {layer.name: layer for layer in model.layers}
+    by_name = {layer.name: layer for layer in model._graph_layers}
     entries = []
     for entry in config["layers"]:
         layer = by_name[entry["name"]]
+        if getattr(layer, "config_module", None) is not None:  # a recorded op: keras_ops.to_keras below
+            entries.append(entry)
+            continue
         node = layer._inbound[0] if layer._inbound else None
         shapes = [t.shape for t in node.inputs] if node is not None and node.inputs else None
         keras_entry = layer_to_keras(layer, None if not shapes else (shapes if len(shapes) > 1 else shapes[0]))
         entries.append({**keras_entry, "name": entry["name"], "inbound_nodes": entry.get("inbound_nodes", [])})
+    entries = keras_ops.to_keras(entries)  # recorded bigcore.ops as Keras's operations, constants inlined
     return {"module": "keras.src.models.functional", "class_name": "Functional",
             "config": {**{k: v for k, v in config.items() if k != "layers"}, "layers": entries},
             "registered_name": "Functional"}
@@ -318,10 +322,17 @@ def functional_from_keras(config, where):
         raise ValueError(f"{where}: the functional config has no list of layers")
     mask_ops = _keras_mask_ops(layers, where)
     out, masks = [], []
+    taken = {d.get("name") for d in layers if isinstance(d, dict)}
     for d in layers:
         if not isinstance(d, dict):
             raise ValueError(f"{where}: not a layer entry: {str(d)[:80]}")
         if d.get("name") in mask_ops:
+            continue
+        if keras_ops.is_keras_op(d):  # keras.ops called on the model's tensors: bigcore's recorded primitives
+            for entry in keras_ops.from_keras(d, where, taken):
+                entry["inbound_nodes"] = [_strip_mask_ops(entry["name"], n, mask_ops, where, masks)
+                                          for n in entry["inbound_nodes"]]
+                out.append(entry)
             continue
         entry = layer_from_keras(d, where)
         name = d.get("name", entry["config"].get("name"))

@@ -18,7 +18,7 @@ import numpy as np
 from bigcore import _version
 from bigcore.layers import base as layer_base
 from bigcore.layers import registry
-from bigcore.saving import archive, keras_config, keras_h5, keras_weights, model_state
+from bigcore.saving import archive, keras_config, keras_h5, keras_ops, keras_weights, model_state
 
 KERAS_SUFFIX = ".keras"
 WEIGHTS_H5_SUFFIX = ".weights.h5"
@@ -89,9 +89,10 @@ def save_model(model, path, overwrite=True, include_optimizer=True):
     archive.check_overwrite(path, overwrite)
     model_state.require_built(model, "save")
     if not getattr(model, "_subclassed", False):  # (a subclassed model's ops are its call()'s: the file has its class)
-        ops_ = [layer.name for layer in getattr(model, "_graph_layers", []) if getattr(layer, "config_module", None)]
-        if ops_:  # bigcore.ops nodes in a functional graph have no Keras config writer yet
-            raise ValueError(f"{path}: bigcore cannot write bigcore.ops operations recorded in its graph "
+        ops_ = keras_ops.untranslatable(model.get_config().get("layers", []) if hasattr(model, "_graph_layers")
+                                        else [])
+        if ops_:  # recorded primitives that no Keras operation writes (saving/keras_ops.py's table)
+            raise ValueError(f"{path}: bigcore cannot write these bigcore.ops operations recorded in its graph "
                              f"({', '.join(ops_[:5])}) to a Keras .keras file yet; save it as "
                              f"`{archive.MODEL_SUFFIX}`, or move the ops into a custom Layer's call()")
     try:
