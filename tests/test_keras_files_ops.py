@@ -93,3 +93,25 @@ def test_a_keras_op_bigcore_cannot_load_is_refused_by_name(keras, tmp_path):
     model.save(tmp_path / "k.keras")
     with pytest.raises(ValueError, match=r"Cumsum"):
         bigcore.models.load_model(tmp_path / "k.keras")
+
+
+def _build_indexing(lib):
+    seq = lib.Input((5, 4), name="seq")
+    h = lib.layers.Dense(6, name="proj")(seq)
+    last = h[:, -1]                    # an int: the axis goes
+    window = h[:, 1:4:2, 2:]           # slices with a step
+    first = h[..., 0]                  # an Ellipsis
+    pooled = lib.ops.mean(window, axis=1)
+    return lib.Model(seq, lib.layers.Dense(2, name="out")(lib.ops.concatenate([last, pooled, first], axis=-1)))
+
+
+def test_indexing_goes_across_as_keras_getitem(keras, tmp_path):
+    x = np.random.default_rng(3).normal(size=(3, 5, 4)).astype(np.float32)
+    bigcore.utils.set_random_seed(2)
+    ours = _build_indexing(bigcore)
+    ours.save(tmp_path / "ours.keras")
+    close(np.asarray(keras.models.load_model(tmp_path / "ours.keras").predict(x, verbose=0)), ours.predict(x, verbose=0))
+    theirs = _build_indexing(keras)
+    theirs.save(tmp_path / "theirs.keras")
+    close(bigcore.models.load_model(tmp_path / "theirs.keras").predict(x, verbose=0),
+          np.asarray(theirs.predict(x, verbose=0)))

@@ -74,7 +74,7 @@ def untranslatable(entries):
         if e.get("module") == "bigcore.ops":
             cfg = e.get("config", {})
             kind, attrs = cfg.get("kind"), cfg.get("attrs", {})
-            if kind != "constant" and (kind not in _TABLE or any(k.startswith("_") for k in attrs)):
+            if kind not in ("constant", "slice") and (kind not in _TABLE or any(k.startswith("_") for k in attrs)):
                 out.append(f"{e['name']} ({kind})")
     return out
 
@@ -102,6 +102,13 @@ def to_keras(entries):
             continue
         kind, attrs = e["config"]["kind"], e["config"].get("attrs", {})
         if kind == "constant":
+            continue
+        if kind == "slice":  # x[a:b:c, ...] is Keras's GetItem with one slice per axis
+            key = [{"class_name": "__slice__", "config": {"start": a, "stop": b, "step": None if c == 1 else c}}
+                   for a, b, c in zip(attrs["start"], attrs["stop"], attrs["step"])]
+            nodes = [{"args": [inline(n["args"][0]), key], "kwargs": {}} for n in e.get("inbound_nodes", [])]
+            out.append({"module": _NUMPY, "class_name": "GetItem", "config": {"name": e["name"]},
+                        "registered_name": "GetItem", "name": e["name"], "inbound_nodes": nodes})
             continue
         module, cls, style, keys = _TABLE[kind]
         config = {"name": e["name"]}
@@ -131,6 +138,8 @@ def from_keras(entry, where, taken):
     """A Keras operation entry -> bigcore entries: Constant entries for the numbers and arrays its
     node inlines, then the primitive's entry. `taken`: the names in use (new constants avoid them)."""
     module, cls, name = entry.get("module"), entry.get("class_name"), entry.get("name")
+    if (module, cls) == (_NUMPY, "GetItem"):
+        return _getitem_from_keras(entry, where, taken)
     kind = _FROM_KERAS.get((module, cls))
     if kind is None:
         raise ValueError(f"{where}: the Keras operation {name!r} ({module}.{cls}) has no bigcore equivalent that a "
@@ -152,12 +161,7 @@ def from_keras(entry, where, taken):
     out = []
 
     def constant(v):
-        cname = f"{name}_constant"
-        i = 0
-        while cname in taken:
-            i += 1
-            cname = f"{name}_constant_{i}"
-        taken.add(cname)
+        cname = _unique(f"{name}_constant", taken)
         if isinstance(v, dict):
             value = np.asarray(v["config"]["value"], dtype=v["config"].get("dtype", "float32"))
         else:
@@ -189,4 +193,70 @@ def from_keras(entry, where, taken):
         nodes.append({"args": args, "kwargs": {}})
     out.append({"module": "bigcore.ops", "class_name": cls, "name": name,
                 "config": {"name": name, "kind": kind, "attrs": attrs}, "inbound_nodes": nodes})
+    return out
+
+
+def _unique(base, taken):
+    name, i = base, 0
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    taken.add(name)
+    return name
+
+
+def _getitem_from_keras(entry, where, taken):
+    """Keras's GetItem (x[...] on a model's tensor) with ints, slices and an Ellipsis as its key ->
+    bigcore's slice primitive, then a squeeze of the axes ints picked (bigcore's own indexing)."""
+    name = entry.get("name")
+    nodes = entry.get("inbound_nodes") or []
+    if len(nodes) != 1 or not isinstance(nodes[0], dict) or len(nodes[0].get("args") or []) != 2:
+        raise ValueError(f"{where}: the Keras operation {name!r} (GetItem) has a node bigcore cannot load")
+    x, key = nodes[0]["args"]
+    if not _is_ref(x):
+        raise ValueError(f"{where}: the Keras operation {name!r} (GetItem) indexes something other than a tensor")
+    rank = len((x.get("config") or {}).get("shape") or [])
+    key = key if isinstance(key, list) else [key]
+    if not rank:
+        raise ValueError(f"{where}: the Keras operation {name!r} (GetItem): the indexed tensor's shape is not in the file")
+    items = []
+    for k in key:
+        if isinstance(k, dict) and k.get("class_name") == "__ellipsis__":
+            items.extend([None] * (rank - (len(key) - 1)))
+        elif isinstance(k, dict) and k.get("class_name") == "__slice__":
+            c = k.get("config") or {}
+            items.append((c.get("start"), c.get("stop"), c.get("step")))
+        elif isinstance(k, int) and not isinstance(k, bool):
+            items.append(k)
+        else:
+            raise ValueError(f"{where}: the Keras operation {name!r} (GetItem) has an index bigcore cannot load "
+                             f"(ints, slices and ... only): {str(k)[:60]}")
+    items += [None] * (rank - len(items))
+    if len(items) != rank or items[0] not in (None, (None, None, None)):
+        raise ValueError(f"{where}: the Keras operation {name!r} (GetItem) indexes the batch axis or more axes than "
+                         f"the tensor has ({rank})")
+    start, stop, step, squeeze = [], [], [], []
+    for axis, it in enumerate(items):
+        if it is None:
+            it = (None, None, None)
+        if isinstance(it, int):
+            start.append(it)
+            stop.append(None if it == -1 else it + 1)
+            step.append(1)
+            squeeze.append(axis)
+        else:
+            for v in it:
+                if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                    raise ValueError(f"{where}: the Keras operation {name!r} (GetItem) has a slice of non-ints")
+            start.append(it[0])
+            stop.append(it[1])
+            step.append(1 if it[2] is None else it[2])
+    sliced = _unique(f"{name}_slice", taken) if squeeze else name
+    out = [{"module": "bigcore.ops", "class_name": "Slice", "name": sliced,
+            "config": {"name": sliced, "kind": "slice", "attrs": {"start": start, "stop": stop, "step": step}},
+            "inbound_nodes": [{"args": [x], "kwargs": {}}]}]
+    if squeeze:
+        out.append({"module": "bigcore.ops", "class_name": "Squeeze", "name": name,
+                    "config": {"name": name, "kind": "squeeze", "attrs": {"axis": squeeze}},
+                    "inbound_nodes": [{"args": [_ref(sliced)], "kwargs": {}}]})
     return out
