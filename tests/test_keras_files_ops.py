@@ -115,3 +115,44 @@ def test_indexing_goes_across_as_keras_getitem(keras, tmp_path):
     theirs.save(tmp_path / "theirs.keras")
     close(bigcore.models.load_model(tmp_path / "theirs.keras").predict(x, verbose=0),
           np.asarray(theirs.predict(x, verbose=0)))
+
+
+def _mutated(tmp_path, edit):
+    """bigcore's own ops file with its config.json edited by edit(layer entries)."""
+    a = bigcore.Input((3, 4), name="a")
+    h = layers.Dense(4, name="d")(a)
+    model = bigcore.Model(a, ops.mean(h[:, 0] * 2.0 + ops.reshape(h, (-1, 12))[:, :4], axis=-1, keepdims=True))
+    src = tmp_path / "base.keras"
+    model.save(src)
+    with zipfile.ZipFile(src) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(files["config.json"])
+    edit(config["config"]["layers"])
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(bad, "w") as z:
+        for n, b in files.items():
+            z.writestr(n, json.dumps(config) if n == "config.json" else b)
+    return bad
+
+
+def _entry(entries, cls):
+    return next(e for e in entries if e["class_name"] == cls)
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda ls: _entry(ls, "GetItem")["inbound_nodes"][0]["args"].__setitem__(1, ["x", 0]), "ints, slices"),
+    (lambda ls: _entry(ls, "Reshape")["config"].__setitem__("newshape", [-1, 5]), "cannot reshape"),
+    (lambda ls: _entry(ls, "Mean")["config"].__setitem__("axis", 99), "out of bounds"),
+    (lambda ls: _entry(ls, "Mean")["config"].__setitem__("bogus", 1), "does not know"),
+    (lambda ls: _entry(ls, "Multiply")["inbound_nodes"][0]["args"].__setitem__(
+        1, {"class_name": "__numpy__", "config": {"value": [1, 2], "dtype": "complex128"}}), "real numbers"),
+    (lambda ls: _entry(ls, "Multiply")["inbound_nodes"][0]["args"].__setitem__(
+        1, {"class_name": "__numpy__", "config": {"value": "zz", "dtype": "float32"}}), "cannot read"),
+    (lambda ls: _entry(ls, "Multiply")["inbound_nodes"][0].__setitem__("kwargs", {"x": 1}), "node bigcore cannot load"),
+    (lambda ls: _entry(ls, "Multiply").__setitem__("class_name", "Conv"), "no bigcore equivalent"),
+    (lambda ls: _entry(ls, "GetItem")["inbound_nodes"][0]["args"][0]["config"].__setitem__("shape", None),
+     "shape is not in the file"),
+])
+def test_a_damaged_operation_entry_is_refused(tmp_path, edit, match):
+    with pytest.raises(ValueError, match=match):
+        bigcore.models.load_model(_mutated(tmp_path, edit))

@@ -162,10 +162,17 @@ def from_keras(entry, where, taken):
 
     def constant(v):
         cname = _unique(f"{name}_constant", taken)
-        if isinstance(v, dict):
-            value = np.asarray(v["config"]["value"], dtype=v["config"].get("dtype", "float32"))
-        else:
-            value = np.asarray(v, dtype=np.float32 if not isinstance(v, bool) else bool)
+        try:
+            if isinstance(v, dict):
+                value = np.asarray(v["config"]["value"], dtype=v["config"].get("dtype", "float32"))
+            else:
+                value = np.asarray(v, dtype=np.float32 if not isinstance(v, bool) else bool)
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"{where}: the Keras operation {name!r} ({cls}) has a constant argument bigcore cannot "
+                             f"read: {e}") from None
+        if value.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: the Keras operation {name!r} ({cls}) has a constant of dtype {value.dtype}; "
+                             "bigcore loads real numbers only")
         dtype = "bool" if value.dtype == bool else ("int32" if value.dtype.kind in "iu" else "float32")
         out.append({"module": "bigcore.ops", "class_name": "Constant", "name": cname,
                     "config": {"name": cname, "kind": "constant",
