@@ -82,6 +82,8 @@ void bind_float(py::module_& m) {
     if (a.contains("evenly")) mp.evenly = a["evenly"].cast<bool>();
     if (a.contains("from_logits")) mp.from_logits = a["from_logits"].cast<bool>();
     if (a.contains("class_id")) mp.class_id = a["class_id"].cast<int>();
+    if (a.contains("multi_label")) mp.multi_label = a["multi_label"].cast<bool>();
+    if (a.contains("label_weights")) mp.label_weights = a["label_weights"].cast<std::vector<float>>();
     if (a.contains("row_max")) mp.row_max = a["row_max"].cast<bool>();
     if (a.contains("loss_kind")) mp.loss_kind = a["loss_kind"].cast<int>();
     if (a.contains("label_smoothing")) mp.label_smoothing = a["label_smoothing"].cast<float>();
@@ -101,6 +103,8 @@ void bind_float(py::module_& m) {
       throw py::value_error("y_true has shape " + shape_str(target) + ", expected " + std::to_string(rows) +
                             " rows of " + std::to_string(want));
     if (mp.class_id >= C) throw py::value_error("class_id is out of range for y_pred's last axis");
+    if (!mp.label_weights.empty() && mp.label_weights.size() != static_cast<size_t>(C))
+      throw py::value_error("label_weights need one value per column of y_pred");
     const float* w = nullptr;
     if (!row_weight.is_none()) {
       size_t wr;

@@ -243,6 +243,8 @@ void bind_program(py::module_& m) {
             if (a.contains("evenly")) s.params.evenly = a["evenly"].cast<bool>();
             if (a.contains("from_logits")) s.params.from_logits = a["from_logits"].cast<bool>();
             if (a.contains("class_id")) s.params.class_id = a["class_id"].cast<int>();
+            if (a.contains("multi_label")) s.params.multi_label = a["multi_label"].cast<bool>();
+            if (a.contains("label_weights")) s.params.label_weights = a["label_weights"].cast<std::vector<float>>();
             if (a.contains("row_max")) s.params.row_max = a["row_max"].cast<bool>();
             if (a.contains("weighted")) s.weighted = a["weighted"].cast<bool>();
             if (a.contains("loss_kind")) s.params.loss_kind = a["loss_kind"].cast<int>();

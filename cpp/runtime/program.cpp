@@ -161,6 +161,9 @@ void Program::set_metrics(const std::vector<MetricSpec>& m) {
       BC_CHECK(!s.params.evenly || std::is_sorted(th.begin(), th.end()), "evenly spaced thresholds must be ascending");
       BC_CHECK(s.params.class_id < s.C, "class_id " + std::to_string(s.params.class_id) +
                                             " is out of range for an output of width " + std::to_string(s.C));
+      BC_CHECK(s.params.label_weights.empty() || s.params.label_weights.size() == static_cast<size_t>(s.C),
+               "label_weights need one value per output column (" + std::to_string(s.C) + "), got " +
+                   std::to_string(s.params.label_weights.size()));
     }
   }
   metrics_ = m;

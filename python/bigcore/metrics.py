@@ -585,7 +585,14 @@ class _ConfusionMetric(Metric):
         self._thresholds = thresholds
         self._evenly = evenly
         self._from_logits = bool(from_logits)
-        self.stats_width = 4 * len(thresholds)
+
+    @property
+    def stats_width(self):
+        return 4 * len(self._thresholds) * self._label_blocks()
+
+    def _label_blocks(self):
+        """Blocks of (tp, fp, tn, fn) counts the native step returns: one per label for a multi-label AUC."""
+        return 1
 
     def native_args(self):
         return {"thresholds": list(self._thresholds), "evenly": self._evenly, "from_logits": self._from_logits,
@@ -820,7 +827,23 @@ class AUC(_ConfusionMetric):
     Keras computes it (the 'interpolation' PR sum is Davis & Goadrich's)."""
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name="auc",
-                 thresholds=None, from_logits=False):
+                 dtype=None, thresholds=None, multi_label=False, num_labels=None, label_weights=None,
+                 from_logits=False):
+        if dtype not in (None, "float32"):
+            raise ValueError(f"bigcore computes metrics in float32. Received: dtype={dtype!r}")
+        if not isinstance(multi_label, (bool, np.bool_)):
+            raise ValueError(f"Argument `multi_label` must be a bool. Received: multi_label={multi_label!r}")
+        if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer))
+                                       or num_labels < 1):
+            raise ValueError(f"Argument `num_labels` must be a positive integer. Received: num_labels={num_labels!r}")
+        if label_weights is not None:
+            lw = np.asarray(label_weights, np.float64).reshape(-1)
+            if lw.size == 0 or not np.all(np.isfinite(lw)) or np.any(lw < 0):
+                raise ValueError("Argument `label_weights` must hold one non-negative finite number per label. "
+                                 f"Received: label_weights={label_weights!r}")
+            label_weights = [float(v) for v in lw]
+        self.multi_label, self.num_labels, self.label_weights = bool(multi_label), num_labels, label_weights
+        self._labels = None if num_labels is None else int(num_labels)
         if str(curve).lower() not in _CURVES:
             raise ValueError(f'Invalid `curve` argument value "{curve}". Expected one of: ROC, PR, PRGAIN')
         if str(summation_method).lower() not in _SUMMATIONS:
@@ -848,7 +871,40 @@ class AUC(_ConfusionMetric):
     def thresholds(self):
         return list(self._thresholds)
 
+    def _label_blocks(self):
+        return (self._labels or 1) if self.multi_label else 1
+
+    def _set_output_width(self, width):
+        if width is None:  # not known yet (metrics.get without an output)
+            return
+        width = int(width)
+        if self.num_labels is not None and self.multi_label and width != self.num_labels:
+            raise ValueError(f"{self.name}: num_labels={self.num_labels}, but the output it counts has {width} labels")
+        if self.label_weights is not None and len(self.label_weights) != width:
+            raise ValueError(f"{self.name}: label_weights has {len(self.label_weights)} values, but the output it "
+                             f"counts has {width} labels")
+        if self.multi_label:
+            self._labels = width
+
+    def native_args(self):
+        args = super().native_args()
+        args["multi_label"] = self.multi_label
+        if self.label_weights is not None and not self.multi_label:  # Keras weights the counts only then
+            args["label_weights"] = list(self.label_weights)
+        return args
+
     def _result(self, acc):
+        if not self.multi_label:
+            return self._auc(acc)
+        block = 4 * len(self._thresholds)
+        acc = np.asarray(acc, np.float64)
+        aucs = np.array([self._auc(acc[i * block:(i + 1) * block]) for i in range(len(acc) // block)])
+        if self.label_weights is None:
+            return float(aucs.mean())  # Keras's mean over the labels
+        w = np.asarray(self.label_weights, np.float64)
+        return float((aucs * w).sum() / w.sum()) if w.sum() else 0.0
+
+    def _auc(self, acc):
         tp, fp, tn, fn = self._counts(acc)
         if self.curve == "PR" and self.summation_method == "interpolation":
             return self._interpolate_pr_auc(tp, fp, fn)
@@ -885,7 +941,8 @@ class AUC(_ConfusionMetric):
     def get_config(self):
         config = {"num_thresholds": self.num_thresholds, "curve": self.curve,
                   "summation_method": self.summation_method, "name": self.name,
-                  "from_logits": self._from_logits}
+                  "multi_label": self.multi_label, "num_labels": self.num_labels,
+                  "label_weights": self.label_weights, "from_logits": self._from_logits}
         if self._init_from_thresholds:
             config["thresholds"] = self.thresholds[1:-1]
         return config

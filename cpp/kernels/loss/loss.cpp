@@ -338,6 +338,16 @@ inline float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 void confusion_update(const float* pred, const float* target, const float* row_weight, int rows,
                       int C, const MetricParams& mp, double* out) {
   const int T = static_cast<int>(mp.thresholds.size());
+  if (mp.multi_label) {  // one block of counts per column, each as class_id = j counts it
+    MetricParams one = mp;
+    one.multi_label = false;
+    for (int j = 0; j < C; ++j) {
+      one.class_id = j;
+      confusion_update(pred, target, row_weight, rows, C, one, out + static_cast<size_t>(j) * 4 * T);
+    }
+    return;
+  }
+  const bool by_label = !mp.label_weights.empty();
   const float* th = mp.thresholds.data();
   double *tp = out, *fp = out + T, *tn = out + 2 * T, *fn = out + 3 * T;
   const int j0 = mp.class_id >= 0 ? mp.class_id : 0, j1 = mp.class_id >= 0 ? mp.class_id + 1 : C;
@@ -346,10 +356,11 @@ void confusion_update(const float* pred, const float* target, const float* row_w
   double pos_total = 0.0, neg_total = 0.0;
   if (mp.evenly) pos_b.assign(T, 0.0), neg_b.assign(T, 0.0);
   for (int r = 0; r < rows; ++r) {
-    const double w = row_weight ? row_weight[r] : 1.0;
+    const double row_w = row_weight ? row_weight[r] : 1.0;
     const float* p = pred + static_cast<size_t>(r) * C;
     const float* t = target + static_cast<size_t>(r) * C;
     for (int j = j0; j < j1; ++j) {
+      const double w = by_label ? row_w * mp.label_weights[j] : row_w;
       const float q = mp.from_logits ? sigmoid(p[j]) : p[j];
       const bool label = t[j] != 0.0f;
       if (mp.evenly) {
@@ -403,7 +414,7 @@ void class_counts_update(const float* pred, const float* target, const float* ro
 }  // namespace
 
 size_t metric_width(int kind, const MetricParams& p, int C) {
-  if (kind == MET_CONFUSION) return 4 * p.thresholds.size();
+  if (kind == MET_CONFUSION) return 4 * p.thresholds.size() * (p.multi_label ? static_cast<size_t>(C) : 1);
   if (kind == MET_R2) return 4 * static_cast<size_t>(C) + 1;
   if (kind == MET_SUMS) return static_cast<size_t>(C);
   return kind == MET_CLASS_COUNTS ? 4 * static_cast<size_t>(C) : 2;

@@ -58,6 +58,9 @@ struct MetricParams {
                                   // Keras then buckets predictions instead of comparing
   bool from_logits = false;       // confusion counts of sigmoid(pred)
   int class_id = -1;              // confusion counts of one column only
+  bool multi_label = false;       // confusion counts per column (C blocks of 4 x thresholds): Keras's
+                                  // AUC(multi_label=True)
+  std::vector<float> label_weights;  // confusion counts: column j's weights times label_weights[j]
   bool row_max = false;           // class counts: positive where the row's max (Keras's F-score
                                   // with threshold=None), not where above `threshold`
   int loss_kind = -1;             // MET_LOSS: the LossKind, with from_logits and these two
