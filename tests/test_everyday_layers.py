@@ -49,6 +49,27 @@ def test_index_map_layers(request, cls, kw, shape, fn):
     run_layer_test(cls, kw, shape, lambda w, x, mask: fn(x), weight_shapes=[], keras=optional_keras(request))
 
 
+def _bilinear_rows(x, n_out, axis):
+    """Half-pixel bilinear resampling along one axis (Keras on torch, align_corners=False), float64."""
+    n_in = x.shape[axis]
+    src = np.maximum((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0.0)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    frac = (src - i0).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
+    return np.take(x, i0, axis=axis) * (1 - frac) + np.take(x, i1, axis=axis) * frac
+
+
+@pytest.mark.parametrize("size", [(2, 2), (2, 3), (1, 4)])
+def test_upsampling2d_bilinear(request, size):
+    """Keras's UpSampling2D(interpolation="bilinear") is ops.image.resize to (H * sh, W * sw)."""
+    def reference(w, x, mask):
+        x = np.asarray(x, np.float64)
+        return _bilinear_rows(_bilinear_rows(x, x.shape[1] * size[0], 1), x.shape[2] * size[1], 2)
+
+    run_layer_test(layers.UpSampling2D, {"size": size, "interpolation": "bilinear"}, (2, 3, 4, 2), reference,
+                   weight_shapes=[], keras=optional_keras(request))
+
+
 @pytest.mark.filterwarnings("ignore:Layer .* does not support masking:UserWarning")  # Keras says so too
 def test_index_map_layers_drop_masks(request):
     """As in Keras, RepeatVector, Permute, padding, cropping and upsampling pass no mask on."""
@@ -64,8 +85,8 @@ def test_index_map_errors():
         layers.RepeatVector(2)(bigcore.Input((3, 4)))
     with pytest.raises(ValueError, match="cropping"):
         layers.Cropping1D((2, 3))(bigcore.Input((5, 2)))
-    with pytest.raises(ValueError, match="nearest"):
-        layers.UpSampling2D(interpolation="bilinear")
+    with pytest.raises(ValueError, match="'nearest' and 'bilinear'"):
+        layers.UpSampling2D(interpolation="bicubic")
 
 
 # --------------------------------------------------------------------------- Masking

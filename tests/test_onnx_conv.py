@@ -61,6 +61,8 @@ CASES = {
                                               layers.UnitNormalization()]),
     "index_maps": ((4, 3, 2), [layers.ZeroPadding2D(((1, 0), (2, 1))), layers.Cropping2D(((0, 1), (1, 0))),
                                layers.UpSampling2D((2, 1)), layers.Permute((2, 1, 3))]),
+    "upsampling_bilinear": ((4, 3, 2), [layers.UpSampling2D((2, 3), interpolation="bilinear"),
+                                        layers.Conv2D(2, 2)]),
     "repeat_vector": ((6,), [layers.RepeatVector(3), layers.UpSampling1D(2), layers.Cropping1D((1, 2)),
                              layers.ZeroPadding1D(1)]),
     "noise_is_identity": ((6, 3), [layers.GaussianNoise(0.5), layers.GaussianDropout(0.3), layers.AlphaDropout(0.2),

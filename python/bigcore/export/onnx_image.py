@@ -7,8 +7,9 @@ nearest-exact as two Gathers of torch's indices (Resize's own rounding differs f
 
 import numpy as np
 
+from bigcore.export.onnx_conv import index_map
 from bigcore.layers import image_augmentation as aug
-from bigcore.layers import image_resizing
+from bigcore.layers import image_resizing, reshaping
 
 
 def identity(g, layer, ins, node):
@@ -51,6 +52,27 @@ def crop_resize(g, layer, ins, node):
     return [g.op("Transpose", [resized], n, perm=[0, 2, 3, 1])]
 
 
-RULES = {aug.RandomFlip: identity, aug.RandomRotation: identity, aug.RandomZoom: identity,
+class _UpsampledBox:
+    """An UpSampling2D with interpolation='bilinear' as the crop-and-resize its native op is: the
+    whole image resized to (H * size[0], W * size[1])."""
+
+    _interp, _fill_value = "bilinear", 0.0
+
+    def __init__(self, layer, node):
+        self.name = layer.name
+        H, W = node.inputs[0].shape[1:3]
+        self.height, self.width = H * layer.size[0], W * layer.size[1]
+
+    def _boxes(self, H, W):
+        return [0, 0, H, W], [0, 0, H, W], False
+
+
+def upsampling2d(g, layer, ins, node):
+    if layer.interpolation == "nearest":
+        return index_map(g, layer, ins, node)
+    return crop_resize(g, _UpsampledBox(layer, node), ins, node)
+
+
+RULES = {reshaping.UpSampling2D: upsampling2d, aug.RandomFlip: identity, aug.RandomRotation: identity, aug.RandomZoom: identity,
          aug.RandomTranslation: identity, aug.RandomContrast: identity, aug.RandomBrightness: identity,
          aug.RandomCrop: crop_resize, image_resizing.Resizing: crop_resize, image_resizing.CenterCrop: crop_resize}

@@ -10,6 +10,7 @@ import numpy as np
 
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.convolutional import standardize_data_format, standardize_tuple
+from bigcore.layers.image_resizing import INTERPOLATIONS
 from bigcore.layers.registry import register
 
 
@@ -198,12 +199,24 @@ class UpSampling2D(_IndexMap):
         self.data_format = standardize_data_format(data_format)
         self.size = standardize_tuple(size, 2, "size")
         self.interpolation = interpolation.lower() if isinstance(interpolation, str) else interpolation
-        if self.interpolation != "nearest":
-            raise ValueError(f"UpSampling2D: bigcore supports interpolation='nearest' only. "
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"UpSampling2D: bigcore supports interpolation 'nearest' and 'bilinear'. "
                              f"Received: interpolation={interpolation!r}")
 
     def _move(self, ids):
         return np.repeat(np.repeat(ids, self.size[0], axis=0), self.size[1], axis=1)
+
+    def lower(self, prog, inputs, outputs):
+        if self.interpolation == "nearest":  # a copy of each pixel: the gather of _IndexMap
+            return super().lower(prog, inputs, outputs)
+        # Keras: ops.image.resize to (H * size[0], W * size[1]); the Resizing layer's native op (the
+        # whole image as its box), whose backward sends the gradient on
+        out = prog.tensor(outputs[0])
+        H, W, C = prog.node.inputs[0].shape[1:]
+        box = [0, 0, H, W]
+        prog.native.add_crop_resize(inputs[0], out, H, W, C, H * self.size[0], W * self.size[1],
+                                    INTERPOLATIONS.index(self.interpolation), 0.0, box, box, False, 0)
+        return [out]
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "data_format": self.data_format,
