@@ -156,3 +156,27 @@ def test_image_ops_refuse_bad_arguments(call, match):
     x = np.zeros((2, 6, 6, 3), np.float32)
     with pytest.raises(ValueError, match=match):
         call(x)
+
+
+def test_resize_inside_a_model_trains_like_keras(keras):
+    """ops.image.resize in a custom layer after a convolution: the gradient goes through the resize."""
+    def build(lib):
+        class Up(lib.layers.Layer):
+            def call(self, x):
+                return lib.ops.image.resize(x, (7, 5))
+
+        inp = lib.Input((4, 3, 2))
+        h = Up()(lib.layers.Conv2D(3, 2, padding="same")(inp))
+        return lib.Model(inp, lib.layers.Dense(1)(lib.layers.Flatten()(h)))
+
+    bigcore.utils.set_random_seed(0)
+    ours, theirs = build(bigcore), build(keras)
+    theirs.set_weights(ours.get_weights())
+    rng = np.random.default_rng(6)
+    x, y = rng.random((8, 4, 3, 2)).astype(np.float32), rng.random((8, 1)).astype(np.float32)
+    for m, lib in ((ours, bigcore), (theirs, keras)):
+        m.compile(optimizer=lib.optimizers.SGD(0.05), loss="mse")
+        m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(ours.get_weights()[0], build(bigcore).get_weights()[0])  # the conv did train
