@@ -807,6 +807,11 @@ class Layer:
         keep = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in keep]
 
+    # Keras 3's names for the same lists (a layer's variables are its weights)
+    variables = property(lambda self: self.weights)
+    trainable_variables = property(lambda self: self.trainable_weights)
+    non_trainable_variables = property(lambda self: self.non_trainable_weights)
+
     def _tracked_layers(self):
         """The layers held in this layer's attributes (directly, or in lists, tuples and dicts), in the
         order the attributes were first set, as Keras tracks them."""

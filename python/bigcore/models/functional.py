@@ -207,8 +207,35 @@ class Model(Trainer, Layer):
         self._ensure_built()
         return sum(math.prod(w.shape) for w in self._weights_all)
 
+    # Keras's model.input_shape / output_shape: the graph's tensors' shapes (a list for several);
+    # before the model has a graph, what a call as a layer set (Layer.__call__), else None.
+    @property
+    def input_shape(self):
+        if self.__dict__.get("_inputs") is None:
+            return self.__dict__.get("_called_input_shape")
+        shapes = [tuple(t.shape) for t in self._inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @input_shape.setter
+    def input_shape(self, value):
+        self.__dict__["_called_input_shape"] = value
+
+    @property
+    def output_shape(self):
+        if self.__dict__.get("_outputs") is None:
+            return self.__dict__.get("_called_output_shape")
+        shapes = [tuple(t.shape) for t in self._outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @output_shape.setter
+    def output_shape(self, value):
+        self.__dict__["_called_output_shape"] = value
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None):
+        if self._inputs is None and hasattr(self, "_stack"):  # Keras shows an unbuilt Sequential's layers
+            (print_fn or print)(summary.render_unbuilt(self, line_length))
+            return
         self._ensure_built()
         text = summary.render(self, line_length, list_inputs=self._summary_lists_inputs, positions=positions,
                               show_trainable=show_trainable, expand_nested=expand_nested, layer_range=layer_range)

@@ -106,3 +106,19 @@ def render(model, line_length=None, list_inputs=True, positions=None, show_train
               f"Trainable params: {train:,} ({_bytes(train)})",
               f"Non-trainable params: {total - train:,} ({_bytes(total - train)})", "_" * width]
     return "\n".join(lines)
+
+
+def render_unbuilt(model, line_length=None):
+    """An unbuilt Sequential as Keras shows it: its layers, no shapes yet (?), no parameters (unbuilt)."""
+    names = ["Layer (type)", "Output Shape", "Param #"]
+    cols = list(zip(names, _widths(names, line_length, None)))
+    width = sum(w for _, w in cols)
+
+    def row(values):
+        return "".join(str(v)[:w - 1].ljust(w) for v, (_, w) in zip(values, cols)).rstrip()
+
+    lines = [f'Model: "{model.name}"', "_" * width, row(names), "=" * width]
+    lines += [row([f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"]) for layer in model.layers]
+    lines += ["=" * width, "Total params: 0 (0.00 B)", "Trainable params: 0 (0.00 B)",
+              "Non-trainable params: 0 (0.00 B)", "_" * width]
+    return "\n".join(lines)
