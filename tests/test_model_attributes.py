@@ -53,3 +53,13 @@ def test_summary_of_an_unbuilt_sequential():
     with pytest.raises(ValueError, match="not been built"):
         bigcore.Sequential([layers.Dense(2)]).count_params()
     np.testing.assert_equal(model.count_params(), 3 * 4 + 4 + 4 * 2 + 2)
+
+
+def test_layer_dtype_input_spec_and_weight_path():
+    dense = layers.Dense(3, name="dd")
+    assert (dense.dtype, dense.compute_dtype, dense.variable_dtype) == ("float32", "float32", "float32")
+    assert dense.input_spec is None
+    dense.build((None, 5))
+    assert [w.path for w in dense.weights] == ["dd/kernel", "dd/bias"]
+    ids = bigcore.Input((4,), dtype="int32")
+    assert ids.node.layer.dtype == "int32"  # an InputLayer says what it takes

@@ -129,7 +129,7 @@ class Weight:
     cell under its home program's lock. Other dtypes (a quantized layer's int8) are plain arrays."""
 
     def __init__(self, name, shape, initializer, regularizer=None, trainable=True, constraint=None, dtype="float32"):
-        self.name = name
+        self.name = name  # the layer's name, "/", the weight's: Keras's variable.path
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)  # float32 weights live in the arena; int8 ones (quantized) with their op
         value = np.ascontiguousarray(initializer(self.shape), dtype=self.dtype).reshape(self.shape)
@@ -141,6 +141,11 @@ class Weight:
         self._follows_layer = bool(trainable)  # add_weight's trainable=: the layer's trainable sets it
         self.constraint = constraint
         self.on_assign = None  # set by a model whose native ops hold a copy of this weight (int8)
+
+    @property
+    def path(self):
+        """Keras 3's variable.path ("dense/kernel"): bigcore's weight name is that path already."""
+        return self.name
 
     @property
     def trainable(self):
@@ -515,6 +520,7 @@ class Layer:
     # argument after the inputs binds to them in this order). Keras accepts `training` on every
     # layer; any other keyword raises TypeError naming it and the layer.
     call_keywords = ("training",)
+    input_spec = None  # Keras's attribute: what inputs the layer accepts (None: any, checked by the layer)
     # Objects whose attach(lowering, layer) runs once the layer's weights sit in a program's arena
     # (models/lowering.py); they may add program step hooks (compression/pruning.py: the masks).
     _program_hooks = ()
@@ -806,6 +812,18 @@ class Layer:
     def non_trainable_weights(self):
         keep = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in keep]
+
+    # Keras's dtype names: bigcore computes and keeps weights in float32 (an InputLayer may say int32)
+    @property
+    def dtype(self):
+        return self.__dict__.get("_layer_dtype", "float32")
+
+    @dtype.setter
+    def dtype(self, value):
+        self.__dict__["_layer_dtype"] = value
+
+    compute_dtype = property(lambda self: self.dtype)
+    variable_dtype = property(lambda self: "float32")
 
     # Keras 3's names for the same lists (a layer's variables are its weights)
     variables = property(lambda self: self.weights)
