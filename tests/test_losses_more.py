@@ -455,3 +455,37 @@ def test_whole_batch_overlap_is_refused_in_data_parallel_training():
     with pytest.raises(ValueError, match="data-parallel"):
         m.compile(optimizer="sgd", loss="dice", distribute=strategy)
     m.compile(optimizer="sgd", loss=losses.Dice(axis=1), distribute=strategy)  # per sample: fine
+
+
+def _dice_reference(t, p, alpha=0.5, beta=0.5):
+    """Tversky's index loss over all the values given (float64); alpha = beta = 0.5 is Dice."""
+    t, p = np.asarray(t, np.float64), np.asarray(p, np.float64)
+    inter = (t * p).sum()
+    return 1.0 - inter / (inter + alpha * (t * (1 - p)).sum() + beta * (p * (1 - t)).sum())
+
+
+@pytest.mark.parametrize("cls,kw", [(losses.Dice, {}), (losses.Dice, {"axis": (1, 2)}), (losses.Dice, {"axis": -1}),
+                                    (losses.Tversky, {"alpha": 0.3, "beta": 0.7})], ids=str)
+@pytest.mark.parametrize("reduction", ["sum", None, "mean_with_sample_weight"])
+def test_overlap_losses_take_every_reduction(cls, kw, reduction):
+    """Keras's values for a reduction other than the default: one loss for the whole batch (axis=None),
+    or one per sample / per last-axis row, then weighted and reduced (they used to raise)."""
+    rng = np.random.default_rng(4)
+    t, p = (rng.random((4, 3, 5)) > 0.5).astype(np.float32), rng.random((4, 3, 5)).astype(np.float32)
+    sw = rng.random(4).astype(np.float32)
+    ab = {k: kw[k] for k in ("alpha", "beta") if k in kw}
+    axis = kw.get("axis")
+    if axis is None:
+        values = np.array(_dice_reference(t, p, **ab))
+    elif axis == (1, 2):
+        values = np.array([_dice_reference(t[i], p[i], **ab) for i in range(4)])
+    else:
+        values = np.array([[_dice_reference(t[i, j], p[i, j], **ab) for j in range(3)] for i in range(4)])
+    got = np.asarray(cls(reduction=reduction, **kw)(t, p))
+    want = values if reduction is None else values.sum() if reduction == "sum" else values.mean()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    if axis != -1:  # Keras pairs (batch,) weights with the (batch,) or scalar values only
+        weighted = np.broadcast_to(values, sw.shape) * sw if values.ndim == 0 else values * sw
+        want = {None: weighted, "sum": weighted.sum(), "mean_with_sample_weight": weighted.sum() / sw.sum()}[reduction]
+        np.testing.assert_allclose(np.asarray(cls(reduction=reduction, **kw)(t, p, sample_weight=sw)), want,
+                                   rtol=1e-5, atol=1e-6)

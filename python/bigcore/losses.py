@@ -127,11 +127,15 @@ class Loss:
             return hooks.call(self, y_true, y_pred, sample_weight)
         if self.custom or self.reduction != "sum_over_batch_size" or getattr(self, "ignore_class", None) is not None:
             y_true, y_pred = np.asarray(y_true, np.float32), np.asarray(y_pred, np.float32)
-            values = np.asarray(self.call(y_true, y_pred), np.float32)
+            values = np.asarray(self._unreduced(y_true, y_pred), np.float32)
             sw = None if sample_weight is None else np.asarray(sample_weight, np.float32)
             valid = None if self.custom else self.valid_rows(self.align(y_true, y_pred)[0])
             return reduce_weighted_values(values, sw, self.reduction, mask=valid)
         return self._native_mean(y_true, y_pred, sample_weight)
+
+    def _unreduced(self, y_true, y_pred):
+        """The values a reduction other than Keras's default reduces (call(), or a loss's own way)."""
+        return self.call(y_true, y_pred)
 
     def _native_mean(self, y_true, y_pred, sample_weight):
         """The batch loss on numpy arrays, computed by the same native kernel as training."""
@@ -463,6 +467,20 @@ class _Overlap(Loss):
 
     def spans_batch(self, output_shape):
         return self._mode(output_shape) == "batch"
+
+    def _unreduced(self, y_true, y_pred):
+        """Keras's unreduced values, for a call with another reduction: the batch's one loss
+        (axis=None), or one per sample / per row of the last axis, each by the native kernel."""
+        y_true, y_pred = np.asarray(y_true, np.float32), np.asarray(y_pred, np.float32)
+        mode = self._mode(y_pred.shape)
+        if mode == "batch":
+            return np.float32(self._native_mean(y_true, y_pred, None))
+        lead = y_pred.shape[:1] if mode == "sample" else y_pred.shape[:-1]
+        t = y_true.reshape(lead + (-1,)) if mode == "sample" else y_true.reshape(-1, y_pred.shape[-1])
+        p = y_pred.reshape(lead + (-1,)) if mode == "sample" else y_pred.reshape(-1, y_pred.shape[-1])
+        one = type(self).from_config({**self.get_config(), "axis": -1})  # each row alone: its own loss
+        values = [one._native_mean(t[i:i + 1], p[i:i + 1], None) for i in range(p.shape[0])]
+        return np.asarray(values, np.float32).reshape(lead)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
