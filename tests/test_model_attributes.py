@@ -63,3 +63,12 @@ def test_layer_dtype_input_spec_and_weight_path():
     assert [w.path for w in dense.weights] == ["dd/kernel", "dd/bias"]
     ids = bigcore.Input((4,), dtype="int32")
     assert ids.node.layer.dtype == "int32"  # an InputLayer says what it takes
+
+
+def test_output_names():
+    a, b = bigcore.Input((3,), name="a"), bigcore.Input((2,), name="b")
+    h = layers.Concatenate()([a, b])
+    reg, cls = layers.Dense(1, name="reg")(h), layers.Dense(3, name="cls")(h)
+    assert bigcore.Model({"a": a, "b": b}, {"reg": reg, "cls": cls}).output_names == ["cls", "reg"]  # Keras sorts
+    assert bigcore.Model([a, b], [reg, cls]).output_names == ["reg", "cls"]
+    assert bigcore.Model(a, layers.Dense(2, name="only")(a)).output_names == ["only"]

@@ -207,6 +207,16 @@ class Model(Trainer, Layer):
         self._ensure_built()
         return sum(math.prod(w.shape) for w in self._weights_all)
 
+    @property
+    def output_names(self):
+        """Keras's: the keys of a dict of outputs (sorted, as Keras flattens a dict), else the output
+        layers' names."""
+        self._ensure_built()
+        structure = self.__dict__.get("_output_structure")
+        if isinstance(structure, dict):
+            return sorted(structure)
+        return [t.node.layer.name for t in self._outputs]
+
     # Keras's model.input_shape / output_shape: the graph's tensors' shapes (a list for several);
     # before the model has a graph, what a call as a layer set (Layer.__call__), else None.
     @property
