@@ -1,6 +1,7 @@
 """Model: a directed acyclic graph of layer calls from Input tensors to outputs."""
 
 import math
+import os
 import threading
 import weakref
 
@@ -15,6 +16,16 @@ from bigcore.models import input_side, lowering, serialization, subclassed, summ
 from bigcore.models.trainer import Trainer
 
 _LOWER_LOCK = threading.RLock()  # reentrant: lowering a model may lower the models nested in it
+
+
+def _fresh_lower_lock():
+    """A child forked while another thread was lowering a model would inherit the lock held by a
+    thread it does not have, and hang on its own first predict / fit: it starts with a free one."""
+    global _LOWER_LOCK
+    _LOWER_LOCK = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_fresh_lower_lock)
 
 
 def _producer(kt):
