@@ -90,6 +90,23 @@ def _flatten(items):
     return [t for x in items for t in (_flatten(x) if isinstance(x, (list, tuple)) else [x])]
 
 
+def _graph_shapes(tensors, called):
+    """A property: the shapes of the model's tensors (attribute `tensors`; one shape, or a list for
+    several), or while there is no graph, the value a call as a layer stored (attribute `called`)."""
+
+    def get(self):
+        ts = self.__dict__.get(tensors)
+        if ts is None:
+            return self.__dict__.get(called)
+        shapes = [tuple(t.shape) for t in ts]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def set(self, value):
+        self.__dict__[called] = value
+
+    return property(get, set)
+
+
 @register_model("Functional", "Model")
 class Model(Trainer, Layer):
     supports_variable_length = True  # called as a layer, its own layers are checked where inlined
@@ -223,34 +240,13 @@ class Model(Trainer, Layer):
         """Keras's: the keys of a dict of outputs (sorted, as Keras flattens a dict), else the output
         layers' names."""
         self._ensure_built()
-        structure = self.__dict__.get("_output_structure")
-        if isinstance(structure, dict):
-            return sorted(structure)
-        return [t.node.layer.name for t in self._outputs]
+        keys = self._output_keys()
+        return sorted(keys) if isinstance(self.__dict__.get("_output_structure"), dict) else keys
 
     # Keras's model.input_shape / output_shape: the graph's tensors' shapes (a list for several);
     # before the model has a graph, what a call as a layer set (Layer.__call__), else None.
-    @property
-    def input_shape(self):
-        if self.__dict__.get("_inputs") is None:
-            return self.__dict__.get("_called_input_shape")
-        shapes = [tuple(t.shape) for t in self._inputs]
-        return shapes[0] if len(shapes) == 1 else shapes
-
-    @input_shape.setter
-    def input_shape(self, value):
-        self.__dict__["_called_input_shape"] = value
-
-    @property
-    def output_shape(self):
-        if self.__dict__.get("_outputs") is None:
-            return self.__dict__.get("_called_output_shape")
-        shapes = [tuple(t.shape) for t in self._outputs]
-        return shapes[0] if len(shapes) == 1 else shapes
-
-    @output_shape.setter
-    def output_shape(self, value):
-        self.__dict__["_called_output_shape"] = value
+    input_shape = _graph_shapes("_inputs", "_called_input_shape")
+    output_shape = _graph_shapes("_outputs", "_called_output_shape")
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None):

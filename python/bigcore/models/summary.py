@@ -60,6 +60,21 @@ def _entries(model, list_inputs):
     return inputs + [(n.layer, n) for n in model._nodes]  # Keras lists no InputLayer for Sequential
 
 
+def _table(model, names, widths, rows, total, train):
+    """Keras's table: the header, one line per row of values (each cut to its column), the counts."""
+    cols = list(zip(names, widths))
+    width = sum(widths)
+
+    def line(values):
+        return "".join(str(v)[:w - 1].ljust(w) for v, (_, w) in zip(values, cols)).rstrip()
+
+    lines = [f'Model: "{model.name}"', "_" * width, line(names), "=" * width] + [line(r) for r in rows]
+    lines += ["=" * width, f"Total params: {total:,} ({_bytes(total)})",
+              f"Trainable params: {train:,} ({_bytes(train)})",
+              f"Non-trainable params: {total - train:,} ({_bytes(total - train)})", "_" * width]
+    return "\n".join(lines)
+
+
 def render(model, line_length=None, list_inputs=True, positions=None, show_trainable=False, expand_nested=False,
            layer_range=None):
     """The table; list_inputs=False leaves out the InputLayer rows (as Keras does for Sequential).
@@ -69,16 +84,10 @@ def render(model, line_length=None, list_inputs=True, positions=None, show_train
     functional = any(len(n.parents) > 1 for n in model._nodes) or len(model._inputs) > 1
     names = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
     names += ["Trainable"] if show_trainable else []
-    cols = list(zip(names, _widths(names, line_length, positions)))
-    width = sum(w for _, w in cols)
-
-    def row(values):
-        return "".join(str(v)[:w - 1].ljust(w) for v, (_, w) in zip(values, cols)).rstrip()
-
-    lines = [f'Model: "{model.name}"', "_" * width, row([c for c, _ in cols]), "=" * width]
+    widths = _widths(names, line_length, positions)
     entries = _entries(model, list_inputs)
     lo, hi = _layer_bounds([layer.name for layer, _ in entries], layer_range)
-    seen = set()
+    rows, seen = [], set()
 
     def add_rows(layer, node, level, connect):
         out = node.outputs[0].shape if len(node.outputs) == 1 else [o.shape for o in node.outputs]
@@ -93,7 +102,7 @@ def render(model, line_length=None, list_inputs=True, positions=None, show_train
             vals.append(", ".join(t.node.layer.name for t in node.parents) if connect else "")
         if show_trainable:
             vals.append(("Y" if layer.trainable else "N") if layer.weights else "-")
-        lines.append(row(vals))
+        rows.append(vals)
         if expand_nested and hasattr(layer, "_nodes") and getattr(layer, "_inputs", None) is not None:
             for sub, sub_node in _entries(layer, False):
                 add_rows(sub, sub_node, level + 1, False)
@@ -102,23 +111,11 @@ def render(model, line_length=None, list_inputs=True, positions=None, show_train
         add_rows(layer, node, 0, True)
     total = sum(math.prod(w.shape) for w in model.weights)
     train = sum(math.prod(w.shape) for w in model.trainable_weights)
-    lines += ["=" * width, f"Total params: {total:,} ({_bytes(total)})",
-              f"Trainable params: {train:,} ({_bytes(train)})",
-              f"Non-trainable params: {total - train:,} ({_bytes(total - train)})", "_" * width]
-    return "\n".join(lines)
+    return _table(model, names, widths, rows, total, train)
 
 
 def render_unbuilt(model, line_length=None):
     """An unbuilt Sequential as Keras shows it: its layers, no shapes yet (?), no parameters (unbuilt)."""
     names = ["Layer (type)", "Output Shape", "Param #"]
-    cols = list(zip(names, _widths(names, line_length, None)))
-    width = sum(w for _, w in cols)
-
-    def row(values):
-        return "".join(str(v)[:w - 1].ljust(w) for v, (_, w) in zip(values, cols)).rstrip()
-
-    lines = [f'Model: "{model.name}"', "_" * width, row(names), "=" * width]
-    lines += [row([f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"]) for layer in model.layers]
-    lines += ["=" * width, "Total params: 0 (0.00 B)", "Trainable params: 0 (0.00 B)",
-              "Non-trainable params: 0 (0.00 B)", "_" * width]
-    return "\n".join(lines)
+    rows = [[f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"] for layer in model.layers]
+    return _table(model, names, _widths(names, line_length, None), rows, 0, 0)

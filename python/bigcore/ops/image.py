@@ -7,6 +7,7 @@ Keras's rules: a rank-3 image is one unbatched image; data_format "channels_firs
 channels before the spatial axes (handled here by transposes around the channels-last work)."""
 
 import itertools
+import math
 
 from bigcore import _tensor
 from bigcore.layers.dims import Dim
@@ -110,15 +111,8 @@ def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid"
             sl = tuple(slice(o * d, o * d + (m - 1) * s + 1, s) for o, d, m, s in zip(offset, dil, outs, strides))
             pieces.append(x[(slice(None),) + sl])
         x = _np_ops.stack(pieces, axis=-2)
-    x = _np_ops.reshape(x, [None] + outs + [channels * _prod(size)])
+    x = _np_ops.reshape(x, [None] + outs + [channels * math.prod(size)])
     return _result(_restore(x, unbatched, first, n), was_array)
-
-
-def _prod(vals):
-    out = 1
-    for v in vals:
-        out *= v
-    return out
 
 
 def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
@@ -136,27 +130,33 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
     return _result(_restore(y, unbatched, first, 2), was_array)
 
 
-def _box(names, values, full, what):
+def _box(what, names, values):
     """Keras's rule for crop_images / pad_images: exactly two of (start, end, target) per axis."""
-    start, end, target = values
-    if [start, end, target].count(None) != 1:
+    if list(values).count(None) != 1:
         raise ValueError(f"{what}: must specify exactly two of {', '.join(names)}. Received: "
                          + ", ".join(f"{n}={v}" for n, v in zip(names, values)))
     for n, v in zip(names, values):
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
             raise ValueError(f"{n} must be a non-negative int. Received: {n}={v!r}")
-    return start, end, target
+    return values
+
+
+def _edges(images, data_format, what, word, top, bottom, height, left, right, width):
+    """crop_images / pad_images's common start: the channels-last batch (with how to undo it), its
+    height and width, and the checked (top, bottom, target height), (left, right, target width)."""
+    x, unbatched, first = _channels_last_batch(images, 2, data_format, what)
+    H, W = list(_shape(x))[1:3]
+    rows = _box(what, (f"top_{word}", f"bottom_{word}", "target_height"), (top, bottom, height))
+    cols = _box(what, (f"left_{word}", f"right_{word}", "target_width"), (left, right, width))
+    return x, unbatched, first, H, W, rows, cols
 
 
 def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=None, right_cropping=None,
                 target_height=None, target_width=None, data_format=None):
     was_array = not _is_symbolic([images])
-    x, unbatched, first = _channels_last_batch(images, 2, data_format, "crop_images")
-    H, W = list(_shape(x))[1:3]
-    top, bottom, th = _box(("top_cropping", "bottom_cropping", "target_height"),
-                           (top_cropping, bottom_cropping, target_height), H, "crop_images")
-    left, right, tw = _box(("left_cropping", "right_cropping", "target_width"),
-                           (left_cropping, right_cropping, target_width), W, "crop_images")
+    x, unbatched, first, H, W, (top, bottom, th), (left, right, tw) = _edges(
+        images, data_format, "crop_images", "cropping", top_cropping, bottom_cropping, target_height, left_cropping,
+        right_cropping, target_width)
     th = H - top - bottom if th is None else th
     tw = W - left - right if tw is None else tw
     top = H - bottom - th if top is None else top
@@ -171,12 +171,9 @@ def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=N
 def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None, right_padding=None,
                target_height=None, target_width=None, data_format=None):
     was_array = not _is_symbolic([images])
-    x, unbatched, first = _channels_last_batch(images, 2, data_format, "pad_images")
-    H, W = list(_shape(x))[1:3]
-    top, bottom, th = _box(("top_padding", "bottom_padding", "target_height"),
-                           (top_padding, bottom_padding, target_height), H, "pad_images")
-    left, right, tw = _box(("left_padding", "right_padding", "target_width"),
-                           (left_padding, right_padding, target_width), W, "pad_images")
+    x, unbatched, first, H, W, (top, bottom, th), (left, right, tw) = _edges(
+        images, data_format, "pad_images", "padding", top_padding, bottom_padding, target_height, left_padding,
+        right_padding, target_width)
     top = th - bottom - H if top is None else top
     bottom = th - top - H if bottom is None else bottom
     left = tw - right - W if left is None else left
