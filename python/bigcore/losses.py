@@ -475,9 +475,9 @@ class _Overlap(Loss):
         mode = self._mode(y_pred.shape)
         if mode == "batch":
             return np.float32(self._native_mean(y_true, y_pred, None))
-        lead = y_pred.shape[:1] if mode == "sample" else y_pred.shape[:-1]
-        t = y_true.reshape(lead + (-1,)) if mode == "sample" else y_true.reshape(-1, y_pred.shape[-1])
-        p = y_pred.reshape(lead + (-1,)) if mode == "sample" else y_pred.reshape(-1, y_pred.shape[-1])
+        lead = y_pred.shape[:1] if mode == "sample" else y_pred.shape[:-1]  # one loss per entry of lead
+        rows = (-1, math.prod(y_pred.shape[1:])) if mode == "sample" else (-1, y_pred.shape[-1])
+        t, p = y_true.reshape(rows), y_pred.reshape(rows)
         one = type(self).from_config({**self.get_config(), "axis": -1})  # each row alone: its own loss
         values = [one._native_mean(t[i:i + 1], p[i:i + 1], None) for i in range(p.shape[0])]
         return np.asarray(values, np.float32).reshape(lead)

@@ -576,8 +576,8 @@ def _divide_no_nan(a, b):
 class _ConfusionMetric(Metric):
     kind = CONFUSION
 
-    def __init__(self, name, thresholds, evenly, class_id=None, from_logits=False):
-        super().__init__(name=name)
+    def __init__(self, name, thresholds, evenly, class_id=None, from_logits=False, dtype=None):
+        super().__init__(name=name, dtype=dtype)
         if class_id is not None and (isinstance(class_id, bool) or not isinstance(class_id, (int, np.integer))
                                      or class_id < 0):
             raise ValueError(f"class_id must be a non-negative integer. Received: class_id={class_id!r}")
@@ -829,8 +829,6 @@ class AUC(_ConfusionMetric):
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name="auc",
                  dtype=None, thresholds=None, multi_label=False, num_labels=None, label_weights=None,
                  from_logits=False):
-        if dtype not in (None, "float32"):
-            raise ValueError(f"bigcore computes metrics in float32. Received: dtype={dtype!r}")
         if not isinstance(multi_label, (bool, np.bool_)):
             raise ValueError(f"Argument `multi_label` must be a bool. Received: multi_label={multi_label!r}")
         if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer))
@@ -865,7 +863,7 @@ class AUC(_ConfusionMetric):
             inner = [(i + 1) * 1.0 / (self.num_thresholds - 1) for i in range(self.num_thresholds - 2)]
             evenly = True
         # end points below 0 and above 1 so that every prediction in [0, 1] is counted
-        super().__init__(name, [0.0 - EPSILON] + inner + [1.0 + EPSILON], evenly, from_logits=from_logits)
+        super().__init__(name, [0.0 - EPSILON] + inner + [1.0 + EPSILON], evenly, from_logits=from_logits, dtype=dtype)
 
     @property
     def thresholds(self):
