@@ -9,6 +9,7 @@ import pytest
 
 import bigcore
 from bigcore import layers, ops
+from keras_training_checks import trains_like_keras
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -115,18 +116,9 @@ def _vit_model(lib, patch=3):
 
 
 def test_image_ops_in_a_custom_layer_match_keras_after_sgd_steps(keras):
-    bigcore.utils.set_random_seed(0)
-    ours, theirs = _vit_model(bigcore), _vit_model(keras)
-    theirs.set_weights(ours.get_weights())
     rng = np.random.default_rng(4)
     x, y = rng.random((8, 7, 7, 3)).astype(np.float32), rng.normal(size=(8, 2)).astype(np.float32)
-    np.testing.assert_allclose(ours.predict(x, verbose=0), np.asarray(theirs.predict(x, verbose=0)), rtol=1e-5,
-                               atol=1e-6)
-    for m, lib in ((ours, bigcore), (theirs, keras)):
-        m.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
-        m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
-    for a, b in zip(ours.get_weights(), theirs.get_weights()):
-        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)
+    trains_like_keras(keras, _vit_model, x, y, 0.1)
 
 
 def test_symbolic_patches_equal_the_eager_ones():
@@ -169,13 +161,6 @@ def test_resize_inside_a_model_trains_like_keras(keras):
         h = Up()(lib.layers.Conv2D(3, 2, padding="same")(inp))
         return lib.Model(inp, lib.layers.Dense(1)(lib.layers.Flatten()(h)))
 
-    bigcore.utils.set_random_seed(0)
-    ours, theirs = build(bigcore), build(keras)
-    theirs.set_weights(ours.get_weights())
     rng = np.random.default_rng(6)
     x, y = rng.random((8, 4, 3, 2)).astype(np.float32), rng.random((8, 1)).astype(np.float32)
-    for m, lib in ((ours, bigcore), (theirs, keras)):
-        m.compile(optimizer=lib.optimizers.SGD(0.05), loss="mse")
-        m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
-    for a, b in zip(ours.get_weights(), theirs.get_weights()):
-        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)
+    trains_like_keras(keras, build, x, y, 0.05)

@@ -6,6 +6,7 @@ import pytest
 
 import bigcore
 from bigcore import ops
+from keras_training_checks import trains_like_keras
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -59,17 +60,9 @@ def _graph_model(lib):
 
 
 def test_segment_ops_in_a_custom_layer_match_keras_after_sgd_steps(keras):
-    bigcore.utils.set_random_seed(0)
-    ours, theirs = _graph_model(bigcore), _graph_model(keras)
-    theirs.set_weights(ours.get_weights())
     rng = np.random.default_rng(2)
     x, y = rng.random((8, 3)).astype(np.float32), rng.random((8, 3)).astype(np.float32)
-    np.testing.assert_allclose(ours.predict(x, verbose=0), np.asarray(theirs.predict(x, verbose=0)), rtol=1e-5,
-                               atol=1e-6)
-    for m, lib in ((ours, bigcore), (theirs, keras)):
-        m.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
-        m.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
-    np.testing.assert_allclose(ours.get_weights()[0], np.asarray(theirs.get_weights()[0]), rtol=1e-4, atol=1e-5)
+    trains_like_keras(keras, _graph_model, x, y, 0.1, epochs=3)
 
 
 def test_segment_ops_refuse_bad_arguments():
