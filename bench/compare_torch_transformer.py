@@ -59,6 +59,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=10, help="timed steps per framework per repeat")
+    p.add_argument("--isa", default=None,
+                   help="bigcore's CPU path (config.set_cpu_isa), e.g. avx2 to stand in for an AVX2-only CPU; "
+                        "give torch the same with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2")
     args = p.parse_args()
     args.cases = args.cases.split(",")
     bad = [c for c in args.cases if c not in CASES and c != "generate"]
@@ -291,6 +294,8 @@ def bench_generate(args):
 def main():
     args = parse_args()
     bigcore.config.set_num_threads(args.threads)
+    if args.isa:
+        bigcore.config.set_cpu_isa(args.isa)
     if torch is not None:
         torch.set_num_threads(args.threads)
     print(f"threads {args.threads}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "

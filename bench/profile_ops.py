@@ -3,7 +3,8 @@
     PYTHONPATH=python python bench/profile_ops.py [--case conv1d_train] [--threads 2] [--steps 30]
 
 Cases: conv1d_train, convnet_train (compare_torch_convnet.py), text_train (the keras-io text
-classifier of compare_torch_transformer.py), lstm_train (the seed LSTM step of compare_torch_lstm.py).
+classifier of compare_torch_transformer.py), lstm_train (the seed LSTM step of compare_torch_lstm.py),
+mlp_train (the seed MLP step of compare_torch.py, at --batch rows).
 
 Prints each op's forward and backward milliseconds per step, then the losses and the optimizer
 update, with the step's total. Say the load (`uptime`) with the numbers: the cores are shared.
@@ -15,6 +16,7 @@ import time
 
 import numpy as np
 
+import _mlp as mlp
 import bigcore
 import compare_torch_convnet as cases
 import compare_torch_lstm as lstm
@@ -23,7 +25,8 @@ import compare_torch_transformer as transformer
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--case", default="conv1d_train", choices=["conv1d_train", "convnet_train", "text_train", "lstm_train"])
+    p.add_argument("--case", default="conv1d_train", choices=["conv1d_train", "convnet_train", "text_train", "lstm_train", "mlp_train"])
+    p.add_argument("--batch", type=int, default=256, help="mlp_train's batch size")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
     args = p.parse_args()
@@ -36,6 +39,12 @@ def main():
     elif args.case == "lstm_train":
         run = lstm.BigcoreRun("text", "lstm", *lstm.synthetic_data("text"), 0)
         step, native, info = run.step, run.raw.native, {"flops": lstm.train_flops("text", "lstm")}
+    elif args.case == "mlp_train":
+        x, y = mlp.synthetic_data(16 * args.batch)
+        raw = mlp.RawTrainer(mlp.build_mlp(), x, y)
+        starts = iter(range(10**9))
+        step = lambda: raw.step(next(starts) % 16 * args.batch, args.batch)
+        native, info = raw.native, {"flops": mlp.train_flops(args.batch)}
     else:
         x, y, info = cases.case_inputs(args.case, np.random.default_rng(0))
         model = cases.bigcore_conv1d(info["T"], 2) if args.case == "conv1d_train" else cases.bigcore_convnet()
