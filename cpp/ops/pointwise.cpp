@@ -7,6 +7,7 @@
 #include <string>
 
 #include "ops/activation.h"
+#include "ops/parallel.h"
 
 namespace bc {
 
@@ -21,6 +22,11 @@ inline float from_bits(uint32_t u) {
   std::memcpy(&v, &u, sizeof v);
   return v;
 }
+
+// Elementwise ops over a large activation (a Conv1D classifier's 32 x 500 x 64) run on the team in
+// spans of 16K floats: one thread streamed 1M values in 0.7 ms, half the time of the convolution's
+// GEMM beside it.
+constexpr size_t kSpan = 1 << 14;
 }  // namespace
 
 ReluOp::ReluOp(int in_t, int out_t, float negative_slope, float max_value, float threshold)
@@ -36,12 +42,14 @@ void ReluOp::forward(Ctx& c) {
   const float* x = c.val(in[0]);
   float* y = c.val(out[0]);
   const float t = threshold_, s = slope_, mx = max_;
-  for (size_t i = 0; i < n; ++i) {
-    float pos = x[i] > t ? x[i] : 0.0f;
-    pos = std::min(std::max(pos, 0.0f), mx);
-    const float neg = std::max(t - x[i], 0.0f);
-    y[i] = pos - s * neg;
-  }
+  parallel_spans(n, kSpan, [&](size_t a, size_t m) {
+    for (size_t i = a; i < a + m; ++i) {
+      float pos = x[i] > t ? x[i] : 0.0f;
+      pos = std::min(std::max(pos, 0.0f), mx);
+      const float neg = std::max(t - x[i], 0.0f);
+      y[i] = pos - s * neg;
+    }
+  });
 }
 
 // dy/dx = 1 where threshold < x < max_value (and x > 0), slope where x < threshold.
@@ -61,11 +69,14 @@ void ReluOp::backward(Ctx& c) {
     const uint32_t leak = 0u - static_cast<uint32_t>(xi < t);
     return from_bits((to_bits(di) & pass) | (to_bits(s * di) & leak));
   };
-  if (accum_dx[0]) {
-    for (size_t i = 0; i < n; ++i) dx[i] += grad(x[i], d[i]);
-  } else {
-    for (size_t i = 0; i < n; ++i) dx[i] = grad(x[i], d[i]);
-  }
+  const bool acc = accum_dx[0];
+  parallel_spans(n, kSpan, [&](size_t a, size_t m) {
+    if (acc) {
+      for (size_t i = a; i < a + m; ++i) dx[i] += grad(x[i], d[i]);
+    } else {
+      for (size_t i = a; i < a + m; ++i) dx[i] = grad(x[i], d[i]);
+    }
+  });
 }
 
 EluOp::EluOp(int in_t, int out_t, float alpha) : alpha_(alpha) {
