@@ -27,10 +27,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", default="conv1d_train", choices=["conv1d_train", "convnet_train", "text_train", "lstm_train", "mlp_train"])
     p.add_argument("--batch", type=int, default=256, help="mlp_train's batch size")
+    p.add_argument("--isa", default=None, help="bigcore's CPU path (config.set_cpu_isa), e.g. avx2")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
     args = p.parse_args()
     bigcore.config.set_num_threads(args.threads)
+    if args.isa:
+        bigcore.config.set_cpu_isa(args.isa)
     bigcore.utils.set_random_seed(0)
     if args.case == "text_train":
         c = transformer.CASES["text"]

@@ -97,17 +97,18 @@ void bind_conv(py::module_& m) {
         p.add_op(std::make_unique<bc::GlobalPoolOp>(in, out, mask, P, C, mode));
       }, py::arg("x"), py::arg("out"), py::arg("mask"), py::arg("P"), py::arg("C"), py::arg("mode"));
   cls.def("add_batchnorm", [](Program& p, int in, int out, int mask, int C, long gamma, long beta, size_t mm,
-                              size_t mv, float momentum, float epsilon, bool frozen) {
+                              size_t mv, float momentum, float epsilon, bool frozen, bool relu) {
         if (C <= 0 || p.per_sample(in) % C || p.per_sample(out) != p.per_sample(in))
           throw py::value_error("BatchNormalization: the channel count does not divide the input");
         if (mask >= 0 && p.per_sample(mask) != p.per_sample(in) / C)
           throw py::value_error("BatchNormalization: the mask needs one value per position");
         bc::BatchNormArgs a;
         a.C = C; a.gamma = gamma; a.beta = beta; a.moving_mean = mm; a.moving_var = mv;
-        a.momentum = momentum; a.epsilon = epsilon; a.frozen = frozen;
+        a.momentum = momentum; a.epsilon = epsilon; a.frozen = frozen; a.relu = relu;
         p.add_op(std::make_unique<bc::BatchNormOp>(in, out, mask, a));
       }, py::arg("x"), py::arg("out"), py::arg("mask"), py::arg("C"), py::arg("gamma"), py::arg("beta"),
-      py::arg("moving_mean"), py::arg("moving_var"), py::arg("momentum"), py::arg("epsilon"), py::arg("frozen"));
+      py::arg("moving_mean"), py::arg("moving_var"), py::arg("momentum"), py::arg("epsilon"), py::arg("frozen"),
+      py::arg("relu") = false, "relu: out is max(y, 0), a ReLU fused after the normalization.");
   cls.def("add_relu", [](Program& p, int in, int out, float slope, float max_value, float threshold) {
         p.add_op(std::make_unique<bc::ReluOp>(in, out, slope, max_value, threshold));
       }, py::arg("x"), py::arg("out"), py::arg("negative_slope"), py::arg("max_value"), py::arg("threshold"),

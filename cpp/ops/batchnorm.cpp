@@ -98,12 +98,20 @@ void BatchNormOp::forward(Ctx& c) {
   const float* s = scale.data();
   const float* t = shift.data();
   const int items = static_cast<int>((rows + kItemRows - 1) / kItemRows);
+  const bool relu = a_.relu;
   parallel_items(items, [&](int i) {
     const long r1 = std::min(rows, (i + 1) * kItemRows);
     for (long r = i * kItemRows; r < r1; ++r) {
       const float* xr = x + r * C;
       float* yr = y + r * C;
-      for (int k = 0; k < C; ++k) yr[k] = (xr[k] - m[k]) * s[k] + t[k];
+      if (relu) {  // ReluOp's bits: v > 0 ? v : +0, NaN kept
+        for (int k = 0; k < C; ++k) {
+          const float v = (xr[k] - m[k]) * s[k] + t[k];
+          yr[k] = v > 0.0f || v != v ? v : 0.0f;
+        }
+      } else {
+        for (int k = 0; k < C; ++k) yr[k] = (xr[k] - m[k]) * s[k] + t[k];
+      }
     }
   });
 }
@@ -116,18 +124,23 @@ void BatchNormOp::backward(Ctx& c) {
   const int C = a_.C;
   const long rows = static_cast<long>(c.B) * (c.per_sample(in[0]) / C);
   const float* x = c.val(in[0]);
-  const float* dy = c.grad(out[0]);
+  float* dy = c.grad(out[0]);
   const float* w = masked_ ? c.val(in[1]) : nullptr;
   const int items = static_cast<int>((rows + kItemRows - 1) / kItemRows);
   const int width = 3 * C;  // sum dy, sum dy xc, sum w xc
   part_.assign(static_cast<size_t>(items) * width, 0.0f);
   const float* m = mean_.data();
+  const float* relu_out = a_.relu ? c.val(out[0]) : nullptr;
   parallel_items(items, [&](int i) {
     float* s = part_.data() + static_cast<size_t>(i) * width;
     const long r1 = std::min(rows, (i + 1) * kItemRows);
     for (long r = i * kItemRows; r < r1; ++r) {
       const float* xr = x + r * C;
-      const float* d = dy + r * C;
+      float* d = dy + r * C;
+      if (relu_out) {  // the ReLU's gradient first, in place (ReluOp's: dy where out > 0, else +0)
+        const float* o = relu_out + r * C;
+        for (int k = 0; k < C; ++k) d[k] = o[k] > 0.0f ? d[k] : 0.0f;
+      }
       const float wr = w ? w[r] : 1.0f;
       for (int k = 0; k < C; ++k) {
         const float xc = xr[k] - m[k];

@@ -2,7 +2,8 @@
 // Training: the batch's mean and biased variance (over the rows the mask keeps), and the moving
 // statistics (non-trainable arena segments) move: m = m * momentum + stat * (1 - momentum).
 // Inference, or frozen (Keras: trainable=False): the moving statistics.
-// y = (x - mean) * (gamma / sqrt(var + eps)) + beta
+// y = (x - mean) * (gamma / sqrt(var + eps)) + beta, then max(y, 0) when relu (a ReLU that alone
+// reads the normalized values, fused at lowering: one pass less forward, two less backward).
 #pragma once
 #include <vector>
 
@@ -16,6 +17,7 @@ struct BatchNormArgs {
   size_t moving_mean = 0, moving_var = 0;
   float momentum = 0.99f, epsilon = 1e-3f;
   bool frozen = false;              // always the moving statistics, and they never move
+  bool relu = false;                // out is relu(y): Keras's ReLU() after the normalization
 };
 
 class BatchNormOp : public Op {

@@ -73,7 +73,8 @@ class Program:
         """The weight at arena [offset, offset + n) = value (mode 0), += value (1) or -= value (2) in each forward; out = the new value."""
     def add_attention(self, q: int, k: int, v: int, out: int, probs: int, qmask: int, kmask: int, kmask2: int, amask: int, num_heads: int, num_kv_heads: int, head_dim: int, value_dim: int, scale: float, causal: bool, zero_full_rows: bool, qmask_zero_rows: bool, dropout: float, stream: int) -> None:
         """Fused attention over projected q (B, Tq, heads*head_dim), k, v; probs/mask ids -1 when absent."""
-    def add_batchnorm(self, x: int, out: int, mask: int, C: int, gamma: int, beta: int, moving_mean: int, moving_var: int, momentum: float, epsilon: float, frozen: bool) -> None: ...
+    def add_batchnorm(self, x: int, out: int, mask: int, C: int, gamma: int, beta: int, moving_mean: int, moving_var: int, momentum: float, epsilon: float, frozen: bool, relu: bool = False) -> None:
+        """relu: out is max(y, 0), a ReLU fused after the normalization."""
     def add_concat(self, ins: Sequence[int], out: int, widths: Sequence[int]) -> None: ...
     def add_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int, var_pad: int = -1) -> None:
         """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call."""

@@ -150,6 +150,11 @@ class Activation(Layer):
     def fusable_activation(self):
         return self.activation
 
+    @property
+    def plain_relu(self):
+        """max(x, 0) alone: a normalization right before may apply it itself (models/lowering.py)."""
+        return self.activation == "relu"
+
     def lower(self, prog, inputs, outputs):
         if activations.is_custom(self.activation):  # the function alone, on the input
             return [activation_fn.apply(prog, self, self.activation, prog.node.inputs[0], inputs[0])]

@@ -19,6 +19,7 @@ from bigcore.layers.registry import register
 class BatchNormalization(TakesMask, Layer):
     supports_masking = True
     supports_variable_length = True  # the channels are known; the op reads the rows per call
+    fuse_relu = True  # a ReLU that alone reads the result runs in the op's passes (models/lowering.py)
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -74,7 +75,8 @@ class BatchNormalization(TakesMask, Layer):
                                                trainable=False)
         self.built = True
 
-    def lower(self, prog, inputs, outputs):
+    def lower(self, prog, inputs, outputs, relu=False):
+        """relu: outputs are those of a ReLU after this layer, which the op applies (fuse_relu)."""
         out = prog.tensor(outputs[0])
         kt = prog.node.inputs[0]
         mask = prog.input_mask_id()
@@ -86,7 +88,7 @@ class BatchNormalization(TakesMask, Layer):
                                   prog.param(self.gamma) if self.scale else -1,
                                   prog.param(self.beta) if self.center else -1,
                                   prog.param(self.moving_mean), prog.param(self.moving_variance),
-                                  self.momentum, self.epsilon, not self.trainable)
+                                  self.momentum, self.epsilon, not self.trainable, relu)
         prog.trainable_shaped.append((self, op))  # frozen statistics follow layer.trainable (its op's mode)
         return [out]
 

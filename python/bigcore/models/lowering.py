@@ -178,7 +178,8 @@ class Lowering:
         read from outside these nodes (outputs, losses, masks), which fusion must keep."""
         plan = fusion.plan(nodes, protected)
         residual = _residual_fusions(nodes, protected)
-        skipped = {id(add) for add in residual.values()}
+        relus = _relu_fusions(nodes, protected)
+        skipped = {id(add) for add in residual.values()} | {id(relu) for relu in relus.values()}
         for node in nodes:
             if id(node) in plan.skip or id(node) in skipped:
                 continue
@@ -191,9 +192,13 @@ class Lowering:
                 continue
             self.check_lengths(node)
             first_op = self.native.n_ops
-            add = residual.get(id(node))
+            add, relu = residual.get(id(node)), relus.get(id(node))
+            outputs = node.outputs
             if add is not None:  # the norm reads the Add's two inputs and adds them in its own pass
                 outs = node.layer.lower(self, [self.id(t) for t in add.inputs], node.outputs)
+            elif relu is not None:  # the op writes the ReLU's output itself
+                outputs = relu.outputs
+                outs = node.layer.lower(self, [self.id(t) for t in node.inputs], outputs, relu=True)
             else:
                 outs = self._lower_call(node)
             reg = getattr(node.layer, "activity_regularizer", None)
@@ -204,7 +209,7 @@ class Lowering:
             if node.call_kwargs.get("training") is True:  # the call's mode, for runs that give none (model(x))
                 self.native.set_call_training(first_op, True)
                 self.call_training = True
-            for kt, t in zip(node.outputs, outs):
+            for kt, t in zip(outputs, outs):
                 self.bind(kt, t)
 
     def _lower_call(self, node):
@@ -266,6 +271,33 @@ class Lowering:
         self.native.add_loss_term(t)
         self.loss_terms += 1
 
+
+
+def _relu_fusions(nodes, protected):
+    """{id(node): ReLU node} where the one output of a layer that takes `fuse_relu`
+    (BatchNormalization) is read by nothing but a plain ReLU (ReLU(), Activation("relu")): the
+    layer's op then writes max(y, 0) and its gradient goes through the ReLU in the same passes;
+    the ReLU is not lowered."""
+    readers = {}
+    for node in nodes:
+        for t in node.parents:
+            readers.setdefault(id(t), []).append(node)
+    fused = {}
+    for node in nodes:
+        if (not getattr(node.layer, "fuse_relu", False) or len(node.outputs) != 1
+                or getattr(node, "graphs", None) is not None  # a subclass's own call(), traced
+                or getattr(node.layer, "activity_regularizer", None) is not None):
+            continue
+        y = node.outputs[0]
+        users = readers.get(id(y), [])
+        if id(y) in protected or len(users) != 1:
+            continue
+        relu = users[0]
+        if (getattr(relu.layer, "plain_relu", False) is True and len(relu.parents) == 1 and relu.inputs[0] is y
+                and getattr(relu, "graphs", None) is None
+                and getattr(relu.layer, "activity_regularizer", None) is None):
+            fused[id(node)] = relu
+    return fused
 
 
 def _residual_fusions(nodes, protected):
