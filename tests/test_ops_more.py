@@ -238,6 +238,23 @@ def test_dtypes_follow_keras():
     assert ops.top_k(xt, 2)[1].dtype == "int32" and ops.top_k(xt, 2)[0].shape == (None, 2)
 
 
+CONVERTED = [[1, 2], 3, [[1, 2], [3, 4]], np.array([1, 2]), np.array([1, 2], np.int32), True, 2.5, [1.5, 2],
+             np.float64(2.0), [], [2 ** 40]]
+
+
+def test_convert_to_tensor_dtypes_follow_keras(keras):
+    """Python ints become int32 and floats float32, as Keras's; a numpy array keeps an integer
+    dtype; a Python int beyond int32 stays int64 (Keras refuses it: torch cannot convert it)."""
+    for v in CONVERTED:
+        got = ops.convert_to_tensor(v)
+        if isinstance(v, list) and v and v[0] == 2 ** 40:
+            assert got.dtype == np.int64 and got.tolist() == v
+            continue
+        want = keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(v))
+        assert str(got.dtype) == str(want.dtype), (v, got.dtype, want.dtype)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_creation_ops_match_numpy_and_serve_as_constants_in_a_call():
     np.testing.assert_allclose(ops.linspace(-1, 2, 7), np.linspace(-1, 2, 7), rtol=1e-6)
     np.testing.assert_allclose(ops.linspace(0, 1, 4, endpoint=False), np.linspace(0, 1, 4, endpoint=False))

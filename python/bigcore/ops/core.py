@@ -44,7 +44,13 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
         return a.astype(dtype)
     if a.dtype == np.float64:
         return a.astype(np.float32)
+    if a.dtype == np.int64 and not isinstance(x, (np.ndarray, np.generic)) and _fits_int32(a):
+        return a.astype(np.int32)  # Python ints are int32 in Keras; numpy's own int64 stays
     return a
+
+
+def _fits_int32(a):
+    return a.size == 0 or (a.min() >= np.iinfo(np.int32).min and a.max() <= np.iinfo(np.int32).max)
 
 
 def convert_to_numpy(x):
