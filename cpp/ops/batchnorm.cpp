@@ -1,7 +1,9 @@
 #include "ops/batchnorm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "ops/parallel.h"
 
@@ -24,46 +26,62 @@ BatchNormOp::BatchNormOp(int in_t, int out_t, int mask_t, const BatchNormArgs& a
   count_.resize(a.C);
 }
 
-// mean_ and inv_ from the batch: sum over rows by items of kItemRows (partials in float, then
-// added in item order in double), then the same for the squared deviations. w: per-row weights
-// (the mask, broadcast over channels) or null.
+// mean_ and inv_ (the variance, until forward reads it) from the batch in one read of x: each item
+// of kItemRows rows sums its rows (float, in row order), then, while they are still in the cache, their
+// squared deviations from its own mean; the items combine in item order in double (Chan et al.: the
+// deviations about the batch mean are each item's plus its count times its mean's offset squared).
+// Two passes over the whole batch read a Conv1D classifier's 4 MB activations twice from memory.
+// w: per-row weights (the mask, broadcast over channels) or null; a row of weight 0 is left out.
 void BatchNormOp::batch_stats(Ctx& c, long rows, const float* x, const float* w) {
   (void)c;
   const int C = a_.C;
   const int items = static_cast<int>((rows + kItemRows - 1) / kItemRows);
-  part_.assign(static_cast<size_t>(items) * (C + 1), 0.0f);
-  for (int pass = 0; pass < 2; ++pass) {
-    parallel_items(items, [&](int i) {
-      float* s = part_.data() + static_cast<size_t>(i) * (C + 1);
-      std::memset(s, 0, (C + 1) * sizeof(float));
-      const long r1 = std::min(rows, (i + 1) * kItemRows);
-      for (long r = i * kItemRows; r < r1; ++r) {
-        const float wr = w ? w[r] : 1.0f;
-        if (wr == 0.0f) continue;
-        const float* xr = x + r * C;
-        if (pass == 0) {
-          for (int k = 0; k < C; ++k) s[k] += xr[k];
-        } else {
-          const float* m = mean_.data();
-          for (int k = 0; k < C; ++k) s[k] += (xr[k] - m[k]) * (xr[k] - m[k]);
-        }
-        s[C] += 1.0f;
-      }
-    });
-    acc_.assign(C + 1, 0.0);
-    for (int i = 0; i < items; ++i)
-      for (int k = 0; k <= C; ++k) acc_[k] += part_[static_cast<size_t>(i) * (C + 1) + k];
-    // Keras: the mean over all rows, or over the kept ones plus epsilon (1e-7) with a mask.
-    const double n = masked_ ? acc_[C] + 1e-7 : static_cast<double>(rows);
-    for (int k = 0; k < C; ++k) {
-      if (pass == 0) {
-        mean_[k] = static_cast<float>(acc_[k] / n);
-      } else {
-        const float var = static_cast<float>(acc_[k] / n);
-        count_[k] = static_cast<float>(n);
-        inv_[k] = var;  // the variance until the moving statistics have read it
-      }
+  const size_t width = 2 * static_cast<size_t>(C) + 1;  // sums, squared deviations, count
+  part_.assign(static_cast<size_t>(items) * width, 0.0f);
+  parallel_items(items, [&](int i) {
+    float* s = part_.data() + static_cast<size_t>(i) * width;
+    float* q = s + C;
+    const long r0 = i * kItemRows, r1 = std::min(rows, (i + 1) * kItemRows);
+    float n = 0.0f;
+    for (long r = r0; r < r1; ++r) {
+      if (w && w[r] == 0.0f) continue;
+      const float* xr = x + r * C;
+      for (int k = 0; k < C; ++k) s[k] += xr[k];
+      n += 1.0f;
     }
+    s[2 * C] = n;
+    if (n == 0.0f) return;
+    std::vector<float> mi(C);
+    for (int k = 0; k < C; ++k) mi[k] = s[k] / n;
+    for (long r = r0; r < r1; ++r) {
+      if (w && w[r] == 0.0f) continue;
+      const float* xr = x + r * C;
+      for (int k = 0; k < C; ++k) q[k] += (xr[k] - mi[k]) * (xr[k] - mi[k]);
+    }
+  });
+  acc_.assign(C + 1, 0.0);
+  for (int i = 0; i < items; ++i) {
+    const float* s = part_.data() + static_cast<size_t>(i) * width;
+    for (int k = 0; k < C; ++k) acc_[k] += s[k];
+    acc_[C] += s[2 * C];
+  }
+  // Keras: the mean over all rows, or over the kept ones plus epsilon (1e-7) with a mask.
+  const double n = masked_ ? acc_[C] + 1e-7 : static_cast<double>(rows);
+  for (int k = 0; k < C; ++k) {
+    const double mean = acc_[k] / n;
+    double m2 = 0.0;
+    for (int i = 0; i < items; ++i) {
+      const float* s = part_.data() + static_cast<size_t>(i) * width;
+      const double ni = s[2 * C];
+      if (ni == 0.0) continue;
+      // About the item's own center c (its float mean, as the item used it): sum (x - mean)^2 =
+      // q + 2 (c - mean) sum (x - c) + n (c - mean)^2, where sum (x - c) is ~0 but not exactly.
+      const double ci = s[k] / static_cast<float>(ni), off = ci - mean;
+      m2 += s[C + k] + 2.0 * off * (s[k] - ni * ci) + ni * off * off;
+    }
+    mean_[k] = static_cast<float>(mean);
+    count_[k] = static_cast<float>(n);
+    inv_[k] = static_cast<float>(m2 / n);  // the variance until the moving statistics have read it
   }
 }
 
