@@ -79,6 +79,22 @@ def test_conv_gemm_path(request, cls, kw, shape):
                    rtol=2e-5, atol=2e-5, keras=optional_keras(request))
 
 
+DIRECT_WIDE = [  # the direct kernels (windows of up to 32 values) with filters over several vectors of every
+    # path, row counts that are not a multiple of the 4 rows they take at once, and 1, 3 and 5 channels
+    (layers.Conv2D, {"filters": 40, "kernel_size": 3, "padding": "same"}, (3, 5, 5, 3)),
+    (layers.Conv1D, {"filters": 20, "kernel_size": 3, "padding": "same", "activation": "relu"}, (3, 9, 1)),
+    (layers.Conv1D, {"filters": 37, "kernel_size": 3, "padding": "causal", "strides": 2}, (2, 11, 5)),
+]
+
+
+@pytest.mark.parametrize("cls,kw,shape", DIRECT_WIDE, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_conv_direct_path_wide(request, cls, kw, shape):
+    rank = len(shape) - 2
+    k = (kw["kernel_size"],) * rank
+    run_layer_test(cls, kw, shape, conv_ref(kw), weight_shapes=conv_shapes(k, shape[-1], kw["filters"]),
+                   rtol=2e-5, atol=2e-5, keras=optional_keras(request))
+
+
 def test_conv1d_pointwise_and_regularized(request):
     """kernel_size 1 (the GEMM on the input itself, no im2col), L2 on the kernel and bias."""
     kw = {"filters": 5, "kernel_size": 1, "kernel_regularizer": regularizers.l2(0.01),
