@@ -1,5 +1,6 @@
 // One bind_* function per binding file; module.cpp calls each once. Binding files call none of
-// each other's functions (program-level helpers they share sit in batch.h and arrays.h).
+// each other's functions (program-level helpers they share sit in batch.h, arrays.h and
+// metric_params.h).
 #pragma once
 #include <pybind11/pybind11.h>
 

@@ -8,6 +8,7 @@
 
 #include "bindings/arrays.h"
 #include "bindings/bindings.h"
+#include "bindings/metric_params.h"
 #include "core/finite.h"
 #include "core/rng.h"
 #include "kernels/float/float.h"
@@ -77,17 +78,7 @@ void bind_float(py::module_& m) {
     const float* t = arrays::samples(target, "y_true", &trows);
     bc::MetricParams mp;
     mp.threshold = threshold;
-    if (a.contains("k")) mp.k = a["k"].cast<int>();
-    if (a.contains("thresholds")) mp.thresholds = a["thresholds"].cast<std::vector<float>>();
-    if (a.contains("evenly")) mp.evenly = a["evenly"].cast<bool>();
-    if (a.contains("from_logits")) mp.from_logits = a["from_logits"].cast<bool>();
-    if (a.contains("class_id")) mp.class_id = a["class_id"].cast<int>();
-    if (a.contains("multi_label")) mp.multi_label = a["multi_label"].cast<bool>();
-    if (a.contains("label_weights")) mp.label_weights = a["label_weights"].cast<std::vector<float>>();
-    if (a.contains("row_max")) mp.row_max = a["row_max"].cast<bool>();
-    if (a.contains("loss_kind")) mp.loss_kind = a["loss_kind"].cast<int>();
-    if (a.contains("label_smoothing")) mp.label_smoothing = a["label_smoothing"].cast<float>();
-    if (a.contains("loss_param")) mp.loss_params = arrays::numbers(a["loss_param"], "loss_param");
+    metric_params::read(a, mp);
     if (kind < bc::MET_SPARSE_CAT_ACC || kind >= bc::MET_VALUES)
       throw py::value_error("metric_counts: unknown metric kind " + std::to_string(kind));
     if (kind == bc::MET_CONFUSION && (mp.thresholds.empty() || (mp.evenly && mp.thresholds.size() < 2)))

@@ -9,6 +9,7 @@
 
 #include "bindings/arrays.h"
 #include "bindings/batch.h"
+#include "bindings/metric_params.h"
 #include "bindings/bindings.h"
 #include "ops/activation.h"
 #include "ops/dense.h"
@@ -236,20 +237,10 @@ void bind_program(py::module_& m) {
           s.tensor = t[0].cast<int>(); s.target = t[1].cast<int>(); s.kind = t[2].cast<int>();
           s.C = t[3].cast<int>(); s.params.threshold = t[4].cast<float>();
           s.mask = t.size() > 5 ? t[5].cast<int>() : -1;
-          if (t.size() > 6) {  // {"k", "thresholds", "evenly", "from_logits", "class_id", "row_max"}, each optional
+          if (t.size() > 6) {  // the metric's constants (metric_params.h), and "weighted"
             py::dict a = t[6].cast<py::dict>();
-            if (a.contains("k")) s.params.k = a["k"].cast<int>();
-            if (a.contains("thresholds")) s.params.thresholds = a["thresholds"].cast<std::vector<float>>();
-            if (a.contains("evenly")) s.params.evenly = a["evenly"].cast<bool>();
-            if (a.contains("from_logits")) s.params.from_logits = a["from_logits"].cast<bool>();
-            if (a.contains("class_id")) s.params.class_id = a["class_id"].cast<int>();
-            if (a.contains("multi_label")) s.params.multi_label = a["multi_label"].cast<bool>();
-            if (a.contains("label_weights")) s.params.label_weights = a["label_weights"].cast<std::vector<float>>();
-            if (a.contains("row_max")) s.params.row_max = a["row_max"].cast<bool>();
+            metric_params::read(a, s.params);
             if (a.contains("weighted")) s.weighted = a["weighted"].cast<bool>();
-            if (a.contains("loss_kind")) s.params.loss_kind = a["loss_kind"].cast<int>();
-            if (a.contains("label_smoothing")) s.params.label_smoothing = a["label_smoothing"].cast<float>();
-            if (a.contains("loss_param")) s.params.loss_params = arrays::numbers(a["loss_param"], "loss_param");
           }
           v.push_back(s);
         }
