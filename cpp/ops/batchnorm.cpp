@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "ops/parallel.h"
@@ -36,7 +35,7 @@ void BatchNormOp::batch_stats(Ctx& c, long rows, const float* x, const float* w)
   (void)c;
   const int C = a_.C;
   const int items = static_cast<int>((rows + kItemRows - 1) / kItemRows);
-  const size_t width = 2 * static_cast<size_t>(C) + 1;  // sums, squared deviations, count
+  const size_t width = 3 * static_cast<size_t>(C) + 1;  // sums, squared deviations, count, means
   part_.assign(static_cast<size_t>(items) * width, 0.0f);
   parallel_items(items, [&](int i) {
     float* s = part_.data() + static_cast<size_t>(i) * width;
@@ -51,7 +50,7 @@ void BatchNormOp::batch_stats(Ctx& c, long rows, const float* x, const float* w)
     }
     s[2 * C] = n;
     if (n == 0.0f) return;
-    std::vector<float> mi(C);
+    float* mi = s + 2 * C + 1;
     for (int k = 0; k < C; ++k) mi[k] = s[k] / n;
     for (long r = r0; r < r1; ++r) {
       if (w && w[r] == 0.0f) continue;
@@ -76,7 +75,7 @@ void BatchNormOp::batch_stats(Ctx& c, long rows, const float* x, const float* w)
       if (ni == 0.0) continue;
       // About the item's own center c (its float mean, as the item used it): sum (x - mean)^2 =
       // q + 2 (c - mean) sum (x - c) + n (c - mean)^2, where sum (x - c) is ~0 but not exactly.
-      const double ci = s[k] / static_cast<float>(ni), off = ci - mean;
+      const double ci = s[2 * C + 1 + k], off = ci - mean;
       m2 += s[C + k] + 2.0 * off * (s[k] - ni * ci) + ni * off * off;
     }
     mean_[k] = static_cast<float>(mean);
