@@ -57,11 +57,6 @@ class LeakyReLU(Layer):
         super().__init__(**kw)
         self.negative_slope = _number(negative_slope, "negative_slope", "Leaky ReLU", 0.0)
 
-    @property
-    def plain_relu(self):
-        """max(x, 0) alone: a normalization right before may apply it itself (models/lowering.py)."""
-        return self.max_value is None and self.negative_slope == 0.0 and self.threshold == 0.0
-
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
         prog.native.add_relu(inputs[0], out, self.negative_slope, -1.0, 0.0)
