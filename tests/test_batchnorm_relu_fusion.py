@@ -14,8 +14,7 @@ from bigcore.layers.normalization import BatchNormalization
 
 
 def _op_types(model):
-    native = model._native().native
-    return [native.op_type(i).replace("bc::", "") for i in range(native.n_ops)]
+    return model._native().native.op_kinds()
 
 
 def _conv_model(relu, masked=False, seed=0):

@@ -70,15 +70,6 @@ GEMM_PATH = [  # windows of more than 32 values: im2col + the tiled GEMM (smalle
 ]
 
 
-@pytest.mark.parametrize("cls,kw,shape", GEMM_PATH, ids=lambda v: getattr(v, "__name__", str(v)))
-def test_conv_gemm_path(request, cls, kw, shape):
-    rank = len(shape) - 2
-    k = (kw["kernel_size"],) * rank
-    run_layer_test(cls, kw, shape, conv_ref(kw), weight_shapes=conv_shapes(k, shape[-1], kw["filters"],
-                                                                           kw.get("groups", 1)),
-                   rtol=2e-5, atol=2e-5, keras=optional_keras(request))
-
-
 DIRECT_WIDE = [  # the direct kernels (windows of up to 32 values) with filters over several vectors of every
     # path, row counts that are not a multiple of the 4 rows they take at once, and 1, 3 and 5 channels
     (layers.Conv2D, {"filters": 40, "kernel_size": 3, "padding": "same"}, (3, 5, 5, 3)),
@@ -87,11 +78,12 @@ DIRECT_WIDE = [  # the direct kernels (windows of up to 32 values) with filters 
 ]
 
 
-@pytest.mark.parametrize("cls,kw,shape", DIRECT_WIDE, ids=lambda v: getattr(v, "__name__", str(v)))
-def test_conv_direct_path_wide(request, cls, kw, shape):
+@pytest.mark.parametrize("cls,kw,shape", GEMM_PATH + DIRECT_WIDE, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_conv_gemm_and_wide_direct_paths(request, cls, kw, shape):
     rank = len(shape) - 2
     k = (kw["kernel_size"],) * rank
-    run_layer_test(cls, kw, shape, conv_ref(kw), weight_shapes=conv_shapes(k, shape[-1], kw["filters"]),
+    run_layer_test(cls, kw, shape, conv_ref(kw), weight_shapes=conv_shapes(k, shape[-1], kw["filters"],
+                                                                           kw.get("groups", 1)),
                    rtol=2e-5, atol=2e-5, keras=optional_keras(request))
 
 
