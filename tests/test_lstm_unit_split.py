@@ -2,7 +2,8 @@
 (cpp/ops/lstm.cpp, split_forward): each thread runs its units' gate columns and cells, one barrier a
 step. It must give the chunked loop's bits (one thread, or more than 16 rows), whatever the thread
 count, the split (units not a multiple of a vector or of the threads), masks, initial states,
-direction and activations, and match the float64 reference."""
+direction, activations and bias, with all steps projected at once or each step projected by the
+threads' own columns of W (large inputs), and match the float64 reference."""
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from bigcore import layers
 T, D = 9, 7
 
 
-def model(U, masked, states, **kw):
+def model(U, masked, states, T=T, **kw):
     x_in = bigcore.Input((T, D))
     ins = [x_in]
     call = {}
@@ -33,7 +34,7 @@ def model(U, masked, states, **kw):
     return m, lstm
 
 
-def inputs(B, U, masked, states, seed=0):
+def inputs(B, U, masked, states, seed=0, T=T):
     rng = np.random.default_rng(seed)
     xs = [rng.normal(size=(B, T, D)).astype(np.float32)]
     if masked:
@@ -60,6 +61,24 @@ def test_split_gives_the_chunked_loops_bits(restore_threads, U, masked, states, 
             got = m.predict(xs, batch_size=bs, verbose=0)
             for i, (g, w) in enumerate(zip(got, want)):
                 np.testing.assert_array_equal(g, w, err_msg=f"output {i}, {threads} threads, batch {bs}")
+
+
+# Inputs past 2 MB of projected rows (B * T * 4U floats) project each step: the split's threads then
+# project their own columns of W. Rows 1 and 3 multiply W and R in place, 6 and more read them packed.
+@pytest.mark.parametrize("U,T_,B", [(512, 40, 16), (400, 30, 13), (520, 256, 1), (272, 500, 3), (384, 130, 7)])
+@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])
+def test_split_projecting_each_step_gives_the_chunked_loops_bits(restore_threads, U, T_, B, use_bias):
+    assert B * T_ * 4 * U * 4 > 2 << 20  # the per-step projection (recurrent.cpp's kAllStepsBytes)
+    masked = states = U != 512
+    m, _ = model(U, masked, states, T=T_, use_bias=use_bias, go_backwards=U == 400)
+    xs = inputs(B, U, masked, states, seed=U, T=T_)
+    bigcore.config.set_num_threads(1)
+    want = m.predict(xs, batch_size=B, verbose=0)
+    for threads in (2, 3):
+        bigcore.config.set_num_threads(threads)
+        got = m.predict(xs, batch_size=B, verbose=0)
+        for i, (g, w) in enumerate(zip(got, want)):
+            np.testing.assert_array_equal(g, w, err_msg=f"output {i}, {threads} threads")
 
 
 @pytest.mark.parametrize("activation,recurrent_activation", [("relu", "sigmoid"), ("tanh", "sigmoid")])

@@ -3,6 +3,7 @@
 #pragma once
 #include <vector>
 
+#include "kernels/gemm/gemm.h"
 #include "ops/recurrent.h"
 
 namespace bc {
@@ -23,7 +24,8 @@ class LstmOp : public RecurrentOp {
  private:
   AlignedBuf C_;   // (B, T, U) cell state after each input time
   AlignedBuf dc_;  // (B, U) running dL/dc
-  std::vector<float> split_;  // split_forward's per-thread packed R slices and gate rows
+  std::vector<float> split_;  // split_forward's per-thread slices of R, W and b, and gate rows
+  std::vector<PackedGemmWeights> split_packs_;  // per thread: its R slice and W slice, packed
 };
 
 }  // namespace bc
