@@ -55,6 +55,20 @@ void GruOp::chunk_forward(Ctx& c, int b0, int b1) {
   }
 }
 
+// The unit split's cell (recurrent_split.cpp): rec, h_prev R for these units, takes the recurrent
+// bias in place, as the chunked loop's R_ row does.
+void GruOp::split_cell(Ctx& c, int b, int t, int tp, int u0, int Up, float* z, float* rec, const float* rec_bias) {
+  const int U = cfg_.U;
+  float* H = H_.data();
+  const float* hp = (tp >= 0 ? H + row(b, tp) * U : state0(c, 0, b)) + u0;
+  float* hb = H + row(b, t) * U + u0;
+  if (masked(c, b, t)) {
+    std::memcpy(hb, hp, Up * sizeof(float));
+    return;
+  }
+  kernels().gru_row_forward(z, rec, hb, hp, rec_bias, Up, cfg_.act, cfg_.ract);
+}
+
 void GruOp::chunk_backward(Ctx& c, int b0, int b1) {
   const int T = cfg_.T, U = cfg_.U, GU = 3 * U;
   const Kernels& k = kernels();

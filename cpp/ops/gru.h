@@ -16,6 +16,10 @@ class GruOp : public RecurrentOp {
   void chunk_forward(Ctx& c, int b0, int b1) override;
   void chunk_backward(Ctx& c, int b0, int b1) override;
   float* rec_grad() override { return dR_.data(); }
+  bool splits() const override { return true; }
+  bool rec_apart() const override { return true; }
+  void split_cell(Ctx& c, int b, int t, int tp, int u0, int Up, float* z, float* rec,
+                  const float* rec_bias) override;
 
  private:
   AlignedBuf R_, dR_;  // (B, T, 3U): h_prev R + recurrent bias; its gradient

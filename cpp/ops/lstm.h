@@ -3,7 +3,6 @@
 #pragma once
 #include <vector>
 
-#include "kernels/gemm/gemm.h"
 #include "ops/recurrent.h"
 
 namespace bc {
@@ -19,13 +18,13 @@ class LstmOp : public RecurrentOp {
   void chunk_forward(Ctx& c, int b0, int b1) override;
   void chunk_backward(Ctx& c, int b0, int b1) override;
   float* rec_grad() override { return dZ_.data(); }
-  bool split_forward(Ctx& c) override;
+  bool splits() const override { return true; }
+  void split_cell(Ctx& c, int b, int t, int tp, int u0, int Up, float* z, float* rec,
+                  const float* rec_bias) override;
 
  private:
   AlignedBuf C_;   // (B, T, U) cell state after each input time
   AlignedBuf dc_;  // (B, U) running dL/dc
-  std::vector<float> split_;  // split_forward's per-thread slices of R, W and b, and gate rows
-  std::vector<PackedGemmWeights> split_packs_;  // per thread: its R slice and W slice, packed
 };
 
 }  // namespace bc

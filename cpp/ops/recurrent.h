@@ -45,8 +45,17 @@ class RecurrentOp : public Op {
   virtual void chunk_forward(Ctx& c, int b0, int b1) = 0;
   virtual void chunk_backward(Ctx& c, int b0, int b1) = 0;
   virtual float* rec_grad() = 0;  // the buffer whose rows multiply the recurrent kernel
-  // The whole forward time loop another way (LSTM's unit split); false: not taken, run the chunks.
-  virtual bool split_forward(Ctx&) { return false; }
+  // The unit split (recurrent_split.cpp): inference on a few rows with threads to spare, the whole
+  // time loop with each thread on its units' gate columns. false: not taken, run the chunks.
+  bool split_forward(Ctx& c);
+  // Whether the cell runs under the unit split (split_cell): LSTM and GRU.
+  virtual bool splits() const { return false; }
+  // Whether h_prev R stays apart from the projection (GRU's reset gate multiplies it), not added to it.
+  virtual bool rec_apart() const { return false; }
+  // Row b's cell at input time t (tp: the previous one, -1 at the first step), units [u0, u0 + Up),
+  // each gate's Up values side by side: z the projection (plus h_prev R unless rec_apart()), rec
+  // h_prev R apart (rec_apart()) and rec_bias its bias slice (null without a bias).
+  virtual void split_cell(Ctx&, int, int, int, int, int, float*, float*, const float*) {}
   // Whether recurrent_matmul is the float GEMM (int8 layers replace it).
   virtual bool float_products() const { return true; }
   // The two matmuls, pluggable (qrecurrent.h runs them int8); the float ones are sgemm:
@@ -122,6 +131,8 @@ class RecurrentOp : public Op {
   int fold_ids_ = -1;  // fold_embedding's ids tensor, or -1
   size_t fold_table_ = 0;
   int fold_V_ = 0;
+  std::vector<float> split_;  // split_forward's per-thread slices of R, W and the biases, and gate rows
+  std::vector<PackedGemmWeights> split_packs_;  // per thread: its R slice and W slice, packed
   std::unique_ptr<ProjectionMemo> memo_;
   bool memo_rows_ = false;  // this forward's projections are in the memo, not Z_
   // With initial states and a mask: per row, the first step s that is not masked (T if none).

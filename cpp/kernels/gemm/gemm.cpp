@@ -263,6 +263,18 @@ void gemm_packed(int M, const float* A, int lda, const PackedGemmWeights& w, boo
   });
 }
 
+void gemm_packed_cols(int M, const float* A, int lda, const PackedGemmWeights& w, bool accumulate, float* C, int ldc,
+                      int n0, int n1) {
+  BC_CHECK(w.ready(), "gemm_packed_cols: no weights packed");
+  const Kernels& k = kernels();
+  BC_CHECK(n0 >= 0 && n0 <= n1 && n1 <= w.N_ && n0 % k.gemm_panel == 0, "gemm_packed_cols: bad column range");
+  if (M <= 0 || n0 == n1) return;
+  FlushDenormals ftz;
+  if (std::strcmp(w.isa_, k.name) != 0)
+    return k.fma_gemm(C + n0, ldc, A, lda, false, w.W_ + n0, w.ldw_, M, n1 - n0, w.K_, accumulate);
+  k.packed_gemm(C, ldc, A, lda, w.panels_.data(), w.W_, w.ldw_, M, w.N_, w.K_, n0, n1, accumulate);
+}
+
 const char* blas_info() {
   blas_init();
   return scipy_openblas_get_config();

@@ -34,6 +34,8 @@ class PackedGemmWeights {
  private:
   friend void gemm_packed(int M, const float* A, int lda, const PackedGemmWeights& w, bool accumulate, float* C,
                           int ldc);
+  friend void gemm_packed_cols(int M, const float* A, int lda, const PackedGemmWeights& w, bool accumulate, float* C,
+                               int ldc, int n0, int n1);
   std::vector<float> panels_;
   const float* W_ = nullptr;
   const char* isa_ = "";  // the path whose layout panels_ has (its kernel table's name)
@@ -55,6 +57,11 @@ bool gemm_reads_packed(int rows);
 // C (M,N) (+)= A (M,K) @ W with w packed (ready()): the bits of gemm(false, false, M, N, K, 1, A, lda,
 // W, ldw, accumulate ? 1 : 0, C, ldc), threaded the same way.
 void gemm_packed(int M, const float* A, int lda, const PackedGemmWeights& w, bool accumulate, float* C, int ldc);
+
+// Columns [n0, n1) of gemm_packed's product (n0 a multiple of kernels().gemm_panel) on the calling
+// thread: for callers that cut a product themselves (the same bits as the whole product's columns).
+void gemm_packed_cols(int M, const float* A, int lda, const PackedGemmWeights& w, bool accumulate, float* C, int ldc,
+                      int n0, int n1);
 
 const char* blas_info();      // the BLAS build and the core kernel it selected
 

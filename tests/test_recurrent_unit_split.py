@@ -1,5 +1,5 @@
-"""LSTM inference on a few rows with threads to spare splits the units between the threads
-(cpp/ops/lstm.cpp, split_forward): each thread runs its units' gate columns and cells, one barrier a
+"""LSTM and GRU inference on a few rows with threads to spare splits the units between the threads
+(cpp/ops/recurrent_split.cpp): each thread runs its units' gate columns and cells, one barrier a
 step. It must give the chunked loop's bits (one thread, or more than 16 rows), whatever the thread
 count, the split (units not a multiple of a vector or of the threads), masks, initial states,
 direction, activations and bias, with all steps projected at once or each step projected by the
@@ -15,7 +15,11 @@ from bigcore import layers
 T, D = 9, 7
 
 
-def model(U, masked, states, T=T, **kw):
+STATES = {"lstm": 2, "gru": 1}
+LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}
+
+
+def model(U, masked, states, T=T, kind="lstm", scale=0.4, **kw):
     x_in = bigcore.Input((T, D))
     ins = [x_in]
     call = {}
@@ -24,17 +28,17 @@ def model(U, masked, states, T=T, **kw):
         ins.append(m_in)
         call["mask"] = m_in
     if states:
-        s_in = [bigcore.Input((U,)), bigcore.Input((U,))]
+        s_in = [bigcore.Input((U,)) for _ in range(STATES[kind])]
         ins += s_in
         call["initial_state"] = s_in
-    lstm = layers.LSTM(U, return_sequences=True, return_state=True, **kw)
+    lstm = LAYERS[kind](U, return_sequences=True, return_state=True, **kw)
     m = bigcore.Model(ins, lstm(x_in, **call))
     rng = np.random.default_rng(U)
-    m.set_weights([rng.normal(scale=0.4, size=w.shape).astype(np.float32) for w in m.get_weights()])
+    m.set_weights([rng.normal(scale=scale, size=w.shape).astype(np.float32) for w in m.get_weights()])
     return m, lstm
 
 
-def inputs(B, U, masked, states, seed=0, T=T):
+def inputs(B, U, masked, states, seed=0, T=T, kind="lstm"):
     rng = np.random.default_rng(seed)
     xs = [rng.normal(size=(B, T, D)).astype(np.float32)]
     if masked:
@@ -42,7 +46,7 @@ def inputs(B, U, masked, states, seed=0, T=T):
         m[0, :3] = 0  # a row masked at the start
         xs.append(m)
     if states:
-        xs += [rng.normal(size=(B, U)).astype(np.float32) for _ in range(2)]
+        xs += [rng.normal(size=(B, U)).astype(np.float32) for _ in range(STATES[kind])]
     return xs
 
 
@@ -50,9 +54,10 @@ def inputs(B, U, masked, states, seed=0, T=T):
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
 @pytest.mark.parametrize("states", [False, True], ids=["zero_state", "given_state"])
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["fwd", "bwd"])
-def test_split_gives_the_chunked_loops_bits(restore_threads, U, masked, states, go_backwards):
-    m, _ = model(U, masked, states, go_backwards=go_backwards)
-    xs = inputs(40, U, masked, states)
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_split_gives_the_chunked_loops_bits(restore_threads, kind, U, masked, states, go_backwards):
+    m, _ = model(U, masked, states, go_backwards=go_backwards, kind=kind)
+    xs = inputs(40, U, masked, states, kind=kind)
     bigcore.config.set_num_threads(1)
     want = m.predict(xs, batch_size=40, verbose=0)  # one thread: the chunked loop
     for threads in (2, 3, 4):
@@ -65,13 +70,15 @@ def test_split_gives_the_chunked_loops_bits(restore_threads, U, masked, states, 
 
 # Inputs past 2 MB of projected rows (B * T * 4U floats) project each step: the split's threads then
 # project their own columns of W. Rows 1 and 3 multiply W and R in place, 6 and more read them packed.
-@pytest.mark.parametrize("U,T_,B", [(512, 40, 16), (400, 30, 13), (520, 256, 1), (272, 500, 3), (384, 130, 7)])
+@pytest.mark.parametrize("U,T_,B", [(512, 40, 16), (400, 40, 13), (520, 350, 1), (272, 500, 3), (384, 130, 7)])
 @pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])
-def test_split_projecting_each_step_gives_the_chunked_loops_bits(restore_threads, U, T_, B, use_bias):
-    assert B * T_ * 4 * U * 4 > 2 << 20  # the per-step projection (recurrent.cpp's kAllStepsBytes)
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_split_projecting_each_step_gives_the_chunked_loops_bits(restore_threads, kind, U, T_, B, use_bias):
+    gates = {"lstm": 4, "gru": 3}[kind]
+    assert B * T_ * gates * U * 4 > 2 << 20  # the per-step projection (recurrent.cpp's kAllStepsBytes)
     masked = states = U != 512
-    m, _ = model(U, masked, states, T=T_, use_bias=use_bias, go_backwards=U == 400)
-    xs = inputs(B, U, masked, states, seed=U, T=T_)
+    m, _ = model(U, masked, states, T=T_, use_bias=use_bias, go_backwards=U == 400, kind=kind)
+    xs = inputs(B, U, masked, states, seed=U, T=T_, kind=kind)
     bigcore.config.set_num_threads(1)
     want = m.predict(xs, batch_size=B, verbose=0)
     for threads in (2, 3):
@@ -82,13 +89,16 @@ def test_split_projecting_each_step_gives_the_chunked_loops_bits(restore_threads
 
 
 @pytest.mark.parametrize("activation,recurrent_activation", [("relu", "sigmoid"), ("tanh", "sigmoid")])
-def test_split_matches_the_reference(restore_threads, isa, activation, recurrent_activation):
-    U = 48
-    m, lstm = model(U, True, True, activation=activation, recurrent_activation=recurrent_activation)
-    xs = inputs(3, U, True, True, seed=4)
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_split_matches_the_reference(restore_threads, isa, kind, activation, recurrent_activation):
+    U = 112  # a step's product of 3 rows is worth the split's barrier; 37-38 units a thread
+    # (weights small enough that relu's h stays near 1: float32's error is then within the tolerance)
+    m, layer = model(U, True, True, activation=activation, recurrent_activation=recurrent_activation, kind=kind,
+                     scale=0.15)
+    xs = inputs(3, U, True, True, seed=4, kind=kind)
     bigcore.config.set_num_threads(3)
     got = m.predict(xs, batch_size=3, verbose=0)
-    want = rref.rnn_forward("lstm", xs[0], *lstm.get_weights(), mask=xs[1].astype(bool), initial_state=xs[2:],
+    want = rref.rnn_forward(kind, xs[0], *layer.get_weights(), mask=xs[1].astype(bool), initial_state=xs[2:],
                             return_sequences=True, return_state=True, activation=activation,
                             recurrent_activation=recurrent_activation)
     for i, (g, w) in enumerate(zip(got, want)):
