@@ -70,7 +70,8 @@ def test_split_gives_the_chunked_loops_bits(restore_threads, kind, U, masked, st
 
 # Inputs past 2 MB of projected rows (B * T * 4U floats) project each step: the split's threads then
 # project their own columns of W. Rows 1 and 3 multiply W and R in place, 6 and more read them packed.
-@pytest.mark.parametrize("U,T_,B", [(512, 40, 16), (400, 40, 13), (520, 350, 1), (272, 500, 3), (384, 130, 7)])
+@pytest.mark.parametrize("U,T_,B", [(512, 40, 16), (400, 40, 13), (520, 350, 1), (272, 500, 3), (384, 130, 7),
+                                    (512, 30, 32), (448, 20, 40)])
 @pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_split_projecting_each_step_gives_the_chunked_loops_bits(restore_threads, kind, U, T_, B, use_bias):
@@ -86,6 +87,22 @@ def test_split_projecting_each_step_gives_the_chunked_loops_bits(restore_threads
         got = m.predict(xs, batch_size=B, verbose=0)
         for i, (g, w) in enumerate(zip(got, want)):
             np.testing.assert_array_equal(g, w, err_msg=f"output {i}, {threads} threads")
+
+
+# A recurrent kernel past 2 MB (recurrent_split.cpp's kSplitLargeRBytes) takes the split up to 40 rows.
+@pytest.mark.parametrize("B", [17, 33, 40])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_split_of_a_large_recurrent_kernel_gives_the_chunked_loops_bits(restore_threads, kind, B):
+    U = 448
+    assert U * {"lstm": 4, "gru": 3}[kind] * U * 4 > 2 << 20
+    m, _ = model(U, True, True, kind=kind, scale=0.1)
+    xs = inputs(B, U, True, True, seed=B, kind=kind)
+    bigcore.config.set_num_threads(1)
+    want = m.predict(xs, batch_size=B, verbose=0)
+    bigcore.config.set_num_threads(2)
+    got = m.predict(xs, batch_size=B, verbose=0)
+    for i, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_array_equal(g, w, err_msg=f"output {i}")
 
 
 @pytest.mark.parametrize("activation,recurrent_activation", [("relu", "sigmoid"), ("tanh", "sigmoid")])

@@ -15,14 +15,20 @@
 namespace bc {
 
 namespace {
-// The split serves inference on one chunk of at most kSplitMaxRows rows (batch-1 serving), which the
-// chunked loop runs on one thread, wherever the threads have units enough to share (kSplitUnits each)
+// The split serves inference on at most kSplitMaxRows rows (batch-1 serving), which the chunked loop
+// runs on one thread, wherever the threads have units enough to share (kSplitUnits each)
 // and the step's product is worth a barrier (kSplitMinStepFlops: an LSTM of 64 units at batch 8 split
 // 0.26 -> 0.23 ms, 48 units at batch 8 lost 0.16 -> 0.23). Each thread's slice of R is 1 / P of it,
 // which also keeps a large R within the cores' L2 (LSTM(512) at batch 1: 7.2 -> 3.1 ms). More rows go
 // in chunks, one per thread: there the split measured no faster (LSTM(256) at batch 64 3% slower,
 // LSTM(128) 17%), since the chunks need no barrier.
 constexpr int kSplitMaxRows = 16, kSplitUnits = 16;
+// An R larger than a core's L2 (2 MB here) takes the split up to kSplitMaxRowsLargeR rows: each chunk
+// would stream all of R from L3 every step, each slice is half of it (LSTM(512) at batch 32 18.9 ->
+// 15.7 ms, batch 40 21.6 -> 18.6; batch 48 5% slower, as LSTM(768) at batch 64 8%; GRU(512) at
+// batch 32 12.6 -> 10.8 ms).
+constexpr int kSplitMaxRowsLargeR = 40;
+constexpr size_t kSplitLargeRBytes = size_t(2) << 20;
 constexpr double kSplitMinStepFlops = 2e5;
 // Each step's product goes in pieces of kZigCols columns, in reverse order on odd steps: the part of
 // the slice read last is read first next step, while still in L2 (a slice near L2's size otherwise
@@ -62,7 +68,8 @@ void gate_slice(float* dst, const float* src, size_t ld, int rows, int G, int U,
 // unit, so the bits are the chunked loop's.
 bool RecurrentOp::split_forward(Ctx& c) {
   const int B = c.B, T = cfg_.T, U = cfg_.U, D = cfg_.D, G = G_, GU = G * U;
-  if (!splits() || training_ || B < 1 || B > kSplitMaxRows || chunk_ < B || T < 2 ||
+  const bool large_r = static_cast<size_t>(U) * GU * sizeof(float) > kSplitLargeRBytes;
+  if (!splits() || training_ || B < 1 || B > (large_r ? kSplitMaxRowsLargeR : kSplitMaxRows) || T < 2 ||
       2.0 * B * U * GU < kSplitMinStepFlops || !float_products() || !gemm_is_own() || omp_in_parallel())
     return false;
   // (no more threads than processors: each waits on the others every step)
