@@ -5,6 +5,11 @@ count, the split (units not a multiple of a vector or of the threads), masks, in
 direction, activations and bias, with all steps projected at once or each step projected by the
 threads' own columns of W (large inputs), and match the float64 reference."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -123,3 +128,36 @@ def test_split_matches_the_reference(restore_threads, isa, kind, activation, rec
     bigcore.config.set_num_threads(1)
     for g, w in zip(m.predict(xs, batch_size=3, verbose=0), got):
         np.testing.assert_array_equal(g, w)
+
+
+def test_a_short_openmp_team_runs_the_chunks_instead(restore_threads, tmp_path):
+    """Under OMP_THREAD_LIMIT OpenMP gives the split's region fewer threads than it asked for: each thread
+    then waited forever for a slice nobody computed (the process hung). It must run the chunks instead,
+    with their bits."""
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import bigcore
+        from bigcore import layers
+        bigcore.config.set_num_threads(2)
+        outs = []
+        for cell in (layers.LSTM, layers.GRU):
+            bigcore.utils.set_random_seed(0)
+            m = bigcore.Sequential([layers.Input((20, 8)), cell(256)])
+            x = np.random.default_rng(0).standard_normal((4, 20, 8)).astype(np.float32)
+            outs.append(m.predict(x, verbose=0))
+        np.save(sys.argv[1], np.stack(outs))
+    """)
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(bigcore.__file__)))
+    env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    out = tmp_path / "y.npy"
+    subprocess.run([sys.executable, "-c", script, str(out)], env=env, check=True, timeout=120)
+    bigcore.config.set_num_threads(1)
+    want = []
+    for cell in (layers.LSTM, layers.GRU):
+        bigcore.utils.set_random_seed(0)
+        m = bigcore.Sequential([layers.Input((20, 8)), cell(256)])
+        x = np.random.default_rng(0).standard_normal((4, 20, 8)).astype(np.float32)
+        want.append(m.predict(x, verbose=0))
+    np.testing.assert_array_equal(np.load(out), np.stack(want))

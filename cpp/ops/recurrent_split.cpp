@@ -90,8 +90,15 @@ bool RecurrentOp::split_forward(Ctx& c) {
     std::atomic<int> steps{0};
   };
   std::vector<Done> done(P);
+  // OpenMP may give the region fewer threads than asked (OMP_THREAD_LIMIT, OMP_DYNAMIC): each thread
+  // would then wait forever for a slice nobody computes, so a short team does nothing and the chunks
+  // run instead. The whole team sees the same count, so it agrees.
+  bool short_team = false;
 #pragma omp parallel num_threads(P)
-  {
+  if (omp_get_num_threads() != P) {
+#pragma omp single nowait
+    short_team = true;
+  } else {
     FlushDenormals ftz;  // as the calling thread (program.cpp)
     const int p = omp_get_thread_num();
     const int u0 = U * p / P, Up = U * (p + 1) / P - u0, Wp = G * Up;
@@ -145,7 +152,7 @@ bool RecurrentOp::split_forward(Ctx& c) {
     rpack.clear();
     wpack.clear();
   }
-  return true;
+  return !short_team;
 }
 
 }  // namespace bc
