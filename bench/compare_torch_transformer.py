@@ -61,7 +61,8 @@ def parse_args():
     p.add_argument("--steps", type=int, default=10, help="timed steps per framework per repeat")
     p.add_argument("--isa", default=None,
                    help="bigcore's CPU path (config.set_cpu_isa), e.g. avx2 to stand in for an AVX2-only CPU; "
-                        "give torch the same with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2")
+                        "give torch the same with MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 "
+                        "ONEDNN_MAX_CPU_ISA=AVX2 (torch.mm is MKL's, which the other two leave on AVX-512)")
     args = p.parse_args()
     args.cases = args.cases.split(",")
     bad = [c for c in args.cases if c not in CASES and c != "generate"]
@@ -300,6 +301,9 @@ def main():
         torch.set_num_threads(args.threads)
     print(f"threads {args.threads}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
           f"CPU path {bigcore.config.cpu_features()['isa']}; torch {torch.__version__ if torch else 'absent'}")
+    if args.isa and torch is not None and not os.environ.get("MKL_ENABLE_INSTRUCTIONS"):
+        print("note: MKL_ENABLE_INSTRUCTIONS is not set, so torch's matrix products keep the CPU's widest path "
+              f"while bigcore runs {args.isa}: the ratios are not like for like")
     for name in args.cases:
         if name == "generate":
             bench_generate(args)
