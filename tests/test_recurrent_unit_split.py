@@ -21,6 +21,7 @@ T, D = 9, 7
 
 
 STATES = {"lstm": 2, "gru": 1}
+GATES = {"lstm": 4, "gru": 3}
 LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}
 
 
@@ -55,6 +56,20 @@ def inputs(B, U, masked, states, seed=0, T=T, kind="lstm"):
     return xs
 
 
+def assert_one_threads_bits(m, xs, threads, batch_sizes=None):
+    """m's predictions of xs on each thread count, in batches of each size (all rows at once by default),
+    have the bits of one thread's over all rows at once: the chunked loop's."""
+    rows = len(xs[0])
+    bigcore.config.set_num_threads(1)
+    want = m.predict(xs, batch_size=rows, verbose=0)
+    for n in threads:
+        bigcore.config.set_num_threads(n)
+        for bs in batch_sizes or (rows,):
+            got = m.predict(xs, batch_size=bs, verbose=0)
+            for i, (g, w) in enumerate(zip(got, want)):
+                np.testing.assert_array_equal(g, w, err_msg=f"output {i}, {n} threads, batch {bs}")
+
+
 @pytest.mark.parametrize("U", [32, 40, 64, 100, 256])
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
 @pytest.mark.parametrize("states", [False, True], ids=["zero_state", "given_state"])
@@ -63,14 +78,7 @@ def inputs(B, U, masked, states, seed=0, T=T, kind="lstm"):
 def test_split_gives_the_chunked_loops_bits(restore_threads, kind, U, masked, states, go_backwards):
     m, _ = model(U, masked, states, go_backwards=go_backwards, kind=kind)
     xs = inputs(40, U, masked, states, kind=kind)
-    bigcore.config.set_num_threads(1)
-    want = m.predict(xs, batch_size=40, verbose=0)  # one thread: the chunked loop
-    for threads in (2, 3, 4):
-        bigcore.config.set_num_threads(threads)
-        for bs in (1, 5, 16):  # one chunk of at most 16 rows: the split
-            got = m.predict(xs, batch_size=bs, verbose=0)
-            for i, (g, w) in enumerate(zip(got, want)):
-                np.testing.assert_array_equal(g, w, err_msg=f"output {i}, {threads} threads, batch {bs}")
+    assert_one_threads_bits(m, xs, (2, 3, 4), (1, 5, 16))  # one chunk of at most 16 rows: the split
 
 
 # Inputs past 2 MB of projected rows (B * T * 4U floats) project each step: the split's threads then
@@ -80,18 +88,11 @@ def test_split_gives_the_chunked_loops_bits(restore_threads, kind, U, masked, st
 @pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_split_projecting_each_step_gives_the_chunked_loops_bits(restore_threads, kind, U, T_, B, use_bias):
-    gates = {"lstm": 4, "gru": 3}[kind]
-    assert B * T_ * gates * U * 4 > 2 << 20  # the per-step projection (recurrent.cpp's kAllStepsBytes)
+    assert B * T_ * GATES[kind] * U * 4 > 2 << 20  # the per-step projection (recurrent.cpp's kAllStepsBytes)
     masked = states = U != 512
     m, _ = model(U, masked, states, T=T_, use_bias=use_bias, go_backwards=U == 400, kind=kind)
     xs = inputs(B, U, masked, states, seed=U, T=T_, kind=kind)
-    bigcore.config.set_num_threads(1)
-    want = m.predict(xs, batch_size=B, verbose=0)
-    for threads in (2, 3):
-        bigcore.config.set_num_threads(threads)
-        got = m.predict(xs, batch_size=B, verbose=0)
-        for i, (g, w) in enumerate(zip(got, want)):
-            np.testing.assert_array_equal(g, w, err_msg=f"output {i}, {threads} threads")
+    assert_one_threads_bits(m, xs, (2, 3))
 
 
 # A recurrent kernel past 2 MB (recurrent_split.cpp's kSplitLargeRBytes) takes the split up to 40 rows.
@@ -99,15 +100,10 @@ def test_split_projecting_each_step_gives_the_chunked_loops_bits(restore_threads
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_split_of_a_large_recurrent_kernel_gives_the_chunked_loops_bits(restore_threads, kind, B):
     U = 448
-    assert U * {"lstm": 4, "gru": 3}[kind] * U * 4 > 2 << 20
+    assert U * GATES[kind] * U * 4 > 2 << 20
     m, _ = model(U, True, True, kind=kind, scale=0.1)
     xs = inputs(B, U, True, True, seed=B, kind=kind)
-    bigcore.config.set_num_threads(1)
-    want = m.predict(xs, batch_size=B, verbose=0)
-    bigcore.config.set_num_threads(2)
-    got = m.predict(xs, batch_size=B, verbose=0)
-    for i, (g, w) in enumerate(zip(got, want)):
-        np.testing.assert_array_equal(g, w, err_msg=f"output {i}")
+    assert_one_threads_bits(m, xs, (2,))
 
 
 @pytest.mark.parametrize("activation,recurrent_activation", [("relu", "sigmoid"), ("tanh", "sigmoid")])
@@ -130,6 +126,17 @@ def test_split_matches_the_reference(restore_threads, isa, kind, activation, rec
         np.testing.assert_array_equal(g, w)
 
 
+def lstm_gru_predictions():
+    """LSTM(256)'s and GRU(256)'s predictions of 4 rows (a batch the unit split takes), seeded weights."""
+    outs = []
+    for cell in (layers.LSTM, layers.GRU):
+        bigcore.utils.set_random_seed(0)
+        m = bigcore.Sequential([layers.Input((20, 8)), cell(256)])
+        x = np.random.default_rng(0).standard_normal((4, 20, 8)).astype(np.float32)
+        outs.append(m.predict(x, verbose=0))
+    return np.stack(outs)
+
+
 def test_a_short_openmp_team_runs_the_chunks_instead(restore_threads, tmp_path):
     """Under OMP_THREAD_LIMIT OpenMP gives the split's region fewer threads than it asked for: each thread
     then waited forever for a slice nobody computed (the process hung). It must run the chunks instead,
@@ -138,26 +145,16 @@ def test_a_short_openmp_team_runs_the_chunks_instead(restore_threads, tmp_path):
         import sys
         import numpy as np
         import bigcore
-        from bigcore import layers
+        sys.path.insert(0, sys.argv[2])
+        from test_recurrent_unit_split import lstm_gru_predictions
         bigcore.config.set_num_threads(2)
-        outs = []
-        for cell in (layers.LSTM, layers.GRU):
-            bigcore.utils.set_random_seed(0)
-            m = bigcore.Sequential([layers.Input((20, 8)), cell(256)])
-            x = np.random.default_rng(0).standard_normal((4, 20, 8)).astype(np.float32)
-            outs.append(m.predict(x, verbose=0))
-        np.save(sys.argv[1], np.stack(outs))
+        np.save(sys.argv[1], lstm_gru_predictions())
     """)
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(bigcore.__file__)))
     env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     out = tmp_path / "y.npy"
-    subprocess.run([sys.executable, "-c", script, str(out)], env=env, check=True, timeout=120)
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, "-c", script, str(out), tests_dir], env=env, check=True, timeout=120)
     bigcore.config.set_num_threads(1)
-    want = []
-    for cell in (layers.LSTM, layers.GRU):
-        bigcore.utils.set_random_seed(0)
-        m = bigcore.Sequential([layers.Input((20, 8)), cell(256)])
-        x = np.random.default_rng(0).standard_normal((4, 20, 8)).astype(np.float32)
-        want.append(m.predict(x, verbose=0))
-    np.testing.assert_array_equal(np.load(out), np.stack(want))
+    np.testing.assert_array_equal(np.load(out), lstm_gru_predictions())

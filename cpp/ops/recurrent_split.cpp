@@ -126,9 +126,7 @@ bool RecurrentOp::split_forward(Ctx& c) {
         else k.fma_gemm(z, Wp, xt, T * D, false, ws, Wp, B, Wp, D, false);
         if (b_ >= 0) k.bias_act_forward(z, bs, B, Wp, ACT_LINEAR);
       } else {
-        for (int b = 0; b < B; ++b)
-          for (int g = 0; g < G; ++g)
-            std::memcpy(z + static_cast<size_t>(b) * Wp + g * Up, proj_row(b, t) + g * U + u0, Up * sizeof(float));
+        for (int b = 0; b < B; ++b) gate_slice(z + static_cast<size_t>(b) * Wp, proj_row(b, t), GU, 1, G, U, u0, Up);
       }
       if (s || state0_ >= 0) {
         for (int q = 0; q < P; ++q)  // h of step s - 1, whole

@@ -174,7 +174,7 @@ BC_INLINE void for_row_groups(int M, F&& f) {
 // that the whole panel is on its way when its first group starts, where one group had fetched a quarter
 // of an AVX-512 panel (64 x 2048 x 512 from L3 on one thread 141 -> 155 GFLOP/s, 128 x 1024 x 512 151
 // -> 159; 256-deep products unchanged).
-constexpr int kPfGroups = kL * kPanelV * 4 / 64 > 1 ? kL * kPanelV * 4 / 64 : 1;
+constexpr int kPfGroups = std::max(1, kL * kPanelV * static_cast<int>(sizeof(float)) / 64);
 
 // All M rows of one column block of kL * V columns (n < kL: the last vector partial), k in [k0, k1), by
 // row groups while the block of W is still in L1. pf: the first kPfGroups groups fetch it meanwhile

@@ -257,9 +257,8 @@ void gemm_packed(int M, const float* A, int lda, const PackedGemmWeights& w, boo
   if (std::strcmp(w.isa_, k.name) != 0)  // packed for another path's layout (the ISA changed since)
     return own_gemm(false, false, M, w.N_, w.K_, A, lda, w.W_, w.ldw_, accumulate, C, ldc);
   own_tiles(M, w.N_, w.K_, [&](int m0, int m1, int n0, int n1) {
-    FlushDenormals ftz;
-    k.packed_gemm(C + static_cast<size_t>(m0) * ldc, ldc, A + static_cast<size_t>(m0) * lda, lda, w.panels_.data(),
-                  w.W_, w.ldw_, m1 - m0, w.N_, w.K_, n0, n1, accumulate);
+    gemm_packed_cols(m1 - m0, A + static_cast<size_t>(m0) * lda, lda, w, accumulate, C + static_cast<size_t>(m0) * ldc,
+                     ldc, n0, n1);
   });
 }
 
