@@ -53,6 +53,22 @@ class _AttentionCall(Layer):
                  **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}.call() got unexpected keyword arguments {sorted(kwargs)}")
+        if base._call_tracer is not None and base._traces_call(type(self)) and base._native_call_of.get() is not self:
+            # a subclass's own call(), traced with the arguments as given (its super().call() comes back here)
+            given = dict(value=value, key=key, query_mask=query_mask, value_mask=value_mask, key_mask=key_mask,
+                         attention_mask=attention_mask, training=training)
+            given = {k: v for k, v in given.items() if v is not None}
+            given.update({k: True for k, v in (("return_attention_scores", return_attention_scores),
+                                                ("use_causal_mask", use_causal_mask)) if v})
+            if not self.built and all(isinstance(t, KerasTensor) for t in (query, value, key) if t is not None):
+                # built here from every tensor's shape (the tracer would pass the query's alone)
+                self._pending = {"tensors": ["query", "value"] + (["key"] if key is not None else [])}
+                try:
+                    with base.building():
+                        self.build([t.shape for t in (query, value, key) if t is not None])
+                finally:
+                    self._pending = None
+            return base._call_tracer(self, query, (), given)
         if value is None:
             raise ValueError(f"{type(self).__name__} needs `query` and `value` (and optionally `key`). "
                              "Received: value=None")
@@ -90,6 +106,8 @@ class _AttentionCall(Layer):
     def keras_call(self, node):
         """Keras 3's record of the call: (query, value) positional, the other tensors and the flags
         given as keywords."""
+        if not hasattr(node, "call_args"):  # a subclass's traced call(): recorded as it was made
+            return Layer.keras_call(self, node)
         named = dict(zip(node.call_args["tensors"], node.inputs))
         args = [named.pop("query"), named.pop("value")]
         return args, {**named, **_flags(node.call_args)}
@@ -162,6 +180,8 @@ class _AttentionCall(Layer):
 
     def compute_mask(self, inputs, masks):
         """The query's Keras mask on the output (never on the scores)."""
+        if isinstance(inputs, KerasTensor):  # a subclass's traced call(): its first argument, the query
+            return inputs._mask
         q = self._named(inputs)["query"]
         m = q._mask
         return [m, None] if self._args()["return_attention_scores"] else m

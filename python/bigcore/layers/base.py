@@ -79,6 +79,25 @@ class building:
         return False
 
 
+# Set by a built-in layer's call() (_builtin_call): that layer's next __call__ records its built-in op
+# rather than tracing its subclass's call() again.
+_native_call_of = contextvars.ContextVar("bigcore_native_call", default=None)
+
+
+def _builtin_call(self, inputs, *args, **kwargs):
+    """Keras's `super().call(...)` from a subclass's own call(): the built-in layer's op on the
+    subclass's weights, recorded in the trace of that call() (Layer.__init_subclass__ gives it to the
+    built-in layers that lower to native ops and write no call() of their own)."""
+    before = len(self._inbound)
+    token = _native_call_of.set(self)
+    try:
+        out = self(inputs, *args, **kwargs)
+    finally:
+        _native_call_of.reset(token)
+    del self._inbound[before:]  # the layer's node is the traced call's, which trace_call adds
+    return out
+
+
 # The call tracer (layers/tracing.py installs it): tracer(layer, inputs, args, kwargs) runs a custom
 # layer's call() on symbolic inputs.
 _call_tracer = None
@@ -525,6 +544,12 @@ class Layer:
     # (models/lowering.py); they may add program step hooks (compression/pruning.py: the masks).
     _program_hooks = ()
 
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if (cls.__module__.startswith("bigcore.") and getattr(cls, "call", None) is None
+                and cls.lower is not Layer.lower and not getattr(cls.lower, "_lowers_graph", False)):
+            cls.call = _builtin_call
+
     def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
         # A custom layer's (or subclassed model's) constructor arguments: Keras's auto config, what
@@ -655,7 +680,9 @@ class Layer:
 
     def __call__(self, inputs, *args, **kwargs):
         if _call_tracer is not None and _traces_call(type(self)):  # a custom layer: its call() is traced
-            return _call_tracer(self, inputs, args, kwargs)
+            if _native_call_of.get() is not self:
+                return _call_tracer(self, inputs, args, kwargs)
+            _native_call_of.set(None)  # super().call(): the built-in op, once
         kwargs = self._bind_call_args(args, kwargs)
         xs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         symbolic = [isinstance(x, KerasTensor) for x in xs]
