@@ -1,6 +1,8 @@
 """keras.ops's loops and branches (unrolled at trace time) and the composed extras (array, select,
-multi_hot, nansum ...): against Keras 3 on arrays, and inside a traced call() against the same
+multi_hot, nansum, nanmax ...): against Keras 3 on arrays, and inside a traced call() against the same
 functions on arrays."""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ def _cases(o):
     x = np.array([[0.5, np.nan, -2.0], [np.inf, 1.0, -np.inf]], np.float32)
     y = np.array([[1.0, 3.0, np.nan], [0.0, -1.0, 2.0]], np.float32)
     ids = np.array([[0, 2, 2], [1, 3, 0]], np.int32)
+    z = np.array([[1.5, np.nan, -2.0, 4.0], [np.nan] * 4, [0.5, 3.0, np.nan, -1.0]], np.float32)
     return {
         "fori_loop": lambda: o.fori_loop(1, 5, lambda i, v: v * 2.0 + i, np.float32(1.0)),
         "while_loop": lambda: o.while_loop(lambda i, v: i < 4, lambda i, v: (i + 1, v * 1.5), (0, np.ones(2, np.float32)))[1],
@@ -31,6 +34,16 @@ def _cases(o):
         "multi_hot": lambda: o.multi_hot(ids, 5),
         "nansum": lambda: o.nansum(y, axis=1),
         "nanmean": lambda: o.nanmean(y),
+        "nanmax_rows": lambda: o.nanmax(z, axis=1),  # an all-NaN row gives NaN
+        "nanmax_all": lambda: o.nanmax(z),
+        "nanmin_cols": lambda: o.nanmin(z, axis=0, keepdims=True),
+        "nanmin_int": lambda: o.nanmin(ids, axis=1),
+        "nanprod": lambda: o.nanprod(z, axis=1),
+        "nanvar": lambda: o.nanvar(z, axis=1),
+        "nanstd_all": lambda: o.nanstd(z),
+        "nanstd_int": lambda: o.nanstd(ids, axis=0),
+        "nancumsum": lambda: o.nancumsum(z, axis=1),
+        "nancumprod_flat": lambda: o.nancumprod(z),
         "isposinf": lambda: o.isposinf(x),
         "isneginf": lambda: o.isneginf(x),
         "fmax": lambda: o.fmax(x, y),
@@ -56,6 +69,26 @@ def test_against_keras(keras, name):
     for a, b in zip(_np(ours) if isinstance(ours, tuple) else [_np(ours)],
                     _np(theirs) if isinstance(theirs, tuple) else [_np(theirs)]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+class _NanStats(layers.Layer):
+    def call(self, x):
+        x = ops.where(x > 1.0, float("nan"), x)
+        return ops.concatenate([ops.nanmax(x, axis=1, keepdims=True), ops.nanmin(x, axis=1, keepdims=True),
+                                ops.nanvar(x, axis=1, keepdims=True), ops.nancumsum(x, axis=1)], axis=1)
+
+
+def test_nan_reductions_inside_a_traced_call():
+    x = np.random.default_rng(2).normal(size=(8, 5)).astype(np.float32)
+    x[0] = 2.0  # a row of NaNs only
+    inp = bigcore.Input((5,))
+    got = bigcore.Model(inp, _NanStats()(inp)).predict(x, verbose=0)
+    v = np.where(x > 1.0, np.nan, x).astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy's all-NaN slice warning
+        want = np.concatenate([np.nanmax(v, 1, keepdims=True), np.nanmin(v, 1, keepdims=True),
+                               np.nanvar(v, 1, keepdims=True), np.nancumsum(v, 1)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 class _Composed(layers.Layer):

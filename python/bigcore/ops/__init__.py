@@ -72,7 +72,8 @@ from bigcore.ops import image  # keras.ops.image
 from bigcore.ops.segment import segment_max, segment_min, segment_prod, segment_sum
 from bigcore.ops.control_flow import fori_loop, map, scan, switch, vectorized_map, while_loop  # noqa: A004
 from bigcore.ops.numpy_extra import (array, batch_normalization, empty_like, erfc, fabs, fmax, fmin, get_item,
-                                     isneginf, isposinf, logaddexp2, multi_hot, nanmean, nansum, saturate_cast, select)
+                                     isneginf, isposinf, logaddexp2, multi_hot, nancumprod, nancumsum, nanmax, nanmean,
+                                     nanmin, nanprod, nanstd, nansum, nanvar, saturate_cast, select)
 
 # On arrays the ops return Keras's eager tensors (arrays with .numpy()); convert_to_numpy a plain array.
 _PLAIN = {"convert_to_numpy", "is_tensor", "shape", "dtype"}

@@ -1,16 +1,19 @@
 """More of keras.ops.numpy / keras.ops.nn, composed from the primitives (eager on arrays, recorded
 on symbolic tensors): array, get_item, empty_like, fabs, erfc, logaddexp2, select, multi_hot,
-nansum, nanmean, isposinf, isneginf, fmax, fmin, batch_normalization, saturate_cast."""
+nansum, nanmean, nanmax, nanmin, nanprod, nanvar, nanstd, nancumsum, nancumprod, isposinf, isneginf,
+fmax, fmin, batch_normalization, saturate_cast."""
 
 import numpy as np
 
 from bigcore.ops.core import convert_to_tensor
+from bigcore.ops.core import dtype as _dtype
 from bigcore.ops.elementwise_math import isnan, logaddexp
 from bigcore.ops.indexing import getitem
 from bigcore.ops.math import erf
 from bigcore.ops.nn import one_hot
-from bigcore.ops.numpy import (absolute, add, cast, clip, divide, equal, logical_not, max, maximum, minimum, multiply,
-                               ndim, reshape, sqrt, subtract, sum, where, zeros_like)
+from bigcore.ops.numpy import (absolute, add, all, cast, clip, cumprod, cumsum, divide, equal, logical_not, max, maximum,
+                               min, minimum, multiply, ndim, prod, reshape, sqrt, square, subtract, sum, where,
+                               zeros_like)
 
 _LN2 = float(np.log(2.0))
 
@@ -81,6 +84,61 @@ def nanmean(x, axis=None, keepdims=False):
     """The mean of the non-NaN values (NaN where there are none)."""
     present = cast(logical_not(isnan(x)), "float32")
     return divide(nansum(x, axis=axis, keepdims=keepdims), sum(present, axis=axis, keepdims=keepdims))
+
+
+def _is_float(x):
+    return np.dtype(str(_dtype(x))).kind == "f"
+
+
+def _nan_filled(x, value):
+    """x with its NaNs replaced by value (numpy's nan* functions: a NaN counts as the operation's
+    identity); integer x has none."""
+    return where(isnan(x), value, x) if _is_float(x) else x
+
+
+def _nan_where_all(x, out, axis, keepdims):
+    """NaN where every value along axis is NaN (numpy's nanmax / nanmin of an all-NaN slice)."""
+    return where(all(isnan(x), axis=axis, keepdims=keepdims), float("nan"), out) if _is_float(x) else out
+
+
+def nanmax(x, axis=None, keepdims=False):
+    """The largest non-NaN value (NaN where there are none)."""
+    x = convert_to_tensor(x)
+    return _nan_where_all(x, max(_nan_filled(x, float("-inf")), axis=axis, keepdims=keepdims), axis, keepdims)
+
+
+def nanmin(x, axis=None, keepdims=False):
+    """The smallest non-NaN value (NaN where there are none)."""
+    x = convert_to_tensor(x)
+    return _nan_where_all(x, min(_nan_filled(x, float("inf")), axis=axis, keepdims=keepdims), axis, keepdims)
+
+
+def nanprod(x, axis=None, keepdims=False):
+    """The product with NaNs counted as one."""
+    return prod(_nan_filled(convert_to_tensor(x), 1.0), axis=axis, keepdims=keepdims)
+
+
+def nanvar(x, axis=None, keepdims=False):
+    """The variance of the non-NaN values (NaN where there are none)."""
+    x = convert_to_tensor(x)
+    if not _is_float(x):
+        x = cast(x, "float32")
+    mean = nanmean(x, axis=axis, keepdims=True)
+    return nanmean(square(subtract(x, mean)), axis=axis, keepdims=keepdims)
+
+
+def nanstd(x, axis=None, keepdims=False):
+    return sqrt(nanvar(x, axis=axis, keepdims=keepdims))
+
+
+def nancumsum(x, axis=None, dtype=None):
+    """The running sum with NaNs counted as zero."""
+    return cumsum(_nan_filled(convert_to_tensor(x), 0.0), axis=axis, dtype=dtype)
+
+
+def nancumprod(x, axis=None, dtype=None):
+    """The running product with NaNs counted as one."""
+    return cumprod(_nan_filled(convert_to_tensor(x), 1.0), axis=axis, dtype=dtype)
 
 
 def isposinf(x):
