@@ -23,6 +23,23 @@ class Regularizer:
         return cls(**config)
 
 
+def is_custom(reg):
+    """Whether reg's penalty is a __call__ of its own (a Regularizer subclass that writes one): the
+    program records that call on the weight (models/lowering.py), where L1L2's runs natively."""
+    return reg is not None and type(reg).__call__ is not Regularizer.__call__
+
+
+def activity_l1_l2(reg, layer_name):
+    """(l1, l2) of an activity regularizer, which the program applies natively. A custom one's penalty
+    (its own __call__) is not recorded on a layer's output yet: refused rather than left out of the
+    loss."""
+    if is_custom(reg):
+        raise NotImplementedError(f"Layer {layer_name!r}: activity_regularizer={type(reg).__name__}() computes its "
+                                  "own penalty, which bigcore does not apply to layer outputs yet; use "
+                                  "bigcore.regularizers.L1L2 (l1, l2), or add_loss() in a custom layer's call()")
+    return reg.l1, reg.l2
+
+
 class L1L2(Regularizer):
     def __init__(self, l1=0.0, l2=0.0):
         for name, v in (("l1", l1), ("l2", l2)):
@@ -60,6 +77,24 @@ def l1_l2(l1=0.01, l2=0.01):
 
 
 _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
+# Regularizer classes of the user's own by name while a config is rebuilt (load_model's custom_objects,
+# saving/api.py), and the lookup of registered ones (registry.get_object, set by bigcore.layers).
+CUSTOM_CLASSES = {}
+_object_lookup = None
+
+
+def set_object_lookup(fn):
+    global _object_lookup
+    _object_lookup = fn
+
+
+def _class_of(entry):
+    for name in (entry.get("registered_name"), entry.get("class_name")):
+        cls = _BY_NAME.get(name) or CUSTOM_CLASSES.get(name) or (_object_lookup(name) if _object_lookup and name else None)
+        if isinstance(cls, type) and issubclass(cls, Regularizer):
+            return cls
+    raise ValueError(f"Unknown regularizer {entry.get('class_name')!r}: a regularizer class of your own must be given "
+                     "to load_model(custom_objects=...) or registered with @bigcore.saving.register_keras_serializable()")
 
 
 def get(identifier):
@@ -67,10 +102,14 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
-    if isinstance(identifier, dict):
-        return _BY_NAME[identifier["class_name"]].from_config(identifier.get("config", {}))
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        return _class_of(identifier).from_config(identifier.get("config") or {})
     raise ValueError(f"Could not interpret regularizer: {identifier!r}")
 
 
 def serialize(reg):
-    return None if reg is None else {"class_name": type(reg).__name__, "config": reg.get_config()}
+    if reg is None:
+        return None
+    out = {"class_name": type(reg).__name__, "config": reg.get_config()}
+    registered = type(reg).__dict__.get("_registered_name")  # bigcore.saving.register_keras_serializable
+    return {**out, "registered_name": registered} if registered else out

@@ -209,7 +209,7 @@ class _AttentionCall(Layer):
         reg = layer.activity_regularizer
         if reg is not None:
             penalized = prog.tensor(KerasTensor(None, dims=kt._dims))
-            prog.native.add_activity_reg(out, penalized, reg.l1, reg.l2)
+            prog.native.add_activity_reg(out, penalized, *regularizers.activity_l1_l2(reg, layer.name))
             out = penalized
         return out
 
@@ -255,7 +255,7 @@ class _AttentionCall(Layer):
         reg = self._output_dense.activity_regularizer
         if reg is not None:
             penalized = prog.tensor(outputs[0])
-            prog.native.add_activity_reg(out, penalized, reg.l1, reg.l2)
+            prog.native.add_activity_reg(out, penalized, *regularizers.activity_l1_l2(reg, self.name))
             out = penalized
         return [out, probs] if scores else [out]
 

@@ -9,7 +9,7 @@ layer such as Bidirectional) rebuilds layers and models without importing them.
 
 import contextlib
 
-from bigcore import activations
+from bigcore import activations, regularizers
 
 _LAYERS = {}  # class name -> layer class
 _MODELS = {}  # name a file uses ("Sequential", "Functional", "Model") -> model class
@@ -55,6 +55,7 @@ def get_object(name):
 
 
 activations.set_object_lookup(get_object)  # a config's activation function of the user's own, by name
+regularizers.set_object_lookup(get_object)  # a registered regularizer class, by its registered name
 
 
 @contextlib.contextmanager

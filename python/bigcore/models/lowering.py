@@ -14,9 +14,10 @@ activation op a cross-entropy loss fuses with.
 
 import math
 
-from bigcore import constraints
+from bigcore import constraints, regularizers
 from bigcore._native import _core
-from bigcore.layers import base as layer_base, dims
+from bigcore.layers import base as layer_base, dims, tracing
+from bigcore.layers.base import KerasTensor, Weight
 from bigcore.layers.merging import Add
 from bigcore.models import fusion
 
@@ -158,9 +159,10 @@ class Lowering:
     def param(self, w):
         if id(w) not in self._param_of:
             reg = w.regularizer
+            native_reg = reg is not None and not regularizers.is_custom(reg)  # L1L2: in the optimizer pass
             con = constraints.native_args(w.constraint, tuple(w.shape), f"weight {w.name!r}")
-            off = self.native.add_param(math.prod(w.shape), reg.l1 if reg else 0.0, reg.l2 if reg else 0.0,
-                                        w.trainable, **con)
+            off = self.native.add_param(math.prod(w.shape), reg.l1 if native_reg else 0.0,
+                                        reg.l2 if native_reg else 0.0, w.trainable, **con)
             self._param_of[id(w)] = off
             self.param_trainable[off] = w.trainable
             self.weights.append((w, off))
@@ -204,7 +206,7 @@ class Lowering:
             reg = getattr(node.layer, "activity_regularizer", None)
             if reg is not None:  # Keras: (l1 * sum|y| + l2 * sum y^2) / batch on the layer's (first) output
                 penalized = self.tensor(node.outputs[0])
-                self.native.add_activity_reg(outs[0], penalized, reg.l1, reg.l2)
+                self.native.add_activity_reg(outs[0], penalized, *regularizers.activity_l1_l2(reg, node.layer.name))
                 outs = [penalized] + list(outs[1:])
             if node.call_kwargs.get("training") is True:  # the call's mode, for runs that give none (model(x))
                 self.native.set_call_training(first_op, True)
@@ -265,6 +267,26 @@ class Lowering:
     def _lower_one(self, node, g):
         bindings = [(ph, self.id(outer)) for ph, outer in g.bindings]
         return self.lower_graph(bindings, g.nodes, g.outputs, g.masks, g.losses, updates=getattr(g, "updates", ()))
+
+    def lower_weight_penalties(self):
+        """Keras adds regularizer(weight) of every trainable weight to the loss. An L1L2's penalty
+        and gradient are native (add_param's l1, l2); a custom regularizer's __call__ is recorded
+        here on the weight, as the ops of a loss term, so that its gradient trains the weight too."""
+        for w, _ in list(self.weights):
+            reg = w.regularizer
+            if not (w.trainable and regularizers.is_custom(reg)):
+                continue
+            trace = tracing.Trace(None)
+            with trace:
+                penalty = reg(w)
+                if isinstance(penalty, Weight):
+                    penalty = layer_base._ops().convert_to_tensor(penalty)
+            if not isinstance(penalty, KerasTensor):
+                raise TypeError(f"The regularizer {type(reg).__name__} of weight {w.name!r} returned "
+                                f"{type(penalty).__name__}, not a tensor computed from the weight: write its __call__ "
+                                "with bigcore.ops (keras.ops), so that the penalty's gradient reaches the weight")
+            ids, _ = self.lower_graph([], trace.nodes, [penalty])
+            self.add_loss(ids[0], penalty)
 
     def add_loss(self, t, kt):
         """An add_loss tensor: its sum joins the training loss (Keras sums added losses)."""
@@ -338,6 +360,7 @@ def lower(inputs, nodes, outputs, losses=(), extra_weights=()):
         low.add_loss(low.id(t), t)
     for w in extra_weights:
         low.param(w)
+    low.lower_weight_penalties()
     input_ids = [low.id(kt) for kt in inputs]
     low.native.set_inputs(input_ids)
     for kt in outputs:

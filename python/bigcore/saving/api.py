@@ -8,6 +8,7 @@ import zipfile
 
 from bigcore import losses as losses_module
 from bigcore import metrics as metrics_module
+from bigcore import regularizers
 from bigcore.layers import base as layer_base
 from bigcore.layers import registry
 from bigcore.saving import archive, keras_files, model_state, storage
@@ -300,7 +301,10 @@ def _custom_scope(custom_objects):
               if isinstance(obj, type) and issubclass(obj, losses_module.Loss)}
     metrics = {name: obj for name, obj in custom_objects.items()
                if isinstance(obj, type) and issubclass(obj, metrics_module.Metric)}
-    tables = [(losses_module._BY_CLASS, losses), (metrics_module.CUSTOM_CLASSES, metrics)]
+    regs = {name: obj for name, obj in custom_objects.items()
+            if isinstance(obj, type) and issubclass(obj, regularizers.Regularizer)}
+    tables = [(losses_module._BY_CLASS, losses), (metrics_module.CUSTOM_CLASSES, metrics),
+              (regularizers.CUSTOM_CLASSES, regs)]
     saved = [(table, name, table.get(name, _MISSING)) for table, given in tables for name in given]
     for table, given in tables:
         table.update(given)

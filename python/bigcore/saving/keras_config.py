@@ -67,6 +67,9 @@ def _clean_object(obj):
     out = {"class_name": obj["class_name"], "config": dict(obj.get("config") or {})}
     out["config"] = {k: v for k, v in out["config"].items()
                      if not (v is None and k in ("input_axes", "output_axes"))}
+    registered = obj.get("registered_name")
+    if isinstance(registered, str) and ">" in registered:  # a class of the user's own, registered by name
+        out["registered_name"] = registered
     return out
 
 
