@@ -164,3 +164,14 @@ def test_quantized_conv_per_tensor_within_its_rounding_bound():
         bound = (s_t + s_row / 2) * w.sum(axis=0) + 1e-5
         assert np.all(np.abs(got - want) <= bound)
         assert np.abs(got - want).max() > 0  # it really is another quantization
+
+
+def test_export_time_distributed_over_a_run_time_length():
+    """(batch, None, ...) input: the unfold reads the timesteps from the model input (checked at two
+    lengths)."""
+    stack = [layers.TimeDistributed(layers.Conv2D(3, 3, padding="same")), layers.TimeDistributed(layers.Flatten()),
+             layers.TimeDistributed(layers.Dense(3))]
+    model = random_weights(model_of((None, 5, 4, 2), *stack))
+    for T in (2, 5):
+        check(model, lambda b, T=T: [np.random.default_rng(b).normal(size=(b, T, 5, 4, 2)).astype(np.float32)],
+              atol=2e-5)

@@ -46,13 +46,13 @@ void bind_layer_ops(py::module_& m) {
         if (&p == &sub) throw py::value_error("TimeDistributed: the inner ops need their own program");
         if (in_local < 0 || in_local >= sub.n_tensors() || out_local < 0 || out_local >= sub.n_tensors())
           throw py::value_error("TimeDistributed: unknown inner tensor");
-        if (T <= 0 || p.per_sample(in) != T * sub.per_sample(in_local) ||
-            p.per_sample(out) != T * sub.per_sample(out_local))
+        if (T < 0 || (T > 0 && (p.per_sample(in) != T * sub.per_sample(in_local) ||
+                                p.per_sample(out) != T * sub.per_sample(out_local))))
           throw py::value_error("TimeDistributed: the outer tensors must hold T inner steps");
         std::vector<size_t> sizes;
         for (int t = 0; t < sub.n_tensors(); ++t) sizes.push_back(sub.per_sample(t));
         p.add_op(std::make_unique<bc::FoldOp>(sub.take_ops(), sizes, in_local, out_local, in, out, T));
       }, py::arg("sub"), py::arg("x"), py::arg("out"), py::arg("in_local"), py::arg("out_local"), py::arg("T"),
       "Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) "
-      "into one op over the folded time axis of x -> out.");
+      "into one op over the folded time axis of x -> out (T = 0: the timesteps are read from x each call).");
 }

@@ -1,7 +1,9 @@
 #include "ops/fold.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <string>
 #include <set>
 #include <utility>
 
@@ -10,7 +12,7 @@ namespace bc {
 FoldOp::FoldOp(std::vector<std::unique_ptr<Op>> ops, const std::vector<size_t>& sizes, int in_local,
                int out_local, int in_t, int out_t, int T)
     : ops_(std::move(ops)), in_local_(in_local), out_local_(out_local), T_(T) {
-  BC_CHECK(T > 0 && !ops_.empty(), "TimeDistributed: needs timesteps and at least one op");
+  BC_CHECK(T >= 0 && !ops_.empty(), "TimeDistributed: needs timesteps and at least one op");
   const int n = static_cast<int>(sizes.size());
   BC_CHECK(in_local >= 0 && in_local < n && out_local >= 0 && out_local < n && in_local != out_local,
            "TimeDistributed: the inner input and output must be distinct tensors of the inner table");
@@ -42,9 +44,20 @@ void FoldOp::lend(Ctx& c) {
   local_[in_local_].is_input = a.is_input;
 }
 
+int FoldOp::steps(const Ctx& c) const {
+  if (T_ > 0) return T_;
+  const size_t in_step = local_[in_local_].per_sample, out_step = local_[out_local_].per_sample;
+  const size_t T = c.per_sample(in[0]) / in_step;
+  BC_CHECK(T > 0 && T * in_step == c.per_sample(in[0]) && T * out_step == c.per_sample(out[0]) && T <= INT32_MAX,
+           "TimeDistributed: an input of " + std::to_string(c.per_sample(in[0])) + " values per sample is not whole "
+           "timesteps of " + std::to_string(in_step));
+  return static_cast<int>(T);
+}
+
 // The inner context: B*T rows of one timestep each; tensors of the inner table sized for them.
 Ctx FoldOp::inner(Ctx& c, bool training) {
-  const size_t rows = static_cast<size_t>(c.B) * T_;
+  const int T = steps(c);
+  const size_t rows = static_cast<size_t>(c.B) * T;
   for (int i = 0; i < static_cast<int>(local_.size()); ++i) {
     if (i == in_local_ || i == out_local_) continue;
     Tensor& t = local_[i];
@@ -53,8 +66,8 @@ Ctx FoldOp::inner(Ctx& c, bool training) {
   }
   Ctx k = c;
   k.tensors = &local_;
-  k.B = c.B * T_;
-  k.row0 = c.row0 * T_;
+  k.B = c.B * T;
+  k.row0 = c.row0 * T;
   return k;
 }
 

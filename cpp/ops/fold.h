@@ -14,7 +14,7 @@ namespace bc {
 class FoldOp : public Op {
  public:
   // ops: built over a table of `sizes` (per timestep), whose tensor in_local / out_local stand for
-  // the outer in_t / out_t; T: timesteps.
+  // the outer in_t / out_t; T: timesteps, or 0 for a run-time length (read from in_t each call).
   FoldOp(std::vector<std::unique_ptr<Op>> ops, const std::vector<size_t>& sizes, int in_local, int out_local,
          int in_t, int out_t, int T);
   void forward(Ctx& c) override;
@@ -23,6 +23,7 @@ class FoldOp : public Op {
 
  private:
   Ctx inner(Ctx& c, bool training);
+  int steps(const Ctx& c) const;  // this call's timesteps
   void lend(Ctx& c);  // swaps the outer buffers in (and, called again, back out)
   void plan();
 

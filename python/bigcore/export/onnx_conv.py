@@ -322,7 +322,12 @@ def time_distributed(g, layer, ins, node):
     folded = g.op("Reshape", [ins[0], g.int64([-1] + list(x_kt.shape[2:]), f"{n}/fold_shape")], f"{n}/fold")
     rule = rule_for(layer.layer)
     y = rule(g, layer.layer, [folded], inner_node)[0]
-    return [g.op("Reshape", [y, g.int64([-1, T] + list(y_kt.shape[2:]), f"{n}/unfold_shape")], n)]
+    if T is None:  # a run-time length: read from the model input it comes from
+        shape = g.op("Concat", [g.int64([-1], f"{n}/unfold_b"), g.length(x_kt.full_dims[1], f"{n}/unfold_t"),
+                                g.int64(list(y_kt.shape[2:]), f"{n}/unfold_rest")], f"{n}/unfold_shape", axis=0)
+    else:
+        shape = g.int64([-1, T] + list(y_kt.shape[2:]), f"{n}/unfold_shape")
+    return [g.op("Reshape", [y, shape], n)]
 
 
 def rules():

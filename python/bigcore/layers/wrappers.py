@@ -44,6 +44,7 @@ class _Folded:
 @register
 class TimeDistributed(Layer):
     supports_masking = True
+    supports_variable_length = True  # the op reads the timesteps per call (a None time axis)
 
     def __init__(self, layer, **kw):
         if not isinstance(layer, Layer):
@@ -53,12 +54,15 @@ class TimeDistributed(Layer):
         self.layer = layer
 
     def _inner_shape(self, shape):
-        return (None if shape[0] is None else shape[0] * shape[1],) + tuple(shape[2:])
+        return (None if shape[0] is None or shape[1] is None else shape[0] * shape[1],) + tuple(shape[2:])
 
     def _check_input(self, shape):
-        if len(shape) < 3 or shape[1] is None:
-            raise ValueError(f"`TimeDistributed` Layer should be passed an `input_shape` with at least 3 dimensions "
-                             f"and known timesteps, received: {shape_str(shape)}")
+        if len(shape) < 3:
+            raise ValueError(f"`TimeDistributed` Layer should be passed an `input_shape` with at least 3 dimensions, "
+                             f"received: {shape_str(shape)}")
+        if any(d is None for d in shape[2:]):
+            raise ValueError(f"TimeDistributed {self.name!r}: the axes after the time axis must be known, received: "
+                             f"{shape_str(shape)}")
         self.layer._check_input(self._inner_shape(shape))
 
     def build(self, input_shape):
@@ -84,7 +88,7 @@ class TimeDistributed(Layer):
         if local_out == local_in:  # a pure reshape (Flatten, Reshape): the same buffer, the output's shape
             return [prog.view(inputs[0], outputs[0])]
         out = prog.tensor(outputs[0])
-        prog.native.add_time_distributed(folded.native, inputs[0], out, local_in, local_out, x_kt.shape[1])
+        prog.native.add_time_distributed(folded.native, inputs[0], out, local_in, local_out, x_kt.shape[1] or 0)
         return [out]
 
     def get_config(self):
