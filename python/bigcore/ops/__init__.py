@@ -28,6 +28,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     attention.py dot_product_attention (keras.ops.nn): the fused attention primitive, or composed
     loss_calls.py losses called on symbolic tensors (losses.py's hooks): loss_rows, Keras's reduction
     segment.py   segment_sum / max / min / prod (a membership matrix, matmul or masked reductions)
+    scatter.py   scatter, scatter_update, slice_update at positions known when traced (constants)
     image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale
 """
 
@@ -70,6 +71,7 @@ from bigcore.ops.numpy import (diag, diagonal, diff, dstack, fliplr, flipud, hst
 from bigcore.ops.sorting import (argsort, median, nonzero, percentile, quantile, searchsorted, sort, unique)
 from bigcore.ops import image  # keras.ops.image
 from bigcore.ops.segment import segment_max, segment_min, segment_prod, segment_sum
+from bigcore.ops.scatter import scatter, scatter_update, slice_update
 from bigcore.ops.control_flow import fori_loop, map, scan, switch, vectorized_map, while_loop  # noqa: A004
 from bigcore.ops.numpy_extra import (array, batch_normalization, empty_like, erfc, fabs, fmax, fmin, get_item,
                                      isneginf, isposinf, logaddexp2, multi_hot, nancumprod, nancumsum, nanmax, nanmean,
