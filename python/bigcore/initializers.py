@@ -42,14 +42,27 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
+    """Keras's Constant: value * ones(shape), so an array broadcasts to the weight's shape (a matrix of
+    pretrained embeddings, Constant(embedding_matrix), fills the table)."""
+
     def __init__(self, value=0.0):
-        self.value = float(value)
+        if isinstance(value, dict) and value.get("class_name") == "__numpy__":  # Keras's form of an array
+            value = value.get("config", {}).get("value")
+        v = np.asarray(value, dtype=np.float32)
+        self.value = float(v) if v.ndim == 0 else v
 
     def __call__(self, shape, dtype="float32"):
-        return np.full(shape, self.value, np.float32)
+        try:
+            return np.array(np.broadcast_to(self.value, tuple(shape)), np.float32)
+        except ValueError:
+            raise ValueError(f"Constant: a value of shape {np.shape(self.value)} cannot fill a weight of shape "
+                             f"{tuple(shape)}") from None
 
     def get_config(self):
-        return {"value": self.value}
+        if isinstance(self.value, float):
+            return {"value": self.value}
+        # Keras 3's form of an array in a config (serialization_lib)
+        return {"value": {"class_name": "__numpy__", "config": {"value": self.value.tolist(), "dtype": "float32"}}}
 
 
 class RandomUniform(_Seeded):

@@ -13,7 +13,7 @@ class Embedding(Layer):
     supports_variable_length = True  # its op reads the length per call (models/lowering.py)
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, mask_zero=False, input_length=None, **kw):
+                 embeddings_constraint=None, mask_zero=False, input_length=None, weights=None, **kw):
         super().__init__(**kw)
         for name, v in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
@@ -29,6 +29,9 @@ class Embedding(Layer):
         self.mask_zero = bool(mask_zero)
         self.input_length = input_length
         self.embeddings = None
+        if weights is not None:  # Keras: the initial table, (input_dim, output_dim), or a list of it
+            self.build(None)
+            self.set_weights(weights if isinstance(weights, list) and len(weights) == 1 else [weights])
 
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
