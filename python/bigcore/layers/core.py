@@ -167,6 +167,11 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
+# The native noise op's kind for a draw per sample and channel (cpp/ops/noise.h), which
+# SpatialDropout1D/2D (layers/noise.py) and Dropout with a channel noise_shape lower to.
+SPATIAL_DROPOUT = 3
+
+
 @register
 class Dropout(Layer):
     supports_masking = True
@@ -177,19 +182,48 @@ class Dropout(Layer):
         if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise ValueError(f"Invalid value received for argument `rate`. Expected a float value "
                              f"between 0 and 1. Received: rate={rate!r}")
-        if noise_shape is not None:
-            raise ValueError("Dropout: noise_shape is not supported yet")
+        if noise_shape is not None and (isinstance(noise_shape, (str, bytes)) or not all(
+                d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in noise_shape)):
+            raise ValueError(f"Dropout: noise_shape must be a tuple of positive ints or None. "
+                             f"Received: noise_shape={noise_shape!r}")
         self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self._stream = seed if seed is not None else _random.next_stream()
 
+    def _mask_kind(self, shape):
+        """How the mask spreads over an input of `shape` (Keras: noise_shape's None axes are the input's):
+        "full" (a draw per value) or "channels" (a draw per sample and last-axis channel, the same over
+        every other axis: SpatialDropout's); any other noise_shape raises."""
+        if self.noise_shape is None:
+            return "full"
+        ns = self.noise_shape
+        if len(ns) != len(shape):
+            raise ValueError(f"Dropout {self.name!r}: noise_shape {ns} does not have the input's rank "
+                             f"({shape_str(shape)})")
+        given = [s if d is None else d for d, s in zip(ns, shape)]
+        if all(g == s for g, s in zip(given[1:], shape[1:])) and ns[0] is None:
+            return "full"
+        if ns[0] is None and all(g == 1 for g in given[1:-1]) and given[-1] == shape[-1] and len(shape) >= 3:
+            return "channels"
+        raise ValueError(f"Dropout {self.name!r}: noise_shape {ns} on an input of shape {shape_str(shape)} is not "
+                         "supported yet; supported: the input's shape (None entries), or (None, 1, ..., 1, channels) "
+                         "(a draw per sample and channel, as SpatialDropout)")
+
+    def _check_input(self, shape):
+        self._mask_kind(shape)
+
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
-        prog.native.add_dropout(inputs[0], out, self.rate, self._stream)
+        x_kt = prog.node.inputs[0]
+        if self._mask_kind(x_kt.shape) == "channels":
+            prog.native.add_noise(inputs[0], out, SPATIAL_DROPOUT, self.rate, x_kt.shape[-1], self._stream)
+        else:
+            prog.native.add_dropout(inputs[0], out, self.rate, self._stream)
         return [out]
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
 
 
 @register

@@ -7,9 +7,10 @@ mask on, as Keras's do.
 from bigcore import _random
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.convolutional import standardize_data_format
+from bigcore.layers.core import SPATIAL_DROPOUT
 from bigcore.layers.registry import register
 
-_GAUSSIAN, _GAUSSIAN_DROPOUT, _ALPHA_DROPOUT, _SPATIAL_DROPOUT = 0, 1, 2, 3
+_GAUSSIAN, _GAUSSIAN_DROPOUT, _ALPHA_DROPOUT, _SPATIAL_DROPOUT = 0, 1, 2, SPATIAL_DROPOUT
 
 
 def _rate(rate):
