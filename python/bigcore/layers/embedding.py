@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bigcore import initializers, regularizers
+from bigcore import constraints, initializers, regularizers
 from bigcore.layers import base
 from bigcore.layers.base import KerasTensor, Layer
 from bigcore.layers.registry import register
@@ -20,12 +20,11 @@ class Embedding(Layer):
                 raise ValueError(f"Both `input_dim` and `output_dim` should be positive. Received {name}={v!r}")
         if input_dim > 2 ** 24:  # ids travel as float32, exact up to 2**24
             raise ValueError(f"Embedding supports input_dim up to 2**24 = 16777216. Received: input_dim={input_dim}")
-        if embeddings_constraint is not None:
-            raise ValueError("Embedding: embeddings_constraint is not supported yet")
         self.input_dim, self.output_dim = input_dim, output_dim
         self.embeddings_initializer = initializers.get(
             "random_uniform" if embeddings_initializer == "uniform" else embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)  # native, after each update
         self.mask_zero = bool(mask_zero)
         self.input_length = input_length
         self.embeddings = None
@@ -35,7 +34,8 @@ class Embedding(Layer):
 
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer, self.embeddings_regularizer)
+                                          self.embeddings_initializer, self.embeddings_regularizer,
+                                          True, self.embeddings_constraint)
         self.built = True
 
     def call_unbatched(self, ids):
@@ -70,4 +70,5 @@ class Embedding(Layer):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+                "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
                 "mask_zero": self.mask_zero}
