@@ -88,3 +88,40 @@ def test_positions_must_be_known_and_in_range():
         ops.slice_update(np.zeros((3, 3), np.float32), (2, 0), np.ones((2, 3), np.float32))
     with pytest.raises(ValueError, match="run-time length"):
         ops.slice_update(inp, (1, 0), ops.ones((1, 4)))
+
+
+class _ScatterRepeats(layers.Layer):
+    def build(self, shape):
+        self.v = self.add_weight(shape=(3,), initializer="ones")
+
+    def call(self, x):
+        # repeated index 1 (two values add up) and unique indices, each on a traced weight
+        return (x + ops.scatter([[1], [1], [3]], self.v, (x.shape[-1],))
+                + ops.scatter([[0], [2]], self.v[:2] * 2.0, (x.shape[-1],)))
+
+
+def test_traced_scatter_with_and_without_repeats():
+    inp = bigcore.Input((5,))
+    layer = _ScatterRepeats()
+    model = bigcore.Model(inp, layer(inp))
+    x = rng.normal(size=(4, 5)).astype(np.float32)
+    v = layer.v.numpy()
+    add = np.zeros(5, np.float32)
+    add[1] += v[0] + v[1]
+    add[3] += v[2]
+    add[[0, 2]] += 2.0 * v[:2]
+    np.testing.assert_allclose(model.predict(x, verbose=0), x + add, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ops.scatter([[1], [1], [3]], v, (5,))), [0, v[0] + v[1], 0, v[2], 0])
+
+
+def test_a_huge_traced_membership_is_refused():
+    class Big(layers.Layer):
+        def build(self, shape):
+            self.v = self.add_weight(shape=(5000,), initializer="ones")
+
+        def call(self, x):
+            idx = np.zeros((5000, 1), np.int64)  # 5000 repeats of one position among 10000
+            return x[:, :1] + ops.scatter(idx, self.v, (10000,))[:1]
+
+    with pytest.raises(ValueError, match="without repeats"):
+        Big()(bigcore.Input((3,)))

@@ -55,16 +55,33 @@ def _static_shape(x, what, name):
     return tuple(int(d) for d in shape)
 
 
+# A membership matrix (positions x indices) of more floats than this is refused in a traced call
+# (it is a constant of the program): 64 MB.
+_MAX_MEMBERS = 1 << 24
+
+
 def scatter(indices, values, shape):
     what = "scatter"
     shape = tuple(int(s) for s in shape)
     pos, k = _positions(indices, shape, what)
     lead, rest = math.prod(shape[:k]), math.prod(shape[k:])
     values = convert_to_tensor(values)
+    dtype = str(values.dtype)
+    if not is_symbolic([values]):  # arrays: at once
+        out = np.zeros((lead, rest), np.float64 if dtype.startswith("float") else np.int64)
+        np.add.at(out, pos, np.asarray(values).reshape(len(pos), rest))
+        return convert_to_tensor(out.reshape(shape).astype(dtype), dtype)
     vals = _np.reshape(values, (len(pos), rest))
+    if len(np.unique(pos)) == len(pos):  # no repeats: a gather of the values (row 0: zeros)
+        source = np.zeros(lead, np.int64)
+        source[pos] = np.arange(1, len(pos) + 1)
+        padded = _np.concatenate([_np.zeros((1, rest), dtype), vals], axis=0)
+        return _np.reshape(_np.take(padded, source, axis=0), shape)
+    if lead * len(pos) > _MAX_MEMBERS:
+        raise ValueError(f"{what}: {len(pos)} indices with repeats into {lead} positions would need a {lead} x "
+                         f"{len(pos)} constant in the program; give indices without repeats, or fewer")
     member = (np.arange(lead)[:, None] == pos[None, :]).astype(np.float32)  # (lead, n): repeats add up
     out = _np.reshape(_np.matmul(member, _np.cast(vals, "float32")), shape)
-    dtype = str(values.dtype)
     return out if dtype == "float32" else _np.cast(out, dtype)  # (integer sums below 2^24 are exact)
 
 
