@@ -142,7 +142,7 @@ class Program:
         """A batched tensor (non-batch axes as add_shaped_tensor takes them) holding the batch's target array `target` in fit and evaluate: a custom loss or metric reads it (ops of mode 3)."""
     def add_tensor(self, per_sample: int, is_input: bool = False) -> int: ...
     def add_time_distributed(self, sub: Program, x: int, out: int, in_local: int, out_local: int, T: int) -> None:
-        """Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) into one op over the folded time axis of x -> out."""
+        """Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) into one op over the folded time axis of x -> out (T = 0: the timesteps are read from x each call)."""
     def add_unit_norm(self, x: int, out: int, width: int) -> None: ...
     def add_view_tensor(self, base: int, shape: Sequence[int]) -> int:
         """Tensor `base` seen with another shape of its non-batch axes (as add_shaped_tensor takes them), the same size: no op and no copy; ops reading it see this shape, its values and gradient are base's."""
