@@ -1,7 +1,8 @@
 """A Regularizer subclass with its own __call__ (Keras's way to write a penalty): the program records
-that call on the weight as a loss term, so its gradient trains the weight. It was silently ignored in
-training before (only L1L2's l1 and l2 reached the native step). Checked against Keras 3: the same
-weights and losses after SGD steps."""
+that call on the weight (or, as an activity regularizer, on the layer's output, divided by the batch
+size) as a loss term, so its gradient trains the weights. It was silently ignored in training before
+(only L1L2's l1 and l2 reached the native step). Checked against Keras 3: the same weights and losses
+after SGD steps."""
 
 import numpy as np
 import pytest
@@ -42,9 +43,10 @@ X = rng.normal(size=(16, 5)).astype(np.float32)
 Y = rng.normal(size=(16, 3)).astype(np.float32)
 
 
-def _train(mod, reg_kernel, reg_bias, init):
+def _train(mod, reg_kernel, reg_bias, init, activity=None):
     inp = mod.Input((5,))
-    dense = mod.layers.Dense(3, kernel_regularizer=reg_kernel, bias_regularizer=reg_bias)
+    dense = mod.layers.Dense(3, kernel_regularizer=reg_kernel, bias_regularizer=reg_bias,
+                             activity_regularizer=activity)
     model = mod.Model(inp, dense(inp))
     model.set_weights(init)
     model.compile(optimizer=mod.optimizers.SGD(0.05), loss="mse")
@@ -125,12 +127,42 @@ def test_a_penalty_computed_outside_the_ops_is_refused():
         model.fit(X, Y, verbose=0)
 
 
-def test_a_custom_activity_regularizer_is_refused_not_dropped():
-    inp = bigcore.Input((5,))
-    with pytest.raises(NotImplementedError, match="activity_regularizer=Shrink"):  # at compile, before a step
-        model = bigcore.Model(inp, layers.Dense(3, activity_regularizer=Shrink())(inp))
-        model.compile(optimizer="sgd", loss="mse")
-        model.fit(X, Y, verbose=0)
+def test_a_custom_activity_penalty_matches_keras_and_the_native_l2(keras):
+    """reg(y) / batch on the layer's output, as Keras: a custom squared penalty trains as Keras's own
+    custom one and as bigcore's native L2 of the same factor."""
+
+    class KShrink(keras.regularizers.Regularizer):
+        def __call__(self, y):
+            return 0.3 * keras.ops.sum(keras.ops.square(y))
+
+    init = _init()
+    ours, our_loss = _train(bigcore, None, None, init, activity=Shrink(0.3))
+    theirs, their_loss = _train(keras, None, None, init, activity=KShrink())
+    native, native_loss = _train(bigcore, None, None, init, activity=regularizers.L2(0.3))
+    for a, b, c in zip(ours, theirs, native):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(our_loss, their_loss, rtol=1e-4)
+    plain, _ = _train(bigcore, None, None, init)
+    assert not np.allclose(plain[0], ours[0], atol=1e-3)
+
+
+def test_a_custom_activity_penalty_in_attention_projections():
+    """MultiHeadAttention passes its activity regularizer to its projections and output (Keras): the
+    custom penalty trains there too, as the native L2 of the same factor does."""
+    x = np.random.default_rng(3).normal(size=(8, 4, 6)).astype(np.float32)
+    y = np.random.default_rng(4).normal(size=(8, 4, 6)).astype(np.float32)
+    out = []
+    for reg in (Shrink(0.05), regularizers.L2(0.05)):
+        bigcore.utils.set_random_seed(1)
+        inp = bigcore.Input((4, 6))
+        att = layers.MultiHeadAttention(2, 3, activity_regularizer=reg)
+        model = bigcore.Model(inp, att(inp, inp))
+        model.compile(optimizer=bigcore.optimizers.SGD(0.05), loss="mse")
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        out.append(model.get_weights())
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 @bigcore.saving.register_keras_serializable(package="tests")

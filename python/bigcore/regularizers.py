@@ -29,17 +29,6 @@ def is_custom(reg):
     return reg is not None and type(reg).__call__ is not Regularizer.__call__
 
 
-def activity_l1_l2(reg, layer_name):
-    """(l1, l2) of an activity regularizer, which the program applies natively. A custom one's penalty
-    (its own __call__) is not recorded on a layer's output yet: refused rather than left out of the
-    loss."""
-    if is_custom(reg):
-        raise NotImplementedError(f"Layer {layer_name!r}: activity_regularizer={type(reg).__name__}() computes its "
-                                  "own penalty, which bigcore does not apply to layer outputs yet; use "
-                                  "bigcore.regularizers.L1L2 (l1, l2), or add_loss() in a custom layer's call()")
-    return reg.l1, reg.l2
-
-
 class L1L2(Regularizer):
     def __init__(self, l1=0.0, l2=0.0):
         for name, v in (("l1", l1), ("l2", l2)):

@@ -207,11 +207,7 @@ class _AttentionCall(Layer):
         kt = KerasTensor(None, dims=(steps,) + tuple(layer.full_output_shape[2:]))
         out = layer.lower(prog, [x], [kt])[0]
         reg = layer.activity_regularizer
-        if reg is not None:
-            penalized = prog.tensor(KerasTensor(None, dims=kt._dims))
-            prog.native.add_activity_reg(out, penalized, *regularizers.activity_l1_l2(reg, layer.name))
-            out = penalized
-        return out
+        return out if reg is None else prog.activity_penalty(out, KerasTensor(None, dims=kt._dims), reg)
 
     def lower(self, prog, inputs, outputs):
         node = prog.node
@@ -254,9 +250,7 @@ class _AttentionCall(Layer):
         out = self._output_dense.lower(prog, [att], [outputs[0]])[0]
         reg = self._output_dense.activity_regularizer
         if reg is not None:
-            penalized = prog.tensor(outputs[0])
-            prog.native.add_activity_reg(out, penalized, *regularizers.activity_l1_l2(reg, self.name))
-            out = penalized
+            out = prog.activity_penalty(out, outputs[0], reg)
         return [out, probs] if scores else [out]
 
     def _common_config(self):

@@ -204,10 +204,8 @@ class Lowering:
             else:
                 outs = self._lower_call(node)
             reg = getattr(node.layer, "activity_regularizer", None)
-            if reg is not None:  # Keras: (l1 * sum|y| + l2 * sum y^2) / batch on the layer's (first) output
-                penalized = self.tensor(node.outputs[0])
-                self.native.add_activity_reg(outs[0], penalized, *regularizers.activity_l1_l2(reg, node.layer.name))
-                outs = [penalized] + list(outs[1:])
+            if reg is not None:  # Keras: reg(y) / batch on the layer's (first) output
+                outs = [self.activity_penalty(outs[0], node.outputs[0], reg)] + list(outs[1:])
             if node.call_kwargs.get("training") is True:  # the call's mode, for runs that give none (model(x))
                 self.native.set_call_training(first_op, True)
                 self.call_training = True
@@ -267,6 +265,30 @@ class Lowering:
     def _lower_one(self, node, g):
         bindings = [(ph, self.id(outer)) for ph, outer in g.bindings]
         return self.lower_graph(bindings, g.nodes, g.outputs, g.masks, g.losses, updates=getattr(g, "updates", ()))
+
+    def activity_penalty(self, t, kt, reg):
+        """Keras's activity regularization of a layer's output y (native tensor t, KerasTensor kt):
+        reg(y) / batch joins the loss. Returns the tensor the output's readers take: an L1L2 runs as
+        the native op that passes y on and adds its penalty and gradient; a custom regularizer's call
+        is recorded on y as ops, a loss term (so its gradient reaches y)."""
+        if not regularizers.is_custom(reg):
+            penalized = self.tensor(kt)
+            self.native.add_activity_reg(t, penalized, reg.l1, reg.l2)
+            return penalized
+        ops = layer_base._ops()
+        y = KerasTensor(kt.shape, kt.dtype, name=f"{kt.name}/activity", dims=kt._dims, batched=kt._batched)
+        trace = tracing.Trace(None)
+        with trace:
+            penalty = reg(y)
+            if isinstance(penalty, KerasTensor) and y._batched:
+                per_row = ops.mean(y, axis=tuple(range(1, len(y.shape)))) if len(y.shape) > 1 else y
+                penalty = penalty / ops.sum(ops.ones_like(per_row))  # Keras divides by the batch size
+        if not isinstance(penalty, KerasTensor):
+            raise TypeError(f"The activity regularizer {type(reg).__name__} returned {type(penalty).__name__}, not a "
+                            "tensor computed from the layer's output: write its __call__ with bigcore.ops (keras.ops)")
+        ids, _ = self.lower_graph([(y, t)], trace.nodes, [penalty])
+        self.add_loss(ids[0], penalty)
+        return t
 
     def lower_weight_penalties(self):
         """Keras adds regularizer(weight) of every trainable weight to the loss. An L1L2's penalty
