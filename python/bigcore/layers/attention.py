@@ -53,7 +53,7 @@ class _AttentionCall(Layer):
                  **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}.call() got unexpected keyword arguments {sorted(kwargs)}")
-        if base._call_tracer is not None and base._traces_call(type(self)) and base._native_call_of.get() is not self:
+        if base._traces_this_call(self):
             # a subclass's own call(), traced with the arguments as given (its super().call() comes back here)
             given = dict(value=value, key=key, query_mask=query_mask, value_mask=value_mask, key_mask=key_mask,
                          attention_mask=attention_mask, training=training)

@@ -103,6 +103,12 @@ def _builtin_call(self, inputs, *args, **kwargs):
 _call_tracer = None
 
 
+def _traces_this_call(layer):
+    """Whether calling `layer` now runs its own call() through the tracer: a custom layer (or a
+    subclass's call() of a built-in), unless this call is that call()'s super().call()."""
+    return _call_tracer is not None and _traces_call(type(layer)) and _native_call_of.get() is not layer
+
+
 def active_trace():
     """The trace of the custom call() running now, or None."""
     return _trace.get()
@@ -679,9 +685,9 @@ class Layer:
         return w
 
     def __call__(self, inputs, *args, **kwargs):
-        if _call_tracer is not None and _traces_call(type(self)):  # a custom layer: its call() is traced
-            if _native_call_of.get() is not self:
-                return _call_tracer(self, inputs, args, kwargs)
+        if _traces_this_call(self):  # a custom layer: its call() is traced
+            return _call_tracer(self, inputs, args, kwargs)
+        if _native_call_of.get() is self:
             _native_call_of.set(None)  # super().call(): the built-in op, once
         kwargs = self._bind_call_args(args, kwargs)
         xs = inputs if isinstance(inputs, (list, tuple)) else [inputs]

@@ -277,17 +277,15 @@ class Lowering:
             return penalized
         ops = layer_base._ops()
         y = KerasTensor(kt.shape, kt.dtype, name=f"{kt.name}/activity", dims=kt._dims, batched=kt._batched)
-        trace = tracing.Trace(None)
-        with trace:
-            penalty = reg(y)
-            if isinstance(penalty, KerasTensor) and y._batched:
-                per_row = ops.mean(y, axis=tuple(range(1, len(y.shape)))) if len(y.shape) > 1 else y
-                penalty = penalty / ops.sum(ops.ones_like(per_row))  # Keras divides by the batch size
-        if not isinstance(penalty, KerasTensor):
-            raise TypeError(f"The activity regularizer {type(reg).__name__} returned {type(penalty).__name__}, not a "
-                            "tensor computed from the layer's output: write its __call__ with bigcore.ops (keras.ops)")
-        ids, _ = self.lower_graph([(y, t)], trace.nodes, [penalty])
-        self.add_loss(ids[0], penalty)
+
+        def per_batch(penalty):  # Keras divides an activity penalty by the batch size
+            if not y._batched:
+                return penalty
+            per_row = ops.mean(y, axis=tuple(range(1, len(y.shape)))) if len(y.shape) > 1 else y
+            return penalty / ops.sum(ops.ones_like(per_row))
+
+        self._lower_penalty(reg, y, [(y, t)], per_batch, f"The activity regularizer {type(reg).__name__}",
+                            "the layer's output")
         return t
 
     def lower_weight_penalties(self):
@@ -298,17 +296,25 @@ class Lowering:
             reg = w.regularizer
             if not (w.trainable and regularizers.is_custom(reg)):
                 continue
-            trace = tracing.Trace(None)
-            with trace:
-                penalty = reg(w)
-                if isinstance(penalty, Weight):
-                    penalty = layer_base._ops().convert_to_tensor(penalty)
-            if not isinstance(penalty, KerasTensor):
-                raise TypeError(f"The regularizer {type(reg).__name__} of weight {w.name!r} returned "
-                                f"{type(penalty).__name__}, not a tensor computed from the weight: write its __call__ "
-                                "with bigcore.ops (keras.ops), so that the penalty's gradient reaches the weight")
-            ids, _ = self.lower_graph([], trace.nodes, [penalty])
-            self.add_loss(ids[0], penalty)
+            self._lower_penalty(reg, w, [], None, f"The regularizer {type(reg).__name__} of weight {w.name!r}",
+                                "the weight")
+
+    def _lower_penalty(self, reg, arg, bindings, then, who, of):
+        """reg(arg) recorded as ops (then(penalty) after it, when given) and lowered as a loss term;
+        bindings: the placeholders it reads, with their native tensors. A penalty that is not a tensor
+        of the graph (computed outside the ops) would train nothing: refused."""
+        trace = tracing.Trace(None)
+        with trace:
+            penalty = reg(arg)
+            if isinstance(penalty, Weight):
+                penalty = layer_base._ops().convert_to_tensor(penalty)
+            if isinstance(penalty, KerasTensor) and then is not None:
+                penalty = then(penalty)
+        if not isinstance(penalty, KerasTensor):
+            raise TypeError(f"{who} returned {type(penalty).__name__}, not a tensor computed from {of}: write its "
+                            "__call__ with bigcore.ops (keras.ops), so that the penalty's gradient reaches it")
+        ids, _ = self.lower_graph(bindings, trace.nodes, [penalty])
+        self.add_loss(ids[0], penalty)
 
     def add_loss(self, t, kt):
         """An add_loss tensor: its sum joins the training loss (Keras sums added losses)."""

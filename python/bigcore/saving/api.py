@@ -294,17 +294,15 @@ def _custom_scope(custom_objects):
     if not custom_objects:
         yield
         return
-    layers = {name: obj for name, obj in custom_objects.items()
-              if isinstance(obj, type) and issubclass(obj, layer_base.Layer)}
+
+    def classes_of(base):
+        return {name: obj for name, obj in custom_objects.items() if isinstance(obj, type) and issubclass(obj, base)}
+
+    layers = classes_of(layer_base.Layer)
     functions = {name: obj for name, obj in custom_objects.items() if callable(obj) and not isinstance(obj, type)}
-    losses = {name: obj for name, obj in custom_objects.items()
-              if isinstance(obj, type) and issubclass(obj, losses_module.Loss)}
-    metrics = {name: obj for name, obj in custom_objects.items()
-               if isinstance(obj, type) and issubclass(obj, metrics_module.Metric)}
-    regs = {name: obj for name, obj in custom_objects.items()
-            if isinstance(obj, type) and issubclass(obj, regularizers.Regularizer)}
-    tables = [(losses_module._BY_CLASS, losses), (metrics_module.CUSTOM_CLASSES, metrics),
-              (regularizers.CUSTOM_CLASSES, regs)]
+    tables = [(losses_module._BY_CLASS, classes_of(losses_module.Loss)),
+              (metrics_module.CUSTOM_CLASSES, classes_of(metrics_module.Metric)),
+              (regularizers.CUSTOM_CLASSES, classes_of(regularizers.Regularizer))]
     saved = [(table, name, table.get(name, _MISSING)) for table, given in tables for name in given]
     for table, given in tables:
         table.update(given)
