@@ -1,6 +1,15 @@
 """Weight regularizers: their loss and gradient are computed natively in the training step."""
 
+import math
+
 import numpy as np
+
+
+class _Hooks:
+    ops = None  # bigcore.ops, which this module sits below (set by it): penalties written in ops
+
+
+hooks = _Hooks()
 
 
 class Regularizer:
@@ -53,6 +62,41 @@ class L2(L1L2):
         return {"l2": self.l2}
 
 
+class OrthogonalRegularizer(Regularizer):
+    """Keras's: factor times the mean |dot product| of the L2-normalized rows (mode "rows") or columns
+    ("columns") of a 2-D weight, each vector's product with itself left out. Written in ops, so the
+    program records it on the weight as any penalty of one's own and its gradient trains the weight."""
+
+    def __init__(self, factor=0.01, mode="rows"):
+        if (isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor)
+                or factor < 0):
+            raise ValueError(f"Invalid value for argument factor: expected a non-negative finite number. "
+                             f"Received: factor={factor!r}")
+        if mode not in ("rows", "columns"):
+            raise ValueError(f'Invalid value for argument `mode`. Expected one of {{"rows", "columns"}}. '
+                             f"Received: mode={mode!r}")
+        self.factor, self.mode = float(factor), mode
+
+    def __call__(self, x):
+        ops = hooks.ops
+        if len(x.shape) != 2:
+            raise ValueError(f"Inputs to OrthogonalRegularizer must have rank 2. Received: inputs.shape={tuple(x.shape)}")
+        rows = self.mode == "rows"
+        v = ops.normalize(x, axis=1 if rows else 0)
+        product = ops.matmul(v, ops.transpose(v)) if rows else ops.matmul(ops.transpose(v), v)
+        size = x.shape[0 if rows else 1]
+        off_diagonal = product * (1.0 - ops.eye(size, dtype="float32"))
+        pairs = size * (size - 1.0) / 2.0
+        return self.factor * 0.5 * ops.sum(ops.absolute(off_diagonal)) / pairs
+
+    def get_config(self):
+        return {"factor": self.factor, "mode": self.mode}
+
+
+def orthogonal_regularizer(factor=0.01, mode="rows"):
+    return OrthogonalRegularizer(factor, mode)
+
+
 def l1(l1=0.01):
     return L1(l1)
 
@@ -65,7 +109,8 @@ def l1_l2(l1=0.01, l2=0.01):
     return L1L2(l1, l2)
 
 
-_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
+_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2,
+            "OrthogonalRegularizer": OrthogonalRegularizer, "orthogonal_regularizer": OrthogonalRegularizer}
 # Regularizer classes of the user's own by name while a config is rebuilt (load_model's custom_objects,
 # saving/api.py), and the lookup of registered ones (registry.get_object, set by bigcore.layers).
 CUSTOM_CLASSES = {}
@@ -102,3 +147,13 @@ def serialize(reg):
     out = {"class_name": type(reg).__name__, "config": reg.get_config()}
     registered = type(reg).__dict__.get("_registered_name")  # bigcore.saving.register_keras_serializable
     return {**out, "registered_name": registered} if registered else out
+
+
+def deserialize(config, custom_objects=None):
+    """Keras's: a regularizer from serialize()'s dict (or a name); custom_objects names classes of one's own."""
+    if custom_objects and isinstance(config, dict):
+        for name in (config.get("registered_name"), config.get("class_name")):
+            cls = custom_objects.get(name)
+            if isinstance(cls, type) and issubclass(cls, Regularizer):
+                return cls.from_config(config.get("config") or {})
+    return get(config)

@@ -36,6 +36,7 @@ import sys
 
 from bigcore import _tensor
 from bigcore import losses as _losses
+from bigcore import regularizers as _regularizers
 from bigcore.layers import base as _base
 from bigcore.ops.attention import dot_product_attention
 from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, is_tensor, shape, slice,
@@ -99,5 +100,6 @@ for _name, _fn in list(globals().items()):
 
 _base.set_tensor_ops(sys.modules[__name__])
 _losses.hooks.ops = sys.modules[__name__]
+_regularizers.hooks.ops = sys.modules[__name__]
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("sys",)]
