@@ -98,6 +98,20 @@ for _name, _fn in list(globals().items()):
             and getattr(_fn, "__module__", "").startswith("bigcore.ops")):
         globals()[_name] = _eager(_fn)
 
+# keras.ops.numpy / keras.ops.nn hold names whose bigcore ops live in other files here: the submodules
+# get them too (eager on arrays), so `ops.numpy.isnan` and `ops.nn.dot_product_attention` resolve.
+_SUBMODULE_NAMES = {
+    numpy: ("allclose arccos arccosh arcsin arcsinh arctan arctan2 arctanh argsort array cbrt cosh deg2rad empty_like "
+            "exp2 fabs fmax fmin fmod get_item heaviside hypot isclose isfinite isinf isnan isneginf isposinf logaddexp "
+            "logaddexp2 median nan_to_num nancumprod nancumsum nanmax nanmean nanmin nanprod nanstd nansum nanvar "
+            "nonzero percentile quantile rad2deg searchsorted select signbit sinc sinh sort tan trunc unique"),
+    nn: ("batch_normalization binary_crossentropy categorical_crossentropy dot_product_attention multi_hot "
+         "sparse_categorical_crossentropy"),
+}
+for _module, _names in _SUBMODULE_NAMES.items():
+    for _name in _names.split():
+        setattr(_module, _name, globals()[_name])
+
 _base.set_tensor_ops(sys.modules[__name__])
 _losses.hooks.ops = sys.modules[__name__]
 _regularizers.hooks.ops = sys.modules[__name__]
