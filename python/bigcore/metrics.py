@@ -965,7 +965,7 @@ _ALIASES = {
     "log_cosh_error": LogCoshError, "logcosh": LogCoshError, "poisson": Poisson,
     "categorical_hinge": CategoricalHinge, "cosine_similarity": CosineSimilarity, "r2_score": R2Score,
     "MSE": MeanSquaredError, "MAE": MeanAbsoluteError,
-    "f1_score": F1Score, "fbeta_score": FBetaScore,
+    "f1_score": F1Score, "fbeta_score": FBetaScore, "f_beta_score": FBetaScore, "bce": BinaryCrossentropy,
     "true_positives": TruePositives, "false_positives": FalsePositives,
     "true_negatives": TrueNegatives, "false_negatives": FalseNegatives,
 }
@@ -1035,6 +1035,8 @@ squared_hinge = _losses.squared_hinge
 categorical_hinge = _losses.categorical_hinge
 log_cosh = _losses.log_cosh
 huber = _losses.huber
+binary_focal_crossentropy = _losses.binary_focal_crossentropy
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy
 
 
 def get(identifier, loss=None, output_width=None):
