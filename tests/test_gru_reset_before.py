@@ -385,6 +385,20 @@ def test_keras_reads_our_keras_file(keras, tmp_path):
     np.testing.assert_allclose(model.predict(data, verbose=0), want, rtol=1e-5, atol=1e-5)
 
 
+def test_we_read_a_keras_file(keras, tmp_path):
+    keras.utils.set_random_seed(2)
+    km = keras_model(keras, True, return_sequences=True)
+    km.layers[-1].cell.bias.assign(normal((3 * U,), 5, 0.5))  # Keras's zeros would hide a misplaced bias
+    km.save(tmp_path / "theirs.keras")
+    model = saving.load_model(tmp_path / "theirs.keras")
+    assert model.layers[-1].reset_after is False
+    for a, b in zip(model.get_weights(), keras_weights(km)):
+        np.testing.assert_array_equal(a, b)
+    data = data_for(True, 6)
+    want = km(data.astype(np.int32)).detach().cpu().numpy()
+    np.testing.assert_allclose(model.predict(data, verbose=0), want, rtol=1e-5, atol=1e-5)
+
+
 # --- files, quantization, ONNX --------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["m.keras", "m.bigcore"])
