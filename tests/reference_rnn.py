@@ -9,6 +9,7 @@ Layouts (Keras's, which bigcore shares):
   LSTM kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,) or None; gate blocks i, f, c, o.
   GRU (reset_after=True) kernel (D, 3U), recurrent_kernel (U, 3U), bias (2, 3U) or None
       (row 0 the input bias, row 1 the recurrent bias); gate blocks z, r, h.
+  GRU (reset_after=False, kind "gru_reset_before") the same but bias (3U,) or None.
 Shapes: x (B, T, D), mask (B, T) of 0/1 or bools, outputs (B, T, U) or (B, U).
 
 Masking (Keras): at a masked step the states pass through unchanged and the output is the
@@ -64,6 +65,23 @@ def gru_cell(x_t, states, kernel, recurrent_kernel, bias, activation="tanh", rec
     return h, [h]
 
 
+def gru_reset_before_cell(x_t, states, kernel, recurrent_kernel, bias, activation="tanh",
+                          recurrent_activation="sigmoid"):
+    """GRU(reset_after=False), Keras's formula: bias (3U,) or None; the reset gate multiplies h_prev
+    before the candidate's recurrent product. x_t (B, D), states [h (B, U)] -> (h, [h])."""
+    (h_prev,) = states
+    U = h_prev.shape[-1]
+    xp = x_t @ kernel
+    if bias is not None:
+        xp = xp + bias
+    rp = h_prev @ recurrent_kernel[:, :2 * U]
+    z = act_forward(xp[:, :U] + rp[:, :U], recurrent_activation)
+    r = act_forward(xp[:, U:2 * U] + rp[:, U:], recurrent_activation)
+    hh = act_forward(xp[:, 2 * U:] + (r * h_prev) @ recurrent_kernel[:, 2 * U:], activation)
+    h = z * h_prev + (1.0 - z) * hh
+    return h, [h]
+
+
 def simple_rnn_cell(x_t, states, kernel, recurrent_kernel, bias, activation="tanh", recurrent_activation=None):
     """x_t (B, D), states [h (B, U)] -> (h, [h]); Keras's SimpleRNN has no recurrent_activation
     (the argument is there only so the time loop calls every cell alike)."""
@@ -75,7 +93,8 @@ def simple_rnn_cell(x_t, states, kernel, recurrent_kernel, bias, activation="tan
     return h, [h]
 
 
-CELLS = {"lstm": (lstm_cell, 2), "gru": (gru_cell, 1), "simple_rnn": (simple_rnn_cell, 1)}
+CELLS = {"lstm": (lstm_cell, 2), "gru": (gru_cell, 1), "gru_reset_before": (gru_reset_before_cell, 1),
+         "simple_rnn": (simple_rnn_cell, 1)}
 
 
 # --------------------------------------------------------------------------- the time loop

@@ -986,9 +986,11 @@ def test_rnn_rejects_wrong_feature_size_once_built():
         lstm(bigcore.Input((T, D + 1)))
 
 
-def test_gru_reset_after_false_is_rejected():
-    with pytest.raises(ValueError, match="reset_after"):
-        layers.GRU(3, reset_after=False)
+def test_gru_reset_after_false_has_one_bias():
+    """reset_after=False is supported (tests/test_gru_reset_before.py): Keras's (3U,) bias."""
+    gru = layers.GRU(3, reset_after=False)
+    gru.build((None, T, D))
+    assert gru.bias.shape == (9,) and gru.get_config()["reset_after"] is False
 
 
 @pytest.mark.parametrize("bad", [layers.Dense(3), layers.Embedding(V, 3), "lstm"])

@@ -147,6 +147,7 @@ void bind_program(py::module_& m) {
         std::unique_ptr<bc::RecurrentOp> op;
         if (kind == "lstm") op = std::make_unique<bc::LstmOp>(c, x, mask, s0, outs, w, r, b);
         else if (kind == "gru") op = std::make_unique<bc::GruOp>(c, x, mask, s0, outs, w, r, b);
+        else if (kind == "gru_reset_before") op = std::make_unique<bc::GruBeforeOp>(c, x, mask, s0, outs, w, r, b);
         else if (kind == "simple_rnn") op = std::make_unique<bc::SimpleRnnOp>(c, x, mask, s0, outs, w, r, b);
         else throw py::value_error("unknown recurrent kind '" + kind + "'");
         fold_embedding(p, *op, x);

@@ -163,7 +163,8 @@ void RecurrentOp::add_dy(Ctx& c, int b0, int b1, int s) {
     }
 }
 
-void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct) {
+void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct,
+                          const float* inner) {
   const int T = cfg_.T, U = cfg_.U, GU = G_ * U;
   if (rtpack_.ready())
     gemm_packed(b1 - b0, drec + row(b0, t) * GU, T * GU, rtpack_, false, tmp_.data() + static_cast<size_t>(b0) * U, U);
@@ -177,6 +178,14 @@ void RecurrentOp::dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, cons
     const float* g = tmp_.data() + static_cast<size_t>(b) * U;
     const float* m = rdrop ? rmask_.data() + static_cast<size_t>(b) * U : nullptr;
     const float* d = direct ? direct + static_cast<size_t>(b) * U : nullptr;
+    if (inner) {
+      const float* in_b = inner + static_cast<size_t>(b) * U;
+      for (int j = 0; j < U; ++j) {
+        const float v = g[j] + in_b[j];
+        dh[j] = (m ? v * m[j] : v) + (d ? d[j] : 0.0f);
+      }
+      continue;
+    }
     for (int j = 0; j < U; ++j) dh[j] = (m ? g[j] * m[j] : g[j]) + (d ? d[j] : 0.0f);
   }
 }
@@ -310,7 +319,7 @@ void RecurrentOp::backward(Ctx& c) {
        c.grads + r_, GU);
   if (b_ >= 0) {
     col_sum_team(c.grads + b_, dZ_.data(), rows, GU, accum_dw[2]);
-    if (G_ == 3)  // GRU (reset_after): the recurrent half of the bias
+    if (rec_bias())  // GRU (reset_after=True): the recurrent half of the bias
       col_sum_team(c.grads + b_ + GU, rec_grad(), rows, GU, accum_dw[2]);
   }
   if (!need_dx[0]) return;

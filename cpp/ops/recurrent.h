@@ -4,7 +4,8 @@
 //
 // x (B, T, D), mask (B, T) optional, initial states h_0 [, c_0] (B, U) optional (Keras's
 // initial_state; zeros when absent) -> y (B, T, U) or (B, U) [, h_T (B, U) [, c_T (B, U)]]
-// kernel W (D, G*U), recurrent kernel R (U, G*U), bias (G*U, or 2*G*U for GRU) with G gates.
+// kernel W (D, G*U), recurrent kernel R (U, G*U), bias (G*U, or 2*G*U for GRU reset_after=True)
+// with G gates.
 // Inputs in order: x, [mask], [h_0, (c_0)]; backward writes dL/dh_0 (and dL/dc_0) when asked.
 #pragma once
 #include <memory>
@@ -52,6 +53,8 @@ class RecurrentOp : public Op {
   virtual bool splits() const { return false; }
   // Whether h_prev R stays apart from the projection (GRU's reset gate multiplies it), not added to it.
   virtual bool rec_apart() const { return false; }
+  // Whether the bias has a recurrent half after the input one (GRU reset_after=True: (2, G*U)).
+  virtual bool rec_bias() const { return false; }
   // Row b's cell at input time t (tp: the previous one, -1 at the first step), units [u0, u0 + Up),
   // each gate's Up values side by side: z the projection (plus h_prev R unless rec_apart()), rec
   // h_prev R apart (rec_apart()) and rec_bias its bias slice (null without a bias).
@@ -101,10 +104,11 @@ class RecurrentOp : public Op {
   bool lead_masked(int b, int s) const { return !first_real_.empty() && s < first_real_[b]; }
   // dh (rows b0..b1) += dL/dy of step s; returns nothing, the caller then runs its cell backward.
   void add_dy(Ctx& c, int b0, int b1, int s);
-  // dh for step s - 1: drec_t R^T (one GEMM for the chunk) times the recurrent mask, plus
-  // `direct` (B, U) when not null; masked rows carry dh unchanged. drec: the rows of input
-  // time t in the buffer that multiplies R.
-  void dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct);
+  // dh for step s - 1: (drec_t R^T (one GEMM for the chunk) plus `inner` (B, U) when not null)
+  // times the recurrent mask, plus `direct` (B, U) when not null; masked rows carry dh unchanged.
+  // drec: the rows of input time t in the buffer that multiplies R.
+  void dh_prev(Ctx& c, int b0, int b1, int t, const float* drec, const float* direct,
+               const float* inner = nullptr);
 
   RnnConfig cfg_;
   int G_;             // gates

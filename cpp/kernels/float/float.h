@@ -54,6 +54,13 @@ struct Kernels {
   void (*gru_row_backward)(float* dx, float* drec, float* dh_prev, const float* gates,
                            const float* rec, const float* h_prev, const float* dh, int U, int act,
                            int ract);
+  // GRU with reset_after=False, each step in two halves around the candidate's recurrent product.
+  void (*gru_before_row_gates)(float* x, const float* rec, float* rh, const float* hp, int U, int ract);
+  void (*gru_before_row_out)(float* x, const float* rech, float* h, const float* h_prev, int U, int act);
+  void (*gru_before_row_backward_out)(float* dx, float* dh_prev, const float* gates, const float* h_prev,
+                                      const float* dh, int U, int act, int ract);
+  void (*gru_before_row_backward_gates)(float* dx, float* drh, const float* gates, const float* hp, int U,
+                                        int ract);
   // y = x * keep / (1 - rate) with keep drawn from the counter-based RNG at (key, first + i).
   void (*dropout_forward)(float* y, unsigned char* keep, const float* x, size_t n, float rate,
                           uint64_t key, uint64_t first);

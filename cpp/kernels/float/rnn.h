@@ -147,7 +147,57 @@ void gru_row_backward(float* dx, float* drec, float* dh_prev, const float* gates
   }
 }
 
+// GRU (reset_after=False), gates z, r, h: the reset gate multiplies h_prev before the candidate's
+// recurrent product, so a step runs in two halves around rh @ R[:, 2U:] (the op's GEMM).
+// First half. x (3U): input projection + bias in, (z, r) out in its first 2U; rec (2U): h_prev @
+// R[:, :2U]; hp (U): h_prev as multiplied by R (recurrent dropout applied) -> rh (U) = r * hp.
+void gru_before_row_gates(float* x, const float* rec, float* rh, const float* hp, int U, int ract) {
+  for (int j = 0; j < 2 * U; ++j) x[j] += rec[j];
+  act_inplace(x, 2 * U, ract);
+  const float* xr = x + U;
+  for (int j = 0; j < U; ++j) rh[j] = xr[j] * hp[j];
+}
+
+// Second half. rech (U): rh @ R[:, 2U:]; x's last U <- hh = act(x_h + rech); h_prev (U) -> h (U).
+void gru_before_row_out(float* x, const float* rech, float* h, const float* h_prev, int U, int act) {
+  float *xz = x, *xh = x + 2 * U;
+  for (int j = 0; j < U; ++j) xh[j] += rech[j];
+  act_inplace(xh, U, act);
+  for (int j = 0; j < U; ++j) h[j] = xz[j] * h_prev[j] + (1.0f - xz[j]) * xh[j];
+}
+
+// Backward, first half. gates (z, r, hh), h_prev, dh (U) -> dx's z and h thirds (dL/d pre-activations),
+// dh_prev (U) = the direct part dh * z.
+void gru_before_row_backward_out(float* dx, float* dh_prev, const float* gates, const float* h_prev,
+                                 const float* dh, int U, int act, int ract) {
+  const float *z = gates, *hh = gates + 2 * U;
+  float *dzp = dx, *dah = dx + 2 * U;
+  for (int j = 0; j < U; ++j) {
+    dzp[j] = dh[j] * (h_prev[j] - hh[j]);
+    dah[j] = dh[j] * (1.0f - z[j]);
+    dh_prev[j] = dh[j] * z[j];
+  }
+  mul_act_grad(dzp, z, U, ract);
+  mul_act_grad(dah, hh, U, act);
+}
+
+// Backward, second half. drh (U): dL/drh = dah @ R[:, 2U:]^T in, dL/dhp through rh (drh * r) out;
+// dx's r third <- drh * hp * ract'(r).
+void gru_before_row_backward_gates(float* dx, float* drh, const float* gates, const float* hp, int U, int ract) {
+  const float* r = gates + U;
+  float* drp = dx + U;
+  for (int j = 0; j < U; ++j) {
+    drp[j] = drh[j] * hp[j];
+    drh[j] *= r[j];
+  }
+  mul_act_grad(drp, r, U, ract);
+}
+
 void fill_rnn_from_impl(Kernels& k) {
+  k.gru_before_row_gates = gru_before_row_gates;
+  k.gru_before_row_out = gru_before_row_out;
+  k.gru_before_row_backward_out = gru_before_row_backward_out;
+  k.gru_before_row_backward_gates = gru_before_row_backward_gates;
   k.lstm_row_forward = lstm_row_forward;
   k.lstm_row_backward = lstm_row_backward;
   k.gru_row_forward = gru_row_forward;

@@ -2,7 +2,8 @@
 
 Weights: Keras keeps kernel (D, G*U) with gates i, f, c, o (LSTM) or z, r, h (GRU); ONNX wants
 W (1, G*U, D), R (1, G*U, U) with gates i, o, f, c or z, r, h, and B = [input bias, recurrent
-bias]. Keras's GRU (reset_after=True) is ONNX's linear_before_reset=1. Activations map to ONNX's
+bias]. Keras's GRU reset_after=True is ONNX's linear_before_reset=1, reset_after=False
+linear_before_reset=0 (its one bias the input half, the recurrent half zeros). Activations map to ONNX's
 (f, g, h) = (recurrent_activation, activation, activation); "linear" is Affine(alpha=1, beta=0).
 SimpleRNN is ONNX's RNN: W (1, U, D), R (1, U, U), B = [bias, zeros], activations [activation].
 
@@ -60,7 +61,11 @@ def _weights(layer):
         if layer.use_bias:
             b = np.concatenate([gates(layer.bias.numpy()), np.zeros(4 * U, np.float32)])
     elif isinstance(layer, GRU):
-        b = layer.bias.numpy().reshape(-1) if layer.use_bias else None  # (2, 3U): [input; recurrent]
+        b = None
+        if layer.use_bias and layer.reset_after:
+            b = layer.bias.numpy().reshape(-1)  # (2, 3U): [input; recurrent]
+        elif layer.use_bias:  # reset_after=False: one bias (3U), ONNX's recurrent half zero
+            b = np.concatenate([layer.bias.numpy(), np.zeros(3 * U, np.float32)])
     else:  # SimpleRNN: one bias, ONNX's recurrent half zero
         b = np.concatenate([layer.bias.numpy(), np.zeros(U, np.float32)]) if layer.use_bias else None
     W, R = k.T[None], rk.T[None]
@@ -122,7 +127,7 @@ def _direction(g, layer, x, mask, T):
     attrs = {"hidden_size": layer.units, "direction": "reverse" if layer.go_backwards else "forward",
              **_activation_attrs(layer, acts)}
     if gru:
-        attrs["linear_before_reset"] = 1
+        attrs["linear_before_reset"] = 1 if layer.reset_after else 0
     ins = [xt, g.const(W, f"{n}/W"), g.const(R, f"{n}/R"), g.const(B, f"{n}/B") if B is not None else "", seq_lens]
     while ins[-1] == "":
         ins.pop()

@@ -60,3 +60,9 @@ class QuantizedLSTM(_QuantizedRNN, LSTM):
 @register
 class QuantizedGRU(_QuantizedRNN, GRU):
     """A GRU (reset_after=True) whose kernel and recurrent kernel are int8 (gates z, r, h as GRU)."""
+
+    def __init__(self, units, reset_after=True, **kw):
+        if not reset_after:
+            raise NotImplementedError("QuantizedGRU: int8 quantization of a GRU with reset_after=False is not "
+                                      "supported (only Keras's default reset_after=True); keep that layer float")
+        super().__init__(units, reset_after=reset_after, **kw)

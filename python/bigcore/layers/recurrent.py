@@ -4,7 +4,9 @@ cells simple_rnn.cpp, lstm.cpp, gru.cpp).
 Weights use Keras's layout, so get_weights()/set_weights() exchange with Keras unchanged:
 SimpleRNN kernel (D, U), recurrent_kernel (U, U), bias (U);
 LSTM kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U), gates i, f, c, o;
-GRU (reset_after=True) kernel (D, 3U), recurrent_kernel (U, 3U), bias (2, 3U), gates z, r, h.
+GRU kernel (D, 3U), recurrent_kernel (U, 3U), gates z, r, h, bias (2, 3U) (reset_after=True, Keras's
+default: input half, recurrent half) or (3U) (reset_after=False: the reset gate multiplies h_prev
+before the candidate's recurrent product).
 Dropout: one input mask and one recurrent mask per sample, shared by the gates and reused at
 every timestep of a batch (Keras draws one mask per gate when recurrent_dropout is set; the
 distribution of each gate's mask is the same).
@@ -248,12 +250,13 @@ class GRU(_RNN):
 
     def __init__(self, units, reset_after=True, **kw):
         super().__init__(units, **kw)
-        if not reset_after:
-            raise ValueError("GRU: only reset_after=True (Keras's default layout) is supported")
-        self.reset_after = True
+        self.reset_after = bool(reset_after)
+        # reset_after=False: the reset gate multiplies h_prev before the candidate's recurrent product
+        # (cpp/ops/gru.h, GruBeforeOp), one bias (3U)
+        self.kind = "gru" if self.reset_after else "gru_reset_before"
 
     def _bias_shape(self):
-        return (2, 3 * self.units)
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}
