@@ -30,7 +30,8 @@ from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalizat
 from bigcore.layers.masking import Masking
 from bigcore.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                                     concatenate, dot, maximum, minimum, multiply, subtract)
-from bigcore.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
+from bigcore.layers.noise import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
+                                  SpatialDropout3D)
 from bigcore.layers.normalization import BatchNormalization, GroupNormalization, UnitNormalization
 from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, GlobalAveragePooling2D,
                                     GlobalAveragePooling3D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
@@ -40,8 +41,8 @@ from bigcore.layers.preprocessing import (CategoryEncoding, Discretization, Hash
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from bigcore.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from bigcore.layers.registry import get_class, register
-from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,
-                                      ZeroPadding1D, ZeroPadding2D)
+from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector, UpSampling1D,
+                                      UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 from bigcore.layers.wrappers import TimeDistributed
 
 # Keras's aliases
@@ -74,4 +75,5 @@ __all__ = sorted(["Activation", "ActivityRegularization", "Add", "AdditiveAttent
                   "get_class", "register", "Dot", "Maximum", "Minimum", "Subtract", "add", "average", "concatenate", "dot",
                   "maximum", "minimum", "multiply", "subtract",
                   "Conv3D", "Convolution3D", "MaxPooling3D", "MaxPool3D", "AveragePooling3D", "AvgPool3D",
-                  "GlobalAveragePooling3D", "GlobalAvgPool3D", "GlobalMaxPooling3D", "GlobalMaxPool3D"])
+                  "GlobalAveragePooling3D", "GlobalAvgPool3D", "GlobalMaxPooling3D", "GlobalMaxPool3D", "UpSampling3D",
+                  "ZeroPadding3D", "Cropping3D", "SpatialDropout3D"])
