@@ -7,9 +7,11 @@
 #include "bindings/bindings.h"
 #include "ops/batchnorm.h"
 #include "ops/conv.h"
+#include "ops/conv3d.h"
 #include "ops/conv_transpose.h"
 #include "ops/pointwise.h"
 #include "ops/pool.h"
+#include "ops/pool3d.h"
 #include "ops/qconv.h"
 #include "runtime/program.h"
 
@@ -24,6 +26,16 @@ bc::ConvGeom make_geom(const std::vector<int>& v) {
   bc::ConvGeom g;
   g.H = v[0]; g.W = v[1]; g.C = v[2]; g.OH = v[3]; g.OW = v[4]; g.KH = v[5]; g.KW = v[6];
   g.SH = v[7]; g.SW = v[8]; g.DH = v[9]; g.DW = v[10]; g.PT = v[11]; g.PL = v[12];
+  return g;
+}
+
+// geom: (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL)
+bc::VolGeom make_vol_geom(const std::vector<int>& v) {
+  if (v.size() != 19) throw py::value_error("a volume window geometry has 19 numbers, got " + std::to_string(v.size()));
+  bc::VolGeom g;
+  int* f[] = {&g.D, &g.H, &g.W, &g.C, &g.OD, &g.OH, &g.OW, &g.KD, &g.KH, &g.KW,
+              &g.SD, &g.SH, &g.SW, &g.DD, &g.DH, &g.DW, &g.PF, &g.PT, &g.PL};
+  for (size_t i = 0; i < v.size(); ++i) *f[i] = v[i];
   return g;
 }
 
@@ -57,6 +69,13 @@ void bind_conv(py::module_& m) {
       py::arg("act"), py::arg("var_pad") = -1,
       "Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time "
       "length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call.");
+  cls.def("add_conv3d", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom, int F,
+                           int groups, int act) {
+        bc::VolGeom g = make_vol_geom(geom);
+        check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * F, "Conv3D");
+        p.add_op(std::make_unique<bc::Conv3DOp>(in, out, w, b, g, F, groups, act));
+      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("groups"),
+      py::arg("act"), "Conv3D: geom (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL).");
   cls.def("add_conv_transpose", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
                                    int F, int act) {
         bc::ConvGeom g = make_geom(geom);
@@ -90,6 +109,12 @@ void bind_conv(py::module_& m) {
         p.add_op(std::make_unique<bc::PoolOp>(in, out, g, mode, var_pad));
       }, py::arg("x"), py::arg("out"), py::arg("geom"), py::arg("mode"), py::arg("var_pad") = -1,
       "mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length (0 valid, 1 same).");
+  cls.def("add_pool3d", [](Program& p, int in, int out, const std::vector<int>& geom, int mode) {
+        bc::VolGeom g = make_vol_geom(geom);
+        check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C, "Pooling3D");
+        p.add_op(std::make_unique<bc::Pool3DOp>(in, out, g, mode));
+      }, py::arg("x"), py::arg("out"), py::arg("geom"), py::arg("mode"),
+      "MaxPooling3D/AveragePooling3D: geom as add_conv3d's (dilation 1); mode: 0 max, 1 average.");
   cls.def("add_global_pool", [](Program& p, int in, int out, int mask, int P, int C, int mode) {
         check_sizes(p, in, out, static_cast<size_t>(P) * C, C, "GlobalPooling");
         if (mask >= 0 && p.per_sample(mask) != static_cast<size_t>(P))

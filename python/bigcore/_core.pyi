@@ -78,6 +78,8 @@ class Program:
     def add_concat(self, ins: Sequence[int], out: int, widths: Sequence[int]) -> None: ...
     def add_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int, var_pad: int = -1) -> None:
         """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call."""
+    def add_conv3d(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int) -> None:
+        """Conv3D: geom (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL)."""
     def add_conv_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:
         """Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the output here), F: input channels."""
     def add_crop_resize(self, x: int, out: int, H: int, W: int, C: int, OH: int, OW: int, interp: int, fill_value: float, infer_box: typing.Annotated[Sequence[int], "FixedSize(4)"], train_box: typing.Annotated[Sequence[int], "FixedSize(4)"], random: bool, stream: int) -> None:
@@ -118,6 +120,8 @@ class Program:
         """A parameter of n floats in the arena; returns its offset. constraint (with min_value, max_value, rate) applies after each update to each column of (rows, n / rows), as Keras's MaxNorm, MinMaxNorm, UnitNorm and NonNeg do."""
     def add_pool(self, x: int, out: int, geom: Sequence[int], mode: int, var_pad: int = -1) -> None:
         """mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length (0 valid, 1 same)."""
+    def add_pool3d(self, x: int, out: int, geom: Sequence[int], mode: int) -> None:
+        """MaxPooling3D/AveragePooling3D: geom as add_conv3d's (dilation 1); mode: 0 max, 1 average."""
     def add_prelu(self, x: int, out: int, alpha: int, index: Sequence[int], n_alpha: int) -> None: ...
     def add_prim(self, kind: str, inputs: Sequence[int], outputs: Sequence[int], attrs: dict[str, Any] = {}) -> None:
         """Adds primitive `kind` (see prim_kinds()) reading tensors `inputs` and writing `outputs`; attrs as the kind takes them. Unknown kinds or attrs, and output tensors whose shapes the kind would not produce, raise ValueError."""

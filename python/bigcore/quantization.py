@@ -181,7 +181,8 @@ def _quantized_weights(layer):
     if isinstance(layer, Dense) and not isinstance(layer, QuantizedDense):
         wq, s = quantize_weights(layer.kernel.value)
         return [wq] + bias + [s]
-    if isinstance(layer, _Conv) and not isinstance(layer, _QuantizedConv) and layer.groups == 1:
+    # Conv3D has no int8 twin (_QUANTIZED): it stays float, as SimpleRNN does
+    if isinstance(layer, (Conv1D, Conv2D)) and not isinstance(layer, _QuantizedConv) and layer.groups == 1:
         wq, s = quantize_weights(layer.kernel.value.reshape(-1, layer.filters))
         return [wq.reshape(layer.kernel.shape)] + bias + [s]
     if isinstance(layer, _RNN) and not isinstance(layer, (_QuantizedRNN, SimpleRNN)):  # SimpleRNN stays float

@@ -16,7 +16,7 @@ from bigcore.layers.registry import deserialize, serialize
 from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D,
                                           SeparableConv1D, SeparableConv2D)
-from bigcore.layers.convolutional import Conv1D, Conv2D
+from bigcore.layers.convolutional import Conv1D, Conv2D, Conv3D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.embedding import Embedding
@@ -30,26 +30,30 @@ from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalizat
 from bigcore.layers.masking import Masking
 from bigcore.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                                     concatenate, dot, maximum, minimum, multiply, subtract)
-from bigcore.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
+from bigcore.layers.noise import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
+                                  SpatialDropout3D)
 from bigcore.layers.normalization import BatchNormalization, GroupNormalization, UnitNormalization
-from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
-                                    MaxPooling1D, MaxPooling2D)
+from bigcore.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, GlobalAveragePooling2D,
+                                    GlobalAveragePooling3D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
+                                    MaxPooling2D, MaxPooling3D)
 from bigcore.layers.preprocessing import (CategoryEncoding, Discretization, Hashing, IntegerLookup, Normalization,
                                           Rescaling, StringLookup, TextVectorization)
 from bigcore.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from bigcore.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from bigcore.layers.registry import get_class, register
-from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,
-                                      ZeroPadding1D, ZeroPadding2D)
+from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector, UpSampling1D,
+                                      UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 from bigcore.layers.wrappers import TimeDistributed
 
 # Keras's aliases
-Convolution1D, Convolution2D = Conv1D, Conv2D
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
 Convolution2DTranspose = Conv2DTranspose
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+MaxPool3D, AvgPool3D, GlobalAvgPool3D, GlobalMaxPool3D = (MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D,
+                                                          GlobalMaxPooling3D)
 
 __all__ = sorted(["Activation", "ActivityRegularization", "Add", "AdditiveAttention", "InputSpec", "deserialize", "serialize", "AlphaDropout", "Attention", "AvgPool1D", "AvgPool2D", "AveragePooling1D",
                   "AveragePooling2D", "Average", "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop",
@@ -69,4 +73,7 @@ __all__ = sorted(["Activation", "ActivityRegularization", "Add", "AdditiveAttent
                   "StringLookup", "TextVectorization", "TimeDistributed",
                   "UnitNormalization", "UpSampling1D", "UpSampling2D", "Weight", "ZeroPadding1D", "ZeroPadding2D",
                   "get_class", "register", "Dot", "Maximum", "Minimum", "Subtract", "add", "average", "concatenate", "dot",
-                  "maximum", "minimum", "multiply", "subtract"])
+                  "maximum", "minimum", "multiply", "subtract",
+                  "Conv3D", "Convolution3D", "MaxPooling3D", "MaxPool3D", "AveragePooling3D", "AvgPool3D",
+                  "GlobalAveragePooling3D", "GlobalAvgPool3D", "GlobalMaxPooling3D", "GlobalMaxPool3D", "UpSampling3D",
+                  "ZeroPadding3D", "Cropping3D", "SpatialDropout3D"])

@@ -1,4 +1,5 @@
-"""Conv1D and Conv2D on the native convolution op (cpp/ops/conv.h), channels last.
+"""Conv1D and Conv2D on the native convolution op (cpp/ops/conv.h), Conv3D on its volume twin
+(cpp/ops/conv3d.h), channels last.
 
 Weights use Keras's layout, so they exchange with Keras unchanged: kernel
 (*kernel_size, input_channels // groups, filters), bias (filters,). Padding "same" places the
@@ -101,6 +102,13 @@ def window_geometry(in_shape, out_shape, kernel, strides, dilation, padding):
     pads = [padding_before(n, kk, ss, dd, padding) for n, kk, ss, dd in zip(spatial, k, s, d)]
     return [spatial[0], spatial[1], in_shape[-1], out[0], out[1], k[0], k[1], s[0], s[1], d[0], d[1],
             pads[0], pads[1]]
+
+
+def volume_geometry(in_shape, out_shape, kernel, strides, dilation, padding):
+    """(D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL) for the 3-D window ops
+    (cpp/kernels/conv/volume.h). in_shape/out_shape: (batch, D, H, W, channels)."""
+    pads = [padding_before(n, k, s, d, padding) for n, k, s, d in zip(in_shape[1:4], kernel, strides, dilation)]
+    return [*in_shape[1:], *out_shape[1:4], *kernel, *strides, *dilation, *pads]
 
 
 class _Conv(Layer):
@@ -225,3 +233,24 @@ class Conv2D(_Conv):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), groups=1, **kw):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kw)
+
+
+@register
+class Conv3D(_Conv):
+    """Keras's Conv3D: input (batch, depth, height, width, channels), kernel (kd, kh, kw, C/groups, F)."""
+    rank = 3
+
+    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1, 1), groups=1, **kw):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kw)
+
+    def geometry(self, in_shape, out_shape):
+        return volume_geometry(in_shape, out_shape, self.kernel_size, self.strides, self.dilation_rate,
+                               self.padding)
+
+    def lower(self, prog, inputs, outputs):
+        b = prog.param(self.bias) if self.use_bias else -1
+        in_shape = prog.node.inputs[0].shape
+        geom = self.geometry(in_shape, self.compute_output_shape(in_shape))
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_conv3d(
+            inputs[0], out, prog.param(self.kernel), b, geom, self.filters, self.groups, act))

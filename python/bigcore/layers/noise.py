@@ -1,5 +1,5 @@
 """Regularizing noise, the identity at inference (cpp/ops/noise.h): GaussianNoise, GaussianDropout,
-AlphaDropout, SpatialDropout1D/2D. In training each draws from bigcore's counter-based RNG keyed by
+AlphaDropout, SpatialDropout1D/2D/3D. In training each draws from bigcore's counter-based RNG keyed by
 (seed, the layer's stream, step), so a seeded run is reproducible for any thread count. All pass a
 mask on, as Keras's do.
 """
@@ -122,6 +122,18 @@ class SpatialDropout1D(_SpatialDropout):
 @register
 class SpatialDropout2D(_SpatialDropout):
     ndim = 4
+
+    def __init__(self, rate, data_format=None, seed=None, **kw):
+        super().__init__(rate, seed, **kw)
+        self.data_format = standardize_data_format(data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+@register
+class SpatialDropout3D(_SpatialDropout):
+    ndim = 5
 
     def __init__(self, rate, data_format=None, seed=None, **kw):
         super().__init__(rate, seed, **kw)

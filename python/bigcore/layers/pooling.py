@@ -1,5 +1,6 @@
-"""Pooling layers on the native window kernels (cpp/ops/pool.h), channels last: MaxPooling1D/2D,
-AveragePooling1D/2D, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D.
+"""Pooling layers on the native window kernels (cpp/ops/pool.h; 3-D: cpp/ops/pool3d.h), channels last:
+MaxPooling1D/2D/3D, AveragePooling1D/2D/3D, GlobalAveragePooling2D/3D, GlobalMaxPooling2D/3D (the 1-D
+global poolings: global_pooling.py).
 
 "same" padding follows Keras's TensorFlow and JAX backends: padding never wins a max and is not
 counted in an average. (Keras's torch backend pads the asymmetric case by repeating the edge, so
@@ -11,7 +12,7 @@ import math
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.convolutional import (output_length, run_time_geometry_shape, run_time_output_dims,
                                           standardize_data_format, standardize_padding, standardize_tuple,
-                                          window_geometry)
+                                          volume_geometry, window_geometry)
 from bigcore.layers.registry import register
 
 _MAX, _AVG = 0, 1
@@ -55,6 +56,12 @@ class _Pooling(Layer):
 
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
+        if self.rank == 3:
+            in_shape = prog.node.inputs[0].shape
+            geom = volume_geometry(in_shape, self.compute_output_shape(in_shape), self.pool_size, self.strides,
+                                   (1, 1, 1), self.padding)
+            prog.native.add_pool3d(inputs[0], out, geom, self.mode)
+            return [out]
         in_shape, var_pad = run_time_geometry_shape(prog.node.inputs[0].shape, self.pool_size[0], 1, self.padding)
         geom = window_geometry(in_shape, self.compute_output_shape(in_shape), self.pool_size, self.strides,
                                (1,) * self.rank, self.padding)
@@ -83,6 +90,14 @@ class MaxPooling2D(_Pooling):
 
 
 @register
+class MaxPooling3D(_Pooling):
+    rank, mode = 3, _MAX
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None, **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+@register
 class AveragePooling1D(_Pooling):
     rank, mode = 1, _AVG
 
@@ -93,6 +108,14 @@ class AveragePooling1D(_Pooling):
 @register
 class AveragePooling2D(_Pooling):
     rank, mode = 2, _AVG
+
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+@register
+class AveragePooling3D(_Pooling):
+    rank, mode = 3, _AVG
 
     def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kw):
         super().__init__(pool_size, strides, padding, data_format, **kw)
@@ -139,3 +162,13 @@ class GlobalAveragePooling2D(_GlobalPooling):
 @register
 class GlobalMaxPooling2D(_GlobalPooling):
     rank, mode = 2, _MAX
+
+
+@register
+class GlobalAveragePooling3D(_GlobalPooling):
+    rank, mode = 3, _AVG
+
+
+@register
+class GlobalMaxPooling3D(_GlobalPooling):
+    rank, mode = 3, _MAX

@@ -1,5 +1,5 @@
-"""Layers that move values without arithmetic: RepeatVector, Permute, ZeroPadding1D/2D, Cropping1D/2D,
-UpSampling1D/2D (nearest). Each lowers to one native gather (cpp/ops/gather.h) whose per-sample
+"""Layers that move values without arithmetic: RepeatVector, Permute, ZeroPadding1D/2D/3D,
+Cropping1D/2D/3D, UpSampling1D/2D (nearest)/3D. Each lowers to one native gather (cpp/ops/gather.h) whose per-sample
 index map is the layer's own NumPy operation applied to the indices of a sample (padding: -1, a 0).
 As in Keras, none of them passes a mask on.
 """
@@ -81,17 +81,17 @@ class Permute(_IndexMap):
         return {**super().get_config(), "dims": self.dims}
 
 
-def _pairs(value, name):
-    """Keras's 2-D padding/cropping argument: an int, 2 ints (symmetric per axis) or 2 pairs."""
+def _pairs(value, name, n=2):
+    """Keras's n-D padding/cropping argument: an int, n ints (symmetric per axis) or n pairs."""
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(f"`{name}` cannot be negative. Received: {name}={value}.")
-        return ((value, value), (value, value))
-    if not hasattr(value, "__len__") or len(value) != 2:
-        raise ValueError(f"`{name}` should be either an int, a tuple of 2 ints or a tuple of 2 tuples of 2 ints. "
+        return ((value, value),) * n
+    if not hasattr(value, "__len__") or len(value) != n:
+        raise ValueError(f"`{name}` should be either an int, a tuple of {n} ints or a tuple of {n} tuples of 2 ints. "
                          f"Received: {name}={value}.")
-    return (standardize_tuple(value[0], 2, f"1st entry of {name}", allow_zero=True),
-            standardize_tuple(value[1], 2, f"2nd entry of {name}", allow_zero=True))
+    return tuple(standardize_tuple(v, 2, f"{ordinal} entry of {name}", allow_zero=True)
+                 for ordinal, v in zip(("1st", "2nd", "3rd"), value))
 
 
 @register
@@ -118,6 +118,22 @@ class ZeroPadding2D(_IndexMap):
         super().__init__(**kw)
         self.data_format = standardize_data_format(data_format)
         self.padding = _pairs(padding, "padding")
+
+    def _move(self, ids):
+        return np.pad(ids, self.padding + ((0, 0),), constant_values=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
+
+
+@register
+class ZeroPadding3D(_IndexMap):
+    ndim = 5
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kw):
+        super().__init__(**kw)
+        self.data_format = standardize_data_format(data_format)
+        self.padding = _pairs(padding, "padding", 3)
 
     def _move(self, ids):
         return np.pad(ids, self.padding + ((0, 0),), constant_values=-1)
@@ -166,6 +182,29 @@ class Cropping2D(_IndexMap):
     def _move(self, ids):
         (t, b), (le, r) = self.cropping
         return ids[t:ids.shape[0] - b, le:ids.shape[1] - r]
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping, "data_format": self.data_format}
+
+
+@register
+class Cropping3D(_IndexMap):
+    ndim = 5
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kw):
+        super().__init__(**kw)
+        self.data_format = standardize_data_format(data_format)
+        self.cropping = _pairs(cropping, "cropping", 3)
+
+    def _check_input(self, shape):
+        super()._check_input(shape)
+        if any(sum(c) >= n for c, n in zip(self.cropping, shape[1:4])):
+            raise ValueError(f"Values in `cropping` argument should be smaller than the corresponding spatial "
+                             f"dimension of the input. Received: input_shape={shape_str(shape)}, "
+                             f"cropping={self.cropping}")
+
+    def _move(self, ids):
+        return ids[tuple(slice(a, n - b) for (a, b), n in zip(self.cropping, ids.shape))]
 
     def get_config(self):
         return {**super().get_config(), "cropping": self.cropping, "data_format": self.data_format}
@@ -221,3 +260,22 @@ class UpSampling2D(_IndexMap):
     def get_config(self):
         return {**super().get_config(), "size": self.size, "data_format": self.data_format,
                 "interpolation": self.interpolation}
+
+
+@register
+class UpSampling3D(_IndexMap):
+    """Nearest neighbour, as Keras's UpSampling3D (it has no other interpolation)."""
+    ndim = 5
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kw):
+        super().__init__(**kw)
+        self.data_format = standardize_data_format(data_format)
+        self.size = standardize_tuple(size, 3, "size")
+
+    def _move(self, ids):
+        for axis, n in enumerate(self.size):
+            ids = np.repeat(ids, n, axis=axis)
+        return ids
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "data_format": self.data_format}
