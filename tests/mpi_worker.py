@@ -63,6 +63,23 @@ def train(out, dropout):
              world=distributed.world_size())
 
 
+def ema_optimizer():
+    return bigcore.optimizers.Adam(use_ema=True, ema_momentum=0.8, ema_overwrite_frequency=4)
+
+
+def train_ema(out):
+    """use_ema with SwapEMAWeights: the averages (an optimizer slot) stay the same on every rank."""
+    strategy = distributed.DataParallel(timeout=60)
+    x, y = make_data()
+    with strategy.scope():
+        model = make_model(0.3, ema_optimizer())
+    h = model.fit(x, y, batch_size=40, epochs=3, verbose=0, validation_split=0.2,
+                  callbacks=[bigcore.callbacks.SwapEMAWeights()])
+    native = model._program.native
+    np.savez(os.path.join(out, f"rank{distributed.rank()}.npz"), params=native.params(),
+             average=native.opt_slot(model.optimizer.slots - 1), val_loss=h.history["val_loss"])
+
+
 def hang(out):
     """Rank 1 never reaches fit: rank 0's first collective must raise within the timeout."""
     strategy = distributed.DataParallel(timeout=3, catchable=True)

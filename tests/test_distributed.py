@@ -30,10 +30,14 @@ def _batch_args(model, x, y, start, count):
 
 # -- the split step, one process --
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop_clipnorm"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop_clipnorm", "adam_ema"])
 def test_split_step_equals_train_step_bit_for_bit(optimizer):
+    """The data-parallel step (compute_gradients, then apply_update) is train_step's, the EMA of
+    use_ema (its update and its overwrite at step 1) included."""
     x, y = mpi_worker.make_data()
-    make = (lambda: bigcore.optimizers.RMSprop(clipnorm=0.5)) if optimizer == "rmsprop_clipnorm" else lambda: optimizer
+    made = {"rmsprop_clipnorm": lambda: bigcore.optimizers.RMSprop(clipnorm=0.5),
+            "adam_ema": lambda: bigcore.optimizers.Adam(use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=2)}
+    make = made.get(optimizer, lambda: optimizer)
     a, b = mpi_worker.make_model(0.3, make()), mpi_worker.make_model(0.3, make())
     a.fit(x[:80], y[:80], batch_size=40, epochs=1, verbose=0, shuffle=False)
     b.fit(x[:80], y[:80], batch_size=40, epochs=1, verbose=0, shuffle=False)  # both have their slots now
@@ -47,6 +51,8 @@ def test_split_step_equals_train_step_bit_for_bit(optimizer):
         pb.apply_update(lr, step, 1.0)
         np.testing.assert_array_equal(sa, sb)
     np.testing.assert_array_equal(pa.params(), pb.params())
+    for i in range(a.optimizer.slots):
+        np.testing.assert_array_equal(pa.opt_slot(i), pb.opt_slot(i))
 
 
 def test_split_step_keeps_pruned_weights_zero():
@@ -217,6 +223,24 @@ def _reference(dropout):
     streamed = mpi_worker.make_model(dropout)
     streamed.fit(mpi_worker.dataset(x, y), epochs=2, verbose=0)
     return _program(model).params().copy(), h, ev, _program(streamed).params().copy()
+
+
+def test_two_ranks_keep_one_ema(tmp_path):
+    """use_ema under data parallelism: every rank updates (and overwrites with) the same averages,
+    SwapEMAWeights validates with them on every rank, and the result is one process's."""
+    r, _ = _mpirun(["train_ema"], tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    x, y = mpi_worker.make_data()
+    model = mpi_worker.make_model(0.3, mpi_worker.ema_optimizer())
+    h = model.fit(x, y, batch_size=40, epochs=3, verbose=0, validation_split=0.2,
+                  callbacks=[bigcore.callbacks.SwapEMAWeights()]).history
+    ranks = [np.load(tmp_path / f"rank{k}.npz") for k in range(2)]
+    np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
+    np.testing.assert_array_equal(ranks[0]["average"], ranks[1]["average"])
+    np.testing.assert_allclose(ranks[0]["params"], _program(model).params(), rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(ranks[0]["average"], _program(model).opt_slot(model.optimizer.slots - 1),
+                               rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(ranks[0]["val_loss"], h["val_loss"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])

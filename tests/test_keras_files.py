@@ -353,8 +353,9 @@ HOSTILE = {
                      "units=-3"),
     "giant layer": (lambda g, d: _edit_config(g, d, lambda c: _dense_layers(c)[0]["config"].update(units=1 << 30)),
                     "bytes left in the file"),
-    "ema optimizer": (lambda g, d: _edit_config(g, d, lambda c: c["compile_config"]["optimizer"]["config"].update(
-        use_ema=True)), "use_ema"),
+    # (use_ema=True is supported: tests/test_optimizer_ema.py loads and trains on such a file)
+    "loss-scaled optimizer": (lambda g, d: _edit_config(g, d, lambda c: c["compile_config"]["optimizer"][
+        "config"].update(loss_scale_factor=128.0)), "loss_scale_factor"),
     "path traversal": (lambda g, d: _variant(g, d, extra=[("../evil.txt", b"x")]), "unexpected member"),
     "asset that is not a vocabulary": (lambda g, d: _variant(g, d, extra=[("assets/x/run.py", b"x")]),
                                        "unexpected member"),

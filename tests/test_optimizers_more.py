@@ -259,7 +259,8 @@ def test_names_serialize_and_deserialize(name):
 def test_constructor_arguments_kept():
     config = optimizers.Nadam(0.1, beta_1=0.8, beta_2=0.9, epsilon=1e-3, global_clipnorm=1.5).get_config()
     assert config == {"name": "nadam", "learning_rate": 0.1, "weight_decay": None, "clipnorm": None,
-                      "clipvalue": None, "global_clipnorm": 1.5, "beta_1": 0.8, "beta_2": 0.9, "epsilon": 1e-3}
+                      "clipvalue": None, "global_clipnorm": 1.5, "use_ema": False, "ema_momentum": 0.99,
+                      "ema_overwrite_frequency": None, "beta_1": 0.8, "beta_2": 0.9, "epsilon": 1e-3}
     assert optimizers.Adadelta(rho=0.7, epsilon=0.0).get_config()["rho"] == 0.7
     assert optimizers.Lion(beta_1=1.0, beta_2=0.0).get_config()["beta_2"] == 0.0  # the ends Keras allows
     assert optimizers.Adamax(beta_2=1.0).beta_2 == 1.0
@@ -276,13 +277,14 @@ def test_constructor_arguments_kept():
     (lambda: optimizers.Adamax(learning_rate=float("nan")), r"learning_rate.*finite"),
     (lambda: optimizers.Nadam(clipnorm=1.0, clipvalue=0.5), r"Only one of"),
     (lambda: optimizers.Lion(clipnorm=-1.0), r"clipnorm.*> 0"),
-    (lambda: optimizers.Nadam(use_ema=True), r"`use_ema`.*expected use_ema=False.*Received: use_ema=True"),
+    (lambda: optimizers.Nadam(use_ema=True, ema_momentum=1.5),
+     r"`ema_momentum` must be in the range \[0, 1\]. Received: ema_momentum=1\.5"),
     (lambda: optimizers.Adamax(loss_scale_factor=128.0),
      r"`loss_scale_factor`.*expected loss_scale_factor=None.*Received: loss_scale_factor=128\.0"),
     (lambda: optimizers.Adadelta(gradient_accumulation_steps=4), r"`gradient_accumulation_steps`.*Received: .*=4"),
     (lambda: optimizers.get("nadamw"), r"Could not interpret optimizer.*nadam.*lion"),
 ], ids=["lion_beta_1", "lion_beta_2", "nadam_beta_2", "nadam_beta_1", "adamax_beta_1", "adadelta_rho",
-        "adadelta_epsilon", "nan_rate", "two_clips", "negative_clipnorm", "use_ema", "loss_scale_factor",
+        "adadelta_epsilon", "nan_rate", "two_clips", "negative_clipnorm", "ema_momentum", "loss_scale_factor",
         "gradient_accumulation", "unknown_name"])
 def test_bad_arguments_are_refused_by_name(make, match):
     with pytest.raises(ValueError, match=match):

@@ -187,7 +187,9 @@ def masks(model):
     bigcore.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
     bigcore.optimizers.Adam(learning_rate=0.01),
     bigcore.optimizers.RMSprop(learning_rate=0.01, momentum=0.5),
-], ids=["sgd-momentum", "nesterov", "adam", "rmsprop"])
+    # the EMA's overwrites and fit's finalize write the averages into the weights: masked too
+    bigcore.optimizers.Adam(learning_rate=0.01, use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=5),
+], ids=["sgd-momentum", "nesterov", "adam", "rmsprop", "adam-ema"])
 def test_masks_hold_through_fit(seed, optimizer):
     x, y = data()
     model = mlp(optimizer, act="tanh")  # no dead units: every kept weight gets gradients

@@ -66,7 +66,10 @@ void bind_program(py::module_& m) {
       .def_readwrite("weight_decay", &bc::OptimArgs::weight_decay)
       .def_readwrite("clipnorm", &bc::OptimArgs::clipnorm)
       .def_readwrite("clipvalue", &bc::OptimArgs::clipvalue)
-      .def_readwrite("global_clipnorm", &bc::OptimArgs::global_clipnorm);
+      .def_readwrite("global_clipnorm", &bc::OptimArgs::global_clipnorm)
+      .def_readwrite("use_ema", &bc::OptimArgs::use_ema)
+      .def_readwrite("ema_momentum", &bc::OptimArgs::ema_momentum)
+      .def_readwrite("ema_overwrite_frequency", &bc::OptimArgs::ema_overwrite_frequency);
   m.def(
       "nadam_u_product",
       [](double beta1, uint64_t t) {
@@ -251,6 +254,12 @@ void bind_program(py::module_& m) {
            "The optimizer's constants and fresh state slots (slot_init in each).")
       .def("set_optimizer_args", &Program::set_optimizer_args, py::arg("args"),
            "New optimizer constants (a hyper-parameter changed); the state slots are kept.")
+      .def("ema_exchange", [](Program& p, int how) {
+        py::gil_scoped_release release;
+        p.ema_exchange(how);
+      }, py::arg("how"),
+           "The EMA slot against the trainable weights: 0 averages into the weights, 1 weights into the "
+           "averages, 2 swap.")
       .def("regularization_loss", [](Program& p) {
         py::gil_scoped_release release;
         auto lock = p.lock_params();

@@ -22,6 +22,9 @@ constexpr size_t kParallelUpdateAwake = 1 << 15;
 
 void check_optim_args(const OptimArgs& o) {
   BC_CHECK(o.kind >= OPT_SGD && o.kind <= OPT_LION, "unknown optimizer kind " + std::to_string(o.kind));
+  if (o.use_ema)
+    BC_CHECK(o.ema_momentum >= 0.0 && o.ema_momentum <= 1.0,
+             "ema_momentum must be in [0, 1], got " + std::to_string(o.ema_momentum));
 }
 
 double nadam_u_product(double beta1, uint64_t t, NadamProduct& cache) {
@@ -80,9 +83,21 @@ UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduc
   return u;
 }
 
-// Regularizer gradients, clipping, then one fused update per chunk of every trainable segment.
+namespace {
+// Keras's _update_model_variables_moving_average in float32, as torch computes it (one rounding per
+// product and one per sum; the build keeps -ffp-contract=off): avg = m * avg + (1 - m) * w; then,
+// on an overwrite step, w = avg (_overwrite_model_variables_with_average_value).
+void ema_update(float* w, float* avg, size_t n, float m, bool overwrite) {
+  const float rest = 1.0f - m;
+  for (size_t i = 0; i < n; ++i) avg[i] = m * avg[i] + rest * w[i];
+  if (overwrite) std::copy(avg, avg + n, w);
+}
+}  // namespace
+
+// Regularizer gradients, clipping, then one fused update (and EMA step) per chunk of every
+// trainable segment.
 void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std::vector<AlignedBuf>& state,
-                      size_t n_params, const OptimArgs& a, const UpdateArgs& u, bool team_awake) {
+                      size_t n_params, const OptimArgs& a, const UpdateArgs& u, uint64_t step, bool team_awake) {
   const Kernels& k = kernels();
   for (const auto& s : segs)
     if (s.trainable && (s.l1 != 0.0f || s.l2 != 0.0f))
@@ -113,13 +128,20 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std:
     if (s.trainable)
       for (size_t o = 0; o < s.size; o += kUpdateChunk)
         chunks.push_back({s.offset + o, std::min(kUpdateChunk, s.size - o)});
-  float* s1 = state.size() > 0 ? state[0].data() : nullptr;
-  float* s2 = state.size() > 1 ? state[1].data() : nullptr;
-  float* s3 = state.size() > 2 ? state[2].data() : nullptr;
+  BC_CHECK(!a.use_ema || !state.empty(), "use_ema needs its state slot (set_optimizer)");
+  const size_t n_update = state.size() - (a.use_ema ? 1 : 0);
+  float* s1 = n_update > 0 ? state[0].data() : nullptr;
+  float* s2 = n_update > 1 ? state[1].data() : nullptr;
+  float* s3 = n_update > 2 ? state[2].data() : nullptr;
+  float* avg = a.use_ema ? state.back().data() : nullptr;
+  // Keras: momentum = ema_momentum * (iterations != 0), a float32; overwrite when (iterations + 1) % N == 0
+  const float ema_m = step == 0 ? 0.0f : static_cast<float>(a.ema_momentum);
+  const bool overwrite = a.ema_overwrite_frequency != 0 && (step + 1) % a.ema_overwrite_frequency == 0;
   auto run = [&](const Chunk& c) {
     FlushDenormals ftz;  // worker threads too
     k.optim_update(w + c.off, g + c.off, s1 ? s1 + c.off : nullptr, s2 ? s2 + c.off : nullptr,
                    s3 ? s3 + c.off : nullptr, c.n, u);
+    if (avg) ema_update(w + c.off, avg + c.off, c.n, ema_m, overwrite);
   };
   const int n = static_cast<int>(chunks.size());
   const int threads = std::min(get_num_threads(), n);
@@ -128,6 +150,21 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std:
     for (int i = 0; i < n; ++i) run(chunks[i]);
   } else {
     for (int i = 0; i < n; ++i) run(chunks[i]);
+  }
+}
+
+void ema_exchange(const std::vector<Segment>& segs, float* w, float* avg, int how) {
+  BC_CHECK(how >= EMA_TO_WEIGHTS && how <= EMA_SWAP, "unknown EMA exchange " + std::to_string(how));
+  for (const auto& s : segs) {
+    if (!s.trainable) continue;
+    float* a = w + s.offset;
+    float* b = avg + s.offset;
+    if (how == EMA_TO_WEIGHTS)
+      std::copy(b, b + s.size, a);
+    else if (how == EMA_FROM_WEIGHTS)
+      std::copy(a, a + s.size, b);
+    else
+      std::swap_ranges(a, a + s.size, b);
   }
 }
 

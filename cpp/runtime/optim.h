@@ -1,6 +1,7 @@
 // The optimizer pass over the parameter arena, after the gradients of one step: regularizer
 // gradients, gradient clipping, one fused update (kernels/float: optim_update) per chunk of every
-// trainable segment, then the weight constraints (Keras's MaxNorm, MinMaxNorm, UnitNorm, NonNeg).
+// trainable segment, with Keras's EMA of the weights beside it when on, then the weight constraints
+// (Keras's MaxNorm, MinMaxNorm, UnitNorm, NonNeg).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -53,9 +54,15 @@ struct OptimArgs {
   float weight_decay = 0.0f;  // decoupled (AdamW-style)
   // Gradient clipping as Keras does it, before the update (0: off).
   float clipnorm = 0.0f, clipvalue = 0.0f, global_clipnorm = 0.0f;
+  // Keras's use_ema: the last state slot holds a moving average of every trainable weight, updated
+  // after each step's update and before the constraints; every ema_overwrite_frequency-th step
+  // (0: never) the weights are then set to it. Fixed at set_optimizer (the slot count depends on it).
+  bool use_ema = false;
+  double ema_momentum = 0.99;
+  uint64_t ema_overwrite_frequency = 0;
 };
 
-// Throws unless `o` names a known kind.
+// Throws unless `o` names a known kind (and an ema_momentum in [0, 1]).
 void check_optim_args(const OptimArgs& o);
 
 // Nadam's running product of momentum-schedule factors after t steps (Keras's _u_product):
@@ -75,11 +82,19 @@ double nadam_u_product(double beta1, uint64_t t, NadamProduct& cache);
 // Throws if a bias correction would divide by zero (Adam or Adamax with beta1 = 1).
 UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduct& nadam);
 
-// w, g: the arenas (n_params floats in use); state: the optimizer's 0 to 3 slots, arena-sized.
-// Regularizer gradients, then o's clipping, then the fused update with u. team_awake: the step
-// ran parallel GEMMs (optim.cpp: a smaller arena then goes parallel too; the bits never depend on it).
+// w, g: the arenas (n_params floats in use); state: the optimizer's 0 to 3 slots, arena-sized, then
+// the EMA slot when o.use_ema. Regularizer gradients, then o's clipping, then the fused update with
+// u and the EMA step (step: the iterations before this one, Keras's momentum is 0 at step 0).
+// team_awake: the step ran parallel GEMMs (optim.cpp: a smaller arena then goes parallel too; the
+// bits never depend on it).
 void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std::vector<AlignedBuf>& state,
-                      size_t n_params, const OptimArgs& o, const UpdateArgs& u, bool team_awake = false);
+                      size_t n_params, const OptimArgs& o, const UpdateArgs& u, uint64_t step,
+                      bool team_awake = false);
+
+// The EMA slot against the trainable weights: Keras's finalize_variable_values (averages into the
+// weights), SwapEMAWeights's swap, and its finalize (weights into the averages).
+enum EmaExchange : int { EMA_TO_WEIGHTS = 0, EMA_FROM_WEIGHTS = 1, EMA_SWAP = 2 };
+void ema_exchange(const std::vector<Segment>& segs, float* w, float* avg, int how);
 
 // Each trainable segment's constraint, if it has one.
 void apply_constraints(const std::vector<Segment>& segs, float* w);

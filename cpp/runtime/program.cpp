@@ -186,8 +186,9 @@ void Program::write_loss_parts(const BatchData& d, double* stats) const {
 
 void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
   BC_CHECK(finalized_, "set_optimizer() needs a finalized program");
-  BC_CHECK(slots >= 0 && slots <= 3, "an optimizer has at most 3 state slots");
   check_optim_args(base);
+  const int ema = base.use_ema ? 1 : 0;
+  BC_CHECK(slots >= ema && slots <= 3 + ema, "an optimizer has at most 3 state slots, and one more for its EMA");
   std::vector<AlignedBuf> state(slots);  // all or nothing: a failed allocation leaves the old state
   try {
     for (auto& s : state) s.resize(params_.size());
@@ -197,6 +198,7 @@ void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
   }
   for (auto& s : state)
     for (size_t i = 0; i < s.size(); ++i) s.data()[i] = slot_init;
+  if (ema) std::fill_n(state.back().data(), state.back().size(), 0.0f);
   auto lock = lock_params();
   optim_ = base;
   state_ = std::move(state);
@@ -204,8 +206,16 @@ void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
 
 void Program::set_optimizer_args(const OptimArgs& base) {
   check_optim_args(base);
+  BC_CHECK(base.use_ema == optim_.use_ema, "use_ema cannot change after compile (it sets the state slots)");
   auto lock = lock_params();
   optim_ = base;
+}
+
+void Program::ema_exchange(int how) {
+  auto lock = lock_params();
+  BC_CHECK(optim_.use_ema && !state_.empty(), "the optimizer keeps no moving average of the weights (use_ema=False)");
+  bc::ema_exchange(segs_, params_.data(), state_.back().data(), how);
+  masks_.apply(params_.data());
 }
 
 // Decides, once per configuration, which losses fuse with their producer's activation and
@@ -642,9 +652,9 @@ double Program::regularization_loss() {
   return total;
 }
 
-void Program::update(const UpdateArgs& u) {
+void Program::update(const UpdateArgs& u, uint64_t step) {
   ScopeTimer timer(prof_slot(ops_.size() + 1, 0));
-  optimizer_update(segs_, params_.data(), grads_.data(), state_, param_count_, optim_, u, team_awake_);
+  optimizer_update(segs_, params_.data(), grads_.data(), state_, param_count_, optim_, u, step, team_awake_);
 }
 
 void Program::set_profile(bool on) {
@@ -765,7 +775,7 @@ void Program::train_step(const BatchData& d, double lr, uint64_t seed, uint64_t 
   FlushDenormals ftz;
   const UpdateArgs u = update_args(optim_, lr, step, nadam_);  // before any work: a bad rate changes nothing
   forward_backward(d, seed, step, 0, stats);
-  update(u);
+  update(u, step);
   apply_constraints();
   masks_.apply(params_.data());  // pruned weights stay exactly zero, whatever the optimizer did
 }
@@ -792,7 +802,7 @@ void Program::apply_update(double lr, uint64_t step, float grad_scale) {
   BC_CHECK(std::isfinite(grad_scale), "grad_scale must be finite");
   const UpdateArgs u = update_args(optim_, lr, step, nadam_);
   if (grad_scale != 1.0f) scale_grads(grad_scale);
-  update(u);
+  update(u, step);
   apply_constraints();
   masks_.apply(params_.data());  // as train_step: pruning and data parallelism together
 }

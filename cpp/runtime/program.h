@@ -108,9 +108,13 @@ class Program : public std::enable_shared_from_this<Program> {
   // -- compiling --
   void set_losses(const std::vector<LossSpec>& l);
   void set_metrics(const std::vector<MetricSpec>& m);
-  // The optimizer's constants (sent once, and again only when one changes) and its state slots.
+  // The optimizer's constants (sent once, and again only when one changes) and its state slots
+  // (slot_init in each; with base.use_ema the last slot is the EMA's, zeros as Keras's "average").
   void set_optimizer(const OptimArgs& base, int slots, float slot_init);
   void set_optimizer_args(const OptimArgs& base);  // the constants only; the state is kept
+  // The EMA slot (use_ema) against the trainable weights (optim.h: EmaExchange); pruned weights
+  // stay zero. Throws unless the optimizer keeps an EMA.
+  void ema_exchange(int how);
 
   // -- running (each takes the program's lock) --
   // stats out: [loss incl. regularization, then metric_width() values per metric]. step: the
@@ -213,7 +217,7 @@ class Program : public std::enable_shared_from_this<Program> {
   void backward();
   void forward_backward(const BatchData& d, uint64_t seed, uint64_t step_id, uint64_t row0, double* stats);
   void scale_grads(float s);
-  void update(const UpdateArgs& u);
+  void update(const UpdateArgs& u, uint64_t step);
   void apply_constraints();
   void count_metrics(const BatchData& d, double* stats);
   void write_loss_parts(const BatchData& d, double* stats) const;

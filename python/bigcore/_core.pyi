@@ -44,12 +44,15 @@ class OptimArgs:
     centered: bool
     clipnorm: float
     clipvalue: float
+    ema_momentum: float
+    ema_overwrite_frequency: int
     eps: float
     global_clipnorm: float
     kind: int
     momentum: float
     nesterov: bool
     rho: float
+    use_ema: bool
     weight_decay: float
 
 class ParamCell:
@@ -164,6 +167,8 @@ class Program:
         """Forgets the target tensors (a new compile retires the traced losses that read them)."""
     def compute_gradients(self, src: BatchSource, idx: Any, start: int, count: int, seed: int, step: int, row0: int, grad_scale: float, stats: NDArray[Any]) -> None:
         """Forward, loss, metrics and backward of one batch; grads() then holds its gradient x grad_scale."""
+    def ema_exchange(self, how: int) -> None:
+        """The EMA slot against the trainable weights: 0 averages into the weights, 1 weights into the averages, 2 swap."""
     def evaluate_step(self, src: BatchSource, idx: Any, start: int, count: int, stats: NDArray[Any]) -> None: ...
     def finalize(self) -> None: ...
     def grads(self) -> NDArray[np.float32]: ...

@@ -15,13 +15,13 @@ from bigcore.optimizers import schedules
 SGD_KIND, ADAM_KIND, RMSPROP_KIND, ADAGRAD_KIND = 0, 1, 2, 3
 NADAM_KIND, ADAMAX_KIND, ADADELTA_KIND, LION_KIND = 4, 5, 6, 7
 
-# Keras 3's other BaseOptimizer arguments: an EMA of the weights, loss scaling, gradient
-# accumulation. bigcore runs none of them, so each is taken only where it turns the feature off
-# (Keras's default) and refused by name otherwise; ema_momentum and ema_overwrite_frequency
-# configure the EMA, which Keras too reads only when use_ema is on.
-_KERAS_OFF = {"use_ema": (False, lambda v: not v), "loss_scale_factor": (None, lambda v: v is None),
-              "gradient_accumulation_steps": (None, lambda v: not v)}
-_KERAS_EMA_SETTINGS = ("ema_momentum", "ema_overwrite_frequency")
+# Keras 3's other BaseOptimizer arguments: loss scaling and gradient accumulation. bigcore runs
+# neither, so each is taken only where it turns the feature off (Keras's default) and refused by
+# name otherwise.
+_KERAS_OFF = {"loss_scale_factor": (None, lambda v: v is None), "gradient_accumulation_steps": (None, lambda v: not v)}
+
+# The native program's EMA exchanges (cpp/runtime/optim.h: EmaExchange)
+EMA_TO_WEIGHTS, EMA_FROM_WEIGHTS, EMA_SWAP = 0, 1, 2
 
 
 def _number(name, value, optional=False):
@@ -100,6 +100,35 @@ class _Constant:
         obj.__dict__["_version"] = obj.__dict__.get("_version", 0) + 1
 
 
+def _ema_momentum(name, value):
+    v = _number(name, value)
+    if v < 0.0 or v > 1.0:  # Keras's message
+        raise ValueError(f"`ema_momentum` must be in the range [0, 1]. Received: ema_momentum={value!r}")
+    return v
+
+
+def _ema_overwrite_frequency(name, value):
+    """None (or 0, which Keras takes as None) or an int >= 1, as Keras checks it."""
+    if not value:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError("`ema_overwrite_frequency` must be an integer >= 1 or None. "
+                         f"Received: ema_overwrite_frequency={value!r}")
+    return int(value)
+
+
+class _EmaSetting(_Constant):
+    """ema_momentum and ema_overwrite_frequency: checked (as Keras does) only where use_ema is on;
+    with it off Keras keeps them unread, whatever they are."""
+
+    def __set__(self, obj, value):
+        if not obj.__dict__.get("_use_ema"):
+            obj.__dict__[self.name] = value
+            obj.__dict__["_version"] = obj.__dict__.get("_version", 0) + 1
+            return
+        super().__set__(obj, value)
+
+
 class _VariableView:
     """An optimizer variable as Keras's reads: the number (a float or an int), with numpy() in Keras's
     dtype and assign(), which sets the optimizer's attribute of that name."""
@@ -133,16 +162,18 @@ class Optimizer:
     weight_decay = _Constant(lambda name, v: None if v is None else _non_negative(name, v))
     clipnorm, clipvalue, global_clipnorm = (_Constant(_positive_or_none), _Constant(_positive_or_none),
                                             _Constant(_positive_or_none))
+    # Keras's EMA of the trainable weights (use_ema): one more state slot, the last, which the native
+    # optimizer pass updates after each step's update and before the constraints
+    ema_momentum, ema_overwrite_frequency = _EmaSetting(_ema_momentum), _EmaSetting(_ema_overwrite_frequency)
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None, **kwargs):
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, name=None,
+                 **kwargs):
         for key, (default, is_off) in _KERAS_OFF.items():
             value = kwargs.pop(key, default)
             if not is_off(value):
                 raise ValueError(f"Argument `{key}` is not supported by bigcore's {type(self).__name__}: expected "
                                  f"{key}={default!r} (Keras's default: the feature off). Received: {key}={value!r}")
-        for key in _KERAS_EMA_SETTINGS:
-            kwargs.pop(key, None)
         if kwargs:
             raise TypeError(f"Unknown argument(s) for {type(self).__name__}: {sorted(kwargs)}")
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
@@ -150,9 +181,23 @@ class Optimizer:
         self._learning_rate = _check_learning_rate(learning_rate)  # a float or a schedule
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self._use_ema = bool(use_ema)
+        self.ema_momentum, self.ema_overwrite_frequency = ema_momentum, ema_overwrite_frequency
+        if self._use_ema:
+            self.slots = type(self).slots + 1  # the averages, after the update's own slots
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self._sent = (None, -1)  # (weakref to the native program, _version) of the constants it holds
+
+    @property
+    def use_ema(self):
+        return self._use_ema
+
+    @use_ema.setter
+    def use_ema(self, value):
+        if bool(value) != self._use_ema:
+            raise ValueError(f"{type(self).__name__}'s `use_ema` is fixed when the optimizer is made (it decides its "
+                             f"state slots): make a new optimizer. Received: use_ema={value!r} (was {self._use_ema})")
 
     @property
     def learning_rate(self):
@@ -205,6 +250,10 @@ class Optimizer:
         a.clipnorm = float(self.clipnorm or 0.0)
         a.clipvalue = float(self.clipvalue or 0.0)
         a.global_clipnorm = float(self.global_clipnorm or 0.0)
+        if self._use_ema:
+            a.use_ema = True
+            a.ema_momentum = float(self.ema_momentum)
+            a.ema_overwrite_frequency = int(self.ema_overwrite_frequency or 0)
         self._fill(a)
         return a
 
@@ -219,11 +268,38 @@ class Optimizer:
             native.set_optimizer_args(self.native_args())
             self._mark_sent(native)
 
+    # -- the EMA (use_ema): Keras's finalize_variable_values, and what SwapEMAWeights needs --
+    def _ema_native(self):
+        """The native program this optimizer trains (the one its constants were last sent to)."""
+        if not self._use_ema:
+            raise ValueError(f"{type(self).__name__} keeps no moving average of the weights: SwapEMAWeights and the "
+                             f"EMA need an optimizer made with use_ema=True. Received: use_ema={self._use_ema}")
+        native = self._sent[0]() if self._sent[0] is not None else None
+        if native is None:
+            raise ValueError(f"{type(self).__name__} has no moving averages yet: compile a model with it first")
+        return native
+
+    def finalize_variable_values(self, var_list=None):
+        """Keras's: with use_ema, the trainable weights take their moving averages (fit calls it at its
+        end). bigcore's averages cover every trainable weight of the compiled program, which is the
+        model's trainable_weights that Keras passes as var_list."""
+        if self._use_ema:
+            self._ema_native().ema_exchange(EMA_TO_WEIGHTS)
+
+    def swap_ema_weights(self):
+        """Swaps the trainable weights with their moving averages (SwapEMAWeights)."""
+        self._ema_native().ema_exchange(EMA_SWAP)
+
+    def assign_ema_from_weights(self):
+        """The moving averages take the trainable weights' values (SwapEMAWeights's finalize)."""
+        self._ema_native().ema_exchange(EMA_FROM_WEIGHTS)
+
     def get_config(self):
         lr = self._learning_rate
         return {"name": self.name, "learning_rate": lr if not callable(lr) else _schedule_config(lr),
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
-                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm, "use_ema": self._use_ema,
+                "ema_momentum": self.ema_momentum, "ema_overwrite_frequency": self.ema_overwrite_frequency,
                 **{name: getattr(self, name) for name, _ in self._fields}}
 
     @classmethod

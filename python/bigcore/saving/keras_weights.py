@@ -265,6 +265,8 @@ def optimizer_slots(model):
         kinds = per_var(0)
     else:
         raise ValueError(f"The optimizer {type(opt).__name__} has no Keras variable layout here")
+    if opt.use_ema:  # Keras's "average" variables, which its build adds before the update's own
+        kinds = per_var(opt.slots - 1) + kinds
     for shape, get, put in kinds:
         slots.append(Slot(str(len(slots)), shape, get, put))
     if isinstance(opt, optimizers.Nadam):
