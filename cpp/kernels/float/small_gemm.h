@@ -95,6 +95,9 @@ BC_INLINE void small_gemm_block(float* y, int ldy, const float* x, int ldx, cons
       const float* yr = y + static_cast<size_t>(r) * ldy + kL * v;
       a[r][v] = !load ? vec{} : (v < V - 1 || n == kL ? load_vec(yr) : load_part(yr, n));
     }
+  // Unrolled by 4: fewer loop instructions competing with the multiply-adds for issue slots (best of 5
+  // on one core: AVX2 +4-9% over 256-1024 deep products, AVX-512 +0-6%). Same operations, same order.
+#pragma GCC unroll 4
   for (int k = k0; k < k1; ++k) {
     const float* w = W + static_cast<size_t>(k) * ldw;
     if constexpr (PF) __builtin_prefetch(pf + static_cast<size_t>(k - k0) * 16, 0, 3);
