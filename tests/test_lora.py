@@ -1,6 +1,8 @@
 """LoRA (Keras 3's layer.enable_lora) on Dense, EinsumDense and Embedding: Keras parity of training,
 a NumPy reference of the forward pass, saving as Keras saves it, and the errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -206,3 +208,17 @@ def test_lora_errors(tmp_path):
         bigcore.quantization.quantize(model)
     with pytest.raises(NotImplementedError, match="has lora enabled"):
         model.export(tmp_path / "m.onnx")
+
+
+def test_lora_keras_file_loads_in_bigcore(keras, tmp_path):
+    km = _emb_dense(keras, "int32")
+    km.get_layer("head").enable_lora(2)
+    km.get_layer("head").lora_kernel_b.assign(RNG.standard_normal((2, 4)).astype("float32"))
+    x = RNG.integers(0, 10, (4, 6))
+    with warnings.catch_warnings():  # Keras's own: saving its merged LoRA kernel under torch warns on NumPy 2
+        warnings.simplefilter("ignore", DeprecationWarning)
+        km.save(tmp_path / "k.keras")
+    model = bigcore.models.load_model(tmp_path / "k.keras")
+    assert model.get_layer("head").lora_enabled and not model.get_layer("emb").lora_enabled
+    np.testing.assert_allclose(model.predict(x.astype("float32"), verbose=0), _keras_call(keras, km, x.astype("int32")),
+                               atol=1e-5)
