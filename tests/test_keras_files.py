@@ -348,7 +348,7 @@ HOSTILE = {
     "mixed precision": (lambda g, d: _edit_config(g, d, lambda c: _dense_layers(c)[0]["config"].update(
         dtype={"class_name": "DTypePolicy", "config": {"name": "mixed_float16"}})), "mixed_float16"),
     "unsupported key": (lambda g, d: _edit_config(g, d, lambda c: _dense_layers(c)[0]["config"].update(
-        lora_rank=4)), "lora_rank=4"),
+        quantization_config={"mode": "int4"})), "quantization_config="),
     "bad argument": (lambda g, d: _edit_config(g, d, lambda c: _dense_layers(c)[0]["config"].update(units=-3)),
                      "units=-3"),
     "giant layer": (lambda g, d: _edit_config(g, d, lambda c: _dense_layers(c)[0]["config"].update(units=1 << 30)),

@@ -11,6 +11,7 @@ the recurrent one (layers/quantized_recurrent.py); their hidden state keeps per-
 
 import numpy as np
 
+from bigcore.layers import lora
 from bigcore.layers.attention import _AttentionCall
 from bigcore.layers.convolutional import Conv1D, Conv2D, _Conv
 from bigcore.layers.core import Dense, InputLayer
@@ -53,6 +54,8 @@ def quantize(model, dtype="int8", per_channel=True, calibration_data=None, batch
     if not per_channel:
         raise ValueError("quantize supports per_channel=True only (one scale per output column)")
     model._ensure_built()
+    for layer in _layers(model):
+        lora.refuse(layer, "quantize")
     stateful = [layer.name for layer in _layers(model) if getattr(layer, "stateful", False)]
     if stateful:
         raise NotImplementedError(f"quantize: stateful recurrent layers ({', '.join(stateful)}) have no int8 form "

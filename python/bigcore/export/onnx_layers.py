@@ -8,7 +8,7 @@ import types
 import numpy as np
 
 from bigcore.export import onnx_conv, onnx_image, onnx_preprocessing, onnx_recurrent, onnx_transformer
-from bigcore.layers import core, embedding, merging, recurrent, rnn_cells
+from bigcore.layers import core, embedding, lora, merging, recurrent, rnn_cells
 from bigcore.layers.quantized import QuantizedDense
 from bigcore.layers.quantized_conv import QuantizedConv1D, QuantizedConv2D
 from bigcore.layers.quantized_attention import (QuantizedEinsumDense, QuantizedGroupQueryAttention,
@@ -219,6 +219,7 @@ def _recurrent_rule(layer, quantized_recurrent):
 
 def converter(layer, quantized_recurrent="error"):
     """The rule for `layer`'s exact class: a subclass may compute something else, so it is refused."""
+    lora.refuse(layer, "ONNX export")
     rules = _rules()
     subs = [layer.forward_layer, layer.backward_layer] if type(layer) is recurrent.Bidirectional else [layer]
     bad = [sub for sub in subs if isinstance(sub, recurrent._RNN) and not _recurrent_rule(sub, quantized_recurrent)]

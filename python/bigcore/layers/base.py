@@ -22,6 +22,7 @@ from bigcore.layers.input_spec import assert_input_compatibility
 
 _name_counts = {}
 _trainable_epoch = [0]  # counts the changes of any weight's trainable flag
+_structure_epoch = [0]  # counts the changes of what a built layer computes (enable_lora)
 
 
 def _set_trainable(layer, value, seen):
@@ -48,6 +49,16 @@ def trainable_ids(layer, seen=None, out=None):
     for sub in layer._trainable_children():
         trainable_ids(sub, seen, out)
     return out
+
+
+def structure_epoch():
+    """A number that changes whenever a built layer starts to compute something else (enable_lora
+    adds weights and ops): a program lowered before it is stale."""
+    return _structure_epoch[0]
+
+
+def structure_changed():
+    _structure_epoch[0] += 1
 
 
 def trainable_epoch():

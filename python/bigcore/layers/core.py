@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from bigcore import _random, activations, constraints, initializers, regularizers
-from bigcore.layers import activation_fn, base, dims
+from bigcore.layers import activation_fn, base, dims, lora
 from bigcore.layers.base import KerasTensor, Layer, Node, shape_str
 from bigcore.layers.registry import register
 
@@ -66,7 +66,8 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kw):
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, **kw):
         super().__init__(**kw)
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(f"Received an invalid value for `units`, expected a positive integer. Received: units={units!r}")
@@ -81,6 +82,29 @@ class Dense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
+        self.lora_rank = lora_rank  # Keras: build() enables lora when the config gives a rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
+        self.lora_enabled = False
+
+    @property
+    def kernel(self):
+        """The kernel Weight; with lora enabled, Keras's merged kernel W + (alpha / rank) a @ b (an array)."""
+        if self.__dict__.get("lora_enabled"):
+            return lora.merged(self, self._kernel, self.lora_kernel_a, self.lora_kernel_b)
+        return self.__dict__.get("_kernel")
+
+    @kernel.setter
+    def kernel(self, value):
+        self.__dict__["_kernel"] = value
+
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
+        """Keras's: freezes the kernel and adds trainable lora_kernel_a (in, rank), lora_kernel_b (rank, units)."""
+        msg = ("Lora is incompatible with kernel constraints. In order to enable lora on this layer, remove the "
+               "`kernel_constraint` argument.") if self.kernel_constraint else None
+        shape = self._kernel.shape if self._kernel is not None else (0, 0)
+        self.lora_kernel_a, self.lora_kernel_b = lora.enable(
+            self, self._kernel, msg, rank, lora_alpha, a_initializer, b_initializer, (shape[0], rank),
+            (rank, shape[1]), ("lora_kernel_a", "lora_kernel_b"), self.kernel_regularizer)
 
     def call(self, x):
         """Keras's Dense.call, as bigcore.ops (a subclass's call() that calls super().call(x) records
@@ -91,7 +115,9 @@ class Dense(Layer):
         """A tensor without a batch axis (a state made with ops.zeros inside a custom call()):
         recorded with bigcore.ops, so that the program trains the weights."""
         ops = base._ops()
-        y = ops.matmul(x, self.kernel)
+        y = ops.matmul(x, self._kernel)
+        if self.lora_enabled:
+            y = y + lora.scale(self) * ops.matmul(ops.matmul(x, self.lora_kernel_a), self.lora_kernel_b)
         if self.use_bias:
             y = y + self.bias
         act = self.activation
@@ -108,12 +134,14 @@ class Dense(Layer):
             self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
                                         constraint=self.bias_constraint)
         self.built = True
+        if self.lora_rank and not self.lora_enabled:
+            self.enable_lora(self.lora_rank, self.lora_alpha)
 
     def _check_input(self, shape):
-        if self.kernel is not None and (len(shape) < 2 or shape[-1] != self.kernel.shape[0]):
+        if self._kernel is not None and (len(shape) < 2 or shape[-1] != self._kernel.shape[0]):
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 of input '
-                f"shape to have value {self.kernel.shape[0]}, but received input with shape {shape_str(shape)}")
+                f"shape to have value {self._kernel.shape[0]}, but received input with shape {shape_str(shape)}")
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -123,11 +151,18 @@ class Dense(Layer):
 
     def lower(self, prog, inputs, outputs):
         b = prog.param(self.bias) if self.use_bias else -1
+        if self.lora_enabled:  # the op on the frozen kernel, then + scale (x a) b, then the activation
+            z = prog.tensor(outputs[0])
+            prog.native.add_dense(inputs[0], z, prog.param(self._kernel), b, self._kernel.shape[0], self.units,
+                                  activations.native_id("linear"))
+            return [lora.lower(prog, self, z, lambda ops, x: ops.matmul(ops.matmul(x, self.lora_kernel_a),
+                                                                        self.lora_kernel_b), self.activation)]
         return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_dense(
             inputs[0], out, prog.param(self.kernel), b, self.kernel.shape[0], self.units, act))
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
+        lora_keys = {"lora_rank": self.lora_rank, "lora_alpha": self.lora_alpha} if self.lora_rank else {}
+        return {**super().get_config(), **lora_keys, "units": self.units, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),

@@ -13,7 +13,7 @@ import math
 import re
 
 from bigcore import activations, constraints, initializers, regularizers
-from bigcore.layers import activation_fn
+from bigcore.layers import activation_fn, lora
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.registry import register
 
@@ -93,8 +93,7 @@ class EinsumDense(Layer):
                  bias_constraint=None, lora_rank=None, lora_alpha=None, gptq_unpacked_column_size=None,
                  quantization_config=None, activity_regularizer=None, **kw):
         super().__init__(**kw)
-        for arg, v in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
-                       ("gptq_unpacked_column_size", gptq_unpacked_column_size),
+        for arg, v in (("gptq_unpacked_column_size", gptq_unpacked_column_size),
                        ("quantization_config", quantization_config)):
             if v is not None:
                 raise ValueError(f"EinsumDense: {arg} is not supported by bigcore (use bigcore.quantization for int8). "
@@ -111,6 +110,9 @@ class EinsumDense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
+        self.lora_rank = lora_rank  # Keras: build() enables lora when the config gives a rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
+        self.lora_enabled = False
         self._K = self._N = self._n_new = None
         self.full_output_shape = None
 
@@ -133,16 +135,39 @@ class EinsumDense(Layer):
         self._K, self._N, self._n_new = K, N, n_new
         self.full_output_shape = full
         self.built = True
+        if self.lora_rank and not self.lora_enabled:
+            self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
+
+    @property
+    def kernel(self):
+        """The kernel Weight; with lora enabled, Keras's merged kernel W + (alpha / rank) a @ b (an array)."""
+        if self.__dict__.get("lora_enabled"):
+            return lora.merged(self, self._kernel, self.lora_kernel_a, self.lora_kernel_b)
+        return self.__dict__.get("_kernel")
+
+    @kernel.setter
+    def kernel(self, value):
+        self.__dict__["_kernel"] = value
+
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
+        """Keras's: freezes the kernel and adds trainable lora_kernel_a (kernel axes but the last, rank) and
+        lora_kernel_b (rank, the kernel's last axis)."""
+        msg = ("Lora is incompatible with kernel constraints. In order to enable lora on this layer, remove the "
+               "`kernel_constraint` argument.") if self.kernel_constraint else None
+        shape = self._kernel.shape if self._kernel is not None else (0,)
+        self.lora_kernel_a, self.lora_kernel_b = lora.enable(
+            self, self._kernel, msg, rank, lora_alpha, a_initializer, b_initializer, shape[:-1] + (rank,),
+            (rank, shape[-1]), ("lora_kernel_a", "lora_kernel_b"), self.kernel_regularizer)
 
     def compute_output_shape(self, input_shape):
         return self._analyze(input_shape)[2]
 
     def _check_input(self, shape):
-        if self.kernel is not None:
+        if self._kernel is not None:
             kernel_shape = self._analyze(shape)[0]
-            if kernel_shape != self.kernel.shape:
+            if kernel_shape != self._kernel.shape:
                 raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: its kernel has '
-                                 f"shape {self.kernel.shape}, but input shape {shape_str(shape)} needs "
+                                 f"shape {self._kernel.shape}, but input shape {shape_str(shape)} needs "
                                  f"{kernel_shape}")
 
     def fusable_activation(self):
@@ -150,11 +175,18 @@ class EinsumDense(Layer):
 
     def lower(self, prog, inputs, outputs):
         b = prog.param(self.bias) if self.bias is not None else -1
+        if self.lora_enabled:  # the op on the frozen kernel, then + scale einsum(x, a) b, then the activation
+            z = prog.tensor(outputs[0])
+            prog.native.add_dense(inputs[0], z, prog.param(self._kernel), b, self._K, self._N,
+                                  activations.native_id("linear"))
+            return [lora.lower(prog, self, z, lambda ops, x: ops.matmul(
+                ops.einsum(self.equation, x, self.lora_kernel_a), self.lora_kernel_b), self.activation)]
         return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_dense(
             inputs[0], out, prog.param(self.kernel), b, self._K, self._N, act))
 
     def get_config(self):
-        return {**super().get_config(), "equation": self.equation, "output_shape": list(self.partial_output_shape),
+        lora_keys = {"lora_rank": self.lora_rank, "lora_alpha": self.lora_alpha} if self.lora_rank else {}
+        return {**super().get_config(), **lora_keys, "equation": self.equation, "output_shape": list(self.partial_output_shape),
                 "activation": activations.serialize(self.activation), "bias_axes": self.bias_axes,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),

@@ -3,7 +3,7 @@
 import numpy as np
 
 from bigcore import constraints, initializers, regularizers
-from bigcore.layers import base
+from bigcore.layers import base, lora
 from bigcore.layers.base import KerasTensor, Layer
 from bigcore.layers.registry import register
 
@@ -13,7 +13,8 @@ class Embedding(Layer):
     supports_variable_length = True  # its op reads the length per call (models/lowering.py)
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, mask_zero=False, input_length=None, weights=None, **kw):
+                 embeddings_constraint=None, mask_zero=False, input_length=None, weights=None, lora_rank=None,
+                 lora_alpha=None, **kw):
         super().__init__(**kw)
         for name, v in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
@@ -28,6 +29,9 @@ class Embedding(Layer):
         self.mask_zero = bool(mask_zero)
         self.input_length = input_length
         self.embeddings = None
+        self.lora_rank = lora_rank  # Keras: build() enables lora when the config gives a rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
+        self.lora_enabled = False
         if weights is not None:  # Keras: the initial table, (input_dim, output_dim), or a list of it
             self.build(None)
             self.set_weights(weights if isinstance(weights, list) and len(weights) == 1 else [weights])
@@ -37,11 +41,37 @@ class Embedding(Layer):
                                           self.embeddings_initializer, self.embeddings_regularizer,
                                           True, self.embeddings_constraint)
         self.built = True
+        if self.lora_rank and not self.lora_enabled:
+            self.enable_lora(self.lora_rank, self.lora_alpha)
+
+    @property
+    def embeddings(self):
+        """The table Weight; with lora enabled, Keras's merged table E + (alpha / rank) a @ b (an array)."""
+        if self.__dict__.get("lora_enabled"):
+            return lora.merged(self, self._embeddings, self.lora_embeddings_a, self.lora_embeddings_b)
+        return self.__dict__.get("_embeddings")
+
+    @embeddings.setter
+    def embeddings(self, value):
+        self.__dict__["_embeddings"] = value
+
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
+        """Keras's: freezes the table and adds trainable lora_embeddings_a (input_dim, rank) and
+        lora_embeddings_b (rank, output_dim)."""
+        msg = ("Lora is incompatible with embedding constraints. In order to enable lora on this layer, remove the "
+               "`embeddings_constraint` argument.") if self.embeddings_constraint else None
+        self.lora_embeddings_a, self.lora_embeddings_b = lora.enable(
+            self, self._embeddings, msg, rank, lora_alpha, a_initializer, b_initializer, (self.input_dim, rank),
+            (rank, self.output_dim), ("lora_embeddings_a", "lora_embeddings_b"), self.embeddings_regularizer)
 
     def call_unbatched(self, ids):
         """Ids without a batch axis (ops.arange positions inside a custom call()): a gather from
         the table, recorded with bigcore.ops so that the program trains the table."""
-        return base._ops().take(self.embeddings, ids, axis=0)
+        ops = base._ops()
+        y = ops.take(self._embeddings, ids, axis=0)
+        if self.lora_enabled:
+            y = y + lora.scale(self) * ops.matmul(ops.take(self.lora_embeddings_a, ids, axis=0), self.lora_embeddings_b)
+        return y
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
@@ -63,11 +93,15 @@ class Embedding(Layer):
         mask = prog.tensor(mask_kt) if mask_kt is not None else -1
         if mask_kt is not None:
             prog.bind(mask_kt, mask)
-        prog.native.add_embedding(inputs[0], out, mask, prog.param(self.embeddings), self.input_dim, self.output_dim)
+        prog.native.add_embedding(inputs[0], out, mask, prog.param(self._embeddings), self.input_dim, self.output_dim)
+        if self.lora_enabled:  # + scale * a[ids] @ b
+            return [lora.lower(prog, self, out, lambda ops, ids: ops.matmul(
+                ops.take(self.lora_embeddings_a, ids, axis=0), self.lora_embeddings_b))]
         return [out]
 
     def get_config(self):
-        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+        lora_keys = {"lora_rank": self.lora_rank, "lora_alpha": self.lora_alpha} if self.lora_rank else {}
+        return {**super().get_config(), **lora_keys, "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
                 "embeddings_constraint": constraints.serialize(self.embeddings_constraint),

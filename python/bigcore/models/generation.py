@@ -94,6 +94,8 @@ class Generator:
                 continue
             if node.call_kwargs:
                 raise _unsupported(layer, f"was called with keywords {sorted(node.call_kwargs)}")
+            if getattr(layer, "lora_enabled", False):
+                raise _unsupported(layer, "has lora enabled (save and load the model to merge it)")
             src = [self._src(layer, t) for t in node.inputs]
             o = node.outputs[0]
             if isinstance(layer, Dropout):

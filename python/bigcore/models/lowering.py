@@ -36,6 +36,8 @@ class Lowering:
         self.param_trainable = {}  # offset -> the trainable flag its arena segment has
         self.trainable_shaped = []  # (layer, op index) where layer.trainable sets the op's frozen mode
         self.trainable_epoch = layer_base.trainable_epoch()  # the flags are those of this moment
+        self.structure_epoch = layer_base.structure_epoch()  # a later enable_lora makes it stale
+        self.lora_state = {}  # id(layer) -> (layer, its lora_enabled when lowered), for every layer lowered
         self.node = None
         # Program step hooks: hook(program, step) runs before each native training step, in this
         # order, with step = the optimizer's iterations (fit, train_on_batch). A layer's
@@ -186,6 +188,7 @@ class Lowering:
             if id(node) in plan.skip or id(node) in skipped:
                 continue
             self.node = node
+            self.lora_state[id(node.layer)] = (node.layer, getattr(node.layer, "lora_enabled", False))
             fused = plan.fused.get(id(node))
             if fused is not None:
                 outs = fused.lower(self)

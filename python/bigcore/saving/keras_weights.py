@@ -21,7 +21,7 @@ import numpy as np
 
 from bigcore import optimizers
 from bigcore.layers import base as layer_base
-from bigcore.layers import registry
+from bigcore.layers import lora, registry
 from bigcore.saving import keras_h5
 
 _REFUSED = ("QuantizedDense", "QuantizedSparseDense", "SparseDense", "QuantizedLSTM", "QuantizedGRU")
@@ -97,6 +97,9 @@ def layer_slots(layer, seen=None):
                  [Slot("2", (), lambda: np.int32(0), None, np.int32)], layer.name)]  # Keras's legacy count, always 0
     if name in ("StringLookup", "IntegerLookup"):
         return [("", _idf_slots(layer), layer.name)]
+    if getattr(layer, "lora_enabled", False):  # Keras: the merged kernel, a and b not saved
+        return [("", [Slot(str(i), w.shape, get, put) for i, (w, get, put) in enumerate(lora.saved_weights(layer))],
+                 layer.name)]
     if name == "TextVectorization":
         return [("", _idf_slots(layer._lookup_layer), layer.name),
                 ("_lookup_layer", _idf_slots(layer._lookup_layer), f"{snake_name}__lookup_layer")]
