@@ -400,7 +400,7 @@ def check_gradients(case):
     got = [by_weight[id(w)] for w in probe_ws + trainable]
     np.testing.assert_allclose(value, loss_fn([np.asarray(w, np.float64) for w in start]), rtol=1e-5, atol=1e-7,
                                err_msg="training loss")
-    names = [f"input {i}" for i in range(n_tab)] + [w.name for w in trainable]
+    names = [f"input {i}" for i in range(n_tab)] + [w.path for w in trainable]
     assert_gradients_close(got, fd_gradients(loss_fn, start), names)
     assert any(np.abs(g).max() > 1e-4 for g in got[n_tab:] or got), "every gradient is zero: the check tests nothing"
 
@@ -545,9 +545,9 @@ def check_keras(case, keras, keras_class=None, adam=True, adam_skip=()):
     pairs = [(p, kp) for p, kp in zip(case.probes, kprobes) if p is not None] + [(layer, klayer)]
     for ours_l, theirs_l in pairs:
         for w, a, b in zip(ours_l.weights, ours_l.get_weights(), theirs_l.get_weights()):
-            if w.name.endswith(adam_skip):
+            if w.path.endswith(adam_skip):
                 continue
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"{w.name} after 3 Adam steps")
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"{w.path} after 3 Adam steps")
 
 
 def optional_keras(request):
@@ -586,7 +586,7 @@ def run_layer_test(layer_cls, init_kwargs, input_shape, reference, *, weight_sha
     call(layer, feeds): how to call the layer on its (symbolic) inputs, for bigcore and Keras alike
         (default: layer(feeds[0]), or layer(feeds) for several); e.g. lambda l, f: l(f[0], f[1]) for
         layers called with positional or keyword tensors (MultiHeadAttention).
-    keras_adam_skip: names (suffixes) of weights whose gradient is zero in exact arithmetic (attention's
+    keras_adam_skip: path suffixes ("key/bias") of weights whose gradient is zero in exact arithmetic (attention's
         key bias: softmax ignores a constant added to a row); Adam turns each side's rounding noise
         into steps of up to the learning rate, so their values after Adam are not compared (the
         gradient check has already found their gradient zero).

@@ -298,7 +298,8 @@ def test_tensorboard_writes_epoch_and_batch_scalars(tmp_path, seed):
     assert [s for s, _ in train["batch_loss"]] == list(range(2, 19, 2))  # every 2nd of 18 batches
     assert train["batch_loss"][-1][1] == f32([h["loss"][-1]])[0]  # the last batch's running mean
     assert "epoch_val_loss" not in train and not any(t.startswith("batch_") for t in val)
-    kernel = model.weights[0].name  # "dense_<n>/kernel"
+    kernel = model.weights[0].path  # "dense_<n>/kernel": the histogram is tagged with the path
+    assert model.weights[0].name == "kernel"
     assert [s for s, _ in train[kernel]] == [0, 2] and train[kernel][0][1] == "histo"
 
 

@@ -132,8 +132,13 @@ def test_custom_layer_weights_regularizer_constraint_and_trainable(keras):
     x = bigcore.Input((6,))
     g = Gated(l2=0.5, name="gated")
     m = bigcore.Model(x, ops.sum(g(x), axis=-1, keepdims=True))
-    assert [w.name for w in g.weights] == ["gated/wg", "gated/bg", "gated/wh", "gated/scale"]
-    assert [w.name for w in g.trainable_weights] == ["gated/wg", "gated/bg", "gated/wh"]
+    assert [w.path for w in g.weights] == ["gated/wg", "gated/bg", "gated/wh", "gated/scale"]
+    assert [w.path for w in g.trainable_weights] == ["gated/wg", "gated/bg", "gated/wh"]
+    assert [w.name for w in g.weights] == ["wg", "bg", "wh", "scale"]  # Keras: the short name
+    KGated, _, _ = make_layers(_Lib(keras))
+    kg = KGated(l2=0.5, name="gated")
+    kg(keras.ops.zeros((1, 6)))
+    assert [(w.name, w.path) for w in g.weights] == [(w.name, w.path) for w in kg.weights]
     assert m.count_params() == 3 * 36 // 3 * 2 + 6 + 6
     g.scale.assign(np.full(6, 0.5, np.float32))
     m.compile(bigcore.optimizers.SGD(0.1), "mse")
@@ -162,7 +167,8 @@ def test_add_weight_constraint_and_keras_signature():
     x = bigcore.Input((4,))
     p = Capped(name="capped")
     m = bigcore.Model(x, p(x))
-    assert [w.name for w in p.weights] == ["capped/variable", "capped/variable_1"]
+    assert [w.path for w in p.weights] == ["capped/variable", "capped/variable_1"]
+    assert [w.name for w in p.weights] == ["variable", "variable_1"]
     assert p.b.shape == ()
     m.compile(bigcore.optimizers.SGD(0.1), "mse")
     xs = np.ones((8, 4), np.float32)

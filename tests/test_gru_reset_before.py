@@ -255,7 +255,7 @@ def test_gradients_match_finite_differences(case):
     ws = model.get_weights()
     value, got = sgd_gradients(model, data, y)
     np.testing.assert_allclose(value, loss_fn([w.astype(np.float64) for w in ws]), rtol=1e-5)
-    assert_gradients_close(got, fd_gradients(loss_fn, ws), [w.name for w in model.weights])
+    assert_gradients_close(got, fd_gradients(loss_fn, ws), [w.path for w in model.weights])
     assert all(np.abs(g).max() > 1e-5 for g in got)  # every weight, inputs' (table / Dense) included
 
 
@@ -274,7 +274,7 @@ def test_gradient_through_initial_state():
     compile_for_gradients(model)
     ws = model.get_weights()
     _, got = sgd_gradients(model, [x, s], y)
-    assert_gradients_close(got, fd_gradients(loss_fn, ws), [w.name for w in model.weights])
+    assert_gradients_close(got, fd_gradients(loss_fn, ws), [w.path for w in model.weights])
 
 
 def test_dropout_gradient_matches_its_own_loss():

@@ -210,7 +210,7 @@ def test_state_gradients_match_finite_differences(seed, kind, case):
     z = normal((GB, 4), 8)
     y = normal((GB, GT, 2) if seq else (GB, 2), 9)
 
-    names = [w.name for w in model.weights]
+    names = [w.path for w in model.weights]
     makers = [first_weight(model, l) for l in state_layers(model)]
     r = first_weight(model, of_type(model, (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)))
     head = first_weight(model, model.layers[-1])
@@ -259,7 +259,7 @@ def test_seq2seq_holds_and_trains_the_encoder(seed, kind):
     model = seq2seq(kind, T_enc=4, T_dec=3, D=3, U=3, C=3)
     assert "encoder" in [l.name for l in model.layers]
     ws = randomize(model, seed=11)
-    names = [w.name for w in model.weights]
+    names = [w.path for w in model.weights]
     assert [n.split("/")[0] for n in names].count("encoder") == 3
     B = 5
     ide, idd = masked_ids(B, 4, 12), masked_ids(B, 3, 13)

@@ -314,7 +314,7 @@ def test_opsets(opset):
     model = bigcore.Model(inp, layers.Dense(2, activation="softmax")(x))
     rng = np.random.default_rng(opset)
     model.set_weights([rng.integers(-127, 128, w.shape).astype(np.int8) if w.dtype == np.int8 else
-                       rng.uniform(0.01, 0.02, w.shape).astype(np.float32) if "scale" in w.name else
+                       rng.uniform(0.01, 0.02, w.shape).astype(np.float32) if "scale" in w.path else
                        rng.normal(scale=0.4, size=w.shape).astype(np.float32) for w in model.weights])
     proto, _ = check(model, ids(6, 15, "holes"), opset=opset, atol=1e-6)
     assert proto.opset_import[0].version == opset
@@ -403,7 +403,7 @@ def test_int8_recurrent_layers_export_as_float_only_when_asked():
     qmodel = recurrent_model(Int8LSTM)
     rng = np.random.default_rng(0)
     qmodel.set_weights([rng.integers(-127, 128, w.shape).astype(np.int8) if w.dtype == np.int8 else
-                        rng.uniform(0.002, 0.01, w.shape).astype(np.float32) if "scale" in w.name else
+                        rng.uniform(0.002, 0.01, w.shape).astype(np.float32) if "scale" in w.path else
                         rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in qmodel.weights])
     with pytest.raises(NotImplementedError, match=r'"forward_bi" \(Int8LSTM\).*quantized_recurrent="float"'):
         bigcore.export.to_onnx(qmodel)

@@ -268,17 +268,17 @@ def test_functional_model_with_recurrent_layers(seed):
     x = rng.standard_normal((64, 6, 5)).astype(np.float32)
     y = (x[:, -1, 0] > 0).astype(np.int64)
     pruned = compression.prune_low_magnitude(model, target_sparsity=0.7)
-    biases = {w.name: w.numpy() for w in pruned.weights if w.name.endswith("bias")}
+    biases = {w.path: w.numpy() for w in pruned.weights if w.name.endswith("bias")}
     pruned.fit(x, y, epochs=2, batch_size=16, verbose=0)
-    names = sorted(w.name for w in compression.prunable_weights(pruned.get_layer("bi")))
+    names = sorted(w.path for w in compression.prunable_weights(pruned.get_layer("bi")))
     assert names == ["backward_gru/kernel", "backward_gru/recurrent_kernel", "forward_gru/kernel",
                      "forward_gru/recurrent_kernel"]
     for w in pruned.weights:
         v = w.numpy()
         if w.name.endswith("kernel"):  # kernel and recurrent_kernel, LSTM, both GRU directions, Dense
-            assert int((v == 0).sum()) == ref_count(v.size, 0.7), w.name
+            assert int((v == 0).sum()) == ref_count(v.size, 0.7), w.path
         else:
-            assert (v != biases[w.name]).any() and (v == 0).mean() < 0.5, w.name
+            assert (v != biases[w.path]).any() and (v == 0).mean() < 0.5, w.path
 
 
 def test_sequential_built_from_pruned_layers(seed):

@@ -432,7 +432,7 @@ def check_gradients(model, x, y, loss_fn, loss="mse"):
     ws = model.get_weights()
     value, got = sgd_gradients(model, x, y)
     np.testing.assert_allclose(value, loss_fn([w.astype(np.float64) for w in ws]), rtol=1e-5)
-    assert_gradients_close(got, fd_gradients(loss_fn, ws), [w.name for w in model.weights])
+    assert_gradients_close(got, fd_gradients(loss_fn, ws), [w.path for w in model.weights])
     assert any(np.abs(g).max() > 1e-4 for g in got)
 
 

@@ -121,6 +121,7 @@ def test_round_trip_predicts_evaluates_and_keeps_compile_state(tmp_path, seed, b
     loaded = saving.load_model(path)
     assert type(loaded) is type(model) and loaded.name == model.name
     assert [w.name for w in loaded.weights] == [w.name for w in model.weights]
+    assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
     assert_same_weights(model, loaded)
     for p, q in zip(outputs(model, x), outputs(loaded, x)):
         np.testing.assert_array_equal(p, q)
@@ -203,7 +204,7 @@ def test_file_layout(tmp_path, seed):
     dropout = model.layers[1]
     assert cfg["training_state"] == {"seed": 0, "shuffle_stream": model._shuffle_stream,
                                      "layer_streams": {dropout.name: dropout._stream}}
-    assert sorted(weights) == ["%04d:%s" % (i, w.name) for i, w in enumerate(model.weights)]
+    assert sorted(weights) == ["%04d:%s" % (i, w.path) for i, w in enumerate(model.weights)]
     for (k, v), w in zip(sorted(weights.items()), model.weights):
         assert v.dtype == np.float32 and v.shape == w.shape
         np.testing.assert_array_equal(v, w.value)

@@ -90,7 +90,7 @@ def test_quantize_transformer(gqa):
     assert (QuantizedGroupQueryAttention if gqa else QuantizedMultiHeadAttention) in kinds
     assert QuantizedEinsumDense in kinds
     att = next(layer for layer in qmodel.layers if "Attention" in type(layer).__name__)
-    assert all(w.dtype == np.int8 for w in att.weights if w.name.endswith("/kernel"))
+    assert all(w.dtype == np.int8 for w in att.weights if w.path.endswith("/kernel"))
     x = rng.standard_normal((7, T, D)).astype(np.float32)
     got = qmodel.predict(x, verbose=0)
     q_layers = [layer for layer in qmodel.layers if not isinstance(layer, (layers.InputLayer, layers.Add))]

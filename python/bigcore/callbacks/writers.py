@@ -261,7 +261,7 @@ class TensorBoard(Callback):
                     self._val_writer.add_scalar(f"evaluation_{name}_vs_iterations", float(value), int(iterations))
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             for w in getattr(self.model, "weights", ()):
-                self._train_writer.add_histogram(getattr(w, "name", "weight"), np.asarray(w, np.float32), epoch)
+                self._train_writer.add_histogram(getattr(w, "path", "weight"), np.asarray(w, np.float32), epoch)
         self._train_writer.flush()
         self._val_writer.flush()
 

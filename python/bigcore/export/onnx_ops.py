@@ -424,7 +424,7 @@ def like(g, layer, ins, node):
 
 
 def weight(g, layer, ins, node):
-    return [g.const(np.asarray(layer.weight.numpy(), np.float32), layer.weight.name.replace("/", "_"))]
+    return [g.const(np.asarray(layer.weight.numpy(), np.float32), layer.weight.path.replace("/", "_"))]
 
 
 RULES = {**{k: unary for k in list(_UNARY) + ["identity", "stop_gradient", "dropout", "square", "rsqrt", "expm1",

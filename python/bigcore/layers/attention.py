@@ -196,7 +196,7 @@ class _AttentionCall(Layer):
                             activity_regularizer=self._activity_regularizer, name=name)
         layer.build(tuple(input_shape))
         for w in layer.weights:
-            w.name = f"{self.name}/{w.name}"
+            w._path = f"{self.name}/{w.path}"  # Keras's path: "mha/query/kernel"
             self._weights.append(w)
         return layer
 

@@ -164,8 +164,8 @@ class Weight:
     that lowers it (`value`: a view of it where it lives now); reads and writes go through the
     cell under its home program's lock. Other dtypes (a quantized layer's int8) are plain arrays."""
 
-    def __init__(self, name, shape, initializer, regularizer=None, trainable=True, constraint=None, dtype="float32"):
-        self.name = name  # the layer's name, "/", the weight's: Keras's variable.path
+    def __init__(self, path, shape, initializer, regularizer=None, trainable=True, constraint=None, dtype="float32"):
+        self._path = path  # the layer's name, "/", the weight's: Keras's variable.path
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)  # float32 weights live in the arena; int8 ones (quantized) with their op
         value = np.ascontiguousarray(initializer(self.shape), dtype=self.dtype).reshape(self.shape)
@@ -180,8 +180,15 @@ class Weight:
 
     @property
     def path(self):
-        """Keras 3's variable.path ("dense/kernel"): bigcore's weight name is that path already."""
-        return self.name
+        """Keras 3's variable.path ("dense/kernel"): the owning layer's name, "/", the weight's name.
+        Files, error messages and anything that must tell two weights apart use this."""
+        return self._path
+
+    @property
+    def name(self):
+        """Keras 3's variable.name: the weight's own short name ("kernel", "variable_1"), the last part
+        of its path (Keras refuses "/" in a variable name)."""
+        return self._path.rsplit("/", 1)[-1]
 
     @property
     def trainable(self):
@@ -215,10 +222,10 @@ class Weight:
         """v as this weight's dtype, shape and a C-contiguous array, or a ValueError saying why not."""
         v = np.asarray(v)
         if self.dtype.kind == "i" and v.dtype != self.dtype:
-            raise ValueError(f"Weight {self.name!r} holds {self.dtype} values, got an array of {v.dtype}")
+            raise ValueError(f"Weight {self.path!r} holds {self.dtype} values, got an array of {v.dtype}")
         v = v.astype(self.dtype, copy=False)
         if v.shape != self.shape:
-            raise ValueError(f"Weight {self.name!r} has shape {self.shape}, got a value of shape {v.shape}")
+            raise ValueError(f"Weight {self.path!r} has shape {self.shape}, got a value of shape {v.shape}")
         return np.ascontiguousarray(v)
 
     def _recorded(self, v):
@@ -251,7 +258,7 @@ class Weight:
         return self.value.astype(dtype) if dtype else self.value.copy()
 
     def __repr__(self):
-        return f"<Weight {self.name} shape={self.shape}>"
+        return f"<Weight path={self.path} shape={self.shape}>"
 
 
 class Variable(Weight):
@@ -261,6 +268,8 @@ class Variable(Weight):
 
     def __init__(self, initializer, shape=None, dtype=None, trainable=True, autocast=True, aggregation="none",
                  synchronization="auto", name=None):
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):  # Keras's check
+            raise ValueError(f"Argument `name` must be a non-empty string without '/'. Received: name={name!r}")
         if callable(initializer) or isinstance(initializer, (str, dict)):
             if shape is None:
                 raise ValueError(f"Variable {name!r}: an initializer needs a `shape`. Received: initializer="
@@ -672,8 +681,11 @@ class Layer:
         shape = () if shape is None else tuple(int(s) for s in shape)
         if initializer is None:  # Keras: glorot_uniform for floats, zeros otherwise
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):  # "/" separates a path
+            raise ValueError(f"Layer {self.name!r}: add_weight(name=...) must be a non-empty string without "
+                             f"'/'. Received: name={name!r}")
         if name is None:  # Keras names unnamed variables "variable", "variable_1", ...
-            taken = {w.name.rsplit("/", 1)[-1] for w in self._weights}
+            taken = {w.name for w in self._weights}
             name, i = "variable", 0
             while name in taken:
                 i += 1

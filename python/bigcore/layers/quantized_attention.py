@@ -57,7 +57,7 @@ class _QuantizedProjections:
                                      bias_initializer=self.bias_initializer, name=name)
         layer.build(tuple(input_shape))
         for w in layer.weights:
-            w.name = f"{self.name}/{w.name}"
+            w._path = f"{self.name}/{w.path}"  # Keras's path: "mha/query/kernel"
             self._weights.append(w)
         return layer
 

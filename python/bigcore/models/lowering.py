@@ -162,7 +162,7 @@ class Lowering:
         if id(w) not in self._param_of:
             reg = w.regularizer
             native_reg = reg is not None and not regularizers.is_custom(reg)  # L1L2: in the optimizer pass
-            con = constraints.native_args(w.constraint, tuple(w.shape), f"weight {w.name!r}")
+            con = constraints.native_args(w.constraint, tuple(w.shape), f"weight {w.path!r}")
             off = self.native.add_param(math.prod(w.shape), reg.l1 if native_reg else 0.0,
                                         reg.l2 if native_reg else 0.0, w.trainable, **con)
             self._param_of[id(w)] = off
@@ -299,7 +299,7 @@ class Lowering:
             reg = w.regularizer
             if not (w.trainable and regularizers.is_custom(reg)):
                 continue
-            self._lower_penalty(reg, w, [], None, f"The regularizer {type(reg).__name__} of weight {w.name!r}",
+            self._lower_penalty(reg, w, [], None, f"The regularizer {type(reg).__name__} of weight {w.path!r}",
                                 "the weight")
 
     def _lower_penalty(self, reg, arg, bindings, then, who, of):
@@ -404,7 +404,7 @@ def lower(inputs, nodes, outputs, losses=(), extra_weights=()):
         low.native.finalize()
     except MemoryError as e:
         big = max(low.weights, key=lambda p: math.prod(p[0].shape), default=None)
-        raise MemoryError(f"{e}" + (f" (the largest weight: {big[0].name!r} of shape {big[0].shape})" if big else "")) from None
+        raise MemoryError(f"{e}" + (f" (the largest weight: {big[0].path!r} of shape {big[0].shape})" if big else "")) from None
     # The arena becomes the home of each weight's value (cpp/runtime/param_home.h), shared with every
     # other program that lowers the same layer.
     low.native.link_params([(off, w._cell) for w, off in low.weights])

@@ -160,7 +160,7 @@ class WeightRead(OpLayer):
     """A layer's weight read as a (batch-less) tensor: the node aliases the parameter arena."""
 
     def __init__(self, weight, name=None):
-        super().__init__("weight", {}, name=name or _unique_name("read_" + weight.name.replace("/", "_")))
+        super().__init__("weight", {}, name=name or _unique_name("read_" + weight.path.replace("/", "_")))
         self.weight = weight
 
     def record(self, xs):
@@ -174,7 +174,7 @@ class WeightRead(OpLayer):
         return [prog.weight_tensor(self.weight)]
 
     def get_config(self):
-        raise ValueError(f"The model reads weight {self.weight.name!r} directly through bigcore.ops outside a custom "
+        raise ValueError(f"The model reads weight {self.weight.path!r} directly through bigcore.ops outside a custom "
                          "layer; such a model cannot be saved as a config. Read it inside a custom Layer's call() "
                          "(the layer's config is saved and its call traced again when loaded)")
 
@@ -187,7 +187,7 @@ class AssignWeight(OpLayer):
 
     def __init__(self, weight, mode, name=None):
         super().__init__("assign_weight", {"mode": mode},
-                         name=name or _unique_name(f"{mode}_" + weight.name.replace("/", "_")))
+                         name=name or _unique_name(f"{mode}_" + weight.path.replace("/", "_")))
         self.weight = weight
 
     def record(self, xs):
@@ -204,14 +204,14 @@ class AssignWeight(OpLayer):
         return [out]
 
     def get_config(self):
-        raise ValueError(f"The model assigns weight {self.weight.name!r} through bigcore.ops outside a custom layer; "
+        raise ValueError(f"The model assigns weight {self.weight.path!r} through bigcore.ops outside a custom layer; "
                          "such a model cannot be saved as a config (assign inside a custom Layer's call())")
 
 
 def assign_weight(w, value, mode):
     """w.assign(value) (mode "assign"), assign_add ("add") or assign_sub ("sub") while a call() is
     traced: recorded, and the call's later reads of w see the result."""
-    where = f"Weight {w.name!r}: {'assign' if mode == 'assign' else 'assign_' + mode}()"
+    where = f"Weight {w.path!r}: {'assign' if mode == 'assign' else 'assign_' + mode}()"
     trace = active_trace()
     if trace is None:
         raise ValueError(f"{where} got a symbolic tensor outside a custom layer's call(); a weight can take a "

@@ -2,7 +2,7 @@
 
     config.json                 {"format": "bigcore", "format_version": 1 or 2, "class_name", "config",
                                  "compile_config", "training_state"}
-    model.weights.safetensors   model.weights in order, keyed "%04d:<weight name>", float32 (int8
+    model.weights.safetensors   model.weights in order, keyed "%04d:<weight path>", float32 (int8
                                 for quantized kernels); from format_version 2 a tensor with many
                                 zeros (a pruned kernel) is stored as a bitmask or CSR layout of its
                                 non-zero values when that is smaller (storage.py)

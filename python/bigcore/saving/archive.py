@@ -4,7 +4,7 @@ anything is read, and any defect becomes a ValueError that names the file and wh
 
     config.json                 {"format": "bigcore", "format_version": 1 or 2, "class_name", "config",
                                  "compile_config", "training_state", and the registered states}
-    model.weights.safetensors   model.weights in order, keyed "%04d:<weight name>" (storage.py)
+    model.weights.safetensors   model.weights in order, keyed "%04d:<weight path>" (storage.py)
     optimizer.safetensors       the native optimizer slots ("slot_%d", one arena each)
 """
 

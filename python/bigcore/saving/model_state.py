@@ -25,7 +25,7 @@ def weight_tensors(model):
 
 
 def _weight_key(i, w):
-    return "%04d:%s" % (i, w.name)
+    return "%04d:%s" % (i, w.path)
 
 
 def optimizer_tensors(model):
@@ -146,9 +146,9 @@ def assign_weights(path, model, tensors, what):
         value = tensors[by_index[i]]
         if value.shape != w.shape:
             raise ValueError(f"{path}: tensor {by_index[i]!r} has shape {value.shape}, but weight "
-                             f"{w.name!r} of model {model.name!r} has shape {w.shape}")
+                             f"{w.path!r} of model {model.name!r} has shape {w.shape}")
         if value.dtype != getattr(w, "dtype", np.float32):
-            raise ValueError(f"{path}: tensor {by_index[i]!r} holds {value.dtype}, but weight {w.name!r} of "
+            raise ValueError(f"{path}: tensor {by_index[i]!r} holds {value.dtype}, but weight {w.path!r} of "
                              f"model {model.name!r} holds {w.dtype}")
     if weights:
         model.set_weights([tensors[by_index[i]] for i in range(len(weights))])
