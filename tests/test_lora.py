@@ -69,7 +69,7 @@ def test_lora_training_matches_keras(keras, kind):
     # (Keras's predict of a lora Embedding warns under torch with NumPy 2: the call itself instead)
     np.testing.assert_allclose(bm.predict(xb, verbose=0), _keras_call(keras, km, xk), atol=1e-5)
     for kv, bw in zip(_keras_values(km), bm.weights):
-        np.testing.assert_allclose(bw.numpy(), kv, atol=1e-4, err_msg=bw.name)
+        np.testing.assert_allclose(bw.numpy(), kv, atol=1e-4, err_msg=bw.path)
     for before, w in zip(frozen, bm.non_trainable_weights):
         np.testing.assert_array_equal(w.numpy(), before)
 
@@ -148,8 +148,8 @@ def test_lora_saving(tmp_path):
     model.save(tmp_path / "m.keras")
     back = bigcore.models.load_model(tmp_path / "m.keras")
     head = back.get_layer("head")
-    assert head.lora_enabled and [w.name for w in back.trainable_weights] == \
-        [w.name for w in model.trainable_weights]
+    assert head.lora_enabled and [w.path for w in back.trainable_weights] == \
+        [w.path for w in model.trainable_weights]
     np.testing.assert_allclose(back.predict(x, verbose=0), want, atol=1e-5)
     np.testing.assert_allclose(head._kernel.numpy(), model.get_layer("head").kernel, atol=1e-6)
     assert not any(w.numpy().any() for _, w in _lora_pairs(back))
