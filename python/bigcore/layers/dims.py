@@ -53,26 +53,41 @@ class Dim:
     # Inside a traced call(), ops.shape gives a run-time length as its Dim (Keras gives the int the
     # backend sees), so the arithmetic Keras code does on lengths yields the derived lengths.
     def __add__(self, other):
-        other = _length(other)
-        return NotImplemented if other is None else add(self, other)
+        length = _length(other)
+        return _as_value(self, other, lambda a, b: a + b) if length is None else add(self, length)
 
     __radd__ = __add__
 
     def __sub__(self, other):
         if isinstance(other, Dim):
             raise TypeError(f"a run-time length minus another ({self!r} - {other!r}) is not supported")
-        other = _length(other)
-        return NotImplemented if other is None else affine(self, 1, -other)
+        length = _length(other)
+        return _as_value(self, other, lambda a, b: a - b) if length is None else affine(self, 1, -length)
 
     def __rsub__(self, other):
-        other = _length(other)
-        return NotImplemented if other is None or isinstance(other, Dim) else affine(self, -1, other)
+        length = _length(other)
+        if isinstance(length, Dim):
+            return NotImplemented
+        return _as_value(self, other, lambda a, b: b - a) if length is None else affine(self, -1, length)
 
     def __mul__(self, other):
-        other = _length(other)
-        return NotImplemented if other is None else mul(self, other)
+        length = _length(other)
+        if length is None:
+            return _as_value(self, other, lambda a, b: a * b)
+        return mul(self, length)
 
     __rmul__ = __mul__
+
+    # A length with a float (Keras's `ops.shape(x)[-1] ** 0.5`, `n * 0.5`, `x / n`) is a number there:
+    # here the length's value as a tensor of the program (value_hook), so the arithmetic records ops.
+    def __truediv__(self, other):
+        return _as_value(self, other, lambda a, b: a / b)
+
+    def __rtruediv__(self, other):
+        return _as_value(self, other, lambda a, b: b / a)
+
+    def __pow__(self, other):
+        return _as_value(self, other, lambda a, b: a ** b)
 
     def __floordiv__(self, other):
         other = _length(other)
@@ -86,6 +101,19 @@ class Dim:
                         "no Python value")
 
     __int__ = __index__
+
+
+# bigcore.ops (which sits above this module) sets it: a Dim -> its value as a 0-d tensor of the graph.
+value_hook = None
+
+
+def _as_value(d, other, op):
+    """op(value of d, other) for a float or tensor operand, else NotImplemented."""
+    if value_hook is None or isinstance(other, (bool, str)) or other is None:
+        return NotImplemented
+    if isinstance(other, numbers.Number) or hasattr(other, "shape"):
+        return op(value_hook(d), other)
+    return NotImplemented
 
 
 def _length(v):

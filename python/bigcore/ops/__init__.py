@@ -38,6 +38,7 @@ from bigcore import _tensor
 from bigcore import losses as _losses
 from bigcore import regularizers as _regularizers
 from bigcore.layers import base as _base
+from bigcore.layers import dims as _dims
 from bigcore.ops.attention import dot_product_attention
 from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, is_tensor, shape, slice,
                               stop_gradient)
@@ -51,6 +52,7 @@ from bigcore.ops.nn import (celu, dropout, elu, gelu, glu, hard_shrink, hard_sig
                             softplus, softsign, sparse_plus, sparse_sigmoid, sparsemax, squareplus, swish,
                             tanh_shrink, threshold)
 from bigcore.ops.node import OpLayer, WeightRead
+from bigcore.ops.node import length_value as _length_value
 from bigcore.ops.node import assign_weight as _assign_weight  # Weight.assign inside a traced call()
 from bigcore.ops.node import constant as _constant  # for layers: arrays given inside a traced call()
 from bigcore.ops.numpy import (_positive, abs, absolute, add, all, amax, amin, any, append, arange, argmax, argmin,
@@ -115,5 +117,7 @@ for _module, _names in _SUBMODULE_NAMES.items():
 _base.set_tensor_ops(sys.modules[__name__])
 _losses.hooks.ops = sys.modules[__name__]
 _regularizers.hooks.ops = sys.modules[__name__]
+# A run-time length in float arithmetic (ops.shape(x)[0] / 2.0): its value as a float32 tensor of the graph.
+_dims.value_hook = lambda d: cast(_length_value(d), "float32")
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("sys",)]

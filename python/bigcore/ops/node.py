@@ -271,8 +271,9 @@ def is_symbolic(args):
 def length_value(d):
     """A run-time length (ops.shape inside a traced call()) as a 0-d int32 tensor of the graph: the
     sum of d ones, since no op reads a symbol's value (d is small beside the tensors it sizes)."""
-    if d is BATCH or BATCH in d.depends_on():
-        raise ValueError("the batch size has no value inside a model (it sizes ops: zeros, tile, reshape ...)")
+    if d is not BATCH and BATCH in d.depends_on():
+        raise ValueError(f"a length computed from the batch size ({d!r}) has no value inside a model (it sizes "
+                         "ops: zeros, tile, reshape ...); the batch size itself has one")
     ones = OpLayer("ones", {"_shape": [d], "_dtype": "int32"}).record([])[0]
     return OpLayer("sum", {"axis": None, "keepdims": False}).record([ones])[0]
 

@@ -12,7 +12,7 @@ import numpy as np
 from bigcore.layers.base import KerasTensor, Weight
 from bigcore.layers.dims import Dim, Lengths
 from bigcore.ops import einsum as einsum_module
-from bigcore.ops.node import OpLayer, apply, is_symbolic, to_symbolic
+from bigcore.ops.node import OpLayer, apply, is_symbolic, length_value, to_symbolic
 
 
 def _has_dim(values):
@@ -251,6 +251,10 @@ def average(x, axis=None, weights=None):
 
 def cast(x, dtype):
     from_ = str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype
+    if isinstance(x, Dim) and not from_.startswith(("int", "uint", "bool")):
+        # a run-time length as a number (Keras's `ops.cast(ops.shape(x)[0], "float32")`, the batch size a
+        # loss divides by): a scalar tensor the program computes (node.length_value)
+        return cast(length_value(x), from_)
     if isinstance(x, (Dim, Lengths)):
         if not from_.startswith(("int", "uint")):
             raise ValueError(f"cast: a run-time length ({x!r}) sizes ops but has no value to cast to {from_}")
