@@ -221,7 +221,7 @@ class TorchGen:
 
     def __init__(self, g, model):
         self.g = g
-        w = {f"{layer.name}:{x.name}": torch.tensor(np.array(x.value)) for layer in model.layers for x in layer.weights}
+        w = {f"{layer.name}:{x.path}": torch.tensor(np.array(x.value)) for layer in model.layers for x in layer.weights}
         self.w = w
         d, h = g["d"], g["heads"]
         self.H = d // h
