@@ -60,7 +60,7 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
 
 
 @register
-class Dense(Layer):
+class Dense(lora.KernelLora, Layer):
     supports_masking = True
     supports_variable_length = True  # its op reads the length per call (models/lowering.py)
 
@@ -85,26 +85,6 @@ class Dense(Layer):
         self.lora_rank = lora_rank  # Keras: build() enables lora when the config gives a rank
         self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
         self.lora_enabled = False
-
-    @property
-    def kernel(self):
-        """The kernel Weight; with lora enabled, Keras's merged kernel W + (alpha / rank) a @ b (an array)."""
-        if self.__dict__.get("lora_enabled"):
-            return lora.merged(self, self._kernel, self.lora_kernel_a, self.lora_kernel_b)
-        return self.__dict__.get("_kernel")
-
-    @kernel.setter
-    def kernel(self, value):
-        self.__dict__["_kernel"] = value
-
-    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
-        """Keras's: freezes the kernel and adds trainable lora_kernel_a (in, rank), lora_kernel_b (rank, units)."""
-        msg = ("Lora is incompatible with kernel constraints. In order to enable lora on this layer, remove the "
-               "`kernel_constraint` argument.") if self.kernel_constraint else None
-        shape = self._kernel.shape if self._kernel is not None else (0, 0)
-        self.lora_kernel_a, self.lora_kernel_b = lora.enable(
-            self, self._kernel, msg, rank, lora_alpha, a_initializer, b_initializer, (shape[0], rank),
-            (rank, shape[1]), ("lora_kernel_a", "lora_kernel_b"), self.kernel_regularizer)
 
     def call(self, x):
         """Keras's Dense.call, as bigcore.ops (a subclass's call() that calls super().call(x) records

@@ -85,7 +85,7 @@ def parse_equation(equation, bias_axes, input_shape, output_shape, name):
 
 
 @register
-class EinsumDense(Layer):
+class EinsumDense(lora.KernelLora, Layer):
     supports_masking = True
 
     def __init__(self, equation, output_shape, activation=None, bias_axes=None, kernel_initializer="glorot_uniform",
@@ -137,27 +137,6 @@ class EinsumDense(Layer):
         self.built = True
         if self.lora_rank and not self.lora_enabled:
             self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
-
-    @property
-    def kernel(self):
-        """The kernel Weight; with lora enabled, Keras's merged kernel W + (alpha / rank) a @ b (an array)."""
-        if self.__dict__.get("lora_enabled"):
-            return lora.merged(self, self._kernel, self.lora_kernel_a, self.lora_kernel_b)
-        return self.__dict__.get("_kernel")
-
-    @kernel.setter
-    def kernel(self, value):
-        self.__dict__["_kernel"] = value
-
-    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
-        """Keras's: freezes the kernel and adds trainable lora_kernel_a (kernel axes but the last, rank) and
-        lora_kernel_b (rank, the kernel's last axis)."""
-        msg = ("Lora is incompatible with kernel constraints. In order to enable lora on this layer, remove the "
-               "`kernel_constraint` argument.") if self.kernel_constraint else None
-        shape = self._kernel.shape if self._kernel is not None else (0,)
-        self.lora_kernel_a, self.lora_kernel_b = lora.enable(
-            self, self._kernel, msg, rank, lora_alpha, a_initializer, b_initializer, shape[:-1] + (rank,),
-            (rank, shape[-1]), ("lora_kernel_a", "lora_kernel_b"), self.kernel_regularizer)
 
     def compute_output_shape(self, input_shape):
         return self._analyze(input_shape)[2]

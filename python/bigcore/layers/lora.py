@@ -39,6 +39,31 @@ def enable(layer, weight, constrained, rank, lora_alpha, a_initializer, b_initia
     return a, b
 
 
+class KernelLora:
+    """Keras's `kernel` property and `enable_lora` of a layer with one kernel (Dense, EinsumDense): the
+    kernel Weight lives in `_kernel`; a is (the kernel's axes but the last, rank), b (rank, its last)."""
+
+    @property
+    def kernel(self):
+        """The kernel Weight; with lora enabled, Keras's merged kernel W + (alpha / rank) a @ b (an array)."""
+        if self.__dict__.get("lora_enabled"):
+            return merged(self, self._kernel, self.lora_kernel_a, self.lora_kernel_b)
+        return self.__dict__.get("_kernel")
+
+    @kernel.setter
+    def kernel(self, value):
+        self.__dict__["_kernel"] = value
+
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
+        """Keras's: freezes the kernel and adds trainable lora_kernel_a and lora_kernel_b."""
+        msg = ("Lora is incompatible with kernel constraints. In order to enable lora on this layer, remove the "
+               "`kernel_constraint` argument.") if self.kernel_constraint else None
+        shape = self._kernel.shape if self._kernel is not None else (0,)
+        self.lora_kernel_a, self.lora_kernel_b = enable(
+            self, self._kernel, msg, rank, lora_alpha, a_initializer, b_initializer, shape[:-1] + (rank,),
+            (rank, shape[-1]), ("lora_kernel_a", "lora_kernel_b"), self.kernel_regularizer)
+
+
 def scale(layer):
     return layer.lora_alpha / layer.lora_rank
 
