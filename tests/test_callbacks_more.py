@@ -131,8 +131,8 @@ def test_checkpoint_weights_only_every_n_batches(tmp_path, seed):
 
 
 def test_checkpoint_argument_errors(tmp_path):
-    with pytest.raises(ValueError, match=r"must end in `\.bigcore` or `\.keras`"):
-        ModelCheckpoint(str(tmp_path / "m.h5"))  # Keras 2's legacy format is read, never written
+    with pytest.raises(ValueError, match=r"must end in `\.bigcore` or `\.keras` or `\.h5` or `\.hdf5`"):
+        ModelCheckpoint(str(tmp_path / "m.safetensors"))
     with pytest.raises(ValueError, match=r"must end in `\.weights\.safetensors` or `\.weights\.h5`"):
         ModelCheckpoint(str(tmp_path / "m.bigcore"), save_weights_only=True)
     with pytest.raises(ValueError, match=r"must end in `\.weights\.safetensors`"):

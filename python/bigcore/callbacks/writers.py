@@ -83,7 +83,7 @@ class ModelCheckpoint(Callback):
                              "a positive integer")
         self.filepath = os.fspath(filepath)
         # bigcore's own files, or Keras's (`.keras`, `.weights.h5`: bigcore.saving.keras_files)
-        suffixes = (WEIGHTS_SUFFIX, ".weights.h5") if save_weights_only else (MODEL_SUFFIX, ".keras")
+        suffixes = (WEIGHTS_SUFFIX, ".weights.h5") if save_weights_only else (MODEL_SUFFIX, ".keras", ".h5", ".hdf5")
         if not self.filepath.endswith(suffixes):
             what = "save_weights_only=True" if save_weights_only else "save_weights_only=False"
             raise ValueError(f"With {what}, the filepath given to ModelCheckpoint must end in "

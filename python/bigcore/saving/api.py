@@ -77,8 +77,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     if isinstance(path, str) and path.endswith(keras_files.KERAS_SUFFIX):
         return keras_files.save_model(model, path, overwrite=overwrite, include_optimizer=include_optimizer)
     if isinstance(path, str) and path.endswith(keras_files.LEGACY_SUFFIXES):
-        raise ValueError(f"bigcore does not write Keras 2's legacy .h5 model format; save as `.keras` (Keras 3) or "
-                         f"`{MODEL_SUFFIX}`. Received: filepath={path}")
+        return keras_files.save_legacy_h5(model, path, overwrite=overwrite, include_optimizer=include_optimizer)
     path = archive.check_suffix(filepath, MODEL_SUFFIX, "save")
     archive.check_overwrite(path, overwrite)
     weights, sparse = storage.encode_all(model_state.weight_tensors(model))
@@ -108,9 +107,13 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     archive.atomic_write(path, lambda f: archive.write_zip(f, members))
 
 
-def load_model(filepath, custom_objects=None, compile=True):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Rebuilds the model saved by save_model; compiled with its optimizer state if compile=True.
-    Reads Keras 3 `.keras` archives and legacy Keras 2 `.h5` model files too (keras_files.py)."""
+    Reads Keras 3 `.keras` archives and legacy Keras 2 `.h5` model files too (keras_files.py).
+    safe_mode is Keras's; bigcore is always safe: no file's code is ever run, so a Lambda's
+    function is found by its registered name (custom_objects) whatever safe_mode says."""
+    if not isinstance(safe_mode, bool):
+        raise TypeError(f"load_model: safe_mode must be True or False. Received: safe_mode={safe_mode!r}")
     path = os.fspath(filepath)
     if isinstance(path, str) and path.endswith((keras_files.KERAS_SUFFIX,) + keras_files.LEGACY_SUFFIXES):
         with _custom_scope(custom_objects):

@@ -1,5 +1,5 @@
 """Keras's files, both ways: `.keras` archives (config.json, metadata.json, model.weights.h5 and
-the vocabularies under assets/), `.weights.h5` files, and legacy Keras 2 `.h5` model files (read).
+the vocabularies under assets/), `.weights.h5` files, and legacy `.h5` model files.
 
 Reading is as guarded as for .bigcore files: only the known members, every declared size bounded
 before anything is read or inflated, the model's weight allocation bounded by the weights member,
@@ -11,6 +11,7 @@ import datetime
 import io
 import json
 import os
+import warnings
 import zipfile
 
 import numpy as np
@@ -83,11 +84,8 @@ def _lookups(model):
     return out
 
 
-def save_model(model, path, overwrite=True, include_optimizer=True):
-    """A Keras 3 archive that keras.models.load_model opens: the config with Keras's class names
-    and modules, the weights (and the optimizer's state), the learned vocabularies."""
-    archive.check_overwrite(path, overwrite)
-    model_state.require_built(model, "save")
+def _keras_model_config(model, path):
+    """The model's config.json entry in Keras's form, with its compile_config when compiled."""
     if not getattr(model, "_subclassed", False):  # (a subclassed model's ops are its call()'s: the file has its class)
         ops_ = keras_ops.untranslatable(model.get_config().get("layers", []) if hasattr(model, "_graph_layers")
                                         else [])
@@ -102,6 +100,16 @@ def save_model(model, path, overwrite=True, include_optimizer=True):
     compile_config = keras_config.compile_to_keras(model)
     if compile_config is not None:
         config["compile_config"] = compile_config
+    return config
+
+
+def save_model(model, path, overwrite=True, include_optimizer=True):
+    """A Keras 3 archive that keras.models.load_model opens: the config with Keras's class names
+    and modules, the weights (and the optimizer's state), the learned vocabularies."""
+    archive.check_overwrite(path, overwrite)
+    model_state.require_built(model, "save")
+    config = _keras_model_config(model, path)
+    compile_config = config.get("compile_config")
     metadata = {"keras_version": "3.0.0", "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
                 "producer": f"bigcore {_version.__version__}"}
     members = [(METADATA, json.dumps(metadata).encode(), zipfile.ZIP_DEFLATED),
@@ -261,6 +269,64 @@ def load_model(path, compile=True):
 
 # --- legacy Keras 2 .h5 ---------------------------------------------------------------------------
 
+def _legacy_weights(layer):
+    """Keras's order of a layer's weights in a legacy .h5 file: trainable, then non-trainable."""
+    keras_weights._check_keras_form(layer)
+    trainable = {id(w) for w in layer.trainable_weights}
+    return ([w for w in layer.weights if id(w) in trainable]
+            + [w for w in layer.weights if id(w) not in trainable])
+
+
+def _write_names(grp, key, names):
+    grp.attrs[key] = np.array([n.encode("utf-8") for n in names], dtype="S") if names else np.zeros((0,), "S1")
+
+
+def save_legacy_h5(model, path, overwrite=True, include_optimizer=True):
+    """A legacy `.h5` model file as Keras 3 writes one (model.save("m.h5"), ModelCheckpoint("m.h5")):
+    the attributes model_config and training_config (JSON), model_weights/<layer name>/ with each
+    weight under its path, and the optimizer's variables under optimizer_weights."""
+    archive.check_overwrite(path, overwrite)
+    model_state.require_built(model, "save")
+    if getattr(model, "_subclassed", False):
+        raise ValueError(f"{path}: a subclassed model cannot be saved in the legacy .h5 format (Keras refuses it "
+                         f"too); save it as `{KERAS_SUFFIX}`")
+    config = _keras_model_config(model, path)
+    cc = config.pop("compile_config", None)
+    layers = [layer for _, layer in keras_weights.layer_paths(model)]
+    groups = [(layer.name, _legacy_weights(layer)) for layer in layers]
+    slots = keras_weights.optimizer_slots(model) if include_optimizer and cc is not None else []
+    h5py = keras_h5.h5py_module()
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.attrs["keras_version"] = b"3.0.0"
+        f.attrs["backend"] = b"bigcore"
+        f.attrs["model_config"] = archive.json_dumps(config).encode("utf-8")
+        if cc is not None:
+            f.attrs["training_config"] = archive.json_dumps(
+                {"optimizer_config": cc["optimizer"], "loss": cc.get("loss"), "metrics": cc.get("metrics"),
+                 "weighted_metrics": cc.get("weighted_metrics"), "loss_weights": cc.get("loss_weights")}
+            ).encode("utf-8")
+        root = f.create_group("model_weights")
+        _write_names(root, "layer_names", [name for name, _ in groups])
+        root.attrs["backend"] = b"bigcore"
+        root.attrs["keras_version"] = b"3.0.0"
+        for name, weights in sorted(groups, key=lambda g: g[0]):  # Keras's order: strictly growing names
+            grp = root.create_group(name)
+            paths = [w.path for w in weights]  # Keras's: each variable's path
+            _write_names(grp, "weight_names", paths)
+            for p, w in zip(paths, weights):
+                grp.create_dataset(p, data=np.asarray(w.numpy(), np.float32))
+        _write_names(root.create_group("top_level_model_weights"), "weight_names", [])
+        if slots:
+            grp = f.create_group("optimizer_weights")
+            names = [f"{model.optimizer.name}/{s.key}" for s in slots]
+            _write_names(grp, "weight_names", names)
+            for n, s in zip(names, slots):
+                grp.create_dataset(n, data=np.asarray(s.get(), dtype=s.dtype))
+    data = buf.getvalue()
+    archive.atomic_write(path, lambda f: f.write(data))
+
+
 def load_legacy_h5(path, compile=True):
     """A bigcore model from a Keras 2 style .h5 model file (model_config, model_weights and, when
     present, training_config; the optimizer's state is not read from these files)."""
@@ -281,8 +347,38 @@ def load_legacy_h5(path, compile=True):
             tc = _json(path, training.encode("utf-8"), "training_config")
             opt = tc.get("optimizer_config")
             _compile(path, model, {"optimizer": opt, "loss": tc.get("loss"), "metrics": tc.get("metrics"),
+                                   "weighted_metrics": tc.get("weighted_metrics"),
                                    "loss_weights": tc.get("loss_weights")})
+            version = keras_h5.attr(f, "keras_version", path)
+            if isinstance(version, str) and version.startswith("3."):  # Keras 2's optimizers kept other variables
+                _read_legacy_optimizer(path, model, f)
     return model
+
+
+def _dataset_at(grp, name, path, shape):
+    """The dataset a weight_names entry names (a path: its folders are groups under grp)."""
+    folder, _, key = name.rpartition("/")
+    holder = keras_h5.group(grp, folder, path) if folder else grp
+    return keras_h5.dataset(holder, key, path, shape)
+
+
+def _read_legacy_optimizer(path, model, f):
+    """The optimizer's variables of a Keras 3 legacy .h5 file (optimizer_weights, in Keras's order);
+    Keras warns and keeps a fresh optimizer where they do not fit, and so does this."""
+    grp = keras_h5.group(f, "optimizer_weights", path, required=False)
+    if grp is None:
+        return
+    names = keras_h5.attr(grp, "weight_names", path, default=[])
+    slots = keras_weights.optimizer_slots(model)
+    if not isinstance(names, list) or len(names) != len(slots):
+        warnings.warn(f"{path}: the file holds {len(names) if isinstance(names, list) else 'no'} optimizer variables "
+                      f"where the model's {type(model.optimizer).__name__} has {len(slots)}: the optimizer starts "
+                      "fresh", stacklevel=3)
+        return
+    values = [_dataset_at(grp, n, path, s.shape) for n, s in zip(names, slots)]
+    for s, v in zip(slots, values):
+        if s.put is not None:
+            s.put(np.asarray(v, s.dtype))
 
 
 def _read_legacy_weights(path, model, f):
@@ -305,17 +401,14 @@ def _read_legacy_weights(path, model, f):
             if weight_names:
                 raise ValueError(f"{path}: the file holds weights of a layer {name!r} the model does not have")
             continue
-        keras_weights._check_keras_form(layer)
-        weights = layer.weights
+        weights = _legacy_weights(layer)
         if type(layer).__name__ == "Normalization" and layer.adapt_mean is not None and len(weight_names) == 3:
             weights = weights + [None]  # Keras's count, dropped
         if len(weight_names) != len(weights):
             raise ValueError(f"{path}: layer {name!r} holds {len(weight_names)} weights in the file but "
                              f"{len(weights)} in the model")
         for wname, w in zip(weight_names, weights):
-            folder, _, key = wname.rpartition("/")
-            holder = keras_h5.group(grp, folder, path) if folder else grp
-            value = keras_h5.dataset(holder, key, path, None if w is None else w.shape)
+            value = _dataset_at(grp, wname, path, None if w is None else w.shape)
             if w is not None:
                 pending.append((w, value))
     with_weights = {layer.name for layer in model.layers if layer.weights}
