@@ -406,10 +406,17 @@ KERAS_NAMES = ("celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard
                "sigmoid", "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
                "sparsemax", "squareplus", "swish", "tanh", "tanh_shrink", "threshold")
 NOT_NATIVE = ("glu", "sparse_sigmoid", "sparsemax", "threshold")
+TRACED = ("glu", "sparse_sigmoid", "sparsemax")  # a layer applies the bigcore.ops function
 
 
 def test_get_takes_every_keras_name():
     for name in KERAS_NAMES:
+        if name in TRACED:
+            fn = activations.get(name)
+            assert fn is getattr(activations, name) and activations.get(fn) is fn
+            assert layers.Dense(2, activation=name).activation is fn
+            assert activations.serialize(name) == name and activations.deserialize(name) is fn
+            continue
         if name in NOT_NATIVE:
             with pytest.raises(ValueError, match=rf"Activation '{name}' is not supported as a layer activation: .*"
                                                  "Supported: .*or pass a function of your own"):
@@ -423,6 +430,10 @@ def test_get_takes_every_keras_name():
 
 def test_get_takes_keras_functions_and_forms(keras):
     for name in KERAS_NAMES:
+        if name in TRACED:  # Keras's function and its serialized form stand for bigcore's
+            assert activations.get(getattr(keras.activations, name)) is getattr(activations, name)
+            assert activations.get(keras.activations.serialize(getattr(keras.activations, name))) is \
+                getattr(activations, name)
         if name not in NOT_NATIVE:
             assert activations.get(getattr(keras.activations, name)) == activations.get(name)
             assert activations.get(keras.activations.serialize(getattr(keras.activations, name))) == \
@@ -550,3 +561,72 @@ def test_generation_decodes_the_new_kinds():
     own = bigcore.Model(tok, layers.Dense(V, activation=gated_square, name="head")(x))
     with pytest.raises(ValueError, match="layer 'head' .* has an activation function of its own"):
         Generator(own)
+
+
+def _sparsemax64(x, axis=-1):
+    """Martins & Astudillo's algorithm in float64: tau from the k-th running sum of the sorted values."""
+    z = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+    srt = -np.sort(-z, -1)
+    k = np.arange(1, z.shape[-1] + 1)
+    cs = np.cumsum(srt, -1)
+    kz = (1 + k * srt > cs).sum(-1, keepdims=True)
+    tau = (np.take_along_axis(cs, kz - 1, -1) - 1) / kz
+    return np.moveaxis(np.maximum(z - tau, 0), -1, axis)
+
+
+def test_glu_sparsemax_sparse_sigmoid_on_arrays():
+    x = np.random.default_rng(3).normal(size=(5, 4, 6)).astype(np.float32) * 2
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(activations.glu(x), x64[..., :3] / (1 + np.exp(-x64[..., 3:])), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(activations.glu(x, axis=1), x64[:, :2] / (1 + np.exp(-x64[:, 2:])), rtol=1e-6,
+                               atol=1e-7)
+    with pytest.raises(ValueError, match="divisible by 2"):
+        activations.glu(x[..., :5])
+    np.testing.assert_allclose(activations.sparse_sigmoid(x), np.clip((x64 + 1) / 2, 0, 1), rtol=1e-7)
+    for axis in (-1, 1, 0):
+        got = activations.sparsemax(x, axis=axis)
+        np.testing.assert_allclose(got, _sparsemax64(x, axis), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got.sum(axis), 1.0, rtol=1e-5)  # a point of the simplex
+    # several values in the support (Keras before keras-team/keras#23469 got tau wrong here)
+    np.testing.assert_allclose(activations.sparsemax([[0.0, 0.5, 1.0]]), [[0.0, 0.25, 0.75]], atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["sparsemax", "sparse_sigmoid"])
+def test_traced_activations_in_a_dense_layer(keras, name, seed):
+    """Dense(activation=name): the ops function after the product; Keras's outputs and weights after
+    Adam for sparse_sigmoid; sparsemax against the float64 reference (Keras's own was wrong before
+    keras-team/keras#23469), its gradient by finite differences."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 5)).astype(np.float32), rng.normal(size=(8, 6)).astype(np.float32)
+    model = bigcore.Sequential([layers.Input((5,)), layers.Dense(6, activation=name)])
+    w, b = model.layers[0].get_weights()
+    ref = {"sparsemax": _sparsemax64, "sparse_sigmoid": lambda z: np.clip((z + 1) / 2, 0, 1)}[name]
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref(x.astype(np.float64) @ w + b), rtol=1e-5, atol=1e-6)
+    assert model.layers[0].get_config()["activation"] == name
+    again = bigcore.Sequential.from_config(json.loads(json.dumps(model.get_config())))
+    assert again.layers[0].activation is getattr(activations, name)
+    if name == "sparse_sigmoid":
+        km = keras.Sequential([keras.Input((5,)), keras.layers.Dense(6, activation=name)])
+        km.set_weights([w, b])
+        km.compile(keras.optimizers.Adam(0.05), "mse")
+        model.compile(bigcore.optimizers.Adam(0.05), "mse")
+        km.fit(x, y, epochs=3, batch_size=4, verbose=0, shuffle=False)
+        model.fit(x, y, epochs=3, batch_size=4, verbose=0, shuffle=False)
+        for a, kw in zip(model.get_weights(), km.get_weights()):
+            np.testing.assert_allclose(a, np.asarray(kw), rtol=1e-4, atol=1e-5)
+        return
+    # the loss's gradient of the kernel by central differences (float64 reference of the loss)
+    model.compile(bigcore.optimizers.SGD(1.0), "mse")
+
+    def loss(wk):
+        return float(np.mean((_sparsemax64(x.astype(np.float64) @ wk + b) - y) ** 2))
+
+    eps, num = 1e-3, np.zeros_like(w, dtype=np.float64)
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            d = np.zeros_like(w, dtype=np.float64)
+            d[i, j] = eps
+            num[i, j] = (loss(w + d) - loss(w - d)) / (2 * eps)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    step = w - model.layers[0].get_weights()[0]  # SGD(1.0): the gradient itself
+    np.testing.assert_allclose(step, num, rtol=2e-2, atol=2e-4)

@@ -26,9 +26,10 @@ _ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 RECURRENT = ("linear", "relu", "sigmoid", "tanh", "hard_sigmoid", "relu6", "leaky_relu", "hard_tanh",
              "soft_shrink", "hard_shrink", "exponential")
 # Keras activations bigcore has no native kind for: named in the refusal.
-_NOT_NATIVE = {"threshold": "it takes `threshold` and `default_value`, which an activation string cannot give",
-               "glu": "it halves the last axis", "sparsemax": "no native kernel yet",
-               "sparse_sigmoid": "no native kernel yet"}
+_NOT_NATIVE = {"threshold": "it takes `threshold` and `default_value`, which an activation string cannot give"}
+# Keras activations a layer applies as its traced function (bigcore.ops), not a native kind: get()
+# gives the function itself, serialize() its name, as Keras writes a built-in.
+_TRACED = ("glu", "sparsemax", "sparse_sigmoid")
 
 # Found by registered name when a config names a function of the user's own; bigcore.layers.registry
 # installs its lookup (this module sits below it).
@@ -64,6 +65,8 @@ def _builtin_name(fn):
     # ours, or keras.activations' (keras.ops' have other defaults: ops.gelu is the tanh form)
     if _FUNCTIONS.get(name) is fn or fn is threshold or module.startswith("keras.src.activations") \
             or module == "keras.activations":
+        if name in _TRACED:
+            return name
         return _canonical(name, name) if name in _IDS or name in _ALIASES or name in _NOT_NATIVE else None
     return None
 
@@ -79,11 +82,15 @@ def get(identifier):
     if identifier is None:
         return "linear"
     if isinstance(identifier, str):
+        if identifier in _TRACED:
+            return _FUNCTIONS[identifier]
         return _canonical(identifier, identifier)
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if callable(identifier):
         name = _builtin_name(identifier)
+        if name in _TRACED:
+            return _FUNCTIONS[name]
         return name if name is not None else identifier
     raise ValueError(f"Could not interpret activation function identifier: {identifier!r}. "
                      f"Supported: {_supported()}, or a function")
@@ -102,6 +109,8 @@ def serialize(activation):
     if not is_custom(act):
         return act
     name = getattr(act, "__name__", None)
+    if name in _TRACED and _FUNCTIONS[name] is act:
+        return name
     registered = act.__dict__.get("_registered_name") if hasattr(act, "__dict__") else None
     if registered is None and (name is None or name == "<lambda>" or not isinstance(act, types.FunctionType)):
         raise ValueError(f"The activation {act!r} has no name a config can hold: a config (a saved file, "
@@ -115,8 +124,8 @@ def deserialize(config, custom_objects=None):
     """serialize's answer (or Keras's) back to get()'s: a built-in name or the user's function,
     found in custom_objects or among the registered functions."""
     if isinstance(config, str):
-        if config in _IDS or config in _ALIASES or config in _NOT_NATIVE:
-            return _canonical(config, config)
+        if config in _IDS or config in _ALIASES or config in _NOT_NATIVE or config in _TRACED:
+            return get(config)
         fn = _find(config, custom_objects)
         if fn is None:
             return _canonical(config, config)  # the refusal that names the supported ones
@@ -133,8 +142,8 @@ def deserialize(config, custom_objects=None):
         if fn is not None:
             return get(fn)
     name = config.get("config")
-    if isinstance(name, str) and (name in _IDS or name in _ALIASES):
-        return _canonical(name, name)
+    if isinstance(name, str) and (name in _IDS or name in _ALIASES or name in _TRACED):
+        return get(name)
     raise ValueError(f"Unknown activation function {name!r}: register it with "
                      "@bigcore.saving.register_keras_serializable() or give it in custom_objects")
 
@@ -306,11 +315,45 @@ def threshold(x, threshold, default_value):
     return np.where(x > np.float32(threshold), x, np.float32(default_value)).astype(np.float32)
 
 
+def _sigmoid_np(x):
+    return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+
+
+def glu(x, axis=-1):
+    """a * sigmoid(b), a and b the halves of x along axis (Keras's; the axis must have an even length)."""
+    x = _array(x, "glu")
+    n = x.shape[axis] if x.ndim else 1
+    if n % 2:
+        raise ValueError(f"axis size must be divisible by 2. Received: inputs.shape={x.shape} with axis={axis}")
+    a, b = np.split(x, 2, axis=axis)
+    return (a * _sigmoid_np(b)).astype(np.float32)
+
+
+def sparse_sigmoid(x):
+    """0 for x <= -1, (x + 1) / 2 for -1 < x < 1, 1 for x >= 1 (Keras's)."""
+    x = _array(x, "sparse_sigmoid")
+    return np.where(x <= -1, 0.0, np.where(x >= 1, 1.0, 0.5 * (x + 1))).astype(np.float32)
+
+
+def sparsemax(x, axis=-1):
+    """The Euclidean projection of x onto the probability simplex along axis (Keras's): relu(x - tau),
+    tau from the sorted values' running sums."""
+    x = _array(x, "sparsemax")
+    z = np.moveaxis(x.astype(np.float64), axis, -1)
+    srt = -np.sort(-z, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1, dtype=np.float64)
+    cum = np.cumsum(srt, axis=-1)
+    support = 1.0 + k * srt > cum
+    kz = np.sum(support, axis=-1, keepdims=True)
+    tau = (np.take_along_axis(cum, kz.astype(np.int64) - 1, axis=-1) - 1.0) / kz
+    return np.moveaxis(np.maximum(z - tau, 0.0), -1, axis).astype(np.float32)
+
+
 # name -> the public function (get() recognizes them by identity)
 _FUNCTIONS = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, gelu, gelu_approximate, silu, elu, selu,
                                       softplus, softsign, exponential, hard_sigmoid, hard_silu, leaky_relu, relu6,
                                       mish, log_sigmoid, celu, log_softmax, hard_tanh, tanh_shrink, squareplus,
-                                      soft_shrink, hard_shrink, sparse_plus)}
+                                      soft_shrink, hard_shrink, sparse_plus, glu, sparse_sigmoid, sparsemax)}
 _FUNCTIONS["swish"], _FUNCTIONS["hard_swish"] = silu, hard_silu
 
 # keras.activations.relu(x) on a symbolic tensor (inside a custom layer's call()) is recorded as
