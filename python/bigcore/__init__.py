@@ -2,7 +2,7 @@
 
 from bigcore import (activations, backend, callbacks, compression, config, constraints, data, datasets, distributed,
                      export, initializers, layers, losses, metrics, mixed_precision, models, ops, optimizers,
-                     preprocessing, quantization, regularizers, saving, sparse_select, utils)
+                     preprocessing, quantization, regularizers, saving, sparse_select, tree, utils)
 from bigcore._version import __version__
 from bigcore.ops import random  # keras.random
 from bigcore.layers import Input, InputSpec, KerasTensor, Layer
@@ -26,4 +26,4 @@ __all__ = ["DTypePolicy", "Initializer", "Input", "InputSpec", "KerasTensor", "L
            "Optimizer", "Regularizer", "Sequential", "__version__", "activations", "backend", "callbacks", "compression",
            "config", "constraints", "data", "datasets", "distributed", "export", "initializers", "layers", "losses",
            "metrics", "mixed_precision", "models", "ops", "optimizers", "preprocessing", "quantization", "random",
-           "regularizers", "saving", "sparse_select", "utils", "Variable", "version"]
+           "regularizers", "saving", "sparse_select", "tree", "utils", "Variable", "version"]
