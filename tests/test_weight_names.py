@@ -144,3 +144,21 @@ def test_a_weight_name_has_no_slash():  # Keras refuses it too: the name is the 
         bigcore.Variable(np.zeros(2, np.float32), name="a/b")
     v = bigcore.Variable(np.zeros(2, np.float32))
     assert (v.name, v.path) == ("variable", "variable")
+
+
+def test_default_layer_names_are_keras_names(keras):
+    """Keras's automatic names (model.get_layer(name) in a ported script finds the same layer):
+    a wrapper is named by its own class, its copies forward_<layer> / backward_<layer>."""
+    def build(k):
+        inp = k.Input((5, 3))
+        x = k.layers.Bidirectional(k.layers.LSTM(4, return_sequences=True))(inp)
+        x = k.layers.Bidirectional(k.layers.GRU(2))(x)
+        x = k.layers.Dense(2)(k.layers.Dropout(0.1)(x))
+        return k.Model(inp, x)
+
+    bigcore.backend.clear_session()
+    keras.backend.clear_session()
+    ours, theirs = build(bigcore), build(keras)
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+    for a, b in zip(ours.layers[1:3], theirs.layers[1:3]):
+        assert (a.forward_layer.name, a.backward_layer.name) == (b.forward_layer.name, b.backward_layer.name)

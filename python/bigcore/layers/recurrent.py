@@ -305,7 +305,6 @@ class Bidirectional(Layer):
         if layer.go_backwards:
             raise ValueError("Bidirectional expects a layer with go_backwards=False (it makes the backward copy "
                              "itself); as in Keras 3")
-        kw.setdefault("name", f"bidirectional_{layer.name}")
         super().__init__(**kw)
         self.merge_mode = merge_mode
         self.layer = layer
