@@ -162,3 +162,22 @@ def test_default_layer_names_are_keras_names(keras):
     assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
     for a, b in zip(ours.layers[1:3], theirs.layers[1:3]):
         assert (a.forward_layer.name, a.backward_layer.name) == (b.forward_layer.name, b.backward_layer.name)
+
+
+@pytest.mark.parametrize("cls, args", [("GroupQueryAttention", (4, 2, 2)), ("GroupedQueryAttention", (4, 2, 2)),
+                                       ("MultiHeadAttention", (2, 3)), ("EinsumDense", ("ab,bc->ac", 3)),
+                                       ("Conv2DTranspose", (2, 3)), ("LSTMCell", (2,)), ("RNN", None),
+                                       ("TimeDistributed", None)])
+def test_automatic_names_of_layer_classes(keras, cls, args):
+    def make(k):
+        if cls == "RNN":
+            return k.layers.RNN(k.layers.GRUCell(2))
+        if cls == "TimeDistributed":
+            return k.layers.TimeDistributed(k.layers.Dense(2))
+        return getattr(k.layers, cls)(*args)
+
+    names = []
+    for k in (bigcore, keras):
+        k.backend.clear_session()
+        names.append([make(k).name for _ in range(2)])
+    assert names[0] == names[1]

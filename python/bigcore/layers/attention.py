@@ -375,6 +375,7 @@ class GroupQueryAttention(_AttentionCall):
     num_key_value_heads key/value heads; the key/value heads are read in place, never repeated."""
 
     _takes_query_mask = True
+    _auto_name = "grouped_query_attention"  # Keras's class is GroupedQueryAttention
 
     def __init__(self, head_dim, num_query_heads, num_key_value_heads, dropout=0.0, use_bias=True,
                  sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform",

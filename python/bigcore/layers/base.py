@@ -603,7 +603,7 @@ class Layer:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"Argument `name` must be a non-empty string without '/'. Received: name={name!r}")
-        self.name = name or _unique_name(_snake(type(self).__name__))
+        self.name = name or _unique_name(type(self).__dict__.get("_auto_name") or _snake(type(self).__name__))
         _check_dtype(self, dtype)
         self.trainable = trainable
         self.built = False
