@@ -164,7 +164,7 @@ def test_default_layer_names_are_keras_names(keras):
         assert (a.forward_layer.name, a.backward_layer.name) == (b.forward_layer.name, b.backward_layer.name)
 
 
-@pytest.mark.parametrize("cls, args", [("GroupQueryAttention", (4, 2, 2)), ("GroupedQueryAttention", (4, 2, 2)),
+@pytest.mark.parametrize("cls, args", [("GroupQueryAttention", (4, 2, 2)),
                                        ("MultiHeadAttention", (2, 3)), ("EinsumDense", ("ab,bc->ac", 3)),
                                        ("Conv2DTranspose", (2, 3)), ("LSTMCell", (2,)), ("RNN", None),
                                        ("TimeDistributed", None)])
