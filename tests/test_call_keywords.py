@@ -347,7 +347,7 @@ def test_summary_and_plot_show_keyword_tensors_as_inputs(seed):
     lines = []
     model.summary(print_fn=lines.append)
     row = next(line for line in lines[0].splitlines() if line.startswith("dec (LSTM)"))
-    assert row.split()[-3:] == ["b,", "enc,", "enc"]
+    assert row.split()[-3:] == ["b[0][0],", "enc[0][1],", "enc[0][2]"]  # Keras's layer[node][tensor]
     show = dict(show_shapes=False, show_dtype=False, show_layer_names=True, show_layer_activations=False,
                 show_trainable=False)
     boxes, edges = bigcore.utils.plotting._graph(model, **show)

@@ -66,3 +66,40 @@ def test_summary_refuses_bad_options(kw, match):
         _model().summary(print_fn=lambda s: None, **kw)
     with pytest.raises(TypeError):
         _model().summary(show_params=True)
+
+
+def test_a_shared_layer_is_one_row_with_every_call_as_keras_prints(keras, seed):
+    """Keras 3: one row per layer (a shared layer or nested model too, its parameters counted there),
+    "Connected to" naming each input tensor as layer[node index][tensor index]."""
+    def build(k):
+        k.backend.clear_session()
+        inp = k.Input((4,))
+        emb = k.Model(inp, k.layers.Dense(3)(inp))
+        a, b = k.Input((4,)), k.Input((4,))
+        shared = k.layers.Dense(2)
+        return k.Model([a, b], k.layers.Concatenate()([emb(a), emb(b), shared(a), shared(b)]))
+
+    lines = []
+    build(bigcore).summary(print_fn=lines.append, line_length=200)
+    table = lines[0].splitlines()
+    rules = [i for i, r in enumerate(table) if r and set(r) == {"="}]
+    body = table[rules[0] + 1:rules[1]]
+    rows = []
+    for r in body:  # a wrapped cell goes on under its row
+        if r.startswith(" "):
+            rows[-1] += " " + r.strip()
+        else:
+            rows.append(r)
+    klines = []
+    build(keras).summary(print_fn=klines.append, line_length=200)
+    text = "\n".join(klines)
+    by_name = {r.split()[0]: r for r in rows}
+    assert len(rows) == 5  # two inputs, the nested model, the shared Dense, the concatenation
+    assert by_name["functional"].split()[-2:] == ["input_layer_1[0][0],", "input_layer_2[0][0]"]
+    assert "15" in by_name["functional"].split() and "10" in by_name["dense_1"].split()
+    assert by_name["concatenate"].split()[-4:] == ["functional[0][0],", "functional[1][0],", "dense_1[0][0],",
+                                                  "dense_1[1][0]"]
+    # the same rows as Keras's table of the same model (its references, as above, are what Keras 3 prints at
+    # its default width; its rich table cuts at the terminal's width here, so they are not parsed from it)
+    assert [r.split()[0] for r in rows] == [layer.name for layer in build(keras).layers]
+    assert all(f"{name} " in text for name in by_name)

@@ -56,59 +56,102 @@ def _layer_bounds(names, layer_range):
 
 
 def _entries(model, list_inputs):
+    """[(layer, [its nodes in this model])], each layer once, in the order of its first call (Keras's
+    model.layers: one row per layer, however many times the model calls it)."""
     inputs = [(t.node.layer, t.node) for t in model._inputs] if list_inputs else []
-    return inputs + [(n.layer, n) for n in model._nodes]  # Keras lists no InputLayer for Sequential
+    grouped = {}
+    for layer, node in inputs + [(n.layer, n) for n in model._nodes]:  # Keras lists no InputLayer for Sequential
+        grouped.setdefault(id(layer), (layer, []))[1].append(node)
+    return list(grouped.values())
+
+
+def _tensor_ref(t):
+    """Keras's name of a tensor in "Connected to": layer[node index][tensor index]."""
+    node = t.node
+    inbound = getattr(node.layer, "_inbound", [])
+    n = next((i for i, x in enumerate(inbound) if x is node), 0)
+    k = next((i for i, x in enumerate(node.outputs) if x is t), 0)
+    return f"{node.layer.name}[{n}][{k}]"
+
+
+def _wrap(text, width):
+    """text in lines of at most width - 1 characters, broken after ", " where it can be (Keras's table
+    wraps its cells the same way)."""
+    room, lines, cur = max(width - 1, 1), [], ""
+    for part in text.split(", "):
+        piece = part if not cur else f"{cur}, {part}"
+        if len(piece) <= room or not cur:
+            cur = piece
+        else:
+            lines.append(cur + ",")
+            cur = part
+    lines.append(cur)
+    return [line[i:i + room] for line in lines for i in range(0, max(len(line), 1), room)]
 
 
 def _table(model, names, widths, rows, total, train):
-    """Keras's table: the header, one line per row of values (each cut to its column), the counts."""
+    """Keras's table: the header, each row's values (the last text column wrapped over lines, the
+    others cut to their column), the counts."""
     cols = list(zip(names, widths))
     width = sum(widths)
+    wrap_col = names.index("Connected to") if "Connected to" in names else None
 
     def line(values):
         return "".join(str(v)[:w - 1].ljust(w) for v, (_, w) in zip(values, cols)).rstrip()
 
-    lines = [f'Model: "{model.name}"', "_" * width, line(names), "=" * width] + [line(r) for r in rows]
+    body = []
+    for r in rows:
+        if wrap_col is None:
+            body.append(line(r))
+            continue
+        parts = _wrap(str(r[wrap_col]), widths[wrap_col])
+        body.append(line(r[:wrap_col] + [parts[0]] + r[wrap_col + 1:]))
+        body += [line([""] * wrap_col + [p] + [""] * (len(r) - wrap_col - 1)) for p in parts[1:]]
+    lines = [f'Model: "{model.name}"', "_" * width, line(names), "=" * width] + body
     lines += ["=" * width, f"Total params: {total:,} ({_bytes(total)})",
               f"Trainable params: {train:,} ({_bytes(train)})",
               f"Non-trainable params: {total - train:,} ({_bytes(total - train)})", "_" * width]
     return "\n".join(lines)
 
 
+def _shape_text(node):
+    out = node.outputs[0].shape if len(node.outputs) == 1 else [o.shape for o in node.outputs]
+    return shape_str(out) if isinstance(out, tuple) else ", ".join(shape_str(s) for s in out)
+
+
 def render(model, line_length=None, list_inputs=True, positions=None, show_trainable=False, expand_nested=False,
            layer_range=None):
     """The table; list_inputs=False leaves out the InputLayer rows (as Keras does for Sequential).
-    show_trainable adds Keras's Trainable column (Y / N, - for a layer without weights);
-    expand_nested lists a nested model's layers under it."""
+    One row per layer (Keras's): its output shape at its last call, its parameters, and every tensor
+    its calls took (layer[node][tensor]). show_trainable adds Keras's Trainable column (Y / N, - for a
+    layer without weights); expand_nested lists a nested model's layers under it."""
     # the tensors among a call's keywords (initial_state, mask) count as its inputs, as in Keras
-    functional = any(len(n.parents) > 1 for n in model._nodes) or len(model._inputs) > 1
+    entries = _entries(model, list_inputs)
+    functional = (any(len(n.parents) > 1 for n in model._nodes) or len(model._inputs) > 1
+                  or any(len(nodes) > 1 for _, nodes in entries))
     names = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
     names += ["Trainable"] if show_trainable else []
     widths = _widths(names, line_length, positions)
-    entries = _entries(model, list_inputs)
     lo, hi = _layer_bounds([layer.name for layer, _ in entries], layer_range)
-    rows, seen = [], set()
+    rows = []
 
-    def add_rows(layer, node, level, connect):
-        out = node.outputs[0].shape if len(node.outputs) == 1 else [o.shape for o in node.outputs]
-        out_s = shape_str(out) if isinstance(out, tuple) else ", ".join(shape_str(s) for s in out)
-        params = layer.count_params() if id(layer) not in seen else 0
-        seen.add(id(layer))
+    def add_rows(layer, nodes, level, connect):
         kind = layer.serialized_name() if hasattr(layer, "serialized_name") else type(layer).__name__  # ops as Keras: Add
         kind = "Functional" if kind == "Model" else kind  # Keras's name for a nested functional model
         prefix = "   " * level + "└ " if level else ""
-        vals = [f"{prefix}{layer.name} ({kind})", out_s, params]
+        vals = [f"{prefix}{layer.name} ({kind})", _shape_text(nodes[-1]), layer.count_params()]
         if functional:
-            vals.append(", ".join(t.node.layer.name for t in node.parents) if connect else "")
+            refs = [_tensor_ref(t) for node in nodes for t in node.parents]
+            vals.append((", ".join(refs) or "-") if connect else "")
         if show_trainable:
             vals.append(("Y" if layer.trainable else "N") if layer.weights else "-")
         rows.append(vals)
         if expand_nested and hasattr(layer, "_nodes") and getattr(layer, "_inputs", None) is not None:
-            for sub, sub_node in _entries(layer, False):
-                add_rows(sub, sub_node, level + 1, False)
+            for sub, sub_nodes in _entries(layer, False):
+                add_rows(sub, sub_nodes, level + 1, False)
 
-    for layer, node in entries[lo:hi]:
-        add_rows(layer, node, 0, True)
+    for layer, nodes in entries[lo:hi]:
+        add_rows(layer, nodes, 0, True)
     total = sum(math.prod(w.shape) for w in model.weights)
     train = sum(math.prod(w.shape) for w in model.trainable_weights)
     return _table(model, names, widths, rows, total, train)
