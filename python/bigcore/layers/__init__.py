@@ -43,6 +43,7 @@ from bigcore.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, Stac
 from bigcore.layers.registry import get_class, register
 from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector, UpSampling1D,
                                       UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+from bigcore.layers.wrapper import Wrapper
 from bigcore.layers.wrappers import TimeDistributed
 
 # Keras's aliases
@@ -55,7 +56,7 @@ GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 MaxPool3D, AvgPool3D, GlobalAvgPool3D, GlobalMaxPool3D = (MaxPooling3D, AveragePooling3D, GlobalAveragePooling3D,
                                                           GlobalMaxPooling3D)
 
-__all__ = sorted(["Activation", "ActivityRegularization", "Add", "AdditiveAttention", "InputSpec", "deserialize", "serialize", "AlphaDropout", "Attention", "AvgPool1D", "AvgPool2D", "AveragePooling1D",
+__all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "AdditiveAttention", "InputSpec", "deserialize", "serialize", "AlphaDropout", "Attention", "AvgPool1D", "AvgPool2D", "AveragePooling1D",
                   "AveragePooling2D", "Average", "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop",
                   "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Convolution1D",
                   "Convolution2D", "Convolution2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv1D",
