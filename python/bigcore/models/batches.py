@@ -28,7 +28,11 @@ def is_streamed(x):
 
 
 def _is_iterator(x):
-    return hasattr(x, "__next__") or (hasattr(x, "__iter__") and not isinstance(x, (np.ndarray, list, tuple, dict)))
+    """A generator or other iterable of batches; an array-like (anything with __array__: a pandas
+    DataFrame or Series, a tensor of another library) is data, however it iterates."""
+    if hasattr(x, "__next__"):
+        return True
+    return hasattr(x, "__iter__") and not hasattr(x, "__array__") and not isinstance(x, (np.ndarray, list, tuple, dict))
 
 
 class ArrayBatches:

@@ -46,7 +46,7 @@ def prepare_inputs(model, x):
         arrays, ins = input_side.run(model, arrays), model._native_inputs
     out = []
     for i, (a, t) in enumerate(zip(arrays, ins)):
-        a = _numeric(a, f"Input {i}")
+        a = _adjust_rank(_numeric(a, f"Input {i}"), t.shape)
         expected = t.shape
         if a.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], a.shape[1:])):
             raise ValueError(f'Input {i} of layer "{model.name}" is incompatible with the layer: '
@@ -58,6 +58,16 @@ def prepare_inputs(model, x):
     if len(n) > 1:
         raise ValueError(f"All input arrays must have the same number of samples, got {sorted(n)}")
     return out
+
+
+def _adjust_rank(a, expected):
+    """Keras's functional models take an input one axis short of a last axis of 1 ((n,) for (None, 1)),
+    or with an extra last axis of 1, as the input's shape (Functional._adjust_input_rank)."""
+    if a.ndim == len(expected) - 1 and expected[-1] == 1:
+        return a[..., None]
+    if a.ndim == len(expected) + 1 and a.shape[-1] == 1:
+        return a[..., 0]
+    return a
 
 
 def _fits(got, expected):
