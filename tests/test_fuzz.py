@@ -169,6 +169,10 @@ def _classify_array(a, shape, V=None):
         return ["not an array"]
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         return ["dtype"]
+    if shape and arr.ndim == len(shape) and shape[-1] == 1:  # Keras's rank adjustment (data_adapter._adjust_rank)
+        arr = arr[..., None]
+    elif arr.ndim == len(shape) + 2 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
     if arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != tuple(shape):
         return ["shape"]
     f = _f32(arr)
