@@ -16,6 +16,7 @@ from bigcore.layers.registry import deserialize, serialize
 from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.conv_variants import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, DepthwiseConv1D,
                                           DepthwiseConv2D, SeparableConv1D, SeparableConv2D)
+from bigcore.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from bigcore.layers.convolutional import Conv1D, Conv2D, Conv3D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.einsum_dense import EinsumDense
@@ -78,4 +79,4 @@ __all__ = sorted(["Activation", "ActivityRegularization", "Add", "AdditiveAttent
                   "Conv3D", "Convolution3D", "MaxPooling3D", "MaxPool3D", "AveragePooling3D", "AvgPool3D",
                   "GlobalAveragePooling3D", "GlobalAvgPool3D", "GlobalMaxPooling3D", "GlobalMaxPool3D", "UpSampling3D",
                   "ZeroPadding3D", "Cropping3D", "SpatialDropout3D", "Conv3DTranspose", "Convolution1DTranspose",
-                  "Convolution3DTranspose"])
+                  "Convolution3DTranspose", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"])
