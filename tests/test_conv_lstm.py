@@ -109,3 +109,17 @@ def test_mask_as_keras(keras, kw):
     model = bigcore.Model([inp, mask_in], ours(inp, mask=mask_in))
     ours.set_weights([w.value.detach().cpu().numpy() for w in theirs.weights])
     np.testing.assert_allclose(model.predict([x, m], verbose=0), want, rtol=1e-5, atol=1e-5)
+
+
+def test_keras_files_both_ways(keras, tmp_path):
+    """Keras keeps the weights under the layer's `cell` (ConvLSTMCell): .keras files load both ways."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 4, 2)).astype(np.float32)
+    theirs = keras.Sequential([keras.Input((3, 5, 4, 2)), keras.layers.ConvLSTM2D(3, 2, return_sequences=True),
+                               keras.layers.Conv3DTranspose(2, 2)])
+    theirs.save(tmp_path / "k.keras")
+    ours = bigcore.saving.load_model(tmp_path / "k.keras")
+    want = np.asarray(theirs(x).detach())
+    np.testing.assert_allclose(ours.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
+    ours.save(tmp_path / "b.keras")
+    again = keras.saving.load_model(tmp_path / "b.keras")
+    np.testing.assert_allclose(np.asarray(again(x).detach()), want, rtol=1e-5, atol=1e-5)
