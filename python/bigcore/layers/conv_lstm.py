@@ -146,20 +146,12 @@ class _ConvLSTM(Layer):
             masks = masks[::-1] if masks is not None else None
         x_masks = self._dropout_masks(ops, steps[0], self.dropout)
         h_masks = self._dropout_masks(ops, h, self.recurrent_dropout)
-        kernels = ops.split(self.kernel, 4, axis=-1)
-        recurrent = ops.split(self.recurrent_kernel, 4, axis=-1)
-        biases = ops.split(self.bias, 4) if self.use_bias else [None] * 4
         act, ract = _function(self.activation), _function(self.recurrent_activation)
         outs, prev = [], None
         for t, x in enumerate(steps):
-            z = []
-            for g in range(4):
-                xg = x if x_masks is None else ops.multiply(x, x_masks[g])
-                hg = h if h_masks is None else ops.multiply(h, h_masks[g])
-                zx = ops.conv(xg, kernels[g], self.strides, self.padding, None, self.dilation_rate)
-                if biases[g] is not None:
-                    zx = ops.add(zx, biases[g])
-                z.append(ops.add(zx, ops.conv(hg, recurrent[g], 1, "same")))
+            z = ops.split(ops.add(self._gates(ops, x, x_masks, self.kernel, self.strides, self.padding,
+                                              self.dilation_rate, self.bias),
+                                  self._gates(ops, h, h_masks, self.recurrent_kernel, 1, "same", 1, None)), 4, axis=-1)
             i, f, o = ract(z[0]), ract(z[1]), ract(z[3])
             c_new = ops.add(ops.multiply(f, c), ops.multiply(i, act(z[2])))
             h_new = ops.multiply(o, act(c_new))
@@ -173,6 +165,16 @@ class _ConvLSTM(Layer):
             outs.append(out)
         output = ops.stack(outs, axis=1) if self.return_sequences else outs[-1]
         return [output, h, c] if self.return_state else output
+
+    def _gates(self, ops, x, masks, kernel, strides, padding, dilation, bias):
+        """The four gates' convolutions of x, concatenated on the last axis (i, f, c, o): one
+        convolution by the whole kernel, or one per gate where dropout gives each its own input."""
+        if masks is None:
+            z = ops.conv(x, kernel, strides, padding, None, dilation)
+        else:
+            z = ops.concatenate([ops.conv(ops.multiply(x, m), k, strides, padding, None, dilation)
+                                 for m, k in zip(masks, ops.split(kernel, 4, axis=-1))], axis=-1)
+        return z if bias is None else ops.add(z, bias)
 
     def _dropout_masks(self, ops, like, rate):
         """Keras's DropoutRNNCell: one mask per gate, drawn once for the sequence; training only."""
