@@ -225,3 +225,33 @@ def depthwise_forward(x, kernel, bias=None, strides=1, padding="valid", dilation
 def separable_forward(x, dw, pw, bias=None, strides=1, padding="valid", dilation_rate=1, activation="linear"):
     mid = depthwise_forward(x, dw, None, strides, padding, dilation_rate)
     return conv_forward(mid, pw, bias, activation=activation)
+
+
+def conv_lstm_forward(x, kernel, recurrent_kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
+                      return_sequences=False, return_state=False, go_backwards=False, initial_state=None,
+                      activation="tanh", recurrent_activation="sigmoid"):
+    """Keras's ConvLSTMCell over x (B, T, *spatial, C): z = conv(x_t, kernel) + bias + conv(h, recurrent_kernel,
+    "same"), gates i, f, c, o in the kernels' last axis."""
+    x = np.asarray(x, np.float64)
+    steps = [x[:, t] for t in range(x.shape[1])]
+    if go_backwards:
+        steps = steps[::-1]
+    F = recurrent_kernel.shape[-2]
+    act = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0)}[activation]
+    ract = {"sigmoid": lambda v: 1 / (1 + np.exp(-v)), "hard_sigmoid": lambda v: np.clip(v / 6 + 0.5, 0, 1)}[
+        recurrent_activation]
+    h = c = None
+    if initial_state is not None:
+        h, c = (np.asarray(s, np.float64) for s in initial_state)
+    outs = []
+    for xt in steps:
+        zx = conv_forward(xt, kernel, bias, strides, padding, dilation_rate)
+        if h is None:
+            h = c = np.zeros(zx.shape[:-1] + (F,))
+        z = zx + conv_forward(h, recurrent_kernel, None, 1, "same")
+        i, f, g, o = (z[..., j * F:(j + 1) * F] for j in range(4))
+        c = ract(f) * c + ract(i) * act(g)
+        h = ract(o) * act(c)
+        outs.append(h)
+    out = np.stack(outs, axis=1) if return_sequences else outs[-1]
+    return [out, h, c] if return_state else out

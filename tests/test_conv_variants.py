@@ -75,6 +75,34 @@ def test_conv2d_transpose(request, extra):
                    keras=optional_keras(request))
 
 
+TRANSPOSE3D = [
+    {},
+    {"strides": 2, "padding": "same"},
+    {"strides": (2, 1, 2), "output_padding": (1, 0, 1), "activation": "relu"},
+    {"kernel_size": (2, 3, 2), "dilation_rate": (2, 1, 1), "padding": "same", "use_bias": False},
+]
+
+
+@pytest.mark.parametrize("extra", TRANSPOSE3D, ids=_ids)
+def test_conv3d_transpose(request, extra):
+    kw = {"filters": 3, "kernel_size": 2, **extra}
+    k = kw["kernel_size"] if isinstance(kw["kernel_size"], tuple) else (kw["kernel_size"],) * 3
+    bias = kw.get("use_bias", True)
+
+    def forward(w, x, mask):
+        return cref.conv_transpose_forward(x, w[0], w[1] if bias else None, kw.get("strides", 1),
+                                           kw.get("padding", "valid"), kw.get("output_padding"),
+                                           kw.get("dilation_rate", 1), kw.get("activation") or "linear")
+
+    run_layer_test(layers.Conv3DTranspose, kw, (2, 3, 4, 3, 2), forward,
+                   weight_shapes=[k + (3, 2)] + ([(3,)] if bias else []), keras=optional_keras(request))
+
+
+def test_transpose_aliases():
+    assert layers.Convolution1DTranspose is layers.Conv1DTranspose
+    assert layers.Convolution3DTranspose is layers.Conv3DTranspose
+
+
 DEPTHWISE = [
     (layers.DepthwiseConv1D, {"kernel_size": 3}, (3, 7, 4)),
     (layers.DepthwiseConv1D, {"kernel_size": 3, "padding": "same", "depth_multiplier": 2, "activation": "relu"},

@@ -3,6 +3,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
+#include <string>
+
 #include "bindings/arrays.h"
 #include "bindings/bindings.h"
 #include "ops/batchnorm.h"
@@ -13,6 +16,7 @@
 #include "ops/pool.h"
 #include "ops/pool3d.h"
 #include "ops/qconv.h"
+#include "ops/tensor_kernel.h"
 #include "runtime/program.h"
 
 namespace py = pybind11;
@@ -84,6 +88,59 @@ void bind_conv(py::module_& m) {
       }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("act"),
       "Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the "
       "output here), F: input channels.");
+  cls.def("add_conv3d_transpose", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
+                                     int F, int act) {
+        bc::VolGeom g = make_vol_geom(geom);
+        check_sizes(p, in, out, static_cast<size_t>(g.out_positions()) * F, g.in_size(), "Conv3DTranspose");
+        p.add_op(std::make_unique<bc::Conv3DTransposeOp>(in, out, w, b, g, F, act));
+      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("act"),
+      "Conv3DTranspose: geom (as add_conv3d's) of the forward Conv3D it is the adjoint of, F: input channels.");
+  cls.def("add_tensor_kernel_conv", [](Program& p, const std::string& kind, int in, int kernel, int out,
+                                       const std::vector<int>& geom, int n, int groups) {
+        if (p.is_weight(in)) throw py::value_error("add_tensor_kernel_conv: the input must not be a weight");
+        if (p.batched(kernel)) throw py::value_error("add_tensor_kernel_conv: the kernel must have no batch axis");
+        std::unique_ptr<bc::Op> op;
+        size_t need = 0;
+        if (kind == "conv" || kind == "depthwise" || kind == "conv_transpose") {
+          bc::ConvGeom g = make_geom(geom);
+          const size_t taps = static_cast<size_t>(g.KH) * g.KW;
+          if (kind == "conv") {
+            check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * n, "conv");
+            if (groups <= 0 || g.C % groups || n % groups) throw py::value_error("conv: bad groups");
+            need = taps * (g.C / groups) * n;
+            op = std::make_unique<bc::ConvOp>(in, out, 0, -1, g, n, groups, 0);
+          } else if (kind == "depthwise") {
+            check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C * n, "depthwise_conv");
+            need = taps * g.C * n;
+            op = std::make_unique<bc::DepthwiseConvOp>(in, out, 0, -1, g, n, 0);
+          } else {
+            check_sizes(p, in, out, static_cast<size_t>(g.out_positions()) * n, g.in_size(), "conv_transpose");
+            need = taps * g.C * n;
+            op = std::make_unique<bc::ConvTransposeOp>(in, out, 0, -1, g, n, 0);
+          }
+        } else if (kind == "conv3d" || kind == "conv3d_transpose") {
+          bc::VolGeom g = make_vol_geom(geom);
+          if (kind == "conv3d") {
+            check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * n, "conv");
+            if (groups <= 0 || g.C % groups || n % groups) throw py::value_error("conv: bad groups");
+            need = static_cast<size_t>(g.taps()) * (g.C / groups) * n;
+            op = std::make_unique<bc::Conv3DOp>(in, out, 0, -1, g, n, groups, 0);
+          } else {
+            check_sizes(p, in, out, static_cast<size_t>(g.out_positions()) * n, g.in_size(), "conv_transpose");
+            need = static_cast<size_t>(g.taps()) * g.C * n;
+            op = std::make_unique<bc::Conv3DTransposeOp>(in, out, 0, -1, g, n, 0);
+          }
+        } else {
+          throw py::value_error("add_tensor_kernel_conv: unknown kind " + kind);
+        }
+        if (p.per_sample(kernel) != need)
+          throw py::value_error(kind + ": the kernel's size does not match the geometry");
+        p.add_op(std::make_unique<bc::TensorKernelOp>(std::move(op), kernel, need));
+      }, py::arg("kind"), py::arg("x"), py::arg("kernel"), py::arg("out"), py::arg("geom"), py::arg("n"),
+      py::arg("groups") = 1,
+      "keras.ops' convolutions with the kernel a (batch-less) tensor: kind 'conv' / 'conv3d' (n: filters), "
+      "'depthwise' (n: depth multiplier), 'conv_transpose' / 'conv3d_transpose' (n: input channels; geom of the "
+      "forward convolution); geom as add_conv's or add_conv3d's. No bias, linear.");
   cls.def("add_depthwise_conv", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
                                    int M, int act) {
         bc::ConvGeom g = make_geom(geom);

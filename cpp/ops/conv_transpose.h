@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/conv/conv.h"
+#include "kernels/conv/volume.h"
 #include "ops/act_input.h"
 #include "runtime/op.h"
 
@@ -30,6 +31,28 @@ class ConvTransposeOp : public Op {
   std::vector<AlignedBuf> scratch_;
   AlignedBuf parts_;
   ActInput act_in_;  // z for the activations whose gradient needs it
+};
+
+// Conv3DTranspose: ConvTransposeOp over volumes (kernels/conv/volume.h), no groups. g: the geometry of
+// the forward Conv3D it is the adjoint of (input (D, H, W, C) = our output, output (OD, OH, OW, F) =
+// our input).
+// in (B, OD, OH, OW, F), kernel (KD, KH, KW, C, F) (Keras's (*k, filters, in_channels)), bias (C)
+//   -> out (B, D, H, W, C)
+class Conv3DTransposeOp : public Op {
+ public:
+  Conv3DTransposeOp(int in_t, int out_t, size_t w, long b, const VolGeom& g, int F, int act);
+  void forward(Ctx& c) override;
+  void backward(Ctx& c) override;
+  int fusable_act() const override { return act_; }
+
+ private:
+  VolGeom g_;
+  long b_;
+  int F_, act_;
+  long Kc_;
+  std::vector<AlignedBuf> scratch_;
+  AlignedBuf parts_;
+  ActInput act_in_;
 };
 
 // Depthwise: output channel c*M + m = sum over the window of input channel c times w[kh, kw, c, m].

@@ -83,6 +83,8 @@ class Program:
         """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call."""
     def add_conv3d(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int) -> None:
         """Conv3D: geom (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL)."""
+    def add_conv3d_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:
+        """Conv3DTranspose: geom (as add_conv3d's) of the forward Conv3D it is the adjoint of, F: input channels."""
     def add_conv_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:
         """Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the output here), F: input channels."""
     def add_crop_resize(self, x: int, out: int, H: int, W: int, C: int, OH: int, OW: int, interp: int, fill_value: float, infer_box: typing.Annotated[Sequence[int], "FixedSize(4)"], train_box: typing.Annotated[Sequence[int], "FixedSize(4)"], random: bool, stream: int) -> None:
@@ -148,6 +150,8 @@ class Program:
     def add_target_tensor(self, target: int, shape: Sequence[int]) -> int:
         """A batched tensor (non-batch axes as add_shaped_tensor takes them) holding the batch's target array `target` in fit and evaluate: a custom loss or metric reads it (ops of mode 3)."""
     def add_tensor(self, per_sample: int, is_input: bool = False) -> int: ...
+    def add_tensor_kernel_conv(self, kind: str, x: int, kernel: int, out: int, geom: Sequence[int], n: int, groups: int = 1) -> None:
+        """keras.ops' convolutions with the kernel a (batch-less) tensor: kind 'conv' / 'conv3d' (n: filters), 'depthwise' (n: depth multiplier), 'conv_transpose' / 'conv3d_transpose' (n: input channels; geom of the forward convolution); geom as add_conv's or add_conv3d's. No bias, linear."""
     def add_time_distributed(self, sub: Program, x: int, out: int, in_local: int, out_local: int, T: int) -> None:
         """Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) into one op over the folded time axis of x -> out (T = 0: the timesteps are read from x each call)."""
     def add_unit_norm(self, x: int, out: int, width: int) -> None: ...

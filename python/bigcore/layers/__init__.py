@@ -14,8 +14,9 @@ from bigcore.layers.additive_attention import AdditiveAttention
 from bigcore.layers.input_spec import InputSpec
 from bigcore.layers.registry import deserialize, serialize
 from bigcore.layers.base import KerasTensor, Layer, Weight
-from bigcore.layers.conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D,
-                                          SeparableConv1D, SeparableConv2D)
+from bigcore.layers.conv_variants import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, DepthwiseConv1D,
+                                          DepthwiseConv2D, SeparableConv1D, SeparableConv2D)
+from bigcore.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from bigcore.layers.convolutional import Conv1D, Conv2D, Conv3D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.einsum_dense import EinsumDense
@@ -48,7 +49,8 @@ from bigcore.layers.wrappers import TimeDistributed
 
 # Keras's aliases
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
-Convolution2DTranspose = Conv2DTranspose
+Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose = (Conv1DTranspose, Conv2DTranspose,
+                                                                          Conv3DTranspose)
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
@@ -77,4 +79,5 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "maximum", "minimum", "multiply", "subtract",
                   "Conv3D", "Convolution3D", "MaxPooling3D", "MaxPool3D", "AveragePooling3D", "AvgPool3D",
                   "GlobalAveragePooling3D", "GlobalAvgPool3D", "GlobalMaxPooling3D", "GlobalMaxPool3D", "UpSampling3D",
-                  "ZeroPadding3D", "Cropping3D", "SpatialDropout3D"])
+                  "ZeroPadding3D", "Cropping3D", "SpatialDropout3D", "Conv3DTranspose", "Convolution1DTranspose",
+                  "Convolution3DTranspose", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"])

@@ -37,6 +37,25 @@ def transpose_length(n, k, s, d, padding, output_padding):
     return (n - 1) * s + 1 + left + right - ((k - 1) * d + 1) + 1
 
 
+def transpose_geometry(in_shape, out_shape, kernel, strides, dilation, padding, output_padding):
+    """The native geometry of a transposed convolution: that of the forward convolution it is the
+    adjoint of (its input our output, its output our input); window_geometry's 13 numbers for 1-D and
+    2-D, volume_geometry's 19 for 3-D. in_shape/out_shape: (batch, *spatial, channels)."""
+    rank = len(kernel)
+    ops = output_padding or (None,) * rank
+    pads = [((k - 1) * d + 1) - 1 - transpose_pads(k, s, d, padding, p)[0]
+            for k, s, d, p in zip(kernel, strides, dilation, ops)]
+    spatial_out, spatial_in = list(out_shape[1:-1]), list(in_shape[1:-1])
+    k, s, d = list(kernel), list(strides), list(dilation)
+    if rank == 3:
+        return [*spatial_out, out_shape[-1], *spatial_in, *k, *s, *d, *pads]
+    if rank == 1:
+        spatial_out, spatial_in, k, s, d, pads = [1] + spatial_out, [1] + spatial_in, [1] + k, [1] + s, [1] + d, \
+            [0] + pads
+    return [spatial_out[0], spatial_out[1], out_shape[-1], spatial_in[0], spatial_in[1], k[0], k[1], s[0], s[1],
+            d[0], d[1], pads[0], pads[1]]
+
+
 class _ConvArgs(Layer):
     """kernel_size, strides, padding, dilation, activation and bias handling shared by the variants."""
     rank = None
@@ -125,20 +144,12 @@ class _ConvTranspose(_ConvArgs):
         return (input_shape[0],) + tuple(spatial) + (self.filters,)
 
     def lower(self, prog, inputs, outputs):
-        in_shape, out_shape = prog.node.inputs[0].shape, outputs[0].shape
-        ops = self.output_padding or (None,) * self.rank
-        # the forward convolution this is the adjoint of: input = our output, output = our input
-        pads = [((k - 1) * d + 1) - 1 - transpose_pads(k, s, d, self.padding, p)[0]
-                for k, s, d, p in zip(self.kernel_size, self.strides, self.dilation_rate, ops)]
-        spatial_out, spatial_in = list(out_shape[1:-1]), list(in_shape[1:-1])
-        k, s, d = list(self.kernel_size), list(self.strides), list(self.dilation_rate)
-        if self.rank == 1:
-            spatial_out, spatial_in, k, s, d, pads = [1] + spatial_out, [1] + spatial_in, [1] + k, [1] + s, [1] + d, \
-                [0] + pads
-        geom = [spatial_out[0], spatial_out[1], self.filters, spatial_in[0], spatial_in[1], k[0], k[1], s[0], s[1],
-                d[0], d[1], pads[0], pads[1]]
+        in_shape = prog.node.inputs[0].shape
+        geom = transpose_geometry(in_shape, outputs[0].shape, self.kernel_size, self.strides, self.dilation_rate,
+                                  self.padding, self.output_padding)
         b = prog.param(self.bias) if self.use_bias else -1
-        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_conv_transpose(
+        add = prog.native.add_conv3d_transpose if self.rank == 3 else prog.native.add_conv_transpose
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: add(
             inputs[0], out, prog.param(self.kernel), b, geom, in_shape[-1], act))
 
     def get_config(self):
@@ -160,6 +171,17 @@ class Conv2DTranspose(_ConvTranspose):
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None, data_format=None,
                  dilation_rate=(1, 1), **kw):
+        super().__init__(filters, kernel_size, strides, padding, output_padding, data_format, dilation_rate, **kw)
+
+
+@register
+class Conv3DTranspose(_ConvTranspose):
+    """Keras's Conv3DTranspose: input (batch, depth, height, width, channels), kernel
+    (kd, kh, kw, filters, in_channels)."""
+    rank = 3
+
+    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=(1, 1, 1), **kw):
         super().__init__(filters, kernel_size, strides, padding, output_padding, data_format, dilation_rate, **kw)
 
 

@@ -149,7 +149,8 @@ class OpLayer(Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        return cls(config.pop("kind"), config.pop("attrs", {}), **config)
+        kind = config.pop("kind")
+        return _KIND_CLASSES.get(kind, cls)(kind, config.pop("attrs", {}), **config)
 
     def serialized_name(self):
         """The class name a saved config gives this op, as Keras names its operations (Add, Matmul)."""
@@ -238,6 +239,11 @@ def assign_weight(w, value, mode):
 
 
 registry.register_module("bigcore.ops", OpLayer)
+_KIND_CLASSES = {}  # kinds recorded by an OpLayer subclass (conv.py's WindowOp), for from_config
+
+
+def register_kind(kind, cls):
+    _KIND_CLASSES[kind] = cls
 
 
 def weight_tensor(w):

@@ -62,6 +62,8 @@ def layer_slots(layer, seen=None):
     snake_name = snake(name)
     if seen is not None:
         seen.add(id(layer))
+    if name in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):  # Keras: an RNN whose ConvLSTMCell holds the weights
+        return [("", [], layer.name), ("cell", _weight_slots(layer.weights), "conv_lstm_cell")]
     if layer_base._traces_call(type(layer)):
         return _custom_slots(layer, seen if seen is not None else {id(layer)})
     if registry.is_graph_model(layer):  # a Sequential or functional model used as a layer: its layers under `layers/`
