@@ -81,6 +81,8 @@ class Op {
   // Keras's layer.trainable changed after lowering, for an op whose computation it shapes
   // (BatchNormalization: frozen, its moving statistics only); false where the op has no such mode.
   virtual bool set_frozen(bool /*frozen*/) { return false; }
+  // The ops an op runs in its own tensor table (TimeDistributed's, ops/fold.h): op j, or null.
+  virtual Op* inner_op(size_t /*j*/) { return nullptr; }
 
   std::vector<int> in, out;         // tensor ids
   std::vector<size_t> params;       // arena offsets of the segments this op reads
