@@ -219,6 +219,64 @@ def test_batchnorm_and_dropout_inside(keras, T):
     np.testing.assert_array_equal(bn.moving_mean.numpy(), moved)
 
 
+def bn_video(lib, T):
+    """BatchNormalization of a frame's channels inside a per-frame Sequential, fused ReLU after."""
+    # (no bias before the normalization: its gradient is zero but for rounding, which Adam would amplify)
+    frame = lib.Sequential([lib.layers.Conv2D(3, 2, use_bias=False), lib.layers.BatchNormalization(momentum=0.8),
+                            lib.layers.ReLU(), lib.layers.Flatten(), lib.layers.Dense(2)])
+    inp = lib.Input((T, 4, 4, 2))
+    return lib.Model(inp, lib.layers.TimeDistributed(frame)(inp))
+
+
+@pytest.mark.parametrize("T", [3, None])
+def test_batchnorm_trains_per_timestep_as_keras(keras, T):
+    """Keras 3 calls the wrapped layer once per timestep: in training, BatchNormalization normalizes
+    each timestep over the batch, and its moving statistics move once per timestep."""
+    ours, theirs = bn_video(bigcore, T), bn_video(keras, T)
+    theirs.set_weights(ours.get_weights())
+    x = rng.normal(size=(6, 3, 4, 4, 2)).astype(np.float32) + np.arange(3, dtype=np.float32)[None, :, None, None,
+                                                                                           None] * 2
+    np.testing.assert_allclose(np.asarray(ours(x, training=True)), theirs(x, training=True).detach().cpu().numpy(),
+                               rtol=1e-4, atol=1e-4)
+    theirs.set_weights(ours.get_weights())  # (both calls moved the statistics; from the same values again)
+    y = rng.normal(size=(6, 3, 2)).astype(np.float32)
+    adam_steps(ours, bigcore, x, y)
+    adam_steps(theirs, keras, x, y)
+    for a, b in zip(ours.get_weights(), keras_weights(theirs)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_batchnorm_per_timestep_gradient():
+    """The per-timestep batch statistics' backward against central differences (float64 loss)."""
+    inp = bigcore.Input((3, 4))
+    bn = layers.BatchNormalization()
+    model = bigcore.Model(inp, layers.TimeDistributed(bigcore.Sequential([layers.Dense(3), bn]))(inp))
+    x = rng.normal(size=(4, 3, 4)).astype(np.float32)
+    y = rng.normal(size=(4, 3, 3)).astype(np.float32)
+    w0 = [w.copy() for w in model.get_weights()]
+    model.compile(optimizer=bigcore.optimizers.SGD(1.0), loss="mse")
+    model.train_on_batch(x, y)
+    grads = [a - b for a, b in zip(w0, model.get_weights())]  # lr 1: the gradient
+
+    def loss(ws):
+        k, b, g, beta = (w.astype(np.float64) for w in ws[:4])
+        h = x.astype(np.float64) @ k + b
+        mean, var = h.mean(0, keepdims=True), h.var(0, keepdims=True)  # per timestep: over the batch
+        return np.mean(((h - mean) / np.sqrt(var + 1e-3) * g + beta - y) ** 2)
+
+    eps = 1e-4
+    for i in range(4):
+        num = np.zeros_like(w0[i], np.float64)
+        for j in np.ndindex(w0[i].shape):
+            plus, minus = [w.copy() for w in w0], [w.copy() for w in w0]
+            plus[i] = plus[i].astype(np.float64)
+            minus[i] = minus[i].astype(np.float64)
+            plus[i][j] += eps
+            minus[i][j] -= eps
+            num[j] = (loss(plus) - loss(minus)) / (2 * eps)
+        np.testing.assert_allclose(grads[i], num, rtol=2e-3, atol=2e-4)
+
+
 def test_mask_passes_on(keras):
     """Embedding(mask_zero) -> TimeDistributed(Sequential) -> LSTM: the LSTM sees the mask."""
     def make(lib):

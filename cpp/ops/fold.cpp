@@ -93,6 +93,7 @@ Ctx FoldOp::inner(Ctx& c, bool training) {
   k.tensors = &local_;
   k.B = c.B * T;
   k.row0 = c.row0 * T;
+  k.time_groups = c.time_groups * T;
   return k;
 }
 

@@ -33,6 +33,10 @@ struct Ctx {
   uint64_t seed = 0;      // with `step`, keys the dropout streams
   uint64_t step = 0;
   uint64_t row0 = 0;      // global index of this batch's first row (a data-parallel rank's slice)
+  // Samples are timesteps folded into the batch (TimeDistributed, ops/fold.h): sample s is timestep
+  // s % time_groups of its sequence. Batch statistics are each timestep's, as Keras 3 calls the
+  // wrapped layer once per timestep (BatchNormalization).
+  int time_groups = 1;
   uint64_t calls = 0;     // forward passes so far: random draws (bigcore.random) differ per call
   double extra_loss = 0.0;  // penalties ops add in forward (activity regularizers)
   uint64_t shape_epoch = 0;  // changes whenever a symbol's value does (shapes.h)
