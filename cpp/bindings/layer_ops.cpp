@@ -49,10 +49,9 @@ void bind_layer_ops(py::module_& m) {
         if (T < 0 || (T > 0 && (p.per_sample(in) != T * sub.per_sample(in_local) ||
                                 p.per_sample(out) != T * sub.per_sample(out_local))))
           throw py::value_error("TimeDistributed: the outer tensors must hold T inner steps");
-        std::vector<size_t> sizes;
-        for (int t = 0; t < sub.n_tensors(); ++t) sizes.push_back(sub.per_sample(t));
-        p.add_op(std::make_unique<bc::FoldOp>(sub.take_ops(), sizes, in_local, out_local, in, out, T));
+        auto ops = sub.take_ops();
+        p.add_op(std::make_unique<bc::FoldOp>(std::move(ops), sub.take_tensors(), in_local, out_local, in, out, T));
       }, py::arg("sub"), py::arg("x"), py::arg("out"), py::arg("in_local"), py::arg("out_local"), py::arg("T"),
-      "Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) "
-      "into one op over the folded time axis of x -> out (T = 0: the timesteps are read from x each call).");
+      "Moves the ops and tensors of `sub` (built over its own per-timestep tensors, parameters in this program's "
+      "arena) into one op over the folded time axis of x -> out (T = 0: the timesteps are read from x each call).");
 }

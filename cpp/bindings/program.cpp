@@ -318,7 +318,9 @@ void bind_program(py::module_& m) {
       .def("set_param_trainable", &Program::set_param_trainable, py::arg("offset"), py::arg("trainable"),
            "Whether the optimizer updates the parameter at this arena offset (a layer's trainable changed).")
       .def("set_op_frozen", &Program::set_op_frozen, py::arg("op"), py::arg("frozen"),
-           "Op `op`'s frozen mode (a BatchNormalization whose layer's trainable changed).")
+           py::arg("inner") = std::vector<int>(),
+           "Op `op`'s frozen mode (a BatchNormalization whose layer's trainable changed); inner: the path of "
+           "indices to an op inside op `op` (a TimeDistributed's wrapped layer's), or none.")
       .def("set_call_training", &Program::set_call_training, py::arg("first_op"), py::arg("training"),
            "Ops first_op.. (one layer call's) run in training mode when a run gives no mode (predict_step mode -1).")
       .def("set_profile", &Program::set_profile, py::arg("on"),

@@ -82,8 +82,10 @@ void bind_shapes(py::module_& m) {
       }, py::arg("tensor"), "The tensor a view (add_view_tensor) is of, or -1.");
   cls.def_property_readonly("n_tensors", &Program::n_tensors);
   cls.def("add_weight_tensor", &Program::add_weight_tensor, py::arg("offset"), py::arg("shape"),
+          py::arg("foreign") = false,
           "The weight at arena offset `offset` (from add_param) as a batch-less tensor: read in place, its gradient "
-          "added into the gradient arena.");
+          "added into the gradient arena. foreign: an offset of another program's arena (a TimeDistributed's inner "
+          "program: its ops run over the outer arena).");
   cls.def("resolve_symbols", &Program::resolve_symbols, py::arg("input_shapes"),
           "Every symbol's value for model inputs with these non-batch shapes (one per input).");
   cls.def("tensor_shape", [](const Program& p, int t, const py::object& symbols) {

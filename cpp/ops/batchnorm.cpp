@@ -92,6 +92,8 @@ void BatchNormOp::forward(Ctx& c) {
   float* mm = c.params + a_.moving_mean;
   float* mv = c.params + a_.moving_var;
   used_batch_ = c.training && !a_.frozen;
+  used_groups_ = used_batch_ ? c.time_groups : 1;
+  if (used_groups_ > 1) return forward_steps(c, used_groups_);
   if (used_batch_) {
     batch_stats(c, rows, x, masked_ ? c.val(in[1]) : nullptr);
     for (int k = 0; k < C; ++k) {
@@ -138,6 +140,7 @@ void BatchNormOp::forward(Ctx& c) {
 //   batch statistics: dvar = -g inv^3 / 2 * sum dy xc, dmean = -g inv sum dy - 2 dvar / S * sum w xc,
 //   dx = g inv dy + dmean w / S + 2 dvar w xc / S;   moving statistics: dx = g inv dy.
 void BatchNormOp::backward(Ctx& c) {
+  if (used_groups_ > 1) return backward_steps(c, used_groups_);
   const int C = a_.C;
   const long rows = static_cast<long>(c.B) * (c.per_sample(in[0]) / C);
   const float* x = c.val(in[0]);
@@ -217,6 +220,135 @@ void BatchNormOp::backward(Ctx& c) {
       }
     }
   });
+}
+
+// Timestep g's samples are g, g + G, g + 2G, ... (ops/fold.h); each timestep's statistics are its
+// B / G samples' (double sums, in sample order: no work split, so no thread-count dependence), and
+// the moving statistics move once per timestep, g = 0 first.
+void BatchNormOp::forward_steps(Ctx& c, int G) {
+  BC_CHECK(!masked_ && c.B % G == 0, "BatchNormalization: a mask or a partial timestep inside TimeDistributed");
+  const int C = a_.C;
+  const long P = static_cast<long>(c.per_sample(in[0]) / C), per = static_cast<long>(c.per_sample(in[0]));
+  const long n_seq = c.B / G;
+  const double n = static_cast<double>(n_seq * P);
+  const float* x = c.val(in[0]);
+  float* y = c.val(out[0]);
+  float* mm = c.params + a_.moving_mean;
+  float* mv = c.params + a_.moving_var;
+  step_mean_.assign(static_cast<size_t>(G) * C, 0.0f);
+  step_inv_.assign(static_cast<size_t>(G) * C, 0.0f);
+  std::vector<double> sum(C), sq(C);
+  for (int g = 0; g < G; ++g) {
+    std::fill(sum.begin(), sum.end(), 0.0);
+    std::fill(sq.begin(), sq.end(), 0.0);
+    for (long b = 0; b < n_seq; ++b)
+      for (long p = 0; p < P; ++p) {
+        const float* xr = x + (b * G + g) * per + p * C;
+        for (int k = 0; k < C; ++k) sum[k] += xr[k];
+      }
+    float* m = step_mean_.data() + static_cast<size_t>(g) * C;
+    for (int k = 0; k < C; ++k) m[k] = static_cast<float>(sum[k] / n);
+    for (long b = 0; b < n_seq; ++b)
+      for (long p = 0; p < P; ++p) {
+        const float* xr = x + (b * G + g) * per + p * C;
+        for (int k = 0; k < C; ++k) {
+          const double d = static_cast<double>(xr[k]) - m[k];
+          sq[k] += d * d;
+        }
+      }
+    float* inv = step_inv_.data() + static_cast<size_t>(g) * C;
+    for (int k = 0; k < C; ++k) {
+      const float var = static_cast<float>(sq[k] / n);
+      mm[k] = mm[k] * a_.momentum + m[k] * (1.0f - a_.momentum);
+      mv[k] = mv[k] * a_.momentum + var * (1.0f - a_.momentum);
+      inv[k] = 1.0f / std::sqrt(var + a_.epsilon);
+    }
+  }
+  for (long s = 0; s < c.B; ++s) {
+    const float* m = step_mean_.data() + static_cast<size_t>(s % G) * C;
+    const float* inv = step_inv_.data() + static_cast<size_t>(s % G) * C;
+    for (long p = 0; p < P; ++p) {
+      const float* xr = x + s * per + p * C;
+      float* yr = y + s * per + p * C;
+      for (int k = 0; k < C; ++k) {
+        const float v = (xr[k] - m[k]) * (inv[k] * (a_.gamma >= 0 ? c.params[a_.gamma + k] : 1.0f)) +
+                        (a_.beta >= 0 ? c.params[a_.beta + k] : 0.0f);
+        yr[k] = !a_.relu || v > 0.0f || v != v ? v : 0.0f;
+      }
+    }
+  }
+}
+
+// backward() per timestep: its sums over its samples, dgamma and dbeta summed over the timesteps.
+void BatchNormOp::backward_steps(Ctx& c, int G) {
+  const int C = a_.C;
+  const long P = static_cast<long>(c.per_sample(in[0]) / C), per = static_cast<long>(c.per_sample(in[0]));
+  const long n_seq = c.B / G;
+  const double S = static_cast<double>(n_seq * P);
+  const float* x = c.val(in[0]);
+  float* dy = c.grad(out[0]);
+  float* dx = need_dx[0] ? c.grad(in[0]) : nullptr;
+  const float* relu_out = a_.relu ? c.val(out[0]) : nullptr;
+  const size_t GC = static_cast<size_t>(G) * C;
+  std::vector<double> sdy(GC, 0.0), sdyx(GC, 0.0), sxc(GC, 0.0);
+  std::vector<double> dgamma(C, 0.0), dbeta(C, 0.0);
+  for (long s = 0; s < c.B; ++s) {
+    const size_t g = static_cast<size_t>(s % G) * C;
+    for (long p = 0; p < P; ++p) {
+      const float* xr = x + s * per + p * C;
+      float* d = dy + s * per + p * C;
+      if (relu_out) {
+        const float* o = relu_out + s * per + p * C;
+        for (int k = 0; k < C; ++k) d[k] = o[k] > 0.0f ? d[k] : 0.0f;
+      }
+      for (int k = 0; k < C; ++k) {
+        const double xc = xr[k] - step_mean_[g + k];
+        sdy[g + k] += d[k];
+        sdyx[g + k] += d[k] * xc;
+        sxc[g + k] += xc;
+      }
+    }
+  }
+  for (int g = 0; g < G; ++g)
+    for (int k = 0; k < C; ++k) {
+      dbeta[k] += sdy[static_cast<size_t>(g) * C + k];
+      dgamma[k] += sdyx[static_cast<size_t>(g) * C + k] * step_inv_[static_cast<size_t>(g) * C + k];
+    }
+  size_t pi = 0;
+  if (a_.gamma >= 0) {
+    float* dg = c.grads + a_.gamma;
+    for (int k = 0; k < C; ++k) dg[k] = static_cast<float>(accum_dw[pi] ? dg[k] + dgamma[k] : dgamma[k]);
+    ++pi;
+  }
+  if (a_.beta >= 0) {
+    float* db = c.grads + a_.beta;
+    for (int k = 0; k < C; ++k) db[k] = static_cast<float>(accum_dw[pi] ? db[k] + dbeta[k] : dbeta[k]);
+  }
+  if (!dx) return;
+  std::vector<float> a(GC), bm(GC), bx(GC);  // dx = a dy + bm + bx xc, per timestep
+  for (size_t i = 0; i < a.size(); ++i) {
+    const int k = static_cast<int>(i % C);
+    const double g = a_.gamma >= 0 ? c.params[a_.gamma + k] : 1.0;
+    const double inv = step_inv_[i];
+    const double dvar = -0.5 * g * inv * inv * inv * sdyx[i];
+    const double dmean = -g * inv * sdy[i] - 2.0 * dvar / S * sxc[i];
+    a[i] = static_cast<float>(g * inv);
+    bm[i] = static_cast<float>(dmean / S);
+    bx[i] = static_cast<float>(2.0 * dvar / S);
+  }
+  const bool acc = accum_dx[0];
+  for (long s = 0; s < c.B; ++s) {
+    const size_t g = static_cast<size_t>(s % G) * C;
+    for (long p = 0; p < P; ++p) {
+      const float* xr = x + s * per + p * C;
+      const float* d = dy + s * per + p * C;
+      float* o = dx + s * per + p * C;
+      for (int k = 0; k < C; ++k) {
+        const float v = a[g + k] * d[k] + bm[g + k] + bx[g + k] * (xr[k] - step_mean_[g + k]);
+        o[k] = acc ? o[k] + v : v;
+      }
+    }
+  }
 }
 
 }  // namespace bc

@@ -1,7 +1,9 @@
 // BatchNormalization (Keras) over the last axis: in (rows, C) -> out (rows, C), rows = B x positions.
 // Training: the batch's mean and biased variance (over the rows the mask keeps), and the moving
 // statistics (non-trainable arena segments) move: m = m * momentum + stat * (1 - momentum).
-// Inference, or frozen (Keras: trainable=False): the moving statistics.
+// Inference, or frozen (Keras: trainable=False): the moving statistics. Under TimeDistributed
+// (Ctx::time_groups > 1) the batch statistics are each timestep's, the moving statistics moving
+// once per timestep in order, as Keras 3's per-timestep calls do.
 // y = (x - mean) * (gamma / sqrt(var + eps)) + beta, then max(y, 0) when relu (a ReLU that alone
 // reads the normalized values, fused at lowering: one pass less forward, two less backward).
 #pragma once
@@ -33,9 +35,13 @@ class BatchNormOp : public Op {
 
  private:
   void batch_stats(Ctx& c, long rows, const float* x, const float* w);
+  void forward_steps(Ctx& c, int G);   // batch statistics per timestep (time_groups G > 1)
+  void backward_steps(Ctx& c, int G);
+  std::vector<float> step_mean_, step_inv_;  // per timestep and channel: what forward_steps used
   BatchNormArgs a_;
   bool masked_;
   bool used_batch_ = false;                // the last forward normalized with batch statistics
+  int used_groups_ = 1;                    // ... per timestep of that many (forward_steps)
   std::vector<float> mean_, inv_, count_;  // per channel: what forward used; count: the divisor
   std::vector<double> acc_;                // per-item partial sums
   std::vector<float> part_;

@@ -1,8 +1,9 @@
 // TimeDistributed: the wrapped layer's ops run once over the folded time axis, (B, T, ...) seen as
 // (B*T, ...): no copies, the wrapper lends the outer tensors' buffers to its own tensor table
-// (whose per-sample sizes are one timestep's) for the length of each call, and runs the ops with a
-// batch of B*T. Inner ops see masks of none; their gradient flags are planned here, from the
-// wrapper's (the program plans the wrapper as one op).
+// (whose shapes are one timestep's) for the length of each call, and runs the ops with a batch of
+// B*T. The table is that of the program the wrapped layer was lowered into (its views and weight
+// tensors kept; the weights live in the outer program's arena). Inner ops see masks of none; their
+// gradient flags are planned here, from the wrapper's (the program plans the wrapper as one op).
 #pragma once
 #include <memory>
 #include <vector>
@@ -13,19 +14,25 @@ namespace bc {
 
 class FoldOp : public Op {
  public:
-  // ops: built over a table of `sizes` (per timestep), whose tensor in_local / out_local stand for
-  // the outer in_t / out_t; T: timesteps, or 0 for a run-time length (read from in_t each call).
-  FoldOp(std::vector<std::unique_ptr<Op>> ops, const std::vector<size_t>& sizes, int in_local, int out_local,
-         int in_t, int out_t, int T);
+  // ops: built over `table` (per timestep, every axis a constant), whose tensor in_local / out_local
+  // stand for the outer in_t / out_t; T: timesteps, or 0 for a run-time length (read from in_t
+  // each call).
+  FoldOp(std::vector<std::unique_ptr<Op>> ops, std::vector<Tensor> table, int in_local, int out_local, int in_t,
+         int out_t, int T);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
   int fusable_act() const override;
+  bool adds_to_loss() const override;
+  // Inner op j (a BatchNormalization whose layer's trainable changed: Program::set_op_frozen).
+  Op* inner_op(size_t j) override { return j < ops_.size() ? ops_[j].get() : nullptr; }
 
  private:
   Ctx inner(Ctx& c, bool training);
   int steps(const Ctx& c) const;  // this call's timesteps
   void lend(Ctx& c);  // swaps the outer buffers in (and, called again, back out)
   void plan();
+  int root(int t) const { return local_[t].view >= 0 ? local_[t].view : t; }
+  static bool runs(const Op& op, bool training) { return op.mode != (training ? 2 : 1) && op.mode < 3; }
 
   std::vector<std::unique_ptr<Op>> ops_;
   std::vector<Tensor> local_;

@@ -33,6 +33,10 @@ struct Ctx {
   uint64_t seed = 0;      // with `step`, keys the dropout streams
   uint64_t step = 0;
   uint64_t row0 = 0;      // global index of this batch's first row (a data-parallel rank's slice)
+  // Samples are timesteps folded into the batch (TimeDistributed, ops/fold.h): sample s is timestep
+  // s % time_groups of its sequence. Batch statistics are each timestep's, as Keras 3 calls the
+  // wrapped layer once per timestep (BatchNormalization).
+  int time_groups = 1;
   uint64_t calls = 0;     // forward passes so far: random draws (bigcore.random) differ per call
   double extra_loss = 0.0;  // penalties ops add in forward (activity regularizers)
   uint64_t shape_epoch = 0;  // changes whenever a symbol's value does (shapes.h)
@@ -81,6 +85,8 @@ class Op {
   // Keras's layer.trainable changed after lowering, for an op whose computation it shapes
   // (BatchNormalization: frozen, its moving statistics only); false where the op has no such mode.
   virtual bool set_frozen(bool /*frozen*/) { return false; }
+  // The ops an op runs in its own tensor table (TimeDistributed's, ops/fold.h): op j, or null.
+  virtual Op* inner_op(size_t /*j*/) { return nullptr; }
 
   std::vector<int> in, out;         // tensor ids
   std::vector<size_t> params;       // arena offsets of the segments this op reads

@@ -82,6 +82,14 @@ std::vector<std::unique_ptr<Op>> Program::take_ops() {
   return ops;
 }
 
+std::vector<Tensor> Program::take_tensors() {
+  planned_ = false;
+  std::vector<Tensor> t = std::move(tensors_);
+  tensors_.clear();
+  labels_.clear();
+  return t;
+}
+
 void Program::set_op_mode(int start, int end, int mode) {
   BC_CHECK(mode >= 0 && mode <= 4, "op mode must be 0 (always), 1 (training), 2 (inference), 3 (with targets) or 4 "
                                   "(never: retired)");
@@ -469,10 +477,15 @@ void Program::set_param_trainable(size_t offset, bool trainable) {
   BC_CHECK(false, "set_param_trainable: no parameter at offset " + std::to_string(offset));
 }
 
-void Program::set_op_frozen(size_t i, bool frozen) {
+void Program::set_op_frozen(size_t i, bool frozen, const std::vector<int>& inner) {
   auto lock = lock_params();
   BC_CHECK(i < ops_.size(), "set_op_frozen: no op " + std::to_string(i));
-  BC_CHECK(ops_[i]->set_frozen(frozen), "set_op_frozen: op " + std::to_string(i) + " has no frozen mode");
+  Op* op = ops_[i].get();
+  for (int j : inner) {
+    op = j >= 0 ? op->inner_op(static_cast<size_t>(j)) : nullptr;
+    BC_CHECK(op != nullptr, "set_op_frozen: op " + std::to_string(i) + " has no inner op " + std::to_string(j));
+  }
+  BC_CHECK(op->set_frozen(frozen), "set_op_frozen: op " + std::to_string(i) + " has no frozen mode");
 }
 
 std::string Program::tensor_label(int t) const {

@@ -96,6 +96,7 @@ class Program : public std::enable_shared_from_this<Program> {
   // Moves the ops out: a program built only to collect a wrapped layer's ops over its own tensor
   // table (TimeDistributed, ops/fold.h), whose parameters live in another program's arena.
   std::vector<std::unique_ptr<Op>> take_ops();
+  std::vector<Tensor> take_tensors();  // the tensor table those ops were built over, likewise
   // Makes segment `offset` the home of a weight's cell, for each pair (param_home.h): the program
   // then reads and trains the one value every program linking the cell shares.
   void link_params(const std::vector<std::pair<size_t, std::shared_ptr<ParamCell>>>& links) {
@@ -141,8 +142,9 @@ class Program : public std::enable_shared_from_this<Program> {
   // Whether the optimizer (and the regularizers, constraints, clipping norms) takes the parameter
   // at `offset` (Keras's layer.trainable changed after lowering); its optimizer slots stay.
   void set_param_trainable(size_t offset, bool trainable);
-  // Op i's frozen mode (Op::set_frozen; BatchNormalization's layer.trainable changed after lowering).
-  void set_op_frozen(size_t i, bool frozen);
+  // Op i's frozen mode (Op::set_frozen; BatchNormalization's layer.trainable changed after lowering);
+  // inner: the path to an op inside op i (Op::inner_op: a TimeDistributed's wrapped layer's), or none.
+  void set_op_frozen(size_t i, bool frozen, const std::vector<int>& inner = {});
   size_t n_ops() const { return ops_.size(); }
   size_t param_count() const { return param_count_; }
   // What each op that adds to the loss (Op::adds_to_loss) added in the last forward, in op order.
@@ -184,7 +186,8 @@ class Program : public std::enable_shared_from_this<Program> {
   int add_view_tensor(int base, const std::vector<Dim>& dims);
   // A batch-less tensor that is the weight at arena offset `offset` (a segment of add_param, with
   // as many values as dims): ops read the parameter arena in place and write the gradient arena.
-  int add_weight_tensor(size_t offset, const std::vector<int64_t>& dims);
+  // foreign: the offset is in another program's arena (this one holds the ops a FoldOp takes).
+  int add_weight_tensor(size_t offset, const std::vector<int64_t>& dims, bool foreign = false);
   const Symbols& symbols() const { return shapes_.symbols; }
   const std::vector<Dim>& dims(int t) const { return tensors_.at(t).dims; }
   bool batched(int t) const { return tensors_.at(t).batched; }

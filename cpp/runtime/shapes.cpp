@@ -166,7 +166,7 @@ int Program::add_shaped_tensor(const std::vector<Dim>& dims, bool is_input, bool
   return static_cast<int>(tensors_.size()) - 1;
 }
 
-int Program::add_weight_tensor(size_t offset, const std::vector<int64_t>& dims) {
+int Program::add_weight_tensor(size_t offset, const std::vector<int64_t>& dims, bool foreign) {
   BC_CHECK(static_cast<int>(dims.size()) <= kMaxDims, "a weight has at most " + std::to_string(kMaxDims) + " axes");
   std::vector<Dim> d;
   int64_t n = 1;
@@ -175,9 +175,11 @@ int Program::add_weight_tensor(size_t offset, const std::vector<int64_t>& dims) 
     d.push_back({v, -1});
     n *= v;
   }
-  const Segment& s = segment_at(offset);
-  BC_CHECK(static_cast<int64_t>(s.size) == n, "the weight at arena offset " + std::to_string(offset) + " holds " +
-                                                  std::to_string(s.size) + " values, not " + std::to_string(n));
+  if (!foreign) {
+    const Segment& s = segment_at(offset);
+    BC_CHECK(static_cast<int64_t>(s.size) == n, "the weight at arena offset " + std::to_string(offset) + " holds " +
+                                                    std::to_string(s.size) + " values, not " + std::to_string(n));
+  }
   int t = add_shaped_tensor(d, false, false);
   tensors_[t].alias = static_cast<long>(offset);
   return t;

@@ -153,14 +153,14 @@ class Program:
     def add_tensor_kernel_conv(self, kind: str, x: int, kernel: int, out: int, geom: Sequence[int], n: int, groups: int = 1) -> None:
         """keras.ops' convolutions with the kernel a (batch-less) tensor: kind 'conv' / 'conv3d' (n: filters), 'depthwise' (n: depth multiplier), 'conv_transpose' / 'conv3d_transpose' (n: input channels; geom of the forward convolution); geom as add_conv's or add_conv3d's. No bias, linear."""
     def add_time_distributed(self, sub: Program, x: int, out: int, in_local: int, out_local: int, T: int) -> None:
-        """Moves the ops of `sub` (built over its own per-timestep tensors, parameters in this program's arena) into one op over the folded time axis of x -> out (T = 0: the timesteps are read from x each call)."""
+        """Moves the ops and tensors of `sub` (built over its own per-timestep tensors, parameters in this program's arena) into one op over the folded time axis of x -> out (T = 0: the timesteps are read from x each call)."""
     def add_unit_norm(self, x: int, out: int, width: int) -> None: ...
     def add_view_tensor(self, base: int, shape: Sequence[int]) -> int:
         """Tensor `base` seen with another shape of its non-batch axes (as add_shaped_tensor takes them), the same size: no op and no copy; ops reading it see this shape, its values and gradient are base's."""
     def add_weight_rows(self, out: int, offset: int, n: int) -> None:
         """out (batch rows) = the weight at arena [offset, offset + n) in each forward; the batch must fill it."""
-    def add_weight_tensor(self, offset: int, shape: Sequence[int]) -> int:
-        """The weight at arena offset `offset` (from add_param) as a batch-less tensor: read in place, its gradient added into the gradient arena."""
+    def add_weight_tensor(self, offset: int, shape: Sequence[int], foreign: bool = False) -> int:
+        """The weight at arena offset `offset` (from add_param) as a batch-less tensor: read in place, its gradient added into the gradient arena. foreign: an offset of another program's arena (a TimeDistributed's inner program: its ops run over the outer arena)."""
     def apply_update(self, lr: float, step: int, grad_scale: float) -> None:
         """grads() *= grad_scale, then regularizers, clipping, the optimizer pass at rate lr and constraints."""
     @property
@@ -210,8 +210,8 @@ class Program:
         """What the tensor is, for out-of-memory messages."""
     def set_losses(self, specs: Sequence[tuple[Any, ...]]) -> None: ...
     def set_metrics(self, specs: Sequence[tuple[Any, ...]]) -> None: ...
-    def set_op_frozen(self, op: int, frozen: bool) -> None:
-        """Op `op`'s frozen mode (a BatchNormalization whose layer's trainable changed)."""
+    def set_op_frozen(self, op: int, frozen: bool, inner: Sequence[int] = []) -> None:
+        """Op `op`'s frozen mode (a BatchNormalization whose layer's trainable changed); inner: the path of indices to an op inside op `op` (a TimeDistributed's wrapped layer's), or none."""
     def set_op_mode(self, start: int, end: int, mode: int) -> None:
         """Ops [start, end) run always (0), in training only (1), in inference only (2) or where the batch has targets (3: fit and evaluate, not predict), or never (4: retired)."""
     def set_optimizer(self, args: OptimArgs, slots: int, slot_init: float) -> None:

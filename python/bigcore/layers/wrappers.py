@@ -1,44 +1,24 @@
 """TimeDistributed: a layer applied to every timestep, as ONE native op over the folded time axis
 (cpp/ops/fold.h): (batch, T, ...) is seen as (batch * T, ...), so a wrapped Dense or Conv2D runs one
-GEMM over all timesteps, and any layer that lowers to native ops can be wrapped. As Keras, the
-wrapped layer is called directly (no activity regularizer) and the input's mask passes on.
+GEMM over all timesteps. The wrapped layer is called on one timestep's placeholder and that call is
+lowered as any graph is (models/lowering.py, Lowering.folded), so any layer that lowers wraps: a
+built-in layer, a custom layer's traced call(), a Sequential, a functional or subclassed model. As
+Keras, the wrapped layer is called directly (no activity regularizer), with the wrapper's
+`training`, and the input's mask passes on.
 """
 
-import math
+import inspect
 
-from bigcore._native import _core
-from bigcore.layers.base import KerasTensor, Layer, Node, shape_str
+from bigcore.layers import base, tracing
+from bigcore.layers.base import KerasTensor, Layer, shape_str
 from bigcore.layers.registry import layer_config, layer_from_config, register
 
 
-class _Folded:
-    """What the wrapped layer's lower() sees: tensors of one timestep in a program of their own,
-    parameters in the outer program's arena, no masks."""
-
-    def __init__(self, outer, node):
-        self.native = _core.Program()
-        self.node = node
-        self._outer = outer
-        self._ids = {}
-
-    def tensor(self, kt, is_input=False):
-        rest = kt.shape[1:]
-        return self.native.add_tensor(math.prod(rest) if rest else 1, False)
-
-    def view(self, t, kt):
-        return t  # one timestep's tensors are flat: a reshape within it changes nothing
-
-    def param(self, w):
-        return self._outer.param(w)
-
-    def mask_id(self, kt):
-        return -1
-
-    def bind(self, kt, tensor_id):
-        self._ids[id(kt)] = tensor_id
-
-    def id(self, kt):
-        return self._ids[id(kt)]
+def _call_takes(layer, name):
+    """Whether layer's call takes the argument `name` (Keras's _call_has_training_arg / _mask_arg)."""
+    if base._traces_call(type(layer)):
+        return name in inspect.signature(layer.call).parameters
+    return name in layer.call_keywords
 
 
 @register
@@ -66,29 +46,52 @@ class TimeDistributed(Layer):
         self.layer._check_input(self._inner_shape(shape))
 
     def build(self, input_shape):
-        if not self.layer.built:
-            self.layer.build(self._inner_shape(input_shape))
+        if not self.layer.built:  # as a call builds it (a subclassed model's build() and trace, once)
+            self._step_call((None,) + tuple(input_shape[2:]), {})
             self.layer.built = True
         self._weights = self.layer.weights
         self.built = True
 
     def compute_output_shape(self, input_shape):
-        inner = self.layer.compute_output_shape((input_shape[0],) + tuple(input_shape[2:]))
-        if isinstance(inner, list):
-            raise ValueError(f"TimeDistributed {self.name!r}: the wrapped layer must have a single output")
+        # what a call on one timestep gives (a custom call() or a model has no compute_output_shape of its own)
+        inner = self._step_call((None,) + tuple(input_shape[2:]), {})[1].shape
         return (input_shape[0], input_shape[1]) + tuple(inner[1:])
+
+    def _step_call(self, step_shape, kwargs):
+        """The wrapped layer called on a placeholder of one timestep: (placeholder, output, the nodes
+        the call made), its inbound nodes undone."""
+        step_in = KerasTensor(tuple(step_shape), name=f"{self.name}/step_in")
+        trace = tracing.Trace(None)
+        with trace:
+            step_out = self.layer(step_in, **kwargs)
+        trace.discard()
+        if not isinstance(step_out, KerasTensor):
+            raise ValueError(f"TimeDistributed {self.name!r}: the wrapped layer must have a single output")
+        return step_in, step_out, trace.nodes
 
     def lower(self, prog, inputs, outputs):
         x_kt = prog.node.inputs[0]
-        inner_in = KerasTensor((None,) + tuple(x_kt.shape[2:]), name=f"{self.name}/step_in")
-        inner_out = KerasTensor((None,) + tuple(outputs[0].shape[2:]), name=f"{self.name}/step_out")
-        folded = _Folded(prog, Node(self.layer, [inner_in], [inner_out]))
-        local_in = folded.tensor(inner_in)
-        local_out = self.layer.lower(folded, [local_in], [inner_out])[0]
-        if local_out == local_in:  # a pure reshape (Flatten, Reshape): the same buffer, the output's shape
+        if prog.input_mask_id() >= 0 and base._traces_call(type(self.layer)) and _call_takes(self.layer, "mask"):
+            raise NotImplementedError(f"TimeDistributed {self.name!r}: the wrapped layer's call() takes a mask; "
+                                      "passing each timestep's mask to it is not supported")
+        kwargs = {}
+        training = prog.node.call_kwargs.get("training")
+        if training is not None and _call_takes(self.layer, "training"):
+            kwargs["training"] = training
+        step_in, step_out, nodes = self._step_call((None,) + tuple(x_kt.shape[2:]), kwargs)
+        sub = prog.folded()
+        local_in = sub.tensor(step_in)
+        sub.no_activity_penalty = {id(n) for n in nodes if n.layer is self.layer and n.inputs == [step_in]}
+        local_out = sub.lower_graph([(step_in, local_in)], nodes, [step_out])[0][0]
+        if local_in in (local_out, sub.native.view_of(local_out)):  # a pure reshape: the same buffer, viewed
             return [prog.view(inputs[0], outputs[0])]
         out = prog.tensor(outputs[0])
-        prog.native.add_time_distributed(folded.native, inputs[0], out, local_in, local_out, x_kt.shape[1] or 0)
+        fold = prog.native.n_ops
+        prog.native.add_time_distributed(sub.native, inputs[0], out, local_in, local_out, x_kt.shape[1] or 0)
+        for layer, op in sub.trainable_shaped:  # an inner op's index: the path to it inside the folding op
+            at, path = op if isinstance(op, tuple) else (op, [])
+            prog.trainable_shaped.append((layer, (fold, [at] + list(path))))
+        prog.call_training = prog.call_training or sub.call_training
         return [out]
 
     def get_config(self):

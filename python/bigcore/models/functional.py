@@ -317,8 +317,9 @@ class Model(Trainer, Layer):
         slots kept, and the frozen mode of the ops the flag shapes (BatchNormalization's moving
         statistics), so a GAN's discriminator may be frozen and thawed every step."""
         with _LOWER_LOCK:
-            for layer, op in program.trainable_shaped:
-                program.native.set_op_frozen(op, not layer.trainable)
+            for layer, op in program.trainable_shaped:  # op: an op's index, or (index, the path to an op in it)
+                at, path = op if isinstance(op, tuple) else (op, [])
+                program.native.set_op_frozen(at, not layer.trainable, path)
             keep = {id(w) for w in self.trainable_weights}
             for w, off in program.weights:
                 flag = id(w) in keep

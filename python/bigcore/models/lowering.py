@@ -45,6 +45,13 @@ class Lowering:
         self.step_hooks = []
         self.loss_terms = 0   # add_loss tensors lowered
         self.call_training = False  # some layer call was made with training=True
+        self.no_activity_penalty = set()  # ids of nodes whose layer's activity regularizer does not apply
+
+    def folded(self):
+        """A lowering into a program of its own whose ops one op of this program runs over a folded
+        axis (TimeDistributed, layers/wrappers.py): its tensors are one timestep's, its parameters
+        and records of the layers lowered are this lowering's."""
+        return _FoldedLowering(self)
 
     # -- tensors --
     def bind(self, kt, tensor_id):
@@ -207,7 +214,7 @@ class Lowering:
             else:
                 outs = self._lower_call(node)
             reg = getattr(node.layer, "activity_regularizer", None)
-            if reg is not None:  # Keras: reg(y) / batch on the layer's (first) output
+            if reg is not None and id(node) not in self.no_activity_penalty:  # Keras: reg(y) / batch on its output
                 outs = [self.activity_penalty(outs[0], node.outputs[0], reg)] + list(outs[1:])
             if node.call_kwargs.get("training") is True:  # the call's mode, for runs that give none (model(x))
                 self.native.set_call_training(first_op, True)
@@ -324,6 +331,40 @@ class Lowering:
         self.native.add_loss_term(t)
         self.loss_terms += 1
 
+
+class _FoldedLowering(Lowering):
+    """Lowering.folded(): the tensors, ops and scopes are its own program's; the weights, their
+    arena segments and the layers' records are the outer lowering's (one arena, trained once).
+    The folded op runs every op over B*T rows, so what needs a run-time length or the batch
+    (a symbol, a loss term, an activity penalty divided by the batch) is refused."""
+
+    def __init__(self, outer):
+        super().__init__()
+        self.outer = outer
+        self._param_of, self.weights, self.param_trainable = outer._param_of, outer.weights, outer.param_trainable
+        self.lora_state, self.step_hooks = outer.lora_state, outer.step_hooks
+        self.trainable_shaped = []  # (layer, this program's op index): the folding op maps them to its own
+
+    def param(self, w):
+        return self.outer.param(w)
+
+    def weight_tensor(self, w):
+        if id(w) not in self._weight_tensor_of:
+            self._weight_tensor_of[id(w)] = self.native.add_weight_tensor(self.param(w), list(w.shape) or [1],
+                                                                          foreign=True)
+        return self._weight_tensor_of[id(w)]
+
+    def symbol(self, d):
+        raise ValueError(f"a length known only when the model runs ({d!r}) inside a TimeDistributed layer: its "
+                         "wrapped layer's tensors must have a fixed shape per timestep")
+
+    def add_loss(self, t, kt):
+        raise NotImplementedError(f"TimeDistributed: the wrapped layer adds a loss ({kt.name!r}); add_loss() inside "
+                                  "a TimeDistributed layer is not supported")
+
+    def activity_penalty(self, t, kt, reg):
+        raise NotImplementedError(f"TimeDistributed: a layer inside it has an activity regularizer (on {kt.name!r}); "
+                                  "Keras divides its penalty by each timestep's batch, which is not supported")
 
 
 def _relu_fusions(nodes, protected):
