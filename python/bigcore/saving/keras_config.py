@@ -372,7 +372,7 @@ def check_masks(model, masks, mask_ops, where):
 
 # --- compile ---------------------------------------------------------------------------------------
 
-_OPTIMIZER_NEUTRAL = {"loss_scale_factor": (None,), "gradient_accumulation_steps": (None,), "is_legacy_optimizer": None,
+_OPTIMIZER_NEUTRAL = {"loss_scale_factor": (None,), "is_legacy_optimizer": None,
                       "jit_compile": None, "decay": (0.0, None)}
 
 

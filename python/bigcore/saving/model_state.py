@@ -44,7 +44,7 @@ def compile_config(model):
         return None
     loss, metrics, loss_weights = model._compile_args
     opt = optimizers.serialize(model.optimizer)
-    opt["iterations"] = int(model.optimizer.iterations)
+    opt["iterations"] = int(model.optimizer._iterations)
     config = {"optimizer": opt, "loss": _serialize_tree(loss, "loss"),
               "metrics": _serialize_tree(metrics, "metric"), "loss_weights": loss_weights}
     weighted = getattr(model, "_weighted_metrics_arg", None)
