@@ -421,3 +421,129 @@ def test_gradient_accumulation_resume_is_bit_identical(tmp_path):
     assert resumed.optimizer.iterations == 4
     for s, t in zip(slots(straight), slots(resumed), strict=True):
         np.testing.assert_array_equal(s, t)
+
+
+# --- LossScaleOptimizer ---------------------------------------------------------------------------------------
+
+LOSS_SCALE = {
+    "adam_growing": lambda o: o.LossScaleOptimizer(o.Adam(learning_rate=0.01), initial_scale=4.0,
+                                                   dynamic_growth_steps=2),
+    "lamb_default": lambda o: o.LossScaleOptimizer(o.Lamb(learning_rate=0.01)),
+    "adafactor_accumulating": lambda o: o.LossScaleOptimizer(o.Adafactor(learning_rate=0.05,
+                                                                         gradient_accumulation_steps=2),
+                                                             dynamic_growth_steps=3),
+}
+
+
+@pytest.mark.parametrize("make", LOSS_SCALE.values(), ids=LOSS_SCALE.keys())
+def test_loss_scale_optimizer_matches_keras(keras, make):
+    m = _conv_model(make)
+    km = _keras_conv_model(keras, make, m.get_weights())
+    history = m.fit(XC, YC, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    keras_history = km.fit(XC, YC, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(keras_history.history["loss"][0], rel=1e-5)
+    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    opt, kopt = m.optimizer, km.optimizer
+    assert opt.iterations == int(kopt.iterations) and opt._iterations == int(kopt.inner_optimizer._iterations) == 5
+    assert opt.dynamic_scale == float(kopt.dynamic_scale.numpy()) and opt.step_counter == int(kopt.step_counter.numpy())
+    ours = bigcore.saving.keras_weights.optimizer_slots(m)
+    theirs = [v.value.detach().cpu().numpy() for v in kopt.variables]
+    assert [tuple(s.shape) for s in ours] == [tuple(v.shape) for v in theirs]
+    for k, (s, v) in enumerate(zip(ours, theirs)):
+        scale = np.abs(v).max() if "gradient_accumulator" in kopt.variables[k].path else 0.0
+        np.testing.assert_allclose(np.asarray(s.get(), np.float64), v.astype(np.float64), rtol=2e-5,
+                                   atol=max(1e-6, 2e-5 * scale), err_msg=f"optimizer variable {k}")
+
+
+def _linear(module, keras=None):
+    if keras is None:
+        bigcore.utils.set_random_seed(1)
+        return bigcore.Sequential([layers.Input((4,)), layers.Dense(1)])
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+
+
+def test_loss_scale_optimizer_skips_overflowing_steps_as_keras(keras):
+    """From a scale of 2^127 the scaled gradients overflow: those steps update nothing and halve the
+    scale, until they fit; then the updates run and the scale grows every 2 steps."""
+    x = (5.0 * RNG.normal(size=(96, 4))).astype(np.float32)  # the weights' gradients outgrow the loss's
+    y = RNG.normal(size=(96, 1)).astype(np.float32)
+    make = lambda o: o.LossScaleOptimizer(o.SGD(learning_rate=0.01), initial_scale=2.0 ** 127,  # noqa: E731
+                                          dynamic_growth_steps=2)
+    m = _linear(bigcore)
+    m.compile(optimizer=make(optimizers), loss="mse")
+    km = _linear(None, keras)
+    km.set_weights(m.get_weights())
+    km.compile(optimizer=make(keras.optimizers), loss="mse")
+    start = m.get_weights()
+    for i in range(0, 96, 8):
+        m.train_on_batch(x[i:i + 8], y[i:i + 8])
+        km.train_on_batch(x[i:i + 8], y[i:i + 8])
+        assert m.optimizer.dynamic_scale == float(km.optimizer.dynamic_scale.numpy()), f"batch {i // 8}"
+        assert m.optimizer.iterations == int(km.optimizer.iterations), f"batch {i // 8}"
+        if i == 0:  # the first step overflowed: nothing moved
+            assert m.optimizer.iterations == 0 and m.optimizer.dynamic_scale == 2.0 ** 126
+            assert all(np.array_equal(a, b) for a, b in zip(start, m.get_weights()))
+    assert 0 < m.optimizer.iterations < 12  # some steps skipped, some taken
+    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+
+
+def test_loss_scale_optimizer_config_and_names(keras):
+    opt = optimizers.LossScaleOptimizer(optimizers.Ftrl(learning_rate=0.2), initial_scale=64.0,
+                                        dynamic_growth_steps=10, name="scaled")
+    config = opt.get_config()
+    keras_config = keras.optimizers.LossScaleOptimizer(keras.optimizers.Ftrl(learning_rate=0.2), initial_scale=64.0,
+                                                       dynamic_growth_steps=10, name="scaled").get_config()
+    assert set(config) == set(keras_config)
+    assert [config[k] for k in ("name", "initial_scale", "dynamic_growth_steps")] == \
+        [keras_config[k] for k in ("name", "initial_scale", "dynamic_growth_steps")]
+    back = optimizers.deserialize(optimizers.serialize(opt))
+    assert type(back) is optimizers.LossScaleOptimizer and type(back.inner_optimizer) is optimizers.Ftrl
+    assert back.get_config() == config and back.learning_rate == pytest.approx(0.2)
+    assert bigcore.mixed_precision.LossScaleOptimizer is optimizers.LossScaleOptimizer
+    assert optimizers.LossScaleOptimizer(optimizers.Adam()).initial_scale == 2.0 ** 15
+    assert opt.beta == 0.0 and opt.slots == optimizers.Ftrl.slots  # the inner optimizer's
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), dynamic=False), "no longer supports `dynamic=False`"),
+    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), clipnorm=1.0), "does not support `clipnorm`"),
+    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), momentum=0.9), "does not support arguments: `momentum`"),
+    (lambda: optimizers.LossScaleOptimizer(optimizers.LossScaleOptimizer(optimizers.Adam())), "inner_optimizer"),
+    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), initial_scale=0.0), "initial_scale.*> 0"),
+    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), dynamic_growth_steps=0), "dynamic_growth_steps"),
+], ids=["dynamic", "clipnorm", "unknown", "nested", "scale", "growth"])
+def test_loss_scale_optimizer_refusals(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_loss_scale_optimizer_through_keras_files(keras, tmp_path):
+    pytest.importorskip("h5py")
+    make = lambda o: o.LossScaleOptimizer(o.Adam(learning_rate=0.01), initial_scale=8.0,  # noqa: E731
+                                          dynamic_growth_steps=2)
+    km = _keras_conv_model(keras, make, _conv_model(make).get_weights())
+    km.fit(XC[:24], YC[:24], epochs=1, batch_size=8, verbose=0, shuffle=False)
+    km.save(tmp_path / "k.keras")
+    ours = bigcore.models.load_model(tmp_path / "k.keras")
+    assert type(ours.optimizer) is optimizers.LossScaleOptimizer and ours.optimizer.iterations == 3
+    assert ours.optimizer.dynamic_scale == 16.0 and ours.optimizer.step_counter == 1
+    ours.save(tmp_path / "ours.keras")
+    back = keras.models.load_model(tmp_path / "ours.keras")
+    assert float(back.optimizer.dynamic_scale.numpy()) == 16.0 and int(back.optimizer.step_counter.numpy()) == 1
+    for model in (ours, km, back):
+        for i in (24, 32):
+            model.train_on_batch(XC[i:i + 8], YC[i:i + 8])
+    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert_weights_close(_keras_weights(back), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert ours.optimizer.dynamic_scale == float(km.optimizer.dynamic_scale.numpy()) == 32.0
+
+
+def test_loss_scale_optimizer_resume_is_bit_identical(tmp_path):
+    make = lambda: optimizers.LossScaleOptimizer(optimizers.Adam(learning_rate=0.01), initial_scale=2.0,  # noqa: E731
+                                                 dynamic_growth_steps=5)
+    straight, resumed, history = _resume_pair(tmp_path, lambda: mlp(optimizer=make()), X8, Y3)
+    assert_same_weights(straight, resumed)
+    assert type(resumed.optimizer) is optimizers.LossScaleOptimizer
+    assert resumed.optimizer.iterations == straight.optimizer.iterations == 24
+    assert (resumed.optimizer.dynamic_scale, resumed.optimizer.step_counter) == \
+        (straight.optimizer.dynamic_scale, straight.optimizer.step_counter) == (2.0 ** 5, 4)

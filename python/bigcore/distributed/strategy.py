@@ -89,6 +89,9 @@ class DataParallel:
     def train_step(self, model, batch, stats):
         """One step on this rank's slice of a global batch (source, idx, start, count); stats
         become the global batch's. Returns the global batch size."""
+        if hasattr(model.optimizer, "inner_optimizer"):
+            raise ValueError("LossScaleOptimizer is not supported in data-parallel training yet: compile with its "
+                             "inner optimizer (in float32 the loss scale changes no gradient that stays finite)")
         src, idx, start, count = batch
         native = model._program.native
         grads, red = self._buffers(model)

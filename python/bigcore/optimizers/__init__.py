@@ -538,11 +538,129 @@ class Adafactor(Optimizer):
         self.clip_threshold, self.relative_step = clip_threshold, bool(relative_step)
 
 
+class LossScaleOptimizer(Optimizer):
+    """Keras's dynamic loss scaling around an inner optimizer. bigcore trains in float32, where the
+    gradients of the loss times a power of two are the gradients times it, exactly unless they
+    overflow: each step checks natively that gradient * dynamic_scale is finite over the trainable
+    weights (Keras's check_finite); if so the inner optimizer updates with the gradients themselves
+    (Keras's unscaled ones) and, after dynamic_growth_steps such steps in a row, the scale doubles;
+    if not the step is skipped (no update; the inner optimizer's iterations stay) and the scale
+    halves. Everything else (learning rate, iterations, state slots, EMA) is the inner optimizer's."""
+
+    _BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                      "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                      "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+    def __init__(self, inner_optimizer, initial_scale=2.0 ** 15, dynamic_growth_steps=2000, name=None, **kwargs):
+        if not kwargs.pop("dynamic", True):  # Keras's messages
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply set "
+                             "`loss_scale_factor` directly on the `inner_optimizer`.")
+        for key, default in self._BASE_DEFAULTS.items():
+            if key in kwargs and kwargs.pop(key) != default:
+                raise ValueError(f"LossScaleOptimizer does not support `{key}`. Instead, set `{key}` on the "
+                                 "`inner_optimizer`.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`.")
+        if not isinstance(inner_optimizer, Optimizer) or isinstance(inner_optimizer, LossScaleOptimizer):
+            raise ValueError("LossScaleOptimizer's `inner_optimizer` must be a bigcore optimizer (not another "
+                             f"LossScaleOptimizer). Received: inner_optimizer={inner_optimizer!r}")
+        scale = _positive("initial_scale", initial_scale)
+        if isinstance(dynamic_growth_steps, bool) or not isinstance(dynamic_growth_steps, numbers.Integral) \
+                or dynamic_growth_steps < 1:
+            raise ValueError("Argument `dynamic_growth_steps` must be an integer >= 1. "
+                             f"Received: dynamic_growth_steps={dynamic_growth_steps!r}")
+        self.__dict__["inner_optimizer"] = inner_optimizer
+        self.initial_scale, self.dynamic_growth_steps = scale, int(dynamic_growth_steps)
+        self.name = name or "loss_scale_optimizer"
+        self.dynamic_scale, self.step_counter = scale, 0  # Keras's variables of these names
+
+    def __getattr__(self, name):  # the inner optimizer's own constants (beta_1, amsgrad, _u_product, ...)
+        if name == "inner_optimizer":
+            raise AttributeError(name)
+        return getattr(self.inner_optimizer, name)
+
+    # what the trainer, the files and the callbacks read: the inner optimizer's
+    slots = property(lambda self: self.inner_optimizer.slots)
+    slot_init = property(lambda self: self.inner_optimizer.slot_init)
+    kind = property(lambda self: self.inner_optimizer.kind)
+    use_ema = property(lambda self: self.inner_optimizer.use_ema)
+    gradient_accumulation_steps = property(lambda self: self.inner_optimizer.gradient_accumulation_steps)
+    _learning_rate = property(lambda self: self.inner_optimizer._learning_rate)
+
+    @property
+    def _iterations(self):
+        return self.inner_optimizer._iterations
+
+    @_iterations.setter
+    def _iterations(self, value):
+        self.inner_optimizer._iterations = value
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        self.inner_optimizer.iterations = value
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.inner_optimizer.learning_rate = value
+
+    def _current_lr(self):
+        return self.inner_optimizer._current_lr()
+
+    def native_args(self):
+        return self.inner_optimizer.native_args()
+
+    def _mark_sent(self, native):
+        self.inner_optimizer._mark_sent(native)
+
+    def _send_to(self, native):
+        self.inner_optimizer._send_to(native)
+
+    def finalize_variable_values(self, var_list=None):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def swap_ema_weights(self):
+        self.inner_optimizer.swap_ema_weights()
+
+    def assign_ema_from_weights(self):
+        self.inner_optimizer.assign_ema_from_weights()
+
+    def scale_loss(self, loss):
+        """Keras's: the loss times the current scale."""
+        return loss * self.dynamic_scale
+
+    def _after_step(self, finite):
+        """Keras's _stateful_handle_finite_grads / _non_finite_grads, after the step's check."""
+        if not finite:
+            self.step_counter, self.dynamic_scale = 0, self.dynamic_scale * 0.5
+        elif self.step_counter == self.dynamic_growth_steps - 1:
+            self.step_counter, self.dynamic_scale = 0, self.dynamic_scale * 2.0
+        else:
+            self.step_counter += 1
+
+    def get_config(self):
+        return {"name": self.name, "inner_optimizer": serialize(self.inner_optimizer),
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        inner = config.pop("inner_optimizer", None)
+        return cls(deserialize(inner) if isinstance(inner, dict) else get(inner), **config)
+
+
 _ALIASES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "nadam": Nadam,
             "adamax": Adamax, "adadelta": Adadelta, "lion": Lion, "ftrl": Ftrl, "adafactor": Adafactor}
 # Keras 3 takes no string for Lamb (keras.optimizers.get("lamb") raises); its class name still
 # deserializes (a .keras file names it with its module)
-_CLASSES = {c.__name__: c for c in (*_ALIASES.values(), Lamb)}
+_CLASSES = {c.__name__: c for c in (*_ALIASES.values(), Lamb, LossScaleOptimizer)}
 
 
 def get(identifier):

@@ -224,6 +224,9 @@ def optimizer_slots(model):
     opt = getattr(model, "optimizer", None)
     if opt is None or not getattr(model, "compiled", False):
         return []
+    scaler = opt if isinstance(opt, optimizers.LossScaleOptimizer) else None
+    if scaler is not None:
+        opt = scaler.inner_optimizer
     program = model._native()
     offsets = {id(w): off for w, off in program.weights}
     keep = {id(w) for w in model.trainable_weights}  # (none under a layer that is not trainable)
@@ -266,7 +269,10 @@ def optimizer_slots(model):
         for w, v in zip(trainable, per_var(2)):
             shape, off = tuple(w.shape), offsets[id(w)]
             if len(shape) < 2:
-                out += [((), lambda: np.float32(0.0), None)] * 2
+                # Keras tracks the placeholders only where automatic tracking is on: not in the build of
+                # a LossScaleOptimizer, which builds its inner optimizer with it off
+                if scaler is None:
+                    out += [((), lambda: np.float32(0.0), None)] * 2
             else:
                 out += [packed(0, off, shape[:-1]), packed(1, off, shape[:-2] + shape[-1:])]
             out.append(v)
@@ -297,8 +303,22 @@ def optimizer_slots(model):
         kinds = per_var(type(opt).slots) + kinds
     if opt.use_ema:  # Keras's "average" variables, which its build adds before all the others
         kinds = per_var(opt.slots - 1) + kinds
+    if scaler is not None:
+        # Keras's LossScaleOptimizer variables, before the inner optimizer's: its own iteration and
+        # learning_rate (never used: 0), step_counter, dynamic_scale
+        def set_counter(v):
+            scaler.step_counter = int(v)
+
+        def set_scale(v):
+            scaler.dynamic_scale = float(v)
+        own = [Slot("", (), lambda: np.int64(0), None, np.int64), Slot("", (), lambda: np.float32(0.0), None),
+               Slot("", (), lambda: np.int64(scaler.step_counter), set_counter, np.int64),
+               Slot("", (), lambda: np.float32(scaler.dynamic_scale), set_scale)]
+        slots = own + slots
     for shape, get, put in kinds:
-        slots.append(Slot(str(len(slots)), shape, get, put))
+        slots.append(Slot("", shape, get, put))
+    for i, s in enumerate(slots):
+        s.key = str(i)
     if isinstance(opt, optimizers.Nadam):
         # Keras's _u_product, a variable after the slots: written from the step count; on reading its
         # shape is checked and the value dropped (the update derives it from `iterations`)
@@ -324,6 +344,11 @@ def _groups(model, include_optimizer):
         slots = optimizer_slots(model)
         if slots:
             out.append(("optimizer/vars", model.optimizer.name, slots))
+            opt = model.optimizer
+            if isinstance(opt, optimizers.LossScaleOptimizer):
+                # Keras writes the inner optimizer's variables once more, under its own group, after its 4
+                inner = [Slot(str(i), s.shape, s.get, s.put, s.dtype) for i, s in enumerate(slots[4:])]
+                out.append(("optimizer/inner_optimizer/vars", opt.inner_optimizer.name, inner))
     return out
 
 
