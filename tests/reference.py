@@ -224,6 +224,7 @@ class Optimizer:
 
     n_slots = 0
     slot_init = 0.0
+    other_slots_init = None  # None: slot_init in every slot
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None):
@@ -237,8 +238,9 @@ class Optimizer:
         weights = [np.array(w, np.float64) for w in weights]
         grads = clip_gradients(grads, **self.clip)
         if self.slots is None:
-            self.slots = [[np.full(w.shape, self.slot_init) for _ in range(self.n_slots)]
-                          for w in weights]
+            self.slots = [[np.full(w.shape, self.slot_init if k == 0 or self.other_slots_init is None
+                                    else self.other_slots_init)
+                           for k in range(self.n_slots)] for w in weights]
         for w, g, s in zip(weights, grads, self.slots):
             if self.weight_decay:
                 w -= w * self.weight_decay * self.lr
@@ -392,6 +394,75 @@ class Lion(Optimizer):
         m = s[0]
         w -= self.lr * np.sign(m * self.b1 + g * (1 - self.b1))
         m[...] = m * self.b2 + g * (1 - self.b2)
+
+
+class Ftrl(Optimizer):
+    n_slots = 2  # accumulator, linear
+    other_slots_init = 0.0
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kw):
+        super().__init__(learning_rate, **kw)
+        self.slot_init = initial_accumulator_value
+        self.p, self.l1, self.l2 = -learning_rate_power, l1_regularization_strength, l2_regularization_strength
+        self.shrink, self.beta = l2_shrinkage_regularization_strength, beta
+
+    def _update(self, w, g, s):
+        acc, linear = s
+        lr = self.lr
+        new_acc = acc + g * g
+        linear += g + 2 * self.shrink * w - (new_acc ** self.p - acc ** self.p) / lr * w
+        quadratic = new_acc ** self.p / lr + 2 * (self.l2 + self.beta / (2 * lr))
+        w[...] = (np.clip(linear, -self.l1, self.l1) - linear) / quadratic
+        acc[...] = new_acc
+
+
+class Lamb(Optimizer):
+    n_slots = 2  # m, v
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kw):
+        super().__init__(learning_rate, **kw)
+        self.b1, self.b2, self.eps = beta_1, beta_2, epsilon
+
+    def _update(self, w, g, s):
+        m, v = s
+        t = self.iterations + 1
+        m += (g - m) * (1 - self.b1)
+        v += (g * g - v) * (1 - self.b2)
+        update = (m / (1 - self.b1 ** t)) / (np.sqrt(v / (1 - self.b2 ** t)) + self.eps)
+        w_norm, u_norm = np.sqrt((w * w).sum()), np.sqrt((update * update).sum())
+        ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else 1.0
+        w -= ratio * self.lr * update
+
+
+class Adafactor(Optimizer):
+    """Keras's Adafactor: r, c over the last two axes for rank >= 2 (kept after v in the slot list)."""
+    n_slots = 1  # v
+
+    def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3,
+                 clip_threshold=1.0, relative_step=True, **kw):
+        super().__init__(learning_rate, **kw)
+        self.decay, self.eps1, self.eps2, self.clip_threshold = beta_2_decay, epsilon_1, epsilon_2, clip_threshold
+
+    def _update(self, w, g, s):
+        t = self.iterations + 1
+        rho = min(self.lr, 1 / np.sqrt(t))
+        alpha = max(self.eps2, np.sqrt((w * w).mean())) * rho
+        sq = g * g + self.eps1
+        b = 1 - t ** self.decay
+        if w.ndim >= 2:
+            if len(s) == 1:
+                s += [np.zeros(w.shape[:-1]), np.zeros(w.shape[:-2] + w.shape[-1:])]
+            v, r, c = s
+            r[...] = b * r + (1 - b) * sq.mean(axis=-1)
+            c[...] = b * c + (1 - b) * sq.mean(axis=-2)
+            v[...] = (r / r.mean(axis=-1, keepdims=True))[..., None] * c[..., None, :]
+        else:
+            v = s[0]
+            v[...] = b * v + (1 - b) * sq
+        u = g / np.sqrt(v)
+        w -= alpha * u / max(1.0, np.sqrt((u * u).mean()) / self.clip_threshold)
 
 
 # --------------------------------------------------------------------------- gradient check

@@ -241,8 +241,8 @@ def test_ema_misuse():
         opt.use_ema = False
     with pytest.raises(ValueError, match="compile a model with it first"):
         opt.swap_ema_weights()
-    with pytest.raises(ValueError, match="gradient_accumulation_steps"):
-        optimizers.SGD(use_ema=True, gradient_accumulation_steps=2)
+    with pytest.raises(ValueError, match="`gradient_accumulation_steps` must be an integer >= 2"):
+        optimizers.SGD(use_ema=True, gradient_accumulation_steps=1)
     plain = _model(bigcore, lambda o: o.SGD())
     plain.optimizer.finalize_variable_values(plain.trainable_weights)  # use_ema off: nothing to do
     with pytest.raises(ValueError, match=r"SwapEMAWeights must be used when `use_ema=True`.*use_ema=False"):

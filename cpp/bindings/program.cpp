@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -69,7 +70,17 @@ void bind_program(py::module_& m) {
       .def_readwrite("global_clipnorm", &bc::OptimArgs::global_clipnorm)
       .def_readwrite("use_ema", &bc::OptimArgs::use_ema)
       .def_readwrite("ema_momentum", &bc::OptimArgs::ema_momentum)
-      .def_readwrite("ema_overwrite_frequency", &bc::OptimArgs::ema_overwrite_frequency);
+      .def_readwrite("ema_overwrite_frequency", &bc::OptimArgs::ema_overwrite_frequency)
+      .def_readwrite("gradient_accumulation_steps", &bc::OptimArgs::gradient_accumulation_steps)
+      .def_readwrite("learning_rate_power", &bc::OptimArgs::learning_rate_power)
+      .def_readwrite("l1", &bc::OptimArgs::l1)
+      .def_readwrite("l2", &bc::OptimArgs::l2)
+      .def_readwrite("l2_shrinkage", &bc::OptimArgs::l2_shrinkage)
+      .def_readwrite("ftrl_beta", &bc::OptimArgs::ftrl_beta)
+      .def_readwrite("beta2_decay", &bc::OptimArgs::beta2_decay)
+      .def_readwrite("eps1", &bc::OptimArgs::eps1)
+      .def_readwrite("eps2", &bc::OptimArgs::eps2)
+      .def_readwrite("clip_threshold", &bc::OptimArgs::clip_threshold);
   m.def(
       "nadam_u_product",
       [](double beta1, uint64_t t) {
@@ -98,7 +109,7 @@ void bind_program(py::module_& m) {
       .def(py::init<>())
       .def("add_tensor", &Program::add_tensor, py::arg("per_sample"), py::arg("is_input") = false)
       .def("add_param", [](Program& p, size_t n, float l1, float l2, bool trainable, const std::string& constraint,
-                           float min_value, float max_value, double rate, size_t rows) {
+                           float min_value, float max_value, double rate, size_t rows, size_t mid, size_t last) {
         static const std::map<std::string, int> kinds = {
             {"none", bc::CON_NONE}, {"max_norm", bc::CON_MAX_NORM}, {"min_max_norm", bc::CON_MIN_MAX_NORM},
             {"unit_norm", bc::CON_UNIT_NORM}, {"non_neg", bc::CON_NON_NEG}};
@@ -106,13 +117,15 @@ void bind_program(py::module_& m) {
         if (it == kinds.end())
           throw py::value_error("unknown constraint " + constraint +
                                 "; native constraints: none, max_norm, min_max_norm, unit_norm, non_neg");
-        return p.add_param(n, l1, l2, trainable, bc::ConstraintArgs{it->second, min_value, max_value, rate}, rows);
+        return p.add_param(n, l1, l2, trainable, bc::ConstraintArgs{it->second, min_value, max_value, rate}, rows,
+                           mid, last);
       }, py::arg("n"), py::arg("l1") = 0.0f, py::arg("l2") = 0.0f, py::arg("trainable") = true,
          py::arg("constraint") = "none", py::arg("min_value") = 0.0f, py::arg("max_value") = 0.0f,
-         py::arg("rate") = 1.0, py::arg("rows") = 1,
+         py::arg("rate") = 1.0, py::arg("rows") = 1, py::arg("mid") = 0, py::arg("last") = 0,
          "A parameter of n floats in the arena; returns its offset. constraint (with min_value, max_value, rate) "
          "applies after each update to each column of (rows, n / rows), as Keras's MaxNorm, MinMaxNorm, UnitNorm "
-         "and NonNeg do.")
+         "and NonNeg do. mid, last: the weight's last two axes where its rank is >= 2 (Adafactor factors over "
+         "them), else 0.")
       .def("add_dense", [](Program& p, int in, int out, size_t w, long b, int K, int N, int act) {
         if (K <= 0 || N <= 0) throw py::value_error("Dense needs positive sizes");
         p.add_op(std::make_unique<bc::DenseOp>(in, out, w, b, K, N, act));
@@ -216,6 +229,19 @@ void bind_program(py::module_& m) {
         Program& p = self.cast<Program&>();
         return arrays::view(self, p.grads(), p.arena_size());
       })
+      .def("grads_finite", [](Program& p, float scale, const std::vector<std::pair<size_t, size_t>>& segments) {
+        // Keras's LossScaleOptimizer.check_finite: every gradient of the loss times `scale` (a power of
+        // two: the product is exact unless it overflows) is finite
+        for (const auto& [off, n] : segments)
+          if (off > p.arena_size() || n > p.arena_size() - off) throw py::index_error("segment outside the arena");
+        py::gil_scoped_release release;
+        const float* g = p.grads();
+        for (const auto& [off, n] : segments)
+          for (size_t i = off; i < off + n; ++i)
+            if (!std::isfinite(g[i] * scale)) return false;
+        return true;
+      }, py::arg("scale"), py::arg("segments"),
+         "Whether grads() times scale is finite over the (offset, size) segments given (the trainable weights).")
       .def("opt_slot", [](py::object self, int s) {
         Program& p = self.cast<Program&>();
         if (s < 0 || s >= p.opt_slots()) throw py::index_error("no such optimizer slot");
@@ -251,7 +277,7 @@ void bind_program(py::module_& m) {
         p.set_metrics(v);
       }, py::arg("specs"))
       .def("set_optimizer", &Program::set_optimizer, py::arg("args"), py::arg("slots"), py::arg("slot_init"),
-           "The optimizer's constants and fresh state slots (slot_init in each).")
+           "The optimizer's constants and fresh state slots (slot_init in the first, zeros in the others).")
       .def("set_optimizer_args", &Program::set_optimizer_args, py::arg("args"),
            "New optimizer constants (a hyper-parameter changed); the state slots are kept.")
       .def("ema_exchange", [](Program& p, int how) {

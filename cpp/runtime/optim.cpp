@@ -21,7 +21,7 @@ constexpr size_t kParallelUpdateAwake = 1 << 15;
 }  // namespace
 
 void check_optim_args(const OptimArgs& o) {
-  BC_CHECK(o.kind >= OPT_SGD && o.kind <= OPT_LION, "unknown optimizer kind " + std::to_string(o.kind));
+  BC_CHECK(o.kind >= OPT_SGD && o.kind <= OPT_ADAFACTOR, "unknown optimizer kind " + std::to_string(o.kind));
   if (o.use_ema)
     BC_CHECK(o.ema_momentum >= 0.0 && o.ema_momentum <= 1.0,
              "ema_momentum must be in [0, 1], got " + std::to_string(o.ema_momentum));
@@ -52,6 +52,7 @@ double bias_correction(const char* name, const char* arg, double beta, double t)
 }  // namespace
 
 UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduct& nadam) {
+  if (o.gradient_accumulation_steps > 1) step /= o.gradient_accumulation_steps;  // Keras's iterations
   UpdateArgs u;
   u.kind = o.kind;
   u.lr = static_cast<float>(lr);
@@ -79,6 +80,28 @@ UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduc
     u.nadam_m = static_cast<float>(u_next / (1.0 - product * u_next));
     u.nadam_g = static_cast<float>((1.0 - u_t) / (1.0 - product));
     u.bias = static_cast<float>(bias_correction("Nadam", "beta_2", o.beta2, t));
+  } else if (o.kind == OPT_FTRL) {
+    // Keras: l2_reg = l2 + beta / (2.0 * lr) and its double, in float32 (lr a float32 tensor)
+    const float lr_f = u.lr;
+    u.ftrl_power = static_cast<float>(-o.learning_rate_power);
+    u.ftrl_l1 = static_cast<float>(o.l1);
+    u.ftrl_two_l2 = 2.0f * (static_cast<float>(o.l2) + static_cast<float>(o.ftrl_beta) / (2.0f * lr_f));
+    u.ftrl_two_shrink = static_cast<float>(2.0 * o.l2_shrinkage);
+  } else if (o.kind == OPT_LAMB) {
+    // Keras: 1 - beta (Python floats), beta^t in float32, 1.0 - that in float32
+    const float tf = static_cast<float>(t);
+    u.c1 = static_cast<float>(1.0 - o.beta1);
+    u.c2 = static_cast<float>(1.0 - o.beta2);
+    u.bias1 = 1.0f - std::pow(static_cast<float>(o.beta1), tf);
+    u.bias2 = 1.0f - std::pow(static_cast<float>(o.beta2), tf);
+  } else if (o.kind == OPT_ADAFACTOR) {
+    // Keras: rho_t = min(lr, 1 / sqrt(t)) and beta_2_t = 1 - t^beta_2_decay, in float32
+    const float tf = static_cast<float>(t);
+    u.rho_t = std::min(u.lr, 1.0f / std::sqrt(tf));
+    u.beta2_t = 1.0f - std::pow(tf, static_cast<float>(o.beta2_decay));
+    u.eps1 = static_cast<float>(o.eps1);
+    u.eps2 = static_cast<float>(o.eps2);
+    u.clip_threshold = static_cast<float>(o.clip_threshold);
   }
   return u;
 }
@@ -94,6 +117,85 @@ void ema_update(float* w, float* avg, size_t n, float m, bool overwrite) {
 }
 }  // namespace
 
+namespace {
+// sqrt(mean(x^2)) as Keras's Adafactor._rms: the mean (a double sum here) in float, then its root.
+float rms(const float* x, size_t n) {
+  double sq = 0.0;
+  for (size_t i = 0; i < n; ++i) sq += static_cast<double>(x[i]) * x[i];
+  return std::sqrt(static_cast<float>(sq / static_cast<double>(n)));
+}
+
+// Keras's Lamb on one weight tensor: Adam's moments, then the update scaled by the trust ratio
+// |w| / |update| (1 where either norm is 0). s1 = m, s2 = v. The update is computed twice (for its
+// norm, then to apply it), the same float operations both times.
+void lamb_segment(float* w, const float* g, float* m, float* v, size_t n, const UpdateArgs& u) {
+  const float c1 = u.c1, c2 = u.c2, bias1 = u.bias1, bias2 = u.bias2, eps = u.eps;
+  auto update = [&](size_t i) { return (m[i] / bias1) / (std::sqrt(v[i] / bias2) + eps); };
+  double wsq = 0.0, usq = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    m[i] += (g[i] - m[i]) * c1;
+    v[i] += (g[i] * g[i] - v[i]) * c2;
+    const float d = update(i);
+    wsq += static_cast<double>(w[i]) * w[i];
+    usq += static_cast<double>(d) * d;
+  }
+  const float w_norm = static_cast<float>(std::sqrt(wsq)), u_norm = static_cast<float>(std::sqrt(usq));
+  const float ratio = w_norm > 0.0f && u_norm > 0.0f ? w_norm / u_norm : 1.0f;
+  const float scale = ratio * u.lr;
+  for (size_t i = 0; i < n; ++i) w[i] -= scale * update(i);
+}
+
+// Keras's Adafactor on one weight tensor. A weight of rank >= 2, seen as (batch, mid, last), keeps
+// row means r (batch, mid) at s1 and column means c (batch, last) at s2 and sets v = r / mean(r) x c;
+// one of rank < 2 keeps v (s3) as a moving average of g^2 + epsilon_1.
+void adafactor_segment(float* w, const float* g, float* r, float* c, float* v, const Segment& s,
+                       const UpdateArgs& u) {
+  const size_t n = s.size;
+  const float bt = u.beta2_t, rest = 1.0f - u.beta2_t, eps1 = u.eps1;
+  const float alpha = std::max(u.eps2, rms(w, n)) * u.rho_t;
+  if (s.mid > 0) {
+    const size_t mid = s.mid, last = s.last, batch = n / (mid * last);
+    std::vector<double> col(last);
+    for (size_t b = 0; b < batch; ++b) {
+      const float* gb = g + b * mid * last;
+      float* rb = r + b * mid;
+      float* cb = c + b * last;
+      std::fill(col.begin(), col.end(), 0.0);
+      for (size_t i = 0; i < mid; ++i) {
+        double row = 0.0;
+        for (size_t j = 0; j < last; ++j) {
+          const float sq = gb[i * last + j] * gb[i * last + j] + eps1;
+          row += sq;
+          col[j] += sq;
+        }
+        rb[i] = bt * rb[i] + rest * static_cast<float>(row / static_cast<double>(last));
+      }
+      for (size_t j = 0; j < last; ++j) cb[j] = bt * cb[j] + rest * static_cast<float>(col[j] / static_cast<double>(mid));
+      double r_sum = 0.0;
+      for (size_t i = 0; i < mid; ++i) r_sum += rb[i];
+      const float r_mean = static_cast<float>(r_sum / static_cast<double>(mid));
+      float* vb = v + b * mid * last;
+      for (size_t i = 0; i < mid; ++i) {
+        const float ri = rb[i] / r_mean;
+        for (size_t j = 0; j < last; ++j) vb[i * last + j] = ri * cb[j];
+      }
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) v[i] = bt * v[i] + rest * (g[i] * g[i] + eps1);
+  }
+  double usq = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const float ut = g[i] / std::sqrt(v[i]);
+    usq += static_cast<double>(ut) * ut;
+  }
+  const float u_rms = std::sqrt(static_cast<float>(usq / static_cast<double>(n)));
+  const float denom = std::max(1.0f, u_rms / u.clip_threshold);
+  for (size_t i = 0; i < n; ++i) w[i] -= alpha * ((g[i] / std::sqrt(v[i])) / denom);
+}
+
+bool per_segment(int kind) { return kind == OPT_LAMB || kind == OPT_ADAFACTOR; }
+}  // namespace
+
 // Regularizer gradients, clipping, then one fused update (and EMA step) per chunk of every
 // trainable segment.
 void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std::vector<AlignedBuf>& state,
@@ -102,6 +204,35 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std:
   for (const auto& s : segs)
     if (s.trainable && (s.l1 != 0.0f || s.l2 != 0.0f))
       k.reg_grad(g + s.offset, w + s.offset, s.size, s.l1, s.l2);
+  BC_CHECK(!a.use_ema || !state.empty(), "use_ema needs its state slot (set_optimizer)");
+  const uint64_t n_acc = a.gradient_accumulation_steps;
+  BC_CHECK(n_acc == 0 || state.size() > (a.use_ema ? 1u : 0u),
+           "gradient_accumulation_steps needs its state slot (set_optimizer)");
+  const size_t n_update = state.size() - (a.use_ema ? 1 : 0) - (n_acc ? 1 : 0);
+  float* avg = a.use_ema ? state.back().data() : nullptr;
+  // Keras counts its iterations in updates: step / n under gradient accumulation
+  const uint64_t updates = n_acc ? step / n_acc : step;
+  // Keras: momentum = ema_momentum * (iterations != 0), a float32; overwrite when (iterations + 1) % N == 0
+  const float ema_m = updates == 0 ? 0.0f : static_cast<float>(a.ema_momentum);
+  const bool overwrite = a.ema_overwrite_frequency != 0 && (updates + 1) % a.ema_overwrite_frequency == 0;
+  if (n_acc) {
+    float* acc = state[n_update].data();
+    if ((step + 1) % n_acc != 0) {  // Keras: the gradients add to the sums, no update (the EMA moves still)
+      for (const auto& s : segs) {
+        if (!s.trainable) continue;
+        for (size_t i = s.offset; i < s.offset + s.size; ++i) acc[i] = g[i] + acc[i];
+        if (avg) ema_update(w + s.offset, avg + s.offset, s.size, ema_m, overwrite);
+      }
+      return;
+    }
+    const float steps = static_cast<float>(n_acc);  // Keras: (g + acc) / steps, then the sums restart
+    for (const auto& s : segs)
+      if (s.trainable)
+        for (size_t i = s.offset; i < s.offset + s.size; ++i) {
+          g[i] = (g[i] + acc[i]) / steps;
+          acc[i] = 0.0f;
+        }
+  }
   if (a.clipvalue > 0.0f)
     for (const auto& s : segs)
       for (size_t i = s.offset; i < s.offset + s.size; ++i)
@@ -122,25 +253,38 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std:
       for (size_t j = segs[i].offset; j < segs[i].offset + segs[i].size; ++j) g[j] *= f;
     }
   }
-  struct Chunk { size_t off, n; };
+  // A chunk: part of a segment for the element-wise updates, a whole one (seg) for Lamb and Adafactor
+  struct Chunk { size_t off, n; const Segment* seg; };
   std::vector<Chunk> chunks;
+  const bool whole = per_segment(a.kind);
   for (const auto& s : segs)
-    if (s.trainable)
+    if (s.trainable) {
+      if (whole) {
+        if (s.size > 0) chunks.push_back({s.offset, s.size, &s});
+        continue;
+      }
       for (size_t o = 0; o < s.size; o += kUpdateChunk)
-        chunks.push_back({s.offset + o, std::min(kUpdateChunk, s.size - o)});
-  BC_CHECK(!a.use_ema || !state.empty(), "use_ema needs its state slot (set_optimizer)");
-  const size_t n_update = state.size() - (a.use_ema ? 1 : 0);
+        chunks.push_back({s.offset + o, std::min(kUpdateChunk, s.size - o), nullptr});
+    }
   float* s1 = n_update > 0 ? state[0].data() : nullptr;
   float* s2 = n_update > 1 ? state[1].data() : nullptr;
   float* s3 = n_update > 2 ? state[2].data() : nullptr;
-  float* avg = a.use_ema ? state.back().data() : nullptr;
-  // Keras: momentum = ema_momentum * (iterations != 0), a float32; overwrite when (iterations + 1) % N == 0
-  const float ema_m = step == 0 ? 0.0f : static_cast<float>(a.ema_momentum);
-  const bool overwrite = a.ema_overwrite_frequency != 0 && (step + 1) % a.ema_overwrite_frequency == 0;
   auto run = [&](const Chunk& c) {
     FlushDenormals ftz;  // worker threads too
-    k.optim_update(w + c.off, g + c.off, s1 ? s1 + c.off : nullptr, s2 ? s2 + c.off : nullptr,
-                   s3 ? s3 + c.off : nullptr, c.n, u);
+    if (c.seg != nullptr) {
+      float* wc = w + c.off;
+      if (u.weight_decay != 0.0f) {  // Keras's _apply_weight_decay, before the update as optim_update does
+        const float wd = u.weight_decay * u.lr;
+        for (size_t i = 0; i < c.n; ++i) wc[i] -= wc[i] * wd;
+      }
+      if (a.kind == OPT_LAMB)
+        lamb_segment(wc, g + c.off, s1 + c.off, s2 + c.off, c.n, u);
+      else
+        adafactor_segment(wc, g + c.off, s1 + c.off, s2 + c.off, s3 + c.off, *c.seg, u);
+    } else {
+      k.optim_update(w + c.off, g + c.off, s1 ? s1 + c.off : nullptr, s2 ? s2 + c.off : nullptr,
+                     s3 ? s3 + c.off : nullptr, c.n, u);
+    }
     if (avg) ema_update(w + c.off, avg + c.off, c.n, ema_m, overwrite);
   };
   const int n = static_cast<int>(chunks.size());

@@ -38,6 +38,9 @@ struct Segment {
   bool trainable = true;
   ConstraintArgs constraint;  // applied after each update (kind CON_NONE: none)
   size_t rows = 1;            // the norms run over the leading axes: (rows, size / rows)
+  // The last two axes of a weight of rank >= 2 (0, 0 below): Adafactor factors its second moments
+  // over them, the weight seen as (size / (mid * last), mid, last).
+  size_t mid = 0, last = 0;
 };
 
 // The optimizer as compiled: its constants cross from Python once (Program::set_optimizer) and
@@ -60,6 +63,14 @@ struct OptimArgs {
   bool use_ema = false;
   double ema_momentum = 0.99;
   uint64_t ema_overwrite_frequency = 0;
+  // Keras's gradient_accumulation_steps (0: off): a state slot, before the EMA's, sums the gradients;
+  // every n-th step (step + 1 divisible by n) the update runs on (g + sum) / n and the sum restarts.
+  // The update's step count (bias corrections, the EMA's) is then step / n, as Keras's iterations.
+  uint64_t gradient_accumulation_steps = 0;
+  // Ftrl (Keras's names, without _strength)
+  double learning_rate_power = -0.5, l1 = 0.0, l2 = 0.0, l2_shrinkage = 0.0, ftrl_beta = 0.0;
+  // Adafactor
+  double beta2_decay = -0.8, eps1 = 1e-30, eps2 = 1e-3, clip_threshold = 1.0;
 };
 
 // Throws unless `o` names a known kind (and an ema_momentum in [0, 1]).
@@ -83,7 +94,8 @@ double nadam_u_product(double beta1, uint64_t t, NadamProduct& cache);
 UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduct& nadam);
 
 // w, g: the arenas (n_params floats in use); state: the optimizer's 0 to 3 slots, arena-sized, then
-// the EMA slot when o.use_ema. Regularizer gradients, then o's clipping, then the fused update with
+// the EMA slot when o.use_ema (Adafactor keeps a segment's row and column statistics packed at the
+// segment's offset of slots 0 and 1, its full second moments in slot 2). Regularizer gradients, then o's clipping, then the fused update with
 // u and the EMA step (step: the iterations before this one, Keras's momentum is 0 at step 0).
 // team_awake: the step ran parallel GEMMs (optim.cpp: a smaller arena then goes parallel too; the
 // bits never depend on it).

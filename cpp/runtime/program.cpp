@@ -57,12 +57,14 @@ int Program::add_tensor(size_t per_sample, bool is_input) {
 }
 
 size_t Program::add_param(size_t n, float l1, float l2, bool trainable, const ConstraintArgs& constraint,
-                          size_t rows) {
+                          size_t rows, size_t mid, size_t last) {
   BC_CHECK(!finalized_, "parameters cannot be added after finalize()");
   BC_CHECK(rows > 0 && n % rows == 0, "a constrained parameter's rows must divide its size");
+  BC_CHECK((mid == 0) == (last == 0) && (mid == 0 || n % (mid * last) == 0),
+           "a parameter's last two axes (mid, last) must both be 0 or divide its size");
   check_constraint(constraint);
   size_t off = (param_count_ + kAlign - 1) / kAlign * kAlign;
-  segs_.push_back({off, n, l1, l2, trainable, constraint, rows});
+  segs_.push_back({off, n, l1, l2, trainable, constraint, rows, mid, last});
   param_count_ = off + n;
   return off;
 }
@@ -195,8 +197,9 @@ void Program::write_loss_parts(const BatchData& d, double* stats) const {
 void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
   BC_CHECK(finalized_, "set_optimizer() needs a finalized program");
   check_optim_args(base);
-  const int ema = base.use_ema ? 1 : 0;
-  BC_CHECK(slots >= ema && slots <= 3 + ema, "an optimizer has at most 3 state slots, and one more for its EMA");
+  const int ema = base.use_ema ? 1 : 0, acc = base.gradient_accumulation_steps ? 1 : 0;
+  BC_CHECK(slots >= ema + acc && slots <= 3 + ema + acc,
+           "an optimizer has at most 3 state slots, and one more for gradient accumulation and for its EMA");
   std::vector<AlignedBuf> state(slots);  // all or nothing: a failed allocation leaves the old state
   try {
     for (auto& s : state) s.resize(params_.size());
@@ -204,9 +207,8 @@ void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
     throw OutOfMemory("cannot allocate the optimizer state: " + std::to_string(slots) + " slots of " +
                       std::to_string(params_.size() * sizeof(float)) + " bytes");
   }
-  for (auto& s : state)
-    for (size_t i = 0; i < s.size(); ++i) s.data()[i] = slot_init;
-  if (ema) std::fill_n(state.back().data(), state.back().size(), 0.0f);
+  for (size_t k = 0; k < state.size(); ++k)
+    std::fill_n(state[k].data(), state[k].size(), k == 0 && k + ema + acc < state.size() ? slot_init : 0.0f);
   auto lock = lock_params();
   optim_ = base;
   state_ = std::move(state);
@@ -215,6 +217,8 @@ void Program::set_optimizer(const OptimArgs& base, int slots, float slot_init) {
 void Program::set_optimizer_args(const OptimArgs& base) {
   check_optim_args(base);
   BC_CHECK(base.use_ema == optim_.use_ema, "use_ema cannot change after compile (it sets the state slots)");
+  BC_CHECK((base.gradient_accumulation_steps != 0) == (optim_.gradient_accumulation_steps != 0),
+           "gradient accumulation cannot be turned on or off after compile (it sets the state slots)");
   auto lock = lock_params();
   optim_ = base;
 }

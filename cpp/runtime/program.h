@@ -73,9 +73,9 @@ class Program : public std::enable_shared_from_this<Program> {
   // -- building --
   int add_tensor(size_t per_sample, bool is_input);
   // Returns the arena offset. A constraint (optim.h) applies after each update to each column of
-  // (rows, n / rows).
+  // (rows, n / rows). mid, last: the weight's last two axes where its rank is >= 2 (Adafactor).
   size_t add_param(size_t n, float l1, float l2, bool trainable, const ConstraintArgs& constraint = {},
-                   size_t rows = 1);
+                   size_t rows = 1, size_t mid = 0, size_t last = 0);
   void add_op(std::unique_ptr<Op> op);
   const Op& op(int i) const { return *ops_.at(i); }
   // Ops [start, end) run only in training (mode 1), only in inference (mode 2), or only where the
@@ -110,7 +110,8 @@ class Program : public std::enable_shared_from_this<Program> {
   void set_losses(const std::vector<LossSpec>& l);
   void set_metrics(const std::vector<MetricSpec>& m);
   // The optimizer's constants (sent once, and again only when one changes) and its state slots
-  // (slot_init in each; with base.use_ema the last slot is the EMA's, zeros as Keras's "average").
+  // (slot_init in the first, Adagrad's and Ftrl's accumulator, zeros in the others; with base.use_ema
+  // the last slot is the EMA's, zeros as Keras's "average").
   void set_optimizer(const OptimArgs& base, int slots, float slot_init);
   void set_optimizer_args(const OptimArgs& base);  // the constants only; the state is kept
   // The EMA slot (use_ema) against the trainable weights (optim.h: EmaExchange); pruned weights

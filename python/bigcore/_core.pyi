@@ -41,14 +41,24 @@ class OptimArgs:
     amsgrad: bool
     beta1: float
     beta2: float
+    beta2_decay: float
     centered: bool
+    clip_threshold: float
     clipnorm: float
     clipvalue: float
     ema_momentum: float
     ema_overwrite_frequency: int
     eps: float
+    eps1: float
+    eps2: float
+    ftrl_beta: float
     global_clipnorm: float
+    gradient_accumulation_steps: int
     kind: int
+    l1: float
+    l2: float
+    l2_shrinkage: float
+    learning_rate_power: float
     momentum: float
     nesterov: bool
     rho: float
@@ -121,8 +131,8 @@ class Program:
         """kind: 0 GaussianNoise (amount: stddev), 1 GaussianDropout, 2 AlphaDropout, 3 SpatialDropout (rate)."""
     def add_norm(self, x: int, res: int, out: int, gamma: int, beta: int, width: int, eps: float, rms: bool) -> None:
         """LayerNorm (or RMSNorm) over the last `width` values of x (+ res, when res >= 0)."""
-    def add_param(self, n: int, l1: float = 0.0, l2: float = 0.0, trainable: bool = True, constraint: str = 'none', min_value: float = 0.0, max_value: float = 0.0, rate: float = 1.0, rows: int = 1) -> int:
-        """A parameter of n floats in the arena; returns its offset. constraint (with min_value, max_value, rate) applies after each update to each column of (rows, n / rows), as Keras's MaxNorm, MinMaxNorm, UnitNorm and NonNeg do."""
+    def add_param(self, n: int, l1: float = 0.0, l2: float = 0.0, trainable: bool = True, constraint: str = 'none', min_value: float = 0.0, max_value: float = 0.0, rate: float = 1.0, rows: int = 1, mid: int = 0, last: int = 0) -> int:
+        """A parameter of n floats in the arena; returns its offset. constraint (with min_value, max_value, rate) applies after each update to each column of (rows, n / rows), as Keras's MaxNorm, MinMaxNorm, UnitNorm and NonNeg do. mid, last: the weight's last two axes where its rank is >= 2 (Adafactor factors over them), else 0."""
     def add_pool(self, x: int, out: int, geom: Sequence[int], mode: int, var_pad: int = -1) -> None:
         """mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length (0 valid, 1 same)."""
     def add_pool3d(self, x: int, out: int, geom: Sequence[int], mode: int) -> None:
@@ -176,6 +186,8 @@ class Program:
     def evaluate_step(self, src: BatchSource, idx: Any, start: int, count: int, stats: NDArray[Any]) -> None: ...
     def finalize(self) -> None: ...
     def grads(self) -> NDArray[np.float32]: ...
+    def grads_finite(self, scale: float, segments: Sequence[tuple[int, int]]) -> bool:
+        """Whether grads() times scale is finite over the (offset, size) segments given (the trainable weights)."""
     def is_batched(self, tensor: int) -> bool: ...
     def last_loss_terms(self) -> list[float]:
         """What each add_loss term and activity regularizer added to the loss in the last forward, in op order."""
@@ -215,7 +227,7 @@ class Program:
     def set_op_mode(self, start: int, end: int, mode: int) -> None:
         """Ops [start, end) run always (0), in training only (1), in inference only (2) or where the batch has targets (3: fit and evaluate, not predict), or never (4: retired)."""
     def set_optimizer(self, args: OptimArgs, slots: int, slot_init: float) -> None:
-        """The optimizer's constants and fresh state slots (slot_init in each)."""
+        """The optimizer's constants and fresh state slots (slot_init in the first, zeros in the others)."""
     def set_optimizer_args(self, args: OptimArgs) -> None:
         """New optimizer constants (a hyper-parameter changed); the state slots are kept."""
     def set_outputs(self, tensors: Sequence[int]) -> None: ...

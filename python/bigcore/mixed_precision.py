@@ -3,6 +3,7 @@ bigcore.quantization), so "float32" is the one policy; a float16 / bfloat16 poli
 ValueError rather than being ignored."""
 
 from bigcore import config
+from bigcore.optimizers import LossScaleOptimizer  # noqa: F401  (keras.mixed_precision.LossScaleOptimizer)
 
 
 class DTypePolicy:

@@ -412,6 +412,24 @@ void optim_update(float* w, float* g, float* s1, float* s2, float* s3, size_t n,
       }
       break;
     }
+    case OPT_FTRL: {  // s1 = accumulator, s2 = linear; Keras's float32 terms in its order
+      const float p = a.ftrl_power, l1 = a.ftrl_l1, two_l2 = a.ftrl_two_l2, shrink = a.ftrl_two_shrink;
+      // Keras's default power 0.5 as a square root (torch's pow there is within an ulp of it too):
+      // it vectorizes, where powf costs ~20 ns a call, twice per weight
+      const bool root = p == 0.5f;
+      for (size_t i = 0; i < n; ++i) {
+        const float grad = g[i] + shrink * w[i];
+        const float next = s1[i] + g[i] * g[i];
+        const float next_p = root ? std::sqrt(next) : std::pow(next, p);
+        const float prev_p = root ? std::sqrt(s1[i]) : std::pow(s1[i], p);
+        s2[i] += grad - ((next_p - prev_p) / lr) * w[i];
+        const float quadratic = next_p / lr + two_l2;
+        const float clipped = std::min(std::max(s2[i], -l1), l1);
+        w[i] = (clipped - s2[i]) / quadratic;
+        s1[i] = next;
+      }
+      break;
+    }
     default:
       break;
   }

@@ -11,7 +11,10 @@ namespace bc {
 // What the fused optimizer update reads for one step over one arena segment.
 enum OptimKind : int {
   OPT_SGD = 0, OPT_ADAM = 1, OPT_RMSPROP = 2, OPT_ADAGRAD = 3,
-  OPT_NADAM = 4, OPT_ADAMAX = 5, OPT_ADADELTA = 6, OPT_LION = 7
+  OPT_NADAM = 4, OPT_ADAMAX = 5, OPT_ADADELTA = 6, OPT_LION = 7,
+  // Keras's Lamb and Adafactor read each weight tensor whole (norms, row and column means): the
+  // optimizer pass runs them per segment (runtime/optim.cpp), not through optim_update.
+  OPT_FTRL = 8, OPT_LAMB = 9, OPT_ADAFACTOR = 10
 };
 struct UpdateArgs {
   int kind = OPT_SGD;
@@ -26,6 +29,14 @@ struct UpdateArgs {
   float nadam_m = 0.0f, nadam_g = 1.0f, bias = 1.0f;
   bool nesterov = false, amsgrad = false, centered = false;
   float weight_decay = 0.0f;  // decoupled (AdamW-style), applied as w -= w * wd * lr
+  // Ftrl: the accumulator's power -learning_rate_power, l1, 2 * (l2 + beta / (2 lr)) and
+  // 2 * l2_shrinkage, each as Keras computes it in float32.
+  float ftrl_power = 0.5f, ftrl_l1 = 0.0f, ftrl_two_l2 = 0.0f, ftrl_two_shrink = 0.0f;
+  // Lamb: 1 - beta_1 and 1 - beta_2 (from the double betas), 1 - beta_1^t and 1 - beta_2^t.
+  float c1 = 0.1f, c2 = 0.001f, bias1 = 1.0f, bias2 = 1.0f;
+  // Adafactor: rho_t = min(lr, 1 / sqrt(t)), beta_2_t = 1 - t^beta_2_decay, epsilon_1, epsilon_2,
+  // clip_threshold.
+  float rho_t = 0.0f, beta2_t = 0.0f, eps1 = 1e-30f, eps2 = 1e-3f, clip_threshold = 1.0f;
 };
 
 struct Kernels {

@@ -66,7 +66,7 @@ class DataParallel:
         """Rank 0's seed, weights, optimizer state and step count on every rank."""
         native = model._program.native
         opt = model.optimizer
-        head = np.array([model._seed, opt.iterations if opt else 0], np.int64)
+        head = np.array([model._seed, opt._iterations if opt else 0], np.int64)
         bufs = [head, native.params()] + [native.opt_slot(s) for s in range(opt.slots if opt else 0)]
         self.comm.broadcast(bufs, "broadcasting rank 0's weights", self.timeout, self.catchable)
         model._seed = int(head[0])
@@ -89,6 +89,9 @@ class DataParallel:
     def train_step(self, model, batch, stats):
         """One step on this rank's slice of a global batch (source, idx, start, count); stats
         become the global batch's. Returns the global batch size."""
+        if hasattr(model.optimizer, "inner_optimizer"):
+            raise ValueError("LossScaleOptimizer is not supported in data-parallel training yet: compile with its "
+                             "inner optimizer (in float32 the loss scale changes no gradient that stays finite)")
         src, idx, start, count = batch
         native = model._program.native
         grads, red = self._buffers(model)
@@ -98,7 +101,7 @@ class DataParallel:
         local_scale = 1.0 if count % self.world_size == 0 else n * self.world_size / count
         opt = model.optimizer
         opt._send_to(native)  # the constants, if one was set since they last crossed
-        lr, step = opt._current_lr(), opt.iterations
+        lr, step = opt._current_lr(), opt._iterations
         opt.iterations = step + 1
         try:
             native.compute_gradients(src, idx, first, n, model._seed, step, row0, local_scale, stats)

@@ -170,8 +170,10 @@ class Lowering:
             reg = w.regularizer
             native_reg = reg is not None and not regularizers.is_custom(reg)  # L1L2: in the optimizer pass
             con = constraints.native_args(w.constraint, tuple(w.shape), f"weight {w.path!r}")
-            off = self.native.add_param(math.prod(w.shape), reg.l1 if native_reg else 0.0,
-                                        reg.l2 if native_reg else 0.0, w.trainable, **con)
+            shape = tuple(w.shape)
+            last2 = {"mid": shape[-2], "last": shape[-1]} if len(shape) >= 2 and math.prod(shape) else {}
+            off = self.native.add_param(math.prod(shape), reg.l1 if native_reg else 0.0,
+                                        reg.l2 if native_reg else 0.0, w.trainable, **con, **last2)
             self._param_of[id(w)] = off
             self.param_trainable[off] = w.trainable
             self.weights.append((w, off))

@@ -14,11 +14,11 @@ from bigcore.optimizers import schedules
 
 SGD_KIND, ADAM_KIND, RMSPROP_KIND, ADAGRAD_KIND = 0, 1, 2, 3
 NADAM_KIND, ADAMAX_KIND, ADADELTA_KIND, LION_KIND = 4, 5, 6, 7
+FTRL_KIND, LAMB_KIND, ADAFACTOR_KIND = 8, 9, 10
 
-# Keras 3's other BaseOptimizer arguments: loss scaling and gradient accumulation. bigcore runs
-# neither, so each is taken only where it turns the feature off (Keras's default) and refused by
-# name otherwise.
-_KERAS_OFF = {"loss_scale_factor": (None, lambda v: v is None), "gradient_accumulation_steps": (None, lambda v: not v)}
+# Keras 3's other BaseOptimizer argument, loss_scale_factor: bigcore does not run it, so it is taken
+# only where it turns the feature off (Keras's default) and refused by name otherwise.
+_KERAS_OFF = {"loss_scale_factor": (None, lambda v: v is None)}
 
 # The native program's EMA exchanges (cpp/runtime/optim.h: EmaExchange)
 EMA_TO_WEIGHTS, EMA_FROM_WEIGHTS, EMA_SWAP = 0, 1, 2
@@ -49,6 +49,20 @@ def _non_negative(name, value):
     v = _number(name, value)
     if v < 0.0:
         raise ValueError(f"Argument `{name}` must be >= 0. Received: {name}={value!r}")
+    return v
+
+
+def _non_positive(name, value):
+    v = _number(name, value)
+    if v > 0.0:
+        raise ValueError(f"Argument `{name}` must be <= 0. Received: {name}={value!r}")
+    return v
+
+
+def _positive(name, value):
+    v = _number(name, value)
+    if v <= 0.0:
+        raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value!r}")
     return v
 
 
@@ -98,6 +112,16 @@ class _Constant:
             value = self.check(self.name, value)
         obj.__dict__[self.name] = value
         obj.__dict__["_version"] = obj.__dict__.get("_version", 0) + 1
+
+
+def _accumulation_steps(value):
+    """None (or 0, off, as Keras takes a falsy value) or an int >= 2, as Keras checks it."""
+    if not value:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
+        raise ValueError("`gradient_accumulation_steps` must be an integer >= 2. "
+                         f"Received: gradient_accumulation_steps={value!r}")
+    return int(value)
 
 
 def _ema_momentum(name, value):
@@ -168,7 +192,7 @@ class Optimizer:
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, name=None,
-                 **kwargs):
+                 gradient_accumulation_steps=None, **kwargs):
         for key, (default, is_off) in _KERAS_OFF.items():
             value = kwargs.pop(key, default)
             if not is_off(value):
@@ -183,8 +207,10 @@ class Optimizer:
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self._use_ema = bool(use_ema)
         self.ema_momentum, self.ema_overwrite_frequency = ema_momentum, ema_overwrite_frequency
-        if self._use_ema:
-            self.slots = type(self).slots + 1  # the averages, after the update's own slots
+        # Keras's gradient accumulation: a slot sums the gradients, after the update's own slots and
+        # before the EMA's; the native pass updates every n-th step with their mean
+        self._accumulation = _accumulation_steps(gradient_accumulation_steps)
+        self.slots = type(self).slots + (self._accumulation is not None) + self._use_ema
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self._sent = (None, -1)  # (weakref to the native program, _version) of the constants it holds
@@ -200,14 +226,28 @@ class Optimizer:
                              f"state slots): make a new optimizer. Received: use_ema={value!r} (was {self._use_ema})")
 
     @property
+    def gradient_accumulation_steps(self):
+        return self._accumulation
+
+    @gradient_accumulation_steps.setter
+    def gradient_accumulation_steps(self, value):
+        if _accumulation_steps(value) != self._accumulation:
+            raise ValueError(f"{type(self).__name__}'s `gradient_accumulation_steps` is fixed when the optimizer is "
+                             f"made (it decides its state slots): make a new optimizer. Received: "
+                             f"gradient_accumulation_steps={value!r} (was {self._accumulation})")
+
+    @property
     def learning_rate(self):
         """The rate the next step uses (a schedule is evaluated at the current iteration), as Keras."""
         return _Rate(self._current_lr(), self)
 
     @property
     def iterations(self):
-        """The steps taken (Keras's iterations variable)."""
-        return _Count(self._iterations, self)
+        """The updates made (Keras's iterations): the steps taken, divided by gradient_accumulation_steps
+        (floored) where that is set. Setting it sets the count of steps (Keras's _iterations variable),
+        which is what the native step, the schedules and the files read."""
+        n = self._accumulation
+        return _Count(self._iterations // n if n else self._iterations, self)
 
     @iterations.setter
     def iterations(self, value):
@@ -226,9 +266,9 @@ class Optimizer:
         lr = self._learning_rate
         if not callable(lr):
             return float(lr)
-        value = float(lr(self.iterations))
+        value = float(lr(self._iterations))  # Keras: the schedule reads the steps, not the updates
         if not math.isfinite(value):  # refused before the step: no weight changes
-            raise ValueError(f"The learning-rate schedule {type(lr).__name__} gave {value} at step {self.iterations}: "
+            raise ValueError(f"The learning-rate schedule {type(lr).__name__} gave {value} at step {self._iterations}: "
                              "a learning rate must be finite (a NaN or infinite rate trains every weight to NaN)")
         return value
 
@@ -250,6 +290,7 @@ class Optimizer:
         a.clipnorm = float(self.clipnorm or 0.0)
         a.clipvalue = float(self.clipvalue or 0.0)
         a.global_clipnorm = float(self.global_clipnorm or 0.0)
+        a.gradient_accumulation_steps = self._accumulation or 0
         if self._use_ema:
             a.use_ema = True
             a.ema_momentum = float(self.ema_momentum)
@@ -300,6 +341,7 @@ class Optimizer:
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                 "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm, "use_ema": self._use_ema,
                 "ema_momentum": self.ema_momentum, "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                **({"gradient_accumulation_steps": self._accumulation} if self._accumulation else {}),
                 **{name: getattr(self, name) for name, _ in self._fields}}
 
     @classmethod
@@ -438,8 +480,187 @@ class Lion(Optimizer):
         self.beta_1, self.beta_2 = beta_1, beta_2
 
 
+class Ftrl(Optimizer):
+    """Keras's FTRL-Proximal, element-wise: the accumulator starts at initial_accumulator_value, the
+    linear term at 0."""
+    kind = FTRL_KIND
+    slots = 2  # accumulator, linear
+    _fields = (("learning_rate_power", "learning_rate_power"), ("initial_accumulator_value", None),
+               ("l1_regularization_strength", "l1"), ("l2_regularization_strength", "l2"),
+               ("l2_shrinkage_regularization_strength", "l2_shrinkage"), ("beta", "ftrl_beta"))
+    learning_rate_power = _Constant(_non_positive)
+    l1_regularization_strength, l2_regularization_strength = _Constant(_non_negative), _Constant(_non_negative)
+    l2_shrinkage_regularization_strength, beta = _Constant(_non_negative), _Constant(_number)
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kw):
+        super().__init__(learning_rate=learning_rate, **kw)
+        self.initial_accumulator_value = _non_negative("initial_accumulator_value", initial_accumulator_value)
+        self.slot_init = self.initial_accumulator_value
+        self.learning_rate_power = learning_rate_power
+        self.l1_regularization_strength = l1_regularization_strength
+        self.l2_regularization_strength = l2_regularization_strength
+        self.l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
+        self.beta = beta
+
+
+class Lamb(Optimizer):
+    """Adam's moments with a trust ratio per weight tensor: the step of each weight is scaled by
+    |w| / |update| over that weight (one arena segment), as Keras's update_step sees one variable."""
+    kind = LAMB_KIND
+    slots = 2  # m, v
+    _fields = (("beta_1", "beta1"), ("beta_2", "beta2"), ("epsilon", "eps"))
+    # beta = 1 divides by 1 - beta^t = 0
+    beta_1, beta_2, epsilon = _Constant(_in_unit()), _Constant(_in_unit()), _Constant(_non_negative)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kw):
+        super().__init__(learning_rate=learning_rate, **kw)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+
+class Adafactor(Optimizer):
+    """Keras's Adafactor: for a weight of rank >= 2 the second moments are factored over its last
+    two axes (row means r, column means c, kept packed at the weight's offset of slots 0 and 1), for
+    one of rank < 2 kept whole (slot 2, which also holds the factored weights' v = r / mean(r) x c).
+    relative_step is kept for the config: Keras's step takes min(lr, 1 / sqrt(t)) whatever it is."""
+    kind = ADAFACTOR_KIND
+    slots = 3  # r, c, v
+    _fields = (("beta_2_decay", "beta2_decay"), ("epsilon_1", "eps1"), ("epsilon_2", "eps2"),
+               ("clip_threshold", "clip_threshold"), ("relative_step", None))
+    beta_2_decay, epsilon_1, epsilon_2 = _Constant(_number), _Constant(_non_negative), _Constant(_non_negative)
+    clip_threshold, relative_step = _Constant(_positive), _Constant()
+
+    def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
+                 relative_step=True, **kw):
+        super().__init__(learning_rate=learning_rate, **kw)
+        self.beta_2_decay, self.epsilon_1, self.epsilon_2 = beta_2_decay, epsilon_1, epsilon_2
+        self.clip_threshold, self.relative_step = clip_threshold, bool(relative_step)
+
+
+class LossScaleOptimizer(Optimizer):
+    """Keras's dynamic loss scaling around an inner optimizer. bigcore trains in float32, where the
+    gradients of the loss times a power of two are the gradients times it, exactly unless they
+    overflow: each step checks natively that gradient * dynamic_scale is finite over the trainable
+    weights (Keras's check_finite); if so the inner optimizer updates with the gradients themselves
+    (Keras's unscaled ones) and, after dynamic_growth_steps such steps in a row, the scale doubles;
+    if not the step is skipped (no update; the inner optimizer's iterations stay) and the scale
+    halves. Everything else (learning rate, iterations, state slots, EMA) is the inner optimizer's."""
+
+    _BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                      "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                      "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+    def __init__(self, inner_optimizer, initial_scale=2.0 ** 15, dynamic_growth_steps=2000, name=None, **kwargs):
+        if not kwargs.pop("dynamic", True):  # Keras's messages
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply set "
+                             "`loss_scale_factor` directly on the `inner_optimizer`.")
+        for key, default in self._BASE_DEFAULTS.items():
+            if key in kwargs and kwargs.pop(key) != default:
+                raise ValueError(f"LossScaleOptimizer does not support `{key}`. Instead, set `{key}` on the "
+                                 "`inner_optimizer`.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`.")
+        if not isinstance(inner_optimizer, Optimizer) or isinstance(inner_optimizer, LossScaleOptimizer):
+            raise ValueError("LossScaleOptimizer's `inner_optimizer` must be a bigcore optimizer (not another "
+                             f"LossScaleOptimizer). Received: inner_optimizer={inner_optimizer!r}")
+        scale = _positive("initial_scale", initial_scale)
+        if isinstance(dynamic_growth_steps, bool) or not isinstance(dynamic_growth_steps, numbers.Integral) \
+                or dynamic_growth_steps < 1:
+            raise ValueError("Argument `dynamic_growth_steps` must be an integer >= 1. "
+                             f"Received: dynamic_growth_steps={dynamic_growth_steps!r}")
+        self.__dict__["inner_optimizer"] = inner_optimizer
+        self.initial_scale, self.dynamic_growth_steps = scale, int(dynamic_growth_steps)
+        self.name = name or "loss_scale_optimizer"
+        self.dynamic_scale, self.step_counter = scale, 0  # Keras's variables of these names
+
+    def __getattr__(self, name):  # the inner optimizer's own constants (beta_1, amsgrad, _u_product, ...)
+        if name == "inner_optimizer":
+            raise AttributeError(name)
+        return getattr(self.inner_optimizer, name)
+
+    # what the trainer, the files and the callbacks read: the inner optimizer's
+    slots = property(lambda self: self.inner_optimizer.slots)
+    slot_init = property(lambda self: self.inner_optimizer.slot_init)
+    kind = property(lambda self: self.inner_optimizer.kind)
+    use_ema = property(lambda self: self.inner_optimizer.use_ema)
+    gradient_accumulation_steps = property(lambda self: self.inner_optimizer.gradient_accumulation_steps)
+    _learning_rate = property(lambda self: self.inner_optimizer._learning_rate)
+
+    @property
+    def _iterations(self):
+        return self.inner_optimizer._iterations
+
+    @_iterations.setter
+    def _iterations(self, value):
+        self.inner_optimizer._iterations = value
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        self.inner_optimizer.iterations = value
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.inner_optimizer.learning_rate = value
+
+    def _current_lr(self):
+        return self.inner_optimizer._current_lr()
+
+    def native_args(self):
+        return self.inner_optimizer.native_args()
+
+    def _mark_sent(self, native):
+        self.inner_optimizer._mark_sent(native)
+
+    def _send_to(self, native):
+        self.inner_optimizer._send_to(native)
+
+    def finalize_variable_values(self, var_list=None):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def swap_ema_weights(self):
+        self.inner_optimizer.swap_ema_weights()
+
+    def assign_ema_from_weights(self):
+        self.inner_optimizer.assign_ema_from_weights()
+
+    def scale_loss(self, loss):
+        """Keras's: the loss times the current scale."""
+        return loss * self.dynamic_scale
+
+    def _after_step(self, finite):
+        """Keras's _stateful_handle_finite_grads / _non_finite_grads, after the step's check."""
+        if not finite:
+            self.step_counter, self.dynamic_scale = 0, self.dynamic_scale * 0.5
+        elif self.step_counter == self.dynamic_growth_steps - 1:
+            self.step_counter, self.dynamic_scale = 0, self.dynamic_scale * 2.0
+        else:
+            self.step_counter += 1
+
+    def get_config(self):
+        return {"name": self.name, "inner_optimizer": serialize(self.inner_optimizer),
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        inner = config.pop("inner_optimizer", None)
+        return cls(deserialize(inner) if isinstance(inner, dict) else get(inner), **config)
+
+
 _ALIASES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "nadam": Nadam,
-            "adamax": Adamax, "adadelta": Adadelta, "lion": Lion}
+            "adamax": Adamax, "adadelta": Adadelta, "lion": Lion, "ftrl": Ftrl, "adafactor": Adafactor}
+# Keras 3 takes no string for Lamb (keras.optimizers.get("lamb") raises); its class name still
+# deserializes (a .keras file names it with its module)
+_CLASSES = {c.__name__: c for c in (*_ALIASES.values(), Lamb, LossScaleOptimizer)}
 
 
 def get(identifier):
@@ -457,7 +678,7 @@ def serialize(opt):
 
 
 def deserialize(config):
-    cls = {c.__name__: c for c in _ALIASES.values()}.get(config.get("class_name"))
+    cls = _CLASSES.get(config.get("class_name"))
     if cls is None:
         raise ValueError(f"Unknown optimizer: {config.get('class_name')!r}")
     return cls.from_config(config.get("config", {}))

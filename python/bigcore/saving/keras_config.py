@@ -372,7 +372,7 @@ def check_masks(model, masks, mask_ops, where):
 
 # --- compile ---------------------------------------------------------------------------------------
 
-_OPTIMIZER_NEUTRAL = {"loss_scale_factor": (None,), "gradient_accumulation_steps": (None,), "is_legacy_optimizer": None,
+_OPTIMIZER_NEUTRAL = {"loss_scale_factor": (None,), "is_legacy_optimizer": None,
                       "jit_compile": None, "decay": (0.0, None)}
 
 
@@ -381,18 +381,21 @@ def compile_to_keras(model):
     if not getattr(model, "compiled", False):
         return None
     loss, metrics, loss_weights = model._compile_args
-    opt = model.optimizer
-    config = opt.get_config()
-    if isinstance(config.get("learning_rate"), dict):
-        config["learning_rate"] = {**config["learning_rate"], "module": "keras.optimizers.schedules",
-                                   "registered_name": None}
-    optimizer = {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": config,
-                 "registered_name": None}
-    return {"optimizer": optimizer, "loss": _objects_to_keras(loss, "keras.losses"), "loss_weights": loss_weights,
+    return {"optimizer": _optimizer_to_keras(model.optimizer), "loss": _objects_to_keras(loss, "keras.losses"), "loss_weights": loss_weights,
             "metrics": _objects_to_keras(metrics, "keras.metrics"),
             "weighted_metrics": _objects_to_keras(getattr(model, "_weighted_metrics_arg", None), "keras.metrics"),
             "run_eagerly": False,
             "steps_per_execution": 1, "jit_compile": False}
+
+
+def _optimizer_to_keras(opt):
+    config = opt.get_config()
+    if "inner_optimizer" in config:  # a LossScaleOptimizer: its inner optimizer as Keras nests it
+        config["inner_optimizer"] = _optimizer_to_keras(opt.inner_optimizer)
+    if isinstance(config.get("learning_rate"), dict):
+        config["learning_rate"] = {**config["learning_rate"], "module": "keras.optimizers.schedules",
+                                   "registered_name": None}
+    return {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": config, "registered_name": None}
 
 
 def _objects_to_keras(value, module):
@@ -419,6 +422,9 @@ def _clean_optimizer(entry, where):
         raise ValueError(f"{where}: bad optimizer entry in compile_config: {str(entry)[:120]}")
     name = entry.get("class_name")
     config = dict(entry["config"])
+    if name == "LossScaleOptimizer" and "inner_optimizer" in config:
+        config["inner_optimizer"] = _clean_optimizer(config["inner_optimizer"], where)
+        return {"class_name": name, "config": config}
     for key, neutral in _OPTIMIZER_NEUTRAL.items():
         if key in config:
             if neutral is not None and config[key] not in neutral:

@@ -226,11 +226,14 @@ def optimizer_slots(model):
     opt = getattr(model, "optimizer", None)
     if opt is None or not getattr(model, "compiled", False):
         return []
+    scaler = opt if isinstance(opt, optimizers.LossScaleOptimizer) else None
+    if scaler is not None:
+        opt = scaler.inner_optimizer
     program = model._native()
     offsets = {id(w): off for w, off in program.weights}
     keep = {id(w) for w in model.trainable_weights}  # (none under a layer that is not trainable)
     trainable = [w for w in model.weights if id(w) in keep and id(w) in offsets]
-    slots = [Slot("0", (), lambda: np.int64(opt.iterations), lambda v: setattr(opt, "iterations", int(v)), np.int64)]
+    slots = [Slot("0", (), lambda: np.int64(opt._iterations), lambda v: setattr(opt, "iterations", int(v)), np.int64)]
     if not callable(opt._learning_rate):
         def set_lr(v):
             opt.learning_rate = float(v)
@@ -253,8 +256,36 @@ def optimizer_slots(model):
     def interleaved(a, b):  # Keras's add_optimizer_variables with two names: both slots of a variable in turn
         return [x for pair in zip(per_var(a), per_var(b)) for x in pair]
 
+    def packed(slot_index, off, shape):  # Adafactor's r or c: packed at the weight's offset of its slot
+        n = int(np.prod(shape, dtype=np.int64))
+
+        def get():
+            return np.array(program.native.opt_slot(slot_index)[off:off + n]).reshape(shape)
+
+        def put(v):
+            program.native.opt_slot(slot_index)[off:off + n] = np.asarray(v, np.float32).reshape(-1)
+        return shape, get, put
+
+    def adafactor():  # Keras: r, c, velocity per weight; r and c scalar placeholders below rank 2
+        out = []
+        for w, v in zip(trainable, per_var(2)):
+            shape, off = tuple(w.shape), offsets[id(w)]
+            if len(shape) < 2:
+                # Keras tracks the placeholders only where automatic tracking is on: not in the build of
+                # a LossScaleOptimizer, which builds its inner optimizer with it off
+                if scaler is None:
+                    out += [((), lambda: np.float32(0.0), None)] * 2
+            else:
+                out += [packed(0, off, shape[:-1]), packed(1, off, shape[:-2] + shape[-1:])]
+            out.append(v)
+        return out
+
     kinds = []
-    if isinstance(opt, optimizers.Adam):
+    if isinstance(opt, optimizers.Adafactor):
+        kinds = adafactor()
+    elif isinstance(opt, (optimizers.Lamb, optimizers.Ftrl)):
+        kinds = interleaved(0, 1)
+    elif isinstance(opt, optimizers.Adam):
         kinds = interleaved(0, 1) + (per_var(2) if opt.amsgrad else [])
     elif isinstance(opt, (optimizers.Adamax, optimizers.Adadelta)):
         kinds = interleaved(0, 1)
@@ -270,10 +301,26 @@ def optimizer_slots(model):
         kinds = per_var(0)
     else:
         raise ValueError(f"The optimizer {type(opt).__name__} has no Keras variable layout here")
-    if opt.use_ema:  # Keras's "average" variables, which its build adds before the update's own
+    if opt.gradient_accumulation_steps:  # Keras's "gradient_accumulator" variables, before the update's own
+        kinds = per_var(type(opt).slots) + kinds
+    if opt.use_ema:  # Keras's "average" variables, which its build adds before all the others
         kinds = per_var(opt.slots - 1) + kinds
+    if scaler is not None:
+        # Keras's LossScaleOptimizer variables, before the inner optimizer's: its own iteration and
+        # learning_rate (never used: 0), step_counter, dynamic_scale
+        def set_counter(v):
+            scaler.step_counter = int(v)
+
+        def set_scale(v):
+            scaler.dynamic_scale = float(v)
+        own = [Slot("", (), lambda: np.int64(0), None, np.int64), Slot("", (), lambda: np.float32(0.0), None),
+               Slot("", (), lambda: np.int64(scaler.step_counter), set_counter, np.int64),
+               Slot("", (), lambda: np.float32(scaler.dynamic_scale), set_scale)]
+        slots = own + slots
     for shape, get, put in kinds:
-        slots.append(Slot(str(len(slots)), shape, get, put))
+        slots.append(Slot("", shape, get, put))
+    for i, s in enumerate(slots):
+        s.key = str(i)
     if isinstance(opt, optimizers.Nadam):
         # Keras's _u_product, a variable after the slots: written from the step count; on reading its
         # shape is checked and the value dropped (the update derives it from `iterations`)
@@ -299,6 +346,11 @@ def _groups(model, include_optimizer):
         slots = optimizer_slots(model)
         if slots:
             out.append(("optimizer/vars", model.optimizer.name, slots))
+            opt = model.optimizer
+            if isinstance(opt, optimizers.LossScaleOptimizer):
+                # Keras writes the inner optimizer's variables once more, under its own group, after its 4
+                inner = [Slot(str(i), s.shape, s.get, s.put, s.dtype) for i, s in enumerate(slots[4:])]
+                out.append(("optimizer/inner_optimizer/vars", opt.inner_optimizer.name, inner))
     return out
 
 

@@ -44,7 +44,9 @@ def compile_config(model):
         return None
     loss, metrics, loss_weights = model._compile_args
     opt = optimizers.serialize(model.optimizer)
-    opt["iterations"] = int(model.optimizer.iterations)
+    opt["iterations"] = int(model.optimizer._iterations)
+    if isinstance(model.optimizer, optimizers.LossScaleOptimizer):  # its state beside the slots
+        opt["loss_scale"] = [float(model.optimizer.dynamic_scale), int(model.optimizer.step_counter)]
     config = {"optimizer": opt, "loss": _serialize_tree(loss, "loss"),
               "metrics": _serialize_tree(metrics, "metric"), "loss_weights": loss_weights}
     weighted = getattr(model, "_weighted_metrics_arg", None)
@@ -183,6 +185,7 @@ def compile_from(path, model, cc):
         iterations = opt_cfg.pop("iterations", 0)
         if not is_count(iterations):
             raise ValueError(f"bad optimizer iterations {iterations!r}")
+        loss_scale = opt_cfg.pop("loss_scale", None)
         optimizer = optimizers.deserialize(opt_cfg)  # learning-rate schedules included
         model.compile(optimizer=optimizer, loss=_deserialize_tree(cc["loss"], "loss"),
                       metrics=_deserialize_tree(cc.get("metrics"), "metric"), loss_weights=cc.get("loss_weights"),
@@ -190,6 +193,12 @@ def compile_from(path, model, cc):
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
         raise ValueError(f"{path}: the compile_config cannot be restored: {type(e).__name__}: {e}") from None
     optimizer.iterations = iterations
+    if loss_scale is not None:
+        if not isinstance(optimizer, optimizers.LossScaleOptimizer) or not isinstance(loss_scale, list) \
+                or len(loss_scale) != 2 or not isinstance(loss_scale[0], float) or not loss_scale[0] > 0 \
+                or not is_count(loss_scale[1]):
+            raise ValueError(f"{path}: bad loss_scale {loss_scale!r} for the optimizer {type(optimizer).__name__}")
+        optimizer.dynamic_scale, optimizer.step_counter = loss_scale
 
 
 def _deserialize_tree(value, what):
