@@ -229,19 +229,10 @@ void bind_program(py::module_& m) {
         Program& p = self.cast<Program&>();
         return arrays::view(self, p.grads(), p.arena_size());
       })
-      .def("grads_finite", [](Program& p, float scale, const std::vector<std::pair<size_t, size_t>>& segments) {
-        // Keras's LossScaleOptimizer.check_finite: every gradient of the loss times `scale` (a power of
-        // two: the product is exact unless it overflows) is finite
-        for (const auto& [off, n] : segments)
-          if (off > p.arena_size() || n > p.arena_size() - off) throw py::index_error("segment outside the arena");
+      .def("grads_finite", [](Program& p, float scale) {
         py::gil_scoped_release release;
-        const float* g = p.grads();
-        for (const auto& [off, n] : segments)
-          for (size_t i = off; i < off + n; ++i)
-            if (!std::isfinite(g[i] * scale)) return false;
-        return true;
-      }, py::arg("scale"), py::arg("segments"),
-         "Whether grads() times scale is finite over the (offset, size) segments given (the trainable weights).")
+        return p.grads_finite(scale);
+      }, py::arg("scale"), "Whether grads() times scale is finite over the trainable parameters (LossScaleOptimizer).")
       .def("opt_slot", [](py::object self, int s) {
         Program& p = self.cast<Program&>();
         if (s < 0 || s >= p.opt_slots()) throw py::index_error("no such optimizer slot");

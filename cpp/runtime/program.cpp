@@ -481,6 +481,16 @@ void Program::set_param_trainable(size_t offset, bool trainable) {
   BC_CHECK(false, "set_param_trainable: no parameter at offset " + std::to_string(offset));
 }
 
+bool Program::grads_finite(float scale) const {
+  const float* g = grads_.data();
+  for (const Segment& s : segs_) {
+    if (!s.trainable) continue;
+    for (size_t i = s.offset; i < s.offset + s.size; ++i)
+      if (!std::isfinite(g[i] * scale)) return false;
+  }
+  return true;
+}
+
 void Program::set_op_frozen(size_t i, bool frozen, const std::vector<int>& inner) {
   auto lock = lock_params();
   BC_CHECK(i < ops_.size(), "set_op_frozen: no op " + std::to_string(i));

@@ -143,6 +143,9 @@ class Program : public std::enable_shared_from_this<Program> {
   // Whether the optimizer (and the regularizers, constraints, clipping norms) takes the parameter
   // at `offset` (Keras's layer.trainable changed after lowering); its optimizer slots stay.
   void set_param_trainable(size_t offset, bool trainable);
+  // Keras's LossScaleOptimizer check: every gradient of a trainable parameter times `scale` (a power
+  // of two: exact unless it overflows) is finite.
+  bool grads_finite(float scale) const;
   // Op i's frozen mode (Op::set_frozen; BatchNormalization's layer.trainable changed after lowering);
   // inner: the path to an op inside op i (Op::inner_op: a TimeDistributed's wrapped layer's), or none.
   void set_op_frozen(size_t i, bool frozen, const std::vector<int>& inner = {});
