@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 import bigcore
-from bigcore import layers
+from bigcore import layers, ops
 from test_rnn_custom_cell import SavedCell, _assert_same, _flat, _Lib, make_cells, np_minimal, np_rnn, np_two_state
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 D = 5
-Minimal, TwoState = make_cells(_Lib(bigcore))[:2]
+Minimal, TwoState, _, _, DenseCell = make_cells(_Lib(bigcore))
 
 
 def data(T, B=4, seed=0, masked=False):
@@ -172,14 +172,15 @@ def test_stacks_mixing_builtin_cells_match_keras(keras, masked, go_backwards, bu
     _train_both(m, k, keras, batches, "Adam")
 
 
-@pytest.mark.parametrize("merge_mode,return_sequences,return_state", [
-    ("concat", True, False), ("sum", False, True), (None, True, True)])
-def test_bidirectional_matches_keras(keras, merge_mode, return_sequences, return_state):
+@pytest.mark.parametrize("merge_mode,return_sequences,return_state,stacked", [
+    ("concat", True, False, False), ("sum", False, True, False), (None, True, True, False), ("ave", True, True, True)])
+def test_bidirectional_matches_keras(keras, merge_mode, return_sequences, return_state, stacked):
     def build(lib):
         Two = make_cells(lib)[1]
         ids = lib.Input((None,), dtype="int32")
         h = lib.layers.Embedding(9, D, mask_zero=True)(ids)
-        rnn = lib.layers.RNN(Two(3), return_sequences=return_sequences, return_state=return_state)
+        cell = [Two(3), lib.layers.GRUCell(2)] if stacked else Two(3)
+        rnn = lib.layers.RNN(cell, return_sequences=return_sequences, return_state=return_state)
         with keras.saving.custom_object_scope({"TwoStateCell": Two}):
             out = lib.layers.Bidirectional(rnn, merge_mode=merge_mode)(h)
         return lib.Model(ids, out)
@@ -191,6 +192,24 @@ def test_bidirectional_matches_keras(keras, merge_mode, return_sequences, return
         _assert_same(ours, k.predict(ids, verbose=0))
         batches.append((ids, [np.ones(a.shape, np.float32) for a in _flat(ours)]))
     _train_both(m, k, keras, batches, "Adam")
+
+
+@pytest.mark.parametrize("training", [None, False])
+def test_training_argument_and_sub_layers_match_keras(keras, training):
+    """A cell whose call() branches on `training` (the scan runs the step of the run's mode, or the
+    call's training=False), and a cell calling a Dense sub-layer, stacked: outputs and SGD steps."""
+    def build(lib):
+        _, _, _, TrainingCell_, DenseCell_ = make_cells(lib)
+        x = lib.Input((None, D))
+        return lib.Model(x, lib.layers.RNN([TrainingCell_(3), DenseCell_(4)], return_sequences=True)(
+            x, training=training))
+    m, k = _models(keras, build)
+    batches = []
+    for T in (5, 3):
+        x = data(T)
+        _assert_same(m.predict(x, verbose=0), k.predict(x, verbose=0))
+        batches.append((x, [np.ones((4, T, 4), np.float32)]))
+    _train_both(m, k, keras, batches, "SGD")
 
 
 def test_fit_evaluate_predict_at_two_lengths_as_keras(keras):
@@ -295,6 +314,18 @@ def test_save_and_load_at_two_lengths(tmp_path):
 
 
 def test_refusals():
+    class NormCell(Minimal):
+        def __init__(self, units, **kw):
+            super().__init__(units, **kw)
+            self.norm = layers.BatchNormalization()
+
+        def call(self, inputs, states):
+            out = self.norm(ops.matmul(inputs, self.kernel) + ops.matmul(states[0], self.recurrent_kernel))
+            return out, [out]
+    inp = bigcore.Input((None, D))
+    with pytest.raises(NotImplementedError, match="BatchNormalization"):
+        bigcore.Model(inp, layers.RNN(NormCell(3))(inp)).predict(data(3), verbose=0)
+
     class StepShapes(layers.Layer):  # its output is not (batch, output_size)
         def __init__(self, **kw):
             super().__init__(**kw)
