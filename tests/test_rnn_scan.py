@@ -323,6 +323,8 @@ def test_refusals():
             out = self.norm(ops.matmul(inputs, self.kernel) + ops.matmul(states[0], self.recurrent_kernel))
             return out, [out]
     inp = bigcore.Input((None, D))
+    with pytest.raises(ValueError, match="Cannot unroll a RNN if the time dimension is undefined"):
+        layers.RNN(Minimal(3), unroll=True)(inp)  # as Keras
     with pytest.raises(NotImplementedError, match="BatchNormalization"):
         bigcore.Model(inp, layers.RNN(NormCell(3))(inp)).predict(data(3), verbose=0)
 
@@ -335,3 +337,25 @@ def test_refusals():
             return inputs, [states[0]]
     with pytest.raises(ValueError, match="output has shape"):
         bigcore.Model(inp := bigcore.Input((None, D)), layers.RNN(StepShapes())(inp)).predict(data(3), verbose=0)
+
+
+def test_dropout_in_a_cell_draws_per_step():
+    """A Dropout inside the cell draws a new mask at every step (the scan runs one step's ops T times)."""
+    class DropCell(layers.Layer):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.state_size = D
+            self.drop = layers.Dropout(0.5)
+
+        def call(self, inputs, states):
+            out = self.drop(inputs) + 0.0 * states[0]
+            return out, [out]
+    inp = bigcore.Input((None, D))
+    model = bigcore.Model(inp, layers.RNN(DropCell(), return_sequences=True)(inp))
+    x = np.ones((3, 6, D), np.float32)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+    got = np.asarray(model(x, training=True))
+    assert set(np.unique(got)) <= {0.0, 2.0}
+    kept = got != 0
+    assert 0.2 < kept.mean() < 0.8
+    assert len({kept[:, t].tobytes() for t in range(6)}) > 1, "the same mask at every step"

@@ -115,6 +115,9 @@ void ScanOp::step_forward(Ctx& c, Ctx& k, int T, int t, bool training) {
   for (size_t i = 0; i < d_.size(); ++i)
     std::memcpy(k.val(cfg_.state_in_local[i]), states_[i].data() + static_cast<size_t>(t) * B * d_[i],
                 static_cast<size_t>(B) * d_[i] * sizeof(float));
+  // Random draws (dropout) differ per step, and the backward's rerun of a step draws the same: the
+  // rows' global index carries the step above bit 32.
+  k.row0 = c.row0 + (static_cast<uint64_t>(t) << 32);
   for (auto& op : ops_)
     if (runs(*op, training)) op->forward(k);
 }

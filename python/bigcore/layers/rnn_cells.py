@@ -166,6 +166,11 @@ class RNN(Layer):
         """A cell of one's own, unrolled (traced once when the layer is called; rnn_unroll.py). The
         cells follow the program's mode (`training` is Keras's argument; fit and predict set it)."""
         if len(sequences.shape) == 3 and sequences.shape[1] is None:  # a run-time length: the native scan
+            if self.unroll:  # as Keras
+                raise ValueError("Cannot unroll a RNN if the time dimension is undefined. \n- If using a Sequential "
+                                 "model, specify the time dimension by passing an `Input()` as your first layer.\n- "
+                                 "If using the functional API, specify the time dimension by passing a `shape` or "
+                                 "`batch_shape` argument to your `Input()`.")
             return rnn_scan.run(self, self._cells, sequences, initial_state, mask)
         return rnn_unroll.run(self, self._cells, sequences, initial_state, mask)
 
