@@ -3,8 +3,8 @@
 return_sequences / return_state / go_backwards / initial_state / masking, and of the weights after
 optimizer steps; two-state cells, get_initial_state, a cell whose call takes `training`, stacks of
 cells of one's own and stacks mixing them with LSTMCell / GRUCell; get_config and saving; the
-layer-test harness; Bidirectional; .keras files and ONNX; and the refusals (a run-time sequence
-length, malformed cells).
+layer-test harness; Bidirectional; .keras files and ONNX; and the refusals (malformed cells).
+tests/test_rnn_scan.py runs cells of one's own at run-time lengths (the native scan).
 
 Each cell is written once as a function of the framework (`lib` = bigcore or keras), so both
 models run the very same user code.
@@ -515,11 +515,10 @@ def test_layer_harness():
 # --------------------------------------------------------------------------- refusals
 
 
-def test_run_time_length_is_refused_with_the_reason():
+def test_run_time_length_runs_the_native_scan():
+    """(tests/test_rnn_scan.py tests it in full)"""
     inp = bigcore.Input((None, D))
-    with pytest.raises(ValueError, match=r"needs a fixed sequence length.*received \(None, None, 5\)"):
-        layers.RNN(Minimal(4))(inp)
-    # the built-in cells take run-time lengths as before
+    assert layers.RNN(Minimal(4), return_sequences=True)(inp).shape == (None, None, 4)
     assert layers.RNN(layers.GRUCell(3))(inp).shape == (None, 3)
 
 

@@ -9,6 +9,7 @@
 #include "ops/gather.h"
 #include "ops/group_norm.h"
 #include "ops/noise.h"
+#include "ops/scan.h"
 #include "runtime/program.h"
 
 namespace py = pybind11;
@@ -54,4 +55,27 @@ void bind_layer_ops(py::module_& m) {
       }, py::arg("sub"), py::arg("x"), py::arg("out"), py::arg("in_local"), py::arg("out_local"), py::arg("T"),
       "Moves the ops and tensors of `sub` (built over its own per-timestep tensors, parameters in this program's "
       "arena) into one op over the folded time axis of x -> out (T = 0: the timesteps are read from x each call).");
+  cls.def("add_scan", [](Program& p, Program& sub, int x, std::vector<int> states, int mask, std::vector<int> outs,
+                         int x_local, std::vector<int> state_in_local, int out_local,
+                         std::vector<int> state_out_local, bool return_sequences, bool go_backwards,
+                         bool mask_output, bool zero_output_for_mask) {
+        if (&p == &sub) throw py::value_error("RNN scan: the step's ops need their own program");
+        bc::ScanConfig cfg;
+        cfg.x_local = x_local;
+        cfg.out_local = out_local;
+        cfg.state_in_local = std::move(state_in_local);
+        cfg.state_out_local = std::move(state_out_local);
+        cfg.return_sequences = return_sequences;
+        cfg.go_backwards = go_backwards;
+        cfg.has_mask = mask >= 0;
+        cfg.mask_output = mask_output;
+        cfg.zero_output_for_mask = zero_output_for_mask;
+        auto ops = sub.take_ops();
+        p.add_op(std::make_unique<bc::ScanOp>(std::move(ops), sub.take_tensors(), std::move(cfg), x,
+                                              std::move(states), mask, std::move(outs)));
+      }, py::arg("sub"), py::arg("x"), py::arg("states"), py::arg("mask"), py::arg("outs"), py::arg("x_local"),
+      py::arg("state_in_local"), py::arg("out_local"), py::arg("state_out_local"), py::arg("return_sequences"),
+      py::arg("go_backwards"), py::arg("mask_output"), py::arg("zero_output_for_mask"),
+      "Moves the ops and tensors of `sub` (one step of a cell, over its own tensors) into one op that runs the "
+      "step over the timesteps of x (read each call): outs = [y, final states...], mask -1 for none.");
 }

@@ -150,6 +150,8 @@ class Program:
         """Keras relu(x, negative_slope, max_value (< 0: none), threshold)."""
     def add_scale(self, x: int, out: int, w: int) -> None:
         """out = x * w[0], w a one-value arena segment."""
+    def add_scan(self, sub: Program, x: int, states: Sequence[int], mask: int, outs: Sequence[int], x_local: int, state_in_local: Sequence[int], out_local: int, state_out_local: Sequence[int], return_sequences: bool, go_backwards: bool, mask_output: bool, zero_output_for_mask: bool) -> None:
+        """Moves the ops and tensors of `sub` (one step of a cell, over its own tensors) into one op that runs the step over the timesteps of x (read each call): outs = [y, final states...], mask -1 for none."""
     def add_select_training(self, a: int, b: int, out: int) -> None:
         """out = a in training, b in inference."""
     def add_shaped_tensor(self, shape: Sequence[int], is_input: bool = False, batched: bool = True) -> int:

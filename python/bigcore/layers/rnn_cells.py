@@ -6,12 +6,13 @@ native op (layers/recurrent.py) with the cell's weights, in Keras's layout. A st
 cell, each over the whole sequence: cell i's output at step t is cell i+1's input at step t, as in
 Keras's step-by-step loop (a masked step keeps every cell's state and repeats the outputs in both).
 A cell of one's own (a Layer with call(inputs, states) and state_size, as Keras's guide writes
-them) is unrolled: RNN.call is traced with one traced call of the cell per timestep
-(layers/rnn_unroll.py), so it needs a sequence length known when the model is built
-(keras.Input((T, features))); an Input((None, features)) is refused with a ValueError saying why.
+them) is unrolled for a sequence length known when the model is built (keras.Input((T, features))):
+RNN.call is traced with one traced call of the cell per timestep (layers/rnn_unroll.py); with a
+run-time length (keras.Input((None, features))) the cell's step runs as a native scan
+(layers/rnn_scan.py).
 """
 
-from bigcore.layers import recurrent, rnn_unroll, tracing
+from bigcore.layers import recurrent, rnn_scan, rnn_unroll, tracing
 from bigcore.layers.base import KerasTensor, Layer, flat_tensors
 from bigcore.layers.registry import layer_config, layer_from_config, register
 
@@ -164,6 +165,13 @@ class RNN(Layer):
     def call(self, sequences, initial_state=None, mask=None, training=None):
         """A cell of one's own, unrolled (traced once when the layer is called; rnn_unroll.py). The
         cells follow the program's mode (`training` is Keras's argument; fit and predict set it)."""
+        if len(sequences.shape) == 3 and sequences.shape[1] is None:  # a run-time length: the native scan
+            if self.unroll:  # as Keras
+                raise ValueError("Cannot unroll a RNN if the time dimension is undefined. \n- If using a Sequential "
+                                 "model, specify the time dimension by passing an `Input()` as your first layer.\n- "
+                                 "If using the functional API, specify the time dimension by passing a `shape` or "
+                                 "`batch_shape` argument to your `Input()`.")
+            return rnn_scan.run(self, self._cells, sequences, initial_state, mask)
         return rnn_unroll.run(self, self._cells, sequences, initial_state, mask)
 
     @property

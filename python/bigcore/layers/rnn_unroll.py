@@ -15,10 +15,8 @@ whole sequence, which computes what Keras's StackedRNNCells computes step by ste
 at step t is cell i+1's input at step t); a SimpleRNNCell / LSTMCell / GRUCell in a stack with cells
 of one's own runs its native op over the sequence between them.
 
-Not supported: a sequence length known only when the model runs (keras.Input((None, features))).
-The native program is one list of ops without loops, so the number of step copies must be known
-when the model is built, and lowering the model again per length would reset the optimizer's
-state; check_length says so.
+A sequence length known only when the model runs (keras.Input((None, features))) runs a native
+scan instead (layers/rnn_scan.py): one copy of the step, repeated T times per call.
 """
 
 from bigcore.layers import base, recurrent
@@ -82,21 +80,22 @@ def state_entries(cell):
 
 
 def check_length(layer, shape):
-    """The sequence (batch, timesteps, features) with both known: the step is copied T times."""
+    """The sequence (batch, timesteps, features) with the features known (timesteps may be None:
+    the native scan, layers/rnn_scan.py)."""
     if len(shape) != 3 or shape[2] is None:
         raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected a 3-D input '
                          f"(batch, timesteps, features) with known features, got {shape_str(shape)}")
-    if shape[1] is None:
-        raise ValueError(
-            f'Layer "{layer.name}" (RNN over the cell {layer.cell.name!r}, a cell of your own) needs a fixed sequence '
-            f"length: expected an input of shape (batch, timesteps, features) with timesteps known when the model is "
-            f"built, as keras.Input((T, {shape[2]})) gives, but received {shape_str(shape)}. A cell of one's own is "
-            "unrolled into one copy of its step per timestep, and the native program has no loop that could repeat "
-            "it a number of times known only when the model runs (SimpleRNN, LSTM and GRU, and RNN over their "
-            "cells, take variable lengths)")
 
 
-def _initial_states(cell, batch, ops):
+def check_step(cell, out, new, n_states):
+    """A cell's call() must return (output, new_states): one output tensor, n_states states."""
+    if not isinstance(out, KerasTensor) or len(new) != n_states:
+        raise ValueError(f"RNN: the cell {cell.name!r}'s call() must return (output, new_states) with one output "
+                         f"tensor and {n_states} state tensor(s) (state_size={cell.state_size!r}); got "
+                         f"{type(out).__name__} and {len(new)} state tensor(s)")
+
+
+def initial_states(cell, batch, ops):
     """A cell's initial states, flat: get_initial_state(batch_size) when the cell has one, else zeros."""
     sizes = flat_sizes(cell.state_size)
     fn = getattr(cell, "get_initial_state", None)
@@ -120,10 +119,7 @@ def _run_cell(layer, cell, xs, masks, states, last, ops):
     for t, x in enumerate(xs):
         out, new = cell(x, pack(entries, iter(states)))
         new = flat_tensors(new if isinstance(new, (list, tuple)) else [new])
-        if not isinstance(out, KerasTensor) or len(new) != len(states):
-            raise ValueError(f"RNN: the cell {cell.name!r}'s call() must return (output, new_states) with one output "
-                             f"tensor and {len(states)} state tensor(s) (state_size={cell.state_size!r}); got "
-                             f"{type(out).__name__} and {len(new)} state tensor(s)")
+        check_step(cell, out, new, len(states))
         if masks is not None:
             new = [ops.where(masks[t], n, s) for n, s in zip(new, states)]
             if last:  # Keras: a masked step repeats the previous output, or gives zeros
@@ -144,7 +140,7 @@ def run(layer, cells, sequences, initial_state, mask):
     given = flat_tensors(initial_state) if initial_state is not None else None
     counts = [len(flat_sizes(c.state_size)) for c in cells]
     if given is not None:
-        _check_states(layer, cells, given, counts)
+        check_states(layer, cells, given, counts)
     masks = None
     if mask is not None:
         if not isinstance(mask, KerasTensor) or len(mask.shape) != 2 or mask.shape[1] != sequences.shape[1]:
@@ -174,7 +170,7 @@ def run(layer, cells, sequences, initial_state, mask):
             output = seq
         else:
             steps = ops.unstack(seq, axis=1) if steps is None else steps
-            start = own if own is not None else _initial_states(cell, ops.shape(sequences)[0], ops)
+            start = own if own is not None else initial_states(cell, ops.shape(sequences)[0], ops)
             steps, states = _run_cell(layer, cell, steps, masks, start, last, ops)
             seq = None
             if last:
@@ -187,7 +183,7 @@ def run(layer, cells, sequences, initial_state, mask):
     return [output] + [f[0] if isinstance(c.state_size, int) else f for c, f in zip(cells, finals)]
 
 
-def _check_states(layer, cells, given, counts):
+def check_states(layer, cells, given, counts):
     if len(given) != sum(counts):
         raise ValueError(f"Layer {layer.name!r} (RNN) expects {sum(counts)} initial state tensor(s) (each cell's "
                          f"states in order: state_size {[c.state_size for c in cells]!r}), got {len(given)}")

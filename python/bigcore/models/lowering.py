@@ -47,11 +47,12 @@ class Lowering:
         self.call_training = False  # some layer call was made with training=True
         self.no_activity_penalty = set()  # ids of nodes whose layer's activity regularizer does not apply
 
-    def folded(self):
+    def folded(self, what="TimeDistributed"):
         """A lowering into a program of its own whose ops one op of this program runs over a folded
-        axis (TimeDistributed, layers/wrappers.py): its tensors are one timestep's, its parameters
-        and records of the layers lowered are this lowering's."""
-        return _FoldedLowering(self)
+        axis (TimeDistributed, layers/wrappers.py) or per timestep (an RNN's scan, layers/rnn_scan.py):
+        its tensors are one timestep's, its parameters and records of the layers lowered are this
+        lowering's. what: the layer named in its refusals."""
+        return _FoldedLowering(self, what)
 
     # -- tensors --
     def bind(self, kt, tensor_id):
@@ -340,9 +341,9 @@ class _FoldedLowering(Lowering):
     The folded op runs every op over B*T rows, so what needs a run-time length or the batch
     (a symbol, a loss term, an activity penalty divided by the batch) is refused."""
 
-    def __init__(self, outer):
+    def __init__(self, outer, what):
         super().__init__()
-        self.outer = outer
+        self.outer, self.what = outer, what
         self._param_of, self.weights, self.param_trainable = outer._param_of, outer.weights, outer.param_trainable
         self.lora_state, self.step_hooks = outer.lora_state, outer.step_hooks
         self.trainable_shaped = []  # (layer, this program's op index): the folding op maps them to its own
@@ -357,15 +358,15 @@ class _FoldedLowering(Lowering):
         return self._weight_tensor_of[id(w)]
 
     def symbol(self, d):
-        raise ValueError(f"a length known only when the model runs ({d!r}) inside a TimeDistributed layer: its "
-                         "wrapped layer's tensors must have a fixed shape per timestep")
+        raise ValueError(f"a length known only when the model runs ({d!r}) inside a {self.what} layer: its "
+                         "wrapped layer's (cell's) tensors must have a fixed shape per timestep")
 
     def add_loss(self, t, kt):
-        raise NotImplementedError(f"TimeDistributed: the wrapped layer adds a loss ({kt.name!r}); add_loss() inside "
-                                  "a TimeDistributed layer is not supported")
+        raise NotImplementedError(f"{self.what}: the wrapped layer (cell) adds a loss ({kt.name!r}); add_loss() "
+                                  f"inside a {self.what} layer is not supported")
 
     def activity_penalty(self, t, kt, reg):
-        raise NotImplementedError(f"TimeDistributed: a layer inside it has an activity regularizer (on {kt.name!r}); "
+        raise NotImplementedError(f"{self.what}: a layer inside it has an activity regularizer (on {kt.name!r}); "
                                   "Keras divides its penalty by each timestep's batch, which is not supported")
 
 
