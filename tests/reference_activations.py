@@ -81,3 +81,15 @@ def backward_fd(z, dy, act, h=1e-6):
         e[..., j] = h
         out[..., j] = (dy * (forward(z + e, act) - forward(z - e, act))).sum(axis=-1) / (2 * h)
     return out
+
+
+def sparsemax(x, axis=-1):
+    """Martins & Astudillo's simplex projection in float64: tau from the k-th running sum of the
+    values sorted down, k the size of the support."""
+    z = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+    srt = -np.sort(-z, -1)
+    k = np.arange(1, z.shape[-1] + 1)
+    cs = np.cumsum(srt, -1)
+    kz = (1 + k * srt > cs).sum(-1, keepdims=True)
+    tau = (np.take_along_axis(cs, kz - 1, -1) - 1) / kz
+    return np.moveaxis(np.maximum(z - tau, 0), -1, axis)

@@ -563,17 +563,6 @@ def test_generation_decodes_the_new_kinds():
         Generator(own)
 
 
-def _sparsemax64(x, axis=-1):
-    """Martins & Astudillo's algorithm in float64: tau from the k-th running sum of the sorted values."""
-    z = np.moveaxis(np.asarray(x, np.float64), axis, -1)
-    srt = -np.sort(-z, -1)
-    k = np.arange(1, z.shape[-1] + 1)
-    cs = np.cumsum(srt, -1)
-    kz = (1 + k * srt > cs).sum(-1, keepdims=True)
-    tau = (np.take_along_axis(cs, kz - 1, -1) - 1) / kz
-    return np.moveaxis(np.maximum(z - tau, 0), -1, axis)
-
-
 def test_glu_sparsemax_sparse_sigmoid_on_arrays():
     x = np.random.default_rng(3).normal(size=(5, 4, 6)).astype(np.float32) * 2
     x64 = x.astype(np.float64)
@@ -585,7 +574,7 @@ def test_glu_sparsemax_sparse_sigmoid_on_arrays():
     np.testing.assert_allclose(activations.sparse_sigmoid(x), np.clip((x64 + 1) / 2, 0, 1), rtol=1e-7)
     for axis in (-1, 1, 0):
         got = activations.sparsemax(x, axis=axis)
-        np.testing.assert_allclose(got, _sparsemax64(x, axis), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got, aref.sparsemax(x, axis), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(got.sum(axis), 1.0, rtol=1e-5)  # a point of the simplex
     # several values in the support (Keras before keras-team/keras#23469 got tau wrong here)
     np.testing.assert_allclose(activations.sparsemax([[0.0, 0.5, 1.0]]), [[0.0, 0.25, 0.75]], atol=1e-7)
@@ -600,7 +589,7 @@ def test_traced_activations_in_a_dense_layer(keras, name, seed):
     x, y = rng.normal(size=(8, 5)).astype(np.float32), rng.normal(size=(8, 6)).astype(np.float32)
     model = bigcore.Sequential([layers.Input((5,)), layers.Dense(6, activation=name)])
     w, b = model.layers[0].get_weights()
-    ref = {"sparsemax": _sparsemax64, "sparse_sigmoid": lambda z: np.clip((z + 1) / 2, 0, 1)}[name]
+    ref = {"sparsemax": aref.sparsemax, "sparse_sigmoid": lambda z: np.clip((z + 1) / 2, 0, 1)}[name]
     np.testing.assert_allclose(model.predict(x, verbose=0), ref(x.astype(np.float64) @ w + b), rtol=1e-5, atol=1e-6)
     assert model.layers[0].get_config()["activation"] == name
     again = bigcore.Sequential.from_config(json.loads(json.dumps(model.get_config())))
@@ -619,7 +608,7 @@ def test_traced_activations_in_a_dense_layer(keras, name, seed):
     model.compile(bigcore.optimizers.SGD(1.0), "mse")
 
     def loss(wk):
-        return float(np.mean((_sparsemax64(x.astype(np.float64) @ wk + b) - y) ** 2))
+        return float(np.mean((aref.sparsemax(x.astype(np.float64) @ wk + b) - y) ** 2))
 
     eps, num = 1e-3, np.zeros_like(w, dtype=np.float64)
     for i in range(w.shape[0]):
