@@ -211,7 +211,7 @@ def test_unsupported_axes_are_refused(cls, kw, axis):
 def test_an_axis_the_weight_lacks_is_refused_at_compile():
     m = bigcore.Sequential([layers.Input(shape=(5,)), layers.Dense(3, kernel_constraint=constraints.MaxNorm(
         1.0, axis=[0, 1, 2]))])
-    with pytest.raises(ValueError, match=r"'dense.*/kernel' of shape \(5, 3\) has no axis \[0, 1, 2\]"):
+    with pytest.raises(ValueError, match=r"'sequential.*/dense.*/kernel' of shape \(5, 3\) has no axis \[0, 1, 2\]"):
         m.compile(optimizer="sgd", loss="mse")
 
 

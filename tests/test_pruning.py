@@ -271,8 +271,8 @@ def test_functional_model_with_recurrent_layers(seed):
     biases = {w.path: w.numpy() for w in pruned.weights if w.name.endswith("bias")}
     pruned.fit(x, y, epochs=2, batch_size=16, verbose=0)
     names = sorted(w.path for w in compression.prunable_weights(pruned.get_layer("bi")))
-    assert names == ["backward_gru/kernel", "backward_gru/recurrent_kernel", "forward_gru/kernel",
-                     "forward_gru/recurrent_kernel"]
+    assert names == ["bi/backward_gru/gru_cell/kernel", "bi/backward_gru/gru_cell/recurrent_kernel",
+                     "bi/forward_gru/gru_cell/kernel", "bi/forward_gru/gru_cell/recurrent_kernel"]
     for w in pruned.weights:
         v = w.numpy()
         if w.name.endswith("kernel"):  # kernel and recurrent_kernel, LSTM, both GRU directions, Dense

@@ -7,6 +7,7 @@ from bigcore._version import __version__
 from bigcore.ops import random  # keras.random
 from bigcore.layers import Input, InputSpec, KerasTensor, Layer
 from bigcore.layers.base import Variable  # keras.Variable
+from bigcore.layers.name_scope import name_scope  # keras.name_scope
 from bigcore.models import Model, Sequential
 # Keras 3's top-level names for the base classes (keras.Layer, keras.Loss, ...)
 from bigcore.initializers import Initializer
@@ -25,5 +26,5 @@ def version():
 __all__ = ["DTypePolicy", "Initializer", "Input", "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model",
            "Optimizer", "Regularizer", "Sequential", "__version__", "activations", "backend", "callbacks", "compression",
            "config", "constraints", "data", "datasets", "distributed", "export", "initializers", "layers", "losses",
-           "metrics", "mixed_precision", "models", "ops", "optimizers", "preprocessing", "quantization", "random",
+           "metrics", "mixed_precision", "models", "name_scope", "ops", "optimizers", "preprocessing", "quantization", "random",
            "regularizers", "saving", "sparse_select", "tree", "utils", "Variable", "version"]

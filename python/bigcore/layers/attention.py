@@ -194,10 +194,9 @@ class _AttentionCall(Layer):
                             kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
                             kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint,
                             activity_regularizer=self._activity_regularizer, name=name)
-        layer.build(tuple(input_shape))
-        for w in layer.weights:
-            w._path = f"{self.name}/{w.path}"  # Keras's path: "mha/query/kernel"
-            self._weights.append(w)
+        with self._open_name_scope():  # Keras's path: "mha/query/kernel", also when built outside build()
+            layer.build(tuple(input_shape))
+        self._weights.extend(layer.weights)
         return layer
 
     @staticmethod

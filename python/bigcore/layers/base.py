@@ -9,6 +9,7 @@ variable is shared by every model containing its layer.
 
 import contextlib
 import contextvars
+import functools
 import inspect
 import math
 import re
@@ -19,6 +20,7 @@ from bigcore import constraints, initializers, regularizers
 from bigcore._native import _core
 from bigcore.layers import dims as dims_module
 from bigcore.layers.input_spec import assert_input_compatibility
+from bigcore.layers.name_scope import current_path, name_scope
 
 _name_counts = {}
 _trainable_epoch = [0]  # counts the changes of any weight's trainable flag
@@ -88,6 +90,17 @@ class building:
     def __exit__(self, *exc):
         _building.reset(self._token)
         return False
+
+
+def _scoped_build(build):
+    """build() inside the layer's name scope (Keras wraps every build so): the weights it makes,
+    and those of the sub-layers it builds, get paths under the layer's."""
+    @functools.wraps(build)
+    def scoped(self, *args, **kwargs):
+        with self._open_name_scope():
+            return build(self, *args, **kwargs)
+    scoped._scoped = True
+    return scoped
 
 
 # Set by a built-in layer's call() (_builtin_call): that layer's next __call__ records its built-in op
@@ -283,7 +296,10 @@ class Variable(Weight):
 
             def init(s):
                 return value.reshape(s).copy()
-        super().__init__(name or "variable", shape, init, trainable=trainable, dtype=dtype or "float32")
+        scope = current_path()  # Keras's path: the open name scopes (a layer's build or call), then the name
+        name = name or "variable"
+        super().__init__(f"{scope}/{name}" if scope else name, shape, init, trainable=trainable,
+                         dtype=dtype or "float32")
 
 
 def read_weights(weights):
@@ -572,6 +588,9 @@ class Layer:
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_scoped", False):
+            cls.build = _scoped_build(build)
         if (cls.__module__.startswith("bigcore.") and getattr(cls, "call", None) is None
                 and cls.lower is not Layer.lower and not getattr(cls.lower, "_lowers_graph", False)):
             cls.call = _builtin_call
@@ -643,6 +662,12 @@ class Layer:
     def build(self, input_shape):
         self.built = True
 
+    def _open_name_scope(self):
+        """Keras's: this layer's part of the weight paths, under the path where it was first opened."""
+        if self.__dict__.get("_parent_path") is None:
+            self._parent_path = current_path()
+        return name_scope(self.name, caller=self)
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -697,8 +722,11 @@ class Layer:
                 raise ValueError(f"Layer {self.name!r}: weight {name!r} of shape {tuple(shape)} needs {need} bytes, "
                                  f"more than the {budget[0]} bytes left in the file being loaded")
             budget[0] -= need
+        with self._open_name_scope():  # Keras's variable path: the open scopes, then the name
+            sub = self.__dict__.get("_weight_subpath")  # a part Keras's own sub-layer would add (an RNN's cell)
+            path = f"{current_path()}/{sub}/{name}" if sub else f"{current_path()}/{name}"
         try:
-            w = Weight(f"{self.name}/{name}", shape, initializers.get(initializer),
+            w = Weight(path, shape, initializers.get(initializer),
                        regularizers.get(regularizer), trainable and self.trainable, constraints.get(constraint), dtype)
         except MemoryError:
             raise MemoryError(f"Layer {self.name!r} ({type(self).__name__}): weight {name!r} of shape {tuple(shape)} "
@@ -708,6 +736,10 @@ class Layer:
         return w
 
     def __call__(self, inputs, *args, **kwargs):
+        with self._open_name_scope():  # the weights of sub-layers built in the call sit under this layer
+            return self._scoped_call(inputs, *args, **kwargs)
+
+    def _scoped_call(self, inputs, *args, **kwargs):
         if _traces_this_call(self):  # a custom layer: its call() is traced
             return _call_tracer(self, inputs, args, kwargs)
         if _native_call_of.get() is self:

@@ -55,10 +55,9 @@ class _QuantizedProjections:
     def _sublayer(self, name, equation, output_shape, bias_axes, input_shape):
         layer = QuantizedEinsumDense(equation, output_shape=output_shape, bias_axes=bias_axes if self.use_bias else None,
                                      bias_initializer=self.bias_initializer, name=name)
-        layer.build(tuple(input_shape))
-        for w in layer.weights:
-            w._path = f"{self.name}/{w.path}"  # Keras's path: "mha/query/kernel"
-            self._weights.append(w)
+        with self._open_name_scope():  # Keras's path: "mha/query/kernel", also when built outside build()
+            layer.build(tuple(input_shape))
+        self._weights.extend(layer.weights)
         return layer
 
     def get_config(self):

@@ -108,6 +108,7 @@ class _RNN(Layer):
         self.zero_output_for_mask = False
         self._output_in_input_order = False
         self.kernel = self.recurrent_kernel = self.bias = None
+        self._is_cell_step = False  # set by a cell (rnn_cells.py) whose step this layer is
 
     def _check_input(self, shape):
         if len(shape) != 3 or shape[2] is None:
@@ -122,6 +123,8 @@ class _RNN(Layer):
 
     def build(self, input_shape):
         G, U = self.gates, self.units
+        # Keras's weights belong to the layer's cell: "lstm/lstm_cell/kernel" (a cell's step is that cell)
+        self._weight_subpath = None if self._is_cell_step else self._cell_name
         self.kernel = self.add_weight("kernel", (input_shape[-1], G * U), self.kernel_initializer, self.kernel_regularizer)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (U, G * U), self.recurrent_initializer,
                                                 self.recurrent_regularizer)
@@ -223,6 +226,7 @@ class _RNN(Layer):
 @register
 class LSTM(_RNN):
     kind = "lstm"
+    _cell_name = "lstm_cell"
     gates = 4
     n_states = 2
 
@@ -245,6 +249,7 @@ class LSTM(_RNN):
 @register
 class GRU(_RNN):
     kind = "gru"
+    _cell_name = "gru_cell"
     gates = 3
     n_states = 1
 
@@ -268,6 +273,7 @@ class SimpleRNN(_RNN):
     recurrent_activation: Keras's SimpleRNN has none, and refuses it as an unknown keyword)."""
 
     kind = "simple_rnn"
+    _cell_name = "simple_rnn_cell"
     gates = 1
     n_states = 1
 

@@ -12,6 +12,8 @@ run-time length (keras.Input((None, features))) the cell's step runs as a native
 (layers/rnn_scan.py).
 """
 
+import contextlib
+
 from bigcore.layers import recurrent, rnn_scan, rnn_unroll, tracing
 from bigcore.layers.base import KerasTensor, Layer, flat_tensors
 from bigcore.layers.registry import layer_config, layer_from_config, register
@@ -33,6 +35,7 @@ class _Cell(Layer):
                 raise TypeError(f"{type(self).__name__} does not take `{k}` (an argument of RNN, which runs the cell)")
         super().__init__(**own)
         self.step = self.layer_class(units, name=self.name, **kw)
+        self.step._is_cell_step = True
         self.units = units
 
     @property
@@ -192,8 +195,12 @@ class RNN(Layer):
         return sum(s.n_states for s in self._steps)
 
     def build(self, input_shape):
+        # Keras's paths: "rnn/lstm_cell/kernel", or "rnn/stacked_rnn_cells/lstm_cell/kernel" for a stack
+        with self.cell._open_name_scope() if isinstance(self.cell, StackedRNNCells) else contextlib.nullcontext():
+            self._build_cells(tuple(input_shape))
+
+    def _build_cells(self, shape):
         if self._unrolled:  # Keras: each cell built on the step's input shape (batch, features)
-            shape = tuple(input_shape)
             rnn_unroll.check_length(self, shape)
             for cell in self._cells:
                 if isinstance(cell, _Cell):
@@ -204,7 +211,6 @@ class RNN(Layer):
                 shape = shape[:2] + (rnn_unroll.output_size(cell),)
             self.built = True
             return
-        shape = tuple(input_shape)
         for step in self._steps:
             step.build(shape)
             shape = shape[:2] + (step.units,)

@@ -46,7 +46,8 @@ class Sequential(Model):
         (quadratic in the depth, and each earlier layer would collect a stale call per add)."""
         if any(l.name == layer.name for l in self._graph_layers):
             raise ValueError(f'The name "{layer.name}" is used 2 times in the model. All layer names should be unique.')
-        out = layer(self._outputs[0])
+        with self._open_name_scope():  # as Keras's rebuild of the stack would: "sequential/dense/kernel"
+            out = layer(self._outputs[0])
         self._stack.append(layer)
         self._program = None
         if isinstance(out, list):  # the general checks (Sequential layers have one output)

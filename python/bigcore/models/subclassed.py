@@ -144,9 +144,10 @@ def build_from_data(model, x):
 
 def build(model, spec):
     """model.build(spec) (the user's, when overridden), then the trace if that build did not run it."""
-    model.build(spec)
-    if model._inputs is None:
-        trace(model, spec)
+    with model._open_name_scope():  # Keras builds it in its first call: its layers' paths under its name
+        model.build(spec)
+        if model._inputs is None:
+            trace(model, spec)
 
 
 def call_symbolic(model, inputs, kwargs):
