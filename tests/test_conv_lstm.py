@@ -90,7 +90,7 @@ def test_refusals():
     with pytest.raises(ValueError, match="channels_last"):
         layers.ConvLSTM2D(2, 3, data_format="channels_first")
     with pytest.raises(ValueError, match="known"):
-        layers.ConvLSTM1D(2, 3)(bigcore.Input((None, 6, 2)))
+        layers.ConvLSTM1D(2, 3)(bigcore.Input((3, None, 2)))
     with pytest.raises(ValueError, match="ndim=5"):
         layers.ConvLSTM2D(2, 3)(bigcore.Input((3, 6, 2)))
 

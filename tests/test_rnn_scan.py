@@ -339,6 +339,39 @@ def test_refusals():
         bigcore.Model(inp := bigcore.Input((None, D)), layers.RNN(StepShapes())(inp)).predict(data(3), verbose=0)
 
 
+def _nested_cell(lib):
+    """The Keras RNN guide's NestedCell: nested state_size / output_size, a tuple of inputs."""
+    class NestedCell(lib.layers.Layer):
+        def __init__(self, unit_1, unit_2, unit_3, **kw):
+            self.unit_1, self.unit_2, self.unit_3 = unit_1, unit_2, unit_3
+            self.state_size = [(unit_1,), (unit_2, unit_3)]
+            self.output_size = [(unit_1,), (unit_2, unit_3)]
+            super().__init__(**kw)
+
+        def build(self, input_shapes):
+            i1, (i2, i3) = input_shapes[0][1], input_shapes[1][1:3]
+            self.kernel_1 = self.add_weight(shape=(i1, self.unit_1), initializer="uniform", name="kernel_1")
+            self.kernel_2_3 = self.add_weight(shape=(i2, i3, self.unit_2, self.unit_3), initializer="uniform",
+                                              name="kernel_2_3")
+
+        def call(self, inputs, states):
+            input_1, input_2 = lib.mod.tree.flatten(inputs)
+            out_1 = lib.ops.matmul(input_1, self.kernel_1)
+            out_2_3 = lib.ops.einsum("bij,ijkl->bkl", input_2, self.kernel_2_3)
+            return (out_1, out_2_3), (states[0] + out_1, states[1] + out_2_3)
+    return NestedCell(4, 2, 3)
+
+
+@pytest.mark.parametrize("T", [5, None])
+def test_nested_inputs_are_refused_clearly_as_keras_3_cannot_run_them(keras, T):
+    """RNN(NestedCell)((input_1, input_2)): Keras 3's RNN builds the cell from the first sequence's shape
+    (its build fails) and wants an integer output_size; bigcore refuses it with a clear message."""
+    with pytest.raises(Exception):
+        keras.layers.RNN(_nested_cell(_Lib(keras)))((keras.Input((T, 3)), keras.Input((T, 2, 2))))
+    with pytest.raises(ValueError, match="nested inputs .* are not supported"):
+        layers.RNN(_nested_cell(_Lib(bigcore)))((bigcore.Input((T, 3)), bigcore.Input((T, 2, 2))))
+
+
 def test_dropout_in_a_cell_draws_per_step():
     """A Dropout inside the cell draws a new mask at every step (the scan runs one step's ops T times)."""
     class DropCell(layers.Layer):

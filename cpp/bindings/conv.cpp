@@ -74,12 +74,21 @@ void bind_conv(py::module_& m) {
       "Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time "
       "length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call.");
   cls.def("add_conv3d", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom, int F,
-                           int groups, int act) {
+                           int groups, int act, int var_pad) {
         bc::VolGeom g = make_vol_geom(geom);
+        if (var_pad >= 0) {  // the depth at the tensors' probe sizes (the op derives it again per call)
+          const size_t plane = static_cast<size_t>(g.H) * g.W * g.C, out_plane = static_cast<size_t>(g.OH) * g.OW * F;
+          if (var_pad > 1 || plane == 0 || out_plane == 0 || p.per_sample(in) % plane || p.per_sample(out) % out_plane)
+            throw py::value_error("Conv3D: the tensors' sizes are not whole planes of depth");
+          bc::set_conv3d_depth(g, static_cast<long>(p.per_sample(in) / plane),
+                               static_cast<long>(p.per_sample(out) / out_plane), var_pad);
+        }
         check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * F, "Conv3D");
-        p.add_op(std::make_unique<bc::Conv3DOp>(in, out, w, b, g, F, groups, act));
+        p.add_op(std::make_unique<bc::Conv3DOp>(in, out, w, b, g, F, groups, act, var_pad));
       }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("groups"),
-      py::arg("act"), "Conv3D: geom (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL).");
+      py::arg("act"), py::arg("var_pad") = -1,
+      "Conv3D: geom (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL). var_pad >= 0: a "
+      "run-time depth (0 valid, 1 same), its D, OD and PF derived per call.");
   cls.def("add_conv_transpose", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
                                    int F, int act) {
         bc::ConvGeom g = make_geom(geom);

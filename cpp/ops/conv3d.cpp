@@ -17,9 +17,23 @@ namespace {
 constexpr double kItemFloats = 160e3;
 }  // namespace
 
-Conv3DOp::Conv3DOp(int in_t, int out_t, size_t w, long b, const VolGeom& g, int F, int groups, int act)
-    : g_(g), b_(b), F_(F), groups_(groups), act_(act) {
+void set_conv3d_depth(VolGeom& g, long D, long OD, int pad) {
+  const long eff = static_cast<long>(g.DD) * (g.KD - 1) + 1;
+  const long want = pad == 0 ? (D >= eff ? (D - eff) / g.SD + 1 : 0) : (D - 1) / g.SD + 1;
+  BC_CHECK(D >= 1 && want >= 1, "Conv3D: the input has " + std::to_string(D) + " planes of depth, fewer than the "
+                                "window spans (" + std::to_string(eff) + "): give it more or padding='same'");
+  BC_CHECK(OD == want, "Conv3D: the output has " + std::to_string(OD) + " planes for an input of " + std::to_string(D) +
+                           ", expected " + std::to_string(want));
+  BC_CHECK(D < 2147483647L / std::max<long>(1, static_cast<long>(g.H) * g.W * g.C), "Conv3D: a sample is too large");
+  g.D = static_cast<int>(D);
+  g.OD = static_cast<int>(OD);
+  g.PF = pad == 0 ? 0 : static_cast<int>(std::max<long>(0, (OD - 1) * g.SD + eff - D) / 2);
+}
+
+Conv3DOp::Conv3DOp(int in_t, int out_t, size_t w, long b, const VolGeom& g, int F, int groups, int act, int var_pad)
+    : g_(g), b_(b), F_(F), groups_(groups), act_(act), var_pad_(var_pad) {
   check_vol_geom(g, "Conv3D");
+  BC_CHECK(var_pad >= -1 && var_pad <= 1, "Conv3D: var_pad must be -1 (a fixed depth), 0 (valid) or 1 (same)");
   BC_CHECK(act_valid(act), "Conv3D: unknown activation id " + std::to_string(act));
   BC_CHECK(F > 0 && groups > 0 && F % groups == 0 && g.C % groups == 0,
            "Conv3D: filters and input channels must be positive multiples of groups");
@@ -30,6 +44,14 @@ Conv3DOp::Conv3DOp(int in_t, int out_t, size_t w, long b, const VolGeom& g, int 
   out = {out_t};
   params = {w};
   if (b >= 0) params.push_back(static_cast<size_t>(b));
+}
+
+void Conv3DOp::resolve_depth(Ctx& c) {
+  if (var_pad_ < 0) return;
+  const size_t plane = static_cast<size_t>(g_.H) * g_.W * g_.C, out_plane = static_cast<size_t>(g_.OH) * g_.OW * F_;
+  const size_t n = c.per_sample(in[0]), m = c.per_sample(out[0]);
+  BC_CHECK(n % plane == 0 && m % out_plane == 0, "Conv3D: the tensors' sizes are not whole planes of depth");
+  set_conv3d_depth(g_, static_cast<long>(n / plane), static_cast<long>(m / out_plane), var_pad_);
 }
 
 float* Conv3DOp::scratch(int thread, size_t n) {
@@ -52,6 +74,7 @@ void Conv3DOp::forward_rows(Ctx& c, long r0, long r1, float* col) {
 }
 
 void Conv3DOp::forward(Ctx& c) {
+  resolve_depth(c);
   const long R = c.B * g_.out_positions();
   const long per = std::max<long>(16, static_cast<long>(kItemFloats / std::max<long>(Kc_, F_)) / 8 * 8);
   const int items = static_cast<int>((R + per - 1) / per);
@@ -68,6 +91,7 @@ void Conv3DOp::forward(Ctx& c) {
 // Per item of whole samples: dz (act backward), then for each group the item's columns, its part
 // of dW and db, and dcol = dz W^T scattered back by col2im. The parts are summed in item order.
 void Conv3DOp::backward(Ctx& c) {
+  resolve_depth(c);
   const long P = g_.out_positions();
   const int spi = samples_per_item(c.B, static_cast<double>(P) * std::max<long>(Kc_, F_), kItemFloats);
   const int items = (c.B + spi - 1) / spi;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "ops/inner_program.h"
 #include "runtime/op.h"
 
 namespace bc {
@@ -24,18 +25,15 @@ class FoldOp : public Op {
   int fusable_act() const override;
   bool adds_to_loss() const override;
   // Inner op j (a BatchNormalization whose layer's trainable changed: Program::set_op_frozen).
-  Op* inner_op(size_t j) override { return j < ops_.size() ? ops_[j].get() : nullptr; }
+  Op* inner_op(size_t j) override { return prog_.op(j); }
 
  private:
   Ctx inner(Ctx& c, bool training);
   int steps(const Ctx& c) const;  // this call's timesteps
   void lend(Ctx& c);  // swaps the outer buffers in (and, called again, back out)
   void plan();
-  int root(int t) const { return local_[t].view >= 0 ? local_[t].view : t; }
-  static bool runs(const Op& op, bool training) { return op.mode != (training ? 2 : 1) && op.mode < 3; }
 
-  std::vector<std::unique_ptr<Op>> ops_;
-  std::vector<Tensor> local_;
+  InnerProgram prog_;
   std::vector<int> zero_before_backward_;
   int in_local_, out_local_, T_;
 };

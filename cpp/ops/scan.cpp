@@ -11,51 +11,36 @@ namespace bc {
 
 ScanOp::ScanOp(std::vector<std::unique_ptr<Op>> ops, std::vector<Tensor> table, ScanConfig cfg, int x,
                std::vector<int> states, int mask, std::vector<int> outs)
-    : ops_(std::move(ops)), local_(std::move(table)), cfg_(std::move(cfg)) {
-  const int n = static_cast<int>(local_.size());
+    : prog_(std::move(ops), std::move(table), "RNN scan"), cfg_(std::move(cfg)) {
   const size_t k = cfg_.state_in_local.size();
-  BC_CHECK(!ops_.empty() && k > 0 && cfg_.state_out_local.size() == k && states.size() == k &&
+  BC_CHECK(!prog_.ops().empty() && k > 0 && cfg_.state_out_local.size() == k && states.size() == k &&
                outs.size() == k + 1 && (mask >= 0) == cfg_.has_mask,
            "RNN scan: needs ops, one initial state and one final state per state, and the output");
-  for (Tensor& t : local_) {
-    for (const Dim& d : t.dims)
-      BC_CHECK(d.sym < 0, "RNN scan: the cell's tensors must have a fixed shape per timestep");
-    t.shape = resolved_shape_of(t.dims, {});
-    BC_CHECK(t.view < n, "RNN scan: a view of an unknown inner tensor");
-  }
-  auto valid = [&](int t) { return t >= 0 && t < n; };
   auto placeholder = [&](int t) {
-    return valid(t) && local_[t].view < 0 && local_[t].alias < 0 && local_[t].batched;
+    return prog_.valid(t) && prog_[t].view < 0 && prog_[t].alias < 0 && prog_[t].batched;
   };
-  auto produced = [&](int t) { return valid(t) && local_[root(t)].alias < 0 && local_[root(t)].batched; };
+  auto produced = [&](int t) {
+    return prog_.valid(t) && prog_[prog_.root(t)].alias < 0 && prog_[prog_.root(t)].batched;
+  };
   BC_CHECK(placeholder(cfg_.x_local) && produced(cfg_.out_local),
            "RNN scan: the step's input and output must be batched tensors of the inner table");
-  F_ = local_[cfg_.x_local].per_sample;
-  O_ = local_[cfg_.out_local].per_sample;
+  F_ = prog_[cfg_.x_local].per_sample;
+  O_ = prog_[cfg_.out_local].per_sample;
   std::set<int> inputs = {cfg_.x_local};
   for (size_t i = 0; i < k; ++i) {
     const int si = cfg_.state_in_local[i], so = cfg_.state_out_local[i];
     BC_CHECK(placeholder(si) && produced(so) && inputs.insert(si).second,
              "RNN scan: the step's states must be distinct batched tensors of the inner table");
-    BC_CHECK(local_[si].per_sample == local_[so].per_sample, "RNN scan: a new state's size differs from its state's");
-    d_.push_back(local_[si].per_sample);
+    BC_CHECK(prog_[si].per_sample == prog_[so].per_sample, "RNN scan: a new state's size differs from its state's");
+    d_.push_back(prog_[si].per_sample);
   }
   in = {x};
   in.insert(in.end(), states.begin(), states.end());
   if (cfg_.has_mask) in.push_back(mask);
   out = std::move(outs);
-  std::set<size_t> seen;  // the segments a backward pass writes (as FoldOp's)
-  for (const auto& op : ops_) {
-    for (int t : op->in) BC_CHECK(valid(t), "RNN scan: an inner op reads an unknown tensor");
-    for (int t : op->out) BC_CHECK(valid(t), "RNN scan: an inner op writes an unknown tensor");
+  for (const auto& op : prog_.ops())
     BC_CHECK(!op->adds_to_loss(), "RNN scan: the cell adds a loss term or an activity penalty");
-    if (!runs(*op, true)) continue;
-    for (size_t p : op->params)
-      if (seen.insert(p).second) params.push_back(p);
-    for (int t : op->in)
-      if (local_[t].alias >= 0 && seen.insert(static_cast<size_t>(local_[t].alias)).second)
-        params.push_back(static_cast<size_t>(local_[t].alias));
-  }
+  params = prog_.params();
   states_.resize(k);
   dstate_.resize(k);
 }
@@ -78,19 +63,8 @@ int ScanOp::steps(const Ctx& c) const {
 // their tensor's buffers, the kept states sized for T steps.
 Ctx ScanOp::inner(Ctx& c, bool training) {
   const size_t B = static_cast<size_t>(c.B);
-  for (Tensor& t : local_) {
-    if (t.alias >= 0 || t.view >= 0) continue;
-    const size_t n = (t.batched ? B : 1) * t.per_sample;
-    if (t.val.size() < n) t.val.resize(n);
-    if (training && t.grad.size() < n) t.grad.resize(n);
-    t.is_input = false;
-    t.ext = nullptr;
-  }
-  for (Tensor& t : local_)
-    if (t.view >= 0 && t.alias < 0) {
-      t.val.borrow(local_[t.view].val.data(), local_[t.view].val.size());
-      t.grad.borrow(local_[t.view].grad.data(), local_[t.view].grad.size());
-    }
+  prog_.size(B, training);
+  prog_.borrow_views();
   const int T = steps(c);
   for (size_t i = 0; i < d_.size(); ++i) {
     const size_t n = static_cast<size_t>(T + 1) * B * d_[i];
@@ -100,7 +74,7 @@ Ctx ScanOp::inner(Ctx& c, bool training) {
   if (prev_.size() < B * O_) prev_.resize(B * O_);
   if (training && dprev_.size() < B * O_) dprev_.resize(B * O_);
   Ctx k = c;
-  k.tensors = &local_;
+  k.tensors = &prog_.table();
   return k;
 }
 
@@ -118,8 +92,7 @@ void ScanOp::step_forward(Ctx& c, Ctx& k, int T, int t, bool training) {
   // Random draws (dropout) differ per step, and the backward's rerun of a step draws the same: the
   // rows' global index carries the step above bit 32.
   k.row0 = c.row0 + (static_cast<uint64_t>(t) << 32);
-  for (auto& op : ops_)
-    if (runs(*op, training)) op->forward(k);
+  prog_.forward(k, training);
 }
 
 void ScanOp::forward(Ctx& c) {
@@ -156,43 +129,19 @@ void ScanOp::forward(Ctx& c) {
                 static_cast<size_t>(B) * d_[i] * sizeof(float));
 }
 
-// As FoldOp::plan, over one step: every inner gradient is zeroed before the step's backward, so the
-// inner ops add to the tensors they reach; the weights' gradients are assigned or added as the
-// program says the scan's are on the first step processed (the last), and added on every other.
+// Over one step: every inner gradient is zeroed before the step's backward, so the inner ops add
+// to the tensors they reach; the weights' gradients are assigned or added as the program says the
+// scan's are on the first step processed (the last), and added on every other.
 void ScanOp::plan(bool first) {
-  std::set<int> reached = {root(cfg_.out_local)};
-  for (int t : cfg_.state_out_local) reached.insert(root(t));
-  std::set<size_t> written;
+  InnerProgram::PlanFrom from;
+  from.reached = {prog_.root(cfg_.out_local)};
+  for (int t : cfg_.state_out_local) from.reached.insert(prog_.root(t));
   for (size_t j = 0; j < params.size(); ++j)
-    if (!first || accum_dw[j]) written.insert(params[j]);
-  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
-    Op& op = **it;
-    op.need_dx.assign(op.in.size(), 0);
-    op.accum_dx.assign(op.in.size(), 0);
-    op.accum_dw.assign(op.params.size(), 0);
-    op.loss_gives_dz = false;
-    bool any = false;
-    for (int t : op.out) any = any || reached.count(root(t));
-    op.skip_backward = !any || !runs(op, true);
-    if (op.skip_backward) continue;
-    for (size_t i = 0; i < op.in.size(); ++i) {
-      const int t = op.in[i];
-      if (local_[t].alias >= 0) {
-        const size_t seg = static_cast<size_t>(local_[t].alias);
-        op.need_dx[i] = 1;
-        op.accum_dx[i] = written.count(seg) ? 1 : 0;
-        written.insert(seg);
-        continue;
-      }
-      op.need_dx[i] = root(t) == cfg_.x_local ? need_dx[0] : 1;
-      op.accum_dx[i] = 1;
-      reached.insert(root(t));
-    }
-    for (size_t j = 0; j < op.params.size(); ++j) {
-      op.accum_dw[j] = written.count(op.params[j]) ? 1 : 0;
-      written.insert(op.params[j]);
-    }
-  }
+    if (!first || accum_dw[j]) from.written.insert(params[j]);
+  from.input = cfg_.x_local;
+  from.need_input = need_dx[0];
+  from.zeroed = true;
+  prog_.plan(from);
 }
 
 void ScanOp::backward(Ctx& c) {
@@ -207,7 +156,7 @@ void ScanOp::backward(Ctx& c) {
   for (int t = T - 1; t >= 0; --t) {
     const int ti = cfg_.go_backwards ? T - 1 - t : t;
     step_forward(c, k, T, t, true);
-    for (Tensor& x : local_)
+    for (Tensor& x : prog_.table())
       if (x.alias < 0 && x.view < 0)
         std::memset(x.grad.data(), 0, (x.batched ? static_cast<size_t>(B) : 1) * x.per_sample * sizeof(float));
     float* go = k.grad(cfg_.out_local);
@@ -235,8 +184,7 @@ void ScanOp::backward(Ctx& c) {
         std::memset(ds, 0, d * sizeof(float));
       }
     }
-    for (auto it = ops_.rbegin(); it != ops_.rend(); ++it)
-      if (!(*it)->skip_backward) (*it)->backward(k);
+    prog_.backward(k);
     for (size_t i = 0; i < d_.size(); ++i) {
       const float* g = k.grad(cfg_.state_in_local[i]);
       float* ds = dstate_[i].data();

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "ops/inner_program.h"
 #include "runtime/op.h"
 
 namespace bc {
@@ -30,7 +31,7 @@ class ScanOp : public Op {
          std::vector<int> states, int mask, std::vector<int> outs);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
-  Op* inner_op(size_t j) override { return j < ops_.size() ? ops_[j].get() : nullptr; }
+  Op* inner_op(size_t j) override { return prog_.op(j); }
 
  private:
   int steps(const Ctx& c) const;
@@ -40,11 +41,8 @@ class ScanOp : public Op {
   bool kept(Ctx& c, int b, int T, int ti) const {
     return !cfg_.has_mask || c.val(in.back())[static_cast<size_t>(b) * T + ti] != 0.0f;
   }
-  int root(int t) const { return local_[t].view >= 0 ? local_[t].view : t; }
-  static bool runs(const Op& op, bool training) { return op.mode != (training ? 2 : 1) && op.mode < 3; }
 
-  std::vector<std::unique_ptr<Op>> ops_;
-  std::vector<Tensor> local_;
+  InnerProgram prog_;
   ScanConfig cfg_;
   size_t F_ = 0, O_ = 0;
   std::vector<size_t> d_;             // state sizes

@@ -91,8 +91,8 @@ class Program:
     def add_concat(self, ins: Sequence[int], out: int, widths: Sequence[int]) -> None: ...
     def add_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int, var_pad: int = -1) -> None:
         """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call."""
-    def add_conv3d(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int) -> None:
-        """Conv3D: geom (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL)."""
+    def add_conv3d(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int, var_pad: int = -1) -> None:
+        """Conv3D: geom (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL). var_pad >= 0: a run-time depth (0 valid, 1 same), its D, OD and PF derived per call."""
     def add_conv3d_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:
         """Conv3DTranspose: geom (as add_conv3d's) of the forward Conv3D it is the adjoint of, F: input channels."""
     def add_conv_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:

@@ -5,16 +5,19 @@ Weights as Keras's cell holds them: kernel (*kernel_size, input_channels, 4 * fi
 z = conv(x_t, kernel, strides, padding, dilation) + bias + conv(h, recurrent_kernel, stride 1, "same"),
 i, f, o = recurrent_activation of their quarters, c = f * c + i * activation(z_c), h = o * activation(c).
 
-call() is traced (a custom layer's path, layers/tracing.py) and unrolls the steps as RNN over a cell of
-one's own does (layers/rnn_unroll.py): each step is a pair of keras.ops.conv (bigcore/ops/conv.py) on
-the native convolution, so the sequence length must be known when the model is built. Dropout: Keras's
-DropoutRNNCell draws one mask per gate for the sequence, applied in training only (ops.dropout on ones).
+call() is traced (a custom layer's path, layers/tracing.py). A sequence length known when the model is
+built unrolls the steps as RNN over a cell of one's own does (layers/rnn_unroll.py): each step is a pair
+of keras.ops.conv (bigcore/ops/conv.py) on the native convolution. A run-time length
+(Input((None, *spatial, C))) runs the same step, traced once, in the native scan (layers/rnn_scan.py),
+T times per call; there dropout and recurrent_dropout are refused (the scan draws anew at every step,
+Keras one mask for the sequence). Dropout: Keras's DropoutRNNCell draws one mask per gate for the
+sequence, applied in training only (ops.dropout on ones).
 """
 
 import numpy as np
 
 from bigcore import activations, constraints, initializers, regularizers
-from bigcore.layers import base
+from bigcore.layers import base, rnn_scan
 from bigcore.layers.base import KerasTensor, Layer, shape_str
 from bigcore.layers.convolutional import (output_length, standardize_data_format, standardize_padding,
                                           standardize_tuple)
@@ -34,9 +37,29 @@ def _function(act):
     return activations.get_function(act) if isinstance(act, str) else act
 
 
+class _ConvLSTMStep(Layer):
+    """One step of a ConvLSTM layer on its weights (its `_step`): the cell the native scan traces for a
+    run-time sequence length. States: h and c, feature maps of `state_shape` (per sample)."""
+
+    def __init__(self, owner, state_shape):
+        super().__init__(name=f"{owner.name}_step")
+        self._owner = (owner,)  # a tuple: not tracked as a sub-layer (the weights are the owner's)
+        n = int(np.prod(state_shape))
+        self.state_size = [n, n]
+        self.output_size = n
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, states):
+        h, c = self._owner[0]._step(base._ops(), inputs, states[0], states[1])
+        return h, [h, c]
+
+
 class _ConvLSTM(Layer):
     rank = None
     call_keywords = ("initial_state", "mask", "training")
+    zero_output_for_mask = False  # Keras's RNN default: a masked step repeats the previous output
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  activation="tanh", recurrent_activation="sigmoid", use_bias=True, kernel_initializer="glorot_uniform",
@@ -83,10 +106,10 @@ class _ConvLSTM(Layer):
         self.kernel = self.recurrent_kernel = self.bias = None
 
     def _check_shape(self, shape):
-        if len(shape) != self.rank + 3 or any(s is None for s in shape[1:]):
+        if len(shape) != self.rank + 3 or any(s is None for s in shape[2:]):
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                              f"ndim={self.rank + 3} (batch, timesteps, *spatial, channels) with every size but the "
-                             f"batch known (the steps are unrolled), found shape={shape_str(shape)}")
+                             f"batch and the timesteps known, found shape={shape_str(shape)}")
 
     def build(self, input_shape):
         self._check_shape(input_shape)
@@ -136,6 +159,8 @@ class _ConvLSTM(Layer):
                 raise ValueError(f"Layer {self.name!r} expects 2 initial states (h, c), each of shape "
                                  f"{shape_str(state_shape)}. Received: {initial_state!r}")
             h, c = states
+        if shape[1] is None:
+            return self._scan(sequences, h, c, mask, state_shape)
         steps = ops.unstack(sequences, axis=1)
         masks = None
         if mask is not None:
@@ -146,15 +171,9 @@ class _ConvLSTM(Layer):
             masks = masks[::-1] if masks is not None else None
         x_masks = self._dropout_masks(ops, steps[0], self.dropout)
         h_masks = self._dropout_masks(ops, h, self.recurrent_dropout)
-        act, ract = _function(self.activation), _function(self.recurrent_activation)
         outs, prev = [], None
         for t, x in enumerate(steps):
-            z = ops.split(ops.add(self._gates(ops, x, x_masks, self.kernel, self.strides, self.padding,
-                                              self.dilation_rate, self.bias),
-                                  self._gates(ops, h, h_masks, self.recurrent_kernel, 1, "same", 1, None)), 4, axis=-1)
-            i, f, o = ract(z[0]), ract(z[1]), ract(z[3])
-            c_new = ops.add(ops.multiply(f, c), ops.multiply(i, act(z[2])))
-            h_new = ops.multiply(o, act(c_new))
+            h_new, c_new = self._step(ops, x, h, c, x_masks, h_masks)
             out = h_new
             if masks is not None:  # Keras's RNN: a masked step keeps the states and repeats the previous output
                 h_new = ops.where(masks[t], h_new, h)
@@ -164,6 +183,36 @@ class _ConvLSTM(Layer):
             h, c = h_new, c_new
             outs.append(out)
         output = ops.stack(outs, axis=1) if self.return_sequences else outs[-1]
+        return [output, h, c] if self.return_state else output
+
+    def _step(self, ops, x, h, c, x_masks=None, h_masks=None):
+        """One timestep: (h, c) after the input x_t from (h, c)."""
+        act, ract = _function(self.activation), _function(self.recurrent_activation)
+        z = ops.split(ops.add(self._gates(ops, x, x_masks, self.kernel, self.strides, self.padding,
+                                          self.dilation_rate, self.bias),
+                              self._gates(ops, h, h_masks, self.recurrent_kernel, 1, "same", 1, None)), 4, axis=-1)
+        i, f, o = ract(z[0]), ract(z[1]), ract(z[3])
+        c_new = ops.add(ops.multiply(f, c), ops.multiply(i, act(z[2])))
+        return ops.multiply(o, act(c_new)), c_new
+
+    def _scan(self, sequences, h, c, mask, state_shape):
+        """A run-time sequence length: the step in the native scan (masking, go_backwards and the
+        states as the unrolled path's)."""
+        for name in ("dropout", "recurrent_dropout"):
+            if 0.0 < getattr(self, name) < 1.0:
+                raise NotImplementedError(
+                    f"{type(self).__name__} {self.name!r}: {name}={getattr(self, name)} with a run-time sequence "
+                    "length (Input((None, ...))) is not supported: Keras draws one mask for the whole sequence, "
+                    "the native scan draws per step. Give the Input a fixed sequence length, or no dropout")
+        m = mask[0] if isinstance(mask, (list, tuple)) else mask
+        if m is not None and (not isinstance(m, KerasTensor) or len(m.shape) != 2):
+            got = shape_str(m.shape) if isinstance(m, KerasTensor) else repr(m)
+            raise ValueError(f"Layer {self.name!r}: `mask` must have shape (batch, timesteps), got {got}")
+        shape = tuple(state_shape[1:])
+        scan = rnn_scan._Scan(self, _ConvLSTMStep(self, shape), self.return_sequences, self.go_backwards,
+                              m is not None, True, state_shapes=[shape, shape], output_shape=shape)
+        output, h, c = scan([sequences, h, c] + ([m] if m is not None else []))
+        output._mask = None  # the layer's output takes compute_mask's
         return [output, h, c] if self.return_state else output
 
     def _gates(self, ops, x, masks, kernel, strides, padding, dilation, bias):

@@ -151,11 +151,14 @@ class _Conv(Layer):
         self.kernel = self.bias = None
 
     def _check_input(self, shape):
-        # Conv1D takes a run-time length (Input(shape=(None, C))); the channels, and Conv2D's sizes, must be known
-        if len(shape) != self.rank + 2 or shape[-1] is None or (self.rank > 1 and any(s is None for s in shape[1:])):
+        # Conv1D takes a run-time length (Input(shape=(None, C))), Conv3D a run-time depth (a sequence of
+        # frames); the channels, and the other spatial sizes, must be known
+        first = 1 if self.rank == 2 else 2
+        if len(shape) != self.rank + 2 or shape[-1] is None or any(s is None for s in shape[first:]):
+            hint = {1: " (Conv1D: all but the steps)", 3: " (Conv3D: all but the depth)"}.get(self.rank, "")
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                              f"ndim={self.rank + 2} (batch, *spatial, channels) with known sizes"
-                             f"{' (Conv1D: all but the steps)' if self.rank == 1 else ''}, found shape={shape_str(shape)}")
+                             f"{hint}, found shape={shape_str(shape)}")
         if shape[-1] % self.groups:
             raise ValueError(f"The number of input channels must be evenly divisible by the number of groups. "
                              f"Received groups={self.groups}, but the input has {shape[-1]} channels "
@@ -244,13 +247,26 @@ class Conv3D(_Conv):
                  dilation_rate=(1, 1, 1), groups=1, **kw):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kw)
 
+    supports_variable_length = True  # a run-time depth (None frames): the op derives D, OD, PF per call
+
     def geometry(self, in_shape, out_shape):
         return volume_geometry(in_shape, out_shape, self.kernel_size, self.strides, self.dilation_rate,
                                self.padding)
 
+    def _output_dims(self, shape, xs):
+        dims = Layer._output_dims(self, shape, xs)
+        x = xs[0]
+        if len(x._dims) == 4 and dims_module.is_dim(x._dims[0]):  # a run-time depth
+            return (output_length(x._dims[0], self.kernel_size[0], self.strides[0], self.dilation_rate[0],
+                                  self.padding),) + tuple(dims[1:])
+        return dims
+
     def lower(self, prog, inputs, outputs):
         b = prog.param(self.bias) if self.use_bias else -1
-        in_shape = prog.node.inputs[0].shape
+        in_shape, var_pad = prog.node.inputs[0].shape, -1
+        if in_shape[1] is None:  # the geometry at the window's span; the op derives the depth per call
+            in_shape, var_pad = ((in_shape[0], self.dilation_rate[0] * (self.kernel_size[0] - 1) + 1)
+                                 + tuple(in_shape[2:])), _VAR_PAD[self.padding]
         geom = self.geometry(in_shape, self.compute_output_shape(in_shape))
         return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_conv3d(
-            inputs[0], out, prog.param(self.kernel), b, geom, self.filters, self.groups, act))
+            inputs[0], out, prog.param(self.kernel), b, geom, self.filters, self.groups, act, var_pad))

@@ -24,47 +24,52 @@ class _Scan(Layer):
 
     supports_variable_length = True  # the op reads T per call
 
-    def __init__(self, rnn, cell, return_sequences, go_backwards, has_mask, mask_output):
+    def __init__(self, rnn, cell, return_sequences, go_backwards, has_mask, mask_output, state_shapes=None,
+                 output_shape=None):
+        """state_shapes / output_shape: per sample, when not (d,) per state_size entry and (output_size,)
+        (ConvLSTM's step: feature maps)."""
         super().__init__(name=f"{rnn.name}_scan")
         self.rnn, self.cell = rnn, cell
         self.return_sequences, self.go_backwards = return_sequences, go_backwards
         self.has_mask, self.mask_output = has_mask, mask_output
-        self.sizes = flat_sizes(cell.state_size)
+        self.state_shapes = state_shapes or [(d,) for d in flat_sizes(cell.state_size)]
+        self.out_shape = tuple(output_shape or (rnn_unroll.output_size(cell),))
 
     def build(self, input_shape):
         self.built = True
 
     def compute_output_shape(self, input_shape):
         B, T = input_shape[0][0], input_shape[0][1]
-        O = rnn_unroll.output_size(self.cell)
-        return [(B, T, O) if self.return_sequences else (B, O)] + [(B, d) for d in self.sizes]
+        O = self.out_shape
+        return [(B, T) + O if self.return_sequences else (B,) + O] + [(B,) + tuple(s) for s in self.state_shapes]
 
     def compute_mask(self, inputs, masks):
-        return [None] * (1 + len(self.sizes))
+        return [None] * (1 + len(self.state_shapes))
 
-    def _step_call(self, features):
+    def _step_call(self, step_shape):
         """The cell called once on placeholders of one timestep: (input, states, output, new states,
         the nodes the call made), its inbound nodes undone."""
-        x = KerasTensor((None, features), name=f"{self.name}/x_t")
-        states = [KerasTensor((None, d), name=f"{self.name}/state{i}") for i, d in enumerate(self.sizes)]
+        x = KerasTensor((None,) + tuple(step_shape), name=f"{self.name}/x_t")
+        states = [KerasTensor((None,) + tuple(d), name=f"{self.name}/state{i}")
+                  for i, d in enumerate(self.state_shapes)]
         trace = tracing.Trace(None)
         with trace:
             out, new = self.cell(x, pack(state_entries(self.cell), iter(states)))
         trace.discard()
         new = flat_tensors(new if isinstance(new, (list, tuple)) else [new])
         rnn_unroll.check_step(self.cell, out, new, len(states))
-        if tuple(out.shape[1:]) != (rnn_unroll.output_size(self.cell),):
+        if tuple(out.shape[1:]) != self.out_shape:
             raise ValueError(f"RNN: the cell {self.cell.name!r}'s output has shape {shape_str(out.shape)}; expected "
-                             f"(batch, {rnn_unroll.output_size(self.cell)}) (its output_size)")
-        for i, (n, d) in enumerate(zip(new, self.sizes)):
-            if tuple(n.shape[1:]) != (d,):
+                             f"{_batched(self.out_shape)} (its output_size)")
+        for i, (n, d) in enumerate(zip(new, self.state_shapes)):
+            if tuple(n.shape[1:]) != tuple(d):
                 raise ValueError(f"RNN: the cell {self.cell.name!r}'s new state {i} has shape {shape_str(n.shape)}; "
-                                 f"expected (batch, {d}) (state_size {self.cell.state_size!r})")
+                                 f"expected {_batched(d)} (state_size {self.cell.state_size!r})")
         return x, states, out, new, trace.nodes
 
     def lower(self, prog, inputs, outputs):
         x_kt = prog.node.inputs[0]
-        x, states, out, new, nodes = self._step_call(x_kt.shape[2])
+        x, states, out, new, nodes = self._step_call(x_kt.shape[2:])
         _refuse_stateful(self.cell, nodes)
         sub = prog.folded("RNN")
         x_local = sub.tensor(x)
@@ -81,6 +86,10 @@ class _Scan(Layer):
             prog.trainable_shaped.append((layer, (scan, [at] + list(path))))
         prog.call_training = prog.call_training or sub.call_training
         return outs
+
+
+def _batched(shape):
+    return "(batch, " + ", ".join(str(d) for d in shape) + ")"
 
 
 def _refuse_stateful(cell, nodes):

@@ -82,6 +82,11 @@ def state_entries(cell):
 def check_length(layer, shape):
     """The sequence (batch, timesteps, features) with the features known (timesteps may be None:
     the native scan, layers/rnn_scan.py)."""
+    if any(isinstance(s, (tuple, list)) for s in shape):
+        raise ValueError(f"Layer {layer.name!r} (RNN): nested inputs (a tuple of sequences, as the Keras 2 guide's "
+                         f"NestedCell takes) are not supported, as in Keras 3, whose RNN builds the cell from one "
+                         f"sequence's shape and needs an integer output_size; got shapes {shape!r}. Concatenate "
+                         "the sequences' features into one input instead")
     if len(shape) != 3 or shape[2] is None:
         raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected a 3-D input '
                          f"(batch, timesteps, features) with known features, got {shape_str(shape)}")
