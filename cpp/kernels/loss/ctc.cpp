@@ -23,7 +23,7 @@ inline double log_add(double a, double b) {
 // blanks between and around. Returns -log p; fills dz (Tb, C) with g * dloss/dlogits when given.
 double ctc_one(const double* lp, int Tb, int C, const std::vector<int>& ext, double g, float* dz) {
   const int n = static_cast<int>(ext.size());
-  // s may come from s - 2 where the label changes (no blank needed between distinct labels)
+  // s may come from s - 2 where the label changes (no blank needed between distinct labels); ext[0] is the blank
   auto skip = [&](int s) { return s >= 2 && ext[s] != ext[0] && ext[s] != ext[s - 2]; };
   std::vector<double> alpha(static_cast<size_t>(std::max(Tb, 1)) * n, kNegInf);
   if (Tb == 0) return n == 1 ? 0.0 : std::numeric_limits<double>::infinity();
