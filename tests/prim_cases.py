@@ -338,7 +338,33 @@ def cases():
     y = (rnd(44, (4, 6), 0, 1) > 0.5).astype(np.float32)
     add(("loss_rows_bce_smoothed", "loss_rows", {"loss_kind": 2, "label_smoothing": 0.2}, [y, q],
          lambda t, p: -((t * 0.8 + 0.1) * np.log(p) + (1 - (t * 0.8 + 0.1)) * np.log(1 - p)).mean(-1), [1]))
+    # CTC (prim_loss.cpp): target, logits, target_length, output_length -> (B,); logits' gradient only
+    logits = rnd(47, (3, 6, 4))
+    tgt = np.array([[1, 2, 2], [3, 1, 0], [2, 0, 0]], np.float32)
+    add(("ctc_loss", "ctc_loss", {"mask_index": 0}, [tgt, logits, np.array([3, 2, 1], np.float32),
+                                                     np.array([6, 4, 5], np.float32)], ctc_ref, [1]))
     return out
+
+
+def ctc_ref(target, logits, target_length, output_length, blank=0):
+    """-log p(label | frames) per sample by the log-space forward recursion (float64)."""
+    lp = logits - _logsumexp(logits, -1, keepdims=True)
+    out = []
+    for b in range(len(logits)):
+        ext = [blank]
+        for c in target[b, :int(target_length[b])]:
+            ext += [int(c), blank]
+        n = len(ext)
+        a = np.full(n, -np.inf)
+        a[:2] = lp[b, 0, ext[:2]]
+        for t in range(1, int(output_length[b])):
+            prev = a.copy()
+            for s in range(n):
+                terms = [prev[s]] + ([prev[s - 1]] if s else []) + \
+                    ([prev[s - 2]] if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2] else [])
+                a[s] = np.logaddexp.reduce(terms) + lp[b, t, ext[s]]
+        out.append(-np.logaddexp(a[-1], a[-2]))
+    return np.array(out)
 
 
 CASES = cases()

@@ -16,7 +16,7 @@ NO_GRAD = {"sign", "floor", "ceil", "round", "logical_not", "floor_divide", "equ
            "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor", "any", "all", "argmax",
            "argmin", "one_hot", "stop_gradient", "zeros_like", "ones_like", "full_like"}
 NO_GRAD_INPUT = {("where", 0), ("take", 1), ("take_along_axis", 1), ("softmax", 1), ("log_softmax", 1),
-                 ("dot_product_attention", 3)}
+                 ("dot_product_attention", 3), ("ctc_loss", 0), ("ctc_loss", 2), ("ctc_loss", 3)}
 
 
 def _list(r):

@@ -29,7 +29,7 @@ from bigcore import layers, ops
 from bigcore.ops import node
 from bigcore.ops.node import OpLayer
 from layer_test import run_layer_test
-from prim_cases import sdpa
+from prim_cases import ctc_ref, sdpa
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
@@ -75,6 +75,10 @@ def _kind(o, kind, x):
 
 TAKE_IDS = np.array([2, 0, 2, 1])
 ALONG_IDS = np.array([[[2, 0, 1, 1, 0], [0, 0, 2, 1, 2]]])  # (1, 2, 5): broadcast over the batch
+
+
+def _ctc_ids(o, x):
+    return o.cast(o.mod(o.floor(o.abs(x) * 2), 4) + 1, "int32")
 
 
 def c(call, ref, shapes=X, grad=True, keras=True, **opts):
@@ -192,6 +196,13 @@ CASES = {
                    lambda x: -np.take_along_axis(x[0] - _lse(x[0], -1)[..., None],
                                                  np.argmax(x[1], -1)[..., None], -1)[..., 0],
                    shapes=[X, X]),
+    # CTC: label ids 1..4 from the second input (all 3 count), every frame of the first (no gradient
+    # check here: the ids come through floor; test_prims and test_ctc check the logits' gradient)
+    "ctc_loss": c(lambda o, x: o.ctc_loss(_ctc_ids(o, x[1]), x[0], o.cast(o.sum(o.ones_like(x[1]), axis=-1), "int32"),
+                                          o.cast(o.sum(o.ones_like(o.max(x[0], axis=-1)), axis=-1), "int32")),
+                  lambda x: ctc_ref(np.floor(np.abs(x[1]) * 2) % 4 + 1, x[0], np.full(len(x[0]), 3),
+                                     np.full(len(x[0]), 6)),
+                  shapes=[(4, 6, 5), (4, 3)], grad=False),
     # layout
     "transpose": c(lambda o, x: o.transpose(x[0], (0, 2, 1)), lambda x: np.transpose(x[0], (0, 2, 1))),
     "reshape": c(lambda o, x: o.reshape(x[0], (-1, 5, 3)), lambda x: x[0].reshape(-1, 5, 3)),

@@ -191,7 +191,7 @@ const PrimInfo kPrims[] = {
     {"eye", 0, 0, 1}, {"zeros_like", 1, 1, 1}, {"ones_like", 1, 1, 1}, {"full_like", 1, 1, 1},
     {"random_normal", 0, 0, 1}, {"random_uniform", 0, 0, 1},
     // a built-in loss per row (prim_loss.cpp)
-    {"loss_rows", 2, 2, 1},
+    {"loss_rows", 2, 2, 1}, {"ctc_loss", 4, 4, 1},
 };
 }  // namespace
 

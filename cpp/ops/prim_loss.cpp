@@ -8,10 +8,18 @@
 // y_true has y_pred's shape, or, for sparse categorical crossentropy, y_pred's without its last
 // axis (class ids). Gradients: y_pred's; y_true's for the losses of pred - true (MSE, MAE, Huber,
 // log-cosh) and KL divergence (a teacher's probabilities), none for the others (labels).
+//
+// ctc_loss: Keras's ops.ctc_loss (kernels/loss/ctc.h), each sample's -log p(target | output).
+//
+//   target (B, S), output (B, T, C) logits, target_length (B), output_length (B) -> (B)
+//                                          attrs: mask_index (the blank class, default 0)
+//
+// Gradients: output's only (the targets and lengths are integers).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "kernels/loss/ctc.h"
 #include "kernels/loss/loss.h"
 #include "ops/prim_families.h"
 
@@ -97,9 +105,81 @@ class LossRowsPrim : public PrimOp {
   std::vector<float> scratch_;
 };
 
+class CtcLossPrim : public PrimOp {
+ public:
+  explicit CtcLossPrim(int blank) : PrimOp("ctc_loss"), blank_(blank) {}
+
+  void infer(const std::vector<Shape>& in, std::vector<Shape>& out) const override {
+    const Shape &t = in[0], &o = in[1], &tl = in[2], &ol = in[3];
+    const std::string who = "prim 'ctc_loss': ";
+    BC_CHECK(t.nd == 2, who + "target must be (batch, max_label_length), got " + t.str());
+    BC_CHECK(o.nd == 3, who + "output must be (batch, frames, classes), got " + o.str());
+    BC_CHECK(tl.nd == 1 && ol.nd == 1, who + "target_length and output_length must be (batch,), got " + tl.str() +
+                                           " and " + ol.str());
+    BC_CHECK(t.d[0] == o.d[0] && tl.d[0] == o.d[0] && ol.d[0] == o.d[0],
+             who + "target " + t.str() + ", output " + o.str() + ", target_length " + tl.str() + " and output_length " +
+                 ol.str() + " must share their first (batch) axis");
+    BC_CHECK(o.d[2] >= 1, who + "output needs at least one class, got " + o.str());
+    Shape r = tl;
+    out[0] = r;
+  }
+
+ protected:
+  void plan() override {
+    s_.B = static_cast<int>(in_[1].d[0]);
+    s_.T = static_cast<int>(in_[1].d[1]);
+    s_.C = static_cast<int>(in_[1].d[2]);
+    s_.S = static_cast<int>(in_[0].d[1]);
+    s_.blank = blank_;
+  }
+
+  void run_forward(Ctx& c) override {
+    ctc_check(s_, c.val(in[0]), c.val(in[2]), c.val(in[3]));
+    run(c, c.val(out[0]), nullptr, nullptr);
+  }
+
+  void run_backward(Ctx& c) override {
+    if (!need_dx[1]) {
+      zero_other_grads(c);
+      return;
+    }
+    const size_t n = static_cast<size_t>(s_.B) * s_.T * s_.C;
+    float* g = c.grad(in[1]);
+    if (accum_dx[1]) scratch_.resize(n);
+    float* dst = accum_dx[1] ? scratch_.data() : g;
+    run(c, nullptr, c.grad(out[0]), dst);
+    if (accum_dx[1])
+      for (size_t i = 0; i < n; ++i) g[i] += dst[i];
+    zero_other_grads(c);
+  }
+
+ private:
+  void run(Ctx& c, float* loss, const float* dout, float* dlogits) {
+    const float *o = c.val(in[1]), *t = c.val(in[0]), *tl = c.val(in[2]), *ol = c.val(in[3]);
+    const size_t cost = static_cast<size_t>(s_.T) * (s_.C + 2 * s_.S + 1) * 8;
+    parallel_items(static_cast<size_t>(s_.B), cost, [&](size_t b0, size_t b1) {
+      ctc_loss(s_, static_cast<int>(b0), static_cast<int>(b1), o, t, tl, ol, loss, dout, dlogits);
+    });
+  }
+  // the integer inputs get zero gradients where a caller asks for them
+  void zero_other_grads(Ctx& c) {
+    for (int k : {0, 2, 3})
+      if (need_dx[k] && !accum_dx[k]) std::memset(c.grad(in[k]), 0, c.numel(in[k]) * sizeof(float));
+  }
+  int blank_;
+  CtcShape s_;
+  std::vector<float> scratch_;
+};
+
 }  // namespace
 
 std::unique_ptr<PrimOp> make_loss_prim(const std::string& kind, const Attrs& a, int) {
+  if (kind == "ctc_loss") {
+    const int64_t blank = a.get_int("mask_index", 0);
+    BC_CHECK(blank >= 0 && blank < (int64_t{1} << 30), "prim 'ctc_loss': mask_index must be a class id >= 0, got " +
+                                                            std::to_string(blank));
+    return std::make_unique<CtcLossPrim>(static_cast<int>(blank));
+  }
   if (kind != "loss_rows") return nullptr;
   const int64_t k = a.get_int("loss_kind");
   BC_CHECK((k >= LOSS_MSE && k < LOSS_VALUES) || k == LOSS_BINARY_FOCAL || k == LOSS_CATEGORICAL_FOCAL,

@@ -516,6 +516,123 @@ class Tversky(_Overlap):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
 
 
+class CTC(LossFunctionWrapper):
+    """Keras's CTC loss: y_true (batch, max_length) class ids padded with 0 (the blank), y_pred
+    (batch, frames, classes) logits; each sample's -log p(label | frames) over all its frames, the
+    label's length its count of non-zero ids (the native ctc_loss primitive, ops/ctc.py)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
+        super().__init__(ctc, name=name, reduction=reduction, dtype=dtype)
+
+    def get_config(self):
+        return Loss.get_config(self)
+
+
+class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
+    """Keras's generalized cross-entropy (Zhang & Sabuncu 2018): (1 - p^q) / q, p the predicted
+    probability of the true class (y_true class ids), 0 < q < 1."""
+
+    def __init__(self, q=0.5, reduction="sum_over_batch_size", name="categorical_generalized_cross_entropy",
+                 dtype=None):
+        if isinstance(q, bool) or not isinstance(q, (int, float, np.integer, np.floating)) or not 0 < q < 1:
+            raise ValueError(f"q must be in the interval (0, 1). Received: q={q!r}")
+        super().__init__(categorical_generalized_cross_entropy, name=name, reduction=reduction, dtype=dtype, q=q)
+        self.q = q
+
+    def get_config(self):
+        return {**Loss.get_config(self), "q": self.q}
+
+
+class Circle(LossFunctionWrapper):
+    """Keras's Circle loss (Sun et al. 2020) over the pairs of a batch of L2-normalized embeddings
+    y_pred with class ids y_true; the rows whose loss is 0 do not count in the mean (Keras masks
+    them). On arrays only: its (batch, batch) pair matrix has no place in a bigcore program yet."""
+
+    def __init__(self, gamma=80.0, margin=0.4, remove_diagonal=True, reduction="sum_over_batch_size", name="circle",
+                 dtype=None):
+        super().__init__(circle, name=name, reduction=reduction, dtype=dtype, gamma=gamma, margin=margin,
+                         remove_diagonal=remove_diagonal)
+        self.gamma = gamma
+        self.margin = margin
+        self.remove_diagonal = remove_diagonal
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if hooks.is_symbolic is not None and hooks.is_symbolic([y_true, y_pred, sample_weight]):
+            circle(y_true, y_pred)  # raises the reason
+        values = np.asarray(self.call(np.asarray(y_true), np.asarray(y_pred, np.float32)), np.float32)
+        sw = None if sample_weight is None else np.asarray(sample_weight, np.float32)
+        return reduce_weighted_values(values, sw, self.reduction, mask=values > 0)
+
+    def get_config(self):
+        return {**Loss.get_config(self), "gamma": self.gamma, "margin": self.margin,
+                "remove_diagonal": self.remove_diagonal}
+
+
+def _shape(x):
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def ctc(y_true, y_pred):
+    """Keras's ctc loss function: each sample's CTC loss (see CTC), shape (batch,)."""
+    if len(_shape(y_true)) != 2:
+        raise ValueError("Targets `y_true` are expected to be a tensor of shape `(batch_size, max_length)` in "
+                         f"integer format. Received: y_true.shape={_shape(y_true)}")
+    if len(_shape(y_pred)) != 3:
+        raise ValueError("Logits `y_pred` are expected to be a tensor of shape `(batch_size, max_length, "
+                         f"num_classes)`. Received: y_pred.shape={_shape(y_pred)}")
+    ops = hooks.ops
+    y_pred = ops.cast(y_pred, "float32")
+    y_true = ops.cast(y_true, "float32")
+    label_length = ops.sum(ops.cast(ops.not_equal(y_true, 0.0), "float32"), axis=-1)
+    input_length = ops.sum(ops.ones_like(ops.max(y_pred, axis=-1)), axis=-1)  # every frame of each sample
+    return ops.ctc_loss(y_true, y_pred, label_length, input_length, mask_index=0)
+
+
+def categorical_generalized_cross_entropy(y_true, y_pred, q):
+    """Keras's: (1 - p^q) / q, p = y_pred at the class y_true (class ids)."""
+    ops = hooks.ops
+    y_pred = ops.cast(y_pred, "float32")
+    one_hot = ops.one_hot(ops.cast(y_true, "int32"), _shape(y_pred)[-1])
+    p = ops.sum(y_pred * one_hot, axis=-1)
+    return (1.0 - ops.power(p, q)) / q
+
+
+def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True, gamma=80, margin=0.4):
+    """Keras's circle loss of each row of y_pred (embeddings, L2-normalized) against the reference
+    embeddings (y_pred itself by default) with labels ref_labels (y_true by default); on arrays."""
+    if hooks.is_symbolic is not None and hooks.is_symbolic([y_true, y_pred, ref_labels, ref_embeddings]):
+        raise NotImplementedError("bigcore computes the circle loss on arrays only: it compares every pair of "
+                                  "samples of a batch (a (batch, batch) matrix), which a bigcore program cannot hold "
+                                  "yet, so it cannot be a compiled loss or be called inside a model")
+    y_pred = np.asarray(y_pred, np.float32)
+    y_true = np.asarray(y_true).astype(np.int32)
+    ref = y_pred if ref_embeddings is None else np.asarray(ref_embeddings, np.float32)
+    ref_labels = y_true if ref_labels is None else np.asarray(ref_labels).astype(np.int32)
+    dist = np.maximum(1.0 - y_pred @ ref.T, 0.0).astype(np.float32)
+    q = y_true.reshape(-1, 1) if y_true.ndim == 1 else y_true
+    k = ref_labels.reshape(-1, 1) if ref_labels.ndim == 1 else ref_labels
+    pos = q == k.T
+    neg = ~pos
+    if remove_diagonal:
+        pos = pos & ~np.eye(q.size, k.size, dtype=bool)
+    pos_f, neg_f = pos.astype(np.float32), neg.astype(np.float32)
+    pos_w = np.maximum((margin + dist) * pos_f, 0.0)
+    neg_w = np.maximum((1.0 + margin - dist) * neg_f, 0.0)
+    pos_wd = -1 * gamma * pos_w * (margin - dist)
+    neg_wd = gamma * neg_w * ((1.0 - margin) - dist)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_loss = _logsumexp(np.where(pos, pos_wd, -np.inf))
+        n_loss = _logsumexp(np.where(neg, neg_wd, -np.inf))
+    return np.logaddexp(0.0, p_loss + n_loss).astype(np.float32)  # softplus
+
+
+def _logsumexp(x):
+    """Row-wise log-sum-exp, -inf for a row of -inf only (as torch's)."""
+    m = np.max(x, axis=1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return (np.log(np.sum(np.exp(x - m), axis=1)) + m[:, 0]).astype(np.float32)
+
+
 def _number(loss, name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or \
             not math.isfinite(value):
@@ -560,7 +677,8 @@ _ALIASES = {
     "log_cosh": LogCosh, "poisson": Poisson, "categorical_hinge": CategoricalHinge,
     "binary_focal_crossentropy": BinaryFocalCrossentropy,
     "categorical_focal_crossentropy": CategoricalFocalCrossentropy, "dice": Dice, "tversky": Tversky,
-    "MSE": MeanSquaredError, "MAE": MeanAbsoluteError,
+    "MSE": MeanSquaredError, "MAE": MeanAbsoluteError, "ctc": CTC, "circle": Circle,
+    "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
 }
 _BY_CLASS = {c.__name__: c for c in _ALIASES.values()}
 

@@ -2,6 +2,7 @@
 the batches and reduces them (`result`), so a metric over several batches equals the metric over
 all their rows."""
 
+import inspect
 import warnings
 
 import numpy as np
@@ -1226,3 +1227,113 @@ class OneHotMeanIoU(MeanIoU):
         config = super().get_config()
         del config["sparse_y_true"]
         return config
+
+
+# -- correlation metrics (Keras 3's keras/src/metrics/correlation_metrics.py) ----------------------------
+
+def _correlation_inputs(y_true, y_pred):
+    ops = _losses.hooks.ops
+    return ops.cast(y_true, "float32"), ops.cast(y_pred, "float32"), ops
+
+
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Keras's: the Pearson correlation of y_true and y_pred along `axis` (the standardized values'
+    mean product; population standard deviations)."""
+    y_true, y_pred, ops = _correlation_inputs(y_true, y_pred)
+    t = y_true - ops.mean(y_true, axis=axis, keepdims=True)
+    p = y_pred - ops.mean(y_pred, axis=axis, keepdims=True)
+    t = t / ops.std(t, axis=axis, keepdims=True)
+    p = p / ops.std(p, axis=axis, keepdims=True)
+    return ops.mean(t * p, axis=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Keras's: Lin's concordance correlation 2 cov / (var_t + var_p + (mean_t - mean_p)^2 + eps)
+    along `axis`."""
+    y_true, y_pred, ops = _correlation_inputs(y_true, y_pred)
+    mt = ops.mean(y_true, axis=axis, keepdims=True)
+    mp = ops.mean(y_pred, axis=axis, keepdims=True)
+    vt = ops.var(y_true - mt, axis=axis, keepdims=True)
+    vp = ops.var(y_pred - mp, axis=axis, keepdims=True)
+    covar = (y_true - mp) * (y_pred - mp)
+    norm = vt + vp + ops.square(mt - mp)
+    return ops.mean(2.0 * covar / (norm + EPSILON), axis=axis)
+
+
+class _Correlation(MeanMetricWrapper):
+    """The correlation of each sample (along `axis`), averaged over the samples of every batch so
+    far (Keras's MeanMetricWrapper: the running state is a weighted sum and count)."""
+
+    _fn = None
+
+    def __init__(self, name=None, dtype=None, axis=-1):
+        if not (isinstance(axis, (int, np.integer)) and not isinstance(axis, bool)) and not (
+                isinstance(axis, (list, tuple)) and all(isinstance(a, (int, np.integer)) for a in axis)):
+            raise ValueError(f"{type(self).__name__} expects axis to be an integer or a tuple of integers. "
+                             f"Received: axis={axis!r}")
+        axis = tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else int(axis)
+        super().__init__(type(self)._function, name=name or _losses._snake(type(self).__name__), dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        return {"name": self.name, "dtype": "float32", "axis": self.axis}
+
+
+class PearsonCorrelation(_Correlation):
+    """Keras's PearsonCorrelation: the mean over samples of pearson_correlation along `axis`."""
+
+    _function = staticmethod(pearson_correlation)
+
+
+class ConcordanceCorrelation(_Correlation):
+    """Keras's ConcordanceCorrelation: the mean over samples of concordance_correlation along `axis`."""
+
+    _function = staticmethod(concordance_correlation)
+
+
+_ALIASES.update({"pearson_correlation": PearsonCorrelation, "concordance_correlation": ConcordanceCorrelation,
+                 "PearsonCorrelation": PearsonCorrelation, "ConcordanceCorrelation": ConcordanceCorrelation})
+
+
+def serialize(metric):
+    """Keras's keras.metrics.serialize: a Metric's {"module", "class_name", "config",
+    "registered_name"}, a metric function's {"class_name": "function", "config": its name}."""
+    if isinstance(metric, Metric):
+        return {"module": "keras.metrics", "class_name": type(metric).__name__, "config": metric.get_config(),
+                "registered_name": None}
+    if callable(metric) and getattr(metric, "__name__", None):
+        return {"module": "builtins", "class_name": "function", "config": metric.__name__,
+                "registered_name": "function"}
+    raise TypeError(f"keras.metrics.serialize expects a Metric or a metric function. Received: {metric!r}")
+
+
+def deserialize(config, custom_objects=None):
+    """Keras's keras.metrics.deserialize: a Metric (or metric function) from serialize's dict or a
+    name; custom_objects names classes and functions of one's own."""
+    custom = dict(custom_objects or {})
+    if isinstance(config, str):
+        if config in custom:
+            obj = custom[config]
+            return obj() if isinstance(obj, type) else obj
+        cls = _ALIASES.get(config)
+        if cls is None:
+            fn = globals().get(config)
+            if callable(fn) and not isinstance(fn, type) and not config.startswith("_"):
+                return fn
+            raise ValueError(f"Unknown metric: {config!r}")
+        return cls()
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"keras.metrics.deserialize expects a name or a dict with 'class_name'. Received: {config!r}")
+    name, inner = config["class_name"], config.get("config")
+    if name == "function":
+        fn = custom.get(inner) or globals().get(str(inner))
+        if not callable(fn) or isinstance(fn, type) or str(inner).startswith("_"):
+            raise ValueError(f"Unknown metric function: {inner!r}")
+        return fn
+    cls = custom.get(name) or _ALIASES.get(name) or CUSTOM_CLASSES.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        raise ValueError(f"Unknown metric: {name!r}")
+    inner = dict(inner or {})
+    if inner.get("dtype") in (None, "float32") and "dtype" not in inspect.signature(cls.__init__).parameters:
+        inner.pop("dtype", None)
+    return cls.from_config(inner)

@@ -27,6 +27,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     indexing.py  x[...] as slice + squeeze + expand_dims (or take)
     attention.py dot_product_attention (keras.ops.nn): the fused attention primitive, or composed
     loss_calls.py losses called on symbolic tensors (losses.py's hooks): loss_rows, Keras's reduction
+    ctc.py       ctc_loss (the native ctc_loss primitive), ctc_decode (greedy / beam search on arrays)
     segment.py   segment_sum / max / min / prod (a membership matrix, matmul or masked reductions)
     scatter.py   scatter, scatter_update, slice_update at positions known when traced (constants)
     conv.py      conv, depthwise_conv, separable_conv, conv_transpose, max_pool, average_pool (keras.ops.nn):
@@ -48,6 +49,7 @@ from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, 
 from bigcore.ops.indexing import getitem as _getitem
 from bigcore.ops.linalg import norm
 from bigcore.ops.loss_calls import binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy
+from bigcore.ops.ctc import ctc_decode, ctc_loss
 from bigcore.ops.math import erf, in_top_k, logsumexp, rsqrt, top_k
 from bigcore.ops.nn import (celu, dropout, elu, gelu, glu, hard_shrink, hard_sigmoid, hard_silu, hard_swish,
                             hard_tanh, layer_normalization, leaky_relu, log_sigmoid, log_softmax, moments, normalize,
@@ -111,7 +113,7 @@ _SUBMODULE_NAMES = {
             "logaddexp2 median nan_to_num nancumprod nancumsum nanmax nanmean nanmin nanprod nanstd nansum nanvar "
             "nonzero percentile quantile rad2deg searchsorted select signbit sinc sinh sort tan trunc unique"),
     nn: ("average_pool conv conv_transpose depthwise_conv max_pool separable_conv "
-         "batch_normalization binary_crossentropy categorical_crossentropy dot_product_attention multi_hot "
+         "batch_normalization binary_crossentropy categorical_crossentropy ctc_decode ctc_loss dot_product_attention multi_hot "
          "sparse_categorical_crossentropy"),
 }
 for _module, _names in _SUBMODULE_NAMES.items():

@@ -22,7 +22,7 @@ FLOAT_RESULT = {"sqrt", "rsqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "
                 "gelu", "silu", "swish", "sigmoid", "tanh", "softplus", "softsign", "elu", "selu", "leaky_relu",
                 "hard_sigmoid", "hard_silu", "hard_swish", "log_sigmoid", "erf", "divide", "mean", "var", "std",
                 "logsumexp", "norm", "softmax", "log_softmax", "one_hot", "dropout", "dot_product_attention",
-                "loss_rows"}
+                "loss_rows", "ctc_loss"}
 # attrs that size an eager result but that a program takes from the output tensor's (symbolic) shape
 _PROGRAM_DROPS = {"reshape": ("shape",), "broadcast_to": ("shape",)}
 

@@ -318,6 +318,15 @@ def infer(kind, attrs, shapes):
         if not s[1]:
             raise ValueError("loss_rows: y_pred needs at least one axis")
         return [tuple(s[1][:-1])]
+    if kind == "ctc_loss":  # target (B, S), output (B, T, C), target_length (B,), output_length (B,) -> (B,)
+        if [len(x) for x in s] != [2, 3, 1, 1]:
+            raise ValueError("ctc_loss: target must be (batch, max_length), output (batch, frames, classes), "
+                             "target_length and output_length (batch,). Received: " + ", ".join(show(x) for x in s))
+        for name, x in (("target", s[0]), ("target_length", s[2]), ("output_length", s[3])):
+            if x[0] != s[1][0] and not any(d is None for d in (x[0], s[1][0])):
+                raise ValueError(f"ctc_loss: arguments `{name}` and `output` must have the same first dimension. "
+                                 f"Received shapes: `{show(x)}` and `{show(s[1])}`.")
+        return [(s[1][0],)]
     if kind == "transpose":
         axes = attrs.get("axes")
         axes = list(range(len(s[0])))[::-1] if axes is None else [axis_of(a, len(s[0]), kind) for a in axes]
