@@ -257,3 +257,12 @@ def test_name_scope_is_keras_name_scope():
     with bigcore.name_scope("elsewhere"):
         assert d.add_weight(shape=(1,), name="extra").path == "block/dd/extra"
     assert d.kernel.path == "block/dd/kernel"
+
+
+def test_conv_lstm_paths_are_keras_paths(keras):
+    def paths(lib):
+        i = lib.layers.Input((3, 6, 6, 2))
+        return [w.path for w in lib.Model(i, lib.layers.ConvLSTM2D(2, 3, name="cl")(i)).weights]
+
+    assert paths(bigcore) == paths(keras) == ["cl/conv_lstm_cell/kernel", "cl/conv_lstm_cell/recurrent_kernel",
+                                              "cl/conv_lstm_cell/bias"]

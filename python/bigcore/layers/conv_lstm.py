@@ -114,6 +114,7 @@ class _ConvLSTM(Layer):
     def build(self, input_shape):
         self._check_shape(input_shape)
         C, F = input_shape[-1], self.filters
+        self._weight_subpath = "conv_lstm_cell"  # Keras's weights belong to its cell: "conv_lstm2d/conv_lstm_cell/kernel"
         self.kernel = self.add_weight("kernel", self.kernel_size + (C, 4 * F), self.kernel_initializer,
                                       self.kernel_regularizer, constraint=self.kernel_constraint)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", self.kernel_size + (F, 4 * F),
