@@ -29,6 +29,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     loss_calls.py losses called on symbolic tensors (losses.py's hooks): loss_rows, Keras's reduction
     segment.py   segment_sum / max / min / prod (a membership matrix, matmul or masked reductions)
     scatter.py   scatter, scatter_update, slice_update at positions known when traced (constants)
+    adaptive_pool.py  adaptive_average_pool, adaptive_max_pool (keras.ops.nn): the native adaptive pooling
     conv.py      conv, depthwise_conv, separable_conv, conv_transpose, max_pool, average_pool (keras.ops.nn):
                  WindowOp, lowered to the native convolution / pooling ops
     image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale
@@ -41,6 +42,7 @@ from bigcore import losses as _losses
 from bigcore import regularizers as _regularizers
 from bigcore.layers import base as _base
 from bigcore.layers import dims as _dims
+from bigcore.ops.adaptive_pool import adaptive_average_pool, adaptive_max_pool
 from bigcore.ops.attention import dot_product_attention
 from bigcore.ops.conv import average_pool, conv, conv_transpose, depthwise_conv, max_pool, separable_conv
 from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, is_tensor, shape, slice,
@@ -110,7 +112,7 @@ _SUBMODULE_NAMES = {
             "exp2 fabs fmax fmin fmod get_item heaviside hypot isclose isfinite isinf isnan isneginf isposinf logaddexp "
             "logaddexp2 median nan_to_num nancumprod nancumsum nanmax nanmean nanmin nanprod nanstd nansum nanvar "
             "nonzero percentile quantile rad2deg searchsorted select signbit sinc sinh sort tan trunc unique"),
-    nn: ("average_pool conv conv_transpose depthwise_conv max_pool separable_conv "
+    nn: ("adaptive_average_pool adaptive_max_pool average_pool conv conv_transpose depthwise_conv max_pool separable_conv "
          "batch_normalization binary_crossentropy categorical_crossentropy dot_product_attention multi_hot "
          "sparse_categorical_crossentropy"),
 }
