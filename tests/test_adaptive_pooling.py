@@ -156,3 +156,15 @@ def test_op_refusals():
         ops.adaptive_max_pool(np.zeros((2, 4, 4, 1), np.float32), (2, 2, 2))
     with pytest.raises(ValueError, match="positive"):
         ops.adaptive_max_pool(np.zeros((2, 4, 1), np.float32), 0)
+
+
+def test_we_read_a_keras_file(keras, tmp_path):
+    inp = keras.Input((6, 7, 2))
+    out = keras.layers.AdaptiveAveragePooling2D((2, 3))(inp)
+    kmodel = keras.Model(inp, keras.layers.AdaptiveMaxPooling2D(1, data_format="channels_first")(out))
+    path = str(tmp_path / "k.keras")
+    kmodel.save(path)
+    model = bigcore.models.load_model(path)
+    x = np.random.default_rng(6).standard_normal((2, 6, 7, 2)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(kmodel.predict(x, verbose=0)),
+                               rtol=1e-6, atol=1e-6)

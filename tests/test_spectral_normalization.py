@@ -163,3 +163,18 @@ def test_refusals():
         layers.SpectralNormalization(layers.Dropout(0.1))(bigcore.Input((3,)))
     with pytest.raises(ValueError, match="supported layer"):
         layers.SpectralNormalization("dense")
+
+
+def test_we_read_a_keras_file(keras, tmp_path):
+    inp = keras.Input((5,))
+    kmodel = keras.Model(inp, keras.layers.SpectralNormalization(keras.layers.Dense(3), power_iterations=2)(inp))
+    kmodel.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    kmodel.fit(x, rng.standard_normal((4, 3)).astype(np.float32), verbose=0)
+    path = str(tmp_path / "k.keras")
+    kmodel.save(path)
+    model = bigcore.models.load_model(path)
+    assert model.layers[-1].power_iterations == 2
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.asarray(kmodel.predict(x, verbose=0)),
+                               rtol=1e-5, atol=1e-5)

@@ -79,7 +79,8 @@ def psnr(x1, x2, max_val):
     if not is_symbolic([x1, x2]):
         x1, x2 = np.asarray(to_array(x1), np.float32), np.asarray(to_array(x2), np.float32)
     mse = _np.mean(_np.square(_np.subtract(x1, x2)))
-    return _np.subtract(_np.multiply(20.0, _np.log10(np.float32(max_val))), _np.multiply(10.0, _np.log10(mse)))
+    peak = _np.log10(max_val if is_symbolic([max_val]) else np.float32(to_array(max_val)))
+    return _np.subtract(_np.multiply(20.0, peak), _np.multiply(10.0, _np.log10(mse)))
 
 
 def _pair(v, what):
