@@ -1,5 +1,7 @@
 #include "ops/adaptive_pool.h"
 
+#include <algorithm>
+
 #include "ops/parallel.h"
 
 namespace bc {
@@ -17,6 +19,7 @@ AdaptivePoolOp::AdaptivePoolOp(int x, int out_t, const AdaptivePoolGeom& g, bool
   const size_t C = static_cast<size_t>(g.C);
   in_size_ = C * g.in[0] * g.in[1] * g.in[2];
   out_size_ = C * g.out[0] * g.out[1] * g.out[2];
+  BC_CHECK(in_size_ < (size_t{1} << 31), "adaptive pooling: a sample is too large (2^31 values or more)");
   // element (c, d, h, w) of a sample sits at c * cstride + d * stride[0] + h * stride[1] + w * stride[2]
   const size_t inner_in = g.channels_first ? 1 : C, inner_out = g.channels_first ? 1 : C;
   in_stride_ = {inner_in * g.in[1] * g.in[2], inner_in * g.in[2], inner_in};
@@ -49,6 +52,32 @@ void AdaptivePoolOp::forward(Ctx& c) {
     each_out([&](size_t o, int i, int j, int k) {
       const int d0 = lo_[0][i], d1 = hi_[0][i], h0 = lo_[1][j], h1 = hi_[1][j], w0 = lo_[2][k], w1 = hi_[2][k];
       const float cnt = static_cast<float>((d1 - d0) * (h1 - h0) * (w1 - w0));
+      if (!g_.channels_first) {  // channels last: whole rows of C, each channel in the same bin order
+        float* yr = ys + o;
+        int* ar = max_ ? as + o : nullptr;
+        bool first = true;
+        for (int d = d0; d < d1; ++d)
+          for (int h = h0; h < h1; ++h)
+            for (int w = w0; w < w1; ++w) {
+              const size_t at = d * in_stride_[0] + h * in_stride_[1] + w * in_stride_[2];
+              const float* xr = xs + at;
+              if (!max_) {
+                if (first) std::fill(yr, yr + C, 0.0f);
+                for (int ch = 0; ch < C; ++ch) yr[ch] += xr[ch];
+              } else if (first) {
+                for (int ch = 0; ch < C; ++ch) yr[ch] = xr[ch], ar[ch] = static_cast<int>(at) + ch;
+              } else {
+                for (int ch = 0; ch < C; ++ch) {
+                  const float u = xr[ch], v = yr[ch];
+                  if (u > v || (u != u && v == v)) yr[ch] = u, ar[ch] = static_cast<int>(at) + ch;
+                }
+              }
+              first = false;
+            }
+        if (!max_)
+          for (int ch = 0; ch < C; ++ch) yr[ch] /= cnt;
+        return;
+      }
       for (int ch = 0; ch < C; ++ch) {
         const size_t oc = o + ch * out_cstride_;
         float v = 0.0f;
@@ -95,6 +124,16 @@ void AdaptivePoolOp::backward(Ctx& c) {
     each_out([&](size_t o, int i, int j, int k) {
       const int d0 = lo_[0][i], d1 = hi_[0][i], h0 = lo_[1][j], h1 = hi_[1][j], w0 = lo_[2][k], w1 = hi_[2][k];
       const float cnt = static_cast<float>((d1 - d0) * (h1 - h0) * (w1 - w0));
+      if (!g_.channels_first) {  // channels last: rows of C (each input gets its cells in the same order)
+        const float* gr = gs + o;
+        for (int d = d0; d < d1; ++d)
+          for (int h = h0; h < h1; ++h)
+            for (int w = w0; w < w1; ++w) {
+              float* dr = ds + d * in_stride_[0] + h * in_stride_[1] + w * in_stride_[2];
+              for (int ch = 0; ch < C; ++ch) dr[ch] += gr[ch] / cnt;
+            }
+        return;
+      }
       for (int ch = 0; ch < C; ++ch) {
         const float g = gs[o + ch * out_cstride_] / cnt;
         for (int d = d0; d < d1; ++d)
