@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/bindings.h"
+#include "ops/adaptive_pool.h"
 #include "ops/fold.h"
 #include "ops/gather.h"
 #include "ops/group_norm.h"
@@ -22,6 +23,26 @@ void bind_layer_ops(py::module_& m) {
         p.add_op(std::make_unique<bc::GatherOp>(in, out, std::move(index), p.per_sample(in)));
       }, py::arg("x"), py::arg("out"), py::arg("index"),
       "out[b, i] = x[b, index[i]] (index -1: 0); backward adds in i order.");
+  cls.def("add_adaptive_pool", [](Program& p, int in, int out, std::vector<int> in_sizes, std::vector<int> out_sizes,
+                                  int C, bool channels_first, bool max) {
+        if (in_sizes.empty() || in_sizes.size() > 3 || in_sizes.size() != out_sizes.size())
+          throw py::value_error("adaptive pooling: 1 to 3 spatial sizes, as many in as out");
+        bc::AdaptivePoolGeom g;
+        const size_t lead = 3 - in_sizes.size();
+        for (size_t a = 0; a < in_sizes.size(); ++a) {
+          if (in_sizes[a] <= 0 || out_sizes[a] <= 0) throw py::value_error("adaptive pooling: sizes must be positive");
+          g.in[lead + a] = in_sizes[a], g.out[lead + a] = out_sizes[a];
+        }
+        g.C = C, g.channels_first = channels_first;
+        const size_t n_in = static_cast<size_t>(C) * g.in[0] * g.in[1] * g.in[2];
+        const size_t n_out = static_cast<size_t>(C) * g.out[0] * g.out[1] * g.out[2];
+        if (C <= 0 || p.per_sample(in) != n_in || p.per_sample(out) != n_out)
+          throw py::value_error("adaptive pooling: the tensors' sizes differ from the geometry");
+        p.add_op(std::make_unique<bc::AdaptivePoolOp>(in, out, g, max));
+      }, py::arg("x"), py::arg("out"), py::arg("in_sizes"), py::arg("out_sizes"), py::arg("C"),
+      py::arg("channels_first"), py::arg("max"),
+      "Adaptive average (or max) pooling over 1 to 3 spatial axes: bin i of n inputs to m outputs is "
+      "[floor(i*n/m), ceil((i+1)*n/m)).");
   cls.def("add_masking", [](Program& p, int in, int out, int mask_out, int width, float mask_value) {
         if (width <= 0 || p.per_sample(in) % width || p.per_sample(mask_out) != p.per_sample(in) / width)
           throw py::value_error("Masking: the mask needs one value per position of `width` values");

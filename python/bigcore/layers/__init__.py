@@ -17,6 +17,9 @@ from bigcore.layers.base import KerasTensor, Layer, Weight
 from bigcore.layers.conv_variants import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, DepthwiseConv1D,
                                           DepthwiseConv2D, SeparableConv1D, SeparableConv2D)
 from bigcore.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
+from bigcore.layers.adaptive_pooling import (AdaptiveAveragePooling1D, AdaptiveAveragePooling2D,
+                                             AdaptiveAveragePooling3D, AdaptiveMaxPooling1D, AdaptiveMaxPooling2D,
+                                             AdaptiveMaxPooling3D)
 from bigcore.layers.convolutional import Conv1D, Conv2D, Conv3D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.einsum_dense import EinsumDense
@@ -44,6 +47,7 @@ from bigcore.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, Stac
 from bigcore.layers.registry import get_class, register
 from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector, UpSampling1D,
                                       UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+from bigcore.layers.spectral_normalization import SpectralNormalization
 from bigcore.layers.wrapper import Wrapper
 from bigcore.layers.wrappers import TimeDistributed
 

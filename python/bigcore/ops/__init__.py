@@ -30,8 +30,10 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     ctc.py       ctc_loss (the native ctc_loss primitive), ctc_decode (greedy / beam search on arrays)
     segment.py   segment_sum / max / min / prod (a membership matrix, matmul or masked reductions)
     scatter.py   scatter, scatter_update, slice_update at positions known when traced (constants)
+    adaptive_pool.py  adaptive_average_pool, adaptive_max_pool (keras.ops.nn): the native adaptive pooling
     conv.py      conv, depthwise_conv, separable_conv, conv_transpose, max_pool, average_pool (keras.ops.nn):
                  WindowOp, lowered to the native convolution / pooling ops
+    nn_layout.py space_to_depth, depth_to_space, unfold, fold, psnr (keras.ops.nn): composed
     image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale
 """
 
@@ -42,6 +44,7 @@ from bigcore import losses as _losses
 from bigcore import regularizers as _regularizers
 from bigcore.layers import base as _base
 from bigcore.layers import dims as _dims
+from bigcore.ops.adaptive_pool import adaptive_average_pool, adaptive_max_pool
 from bigcore.ops.attention import dot_product_attention
 from bigcore.ops.conv import average_pool, conv, conv_transpose, depthwise_conv, max_pool, separable_conv
 from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, is_tensor, shape, slice,
@@ -56,6 +59,7 @@ from bigcore.ops.nn import (celu, dropout, elu, gelu, glu, hard_shrink, hard_sig
                             one_hot, relu, relu6, rms_normalization, selu, sigmoid, silu, soft_shrink, softmax,
                             softplus, softsign, sparse_plus, sparse_sigmoid, sparsemax, squareplus, swish,
                             tanh_shrink, threshold)
+from bigcore.ops.nn_layout import depth_to_space, fold, psnr, space_to_depth, unfold
 from bigcore.ops.node import OpLayer, WeightRead
 from bigcore.ops.node import length_value as _length_value
 from bigcore.ops.node import assign_weight as _assign_weight  # Weight.assign inside a traced call()
@@ -112,8 +116,10 @@ _SUBMODULE_NAMES = {
             "exp2 fabs fmax fmin fmod get_item heaviside hypot isclose isfinite isinf isnan isneginf isposinf logaddexp "
             "logaddexp2 median nan_to_num nancumprod nancumsum nanmax nanmean nanmin nanprod nanstd nansum nanvar "
             "nonzero percentile quantile rad2deg searchsorted select signbit sinc sinh sort tan trunc unique"),
-    nn: ("average_pool conv conv_transpose depthwise_conv max_pool separable_conv "
-         "batch_normalization binary_crossentropy categorical_crossentropy ctc_decode ctc_loss dot_product_attention multi_hot "
+    nn: ("adaptive_average_pool adaptive_max_pool average_pool conv conv_transpose depth_to_space depthwise_conv fold "
+         "max_pool psnr separable_conv space_to_depth unfold "
+         "batch_normalization binary_crossentropy categorical_crossentropy ctc_decode ctc_loss dot_product_attention "
+         "multi_hot "
          "sparse_categorical_crossentropy"),
 }
 for _module, _names in _SUBMODULE_NAMES.items():

@@ -1,4 +1,5 @@
-"""keras.random (as `bigcore.random`): normal, uniform, truncated_normal, dropout, SeedGenerator.
+"""keras.random (as `bigcore.random`): normal, uniform, truncated_normal, dropout, SeedGenerator;
+on arrays only: randint, shuffle, categorical, gamma, beta, binomial.
 
 Inside a traced call() (a custom layer, e.g. a VAE's sampling layer) a draw is a node of the
 program, the primitive random_normal / random_uniform: new values every step, keyed by (the
@@ -103,3 +104,100 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
     u = uniform((logits.shape[0], int(num_samples), logits.shape[1]), seed=seed).astype(np.float64)
     gumbel = -np.log(-np.log(np.clip(u, 1e-12, 1 - 1e-12)))
     return np.argmax(logits[:, None, :] + gumbel, axis=-1).astype(np.dtype(dtype))
+
+
+def _float_dtype(name, dtype):
+    if dtype not in (None, "float32", np.float32):
+        raise ValueError(f"{name}: bigcore draws float32. Received: dtype={dtype!r}")
+
+
+def _generator(seed):
+    """A SeedGenerator for several draws: an int seed gives the same sequence each time (as Keras)."""
+    if isinstance(seed, SeedGenerator):
+        return seed
+    _stream(seed)  # checks the seed
+    return SeedGenerator(seed)
+
+
+def _param(name, value, shape):
+    a = np.asarray(value, np.float64)
+    try:
+        return np.broadcast_to(a, shape)
+    except ValueError:
+        raise ValueError(f"{name} must broadcast to the shape {shape}. Received: {name}.shape={a.shape}") from None
+
+
+def _gamma64(shape, alpha, gen):
+    """Gamma(alpha, 1) draws in float64: Marsaglia and Tsang's method on bigcore's normal and uniform
+    streams (each rejection round takes the generator's next streams); alpha < 1 as
+    Gamma(alpha + 1) * U ** (1 / alpha)."""
+    alpha = np.array(alpha, np.float64)
+    if np.any(~(alpha > 0)):
+        raise ValueError(f"gamma: alpha must be positive. Received a minimum of {alpha.min()}")
+    boost = alpha < 1
+    d = np.where(boost, alpha + 1.0, alpha) - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    out = np.empty(shape, np.float64)
+    todo = np.ones(shape, bool)
+    while todo.any():
+        n = int(todo.sum())
+        x = normal((n,), seed=gen).astype(np.float64)
+        u = uniform((n,), seed=gen).astype(np.float64)
+        dd, cc = d[todo], c[todo]
+        v = (1.0 + cc * x) ** 3
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = (v > 0) & (np.log(u) < 0.5 * x * x + dd - dd * v + dd * np.log(np.where(v > 0, v, 1.0)))
+        idx = np.flatnonzero(todo.reshape(-1))
+        out.reshape(-1)[idx[ok]] = (dd * v)[ok]
+        todo.reshape(-1)[idx[ok]] = False
+    if boost.any():
+        u = uniform(shape, seed=gen).astype(np.float64)
+        with np.errstate(divide="ignore"):
+            out = np.where(boost, out * u ** (1.0 / alpha), out)
+    return out
+
+
+def gamma(shape, alpha, dtype=None, seed=None):
+    """Keras's random.gamma: Gamma(alpha, scale 1) draws of `shape`; alpha a number or an array that
+    broadcasts to it (eager)."""
+    _eager_only("gamma", shape, alpha)
+    _float_dtype("gamma", dtype)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    return _gamma64(shape, _param("alpha", alpha, shape), _generator(seed)).astype(np.float32)
+
+
+def beta(shape, alpha, beta, dtype=None, seed=None):
+    """Keras's random.beta: Beta(alpha, beta) draws, as X / (X + Y) of Gamma(alpha) and Gamma(beta) (eager)."""
+    _eager_only("beta", shape, alpha, beta)
+    _float_dtype("beta", dtype)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    gen = _generator(seed)
+    a = _param("alpha", alpha, shape)
+    b = _param("beta", beta, shape)
+    if np.any(~(a > 0)) or np.any(~(b > 0)):
+        raise ValueError("beta: alpha and beta must be positive")
+    x, y = _gamma64(shape, a, gen), _gamma64(shape, b, gen)
+    return (x / (x + y)).astype(np.float32)
+
+
+def binomial(shape, counts, probabilities, dtype=None, seed=None):
+    """Keras's random.binomial: the number of successes in `counts` trials of probability
+    `probabilities` (both broadcast to `shape`), as float32; exact, one uniform draw per trial (eager)."""
+    _eager_only("binomial", shape, counts, probabilities)
+    _float_dtype("binomial", dtype)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    n = _param("counts", counts, shape)
+    p = _param("probabilities", probabilities, shape)
+    if np.any(n < 0) or np.any(n != np.floor(n)):
+        raise ValueError("binomial: counts must be non-negative integers")
+    if np.any(~((p >= 0) & (p <= 1))):
+        raise ValueError("binomial: probabilities must lie in [0, 1]")
+    gen = _generator(seed)
+    out = np.zeros(shape, np.float64)
+    n_max = int(n.max()) if n.size else 0
+    chunk = max(1, (1 << 22) // max(1, out.size))
+    for k0 in range(0, n_max, chunk):  # trial k of each element: a success where u < p and k < counts
+        k = np.arange(k0, min(n_max, k0 + chunk)).reshape((-1,) + (1,) * len(shape))
+        u = uniform((k.shape[0],) + shape, seed=gen).astype(np.float64)
+        out += np.sum((u < p) & (k < n), axis=0)
+    return out.astype(np.float32)

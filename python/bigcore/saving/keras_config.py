@@ -161,8 +161,10 @@ def layer_to_keras(layer, input_shape=None):
             if isinstance(config.get(key), dict) and "class_name" in config[key]:
                 if key == "backward_layer" or hasattr(layer, "forward_layer"):  # Bidirectional
                     sub, shape = getattr(layer, "forward_layer" if key == "layer" else "backward_layer"), input_shape
-                else:  # TimeDistributed: the inner layer sees each step
+                elif type(layer).__name__ == "TimeDistributed":  # the inner layer sees each step
                     sub, shape = layer.layer, None if input_shape is None else (input_shape[0],) + tuple(input_shape[2:])
+                else:  # another Wrapper (SpectralNormalization): the inner layer sees the wrapper's input
+                    sub, shape = layer.layer, input_shape
                 config[key] = layer_to_keras(sub, shape)
         if type(layer).__name__ == "Bidirectional":
             config["layer"]["config"]["name"] = layer.forward_layer.name
