@@ -119,6 +119,8 @@ class Program:
         """kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation."""
     def add_image_color(self, x: int, out: int, P: int, C: int, kind: int, lower: float, upper: float, lo: float, hi: float, stream: int) -> None:
         """kind: 0 RandomContrast, 1 RandomBrightness; lower, upper: the factor's range; lo, hi: value_range."""
+    def add_image_tone(self, x: int, out: int, P: int, C: int, kind: int, args: Sequence[float], stream: int) -> None:
+        """A per-pixel colour layer (ops/image_tone.h: its kinds and arguments)."""
     def add_loss_term(self, x: int) -> None:
         """Adds sum(x) to the training loss (add_loss); x's gradient is 1."""
     def add_mask_or(self, masks: Sequence[int], out: int, unmasked_input: bool) -> None:
@@ -337,6 +339,8 @@ def image_affine_matrix(kind: int, lo: Sequence[float], hi: Sequence[float], sam
     """The matrix an affine augmentation builds from uniforms u0, u1."""
 def image_box_resize(x: NDArray[Any], OH: int, OW: int, box: typing.Annotated[Sequence[int], "FixedSize(4)"], interp: int, fill_value: float, H: int = 0, W: int = 0, backward: bool = False) -> NDArray[np.float32]:
     """The box (y0, x0, bh, bw) of each sample resized to (OH, OW); backward: x is dy (B, OH, OW, C) and the result the input's gradient (B, H, W, C)."""
+def image_tone(x: NDArray[Any], kind: int, args: Sequence[float], q: NDArray[Any], g: Any = None) -> NDArray[np.float32]:
+    """A colour map (ops/image_tone.h's kinds) of each sample of x (B, H, W, C) with its 2 drawn parameters q (B, 2); with g: the input's gradient for the output's gradient g instead."""
 def isa() -> str:
     """The set_isa name in force."""
 def isa_names() -> list[str]:

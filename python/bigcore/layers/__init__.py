@@ -25,6 +25,9 @@ from bigcore.layers.global_pooling import GlobalAveragePooling1D, GlobalMaxPooli
 from bigcore.layers.identity import ActivityRegularization, Identity
 from bigcore.layers.image_augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
                                                RandomTranslation, RandomZoom)
+from bigcore.layers.image_color_augmentation import (AutoContrast, RandomColorDegeneration, RandomColorJitter,
+                                                     RandomGrayscale, RandomHue, RandomInvert, RandomPosterization,
+                                                     RandomSaturation, Solarization)
 from bigcore.layers.image_resizing import CenterCrop, Resizing
 from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalization
@@ -70,6 +73,8 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D", "MaxPooling1D",
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
                   "RMSNormalization", "RNN", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
+                  "AutoContrast", "RandomColorDegeneration", "RandomColorJitter", "RandomGrayscale", "RandomHue",
+                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization",
                   "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape",
                   "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
                   "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells",
