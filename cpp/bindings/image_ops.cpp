@@ -14,6 +14,7 @@
 #include "bindings/bindings.h"
 #include "ops/image_affine.h"
 #include "ops/image_color.h"
+#include "ops/image_mix.h"
 #include "ops/image_resize.h"
 #include "ops/image_tone.h"
 #include "runtime/program.h"
@@ -68,8 +69,8 @@ void bind_kernels_on_arrays(py::module_& m) {
       "backward: the transpose applied to x (then the output's gradient).");
   m.def("image_affine_matrix", [](int kind, std::vector<float> lo, std::vector<float> hi, bool same_zoom, float u0,
                                   float u1, int H, int W) {
-        if (kind < bc::AFFINE_ROTATION || kind > bc::AFFINE_TRANSLATION || lo.size() != 2 || hi.size() != 2)
-          throw py::value_error("image_affine_matrix: kind 0-2 and two (lo, hi) factors");
+        if (kind < bc::AFFINE_ROTATION || kind > bc::AFFINE_SHEAR || lo.size() != 2 || hi.size() != 2)
+          throw py::value_error("image_affine_matrix: kind 0-3 and two (lo, hi) factors");
         std::vector<float> mat(6);
         bc::affine_matrix(kind, lo.data(), hi.data(), same_zoom, u0, u1, H, W, mat.data());
         return mat;
@@ -101,6 +102,14 @@ void bind_kernels_on_arrays(py::module_& m) {
       py::arg("H") = 0, py::arg("W") = 0, py::arg("backward") = false,
       "The box (y0, x0, bh, bw) of each sample resized to (OH, OW); backward: x is dy (B, OH, OW, C) and "
       "the result the input's gradient (B, H, W, C).");
+  m.def("mixup_draws", [](uint64_t key, uint64_t row0, int B, float alpha) {
+        if (B <= 0 || !(alpha > 0.0f)) throw py::value_error("mixup_draws: B and alpha must be positive");
+        std::vector<int> perm;
+        std::vector<float> lam;
+        bc::mixup_draws(key, row0, B, alpha, perm, lam);
+        return py::make_tuple(perm, lam);
+      }, py::arg("key"), py::arg("row0"), py::arg("B"), py::arg("alpha"),
+      "MixUp's draws for one batch: (permutation, weights).");
   m.def("image_tone", [](py::array x, int kind, std::vector<float> args, py::array q, py::object g) {
         int s[4];
         const float* px = images(x, "x", s);
@@ -143,13 +152,13 @@ void bind_image_ops(py::module_& m) {
                                  uint64_t stream) {
         check_sizes(p, in, out, static_cast<long>(H) * W * C, static_cast<long>(H) * W * C, "affine augmentation");
         check_modes(interp, fill);
-        if (kind < bc::AFFINE_ROTATION || kind > bc::AFFINE_TRANSLATION || lo.size() != 2 || hi.size() != 2)
-          throw py::value_error("affine augmentation: kind 0-2 and two (lo, hi) factors");
+        if (kind < bc::AFFINE_ROTATION || kind > bc::AFFINE_SHEAR || lo.size() != 2 || hi.size() != 2)
+          throw py::value_error("affine augmentation: kind 0-3 and two (lo, hi) factors");
         p.add_op(std::make_unique<bc::AffineOp>(in, out, H, W, C, kind, lo, hi, same_zoom, interp, fill, fill_value,
                                                 stream));
       }, py::arg("x"), py::arg("out"), py::arg("H"), py::arg("W"), py::arg("C"), py::arg("kind"), py::arg("lo"),
       py::arg("hi"), py::arg("same_zoom"), py::arg("interp"), py::arg("fill"), py::arg("fill_value"),
-      py::arg("stream"), "kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation.");
+      py::arg("stream"), "kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation, 3 RandomShear.");
   cls.def("add_image_color", [](Program& p, int in, int out, int P, int C, int kind, float lower, float upper,
                                 float lo, float hi, uint64_t stream) {
         check_sizes(p, in, out, static_cast<long>(P) * C, static_cast<long>(P) * C, "color augmentation");
@@ -173,6 +182,12 @@ void bind_image_ops(py::module_& m) {
         p.add_op(std::make_unique<bc::ToneOp>(in, out, P, C, kind, args, stream));
       }, py::arg("x"), py::arg("out"), py::arg("P"), py::arg("C"), py::arg("kind"), py::arg("args"), py::arg("stream"),
       "A per-pixel colour layer (ops/image_tone.h: its kinds and arguments).");
+  cls.def("add_mixup", [](Program& p, int in, int out, long n, float alpha, uint64_t stream) {
+        check_sizes(p, in, out, n, n, "MixUp");
+        if (!(alpha > 0.0f)) throw py::value_error("MixUp: alpha must be positive");
+        p.add_op(std::make_unique<bc::MixUpOp>(in, out, n, alpha, stream));
+      }, py::arg("x"), py::arg("out"), py::arg("n"), py::arg("alpha"), py::arg("stream"),
+      "MixUp over the batch: n floats per sample.");
   cls.def("add_crop_resize", [](Program& p, int in, int out, int H, int W, int C, int OH, int OW, int interp,
                                 float fill_value, std::array<int, 4> infer_box, std::array<int, 4> train_box,
                                 bool random, uint64_t stream) {

@@ -116,7 +116,7 @@ class Program:
     def add_group_norm(self, x: int, out: int, C: int, groups: int, gamma: int, beta: int, epsilon: float) -> None:
         """groups 0: LayerNormalization over each position's C values; else GroupNormalization."""
     def add_image_affine(self, x: int, out: int, H: int, W: int, C: int, kind: int, lo: Sequence[float], hi: Sequence[float], same_zoom: bool, interp: int, fill: int, fill_value: float, stream: int) -> None:
-        """kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation."""
+        """kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation, 3 RandomShear."""
     def add_image_color(self, x: int, out: int, P: int, C: int, kind: int, lower: float, upper: float, lo: float, hi: float, stream: int) -> None:
         """kind: 0 RandomContrast, 1 RandomBrightness; lower, upper: the factor's range; lo, hi: value_range."""
     def add_image_tone(self, x: int, out: int, P: int, C: int, kind: int, args: Sequence[float], stream: int) -> None:
@@ -129,6 +129,8 @@ class Program:
         """Keras 3's Multiply of masked inputs (a masked step counts as 1); masks: per input, a mask tensor or -1."""
     def add_masking(self, x: int, out: int, mask_out: int, width: int, mask_value: float) -> None: ...
     def add_merge(self, ins: Sequence[int], out: int, mode: int) -> None: ...
+    def add_mixup(self, x: int, out: int, n: int, alpha: float, stream: int) -> None:
+        """MixUp over the batch: n floats per sample."""
     def add_noise(self, x: int, out: int, kind: int, amount: float, channels: int, stream: int) -> None:
         """kind: 0 GaussianNoise (amount: stddev), 1 GaussianDropout, 2 AlphaDropout, 3 SpatialDropout (rate)."""
     def add_norm(self, x: int, res: int, out: int, gamma: int, beta: int, width: int, eps: float, rms: bool) -> None:
@@ -353,6 +355,8 @@ def loss_value(y_pred: NDArray[Any], y_true: NDArray[Any], sample_weight: Any, k
 def max_threads() -> int:
     """The most set_num_threads accepts."""
 def metric_counts(y_pred: NDArray[Any], y_true: NDArray[Any], row_weight: Any, kind: int, C: int, threshold: float = 0.5, params: dict[str, Any] = {}) -> NDArray[np.float64]: ...
+def mixup_draws(key: int, row0: int, B: int, alpha: float) -> tuple[list[int], list[float]]:
+    """MixUp's draws for one batch: (permutation, weights)."""
 def nadam_u_product(beta1: float, t: int) -> float:
     """Nadam's momentum-schedule product after t steps (Keras's _u_product), as the update computes it."""
 def norm_backward(dy: NDArray[Any], x: NDArray[Any], res: Any, mean: NDArray[Any], rstd: NDArray[Any], gamma: Any = None, rms: bool = False) -> tuple[NDArray[np.float32], NDArray[np.float32], Any]:

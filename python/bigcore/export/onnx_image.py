@@ -11,6 +11,7 @@ import numpy as np
 from bigcore.export.onnx_conv import index_map
 from bigcore.layers import image_augmentation as aug
 from bigcore.layers import image_color_augmentation as colour
+from bigcore.layers import image_mixing
 from bigcore.layers import image_resizing, reshaping
 
 
@@ -80,4 +81,5 @@ RULES = {reshaping.UpSampling2D: upsampling2d, aug.RandomFlip: identity, aug.Ran
          aug.RandomCrop: crop_resize, image_resizing.Resizing: crop_resize, image_resizing.CenterCrop: crop_resize,
          **{cls: identity for cls in (colour.RandomGrayscale, colour.RandomInvert, colour.Solarization,
                                       colour.RandomPosterization, colour.RandomColorDegeneration,
-                                      colour.RandomSaturation, colour.RandomHue, colour.RandomColorJitter)}}
+                                      colour.RandomSaturation, colour.RandomHue, colour.RandomColorJitter, aug.RandomShear,
+                                      image_mixing.MixUp)}}
