@@ -88,3 +88,95 @@ def resize(x, oh, ow, box=None, interp="bilinear", fill_value=0.0):
     wa, wb = wa[None, :, None, None], wb[None, :, None, None]
     va, vb = va[None, None, :, None], vb[None, None, :, None]
     return wa * (va * at(ra, ca) + vb * at(ra, cb)) + wb * (va * at(rb, ca) + vb * at(rb, cb))
+
+
+# --------------------------------------------------------------------------- colour (float64)
+# Written from the textbook definitions (Python's colorsys: the hue sector of the largest channel,
+# red first on ties); Keras's value-range maps and per-layer formulas as its docs state them.
+
+
+def rgb_to_hsv(x):
+    x = np.asarray(x, np.float64)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    v = x.max(-1)
+    c = v - x.min(-1)
+    safe = np.where(c > 0, c, 1.0)
+    rc, gc, bc = (v - r) / safe, (v - g) / safe, (v - b) / safe
+    h = np.where(r == v, bc - gc, np.where(g == v, 2.0 + rc - bc, 4.0 + gc - rc))
+    h = np.where(c > 0, np.mod(h / 6.0, 1.0), 0.0)
+    s = np.where(v > 0, c / np.where(v > 0, v, 1.0), 0.0)
+    return np.stack([h, s, v], -1)
+
+
+def hsv_to_rgb(x):
+    x = np.asarray(x, np.float64)
+    h, s, v = np.mod(x[..., 0], 1.0), x[..., 1], x[..., 2]
+    i = np.floor(h * 6.0)
+    f = h * 6.0 - i
+    i = i.astype(np.int64) % 6
+    p, q, t = v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f))
+    table = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
+    out = np.zeros(x.shape)
+    for k, rgb in enumerate(table):
+        for ch in range(3):
+            out[..., ch] = np.where(i == k, rgb[ch], out[..., ch])
+    return out
+
+
+def to_range(x, src, dst):
+    return (np.asarray(x, np.float64) - src[0]) / (src[1] - src[0]) * (dst[1] - dst[0]) + dst[0]
+
+
+def gray(x):
+    x = np.asarray(x, np.float64)
+    return (0.2989 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2])[..., None]
+
+
+def per_image(q):
+    return np.asarray(q, np.float64).reshape(-1, 1, 1, 1)
+
+
+def grayscale(x, apply):
+    g = gray(x) if x.shape[-1] == 3 else np.asarray(x, np.float64)
+    return np.where(per_image(apply) != 0, np.broadcast_to(g, x.shape), x).astype(np.float64)
+
+
+def invert(x, apply, top):
+    return np.where(per_image(apply) != 0, top - np.asarray(x, np.float64), x)
+
+
+def solarize(x, add, thr, vr):
+    r = np.clip(to_range(x, vr, (0, 255)) + per_image(add), 0, 255)
+    return to_range(np.where(r < per_image(thr), r, 255 - r), (0, 255), vr)
+
+
+def posterize(x, shift, vr):
+    u = np.floor(np.clip(to_range(x, vr, (0, 255)), 0, 255)).astype(np.int64)
+    s = np.asarray(shift, np.int64).reshape(-1, 1, 1, 1)
+    return to_range((u >> s) << s, (0, 255), vr)
+
+
+def degenerate(x, f, vr):
+    x = np.asarray(x, np.float64)
+    g = gray(x) if x.shape[-1] == 3 else x
+    return np.clip(x + per_image(f) * (g - x), vr[0], vr[1])
+
+
+def saturate(x, k, vr):
+    hsv = rgb_to_hsv(x)
+    hsv[..., 1] = np.clip(hsv[..., 1] * per_image(k)[..., 0], vr[0], vr[1])
+    return hsv_to_rgb(hsv)
+
+
+def shift_hue(x, d, vr):
+    hsv = rgb_to_hsv(to_range(x, vr, (0, 1)))
+    hsv[..., 0] = np.mod(hsv[..., 0] + per_image(d)[..., 0], 1.0)
+    return to_range(np.clip(hsv_to_rgb(hsv), 0, 1), (0, 1), vr)
+
+
+def autocontrast(x, vr):
+    x = np.asarray(x, np.float64)
+    lo, hi = x.min(axis=(1, 2), keepdims=True), x.max(axis=(1, 2), keepdims=True)
+    same = hi <= lo
+    y = vr[0] + (vr[1] - vr[0]) * (x - lo) / np.where(same, 1.0, hi - lo)
+    return np.where(same, x, y)

@@ -14,7 +14,9 @@
 #include "bindings/bindings.h"
 #include "ops/image_affine.h"
 #include "ops/image_color.h"
+#include "ops/image_mix.h"
 #include "ops/image_resize.h"
+#include "ops/image_tone.h"
 #include "runtime/program.h"
 
 namespace py = pybind11;
@@ -67,8 +69,8 @@ void bind_kernels_on_arrays(py::module_& m) {
       "backward: the transpose applied to x (then the output's gradient).");
   m.def("image_affine_matrix", [](int kind, std::vector<float> lo, std::vector<float> hi, bool same_zoom, float u0,
                                   float u1, int H, int W) {
-        if (kind < bc::AFFINE_ROTATION || kind > bc::AFFINE_TRANSLATION || lo.size() != 2 || hi.size() != 2)
-          throw py::value_error("image_affine_matrix: kind 0-2 and two (lo, hi) factors");
+        if (kind < bc::AFFINE_ROTATION || kind > bc::AFFINE_SHEAR || lo.size() != 2 || hi.size() != 2)
+          throw py::value_error("image_affine_matrix: kind 0-3 and two (lo, hi) factors");
         std::vector<float> mat(6);
         bc::affine_matrix(kind, lo.data(), hi.data(), same_zoom, u0, u1, H, W, mat.data());
         return mat;
@@ -100,6 +102,38 @@ void bind_kernels_on_arrays(py::module_& m) {
       py::arg("H") = 0, py::arg("W") = 0, py::arg("backward") = false,
       "The box (y0, x0, bh, bw) of each sample resized to (OH, OW); backward: x is dy (B, OH, OW, C) and "
       "the result the input's gradient (B, H, W, C).");
+  m.def("mixup_draws", [](uint64_t key, uint64_t row0, int B, float alpha) {
+        if (B <= 0 || !(alpha > 0.0f)) throw py::value_error("mixup_draws: B and alpha must be positive");
+        std::vector<int> perm;
+        std::vector<float> lam;
+        bc::mixup_draws(key, row0, B, alpha, perm, lam);
+        return py::make_tuple(perm, lam);
+      }, py::arg("key"), py::arg("row0"), py::arg("B"), py::arg("alpha"),
+      "MixUp's draws for one batch: (permutation, weights).");
+  m.def("image_tone", [](py::array x, int kind, std::vector<float> args, py::array q, py::object g) {
+        int s[4];
+        const float* px = images(x, "x", s);
+        if (bc::tone_arg_count(kind) < 0 || static_cast<int>(args.size()) != bc::tone_arg_count(kind))
+          throw py::value_error("image_tone: unknown kind " + std::to_string(kind) + " or wrong argument count");
+        const float* pq = arrays::shaped<float>(q, "q", {s[0], 2});
+        const bool backward = !g.is_none();
+        const float* pg = nullptr;
+        py::array ga;
+        if (backward) {
+          ga = g.cast<py::array>();
+          pg = arrays::shaped<float>(ga, "g", {s[0], s[1], s[2], s[3]});
+        }
+        py::array_t<float> y({s[0], s[1], s[2], s[3]});
+        float* py_ = y.mutable_data();
+        py::gil_scoped_release nogil;
+        if (backward)
+          bc::tone_images_backward(px, pg, py_, s[0], s[1] * s[2], s[3], kind, args.data(), pq, false);
+        else
+          bc::tone_images(px, py_, s[0], s[1] * s[2], s[3], kind, args.data(), pq);
+        return y;
+      }, py::arg("x"), py::arg("kind"), py::arg("args"), py::arg("q"), py::arg("g") = py::none(),
+      "A colour map (ops/image_tone.h's kinds) of each sample of x (B, H, W, C) with its 2 drawn parameters q "
+      "(B, 2); with g: the input's gradient for the output's gradient g instead.");
 }
 
 }  // namespace
@@ -118,13 +152,13 @@ void bind_image_ops(py::module_& m) {
                                  uint64_t stream) {
         check_sizes(p, in, out, static_cast<long>(H) * W * C, static_cast<long>(H) * W * C, "affine augmentation");
         check_modes(interp, fill);
-        if (kind < bc::AFFINE_ROTATION || kind > bc::AFFINE_TRANSLATION || lo.size() != 2 || hi.size() != 2)
-          throw py::value_error("affine augmentation: kind 0-2 and two (lo, hi) factors");
+        if (kind < bc::AFFINE_ROTATION || kind > bc::AFFINE_SHEAR || lo.size() != 2 || hi.size() != 2)
+          throw py::value_error("affine augmentation: kind 0-3 and two (lo, hi) factors");
         p.add_op(std::make_unique<bc::AffineOp>(in, out, H, W, C, kind, lo, hi, same_zoom, interp, fill, fill_value,
                                                 stream));
       }, py::arg("x"), py::arg("out"), py::arg("H"), py::arg("W"), py::arg("C"), py::arg("kind"), py::arg("lo"),
       py::arg("hi"), py::arg("same_zoom"), py::arg("interp"), py::arg("fill"), py::arg("fill_value"),
-      py::arg("stream"), "kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation.");
+      py::arg("stream"), "kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation, 3 RandomShear.");
   cls.def("add_image_color", [](Program& p, int in, int out, int P, int C, int kind, float lower, float upper,
                                 float lo, float hi, uint64_t stream) {
         check_sizes(p, in, out, static_cast<long>(P) * C, static_cast<long>(P) * C, "color augmentation");
@@ -134,6 +168,26 @@ void bind_image_ops(py::module_& m) {
       }, py::arg("x"), py::arg("out"), py::arg("P"), py::arg("C"), py::arg("kind"), py::arg("lower"),
       py::arg("upper"), py::arg("lo"), py::arg("hi"), py::arg("stream"),
       "kind: 0 RandomContrast, 1 RandomBrightness; lower, upper: the factor's range; lo, hi: value_range.");
+  cls.def("add_image_tone", [](Program& p, int in, int out, int P, int C, int kind, std::vector<float> args,
+                               uint64_t stream) {
+        check_sizes(p, in, out, static_cast<long>(P) * C, static_cast<long>(P) * C, "colour augmentation");
+        if (bc::tone_arg_count(kind) < 0 || static_cast<int>(args.size()) != bc::tone_arg_count(kind))
+          throw py::value_error("colour augmentation: unknown kind " + std::to_string(kind) +
+                                " or wrong argument count");
+        const bool any_c = kind == bc::TONE_INVERT || kind == bc::TONE_SOLARIZE || kind == bc::TONE_POSTERIZE ||
+                           kind == bc::TONE_AUTOCONTRAST;
+        const bool gray_c = kind == bc::TONE_GRAYSCALE || kind == bc::TONE_DEGENERATE;
+        if (!(any_c || C == 3 || (gray_c && C == 1)))
+          throw py::value_error("colour augmentation: expected 3 channels (RGB), got " + std::to_string(C));
+        p.add_op(std::make_unique<bc::ToneOp>(in, out, P, C, kind, args, stream));
+      }, py::arg("x"), py::arg("out"), py::arg("P"), py::arg("C"), py::arg("kind"), py::arg("args"), py::arg("stream"),
+      "A per-pixel colour layer (ops/image_tone.h: its kinds and arguments).");
+  cls.def("add_mixup", [](Program& p, int in, int out, long n, float alpha, uint64_t stream) {
+        check_sizes(p, in, out, n, n, "MixUp");
+        if (!(alpha > 0.0f)) throw py::value_error("MixUp: alpha must be positive");
+        p.add_op(std::make_unique<bc::MixUpOp>(in, out, n, alpha, stream));
+      }, py::arg("x"), py::arg("out"), py::arg("n"), py::arg("alpha"), py::arg("stream"),
+      "MixUp over the batch: n floats per sample.");
   cls.def("add_crop_resize", [](Program& p, int in, int out, int H, int W, int C, int OH, int OW, int interp,
                                 float fill_value, std::array<int, 4> infer_box, std::array<int, 4> train_box,
                                 bool random, uint64_t stream) {

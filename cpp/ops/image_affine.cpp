@@ -125,6 +125,13 @@ void affine_matrix(int kind, const float* lo, const float* hi, bool same_zoom, f
     m[3] = 0.0f;
     m[4] = zh;
     m[5] = (fh - 1.0f) / 2.0f * (1.0f - zh);
+  } else if (kind == AFFINE_SHEAR) {
+    m[0] = 1.0f;
+    m[1] = lo[0] + u0 * (hi[0] - lo[0]);
+    m[2] = 0.0f;
+    m[3] = lo[1] + u1 * (hi[1] - lo[1]);
+    m[4] = 1.0f;
+    m[5] = 0.0f;
   } else {
     const float dy = (lo[0] + u0 * (hi[0] - lo[0])) * fh;
     const float dx = (lo[1] + u1 * (hi[1] - lo[1])) * fw;
@@ -200,7 +207,7 @@ AffineOp::AffineOp(int in_t, int out_t, int H, int W, int C, int kind, std::vect
     : H_(H), W_(W), C_(C), kind_(kind), same_zoom_(same_zoom), interp_(interp), fill_(fill),
       fill_value_(fill_value), stream_(stream) {
   BC_CHECK(H > 0 && W > 0 && C > 0, "affine augmentation: sizes must be positive");
-  BC_CHECK(kind >= AFFINE_ROTATION && kind <= AFFINE_TRANSLATION, "affine augmentation: unknown kind");
+  BC_CHECK(kind >= AFFINE_ROTATION && kind <= AFFINE_SHEAR, "affine augmentation: unknown kind");
   BC_CHECK(interp == INTERP_BILINEAR || interp == INTERP_NEAREST, "affine augmentation: unknown interpolation");
   BC_CHECK(fill >= FILL_REFLECT && fill <= FILL_NEAREST, "affine augmentation: unknown fill mode");
   BC_CHECK(lo.size() == 2 && hi.size() == 2, "affine augmentation: two factor ranges");
@@ -225,8 +232,12 @@ void AffineOp::forward(Ctx& c) {
   m_.resize(static_cast<size_t>(c.B) * 6);
   for (int b = 0; b < c.B; ++b) {
     const uint64_t r = c.row0 + b;
-    affine_matrix(kind_, lo_, hi_, same_zoom_, rng_uniform(key, 2 * r), rng_uniform(key, 2 * r + 1), H_, W_,
-                  &m_[b * 6]);
+    float* m = &m_[b * 6];
+    affine_matrix(kind_, lo_, hi_, same_zoom_, rng_uniform(key, 2 * r), rng_uniform(key, 2 * r + 1), H_, W_, m);
+    if (kind_ == AFFINE_SHEAR && rng_uniform(mix64(key + 1), r) > 0.5f) {  // Keras: one sign for both factors
+      m[1] = -m[1];
+      m[3] = -m[3];
+    }
   }
   parallel_samples(c.B, static_cast<double>(ps), kItemFloats, [&](int b) {
     affine_sample(x + b * ps, y + b * ps, H_, W_, C_, &m_[b * 6], interp_, fill_, fill_value_);

@@ -118,9 +118,11 @@ class Program:
     def add_group_norm(self, x: int, out: int, C: int, groups: int, gamma: int, beta: int, epsilon: float) -> None:
         """groups 0: LayerNormalization over each position's C values; else GroupNormalization."""
     def add_image_affine(self, x: int, out: int, H: int, W: int, C: int, kind: int, lo: Sequence[float], hi: Sequence[float], same_zoom: bool, interp: int, fill: int, fill_value: float, stream: int) -> None:
-        """kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation."""
+        """kind: 0 RandomRotation, 1 RandomZoom, 2 RandomTranslation, 3 RandomShear."""
     def add_image_color(self, x: int, out: int, P: int, C: int, kind: int, lower: float, upper: float, lo: float, hi: float, stream: int) -> None:
         """kind: 0 RandomContrast, 1 RandomBrightness; lower, upper: the factor's range; lo, hi: value_range."""
+    def add_image_tone(self, x: int, out: int, P: int, C: int, kind: int, args: Sequence[float], stream: int) -> None:
+        """A per-pixel colour layer (ops/image_tone.h: its kinds and arguments)."""
     def add_loss_term(self, x: int) -> None:
         """Adds sum(x) to the training loss (add_loss); x's gradient is 1."""
     def add_mask_or(self, masks: Sequence[int], out: int, unmasked_input: bool) -> None:
@@ -129,6 +131,8 @@ class Program:
         """Keras 3's Multiply of masked inputs (a masked step counts as 1); masks: per input, a mask tensor or -1."""
     def add_masking(self, x: int, out: int, mask_out: int, width: int, mask_value: float) -> None: ...
     def add_merge(self, ins: Sequence[int], out: int, mode: int) -> None: ...
+    def add_mixup(self, x: int, out: int, n: int, alpha: float, stream: int) -> None:
+        """MixUp over the batch: n floats per sample."""
     def add_noise(self, x: int, out: int, kind: int, amount: float, channels: int, stream: int) -> None:
         """kind: 0 GaussianNoise (amount: stddev), 1 GaussianDropout, 2 AlphaDropout, 3 SpatialDropout (rate)."""
     def add_norm(self, x: int, res: int, out: int, gamma: int, beta: int, width: int, eps: float, rms: bool) -> None:
@@ -339,6 +343,8 @@ def image_affine_matrix(kind: int, lo: Sequence[float], hi: Sequence[float], sam
     """The matrix an affine augmentation builds from uniforms u0, u1."""
 def image_box_resize(x: NDArray[Any], OH: int, OW: int, box: typing.Annotated[Sequence[int], "FixedSize(4)"], interp: int, fill_value: float, H: int = 0, W: int = 0, backward: bool = False) -> NDArray[np.float32]:
     """The box (y0, x0, bh, bw) of each sample resized to (OH, OW); backward: x is dy (B, OH, OW, C) and the result the input's gradient (B, H, W, C)."""
+def image_tone(x: NDArray[Any], kind: int, args: Sequence[float], q: NDArray[Any], g: Any = None) -> NDArray[np.float32]:
+    """A colour map (ops/image_tone.h's kinds) of each sample of x (B, H, W, C) with its 2 drawn parameters q (B, 2); with g: the input's gradient for the output's gradient g instead."""
 def isa() -> str:
     """The set_isa name in force."""
 def isa_names() -> list[str]:
@@ -351,6 +357,8 @@ def loss_value(y_pred: NDArray[Any], y_true: NDArray[Any], sample_weight: Any, k
 def max_threads() -> int:
     """The most set_num_threads accepts."""
 def metric_counts(y_pred: NDArray[Any], y_true: NDArray[Any], row_weight: Any, kind: int, C: int, threshold: float = 0.5, params: dict[str, Any] = {}) -> NDArray[np.float64]: ...
+def mixup_draws(key: int, row0: int, B: int, alpha: float) -> tuple[list[int], list[float]]:
+    """MixUp's draws for one batch: (permutation, weights)."""
 def nadam_u_product(beta1: float, t: int) -> float:
     """Nadam's momentum-schedule product after t steps (Keras's _u_product), as the update computes it."""
 def norm_backward(dy: NDArray[Any], x: NDArray[Any], res: Any, mean: NDArray[Any], rstd: NDArray[Any], gamma: Any = None, rms: bool = False) -> tuple[NDArray[np.float32], NDArray[np.float32], Any]:

@@ -1,4 +1,5 @@
-"""ONNX rules for the image layers: the random augmentations export as the identity (inference);
+"""ONNX rules for the image layers: the random augmentations export as the identity (inference;
+AutoContrast, applied at inference too, has no rule);
 Resizing, CenterCrop and RandomCrop (inference: a centred crop-and-resize) as their box (Slice, or
 Pad with the fill value) then Resize over NCHW (bilinear), with the coordinate rule of Keras's torch backend:
 bilinear half_pixel (torch clamps a negative source index to 0, as onnxruntime does at the edge);
@@ -9,6 +10,8 @@ import numpy as np
 
 from bigcore.export.onnx_conv import index_map
 from bigcore.layers import image_augmentation as aug
+from bigcore.layers import image_color_augmentation as colour
+from bigcore.layers import image_mixing
 from bigcore.layers import image_resizing, reshaping
 
 
@@ -75,4 +78,8 @@ def upsampling2d(g, layer, ins, node):
 
 RULES = {reshaping.UpSampling2D: upsampling2d, aug.RandomFlip: identity, aug.RandomRotation: identity, aug.RandomZoom: identity,
          aug.RandomTranslation: identity, aug.RandomContrast: identity, aug.RandomBrightness: identity,
-         aug.RandomCrop: crop_resize, image_resizing.Resizing: crop_resize, image_resizing.CenterCrop: crop_resize}
+         aug.RandomCrop: crop_resize, image_resizing.Resizing: crop_resize, image_resizing.CenterCrop: crop_resize,
+         **{cls: identity for cls in (colour.RandomGrayscale, colour.RandomInvert, colour.Solarization,
+                                      colour.RandomPosterization, colour.RandomColorDegeneration,
+                                      colour.RandomSaturation, colour.RandomHue, colour.RandomColorJitter, aug.RandomShear,
+                                      image_mixing.MixUp)}}

@@ -27,9 +27,14 @@ from bigcore.layers.embedding import Embedding
 from bigcore.layers.global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from bigcore.layers.identity import ActivityRegularization, Identity
 from bigcore.layers.image_augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
-                                               RandomTranslation, RandomZoom)
+                                               RandomShear, RandomTranslation, RandomZoom)
+from bigcore.layers.image_color_augmentation import (AutoContrast, RandomColorDegeneration, RandomColorJitter,
+                                                     RandomGrayscale, RandomHue, RandomInvert, RandomPosterization,
+                                                     RandomSaturation, Solarization)
+from bigcore.layers.image_mixing import MixUp
 from bigcore.layers.image_resizing import CenterCrop, Resizing
 from bigcore.layers.lambda_layer import Lambda
+from bigcore.layers.pipeline import Pipeline
 from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalization
 from bigcore.layers.masking import Masking
 from bigcore.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
@@ -74,6 +79,8 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D", "MaxPooling1D",
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
                   "RMSNormalization", "RNN", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
+                  "AutoContrast", "RandomColorDegeneration", "RandomColorJitter", "RandomGrayscale", "RandomHue",
+                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "Pipeline",
                   "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape",
                   "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
                   "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells",

@@ -1,5 +1,5 @@
 """Keras's image augmentation layers, channels last (cpp/ops/image_affine.h, image_color.h,
-image_resize.h): RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast,
+image_resize.h): RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomShear, RandomContrast,
 RandomBrightness, RandomCrop. The identity at inference (RandomCrop: a centred crop-and-resize);
 in training each draws from bigcore's counter-based RNG keyed by (seed, the layer's stream, step),
 so a seeded run is reproducible for any thread count. Factor ranges, matrices, fill modes and
@@ -170,6 +170,40 @@ class RandomTranslation(_Affine):
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
+
+
+def _shear_factor(factor, name):
+    """RandomShear's rule: a number f in [0, 1] is (-f, f), a pair is sorted. Keras wants the pair's
+    numbers in [0, 1], which refuses its own config of a number's (-f, f): here [-1, 1]."""
+    msg = (f"The `factor` argument should be a number (or a list of two numbers) in the range [0, 1.0]. "
+           f"Received: {name}={factor!r}")
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2 or not all(_number(v) and -1 <= v <= 1 for v in factor):
+            raise ValueError(msg)
+        lo, hi = sorted(factor)
+        return lo, hi
+    if not _number(factor) or not 0 <= factor <= 1:
+        raise ValueError(msg)
+    return -abs(factor), abs(factor)
+
+
+@register
+class RandomShear(_Affine):
+    """Training: each image sheared by Keras's matrix (1, sx, 0, sy, 1, 0) (x' = x + sx y, y' = sy x + y,
+    about the corner), sx in x_factor's range, sy in y_factor's, both times one random sign."""
+    kind = 3
+
+    def __init__(self, x_factor=0.0, y_factor=0.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
+                 data_format=None, seed=None, **kw):
+        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kw)
+        self.x_factor = _shear_factor(x_factor, "x_factor")
+        self.y_factor = _shear_factor(y_factor, "y_factor")
+
+    def _ranges(self):
+        return [self.x_factor[0], self.y_factor[0]], [self.x_factor[1], self.y_factor[1]], False
+
+    def get_config(self):
+        return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor}
 
 
 class _Color(_Augmentation):

@@ -34,7 +34,8 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     conv.py      conv, depthwise_conv, separable_conv, conv_transpose, max_pool, average_pool (keras.ops.nn):
                  WindowOp, lowered to the native convolution / pooling ops
     nn_layout.py space_to_depth, depth_to_space, unfold, fold, psnr (keras.ops.nn): composed
-    image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale
+    image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale,
+                 rgb_to_hsv, hsv_to_rgb (native, via a layer as resize)
 """
 
 import sys

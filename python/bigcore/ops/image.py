@@ -1,4 +1,5 @@
-"""keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale.
+"""keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale, rgb_to_hsv,
+hsv_to_rgb.
 
 Composed from the primitives (strided slices, stack, reshape, transpose, pad) and the Resizing
 layer's native resize, so that each runs at once on arrays and records nodes on symbolic tensors
@@ -11,6 +12,7 @@ import math
 
 from bigcore import _tensor
 from bigcore.layers.dims import Dim
+from bigcore.layers.image_color_augmentation import HSVConversion
 from bigcore.layers.image_resizing import Resizing
 from bigcore.ops import numpy as _np_ops
 from bigcore.ops.core import convert_to_tensor as _convert
@@ -197,3 +199,28 @@ def rgb_to_grayscale(images, data_format=None):
         x = _np_ops.add(_np_ops.add(_np_ops.multiply(x[..., 0:1], 0.2989), _np_ops.multiply(x[..., 1:2], 0.587)),
                         _np_ops.multiply(x[..., 2:3], 0.114))
     return _result(_restore(x, unbatched, first, 2), was_array)
+
+
+def _hsv(images, data_format, to_hsv):
+    what = "rgb_to_hsv" if to_hsv else "hsv_to_rgb"
+    was_array = not _is_symbolic([images])
+    dtype = str(getattr(images, "dtype", "float32"))
+    if "float" not in dtype:
+        raise ValueError(f"Invalid images dtype: expected float dtype. Received: images.dtype={dtype}")
+    x, unbatched, first = _channels_last_batch(images, 2, data_format, what)
+    if _shape(x)[-1] != 3:
+        raise ValueError(f"{what}: expected 3 channels. Received input with shape: "
+                         f"images.shape={tuple(_shape(images))}")
+    y = HSVConversion(to_hsv)(x)
+    return _result(_restore(y, unbatched, first, 2), was_array)
+
+
+def rgb_to_hsv(images, data_format=None):
+    """Keras's (dm_pix's) HSV planes, native: hue and saturation in [0, 1] for non-negative input,
+    value the largest channel; float input."""
+    return _hsv(images, data_format, True)
+
+
+def hsv_to_rgb(images, data_format=None):
+    """The inverse of rgb_to_hsv (Keras's planes; the hue taken modulo 1), native."""
+    return _hsv(images, data_format, False)

@@ -155,7 +155,7 @@ def layer_to_keras(layer, input_shape=None):
                   "sparse": False, "ragged": False, "name": cfg["name"]}
     else:
         config = {k: v for k, v in cfg.items() if k != "input_shape"}
-        if not getattr(layer, "input_side", False):
+        if not getattr(layer, "input_side", False) and getattr(layer, "keras_config_has_dtype", True):
             config["dtype"] = dict(FLOAT_POLICY)
         for key in ("layer", "backward_layer"):
             if isinstance(config.get(key), dict) and "class_name" in config[key]:
