@@ -49,7 +49,22 @@ CASES = [
     ("MobileNetV2", dict(input_shape=(32, 32, 3))),
     ("MobileNetV2", dict(input_shape=(40, 40, 3), alpha=0.35, classes=7)),
     ("MobileNetV2", dict(input_shape=(32, 32, 3), alpha=1.4, include_top=False, pooling="max")),
+    ("ResNet50", dict(input_shape=(32, 32, 3), classes=10)),
+    ("ResNet50", dict(input_shape=(40, 40, 3), include_top=False, pooling="avg")),
+    ("ResNet50V2", dict(input_shape=(32, 32, 3), classes=10)),
+    ("VGG16", dict(input_shape=(32, 32, 3), classes=10)),
+    ("VGG16", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
+    ("VGG19", dict(input_shape=(32, 48, 3), include_top=False, pooling="avg")),
 ]
+
+# the deep variants repeat the blocks checked above: their structure only (keeps the file fast)
+DEEP = [
+    ("ResNet101", dict(input_shape=(32, 32, 3), include_top=False)),
+    ("ResNet152", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
+    ("ResNet101V2", dict(input_shape=(32, 32, 3), include_top=False)),
+    ("ResNet152V2", dict(input_shape=(32, 32, 3), include_top=False, pooling="avg")),
+]
+_IDS = lambda v: v if isinstance(v, str) else "-".join(f"{k}={v}" for k, v in v.items())  # noqa: E731
 
 
 def _pair(keras, ctor, kwargs):
@@ -69,8 +84,14 @@ def _input(model, seed=0):
     return rng.uniform(-1, 1, (2,) + shape).astype("float32")
 
 
-@pytest.mark.parametrize("ctor,kwargs", CASES, ids=lambda v: v if isinstance(v, str) else "-".join(
-    f"{k}={v}" for k, v in v.items()))
+@pytest.mark.parametrize("ctor,kwargs", DEEP, ids=_IDS)
+def test_structure_matches_keras(keras, ctor, kwargs):
+    kmodel, model = _pair(keras, ctor, kwargs)
+    assert model.name == kmodel.name
+    assert _structure(model) == _structure(kmodel)
+
+
+@pytest.mark.parametrize("ctor,kwargs", CASES, ids=_IDS)
 def test_structure_and_predictions_match_keras(keras, ctor, kwargs):
     kmodel, model = _pair(keras, ctor, kwargs)
     assert model.name == kmodel.name
