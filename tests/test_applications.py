@@ -55,6 +55,9 @@ CASES = [
     ("VGG16", dict(input_shape=(32, 32, 3), classes=10)),
     ("VGG16", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
     ("VGG19", dict(input_shape=(32, 48, 3), include_top=False, pooling="avg")),
+    ("DenseNet121", dict(input_shape=(32, 32, 3), classes=10)),
+    ("Xception", dict(input_shape=(71, 71, 3), classes=10)),
+    ("Xception", dict(input_shape=(71, 80, 3), include_top=False, pooling="avg")),
 ]
 
 # the deep variants repeat the blocks checked above: their structure only (keeps the file fast)
@@ -63,6 +66,8 @@ DEEP = [
     ("ResNet152", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
     ("ResNet101V2", dict(input_shape=(32, 32, 3), include_top=False)),
     ("ResNet152V2", dict(input_shape=(32, 32, 3), include_top=False, pooling="avg")),
+    ("DenseNet169", dict(input_shape=(32, 32, 3), include_top=False)),
+    ("DenseNet201", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
 ]
 _IDS = lambda v: v if isinstance(v, str) else "-".join(f"{k}={v}" for k, v in v.items())  # noqa: E731
 
@@ -132,18 +137,18 @@ def test_keras_weights_file_loads_by_path(keras, tmp_path, suffix):
     np.testing.assert_allclose(model.predict(x, verbose=0), _kpredict(kmodel, x), atol=1e-4, rtol=1e-4)
 
 
-def _write_keras2_weights(kmodel, path):
+def _write_keras2_weights(kmodel, path, rename=lambda name: name):
     """The layout of Keras's pretrained files (Keras 2's save_weights to .h5): layer_names at the
     root, one group per layer with its weight_names, trainable weights before non-trainable."""
     h5py = pytest.importorskip("h5py")
     with h5py.File(path, "w") as f:
-        f.attrs["layer_names"] = [layer.name.encode() for layer in kmodel.layers]
+        f.attrs["layer_names"] = [rename(layer.name).encode() for layer in kmodel.layers]
         f.attrs["backend"] = b"tensorflow"
         f.attrs["keras_version"] = b"2.2.4"
         for layer in kmodel.layers:
-            g = f.create_group(layer.name)
+            g = f.create_group(rename(layer.name))
             weights = layer.trainable_weights + layer.non_trainable_weights
-            names = [f"{layer.name}/{w.name}:0".encode() for w in weights]
+            names = [f"{rename(layer.name)}/{w.name}:0".encode() for w in weights]
             g.attrs["weight_names"] = names
             for n, w in zip(names, weights):
                 g.create_dataset(n.decode(), data=w.value.detach().cpu().numpy())
@@ -157,6 +162,21 @@ def test_imagenet_weights_come_from_keras_cache(keras, tmp_path, monkeypatch):
     _randomize(kmodel)
     _write_keras2_weights(kmodel, tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5")
     model = applications.MobileNetV2(weights="imagenet", input_shape=(96, 96, 3), alpha=0.35, include_top=False)
+    for kw, bw in zip(kmodel.weights, model.weights):
+        np.testing.assert_array_equal(bw.numpy(), kw.value.detach().cpu().numpy())
+
+
+def test_imagenet_weights_match_layers_by_order(keras, tmp_path, monkeypatch):
+    """Keras loads a legacy weights file by the order of the layers that hold weights, not by name:
+    Xception's unnamed layers carry Keras 2's counter names in the pretrained file."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    monkeypatch.setattr(applications.xception, "_HASHES", (None, None))
+    kmodel = keras.applications.Xception(weights=None, input_shape=(71, 71, 3), include_top=False)
+    _randomize(kmodel)
+    _write_keras2_weights(kmodel, tmp_path / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                          rename=lambda n: re.sub(r"^(conv2d|batch_normalization)(_\d+)?$", r"\1_9\2", n))
+    model = applications.Xception(weights="imagenet", input_shape=(71, 71, 3), include_top=False)
     for kw, bw in zip(kmodel.weights, model.weights):
         np.testing.assert_array_equal(bw.numpy(), kw.value.detach().cpu().numpy())
 
