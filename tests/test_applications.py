@@ -58,6 +58,8 @@ CASES = [
     ("DenseNet121", dict(input_shape=(32, 32, 3), classes=10)),
     ("Xception", dict(input_shape=(71, 71, 3), classes=10)),
     ("Xception", dict(input_shape=(71, 80, 3), include_top=False, pooling="avg")),
+    ("InceptionV3", dict(input_shape=(75, 75, 3), classes=10)),
+    ("InceptionV3", dict(input_shape=(80, 75, 3), include_top=False, pooling="max")),
 ]
 
 # the deep variants repeat the blocks checked above: their structure only (keeps the file fast)
