@@ -60,6 +60,11 @@ CASES = [
     ("Xception", dict(input_shape=(71, 80, 3), include_top=False, pooling="avg")),
     ("InceptionV3", dict(input_shape=(75, 75, 3), classes=10)),
     ("InceptionV3", dict(input_shape=(80, 75, 3), include_top=False, pooling="max")),
+    ("MobileNetV3Small", dict(input_shape=(32, 32, 3), classes=10)),
+    ("MobileNetV3Small", dict(input_shape=(32, 40, 3), minimalistic=True, alpha=0.75, include_top=False,
+                              pooling="avg")),
+    ("MobileNetV3Large", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
+    ("MobileNetV3Large", dict(input_shape=(32, 32, 3), alpha=1.25, classes=5, include_preprocessing=False)),
 ]
 
 # the deep variants repeat the blocks checked above: their structure only (keeps the file fast)
@@ -162,7 +167,8 @@ def test_imagenet_weights_come_from_keras_cache(keras, tmp_path, monkeypatch):
     (tmp_path / "models").mkdir()
     kmodel = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), alpha=0.35, include_top=False)
     _randomize(kmodel)
-    _write_keras2_weights(kmodel, tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5")
+    _write_keras2_weights(kmodel,
+                          tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5")
     model = applications.MobileNetV2(weights="imagenet", input_shape=(96, 96, 3), alpha=0.35, include_top=False)
     for kw, bw in zip(kmodel.weights, model.weights):
         np.testing.assert_array_equal(bw.numpy(), kw.value.detach().cpu().numpy())
