@@ -65,6 +65,8 @@ CASES = [
                               pooling="avg")),
     ("MobileNetV3Large", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
     ("MobileNetV3Large", dict(input_shape=(32, 32, 3), alpha=1.25, classes=5, include_preprocessing=False)),
+    ("ConvNeXtTiny", dict(input_shape=(32, 32, 3), classes=10)),
+    ("ConvNeXtTiny", dict(input_shape=(32, 48, 3), include_top=False, pooling="avg", include_preprocessing=False)),
 ]
 
 # the deep variants repeat the blocks checked above: their structure only (keeps the file fast)
@@ -75,6 +77,8 @@ DEEP = [
     ("ResNet152V2", dict(input_shape=(32, 32, 3), include_top=False, pooling="avg")),
     ("DenseNet169", dict(input_shape=(32, 32, 3), include_top=False)),
     ("DenseNet201", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
+    ("ConvNeXtSmall", dict(input_shape=(32, 32, 3), include_top=False)),
+    ("ConvNeXtBase", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
 ]
 _IDS = lambda v: v if isinstance(v, str) else "-".join(f"{k}={v}" for k, v in v.items())  # noqa: E731
 
@@ -127,17 +131,21 @@ def _randomize(kmodel, seed=1):
             w.assign((v + rng.normal(0, 0.05, v.shape)).astype("float32"))
 
 
-@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
-def test_keras_weights_file_loads_by_path(keras, tmp_path, suffix):
-    kwargs = dict(input_shape=(32, 32, 3), alpha=0.5, classes=10)
-    kmodel = keras.applications.MobileNetV2(weights=None, **kwargs)
+@pytest.mark.parametrize("ctor,kwargs,suffix", [
+    ("MobileNetV2", dict(input_shape=(32, 32, 3), alpha=0.5, classes=10), ".weights.h5"),
+    ("MobileNetV2", dict(input_shape=(32, 32, 3), alpha=0.5, classes=10), ".h5"),
+    ("ConvNeXtTiny", dict(input_shape=(32, 32, 3), include_top=False, pooling="avg"), ".weights.h5"),  # Sequentials
+    ("InceptionV3", dict(input_shape=(75, 75, 3), include_top=False, pooling="avg"), ".weights.h5"),  # unnamed
+], ids=_IDS)
+def test_keras_weights_file_loads_by_path(keras, tmp_path, suffix, ctor, kwargs):
+    kmodel = getattr(keras.applications, ctor)(weights=None, **kwargs)
     _randomize(kmodel)
     path = str(tmp_path / f"w{suffix}")
     if suffix == ".h5":
         kmodel.save(path)  # the legacy full-model file: its model_weights group
     else:
         kmodel.save_weights(path)
-    model = applications.MobileNetV2(weights=path, **kwargs)
+    model = getattr(applications, ctor)(weights=path, **kwargs)
     for kw, bw in zip(kmodel.weights, model.weights):
         np.testing.assert_array_equal(bw.numpy(), kw.value.detach().cpu().numpy())
     x = _input(model)
