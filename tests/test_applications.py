@@ -304,3 +304,22 @@ def test_decode_predictions_missing_index(tmp_path, monkeypatch):
     monkeypatch.setattr("urllib.request.urlopen", no_network)
     with pytest.raises(OSError, match=r"imagenet_class_index\.json"):
         applications.imagenet_utils.decode_predictions(np.zeros((1, 1000)))
+
+
+@pytest.mark.parametrize("ctor,kwargs,match", [
+    ("Xception", dict(weights=None, include_top=False, input_shape=(70, 70, 3)), "at least 71x71"),
+    ("InceptionV3", dict(weights=None, include_top=False, input_shape=(74, 80, 3)), "at least 75x75"),
+    ("ResNet50", dict(weights=None, include_top=True, input_shape=(None, 64, 3)), "static `input_shape`"),
+    ("MobileNetV3Small", dict(weights="imagenet", alpha=0.5), "alpha can be one of"),
+    ("MobileNetV3Large", dict(weights=None, input_shape=(31, 64, 3)), "at least 32x32"),
+    ("VGG16", dict(weights="imagenet", classes=3), "`classes` should be 1000"),
+    ("DenseNet121", dict(weights="missing.weights.h5"), "The `weights` argument should be either"),
+    ("ConvNeXtTiny", dict(weights="imagenet", name="mine", include_top=False, input_shape=(32, 32, 3)),
+     "does not match weights variant"),
+], ids=_IDS)
+def test_argument_errors_of_each_family(keras, ctor, kwargs, match, monkeypatch):
+    monkeypatch.setattr(applications.imagenet_utils, "cached_file", lambda *a, **k: pytest.fail("no file read"))
+    with pytest.raises(ValueError, match=re.escape(match)):
+        getattr(keras.applications, ctor)(**kwargs)
+    with pytest.raises(ValueError, match=re.escape(match)):
+        getattr(applications, ctor)(**kwargs)
