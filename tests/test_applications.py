@@ -323,3 +323,16 @@ def test_argument_errors_of_each_family(keras, ctor, kwargs, match, monkeypatch)
         getattr(keras.applications, ctor)(**kwargs)
     with pytest.raises(ValueError, match=re.escape(match)):
         getattr(applications, ctor)(**kwargs)
+
+
+def test_legacy_file_of_another_architecture_is_refused(tmp_path):
+    """Matched by order, a file with another count of weighted layers raises Keras's error."""
+    pytest.importorskip("h5py")
+    path = str(tmp_path / "m.h5")
+    saved = applications.MobileNetV2(weights=None, alpha=0.35, include_top=False, input_shape=(32, 32, 3))
+    saved.save(path)
+    with pytest.raises(ValueError, match="Layer count mismatch when loading weights from file"):
+        applications.VGG16(weights=path, include_top=False, input_shape=(32, 32, 3))
+    model = applications.MobileNetV2(weights=path, alpha=0.35, include_top=False, input_shape=(32, 32, 3))
+    for a, b in zip(saved.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
