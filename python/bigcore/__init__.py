@@ -1,6 +1,6 @@
 """bigcore: Keras-style deep learning whose hot paths are native code."""
 
-from bigcore import (activations, backend, callbacks, compression, config, constraints, data, datasets, distributed,
+from bigcore import (activations, applications, backend, callbacks, compression, config, constraints, data, datasets, distributed,
                      export, initializers, layers, losses, metrics, mixed_precision, models, ops, optimizers,
                      preprocessing, quantization, regularizers, saving, sparse_select, tree, utils)
 from bigcore._version import __version__
@@ -24,7 +24,7 @@ def version():
 
 
 __all__ = ["DTypePolicy", "Initializer", "Input", "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model",
-           "Optimizer", "Regularizer", "Sequential", "__version__", "activations", "backend", "callbacks", "compression",
+           "Optimizer", "Regularizer", "Sequential", "__version__", "activations", "applications", "backend", "callbacks", "compression",
            "config", "constraints", "data", "datasets", "distributed", "export", "initializers", "layers", "losses",
            "metrics", "mixed_precision", "models", "name_scope", "ops", "optimizers", "preprocessing", "quantization", "random",
            "regularizers", "saving", "sparse_select", "tree", "utils", "Variable", "version"]

@@ -384,36 +384,37 @@ def _read_legacy_optimizer(path, model, f):
 def _read_legacy_weights(path, model, f):
     """Keras 2's layout: model_weights/<layer name> with a weight_names attribute, in the order of
     the layer's weights (an LSTM's kernel, recurrent_kernel, bias; a Bidirectional's forward then
-    backward)."""
+    backward). Matched as Keras matches them (legacy_h5_format.load_weights_from_hdf5_group): the
+    file's layers that hold weights, in order, to the model's layers that hold weights, whatever
+    their names (the pretrained ImageNet files name unnamed layers by Keras 2's counters)."""
     root = keras_h5.group(f, "model_weights", path, required=False) or f
     names = keras_h5.attr(root, "layer_names", path)
     if not isinstance(names, list):
         raise ValueError(f"{path}: no layer_names attribute in the weights group")
-    layers = {layer.name: layer for layer in model.layers}
-    pending = []
+    saved = []
     for name in names:
         grp = keras_h5.group(root, name, path)
         weight_names = keras_h5.attr(grp, "weight_names", path, default=[])
         if not isinstance(weight_names, list):
             raise ValueError(f"{path}: layer {name!r} has a malformed weight_names attribute")
-        layer = layers.get(name)
-        if layer is None:
-            if weight_names:
-                raise ValueError(f"{path}: the file holds weights of a layer {name!r} the model does not have")
-            continue
+        if weight_names:
+            saved.append((name, grp, weight_names))
+    layers = [layer for layer in model.layers if _legacy_weights(layer)]
+    if len(saved) != len(layers):
+        raise ValueError(f"{path}: Layer count mismatch when loading weights from file. Model expected "
+                         f"{len(layers)} layers, found {len(saved)} saved layers.")
+    pending = []
+    for k, ((name, grp, weight_names), layer) in enumerate(zip(saved, layers)):
         weights = _legacy_weights(layer)
         if type(layer).__name__ == "Normalization" and layer.adapt_mean is not None and len(weight_names) == 3:
             weights = weights + [None]  # Keras's count, dropped
         if len(weight_names) != len(weights):
-            raise ValueError(f"{path}: layer {name!r} holds {len(weight_names)} weights in the file but "
-                             f"{len(weights)} in the model")
+            raise ValueError(f"{path}: Weight count mismatch for layer #{k} (named {layer.name} in the current "
+                             f"model, {name} in the save file). Layer expects {len(weights)} weight(s). Received "
+                             f"{len(weight_names)} saved weight(s)")
         for wname, w in zip(weight_names, weights):
             value = _dataset_at(grp, wname, path, None if w is None else w.shape)
             if w is not None:
                 pending.append((w, value))
-    with_weights = {layer.name for layer in model.layers if layer.weights}
-    missing = sorted(with_weights - set(names))
-    if missing:
-        raise ValueError(f"{path}: the file has no weights for the layers {missing}")
     for w, value in pending:
         w.assign(np.asarray(value, np.float32))
