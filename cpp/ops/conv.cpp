@@ -62,6 +62,19 @@ float* ConvOpT<G>::scratch(int thread, size_t n) {
   return scratch_[thread].data();
 }
 
+// The GEMM's A for group j over output rows r0..r1: the input itself when the window is pointwise
+// (lda = C), else the rows' im2col columns written to col (lda = Kc_).
+template <class G>
+const float* ConvOpT<G>::group_columns(const float* x, float* col, int j, long r0, long r1, int& lda) const {
+  if (is_pointwise(g_)) {
+    lda = g_.C;
+    return x + r0 * g_.C + j * Cg_;
+  }
+  window_im2col(col, x, g_, j * Cg_, Cg_, r0, r1);
+  lda = static_cast<int>(Kc_);
+  return col;
+}
+
 // Output rows r0..r1 of the batch (position r: sample r / out_positions()); col: scratch for their
 // columns.
 template <class G>
@@ -76,15 +89,9 @@ void ConvOpT<G>::forward_rows(Ctx& c, long r0, long r1, float* col) {
         conv_kernels().direct_conv_forward(y + j * Fg_, F_, x, W + j * Fg_, F_, g_, j * Cg_, Cg_, Fg_, r0, r1);
       continue;
     }
-    const float* A = col;
-    long lda = Kc_;
-    if (is_pointwise(g_)) {
-      A = x + r0 * g_.C + j * Cg_;
-      lda = g_.C;
-    } else {
-      window_im2col(col, x, g_, j * Cg_, Cg_, r0, r1);
-    }
-    gemm(false, false, rows, Fg_, static_cast<int>(Kc_), 1.0f, A, static_cast<int>(lda), W + j * Fg_, F_, 0.0f,
+    int lda = 0;
+    const float* A = group_columns(x, col, j, r0, r1, lda);
+    gemm(false, false, rows, Fg_, static_cast<int>(Kc_), 1.0f, A, lda, W + j * Fg_, F_, 0.0f,
          y + j * Fg_, F_);
   }
   act_in_.forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, F_, act_, static_cast<size_t>(r0) * F_);
@@ -145,15 +152,9 @@ void ConvOpT<G>::backward(Ctx& c) {
           conv_kernels().direct_conv_backward_weight(dW + j * Fg_, F_, dz + j * Fg_, F_, x, g_, j * Cg_, Cg_, Fg_,
                                                      r0, r1, false);
       } else {
-        const float* A = col;
-        long lda = Kc_;
-        if (is_pointwise(g_)) {
-          A = x + r0 * g_.C + j * Cg_;
-          lda = g_.C;
-        } else {
-          window_im2col(col, x, g_, j * Cg_, Cg_, r0, r1);
-        }
-        gemm(true, false, static_cast<int>(Kc_), Fg_, rows, 1.0f, A, static_cast<int>(lda), dz + j * Fg_, F_, 0.0f,
+        int lda = 0;
+        const float* A = group_columns(x, col, j, r0, r1, lda);
+        gemm(true, false, static_cast<int>(Kc_), Fg_, rows, 1.0f, A, lda, dz + j * Fg_, F_, 0.0f,
              dW + j * Fg_, F_);
       }
       if (!dx_wanted) continue;

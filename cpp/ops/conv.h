@@ -24,6 +24,7 @@ class ConvOpT : public Op {
 
  private:
   void forward_rows(Ctx& c, long r0, long r1, float* col);
+  const float* group_columns(const float* x, float* col, int j, long r0, long r1, int& lda) const;
   void resolve_length(Ctx& c);  // var_pad_ >= 0: this call's W, OW, PL
   float* scratch(int thread, size_t n);
 
