@@ -59,3 +59,16 @@ def test_wrapper_builds_its_layer_and_refuses_a_non_layer():
     assert w.get_config()["layer"]["class_name"] == "Dense"
     with pytest.raises(ValueError, match="supplied to Wrapper isn't a supported layer type"):
         Doubled("dense")
+
+
+def test_time_distributed_is_a_wrapper_and_bidirectional_is_not_as_in_keras(keras):
+    # Keras 3: class TimeDistributed(Wrapper), but class Bidirectional(Layer)
+    for k in (keras, bigcore):
+        td, bi = k.layers.TimeDistributed(k.layers.Dense(4)), k.layers.Bidirectional(k.layers.LSTM(3))
+        assert isinstance(td, k.layers.Wrapper) and not isinstance(bi, k.layers.Wrapper)
+    td = layers.TimeDistributed(layers.Dense(4))
+    assert td.get_config()["layer"]["class_name"] == "Dense"
+    td2 = layers.TimeDistributed.from_config(td.get_config())
+    assert type(td2) is layers.TimeDistributed and type(td2.layer) is layers.Dense and td2.layer.units == 4
+    with pytest.raises(ValueError, match="initialize `TimeDistributed` layer"):  # its own message, before Wrapper's
+        layers.TimeDistributed("dense")

@@ -15,28 +15,42 @@ namespace {
 constexpr double kItemFloats = 160e3;  // one work item's buffers: about L2-sized, as ConvOp
 }  // namespace
 
-ConvTransposeOp::ConvTransposeOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int F, int act)
+template <class G>
+ConvTransposeOpT<G>::ConvTransposeOpT(int in_t, int out_t, size_t w, long b, const G& g, int F, int act)
     : g_(g), b_(b), F_(F), act_(act) {
-  check_geom(g, "ConvTranspose");
-  BC_CHECK(act_valid(act), "ConvTranspose: unknown activation id " + std::to_string(act));
-  BC_CHECK(F > 0, "ConvTranspose: the input channel count must be positive");
-  Kc_ = static_cast<long>(g.KH) * g.KW * g.C;
+  const std::string name = kIsVolume<G> ? "Conv3DTranspose" : "ConvTranspose";
+  check_window_geom(g, name.c_str());
+  BC_CHECK(act_valid(act), name + ": unknown activation id " + std::to_string(act));
+  BC_CHECK(F > 0, name + ": the input channel count must be positive");
+  Kc_ = window_taps(g) * g.C;
   in = {in_t};
   out = {out_t};
   params = {w};
   if (b >= 0) params.push_back(static_cast<size_t>(b));
 }
 
-// Per item of whole samples: dcol = x W^T (rows: the item's input positions), col2im into the
-// item's outputs, then bias + activation on them.
-void ConvTransposeOp::forward(Ctx& c) {
-  const long P = g_.out_positions(), Hout = static_cast<long>(g_.H) * g_.W;
-  const int spi = samples_per_item(c.B, static_cast<double>(P) * Kc_ + Hout * g_.C, kItemFloats);
-  const int items = (c.B + spi - 1) / spi;
+// Whole samples per work item (an item's columns and outputs about kItemFloats), with each thread's
+// scratch sized for one item's columns.
+template <class G>
+int ConvTransposeOpT<G>::samples_per_item_and_scratch(int B) {
+  const long P = g_.out_positions();
+  const int spi = samples_per_item(B, static_cast<double>(P) * Kc_ + in_positions(g_) * g_.C, kItemFloats);
+  const int items = (B + spi - 1) / spi;
   const int threads = std::max(1, get_num_threads());
   if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(threads);
+  const size_t need = static_cast<size_t>(spi) * P * Kc_;
   for (int t = 0; t < std::min(threads, items); ++t)
-    if (scratch_[t].size() < static_cast<size_t>(spi) * P * Kc_) scratch_[t].resize(static_cast<size_t>(spi) * P * Kc_);
+    if (scratch_[t].size() < need) scratch_[t].resize(need);
+  return spi;
+}
+
+// Per item of whole samples: dcol = x W^T (rows: the item's input positions), col2im into the
+// item's outputs, then bias + activation on them.
+template <class G>
+void ConvTransposeOpT<G>::forward(Ctx& c) {
+  const long P = g_.out_positions(), Hout = in_positions(g_);
+  const int spi = samples_per_item_and_scratch(c.B);
+  const int items = (c.B + spi - 1) / spi;
   const float* x = c.val(in[0]);
   float* y = c.val(out[0]);
   const float* W = c.params + params[0];
@@ -46,7 +60,7 @@ void ConvTransposeOp::forward(Ctx& c) {
     float* col = scratch_[omp_get_thread_num()].data();
     gemm(false, true, static_cast<int>((b1 - b0) * P), static_cast<int>(Kc_), F_, 1.0f, x + b0 * P * F_, F_, W, F_,
          0.0f, col, static_cast<int>(Kc_));
-    conv_kernels().col2im(y, col, g_, 0, g_.C, b0, b1, false);
+    window_col2im(y, col, g_, 0, g_.C, b0, b1, false);
     act_in_.forward(y + b0 * Hout * g_.C, b_ >= 0 ? c.params + b_ : nullptr, static_cast<int>((b1 - b0) * Hout),
                     g_.C, act_, static_cast<size_t>(b0) * Hout * g_.C);
   });
@@ -54,16 +68,13 @@ void ConvTransposeOp::forward(Ctx& c) {
 
 // dz = act'(dy); per item: the columns of dz (the forward convolution's im2col), dW part = col^T x,
 // dx = col W; db part = the column sums of dz. Parts summed in item order.
-void ConvTransposeOp::backward(Ctx& c) {
-  const long P = g_.out_positions(), Hout = static_cast<long>(g_.H) * g_.W;
-  const int spi = samples_per_item(c.B, static_cast<double>(P) * Kc_ + Hout * g_.C, kItemFloats);
+template <class G>
+void ConvTransposeOpT<G>::backward(Ctx& c) {
+  const long P = g_.out_positions(), Hout = in_positions(g_);
+  const int spi = samples_per_item_and_scratch(c.B);
   const int items = (c.B + spi - 1) / spi;
   const size_t part = static_cast<size_t>(Kc_) * F_ + g_.C;
   if (parts_.size() < part * items) parts_.resize(part * items);
-  const int threads = std::max(1, get_num_threads());
-  if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(threads);
-  for (int t = 0; t < std::min(threads, items); ++t)
-    if (scratch_[t].size() < static_cast<size_t>(spi) * P * Kc_) scratch_[t].resize(static_cast<size_t>(spi) * P * Kc_);
   const float* x = c.val(in[0]);
   float* dz = c.grad(out[0]);
   const float* W = c.params + params[0];
@@ -78,7 +89,7 @@ void ConvTransposeOp::backward(Ctx& c) {
     float* dW = parts_.data() + i * part;
     if (b_ >= 0) kernels().col_sum(dW + Kc_ * F_, dzi, out_rows, g_.C, g_.C, false);
     float* col = scratch_[omp_get_thread_num()].data();
-    im2col(col, dz, g_, 0, g_.C, b0 * P, b1 * P);
+    window_im2col(col, dz, g_, 0, g_.C, b0 * P, b1 * P);
     gemm(true, false, static_cast<int>(Kc_), F_, rows, 1.0f, col, static_cast<int>(Kc_), x + b0 * P * F_, F_, 0.0f,
          dW, F_);
     if (dx)
@@ -88,6 +99,9 @@ void ConvTransposeOp::backward(Ctx& c) {
   sum_parts(c.grads + params[0], parts_.data(), items, part, static_cast<size_t>(Kc_) * F_, accum_dw[0]);
   if (b_ >= 0) sum_parts(c.grads + b_, parts_.data() + Kc_ * F_, items, part, g_.C, accum_dw[1]);
 }
+
+template class ConvTransposeOpT<ConvGeom>;
+template class ConvTransposeOpT<VolGeom>;
 
 DepthwiseConvOp::DepthwiseConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int M, int act)
     : g_(g), b_(b), M_(M), act_(act) {

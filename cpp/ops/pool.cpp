@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -13,23 +14,34 @@ namespace {
 constexpr double kItemFloats = 256e3;  // floats of input per work item
 }  // namespace
 
-PoolOp::PoolOp(int in_t, int out_t, const ConvGeom& g, int mode, int var_pad)
-    : g_(g), mode_(mode), var_pad_(var_pad) {
-  check_geom(g, "Pooling");
-  BC_CHECK(mode == POOL_MAX || mode == POOL_AVG, "Pooling: unknown mode");
-  BC_CHECK(var_pad >= -1 && var_pad <= 1 && (var_pad < 0 || (g.H == 1 && g.OH == 1 && g.KH == 1)),
-           "Pooling: a run-time length is for 1-D pooling only (var_pad -1, 0 or 1)");
+template <class G>
+PoolOpT<G>::PoolOpT(int in_t, int out_t, const G& g, int mode, int var_pad) : g_(g), mode_(mode), var_pad_(var_pad) {
+  if constexpr (kIsVolume<G>) {
+    check_vol_geom(g, "Pooling3D");
+    BC_CHECK(g.DD == 1 && g.DH == 1 && g.DW == 1, "Pooling3D: pooling windows have no dilation");
+    BC_CHECK(mode == POOL_MAX || mode == POOL_AVG, "Pooling3D: unknown mode");
+    BC_CHECK(var_pad == -1, "Pooling3D: a run-time length is for 1-D pooling only (var_pad -1)");
+  } else {
+    check_geom(g, "Pooling");
+    BC_CHECK(mode == POOL_MAX || mode == POOL_AVG, "Pooling: unknown mode");
+    BC_CHECK(var_pad >= -1 && var_pad <= 1 && (var_pad < 0 || (g.H == 1 && g.OH == 1 && g.KH == 1)),
+             "Pooling: a run-time length is for 1-D pooling only (var_pad -1, 0 or 1)");
+  }
   in = {in_t};
   out = {out_t};
 }
 
-void PoolOp::resolve_length(Ctx& c) {
-  if (var_pad_ >= 0)
-    set_conv1d_length(g_, static_cast<long>(c.per_sample(in[0]) / g_.C), static_cast<long>(c.per_sample(out[0]) / g_.C),
-                      var_pad_);
+template <class G>
+void PoolOpT<G>::resolve_length(Ctx& c) {
+  if constexpr (!kIsVolume<G>) {
+    if (var_pad_ >= 0)
+      set_conv1d_length(g_, static_cast<long>(c.per_sample(in[0]) / g_.C),
+                        static_cast<long>(c.per_sample(out[0]) / g_.C), var_pad_);
+  }
 }
 
-void PoolOp::forward(Ctx& c) {
+template <class G>
+void PoolOpT<G>::forward(Ctx& c) {
   resolve_length(c);
   const int spi = samples_per_item(c.B, static_cast<double>(g_.in_size()), kItemFloats);
   const int items = (c.B + spi - 1) / spi;
@@ -40,29 +52,31 @@ void PoolOp::forward(Ctx& c) {
     arg_.resize(static_cast<size_t>(c.B) * g_.out_positions() * g_.C);
     arg = arg_.data();
   }
-  const ConvKernels& k = conv_kernels();
   parallel_items(items, [&](int i) {
     const int b0 = i * spi, b1 = std::min(c.B, b0 + spi);
-    if (mode_ == POOL_MAX) k.max_pool_forward(y, arg, x, g_, b0, b1);
-    else k.avg_pool_forward(y, x, g_, b0, b1);
+    if (mode_ == POOL_MAX) max_pool_forward(y, arg, x, g_, b0, b1);
+    else avg_pool_forward(y, x, g_, b0, b1);
   });
 }
 
-void PoolOp::backward(Ctx& c) {
+template <class G>
+void PoolOpT<G>::backward(Ctx& c) {
   if (!need_dx[0]) return;
   resolve_length(c);
   const int spi = samples_per_item(c.B, static_cast<double>(g_.in_size()), kItemFloats);
   const int items = (c.B + spi - 1) / spi;
   const float* dy = c.grad(out[0]);
   float* dx = c.grad(in[0]);
-  const ConvKernels& k = conv_kernels();
   const bool acc = accum_dx[0];
   parallel_items(items, [&](int i) {
     const int b0 = i * spi, b1 = std::min(c.B, b0 + spi);
-    if (mode_ == POOL_MAX) k.max_pool_backward(dx, dy, arg_.data(), g_, b0, b1, acc);
-    else k.avg_pool_backward(dx, dy, g_, b0, b1, acc);
+    if (mode_ == POOL_MAX) max_pool_backward(dx, dy, arg_.data(), g_, b0, b1, acc);
+    else avg_pool_backward(dx, dy, g_, b0, b1, acc);
   });
 }
+
+template class PoolOpT<ConvGeom>;
+template class PoolOpT<VolGeom>;
 
 GlobalPoolOp::GlobalPoolOp(int in_t, int out_t, int mask_t, int P, int C, int mode)
     : P_(P), C_(C), mode_(mode), masked_(mask_t >= 0) {

@@ -1,31 +1,36 @@
-// Pooling (Keras MaxPooling1D/2D, AveragePooling1D/2D and the global poolings), channels last.
-// in (B, H, W, C) -> out (B, OH, OW, C); global: in (B, P, C) -> out (B, C).
+// Pooling (Keras MaxPooling1D/2D/3D, AveragePooling1D/2D/3D and the global poolings), channels last;
+// the window poolings over the geometry G (ops/window_geom.h).
+// in (B, [D,] H, W, C) -> out (B, [OD,] OH, OW, C); global: in (B, P, C) -> out (B, C).
 #pragma once
 #include <cstdint>
 #include <vector>
 
-#include "kernels/conv/conv.h"
+#include "ops/window_geom.h"
 #include "runtime/op.h"
 
 namespace bc {
 
 enum PoolMode : int { POOL_MAX = 0, POOL_AVG = 1 };
 
-class PoolOp : public Op {
+template <class G>
+class PoolOpT : public Op {
  public:
-  // var_pad >= 0: a 1-D pooling over a run-time length, its W, OW and padding derived per call
-  // (ops/conv.h: set_conv1d_length; 0 valid, 1 same).
-  PoolOp(int in_t, int out_t, const ConvGeom& g, int mode, int var_pad = -1);
+  // var_pad >= 0 (ConvGeom only): a 1-D pooling over a run-time length, its W, OW and padding
+  // derived per call (kernels/conv/conv.h: set_conv1d_length; 0 valid, 1 same).
+  PoolOpT(int in_t, int out_t, const G& g, int mode, int var_pad = -1);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
 
  private:
   void resolve_length(Ctx& c);
-  ConvGeom g_;
+  G g_;
   int mode_;
   int var_pad_ = -1;
   std::vector<int32_t> arg_;  // max: where each output's gradient goes (training)
 };
+
+using PoolOp = PoolOpT<ConvGeom>;
+using Pool3DOp = PoolOpT<VolGeom>;
 
 // Over all P positions of each sample; mask (B, P) (avg only; -1: none): the mean over the
 // unmasked positions (Keras: their sum over their count, NaN when none is).

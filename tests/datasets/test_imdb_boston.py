@@ -19,32 +19,6 @@ from bigcore.datasets import _files, boston_housing, imdb
 # ---- Shared fixtures -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    """Isolated world: fake HOME (so ~/.bigcore is in tmp), no BIGCORE_DATA, and a
-    network stub that always fails."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("BIGCORE_DATA", raising=False)
-
-    def offline(url, dest):
-        raise urllib.error.URLError("offline in tests")
-
-    monkeypatch.setattr(_files, "_fetch", offline)
-    return tmp_path
-
-
-def serve(monkeypatch, payloads: dict):
-    """Replace the network: URL basename -> bytes. Returns the list of URLs asked for."""
-    calls = []
-
-    def fetch(url, dest):
-        calls.append(url)
-        Path(dest).write_bytes(payloads[url.rsplit("/", 1)[1]])
-
-    monkeypatch.setattr(_files, "_fetch", fetch)
-    return calls
-
-
 def use_data_dir(monkeypatch, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("BIGCORE_DATA", str(folder))
@@ -306,7 +280,7 @@ def test_imdb_never_unpickles_keras_file_while_loading(env, monkeypatch):
     assert isinstance(info.value, ValueError)
 
 
-def test_imdb_download_then_convert_then_load(env, monkeypatch, capsys):
+def test_imdb_download_then_convert_then_load(env, monkeypatch, capsys, serve):
     data = make_reviews()
     payload = write_keras(env / "served.npz", data).read_bytes()
     monkeypatch.setattr(imdb, "SHA256", hashlib.sha256(payload).hexdigest())
@@ -330,7 +304,7 @@ def test_imdb_download_then_convert_then_load(env, monkeypatch, capsys):
     assert calls == [imdb.URL]
 
 
-def test_imdb_download_checksum_mismatch(env, monkeypatch):
+def test_imdb_download_checksum_mismatch(env, monkeypatch, serve):
     serve(monkeypatch, {"imdb.npz": b"not the real file"})
     with pytest.raises(ValueError) as info:
         imdb.load_data()
@@ -474,7 +448,7 @@ def test_word_index_from_bigcore_data(env, monkeypatch):
     assert imdb.get_word_index(str(env / "abs.json")) == {"x": 1}
 
 
-def test_word_index_download_verifies_md5_and_caches(env, monkeypatch):
+def test_word_index_download_verifies_md5_and_caches(env, monkeypatch, serve):
     payload = json.dumps(WORDS).encode()
     monkeypatch.setattr(imdb, "WORD_INDEX_MD5", hashlib.md5(payload).hexdigest())
     calls = serve(monkeypatch, {"imdb_word_index.json": payload})
@@ -484,7 +458,7 @@ def test_word_index_download_verifies_md5_and_caches(env, monkeypatch):
     assert (_files.cache_dir("imdb") / "imdb_word_index.json").read_bytes() == payload
 
 
-def test_word_index_md5_mismatch_and_bad_json(env, monkeypatch):
+def test_word_index_md5_mismatch_and_bad_json(env, monkeypatch, serve):
     serve(monkeypatch, {"imdb_word_index.json": b"{}"})
     with pytest.raises(ValueError) as info:
         imdb.get_word_index()
@@ -583,7 +557,7 @@ def test_boston_lookup(env, monkeypatch):
     assert_arrays_equal(boston_housing.load_data(str(env / "else" / "h.npz")), keras_boston(*a))
 
 
-def test_boston_download_verifies_and_caches(env, monkeypatch):
+def test_boston_download_verifies_and_caches(env, monkeypatch, serve):
     x, y = make_housing()
     payload = write_housing(env / "served.npz", x, y).read_bytes()
     monkeypatch.setattr(boston_housing, "SHA256", hashlib.sha256(payload).hexdigest())
@@ -595,7 +569,7 @@ def test_boston_download_verifies_and_caches(env, monkeypatch):
     assert cached.read_bytes() == payload
 
 
-def test_boston_checksum_mismatch_and_offline(env, monkeypatch):
+def test_boston_checksum_mismatch_and_offline(env, monkeypatch, serve):
     with pytest.raises(OSError) as info:
         boston_housing.load_data()
     assert "BIGCORE_DATA" in str(info.value) and "offline in tests" in str(info.value)

@@ -1,5 +1,6 @@
 #include "kernels/conv/volume.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -15,6 +16,19 @@ struct Axis {
 };
 
 }  // namespace
+
+void set_conv3d_depth(VolGeom& g, long D, long OD, int pad) {
+  const long eff = static_cast<long>(g.DD) * (g.KD - 1) + 1;
+  const long want = pad == 0 ? (D >= eff ? (D - eff) / g.SD + 1 : 0) : (D - 1) / g.SD + 1;
+  BC_CHECK(D >= 1 && want >= 1, "Conv3D: the input has " + std::to_string(D) + " planes of depth, fewer than the "
+                                "window spans (" + std::to_string(eff) + "): give it more or padding='same'");
+  BC_CHECK(OD == want, "Conv3D: the output has " + std::to_string(OD) + " planes for an input of " + std::to_string(D) +
+                           ", expected " + std::to_string(want));
+  BC_CHECK(D < 2147483647L / std::max<long>(1, static_cast<long>(g.H) * g.W * g.C), "Conv3D: a sample is too large");
+  g.D = static_cast<int>(D);
+  g.OD = static_cast<int>(OD);
+  g.PF = pad == 0 ? 0 : static_cast<int>(std::max<long>(0, (OD - 1) * g.SD + eff - D) / 2);
+}
 
 void check_vol_geom(const VolGeom& g, const char* what) {
   const std::string w(what);

@@ -22,6 +22,10 @@ struct VolGeom {
 
 void check_vol_geom(const VolGeom& g, const char* what);  // throws std::invalid_argument
 
+// A run-time depth (a Conv3D over a sequence of frames): g's D, OD and PF for an input of D planes
+// and an output of OD (Keras's padding: 0 valid, 1 same); throws where they do not fit the window.
+void set_conv3d_depth(VolGeom& g, long D, long OD, int pad);
+
 // col (r1 - r0, KD*KH*KW*Cg) <- the windows of output positions r0..r1 of the batch (position r is
 // sample r / (OD*OH*OW)), input channels c0 .. c0+Cg of x (batch, D, H, W, C); padding gives 0.
 // Column ((kd*KH + kh)*KW + kw)*Cg + c: the row order of a Keras kernel (KD, KH, KW, Cg, F).

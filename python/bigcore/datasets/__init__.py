@@ -2,9 +2,9 @@
 
 import importlib
 
-from . import boston_housing, fashion_mnist, mnist
+from . import boston_housing, california_housing, cifar10, cifar100, fashion_mnist, mnist, reuters
 
-__all__ = ["boston_housing", "fashion_mnist", "imdb", "mnist"]
+__all__ = ["boston_housing", "california_housing", "cifar10", "cifar100", "fashion_mnist", "imdb", "mnist", "reuters"]
 
 
 def __getattr__(name):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import json
 import os
 import tempfile
 import urllib.request
@@ -46,16 +47,22 @@ def search_dirs(name: str, *extra: Path) -> list[Path]:
     return dirs
 
 
-def resolve(name: str, path: str) -> tuple[list[Path], str, Path]:
+def keras_cache() -> Path:
+    """Keras's own download folder ($KERAS_HOME/datasets, ~/.keras/datasets), where users may
+    already have the files; the data sets added after MNIST, IMDB and Boston look there too."""
+    return Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "datasets"
+
+
+def resolve(name: str, path: str, *extra: Path) -> tuple[list[Path], str, Path]:
     """Keras's `path` argument: (folders to look in, file name, download destination).
 
     An absolute path (after `~` expansion) is used as is; a relative one is looked for in
-    search_dirs(name) and downloaded into the cache.
+    search_dirs(name, *extra) and downloaded into the cache.
     """
     target = Path(path).expanduser()
     if target.is_absolute():
         return [target.parent], target.name, target
-    return search_dirs(name), str(path), cache_dir(name) / path
+    return search_dirs(name, *extra), str(path), cache_dir(name) / path
 
 
 def first_file(dirs: list[Path], name: str) -> Path | None:
@@ -237,6 +244,37 @@ def _verify(path: Path, name: str, expected: str, digest) -> None:
             f"{algorithm} mismatch for downloaded {name}: expected {expected}, got {actual}; "
             "the bad download was deleted"
         )
+
+
+def find_or_download(name: str, path: str, url: str, expected: str, *extra: Path, digest=file_sha256) -> Path:
+    """The one file `path` (resolve(), with the extra folders last), else downloaded from url into
+    the cache and checked against `expected`; FileNotFoundError (not_found) when neither works."""
+    dirs, file_name, dest = resolve(name, path, *extra)
+    found = first_file(dirs, file_name)
+    if found is None:
+        try:
+            found = download([url], dest, expected, digest)
+        except OSError as exc:
+            raise not_found(name, dirs, [file_name], exc, forms="") from exc
+    return found
+
+
+def word_index(name: str, path: str, url: str, md5: str, *extra: Path) -> dict:
+    """A Keras word index (JSON: word -> frequency rank): `path` looked for as resolve() says, else
+    downloaded and checked against Keras's published MD5 (the only checksum Keras gives for it).
+    Plain JSON, parsed with json.load: a substituted file could give wrong words, never run code."""
+    found = find_or_download(name, path, url, md5, *extra, digest=file_md5)
+    try:
+        with open(found, encoding="utf-8") as f:
+            index = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{found}: not a JSON word index ({exc})") from exc
+    if not isinstance(index, dict) or not all(
+        isinstance(word, str) and isinstance(rank, int) and not isinstance(rank, bool)
+        for word, rank in index.items()
+    ):
+        raise ValueError(f"{found}: expected a JSON object mapping words to integer ranks")
+    return index
 
 
 def not_found(dataset: str, dirs: list[Path], files: list[str], cause: Exception,

@@ -27,7 +27,6 @@ FORMAT of `<name>_bigcore.npz` (no object arrays; np.load(allow_pickle=False) re
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path, PurePath
 
@@ -246,24 +245,8 @@ def get_word_index(path="imdb_word_index.json"):
     otherwise Keras's imdb_word_index.json is downloaded into the cache and checked
     against Keras's published MD5 (the only checksum Keras gives for it).
     """
-    dirs, name, dest = _files.resolve(NAME, path)
-    found = _files.first_file(dirs, name)
-    if found is None:
-        try:
-            found = _files.download([WORD_INDEX_URL], dest, WORD_INDEX_MD5, _files.file_md5)
-        except OSError as exc:
-            raise _files.not_found(NAME, dirs, [name], exc, forms="") from exc
-    try:
-        with open(found, encoding="utf-8") as f:
-            index = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{found}: not a JSON word index ({exc})") from exc
-    if not isinstance(index, dict) or not all(
-        isinstance(word, str) and isinstance(rank, int) and not isinstance(rank, bool)
-        for word, rank in index.items()
-    ):
-        raise ValueError(f"{found}: expected a JSON object mapping words to integer ranks")
-    return index
+    return _files.word_index(NAME, path, WORD_INDEX_URL, WORD_INDEX_MD5)
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(

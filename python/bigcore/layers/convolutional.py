@@ -1,5 +1,5 @@
-"""Conv1D and Conv2D on the native convolution op (cpp/ops/conv.h), Conv3D on its volume twin
-(cpp/ops/conv3d.h), channels last.
+"""Conv1D, Conv2D and Conv3D on the native convolution op (cpp/ops/conv.h, one op over the 1-D/2-D
+and the volume geometries), channels last.
 
 Weights use Keras's layout, so they exchange with Keras unchanged: kernel
 (*kernel_size, input_channels // groups, filters), bias (filters,). Padding "same" places the

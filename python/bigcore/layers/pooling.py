@@ -1,6 +1,6 @@
-"""Pooling layers on the native window kernels (cpp/ops/pool.h; 3-D: cpp/ops/pool3d.h), channels last:
-MaxPooling1D/2D/3D, AveragePooling1D/2D/3D, GlobalAveragePooling2D/3D, GlobalMaxPooling2D/3D (the 1-D
-global poolings: global_pooling.py).
+"""Pooling layers on the native window kernels (cpp/ops/pool.h: one op over the 1-D/2-D and 3-D
+geometries), channels last: MaxPooling1D/2D/3D, AveragePooling1D/2D/3D, GlobalAveragePooling2D/3D,
+GlobalMaxPooling2D/3D (the 1-D global poolings: global_pooling.py).
 
 "same" padding follows Keras's TensorFlow and JAX backends: padding never wins a max and is not
 counted in an average. (Keras's torch backend pads the asymmetric case by repeating the edge, so

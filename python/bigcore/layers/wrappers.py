@@ -11,7 +11,8 @@ import inspect
 
 from bigcore.layers import base, tracing
 from bigcore.layers.base import KerasTensor, Layer, shape_str
-from bigcore.layers.registry import layer_config, layer_from_config, register
+from bigcore.layers.registry import register
+from bigcore.layers.wrapper import Wrapper
 
 
 def _call_takes(layer, name):
@@ -22,7 +23,7 @@ def _call_takes(layer, name):
 
 
 @register
-class TimeDistributed(Layer):
+class TimeDistributed(Wrapper):
     supports_masking = True
     supports_variable_length = True  # the op reads the timesteps per call (a None time axis)
 
@@ -30,8 +31,7 @@ class TimeDistributed(Layer):
         if not isinstance(layer, Layer):
             raise ValueError(f"Please initialize `TimeDistributed` layer with a `keras.layers.Layer` instance. "
                              f"Received: {layer!r}")
-        super().__init__(**kw)
-        self.layer = layer
+        super().__init__(layer, **kw)
 
     def _inner_shape(self, shape):
         return (None if shape[0] is None or shape[1] is None else shape[0] * shape[1],) + tuple(shape[2:])
@@ -93,12 +93,3 @@ class TimeDistributed(Layer):
             prog.trainable_shaped.append((layer, (fold, [at] + list(path))))
         prog.call_training = prog.call_training or sub.call_training
         return [out]
-
-    def get_config(self):
-        return {**super().get_config(), "layer": layer_config(self.layer)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["layer"] = layer_from_config(config["layer"])
-        return cls(**config)
