@@ -66,6 +66,8 @@ CASES = [
     ("MobileNetV3Large", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
     ("MobileNetV3Large", dict(input_shape=(32, 32, 3), alpha=1.25, classes=5, include_preprocessing=False)),
     ("ConvNeXtTiny", dict(input_shape=(32, 32, 3), classes=10)),
+    ("EfficientNetB0", dict(input_shape=(32, 32, 3), classes=10)),
+    ("EfficientNetB1", dict(input_shape=(32, 40, 3), include_top=False, pooling="avg")),
     ("ConvNeXtTiny", dict(input_shape=(32, 48, 3), include_top=False, pooling="avg", include_preprocessing=False)),
 ]
 
@@ -79,6 +81,8 @@ DEEP = [
     ("DenseNet201", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
     ("ConvNeXtSmall", dict(input_shape=(32, 32, 3), include_top=False)),
     ("ConvNeXtBase", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
+    ("EfficientNetB3", dict(input_shape=(32, 32, 3), include_top=False)),
+    ("EfficientNetB7", dict(input_shape=(32, 32, 3), include_top=False, pooling="max")),
 ]
 _IDS = lambda v: v if isinstance(v, str) else "-".join(f"{k}={v}" for k, v in v.items())  # noqa: E731
 
@@ -92,6 +96,12 @@ def _pair(keras, ctor, kwargs):
 def _kpredict(kmodel, x):
     import torch
     return kmodel(torch.from_numpy(x), training=False).detach().cpu().numpy()
+
+
+def _assert_close(got, expected):
+    """float32 sums over a hundred layers in two frameworks: 1e-4 of the outputs' scale (a deep model with
+    randomized statistics reaches outputs near 10, where an element near 0 may differ by ~1e-4)."""
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(expected).max())))
 
 
 def _input(model, seed=0):
@@ -116,8 +126,7 @@ def test_structure_and_predictions_match_keras(keras, ctor, kwargs):
     _copy_weights(kmodel, model)
     x = _input(model)
     expected = _kpredict(kmodel, x)
-    got = np.asarray(model.predict(x, verbose=0))
-    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+    _assert_close(np.asarray(model.predict(x, verbose=0)), expected)
 
 
 def _randomize(kmodel, seed=1):
@@ -149,7 +158,7 @@ def test_keras_weights_file_loads_by_path(keras, tmp_path, suffix, ctor, kwargs)
     for kw, bw in zip(kmodel.weights, model.weights):
         np.testing.assert_array_equal(bw.numpy(), kw.value.detach().cpu().numpy())
     x = _input(model)
-    np.testing.assert_allclose(model.predict(x, verbose=0), _kpredict(kmodel, x), atol=1e-4, rtol=1e-4)
+    _assert_close(np.asarray(model.predict(x, verbose=0)), _kpredict(kmodel, x))
 
 
 def _write_keras2_weights(kmodel, path, rename=lambda name: name):

@@ -1,6 +1,7 @@
 """Dropout(noise_shape=...): the input's shape (None entries filled from it) is plain dropout;
-(None, 1, ..., 1, channels) draws once per sample and channel (SpatialDropout's op); other shapes
-raise by name. Keras files carrying noise_shape load."""
+(None, 1, ..., 1, then the input's own sizes) draws once per sample and kept position, shared over
+the axes of 1 (SpatialDropout's op: (None, 1, 1, channels) per channel, (None, 1, 1, 1) per sample,
+as stochastic depth); other shapes raise by name. Keras files carrying noise_shape load."""
 
 import numpy as np
 import pytest
@@ -22,6 +23,29 @@ def test_channel_masks(shape, noise):
     assert np.all(flat == flat[:, :1, :])  # the same draw over every position of a channel
     assert set(np.unique(flat)) <= {0.0, 2.0}
     assert 0.35 < np.mean(flat[:, 0, :] == 0.0) < 0.65
+
+
+@pytest.mark.parametrize("shape,noise,kept", [((4, 4, 3), (None, 1, 1, 1), 1), ((5,), (None, 1), 1),
+                                              ((3, 4, 2), (None, 1, 4, 2), 8)])
+def test_shared_masks(shape, noise, kept):
+    """One draw per sample (stochastic depth's (None, 1, 1, 1)), or per sample and kept trailing
+    position, the same over the leading axes of 1."""
+    x = np.ones((200,) + shape, np.float32)
+    y = _train_mode_output(layers.Dropout(0.5, noise_shape=noise, seed=5), x).reshape(200, -1, kept)
+    assert np.all(y == y[:, :1, :])
+    assert set(np.unique(y)) <= {0.0, 2.0}
+    assert 0.35 < np.mean(y[:, 0, :] == 0.0) < 0.65
+
+
+def test_per_sample_mask_in_training():
+    inp = bigcore.Input((2, 3))
+    model = bigcore.Model(inp, layers.Dropout(0.5, noise_shape=(None, 1, 1), seed=1)(inp))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((64, 2, 3), np.float32)
+    # mse against y = 0 from x = 1: the loss is the mean of the masked outputs' squares, so a kept
+    # sample contributes 4 per value and a dropped one 0; the mean is 4 * (kept fraction)
+    loss = model.train_on_batch(x, np.zeros_like(x))
+    assert 4 * 0.3 < float(loss) < 4 * 0.7
 
 
 def test_full_noise_shape_is_plain_dropout():

@@ -208,31 +208,36 @@ class Dropout(Layer):
 
     def _mask_kind(self, shape):
         """How the mask spreads over an input of `shape` (Keras: noise_shape's None axes are the input's):
-        "full" (a draw per value) or "channels" (a draw per sample and last-axis channel, the same over
-        every other axis: SpatialDropout's); any other noise_shape raises."""
+        0 (a draw per value), or K > 0 (a draw per sample and each of the K values of the trailing axes
+        that noise_shape keeps, the same over the axes of 1 before them: (None, 1, 1, C) is SpatialDropout's
+        per channel, (None, 1, 1, 1) one draw per sample, stochastic depth's); any other noise_shape raises."""
         if self.noise_shape is None:
-            return "full"
+            return 0
         ns = self.noise_shape
         if len(ns) != len(shape):
             raise ValueError(f"Dropout {self.name!r}: noise_shape {ns} does not have the input's rank "
                              f"({shape_str(shape)})")
         given = [s if d is None else d for d, s in zip(ns, shape)]
-        if all(g == s for g, s in zip(given[1:], shape[1:])) and ns[0] is None:
-            return "full"
-        if ns[0] is None and all(g == 1 for g in given[1:-1]) and given[-1] == shape[-1] and len(shape) >= 3:
-            return "channels"
+        if ns[0] is None or ns[0] == shape[0]:
+            if all(g == s for g, s in zip(given[1:], shape[1:])):
+                return 0
+            for j in range(2, len(shape) + 1):  # axes 1..j-1 of 1 (shared), the input's own sizes after (kept)
+                rest = shape[j:]
+                if all(g == 1 for g in given[1:j]) and all(g == s and s is not None for g, s in zip(given[j:], rest)):
+                    return math.prod(rest)
         raise ValueError(f"Dropout {self.name!r}: noise_shape {ns} on an input of shape {shape_str(shape)} is not "
-                         "supported yet; supported: the input's shape (None entries), or (None, 1, ..., 1, channels) "
-                         "(a draw per sample and channel, as SpatialDropout)")
+                         "supported yet; supported: the input's shape (None entries), or (None, 1, ..., 1, then the "
+                         "input's own sizes) (a draw per sample and kept position, shared over the axes of 1: "
+                         "SpatialDropout's (None, 1, 1, channels), stochastic depth's (None, 1, 1, 1))")
 
     def _check_input(self, shape):
         self._mask_kind(shape)
 
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
-        x_kt = prog.node.inputs[0]
-        if self._mask_kind(x_kt.shape) == "channels":
-            prog.native.add_noise(inputs[0], out, SPATIAL_DROPOUT, self.rate, x_kt.shape[-1], self._stream)
+        shared = self._mask_kind(prog.node.inputs[0].shape)
+        if shared:
+            prog.native.add_noise(inputs[0], out, SPATIAL_DROPOUT, self.rate, shared, self._stream)
         else:
             prog.native.add_dropout(inputs[0], out, self.rate, self._stream)
         return [out]

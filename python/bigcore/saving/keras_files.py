@@ -406,8 +406,8 @@ def _read_legacy_weights(path, model, f):
     pending = []
     for k, ((name, grp, weight_names), layer) in enumerate(zip(saved, layers)):
         weights = _legacy_weights(layer)
-        if type(layer).__name__ == "Normalization" and layer.adapt_mean is not None and len(weight_names) == 3:
-            weights = weights + [None]  # Keras's count, dropped
+        if type(layer).__name__ == "Normalization" and layer.adapt_mean is not None:
+            weights = [w if w is not layer.count else None for w in weights]  # Keras's count: 0, not read
         if len(weight_names) != len(weights):
             raise ValueError(f"{path}: Weight count mismatch for layer #{k} (named {layer.name} in the current "
                              f"model, {name} in the save file). Layer expects {len(weights)} weight(s). Received "

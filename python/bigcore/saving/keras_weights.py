@@ -96,7 +96,7 @@ def layer_slots(layer, seen=None):
         if layer.adapt_mean is None:
             return [("", [], layer.name)]
         return [("", _weight_slots([layer.adapt_mean, layer.adapt_variance]) +
-                 [Slot("2", (), lambda: np.int32(0), None, np.int32)], layer.name)]  # Keras's legacy count, always 0
+                 [Slot("2", (), lambda: np.int32(0), None, np.int32)], layer.name)]  # Keras's legacy count: 0, not read
     if name in ("StringLookup", "IntegerLookup"):
         return [("", _idf_slots(layer), layer.name)]
     if getattr(layer, "lora_enabled", False):  # Keras: the merged kernel, a and b not saved

@@ -56,6 +56,8 @@ class Normalization(InputSideLayer):
         if self.input_mean is None and self.adapt_mean is None:
             self.adapt_mean = self.add_weight("mean", self._stats_shape, "zeros", trainable=False)
             self.adapt_variance = self.add_weight("variance", self._stats_shape, "ones", trainable=False)
+            # Keras's third weight, kept for its older files and never updated (adapt leaves it 0)
+            self.count = self.add_weight("count", (), "zeros", trainable=False, dtype="int32")
         self.built = True
 
     def _ensure_built(self, shape):
