@@ -216,12 +216,20 @@ class BigcoreGen:
         self.i += 1
 
 
+def _inner_path(path):
+    parts = path.split("/")
+    return "/".join(parts[1:]) if len(parts) > 2 else path
+
+
 class TorchGen:
     """A pre-norm decoder with a key/value cache, the weights copied from the bigcore model."""
 
     def __init__(self, g, model):
         self.g = g
-        w = {f"{layer.name}:{x.path}": torch.tensor(np.array(x.value)) for layer in model.layers for x in layer.weights}
+        # keyed "layer:path", a sub-layer's weights by the path inside their layer ("embed:token_embedding/
+        # embeddings"), a layer's own by its whole path ("final_norm:final_norm/gamma")
+        w = {f"{layer.name}:{_inner_path(x.path)}": torch.tensor(np.array(x.value))
+             for layer in model.layers for x in layer.weights}
         self.w = w
         d, h = g["d"], g["heads"]
         self.H = d // h
