@@ -27,11 +27,26 @@ def is_keras_tensor(x):
     return isinstance(x, KerasTensor)
 
 
+# Keras's names for Python's types (its torch and jax backends' choice for int), and the dtypes it knows
+_PYTHON_DTYPES = {bool: "bool", int: "int32", float: "float32", str: "string", "int": "int32", complex: "complex64"}
+_ALLOWED_DTYPES = frozenset(("bfloat16", "bool", "complex128", "complex64", "float16", "float32", "float64",
+                             "float8_e4m3fn", "float8_e5m2", "int16", "int32", "int64", "int8", "string", "uint16",
+                             "uint32", "uint64", "uint8"))
+
+
 def standardize_dtype(dtype):
-    """A dtype's Keras name ("float32", "int32", ...)."""
+    """Keras's standardize_dtype: a dtype's Keras name ("float32", "int32", ...) from a name, a numpy
+    dtype or scalar type, or a Python type; ValueError for anything else."""
     if dtype is None:
         return config.floatx()
-    return np.dtype(dtype).name if not isinstance(dtype, str) or dtype not in ("string", "bool") else dtype
+    dtype = _PYTHON_DTYPES.get(dtype, dtype)
+    if hasattr(dtype, "name"):
+        dtype = dtype.name
+    elif hasattr(dtype, "__name__"):
+        dtype = dtype.__name__
+    if dtype not in _ALLOWED_DTYPES:
+        raise ValueError(f"Invalid dtype: {dtype}")
+    return dtype
 
 
 def _dtype_name(dtype):

@@ -175,6 +175,46 @@ def is_interactive_logging_enabled():
     return _switches["interactive_logging"]
 
 
+def _int_from_environment(name):
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name}: expected an integer, received {value!r}") from None
+
+
+# Keras's debugging caps on fit's epochs and on the steps of every epoch (fit, evaluate, predict):
+# set_max_epochs / set_max_steps_per_epoch, or KERAS_MAX_EPOCHS / KERAS_MAX_STEPS_PER_EPOCH at import.
+_limits = {"epochs": _int_from_environment("KERAS_MAX_EPOCHS"),
+           "steps_per_epoch": _int_from_environment("KERAS_MAX_STEPS_PER_EPOCH")}
+
+
+def _set_limit(key, value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"set_max_{key}: expected a positive integer or None, received {value!r}")
+    _limits[key] = value
+
+
+def set_max_epochs(max_epochs):
+    """Caps the epochs of every fit() (None: no cap), for quick debugging runs (Keras's)."""
+    _set_limit("epochs", max_epochs)
+
+
+def max_epochs():
+    return _limits["epochs"]
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch):
+    """Caps the steps of every epoch of fit, evaluate and predict (None: no cap), as Keras's."""
+    _set_limit("steps_per_epoch", max_steps_per_epoch)
+
+
+def max_steps_per_epoch():
+    return _limits["steps_per_epoch"]
+
+
 def enable_unsafe_deserialization():
     """A no-op kept for Keras scripts: bigcore never deserializes code (no lambdas, no pickle), so
     there is nothing unsafe to allow."""

@@ -37,12 +37,15 @@ from bigcore.utils.text_dataset import text_dataset_from_directory  # noqa: E402
 from bigcore.utils.timeseries import timeseries_dataset_from_array  # noqa: E402
 
 __all__ = ["CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
-           "custom_object_scope", "deserialize_keras_object", "get_custom_objects", "get_file", "get_source_inputs", "get_registered_name", "get_registered_object",
-           "image_dataset_from_directory", "img_to_array", "is_keras_tensor", "load_img", "model_to_dot", "normalize",
+           "custom_object_scope", "deserialize_keras_object", "disable_interactive_logging",
+           "enable_interactive_logging", "get_custom_objects", "get_file", "get_source_inputs", "get_registered_name", "get_registered_object",
+           "image_dataset_from_directory", "img_to_array", "is_interactive_logging_enabled", "is_keras_tensor", "load_img", "model_to_dot", "normalize",
            "pack_x_y_sample_weight", "pad_sequences", "plot_history", "plot_model", "register_keras_serializable",
-           "save_img", "serialize_keras_object", "set_random_seed", "split_dataset", "text_dataset_from_directory",
+           "save_img", "serialize_keras_object", "set_random_seed", "split_dataset", "standardize_dtype", "text_dataset_from_directory",
            "timeseries_dataset_from_array", "to_categorical", "unpack_x_y_sample_weight"]
-from bigcore.backend import clear_session, is_keras_tensor  # noqa: E402
+from bigcore.backend import clear_session, is_keras_tensor, standardize_dtype  # noqa: E402
+from bigcore.config import (disable_interactive_logging, enable_interactive_logging,  # noqa: E402
+                            is_interactive_logging_enabled)
 from bigcore.layers.base import KerasTensor  # noqa: E402
 from bigcore.saving import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: E402
                             get_custom_objects, get_registered_name, get_registered_object,
