@@ -34,6 +34,8 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     conv.py      conv, depthwise_conv, separable_conv, conv_transpose, max_pool, average_pool (keras.ops.nn):
                  WindowOp, lowered to the native convolution / pooling ops
     nn_layout.py space_to_depth, depth_to_space, unfold, fold, psnr (keras.ops.nn): composed
+    numpy_windows.py  window functions, geomspace, array_split / h / v / dsplit, real / imag / conj / angle
+                 of real tensors, diagflat, vander, trapezoid (keras.ops.numpy)
     image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale,
                  rgb_to_hsv, hsv_to_rgb (native, via a layer as resize)
 """
@@ -81,6 +83,9 @@ from bigcore.ops.elementwise_math import (allclose, arccos, arccosh, arcsin, arc
                                           isnan, logaddexp, nan_to_num, rad2deg, signbit, sinc, sinh, tan, trunc)
 from bigcore.ops.numpy import (diag, diagonal, diff, dstack, fliplr, flipud, hstack, linspace, logspace, meshgrid,
                                ptp, rot90, trace, tri, vstack)
+from bigcore.ops.numpy_windows import (angle, array_split, bartlett, blackman, conj, conjugate, diagflat, dsplit,
+                                       geomspace, hamming, hanning, hsplit, imag, isreal, kaiser, real, trapezoid,
+                                       vander, vsplit)
 from bigcore.ops.sorting import (argsort, median, nonzero, percentile, quantile, searchsorted, sort, unique)
 from bigcore.ops import image  # keras.ops.image
 from bigcore.ops.segment import segment_max, segment_min, segment_prod, segment_sum
@@ -113,7 +118,9 @@ for _name, _fn in list(globals().items()):
 # keras.ops.numpy / keras.ops.nn hold names whose bigcore ops live in other files here: the submodules
 # get them too (eager on arrays), so `ops.numpy.isnan` and `ops.nn.dot_product_attention` resolve.
 _SUBMODULE_NAMES = {
-    numpy: ("allclose arccos arccosh arcsin arcsinh arctan arctan2 arctanh argsort array cbrt cosh deg2rad empty_like "
+    numpy: ("angle array_split bartlett blackman conj conjugate diagflat dsplit geomspace hamming hanning hsplit imag "
+            "isreal kaiser real trapezoid vander vsplit "
+            "allclose arccos arccosh arcsin arcsinh arctan arctan2 arctanh argsort array cbrt cosh deg2rad empty_like "
             "exp2 fabs fmax fmin fmod get_item heaviside hypot isclose isfinite isinf isnan isneginf isposinf logaddexp "
             "logaddexp2 median nan_to_num nancumprod nancumsum nanmax nanmean nanmin nanprod nanstd nansum nanvar "
             "nonzero percentile quantile rad2deg searchsorted select signbit sinc sinh sort tan trunc unique"),
