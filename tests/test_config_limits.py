@@ -2,6 +2,7 @@
 epoch's steps, with Keras's warnings), keras.utils' interactive-logging switches and
 standardize_dtype as Keras 3 gives them."""
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -84,8 +85,9 @@ def test_limits_are_checked(limits):
 
 def test_limits_from_keras_environment_variables():
     code = "import bigcore; print(bigcore.config.max_epochs(), bigcore.config.max_steps_per_epoch())"
-    env = {"PYTHONPATH": str(pathlib.Path(bigcore.__file__).parents[1]), "KERAS_MAX_EPOCHS": "4",
-           "KERAS_MAX_STEPS_PER_EPOCH": "7", "PATH": "/usr/bin:/bin"}
+    root = str(pathlib.Path(bigcore.__file__).parents[1])  # this bigcore (a sanitizer build's copy, too)
+    env = {**os.environ, "KERAS_MAX_EPOCHS": "4", "KERAS_MAX_STEPS_PER_EPOCH": "7",
+           "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["4", "7"]
 
