@@ -1,5 +1,7 @@
 #include "isa/isa.h"
 
+#include <unistd.h>
+
 #include "core/common.h"
 
 namespace bc {
@@ -68,6 +70,17 @@ const char* pick(const Family& f, unsigned features) {
 unsigned cpu() {
   static const unsigned features = detect();
   return features;
+}
+
+long l1d_bytes() {
+  static const long bytes = [] {
+#ifdef _SC_LEVEL1_DCACHE_SIZE  // glibc
+    const long b = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    if (b > 0) return b;
+#endif
+    return 32L << 10;
+  }();
+  return bytes;
 }
 
 std::string feature_names() {

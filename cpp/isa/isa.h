@@ -33,6 +33,9 @@ enum Feature : unsigned {
 unsigned cpu();                                       // this CPU's Feature mask
 inline bool has(unsigned f) { return (cpu() & f) == f; }
 std::string feature_names();  // what was found, e.g. "sse4.2 avx avx2 fma avx512f ... avx512vnni"
+// One core's level-1 data cache in bytes, as the C library reads it from the CPU (32 KiB where it
+// cannot tell): a scheduling hint for the kernels' blocking, never a result.
+long l1d_bytes();
 
 // One path of a kernel family and the features it needs.
 struct Path {

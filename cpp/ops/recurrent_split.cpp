@@ -8,6 +8,7 @@
 #include <cstring>
 #include <thread>
 
+#include "isa/isa.h"
 #include "kernels/float/float.h"
 #include "kernels/gemm/gemm.h"
 #include "ops/recurrent.h"
@@ -30,6 +31,10 @@ constexpr int kSplitMaxRows = 16, kSplitUnits = 16;
 constexpr int kSplitMaxRowsLargeR = 40;
 constexpr size_t kSplitLargeRBytes = size_t(2) << 20;
 constexpr double kSplitMinStepFlops = 2e5;
+// An R larger than a core's L1 data cache splits at any step size: whole, it streams from L2 every
+// step, where each thread's half may stay in L1 (Zen 3, 32 KiB L1: the seed LSTM(64), R 64 KiB, at
+// batch 1 124 -> 65 us, batch 4 300 -> 195; LSTM(48), R 36 KiB, batch 1 74 -> 57, batch 8 383 -> 279;
+// LSTM(32), R 16 KiB, fits and lost at batch 1, 35 -> 37).
 // Each step's product goes in pieces of kZigCols columns, in reverse order on odd steps: the part of
 // the slice read last is read first next step, while still in L2 (a slice near L2's size otherwise
 // streams from L3 every step: LSTM(512) at batch 8 6.09 -> 5.51 ms, batch 16 8.87 -> 8.40). Columns
@@ -70,7 +75,8 @@ bool RecurrentOp::split_forward(Ctx& c) {
   const int B = c.B, T = cfg_.T, U = cfg_.U, D = cfg_.D, G = G_, GU = G * U;
   const bool large_r = static_cast<size_t>(U) * GU * sizeof(float) > kSplitLargeRBytes;
   if (!splits() || training_ || B < 1 || B > (large_r ? kSplitMaxRowsLargeR : kSplitMaxRows) || T < 2 ||
-      2.0 * B * U * GU < kSplitMinStepFlops || !float_products() || !gemm_is_own() || omp_in_parallel())
+      (2.0 * B * U * GU < kSplitMinStepFlops && 4L * U * GU <= isa::l1d_bytes()) ||
+      !float_products() || !gemm_is_own() || omp_in_parallel())
     return false;
   // (no more threads than processors: each waits on the others every step)
   const int P = std::min({get_num_threads(), U / kSplitUnits, omp_get_num_procs()});
