@@ -93,7 +93,7 @@ CASES = [
     ("i0", (np.array([88.0, 89.5, 90.5, -91.0, 95.0], np.float32),), {}),
     ("isin", (B, np.array([True])), {}), ("isin", (I1, 255), {}),
     ("digitize", (np.array([np.nan, 0.5, -np.inf, np.inf], np.float32), np.array([0.0, 1.0], np.float32)), {}),
-    ("unravel_index", (7, (2, 5)), {}), ("bitwise_and", (I1, 5), {}), ("bitwise_xor", (U8, U8[::-1]), {}),
+    ("unravel_index", (7, (2, 5)), {}), ("unravel_index", (np.array([-1, 12, 25], np.int32), (3, 4)), {}), ("bitwise_and", (I1, 5), {}), ("bitwise_xor", (U8, U8[::-1]), {}),
     ("kron", (V, X[0]), {}),
     ("rearrange", (X, "b h w -> b w h"), {}), ("rearrange", (X, "b h w -> b (h w)"), {}),
     ("rearrange", (X, "b h w -> (b h) w"), {}), ("rearrange", (np.arange(24.0).reshape(2, 4, 3), "b (h1 h) c -> (b h1) h c"),
@@ -361,5 +361,16 @@ def test_refusals():
         ops.rearrange(X, "b h w -> b h")
     with pytest.raises(ValueError, match="batch axis .* cannot be merged"):
         ops.rearrange(bigcore.Input((4, 5)), "b h w -> (b h) w")
+    with pytest.raises(ValueError, match="bins must be monotonically increasing"):
+        ops.digitize(V, np.array([3.0, 2.0, 1.0], np.float32))
     with pytest.raises(ValueError, match="argpartition: kth 9 is out of bounds"):
         ops.argpartition(V, 9)
+
+
+def test_custom_layer_with_the_composed_ops_saves_and_loads(tmp_path):
+    model = _model(bigcore, ops, bigcore.Input)
+    x = (RNG.normal(size=(4, 6, 3)) * 0.7).astype(np.float32)
+    path = str(tmp_path / "features.keras")
+    model.save(path)
+    back = bigcore.models.load_model(path, custom_objects={"Features": type(model.layers[2])})
+    np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)

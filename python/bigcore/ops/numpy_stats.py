@@ -38,6 +38,9 @@ def digitize(x, bins):
     x, bins = convert_to_tensor(x), convert_to_tensor(bins)
     if _ndim(bins) != 1:
         raise ValueError(f"digitize: bins must be 1-D. Received: bins of rank {_ndim(bins)}")
+    if not is_symbolic([bins]) and np.any(np.diff(np.asarray(bins).astype(np.float64)) < 0):
+        raise ValueError(f"digitize: bins must be monotonically increasing (as Keras requires). Received: "
+                         f"bins={np.asarray(bins).tolist()}")
     if _is_bool(x):
         x = cast(x, "int32")
     count = sum(cast(less_equal(bins, expand_dims(x, -1)), "int32"), axis=-1)
