@@ -34,6 +34,11 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     conv.py      conv, depthwise_conv, separable_conv, conv_transpose, max_pool, average_pool (keras.ops.nn):
                  WindowOp, lowered to the native convolution / pooling ops
     nn_layout.py space_to_depth, depth_to_space, unfold, fold, psnr (keras.ops.nn): composed
+    numpy_bitwise.py  bitwise_and / or / xor / not / invert, the shifts, gcd, lcm (on arrays only)
+    numpy_stats.py    isin, digitize, unravel_index, nanargmax / min, nanquantile / percentile / median,
+                 corrcoef, argpartition (composed); bincount, histogram (on arrays only)
+    numpy_products.py cross, kron, correlate (composed); numpy_special.py: i0, ldexp (composed), nextafter
+    math_extra.py     cdist, extract_sequences, erfinv (keras.ops, composed); einops.py: rearrange
     numpy_windows.py  window functions, geomspace, array_split / h / v / dsplit, real / imag / conj / angle
                  of real tensors, diagflat, vander, trapezoid (keras.ops.numpy)
     image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale,
@@ -86,6 +91,14 @@ from bigcore.ops.numpy import (diag, diagonal, diff, dstack, fliplr, flipud, hst
 from bigcore.ops.numpy_windows import (angle, array_split, bartlett, blackman, conj, conjugate, diagflat, dsplit,
                                        geomspace, hamming, hanning, hsplit, imag, isreal, kaiser, real, trapezoid,
                                        vander, vsplit)
+from bigcore.ops.numpy_bitwise import (bitwise_and, bitwise_invert, bitwise_left_shift, bitwise_not, bitwise_or,
+                                       bitwise_right_shift, bitwise_xor, gcd, lcm, left_shift, right_shift)
+from bigcore.ops.numpy_stats import (argpartition, bincount, corrcoef, digitize, histogram, isin, nanargmax, nanargmin,
+                                     nanmedian, nanpercentile, nanquantile, unravel_index)
+from bigcore.ops.numpy_products import correlate, cross, kron
+from bigcore.ops.numpy_special import i0, ldexp, nextafter
+from bigcore.ops.math_extra import cdist, erfinv, extract_sequences
+from bigcore.ops.einops import rearrange
 from bigcore.ops.sorting import (argsort, median, nonzero, percentile, quantile, searchsorted, sort, unique)
 from bigcore.ops import image  # keras.ops.image
 from bigcore.ops.segment import segment_max, segment_min, segment_prod, segment_sum
@@ -118,7 +131,10 @@ for _name, _fn in list(globals().items()):
 # keras.ops.numpy / keras.ops.nn hold names whose bigcore ops live in other files here: the submodules
 # get them too (eager on arrays), so `ops.numpy.isnan` and `ops.nn.dot_product_attention` resolve.
 _SUBMODULE_NAMES = {
-    numpy: ("angle array_split bartlett blackman conj conjugate diagflat dsplit geomspace hamming hanning hsplit imag "
+    numpy: ("argpartition bincount bitwise_and bitwise_invert bitwise_left_shift bitwise_not bitwise_or "
+            "bitwise_right_shift bitwise_xor corrcoef correlate cross digitize gcd histogram i0 isin kron lcm ldexp "
+            "left_shift nanargmax nanargmin nanmedian nanpercentile nanquantile nextafter right_shift unravel_index "
+            "angle array_split bartlett blackman conj conjugate diagflat dsplit geomspace hamming hanning hsplit imag "
             "isreal kaiser real trapezoid vander vsplit "
             "allclose arccos arccosh arcsin arcsinh arctan arctan2 arctanh argsort array cbrt cosh deg2rad empty_like "
             "exp2 fabs fmax fmin fmod get_item heaviside hypot isclose isfinite isinf isnan isneginf isposinf logaddexp "
