@@ -3,6 +3,8 @@ extract_sequences) with view_as_complex / view_as_real / polar: eager parity wit
 NumPy on single and batched inputs; the transforms traced inside a custom layer (predict against Keras,
 one SGD step against torch's gradient); the linalg ops' refusal on symbolic tensors."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -155,8 +157,6 @@ def test_linalg_refusals():
     for name in ("det", "inv", "svd", "cholesky", "eig", "qr", "logdet"):
         with pytest.raises(NotImplementedError, match=f"ops.{name} runs eagerly only"):
             getattr(ops, name)(inp)
-    with pytest.raises(NotImplementedError, match="istft runs eagerly only"):
-        ops.istft((inp, inp), 4, 2, 4)
 
 
 SIG = [_gen(16), _gen(3, 20), _gen(2, 2, 33)]
@@ -189,9 +189,29 @@ def test_stft_istft_match_keras(keras, seq, stride, n, window, center):
         spec = ops.stft(x, *args, window=window, center=center)
         _close(spec, keras.ops.stft(x, *args, window=window, center=center))
         spec = tuple(_np(spec))
-        for length in (None, x.shape[-1]):
-            _close(ops.istft(spec, *args, length=length, window=window, center=center),
-                   keras.ops.istft(spec, *args, length=length, window=window, center=center))
+        for length in (None, x.shape[-1], x.shape[-1] + 7):
+            with warnings.catch_warnings():  # torch warns where `length` runs past the signal (zeros follow)
+                warnings.simplefilter("ignore")
+                want = keras.ops.istft(spec, *args, length=length, window=window, center=center)
+            _close(ops.istft(spec, *args, length=length, window=window, center=center), want)
+    # traced: stft of a model's input, and istft of a model's (real, imag) inputs, against Keras
+    x2 = _gen(3, 37)
+    sig = bigcore.Input((37,))
+    spec_model = bigcore.Model(sig, list(ops.stft(sig, seq, stride, n, window=window, center=center)))
+    kspec = keras.ops.stft(x2, seq, stride, n, window=window, center=center)
+    for ours, theirs in zip(spec_model.predict(x2, verbose=0), _np(kspec)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+    re, im = _np(kspec)
+    for length in (None, 33, 45):
+        pair = [bigcore.Input(re.shape[1:]), bigcore.Input(re.shape[1:])]
+        inv_model = bigcore.Model(pair, ops.istft(tuple(pair), seq, stride, n, length=length, window=window,
+                                                  center=center))
+        with warnings.catch_warnings():  # torch warns where `length` runs past the signal (zeros follow)
+            warnings.simplefilter("ignore")
+            want = _np(keras.ops.istft((re, im), seq, stride, n, length=length, window=window, center=center))
+        got = inv_model.predict([re, im], verbose=0)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     if seq == n and center and window is not None:  # torch.istft's round trip restores the signal
         np.testing.assert_allclose(_np(ops.istft(spec, seq, stride, n, length=30, window=window)), x, atol=1e-4)
 
@@ -211,7 +231,8 @@ def test_complex_views_match_keras(keras):
 
 
 class Spectral(layers.Layer):
-    """Per sample: |stft| features, rfft of a cropped length, the fft and ifft2 of (x, x*w), irfft of rfft."""
+    """Per sample: |stft| features, rfft of a cropped length, the fft and ifft2 of (x, x*w), irfft of rfft,
+    windows of x and istft of stft of x*w (cropped)."""
 
     def build(self, shape):
         self.w = self.add_weight(shape=(shape[-1],), initializer="ones", name="w")
@@ -224,8 +245,9 @@ class Spectral(layers.Layer):
         g_re, g_im = ops.ifft2((ops.reshape(x, (-1, 4, 8)), ops.reshape(x * self.w, (-1, 4, 8))))
         back = ops.irfft(ops.rfft(x), 32)
         seqs = ops.reshape(ops.extract_sequences(x, 6, 5), (-1, 36))
+        rec = ops.istft(ops.stft(x * self.w, 8, 4, 8), 8, 4, 8, length=30) * 2.0
         return ops.concatenate([mag, r2, i2, f_re, f_im, ops.reshape(g_re, (-1, 32)), ops.reshape(g_im, (-1, 32)),
-                                back, seqs], axis=-1)
+                                back, seqs, rec], axis=-1)
 
 
 def _keras_spectral(keras, x, w):
@@ -237,8 +259,9 @@ def _keras_spectral(keras, x, w):
     g_re, g_im = k.ifft2((k.reshape(x, (-1, 4, 8)), k.reshape(x * w, (-1, 4, 8))))
     back = k.irfft(k.rfft(x), 32)
     seqs = k.reshape(k.extract_sequences(x, 6, 5), (-1, 36))
-    return k.concatenate([mag, r2, i2, f_re, f_im, k.reshape(g_re, (-1, 32)), k.reshape(g_im, (-1, 32)), back, seqs],
-                         axis=-1)
+    rec = k.istft(k.stft(x * w, 8, 4, 8), 8, 4, 8, length=30) * 2.0
+    return k.concatenate([mag, r2, i2, f_re, f_im, k.reshape(g_re, (-1, 32)), k.reshape(g_im, (-1, 32)), back, seqs,
+                          rec], axis=-1)
 
 
 def test_traced_spectral_layer_predicts_and_trains_as_keras(keras, torch):
@@ -258,9 +281,11 @@ def test_traced_spectral_layer_predicts_and_trains_as_keras(keras, torch):
     tk, tb, tw = (torch.tensor(v, requires_grad=True) for v in (k0, b0, w0))
     loss = ((_keras_spectral(keras, torch.tensor(x) @ tk + tb, tw) - torch.tensor(y)) ** 2).mean()
     loss.backward()
-    lr = 1e-3
+    lr = 1e-2
     model.compile(optimizer=bigcore.optimizers.SGD(learning_rate=lr), loss="mse")
     model.fit(x, y, batch_size=5, epochs=1, shuffle=False, verbose=0)
-    np.testing.assert_allclose(spec.w.numpy(), w0 - lr * tw.grad.numpy(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(dense.kernel.numpy(), k0 - lr * tk.grad.numpy(), rtol=1e-4, atol=1e-5)
-    assert not np.allclose(spec.w.numpy(), w0)
+    for ours, before, grad in ((spec.w, w0, tw.grad), (dense.kernel, k0, tk.grad)):
+        step = (before - ours.numpy()) / lr  # the gradient SGD applied
+        grad = grad.numpy()
+        assert np.abs(grad).max() > 1e-2
+        np.testing.assert_allclose(step, grad, rtol=0.02, atol=0.02 * np.abs(grad).max())

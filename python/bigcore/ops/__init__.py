@@ -25,7 +25,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     math.py      logsumexp, erf, rsqrt, top_k, in_top_k
     linalg.py    norm; cholesky ... svd, slogdet, logdet (keras.ops.linalg): float64 NumPy on arrays only
     spectral.py  fft, fft2, ifft2, rfft, irfft, stft, istft, extract_sequences: NumPy on arrays, matmuls
-                 against constant DFT matrices when traced (istft on arrays only)
+                 against constant DFT matrices when traced
     complex_views.py  view_as_complex, view_as_real, polar (complex results on arrays only)
     einsum.py    einsum / tensordot as transpose + reshape + batched matmul
     indexing.py  x[...] as slice + squeeze + expand_dims (or take)

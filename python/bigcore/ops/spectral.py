@@ -5,9 +5,9 @@ the package attribute ops.fft stays the function.)
 On arrays they compute in float64 NumPy (numpy.fft) and return the input's float type (float32
 unless float64). On symbolic tensors each is a linear map of its input, composed from the
 differentiable primitives: a matmul against constant cosine / sine matrices built here, with stft's
-frames (center padding by reflection folded in) gathered by one take of constant indices, so they
-trace and train. istft follows Keras's torch backend: torch.istft's envelope when sequence_length
-== fft_length, center and a window, else Keras's own window normalisation; it runs eagerly only."""
+frames (center padding by reflection folded in) gathered by one take of constant indices, istft's
+overlap-add as shifted pads, so they trace and train. istft follows Keras's torch backend: torch.istft's
+envelope when sequence_length == fft_length, center and a window, else Keras's own normalisation."""
 
 import numpy as np
 
@@ -15,7 +15,8 @@ from bigcore.ops.core import dtype as _dtype
 from bigcore.ops.core import shape
 from bigcore.ops.linalg import eager_only
 from bigcore.ops.node import is_symbolic, to_array
-from bigcore.ops.numpy import add, matmul, subtract, swapaxes, take
+from bigcore.ops.indexing import getitem
+from bigcore.ops.numpy import add, matmul, multiply, pad, reshape, subtract, swapaxes, take
 
 _PAIR = "Input `x` should be a tuple of two tensors - real and imaginary."
 
@@ -231,40 +232,41 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
     return _parts(np.fft.rfft(padded, axis=-1), _float_type(x))
 
 
-def _overlap_add(frames, stride):
-    """Sums frames (..., F, N) placed every stride samples: (..., (F - 1) * stride + N)."""
-    count, n = frames.shape[-2:]
-    out = np.zeros(frames.shape[:-2] + ((count - 1) * stride + n,))
-    for f in range(count):
-        out[..., f * stride:f * stride + n] += frames[..., f, :]
-    return out
+def _overlap_add(frames, stride, symbolic):
+    """Sums frames (..., F, N) placed every stride samples: (..., (F - 1) * stride + N). Traced: the frames
+    cut into ceil(N / stride) chunks of stride samples, each shifted by whole frames (a pad) and summed."""
+    count, n = (_known(frames, a, "istft") for a in (-2, -1))
+    if not symbolic:
+        out = np.zeros(frames.shape[:-2] + ((count - 1) * stride + n,))
+        for f in range(count):
+            out[..., f * stride:f * stride + n] += frames[..., f, :]
+        return out
+    lead, chunks = tuple(shape(frames)[:-2]), -(-n // stride)
+    rank = len(lead) + 3
+    cut = reshape(pad(frames, [(0, 0)] * (rank - 2) + [(0, chunks * stride - n)]), lead + (count, chunks, stride))
+    total = None
+    for j in range(chunks):
+        part = pad(getitem(cut, (Ellipsis, j, slice(None))), [(0, 0)] * (rank - 3) + [(j, chunks - 1 - j), (0, 0)])
+        total = part if total is None else add(total, part)
+    flat = reshape(total, lead + ((count + chunks - 1) * stride,))
+    return getitem(flat, (Ellipsis, slice(0, (count - 1) * stride + n)))
 
 
-def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann", center=True):
-    """The signal whose stft is the (real, imag) pair (..., frames, bins): each frame's irfft, windowed,
-    overlap-added and normalised by the window's overlap, then trimmed (center) to `length`."""
-    _check_stride(sequence_stride)
-    re, im = _pair(x, 2)
-    eager_only("istft", re, im)
-    sequence_length, fft_length = int(sequence_length), int(fft_length)
-    win = _window(window, sequence_length)
-    frames = np.fft.irfft(_complex(re, im), n=fft_length, axis=-1)
-    count = frames.shape[-2]
+def _istft_plan(count, sequence_length, sequence_stride, fft_length, length, win, center):
+    """What istft does after each frame's irfft, as Keras's torch backend does it: the weight of each
+    frame sample, the kept span [start, end) of the overlap-add, a divisor over it (or None) and the
+    zeros appended past the signal."""
     start = fft_length // 2 if center else 0
     full = fft_length + sequence_stride * (count - 1)
     if sequence_length == fft_length and center and win is not None:
         # torch.istft: divided by the overlap-added squared window, which must not vanish
-        y = _overlap_add(frames * win, sequence_stride)
-        envelope = _overlap_add(np.broadcast_to(win * win, (count, fft_length)), sequence_stride)
+        envelope = _overlap_add(np.broadcast_to(win * win, (count, fft_length)), sequence_stride, False)
         end = start + length if length is not None else full - fft_length // 2
-        y, envelope = y[..., start:end], envelope[start:end]
+        envelope = envelope[start:end]
         if envelope.size and np.abs(envelope).min() < 1e-11:
             raise ValueError(f"istft: the window's overlap-add vanishes somewhere (min {np.abs(envelope).min():g}); "
                              "choose sequence_stride and window so the windows overlap")
-        y = y / envelope
-        if end > full:  # a `length` past the signal: zeros at the end
-            y = np.concatenate([y, np.zeros(y.shape[:-1] + (end - full,))], axis=-1)
-        return y.astype(_float_type(re, im))
+        return win, start, min(end, full), envelope, max(end - full, 0)
     if sequence_stride > fft_length:
         raise ValueError("`sequence_stride` must equal or less than x.shape[-1]. "
                          f"Received: sequence_stride={sequence_stride}, x.shape[-1]={fft_length}")
@@ -272,6 +274,7 @@ def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="
         raise ValueError("`sequence_stride` must equal or greater than x.shape[-1] / x.shape[-2]. "
                          f"Received: sequence_stride={sequence_stride}, x.shape[-1]={fft_length}, "
                          f"x.shape[-2]={count}")
+    weight = np.ones(fft_length)
     if win is not None:  # Keras's own normalisation: the squared window summed over its periodic overlaps
         left = (fft_length - sequence_length) // 2
         padded = np.zeros(fft_length)
@@ -281,7 +284,32 @@ def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="
         squares[:fft_length] = padded * padded
         denom = np.tile(squares.reshape(overlaps, sequence_stride).sum(axis=0), overlaps)[:fft_length]
         with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 where the window is 0: nan, as Keras's
-            frames = frames * (padded / denom)
-    y = _overlap_add(frames, sequence_stride)
+            weight = padded / denom
     end = start + length if length is not None else (-(fft_length // 2) if center else full)
-    return y[..., start:end].astype(_float_type(re, im))
+    start, end, _ = slice(start, end).indices(full)  # Python's slice of the overlap-add, as Keras's
+    return weight, start, max(start, end), None, 0
+
+
+def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann", center=True):
+    """The signal whose stft is the (real, imag) pair (..., frames, bins): each frame's irfft, windowed,
+    overlap-added and normalised by the window's overlap, then trimmed (center) to `length`."""
+    _check_stride(sequence_stride)
+    re, im = _pair(x, 2)
+    sequence_length, fft_length = int(sequence_length), int(fft_length)
+    win = _window(window, sequence_length)
+    count = _known(re, -2, "istft")
+    weight, start, end, divisor, zeros = _istft_plan(count, sequence_length, sequence_stride, fft_length, length,
+                                                     win, center)
+    if not is_symbolic([re, im]):
+        frames = np.fft.irfft(_complex(re, im), n=fft_length, axis=-1) * weight
+        y = _overlap_add(frames, sequence_stride, False)[..., start:end]
+        y = y if divisor is None else y / divisor
+        y = np.concatenate([y, np.zeros(y.shape[:-1] + (zeros,))], axis=-1)
+        return y.astype(_float_type(re, im))
+    frames = multiply(irfft((re, im), fft_length), weight.astype(np.float32))
+    y = getitem(_overlap_add(frames, sequence_stride, True), (Ellipsis, slice(start, end)))
+    if divisor is not None:
+        y = multiply(y, (1.0 / divisor).astype(np.float32))
+    if zeros:
+        y = pad(y, [(0, 0)] * (len(shape(y)) - 1) + [(0, zeros)])
+    return y
