@@ -132,6 +132,18 @@ def test_solvers_match_keras(keras):
     assert _np(ops.matrix_rank(deficient)) == 2 and _np(ops.matrix_rank(deficient, tol=1e9)) == 0
 
 
+def test_result_types_follow_keras(keras):
+    """float64 arrays stay float64; Python lists are float32 (int32) tensors, as Keras converts them."""
+    cases = [("det", (np.eye(3),)), ("inv", ([[2.0, 1.0], [1.0, 3.0]],)), ("rfft", ([0.0, 1.0, 2.0, 3.0, 4.0],)),
+             ("rfft", (np.arange(6.0),)), ("extract_sequences", ([1, 2, 3, 4, 5, 6], 3, 2)),
+             ("polar", ([1.0, 2.0], [0.5, 1.0])), ("view_as_complex", (np.ones((2, 2)),))]
+    for name, args in cases:
+        ours, theirs = _np(getattr(ops, name)(*args)), _np(getattr(keras.ops, name)(*args))
+        for a, b in zip(ours if isinstance(ours, list) else [ours], theirs if isinstance(theirs, list) else [theirs]):
+            assert a.dtype == b.dtype, (name, a.dtype, b.dtype)
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_logdet_edge_values(keras):
     sing = np.array([[1.0, 2.0], [2.0, 4.0]], np.float32)
     neg = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)

@@ -10,16 +10,17 @@ from bigcore.ops.numpy import cast, stack, zeros_like
 
 
 def _complex_type(*parts):
-    return np.complex128 if all(np.asarray(p).dtype == np.float64 for p in parts) else np.complex64
+    """complex128 from float64 arrays, else complex64 (Python numbers and lists are float32 in Keras)."""
+    return np.complex128 if all(isinstance(p, np.ndarray) and p.dtype == np.float64 for p in parts) else np.complex64
 
 
 def view_as_complex(x):
-    """x (..., 2) of (real, imag) as a complex64 array (...)."""
+    """x (..., 2) of (real, imag) as a complex64 array (...), as Keras casts it."""
     eager_only("view_as_complex", x)
     a = to_array(x)
     if a.ndim < 1 or a.shape[-1] != 2:
         raise ValueError(f"Last dimension of input must be size 2 (real and imaginary). Received shape: {a.shape}")
-    return (a[..., 0] + 1j * a[..., 1]).astype(_complex_type(a))
+    return (a[..., 0] + 1j * a[..., 1]).astype(np.complex64)
 
 
 def view_as_real(x):
@@ -36,4 +37,4 @@ def polar(abs_, angle):
     """abs_ * (cos angle + i sin angle), complex64 (torch.polar)."""
     eager_only("polar", abs_, angle)
     r, theta = to_array(abs_).astype(np.float64), to_array(angle).astype(np.float64)
-    return (r * np.cos(theta) + 1j * (r * np.sin(theta))).astype(_complex_type(to_array(abs_), to_array(angle)))
+    return (r * np.cos(theta) + 1j * (r * np.sin(theta))).astype(_complex_type(abs_, angle))

@@ -34,8 +34,8 @@ def eager_only(name, *args):
 def _array(name, x):
     """x as float64, and the float type of the result (float64 stays, else float32)."""
     eager_only(name, x)
-    a = to_array(x)
-    return a.astype(np.float64), (np.float64 if a.dtype == np.float64 else np.float32)
+    a = to_array(x)  # float64 arrays stay float64; Python numbers and lists are float32 tensors in Keras
+    return a.astype(np.float64), (np.float64 if isinstance(x, np.ndarray) and a.dtype == np.float64 else np.float32)
 
 
 def _matrices(name, x, square=True):

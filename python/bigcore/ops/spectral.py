@@ -22,7 +22,8 @@ _PAIR = "Input `x` should be a tuple of two tensors - real and imaginary."
 
 
 def _float_type(*xs):
-    return np.float64 if all(str(_dtype(x)) == "float64" for x in xs) else np.float32
+    """float64 for float64 arrays, else float32 (Python numbers and lists are float32 tensors in Keras)."""
+    return np.float64 if all(isinstance(x, np.ndarray) and x.dtype == np.float64 for x in xs) else np.float32
 
 
 def _pair(x, min_rank):
@@ -166,7 +167,10 @@ def extract_sequences(x, sequence_length, sequence_stride):
     idx = np.arange(1 + (size - length) // stride)[:, None] * stride + np.arange(length)[None, :]
     if is_symbolic([x]):
         return take(x, idx.astype(np.int32), axis=-1)
-    return to_array(x)[..., idx]
+    a = to_array(x)
+    if not isinstance(x, np.ndarray) and a.dtype.itemsize == 8:  # Python numbers: Keras's int32 / float32
+        a = a.astype(np.int32 if a.dtype.kind in "iu" else np.float32)
+    return a[..., idx]
 
 
 def _window(window, sequence_length):
