@@ -16,7 +16,7 @@ from bigcore.ops.core import shape
 from bigcore.ops.linalg import eager_only
 from bigcore.ops.node import is_symbolic, to_array
 from bigcore.ops.indexing import getitem
-from bigcore.ops.numpy import add, matmul, multiply, pad, reshape, subtract, swapaxes, take
+from bigcore.ops.numpy import add, matmul, multiply, pad, reshape, subtract, take
 
 _PAIR = "Input `x` should be a tuple of two tensors - real and imaginary."
 
@@ -84,8 +84,11 @@ def _dft2(x, inverse):
     re, im = _pair(x, 2)
     if is_symbolic([re, im]):
         re, im = _dft_last(re, im, inverse)
-        re, im = _dft_last(swapaxes(re, -1, -2), swapaxes(im, -1, -2), inverse)
-        return swapaxes(re, -1, -2), swapaxes(im, -1, -2)
+        m = _known(re, -2, "fft2 / ifft2")  # along axis -2: the (symmetric) DFT matrix from the left
+        ang = _angles(m, m, m)
+        wr, wi = (np.cos(ang) / m, np.sin(ang) / m) if inverse else (np.cos(ang), -np.sin(ang))
+        wr, wi = wr.astype(np.float32), wi.astype(np.float32)
+        return (subtract(matmul(wr, re), matmul(wi, im)), add(matmul(wi, re), matmul(wr, im)))
     z = _complex(re, im)
     return _parts(np.fft.ifft2(z) if inverse else np.fft.fft2(z), _float_type(re, im))
 
