@@ -13,9 +13,9 @@ import numpy as np
 
 from bigcore.ops.core import dtype as _dtype
 from bigcore.ops.core import shape
+from bigcore.ops.indexing import getitem
 from bigcore.ops.linalg import eager_only
 from bigcore.ops.node import is_symbolic, to_array
-from bigcore.ops.indexing import getitem
 from bigcore.ops.numpy import add, matmul, multiply, pad, reshape, subtract, take
 
 _PAIR = "Input `x` should be a tuple of two tensors - real and imaginary."
@@ -203,15 +203,15 @@ def _check_stride(sequence_stride):
 def _frame_indices(size, sequence_length, sequence_stride, fft_length, center):
     """Each frame's sample positions in x where the window covers it: (frames, sequence_length), with
     center's reflection padding of fft_length // 2 folded into the positions."""
-    pad = fft_length // 2 if center else 0
-    if center and pad >= size:
-        raise ValueError(f"stft: center=True reflects fft_length // 2 = {pad} samples at each end, which needs "
+    edge = fft_length // 2 if center else 0
+    if center and edge >= size:
+        raise ValueError(f"stft: center=True reflects fft_length // 2 = {edge} samples at each end, which needs "
                          f"more samples than that. Received a last axis of {size}")
-    frames = 1 + (size + 2 * pad - fft_length) // sequence_stride
+    frames = 1 + (size + 2 * edge - fft_length) // sequence_stride
     if frames < 1:
         raise ValueError(f"stft: the signal ({size} samples) is shorter than fft_length={fft_length}")
     left = (fft_length - sequence_length) // 2  # the window sits in the middle of each frame
-    pos = np.arange(frames)[:, None] * sequence_stride + left + np.arange(sequence_length)[None, :] - pad
+    pos = np.arange(frames)[:, None] * sequence_stride + left + np.arange(sequence_length)[None, :] - edge
     pos = np.abs(pos)  # reflect at the start ...
     return np.where(pos > size - 1, 2 * (size - 1) - pos, pos), left  # ... and at the end
 
