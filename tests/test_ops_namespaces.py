@@ -1,4 +1,4 @@
-"""keras.ops.numpy and keras.ops.nn are namespaces of their own: every op bigcore has under a name Keras
+"""keras.ops.numpy, keras.ops.nn and keras.ops.linalg are namespaces of their own: every op bigcore has under a name Keras
 keeps there resolves there too (ops.numpy.isnan, ops.nn.dot_product_attention), the same function as
 bigcore.ops's."""
 
@@ -8,7 +8,7 @@ from bigcore import ops
 
 
 def test_submodules_hold_kerass_names(keras):
-    for sub in ("numpy", "nn"):
+    for sub in ("numpy", "nn", "linalg"):
         theirs = [n for n in dir(getattr(keras.ops, sub)) if not n.startswith("_")]
         ours = getattr(ops, sub)
         missing = [n for n in theirs if hasattr(ops, n) and not hasattr(ours, n)]

@@ -22,7 +22,11 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     core.py      shape, convert_to_tensor/numpy, stop_gradient, cond, slice (keras.ops.core)
     control_flow.py  fori_loop, while_loop, scan, map, switch: unrolled at trace time
     numpy_extra.py   array, select, multi_hot, nansum, fmax, batch_normalization ... (composed)
-    math.py      logsumexp, erf, rsqrt, top_k, in_top_k; linalg.py: norm
+    math.py      logsumexp, erf, rsqrt, top_k, in_top_k
+    linalg.py    norm; cholesky ... svd, slogdet, logdet (keras.ops.linalg): float64 NumPy on arrays only
+    spectral.py  fft, fft2, ifft2, rfft, irfft, stft, istft, extract_sequences: NumPy on arrays, matmuls
+                 against constant DFT matrices when traced
+    complex_views.py  view_as_complex, view_as_real, polar (complex results on arrays only)
     einsum.py    einsum / tensordot as transpose + reshape + batched matmul
     indexing.py  x[...] as slice + squeeze + expand_dims (or take)
     attention.py dot_product_attention (keras.ops.nn): the fused attention primitive, or composed
@@ -38,7 +42,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     numpy_stats.py    isin, digitize, unravel_index, nanargmax / min, nanquantile / percentile / median,
                  corrcoef, argpartition (composed); bincount, histogram (on arrays only)
     numpy_products.py cross, kron, correlate (composed); numpy_special.py: i0, ldexp (composed), nextafter
-    math_extra.py     cdist, extract_sequences, erfinv (keras.ops, composed); einops.py: rearrange
+    math_extra.py     cdist, erfinv (keras.ops, composed); einops.py: rearrange
     numpy_windows.py  window functions, geomspace, array_split / h / v / dsplit, real / imag / conj / angle
                  of real tensors, diagflat, vander, trapezoid (keras.ops.numpy)
     image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale,
@@ -58,7 +62,10 @@ from bigcore.ops.conv import average_pool, conv, conv_transpose, depthwise_conv,
 from bigcore.ops.core import (cond, convert_to_numpy, convert_to_tensor, dtype, is_tensor, shape, slice,
                               stop_gradient)
 from bigcore.ops.indexing import getitem as _getitem
-from bigcore.ops.linalg import norm
+from bigcore.ops.linalg import (cholesky, cholesky_inverse, det, eig, eigh, inv, jvp, logdet, lstsq, lu_factor,
+                                matrix_rank, norm, pinv, qr, slogdet, solve, solve_triangular, svd)
+from bigcore.ops.spectral import extract_sequences, fft, fft2, ifft2, irfft, istft, rfft, stft
+from bigcore.ops.complex_views import polar, view_as_complex, view_as_real
 from bigcore.ops.loss_calls import binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy
 from bigcore.ops.ctc import ctc_decode, ctc_loss
 from bigcore.ops.math import erf, in_top_k, logsumexp, rsqrt, top_k
@@ -97,7 +104,7 @@ from bigcore.ops.numpy_stats import (argpartition, bincount, corrcoef, digitize,
                                      nanmedian, nanpercentile, nanquantile, unravel_index)
 from bigcore.ops.numpy_products import correlate, cross, kron
 from bigcore.ops.numpy_special import i0, ldexp, nextafter
-from bigcore.ops.math_extra import cdist, erfinv, extract_sequences
+from bigcore.ops.math_extra import cdist, erfinv
 from bigcore.ops.einops import rearrange
 from bigcore.ops.sorting import (argsort, median, nonzero, percentile, quantile, searchsorted, sort, unique)
 from bigcore.ops import image  # keras.ops.image
@@ -139,12 +146,14 @@ _SUBMODULE_NAMES = {
             "allclose arccos arccosh arcsin arcsinh arctan arctan2 arctanh argsort array cbrt cosh deg2rad empty_like "
             "exp2 fabs fmax fmin fmod get_item heaviside hypot isclose isfinite isinf isnan isneginf isposinf logaddexp "
             "logaddexp2 median nan_to_num nancumprod nancumsum nanmax nanmean nanmin nanprod nanstd nansum nanvar "
-            "nonzero percentile quantile rad2deg searchsorted select signbit sinc sinh sort tan trunc unique"),
+            "nonzero percentile quantile rad2deg searchsorted select signbit sinc sinh slogdet sort tan trunc unique"),
     nn: ("adaptive_average_pool adaptive_max_pool average_pool conv conv_transpose depth_to_space depthwise_conv fold "
          "max_pool psnr separable_conv space_to_depth unfold "
          "batch_normalization binary_crossentropy categorical_crossentropy ctc_decode ctc_loss dot_product_attention "
-         "multi_hot "
+         "multi_hot polar "
          "sparse_categorical_crossentropy"),
+    linalg: ("cholesky cholesky_inverse det eig eigh inv jvp lstsq lu_factor matrix_rank norm pinv qr solve "
+             "solve_triangular svd"),
 }
 for _module, _names in _SUBMODULE_NAMES.items():
     for _name in _names.split():

@@ -1,4 +1,4 @@
-"""keras.ops's cdist, extract_sequences and erfinv (keras/src/ops/math.py), composed from the
+"""keras.ops's cdist and erfinv (keras/src/ops/math.py), composed from the
 primitives: eager on arrays, recorded on symbolic tensors, with gradients."""
 
 import numpy as np
@@ -22,24 +22,6 @@ def cdist(x, y):
                          f"y.shape={_shape(y)}")
     diff = subtract(expand_dims(x, -2), expand_dims(y, -3))
     return sqrt(sum(square(diff), axis=-1))
-
-
-def extract_sequences(x, sequence_length, sequence_stride):
-    """Windows of sequence_length along the last axis every sequence_stride entries: the last axis
-    becomes (1 + (N - sequence_length) // sequence_stride, sequence_length)."""
-    x = convert_to_tensor(x)
-    if _ndim(x) < 1:
-        raise ValueError(f"Input should have rank >= 1. Received: input.shape = {_shape(x)}")
-    n = _shape(x)[-1]
-    if n is None:
-        raise ValueError("extract_sequences: the last axis needs a length known when the model is built")
-    length, stride = int(sequence_length), int(sequence_stride)
-    if length <= 0 or stride <= 0:
-        raise ValueError(f"extract_sequences: sequence_length and sequence_stride must be positive. Received: "
-                         f"{sequence_length}, {sequence_stride}")
-    count = max(0, 1 + (int(n) - length) // stride)
-    idx = (np.arange(count)[:, None] * stride + np.arange(length)[None, :]).astype(np.int32)
-    return take(x, idx, axis=_ndim(x) - 1)
 
 
 # Giles' single-precision erfinv ("Approximating the erfinv function", GPU Computing Gems, 2011): a
