@@ -1,0 +1,214 @@
+"""Keras 3's RandomErasing, RandomGaussianBlur and RandomSharpness, channels last, composed from
+bigcore.ops in a traced call() (no op of their own): the training subgraph draws with
+bigcore.random.uniform (a node of the program: new values every step, keyed by the model's seed,
+the layer's stream and the step), the inference subgraph is the identity, as Keras's; an eager
+call on arrays augments unless given training=False (Keras's call() default). Draw
+shapes, formulas, zero padding and clipping follow Keras 3; the draws are bigcore's. Bounding
+boxes and the dict inputs Keras also takes are not supported (a bounding_box_format is refused).
+"""
+
+import numpy as np
+
+from bigcore.layers import base
+from bigcore.layers.image_augmentation import _Augmentation, _number
+from bigcore.layers.image_color_augmentation import checked_range, no_bounding_boxes, sorted_range
+from bigcore.layers.image_resizing import channels_last, image_dims
+from bigcore.layers.registry import register
+
+_MASK = 0x7FFFFFFFFFFFFFFF
+
+
+def keras_factor(factor, name, low=0.0, high=1.0):
+    """Keras's _set_factor / _set_factor_by_name: a number f in [low, high] is (max(-f, low), f); a
+    pair is sorted, refused only when its first number is above `high` or its second below `low`
+    (Keras's check, made before sorting)."""
+    msg = (f"The `{name}` argument should be a number (or a list of two numbers) in the range [{low}, {high}]. "
+           f"Received: {name}={factor!r}")
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2 or not all(_number(v) for v in factor) or factor[0] > high or factor[1] < low:
+            raise ValueError(msg)
+        lo, hi = sorted(factor)
+        return lo, hi
+    if not _number(factor) or factor < low or factor > high:
+        raise ValueError(msg)
+    f = abs(factor)
+    return max(-f, low), f
+
+
+class _Composed(_Augmentation):
+    """A random image layer whose training call() is bigcore.ops; identity at inference."""
+
+    def __init__(self, seed=None, data_format=None, bounding_box_format=None, **kw):
+        no_bounding_boxes(self, bounding_box_format)
+        super().__init__(seed, **kw)
+        self.data_format = channels_last(data_format)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _uniform(self, ops, shape, lo, hi, draw):
+        """Draw number `draw` of this layer: its own stream, derived from the layer's."""
+        stream = (self._stream * 1000003 + draw + 1) & _MASK
+        u = ops.random.uniform(shape, 0.0, 1.0, seed=stream)
+        return u if (lo, hi) == (0, 1) else u * float(hi - lo) + float(lo)  # exact where lo == hi
+
+    def __call__(self, inputs, *args, **kwargs):
+        if not isinstance(inputs, base.KerasTensor) and "training" not in kwargs and not args:
+            kwargs["training"] = True  # Keras: call()'s default where no model gives a mode
+        return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs, training=True):
+        image_dims(self, inputs.shape)
+        if not training:
+            return inputs
+        ops = base._ops()
+        return self._augment(ops, inputs, ops.shape(inputs)[0], *inputs.shape[1:])
+
+    def _augment(self, ops, x, B, H, W, C):
+        raise NotImplementedError
+
+    def _applied(self, ops, B, draw):
+        """Keras's per-image coin: a threshold u ~ U(0, 1) below a probability p ~ U(factor)."""
+        p = self._uniform(ops, (B, 1, 1, 1), self.factor[0], self.factor[1], draw)
+        return self._uniform(ops, (B, 1, 1, 1), 0.0, 1.0, draw + 1) < p
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+def _fill_value(value):
+    if value is None or _number(value):
+        return value
+    if isinstance(value, (tuple, list)) and len(value) == 3 and all(_number(v) for v in value):
+        return value
+    raise ValueError(f"The `fill_value` argument should be a number (or a list of three numbers) or None. "
+                     f"Received: fill_value={value!r}")
+
+
+@register
+class RandomErasing(_Composed):
+    """Training: with a probability drawn per image in factor's range, a rectangle of each image is
+    replaced by fill_value (None: normal noise times value_range[1]), clipped to value_range. Its
+    width is sqrt(s) W and height sqrt(t) H, s and t drawn in scale's range, at a uniform offset."""
+
+    def __init__(self, factor=1.0, scale=(0.02, 0.33), fill_value=None, value_range=(0, 255), seed=None,
+                 data_format=None, **kw):
+        super().__init__(seed, data_format, **kw)
+        self.factor = keras_factor(factor, "factor")
+        self.scale = keras_factor(scale, "scale")
+        self.fill_value = _fill_value(fill_value)
+        self.value_range = checked_range(value_range)
+
+    def _augment(self, ops, x, B, H, W, C):
+        if isinstance(self.fill_value, (tuple, list)) and C != 3:
+            raise ValueError(f"RandomErasing {self.name!r}: a fill_value of three numbers needs 3 channels. "
+                             f"Received input with {C} channels")
+        lo, hi = self.value_range
+        inside = None
+        for axis, (length, grid_shape) in enumerate([(W, (1, 1, W, 1)), (H, (1, H, 1, 1))]):
+            side = ops.sqrt(self._uniform(ops, (B, 1, 1, 1), self.scale[0], self.scale[1], 2 * axis)) * length
+            start = self._uniform(ops, (B, 1, 1, 1), 0.0, 1.0, 2 * axis + 1) * (length - side)
+            grid = np.arange(length, dtype=np.float32).reshape(grid_shape)
+            ok = ops.logical_and(grid >= start, grid < start + side)
+            inside = ok if inside is None else ops.logical_and(inside, ok)
+        inside = ops.logical_and(inside, self._applied(ops, B, 4))
+        if self.fill_value is None:
+            fill = ops.random.normal(ops.shape(x), seed=(self._stream * 1000003 + 7) & _MASK) * float(hi)
+        else:
+            fill = np.asarray(self.fill_value, np.float32).reshape(-1)
+        fill = ops.clip(fill, float(lo), float(hi))
+        return ops.where(inside, fill, x)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "scale": self.scale, "fill_value": self.fill_value,
+                "value_range": self.value_range, "seed": self.seed}
+
+
+def _kernel_size(value):
+    msg = f"kernel_size must be an odd positive integer (or two equal ones). Received: kernel_size={value!r}"
+    vals = list(value) if isinstance(value, (tuple, list)) else [value, value]
+    if len(vals) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 and v % 2 for v in vals):
+        raise ValueError(msg)
+    if vals[0] != vals[1]:
+        # Keras's torch backend reshapes a (k1, k0) kernel to (k0, k1) and pads by k0 // 2: no blur.
+        raise NotImplementedError(f"RandomGaussianBlur: kernels of two sizes are not supported (Keras's torch "
+                                  f"backend garbles them). Received: kernel_size={value!r}")
+    return vals[0], vals[1]
+
+
+def _shifted(ops, xp, axis, offset, length):
+    """The window [offset, offset + length) of padded images along axis 1 (rows) or 2 (columns)."""
+    return xp[:, offset:offset + length] if axis == 1 else xp[:, :, offset:offset + length]
+
+
+def _zero_pad(ops, x, axis, r):
+    widths = [[0, 0], [0, 0], [0, 0], [0, 0]]
+    widths[axis] = [r, r]
+    return ops.pad(x, widths)
+
+
+@register
+class RandomGaussianBlur(_Composed):
+    """Training: with a probability drawn per image in factor's range, each image convolved with a
+    kernel_size x kernel_size Gaussian (zero padding), sigma_x and sigma_y drawn once per batch in
+    sigma's range (+ 1e-6); then every image clipped to value_range."""
+
+    def __init__(self, factor=1.0, kernel_size=3, sigma=1.0, value_range=(0, 255), data_format=None, seed=None,
+                 **kw):
+        super().__init__(seed, data_format, **kw)
+        self.factor = keras_factor(factor, "factor")
+        self.kernel_size = _kernel_size(kernel_size)
+        self.sigma = keras_factor(sigma, "sigma")
+        self.value_range = checked_range(value_range)
+
+    def _augment(self, ops, x, B, H, W, C):
+        k = self.kernel_size[0]
+        r = k // 2
+        apply = self._applied(ops, B, 0)
+        blurred = x
+        # separable: columns with sigma_x, then rows with sigma_y (zero padding commutes with it)
+        for axis, length, draw in ((2, W, 2), (1, H, 3)):
+            sigma = self._uniform(ops, (1, 1, 1, 1), self.sigma[0], self.sigma[1], draw) + 1e-6
+            taps = [ops.exp(-0.5 * ops.square((i - r) / sigma)) for i in range(k)]
+            total = taps[0]
+            for t in taps[1:]:
+                total = total + t
+            xp = _zero_pad(ops, blurred, axis, r)
+            acc = None
+            for i in range(k):
+                term = (taps[i] / total) * _shifted(ops, xp, axis, i, length)
+                acc = term if acc is None else acc + term
+            blurred = acc
+        return ops.clip(ops.where(apply, blurred, x), float(self.value_range[0]), float(self.value_range[1]))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "kernel_size": self.kernel_size, "sigma": self.sigma,
+                "value_range": self.value_range, "seed": self.seed}
+
+
+@register
+class RandomSharpness(_Composed):
+    """Training: x + (1 - 2 f) (s - x) clipped to value_range, s the image smoothed by Keras's 3 x 3
+    kernel (1/13 around 5/13, zero padding), f drawn per image in factor's range (a number f: [0, f])."""
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kw):
+        super().__init__(seed, data_format, **kw)
+        self.factor = keras_factor(factor, "factor")
+        self.value_range = sorted_range(value_range)
+
+    def _augment(self, ops, x, B, H, W, C):
+        f = self._uniform(ops, (B, 1, 1, 1), self.factor[0], self.factor[1], 0) * 2.0
+        xp = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        ring = None
+        for i in range(3):
+            for j in range(3):
+                if i != 1 or j != 1:
+                    v = xp[:, i:i + H, j:j + W]
+                    ring = v if ring is None else ring + v
+        smooth = ring * (1.0 / 13.0) + x * (5.0 / 13.0)
+        y = x + (1.0 - f) * (smooth - x)
+        return ops.clip(y, float(self.value_range[0]), float(self.value_range[1]))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
+

@@ -1,0 +1,294 @@
+"""RandomErasing, RandomGaussianBlur and RandomSharpness (layers/image_composed_augmentation.py,
+bigcore.ops in a traced call()): Keras 3 parity where the factors fix the result, float64 NumPy
+references for the draws found in the output (a rectangle per image, one sigma pair per batch, one
+sharpness per image), the draws' ranges and probabilities, inference identity, configs as Keras's,
+seeded runs, training, saving (bigcore and Keras load the file), refusals.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import bigcore
+from bigcore import layers
+from layer_test import KERAS_WARNING
+
+pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
+
+
+def images(shape, seed=0, lo=0.0, hi=255.0):
+    return np.random.default_rng(seed).uniform(lo, hi, shape).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- NumPy references (float64)
+
+
+def zero_pad(x, r):
+    return np.pad(np.asarray(x, np.float64), [(0, 0), (r, r), (r, r), (0, 0)])
+
+
+def gauss1d(k, sigma):
+    d = np.arange(k) - (k - 1) / 2
+    g = np.exp(-0.5 * (d / sigma) ** 2)
+    return g / g.sum()
+
+
+def blur(x, k, sx, sy):
+    """2-D convolution with outer(g_y, g_x), zero padding (Keras's torch gaussian_blur)."""
+    B, H, W, C = x.shape
+    r = k // 2
+    xp = zero_pad(x, r)
+    kern = np.outer(gauss1d(k, sy), gauss1d(k, sx))
+    out = np.zeros(x.shape)
+    for i in range(k):
+        for j in range(k):
+            out += kern[i, j] * xp[:, i:i + H, j:j + W]
+    return out
+
+
+def smooth13(x):
+    """Keras's sharpness kernel: 1/13 around 5/13, zero padding."""
+    B, H, W, C = x.shape
+    xp = zero_pad(x, 1)
+    out = np.zeros(x.shape)
+    for i in range(3):
+        for j in range(3):
+            out += (5.0 if (i, j) == (1, 1) else 1.0) / 13.0 * xp[:, i:i + H, j:j + W]
+    return out
+
+
+def sharpen(x, f, vr):
+    x = np.asarray(x, np.float64)
+    f = np.asarray(f, np.float64).reshape(-1, 1, 1, 1)
+    return np.clip(x + (1.0 - 2.0 * f) * (smooth13(x) - x), vr[0], vr[1])
+
+
+# --------------------------------------------------------------------------- Keras parity (fixed draws)
+
+
+PARITY = [
+    ("RandomSharpness", dict(factor=(0.3, 0.3))),
+    ("RandomSharpness", dict(factor=(0.9, 0.9), value_range=(0, 200))),
+    ("RandomSharpness", dict(factor=0.0)),
+    ("RandomGaussianBlur", dict(factor=(1, 1), sigma=(0.7, 0.7), kernel_size=5)),
+    ("RandomGaussianBlur", dict(factor=(1.0, 1.0), sigma=(0.95, 0.95), kernel_size=3, value_range=(10, 200))),
+    ("RandomGaussianBlur", dict(factor=0.0, value_range=(0, 100))),  # never blurred, but clipped
+    ("RandomErasing", dict(factor=(1, 1), scale=(1, 1), fill_value=17.0)),
+    ("RandomErasing", dict(factor=(1, 1), scale=(1, 1), fill_value=(1, 300, -3))),
+    ("RandomErasing", dict(factor=0.0)),
+]
+
+
+@pytest.mark.parametrize("name,kw", PARITY)
+def test_keras_parity_where_the_draws_are_fixed(keras, name, kw):
+    x = images((4, 7, 6, 3), 1)
+    ours = np.asarray(getattr(layers, name)(**kw)(x, training=True))
+    theirs = np.asarray(getattr(keras.layers, name)(**kw)(x, training=True))
+    assert ours.shape == x.shape and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
+
+
+def test_eager_call_augments_by_default_as_keras(keras):
+    """Keras's call(training=True): an eager call on arrays augments; training=False is the identity."""
+    x = images((2, 5, 5, 3), 11)
+    for lib in (bigcore, keras):
+        layer = lib.layers.RandomSharpness((0.9, 0.9))
+        np.testing.assert_allclose(np.asarray(layer(x)), sharpen(x, [0.9, 0.9], (0, 255)), rtol=1e-5, atol=1e-3)
+        np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+
+
+def test_fixed_draws_against_numpy():
+    x = images((3, 6, 5, 2), 2)
+    y = np.asarray(layers.RandomSharpness((0.2, 0.2), value_range=(0, 255))(x, training=True))
+    np.testing.assert_allclose(y, sharpen(x, [0.2] * 3, (0, 255)), rtol=1e-5, atol=1e-3)
+    y = np.asarray(layers.RandomGaussianBlur((1, 1), kernel_size=7, sigma=(0.6, 0.6))(x, training=True))
+    np.testing.assert_allclose(y, np.clip(blur(x, 7, 0.6, 0.6), 0, 255), rtol=1e-5, atol=1e-3)
+    y = np.asarray(layers.RandomErasing((1, 1), scale=(1, 1), fill_value=-5.0, value_range=(-2, 9))(x, training=True))
+    np.testing.assert_array_equal(y, np.full(x.shape, -2.0, np.float32))  # the fill clipped to value_range
+
+
+# --------------------------------------------------------------------------- the draws
+
+
+def test_sharpness_draws_one_factor_per_image_in_range():
+    B = 40
+    x = images((B, 6, 6, 3), 3, 50, 200)
+    y = np.asarray(layers.RandomSharpness((0.2, 0.7), value_range=(-1e4, 1e4), seed=2)(x, training=True))
+    d = (smooth13(x) - x).reshape(B, -1)
+    k = ((y - x).reshape(B, -1) * d).sum(1) / (d * d).sum(1)  # y - x = (1 - 2 f) d
+    f = (1.0 - k) / 2.0
+    np.testing.assert_allclose(y, sharpen(x, f, (-1e4, 1e4)), rtol=1e-5, atol=2e-3)  # one f explains each image
+    assert f.min() >= 0.2 - 1e-4 and f.max() <= 0.7 + 1e-4 and f.std() > 0.08
+
+
+def test_blur_one_sigma_pair_per_batch_and_a_probability_per_image():
+    B = 48
+    x = images((B, 7, 8, 2), 4)
+    y = np.asarray(layers.RandomGaussianBlur((0.5, 0.5), kernel_size=3, sigma=(0.4, 1.0), seed=5)(x, training=True))
+    same = np.array([np.array_equal(y[b], x[b]) for b in range(B)])
+    assert 12 <= same.sum() <= 36, same.sum()
+    blurred = np.flatnonzero(~same)
+    b0 = blurred[0]
+    grid = np.linspace(0.4, 1.0, 61)
+    errs = [(np.abs(blur(x[b0:b0 + 1], 3, sx, sy) - y[b0:b0 + 1]).max(), sx, sy) for sx in grid for sy in grid]
+    err, sx, sy = min(errs)
+    assert err < 1.5, err  # the grid's step
+    # every blurred image is the same pair's blur (fit finely on the first, then checked on all)
+    fine = [(np.abs(blur(x[b0:b0 + 1], 3, a, b) - y[b0:b0 + 1]).max(), a, b)
+            for a in np.linspace(sx - 0.01, sx + 0.01, 21) for b in np.linspace(sy - 0.01, sy + 0.01, 21)]
+    _, sx, sy = min(fine)
+    np.testing.assert_allclose(y[blurred], blur(x[blurred], 3, sx, sy), atol=0.3)
+
+
+def _erased_boxes(x, y):
+    """Per image: None (unchanged) or (rows, cols) of the changed rectangle (all channels alike)."""
+    out = []
+    for b in range(len(x)):
+        changed = (y[b] != x[b])
+        assert (changed == changed[..., :1]).all(), "a pixel erased in some channels only"
+        m = changed[..., 0]
+        if not m.any():
+            out.append(None)
+            continue
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        assert (rows == np.arange(rows[0], rows[-1] + 1)).all() and (cols == np.arange(cols[0], cols[-1] + 1)).all()
+        assert m[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all() and m.sum() == len(rows) * len(cols)
+        out.append((rows, cols))
+    return out
+
+
+def test_erasing_rectangles_sizes_and_fill():
+    B, H, W = 64, 20, 30
+    x = images((B, H, W, 3), 6, 1, 255)
+    lo, hi = 0.1, 0.3
+    y = np.asarray(layers.RandomErasing((1, 1), scale=(lo, hi), fill_value=0.0, seed=7)(x, training=True))
+    boxes = _erased_boxes(x, y)
+    assert all(b is not None for b in boxes)
+    hs = np.array([len(r) for r, _ in boxes])
+    ws = np.array([len(c) for _, c in boxes])
+    # the side is sqrt(s) times the length; a span [x0, x0 + L) holds floor(L) or ceil(L) pixels
+    assert hs.min() >= np.floor(np.sqrt(lo) * H) and hs.max() <= np.ceil(np.sqrt(hi) * H)
+    assert ws.min() >= np.floor(np.sqrt(lo) * W) and ws.max() <= np.ceil(np.sqrt(hi) * W)
+    assert hs.std() > 0.5 and ws.std() > 0.5 and np.corrcoef(hs, ws)[0, 1] < 0.6  # drawn apart
+    starts = np.array([r[0] for r, _ in boxes])
+    assert starts.min() == 0 or len(set(starts)) > 4
+    assert (y[y != x] == 0).all()
+
+
+def test_erasing_noise_fill_and_probabilities():
+    B = 400
+    x = images((B, 4, 4, 3), 8, 1, 255)
+    vr = (0, 255)
+    y = np.asarray(layers.RandomErasing((1, 1), scale=(1, 1), seed=9)(x, training=True))
+    # the whole image: N(0, 1) * 255 clipped to [0, 255]
+    assert y.min() == 0 and y.max() == 255
+    assert 0.47 < (y == 0).mean() < 0.53  # the negative half
+    assert 0.15 < (y == 255).mean() < 0.17  # P(z > 1) = 0.1587
+    inner = y[(y > 0) & (y < 255)] / 255.0
+    assert abs(inner.mean() - 0.46) < 0.02  # E[z | 0 < z < 1]
+    # factor (p, p): each image erased with probability p; Keras's default 1.0 draws p ~ U(0, 1): 1/2
+    for factor, p in (((0.25, 0.25), 0.25), (1.0, 0.5)):
+        y = np.asarray(layers.RandomErasing(factor, scale=(1, 1), fill_value=0.0, value_range=vr, seed=10)(
+            x, training=True))
+        frac = np.mean([(y[b] == 0).all() for b in range(B)])
+        assert abs(frac - p) < 4 * np.sqrt(p * (1 - p) / B), (factor, frac)
+
+
+# --------------------------------------------------------------------------- inference, configs, runs
+
+
+MAKERS = [lambda L: L.RandomErasing(), lambda L: L.RandomErasing(0.4, scale=(0.1, 0.2), fill_value=3.0, seed=2),
+          lambda L: L.RandomGaussianBlur(), lambda L: L.RandomGaussianBlur((0.2, 0.8), 5, (0.1, 0.9), (0, 1)),
+          lambda L: L.RandomSharpness(0.4), lambda L: L.RandomSharpness((0.1, 0.6), value_range=(255, 0), seed=4)]
+
+
+@pytest.mark.parametrize("make", MAKERS)
+def test_identity_at_inference_and_config_as_keras(keras, make):
+    x = images((4, 6, 5, 3), 10)
+    layer = make(layers)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    for lib in (bigcore, keras):
+        m = lib.Sequential([lib.Input((6, 5, 3)), make(lib.layers)])
+        np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x)
+    ours, theirs = make(bigcore.layers).get_config(), make(keras.layers).get_config()
+    for cfg in (ours, theirs):
+        cfg.pop("name"), cfg.pop("dtype", None)
+    assert ours == theirs
+    assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+    assert layer.compute_output_shape((None, 6, 5, 3)) == (None, 6, 5, 3)
+
+
+@pytest.mark.parametrize("make", [lambda: layers.RandomErasing(seed=7), lambda: layers.RandomGaussianBlur(seed=7),
+                                  lambda: layers.RandomSharpness((0, 1), seed=7)])
+def test_seeded_runs_reproducible_and_training_draws_each_step(make):
+    x = images((8, 9, 8, 3), 18)
+
+    def run(seed):
+        bigcore.utils.set_random_seed(seed)
+        layer = make()
+        inp = bigcore.Input((9, 8, 3))
+        model = bigcore.Model(inp, layers.Flatten()(layers.Conv2D(2, 3)(layer(inp))))
+        model.compile(optimizer=bigcore.optimizers.SGD(1e-6), loss="mse")
+        t = np.zeros_like(model.predict(x, verbose=0))
+        losses = [model.train_on_batch(x, t) for _ in range(3)]
+        return np.asarray(layer(x, training=True)).tobytes() + np.asarray(losses).tobytes(), losses
+
+    a, losses = run(0)
+    assert len(set(np.round(losses, 6))) > 1, "the same draws every step"
+    assert a == run(0)[0], "the same seed draws otherwise"
+    assert a != run(1)[0], "another seed draws the same"
+
+
+def test_trains_saves_and_loads(tmp_path, keras):
+    bigcore.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 64).astype(np.float32)
+    x = (0.7 * rng.random((64, 12, 12, 3))).astype(np.float32)
+    x[:, :, :, 0] += 0.3 * y[:, None, None]
+    model = bigcore.Sequential([bigcore.Input((12, 12, 3)), layers.RandomErasing(0.5, value_range=(0, 1)),
+                                layers.RandomGaussianBlur(0.5, value_range=(0, 1)),
+                                layers.RandomSharpness((0.2, 0.8), value_range=(0, 1)),
+                                layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
+                                layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=bigcore.optimizers.Adam(0.01), loss="binary_crossentropy")
+    hist = model.fit(x, y, epochs=12, batch_size=16, verbose=0, shuffle=False).history["loss"]
+    assert min(hist[-3:]) < hist[0] * 0.9, hist
+    path = os.path.join(tmp_path, "m.keras")
+    model.save(path)
+    loaded = bigcore.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
+    for a, b in zip(model.layers, loaded.layers):
+        assert type(a) is type(b) and json.dumps(a.get_config()) == json.dumps(b.get_config())
+    km = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(km.predict(x[:8], verbose=0)), model.predict(x[:8], verbose=0),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda: layers.RandomErasing(1.5), ValueError, r"\[0.0, 1.0\]. Received: factor=1.5"),
+    (lambda: layers.RandomErasing(scale=(2, 3)), ValueError, r"`scale` argument .*Received: scale=\(2, 3\)"),
+    (lambda: layers.RandomErasing(fill_value=(1, 2)), ValueError, r"Received: fill_value=\(1, 2\)"),
+    (lambda: layers.RandomErasing(fill_value="black"), ValueError, r"Received: fill_value='black'"),
+    (lambda: layers.RandomErasing(value_range=(1, 0)), ValueError, r"Received: value_range=\(1, 0\)"),
+    (lambda: layers.RandomGaussianBlur(kernel_size=4), ValueError, r"odd .*Received: kernel_size=4"),
+    (lambda: layers.RandomGaussianBlur(kernel_size=(3, 5)), NotImplementedError, r"kernel_size=\(3, 5\)"),
+    (lambda: layers.RandomGaussianBlur(sigma=-1), ValueError, r"Received: sigma=-1"),
+    (lambda: layers.RandomGaussianBlur(sigma=(2, 3)), ValueError, r"Received: sigma=\(2, 3\)"),  # as Keras
+    (lambda: layers.RandomSharpness(-0.2), ValueError, r"Received: factor=-0.2"),
+    (lambda: layers.RandomSharpness(0.2, value_range=0), ValueError, r"Received: value_range=0"),
+    (lambda: layers.RandomSharpness(0.2, data_format="channels_first"), ValueError, r"channels_last"),
+    (lambda: layers.RandomErasing(bounding_box_format="xyxy"), ValueError, r"bounding boxes are not supported"),
+    (lambda: layers.RandomSharpness(0.2, seed=-1), ValueError, r"seed"),
+])
+def test_refusals(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+def test_refuses_unbatched_and_wrong_channels():
+    with pytest.raises(ValueError, match="expected ndim=4"):
+        layers.RandomSharpness(0.3)(images((5, 4, 3)), training=True)
+    with pytest.raises(ValueError, match="three numbers needs 3 channels"):
+        layers.RandomErasing(fill_value=(1, 2, 3))(images((2, 5, 4, 1)), training=True)
