@@ -1,7 +1,7 @@
-"""RandomErasing, RandomGaussianBlur and RandomSharpness (layers/image_composed_augmentation.py,
+"""RandomErasing, RandomGaussianBlur, RandomSharpness and Equalization (image_composed_augmentation.py,
 bigcore.ops in a traced call()): Keras 3 parity where the factors fix the result, float64 NumPy
 references for the draws found in the output (a rectangle per image, one sigma pair per batch, one
-sharpness per image), the draws' ranges and probabilities, inference identity, configs as Keras's,
+sharpness per image; a batch-wide histogram equalization), the draws' ranges and probabilities, inference identity, configs as Keras's,
 seeded runs, training, saving (bigcore and Keras load the file), refusals.
 """
 
@@ -65,6 +65,26 @@ def sharpen(x, f, vr):
     return np.clip(x + (1.0 - 2.0 * f) * (smooth13(x) - x), vr[0], vr[1])
 
 
+def equalize(x, vr=(0, 255), bins=256):
+    """Histogram equalization of each channel over the whole batch (Keras's Equalization)."""
+    x = np.asarray(x, np.float64)
+    lo, hi = vr
+    out = np.empty_like(x)
+    for c in range(x.shape[-1]):
+        v = (x[..., c] - lo) * 255.0 / (hi - lo)
+        idx = np.clip(np.floor(v * (bins - 1) / 255.0), 0, bins - 1).astype(np.int64)
+        hist = np.bincount(idx.ravel(), minlength=bins)
+        if (hist > 0).sum() <= 1:
+            e = v
+        else:
+            cdf = np.cumsum(hist)
+            cmin = cdf[cdf > 0][0]
+            lut = np.clip(np.round((cdf - cmin) * 255.0 / max(cdf[-1] - cmin, 1)), 0, 255)
+            e = lut[idx]
+        out[..., c] = e * (hi - lo) / 255.0 + lo
+    return out
+
+
 # --------------------------------------------------------------------------- Keras parity (fixed draws)
 
 
@@ -78,12 +98,19 @@ PARITY = [
     ("RandomErasing", dict(factor=(1, 1), scale=(1, 1), fill_value=17.0)),
     ("RandomErasing", dict(factor=(1, 1), scale=(1, 1), fill_value=(1, 300, -3))),
     ("RandomErasing", dict(factor=0.0)),
+    ("Equalization", dict()),
+    ("Equalization", dict(bins=32)),
+    ("Equalization", dict(value_range=(1.0, -1.0), bins=100)),
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Tensor.T is deprecated:UserWarning")  # Keras's Equalization on torch
 @pytest.mark.parametrize("name,kw", PARITY)
 def test_keras_parity_where_the_draws_are_fixed(keras, name, kw):
     x = images((4, 7, 6, 3), 1)
+    if name == "Equalization":  # integer pixels, a skewed histogram (and -1..1 where asked)
+        x = np.floor(255 * (x / 255) ** 2)
+        x = x if "value_range" not in kw else (x / 127.5 - 1.0).astype(np.float32)
     ours = np.asarray(getattr(layers, name)(**kw)(x, training=True))
     theirs = np.asarray(getattr(keras.layers, name)(**kw)(x, training=True))
     assert ours.shape == x.shape and ours.dtype == np.float32
@@ -107,6 +134,20 @@ def test_fixed_draws_against_numpy():
     np.testing.assert_allclose(y, np.clip(blur(x, 7, 0.6, 0.6), 0, 255), rtol=1e-5, atol=1e-3)
     y = np.asarray(layers.RandomErasing((1, 1), scale=(1, 1), fill_value=-5.0, value_range=(-2, 9))(x, training=True))
     np.testing.assert_array_equal(y, np.full(x.shape, -2.0, np.float32))  # the fill clipped to value_range
+
+
+def test_equalization_against_numpy():
+    rng = np.random.default_rng(12)
+    x = (np.floor(rng.beta(2, 5, (3, 9, 8, 3)) * 256) + 0.3).astype(np.float32)  # off the bins' edges
+    x[..., 2] = 40.0  # one occupied bin: kept as it is
+    for vr, bins in (((0, 255), 256), ((0, 255), 7), ((-50, 300), 64)):
+        y = np.asarray(layers.Equalization(vr, bins)(x, training=True))
+        np.testing.assert_allclose(y, equalize(x, vr, bins), rtol=1e-5, atol=1e-3)
+    y = np.asarray(layers.Equalization()(x))
+    np.testing.assert_array_equal(y[..., 2], x[..., 2])
+    assert len(np.unique(y[..., 0])) == len(np.unique(x[..., 0])) and y[..., 0].min() == 0 and y[..., 0].max() == 255
+    # one histogram for the batch: an image equalized alone comes out otherwise
+    assert not np.allclose(np.asarray(layers.Equalization()(x[:1])), y[:1])
 
 
 # --------------------------------------------------------------------------- the draws
@@ -201,7 +242,8 @@ def test_erasing_noise_fill_and_probabilities():
 
 MAKERS = [lambda L: L.RandomErasing(), lambda L: L.RandomErasing(0.4, scale=(0.1, 0.2), fill_value=3.0, seed=2),
           lambda L: L.RandomGaussianBlur(), lambda L: L.RandomGaussianBlur((0.2, 0.8), 5, (0.1, 0.9), (0, 1)),
-          lambda L: L.RandomSharpness(0.4), lambda L: L.RandomSharpness((0.1, 0.6), value_range=(255, 0), seed=4)]
+          lambda L: L.RandomSharpness(0.4), lambda L: L.RandomSharpness((0.1, 0.6), value_range=(255, 0), seed=4),
+          lambda L: L.Equalization(), lambda L: L.Equalization((-1, 1), bins=16)]
 
 
 @pytest.mark.parametrize("make", MAKERS)
@@ -209,7 +251,8 @@ def test_identity_at_inference_and_config_as_keras(keras, make):
     x = images((4, 6, 5, 3), 10)
     layer = make(layers)
     np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
-    for lib in (bigcore, keras):
+    # Keras's Equalization returns its input as its output spec: its functional model sees a cycle
+    for lib in (bigcore, keras) if type(layer).__name__ != "Equalization" else (bigcore,):
         m = lib.Sequential([lib.Input((6, 5, 3)), make(lib.layers)])
         np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x)
     ours, theirs = make(bigcore.layers).get_config(), make(keras.layers).get_config()
@@ -250,6 +293,7 @@ def test_trains_saves_and_loads(tmp_path, keras):
     model = bigcore.Sequential([bigcore.Input((12, 12, 3)), layers.RandomErasing(0.5, value_range=(0, 1)),
                                 layers.RandomGaussianBlur(0.5, value_range=(0, 1)),
                                 layers.RandomSharpness((0.2, 0.8), value_range=(0, 1)),
+                                layers.Equalization((0, 1), bins=64),
                                 layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
                                 layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=bigcore.optimizers.Adam(0.01), loss="binary_crossentropy")
@@ -261,8 +305,12 @@ def test_trains_saves_and_loads(tmp_path, keras):
     np.testing.assert_array_equal(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
     for a, b in zip(model.layers, loaded.layers):
         assert type(a) is type(b) and json.dumps(a.get_config()) == json.dumps(b.get_config())
+    # Keras cannot load an Equalization (above): the same weights without it
+    keras_model = bigcore.Sequential([bigcore.Input((12, 12, 3))] + model.layers[:3] + model.layers[4:])
+    path = os.path.join(tmp_path, "k.keras")
+    keras_model.save(path)
     km = keras.models.load_model(path)
-    np.testing.assert_allclose(np.asarray(km.predict(x[:8], verbose=0)), model.predict(x[:8], verbose=0),
+    np.testing.assert_allclose(np.asarray(km.predict(x[:8], verbose=0)), keras_model.predict(x[:8], verbose=0),
                                rtol=1e-4, atol=1e-5)
 
 
@@ -281,6 +329,8 @@ def test_trains_saves_and_loads(tmp_path, keras):
     (lambda: layers.RandomSharpness(0.2, data_format="channels_first"), ValueError, r"channels_last"),
     (lambda: layers.RandomErasing(bounding_box_format="xyxy"), ValueError, r"bounding boxes are not supported"),
     (lambda: layers.RandomSharpness(0.2, seed=-1), ValueError, r"seed"),
+    (lambda: layers.Equalization(bins=0), ValueError, r"Received: bins=0"),
+    (lambda: layers.Equalization(value_range=(3, 3)), ValueError, r"two different numbers"),
 ])
 def test_refusals(make, exc, match):
     with pytest.raises(exc, match=match):

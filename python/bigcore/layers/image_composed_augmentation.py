@@ -1,4 +1,4 @@
-"""Keras 3's RandomErasing, RandomGaussianBlur and RandomSharpness, channels last, composed from
+"""Keras 3's RandomErasing, RandomGaussianBlur, RandomSharpness and Equalization, channels last, composed from
 bigcore.ops in a traced call() (no op of their own): the training subgraph draws with
 bigcore.random.uniform (a node of the program: new values every step, keyed by the model's seed,
 the layer's stream and the step), the inference subgraph is the identity, as Keras's; an eager
@@ -212,3 +212,46 @@ class RandomSharpness(_Composed):
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
 
+
+
+@register
+class Equalization(_Composed):
+    """Training: each channel histogram-equalized over the whole batch (Keras's: one histogram of
+    `bins` bins per channel, of the values mapped from value_range to [0, 255]; a channel with one
+    occupied bin is kept). The histogram is a one-hot of (batch, height, width, bins) per channel."""
+
+    def __init__(self, value_range=(0, 255), bins=256, data_format=None, **kw):
+        super().__init__(None, data_format, **kw)
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+            raise ValueError(f"Invalid value for argument `bins`. Expected a positive integer. Received: bins={bins!r}")
+        self.bins = bins
+        self.value_range = sorted_range(value_range)
+        if self.value_range[0] == self.value_range[1]:
+            raise ValueError(f"The `value_range` argument should be a list of two different numbers. Received: "
+                             f"value_range={value_range!r}")
+
+    def _augment(self, ops, x, B, H, W, C):
+        lo, hi = self.value_range
+        bins = self.bins
+        scale = 255.0 / (hi - lo)
+        offset = 0.0 - lo * scale  # Keras's map to [0, 255] and back, in its order of operations
+        grid = np.arange(bins, dtype=np.float32)
+        outs = []
+        for c in range(C):
+            v = x[..., c:c + 1] * scale + offset
+            idx = ops.clip(ops.floor(v * ((bins - 1) / 255.0)), 0.0, float(bins - 1))
+            onehot = ops.cast(ops.equal(idx, grid), "float32")
+            hist = ops.sum(onehot, axis=(0, 1, 2))
+            cdf = ops.cumsum(hist)
+            cdf_min = ops.min(ops.where(cdf > 0, cdf, np.float32(np.inf)))
+            den = cdf[-1] - cdf_min
+            den = ops.where(den == 0, 1.0, den)
+            lut = ops.clip(ops.round((cdf - cdf_min) * 255.0 / den), 0.0, 255.0)
+            occupied = ops.sum(ops.cast(hist > 0, "float32"))
+            e = ops.where(occupied <= 1, v, ops.sum(onehot * lut, axis=-1, keepdims=True))
+            outs.append(e * ((hi - lo) / 255.0) + lo)
+        return outs[0] if C == 1 else ops.concatenate(outs, axis=-1)
+
+    def get_config(self):
+        cfg = {**super().get_config(), "bins": self.bins, "value_range": self.value_range}
+        return cfg
