@@ -237,6 +237,81 @@ def test_erasing_noise_fill_and_probabilities():
         assert abs(frac - p) < 4 * np.sqrt(p * (1 - p) / B), (factor, frac)
 
 
+# --------------------------------------------------------------------------- CutMix (arrays only)
+
+
+def _cutmix_recover(x, y, labels_in, labels_out):
+    """From one-hot labels of distinct classes: per image its partner j and weight w (the label mix);
+    the image is x_b with a rectangle of x_j."""
+    B, H, W, C = x.shape
+    perm, w = [], []
+    for b in range(B):
+        row = labels_out[b]
+        j = int(np.argmax(np.where(np.arange(B) == b, -1, row))) if row[b] < 1 - 1e-6 else b
+        wb = float(row[b]) if j != b else 1.0
+        np.testing.assert_allclose(row, wb * labels_in[b] + (1 - wb) * labels_in[j], atol=1e-6)
+        perm.append(j), w.append(wb)
+    return np.array(perm), np.array(w)
+
+
+def test_cutmix_pastes_a_rectangle_of_a_permuted_image_and_mixes_labels_by_its_area():
+    B, H, W = 200, 16, 20
+    x = images((B, H, W, 3), 13, 1, 255)
+    labels = np.eye(B, dtype=np.float32)
+    out = layers.CutMix((0.5, 0.5), seed=3)({"images": x, "labels": labels})
+    assert set(out) == {"images", "labels"} and out["images"].dtype == np.float32
+    perm, w = _cutmix_recover(x, out["images"], labels, out["labels"])
+    y = out["images"]
+    moved = perm != np.arange(B)
+    assert sorted(perm[moved]) == sorted(np.flatnonzero(moved)) and moved.sum() > B * 0.9  # a permutation
+    for b in np.flatnonzero(moved):
+        diff = (y[b] != x[b]).any(-1)
+        from_j = (y[b] == x[perm[b]]).all(-1)
+        assert (diff <= from_j).all(), "a changed pixel not from the partner"
+        rows, cols = np.flatnonzero(from_j.any(1) & diff.any(1)), np.flatnonzero(from_j.any(0) & diff.any(0))
+        side = np.sqrt(1 - w[b])
+        if diff.any():  # the rectangle's sides are sqrt(1 - w) of the image's (floor or ceil in pixels)
+            assert np.floor(side * H) <= len(rows) <= np.ceil(side * H)
+            assert np.floor(side * W) <= len(cols) <= np.ceil(side * W)
+        else:
+            assert min(np.ceil(side * H), np.ceil(side * W)) <= 1
+    # l ~ Beta(a, a), a = 0.5 (+ 1e-6): E[l] = 1/2, E[l^2] = (a + 1) / (2 (2a + 1)) = 3/8
+    lam = w[moved]
+    for k, want in ((1, 0.5), (2, 0.375)):
+        assert abs((lam ** k).mean() - want) < 5 * (lam ** k).std() / np.sqrt(len(lam))
+
+
+def test_cutmix_draws_per_call_seeded_and_arrays_only():
+    x = images((6, 5, 4, 3), 14)
+    a, b = layers.CutMix(seed=5), layers.CutMix(seed=5)
+    first = a(x)
+    np.testing.assert_array_equal(first, b(x))  # same seed, same draws
+    assert not np.array_equal(first, a(x))  # a new draw each call, as Keras's seed generator
+    np.testing.assert_array_equal(a(x, training=False), x)
+    np.testing.assert_array_equal(a(x[0]), x[0])  # Keras: an unbatched image is left alone
+    same = np.repeat(x[:1], 6, axis=0)
+    np.testing.assert_array_equal(layers.CutMix()(same), same)
+    ds = bigcore.data.Dataset.from_tensor_slices(x).batch(3).map(layers.CutMix(seed=1))
+    assert [np.asarray(e).shape for e in ds] == [(3, 5, 4, 3)] * 2
+    with pytest.raises(NotImplementedError, match="not inside a model"):
+        layers.CutMix()(bigcore.Input((5, 4, 3)))
+    with pytest.raises(ValueError, match="'images' and optionally 'labels'"):
+        layers.CutMix()({"images": x, "boxes": x})
+
+
+def test_cutmix_config_as_keras(keras):
+    for kw in ({}, {"factor": 0.3, "seed": 4}, {"factor": (0.2, 0.9)}):
+        ours, theirs = layers.CutMix(**kw).get_config(), keras.layers.CutMix(**kw).get_config()
+        for cfg in (ours, theirs):
+            cfg.pop("name"), cfg.pop("dtype", None)
+        assert ours == theirs
+        again = layers.CutMix.from_config(ours).get_config()
+        again.pop("name")
+        assert again == ours
+    with pytest.raises(ValueError, match="Received: factor=2"):
+        layers.CutMix(2)
+
+
 # --------------------------------------------------------------------------- inference, configs, runs
 
 

@@ -32,6 +32,7 @@ from bigcore.layers.image_color_augmentation import (AutoContrast, RandomColorDe
                                                      RandomGrayscale, RandomHue, RandomInvert, RandomPosterization,
                                                      RandomSaturation, Solarization)
 from bigcore.layers.image_composed_augmentation import Equalization, RandomErasing, RandomGaussianBlur, RandomSharpness
+from bigcore.layers.image_cutmix import CutMix
 from bigcore.layers.image_mixing import MixUp
 from bigcore.layers.image_resizing import CenterCrop, Resizing
 from bigcore.layers.lambda_layer import Lambda
@@ -81,7 +82,7 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
                   "RMSNormalization", "RNN", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
                   "AutoContrast", "RandomColorDegeneration", "RandomColorJitter", "RandomGrayscale", "RandomHue",
-                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "Pipeline",
+                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "Pipeline",
                   "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape",
                   "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
                   "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells",
