@@ -1,8 +1,9 @@
-"""RandomErasing, RandomGaussianBlur, RandomSharpness and Equalization (image_composed_augmentation.py,
-bigcore.ops in a traced call()): Keras 3 parity where the factors fix the result, float64 NumPy
-references for the draws found in the output (a rectangle per image, one sigma pair per batch, one
-sharpness per image; a batch-wide histogram equalization), the draws' ranges and probabilities, inference identity, configs as Keras's,
-seeded runs, training, saving (bigcore and Keras load the file), refusals.
+"""RandomErasing, RandomGaussianBlur, RandomSharpness, Equalization and RandAugment (traced from
+bigcore.ops) and CutMix (NumPy, arrays only): Keras 3 parity where the factors fix the result,
+float64 NumPy references for the draws found in the output (a rectangle per image, one sigma pair
+per batch, one sharpness per image, a batch-wide histogram equalization, CutMix's permutation and
+Beta weights), RandAugment's picks among Keras's eleven layers, inference identity, configs as
+Keras's, seeded runs, training, saving (bigcore and Keras load the file), refusals.
 """
 
 import json
@@ -312,13 +313,57 @@ def test_cutmix_config_as_keras(keras):
         layers.CutMix(2)
 
 
+# --------------------------------------------------------------------------- RandAugment
+
+
+def _rand_augment_candidates(keras, x, vr=(0, 255)):
+    """Keras's eleven sub-layers of RandAugment(factor=0) on x: each deterministic there."""
+    ra = keras.layers.RandAugment(value_range=vr, factor=0.0)
+    return [np.asarray(getattr(ra, name)(x, training=True)) for name in ra._AUGMENT_LAYERS]
+
+
+def _which(y, candidates):
+    hits = [k for k, c in enumerate(candidates) if np.allclose(y, c, rtol=1e-5, atol=1e-2)]
+    assert hits, "the output is none of the eleven layers' outputs"
+    return hits
+
+
+@pytest.mark.filterwarnings("ignore:Tensor.T is deprecated:UserWarning")
+def test_rand_augment_applies_one_of_the_eleven_layers_per_batch_as_keras(keras):
+    x = np.floor(images((3, 8, 7, 3), 15)).astype(np.float32)
+    cands = _rand_augment_candidates(keras, x)
+    assert len({c.tobytes() for c in cands}) >= 6  # identity, smooth, posterize, solarize, contrast, equalize
+    picked = set()
+    for seed in range(60):
+        y = np.asarray(layers.RandAugment(factor=0.0, num_ops=1, seed=seed)(x))
+        picked.update(_which(y, cands))
+    assert picked == set(range(11))
+    for _ in range(5):  # Keras's own picks fall in the same set
+        _which(np.asarray(keras.layers.RandAugment(factor=0.0, num_ops=1)(x)), cands)
+    # two rounds: a composition of two of them
+    firsts = [_rand_augment_candidates(keras, c) for c in cands]
+    for seed in range(6):
+        y = np.asarray(layers.RandAugment(factor=0.0, num_ops=2, seed=100 + seed)(x))
+        assert any(np.allclose(y, c2, rtol=1e-5, atol=1e-2) for row in firsts for c2 in row)
+    np.testing.assert_array_equal(np.asarray(layers.RandAugment(num_ops=0)(x)), x)
+
+
+def test_rand_augment_changes_images_with_its_factor():
+    x = images((4, 10, 9, 3), 16)
+    ys = [np.asarray(layers.RandAugment(factor=0.5, seed=s)(x)) for s in range(8)]
+    assert all(y.shape == x.shape and y.dtype == np.float32 for y in ys)
+    assert sum(not np.array_equal(y, x) for y in ys) >= 6
+    assert all(y.min() >= -1e-3 and y.max() <= 255 + 1e-3 for y in ys)
+
+
 # --------------------------------------------------------------------------- inference, configs, runs
 
 
 MAKERS = [lambda L: L.RandomErasing(), lambda L: L.RandomErasing(0.4, scale=(0.1, 0.2), fill_value=3.0, seed=2),
           lambda L: L.RandomGaussianBlur(), lambda L: L.RandomGaussianBlur((0.2, 0.8), 5, (0.1, 0.9), (0, 1)),
           lambda L: L.RandomSharpness(0.4), lambda L: L.RandomSharpness((0.1, 0.6), value_range=(255, 0), seed=4),
-          lambda L: L.Equalization(), lambda L: L.Equalization((-1, 1), bins=16)]
+          lambda L: L.Equalization(), lambda L: L.Equalization((-1, 1), bins=16),
+          lambda L: L.RandAugment(), lambda L: L.RandAugment((0, 1), 3, (0.1, 0.3), "nearest", seed=3)]
 
 
 @pytest.mark.parametrize("make", MAKERS)
@@ -326,8 +371,8 @@ def test_identity_at_inference_and_config_as_keras(keras, make):
     x = images((4, 6, 5, 3), 10)
     layer = make(layers)
     np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
-    # Keras's Equalization returns its input as its output spec: its functional model sees a cycle
-    for lib in (bigcore, keras) if type(layer).__name__ != "Equalization" else (bigcore,):
+    # Keras's Equalization (also in RandAugment) returns its input as its output spec: a cycle for Keras
+    for lib in (bigcore, keras) if type(layer).__name__ not in ("Equalization", "RandAugment") else (bigcore,):
         m = lib.Sequential([lib.Input((6, 5, 3)), make(lib.layers)])
         np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x)
     ours, theirs = make(bigcore.layers).get_config(), make(keras.layers).get_config()
@@ -368,7 +413,7 @@ def test_trains_saves_and_loads(tmp_path, keras):
     model = bigcore.Sequential([bigcore.Input((12, 12, 3)), layers.RandomErasing(0.5, value_range=(0, 1)),
                                 layers.RandomGaussianBlur(0.5, value_range=(0, 1)),
                                 layers.RandomSharpness((0.2, 0.8), value_range=(0, 1)),
-                                layers.Equalization((0, 1), bins=64),
+                                layers.Equalization((0, 1), bins=64), layers.RandAugment((0, 1), factor=0.2),
                                 layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
                                 layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=bigcore.optimizers.Adam(0.01), loss="binary_crossentropy")
@@ -380,8 +425,8 @@ def test_trains_saves_and_loads(tmp_path, keras):
     np.testing.assert_array_equal(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
     for a, b in zip(model.layers, loaded.layers):
         assert type(a) is type(b) and json.dumps(a.get_config()) == json.dumps(b.get_config())
-    # Keras cannot load an Equalization (above): the same weights without it
-    keras_model = bigcore.Sequential([bigcore.Input((12, 12, 3))] + model.layers[:3] + model.layers[4:])
+    # Keras cannot load an Equalization (nor a RandAugment, which holds one): the same weights without them
+    keras_model = bigcore.Sequential([bigcore.Input((12, 12, 3))] + model.layers[:3] + model.layers[5:])
     path = os.path.join(tmp_path, "k.keras")
     keras_model.save(path)
     km = keras.models.load_model(path)
@@ -405,6 +450,9 @@ def test_trains_saves_and_loads(tmp_path, keras):
     (lambda: layers.RandomErasing(bounding_box_format="xyxy"), ValueError, r"bounding boxes are not supported"),
     (lambda: layers.RandomSharpness(0.2, seed=-1), ValueError, r"seed"),
     (lambda: layers.Equalization(bins=0), ValueError, r"Received: bins=0"),
+    (lambda: layers.RandAugment(num_ops=-1), ValueError, r"Received: num_ops=-1"),
+    (lambda: layers.RandAugment(interpolation="bicubic"), ValueError, r"Received: interpolation='bicubic'"),
+    (lambda: layers.RandAugment(factor=3), ValueError, r"Received: factor=3"),
     (lambda: layers.Equalization(value_range=(3, 3)), ValueError, r"two different numbers"),
 ])
 def test_refusals(make, exc, match):

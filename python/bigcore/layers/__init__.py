@@ -34,6 +34,7 @@ from bigcore.layers.image_color_augmentation import (AutoContrast, RandomColorDe
 from bigcore.layers.image_composed_augmentation import Equalization, RandomErasing, RandomGaussianBlur, RandomSharpness
 from bigcore.layers.image_cutmix import CutMix
 from bigcore.layers.image_mixing import MixUp
+from bigcore.layers.image_rand_augment import RandAugment
 from bigcore.layers.image_resizing import CenterCrop, Resizing
 from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.pipeline import Pipeline
@@ -82,7 +83,7 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
                   "RMSNormalization", "RNN", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
                   "AutoContrast", "RandomColorDegeneration", "RandomColorJitter", "RandomGrayscale", "RandomHue",
-                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "Pipeline",
+                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "RandAugment", "Pipeline",
                   "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape",
                   "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
                   "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells",
