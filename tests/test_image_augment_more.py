@@ -1,9 +1,10 @@
-"""RandomErasing, RandomGaussianBlur, RandomSharpness, Equalization and RandAugment (traced from
-bigcore.ops) and CutMix (NumPy, arrays only): Keras 3 parity where the factors fix the result,
-float64 NumPy references for the draws found in the output (a rectangle per image, one sigma pair
-per batch, one sharpness per image, a batch-wide histogram equalization, CutMix's permutation and
-Beta weights), RandAugment's picks among Keras's eleven layers, inference identity, configs as
-Keras's, seeded runs, training, saving (bigcore and Keras load the file), refusals.
+"""RandomErasing, RandomGaussianBlur, RandomSharpness, Equalization, RandAugment and RandomPerspective
+(traced from bigcore.ops) and CutMix (NumPy, arrays only): Keras 3 parity where the factors fix the
+result (RandomPerspective's warp for given corners), float64 NumPy references for the draws found in
+the output (a rectangle per image, one sigma pair per batch, one sharpness per image, a batch-wide
+histogram equalization, CutMix's permutation and Beta weights), RandAugment's picks among Keras's
+eleven layers, inference identity, configs as Keras's, seeded runs, training, saving (bigcore and
+Keras load the file), refusals.
 """
 
 import json
@@ -356,6 +357,59 @@ def test_rand_augment_changes_images_with_its_factor():
     assert all(y.min() >= -1e-3 and y.max() <= 255 + 1e-3 for y in ys)
 
 
+# --------------------------------------------------------------------------- RandomPerspective
+
+PIX = [(0, 0, 0), (0, 1, 1), (1, 0, 2), (2, 2, 0)]  # the pixels that give each image's four corner draws
+
+
+def _p_of(v):
+    return (v - 127.5) / 330.0  # in (-0.39, 0.39)
+
+
+class _GivenCorners(layers.RandomPerspective):
+    """The layer with its corner draws read from pixels of each image (a batched tensor, as a draw)."""
+
+    def _corner_draws(self, ops, B):
+        return [_p_of(self._x[:, i:i + 1, j:j + 1, c:c + 1]) for i, j, c in PIX]
+
+    def _augment(self, ops, x, *rest):
+        self._x = x
+        return super()._augment(ops, x, *rest)
+
+
+@pytest.mark.parametrize("interp,fill", [("bilinear", 0.0), ("bilinear", 3.5), ("nearest", -1.0)])
+def test_perspective_warp_is_keras_for_given_corners(keras, interp, fill):
+    B, H, W = 5, 8, 7
+    x = images((B, H, W, 3), 17)
+    P = np.zeros((B, 4, 2), np.float32)
+    for (i, j, c), (k, d) in zip(PIX, [(1, 0), (2, 1), (3, 0), (3, 1)]):
+        P[:, k, d] = _p_of(x[:, i, j, c])
+    P[:, 0] = np.random.default_rng(0).uniform(-0.5, 0.5, (B, 2))  # corner 1 is the origin: its p is moot
+    P[:, 1, 1] = P[:, 2, 0] = 0.3
+    ours = np.asarray(_GivenCorners(factor=(1, 1), interpolation=interp, fill_value=fill)(x))
+    start = np.array([[[0, 0], [W - 1, 0], [0, H - 1], [W - 1, H - 1]]], np.float32).repeat(B, 0)
+    t = {"apply_perspective": np.ones(B, bool), "start_points": start, "end_points": start + start * P,
+         "input_shape": x.shape}
+    layer = keras.layers.RandomPerspective(factor=(1, 1), interpolation=interp, fill_value=fill)
+    theirs = np.asarray(layer.transform_images(x, t, training=True))
+    assert np.abs(theirs - x).max() > 50  # a real warp
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=2e-3)
+
+
+def test_perspective_draws(keras):
+    B = 60
+    x = images((B, 9, 8, 3), 18)
+    np.testing.assert_array_equal(np.asarray(layers.RandomPerspective(scale=0.0)(x)), x)  # no corner moves
+    y = np.asarray(layers.RandomPerspective((0.5, 0.5), scale=0.6, seed=4)(x))
+    same = np.array([np.array_equal(y[b], x[b]) for b in range(B)])
+    assert 15 <= same.sum() <= 45, same.sum()
+    warped = y[~same]
+    assert len({w.tobytes() for w in warped}) == len(warped)  # a warp per image
+    # the origin corner stays where it is (Keras's too): pixel (0, 0) is kept exactly
+    np.testing.assert_array_equal(y[:, 0, 0], x[:, 0, 0])
+    np.testing.assert_allclose(np.asarray(keras.layers.RandomPerspective()(x))[:, 0, 0], x[:, 0, 0], atol=1e-3)
+
+
 # --------------------------------------------------------------------------- inference, configs, runs
 
 
@@ -363,7 +417,8 @@ MAKERS = [lambda L: L.RandomErasing(), lambda L: L.RandomErasing(0.4, scale=(0.1
           lambda L: L.RandomGaussianBlur(), lambda L: L.RandomGaussianBlur((0.2, 0.8), 5, (0.1, 0.9), (0, 1)),
           lambda L: L.RandomSharpness(0.4), lambda L: L.RandomSharpness((0.1, 0.6), value_range=(255, 0), seed=4),
           lambda L: L.Equalization(), lambda L: L.Equalization((-1, 1), bins=16),
-          lambda L: L.RandAugment(), lambda L: L.RandAugment((0, 1), 3, (0.1, 0.3), "nearest", seed=3)]
+          lambda L: L.RandAugment(), lambda L: L.RandAugment((0, 1), 3, (0.1, 0.3), "nearest", seed=3),
+          lambda L: L.RandomPerspective(), lambda L: L.RandomPerspective(0.3, 0.5, "nearest", 2.0, seed=5)]
 
 
 @pytest.mark.parametrize("make", MAKERS)
@@ -412,7 +467,7 @@ def test_trains_saves_and_loads(tmp_path, keras):
     x[:, :, :, 0] += 0.3 * y[:, None, None]
     model = bigcore.Sequential([bigcore.Input((12, 12, 3)), layers.RandomErasing(0.5, value_range=(0, 1)),
                                 layers.RandomGaussianBlur(0.5, value_range=(0, 1)),
-                                layers.RandomSharpness((0.2, 0.8), value_range=(0, 1)),
+                                layers.RandomSharpness((0.2, 0.8), value_range=(0, 1)), layers.RandomPerspective(0.5),
                                 layers.Equalization((0, 1), bins=64), layers.RandAugment((0, 1), factor=0.2),
                                 layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
                                 layers.Dense(1, activation="sigmoid")])
@@ -426,7 +481,7 @@ def test_trains_saves_and_loads(tmp_path, keras):
     for a, b in zip(model.layers, loaded.layers):
         assert type(a) is type(b) and json.dumps(a.get_config()) == json.dumps(b.get_config())
     # Keras cannot load an Equalization (nor a RandAugment, which holds one): the same weights without them
-    keras_model = bigcore.Sequential([bigcore.Input((12, 12, 3))] + model.layers[:3] + model.layers[5:])
+    keras_model = bigcore.Sequential([bigcore.Input((12, 12, 3))] + model.layers[:4] + model.layers[6:])
     path = os.path.join(tmp_path, "k.keras")
     keras_model.save(path)
     km = keras.models.load_model(path)
@@ -451,6 +506,9 @@ def test_trains_saves_and_loads(tmp_path, keras):
     (lambda: layers.RandomSharpness(0.2, seed=-1), ValueError, r"seed"),
     (lambda: layers.Equalization(bins=0), ValueError, r"Received: bins=0"),
     (lambda: layers.RandAugment(num_ops=-1), ValueError, r"Received: num_ops=-1"),
+    (lambda: layers.RandomPerspective(scale=1.5), ValueError, r"Received: scale=1.5"),
+    (lambda: layers.RandomPerspective(interpolation="bicubic"), NotImplementedError, r"'bicubic'"),
+    (lambda: layers.RandomPerspective(fill_value=None), ValueError, r"Received: fill_value=None"),
     (lambda: layers.RandAugment(interpolation="bicubic"), ValueError, r"Received: interpolation='bicubic'"),
     (lambda: layers.RandAugment(factor=3), ValueError, r"Received: factor=3"),
     (lambda: layers.Equalization(value_range=(3, 3)), ValueError, r"two different numbers"),
@@ -465,3 +523,5 @@ def test_refuses_unbatched_and_wrong_channels():
         layers.RandomSharpness(0.3)(images((5, 4, 3)), training=True)
     with pytest.raises(ValueError, match="three numbers needs 3 channels"):
         layers.RandomErasing(fill_value=(1, 2, 3))(images((2, 5, 4, 1)), training=True)
+    with pytest.raises(ValueError, match="at least 2 x 2"):
+        layers.RandomPerspective()(images((2, 1, 4, 3)))

@@ -31,7 +31,8 @@ from bigcore.layers.image_augmentation import (RandomBrightness, RandomContrast,
 from bigcore.layers.image_color_augmentation import (AutoContrast, RandomColorDegeneration, RandomColorJitter,
                                                      RandomGrayscale, RandomHue, RandomInvert, RandomPosterization,
                                                      RandomSaturation, Solarization)
-from bigcore.layers.image_composed_augmentation import Equalization, RandomErasing, RandomGaussianBlur, RandomSharpness
+from bigcore.layers.image_composed_augmentation import (Equalization, RandomErasing, RandomGaussianBlur,
+                                                        RandomPerspective, RandomSharpness)
 from bigcore.layers.image_cutmix import CutMix
 from bigcore.layers.image_mixing import MixUp
 from bigcore.layers.image_rand_augment import RandAugment
@@ -83,7 +84,7 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
                   "RMSNormalization", "RNN", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
                   "AutoContrast", "RandomColorDegeneration", "RandomColorJitter", "RandomGrayscale", "RandomHue",
-                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "RandAugment", "Pipeline",
+                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "RandAugment", "RandomPerspective", "Pipeline",
                   "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape",
                   "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
                   "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells",

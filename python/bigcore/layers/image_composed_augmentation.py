@@ -1,5 +1,5 @@
-"""Keras 3's RandomErasing, RandomGaussianBlur, RandomSharpness and Equalization, channels last, composed from
-bigcore.ops in a traced call() (no op of their own): the training subgraph draws with
+"""Keras 3's RandomErasing, RandomGaussianBlur, RandomSharpness, Equalization and RandomPerspective,
+channels last, composed from bigcore.ops in a traced call() (no op of their own): the training subgraph draws with
 bigcore.random.uniform (a node of the program: new values every step, keyed by the model's seed,
 the layer's stream and the step), the inference subgraph is the identity, as Keras's; an eager
 call on arrays augments unless given training=False (Keras's call() default). Draw
@@ -255,3 +255,72 @@ class Equalization(_Composed):
     def get_config(self):
         cfg = {**super().get_config(), "bins": self.bins, "value_range": self.value_range}
         return cfg
+
+
+def _taps(ops, coord, nearest):
+    """map_coordinates' nodes on one axis: (index, weight) pairs (nearest: torch.round, half to even)."""
+    if nearest:
+        return [(ops.round(coord), 1.0)]
+    lo = ops.floor(coord)
+    w1 = coord - lo
+    return [(lo, 1.0 - w1), (lo + 1.0, w1)]
+
+
+@register
+class RandomPerspective(_Composed):
+    """Training: with a probability drawn per image in factor's range, each image warped by the
+    homography taking its corners moved by Keras's draws (corner k of the (W - 1, H - 1) rectangle
+    times 1 + p, p ~ U(-scale / 2, scale / 2) per coordinate) back to the rectangle; sampled as
+    Keras's map_coordinates (bilinear or nearest, fill_value outside). Keras's first corner is the
+    origin, so the homography has a closed form (x_in = a0 x / d, y_in = a4 y / d, d = a6 x + a7 y + 1)."""
+
+    def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_value=0.0, seed=None, data_format=None,
+                 **kw):
+        super().__init__(seed, data_format, **kw)
+        self.factor = keras_factor(factor, "factor")
+        if not _number(scale) or not 0 <= scale <= 1:
+            raise ValueError(f"The `scale` argument should be a number in the range [0,1]. Received: scale={scale!r}")
+        if interpolation not in ("nearest", "bilinear"):
+            raise NotImplementedError(f"Unknown `interpolation` {interpolation!r}. Expected of one "
+                                      f"('nearest', 'bilinear').")
+        if not _number(fill_value):
+            raise ValueError(f"Invalid value for argument `fill_value`. Expected a number. Received: "
+                             f"fill_value={fill_value!r}")
+        self.scale, self.interpolation, self.fill_value = scale, interpolation, fill_value
+
+    def _corner_draws(self, ops, B):
+        """p of corner 2's x, corner 3's y, corner 4's x and y (the others multiply a zero)."""
+        s = 0.5 * self.scale
+        return [self._uniform(ops, (B, 1, 1, 1), -s, s, 2 + k) for k in range(4)]
+
+    def _augment(self, ops, x, B, H, W, C):
+        if H < 2 or W < 2:
+            raise ValueError(f"RandomPerspective {self.name!r} needs images of at least 2 x 2 pixels (a corner "
+                             f"rectangle). Received: height={H}, width={W}")
+        p2x, p3y, p4x, p4y = self._corner_draws(ops, B)
+        wm, hm = float(W - 1), float(H - 1)
+        x2, y3, x4, y4 = wm * (1.0 + p2x), hm * (1.0 + p3y), wm * (1.0 + p4x), hm * (1.0 + p4y)
+        a6 = (y4 / y3 - 1.0) / x4
+        a7 = (x4 / x2 - 1.0) / y4
+        a0 = wm * (a6 + 1.0 / x2)
+        a4 = hm * (a7 + 1.0 / y3)
+        gx = np.arange(W, dtype=np.float32).reshape(1, 1, W, 1)
+        gy = np.arange(H, dtype=np.float32).reshape(1, H, 1, 1)
+        d = a6 * gx + a7 * gy + 1.0
+        x_in, y_in = a0 * gx / d, a4 * gy / d
+        flat = ops.reshape(x, (-1, H * W, C))
+        nearest = self.interpolation == "nearest"
+        out = None
+        for r, wr in _taps(ops, y_in, nearest):
+            for c, wc in _taps(ops, x_in, nearest):
+                ok = ops.logical_and(ops.logical_and(r >= 0.0, r <= hm), ops.logical_and(c >= 0.0, c <= wm))
+                idx = ops.clip(r, 0.0, hm) * float(W) + ops.clip(c, 0.0, wm)
+                idx = ops.cast(ops.reshape(idx, (-1, H * W, 1)), "int32")
+                v = ops.reshape(ops.take_along_axis(flat, idx, axis=1), (-1, H, W, C))
+                term = (wr * wc) * ops.where(ok, v, float(self.fill_value))
+                out = term if out is None else out + term
+        return ops.where(self._applied(ops, B, 0), out, x)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "scale": self.scale,
+                "interpolation": self.interpolation, "fill_value": self.fill_value, "seed": self.seed}
