@@ -1,9 +1,9 @@
-"""RandomErasing, RandomGaussianBlur, RandomSharpness, Equalization, RandAugment and RandomPerspective
-(traced from bigcore.ops) and CutMix (NumPy, arrays only): Keras 3 parity where the factors fix the
+"""RandomErasing, RandomGaussianBlur, RandomSharpness, Equalization, RandAugment, AugMix and
+RandomPerspective (traced from bigcore.ops) and CutMix (NumPy, arrays only): Keras 3 parity where the factors fix the
 result (RandomPerspective's warp for given corners), float64 NumPy references for the draws found in
 the output (a rectangle per image, one sigma pair per batch, one sharpness per image, a batch-wide
 histogram equalization, CutMix's permutation and Beta weights), RandAugment's picks among Keras's
-eleven layers, inference identity, configs as Keras's, seeded runs, training, saving (bigcore and
+eleven layers, AugMix's mixes and its in-program Gamma sampler, inference identity, configs as Keras's, seeded runs, training, saving (bigcore and
 Keras load the file), refusals.
 """
 
@@ -357,6 +357,87 @@ def test_rand_augment_changes_images_with_its_factor():
     assert all(y.min() >= -1e-3 and y.max() <= 255 + 1e-3 for y in ys)
 
 
+# --------------------------------------------------------------------------- AugMix
+
+
+class _Gammas(layers.RandomSharpness):
+    """A traced layer whose output is gamma_draw's per-image draws (AugMix's sampler on a batch)."""
+
+    def __init__(self, alpha, **kw):
+        super().__init__(0.0, **kw)
+        self.alpha = alpha
+
+    def _augment(self, ops, x, B, H, W, C):
+        from bigcore.layers.image_rand_augment import gamma_draw
+        return gamma_draw(self, ops, (B, 1, 1, 1), self.alpha, 0) + 0.0 * x
+
+
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 2.5])
+def test_augmix_gamma_sampler_moments(alpha):
+    """E[X^k] = a (a + 1) ... (a + k - 1), within 5 standard errors of 6000 draws."""
+    n = 6000
+    g = np.asarray(_Gammas(alpha, seed=11)(np.zeros((n, 1, 1, 1), np.float32)), np.float64).ravel()
+    assert (g > 0).all()
+    for k in (1, 2, 3):
+        want = np.prod([alpha + r for r in range(k)])
+        assert abs((g ** k).mean() - want) < 5 * (g ** k).std() / np.sqrt(n), (alpha, k)
+
+
+def _fit_mix(x, y, cands):
+    """The candidate c and weight w with y = w x + (1 - w) c, the best fit; (k, w, error)."""
+    best = None
+    for k, c in enumerate(cands):
+        d = (x - c).ravel().astype(np.float64)
+        w = 1.0 if not d.any() else float(((y - c).ravel() @ d) / (d @ d))
+        err = np.abs(w * x + (1 - w) * c - y).max()
+        if best is None or err < best[2]:
+            best = (k, w, err)
+    return best
+
+
+@pytest.mark.filterwarnings("ignore:Tensor.T is deprecated:UserWarning")
+def test_augmix_one_chain_mixes_the_image_with_one_layer_as_keras(keras):
+    x = np.floor(images((3, 8, 7, 3), 19)).astype(np.float32)
+    cands = _rand_augment_candidates(keras, x) + [x]  # factor 0: each layer deterministic; or no layer
+    ws, picked = [], set()
+    for seed in range(40):
+        y = np.asarray(layers.AugMix(num_chains=1, chain_depth=1, factor=0.0, seed=seed)(x))
+        k, w, err = _fit_mix(x, y, cands)
+        assert err < 0.05, (seed, err)
+        picked.add(k)
+        if not np.array_equal(cands[k], x):
+            assert -1e-4 <= w <= 1 + 1e-4
+            ws.append(w)
+    assert len(picked) >= 6 and len(ws) > 10
+    assert 0.3 < np.mean(ws) < 0.7 and np.std(ws) > 0.15  # Beta(1, 1)
+    for _ in range(3):  # Keras's own output has the same form
+        y = np.asarray(keras.layers.AugMix(num_chains=1, chain_depth=1, factor=0.0)(x))
+        assert _fit_mix(x, y, cands)[2] < 0.05
+
+
+def test_augmix_trains_in_a_model_and_reloads(tmp_path):
+    bigcore.utils.set_random_seed(1)
+    x = images((16, 8, 8, 3), 21, 0, 1)
+    y = np.random.default_rng(0).random((16, 1)).astype(np.float32)
+    model = bigcore.Sequential([bigcore.Input((8, 8, 3)), layers.AugMix((0, 1), num_chains=2, chain_depth=2, seed=2),
+                                layers.Flatten(), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    hist = model.fit(x, y, epochs=3, batch_size=8, verbose=0).history["loss"]
+    assert np.isfinite(hist).all()
+    path = os.path.join(tmp_path, "a.keras")
+    model.save(path)
+    loaded = bigcore.models.load_model(path)
+    assert json.dumps(loaded.layers[0].get_config()) == json.dumps(model.layers[0].get_config())
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_augmix_changes_images_and_stays_in_range():
+    x = images((4, 9, 8, 3), 20)
+    ys = [np.asarray(layers.AugMix(seed=s, alpha=0.5)(x)) for s in range(4)]
+    assert all(y.shape == x.shape and y.dtype == np.float32 and 0 <= y.min() and y.max() <= 255 for y in ys)
+    assert sum(not np.allclose(y, x) for y in ys) >= 3
+
+
 # --------------------------------------------------------------------------- RandomPerspective
 
 PIX = [(0, 0, 0), (0, 1, 1), (1, 0, 2), (2, 2, 0)]  # the pixels that give each image's four corner draws
@@ -418,7 +499,9 @@ MAKERS = [lambda L: L.RandomErasing(), lambda L: L.RandomErasing(0.4, scale=(0.1
           lambda L: L.RandomSharpness(0.4), lambda L: L.RandomSharpness((0.1, 0.6), value_range=(255, 0), seed=4),
           lambda L: L.Equalization(), lambda L: L.Equalization((-1, 1), bins=16),
           lambda L: L.RandAugment(), lambda L: L.RandAugment((0, 1), 3, (0.1, 0.3), "nearest", seed=3),
-          lambda L: L.RandomPerspective(), lambda L: L.RandomPerspective(0.3, 0.5, "nearest", 2.0, seed=5)]
+          lambda L: L.RandomPerspective(), lambda L: L.RandomPerspective(0.3, 0.5, "nearest", 2.0, seed=5),
+          lambda L: L.AugMix(num_chains=2, chain_depth=1),
+          lambda L: L.AugMix((0, 1), 1, 2, (0.1, 0.2), 0.5, False, "nearest", seed=6)]
 
 
 @pytest.mark.parametrize("make", MAKERS)
@@ -426,8 +509,8 @@ def test_identity_at_inference_and_config_as_keras(keras, make):
     x = images((4, 6, 5, 3), 10)
     layer = make(layers)
     np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
-    # Keras's Equalization (also in RandAugment) returns its input as its output spec: a cycle for Keras
-    for lib in (bigcore, keras) if type(layer).__name__ not in ("Equalization", "RandAugment") else (bigcore,):
+    # Keras's Equalization (also in RandAugment, AugMix) returns its input as its output spec: a cycle for Keras
+    for lib in (bigcore, keras) if type(layer).__name__ not in ("Equalization", "RandAugment", "AugMix") else (bigcore,):
         m = lib.Sequential([lib.Input((6, 5, 3)), make(lib.layers)])
         np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x)
     ours, theirs = make(bigcore.layers).get_config(), make(keras.layers).get_config()
@@ -506,6 +589,9 @@ def test_trains_saves_and_loads(tmp_path, keras):
     (lambda: layers.RandomSharpness(0.2, seed=-1), ValueError, r"seed"),
     (lambda: layers.Equalization(bins=0), ValueError, r"Received: bins=0"),
     (lambda: layers.RandAugment(num_ops=-1), ValueError, r"Received: num_ops=-1"),
+    (lambda: layers.AugMix(num_chains=0), ValueError, r"Received: num_chains=0"),
+    (lambda: layers.AugMix(alpha=0), ValueError, r"Received: alpha=0"),
+    (lambda: layers.AugMix(factor=(1.5, 2)), ValueError, r"Received: factor=\(1.5, 2\)"),
     (lambda: layers.RandomPerspective(scale=1.5), ValueError, r"Received: scale=1.5"),
     (lambda: layers.RandomPerspective(interpolation="bicubic"), NotImplementedError, r"'bicubic'"),
     (lambda: layers.RandomPerspective(fill_value=None), ValueError, r"Received: fill_value=None"),

@@ -35,7 +35,7 @@ from bigcore.layers.image_composed_augmentation import (Equalization, RandomEras
                                                         RandomPerspective, RandomSharpness)
 from bigcore.layers.image_cutmix import CutMix
 from bigcore.layers.image_mixing import MixUp
-from bigcore.layers.image_rand_augment import RandAugment
+from bigcore.layers.image_rand_augment import AugMix, RandAugment
 from bigcore.layers.image_resizing import CenterCrop, Resizing
 from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.pipeline import Pipeline
@@ -84,7 +84,7 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
                   "RMSNormalization", "RNN", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
                   "AutoContrast", "RandomColorDegeneration", "RandomColorJitter", "RandomGrayscale", "RandomHue",
-                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "RandAugment", "RandomPerspective", "Pipeline",
+                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "RandAugment", "AugMix", "RandomPerspective", "Pipeline",
                   "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape",
                   "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
                   "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells",
