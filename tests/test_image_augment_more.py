@@ -1,10 +1,11 @@
-"""RandomErasing, RandomGaussianBlur, RandomSharpness, Equalization, RandAugment, AugMix and
-RandomPerspective (traced from bigcore.ops) and CutMix (NumPy, arrays only): Keras 3 parity where the factors fix the
-result (RandomPerspective's warp for given corners), float64 NumPy references for the draws found in
-the output (a rectangle per image, one sigma pair per batch, one sharpness per image, a batch-wide
+"""RandomErasing, RandomGaussianBlur, RandomSharpness, Equalization, RandAugment, AugMix,
+RandomPerspective and RandomElasticTransform (traced from bigcore.ops) and CutMix (NumPy, arrays
+only): Keras 3 parity where the factors fix the result (RandomPerspective's warp for given corners,
+RandomElasticTransform's for given noise), float64 NumPy references for the draws found in the
+output (a rectangle per image, one sigma pair per batch, one sharpness per image, a batch-wide
 histogram equalization, CutMix's permutation and Beta weights), RandAugment's picks among Keras's
-eleven layers, AugMix's mixes and its in-program Gamma sampler, inference identity, configs as Keras's, seeded runs, training, saving (bigcore and
-Keras load the file), refusals.
+eleven layers, AugMix's mixes and its in-program Gamma sampler, inference identity, configs as
+Keras's, seeded runs, training, saving (bigcore and Keras load the file), refusals.
 """
 
 import json
@@ -18,6 +19,13 @@ from bigcore import layers
 from layer_test import KERAS_WARNING
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
+
+
+@pytest.fixture(autouse=True)
+def _global_seed():
+    """The programs' draws are keyed by the global seed too: the statistical tests see the same
+    draws whatever ran before them."""
+    bigcore.utils.set_random_seed(1234)
 
 
 def images(shape, seed=0, lo=0.0, hi=255.0):
@@ -331,6 +339,7 @@ def _which(y, candidates):
 
 @pytest.mark.filterwarnings("ignore:Tensor.T is deprecated:UserWarning")
 def test_rand_augment_applies_one_of_the_eleven_layers_per_batch_as_keras(keras):
+    bigcore.utils.set_random_seed(0)
     x = np.floor(images((3, 8, 7, 3), 15)).astype(np.float32)
     cands = _rand_augment_candidates(keras, x)
     assert len({c.tobytes() for c in cands}) >= 6  # identity, smooth, posterize, solarize, contrast, equalize
@@ -397,10 +406,11 @@ def _fit_mix(x, y, cands):
 
 @pytest.mark.filterwarnings("ignore:Tensor.T is deprecated:UserWarning")
 def test_augmix_one_chain_mixes_the_image_with_one_layer_as_keras(keras):
+    bigcore.utils.set_random_seed(0)  # the draws are keyed by the global seed too
     x = np.floor(images((3, 8, 7, 3), 19)).astype(np.float32)
     cands = _rand_augment_candidates(keras, x) + [x]  # factor 0: each layer deterministic; or no layer
     ws, picked = [], set()
-    for seed in range(40):
+    for seed in range(80):
         y = np.asarray(layers.AugMix(num_chains=1, chain_depth=1, factor=0.0, seed=seed)(x))
         k, w, err = _fit_mix(x, y, cands)
         assert err < 0.05, (seed, err)
@@ -408,7 +418,9 @@ def test_augmix_one_chain_mixes_the_image_with_one_layer_as_keras(keras):
         if not np.array_equal(cands[k], x):
             assert -1e-4 <= w <= 1 + 1e-4
             ws.append(w)
-    assert len(picked) >= 6 and len(ws) > 10
+    # six kinds of output: unchanged (six layers at factor 0, and no layer), smoothed, posterized,
+    # solarized, auto-contrasted, equalized; each drawn with probability >= 1/12
+    assert len(picked) >= 5 and len(ws) > 20
     assert 0.3 < np.mean(ws) < 0.7 and np.std(ws) > 0.15  # Beta(1, 1)
     for _ in range(3):  # Keras's own output has the same form
         y = np.asarray(keras.layers.AugMix(num_chains=1, chain_depth=1, factor=0.0)(x))
@@ -491,6 +503,55 @@ def test_perspective_draws(keras):
     np.testing.assert_allclose(np.asarray(keras.layers.RandomPerspective()(x))[:, 0, 0], x[:, 0, 0], atol=1e-3)
 
 
+# --------------------------------------------------------------------------- RandomElasticTransform
+
+
+class _GivenNoise(layers.RandomElasticTransform):
+    """The layer with its distortion given and its noise read from the images' first two channels."""
+
+    distortion = 1.0
+
+    def _distortion(self, ops):
+        return np.full((1, 1, 1, 1), self.distortion, np.float32)
+
+    def _noise(self, ops, x, B, H, W):
+        return [(x[..., 0:1] - 127.5) / 25.0, (x[..., 1:2] - 127.5) / 25.0]
+
+
+@pytest.mark.parametrize("interp", ["bilinear", "nearest"])
+@pytest.mark.parametrize("fill", ["reflect", "wrap", "constant", "nearest"])
+@pytest.mark.parametrize("distortion", [0.3, 1.0])
+def test_elastic_transform_is_keras_for_given_noise(keras, torch, monkeypatch, interp, fill, distortion):
+    """Keras's elastic_transform with torch.normal giving the same noise: the kernel's size (1 or 5
+    taps here), the blur, the displacement and the sampling agree."""
+    B, H, W = 3, 16, 17
+    x = images((B, H, W, 3), 22)
+    layer = _GivenNoise(factor=(1, 1), interpolation=interp, fill_mode=fill, fill_value=7.0, value_range=(0, 200))
+    layer.distortion = distortion
+    ours = np.asarray(layer(x))
+    fields = iter([torch.tensor((x[..., c] - 127.5) / 25.0) for c in (0, 1)])
+    monkeypatch.setattr(torch, "normal", lambda *a, **k: next(fields))
+    kl = keras.layers.RandomElasticTransform(factor=(1, 1), interpolation=interp, fill_mode=fill, fill_value=7.0,
+                                             value_range=(0, 200))
+    t = {"apply_transform": np.ones(B, bool), "distortion_factor": torch.tensor(distortion), "seed": None}
+    theirs = np.asarray(kl.transform_images(x, t))
+    assert np.abs(theirs - np.clip(x, 0, 200)).max() > 30  # a real distortion
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=2e-3)
+
+
+def test_elastic_transform_draws_and_identities():
+    B = 40
+    x = images((B, 12, 12, 3), 23)
+    big = x * 2.0  # out of value_range: only a layer that runs clips it
+    np.testing.assert_array_equal(np.asarray(layers.RandomElasticTransform(scale=0.0)(big)), big)
+    np.testing.assert_array_equal(np.asarray(layers.RandomElasticTransform(factor=0.0)(big)), big)
+    y = np.asarray(layers.RandomElasticTransform((0.5, 0.5), seed=8)(x))
+    same = np.array([np.array_equal(y[b], x[b]) for b in range(B)])
+    assert 10 <= same.sum() <= 30, same.sum()
+    assert len({y[b].tobytes() for b in np.flatnonzero(~same)}) == (~same).sum()  # noise per image
+    assert y.min() >= 0 and y.max() <= 255
+
+
 # --------------------------------------------------------------------------- inference, configs, runs
 
 
@@ -501,6 +562,8 @@ MAKERS = [lambda L: L.RandomErasing(), lambda L: L.RandomErasing(0.4, scale=(0.1
           lambda L: L.RandAugment(), lambda L: L.RandAugment((0, 1), 3, (0.1, 0.3), "nearest", seed=3),
           lambda L: L.RandomPerspective(), lambda L: L.RandomPerspective(0.3, 0.5, "nearest", 2.0, seed=5),
           lambda L: L.AugMix(num_chains=2, chain_depth=1),
+          lambda L: L.RandomElasticTransform(),
+          lambda L: L.RandomElasticTransform(0.4, (0.2, 0.5), "nearest", "wrap", 1.0, (0, 1), seed=3),
           lambda L: L.AugMix((0, 1), 1, 2, (0.1, 0.2), 0.5, False, "nearest", seed=6)]
 
 
@@ -510,7 +573,8 @@ def test_identity_at_inference_and_config_as_keras(keras, make):
     layer = make(layers)
     np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
     # Keras's Equalization (also in RandAugment, AugMix) returns its input as its output spec: a cycle for Keras
-    for lib in (bigcore, keras) if type(layer).__name__ not in ("Equalization", "RandAugment", "AugMix") else (bigcore,):
+    holds_equalization = type(layer).__name__ in ("Equalization", "RandAugment", "AugMix")
+    for lib in (bigcore,) if holds_equalization else (bigcore, keras):
         m = lib.Sequential([lib.Input((6, 5, 3)), make(lib.layers)])
         np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x)
     ours, theirs = make(bigcore.layers).get_config(), make(keras.layers).get_config()
@@ -551,6 +615,7 @@ def test_trains_saves_and_loads(tmp_path, keras):
     model = bigcore.Sequential([bigcore.Input((12, 12, 3)), layers.RandomErasing(0.5, value_range=(0, 1)),
                                 layers.RandomGaussianBlur(0.5, value_range=(0, 1)),
                                 layers.RandomSharpness((0.2, 0.8), value_range=(0, 1)), layers.RandomPerspective(0.5),
+                                layers.RandomElasticTransform(0.5, value_range=(0, 1)),
                                 layers.Equalization((0, 1), bins=64), layers.RandAugment((0, 1), factor=0.2),
                                 layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
                                 layers.Dense(1, activation="sigmoid")])
@@ -564,7 +629,7 @@ def test_trains_saves_and_loads(tmp_path, keras):
     for a, b in zip(model.layers, loaded.layers):
         assert type(a) is type(b) and json.dumps(a.get_config()) == json.dumps(b.get_config())
     # Keras cannot load an Equalization (nor a RandAugment, which holds one): the same weights without them
-    keras_model = bigcore.Sequential([bigcore.Input((12, 12, 3))] + model.layers[:4] + model.layers[6:])
+    keras_model = bigcore.Sequential([bigcore.Input((12, 12, 3))] + model.layers[:5] + model.layers[7:])
     path = os.path.join(tmp_path, "k.keras")
     keras_model.save(path)
     km = keras.models.load_model(path)
@@ -593,6 +658,9 @@ def test_trains_saves_and_loads(tmp_path, keras):
     (lambda: layers.AugMix(alpha=0), ValueError, r"Received: alpha=0"),
     (lambda: layers.AugMix(factor=(1.5, 2)), ValueError, r"Received: factor=\(1.5, 2\)"),
     (lambda: layers.RandomPerspective(scale=1.5), ValueError, r"Received: scale=1.5"),
+    (lambda: layers.RandomElasticTransform(fill_mode="mirror"), NotImplementedError, r"'mirror'"),
+    (lambda: layers.RandomElasticTransform(interpolation="area"), NotImplementedError, r"'area'"),
+    (lambda: layers.RandomElasticTransform(scale=(2, 3)), ValueError, r"Received: scale=\(2, 3\)"),
     (lambda: layers.RandomPerspective(interpolation="bicubic"), NotImplementedError, r"'bicubic'"),
     (lambda: layers.RandomPerspective(fill_value=None), ValueError, r"Received: fill_value=None"),
     (lambda: layers.RandAugment(interpolation="bicubic"), ValueError, r"Received: interpolation='bicubic'"),

@@ -32,7 +32,7 @@ from bigcore.layers.image_color_augmentation import (AutoContrast, RandomColorDe
                                                      RandomGrayscale, RandomHue, RandomInvert, RandomPosterization,
                                                      RandomSaturation, Solarization)
 from bigcore.layers.image_composed_augmentation import (Equalization, RandomErasing, RandomGaussianBlur,
-                                                        RandomPerspective, RandomSharpness)
+                                                        RandomElasticTransform, RandomPerspective, RandomSharpness)
 from bigcore.layers.image_cutmix import CutMix
 from bigcore.layers.image_mixing import MixUp
 from bigcore.layers.image_rand_augment import AugMix, RandAugment
@@ -84,7 +84,9 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "MaxPooling2D", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute",
                   "RMSNormalization", "RNN", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
                   "AutoContrast", "RandomColorDegeneration", "RandomColorJitter", "RandomGrayscale", "RandomHue",
-                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "RandAugment", "AugMix", "RandomPerspective", "Pipeline",
+                  "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "Pipeline",
+                  "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "RandAugment",
+                  "AugMix", "RandomPerspective", "RandomElasticTransform",
                   "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape",
                   "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
                   "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells",

@@ -324,3 +324,104 @@ class RandomPerspective(_Composed):
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,
                 "interpolation": self.interpolation, "fill_value": self.fill_value, "seed": self.seed}
+
+
+FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+
+
+def _fix(ops, i, n, fill_mode):
+    """Keras's index fixers on float indices: reflect (d c b a | a b c d | d c b a), wrap, else clip."""
+    if fill_mode == "reflect":
+        j = i - (2.0 * n) * ops.floor(i / (2.0 * n))
+        return ops.where(j < n, j, 2.0 * n - 1.0 - j)
+    if fill_mode == "wrap":
+        return i - n * ops.floor(i / n)
+    return ops.clip(i, 0.0, n - 1.0)
+
+
+def _sample(ops, x, rows, cols, H, W, C, nearest, fill_mode, fill_value):
+    """map_coordinates of each image at (rows, cols) (batch, H, W, 1): Keras's taps, fixers and,
+    for constant, fill_value where a tap falls outside."""
+    flat = ops.reshape(x, (-1, H * W, C))
+    out = None
+    for r, wr in _taps(ops, rows, nearest):
+        for c, wc in _taps(ops, cols, nearest):
+            idx = _fix(ops, r, float(H), fill_mode) * float(W) + _fix(ops, c, float(W), fill_mode)
+            idx = ops.cast(ops.reshape(idx, (-1, H * W, 1)), "int32")
+            v = ops.reshape(ops.take_along_axis(flat, idx, axis=1), (-1, H, W, C))
+            if fill_mode == "constant":
+                ok = ops.logical_and(ops.logical_and(r >= 0.0, r <= H - 1.0), ops.logical_and(c >= 0.0, c <= W - 1.0))
+                v = ops.where(ok, v, float(fill_value))
+            term = (wr * wc) * v
+            out = term if out is None else out + term
+    return out
+
+
+@register
+class RandomElasticTransform(_Composed):
+    """Training: with a probability drawn per image in factor's range, each image resampled at
+    (y + a dy, x + a dx), dx and dy normal noise times s, blurred by Keras's Gaussian (int(6 s) | 1
+    taps, zero padding); a = 0.1 max(H, W) f, s = 0.05 min(H, W) f, f drawn once per batch in
+    scale's range; sampled as Keras's map_coordinates; then every image clipped to value_range.
+    The kernel's size follows the drawn s: the program holds the largest one's taps, the outer ones
+    weighted zero. With scale's or factor's upper end 0 the layer is the identity (unclipped), as Keras's."""
+
+    def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
+                 value_range=(0, 255), seed=None, data_format=None, **kw):
+        super().__init__(seed, data_format, **kw)
+        self.factor = keras_factor(factor, "factor")
+        self.scale = keras_factor(scale, "scale")
+        if interpolation not in ("nearest", "bilinear"):
+            raise NotImplementedError(f"Unknown `interpolation` {interpolation!r}. Expected of one "
+                                      f"('nearest', 'bilinear').")
+        if fill_mode not in FILL_MODES:
+            raise NotImplementedError(f"Unknown `fill_mode` {fill_mode!r}. Expected of one {FILL_MODES}.")
+        if not _number(fill_value):
+            raise ValueError(f"Invalid value for argument `fill_value`. Expected a number. Received: "
+                             f"fill_value={fill_value!r}")
+        self.interpolation, self.fill_mode, self.fill_value = interpolation, fill_mode, fill_value
+        self.value_range = checked_range(value_range)
+
+    def _distortion(self, ops):
+        return self._uniform(ops, (1, 1, 1, 1), self.scale[0], self.scale[1], 2)
+
+    def _noise(self, ops, x, B, H, W):
+        """Standard normal dx and dy, (batch, H, W, 1) each."""
+        return [ops.random.normal((B, H, W, 1), seed=(self._stream * 1000003 + 3 + k) & _MASK) for k in range(2)]
+
+    def _blur(self, ops, d, sigma, rmax, H, W):
+        """Keras's gaussian_blur of d with int(6 sigma) | 1 taps a side, sigma both ways, zero padding."""
+        r_dyn = ops.floor(ops.floor(6.0 * sigma) / 2.0)
+        taps = [ops.where(abs(i) <= r_dyn, ops.exp(-0.5 * ops.square(float(i) / sigma)), 0.0)
+                for i in range(-rmax, rmax + 1)]
+        total = taps[0]
+        for t in taps[1:]:
+            total = total + t
+        for axis, length in ((2, W), (1, H)):
+            xp = _zero_pad(ops, d, axis, rmax)
+            acc = None
+            for k, t in enumerate(taps):
+                term = (t / total) * _shifted(ops, xp, axis, k, length)
+                acc = term if acc is None else acc + term
+            d = acc
+        return d
+
+    def _augment(self, ops, x, B, H, W, C):
+        if self.scale[1] == 0 or self.factor[1] == 0:
+            return x
+        f = self._distortion(ops)
+        alpha, sigma = max(H, W) * 0.1 * f, min(H, W) * 0.05 * f
+        rmax = int(6.0 * min(H, W) * 0.05 * self.scale[1]) // 2
+        sigma_safe = ops.maximum(sigma, 1e-12)  # f = 0: no taps but the centre (Keras divides 0 by 0 there)
+        dx, dy = (self._blur(ops, n * sigma, sigma_safe, rmax, H, W) for n in self._noise(ops, x, B, H, W))
+        gx = np.arange(W, dtype=np.float32).reshape(1, 1, W, 1)
+        gy = np.arange(H, dtype=np.float32).reshape(1, H, 1, 1)
+        out = _sample(ops, x, gy + alpha * dy, gx + alpha * dx, H, W, C, self.interpolation == "nearest",
+                      self.fill_mode, self.fill_value)
+        out = ops.where(self._applied(ops, B, 0), out, x)
+        return ops.clip(out, float(self.value_range[0]), float(self.value_range[1]))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "scale": self.scale,
+                "interpolation": self.interpolation, "fill_mode": self.fill_mode, "fill_value": self.fill_value,
+                "value_range": self.value_range, "seed": self.seed}

@@ -80,7 +80,8 @@ class RandAugment(_Composed):
 
     def _augment(self, ops, x, B, H, W, C):
         for r in range(self.num_ops):
-            x = _select(ops, _pick(self, ops, len(self._augmenters), r), [a(x, training=True) for a in self._augmenters])
+            options = [a(x, training=True) for a in self._augmenters]
+            x = _select(ops, _pick(self, ops, len(options), r), options)
         return x
 
     def get_config(self):
