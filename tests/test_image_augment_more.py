@@ -679,3 +679,31 @@ def test_refuses_unbatched_and_wrong_channels():
         layers.RandomErasing(fill_value=(1, 2, 3))(images((2, 5, 4, 1)), training=True)
     with pytest.raises(ValueError, match="at least 2 x 2"):
         layers.RandomPerspective()(images((2, 1, 4, 3)))
+
+
+# --------------------------------------------------------------------------- the colour layers' shared base
+
+
+@pytest.mark.parametrize("name,bounds,keeps_order", [("RandomColorDegeneration", (-1, 1), False),
+                                                      ("RandomSaturation", (-1, 1), False),
+                                                      ("RandomHue", (0, 1), True)])
+def test_factor_tone_base_keeps_each_layers_arguments(keras, name, bounds, keeps_order):
+    """RandomColorDegeneration / RandomSaturation / RandomHue share _FactorTone: positional
+    (factor, value_range, data_format, seed), their factor bounds and value_range handling, and
+    configs as Keras's."""
+    cls = getattr(layers, name)
+    layer = cls(0.4, (0, 1), None, 9)
+    want_range = (0, 1) if keeps_order else [0, 1]
+    assert (layer.factor, layer.value_range) == ((max(-0.4, bounds[0]), 0.4), want_range)
+    assert (layer.data_format, layer.seed) == ("channels_last", 9)
+    ours, theirs = layer.get_config(), getattr(keras.layers, name)(0.4, (0, 1), None, 9).get_config()
+    for cfg in (ours, theirs):
+        cfg.pop("name"), cfg.pop("dtype", None)
+    assert ours == theirs
+    if keeps_order:
+        with pytest.raises(ValueError, match="the lower first"):
+            cls(0.4, (255, 0))
+    else:
+        assert cls(0.4, (255, 0)).value_range == [0, 255]
+    with pytest.raises(ValueError, match=r"Received: factor=1.5"):
+        cls(1.5)
