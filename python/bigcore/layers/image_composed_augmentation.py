@@ -16,6 +16,7 @@ from bigcore.layers.image_resizing import channels_last, image_dims
 from bigcore.layers.registry import register
 
 _MASK = 0x7FFFFFFFFFFFFFFF
+_CHUNK = 16  # Equalization's histogram: bins in groups of 16
 
 
 def keras_factor(factor, name, low=0.0, high=1.0):
@@ -218,7 +219,8 @@ class RandomSharpness(_Composed):
 class Equalization(_Composed):
     """Training: each channel histogram-equalized over the whole batch (Keras's: one histogram of
     `bins` bins per channel, of the values mapped from value_range to [0, 255]; a channel with one
-    occupied bin is kept). The histogram is a one-hot of (batch, height, width, bins) per channel."""
+    occupied bin is kept). The histogram is counted as 16 x 16 (bins / 16 groups by 16) from two
+    one-hots of 16 a pixel; the table is read by a gather."""
 
     def __init__(self, value_range=(0, 255), bins=256, data_format=None, **kw):
         super().__init__(None, data_format, **kw)
@@ -235,22 +237,33 @@ class Equalization(_Composed):
         bins = self.bins
         scale = 255.0 / (hi - lo)
         offset = 0.0 - lo * scale  # Keras's map to [0, 255] and back, in its order of operations
-        grid = np.arange(bins, dtype=np.float32)
         outs = []
         for c in range(C):
             v = x[..., c:c + 1] * scale + offset
             idx = ops.clip(ops.floor(v * ((bins - 1) / 255.0)), 0.0, float(bins - 1))
-            onehot = ops.cast(ops.equal(idx, grid), "float32")
-            hist = ops.sum(onehot, axis=(0, 1, 2))
+            hist = self._histogram(ops, idx, bins)
             cdf = ops.cumsum(hist)
             cdf_min = ops.min(ops.where(cdf > 0, cdf, np.float32(np.inf)))
             den = cdf[-1] - cdf_min
             den = ops.where(den == 0, 1.0, den)
             lut = ops.clip(ops.round((cdf - cdf_min) * 255.0 / den), 0.0, 255.0)
             occupied = ops.sum(ops.cast(hist > 0, "float32"))
-            e = ops.where(occupied <= 1, v, ops.sum(onehot * lut, axis=-1, keepdims=True))
+            e = ops.where(occupied <= 1, v, ops.take(lut, ops.cast(idx, "int32")))
             outs.append(e * ((hi - lo) / 255.0) + lo)
         return outs[0] if C == 1 else ops.concatenate(outs, axis=-1)
+
+    @staticmethod
+    def _histogram(ops, idx, bins):
+        """Counts of idx (batch, H, W, 1) in [0, bins) over the batch: bin = 16 g + r, the (g, r)
+        counts of each image one (16 x 16) product of two 16-wide one-hots over its pixels, summed
+        over the batch (a one-hot of every bin would hold bins floats a pixel)."""
+        groups = -(-bins // _CHUNK)
+        g = ops.floor(idx / float(_CHUNK))
+        r = idx - float(_CHUNK) * g
+        oh_g = ops.cast(ops.equal(g, np.arange(groups, dtype=np.float32)), "float32")
+        oh_r = ops.cast(ops.equal(r, np.arange(_CHUNK, dtype=np.float32)), "float32")
+        joint = ops.sum(ops.einsum("bhwi,bhwj->bij", oh_g, oh_r), axis=0)
+        return ops.reshape(joint, (groups * _CHUNK,))[:bins]
 
     def get_config(self):
         cfg = {**super().get_config(), "bins": self.bins, "value_range": self.value_range}
