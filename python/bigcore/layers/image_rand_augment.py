@@ -7,7 +7,9 @@ weights and the result with the image by a Beta(alpha, alpha) weight, clipped to
 draw per batch, as Keras's). The layers are bigcore's own, made with Keras's arguments (factor for
 shear, translation, rotation, brightness, colour degeneration, contrast, sharpness and
 solarization; posterization to max(1, int(8 * upper)) bits; AutoContrast and Equalization); every
-one runs in every slot and the drawn one is selected, as Keras's RandAugment does. Identity at
+one runs in every slot and the drawn one is selected, as Keras's RandAugment does (a program has no
+branch): AugMix at its defaults runs 9 x 11 layers a step where Keras's runs the 9 drawn (16 images
+of 64 x 64: about 2.4 s and 2.5 GB a training step on 2 cores; RandAugment 0.5 s). Identity at
 inference; an eager call augments (Keras's call() default training=True).
 """
 
