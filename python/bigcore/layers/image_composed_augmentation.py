@@ -16,6 +16,7 @@ from bigcore.layers.image_resizing import channels_last, image_dims
 from bigcore.layers.registry import register
 
 _MASK = 0x7FFFFFFFFFFFFFFF
+_NORMAL_STREAMS = 1 << 20  # the offset of a layer's normal draws' streams from its uniform ones'
 _CHUNK = 16  # Equalization's histogram: bins in groups of 16
 
 
@@ -52,6 +53,11 @@ class _Composed(_Augmentation):
         stream = (self._stream * 1000003 + draw + 1) & _MASK
         u = ops.random.uniform(shape, 0.0, 1.0, seed=stream)
         return u if (lo, hi) == (0, 1) else u * float(hi - lo) + float(lo)  # exact where lo == hi
+
+    def _normal(self, ops, shape, draw):
+        """Normal draw number `draw`: streams apart from the uniform draws' (a normal and a uniform
+        on one stream could share their bits)."""
+        return ops.random.normal(shape, seed=(self._stream * 1000003 + _NORMAL_STREAMS + draw) & _MASK)
 
     def __call__(self, inputs, *args, **kwargs):
         if not isinstance(inputs, base.KerasTensor) and "training" not in kwargs and not args:
@@ -114,7 +120,7 @@ class RandomErasing(_Composed):
             inside = ok if inside is None else ops.logical_and(inside, ok)
         inside = ops.logical_and(inside, self._applied(ops, B, 4))
         if self.fill_value is None:
-            fill = ops.random.normal(ops.shape(x), seed=(self._stream * 1000003 + 7) & _MASK) * float(hi)
+            fill = self._normal(ops, ops.shape(x), 0) * float(hi)
         else:
             fill = np.asarray(self.fill_value, np.float32).reshape(-1)
         fill = ops.clip(fill, float(lo), float(hi))
@@ -400,7 +406,7 @@ class RandomElasticTransform(_Composed):
 
     def _noise(self, ops, x, B, H, W):
         """Standard normal dx and dy, (batch, H, W, 1) each."""
-        return [ops.random.normal((B, H, W, 1), seed=(self._stream * 1000003 + 3 + k) & _MASK) for k in range(2)]
+        return [self._normal(ops, (B, H, W, 1), k) for k in range(2)]
 
     def _blur(self, ops, d, sigma, rmax, H, W):
         """Keras's gaussian_blur of d with int(6 sigma) | 1 taps a side, sigma both ways, zero padding."""

@@ -94,14 +94,14 @@ class RandAugment(_Composed):
 def gamma_draw(layer, ops, shape, alpha, draw, rounds=12):
     """Gamma(alpha, 1) of the given shape in the program: Marsaglia and Tsang's method (alpha < 1:
     Gamma(alpha + 1) U^(1 / alpha)), its rejection unrolled to `rounds` candidates (each accepted
-    with probability > 0.95; all rejected: the mode d, with probability < 1e-15). Draws
-    draw .. draw + 2 rounds of the layer's streams."""
+    with probability > 0.95; all rejected: the mode d, with probability < 1e-15). Uses the layer's
+    uniform draws draw + 1 .. draw + 2 rounds + 1 and normal draws draw .. draw + rounds - 1."""
     a = alpha + 1.0 if alpha < 1.0 else float(alpha)
     d = a - 1.0 / 3.0
     c = 1.0 / np.sqrt(9.0 * d)
     out, done = None, None
     for k in range(rounds):
-        z = ops.random.normal(shape, seed=(layer._stream * 1000003 + draw + 2 * k + 1) & _MASK)
+        z = layer._normal(ops, shape, draw + k)
         u = layer._uniform(ops, shape, 0.0, 1.0, draw + 2 * k + 1)
         v = ops.power(1.0 + c * z, 3.0)
         vs = ops.maximum(v, 1e-30)
@@ -144,7 +144,7 @@ class AugMix(_Composed):
 
     def _augment(self, ops, x, B, H, W, C):
         one = (1, 1, 1, 1)
-        base_draw = 1000  # the gamma draws' streams, apart from the slots' picks
+        base_draw = 1000 + self.num_chains * self.chain_depth  # the gamma draws, after the slots' picks
         g = [gamma_draw(self, ops, one, self.alpha, base_draw + 100 * i) for i in range(self.num_chains + 2)]
         total = g[0]
         for t in g[1:self.num_chains]:
