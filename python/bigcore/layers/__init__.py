@@ -31,7 +31,11 @@ from bigcore.layers.image_augmentation import (RandomBrightness, RandomContrast,
 from bigcore.layers.image_color_augmentation import (AutoContrast, RandomColorDegeneration, RandomColorJitter,
                                                      RandomGrayscale, RandomHue, RandomInvert, RandomPosterization,
                                                      RandomSaturation, Solarization)
+from bigcore.layers.image_composed_augmentation import (Equalization, RandomErasing, RandomGaussianBlur,
+                                                        RandomElasticTransform, RandomPerspective, RandomSharpness)
+from bigcore.layers.image_cutmix import CutMix
 from bigcore.layers.image_mixing import MixUp
+from bigcore.layers.image_rand_augment import AugMix, RandAugment
 from bigcore.layers.image_resizing import CenterCrop, Resizing
 from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.pipeline import Pipeline
@@ -81,6 +85,8 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "RMSNormalization", "RNN", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
                   "AutoContrast", "RandomColorDegeneration", "RandomColorJitter", "RandomGrayscale", "RandomHue",
                   "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomShear", "MixUp", "Pipeline",
+                  "RandomErasing", "RandomGaussianBlur", "RandomSharpness", "Equalization", "CutMix", "RandAugment",
+                  "AugMix", "RandomPerspective", "RandomElasticTransform",
                   "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape",
                   "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
                   "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "StackedRNNCells",

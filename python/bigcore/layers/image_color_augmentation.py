@@ -173,61 +173,48 @@ class RandomPosterization(_Tone):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
 
 
+class _FactorTone(_Tone):
+    """A tone op of Keras's (factor, value_range, data_format, seed): factor's range within
+    factor_bounds, value_range sorted (or, keep_range_order, kept as given and checked)."""
+    factor_bounds = (-1, 1)
+    keep_range_order = False
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kw):
+        super().__init__(seed, data_format, **kw)
+        self.factor = factor_range(factor, "factor", *self.factor_bounds)
+        self.value_range = (checked_range if self.keep_range_order else sorted_range)(value_range)
+
+    def _args(self):
+        return [*self.factor, *self.value_range]
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
+
+
 @register
-class RandomColorDegeneration(_Tone):
+class RandomColorDegeneration(_FactorTone):
     """Training: x + f (grayscale - x) clipped to value_range, f drawn per image in factor's range (a
     number f: [-f, f])."""
     kind = DEGENERATE
     channels = (1, 3)
 
-    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kw):
-        super().__init__(seed, data_format, **kw)
-        self.factor = factor_range(factor, "factor", -1, 1)
-        self.value_range = sorted_range(value_range)
-
-    def _args(self):
-        return [*self.factor, *self.value_range]
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
-
 
 @register
-class RandomSaturation(_Tone):
+class RandomSaturation(_FactorTone):
     """Training: in HSV (of the values as they are), the saturation times f / (1 - f + 1e-7) clipped
     to value_range, f drawn per image in factor's range (a number f: [-f, f])."""
     kind = SATURATION
     channels = (3,)
 
-    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kw):
-        super().__init__(seed, data_format, **kw)
-        self.factor = factor_range(factor, "factor", -1, 1)
-        self.value_range = sorted_range(value_range)
-
-    def _args(self):
-        return [*self.factor, *self.value_range]
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
-
 
 @register
-class RandomHue(_Tone):
+class RandomHue(_FactorTone):
     """Training: in HSV of the values mapped to [0, 1], the hue shifted by a random sign times f / 2,
     f drawn per image in factor's range (a number f: [0, f]), back to RGB clipped, then to value_range."""
     kind = HUE
     channels = (3,)
-
-    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kw):
-        super().__init__(seed, data_format, **kw)
-        self.factor = factor_range(factor, "factor", 0, 1)
-        self.value_range = checked_range(value_range)
-
-    def _args(self):
-        return [*self.factor, *self.value_range]
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range, "seed": self.seed}
+    factor_bounds = (0, 1)
+    keep_range_order = True
 
 
 @register
