@@ -341,6 +341,63 @@ def test_keras_io_pattern_fit_predict_save(tmp_path, seed):
     np.testing.assert_allclose(again.predict({k: v[:10] for k, v in x.items()}, verbose=0), raw, rtol=1e-6)
 
 
+def test_keras_io_training_and_inference_models(seed):
+    """The guide's two models: one trained on the preprocessed Dataset with the encoded features as
+    its input (an intermediate tensor, which Keras cuts the graph at), one from the raw dict inputs
+    to the same layers, used on one sample converted with ops.convert_to_tensor."""
+    x, y = _labelled()
+    train_ds = bigcore.data.Dataset.from_tensor_slices((x, y)).shuffle(256).batch(32)
+    fs = _heart_space()
+    fs.adapt(train_ds.map(lambda x, _: x))
+    preprocessed = train_ds.map(lambda x, y: (fs(x), y), num_parallel_calls=bigcore.data.AUTOTUNE).prefetch(
+        bigcore.data.AUTOTUNE)
+    dict_inputs = fs.get_inputs()
+    encoded_features = fs.get_encoded_features()
+    h = layers.Dense(32, activation="relu")(encoded_features)
+    h = layers.Dropout(0.5)(h)
+    predictions = layers.Dense(1, activation="sigmoid")(h)
+    training_model = bigcore.Model(inputs=encoded_features, outputs=predictions)
+    assert [type(l).__name__ for l in training_model.layers] == ["InputLayer", "Dense", "Dropout", "Dense"]
+    training_model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    hist = training_model.fit(preprocessed, epochs=30, verbose=0)
+    assert hist.history["accuracy"][-1] > 0.85
+    inference_model = bigcore.Model(inputs=dict_inputs, outputs=predictions)
+    first = {k: v[:8] for k, v in x.items()}
+    np.testing.assert_allclose(inference_model.predict(first, verbose=0),
+                               training_model.predict(fs(first), verbose=0), rtol=1e-5, atol=1e-6)
+    sample = {"age": 60.0, "thal": "fixed", "sex": 1, "cp": 1}
+    input_dict = {name: bigcore.ops.convert_to_tensor([value]) for name, value in sample.items()}
+    one = inference_model.predict(input_dict, verbose=0)
+    np.testing.assert_allclose(one, training_model.predict(fs(sample)[None], verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def _saved(model, tmp_path):
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    return path
+
+
+def test_model_from_an_intermediate_tensor_leaves_the_graph_alone(tmp_path, seed):
+    inp = bigcore.Input(shape=(3,))
+    mid = layers.Dense(4, name="first")(inp)
+    out = layers.Dense(2, name="second")(layers.Activation("relu")(mid))
+    tail = bigcore.Model(mid, out)
+    assert tail.inputs[0].shape == (None, 4)
+    assert [type(l).__name__ for l in tail.layers] == ["InputLayer", "Activation", "Dense"]
+    assert tail.layers[2].name == "second" and len(tail.weights) == 2
+    whole = bigcore.Model(inp, out)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    first = bigcore.Model(inp, mid)
+    np.testing.assert_allclose(whole.predict(x, verbose=0), tail.predict(first.predict(x, verbose=0), verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    tail_copy = bigcore.models.load_model(_saved(tail, tmp_path))
+    np.testing.assert_allclose(tail_copy.predict(x[:, :1].repeat(4, 1), verbose=0),
+                               tail.predict(x[:, :1].repeat(4, 1), verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="Graph disconnected"):
+        other = bigcore.Input(shape=(4,))
+        bigcore.Model(mid, layers.Add()([out, layers.Dense(2)(other)]))
+
+
 # --- Config ----------------------------------------------------------------------------------
 
 def test_config_matches_keras(keras):
