@@ -371,6 +371,30 @@ def test_keras_io_training_and_inference_models(seed):
     np.testing.assert_allclose(one, training_model.predict(fs(sample)[None], verbose=0), rtol=1e-5, atol=1e-6)
 
 
+def test_dict_mode_features_into_embeddings(seed):
+    """keras.io's advanced FeatureSpace pattern: int outputs in dict mode, each into an Embedding;
+    the training model takes the dict of encoded features (intermediate tensors, keyed by name)."""
+    x, y = _labelled(128)
+    fs = FeatureSpace(features={"age": FeatureSpace.float_discretized(num_bins=5, output_mode="int"),
+                                "thal": FeatureSpace.string_categorical(output_mode="int"),
+                                "cp": FeatureSpace.integer_hashed(num_bins=8, output_mode="int")},
+                      crosses=[FeatureSpace.cross(("thal", "cp"), crossing_dim=16, output_mode="int")],
+                      output_mode="dict")
+    fs.adapt(bigcore.data.Dataset.from_tensor_slices({k: x[k] for k in ("age", "thal", "cp")}).batch(16))
+    encoded = fs.get_encoded_features()
+    dims = {"age": 5, "thal": 4, "cp": 8, "thal_X_cp": 16}
+    flat = [layers.Flatten()(layers.Embedding(dims[k], 4)(t)) for k, t in encoded.items()]
+    out = layers.Dense(1, activation="sigmoid")(layers.concatenate(flat))
+    training_model = bigcore.Model(encoded, out)
+    training_model.compile("adam", "binary_crossentropy")
+    ds = bigcore.data.Dataset.from_tensor_slices(({k: x[k] for k in dims if k in x}, y)).batch(32)
+    training_model.fit(ds.map(lambda a, b: (fs(a), b)), epochs=2, verbose=0)
+    inference_model = bigcore.Model(fs.get_inputs(), out)
+    raw = {k: x[k][:6] for k in ("age", "thal", "cp")}
+    np.testing.assert_allclose(inference_model.predict(raw, verbose=0), training_model.predict(fs(raw), verbose=0),
+                               rtol=1e-6)
+
+
 def _saved(model, tmp_path):
     path = str(tmp_path / "m.keras")
     model.save(path)

@@ -105,19 +105,20 @@ def _restructure(structure, flat):
     return put(structure)
 
 
-def _cut_graph(ins, outs):
+def _cut_graph(ins, outs, keys=None):
     """Keras's clone_graph_nodes: a model whose inputs include intermediate tensors (Keras's
     FeatureSpace guide trains Model(inputs=encoded_features, ...)) gets a new Input for each of
     them and copies of the layer calls between its inputs and outputs, reading those Inputs, so
-    the graph it holds starts at Inputs and leaves the original graph as it was."""
+    the graph it holds starts at Inputs and leaves the original graph as it was. keys: a dict of
+    inputs' keys, which name the new Inputs (a dict of data is matched to Inputs by name)."""
     mapping = {}
     new_ins = []
-    for t in ins:
+    for i, t in enumerate(ins):
         if t.node is None or isinstance(t.node.layer, InputLayer):
             mapping[id(t)] = t
             new_ins.append(t)
             continue
-        clone = Input(batch_shape=t.shape, dtype=t.dtype, name=_unique_name("input"))
+        clone = Input(batch_shape=t.shape, dtype=t.dtype, name=keys[i] if keys else _unique_name("input"))
         mapping[id(t)] = clone
         new_ins.append(clone)
     order, seen = [], set()
@@ -211,7 +212,7 @@ class Model(Trainer, Layer):
         if any(t.node is not None and not isinstance(t.node.layer, InputLayer) for t in ins):
             if losses:
                 raise NotImplementedError("A model whose inputs are intermediate tensors cannot take add_loss tensors")
-            ins, outs = _cut_graph(ins, outs)
+            ins, outs = _cut_graph(ins, outs, list(inputs) if isinstance(inputs, dict) else None)
             outputs = _restructure(outputs, outs)
         first_seen = {}
         nodes = _topological_nodes(outs + list(losses), first_seen)
