@@ -224,6 +224,10 @@ def test_feature_space_adapts_on_a_dataset_like_a_dict():
     c.adapt(bigcore.data.Dataset.from_tensor_slices(data))  # unbatched scalars: grouped 32 at a time
     np.testing.assert_allclose(c(data), a(data), rtol=1e-6)
     np.testing.assert_allclose(c.preprocessors["d"].bin_boundaries, a.preprocessors["d"].bin_boundaries)
+    e = _space()  # (n, 1) columns: row elements of shape (1,), each its own (1, 1) batch
+    e.adapt({k: v[:, None] for k, v in data.items()})
+    np.testing.assert_allclose(e(data)[:, 4], a(data)[:, 4], rtol=1e-5)  # "f": the same mean and variance
+    np.testing.assert_array_equal(e.preprocessors["s"].get_vocabulary(), a.preprocessors["s"].get_vocabulary())
 
 
 def test_feature_space_refusals():
@@ -246,6 +250,10 @@ def test_feature_space_refusals():
         fs.adapt(np.ones(3))
     with pytest.raises(ValueError, match="dicts of features"):
         fs.adapt(bigcore.data.Dataset.from_tensor_slices((np.ones(4), np.ones(4))))
+    with pytest.raises(ValueError, match="of one length"):
+        fs.adapt({"a": np.arange(4.0), "b": np.arange(3.0)})
+    with pytest.raises(ValueError, match="has no feature 'a'"):
+        fs.adapt({"b": np.arange(4.0)})
     fs.adapt({"a": np.arange(4.0)})
     with pytest.raises(ValueError, match="only be called with a dict"):
         fs(np.ones(3))

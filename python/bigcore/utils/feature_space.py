@@ -145,14 +145,19 @@ class _Batches:
         return iter(self._make())
 
 
-def _dict_elements(data):
-    """The elements tf.data.Dataset.from_tensor_slices(data) would yield: row i of every value."""
+def _dict_columns(data):
+    """A dict's values as arrays of one length (tf.data.Dataset.from_tensor_slices's rule)."""
     arrays = {k: np.asarray(v) for k, v in data.items()}
     lengths = {a.shape[0] if a.ndim else None for a in arrays.values()}
     if None in lengths or len(lengths) != 1:
         raise ValueError("FeatureSpace.adapt(): the values of a dict must be arrays or lists of one length; received "
-                         f"lengths {{{', '.join(f'{k}: {a.shape[:1]}' for k, a in arrays.items())}}}")
-    n = lengths.pop()
+                         f"shapes {{{', '.join(f'{k}: {a.shape}' for k, a in arrays.items())}}}")
+    return arrays
+
+
+def _dict_elements(arrays):
+    """The elements tf.data.Dataset.from_tensor_slices(arrays) would yield: row i of every value."""
+    n = len(next(iter(arrays.values())))
     return ({k: a[i] for k, a in arrays.items()} for i in range(n))
 
 
@@ -282,8 +287,10 @@ class FeatureSpace(Layer):
         iterable) of dicts of features, or a dict of arrays / lists (read as its rows, as Keras reads
         it through tf.data.Dataset.from_tensor_slices)."""
         if isinstance(dataset, dict):
+            columns = _dict_columns(dataset)
+
             def elements():
-                return _dict_elements(dataset)
+                return _dict_elements(columns)
         elif isinstance(dataset, Dataset):
             def elements():
                 return iter(dataset)
@@ -291,7 +298,13 @@ class FeatureSpace(Layer):
             raise ValueError("`adapt()` can only be called on a bigcore.data.Dataset (in place of tf.data.Dataset) or "
                              f"a dict of arrays/lists. Received instead: {dataset} (of type {type(dataset)})")
         for name in self._list_adaptable_preprocessors():
-            self.preprocessors[name].adapt(_Batches(lambda name=name: _element_batches(elements(), name)))
+            if isinstance(dataset, dict) and name in columns and columns[name].ndim == 1:
+                # the same batches without the row-by-row walk: 32 scalars at a time, as (32, 1)
+                col = columns[name]
+                batches = _Batches(lambda col=col: (col[i:i + 32, None] for i in range(0, len(col), 32)))
+            else:
+                batches = _Batches(lambda name=name: _element_batches(elements(), name))
+            self.preprocessors[name].adapt(batches)
         self._is_adapted = True
         self.get_encoded_features()  # builds the encoders and the concat
         self.built = True
