@@ -430,6 +430,31 @@ def test_model_from_an_intermediate_tensor_leaves_the_graph_alone(tmp_path, seed
         bigcore.Model(mid, layers.Add()([out, layers.Dense(2)(other)]))
 
 
+def test_onnx_export_of_a_feature_space_model(tmp_path, seed):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    data = _data(64)
+    data["p"] = np.linspace(-1, 1, 64).astype(np.float32)
+    fs = FeatureSpace(features={"p": "float", "f": "float_normalized", "r": FeatureSpace.float_rescaled(0.5, 1.0),
+                                "d": FeatureSpace.float_discretized(4), "s": "string_categorical",
+                                "i": "integer_categorical"})
+    x = {k: data[k] for k in fs.features}
+    fs.adapt(x)
+    model = bigcore.Model(fs.get_inputs(), layers.Dense(2)(fs.get_encoded_features()))
+    model.export(tmp_path / "fs.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "fs.onnx"))
+    feed = {}
+    for i in sess.get_inputs():
+        v = x[i.name][:, None]
+        feed[i.name] = v.astype(object) if i.type == "tensor(string)" else v
+    np.testing.assert_allclose(sess.run(None, feed)[0], model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    hashed = FeatureSpace(features={"a": "integer_categorical", "b": "integer_categorical"}, crosses=[("a", "b")])
+    hashed.adapt({"a": np.arange(4), "b": np.arange(4)})
+    model = bigcore.Model(hashed.get_inputs(), layers.Dense(1)(hashed.get_encoded_features()))
+    with pytest.raises(NotImplementedError, match="HashedCrossing"):
+        model.export(tmp_path / "h.onnx")
+
+
 # --- Config ----------------------------------------------------------------------------------
 
 def test_config_matches_keras(keras):

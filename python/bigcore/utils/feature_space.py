@@ -15,46 +15,11 @@ import numpy as np
 from bigcore import layers
 from bigcore.data import Dataset
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
-from bigcore.layers.preprocessing import InputSideLayer
-from bigcore.layers.registry import register
+from bigcore.layers.preprocessing.feature_space_layers import TFDConcat, TFDIdentity
 from bigcore.saving import deserialize_keras_object, serialize_keras_object
 
 _TYPES = ("float", "float_normalized", "float_rescaled", "float_discretized", "integer_categorical",
           "string_categorical", "integer_hashed", "string_hashed")
-
-
-@register
-class TFDIdentity(InputSideLayer):
-    """The "float" feature's preprocessor: the values as float32 (Keras's TFDIdentity(dtype="float32"))."""
-
-    def call(self, inputs):
-        return np.asarray(inputs, np.float32)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-
-@register
-class TFDConcat(InputSideLayer):
-    """The encoded features side by side along `axis` (Keras's TFDConcat)."""
-
-    def __init__(self, axis=-1, **kwargs):
-        super().__init__(**kwargs)
-        self.axis = axis
-
-    def call(self, inputs):
-        return np.concatenate([np.asarray(x, np.float32) for x in inputs], axis=self.axis)
-
-    def compute_output_shape(self, input_shape):
-        shapes = [tuple(s) for s in input_shape]
-        dims = [s[self.axis] for s in shapes]
-        total = None if any(d is None for d in dims) else sum(dims)
-        out = list(shapes[0])
-        out[self.axis] = total
-        return tuple(out)
-
-    def get_config(self):
-        return {**super().get_config(), "axis": self.axis}
 
 
 class Cross:
