@@ -343,10 +343,27 @@ def test_keras_io_pattern_fit_predict_save(tmp_path, seed):
     sample = {"age": 60.0, "thal": "fixed", "sex": 1, "cp": 1}
     one = model.predict({k: np.array([v]) for k, v in sample.items()}, verbose=0)
     assert one.shape == (1, 1)
-    path = str(tmp_path / "heart.keras")
-    model.save(path)
-    again = bigcore.models.load_model(path)
-    np.testing.assert_allclose(again.predict({k: v[:10] for k, v in x.items()}, verbose=0), raw, rtol=1e-6)
+    for name in ("heart.keras", "heart.bigcore"):  # the vocabularies, means and bins go with the model
+        path = str(tmp_path / name)
+        model.save(path)
+        again = bigcore.models.load_model(path)
+        np.testing.assert_allclose(again.predict({k: v[:10] for k, v in x.items()}, verbose=0), raw, rtol=1e-6)
+
+
+def test_every_feature_type_in_a_saved_model(tmp_path, seed):
+    data = _data(80)
+    data["p"] = np.linspace(-1, 1, 80).astype(np.float32)
+    fs = _space()
+    fs.adapt(data)
+    model = bigcore.Model(fs.get_inputs(), layers.Dense(3)(fs.get_encoded_features()))
+    want = model.predict(data, verbose=0)
+    head_in = bigcore.Input(shape=(fs.get_encoded_features().shape[1],))
+    np.testing.assert_allclose(want, bigcore.Model(head_in, model.layers[-1](head_in)).predict(fs(data), verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    for name in ("all.keras", "all.bigcore"):
+        path = str(tmp_path / name)
+        model.save(path)
+        np.testing.assert_allclose(bigcore.models.load_model(path).predict(data, verbose=0), want, rtol=1e-6)
 
 
 def test_keras_io_training_and_inference_models(seed):
