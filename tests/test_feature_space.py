@@ -93,6 +93,10 @@ def test_hashed_crossing_refusals_and_config():
         layers.HashedCrossing(num_bins=10, output_mode="one_hot", sparse=True)
     with pytest.raises(ValueError, match="output_mode"):
         layers.HashedCrossing(num_bins=10, output_mode="multi_hot")
+    with pytest.raises(ValueError, match="integer or string dtype"):
+        layers.HashedCrossing(num_bins=10)([bigcore.Input((1,)), bigcore.Input((1,), dtype="string")])
+    with pytest.raises(ValueError, match="integer or string dtype"):  # a float feature crossed
+        FeatureSpace(features={"a": "float", "b": "string_hashed"}, crosses=[("a", "b")]).get_encoded_features()
     layer = layers.HashedCrossing(num_bins=7, output_mode="one_hot", name="hx")
     cfg = json.loads(json.dumps(layer.get_config()))
     assert {k: cfg[k] for k in ("num_bins", "output_mode", "sparse", "name")} == {

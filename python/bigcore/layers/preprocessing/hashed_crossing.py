@@ -9,6 +9,7 @@ and an integer's value is the integer itself (as uint64); the bin is that hash m
 
 import numpy as np
 
+from bigcore.layers.base import KerasTensor
 from bigcore.layers.preprocessing import hashes
 from bigcore.layers.preprocessing.base import InputSideLayer, check_int, encode_categorical
 from bigcore.layers.registry import register
@@ -78,6 +79,11 @@ class HashedCrossing(InputSideLayer):
 
     def __call__(self, inputs, **kwargs):
         self._check_inputs(inputs)
+        bad = [x.dtype for x in inputs if isinstance(x, KerasTensor) and not (
+            str(x.dtype) == "string" or str(x.dtype).startswith(("int", "uint", "bool")))]
+        if bad:  # refused when the model is built, not at its first batch
+            raise ValueError(f"All `HashedCrossing` inputs should have an integer or string dtype. Received dtypes: "
+                             f"{[str(x.dtype) for x in inputs]}")
         return super().__call__(list(inputs), **kwargs)
 
     def call(self, inputs):
