@@ -309,6 +309,19 @@ def _heart_space():
                         crosses=[FeatureSpace.cross(("sex", "cp"), crossing_dim=8)], output_mode="concat")
 
 
+def test_a_feature_space_file_of_keras_is_refused_clearly(keras, tmp_path):
+    """Keras saves a FeatureSpace alone (here one of float features, which Keras builds without
+    TensorFlow); bigcore does not read those files yet, and says so."""
+    kfs = keras.utils.FeatureSpace({"a": keras.utils.FeatureSpace.feature(
+        "float32", keras.layers.Normalization(mean=1.0, variance=4.0), "float"), "b": "float_rescaled"})
+    kfs.get_encoded_features()
+    path = str(tmp_path / "fs.keras")
+    with pytest.warns(UserWarning, match="not yet been built"):
+        kfs.save(path)
+    with pytest.raises(NotImplementedError, match="FeatureSpace saved alone"):
+        bigcore.models.load_model(path)
+
+
 def test_model_on_encoded_features_trains_like_keras(keras):
     x, y = _labelled(64)
     fs = _heart_space()
