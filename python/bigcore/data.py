@@ -23,11 +23,27 @@ SHUFFLE_STREAM = 0  # the stream of every shuffle; model.fit(shuffle=True) uses 
 
 
 def _flatten(structure):
+    """(leaves, how): a dict's values by sorted key, a tuple's or list's items, or the value itself;
+    dicts and tuples inside them (tf.data's (features dict, labels) elements) are flattened too."""
     if isinstance(structure, dict):
-        return [structure[k] for k in sorted(structure)], ("dict", sorted(structure))
+        keys = sorted(structure)
+        parts = [_flatten_inner(structure[k]) for k in keys]
+        if all(h is None for _, h in parts):
+            return [structure[k] for k in keys], ("dict", keys)
+        return [v for f, _ in parts for v in f], ("nested_dict", [(k, h, len(f)) for k, (f, h) in zip(keys, parts)])
     if isinstance(structure, (tuple, list)):
-        return list(structure), ("tuple", len(structure))
+        parts = [_flatten_inner(v) for v in structure]
+        if all(h is None for _, h in parts):
+            return list(structure), ("tuple", len(structure))
+        return [v for f, _ in parts for v in f], ("nested_tuple", [(h, len(f)) for f, h in parts])
     return [structure], ("single", None)
+
+
+def _flatten_inner(value):
+    """A component inside a structure: a nested dict or tuple flattened (with its how), else a leaf (how None)."""
+    if isinstance(value, (dict, tuple)):
+        return _flatten(value)
+    return [value], None
 
 
 def _pack(flat, how):
@@ -36,6 +52,13 @@ def _pack(flat, how):
         return dict(zip(info, flat))
     if kind == "tuple":
         return tuple(flat)
+    if kind in ("nested_dict", "nested_tuple"):
+        out, i = [], 0
+        for entry in info:
+            sub, n = entry[-2], entry[-1]
+            out.append(flat[i] if sub is None else _pack(flat[i:i + n], sub))
+            i += n
+        return dict(zip((e[0] for e in info), out)) if kind == "nested_dict" else tuple(out)
     return flat[0]
 
 

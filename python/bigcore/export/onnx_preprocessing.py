@@ -1,14 +1,15 @@
 """ONNX rules for the preprocessing layers ONNX has ops for: Normalization, Rescaling,
-CategoryEncoding, Discretization, and IntegerLookup / StringLookup through ai.onnx.ml's
-LabelEncoder. Their outputs are float32, as the native program receives them (an Embedding after
-them casts back to int64 ids). TextVectorization and Hashing have no ONNX form (string splitting,
-FarmHash): a model holding them is refused by name.
+CategoryEncoding, Discretization, IntegerLookup / StringLookup through ai.onnx.ml's
+LabelEncoder, and FeatureSpace's TFDIdentity / TFDConcat. Their outputs are float32, as the
+native program receives them (an Embedding after them casts back to int64 ids). TextVectorization, Hashing and HashedCrossing have no ONNX form
+(string splitting, FarmHash): a model holding them is refused by name.
 """
 
 import numpy as np
 
 from bigcore.layers.preprocessing import (CategoryEncoding, Discretization, IntegerLookup, Normalization, Rescaling,
                                           StringLookup)
+from bigcore.layers.preprocessing.feature_space_layers import TFDConcat, TFDIdentity
 
 ML_DOMAIN = "ai.onnx.ml"
 
@@ -95,6 +96,16 @@ def lookup(g, layer, ins, node):
                     node.inputs[0].shape, n)]
 
 
-RULES = {Normalization: normalization, Rescaling: rescaling, CategoryEncoding: category_encoding,
+def tfd_identity(g, layer, ins, node):
+    return [_float(g, ins[0], layer.name)]
+
+
+def tfd_concat(g, layer, ins, node):
+    n = layer.name
+    xs = [_float(g, x, f"{n}/in{i}") for i, x in enumerate(ins)]
+    return [g.op("Concat", xs, n, axis=layer.axis)]
+
+
+RULES = {TFDIdentity: tfd_identity, TFDConcat: tfd_concat, Normalization: normalization, Rescaling: rescaling, CategoryEncoding: category_encoding,
          Discretization: discretization, IntegerLookup: lookup, StringLookup: lookup}
 INT_INPUTS = (CategoryEncoding, IntegerLookup)  # a model input they alone read is exported as int64

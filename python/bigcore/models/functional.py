@@ -90,6 +90,79 @@ def _flatten(items):
     return [t for x in items for t in (_flatten(x) if isinstance(x, (list, tuple)) else [x])]
 
 
+def _restructure(structure, flat):
+    """`structure` (a tensor, list, tuple or dict of them, as given to Model) with its tensors
+    replaced, in order, by those of `flat`."""
+    it = iter(flat)
+
+    def put(v):
+        if isinstance(v, dict):
+            return {k: put(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(put(x) for x in v)
+        return next(it)
+
+    return put(structure)
+
+
+def _cut_graph(ins, outs, keys=None):
+    """Keras's clone_graph_nodes: a model whose inputs include intermediate tensors (Keras's
+    FeatureSpace guide trains Model(inputs=encoded_features, ...)) gets a new Input for each of
+    them and copies of the layer calls between its inputs and outputs, reading those Inputs, so
+    the graph it holds starts at Inputs and leaves the original graph as it was. keys: a dict of
+    inputs' keys, which name the new Inputs (a dict of data is matched to Inputs by name)."""
+    mapping = {}
+    new_ins = []
+    for i, t in enumerate(ins):
+        if t.node is None or isinstance(t.node.layer, InputLayer):
+            mapping[id(t)] = t
+            new_ins.append(t)
+            continue
+        clone = Input(batch_shape=t.shape, dtype=t.dtype, name=keys[i] if keys else _unique_name("input"))
+        mapping[id(t)] = clone
+        new_ins.append(clone)
+    order, seen = [], set()
+    stack = [(o.node, False) for o in reversed(outs) if id(o) not in mapping]
+    while stack:  # post-order walk that stops at the given inputs
+        node, done = stack.pop()
+        if done:
+            if id(node) not in seen:
+                seen.add(id(node))
+                order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        stack.append((node, True))
+        for t in reversed(node.parents):
+            if id(t) not in mapping and id(_producer(t)) not in seen:
+                stack.append((t.node, False))
+
+    def remap(v):
+        if isinstance(v, KerasTensor):
+            return mapping[id(v)]
+        if isinstance(v, (list, tuple)):
+            return type(v)(remap(x) for x in v)
+        return v
+
+    for node in order:
+        if isinstance(node.layer, InputLayer):
+            raise ValueError(f"Graph disconnected: the outputs depend on input {node.layer.name!r} not passed to Model")
+        new_outs = []
+        for o in node.outputs:
+            c = KerasTensor(o.shape, o.dtype, name=o.name, dims=o._dims, batched=o._batched)
+            new_outs.append(c)
+            mapping[id(o)] = c
+        new_node = layer_base.Node(node.layer, [remap(t) for t in node.inputs], new_outs,
+                                   {k: remap(v) for k, v in node.call_kwargs.items()}, list_input=node.list_input)
+        for i, c in enumerate(new_outs):
+            c.node, c.index = new_node, i
+        for o, c in zip(node.outputs, new_outs):
+            m = o._mask
+            c._mask = mapping.get(id(m), m) if m is not None else None
+        node.layer._inbound.append(new_node)
+    return new_ins, [mapping[id(o)] for o in outs]
+
+
 def _graph_shapes(tensors, called):
     """A property: the shapes of the model's tensors (attribute `tensors`; one shape, or a list for
     several), or while there is no graph, the value a call as a layer stored (attribute `called`)."""
@@ -136,6 +209,11 @@ class Model(Trainer, Layer):
         for t in ins + outs:
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model inputs and outputs must be symbolic tensors (from bigcore.Input), got {type(t).__name__}")
+        if any(t.node is not None and not isinstance(t.node.layer, InputLayer) for t in ins):
+            if losses:
+                raise NotImplementedError("A model whose inputs are intermediate tensors cannot take add_loss tensors")
+            ins, outs = _cut_graph(ins, outs, list(inputs) if isinstance(inputs, dict) else None)
+            outputs = _restructure(outputs, outs)
         first_seen = {}
         nodes = _topological_nodes(outs + list(losses), first_seen)
         for t in ins:

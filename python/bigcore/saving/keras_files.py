@@ -177,6 +177,10 @@ def _build(path, config):
     inner = config.get("config")
     if not isinstance(inner, dict):
         raise ValueError(f"{path}: the model entry has no config")
+    if cls == "FeatureSpace" and config.get("module") == "keras.utils":
+        raise NotImplementedError(f"{path}: a FeatureSpace saved alone (FeatureSpace.save) cannot be loaded by bigcore "
+                                  "yet: build it again and adapt() it, or save and load the model built on its "
+                                  "get_inputs() / get_encoded_features()")
     try:
         if cls == "Sequential":
             return registry.model_from_config("Sequential", keras_config.sequential_from_keras(inner, path))

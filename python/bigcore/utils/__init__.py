@@ -36,7 +36,7 @@ from bigcore.utils.sequence import pad_sequences  # noqa: E402
 from bigcore.utils.text_dataset import text_dataset_from_directory  # noqa: E402
 from bigcore.utils.timeseries import timeseries_dataset_from_array  # noqa: E402
 
-__all__ = ["CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
+__all__ = ["Config", "CustomObjectScope", "FeatureSpace", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
            "custom_object_scope", "deserialize_keras_object", "disable_interactive_logging",
            "enable_interactive_logging", "get_custom_objects", "get_file", "get_source_inputs", "get_registered_name", "get_registered_object",
            "image_dataset_from_directory", "img_to_array", "is_interactive_logging_enabled", "is_keras_tensor", "load_img", "model_to_dot", "normalize",
@@ -102,3 +102,7 @@ def unpack_x_y_sample_weight(data):
         return data
     raise ValueError(f"Data is expected to be in format `x`, `(x,)`, `(x, y)`, or `(x, y, sample_weight)`, found: "
                      f"{data}")
+
+
+from bigcore.utils.config import Config  # noqa: E402
+from bigcore.utils.feature_space import FeatureSpace  # noqa: E402

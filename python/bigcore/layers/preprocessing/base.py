@@ -24,7 +24,8 @@ class InputSideLayer(Layer):
         super().__init__(name=name, **kwargs)
 
     def __call__(self, inputs, **kwargs):
-        if isinstance(inputs, KerasTensor):
+        if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs
+                                               and all(isinstance(x, KerasTensor) for x in inputs)):
             if kwargs:
                 raise TypeError(f"{type(self).__name__} takes no keyword arguments in a model. Received: {sorted(kwargs)}")
             out = super().__call__(inputs)

@@ -176,3 +176,15 @@ def siphash24(k0, k1, s):
     for _ in range(4):
         v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
     return v0 ^ v1 ^ v2 ^ v3
+
+
+_CAT_MUL = 0xC6A4A7935BD1E995
+
+
+def fingerprint_cat64(fp1, fp2):
+    """TensorFlow's FingerprintCat64: two 64-bit fingerprints combined (tf.sparse.cross_hashed)."""
+    r = fp1 ^ _CAT_MUL
+    r ^= (_shift_mix((fp2 * _CAT_MUL) & _M) * _CAT_MUL) & _M
+    r = (r * _CAT_MUL) & _M
+    r = (_shift_mix(r) * _CAT_MUL) & _M
+    return _shift_mix(r)
