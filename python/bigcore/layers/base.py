@@ -581,6 +581,10 @@ class Layer:
     # argument after the inputs binds to them in this order). Keras accepts `training` on every
     # layer; any other keyword raises TypeError naming it and the layer.
     call_keywords = ("training",)
+    # Keras's default for call()'s `training` where neither the call nor the model's run gives one
+    # (model(x), layer(x) on arrays, a Dataset.map): the image augmentation layers' call(data,
+    # training=True) augments there, every other layer infers. Lowering marks such calls (models/lowering.py).
+    call_default_training = False
     input_spec = None  # Keras's attribute: what inputs the layer accepts (None: any, checked by the layer)
     # Objects whose attach(lowering, layer) runs once the layer's weights sit in a program's arena
     # (models/lowering.py); they may add program step hooks (compression/pruning.py: the masks).

@@ -50,6 +50,8 @@ def _value_range(value_range):
 class _Augmentation(Layer):
     """A random layer: its own RNG stream (the seed when given, as the noise layers)."""
 
+    call_default_training = True  # Keras's BaseImagePreprocessingLayer.call(data, training=True)
+
     def __init__(self, seed=None, **kw):
         super().__init__(**kw)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):

@@ -59,11 +59,6 @@ class _Composed(_Augmentation):
         on one stream could share their bits)."""
         return ops.random.normal(shape, seed=(self._stream * 1000003 + _NORMAL_STREAMS + draw) & _MASK)
 
-    def __call__(self, inputs, *args, **kwargs):
-        if not isinstance(inputs, base.KerasTensor) and "training" not in kwargs and not args:
-            kwargs["training"] = True  # Keras: call()'s default where no model gives a mode
-        return super().__call__(inputs, *args, **kwargs)
-
     def call(self, inputs, training=True):
         image_dims(self, inputs.shape)
         if not training:

@@ -9,17 +9,13 @@ from bigcore.layers.registry import layer_from_config, register, serialize
 @register
 class Pipeline(Layer):
     keras_config_has_dtype = False  # Keras's Pipeline(layers, name) takes no dtype
+    call_default_training = True  # Keras's Pipeline.call(inputs, training=True)
 
     def __init__(self, layers, name=None, **kwargs):
         if not isinstance(layers, (list, tuple)) or not all(isinstance(layer, Layer) for layer in layers):
             raise ValueError(f"`Pipeline` expects a list of layers. Received: layers={layers!r}")
         super().__init__(name=name, **kwargs)
         self._pipeline_layers = list(layers)
-
-    def __call__(self, inputs, *args, **kwargs):
-        if not isinstance(inputs, KerasTensor) and "training" not in kwargs and not args:
-            kwargs["training"] = True  # Keras: call()'s default where no model gives a mode
-        return super().__call__(inputs, *args, **kwargs)
 
     @property
     def layers(self):

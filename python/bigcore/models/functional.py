@@ -532,7 +532,11 @@ def _run_eagerly(layer, inputs, kwargs):
         flat = [_with_batch(t, model_inputs[0]) if u else t for t, u in zip(flat, unbatched)]
         result = type(result)(flat) if isinstance(result, (list, tuple)) else flat[0]
     model = Model(model_inputs if len(arrays) > 1 else model_inputs[0], result)
+    # The layer's eager calls count on across these one-call models: each training-mode call draws anew
+    # (Keras's seed generator advances), where every call had drawn as the first.
+    model._call_steps = getattr(layer, "_eager_call_steps", 0)
     out = model._forward_batch(arrays if len(arrays) > 1 else arrays[0], -1)  # the call's training= holds
+    layer._eager_call_steps = model._call_steps
     layer._eager_losses = model._eager_losses
     if not any(unbatched):
         return _with_mask(_tensor.wrap(out), layer, inputs, kwargs.get("mask", in_mask), several)

@@ -219,7 +219,9 @@ class Lowering:
             reg = getattr(node.layer, "activity_regularizer", None)
             if reg is not None and id(node) not in self.no_activity_penalty:  # Keras: reg(y) / batch on its output
                 outs = [self.activity_penalty(outs[0], node.outputs[0], reg)] + list(outs[1:])
-            if node.call_kwargs.get("training") is True:  # the call's mode, for runs that give none (model(x))
+            training = node.call_kwargs.get("training")
+            if training is True or (training is None and node.layer.call_default_training):
+                # the call's mode, for runs that give none (model(x)): its own, or its layer's call() default
                 self.native.set_call_training(first_op, True)
                 self.call_training = True
             for kt, t in zip(outputs, outs):
