@@ -24,6 +24,7 @@ from bigcore.layers.convolutional import Conv1D, Conv2D, Conv3D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.embedding import Embedding
+from bigcore.layers.reversible_embedding import ReversibleEmbedding
 from bigcore.layers.global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from bigcore.layers.identity import ActivityRegularization, Identity
 from bigcore.layers.image_augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
@@ -75,7 +76,7 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "AveragePooling2D", "Average", "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop",
                   "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Convolution1D",
                   "Convolution2D", "Convolution2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv1D",
-                  "DepthwiseConv2D", "Discretization", "Dropout", "ELU", "EinsumDense", "Embedding", "Flatten", "GRU",
+                  "DepthwiseConv2D", "Discretization", "Dropout", "ELU", "EinsumDense", "Embedding", "ReversibleEmbedding", "Flatten", "GRU",
                   "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
                   "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
                   "GlobalMaxPooling2D", "GroupNormalization", "GroupQueryAttention", "GroupedQueryAttention",
