@@ -139,3 +139,24 @@ def test_refusals():
     emb = layers.ReversibleEmbedding(5, 2)
     with pytest.raises(ValueError, match="output_dim=2"):
         emb(bigcore.Input((3, 4)), reverse=True)
+
+
+def test_mask_zero_reaches_later_layers_like_keras(keras, tmp_path):
+    def build(mod):
+        inp = mod.Input((6,), dtype="int32")
+        emb = mod.layers.ReversibleEmbedding(10, 4, mask_zero=True, tie_weights=False, name="tok")
+        pooled = mod.layers.GlobalAveragePooling1D()(emb(inp))  # averages the unmasked steps only
+        return mod.Model(inp, emb(mod.layers.Dense(4)(pooled), reverse=True))
+
+    x = np.array([[1, 2, 0, 0, 0, 0], [3, 4, 5, 6, 0, 0]])
+    ours, theirs = build(bigcore), build(keras)
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    theirs.save(tmp_path / "k.keras")  # a file Keras wrote
+    back = bigcore.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(back.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    emb = layers.ReversibleEmbedding(10, 4, mask_zero=True)
+    assert emb.compute_mask(x) is None  # Keras's: the forward call sets the mask itself
+    eager = emb(x)
+    np.testing.assert_array_equal(eager._keras_mask, x != 0)
+    np.testing.assert_array_equal(eager._keras_mask, keras.layers.ReversibleEmbedding(10, 4, mask_zero=True)(x)._keras_mask)

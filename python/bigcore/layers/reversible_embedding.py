@@ -1,7 +1,11 @@
 """ReversibleEmbedding: an Embedding that can also project hidden states back onto its vocabulary
 (Keras's tied input/output embedding of language models)."""
 
+import numpy as np
+
+from bigcore import _tensor
 from bigcore.layers import base
+from bigcore.layers.base import KerasTensor
 from bigcore.layers.embedding import Embedding
 from bigcore.layers.registry import register
 
@@ -39,11 +43,21 @@ class ReversibleEmbedding(Embedding):
             self.reverse_embeddings = self.add_weight("reverse_embeddings", (self.output_dim, self.input_dim),
                                                       self.embeddings_initializer, None, True)
 
+    def __call__(self, inputs, *args, **kwargs):
+        out = super().__call__(inputs, *args, **kwargs)
+        reverse = kwargs.get("reverse", args[0] if args else False)
+        if self.mask_zero and not reverse and isinstance(out, np.ndarray) and not isinstance(inputs, KerasTensor):
+            out._keras_mask = _tensor.wrap(np.asarray(inputs) != 0)  # an eager forward call's mask, as Keras sets it
+        return out
+
     def call(self, inputs, reverse=False):
         if not isinstance(reverse, bool):
             raise TypeError(f"ReversibleEmbedding: `reverse` must be True or False. Received: reverse={reverse!r}")
         if not reverse:
-            return super().call(inputs)
+            out = super().call(inputs)
+            if self.mask_zero and isinstance(out, KerasTensor):  # Keras's set_keras_mask, recorded as an op
+                out._mask = base._ops().not_equal(inputs, 0)
+            return out
         if self.lora_enabled:
             raise NotImplementedError("ReversibleEmbedding: reverse=True with lora enabled is not supported")
         if inputs.shape[-1] != self.output_dim:
@@ -56,6 +70,10 @@ class ReversibleEmbedding(Embedding):
             cap = float(self.logit_soft_cap)
             logits = ops.multiply(ops.tanh(ops.divide(logits, cap)), cap)
         return logits
+
+    def compute_mask(self, inputs, masks=None):
+        """Keras's: none from compute_mask; the forward call sets its mask itself, the reverse has none."""
+        return None
 
     def compute_output_shape(self, input_shape, reverse=False):
         if reverse:
