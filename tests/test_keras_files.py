@@ -409,8 +409,8 @@ HOSTILE = {
     "weights missing": (lambda g, d: _variant(g, d, drop=["model.weights.h5"]), "'model.weights.h5' is missing"),
     "bad json": (lambda g, d: _variant(g, d, {"config.json": b"{"}), "not valid JSON"),
     "deep json": (lambda g, d: _variant(g, d, {"config.json": b"[" * 100000 + b"]" * 100000}), "JSON"),
-    "unknown layer": (lambda g, d: _edit_config(g, d, lambda c: _dense_layers(c)[0].update(class_name="MelSpectrogram")),
-                      "bigcore has no layer 'MelSpectrogram'"),
+    "unknown layer": (lambda g, d: _edit_config(g, d, lambda c: _dense_layers(c)[0].update(class_name="JaxLayer")),
+                      "bigcore has no layer 'JaxLayer'"),
     "lambda layer": (lambda g, d: _edit_config(g, d, lambda c: _dense_layers(c)[0].update(
         class_name="Lambda", config={"function": "gAWVIQAAAAAAAACMCGJ1aWx0aW5zlIwFcHJpbnSUk5Qu"})),
         "layer 'Lambda'.*bigcore never runs code from a file"),  # bigcore has a Lambda (#17); no bytecode

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from bigcore import _random
+from bigcore import _random, _signal_windows
 from bigcore._native import _core
 
 
@@ -184,7 +184,43 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
+class STFT(Initializer):
+    """Keras's STFT initializer: a (frame_length, channels, bins) kernel of the windowed DFT's real
+    (cos) or imaginary (-sin) part, divided by the window's norm ("density") or sum ("spectrum"),
+    as STFTSpectrogram's trainable kernels start."""
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        if side not in ("real", "imag"):
+            raise ValueError(f"side should be 'real' or 'imag', not {side}")
+        if isinstance(window, str):
+            _signal_windows.check_name(window)
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError(f"Scaling is invalid, it must be `None`, 'density' or 'spectrum'. Received scaling={scaling}")
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape, dtype="float32"):
+        frame_length, _, bins = shape
+        n = 2 * (bins - 1)  # the fft length the bins come from
+        # 2 pi (t f mod n) / n: the reduction keeps t * f exact before the float multiply
+        angles = 2 * np.pi * (np.outer(np.arange(frame_length), np.arange(bins)) % max(n, 1)) / max(n, 1)
+        kernel = np.cos(angles) if self.side == "real" else -np.sin(angles)
+        if self.window is not None:
+            win = (_signal_windows.get_window(self.window, frame_length, self.periodic)
+                   if isinstance(self.window, str) else np.asarray(self.window, np.float64))
+            if win.ndim != 1 or win.shape[0] != frame_length:
+                raise ValueError(f"The shape of `window` must be equal to [frame_length].Received: window shape="
+                                 f"{win.shape}")
+            scale = {"density": np.sqrt(np.sum(win ** 2)), "spectrum": np.sum(np.abs(win)), None: 1.0}[self.scaling]
+            kernel = kernel * win[:, None] / scale
+        return np.broadcast_to(kernel[:, None, :], tuple(shape)).astype(dtype or "float32")
+
+    def get_config(self):
+        window = self.window.tolist() if isinstance(self.window, np.ndarray) else self.window
+        return {"side": self.side, "window": window, "periodic": self.periodic, "scaling": self.scaling}
+
+
 _ALIASES = {
+    "stft": STFT,
     "zeros": Zeros, "ones": Ones, "constant": Constant, "random_uniform": RandomUniform,
     "random_normal": RandomNormal, "truncated_normal": TruncatedNormal,
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
@@ -229,3 +265,4 @@ glorot_uniform, glorot_normal, he_uniform, he_normal = GlorotUniform, GlorotNorm
 lecun_uniform, lecun_normal, variance_scaling = LecunUniform, LecunNormal, VarianceScaling
 orthogonal = OrthogonalInitializer = Orthogonal
 identity = IdentityInitializer = Identity
+stft = STFTInitializer = STFT

@@ -24,6 +24,7 @@ from bigcore.layers.convolutional import Conv1D, Conv2D, Conv3D
 from bigcore.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.embedding import Embedding
+from bigcore.layers.reversible_embedding import ReversibleEmbedding
 from bigcore.layers.global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from bigcore.layers.identity import ActivityRegularization, Identity
 from bigcore.layers.image_augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
@@ -41,6 +42,7 @@ from bigcore.layers.lambda_layer import Lambda
 from bigcore.layers.pipeline import Pipeline
 from bigcore.layers.layer_normalization import LayerNormalization, RMSNormalization
 from bigcore.layers.masking import Masking
+from bigcore.layers.mel_spectrogram import MelSpectrogram
 from bigcore.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                                     concatenate, dot, maximum, minimum, multiply, subtract)
 from bigcore.layers.noise import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
@@ -57,6 +59,7 @@ from bigcore.layers.registry import get_class, register
 from bigcore.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector, UpSampling1D,
                                       UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 from bigcore.layers.spectral_normalization import SpectralNormalization
+from bigcore.layers.stft_spectrogram import STFTSpectrogram
 from bigcore.layers.wrapper import Wrapper
 from bigcore.layers.wrappers import TimeDistributed
 
@@ -75,7 +78,7 @@ __all__ = sorted(["Wrapper", "Activation", "ActivityRegularization", "Add", "Add
                   "AveragePooling2D", "Average", "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop",
                   "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Convolution1D",
                   "Convolution2D", "Convolution2DTranspose", "Cropping1D", "Cropping2D", "Dense", "DepthwiseConv1D",
-                  "DepthwiseConv2D", "Discretization", "Dropout", "ELU", "EinsumDense", "Embedding", "Flatten", "GRU",
+                  "DepthwiseConv2D", "Discretization", "Dropout", "ELU", "EinsumDense", "Embedding", "ReversibleEmbedding", "STFTSpectrogram", "MelSpectrogram", "Flatten", "GRU",
                   "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
                   "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
                   "GlobalMaxPooling2D", "GroupNormalization", "GroupQueryAttention", "GroupedQueryAttention",

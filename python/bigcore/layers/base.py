@@ -545,6 +545,8 @@ def _traces_call(cls):
     for the built-in op)."""
     if getattr(cls, "call", None) is None:
         return False
+    if cls.__dict__.get("_traces_own_call", False):  # a built-in whose call() composes its parent's op (ReversibleEmbedding)
+        return True
     if cls.lower is Layer.lower or getattr(cls.lower, "_lowers_graph", False):
         return True
     call_owner = next(k for k in cls.__mro__ if "call" in k.__dict__)

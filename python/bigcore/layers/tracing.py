@@ -392,7 +392,10 @@ def _check_declared_shape(layer, bound, first_name, outputs):
     if type(layer).compute_output_shape is Layer.compute_output_shape:
         return
     try:
-        declared = layer.compute_output_shape(_shapes(bound.arguments[first_name]))
+        # Keras passes the call's keywords that compute_output_shape names (ReversibleEmbedding's reverse)
+        accepted = list(inspect.signature(layer.compute_output_shape).parameters)[1:]
+        extra = {k: v for k, v in bound.arguments.items() if k in accepted and k != first_name}
+        declared = layer.compute_output_shape(_shapes(bound.arguments[first_name]), **extra)
     except NotImplementedError:
         return
     decl = declared if isinstance(declared, list) else [declared]

@@ -45,6 +45,7 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     math_extra.py     cdist, erfinv (keras.ops, composed); einops.py: rearrange
     numpy_windows.py  window functions, geomspace, array_split / h / v / dsplit, real / imag / conj / angle
                  of real tensors, diagflat, vander, trapezoid (keras.ops.numpy)
+    functional_transforms.py  view (arrays only), vectorize (eager), associative_scan (also traced)
     image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale,
                  rgb_to_hsv, hsv_to_rgb (native, via a layer as resize)
 """
@@ -110,6 +111,7 @@ from bigcore.ops.sorting import (argsort, median, nonzero, percentile, quantile,
 from bigcore.ops import image  # keras.ops.image
 from bigcore.ops.segment import segment_max, segment_min, segment_prod, segment_sum
 from bigcore.ops.scatter import scatter, scatter_update, slice_update
+from bigcore.ops.functional_transforms import associative_scan, vectorize, view
 from bigcore.ops.control_flow import fori_loop, map, scan, switch, vectorized_map, while_loop  # noqa: A004
 from bigcore.ops.numpy_extra import (array, batch_normalization, empty_like, erfc, fabs, fmax, fmin, get_item,
                                      isneginf, isposinf, logaddexp2, multi_hot, nancumprod, nancumsum, nanmax, nanmean,
@@ -146,7 +148,8 @@ _SUBMODULE_NAMES = {
             "allclose arccos arccosh arcsin arcsinh arctan arctan2 arctanh argsort array cbrt cosh deg2rad empty_like "
             "exp2 fabs fmax fmin fmod get_item heaviside hypot isclose isfinite isinf isnan isneginf isposinf logaddexp "
             "logaddexp2 median nan_to_num nancumprod nancumsum nanmax nanmean nanmin nanprod nanstd nansum nanvar "
-            "nonzero percentile quantile rad2deg searchsorted select signbit sinc sinh slogdet sort tan trunc unique"),
+            "nonzero percentile quantile rad2deg searchsorted select signbit sinc sinh slogdet sort tan trunc unique "
+            "vectorize view"),
     nn: ("adaptive_average_pool adaptive_max_pool average_pool conv conv_transpose depth_to_space depthwise_conv fold "
          "max_pool psnr separable_conv space_to_depth unfold "
          "batch_normalization binary_crossentropy categorical_crossentropy ctc_decode ctc_loss dot_product_attention "

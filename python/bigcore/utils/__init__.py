@@ -28,6 +28,7 @@ def to_categorical(x, num_classes=None):
 from bigcore.py_dataset import PyDataset, Sequence  # noqa: E402
 from bigcore.utils.dataset_split import split_dataset  # noqa: E402
 from bigcore.utils.file_utils import get_file  # noqa: E402
+from bigcore.utils.audio_dataset import audio_dataset_from_directory  # noqa: E402
 from bigcore.utils.image_dataset import image_dataset_from_directory  # noqa: E402
 from bigcore.utils.image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: E402
 from bigcore.utils.plotting import model_to_dot, plot_history, plot_model  # noqa: E402
@@ -39,7 +40,7 @@ from bigcore.utils.timeseries import timeseries_dataset_from_array  # noqa: E402
 __all__ = ["Config", "CustomObjectScope", "FeatureSpace", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
            "custom_object_scope", "deserialize_keras_object", "disable_interactive_logging",
            "enable_interactive_logging", "get_custom_objects", "get_file", "get_source_inputs", "get_registered_name", "get_registered_object",
-           "image_dataset_from_directory", "img_to_array", "is_interactive_logging_enabled", "is_keras_tensor", "load_img", "model_to_dot", "normalize",
+           "audio_dataset_from_directory", "image_dataset_from_directory", "img_to_array", "is_interactive_logging_enabled", "is_keras_tensor", "load_img", "model_to_dot", "normalize",
            "pack_x_y_sample_weight", "pad_sequences", "plot_history", "plot_model", "register_keras_serializable",
            "save_img", "serialize_keras_object", "set_random_seed", "split_dataset", "standardize_dtype", "text_dataset_from_directory",
            "timeseries_dataset_from_array", "to_categorical", "unpack_x_y_sample_weight"]
