@@ -7,9 +7,10 @@ import re
 import numpy as np
 import pytest
 
+import bigcore
 from bigcore import applications
 from layer_test import KERAS_WARNING
-from test_applications import _assert_close, _copy_weights, _input, _kpredict, _pair, _randomize, _structure, \
+from test_applications import _assert_close, _copy_weights, _input, _kpredict, _pair, _structure, \
     _write_keras2_weights
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
@@ -65,3 +66,98 @@ def test_structure_and_predictions_match_keras(keras, ctor, kwargs):
     _copy_weights(kmodel, model)
     x = _input(model)
     _assert_close(np.asarray(model.predict(x, verbose=0)), _kpredict(kmodel, x))
+
+
+@pytest.mark.parametrize("ctor,kwargs,file_name", [
+    ("MobileNet", dict(input_shape=(128, 128, 3), alpha=0.25, include_top=False), "mobilenet_2_5_128_tf_no_top.h5"),
+    ("EfficientNetV2B0", dict(input_shape=(32, 32, 3), include_top=False), "efficientnetv2-b0_notop.h5"),
+], ids=_IDS)
+def test_imagenet_weights_come_from_keras_cache(keras, tmp_path, monkeypatch, ctor, kwargs, file_name):
+    """weights="imagenet" reads Keras's file name in $KERAS_HOME/models (a Keras 2 layout file)."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    monkeypatch.setattr(applications.efficientnet_v2, "WEIGHTS_HASHES", {"b0": (None, None)})
+    kmodel = getattr(keras.applications, ctor)(weights=None, **kwargs)
+    _perturb_batchnorm(kmodel)
+    _write_keras2_weights(kmodel, tmp_path / "models" / file_name)
+    model = getattr(applications, ctor)(weights="imagenet", **kwargs)
+    for kw, bw in zip(kmodel.weights, model.weights):
+        np.testing.assert_array_equal(bw.numpy(), kw.value.detach().cpu().numpy())
+
+
+def test_keras_weights_file_loads_by_path(keras, tmp_path):
+    kmodel = keras.applications.InceptionResNetV2(weights=None, input_shape=(75, 75, 3), include_top=False)
+    _perturb_batchnorm(kmodel)
+    path = str(tmp_path / "w.weights.h5")
+    kmodel.save_weights(path)
+    model = applications.InceptionResNetV2(weights=path, input_shape=(75, 75, 3), include_top=False)
+    for kw, bw in zip(kmodel.weights, model.weights):
+        np.testing.assert_array_equal(bw.numpy(), kw.value.detach().cpu().numpy())
+
+
+@pytest.mark.parametrize("ctor,kwargs,file_name", [
+    ("MobileNet", dict(include_top=False, input_shape=(160, 160, 3), alpha=0.75), "mobilenet_7_5_160_tf_no_top.h5"),
+    ("MobileNet", dict(), "mobilenet_1_0_224_tf.h5"),
+    ("InceptionResNetV2", dict(include_top=False, input_shape=(75, 75, 3)),
+     "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    ("EfficientNetV2S", dict(include_top=False, input_shape=(32, 32, 3)), "efficientnetv2-s_notop.h5"),
+    ("EfficientNetV2L", dict(), "efficientnetv2-l.h5"),
+], ids=_IDS)
+def test_imagenet_weights_missing_names_the_file(tmp_path, monkeypatch, ctor, kwargs, file_name):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    seen = []
+
+    def no_file(name, origin, file_hash=None):
+        seen.append((name, origin))
+        raise OSError(f"{name} missing")
+    monkeypatch.setattr(applications.imagenet_utils, "cached_file", no_file)
+    with pytest.raises(OSError, match=re.escape(file_name)):
+        getattr(applications, ctor)(weights="imagenet", **kwargs)
+    assert seen[0][1].endswith("/" + file_name) and seen[0][1].startswith("https://storage.googleapis.com/")
+
+
+def test_mobilenet_imagenet_odd_size_warns_and_takes_224(monkeypatch):
+    def no_file(name, origin, file_hash=None):
+        raise OSError(f"{name} missing")
+    monkeypatch.setattr(applications.imagenet_utils, "cached_file", no_file)
+    with pytest.warns(UserWarning, match=re.escape("Weights for input shape (224, 224)")), \
+            pytest.raises(OSError, match=re.escape("mobilenet_5_0_224_tf_no_top.h5")):
+        applications.MobileNet(weights="imagenet", include_top=False, alpha=0.5, input_shape=(100, 100, 3))
+
+
+@pytest.mark.parametrize("ctor,kwargs,match", [
+    ("MobileNet", dict(weights="imagenet", alpha=0.6), "alpha can be one of"),
+    ("MobileNet", dict(weights="imagenet", depth_multiplier=2), "depth multiplier must be 1"),
+    ("MobileNet", dict(weights=None, input_shape=(31, 64, 3)), "at least 32x32"),
+    ("MobileNet", dict(weights="imagenet", classes=10), "`classes` should be 1000"),
+    ("InceptionResNetV2", dict(weights=None, include_top=False, input_shape=(74, 80, 3)), "at least 75x75"),
+    ("InceptionResNetV2", dict(weights="nowhere.h5"), "The `weights` argument should be either"),
+    ("EfficientNetV2B0", dict(weights="imagenet", classes=10), "`classes` should be 1000"),
+    ("EfficientNetV2S", dict(weights=None, input_shape=(32, 31, 3)), "at least 32x32"),
+    ("EfficientNetV2B1", dict(weights="imagenet", classifier_activation="relu"), "Only `None` and `softmax`"),
+], ids=_IDS)
+def test_argument_errors(keras, ctor, kwargs, match, monkeypatch):
+    monkeypatch.setattr(applications.imagenet_utils, "cached_file", lambda *a, **k: pytest.fail("no file read"))
+    with pytest.raises(ValueError, match=re.escape(match)):
+        getattr(keras.applications, ctor)(**kwargs)
+    with pytest.raises(ValueError, match=re.escape(match)):
+        getattr(applications, ctor)(**kwargs)
+
+
+def test_modules_export_as_keras(keras):
+    for module in ("mobilenet", "inception_resnet_v2", "efficientnet_v2"):
+        ours, theirs = getattr(applications, module), getattr(keras.applications, module)
+        public = {n for n in dir(theirs) if not n.startswith("_")}
+        assert public <= set(dir(ours)), public - set(dir(ours))
+    x = np.array([[[[0.0, 127.5, 255.0]]]], "float32")
+    for module in ("mobilenet", "inception_resnet_v2"):
+        np.testing.assert_allclose(getattr(applications, module).preprocess_input(x.copy()),
+                                   getattr(keras.applications, module).preprocess_input(x.copy()), atol=1e-6)
+    assert applications.efficientnet_v2.preprocess_input(x) is x
+
+
+def test_custom_scale_layer_config_and_value():
+    layer = applications.inception_resnet_v2.CustomScaleLayer(0.17, name="s")
+    assert layer.get_config()["scale"] == 0.17
+    a, b = np.ones((1, 2, 2, 3), "float32"), np.full((1, 2, 2, 3), 2.0, "float32")
+    np.testing.assert_allclose(bigcore.ops.convert_to_numpy(layer([a, b])), 1.34, rtol=1e-6)
