@@ -31,8 +31,19 @@ CASES = [
 # the big variants repeat the blocks checked above: their structure only (keeps the file fast)
 DEEP = [
     ("EfficientNetV2B3", dict(input_shape=(32, 32, 3), include_top=False)),
-    ("EfficientNetV2L", dict(input_shape=(32, 32, 3), include_top=False)),
 ]
+
+
+def test_efficientnet_v2_stages_match_keras(keras):
+    """Every variant's stage table (M and L are only built in the slow path, so their tables are
+    checked here against Keras's)."""
+    from keras.src.applications.efficientnet_v2 import DEFAULT_BLOCKS_ARGS
+    keys = ("kernel_size", "num_repeat", "input_filters", "output_filters", "expand_ratio", "se_ratio", "strides")
+    for variant in ("b0", "b1", "b2", "b3", "-s", "-m", "-l"):
+        theirs = [tuple(a[k] for k in keys) + (a["conv_type"] == 1,) for a in DEFAULT_BLOCKS_ARGS[
+            f"efficientnetv2{'-' if variant[0] == 'b' else ''}{variant}"]]
+        ours = applications.efficientnet_v2.DEFAULT_BLOCKS_ARGS["b" if variant[0] == "b" else variant]
+        assert [tuple(a) for a in ours] == theirs, variant
 
 
 @pytest.mark.parametrize("ctor,kwargs", DEEP, ids=_IDS)
@@ -86,11 +97,11 @@ def test_imagenet_weights_come_from_keras_cache(keras, tmp_path, monkeypatch, ct
 
 
 def test_keras_weights_file_loads_by_path(keras, tmp_path):
-    kmodel = keras.applications.InceptionResNetV2(weights=None, input_shape=(75, 75, 3), include_top=False)
+    kmodel = keras.applications.MobileNet(weights=None, input_shape=(32, 32, 3), alpha=0.25, classes=4)
     _perturb_batchnorm(kmodel)
     path = str(tmp_path / "w.weights.h5")
     kmodel.save_weights(path)
-    model = applications.InceptionResNetV2(weights=path, input_shape=(75, 75, 3), include_top=False)
+    model = applications.MobileNet(weights=path, input_shape=(32, 32, 3), alpha=0.25, classes=4)
     for kw, bw in zip(kmodel.weights, model.weights):
         np.testing.assert_array_equal(bw.numpy(), kw.value.detach().cpu().numpy())
 
@@ -101,7 +112,9 @@ def test_keras_weights_file_loads_by_path(keras, tmp_path):
     ("InceptionResNetV2", dict(include_top=False, input_shape=(75, 75, 3)),
      "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     ("EfficientNetV2S", dict(include_top=False, input_shape=(32, 32, 3)), "efficientnetv2-s_notop.h5"),
-    ("EfficientNetV2L", dict(), "efficientnetv2-l.h5"),
+    ("EfficientNetV2B1", dict(include_top=False, input_shape=(32, 32, 3)), "efficientnetv2-b1_notop.h5"),
+    ("NASNetMobile", dict(), "nasnet_mobile.h5"),
+    ("NASNetLarge", dict(include_top=False, input_shape=(32, 32, 3)), "nasnet_large_no_top.h5"),
 ], ids=_IDS)
 def test_imagenet_weights_missing_names_the_file(tmp_path, monkeypatch, ctor, kwargs, file_name):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
@@ -113,7 +126,7 @@ def test_imagenet_weights_missing_names_the_file(tmp_path, monkeypatch, ctor, kw
     monkeypatch.setattr(applications.imagenet_utils, "cached_file", no_file)
     with pytest.raises(OSError, match=re.escape(file_name)):
         getattr(applications, ctor)(weights="imagenet", **kwargs)
-    assert seen[0][1].endswith("/" + file_name) and seen[0][1].startswith("https://storage.googleapis.com/")
+    assert seen[0][0] == file_name and seen[0][1].startswith("https://storage.googleapis.com/")
 
 
 def test_mobilenet_imagenet_odd_size_warns_and_takes_224(monkeypatch):
@@ -145,12 +158,12 @@ def test_argument_errors(keras, ctor, kwargs, match, monkeypatch):
 
 
 def test_modules_export_as_keras(keras):
-    for module in ("mobilenet", "inception_resnet_v2", "efficientnet_v2"):
+    for module in ("mobilenet", "inception_resnet_v2", "efficientnet_v2", "nasnet"):
         ours, theirs = getattr(applications, module), getattr(keras.applications, module)
         public = {n for n in dir(theirs) if not n.startswith("_")}
         assert public <= set(dir(ours)), public - set(dir(ours))
     x = np.array([[[[0.0, 127.5, 255.0]]]], "float32")
-    for module in ("mobilenet", "inception_resnet_v2"):
+    for module in ("mobilenet", "inception_resnet_v2", "nasnet"):
         np.testing.assert_allclose(getattr(applications, module).preprocess_input(x.copy()),
                                    getattr(keras.applications, module).preprocess_input(x.copy()), atol=1e-6)
     assert applications.efficientnet_v2.preprocess_input(x) is x
@@ -161,3 +174,61 @@ def test_custom_scale_layer_config_and_value():
     assert layer.get_config()["scale"] == 0.17
     a, b = np.ones((1, 2, 2, 3), "float32"), np.full((1, 2, 2, 3), 2.0, "float32")
     np.testing.assert_allclose(bigcore.ops.convert_to_numpy(layer([a, b])), 1.34, rtol=1e-6)
+
+
+# NASNet-A at small widths through the family's builder (Keras's torch backend refuses NASNetMobile)
+NASNET = [
+    dict(input_shape=(32, 32, 3), penultimate_filters=96, num_blocks=1, stem_block_filters=8, skip_reduction=False,
+         classes=5),
+    dict(input_shape=(33, 40, 3), penultimate_filters=192, num_blocks=2, stem_block_filters=8, skip_reduction=True,
+         include_top=False, pooling="avg"),
+]
+
+
+@pytest.mark.parametrize("kwargs", NASNET, ids=_IDS)
+def test_nasnet_matches_keras(keras, kwargs):
+    from keras.src.applications.nasnet import NASNet
+    kmodel = NASNet(weights=None, **kwargs)
+    model = applications.nasnet.NASNet(weights=None, **kwargs)
+    assert _structure(model) == _structure(kmodel)
+    assert model.count_params() == kmodel.count_params()
+    _perturb_batchnorm(kmodel)
+    _copy_weights(kmodel, model)
+    x = _input(model)
+    _assert_close(np.asarray(model.predict(x, verbose=0)), _kpredict(kmodel, x))
+
+
+def test_nasnet_mobile_matches_keras_builder(keras):
+    from keras.src.applications.nasnet import NASNet
+    kmodel = NASNet((32, 32, 3), penultimate_filters=1056, num_blocks=4, stem_block_filters=32, skip_reduction=False,
+                    include_top=False, weights=None, default_size=224, name="nasnet_mobile")
+    model = applications.NASNetMobile(input_shape=(32, 32, 3), include_top=False, weights=None)
+    assert model.name == kmodel.name
+    assert _structure(model) == _structure(kmodel)
+    assert model.count_params() == kmodel.count_params()
+
+
+def test_nasnet_large_matches_keras(keras):
+    kmodel = keras.applications.NASNetLarge(input_shape=(32, 32, 3), include_top=False, weights=None)
+    model = applications.NASNetLarge(input_shape=(32, 32, 3), include_top=False, weights=None)
+    assert model.name == kmodel.name
+    assert _structure(model) == _structure(kmodel)
+    assert model.count_params() == kmodel.count_params()
+
+
+def test_nasnet_argument_errors(keras, monkeypatch):
+    from keras.src.applications.nasnet import NASNet
+    for ours, theirs in ((applications.nasnet.NASNet, NASNet),):
+        for kwargs, match in ((dict(weights=None, penultimate_filters=100, input_shape=(32, 32, 3)),
+                               "must be a multiple of 24"),
+                              (dict(weights="imagenet", default_size=64, include_top=False, input_shape=(64, 64, 3)),
+                               "ImageNet weights can only be loaded with NASNetLarge or NASNetMobile")):
+            monkeypatch.setattr(applications.imagenet_utils, "cached_file", lambda *a, **k: pytest.fail("no file"))
+            with pytest.raises(ValueError, match=re.escape(match)):
+                ours(**kwargs)
+            if "default_size" not in kwargs:  # Keras checks that one only after building the model
+                with pytest.raises(ValueError, match=re.escape(match)):
+                    theirs(**kwargs)
+    monkeypatch.setattr(bigcore.config, "image_data_format", lambda: "channels_first")
+    with pytest.raises(ValueError, match="does not support the `channels_first`"):
+        applications.NASNetMobile(weights=None)

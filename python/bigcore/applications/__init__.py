@@ -4,7 +4,7 @@ cache ~/.keras/models, else downloaded as Keras does) or from a weights file's p
 
 from bigcore.applications import (convnext, densenet, efficientnet, efficientnet_v2,
                                   imagenet_utils, inception_resnet_v2, inception_v3,
-                                  mobilenet, mobilenet_v2, mobilenet_v3, resnet, resnet50, resnet_v2, vgg16, vgg19,
+                                  mobilenet, mobilenet_v2, mobilenet_v3, nasnet, resnet, resnet50, resnet_v2, vgg16, vgg19,
                                   xception)
 from bigcore.applications.convnext import (ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny,
                                            ConvNeXtXLarge)
@@ -19,6 +19,7 @@ from bigcore.applications.inception_v3 import InceptionV3
 from bigcore.applications.mobilenet import MobileNet
 from bigcore.applications.mobilenet_v2 import MobileNetV2
 from bigcore.applications.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from bigcore.applications.nasnet import NASNetLarge, NASNetMobile
 from bigcore.applications.resnet import ResNet50, ResNet101, ResNet152
 from bigcore.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from bigcore.applications.vgg16 import VGG16
@@ -28,7 +29,7 @@ from bigcore.applications.xception import Xception
 __all__ = ["ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge", "DenseNet121",
            "DenseNet169", "DenseNet201", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
            "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2",
-           "EfficientNetV2B3", "EfficientNetV2L", "EfficientNetV2M", "EfficientNetV2S", "InceptionResNetV2", "InceptionV3", "MobileNet", "MobileNetV2", "MobileNetV3Large", "MobileNetV3Small",
+           "EfficientNetV2B3", "EfficientNetV2L", "EfficientNetV2M", "EfficientNetV2S", "InceptionResNetV2", "InceptionV3", "MobileNet", "MobileNetV2", "MobileNetV3Large", "MobileNetV3Small", "NASNetLarge", "NASNetMobile",
            "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2", "VGG16", "VGG19",
-           "Xception", "convnext", "densenet", "efficientnet", "efficientnet_v2", "imagenet_utils", "inception_resnet_v2", "inception_v3", "mobilenet", "mobilenet_v2", "mobilenet_v3",
+           "Xception", "convnext", "densenet", "efficientnet", "efficientnet_v2", "imagenet_utils", "inception_resnet_v2", "inception_v3", "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet",
            "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception"]
