@@ -67,12 +67,18 @@ def _perturb_batchnorm(kmodel, seed=1):
             w.assign(rng.normal(0, 0.05, shape).astype("float32"))
 
 
+def _batchnorm_configs(model):
+    return [tuple(layer.get_config()[k] for k in ("axis", "momentum", "epsilon", "center", "scale"))
+            for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+
+
 @pytest.mark.parametrize("ctor,kwargs", CASES, ids=_IDS)
 def test_structure_and_predictions_match_keras(keras, ctor, kwargs):
     kmodel, model = _pair(keras, ctor, kwargs)
     assert model.name == kmodel.name
     assert _structure(model) == _structure(kmodel)
     assert model.count_params() == kmodel.count_params()
+    assert _batchnorm_configs(model) == _batchnorm_configs(kmodel)
     _perturb_batchnorm(kmodel)
     _copy_weights(kmodel, model)
     x = _input(model)
@@ -174,6 +180,18 @@ def test_custom_scale_layer_config_and_value():
     assert layer.get_config()["scale"] == 0.17
     a, b = np.ones((1, 2, 2, 3), "float32"), np.full((1, 2, 2, 3), 2.0, "float32")
     np.testing.assert_allclose(bigcore.ops.convert_to_numpy(layer([a, b])), 1.34, rtol=1e-6)
+    # in a traced model's fit: the gradient reaches the layer feeding the scaled branch
+    inp = bigcore.Input((4,))
+    dense = bigcore.layers.Dense(4)
+    out = applications.inception_resnet_v2.CustomScaleLayer.from_config(layer.get_config())([inp, dense(inp)])
+    model = bigcore.Model(inp, out)
+    model.compile(optimizer="sgd", loss="mse")
+    before = dense.kernel.numpy().copy()
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    model.fit(x, np.zeros((8, 4), "float32"), epochs=1, verbose=0)
+    assert not np.allclose(dense.kernel.numpy(), before)
+    np.testing.assert_allclose(model.predict(x, verbose=0), x + 0.17 * (x @ dense.kernel.numpy() + dense.bias.numpy()),
+                               rtol=1e-5, atol=1e-5)
 
 
 # NASNet-A at small widths through the family's builder (Keras's torch backend refuses NASNetMobile)
@@ -192,6 +210,8 @@ def test_nasnet_matches_keras(keras, kwargs):
     model = applications.nasnet.NASNet(weights=None, **kwargs)
     assert _structure(model) == _structure(kmodel)
     assert model.count_params() == kmodel.count_params()
+    assert _batchnorm_configs(model) == _batchnorm_configs(kmodel)
+    assert _batchnorm_configs(model) == _batchnorm_configs(kmodel)
     _perturb_batchnorm(kmodel)
     _copy_weights(kmodel, model)
     x = _input(model)

@@ -50,7 +50,8 @@ def _conv_bn(x, filters, kernel_size, strides, name, activation, bn_momentum, ac
     """A 'same' Conv2D without bias named name+"conv", BN name+"bn", activation act_name (or name+"activation")."""
     return iu.conv_bn_act(x, filters, kernel_size, strides=strides, names=(f"{name}conv", f"{name}bn",
                                                                            act_name or f"{name}activation"),
-                          activation=activation, bn_momentum=bn_momentum, kernel_initializer=CONV_KERNEL_INITIALIZER)
+                          activation=activation, bn_momentum=bn_momentum, kernel_initializer=CONV_KERNEL_INITIALIZER,
+                          bn_axis=3 if config.image_data_format() == "channels_last" else 1)
 
 
 def _residual(x, inputs, strides, input_filters, output_filters, survival_probability, name):
@@ -74,7 +75,8 @@ def MBConvBlock(input_filters, output_filters, expand_ratio=1, kernel_size=3, st
             x = _conv_bn(x, filters, 1, 1, f"{name}expand_", activation, bn_momentum)
         x = layers.DepthwiseConv2D(kernel_size, strides=strides, depthwise_initializer=CONV_KERNEL_INITIALIZER,
                                    padding="same", use_bias=False, name=f"{name}dwconv2")(x)
-        x = layers.BatchNormalization(axis=iu.channel_axis(), momentum=bn_momentum, name=f"{name}bn")(x)
+        x = layers.BatchNormalization(axis=3 if config.image_data_format() == "channels_last" else 1, momentum=bn_momentum,
+                                      name=f"{name}bn")(x)
         x = layers.Activation(activation, name=f"{name}activation")(x)
         if 0 < se_ratio <= 1:
             x = squeeze_excite(x, filters, max(1, int(input_filters * se_ratio)), activation, name)

@@ -37,7 +37,7 @@ def conv2d_bn(x, filters, kernel_size, strides=1, padding="same", activation="re
     if use_bias:
         names = (names[0], False, names[2])
     return iu.conv_bn_act(x, filters, kernel_size, strides=strides, padding=padding, names=names,
-                          activation=activation, use_bias=use_bias, bn_scale=False)
+                          activation=activation, use_bias=use_bias, bn_scale=False, bn_axis=_axis())
 
 
 def inception_resnet_block(x, scale, block_type, block_idx, activation="relu"):

@@ -16,7 +16,7 @@ def conv2d_bn(x, filters, num_row, num_col, padding="same", strides=(1, 1), name
     """Convolution without bias, BatchNormalization without scale, ReLU."""
     names = (None, None, None) if name is None else (f"{name}_conv", f"{name}_bn", name)
     return iu.conv_bn_act(x, filters, (num_row, num_col), strides=strides, padding=padding, names=names,
-                          bn_scale=False)
+                          bn_scale=False, bn_axis=_axis())
 
 
 def _avg_branch(x, filters):
