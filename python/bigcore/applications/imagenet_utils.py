@@ -215,6 +215,25 @@ def channel_axis():
     return 1 if config.image_data_format() == "channels_first" else -1
 
 
+def conv_bn_act(x, filters, kernel_size, strides=1, padding="same", names=(None, None, None), activation="relu",
+                use_bias=False, bn_scale=True, bn_epsilon=1e-3, bn_momentum=0.99, bn_axis=None, **conv_kwargs):
+    """Conv2D (more of its arguments in conv_kwargs), BatchNormalization (none where its name is
+    False), activation: the block most architectures are made of, each layer named by `names`
+    (None: auto-numbered); "relu6" is a ReLU(6.0) layer, None no activation layer. bn_axis: the
+    channel axis as the architecture names it in Keras (3 or -1; default -1 or 1)."""
+    conv_name, bn_name, act_name = names
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, name=conv_name,
+                      **conv_kwargs)(x)
+    if bn_name is not False:
+        x = layers.BatchNormalization(axis=channel_axis() if bn_axis is None else bn_axis, scale=bn_scale,
+                                      epsilon=bn_epsilon, momentum=bn_momentum, name=bn_name)(x)
+    if activation == "relu6":
+        return layers.ReLU(6.0, name=act_name)(x)
+    if activation is not None:
+        return layers.Activation(activation, name=act_name)(x)
+    return x
+
+
 def classifier_or_pooling(x, include_top, pooling, classes, classifier_activation, weights,
                           avg_name=None, max_name=None):
     """The classification head (global average pooling and a Dense named "predictions") or, without

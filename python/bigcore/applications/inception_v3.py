@@ -14,10 +14,9 @@ def _axis():
 
 def conv2d_bn(x, filters, num_row, num_col, padding="same", strides=(1, 1), name=None):
     """Convolution without bias, BatchNormalization without scale, ReLU."""
-    x = layers.Conv2D(filters, (num_row, num_col), strides=strides, padding=padding, use_bias=False,
-                      name=None if name is None else f"{name}_conv")(x)
-    x = layers.BatchNormalization(axis=_axis(), scale=False, name=None if name is None else f"{name}_bn")(x)
-    return layers.Activation("relu", name=name)(x)
+    names = (None, None, None) if name is None else (f"{name}_conv", f"{name}_bn", name)
+    return iu.conv_bn_act(x, filters, (num_row, num_col), strides=strides, padding=padding, names=names,
+                          bn_scale=False, bn_axis=_axis())
 
 
 def _avg_branch(x, filters):
