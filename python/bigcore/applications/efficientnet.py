@@ -73,22 +73,21 @@ def EfficientNet(width_coefficient, depth_coefficient, default_size, dropout_rat
                       kernel_initializer=CONV_KERNEL_INITIALIZER, name="top_conv")(x)
     x = layers.BatchNormalization(axis=bn_axis, name="top_bn")(x)
     x = layers.Activation(activation, name="top_activation")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
-        iu.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, kernel_initializer=DENSE_KERNEL_INITIALIZER,
-                         name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return head_and_weights(x, img_input, input_tensor, name, include_top, pooling, classes, classifier_activation,
+                            weights, dropout_rate, BASE_WEIGHTS_PATH, WEIGHTS_HASHES, weights_name)
+
+
+def head_and_weights(x, img_input, input_tensor, name, include_top, pooling, classes, classifier_activation, weights,
+                     dropout_rate, base_path, hashes, weights_name):
+    """Both EfficientNets' end: the head (or pooling), the model, and Keras's pretrained file
+    `name`.h5 / `name`_notop.h5 from base_path (hashes[weights_name]: its pair) or a file path's weights."""
+    x = iu.classifier_or_pooling(x, include_top, pooling, classes, classifier_activation, weights, "avg_pool",
+                                 "max_pool", dropout_rate, kernel_initializer=DENSE_KERNEL_INITIALIZER)
     model = iu.functional(img_input, input_tensor, x, name)
     if weights == "imagenet":
         file_name = name + (".h5" if include_top else "_notop.h5")
-        return iu.load_weights(model, weights, file_name, BASE_WEIGHTS_PATH + file_name,
-                               WEIGHTS_HASHES[weights_name][0 if include_top else 1])
+        return iu.load_weights(model, weights, file_name, base_path + file_name,
+                               hashes[weights_name][0 if include_top else 1])
     return iu.load_weights(model, weights)
 
 

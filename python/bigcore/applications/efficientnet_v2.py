@@ -7,7 +7,7 @@ import math
 
 from bigcore import config, layers
 from bigcore.applications import imagenet_utils as iu
-from bigcore.applications.efficientnet import CONV_KERNEL_INITIALIZER, DENSE_KERNEL_INITIALIZER, squeeze_excite
+from bigcore.applications.efficientnet import CONV_KERNEL_INITIALIZER, head_and_weights, squeeze_excite
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"
 WEIGHTS_HASHES = {
@@ -144,23 +144,8 @@ def EfficientNetV2(width_coefficient, depth_coefficient, default_size, dropout_r
                       drop_connect_rate * b / total, name=f"block{i + 1}{chr(j + 97)}_")(x)
             b += 1
     x = _conv_bn(x, filters(1280), 1, 1, "top_", activation, bn_momentum)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
-        iu.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, kernel_initializer=DENSE_KERNEL_INITIALIZER,
-                         bias_initializer="zeros", name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-    model = iu.functional(img_input, input_tensor, x, name)
-    if weights == "imagenet":
-        file_name = name + (".h5" if include_top else "_notop.h5")
-        return iu.load_weights(model, weights, file_name, BASE_WEIGHTS_PATH + file_name,
-                               WEIGHTS_HASHES[weights_name][0 if include_top else 1])
-    return iu.load_weights(model, weights)
+    return head_and_weights(x, img_input, input_tensor, name, include_top, pooling, classes, classifier_activation,
+                            weights, dropout_rate, BASE_WEIGHTS_PATH, WEIGHTS_HASHES, weights_name)
 
 
 def _variant(label, width, depth, size):

@@ -235,13 +235,16 @@ def conv_bn_act(x, filters, kernel_size, strides=1, padding="same", names=(None,
 
 
 def classifier_or_pooling(x, include_top, pooling, classes, classifier_activation, weights,
-                          avg_name=None, max_name=None):
-    """The classification head (global average pooling and a Dense named "predictions") or, without
-    it, the optional global pooling."""
+                          avg_name=None, max_name=None, dropout_rate=0.0, **dense_kwargs):
+    """The classification head (global average pooling, a Dropout named "top_dropout" where
+    dropout_rate > 0, and a Dense named "predictions", with dense_kwargs) or, without it, the
+    optional global pooling."""
     if include_top:
         x = layers.GlobalAveragePooling2D(name=avg_name)(x)
+        if dropout_rate > 0:
+            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
         validate_activation(classifier_activation, weights)
-        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+        return layers.Dense(classes, activation=classifier_activation, name="predictions", **dense_kwargs)(x)
     if pooling == "avg":
         return layers.GlobalAveragePooling2D(name=avg_name)(x)
     if pooling == "max":
