@@ -400,7 +400,7 @@ def test_numeric_front_equals_preprocessed_arrays(tmp_path, seed):
 def test_input_side_rules():
     inp = bigcore.Input((3,))
     with pytest.raises(ValueError, match="input side"):
-        bigcore.Model(inp, layers.Normalization(mean=0.0, variance=1.0, axis=None)(layers.Dense(2)(inp)))
+        bigcore.Model(inp, layers.Discretization(bin_boundaries=[0.0])(layers.Dense(2)(inp)))
     s = bigcore.Input((1,), dtype="string")
     with pytest.raises(ValueError, match="cannot enter the native program"):
         bigcore.Model(s, layers.Dense(1)(s))

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bigcore.layers.base import KerasTensor
+from bigcore.layers.base import KerasTensor, _ops
 from bigcore.layers.preprocessing.base import (InputSideLayer, batches_of, check_int, encode_categorical,
                                                encoded_shape)
 from bigcore.layers.registry import register
@@ -19,7 +19,13 @@ def _no_sparse(layer, sparse):
 @register
 class Normalization(InputSideLayer):
     """(x - mean) / sqrt(variance) per position of the kept `axis` (-1: per feature; None: one mean
-    and variance), the mean and variance given or learned by adapt(); invert=True undoes it."""
+    and variance), the mean and variance given or learned by adapt(); invert=True undoes it. On the
+    model's inputs it runs in NumPy; after a native layer (inside a nested Sequential, after
+    Resizing) it is primitives of the program that read the mean and variance weights in place, so
+    a later adapt() or load_weights() is what the program uses."""
+
+    lowers_natively = True
+    supports_variable_length = True  # the kept axes are known (build checks); others may be run-time
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)
@@ -120,6 +126,21 @@ class Normalization(InputSideLayer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def lower(self, prog, inputs, outputs):
+        # the same float32 steps as call(): sqrt, max with EPSILON, then subtract and divide
+        ops = _ops()
+        x = KerasTensor(None, "float32", name=f"{self.name}/x", dims=outputs[0]._dims, batched=outputs[0]._batched)
+        if self.input_mean is not None:  # given values: constants of the program
+            mean, var = (ops.convert_to_tensor(np.reshape(v, np.shape(v)[1:]) if np.ndim(v) else v)
+                         for v in self._stats())
+        else:  # adapted: weights read in place (axis=None: scalars)
+            shape = self._broadcast if self._keep else ()
+            mean, var = (ops.reshape(w, shape) for w in (self.adapt_mean, self.adapt_variance))
+        std = ops.maximum(ops.sqrt(var), np.float32(EPSILON))
+        y = (mean + x * std) if self.invert else (x - mean) / std
+        ids, _ = prog.lower_graph([(x, inputs[0])], _nodes_to(y, x), [y])
+        return ids
+
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "invert": self.invert,
                 "mean": np.array(self.input_mean).tolist(), "variance": np.array(self.input_variance).tolist()}
@@ -131,6 +152,24 @@ class Normalization(InputSideLayer):
             if config.get(key) is None:
                 config[key] = None
         return cls(**config)
+
+
+def _nodes_to(y, x):
+    """The op nodes that compute y from x (and weights, constants), in an order that runs each
+    after the nodes it reads."""
+    order, seen = [], set()
+
+    def visit(t):
+        node = t.node
+        if t is x or node is None or id(node) in seen:
+            return
+        seen.add(id(node))
+        for parent in node.inputs:
+            visit(parent)
+        order.append(node)
+
+    visit(y)
+    return order
 
 
 @register
