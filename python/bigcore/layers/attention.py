@@ -131,6 +131,15 @@ class _AttentionCall(Layer):
     def _check_input_nd(self, s):
         self._check_ranks(s)
 
+    def keras_build_config(self, input_shape):
+        """Keras's record of build(query_shape, value_shape, key_shape=None): a shapes_dict (Keras's
+        load_model builds the layer from it)."""
+        node = self._inbound[0] if self._inbound else None
+        names = node.call_args["tensors"] if node is not None and hasattr(node, "call_args") else ["query", "value"]
+        shapes = dict(zip(names, input_shape if isinstance(input_shape, list) else [input_shape]))
+        return {"shapes_dict": {f"{n}_shape": [None if d is None else int(d) for d in shapes[n]]
+                                for n in ("query", "value", "key") if n in shapes}}
+
     def build(self, input_shape):
         s = self._named(input_shape)
         self._check_ranks(s)
