@@ -183,6 +183,56 @@ def test_causal_mask_over_one_axis(keras, shape, axes):
     np.testing.assert_allclose(sc, k_sc, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("qs,vs,explicit,with_amask", [
+    ((3, 4, 5), (3, 6, 5), False, False),   # Masking's masks on the query and the value
+    ((3, 4, 5), (3, 6, 5), True, True),     # an explicit value_mask, and an attention_mask
+    ((2, 3, 4, 5), (2, 3, 6, 5), False, True),
+])
+def test_keras_masks_over_the_last_axis(keras, qs, vs, explicit, with_amask):
+    """Keras's (batch, ..., Tq, 1) & (batch, ..., 1, S) fits the scores when attention runs over the last
+    axis before the features: the same outputs, scores and output mask as Keras."""
+    B, axes = 3, (len(qs) - 1,)
+    xq, xv = (RNG.normal(size=(B,) + s).astype(np.float32) for s in (qs, vs))
+    xq[0, ..., 1, :] = 0
+    xv[1, ..., 0, :] = 0
+    xv[2] = 0  # every key blanked: rows of 0
+    vmask = np.any(xv != 0, -1)
+    am = RNG.random((B,) + qs[:-1] + vs[-2:-1]) > 0.3
+    w = weights(qs[-1], vs[-1], vs[-1], qs[-1])
+
+    def build(lib):
+        q, v = lib.Input(qs), lib.Input(vs)
+        ins, kw = [q, v], {}
+        vv = v
+        if explicit:
+            ins.append(lib.Input(vs[:-1], dtype="bool"))
+            kw["value_mask"] = ins[-1]
+        else:
+            vv = lib.layers.Masking()(v)
+        if with_amask:
+            ins.append(lib.Input(am.shape[1:], dtype="bool"))
+            kw["attention_mask"] = ins[-1]
+        mha = lib.layers.MultiHeadAttention(HEADS, KD, value_dim=VD, attention_axes=axes, name="mha")
+        out = mha(lib.layers.Masking()(q), vv, return_attention_scores=True, **kw)
+        return lib.Model(ins, list(out))
+    data = [xq, xv] + ([vmask] if explicit else []) + ([am] if with_amask else [])
+    ours, theirs = build(bigcore), build(keras)
+    ours.set_weights(w)
+    theirs.set_weights(w)
+    out, sc = ours.predict(data, verbose=0)
+    mask = np.any(xq != 0, -1)[..., :, None] & vmask[..., None, :]
+    if with_amask:
+        mask = mask & am
+    want_out, want_sc = reference(w, xq, xv, xv, axes, mask)
+    np.testing.assert_allclose(out, want_out, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(sc, want_sc, rtol=1e-4, atol=1e-6)
+    assert np.all(sc[2] == 0)
+    k_out, k_sc = _np(theirs.predict(data, verbose=0))
+    np.testing.assert_allclose(out, k_out, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(sc, k_sc, rtol=1e-4, atol=1e-6)
+    assert ours.get_layer("mha").output[0]._keras_mask is not None  # the query's mask, as Keras sets it
+
+
 def test_run_time_lengths_attention_over_every_axis(keras):
     """Input((None, None, features)): one program for every length, flattened per call."""
     ours = model(bigcore, (None, None, 5), (None, None, 5), None, None, scores=False)
@@ -286,12 +336,16 @@ def test_refusals_of_rank_above_3():
         _call((3, 4, 5), (5, 4, 5), axes=(2,))
     with pytest.raises(ValueError, match="same rank"):
         _call((3, 4, 5), (4, 5))
-    with pytest.raises(ValueError, match="Keras masks"):
+    with pytest.raises(ValueError, match="Keras masks .query's mask. on inputs of rank 4 are supported with attention "
+                                         "over the last axis"):
         x = bigcore.Input((3, 4, 5))
         layers.MultiHeadAttention(HEADS, KD)(layers.Masking()(x), x)
     with pytest.raises(ValueError, match=r"Keras masks \(value_mask\) on inputs of rank 4"):
         x = bigcore.Input((3, 4, 5))
-        layers.MultiHeadAttention(HEADS, KD)(x, x, value_mask=bigcore.Input((3, 4)))
+        layers.MultiHeadAttention(HEADS, KD, attention_axes=1)(x, x, value_mask=bigcore.Input((3, 4)))
+    with pytest.raises(ValueError, match=r"value_mask must be \(batch, \*value axes\)"):
+        x = bigcore.Input((3, 4, 5))
+        layers.MultiHeadAttention(HEADS, KD, attention_axes=2)(x, x, value_mask=bigcore.Input((3,)))
     with pytest.raises(ValueError, match="run-time lengths"):
         _call((None, 4, 5), axes=(2,))
     with pytest.raises(ValueError, match="return_attention_scores=True"):

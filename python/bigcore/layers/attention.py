@@ -392,10 +392,11 @@ class MultiHeadAttention(_AttentionCall):
     def _check_input_nd(self, s):
         q, v = s["query"], s["value"]
         attention_axes.check_shapes(self.name, q, v, s.get("key", v), self._axes(len(q)))
-        for name in ("query_mask", "value_mask", "key_mask"):
-            if name in s:
-                raise ValueError(f"MultiHeadAttention {self.name!r}: {name} on inputs of rank {len(q)} is not "
-                                 "supported by bigcore; pass an attention_mask instead")
+        for name in ("value_mask", "key_mask"):
+            if name in s and (len(s[name]) != len(v) - 1 or
+                              any(a is not None and b is not None and a != b for a, b in zip(s[name][1:], v[1:-1]))):
+                raise ValueError(f"MultiHeadAttention {self.name!r}: {name} must be (batch, *value axes) = "
+                                 f"{shape_str(tuple(v[:-1]))}; got {shape_str(s[name])}")
 
     def _check_call(self, named, use_causal_mask, scores):
         if len(named["query"].shape) > 3:
@@ -438,8 +439,13 @@ class MultiHeadAttention(_AttentionCall):
         qp = self._project(prog, self._query_dense, flat_view("query", q, Tq), Tq)
         kp = self._project(prog, self._key_dense, flat_view("key" if "key" in ids else "value", k, S), S)
         vp = self._project(prog, self._value_dense, flat_view("value", v, S), S)
-        amask = attention_axes.lower_mask(prog, self, q, v, axes, args["use_causal_mask"], kts.get("attention_mask"),
-                                          ids.get("attention_mask", -1))
+        def pair(name, kt):  # the explicit mask, else the tensor's Keras mask (Keras fills value_mask / key_mask so)
+            if name in ids:
+                return kts[name], ids[name]
+            return (kt._mask, prog.mask_id(kt)) if kt is not None and kt._mask is not None else None
+        kmasks = [m for m in (pair("value_mask", v), pair("key_mask", kts.get("key"))) if m is not None]
+        amask = attention_axes.lower_mask(prog, self, q, v, axes, args["use_causal_mask"],
+                                          pair("attention_mask", None), pair("query_mask", q), kmasks)
         scores = args["return_attention_scores"]
         probs = prog.tensor(KerasTensor(None, dims=(N, Tq, S))) if scores else -1
         att = prog.tensor(KerasTensor(None, dims=(Tq, N * Hv)))

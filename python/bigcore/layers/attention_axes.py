@@ -15,7 +15,12 @@ Keras's own rules for rank > 3, matched here:
   (before its last 2 * len(attention_axes)), so its leading axes are the batch's and the other
   axes';
 - the causal mask is built from axis 1's lengths (a (1, T, S) triangle): it is defined for one
-  attention axis only, whose lengths are axis 1's.
+  attention axis only, whose lengths are axis 1's;
+- the Keras masks (the query's, value_mask / key_mask or the value's and key's) are combined as
+  (batch, ..., Tq, 1) & (batch, ..., 1, S): they fit the scores when attention runs over the last
+  axis before the features only, and are refused otherwise.
+Run-time lengths: attention over every axis, without masks or returned scores (the flattened length
+is a derived symbol); the rest needs known lengths (the block mask is a constant).
 """
 
 import numpy as np
@@ -76,11 +81,12 @@ def check_call(layer, named, use_causal_mask, scores):
                              f"no masks or scores only; this call has {', '.join(extra)}. Give the Input fixed "
                              "lengths")
     masked = [n for n in ("value_mask", "key_mask") if n in named]
-    masked += [n for n in ("query", "value", "key") if n in named and named[n]._mask is not None]
-    if masked:
+    masked += [f"{n}'s mask" for n in ("query", "value", "key") if n in named and named[n]._mask is not None]
+    if masked and axes != (rank - 2,):
         raise ValueError(f"MultiHeadAttention {layer.name!r}: Keras masks ({', '.join(masked)}) on inputs of rank "
-                         f"{rank} are not supported by bigcore (Keras combines them into a mask that fits the scores "
-                         "only in special cases); pass an attention_mask instead")
+                         f"{rank} are supported with attention over the last axis before the features only "
+                         f"(attention_axes=({rank - 2},)), where Keras's (batch, ..., Tq, 1) & (batch, ..., 1, S) "
+                         f"fits the scores; got attention_axes={axes}. Pass an attention_mask instead")
     if use_causal_mask:
         a = axes[0]
         if len(axes) != 1:
@@ -139,57 +145,72 @@ def _traced(prog, layer, inputs, fn):
     return outs[0], y
 
 
-def lower_mask(prog, layer, q, v, axes, causal, amask_kt=None, amask_id=-1):
+def _padded_attention_mask(layer, kt, lq, lk, axes, others):
+    """The attention_mask's shape with Keras's inserted axes: (batch or 1, *other axes, *query
+    attention axes, *key attention axes), each 1 or the length."""
+    full, k = kt.full_dims, len(axes)
+    lead = len(full) - 2 * k
+    target = ((dims.BATCH,) + tuple(lq[a - 1] for a in others) + tuple(lq[a - 1] for a in axes)
+              + tuple(lk[a - 1] for a in axes))
+    if not 0 <= lead <= 1 + len(others):
+        raise ValueError(f"MultiHeadAttention {layer.name!r}: attention_mask of shape {shape_str(kt.shape)} "
+                         f"does not fit the scores of attention_axes={axes}: it must be (batch, *other axes, *query "
+                         "attention axes, *key attention axes) or drop leading axes (Keras inserts them before the "
+                         "attention axes); per-head masks are not supported")
+    padded = tuple(full[:lead]) + (1,) * (1 + len(others) - lead) + tuple(full[lead:])
+    for got, want in zip(padded, target):
+        if got != 1 and got != want:
+            raise ValueError(f"MultiHeadAttention {layer.name!r}: attention_mask of shape {shape_str(kt.shape)} does "
+                             f"not broadcast to {shape_str((None,) + target[1:])} (batch, *other axes, *query attention "
+                             "axes, *key attention axes)")
+    return padded
+
+
+def lower_mask(prog, layer, q, v, axes, causal, amask=None, qmask=None, kmasks=()):
     """The native id of the (batch, Tq, S) mask of the flattened attention (or -1 for none): the block
-    mask of `axes`, the causal mask, the attention_mask broadcast as Keras broadcasts it."""
+    mask of `axes`, the causal mask, the attention_mask broadcast as Keras broadcasts it, and the
+    Keras masks of the query (batch, *query axes) and of the value / key (batch, *value axes), which
+    Keras defines for attention over the last axis only (check_call). amask, qmask: (KerasTensor,
+    native id) or None; kmasks: such pairs."""
     rank = len(q.shape)
     lq, lk = q._dims[:-1], v._dims[:-1]
     subset = len(axes) < rank - 2
-    if amask_kt is None and not subset and not causal:
+    kmasks = list(kmasks)
+    if amask is None and qmask is None and not kmasks and not subset and not causal:
         return -1
     if any(dims.is_dim(d) for d in lq + lk):
         raise ValueError(f"MultiHeadAttention {layer.name!r}: inputs of rank {rank} with run-time lengths "
                          f"({shape_str(q.shape)}, {shape_str(v.shape)}) are supported with attention over every axis "
-                         "and no attention_mask or causal mask only; give the Input fixed lengths")
+                         "and no masks only; give the Input fixed lengths")
     keep = _block(lq, lk, axes, causal)
     pq, pk = flat(lq), flat(lk)
     k, others = len(axes), other_axes(axes, rank)
-    if amask_kt is None:
-        def build(ops):
-            return ops.reshape(ops._constant(keep), (pq, pk))
-        out, y = _traced(prog, layer, [], build)
-    else:
-        full = amask_kt.full_dims
-        lead = len(full) - 2 * k
-        target = ((dims.BATCH,) + tuple(lq[a - 1] for a in others) + tuple(lq[a - 1] for a in axes)
-                  + tuple(lk[a - 1] for a in axes))
-        if not 0 <= lead <= 1 + len(others):
-            raise ValueError(f"MultiHeadAttention {layer.name!r}: attention_mask of shape {shape_str(amask_kt.shape)} "
-                             f"does not fit the scores of attention_axes={axes}: it must be (batch, *other axes, *query "
-                             "attention axes, *key attention axes) or drop leading axes (Keras inserts them before the "
-                             "attention axes); per-head masks are not supported")
-        padded = tuple(full[:lead]) + (1,) * (1 + len(others) - lead) + tuple(full[lead:])
-        for got, want in zip(padded, target):
-            if got != 1 and got != want and not (dims.is_dim(got) and got is dims.BATCH):
-                raise ValueError(f"MultiHeadAttention {layer.name!r}: attention_mask of shape "
-                                 f"{shape_str(amask_kt.shape)} does not broadcast to {shape_str((None,) + target[1:])} "
-                                 f"(batch, *other axes, *query attention axes, *key attention axes)")
-        n = len(others)
-        # axes of the padded mask: 0 batch, 1..n the other axes, then the query's and the key's attention axes,
-        # then n new ones for the key's other axes; reordered to (batch, query's a1..ar, key's a1..ar)
+    n = len(others)
+    inputs = ([amask] if amask is not None else []) + ([qmask] if qmask is not None else []) + kmasks
+    batched = any(kt._batched for kt, _ in inputs)
+    if amask is not None:
+        padded = _padded_attention_mask(layer, amask[0], lq, lk, axes, others)
+        # axes of the padded mask: 0 batch, 1..n the other axes, then the query's and the key's attention
+        # axes, then n new ones for the key's other axes; reordered to (batch, query's a1.., key's a1..)
         src_q = {a: 1 + i for i, a in enumerate(others)} | {a: 1 + n + i for i, a in enumerate(axes)}
         src_k = {a: 1 + n + 2 * k + i for i, a in enumerate(others)} | {a: 1 + n + k + i for i, a in enumerate(axes)}
         order = [0] + [src_q[a] for a in range(1, rank - 1)] + [src_k[a] for a in range(1, rank - 1)]
-        batched = amask_kt._batched
+    ones = (1,) * (rank - 2)
 
-        def build(ops, m):
-            m = ops.cast(m, "bool")
-            m = ops.reshape(m, (None if batched else 1,) + tuple(padded[1:]) + (1,) * n)
-            m = ops.logical_and(ops.transpose(m, order), ops._constant(keep))
-            return ops.reshape(m, (None if batched else 1, pq, pk))
-        out, y = _traced(prog, layer, [(amask_kt, amask_id)], build)
-        if batched:
-            return out
+    def build(ops, *ms):
+        ms = list(ms)
+        m = ops._constant(keep)
+        if amask is not None:
+            a = ops.reshape(ops.cast(ms.pop(0), "bool"), (None if amask[0]._batched else 1,) + padded[1:] + (1,) * n)
+            m = ops.logical_and(ops.transpose(a, order), m)
+        if qmask is not None:  # Keras: expand_dims(query_mask, -1); here over the key's every axis
+            m = ops.logical_and(ops.reshape(ops.cast(ms.pop(0), "bool"), (None,) + tuple(lq) + ones), m)
+        for _ in kmasks:  # Keras: expand_dims(value_mask, -2); here over the query's every axis (keep pairs them)
+            m = ops.logical_and(ops.reshape(ops.cast(ms.pop(0), "bool"), (None,) + ones + tuple(lk)), m)
+        return ops.reshape(m, (None if batched else 1, pq, pk) if batched or inputs else (pq, pk))
+    out, y = _traced(prog, layer, inputs, build)
+    if batched:
+        return out
     full = prog.tensor(KerasTensor(None, y.dtype, dims=(pq, pk)))
     prog.native.add_prim("broadcast_to", [out], [full], {})
     return full
