@@ -116,6 +116,9 @@ def multi_head_attention(g, layer, ins, node):
     ids = dict(zip(args["tensors"], ins))
     kts = dict(zip(args["tensors"], node.inputs))
     qk, vk = kts["query"], kts["value"]
+    if len(qk.shape) != 3:
+        raise NotImplementedError(f"ONNX export of {type(layer).__name__} {n!r} on inputs of rank {len(qk.shape)} is "
+                                  "not supported (only (batch, steps, features) inputs)")
     q = einsum_dense(g, layer.query_dense, [ids["query"]])[0]
     k = einsum_dense(g, layer.key_dense, [ids.get("key", ids["value"])])[0]
     v = einsum_dense(g, layer.value_dense, [ids["value"]])[0]

@@ -10,9 +10,10 @@ value on Keras's fused path (no dropout, no returned scores), 0 on its explicit 
 """
 
 import math
+import string
 
 from bigcore import _random, constraints, initializers, regularizers
-from bigcore.layers import base, dims
+from bigcore.layers import attention_axes, base, dims
 from bigcore.layers.base import KerasTensor, Layer, _ops, active_trace, shape_str
 from bigcore.layers.einsum_dense import EinsumDense
 from bigcore.layers.registry import register
@@ -92,6 +93,7 @@ class _AttentionCall(Layer):
         if training not in (None, False):
             raise ValueError(f"{type(self).__name__}: training=True at call time is not supported (the model's "
                              f"mode decides). Received: training={training!r}")
+        self._check_call(dict(zip(names, tensors)), bool(use_causal_mask), bool(return_attention_scores))
         self._pending = {"tensors": names, "return_attention_scores": bool(return_attention_scores),
                          "use_causal_mask": bool(use_causal_mask), "training": training}
         try:
@@ -117,18 +119,38 @@ class _AttentionCall(Layer):
         args = args or self._args()
         return dict(zip(args["tensors"], items))
 
-    def build(self, input_shape):
-        s = self._named(input_shape)
+    def _check_call(self, named, use_causal_mask, scores):
+        """Refusals that need the call's tensors (their Keras masks), before it is recorded."""
+
+    def _check_ranks(self, s):
         for name in ("query", "value", "key"):
             if name in s and (len(s[name]) != 3 or s[name][-1] is None):
                 raise ValueError(f"{type(self).__name__} {self.name!r} takes 3-D {name} (batch, steps, features) "
                                  f"with a known last axis; got {shape_str(s[name])}")
+
+    def _check_input_nd(self, s):
+        self._check_ranks(s)
+
+    def keras_build_config(self, input_shape):
+        """Keras's record of build(query_shape, value_shape, key_shape=None): a shapes_dict (Keras's
+        load_model builds the layer from it)."""
+        node = self._inbound[0] if self._inbound else None
+        names = node.call_args["tensors"] if node is not None and hasattr(node, "call_args") else ["query", "value"]
+        shapes = dict(zip(names, input_shape if isinstance(input_shape, list) else [input_shape]))
+        return {"shapes_dict": {f"{n}_shape": [None if d is None else int(d) for d in shapes[n]]
+                                for n in ("query", "value", "key") if n in shapes}}
+
+    def build(self, input_shape):
+        s = self._named(input_shape)
+        self._check_ranks(s)
         self._build(s["query"], s["value"], s.get("key", s["value"]))
         self.built = True
 
     def _check_input(self, shapes):
         s = self._named(shapes)
         q, v, k = s["query"], s["value"], s.get("key", s["value"])
+        if len(q) > 3:
+            return self._check_input_nd(s)
         if len(v) == len(k) == 3 and v[1] is not None and k[1] is not None and v[1] != k[1]:
             raise ValueError("All dimensions of `value` and `key`, except the last one, must be equal. "
                              f"Received: value_shape={shape_str(v)} and key_shape={shape_str(k)}")
@@ -165,12 +187,21 @@ class _AttentionCall(Layer):
         q, v = s["query"], s["value"]
         out = tuple(q[:-1]) + self._output_tail(q)
         if args["return_attention_scores"]:
-            return [out, (q[0], self._num_query_heads(), q[1], v[1])]
+            return [out, (q[0],) + self._scores_dims(q[1:], v[1:])]
         return out
+
+    def _scores_dims(self, q_dims, v_dims):
+        """The scores' non-batch axes from the query's and the value's non-batch axes."""
+        return (self._num_query_heads(), q_dims[0], v_dims[0])
 
     def _output_dims(self, shape, xs):
         """The output's steps are the query's, the scores' (heads, Tq, S) the query's and the value's."""
         named = self._named(xs)
+        q, v = named["query"], named["value"]
+        if len(q.shape) > 3:  # the output: the query's axes, then the output tail; the scores: as _scores_dims
+            out = tuple(q._dims[:-1]) + self._output_tail(q.shape)
+            scores = self._scores_dims(q._dims, v._dims)
+            return out if tuple(shape)[1:] == tuple(dims.public(d) for d in out) else scores
         tq, s = named["query"]._dims[0], named["value"]._dims[0]
         if None not in tuple(shape)[1:]:
             return tuple(shape)[1:]
@@ -203,7 +234,7 @@ class _AttentionCall(Layer):
     def _project(prog, layer, x, steps):
         """Lowers one projection on tensor id x over `steps` (an int or a run-time Dim); returns the id
         of its output."""
-        kt = KerasTensor(None, dims=(steps,) + tuple(layer.full_output_shape[2:]))
+        kt = KerasTensor(None, dims=(steps,) + tuple(layer.full_output_shape[-2:]))
         out = layer.lower(prog, [x], [kt])[0]
         reg = layer.activity_regularizer
         return out if reg is None else prog.activity_penalty(out, KerasTensor(None, dims=kt._dims), reg)
@@ -215,13 +246,15 @@ class _AttentionCall(Layer):
         kts = self._named(node.inputs, args)
         q, v = kts["query"], kts["value"]
         k = kts.get("key", v)
+        Nq, Nkv, H, Hv = self._heads()
+        scores = args["return_attention_scores"]
+        if len(q.shape) > 3:
+            return self._lower_nd(prog, ids, kts, outputs)
         Tq, S = q._dims[0], v._dims[0]
         qp = self._project(prog, self._query_dense, ids["query"], Tq)
         kp = self._project(prog, self._key_dense, ids.get("key", ids["value"]), S)
         vp = self._project(prog, self._value_dense, ids["value"], S)
-        Nq, Nkv, H, Hv = self._heads()
         att = prog.tensor(KerasTensor(None, dims=(Tq, Nq * Hv)))
-        scores = args["return_attention_scores"]
         probs = prog.tensor(outputs[1]) if scores else -1
 
         def mask(name, kt):
@@ -312,7 +345,8 @@ class _AttentionCall(Layer):
 
 @register
 class MultiHeadAttention(_AttentionCall):
-    """Keras's MultiHeadAttention on (batch, steps, features) tensors, attention over the steps."""
+    """Keras's MultiHeadAttention on (batch, a1, ..., an, features) tensors, attention over
+    attention_axes (None: every ai); inputs of rank > 3 in layers/attention_axes.py."""
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  attention_axes=None, sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform",
@@ -334,24 +368,98 @@ class MultiHeadAttention(_AttentionCall):
         if output_shape:
             output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
         self._output_shape = output_shape or None
-        if isinstance(attention_axes, int):
+        if isinstance(attention_axes, int) and not isinstance(attention_axes, bool):
             attention_axes = (attention_axes,)
         elif attention_axes is not None and not isinstance(attention_axes, (list, tuple)):
             raise ValueError(f"`attention_axes` must be an int, list, or tuple.Received: attention_axes={attention_axes}")
-        if attention_axes is not None and tuple(attention_axes) not in ((1,), (-3,)):
-            raise ValueError("MultiHeadAttention: bigcore attends over the steps axis of (batch, steps, features) "
-                             f"inputs only (attention_axes=None or (1,)). Received: attention_axes={attention_axes}")
+        if attention_axes is not None and any(isinstance(a, bool) or not isinstance(a, int) for a in attention_axes):
+            raise ValueError(f"`attention_axes` must hold ints. Received: attention_axes={attention_axes}")
+        # as Keras, build() replaces it by the axes it attends over (None: every axis; negative: + rank)
         self.attention_axes = None if attention_axes is None else tuple(attention_axes)
+
+    def _check_ranks(self, s):
+        for name in ("query", "value", "key"):
+            if name in s and (len(s[name]) < 3 or s[name][-1] is None):
+                raise ValueError(f"MultiHeadAttention {self.name!r} takes {name} of rank >= 3 (batch, ..., features) "
+                                 f"with a known last axis; got {shape_str(s[name])}")
+        q, v = s["query"], s["value"]
+        attention_axes.check_shapes(self.name, q, v, s.get("key", v),
+                                    attention_axes.normalize(self.attention_axes, len(q), self.name))
+
+    def _axes(self, rank):
+        return attention_axes.normalize(self.attention_axes, rank, self.name)
+
+    def _check_input_nd(self, s):
+        q, v = s["query"], s["value"]
+        attention_axes.check_shapes(self.name, q, v, s.get("key", v), self._axes(len(q)))
+        for name in ("value_mask", "key_mask"):
+            if name in s and (len(s[name]) != len(v) - 1 or
+                              any(a is not None and b is not None and a != b for a, b in zip(s[name][1:], v[1:-1]))):
+                raise ValueError(f"MultiHeadAttention {self.name!r}: {name} must be (batch, *value axes) = "
+                                 f"{shape_str(tuple(v[:-1]))}; got {shape_str(s[name])}")
+
+    def _check_call(self, named, use_causal_mask, scores):
+        if len(named["query"].shape) > 3:
+            attention_axes.check_call(self, named, use_causal_mask, scores)
+
+    def _scores_dims(self, q_dims, v_dims):
+        if len(q_dims) == 2:
+            return super()._scores_dims(q_dims, v_dims)
+        return attention_axes.scores_dims(q_dims, v_dims, self._axes(len(q_dims) + 1), self.num_heads)
 
     def _build(self, q, v, k):
         N, H, Hv = self.num_heads, self.key_dim, self.value_dim
-        self._query_dense = self._sublayer("query", "abc,cde->abde", (None, N, H), "de", q)
-        self._key_dense = self._sublayer("key", "abc,cde->abde", (None, N, H), "de", k)
-        self._value_dense = self._sublayer("value", "abc,cde->abde", (None, N, Hv), "de", v)
+        self.attention_axes = self._axes(len(q))
+        letters = string.ascii_lowercase
+        # Keras's equations for the rank: the projections "ab..c,cde->ab..de", the output "ab..cd,cde->ab..e"
+        free = letters[:len(q) - 1]
+        proj = f"{free}{letters[len(q) - 1]},{letters[len(q) - 1:len(q) + 2]}->{free}{letters[len(q):len(q) + 2]}"
+        heads_axes = letters[len(q):len(q) + 2]
+        self._query_dense = self._sublayer("query", proj, (None,) * (len(q) - 2) + (N, H), heads_axes, q)
+        self._key_dense = self._sublayer("key", proj, (None,) * (len(q) - 2) + (N, H), heads_axes, k)
+        self._value_dense = self._sublayer("value", proj, (None,) * (len(q) - 2) + (N, Hv), heads_axes, v)
         tail = self._output_tail(q)
-        letters = "abcdefgh"[4:4 + len(tail)]
-        self._output_dense = self._sublayer("attention_output", f"abcd,cd{letters}->ab{letters}", (None,) + tail,
-                                            letters, (q[0], q[1], N, Hv))
+        bound = letters[len(q) - 1:len(q) + 1]
+        new = letters[len(q) + 1:len(q) + 1 + len(tail)]
+        self._output_dense = self._sublayer("attention_output", f"{free}{bound},{bound}{new}->{free}{new}",
+                                            (None,) * (len(q) - 2) + tail, new, tuple(q[:-1]) + (N, Hv))
+
+    def _lower_nd(self, prog, ids, kts, outputs):
+        """Inputs of rank > 3: the positions flattened (views), the fused op over them with the block
+        and attention masks (layers/attention_axes.py), the scores in Keras's layout."""
+        args = prog.node.call_args
+        q, v = kts["query"], kts["value"]
+        k = kts.get("key", v)
+        axes = self._axes(len(q.shape))
+        N, H, Hv = self.num_heads, self.key_dim, self.value_dim
+        Tq, S = attention_axes.flat(q._dims[:-1]), attention_axes.flat(v._dims[:-1])
+
+        def flat_view(name, kt, steps):
+            return prog.view(ids[name], KerasTensor(None, dims=(steps, kt._dims[-1])))
+        qp = self._project(prog, self._query_dense, flat_view("query", q, Tq), Tq)
+        kp = self._project(prog, self._key_dense, flat_view("key" if "key" in ids else "value", k, S), S)
+        vp = self._project(prog, self._value_dense, flat_view("value", v, S), S)
+        def pair(name, kt):  # the explicit mask, else the tensor's Keras mask (Keras fills value_mask / key_mask so)
+            if name in ids:
+                return kts[name], ids[name]
+            return (kt._mask, prog.mask_id(kt)) if kt is not None and kt._mask is not None else None
+        kmasks = [m for m in (pair("value_mask", v), pair("key_mask", kts.get("key"))) if m is not None]
+        amask = attention_axes.lower_mask(prog, self, q, v, axes, args["use_causal_mask"],
+                                          pair("attention_mask", None), pair("query_mask", q), kmasks)
+        scores = args["return_attention_scores"]
+        probs = prog.tensor(KerasTensor(None, dims=(N, Tq, S))) if scores else -1
+        att = prog.tensor(KerasTensor(None, dims=(Tq, N * Hv)))
+        dropout = 0.0 if args["training"] is False else float(self.dropout)
+        # Keras's explicit softmax path (rank > 3 never takes its fused one): a blank row gives 0
+        prog.native.add_attention(qp, kp, vp, att, probs, -1, -1, -1, amask, N, N, H, Hv, 1.0 / math.sqrt(H),
+                                  False, True, False, dropout, self._stream)
+        out = self._output_dense.lower(prog, [att], [outputs[0]])[0]
+        reg = self._output_dense.activity_regularizer
+        if reg is not None:
+            out = prog.activity_penalty(out, outputs[0], reg)
+        if not scores:
+            return [out]
+        return [out, attention_axes.lower_scores(prog, self, probs, q, v, axes, N, outputs[1])]
 
     def _output_tail(self, q):
         return tuple(self._output_shape) if self._output_shape else (q[-1],)

@@ -182,7 +182,8 @@ def layer_to_keras(layer, input_shape=None):
         # Keras's load_model) and module, never "keras.layers", where Keras would look it up
         entry.update(module=type(layer).__module__, registered_name=type(layer).__name__)
     if input_shape is not None and not isinstance(layer, InputLayer):
-        entry["build_config"] = {"input_shape": _json_shape(input_shape)}
+        own = getattr(layer, "keras_build_config", None)  # a build() of named shapes (MultiHeadAttention)
+        entry["build_config"] = own(input_shape) if own is not None else {"input_shape": _json_shape(input_shape)}
     return entry
 
 

@@ -90,6 +90,10 @@ def layer_slots(layer, seen=None):
                 ("backward_layer/cell", _weight_slots(layer.backward_layer.weights), f"{snake_name}_cell"),
                 ("forward_layer", [], f"{snake_name}_forward_layer"),
                 ("forward_layer/cell", _weight_slots(layer.forward_layer.weights), f"{snake_name}_cell")]
+    if name == "MultiHeadAttention":  # Keras: each projection under <name>_dense, its softmax and dropout empty
+        return [("", [], layer.name)] + [
+            (f"{sub}_dense", _weight_slots(getattr(layer, f"{sub}_dense").weights), getattr(layer, f"{sub}_dense").name)
+            for sub in ("key", "output", "query", "value")] + [("_dropout_layer", [], "dropout"), ("_softmax", [], "softmax")]
     if name == "TimeDistributed":  # Keras: the wrapped layer under its attribute `layer`
         return [("", [], layer.name)] + _under("layer", layer.layer, seen)
     if name == "Normalization":
