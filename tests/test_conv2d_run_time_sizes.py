@@ -127,6 +127,30 @@ def test_padding_cropping_upsampling_at_several_sizes(layer, ref):
         np.testing.assert_allclose(model.predict(x, verbose=0), ref(x))
 
 
+def test_batchnorm_merges_and_activations_at_several_sizes():
+    inp = bigcore.Input((None, None, 4))
+    bn = layers.BatchNormalization()
+    a = layers.ReLU(max_value=6.0)(bn(inp))
+    b = layers.Activation("tanh")(layers.Dropout(0.5)(inp))
+    s = layers.Add()([a, b])
+    model = bigcore.Model(inp, layers.Concatenate()([s, a]))
+    rng = np.random.default_rng(5)
+    gamma, beta = rng.uniform(0.5, 2, 4), rng.standard_normal(4)
+    mean, var = rng.standard_normal(4), rng.uniform(0.5, 2, 4)
+    bn.set_weights([w.astype(np.float32) for w in (gamma, beta, mean, var)])
+    for h, wd in SIZES:
+        x = 3 * images(h, wd)
+        relu6 = cref.relu(cref.batch_norm(x, gamma, beta, mean, var), max_value=6.0)
+        want = np.concatenate([relu6 + np.tanh(x), relu6], axis=-1)
+        np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
+    # batch statistics in training: the moving mean moves toward the batch's, whatever its image size
+    model.compile(optimizer="sgd", loss="mse")
+    x = 3 * images(5, 11, batch=4) + 2.0
+    model.fit(x, np.zeros((4, 5, 11, 8), np.float32), batch_size=4, verbose=0)
+    batch_mean = cref.batch_moments(x)[0]
+    np.testing.assert_allclose(bn.get_weights()[2], 0.99 * mean + 0.01 * batch_mean, rtol=1e-4, atol=1e-5)
+
+
 def fcn(lib):
     """A fully-convolutional net with the everyday layers, the same code for bigcore and Keras. (Dropout's
     draws differ between the libraries: rate 0 here; test_save_load trains through a real one.)"""
