@@ -247,12 +247,14 @@ def test_include_top_false_pooling(keras):
         assert tuple(model.output.shape)[1:] == expected
 
 
-@pytest.mark.xfail(raises=ValueError, reason="bigcore's Conv2D needs known spatial sizes: no (None, None, 3) input")
 def test_include_top_false_any_input_size():
     model = applications.MobileNetV2(weights=None, include_top=False)
     assert tuple(model.input.shape) == (None, None, None, 3)
     y = model.predict(np.zeros((1, 64, 48, 3), "float32"), verbose=0)
-    assert y.shape == (1, 2, 2, 1280)
+    # Keras 3 gives (1, 2, 1, 1280): the width 48 -> 24 -> 12 -> 6 -> 3 -> 1 (correct_pad pads a run-time
+    # size by (0, 1) before each strided 3x3 'valid' convolution)
+    assert y.shape == (1, 2, 1, 1280)
+    assert model.predict(np.zeros((2, 96, 96, 3), "float32"), verbose=0).shape == (2, 3, 3, 1280)
 
 
 def test_input_tensor(keras):

@@ -436,8 +436,8 @@ def test_conv1d_refuses_inputs_shorter_than_its_window():
     assert model.predict(normal((2, 5, 2)), verbose=0).shape == (2, 1, 3)
     with pytest.raises(ValueError, match=r"resolves to 0 for these inputs"):  # the output would have no steps
         model.predict(normal((2, 4, 2)), verbose=0)
-    with pytest.raises(ValueError, match="known sizes"):
-        layers.Conv2D(3, 2)(bigcore.Input((None, 4, 2)))
+    with pytest.raises(ValueError, match="known sizes"):  # Conv2D takes run-time sizes, Conv3D a run-time depth only
+        layers.Conv3D(3, 2)(bigcore.Input((4, None, 4, 2)))
 
 
 def test_int8_conv1d_refuses_a_run_time_length():

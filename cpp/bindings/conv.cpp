@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "bindings/arrays.h"
@@ -46,15 +47,17 @@ void check_sizes(const Program& p, int in, int out, size_t in_size, size_t out_s
     throw py::value_error(std::string(what) + ": the tensors' sizes do not match the geometry");
 }
 
-// A 1-D window op over a run-time length (var_pad >= 0): W, OW and the padding from the tensors at
-// their probe sizes (the op derives them again per call); out_channels: the output's last axis.
+// A 1-D/2-D window op over run-time sizes (var_pad >= 0): its sizes and padding from the tensors at
+// their probe shapes (the op derives them again per call); out_channels: the output's last axis.
 void set_run_time_length(const Program& p, int in, int out, int out_channels, int var_pad, bc::ConvGeom& g,
                          const char* what) {
   if (var_pad < 0) return;
-  if (g.C <= 0 || out_channels <= 0 || p.per_sample(in) % g.C || p.per_sample(out) % out_channels)
-    throw py::value_error(std::string(what) + ": the tensors' sizes do not match the channels");
-  bc::set_conv1d_length(g, static_cast<long>(p.per_sample(in) / g.C), static_cast<long>(p.per_sample(out) / out_channels),
-                        var_pad);
+  try {
+    bc::set_window_sizes(g, p.probe_shape(in), p.probe_shape(out), p.per_sample(in), p.per_sample(out),
+                         out_channels, var_pad);
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(std::string(what) + ": " + e.what());
+  }
 }
 
 }  // namespace
@@ -70,7 +73,8 @@ void bind_conv(py::module_& m) {
       }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("groups"),
       py::arg("act"), py::arg("var_pad") = -1,
       "Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time "
-      "length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call.");
+      "length (0 valid, 1 same, 2 causal), or a Conv2D over run-time image sizes (0 valid, 1 same; the input "
+      "tensor's shape gives H and W), its sizes and padding derived per call.");
   cls.def("add_conv3d", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom, int F,
                            int groups, int act, int var_pad) {
         bc::VolGeom g = make_vol_geom(geom);
@@ -88,13 +92,21 @@ void bind_conv(py::module_& m) {
       "Conv3D: geom (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL). var_pad >= 0: a "
       "run-time depth (0 valid, 1 same), its D, OD and PF derived per call.");
   cls.def("add_conv_transpose", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
-                                   int F, int act) {
+                                   int F, int act, bool run_time) {
         bc::ConvGeom g = make_geom(geom);
+        if (run_time) {
+          try {
+            bc::set_transpose_sizes(g, p.probe_shape(in), p.probe_shape(out));
+          } catch (const std::invalid_argument& e) {
+            throw py::value_error(e.what());
+          }
+        }
         check_sizes(p, in, out, static_cast<size_t>(g.out_positions()) * F, g.in_size(), "ConvTranspose");
-        p.add_op(std::make_unique<bc::ConvTransposeOp>(in, out, w, b, g, F, act));
+        p.add_op(std::make_unique<bc::ConvTransposeOp>(in, out, w, b, g, F, act, run_time));
       }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("F"), py::arg("act"),
+      py::arg("run_time") = false,
       "Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the "
-      "output here), F: input channels.");
+      "output here), F: input channels. run_time: run-time sizes (the tensors' shapes give them per call).");
   cls.def("add_conv3d_transpose", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
                                      int F, int act) {
         bc::VolGeom g = make_vol_geom(geom);
@@ -149,11 +161,13 @@ void bind_conv(py::module_& m) {
       "'depthwise' (n: depth multiplier), 'conv_transpose' / 'conv3d_transpose' (n: input channels; geom of the "
       "forward convolution); geom as add_conv's or add_conv3d's. No bias, linear.");
   cls.def("add_depthwise_conv", [](Program& p, int in, int out, size_t w, long b, const std::vector<int>& geom,
-                                   int M, int act) {
+                                   int M, int act, int var_pad) {
         bc::ConvGeom g = make_geom(geom);
+        set_run_time_length(p, in, out, g.C * M, var_pad, g, "DepthwiseConv");
         check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C * M, "DepthwiseConv");
-        p.add_op(std::make_unique<bc::DepthwiseConvOp>(in, out, w, b, g, M, act));
-      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("M"), py::arg("act"));
+        p.add_op(std::make_unique<bc::DepthwiseConvOp>(in, out, w, b, g, M, act, var_pad));
+      }, py::arg("x"), py::arg("out"), py::arg("w"), py::arg("b"), py::arg("geom"), py::arg("M"), py::arg("act"),
+      py::arg("var_pad") = -1, "var_pad >= 0: run-time sizes (1-D length, 2-D height and width) as add_conv's.");
   cls.def("add_qconv", [](Program& p, int in, int out, const py::array& wq, const py::array& scale, long b,
                           const std::vector<int>& geom, int act, float x_scale) {
         bc::ConvGeom g = make_geom(geom);
@@ -172,7 +186,8 @@ void bind_conv(py::module_& m) {
         check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C, "Pooling");
         p.add_op(std::make_unique<bc::PoolOp>(in, out, g, mode, var_pad));
       }, py::arg("x"), py::arg("out"), py::arg("geom"), py::arg("mode"), py::arg("var_pad") = -1,
-      "mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length (0 valid, 1 same).");
+      "mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length, 2-D over run-time image sizes "
+      "(0 valid, 1 same).");
   cls.def("add_pool3d", [](Program& p, int in, int out, const std::vector<int>& geom, int mode) {
         bc::VolGeom g = make_vol_geom(geom);
         check_sizes(p, in, out, g.in_size(), static_cast<size_t>(g.out_positions()) * g.C, "Pooling3D");
@@ -180,11 +195,13 @@ void bind_conv(py::module_& m) {
       }, py::arg("x"), py::arg("out"), py::arg("geom"), py::arg("mode"),
       "MaxPooling3D/AveragePooling3D: geom as add_conv3d's (dilation 1); mode: 0 max, 1 average.");
   cls.def("add_global_pool", [](Program& p, int in, int out, int mask, int P, int C, int mode) {
+        if (P <= 0 && C > 0 && p.per_sample(in) % C == 0) P = static_cast<int>(p.per_sample(in) / C);  // run-time sizes
         check_sizes(p, in, out, static_cast<size_t>(P) * C, C, "GlobalPooling");
         if (mask >= 0 && p.per_sample(mask) != static_cast<size_t>(P))
           throw py::value_error("GlobalPooling: the mask needs one value per position");
         p.add_op(std::make_unique<bc::GlobalPoolOp>(in, out, mask, P, C, mode));
-      }, py::arg("x"), py::arg("out"), py::arg("mask"), py::arg("P"), py::arg("C"), py::arg("mode"));
+      }, py::arg("x"), py::arg("out"), py::arg("mask"), py::arg("P"), py::arg("C"), py::arg("mode"),
+      "P: positions per sample; 0 for run-time sizes (the op reads them per call).");
   cls.def("add_batchnorm", [](Program& p, int in, int out, int mask, int C, long gamma, long beta, size_t mm,
                               size_t mv, float momentum, float epsilon, bool frozen, bool relu) {
         if (C <= 0 || p.per_sample(in) % C || p.per_sample(out) != p.per_sample(in))

@@ -47,15 +47,15 @@ void bind_shapes(py::module_& m) {
           "A new input symbol (a length that the model input arrays give per call); returns its id s. "
           "A shape names it as ~s.");
   cls.def("add_derived_symbol", [](Program& p, const std::string& kind, const std::vector<int>& syms,
-                                   const std::vector<py::object>& consts) {
+                                   const std::vector<py::object>& consts, const std::string& name) {
         int k = -1;
         for (const auto& e : kSymKinds)
           if (e.first == kind) k = e.second;
         if (k < 0) throw py::value_error("unknown derived symbol kind '" + kind + "' (affine, sum, prod, broadcast, slice)");
         std::vector<int64_t> c;
         for (const auto& o : consts) c.push_back(o.is_none() ? bc::kNone : o.cast<int64_t>());
-        return p.add_derived_symbol(k, syms, c);
-      }, py::arg("kind"), py::arg("syms"), py::arg("consts") = std::vector<py::object>(),
+        return p.add_derived_symbol(k, syms, c, name);
+      }, py::arg("kind"), py::arg("syms"), py::arg("consts") = std::vector<py::object>(), py::arg("name") = "",
       "A symbol computed from earlier ones: 'affine' [s], [a, b, d] -> (a*s + b) // d; 'sum' [s, t]; 'prod' [s, t]; "
       "'broadcast' [s, t] (equal, or one is 1); 'slice' [s], [start, stop, step] -> len(range(*slice(...).indices(s))), "
       "None allowed for start/stop.");

@@ -32,8 +32,7 @@ ConvOpT<G>::ConvOpT(int in_t, int out_t, size_t w, long b, const G& g, int F, in
   if constexpr (kIsVolume<G>) {
     BC_CHECK(var_pad >= -1 && var_pad <= 1, "Conv3D: var_pad must be -1 (a fixed depth), 0 (valid) or 1 (same)");
   } else {
-    BC_CHECK(var_pad >= -1 && var_pad <= 2 && (var_pad < 0 || (g.H == 1 && g.OH == 1 && g.KH == 1)),
-             "Conv: a run-time length is for Conv1D only (var_pad -1, 0, 1 or 2)");
+    BC_CHECK(var_pad >= -1 && var_pad <= 2, "Conv: var_pad must be -1 (fixed sizes), 0 (valid), 1 (same) or 2 (causal)");
   }
   BC_CHECK(F > 0 && groups > 0 && F % groups == 0 && g.C % groups == 0,
            name + ": filters and input channels must be positive multiples of groups");
@@ -56,8 +55,7 @@ void ConvOpT<G>::resolve_length(Ctx& c) {
     BC_CHECK(n % plane == 0 && m % out_plane == 0, "Conv3D: the tensors' sizes are not whole planes of depth");
     set_conv3d_depth(g_, static_cast<long>(n / plane), static_cast<long>(m / out_plane), var_pad_);
   } else {
-    set_conv1d_length(g_, static_cast<long>(c.per_sample(in[0]) / g_.C), static_cast<long>(c.per_sample(out[0]) / F_),
-                      var_pad_);
+    set_window_sizes(g_, c.shape(in[0]), c.shape(out[0]), c.per_sample(in[0]), c.per_sample(out[0]), F_, var_pad_);
   }
 }
 

@@ -14,9 +14,10 @@ namespace bc {
 template <class G>
 class ConvOpT : public Op {
  public:
-  // w, b: arena offsets (b < 0: no bias); act: an Act id. var_pad >= 0: a Conv1D whose length (W),
-  // or a Conv3D whose depth (D), is known only per call; the geometry's W, OW and PL (D, OD and PF) are
-  // derived from the tensors each call, with Keras's padding var_pad (0 valid, 1 same, 2 causal: 1-D).
+  // w, b: arena offsets (b < 0: no bias); act: an Act id. var_pad >= 0: a Conv1D whose length (W), a
+  // Conv2D whose height and width, or a Conv3D whose depth (D), are known only per call; the geometry's
+  // W, OW and PL (H, W, OH, OW, PT, PL; D, OD and PF) are derived from the tensors each call, with Keras's
+  // padding var_pad (0 valid, 1 same, 2 causal: 1-D).
   ConvOpT(int in_t, int out_t, size_t w, long b, const G& g, int F, int groups, int act, int var_pad = -1);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
@@ -25,7 +26,7 @@ class ConvOpT : public Op {
  private:
   void forward_rows(Ctx& c, long r0, long r1, float* col);
   const float* group_columns(const float* x, float* col, int j, long r0, long r1, int& lda) const;
-  void resolve_length(Ctx& c);  // var_pad_ >= 0: this call's W, OW, PL (D, OD, PF)
+  void resolve_length(Ctx& c);  // var_pad_ >= 0: this call's sizes and padding (ops/window_geom.h)
   float* scratch(int thread, size_t n);
 
   G g_;

@@ -16,9 +16,11 @@ constexpr double kItemFloats = 160e3;  // one work item's buffers: about L2-size
 }  // namespace
 
 template <class G>
-ConvTransposeOpT<G>::ConvTransposeOpT(int in_t, int out_t, size_t w, long b, const G& g, int F, int act)
-    : g_(g), b_(b), F_(F), act_(act) {
+ConvTransposeOpT<G>::ConvTransposeOpT(int in_t, int out_t, size_t w, long b, const G& g, int F, int act,
+                                      bool run_time)
+    : g_(g), b_(b), F_(F), act_(act), run_time_(run_time) {
   const std::string name = kIsVolume<G> ? "Conv3DTranspose" : "ConvTranspose";
+  BC_CHECK(!run_time || !kIsVolume<G>, name + ": run-time sizes are for 1-D/2-D only");
   check_window_geom(g, name.c_str());
   BC_CHECK(act_valid(act), name + ": unknown activation id " + std::to_string(act));
   BC_CHECK(F > 0, name + ": the input channel count must be positive");
@@ -47,7 +49,15 @@ int ConvTransposeOpT<G>::samples_per_item_and_scratch(int B) {
 // Per item of whole samples: dcol = x W^T (rows: the item's input positions), col2im into the
 // item's outputs, then bias + activation on them.
 template <class G>
+void ConvTransposeOpT<G>::resolve_sizes(Ctx& c) {
+  if constexpr (!kIsVolume<G>) {
+    if (run_time_) set_transpose_sizes(g_, c.shape(in[0]), c.shape(out[0]));
+  }
+}
+
+template <class G>
 void ConvTransposeOpT<G>::forward(Ctx& c) {
+  resolve_sizes(c);
   const long P = g_.out_positions(), Hout = in_positions(g_);
   const int spi = samples_per_item_and_scratch(c.B);
   const int items = (c.B + spi - 1) / spi;
@@ -70,6 +80,7 @@ void ConvTransposeOpT<G>::forward(Ctx& c) {
 // dx = col W; db part = the column sums of dz. Parts summed in item order.
 template <class G>
 void ConvTransposeOpT<G>::backward(Ctx& c) {
+  resolve_sizes(c);
   const long P = g_.out_positions(), Hout = in_positions(g_);
   const int spi = samples_per_item_and_scratch(c.B);
   const int items = (c.B + spi - 1) / spi;
@@ -103,9 +114,11 @@ void ConvTransposeOpT<G>::backward(Ctx& c) {
 template class ConvTransposeOpT<ConvGeom>;
 template class ConvTransposeOpT<VolGeom>;
 
-DepthwiseConvOp::DepthwiseConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int M, int act)
-    : g_(g), b_(b), M_(M), act_(act) {
+DepthwiseConvOp::DepthwiseConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int M, int act,
+                                 int var_pad)
+    : g_(g), b_(b), M_(M), act_(act), var_pad_(var_pad) {
   check_geom(g, "DepthwiseConv");
+  BC_CHECK(var_pad >= -1 && var_pad <= 2, "DepthwiseConv: var_pad must be -1 (fixed sizes), 0, 1 or 2");
   BC_CHECK(act_valid(act), "DepthwiseConv: unknown activation id " + std::to_string(act));
   BC_CHECK(M > 0, "DepthwiseConv: depth_multiplier must be positive");
   in = {in_t};
@@ -114,7 +127,14 @@ DepthwiseConvOp::DepthwiseConvOp(int in_t, int out_t, size_t w, long b, const Co
   if (b >= 0) params.push_back(static_cast<size_t>(b));
 }
 
+void DepthwiseConvOp::resolve_sizes(Ctx& c) {
+  if (var_pad_ >= 0)
+    set_window_sizes(g_, c.shape(in[0]), c.shape(out[0]), c.per_sample(in[0]), c.per_sample(out[0]), g_.C * M_,
+                     var_pad_);
+}
+
 void DepthwiseConvOp::forward(Ctx& c) {
+  resolve_sizes(c);
   const long CM = static_cast<long>(g_.C) * M_, P = g_.out_positions();
   const int spi = samples_per_item(c.B, static_cast<double>(g_.in_size() + P * CM), kItemFloats);
   const int items = (c.B + spi - 1) / spi;
@@ -132,6 +152,7 @@ void DepthwiseConvOp::forward(Ctx& c) {
 }
 
 void DepthwiseConvOp::backward(Ctx& c) {
+  resolve_sizes(c);
   const long CM = static_cast<long>(g_.C) * M_, P = g_.out_positions();
   const int spi = samples_per_item(c.B, static_cast<double>(g_.in_size() + P * CM), kItemFloats);
   const int items = (c.B + spi - 1) / spi;

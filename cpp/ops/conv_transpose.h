@@ -18,17 +18,20 @@ namespace bc {
 template <class G>
 class ConvTransposeOpT : public Op {
  public:
-  ConvTransposeOpT(int in_t, int out_t, size_t w, long b, const G& g, int F, int act);
+  // run_time (ConvGeom only): the sizes are known per call (ops/window_geom.h: set_transpose_sizes)
+  ConvTransposeOpT(int in_t, int out_t, size_t w, long b, const G& g, int F, int act, bool run_time = false);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
   int fusable_act() const override { return act_; }
 
  private:
   int samples_per_item_and_scratch(int B);  // forward and backward alike: whole samples per item
+  void resolve_sizes(Ctx& c);
 
   G g_;
   long b_;
   int F_, act_;
+  bool run_time_;
   long Kc_;
   std::vector<AlignedBuf> scratch_;
   AlignedBuf parts_;
@@ -44,17 +47,19 @@ using Conv3DTransposeOp = ConvTransposeOpT<VolGeom>;
 
 // Depthwise: output channel c*M + m = sum over the window of input channel c times w[kh, kw, c, m].
 // in (B, H, W, C), kernel (KH, KW, C, M), bias (C*M) -> out (B, OH, OW, C*M)
+// var_pad >= 0: run-time sizes (a 1-D length, 2-D height and width), derived per call as ConvOp does.
 class DepthwiseConvOp : public Op {
  public:
-  DepthwiseConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int M, int act);
+  DepthwiseConvOp(int in_t, int out_t, size_t w, long b, const ConvGeom& g, int M, int act, int var_pad = -1);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
   int fusable_act() const override { return act_; }
 
  private:
+  void resolve_sizes(Ctx& c);
   ConvGeom g_;
   long b_;
-  int M_, act_;
+  int M_, act_, var_pad_;
   AlignedBuf parts_;
   ActInput act_in_;
 };

@@ -24,8 +24,7 @@ PoolOpT<G>::PoolOpT(int in_t, int out_t, const G& g, int mode, int var_pad) : g_
   } else {
     check_geom(g, "Pooling");
     BC_CHECK(mode == POOL_MAX || mode == POOL_AVG, "Pooling: unknown mode");
-    BC_CHECK(var_pad >= -1 && var_pad <= 1 && (var_pad < 0 || (g.H == 1 && g.OH == 1 && g.KH == 1)),
-             "Pooling: a run-time length is for 1-D pooling only (var_pad -1, 0 or 1)");
+    BC_CHECK(var_pad >= -1 && var_pad <= 1, "Pooling: var_pad must be -1 (fixed sizes), 0 (valid) or 1 (same)");
   }
   in = {in_t};
   out = {out_t};
@@ -35,8 +34,7 @@ template <class G>
 void PoolOpT<G>::resolve_length(Ctx& c) {
   if constexpr (!kIsVolume<G>) {
     if (var_pad_ >= 0)
-      set_conv1d_length(g_, static_cast<long>(c.per_sample(in[0]) / g_.C),
-                        static_cast<long>(c.per_sample(out[0]) / g_.C), var_pad_);
+      set_window_sizes(g_, c.shape(in[0]), c.shape(out[0]), c.per_sample(in[0]), c.per_sample(out[0]), g_.C, var_pad_);
   }
 }
 
@@ -79,7 +77,8 @@ template class PoolOpT<ConvGeom>;
 template class PoolOpT<VolGeom>;
 
 GlobalPoolOp::GlobalPoolOp(int in_t, int out_t, int mask_t, int P, int C, int mode)
-    : P_(P), C_(C), mode_(mode), masked_(mask_t >= 0) {
+    : C_(C), mode_(mode), masked_(mask_t >= 0) {
+  // P: the positions at build time (the probe's for run-time sizes); the op reads them per call (positions())
   BC_CHECK(P > 0 && C > 0, "GlobalPooling: sizes must be positive");
   BC_CHECK(mode == POOL_MAX || mode == POOL_AVG, "GlobalPooling: unknown mode");
   BC_CHECK(!masked_ || mode == POOL_AVG, "GlobalPooling: only the average takes a mask");
@@ -88,25 +87,32 @@ GlobalPoolOp::GlobalPoolOp(int in_t, int out_t, int mask_t, int P, int C, int mo
   out = {out_t};
 }
 
+int GlobalPoolOp::positions(const Ctx& c) const {
+  const size_t n = c.per_sample(in[0]);
+  BC_CHECK(n % C_ == 0 && n > 0, "GlobalPooling: the input is not whole positions of channels");
+  return static_cast<int>(n / C_);
+}
+
 void GlobalPoolOp::forward(Ctx& c) {
+  const int P = positions(c);
   const float* x = c.val(in[0]);
   const float* m = masked_ ? c.val(in[1]) : nullptr;
   float* y = c.val(out[0]);
   if (mode_ == POOL_MAX && c.training) arg_.resize(static_cast<size_t>(c.B) * C_);
   int32_t* arg = mode_ == POOL_MAX && c.training ? arg_.data() : nullptr;
   for (int b = 0; b < c.B; ++b) {
-    const float* xb = x + static_cast<long>(b) * P_ * C_;
+    const float* xb = x + static_cast<long>(b) * P * C_;
     float* yb = y + static_cast<long>(b) * C_;
     if (mode_ == POOL_MAX) {
       ConvGeom g;
-      g.H = 1; g.W = P_; g.C = C_; g.OW = 1; g.KW = P_; g.SW = P_;
+      g.H = 1; g.W = P; g.C = C_; g.OW = 1; g.KW = P; g.SW = P;
       conv_kernels().max_pool_forward(yb, arg ? arg + static_cast<long>(b) * C_ : nullptr, xb, g, 0, 1);
       continue;
     }
     std::memset(yb, 0, C_ * sizeof(float));
     float count = 0.0f;
-    for (int p = 0; p < P_; ++p) {
-      const float w = m ? m[static_cast<long>(b) * P_ + p] : 1.0f;
+    for (int p = 0; p < P; ++p) {
+      const float w = m ? m[static_cast<long>(b) * P + p] : 1.0f;
       if (w == 0.0f) continue;
       count += 1.0f;
       const float* s = xb + static_cast<long>(p) * C_;
@@ -118,14 +124,15 @@ void GlobalPoolOp::forward(Ctx& c) {
 
 void GlobalPoolOp::backward(Ctx& c) {
   if (!need_dx[0]) return;
+  const int P = positions(c);
   const float* dy = c.grad(out[0]);
   const float* m = masked_ ? c.val(in[1]) : nullptr;
   float* dx = c.grad(in[0]);
   const bool acc = accum_dx[0];
   for (int b = 0; b < c.B; ++b) {
-    float* d = dx + static_cast<long>(b) * P_ * C_;
+    float* d = dx + static_cast<long>(b) * P * C_;
     const float* g = dy + static_cast<long>(b) * C_;
-    if (!acc) std::memset(d, 0, static_cast<size_t>(P_) * C_ * sizeof(float));
+    if (!acc) std::memset(d, 0, static_cast<size_t>(P) * C_ * sizeof(float));
     if (mode_ == POOL_MAX) {
       const int32_t* a = arg_.data() + static_cast<long>(b) * C_;
       for (int k = 0; k < C_; ++k)
@@ -133,9 +140,9 @@ void GlobalPoolOp::backward(Ctx& c) {
       continue;
     }
     float count = 0.0f;
-    for (int p = 0; p < P_; ++p) count += (!m || m[static_cast<long>(b) * P_ + p] != 0.0f) ? 1.0f : 0.0f;
-    for (int p = 0; p < P_; ++p) {
-      if (m && m[static_cast<long>(b) * P_ + p] == 0.0f) continue;
+    for (int p = 0; p < P; ++p) count += (!m || m[static_cast<long>(b) * P + p] != 0.0f) ? 1.0f : 0.0f;
+    for (int p = 0; p < P; ++p) {
+      if (m && m[static_cast<long>(b) * P + p] == 0.0f) continue;
       float* dp = d + static_cast<long>(p) * C_;
       for (int k = 0; k < C_; ++k) dp[k] += g[k] / count;
     }

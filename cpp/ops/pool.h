@@ -15,8 +15,8 @@ enum PoolMode : int { POOL_MAX = 0, POOL_AVG = 1 };
 template <class G>
 class PoolOpT : public Op {
  public:
-  // var_pad >= 0 (ConvGeom only): a 1-D pooling over a run-time length, its W, OW and padding
-  // derived per call (kernels/conv/conv.h: set_conv1d_length; 0 valid, 1 same).
+  // var_pad >= 0 (ConvGeom only): a 1-D pooling over a run-time length, or a 2-D one over run-time
+  // image sizes, its sizes and padding derived per call (ops/window_geom.h: set_window_sizes; 0 valid, 1 same).
   PoolOpT(int in_t, int out_t, const G& g, int mode, int var_pad = -1);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
@@ -41,7 +41,8 @@ class GlobalPoolOp : public Op {
   void backward(Ctx& c) override;
 
  private:
-  int P_, C_, mode_;
+  int positions(const Ctx& c) const;  // this call's P (the input's per-sample size over C)
+  int C_, mode_;
   bool masked_;
   std::vector<int32_t> arg_;
 };

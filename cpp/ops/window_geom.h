@@ -7,6 +7,7 @@
 
 #include "kernels/conv/conv.h"
 #include "kernels/conv/volume.h"
+#include "runtime/shapes.h"
 
 namespace bc {
 
@@ -15,6 +16,38 @@ inline constexpr bool kIsVolume = std::is_same_v<G, VolGeom>;
 
 inline void check_window_geom(const ConvGeom& g, const char* what) { check_geom(g, what); }
 inline void check_window_geom(const VolGeom& g, const char* what) { check_vol_geom(g, what); }
+
+// A 1-D/2-D window op over run-time sizes (var_pad >= 0: Keras's padding, kernels/conv/conv.h): its
+// geometry for the resolved shapes (batch first) of its input and output. A 4-axis input (B, H, W, C)
+// is a 2-D op's, which takes H and W apart from the shape (its per-sample size alone cannot); a 1-D
+// op's length is its per-sample size over the channels. out_channels: the output's last axis.
+inline void set_window_sizes(ConvGeom& g, const Shape& in, const Shape& out, size_t in_per_sample,
+                             size_t out_per_sample, int out_channels, int var_pad) {
+  if (in.nd == 4) {
+    BC_CHECK(out.nd == 4, "Conv2D/pooling: the output is not (batch, rows, columns, channels)");
+    set_conv2d_size(g, static_cast<long>(in.d[1]), static_cast<long>(in.d[2]), static_cast<long>(out.d[1]),
+                    static_cast<long>(out.d[2]), var_pad);
+    return;
+  }
+  BC_CHECK(g.C > 0 && out_channels > 0 && in_per_sample % g.C == 0 && out_per_sample % out_channels == 0,
+           "Conv1D/pooling: the tensors' sizes are not whole steps of channels");
+  set_conv1d_length(g, static_cast<long>(in_per_sample / g.C), static_cast<long>(out_per_sample / out_channels),
+                    var_pad);
+}
+
+// A 1-D/2-D transposed convolution over run-time sizes: g is the geometry of the forward convolution
+// it is the adjoint of, whose input is our output and whose output our input; the padding does not
+// depend on the sizes (Keras's rule), so only they are set, then checked.
+inline void set_transpose_sizes(ConvGeom& g, const Shape& in, const Shape& out) {
+  BC_CHECK(in.nd == out.nd && (in.nd == 3 || in.nd == 4), "ConvTranspose: run-time sizes need (batch, *spatial, C)");
+  if (in.nd == 4) {
+    g.OH = static_cast<int>(in.d[1]);
+    g.H = static_cast<int>(out.d[1]);
+  }
+  g.OW = static_cast<int>(in.d[in.nd - 2]);
+  g.W = static_cast<int>(out.d[out.nd - 2]);
+  check_geom(g, "ConvTranspose");
+}
 
 // Window taps (KH*KW, KD*KH*KW) and input positions per sample (H*W, D*H*W).
 inline long window_taps(const ConvGeom& g) { return static_cast<long>(g.KH) * g.KW; }

@@ -181,7 +181,8 @@ class Program : public std::enable_shared_from_this<Program> {
 
   // -- run-time shapes (shapes.cpp; shapes.h says how shapes resolve) --
   int add_symbol(const std::string& name);
-  int add_derived_symbol(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts);
+  int add_derived_symbol(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts,
+                         const std::string& name = "");
   // A tensor with this template of its non-batch axes; batched = false: no batch axis, one row.
   int add_shaped_tensor(const std::vector<Dim>& dims, bool is_input, bool batched);
   // Tensor `base` seen with another template of the same size (Reshape, Flatten): no op and no copy.

@@ -55,7 +55,8 @@ int Symbols::add_input(const std::string& name) {
   return size() - 1;
 }
 
-int Symbols::add_derived(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts) {
+int Symbols::add_derived(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts,
+                         const std::string& name) {
   const size_t want_s = kind == SYM_AFFINE || kind == SYM_SLICE ? 1 : 2;
   const size_t want_k = kind == SYM_AFFINE || kind == SYM_SLICE ? 3 : 0;
   BC_CHECK(kind >= SYM_AFFINE && kind <= SYM_SLICE, "unknown derived symbol kind " + std::to_string(kind));
@@ -70,6 +71,7 @@ int Symbols::add_derived(int kind, const std::vector<int>& syms, const std::vect
   d.s = syms[0];
   d.t = syms.size() > 1 ? syms[1] : -1;
   for (size_t i = 0; i < consts.size(); ++i) d.k[i] = consts[i];
+  d.name = name;
   defs_.push_back(d);
   return size() - 1;
 }
@@ -125,8 +127,9 @@ void Symbols::derive(std::vector<int64_t>& v, bool lenient) const {
 
 int Program::add_symbol(const std::string& name) { return shapes_.symbols.add_input(name); }
 
-int Program::add_derived_symbol(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts) {
-  return shapes_.symbols.add_derived(kind, syms, consts);
+int Program::add_derived_symbol(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts,
+                                const std::string& name) {
+  return shapes_.symbols.add_derived(kind, syms, consts, name);
 }
 
 namespace {

@@ -63,7 +63,9 @@ class Symbols {
  public:
   int add_input(const std::string& name);
   // syms / consts as SymKind says (each symbol named must exist already); throws invalid_argument.
-  int add_derived(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts);
+  // name: what the length is, for the message when it resolves below 1 ("" : "s<id>").
+  int add_derived(int kind, const std::vector<int>& syms, const std::vector<int64_t>& consts,
+                  const std::string& name = "");
   int size() const { return static_cast<int>(defs_.size()); }
   const SymDef& def(int s) const { return defs_.at(s); }
   std::string name(int s) const;

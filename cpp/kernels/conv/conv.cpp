@@ -36,20 +36,44 @@ void install(const char* path) {
 
 const ConvKernels& conv_kernels() { return table(); }
 
+namespace {
+
+// One axis of a window op over a run-time size: checks that an input of n positions gives on
+// outputs under Keras's padding pad (0 valid, 1 same, 2 causal) and returns the padding before.
+// what/unit name the op and the axis in the message ("Conv1D/pooling", "steps").
+int run_time_axis(long n, long on, int k, int s, int d, int pad, int channels, const std::string& what,
+                  const std::string& unit, const std::string& hint) {
+  const long eff = static_cast<long>(d) * (k - 1) + 1;
+  const long want = pad == 0 ? (n >= eff ? (n - eff) / s + 1 : 0) : (n - 1) / s + 1;
+  BC_CHECK(n >= 1 && want >= 1, what + ": the input has " + std::to_string(n) + " " + unit +
+                                    ", fewer than the window spans (" + std::to_string(eff) + "): " + hint);
+  BC_CHECK(on == want, what + ": the output has " + std::to_string(on) + " " + unit + " for an input of " +
+                           std::to_string(n) + ", expected " + std::to_string(want));
+  BC_CHECK(n < 2147483647L / std::max(1, channels), what + ": a sample is too large (2^31 values)");
+  return pad == 0 ? 0 : (pad == 2 ? static_cast<int>(eff - 1) : static_cast<int>(std::max<long>(0, (on - 1) * s + eff - n) / 2));
+}
+
+}  // namespace
+
 void set_conv1d_length(ConvGeom& g, long W, long OW, int pad) {
-  const long eff = static_cast<long>(g.DW) * (g.KW - 1) + 1;
-  const long want = pad == 0 ? (W >= eff ? (W - eff) / g.SW + 1 : 0) : (W - 1) / g.SW + 1;
-  BC_CHECK(W >= 1 && want >= 1, "Conv1D/pooling: the input has " + std::to_string(W) +
-                                    " steps, fewer than the window spans (" + std::to_string(eff) +
-                                    "): give it longer sequences or padding='same'");
-  BC_CHECK(OW == want, "Conv1D/pooling: the output has " + std::to_string(OW) + " steps for an input of " +
-                           std::to_string(W) + ", expected " + std::to_string(want));
-  BC_CHECK(W < 2147483647L / std::max(1, g.C), "Conv1D/pooling: a sample is too large (2^31 values)");
+  g.PL = run_time_axis(W, OW, g.KW, g.SW, g.DW, pad, g.C, "Conv1D/pooling", "steps",
+                       "give it longer sequences or padding='same'");
   g.W = static_cast<int>(W);
   g.OW = static_cast<int>(OW);
-  g.PL = pad == 0 ? 0
-                  : (pad == 2 ? static_cast<int>(eff - 1)
-                              : static_cast<int>(std::max<long>(0, (OW - 1) * g.SW + eff - W) / 2));
+}
+
+void set_conv2d_size(ConvGeom& g, long H, long W, long OH, long OW, int pad) {
+  BC_CHECK(pad == 0 || pad == 1, "Conv2D/pooling: run-time image sizes take padding 'valid' or 'same'");
+  const std::string hint = "give it larger images or padding='same'";
+  const int pt = run_time_axis(H, OH, g.KH, g.SH, g.DH, pad, g.C, "Conv2D/pooling", "rows", hint);
+  const int pl = run_time_axis(W, OW, g.KW, g.SW, g.DW, pad, g.C, "Conv2D/pooling", "columns", hint);
+  BC_CHECK(static_cast<double>(H) * W * g.C < 2147483647.0, "Conv2D/pooling: a sample is too large (2^31 values)");
+  g.H = static_cast<int>(H);
+  g.W = static_cast<int>(W);
+  g.OH = static_cast<int>(OH);
+  g.OW = static_cast<int>(OW);
+  g.PT = pt;
+  g.PL = pl;
 }
 
 void check_geom(const ConvGeom& g, const char* what) {

@@ -28,6 +28,8 @@ void check_geom(const ConvGeom& g, const char* what);  // throws std::invalid_ar
 // padding pad: 0 valid, 1 same, 2 causal): sets g.W, g.OW and the padding before, g.PL. For the ops
 // over run-time lengths (Conv1D, 1-D pooling), per call.
 void set_conv1d_length(ConvGeom& g, long W, long OW, int pad);
+// The same for a 2-D op over run-time image sizes (pad 0 valid, 1 same): sets H, W, OH, OW, PT, PL.
+void set_conv2d_size(ConvGeom& g, long H, long W, long OH, long OW, int pad);
 
 // col (r1 - r0, KH*KW*Cg) <- the windows of output positions r0..r1 of the batch (position r is
 // sample r / (OH*OW)), input channels c0 .. c0+Cg of x (batch, H, W, C); padding gives 0.

@@ -44,7 +44,8 @@ Recorded bigcore.ops primitives (`x + y`, ops.matmul, slicing, ...) have rules b
 (onnx_ops.py): every primitive but cumprod; a primitive without a rule raises NotImplementedError
 naming it. Custom layers (traced call()), Lambda, subclassed models and models called as layers
 export through what they recorded. A run-time length (Input(shape=(None, ...))) becomes a
-symbolic ONNX dimension where the rules allow it (ops, Dense, Embedding, the merges); LSTM / GRU
+symbolic ONNX dimension where the rules allow it (ops, Dense, Embedding, the merges, the 1-D/2-D
+convolutions and poolings, ZeroPadding2D / Cropping2D: Input((None, None, C)) exports dynamic H and W); LSTM / GRU
 and the layers the lowering refuses for variable lengths still need fixed lengths.
 """
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from bigcore.layers import (activations as act_layers, conv_variants, convolutional, identity as identity_layer,
                             masking as masking_layer, noise, normalization, pooling, reshaping, wrappers)
-from bigcore.layers.base import KerasTensor, Node
+from bigcore.layers.base import KerasTensor, Node, shape_str
 from bigcore.layers.convolutional import padding_before
 
 
@@ -34,6 +34,20 @@ def _pads(in_shape, out_shape, kernel, strides, dilation, padding):
         begin.append(b)
         end.append(max(0, (o - 1) * s + (k - 1) * d + 1 - n - b))
     return begin + end
+
+
+def _pad_attrs(node, kernel, strides, dilation, padding):
+    """The padding attributes of a window op: explicit pads for known sizes; for run-time ones (None),
+    pads that hold for any size (Keras's "same" is ONNX's SAME_UPPER: the odd padding at the end)."""
+    in_shape = node.inputs[0].shape
+    if None not in in_shape[1:-1]:
+        return {"pads": _pads(in_shape, node.outputs[0].shape, kernel, strides, dilation, padding)}
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    if padding == "same" and max(strides) > 1:  # then no dilation (Keras); onnxruntime's SAME_UPPER takes none
+        return {"auto_pad": "SAME_UPPER"}
+    if padding == "same":  # stride 1: the same padding for every size, the odd one at the end
+        return {"pads": [(e - 1) // 2 for e in eff] + [e - 1 - (e - 1) // 2 for e in eff]}
+    return {"pads": [e - 1 if padding == "causal" else 0 for e in eff] + [0] * len(kernel)}
 
 
 def _windowed(g, layer, x, node, op_type, attrs, extra_inputs=()):
@@ -92,16 +106,8 @@ def conv(g, layer, ins, node):
     w = np.transpose(w, [rank + 1, rank] + list(range(rank)))  # (*k, Cg, F) -> (F, Cg, *k)
     inputs = [g.const(w, f"{n}/kernel")] + ([g.const(layer.bias.numpy(), f"{n}/bias")] if layer.use_bias else [])
     attrs = {"kernel_shape": list(layer.kernel_size), "strides": list(layer.strides),
-             "dilations": list(layer.dilation_rate), "group": layer.groups}
-    if None in node.inputs[0].shape[1:-1]:  # a Conv1D over a run-time length: pads that hold for any length
-        eff = (layer.kernel_size[0] - 1) * layer.dilation_rate[0] + 1
-        if layer.padding == "same":
-            attrs["auto_pad"] = "SAME_UPPER"  # Keras's "same": the odd padding at the end, per length
-        else:
-            attrs["pads"] = [eff - 1 if layer.padding == "causal" else 0, 0]
-    else:
-        attrs["pads"] = _pads(node.inputs[0].shape, node.outputs[0].shape, layer.kernel_size, layer.strides,
-                              layer.dilation_rate, layer.padding)
+             "dilations": list(layer.dilation_rate), "group": layer.groups,
+             **_pad_attrs(node, layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding)}
     y = _windowed(g, layer, ins[0], node, "Conv", attrs, inputs)
     return [g.activation(y, layer.activation, f"{n}/{layer.activation}")]
 
@@ -126,7 +132,7 @@ def conv_transpose(g, layer, ins, node):
     return [g.activation(y, layer.activation, f"{n}/{layer.activation}")]
 
 
-def _depthwise_attrs(layer, node, kernel, out_shape):
+def _depthwise_attrs(layer, node, kernel):
     rank = layer.rank
     C = node.inputs[0].shape[-1]
     M = layer.depth_multiplier
@@ -134,14 +140,13 @@ def _depthwise_attrs(layer, node, kernel, out_shape):
     w = np.transpose(w, [rank + 1, rank] + list(range(rank)))  # (C*M, 1, *k)
     attrs = {"kernel_shape": list(layer.kernel_size), "strides": list(layer.strides),
              "dilations": list(layer.dilation_rate), "group": C,
-             "pads": _pads(node.inputs[0].shape, out_shape, layer.kernel_size, layer.strides, layer.dilation_rate,
-                           layer.padding)}
+             **_pad_attrs(node, layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding)}
     return w, attrs
 
 
 def depthwise(g, layer, ins, node):
     n = layer.name
-    w, attrs = _depthwise_attrs(layer, node, layer.kernel.numpy(), node.outputs[0].shape)
+    w, attrs = _depthwise_attrs(layer, node, layer.kernel.numpy())
     inputs = [g.const(w, f"{n}/kernel")] + ([g.const(layer.bias.numpy(), f"{n}/bias")] if layer.use_bias else [])
     y = _windowed(g, layer, ins[0], node, "Conv", attrs, inputs)
     return [g.activation(y, layer.activation, f"{n}/{layer.activation}")]
@@ -150,7 +155,7 @@ def depthwise(g, layer, ins, node):
 def separable(g, layer, ins, node):
     n = layer.name
     rank = layer.rank
-    w, attrs = _depthwise_attrs(layer, node, layer.depthwise_kernel.numpy(), node.outputs[0].shape)
+    w, attrs = _depthwise_attrs(layer, node, layer.depthwise_kernel.numpy())
     x = _to_channels_first(g, ins[0], rank, n)
     mid = g.op("Conv", [x, g.const(w, f"{n}/depthwise_kernel")], f"{n}/depthwise", **attrs)
     pw = np.transpose(layer.pointwise_kernel.numpy(), [rank + 1, rank] + list(range(rank)))
@@ -162,12 +167,8 @@ def separable(g, layer, ins, node):
 
 def pool(g, layer, ins, node):
     op_type = "MaxPool" if layer.mode == pooling._MAX else "AveragePool"
-    attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides)}
-    if None in node.inputs[0].shape[1:-1]:  # 1-D over a run-time length: pads that hold for any length
-        attrs.update({"auto_pad": "SAME_UPPER"} if layer.padding == "same" else {"pads": [0, 0]})
-    else:
-        attrs["pads"] = _pads(node.inputs[0].shape, node.outputs[0].shape, layer.pool_size, layer.strides,
-                              (1,) * layer.rank, layer.padding)
+    attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides),
+             **_pad_attrs(node, layer.pool_size, layer.strides, (1,) * layer.rank, layer.padding)}
     if op_type == "AveragePool":
         attrs["count_include_pad"] = 0  # the padding is not counted, as bigcore
     return [_windowed(g, layer, ins[0], node, op_type, attrs)]
@@ -281,9 +282,27 @@ def unit_norm(g, layer, ins, node):
 
 
 def index_map(g, layer, ins, node):
-    """The layer's per-sample index map as one Gather over (batch, values + a trailing 0)."""
+    """The layer's per-sample index map as one Gather over (batch, values + a trailing 0); over run-time
+    sizes, the Pad or Slice its primitives are."""
     n = layer.name
     shape = tuple(node.inputs[0].shape[1:])
+    if None in shape:
+        prims = layer._run_time_prims() if layer.supports_variable_length else []
+        if len(prims) != 1 or prims[0][0] not in ("pad", "slice"):
+            raise NotImplementedError(f"ONNX export of layer {n!r} ({type(layer).__name__}) over run-time sizes has "
+                                      f"no rule (input shape {shape_str(node.inputs[0].shape)}); give the Input "
+                                      "fixed sizes")
+        kind, attrs, _ = prims[0]
+        if kind == "pad":
+            width = np.asarray(attrs["pad_width"], np.int64)
+            pads = g.int64(list(width[:, 0]) + list(width[:, 1]), f"{n}/pads")
+            return [g.op("Pad", [ins[0], pads], n, mode="constant")]
+        big = np.iinfo(np.int64).max
+        axes = [i for i, a in enumerate(attrs["start"]) if a is not None]
+        starts = [attrs["start"][i] for i in axes]
+        ends = [big if attrs["stop"][i] is None else attrs["stop"][i] for i in axes]
+        return [g.op("Slice", [ins[0], g.int64(starts, f"{n}/starts"), g.int64(ends, f"{n}/ends"),
+                               g.int64(axes, f"{n}/axes")], n)]
     ids = layer._move(np.arange(math.prod(shape), dtype=np.int64).reshape(shape)).reshape(-1)
     flat = g.op("Reshape", [ins[0], g.int64([-1, math.prod(shape)], f"{n}/flat_shape")], f"{n}/flat")
     zero = g.op("Mul", [g.op("Slice", [flat, g.int64([0], f"{n}/s0"), g.int64([1], f"{n}/s1"),

@@ -13,9 +13,11 @@ import math
 
 from bigcore import activations, constraints, initializers, regularizers
 from bigcore.layers import activation_fn
+from bigcore.layers import dims as dims_module
 from bigcore.layers.base import Layer, shape_str
-from bigcore.layers.convolutional import (output_length, standardize_data_format, standardize_padding,
-                                          standardize_tuple, window_geometry)
+from bigcore.layers.convolutional import (output_length, run_time_geometry_shape, run_time_output_dims,
+                                          standardize_data_format, standardize_padding, standardize_tuple,
+                                          window_geometry)
 from bigcore.layers.registry import register
 
 
@@ -80,15 +82,18 @@ class _ConvArgs(Layer):
         self.bias = None
 
     def _check_input(self, shape):
-        if len(shape) != self.rank + 2 or any(s is None for s in shape[1:]):
+        # the depthwise and the 1-D/2-D transposed ops take run-time spatial sizes (supports_variable_length)
+        if len(shape) != self.rank + 2 or shape[-1] is None or (
+                not self.supports_variable_length and any(s is None for s in shape[1:])):
+            known = "known channels" if self.supports_variable_length else "known sizes"
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"ndim={self.rank + 2} (batch, *spatial, channels) with known sizes, "
+                             f"ndim={self.rank + 2} (batch, *spatial, channels) with {known}, "
                              f"found shape={shape_str(shape)}")
         if self.built and shape[-1] != self._in_channels:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 of '
                              f"input shape to have value {self._in_channels}, got {shape_str(shape)}")
         out = self.compute_output_shape(shape)
-        if any(s <= 0 for s in out[1:]):
+        if any(s is not None and s <= 0 for s in out[1:]):
             raise ValueError(f"{type(self).__name__} {self.name!r}: the kernel {self.kernel_size} is larger than "
                              f"the input {shape_str(shape)}")
 
@@ -143,12 +148,31 @@ class _ConvTranspose(_ConvArgs):
                    zip(input_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate, ops)]
         return (input_shape[0],) + tuple(spatial) + (self.filters,)
 
+    @property
+    def supports_variable_length(self):  # 1-D/2-D: the op reads its sizes per call (its padding is fixed)
+        return self.rank < 3
+
+    def _output_dims(self, shape, xs):
+        dims, x = list(super()._output_dims(shape, xs)), xs[0]
+        ops = self.output_padding or (None,) * self.rank
+        for i, (k, s, d, p) in enumerate(zip(self.kernel_size, self.strides, self.dilation_rate, ops)):
+            if len(x._dims) == self.rank + 1 and dims_module.is_dim(x._dims[i]):
+                dims[i] = transpose_length(x._dims[i], k, s, d, self.padding, p)
+        return tuple(dims)
+
     def lower(self, prog, inputs, outputs):
         in_shape = prog.node.inputs[0].shape
-        geom = transpose_geometry(in_shape, outputs[0].shape, self.kernel_size, self.strides, self.dilation_rate,
-                                  self.padding, self.output_padding)
+        run_time = None in in_shape[1:-1]
+        if run_time:  # the geometry at a stand-in size of 1; the op takes the sizes per call
+            in_shape = (in_shape[0],) + tuple(1 if n is None else n for n in in_shape[1:-1]) + (in_shape[-1],)
+        geom = transpose_geometry(in_shape, self.compute_output_shape(in_shape), self.kernel_size, self.strides,
+                                  self.dilation_rate, self.padding, self.output_padding)
         b = prog.param(self.bias) if self.use_bias else -1
-        add = prog.native.add_conv3d_transpose if self.rank == 3 else prog.native.add_conv_transpose
+        if self.rank == 3:
+            add = prog.native.add_conv3d_transpose
+        else:
+            def add(*args):
+                return prog.native.add_conv_transpose(*args, run_time)
         return activation_fn.lower(prog, self, outputs[0], lambda out, act: add(
             inputs[0], out, prog.param(self.kernel), b, geom, in_shape[-1], act))
 
@@ -187,6 +211,11 @@ class Conv3DTranspose(_ConvTranspose):
 
 class _Depthwise(_ConvArgs):
     """The depthwise part shared by DepthwiseConv and SeparableConv."""
+    supports_variable_length = True  # run-time spatial sizes: the depthwise op derives its geometry per call
+
+    def _output_dims(self, shape, xs):
+        return run_time_output_dims(super()._output_dims(shape, xs), xs[0], self.kernel_size, self.strides,
+                                    self.dilation_rate, self.padding, self)
 
     def _init_depthwise(self, depth_multiplier, depthwise_initializer, depthwise_regularizer, depthwise_constraint):
         if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
@@ -202,8 +231,11 @@ class _Depthwise(_ConvArgs):
                      zip(input_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate))
 
     def _depthwise_geom(self, in_shape):
+        """(geometry, var_pad) of the depthwise op: run-time sizes (None) as Conv1D/Conv2D take them."""
+        in_shape, var_pad = run_time_geometry_shape(in_shape, self.kernel_size, self.dilation_rate, self.padding)
         out = (in_shape[0],) + self._spatial_out(in_shape) + (1,)
-        return window_geometry(in_shape, out, self.kernel_size, self.strides, self.dilation_rate, self.padding)
+        return window_geometry(in_shape, out, self.kernel_size, self.strides, self.dilation_rate,
+                               self.padding), var_pad
 
     def _depthwise_config(self):
         return {"depth_multiplier": self.depth_multiplier,
@@ -238,9 +270,9 @@ class _DepthwiseConv(_Depthwise):
 
     def lower(self, prog, inputs, outputs):
         b = prog.param(self.bias) if self.use_bias else -1
-        geom = self._depthwise_geom(prog.node.inputs[0].shape)
+        geom, var_pad = self._depthwise_geom(prog.node.inputs[0].shape)
         return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_depthwise_conv(
-            inputs[0], out, prog.param(self.kernel), b, geom, self.depth_multiplier, act))
+            inputs[0], out, prog.param(self.kernel), b, geom, self.depth_multiplier, act, var_pad))
 
     def get_config(self):
         return {**super().get_config(), **self._window_config(), **self._depthwise_config()}
@@ -302,15 +334,17 @@ class _SeparableConv(_Depthwise):
         in_shape = prog.node.inputs[0].shape
         spatial = self._spatial_out(in_shape)
         CM = in_shape[-1] * self.depth_multiplier
-        mid = prog.native.add_tensor(CM * math.prod(spatial), False)
-        prog.native.add_depthwise_conv(inputs[0], mid, prog.param(self.depthwise_kernel), -1,
-                                       self._depthwise_geom(in_shape), self.depth_multiplier, 0)
+        geom, var_pad = self._depthwise_geom(in_shape)
+        # the depthwise output: the layer's output's spatial lengths (run-time ones too), CM channels
+        mid = prog.native.add_shaped_tensor(prog.template(outputs[0])[:-1] + [CM], False, True)
+        prog.native.add_depthwise_conv(inputs[0], mid, prog.param(self.depthwise_kernel), -1, geom,
+                                       self.depth_multiplier, 0, var_pad)
         ones = [1] * self.rank
-        mid_shape = (None,) + spatial + (CM,)
-        geom = window_geometry(mid_shape, outputs[0].shape, ones, ones, ones, "valid")
+        mid_shape, pw_pad = run_time_geometry_shape((None,) + spatial + (CM,), ones, ones, "valid")
+        geom = window_geometry(mid_shape, mid_shape[:-1] + (self.filters,), ones, ones, ones, "valid")
         b = prog.param(self.bias) if self.use_bias else -1
         return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_conv(
-            mid, out, prog.param(self.pointwise_kernel), b, geom, self.filters, 1, act))
+            mid, out, prog.param(self.pointwise_kernel), b, geom, self.filters, 1, act, pw_pad))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, **self._window_config(), **self._depthwise_config(),

@@ -60,24 +60,44 @@ def output_length(n, k, stride, dilation, padding):
     return dims_module.affine(n, 1, stride - 1, stride)  # same, causal: (n - 1) // stride + 1
 
 
-_VAR_PAD = {"valid": 0, "same": 1, "causal": 2}  # the native ops' var_pad (kernels/conv: set_conv1d_length)
+_VAR_PAD = {"valid": 0, "same": 1, "causal": 2}  # the native ops' var_pad (ops/window_geom.h: set_window_sizes)
 
 
-def run_time_geometry_shape(in_shape, k, dilation, padding):
-    """(in_shape, var_pad) for a 1-D window op: var_pad -1 for a fixed length; for a run-time one (None
-    steps) the op derives W, OW and the padding per call, and the geometry handed to it is formed at
-    the window's span."""
-    if len(in_shape) != 3 or in_shape[1] is not None:
+def run_time_sizes_ok(shape):
+    """Whether the spatial sizes of `shape` (batch, *spatial, channels) that are None are ones the
+    window ops derive per call: any of a 1-D or 2-D op's, only the depth of a 3-D op's."""
+    spatial = tuple(shape[1:-1])
+    return len(spatial) < 3 or all(n is not None for n in spatial[1:])
+
+
+def run_time_geometry_shape(in_shape, kernel, dilation, padding):
+    """(in_shape, var_pad) for a window op: var_pad -1 where every spatial size is known; where some are
+    run-time (None) the op derives them and the padding per call, and the geometry handed to it is
+    formed with each such axis at the window's span."""
+    spatial = tuple(in_shape[1:-1])
+    if all(n is not None for n in spatial):
         return in_shape, -1
-    return (in_shape[0], dilation * (k - 1) + 1, in_shape[2]), _VAR_PAD[padding]
+    spans = tuple(d * (k - 1) + 1 if n is None else n for n, k, d in zip(spatial, kernel, dilation))
+    return (in_shape[0],) + spans + (in_shape[-1],), _VAR_PAD[padding]
 
 
-def run_time_output_dims(dims, x, k, stride, dilation, padding):
-    """A 1-D window op's output dims (layers/base.py _output_dims) with the steps axis, when the input
-    x has a run-time length there, the Dim Keras's output size of it gives."""
-    if len(x._dims) == 2 and dims_module.is_dim(x._dims[0]):
-        return (output_length(x._dims[0], k, stride, dilation, padding),) + tuple(dims[1:])
-    return dims
+_AXES = {1: ("steps",), 2: ("rows", "columns"), 3: ("planes", "rows", "columns")}
+
+
+def run_time_output_dims(dims, x, kernel, strides, dilation, padding, layer):
+    """A window op's output dims (layers/base.py _output_dims) with each spatial axis where the input x
+    has a run-time length the Dim that Keras's output size of it gives, named for the message an input
+    smaller than the window gets."""
+    if len(x._dims) != len(kernel) + 1:
+        return dims
+    out = list(dims)
+    for i, (k, s, d) in enumerate(zip(kernel, strides, dilation)):
+        if dims_module.is_dim(x._dims[i]):
+            axis, eff = _AXES[len(kernel)][i], d * (k - 1) + 1
+            out[i] = dims_module.named(output_length(x._dims[i], k, s, d, padding), (
+                f"{axis} of the output of {type(layer).__name__} {layer.name!r} (an input with fewer {axis} than "
+                f"its window spans, {eff}: give it larger inputs or padding='same')"))
+    return tuple(out)
 
 
 def padding_before(n, k, stride, dilation, padding):
@@ -151,11 +171,11 @@ class _Conv(Layer):
         self.kernel = self.bias = None
 
     def _check_input(self, shape):
-        # Conv1D takes a run-time length (Input(shape=(None, C))), Conv3D a run-time depth (a sequence of
-        # frames); the channels, and the other spatial sizes, must be known
-        first = 1 if self.rank == 2 else 2
-        if len(shape) != self.rank + 2 or shape[-1] is None or any(s is None for s in shape[first:]):
-            hint = {1: " (Conv1D: all but the steps)", 3: " (Conv3D: all but the depth)"}.get(self.rank, "")
+        # Conv1D takes a run-time length (Input(shape=(None, C))), Conv2D run-time image sizes, Conv3D a
+        # run-time depth (a sequence of frames); the channels, and Conv3D's height and width, must be known
+        if len(shape) != self.rank + 2 or shape[-1] is None or not run_time_sizes_ok(shape):
+            hint = {1: " (Conv1D: all but the steps)", 2: " (Conv2D: all but height and width)",
+                    3: " (Conv3D: all but the depth)"}[self.rank]
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                              f"ndim={self.rank + 2} (batch, *spatial, channels) with known sizes"
                              f"{hint}, found shape={shape_str(shape)}")
@@ -194,19 +214,20 @@ class _Conv(Layer):
         return window_geometry(in_shape, out_shape, self.kernel_size, self.strides, self.dilation_rate,
                                self.padding)
 
+    supports_variable_length = True  # run-time spatial sizes (_check_input): the op derives its geometry per call
+    _add_op = "add_conv"  # the Program method; add_conv3d for volumes
+
     def _output_dims(self, shape, xs):
-        dims = super()._output_dims(shape, xs)
-        if self.rank > 1:
-            return dims
-        return run_time_output_dims(dims, xs[0], self.kernel_size[0], self.strides[0], self.dilation_rate[0],
-                                    self.padding)
+        return run_time_output_dims(super()._output_dims(shape, xs), xs[0], self.kernel_size, self.strides,
+                                    self.dilation_rate, self.padding, self)
 
     def lower(self, prog, inputs, outputs):
         b = prog.param(self.bias) if self.use_bias else -1
-        in_shape, var_pad = run_time_geometry_shape(prog.node.inputs[0].shape, self.kernel_size[0],
-                                                    self.dilation_rate[0], self.padding)
+        in_shape, var_pad = run_time_geometry_shape(prog.node.inputs[0].shape, self.kernel_size,
+                                                    self.dilation_rate, self.padding)
         geom = self.geometry(in_shape, self.compute_output_shape(in_shape))
-        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_conv(
+        add = getattr(prog.native, self._add_op)
+        return activation_fn.lower(prog, self, outputs[0], lambda out, act: add(
             inputs[0], out, prog.param(self.kernel), b, geom, self.filters, self.groups, act, var_pad))
 
     def get_config(self):
@@ -226,7 +247,6 @@ class _Conv(Layer):
 @register
 class Conv1D(_Conv):
     rank = 1
-    supports_variable_length = True  # a run-time length (None steps): the op derives its geometry per call
 
 
 @register
@@ -247,26 +267,8 @@ class Conv3D(_Conv):
                  dilation_rate=(1, 1, 1), groups=1, **kw):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, **kw)
 
-    supports_variable_length = True  # a run-time depth (None frames): the op derives D, OD, PF per call
+    _add_op = "add_conv3d"
 
     def geometry(self, in_shape, out_shape):
         return volume_geometry(in_shape, out_shape, self.kernel_size, self.strides, self.dilation_rate,
                                self.padding)
-
-    def _output_dims(self, shape, xs):
-        dims = Layer._output_dims(self, shape, xs)
-        x = xs[0]
-        if len(x._dims) == 4 and dims_module.is_dim(x._dims[0]):  # a run-time depth
-            return (output_length(x._dims[0], self.kernel_size[0], self.strides[0], self.dilation_rate[0],
-                                  self.padding),) + tuple(dims[1:])
-        return dims
-
-    def lower(self, prog, inputs, outputs):
-        b = prog.param(self.bias) if self.use_bias else -1
-        in_shape, var_pad = prog.node.inputs[0].shape, -1
-        if in_shape[1] is None:  # the geometry at the window's span; the op derives the depth per call
-            in_shape, var_pad = ((in_shape[0], self.dilation_rate[0] * (self.kernel_size[0] - 1) + 1)
-                                 + tuple(in_shape[2:])), _VAR_PAD[self.padding]
-        geom = self.geometry(in_shape, self.compute_output_shape(in_shape))
-        return activation_fn.lower(prog, self, outputs[0], lambda out, act: prog.native.add_conv3d(
-            inputs[0], out, prog.param(self.kernel), b, geom, self.filters, self.groups, act, var_pad))

@@ -149,6 +149,12 @@ def unknown():
     return Dim("unknown", (next(_ids),))
 
 
+def named(d, name):
+    """d described for the message when it resolves below 1 at run time (a Dim compares by
+    structure, so it stays the same length); an int unchanged."""
+    return Dim(d.kind, d.args, name) if isinstance(d, Dim) else d
+
+
 def is_dim(d):
     return isinstance(d, Dim)
 
@@ -257,17 +263,11 @@ def substitute(d, mapping):
     if not d.depends_on():
         return d
     args = [substitute(a, mapping) for a in d.args]
-    if d.kind == "affine":
-        return affine(*args)
-    if d.kind == "sum":
-        return add(*args)
-    if d.kind == "prod":
-        return mul(*args)
-    if d.kind == "broadcast":
-        return broadcast(*args)
-    if d.kind == "slice":
-        return slice_len(*args)
-    return Dim(d.kind, args, d.name)
+    rule = {"affine": affine, "sum": add, "prod": mul, "broadcast": broadcast, "slice": slice_len}.get(d.kind)
+    if rule is None:
+        return Dim(d.kind, args, d.name)
+    out = rule(*args)
+    return named(out, d.name) if d.name else out  # the same length, still described
 
 
 def _show(d):

@@ -11,8 +11,8 @@ import math
 
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.convolutional import (output_length, run_time_geometry_shape, run_time_output_dims,
-                                          standardize_data_format, standardize_padding, standardize_tuple,
-                                          volume_geometry, window_geometry)
+                                          run_time_sizes_ok, standardize_data_format, standardize_padding,
+                                          standardize_tuple, volume_geometry, window_geometry)
 from bigcore.layers.registry import register
 
 _MAX, _AVG = 0, 1
@@ -30,11 +30,14 @@ class _Pooling(Layer):
         self.data_format = standardize_data_format(data_format)
 
     def _check_input(self, shape):
-        # 1-D pooling takes a run-time length (Input(shape=(None, C))); the channels, and 2-D sizes, must be known
-        if len(shape) != self.rank + 2 or shape[-1] is None or (self.rank > 1 and any(s is None for s in shape[1:])):
+        # 1-D pooling takes a run-time length (Input(shape=(None, C))), 2-D run-time image sizes; the
+        # channels, and 3-D sizes, must be known
+        if (len(shape) != self.rank + 2 or shape[-1] is None or not run_time_sizes_ok(shape)
+                or (self.rank == 3 and shape[1] is None)):
+            hint = {1: " (1-D: all but the steps)", 2: " (2-D: all but height and width)", 3: ""}[self.rank]
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                              f"ndim={self.rank + 2} (batch, *spatial, channels) with known sizes"
-                             f"{' (1-D: all but the steps)' if self.rank == 1 else ''}, found shape={shape_str(shape)}")
+                             f"{hint}, found shape={shape_str(shape)}")
         out = self.compute_output_shape(shape)
         if any(s is not None and s <= 0 for s in out[1:]):
             raise ValueError(f"{type(self).__name__} {self.name!r}: pool_size {self.pool_size} is larger than the "
@@ -46,13 +49,12 @@ class _Pooling(Layer):
         return (input_shape[0],) + tuple(spatial) + (input_shape[-1],)
 
     @property
-    def supports_variable_length(self):  # 1-D: the op derives its geometry per call
-        return self.rank == 1
+    def supports_variable_length(self):  # 1-D, 2-D: the op derives its geometry per call
+        return self.rank < 3
 
     def _output_dims(self, shape, xs):
-        dims = super()._output_dims(shape, xs)
-        return dims if self.rank > 1 else run_time_output_dims(dims, xs[0], self.pool_size[0], self.strides[0], 1,
-                                                                self.padding)
+        return run_time_output_dims(super()._output_dims(shape, xs), xs[0], self.pool_size, self.strides,
+                                    (1,) * self.rank, self.padding, self)
 
     def lower(self, prog, inputs, outputs):
         out = prog.tensor(outputs[0])
@@ -62,7 +64,8 @@ class _Pooling(Layer):
                                    (1, 1, 1), self.padding)
             prog.native.add_pool3d(inputs[0], out, geom, self.mode)
             return [out]
-        in_shape, var_pad = run_time_geometry_shape(prog.node.inputs[0].shape, self.pool_size[0], 1, self.padding)
+        in_shape, var_pad = run_time_geometry_shape(prog.node.inputs[0].shape, self.pool_size, (1,) * self.rank,
+                                                    self.padding)
         geom = window_geometry(in_shape, self.compute_output_shape(in_shape), self.pool_size, self.strides,
                                (1,) * self.rank, self.padding)
         prog.native.add_pool(inputs[0], out, geom, self.mode, var_pad)
@@ -130,10 +133,12 @@ class _GlobalPooling(Layer):
         self.data_format = standardize_data_format(data_format)
         self.keepdims = bool(keepdims)
 
+    supports_variable_length = True  # run-time spatial sizes: the op reads the positions per call
+
     def _check_input(self, shape):
-        if len(shape) != self.rank + 2 or any(s is None for s in shape[1:]):
+        if len(shape) != self.rank + 2 or shape[-1] is None:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"ndim={self.rank + 2} with known sizes, found shape={shape_str(shape)}")
+                             f"ndim={self.rank + 2} with known channels, found shape={shape_str(shape)}")
 
     def compute_output_shape(self, input_shape):
         if self.keepdims:
@@ -147,7 +152,9 @@ class _GlobalPooling(Layer):
         out = prog.tensor(outputs[0])
         kt = prog.node.inputs[0]
         mask = prog.input_mask_id() if self.supports_masking else -1
-        prog.native.add_global_pool(inputs[0], out, mask, math.prod(kt.shape[1:-1]), kt.shape[-1], self.mode)
+        spatial = kt.shape[1:-1]  # 0 positions: run-time sizes, which the op reads per call
+        P = 0 if None in spatial else math.prod(spatial)
+        prog.native.add_global_pool(inputs[0], out, mask, P, kt.shape[-1], self.mode)
         return [out]
 
     def get_config(self):

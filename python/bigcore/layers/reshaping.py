@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from bigcore.layers import dims as dims_module
 from bigcore.layers.base import Layer, shape_str
 from bigcore.layers.convolutional import standardize_data_format, standardize_tuple
 from bigcore.layers.image_resizing import INTERPOLATIONS
@@ -18,22 +19,58 @@ class _IndexMap(Layer):
     """A layer whose output is a fixed rearrangement of its input: subclasses give `_move(ids)`, the
     NumPy operation on one sample's (batch-free) array of value indices."""
     ndim = None  # the input rank Keras expects (batch included), or None for any
+    # A layer that also takes run-time spatial sizes (None) gives `_lengths(spatial)`, its output's
+    # spatial lengths (ints or layers/dims.py Dims) from the input's, and `_run_time_prims(widths)`,
+    # the bigcore.ops primitives ((kind, attrs) in turn) that do its move on any size.
+    _lengths = None
+
+    @property
+    def supports_variable_length(self):
+        return self._lengths is not None
 
     def _check_input(self, shape):
         if self.ndim is not None and len(shape) != self.ndim:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                              f"ndim={self.ndim}, found ndim={len(shape)}. Full shape received: {shape_str(shape)}")
-        if any(s is None for s in shape[1:]):
-            raise ValueError(f"{type(self).__name__} {self.name!r} needs known sizes, got {shape_str(shape)}")
+        if shape[-1] is None or (self._lengths is None and any(s is None for s in shape[1:])):
+            known = "known channels" if self._lengths is not None else "known sizes"
+            raise ValueError(f"{type(self).__name__} {self.name!r} needs {known}, got {shape_str(shape)}")
 
     def compute_output_shape(self, input_shape):
+        if None in input_shape[1:-1]:  # a run-time size stays one (_lengths)
+            spatial = self._lengths(tuple(dims_module.unknown() if n is None else n for n in input_shape[1:-1]))
+            return (input_shape[0],) + tuple(dims_module.public(n) for n in spatial) + (input_shape[-1],)
         ids = np.zeros(tuple(input_shape[1:]), np.int8)
         return (input_shape[0],) + self._move(ids).shape
+
+    def _output_dims(self, shape, xs):
+        x = xs[0]
+        if self._lengths is None or not any(dims_module.is_dim(d) for d in x._dims[:-1]):
+            return super()._output_dims(shape, xs)
+        return tuple(self._lengths(tuple(x._dims[:-1]))) + (x._dims[-1],)
+
+    def _lower_run_time(self, prog, inputs, outputs):
+        """The move as primitives on templates (their shapes resolve per call), through intermediate
+        tensors whose lengths follow the same rules."""
+        x, x_dims = inputs[0], tuple(prog.node.inputs[0]._dims)
+        prims = self._run_time_prims()
+        for i, (kind, attrs, lengths) in enumerate(prims):
+            x_dims = tuple(lengths(x_dims[:-1])) + x_dims[-1:]
+            if i == len(prims) - 1:
+                out = prog.tensor(outputs[0])
+            else:
+                out = prog.native.add_shaped_tensor([~prog.symbol(d) if dims_module.is_dim(d) else d for d in x_dims],
+                                                    False, True)
+            prog.native.add_prim(kind, [x], [out], attrs)
+            x = out
+        return [x]
 
     def compute_mask(self, inputs, masks):
         return None
 
     def lower(self, prog, inputs, outputs):
+        if None in prog.node.inputs[0].shape[1:]:
+            return self._lower_run_time(prog, inputs, outputs)
         out = prog.tensor(outputs[0])
         shape = tuple(prog.node.inputs[0].shape[1:])
         ids = np.arange(math.prod(shape), dtype=np.int32).reshape(shape)
@@ -122,6 +159,13 @@ class ZeroPadding2D(_IndexMap):
     def _move(self, ids):
         return np.pad(ids, self.padding + ((0, 0),), constant_values=-1)
 
+    def _lengths(self, spatial):
+        return tuple(dims_module.add(n, a + b) for n, (a, b) in zip(spatial, self.padding))
+
+    def _run_time_prims(self):
+        width = [[0, 0], *map(list, self.padding), [0, 0]]
+        return [("pad", {"pad_width": width, "constant_values": 0.0}, self._lengths)]
+
     def get_config(self):
         return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
 
@@ -137,6 +181,13 @@ class ZeroPadding3D(_IndexMap):
 
     def _move(self, ids):
         return np.pad(ids, self.padding + ((0, 0),), constant_values=-1)
+
+    def _lengths(self, spatial):
+        return tuple(dims_module.add(n, a + b) for n, (a, b) in zip(spatial, self.padding))
+
+    def _run_time_prims(self):
+        width = [[0, 0], *map(list, self.padding), [0, 0]]
+        return [("pad", {"pad_width": width, "constant_values": 0.0}, self._lengths)]
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
@@ -174,7 +225,7 @@ class Cropping2D(_IndexMap):
 
     def _check_input(self, shape):
         super()._check_input(shape)
-        if sum(self.cropping[0]) >= shape[1] or sum(self.cropping[1]) >= shape[2]:
+        if any(n is not None and sum(c) >= n for c, n in zip(self.cropping, shape[1:3])):
             raise ValueError(f"Values in `cropping` argument should be smaller than the corresponding spatial "
                              f"dimension of the input. Received: input_shape={shape_str(shape)}, "
                              f"cropping={self.cropping}")
@@ -182,6 +233,16 @@ class Cropping2D(_IndexMap):
     def _move(self, ids):
         (t, b), (le, r) = self.cropping
         return ids[t:ids.shape[0] - b, le:ids.shape[1] - r]
+
+    def _lengths(self, spatial):  # a run-time size too small for the cropping fails when the model runs
+        return tuple(dims_module.named(dims_module.slice_len(n, a, -b if b else None, 1), (
+            f"{axis} of the output of Cropping2D {self.name!r} (an input with no more {axis} than the cropping, "
+            f"{a + b})")) for n, (a, b), axis in zip(spatial, self.cropping, ("rows", "columns")))
+
+    def _run_time_prims(self):
+        start = [None, *(a for a, _ in self.cropping), None]
+        stop = [None, *(-b if b else None for _, b in self.cropping), None]
+        return [("slice", {"start": start, "stop": stop, "step": [1] * 4}, self._lengths)]
 
     def get_config(self):
         return {**super().get_config(), "cropping": self.cropping, "data_format": self.data_format}
@@ -244,6 +305,19 @@ class UpSampling2D(_IndexMap):
 
     def _move(self, ids):
         return np.repeat(np.repeat(ids, self.size[0], axis=0), self.size[1], axis=1)
+
+    def _check_input(self, shape):
+        super()._check_input(shape)
+        if self.interpolation != "nearest" and None in shape[1:3]:
+            raise ValueError(f"UpSampling2D {self.name!r}: interpolation={self.interpolation!r} needs known image "
+                             f"sizes, got {shape_str(shape)}; interpolation='nearest' takes run-time sizes")
+
+    def _lengths(self, spatial):
+        return tuple(dims_module.mul(n, k) for n, k in zip(spatial, self.size))
+
+    def _run_time_prims(self):  # one repeat per axis: rows, then columns
+        return [("repeat", {"repeats": self.size[0], "axis": 1}, lambda sp: (dims_module.mul(sp[0], self.size[0]), sp[1])),
+                ("repeat", {"repeats": self.size[1], "axis": 2}, lambda sp: (sp[0], dims_module.mul(sp[1], self.size[1])))]
 
     def lower(self, prog, inputs, outputs):
         if self.interpolation == "nearest":  # a copy of each pixel: the gather of _IndexMap

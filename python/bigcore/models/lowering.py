@@ -89,11 +89,11 @@ class Lowering:
             raise ValueError("a length known only when the model runs cannot be derived (a layer declared it None)")
         syms = [self.symbol(a) if dims.is_dim(a) else None for a in d.args]
         if d.kind == "affine":
-            s = self.native.add_derived_symbol("affine", [syms[0]], list(d.args[1:]))
+            s = self.native.add_derived_symbol("affine", [syms[0]], list(d.args[1:]), d.name)
         elif d.kind in ("sum", "prod", "broadcast"):
-            s = self.native.add_derived_symbol(d.kind, syms)
+            s = self.native.add_derived_symbol(d.kind, syms, [], d.name)
         elif d.kind == "slice":
-            s = self.native.add_derived_symbol("slice", [syms[0]], list(d.args[1:]))
+            s = self.native.add_derived_symbol("slice", [syms[0]], list(d.args[1:]), d.name)
         else:
             raise ValueError(f"no native symbol for the length {d!r}")
         self._symbol_of[d] = s
