@@ -320,14 +320,38 @@ def test_value_dependent_python_control_flow_raises_at_trace_time():
     np.testing.assert_array_equal(m.predict(xs, verbose=0), [[1, 2], [1, 2]])
 
 
-def test_lambda_layer():
+def test_lambda_layer(tmp_path):
     x = bigcore.Input((4,))
     y = layers.Lambda(lambda t: ops.square(t) - t[:, :1])(x)
     m = bigcore.Model(x, y)
     xs = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_allclose(m.predict(xs, verbose=0), xs ** 2 - xs[:, :1], rtol=1e-6)
-    with pytest.raises(ValueError, match="lambda"):
-        m.to_json()
+    # saved as Keras saves a lambda (its bytecode), so a fit's checkpoint never fails on it; bigcore
+    # never runs code from a file, so loading it here raises
+    cfg = json.loads(m.to_json())
+    fn = [l for l in cfg["config"]["layers"] if l["class_name"] == "Lambda"][0]["config"]["function"]
+    assert fn["class_name"] == "__lambda__" and fn["config"]["code"]
+    for safe_mode in (True, False):
+        with pytest.raises(ValueError, match="never runs code from a file"):
+            bigcore.models.model_from_json(m.to_json()) if safe_mode else \
+                bigcore.saving.load_model(_saved(m, tmp_path), safe_mode=False)
+
+
+def _saved(model, tmp_path):
+    path = str(tmp_path / "lam.keras")
+    model.save(path)
+    return path
+
+
+def test_a_lambda_model_saved_by_bigcore_loads_in_keras_unsafe(keras, tmp_path):
+    x = bigcore.Input((4,))
+    scale = 3.0
+    m = bigcore.Model(x, layers.Dense(2)(layers.Lambda(lambda t: t * 2.0 + scale)(x)))
+    xs = np.random.default_rng(4).normal(size=(5, 4)).astype(np.float32)
+    theirs = keras.saving.load_model(_saved(m, tmp_path), safe_mode=False)
+    np.testing.assert_allclose(np.asarray(theirs.predict(xs, verbose=0)), m.predict(xs, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="safe_mode"):
+        keras.saving.load_model(str(tmp_path / "lam.keras"))
 
 
 @bigcore.saving.register_keras_serializable(package="tests")

@@ -1,24 +1,43 @@
 """Lambda: a function of tensors as a layer, traced once like a custom layer's call().
 
-The function is saved by name only (never as Python bytecode, which Keras's safe mode also
-refuses to load): a Lambda model saves when its function is registered with
-bigcore.saving.register_keras_serializable (or, when loading, given in custom_objects); a Python
-`lambda` cannot be saved.
+A named function is saved by name: a Lambda model loads when its function is registered with
+bigcore.saving.register_keras_serializable (or given in custom_objects). A Python `lambda` is
+saved as Keras saves it (its marshalled bytecode, "__lambda__"), so saving never stops a fit
+(ModelCheckpoint) and Keras loads the file with safe_mode=False; bigcore itself never runs code
+from a file, so loading such a file here raises and names the way out.
 """
 
+import base64
 import inspect
+import json
+import marshal
 
 from bigcore.layers import registry
 from bigcore.layers.base import Layer
 from bigcore.layers.registry import register
 
 
+def _lambda_config(fn, what):
+    """Keras's record of a Python lambda (python_utils.func_dump): base64 marshalled code, defaults
+    and closure values, which must be plain JSON values."""
+    defaults = fn.__defaults__
+    closure = tuple(c.cell_contents for c in fn.__closure__) if fn.__closure__ else None
+    try:
+        json.dumps([defaults, closure])
+    except (TypeError, ValueError):
+        raise ValueError(f"Lambda: its {what} is a Python lambda whose defaults or closure hold objects that cannot be "
+                         "saved. Use a named function registered with @bigcore.saving.register_keras_serializable()"
+                         ) from None
+    code = base64.encodebytes(marshal.dumps(fn.__code__)).decode("ascii")
+    return {"class_name": "__lambda__", "config": {"code": code, "defaults": defaults, "closure": closure}}
+
+
 def _function_config(fn, what):
     name = registry.registered_name(fn)
-    if name is None and (getattr(fn, "__name__", "<lambda>") == "<lambda>" or not callable(fn)):
-        raise ValueError(f"Lambda: its {what} is a Python lambda, which bigcore does not save (it would have to store "
-                         "Python bytecode). Use a named function registered with "
-                         "@bigcore.saving.register_keras_serializable()")
+    if name is None and getattr(fn, "__name__", None) == "<lambda>" and hasattr(fn, "__code__"):
+        return _lambda_config(fn, what)
+    if name is None and not callable(fn):
+        raise ValueError(f"Lambda: its {what} {fn!r} is not a function")
     return {"module": getattr(fn, "__module__", None), "class_name": "function",
             "config": getattr(fn, "__name__", None), "registered_name": name or fn.__name__}
 
@@ -27,9 +46,9 @@ def _function_from(cfg, what):
     if callable(cfg):
         return cfg
     if isinstance(cfg, dict) and cfg.get("class_name") == "__lambda__":
-        raise ValueError(f"Lambda: the {what} in this file is Python bytecode (a Keras lambda); bigcore never runs code "
-                         "from a file. Define the function, register it with "
-                         "@bigcore.saving.register_keras_serializable() and save the model again")
+        raise ValueError(f"Lambda: the {what} in this file is a Python lambda saved as bytecode (as Keras saves one); "
+                         "bigcore never runs code from a file, whatever safe_mode says. Define the function by name, "
+                         "register it with @bigcore.saving.register_keras_serializable() and save the model again")
     if isinstance(cfg, str):  # a registered function's name, or Keras 2's base64 bytecode
         fn = registry.get_object(cfg)
         if fn is not None:
