@@ -54,24 +54,24 @@ def _shift_args(name, x, y):
     return _ints(name, x, y)
 
 
+def _shift(name, fn, x, y):
+    return fn(*_shift_args(name, x, y))
+
+
 def bitwise_left_shift(x, y):
-    a, b = _shift_args("bitwise_left_shift", x, y)
-    return np.left_shift(a, b)
+    return _shift("bitwise_left_shift", np.left_shift, x, y)
 
 
 def bitwise_right_shift(x, y):
-    a, b = _shift_args("bitwise_right_shift", x, y)
-    return np.right_shift(a, b)
+    return _shift("bitwise_right_shift", np.right_shift, x, y)
 
 
-def left_shift(x, y):
-    a, b = _shift_args("left_shift", x, y)
-    return np.left_shift(a, b)
+def left_shift(x, y):  # Keras's alias of bitwise_left_shift; errors name the one called
+    return _shift("left_shift", np.left_shift, x, y)
 
 
 def right_shift(x, y):
-    a, b = _shift_args("right_shift", x, y)
-    return np.right_shift(a, b)
+    return _shift("right_shift", np.right_shift, x, y)
 
 
 def gcd(x1, x2):
