@@ -307,3 +307,43 @@ def test_extract_patches_3d_traced_and_refusals():
         ops.image.extract_patches_3d(x, (2, 2))
     with pytest.raises(ValueError, match="strides"):
         ops.image.extract_patches_3d(x, 2, strides=(1, 1))
+
+
+# ---- scale_and_translate ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["linear", "bilinear", "cubic", "bicubic", "lanczos3", "lanczos5"])
+@pytest.mark.parametrize("antialias", [True, False])
+@pytest.mark.parametrize("case", ["up", "down"])
+def test_scale_and_translate_matches_keras(keras, method, antialias, case):
+    x = _img((2, 9, 8, 3), 10.0)
+    if case == "up":
+        out, scale, trans = (2, 14, 13, 3), np.array([14 / 9, 1.6], np.float32), np.array([0.5, -1.25], np.float32)
+    else:
+        out, scale, trans = (2, 4, 5, 3), np.array([0.45, 0.6], np.float32), np.array([0.2, 0.0], np.float32)
+    args = (out, scale, trans, (1, 2), method, antialias)
+    _close(ops.image.scale_and_translate(x, *args), keras.ops.image.scale_and_translate(x, *args), 1e-3)
+
+
+def test_scale_and_translate_other_axes_and_integers(keras):
+    x = RNG.integers(0, 200, size=(3, 7, 6)).astype(np.int32)
+    args = ((5, 7, 6), np.array([1.7], np.float32), np.array([-0.3], np.float32), (0,), "cubic", True)
+    got = ops.image.scale_and_translate(x, *args)
+    assert str(got.dtype) == "int32"
+    _close(got, keras.ops.image.scale_and_translate(x, *args))
+    y = _img((2, 3, 8, 9))  # channels first, negative axes
+    args = ((2, 3, 4, 12), np.array([0.5, 1.3], np.float32), np.array([0.0, 0.7], np.float32), (-2, -1), "linear")
+    _close(ops.image.scale_and_translate(y, *args), keras.ops.image.scale_and_translate(y, *args))
+
+
+def test_scale_and_translate_traced_and_refusals():
+    x = _img((2, 9, 8, 3))
+    fn = lambda v: ops.image.scale_and_translate(  # noqa: E731
+        v, (2, 5, 12, 3), np.array([0.55, 1.5], np.float32), np.array([0.0, 0.25], np.float32), (1, 2), "bicubic")
+    got = _traced(fn, x)
+    assert got.shape == (2, 5, 12, 3)
+    _close(got, fn(x))
+    with pytest.raises(ValueError, match="method"):
+        ops.image.scale_and_translate(x, (2, 5, 5, 3), [1.0, 1.0], [0.0, 0.0], (1, 2), "area")
+    inp = bigcore.Input((2,))
+    with pytest.raises(NotImplementedError, match="symbolic ones"):
+        ops.image.scale_and_translate(x, (2, 5, 5, 3), inp, [0.0, 0.0], (1, 2), "linear")

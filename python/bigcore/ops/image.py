@@ -16,12 +16,13 @@ from bigcore.ops import numpy as _np_ops
 from bigcore.ops.core import shape as _shape
 from bigcore.ops.image_filters import gaussian_blur, sobel_edges, ssim
 from bigcore.ops.image_layout import _channels_last_batch, _ints, _restore, _result
-from bigcore.ops.image_transforms import affine_transform, elastic_transform, map_coordinates, perspective_transform
+from bigcore.ops.image_transforms import (affine_transform, elastic_transform, map_coordinates, perspective_transform,
+                                         scale_and_translate)
 from bigcore.ops.node import is_symbolic as _is_symbolic
 
 __all__ = ["extract_patches", "extract_patches_3d", "resize", "crop_images", "pad_images", "rgb_to_grayscale",
            "rgb_to_hsv", "hsv_to_rgb", "affine_transform", "map_coordinates", "perspective_transform",
-           "elastic_transform", "gaussian_blur", "sobel_edges", "ssim"]
+           "elastic_transform", "gaussian_blur", "sobel_edges", "ssim", "scale_and_translate"]
 
 
 def _same_padding(length, k, stride, dilation):

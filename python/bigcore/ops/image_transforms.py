@@ -262,3 +262,73 @@ def elastic_transform(images, alpha=20.0, sigma=5.0, interpolation="bilinear", f
         return ops.random.normal((B, H, W), seed=seed), ops.random.normal((B, H, W), seed=second)
 
     return elastic_with_noise(images, noise, alpha, sigma, interpolation, fill_mode, fill_value, data_format)
+
+
+SCALE_AND_TRANSLATE_METHODS = ("linear", "bilinear", "trilinear", "cubic", "bicubic", "tricubic", "lanczos3",
+                               "lanczos5")
+
+
+def _kernel_values(method, x):
+    """JAX's (and Keras's) resampling kernels at distances x >= 0."""
+    if method == "linear":
+        return np.maximum(0.0, 1.0 - x)
+    if method == "cubic":  # Keys, a = -0.5
+        near = ((1.5 * x - 2.5) * x) * x + 1.0
+        far = ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0
+        return np.where(x >= 2.0, 0.0, np.where(x >= 1.0, far, near))
+    radius = 3.0 if method == "lanczos3" else 5.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = radius * np.sin(np.pi * x) * np.sin(np.pi * x / radius) / np.where(x != 0, np.pi ** 2 * x ** 2, 1.0)
+    return np.where(x > radius, 0.0, np.where(x > 1e-3, y, 1.0))
+
+
+def _weight_matrix(m, n, scale, translation, method, antialias):
+    """(m, n): how much input sample i gives output sample j; columns summing to 1, zero where the
+    output sample's centre maps outside the input (or the weights nearly cancel)."""
+    scale, translation = np.float32(scale), np.float32(translation)
+    inv = np.float32(1.0) / scale
+    widen = max(inv, np.float32(1.0)) if antialias else np.float32(1.0)
+    centre = (np.arange(n, dtype=np.float32) + 0.5) * inv - translation * inv - 0.5
+    w = _kernel_values(method, np.abs(centre[None, :] - np.arange(m, dtype=np.float32)[:, None]) / widen)
+    w = w.astype(np.float32)
+    total = w.sum(0, keepdims=True)
+    w = np.where(np.abs(total) > 1000.0 * np.finfo(np.float32).eps, w / np.where(total != 0, total, 1.0), 0.0)
+    return np.where(((centre >= -0.5) & (centre <= m - 0.5))[None, :], w, 0.0).astype(np.float32)
+
+
+def scale_and_translate(images, output_shape, scale, translation, spatial_dims, method, antialias=True):
+    """JAX's scale_and_translate: along each of spatial_dims, output sample j reads the input around
+    (j + 0.5 - translation) / scale - 0.5 through method's kernel (widened by 1 / scale when shrinking
+    and antialias). scale and translation are arrays or numbers (one per spatial dim): the weights
+    are fixed matrices, so symbolic images trace into matmuls."""
+    if method not in SCALE_AND_TRANSLATE_METHODS:
+        raise ValueError(f"Invalid value for argument `method`. Expected of one {set(SCALE_AND_TRANSLATE_METHODS)}. "
+                         f"Received: method={method}")
+    if _is_symbolic([scale, translation]):
+        raise NotImplementedError("scale_and_translate: `scale` and `translation` must be arrays or numbers (the "
+                                  "weight matrices are built when the op is); symbolic ones are not supported.")
+    kind = "linear" if "linear" in method else "cubic" if "cubic" in method else method
+    was_array = not _is_symbolic([images])
+    if was_array:
+        images = _convert(images)
+    shape = list(_shape(images))
+    rank = len(shape)
+    dims = [int(d) % rank for d in spatial_dims]
+    scale = np.broadcast_to(np.asarray(scale, np.float32).reshape(-1), (len(dims),))
+    translation = np.broadcast_to(np.asarray(translation, np.float32).reshape(-1), (len(dims),))
+    if len(output_shape) != rank:
+        raise ValueError(f"scale_and_translate: `output_shape` has one size per axis of images. Received: "
+                         f"output_shape={tuple(output_shape)}, images.shape={tuple(shape)}")
+    for d in dims:
+        if not isinstance(shape[d], int):
+            raise ValueError(f"scale_and_translate: spatial axis {d} of images must have a known size. Received: "
+                             f"images.shape={tuple(shape)}")
+    ops = _base._ops()
+    dtype = _dtype(images)
+    out = ops.cast(images, "float32")
+    for d, s, t in zip(dims, scale, translation):
+        w = _weight_matrix(shape[d], int(output_shape[d]), s, t, kind, antialias)
+        out = ops.moveaxis(ops.matmul(ops.moveaxis(out, d, -1), w), -1, d)
+    if "float" not in dtype and dims:
+        out = ops.cast(ops.clip(ops.round(out), ops.min(images), ops.max(images)), dtype)
+    return _result(out, was_array)
