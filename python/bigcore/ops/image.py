@@ -1,5 +1,6 @@
-"""keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale, rgb_to_hsv,
-hsv_to_rgb.
+"""keras.ops.image: extract_patches (and extract_patches_3d), resize, crop_images, pad_images,
+rgb_to_grayscale, rgb_to_hsv, hsv_to_rgb; the resampling and filter ops (image_transforms.py,
+image_filters.py) are re-exported here.
 
 Composed from the primitives (strided slices, stack, reshape, transpose, pad) and the Resizing
 layer's native resize, so that each runs at once on arrays and records nodes on symbolic tensors
