@@ -13,7 +13,7 @@ from bigcore.layers import base
 from bigcore.layers.image_augmentation import _Augmentation, _number
 from bigcore.layers.image_color_augmentation import checked_range, no_bounding_boxes, sorted_range
 from bigcore.layers.image_resizing import channels_last, image_dims
-from bigcore.layers.image_sampling import sample_2d, shifted, taps, zero_pad
+from bigcore.layers.image_sampling import filter_axis, sample_2d, taps
 from bigcore.layers.registry import register
 
 _MASK = 0x7FFFFFFFFFFFFFFF
@@ -165,12 +165,7 @@ class RandomGaussianBlur(_Composed):
             total = kern[0]
             for t in kern[1:]:
                 total = total + t
-            xp = zero_pad(ops, blurred, axis, r)
-            acc = None
-            for i in range(k):
-                term = (kern[i] / total) * shifted(xp, axis, i, length)
-                acc = term if acc is None else acc + term
-            blurred = acc
+            blurred = filter_axis(ops, blurred, [t / total for t in kern], axis, length, r)
         return ops.clip(ops.where(apply, blurred, x), float(self.value_range[0]), float(self.value_range[1]))
 
     def get_config(self):
@@ -365,12 +360,7 @@ class RandomElasticTransform(_Composed):
         for t in kern[1:]:
             total = total + t
         for axis, length in ((2, W), (1, H)):
-            xp = zero_pad(ops, d, axis, rmax)
-            acc = None
-            for k, t in enumerate(kern):
-                term = (t / total) * shifted(xp, axis, k, length)
-                acc = term if acc is None else acc + term
-            d = acc
+            d = filter_axis(ops, d, [t / total for t in kern], axis, length, rmax)
         return d
 
     def _augment(self, ops, x, B, H, W, C):
