@@ -347,3 +347,13 @@ def test_scale_and_translate_traced_and_refusals():
     inp = bigcore.Input((2,))
     with pytest.raises(NotImplementedError, match="symbolic ones"):
         ops.image.scale_and_translate(x, (2, 5, 5, 3), inp, [0.0, 0.0], (1, 2), "linear")
+
+
+def test_affine_transform_traced_with_a_transform_per_example():
+    """The transform as a model input (batch, 8): one per example, traced."""
+    x = _img((3, 6, 7, 2))
+    t = np.array(AFFINE, np.float32)
+    inp, tin = bigcore.Input((6, 7, 2)), bigcore.Input((8,))
+    out = layers.Lambda(lambda v: ops.image.affine_transform(v[0], v[1], fill_mode="wrap"))([inp, tin])
+    got = bigcore.Model([inp, tin], out).predict([x, t], verbose=0)
+    _close(got, ops.image.affine_transform(x, t, fill_mode="wrap"))
