@@ -126,3 +126,42 @@ def test_cosine_decay_restarts_matches_keras(keras, kw):
     model.fit(np.ones((8, 2), "float32"), np.ones((8, 1), "float32"), batch_size=4, epochs=2, verbose=0)
     assert np.isfinite(model.evaluate(np.ones((8, 2), "float32"), np.ones((8, 1), "float32"), verbose=0))
     assert ops is bigcore.ops
+
+
+def test_flash_attention_switch_keeps_keras_values(keras):
+    try:
+        assert bigcore.config.is_flash_attention_enabled() is keras.config.is_flash_attention_enabled() is None
+        bigcore.config.disable_flash_attention()
+        keras.config.disable_flash_attention()
+        assert bigcore.config.is_flash_attention_enabled() is keras.config.is_flash_attention_enabled() is False
+        # the switch selects nothing in bigcore: attention gives the same numbers either way
+        rng = np.random.default_rng(0)
+        q, k, v = (rng.normal(size=(1, 5, 2, 4)).astype("float32") for _ in range(3))
+        off = np.asarray(ops.dot_product_attention(q, k, v))
+        bigcore.config.enable_flash_attention()
+        keras.config.enable_flash_attention()
+        assert bigcore.config.is_flash_attention_enabled() is keras.config.is_flash_attention_enabled() is None
+        np.testing.assert_array_equal(np.asarray(ops.dot_product_attention(q, k, v)), off)
+    finally:
+        bigcore.config.enable_flash_attention()
+        keras.config.enable_flash_attention()
+
+
+def test_result_type_is_keras_promotion(keras):
+    import itertools
+
+    names = ["bool", "uint8", "uint16", "uint32", "int8", "int16", "int32", "int64", "bfloat16", "float16",
+             "float32", "float64", "complex64", int, float, bool, None]
+    for combo in itertools.chain(itertools.product(names, repeat=1), itertools.product(names, repeat=2),
+                                 [("int8", "uint8", float), ("uint32", "int8", int), (int, float, bool)]):
+        try:
+            want = keras.backend.result_type(*combo)
+        except ValueError:
+            with pytest.raises(ValueError):
+                bigcore.backend.result_type(*combo)
+            continue
+        assert bigcore.backend.result_type(*combo) == want, combo
+    assert bigcore.backend.result_type() == "float32"
+    assert bigcore.backend.result_type(np.dtype("int16"), "uint8") == "int16"
+    with pytest.raises(ValueError, match="float8"):
+        bigcore.backend.result_type("float8_e4m3fn", "float32")

@@ -175,6 +175,29 @@ def is_interactive_logging_enabled():
     return _switches["interactive_logging"]
 
 
+# Keras's flash attention switch: enable sets None ("attempt it where the inputs allow"), disable
+# sets False, and attention layers read it. bigcore's attention always runs its own native kernels
+# (fused, with a tiled online-softmax path it picks by shape); the switch is kept with Keras's values
+# for scripts that set and read it, and selects nothing.
+_flash_attention = [None]
+
+
+def enable_flash_attention():
+    """Keras: attention layers may use flash attention (the default). bigcore's attention kernels
+    are chosen by shape either way; this records the setting."""
+    _flash_attention[0] = None
+
+
+def disable_flash_attention():
+    """Keras: attention layers do not use flash attention. Recorded; bigcore's kernels are unchanged."""
+    _flash_attention[0] = False
+
+
+def is_flash_attention_enabled():
+    """Keras's values: None when enabled (an attempt, the default), False when disabled."""
+    return _flash_attention[0]
+
+
 def _int_from_environment(name):
     value = os.environ.get(name)
     if value is None:

@@ -13,6 +13,7 @@ from bigcore.layers import base
 from bigcore.layers.image_augmentation import _Augmentation, _number
 from bigcore.layers.image_color_augmentation import checked_range, no_bounding_boxes, sorted_range
 from bigcore.layers.image_resizing import channels_last, image_dims
+from bigcore.layers.image_sampling import filter_axis, sample_2d, taps
 from bigcore.layers.registry import register
 
 _MASK = 0x7FFFFFFFFFFFFFFF
@@ -138,17 +139,6 @@ def _kernel_size(value):
     return vals[0], vals[1]
 
 
-def _shifted(ops, xp, axis, offset, length):
-    """The window [offset, offset + length) of padded images along axis 1 (rows) or 2 (columns)."""
-    return xp[:, offset:offset + length] if axis == 1 else xp[:, :, offset:offset + length]
-
-
-def _zero_pad(ops, x, axis, r):
-    widths = [[0, 0], [0, 0], [0, 0], [0, 0]]
-    widths[axis] = [r, r]
-    return ops.pad(x, widths)
-
-
 @register
 class RandomGaussianBlur(_Composed):
     """Training: with a probability drawn per image in factor's range, each image convolved with a
@@ -171,16 +161,11 @@ class RandomGaussianBlur(_Composed):
         # separable: columns with sigma_x, then rows with sigma_y (zero padding commutes with it)
         for axis, length, draw in ((2, W, 2), (1, H, 3)):
             sigma = self._uniform(ops, (1, 1, 1, 1), self.sigma[0], self.sigma[1], draw) + 1e-6
-            taps = [ops.exp(-0.5 * ops.square((i - r) / sigma)) for i in range(k)]
-            total = taps[0]
-            for t in taps[1:]:
+            kern = [ops.exp(-0.5 * ops.square((i - r) / sigma)) for i in range(k)]
+            total = kern[0]
+            for t in kern[1:]:
                 total = total + t
-            xp = _zero_pad(ops, blurred, axis, r)
-            acc = None
-            for i in range(k):
-                term = (taps[i] / total) * _shifted(ops, xp, axis, i, length)
-                acc = term if acc is None else acc + term
-            blurred = acc
+            blurred = filter_axis(ops, blurred, [t / total for t in kern], axis, length, r)
         return ops.clip(ops.where(apply, blurred, x), float(self.value_range[0]), float(self.value_range[1]))
 
     def get_config(self):
@@ -271,15 +256,6 @@ class Equalization(_Composed):
         return cfg
 
 
-def _taps(ops, coord, nearest):
-    """map_coordinates' nodes on one axis: (index, weight) pairs (nearest: torch.round, half to even)."""
-    if nearest:
-        return [(ops.round(coord), 1.0)]
-    lo = ops.floor(coord)
-    w1 = coord - lo
-    return [(lo, 1.0 - w1), (lo + 1.0, w1)]
-
-
 @register
 class RandomPerspective(_Composed):
     """Training: with a probability drawn per image in factor's range, each image warped by the
@@ -325,8 +301,8 @@ class RandomPerspective(_Composed):
         flat = ops.reshape(x, (-1, H * W, C))
         nearest = self.interpolation == "nearest"
         out = None
-        for r, wr in _taps(ops, y_in, nearest):
-            for c, wc in _taps(ops, x_in, nearest):
+        for r, wr in taps(ops, y_in, nearest):
+            for c, wc in taps(ops, x_in, nearest):
                 ok = ops.logical_and(ops.logical_and(r >= 0.0, r <= hm), ops.logical_and(c >= 0.0, c <= wm))
                 idx = ops.clip(r, 0.0, hm) * float(W) + ops.clip(c, 0.0, wm)
                 idx = ops.cast(ops.reshape(idx, (-1, H * W, 1)), "int32")
@@ -341,34 +317,6 @@ class RandomPerspective(_Composed):
 
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
-
-
-def _fix(ops, i, n, fill_mode):
-    """Keras's index fixers on float indices: reflect (d c b a | a b c d | d c b a), wrap, else clip."""
-    if fill_mode == "reflect":
-        j = i - (2.0 * n) * ops.floor(i / (2.0 * n))
-        return ops.where(j < n, j, 2.0 * n - 1.0 - j)
-    if fill_mode == "wrap":
-        return i - n * ops.floor(i / n)
-    return ops.clip(i, 0.0, n - 1.0)
-
-
-def _sample(ops, x, rows, cols, H, W, C, nearest, fill_mode, fill_value):
-    """map_coordinates of each image at (rows, cols) (batch, H, W, 1): Keras's taps, fixers and,
-    for constant, fill_value where a tap falls outside."""
-    flat = ops.reshape(x, (-1, H * W, C))
-    out = None
-    for r, wr in _taps(ops, rows, nearest):
-        for c, wc in _taps(ops, cols, nearest):
-            idx = _fix(ops, r, float(H), fill_mode) * float(W) + _fix(ops, c, float(W), fill_mode)
-            idx = ops.cast(ops.reshape(idx, (-1, H * W, 1)), "int32")
-            v = ops.reshape(ops.take_along_axis(flat, idx, axis=1), (-1, H, W, C))
-            if fill_mode == "constant":
-                ok = ops.logical_and(ops.logical_and(r >= 0.0, r <= H - 1.0), ops.logical_and(c >= 0.0, c <= W - 1.0))
-                v = ops.where(ok, v, float(fill_value))
-            term = (wr * wc) * v
-            out = term if out is None else out + term
-    return out
 
 
 @register
@@ -406,18 +354,13 @@ class RandomElasticTransform(_Composed):
     def _blur(self, ops, d, sigma, rmax, H, W):
         """Keras's gaussian_blur of d with int(6 sigma) | 1 taps a side, sigma both ways, zero padding."""
         r_dyn = ops.floor(ops.floor(6.0 * sigma) / 2.0)
-        taps = [ops.where(abs(i) <= r_dyn, ops.exp(-0.5 * ops.square(float(i) / sigma)), 0.0)
+        kern = [ops.where(abs(i) <= r_dyn, ops.exp(-0.5 * ops.square(float(i) / sigma)), 0.0)
                 for i in range(-rmax, rmax + 1)]
-        total = taps[0]
-        for t in taps[1:]:
+        total = kern[0]
+        for t in kern[1:]:
             total = total + t
         for axis, length in ((2, W), (1, H)):
-            xp = _zero_pad(ops, d, axis, rmax)
-            acc = None
-            for k, t in enumerate(taps):
-                term = (t / total) * _shifted(ops, xp, axis, k, length)
-                acc = term if acc is None else acc + term
-            d = acc
+            d = filter_axis(ops, d, [t / total for t in kern], axis, length, rmax)
         return d
 
     def _augment(self, ops, x, B, H, W, C):
@@ -430,7 +373,7 @@ class RandomElasticTransform(_Composed):
         dx, dy = (self._blur(ops, n * sigma, sigma_safe, rmax, H, W) for n in self._noise(ops, x, B, H, W))
         gx = np.arange(W, dtype=np.float32).reshape(1, 1, W, 1)
         gy = np.arange(H, dtype=np.float32).reshape(1, H, 1, 1)
-        out = _sample(ops, x, gy + alpha * dy, gx + alpha * dx, H, W, C, self.interpolation == "nearest",
+        out = sample_2d(ops, x, gy + alpha * dy, gx + alpha * dx, H, W, C, self.interpolation == "nearest",
                       self.fill_mode, self.fill_value)
         out = ops.where(self._applied(ops, B, 0), out, x)
         return ops.clip(out, float(self.value_range[0]), float(self.value_range[1]))

@@ -48,6 +48,9 @@ the tensor-ops hook that bigcore.layers.base owns (set_tensor_ops), installed be
     functional_transforms.py  view (arrays only), vectorize (eager), associative_scan (also traced)
     image.py     keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale,
                  rgb_to_hsv, hsv_to_rgb (native, via a layer as resize)
+    image_transforms.py  map_coordinates (arrays only), affine_transform, perspective_transform,
+                 elastic_transform, scale_and_translate; image_filters.py: gaussian_blur, sobel_edges, ssim;
+                 image_layout.py: the layout rules they share
 """
 
 import sys

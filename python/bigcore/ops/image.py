@@ -1,5 +1,6 @@
-"""keras.ops.image: extract_patches, resize, crop_images, pad_images, rgb_to_grayscale, rgb_to_hsv,
-hsv_to_rgb.
+"""keras.ops.image: extract_patches (and extract_patches_3d), resize, crop_images, pad_images,
+rgb_to_grayscale, rgb_to_hsv, hsv_to_rgb; the resampling and filter ops (image_transforms.py,
+image_filters.py) are re-exported here.
 
 Composed from the primitives (strided slices, stack, reshape, transpose, pad) and the Resizing
 layer's native resize, so that each runs at once on arrays and records nodes on symbolic tensors
@@ -10,60 +11,19 @@ channels before the spatial axes (handled here by transposes around the channels
 import itertools
 import math
 
-from bigcore import _tensor
-from bigcore.layers.dims import Dim
 from bigcore.layers.image_color_augmentation import HSVConversion
 from bigcore.layers.image_resizing import Resizing
 from bigcore.ops import numpy as _np_ops
-from bigcore.ops.core import convert_to_tensor as _convert
 from bigcore.ops.core import shape as _shape
+from bigcore.ops.image_filters import gaussian_blur, sobel_edges, ssim
+from bigcore.ops.image_layout import _channels_last_batch, _ints, _restore, _result
+from bigcore.ops.image_transforms import (affine_transform, elastic_transform, map_coordinates, perspective_transform,
+                                         scale_and_translate)
 from bigcore.ops.node import is_symbolic as _is_symbolic
 
-
-def _format(data_format):
-    fmt = "channels_last" if data_format is None else data_format
-    if fmt not in ("channels_last", "channels_first"):
-        raise ValueError(f"data_format must be 'channels_last' or 'channels_first'. Received: "
-                         f"data_format={data_format!r}")
-    return fmt
-
-
-def _ints(value, n, name):
-    vals = (value,) * n if isinstance(value, int) else tuple(value)
-    if len(vals) != n or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in vals):
-        raise ValueError(f"`{name}` must be a positive int or a tuple of {n} positive ints. Received: {name}={value!r}")
-    return vals
-
-
-def _result(x, was_array):
-    return _tensor.wrap(x) if was_array else x
-
-
-def _channels_last_batch(images, n_spatial, data_format, what):
-    """images as (batch, *spatial, channels), with how to undo it: (x, unbatched, channels_first)."""
-    if not _is_symbolic([images]):
-        images = _convert(images)
-    rank = len(_shape(images))
-    if rank not in (n_spatial + 1, n_spatial + 2):
-        raise ValueError(f"{what}: expected images of rank {n_spatial + 1} (one image) or {n_spatial + 2} (a batch). "
-                         f"Received: images.shape={tuple(_shape(images))}")
-    x, unbatched = images, rank == n_spatial + 1
-    if unbatched:
-        x = _np_ops.expand_dims(x, 0)
-    first = _format(data_format) == "channels_first"
-    if first:
-        x = _np_ops.transpose(x, [0] + list(range(2, n_spatial + 2)) + [1])
-    spatial = list(_shape(x))[1:n_spatial + 1]
-    if any(isinstance(s, Dim) or s is None for s in spatial):
-        raise ValueError(f"{what}: the spatial sizes must be known when the model is built. Received: "
-                         f"images.shape={tuple(_shape(images))}")
-    return x, unbatched, first
-
-
-def _restore(x, unbatched, first, n_spatial):
-    if first:
-        x = _np_ops.transpose(x, [0, n_spatial + 1] + list(range(1, n_spatial + 1)))
-    return _np_ops.squeeze(x, 0) if unbatched else x
+__all__ = ["extract_patches", "extract_patches_3d", "resize", "crop_images", "pad_images", "rgb_to_grayscale",
+           "rgb_to_hsv", "hsv_to_rgb", "affine_transform", "map_coordinates", "perspective_transform",
+           "elastic_transform", "gaussian_blur", "sobel_edges", "ssim", "scale_and_translate"]
 
 
 def _same_padding(length, k, stride, dilation):
@@ -115,6 +75,17 @@ def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid"
         x = _np_ops.stack(pieces, axis=-2)
     x = _np_ops.reshape(x, [None] + outs + [channels * math.prod(size)])
     return _result(_restore(x, unbatched, first, n), was_array)
+
+
+def extract_patches_3d(volumes, size, strides=None, dilation_rate=1, padding="valid", data_format=None):
+    """extract_patches of volumes ((batch,) depth, height, width, channels): size an int or
+    (depth, height, width) patch; each position holds its patch flattened (depth, row, column, channel)."""
+    if isinstance(size, bool) or not (isinstance(size, int) or (isinstance(size, (tuple, list)) and len(size) == 3)):
+        raise TypeError(f"Invalid `size` argument. Expected an int or a tuple of length 3. Received: size={size!r}")
+    size = (size,) * 3 if isinstance(size, int) else tuple(size)
+    if strides is not None and not isinstance(strides, int) and len(strides) != 3:
+        raise ValueError(f"Invalid `strides` argument. Got: {strides}")
+    return extract_patches(volumes, size, strides, dilation_rate, padding, data_format)
 
 
 def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
