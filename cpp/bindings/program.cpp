@@ -90,7 +90,8 @@ void bind_program(py::module_& m) {
       .def_readwrite("use_rms_rate", &bc::OptimArgs::use_rms_rate)
       .def_readwrite("adam_weight_decay", &bc::OptimArgs::adam_weight_decay)
       .def_readwrite("ns_steps", &bc::OptimArgs::ns_steps)
-      .def_readwrite("muon_offsets", &bc::OptimArgs::muon_offsets);
+      .def_readwrite("muon_offsets", &bc::OptimArgs::muon_offsets)
+      .def_readwrite("warmup_steps", &bc::OptimArgs::warmup_steps);
   m.def(
       "nadam_u_product",
       [](double beta1, uint64_t t) {

@@ -21,7 +21,7 @@ constexpr size_t kParallelUpdateAwake = 1 << 15;
 }  // namespace
 
 void check_optim_args(const OptimArgs& o) {
-  BC_CHECK((o.kind >= OPT_SGD && o.kind <= OPT_ADAFACTOR) || o.kind == OPT_MUON,
+  BC_CHECK((o.kind >= OPT_SGD && o.kind <= OPT_ADAFACTOR) || o.kind == OPT_MUON || o.kind == OPT_SCHEDULE_FREE,
            "unknown optimizer kind " + std::to_string(o.kind));
   if (o.kind == OPT_MUON) {
     BC_CHECK(o.ns_steps >= 0, "Muon: ns_steps must be >= 0, got " + std::to_string(o.ns_steps));
@@ -105,6 +105,14 @@ UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduc
     const double correction = bias_correction("Muon", "adam_beta_1", o.beta1, t);
     u.alpha = static_cast<float>(static_cast<double>(static_cast<float>(lr * o.adam_lr_ratio)) *
                                  std::sqrt(1.0 - std::pow(o.beta2, t)) / correction);
+  } else if (o.kind == OPT_SCHEDULE_FREE) {
+    // Keras, in float32: lr * min(t / warmup_steps, 1), 1 - beta_2^t, 1 - beta_1, 1 - beta_2, 1 / t
+    const float tf = static_cast<float>(t), b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
+    u.alpha = o.warmup_steps > 0 ? u.lr * std::min(tf / static_cast<float>(o.warmup_steps), 1.0f) : u.lr;
+    u.bias2 = 1.0f - std::pow(b2, tf);
+    u.c1 = 1.0f - b1;
+    u.c2 = 1.0f - b2;
+    u.bias1 = 1.0f / tf;
   } else if (o.kind == OPT_ADAFACTOR) {
     // Keras: rho_t = min(lr, 1 / sqrt(t)) and beta_2_t = 1 - t^beta_2_decay, in float32
     const float tf = static_cast<float>(t);
@@ -205,6 +213,22 @@ void adafactor_segment(float* w, const float* g, float* r, float* c, float* v, c
 }
 
 bool per_segment(int kind) { return kind == OPT_LAMB || kind == OPT_ADAFACTOR; }
+
+// Keras's ScheduleFreeAdamW on a chunk, in its float32 order: v += (g^2 - v)(1 - beta_2);
+// z -= lr g / (sqrt(v / (1 - beta_2^t)) + eps); x = (y - (1 - beta_1) z) / beta_1 with z already
+// updated (Keras's momentum_old aliases the variable it then updates in place: the torch backend's
+// result, kept); x <- (1 - 1/t) x + z / t; y = (1 - beta_1) z + beta_1 x.
+void schedule_free_chunk(float* y, const float* g, float* z, float* v, size_t n, const UpdateArgs& u) {
+  const float lr = u.alpha, bc2 = u.bias2, c1 = u.c1, c2 = u.c2, c = u.bias1, keep = 1.0f - u.bias1;
+  const float b1 = u.beta1, eps = u.eps;
+  for (size_t i = 0; i < n; ++i) {
+    v[i] += (g[i] * g[i] - v[i]) * c2;
+    z[i] -= (lr * g[i]) / (std::sqrt(v[i] / bc2) + eps);
+    const float x = (y[i] - c1 * z[i]) / b1;
+    const float x_new = keep * x + c * z[i];
+    y[i] = c1 * z[i] + b1 * x_new;
+  }
+}
 
 // Keras's zeropower_via_newtonschulz5 on x (rows, cols), in place: x seen with its shorter side
 // first (p <= q), scaled to Frobenius norm <= 1, then steps of X <- a X + (b A + c A A) X with
@@ -381,6 +405,13 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std:
         lamb_segment(wc, g + c.off, s1 + c.off, s2 + c.off, c.n, u);
       else
         adafactor_segment(wc, g + c.off, s1 + c.off, s2 + c.off, s3 + c.off, *c.seg, u);
+    } else if (a.kind == OPT_SCHEDULE_FREE) {
+      float* wc = w + c.off;
+      if (u.weight_decay != 0.0f) {  // Keras's _apply_weight_decay, before the update, at the full rate
+        const float wd = u.weight_decay * u.lr;
+        for (size_t i = 0; i < c.n; ++i) wc[i] -= wc[i] * wd;
+      }
+      schedule_free_chunk(wc, g + c.off, s1 + c.off, s2 + c.off, c.n, u);
     } else {
       k.optim_update(w + c.off, g + c.off, s1 ? s1 + c.off : nullptr, s2 ? s2 + c.off : nullptr,
                      s3 ? s3 + c.off : nullptr, c.n, u);

@@ -15,6 +15,10 @@ namespace bc {
 // routes to it (OptimArgs::muon_offsets) take momentum, then Newton-Schulz orthogonalization of the
 // update (GEMMs); every other trainable weight takes Keras's AdamW step with Muon's adam_* constants.
 constexpr int OPT_MUON = 11;
+// Keras's ScheduleFreeAdamW (element-wise, run here): slot 0 the z sequence (Keras's "momentum",
+// which Python sets to the weights before the first step, as Keras's build does), slot 1 the
+// velocity; the weights hold y, Keras's interpolation, in training and evaluation alike.
+constexpr int OPT_SCHEDULE_FREE = 12;
 
 // A weight constraint as Keras 3 computes it after each update (keras/src/constraints), on the
 // segment seen as (rows, size / rows): the norms run down each column, in float after a double sum,
@@ -85,6 +89,8 @@ struct OptimArgs {
   int ns_steps = 5;
   // The arena offsets (sorted) of the segments that take the Muon step; the rest take AdamW's.
   std::vector<uint64_t> muon_offsets;
+  // ScheduleFreeAdamW: the rate grows linearly over the first warmup_steps updates (0: no warmup).
+  uint64_t warmup_steps = 0;
 };
 
 // Throws unless `o` names a known kind (and an ema_momentum in [0, 1]).

@@ -16,7 +16,7 @@ from bigcore.optimizers import schedules
 SGD_KIND, ADAM_KIND, RMSPROP_KIND, ADAGRAD_KIND = 0, 1, 2, 3
 NADAM_KIND, ADAMAX_KIND, ADADELTA_KIND, LION_KIND = 4, 5, 6, 7
 FTRL_KIND, LAMB_KIND, ADAFACTOR_KIND = 8, 9, 10
-MUON_KIND = 11  # cpp/runtime/optim.h: OPT_MUON
+MUON_KIND, SCHEDULE_FREE_KIND = 11, 12  # cpp/runtime/optim.h: OPT_MUON, OPT_SCHEDULE_FREE
 
 # Keras 3's other BaseOptimizer argument, loss_scale_factor: bigcore does not run it, so it is taken
 # only where it turns the feature off (Keras's default) and refused by name otherwise.
@@ -313,8 +313,12 @@ class Optimizer:
         """`native` holds this optimizer's constants as they are now (set_optimizer at compile)."""
         self._sent = (weakref.ref(native), self._version)
 
+    def _before_step(self, native):
+        """Before each step, on `native`'s state (ScheduleFreeAdamW builds its z there)."""
+
     def _send_to(self, native):
         """Before a step: sends the constants again if one was set since `native` got them."""
+        self._before_step(native)
         ref, version = self._sent
         if version != self._version or ref is None or ref() is not native:
             native.set_optimizer_args(self.native_args(native))
@@ -633,6 +637,36 @@ class Muon(Optimizer):
             a.muon_offsets = self._muon_offsets.get(native, [])
 
 
+class ScheduleFreeAdamW(Optimizer):
+    """Keras's schedule-free AdamW: slot 0 holds z (Keras's "momentum"), set to the weights before the
+    first step as Keras's build sets it; slot 1 the velocity. The weights hold y, the interpolation
+    (1 - beta_1) z + beta_1 x, during training and evaluation alike, as in Keras (which keeps x only
+    implicitly and swaps nothing for evaluation); x is recovered from y and z at each step in Keras's
+    float32 order (cpp/runtime/optim.cpp: schedule_free_chunk)."""
+    kind = SCHEDULE_FREE_KIND
+    slots = 2  # z, v
+    _fields = (("beta_1", "beta1"), ("beta_2", "beta2"), ("epsilon", "eps"), ("warmup_steps", "warmup_steps"))
+    # beta_1 = 0 divides by 0 (x = (y - z) / beta_1); beta_2 = 1 divides by 1 - beta_2^t = 0
+    beta_1, beta_2 = _Constant(_in_unit(low_open=True)), _Constant(_in_unit())
+    epsilon, warmup_steps = _Constant(_non_negative), _Constant(_count)
+
+    def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0, name=None,
+                 **kw):
+        super().__init__(learning_rate=learning_rate, name=name or "schedule_free_adam_w", **kw)
+        self.beta_1, self.beta_2, self.epsilon, self.warmup_steps = beta_1, beta_2, epsilon, warmup_steps
+        self._z_ready = weakref.WeakKeyDictionary()  # native programs whose z is built
+
+    def _before_step(self, native):
+        """Keras's build, at the first step on `native`: z takes the weights, unless a file (or a step)
+        already set it (an unbuilt z is all zeros, where the weights' copy changes nothing)."""
+        if native in self._z_ready:
+            return
+        self._z_ready[native] = True
+        z = native.opt_slot(0)
+        if not z.any():
+            z[:] = native.params()
+
+
 class LossScaleOptimizer(Optimizer):
     """Keras's dynamic loss scaling around an inner optimizer. bigcore trains in float32, where the
     gradients of the loss times a power of two are the gradients times it, exactly unless they
@@ -756,7 +790,7 @@ class LossScaleOptimizer(Optimizer):
 
 _ALIASES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "nadam": Nadam,
             "adamax": Adamax, "adadelta": Adadelta, "lion": Lion, "ftrl": Ftrl, "adafactor": Adafactor,
-            "muon": Muon}
+            "muon": Muon, "schedulefreeadamw": ScheduleFreeAdamW}
 # Keras 3 takes no string for Lamb (keras.optimizers.get("lamb") raises); its class name still
 # deserializes (a .keras file names it with its module)
 _CLASSES = {c.__name__: c for c in (*_ALIASES.values(), Lamb, LossScaleOptimizer)}

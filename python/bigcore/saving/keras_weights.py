@@ -295,7 +295,7 @@ def optimizer_slots(model):
         kinds = muon()
     elif isinstance(opt, optimizers.Adafactor):
         kinds = adafactor()
-    elif isinstance(opt, (optimizers.Lamb, optimizers.Ftrl)):
+    elif isinstance(opt, (optimizers.Lamb, optimizers.Ftrl, optimizers.ScheduleFreeAdamW)):
         kinds = interleaved(0, 1)
     elif isinstance(opt, optimizers.Adam):
         kinds = interleaved(0, 1) + (per_var(2) if opt.amsgrad else [])
