@@ -69,7 +69,7 @@ def test_routing_follows_keras(keras):
     routed = [optimizers.Muon()._should_use_adamw(w) for w in m.weights]
     assert routed == [True, True, True, False, True, False, True, False, True]  # emb, conv k/b, 3 x (k, b)
     native = m._native()
-    muon_offsets = m.optimizer._muon_offsets[native.native]
+    muon_offsets = m.optimizer._muon_offsets(native.native)
     assert muon_offsets == sorted(off for w, off in native.weights if len(w.shape) == 2 and "embedding" not in w.path)
 
 
@@ -186,6 +186,17 @@ def test_defaults_config_and_names_match_keras(keras):
 def test_bad_arguments_are_refused_by_name(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_exclude_layers_set_after_compile_reaches_the_program(keras):
+    """Set before the first step, exclude_layers routes as if given to the constructor (Keras's build
+    runs at the first step)."""
+    m = _model(CASES["muon"])
+    m.optimizer.exclude_layers = ["head"]
+    km = _keras_model(keras, lambda o: o.Muon(learning_rate=0.01, exclude_layers=["head"]), m.get_weights())
+    m.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    km.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-4, atol=1e-5)
 
 
 def test_routing_is_fixed_once_training_started():

@@ -611,7 +611,7 @@ class Muon(Optimizer):
         self.nesterov, self.exclude_embeddings = bool(nesterov), bool(exclude_embeddings)
         self.exclude_layers = exclude_layers
         self.adam_weight_decay, self.rms_rate = adam_weight_decay, rms_rate
-        self._muon_offsets = weakref.WeakKeyDictionary()  # native program -> its Muon segments' offsets
+        self._weights_of = weakref.WeakKeyDictionary()  # native program -> its (weight, offset) list
 
     def _should_use_adamw(self, variable):
         """Keras's rule: AdamW for a weight of rank other than 2, an embedding (by path, with
@@ -623,8 +623,13 @@ class Muon(Optimizer):
         return any(re.search(k, variable.path) for k in self.exclude_layers)
 
     def _prepare(self, program):
-        self._muon_offsets[program.native] = sorted(
-            off for w, off in program.weights if not self._should_use_adamw(w) and math.prod(w.shape) > 0)
+        self._weights_of[program.native] = list(program.weights)
+
+    def _muon_offsets(self, native):
+        """The arena offsets of the weights that take the Muon step (sent with the constants, so a
+        change of exclude_layers before training reaches the program)."""
+        return sorted(off for w, off in self._weights_of.get(native, ())
+                      if not self._should_use_adamw(w) and math.prod(w.shape) > 0)
 
     def _fill(self, a):
         super()._fill(a)
@@ -634,7 +639,7 @@ class Muon(Optimizer):
 
     def _fill_for(self, a, native):
         if native is not None:
-            a.muon_offsets = self._muon_offsets.get(native, [])
+            a.muon_offsets = self._muon_offsets(native)
 
 
 class ScheduleFreeAdamW(Optimizer):
