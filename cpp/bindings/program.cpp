@@ -80,7 +80,18 @@ void bind_program(py::module_& m) {
       .def_readwrite("beta2_decay", &bc::OptimArgs::beta2_decay)
       .def_readwrite("eps1", &bc::OptimArgs::eps1)
       .def_readwrite("eps2", &bc::OptimArgs::eps2)
-      .def_readwrite("clip_threshold", &bc::OptimArgs::clip_threshold);
+      .def_readwrite("clip_threshold", &bc::OptimArgs::clip_threshold)
+      .def_readwrite("muon_momentum", &bc::OptimArgs::muon_momentum)
+      .def_readwrite("muon_a", &bc::OptimArgs::muon_a)
+      .def_readwrite("muon_b", &bc::OptimArgs::muon_b)
+      .def_readwrite("muon_c", &bc::OptimArgs::muon_c)
+      .def_readwrite("adam_lr_ratio", &bc::OptimArgs::adam_lr_ratio)
+      .def_readwrite("rms_rate", &bc::OptimArgs::rms_rate)
+      .def_readwrite("use_rms_rate", &bc::OptimArgs::use_rms_rate)
+      .def_readwrite("adam_weight_decay", &bc::OptimArgs::adam_weight_decay)
+      .def_readwrite("ns_steps", &bc::OptimArgs::ns_steps)
+      .def_readwrite("muon_offsets", &bc::OptimArgs::muon_offsets)
+      .def_readwrite("warmup_steps", &bc::OptimArgs::warmup_steps);
   m.def(
       "nadam_u_product",
       [](double beta1, uint64_t t) {

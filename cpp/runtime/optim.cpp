@@ -21,7 +21,12 @@ constexpr size_t kParallelUpdateAwake = 1 << 15;
 }  // namespace
 
 void check_optim_args(const OptimArgs& o) {
-  BC_CHECK(o.kind >= OPT_SGD && o.kind <= OPT_ADAFACTOR, "unknown optimizer kind " + std::to_string(o.kind));
+  BC_CHECK((o.kind >= OPT_SGD && o.kind <= OPT_ADAFACTOR) || o.kind == OPT_MUON || o.kind == OPT_SCHEDULE_FREE,
+           "unknown optimizer kind " + std::to_string(o.kind));
+  if (o.kind == OPT_MUON) {
+    BC_CHECK(o.ns_steps >= 0, "Muon: ns_steps must be >= 0, got " + std::to_string(o.ns_steps));
+    BC_CHECK(std::is_sorted(o.muon_offsets.begin(), o.muon_offsets.end()), "Muon: muon_offsets must be sorted");
+  }
   if (o.use_ema)
     BC_CHECK(o.ema_momentum >= 0.0 && o.ema_momentum <= 1.0,
              "ema_momentum must be in [0, 1], got " + std::to_string(o.ema_momentum));
@@ -94,6 +99,20 @@ UpdateArgs update_args(const OptimArgs& o, double lr, uint64_t step, NadamProduc
     u.c2 = static_cast<float>(1.0 - o.beta2);
     u.bias1 = 1.0f - std::pow(static_cast<float>(o.beta1), tf);
     u.bias2 = 1.0f - std::pow(static_cast<float>(o.beta2), tf);
+  } else if (o.kind == OPT_MUON) {
+    // The AdamW weights: Keras's Adam alpha at lr * adam_lr_ratio (u.lr stays the main rate, which
+    // both weight decays and the Muon step read)
+    const double correction = bias_correction("Muon", "adam_beta_1", o.beta1, t);
+    u.alpha = static_cast<float>(static_cast<double>(static_cast<float>(lr * o.adam_lr_ratio)) *
+                                 std::sqrt(1.0 - std::pow(o.beta2, t)) / correction);
+  } else if (o.kind == OPT_SCHEDULE_FREE) {
+    // Keras, in float32: lr * min(t / warmup_steps, 1), 1 - beta_2^t, 1 - beta_1, 1 - beta_2, 1 / t
+    const float tf = static_cast<float>(t), b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
+    u.alpha = o.warmup_steps > 0 ? u.lr * std::min(tf / static_cast<float>(o.warmup_steps), 1.0f) : u.lr;
+    u.bias2 = 1.0f - std::pow(b2, tf);
+    u.c1 = 1.0f - b1;
+    u.c2 = 1.0f - b2;
+    u.bias1 = 1.0f / tf;
   } else if (o.kind == OPT_ADAFACTOR) {
     // Keras: rho_t = min(lr, 1 / sqrt(t)) and beta_2_t = 1 - t^beta_2_decay, in float32
     const float tf = static_cast<float>(t);
@@ -194,6 +213,106 @@ void adafactor_segment(float* w, const float* g, float* r, float* c, float* v, c
 }
 
 bool per_segment(int kind) { return kind == OPT_LAMB || kind == OPT_ADAFACTOR; }
+
+// Keras's ScheduleFreeAdamW on a chunk, in its float32 order: v += (g^2 - v)(1 - beta_2);
+// z -= lr g / (sqrt(v / (1 - beta_2^t)) + eps); x = (y - (1 - beta_1) z) / beta_1 with z already
+// updated (Keras's momentum_old aliases the variable it then updates in place: the torch backend's
+// result, kept); x <- (1 - 1/t) x + z / t; y = (1 - beta_1) z + beta_1 x.
+void schedule_free_chunk(float* y, const float* g, float* z, float* v, size_t n, const UpdateArgs& u) {
+  const float lr = u.alpha, bc2 = u.bias2, c1 = u.c1, c2 = u.c2, c = u.bias1, keep = 1.0f - u.bias1;
+  const float b1 = u.beta1, eps = u.eps;
+  for (size_t i = 0; i < n; ++i) {
+    v[i] += (g[i] * g[i] - v[i]) * c2;
+    z[i] -= (lr * g[i]) / (std::sqrt(v[i] / bc2) + eps);
+    const float x = (y[i] - c1 * z[i]) / b1;
+    const float x_new = keep * x + c * z[i];
+    y[i] = c1 * z[i] + b1 * x_new;
+  }
+}
+
+// Keras's zeropower_via_newtonschulz5 on x (rows, cols), in place: x seen with its shorter side
+// first (p <= q), scaled to Frobenius norm <= 1, then steps of X <- a X + (b A + c A A) X with
+// A = X X^T. The products go through gemm (its tiles, hence its bits, fixed by the shapes).
+void newton_schulz(float* x, size_t rows, size_t cols, const OptimArgs& o) {
+  const bool flip = rows > cols;
+  const size_t p = flip ? cols : rows, q = flip ? rows : cols;
+  std::vector<float> X(p * q), A(p * p), cA(p * p), cAA(p * p), BX(p * q);
+  if (flip) {
+    for (size_t i = 0; i < rows; ++i)
+      for (size_t j = 0; j < cols; ++j) X[j * rows + i] = x[i * cols + j];
+  } else {
+    std::copy(x, x + p * q, X.begin());
+  }
+  double sq = 0.0;
+  for (float v : X) sq += static_cast<double>(v) * v;
+  const float denom = static_cast<float>(std::sqrt(sq)) + 1e-7f;
+  for (float& v : X) v /= denom;
+  const float a = static_cast<float>(o.muon_a), b = static_cast<float>(o.muon_b), c = static_cast<float>(o.muon_c);
+  const int P = static_cast<int>(p), Q = static_cast<int>(q);
+  for (int step = 0; step < o.ns_steps; ++step) {
+    gemm(false, true, P, P, Q, 1.0f, X.data(), Q, X.data(), Q, 0.0f, A.data(), P);     // A = X X^T
+    for (size_t i = 0; i < p * p; ++i) cA[i] = c * A[i];                               // (c A) A, as Keras
+    gemm(false, false, P, P, P, 1.0f, cA.data(), P, A.data(), P, 0.0f, cAA.data(), P);
+    for (size_t i = 0; i < p * p; ++i) A[i] = b * A[i] + cAA[i];                       // B
+    gemm(false, false, P, Q, P, 1.0f, A.data(), P, X.data(), Q, 0.0f, BX.data(), Q);   // B X
+    for (size_t i = 0; i < p * q; ++i) X[i] = a * X[i] + BX[i];
+  }
+  if (flip) {
+    for (size_t i = 0; i < rows; ++i)
+      for (size_t j = 0; j < cols; ++j) x[i * cols + j] = X[j * rows + i];
+  } else {
+    std::copy(X.begin(), X.end(), x);
+  }
+}
+
+// Keras's Muon step on one 2-D weight (rows, cols): m <- m + (g + m (momentum - 1)); the update is
+// Newton-Schulz of g + momentum m (nesterov) or of m, times lr, then sqrt(max(rows, cols)) * rms_rate.
+void muon_segment(float* w, const float* g, float* m, size_t rows, size_t cols, const OptimArgs& o, float lr) {
+  const size_t n = rows * cols;
+  const float keep = static_cast<float>(o.muon_momentum - 1.0), mom = static_cast<float>(o.muon_momentum);
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; ++i) {
+    m[i] = m[i] + (g[i] + m[i] * keep);
+    x[i] = o.nesterov ? g[i] + mom * m[i] : m[i];
+  }
+  newton_schulz(x.data(), rows, cols, o);
+  const float scale = std::sqrt(static_cast<float>(std::max(rows, cols)));
+  const float rms = static_cast<float>(o.rms_rate);
+  for (size_t i = 0; i < n; ++i) {
+    const float d = lr * x[i];
+    w[i] -= o.use_rms_rate ? (d * scale) * rms : d;
+  }
+}
+
+// Muon's pass (after clipping): per trainable segment, Keras's weight decay (w -= w * wd * lr, the
+// Muon weights' weight_decay or the others' adam_weight_decay, at the main rate), then its step;
+// then the EMA. Serial over segments: the GEMMs thread themselves.
+void muon_update(const std::vector<Segment>& segs, float* w, float* g, float* s1, float* s2, float* avg,
+                 const OptimArgs& a, const UpdateArgs& u, float ema_m, bool overwrite) {
+  const Kernels& k = kernels();
+  UpdateArgs adam = u;  // the AdamW weights: the fused Adam update, its decay done here
+  adam.kind = OPT_ADAM;
+  adam.weight_decay = 0.0f;
+  adam.amsgrad = false;
+  FlushDenormals ftz;
+  for (const auto& s : segs) {
+    if (!s.trainable || s.size == 0) continue;
+    float* ws = w + s.offset;
+    const bool muon = std::binary_search(a.muon_offsets.begin(), a.muon_offsets.end(), s.offset);
+    BC_CHECK(!muon || (s.mid > 0 && s.mid * s.last == s.size), "Muon: the segment at offset " +
+                                                                   std::to_string(s.offset) + " is not a 2-D weight");
+    const float wd = muon ? a.weight_decay : a.adam_weight_decay;
+    if (wd != 0.0f) {
+      const float f = wd * u.lr;
+      for (size_t i = 0; i < s.size; ++i) ws[i] -= ws[i] * f;
+    }
+    if (muon)
+      muon_segment(ws, g + s.offset, s1 + s.offset, s.mid, s.last, a, u.lr);
+    else
+      k.optim_update(ws, g + s.offset, s1 + s.offset, s2 + s.offset, nullptr, s.size, adam);
+    if (avg) ema_update(ws, avg + s.offset, s.size, ema_m, overwrite);
+  }
+}
 }  // namespace
 
 // Regularizer gradients, clipping, then one fused update (and EMA step) per chunk of every
@@ -253,6 +372,11 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std:
       for (size_t j = segs[i].offset; j < segs[i].offset + segs[i].size; ++j) g[j] *= f;
     }
   }
+  if (a.kind == OPT_MUON) {
+    BC_CHECK(n_update >= 2, "Muon needs its 2 state slots (set_optimizer)");
+    muon_update(segs, w, g, state[0].data(), state[1].data(), avg, a, u, ema_m, overwrite);
+    return;
+  }
   // A chunk: part of a segment for the element-wise updates, a whole one (seg) for Lamb and Adafactor
   struct Chunk { size_t off, n; const Segment* seg; };
   std::vector<Chunk> chunks;
@@ -281,6 +405,13 @@ void optimizer_update(const std::vector<Segment>& segs, float* w, float* g, std:
         lamb_segment(wc, g + c.off, s1 + c.off, s2 + c.off, c.n, u);
       else
         adafactor_segment(wc, g + c.off, s1 + c.off, s2 + c.off, s3 + c.off, *c.seg, u);
+    } else if (a.kind == OPT_SCHEDULE_FREE) {
+      float* wc = w + c.off;
+      if (u.weight_decay != 0.0f) {  // Keras's _apply_weight_decay, before the update, at the full rate
+        const float wd = u.weight_decay * u.lr;
+        for (size_t i = 0; i < c.n; ++i) wc[i] -= wc[i] * wd;
+      }
+      schedule_free_chunk(wc, g + c.off, s1 + c.off, s2 + c.off, c.n, u);
     } else {
       k.optim_update(w + c.off, g + c.off, s1 ? s1 + c.off : nullptr, s2 ? s2 + c.off : nullptr,
                      s3 ? s3 + c.off : nullptr, c.n, u);

@@ -11,6 +11,15 @@
 
 namespace bc {
 
+// Keras's Muon (a kind beside float.h's, run here, never by optim_update): the 2-D weights Python
+// routes to it (OptimArgs::muon_offsets) take momentum, then Newton-Schulz orthogonalization of the
+// update (GEMMs); every other trainable weight takes Keras's AdamW step with Muon's adam_* constants.
+constexpr int OPT_MUON = 11;
+// Keras's ScheduleFreeAdamW (element-wise, run here): slot 0 the z sequence (Keras's "momentum",
+// which Python sets to the weights before the first step, as Keras's build does), slot 1 the
+// velocity; the weights hold y, Keras's interpolation, in training and evaluation alike.
+constexpr int OPT_SCHEDULE_FREE = 12;
+
 // A weight constraint as Keras 3 computes it after each update (keras/src/constraints), on the
 // segment seen as (rows, size / rows): the norms run down each column, in float after a double sum,
 // with Keras's epsilon (1e-7) beside them.
@@ -71,6 +80,17 @@ struct OptimArgs {
   double learning_rate_power = -0.5, l1 = 0.0, l2 = 0.0, l2_shrinkage = 0.0, ftrl_beta = 0.0;
   // Adafactor
   double beta2_decay = -0.8, eps1 = 1e-30, eps2 = 1e-3, clip_threshold = 1.0;
+  // Muon (beta1, beta2, eps, nesterov: its adam_beta_1, adam_beta_2, epsilon, nesterov; weight_decay
+  // the Muon weights'). muon_momentum in double: Keras takes momentum - 1 in Python's float.
+  double muon_momentum = 0.95, muon_a = 3.4445, muon_b = -4.7750, muon_c = 2.0315;
+  double adam_lr_ratio = 1.0, rms_rate = 0.2;
+  bool use_rms_rate = true;  // Keras's rms_rate=None: off
+  float adam_weight_decay = 0.0f;
+  int ns_steps = 5;
+  // The arena offsets (sorted) of the segments that take the Muon step; the rest take AdamW's.
+  std::vector<uint64_t> muon_offsets;
+  // ScheduleFreeAdamW: the rate grows linearly over the first warmup_steps updates (0: no warmup).
+  uint64_t warmup_steps = 0;
 };
 
 // Throws unless `o` names a known kind (and an ema_momentum in [0, 1]).

@@ -5,6 +5,7 @@ learning rate (a schedule's value) and the step count, and the native side deriv
 
 import math
 import numbers
+import re
 import weakref
 
 import numpy as np
@@ -15,6 +16,7 @@ from bigcore.optimizers import schedules
 SGD_KIND, ADAM_KIND, RMSPROP_KIND, ADAGRAD_KIND = 0, 1, 2, 3
 NADAM_KIND, ADAMAX_KIND, ADADELTA_KIND, LION_KIND = 4, 5, 6, 7
 FTRL_KIND, LAMB_KIND, ADAFACTOR_KIND = 8, 9, 10
+MUON_KIND, SCHEDULE_FREE_KIND = 11, 12  # cpp/runtime/optim.h: OPT_MUON, OPT_SCHEDULE_FREE
 
 # Keras 3's other BaseOptimizer argument, loss_scale_factor: bigcore does not run it, so it is taken
 # only where it turns the feature off (Keras's default) and refused by name otherwise.
@@ -282,8 +284,13 @@ class Optimizer:
             if field is not None:
                 setattr(a, field, getattr(self, name))
 
-    def native_args(self):
-        """The constants of the native update (everything but the learning rate and the step)."""
+    def _prepare(self, program):
+        """At compile, before the constants are sent: what the optimizer needs to know of the lowered
+        program (its (weight, offset) list). Most need nothing."""
+
+    def native_args(self, native=None):
+        """The constants of the native update (everything but the learning rate and the step);
+        native: the program they are for (an optimizer that routes weights reads its _prepare)."""
         a = _core.OptimArgs()
         a.kind = self.kind
         a.weight_decay = float(self.weight_decay or 0.0)
@@ -296,17 +303,25 @@ class Optimizer:
             a.ema_momentum = float(self.ema_momentum)
             a.ema_overwrite_frequency = int(self.ema_overwrite_frequency or 0)
         self._fill(a)
+        self._fill_for(a, native)
         return a
+
+    def _fill_for(self, a, native):
+        """Per-program constants (none here)."""
 
     def _mark_sent(self, native):
         """`native` holds this optimizer's constants as they are now (set_optimizer at compile)."""
         self._sent = (weakref.ref(native), self._version)
 
+    def _before_step(self, native):
+        """Before each step, on `native`'s state (ScheduleFreeAdamW builds its z there)."""
+
     def _send_to(self, native):
         """Before a step: sends the constants again if one was set since `native` got them."""
+        self._before_step(native)
         ref, version = self._sent
         if version != self._version or ref is None or ref() is not native:
-            native.set_optimizer_args(self.native_args())
+            native.set_optimizer_args(self.native_args(native))
             self._mark_sent(native)
 
     # -- the EMA (use_ema): Keras's finalize_variable_values, and what SwapEMAWeights needs --
@@ -538,6 +553,125 @@ class Adafactor(Optimizer):
         self.clip_threshold, self.relative_step = clip_threshold, bool(relative_step)
 
 
+def _count(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"Argument `{name}` must be an integer >= 0. Received: {name}={value!r}")
+    return int(value)
+
+
+def _non_negative_or_none(name, value):
+    return None if value is None else _non_negative(name, value)
+
+
+def _patterns(name, value):
+    """Muon's exclude_layers: a list of regular expressions (None: none)."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"Argument `{name}` must be a list of strings (regular expressions matched against the "
+                         f"weight paths) or None. Received: {name}={value!r}")
+    for v in value:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"Argument `{name}`: {v!r} is not a regular expression ({e})") from None
+    return list(value)
+
+
+class Muon(Optimizer):
+    """Keras's Muon: each 2-D weight (unless its path contains "embedding" with exclude_embeddings, or
+    an exclude_layers expression matches its path) takes momentum, then Newton-Schulz orthogonalization
+    of the update, natively (cpp/runtime/optim.cpp: muon_segment, GEMMs); every other trainable weight
+    takes Keras's AdamW step with the adam_* constants at learning_rate * adam_lr_ratio. Weight decay
+    (weight_decay on the Muon weights, adam_weight_decay on the others) runs at the main rate.
+    Slots: 0 the momentum of every weight, 1 the AdamW weights' velocity."""
+    kind = MUON_KIND
+    slots = 2
+    _fields = (("adam_beta_1", "beta1"), ("adam_beta_2", "beta2"), ("epsilon", "eps"), ("exclude_layers", None),
+               ("muon_a", "muon_a"), ("muon_b", "muon_b"), ("muon_c", "muon_c"), ("adam_lr_ratio", "adam_lr_ratio"),
+               ("momentum", "muon_momentum"), ("ns_steps", "ns_steps"), ("nesterov", "nesterov"),
+               ("exclude_embeddings", None), ("adam_weight_decay", None), ("rms_rate", None))
+    # adam_beta_1 = 1 divides by 1 - beta^t = 0
+    adam_beta_1, adam_beta_2, epsilon = _Constant(_in_unit()), _Constant(_in_unit()), _Constant(_non_negative)
+    muon_a, muon_b, muon_c = _Constant(_number), _Constant(_number), _Constant(_number)
+    adam_lr_ratio, momentum = _Constant(_non_negative), _Constant(_in_unit(high_open=False))
+    ns_steps, nesterov = _Constant(_count), _Constant()
+    adam_weight_decay, rms_rate = _Constant(_non_negative_or_none), _Constant(_positive_or_none)
+    # which weights take which step: fixed at compile (_prepare), as Keras's build fixes its slots
+    exclude_layers, exclude_embeddings = _SetBeforeTraining(_patterns), _SetBeforeTraining()
+
+    def __init__(self, learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
+                 epsilon=1e-7, weight_decay=0.004, exclude_layers=None, exclude_embeddings=True, muon_a=3.4445,
+                 muon_b=-4.7750, muon_c=2.0315, adam_lr_ratio=1, momentum=0.95, ns_steps=5, nesterov=True,
+                 rms_rate=0.2, **kw):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kw)
+        self.adam_beta_1, self.adam_beta_2, self.epsilon = adam_beta_1, adam_beta_2, epsilon
+        self.muon_a, self.muon_b, self.muon_c = muon_a, muon_b, muon_c
+        self.adam_lr_ratio, self.momentum, self.ns_steps = adam_lr_ratio, momentum, ns_steps
+        self.nesterov, self.exclude_embeddings = bool(nesterov), bool(exclude_embeddings)
+        self.exclude_layers = exclude_layers
+        self.adam_weight_decay, self.rms_rate = adam_weight_decay, rms_rate
+        self._weights_of = weakref.WeakKeyDictionary()  # native program -> its (weight, offset) list
+
+    def _should_use_adamw(self, variable):
+        """Keras's rule: AdamW for a weight of rank other than 2, an embedding (by path, with
+        exclude_embeddings) and one whose path an exclude_layers expression matches."""
+        if len(variable.shape) != 2:
+            return True
+        if self.exclude_embeddings and "embedding" in variable.path.lower():
+            return True
+        return any(re.search(k, variable.path) for k in self.exclude_layers)
+
+    def _prepare(self, program):
+        self._weights_of[program.native] = list(program.weights)
+
+    def _muon_offsets(self, native):
+        """The arena offsets of the weights that take the Muon step (sent with the constants, so a
+        change of exclude_layers before training reaches the program)."""
+        return sorted(off for w, off in self._weights_of.get(native, ())
+                      if not self._should_use_adamw(w) and math.prod(w.shape) > 0)
+
+    def _fill(self, a):
+        super()._fill(a)
+        a.use_rms_rate = self.rms_rate is not None
+        a.rms_rate = float(self.rms_rate or 0.0)
+        a.adam_weight_decay = float(self.adam_weight_decay or 0.0)
+
+    def _fill_for(self, a, native):
+        if native is not None:
+            a.muon_offsets = self._muon_offsets(native)
+
+
+class ScheduleFreeAdamW(Optimizer):
+    """Keras's schedule-free AdamW: slot 0 holds z (Keras's "momentum"), set to the weights before the
+    first step as Keras's build sets it; slot 1 the velocity. The weights hold y, the interpolation
+    (1 - beta_1) z + beta_1 x, during training and evaluation alike, as in Keras (which keeps x only
+    implicitly and swaps nothing for evaluation); x is recovered from y and z at each step in Keras's
+    float32 order (cpp/runtime/optim.cpp: schedule_free_chunk)."""
+    kind = SCHEDULE_FREE_KIND
+    slots = 2  # z, v
+    _fields = (("beta_1", "beta1"), ("beta_2", "beta2"), ("epsilon", "eps"), ("warmup_steps", "warmup_steps"))
+    # beta_1 = 0 divides by 0 (x = (y - z) / beta_1); beta_2 = 1 divides by 1 - beta_2^t = 0
+    beta_1, beta_2 = _Constant(_in_unit(low_open=True)), _Constant(_in_unit())
+    epsilon, warmup_steps = _Constant(_non_negative), _Constant(_count)
+
+    def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0, name=None,
+                 **kw):
+        super().__init__(learning_rate=learning_rate, name=name or "schedule_free_adam_w", **kw)
+        self.beta_1, self.beta_2, self.epsilon, self.warmup_steps = beta_1, beta_2, epsilon, warmup_steps
+        self._z_ready = weakref.WeakKeyDictionary()  # native programs whose z is built
+
+    def _before_step(self, native):
+        """Keras's build, at the first step on `native`: z takes the weights, unless a file (or a step)
+        already set it (an unbuilt z is all zeros, where the weights' copy changes nothing)."""
+        if native in self._z_ready:
+            return
+        self._z_ready[native] = True
+        z = native.opt_slot(0)
+        if not z.any():
+            z[:] = native.params()
+
+
 class LossScaleOptimizer(Optimizer):
     """Keras's dynamic loss scaling around an inner optimizer. bigcore trains in float32, where the
     gradients of the loss times a power of two are the gradients times it, exactly unless they
@@ -614,8 +748,11 @@ class LossScaleOptimizer(Optimizer):
     def _current_lr(self):
         return self.inner_optimizer._current_lr()
 
-    def native_args(self):
-        return self.inner_optimizer.native_args()
+    def _prepare(self, program):
+        self.inner_optimizer._prepare(program)
+
+    def native_args(self, native=None):
+        return self.inner_optimizer.native_args(native)
 
     def _mark_sent(self, native):
         self.inner_optimizer._mark_sent(native)
@@ -657,7 +794,8 @@ class LossScaleOptimizer(Optimizer):
 
 
 _ALIASES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "nadam": Nadam,
-            "adamax": Adamax, "adadelta": Adadelta, "lion": Lion, "ftrl": Ftrl, "adafactor": Adafactor}
+            "adamax": Adamax, "adadelta": Adadelta, "lion": Lion, "ftrl": Ftrl, "adafactor": Adafactor,
+            "muon": Muon, "schedulefreeadamw": ScheduleFreeAdamW}
 # Keras 3 takes no string for Lamb (keras.optimizers.get("lamb") raises); its class name still
 # deserializes (a .keras file names it with its module)
 _CLASSES = {c.__name__: c for c in (*_ALIASES.values(), Lamb, LossScaleOptimizer)}

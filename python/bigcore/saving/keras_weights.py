@@ -284,10 +284,18 @@ def optimizer_slots(model):
             out.append(v)
         return out
 
+    def muon():  # Keras: each weight's momentum, then its velocity where it takes the AdamW step
+        out = []
+        for w, m, v in zip(trainable, per_var(0), per_var(1)):
+            out += [m, v] if opt._should_use_adamw(w) else [m]
+        return out
+
     kinds = []
-    if isinstance(opt, optimizers.Adafactor):
+    if isinstance(opt, optimizers.Muon):
+        kinds = muon()
+    elif isinstance(opt, optimizers.Adafactor):
         kinds = adafactor()
-    elif isinstance(opt, (optimizers.Lamb, optimizers.Ftrl)):
+    elif isinstance(opt, (optimizers.Lamb, optimizers.Ftrl, optimizers.ScheduleFreeAdamW)):
         kinds = interleaved(0, 1)
     elif isinstance(opt, optimizers.Adam):
         kinds = interleaved(0, 1) + (per_var(2) if opt.amsgrad else [])

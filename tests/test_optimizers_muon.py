@@ -1,0 +1,301 @@
+"""Muon: which weights take the Muon step (Keras's rule: rank 2, not an embedding, not excluded by
+path), the Newton-Schulz step against a NumPy reference, several fit steps against Keras 3 (torch
+backend) on a model with an embedding, a rank-3 kernel, tall and wide Dense kernels and biases;
+config, names, refusals; the state through Keras files both ways and exact resume from .bigcore.
+"""
+
+import numpy as np
+import pytest
+
+import bigcore
+from bigcore import layers, optimizers
+from layer_test import KERAS_WARNING
+from test_parity import D, assert_weights_close, batches, case_data
+from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
+
+pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)  # Keras's own, from its fit internals
+
+RNG = np.random.default_rng(5)
+XT = RNG.integers(0, 20, size=(32, 5)).astype(np.float32)
+YT = RNG.normal(size=(32, 3)).astype(np.float32)
+
+CASES = {
+    "muon": lambda o: o.Muon(learning_rate=0.01),
+    "defaults": lambda o: o.Muon(),
+    "exclude_head_no_nesterov": lambda o: o.Muon(learning_rate=0.02, exclude_layers=["hea"], nesterov=False,
+                                                 momentum=0.8),
+    "embeddings_in_rms_none": lambda o: o.Muon(learning_rate=0.005, exclude_embeddings=False, rms_rate=None,
+                                               ns_steps=3),
+    "adam_args_decay": lambda o: o.Muon(learning_rate=0.01, adam_beta_1=0.5, adam_beta_2=0.9, epsilon=1e-3,
+                                        adam_lr_ratio=0.5, weight_decay=0.1, adam_weight_decay=0.2),
+    "ns_coefficients_clipnorm": lambda o: o.Muon(learning_rate=0.01, muon_a=2.0, muon_b=-1.5, muon_c=0.5,
+                                                 clipnorm=0.5, rms_rate=0.5),
+    "schedule_ema": lambda o: o.Muon(learning_rate=o.schedules.ExponentialDecay(0.02, 2, 0.5), use_ema=True,
+                                     ema_momentum=0.5, adam_weight_decay=None),
+}
+
+
+def _build(lib):
+    L = lib.layers
+    return lib.Sequential([L.Input((5,)), L.Embedding(20, 6), L.Conv1D(4, 3, activation="tanh"), L.Flatten(),
+                           L.Dense(7, activation="tanh"), L.Dense(9, activation="tanh"), L.Dense(3, name="head")])
+
+
+def _model(make):
+    bigcore.utils.set_random_seed(0)
+    m = _build(bigcore)
+    m.compile(optimizer=make(optimizers), loss="mse")
+    return m
+
+
+def _keras_model(keras, make, weights):
+    km = _build(keras)
+    km.set_weights(weights)
+    km.compile(optimizer=make(keras.optimizers), loss="mse")
+    return km
+
+
+def _keras_weights(km):
+    return [w.value.detach().cpu().numpy() for w in km.weights]
+
+
+def test_routing_follows_keras(keras):
+    """Rank 2 only, embeddings (by path) and exclude_layers (a regular expression on the path) out."""
+    m = _model(lambda o: o.Muon())
+    km = _keras_model(keras, lambda o: o.Muon(), m.get_weights())
+    for kw in ({}, {"exclude_embeddings": False}, {"exclude_layers": ["head", "^dense"]}):
+        ours, theirs = optimizers.Muon(**kw), keras.optimizers.Muon(**kw)
+        assert [ours._should_use_adamw(w) for w in m.weights] == [theirs._should_use_adamw(v) for v in km.weights]
+    routed = [optimizers.Muon()._should_use_adamw(w) for w in m.weights]
+    assert routed == [True, True, True, False, True, False, True, False, True]  # emb, conv k/b, 3 x (k, b)
+    native = m._native()
+    muon_offsets = m.optimizer._muon_offsets(native.native)
+    assert muon_offsets == sorted(off for w, off in native.weights if len(w.shape) == 2 and "embedding" not in w.path)
+
+
+def _newton_schulz(x, a, b, c, steps):
+    x = x.astype(np.float64)
+    flip = x.shape[0] > x.shape[1]
+    x = x.T if flip else x
+    x = x / (np.linalg.norm(x) + 1e-7)
+    for _ in range(steps):
+        A = x @ x.T
+        x = a * x + (b * A + c * A @ A) @ x
+    return x.T if flip else x
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_two_steps_match_numpy(nesterov):
+    """Two steps on Dense kernels (12 x 7 tall, 7 x 9 wide): momentum, Newton-Schulz, the
+    sqrt(max(n, m)) * rms_rate scale and the decoupled weight decay, in float64."""
+    bigcore.utils.set_random_seed(1)
+    x = RNG.normal(size=(16, 12)).astype(np.float32)
+    y = RNG.normal(size=(16, 9)).astype(np.float32)
+
+    def build(opt):
+        bigcore.utils.set_random_seed(1)
+        m = bigcore.Sequential([layers.Input((12,)), layers.Dense(7, use_bias=False),
+                                layers.Dense(9, use_bias=False)])
+        m.compile(optimizer=opt, loss="mse")
+        return m
+
+    lr, mom, wd, rms = 0.05, 0.9, 0.1, 0.3
+    m = build(optimizers.Muon(learning_rate=lr, momentum=mom, weight_decay=wd, rms_rate=rms, nesterov=nesterov))
+    w = [v.astype(np.float64) for v in m.get_weights()]
+    bufs = [np.zeros_like(v) for v in w]
+    for _ in range(2):
+        probe = build(optimizers.SGD(learning_rate=1.0))
+        probe.set_weights([v.astype(np.float32) for v in w])
+        probe.train_on_batch(x, y)
+        grads = [a - b for a, b in zip(w, probe.get_weights())]
+        m.train_on_batch(x, y)
+        for k, g in enumerate(grads):
+            bufs[k] = mom * bufs[k] + g
+            u = _newton_schulz(g + mom * bufs[k] if nesterov else bufs[k], 3.4445, -4.7750, 2.0315, 5)
+            w[k] = w[k] - w[k] * wd * lr - lr * u * np.sqrt(max(w[k].shape)) * rms
+    for got, want in zip(m.get_weights(), w):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("make", CASES.values(), ids=CASES.keys())
+def test_fit_matches_keras(keras, make):
+    m = _model(make)
+    km = _keras_model(keras, make, m.get_weights())
+    history = m.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    keras_history = km.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    assert m.optimizer.iterations == int(km.optimizer.iterations) == 4
+    assert history.history["loss"][0] == pytest.approx(keras_history.history["loss"][0], rel=1e-5)
+    start = _model(make).get_weights()
+    got, want = m.get_weights(), _keras_weights(km)
+    assert all(not np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, start))  # every weight moved
+    assert_weights_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("make", [CASES["muon"], CASES["schedule_ema"]], ids=["muon", "schedule_ema"])
+def test_optimizer_state_matches_keras(keras, make):
+    """Keras's variables in its order: each weight's momentum, then a velocity for the AdamW ones."""
+    m = _model(make)
+    km = _keras_model(keras, make, m.get_weights())
+    for i in range(0, 24, 8):
+        m.train_on_batch(XT[i:i + 8], YT[i:i + 8])
+        km.train_on_batch(XT[i:i + 8], YT[i:i + 8])
+    ours = bigcore.saving.keras_weights.optimizer_slots(m)
+    theirs = [v.value.detach().cpu().numpy() for v in km.optimizer.variables]
+    assert [tuple(s.shape) for s in ours] == [tuple(v.shape) for v in theirs]
+    for k, (s, v) in enumerate(zip(ours, theirs)):
+        np.testing.assert_allclose(np.asarray(s.get(), np.float64), v.astype(np.float64), rtol=1e-4, atol=1e-6,
+                                   err_msg=f"optimizer variable {k} ({km.optimizer.variables[k].path})")
+
+
+def test_defaults_config_and_names_match_keras(keras):
+    ours, theirs = optimizers.Muon(), keras.optimizers.Muon()
+    mine, keras_config = ours.get_config(), theirs.get_config()
+    assert set(keras_config) - set(mine) <= {"loss_scale_factor", "gradient_accumulation_steps"}
+    assert set(mine) <= set(keras_config)
+    assert mine.pop("name") == "muon" and keras_config["name"].startswith("muon")
+    for key, value in mine.items():
+        assert value == pytest.approx(keras_config[key], rel=1e-7) if isinstance(value, float) else \
+            value == keras_config[key], key
+    assert type(optimizers.get("muon")) is optimizers.Muon
+    assert type(keras.optimizers.get("muon")).__name__ == "Muon"
+    assert type(optimizers.deserialize({"class_name": "Muon", "config": keras_config})) is optimizers.Muon
+    opt = optimizers.Muon(learning_rate=optimizers.schedules.ExponentialDecay(0.1, 10, 0.9), exclude_layers=["x"],
+                          exclude_embeddings=False, muon_a=3.0, muon_b=-4.0, muon_c=2.0, adam_lr_ratio=0.1,
+                          momentum=0.9, ns_steps=4, nesterov=False, rms_rate=None, adam_weight_decay=None,
+                          name="mine")
+    back = optimizers.deserialize(optimizers.serialize(opt))
+    assert type(back) is optimizers.Muon and back.get_config() == opt.get_config()
+    assert back.get_config()["exclude_layers"] == ["x"] and back.rms_rate is None and back.ns_steps == 4
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: optimizers.Muon(adam_beta_1=1.0), r"adam_beta_1.*\[0, 1\)"),
+    (lambda: optimizers.Muon(adam_beta_2=-0.1), r"adam_beta_2.*\[0, 1\)"),
+    (lambda: optimizers.Muon(epsilon=-1.0), r"epsilon.*>= 0"),
+    (lambda: optimizers.Muon(momentum=1.5), r"momentum.*\[0, 1\]"),
+    (lambda: optimizers.Muon(ns_steps=-1), r"ns_steps.*integer >= 0"),
+    (lambda: optimizers.Muon(ns_steps=2.5), r"ns_steps.*integer >= 0"),
+    (lambda: optimizers.Muon(rms_rate=0.0), r"rms_rate.*> 0 or None"),
+    (lambda: optimizers.Muon(adam_lr_ratio=-1), r"adam_lr_ratio.*>= 0"),
+    (lambda: optimizers.Muon(adam_weight_decay=-0.1), r"adam_weight_decay.*>= 0"),
+    (lambda: optimizers.Muon(exclude_layers="dense"), r"exclude_layers.*list of strings"),
+    (lambda: optimizers.Muon(exclude_layers=["("]), r"exclude_layers.*regular expression"),
+    (lambda: optimizers.Muon(muon_a=float("inf")), r"muon_a.*finite"),
+], ids=["beta_1", "beta_2", "epsilon", "momentum", "ns_negative", "ns_float", "rms_rate", "lr_ratio", "adam_wd",
+        "exclude_str", "exclude_regex", "muon_a"])
+def test_bad_arguments_are_refused_by_name(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_exclude_layers_set_after_compile_reaches_the_program(keras):
+    """Set before the first step, exclude_layers routes as if given to the constructor (Keras's build
+    runs at the first step)."""
+    m = _model(CASES["muon"])
+    m.optimizer.exclude_layers = ["head"]
+    km = _keras_model(keras, lambda o: o.Muon(learning_rate=0.01, exclude_layers=["head"]), m.get_weights())
+    m.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    km.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-4, atol=1e-5)
+
+
+def test_routing_is_fixed_once_training_started():
+    m = mlp(optimizer=optimizers.Muon(learning_rate=0.01))
+    m.fit(X8[:32], Y3[:32], epochs=1, batch_size=16, verbose=0)
+    with pytest.raises(ValueError, match="exclude_layers.*cannot change after training started"):
+        m.optimizer.exclude_layers = ["dense"]
+    m.optimizer.learning_rate = 0.02  # the constants still may
+    m.optimizer.momentum = 0.5
+    m.fit(X8[:32], Y3[:32], epochs=1, batch_size=16, verbose=0)
+
+
+# --- files -----------------------------------------------------------------------------------------------
+
+def test_a_keras_file_loads_and_trains_on(keras, tmp_path):
+    pytest.importorskip("h5py")
+    make = CASES["muon"]
+    km = _keras_model(keras, make, _model(make).get_weights())
+    km.fit(XT[:24], YT[:24], epochs=1, batch_size=8, verbose=0, shuffle=False)
+    km.save(tmp_path / "m.keras")
+    ours = bigcore.models.load_model(tmp_path / "m.keras")
+    assert type(ours.optimizer).__name__ == "Muon" and ours.optimizer.iterations == 3
+    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=0, atol=0)
+    for i in (24, 16):
+        ours.train_on_batch(XT[i:i + 8], YT[i:i + 8])
+        km.train_on_batch(XT[i:i + 8], YT[i:i + 8])
+    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=1e-4, atol=1e-5)
+
+
+def test_a_bigcore_keras_file_loads_in_keras(keras, tmp_path):
+    pytest.importorskip("h5py")
+    m = _model(lambda o: o.Muon(learning_rate=0.01, exclude_layers=["head"]))
+    m.fit(XT[:24], YT[:24], epochs=1, batch_size=8, verbose=0, shuffle=False)
+    m.save(tmp_path / "ours.keras")
+    km = keras.models.load_model(tmp_path / "ours.keras")
+    assert type(km.optimizer).__name__ == "Muon" and int(km.optimizer.iterations) == 3
+    assert km.optimizer.exclude_layers == ["head"]
+    for i in (24, 16):
+        m.train_on_batch(XT[i:i + 8], YT[i:i + 8])
+        km.train_on_batch(XT[i:i + 8], YT[i:i + 8])
+    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-4, atol=1e-5)
+
+
+def test_resume_after_save_is_bit_identical(tmp_path):
+    straight, resumed, history = _resume_pair(
+        tmp_path, lambda: mlp(optimizer=optimizers.Muon(learning_rate=0.01)), X8, Y3)
+    assert_same_weights(straight, resumed)
+    assert history.history["loss"] == straight.history.history["loss"][2:]
+    assert resumed.optimizer.iterations == straight.optimizer.iterations == 24
+    for s, t in zip(slots(straight), slots(resumed), strict=True):
+        np.testing.assert_array_equal(s, t)
+    assert all(np.abs(s).max() > 0 for s in slots(resumed))
+
+
+def test_gradient_accumulation_and_loss_scaling_match_keras(keras):
+    """gradient_accumulation_steps (the mean every 2nd batch) and a LossScaleOptimizer around Muon."""
+    for make in (lambda o: o.Muon(learning_rate=0.01, gradient_accumulation_steps=2),
+                 lambda o: o.LossScaleOptimizer(o.Muon(learning_rate=0.01))):
+        m = _model(make)
+        km = _keras_model(keras, make, m.get_weights())
+        m.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
+        km.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
+        assert m.optimizer.iterations == int(km.optimizer.iterations)
+        assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-4, atol=1e-5)
+
+
+def test_thread_count_does_not_change_the_bits(restore_threads):
+    """Newton-Schulz's GEMMs (tiles fixed by the shapes) and the AdamW weights give the same bits
+    on 1 and 2 threads."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 300)).astype(np.float32)
+    y = rng.normal(size=(32, 4)).astype(np.float32)
+    runs = []
+    for n in (1, 2):
+        bigcore.config.set_num_threads(n)
+        bigcore.utils.set_random_seed(0)
+        m = bigcore.Sequential([layers.Input((300,)), layers.Dense(200, activation="tanh"), layers.Dense(8),
+                                layers.Dense(4)])
+        m.compile(optimizer=optimizers.Muon(learning_rate=0.01), loss="mse")
+        m.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        runs.append([w.tobytes() for w in m.get_weights()] + [s.tobytes() for s in slots(m)])
+    assert runs[0] == runs[1]
+
+
+def test_training_bit_identical_on_every_isa(restore_isa, supported_isas):
+    """Muon's Newton-Schulz GEMMs and ScheduleFreeAdamW's element-wise update give the same bits on
+    every CPU kernel path."""
+    if len(supported_isas) < 2:
+        pytest.skip("only one ISA path on this CPU")
+    x, y = case_data("softmax_sparse_ce")
+    for make in (lambda: optimizers.Muon(learning_rate=0.05), lambda: optimizers.ScheduleFreeAdamW(0.05)):
+        results = {}
+        for isa in supported_isas:
+            bigcore.config.set_cpu_isa(isa)
+            bigcore.utils.set_random_seed(3)
+            m = bigcore.Sequential([layers.Dense(37, activation="tanh", input_shape=(D,)), layers.Dense(5)])
+            m.compile(optimizer=make(), loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
+            losses_seen = [m.train_on_batch(xb, yb) for xb, yb in batches(x, y)]
+            results[isa] = (losses_seen, [w.tobytes() for w in m.get_weights()])
+        assert results["ref"][0][-1] < results["ref"][0][0]  # it trains
+        for isa, r in results.items():
+            assert r == results["ref"], f"{type(make()).__name__} on {isa} differs from ref"
