@@ -228,8 +228,10 @@ def model_to_keras(model):
         keras_entry = layer_to_keras(layer, None if not shapes else (shapes if len(shapes) > 1 else shapes[0]))
         entries.append({**keras_entry, "name": entry["name"], "inbound_nodes": entry.get("inbound_nodes", [])})
     entries = keras_ops.to_keras(entries)  # recorded bigcore.ops as Keras's operations, constants inlined
+    functional = {e.get("name") for e in entries if _is_functional(e)}
+    refs = {k: _shift_model_refs(config[k], functional, 1) for k in ("input_layers", "output_layers") if k in config}
     return {"module": "keras.src.models.functional", "class_name": "Functional",
-            "config": {**{k: v for k, v in config.items() if k != "layers"}, "layers": entries},
+            "config": {**{k: v for k, v in config.items() if k != "layers"}, **refs, "layers": entries},
             "registered_name": "Functional"}
 
 
@@ -349,7 +351,29 @@ def functional_from_keras(config, where):
         entry["inbound_nodes"] = [_strip_mask_ops(name, n, mask_ops, where, masks) for n in nodes]
         out.append(entry)
     keep = {k: v for k, v in config.items() if k in ("name", "input_layers", "output_layers")}
+    functional = {d.get("name") for d in layers if _is_functional(d)}
+    for key in ("input_layers", "output_layers"):
+        if key in keep:
+            keep[key] = _shift_model_refs(keep[key], functional, -1)
     return {**keep, "layers": out}, masks, mask_ops
+
+
+def _is_functional(entry):
+    return isinstance(entry, dict) and entry.get("class_name") in ("Functional", "Model") \
+        and entry.get("registered_name") in (None, "Functional")
+
+
+def _shift_model_refs(refs, functional, by):
+    """Keras counts a functional model's built-in node (its inputs to its outputs) in the model
+    references of input_layers / output_layers, not in a call's keras_history: a call of an inner
+    functional model is node 1 there, 0 in bigcore's config."""
+    if isinstance(refs, list) and len(refs) >= 3 and isinstance(refs[0], str) and isinstance(refs[1], int):
+        return [refs[0], refs[1] + by, *refs[2:]] if refs[0] in functional else refs
+    if isinstance(refs, list):
+        return [_shift_model_refs(r, functional, by) for r in refs]
+    if isinstance(refs, dict):
+        return {k: _shift_model_refs(r, functional, by) for k, r in refs.items()}
+    return refs
 
 
 def sequential_from_keras(config, where):

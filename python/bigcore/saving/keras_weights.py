@@ -59,7 +59,7 @@ def layer_slots(layer, seen=None):
     vars). seen: ids of the layers already placed in the file (Keras saves a shared layer once)."""
     _check_keras_form(layer)
     name = type(layer).__name__
-    snake_name = snake(name)
+    snake_name = layer_base.class_snake_name(type(layer))
     if seen is not None:
         seen.add(id(layer))
     if name in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):  # Keras: an RNN whose ConvLSTMCell holds the weights
@@ -80,7 +80,7 @@ def layer_slots(layer, seen=None):
             return [("", [], layer.name)] + _cell_slots("cell", layer.cell, seen)
         out, used = [("", [], layer.name), ("cell", [], layer.cell.name)], {}
         for c in cells:
-            out += _cell_slots(f"cell/cells/{_unique(snake(type(c).__name__), used)}", c, seen)
+            out += _cell_slots(f"cell/cells/{_unique(layer_base.class_snake_name(type(c)), used)}", c, seen)
         return out
     if name == "Bidirectional" and layer._unrolled:  # over RNN(cell of one's own): the two RNN layers
         return [("", [], layer.name)] + _under("backward_layer", layer.backward_layer, seen) + \
@@ -90,10 +90,12 @@ def layer_slots(layer, seen=None):
                 ("backward_layer/cell", _weight_slots(layer.backward_layer.weights), f"{snake_name}_cell"),
                 ("forward_layer", [], f"{snake_name}_forward_layer"),
                 ("forward_layer/cell", _weight_slots(layer.forward_layer.weights), f"{snake_name}_cell")]
-    if name == "MultiHeadAttention":  # Keras: each projection under <name>_dense, its softmax and dropout empty
-        return [("", [], layer.name)] + [
-            (f"{sub}_dense", _weight_slots(getattr(layer, f"{sub}_dense").weights), getattr(layer, f"{sub}_dense").name)
-            for sub in ("key", "output", "query", "value")] + [("_dropout_layer", [], "dropout"), ("_softmax", [], "softmax")]
+    sublayers = getattr(layer, "keras_file_sublayers", None)
+    if sublayers is not None:  # a layer that names the sub-layers Keras keeps its variables in (the attentions)
+        out = [("", [], layer.name)]
+        for attr, sub, group in sublayers():
+            out += [(attr, [], group)] if sub is None else _under(attr, sub, seen)
+        return out
     if name == "TimeDistributed":  # Keras: the wrapped layer under its attribute `layer`
         return [("", [], layer.name)] + _under("layer", layer.layer, seen)
     if name == "Normalization":
@@ -136,7 +138,7 @@ def _children(value, prefix, depth=0):
     out, used = [], {}
     for item in (value.values() if isinstance(value, dict) else value):
         if isinstance(item, layer_base.Layer):
-            out.append((f"{prefix}/{_unique(snake(type(item).__name__), used)}", item))
+            out.append((f"{prefix}/{_unique(layer_base.class_snake_name(type(item)), used)}", item))
         elif isinstance(item, (list, tuple, dict)):
             out += _children(item, f"{prefix}/{_unique('container', used)}", depth + 1)
     return out
@@ -212,7 +214,8 @@ def layer_paths(model):
     ordered = list(model.layers)
     used, out = {}, []
     for layer in ordered:
-        base = snake(registry.model_class_name(layer) if registry.is_graph_model(layer) else type(layer).__name__)
+        base = (snake(registry.model_class_name(layer)) if registry.is_graph_model(layer)
+                else layer_base.class_snake_name(type(layer)))
         if base in used:
             used[base] += 1
             name = f"{base}_{used[base]}"

@@ -1,0 +1,238 @@
+"""Every public layer with weights, in Keras's files both ways: the same one-layer model is built
+in bigcore and in Keras 3 from one recipe; each library's .keras archive loads in the other and
+predicts the same, each library's .weights.h5 loads into the other's model and predicts the same,
+and both weights files hold the same set of HDF5 datasets with the same shapes (the check that
+catches a layer whose variables drift to another path)."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import bigcore
+from keras_file_checks import close, h5_layout
+from layer_test import KERAS_WARNING
+
+pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
+
+h5py = pytest.importorskip("h5py")
+ATOL = 1e-4
+
+
+def _adapted_normalization(lib):
+    norm = lib.layers.Normalization()
+    norm.adapt(np.random.default_rng(5).normal(2.0, 3.0, (40, 4)).astype(np.float32))
+    return norm
+
+
+def _discretization(lib):
+    return lib.layers.Discretization(bin_boundaries=[-0.5, 0.0, 0.5])
+
+
+def _lora(layer):
+    """A layer whose LoRA is enabled once the model is built (Keras saves the merged kernel)."""
+    layer.enable_lora_after_build = 2
+    return layer
+
+
+def _nested_gqa(lib):
+    """GroupQueryAttention in a functional model used as a layer: its class's key in an inner
+    model's layout too."""
+    inp = lib.Input((4, 6))
+    return lib.Model(inp, lib.layers.Dense(2)(lib.layers.GroupQueryAttention(3, 2, 1)(inp, inp)))
+
+
+# name -> (input shape without the batch, input dtype, recipe(lib) -> layer, call keywords)
+# A recipe builds the layer from the library `lib` (bigcore or keras) with the same arguments.
+SPECS = {
+    "Dense": ((5,), "float32", lambda k: k.layers.Dense(3, activation="tanh")),
+    "Dense_no_bias": ((5,), "float32", lambda k: k.layers.Dense(3, use_bias=False)),
+    "Dense_lora": ((5,), "float32", lambda k: _lora(k.layers.Dense(3))),
+    "EinsumDense": ((4, 5), "float32", lambda k: k.layers.EinsumDense("abc,cd->abd", output_shape=(None, 3),
+                                                                      bias_axes="d")),
+    "EinsumDense_lora": ((4, 5), "float32", lambda k: _lora(k.layers.EinsumDense("abc,cd->abd", output_shape=(None, 3),
+                                                                                 bias_axes="d"))),
+    "Embedding": ((4,), "int32", lambda k: k.layers.Embedding(10, 3)),
+    "Embedding_lora": ((4,), "int32", lambda k: _lora(k.layers.Embedding(10, 3))),
+    "ReversibleEmbedding": ((4,), "int32", lambda k: k.layers.ReversibleEmbedding(10, 3, tie_weights=False)),
+    "PReLU": ((4, 3), "float32", lambda k: k.layers.PReLU()),
+    "Conv1D": ((6, 3), "float32", lambda k: k.layers.Conv1D(4, 3)),
+    "Conv2D": ((5, 5, 2), "float32", lambda k: k.layers.Conv2D(3, 3, padding="same")),
+    "Conv3D": ((4, 4, 4, 2), "float32", lambda k: k.layers.Conv3D(3, 2)),
+    "Conv1DTranspose": ((5, 3), "float32", lambda k: k.layers.Conv1DTranspose(2, 3, strides=2)),
+    "Conv2DTranspose": ((4, 4, 2), "float32", lambda k: k.layers.Conv2DTranspose(3, 3, strides=2)),
+    "Conv3DTranspose": ((3, 3, 3, 2), "float32", lambda k: k.layers.Conv3DTranspose(2, 2)),
+    "SeparableConv1D": ((6, 3), "float32", lambda k: k.layers.SeparableConv1D(4, 3, depth_multiplier=2)),
+    "SeparableConv2D": ((5, 5, 2), "float32", lambda k: k.layers.SeparableConv2D(3, 3, depth_multiplier=2)),
+    "DepthwiseConv1D": ((6, 3), "float32", lambda k: k.layers.DepthwiseConv1D(3, depth_multiplier=2)),
+    "DepthwiseConv2D": ((5, 5, 2), "float32", lambda k: k.layers.DepthwiseConv2D(3, depth_multiplier=2)),
+    "BatchNormalization": ((4,), "float32", lambda k: k.layers.BatchNormalization()),
+    "BatchNormalization_no_center": ((3, 4), "float32", lambda k: k.layers.BatchNormalization(center=False)),
+    "LayerNormalization_no_scale": ((3, 4), "float32", lambda k: k.layers.LayerNormalization(scale=False)),
+    "LayerNormalization": ((3, 4), "float32", lambda k: k.layers.LayerNormalization()),
+    "GroupNormalization": ((3, 4), "float32", lambda k: k.layers.GroupNormalization(groups=2)),
+    "RMSNormalization": ((3, 4), "float32", lambda k: k.layers.RMSNormalization()),
+    "Normalization": ((4,), "float32", _adapted_normalization),
+    "Discretization": ((4,), "float32", _discretization),
+    "SimpleRNN": ((5, 3), "float32", lambda k: k.layers.SimpleRNN(4)),
+    "LSTM": ((5, 3), "float32", lambda k: k.layers.LSTM(4, return_sequences=True)),
+    "GRU": ((5, 3), "float32", lambda k: k.layers.GRU(4)),
+    "RNN_SimpleRNNCell": ((5, 3), "float32", lambda k: k.layers.RNN(k.layers.SimpleRNNCell(4))),
+    "RNN_LSTMCell": ((5, 3), "float32", lambda k: k.layers.RNN(k.layers.LSTMCell(4))),
+    "RNN_GRUCell": ((5, 3), "float32", lambda k: k.layers.RNN(k.layers.GRUCell(4))),
+    "StackedRNNCells": ((5, 3), "float32", lambda k: k.layers.RNN(k.layers.StackedRNNCells(
+        [k.layers.LSTMCell(4), k.layers.GRUCell(3), k.layers.SimpleRNNCell(2)]))),
+    "Bidirectional": ((5, 3), "float32", lambda k: k.layers.Bidirectional(k.layers.LSTM(4))),
+    "BidirectionalGRU": ((5, 3), "float32", lambda k: k.layers.Bidirectional(k.layers.GRU(2, return_sequences=True),
+                                                                             merge_mode="sum")),
+    "TimeDistributed": ((3, 4), "float32", lambda k: k.layers.TimeDistributed(k.layers.Dense(2))),
+    "ConvLSTM1D": ((3, 5, 2), "float32", lambda k: k.layers.ConvLSTM1D(2, 3)),
+    "ConvLSTM2D": ((3, 4, 4, 2), "float32", lambda k: k.layers.ConvLSTM2D(2, 3, padding="same")),
+    "ConvLSTM3D": ((2, 3, 3, 3, 1), "float32", lambda k: k.layers.ConvLSTM3D(2, 2)),
+    "MultiHeadAttention": ((4, 6), "float32", lambda k: k.layers.MultiHeadAttention(2, 3)),
+    "MultiHeadAttention_no_bias": ((4, 6), "float32", lambda k: k.layers.MultiHeadAttention(2, 3, use_bias=False)),
+    "GroupQueryAttention": ((4, 6), "float32", lambda k: k.layers.GroupQueryAttention(3, 4, 2)),
+    "GroupQueryAttention_no_bias": ((4, 6), "float32", lambda k: k.layers.GroupQueryAttention(2, 2, 1,
+                                                                                              use_bias=False)),
+    "Functional_GroupQueryAttention": ((4, 6), "float32", _nested_gqa),
+    "Attention": ((4, 3), "float32", lambda k: k.layers.Attention(use_scale=True)),
+    "AdditiveAttention": ((4, 3), "float32", lambda k: k.layers.AdditiveAttention(use_scale=True)),
+    "SpectralNormalization": ((5,), "float32", lambda k: k.layers.SpectralNormalization(k.layers.Dense(3))),
+    "SpectralNormalization_conv": ((5, 5, 2), "float32", lambda k: k.layers.SpectralNormalization(
+        k.layers.Conv2D(3, 3))),
+    "Bidirectional_SimpleRNN": ((5, 3), "float32", lambda k: k.layers.Bidirectional(k.layers.SimpleRNN(
+        3, return_sequences=True), merge_mode="ave")),
+    "TimeDistributed_conv": ((2, 5, 5, 2), "float32", lambda k: k.layers.TimeDistributed(k.layers.Conv2D(2, 3))),
+    "STFTSpectrogram": ((64, 1), "float32", lambda k: k.layers.STFTSpectrogram(frame_length=16, frame_step=8,
+                                                                               fft_length=16, window=None)),
+}
+
+# Attention layers: query and value the one input (MultiHeadAttention's positional pair, Attention's list).
+_SELF_CALL = {"MultiHeadAttention", "GroupQueryAttention"}
+_LIST_CALL = {"Attention", "AdditiveAttention"}
+# Preprocessing layers alone make no native model: a Dense after them.
+_DENSE_AFTER = {"Normalization", "Discretization"}
+
+# Public layers without variables of their own (in either library's files nothing but their group).
+WEIGHTLESS = {
+    "Activation", "ActivityRegularization", "Add", "AlphaDropout", "AugMix", "AutoContrast", "Average",
+    "CategoryEncoding", "CenterCrop", "Concatenate", "Cropping1D", "Cropping2D", "Cropping3D", "CutMix", "Dot",
+    "Dropout", "ELU", "Equalization", "Flatten", "GaussianDropout", "GaussianNoise", "HashedCrossing", "Hashing",
+    "Identity", "InputLayer", "Lambda", "Layer", "LeakyReLU", "Masking", "Maximum", "MelSpectrogram", "Minimum",
+    "MixUp", "Multiply", "Permute", "Pipeline", "RandAugment", "ReLU", "RepeatVector", "Rescaling", "Reshape",
+    "Resizing", "Softmax", "Solarization", "Subtract", "UnitNormalization", "Wrapper",
+    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+}
+# Covered elsewhere: the lookups' tf_idf weights in tests/test_keras_files.py (text models).
+ELSEWHERE = {"StringLookup", "IntegerLookup", "TextVectorization"}
+_WEIGHTLESS_PREFIXES = ("Random", "Adaptive", "Global", "MaxPool", "AveragePooling", "AvgPool", "UpSampling",
+                        "ZeroPadding")
+
+
+def _covered(name):
+    spec_layers = {key.split("_")[-1] for key in SPECS} | {key.split("_")[0] for key in SPECS} | {"RNN", "GRUCell", "LSTMCell", "SimpleRNNCell"}
+    aliases = {"Convolution": "Conv", "SeparableConvolution": "SeparableConv", "GroupedQueryAttention":
+               "GroupQueryAttention"}
+    for long, short in aliases.items():
+        if name.startswith(long):
+            name = short + name[len(long):]
+    return (name in spec_layers or name in WEIGHTLESS or name in ELSEWHERE or name.startswith(_WEIGHTLESS_PREFIXES))
+
+
+def test_every_public_layer_is_in_the_sweep():
+    public = [n for n, c in vars(bigcore.layers).items()
+              if not n.startswith("_") and inspect.isclass(c) and issubclass(c, bigcore.layers.Layer)]
+    missing = sorted(n for n in public if not _covered(n))
+    assert not missing, f"public layers neither swept nor listed as weightless: {missing}"
+
+
+def _build(lib, key):
+    shape, dtype, recipe = SPECS[key]
+    inp = lib.Input(shape, dtype=dtype)
+    layer = recipe(lib)
+    kind = key.split("_")[0]
+    out = layer(inp, inp) if kind in _SELF_CALL else layer([inp, inp]) if kind in _LIST_CALL else layer(inp)
+    if key in _DENSE_AFTER:
+        out = lib.layers.Dense(2)(out)
+    model = lib.Model(inp, out)
+    rank = getattr(layer, "enable_lora_after_build", None)
+    if rank is not None:
+        layer.enable_lora(rank)
+    return model
+
+
+def _data(key, n=3):
+    shape, dtype, _ = SPECS[key]
+    rng = np.random.default_rng(11)
+    if dtype == "int32":
+        return rng.integers(0, 10, (n,) + shape).astype(np.int32)
+    return rng.normal(size=(n,) + shape).astype(np.float32)
+
+
+def _perturb(model, seed):
+    """Moves every float variable off its initial value (a zero bias or a unit scale would hide a
+    swap), keeping variances positive."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for w in model.get_weights():
+        w = np.asarray(w)
+        if w.dtype.kind == "f":
+            w = w + (0.2 * np.abs(rng.normal(size=w.shape))).astype(w.dtype)
+        out.append(w)
+    model.set_weights(out)
+
+
+def _predict(model, x):
+    return model.predict(x, verbose=0)
+
+
+@pytest.mark.parametrize("key", sorted(SPECS))
+def test_layer_files_both_ways(keras, tmp_path, seed, key):
+    x = _data(key)
+    ours, km = _build(bigcore, key), _build(keras, key)
+    _perturb(ours, 1)
+    _perturb(km, 2)
+    # 1. the same datasets at the same paths, with the same shapes
+    ours.save_weights(tmp_path / "o.weights.h5")
+    km.save_weights(tmp_path / "k.weights.h5")
+    assert h5_layout(tmp_path / "o.weights.h5") == h5_layout(tmp_path / "k.weights.h5")
+    # 2. bigcore's .keras in Keras
+    ours.save(tmp_path / "o.keras")
+    close(_predict(keras.saving.load_model(tmp_path / "o.keras"), x), _predict(ours, x), ATOL)
+    # 3. Keras's .keras in bigcore
+    km.save(tmp_path / "k.keras")
+    close(_predict(bigcore.saving.load_model(tmp_path / "k.keras"), x), _predict(km, x), ATOL)
+    # 4. weights files into the other library's model of the same recipe
+    km2 = _build(keras, key)
+    km2.load_weights(tmp_path / "o.weights.h5")
+    close(_predict(km2, x), _predict(ours, x), ATOL)
+    ours2 = _build(bigcore, key)
+    ours2.load_weights(tmp_path / "k.weights.h5")
+    close(_predict(ours2, x), _predict(km, x), ATOL)
+
+
+def _inner_model_twice(lib):
+    """An inner functional model called twice, its outputs used after it and as model outputs: Keras
+    counts the inner model's built-in node in output_layers' references (node 1, 2), not in calls'."""
+    inp = lib.Input((4, 3))
+    inner = lib.Model(inp, lib.layers.Dense(3)(lib.layers.GroupQueryAttention(2, 2, 1)(inp, inp)))
+    a, b = lib.Input((4, 3)), lib.Input((4, 3))
+    ha, hb = inner(a), inner(b)
+    return lib.Model([a, b], [lib.layers.Add()([ha, hb]), hb, ha])
+
+
+def test_inner_functional_model_called_twice_both_ways(keras, tmp_path, seed):
+    rng = np.random.default_rng(3)
+    x = [rng.normal(size=(2, 4, 3)).astype(np.float32) for _ in range(2)]
+    ours, km = _inner_model_twice(bigcore), _inner_model_twice(keras)
+    _perturb(ours, 1)
+    _perturb(km, 2)
+    ours.save(tmp_path / "o.keras")
+    km.save(tmp_path / "k.keras")
+    for got, want in zip(_predict(keras.saving.load_model(tmp_path / "o.keras"), x), _predict(ours, x)):
+        close(got, want, ATOL)
+    for got, want in zip(_predict(bigcore.saving.load_model(tmp_path / "k.keras"), x), _predict(km, x)):
+        close(got, want, ATOL)
+    ours.save_weights(tmp_path / "o.weights.h5")
+    km.save_weights(tmp_path / "k.weights.h5")
+    assert h5_layout(tmp_path / "o.weights.h5") == h5_layout(tmp_path / "k.weights.h5")
