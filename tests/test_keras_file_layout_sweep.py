@@ -236,3 +236,24 @@ def test_inner_functional_model_called_twice_both_ways(keras, tmp_path, seed):
     ours.save_weights(tmp_path / "o.weights.h5")
     km.save_weights(tmp_path / "k.weights.h5")
     assert h5_layout(tmp_path / "o.weights.h5") == h5_layout(tmp_path / "k.weights.h5")
+
+
+@pytest.mark.parametrize("key", ["MultiHeadAttention", "GroupQueryAttention"])
+def test_earlier_bigcore_attention_layout_still_loads(tmp_path, seed, key):
+    """bigcore wrote the attentions' variables flat in the layer's own vars (GroupQueryAttention
+    under group_query_attention) before it wrote Keras's layout: such weights files still load."""
+    x = _data(key)
+    ours = _build(bigcore, key)
+    _perturb(ours, 4)
+    old = {"MultiHeadAttention": "multi_head_attention", "GroupQueryAttention": "group_query_attention"}[key]
+    with h5py.File(tmp_path / "old.weights.h5", "w") as f:
+        f.create_group("vars").attrs["name"] = ours.name
+        f.create_group("layers/input_layer/vars")
+        grp = f.create_group(f"layers/{old}/vars")
+        for i, w in enumerate(ours.layers[1].weights):
+            grp.create_dataset(str(i), data=w.numpy())
+    fresh = _build(bigcore, key)
+    before = _predict(fresh, x)
+    fresh.load_weights(tmp_path / "old.weights.h5")
+    close(_predict(fresh, x), _predict(ours, x), ATOL)
+    assert np.abs(_predict(fresh, x) - before).max() > 1e-3

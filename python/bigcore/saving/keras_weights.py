@@ -377,11 +377,35 @@ def value_bytes(model, include_optimizer=True):
     return len(groups) + sum(len(slots) for _, _, slots in groups), total
 
 
+def _earlier_layout(model, f, where, groups):
+    """The groups to read where the file holds a layer in bigcore's earlier layout: before its
+    layers named the sub-layers Keras saves (keras_file_sublayers), MultiHeadAttention and
+    GroupQueryAttention kept their variables flat in their own vars (layer.weights in order), and
+    GroupQueryAttention was filed under its bigcore class name (group_query_attention). Only a
+    Sequential's or functional model's own layers are looked for there."""
+    if getattr(model, "_subclassed", False):
+        return groups
+    top = keras_h5.group(f, "layers", where, required=False)
+    present = set(keras_h5.keys(top, where)) if top is not None else set()
+    for path, layer in layer_paths(model):
+        if getattr(layer, "keras_file_sublayers", None) is None or not layer.weights:
+            continue
+        key = path.split("/", 1)[1]
+        old = key.replace(layer_base.class_snake_name(type(layer)), snake(type(layer).__name__), 1)
+        if old not in present or (old == key and set(keras_h5.keys(keras_h5.group(top, old, where), where)) != {"vars"}) or \
+                (old != key and key in present):
+            continue
+        groups = [g for g in groups if g[0] != f"{path}/vars" and not g[0].startswith(f"{path}/")]
+        groups.append((f"layers/{old}/vars", layer.name, _weight_slots(layer.weights)))
+    return groups
+
+
 def read(where, model, f, optimizer="if present"):
     """Sets the model's variables from the open h5py.File `f`; optimizer: True (the file must hold
     the optimizer's state), False (ignored) or "if present". Nothing is set unless every value
     checks out."""
     groups = _groups(model, optimizer is not False and getattr(model, "compiled", False))
+    groups = _earlier_layout(model, f, where, groups)
     if getattr(model, "_subclassed", False):  # its layers under their attributes, at the root
         expected = {p.split("/")[0] for p, _, _ in groups} - {"vars", "optimizer"}
         present = set(keras_h5.keys(f, where)) - {"vars", "optimizer"}
