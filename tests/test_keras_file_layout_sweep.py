@@ -102,6 +102,13 @@ SPECS = {
         k.layers.Conv2D(3, 3))),
     "Bidirectional_SimpleRNN": ((5, 3), "float32", lambda k: k.layers.Bidirectional(k.layers.SimpleRNN(
         3, return_sequences=True), merge_mode="ave")),
+    "Bidirectional_RNN_GRUCell": ((5, 3), "float32", lambda k: k.layers.Bidirectional(k.layers.RNN(
+        k.layers.GRUCell(2), return_sequences=True))),
+    "Bidirectional_backward_layer": ((5, 3), "float32", lambda k: k.layers.Bidirectional(
+        k.layers.LSTM(3), backward_layer=k.layers.LSTM(3, go_backwards=True, recurrent_activation="hard_sigmoid"))),
+    "ReversibleEmbedding_tied": ((4,), "int32", lambda k: k.layers.ReversibleEmbedding(10, 3)),
+    "MultiHeadAttention_axes": ((2, 3, 4), "float32", lambda k: k.layers.MultiHeadAttention(2, 2, attention_axes=(1, 2))),
+    "TimeDistributed_LSTM": ((2, 3, 4), "float32", lambda k: k.layers.TimeDistributed(k.layers.LSTM(2))),
     "TimeDistributed_conv": ((2, 5, 5, 2), "float32", lambda k: k.layers.TimeDistributed(k.layers.Conv2D(2, 3))),
     "STFTSpectrogram": ((64, 1), "float32", lambda k: k.layers.STFTSpectrogram(frame_length=16, frame_step=8,
                                                                                fft_length=16, window=None)),
@@ -257,3 +264,25 @@ def test_earlier_bigcore_attention_layout_still_loads(tmp_path, seed, key):
     fresh.load_weights(tmp_path / "old.weights.h5")
     close(_predict(fresh, x), _predict(ours, x), ATOL)
     assert np.abs(_predict(fresh, x) - before).max() > 1e-3
+
+
+def test_bidirectional_backward_layer_checks(keras):
+    """A backward_layer of one's own: Keras's checks, and another size refused (it was accepted, and
+    predict failed in the merge)."""
+    L = bigcore.layers
+    with pytest.raises(ValueError, match="different `go_backwards`"):
+        L.Bidirectional(L.LSTM(3), backward_layer=L.LSTM(3))
+    with pytest.raises(ValueError, match="return_sequences"):
+        L.Bidirectional(L.LSTM(3), backward_layer=L.LSTM(3, go_backwards=True, return_sequences=True))
+    with pytest.raises(NotImplementedError, match="another class or size"):
+        L.Bidirectional(L.LSTM(3), backward_layer=L.LSTM(2, go_backwards=True))
+    with pytest.raises(NotImplementedError, match="another class or size"):
+        L.Bidirectional(L.LSTM(3), backward_layer=L.GRU(3, go_backwards=True))
+    for bad in (keras.layers.LSTM(3), keras.layers.LSTM(3, go_backwards=True, return_sequences=True)):
+        with pytest.raises(ValueError):
+            keras.layers.Bidirectional(keras.layers.LSTM(3), backward_layer=bad)
+    # one's own backward layer stays in the config (Keras's get_config key), and back
+    layer = L.Bidirectional(L.LSTM(3), backward_layer=L.LSTM(3, go_backwards=True, recurrent_activation="tanh"))
+    again = L.Bidirectional.from_config(layer.get_config())
+    assert again.backward_layer.get_config()["recurrent_activation"] == "tanh"
+    assert "backward_layer" not in L.Bidirectional(L.LSTM(3)).get_config()

@@ -134,12 +134,13 @@ def layer_from_keras(entry, where):
 
 
 def _check_backward(label, config):
-    """Keras writes the backward copy it made; bigcore makes the same one. Another is refused."""
-    fwd, bwd = config["layer"], config.pop("backward_layer")
+    """Keras writes the backward copy it made, which bigcore makes the same (dropped); a backward
+    layer of one's own is passed on (Bidirectional checks it)."""
+    fwd, bwd = config["layer"], config["backward_layer"]
     same = {k: v for k, v in bwd["config"].items() if k not in ("name", "go_backwards")} == \
         {k: v for k, v in fwd["config"].items() if k not in ("name", "go_backwards")}
-    if bwd["class_name"] != fwd["class_name"] or not same or not bwd["config"].get("go_backwards", True):
-        raise ValueError(f"{label}: a backward_layer other than the reversed copy of `layer` is not supported")
+    if bwd["class_name"] == fwd["class_name"] and same and bwd["config"].get("go_backwards", True):
+        del config["backward_layer"]
 
 
 def layer_to_keras(layer, input_shape=None):
