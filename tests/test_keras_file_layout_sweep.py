@@ -25,6 +25,12 @@ def _adapted_normalization(lib):
     return norm
 
 
+def _adapted_normalization_axes(lib):
+    norm = lib.layers.Normalization(axis=(1, 2))
+    norm.adapt(np.random.default_rng(6).normal(-1.0, 2.0, (30, 3, 4)).astype(np.float32))
+    return norm
+
+
 def _discretization(lib):
     return lib.layers.Discretization(bin_boundaries=[-0.5, 0.0, 0.5])
 
@@ -73,6 +79,12 @@ SPECS = {
     "GroupNormalization": ((3, 4), "float32", lambda k: k.layers.GroupNormalization(groups=2)),
     "RMSNormalization": ((3, 4), "float32", lambda k: k.layers.RMSNormalization()),
     "Normalization": ((4,), "float32", _adapted_normalization),
+    "Normalization_axes": ((3, 4), "float32", _adapted_normalization_axes),
+    "Normalization_given": ((4,), "float32", lambda k: k.layers.Normalization(mean=[0.5, 1.0, -1.0, 2.0],
+                                                                              variance=[1.0, 4.0, 0.25, 2.0])),
+    "Normalization_invert": ((4,), "float32", lambda k: k.layers.Normalization(mean=[0.5, 1.0, -1.0, 2.0],
+                                                                               variance=[1.0, 4.0, 0.25, 2.0],
+                                                                               invert=True)),
     "Discretization": ((4,), "float32", _discretization),
     "SimpleRNN": ((5, 3), "float32", lambda k: k.layers.SimpleRNN(4)),
     "LSTM": ((5, 3), "float32", lambda k: k.layers.LSTM(4, return_sequences=True)),
@@ -118,7 +130,7 @@ SPECS = {
 _SELF_CALL = {"MultiHeadAttention", "GroupQueryAttention"}
 _LIST_CALL = {"Attention", "AdditiveAttention"}
 # Preprocessing layers alone make no native model: a Dense after them.
-_DENSE_AFTER = {"Normalization", "Discretization"}
+_DENSE_AFTER = {"Normalization", "Discretization"}  # (by the key's first word)
 
 # Public layers without variables of their own (in either library's files nothing but their group).
 WEIGHTLESS = {
@@ -159,7 +171,7 @@ def _build(lib, key):
     layer = recipe(lib)
     kind = key.split("_")[0]
     out = layer(inp, inp) if kind in _SELF_CALL else layer([inp, inp]) if kind in _LIST_CALL else layer(inp)
-    if key in _DENSE_AFTER:
+    if kind in _DENSE_AFTER:
         out = lib.layers.Dense(2)(out)
     model = lib.Model(inp, out)
     rank = getattr(layer, "enable_lora_after_build", None)
@@ -286,3 +298,39 @@ def test_bidirectional_backward_layer_checks(keras):
     again = L.Bidirectional.from_config(layer.get_config())
     assert again.backward_layer.get_config()["recurrent_activation"] == "tanh"
     assert "backward_layer" not in L.Bidirectional(L.LSTM(3)).get_config()
+
+
+def _attention_block_model(lib):
+    """A custom layer holding the attentions in a list: Keras names them there by class
+    (blocks/grouped_query_attention, blocks/multi_head_attention)."""
+
+    class AttentionBlock(lib.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.blocks = [lib.layers.GroupQueryAttention(3, 2, 1), lib.layers.MultiHeadAttention(2, 3)]
+
+        def call(self, x):
+            for block in self.blocks:
+                x = block(x, x)
+            return x
+
+    inp = lib.Input((4, 6))
+    return lib.Model(inp, AttentionBlock()(inp))
+
+
+def test_attentions_inside_a_custom_layer_weights_both_ways(keras, tmp_path, seed):
+    x = _data("MultiHeadAttention")
+    ours, km = _attention_block_model(bigcore), _attention_block_model(keras)
+    _perturb(ours, 1)
+    _perturb(km, 2)
+    ours.save_weights(tmp_path / "o.weights.h5")
+    km.save_weights(tmp_path / "k.weights.h5")
+    layout = h5_layout(tmp_path / "k.weights.h5")
+    assert "layers/attention_block/blocks/grouped_query_attention/_query_dense/vars/0" in layout
+    assert h5_layout(tmp_path / "o.weights.h5") == layout
+    km.load_weights(tmp_path / "o.weights.h5")
+    close(_predict(km, x), _predict(ours, x), ATOL)
+    _perturb(km, 3)
+    km.save_weights(tmp_path / "k.weights.h5")
+    ours.load_weights(tmp_path / "k.weights.h5")
+    close(_predict(ours, x), _predict(km, x), ATOL)
