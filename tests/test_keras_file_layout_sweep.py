@@ -201,6 +201,14 @@ def _perturb(model, seed):
     model.set_weights(out)
 
 
+def _key_tree(path):
+    """Every group and dataset path of an HDF5 file (the groups of layers without variables too)."""
+    out = set()
+    with h5py.File(path, "r") as f:
+        f.visit(out.add)
+    return out
+
+
 def _predict(model, x):
     return model.predict(x, verbose=0)
 
@@ -215,6 +223,7 @@ def test_layer_files_both_ways(keras, tmp_path, seed, key):
     ours.save_weights(tmp_path / "o.weights.h5")
     km.save_weights(tmp_path / "k.weights.h5")
     assert h5_layout(tmp_path / "o.weights.h5") == h5_layout(tmp_path / "k.weights.h5")
+    assert _key_tree(tmp_path / "o.weights.h5") == _key_tree(tmp_path / "k.weights.h5")
     # 2. bigcore's .keras in Keras
     ours.save(tmp_path / "o.keras")
     close(_predict(keras.saving.load_model(tmp_path / "o.keras"), x), _predict(ours, x), ATOL)
@@ -255,6 +264,7 @@ def test_inner_functional_model_called_twice_both_ways(keras, tmp_path, seed):
     ours.save_weights(tmp_path / "o.weights.h5")
     km.save_weights(tmp_path / "k.weights.h5")
     assert h5_layout(tmp_path / "o.weights.h5") == h5_layout(tmp_path / "k.weights.h5")
+    assert _key_tree(tmp_path / "o.weights.h5") == _key_tree(tmp_path / "k.weights.h5")
 
 
 @pytest.mark.parametrize("key", ["MultiHeadAttention", "GroupQueryAttention"])
@@ -328,6 +338,7 @@ def test_attentions_inside_a_custom_layer_weights_both_ways(keras, tmp_path, see
     layout = h5_layout(tmp_path / "k.weights.h5")
     assert "layers/attention_block/blocks/grouped_query_attention/_query_dense/vars/0" in layout
     assert h5_layout(tmp_path / "o.weights.h5") == layout
+    assert _key_tree(tmp_path / "o.weights.h5") == _key_tree(tmp_path / "k.weights.h5")
     km.load_weights(tmp_path / "o.weights.h5")
     close(_predict(km, x), _predict(ours, x), ATOL)
     _perturb(km, 3)

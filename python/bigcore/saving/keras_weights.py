@@ -9,7 +9,8 @@ custom layer (a Layer subclass with call()) keeps its own variables, trainable f
 sorted, private ones last; a list or dict attribute's layers named by class like model.layers,
 `blocks/dense_1`; a layer reached twice only where it is first met). A subclassed model is
 saved as such a custom layer at the file's root (`vars`, `dense_layers/dense/vars`, ...), its
-`layers` property one more attribute of Keras's walk. The
+`layers` property one more attribute of Keras's walk. A built-in layer whose variables Keras keeps
+in sub-layers names them through its keras_file_sublayers() hook (the attentions' projections). The
 optimizer's variables are `optimizer/vars/<i>`: iterations, the learning rate (unless a schedule
 gives it), then its slots per trainable variable in Keras's order. Nothing is read by pickle;
 every dataset must have the shape the model expects.
