@@ -345,3 +345,63 @@ def test_attentions_inside_a_custom_layer_weights_both_ways(keras, tmp_path, see
     km.save_weights(tmp_path / "k.weights.h5")
     ours.load_weights(tmp_path / "k.weights.h5")
     close(_predict(ours, x), _predict(km, x), ATOL)
+
+
+# LoRA: the files hold the merged kernel, not lora_kernel_a / b, so training on from a file starts
+# from new factors in either library; the slots' layout is still read (the load would refuse it).
+_NO_RESUME = {"Dense_lora", "EinsumDense_lora", "Embedding_lora"}
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist for variables")  # an untied reverse_embeddings
+@pytest.mark.parametrize("key", sorted(SPECS))
+def test_optimizer_state_follows_keras_variable_order(keras, tmp_path, seed, key):
+    """Keras's .keras after an Adam step loads in bigcore with its optimizer's slots, one per
+    trainable variable in Keras's order (a variable the call never reads too): one more step in
+    each gives the same model."""
+    x = _data(key, n=4)
+    km = _build(keras, key)
+    _perturb(km, 2)
+    y = np.asarray(km.predict(x, verbose=0)) * 0.5 + 0.1
+    km.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    km.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    km.save(tmp_path / "k.keras")
+    ours = bigcore.saving.load_model(tmp_path / "k.keras")
+    assert ours.optimizer.iterations == 1
+    if key in _NO_RESUME:
+        return
+    km.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    ours.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    close(_predict(ours, x), _predict(km, x), ATOL)
+
+
+def _scaled_in_training(lib):
+    class ScaledInTraining(lib.layers.Layer):
+        """Dense, times 3 in training only: a call whose `training` defaults to False, which Keras
+        records in its files as training=False."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = lib.layers.Dense(2)
+
+        def call(self, x, training=False):
+            h = self.dense(x)
+            return h * 3.0 if training else h
+
+    return ScaledInTraining
+
+
+def test_recorded_default_training_false_follows_the_models_mode(keras, tmp_path, seed):
+    """Keras's functional model gives its layers the mode of fit / predict over the training=False
+    its file records for a call's default: the loaded model trains in training mode as Keras's does."""
+    cls_k, cls_b = _scaled_in_training(keras), _scaled_in_training(bigcore)
+    inp = keras.Input((3,))
+    km = keras.Model(inp, cls_k(name="scaled")(inp))
+    km.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    km.save(tmp_path / "k.keras")
+    ours = bigcore.saving.load_model(tmp_path / "k.keras", custom_objects={"ScaledInTraining": cls_b})
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
+    close(_predict(ours, x), _predict(km, x), ATOL)
+    km.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    ours.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    close(_predict(ours, x), _predict(km, x), ATOL)

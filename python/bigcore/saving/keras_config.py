@@ -319,6 +319,11 @@ def _strip_mask_ops(name, node, mask_ops, where, masks):
     if any(r[0] in mask_ops for r in _tensor_refs({"args": node.get("args"), "kwargs": kwargs})):
         raise ValueError(f"{where}: layer {name!r} takes a Keras NotEqual operation as an input; bigcore has no "
                          "such layer")
+    if kwargs.get("training") is False:
+        # Keras records a call's default `training=False` (Dropout's, SpectralNormalization's, a custom
+        # call(x, training=False)), and its functional model replaces it with the model's mode whenever
+        # one is given, as fit and predict give: kept, it would trace a custom call in inference only
+        del kwargs["training"]
     return {**node, "kwargs": kwargs}
 
 

@@ -240,7 +240,10 @@ def optimizer_slots(model):
     program = model._native()
     offsets = {id(w): off for w, off in program.weights}
     keep = {id(w) for w in model.trainable_weights}  # (none under a layer that is not trainable)
-    trainable = [w for w in model.weights if id(w) in keep and id(w) in offsets]
+    # Keras builds slots for every trainable variable, one the model's call never reads (an untied
+    # ReversibleEmbedding's reverse_embeddings) too; bigcore's program holds none for it: written as
+    # zeros, read and dropped (neither library updates a variable without a gradient)
+    trainable = [w for w in model.weights if id(w) in keep]
     slots = [Slot("0", (), lambda: np.int64(opt._iterations), lambda v: setattr(opt, "iterations", int(v)), np.int64)]
     if not callable(opt._learning_rate):
         def set_lr(v):
@@ -250,6 +253,9 @@ def optimizer_slots(model):
     def per_var(slot_index):
         out = []
         for w in trainable:
+            if id(w) not in offsets:
+                out.append((w.shape, lambda shape=tuple(w.shape): np.zeros(shape, np.float32), None))
+                continue
             off, n = offsets[id(w)], int(np.prod(w.shape))
 
             def get(off=off, n=n, shape=w.shape):
@@ -277,8 +283,10 @@ def optimizer_slots(model):
     def adafactor():  # Keras: r, c, velocity per weight; r and c scalar placeholders below rank 2
         out = []
         for w, v in zip(trainable, per_var(2)):
-            shape, off = tuple(w.shape), offsets[id(w)]
-            if len(shape) < 2:
+            shape, off = tuple(w.shape), offsets.get(id(w))
+            if off is None and len(shape) >= 2:  # a variable the program does not hold (per_var's note)
+                out += [(s, lambda s=s: np.zeros(s, np.float32), None) for s in (shape[:-1], shape[:-2] + shape[-1:])]
+            elif len(shape) < 2:
                 # Keras tracks the placeholders only where automatic tracking is on: not in the build of
                 # a LossScaleOptimizer, which builds its inner optimizer with it off
                 if scaler is None:
@@ -420,7 +428,7 @@ def read(where, model, f, optimizer="if present"):
     if extra:
         raise ValueError(f"{where}: the file holds layers {extra} that model {model.name!r} does not have ({how}: "
                          f"the model has {sorted(expected)}); it is not this model's weights")
-    pending = []
+    pending, optimizer_values = [], []
     for path, _, slots in groups:
         if path == "vars" and not slots:  # (a subclassed model keeps its own variables there)
             continue
@@ -439,8 +447,21 @@ def read(where, model, f, optimizer="if present"):
             raise ValueError(f"{where}: {path!r} holds the variables {sorted(have)}, but the model expects "
                              f"{sorted(want)} ({len(want)} variables)")
         for s in slots:
-            pending.append((s, keras_h5.dataset(grp, s.key, where, s.shape if s.shape is not None else "vector")))
-    for s, value in pending:
-        if s.put is not None:
-            s.put(value.astype(s.dtype, copy=False) if s.dtype.kind == "f" else value)
+            value = keras_h5.dataset(grp, s.key, where, s.shape if s.shape is not None else "vector")
+            (optimizer_values if path.startswith("optimizer/") else pending).append((path, s, value))
+    if optimizer_values:
+        # set after the layers' values, through the program lowered then: assigning a value an op
+        # copied (SpectralNormalization's vector_u) lowers the model again, and the slots live there
+        for _, s, value in pending:
+            _put(s, value)
+        fresh = {(path, s.key): s for path, _, slots in _groups(model, True) if path.startswith("optimizer/")
+                 for s in slots}
+        pending = [(path, fresh[(path, s.key)], value) for path, s, value in optimizer_values]
+    for _, s, value in pending:
+        _put(s, value)
+
+
+def _put(slot, value):
+    if slot.put is not None:
+        slot.put(value.astype(slot.dtype, copy=False) if slot.dtype.kind == "f" else value)
 
