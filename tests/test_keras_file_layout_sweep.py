@@ -405,3 +405,22 @@ def test_recorded_default_training_false_follows_the_models_mode(keras, tmp_path
     km.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
     ours.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
     close(_predict(ours, x), _predict(km, x), ATOL)
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist for variables")
+@pytest.mark.parametrize("key", sorted(k for k in SPECS if k not in _NO_RESUME))
+def test_bigcore_optimizer_state_resumes_in_keras(keras, tmp_path, seed, key):
+    """bigcore's .keras after an Adam step loads in Keras with the optimizer's slots in Keras's order:
+    one more step in each gives the same model."""
+    x = _data(key, n=4)
+    ours = _build(bigcore, key)
+    _perturb(ours, 3)
+    y = np.asarray(ours.predict(x, verbose=0)) * 0.5 + 0.1
+    ours.compile(optimizer=bigcore.optimizers.Adam(0.05), loss="mse")
+    ours.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    ours.save(tmp_path / "o.keras")
+    km = keras.saving.load_model(tmp_path / "o.keras")
+    assert int(km.optimizer.iterations) == 1
+    km.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    ours.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    close(_predict(km, x), _predict(ours, x), ATOL)
