@@ -1,8 +1,11 @@
 """Every public layer with weights, in Keras's files both ways: the same one-layer model is built
 in bigcore and in Keras 3 from one recipe; each library's .keras archive loads in the other and
 predicts the same, each library's .weights.h5 loads into the other's model and predicts the same,
-and both weights files hold the same set of HDF5 datasets with the same shapes (the check that
-catches a layer whose variables drift to another path)."""
+and both weights files hold the same HDF5 key tree, datasets of the same shapes (the check that
+catches a layer whose variables drift to another path). After an Adam step, each library's archive
+resumes in the other with the same next step (the optimizer's slots in Keras's variable order).
+Also: inner functional models' references, attentions in a custom layer's list, bigcore's earlier
+attention layout, a backward_layer of one's own, and a recorded training=False."""
 
 import inspect
 
