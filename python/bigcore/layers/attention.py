@@ -342,6 +342,19 @@ class _AttentionCall(Layer):
     def output_dense(self):
         return self._output_dense
 
+    # Where Keras's saving walk finds the projections: MultiHeadAttention's public properties
+    # (`query_dense`), GroupedQueryAttention's private attributes (`_query_dense`)
+    _keras_projection_prefix = ""
+
+    def keras_file_sublayers(self):
+        """[(attribute, sub-layer or None, group name)]: the layers Keras's weights files hold under
+        this one, in its walk's order (public attributes sorted, then private ones); None: a layer
+        without variables (the dropout and the softmax), an empty group."""
+        prefix = self._keras_projection_prefix
+        projections = [(f"{prefix}{p}_dense", getattr(self, f"_{p}_dense"), p)
+                       for p in ("key", "output", "query", "value")]
+        return projections + [("_dropout_layer", None, "dropout"), ("_softmax", None, "softmax")]
+
 
 @register
 class MultiHeadAttention(_AttentionCall):
@@ -483,6 +496,7 @@ class GroupQueryAttention(_AttentionCall):
 
     _takes_query_mask = True
     _auto_name = "grouped_query_attention"  # Keras's class is GroupedQueryAttention
+    _keras_projection_prefix = "_"
 
     def __init__(self, head_dim, num_query_heads, num_key_value_heads, dropout=0.0, use_bias=True,
                  sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform",

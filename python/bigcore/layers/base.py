@@ -172,6 +172,13 @@ def _snake(name):
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def class_snake_name(cls):
+    """The snake-case name of Keras's class for a layer class: its default layer name, and the key
+    Keras's weights files place it under (`_auto_name` where bigcore's class name differs from
+    Keras's, GroupQueryAttention for Keras's GroupedQueryAttention)."""
+    return cls.__dict__.get("_auto_name") or _snake(cls.__name__)
+
+
 class Weight:
     """A layer variable. A float32 weight's value lives in a native cell shared by every program
     that lowers it (`value`: a view of it where it lives now); reads and writes go through the
@@ -628,7 +635,7 @@ class Layer:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"Argument `name` must be a non-empty string without '/'. Received: name={name!r}")
-        self.name = name or _unique_name(type(self).__dict__.get("_auto_name") or _snake(type(self).__name__))
+        self.name = name or _unique_name(class_snake_name(type(self)))
         _check_dtype(self, dtype)
         self.trainable = trainable
         self.built = False

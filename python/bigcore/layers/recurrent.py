@@ -289,6 +289,27 @@ class SimpleRNN(_RNN):
         return config
 
 
+def _check_backward_layer(forward, backward):
+    """A backward_layer of one's own: Keras's checks, and bigcore's limit (both halves the same
+    class and size: the merge and the states are laid out for one size)."""
+    if not isinstance(backward, Layer):
+        raise ValueError(f"Bidirectional: backward_layer must be a layer instance. Received: {backward!r}")
+    if getattr(backward, "go_backwards", False) == forward.go_backwards:
+        raise ValueError("Forward layer and backward layer should have different `go_backwards` value. Received: "
+                         f"forward_layer.go_backwards {forward.go_backwards}, backward_layer.go_backwards="
+                         f"{getattr(backward, 'go_backwards', False)}")
+    for a in ("stateful", "return_sequences", "return_state"):
+        if getattr(forward, a, False) != getattr(backward, a, False):
+            raise ValueError(f"Forward layer and backward layer are expected to have the same value for attribute "
+                             f'"{a}", got "{getattr(forward, a, False)}" for forward layer and '
+                             f'"{getattr(backward, a, False)}" for backward layer')
+    if type(backward) is not type(forward) or getattr(backward, "units", None) != getattr(forward, "units", None):
+        raise NotImplementedError(
+            f"Bidirectional: a backward_layer of another class or size than `layer` is not supported yet. Received: "
+            f"layer {type(forward).__name__}(units={getattr(forward, 'units', None)}), backward_layer "
+            f"{type(backward).__name__}(units={getattr(backward, 'units', None)})")
+
+
 @register
 class Bidirectional(Layer):
     """Runs a copy of `layer` forward and one backward over time and merges their outputs.
@@ -321,6 +342,9 @@ class Bidirectional(Layer):
             if backward_layer is None:
                 backward_layer = type(layer).from_config({**cfg, "name": f"backward_{layer.name}",
                                                           "go_backwards": not layer.go_backwards})
+            else:
+                _check_backward_layer(layer, backward_layer)
+                self._own_backward = True
         self.backward_layer = backward_layer
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = sub.return_sequences
@@ -419,12 +443,19 @@ class Bidirectional(Layer):
             merged = [out]
         return merged + fwd[1:1 + ns] + bwd[1:1 + ns]
 
+    _own_backward = False  # a backward_layer given (in the config), not the reversed copy made here
+
     def get_config(self):
-        return {**super().get_config(), "layer": layer_config(self.layer), "merge_mode": self.merge_mode}
+        config = {**super().get_config(), "layer": layer_config(self.layer), "merge_mode": self.merge_mode}
+        if self._own_backward:
+            config["backward_layer"] = layer_config(self.backward_layer)
+        return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["layer"] = layer_from_config(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = layer_from_config(config["backward_layer"])
         return cls(**config)
 

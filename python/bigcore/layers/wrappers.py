@@ -11,6 +11,7 @@ import inspect
 
 from bigcore.layers import base, tracing
 from bigcore.layers.base import KerasTensor, Layer, shape_str
+from bigcore.layers.masking import TakesMask
 from bigcore.layers.registry import register
 from bigcore.layers.wrapper import Wrapper
 
@@ -23,7 +24,7 @@ def _call_takes(layer, name):
 
 
 @register
-class TimeDistributed(Wrapper):
+class TimeDistributed(TakesMask, Wrapper):  # Keras's call takes mask= (its files write `"mask": null`)
     supports_masking = True
     supports_variable_length = True  # the op reads the timesteps per call (a None time axis)
 

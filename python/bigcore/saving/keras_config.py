@@ -134,12 +134,13 @@ def layer_from_keras(entry, where):
 
 
 def _check_backward(label, config):
-    """Keras writes the backward copy it made; bigcore makes the same one. Another is refused."""
-    fwd, bwd = config["layer"], config.pop("backward_layer")
+    """Keras writes the backward copy it made, which bigcore makes the same (dropped); a backward
+    layer of one's own is passed on (Bidirectional checks it)."""
+    fwd, bwd = config["layer"], config["backward_layer"]
     same = {k: v for k, v in bwd["config"].items() if k not in ("name", "go_backwards")} == \
         {k: v for k, v in fwd["config"].items() if k not in ("name", "go_backwards")}
-    if bwd["class_name"] != fwd["class_name"] or not same or not bwd["config"].get("go_backwards", True):
-        raise ValueError(f"{label}: a backward_layer other than the reversed copy of `layer` is not supported")
+    if bwd["class_name"] == fwd["class_name"] and same and bwd["config"].get("go_backwards", True):
+        del config["backward_layer"]
 
 
 def layer_to_keras(layer, input_shape=None):
@@ -228,8 +229,10 @@ def model_to_keras(model):
         keras_entry = layer_to_keras(layer, None if not shapes else (shapes if len(shapes) > 1 else shapes[0]))
         entries.append({**keras_entry, "name": entry["name"], "inbound_nodes": entry.get("inbound_nodes", [])})
     entries = keras_ops.to_keras(entries)  # recorded bigcore.ops as Keras's operations, constants inlined
+    functional = {e.get("name") for e in entries if _is_functional(e)}
+    refs = {k: _shift_model_refs(config[k], functional, 1) for k in ("input_layers", "output_layers") if k in config}
     return {"module": "keras.src.models.functional", "class_name": "Functional",
-            "config": {**{k: v for k, v in config.items() if k != "layers"}, "layers": entries},
+            "config": {**{k: v for k, v in config.items() if k != "layers"}, **refs, "layers": entries},
             "registered_name": "Functional"}
 
 
@@ -316,6 +319,11 @@ def _strip_mask_ops(name, node, mask_ops, where, masks):
     if any(r[0] in mask_ops for r in _tensor_refs({"args": node.get("args"), "kwargs": kwargs})):
         raise ValueError(f"{where}: layer {name!r} takes a Keras NotEqual operation as an input; bigcore has no "
                          "such layer")
+    if kwargs.get("training") is False:
+        # Keras records a call's default `training=False` (Dropout's, SpectralNormalization's, a custom
+        # call(x, training=False)), and its functional model replaces it with the model's mode whenever
+        # one is given, as fit and predict give: kept, it would trace a custom call in inference only
+        del kwargs["training"]
     return {**node, "kwargs": kwargs}
 
 
@@ -349,7 +357,29 @@ def functional_from_keras(config, where):
         entry["inbound_nodes"] = [_strip_mask_ops(name, n, mask_ops, where, masks) for n in nodes]
         out.append(entry)
     keep = {k: v for k, v in config.items() if k in ("name", "input_layers", "output_layers")}
+    functional = {d.get("name") for d in layers if _is_functional(d)}
+    for key in ("input_layers", "output_layers"):
+        if key in keep:
+            keep[key] = _shift_model_refs(keep[key], functional, -1)
     return {**keep, "layers": out}, masks, mask_ops
+
+
+def _is_functional(entry):
+    return isinstance(entry, dict) and entry.get("class_name") in ("Functional", "Model") \
+        and entry.get("registered_name") in (None, "Functional")
+
+
+def _shift_model_refs(refs, functional, by):
+    """Keras counts a functional model's built-in node (its inputs to its outputs) in the model
+    references of input_layers / output_layers, not in a call's keras_history: a call of an inner
+    functional model is node 1 there, 0 in bigcore's config."""
+    if isinstance(refs, list) and len(refs) >= 3 and isinstance(refs[0], str) and isinstance(refs[1], int):
+        return [refs[0], refs[1] + by, *refs[2:]] if refs[0] in functional else refs
+    if isinstance(refs, list):
+        return [_shift_model_refs(r, functional, by) for r in refs]
+    if isinstance(refs, dict):
+        return {k: _shift_model_refs(r, functional, by) for k, r in refs.items()}
+    return refs
 
 
 def sequential_from_keras(config, where):

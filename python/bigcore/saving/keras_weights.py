@@ -9,7 +9,8 @@ custom layer (a Layer subclass with call()) keeps its own variables, trainable f
 sorted, private ones last; a list or dict attribute's layers named by class like model.layers,
 `blocks/dense_1`; a layer reached twice only where it is first met). A subclassed model is
 saved as such a custom layer at the file's root (`vars`, `dense_layers/dense/vars`, ...), its
-`layers` property one more attribute of Keras's walk. The
+`layers` property one more attribute of Keras's walk. A built-in layer whose variables Keras keeps
+in sub-layers names them through its keras_file_sublayers() hook (the attentions' projections). The
 optimizer's variables are `optimizer/vars/<i>`: iterations, the learning rate (unless a schedule
 gives it), then its slots per trainable variable in Keras's order. Nothing is read by pickle;
 every dataset must have the shape the model expects.
@@ -59,7 +60,7 @@ def layer_slots(layer, seen=None):
     vars). seen: ids of the layers already placed in the file (Keras saves a shared layer once)."""
     _check_keras_form(layer)
     name = type(layer).__name__
-    snake_name = snake(name)
+    snake_name = layer_base.class_snake_name(type(layer))
     if seen is not None:
         seen.add(id(layer))
     if name in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):  # Keras: an RNN whose ConvLSTMCell holds the weights
@@ -80,7 +81,7 @@ def layer_slots(layer, seen=None):
             return [("", [], layer.name)] + _cell_slots("cell", layer.cell, seen)
         out, used = [("", [], layer.name), ("cell", [], layer.cell.name)], {}
         for c in cells:
-            out += _cell_slots(f"cell/cells/{_unique(snake(type(c).__name__), used)}", c, seen)
+            out += _cell_slots(f"cell/cells/{_unique(layer_base.class_snake_name(type(c)), used)}", c, seen)
         return out
     if name == "Bidirectional" and layer._unrolled:  # over RNN(cell of one's own): the two RNN layers
         return [("", [], layer.name)] + _under("backward_layer", layer.backward_layer, seen) + \
@@ -90,10 +91,12 @@ def layer_slots(layer, seen=None):
                 ("backward_layer/cell", _weight_slots(layer.backward_layer.weights), f"{snake_name}_cell"),
                 ("forward_layer", [], f"{snake_name}_forward_layer"),
                 ("forward_layer/cell", _weight_slots(layer.forward_layer.weights), f"{snake_name}_cell")]
-    if name == "MultiHeadAttention":  # Keras: each projection under <name>_dense, its softmax and dropout empty
-        return [("", [], layer.name)] + [
-            (f"{sub}_dense", _weight_slots(getattr(layer, f"{sub}_dense").weights), getattr(layer, f"{sub}_dense").name)
-            for sub in ("key", "output", "query", "value")] + [("_dropout_layer", [], "dropout"), ("_softmax", [], "softmax")]
+    sublayers = getattr(layer, "keras_file_sublayers", None)
+    if sublayers is not None:  # a layer that names the sub-layers Keras keeps its variables in (the attentions)
+        out = [("", [], layer.name)]
+        for attr, sub, group in sublayers():
+            out += [(attr, [], group)] if sub is None else _under(attr, sub, seen)
+        return out
     if name == "TimeDistributed":  # Keras: the wrapped layer under its attribute `layer`
         return [("", [], layer.name)] + _under("layer", layer.layer, seen)
     if name == "Normalization":
@@ -136,7 +139,7 @@ def _children(value, prefix, depth=0):
     out, used = [], {}
     for item in (value.values() if isinstance(value, dict) else value):
         if isinstance(item, layer_base.Layer):
-            out.append((f"{prefix}/{_unique(snake(type(item).__name__), used)}", item))
+            out.append((f"{prefix}/{_unique(layer_base.class_snake_name(type(item)), used)}", item))
         elif isinstance(item, (list, tuple, dict)):
             out += _children(item, f"{prefix}/{_unique('container', used)}", depth + 1)
     return out
@@ -212,7 +215,8 @@ def layer_paths(model):
     ordered = list(model.layers)
     used, out = {}, []
     for layer in ordered:
-        base = snake(registry.model_class_name(layer) if registry.is_graph_model(layer) else type(layer).__name__)
+        base = (snake(registry.model_class_name(layer)) if registry.is_graph_model(layer)
+                else layer_base.class_snake_name(type(layer)))
         if base in used:
             used[base] += 1
             name = f"{base}_{used[base]}"
@@ -236,7 +240,10 @@ def optimizer_slots(model):
     program = model._native()
     offsets = {id(w): off for w, off in program.weights}
     keep = {id(w) for w in model.trainable_weights}  # (none under a layer that is not trainable)
-    trainable = [w for w in model.weights if id(w) in keep and id(w) in offsets]
+    # Keras builds slots for every trainable variable, one the model's call never reads (an untied
+    # ReversibleEmbedding's reverse_embeddings) too; bigcore's program holds none for it: written as
+    # zeros, read and dropped (neither library updates a variable without a gradient)
+    trainable = [w for w in model.weights if id(w) in keep]
     slots = [Slot("0", (), lambda: np.int64(opt._iterations), lambda v: setattr(opt, "iterations", int(v)), np.int64)]
     if not callable(opt._learning_rate):
         def set_lr(v):
@@ -246,6 +253,9 @@ def optimizer_slots(model):
     def per_var(slot_index):
         out = []
         for w in trainable:
+            if id(w) not in offsets:
+                out.append((w.shape, lambda shape=tuple(w.shape): np.zeros(shape, np.float32), None))
+                continue
             off, n = offsets[id(w)], int(np.prod(w.shape))
 
             def get(off=off, n=n, shape=w.shape):
@@ -273,8 +283,10 @@ def optimizer_slots(model):
     def adafactor():  # Keras: r, c, velocity per weight; r and c scalar placeholders below rank 2
         out = []
         for w, v in zip(trainable, per_var(2)):
-            shape, off = tuple(w.shape), offsets[id(w)]
-            if len(shape) < 2:
+            shape, off = tuple(w.shape), offsets.get(id(w))
+            if off is None and len(shape) >= 2:  # a variable the program does not hold (per_var's note)
+                out += [(s, lambda s=s: np.zeros(s, np.float32), None) for s in (shape[:-1], shape[:-2] + shape[-1:])]
+            elif len(shape) < 2:
                 # Keras tracks the placeholders only where automatic tracking is on: not in the build of
                 # a LossScaleOptimizer, which builds its inner optimizer with it off
                 if scaler is None:
@@ -382,11 +394,35 @@ def value_bytes(model, include_optimizer=True):
     return len(groups) + sum(len(slots) for _, _, slots in groups), total
 
 
+def _earlier_layout(model, f, where, groups):
+    """The groups to read where the file holds a layer in bigcore's earlier layout: before its
+    layers named the sub-layers Keras saves (keras_file_sublayers), MultiHeadAttention and
+    GroupQueryAttention kept their variables flat in their own vars (layer.weights in order), and
+    GroupQueryAttention was filed under its bigcore class name (group_query_attention). Only a
+    Sequential's or functional model's own layers are looked for there."""
+    if getattr(model, "_subclassed", False):
+        return groups
+    top = keras_h5.group(f, "layers", where, required=False)
+    present = set(keras_h5.keys(top, where)) if top is not None else set()
+    for path, layer in layer_paths(model):
+        if getattr(layer, "keras_file_sublayers", None) is None or not layer.weights:
+            continue
+        key = path.split("/", 1)[1]
+        old = key.replace(layer_base.class_snake_name(type(layer)), snake(type(layer).__name__), 1)
+        if old not in present or (old == key and set(keras_h5.keys(keras_h5.group(top, old, where), where)) != {"vars"}) or \
+                (old != key and key in present):
+            continue
+        groups = [g for g in groups if g[0] != f"{path}/vars" and not g[0].startswith(f"{path}/")]
+        groups.append((f"layers/{old}/vars", layer.name, _weight_slots(layer.weights)))
+    return groups
+
+
 def read(where, model, f, optimizer="if present"):
     """Sets the model's variables from the open h5py.File `f`; optimizer: True (the file must hold
     the optimizer's state), False (ignored) or "if present". Nothing is set unless every value
     checks out."""
     groups = _groups(model, optimizer is not False and getattr(model, "compiled", False))
+    groups = _earlier_layout(model, f, where, groups)
     if getattr(model, "_subclassed", False):  # its layers under their attributes, at the root
         expected = {p.split("/")[0] for p, _, _ in groups} - {"vars", "optimizer"}
         present = set(keras_h5.keys(f, where)) - {"vars", "optimizer"}
@@ -400,7 +436,7 @@ def read(where, model, f, optimizer="if present"):
     if extra:
         raise ValueError(f"{where}: the file holds layers {extra} that model {model.name!r} does not have ({how}: "
                          f"the model has {sorted(expected)}); it is not this model's weights")
-    pending = []
+    pending, optimizer_values = [], []
     for path, _, slots in groups:
         if path == "vars" and not slots:  # (a subclassed model keeps its own variables there)
             continue
@@ -419,8 +455,21 @@ def read(where, model, f, optimizer="if present"):
             raise ValueError(f"{where}: {path!r} holds the variables {sorted(have)}, but the model expects "
                              f"{sorted(want)} ({len(want)} variables)")
         for s in slots:
-            pending.append((s, keras_h5.dataset(grp, s.key, where, s.shape if s.shape is not None else "vector")))
-    for s, value in pending:
-        if s.put is not None:
-            s.put(value.astype(s.dtype, copy=False) if s.dtype.kind == "f" else value)
+            value = keras_h5.dataset(grp, s.key, where, s.shape if s.shape is not None else "vector")
+            (optimizer_values if path.startswith("optimizer/") else pending).append((path, s, value))
+    if optimizer_values:
+        # set after the layers' values, through the program lowered then: assigning a value an op
+        # copied (SpectralNormalization's vector_u) lowers the model again, and the slots live there
+        for _, s, value in pending:
+            _put(s, value)
+        fresh = {(path, s.key): s for path, _, slots in _groups(model, True) if path.startswith("optimizer/")
+                 for s in slots}
+        pending = [(path, fresh[(path, s.key)], value) for path, s, value in optimizer_values]
+    for _, s, value in pending:
+        _put(s, value)
+
+
+def _put(slot, value):
+    if slot.put is not None:
+        slot.put(value.astype(slot.dtype, copy=False) if slot.dtype.kind == "f" else value)
 
