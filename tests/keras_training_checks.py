@@ -18,3 +18,18 @@ def trains_like_keras(keras, build, x, y, learning_rate, epochs=2, batch_size=4,
         model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def optimizer_state_like_keras(ours, theirs, x, y, rtol, atol, steps=3, batch=8):
+    """`steps` train_on_batch calls on both models, then bigcore's optimizer state as its Keras files
+    write it equals Keras's optimizer variables, in Keras's order and shapes."""
+    for i in range(0, steps * batch, batch):
+        ours.train_on_batch(x[i:i + batch], y[i:i + batch])
+        theirs.train_on_batch(x[i:i + batch], y[i:i + batch])
+    mine = bigcore.saving.keras_weights.optimizer_slots(ours)
+    keras_vars = theirs.optimizer.variables
+    values = [v.value.detach().cpu().numpy() for v in keras_vars]
+    assert [tuple(s.shape) for s in mine] == [tuple(v.shape) for v in values]
+    for k, (s, v) in enumerate(zip(mine, values)):
+        np.testing.assert_allclose(np.asarray(s.get(), np.float64), v.astype(np.float64), rtol=rtol, atol=atol,
+                                   err_msg=f"optimizer variable {k} ({keras_vars[k].path})")

@@ -9,6 +9,7 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
+from keras_training_checks import optimizer_state_like_keras
 from dense_training import DenseTraining
 from layer_test import KERAS_WARNING
 from test_parity import D, assert_weights_close, batches, case_data
@@ -149,15 +150,7 @@ def test_optimizer_state_matches_keras(keras, make):
     their scalar placeholders below rank 2), equal the state bigcore writes for its files."""
     m = _conv_model(make)
     km = _keras_conv_model(keras, make, m.get_weights())
-    for i in range(0, 24, 8):
-        m.train_on_batch(XC[i:i + 8], YC[i:i + 8])
-        km.train_on_batch(XC[i:i + 8], YC[i:i + 8])
-    ours = bigcore.saving.keras_weights.optimizer_slots(m)
-    theirs = [v.value.detach().cpu().numpy() for v in km.optimizer.variables]
-    assert [tuple(s.shape) for s in ours] == [tuple(v.shape) for v in theirs]
-    for k, (s, v) in enumerate(zip(ours, theirs)):
-        np.testing.assert_allclose(np.asarray(s.get(), np.float64), v.astype(np.float64), rtol=2e-5, atol=1e-6,
-                                   err_msg=f"optimizer variable {k} ({km.optimizer.variables[k].path})")
+    optimizer_state_like_keras(m, km, XC, YC, rtol=2e-5, atol=1e-6)
 
 
 def test_adafactor_factors_the_last_two_axes(keras):

@@ -9,6 +9,7 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
+from keras_training_checks import optimizer_state_like_keras
 from layer_test import KERAS_WARNING
 from test_parity import D, assert_weights_close, batches, case_data
 from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
@@ -136,15 +137,7 @@ def test_optimizer_state_matches_keras(keras, make):
     """Keras's variables in its order: each weight's momentum, then a velocity for the AdamW ones."""
     m = _model(make)
     km = _keras_model(keras, make, m.get_weights())
-    for i in range(0, 24, 8):
-        m.train_on_batch(XT[i:i + 8], YT[i:i + 8])
-        km.train_on_batch(XT[i:i + 8], YT[i:i + 8])
-    ours = bigcore.saving.keras_weights.optimizer_slots(m)
-    theirs = [v.value.detach().cpu().numpy() for v in km.optimizer.variables]
-    assert [tuple(s.shape) for s in ours] == [tuple(v.shape) for v in theirs]
-    for k, (s, v) in enumerate(zip(ours, theirs)):
-        np.testing.assert_allclose(np.asarray(s.get(), np.float64), v.astype(np.float64), rtol=1e-4, atol=1e-6,
-                                   err_msg=f"optimizer variable {k} ({km.optimizer.variables[k].path})")
+    optimizer_state_like_keras(m, km, XT, YT, rtol=1e-4, atol=1e-6)
 
 
 def test_defaults_config_and_names_match_keras(keras):
