@@ -38,6 +38,8 @@ class Decoder:
 
 class OptimArgs:
     def __init__(self) -> None: ...
+    adam_lr_ratio: float
+    adam_weight_decay: float
     amsgrad: bool
     beta1: float
     beta2: float
@@ -60,9 +62,18 @@ class OptimArgs:
     l2_shrinkage: float
     learning_rate_power: float
     momentum: float
+    muon_a: float
+    muon_b: float
+    muon_c: float
+    muon_momentum: float
+    muon_offsets: list[int]
     nesterov: bool
+    ns_steps: int
     rho: float
+    rms_rate: float
     use_ema: bool
+    use_rms_rate: bool
+    warmup_steps: int
     weight_decay: float
 
 class ParamCell:
@@ -92,18 +103,19 @@ class Program:
         """relu: out is max(y, 0), a ReLU fused after the normalization."""
     def add_concat(self, ins: Sequence[int], out: int, widths: Sequence[int]) -> None: ...
     def add_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int, var_pad: int = -1) -> None:
-        """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time length (0 valid, 1 same, 2 causal), its W, OW and PL derived per call."""
+        """Conv1D/Conv2D: geom (H, W, C, OH, OW, KH, KW, SH, SW, DH, DW, PT, PL). var_pad >= 0: a Conv1D over a run-time length (0 valid, 1 same, 2 causal), or a Conv2D over run-time image sizes (0 valid, 1 same; the input tensor's shape gives H and W), its sizes and padding derived per call."""
     def add_conv3d(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, groups: int, act: int, var_pad: int = -1) -> None:
         """Conv3D: geom (D, H, W, C, OD, OH, OW, KD, KH, KW, SD, SH, SW, DD, DH, DW, PF, PT, PL). var_pad >= 0: a run-time depth (0 valid, 1 same), its D, OD and PF derived per call."""
     def add_conv3d_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:
         """Conv3DTranspose: geom (as add_conv3d's) of the forward Conv3D it is the adjoint of, F: input channels."""
-    def add_conv_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int) -> None:
-        """Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the output here), F: input channels."""
+    def add_conv_transpose(self, x: int, out: int, w: int, b: int, geom: Sequence[int], F: int, act: int, run_time: bool = False) -> None:
+        """Conv1DTranspose/Conv2DTranspose: geom of the forward convolution it is the adjoint of (its input is the output here), F: input channels. run_time: run-time sizes (the tensors' shapes give them per call)."""
     def add_crop_resize(self, x: int, out: int, H: int, W: int, C: int, OH: int, OW: int, interp: int, fill_value: float, infer_box: typing.Annotated[Sequence[int], "FixedSize(4)"], train_box: typing.Annotated[Sequence[int], "FixedSize(4)"], random: bool, stream: int) -> None:
         """Boxes (y0, x0, bh, bw) of the input resized to (OH, OW); random: RandomCrop's draw."""
     def add_dense(self, x: int, out: int, w: int, b: int, K: int, N: int, act: int) -> None: ...
-    def add_depthwise_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], M: int, act: int) -> None: ...
-    def add_derived_symbol(self, kind: str, syms: Sequence[int], consts: Sequence[Any] = []) -> int:
+    def add_depthwise_conv(self, x: int, out: int, w: int, b: int, geom: Sequence[int], M: int, act: int, var_pad: int = -1) -> None:
+        """var_pad >= 0: run-time sizes (1-D length, 2-D height and width) as add_conv's."""
+    def add_derived_symbol(self, kind: str, syms: Sequence[int], consts: Sequence[Any] = [], name: str = '') -> int:
         """A symbol computed from earlier ones: 'affine' [s], [a, b, d] -> (a*s + b) // d; 'sum' [s, t]; 'prod' [s, t]; 'broadcast' [s, t] (equal, or one is 1); 'slice' [s], [start, stop, step] -> len(range(*slice(...).indices(s))), None allowed for start/stop."""
     def add_dropout(self, x: int, out: int, rate: float, stream: int) -> None: ...
     def add_elu(self, x: int, out: int, alpha: float) -> None: ...
@@ -112,7 +124,8 @@ class Program:
         """Keras 3's Maximum (is_max) or Minimum: a fold of torch.maximum / minimum with Keras's rule for masked inputs; masks: per input, a mask tensor or -1."""
     def add_gather(self, x: int, out: int, index: Sequence[int]) -> None:
         """out[b, i] = x[b, index[i]] (index -1: 0); backward adds in i order."""
-    def add_global_pool(self, x: int, out: int, mask: int, P: int, C: int, mode: int) -> None: ...
+    def add_global_pool(self, x: int, out: int, mask: int, P: int, C: int, mode: int) -> None:
+        """P: positions per sample; 0 for run-time sizes (the op reads them per call)."""
     def add_global_pool_1d(self, x: int, mask: int, out: int, channels: int, max: bool, channels_first: bool) -> None:
         """Mean (masked when mask >= 0) or max of x over its steps."""
     def add_group_norm(self, x: int, out: int, C: int, groups: int, gamma: int, beta: int, epsilon: float) -> None:
@@ -140,7 +153,7 @@ class Program:
     def add_param(self, n: int, l1: float = 0.0, l2: float = 0.0, trainable: bool = True, constraint: str = 'none', min_value: float = 0.0, max_value: float = 0.0, rate: float = 1.0, rows: int = 1, mid: int = 0, last: int = 0) -> int:
         """A parameter of n floats in the arena; returns its offset. constraint (with min_value, max_value, rate) applies after each update to each column of (rows, n / rows), as Keras's MaxNorm, MinMaxNorm, UnitNorm and NonNeg do. mid, last: the weight's last two axes where its rank is >= 2 (Adafactor factors over them), else 0."""
     def add_pool(self, x: int, out: int, geom: Sequence[int], mode: int, var_pad: int = -1) -> None:
-        """mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length (0 valid, 1 same)."""
+        """mode: 0 max, 1 average. var_pad >= 0: 1-D pooling over a run-time length, 2-D over run-time image sizes (0 valid, 1 same)."""
     def add_pool3d(self, x: int, out: int, geom: Sequence[int], mode: int) -> None:
         """MaxPooling3D/AveragePooling3D: geom as add_conv3d's (dilation 1); mode: 0 max, 1 average."""
     def add_prelu(self, x: int, out: int, alpha: int, index: Sequence[int], n_alpha: int) -> None: ...
