@@ -1,13 +1,14 @@
 """The checks the op and optimizer tests share: a model built by the same code on bigcore and on
 Keras 3, from the same weights, predicts the same and holds the same weights after a few SGD steps;
 an optimizer's state as Keras holds it; .keras files saved by either library training on in the
-other; training bit-identical on 1 and 2 threads."""
+other; training bit-identical on 1 and 2 threads and on every CPU kernel path."""
 
 import numpy as np
+import pytest
 
 import bigcore
 from bigcore import layers
-from test_parity import assert_weights_close
+from test_parity import D, assert_weights_close, batches, case_data
 
 
 def trains_like_keras(keras, build, x, y, learning_rate, epochs=2, batch_size=4, seed=0):
@@ -95,3 +96,25 @@ def same_bits_on_1_and_2_threads(make_optimizer, features, hidden, min_params=No
         m.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
         runs.append([w.tobytes() for w in m.get_weights()] + [s.tobytes() for s in slots(m)])
     assert runs[0] == runs[1]
+
+
+def same_bits_on_every_isa(supported_isas, makes):
+    """makes: {name: () -> optimizer}. Dense(37, tanh) -> Dense(5) trained with each optimizer on
+    test_parity's softmax_sparse_ce batches gives the same losses and weight bits on every CPU path in
+    supported_isas as on "ref" (and its loss falls). Skips where the CPU has one path only; the caller
+    restores the ISA (the restore_isa fixture)."""
+    if len(supported_isas) < 2:
+        pytest.skip("only one ISA path on this CPU")
+    x, y = case_data("softmax_sparse_ce")
+    for name, make in makes.items():
+        results = {}
+        for isa in supported_isas:
+            bigcore.config.set_cpu_isa(isa)
+            bigcore.utils.set_random_seed(3)
+            m = bigcore.Sequential([layers.Dense(37, activation="tanh", input_shape=(D,)), layers.Dense(5)])
+            m.compile(optimizer=make(), loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
+            losses_seen = [m.train_on_batch(xb, yb) for xb, yb in batches(x, y)]
+            results[isa] = (losses_seen, [w.tobytes() for w in m.get_weights()])
+        assert results["ref"][0][-1] < results["ref"][0][0], name  # it trains
+        for isa, r in results.items():
+            assert r == results["ref"], f"{name} on {isa} differs from ref"

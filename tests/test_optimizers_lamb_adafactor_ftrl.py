@@ -10,11 +10,12 @@ import pytest
 import bigcore
 from bigcore import layers, optimizers
 from keras_training_checks import (bigcore_file_trains_on_in_keras, keras_file_trains_on, keras_weights,
-                                   optimizer_state_like_keras, same_bits_on_1_and_2_threads)
+                                   optimizer_state_like_keras, same_bits_on_1_and_2_threads,
+                                   same_bits_on_every_isa)
 from dense_training import DenseTraining
 from layer_test import KERAS_WARNING
 from refusal_checks import refusal_test
-from test_parity import D, assert_weights_close, batches, case_data
+from test_parity import assert_weights_close
 from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)  # Keras's own, from its fit internals
@@ -87,22 +88,8 @@ def test_gradient_clipping(name, clip):
 
 
 def test_training_bit_identical_on_every_isa(restore_isa, supported_isas):
-    if len(supported_isas) < 2:
-        pytest.skip("only one ISA path on this CPU")
-    x, y = case_data("softmax_sparse_ce")
-    for name in NEW:
-        results = {}
-        for isa in supported_isas:
-            bigcore.config.set_cpu_isa(isa)
-            bigcore.utils.set_random_seed(3)
-            m = bigcore.Sequential([layers.Dense(37, activation="tanh", input_shape=(D,)), layers.Dense(5)])
-            m.compile(optimizer=getattr(optimizers, name)(learning_rate=0.05, weight_decay=0.1),
-                      loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
-            losses_seen = [m.train_on_batch(xb, yb) for xb, yb in batches(x, y)]
-            results[isa] = (losses_seen, [w.tobytes() for w in m.get_weights()])
-        assert results["ref"][0][-1] < results["ref"][0][0], name  # it trains
-        for isa, r in results.items():
-            assert r == results["ref"], f"{name} on {isa} differs from ref"
+    same_bits_on_every_isa(supported_isas, {
+        name: lambda name=name: getattr(optimizers, name)(learning_rate=0.05, weight_decay=0.1) for name in NEW})
 
 
 # --- Keras 3 -----------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import bigcore
 from bigcore import layers, optimizers, saving
 from bigcore._native import _core
 from dense_training import DenseTraining
+from keras_training_checks import same_bits_on_every_isa
 from layer_test import KERAS_WARNING
 from refusal_checks import refusal_test
 from test_parity import BATCH, D, H, assert_weights_close, batches, case_data
@@ -90,22 +91,8 @@ def test_a_constant_set_after_compile_reaches_the_update():
 
 def test_training_bit_identical_on_every_isa(restore_isa, supported_isas):
     """Each new update gives the same bits on every CPU path (1300+ weights: the vector loops run)."""
-    if len(supported_isas) < 2:
-        pytest.skip("only one ISA path on this CPU")
-    x, y = case_data("softmax_sparse_ce")
-    for name in NEW:
-        results = {}
-        for isa in supported_isas:
-            bigcore.config.set_cpu_isa(isa)
-            bigcore.utils.set_random_seed(3)
-            m = bigcore.Sequential([layers.Dense(37, activation="tanh", input_shape=(D,)), layers.Dense(5)])
-            m.compile(optimizer=getattr(optimizers, name)(learning_rate=0.01, weight_decay=0.1),
-                      loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
-            losses_seen = [m.train_on_batch(xb, yb) for xb, yb in batches(x, y)]
-            results[isa] = (losses_seen, [w.tobytes() for w in m.get_weights()])
-        assert results["ref"][0][-1] < results["ref"][0][0], name  # it trains
-        for isa, r in results.items():
-            assert r == results["ref"], f"{name} on {isa} differs from ref"
+    same_bits_on_every_isa(supported_isas, {
+        name: lambda name=name: getattr(optimizers, name)(learning_rate=0.01, weight_decay=0.1) for name in NEW})
 
 
 # --- Nadam's momentum-schedule product -------------------------------------------------------------

@@ -10,10 +10,11 @@ import pytest
 import bigcore
 from bigcore import layers, optimizers
 from keras_training_checks import (bigcore_file_trains_on_in_keras, keras_file_trains_on, keras_weights,
-                                   optimizer_state_like_keras, same_bits_on_1_and_2_threads)
+                                   optimizer_state_like_keras, same_bits_on_1_and_2_threads,
+                                   same_bits_on_every_isa)
 from layer_test import KERAS_WARNING
 from refusal_checks import refusal_test
-from test_parity import D, assert_weights_close, batches, case_data
+from test_parity import assert_weights_close
 from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)  # Keras's own, from its fit internals
@@ -246,18 +247,5 @@ def test_thread_count_does_not_change_the_bits(restore_threads):
 def test_training_bit_identical_on_every_isa(restore_isa, supported_isas):
     """Muon's Newton-Schulz GEMMs and ScheduleFreeAdamW's element-wise update give the same bits on
     every CPU kernel path."""
-    if len(supported_isas) < 2:
-        pytest.skip("only one ISA path on this CPU")
-    x, y = case_data("softmax_sparse_ce")
-    for make in (lambda: optimizers.Muon(learning_rate=0.05), lambda: optimizers.ScheduleFreeAdamW(0.05)):
-        results = {}
-        for isa in supported_isas:
-            bigcore.config.set_cpu_isa(isa)
-            bigcore.utils.set_random_seed(3)
-            m = bigcore.Sequential([layers.Dense(37, activation="tanh", input_shape=(D,)), layers.Dense(5)])
-            m.compile(optimizer=make(), loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
-            losses_seen = [m.train_on_batch(xb, yb) for xb, yb in batches(x, y)]
-            results[isa] = (losses_seen, [w.tobytes() for w in m.get_weights()])
-        assert results["ref"][0][-1] < results["ref"][0][0]  # it trains
-        for isa, r in results.items():
-            assert r == results["ref"], f"{type(make()).__name__} on {isa} differs from ref"
+    same_bits_on_every_isa(supported_isas, {"Muon": lambda: optimizers.Muon(learning_rate=0.05),
+                                            "ScheduleFreeAdamW": lambda: optimizers.ScheduleFreeAdamW(0.05)})
