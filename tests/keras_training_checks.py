@@ -1,9 +1,14 @@
-"""The check the op tests share: a model built by the same code on bigcore and on Keras 3, from the
-same weights, predicts the same and holds the same weights after a few SGD steps."""
+"""The checks the op and optimizer tests share: a model built by the same code on bigcore and on
+Keras 3, from the same weights, predicts the same and holds the same weights after a few SGD steps;
+an optimizer's state as Keras holds it; .keras files saved by either library training on in the
+other; training bit-identical on 1 and 2 threads and on every CPU kernel path."""
 
 import numpy as np
+import pytest
 
 import bigcore
+from bigcore import layers
+from test_parity import D, assert_weights_close, batches, case_data
 
 
 def trains_like_keras(keras, build, x, y, learning_rate, epochs=2, batch_size=4, seed=0):
@@ -33,3 +38,83 @@ def optimizer_state_like_keras(ours, theirs, x, y, rtol, atol, steps=3, batch=8)
     for k, (s, v) in enumerate(zip(mine, values)):
         np.testing.assert_allclose(np.asarray(s.get(), np.float64), v.astype(np.float64), rtol=rtol, atol=atol,
                                    err_msg=f"optimizer variable {k} ({keras_vars[k].path})")
+
+
+def keras_weights(km):
+    """A Keras model's weights as NumPy (Keras's get_weights() warns under numpy 2)."""
+    return [w.value.detach().cpu().numpy() for w in km.weights]
+
+
+def keras_file_trains_on(km, x, y, path, optimizer_name, rtol, atol, then=(24, 32), batch=8):
+    """A Keras model fitted one epoch on x[:24] (3 steps) and saved to `path` (.keras) loads in bigcore
+    with its optimizer (`optimizer_name`, 3 iterations) and the very same weights; one more step on each
+    batch starting at the rows in `then`, in both, leaves the weights within rtol / atol."""
+    km.fit(x[:24], y[:24], epochs=1, batch_size=batch, verbose=0, shuffle=False)
+    km.save(path)
+    ours = bigcore.models.load_model(path)
+    assert type(ours.optimizer).__name__ == optimizer_name and ours.optimizer.iterations == 3
+    assert_weights_close(ours.get_weights(), keras_weights(km), rtol=0, atol=0)
+    for i in then:
+        ours.train_on_batch(x[i:i + batch], y[i:i + batch])
+        km.train_on_batch(x[i:i + batch], y[i:i + batch])
+    assert_weights_close(ours.get_weights(), keras_weights(km), rtol=rtol, atol=atol)
+
+
+def bigcore_file_trains_on_in_keras(keras, model, x, y, path, optimizer_name, rtol, atol, then=(24, 32), batch=8):
+    """The other way: a bigcore model fitted one epoch on x[:24] and saved to `path` loads in Keras with
+    its optimizer (3 iterations); one more step on each batch of `then`, in both, leaves the weights
+    within rtol / atol. Returns the Keras model."""
+    model.fit(x[:24], y[:24], epochs=1, batch_size=batch, verbose=0, shuffle=False)
+    model.save(path)
+    km = keras.models.load_model(path)
+    assert type(km.optimizer).__name__ == optimizer_name and int(km.optimizer.iterations) == 3
+    for i in then:
+        model.train_on_batch(x[i:i + batch], y[i:i + batch])
+        km.train_on_batch(x[i:i + batch], y[i:i + batch])
+    assert_weights_close(model.get_weights(), keras_weights(km), rtol=rtol, atol=atol)
+    return km
+
+
+def same_bits_on_1_and_2_threads(make_optimizer, features, hidden, min_params=None):
+    """Input(features) -> Dense(hidden, tanh) -> Dense(8) -> Dense(4), trained 2 epochs (mse, 8 rows a
+    batch) with make_optimizer() on 1 and then 2 threads: the weights and the optimizer slots are the
+    same bits. min_params: the least count_params() the model must have (to pass a parallel threshold)."""
+    from test_saving import slots  # the .bigcore saving tests' helper; only this check needs that module
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, features)).astype(np.float32)
+    y = rng.normal(size=(32, 4)).astype(np.float32)
+    runs = []
+    for n in (1, 2):
+        bigcore.config.set_num_threads(n)
+        bigcore.utils.set_random_seed(0)
+        m = bigcore.Sequential([layers.Input((features,)), layers.Dense(hidden, activation="tanh"), layers.Dense(8),
+                                layers.Dense(4)])
+        m.compile(optimizer=make_optimizer(), loss="mse")
+        if min_params is not None:
+            assert m.count_params() >= min_params
+        m.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        runs.append([w.tobytes() for w in m.get_weights()] + [s.tobytes() for s in slots(m)])
+    assert runs[0] == runs[1]
+
+
+def same_bits_on_every_isa(supported_isas, makes):
+    """makes: {name: () -> optimizer}. Dense(37, tanh) -> Dense(5) trained with each optimizer on
+    test_parity's softmax_sparse_ce batches gives the same losses and weight bits on every CPU path in
+    supported_isas as on "ref" (and its loss falls). Skips where the CPU has one path only; the caller
+    restores the ISA (the restore_isa fixture)."""
+    if len(supported_isas) < 2:
+        pytest.skip("only one ISA path on this CPU")
+    x, y = case_data("softmax_sparse_ce")
+    for name, make in makes.items():
+        results = {}
+        for isa in supported_isas:
+            bigcore.config.set_cpu_isa(isa)
+            bigcore.utils.set_random_seed(3)
+            m = bigcore.Sequential([layers.Dense(37, activation="tanh", input_shape=(D,)), layers.Dense(5)])
+            m.compile(optimizer=make(), loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
+            losses_seen = [m.train_on_batch(xb, yb) for xb, yb in batches(x, y)]
+            results[isa] = (losses_seen, [w.tobytes() for w in m.get_weights()])
+        assert results["ref"][0][-1] < results["ref"][0][0], name  # it trains
+        for isa, r in results.items():
+            assert r == results["ref"], f"{name} on {isa} differs from ref"

@@ -28,6 +28,25 @@ def keras_weights(model):  # Keras's get_weights() warns under numpy 2 (the suit
     return [w.value.detach().cpu().numpy() for w in model.weights]
 
 
+def adam_fit_like_keras_at_sizes(keras, build, seed, sizes, rows, channels, batch_size):
+    """build(lib) -> a model of lib over images of run-time size, built from the same weights in both
+    libraries, Adam(0.01) and mse; at each (h, w) of sizes in turn, 2 epochs on `rows` random images
+    (default_rng(seed)) and targets of the model's output shape leave bigcore's weights as Keras's."""
+    bigcore.utils.set_random_seed(seed)
+    ours, theirs = build(bigcore), build(keras)
+    theirs.set_weights(ours.get_weights())
+    for model, lib in ((ours, bigcore), (theirs, keras)):
+        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="mse")
+    rng = np.random.default_rng(seed)
+    for h, wd in sizes:
+        x = rng.standard_normal((rows, h, wd, channels)).astype(np.float32)
+        y = rng.standard_normal(ours.predict(x, verbose=0).shape).astype(np.float32)
+        for model in (ours, theirs):
+            model.fit(x, y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
+        for a, b in zip(ours.get_weights(), keras_weights(theirs)):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 CONV2D = [
     {"padding": "valid"},
     {"padding": "same"},
@@ -203,19 +222,7 @@ def test_conv2d_training_matches_keras_at_two_sizes(keras, kw):
         x = lib.layers.Conv2D(6, 3, activation="relu", **kw)(inp)
         x = lib.layers.Conv2D(4, (2, 3), dilation_rate=(2, 1))(x)
         return lib.Model(inp, lib.layers.GlobalMaxPooling2D()(x))
-    bigcore.utils.set_random_seed(1)
-    ours, theirs = build(bigcore), build(keras)
-    theirs.set_weights(ours.get_weights())
-    for model, lib in ((ours, bigcore), (theirs, keras)):
-        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="mse")
-    rng = np.random.default_rng(1)
-    for h, wd in ((9, 11), (14, 8)):
-        x = rng.standard_normal((6, h, wd, 4)).astype(np.float32)
-        y = rng.standard_normal((6, 4)).astype(np.float32)
-        for model in (ours, theirs):
-            model.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
-        for a, b in zip(ours.get_weights(), keras_weights(theirs)):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    adam_fit_like_keras_at_sizes(keras, build, 1, ((9, 11), (14, 8)), rows=6, channels=4, batch_size=3)
 
 
 def test_too_small_image_raises_and_model_still_runs():
@@ -286,19 +293,7 @@ def test_upsampling_decoder_trains_like_keras(keras):
         x = L.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu")(x)
         x = L.UpSampling2D(2)(L.Cropping2D(((1, 0), (0, 1)))(x))
         return lib.Model(inp, L.Conv2D(2, 1)(x))
-    bigcore.utils.set_random_seed(3)
-    ours, theirs = build(bigcore), build(keras)
-    theirs.set_weights(ours.get_weights())
-    for model, lib in ((ours, bigcore), (theirs, keras)):
-        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="mse")
-    rng = np.random.default_rng(3)
-    for h, wd in ((8, 10), (11, 6)):
-        x = rng.standard_normal((4, h, wd, 3)).astype(np.float32)
-        y = rng.standard_normal(ours.predict(x, verbose=0).shape).astype(np.float32)
-        for model in (ours, theirs):
-            model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0)
-        for a, b in zip(ours.get_weights(), keras_weights(theirs)):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    adam_fit_like_keras_at_sizes(keras, build, 3, ((8, 10), (11, 6)), rows=4, channels=3, batch_size=2)
 
 
 def test_conv3d_transpose_needs_known_sizes():

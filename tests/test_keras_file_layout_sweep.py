@@ -350,6 +350,19 @@ def test_attentions_inside_a_custom_layer_weights_both_ways(keras, tmp_path, see
     close(_predict(ours, x), _predict(km, x), ATOL)
 
 
+def _adam_step_saved(lib, key, perturb_seed, path):
+    """The `key` model of lib, perturbed, after one Adam step (4 rows, targets half its own prediction
+    plus 0.1), saved as .keras at path. Returns the model, the rows and the targets."""
+    x = _data(key, n=4)
+    model = _build(lib, key)
+    _perturb(model, perturb_seed)
+    y = np.asarray(model.predict(x, verbose=0)) * 0.5 + 0.1
+    model.compile(optimizer=lib.optimizers.Adam(0.05), loss="mse")
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    model.save(path)
+    return model, x, y
+
+
 # LoRA: the files hold the merged kernel, not lora_kernel_a / b, so training on from a file starts
 # from new factors in either library; the slots' layout is still read (the load would refuse it).
 _NO_RESUME = {"Dense_lora", "EinsumDense_lora", "Embedding_lora"}
@@ -361,13 +374,7 @@ def test_optimizer_state_follows_keras_variable_order(keras, tmp_path, seed, key
     """Keras's .keras after an Adam step loads in bigcore with its optimizer's slots, one per
     trainable variable in Keras's order (a variable the call never reads too): one more step in
     each gives the same model."""
-    x = _data(key, n=4)
-    km = _build(keras, key)
-    _perturb(km, 2)
-    y = np.asarray(km.predict(x, verbose=0)) * 0.5 + 0.1
-    km.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
-    km.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
-    km.save(tmp_path / "k.keras")
+    km, x, y = _adam_step_saved(keras, key, 2, tmp_path / "k.keras")
     ours = bigcore.saving.load_model(tmp_path / "k.keras")
     assert ours.optimizer.iterations == 1
     if key in _NO_RESUME:
@@ -415,13 +422,7 @@ def test_recorded_default_training_false_follows_the_models_mode(keras, tmp_path
 def test_bigcore_optimizer_state_resumes_in_keras(keras, tmp_path, seed, key):
     """bigcore's .keras after an Adam step loads in Keras with the optimizer's slots in Keras's order:
     one more step in each gives the same model."""
-    x = _data(key, n=4)
-    ours = _build(bigcore, key)
-    _perturb(ours, 3)
-    y = np.asarray(ours.predict(x, verbose=0)) * 0.5 + 0.1
-    ours.compile(optimizer=bigcore.optimizers.Adam(0.05), loss="mse")
-    ours.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
-    ours.save(tmp_path / "o.keras")
+    ours, x, y = _adam_step_saved(bigcore, key, 3, tmp_path / "o.keras")
     km = keras.saving.load_model(tmp_path / "o.keras")
     assert int(km.optimizer.iterations) == 1
     km.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)

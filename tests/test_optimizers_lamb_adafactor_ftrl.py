@@ -9,10 +9,13 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
-from keras_training_checks import optimizer_state_like_keras
+from keras_training_checks import (bigcore_file_trains_on_in_keras, keras_file_trains_on, keras_weights,
+                                   optimizer_state_like_keras, same_bits_on_1_and_2_threads,
+                                   same_bits_on_every_isa)
 from dense_training import DenseTraining
 from layer_test import KERAS_WARNING
-from test_parity import D, assert_weights_close, batches, case_data
+from refusal_checks import refusal_test
+from test_parity import assert_weights_close
 from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)  # Keras's own, from its fit internals
@@ -85,22 +88,8 @@ def test_gradient_clipping(name, clip):
 
 
 def test_training_bit_identical_on_every_isa(restore_isa, supported_isas):
-    if len(supported_isas) < 2:
-        pytest.skip("only one ISA path on this CPU")
-    x, y = case_data("softmax_sparse_ce")
-    for name in NEW:
-        results = {}
-        for isa in supported_isas:
-            bigcore.config.set_cpu_isa(isa)
-            bigcore.utils.set_random_seed(3)
-            m = bigcore.Sequential([layers.Dense(37, activation="tanh", input_shape=(D,)), layers.Dense(5)])
-            m.compile(optimizer=getattr(optimizers, name)(learning_rate=0.05, weight_decay=0.1),
-                      loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
-            losses_seen = [m.train_on_batch(xb, yb) for xb, yb in batches(x, y)]
-            results[isa] = (losses_seen, [w.tobytes() for w in m.get_weights()])
-        assert results["ref"][0][-1] < results["ref"][0][0], name  # it trains
-        for isa, r in results.items():
-            assert r == results["ref"], f"{name} on {isa} differs from ref"
+    same_bits_on_every_isa(supported_isas, {
+        name: lambda name=name: getattr(optimizers, name)(learning_rate=0.05, weight_decay=0.1) for name in NEW})
 
 
 # --- Keras 3 -----------------------------------------------------------------------------------------------
@@ -125,10 +114,6 @@ def _keras_conv_model(keras, make, weights):
     return km
 
 
-def _keras_weights(km):
-    return [w.value.detach().cpu().numpy() for w in km.weights]
-
-
 @pytest.mark.parametrize("make", CASES.values(), ids=CASES.keys())
 def test_fit_matches_keras(keras, make):
     m = _conv_model(make)
@@ -139,7 +124,7 @@ def test_fit_matches_keras(keras, make):
     assert m.optimizer.iterations == int(km.optimizer.iterations) == 5
     assert history.history["loss"][0] == pytest.approx(keras_history.history["loss"][0], rel=1e-5)
     start = _conv_model(make).get_weights()
-    got, want = m.get_weights(), _keras_weights(km)
+    got, want = m.get_weights(), keras_weights(km)
     assert any(not np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, start))  # it moved
     assert_weights_close(got, want, rtol=1e-5, atol=1e-6)
 
@@ -226,20 +211,17 @@ def test_constructor_arguments_kept():
     assert optimizers.Lamb(beta_1=0.5, epsilon=1e-3).get_config()["epsilon"] == 1e-3
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: optimizers.Ftrl(learning_rate_power=0.5), r"learning_rate_power.*<= 0.*Received"),
-    (lambda: optimizers.Ftrl(initial_accumulator_value=-0.1), r"initial_accumulator_value.*>= 0"),
-    (lambda: optimizers.Ftrl(l1_regularization_strength=-1.0), r"l1_regularization_strength.*>= 0"),
-    (lambda: optimizers.Ftrl(l2_shrinkage_regularization_strength=-1.0), r"l2_shrinkage.*>= 0"),
-    (lambda: optimizers.Lamb(beta_1=1.0), r"beta_1.*\[0, 1\)"),
-    (lambda: optimizers.Lamb(epsilon=-1.0), r"epsilon.*>= 0"),
-    (lambda: optimizers.Adafactor(clip_threshold=0.0), r"clip_threshold.*> 0"),
-    (lambda: optimizers.Adafactor(epsilon_2=float("nan")), r"epsilon_2.*finite"),
-], ids=["ftrl_power", "ftrl_accumulator", "ftrl_l1", "ftrl_shrinkage", "lamb_beta_1", "lamb_epsilon",
-        "adafactor_clip", "adafactor_eps2"])
-def test_bad_arguments_are_refused_by_name(make, match):
-    with pytest.raises(ValueError, match=match):
-        make()
+BAD_ARGUMENTS = {
+    "ftrl_power": (lambda: optimizers.Ftrl(learning_rate_power=0.5), r"learning_rate_power.*<= 0.*Received"),
+    "ftrl_accumulator": (lambda: optimizers.Ftrl(initial_accumulator_value=-0.1), r"initial_accumulator_value.*>= 0"),
+    "ftrl_l1": (lambda: optimizers.Ftrl(l1_regularization_strength=-1.0), r"l1_regularization_strength.*>= 0"),
+    "ftrl_shrinkage": (lambda: optimizers.Ftrl(l2_shrinkage_regularization_strength=-1.0), r"l2_shrinkage.*>= 0"),
+    "lamb_beta_1": (lambda: optimizers.Lamb(beta_1=1.0), r"beta_1.*\[0, 1\)"),
+    "lamb_epsilon": (lambda: optimizers.Lamb(epsilon=-1.0), r"epsilon.*>= 0"),
+    "adafactor_clip": (lambda: optimizers.Adafactor(clip_threshold=0.0), r"clip_threshold.*> 0"),
+    "adafactor_eps2": (lambda: optimizers.Adafactor(epsilon_2=float("nan")), r"epsilon_2.*finite"),
+}
+test_bad_arguments_are_refused_by_name = refusal_test(BAD_ARGUMENTS)
 
 
 # --- files -----------------------------------------------------------------------------------------------
@@ -249,29 +231,14 @@ def test_a_keras_file_loads_and_trains_on(keras, tmp_path, name):
     pytest.importorskip("h5py")
     make = lambda o: getattr(o, name)(learning_rate=0.05)  # noqa: E731
     km = _keras_conv_model(keras, make, _conv_model(make).get_weights())
-    km.fit(XC[:24], YC[:24], epochs=1, batch_size=8, verbose=0, shuffle=False)
-    km.save(tmp_path / "m.keras")
-    ours = bigcore.models.load_model(tmp_path / "m.keras")
-    assert type(ours.optimizer).__name__ == name and ours.optimizer.iterations == 3
-    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=0, atol=0)
-    for i in (24, 32):
-        ours.train_on_batch(XC[i:i + 8], YC[i:i + 8])
-        km.train_on_batch(XC[i:i + 8], YC[i:i + 8])
-    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    keras_file_trains_on(km, XC, YC, tmp_path / "m.keras", name, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NEW)
 def test_a_bigcore_keras_file_loads_in_keras(keras, tmp_path, name):
     pytest.importorskip("h5py")
     m = _conv_model(lambda o: getattr(o, name)(learning_rate=0.05))
-    m.fit(XC[:24], YC[:24], epochs=1, batch_size=8, verbose=0, shuffle=False)
-    m.save(tmp_path / "ours.keras")
-    km = keras.models.load_model(tmp_path / "ours.keras")
-    assert type(km.optimizer).__name__ == name and int(km.optimizer.iterations) == 3
-    for i in (24, 32):
-        m.train_on_batch(XC[i:i + 8], YC[i:i + 8])
-        km.train_on_batch(XC[i:i + 8], YC[i:i + 8])
-    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    bigcore_file_trains_on_in_keras(keras, m, XC, YC, tmp_path / "ours.keras", name, rtol=1e-5, atol=1e-6)
 
 
 RESUME = {
@@ -298,20 +265,8 @@ def test_resume_after_save_is_bit_identical(tmp_path, make):
 def test_thread_count_does_not_change_the_bits(restore_threads, name):
     """An arena past the parallel-update threshold (256K floats): the per-segment updates (Lamb,
     Adafactor) and Ftrl's chunks give the same bits on 1 and 2 threads."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, 512)).astype(np.float32)
-    y = rng.normal(size=(32, 4)).astype(np.float32)
-    runs = []
-    for n in (1, 2):
-        bigcore.config.set_num_threads(n)
-        bigcore.utils.set_random_seed(0)
-        m = bigcore.Sequential([layers.Input((512,)), layers.Dense(512, activation="tanh"), layers.Dense(8),
-                                layers.Dense(4)])
-        m.compile(optimizer=getattr(optimizers, name)(learning_rate=0.01), loss="mse")
-        assert m.count_params() >= 1 << 18
-        m.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
-        runs.append([w.tobytes() for w in m.get_weights()] + [s.tobytes() for s in slots(m)])
-    assert runs[0] == runs[1]
+    same_bits_on_1_and_2_threads(lambda: getattr(optimizers, name)(learning_rate=0.01), features=512, hidden=512,
+                                 min_params=1 << 18)
 
 
 # --- gradient accumulation (every optimizer's base argument) ------------------------------------------------
@@ -345,7 +300,7 @@ def test_gradient_accumulation_matches_keras(keras, make):
     assert m.optimizer.iterations == int(km.optimizer.iterations) == 7 // n
     assert m.optimizer._iterations == int(km.optimizer._iterations) == 7
     assert history.history["loss"][0] == pytest.approx(keras_history.history["loss"][0], rel=1e-5)
-    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert_weights_close(m.get_weights(), keras_weights(km), rtol=1e-5, atol=1e-6)
     ours = bigcore.saving.keras_weights.optimizer_slots(m)
     theirs = [v.value.detach().cpu().numpy() for v in km.optimizer.variables]
     assert [tuple(s.shape) for s in ours] == [tuple(v.shape) for v in theirs]
@@ -402,8 +357,8 @@ def test_gradient_accumulation_through_keras_files(keras, tmp_path, name):
     for model in (ours, km, back):
         for i in (24, 32):
             model.train_on_batch(XC[i:i + 8], YC[i:i + 8])
-    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
-    assert_weights_close(_keras_weights(back), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert_weights_close(ours.get_weights(), keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert_weights_close(keras_weights(back), keras_weights(km), rtol=1e-5, atol=1e-6)
 
 
 def test_gradient_accumulation_resume_is_bit_identical(tmp_path):
@@ -435,7 +390,7 @@ def test_loss_scale_optimizer_matches_keras(keras, make):
     history = m.fit(XC, YC, epochs=1, batch_size=8, shuffle=False, verbose=0)
     keras_history = km.fit(XC, YC, epochs=1, batch_size=8, shuffle=False, verbose=0)
     assert history.history["loss"][0] == pytest.approx(keras_history.history["loss"][0], rel=1e-5)
-    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert_weights_close(m.get_weights(), keras_weights(km), rtol=1e-5, atol=1e-6)
     opt, kopt = m.optimizer, km.optimizer
     assert opt.iterations == int(kopt.iterations) and opt._iterations == int(kopt.inner_optimizer._iterations) == 5
     assert opt.dynamic_scale == float(kopt.dynamic_scale.numpy()) and opt.step_counter == int(kopt.step_counter.numpy())
@@ -477,7 +432,7 @@ def test_loss_scale_optimizer_skips_overflowing_steps_as_keras(keras):
             assert m.optimizer.iterations == 0 and m.optimizer.dynamic_scale == 2.0 ** 126
             assert all(np.array_equal(a, b) for a, b in zip(start, m.get_weights()))
     assert 0 < m.optimizer.iterations < 12  # some steps skipped, some taken
-    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert_weights_close(m.get_weights(), keras_weights(km), rtol=1e-5, atol=1e-6)
 
 
 def test_loss_scale_optimizer_config_and_names(keras):
@@ -497,17 +452,19 @@ def test_loss_scale_optimizer_config_and_names(keras):
     assert opt.beta == 0.0 and opt.slots == optimizers.Ftrl.slots  # the inner optimizer's
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), dynamic=False), "no longer supports `dynamic=False`"),
-    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), clipnorm=1.0), "does not support `clipnorm`"),
-    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), momentum=0.9), "does not support arguments: `momentum`"),
-    (lambda: optimizers.LossScaleOptimizer(optimizers.LossScaleOptimizer(optimizers.Adam())), "inner_optimizer"),
-    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), initial_scale=0.0), "initial_scale.*> 0"),
-    (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), dynamic_growth_steps=0), "dynamic_growth_steps"),
-], ids=["dynamic", "clipnorm", "unknown", "nested", "scale", "growth"])
-def test_loss_scale_optimizer_refusals(make, match):
-    with pytest.raises(ValueError, match=match):
-        make()
+LOSS_SCALE_REFUSALS = {
+    "dynamic": (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), dynamic=False),
+                "no longer supports `dynamic=False`"),
+    "clipnorm": (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), clipnorm=1.0), "does not support `clipnorm`"),
+    "unknown": (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), momentum=0.9),
+                "does not support arguments: `momentum`"),
+    "nested": (lambda: optimizers.LossScaleOptimizer(optimizers.LossScaleOptimizer(optimizers.Adam())),
+               "inner_optimizer"),
+    "scale": (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), initial_scale=0.0), "initial_scale.*> 0"),
+    "growth": (lambda: optimizers.LossScaleOptimizer(optimizers.Adam(), dynamic_growth_steps=0),
+               "dynamic_growth_steps"),
+}
+test_loss_scale_optimizer_refusals = refusal_test(LOSS_SCALE_REFUSALS)
 
 
 def test_loss_scale_optimizer_through_keras_files(keras, tmp_path):
@@ -526,8 +483,8 @@ def test_loss_scale_optimizer_through_keras_files(keras, tmp_path):
     for model in (ours, km, back):
         for i in (24, 32):
             model.train_on_batch(XC[i:i + 8], YC[i:i + 8])
-    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
-    assert_weights_close(_keras_weights(back), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert_weights_close(ours.get_weights(), keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert_weights_close(keras_weights(back), keras_weights(km), rtol=1e-5, atol=1e-6)
     assert ours.optimizer.dynamic_scale == float(km.optimizer.dynamic_scale.numpy()) == 32.0
 
 

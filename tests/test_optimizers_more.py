@@ -10,7 +10,9 @@ import bigcore
 from bigcore import layers, optimizers, saving
 from bigcore._native import _core
 from dense_training import DenseTraining
+from keras_training_checks import same_bits_on_every_isa
 from layer_test import KERAS_WARNING
+from refusal_checks import refusal_test
 from test_parity import BATCH, D, H, assert_weights_close, batches, case_data
 from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
 
@@ -89,22 +91,8 @@ def test_a_constant_set_after_compile_reaches_the_update():
 
 def test_training_bit_identical_on_every_isa(restore_isa, supported_isas):
     """Each new update gives the same bits on every CPU path (1300+ weights: the vector loops run)."""
-    if len(supported_isas) < 2:
-        pytest.skip("only one ISA path on this CPU")
-    x, y = case_data("softmax_sparse_ce")
-    for name in NEW:
-        results = {}
-        for isa in supported_isas:
-            bigcore.config.set_cpu_isa(isa)
-            bigcore.utils.set_random_seed(3)
-            m = bigcore.Sequential([layers.Dense(37, activation="tanh", input_shape=(D,)), layers.Dense(5)])
-            m.compile(optimizer=getattr(optimizers, name)(learning_rate=0.01, weight_decay=0.1),
-                      loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
-            losses_seen = [m.train_on_batch(xb, yb) for xb, yb in batches(x, y)]
-            results[isa] = (losses_seen, [w.tobytes() for w in m.get_weights()])
-        assert results["ref"][0][-1] < results["ref"][0][0], name  # it trains
-        for isa, r in results.items():
-            assert r == results["ref"], f"{name} on {isa} differs from ref"
+    same_bits_on_every_isa(supported_isas, {
+        name: lambda name=name: getattr(optimizers, name)(learning_rate=0.01, weight_decay=0.1) for name in NEW})
 
 
 # --- Nadam's momentum-schedule product -------------------------------------------------------------
@@ -266,30 +254,27 @@ def test_constructor_arguments_kept():
     assert optimizers.Adamax(beta_2=1.0).beta_2 == 1.0
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: optimizers.Lion(beta_1=0.0), r"beta_1.*\(0, 1\].*Received: beta_1=0\.0"),
-    (lambda: optimizers.Lion(beta_2=1.5), r"beta_2.*\[0, 1\].*Received: beta_2=1\.5"),
-    (lambda: optimizers.Nadam(beta_2=1.0), r"beta_2.*\[0, 1\).*Received: beta_2=1\.0"),
-    (lambda: optimizers.Nadam(beta_1=-0.1), r"beta_1.*Received: beta_1=-0\.1"),
-    (lambda: optimizers.Adamax(beta_1=1.0), r"beta_1.*\[0, 1\).*Received: beta_1=1\.0"),
-    (lambda: optimizers.Adadelta(rho=1.5), r"rho.*\[0, 1\].*Received: rho=1\.5"),
-    (lambda: optimizers.Adadelta(epsilon=-1e-7), r"epsilon.*>= 0"),
-    (lambda: optimizers.Adamax(learning_rate=float("nan")), r"learning_rate.*finite"),
-    (lambda: optimizers.Nadam(clipnorm=1.0, clipvalue=0.5), r"Only one of"),
-    (lambda: optimizers.Lion(clipnorm=-1.0), r"clipnorm.*> 0"),
-    (lambda: optimizers.Nadam(use_ema=True, ema_momentum=1.5),
-     r"`ema_momentum` must be in the range \[0, 1\]. Received: ema_momentum=1\.5"),
-    (lambda: optimizers.Adamax(loss_scale_factor=128.0),
-     r"`loss_scale_factor`.*expected loss_scale_factor=None.*Received: loss_scale_factor=128\.0"),
-    (lambda: optimizers.Adadelta(gradient_accumulation_steps=1),
-     r"`gradient_accumulation_steps` must be an integer >= 2. Received: gradient_accumulation_steps=1"),
-    (lambda: optimizers.get("nadamw"), r"Could not interpret optimizer.*nadam.*lion"),
-], ids=["lion_beta_1", "lion_beta_2", "nadam_beta_2", "nadam_beta_1", "adamax_beta_1", "adadelta_rho",
-        "adadelta_epsilon", "nan_rate", "two_clips", "negative_clipnorm", "ema_momentum", "loss_scale_factor",
-        "gradient_accumulation", "unknown_name"])
-def test_bad_arguments_are_refused_by_name(make, match):
-    with pytest.raises(ValueError, match=match):
-        make()
+BAD_ARGUMENTS = {
+    "lion_beta_1": (lambda: optimizers.Lion(beta_1=0.0), r"beta_1.*\(0, 1\].*Received: beta_1=0\.0"),
+    "lion_beta_2": (lambda: optimizers.Lion(beta_2=1.5), r"beta_2.*\[0, 1\].*Received: beta_2=1\.5"),
+    "nadam_beta_2": (lambda: optimizers.Nadam(beta_2=1.0), r"beta_2.*\[0, 1\).*Received: beta_2=1\.0"),
+    "nadam_beta_1": (lambda: optimizers.Nadam(beta_1=-0.1), r"beta_1.*Received: beta_1=-0\.1"),
+    "adamax_beta_1": (lambda: optimizers.Adamax(beta_1=1.0), r"beta_1.*\[0, 1\).*Received: beta_1=1\.0"),
+    "adadelta_rho": (lambda: optimizers.Adadelta(rho=1.5), r"rho.*\[0, 1\].*Received: rho=1\.5"),
+    "adadelta_epsilon": (lambda: optimizers.Adadelta(epsilon=-1e-7), r"epsilon.*>= 0"),
+    "nan_rate": (lambda: optimizers.Adamax(learning_rate=float("nan")), r"learning_rate.*finite"),
+    "two_clips": (lambda: optimizers.Nadam(clipnorm=1.0, clipvalue=0.5), r"Only one of"),
+    "negative_clipnorm": (lambda: optimizers.Lion(clipnorm=-1.0), r"clipnorm.*> 0"),
+    "ema_momentum": (lambda: optimizers.Nadam(use_ema=True, ema_momentum=1.5),
+                     r"`ema_momentum` must be in the range \[0, 1\]. Received: ema_momentum=1\.5"),
+    "loss_scale_factor": (lambda: optimizers.Adamax(loss_scale_factor=128.0),
+                          r"`loss_scale_factor`.*expected loss_scale_factor=None.*Received: loss_scale_factor=128\.0"),
+    "gradient_accumulation": (
+        lambda: optimizers.Adadelta(gradient_accumulation_steps=1),
+        r"`gradient_accumulation_steps` must be an integer >= 2. Received: gradient_accumulation_steps=1"),
+    "unknown_name": (lambda: optimizers.get("nadamw"), r"Could not interpret optimizer.*nadam.*lion"),
+}
+test_bad_arguments_are_refused_by_name = refusal_test(BAD_ARGUMENTS)
 
 
 def test_keras_base_arguments_at_their_defaults_are_accepted():

@@ -9,9 +9,12 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
-from keras_training_checks import optimizer_state_like_keras
+from keras_training_checks import (bigcore_file_trains_on_in_keras, keras_file_trains_on, keras_weights,
+                                   optimizer_state_like_keras, same_bits_on_1_and_2_threads,
+                                   same_bits_on_every_isa)
 from layer_test import KERAS_WARNING
-from test_parity import D, assert_weights_close, batches, case_data
+from refusal_checks import refusal_test
+from test_parity import assert_weights_close
 from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)  # Keras's own, from its fit internals
@@ -54,10 +57,6 @@ def _keras_model(keras, make, weights):
     km.set_weights(weights)
     km.compile(optimizer=make(keras.optimizers), loss="mse")
     return km
-
-
-def _keras_weights(km):
-    return [w.value.detach().cpu().numpy() for w in km.weights]
 
 
 def test_routing_follows_keras(keras):
@@ -127,7 +126,7 @@ def test_fit_matches_keras(keras, make):
     assert m.optimizer.iterations == int(km.optimizer.iterations) == 4
     assert history.history["loss"][0] == pytest.approx(keras_history.history["loss"][0], rel=1e-5)
     start = _model(make).get_weights()
-    got, want = m.get_weights(), _keras_weights(km)
+    got, want = m.get_weights(), keras_weights(km)
     assert all(not np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, start))  # every weight moved
     assert_weights_close(got, want, rtol=1e-4, atol=1e-5)
 
@@ -161,24 +160,21 @@ def test_defaults_config_and_names_match_keras(keras):
     assert back.get_config()["exclude_layers"] == ["x"] and back.rms_rate is None and back.ns_steps == 4
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: optimizers.Muon(adam_beta_1=1.0), r"adam_beta_1.*\[0, 1\)"),
-    (lambda: optimizers.Muon(adam_beta_2=-0.1), r"adam_beta_2.*\[0, 1\)"),
-    (lambda: optimizers.Muon(epsilon=-1.0), r"epsilon.*>= 0"),
-    (lambda: optimizers.Muon(momentum=1.5), r"momentum.*\[0, 1\]"),
-    (lambda: optimizers.Muon(ns_steps=-1), r"ns_steps.*integer >= 0"),
-    (lambda: optimizers.Muon(ns_steps=2.5), r"ns_steps.*integer >= 0"),
-    (lambda: optimizers.Muon(rms_rate=0.0), r"rms_rate.*> 0 or None"),
-    (lambda: optimizers.Muon(adam_lr_ratio=-1), r"adam_lr_ratio.*>= 0"),
-    (lambda: optimizers.Muon(adam_weight_decay=-0.1), r"adam_weight_decay.*>= 0"),
-    (lambda: optimizers.Muon(exclude_layers="dense"), r"exclude_layers.*list of strings"),
-    (lambda: optimizers.Muon(exclude_layers=["("]), r"exclude_layers.*regular expression"),
-    (lambda: optimizers.Muon(muon_a=float("inf")), r"muon_a.*finite"),
-], ids=["beta_1", "beta_2", "epsilon", "momentum", "ns_negative", "ns_float", "rms_rate", "lr_ratio", "adam_wd",
-        "exclude_str", "exclude_regex", "muon_a"])
-def test_bad_arguments_are_refused_by_name(make, match):
-    with pytest.raises(ValueError, match=match):
-        make()
+BAD_ARGUMENTS = {
+    "beta_1": (lambda: optimizers.Muon(adam_beta_1=1.0), r"adam_beta_1.*\[0, 1\)"),
+    "beta_2": (lambda: optimizers.Muon(adam_beta_2=-0.1), r"adam_beta_2.*\[0, 1\)"),
+    "epsilon": (lambda: optimizers.Muon(epsilon=-1.0), r"epsilon.*>= 0"),
+    "momentum": (lambda: optimizers.Muon(momentum=1.5), r"momentum.*\[0, 1\]"),
+    "ns_negative": (lambda: optimizers.Muon(ns_steps=-1), r"ns_steps.*integer >= 0"),
+    "ns_float": (lambda: optimizers.Muon(ns_steps=2.5), r"ns_steps.*integer >= 0"),
+    "rms_rate": (lambda: optimizers.Muon(rms_rate=0.0), r"rms_rate.*> 0 or None"),
+    "lr_ratio": (lambda: optimizers.Muon(adam_lr_ratio=-1), r"adam_lr_ratio.*>= 0"),
+    "adam_wd": (lambda: optimizers.Muon(adam_weight_decay=-0.1), r"adam_weight_decay.*>= 0"),
+    "exclude_str": (lambda: optimizers.Muon(exclude_layers="dense"), r"exclude_layers.*list of strings"),
+    "exclude_regex": (lambda: optimizers.Muon(exclude_layers=["("]), r"exclude_layers.*regular expression"),
+    "muon_a": (lambda: optimizers.Muon(muon_a=float("inf")), r"muon_a.*finite"),
+}
+test_bad_arguments_are_refused_by_name = refusal_test(BAD_ARGUMENTS)
 
 
 def test_exclude_layers_set_after_compile_reaches_the_program(keras):
@@ -189,7 +185,7 @@ def test_exclude_layers_set_after_compile_reaches_the_program(keras):
     km = _keras_model(keras, lambda o: o.Muon(learning_rate=0.01, exclude_layers=["head"]), m.get_weights())
     m.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
     km.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
-    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-4, atol=1e-5)
+    assert_weights_close(m.get_weights(), keras_weights(km), rtol=1e-4, atol=1e-5)
 
 
 def test_routing_is_fixed_once_training_started():
@@ -208,29 +204,15 @@ def test_a_keras_file_loads_and_trains_on(keras, tmp_path):
     pytest.importorskip("h5py")
     make = CASES["muon"]
     km = _keras_model(keras, make, _model(make).get_weights())
-    km.fit(XT[:24], YT[:24], epochs=1, batch_size=8, verbose=0, shuffle=False)
-    km.save(tmp_path / "m.keras")
-    ours = bigcore.models.load_model(tmp_path / "m.keras")
-    assert type(ours.optimizer).__name__ == "Muon" and ours.optimizer.iterations == 3
-    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=0, atol=0)
-    for i in (24, 16):
-        ours.train_on_batch(XT[i:i + 8], YT[i:i + 8])
-        km.train_on_batch(XT[i:i + 8], YT[i:i + 8])
-    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=1e-4, atol=1e-5)
+    keras_file_trains_on(km, XT, YT, tmp_path / "m.keras", "Muon", rtol=1e-4, atol=1e-5, then=(24, 16))
 
 
 def test_a_bigcore_keras_file_loads_in_keras(keras, tmp_path):
     pytest.importorskip("h5py")
     m = _model(lambda o: o.Muon(learning_rate=0.01, exclude_layers=["head"]))
-    m.fit(XT[:24], YT[:24], epochs=1, batch_size=8, verbose=0, shuffle=False)
-    m.save(tmp_path / "ours.keras")
-    km = keras.models.load_model(tmp_path / "ours.keras")
-    assert type(km.optimizer).__name__ == "Muon" and int(km.optimizer.iterations) == 3
+    km = bigcore_file_trains_on_in_keras(keras, m, XT, YT, tmp_path / "ours.keras", "Muon", rtol=1e-4, atol=1e-5,
+                                         then=(24, 16))
     assert km.optimizer.exclude_layers == ["head"]
-    for i in (24, 16):
-        m.train_on_batch(XT[i:i + 8], YT[i:i + 8])
-        km.train_on_batch(XT[i:i + 8], YT[i:i + 8])
-    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-4, atol=1e-5)
 
 
 def test_resume_after_save_is_bit_identical(tmp_path):
@@ -253,42 +235,17 @@ def test_gradient_accumulation_and_loss_scaling_match_keras(keras):
         m.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
         km.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
         assert m.optimizer.iterations == int(km.optimizer.iterations)
-        assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-4, atol=1e-5)
+        assert_weights_close(m.get_weights(), keras_weights(km), rtol=1e-4, atol=1e-5)
 
 
 def test_thread_count_does_not_change_the_bits(restore_threads):
     """Newton-Schulz's GEMMs (tiles fixed by the shapes) and the AdamW weights give the same bits
     on 1 and 2 threads."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, 300)).astype(np.float32)
-    y = rng.normal(size=(32, 4)).astype(np.float32)
-    runs = []
-    for n in (1, 2):
-        bigcore.config.set_num_threads(n)
-        bigcore.utils.set_random_seed(0)
-        m = bigcore.Sequential([layers.Input((300,)), layers.Dense(200, activation="tanh"), layers.Dense(8),
-                                layers.Dense(4)])
-        m.compile(optimizer=optimizers.Muon(learning_rate=0.01), loss="mse")
-        m.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
-        runs.append([w.tobytes() for w in m.get_weights()] + [s.tobytes() for s in slots(m)])
-    assert runs[0] == runs[1]
+    same_bits_on_1_and_2_threads(lambda: optimizers.Muon(learning_rate=0.01), features=300, hidden=200)
 
 
 def test_training_bit_identical_on_every_isa(restore_isa, supported_isas):
     """Muon's Newton-Schulz GEMMs and ScheduleFreeAdamW's element-wise update give the same bits on
     every CPU kernel path."""
-    if len(supported_isas) < 2:
-        pytest.skip("only one ISA path on this CPU")
-    x, y = case_data("softmax_sparse_ce")
-    for make in (lambda: optimizers.Muon(learning_rate=0.05), lambda: optimizers.ScheduleFreeAdamW(0.05)):
-        results = {}
-        for isa in supported_isas:
-            bigcore.config.set_cpu_isa(isa)
-            bigcore.utils.set_random_seed(3)
-            m = bigcore.Sequential([layers.Dense(37, activation="tanh", input_shape=(D,)), layers.Dense(5)])
-            m.compile(optimizer=make(), loss=bigcore.losses.SparseCategoricalCrossentropy(from_logits=True))
-            losses_seen = [m.train_on_batch(xb, yb) for xb, yb in batches(x, y)]
-            results[isa] = (losses_seen, [w.tobytes() for w in m.get_weights()])
-        assert results["ref"][0][-1] < results["ref"][0][0]  # it trains
-        for isa, r in results.items():
-            assert r == results["ref"], f"{type(make()).__name__} on {isa} differs from ref"
+    same_bits_on_every_isa(supported_isas, {"Muon": lambda: optimizers.Muon(learning_rate=0.05),
+                                            "ScheduleFreeAdamW": lambda: optimizers.ScheduleFreeAdamW(0.05)})

@@ -10,8 +10,10 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
-from keras_training_checks import optimizer_state_like_keras
+from keras_training_checks import (bigcore_file_trains_on_in_keras, keras_file_trains_on, keras_weights,
+                                   optimizer_state_like_keras)
 from layer_test import KERAS_WARNING
+from refusal_checks import refusal_test
 from test_parity import assert_weights_close
 from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
 
@@ -51,10 +53,6 @@ def _keras_model(keras, make, weights):
     km.set_weights(weights)
     km.compile(optimizer=make(keras.optimizers), loss="mse")
     return km
-
-
-def _keras_weights(km):
-    return [w.value.detach().cpu().numpy() for w in km.weights]
 
 
 def test_three_steps_match_numpy():
@@ -99,7 +97,7 @@ def test_fit_matches_keras(keras, make):
     assert m.optimizer.iterations == int(km.optimizer.iterations)
     np.testing.assert_allclose(history.history["loss"], keras_history.history["loss"], rtol=1e-5)
     start = _model(make).get_weights()
-    got, want = m.get_weights(), _keras_weights(km)
+    got, want = m.get_weights(), keras_weights(km)
     assert all(not np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, start))  # every weight moved
     assert_weights_close(got, want, rtol=1e-5, atol=1e-6)
     # evaluation reads the weights as they are (y), as Keras's does
@@ -116,7 +114,7 @@ def test_z_is_built_from_the_weights_set_after_compile(keras):
     km.set_weights(new)
     m.fit(XS, YS, epochs=1, batch_size=8, shuffle=False, verbose=0)
     km.fit(XS, YS, epochs=1, batch_size=8, shuffle=False, verbose=0)
-    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    assert_weights_close(m.get_weights(), keras_weights(km), rtol=1e-5, atol=1e-6)
 
 
 def test_optimizer_state_matches_keras(keras):
@@ -145,17 +143,15 @@ def test_defaults_config_and_names_match_keras(keras):
     assert back.warmup_steps == 7 and back.name == "mine"
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: optimizers.ScheduleFreeAdamW(beta_1=0.0), r"beta_1.*\(0, 1\)"),
-    (lambda: optimizers.ScheduleFreeAdamW(beta_1=1.0), r"beta_1.*\(0, 1\)"),
-    (lambda: optimizers.ScheduleFreeAdamW(beta_2=1.0), r"beta_2.*\[0, 1\)"),
-    (lambda: optimizers.ScheduleFreeAdamW(epsilon=-1.0), r"epsilon.*>= 0"),
-    (lambda: optimizers.ScheduleFreeAdamW(warmup_steps=-1), r"warmup_steps.*integer >= 0"),
-    (lambda: optimizers.ScheduleFreeAdamW(warmup_steps=1.5), r"warmup_steps.*integer >= 0"),
-], ids=["beta_1_zero", "beta_1_one", "beta_2", "epsilon", "warmup_negative", "warmup_float"])
-def test_bad_arguments_are_refused_by_name(make, match):
-    with pytest.raises(ValueError, match=match):
-        make()
+BAD_ARGUMENTS = {
+    "beta_1_zero": (lambda: optimizers.ScheduleFreeAdamW(beta_1=0.0), r"beta_1.*\(0, 1\)"),
+    "beta_1_one": (lambda: optimizers.ScheduleFreeAdamW(beta_1=1.0), r"beta_1.*\(0, 1\)"),
+    "beta_2": (lambda: optimizers.ScheduleFreeAdamW(beta_2=1.0), r"beta_2.*\[0, 1\)"),
+    "epsilon": (lambda: optimizers.ScheduleFreeAdamW(epsilon=-1.0), r"epsilon.*>= 0"),
+    "warmup_negative": (lambda: optimizers.ScheduleFreeAdamW(warmup_steps=-1), r"warmup_steps.*integer >= 0"),
+    "warmup_float": (lambda: optimizers.ScheduleFreeAdamW(warmup_steps=1.5), r"warmup_steps.*integer >= 0"),
+}
+test_bad_arguments_are_refused_by_name = refusal_test(BAD_ARGUMENTS)
 
 
 # --- files -----------------------------------------------------------------------------------------------
@@ -164,28 +160,13 @@ def test_a_keras_file_loads_and_trains_on(keras, tmp_path):
     pytest.importorskip("h5py")
     make = CASES["warmup_betas"]
     km = _keras_model(keras, make, _model(make).get_weights())
-    km.fit(XS[:24], YS[:24], epochs=1, batch_size=8, verbose=0, shuffle=False)
-    km.save(tmp_path / "m.keras")
-    ours = bigcore.models.load_model(tmp_path / "m.keras")
-    assert type(ours.optimizer).__name__ == "ScheduleFreeAdamW" and ours.optimizer.iterations == 3
-    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=0, atol=0)
-    for i in (24, 32):
-        ours.train_on_batch(XS[i:i + 8], YS[i:i + 8])
-        km.train_on_batch(XS[i:i + 8], YS[i:i + 8])
-    assert_weights_close(ours.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    keras_file_trains_on(km, XS, YS, tmp_path / "m.keras", "ScheduleFreeAdamW", rtol=1e-5, atol=1e-6)
 
 
 def test_a_bigcore_keras_file_loads_in_keras(keras, tmp_path):
     pytest.importorskip("h5py")
-    m = _model(CASES["warmup_betas"])
-    m.fit(XS[:24], YS[:24], epochs=1, batch_size=8, verbose=0, shuffle=False)
-    m.save(tmp_path / "ours.keras")
-    km = keras.models.load_model(tmp_path / "ours.keras")
-    assert type(km.optimizer).__name__ == "ScheduleFreeAdamW" and int(km.optimizer.iterations) == 3
-    for i in (24, 32):
-        m.train_on_batch(XS[i:i + 8], YS[i:i + 8])
-        km.train_on_batch(XS[i:i + 8], YS[i:i + 8])
-    assert_weights_close(m.get_weights(), _keras_weights(km), rtol=1e-5, atol=1e-6)
+    bigcore_file_trains_on_in_keras(keras, _model(CASES["warmup_betas"]), XS, YS, tmp_path / "ours.keras",
+                                    "ScheduleFreeAdamW", rtol=1e-5, atol=1e-6)
 
 
 def test_resume_after_save_is_bit_identical(tmp_path):

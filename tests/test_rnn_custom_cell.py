@@ -18,6 +18,7 @@ import pytest
 import bigcore
 from bigcore import layers, ops
 from layer_test import run_layer_test
+from rnn_inputs import random_weights, sequences
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -156,22 +157,7 @@ def np_rnn(step, x, w, states, mask=None, go_backwards=False, return_sequences=F
 
 
 def data(B=4, seed=0, masked=False):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0, 0.7, (B, T, D)).astype(np.float32)
-    if masked:  # Masking(0.0): steps of zeros at the start, middle and end of rows, one row all masked
-        x[0, :2] = 0
-        x[1, T // 2] = 0
-        x[2, -2:] = 0
-        x[3] = 0
-    return x
-
-
-def random_weights(model, seed=1):
-    rng = np.random.default_rng(seed)
-    ws = [(rng.normal(0, 1, w.shape) / np.sqrt(w.shape[0] if w.ndim > 1 else 4)).astype(np.float32)
-          for w in model.get_weights()]
-    model.set_weights(ws)
-    return ws
+    return sequences(T, D, B, seed, masked)
 
 
 @pytest.mark.parametrize("masked", [False, True])

@@ -11,6 +11,7 @@ import pytest
 
 import bigcore
 from bigcore import layers, ops
+from rnn_inputs import random_weights, sequences
 from test_rnn_custom_cell import SavedCell, _assert_same, _flat, _Lib, make_cells, np_minimal, np_rnn, np_two_state
 
 pytestmark = pytest.mark.filterwarnings(
@@ -21,22 +22,7 @@ Minimal, TwoState, _, _, DenseCell = make_cells(_Lib(bigcore))
 
 
 def data(T, B=4, seed=0, masked=False):
-    rng = np.random.default_rng(seed + T)
-    x = rng.normal(0, 0.7, (B, T, D)).astype(np.float32)
-    if masked:  # Masking(0.0): steps of zeros at the start, middle and end of rows, one row all masked
-        x[0, :2] = 0
-        x[1, T // 2] = 0
-        x[2, -2:] = 0
-        x[3] = 0
-    return x
-
-
-def set_random_weights(model, seed=1):
-    rng = np.random.default_rng(seed)
-    ws = [(rng.normal(0, 1, w.shape) / np.sqrt(w.shape[0] if w.ndim > 1 else 4)).astype(np.float32)
-          for w in model.get_weights()]
-    model.set_weights(ws)
-    return ws
+    return sequences(T, D, B, seed + T, masked)
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -49,7 +35,7 @@ def test_minimal_cell_at_two_lengths_matches_numpy(masked, return_sequences, go_
     out, state = layers.RNN(Minimal(4), return_sequences=return_sequences, go_backwards=go_backwards,
                             zero_output_for_mask=zero_output, return_state=True)(x_in)
     model = bigcore.Model(inp, [out, state])
-    w = set_random_weights(model)
+    w = random_weights(model)
     for T in (6, 3):
         x = data(T, masked=masked)
         mask = np.any(x != 0, -1) if masked else None
@@ -65,7 +51,7 @@ def test_two_state_cell_with_initial_state_and_stacks_match_numpy():
     x_in, h0_in, c0_in = bigcore.Input((None, D)), bigcore.Input((U,)), bigcore.Input((U,))
     outs = layers.RNN(TwoState(U), return_sequences=True, return_state=True)(x_in, initial_state=[h0_in, c0_in])
     model = bigcore.Model([x_in, h0_in, c0_in], outs)
-    w = set_random_weights(model)
+    w = random_weights(model)
     rng = np.random.default_rng(2)
     h0, c0 = rng.normal(size=(4, U)).astype(np.float32), rng.normal(size=(4, U)).astype(np.float32)
     for T in (5, 2):
@@ -77,7 +63,7 @@ def test_two_state_cell_with_initial_state_and_stacks_match_numpy():
     inp = bigcore.Input((None, D))
     outs = layers.RNN([Minimal(3), TwoState(4)], return_sequences=True, go_backwards=True, return_state=True)(inp)
     model = bigcore.Model(inp, outs)
-    w = set_random_weights(model)
+    w = random_weights(model)
 
     def stacked(x_t, w, s):
         o1, (h1,) = np_minimal(x_t, w[:2], s[:1])
@@ -97,7 +83,7 @@ def test_two_state_cell_with_initial_state_and_stacks_match_numpy():
 def _models(keras, build):
     m, k = build(_Lib(bigcore)), build(_Lib(keras))
     assert [w.shape for w in m.get_weights()] == [tuple(w.shape) for w in k.get_weights()]
-    k.set_weights(set_random_weights(m))
+    k.set_weights(random_weights(m))
     return m, k
 
 
@@ -245,7 +231,7 @@ def test_backward_through_time_matches_central_differences(masked, go_backwards)
     rnn = layers.RNN(TwoState(U), return_sequences=True, return_state=True, go_backwards=go_backwards)
     kw = {} if masked else {"initial_state": [d_h(z_in), d_c(z_in)]}
     model = bigcore.Model([x_in, z_in] if not masked else x_in, rnn(dense(h), **kw))
-    set_random_weights(model)
+    random_weights(model)
     at = {id(w): i for i, w in enumerate(model.weights)}
     where = [[at[id(w)] for w in layer.weights] for layer in ((dense, rnn) if masked else (dense, rnn, d_h, d_c))]
     x, z = data(T, masked=masked), np.random.default_rng(7).normal(size=(4, 2)).astype(np.float32)
@@ -291,7 +277,7 @@ def test_one_and_two_threads_are_bit_identical(restore_threads):
         inp = bigcore.Input((None, D))
         out = layers.RNN([TwoState(8), Minimal(6)], return_sequences=True)(layers.Masking(0.0)(inp))
         model = bigcore.Model(inp, out)
-        set_random_weights(model)
+        random_weights(model)
         preds.append(model.predict(x, verbose=0))
         model.compile(optimizer=bigcore.optimizers.Adam(0.01), loss="mse")
         for T in (7, 4):
@@ -305,7 +291,7 @@ def test_one_and_two_threads_are_bit_identical(restore_threads):
 def test_save_and_load_at_two_lengths(tmp_path):
     inp = bigcore.Input((None, D))
     model = bigcore.Model(inp, layers.RNN(SavedCell(4), return_sequences=True)(inp))
-    set_random_weights(model)
+    random_weights(model)
     model.save(tmp_path / "m.keras")
     loaded = bigcore.saving.load_model(tmp_path / "m.keras")
     for T in (5, 2):

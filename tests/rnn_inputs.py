@@ -1,0 +1,25 @@
+"""Inputs the RNN-over-custom-cells tests share (tests/test_rnn_custom_cell.py, tests/test_rnn_scan.py)."""
+
+import numpy as np
+
+
+def sequences(T, D, B=4, seed=0, masked=False):
+    """(B, T, D) float32 from N(0, 0.7) (default_rng(seed)). masked: steps of zeros for Masking(0.0)
+    at the start, middle and end of rows, one row all masked (B >= 4)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.7, (B, T, D)).astype(np.float32)
+    if masked:
+        x[0, :2] = 0
+        x[1, T // 2] = 0
+        x[2, -2:] = 0
+        x[3] = 0
+    return x
+
+
+def random_weights(model, seed=1):
+    """Sets the model's weights to N(0, 1) / sqrt(fan-in) (4 for vectors), default_rng(seed); returns them."""
+    rng = np.random.default_rng(seed)
+    ws = [(rng.normal(0, 1, w.shape) / np.sqrt(w.shape[0] if w.ndim > 1 else 4)).astype(np.float32)
+          for w in model.get_weights()]
+    model.set_weights(ws)
+    return ws
