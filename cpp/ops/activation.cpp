@@ -27,6 +27,13 @@ void ActivationOp::forward(Ctx& c) {
   kernels().bias_act_forward(c.val(out[0]), nullptr, static_cast<int>(n / width_), width_, act_);
 }
 
+void ActivationOp::forward_rows(Ctx& c, int s0, int s1) {
+  const size_t ps = c.per_sample(in[0]), n = (s1 - s0) * ps;
+  float* y = c.val(out[0]) + s0 * ps;
+  std::memcpy(y, c.val(in[0]) + s0 * ps, n * sizeof(float));
+  kernels().bias_act_forward(y, nullptr, static_cast<int>(n / width_), width_, act_);
+}
+
 void ActivationOp::backward(Ctx& c) {
   size_t n = c.B * c.per_sample(in[0]);
   float* d = c.grad(out[0]);

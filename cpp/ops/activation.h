@@ -10,6 +10,8 @@ class ActivationOp : public Op {
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
   int fusable_act() const override { return act_; }
+  double row_cost(const Ctx& c) const override { return static_cast<double>(c.per_sample(in[0])); }
+  void forward_rows(Ctx& c, int s0, int s1) override;
 
  private:
   int act_, width_;

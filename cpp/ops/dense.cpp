@@ -31,6 +31,23 @@ void DenseOp::forward(Ctx& c) {
   if (!gemm_then(rows, N_, K_, x, K_, W, N_, y, N_, act)) parallel_rows(rows, N_, act);
 }
 
+// Row-local on the own kernel only: its bits do not depend on how the rows are cut (the BLAS's do).
+double DenseOp::row_cost(const Ctx& c) const {
+  return gemm_is_own() ? static_cast<double>(c.per_sample(in[0])) * N_ : -1.0;
+}
+
+// fma_gemm and the epilogue on these samples' rows: the bits of forward's own-kernel tiles, which
+// cut the same product by rows (gemm_then) and run the same epilogue on each block.
+void DenseOp::forward_rows(Ctx& c, int s0, int s1) {
+  const size_t per = c.per_sample(in[0]) / K_;  // rows per sample (a 3-D input's timesteps)
+  const size_t r0 = s0 * per;
+  const int rows = static_cast<int>((s1 - s0) * per);
+  float* y = c.val(out[0]) + r0 * N_;
+  const Kernels& k = kernels();
+  k.fma_gemm(y, N_, c.val(in[0]) + r0 * K_, K_, false, c.params + params[0], N_, rows, N_, K_, false);
+  k.bias_act_forward(y, b_ >= 0 ? c.params + b_ : nullptr, rows, N_, act_);
+}
+
 // dout (rows, N) -> dW (K, N), db (N), din (rows, K); dout becomes dz in place.
 void DenseOp::backward(Ctx& c) {
   const int rows = c.B * static_cast<int>(c.per_sample(in[0]) / K_);

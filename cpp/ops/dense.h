@@ -15,6 +15,8 @@ class DenseOp : public Op {
   void backward(Ctx& c) override;
   int fusable_act() const override { return act_; }
   bool reads_in_place(int slot) const override { return slot == 0; }
+  double row_cost(const Ctx& c) const override;
+  void forward_rows(Ctx& c, int s0, int s1) override;
 
  private:
   long b_;

@@ -44,6 +44,11 @@ void DropoutOp::forward(Ctx& c) {
                 c.row0 * c.per_sample(in[0]));
 }
 
+void DropoutOp::forward_rows(Ctx& c, int s0, int s1) {
+  const size_t ps = c.per_sample(in[0]);
+  std::memcpy(c.val(out[0]) + s0 * ps, c.val(in[0]) + s0 * ps, (s1 - s0) * ps * sizeof(float));
+}
+
 void DropoutOp::backward(Ctx& c) {
   if (!need_dx[0]) return;
   size_t n = c.B * c.per_sample(in[0]);

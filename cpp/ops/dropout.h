@@ -18,6 +18,8 @@ class DropoutOp : public Op {
   DropoutOp(int in_t, int out_t, float rate, uint64_t stream);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
+  double row_cost(const Ctx&) const override { return 0.0; }  // inference: a copy
+  void forward_rows(Ctx& c, int s0, int s1) override;
 
  private:
   float rate_;

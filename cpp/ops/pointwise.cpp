@@ -37,19 +37,25 @@ ReluOp::ReluOp(int in_t, int out_t, float negative_slope, float max_value, float
   out = {out_t};
 }
 
-void ReluOp::forward(Ctx& c) {
-  const size_t n = c.B * c.per_sample(in[0]);
+void ReluOp::forward_span(Ctx& c, size_t a, size_t m) const {
   const float* x = c.val(in[0]);
   float* y = c.val(out[0]);
   const float t = threshold_, s = slope_, mx = max_;
-  parallel_spans(n, kSpan, [&](size_t a, size_t m) {
-    for (size_t i = a; i < a + m; ++i) {
-      float pos = x[i] > t ? x[i] : 0.0f;
-      pos = std::min(std::max(pos, 0.0f), mx);
-      const float neg = std::max(t - x[i], 0.0f);
-      y[i] = pos - s * neg;
-    }
-  });
+  for (size_t i = a; i < a + m; ++i) {
+    float pos = x[i] > t ? x[i] : 0.0f;
+    pos = std::min(std::max(pos, 0.0f), mx);
+    const float neg = std::max(t - x[i], 0.0f);
+    y[i] = pos - s * neg;
+  }
+}
+
+void ReluOp::forward(Ctx& c) {
+  parallel_spans(c.B * c.per_sample(in[0]), kSpan, [&](size_t a, size_t m) { forward_span(c, a, m); });
+}
+
+void ReluOp::forward_rows(Ctx& c, int s0, int s1) {
+  const size_t ps = c.per_sample(in[0]);
+  forward_span(c, s0 * ps, (s1 - s0) * ps);
 }
 
 // dy/dx = 1 where threshold < x < max_value (and x > 0), slope where x < threshold.

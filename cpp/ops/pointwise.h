@@ -18,8 +18,11 @@ class ReluOp : public Op {
   ReluOp(int in_t, int out_t, float negative_slope, float max_value, float threshold);
   void forward(Ctx& c) override;
   void backward(Ctx& c) override;
+  double row_cost(const Ctx& c) const override { return static_cast<double>(c.per_sample(in[0])); }
+  void forward_rows(Ctx& c, int s0, int s1) override;
 
  private:
+  void forward_span(Ctx& c, size_t a, size_t m) const;  // values [a, a + m) of the batch
   float slope_, max_, threshold_;
 };
 

@@ -87,6 +87,15 @@ class Op {
   virtual bool set_frozen(bool /*frozen*/) { return false; }
   // The ops an op runs in its own tensor table (TimeDistributed's, ops/fold.h): op j, or null.
   virtual Op* inner_op(size_t /*j*/) { return nullptr; }
+  // Multiply-adds per sample where the op's inference forward is row-local: sample s of each output
+  // depends on sample s of each batched input only, and nothing is kept between calls. The program
+  // may then run a predict batch in blocks of samples, one per thread, each through every op
+  // (forward_rows), instead of op by op with the team cutting each (Program::forward_by_rows).
+  // Negative: not row-local (the default).
+  virtual double row_cost(const Ctx& /*c*/) const { return -1.0; }
+  // The inference forward of samples [s0, s1) on the calling thread, with the bits forward gives
+  // them; only for an op whose row_cost is >= 0. Must not throw.
+  virtual void forward_rows(Ctx& /*c*/, int /*s0*/, int /*s1*/) {}
 
   std::vector<int> in, out;         // tensor ids
   std::vector<size_t> params;       // arena offsets of the segments this op reads

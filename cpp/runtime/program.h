@@ -218,6 +218,9 @@ class Program : public std::enable_shared_from_this<Program> {
   // 0 / 1: inference / training for every op; -1: each op's call_training. with_targets: the
   // batch's targets are loaded (ops of mode 3 run).
   void forward(int mode, bool with_targets);
+  // predict's forward(0, false) by blocks of samples, one per thread, where every op is row-local
+  // and the work is worth the team (program_rows.cpp); false, with nothing run, otherwise.
+  bool forward_by_rows(int B);
   void load_targets(const BatchData& d);
   double compute_losses(const BatchData& d, bool want_grad);
   double batch_loss_value(const BatchData& d, const LossSpec& l, bool want_grad, std::vector<char>& assigned,

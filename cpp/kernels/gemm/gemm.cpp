@@ -70,15 +70,11 @@ const float* transposed(const float* B, int ldb, int K, int N) {
 }
 
 // The own kernel's product cut into one tile per thread, run(m0, m1, n0, n1) on each: columns in
-// panels of 64 when N is wide enough (own_by_cols), else rows in groups of 6. The cut changes which
+// panels of 64 when N is wide enough (own_by_cols), else rows. The cut changes which
 // thread computes an output, never its bits.
 constexpr double kSpinningFlops = 5e5;  // with the team still spinning (team_spinning)
 
-int own_threads(int M, int N, int K) {
-  const double flops = 2.0 * M * N * static_cast<double>(K);
-  if (omp_in_parallel() || flops < kSpinningFlops) return 1;
-  return flops >= kParallelFlops || team_spinning() ? get_num_threads() : 1;
-}
+int own_threads(int M, int N, int K) { return own_threads_for(2.0 * M * N * static_cast<double>(K)); }
 
 // Columns only where the output is wide against its rows: with M >= 2N a column cut has every thread
 // stream all of x for one or two panels of W (the seed MLP's 256 x 128 x 784 layer on 2 threads: 214
@@ -90,7 +86,10 @@ void own_tiles(int M, int N, int K, Run&& run) {
   const int threads = own_threads(M, N, K);
   if (threads <= 1) return run(0, M, 0, N);
   const bool by_cols = own_by_cols(M, N, threads);
-  const int unit = by_cols ? 64 : 6, extent = by_cols ? N : M;
+  // Rows are cut evenly: the kernel's row groups (for_row_groups) share a tile's 1-3 leftover rows
+  // with its last full group, where a cut in sixes had left 256 rows as 132 + 124 (the seed MLP's
+  // batch-256 layer on 2 threads, the longer tile the whole call's time).
+  const int unit = by_cols ? 64 : 1, extent = by_cols ? N : M;
   const int step = ((extent + threads - 1) / threads + unit - 1) / unit * unit;
   const int tiles = (extent + step - 1) / step;
   note_team_used();
@@ -166,6 +165,11 @@ void own_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, i
 }
 
 }  // namespace
+
+int own_threads_for(double flops) {
+  if (omp_in_parallel() || flops < kSpinningFlops) return 1;
+  return flops >= kParallelFlops || team_spinning() ? get_num_threads() : 1;
+}
 
 void set_gemm_mode(int mode) { g_mode = mode; }
 

@@ -21,6 +21,10 @@ void set_gemm_mode(int mode);
 // may run the Kernels table's fma_gemm on pieces of the product itself and get the same bits.
 bool gemm_is_own();
 
+// The threads the own kernel gives work of this many FLOPs: 1 inside a parallel region, and where
+// waking a sleeping team would cost more than it saves; else get_num_threads().
+int own_threads_for(double flops);
+
 // W (K,N) packed once in the own kernel's layout, for many products by it (a recurrent layer's R at
 // every step of a call: each product then streams the panels instead of repacking W).
 class PackedGemmWeights {

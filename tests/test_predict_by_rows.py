@@ -1,0 +1,120 @@
+"""predict by blocks of samples (runtime/program_rows.cpp): where every op of the forward is
+row-local (Dense), each thread runs its samples through all the layers. The bits must be the ones the
+op-by-op forward gives (which the program runs while profiling), on every CPU path, at any batch and
+thread count, and the values those of a float64 NumPy forward."""
+
+import numpy as np
+import pytest
+
+import bigcore
+from bigcore import layers
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+ACTS = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "linear": lambda z: z, "softmax": _softmax,
+        "sigmoid": lambda z: 1 / (1 + np.exp(-z))}
+
+MODELS = {
+    # (input shape, [(units, activation, use_bias)]): the seed MLP; a 3-D input (rows = samples x 6
+    # timesteps); no biases and a one-column head (the kernel's narrow cases)
+    "mlp": ((784,), [(128, "relu", True), (128, "relu", True), (10, "softmax", True)]),
+    "sequence": ((6, 128), [(96, "tanh", True), (24, "softmax", True), (16, "linear", True)]),
+    "narrow_head": ((784,), [(160, "sigmoid", False), (1, "linear", True)]),
+}
+
+
+def _model(name):
+    shape, spec = MODELS[name]
+    m = bigcore.Sequential([bigcore.Input(shape)] + [layers.Dense(u, activation=a, use_bias=b) for u, a, b in spec])
+    rng = np.random.default_rng(1)  # biases too (they start at zero)
+    m.set_weights([(rng.normal(size=w.shape) / np.sqrt(w.shape[0] if w.ndim > 1 else 8)).astype(np.float32)
+                   for w in m.get_weights()])
+    return m
+
+
+def _numpy_forward(name, m, x):
+    h = x.astype(np.float64)
+    weights = iter(m.get_weights())
+    for _, act, use_bias in MODELS[name][1]:
+        h = h @ next(weights).astype(np.float64)
+        if use_bias:
+            h = h + next(weights)
+        h = ACTS[act](h)
+    return h
+
+
+def _op_by_op(m, x):
+    native = m._program.native
+    native.set_profile(True)  # a profiled forward times each op: it never runs by blocks of samples
+    try:
+        return m.predict_on_batch(x)
+    finally:
+        native.set_profile(False)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_blocks_of_samples_give_the_op_by_op_bits(isa, restore_threads, name):
+    m = _model(name)
+    rng = np.random.default_rng(0)
+    for threads in (2, 3):
+        bigcore.config.set_num_threads(threads)
+        for batch in (64, 101, 257):  # (work enough to wake the team) even and uneven blocks
+            x = rng.normal(size=(batch,) + MODELS[name][0]).astype(np.float32)
+            got = m.predict_on_batch(x)
+            want = _op_by_op(m, x)
+            assert np.array_equal(got, want), f"{name} on {isa}, batch {batch}, {threads} threads"
+            np.testing.assert_allclose(got, _numpy_forward(name, m, x), rtol=2e-5, atol=2e-6)
+
+
+def test_dropout_activation_and_relu_layers_run_by_blocks_too(isa, restore_threads):
+    """Dropout (a copy in inference), Activation and ReLU/LeakyReLU layers between the Dense layers:
+    the same bits as op by op (a mutated copy or activation in their block forms fails here), and
+    NumPy's values."""
+    bigcore.config.set_num_threads(2)
+    m = bigcore.Sequential([bigcore.Input((300,)), layers.Dense(200), layers.Dropout(0.3), layers.Activation("tanh"),
+                            layers.Dense(64), layers.ReLU(max_value=0.5), layers.Dense(32), layers.LeakyReLU(0.2),
+                            layers.Dense(7), layers.Activation("softmax")])
+    rng = np.random.default_rng(5)
+    m.set_weights([(rng.normal(size=w.shape) / np.sqrt(w.shape[0] if w.ndim > 1 else 4)).astype(np.float32)
+                   for w in m.get_weights()])
+    x = rng.normal(size=(90, 300)).astype(np.float32)
+    got = m.predict_on_batch(x)
+    assert np.array_equal(got, _op_by_op(m, x))
+    w1, b1, w2, b2, w3, b3, w4, b4 = (w.astype(np.float64) for w in m.get_weights())
+    h = np.clip(np.tanh(x @ w1 + b1) @ w2 + b2, 0, 0.5)
+    h = h @ w3 + b3
+    h = np.where(h > 0, h, 0.2 * h)
+    np.testing.assert_allclose(got, _softmax(h @ w4 + b4), rtol=2e-5, atol=2e-6)
+
+
+def test_a_model_with_an_op_that_is_not_row_local_still_predicts(restore_threads):
+    """LayerNormalization between the Dense layers keeps the op-by-op forward; the values stay right."""
+    bigcore.config.set_num_threads(2)
+    bigcore.utils.set_random_seed(2)
+    m = bigcore.Sequential([bigcore.Input((64,)), layers.Dense(96, activation="relu"),
+                            layers.LayerNormalization(epsilon=1e-3), layers.Dense(8)])
+    x = np.random.default_rng(3).normal(size=(200, 64)).astype(np.float32)
+    w1, b1, gamma, beta, w2, b2 = (w.astype(np.float64) for w in m.get_weights())
+    h = np.maximum(x @ w1 + b1, 0)
+    h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-3) * gamma + beta
+    np.testing.assert_allclose(m.predict_on_batch(x), h @ w2 + b2, rtol=1e-4, atol=1e-5)
+    assert np.array_equal(m.predict_on_batch(x), _op_by_op(m, x))
+
+
+def test_after_training_the_blocks_read_the_new_weights(restore_threads):
+    """fit between two predicts: the second one's blocks read the updated arena, as the op path does."""
+    bigcore.config.set_num_threads(2)
+    m = _model("mlp")
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(64, 784)).astype(np.float32)
+    before = m.predict_on_batch(x)
+    m.fit(x, rng.integers(0, 10, 64), epochs=1, batch_size=16, verbose=0)
+    after = m.predict_on_batch(x)
+    assert not np.allclose(before, after)
+    assert np.array_equal(after, _op_by_op(m, x))
+    np.testing.assert_allclose(after, _numpy_forward("mlp", m, x), rtol=2e-5, atol=2e-6)
