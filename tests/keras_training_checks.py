@@ -26,6 +26,26 @@ def trains_like_keras(keras, build, x, y, learning_rate, epochs=2, batch_size=4,
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)
 
 
+def compiled_model_makers(build):
+    """build(lib) -> an uncompiled model of lib (bigcore or keras). Returns model(make): bigcore's,
+    built after set_random_seed(0), and keras_model(keras, make, weights): Keras's with those weights,
+    each compiled with make(its library's optimizers module) and mse."""
+
+    def model(make):
+        bigcore.utils.set_random_seed(0)
+        m = build(bigcore)
+        m.compile(optimizer=make(bigcore.optimizers), loss="mse")
+        return m
+
+    def keras_model(keras, make, weights):
+        km = build(keras)
+        km.set_weights(weights)
+        km.compile(optimizer=make(keras.optimizers), loss="mse")
+        return km
+
+    return model, keras_model
+
+
 def optimizer_state_like_keras(ours, theirs, x, y, rtol, atol, steps=3, batch=8):
     """`steps` train_on_batch calls on both models, then bigcore's optimizer state as its Keras files
     write it equals Keras's optimizer variables, in Keras's order and shapes."""

@@ -9,8 +9,8 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
-from keras_training_checks import (bigcore_file_trains_on_in_keras, config_like_keras, fit_like_keras,
-                                   keras_file_trains_on, keras_weights, mlp_resumes_bit_identical,
+from keras_training_checks import (bigcore_file_trains_on_in_keras, compiled_model_makers, config_like_keras,
+                                   fit_like_keras, keras_file_trains_on, keras_weights, mlp_resumes_bit_identical,
                                    optimizer_state_like_keras, same_bits_on_1_and_2_threads,
                                    same_bits_on_every_isa)
 from layer_test import KERAS_WARNING
@@ -46,18 +46,7 @@ def _build(lib):
                            L.Dense(7, activation="tanh"), L.Dense(9, activation="tanh"), L.Dense(3, name="head")])
 
 
-def _model(make):
-    bigcore.utils.set_random_seed(0)
-    m = _build(bigcore)
-    m.compile(optimizer=make(optimizers), loss="mse")
-    return m
-
-
-def _keras_model(keras, make, weights):
-    km = _build(keras)
-    km.set_weights(weights)
-    km.compile(optimizer=make(keras.optimizers), loss="mse")
-    return km
+_model, _keras_model = compiled_model_makers(_build)
 
 
 def test_routing_follows_keras(keras):

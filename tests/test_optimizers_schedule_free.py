@@ -10,8 +10,9 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
-from keras_training_checks import (bigcore_file_trains_on_in_keras, config_like_keras, keras_file_trains_on,
-                                   keras_weights, mlp_resumes_bit_identical, optimizer_state_like_keras)
+from keras_training_checks import (bigcore_file_trains_on_in_keras, compiled_model_makers, config_like_keras,
+                                   keras_file_trains_on, keras_weights, mlp_resumes_bit_identical,
+                                   optimizer_state_like_keras)
 from layer_test import KERAS_WARNING
 from refusal_checks import refusal_test
 from test_parity import assert_weights_close
@@ -41,18 +42,7 @@ def _build(lib):
     return lib.Sequential([L.Input((6,)), L.Dense(5, activation="tanh"), L.Dense(3)])
 
 
-def _model(make):
-    bigcore.utils.set_random_seed(0)
-    m = _build(bigcore)
-    m.compile(optimizer=make(optimizers), loss="mse")
-    return m
-
-
-def _keras_model(keras, make, weights):
-    km = _build(keras)
-    km.set_weights(weights)
-    km.compile(optimizer=make(keras.optimizers), loss="mse")
-    return km
+_model, _keras_model = compiled_model_makers(_build)
 
 
 def test_three_steps_match_numpy():
