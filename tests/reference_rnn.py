@@ -205,6 +205,22 @@ def bidirectional_forward(kind, x, forward_weights, backward_weights, mask=None,
     return out + fwd[1:] + bwd[1:]
 
 
+def forward_from_weights(kind, x, ws, use_bias=True, bidi=False, merge_mode="concat", **kw):
+    """An LSTM/GRU layer over x, or with bidi a Bidirectional of it (merge_mode), from a weight list
+    that starts with the layer's (kernel, recurrent_kernel, bias if use_bias), the forward copy's then
+    the backward copy's for the Bidirectional. kw: rnn_forward's / bidirectional_forward's. Returns
+    the forward's result and the weights in ws after the layer's."""
+    n = 3 if use_bias else 2
+
+    def layer_weights(w):
+        return w[0], w[1], w[2] if use_bias else None
+
+    if bidi:
+        return (bidirectional_forward(kind, x, layer_weights(ws[:n]), layer_weights(ws[n:2 * n]),
+                                      merge_mode=merge_mode, **kw), ws[2 * n:])
+    return rnn_forward(kind, x, *layer_weights(ws[:n]), **kw), ws[n:]
+
+
 # --------------------------------------------------------------------------- embedding, dense
 
 

@@ -1,4 +1,6 @@
-"""Inputs the RNN-over-custom-cells tests share (tests/test_rnn_custom_cell.py, tests/test_rnn_scan.py)."""
+"""Inputs and weights the RNN tests share: sequences and random_weights (tests/test_rnn_custom_cell.py,
+tests/test_rnn_scan.py), normal and randomize (tests/test_recurrent.py, test_gru_reset_before.py,
+test_initial_state.py, test_variable_length.py)."""
 
 import numpy as np
 
@@ -22,4 +24,20 @@ def random_weights(model, seed=1):
     ws = [(rng.normal(0, 1, w.shape) / np.sqrt(w.shape[0] if w.ndim > 1 else 4)).astype(np.float32)
           for w in model.get_weights()]
     model.set_weights(ws)
+    return ws
+
+
+def normal(shape, seed=0, scale=1.0):
+    return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
+
+
+def randomize(obj, seed=1):
+    """Sets obj's (a layer's or model's) weights to random values: matrices ~ N(0, 1/rows),
+    vectors (biases) ~ N(0, 0.25), so no bias is zero and no state explodes. Returns them."""
+    rng = np.random.default_rng(seed)
+    ws = []
+    for w in obj.get_weights():
+        scale = 0.5 if w.ndim == 1 or w.shape[0] <= 2 else 1.0 / np.sqrt(w.shape[0])
+        ws.append((scale * rng.standard_normal(w.shape)).astype(np.float32))
+    obj.set_weights(ws)
     return ws

@@ -48,9 +48,33 @@ def _masks(kind, shape, rng):
     return m
 
 
-def _forward(q, k, v, masks, zero_full=False, probs=False, dropout=0.0, seed=0):
+def _forward(q, k, v, masks, zero_full=False, probs=False, dropout=0.0, seed=0, path="auto"):
     return _core.attention_forward(q, k, v, SCALE, zero_full_rows=zero_full, return_probs=probs, dropout=dropout,
-                                   seed=seed, stream=3, step=0, **masks)
+                                   seed=seed, stream=3, step=0, path=path, **masks)
+
+
+def _close_grads(got, want, rtol=1e-4):
+    for name, g, w in zip("qkv", got, want):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=2e-5 * max(1.0, np.abs(w).max()), err_msg=f"d{name}")
+
+
+def _forward_backward_against_reference(dims, mask, zero_full, seed=0, path="auto"):
+    """The kernels on `path` against the float64 reference, on _data(dims, seed) with masks of kind
+    `mask`: the output, the weights and which rows attend to nothing (lse -inf); the gradients
+    without and with a gradient of the weights."""
+    rng, q, k, v = _data(dims, seed=seed)
+    masks = _masks(mask, dims, rng)
+    o, lse, probs = _forward(q, k, v, masks, zero_full, probs=True, path=path)
+    want, p, full = aref.attention_forward(q, k, v, SCALE, masks, zero_full)
+    np.testing.assert_allclose(o, want, rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(probs, p, rtol=1e-5, atol=1e-7)
+    assert np.all(np.isneginf(lse) == full)
+    dout = rng.standard_normal(o.shape).astype(np.float32)
+    dprobs = rng.standard_normal(probs.shape).astype(np.float32)
+    for dp in (None, dprobs):
+        got = _core.attention_backward(dout, q, k, v, o, lse, SCALE, zero_full_rows=zero_full, probs=probs,
+                                       dprobs=dp, path=path, **masks)
+        _close_grads(got, aref.attention_backward(dout, q, k, v, SCALE, masks, zero_full, dprobs=dp))
 
 
 def _keep(shape, rate, seed, row0=0):
@@ -69,22 +93,7 @@ MASK_KINDS = ["none", "c", "qk", "qkc", "k2a", "qk2ac"]
 @pytest.mark.parametrize("mask", MASK_KINDS)
 @pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
 def test_attention_forward_backward(isa, shape, mask, zero_full):
-    dims = SHAPES[shape]
-    rng, q, k, v = _data(dims)
-    masks = _masks(mask, dims, rng)
-    o, lse, probs = _forward(q, k, v, masks, zero_full, probs=True)
-    want, p, full = aref.attention_forward(q, k, v, SCALE, masks, zero_full)
-    np.testing.assert_allclose(o, want, rtol=1e-5, atol=2e-6)
-    np.testing.assert_allclose(probs, p, rtol=1e-5, atol=1e-7)
-    assert np.all(np.isneginf(lse) == full)
-    dout = rng.standard_normal(o.shape).astype(np.float32)
-    dprobs = rng.standard_normal(probs.shape).astype(np.float32)
-    for dp in (None, dprobs):
-        got = _core.attention_backward(dout, q, k, v, o, lse, SCALE, zero_full_rows=zero_full, probs=probs,
-                                       dprobs=dp, **masks)
-        want = aref.attention_backward(dout, q, k, v, SCALE, masks, zero_full, dprobs=dp)
-        for name, g, w in zip("qkv", got, want):
-            np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(w).max()), err_msg=f"d{name}")
+    _forward_backward_against_reference(SHAPES[shape], mask, zero_full)
 
 
 @pytest.mark.parametrize("zero_full", [False, True], ids=["uniform_rows", "zero_rows"])
@@ -125,11 +134,27 @@ def test_attention_dropout(isa, mask):
     dout = rng.standard_normal(o.shape).astype(np.float32)
     got = _core.attention_backward(dout, q, k, v, o, lse, SCALE, zero_full_rows=True, dropout=rate, seed=9,
                                    stream=3, step=0, **masks)
-    want = aref.attention_backward(dout, q, k, v, SCALE, masks, True, keep)
-    for name, g, w in zip("qkv", got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5 * max(1.0, np.abs(w).max()), err_msg=f"d{name}")
+    _close_grads(got, aref.attention_backward(dout, q, k, v, SCALE, masks, True, keep))
     other = _core.attention_forward(q, k, v, SCALE, dropout=rate, seed=9, stream=3, step=1, **masks)[0]
     assert not np.allclose(other, o)
+
+
+def _same_bits_on_every_path_and_thread_count(supported_isas, run):
+    """run() -> a list of bytes: the same on every CPU path in supported_isas on 1, 2 and 3 threads (the
+    thread count restored after; the caller's restore_isa fixture restores the path)."""
+    results = {}
+    before = bigcore.config.get_num_threads()
+    try:
+        for isa in supported_isas:
+            bigcore.config.set_cpu_isa(isa)
+            for n in (1, 2, 3):
+                bigcore.config.set_num_threads(n)
+                results[isa, n] = run()
+    finally:
+        bigcore.config.set_num_threads(before)
+    first = next(iter(results.values()))
+    for key, r in results.items():
+        assert r == first, f"{key} differs from {next(iter(results))}"
 
 
 def _all_results(dims, mask, probs, dropout=0.0):
@@ -146,19 +171,7 @@ def _all_results(dims, mask, probs, dropout=0.0):
 @pytest.mark.parametrize("mask,probs,dropout", [("none", False, 0.0), ("qkc", True, 0.0), ("k2a", False, 0.2)])
 def test_attention_threads_and_paths_bit_identical(restore_isa, supported_isas, mask, probs, dropout):
     dims = (3, 70, 67, 4, 2, 9, 7)
-    results = {}
-    before = bigcore.config.get_num_threads()
-    try:
-        for isa in supported_isas:
-            bigcore.config.set_cpu_isa(isa)
-            for n in (1, 2, 3):
-                bigcore.config.set_num_threads(n)
-                results[isa, n] = _all_results(dims, mask, probs, dropout)
-    finally:
-        bigcore.config.set_num_threads(before)
-    first = next(iter(results.values()))
-    for key, r in results.items():
-        assert r == first, f"{key} differs from {next(iter(results))}"
+    _same_bits_on_every_path_and_thread_count(supported_isas, lambda: _all_results(dims, mask, probs, dropout))
 
 
 def test_attention_rejects_bad_shapes():
@@ -289,21 +302,13 @@ def test_norm_threads_and_paths_bit_identical(restore_isa, supported_isas):
     res = rng.standard_normal((333, 77)).astype(np.float32)
     gamma, beta = rng.standard_normal(77).astype(np.float32), rng.standard_normal(77).astype(np.float32)
     dy = rng.standard_normal((333, 77)).astype(np.float32)
-    results = {}
-    before = bigcore.config.get_num_threads()
-    try:
-        for isa in supported_isas:
-            bigcore.config.set_cpu_isa(isa)
-            for n in (1, 2, 3):
-                bigcore.config.set_num_threads(n)
-                out = []
-                for rms in (False, True):
-                    y, mean, rstd = _core.norm_forward(x, res, gamma, None if rms else beta, 1e-3, rms)
-                    grads = _core.norm_backward(dy, x, res, mean, rstd, gamma, rms)
-                    out += [a.tobytes() for a in (y, mean, rstd) + tuple(g for g in grads if g is not None)]
-                results[isa, n] = out
-    finally:
-        bigcore.config.set_num_threads(before)
-    first = next(iter(results.values()))
-    for key, r in results.items():
-        assert r == first, f"{key} differs"
+
+    def run():
+        out = []
+        for rms in (False, True):
+            y, mean, rstd = _core.norm_forward(x, res, gamma, None if rms else beta, 1e-3, rms)
+            grads = _core.norm_backward(dy, x, res, mean, rstd, gamma, rms)
+            out += [a.tobytes() for a in (y, mean, rstd) + tuple(g for g in grads if g is not None)]
+        return out
+
+    _same_bits_on_every_path_and_thread_count(supported_isas, run)

@@ -7,10 +7,10 @@ CPU path bit-identical; the vectorized exp against float64; which shapes take it
 import numpy as np
 import pytest
 
-import bigcore
 import reference_attention as aref
 from bigcore._native import _core
-from test_attention_kernels import SCALE, _data, _keep, _masks
+from test_attention_kernels import (SCALE, _close_grads, _data, _forward, _forward_backward_against_reference, _keep,
+                                    _masks, _same_bits_on_every_path_and_thread_count)
 
 # (B, Tq, S, Nq, Nkv, H, Hv): odd sizes so the vector tails run; GQA; Tq < S, Tq > S, Tq < 16 lanes.
 SHAPES = {
@@ -23,8 +23,7 @@ MASK_KINDS = ["none", "c", "qk", "qkc", "k2a", "qk2ac"]
 
 
 def _tile_forward(q, k, v, masks, zero_full=False, probs=False, dropout=0.0, seed=0, path="tile"):
-    return _core.attention_forward(q, k, v, SCALE, zero_full_rows=zero_full, return_probs=probs,
-                                   dropout=dropout, seed=seed, stream=3, step=0, path=path, **masks)
+    return _forward(q, k, v, masks, zero_full, probs, dropout, seed, path)
 
 
 def _backward(dout, q, k, v, o, lse, masks, zero_full=False, probs=None, dprobs=None, dropout=0.0, seed=0,
@@ -34,28 +33,11 @@ def _backward(dout, q, k, v, o, lse, masks, zero_full=False, probs=None, dprobs=
                                     **masks)
 
 
-def _close_grads(got, want, rtol=1e-4):
-    for name, g, w in zip("qkv", got, want):
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=2e-5 * max(1.0, np.abs(w).max()), err_msg=f"d{name}")
-
-
 @pytest.mark.parametrize("zero_full", [False, True], ids=["uniform_rows", "zero_rows"])
 @pytest.mark.parametrize("mask", MASK_KINDS)
 @pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
 def test_tile_forward_backward_against_reference(isa, shape, mask, zero_full):
-    dims = SHAPES[shape]
-    rng, q, k, v = _data(dims, seed=11)
-    masks = _masks(mask, dims, rng)
-    o, lse, probs = _tile_forward(q, k, v, masks, zero_full, probs=True)
-    want, p, full = aref.attention_forward(q, k, v, SCALE, masks, zero_full)
-    np.testing.assert_allclose(o, want, rtol=1e-5, atol=2e-6)
-    np.testing.assert_allclose(probs, p, rtol=1e-5, atol=1e-7)
-    assert np.all(np.isneginf(lse) == full)
-    dout = rng.standard_normal(o.shape).astype(np.float32)
-    dprobs = rng.standard_normal(probs.shape).astype(np.float32)
-    for dp in (None, dprobs):
-        want = aref.attention_backward(dout, q, k, v, SCALE, masks, zero_full, dprobs=dp)
-        _close_grads(_backward(dout, q, k, v, o, lse, masks, zero_full, probs, dp), want)
+    _forward_backward_against_reference(SHAPES[shape], mask, zero_full, seed=11, path="tile")
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
@@ -177,22 +159,13 @@ def test_tile_threads_and_paths_bit_identical(restore_isa, supported_isas, mask,
     masks = _masks(mask, dims, rng)
     dout = rng.standard_normal((3, 45, 4, 7)).astype(np.float32)
     dpr = rng.standard_normal((3, 4, 45, 38)).astype(np.float32) if probs else None
-    results = {}
-    before = bigcore.config.get_num_threads()
-    try:
-        for isa in supported_isas:
-            bigcore.config.set_cpu_isa(isa)
-            for n in (1, 2, 3):
-                bigcore.config.set_num_threads(n)
-                o, lse, p = _tile_forward(q, k, v, masks, probs=probs, dropout=dropout, seed=5)
-                grads = _backward(dout, q, k, v, o, lse, masks, probs=p, dprobs=dpr, dropout=dropout, seed=5)
-                out = (o, lse) + tuple(grads) + ((p,) if probs else ())
-                results[isa, n] = [a.tobytes() for a in out]
-    finally:
-        bigcore.config.set_num_threads(before)
-    first = next(iter(results.values()))
-    for key, r in results.items():
-        assert r == first, f"{key} differs from {next(iter(results))}"
+
+    def run():
+        o, lse, p = _tile_forward(q, k, v, masks, probs=probs, dropout=dropout, seed=5)
+        grads = _backward(dout, q, k, v, o, lse, masks, probs=p, dprobs=dpr, dropout=dropout, seed=5)
+        return [a.tobytes() for a in (o, lse) + tuple(grads) + ((p,) if probs else ())]
+
+    _same_bits_on_every_path_and_thread_count(supported_isas, run)
 
 
 def test_exp_is_accurate_on_every_path(isa):

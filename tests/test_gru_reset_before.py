@@ -12,16 +12,13 @@ import reference_rnn as rref
 from bigcore import layers, optimizers, saving
 from bigcore.quantization import quantize
 from layer_test import assert_gradients_close, compile_for_gradients, fd_gradients, sgd_gradients
+from rnn_inputs import normal, randomize
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 T, D, V, U = 6, 4, 9, 5
 KIND = "gru_reset_before"
-
-
-def normal(shape, seed=0, scale=1.0):
-    return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
 
 
 def masked_ids(B, seed=0):
@@ -37,16 +34,6 @@ def masked_ids(B, seed=0):
         elif k == 2:
             ids[b] = 0
     return ids
-
-
-def randomize(model, seed=1):
-    rng = np.random.default_rng(seed)
-    ws = []
-    for w in model.get_weights():
-        scale = 0.5 if w.ndim == 1 or w.shape[0] <= 2 else 1.0 / np.sqrt(w.shape[0])
-        ws.append((scale * rng.standard_normal(w.shape)).astype(np.float32))
-    model.set_weights(ws)
-    return ws
 
 
 def gru_model(masking, bidi=None, **kw):
@@ -231,7 +218,6 @@ def test_gradients_match_finite_differences(case):
     randomize(model, seed=7)
     data = masked_ids(GB, seed=2) if masking else normal((GB, T, D), 2)
     y = normal((GB, T, GO) if seq else (GB, GO), 3)
-    n = 3 if use_bias else 2
     rk = {k: kw[k] for k in ("activation", "recurrent_activation", "return_sequences", "go_backwards") if k in kw}
 
     def loss_fn(ws):
@@ -239,16 +225,9 @@ def test_gradients_match_finite_differences(case):
             xe, mask = rref.embedding_forward(data, ws[0], True)
         else:
             xe, mask = rref.dense_forward(np.asarray(data, np.float64), ws[0], ws[1]), None
-        k = 1 if masking else 2
-        if bidi:
-            h = rref.bidirectional_forward(KIND, xe, gru_weights(ws[k:k + n], use_bias),
-                                           gru_weights(ws[k + n:k + 2 * n], use_bias), mask=mask,
-                                           merge_mode=bidi, **rk)
-            k += 2 * n
-        else:
-            h = rref.rnn_forward(KIND, xe, *gru_weights(ws[k:k + n], use_bias), mask=mask, **rk)
-            k += n
-        out = rref.dense_forward(h, ws[k], ws[k + 1])
+        h, (kernel, bias) = rref.forward_from_weights(KIND, xe, ws[1 if masking else 2:], use_bias, bool(bidi), bidi,
+                                                      mask=mask, **rk)
+        out = rref.dense_forward(h, kernel, bias)
         return rref.masked_mean(rref.mse_rows(y, out), mask if seq else None)
 
     compile_for_gradients(model)

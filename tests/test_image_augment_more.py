@@ -16,6 +16,8 @@ import pytest
 
 import bigcore
 from bigcore import layers
+from image_layer_checks import (classed_images, identity_in_predict_and_config_as_keras, keras_loads_alike, learns,
+                                reloads_the_same)
 from layer_test import KERAS_WARNING
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
@@ -574,14 +576,8 @@ def test_identity_at_inference_and_config_as_keras(keras, make):
     np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
     # Keras's Equalization (also in RandAugment, AugMix) returns its input as its output spec: a cycle for Keras
     holds_equalization = type(layer).__name__ in ("Equalization", "RandAugment", "AugMix")
-    for lib in (bigcore,) if holds_equalization else (bigcore, keras):
-        m = lib.Sequential([lib.Input((6, 5, 3)), make(lib.layers)])
-        np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x)
-    ours, theirs = make(bigcore.layers).get_config(), make(keras.layers).get_config()
-    for cfg in (ours, theirs):
-        cfg.pop("name"), cfg.pop("dtype", None)
-    assert ours == theirs
-    assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+    identity_in_predict_and_config_as_keras(keras, make, x, (bigcore,) if holds_equalization else (bigcore, keras))
+    assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()  # the one called too
     assert layer.compute_output_shape((None, 6, 5, 3)) == (None, 6, 5, 3)
 
 
@@ -607,11 +603,7 @@ def test_seeded_runs_reproducible_and_training_draws_each_step(make):
 
 
 def test_trains_saves_and_loads(tmp_path, keras):
-    bigcore.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 64).astype(np.float32)
-    x = (0.7 * rng.random((64, 12, 12, 3))).astype(np.float32)
-    x[:, :, :, 0] += 0.3 * y[:, None, None]
+    x, y = classed_images(12)
     model = bigcore.Sequential([bigcore.Input((12, 12, 3)), layers.RandomErasing(0.5, value_range=(0, 1)),
                                 layers.RandomGaussianBlur(0.5, value_range=(0, 1)),
                                 layers.RandomSharpness((0.2, 0.8), value_range=(0, 1)), layers.RandomPerspective(0.5),
@@ -619,22 +611,13 @@ def test_trains_saves_and_loads(tmp_path, keras):
                                 layers.Equalization((0, 1), bins=64), layers.RandAugment((0, 1), factor=0.2),
                                 layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
                                 layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=bigcore.optimizers.Adam(0.01), loss="binary_crossentropy")
-    hist = model.fit(x, y, epochs=12, batch_size=16, verbose=0, shuffle=False).history["loss"]
-    assert min(hist[-3:]) < hist[0] * 0.9, hist
-    path = os.path.join(tmp_path, "m.keras")
-    model.save(path)
-    loaded = bigcore.models.load_model(path)
-    np.testing.assert_array_equal(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
-    for a, b in zip(model.layers, loaded.layers):
-        assert type(a) is type(b) and json.dumps(a.get_config()) == json.dumps(b.get_config())
+    learns(model, x, y)
+    reloads_the_same(model, x, os.path.join(tmp_path, "m.keras"))
     # Keras cannot load an Equalization (nor a RandAugment, which holds one): the same weights without them
     keras_model = bigcore.Sequential([bigcore.Input((12, 12, 3))] + model.layers[:5] + model.layers[7:])
     path = os.path.join(tmp_path, "k.keras")
     keras_model.save(path)
-    km = keras.models.load_model(path)
-    np.testing.assert_allclose(np.asarray(km.predict(x[:8], verbose=0)), keras_model.predict(x[:8], verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    keras_loads_alike(keras, path, keras_model, x)
 
 
 @pytest.mark.parametrize("make,exc,match", [

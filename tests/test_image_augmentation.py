@@ -5,7 +5,6 @@ inference), thread-count invariance, seeded reproducibility, training, config an
 """
 
 import os
-import tempfile
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import pytest
 import bigcore
 import image_reference as iref
 from bigcore import _core, layers
+from image_layer_checks import classed_images, learns, reloads_the_same, seeded_reproducible_and_thread_invariant
 from layer_test import KERAS_WARNING, assert_gradients_close, fd_gradients, run_layer_test
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)
@@ -322,54 +322,24 @@ RANDOM_TRAIN = [lambda: layers.RandomFlip(seed=7), lambda: layers.RandomRotation
 def test_seeded_reproducible_and_thread_invariant(make):
     """Training output and the gradient of a Conv2D before the layer: the same bits for the same seed
     on 1 and 2 threads; another seed draws otherwise."""
-    x = images((8, 9, 8, 3), seed=18, scale=255.0)
-
-    def run(threads, seed):
-        before = bigcore.config.get_num_threads()
-        bigcore.config.set_num_threads(threads)
-        try:
-            bigcore.utils.set_random_seed(seed)
-            layer = make()
-            inp = bigcore.Input((9, 8, 3))
-            model = bigcore.Model(inp, layers.Flatten()(layer(layers.Conv2D(3, 3, padding="same")(inp))))
-            model.compile(optimizer=bigcore.optimizers.SGD(1e-3), loss="mse")
-            model.train_on_batch(x, np.zeros_like(model.predict(x, verbose=0)))
-            return np.asarray(layer(x, training=True)).tobytes() + b"".join(w.tobytes() for w in model.get_weights())
-        finally:
-            bigcore.config.set_num_threads(before)
-
-    a = run(1, 0)
-    assert a == run(2, 0), "1 and 2 threads differ"
-    assert a == run(1, 0), "the same seed draws otherwise"
-    assert a != run(1, 1), "another seed draws the same"
+    seeded_reproducible_and_thread_invariant(make, images((8, 9, 8, 3), seed=18, scale=255.0))
 
 
 def test_augmented_cnn_trains_saves_and_summarizes(tmp_path):
-    bigcore.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 64).astype(np.float32)
-    x = (0.7 * rng.random((64, 32, 32, 3))).astype(np.float32)
-    x[:, :, :, 0] += 0.3 * y[:, None, None]  # the class is the red channel's level
+    x, y = classed_images(32)
     model = bigcore.Sequential([
         bigcore.Input((32, 32, 3)), layers.RandomFlip("horizontal"), layers.RandomRotation(0.1),
         layers.RandomZoom(0.1), layers.RandomTranslation(0.1, 0.1), layers.RandomContrast(0.1, value_range=(0, 1)),
         layers.RandomBrightness(0.05, value_range=(0, 1)), layers.RandomCrop(28, 28), layers.Resizing(24, 24),
         layers.CenterCrop(20, 20), layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
         layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=bigcore.optimizers.Adam(0.01), loss="binary_crossentropy")
-    hist = model.fit(x, y, epochs=12, batch_size=16, verbose=0, shuffle=False).history["loss"]
-    assert min(hist[-3:]) < hist[0] * 0.9, hist
+    learns(model, x, y)
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
     for layer in model.layers:  # a long name may be cut at the column's width
         assert layer.name[:6] in text
-    path = os.path.join(tmp_path, "m.keras")
-    model.save(path)
-    loaded = bigcore.models.load_model(path)
-    np.testing.assert_array_equal(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
-    for a, b in zip(model.layers, loaded.layers):
-        assert type(a) is type(b) and a.get_config() == b.get_config()
+    reloads_the_same(model, x, os.path.join(tmp_path, "m.keras"), json_configs=False)
 
 
 # --------------------------------------------------------------------------- refusals

@@ -15,6 +15,7 @@ import pytest
 import bigcore
 import image_reference as iref
 from bigcore import _core, layers, ops
+from image_layer_checks import identity_in_predict_and_config_as_keras, seeded_reproducible_and_thread_invariant
 from layer_test import KERAS_WARNING, assert_gradients_close, fd_gradients
 from test_image_augmentation import _train_gradient
 
@@ -188,27 +189,11 @@ def test_posterization_and_solarization_draws():
 def test_seeded_reproducible_and_thread_invariant(make):
     """Training output and the weights after a step of a Conv2D before the layer: the same bits for
     the same seed on 1 and 2 threads; another seed draws otherwise."""
-    x = images((8, 9, 8, 3), 18)
 
-    def run(threads, seed):
-        before = bigcore.config.get_num_threads()
-        bigcore.config.set_num_threads(threads)
-        try:
-            bigcore.utils.set_random_seed(seed)
-            layer = make()
-            inp = bigcore.Input((9, 8, 3))
-            conv = layers.Conv2D(3, 3, padding="same", activation="sigmoid")(inp)
-            model = bigcore.Model(inp, layers.Flatten()(layer(layers.Rescaling(255.0)(conv))))
-            model.compile(optimizer=bigcore.optimizers.SGD(1e-3), loss="mse")
-            model.train_on_batch(x, np.zeros_like(model.predict(x, verbose=0)))
-            return np.asarray(layer(x, training=True)).tobytes() + b"".join(w.tobytes() for w in model.get_weights())
-        finally:
-            bigcore.config.set_num_threads(before)
+    def before_layer(inp):  # a sigmoid Conv2D scaled to [0, 255]
+        return layers.Rescaling(255.0)(layers.Conv2D(3, 3, padding="same", activation="sigmoid")(inp))
 
-    a = run(1, 0)
-    assert a == run(2, 0), "1 and 2 threads differ"
-    assert a == run(1, 0), "the same seed draws otherwise"
-    assert a != run(1, 1), "another seed draws the same"
+    seeded_reproducible_and_thread_invariant(make, images((8, 9, 8, 3), 18), before_layer)
 
 
 def test_layer_gradients_by_finite_differences():
@@ -272,16 +257,7 @@ RANDOM = [lambda L: L.RandomGrayscale(), lambda L: L.RandomInvert(), lambda L: L
 
 @pytest.mark.parametrize("make", RANDOM, ids=lambda v: type(v(bigcore.layers)).__name__)
 def test_identity_in_predict_and_config_as_keras(keras, make):
-    x = images((4, 6, 5, 3), 10)
-    for lib in (bigcore, keras):
-        m = lib.Sequential([lib.Input((6, 5, 3)), make(lib.layers)])
-        np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x)
-    ours, theirs = make(bigcore.layers).get_config(), make(keras.layers).get_config()
-    for cfg in (ours, theirs):
-        cfg.pop("name"), cfg.pop("dtype", None)
-    assert ours == theirs
-    layer = make(bigcore.layers)
-    assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+    identity_in_predict_and_config_as_keras(keras, make, images((4, 6, 5, 3), 10))
 
 
 def test_autocontrast_applies_in_predict_as_keras(keras):

@@ -4,7 +4,6 @@ image, both occur; MixUp's permutation and Beta weights), the gradient of MixUp'
 seeded and thread-invariant runs, inference identity, configs as Keras's, saving, refusals.
 """
 
-import json
 import os
 
 import numpy as np
@@ -13,6 +12,8 @@ import pytest
 import bigcore
 import image_reference as iref
 from bigcore import _core, layers
+from image_layer_checks import (classed_images, identity_in_predict_and_config_as_keras, keras_loads_alike, learns,
+                                reloads_the_same, seeded_reproducible_and_thread_invariant)
 from layer_test import KERAS_WARNING
 from test_image_augmentation import _train_gradient
 
@@ -161,65 +162,25 @@ MAKERS = [lambda L: L.RandomShear(0.3, 0.2), lambda L: L.RandomShear((0.1, 0.4),
 
 @pytest.mark.parametrize("make", MAKERS)
 def test_identity_in_predict_and_config_as_keras(keras, make):
-    x = images((4, 6, 5, 3), 10)
-    for lib in (bigcore, keras):
-        m = lib.Sequential([lib.Input((6, 5, 3)), make(lib.layers)])
-        np.testing.assert_array_equal(np.asarray(m.predict(x, verbose=0)), x)
-    ours, theirs = make(bigcore.layers).get_config(), make(keras.layers).get_config()
-    for cfg in (ours, theirs):
-        cfg.pop("name"), cfg.pop("dtype", None)
-    assert ours == theirs
-    layer = make(bigcore.layers)
-    assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+    identity_in_predict_and_config_as_keras(keras, make, images((4, 6, 5, 3), 10))
 
 
 @pytest.mark.parametrize("make", [lambda: layers.RandomShear(0.3, 0.3, seed=7), lambda: layers.MixUp(0.5, seed=7)])
 def test_seeded_reproducible_and_thread_invariant(make):
-    x = images((8, 9, 8, 3), 18)
-
-    def run(threads, seed):
-        before = bigcore.config.get_num_threads()
-        bigcore.config.set_num_threads(threads)
-        try:
-            bigcore.utils.set_random_seed(seed)
-            layer = make()
-            inp = bigcore.Input((9, 8, 3))
-            model = bigcore.Model(inp, layers.Flatten()(layer(layers.Conv2D(3, 3, padding="same")(inp))))
-            model.compile(optimizer=bigcore.optimizers.SGD(1e-3), loss="mse")
-            model.train_on_batch(x, np.zeros_like(model.predict(x, verbose=0)))
-            return np.asarray(layer(x, training=True)).tobytes() + b"".join(w.tobytes() for w in model.get_weights())
-        finally:
-            bigcore.config.set_num_threads(before)
-
-    a = run(1, 0)
-    assert a == run(2, 0), "1 and 2 threads differ"
-    assert a == run(1, 0), "the same seed draws otherwise"
-    assert a != run(1, 1), "another seed draws the same"
+    seeded_reproducible_and_thread_invariant(make, images((8, 9, 8, 3), 18))
 
 
 def test_trains_saves_and_loads(tmp_path, keras):
-    bigcore.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 64).astype(np.float32)
-    x = (0.7 * rng.random((64, 12, 12, 3))).astype(np.float32)
-    x[:, :, :, 0] += 0.3 * y[:, None, None]
+    x, y = classed_images(12)
     # Keras reloads its RandomShear from a pair of non-negative factors only (a number's (-f, f) it refuses)
     model = bigcore.Sequential([bigcore.Input((12, 12, 3)), layers.RandomShear((0.0, 0.2), (0.1, 0.2)),
                                 layers.MixUp(0.2),
                                 layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
                                 layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=bigcore.optimizers.Adam(0.01), loss="binary_crossentropy")
-    hist = model.fit(x, y, epochs=12, batch_size=16, verbose=0, shuffle=False).history["loss"]
-    assert min(hist[-3:]) < hist[0] * 0.9, hist
+    learns(model, x, y)
     path = os.path.join(tmp_path, "m.keras")
-    model.save(path)
-    loaded = bigcore.models.load_model(path)
-    np.testing.assert_array_equal(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
-    for a, b in zip(model.layers, loaded.layers):
-        assert type(a) is type(b) and json.dumps(a.get_config()) == json.dumps(b.get_config())
-    km = keras.models.load_model(path)
-    np.testing.assert_allclose(np.asarray(km.predict(x[:8], verbose=0)), model.predict(x[:8], verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    reloads_the_same(model, x, path)
+    keras_loads_alike(keras, path, model, x)
 
 
 @pytest.mark.parametrize("make,match", [

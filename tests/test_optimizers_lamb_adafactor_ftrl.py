@@ -9,7 +9,8 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
-from keras_training_checks import (bigcore_file_trains_on_in_keras, keras_file_trains_on, keras_weights,
+from keras_training_checks import (bigcore_file_trains_on_in_keras, config_like_keras, fit_like_keras,
+                                   keras_file_trains_on, keras_weights, mlp_resumes_bit_identical,
                                    optimizer_state_like_keras, same_bits_on_1_and_2_threads,
                                    same_bits_on_every_isa)
 from dense_training import DenseTraining
@@ -119,14 +120,7 @@ def test_fit_matches_keras(keras, make):
     m = _conv_model(make)
     assert sorted({w.ndim for w in m.get_weights()}) == [1, 2, 3, 4]
     km = _keras_conv_model(keras, make, m.get_weights())
-    history = m.fit(XC, YC, epochs=1, batch_size=8, shuffle=False, verbose=0)
-    keras_history = km.fit(XC, YC, epochs=1, batch_size=8, shuffle=False, verbose=0)
-    assert m.optimizer.iterations == int(km.optimizer.iterations) == 5
-    assert history.history["loss"][0] == pytest.approx(keras_history.history["loss"][0], rel=1e-5)
-    start = _conv_model(make).get_weights()
-    got, want = m.get_weights(), keras_weights(km)
-    assert any(not np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, start))  # it moved
-    assert_weights_close(got, want, rtol=1e-5, atol=1e-6)
+    fit_like_keras(m, km, XC, YC, 5, lambda: _conv_model(make), rtol=1e-5, atol=1e-6, every_weight_moves=False)
 
 
 @pytest.mark.parametrize("make", CASES.values(), ids=CASES.keys())
@@ -164,14 +158,7 @@ def test_adafactor_factors_the_last_two_axes(keras):
 
 @pytest.mark.parametrize("name", NEW)
 def test_defaults_and_config_match_keras(keras, name):
-    ours, theirs = getattr(optimizers, name)(), getattr(keras.optimizers, name)()
-    mine, keras_config = ours.get_config(), theirs.get_config()
-    assert set(mine) <= set(keras_config)
-    assert set(keras_config) - set(mine) <= {"loss_scale_factor", "gradient_accumulation_steps"}
-    assert mine.pop("name") == name.lower()
-    for key, value in mine.items():
-        assert value == pytest.approx(keras_config[key], rel=1e-7) if isinstance(value, float) else \
-            value == keras_config[key], key
+    keras_config = config_like_keras(getattr(optimizers, name)(), getattr(keras.optimizers, name)(), name.lower())
     if name == "Lamb":  # Keras 3 has no string for it
         for get in (optimizers.get, keras.optimizers.get):
             with pytest.raises(ValueError, match="interpret optimizer"):
@@ -250,13 +237,7 @@ RESUME = {
 
 @pytest.mark.parametrize("make", RESUME.values(), ids=RESUME.keys())
 def test_resume_after_save_is_bit_identical(tmp_path, make):
-    straight, resumed, history = _resume_pair(tmp_path, lambda: mlp(optimizer=make()), X8, Y3)
-    assert_same_weights(straight, resumed)
-    assert history.history["loss"] == straight.history.history["loss"][2:]
-    assert resumed.optimizer.iterations == straight.optimizer.iterations == 24
-    for s, t in zip(slots(straight), slots(resumed), strict=True):
-        np.testing.assert_array_equal(s, t)
-    assert all(np.abs(s).max() > 0 for s in slots(resumed))
+    mlp_resumes_bit_identical(tmp_path, make)
 
 
 # --- threads ---------------------------------------------------------------------------------------------

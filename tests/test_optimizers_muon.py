@@ -9,13 +9,14 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
-from keras_training_checks import (bigcore_file_trains_on_in_keras, keras_file_trains_on, keras_weights,
+from keras_training_checks import (bigcore_file_trains_on_in_keras, compiled_model_makers, config_like_keras,
+                                   fit_like_keras, keras_file_trains_on, keras_weights, mlp_resumes_bit_identical,
                                    optimizer_state_like_keras, same_bits_on_1_and_2_threads,
                                    same_bits_on_every_isa)
 from layer_test import KERAS_WARNING
 from refusal_checks import refusal_test
 from test_parity import assert_weights_close
-from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
+from test_saving import X8, Y3, mlp
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)  # Keras's own, from its fit internals
 
@@ -45,18 +46,7 @@ def _build(lib):
                            L.Dense(7, activation="tanh"), L.Dense(9, activation="tanh"), L.Dense(3, name="head")])
 
 
-def _model(make):
-    bigcore.utils.set_random_seed(0)
-    m = _build(bigcore)
-    m.compile(optimizer=make(optimizers), loss="mse")
-    return m
-
-
-def _keras_model(keras, make, weights):
-    km = _build(keras)
-    km.set_weights(weights)
-    km.compile(optimizer=make(keras.optimizers), loss="mse")
-    return km
+_model, _keras_model = compiled_model_makers(_build)
 
 
 def test_routing_follows_keras(keras):
@@ -121,14 +111,7 @@ def test_two_steps_match_numpy(nesterov):
 def test_fit_matches_keras(keras, make):
     m = _model(make)
     km = _keras_model(keras, make, m.get_weights())
-    history = m.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
-    keras_history = km.fit(XT, YT, epochs=1, batch_size=8, shuffle=False, verbose=0)
-    assert m.optimizer.iterations == int(km.optimizer.iterations) == 4
-    assert history.history["loss"][0] == pytest.approx(keras_history.history["loss"][0], rel=1e-5)
-    start = _model(make).get_weights()
-    got, want = m.get_weights(), keras_weights(km)
-    assert all(not np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, start))  # every weight moved
-    assert_weights_close(got, want, rtol=1e-4, atol=1e-5)
+    fit_like_keras(m, km, XT, YT, 4, lambda: _model(make), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("make", [CASES["muon"], CASES["schedule_ema"]], ids=["muon", "schedule_ema"])
@@ -140,14 +123,7 @@ def test_optimizer_state_matches_keras(keras, make):
 
 
 def test_defaults_config_and_names_match_keras(keras):
-    ours, theirs = optimizers.Muon(), keras.optimizers.Muon()
-    mine, keras_config = ours.get_config(), theirs.get_config()
-    assert set(keras_config) - set(mine) <= {"loss_scale_factor", "gradient_accumulation_steps"}
-    assert set(mine) <= set(keras_config)
-    assert mine.pop("name") == "muon" and keras_config["name"].startswith("muon")
-    for key, value in mine.items():
-        assert value == pytest.approx(keras_config[key], rel=1e-7) if isinstance(value, float) else \
-            value == keras_config[key], key
+    keras_config = config_like_keras(optimizers.Muon(), keras.optimizers.Muon(), "muon")
     assert type(optimizers.get("muon")) is optimizers.Muon
     assert type(keras.optimizers.get("muon")).__name__ == "Muon"
     assert type(optimizers.deserialize({"class_name": "Muon", "config": keras_config})) is optimizers.Muon
@@ -216,14 +192,7 @@ def test_a_bigcore_keras_file_loads_in_keras(keras, tmp_path):
 
 
 def test_resume_after_save_is_bit_identical(tmp_path):
-    straight, resumed, history = _resume_pair(
-        tmp_path, lambda: mlp(optimizer=optimizers.Muon(learning_rate=0.01)), X8, Y3)
-    assert_same_weights(straight, resumed)
-    assert history.history["loss"] == straight.history.history["loss"][2:]
-    assert resumed.optimizer.iterations == straight.optimizer.iterations == 24
-    for s, t in zip(slots(straight), slots(resumed), strict=True):
-        np.testing.assert_array_equal(s, t)
-    assert all(np.abs(s).max() > 0 for s in slots(resumed))
+    mlp_resumes_bit_identical(tmp_path, lambda: optimizers.Muon(learning_rate=0.01))
 
 
 def test_gradient_accumulation_and_loss_scaling_match_keras(keras):

@@ -10,12 +10,13 @@ import pytest
 
 import bigcore
 from bigcore import layers, optimizers
-from keras_training_checks import (bigcore_file_trains_on_in_keras, keras_file_trains_on, keras_weights,
+from keras_training_checks import (bigcore_file_trains_on_in_keras, compiled_model_makers, config_like_keras,
+                                   keras_file_trains_on, keras_weights, mlp_resumes_bit_identical,
                                    optimizer_state_like_keras)
 from layer_test import KERAS_WARNING
 from refusal_checks import refusal_test
 from test_parity import assert_weights_close
-from test_saving import X8, Y3, _resume_pair, assert_same_weights, mlp, slots
+from test_saving import slots
 
 pytestmark = pytest.mark.filterwarnings(KERAS_WARNING)  # Keras's own, from its fit internals
 
@@ -41,18 +42,7 @@ def _build(lib):
     return lib.Sequential([L.Input((6,)), L.Dense(5, activation="tanh"), L.Dense(3)])
 
 
-def _model(make):
-    bigcore.utils.set_random_seed(0)
-    m = _build(bigcore)
-    m.compile(optimizer=make(optimizers), loss="mse")
-    return m
-
-
-def _keras_model(keras, make, weights):
-    km = _build(keras)
-    km.set_weights(weights)
-    km.compile(optimizer=make(keras.optimizers), loss="mse")
-    return km
+_model, _keras_model = compiled_model_makers(_build)
 
 
 def test_three_steps_match_numpy():
@@ -125,14 +115,8 @@ def test_optimizer_state_matches_keras(keras):
 
 
 def test_defaults_config_and_names_match_keras(keras):
-    ours, theirs = optimizers.ScheduleFreeAdamW(), keras.optimizers.ScheduleFreeAdamW()
-    mine, keras_config = ours.get_config(), theirs.get_config()
-    assert set(keras_config) - set(mine) <= {"loss_scale_factor", "gradient_accumulation_steps"}
-    assert set(mine) <= set(keras_config)
-    assert mine.pop("name") == "schedule_free_adam_w" and keras_config["name"].startswith("schedule_free_adam_w")
-    for key, value in mine.items():
-        assert value == pytest.approx(keras_config[key], rel=1e-7) if isinstance(value, float) else \
-            value == keras_config[key], key
+    keras_config = config_like_keras(optimizers.ScheduleFreeAdamW(), keras.optimizers.ScheduleFreeAdamW(),
+                                     "schedule_free_adam_w")
     assert type(optimizers.get("schedulefreeadamw")) is optimizers.ScheduleFreeAdamW
     assert type(keras.optimizers.get("schedulefreeadamw")).__name__ == "ScheduleFreeAdamW"
     assert type(optimizers.deserialize({"class_name": "ScheduleFreeAdamW", "config": keras_config})) is \
@@ -170,11 +154,4 @@ def test_a_bigcore_keras_file_loads_in_keras(keras, tmp_path):
 
 
 def test_resume_after_save_is_bit_identical(tmp_path):
-    straight, resumed, history = _resume_pair(
-        tmp_path, lambda: mlp(optimizer=optimizers.ScheduleFreeAdamW(learning_rate=0.01, warmup_steps=5)), X8, Y3)
-    assert_same_weights(straight, resumed)
-    assert history.history["loss"] == straight.history.history["loss"][2:]
-    assert resumed.optimizer.iterations == straight.optimizer.iterations == 24
-    for s, t in zip(slots(straight), slots(resumed), strict=True):
-        np.testing.assert_array_equal(s, t)
-    assert all(np.abs(s).max() > 0 for s in slots(resumed))
+    mlp_resumes_bit_identical(tmp_path, lambda: optimizers.ScheduleFreeAdamW(learning_rate=0.01, warmup_steps=5))

@@ -15,6 +15,7 @@ import reference as ref
 import reference_rnn as rref
 from bigcore import layers, optimizers
 from layer_test import assert_gradients_close, compile_for_gradients, fd_gradients, sgd_gradients
+from rnn_inputs import normal, randomize
 
 # Keras 3 on torch 2.13 + NumPy 2 warns from its own predict/fit internals (an __array__ without
 # copy=); pyproject turns warnings into errors, so this one third-party warning is let through.
@@ -57,22 +58,6 @@ def masked_ids(B, T=T, V=V, seed=0):
     return ids
 
 
-def normal(shape, seed=0, scale=1.0):
-    return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
-
-
-def randomize(obj, seed=1):
-    """Sets obj's (a layer's or model's) weights to random values: matrices ~ N(0, 1/rows),
-    vectors (biases) ~ N(0, 0.25), so no bias is zero and no state explodes. Returns them."""
-    rng = np.random.default_rng(seed)
-    ws = []
-    for w in obj.get_weights():
-        scale = 0.5 if w.ndim == 1 or w.shape[0] <= 2 else 1.0 / np.sqrt(w.shape[0])
-        ws.append((scale * rng.standard_normal(w.shape)).astype(np.float32))
-    obj.set_weights(ws)
-    return ws
-
-
 def as_list(out):
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
@@ -83,11 +68,6 @@ def assert_outputs_close(got, want, rtol=RTOL, atol=ATOL):
     for i, (g, w) in enumerate(zip(got, want)):
         assert g.shape == w.shape, f"output {i}: shape {g.shape} != {w.shape}"
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"output {i}")
-
-
-def rnn_weights(ws, use_bias):
-    """(kernel, recurrent_kernel, bias or None) from a layer's weight list."""
-    return (ws[0], ws[1], ws[2] if use_bias else None)
 
 
 def ref_kwargs(kw):
@@ -118,6 +98,13 @@ def ref_features(masking, data, table):
     return np.asarray(data, np.float64), None
 
 
+def reference_input(masking, data, ws):
+    """For a loss over a model's weights ws: ref_features (the Embedding's table ws[0] with masking)
+    and the weights after the Embedding's."""
+    x, mask = ref_features(masking, data, ws[0])
+    return x, mask, ws[1:] if masking else ws
+
+
 def rnn_model(kind, masking, U, bidi=False, merge_mode="concat", **kw):
     """Embedding(mask_zero) or a float Input -> LSTM/GRU (or Bidirectional of it). Weights random."""
     inp, x, emb = sequence_input(masking)
@@ -132,13 +119,10 @@ def rnn_model(kind, masking, U, bidi=False, merge_mode="concat", **kw):
 
 def rnn_reference(kind, masking, data, layer, emb, bidi=False, merge_mode="concat", **kw):
     x, mask = ref_features(masking, data, emb.get_weights()[0] if emb else None)
-    use_bias = kw.get("use_bias", True)
-    if bidi:
-        ws = layer.get_weights()
-        n = len(ws) // 2
-        return rref.bidirectional_forward(kind, x, rnn_weights(ws[:n], use_bias), rnn_weights(ws[n:], use_bias),
-                                          mask=mask, merge_mode=merge_mode, **ref_kwargs(kw))
-    return rref.rnn_forward(kind, x, *rnn_weights(layer.get_weights(), use_bias), mask=mask, **ref_kwargs(kw))
+    want, rest = rref.forward_from_weights(kind, x, layer.get_weights(), kw.get("use_bias", True), bidi, merge_mode,
+                                           mask=mask, **ref_kwargs(kw))
+    assert not rest  # the layer's weights, all of them
+    return want
 
 
 # --- (1) forward against the reference ---------------------------------------------------------
@@ -466,25 +450,12 @@ def grad_chain_case(kind, masking, bidi=None, **kw):
     seq = kw.get("return_sequences", False)
     y = normal((GB, GT, GO) if seq else (GB, GO), 3)
     use_bias = kw.get("use_bias", True)
-    n = 3 if use_bias else 2
     rk = ref_kwargs(kw)
 
     def loss_fn(ws):
-        k = 0
-        if masking:
-            xe, mask = rref.embedding_forward(data, ws[0], True)
-            k = 1
-        else:
-            xe, mask = data, None
-        if bidi:
-            h = rref.bidirectional_forward(kind, xe, rnn_weights(ws[k:k + n], use_bias),
-                                           rnn_weights(ws[k + n:k + 2 * n], use_bias), mask=mask,
-                                           merge_mode=bidi, **rk)
-            k += 2 * n
-        else:
-            h = rref.rnn_forward(kind, xe, *rnn_weights(ws[k:k + n], use_bias), mask=mask, **rk)
-            k += n
-        out = rref.dense_forward(h, ws[k], ws[k + 1])
+        xe, mask, ws = reference_input(masking, data, ws)
+        h, (kernel, bias) = rref.forward_from_weights(kind, xe, ws, use_bias, bool(bidi), bidi, mask=mask, **rk)
+        out = rref.dense_forward(h, kernel, bias)
         return rref.masked_mean(rref.mse_rows(y, out), mask if seq else None)
 
     return model, data, y, loss_fn
@@ -517,20 +488,10 @@ def test_gradients_through_returned_states(seed, kind, masking, go_backwards, bi
     ys = [normal((GB, GO), 10)] + [normal((GB, GU), 11 + i) for i in range(len(outs) - 1)]
 
     def loss_fn(ws):
-        k = 0
-        if masking:
-            xe, mask = rref.embedding_forward(data, ws[0], True)
-            k = 1
-        else:
-            xe, mask = data, None
-        if bidi:
-            res = rref.bidirectional_forward(kind, xe, ws[k:k + 3], ws[k + 3:k + 6], mask=mask, return_state=True,
-                                             go_backwards=go_backwards)
-            k += 6
-        else:
-            res = rref.rnn_forward(kind, xe, *ws[k:k + 3], mask=mask, return_state=True, go_backwards=go_backwards)
-            k += 3
-        preds = [rref.dense_forward(res[0], ws[k], ws[k + 1])] + res[1:]
+        xe, mask, ws = reference_input(masking, data, ws)
+        res, (kernel, bias) = rref.forward_from_weights(kind, xe, ws, bidi=bidi, mask=mask, return_state=True,
+                                                        go_backwards=go_backwards)
+        preds = [rref.dense_forward(res[0], kernel, bias)] + res[1:]
         return sum(rref.mse_rows(t, p).mean() for t, p in zip(ys, preds))
 
     check_gradients(model, data, ys, loss_fn)

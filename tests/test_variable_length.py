@@ -13,6 +13,7 @@ import bigcore
 import reference_rnn as rref
 from bigcore import layers, optimizers
 from layer_test import assert_gradients_close, compile_for_gradients, fd_gradients, mask_pattern, sgd_gradients
+from rnn_inputs import normal, randomize
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -20,20 +21,6 @@ pytestmark = pytest.mark.filterwarnings(
 RNN = {"lstm": layers.LSTM, "gru": layers.GRU}
 V = 11  # vocabulary; id 0 is padding (Embedding(mask_zero=True))
 LENGTHS = (5, 1, 9, 3, 9)
-
-
-def normal(shape, seed=0, scale=1.0):
-    return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
-
-
-def randomize(model, seed=1):
-    rng = np.random.default_rng(seed)
-    ws = []
-    for w in model.get_weights():
-        scale = 0.5 if w.ndim == 1 or w.shape[0] <= 2 else 1.0 / np.sqrt(w.shape[0])
-        ws.append((scale * rng.standard_normal(w.shape)).astype(np.float32))
-    model.set_weights(ws)
-    return ws
 
 
 def padded_ids(B, T, seed):
