@@ -91,6 +91,27 @@ def test_dropout_activation_and_relu_layers_run_by_blocks_too(isa, restore_threa
     np.testing.assert_allclose(got, _softmax(h @ w4 + b4), rtol=2e-5, atol=2e-6)
 
 
+def test_batch_normalization_runs_by_blocks_with_its_moving_statistics(isa, restore_threads):
+    """BatchNormalization in inference (the moving statistics, moved by a fit first; one with its
+    ReLU fused, one without gamma/beta): the op-by-op bits and NumPy's values."""
+    bigcore.config.set_num_threads(2)
+    bigcore.utils.set_random_seed(6)
+    m = bigcore.Sequential([bigcore.Input((256,)), layers.Dense(160), layers.BatchNormalization(), layers.ReLU(),
+                            layers.Dense(96), layers.BatchNormalization(center=False, scale=False, epsilon=0.01),
+                            layers.Dense(5, activation="softmax")])
+    rng = np.random.default_rng(7)
+    x = rng.normal(1.0, 2.0, size=(120, 256)).astype(np.float32)
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    m.fit(x, rng.integers(0, 5, 120), epochs=2, batch_size=40, verbose=0)
+    got = m.predict_on_batch(x)
+    assert np.array_equal(got, _op_by_op(m, x))
+    w1, b1, g1, be1, mm1, mv1, w2, b2, mm2, mv2, w3, b3 = (w.astype(np.float64) for w in m.get_weights())
+    assert not np.allclose(mm1, 0) and not np.allclose(mv2, 1)  # the statistics moved
+    h = np.maximum((x @ w1 + b1 - mm1) / np.sqrt(mv1 + 1e-3) * g1 + be1, 0)
+    h = (h @ w2 + b2 - mm2) / np.sqrt(mv2 + 0.01)
+    np.testing.assert_allclose(got, _softmax(h @ w3 + b3), rtol=1e-4, atol=1e-5)
+
+
 def test_a_model_with_an_op_that_is_not_row_local_still_predicts(restore_threads):
     """LayerNormalization between the Dense layers keeps the op-by-op forward; the values stay right."""
     bigcore.config.set_num_threads(2)

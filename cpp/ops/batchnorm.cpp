@@ -103,36 +103,58 @@ void BatchNormOp::forward(Ctx& c) {
       inv_[k] = 1.0f / std::sqrt(var + a_.epsilon);
     }
   } else {
-    for (int k = 0; k < C; ++k) {
-      mean_[k] = mm[k];
-      inv_[k] = 1.0f / std::sqrt(mv[k] + a_.epsilon);
-    }
+    moving_stats(c, mean_.data(), inv_.data());
   }
   std::vector<float> scale(C), shift(C);
-  for (int k = 0; k < C; ++k) {
-    scale[k] = inv_[k] * (a_.gamma >= 0 ? c.params[a_.gamma + k] : 1.0f);
+  scale_shift(c, inv_.data(), scale.data(), shift.data());
+  const int items = static_cast<int>((rows + kItemRows - 1) / kItemRows);
+  parallel_items(items, [&](int i) {
+    apply(x, y, i * kItemRows, std::min(rows, (i + 1) * kItemRows), mean_.data(), scale.data(), shift.data());
+  });
+}
+
+void BatchNormOp::moving_stats(const Ctx& c, float* mean, float* inv) const {
+  const float* mm = c.params + a_.moving_mean;
+  const float* mv = c.params + a_.moving_var;
+  for (int k = 0; k < a_.C; ++k) {
+    mean[k] = mm[k];
+    inv[k] = 1.0f / std::sqrt(mv[k] + a_.epsilon);
+  }
+}
+
+void BatchNormOp::scale_shift(const Ctx& c, const float* inv, float* scale, float* shift) const {
+  for (int k = 0; k < a_.C; ++k) {
+    scale[k] = inv[k] * (a_.gamma >= 0 ? c.params[a_.gamma + k] : 1.0f);
     shift[k] = a_.beta >= 0 ? c.params[a_.beta + k] : 0.0f;
   }
-  const float* m = mean_.data();
-  const float* s = scale.data();
-  const float* t = shift.data();
-  const int items = static_cast<int>((rows + kItemRows - 1) / kItemRows);
-  const bool relu = a_.relu;
-  parallel_items(items, [&](int i) {
-    const long r1 = std::min(rows, (i + 1) * kItemRows);
-    for (long r = i * kItemRows; r < r1; ++r) {
-      const float* xr = x + r * C;
-      float* yr = y + r * C;
-      if (relu) {  // ReluOp's bits: v > 0 ? v : +0, NaN kept
-        for (int k = 0; k < C; ++k) {
-          const float v = (xr[k] - m[k]) * s[k] + t[k];
-          yr[k] = v > 0.0f || v != v ? v : 0.0f;
-        }
-      } else {
-        for (int k = 0; k < C; ++k) yr[k] = (xr[k] - m[k]) * s[k] + t[k];
+}
+
+void BatchNormOp::apply(const float* x, float* y, long r0, long r1, const float* m, const float* s,
+                        const float* t) const {
+  const int C = a_.C;
+  for (long r = r0; r < r1; ++r) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    if (a_.relu) {  // ReluOp's bits: v > 0 ? v : +0, NaN kept
+      for (int k = 0; k < C; ++k) {
+        const float v = (xr[k] - m[k]) * s[k] + t[k];
+        yr[k] = v > 0.0f || v != v ? v : 0.0f;
       }
+    } else {
+      for (int k = 0; k < C; ++k) yr[k] = (xr[k] - m[k]) * s[k] + t[k];
     }
-  });
+  }
+}
+
+// Inference (the moving statistics) on samples [s0, s1), with the statistics in this call's own
+// buffers: the team's threads run it side by side.
+void BatchNormOp::forward_rows(Ctx& c, int s0, int s1) {
+  const int C = a_.C;
+  const long per = static_cast<long>(c.per_sample(in[0]) / C);
+  std::vector<float> mean(C), inv(C), scale(C), shift(C);
+  moving_stats(c, mean.data(), inv.data());
+  scale_shift(c, inv.data(), scale.data(), shift.data());
+  apply(c.val(in[0]), c.val(out[0]), s0 * per, s1 * per, mean.data(), scale.data(), shift.data());
 }
 
 // With g = gamma, xc = x - mean, S the forward's divisor and w the row's mask weight:

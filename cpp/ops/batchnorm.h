@@ -32,9 +32,16 @@ class BatchNormOp : public Op {
     a_.frozen = frozen;
     return true;
   }
+  // Row-local in inference: the moving statistics, per channel.
+  double row_cost(const Ctx& c) const override { return static_cast<double>(c.per_sample(in[0])); }
+  void forward_rows(Ctx& c, int s0, int s1) override;
 
  private:
   void batch_stats(Ctx& c, long rows, const float* x, const float* w);
+  void moving_stats(const Ctx& c, float* mean, float* inv) const;  // per channel, from the arena
+  void scale_shift(const Ctx& c, const float* inv, float* scale, float* shift) const;  // inv * gamma, beta
+  // y = (x - m) s + t (then relu, a_.relu) on rows [r0, r1) of C channels
+  void apply(const float* x, float* y, long r0, long r1, const float* m, const float* s, const float* t) const;
   void forward_steps(Ctx& c, int G);   // batch statistics per timestep (time_groups G > 1)
   void backward_steps(Ctx& c, int G);
   std::vector<float> step_mean_, step_inv_;  // per timestep and channel: what forward_steps used
