@@ -45,14 +45,18 @@ def _finish(ops, y, dtype):
     return ops.cast(ops.round(y), dtype)
 
 
+def _check_rank(x, name, rank, one, many):
+    """x has rank `rank` (one `one`) or rank + 1 (a batch of `many`), else Keras's ValueError."""
+    if len(_shape(x)) not in (rank, rank + 1):
+        raise ValueError(f"Invalid {name} rank: expected rank {rank} (single {one}) or rank {rank + 1} (batch of "
+                         f"{many}). Received input with shape: {name}.shape={tuple(_shape(x))}")
+
+
 def _images(images, what):
     """The checked images (converted when arrays), their float32 working copy and dtype."""
     if not _is_symbolic([images]):
         images = _convert(images)
-    rank = len(_shape(images))
-    if rank not in (3, 4):
-        raise ValueError("Invalid images rank: expected rank 3 (single image) or rank 4 (batch of images). "
-                         f"Received input with shape: images.shape={tuple(_shape(images))}")
+    _check_rank(images, "images", 3, "image", "images")
     return images, _dtype(images)
 
 
@@ -133,10 +137,7 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     images, dtype = _images(images, "affine_transform")
     if not _is_symbolic([transform]):
         transform = _convert(transform)
-    t_rank = len(_shape(transform))
-    if t_rank not in (1, 2):
-        raise ValueError("Invalid transform rank: expected rank 1 (single transform) or rank 2 (batch of "
-                         f"transforms). Received input with shape: transform.shape={tuple(_shape(transform))}")
+    _check_rank(transform, "transform", 1, "transform", "transforms")
     if _shape(transform)[-1] != 8:
         raise ValueError(f"affine_transform: a transform has 8 numbers. Received: "
                          f"transform.shape={tuple(_shape(transform))}")
