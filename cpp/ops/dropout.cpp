@@ -34,11 +34,8 @@ DropoutOp::DropoutOp(int in_t, int out_t, float rate, uint64_t stream)
 }
 
 void DropoutOp::forward(Ctx& c) {
-  size_t n = c.B * c.per_sample(in[0]);
-  if (!c.training) {
-    std::memcpy(c.val(out[0]), c.val(in[0]), n * sizeof(float));
-    return;
-  }
+  if (!c.training) return forward_rows(c, 0, c.B);
+  const size_t n = c.B * c.per_sample(in[0]);
   keep_.resize(n);
   dropout_apply(c.val(out[0]), keep_.data(), c.val(in[0]), n, rate_, rng_key(c.seed, stream_, c.step),
                 c.row0 * c.per_sample(in[0]));

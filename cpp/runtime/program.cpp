@@ -439,18 +439,26 @@ void Program::load_targets(const BatchData& d) {
   }
 }
 
-void Program::forward(int mode, bool with_targets) {
+void Program::begin_forward() {
   ++ctx_.calls;
   ctx_.extra_loss = 0.0;
   loss_terms_.clear();
   ctx_.tensors = &tensors_;
   ctx_.params = params_.data();
   ctx_.grads = grads_.data();
+}
+
+// An op of one mode only (Op::mode, a traced call() that branches on training) skips the other.
+bool Program::op_runs(const Op& op, bool training, bool with_targets) {
+  return !(op.mode == (training ? 2 : 1) || (op.mode == 3 && !with_targets) || op.mode == 4);
+}
+
+void Program::forward(int mode, bool with_targets) {
+  begin_forward();
   // mode 0 / 1: every op in inference / training; -1: each op as its layer call's training= says.
-  // An op of one mode only (Op::mode, a traced call() that branches on training) skips the other.
   for (auto& op : ops_) {
     const bool training = mode < 0 ? op->call_training : mode > 0;
-    if (op->mode == (training ? 2 : 1) || (op->mode == 3 && !with_targets) || op->mode == 4) continue;
+    if (!op_runs(*op, training, with_targets)) continue;
     ctx_.training = training;
     try {
       const size_t i = static_cast<size_t>(&op - ops_.data());

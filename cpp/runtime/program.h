@@ -218,6 +218,8 @@ class Program : public std::enable_shared_from_this<Program> {
   // 0 / 1: inference / training for every op; -1: each op's call_training. with_targets: the
   // batch's targets are loaded (ops of mode 3 run).
   void forward(int mode, bool with_targets);
+  void begin_forward();  // per forward call: the call count, the loss terms, the context's arenas
+  static bool op_runs(const Op& op, bool training, bool with_targets);  // Op::mode's rule
   // predict's forward(0, false) by blocks of samples, one per thread, where every op is row-local
   // and the work is worth the team (program_rows.cpp); false, with nothing run, otherwise.
   bool forward_by_rows(int B);

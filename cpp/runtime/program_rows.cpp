@@ -21,10 +21,10 @@ constexpr int kMinSamplesPerThread = 4;
 
 bool Program::forward_by_rows(int B) {
   if (profile_ || !gemm_is_own() || omp_in_parallel()) return false;
-  ctx_.tensors = &tensors_;  // (row_cost reads the tensors' sizes)
+  ctx_.tensors = &tensors_;  // (row_cost reads the tensors' sizes; begin_forward sets it again)
   double cost = 0.0;  // multiply-adds per sample
   for (const auto& op : ops_) {
-    if (op->mode == 1 || op->mode >= 3) continue;  // what forward(0, false) skips
+    if (!op_runs(*op, false, false)) continue;
     if (op->adds_to_loss()) return false;
     const double c = op->row_cost(ctx_);
     if (c < 0.0) return false;
@@ -32,11 +32,7 @@ bool Program::forward_by_rows(int B) {
   }
   const int threads = std::min(own_threads_for(2.0 * cost * B), B / kMinSamplesPerThread);
   if (threads < 2) return false;
-  ++ctx_.calls;
-  ctx_.extra_loss = 0.0;
-  loss_terms_.clear();
-  ctx_.params = params_.data();
-  ctx_.grads = grads_.data();
+  begin_forward();
   ctx_.training = false;
   note_team_used();
 #pragma omp parallel num_threads(threads)
@@ -45,7 +41,7 @@ bool Program::forward_by_rows(int B) {
     const int n = omp_get_num_threads(), p = omp_get_thread_num();
     const int s0 = static_cast<int>(static_cast<long>(B) * p / n), s1 = static_cast<int>(static_cast<long>(B) * (p + 1) / n);
     for (auto& op : ops_)
-      if (op->mode != 1 && op->mode < 3) op->forward_rows(ctx_, s0, s1);
+      if (op_runs(*op, false, false)) op->forward_rows(ctx_, s0, s1);
   }
   return true;
 }
