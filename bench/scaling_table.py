@@ -27,7 +27,8 @@ rounds in which the frameworks alternate, so machine noise hits both); `b/t` = b
 (below 1: bigcore faster); GFLOP/s of each from its median, counting matmul FLOPs only (forward
 2*B*T*(features + units)*G*units with G = 4 for LSTM, 3 for GRU; MLP 2*B*sum(in*out); a training
 step 3x forward less the first layer's input gradient, which nothing consumes); `calls` per
-framework. `*` marks issue 21's table rows (T=50, 64 features; target b/t <= 0.85, goal 0.6).
+framework; `b/t rounds`, the median over rounds of each round's bigcore / torch (_timing.paired_ratio:
+the two figures of a round taken moments apart, steadier under bursts of load). `*` marks issue 21's table rows (T=50, 64 features; target b/t <= 0.85, goal 0.6).
 Without torch it prints bigcore's figures alone.
 """
 
@@ -41,7 +42,7 @@ import bigcore
 from bigcore import layers
 from _mlp import RawTrainer, build_mlp, forward_flops as mlp_forward_flops
 from _mlp import synthetic_data as mlp_data, train_flops as mlp_train_flops
-from _timing import time_variants
+from _timing import paired_ratio, time_variants
 
 try:
     import torch
@@ -235,20 +236,21 @@ def rows(args):
 
 
 def measure(case, mode, size, batch, args):
-    """({framework: median ms}, calls per framework)."""
+    """({framework: median ms}, calls per framework, bigcore / torch paired by round or None)."""
     row = Row(case, mode, size, batch, args)
     # warm=1: one untimed call sizes the buffers; _timing then times `warm` more to pick the call count.
     warm, min_calls = 1, (3 if args.quick else 5)
-    med, calls = time_variants(row.steps, calls=2000, budget=args.budget, rounds=args.rounds, warm=warm,
-                               min_calls=min_calls)
-    return {k: us / 1e3 for k, us in med.items()}, calls
+    med, calls, by_round = time_variants(row.steps, calls=2000, budget=args.budget, rounds=args.rounds, warm=warm,
+                                         min_calls=min_calls, by_round=True)
+    paired = paired_ratio(by_round["bigcore"], by_round["torch"]) if "torch" in by_round else None
+    return {k: us / 1e3 for k, us in med.items()}, calls, paired
 
 
 HEAD = (f"{'case':<6}{'mode':<9}{'size':>6}{'batch':>7}{'bigcore ms':>13}{'torch ms':>11}{'b/t':>8}"
-        f"{'bigcore GFLOP/s':>17}{'torch GFLOP/s':>15}{'calls':>7}")
+        f"{'bigcore GFLOP/s':>17}{'torch GFLOP/s':>15}{'calls':>7}{'b/t rounds':>11}")
 
 
-def line(case, mode, size, batch, ms, calls, flops, mark):
+def line(case, mode, size, batch, ms, calls, flops, mark, paired=None):
     b = ms["bigcore"]
     # Every field after a space: 4 (3 for b/t) significant digits can outgrow a column.
     text = f"{case:<6}{mode:<9}{size:>6}{batch:>7} {b:>12.4g}"
@@ -257,7 +259,8 @@ def line(case, mode, size, batch, ms, calls, flops, mark):
         text += f" {t:>10.4g} {b / t:>7.3g} {flops / b / 1e6:>16.1f} {flops / t / 1e6:>14.1f}"
     else:
         text += f" {'-':>10} {'-':>7} {flops / b / 1e6:>16.1f} {'-':>14}"
-    return text + f" {calls:>6}" + (" *" if mark else "")
+    text += f" {calls:>6} " + (f"{paired:>10.3g}" if paired is not None else f"{'-':>10}")
+    return text + (" *" if mark else "")
 
 
 def main(argv=None):
@@ -272,18 +275,19 @@ def main(argv=None):
     print(f"threads {args.threads} (both); {os.cpu_count()} CPUs; load average {load:.2f}; "
           f"recurrent rows T={args.T}, {args.features} features; MLP {MLP_IN}-width-width-{MLP_CLASSES}"
           + ("; --quick: smoke pass, not a measurement" if args.quick else ""))
-    print("b/t = bigcore ms / torch ms (< 1: bigcore faster); GFLOP/s counts matmul FLOPs; "
+    print("b/t = bigcore ms / torch ms (< 1: bigcore faster); b/t rounds = the median of each round's b/t; "
+          "GFLOP/s counts matmul FLOPs; "
           "* = issue 21 row (target b/t <= 0.85, goal 0.6)")
     print()
     print(HEAD, flush=True)
     issue = args.T == 50 and args.features == 64
     marked = []
     for case, mode, size, batch in rows(args):
-        ms, calls = measure(case, mode, size, batch, args)
+        ms, calls, paired = measure(case, mode, size, batch, args)
         flops = mlp_flops(size, batch, mode) if case == "mlp" else rnn_flops(case, batch, args.T, args.features,
                                                                              size, mode)
         mark = issue and (case, mode, size, batch) in ISSUE_ROWS
-        text = line(case, mode, size, batch, ms, calls, flops, mark)
+        text = line(case, mode, size, batch, ms, calls, flops, mark, paired)
         print(text, flush=True)
         if mark:
             marked.append(text)

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(bigcore.__file__)))
 BENCH = REPO / "bench"
 sys.path.append(str(BENCH))
-import scaling_table  # noqa: E402  (bench/ is a script folder, not a package)
+import _timing  # noqa: E402  (bench/ is a script folder, not a package)
+import scaling_table  # noqa: E402
 
 pytest.importorskip("torch")
 
@@ -46,10 +47,10 @@ def table():
     rows = {}
     for text in r.stdout.splitlines():
         parts = text.split()
-        if parts and parts[0] in scaling_table.CASES and len(parts) >= 10:
+        if parts and parts[0] in scaling_table.CASES and len(parts) >= 11:
             key = (parts[0], parts[1], int(parts[2]), int(parts[3]))
             assert key not in rows, f"row printed twice: {text}"
-            rows[key] = parts[4:10]
+            rows[key] = parts[4:11]
     return r.stdout, rows
 
 
@@ -62,9 +63,10 @@ def test_every_requested_row_once(table):
 
 def test_ratios_and_rates_follow_from_the_times(table):
     _, rows = table
-    for (case, mode, size, batch), (b_ms, t_ms, ratio, b_rate, t_rate, calls) in rows.items():
+    for (case, mode, size, batch), (b_ms, t_ms, ratio, b_rate, t_rate, calls, paired) in rows.items():
         (b_lo, b_hi), (t_lo, t_hi) = bounds(b_ms), bounds(t_ms)
         assert float(ratio) > 0 and float(b_ms) > 0 and float(t_ms) > 0 and int(calls) >= 1
+        assert 0 < float(paired) < float("inf"), (case, mode, size, batch)
         r_lo, r_hi = bounds(ratio)
         assert r_lo <= b_hi / max(t_lo, 1e-9) and b_lo / t_hi <= r_hi, (case, mode, size, batch)
         flops = (scaling_table.mlp_flops(size, batch, mode) if case == "mlp"
@@ -116,3 +118,13 @@ def test_gru_gate_order_matches_torch():
     a = np.repeat(np.arange(3.0), 2)[None]  # blocks z=0, r=1, h=2 of 2 units
     assert scaling_table.gates(a, "gru", 2).tolist() == [[1, 1, 0, 0, 2, 2]]
     assert scaling_table.gates(np.arange(8.0), "lstm", 2).tolist() == list(range(8))
+
+
+def test_paired_ratio_is_the_median_of_each_rounds_ratio():
+    # rounds 1/1, 2/4, 30/10: the rounds' ratios 1, 0.5, 3 (their mean 1.5), the overall medians' 2 / 4
+    assert _timing.paired_ratio([1.0, 2.0, 30.0], [1.0, 4.0, 10.0]) == 1.0
+    assert _timing.paired_ratio([4.0, 9.0], [2.0, 3.0]) == 2.5
+    with pytest.raises(ValueError, match="same number of rounds, got 2 and 1"):
+        _timing.paired_ratio([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="got 0 and 0"):
+        _timing.paired_ratio([], [])
