@@ -8,6 +8,8 @@ and causal masks built from ops.shape, trained a few Adam steps), the fixed-leng
 (bit for bit).
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -126,6 +128,20 @@ def test_run_time_lengths_refuse_what_they_cannot_size():
         build(lambda x: x * ops.cast(ops.shape(x)[0] * ops.shape(x)[1], "float32"))
     with pytest.raises(ValueError, match="batch axis must stay first"):
         build(lambda x: ops.reshape(x, (ops.shape(x)[1], ops.shape(x)[0], 2)))
+
+
+def test_a_reshape_that_would_merge_the_batch_says_so():
+    """(-1, 8) on (None, 10, 8), the batch folded into the rows, reads the -1 as the batch: the
+    message says so instead of naming a target the user did not write."""
+    with pytest.raises(ValueError, match=re.escape(
+            "reshape: cannot reshape (None, 10, 8) to (-1, 8) (the leading -1 is the batch axis, kept whole: "
+            "the other lengths must hold a sample's values, (10, 8); the batch cannot merge with another axis)")):
+        traced_model(lambda x: ops.reshape(x, (-1, 8)) * 2.0, (10, 8))
+    with pytest.raises(ValueError, match=re.escape("to (None, 3, 7) (the leading None is the batch axis")):
+        traced_model(lambda x: ops.reshape(x, (None, 3, 7)), (4, 5))
+    m = traced_model(lambda x: ops.reshape(x, (-1, 5, 8)), (10, 4))  # a whole sample per row: fine
+    x = rand(3, 10, 4, seed=1)
+    np.testing.assert_array_equal(m.predict(x, verbose=0), x.reshape(3, 5, 8))
 
 
 def test_an_unbatched_tensor_reaches_only_layers_that_take_one():

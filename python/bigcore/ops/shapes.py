@@ -109,8 +109,10 @@ def _reshape(x, target):
     """The result of reshaping x to target (ints, -1 at most once, None: a length to infer, the
     batch axis when it comes first)."""
     target = list(target)
+    asked = tuple(target)
     rest_in = list(x)
     out = []
+    batch_note = ""
     if x and x[0] is BATCH:
         if target and target[0] is BATCH:  # ops.shape(x)[0] inside a traced call()
             target[0] = None
@@ -119,6 +121,9 @@ def _reshape(x, target):
                              "or None for it")
         out.append(BATCH)
         target, rest_in = target[1:], rest_in[1:]
+        # (-1, 8) on (None, 10, 8) reads as merging the batch into the rows; say what bigcore did with it
+        batch_note = (f" (the leading {asked[0]} is the batch axis, kept whole: the other lengths must hold a "
+                      f"sample's values, {show(tuple(rest_in))}; the batch cannot merge with another axis)")
     total = dims.product(rest_in)
     res = []
     unknown = [i for i, t in enumerate(target) if t is None or t == -1]
@@ -146,10 +151,10 @@ def _reshape(x, target):
         else:
             q = dims.exact_div(total, known)
             if q is None:
-                raise ValueError(f"reshape: cannot reshape {show(x)} to {tuple(target)}")
+                raise ValueError(f"reshape: cannot reshape {show(x)} to {asked}{batch_note}")
             res[unknown[0]] = q
     if dims.product(res) != total:
-        raise ValueError(f"reshape: cannot reshape {show(x)} to {tuple(target)}" + (
+        raise ValueError(f"reshape: cannot reshape {show(x)} to {asked}{batch_note}" + (
             "" if not any(map(dims.is_dim, list(rest_in) + res)) else
             " (with run-time lengths the sizes must match exactly: keep those lengths as they are, or use -1)"))
     return tuple(out + res)
