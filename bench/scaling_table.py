@@ -28,7 +28,8 @@ rounds in which the frameworks alternate, so machine noise hits both); `b/t` = b
 2*B*T*(features + units)*G*units with G = 4 for LSTM, 3 for GRU; MLP 2*B*sum(in*out); a training
 step 3x forward less the first layer's input gradient, which nothing consumes); `calls` per
 framework; `b/t rounds`, the median over rounds of each round's bigcore / torch (_timing.paired_ratio:
-the two figures of a round taken moments apart, steadier under bursts of load). `*` marks issue 21's table rows (T=50, 64 features; target b/t <= 0.85, goal 0.6).
+the two figures of a round taken moments apart, steadier under bursts of load). `*` marks issue 21's
+table rows (T=50, 64 features; target b/t <= 0.85, goal 0.6).
 Without torch it prints bigcore's figures alone.
 """
 

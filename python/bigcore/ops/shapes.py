@@ -109,13 +109,13 @@ def _reshape(x, target):
     """The result of reshaping x to target (ints, -1 at most once, None: a length to infer, the
     batch axis when it comes first)."""
     target = list(target)
-    asked = tuple(target)
     rest_in = list(x)
     out = []
     batch_note = ""
+    if x and x[0] is BATCH and target and target[0] is BATCH:  # ops.shape(x)[0] inside a traced call()
+        target[0] = None
+    asked = tuple(target)  # (for the messages, as written)
     if x and x[0] is BATCH:
-        if target and target[0] is BATCH:  # ops.shape(x)[0] inside a traced call()
-            target[0] = None
         if not target or target[0] not in (-1, None):
             raise ValueError(f"reshape: {show(x)} -> {tuple(target)}: the batch axis must stay first; write -1 "
                              "or None for it")
