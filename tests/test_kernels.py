@@ -428,6 +428,47 @@ def test_fill_normal_distribution(truncated, mean, std):
         assert abs(within1 - 0.682689) < 0.005
 
 
+_M64 = (1 << 64) - 1
+
+
+def _mix64(z):
+    """splitmix64's finalizer on uint64 arrays (core/rng.h), wrapping as C does."""
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _key(seed, stream):
+    with np.errstate(over="ignore"):
+        return _mix64(_mix64(_mix64(np.uint64(seed)) ^ np.uint64(stream)) + np.uint64(0))
+
+
+@pytest.mark.parametrize("n", [1, 65_536, 200_001])
+def test_fills_are_the_counter_formula_on_any_thread_count(restore_threads, n):
+    """Value i is a pure function of (key, i): the chunks the threads fill give the bits of the formula
+    (a NumPy splitmix64 reference), on 1, 2 and 3 threads."""
+    i = np.arange(n, dtype=np.uint64)
+    key = _key(9, 4)
+    uniform = ((_mix64(key ^ _mix64(i)) >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24))
+    c = i * np.uint64(64)  # the normal's first draw (the redraws of the truncated case use c + j)
+    u1 = ((_mix64(key ^ _mix64(2 * c)) >> np.uint64(11)).astype(np.float64) + 1.0) / 9007199254740993.0
+    u2 = (_mix64(key ^ _mix64(2 * c + np.uint64(1))) >> np.uint64(11)).astype(np.float64) / 9007199254740992.0
+    normal = np.sqrt(-2.0 * np.log(u1)) * np.cos(2 * np.pi * u2)
+    fills = []
+    for threads in (1, 2, 3):
+        _core.set_num_threads(threads)
+        out_u, out_n = np.empty(n, np.float32), np.empty(n, np.float32)
+        _core.fill_uniform(out_u, 9, 4, 0.0, 1.0)
+        _core.fill_normal(out_n, 9, 4, 0.5, 2.0, False)
+        fills.append((out_u.tobytes(), out_n.tobytes()))
+        np.testing.assert_array_equal(out_u, uniform)
+        # NumPy's log and cos may differ from the C library's in the last bit of a double
+        np.testing.assert_allclose(out_n, (0.5 + 2.0 * normal).astype(np.float32), rtol=1e-6, atol=1e-6)
+    assert fills[1] == fills[0] and fills[2] == fills[0]
+
+
 def test_fill_rejects_non_float32():
     with pytest.raises(ValueError):
         _core.fill_uniform(np.empty(5, np.float64), 0, 0, 0.0, 1.0)
