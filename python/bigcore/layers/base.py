@@ -517,7 +517,7 @@ class Node:
 # Attributes of bigcore's own classes that hold layers without owning them (a functional model's
 # layer list, a Sequential's stack, Bidirectional's copies): not tracked as sub-layers.
 _UNTRACKED = frozenset({"_layers", "_stack", "_inbound", "_nodes", "_inputs", "_outputs", "_input_tensor",
-                        "_program", "_traced_graph", "_graph_layers"})
+                        "_program", "_traced_graph", "_graph_layers", "_shape_variants", "_slots_from"})
 
 
 def _jsonable(v, depth=0):

@@ -12,7 +12,7 @@ from bigcore.layers import base as layer_base
 from bigcore.layers.base import KerasTensor, Layer, _snake, _traces_call, _unique_name
 from bigcore.layers.core import Input, InputLayer
 from bigcore.layers.registry import layer_from_config, register_model
-from bigcore.models import input_side, lowering, serialization, subclassed, summary
+from bigcore.models import input_side, lowering, serialization, shape_variants, subclassed, summary
 from bigcore.models.trainer import Trainer
 
 _LOWER_LOCK = threading.RLock()  # reentrant: lowering a model may lower the models nested in it
@@ -347,8 +347,12 @@ class Model(Trainer, Layer):
             subclassed.trace(self, input_shape)
 
     def _build_from(self, x):
-        if self._subclassed and self._inputs is None and x is not None:
+        if not self._subclassed or x is None:
+            return
+        if self._inputs is None:
             subclassed.build_from_data(self, x)
+        elif shape_variants.differs(self, x):  # call() traced again for that shape, as Keras runs it on any
+            shape_variants.switch(self, tuple(x.shape[1:]), lambda s: subclassed.trace(self, (None,) + s))
 
     def get_build_config(self):
         """What load_model needs to build a subclassed model before setting its weights."""
@@ -433,6 +437,7 @@ class Model(Trainer, Layer):
         def stale():
             if model() is not None:
                 model()._program = None
+                shape_variants.forget(model())  # their programs copied it too
 
         for w in self._weights_all:
             if id(w) not in in_arena:

@@ -5,7 +5,7 @@ import numpy as np
 from bigcore.layers.base import KerasTensor, Layer, _unique_name
 from bigcore.layers.core import Input, InputLayer
 from bigcore.layers.registry import register_model
-from bigcore.models import input_side, serialization
+from bigcore.models import input_side, serialization, shape_variants
 from bigcore.models.functional import Model
 
 
@@ -21,6 +21,7 @@ class Sequential(Model):
             self.add(layer)
 
     def add(self, layer):
+        shape_variants.forget(self)
         if isinstance(layer, Layer) and not isinstance(layer, InputLayer) and self._inputs is not None:
             self._extend(layer)
             return
@@ -66,6 +67,7 @@ class Sequential(Model):
         if not self._stack:
             raise TypeError("There are no layers in the model.")
         layer = self._stack.pop()
+        shape_variants.forget(self)
         shape = tuple(self._inputs[0].shape) if self._inputs else None
         self._inputs, self.built, self._program = None, False, None
         if self._stack and (shape is not None or self._input_tensor is not None
@@ -97,8 +99,21 @@ class Sequential(Model):
         return super().__call__(inputs, *args, **kwargs)
 
     def _build_from(self, x):
-        if self._inputs is None and x is not None:
+        if x is None:
+            return
+        if self._inputs is None:
             self.build((None,) + np.shape(x)[1:])
+        elif shape_variants.differs(self, x):  # Keras runs the layers on any shape they take
+            shape_variants.switch(self, tuple(x.shape[1:]), self._build_at)
+
+    def _build_at(self, shape):
+        """The stack called on an Input of sample shape `shape` (another shape's graph)."""
+        first = self._inputs[0]
+        inp = Input(shape=shape, dtype=first.dtype)
+        x = inp
+        for layer in self._stack:
+            x = layer(x)
+        self._init_graph(inp, x)
 
     def _ensure_built(self, x=None):
         if self._inputs is None:
