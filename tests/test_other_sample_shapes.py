@@ -192,3 +192,23 @@ def test_alternating_lengths_reuse_each_lengths_program():
     assert len(m.layers[1]._inbound) == calls
     assert not np.allclose(first[5], first[9])
     np.testing.assert_allclose(ops.convert_to_numpy(m(xs[5])), first[5], rtol=0, atol=0)
+
+
+def test_many_lengths_keep_a_bounded_number_of_programs(monkeypatch):
+    """Generation-style growing lengths: the least recently run shapes' programs are dropped (a few
+    kept), and the weights they trained stay the model's."""
+    from bigcore.models import shape_variants
+    monkeypatch.setattr(shape_variants, "KEEP", 2)
+    m = bigcore.Sequential([layers.Embedding(50, 4), layers.GRU(3)])
+    m.compile("adam", "mse")
+    y = np.zeros((2, 3), np.float32)
+    for t in range(3, 9):
+        m.fit(_ints(2, t, t), y, verbose=0)
+        assert len(m.__dict__.get("_shape_variants", {})) <= 2
+    trained = m.get_weights()
+    for t in (3, 4, 8):  # dropped, dropped, in use
+        out = m.predict(_ints(2, t, 0), verbose=0)
+        ref = bigcore.Sequential([layers.Embedding(50, 4), layers.GRU(3)])
+        ref.predict(_ints(1, t, 0), verbose=0)
+        ref.set_weights(trained)
+        np.testing.assert_array_equal(out, ref.predict(_ints(2, t, 0), verbose=0))

@@ -17,6 +17,10 @@ _GRAPH = ("_single_input", "_single_output", "_inputs", "_outputs", "_output_str
           "_nodes", "_graph_layers", "_front_nodes", "_native_inputs", "_native_nodes", "_input_spec")
 _COMPILED = ("_metrics", "_metric_weighted", "_target_wait", "_stats", "_custom_lowered")
 _MISSING = object()
+# Shapes kept besides the one in use, the least recently run dropped first: a loop over many lengths
+# (generation that grows its input) would otherwise hold a program, with its buffers, per length.
+# A dropped program hands its weights' values back to them (param_home), as any dropped program does.
+KEEP = 8
 
 
 def differs(model, x):
@@ -46,15 +50,19 @@ def switch(model, shape, build):
     variants = d.setdefault("_shape_variants", {})
     here = tuple(model._inputs[0].shape[1:])
     left = d.get("_lowered")
-    variants[here] = {k: d.get(k, _MISSING) for k in _GRAPH + _COMPILED + ("_lowered",)}
+    state = {k: d.get(k, _MISSING) for k in _GRAPH + _COMPILED + ("_lowered",)}
+    variants.pop(here, None)
     if shape in variants:
-        _restore(model, variants[shape])
+        _restore(model, variants.pop(shape))
     else:
         try:
             build(shape)  # the program is lowered, and compiled, at the next call
         except BaseException:
-            _restore(model, variants[here])
+            _restore(model, state)
             raise
+    variants[here] = state  # the most recent last
+    while len(variants) > KEEP:
+        del variants[next(iter(variants))]
     taken = d.get("_lowered")
     d.pop("_slots_from", None)
     if left is not None and taken is not None:
