@@ -212,3 +212,30 @@ def test_many_lengths_keep_a_bounded_number_of_programs(monkeypatch):
         ref.predict(_ints(1, t, 0), verbose=0)
         ref.set_weights(trained)
         np.testing.assert_array_equal(out, ref.predict(_ints(2, t, 0), verbose=0))
+
+
+@pytest.mark.parametrize("length", [20, None], ids=["fixed_20", "run_time"])
+def test_a_sequential_built_at_one_length_called_in_a_model_of_another(length):
+    """Keras runs a Sequential's layers on the caller's tensor: built at length 10, it serves inside a
+    functional model on length 20 or on a run-time length, even after it ran on yet another length
+    itself; the outer model predicts what the Sequential's own predict and the head give."""
+    seq = bigcore.Sequential([layers.Embedding(50, 4), layers.LSTM(3)])
+    seq.predict(_ints(2, 10, 0), verbose=0)
+    inp = bigcore.Input((length,))
+    head = layers.Dense(2)
+    m = bigcore.Model(inp, head(seq(inp)))
+    assert m.output_shape == (None, 2)
+    seq.predict(_ints(2, 7, 1), verbose=0)  # the nested model moves to another length meanwhile
+    x = _ints(3, 20, 2)
+    kernel, bias = head.get_weights()
+    np.testing.assert_allclose(m.predict(x, verbose=0), seq.predict(x, verbose=0) @ kernel + bias, rtol=1e-6,
+                               atol=1e-6)
+
+
+def test_a_functional_model_refuses_a_run_time_length_for_its_fixed_axis():
+    """Its ops are lowered for length 10: a caller's run-time length is refused when the model is
+    called, not left to fail (or read past the rows) when it runs."""
+    inp = bigcore.Input((10,))
+    f = bigcore.Model(inp, layers.Dense(2)(layers.Embedding(50, 4)(inp)))
+    with pytest.raises(ValueError, match=r"expected shape \(None, 10\), found shape \(None, None\)"):
+        f(bigcore.Input((None,)))

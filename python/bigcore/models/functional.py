@@ -352,7 +352,16 @@ class Model(Trainer, Layer):
         if self._inputs is None:
             subclassed.build_from_data(self, x)
         elif shape_variants.differs(self, x):  # call() traced again for that shape, as Keras runs it on any
-            shape_variants.switch(self, tuple(x.shape[1:]), lambda s: subclassed.trace(self, (None,) + s))
+            self._graph_for(tuple(x.shape[1:]))
+
+    def _takes_any_shape(self):
+        """Whether Keras would run the model on inputs of another sample shape than it was built with
+        (a subclassed model's call, a Sequential's layers; not a functional model's Input)."""
+        return self._subclassed
+
+    def _graph_for(self, shape):
+        """The graph (and program) for sample shape `shape` becomes the model's (models/shape_variants.py)."""
+        shape_variants.switch(self, shape, lambda s: subclassed.trace(self, (None,) + s))
 
     def get_build_config(self):
         """What load_model needs to build a subclassed model before setting its weights."""

@@ -104,7 +104,13 @@ class Sequential(Model):
         if self._inputs is None:
             self.build((None,) + np.shape(x)[1:])
         elif shape_variants.differs(self, x):  # Keras runs the layers on any shape they take
-            shape_variants.switch(self, tuple(x.shape[1:]), self._build_at)
+            self._graph_for(tuple(x.shape[1:]))
+
+    def _takes_any_shape(self):
+        return True
+
+    def _graph_for(self, shape):
+        shape_variants.switch(self, shape, self._build_at)
 
     def _build_at(self, shape):
         """The stack called on an Input of sample shape `shape` (another shape's graph)."""

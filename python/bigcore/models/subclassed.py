@@ -19,6 +19,7 @@ from bigcore.data import Dataset
 from bigcore.layers import dims, tracing
 from bigcore.layers.base import KerasTensor, Layer, Node
 from bigcore.layers.core import Input
+from bigcore.models import shape_variants
 
 
 def any_symbolic(inputs):
@@ -166,11 +167,15 @@ def call_symbolic(model, inputs, kwargs):
                                                                   else [inputs])
     if len(xs) != len(model._inputs):
         raise ValueError(f"Model {model.name!r} expects {len(model._inputs)} input(s), got {len(xs)}")
+    if len(xs) == 1 and isinstance(xs[0], KerasTensor) and model._takes_any_shape() and \
+            shape_variants.differs(model, xs[0]):
+        model._graph_for(tuple(xs[0].shape[1:]))  # Keras runs its layers on the caller's shape
     mapping = {}
     for i, (inner, outer) in enumerate(zip(model._inputs, xs)):
         if not isinstance(outer, KerasTensor):
             raise TypeError(f"Model {model.name!r} was called on a mix of symbolic tensors and arrays")
-        if len(inner.shape) != len(outer.shape) or any(a is not None and b is not None and a != b
+        # a fixed axis takes neither another size nor a run-time length (its ops are lowered for that size)
+        if len(inner.shape) != len(outer.shape) or any(a is not None and a != b
                                                         for a, b in zip(inner.shape[1:], outer.shape[1:])):
             raise ValueError(f'Input {i} of model "{model.name}" is incompatible: expected shape {inner.shape}, '
                              f"found shape {outer.shape}")
@@ -196,6 +201,8 @@ def call_symbolic(model, inputs, kwargs):
 
 def lower_nested(model, prog, inputs, outputs):
     outer = prog.node.inputs
+    if len(outer) == 1 and model._takes_any_shape() and shape_variants.differs(model, outer[0]):
+        model._graph_for(tuple(outer[0].shape[1:]))  # it ran on another shape since this call was made
     env = {}
     for inner, o in zip(model._inputs, outer):
         for a, b in zip(inner._dims, o._dims):
