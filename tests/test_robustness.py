@@ -191,7 +191,7 @@ def test_refused_calls_leave_rss_flat(request):
     bad_ids = rng.integers(0, 10, (32, 6)).astype(np.float32)
     bad_ids[31, 5] = 10
     y = rng.integers(0, 3, 32)
-    wrong_shape = np.zeros((32, 7), np.float32)
+    wrong_shape = np.zeros((32, 6, 2), np.float32)  # (another length is no error: a Sequential runs on it, as Keras's)
 
     def refused():
         for x in (bad_ids, wrong_shape):
