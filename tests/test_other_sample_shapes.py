@@ -239,3 +239,22 @@ def test_a_functional_model_refuses_a_run_time_length_for_its_fixed_axis():
     f = bigcore.Model(inp, layers.Dense(2)(layers.Embedding(50, 4)(inp)))
     with pytest.raises(ValueError, match=r"expected shape \(None, 10\), found shape \(None, None\)"):
         f(bigcore.Input((None,)))
+
+
+def test_validation_data_of_another_length_as_keras(keras):
+    """Training and validation sets each padded to their own longest sequence (pad_sequences without
+    maxlen): fit validates on the other length's program each epoch and trains on as Keras does."""
+    b, k = _text(bigcore), _text(keras)
+    x12, x9 = _ints(16, 12, 5), _ints(8, 9, 6)
+    y12, y9 = (np.random.default_rng(t).integers(0, 3, n) for t, n in ((7, 16), (8, 8)))
+    b.predict(x12[:1], verbose=0)
+    k.predict(x12[:1], verbose=0)
+    b.set_weights(k.get_weights())
+    b.compile(bigcore.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    k.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    hb = b.fit(x12, y12, batch_size=8, epochs=3, shuffle=False, verbose=0, validation_data=(x9, y9)).history
+    hk = k.fit(x12, y12, batch_size=8, epochs=3, shuffle=False, verbose=0, validation_data=(x9, y9)).history
+    for key in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(hb[key], hk[key], rtol=1e-5, err_msg=key)
+    _assert_same_weights(b, k)
+    assert b.input_shape == (None, 12)  # training's shape again after each validation pass
