@@ -107,6 +107,39 @@ def test_generator_with_steps_per_epoch_and_evaluate_predict_on_datasets():
     np.testing.assert_array_equal(m.predict(ds, verbose=0), m.predict(x, batch_size=10, verbose=0))
 
 
+def _unbuilt_mlp(seed=0):
+    bigcore.utils.set_random_seed(seed)
+    m = bigcore.Sequential([layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def test_an_unbuilt_sequential_learns_its_input_shape_from_a_generators_first_batch():
+    """As Keras: fit, evaluate and predict on a generator build an unbuilt Sequential from the first
+    batch, and that batch is still trained on (the same weights as the arrays in that order)."""
+    x, y = xy(64)
+
+    def batches(with_y=True):
+        for s in range(0, 64, 16):
+            yield (x[s:s + 16], y[s:s + 16]) if with_y else x[s:s + 16]
+
+    m = _unbuilt_mlp()
+    h = m.fit(batches(), epochs=1, verbose=0)
+    ref = _unbuilt_mlp()  # built after the seed, as m was
+    ref.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    assert m.input_shape == (None, 6) and m.optimizer.iterations == 4
+    assert h.history["loss"] == pytest.approx(ref.history.history["loss"], rel=1e-6)
+    for wa, wb in zip(m.get_weights(), ref.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    e = _unbuilt_mlp()
+    assert e.evaluate(batches(), verbose=0) == pytest.approx(e.evaluate(x, y, batch_size=16, verbose=0), rel=1e-6)
+    p = _unbuilt_mlp()
+    got = p.predict(batches(with_y=False), verbose=0)  # all four batches, the first too
+    np.testing.assert_array_equal(got, p.predict(x, batch_size=16, verbose=0))
+    with pytest.raises(ValueError, match="gave no batches"):
+        _unbuilt_mlp().fit(iter([]), epochs=1, verbose=0)
+
+
 def test_generator_that_runs_dry_raises_a_clear_error():
     x, y = xy(32)
     m = mlp()
