@@ -47,6 +47,15 @@ def _numpy_forward(name, m, x):
     return h
 
 
+# The blocks run on the own GEMM only, which a CPU without FMA does not take (kernels/gemm/gemm.cpp).
+OWN_GEMM = "fma" in bigcore.config.cpu_features()["features"]
+
+
+def _ran_by_rows(m):
+    """Whether m's last predict ran by blocks of samples (else op by op)."""
+    return m._program.native.ran_by_rows
+
+
 def _op_by_op(m, x):
     native = m._program.native
     native.set_profile(True)  # a profiled forward times each op: it never runs by blocks of samples
@@ -65,7 +74,9 @@ def test_blocks_of_samples_give_the_op_by_op_bits(isa, restore_threads, name):
         for batch in (64, 101, 257):  # (work enough to wake the team) even and uneven blocks
             x = rng.normal(size=(batch,) + MODELS[name][0]).astype(np.float32)
             got = m.predict_on_batch(x)
+            assert _ran_by_rows(m) == OWN_GEMM, f"{name}, batch {batch}, {threads} threads: not by blocks"
             want = _op_by_op(m, x)
+            assert not _ran_by_rows(m)
             assert np.array_equal(got, want), f"{name} on {isa}, batch {batch}, {threads} threads"
             np.testing.assert_allclose(got, _numpy_forward(name, m, x), rtol=2e-5, atol=2e-6)
 
@@ -123,7 +134,29 @@ def test_a_model_with_an_op_that_is_not_row_local_still_predicts(restore_threads
     h = np.maximum(x @ w1 + b1, 0)
     h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-3) * gamma + beta
     np.testing.assert_allclose(m.predict_on_batch(x), h @ w2 + b2, rtol=1e-4, atol=1e-5)
+    assert not _ran_by_rows(m)
     assert np.array_equal(m.predict_on_batch(x), _op_by_op(m, x))
+
+
+@pytest.mark.parametrize("width, by_rows", [(1100, False), (512, True)])
+def test_wide_weights_run_op_by_op(isa, restore_threads, width, by_rows):
+    """Dense weights over 4 MB (784-1100-1100-10: 8.3 MB) keep the op-by-op forward, whose column cut
+    has each thread read part of each layer's weights: by blocks, every thread read all of them, a
+    few rows at a time in place (1.2-2.5x the time at batch 8-64). 784-512-512-10 (2.7 MB) still runs
+    by blocks. Either way the bits are the op-by-op ones and the values NumPy's."""
+    bigcore.config.set_num_threads(2)
+    m = bigcore.Sequential([bigcore.Input((784,)), layers.Dense(width, activation="relu"),
+                            layers.Dense(width, activation="relu"), layers.Dense(10)])
+    rng = np.random.default_rng(8)
+    m.set_weights([(rng.normal(size=w.shape) / np.sqrt(w.shape[0] if w.ndim > 1 else 8)).astype(np.float32)
+                   for w in m.get_weights()])
+    x = rng.normal(size=(32, 784)).astype(np.float32)
+    got = m.predict_on_batch(x)
+    assert _ran_by_rows(m) == (by_rows and OWN_GEMM)
+    assert np.array_equal(got, _op_by_op(m, x))
+    w1, b1, w2, b2, w3, b3 = (w.astype(np.float64) for w in m.get_weights())
+    want = np.maximum(np.maximum(x @ w1 + b1, 0) @ w2 + b2, 0) @ w3 + b3
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
 
 
 def test_after_training_the_blocks_read_the_new_weights(restore_threads):

@@ -356,5 +356,7 @@ void bind_program(py::module_& m) {
       .def("profile", &Program::profile,
            "[(forward s, backward s, calls)] per op, then the losses and metrics, then the optimizer update.")
       .def("op_type", &Program::op_type, py::arg("i"), "The C++ class of op i (for profiles).")
+      .def_property_readonly("ran_by_rows", &Program::ran_by_rows,
+                             "Whether the last predict forward ran by blocks of samples, one per thread.")
       .def_property_readonly("n_ops", &Program::n_ops);
 }

@@ -16,6 +16,7 @@ class DenseOp : public Op {
   int fusable_act() const override { return act_; }
   bool reads_in_place(int slot) const override { return slot == 0; }
   double row_cost(const Ctx& c) const override;
+  double row_weight_bytes() const override { return 4.0 * K_ * N_; }
   void forward_rows(Ctx& c, int s0, int s1) override;
 
  private:

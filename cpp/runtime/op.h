@@ -93,6 +93,9 @@ class Op {
   // (forward_rows), instead of op by op with the team cutting each (Program::forward_by_rows).
   // Negative: not row-local (the default).
   virtual double row_cost(const Ctx& /*c*/) const { return -1.0; }
+  // Bytes of weights a block of samples reads whole in forward_rows (Dense's kernel): by blocks,
+  // every thread reads all of them, where the op-by-op forward cuts them between the threads.
+  virtual double row_weight_bytes() const { return 0.0; }
   // The inference forward of samples [s0, s1) on the calling thread, with the bits forward gives
   // them; only for an op whose row_cost is >= 0. Must not throw.
   virtual void forward_rows(Ctx& /*c*/, int /*s0*/, int /*s1*/) {}

@@ -887,7 +887,8 @@ void Program::predict_step(const BatchData& d, const std::vector<float*>& outs, 
     ~Release() { p->release_inputs(); }
   } release{this};
   load_inputs(d, true);
-  if (mode != 0 || !forward_by_rows(d.count)) forward(mode, false);
+  ran_by_rows_ = mode == 0 && forward_by_rows(d.count);
+  if (!ran_by_rows_) forward(mode, false);
   for (size_t k = 0; k < outputs_.size(); ++k) {
     size_t ps = tensors_[outputs_[k]].per_sample;
     std::memcpy(outs[k] + d.start * ps, tensors_[outputs_[k]].val.data(), d.count * ps * sizeof(float));

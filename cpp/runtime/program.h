@@ -159,6 +159,8 @@ class Program : public std::enable_shared_from_this<Program> {
   void set_profile(bool on);
   std::vector<std::array<double, 3>> profile() const;
   std::string op_type(size_t i) const;
+  // Whether the last predict forward ran by blocks of samples (forward_by_rows), for tests and benches.
+  bool ran_by_rows() const { return ran_by_rows_; }
 
   float* params() { return params_.data(); }
   float* grads() { return grads_.data(); }
@@ -243,6 +245,7 @@ class Program : public std::enable_shared_from_this<Program> {
   std::vector<Tensor> tensors_;
   std::vector<std::unique_ptr<Op>> ops_;
   bool profile_ = false;
+  bool ran_by_rows_ = false;
   std::vector<std::array<double, 3>> prof_;  // per op, then losses, then update
   double* prof_slot(size_t row, int col) { return profile_ ? &prof_[row][col] : nullptr; }
   std::vector<Segment> segs_;
