@@ -233,6 +233,8 @@ class Program:
         """predict_rows in one call, the arrays checked with it: the serving path (one batch per call). mode: 0 inference, 1 training (dropout keyed by seed and step), -1 as each layer call's training= says."""
     def profile(self) -> list[typing.Annotated[list[float], "FixedSize(3)"]]:
         """[(forward s, backward s, calls)] per op, then the losses and metrics, then the optimizer update."""
+    @property
+    def ran_by_rows(self) -> bool: ...
     def regularization_loss(self) -> float: ...
     def resolve_symbols(self, input_shapes: Sequence[Sequence[int]]) -> list[int]:
         """Every symbol's value for model inputs with these non-batch shapes (one per input)."""
