@@ -155,6 +155,27 @@ def test_trans_a_gives_the_bits_of_the_explicit_transpose(isa, restore_threads, 
         assert got.tobytes() == want.tobytes(), f"{threads} threads"
 
 
+@pytest.mark.parametrize("M,N,K", [(128, 129, 257), (256, 700, 300), (300, 64, 1030), (130, 1000, 37), (200, 3, 65)])
+def test_trans_b_gives_the_bits_of_the_explicit_transpose(isa, restore_threads, M, N, K):
+    """op(B) = B^T (dx = dy @ W^T, from 128 rows) is copied into the kernel's layout tile by tile, each
+    tile only its own columns (core/common.h's transpose32, 32 x 32 at a time; the sizes leave every
+    kind of edge); the sums keep their k order, so on any thread count the bits are those of the
+    transposed array itself."""
+    if "fma" not in bigcore.config.cpu_features()["features"]:
+        pytest.skip("without FMA gemm() keeps the BLAS")
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((M, K), dtype=np.float32)
+    B = rng.standard_normal((N, K), dtype=np.float32)
+    want = np.empty((M, N), np.float32)
+    _core.gemm(False, False, x, np.ascontiguousarray(B.T), want, 1.0, 0.0)
+    _check_close(want, x, np.ascontiguousarray(B.T), None)
+    for threads in (1, 2, 3):
+        bigcore.config.set_num_threads(threads)
+        got = np.empty((M, N), np.float32)
+        _core.gemm(False, True, x, B, got, 1.0, 0.0)
+        assert got.tobytes() == want.tobytes(), f"{threads} threads"
+
+
 def _assert_bits_on_every_path(isas, ta, A, W, C0, beta, want):
     """gemm(op(A), W) into a copy of C0 gives want's bytes on every ISA path and on 1 and 2 threads."""
     for isa in isas:

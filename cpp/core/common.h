@@ -1,5 +1,6 @@
 // Shared definitions for the native core: precondition checks and enums shared with Python.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -38,33 +39,37 @@ class FlushDenormals {
 };
 
 // dst[j * ldd + i] = src[i * lds + j] for i < R, j < C: 32-bit values (float or int32) moved as
-// bits, in 4x4 SSE blocks (the sparse kernels' x and y, op(B) = B^T for the own GEMM, an RNN's R^T).
+// bits, in 4x4 SSE blocks (the sparse kernels' x and y, op(B) = B^T for the own GEMM, an RNN's R^T),
+// tile by tile: a tile's 32 source rows and 32 destination rows (8 KB) stay in L1 while it moves,
+// and its lines are read and written whole. Sweeping all R rows per 4 destination rows had read each
+// source line 4 times from L2 or further (2048 x 2048: 11.4 ms, against 32 MB of traffic).
 // static: each ISA's translation unit keeps its own copy.
 static inline void transpose32(void* dst_, int ldd, const void* src_, int lds, int R, int C) {
   float* dst = static_cast<float*>(dst_);
   const float* src = static_cast<const float*>(src_);
-  const int R4 = R / 4 * 4;
-  // dst rows outer: each group of 4 destination rows is written whole before the next, so strided
-  // destinations (rows of y 4 KB apart) are not evicted and fetched again between partial writes.
-  for (int j = 0; j < C; j += 4) {
-    if (j + 4 > C) {
-      for (int jj = j; jj < C; ++jj)
-        for (int i = 0; i < R; ++i) dst[static_cast<size_t>(jj) * ldd + i] = src[static_cast<size_t>(i) * lds + jj];
-      break;
+  constexpr int kTile = 32;
+  for (int i0 = 0; i0 < R; i0 += kTile) {
+    const int i1 = std::min(R, i0 + kTile), i4 = i0 + (i1 - i0) / 4 * 4;
+    for (int j0 = 0; j0 < C; j0 += kTile) {
+      const int j1 = std::min(C, j0 + kTile), j4 = j0 + (j1 - j0) / 4 * 4;
+      for (int j = j0; j < j4; j += 4) {
+        float* d = dst + static_cast<size_t>(j) * ldd;
+        for (int i = i0; i < i4; i += 4) {
+          const float* s = src + static_cast<size_t>(i) * lds + j;
+          __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + lds);
+          __m128 r2 = _mm_loadu_ps(s + 2 * lds), r3 = _mm_loadu_ps(s + 3 * lds);
+          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+          _mm_storeu_ps(d + i, r0);
+          _mm_storeu_ps(d + ldd + i, r1);
+          _mm_storeu_ps(d + 2 * ldd + i, r2);
+          _mm_storeu_ps(d + 3 * ldd + i, r3);
+        }
+        for (int i = i4; i < i1; ++i)
+          for (int k = 0; k < 4; ++k) d[static_cast<size_t>(k) * ldd + i] = src[static_cast<size_t>(i) * lds + j + k];
+      }
+      for (int j = j4; j < j1; ++j)
+        for (int i = i0; i < i1; ++i) dst[static_cast<size_t>(j) * ldd + i] = src[static_cast<size_t>(i) * lds + j];
     }
-    float* d = dst + static_cast<size_t>(j) * ldd;
-    for (int i = 0; i < R4; i += 4) {
-      const float* s = src + static_cast<size_t>(i) * lds + j;
-      __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + lds);
-      __m128 r2 = _mm_loadu_ps(s + 2 * lds), r3 = _mm_loadu_ps(s + 3 * lds);
-      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-      _mm_storeu_ps(d + i, r0);
-      _mm_storeu_ps(d + ldd + i, r1);
-      _mm_storeu_ps(d + 2 * ldd + i, r2);
-      _mm_storeu_ps(d + 3 * ldd + i, r3);
-    }
-    for (int i = R4; i < R; ++i)
-      for (int k = 0; k < 4; ++k) d[static_cast<size_t>(k) * ldd + i] = src[static_cast<size_t>(i) * lds + j + k];
   }
 }
 
