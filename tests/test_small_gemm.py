@@ -176,6 +176,23 @@ def test_trans_b_gives_the_bits_of_the_explicit_transpose(isa, restore_threads, 
         assert got.tobytes() == want.tobytes(), f"{threads} threads"
 
 
+def test_large_trans_b_is_close_and_the_same_on_any_thread_count(restore_threads):
+    """Over 2 MB of B (here 1024 x 600), dx = dy @ W^T goes to the BLAS (copying B^T from L3 cost the own
+    kernel more than the BLAS's packing): float64's values within the bound, and the same bits on 1-3
+    threads (the BLAS's tiles follow the product's size, not the thread count)."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((256, 600), dtype=np.float32)
+    B = rng.standard_normal((1024, 600), dtype=np.float32)
+    want = None
+    for threads in (1, 2, 3):
+        bigcore.config.set_num_threads(threads)
+        got = np.empty((256, 1024), np.float32)
+        _core.gemm(False, True, x, B, got, 1.0, 0.0)
+        want = got if want is None else want
+        assert got.tobytes() == want.tobytes(), f"{threads} threads"
+    _check_close(want, x, np.ascontiguousarray(B.T), None)
+
+
 def _assert_bits_on_every_path(isas, ta, A, W, C0, beta, want):
     """gemm(op(A), W) into a copy of C0 gives want's bytes on every ISA path and on 1 and 2 threads."""
     for isa in isas:

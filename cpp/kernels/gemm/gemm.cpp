@@ -30,6 +30,7 @@ constexpr double kFourTileFlops = 1.28e8;
 // it keeps the BLAS (whose kernels differ there anyway). op(B) = B^T is copied once into B's layout.
 const bool kHasFma = isa::has(isa::FMA);
 constexpr int kOwnTransBRows = 128;
+constexpr size_t kOwnTransBMaxFloats = size_t(1) << 19;  // 2 MB
 int g_mode = 0;  // 0: the own kernel where it applies, 1: always the BLAS (benchmarks compare them)
 
 struct Tiling {
@@ -188,8 +189,12 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
     return;
   }
   // op(B) = B^T under kOwnTransBRows rows: copying B^T costs more than the BLAS's own packing saves
-  // (dx = dy @ W^T at batch 32: 107 us against 89, one thread); backward only, so no row's bits move.
-  if (g_mode == 0 && kHasFma && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && (!trans_b || M >= kOwnTransBRows)) {
+  // (dx = dy @ W^T at batch 32: 107 us against 89, one thread); nor over kOwnTransBMaxFloats of B,
+  // whose copy runs from L3 or memory (dx at 256 x 2048 x 2048 on 2 threads: 92 against the BLAS's
+  // 113 GFLOP/s, 1024 wide 113 against 141, 512 wide 128 against 131). Backward only, so no row's
+  // bits move; the BLAS's tiles depend on the product's size only, so neither do the thread count's.
+  const bool own_trans_b = M >= kOwnTransBRows && static_cast<size_t>(N) * K <= kOwnTransBMaxFloats;
+  if (g_mode == 0 && kHasFma && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && (!trans_b || own_trans_b)) {
     own_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta == 1.0f, C, ldc);
     return;
   }
