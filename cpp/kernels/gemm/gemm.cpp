@@ -27,7 +27,8 @@ constexpr double kFourTileFlops = 1.28e8;
 // BLAS call overhead, and each output summed in k order with one fused multiply-add per product, so a
 // row's bits depend neither on the rows beside it (the batch), nor on the tiles, nor on the thread
 // count. It needs the FMA instruction to be both fast and the same on every ISA path; a CPU without
-// it keeps the BLAS (whose kernels differ there anyway). op(B) = B^T is copied once into B's layout.
+// it keeps the BLAS (whose kernels differ there anyway). op(B) = B^T is copied into B's layout, each
+// tile its own columns.
 const bool kHasFma = isa::has(isa::FMA);
 constexpr int kOwnTransBRows = 128;
 constexpr size_t kOwnTransBMaxFloats = size_t(1) << 19;  // 2 MB
